@@ -1,0 +1,77 @@
+# dovesnap: build, bring the host stack up or down, and test.
+#
+#   make up          install + start everything on a Debian 12 host (root; idempotent)
+#   make down        stop the plugin daemon, Gauge and FAUCET (Docker and OVS keep running)
+#   make down-all    ... and also Open vSwitch, and a dockerd that `make up` started
+#   make test        what CI runs: build, make up, test image, every test in one node --test run
+#   make unit        build + unit and contract tests only (no root needed)
+#   make e2e         make up + test image + the end-to-end tests only
+#   make build       npm ci (when the lock changed) + tsc -> dist/ (when sources changed)
+#   make status      one line per component; make logs / make logs-follow: the logs
+#   make clean       remove dist/ (make distclean: node_modules/ too)
+#   make install-systemd   copy deploy/systemd/*.service to /etc/systemd/system (systemd hosts)
+#
+# Environment passed through to `make up`: FAUCET_PREFIX, MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN,
+# DOVESNAP_* (see scripts/up.sh).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+LOG_DIR := /var/log/dovesnap
+
+.PHONY: help build unit up down down-all test e2e test-image status logs logs-follow \
+	clean distclean install-systemd
+
+help:
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+
+build:
+	scripts/build.sh
+
+unit:
+	scripts/build.sh
+	scripts/run-tests.sh unit contract
+
+up:
+	scripts/up.sh
+
+down:
+	scripts/down.sh
+
+down-all:
+	scripts/down.sh --all
+
+test-image:
+	scripts/build-test-image.sh
+
+# One node --test run over all of dist/test: one summary line for CI.
+# (Sequential recipes rather than prerequisites, so that `make -j` keeps the order.)
+test:
+	scripts/build.sh
+	scripts/up.sh
+	scripts/build-test-image.sh
+	scripts/run-tests.sh
+
+e2e:
+	scripts/build.sh
+	scripts/up.sh
+	scripts/build-test-image.sh
+	scripts/run-tests.sh e2e
+
+status:
+	scripts/status.sh
+
+logs:
+	@tail -n 40 $(LOG_DIR)/*.log
+
+logs-follow:
+	tail -n 20 -F $(LOG_DIR)/*.log
+
+clean:
+	rm -rf dist .tmp
+
+distclean: clean
+	rm -rf node_modules
+
+install-systemd:
+	scripts/install-systemd.sh

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `make down`: stop what `make up` started, in order: the plugin daemon, Gauge, FAUCET
+# (SIGTERM, wait, SIGKILL after a timeout). Docker and Open vSwitch keep running, so bridges
+# and Docker networks survive and the next `make up` brings everything back.
+#
+# `make down-all` (scripts/down.sh --all) also stops ovs-vswitchd and ovsdb-server (the
+# database file, and so the bridges' configuration, is kept) and dockerd, but dockerd only
+# if `make up` started it (its marker file names the pid in /var/run/docker.pid).
+# Idempotent: stopping what is not running is not an error.
+set -euo pipefail
+LOG_TAG=dovesnap-down
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+stop_controllers() {
+  stop_pidfile dovesnap "${DAEMON_PIDFILE}" "${DAEMON_MATCH}" 30
+  stop_pidfile gauge "${GAUGE_PIDFILE}" "${GAUGE_MATCH}" 15
+  stop_pidfile faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" 15
+}
+
+# stop_ovs_daemon NAME PIDFILE: ask it to exit over its control socket, else SIGTERM/SIGKILL.
+stop_ovs_daemon() {
+  local name="$1" pidfile="$2" pid
+  if ! pid="$(pidfile_pid "${pidfile}" "${name}")"; then
+    log "${name}: not running"
+    return 0
+  fi
+  log "${name}: stopping pid ${pid} (ovs-appctl exit)"
+  ovs-appctl -T 10 -t "${name}" exit >/dev/null 2>&1 || true
+  if wait_until 15 "${name} to exit" pid_gone "${pid}"; then
+    rm -f "${pidfile}"
+    log "${name}: stopped"
+  else
+    stop_pidfile "${name}" "${pidfile}" "${name}" 10
+  fi
+}
+
+stop_dockerd_if_ours() {
+  local pid ours
+  pid="$(pidfile_pid "${DOCKERD_PIDFILE}" dockerd)" || { log "dockerd: not running"; return 0; }
+  ours="$(cat "${DOCKERD_MARKER}" 2>/dev/null || true)"
+  if [[ "${ours}" != "${pid}" ]]; then
+    log "dockerd: pid ${pid} was not started by make up; leaving it running"
+    return 0
+  fi
+  # dockerd may take a while: it stops containers (10 s grace each) before exiting.
+  stop_pidfile dockerd "${DOCKERD_PIDFILE}" dockerd 60
+  rm -f "${DOCKERD_MARKER}"
+}
+
+main() {
+  local all=0
+  [[ "${1:-}" == "--all" ]] && all=1
+  require_root down
+  mkdir -p "${DOVESNAP_RUN_DIR}"
+  exec 9>"${DOVESNAP_RUN_DIR}/up.lock"
+  flock -w 600 9 || die "another make up/down holds ${DOVESNAP_RUN_DIR}/up.lock"
+
+  stop_controllers
+  if [[ "${all}" -eq 1 ]]; then
+    stop_ovs_daemon ovs-vswitchd "${VSWITCHD_PIDFILE}"
+    stop_ovs_daemon ovsdb-server "${OVSDB_PIDFILE}"
+    stop_dockerd_if_ours
+    log "done: dovesnap, Gauge, FAUCET and Open vSwitch stopped (make up starts them again)"
+  else
+    log "done: dovesnap, Gauge and FAUCET stopped; Docker and Open vSwitch left running"
+  fi
+}
+
+main "$@"

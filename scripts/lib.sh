@@ -1,0 +1,174 @@
+# shellcheck shell=bash disable=SC2034 # the constants are used by the scripts that source this
+# Shared helpers and constants for the dovesnap host scripts (sourced, never run).
+# Each script sets LOG_TAG (e.g. "dovesnap-up") before sourcing this file.
+
+: "${LOG_TAG:=dovesnap}"
+
+# ---- layout (one place; the systemd units in deploy/systemd repeat these values) ----
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DOVESNAP_OPT=/opt/dovesnap
+DOVESNAP_VENV="${DOVESNAP_OPT}/venv"
+DOVESNAP_APP="${DOVESNAP_OPT}/app"
+DOVESNAP_RELEASES="${DOVESNAP_OPT}/releases"
+DOVESNAP_LOG_DIR=/var/log/dovesnap
+DOVESNAP_RUN_DIR=/run/dovesnap
+DOVESNAP_WRAPPER=/usr/local/bin/dovesnap
+DOVESNAP_PLUGIN_SOCK=/run/docker/plugins/dovesnap.sock
+FAUCET_VERSION=1.10.12
+FAUCET_OF_PORT=6653
+GAUGE_OF_PORT=6654
+FAUCET_PROM_PORT=9302
+GAUGE_PROM_PORT=9303
+FAUCET_PIDFILE="${DOVESNAP_RUN_DIR}/faucet.pid"
+GAUGE_PIDFILE="${DOVESNAP_RUN_DIR}/gauge.pid"
+DAEMON_PIDFILE="${DOVESNAP_RUN_DIR}/dovesnap.pid"
+DOCKERD_PIDFILE=/var/run/docker.pid
+DOCKERD_MARKER="${DOVESNAP_RUN_DIR}/dockerd.started-by-up"
+OVS_RUN_DIR=/var/run/openvswitch
+OVS_DB=/etc/openvswitch/conf.db
+OVS_SCHEMA=/usr/share/openvswitch/vswitch.ovsschema
+OVSDB_PIDFILE="${OVS_RUN_DIR}/ovsdb-server.pid"
+VSWITCHD_PIDFILE="${OVS_RUN_DIR}/ovs-vswitchd.pid"
+: "${FAUCET_PREFIX:=}"
+FAUCET_CONF_DIR="${FAUCET_PREFIX}/etc/faucet"
+: "${DOVESNAP_STATUS_ADDR:=127.0.0.1:9401}"
+# Patterns that a live process's command line must contain to count as "ours".
+FAUCET_MATCH='faucet.faucet'
+GAUGE_MATCH='faucet.gauge'
+DAEMON_MATCH='dist/src/cli/main.js daemon'
+
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
+
+# ---- logging ----
+log() { printf '%s: %s\n' "${LOG_TAG}" "$*"; }
+warn() { printf '%s: WARNING: %s\n' "${LOG_TAG}" "$*" >&2; }
+die() {
+  printf '%s: ERROR: %s\n' "${LOG_TAG}" "$*" >&2
+  exit 1
+}
+
+require_root() {
+  [[ "$(id -u)" -eq 0 ]] || die "must run as root (try: sudo make ${1:-up})"
+}
+
+# Print the last lines of a log file to stderr, for failure messages.
+log_tail() {
+  local file="$1"
+  if [[ -r "${file}" ]]; then
+    printf '%s: ---- last lines of %s ----\n' "${LOG_TAG}" "${file}" >&2
+    tail -n "${2:-25}" "${file}" >&2 || true
+    printf '%s: ----\n' "${LOG_TAG}" >&2
+  fi
+}
+
+# ---- processes ----
+
+# cmdline_of PID: the process's command line with spaces between arguments.
+cmdline_of() {
+  tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true
+}
+
+# pidfile_pid PIDFILE [MATCH]: print the pid if the pidfile names a live process
+# (whose command line contains MATCH, when given: guards against pid reuse). Else fail.
+pidfile_pid() {
+  local pidfile="$1" match="${2:-}" pid
+  [[ -r "${pidfile}" ]] || return 1
+  pid="$(tr -dc '0-9' <"${pidfile}")"
+  [[ -n "${pid}" ]] || return 1
+  kill -0 "${pid}" 2>/dev/null || return 1
+  if [[ -n "${match}" ]] && [[ "$(cmdline_of "${pid}")" != *"${match}"* ]]; then
+    return 1
+  fi
+  printf '%s\n' "${pid}"
+}
+
+# listener_pid PORT: pid of the process listening on TCP PORT (any address), if any.
+listener_pid() {
+  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2
+}
+
+# wait_until SECONDS DESCRIPTION CMD...: run CMD every half second until it succeeds (0).
+# CMD returning 3 means "will never succeed" (e.g. the process died): stop waiting at once.
+wait_until() {
+  local timeout="$1" what="$2" deadline rc
+  shift 2
+  deadline=$((SECONDS + timeout))
+  while true; do
+    rc=0
+    "$@" >/dev/null 2>&1 || rc=$?
+    [[ "${rc}" -eq 0 ]] && return 0
+    if [[ "${rc}" -eq 3 ]]; then
+      warn "stopped waiting for ${what}: the process exited"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      warn "gave up after ${timeout}s waiting for ${what}"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# pidfile_alive PIDFILE: the pidfile names a live process (whatever it runs right now).
+pidfile_alive() {
+  local pid
+  pid="$(tr -dc '0-9' <"$1" 2>/dev/null)" || return 1
+  [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null
+}
+
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# start_detached PIDFILE LOGFILE CMD...: start CMD in its own session (setsid: no controlling
+# terminal, so no terminal hang-up ever reaches it; not nohup, which would make FAUCET start
+# with SIGHUP ignored), stdin from /dev/null, stdout+stderr appended to LOGFILE. The pidfile
+# is written by the child itself just before exec, so it names the real process.
+start_detached() {
+  local pidfile="$1" logfile="$2"
+  shift 2
+  mkdir -p "$(dirname "${pidfile}")" "$(dirname "${logfile}")"
+  rm -f "${pidfile}"
+  printf '\n==== %s: started by %s: %s\n' "$(date -Is)" "${LOG_TAG}" "$*" >>"${logfile}"
+  # shellcheck disable=SC2016 # $$ and $1 are for the inner shell
+  setsid bash -c 'printf "%s\n" "$$" >"$1"; shift; exec "$@"' start_detached \
+    "${pidfile}" "$@" </dev/null >>"${logfile}" 2>&1 &
+  wait_until 5 "pidfile ${pidfile}" test -s "${pidfile}" || return 1
+}
+
+# stop_pidfile NAME PIDFILE MATCH [GRACE_SECONDS]: SIGTERM, wait, then SIGKILL. Idempotent.
+stop_pidfile() {
+  local name="$1" pidfile="$2" match="$3" grace="${4:-15}" pid
+  if ! pid="$(pidfile_pid "${pidfile}" "${match}")"; then
+    log "${name}: not running"
+    rm -f "${pidfile}"
+    return 0
+  fi
+  log "${name}: stopping pid ${pid} (SIGTERM, up to ${grace}s)"
+  kill -TERM "${pid}" 2>/dev/null || true
+  if ! wait_until "${grace}" "${name} to exit" pid_gone "${pid}"; then
+    warn "${name}: pid ${pid} still alive after ${grace}s; sending SIGKILL"
+    kill -KILL "${pid}" 2>/dev/null || true
+    wait_until 5 "${name} to die" pid_gone "${pid}" || die "${name}: pid ${pid} survived SIGKILL"
+  fi
+  rm -f "${pidfile}"
+  log "${name}: stopped"
+}
+
+# ---- misc ----
+http_ok() { curl -sf -o /dev/null --max-time 3 "$1"; }
+
+# sha256 of stdin, hex only.
+sha256_stdin() { sha256sum | cut -d' ' -f1; }
+
+# A stable hash of the given files and directories (names and contents).
+hash_tree() {
+  local path
+  for path in "$@"; do
+    if [[ -d "${path}" ]]; then
+      find "${path}" -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum
+    elif [[ -e "${path}" ]]; then
+      sha256sum "${path}"
+    else
+      printf 'missing %s\n' "${path}"
+    fi
+  done | sha256_stdin
+}

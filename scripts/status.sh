@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `make status`: one line per component (state, pid, details), then where the logs are.
+# Exit status 0 when every component is up, 3 otherwise. Read-only.
+set -euo pipefail
+LOG_TAG=dovesnap-status
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DOWN=0
+
+row() { printf '  %-15s %-9s %-8s %s\n' "$1" "$2" "$3" "$4"; }
+
+show_pidfile_component() {
+  local name="$1" pidfile="$2" match="$3" detail="$4" pid
+  if pid="$(pidfile_pid "${pidfile}" "${match}")"; then
+    row "${name}" running "${pid}" "${detail}"
+  else
+    row "${name}" DOWN - "${detail}"
+    DOWN=1
+  fi
+}
+
+show_docker() {
+  local pid version by=""
+  pid="$(cat "${DOCKERD_PIDFILE}" 2>/dev/null || echo -)"
+  if version="$(timeout 10 docker info --format '{{.ServerVersion}}' 2>/dev/null)"; then
+    [[ "$(cat "${DOCKERD_MARKER}" 2>/dev/null)" == "${pid}" ]] && by=", started by make up"
+    row docker running "${pid}" "engine ${version}${by}"
+  else
+    row docker DOWN - "docker info fails"
+    DOWN=1
+  fi
+}
+
+metrics_detail() {
+  local url="$1" body
+  if ! body="$(curl -sf --max-time 3 "${url}" 2>/dev/null)"; then
+    printf '%s not answering' "${url}"
+  elif grep -q '^faucet_config_load_error 1' <<<"${body}"; then
+    printf '%s CONFIG LOAD ERROR' "${url}"
+  else
+    printf '%s ok' "${url}"
+  fi
+}
+
+show_daemon() {
+  local pid health="healthz not answering" sock="no socket"
+  http_ok "http://${DOVESNAP_STATUS_ADDR}/healthz" && health="healthz ok"
+  [[ -S "${DOVESNAP_PLUGIN_SOCK}" ]] && sock="${DOVESNAP_PLUGIN_SOCK}"
+  if pid="$(pidfile_pid "${DAEMON_PIDFILE}" "${DAEMON_MATCH}")"; then
+    row dovesnap running "${pid}" "${health}, ${sock}"
+  elif [[ ! -f "${DOVESNAP_APP}/dist/src/cli/main.js" ]]; then
+    row dovesnap "DOWN" - "not installed (${DOVESNAP_APP}/dist/src/cli/main.js missing)"
+    DOWN=1
+  else
+    row dovesnap DOWN - "${health}, ${sock}"
+    DOWN=1
+  fi
+}
+
+log_names() {
+  local f names=()
+  for f in "${DOVESNAP_LOG_DIR}"/*.log; do [[ -e "${f}" ]] && names+=("${f##*/}"); done
+  printf '%s' "${names[*]:-none yet}"
+}
+
+main() {
+  local datapath app
+  datapath="$(cat "${DOVESNAP_RUN_DIR}/datapath" 2>/dev/null || echo unknown)"
+  app="$(readlink "${DOVESNAP_APP}" 2>/dev/null || echo 'not installed')"
+  log "component       state     pid      details"
+  show_docker
+  show_pidfile_component ovsdb-server "${OVSDB_PIDFILE}" ovsdb-server "${OVS_RUN_DIR}/db.sock"
+  show_pidfile_component ovs-vswitchd "${VSWITCHD_PIDFILE}" ovs-vswitchd "datapath ${datapath}"
+  show_pidfile_component faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" \
+    "of :${FAUCET_OF_PORT}, $(metrics_detail "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics")"
+  show_pidfile_component gauge "${GAUGE_PIDFILE}" "${GAUGE_MATCH}" \
+    "of :${GAUGE_OF_PORT}, $(metrics_detail "http://127.0.0.1:${GAUGE_PROM_PORT}/metrics")"
+  show_daemon
+  log "config: ${FAUCET_CONF_DIR}/{faucet,gauge}.yaml; app: ${DOVESNAP_APP} -> ${app}"
+  log "logs: ${DOVESNAP_LOG_DIR}/ ($(log_names))"
+  [[ "${DOWN}" -eq 0 ]] || exit 3
+}
+
+main "$@"

@@ -1,0 +1,587 @@
+#!/usr/bin/env bash
+# `make up`: install and start everything dovesnap needs on a Debian 12 host, as root.
+# Idempotent: each step checks first and changes only what is missing or out of date;
+# a second run changes nothing and says so. Daemons that are already running (started by
+# hand, by systemd or by an earlier run) are detected and left alone.
+#
+# Steps: Debian packages -> npm ci + tsc -> Docker Engine -> Open vSwitch -> FAUCET venv ->
+# FAUCET/Gauge config -> FAUCET -> Gauge -> app in /opt/dovesnap/app -> plugin daemon -> summary.
+#
+# Environment: FAUCET_PREFIX (config dir ${FAUCET_PREFIX}/etc/faucet), and MIRROR_BRIDGE_OUT,
+# MIRROR_BRIDGE_IN and any DOVESNAP_* variable, which are passed to the plugin daemon
+# (a change in them restarts it).
+set -euo pipefail
+LOG_TAG=dovesnap-up
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PACKAGES=(docker.io openvswitch-switch nftables iproute2 ethtool busybox-static python3-venv
+  python3-pip graphviz curl procps util-linux)
+CHANGES=()          # what this run changed, for the final line
+APP_CHANGED=0       # the installed app was replaced in this run -> restart the daemon
+FAUCET_CHANGED=0    # the faucet package was (re)installed -> restart FAUCET and Gauge
+DAEMON_NOTE=""      # why the daemon was not started, if it was not
+REPO_CLI="${REPO_ROOT}/dist/src/cli/main.js"
+
+changed() { CHANGES+=("$1"); }
+
+# ---------------------------------------------------------------- 1. Debian packages
+pkg_installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+}
+
+# Without systemd as PID 1, package scripts would try to start docker/OVS through sysv init
+# scripts (and fail, or start copies we do not track). We start everything ourselves, so tell
+# invoke-rc.d to start nothing for the duration of the install (the Debian policy-rc.d hook).
+POLICY_RC_CREATED=0
+policy_rc_begin() {
+  if [[ ! -d /run/systemd/system && ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# temporary, from dovesnap scripts/up.sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    POLICY_RC_CREATED=1
+  fi
+}
+policy_rc_end() {
+  if [[ "${POLICY_RC_CREATED}" -eq 1 ]]; then rm -f /usr/sbin/policy-rc.d; POLICY_RC_CREATED=0; fi
+}
+
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "${PACKAGES[@]}"; do pkg_installed "${pkg}" || missing+=("${pkg}"); done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log "packages: all ${#PACKAGES[@]} Debian packages installed"
+    return 0
+  fi
+  log "packages: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  policy_rc_begin
+  trap policy_rc_end EXIT
+  apt-get update -q
+  apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}"
+  policy_rc_end
+  trap - EXIT
+  changed "packages"
+}
+
+# ---------------------------------------------------------------- 2. build
+build_stamps() { cat "${REPO_ROOT}"/node_modules/.dovesnap-deps.sha256 "${REPO_ROOT}"/dist/.dovesnap-build.sha256 2>/dev/null || true; }
+
+ensure_build() {
+  local before
+  before="$(build_stamps)"
+  "${REPO_ROOT}/scripts/build.sh" || die "build failed (see above)"
+  [[ "$(build_stamps)" == "${before}" ]] || changed "build"
+}
+
+# ---------------------------------------------------------------- 3. Docker Engine
+docker_ok() { timeout 20 docker info >/dev/null 2>&1; }
+
+ensure_docker() {
+  if docker_ok; then
+    log "docker: engine answering (pid $(cat "${DOCKERD_PIDFILE}" 2>/dev/null || echo '?')), left alone"
+    return 0
+  fi
+  [[ -x /usr/sbin/dockerd ]] || die "docker: /usr/sbin/dockerd missing (package docker.io?)"
+  log "docker: engine not answering; starting /usr/sbin/dockerd (log ${DOVESNAP_LOG_DIR}/dockerd.log)"
+  start_detached "${DOVESNAP_RUN_DIR}/dockerd.launch.pid" "${DOVESNAP_LOG_DIR}/dockerd.log" \
+    /usr/sbin/dockerd || die "docker: could not launch dockerd"
+  if ! wait_until 60 "docker info" docker_ok; then
+    log_tail "${DOVESNAP_LOG_DIR}/dockerd.log"
+    die "docker: engine did not answer within 60s"
+  fi
+  # Remember that we started it, so that `make down-all` may stop it (and only it).
+  cp "${DOVESNAP_RUN_DIR}/dockerd.launch.pid" "${DOCKERD_MARKER}"
+  rm -f "${DOVESNAP_RUN_DIR}/dockerd.launch.pid"
+  log "docker: started (pid $(cat "${DOCKERD_MARKER}"))"
+  changed "dockerd"
+}
+
+# ---------------------------------------------------------------- 4. Open vSwitch
+ensure_ovs_db() {
+  mkdir -p "$(dirname "${OVS_DB}")"
+  if [[ ! -e "${OVS_DB}" ]]; then
+    log "ovs: creating ${OVS_DB}"
+    ovsdb-tool create "${OVS_DB}" "${OVS_SCHEMA}"
+  elif [[ "$(ovsdb-tool needs-conversion "${OVS_DB}" "${OVS_SCHEMA}")" == "yes" ]]; then
+    log "ovs: converting ${OVS_DB} to the installed schema (backup ${OVS_DB}.bak)"
+    cp -p "${OVS_DB}" "${OVS_DB}.bak"
+    ovsdb-tool convert "${OVS_DB}" "${OVS_SCHEMA}"
+  fi
+}
+
+start_ovsdb_server() {
+  ensure_ovs_db
+  log "ovs: starting ovsdb-server (log ${DOVESNAP_LOG_DIR}/ovsdb-server.log)"
+  ovsdb-server "${OVS_DB}" \
+    --remote="punix:${OVS_RUN_DIR}/db.sock" \
+    --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
+    --pidfile="${OVSDB_PIDFILE}" --detach \
+    --log-file="${DOVESNAP_LOG_DIR}/ovsdb-server.log" ||
+    { log_tail "${DOVESNAP_LOG_DIR}/ovsdb-server.log"; die "ovs: ovsdb-server failed to start"; }
+  changed "ovsdb-server"
+}
+
+start_ovs_vswitchd() {
+  log "ovs: starting ovs-vswitchd (log ${DOVESNAP_LOG_DIR}/ovs-vswitchd.log)"
+  ovs-vswitchd "unix:${OVS_RUN_DIR}/db.sock" \
+    --pidfile="${VSWITCHD_PIDFILE}" --detach \
+    --log-file="${DOVESNAP_LOG_DIR}/ovs-vswitchd.log" ||
+    { log_tail "${DOVESNAP_LOG_DIR}/ovs-vswitchd.log"; die "ovs: ovs-vswitchd failed to start"; }
+  changed "ovs-vswitchd"
+}
+
+record_datapath() {
+  local dp=netdev old=""
+  [[ -d /sys/module/openvswitch ]] && dp=system
+  [[ -r "${DOVESNAP_RUN_DIR}/datapath" ]] && old="$(cat "${DOVESNAP_RUN_DIR}/datapath")"
+  if [[ "${old}" != "${dp}" ]]; then
+    printf '%s\n' "${dp}" >"${DOVESNAP_RUN_DIR}/datapath"
+    changed "datapath=${dp}"
+  fi
+  if [[ "${dp}" == system ]]; then
+    log "ovs: datapath 'system' (kernel openvswitch module loaded)"
+  else
+    log "ovs: datapath 'netdev' (no kernel openvswitch module: userspace datapath)"
+  fi
+}
+
+ensure_ovs() {
+  local pid
+  if [[ ! -d /sys/module/openvswitch ]] && command -v modprobe >/dev/null; then
+    modprobe openvswitch 2>/dev/null || true
+  fi
+  mkdir -p "${OVS_RUN_DIR}"
+  if pid="$(pidfile_pid "${OVSDB_PIDFILE}" ovsdb-server)"; then
+    log "ovs: ovsdb-server running (pid ${pid})"
+  else
+    start_ovsdb_server
+  fi
+  ovs-vsctl --timeout=10 --no-wait init
+  if pid="$(pidfile_pid "${VSWITCHD_PIDFILE}" ovs-vswitchd)"; then
+    log "ovs: ovs-vswitchd running (pid ${pid})"
+  else
+    start_ovs_vswitchd
+  fi
+  ovs-vsctl --timeout=5 show >/dev/null || die "ovs: 'ovs-vsctl show' does not answer"
+  record_datapath
+}
+
+# ---------------------------------------------------------------- 5. FAUCET and Gauge
+venv_is_debian() {
+  [[ -x "${DOVESNAP_VENV}/bin/python3" ]] &&
+    grep -qx 'home = /usr/bin' "${DOVESNAP_VENV}/pyvenv.cfg" 2>/dev/null
+}
+
+faucet_installed_version() {
+  "${DOVESNAP_VENV}/bin/python3" -c \
+    'import importlib.metadata as m; print(m.version("faucet"))' 2>/dev/null || true
+}
+
+ensure_venv() {
+  if ! venv_is_debian; then
+    if [[ -e "${DOVESNAP_VENV}" ]]; then
+      log "faucet: ${DOVESNAP_VENV} is not a venv of Debian's /usr/bin/python3; recreating it"
+      rm -rf "${DOVESNAP_VENV}"
+    fi
+    log "faucet: creating virtualenv ${DOVESNAP_VENV}"
+    mkdir -p "${DOVESNAP_OPT}"
+    /usr/bin/python3 -m venv "${DOVESNAP_VENV}"
+    changed "venv"
+  fi
+  if [[ "$(faucet_installed_version)" == "${FAUCET_VERSION}" ]]; then
+    log "faucet: faucet ${FAUCET_VERSION} installed in ${DOVESNAP_VENV}"
+    return 0
+  fi
+  log "faucet: pip install faucet==${FAUCET_VERSION} (a minute or so)"
+  # DEBINSTALL=1: faucet's setup.py otherwise copies its *sample* faucet.yaml/gauge.yaml (with
+  # example DPs and routers) into /etc/faucet when built as root, which would then be taken
+  # for the operator's config.
+  DEBINSTALL=1 "${DOVESNAP_VENV}/bin/pip" install -q --disable-pip-version-check \
+    "faucet==${FAUCET_VERSION}"
+  [[ "$(faucet_installed_version)" == "${FAUCET_VERSION}" ]] || die "faucet: install failed"
+  FAUCET_CHANGED=1
+  changed "faucet-package"
+}
+
+# A faucet.yaml byte-identical to the sample that faucet's own installer drops into /etc/faucet
+# is nobody's configuration: set such samples aside (renamed, not deleted).
+set_aside_pip_samples() {
+  local sample_dir="${DOVESNAP_VENV}/etc/faucet" name
+  [[ -f "${sample_dir}/faucet.yaml" && -f "${FAUCET_CONF_DIR}/faucet.yaml" ]] || return 0
+  cmp -s "${sample_dir}/faucet.yaml" "${FAUCET_CONF_DIR}/faucet.yaml" || return 0
+  for name in faucet.yaml gauge.yaml acls.yaml; do
+    if [[ -f "${FAUCET_CONF_DIR}/${name}" ]] && cmp -s "${sample_dir}/${name}" "${FAUCET_CONF_DIR}/${name}"; then
+      log "faucet: ${FAUCET_CONF_DIR}/${name} is faucet's unedited sample; renaming it to ${name}.faucet-sample"
+      mv -f "${FAUCET_CONF_DIR}/${name}" "${FAUCET_CONF_DIR}/${name}.faucet-sample"
+    fi
+  done
+  changed "faucet-config"
+}
+
+FALLBACK_MARK='# dovesnap-up fallback placeholder'
+
+# Used only while this tree has no built CLI (`dovesnap setup-config` writes the real files).
+# FAUCET refuses a config without a DP, hence the placeholder DP that no switch ever uses
+# (the same one the plugin keeps, see src/faucet/placeholder.ts).
+fallback_faucet_yaml() {
+  cat <<EOF
+${FALLBACK_MARK}: written because \`dovesnap setup-config\` was not built yet.
+# make up replaces this file with the real one while it is unchanged.
+vlans:
+  dovesnap-placeholder:
+    vid: 4094
+dps:
+  dovesnap-placeholder:
+    dp_id: 0xd0e5a90000000001
+    description: "dovesnap placeholder: FAUCET needs one DP; no switch uses it"
+    hardware: Open vSwitch
+    interfaces:
+      1:
+        native_vlan: dovesnap-placeholder
+EOF
+}
+
+fallback_gauge_yaml() {
+  cat <<EOF
+${FALLBACK_MARK}: written because \`dovesnap setup-config\` was not built yet.
+faucet_configs:
+  - ${FAUCET_CONF_DIR}/faucet.yaml
+watchers:
+  port_status_poller: {type: port_state, all_dps: true, db: prometheus}
+  port_stats_poller: {type: port_stats, all_dps: true, interval: 10, db: prometheus}
+  flow_table_poller: {type: flow_table, all_dps: true, interval: 60, db: prometheus}
+dbs:
+  prometheus: {type: prometheus, prometheus_addr: 127.0.0.1, prometheus_port: ${GAUGE_PROM_PORT}}
+EOF
+}
+
+# Remove our own fallback files once the real CLI exists, but only while they are unchanged.
+drop_unchanged_fallbacks() {
+  local name
+  for name in faucet.yaml gauge.yaml; do
+    if [[ -f "${FAUCET_CONF_DIR}/${name}" ]] &&
+      cmp -s <("fallback_${name%.yaml}_yaml") "${FAUCET_CONF_DIR}/${name}"; then
+      log "faucet: replacing the fallback ${FAUCET_CONF_DIR}/${name} now that the CLI is built"
+      rm -f "${FAUCET_CONF_DIR}/${name}"
+    fi
+  done
+}
+
+ensure_faucet_config() {
+  mkdir -p "${FAUCET_CONF_DIR}"
+  set_aside_pip_samples
+  [[ -f "${REPO_CLI}" ]] && drop_unchanged_fallbacks
+  if [[ -f "${FAUCET_CONF_DIR}/faucet.yaml" && -f "${FAUCET_CONF_DIR}/gauge.yaml" ]]; then
+    log "faucet: config present in ${FAUCET_CONF_DIR} (kept as it is)"
+    return 0
+  fi
+  if [[ -f "${REPO_CLI}" ]]; then
+    log "faucet: writing missing faucet.yaml/gauge.yaml: dovesnap setup-config"
+    FAUCET_PREFIX="${FAUCET_PREFIX}" node "${REPO_CLI}" setup-config ||
+      die "faucet: 'dovesnap setup-config' failed"
+  else
+    warn "faucet: ${REPO_CLI} not built yet: writing placeholder faucet.yaml/gauge.yaml"
+    [[ -f "${FAUCET_CONF_DIR}/faucet.yaml" ]] || fallback_faucet_yaml >"${FAUCET_CONF_DIR}/faucet.yaml"
+    [[ -f "${FAUCET_CONF_DIR}/gauge.yaml" ]] || fallback_gauge_yaml >"${FAUCET_CONF_DIR}/gauge.yaml"
+  fi
+  [[ -f "${FAUCET_CONF_DIR}/faucet.yaml" && -f "${FAUCET_CONF_DIR}/gauge.yaml" ]] ||
+    die "faucet: ${FAUCET_CONF_DIR}/faucet.yaml or gauge.yaml still missing after setup-config"
+  changed "faucet-config"
+}
+
+controller_env() {
+  printf '%s\n' "PATH=${DOVESNAP_VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin" "HOME=/root" "LANG=C.UTF-8"
+}
+
+start_faucet() {
+  local env=()
+  mapfile -t env < <(controller_env)
+  env+=("FAUCET_CONFIG=${FAUCET_CONF_DIR}/faucet.yaml"
+    "FAUCET_LOG=${DOVESNAP_LOG_DIR}/faucet.log"
+    "FAUCET_EXCEPTION_LOG=${DOVESNAP_LOG_DIR}/faucet_exception.log"
+    "FAUCET_PROMETHEUS_PORT=${FAUCET_PROM_PORT}"
+    "FAUCET_PROMETHEUS_ADDR=127.0.0.1"
+    "FAUCET_CONFIG_STAT_RELOAD=1")
+  # faucet is a thin wrapper that execs os-ken's `osken-manager` (found on PATH, hence the venv
+  # first in PATH); its os-ken options carry a --ryu- prefix.
+  start_detached "${FAUCET_PIDFILE}" "${DOVESNAP_LOG_DIR}/faucet.log" \
+    env -i "${env[@]}" "${DOVESNAP_VENV}/bin/faucet" "--ryu-ofp-tcp-listen-port=${FAUCET_OF_PORT}" ||
+    die "faucet: could not launch"
+}
+
+start_gauge() {
+  local env=()
+  mapfile -t env < <(controller_env)
+  env+=("GAUGE_CONFIG=${FAUCET_CONF_DIR}/gauge.yaml"
+    "GAUGE_LOG=${DOVESNAP_LOG_DIR}/gauge.log"
+    "GAUGE_EXCEPTION_LOG=${DOVESNAP_LOG_DIR}/gauge_exception.log"
+    "GAUGE_PROMETHEUS_ADDR=127.0.0.1"
+    "GAUGE_CONFIG_STAT_RELOAD=1")
+  start_detached "${GAUGE_PIDFILE}" "${DOVESNAP_LOG_DIR}/gauge.log" \
+    env -i "${env[@]}" "${DOVESNAP_VENV}/bin/gauge" "--ryu-ofp-tcp-listen-port=${GAUGE_OF_PORT}" ||
+    die "gauge: could not launch"
+}
+
+# ensure_controller NAME PIDFILE MATCH OFPORT: running -> keep (or restart when the faucet
+# package changed); an untracked instance on OFPORT -> adopt it; anything else on OFPORT -> fail.
+ensure_controller() {
+  local name="$1" pidfile="$2" match="$3" port="$4" pid
+  if pid="$(pidfile_pid "${pidfile}" "${match}")"; then
+    if [[ "${FAUCET_CHANGED}" -eq 0 ]]; then
+      log "${name}: running (pid ${pid})"
+      return 0
+    fi
+    log "${name}: restarting (faucet package changed)"
+    stop_pidfile "${name}" "${pidfile}" "${match}" 15
+  else
+    pid="$(listener_pid "${port}")"
+    if [[ -n "${pid}" ]]; then
+      if [[ "$(cmdline_of "${pid}")" == *"${match}"* ]]; then
+        log "${name}: adopting running instance pid ${pid} (listening on ${port}, no pidfile)"
+        printf '%s\n' "${pid}" >"${pidfile}"
+        return 0
+      fi
+      die "${name}: TCP port ${port} is taken by pid ${pid}: $(cmdline_of "${pid}")"
+    fi
+  fi
+  log "${name}: starting (log ${DOVESNAP_LOG_DIR}/${name}.log)"
+  "start_${name}"
+  changed "${name}"
+}
+
+faucet_metrics_ready() {
+  pidfile_alive "${FAUCET_PIDFILE}" || return 3
+  curl -sf --max-time 3 "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics" 2>/dev/null |
+    grep -q '^faucet_config_hash_info'
+}
+
+wait_faucet_ready() {
+  local metrics
+  if ! wait_until 60 "FAUCET metrics on :${FAUCET_PROM_PORT}" faucet_metrics_ready; then
+    log_tail "${DOVESNAP_LOG_DIR}/faucet.log"
+    die "faucet: no faucet_config_hash_info at http://127.0.0.1:${FAUCET_PROM_PORT}/metrics"
+  fi
+  metrics="$(curl -sf --max-time 3 "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics")"
+  if grep -q '^faucet_config_load_error 1' <<<"${metrics}"; then
+    log_tail "${DOVESNAP_LOG_DIR}/faucet.log"
+    die "faucet: FAUCET rejected ${FAUCET_CONF_DIR}/faucet.yaml (faucet_config_load_error 1)"
+  fi
+  log "faucet: metrics answering, config loaded"
+}
+
+gauge_metrics_ready() {
+  pidfile_alive "${GAUGE_PIDFILE}" || return 3
+  http_ok "http://127.0.0.1:${GAUGE_PROM_PORT}/metrics"
+}
+
+wait_gauge_ready() {
+  if ! wait_until 60 "Gauge metrics on :${GAUGE_PROM_PORT}" gauge_metrics_ready; then
+    log_tail "${DOVESNAP_LOG_DIR}/gauge.log"
+    die "gauge: no answer at http://127.0.0.1:${GAUGE_PROM_PORT}/metrics (port set in gauge.yaml)"
+  fi
+  log "gauge: metrics answering"
+}
+
+ensure_faucet_and_gauge() {
+  ensure_venv
+  ensure_faucet_config
+  ensure_controller faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" "${FAUCET_OF_PORT}"
+  wait_faucet_ready
+  ensure_controller gauge "${GAUGE_PIDFILE}" "${GAUGE_MATCH}" "${GAUGE_OF_PORT}"
+  wait_gauge_ready
+}
+
+# ---------------------------------------------------------------- 6. install the app
+# Each build is installed once into /opt/dovesnap/releases/<id>; /opt/dovesnap/app is a
+# symlink switched with one rename, so a running daemon never sees a half-copied tree.
+release_id() {
+  (cd "${REPO_ROOT}" && hash_tree package.json package-lock.json dist/src) | cut -c1-16
+}
+
+build_release() {
+  local dir="$1" tmp="$1.tmp"
+  rm -rf "${tmp}"
+  mkdir -p "${tmp}/dist"
+  cp -p "${REPO_ROOT}/package.json" "${REPO_ROOT}/package-lock.json" "${tmp}/"
+  cp -a "${REPO_ROOT}/dist/src" "${tmp}/dist/src"
+  (cd "${tmp}" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline \
+    --loglevel=error) || die "app: npm ci --omit=dev failed in ${tmp}"
+  touch "${tmp}/.complete"
+  mv -T "${tmp}" "${dir}"
+}
+
+switch_app_link() {
+  local target="$1"
+  if [[ -d "${DOVESNAP_APP}" && ! -L "${DOVESNAP_APP}" ]]; then
+    mv -T "${DOVESNAP_APP}" "${DOVESNAP_APP}.old-dir"   # a plain directory from an older layout
+  fi
+  ln -sfn "${target}" "${DOVESNAP_APP}.link-tmp"
+  mv -Tf "${DOVESNAP_APP}.link-tmp" "${DOVESNAP_APP}"
+  rm -rf "${DOVESNAP_APP}.old-dir"
+}
+
+# Keep the current release and the one before it; remove the rest.
+prune_releases() {
+  local keep_cur="$1" keep_prev="$2" dir
+  for dir in "${DOVESNAP_RELEASES}"/*; do
+    [[ -e "${dir}" ]] || continue
+    [[ "${dir}" == "${keep_cur}" || "${dir}" == "${keep_prev}" ]] && continue
+    rm -rf "${dir}"
+  done
+}
+
+install_wrapper() {
+  local want
+  want="$(printf '#!/bin/sh\nexec node %s/dist/src/cli/main.js "$@"\n' "${DOVESNAP_APP}")"
+  if [[ "$(cat "${DOVESNAP_WRAPPER}" 2>/dev/null)" != "${want}" ]]; then
+    printf '%s\n' "${want}" >"${DOVESNAP_WRAPPER}.tmp"
+    chmod 755 "${DOVESNAP_WRAPPER}.tmp"
+    mv -f "${DOVESNAP_WRAPPER}.tmp" "${DOVESNAP_WRAPPER}"
+    log "app: installed ${DOVESNAP_WRAPPER}"
+    changed "wrapper"
+  fi
+}
+
+install_app() {
+  local id dir prev=""
+  if [[ ! -d "${REPO_ROOT}/dist/src" ]]; then
+    warn "app: ${REPO_ROOT}/dist/src does not exist (nothing built): not installing"
+    return 0
+  fi
+  id="$(release_id)"
+  dir="${DOVESNAP_RELEASES}/${id}"
+  [[ -L "${DOVESNAP_APP}" ]] && prev="$(readlink "${DOVESNAP_APP}")"
+  if [[ "${prev}" == "${dir}" && -f "${dir}/.complete" ]]; then
+    log "app: ${DOVESNAP_APP} -> ${dir} is current"
+  else
+    log "app: installing release ${id} into ${dir}"
+    mkdir -p "${DOVESNAP_RELEASES}"
+    [[ -f "${dir}/.complete" ]] || { rm -rf "${dir}"; build_release "${dir}"; }
+    switch_app_link "${dir}"
+    APP_CHANGED=1
+    changed "app"
+  fi
+  prune_releases "${dir}" "${prev}"
+  install_wrapper
+}
+
+# ---------------------------------------------------------------- 7. the plugin daemon
+# The daemon's environment: fixed defaults, then the caller's MIRROR_BRIDGE_* and DOVESNAP_*
+# (which win). Printed one per line, sorted, so that a change can be detected.
+daemon_env() {
+  local name
+  declare -A vars=(
+    [PATH]="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    [HOME]="/root"
+    [LANG]="C.UTF-8"
+    [FAUCET_PREFIX]="${FAUCET_PREFIX}"
+    [DOVESNAP_DEFAULT_CONTROLLERS]="tcp:127.0.0.1:${FAUCET_OF_PORT},tcp:127.0.0.1:${GAUGE_OF_PORT}"
+    [DOVESNAP_FAUCET_PIDFILE]="${FAUCET_PIDFILE}"
+    [DOVESNAP_GAUGE_PIDFILE]="${GAUGE_PIDFILE}"
+    [DOVESNAP_FAUCET_METRICS]="http://127.0.0.1:${FAUCET_PROM_PORT}/metrics"
+    [DOVESNAP_STATUS_ADDR]="${DOVESNAP_STATUS_ADDR}"
+  )
+  while IFS= read -r name; do
+    case "${name}" in
+      MIRROR_BRIDGE_OUT | MIRROR_BRIDGE_IN | DOVESNAP_*) vars["${name}"]="${!name}" ;;
+    esac
+  done < <(compgen -e)
+  for name in "${!vars[@]}"; do printf '%s=%s\n' "${name}" "${vars[${name}]}"; done | LC_ALL=C sort
+}
+
+daemon_ready() {
+  pidfile_alive "${DAEMON_PIDFILE}" || return 3
+  [[ -S "${DOVESNAP_PLUGIN_SOCK}" ]] && http_ok "http://${DOVESNAP_STATUS_ADDR}/healthz"
+}
+
+start_daemon() {
+  local env=()
+  mapfile -t env < <(daemon_env)
+  # No daemon runs (checked by the caller), so a socket file left behind is stale.
+  rm -f "${DOVESNAP_PLUGIN_SOCK}"
+  log "dovesnap: starting the plugin daemon (log ${DOVESNAP_LOG_DIR}/dovesnap.log)"
+  start_detached "${DAEMON_PIDFILE}" "${DOVESNAP_LOG_DIR}/dovesnap.log" \
+    env -i "${env[@]}" node "${DOVESNAP_APP}/dist/src/cli/main.js" daemon ||
+    die "dovesnap: could not launch the daemon"
+  printf '%s\n' "${env[@]}" >"${DOVESNAP_RUN_DIR}/dovesnap.env"
+  if ! wait_until 30 "healthz at ${DOVESNAP_STATUS_ADDR} and ${DOVESNAP_PLUGIN_SOCK}" daemon_ready; then
+    log_tail "${DOVESNAP_LOG_DIR}/dovesnap.log" 40
+    die "dovesnap: daemon not healthy within 30s (http://${DOVESNAP_STATUS_ADDR}/healthz, ${DOVESNAP_PLUGIN_SOCK})"
+  fi
+  log "dovesnap: healthy (pid $(cat "${DAEMON_PIDFILE}"))"
+  changed "dovesnap-daemon"
+}
+
+# socket_live: something accepts connections on the plugin socket right now.
+socket_live() {
+  [[ -S "${DOVESNAP_PLUGIN_SOCK}" ]] &&
+    curl -s -o /dev/null --max-time 3 --unix-socket "${DOVESNAP_PLUGIN_SOCK}" \
+      -X POST http://localhost/Plugin.Activate
+}
+
+# A daemon serving the socket without our pidfile: adopt it if it runs the installed app,
+# refuse otherwise (e.g. a developer's daemon run from a work tree).
+adopt_or_refuse_socket_owner() {
+  local pid
+  socket_live || return 1
+  pid="$(ss -Hxlp src "${DOVESNAP_PLUGIN_SOCK}" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)"
+  if [[ -n "${pid}" && "$(cmdline_of "${pid}")" == *"${DOVESNAP_APP}/${DAEMON_MATCH}"* ]]; then
+    log "dovesnap: adopting running daemon pid ${pid} (it serves ${DOVESNAP_PLUGIN_SOCK}, no pidfile)"
+    printf '%s\n' "${pid}" >"${DAEMON_PIDFILE}"
+    return 0
+  fi
+  die "dovesnap: ${DOVESNAP_PLUGIN_SOCK} is served by a daemon make up did not start (pid ${pid:-?}: $(cmdline_of "${pid:-0}")); stop it first"
+}
+
+ensure_daemon() {
+  local pid reason=""
+  if [[ ! -f "${DOVESNAP_APP}/dist/src/cli/main.js" ]]; then
+    DAEMON_NOTE="not started: ${DOVESNAP_APP}/dist/src/cli/main.js does not exist yet"
+    warn "dovesnap: ${DAEMON_NOTE}"
+    return 0
+  fi
+  pid="$(pidfile_pid "${DAEMON_PIDFILE}" "${DAEMON_MATCH}")" ||
+    { adopt_or_refuse_socket_owner && pid="$(cat "${DAEMON_PIDFILE}")"; } || pid=""
+  if [[ -n "${pid}" ]]; then
+    [[ "${APP_CHANGED}" -eq 1 ]] && reason="the installed app changed"
+    if [[ -z "${reason}" ]] && ! cmp -s <(daemon_env) "${DOVESNAP_RUN_DIR}/dovesnap.env"; then
+      reason="its environment changed"
+    fi
+    if [[ -z "${reason}" ]]; then
+      log "dovesnap: running (pid ${pid})"
+      daemon_ready || warn "dovesnap: running but not healthy (healthz or ${DOVESNAP_PLUGIN_SOCK})"
+      return 0
+    fi
+    log "dovesnap: restarting (${reason})"
+    stop_pidfile dovesnap "${DAEMON_PIDFILE}" "${DAEMON_MATCH}" 30
+  fi
+  start_daemon
+}
+
+# ---------------------------------------------------------------- main
+main() {
+  require_root up
+  mkdir -p "${DOVESNAP_LOG_DIR}" "${DOVESNAP_RUN_DIR}" "${DOVESNAP_OPT}"
+  exec 9>"${DOVESNAP_RUN_DIR}/up.lock"
+  flock -w 600 9 || die "another make up/down holds ${DOVESNAP_RUN_DIR}/up.lock"
+
+  ensure_packages
+  ensure_build
+  ensure_docker
+  ensure_ovs
+  ensure_faucet_and_gauge
+  install_app
+  ensure_daemon
+
+  echo
+  "${REPO_ROOT}/scripts/status.sh" || true
+  [[ -n "${DAEMON_NOTE}" ]] && log "NOTE: dovesnap daemon ${DAEMON_NOTE}"
+  if [[ ${#CHANGES[@]} -eq 0 ]]; then
+    log "nothing changed: everything was already installed and running"
+  else
+    log "changed: ${CHANGES[*]}"
+  fi
+}
+
+main "$@"

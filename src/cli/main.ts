@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { runDaemon } from './daemon-cmd.js';
+import { runStatus } from './status-cmd.js';
+import { runSetupConfig } from './setup-config-cmd.js';
+import { errorMessage, isDovesnapError } from '../util/errors.js';
+
+/** `dovesnap`: the daemon and the operator's tools. Each verb lives in its own module. */
+const program = new Command();
+program.name('dovesnap').description('Docker networks on Open vSwitch, controlled by FAUCET').version('0.1.0');
+
+program
+  .command('daemon')
+  .description('run the Docker network plugin (serves /run/docker/plugins/dovesnap.sock and the status API)')
+  .action(runDaemon);
+
+program
+  .command('status')
+  .description('show dovesnap networks and their containers')
+  .option('--json', 'print the status API document as JSON')
+  .option('--url <url>', 'status API base URL', process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401')
+  .action(runStatus);
+
+program
+  .command('setup-config')
+  .description("create faucet.yaml and gauge.yaml in ${FAUCET_PREFIX}/etc/faucet if they are missing (existing files are kept)")
+  .option('--faucet-dir <dir>', 'directory for FAUCET and Gauge configuration')
+  .action(runSetupConfig);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`dovesnap: ${errorMessage(err)}\n`);
+  process.exitCode = isDovesnapError(err) ? 2 : 1;
+});

@@ -1,0 +1,40 @@
+import type { NetworksStatus } from '../status/server.js';
+import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
+
+export async function fetchStatus(baseUrl: string): Promise<NetworksStatus> {
+  let res: Response;
+  try {
+    res = await fetch(`${baseUrl.replace(/\/$/, '')}/networks`, { signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    throw new DovesnapError(ErrorCode.NotFound, `cannot reach the dovesnap status API at ${baseUrl} (is the daemon running? try: make up): ${errorMessage(err)}`);
+  }
+  if (!res.ok) throw new DovesnapError(ErrorCode.Internal, `status API answered ${res.status}`);
+  return (await res.json()) as NetworksStatus;
+}
+
+/** A plain table a person can read; `--json` gives the API document itself. */
+export function formatStatus(status: NetworksStatus): string {
+  const nets = Object.values(status).sort((a, b) => a.NetworkName.localeCompare(b.NetworkName));
+  if (nets.length === 0) return 'no dovesnap networks\n';
+  const lines: string[] = [];
+  for (const n of nets) {
+    lines.push(`${n.NetworkName || '(unnamed)'}  id ${n.NetworkID.slice(0, 12)}  bridge ${n.BridgeName}  dpid ${n.BridgeDpid}  vlan ${n.BridgeVLAN}  mode ${n.Mode}${n.Userspace ? '  userspace' : ''}`);
+    lines.push(`  controllers: ${n.Controllers.length > 0 ? n.Controllers.join(', ') : '(none: standalone)'}`);
+    const cs = Object.values(n.Containers).sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0));
+    if (cs.length === 0) lines.push('  no containers');
+    else {
+      const rows = [['OFPORT', 'CONTAINER', 'ID', 'IP', 'MAC', 'ACLS', 'STATE']];
+      for (const c of cs) {
+        rows.push([String(c.OFPort ?? '-'), c.Name.replace(/^\//, '') || '(pending)', c.Id.slice(0, 12) || '-', c.HostIP || '-', c.MacAddress, c.PortACLs.join(',') || '-', c.Blocked === null ? 'up' : `blocked: ${c.Blocked}`]);
+      }
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+      for (const r of rows) lines.push(`  ${r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('  ')}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function runStatus(opts: { json?: boolean; url: string }): Promise<void> {
+  const status = await fetchStatus(opts.url);
+  process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+}

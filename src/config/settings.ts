@@ -1,0 +1,79 @@
+import path from 'node:path';
+import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { parseControllers } from '../model/options.js';
+
+/**
+ * The daemon's settings, from the environment (the original dovesnap's variables where they
+ * exist: FAUCET_PREFIX, MIRROR_BRIDGE_IN, MIRROR_BRIDGE_OUT; DOVESNAP_* for the rest).
+ * Parsed once at start; a bad value stops the daemon with a message naming the variable.
+ */
+export interface DaemonSettings {
+  readonly faucetDir: string;
+  readonly faucetConfigPath: string;
+  readonly gaugeConfigPath: string;
+  readonly defaultControllers: readonly string[];
+  readonly pluginDir: string;
+  /** Socket names Docker finds the driver by: `-d dovesnap` and the original's older `-d ovs`. */
+  readonly driverNames: readonly string[];
+  readonly statusHost: string;
+  readonly statusPort: number;
+  readonly ovsdbSocket: string;
+  readonly dockerSocket: string;
+  readonly faucetPidfile: string | undefined;
+  readonly gaugePidfile: string | undefined;
+  /** FAUCET's Prometheus endpoint; without it FAUCET's loading of a config is not confirmed. */
+  readonly faucetMetricsUrl: string | undefined;
+  readonly faucetConfirmTimeoutMs: number;
+  readonly mirrorBridgeOut: string | undefined;
+  readonly mirrorBridgeIn: string | undefined;
+}
+
+function badEnv(name: string, value: string, expected: string): DovesnapError {
+  return new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(value)} for environment variable ${name}: ${expected}`);
+}
+
+function nonEmpty(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+export function faucetDirFor(env: NodeJS.ProcessEnv): string {
+  return path.join(env['FAUCET_PREFIX'] ?? '', '/etc/faucet');
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettings {
+  const faucetDir = faucetDirFor(env);
+  const controllersRaw = nonEmpty(env, 'DOVESNAP_DEFAULT_CONTROLLERS');
+  const defaultControllers = controllersRaw === undefined ? [] : parseControllers(controllersRaw, 'DOVESNAP_DEFAULT_CONTROLLERS');
+
+  const statusAddr = nonEmpty(env, 'DOVESNAP_STATUS_ADDR') ?? '127.0.0.1:9401';
+  const m = /^(.*):([0-9]{1,5})$/.exec(statusAddr);
+  const statusPort = Number(m?.[2]);
+  if (!m || statusPort < 1 || statusPort > 65535 || m[1] === '') throw badEnv('DOVESNAP_STATUS_ADDR', statusAddr, 'expected HOST:PORT such as 127.0.0.1:9401');
+
+  const timeoutRaw = nonEmpty(env, 'DOVESNAP_FAUCET_TIMEOUT_MS') ?? '15000';
+  const faucetConfirmTimeoutMs = Number(timeoutRaw);
+  if (!Number.isInteger(faucetConfirmTimeoutMs) || faucetConfirmTimeoutMs < 100) throw badEnv('DOVESNAP_FAUCET_TIMEOUT_MS', timeoutRaw, 'expected milliseconds, at least 100');
+
+  const metrics = nonEmpty(env, 'DOVESNAP_FAUCET_METRICS');
+  if (metrics !== undefined && !/^https?:\/\//.test(metrics)) throw badEnv('DOVESNAP_FAUCET_METRICS', metrics, 'expected a URL such as http://127.0.0.1:9302/metrics');
+
+  return Object.freeze({
+    faucetDir,
+    faucetConfigPath: path.join(faucetDir, 'faucet.yaml'),
+    gaugeConfigPath: path.join(faucetDir, 'gauge.yaml'),
+    defaultControllers,
+    pluginDir: nonEmpty(env, 'DOVESNAP_PLUGIN_DIR') ?? '/run/docker/plugins',
+    driverNames: ['dovesnap', 'ovs'],
+    statusHost: m[1] ?? '127.0.0.1',
+    statusPort,
+    ovsdbSocket: nonEmpty(env, 'DOVESNAP_OVSDB') ?? '/var/run/openvswitch/db.sock',
+    dockerSocket: nonEmpty(env, 'DOVESNAP_DOCKER_SOCK') ?? '/var/run/docker.sock',
+    faucetPidfile: nonEmpty(env, 'DOVESNAP_FAUCET_PIDFILE'),
+    gaugePidfile: nonEmpty(env, 'DOVESNAP_GAUGE_PIDFILE'),
+    faucetMetricsUrl: metrics,
+    faucetConfirmTimeoutMs,
+    mirrorBridgeOut: nonEmpty(env, 'MIRROR_BRIDGE_OUT'),
+    mirrorBridgeIn: nonEmpty(env, 'MIRROR_BRIDGE_IN'),
+  });
+}

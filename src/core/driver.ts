@@ -1,0 +1,321 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../util/log.js';
+import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
+import { KeyedMutex } from '../util/mutex.js';
+import { defaultBridgeName, formatDpid, Opt, parseNetworkOptions, MAX_OFPORT, type NetworkOptions } from '../model/options.js';
+import { randomMac, vethNamesFor } from '../net/links.js';
+import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
+import type {
+  CreateEndpointRequest,
+  CreateEndpointResponse,
+  CreateNetworkRequest,
+  EndpointOperInfoResponse,
+  EndpointRequest,
+  JoinRequest,
+  JoinResponse,
+  NetworkDriver,
+  NetworkRequest,
+} from '../plugin/protocol.js';
+import { portBindingsFrom } from '../plugin/protocol.js';
+import type { HostNet } from './host.js';
+import { bridgeExternalIds, ExtId, portExternalIds } from './persist.js';
+import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
+
+/** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
+export interface FaucetView {
+  /** DPs defined in faucet.yaml that dovesnap does not manage: name → dp_id. */
+  foreignDps(): Promise<Map<string, bigint>>;
+  /** ACL names faucet.yaml defines. */
+  definedAcls(): Promise<Set<string>>;
+  /** Re-render and apply FAUCET's config from the current state; the promise settles when FAUCET confirmed it. */
+  sync(reason: string): Promise<void>;
+}
+
+export interface DriverSettings {
+  /** Controllers for networks created without ovs.bridge.controller. Empty: standalone (OVS learns). */
+  readonly defaultControllers: readonly string[];
+  readonly hostDatapath: DatapathType;
+  readonly ofportTimeoutMs: number;
+}
+
+export interface DriverDeps {
+  readonly vswitch: VSwitch;
+  readonly host: HostNet;
+  readonly state: StateStore;
+  readonly faucet: FaucetView;
+  readonly settings: DriverSettings;
+  readonly logger: Logger;
+  readonly random?: (n: number) => Uint8Array;
+}
+
+/**
+ * Options this version parses and validates but does not act on yet. Creating a network that
+ * sets one fails loudly rather than pretending: a user of the original must never get less
+ * than they asked for without being told.
+ */
+function unsupported(o: NetworkOptions): string | undefined {
+  if (o.mode !== 'flat') return `${Opt.mode}=${o.mode} is not supported by this version yet (only flat)`;
+  if (o.dhcp) return `${Opt.dhcp}=true is not supported by this version yet`;
+  if (o.preallocatePorts > 0) return `${Opt.preallocatePorts} is not supported by this version yet`;
+  if (o.ovsLocalMac !== undefined) return `${Opt.ovsLocalMac} is not supported by this version yet`;
+  if (o.natAcl !== undefined) return `${Opt.natAcl} needs ${Opt.mode}=nat, which this version does not support yet`;
+  if (o.vlanOutAcl !== undefined) return `${Opt.vlanOutAcl} is not supported by this version yet`;
+  if (o.addCoproPorts.length > 0) return `${Opt.addCoproPorts} is not supported by this version yet`;
+  return undefined;
+}
+
+function stringOptions(generic: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof generic !== 'object' || generic === null) return out;
+  for (const [k, v] of Object.entries(generic as Record<string, unknown>)) {
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = String(v);
+    else throw new DovesnapError(ErrorCode.BadOption, `invalid value for option ${k}: expected a string`);
+  }
+  return out;
+}
+
+export class Driver implements NetworkDriver {
+  private readonly lock = new KeyedMutex();
+  private readonly random: (n: number) => Uint8Array;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: DriverDeps) {
+    this.random = deps.random ?? ((n) => randomBytes(n));
+    this.log = deps.logger.child({ component: 'driver' });
+  }
+
+  async createNetwork(req: CreateNetworkRequest): Promise<void> {
+    const { state, vswitch, settings } = this.deps;
+    const rawOptions = stringOptions(req.Options['com.docker.network.generic']);
+    const options = parseNetworkOptions(rawOptions);
+    const why = unsupported(options);
+    if (why !== undefined) throw new DovesnapError(ErrorCode.BadOption, why);
+
+    // One lock for all creates: uniqueness of DPIDs and bridge names is a property of the set.
+    await this.lock.run('networks', async () => {
+      if (state.network(req.NetworkID) !== undefined) return;
+      const bridgeName = options.bridgeName ?? defaultBridgeName(req.NetworkID);
+      await this.checkUnique(req.NetworkID, options, bridgeName);
+      await this.checkAcls(options);
+
+      let datapathType: DatapathType = settings.hostDatapath;
+      if (options.userspace === true) datapathType = 'netdev';
+      if (options.userspace === false) {
+        if (settings.hostDatapath !== 'system') {
+          throw new DovesnapError(ErrorCode.BadOption, `invalid value "false" for option ${Opt.userspace}: this host has no openvswitch kernel module, so only the userspace datapath works`);
+        }
+        datapathType = 'system';
+      }
+      for (const p of options.addPorts) {
+        if (!(await this.deps.host.linkExists(p.interface))) {
+          throw new DovesnapError(ErrorCode.BadOption, `invalid value for option ${Opt.addPorts}: interface ${p.interface} does not exist on this host`);
+        }
+      }
+
+      const controllers = options.controllers ?? settings.defaultControllers;
+      const record: NetworkRecord = {
+        id: req.NetworkID,
+        name: undefined,
+        options,
+        rawOptions,
+        bridgeName,
+        datapathType,
+        controllers,
+        ipv4: req.IPv4Data,
+        internal: req.Options['com.docker.network.internal'] === true,
+      };
+      try {
+        await vswitch.ensureBridge({
+          name: bridgeName,
+          datapathType,
+          dpid: options.dpid,
+          controllers,
+          failMode: controllers.length > 0 ? 'secure' : 'standalone',
+          mtu: options.mtu,
+          externalIds: bridgeExternalIds(record),
+        });
+        for (const p of options.addPorts) {
+          await vswitch.addPort({
+            bridge: bridgeName,
+            name: p.interface,
+            ofportRequest: p.ofport,
+            externalIds: { [ExtId.networkId]: record.id, 'dovesnap-host-port': 'true' },
+          });
+        }
+      } catch (err) {
+        await vswitch.deleteBridge(bridgeName).catch(() => undefined);
+        throw err;
+      }
+      state.putNetwork(record);
+      this.log.info({ network: req.NetworkID, bridge: bridgeName, dpid: formatDpid(options.dpid), datapathType, controllers }, 'network created');
+    });
+  }
+
+  private async checkUnique(networkId: string, options: NetworkOptions, bridgeName: string): Promise<void> {
+    for (const n of this.deps.state.allNetworks()) {
+      if (n.id === networkId) continue;
+      if (n.options.dpid === options.dpid) {
+        throw new DovesnapError(ErrorCode.Conflict, `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: already used by network ${n.name ?? n.id.slice(0, 12)}`);
+      }
+      if (n.bridgeName === bridgeName) {
+        throw new DovesnapError(ErrorCode.Conflict, `invalid value ${JSON.stringify(bridgeName)} for option ${Opt.name}: already used by network ${n.name ?? n.id.slice(0, 12)}`);
+      }
+    }
+    for (const [dpName, dpId] of await this.deps.faucet.foreignDps()) {
+      if (dpId === options.dpid) {
+        throw new DovesnapError(ErrorCode.Conflict, `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: FAUCET's configuration already has DP ${dpName} with that dp_id`);
+      }
+    }
+    const existing = await this.deps.vswitch.getBridge(bridgeName);
+    if (existing !== undefined && existing.externalIds[ExtId.networkId] !== networkId) {
+      throw new DovesnapError(ErrorCode.Conflict, `invalid value ${JSON.stringify(bridgeName)} for option ${Opt.name}: an Open vSwitch bridge of that name exists and is not this network's`);
+    }
+  }
+
+  private async checkAcls(options: NetworkOptions): Promise<void> {
+    const wanted: [string, string][] = [];
+    if (options.defaultAcl !== undefined) wanted.push([Opt.defaultAcl, options.defaultAcl]);
+    if (options.natAcl !== undefined) wanted.push([Opt.natAcl, options.natAcl]);
+    if (options.vlanOutAcl !== undefined) wanted.push([Opt.vlanOutAcl, options.vlanOutAcl]);
+    for (const p of options.addPorts) if (p.acl !== undefined) wanted.push([Opt.addPorts, p.acl]);
+    if (wanted.length === 0) return;
+    const defined = await this.deps.faucet.definedAcls();
+    for (const [opt, acl] of wanted) {
+      if (!defined.has(acl)) throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(acl)} for option ${opt}: FAUCET's configuration defines no ACL of that name`);
+    }
+  }
+
+  async deleteNetwork(req: NetworkRequest): Promise<void> {
+    const { state, vswitch, host } = this.deps;
+    await this.lock.run('networks', async () => {
+      const net = state.network(req.NetworkID);
+      if (net === undefined) return;
+      await this.lock.run(`net:${net.id}`, async () => {
+        for (const ep of state.endpointsOf(net.id)) {
+          await host.deleteLink(ep.hostIf);
+          state.removeEndpoint(ep.id);
+        }
+        await vswitch.deleteBridge(net.bridgeName);
+        state.removeNetwork(net.id);
+      });
+      this.log.info({ network: net.id, bridge: net.bridgeName }, 'network deleted');
+      this.requestSync(`network ${net.name ?? net.id} deleted`);
+    });
+  }
+
+  async createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
+    const { state, vswitch, host, settings } = this.deps;
+    const net = this.requireNetwork(req.NetworkID);
+    const known = state.endpoint(req.EndpointID);
+    if (known !== undefined) return req.Interface.MacAddress ? {} : { Interface: { MacAddress: known.mac } };
+
+    const givenMac = req.Interface.MacAddress ?? '';
+    const mac = givenMac !== '' ? givenMac.toLowerCase() : randomMac(this.random);
+    const names = vethNamesFor(req.EndpointID);
+
+    return this.lock.run(`net:${net.id}`, async () => {
+      const ofportRequest = await this.freeOfport(net);
+      const record: EndpointRecord = {
+        id: req.EndpointID,
+        networkId: net.id,
+        hostIf: names.host,
+        containerIf: names.container,
+        mac,
+        ipv4: req.Interface.Address || undefined,
+        ipv6: req.Interface.AddressIPv6 || undefined,
+        ofport: undefined,
+        sandboxKey: undefined,
+        portBindings: [],
+        container: undefined,
+        labels: undefined,
+        blockedReason: undefined,
+      };
+      await host.createVeth({ names, containerMac: mac, mtu: net.options.mtu, disableContainerTxOffload: net.datapathType === 'netdev' });
+      try {
+        await vswitch.addPort({ bridge: net.bridgeName, name: names.host, ofportRequest, mtu: net.options.mtu, externalIds: portExternalIds(record) });
+        const ofport = await vswitch.waitOfport(names.host, settings.ofportTimeoutMs);
+        state.putEndpoint({ ...record, ofport });
+        this.log.info({ network: net.id, endpoint: req.EndpointID, port: names.host, ofport, mac }, 'endpoint created');
+      } catch (err) {
+        this.log.warn({ endpoint: req.EndpointID, err: errorMessage(err) }, 'endpoint creation failed; rolling back');
+        await vswitch.deletePort(net.bridgeName, names.host).catch(() => undefined);
+        await host.deleteLink(names.host).catch(() => undefined);
+        throw err;
+      }
+      return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
+    });
+  }
+
+  /** The lowest port number free on the bridge, leaving room for ports the options ask for by number. */
+  private async freeOfport(net: NetworkRecord): Promise<number> {
+    const bridge = await this.deps.vswitch.getBridge(net.bridgeName);
+    const used = new Set<number>();
+    for (const p of bridge?.ports ?? []) {
+      if (p.ofport !== undefined) used.add(p.ofport);
+      if (p.ofportRequest !== undefined) used.add(p.ofportRequest);
+    }
+    for (const p of net.options.addPorts) if (p.ofport !== undefined) used.add(p.ofport);
+    for (let n = 1; n <= MAX_OFPORT; n++) if (!used.has(n)) return n;
+    throw new DovesnapError(ErrorCode.Conflict, `bridge ${net.bridgeName} has no free port number`);
+  }
+
+  async endpointOperInfo(req: EndpointRequest): Promise<EndpointOperInfoResponse> {
+    const ep = this.deps.state.endpoint(req.EndpointID);
+    const net = this.deps.state.network(req.NetworkID);
+    if (ep === undefined || net === undefined) return { Value: {} };
+    return { Value: { 'ovs.bridge': net.bridgeName, 'ovs.port': ep.hostIf, 'ovs.ofport': ep.ofport ?? -1 } };
+  }
+
+  async deleteEndpoint(req: EndpointRequest): Promise<void> {
+    const { state, vswitch, host } = this.deps;
+    const net = state.network(req.NetworkID);
+    const ep = state.endpoint(req.EndpointID);
+    const hostIf = ep?.hostIf ?? vethNamesFor(req.EndpointID).host;
+    const work = async (): Promise<void> => {
+      if (net !== undefined) await vswitch.deletePort(net.bridgeName, hostIf);
+      await host.deleteLink(hostIf);
+      state.removeEndpoint(req.EndpointID);
+    };
+    if (net === undefined) await work();
+    else await this.lock.run(`net:${net.id}`, work);
+    this.log.info({ network: req.NetworkID, endpoint: req.EndpointID, port: hostIf }, 'endpoint deleted');
+    if (ep?.container !== undefined) this.requestSync(`port ${hostIf} removed`);
+  }
+
+  async join(req: JoinRequest): Promise<JoinResponse> {
+    const net = this.requireNetwork(req.NetworkID);
+    const ep = this.deps.state.endpoint(req.EndpointID);
+    if (ep === undefined) throw new DovesnapError(ErrorCode.NotFound, `endpoint ${req.EndpointID} is not known to dovesnap (was it created before a restart that lost it?)`);
+    const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: req.SandboxKey, portBindings: portBindingsFrom(req.Options) });
+    if (updated !== undefined) {
+      // Persisting is cheap (one OVSDB transaction) and makes a restart right after Join safe.
+      await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
+    }
+    return {
+      InterfaceName: { SrcName: ep.containerIf, DstPrefix: 'eth' },
+      // Flat networks have no gateway; without this Docker would add a default-gateway
+      // network of its own to containers on non-internal flat networks.
+      DisableGatewayService: net.options.mode === 'flat',
+    };
+  }
+
+  async leave(req: EndpointRequest): Promise<void> {
+    const ep = this.deps.state.endpoint(req.EndpointID);
+    if (ep === undefined) return;
+    this.deps.state.updateEndpoint(ep.id, { sandboxKey: undefined });
+  }
+
+  async programExternalConnectivity(): Promise<void> {}
+
+  async revokeExternalConnectivity(): Promise<void> {}
+
+  private requireNetwork(id: string): NetworkRecord {
+    const net = this.deps.state.network(id);
+    if (net === undefined) throw new DovesnapError(ErrorCode.NotFound, `network ${id} is not a dovesnap network known to this daemon`);
+    return net;
+  }
+
+  private requestSync(reason: string): void {
+    this.deps.faucet.sync(reason).catch((err: unknown) => this.log.error({ reason, err: errorMessage(err) }, 'FAUCET configuration not applied'));
+  }
+}

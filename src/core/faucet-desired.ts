@@ -1,0 +1,87 @@
+import { parse } from 'yaml';
+import type { FaucetDpSpec, FaucetPortSpec, ManagedFaucetState } from '../faucet/types.js';
+import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
+import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
+
+/**
+ * FAUCET's view of dovesnap's state, as a pure function: one DP per named network with at
+ * least one port (FAUCET refuses a DP without interfaces), one interface per container whose
+ * name and labels are known. A port whose labels name an ACL that FAUCET does not define is
+ * left out, so that it stays closed (FAUCET drops traffic from ports it has no config for)
+ * instead of running unfiltered.
+ */
+
+export const DP_DESCRIPTION_PREFIX = 'dovesnap network ';
+
+export function dpDescription(n: NetworkRecord): string {
+  return `${DP_DESCRIPTION_PREFIX}${n.id}`;
+}
+
+/** FAUCET's port description: the container's name (with Docker's leading slash) and short ID. */
+export function portDescription(e: EndpointRecord): string {
+  const c = e.container;
+  return c === undefined ? e.hostIf : `${c.name} ${c.id.slice(0, 5)}`;
+}
+
+/** Why a port must stay closed, given the ACLs FAUCET defines; undefined if it may open. */
+export function blockReason(e: EndpointRecord, definedAcls: ReadonlySet<string>): string | undefined {
+  if (e.blockedReason !== undefined && e.labels === undefined) return e.blockedReason;
+  const missing = (e.labels?.portAcls ?? []).filter((a) => !definedAcls.has(a));
+  if (missing.length > 0) return `label dovesnap.faucet.portacl names ACL ${missing.join(', ')} that FAUCET's configuration does not define`;
+  return undefined;
+}
+
+export function portAclsFor(e: EndpointRecord, n: NetworkRecord): string[] | undefined {
+  const own = e.labels?.portAcls ?? [];
+  if (own.length > 0) return [...own];
+  return n.options.defaultAcl === undefined ? undefined : [n.options.defaultAcl];
+}
+
+export function desiredDps(state: StateStore, definedAcls: ReadonlySet<string>, hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>): FaucetDpSpec[] {
+  const dps: FaucetDpSpec[] = [];
+  for (const n of state.allNetworks()) {
+    if (n.name === undefined) continue;
+    const ports: FaucetPortSpec[] = [];
+    for (const e of state.endpointsOf(n.id)) {
+      if (e.container === undefined || e.ofport === undefined) continue;
+      if (blockReason(e, definedAcls) !== undefined) continue;
+      const acls = portAclsFor(e, n);
+      ports.push({ number: e.ofport, description: portDescription(e), nativeVlan: n.options.vlan, ...(acls ? { aclsIn: acls } : {}) });
+    }
+    const numbers = hostPortNumbers.get(n.id);
+    for (const p of n.options.addPorts) {
+      const number = numbers?.get(p.interface);
+      if (number === undefined) continue;
+      ports.push({ number, description: `Physical interface ${p.interface}`, nativeVlan: n.options.vlan, ...(p.acl ? { aclsIn: [p.acl] } : {}) });
+    }
+    if (ports.length === 0) continue;
+    ports.sort((a, b) => a.number - b.number);
+    dps.push({ name: n.name, dpId: n.options.dpid, description: dpDescription(n), ports });
+  }
+  return dps;
+}
+
+/** DPs in the file that dovesnap made (marked by their description), whether or not still wanted. */
+export function markedDps(faucetYaml: string): Set<string> {
+  const out = new Set<string>();
+  let doc: unknown;
+  try {
+    doc = parse(faucetYaml);
+  } catch {
+    return out;
+  }
+  const dps = (doc as { dps?: unknown } | null)?.dps;
+  if (typeof dps !== 'object' || dps === null) return out;
+  for (const [name, dp] of Object.entries(dps as Record<string, unknown>)) {
+    const d = (dp as { description?: unknown } | null)?.description;
+    if (typeof d === 'string' && d.startsWith(DP_DESCRIPTION_PREFIX)) out.add(name);
+  }
+  return out;
+}
+
+export function managedState(state: StateStore, currentYaml: string, definedAcls: ReadonlySet<string>, hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>): ManagedFaucetState {
+  const owned = markedDps(currentYaml);
+  for (const n of state.allNetworks()) if (n.name !== undefined) owned.add(n.name);
+  owned.delete(PLACEHOLDER_DP_NAME);
+  return { dps: desiredDps(state, definedAcls, hostPortNumbers), owned };
+}

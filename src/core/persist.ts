@@ -1,0 +1,112 @@
+import type { NetworkRecord, EndpointRecord } from './state.js';
+import type { BridgeState, PortState } from '../ovs/vswitch.js';
+import { parseNetworkOptions } from '../model/options.js';
+import type { IpamData, PortBinding } from '../plugin/protocol.js';
+
+/**
+ * How the model is written into OVSDB external_ids, and read back at start. This is the
+ * daemon's only durable state of its own: Docker never replays CreateNetwork or CreateEndpoint.
+ */
+
+export const ExtId = {
+  networkId: 'dovesnap-network-id',
+  networkName: 'dovesnap-network-name',
+  options: 'dovesnap-options',
+  ipv4: 'dovesnap-ipv4',
+  internal: 'dovesnap-internal',
+  endpointId: 'dovesnap-endpoint-id',
+  containerIf: 'dovesnap-container-if',
+  mac: 'dovesnap-mac',
+  address: 'dovesnap-ipv4-address',
+  address6: 'dovesnap-ipv6-address',
+  sandbox: 'dovesnap-sandbox',
+  portmap: 'dovesnap-portmap',
+  containerId: 'dovesnap-container-id',
+  containerName: 'dovesnap-container-name',
+  labels: 'dovesnap-labels',
+} as const;
+
+export function bridgeExternalIds(n: NetworkRecord): Record<string, string> {
+  return {
+    [ExtId.networkId]: n.id,
+    [ExtId.networkName]: n.name ?? '',
+    [ExtId.options]: JSON.stringify(n.rawOptions),
+    [ExtId.ipv4]: JSON.stringify(n.ipv4),
+    [ExtId.internal]: String(n.internal),
+  };
+}
+
+export function portExternalIds(e: EndpointRecord): Record<string, string> {
+  return {
+    [ExtId.networkId]: e.networkId,
+    [ExtId.endpointId]: e.id,
+    [ExtId.containerIf]: e.containerIf,
+    [ExtId.mac]: e.mac,
+    [ExtId.address]: e.ipv4 ?? '',
+    [ExtId.address6]: e.ipv6 ?? '',
+    [ExtId.sandbox]: e.sandboxKey ?? '',
+    [ExtId.portmap]: e.portBindings.length > 0 ? JSON.stringify(e.portBindings) : '',
+    [ExtId.containerId]: e.container?.id ?? '',
+    [ExtId.containerName]: e.container?.name ?? '',
+    [ExtId.labels]: e.container === undefined ? '' : JSON.stringify(e.container.labels),
+  };
+}
+
+function jsonOr<T>(text: string | undefined, fallback: T): T {
+  if (text === undefined || text === '') return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+/** Rebuilds a network and its endpoints from a bridge we own; undefined for bridges that are not ours. */
+export function restoreFromBridge(b: BridgeState): { network: NetworkRecord; endpoints: EndpointRecord[] } | { error: string } | undefined {
+  const id = b.externalIds[ExtId.networkId];
+  if (id === undefined || id === '') return undefined;
+  const rawOptions = jsonOr<Record<string, string>>(b.externalIds[ExtId.options], {});
+  let options;
+  try {
+    options = parseNetworkOptions(rawOptions);
+  } catch (err) {
+    return { error: `bridge ${b.name} (network ${id}) has options this version cannot read: ${(err as Error).message}` };
+  }
+  const name = b.externalIds[ExtId.networkName];
+  const network: NetworkRecord = {
+    id,
+    name: name === undefined || name === '' ? undefined : name,
+    options,
+    rawOptions,
+    bridgeName: b.name,
+    datapathType: b.datapathType === 'netdev' ? 'netdev' : 'system',
+    controllers: b.controllers,
+    ipv4: jsonOr<IpamData[]>(b.externalIds[ExtId.ipv4], []),
+    internal: b.externalIds[ExtId.internal] === 'true',
+  };
+  const endpoints = b.ports.map((p) => endpointFromPort(p, id)).filter((e): e is EndpointRecord => e !== undefined);
+  return { network, endpoints };
+}
+
+function endpointFromPort(p: PortState, networkId: string): EndpointRecord | undefined {
+  const x = p.externalIds;
+  const id = x[ExtId.endpointId];
+  if (id === undefined || id === '') return undefined;
+  const containerId = x[ExtId.containerId] ?? '';
+  const s = (k: string): string | undefined => (x[k] === undefined || x[k] === '' ? undefined : x[k]);
+  return {
+    id,
+    networkId,
+    hostIf: p.name,
+    containerIf: x[ExtId.containerIf] ?? '',
+    mac: x[ExtId.mac] ?? '',
+    ipv4: s(ExtId.address),
+    ipv6: s(ExtId.address6),
+    ofport: p.ofport,
+    sandboxKey: s(ExtId.sandbox),
+    portBindings: jsonOr<PortBinding[]>(x[ExtId.portmap], []),
+    container: containerId === '' ? undefined : { id: containerId, name: x[ExtId.containerName] ?? '', labels: jsonOr<Record<string, string>>(x[ExtId.labels], {}) },
+    labels: undefined,
+    blockedReason: undefined,
+  };
+}

@@ -1,0 +1,112 @@
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from './util/log.js';
+import { errorMessage } from './util/errors.js';
+import type { DaemonSettings } from './config/settings.js';
+import { openVSwitch, type VSwitch } from './ovs/vswitch.js';
+import { DockerEngine } from './engine/client.js';
+import { StateStore } from './core/state.js';
+import { restoreFromBridge, bridgeExternalIds } from './core/persist.js';
+import { Driver } from './core/driver.js';
+import { detectDatapath, realHostNet } from './core/host.js';
+import { createFaucetView, type FaucetControl } from './core/faucet-view.js';
+import { Reconciler } from './reconcile/reconciler.js';
+import { buildPluginApp, listenOnSocket } from './plugin/server.js';
+import { buildStatusApp } from './status/server.js';
+
+/**
+ * The daemon's lifecycle: connect, rebuild the model from OVSDB, serve, and shut down in
+ * order. Only the CLI's `daemon` verb calls this, and only it handles signals.
+ */
+export interface RunningDaemon {
+  stop(): Promise<void>;
+}
+
+async function connectOvsdbWithRetry(settings: DaemonSettings, log: Logger): Promise<VSwitch> {
+  let delay = 200;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openVSwitch(settings.ovsdbSocket, log);
+    } catch (err) {
+      if (attempt === 1 || attempt % 10 === 0) log.warn({ socket: settings.ovsdbSocket, err: errorMessage(err) }, 'waiting for OVSDB');
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 3000);
+    }
+  }
+}
+
+async function restoreState(vswitch: VSwitch, state: StateStore, log: Logger): Promise<Set<string>> {
+  const restored = new Set<string>();
+  for (const bridge of await vswitch.listBridges()) {
+    const r = restoreFromBridge(bridge);
+    if (r === undefined) continue;
+    if ('error' in r) {
+      log.error({ bridge: bridge.name }, r.error);
+      continue;
+    }
+    state.putNetwork(r.network);
+    // Adopt, never recreate: ensureBridge only repairs what differs from the stored options.
+    await vswitch.ensureBridge({
+      name: r.network.bridgeName,
+      datapathType: r.network.datapathType,
+      dpid: r.network.options.dpid,
+      controllers: r.network.controllers,
+      failMode: r.network.controllers.length > 0 ? 'secure' : 'standalone',
+      mtu: r.network.options.mtu,
+      externalIds: bridgeExternalIds(r.network),
+    });
+    for (const ep of r.endpoints) {
+      state.putEndpoint(ep);
+      restored.add(ep.id);
+    }
+    log.info({ network: r.network.id, name: r.network.name, bridge: bridge.name, endpoints: r.endpoints.length }, 'network restored from OVSDB');
+  }
+  return restored;
+}
+
+export async function startDaemon(settings: DaemonSettings, log: Logger, faucetControl?: FaucetControl): Promise<RunningDaemon> {
+  let ready = false;
+  const state = new StateStore();
+  const vswitch = await connectOvsdbWithRetry(settings, log);
+  const restored = await restoreState(vswitch, state, log);
+  const faucet = createFaucetView(settings, state, log, faucetControl);
+  const engine = new DockerEngine(settings.dockerSocket);
+  const hostDatapath = detectDatapath();
+  log.info({ hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath }, 'starting');
+
+  const driver = new Driver({
+    vswitch,
+    host: realHostNet,
+    state,
+    faucet,
+    settings: { defaultControllers: settings.defaultControllers, hostDatapath, ofportTimeoutMs: 10_000 },
+    logger: log,
+  });
+
+  const pluginApps: FastifyInstance[] = [];
+  for (const name of settings.driverNames) {
+    const app = buildPluginApp(driver, log);
+    await listenOnSocket(app, path.join(settings.pluginDir, `${name}.sock`));
+    pluginApps.push(app);
+  }
+  const status = buildStatusApp(state, log, () => ready);
+  await status.listen({ host: settings.statusHost, port: settings.statusPort });
+
+  const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, logger: log, restoredEndpoints: restored });
+  reconciler.start();
+  ready = true;
+  log.info({ sockets: settings.driverNames.map((n) => path.join(settings.pluginDir, `${n}.sock`)), status: `${settings.statusHost}:${settings.statusPort}` }, 'dovesnap ready');
+
+  return {
+    async stop() {
+      ready = false;
+      // Stop taking Docker's requests first (close drains those in flight), then the rest.
+      await Promise.allSettled(pluginApps.map((a) => a.close()));
+      await reconciler.stop();
+      await faucet.close();
+      await status.close();
+      vswitch.close();
+      log.info('dovesnap stopped');
+    },
+  };
+}

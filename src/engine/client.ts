@@ -1,0 +1,131 @@
+import http from 'node:http';
+import { DovesnapError, ErrorCode } from '../util/errors.js';
+
+/**
+ * The few Docker Engine API calls dovesnap needs, over the engine's unix socket with node's own
+ * HTTP client. Never called from a driver handler (Docker holds its locks while it waits on
+ * those); only from the event-driven reconciler.
+ */
+
+export interface EngineNetwork {
+  readonly Id: string;
+  readonly Name: string;
+  readonly Driver: string;
+  readonly Internal?: boolean;
+  readonly Options?: Readonly<Record<string, string>>;
+  readonly IPAM?: { readonly Config?: readonly { readonly Subnet?: string; readonly Gateway?: string }[] };
+  readonly Containers?: Readonly<Record<string, { readonly Name?: string; readonly EndpointID?: string; readonly MacAddress?: string; readonly IPv4Address?: string }>>;
+}
+
+export interface EngineContainerNetwork {
+  readonly NetworkID?: string;
+  readonly EndpointID?: string;
+  readonly IPAddress?: string;
+  readonly MacAddress?: string;
+  readonly Gateway?: string;
+}
+
+export interface EngineContainer {
+  readonly Id: string;
+  readonly Name: string;
+  readonly State?: { readonly Pid?: number; readonly Running?: boolean };
+  readonly Config?: { readonly Labels?: Readonly<Record<string, string>> | null };
+  readonly NetworkSettings?: {
+    readonly SandboxKey?: string;
+    readonly Networks?: Readonly<Record<string, EngineContainerNetwork>>;
+  };
+}
+
+export interface EngineEvent {
+  readonly Type: string;
+  readonly Action: string;
+  readonly Actor: { readonly ID: string; readonly Attributes?: Readonly<Record<string, string>> };
+  readonly time?: number;
+  readonly timeNano?: number;
+}
+
+export interface Engine {
+  ping(): Promise<void>;
+  listNetworks(): Promise<EngineNetwork[]>;
+  inspectNetwork(id: string): Promise<EngineNetwork | undefined>;
+  inspectContainer(id: string): Promise<EngineContainer | undefined>;
+  /** Calls `onEvent` for each event until the signal aborts or the stream ends; resolves then. */
+  streamEvents(filters: Readonly<Record<string, readonly string[]>>, onEvent: (e: EngineEvent) => void, signal: AbortSignal): Promise<void>;
+}
+
+export class DockerEngine implements Engine {
+  constructor(private readonly socketPath = '/var/run/docker.sock', private readonly timeoutMs = 10_000) {}
+
+  async ping(): Promise<void> {
+    await this.request('GET', '/_ping');
+  }
+
+  async listNetworks(): Promise<EngineNetwork[]> {
+    return (await this.json<EngineNetwork[]>('GET', '/networks')) ?? [];
+  }
+
+  inspectNetwork(id: string): Promise<EngineNetwork | undefined> {
+    return this.json<EngineNetwork>('GET', `/networks/${encodeURIComponent(id)}`);
+  }
+
+  inspectContainer(id: string): Promise<EngineContainer | undefined> {
+    return this.json<EngineContainer>('GET', `/containers/${encodeURIComponent(id)}/json`);
+  }
+
+  streamEvents(filters: Readonly<Record<string, readonly string[]>>, onEvent: (e: EngineEvent) => void, signal: AbortSignal): Promise<void> {
+    const path = `/events?filters=${encodeURIComponent(JSON.stringify(filters))}`;
+    return new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: this.socketPath, path, method: 'GET', signal }, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new DovesnapError(ErrorCode.Engine, `docker events answered ${res.statusCode}`));
+          return;
+        }
+        res.setEncoding('utf8');
+        let buf = '';
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (line === '') continue;
+            try {
+              onEvent(JSON.parse(line) as EngineEvent);
+            } catch {
+              // A malformed event line is Docker's bug, not a reason to drop the stream.
+            }
+          }
+        });
+        res.on('end', () => resolve());
+        res.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
+      });
+      req.on('error', (err) => (signal.aborted ? resolve() : reject(new DovesnapError(ErrorCode.Engine, `docker events: ${err.message}`, { cause: err }))));
+      req.end();
+    });
+  }
+
+  private async json<T>(method: string, path: string): Promise<T | undefined> {
+    const { status, body } = await this.request(method, path, true);
+    if (status === 404) return undefined;
+    return JSON.parse(body) as T;
+  }
+
+  private request(method: string, path: string, allow404 = false): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: this.socketPath, path, method, timeout: this.timeoutMs }, (res) => {
+        res.setEncoding('utf8');
+        let body = '';
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          if ((status >= 200 && status < 300) || (allow404 && status === 404)) resolve({ status, body });
+          else reject(new DovesnapError(ErrorCode.Engine, `docker ${method} ${path} answered ${status}: ${body.trim()}`));
+        });
+      });
+      req.on('timeout', () => req.destroy(new DovesnapError(ErrorCode.Timeout, `docker ${method} ${path} timed out`)));
+      req.on('error', (err) => reject(err instanceof DovesnapError ? err : new DovesnapError(ErrorCode.Engine, `docker ${method} ${path}: ${err.message}`, { cause: err })));
+      req.end();
+    });
+  }
+}

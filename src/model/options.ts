@@ -1,0 +1,258 @@
+import { DovesnapError, ErrorCode } from '../util/errors.js';
+
+/**
+ * The `ovs.bridge.*` network options of the original dovesnap, parsed, defaulted and validated
+ * once, at `docker network create`. Everything downstream sees only `NetworkOptions`.
+ */
+
+export const OPTION_PREFIX = 'ovs.bridge.';
+
+export const Opt = {
+  dpid: 'ovs.bridge.dpid',
+  controller: 'ovs.bridge.controller',
+  mode: 'ovs.bridge.mode',
+  vlan: 'ovs.bridge.vlan',
+  name: 'ovs.bridge.name',
+  mtu: 'ovs.bridge.mtu',
+  userspace: 'ovs.bridge.userspace',
+  natAcl: 'ovs.bridge.nat_acl',
+  defaultAcl: 'ovs.bridge.default_acl',
+  vlanOutAcl: 'ovs.bridge.vlan_out_acl',
+  preallocatePorts: 'ovs.bridge.preallocate_ports',
+  ovsLocalMac: 'ovs.bridge.ovs_local_mac',
+  addPorts: 'ovs.bridge.add_ports',
+  addCoproPorts: 'ovs.bridge.add_copro_ports',
+  mirrorTunnelVid: 'ovs.bridge.mirror_tunnel_vid',
+  dhcp: 'ovs.bridge.dhcp',
+} as const;
+
+export type OptionName = (typeof Opt)[keyof typeof Opt];
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set(Object.values(Opt));
+
+export type BridgeMode = 'flat' | 'nat' | 'routed';
+const MODES: readonly BridgeMode[] = ['flat', 'nat', 'routed'];
+
+/** A host interface to put on the bridge: `ovs.bridge.add_ports=eno1/8/acl`. */
+export interface HostPortOption {
+  readonly interface: string;
+  readonly ofport: number | undefined;
+  readonly acl: string | undefined;
+}
+
+export interface NetworkOptions {
+  readonly dpid: bigint;
+  /** undefined: use the daemon's default controllers. */
+  readonly controllers: readonly string[] | undefined;
+  readonly mode: BridgeMode;
+  readonly vlan: number;
+  /** undefined: `ovsbr-` + the first 5 characters of the network ID. */
+  readonly bridgeName: string | undefined;
+  readonly mtu: number | undefined;
+  /** undefined: the host decides (kernel datapath if the module is there). */
+  readonly userspace: boolean | undefined;
+  readonly natAcl: string | undefined;
+  readonly defaultAcl: string | undefined;
+  readonly vlanOutAcl: string | undefined;
+  readonly preallocatePorts: number;
+  readonly ovsLocalMac: string | undefined;
+  readonly addPorts: readonly HostPortOption[];
+  readonly addCoproPorts: readonly HostPortOption[];
+  readonly mirrorTunnelVid: number;
+  readonly dhcp: boolean;
+}
+
+export const DEFAULT_VLAN = 100;
+export const MAX_PREALLOCATE = 1024;
+/** OVS's own limit for a port number requested from OpenFlow is 0xfeff (65279). */
+export const MAX_OFPORT = 0xfeff;
+
+function bad(option: string, value: string, expected: string): DovesnapError {
+  return new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(value)} for option ${option}: ${expected}`);
+}
+
+export function parseDpid(value: string, option: string = Opt.dpid): bigint {
+  const v = value.trim();
+  let n: bigint;
+  if (/^0x[0-9a-f]{1,16}$/i.test(v)) n = BigInt(v);
+  else if (/^[0-9]{1,20}$/.test(v)) n = BigInt(v);
+  else throw bad(option, value, 'expected a datapath ID in hex (0x1) or decimal (1)');
+  if (n < 1n || n > 0xffff_ffff_ffff_ffffn) throw bad(option, value, 'a datapath ID must be between 1 and 0xffffffffffffffff');
+  return n;
+}
+
+export function formatDpid(dpid: bigint): string {
+  return `0x${dpid.toString(16)}`;
+}
+
+export function parseBool(value: string, option: string): boolean {
+  switch (value.trim().toLowerCase()) {
+    case 'true':
+    case '1':
+    case 'yes':
+    case 'on':
+      return true;
+    case 'false':
+    case '0':
+    case 'no':
+    case 'off':
+      return false;
+    default:
+      throw bad(option, value, 'expected true or false');
+  }
+}
+
+export function parseIntInRange(value: string, option: string, min: number, max: number): number {
+  const v = value.trim();
+  if (!/^[0-9]+$/.test(v)) throw bad(option, value, `expected a whole number from ${min} to ${max}`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw bad(option, value, `expected a whole number from ${min} to ${max}`);
+  return n;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
+
+/** `tcp:IP:PORT` or `ssl:IP:PORT`, IPv6 in brackets, as ovs-vsctl set-controller takes them. */
+export function parseControllers(value: string, option: string = Opt.controller): string[] {
+  const targets = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (targets.length === 0) throw bad(option, value, 'expected one or more controllers such as tcp:127.0.0.1:6653');
+  for (const t of targets) {
+    const m = /^(tcp|ssl):(\[[0-9a-fA-F:.]+\]|[0-9.]+):([0-9]{1,5})$/.exec(t);
+    const host = m?.[2];
+    const port = Number(m?.[3]);
+    const hostOk = host !== undefined && (host.startsWith('[') || IPV4.test(host));
+    if (!m || !hostOk || port < 1 || port > 65535) {
+      throw bad(option, value, `controller ${JSON.stringify(t)} is not of the form tcp:IP:PORT or ssl:IP:PORT`);
+    }
+  }
+  return targets;
+}
+
+/** Linux interface names: at most 15 bytes, no slash, no whitespace, not "." or "..". */
+export function isValidInterfaceName(name: string): boolean {
+  return /^[A-Za-z0-9_.-]{1,15}$/.test(name) && name !== '.' && name !== '..' && !name.startsWith('-');
+}
+
+export function parseMac(value: string, option: string): string {
+  const v = value.trim().toLowerCase();
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(v)) throw bad(option, value, 'expected a MAC address such as 0e:01:00:00:00:03');
+  if ((parseInt(v.slice(0, 2), 16) & 1) === 1) throw bad(option, value, 'a multicast MAC address cannot be used for an interface');
+  return v;
+}
+
+/** FAUCET ACL names are YAML keys; we keep to a conservative, unambiguous set. */
+export function parseAclName(value: string, option: string): string {
+  const v = value.trim();
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(v)) throw bad(option, value, 'expected an ACL name (letters, digits, _ . -)');
+  return v;
+}
+
+function parseHostOfport(ofport: string, item: string, option: string, value: string): number {
+  const n = /^[0-9]{1,5}$/.test(ofport) ? Number(ofport) : NaN;
+  if (!(n >= 1 && n <= MAX_OFPORT)) throw bad(option, value, `the port number in ${JSON.stringify(item)} must be a whole number from 1 to ${MAX_OFPORT}`);
+  return n;
+}
+
+export function parseHostPorts(value: string, option: string): HostPortOption[] {
+  const out: HostPortOption[] = [];
+  const seen = new Set<string>();
+  for (const item of value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const parts = item.split('/');
+    if (parts.length > 3) throw bad(option, value, `${JSON.stringify(item)} must be INTERFACE[/OFPORT[/ACL]]`);
+    const [iface = '', ofport, acl] = parts;
+    if (!isValidInterfaceName(iface)) throw bad(option, value, `${JSON.stringify(iface)} is not a valid interface name`);
+    if (seen.has(iface)) throw bad(option, value, `interface ${iface} is listed twice`);
+    seen.add(iface);
+    out.push({
+      interface: iface,
+      ofport: ofport === undefined || ofport === '' ? undefined : parseHostOfport(ofport, item, option, value),
+      acl: acl === undefined || acl === '' ? undefined : parseAclName(acl, option),
+    });
+  }
+  return out;
+}
+
+/**
+ * Parses the driver options Docker hands over in `com.docker.network.generic`.
+ * Unknown `ovs.bridge.*` keys are errors; keys outside our prefix belong to someone else
+ * (Docker passes every `-o`), so they are rejected too: a typo must not be silently ignored.
+ */
+export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): NetworkOptions {
+  const str: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (!KNOWN_OPTIONS.has(k)) {
+      const hint = k.startsWith(OPTION_PREFIX) ? '' : ` (dovesnap options start with ${OPTION_PREFIX})`;
+      throw new DovesnapError(ErrorCode.BadOption, `unknown option ${k}${hint}; known options: ${[...KNOWN_OPTIONS].sort().join(', ')}`);
+    }
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new DovesnapError(ErrorCode.BadOption, `invalid value for option ${k}: expected a string`);
+    }
+    str[k] = String(v);
+  }
+
+  const dpidRaw = str[Opt.dpid];
+  if (dpidRaw === undefined || dpidRaw.trim() === '') {
+    throw new DovesnapError(ErrorCode.BadOption, `option ${Opt.dpid} is required (for example -o ${Opt.dpid}=0x1)`);
+  }
+  const dpid = parseDpid(dpidRaw);
+
+  const modeRaw = str[Opt.mode]?.trim() ?? 'flat';
+  if (!(MODES as readonly string[]).includes(modeRaw)) throw bad(Opt.mode, modeRaw, `expected one of ${MODES.join(', ')}`);
+  const mode = modeRaw as BridgeMode;
+
+  const vlan = str[Opt.vlan] === undefined ? DEFAULT_VLAN : parseIntInRange(str[Opt.vlan] ?? '', Opt.vlan, 1, 4094);
+
+  const nameRaw = str[Opt.name]?.trim();
+  if (nameRaw !== undefined && !isValidInterfaceName(nameRaw)) {
+    throw bad(Opt.name, nameRaw, 'expected an interface name of 1 to 15 letters, digits, _ . or -');
+  }
+
+  const opt = <T>(key: string, parse: (v: string, option: string) => T): T | undefined => {
+    const v = str[key];
+    return v === undefined ? undefined : parse(v, key);
+  };
+
+  const mirrorTunnelVid = opt(Opt.mirrorTunnelVid, (v, o) => parseIntInRange(v, o, 1, 4094)) ?? 256 + vlan;
+  if (mirrorTunnelVid === vlan || mirrorTunnelVid > 4094) {
+    throw bad(Opt.mirrorTunnelVid, String(mirrorTunnelVid), `must differ from the network VLAN ${vlan} and be at most 4094 (set it explicitly for VLANs above 3838)`);
+  }
+
+  const addPorts = opt(Opt.addPorts, parseHostPorts) ?? [];
+  const addCoproPorts = opt(Opt.addCoproPorts, parseHostPorts) ?? [];
+  const allHost = [...addPorts, ...addCoproPorts];
+  const ifaces = new Set<string>();
+  const ofports = new Set<number>();
+  for (const p of allHost) {
+    if (ifaces.has(p.interface)) throw bad(Opt.addCoproPorts, p.interface, 'an interface cannot be both a normal and a coprocessor port');
+    ifaces.add(p.interface);
+    if (p.ofport !== undefined) {
+      if (ofports.has(p.ofport)) throw bad(Opt.addPorts, String(p.ofport), 'two added ports ask for the same OpenFlow port');
+      ofports.add(p.ofport);
+    }
+  }
+
+  const dhcp = opt(Opt.dhcp, parseBool) ?? false;
+  if (dhcp && mode !== 'flat') throw bad(Opt.dhcp, 'true', `DHCP needs ${Opt.mode}=flat (got ${mode})`);
+
+  return Object.freeze({
+    dpid,
+    controllers: opt(Opt.controller, parseControllers),
+    mode,
+    vlan,
+    bridgeName: nameRaw,
+    mtu: opt(Opt.mtu, (v, o) => parseIntInRange(v, o, 68, 65535)),
+    userspace: opt(Opt.userspace, parseBool),
+    natAcl: opt(Opt.natAcl, parseAclName),
+    defaultAcl: opt(Opt.defaultAcl, parseAclName),
+    vlanOutAcl: opt(Opt.vlanOutAcl, parseAclName),
+    preallocatePorts: opt(Opt.preallocatePorts, (v, o) => parseIntInRange(v, o, 0, MAX_PREALLOCATE)) ?? 0,
+    ovsLocalMac: opt(Opt.ovsLocalMac, parseMac),
+    addPorts: Object.freeze(addPorts),
+    addCoproPorts: Object.freeze(addCoproPorts),
+    mirrorTunnelVid,
+    dhcp,
+  });
+}
+
+export function defaultBridgeName(networkId: string): string {
+  return `ovsbr-${networkId.slice(0, 5)}`;
+}

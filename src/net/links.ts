@@ -1,0 +1,129 @@
+import { DovesnapError, ErrorCode, isDovesnapError } from '../util/errors.js';
+import { runCommand } from './exec.js';
+
+/**
+ * Host links through iproute2's JSON output. Every name we create starts with a fixed prefix,
+ * so that clean-up only ever touches links dovesnap made.
+ */
+
+export const HOST_VETH_PREFIX = 'dsp';
+export const CONTAINER_VETH_PREFIX = 'dsc';
+
+export interface VethNames {
+  readonly host: string;
+  readonly container: string;
+}
+
+/** 12 hex characters of the endpoint ID keep names within Linux's 15-byte limit. */
+export function vethNamesFor(endpointId: string): VethNames {
+  const short = endpointId.slice(0, 12);
+  return { host: `${HOST_VETH_PREFIX}${short}`, container: `${CONTAINER_VETH_PREFIX}${short}` };
+}
+
+export interface LinkInfo {
+  readonly ifindex: number;
+  readonly ifname: string;
+  readonly address: string | undefined;
+  readonly mtu: number | undefined;
+  /** ifindex of the veth peer (in the peer's namespace). */
+  readonly linkIndex: number | undefined;
+  readonly operstate: string | undefined;
+}
+
+function toLinkInfo(raw: unknown): LinkInfo | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const r = raw as Record<string, unknown>;
+  if (typeof r['ifindex'] !== 'number' || typeof r['ifname'] !== 'string') return undefined;
+  return {
+    ifindex: r['ifindex'],
+    ifname: r['ifname'],
+    address: typeof r['address'] === 'string' ? r['address'] : undefined,
+    mtu: typeof r['mtu'] === 'number' ? r['mtu'] : undefined,
+    linkIndex: typeof r['link_index'] === 'number' ? r['link_index'] : undefined,
+    operstate: typeof r['operstate'] === 'string' ? r['operstate'] : undefined,
+  };
+}
+
+function parseLinks(stdout: string): LinkInfo[] {
+  if (stdout.trim() === '') return [];
+  const parsed: unknown = JSON.parse(stdout);
+  if (!Array.isArray(parsed)) return [];
+  return parsed.map(toLinkInfo).filter((l): l is LinkInfo => l !== undefined);
+}
+
+/** `ip` itself, or `ip` run inside a network namespace given by path (Docker's SandboxKey). */
+function ipArgs(netns: string | undefined, args: readonly string[]): [string, string[]] {
+  return netns === undefined ? ['ip', [...args]] : ['nsenter', [`--net=${netns}`, 'ip', ...args]];
+}
+
+export async function listLinks(netns?: string): Promise<LinkInfo[]> {
+  const [cmd, args] = ipArgs(netns, ['-json', 'link', 'show']);
+  return parseLinks((await runCommand(cmd, args)).stdout);
+}
+
+export async function getLink(name: string, netns?: string): Promise<LinkInfo | undefined> {
+  const [cmd, args] = ipArgs(netns, ['-json', 'link', 'show', 'dev', name]);
+  try {
+    return parseLinks((await runCommand(cmd, args)).stdout)[0];
+  } catch (err) {
+    if (isDovesnapError(err, ErrorCode.HostCommand) && /does not exist|Cannot find device/i.test(err.message)) return undefined;
+    throw err;
+  }
+}
+
+export interface VethSpec {
+  readonly names: VethNames;
+  readonly containerMac: string;
+  readonly mtu: number | undefined;
+  /**
+   * On OVS's userspace datapath the kernel never fills in checksums that a veth left to
+   * "hardware": ping works but TCP is dropped. Turning tx offload off on the container side
+   * makes the container's stack compute them.
+   */
+  readonly disableContainerTxOffload: boolean;
+}
+
+/** Creates the pair, host side up. Rolls back (deletes the pair) if any step fails. */
+export async function createVeth(spec: VethSpec): Promise<void> {
+  const { host, container } = spec.names;
+  const mtu = spec.mtu === undefined ? [] : ['mtu', String(spec.mtu)];
+  await runCommand('ip', ['link', 'add', host, ...mtu, 'type', 'veth', 'peer', 'name', container, 'address', spec.containerMac, ...mtu]);
+  try {
+    await runCommand('ip', ['link', 'set', 'dev', host, 'up']);
+    if (spec.disableContainerTxOffload) await runCommand('ethtool', ['-K', container, 'tx', 'off']);
+  } catch (err) {
+    await deleteLink(host).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Deleting either end of a veth removes both. Succeeds if the link is already gone. */
+export async function deleteLink(name: string): Promise<void> {
+  try {
+    await runCommand('ip', ['link', 'del', 'dev', name]);
+  } catch (err) {
+    if (isDovesnapError(err, ErrorCode.HostCommand) && /does not exist|Cannot find device/i.test(err.message)) return;
+    throw err;
+  }
+}
+
+/**
+ * Sets the MAC address of the container end of a veth, found inside the container's namespace
+ * through the host end's peer index (Docker has renamed it to ethN by then).
+ */
+export async function setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string> {
+  const host = await getLink(hostIf);
+  if (host?.linkIndex === undefined) {
+    throw new DovesnapError(ErrorCode.HostCommand, `cannot find the peer of ${hostIf}: the link is gone`);
+  }
+  const inside = (await listLinks(netns)).find((l) => l.ifindex === host.linkIndex);
+  if (inside === undefined) throw new DovesnapError(ErrorCode.HostCommand, `the peer of ${hostIf} is not in namespace ${netns}`);
+  await runCommand('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'dev', inside.ifname, 'address', mac]);
+  return inside.ifname;
+}
+
+/** A random locally administered unicast MAC (0e:...), for endpoints Docker gave none. */
+export function randomMac(random: (n: number) => Uint8Array): string {
+  const b = random(5);
+  return ['0e', ...Array.from(b, (x) => x.toString(16).padStart(2, '0'))].join(':');
+}

@@ -1,0 +1,94 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../util/log.js';
+import { errorMessage } from '../util/errors.js';
+import { decode, type NetworkDriver } from './protocol.js';
+
+/**
+ * The HTTP face of the driver on Docker's plugin socket. Docker posts JSON with its own
+ * vendor content type (and an empty body for some calls); every reply is JSON, and every
+ * failure is `{"Err": "..."}` so that Docker shows the message to the person who typed the command.
+ */
+
+export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
+
+type Handler = (body: unknown) => Promise<unknown>;
+
+export function buildPluginApp(driver: NetworkDriver, logger: Logger): FastifyInstance {
+  const loggerInstance: FastifyBaseLogger = logger.child({ component: 'plugin-api' });
+  const app: FastifyInstance = Fastify({ loggerInstance, disableRequestLogging: true });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body.trim() : '';
+    if (text === '') {
+      done(null, {});
+      return;
+    }
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch (err) {
+      done(new Error(`request body is not JSON: ${errorMessage(err)}`), undefined);
+    }
+  });
+
+  const routes: Record<string, Handler> = {
+    '/Plugin.Activate': async () => ({ Implements: ['NetworkDriver'] }),
+    '/NetworkDriver.GetCapabilities': async () => ({ Scope: 'local', ConnectivityScope: 'local' }),
+    '/NetworkDriver.CreateNetwork': async (b) => {
+      await driver.createNetwork(decode.createNetwork(b));
+      return {};
+    },
+    '/NetworkDriver.DeleteNetwork': async (b) => {
+      await driver.deleteNetwork(decode.network(b, 'DeleteNetwork'));
+      return {};
+    },
+    '/NetworkDriver.AllocateNetwork': async () => ({ Options: {} }),
+    '/NetworkDriver.FreeNetwork': async () => ({}),
+    '/NetworkDriver.CreateEndpoint': async (b) => driver.createEndpoint(decode.createEndpoint(b)),
+    '/NetworkDriver.EndpointOperInfo': async (b) => driver.endpointOperInfo(decode.endpoint(b, 'EndpointOperInfo')),
+    '/NetworkDriver.DeleteEndpoint': async (b) => {
+      await driver.deleteEndpoint(decode.endpoint(b, 'DeleteEndpoint'));
+      return {};
+    },
+    '/NetworkDriver.Join': async (b) => driver.join(decode.join(b)),
+    '/NetworkDriver.Leave': async (b) => {
+      await driver.leave(decode.endpoint(b, 'Leave'));
+      return {};
+    },
+    '/NetworkDriver.DiscoverNew': async () => ({}),
+    '/NetworkDriver.DiscoverDelete': async () => ({}),
+    '/NetworkDriver.ProgramExternalConnectivity': async (b) => {
+      await driver.programExternalConnectivity(decode.endpoint(b, 'ProgramExternalConnectivity'));
+      return {};
+    },
+    '/NetworkDriver.RevokeExternalConnectivity': async (b) => {
+      await driver.revokeExternalConnectivity(decode.endpoint(b, 'RevokeExternalConnectivity'));
+      return {};
+    },
+  };
+
+  for (const [url, handler] of Object.entries(routes)) {
+    app.post(url, async (req, reply) => {
+      reply.header('content-type', PLUGIN_CONTENT_TYPE);
+      const started = process.hrtime.bigint();
+      try {
+        const result = await handler(req.body);
+        req.log.debug({ call: url, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'handled');
+        return result;
+      } catch (err) {
+        req.log.warn({ call: url, err: errorMessage(err) }, 'request failed');
+        return reply.code(500).send({ Err: errorMessage(err) });
+      }
+    });
+  }
+  return app;
+}
+
+/** Listens on a unix socket, replacing a stale socket file left by a killed daemon. */
+export async function listenOnSocket(app: FastifyInstance, socketPath: string): Promise<void> {
+  await fs.mkdir(path.dirname(socketPath), { recursive: true });
+  await fs.rm(socketPath, { force: true });
+  await app.listen({ path: socketPath });
+}

@@ -1,0 +1,204 @@
+import type { Logger } from '../util/log.js';
+import { errorMessage } from '../util/errors.js';
+import type { Engine, EngineEvent, EngineNetwork } from '../engine/client.js';
+import type { VSwitch } from '../ovs/vswitch.js';
+import type { HostNet } from '../core/host.js';
+import type { FaucetView } from '../core/driver.js';
+import { bridgeExternalIds, portExternalIds } from '../core/persist.js';
+import type { StateStore } from '../core/state.js';
+import { applyMacPrefix, parseContainerLabels } from '../model/labels.js';
+
+/** Docker's names for this driver: the current one and the original's older one. */
+export const DRIVER_NAMES: readonly string[] = ['dovesnap', 'ovs'];
+
+export interface ReconcilerDeps {
+  readonly engine: Engine;
+  readonly state: StateStore;
+  readonly vswitch: VSwitch;
+  readonly host: HostNet;
+  readonly faucet: FaucetView;
+  readonly logger: Logger;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Endpoints rebuilt from OVSDB at start. Only these can be garbage: endpoints this process
+   * created are removed by Docker's own DeleteEndpoint calls.
+   */
+  readonly restoredEndpoints: ReadonlySet<string>;
+}
+
+/**
+ * Everything that needs Docker happens here, never in a driver handler: learning network
+ * names (Docker does not send them with CreateNetwork), learning which container an endpoint
+ * belongs to (its name and labels), and clearing away what Docker forgot while we were down.
+ * Driven by Docker's event stream; a full pass runs whenever the stream (re)connects.
+ */
+export class Reconciler {
+  private readonly log: Logger;
+  private readonly abort = new AbortController();
+  private readonly sleep: (ms: number) => Promise<void>;
+  private loop: Promise<void> | undefined;
+  private readonly pending = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.log = deps.logger.child({ component: 'reconciler' });
+    this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+    await Promise.allSettled([...this.pending.values()]);
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 250;
+    while (!this.abort.signal.aborted) {
+      let connected = false;
+      const stream = this.deps.engine.streamEvents(
+        { type: ['network'] },
+        (e) => {
+          connected = true;
+          this.onEvent(e);
+        },
+        this.abort.signal,
+      );
+      // Subscribe first, then look: anything that happens in between is seen twice, never lost.
+      const pass = this.fullPass().then(
+        () => {
+          connected = true;
+        },
+        (err: unknown) => this.log.warn({ err: errorMessage(err) }, 'full reconcile pass failed'),
+      );
+      try {
+        await stream;
+      } catch (err) {
+        if (!this.abort.signal.aborted) this.log.warn({ err: errorMessage(err) }, 'Docker event stream lost');
+      }
+      await pass;
+      if (this.abort.signal.aborted) break;
+      backoff = connected ? 250 : Math.min(backoff * 2, 5000);
+      await this.sleep(backoff);
+    }
+  }
+
+  private onEvent(e: EngineEvent): void {
+    if (e.Type !== 'network') return;
+    const attrs = e.Actor.Attributes ?? {};
+    const type = attrs['type'] ?? '';
+    if (!DRIVER_NAMES.includes(type)) return;
+    const networkId = e.Actor.ID;
+    if (e.Action === 'create') {
+      const name = attrs['name'];
+      if (name !== undefined) this.track(`name:${networkId}`, () => this.learnNetworkName(networkId, name));
+    } else if (e.Action === 'connect') {
+      const containerId = attrs['container'];
+      if (containerId !== undefined) this.track(`ctr:${networkId}:${containerId}`, () => this.resolveContainer(networkId, containerId));
+    }
+  }
+
+  /** Runs one task per key at a time; a task for a key already in flight is dropped (it would redo the same). */
+  private track(key: string, fn: () => Promise<void>): void {
+    if (this.pending.has(key)) return;
+    const p = fn()
+      .catch((err: unknown) => this.log.warn({ task: key, err: errorMessage(err) }, 'reconcile task failed'))
+      .finally(() => this.pending.delete(key));
+    this.pending.set(key, p);
+  }
+
+  private async learnNetworkName(networkId: string, name: string): Promise<void> {
+    const net = this.deps.state.network(networkId);
+    if (net === undefined || net.name === name) return;
+    const named = { ...net, name };
+    this.deps.state.putNetwork(named);
+    await this.deps.vswitch.setBridgeExternalIds(net.bridgeName, bridgeExternalIds(named));
+    this.log.info({ network: networkId, name }, 'network named');
+    await this.deps.faucet.sync(`network ${name} named`);
+  }
+
+  private async resolveContainer(networkId: string, containerId: string): Promise<void> {
+    const { state, engine } = this.deps;
+    const net = state.network(networkId);
+    if (net === undefined) return;
+    const c = await engine.inspectContainer(containerId);
+    if (c === undefined) return;
+    const settings = Object.entries(c.NetworkSettings?.Networks ?? {}).find(([netName, s]) => s.NetworkID === networkId || netName === net.name);
+    const endpointId = settings?.[1].EndpointID;
+    if (endpointId === undefined || endpointId === '') return;
+    const ep = state.endpoint(endpointId);
+    if (ep === undefined) return;
+    if (net.name === undefined && settings !== undefined) await this.learnNetworkName(networkId, settings[0]);
+    const networkName = state.network(networkId)?.name ?? settings?.[0] ?? '';
+
+    const labels = c.Config?.Labels ?? {};
+    let parsed;
+    let blockedReason: string | undefined;
+    try {
+      parsed = parseContainerLabels(labels, networkName);
+    } catch (err) {
+      blockedReason = errorMessage(err);
+    }
+    let mac = ep.mac;
+    if (parsed?.macPrefix !== undefined && ep.sandboxKey !== undefined) {
+      const wanted = applyMacPrefix(ep.mac, parsed.macPrefix);
+      if (wanted !== ep.mac) {
+        await this.deps.host.setPeerMacInNetns(ep.hostIf, ep.sandboxKey, wanted);
+        mac = wanted;
+      }
+    }
+    const updated = state.updateEndpoint(ep.id, {
+      container: { id: c.Id, name: c.Name, labels },
+      labels: parsed,
+      blockedReason,
+      mac,
+    });
+    if (updated === undefined) return;
+    await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
+    this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, blockedReason }, 'container resolved');
+    await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
+  }
+
+  /**
+   * Names every network, resolves every endpoint's container, and removes what Docker no longer
+   * knows: bridges of networks deleted while we were down, ports of containers removed meanwhile.
+   */
+  async fullPass(): Promise<void> {
+    const { state, engine, vswitch, host } = this.deps;
+    const dockerNets = new Map<string, EngineNetwork>();
+    for (const n of await engine.listNetworks()) if (DRIVER_NAMES.includes(n.Driver)) dockerNets.set(n.Id, n);
+
+    for (const net of state.allNetworks()) {
+      const d = dockerNets.get(net.id);
+      if (d === undefined) {
+        this.log.warn({ network: net.id, bridge: net.bridgeName }, 'Docker no longer has this network; removing its bridge');
+        for (const ep of state.endpointsOf(net.id)) {
+          await host.deleteLink(ep.hostIf).catch(() => undefined);
+          state.removeEndpoint(ep.id);
+        }
+        await vswitch.deleteBridge(net.bridgeName);
+        state.removeNetwork(net.id);
+        continue;
+      }
+      if (net.name !== d.Name) await this.learnNetworkName(net.id, d.Name);
+      const full = await engine.inspectNetwork(net.id);
+      const live = new Map<string, string>();
+      for (const [cid, c] of Object.entries(full?.Containers ?? {})) if (c.EndpointID) live.set(c.EndpointID, cid);
+      for (const ep of state.endpointsOf(net.id)) {
+        const cid = live.get(ep.id);
+        if (cid !== undefined) {
+          if (ep.container === undefined || ep.labels === undefined) await this.resolveContainer(net.id, cid);
+          continue;
+        }
+        if (!this.deps.restoredEndpoints.has(ep.id)) continue;
+        this.log.warn({ network: net.id, endpoint: ep.id, port: ep.hostIf }, 'Docker no longer has this endpoint; removing its port');
+        await vswitch.deletePort(net.bridgeName, ep.hostIf);
+        await host.deleteLink(ep.hostIf);
+        state.removeEndpoint(ep.id);
+      }
+    }
+    await this.deps.faucet.sync('full reconcile pass');
+  }
+}

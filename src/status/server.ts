@@ -1,0 +1,85 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../util/log.js';
+import { formatDpid } from '../model/options.js';
+import type { StateStore } from '../core/state.js';
+
+/**
+ * The status API. `/networks` keeps the field names of the original dovesnap's status API, so
+ * that tools written for it (graphing, monitoring) keep working.
+ */
+
+export interface ContainerStatus {
+  readonly Name: string;
+  readonly Id: string;
+  readonly EndpointID: string;
+  readonly MacAddress: string;
+  readonly HostIP: string;
+  readonly OFPort: number | null;
+  readonly Interface: string;
+  readonly Labels: Readonly<Record<string, string>>;
+  readonly PortACLs: readonly string[];
+  /** Set when dovesnap keeps the port closed in FAUCET, with the reason. */
+  readonly Blocked: string | null;
+}
+
+export interface NetworkStatus {
+  readonly NetworkID: string;
+  readonly NetworkName: string;
+  readonly BridgeName: string;
+  readonly BridgeDpid: string;
+  readonly BridgeVLAN: number;
+  readonly Mode: string;
+  readonly MTU: number | null;
+  readonly Userspace: boolean;
+  readonly Controllers: readonly string[];
+  readonly Containers: Readonly<Record<string, ContainerStatus>>;
+}
+
+export type NetworksStatus = Readonly<Record<string, NetworkStatus>>;
+
+function stripMask(cidr: string | undefined): string {
+  return cidr === undefined ? '' : (cidr.split('/')[0] ?? '');
+}
+
+export function networksStatus(state: StateStore): NetworksStatus {
+  const out: Record<string, NetworkStatus> = {};
+  for (const n of state.allNetworks()) {
+    const containers: Record<string, ContainerStatus> = {};
+    for (const e of state.endpointsOf(n.id)) {
+      const key = e.container?.id ?? e.id;
+      containers[key] = {
+        Name: e.container?.name ?? '',
+        Id: e.container?.id ?? '',
+        EndpointID: e.id,
+        MacAddress: e.mac,
+        HostIP: stripMask(e.ipv4),
+        OFPort: e.ofport ?? null,
+        Interface: e.hostIf,
+        Labels: e.container?.labels ?? {},
+        PortACLs: e.labels?.portAcls.length ? e.labels.portAcls : n.options.defaultAcl ? [n.options.defaultAcl] : [],
+        Blocked: e.blockedReason ?? null,
+      };
+    }
+    out[n.id] = {
+      NetworkID: n.id,
+      NetworkName: n.name ?? '',
+      BridgeName: n.bridgeName,
+      BridgeDpid: formatDpid(n.options.dpid),
+      BridgeVLAN: n.options.vlan,
+      Mode: n.options.mode,
+      MTU: n.options.mtu ?? null,
+      Userspace: n.datapathType === 'netdev',
+      Controllers: n.controllers,
+      Containers: containers,
+    };
+  }
+  return out;
+}
+
+export function buildStatusApp(state: StateStore, logger: Logger, ready: () => boolean): FastifyInstance {
+  const loggerInstance: FastifyBaseLogger = logger.child({ component: 'status-api' });
+  const app: FastifyInstance = Fastify({ loggerInstance, disableRequestLogging: true });
+  app.get('/networks', async () => networksStatus(state));
+  app.get('/healthz', async (_req, reply) => (ready() ? { ok: true } : reply.code(503).send({ ok: false })));
+  return app;
+}

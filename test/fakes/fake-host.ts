@@ -1,0 +1,40 @@
+import type { HostNet } from '../../src/core/host.js';
+import type { VethSpec } from '../../src/net/links.js';
+import { DovesnapError, ErrorCode } from '../../src/util/errors.js';
+
+/** Host links in memory: which veths exist, with their container-side MAC. */
+export class FakeHostNet implements HostNet {
+  readonly links = new Map<string, { peer: string; mac: string }>();
+  /** Interfaces that "exist on the host" for add_ports checks. */
+  readonly hostInterfaces = new Set<string>();
+  private failCreate: Error | undefined;
+
+  failNextCreate(err: Error = new DovesnapError(ErrorCode.HostCommand, 'injected veth failure')): void {
+    this.failCreate = err;
+  }
+
+  async createVeth(spec: VethSpec): Promise<void> {
+    if (this.failCreate) {
+      const e = this.failCreate;
+      this.failCreate = undefined;
+      throw e;
+    }
+    if (this.links.has(spec.names.host)) throw new DovesnapError(ErrorCode.HostCommand, `${spec.names.host} exists`);
+    this.links.set(spec.names.host, { peer: spec.names.container, mac: spec.containerMac });
+  }
+
+  async deleteLink(name: string): Promise<void> {
+    this.links.delete(name);
+  }
+
+  async linkExists(name: string): Promise<boolean> {
+    return this.links.has(name) || this.hostInterfaces.has(name);
+  }
+
+  async setPeerMacInNetns(hostIf: string, _netns: string, mac: string): Promise<string> {
+    const l = this.links.get(hostIf);
+    if (l === undefined) throw new DovesnapError(ErrorCode.HostCommand, `no ${hostIf}`);
+    l.mac = mac;
+    return 'eth0';
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * In-memory VSwitch with the semantics of OVSDB plus ovs-vswitchd that callers rely on:
+ * names unique across all ports, external_ids merged, idempotent add/delete, ofports assigned
+ * per bridge (ofportRequest if free, else the lowest free number from 1). The contract suite
+ * (test/contract/vswitch.test.ts) runs the same tests against this and a real ovsdb-server.
+ */
+import { randomUUID } from 'node:crypto';
+import { DovesnapError, ErrorCode } from '../../src/util/errors.js';
+import {
+  DEFAULT_PROTOCOLS,
+  formatDatapathId,
+  mergeChanges,
+  usableOfport,
+  type BridgeSpec,
+  type BridgeState,
+  type PortSpec,
+  type PortState,
+  type VSwitch,
+} from '../../src/ovs/vswitch.js';
+
+/** OFPP_LOCAL: the number vswitchd gives a bridge's own internal port. */
+const LOCAL_OFPORT = 65534;
+
+interface FakePort {
+  readonly uuid: string;
+  readonly name: string;
+  readonly type: string;
+  ofport: number | undefined;
+  ofportRequest: number | undefined;
+  mtu: number | undefined;
+  error: string | undefined;
+  readonly options: Record<string, string>;
+  readonly externalIds: Record<string, string>;
+  readonly interfaceExternalIds: Record<string, string>;
+}
+
+interface FakeBridge {
+  readonly uuid: string;
+  readonly name: string;
+  readonly datapathType: string;
+  dpid: string;
+  controllers: string[];
+  failMode: string;
+  protocols: string[];
+  readonly externalIds: Record<string, string>;
+  readonly ports: Map<string, FakePort>;
+}
+
+export type VSwitchMethod = Exclude<keyof VSwitch, 'close'>;
+
+export interface FakeVSwitchOptions {
+  /**
+   * true (default): behave like a host with ovs-vswitchd, assigning ofports on addPort.
+   * false: like a bare ovsdb-server; ofports appear only through simulateVswitchd().
+   */
+  readonly assignOfports?: boolean;
+}
+
+// `implements` is the compile-time conformance check: a drifting interface breaks the build here.
+export class FakeVSwitch implements VSwitch {
+  private readonly bridges = new Map<string, FakeBridge>();
+  private readonly failures = new Map<VSwitchMethod, Error>();
+  private readonly changeListeners = new Set<() => void>();
+  private readonly assignOfports: boolean;
+  /** How many calls each method received, failed or not: lets tests assert "no write happened". */
+  readonly calls = new Map<VSwitchMethod, number>();
+  closed = false;
+
+  constructor(options: FakeVSwitchOptions = {}) {
+    this.assignOfports = options.assignOfports ?? true;
+  }
+
+  /** The next call of `method` rejects with `error` and changes nothing. */
+  failNext(method: VSwitchMethod, error: Error = new DovesnapError(ErrorCode.Ovsdb, `injected failure in ${method}`)): void {
+    this.failures.set(method, error);
+  }
+
+  /** Writes what ovs-vswitchd would: an ofport (-1 for failure) and the error column. */
+  simulateVswitchd(ifname: string, ofport: number, error?: string): void {
+    const port = this.findPort(ifname);
+    if (port === undefined) throw new Error(`fake: no interface ${ifname}`);
+    port.ofport = ofport;
+    port.error = error;
+    this.changed();
+  }
+
+  async listBridges(): Promise<BridgeState[]> {
+    this.enter('listBridges');
+    return [...this.bridges.values()].map(snapshotBridge).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async getBridge(name: string): Promise<BridgeState | undefined> {
+    this.enter('getBridge');
+    const bridge = this.bridges.get(name);
+    return bridge && snapshotBridge(bridge);
+  }
+
+  async ensureBridge(spec: BridgeSpec): Promise<void> {
+    this.enter('ensureBridge');
+    const dpid = formatDatapathId(spec.dpid);
+    const protocols = [...(spec.protocols ?? DEFAULT_PROTOCOLS)];
+    const existing = this.bridges.get(spec.name);
+    if (existing !== undefined) {
+      existing.dpid = dpid;
+      existing.controllers = [...new Set(spec.controllers)];
+      existing.failMode = spec.failMode;
+      existing.protocols = protocols;
+      mergeInto(existing.externalIds, spec.externalIds);
+      const local = existing.ports.get(spec.name);
+      if (local !== undefined && spec.mtu !== undefined) local.mtu = spec.mtu;
+      return;
+    }
+    this.assertNameFree(spec.name);
+    const bridge: FakeBridge = {
+      uuid: randomUUID(),
+      name: spec.name,
+      datapathType: spec.datapathType,
+      dpid,
+      controllers: [...new Set(spec.controllers)],
+      failMode: spec.failMode,
+      protocols,
+      externalIds: mergeInto({}, spec.externalIds),
+      ports: new Map(),
+    };
+    bridge.ports.set(spec.name, {
+      uuid: randomUUID(),
+      name: spec.name,
+      type: 'internal',
+      ofport: this.assignOfports ? LOCAL_OFPORT : undefined,
+      ofportRequest: undefined,
+      mtu: spec.mtu,
+      error: undefined,
+      options: {},
+      externalIds: {},
+      interfaceExternalIds: {},
+    });
+    this.bridges.set(spec.name, bridge);
+    this.changed();
+  }
+
+  async deleteBridge(name: string): Promise<void> {
+    this.enter('deleteBridge');
+    if (this.bridges.delete(name)) this.changed();
+  }
+
+  async addPort(spec: PortSpec): Promise<void> {
+    this.enter('addPort');
+    const bridge = this.bridges.get(spec.bridge);
+    if (bridge === undefined) {
+      throw new DovesnapError(ErrorCode.Ovsdb, `cannot add port ${spec.name}: bridge ${spec.bridge} does not exist`);
+    }
+    const existing = bridge.ports.get(spec.name);
+    if (existing !== undefined) {
+      mergeInto(existing.externalIds, spec.externalIds);
+      mergeInto(existing.interfaceExternalIds, spec.externalIds);
+      if (spec.mtu !== undefined) existing.mtu = spec.mtu;
+      if (spec.ofportRequest !== undefined && spec.ofportRequest !== existing.ofportRequest) {
+        existing.ofportRequest = spec.ofportRequest;
+        // vswitchd renumbers a port whose request changed, if the number is free.
+        if (this.assignOfports) existing.ofport = pickOfport(bridge, spec.ofportRequest, existing);
+      }
+      this.changed();
+      return;
+    }
+    if (this.findPort(spec.name) !== undefined) {
+      throw new DovesnapError(ErrorCode.Ovsdb, `cannot add port ${spec.name} to ${spec.bridge}: it is on another bridge`);
+    }
+    const port: FakePort = {
+      uuid: randomUUID(),
+      name: spec.name,
+      type: spec.type ?? '',
+      ofport: undefined,
+      ofportRequest: spec.ofportRequest,
+      mtu: spec.mtu,
+      error: undefined,
+      options: { ...spec.options },
+      externalIds: mergeInto({}, spec.externalIds),
+      interfaceExternalIds: mergeInto({}, spec.externalIds),
+    };
+    if (this.assignOfports) port.ofport = pickOfport(bridge, spec.ofportRequest, port);
+    bridge.ports.set(spec.name, port);
+    this.changed();
+  }
+
+  async deletePort(bridge: string, name: string): Promise<void> {
+    this.enter('deletePort');
+    if (name !== bridge && this.bridges.get(bridge)?.ports.delete(name)) this.changed();
+  }
+
+  waitOfport(ifname: string, timeoutMs: number): Promise<number> {
+    try {
+      this.enter('waitOfport');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      let seen = false;
+      const check = (): void => {
+        const port = this.findPort(ifname);
+        if (port === undefined) {
+          if (seen) finish(() => reject(new DovesnapError(ErrorCode.Ovsdb, `interface ${ifname} was removed while waiting for its ofport`)));
+          return;
+        }
+        seen = true;
+        const usable = usableOfport(port.ofport);
+        if (usable !== undefined) finish(() => resolve(usable));
+        else if (port.ofport === -1 || port.error !== undefined) {
+          finish(() => reject(new DovesnapError(ErrorCode.Ovsdb, `ovs-vswitchd could not add interface ${ifname}: ${port.error ?? 'ofport is -1'}`)));
+        }
+      };
+      const finish = (outcome: () => void): void => {
+        clearTimeout(timer);
+        this.changeListeners.delete(check);
+        outcome();
+      };
+      const timer = setTimeout(
+        () => finish(() => reject(new DovesnapError(ErrorCode.Timeout, `interface ${ifname} got no OpenFlow port within ${timeoutMs} ms`))),
+        timeoutMs,
+      );
+      this.changeListeners.add(check);
+      check();
+    });
+  }
+
+  async setBridgeExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void> {
+    this.enter('setBridgeExternalIds');
+    if (Object.keys(ids).length === 0) return;
+    const bridge = this.bridges.get(name);
+    if (bridge === undefined) throw new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: bridge ${name} does not exist`);
+    mergeInto(bridge.externalIds, ids);
+  }
+
+  async setPortExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void> {
+    this.enter('setPortExternalIds');
+    if (Object.keys(ids).length === 0) return;
+    const port = this.findPort(name);
+    if (port === undefined) throw new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: port ${name} does not exist`);
+    mergeInto(port.externalIds, ids);
+    mergeInto(port.interfaceExternalIds, ids);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Port and Interface external_ids of any port, bridges' own included: for assertions. */
+  inspectPort(name: string): { externalIds: Record<string, string>; interfaceExternalIds: Record<string, string>; mtu: number | undefined } | undefined {
+    const port = this.findPort(name);
+    return port && { externalIds: { ...port.externalIds }, interfaceExternalIds: { ...port.interfaceExternalIds }, mtu: port.mtu };
+  }
+
+  private enter(method: VSwitchMethod): void {
+    this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+    if (this.closed) throw new DovesnapError(ErrorCode.Disposed, `fake vswitch closed before ${method}`);
+    const failure = this.failures.get(method);
+    if (failure !== undefined) {
+      this.failures.delete(method);
+      throw failure;
+    }
+  }
+
+  private findPort(name: string): FakePort | undefined {
+    for (const bridge of this.bridges.values()) {
+      const port = bridge.ports.get(name);
+      if (port !== undefined) return port;
+    }
+    return undefined;
+  }
+
+  /** OVSDB indexes Bridge, Port and Interface names: one name, one row, host-wide. */
+  private assertNameFree(name: string): void {
+    if (this.findPort(name) !== undefined) {
+      throw new DovesnapError(ErrorCode.Ovsdb, `name ${name} is already used by a port`);
+    }
+  }
+
+  private changed(): void {
+    for (const listener of [...this.changeListeners]) listener();
+  }
+}
+
+function pickOfport(bridge: FakeBridge, requested: number | undefined, self: FakePort): number {
+  const taken = new Set<number>();
+  for (const port of bridge.ports.values()) {
+    if (port !== self && port.ofport !== undefined) taken.add(port.ofport);
+  }
+  if (requested !== undefined && !taken.has(requested)) return requested;
+  let candidate = 1;
+  while (taken.has(candidate)) candidate++;
+  return candidate;
+}
+
+function mergeInto(target: Record<string, string>, ids: Readonly<Record<string, string>>): Record<string, string> {
+  if (!mergeChanges(target, ids)) return target;
+  for (const [key, value] of Object.entries(ids)) {
+    if (value === '') delete target[key];
+    else target[key] = value;
+  }
+  return target;
+}
+
+function snapshotBridge(bridge: FakeBridge): BridgeState {
+  const ports: PortState[] = [...bridge.ports.values()]
+    .filter((port) => port.name !== bridge.name)
+    .map((port) => ({
+      name: port.name,
+      uuid: port.uuid,
+      ofport: usableOfport(port.ofport),
+      ofportRequest: port.ofportRequest,
+      type: port.type,
+      error: port.error,
+      externalIds: { ...port.externalIds },
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return {
+    name: bridge.name,
+    uuid: bridge.uuid,
+    datapathType: bridge.datapathType,
+    dpid: bridge.dpid,
+    controllers: [...bridge.controllers].sort(),
+    failMode: bridge.failMode,
+    externalIds: { ...bridge.externalIds },
+    ports,
+  };
+}

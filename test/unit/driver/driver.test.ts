@@ -1,0 +1,164 @@
+import { beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Driver, type FaucetView } from '../../../src/core/driver.js';
+import { StateStore } from '../../../src/core/state.js';
+import { ExtId } from '../../../src/core/persist.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
+import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
+import { FakeHostNet } from '../../fakes/fake-host.js';
+import type { CreateNetworkRequest } from '../../../src/plugin/protocol.js';
+
+class FakeFaucetView implements FaucetView {
+  foreign = new Map<string, bigint>();
+  acls = new Set<string>(['allowall']);
+  syncs: string[] = [];
+  async foreignDps(): Promise<Map<string, bigint>> {
+    return this.foreign;
+  }
+  async definedAcls(): Promise<Set<string>> {
+    return this.acls;
+  }
+  async sync(reason: string): Promise<void> {
+    this.syncs.push(reason);
+  }
+}
+
+const NET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
+const EP = 'e1e2e3e4e5e6e7e8e9e0f1f2f3f4f5f6f7f8f9f0a1a2a3a4a5a6a7a8a9a0b1b2';
+
+function createReq(generic: Record<string, string>, id = NET): CreateNetworkRequest {
+  return {
+    NetworkID: id,
+    Options: { 'com.docker.network.generic': generic, 'com.docker.network.internal': true },
+    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
+    IPv6Data: [],
+  };
+}
+
+describe('driver', () => {
+  let vs: FakeVSwitch;
+  let host: FakeHostNet;
+  let faucet: FakeFaucetView;
+  let state: StateStore;
+  let driver: Driver;
+
+  beforeEach(() => {
+    vs = new FakeVSwitch();
+    host = new FakeHostNet();
+    faucet = new FakeFaucetView();
+    state = new StateStore();
+    driver = new Driver({
+      vswitch: vs,
+      host,
+      state,
+      faucet,
+      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+      logger: silentLogger(),
+      random: (n) => new Uint8Array(n).fill(7),
+    });
+  });
+
+  it('creates a secure bridge with the default controllers and records the network in OVSDB', async () => {
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1' }));
+    const b = await vs.getBridge('ovsbr-a1b2c');
+    assert.ok(b);
+    assert.equal(b.failMode, 'secure');
+    assert.deepEqual(b.controllers, ['tcp:127.0.0.1:6653']);
+    assert.equal(b.datapathType, 'netdev');
+    assert.equal(b.externalIds[ExtId.networkId], NET);
+    assert.deepEqual(JSON.parse(b.externalIds[ExtId.options] ?? ''), { 'ovs.bridge.dpid': '0x1' });
+    assert.equal(state.network(NET)?.bridgeName, 'ovsbr-a1b2c');
+  });
+
+  it('uses standalone mode when there is no controller at all', async () => {
+    driver = new Driver({ vswitch: vs, host, state, faucet, settings: { defaultControllers: [], hostDatapath: 'system', ofportTimeoutMs: 1000 }, logger: silentLogger() });
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.name': 'brx' }));
+    const b = await vs.getBridge('brx');
+    assert.equal(b?.failMode, 'standalone');
+    assert.equal(b?.datapathType, 'system');
+  });
+
+  it('refuses a duplicate DPID, a DPID an operator DP uses, and a bad option, creating nothing', async () => {
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1' }));
+    const other = NET.replace('a1', 'ff');
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }, other)), (e: unknown) => isDovesnapError(e, ErrorCode.Conflict) && e.message.includes('ovs.bridge.dpid'));
+    faucet.foreign.set('operator-sw', 0x77n);
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x77' }, other)), /operator-sw/);
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x78', 'ovs.bridge.vlan': '0' }, other)), /ovs.bridge.vlan/);
+    assert.equal((await vs.listBridges()).length, 1);
+    assert.equal(state.allNetworks().length, 1);
+  });
+
+  it('refuses an ACL option FAUCET does not define, and a missing add_ports interface', async () => {
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.default_acl': 'nosuch' })), /nosuch.*ovs.bridge.default_acl/);
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'eth77' })), /eth77 does not exist/);
+    assert.equal((await vs.listBridges()).length, 0);
+  });
+
+  it('refuses ovs.bridge.userspace=false on a host without the kernel module', async () => {
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.userspace': 'false' })), /kernel module/);
+  });
+
+  it('removes the bridge again when adding a host port fails', async () => {
+    host.hostInterfaces.add('eno9');
+    vs.failNext('addPort');
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'eno9/5' })));
+    assert.equal((await vs.listBridges()).length, 0);
+    assert.equal(state.allNetworks().length, 0);
+  });
+
+  it('creates an endpoint: veth, OVS port with the lowest free number, MAC returned when Docker gave none', async () => {
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }));
+    const res = await driver.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { Address: '10.9.0.2/24' }, Options: {} });
+    assert.equal(res.Interface?.MacAddress, '0e:07:07:07:07:07');
+    assert.ok(host.links.has('dspe1e2e3e4e5e6'));
+    const b = await vs.getBridge('ovsbr-a1b2c');
+    assert.equal(b?.ports[0]?.name, 'dspe1e2e3e4e5e6');
+    assert.equal(b?.ports[0]?.ofport, 1);
+    assert.equal(b?.ports[0]?.externalIds[ExtId.endpointId], EP);
+    assert.equal(state.endpoint(EP)?.ofport, 1);
+
+    const given = await driver.createEndpoint({ NetworkID: NET, EndpointID: EP.replace('e1', 'd1'), Interface: { MacAddress: '0E:00:00:00:00:07' }, Options: {} });
+    assert.deepEqual(given, {});
+    assert.equal(state.endpoint(EP.replace('e1', 'd1'))?.ofport, 2);
+    assert.equal(state.endpoint(EP.replace('e1', 'd1'))?.mac, '0e:00:00:00:00:07');
+  });
+
+  it('leaves no veth and no port when the OVS port cannot be added', async () => {
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }));
+    vs.failNext('waitOfport');
+    await assert.rejects(driver.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} }));
+    assert.equal(host.links.size, 0);
+    assert.equal((await vs.getBridge('ovsbr-a1b2c'))?.ports.length, 0);
+    assert.equal(state.endpoint(EP), undefined);
+  });
+
+  it('joins with the container-side name, no gateway on a flat network, and records the sandbox', async () => {
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }));
+    await driver.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} });
+    const j = await driver.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/abc', Options: {} });
+    assert.deepEqual(j.InterfaceName, { SrcName: 'dsce1e2e3e4e5e6', DstPrefix: 'eth' });
+    assert.equal(j.Gateway, undefined);
+    assert.equal(j.DisableGatewayService, true);
+    assert.equal(state.endpoint(EP)?.sandboxKey, '/var/run/docker/netns/abc');
+    assert.equal(vs.inspectPort('dspe1e2e3e4e5e6')?.externalIds[ExtId.sandbox], '/var/run/docker/netns/abc');
+  });
+
+  it('deletes endpoints and networks idempotently', async () => {
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }));
+    await driver.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} });
+    await driver.deleteEndpoint({ NetworkID: NET, EndpointID: EP });
+    await driver.deleteEndpoint({ NetworkID: NET, EndpointID: EP });
+    assert.equal(host.links.size, 0);
+    await driver.deleteNetwork({ NetworkID: NET });
+    await driver.deleteNetwork({ NetworkID: NET });
+    assert.equal((await vs.listBridges()).length, 0);
+    assert.equal(state.allNetworks().length, 0);
+  });
+
+  it('says which options this version does not act on yet, instead of ignoring them', async () => {
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true' })), /ovs.bridge.dhcp/);
+    assert.equal((await vs.listBridges()).length, 0);
+  });
+});
