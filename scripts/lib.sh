@@ -84,7 +84,7 @@ pidfile_pid() {
 
 # listener_pid PORT: pid of the process listening on TCP PORT (any address), if any.
 listener_pid() {
-  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2
+  { ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2; } || true
 }
 
 # wait_until SECONDS DESCRIPTION CMD...: run CMD every half second until it succeeds (0).

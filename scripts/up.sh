@@ -525,7 +525,7 @@ socket_live() {
 adopt_or_refuse_socket_owner() {
   local pid
   socket_live || return 1
-  pid="$(ss -Hxlp src "${DOVESNAP_PLUGIN_SOCK}" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)"
+  pid="$({ ss -Hxlp src "${DOVESNAP_PLUGIN_SOCK}" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2; } || true)"
   if [[ -n "${pid}" && "$(cmdline_of "${pid}")" == *"${DOVESNAP_APP}/${DAEMON_MATCH}"* ]]; then
     log "dovesnap: adopting running daemon pid ${pid} (it serves ${DOVESNAP_PLUGIN_SOCK}, no pidfile)"
     printf '%s\n' "${pid}" >"${DAEMON_PIDFILE}"

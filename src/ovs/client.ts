@@ -8,7 +8,6 @@ import { DovesnapError, ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { ConnectionState, JsonRpcConnection, type CloseHandler } from './jsonrpc.js';
 import {
-  ListDbs,
   Monitor,
   MonitorCancel,
   Transact,
@@ -33,16 +32,16 @@ export class OvsdbTransactionError extends DovesnapError {
     /** The failing operation; undefined when the commit failed. */
     readonly operation: Operation | undefined,
   ) {
-    super(ErrorCode.Ovsdb, `OVSDB transaction on ${db} failed at ${describeFailurePoint(failure, operation)}: ${
-      failure.error}${failure.details === undefined ? '' : ` (${failure.details})`}`);
+    super(ErrorCode.Ovsdb, describeFailure(db, failure, operation));
     this.name = 'OvsdbTransactionError';
   }
 }
 
-function describeFailurePoint(failure: TransactFailure, operation: Operation | undefined): string {
-  if (operation === undefined) return 'commit';
-  const table = 'table' in operation ? ` on ${operation.table}` : '';
-  return `operation ${failure.index} (${operation.op}${table})`;
+function describeFailure(db: string, failure: TransactFailure, operation: Operation | undefined): string {
+  const table = operation !== undefined && 'table' in operation ? ` on ${operation.table}` : '';
+  const where = operation === undefined ? 'commit' : `operation ${failure.index} (${operation.op}${table})`;
+  const details = failure.details === undefined ? '' : ` (${failure.details})`;
+  return `OVSDB transaction on ${db} failed at ${where}: ${failure.error}${details}`;
 }
 
 /** Receives a monitor's initial contents first, then every change, in order. */
@@ -76,10 +75,6 @@ export class OvsdbClient {
   async call<P extends readonly unknown[], R>(descriptor: MethodDescriptor<P, R>, ...params: P): Promise<R> {
     const raw = await this.rpc.request(descriptor.method, descriptor.encodeParams(...params));
     return descriptor.decodeResult(raw);
-  }
-
-  listDbs(): Promise<string[]> {
-    return this.call(ListDbs);
   }
 
   /**

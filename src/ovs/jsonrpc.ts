@@ -122,10 +122,6 @@ export class JsonRpcConnection {
     });
   }
 
-  notify(method: string, params: readonly unknown[]): void {
-    if (this.currentState === ConnectionState.Open) this.send({ method, params, id: null });
-  }
-
   /** One handler per method; returns a function that removes it. */
   onNotification(method: string, handler: NotificationHandler): () => void {
     this.notificationHandlers.set(method, handler);

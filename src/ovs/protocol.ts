@@ -278,17 +278,6 @@ export interface MethodDescriptor<P extends readonly unknown[], R> {
 
 const asIs = <P extends readonly unknown[]>(...params: P): readonly unknown[] => params;
 
-export const ListDbs: MethodDescriptor<[], string[]> = {
-  method: 'list_dbs',
-  encodeParams: asIs,
-  decodeResult: (raw) => {
-    if (!Array.isArray(raw) || !raw.every((d): d is string => typeof d === 'string')) {
-      throw malformed('database names', raw);
-    }
-    return raw;
-  },
-};
-
 /** The result stays raw here because decoding it needs the operations (decodeTransactResults). */
 export const Transact: MethodDescriptor<[db: string, ...ops: Operation[]], unknown> = {
   method: 'transact',

@@ -9,7 +9,7 @@
  */
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { connectOvsdb, DEFAULT_OVSDB_SOCKET, OvsdbClient, OvsdbTransactionError } from './client.js';
+import { connectOvsdb, DEFAULT_OVSDB_SOCKET, OvsdbClient, OvsdbTransactionError, type MonitorHandle } from './client.js';
 import {
   byUuid,
   decodeOptionalInteger,
@@ -23,6 +23,7 @@ import {
   mapOf,
   namedUuid,
   Op,
+  optional,
   setOf,
   uuid,
   type Atom,
@@ -136,6 +137,58 @@ export function usableOfport(ofport: number | undefined): number | undefined {
   return ofport !== undefined && ofport > 0 ? ofport : undefined;
 }
 
+/** What a waitOfport watcher reports each time the Interface row changes. */
+export type InterfaceObservation = { readonly ofport: number | undefined; readonly error: string | undefined } | 'removed';
+
+/** Starts watching one interface; returns the function that stops watching. */
+export type OfportWatch = (observe: (seen: InterfaceObservation) => void, fail: (err: unknown) => void) => () => void;
+
+/**
+ * The rules of waitOfport, shared by the OVSDB implementation and the fake so both settle the
+ * same way: first positive ofport wins; -1 or an error column fails; so does the row going
+ * away; the watch is stopped exactly once whatever happens first.
+ */
+export function awaitOfport(ifname: string, timeoutMs: number, watch: OfportWatch): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let stop: (() => void) | undefined;
+    const finish = (settle: () => void): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      stop?.();
+      settle();
+    };
+    const fail = (err: unknown): void => finish(() => reject(err));
+    const timer = setTimeout(
+      () => fail(new DovesnapError(ErrorCode.Timeout, `interface ${ifname} got no OpenFlow port within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const observe = (seen: InterfaceObservation): void => {
+      if (seen === 'removed') {
+        fail(new DovesnapError(ErrorCode.Ovsdb, `interface ${ifname} was removed while waiting for its ofport`));
+        return;
+      }
+      const ofport = usableOfport(seen.ofport);
+      if (ofport !== undefined) finish(() => resolve(ofport));
+      else if (seen.ofport === -1 || seen.error !== undefined) {
+        const why = seen.error ?? 'ofport is -1';
+        fail(new DovesnapError(ErrorCode.Ovsdb, `ovs-vswitchd could not add interface ${ifname}: ${why}`));
+      }
+    };
+    const unwatch = watch((seen) => {
+      try {
+        observe(seen);
+      } catch (err) {
+        fail(err);
+      }
+    }, fail);
+    // The watch may have settled synchronously, before `stop` could be set.
+    if (done) unwatch();
+    else stop = unwatch;
+  });
+}
+
 /** Does merging `ids` ('' removes a key) into `current` change anything? */
 export function mergeChanges(current: Readonly<Record<string, string>>, ids: Readonly<Record<string, string>>): boolean {
   return Object.entries(ids).some(([key, value]) => (value === '' ? Object.hasOwn(current, key) : current[key] !== value));
@@ -165,10 +218,15 @@ function sameMembers(a: readonly string[], b: readonly string[]): boolean {
 // Rows as we read them
 
 const DB = 'Open_vSwitch';
-const BRIDGE_COLUMNS = ['_uuid', 'name', 'datapath_type', 'fail_mode', 'protocols', 'other_config', 'external_ids', 'controller', 'ports'];
+const BRIDGE_COLUMNS = [
+  '_uuid', 'name', 'datapath_type', 'fail_mode', 'protocols', 'other_config', 'external_ids', 'controller', 'ports',
+];
 const PORT_COLUMNS = ['_uuid', 'name', 'interfaces', 'external_ids'];
 const INTERFACE_COLUMNS = ['_uuid', 'name', 'type', 'ofport', 'ofport_request', 'mtu_request', 'error', 'external_ids'];
 const CONTROLLER_COLUMNS = ['_uuid', 'target'];
+const INTERFACE_MONITOR = {
+  Interface: { columns: ['name', 'ofport', 'error'], select: { initial: true, insert: true, modify: true, delete: true } },
+};
 
 interface BridgeRow {
   readonly uuid: string;
@@ -247,6 +305,10 @@ function isGuardFailure(err: unknown): boolean {
 
 const GUARD_ATTEMPTS = 3;
 
+function notFound(kind: 'bridge' | 'port', name: string): DovesnapError {
+  return new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: ${kind} ${name} does not exist`);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 export class OvsdbVSwitch implements VSwitch {
@@ -306,7 +368,8 @@ export class OvsdbVSwitch implements VSwitch {
       const port = ports.rows[0] && portRow(ports.rows[0]);
       if (port === undefined) return this.createPort(spec, bridgeUuid);
       if (!decodeUuidSet(bridge['ports']).includes(port.uuid)) {
-        throw new DovesnapError(ErrorCode.Ovsdb, `cannot add port ${spec.name} to ${spec.bridge}: it is on another bridge`);
+        const why = 'the name is used on another bridge';
+        throw new DovesnapError(ErrorCode.Ovsdb, `cannot add port ${spec.name} to ${spec.bridge}: ${why}`);
       }
       const iface = ifaces.rows[0];
       return this.repairPort(spec, port, iface && interfaceRow(iface));
@@ -320,65 +383,42 @@ export class OvsdbVSwitch implements VSwitch {
       Op.select('Bridge', [eq('name', bridge)], ['_uuid', 'ports']),
       Op.select('Port', [eq('name', name)], ['_uuid']),
     ]);
-    const bridgeRowRaw = bridges.rows[0];
-    const portRowRaw = ports.rows[0];
-    if (bridgeRowRaw === undefined || portRowRaw === undefined) return;
-    const portUuid = decodeUuid(portRowRaw['_uuid']);
-    if (!decodeUuidSet(bridgeRowRaw['ports']).includes(portUuid)) return;
+    const [bridgeFound, portFound] = [bridges.rows[0], ports.rows[0]];
+    if (bridgeFound === undefined || portFound === undefined) return;
+    const portUuid = decodeUuid(portFound['_uuid']);
+    if (!decodeUuidSet(bridgeFound['ports']).includes(portUuid)) return;
     await this.client.transact(DB, [
       Op.comment(`dovesnap: delete port ${bridge}/${name}`),
-      Op.mutate('Bridge', byUuid(decodeUuid(bridgeRowRaw['_uuid'])), [['ports', 'delete', setOf([uuid(portUuid)])]]),
+      Op.mutate('Bridge', byUuid(decodeUuid(bridgeFound['_uuid'])), [['ports', 'delete', setOf([uuid(portUuid)])]]),
     ]);
   }
 
   waitOfport(ifname: string, timeoutMs: number): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      let settled = false;
-      let monitor: { cancel(): Promise<void> } | undefined;
-      const settle = (outcome: () => void): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        stopWatchingClose();
-        void monitor?.cancel();
-        outcome();
-      };
-      const timer = setTimeout(
-        () => settle(() => reject(new DovesnapError(ErrorCode.Timeout, `interface ${ifname} got no OpenFlow port within ${timeoutMs} ms`))),
-        timeoutMs,
-      );
+    return awaitOfport(ifname, timeoutMs, (observe, fail) => {
+      let monitor: MonitorHandle | undefined;
+      let stopped = false;
       const stopWatchingClose = this.client.onClose((cause) =>
-        settle(() => reject(new DovesnapError(ErrorCode.Disposed, `OVSDB connection closed while waiting for ${ifname}'s ofport`, { cause }))),
+        fail(new DovesnapError(ErrorCode.Disposed, `OVSDB connection closed while waiting for ${ifname}'s ofport`, { cause })),
       );
       const inspect = (updates: TableUpdates): void => {
         for (const change of Object.values(updates['Interface'] ?? {})) {
-          const row = change.new;
-          if (row === undefined) {
-            if (change.old !== undefined && change.old['name'] === ifname) {
-              settle(() => reject(new DovesnapError(ErrorCode.Ovsdb, `interface ${ifname} was removed while waiting for its ofport`)));
-            }
-            continue;
-          }
-          if (row['name'] !== ifname) continue;
-          const ofport = decodeOptionalInteger(row['ofport']);
-          const error = decodeOptionalString(row['error']);
-          const usable = usableOfport(ofport);
-          if (usable !== undefined) settle(() => resolve(usable));
-          else if (ofport === -1 || error !== undefined) {
-            settle(() => reject(new DovesnapError(ErrorCode.Ovsdb, `ovs-vswitchd could not add interface ${ifname}: ${error ?? 'ofport is -1'}`)));
+          if (change.new === undefined) {
+            if (change.old?.['name'] === ifname) observe('removed');
+          } else if (change.new['name'] === ifname) {
+            observe({ ofport: decodeOptionalInteger(change.new['ofport']), error: decodeOptionalString(change.new['error']) });
           }
         }
       };
       // A monitor, not polling: its initial snapshot and the changes after it leave no gap.
-      this.client
-        .monitor(DB, { Interface: { columns: ['name', 'ofport', 'error'], select: { initial: true, insert: true, modify: true, delete: true } } }, inspect)
-        .then(
-          (handle) => {
-            monitor = handle;
-            if (settled) void handle.cancel();
-          },
-          (err: unknown) => settle(() => reject(err)),
-        );
+      this.client.monitor(DB, INTERFACE_MONITOR, inspect).then((handle) => {
+        if (stopped) void handle.cancel();
+        else monitor = handle;
+      }, fail);
+      return () => {
+        stopped = true;
+        stopWatchingClose();
+        void monitor?.cancel();
+      };
     });
   }
 
@@ -389,7 +429,7 @@ export class OvsdbVSwitch implements VSwitch {
       Op.comment(`dovesnap: set external_ids of bridge ${name}`),
       Op.mutate('Bridge', [eq('name', name)], mutations),
     ]);
-    if (bridge.count === 0) throw new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: bridge ${name} does not exist`);
+    if (bridge.count === 0) throw notFound('bridge', name);
   }
 
   async setPortExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void> {
@@ -400,7 +440,7 @@ export class OvsdbVSwitch implements VSwitch {
       Op.mutate('Port', [eq('name', name)], mutations),
       Op.mutate('Interface', [eq('name', name)], mutations),
     ]);
-    if (port.count === 0) throw new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: port ${name} does not exist`);
+    if (port.count === 0) throw notFound('port', name);
   }
 
   close(): void {
@@ -427,11 +467,10 @@ export class OvsdbVSwitch implements VSwitch {
 
   private async createBridge(spec: BridgeSpec, dpid: string): Promise<void> {
     const targets = [...new Set(spec.controllers)];
-    const controllerNames = targets.map((_, i) => `controller${i}`);
     const results = await this.client.transact(DB, [
       Op.comment(`dovesnap: create bridge ${spec.name}`),
       Op.wait('Bridge', [eq('name', spec.name)], ['name'], '==', []),
-      Op.insert('Interface', { name: spec.name, type: 'internal', ...(spec.mtu === undefined ? {} : { mtu_request: spec.mtu }) }, 'iface'),
+      Op.insert('Interface', { name: spec.name, type: 'internal', mtu_request: optional(spec.mtu) }, 'iface'),
       Op.insert('Port', { name: spec.name, interfaces: namedUuid('iface') }, 'port'),
       ...targets.map((target, i) => Op.insert('Controller', { target }, `controller${i}`)),
       Op.insert(
@@ -444,7 +483,7 @@ export class OvsdbVSwitch implements VSwitch {
           other_config: mapOf({ 'datapath-id': dpid }),
           external_ids: mapOf(nonEmpty(spec.externalIds)),
           ports: setOf([namedUuid('port')]),
-          controller: setOf(controllerNames.map(namedUuid)),
+          controller: setOf(targets.map((_, i) => namedUuid(`controller${i}`))),
         },
         'bridge',
       ),
@@ -453,7 +492,8 @@ export class OvsdbVSwitch implements VSwitch {
     // With no Open_vSwitch row the new bridge is referenced by nothing and OVSDB drops it
     // again at commit: the transaction "succeeds" but nothing exists.
     if (countOf(results.at(-1)) !== 1) {
-      throw new DovesnapError(ErrorCode.Ovsdb, `cannot create bridge ${spec.name}: the Open_vSwitch table has no row (run "ovs-vsctl init")`);
+      const why = 'the Open_vSwitch table has no row (run "ovs-vsctl init")';
+      throw new DovesnapError(ErrorCode.Ovsdb, `cannot create bridge ${spec.name}: ${why}`);
     }
     this.logger?.info({ bridge: spec.name, dpid }, 'created OVS bridge');
   }
@@ -475,26 +515,29 @@ export class OvsdbVSwitch implements VSwitch {
     if (bridge.otherConfig['datapath-id'] !== dpid) mutations.push(...mergeMutations('other_config', { 'datapath-id': dpid }));
     if (mergeChanges(bridge.externalIds, spec.externalIds)) mutations.push(...mergeMutations('external_ids', spec.externalIds));
 
-    const currentTargets = bridge.controllerUuids.map((id) => controllerTargets.get(id) ?? '');
-    if (!sameMembers(currentTargets, spec.controllers) || currentTargets.length !== new Set(spec.controllers).size) {
+    const wanted = [...new Set(spec.controllers)];
+    const current = bridge.controllerUuids.map((id) => controllerTargets.get(id) ?? '');
+    // The length check also catches duplicate rows for one target.
+    if (!sameMembers(current, wanted) || current.length !== wanted.length) {
       // Keep rows whose target stays (vswitchd keeps those connections up); add the rest.
-      const kept = new Map<string, Atom>();
+      const refs = new Map<string, Atom>();
       for (const id of bridge.controllerUuids) {
         const target = controllerTargets.get(id);
-        if (target !== undefined && spec.controllers.includes(target) && !kept.has(target)) kept.set(target, uuid(id));
+        if (target !== undefined && wanted.includes(target) && !refs.has(target)) refs.set(target, uuid(id));
       }
-      for (const [i, target] of [...new Set(spec.controllers)].entries()) {
-        if (kept.has(target)) continue;
+      for (const [i, target] of wanted.entries()) {
+        if (refs.has(target)) continue;
         ops.push(Op.insert('Controller', { target }, `controller${i}`));
-        kept.set(target, namedUuid(`controller${i}`));
+        refs.set(target, namedUuid(`controller${i}`));
       }
-      changes['controller'] = setOf([...kept.values()]);
+      changes['controller'] = setOf([...refs.values()]);
     }
 
     if (spec.datapathType !== bridge.datapathType) {
       // Switching datapath type recreates the datapath and drops every port's traffic:
       // that is a decision for a person, not a silent repair.
-      this.logger?.warn({ bridge: spec.name, want: spec.datapathType, have: bridge.datapathType }, 'bridge datapath_type differs; not changing it');
+      const { datapathType: have } = bridge;
+      this.logger?.warn({ bridge: spec.name, want: spec.datapathType, have }, 'bridge datapath_type differs; not changing it');
     }
     if (Object.keys(changes).length > 0) ops.push(Op.update('Bridge', byUuid(bridge.uuid), changes));
     if (mutations.length > 0) ops.push(Op.mutate('Bridge', byUuid(bridge.uuid), mutations));
@@ -503,7 +546,8 @@ export class OvsdbVSwitch implements VSwitch {
     }
     if (ops.length === 0) return;
 
-    this.logger?.info({ bridge: spec.name, changes: Object.keys(changes), mutations: mutations.map(([column]) => column) }, 'repairing OVS bridge');
+    const columns = [...Object.keys(changes), ...mutations.map(([column]) => column)];
+    this.logger?.info({ bridge: spec.name, columns }, 'repairing OVS bridge');
     await this.client.transact(DB, [
       Op.comment(`dovesnap: repair bridge ${spec.name}`),
       // The controller set we computed from must still be the one in place.
@@ -515,20 +559,21 @@ export class OvsdbVSwitch implements VSwitch {
   }
 
   private async createPort(spec: PortSpec, bridgeUuid: string): Promise<void> {
-    const iface: Record<string, Value> = {
+    const externalIds = mapOf(nonEmpty(spec.externalIds));
+    const iface = {
       name: spec.name,
       type: spec.type ?? '',
-      external_ids: mapOf(nonEmpty(spec.externalIds)),
+      ofport_request: optional(spec.ofportRequest),
+      mtu_request: optional(spec.mtu),
       options: mapOf(spec.options ?? {}),
+      external_ids: externalIds,
     };
-    if (spec.ofportRequest !== undefined) iface['ofport_request'] = spec.ofportRequest;
-    if (spec.mtu !== undefined) iface['mtu_request'] = spec.mtu;
     await this.client.transact(DB, [
       Op.comment(`dovesnap: add port ${spec.bridge}/${spec.name}`),
       Op.wait('Port', [eq('name', spec.name)], ['name'], '==', []),
       Op.wait('Bridge', byUuid(bridgeUuid), ['name'], '==', [{ name: spec.bridge }]),
       Op.insert('Interface', iface, 'iface'),
-      Op.insert('Port', { name: spec.name, interfaces: namedUuid('iface'), external_ids: mapOf(nonEmpty(spec.externalIds)) }, 'port'),
+      Op.insert('Port', { name: spec.name, interfaces: namedUuid('iface'), external_ids: externalIds }, 'port'),
       Op.mutate('Bridge', byUuid(bridgeUuid), [['ports', 'insert', setOf([namedUuid('port')])]]),
     ]);
   }
@@ -540,8 +585,10 @@ export class OvsdbVSwitch implements VSwitch {
     }
     if (iface !== undefined) {
       const changes: Record<string, Value> = {};
-      if (spec.ofportRequest !== undefined && iface.ofportRequest !== spec.ofportRequest) changes['ofport_request'] = spec.ofportRequest;
-      if (spec.mtu !== undefined && iface.mtuRequest !== spec.mtu) changes['mtu_request'] = spec.mtu;
+      // An unset request in the spec means "no opinion", not "clear it".
+      const { ofportRequest, mtu } = spec;
+      if (ofportRequest !== undefined && iface.ofportRequest !== ofportRequest) changes['ofport_request'] = ofportRequest;
+      if (mtu !== undefined && iface.mtuRequest !== mtu) changes['mtu_request'] = mtu;
       if (Object.keys(changes).length > 0) ops.push(Op.update('Interface', byUuid(iface.uuid), changes));
       if (mergeChanges(iface.externalIds, spec.externalIds)) {
         ops.push(Op.mutate('Interface', byUuid(iface.uuid), mergeMutations('external_ids', spec.externalIds)));

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { DovesnapError, ErrorCode } from '../../src/util/errors.js';
 import {
+  awaitOfport,
   DEFAULT_PROTOCOLS,
   formatDatapathId,
   mergeChanges,
@@ -193,32 +194,20 @@ export class FakeVSwitch implements VSwitch {
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => {
-      let seen = false;
+    let existed = false;
+    return awaitOfport(ifname, timeoutMs, (observe) => {
       const check = (): void => {
         const port = this.findPort(ifname);
-        if (port === undefined) {
-          if (seen) finish(() => reject(new DovesnapError(ErrorCode.Ovsdb, `interface ${ifname} was removed while waiting for its ofport`)));
-          return;
-        }
-        seen = true;
-        const usable = usableOfport(port.ofport);
-        if (usable !== undefined) finish(() => resolve(usable));
-        else if (port.ofport === -1 || port.error !== undefined) {
-          finish(() => reject(new DovesnapError(ErrorCode.Ovsdb, `ovs-vswitchd could not add interface ${ifname}: ${port.error ?? 'ofport is -1'}`)));
+        if (port !== undefined) {
+          existed = true;
+          observe({ ofport: port.ofport, error: port.error });
+        } else if (existed) {
+          observe('removed');
         }
       };
-      const finish = (outcome: () => void): void => {
-        clearTimeout(timer);
-        this.changeListeners.delete(check);
-        outcome();
-      };
-      const timer = setTimeout(
-        () => finish(() => reject(new DovesnapError(ErrorCode.Timeout, `interface ${ifname} got no OpenFlow port within ${timeoutMs} ms`))),
-        timeoutMs,
-      );
       this.changeListeners.add(check);
       check();
+      return () => this.changeListeners.delete(check);
     });
   }
 
@@ -243,8 +232,8 @@ export class FakeVSwitch implements VSwitch {
     this.closed = true;
   }
 
-  /** Port and Interface external_ids of any port, bridges' own included: for assertions. */
-  inspectPort(name: string): { externalIds: Record<string, string>; interfaceExternalIds: Record<string, string>; mtu: number | undefined } | undefined {
+  /** Port and Interface external_ids and MTU of any port, bridges' own included: for assertions. */
+  inspectPort(name: string): Pick<FakePort, 'externalIds' | 'interfaceExternalIds' | 'mtu'> | undefined {
     const port = this.findPort(name);
     return port && { externalIds: { ...port.externalIds }, interfaceExternalIds: { ...port.interfaceExternalIds }, mtu: port.mtu };
   }

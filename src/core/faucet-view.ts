@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import type { Logger } from '../util/log.js';
+import { errorMessage } from '../util/errors.js';
+import type { DaemonSettings } from '../config/settings.js';
+import { FaucetConfigStore, pidfileReloader } from '../faucet/store.js';
+import { definedAcls, definedDps } from '../faucet/render.js';
+import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
+import type { VSwitch } from '../ovs/vswitch.js';
+import type { FaucetView } from './driver.js';
+import { blockReason, managedState, markedDps } from './faucet-desired.js';
+import type { StateStore } from './state.js';
+
+/** Injected in tests; in the daemon built from the settings. */
+export interface FaucetControl {
+  readonly reload: () => Promise<void>;
+}
+
+export interface ClosableFaucetView extends FaucetView {
+  close(): Promise<void>;
+}
+
+/**
+ * The daemon's FAUCET: reads faucet.yaml for what the operator defined, and re-renders it from
+ * the model on every change. Each sync renders the state as it is at write time, and the store
+ * coalesces bursts, so fifty containers starting together cost a handful of FAUCET reloads.
+ */
+export function createFaucetView(settings: DaemonSettings, state: StateStore, vswitch: VSwitch, log: Logger, control?: FaucetControl): ClosableFaucetView {
+  const flog = log.child({ component: 'faucet' });
+  const reload =
+    control?.reload ??
+    (settings.faucetPidfile === undefined
+      ? async () => flog.debug('no FAUCET pidfile configured: relying on FAUCET_CONFIG_STAT_RELOAD')
+      : pidfileReloader({ faucetPidfile: settings.faucetPidfile, gaugePidfile: settings.gaugePidfile, logger: flog }));
+  const store = new FaucetConfigStore({
+    configPath: settings.faucetConfigPath,
+    reload,
+    metricsUrl: settings.faucetMetricsUrl,
+    confirmTimeoutMs: settings.faucetConfirmTimeoutMs,
+    logger: flog,
+  });
+
+  const readNow = (): string => {
+    try {
+      return readFileSync(settings.faucetConfigPath, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+
+  /** OpenFlow numbers of the host interfaces added with ovs.bridge.add_ports, per network. */
+  const hostPortNumbers = async (): Promise<Map<string, Map<string, number>>> => {
+    const out = new Map<string, Map<string, number>>();
+    for (const n of state.allNetworks()) {
+      if (n.options.addPorts.length === 0) continue;
+      const b = await vswitch.getBridge(n.bridgeName);
+      const m = new Map<string, number>();
+      for (const p of b?.ports ?? []) if (p.ofport !== undefined) m.set(p.name, p.ofport);
+      out.set(n.id, m);
+    }
+    return out;
+  };
+
+  return {
+    async foreignDps() {
+      const text = await store.read();
+      const ours = markedDps(text);
+      for (const n of state.allNetworks()) if (n.name !== undefined) ours.add(n.name);
+      ours.add(PLACEHOLDER_DP_NAME);
+      const out = new Map<string, bigint>();
+      for (const [name, id] of definedDps(text)) if (!ours.has(name)) out.set(name, id);
+      return out;
+    },
+    async definedAcls() {
+      return definedAcls(await store.read());
+    },
+    async sync(reason: string) {
+      const numbers = await hostPortNumbers();
+      const acls = definedAcls(readNow());
+      for (const e of state.allEndpoints()) {
+        if (e.container === undefined) continue;
+        const why = blockReason(e, acls);
+        if (why !== e.blockedReason) {
+          state.updateEndpoint(e.id, { blockedReason: why });
+          if (why !== undefined) flog.warn({ container: e.container.name, endpoint: e.id, reason: why }, 'port kept closed in FAUCET');
+          else flog.info({ container: e.container.name, endpoint: e.id }, 'port no longer blocked');
+        }
+      }
+      const started = Date.now();
+      try {
+        const result = await store.apply(() => {
+          const text = readNow();
+          return managedState(state, text, definedAcls(text), numbers);
+        });
+        if (result.written) flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
+      } catch (err) {
+        flog.error({ reason, err: errorMessage(err) }, 'FAUCET configuration change failed');
+        throw err;
+      }
+    },
+    async close() {
+      // Nothing to release: the store holds no handles between writes.
+    },
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * What FAUCET says about its configuration, read from its Prometheus endpoint. This is the only
+ * confirmation FAUCET gives that a reload happened and what it loaded.
+ */
+import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
+
+/**
+ * The metric names as exposed (faucet_metrics.py through prometheus_client): the Info
+ * `faucet_config_hash` is exposed with an `_info` suffix, the Counter
+ * `faucet_config_reload_requests` with `_total`.
+ */
+export const FAUCET_CONFIG_METRICS = {
+  hashInfo: 'faucet_config_hash_info',
+  loadError: 'faucet_config_load_error',
+  reloadRequests: 'faucet_config_reload_requests_total',
+} as const;
+
+export interface PromSample {
+  readonly name: string;
+  readonly labels: ReadonlyMap<string, string>;
+  readonly value: number;
+  readonly timestampMs?: number;
+}
+
+const NAME = /[a-zA-Z_:][a-zA-Z0-9_:]*/y;
+const LABEL_NAME = /[a-zA-Z_][a-zA-Z0-9_]*/y;
+
+function parseNumber(text: string): number | undefined {
+  switch (text) {
+    case '+Inf':
+    case 'Inf':
+      return Infinity;
+    case '-Inf':
+      return -Infinity;
+    case 'NaN':
+      return NaN;
+    default: {
+      if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) return undefined;
+      return Number(text);
+    }
+  }
+}
+
+/** Parses one sample line; throws with the reason (the caller adds the line number). */
+function parseSample(line: string): PromSample {
+  let at = 0;
+  const match = (re: RegExp): string | undefined => {
+    re.lastIndex = at;
+    const found = re.exec(line);
+    if (found === null) return undefined;
+    at = re.lastIndex;
+    return found[0];
+  };
+  const skipSpaces = (): void => {
+    while (line[at] === ' ' || line[at] === '\t') at += 1;
+  };
+
+  const name = match(NAME);
+  if (name === undefined) throw new Error('expected a metric name');
+  const labels = new Map<string, string>();
+  skipSpaces();
+  if (line[at] === '{') {
+    at += 1;
+    for (;;) {
+      skipSpaces();
+      if (line[at] === '}') break;
+      const label = match(LABEL_NAME);
+      if (label === undefined) throw new Error(`expected a label name at column ${at + 1}`);
+      skipSpaces();
+      if (line[at] !== '=') throw new Error(`expected '=' after label ${label}`);
+      at += 1;
+      skipSpaces();
+      if (line[at] !== '"') throw new Error(`expected '"' to open the value of label ${label}`);
+      at += 1;
+      let value = '';
+      for (;;) {
+        const ch = line[at];
+        if (ch === undefined) throw new Error(`unterminated value of label ${label}`);
+        at += 1;
+        if (ch === '"') break;
+        if (ch !== '\\') {
+          value += ch;
+          continue;
+        }
+        const escaped = line[at];
+        at += 1;
+        // The format defines only these three escapes; keep anything else as written.
+        if (escaped === 'n') value += '\n';
+        else if (escaped === '\\' || escaped === '"') value += escaped;
+        else if (escaped === undefined) throw new Error(`unterminated value of label ${label}`);
+        else value += `\\${escaped}`;
+      }
+      labels.set(label, value);
+      skipSpaces();
+      if (line[at] === ',') at += 1;
+      else if (line[at] !== '}') throw new Error(`expected ',' or '}' after label ${label}`);
+    }
+    at += 1;
+  }
+  const rest = line.slice(at).trim().split(/[ \t]+/);
+  const [valueText, timestampText, ...extra] = rest;
+  const value = valueText === undefined ? undefined : parseNumber(valueText);
+  if (value === undefined) throw new Error(`bad sample value '${valueText ?? ''}' for ${name}`);
+  if (extra.length > 0) throw new Error(`unexpected text after the sample of ${name}`);
+  if (timestampText === undefined) return { name, labels, value };
+  const timestampMs = Number(timestampText);
+  if (!Number.isInteger(timestampMs)) throw new Error(`bad timestamp '${timestampText}' for ${name}`);
+  return { name, labels, value, timestampMs };
+}
+
+/** Parses Prometheus text exposition format 0.0.4 (what prometheus_client serves). */
+export function parsePrometheusText(text: string): PromSample[] {
+  const samples: PromSample[] = [];
+  const lines = text.split('\n');
+  for (const [index, raw] of lines.entries()) {
+    const line = raw.replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) continue;
+    try {
+      samples.push(parseSample(line));
+    } catch (err) {
+      throw new Error(`Prometheus metrics line ${index + 1}: ${errorMessage(err)}`);
+    }
+  }
+  return samples;
+}
+
+export interface FaucetConfigState {
+  /** Files FAUCET last loaded successfully (real paths, includes too), or the file that failed. */
+  readonly files: string[];
+  /** sha256 (hex) of each of `files`' UTF-8 content, same order; empty after a failed load. */
+  readonly hashes: string[];
+  /** FAUCET's message for the last failed load, '' after a successful one. */
+  readonly error: string;
+  /** True if FAUCET's last attempt to (re)load its configuration failed. */
+  readonly loadError: boolean;
+  /** How many reloads FAUCET has processed; it counts after updating the hash metrics, so a
+   * rise past a baseline means the metrics describe a reload requested after that baseline.
+   * Undefined if not exposed. */
+  readonly reloadRequests: number | undefined;
+}
+
+function splitList(text: string | undefined): string[] {
+  return text === undefined || text === '' ? [] : text.split(',');
+}
+
+export function faucetConfigStateFromMetrics(text: string): FaucetConfigState {
+  const samples = parsePrometheusText(text);
+  const last = (name: string): PromSample | undefined => samples.filter((sample) => sample.name === name).pop();
+  const info = last(FAUCET_CONFIG_METRICS.hashInfo);
+  const loadError = last(FAUCET_CONFIG_METRICS.loadError);
+  const reloads = last(FAUCET_CONFIG_METRICS.reloadRequests);
+  return {
+    files: splitList(info?.labels.get('config_files')),
+    hashes: splitList(info?.labels.get('hashes')),
+    error: info?.labels.get('error') ?? '',
+    loadError: loadError !== undefined && loadError.value === 1,
+    reloadRequests: reloads?.value,
+  };
+}
+
+export type FetchLike = (url: string, init?: { signal?: AbortSignal }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
+
+/**
+ * Reads FAUCET's configuration metrics. Throws DovesnapError(FaucetTimeout) if FAUCET cannot be
+ * reached or answers with something else than metrics: for dovesnap both mean that FAUCET is
+ * not confirming anything right now.
+ */
+export async function readFaucetConfigState(metricsUrl: string, fetchImpl: FetchLike = fetch, timeoutMs = 5000): Promise<FaucetConfigState> {
+  let body: string;
+  try {
+    const response = await fetchImpl(metricsUrl, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    body = await response.text();
+  } catch (err) {
+    // fetch() reports "fetch failed" and keeps the useful part (ECONNREFUSED, ...) in `cause`.
+    const cause = err instanceof Error && err.cause !== undefined ? ` (${errorMessage(err.cause)})` : '';
+    throw new DovesnapError(ErrorCode.FaucetTimeout, `cannot read FAUCET metrics from ${metricsUrl}: ${errorMessage(err)}${cause}`, { cause: err });
+  }
+  try {
+    return faucetConfigStateFromMetrics(body);
+  } catch (err) {
+    throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics from ${metricsUrl} are unreadable: ${errorMessage(err)}`, { cause: err });
+  }
+}

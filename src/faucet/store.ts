@@ -1,0 +1,392 @@
+/**
+ * faucet.yaml on disk: render against the file as it is now, validate, write atomically, ask
+ * FAUCET to reload, and report success only once FAUCET's metrics show the new file's hash.
+ *
+ * Writes are serialised and bursts coalesced: while one write is in flight, every further
+ * `apply` joins a single following write, which renders the NEWEST desired state submitted
+ * (latest wins) and whose result all of them share. That is correct because each desired state
+ * is a full snapshot of everything dovesnap wants, never a delta: the newest one includes what
+ * the older ones asked for.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { readFaucetConfigState, type FaucetConfigState } from './metrics.js';
+import { renderFaucetConfig } from './render.js';
+import type { ManagedFaucetState } from './types.js';
+import { FaucetConfigInvalidError, validateFaucetConfig, type ConfigProblem } from './validate.js';
+
+export interface Clock {
+  /** Milliseconds on a monotonic scale. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** A snapshot, or a function evaluated just before rendering (to pick up the freshest state). */
+export type DesiredFaucetState = ManagedFaucetState | (() => ManagedFaucetState);
+
+export interface FaucetConfigStoreOptions {
+  readonly configPath: string;
+  /** Ask FAUCET (and Gauge) to reload; see `pidfileReloader`. */
+  readonly reload: () => Promise<void>;
+  /** FAUCET's Prometheus endpoint, e.g. http://127.0.0.1:9302/metrics. */
+  readonly metricsUrl?: string;
+  /** Overrides how the state is read (tests); defaults to readFaucetConfigState(metricsUrl).
+   * With neither this nor metricsUrl, writes are not confirmed. */
+  readonly readState?: () => Promise<FaucetConfigState>;
+  /** How long FAUCET has to confirm a write (default 30 s: a cold start of a big DP is slow). */
+  readonly confirmTimeoutMs?: number;
+  readonly pollIntervalMs?: number;
+  readonly clock?: Clock;
+  readonly validate?: (text: string) => readonly ConfigProblem[];
+  /** Mode of the file when dovesnap creates it (an existing file keeps its own). */
+  readonly newFileMode?: number;
+  readonly logger?: Logger;
+}
+
+export interface ApplyResult {
+  /** False if the file already held exactly the rendered text. */
+  readonly written: boolean;
+  /** True if FAUCET's metrics show it loaded this text; false when confirmation is off. */
+  readonly confirmed: boolean;
+  readonly sha256: string;
+  /** How many `apply` calls this one write served (coalescing). */
+  readonly callers: number;
+}
+
+interface Waiter {
+  resolve(result: ApplyResult): void;
+  reject(err: unknown): void;
+}
+
+interface CurrentFile {
+  /** Where to write: the real path, so that a symlinked faucet.yaml stays a symlink. */
+  readonly target: string;
+  readonly text: string;
+  readonly stats: Stats | undefined;
+}
+
+type Confirmation = { readonly kind: 'loaded' } | { readonly kind: 'rejected'; readonly error: string } | { readonly kind: 'timeout'; readonly last: string };
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+function isEnoent(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** True if FAUCET reports `sha` for `target`, or (FAUCET elsewhere, e.g. in a container with
+ * other mount paths) for any file it loaded. */
+function isLoaded(state: FaucetConfigState, target: string, sha: string): boolean {
+  const index = state.files.indexOf(target);
+  return index >= 0 ? state.hashes[index] === sha : state.hashes.includes(sha);
+}
+
+/**
+ * Does `state` describe a reload requested after `baseline`? FAUCET bumps its reload counter
+ * after updating the hash metrics, so a higher count proves it. Without the counter, an error
+ * counts only if it differs from the one already showing before.
+ */
+function isFresh(state: FaucetConfigState, baseline: FaucetConfigState | undefined): boolean {
+  if (baseline?.reloadRequests !== undefined && state.reloadRequests !== undefined) {
+    return state.reloadRequests > baseline.reloadRequests;
+  }
+  return baseline === undefined || !baseline.loadError || baseline.error !== state.error;
+}
+
+function describeState(state: FaucetConfigState): string {
+  if (state.loadError) return `load error '${state.error}'`;
+  const loaded = state.files.map((file, i) => `${file} (sha256 ${(state.hashes[i] ?? '').slice(0, 12)})`);
+  return loaded.length > 0 ? `loaded ${loaded.join(', ')}` : 'no configuration loaded yet';
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Replace `target` so that readers see either the old or the new content, never a mix, even
+ * across a crash: write a temp file in the same directory (same filesystem, so rename is
+ * atomic), fsync it, rename it over, fsync the directory. Keeps the old file's mode and owner.
+ */
+export async function writeFileAtomic(target: string, text: string, like: Stats | undefined, newFileMode = 0o644): Promise<void> {
+  const dir = dirname(target);
+  const temp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', 0o600);
+  let renamed = false;
+  try {
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.chmod(like === undefined ? newFileMode : like.mode & 0o7777);
+      if (like !== undefined && (like.uid !== process.getuid?.() || like.gid !== process.getgid?.())) {
+        // Only root may give the file back to its owner (e.g. a faucet user); others keep theirs.
+        await handle.chown(like.uid, like.gid).catch(() => undefined);
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, target);
+    renamed = true;
+  } finally {
+    if (!renamed) await unlink(temp).catch(() => undefined);
+  }
+  await syncDirectory(dir);
+}
+
+export class FaucetConfigStore {
+  private readonly readState: (() => Promise<FaucetConfigState>) | undefined;
+  private readonly clock: Clock;
+  private readonly timeoutMs: number;
+  private readonly pollMs: number;
+  private readonly validate: (text: string) => readonly ConfigProblem[];
+  private pending: { desired: DesiredFaucetState; waiters: Waiter[] } | undefined;
+  private running = false;
+  /** sha256 FAUCET was last seen to load, so that unchanged applies need no round trip. */
+  private confirmedSha: string | undefined;
+
+  constructor(private readonly opts: FaucetConfigStoreOptions) {
+    const { metricsUrl } = opts;
+    this.readState = opts.readState ?? (metricsUrl === undefined ? undefined : () => readFaucetConfigState(metricsUrl));
+    this.clock = opts.clock ?? systemClock;
+    this.timeoutMs = opts.confirmTimeoutMs ?? 30_000;
+    this.pollMs = opts.pollIntervalMs ?? 250;
+    this.validate = opts.validate ?? validateFaucetConfig;
+  }
+
+  /** Whether writes wait for FAUCET's confirmation. */
+  get confirms(): boolean {
+    return this.readState !== undefined;
+  }
+
+  /** The file's current text; '' if it does not exist. */
+  async read(): Promise<string> {
+    return (await this.current()).text;
+  }
+
+  /**
+   * Make faucet.yaml hold `desired` (see DesiredFaucetState) and FAUCET run it. Resolves once
+   * FAUCET confirmed (or at once if nothing changed and FAUCET already runs this text).
+   * Rejects with FaucetInvalid (nothing written), FaucetRejected (FAUCET refused it; the
+   * previous file was restored) or FaucetTimeout (no confirmation; the new file stays).
+   */
+  apply(desired: DesiredFaucetState): Promise<ApplyResult> {
+    return new Promise<ApplyResult>((resolve, reject) => {
+      if (this.pending === undefined) this.pending = { desired, waiters: [] };
+      this.pending.desired = desired;
+      this.pending.waiters.push({ resolve, reject });
+      // Deferred so that applies made in the same tick share the first write too.
+      queueMicrotask(() => this.drain());
+    });
+  }
+
+  private drain(): void {
+    const batch = this.pending;
+    if (this.running || batch === undefined) return;
+    this.pending = undefined;
+    this.running = true;
+    const callers = batch.waiters.length;
+    this.applyOnce(batch.desired, callers)
+      .then(
+        (result) => batch.waiters.forEach((waiter) => waiter.resolve(result)),
+        (err: unknown) => batch.waiters.forEach((waiter) => waiter.reject(err)),
+      )
+      .finally(() => {
+        this.running = false;
+        this.drain();
+      });
+  }
+
+  private async current(): Promise<CurrentFile> {
+    const path = this.opts.configPath;
+    let target: string;
+    try {
+      target = await realpath(path);
+    } catch (err) {
+      if (isEnoent(err)) return { target: path, text: '', stats: undefined };
+      throw err;
+    }
+    const [bytes, stats] = await Promise.all([readFile(target), stat(target)]);
+    try {
+      // FAUCET hashes the text it decoded as UTF-8; a lossy decode here would rewrite bytes.
+      return { target, text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), stats };
+    } catch {
+      throw new DovesnapError(ErrorCode.FaucetInvalid, `${target} is not valid UTF-8; dovesnap will not rewrite it`);
+    }
+  }
+
+  private async applyOnce(desired: DesiredFaucetState, callers: number): Promise<ApplyResult> {
+    const log = this.opts.logger;
+    const before = await this.current();
+    const managed = typeof desired === 'function' ? desired() : desired;
+    const next = renderFaucetConfig(before.text, managed);
+    const sha = sha256Hex(next);
+
+    if (next === before.text) {
+      if (this.readState === undefined) return { written: false, confirmed: false, sha256: sha, callers };
+      if (this.confirmedSha !== sha && !(await this.alreadyLoaded(before.target, sha))) {
+        // Unchanged, but FAUCET was never seen running it (an earlier apply timed out, or the
+        // operator edited the file without a reload): reload now. Nothing to restore to.
+        log?.info({ path: before.target, sha256: sha }, 'faucet.yaml unchanged but not confirmed loaded; reloading FAUCET');
+        await this.reloadAndConfirm(before.target, next, sha, undefined);
+      }
+      this.confirmedSha = sha;
+      return { written: false, confirmed: true, sha256: sha, callers };
+    }
+
+    const errors = this.validate(next).filter((problem) => problem.severity === 'error');
+    if (errors.length > 0) throw new FaucetConfigInvalidError(errors, `refusing to write ${before.target}`);
+
+    const baseline = this.readState === undefined ? undefined : await this.readState().catch(() => undefined);
+    await writeFileAtomic(before.target, next, before.stats, this.opts.newFileMode);
+    log?.info({ path: before.target, sha256: sha, callers }, 'wrote faucet.yaml');
+    if (this.readState === undefined) {
+      await this.requestReload(before.target);
+      return { written: true, confirmed: false, sha256: sha, callers };
+    }
+    await this.reloadAndConfirm(before.target, next, sha, { before, baseline });
+    this.confirmedSha = sha;
+    return { written: true, confirmed: true, sha256: sha, callers };
+  }
+
+  private async alreadyLoaded(target: string, sha: string): Promise<boolean> {
+    const state = await this.readState?.().catch(() => undefined);
+    return state !== undefined && isLoaded(state, target, sha);
+  }
+
+  private async requestReload(target: string): Promise<void> {
+    try {
+      await this.opts.reload();
+    } catch (err) {
+      throw new DovesnapError(
+        ErrorCode.FaucetTimeout,
+        `${target} is written but FAUCET could not be asked to reload it (${errorMessage(err)}); FAUCET may be down, and will load the file when it starts`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** `restore` is what to put back if FAUCET rejects the text; undefined: nothing to restore. */
+  private async reloadAndConfirm(
+    target: string,
+    text: string,
+    sha: string,
+    restore: { before: CurrentFile; baseline: FaucetConfigState | undefined } | undefined,
+  ): Promise<void> {
+    const baseline = restore === undefined ? await this.readState?.().catch(() => undefined) : restore.baseline;
+    await this.requestReload(target);
+    const outcome = await this.waitForLoad(target, sha, baseline);
+    if (outcome.kind === 'loaded') {
+      this.opts.logger?.info({ path: target, sha256: sha }, 'FAUCET confirmed the configuration');
+      return;
+    }
+    if (outcome.kind === 'timeout') {
+      throw new DovesnapError(
+        ErrorCode.FaucetTimeout,
+        `FAUCET did not confirm loading ${target} (sha256 ${sha.slice(0, 12)}) within ${this.timeoutMs} ms; the new file stays in place (FAUCET may be down or slow, and loads it when it starts); last seen: ${outcome.last}`,
+      );
+    }
+    const restored = restore === undefined ? 'there was no previous version to restore' : await this.restore(target, text, restore.before);
+    throw new DovesnapError(ErrorCode.FaucetRejected, `FAUCET rejected ${target}: ${outcome.error}; ${restored}`);
+  }
+
+  private async waitForLoad(target: string, sha: string, baseline: FaucetConfigState | undefined): Promise<Confirmation> {
+    const readState = this.readState;
+    if (readState === undefined) return { kind: 'loaded' };
+    const deadline = this.clock.now() + this.timeoutMs;
+    let last = 'no answer from FAUCET yet';
+    for (;;) {
+      try {
+        const state = await readState();
+        if (isLoaded(state, target, sha)) return { kind: 'loaded' };
+        if (state.loadError && state.error !== '' && isFresh(state, baseline)) return { kind: 'rejected', error: state.error };
+        last = describeState(state);
+      } catch (err) {
+        last = errorMessage(err);
+      }
+      const left = deadline - this.clock.now();
+      if (left <= 0) return { kind: 'timeout', last };
+      await this.clock.sleep(Math.min(this.pollMs, left));
+    }
+  }
+
+  /** Puts the previous file back (unless someone changed the file since) and reloads. */
+  private async restore(target: string, ours: string, before: CurrentFile): Promise<string> {
+    const log = this.opts.logger;
+    try {
+      const now = await this.current();
+      if (now.text !== ours) {
+        log?.warn({ path: target }, 'faucet.yaml changed after our write; not restoring');
+        return 'the file changed after dovesnap wrote it, so it was left as it is';
+      }
+      if (before.stats === undefined) await unlink(target);
+      else await writeFileAtomic(target, before.text, before.stats);
+    } catch (err) {
+      log?.error({ path: target, err }, 'restoring faucet.yaml failed');
+      return `restoring the previous file failed: ${errorMessage(err)}`;
+    }
+    try {
+      await this.opts.reload();
+    } catch (err) {
+      log?.warn({ path: target, err }, 'reloading FAUCET after restoring faucet.yaml failed');
+      return `the previous file was restored, but FAUCET could not be asked to reload it (${errorMessage(err)})`;
+    }
+    return 'the previous file was restored';
+  }
+}
+
+/**
+ * Sends `signal` to the process whose id `pidfile` holds. Refuses ids 0 and 1 and anything that
+ * is not a plain number: kill(0) and kill(-1) would signal whole process groups.
+ */
+export async function signalFromPidfile(pidfile: string, signal: NodeJS.Signals = 'SIGHUP'): Promise<number> {
+  let content: string;
+  try {
+    content = await readFile(pidfile, 'utf8');
+  } catch (err) {
+    throw new DovesnapError(ErrorCode.HostCommand, `cannot read pidfile ${pidfile}: ${errorMessage(err)}`, { cause: err });
+  }
+  const text = content.trim();
+  const pid = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(pid) || pid <= 1) {
+    throw new DovesnapError(ErrorCode.HostCommand, `pidfile ${pidfile} does not hold a usable process id: '${text.slice(0, 40)}'`);
+  }
+  try {
+    process.kill(pid, signal);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ESRCH' ? 'is not running (stale pidfile?)' : `cannot be signalled: ${errorMessage(err)}`;
+    throw new DovesnapError(ErrorCode.HostCommand, `process ${pid} from ${pidfile} ${why}`, { cause: err });
+  }
+  return pid;
+}
+
+/**
+ * The `reload` the daemon hands to FaucetConfigStore: SIGHUP FAUCET (a failure is the store's
+ * error) and, if given, Gauge, whose failure is only logged since monitoring is not forwarding.
+ */
+export function pidfileReloader(opts: { readonly faucetPidfile: string; readonly gaugePidfile?: string; readonly logger?: Logger }): () => Promise<void> {
+  return async () => {
+    await signalFromPidfile(opts.faucetPidfile, 'SIGHUP');
+    if (opts.gaugePidfile === undefined) return;
+    try {
+      await signalFromPidfile(opts.gaugePidfile, 'SIGHUP');
+    } catch (err) {
+      opts.logger?.warn({ err }, 'could not ask Gauge to reload');
+    }
+  };
+}

@@ -1,0 +1,348 @@
+/**
+ * One behaviour suite for VSwitch, run against FakeVSwitch and against a real ovsdb-server that
+ * this file starts on a temporary database (no root, no ovs-vswitchd). With no vswitchd nobody
+ * assigns ofports, so both backends get a `simulateVswitchd` that writes what it would.
+ */
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectOvsdb, type OvsdbClient } from '../../src/ovs/client.js';
+import { eq, Op, setOf } from '../../src/ovs/protocol.js';
+import { openVSwitch, type BridgeSpec, type VSwitch } from '../../src/ovs/vswitch.js';
+import { ErrorCode, isDovesnapError } from '../../src/util/errors.js';
+import { FakeVSwitch } from '../fakes/fake-vswitch.js';
+
+const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
+
+interface Harness {
+  readonly vs: VSwitch;
+  /** Writes Interface.ofport (and error) as ovs-vswitchd would. */
+  simulateVswitchd(ifname: string, ofport: number, error?: string): Promise<void>;
+}
+
+interface Backend {
+  readonly name: string;
+  readonly skip: string | false;
+  start(): Promise<Harness>;
+  stop(): Promise<void>;
+}
+
+function fakeBackend(): Backend {
+  let fake: FakeVSwitch | undefined;
+  return {
+    name: 'FakeVSwitch',
+    skip: false,
+    async start() {
+      const vs = new FakeVSwitch({ assignOfports: false });
+      fake = vs;
+      return { vs, simulateVswitchd: async (ifname, ofport, error) => vs.simulateVswitchd(ifname, ofport, error) };
+    },
+    async stop() {
+      fake?.close();
+    },
+  };
+}
+
+function hasOvsdbServer(): boolean {
+  return spawnSync('ovsdb-server', ['--version']).status === 0 && spawnSync('ovsdb-tool', ['--version']).status === 0;
+}
+
+function ovsdbServerBackend(): Backend {
+  let dir: string | undefined;
+  let server: ChildProcess | undefined;
+  let vs: VSwitch | undefined;
+  let vswitchd: OvsdbClient | undefined;
+  const killServer = (): void => {
+    server?.kill('SIGKILL');
+  };
+  return {
+    name: 'ovsdb-server',
+    skip: hasOvsdbServer() ? false : 'ovsdb-server/ovsdb-tool not installed',
+    async start() {
+      dir = await mkdtemp(join(tmpdir(), 'dovesnap-ovsdb-'));
+      const db = join(dir, 'conf.db');
+      const socket = join(dir, 'db.sock');
+      const created = spawnSync('ovsdb-tool', ['create', db, SCHEMA], { encoding: 'utf8' });
+      assert.equal(created.status, 0, `ovsdb-tool create: ${created.stderr}`);
+      server = spawn(
+        'ovsdb-server',
+        [db, `--remote=punix:${socket}`, '--no-chdir', `--pidfile=${join(dir, 'pid')}`, `--unixctl=${join(dir, 'ctl')}`, `--log-file=${join(dir, 'log')}`],
+        { stdio: 'ignore' },
+      );
+      // If the test process dies without running after(), the server must not outlive it.
+      process.once('exit', killServer);
+      vswitchd = await connectWithRetry(socket);
+      // What `ovs-vsctl init` does: the single Open_vSwitch row every bridge hangs from.
+      await vswitchd.transact('Open_vSwitch', [Op.insert('Open_vSwitch', {})]);
+      vs = await openVSwitch(socket);
+      const client = vswitchd;
+      return {
+        vs,
+        async simulateVswitchd(ifname, ofport, error) {
+          await client.transact('Open_vSwitch', [
+            Op.update('Interface', [eq('name', ifname)], { ofport, error: error === undefined ? setOf([]) : error }),
+          ]);
+        },
+      };
+    },
+    async stop() {
+      vs?.close();
+      vswitchd?.close();
+      if (server !== undefined && server.exitCode === null && server.signalCode === null) {
+        const exited = new Promise((resolve) => server?.once('exit', resolve));
+        server.kill('SIGTERM');
+        await Promise.race([exited, sleep(2000).then(killServer)]);
+      }
+      process.off('exit', killServer);
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** ovsdb-server creates its socket shortly after starting; this is start-up only, not a hot path. */
+async function connectWithRetry(socket: string): Promise<OvsdbClient> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await connectOvsdb(socket);
+    } catch (err) {
+      if (attempt >= 100) throw err;
+      await sleep(50);
+    }
+  }
+}
+
+const isOvsdbError = (err: unknown): boolean => isDovesnapError(err, ErrorCode.Ovsdb);
+
+function bridgeSpec(name: string, overrides: Partial<BridgeSpec> = {}): BridgeSpec {
+  return {
+    name,
+    datapathType: 'netdev',
+    dpid: 0x99n,
+    controllers: ['tcp:127.0.0.1:6653'],
+    failMode: 'secure',
+    externalIds: { 'dovesnap-network-id': 'net1', keep: 'me' },
+    ...overrides,
+  };
+}
+
+for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
+  describe(`VSwitch contract: ${backend.name}`, { skip: backend.skip }, () => {
+    let h: Harness;
+    before(async () => {
+      h = await backend.start();
+    });
+    after(() => backend.stop());
+    afterEach(async () => {
+      for (const bridge of await h.vs.listBridges()) await h.vs.deleteBridge(bridge.name);
+    });
+
+    it('ensureBridge creates the bridge as specified', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a', { mtu: 1400 }));
+      const bridge = await h.vs.getBridge('br-a');
+      assert.ok(bridge);
+      assert.match(bridge.uuid, /^[0-9a-f-]{36}$/);
+      assert.deepEqual(
+        { ...bridge, uuid: undefined },
+        {
+          name: 'br-a',
+          uuid: undefined,
+          datapathType: 'netdev',
+          dpid: '0000000000000099',
+          controllers: ['tcp:127.0.0.1:6653'],
+          failMode: 'secure',
+          externalIds: { 'dovesnap-network-id': 'net1', keep: 'me' },
+          ports: [],
+        },
+      );
+    });
+
+    it('ensureBridge is idempotent', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      const first = await h.vs.getBridge('br-a');
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      assert.deepEqual(await h.vs.getBridge('br-a'), first);
+      assert.equal((await h.vs.listBridges()).length, 1);
+    });
+
+    it('ensureBridge repairs what differs without recreating the bridge', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.addPort({ bridge: 'br-a', name: 'br-a-p1', externalIds: {} });
+      const before = await h.vs.getBridge('br-a');
+      await h.vs.ensureBridge(
+        bridgeSpec('br-a', {
+          dpid: 0xabcdefn,
+          controllers: ['tcp:127.0.0.1:6654', 'tcp:127.0.0.1:6653'],
+          failMode: 'standalone',
+          externalIds: { 'dovesnap-network-id': 'net2', added: 'yes', keep: '' },
+        }),
+      );
+      const after = await h.vs.getBridge('br-a');
+      assert.ok(before && after);
+      assert.equal(after.uuid, before.uuid);
+      assert.deepEqual(after.ports, before.ports);
+      assert.equal(after.dpid, '0000000000abcdef');
+      assert.deepEqual(after.controllers, ['tcp:127.0.0.1:6653', 'tcp:127.0.0.1:6654']);
+      assert.equal(after.failMode, 'standalone');
+      assert.deepEqual(after.externalIds, { 'dovesnap-network-id': 'net2', added: 'yes' });
+
+      await h.vs.ensureBridge(bridgeSpec('br-a', { controllers: [], externalIds: { other: 'x' } }));
+      const merged = await h.vs.getBridge('br-a');
+      assert.deepEqual(merged?.controllers, []);
+      // external_ids merge: keys the spec does not mention stay.
+      assert.deepEqual(merged?.externalIds, { 'dovesnap-network-id': 'net2', added: 'yes', other: 'x' });
+    });
+
+    it('concurrent ensureBridge and addPort calls for the same thing all succeed, once', async () => {
+      await Promise.all([h.vs.ensureBridge(bridgeSpec('br-a')), h.vs.ensureBridge(bridgeSpec('br-a')), h.vs.ensureBridge(bridgeSpec('br-a'))]);
+      const spec = { bridge: 'br-a', name: 'p1', externalIds: { a: '1' } };
+      await Promise.all([h.vs.addPort(spec), h.vs.addPort(spec), h.vs.addPort(spec)]);
+      const bridges = await h.vs.listBridges();
+      assert.deepEqual(bridges.map((b) => [b.name, b.ports.map((p) => p.name)]), [['br-a', ['p1']]]);
+    });
+
+    it('ensureBridge refuses a name already used by a port', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.addPort({ bridge: 'br-a', name: 'taken', externalIds: {} });
+      await assert.rejects(h.vs.ensureBridge(bridgeSpec('taken')), isOvsdbError);
+      assert.equal(await h.vs.getBridge('taken'), undefined);
+    });
+
+    it('addPort adds, is idempotent, and repairs external_ids and ofport_request', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      const spec = { bridge: 'br-a', name: 'dovesnap1', ofportRequest: 5, externalIds: { container: 'c1', endpoint: 'e1' } };
+      await h.vs.addPort(spec);
+      const [added] = (await h.vs.getBridge('br-a'))?.ports ?? [];
+      assert.deepEqual(
+        { ...added, uuid: undefined },
+        { name: 'dovesnap1', uuid: undefined, ofport: undefined, ofportRequest: 5, type: '', error: undefined, externalIds: { container: 'c1', endpoint: 'e1' } },
+      );
+      await h.vs.addPort(spec);
+      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports, [added]);
+
+      await h.vs.addPort({ ...spec, ofportRequest: 6, externalIds: { container: 'c2', endpoint: '' } });
+      const [repaired] = (await h.vs.getBridge('br-a'))?.ports ?? [];
+      assert.equal(repaired?.uuid, added?.uuid);
+      assert.equal(repaired?.ofportRequest, 6);
+      assert.deepEqual(repaired?.externalIds, { container: 'c2' });
+    });
+
+    it('addPort creates patch ports with options', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.ensureBridge(bridgeSpec('br-b', { dpid: 0x9an }));
+      await h.vs.addPort({ bridge: 'br-a', name: 'patch-a', type: 'patch', options: { peer: 'patch-b' }, externalIds: {} });
+      await h.vs.addPort({ bridge: 'br-b', name: 'patch-b', type: 'patch', options: { peer: 'patch-a' }, externalIds: {} });
+      assert.equal((await h.vs.getBridge('br-a'))?.ports[0]?.type, 'patch');
+    });
+
+    it('addPort fails on a missing bridge or a name used on another bridge', async () => {
+      await assert.rejects(h.vs.addPort({ bridge: 'nope', name: 'p', externalIds: {} }), isOvsdbError);
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.ensureBridge(bridgeSpec('br-b', { dpid: 0x9an }));
+      await h.vs.addPort({ bridge: 'br-a', name: 'p', externalIds: {} });
+      await assert.rejects(h.vs.addPort({ bridge: 'br-b', name: 'p', externalIds: {} }), isOvsdbError);
+      assert.deepEqual((await h.vs.getBridge('br-b'))?.ports, []);
+    });
+
+    it('deletePort removes the port and succeeds when it is already gone', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
+      await h.vs.addPort({ bridge: 'br-a', name: 'p2', externalIds: {} });
+      await h.vs.deletePort('br-a', 'p1');
+      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports.map((p) => p.name), ['p2']);
+      await h.vs.deletePort('br-a', 'p1');
+      await h.vs.deletePort('no-such-bridge', 'p1');
+      // A port of that name on another bridge is not this bridge's to delete.
+      await h.vs.ensureBridge(bridgeSpec('br-b', { dpid: 0x9an }));
+      await h.vs.deletePort('br-b', 'p2');
+      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports.map((p) => p.name), ['p2']);
+      // The name is free again.
+      await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
+    });
+
+    it('deleteBridge removes the bridge with its ports, and succeeds when it is already gone', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
+      await h.vs.deleteBridge('br-a');
+      assert.equal(await h.vs.getBridge('br-a'), undefined);
+      await h.vs.deleteBridge('br-a');
+      await h.vs.deleteBridge('never-existed');
+      // Its port went with it: the name can be used again elsewhere.
+      await h.vs.ensureBridge(bridgeSpec('br-b'));
+      await h.vs.addPort({ bridge: 'br-b', name: 'p1', externalIds: {} });
+    });
+
+    it('listBridges returns every bridge with its ports, sorted', async () => {
+      assert.deepEqual(await h.vs.listBridges(), []);
+      await h.vs.ensureBridge(bridgeSpec('br-b', { dpid: 2n, controllers: [] }));
+      await h.vs.ensureBridge(bridgeSpec('br-a', { dpid: 1n }));
+      await h.vs.addPort({ bridge: 'br-a', name: 'z-port', externalIds: { n: '1' } });
+      await h.vs.addPort({ bridge: 'br-a', name: 'a-port', type: 'internal', externalIds: {} });
+      const bridges = await h.vs.listBridges();
+      assert.deepEqual(bridges.map((b) => [b.name, b.dpid, b.controllers, b.ports.map((p) => [p.name, p.type])]), [
+        ['br-a', '0000000000000001', ['tcp:127.0.0.1:6653'], [['a-port', 'internal'], ['z-port', '']]],
+        ['br-b', '0000000000000002', [], []],
+      ]);
+    });
+
+    it('setBridgeExternalIds merges and removes keys given as empty strings', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.setBridgeExternalIds('br-a', { keep: '', added: 'a', 'dovesnap-network-id': 'net9' });
+      assert.deepEqual((await h.vs.getBridge('br-a'))?.externalIds, { 'dovesnap-network-id': 'net9', added: 'a' });
+      await h.vs.setBridgeExternalIds('br-a', {});
+      await assert.rejects(h.vs.setBridgeExternalIds('nope', { a: 'b' }), isOvsdbError);
+    });
+
+    it('setPortExternalIds merges and removes keys given as empty strings', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: { a: '1', b: '2' } });
+      await h.vs.setPortExternalIds('p1', { a: '', c: '3', b: '4' });
+      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports[0]?.externalIds, { b: '4', c: '3' });
+      await assert.rejects(h.vs.setPortExternalIds('nope', { a: 'b' }), isOvsdbError);
+    });
+
+    it('waitOfport resolves once the port number is assigned', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.addPort({ bridge: 'br-a', name: 'p1', ofportRequest: 7, externalIds: {} });
+      const waiting = h.vs.waitOfport('p1', 5000);
+      await sleep(50);
+      await h.simulateVswitchd('p1', 7);
+      assert.equal(await waiting, 7);
+      // Already assigned: resolves at once.
+      assert.equal(await h.vs.waitOfport('p1', 1000), 7);
+      assert.equal((await h.vs.getBridge('br-a'))?.ports[0]?.ofport, 7);
+    });
+
+    it('waitOfport also sees a port that does not exist yet when it starts waiting', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      const waiting = h.vs.waitOfport('late', 5000);
+      await h.vs.addPort({ bridge: 'br-a', name: 'late', externalIds: {} });
+      await h.simulateVswitchd('late', 3);
+      assert.equal(await waiting, 3);
+    });
+
+    it('waitOfport rejects with the interface error when vswitchd gives up (ofport -1)', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
+      // Assert before simulating: the rejection may come with the monitor's initial snapshot.
+      const rejected = assert.rejects(h.vs.waitOfport('p1', 5000), (err: unknown) =>
+        isOvsdbError(err) && /No such device/.test((err as Error).message));
+      await h.simulateVswitchd('p1', -1, 'could not open network device p1 (No such device)');
+      await rejected;
+      const [port] = (await h.vs.getBridge('br-a'))?.ports ?? [];
+      assert.equal(port?.ofport, undefined);
+      assert.equal(port?.error, 'could not open network device p1 (No such device)');
+    });
+
+    it('waitOfport times out when no number is assigned', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
+      const started = Date.now();
+      await assert.rejects(h.vs.waitOfport('p1', 150), (err: unknown) => isDovesnapError(err, ErrorCode.Timeout));
+      assert.ok(Date.now() - started >= 140);
+    });
+  });
+}

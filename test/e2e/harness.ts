@@ -1,0 +1,179 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
+import assert from 'node:assert/strict';
+
+/**
+ * Shared tools for the end-to-end tests, which drive the real stack (Docker, Open vSwitch,
+ * FAUCET, the dovesnap daemon started by `make up`) with the docker CLI, as a user would.
+ * Everything a test makes is registered for clean-up that runs even when the test fails.
+ */
+
+/**
+ * Debian's docker.io ships a client that matches its engine; a newer client on PATH refuses
+ * some flags (e.g. --mac-address) against an older engine.
+ */
+export const DOCKER = process.env['DOCKER'] ?? (existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker');
+export const IMAGE = process.env['DOVESNAP_TEST_IMAGE'] ?? 'dovesnap-busybox:latest';
+export const STATUS_URL = process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401';
+export const FAUCET_CONFIG = `${process.env['FAUCET_PREFIX'] ?? ''}/etc/faucet/faucet.yaml`;
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function run(file: string, args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(file, args as string[], { timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs a command that must succeed; the assertion message carries its output. */
+export async function must(file: string, args: readonly string[], timeoutMs?: number): Promise<string> {
+  const r = await run(file, args, timeoutMs);
+  assert.equal(r.code, 0, `${file} ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
+  return r.stdout.trim();
+}
+
+export const docker = (...args: string[]): Promise<string> => must(DOCKER, args, 120_000);
+export const dockerRaw = (...args: string[]): Promise<RunResult> => run(DOCKER, args, 120_000);
+
+/** A short unique prefix per test file, so that a failed run's leftovers are recognisable. */
+export function uniqueName(kind: string): string {
+  return `dst-${kind}-${randomBytes(3).toString('hex')}`;
+}
+
+let nextDpid = 0x7e5700 + (randomBytes(2).readUInt16BE(0) << 4);
+/** DPIDs unlikely to collide with an operator's or another test's. */
+export function testDpid(): string {
+  nextDpid += 1;
+  return `0x${nextDpid.toString(16)}`;
+}
+
+let nextSubnet = 100 + (randomBytes(1)[0] ?? 0) % 100;
+/** A private /24 for one test network, inside 10.231.0.0/16 which nothing else here uses. */
+export function testSubnet(): { subnet: string; prefix: string } {
+  nextSubnet = (nextSubnet + 1) % 250;
+  return { subnet: `10.231.${nextSubnet}.0/24`, prefix: `10.231.${nextSubnet}` };
+}
+
+type Cleanup = () => Promise<unknown>;
+const cleanups: Cleanup[] = [];
+let registered = false;
+
+/** Registers clean-up to run after all tests of the file, last registered first, failures ignored. */
+export function onCleanup(fn: Cleanup): void {
+  cleanups.push(fn);
+  if (!registered) {
+    registered = true;
+    after(async () => {
+      while (cleanups.length > 0) {
+        const c = cleanups.pop();
+        await c?.().catch(() => undefined);
+      }
+    });
+  }
+}
+
+export async function createNetwork(name: string, opts: Record<string, string>, extra: string[] = [], driver = 'dovesnap'): Promise<string> {
+  const args = ['network', 'create', '-d', driver, ...extra];
+  for (const [k, v] of Object.entries(opts)) args.push('-o', `${k}=${v}`);
+  args.push(name);
+  onCleanup(() => run(DOCKER, ['network', 'rm', name]));
+  return docker(...args);
+}
+
+export async function runContainer(name: string, network: string, extra: string[] = [], cmd: string[] = ['sleep', '3600']): Promise<string> {
+  onCleanup(() => run(DOCKER, ['rm', '-f', name]));
+  return docker('run', '-d', '--name', name, '--net', network, ...extra, IMAGE, ...cmd);
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export async function containerIp(name: string, network: string): Promise<string> {
+  return docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, name);
+}
+
+export async function ping(from: string, ip: string): Promise<boolean> {
+  return (await dockerRaw('exec', from, 'ping', '-c', '1', '-W', '1', ip)).code === 0;
+}
+
+/** Starts busybox httpd in the container serving a page that names it; for TCP checks. */
+export async function serveHttp(container: string, port = 8080): Promise<void> {
+  await docker('exec', container, 'sh', '-c', `mkdir -p /tmp/www && echo "hello from ${container}" > /tmp/www/index.html && httpd -p ${port} -h /tmp/www`);
+}
+
+/**
+ * Fetches a page over TCP from inside a container. busybox's wget crashes with -T, so the
+ * time limit comes from `timeout`.
+ */
+export async function httpGet(from: string, url: string): Promise<string | undefined> {
+  const r = await dockerRaw('exec', from, 'timeout', '5', 'wget', '-q', '-O', '-', url);
+  return r.code === 0 ? r.stdout.trim() : undefined;
+}
+
+export async function waitPing(from: string, ip: string, timeoutMs = 15_000): Promise<void> {
+  await waitFor(`${from} to ping ${ip}`, () => ping(from, ip), timeoutMs, 50);
+}
+
+export interface StatusContainer {
+  Name: string;
+  Id: string;
+  MacAddress: string;
+  HostIP: string;
+  OFPort: number | null;
+  Interface: string;
+  PortACLs: string[];
+  Blocked: string | null;
+}
+export interface StatusNetwork {
+  NetworkID: string;
+  NetworkName: string;
+  BridgeName: string;
+  BridgeDpid: string;
+  BridgeVLAN: number;
+  Mode: string;
+  Containers: Record<string, StatusContainer>;
+}
+
+export async function status(): Promise<Record<string, StatusNetwork>> {
+  const res = await fetch(`${STATUS_URL}/networks`);
+  assert.equal(res.status, 200);
+  return (await res.json()) as Record<string, StatusNetwork>;
+}
+
+export function faucetYaml(): string {
+  return readFileSync(FAUCET_CONFIG, 'utf8');
+}
+
+export async function ovsVsctl(...args: string[]): Promise<string> {
+  return must('ovs-vsctl', ['--timeout=10', ...args]);
+}
+
+export async function bridgeExists(name: string): Promise<boolean> {
+  return (await run('ovs-vsctl', ['br-exists', name])).code === 0;
+}
+
+export async function hostLinks(prefix: string): Promise<string[]> {
+  const out = await must('ip', ['-json', 'link', 'show']);
+  return (JSON.parse(out) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith(prefix));
+}

@@ -1,0 +1,81 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildPluginApp, PLUGIN_CONTENT_TYPE } from '../../../src/plugin/server.js';
+import type { NetworkDriver } from '../../../src/plugin/protocol.js';
+import { DovesnapError, ErrorCode } from '../../../src/util/errors.js';
+import { silentLogger } from '../../../src/util/log.js';
+
+function recordingDriver(calls: [string, unknown][]): NetworkDriver {
+  const rec = (name: string) => async (req: unknown) => {
+    calls.push([name, req]);
+  };
+  return {
+    createNetwork: async (req) => {
+      calls.push(['createNetwork', req]);
+      if (req.Options['com.docker.network.generic'] === undefined) throw new DovesnapError(ErrorCode.BadOption, 'option ovs.bridge.dpid is required');
+    },
+    deleteNetwork: rec('deleteNetwork'),
+    createEndpoint: async (req) => {
+      calls.push(['createEndpoint', req]);
+      return { Interface: { MacAddress: '0e:00:00:00:00:01' } };
+    },
+    endpointOperInfo: async () => ({ Value: {} }),
+    deleteEndpoint: rec('deleteEndpoint'),
+    join: async () => ({ InterfaceName: { SrcName: 'dscx', DstPrefix: 'eth' }, DisableGatewayService: true }),
+    leave: rec('leave'),
+    programExternalConnectivity: rec('program'),
+    revokeExternalConnectivity: rec('revoke'),
+  };
+}
+
+describe('plugin HTTP API', () => {
+  it('activates with an empty body and no content type', async () => {
+    const app = buildPluginApp(recordingDriver([]), silentLogger());
+    const res = await app.inject({ method: 'POST', url: '/Plugin.Activate' });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { Implements: ['NetworkDriver'] });
+    assert.ok(String(res.headers['content-type']).startsWith(PLUGIN_CONTENT_TYPE));
+  });
+
+  it('reports local scope', async () => {
+    const app = buildPluginApp(recordingDriver([]), silentLogger());
+    const res = await app.inject({ method: 'POST', url: '/NetworkDriver.GetCapabilities', payload: '' });
+    assert.deepEqual(res.json(), { Scope: 'local', ConnectivityScope: 'local' });
+  });
+
+  it("decodes Docker's vendor content type and passes typed requests on", async () => {
+    const calls: [string, unknown][] = [];
+    const app = buildPluginApp(recordingDriver(calls), silentLogger());
+    const body = { NetworkID: 'n1', EndpointID: 'e1', Interface: { Address: '10.0.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} };
+    const res = await app.inject({ method: 'POST', url: '/NetworkDriver.CreateEndpoint', headers: { 'content-type': 'application/vnd.docker.plugins.v1.2+json' }, payload: JSON.stringify(body) });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { Interface: { MacAddress: '0e:00:00:00:00:01' } });
+    assert.deepEqual(calls[0], ['createEndpoint', { NetworkID: 'n1', EndpointID: 'e1', Interface: { Address: '10.0.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} }]);
+  });
+
+  it('answers a driver error as {"Err": ...} with the message a person can act on', async () => {
+    const app = buildPluginApp(recordingDriver([]), silentLogger());
+    const res = await app.inject({ method: 'POST', url: '/NetworkDriver.CreateNetwork', payload: JSON.stringify({ NetworkID: 'n1', Options: {} }) });
+    assert.equal(res.statusCode, 500);
+    assert.deepEqual(res.json(), { Err: 'option ovs.bridge.dpid is required' });
+  });
+
+  it('answers a malformed request as an error, not a crash', async () => {
+    const app = buildPluginApp(recordingDriver([]), silentLogger());
+    const missing = await app.inject({ method: 'POST', url: '/NetworkDriver.Join', payload: JSON.stringify({ NetworkID: 'n1' }) });
+    assert.match(missing.json<{ Err: string }>().Err, /Join has no EndpointID/);
+    const notJson = await app.inject({ method: 'POST', url: '/NetworkDriver.Leave', headers: { 'content-type': 'application/json' }, payload: '{nope' });
+    assert.equal(notJson.statusCode >= 400, true);
+  });
+
+  it('accepts the calls a local driver does nothing for', async () => {
+    const app = buildPluginApp(recordingDriver([]), silentLogger());
+    for (const url of ['/NetworkDriver.DiscoverNew', '/NetworkDriver.DiscoverDelete', '/NetworkDriver.FreeNetwork']) {
+      const res = await app.inject({ method: 'POST', url, payload: '{}' });
+      assert.equal(res.statusCode, 200, url);
+      assert.deepEqual(res.json(), {});
+    }
+    const alloc = await app.inject({ method: 'POST', url: '/NetworkDriver.AllocateNetwork', payload: '{}' });
+    assert.deepEqual(alloc.json(), { Options: {} });
+  });
+});
