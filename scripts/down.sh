@@ -53,8 +53,7 @@ main() {
   [[ "${1:-}" == "--all" ]] && all=1
   require_root down
   mkdir -p "${DOVESNAP_RUN_DIR}"
-  exec 9>"${DOVESNAP_RUN_DIR}/up.lock"
-  flock -w 600 9 || die "another make up/down holds ${DOVESNAP_RUN_DIR}/up.lock"
+  take_lock
 
   stop_controllers
   if [[ "${all}" -eq 1 ]]; then

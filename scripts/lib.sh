@@ -130,7 +130,7 @@ start_detached() {
   printf '\n==== %s: started by %s: %s\n' "$(date -Is)" "${LOG_TAG}" "$*" >>"${logfile}"
   # shellcheck disable=SC2016 # $$ and $1 are for the inner shell
   setsid bash -c 'printf "%s\n" "$$" >"$1"; shift; exec "$@"' start_detached \
-    "${pidfile}" "$@" </dev/null >>"${logfile}" 2>&1 &
+    "${pidfile}" "$@" </dev/null >>"${logfile}" 2>&1 {LOCK_FD}>&- &
   wait_until 5 "pidfile ${pidfile}" test -s "${pidfile}" || return 1
 }
 
@@ -151,6 +151,21 @@ stop_pidfile() {
   fi
   rm -f "${pidfile}"
   log "${name}: stopped"
+}
+
+# ---- the up/down lock ----
+# One `make up`/`make down` at a time. Everything started while holding it must not inherit
+# the descriptor (or the daemon would hold the lock for its whole life): start_detached and
+# the OVS starts close ${LOCK_FD}.
+LOCK_FD=9
+take_lock() {
+  local lockfile="${DOVESNAP_RUN_DIR}/up.lock"
+  mkdir -p "${DOVESNAP_RUN_DIR}"
+  exec 9>"${lockfile}"
+  if ! flock -n 9; then
+    log "waiting for another make up/down to finish (${lockfile}, up to 10 min)"
+    flock -w 600 9 || die "another make up/down still holds ${lockfile}"
+  fi
 }
 
 # ---- misc ----

@@ -116,8 +116,8 @@ start_ovsdb_server() {
   ovsdb-server "${OVS_DB}" \
     --remote="punix:${OVS_RUN_DIR}/db.sock" \
     --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
-    --pidfile="${OVSDB_PIDFILE}" --detach \
-    --log-file="${DOVESNAP_LOG_DIR}/ovsdb-server.log" ||
+    --pidfile="${OVSDB_PIDFILE}" --detach -vconsole:err \
+    --log-file="${DOVESNAP_LOG_DIR}/ovsdb-server.log" {LOCK_FD}>&- ||
     { log_tail "${DOVESNAP_LOG_DIR}/ovsdb-server.log"; die "ovs: ovsdb-server failed to start"; }
   changed "ovsdb-server"
 }
@@ -125,8 +125,8 @@ start_ovsdb_server() {
 start_ovs_vswitchd() {
   log "ovs: starting ovs-vswitchd (log ${DOVESNAP_LOG_DIR}/ovs-vswitchd.log)"
   ovs-vswitchd "unix:${OVS_RUN_DIR}/db.sock" \
-    --pidfile="${VSWITCHD_PIDFILE}" --detach \
-    --log-file="${DOVESNAP_LOG_DIR}/ovs-vswitchd.log" ||
+    --pidfile="${VSWITCHD_PIDFILE}" --detach -vconsole:err \
+    --log-file="${DOVESNAP_LOG_DIR}/ovs-vswitchd.log" {LOCK_FD}>&- ||
     { log_tail "${DOVESNAP_LOG_DIR}/ovs-vswitchd.log"; die "ovs: ovs-vswitchd failed to start"; }
   changed "ovs-vswitchd"
 }
@@ -563,8 +563,7 @@ ensure_daemon() {
 main() {
   require_root up
   mkdir -p "${DOVESNAP_LOG_DIR}" "${DOVESNAP_RUN_DIR}" "${DOVESNAP_OPT}"
-  exec 9>"${DOVESNAP_RUN_DIR}/up.lock"
-  flock -w 600 9 || die "another make up/down holds ${DOVESNAP_RUN_DIR}/up.lock"
+  take_lock
 
   ensure_packages
   ensure_build

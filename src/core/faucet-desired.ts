@@ -1,12 +1,19 @@
 import { parse } from 'yaml';
 import type { FaucetDpSpec, FaucetPortSpec, ManagedFaucetState } from '../faucet/types.js';
 import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
+import { OFPP_LOCAL } from '../faucet/types.js';
 import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
 
 /**
- * FAUCET's view of dovesnap's state, as a pure function: one DP per named network with at
- * least one port (FAUCET refuses a DP without interfaces), one interface per container whose
- * name and labels are known. A port whose labels name an ACL that FAUCET does not define is
+ * FAUCET's view of dovesnap's state, as a pure function: one DP per named network, from the
+ * moment Docker names it until it is deleted, and one interface per container whose name and
+ * labels are known.
+ *
+ * FAUCET refuses a DP without interfaces, so every DP carries the bridge's LOCAL port as an
+ * output-only port (no VLAN: nothing enters the network through it). Keeping the DP for the
+ * network's whole life matters: FAUCET drops port events for a switch it is not yet running,
+ * so a switch that only connected when its first container came up could miss that
+ * container's link-up and leave its port down. A port whose labels name an ACL that FAUCET does not define is
  * left out, so that it stays closed (FAUCET drops traffic from ports it has no config for)
  * instead of running unfiltered.
  */
@@ -54,7 +61,7 @@ export function desiredDps(state: StateStore, definedAcls: ReadonlySet<string>, 
       if (number === undefined) continue;
       ports.push({ number, description: `Physical interface ${p.interface}`, nativeVlan: n.options.vlan, ...(p.acl ? { aclsIn: [p.acl] } : {}) });
     }
-    if (ports.length === 0) continue;
+    ports.push({ number: OFPP_LOCAL, description: `${n.bridgeName} local port (unused on a flat network)`, outputOnly: true });
     ports.sort((a, b) => a.number - b.number);
     dps.push({ name: n.name, dpId: n.options.dpid, description: dpDescription(n), ports });
   }

@@ -71,7 +71,9 @@ const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
   customTags: (tags) => [...tags, RUAMEL_EXTRA_INT],
 };
 
-const TO_STRING_OPTIONS: ToStringOptions = { lineWidth: 0, flowCollectionPadding: false };
+/** No folding: every scalar stays on one line, so entries can be spliced and re-indented by
+ * line. Double-quoted strings as JSON: escapes instead of line breaks. */
+const TO_STRING_OPTIONS: ToStringOptions = { lineWidth: 0, flowCollectionPadding: false, doubleQuotedAsJSON: true };
 
 /** Parse without throwing; callers decide what `doc.errors` means to them. */
 export function parseFaucetDocument(text: string): Document.Parsed {
@@ -104,7 +106,7 @@ function section(text: string, name: string): Map<unknown, unknown> | undefined 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Readers
+// Readers (each throws FaucetInvalid if the text is not valid YAML)
 
 /** DP name → dp_id for every DP in the file with an integer dp_id (decimal, hex, ...). */
 export function definedDps(text: string): Map<string, bigint> {
@@ -169,9 +171,13 @@ export function parseManagedVlanName(key: string): { dpName: string; vid: number
   return { dpName: match[1], vid: Number(match[2]) };
 }
 
+/** Characters JSON leaves raw but YAML does not allow raw (C1 controls) or reads as line
+ * breaks (NEL, LS, PS); only double-quoted scalars can hold them, escaped. */
+const YAML_UNSAFE_RAW = /[\u007f-\u009f\u2028\u2029]/g;
+
 function str(value: string): Scalar {
   const node = new Scalar(value);
-  // One line per value keeps the splicing line-based (no block scalars to re-indent).
+  // Double quotes (JSON style) for anything that would otherwise need a block scalar.
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) node.type = Scalar.QUOTE_DOUBLE;
   return node;
 }
@@ -354,7 +360,9 @@ function renderEntries(entries: ReadonlyMap<string, Node>, indent: number, step:
   for (const [name, value] of entries) {
     const doc = new Document(null, YAML_OPTIONS);
     doc.contents = yamlMap([[name, value]]);
-    out += indentLines(doc.toString({ ...TO_STRING_OPTIONS, indent: step }), indent);
+    const rendered = doc.toString({ ...TO_STRING_OPTIONS, indent: step });
+    const escaped = rendered.replace(YAML_UNSAFE_RAW, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    out += indentLines(escaped, indent);
   }
   return out;
 }

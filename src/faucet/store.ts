@@ -63,6 +63,12 @@ export interface ApplyResult {
   readonly callers: number;
 }
 
+/** What the rest of dovesnap needs from faucet.yaml; FaucetConfigStore is the real one. */
+export interface FaucetStore {
+  read(): Promise<string>;
+  apply(desired: DesiredFaucetState): Promise<ApplyResult>;
+}
+
 interface Waiter {
   resolve(result: ApplyResult): void;
   reject(err: unknown): void;
@@ -149,7 +155,7 @@ export async function writeFileAtomic(target: string, text: string, like: Stats 
   await syncDirectory(dir);
 }
 
-export class FaucetConfigStore {
+export class FaucetConfigStore implements FaucetStore {
   private readonly readState: (() => Promise<FaucetConfigState>) | undefined;
   private readonly clock: Clock;
   private readonly timeoutMs: number;

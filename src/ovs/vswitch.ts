@@ -122,6 +122,17 @@ export interface VSwitch {
 export const DEFAULT_PROTOCOLS: readonly string[] = ['OpenFlow13'];
 
 /**
+ * FAUCET refuses a switch whose DP it does not know yet, and OVS then backs off up to 8 s
+ * before it tries again; a bridge made a moment before its DP is configured would sit
+ * uncontrolled that long. A 1 s ceiling keeps that wait short for a local controller.
+ */
+export const CONTROLLER_MAX_BACKOFF_MS = 1000;
+
+function controllerRow(target: string): { target: string; max_backoff: number } {
+  return { target, max_backoff: CONTROLLER_MAX_BACKOFF_MS };
+}
+
+/**
  * ovs-vswitchd accepts other_config:datapath-id only as exactly 16 hex digits and ignores
  * zero (it then derives a dpid from a MAC address), so both are checked here.
  */
@@ -472,7 +483,7 @@ export class OvsdbVSwitch implements VSwitch {
       Op.wait('Bridge', [eq('name', spec.name)], ['name'], '==', []),
       Op.insert('Interface', { name: spec.name, type: 'internal', mtu_request: optional(spec.mtu) }, 'iface'),
       Op.insert('Port', { name: spec.name, interfaces: namedUuid('iface') }, 'port'),
-      ...targets.map((target, i) => Op.insert('Controller', { target }, `controller${i}`)),
+      ...targets.map((target, i) => Op.insert('Controller', controllerRow(target), `controller${i}`)),
       Op.insert(
         'Bridge',
         {
@@ -527,7 +538,7 @@ export class OvsdbVSwitch implements VSwitch {
       }
       for (const [i, target] of wanted.entries()) {
         if (refs.has(target)) continue;
-        ops.push(Op.insert('Controller', { target }, `controller${i}`));
+        ops.push(Op.insert('Controller', controllerRow(target), `controller${i}`));
         refs.set(target, namedUuid(`controller${i}`));
       }
       changes['controller'] = setOf([...refs.values()]);

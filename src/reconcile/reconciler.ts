@@ -38,6 +38,7 @@ export class Reconciler {
   private readonly sleep: (ms: number) => Promise<void>;
   private loop: Promise<void> | undefined;
   private readonly pending = new Map<string, Promise<void>>();
+  private readonly rerun = new Set<string>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.logger.child({ component: 'reconciler' });
@@ -100,12 +101,23 @@ export class Reconciler {
     }
   }
 
-  /** Runs one task per key at a time; a task for a key already in flight is dropped (it would redo the same). */
+  /**
+   * Runs one task per key at a time. A request for a key whose task is in flight is not dropped
+   * but runs once more afterwards: `docker restart` sends a second connect for the same
+   * container while the first is still being applied, with a new endpoint.
+   */
   private track(key: string, fn: () => Promise<void>): void {
-    if (this.pending.has(key)) return;
-    const p = fn()
-      .catch((err: unknown) => this.log.warn({ task: key, err: errorMessage(err) }, 'reconcile task failed'))
-      .finally(() => this.pending.delete(key));
+    const entry = this.pending.get(key);
+    if (entry !== undefined) {
+      this.rerun.add(key);
+      return;
+    }
+    const p = (async () => {
+      do {
+        this.rerun.delete(key);
+        await fn().catch((err: unknown) => this.log.warn({ task: key, err: errorMessage(err) }, 'reconcile task failed'));
+      } while (this.rerun.has(key));
+    })().finally(() => this.pending.delete(key));
     this.pending.set(key, p);
   }
 

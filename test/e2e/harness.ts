@@ -65,20 +65,19 @@ export function testSubnet(): { subnet: string; prefix: string } {
 
 type Cleanup = () => Promise<unknown>;
 const cleanups: Cleanup[] = [];
-let registered = false;
+
+// Registered at import, at the top level: it runs once after every test of the file, pass or
+// fail. (Registered inside a test, it would run right after that one test.)
+after(async () => {
+  while (cleanups.length > 0) {
+    const c = cleanups.pop();
+    await c?.().catch(() => undefined);
+  }
+});
 
 /** Registers clean-up to run after all tests of the file, last registered first, failures ignored. */
 export function onCleanup(fn: Cleanup): void {
   cleanups.push(fn);
-  if (!registered) {
-    registered = true;
-    after(async () => {
-      while (cleanups.length > 0) {
-        const c = cleanups.pop();
-        await c?.().catch(() => undefined);
-      }
-    });
-  }
 }
 
 export async function createNetwork(name: string, opts: Record<string, string>, extra: string[] = [], driver = 'dovesnap'): Promise<string> {

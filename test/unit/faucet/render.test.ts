@@ -10,6 +10,7 @@ import {
   gaugeConfig,
   initialFaucetConfig,
   managedVlanName,
+  parseFaucetDocument,
   parseManagedVlanName,
   renderFaucetConfig,
 } from '../../../src/faucet/render.js';
@@ -159,7 +160,7 @@ describe('renderFaucetConfig edge cases', () => {
     const odd: FaucetDpSpec = {
       name: '1_000',
       dpId: 0xffffffffffffffffn,
-      description: 'line one\nline "two": #not a comment, ünïcode',
+      description: 'line one\nline "two": #not a comment,\tünïcode \u0085 \u2028 \u0001 \u009f',
       ports: [{ number: 1, description: 'yes', nativeVlan: 5 }],
     };
     const out = renderFaucetConfig('', state([odd], new Set(['1_000'])));
@@ -167,6 +168,9 @@ describe('renderFaucetConfig edge cases', () => {
     assert.match(out, /dp_id: 0xffffffffffffffff\n/);
     assert.deepEqual([...definedDps(out)], [['1_000', 0xffffffffffffffffn]]);
     assert.equal(out.split('\n').filter((l) => l.includes('line one')).length, 1);
+    const parsed = parseFaucetDocument(out).toJS() as { dps: Record<string, { description: string }> };
+    assert.equal(parsed.dps['1_000']?.description, odd.description);
+    assert.doesNotMatch(out, /[\u0085\u2028\u0001\u009f]/);
     assert.deepEqual(errorsOf(out), []);
   });
 
