@@ -12,7 +12,7 @@
 #   make install-systemd   copy deploy/systemd/*.service to /etc/systemd/system (systemd hosts)
 #
 # Environment passed through to `make up`: FAUCET_PREFIX, MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN,
-# DOVESNAP_* (see scripts/up.sh).
+# DOVESNAP_* (see scripts/up.sh); `make up SKIP_DAEMON=1` leaves the plugin daemon alone.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -23,7 +23,7 @@ LOG_DIR := /var/log/dovesnap
 	clean distclean install-systemd
 
 help:
-	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	scripts/build.sh

@@ -12,7 +12,19 @@ LOG_TAG=dovesnap-down
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# On a host where scripts/install-systemd.sh handed them to systemd, stop the units instead.
+stop_units_if_active() {
+  local unit
+  for unit in dovesnap.service dovesnap-gauge.service dovesnap-faucet.service; do
+    if unit_active "${unit}"; then
+      log "systemctl stop ${unit}"
+      systemctl stop "${unit}"
+    fi
+  done
+}
+
 stop_controllers() {
+  stop_units_if_active
   stop_pidfile dovesnap "${DAEMON_PIDFILE}" "${DAEMON_MATCH}" 30
   stop_pidfile gauge "${GAUGE_PIDFILE}" "${GAUGE_MATCH}" 15
   stop_pidfile faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" 15

@@ -168,6 +168,11 @@ take_lock() {
   fi
 }
 
+# ---- systemd hosts (scripts/install-systemd.sh); never the case on a CI machine ----
+systemd_pid1() { [[ -d /run/systemd/system ]]; }
+unit_known() { systemd_pid1 && systemctl cat "$1" >/dev/null 2>&1; }
+unit_active() { systemd_pid1 && systemctl is-active --quiet "$1"; }
+
 # ---- misc ----
 http_ok() { curl -sf -o /dev/null --max-time 3 "$1"; }
 

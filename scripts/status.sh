@@ -47,8 +47,14 @@ show_daemon() {
   local pid health="healthz not answering" sock="no socket"
   http_ok "http://${DOVESNAP_STATUS_ADDR}/healthz" && health="healthz ok"
   [[ -S "${DOVESNAP_PLUGIN_SOCK}" ]] && sock="${DOVESNAP_PLUGIN_SOCK}"
-  if pid="$(pidfile_pid "${DAEMON_PIDFILE}" "${DAEMON_MATCH}")"; then
+  if unit_active dovesnap.service; then
+    pid="$(systemctl show -p MainPID --value dovesnap.service)"
+    row dovesnap running "${pid}" "${health}, ${sock} (systemd)"
+  elif pid="$(pidfile_pid "${DAEMON_PIDFILE}" "${DAEMON_MATCH}")"; then
     row dovesnap running "${pid}" "${health}, ${sock}"
+  elif pid="$({ ss -Hxlp src "${DOVESNAP_PLUGIN_SOCK}" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2; } || true)" &&
+    [[ -n "${pid}" ]]; then
+    row dovesnap running "${pid}" "${health}, ${sock} (not started by make up: $(cmdline_of "${pid}"))"
   elif [[ ! -f "${DOVESNAP_APP}/dist/src/cli/main.js" ]]; then
     row dovesnap "DOWN" - "not installed (${DOVESNAP_APP}/dist/src/cli/main.js missing)"
     DOWN=1

@@ -9,7 +9,8 @@
 #
 # Environment: FAUCET_PREFIX (config dir ${FAUCET_PREFIX}/etc/faucet), and MIRROR_BRIDGE_OUT,
 # MIRROR_BRIDGE_IN and any DOVESNAP_* variable, which are passed to the plugin daemon
-# (a change in them restarts it).
+# (a change in them restarts it). SKIP_DAEMON=1 leaves the plugin daemon alone (for a developer
+# who runs `node dist/src/cli/main.js daemon` from the work tree against this stack).
 set -euo pipefail
 LOG_TAG=dovesnap-up
 # shellcheck source=scripts/lib.sh
@@ -53,7 +54,8 @@ ensure_packages() {
     return 0
   fi
   log "packages: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
+  # NEEDRESTART_SUSPEND: needrestart (if present) must not restart docker/OVS behind our back.
+  export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
   policy_rc_begin
   trap policy_rc_end EXIT
   apt-get update -q
@@ -80,6 +82,13 @@ docker_ok() { timeout 20 docker info >/dev/null 2>&1; }
 ensure_docker() {
   if docker_ok; then
     log "docker: engine answering (pid $(cat "${DOCKERD_PIDFILE}" 2>/dev/null || echo '?')), left alone"
+    return 0
+  fi
+  if unit_known docker.service; then
+    log "docker: engine not answering; systemctl start docker.service"
+    systemctl start docker.service
+    wait_until 60 "docker info" docker_ok || die "docker: docker.service did not answer within 60s"
+    changed "dockerd"
     return 0
   fi
   [[ -x /usr/sbin/dockerd ]] || die "docker: /usr/sbin/dockerd missing (package docker.io?)"
@@ -152,6 +161,11 @@ ensure_ovs() {
     modprobe openvswitch 2>/dev/null || true
   fi
   mkdir -p "${OVS_RUN_DIR}"
+  if ! pidfile_pid "${OVSDB_PIDFILE}" ovsdb-server >/dev/null && unit_known openvswitch-switch.service; then
+    log "ovs: systemctl start openvswitch-switch.service"
+    systemctl start openvswitch-switch.service
+    changed "openvswitch-switch"
+  fi
   if pid="$(pidfile_pid "${OVSDB_PIDFILE}" ovsdb-server)"; then
     log "ovs: ovsdb-server running (pid ${pid})"
   else
@@ -290,6 +304,9 @@ ensure_faucet_config() {
   changed "faucet-config"
 }
 
+# FAUCET_LOG/GAUGE_LOG get the controllers' own logs; the processes' stdout/stderr (os-ken's
+# access line for every /metrics scrape, start-up warnings, tracebacks) go to *.stdout.log so
+# that the scrapes do not drown the real log.
 controller_env() {
   printf '%s\n' "PATH=${DOVESNAP_VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin" "HOME=/root" "LANG=C.UTF-8"
 }
@@ -305,7 +322,7 @@ start_faucet() {
     "FAUCET_CONFIG_STAT_RELOAD=1")
   # faucet is a thin wrapper that execs os-ken's `osken-manager` (found on PATH, hence the venv
   # first in PATH); its os-ken options carry a --ryu- prefix.
-  start_detached "${FAUCET_PIDFILE}" "${DOVESNAP_LOG_DIR}/faucet.log" \
+  start_detached "${FAUCET_PIDFILE}" "${DOVESNAP_LOG_DIR}/faucet.stdout.log" \
     env -i "${env[@]}" "${DOVESNAP_VENV}/bin/faucet" "--ryu-ofp-tcp-listen-port=${FAUCET_OF_PORT}" ||
     die "faucet: could not launch"
 }
@@ -318,7 +335,7 @@ start_gauge() {
     "GAUGE_EXCEPTION_LOG=${DOVESNAP_LOG_DIR}/gauge_exception.log"
     "GAUGE_PROMETHEUS_ADDR=127.0.0.1"
     "GAUGE_CONFIG_STAT_RELOAD=1")
-  start_detached "${GAUGE_PIDFILE}" "${DOVESNAP_LOG_DIR}/gauge.log" \
+  start_detached "${GAUGE_PIDFILE}" "${DOVESNAP_LOG_DIR}/gauge.stdout.log" \
     env -i "${env[@]}" "${DOVESNAP_VENV}/bin/gauge" "--ryu-ofp-tcp-listen-port=${GAUGE_OF_PORT}" ||
     die "gauge: could not launch"
 }
@@ -327,6 +344,16 @@ start_gauge() {
 # package changed); an untracked instance on OFPORT -> adopt it; anything else on OFPORT -> fail.
 ensure_controller() {
   local name="$1" pidfile="$2" match="$3" port="$4" pid
+  if unit_active "dovesnap-${name}.service"; then
+    if [[ "${FAUCET_CHANGED}" -eq 1 ]]; then
+      log "${name}: systemctl restart dovesnap-${name}.service (faucet package changed)"
+      systemctl restart "dovesnap-${name}.service"
+      changed "${name}"
+    else
+      log "${name}: running under systemd (dovesnap-${name}.service)"
+    fi
+    return 0
+  fi
   if pid="$(pidfile_pid "${pidfile}" "${match}")"; then
     if [[ "${FAUCET_CHANGED}" -eq 0 ]]; then
       log "${name}: running (pid ${pid})"
@@ -351,18 +378,22 @@ ensure_controller() {
 }
 
 faucet_metrics_ready() {
+  local body
   pidfile_alive "${FAUCET_PIDFILE}" || return 3
-  curl -sf --max-time 3 "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics" 2>/dev/null |
-    grep -q '^faucet_config_hash_info'
+  # Into a variable first: `curl | grep -q` fails under pipefail once the page outgrows the
+  # pipe buffer (grep exits at the first match, curl gets SIGPIPE).
+  body="$(curl -sf --max-time 5 "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics" 2>/dev/null)" || return 1
+  grep -q '^faucet_config_hash_info' <<<"${body}"
 }
 
 wait_faucet_ready() {
   local metrics
   if ! wait_until 60 "FAUCET metrics on :${FAUCET_PROM_PORT}" faucet_metrics_ready; then
     log_tail "${DOVESNAP_LOG_DIR}/faucet.log"
+    log_tail "${DOVESNAP_LOG_DIR}/faucet.stdout.log"
     die "faucet: no faucet_config_hash_info at http://127.0.0.1:${FAUCET_PROM_PORT}/metrics"
   fi
-  metrics="$(curl -sf --max-time 3 "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics")"
+  metrics="$(curl -sf --max-time 5 "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics")"
   if grep -q '^faucet_config_load_error 1' <<<"${metrics}"; then
     log_tail "${DOVESNAP_LOG_DIR}/faucet.log"
     die "faucet: FAUCET rejected ${FAUCET_CONF_DIR}/faucet.yaml (faucet_config_load_error 1)"
@@ -375,12 +406,19 @@ gauge_metrics_ready() {
   http_ok "http://127.0.0.1:${GAUGE_PROM_PORT}/metrics"
 }
 
+# Gauge serves Prometheus only if gauge.yaml has a prometheus db that a watcher uses, so a
+# silent metrics port is a warning; Gauge exiting is an error.
 wait_gauge_ready() {
-  if ! wait_until 60 "Gauge metrics on :${GAUGE_PROM_PORT}" gauge_metrics_ready; then
-    log_tail "${DOVESNAP_LOG_DIR}/gauge.log"
-    die "gauge: no answer at http://127.0.0.1:${GAUGE_PROM_PORT}/metrics (port set in gauge.yaml)"
+  if wait_until 20 "Gauge metrics on :${GAUGE_PROM_PORT}" gauge_metrics_ready; then
+    log "gauge: metrics answering"
+    return 0
   fi
-  log "gauge: metrics answering"
+  if ! pidfile_alive "${GAUGE_PIDFILE}"; then
+    log_tail "${DOVESNAP_LOG_DIR}/gauge.log"
+    log_tail "${DOVESNAP_LOG_DIR}/gauge.stdout.log"
+    die "gauge: exited during start-up"
+  fi
+  warn "gauge: running, but http://127.0.0.1:${GAUGE_PROM_PORT}/metrics does not answer (check the prometheus db in ${FAUCET_CONF_DIR}/gauge.yaml)"
 }
 
 ensure_faucet_and_gauge() {
@@ -490,8 +528,14 @@ daemon_env() {
   for name in "${!vars[@]}"; do printf '%s=%s\n' "${name}" "${vars[${name}]}"; done | LC_ALL=C sort
 }
 
+# What the running daemon was started with: its environment and the release it runs.
+daemon_state() {
+  daemon_env
+  printf '# release=%s\n' "$(readlink "${DOVESNAP_APP}" 2>/dev/null || true)"
+}
+
 daemon_ready() {
-  pidfile_alive "${DAEMON_PIDFILE}" || return 3
+  unit_active dovesnap.service || pidfile_alive "${DAEMON_PIDFILE}" || return 3
   [[ -S "${DOVESNAP_PLUGIN_SOCK}" ]] && http_ok "http://${DOVESNAP_STATUS_ADDR}/healthz"
 }
 
@@ -504,7 +548,7 @@ start_daemon() {
   start_detached "${DAEMON_PIDFILE}" "${DOVESNAP_LOG_DIR}/dovesnap.log" \
     env -i "${env[@]}" node "${DOVESNAP_APP}/dist/src/cli/main.js" daemon ||
     die "dovesnap: could not launch the daemon"
-  printf '%s\n' "${env[@]}" >"${DOVESNAP_RUN_DIR}/dovesnap.env"
+  daemon_state >"${DOVESNAP_RUN_DIR}/dovesnap.state"
   if ! wait_until 30 "healthz at ${DOVESNAP_STATUS_ADDR} and ${DOVESNAP_PLUGIN_SOCK}" daemon_ready; then
     log_tail "${DOVESNAP_LOG_DIR}/dovesnap.log" 40
     die "dovesnap: daemon not healthy within 30s (http://${DOVESNAP_STATUS_ADDR}/healthz, ${DOVESNAP_PLUGIN_SOCK})"
@@ -521,7 +565,8 @@ socket_live() {
 }
 
 # A daemon serving the socket without our pidfile: adopt it if it runs the installed app,
-# refuse otherwise (e.g. a developer's daemon run from a work tree).
+# refuse otherwise (e.g. a developer's daemon run from a work tree), except in CI (below).
+# Returns 0 when adopted, 1 when there is none (any more).
 adopt_or_refuse_socket_owner() {
   local pid
   socket_live || return 1
@@ -531,7 +576,40 @@ adopt_or_refuse_socket_owner() {
     printf '%s\n' "${pid}" >"${DAEMON_PIDFILE}"
     return 0
   fi
-  die "dovesnap: ${DOVESNAP_PLUGIN_SOCK} is served by a daemon make up did not start (pid ${pid:-?}: $(cmdline_of "${pid:-0}")); stop it first"
+  if [[ "${CI:-}" == true && -n "${pid}" ]]; then
+    # In CI the daemon under test must be this checkout's: one left over from a developer's
+    # session would shadow it. Stop exactly that pid (SIGTERM, then SIGKILL).
+    log "dovesnap: CI: stopping pid ${pid} ($(cmdline_of "${pid}")), which serves ${DOVESNAP_PLUGIN_SOCK} but was not started by make up"
+    printf '%s\n' "${pid}" >"${DAEMON_PIDFILE}.foreign"
+    stop_pidfile "foreign dovesnap daemon" "${DAEMON_PIDFILE}.foreign" "" 30
+    return 1
+  fi
+  die "dovesnap: ${DOVESNAP_PLUGIN_SOCK} is served by a daemon make up did not start (pid ${pid:-?}: $(cmdline_of "${pid:-0}")); stop it first, or use make up SKIP_DAEMON=1"
+}
+
+# Why a running daemon must be restarted (empty: it need not be).
+daemon_restart_reason() {
+  local state="${DOVESNAP_RUN_DIR}/dovesnap.state"
+  if [[ "${APP_CHANGED}" -eq 1 ]]; then
+    echo "the installed app changed"
+  elif [[ ! -f "${state}" ]]; then
+    echo "there is no record of how it was started"
+  elif ! grep -qxF "$(daemon_state | tail -n1)" "${state}"; then
+    echo "it runs an older release"
+  elif ! cmp -s <(daemon_state) "${state}"; then
+    echo "its environment changed"
+  fi
+}
+
+ensure_daemon_systemd() {
+  if [[ "${APP_CHANGED}" -eq 1 ]]; then
+    log "dovesnap: systemctl restart dovesnap.service (the installed app changed)"
+    systemctl restart dovesnap.service
+    changed "dovesnap-daemon"
+  else
+    log "dovesnap: running under systemd (dovesnap.service; settings in /etc/default/dovesnap)"
+  fi
+  wait_until 30 "dovesnap healthz" daemon_ready || die "dovesnap: dovesnap.service not healthy (journalctl -u dovesnap)"
 }
 
 ensure_daemon() {
@@ -541,13 +619,19 @@ ensure_daemon() {
     warn "dovesnap: ${DAEMON_NOTE}"
     return 0
   fi
+  if [[ "${SKIP_DAEMON:-0}" == 1 ]]; then
+    DAEMON_NOTE="not managed in this run (SKIP_DAEMON=1)"
+    log "dovesnap: ${DAEMON_NOTE}"
+    return 0
+  fi
+  if unit_active dovesnap.service; then
+    ensure_daemon_systemd
+    return 0
+  fi
   pid="$(pidfile_pid "${DAEMON_PIDFILE}" "${DAEMON_MATCH}")" ||
     { adopt_or_refuse_socket_owner && pid="$(cat "${DAEMON_PIDFILE}")"; } || pid=""
   if [[ -n "${pid}" ]]; then
-    [[ "${APP_CHANGED}" -eq 1 ]] && reason="the installed app changed"
-    if [[ -z "${reason}" ]] && ! cmp -s <(daemon_env) "${DOVESNAP_RUN_DIR}/dovesnap.env"; then
-      reason="its environment changed"
-    fi
+    reason="$(daemon_restart_reason)"
     if [[ -z "${reason}" ]]; then
       log "dovesnap: running (pid ${pid})"
       daemon_ready || warn "dovesnap: running but not healthy (healthz or ${DOVESNAP_PLUGIN_SOCK})"

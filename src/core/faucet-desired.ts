@@ -32,6 +32,7 @@ export function portDescription(e: EndpointRecord): string {
 
 /** Why a port must stay closed, given the ACLs FAUCET defines; undefined if it may open. */
 export function blockReason(e: EndpointRecord, definedAcls: ReadonlySet<string>): string | undefined {
+  if (e.faucetRejected !== undefined) return e.faucetRejected;
   if (e.blockedReason !== undefined && e.labels === undefined) return e.blockedReason;
   const missing = (e.labels?.portAcls ?? []).filter((a) => !definedAcls.has(a));
   if (missing.length > 0) return `label dovesnap.faucet.portacl names ACL ${missing.join(', ')} that FAUCET's configuration does not define`;

@@ -1,18 +1,24 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../util/log.js';
-import { errorMessage } from '../util/errors.js';
+import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import type { DaemonSettings } from '../config/settings.js';
 import { FaucetConfigStore, pidfileReloader } from '../faucet/store.js';
 import { definedAcls, definedDps } from '../faucet/render.js';
 import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import type { VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
+import type { ManagedFaucetState } from '../faucet/types.js';
 import { blockReason, managedState, markedDps } from './faucet-desired.js';
 import type { StateStore } from './state.js';
 
 /** Injected in tests; in the daemon built from the settings. */
 export interface FaucetControl {
   readonly reload: () => Promise<void>;
+}
+
+/** Endpoints whose ports a configuration rendered now opens. */
+function openPorts(state: StateStore, definedAcls: ReadonlySet<string>): Set<string> {
+  return new Set(state.allEndpoints().filter((e) => e.container !== undefined && e.ofport !== undefined && blockReason(e, definedAcls) === undefined).map((e) => e.id));
 }
 
 export interface ClosableFaucetView extends FaucetView {
@@ -60,6 +66,11 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     return out;
   };
 
+  /** Endpoints whose ports the last confirmed configuration opened. */
+  let opened = new Set<string>();
+  /** What the newest render opened; coalesced syncs share one render, so this is shared too. */
+  let lastRendered = new Set<string>();
+
   return {
     async foreignDps() {
       const text = await store.read();
@@ -86,14 +97,32 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         }
       }
       const started = Date.now();
+      const render = (): ManagedFaucetState => {
+        const text = readNow();
+        const defined = definedAcls(text);
+        lastRendered = openPorts(state, defined);
+        return managedState(state, text, defined, numbers);
+      };
       try {
-        const result = await store.apply(() => {
-          const text = readNow();
-          return managedState(state, text, definedAcls(text), numbers);
-        });
+        const result = await store.apply(render);
+        opened = lastRendered;
         if (result.written) flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
       } catch (err) {
-        flog.error({ reason, err: errorMessage(err) }, 'FAUCET configuration change failed');
+        if (!isDovesnapError(err, ErrorCode.FaucetRejected)) {
+          flog.error({ reason, err: errorMessage(err) }, 'FAUCET configuration change failed');
+          throw err;
+        }
+        // FAUCET refused the whole file and the last good one is back in force. The likely
+        // culprits are ports opened since then that carry ACLs: keep those closed, retry.
+        const suspects = state.allEndpoints().filter((e) => e.container !== undefined && !opened.has(e.id) && e.blockedReason === undefined && (e.labels?.portAcls.length ?? 0) > 0);
+        flog.error({ reason, err: errorMessage(err), closing: suspects.map((e) => e.container?.name) }, 'FAUCET rejected the configuration; the previous one stays in force');
+        if (suspects.length === 0) throw err;
+        for (const e of suspects) {
+          const why = `FAUCET refused the configuration that opened this port: ${errorMessage(err)}`;
+          state.updateEndpoint(e.id, { faucetRejected: why, blockedReason: why });
+        }
+        await store.apply(render);
+        opened = lastRendered;
         throw err;
       }
     },

@@ -47,6 +47,12 @@ export interface EndpointRecord {
   readonly labels: ContainerNetworkLabels | undefined;
   /** Why the port is held closed in FAUCET, when it is (e.g. a label names an ACL FAUCET lacks). */
   readonly blockedReason: string | undefined;
+  /**
+   * FAUCET refused a configuration that opened this port (e.g. its ACL outputs to a port the DP
+   * lacks): the port stays closed, for good, so that one bad container cannot stall every
+   * other change. Recreating the container tries again.
+   */
+  readonly faucetRejected?: string | undefined;
 }
 
 export class StateStore {
