@@ -69,7 +69,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   const state = new StateStore();
   const vswitch = await connectOvsdbWithRetry(settings, log);
   const restored = await restoreState(vswitch, state, log);
-  const faucet = createFaucetView(settings, state, vswitch, log, faucetControl);
+  const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl);
   const engine = new DockerEngine(settings.dockerSocket);
   const hostDatapath = detectDatapath();
   log.info({ hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath }, 'starting');

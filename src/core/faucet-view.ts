@@ -10,6 +10,7 @@ import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
 import { blockReason, managedState, markedDps } from './faucet-desired.js';
 import type { StateStore } from './state.js';
+import type { HostNet } from './host.js';
 
 /** Injected in tests; in the daemon built from the settings. */
 export interface FaucetControl {
@@ -30,7 +31,7 @@ export interface ClosableFaucetView extends FaucetView {
  * the model on every change. Each sync renders the state as it is at write time, and the store
  * coalesces bursts, so fifty containers starting together cost a handful of FAUCET reloads.
  */
-export function createFaucetView(settings: DaemonSettings, state: StateStore, vswitch: VSwitch, log: Logger, control?: FaucetControl): ClosableFaucetView {
+export function createFaucetView(settings: DaemonSettings, state: StateStore, vswitch: VSwitch, host: HostNet, log: Logger, control?: FaucetControl): ClosableFaucetView {
   const flog = log.child({ component: 'faucet' });
   const reload =
     control?.reload ??
@@ -70,6 +71,28 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   let opened = new Set<string>();
   /** What the newest render opened; coalesced syncs share one render, so this is shared too. */
   let lastRendered = new Set<string>();
+  /** Host ends already brought up by this process. */
+  const raised = new Set<string>();
+
+  /**
+   * A container's switch port gets carrier only once FAUCET runs a configuration that has the
+   * port. FAUCET ignores a port's link-up while it does not know the port, or while it is still
+   * cold-starting the switch, and then treats the port as down for good; raising the link after
+   * the configuration is loaded makes FAUCET see the link come up, every time.
+   */
+  const raiseOpened = async (ids: ReadonlySet<string>): Promise<void> => {
+    for (const id of ids) {
+      const e = state.endpoint(id);
+      if (e === undefined || raised.has(e.hostIf)) continue;
+      try {
+        await host.setLinkUp(e.hostIf);
+        raised.add(e.hostIf);
+      } catch (err) {
+        flog.warn({ port: e.hostIf, err: errorMessage(err) }, 'could not bring the switch port up');
+      }
+    }
+    for (const name of raised) if (!state.allEndpoints().some((e) => e.hostIf === name)) raised.delete(name);
+  };
 
   return {
     async foreignDps() {
@@ -106,6 +129,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       try {
         const result = await store.apply(render);
         opened = lastRendered;
+        await raiseOpened(opened);
         if (result.written) flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
       } catch (err) {
         if (!isDovesnapError(err, ErrorCode.FaucetRejected)) {
@@ -123,6 +147,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         }
         await store.apply(render);
         opened = lastRendered;
+        await raiseOpened(opened);
         throw err;
       }
     },

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { DatapathType } from '../ovs/vswitch.js';
-import { createVeth, deleteLink, getLink, setPeerMacInNetns, type VethSpec } from '../net/links.js';
+import { createVeth, deleteLink, getLink, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
 
 /** The host operations the driver needs, as an interface so that unit tests can use a fake. */
 export interface HostNet {
@@ -8,6 +8,7 @@ export interface HostNet {
   deleteLink(name: string): Promise<void>;
   linkExists(name: string): Promise<boolean>;
   setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string>;
+  setLinkUp(name: string): Promise<void>;
 }
 
 export const realHostNet: HostNet = {
@@ -15,6 +16,7 @@ export const realHostNet: HostNet = {
   deleteLink,
   linkExists: async (name) => (await getLink(name)) !== undefined,
   setPeerMacInNetns,
+  setLinkUp,
 };
 
 /**

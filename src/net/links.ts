@@ -83,18 +83,24 @@ export interface VethSpec {
   readonly disableContainerTxOffload: boolean;
 }
 
-/** Creates the pair, host side up. Rolls back (deletes the pair) if any step fails. */
+/**
+ * Creates the pair with the host side left down: the switch port gets no carrier until FAUCET
+ * has its configuration (see setLinkUp). Rolls back (deletes the pair) if any step fails.
+ */
 export async function createVeth(spec: VethSpec): Promise<void> {
   const { host, container } = spec.names;
   const mtu = spec.mtu === undefined ? [] : ['mtu', String(spec.mtu)];
   await runCommand('ip', ['link', 'add', host, ...mtu, 'type', 'veth', 'peer', 'name', container, 'address', spec.containerMac, ...mtu]);
   try {
-    await runCommand('ip', ['link', 'set', 'dev', host, 'up']);
     if (spec.disableContainerTxOffload) await runCommand('ethtool', ['-K', container, 'tx', 'off']);
   } catch (err) {
     await deleteLink(host).catch(() => undefined);
     throw err;
   }
+}
+
+export async function setLinkUp(name: string): Promise<void> {
+  await runCommand('ip', ['link', 'set', 'dev', name, 'up']);
 }
 
 /** Deleting either end of a veth removes both. Succeeds if the link is already gone. */

@@ -112,10 +112,12 @@ describe("the operator's faucet.yaml", () => {
     }, 30_000);
     assert.match(blocked.Blocked ?? '', /FAUCET refused/);
     assert.match(blocked.Blocked ?? '', /output port undefined|e2e-out99/);
-    const st = await faucetState();
-    assert.equal(st.loadError, false, 'FAUCET is back on a good config');
-    const text = faucetYaml();
-    assert.ok(st.hash.includes(sha(text)), 'the file on disk is the one FAUCET runs');
+    // The restore and FAUCET's reload of it follow the refusal by a moment.
+    const text = await waitFor('FAUCET back on the file on disk', async () => {
+      const st = await faucetState();
+      const t = faucetYaml();
+      return !st.loadError && st.hash.includes(sha(t)) ? t : undefined;
+    });
     assert.ok(!text.includes(`/${bad} `), 'the refused port is not in the config');
     assert.equal(text, before, 'the last good file is back, byte for byte');
     assert.equal(await ping(bad, await containerIp(a, net)), false, 'the refused port stays closed');

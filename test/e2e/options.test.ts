@@ -44,7 +44,8 @@ describe('network options at docker network create', () => {
       const made = (await ourBridges()).filter((b) => !before.includes(b));
       assert.deepEqual(made, [], 'no bridge made');
       assert.ok(!dpNames().includes(name), 'no DP in FAUCET');
-      assert.deepEqual(dpNames().filter((d) => !dpsBefore.includes(d)), [], 'no DP added');
+      // (The placeholder DP comes back by itself whenever the last other DP goes.)
+      assert.deepEqual(dpNames().filter((d) => !dpsBefore.includes(d) && d !== 'dovesnap-placeholder'), [], 'no DP added');
     });
   }
 

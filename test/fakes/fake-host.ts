@@ -4,7 +4,7 @@ import { DovesnapError, ErrorCode } from '../../src/util/errors.js';
 
 /** Host links in memory: which veths exist, with their container-side MAC. */
 export class FakeHostNet implements HostNet {
-  readonly links = new Map<string, { peer: string; mac: string }>();
+  readonly links = new Map<string, { peer: string; mac: string; up: boolean }>();
   /** Interfaces that "exist on the host" for add_ports checks. */
   readonly hostInterfaces = new Set<string>();
   private failCreate: Error | undefined;
@@ -20,7 +20,7 @@ export class FakeHostNet implements HostNet {
       throw e;
     }
     if (this.links.has(spec.names.host)) throw new DovesnapError(ErrorCode.HostCommand, `${spec.names.host} exists`);
-    this.links.set(spec.names.host, { peer: spec.names.container, mac: spec.containerMac });
+    this.links.set(spec.names.host, { peer: spec.names.container, mac: spec.containerMac, up: false });
   }
 
   async deleteLink(name: string): Promise<void> {
@@ -29,6 +29,12 @@ export class FakeHostNet implements HostNet {
 
   async linkExists(name: string): Promise<boolean> {
     return this.links.has(name) || this.hostInterfaces.has(name);
+  }
+
+  async setLinkUp(name: string): Promise<void> {
+    const l = this.links.get(name);
+    if (l === undefined) throw new DovesnapError(ErrorCode.HostCommand, `no ${name}`);
+    l.up = true;
   }
 
   async setPeerMacInNetns(hostIf: string, _netns: string, mac: string): Promise<string> {
