@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { createHttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { decode, type NetworkDriver } from './protocol.js';
@@ -16,8 +17,7 @@ export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 type Handler = (body: unknown) => Promise<unknown>;
 
 export function buildPluginApp(driver: NetworkDriver, logger: Logger): FastifyInstance {
-  const loggerInstance: FastifyBaseLogger = logger.child({ component: 'plugin-api' });
-  const app: FastifyInstance = Fastify({ loggerInstance, disableRequestLogging: true });
+  const app = createHttpApp(logger, 'plugin-api');
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {

@@ -1,4 +1,5 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { createHttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { formatDpid } from '../model/options.js';
 import type { StateStore } from '../core/state.js';
@@ -77,8 +78,7 @@ export function networksStatus(state: StateStore): NetworksStatus {
 }
 
 export function buildStatusApp(state: StateStore, logger: Logger, ready: () => boolean): FastifyInstance {
-  const loggerInstance: FastifyBaseLogger = logger.child({ component: 'status-api' });
-  const app: FastifyInstance = Fastify({ loggerInstance, disableRequestLogging: true });
+  const app = createHttpApp(logger, 'status-api');
   app.get('/networks', async () => networksStatus(state));
   app.get('/healthz', async (_req, reply) => (ready() ? { ok: true } : reply.code(503).send({ ok: false })));
   return app;
