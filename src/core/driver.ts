@@ -53,7 +53,7 @@ export interface DriverDeps {
  * sets one fails loudly rather than pretending: a user of the original must never get less
  * than they asked for without being told.
  */
-function unsupported(o: NetworkOptions): string | undefined {
+function unsupported(o: NetworkOptions, raw: Readonly<Record<string, string>>): string | undefined {
   if (o.mode !== 'flat') return `${Opt.mode}=${o.mode} is not supported by this version yet (only flat)`;
   if (o.dhcp) return `${Opt.dhcp}=true is not supported by this version yet`;
   if (o.preallocatePorts > 0) return `${Opt.preallocatePorts} is not supported by this version yet`;
@@ -61,6 +61,7 @@ function unsupported(o: NetworkOptions): string | undefined {
   if (o.natAcl !== undefined) return `${Opt.natAcl} needs ${Opt.mode}=nat, which this version does not support yet`;
   if (o.vlanOutAcl !== undefined) return `${Opt.vlanOutAcl} is not supported by this version yet`;
   if (o.addCoproPorts.length > 0) return `${Opt.addCoproPorts} is not supported by this version yet`;
+  if (raw[Opt.mirrorTunnelVid] !== undefined) return `${Opt.mirrorTunnelVid} is not supported by this version yet (mirroring is not)`;
   return undefined;
 }
 
@@ -88,7 +89,7 @@ export class Driver implements NetworkDriver {
     const { state, vswitch, settings } = this.deps;
     const rawOptions = stringOptions(req.Options['com.docker.network.generic']);
     const options = parseNetworkOptions(rawOptions);
-    const why = unsupported(options);
+    const why = unsupported(options, rawOptions);
     if (why !== undefined) throw new DovesnapError(ErrorCode.BadOption, why);
 
     // One lock for all creates: uniqueness of DPIDs and bridge names is a property of the set.

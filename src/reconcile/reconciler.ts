@@ -153,6 +153,9 @@ export class Reconciler {
     } catch (err) {
       blockedReason = errorMessage(err);
     }
+    if (parsed?.mirror === true) {
+      this.log.warn({ container: c.Name, network: networkName }, 'label dovesnap.faucet.mirror is not supported by this version yet: traffic is not mirrored');
+    }
     let mac = ep.mac;
     if (parsed?.macPrefix !== undefined && ep.sandboxKey !== undefined) {
       const wanted = applyMacPrefix(ep.mac, parsed.macPrefix);
