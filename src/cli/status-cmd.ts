@@ -25,7 +25,7 @@ export function formatStatus(status: NetworksStatus): string {
     else {
       const rows = [['OFPORT', 'CONTAINER', 'ID', 'IP', 'MAC', 'ACLS', 'STATE']];
       for (const c of cs) {
-        rows.push([String(c.OFPort ?? '-'), c.Name.replace(/^\//, '') || '(pending)', c.Id.slice(0, 12) || '-', c.HostIP || '-', c.MacAddress, c.PortACLs.join(',') || '-', c.Blocked === null ? 'up' : `blocked: ${c.Blocked}`]);
+        rows.push([String(c.OFPort ?? '-'), c.Name.replace(/^\//, '') || '(pending)', c.Id.slice(0, 12) || '-', c.HostIP || '-', c.MacAddress, c.PortACLs.join(',') || '-', c.Blocked !== null ? `blocked: ${c.Blocked}` : c.Id === '' ? 'pending' : 'up']);
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
       for (const r of rows) lines.push(`  ${r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('  ')}`);

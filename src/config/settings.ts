@@ -65,7 +65,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     defaultControllers,
     pluginDir: nonEmpty(env, 'DOVESNAP_PLUGIN_DIR') ?? '/run/docker/plugins',
     driverNames: ['dovesnap', 'ovs'],
-    statusHost: m[1] ?? '127.0.0.1',
+    // "[::1]:9401": the brackets belong to the address notation, not to the host name.
+    statusHost: (m[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1'),
     statusPort,
     ovsdbSocket: nonEmpty(env, 'DOVESNAP_OVSDB') ?? '/var/run/openvswitch/db.sock',
     dockerSocket: nonEmpty(env, 'DOVESNAP_DOCKER_SOCK') ?? '/var/run/docker.sock',

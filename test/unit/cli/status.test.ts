@@ -1,0 +1,176 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildStatusApp, networksStatus, type ContainerStatus, type NetworksStatus, type NetworkStatus } from '../../../src/status/server.js';
+import { formatStatus } from '../../../src/cli/status-cmd.js';
+import { StateStore, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
+import { parseContainerLabels } from '../../../src/model/labels.js';
+import { parseNetworkOptions } from '../../../src/model/options.js';
+import { silentLogger } from '../../../src/util/log.js';
+
+const NET1 = 'a1'.repeat(32);
+const NET2 = 'b2'.repeat(32);
+
+function network(id: string, name: string | undefined, raw: Record<string, string>, patch: Partial<NetworkRecord> = {}): NetworkRecord {
+  return { id, name, options: parseNetworkOptions(raw), rawOptions: raw, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: ['tcp:127.0.0.1:6653'], ipv4: [], internal: false, ...patch };
+}
+
+function endpoint(id: string, networkId: string, patch: Partial<EndpointRecord>): EndpointRecord {
+  return {
+    id,
+    networkId,
+    hostIf: `dsp${id.slice(0, 12)}`,
+    containerIf: `dsc${id.slice(0, 12)}`,
+    mac: '0e:00:00:00:00:01',
+    ipv4: undefined,
+    ipv6: undefined,
+    ofport: undefined,
+    sandboxKey: undefined,
+    portBindings: [],
+    container: undefined,
+    labels: undefined,
+    blockedReason: undefined,
+    ...patch,
+  };
+}
+
+const EP_WEB = 'e1'.repeat(32);
+const EP_DB = 'e2'.repeat(32);
+const EP_PENDING = 'e3'.repeat(32);
+const CTR_WEB = 'c1'.repeat(32);
+const CTR_DB = 'c2'.repeat(32);
+
+function filledState(): StateStore {
+  const s = new StateStore();
+  s.putNetwork(network(NET1, 'net1', { 'ovs.bridge.dpid': '0x10', 'ovs.bridge.vlan': '200', 'ovs.bridge.default_acl': 'allow', 'ovs.bridge.mtu': '1400' }));
+  s.putNetwork(network(NET2, undefined, { 'ovs.bridge.dpid': '2' }, { datapathType: 'system', controllers: [] }));
+  const webLabels = { 'dovesnap.faucet.portacl': 'block-ssh' };
+  s.putEndpoint(endpoint(EP_WEB, NET1, { ipv4: '10.0.0.2/24', mac: '0e:00:00:00:00:02', ofport: 2, container: { id: CTR_WEB, name: '/web', labels: webLabels }, labels: parseContainerLabels(webLabels, 'net1') }));
+  s.putEndpoint(endpoint(EP_DB, NET1, { ipv4: '10.0.0.3/24', ofport: 1, container: { id: CTR_DB, name: '/db', labels: {} }, labels: parseContainerLabels({}, 'net1'), blockedReason: 'ACL nosuch is not defined' }));
+  s.putEndpoint(endpoint(EP_PENDING, NET1, { ofport: undefined }));
+  return s;
+}
+
+describe('networksStatus', () => {
+  it("keeps the original dovesnap's field names and fills them from the state", () => {
+    const st = networksStatus(filledState());
+    assert.deepEqual(Object.keys(st).sort(), [NET1, NET2]);
+    const n1 = st[NET1];
+    assert.ok(n1);
+    assert.deepEqual({ ...n1, Containers: undefined }, {
+      NetworkID: NET1,
+      NetworkName: 'net1',
+      BridgeName: 'ovsbr-a1a1a',
+      BridgeDpid: '0x10',
+      BridgeVLAN: 200,
+      Mode: 'flat',
+      MTU: 1400,
+      Userspace: true,
+      Controllers: ['tcp:127.0.0.1:6653'],
+      Containers: undefined,
+    });
+    assert.deepEqual(Object.keys(n1.Containers).sort(), [CTR_WEB, CTR_DB, EP_PENDING].sort());
+    assert.deepEqual(n1.Containers[CTR_WEB], {
+      Name: '/web',
+      Id: CTR_WEB,
+      EndpointID: EP_WEB,
+      MacAddress: '0e:00:00:00:00:02',
+      HostIP: '10.0.0.2',
+      OFPort: 2,
+      Interface: `dsp${EP_WEB.slice(0, 12)}`,
+      Labels: { 'dovesnap.faucet.portacl': 'block-ssh' },
+      PortACLs: ['block-ssh'],
+      Blocked: null,
+    });
+    assert.deepEqual(n1.Containers[CTR_DB]?.PortACLs, ['allow'], 'the default ACL when the container names none');
+    assert.equal(n1.Containers[CTR_DB]?.Blocked, 'ACL nosuch is not defined');
+    assert.deepEqual(n1.Containers[EP_PENDING], {
+      Name: '',
+      Id: '',
+      EndpointID: EP_PENDING,
+      MacAddress: '0e:00:00:00:00:01',
+      HostIP: '',
+      OFPort: null,
+      Interface: `dsp${EP_PENDING.slice(0, 12)}`,
+      Labels: {},
+      PortACLs: ['allow'],
+      Blocked: null,
+    });
+    const n2 = st[NET2];
+    assert.equal(n2?.NetworkName, '');
+    assert.equal(n2?.MTU, null);
+    assert.equal(n2?.Userspace, false);
+    assert.deepEqual(n2?.Containers, {});
+  });
+});
+
+describe('buildStatusApp', () => {
+  let ready = false;
+  const state = filledState();
+  const app = buildStatusApp(state, silentLogger(), () => ready);
+  after(() => app.close());
+
+  it('GET /networks answers the status document as JSON', async () => {
+    const res = await app.inject({ method: 'GET', url: '/networks' });
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /application\/json/);
+    assert.deepEqual(res.json(), JSON.parse(JSON.stringify(networksStatus(state))));
+  });
+
+  it('GET /healthz is 503 until ready, then 200', async () => {
+    ready = false;
+    const down = await app.inject({ method: 'GET', url: '/healthz' });
+    assert.equal(down.statusCode, 503);
+    assert.deepEqual(down.json(), { ok: false });
+    ready = true;
+    const up = await app.inject({ method: 'GET', url: '/healthz' });
+    assert.equal(up.statusCode, 200);
+    assert.deepEqual(up.json(), { ok: true });
+  });
+});
+
+function container(patch: Partial<ContainerStatus>): ContainerStatus {
+  return { Name: '', Id: '', EndpointID: 'ep', MacAddress: '0e:00:00:00:00:01', HostIP: '', OFPort: null, Interface: 'dspx', Labels: {}, PortACLs: [], Blocked: null, ...patch };
+}
+
+function net(patch: Partial<NetworkStatus>): NetworkStatus {
+  return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Containers: {}, ...patch };
+}
+
+describe('formatStatus', () => {
+  it('says so when there are no networks', () => {
+    assert.equal(formatStatus({}), 'no dovesnap networks\n');
+  });
+
+  it('prints a table per network: names without the slash, OFPORT order, (pending), blocked state', () => {
+    const status: NetworksStatus = {
+      [NET2]: net({ NetworkID: NET2, NetworkName: 'zeta', BridgeName: 'brz', BridgeDpid: '0x2', Userspace: true }),
+      [NET1]: net({
+        Controllers: ['tcp:127.0.0.1:6653', 'tcp:10.0.0.1:6653'],
+        Containers: {
+          [CTR_WEB]: container({ Name: '/web', Id: CTR_WEB, OFPort: 10, HostIP: '10.0.0.2', MacAddress: '0e:00:00:00:00:02', PortACLs: ['block-ssh', 'allow'] }),
+          [CTR_DB]: container({ Name: '/db', Id: CTR_DB, OFPort: 9, HostIP: '10.0.0.3', Blocked: 'ACL nosuch is not defined' }),
+          [EP_PENDING]: container({ EndpointID: EP_PENDING, OFPort: 2 }),
+        },
+      }),
+    };
+    assert.equal(
+      formatStatus(status),
+      [
+        `net1  id ${NET1.slice(0, 12)}  bridge ovsbr-a1a1a  dpid 0x10  vlan 100  mode flat`,
+        '  controllers: tcp:127.0.0.1:6653, tcp:10.0.0.1:6653',
+        '  OFPORT  CONTAINER  ID            IP        MAC                ACLS             STATE',
+        '  2       (pending)  -             -         0e:00:00:00:00:01  -                pending',
+        `  9       db         ${CTR_DB.slice(0, 12)}  10.0.0.3  0e:00:00:00:00:01  -                blocked: ACL nosuch is not defined`,
+        `  10      web        ${CTR_WEB.slice(0, 12)}  10.0.0.2  0e:00:00:00:00:02  block-ssh,allow  up`,
+        `zeta  id ${NET2.slice(0, 12)}  bridge brz  dpid 0x2  vlan 100  mode flat  userspace`,
+        '  controllers: (none: standalone)',
+        '  no containers',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('prints an unnamed network as (unnamed)', () => {
+    assert.match(formatStatus({ [NET1]: net({ NetworkName: '' }) }), /^\(unnamed\) {2}id /);
+  });
+});

@@ -1,0 +1,119 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadSettings } from '../../../src/config/settings.js';
+import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
+
+describe('loadSettings', () => {
+  it('has the documented defaults with an empty environment', () => {
+    const s = loadSettings({});
+    assert.deepEqual({ ...s }, {
+      faucetDir: '/etc/faucet',
+      faucetConfigPath: '/etc/faucet/faucet.yaml',
+      gaugeConfigPath: '/etc/faucet/gauge.yaml',
+      defaultControllers: [],
+      pluginDir: '/run/docker/plugins',
+      driverNames: ['dovesnap', 'ovs'],
+      statusHost: '127.0.0.1',
+      statusPort: 9401,
+      ovsdbSocket: '/var/run/openvswitch/db.sock',
+      dockerSocket: '/var/run/docker.sock',
+      faucetPidfile: undefined,
+      gaugePidfile: undefined,
+      faucetMetricsUrl: undefined,
+      faucetConfirmTimeoutMs: 15000,
+      mirrorBridgeOut: undefined,
+      mirrorBridgeIn: undefined,
+    });
+    assert.ok(Object.isFrozen(s));
+  });
+
+  it('does not read process.env when given an environment', () => {
+    const saved = process.env['DOVESNAP_STATUS_ADDR'];
+    process.env['DOVESNAP_STATUS_ADDR'] = 'not valid';
+    try {
+      assert.equal(loadSettings({}).statusPort, 9401);
+    } finally {
+      if (saved === undefined) delete process.env['DOVESNAP_STATUS_ADDR'];
+      else process.env['DOVESNAP_STATUS_ADDR'] = saved;
+    }
+  });
+
+  for (const [prefix, dir] of [
+    ['/opt/faucet', '/opt/faucet/etc/faucet'],
+    ['/opt/faucet/', '/opt/faucet/etc/faucet'],
+    ['', '/etc/faucet'],
+  ] as const) {
+    it(`FAUCET_PREFIX=${JSON.stringify(prefix)} puts the FAUCET files under ${dir}`, () => {
+      const s = loadSettings({ FAUCET_PREFIX: prefix });
+      assert.equal(s.faucetDir, dir);
+      assert.equal(s.faucetConfigPath, `${dir}/faucet.yaml`);
+      assert.equal(s.gaugeConfigPath, `${dir}/gauge.yaml`);
+    });
+  }
+
+  it('reads and trims the other variables; blank means unset', () => {
+    const s = loadSettings({
+      DOVESNAP_DEFAULT_CONTROLLERS: ' tcp:127.0.0.1:6653, ssl:[::1]:6654 ',
+      DOVESNAP_STATUS_ADDR: '0.0.0.0:8080',
+      DOVESNAP_PLUGIN_DIR: ' /tmp/plugins ',
+      DOVESNAP_FAUCET_PIDFILE: '/run/faucet.pid',
+      DOVESNAP_GAUGE_PIDFILE: '   ',
+      DOVESNAP_FAUCET_METRICS: 'http://127.0.0.1:9302/metrics',
+      DOVESNAP_FAUCET_TIMEOUT_MS: '100',
+      MIRROR_BRIDGE_OUT: 'mirrorout',
+    });
+    assert.deepEqual(s.defaultControllers, ['tcp:127.0.0.1:6653', 'ssl:[::1]:6654']);
+    assert.equal(s.statusHost, '0.0.0.0');
+    assert.equal(s.statusPort, 8080);
+    assert.equal(s.pluginDir, '/tmp/plugins');
+    assert.equal(s.faucetPidfile, '/run/faucet.pid');
+    assert.equal(s.gaugePidfile, undefined);
+    assert.equal(s.faucetMetricsUrl, 'http://127.0.0.1:9302/metrics');
+    assert.equal(s.faucetConfirmTimeoutMs, 100);
+    assert.equal(s.mirrorBridgeOut, 'mirrorout');
+    assert.equal(s.mirrorBridgeIn, undefined);
+    assert.deepEqual(loadSettings({ DOVESNAP_DEFAULT_CONTROLLERS: '  ' }).defaultControllers, []);
+  });
+
+  for (const [name, value] of [
+    ['DOVESNAP_DEFAULT_CONTROLLERS', 'tcp:controller.example:6653'],
+    ['DOVESNAP_DEFAULT_CONTROLLERS', '127.0.0.1:6653'],
+    ['DOVESNAP_DEFAULT_CONTROLLERS', 'tcp:127.0.0.1:70000'],
+    ['DOVESNAP_DEFAULT_CONTROLLERS', ','],
+    ['DOVESNAP_STATUS_ADDR', '9401'],
+    ['DOVESNAP_STATUS_ADDR', 'localhost'],
+    ['DOVESNAP_STATUS_ADDR', ':9401'],
+    ['DOVESNAP_STATUS_ADDR', '127.0.0.1:0'],
+    ['DOVESNAP_STATUS_ADDR', '127.0.0.1:65536'],
+    ['DOVESNAP_STATUS_ADDR', '127.0.0.1:http'],
+    ['DOVESNAP_FAUCET_METRICS', '127.0.0.1:9302/metrics'],
+    ['DOVESNAP_FAUCET_METRICS', 'ftp://127.0.0.1/metrics'],
+    ['DOVESNAP_FAUCET_TIMEOUT_MS', '99'],
+    ['DOVESNAP_FAUCET_TIMEOUT_MS', '1.5e3x'],
+    ['DOVESNAP_FAUCET_TIMEOUT_MS', '1500.5'],
+  ] as const) {
+    it(`${name}=${JSON.stringify(value)} is refused with a message naming the variable`, () => {
+      assert.throws(
+        () => loadSettings({ [name]: value }),
+        (err: unknown) => isDovesnapError(err, ErrorCode.BadOption) && err.message.includes(name) && err.message.includes(JSON.stringify(value)),
+      );
+    });
+  }
+});
+
+describe('loadSettings: IPv6 status address', () => {
+  it(
+    'DOVESNAP_STATUS_ADDR=[::1]:9401 gives a host the status server can listen on, or is refused',
+    () => {
+      let s;
+      try {
+        s = loadSettings({ DOVESNAP_STATUS_ADDR: '[::1]:9401' });
+      } catch (err) {
+        assert.ok(isDovesnapError(err, ErrorCode.BadOption) && err.message.includes('DOVESNAP_STATUS_ADDR'));
+        return;
+      }
+      assert.equal(s.statusHost, '::1');
+      assert.equal(s.statusPort, 9401);
+    },
+  );
+});

@@ -1,0 +1,266 @@
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { createFaucetView, type ClosableFaucetView } from '../../../src/core/faucet-view.js';
+import { managedState } from '../../../src/core/faucet-desired.js';
+import { StateStore, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
+import { loadSettings } from '../../../src/config/settings.js';
+import { definedAcls, renderFaucetConfig } from '../../../src/faucet/render.js';
+import { PLACEHOLDER_DP_ID, PLACEHOLDER_DP_NAME } from '../../../src/faucet/placeholder.js';
+import { OFPP_LOCAL } from '../../../src/faucet/types.js';
+import { parseContainerLabels } from '../../../src/model/labels.js';
+import { defaultBridgeName, parseNetworkOptions } from '../../../src/model/options.js';
+import { vethNamesFor } from '../../../src/net/links.js';
+import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { FakeFaucet, validatorJudge, type FaucetJudge } from '../../fakes/fake-faucet.js';
+import { FakeHostNet } from '../../fakes/fake-host.js';
+import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
+
+const NET1 = 'a1'.repeat(32);
+const EP_WEB = 'e1'.repeat(32);
+const EP_BLOCKED = 'e2'.repeat(32);
+const EP_PENDING = 'e3'.repeat(32);
+const EP_BAD = 'e4'.repeat(32);
+const EP_GOOD = 'e5'.repeat(32);
+
+const OPERATOR = `# maintained by hand
+acls:
+  allow:
+    - rule:
+        actions: {allow: 1}
+  poison:
+    - rule:
+        actions: {allow: 1}
+dps:
+  core-sw1:
+    dp_id: 1
+    hardware: "Open vSwitch"
+    interfaces:
+      1: {native_vlan: 100, description: "uplink"}
+`;
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** FAUCET refuses any file in which a port uses ACL `acl` (on top of the validator's rules). */
+function refusing(acl: string): FaucetJudge {
+  return (text) => {
+    const invalid = validatorJudge(text);
+    if (invalid !== undefined) return invalid;
+    const doc = parse(text) as { dps?: Record<string, { interfaces?: Record<string, { acls_in?: string[] }> }> } | null;
+    for (const dp of Object.values(doc?.dps ?? {})) {
+      for (const port of Object.values(dp.interfaces ?? {})) {
+        if (port.acls_in?.includes(acl)) return `ACL ${acl} cannot be used here`;
+      }
+    }
+    return undefined;
+  };
+}
+
+/** What a host end's link-up saw: was FAUCET already running a file that has the port? */
+interface RaiseObservation {
+  readonly name: string;
+  readonly faucetRunsCurrentFile: boolean;
+  readonly portInLoadedFile: boolean;
+}
+
+class ObservingHostNet extends FakeHostNet {
+  readonly raises: RaiseObservation[] = [];
+  observe: (name: string) => RaiseObservation = (name) => ({ name, faucetRunsCurrentFile: false, portInLoadedFile: false });
+  override async setLinkUp(name: string): Promise<void> {
+    this.raises.push(this.observe(name));
+    return super.setLinkUp(name);
+  }
+}
+
+interface Rig {
+  readonly path: string;
+  readonly fake: FakeFaucet;
+  readonly state: StateStore;
+  readonly vs: FakeVSwitch;
+  readonly host: ObservingHostNet;
+  readonly view: ClosableFaucetView;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function rig(initial: string, judge?: FaucetJudge): Promise<Rig> {
+  const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
+  await mkdir(join(dir, 'etc', 'faucet'), { recursive: true });
+  await writeFile(path, initial);
+  const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs: 2, ...(judge && { judge }) });
+  cleanups.push(() => fake.close());
+  const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: '5000' });
+  assert.equal(settings.faucetConfigPath, path);
+  const state = new StateStore();
+  const vs = new FakeVSwitch();
+  const host = new ObservingHostNet();
+  const view = createFaucetView(settings, state, vs, host, silentLogger(), { reload: () => fake.reload() });
+  cleanups.push(() => view.close());
+  host.observe = (name) => {
+    const text = readFileSync(path, 'utf8');
+    const loaded = /hashes="([0-9a-f]*)"/.exec(fake.metricsText())?.[1];
+    const ofport = state.allEndpoints().find((e) => e.hostIf === name)?.ofport;
+    return { name, faucetRunsCurrentFile: loaded === sha256(text), portInLoadedFile: ofport !== undefined && dpPorts(text, 'net1').includes(ofport) };
+  };
+  return { path, fake, state, vs, host, view };
+}
+
+function dpPorts(text: string, dp: string): number[] {
+  const doc = parse(text) as { dps?: Record<string, { interfaces?: Record<string, unknown> }> };
+  return Object.keys(doc.dps?.[dp]?.interfaces ?? {}).map(Number);
+}
+
+async function addNetwork(r: Rig, raw: Record<string, string> = {}): Promise<NetworkRecord> {
+  const rawOptions = { 'ovs.bridge.dpid': '0x10', ...raw };
+  const n: NetworkRecord = { id: NET1, name: 'net1', options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: defaultBridgeName(NET1), datapathType: 'netdev', controllers: [], ipv4: [], internal: false };
+  await r.vs.ensureBridge({ name: n.bridgeName, datapathType: 'netdev', dpid: n.options.dpid, controllers: [], failMode: 'standalone', externalIds: {} });
+  r.state.putNetwork(n);
+  return n;
+}
+
+/** An endpoint with its veth (down, as the driver leaves it); `container` undefined: not resolved yet. */
+async function addEndpoint(r: Rig, id: string, ofport: number, container?: { name: string; labels?: Record<string, string> }): Promise<EndpointRecord> {
+  const names = vethNamesFor(id);
+  await r.host.createVeth({ names, containerMac: '0e:00:00:00:00:01', mtu: undefined, disableContainerTxOffload: true });
+  const labels = container?.labels ?? {};
+  const e: EndpointRecord = {
+    id,
+    networkId: NET1,
+    hostIf: names.host,
+    containerIf: names.container,
+    mac: '0e:00:00:00:00:01',
+    ipv4: undefined,
+    ipv6: undefined,
+    ofport,
+    sandboxKey: undefined,
+    portBindings: [],
+    container: container && { id: id.replace(/^e/, 'c'), name: container.name, labels },
+    labels: container && parseContainerLabels(labels, 'net1'),
+    blockedReason: undefined,
+  };
+  r.state.putEndpoint(e);
+  return e;
+}
+
+function isUp(r: Rig, e: EndpointRecord): boolean {
+  return r.host.links.get(e.hostIf)?.up === true;
+}
+
+describe('createFaucetView', () => {
+  it('a sync writes the DP and its ports, and FAUCET confirms it', async () => {
+    const r = await rig(OPERATOR);
+    await addNetwork(r);
+    await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+    await r.view.sync('test');
+    const text = await readFile(r.path, 'utf8');
+    assert.ok(text.startsWith(OPERATOR.trimEnd().split('\ndps:')[0] ?? ''), 'operator text before dps: is kept');
+    const doc = parse(text, { intAsBigInt: true }) as { dps: Record<string, { dp_id: bigint; description: string; interfaces: Record<string, { description: string; native_vlan?: number }> }> };
+    assert.deepEqual(Object.keys(doc.dps).sort(), ['core-sw1', 'net1']);
+    assert.equal(doc.dps['net1']?.dp_id, 0x10n);
+    assert.equal(doc.dps['net1']?.description, `dovesnap network ${NET1}`);
+    assert.deepEqual(dpPorts(text, 'net1').sort((a, b) => a - b), [1, OFPP_LOCAL]);
+    assert.equal(doc.dps['net1']?.interfaces['1']?.description, '/web c1e1e');
+    assert.match(r.fake.metricsText(), new RegExp(`hashes="${sha256(text)}"`));
+  });
+
+  it('numbers add_ports host ports from the bridge', async () => {
+    const r = await rig(OPERATOR);
+    const net = await addNetwork(r, { 'ovs.bridge.add_ports': 'eno1/8/allow' });
+    await r.vs.addPort({ bridge: net.bridgeName, name: 'eno1', ofportRequest: 8, externalIds: {} });
+    await r.view.sync('test');
+    const doc = parse(await readFile(r.path, 'utf8')) as { dps: Record<string, { interfaces: Record<string, { description: string; acls_in?: string[] }> }> };
+    assert.deepEqual(doc.dps['net1']?.interfaces['8'], { description: 'Physical interface eno1', native_vlan: 100, acls_in: ['allow'] });
+  });
+
+  it('brings up the host end of each opened port only after FAUCET runs a config with it; never the others', async () => {
+    const r = await rig(OPERATOR);
+    await addNetwork(r);
+    const web = await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+    const blocked = await addEndpoint(r, EP_BLOCKED, 2, { name: '/blocked', labels: { 'dovesnap.faucet.portacl': 'nosuch' } });
+    const pending = await addEndpoint(r, EP_PENDING, 3);
+    await r.view.sync('first');
+
+    assert.deepEqual(r.host.raises, [{ name: web.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true }]);
+    assert.equal(isUp(r, web), true);
+    assert.equal(isUp(r, blocked), false);
+    assert.equal(isUp(r, pending), false);
+    assert.match(r.state.endpoint(EP_BLOCKED)?.blockedReason ?? '', /nosuch/);
+
+    // The operator defines the missing ACL: the port opens, and is raised once FAUCET has it.
+    const text = await readFile(r.path, 'utf8');
+    await writeFile(r.path, text.replace('acls:\n', 'acls:\n  nosuch:\n    - rule:\n        actions: {allow: 0}\n'));
+    await r.view.sync('acl defined');
+    assert.equal(r.state.endpoint(EP_BLOCKED)?.blockedReason, undefined);
+    assert.deepEqual(r.host.raises.slice(1), [{ name: blocked.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true }]);
+    assert.equal(isUp(r, blocked), true);
+    assert.equal(isUp(r, pending), false);
+  });
+
+  it('foreignDps lists only the operator DPs: not the marked ones, not named networks, not the placeholder', async () => {
+    const r = await rig(OPERATOR);
+    await addNetwork(r);
+    const text = [
+      'dps:',
+      '  core-sw1: {dp_id: 1, interfaces: {1: {native_vlan: 100}}}',
+      '  lab-sw: {dp_id: 0x20, interfaces: {1: {native_vlan: 100}}}',
+      `  gone-net: {dp_id: 5, description: "dovesnap network ${'d'.repeat(64)}", interfaces: {1: {native_vlan: 100}}}`,
+      '  net1: {dp_id: 0x10, interfaces: {1: {native_vlan: 100}}}',
+      `  ${PLACEHOLDER_DP_NAME}: {dp_id: 0x${PLACEHOLDER_DP_ID.toString(16)}, interfaces: {1: {native_vlan: 4094}}}`,
+      '',
+    ].join('\n');
+    await writeFile(r.path, text);
+    assert.deepEqual(await r.view.foreignDps(), new Map([['core-sw1', 1n], ['lab-sw', 0x20n]]));
+  });
+
+  it('definedAcls reads the ACL names from the file', async () => {
+    const r = await rig(OPERATOR);
+    assert.deepEqual(await r.view.definedAcls(), new Set(['allow', 'poison']));
+  });
+
+  it('when FAUCET rejects a config, the port that brought the ACL stays closed and the other changes go through', async () => {
+    const r = await rig(OPERATOR, refusing('poison'));
+    await addNetwork(r);
+    const web = await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+    await r.view.sync('first');
+    const lastGood = await readFile(r.path, 'utf8');
+
+    const bad = await addEndpoint(r, EP_BAD, 2, { name: '/bad', labels: { 'dovesnap.faucet.portacl': 'poison' } });
+    const good = await addEndpoint(r, EP_GOOD, 3, { name: '/good' });
+    await assert.rejects(r.view.sync('two containers'), (err: unknown) => isDovesnapError(err, ErrorCode.FaucetRejected));
+
+    const b = r.state.endpoint(EP_BAD);
+    assert.match(b?.faucetRejected ?? '', /ACL poison cannot be used here/);
+    assert.equal(b?.blockedReason, b?.faucetRejected);
+    assert.equal(r.state.endpoint(EP_GOOD)?.faucetRejected, undefined);
+    assert.equal(r.state.endpoint(EP_GOOD)?.blockedReason, undefined);
+    assert.equal(r.state.endpoint(EP_WEB)?.faucetRejected, undefined);
+
+    const now = await readFile(r.path, 'utf8');
+    assert.equal(now, renderFaucetConfig(lastGood, managedState(r.state, lastGood, definedAcls(lastGood), new Map())));
+    assert.deepEqual(dpPorts(now, 'net1').sort((x, y) => x - y), [1, 3, OFPP_LOCAL]);
+    await r.fake.settle();
+    assert.match(r.fake.metricsText(), new RegExp(`hashes="${sha256(now)}"`));
+    assert.match(r.fake.metricsText(), /faucet_config_load_error 0\.0/);
+
+    assert.equal(isUp(r, web), true);
+    assert.equal(isUp(r, good), true);
+    assert.equal(isUp(r, bad), false);
+
+    // Later changes are no longer held up by the refused port.
+    await r.view.sync('again');
+    assert.equal(await readFile(r.path, 'utf8'), now);
+  });
+});

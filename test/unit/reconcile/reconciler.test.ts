@@ -1,0 +1,433 @@
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Reconciler } from '../../../src/reconcile/reconciler.js';
+import type { FaucetView } from '../../../src/core/driver.js';
+import { StateStore, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
+import { bridgeExternalIds, ExtId, portExternalIds } from '../../../src/core/persist.js';
+import { defaultBridgeName, parseNetworkOptions } from '../../../src/model/options.js';
+import { vethNamesFor } from '../../../src/net/links.js';
+import { silentLogger } from '../../../src/util/log.js';
+import type { EngineContainerNetwork } from '../../../src/engine/client.js';
+import { FakeEngine, networkEvent } from '../../fakes/fake-engine.js';
+import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
+import { FakeHostNet } from '../../fakes/fake-host.js';
+
+const NET1 = 'a1'.repeat(32);
+const NET2 = 'b2'.repeat(32);
+const NET_GONE = 'c3'.repeat(32);
+const EP1 = 'e1'.repeat(32);
+const EP2 = 'e2'.repeat(32);
+const EP3 = 'e3'.repeat(32);
+const CTR = 'f0'.repeat(32);
+const CTR2 = 'f9'.repeat(32);
+const FULL_PASS = 'full reconcile pass';
+
+class RecordingFaucetView implements FaucetView {
+  readonly syncs: string[] = [];
+  async foreignDps(): Promise<Map<string, bigint>> {
+    return new Map();
+  }
+  async definedAcls(): Promise<Set<string>> {
+    return new Set(['allow']);
+  }
+  async sync(reason: string): Promise<void> {
+    this.syncs.push(reason);
+  }
+}
+
+/** Records setPeerMacInNetns calls, including the netns the fake ignores. */
+class RecordingHostNet extends FakeHostNet {
+  readonly macCalls: [hostIf: string, netns: string, mac: string][] = [];
+  override async setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string> {
+    this.macCalls.push([hostIf, netns, mac]);
+    return super.setPeerMacInNetns(hostIf, netns, mac);
+  }
+}
+
+interface Rig {
+  readonly engine: FakeEngine;
+  readonly state: StateStore;
+  readonly vs: FakeVSwitch;
+  readonly host: RecordingHostNet;
+  readonly faucet: RecordingFaucetView;
+  readonly restored: Set<string>;
+  readonly sleeps: number[];
+  readonly reconciler: Reconciler;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function rig(): Rig {
+  const engine = new FakeEngine();
+  const state = new StateStore();
+  const vs = new FakeVSwitch();
+  const host = new RecordingHostNet();
+  const faucet = new RecordingFaucetView();
+  const restored = new Set<string>();
+  const sleeps: number[] = [];
+  const reconciler = new Reconciler({
+    engine,
+    state,
+    vswitch: vs,
+    host,
+    faucet,
+    logger: silentLogger(),
+    restoredEndpoints: restored,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+  });
+  cleanups.push(() => reconciler.stop());
+  return { engine, state, vs, host, faucet, restored, sleeps, reconciler };
+}
+
+async function waitFor(cond: () => boolean, what: string, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+/** Lets every already-runnable task run to its next real wait. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}
+
+async function startAndPass(r: Rig, passes = 1): Promise<void> {
+  r.reconciler.start();
+  await waitFor(() => r.faucet.syncs.filter((s) => s === FULL_PASS).length >= passes, 'the full pass');
+}
+
+/** A network as the driver leaves it: bridge in the fake OVSDB, record in the state. */
+async function addNetwork(r: Rig, id: string, name: string | undefined, dpid: string): Promise<NetworkRecord> {
+  const rawOptions = { 'ovs.bridge.dpid': dpid };
+  const n: NetworkRecord = {
+    id,
+    name,
+    options: parseNetworkOptions(rawOptions),
+    rawOptions,
+    bridgeName: defaultBridgeName(id),
+    datapathType: 'netdev',
+    controllers: ['tcp:127.0.0.1:6653'],
+    ipv4: [],
+    internal: false,
+  };
+  await r.vs.ensureBridge({ name: n.bridgeName, datapathType: 'netdev', dpid: n.options.dpid, controllers: n.controllers, failMode: 'secure', externalIds: bridgeExternalIds(n) });
+  r.state.putNetwork(n);
+  return n;
+}
+
+/** An endpoint as the driver leaves it after Join: veth, OVS port, record; no container yet. */
+async function addEndpoint(r: Rig, net: NetworkRecord, id: string, opts: { mac?: string; sandboxKey?: string } = {}): Promise<EndpointRecord> {
+  const names = vethNamesFor(id);
+  const mac = opts.mac ?? '0e:07:07:07:07:07';
+  await r.host.createVeth({ names, containerMac: mac, mtu: undefined, disableContainerTxOffload: false });
+  const rec: EndpointRecord = {
+    id,
+    networkId: net.id,
+    hostIf: names.host,
+    containerIf: names.container,
+    mac,
+    ipv4: '10.0.0.2/24',
+    ipv6: undefined,
+    ofport: undefined,
+    sandboxKey: opts.sandboxKey,
+    portBindings: [],
+    container: undefined,
+    labels: undefined,
+    blockedReason: undefined,
+  };
+  await r.vs.addPort({ bridge: net.bridgeName, name: names.host, externalIds: portExternalIds(rec) });
+  const ofport = (await r.vs.getBridge(net.bridgeName))?.ports.find((p) => p.name === names.host)?.ofport;
+  const full = { ...rec, ofport };
+  r.state.putEndpoint(full);
+  return full;
+}
+
+/** What Docker reports for a network of ours: containerId → endpointId. */
+function dockerNetwork(r: Rig, net: NetworkRecord, name: string, containers: Record<string, string> = {}, driver = 'dovesnap'): void {
+  r.engine.networks.set(net.id, {
+    Id: net.id,
+    Name: name,
+    Driver: driver,
+    Containers: Object.fromEntries(Object.entries(containers).map(([cid, ep]) => [cid, { Name: 'x', EndpointID: ep }])),
+  });
+}
+
+function dockerContainer(r: Rig, id: string, name: string, labels: Record<string, string>, networks: Record<string, EngineContainerNetwork>): void {
+  r.engine.containers.set(id, { Id: id, Name: name, State: { Running: true, Pid: 42 }, Config: { Labels: labels }, NetworkSettings: { SandboxKey: '/var/run/docker/netns/x', Networks: networks } });
+}
+
+function connect(r: Rig, networkId: string, networkName: string, containerId: string, driver = 'dovesnap'): void {
+  r.engine.emit(networkEvent('connect', networkId, { container: containerId, name: networkName, type: driver }));
+}
+
+function portIds(r: Rig, ep: EndpointRecord): Record<string, string> {
+  const p = r.vs.inspectPort(ep.hostIf);
+  assert.ok(p, `port ${ep.hostIf} exists`);
+  return p.externalIds;
+}
+
+describe('reconciler: events', () => {
+  it('a create event names the network and persists the name into the bridge external_ids', async () => {
+    const r = rig();
+    await startAndPass(r);
+    const net = await addNetwork(r, NET1, undefined, '0x1');
+    dockerNetwork(r, net, 'net1');
+    r.engine.emit(networkEvent('create', NET1, { name: 'net1', type: 'dovesnap' }));
+    await waitFor(() => r.faucet.syncs.includes('network net1 named'), 'the naming sync');
+    assert.equal(r.state.network(NET1)?.name, 'net1');
+    const ids = (await r.vs.getBridge(net.bridgeName))?.externalIds;
+    assert.equal(ids?.[ExtId.networkName], 'net1');
+    assert.equal(ids?.[ExtId.networkId], NET1);
+  });
+
+  it('a connect event resolves the container by its endpoint on THIS network, persists it and syncs FAUCET', async () => {
+    const r = rig();
+    const n1 = await addNetwork(r, NET1, 'net1', '0x1');
+    const n2 = await addNetwork(r, NET2, 'net2', '0x2');
+    dockerNetwork(r, n1, 'net1');
+    dockerNetwork(r, n2, 'net2');
+    await startAndPass(r);
+    const ep1 = await addEndpoint(r, n1, EP1);
+    const ep2 = await addEndpoint(r, n2, EP2);
+    const labels = { 'dovesnap.faucet.portacl': 'net1:allow/net2:other', 'com.example': 'x' };
+    dockerContainer(r, CTR, '/web', labels, {
+      bridge: { NetworkID: 'bridge-net', EndpointID: 'ffff' },
+      net1: { NetworkID: NET1, EndpointID: EP1 },
+      net2: { NetworkID: NET2, EndpointID: EP2 },
+    });
+
+    connect(r, NET2, 'net2', CTR);
+    await waitFor(() => r.faucet.syncs.includes('container /web joined net2'), 'the container sync');
+
+    const e2 = r.state.endpoint(EP2);
+    assert.deepEqual(e2?.container, { id: CTR, name: '/web', labels });
+    assert.deepEqual(e2?.labels?.portAcls, ['other']);
+    assert.equal(e2?.blockedReason, undefined);
+    const ids = portIds(r, ep2);
+    assert.equal(ids[ExtId.containerId], CTR);
+    assert.equal(ids[ExtId.containerName], '/web');
+    assert.deepEqual(JSON.parse(ids[ExtId.labels] ?? ''), labels);
+    // The same container's endpoint on the other network is not touched by this event.
+    assert.equal(r.state.endpoint(EP1)?.container, undefined);
+    assert.equal(portIds(r, ep1)[ExtId.containerId], undefined);
+  });
+
+  for (const [label, value] of [
+    ['dovesnap.faucet.portacl', 'not an acl!'],
+    ['dovesnap.faucet.mac_prefix', '01:00'],
+    ['dovesnap.faucet.mirror', 'maybe'],
+  ] as const) {
+    it(`a bad ${label} label blocks the port with a reason naming the label, and still persists the container`, async () => {
+      const r = rig();
+      const net = await addNetwork(r, NET1, 'net1', '0x1');
+      dockerNetwork(r, net, 'net1');
+      await startAndPass(r);
+      const ep = await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/x' });
+      dockerContainer(r, CTR, '/web', { [label]: value }, { net1: { NetworkID: NET1, EndpointID: EP1 } });
+      connect(r, NET1, 'net1', CTR);
+      await waitFor(() => r.faucet.syncs.includes('container /web joined net1'), 'the container sync');
+      const e = r.state.endpoint(EP1);
+      assert.match(e?.blockedReason ?? '', new RegExp(label.replace(/\./g, '\\.')));
+      assert.equal(e?.labels, undefined);
+      assert.equal(e?.container?.id, CTR);
+      assert.equal(portIds(r, ep)[ExtId.containerId], CTR);
+      assert.deepEqual(r.host.macCalls, []);
+    });
+  }
+
+  it('a mac_prefix label sets the prefixed MAC inside the container netns, once, and persists it', async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, 'net1', '0x1');
+    dockerNetwork(r, net, 'net1');
+    await startAndPass(r);
+    const ep = await addEndpoint(r, net, EP1, { mac: '0e:07:07:07:07:07', sandboxKey: '/var/run/docker/netns/abc' });
+    dockerContainer(r, CTR, '/web', { 'dovesnap.faucet.mac_prefix': '0e:99' }, { net1: { NetworkID: NET1, EndpointID: EP1 } });
+    connect(r, NET1, 'net1', CTR);
+    await waitFor(() => r.faucet.syncs.includes('container /web joined net1'), 'the container sync');
+    assert.deepEqual(r.host.macCalls, [[ep.hostIf, '/var/run/docker/netns/abc', '0e:99:07:07:07:07']]);
+    assert.equal(r.state.endpoint(EP1)?.mac, '0e:99:07:07:07:07');
+    assert.equal(portIds(r, ep)[ExtId.mac], '0e:99:07:07:07:07');
+
+    // A repeated connect (e.g. the full pass racing the event) must not set it again.
+    connect(r, NET1, 'net1', CTR);
+    await waitFor(() => r.faucet.syncs.filter((s) => s === 'container /web joined net1').length === 2, 'the second sync');
+    assert.equal(r.host.macCalls.length, 1);
+  });
+
+  it('a second connect for a container still being resolved is not dropped (docker restart: new endpoint)', async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, 'net1', '0x1');
+    dockerNetwork(r, net, 'net1');
+    await startAndPass(r);
+    await addEndpoint(r, net, EP1);
+    dockerContainer(r, CTR, '/web', {}, { net1: { NetworkID: NET1, EndpointID: EP1 } });
+    const slow = r.engine.gateInspect(CTR);
+    connect(r, NET1, 'net1', CTR);
+    await waitFor(() => r.engine.calls.inspectContainer === 1, 'the first inspect');
+
+    // docker restart: Docker deletes the old endpoint, creates a new one, sends connect again.
+    r.state.removeEndpoint(EP1);
+    const ep2 = await addEndpoint(r, net, EP2);
+    dockerContainer(r, CTR, '/web', {}, { net1: { NetworkID: NET1, EndpointID: EP2 } });
+    connect(r, NET1, 'net1', CTR);
+    slow.resolve();
+
+    await waitFor(() => r.state.endpoint(EP2)?.container !== undefined, 'the new endpoint to be resolved');
+    assert.equal(r.engine.calls.inspectContainer, 2);
+    assert.equal(portIds(r, ep2)[ExtId.containerId], CTR);
+  });
+
+  for (const [driver, ours] of [
+    ['dovesnap', true],
+    ['ovs', true],
+    ['bridge', false],
+    ['macvlan', false],
+  ] as const) {
+    it(`events of driver "${driver}" are ${ours ? 'handled' : 'ignored'}`, async () => {
+      const r = rig();
+      await startAndPass(r);
+      const net = await addNetwork(r, NET1, undefined, '0x1');
+      await addEndpoint(r, net, EP1);
+      dockerNetwork(r, net, 'net1', {}, driver);
+      dockerContainer(r, CTR, '/web', {}, { net1: { NetworkID: NET1, EndpointID: EP1 } });
+      r.engine.emit(networkEvent('create', NET1, { name: 'net1', type: driver }));
+      connect(r, NET1, 'net1', CTR, driver);
+      if (ours) {
+        await waitFor(() => r.state.endpoint(EP1)?.container !== undefined, 'the container to be resolved');
+        assert.equal(r.state.network(NET1)?.name, 'net1');
+      } else {
+        await settle();
+        assert.equal(r.engine.calls.inspectContainer, 0);
+        assert.equal(r.state.network(NET1)?.name, undefined);
+        assert.equal(r.vs.calls.get('setBridgeExternalIds'), undefined);
+        assert.deepEqual(r.faucet.syncs, [FULL_PASS]);
+      }
+    });
+  }
+
+  it('a connect for a container Docker no longer has changes nothing', async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, 'net1', '0x1');
+    dockerNetwork(r, net, 'net1');
+    await startAndPass(r);
+    await addEndpoint(r, net, EP1);
+    connect(r, NET1, 'net1', CTR);
+    await waitFor(() => r.engine.calls.inspectContainer === 1, 'the inspect');
+    await settle();
+    assert.equal(r.state.endpoint(EP1)?.container, undefined);
+    assert.equal(r.vs.calls.get('setPortExternalIds'), undefined);
+    assert.deepEqual(r.faucet.syncs, [FULL_PASS]);
+  });
+});
+
+describe('reconciler: full pass', () => {
+  it('removes the bridge and veths of a network Docker no longer lists', async () => {
+    const r = rig();
+    const kept = await addNetwork(r, NET1, 'net1', '0x1');
+    dockerNetwork(r, kept, 'net1');
+    const gone = await addNetwork(r, NET_GONE, 'old', '0x3');
+    const ep = await addEndpoint(r, gone, EP3);
+    r.restored.add(EP3);
+    // A network of the same ID but another driver is not ours either.
+    r.engine.networks.set(NET_GONE, { Id: NET_GONE, Name: 'old', Driver: 'bridge' });
+    await startAndPass(r);
+    assert.equal(await r.vs.getBridge(gone.bridgeName), undefined);
+    assert.equal(r.host.links.has(ep.hostIf), false);
+    assert.equal(r.state.network(NET_GONE), undefined);
+    assert.equal(r.state.endpoint(EP3), undefined);
+    assert.ok(await r.vs.getBridge(kept.bridgeName));
+    assert.ok(r.state.network(NET1));
+  });
+
+  it('names networks, resolves live restored endpoints, and removes only RESTORED endpoints Docker forgot', async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, undefined, '0x1');
+    const live = await addEndpoint(r, net, EP1);
+    const forgotten = await addEndpoint(r, net, EP2);
+    const fresh = await addEndpoint(r, net, EP3);
+    r.restored.add(EP1).add(EP2);
+    dockerNetwork(r, net, 'net1', { [CTR]: EP1 });
+    dockerContainer(r, CTR, '/db', {}, { net1: { NetworkID: NET1, EndpointID: EP1 } });
+    await startAndPass(r);
+
+    assert.equal(r.state.network(NET1)?.name, 'net1');
+    assert.equal((await r.vs.getBridge(net.bridgeName))?.externalIds[ExtId.networkName], 'net1');
+    assert.equal(r.state.endpoint(EP1)?.container?.name, '/db');
+    assert.equal(portIds(r, live)[ExtId.containerName], '/db');
+
+    assert.equal(r.state.endpoint(EP2), undefined);
+    assert.equal(r.vs.inspectPort(forgotten.hostIf), undefined);
+    assert.equal(r.host.links.has(forgotten.hostIf), false);
+
+    // Created by this process after start: Docker's DeleteEndpoint removes it, never the GC.
+    assert.ok(r.state.endpoint(EP3));
+    assert.ok(r.vs.inspectPort(fresh.hostIf));
+    assert.ok(r.host.links.has(fresh.hostIf));
+  });
+});
+
+describe('reconciler: event loop', () => {
+  it('resubscribes after dockerd ends the stream, runs a new full pass, and handles events on the new stream', async () => {
+    const r = rig();
+    await startAndPass(r);
+    assert.deepEqual(r.engine.subscriptions[0]?.filters, { type: ['network'] });
+    r.engine.endStreams();
+    await r.engine.subscribed(2);
+    await waitFor(() => r.faucet.syncs.filter((s) => s === FULL_PASS).length === 2, 'the second full pass');
+    assert.deepEqual(r.sleeps, [250]);
+    assert.equal(r.engine.calls.listNetworks, 2);
+    assert.equal(r.engine.openSubscriptions().length, 1);
+
+    const net = await addNetwork(r, NET1, undefined, '0x1');
+    dockerNetwork(r, net, 'net1');
+    assert.equal(r.engine.emit(networkEvent('create', NET1, { name: 'net1', type: 'dovesnap' })), 1);
+    await waitFor(() => r.state.network(NET1)?.name === 'net1', 'the network to be named');
+  });
+
+  it('backs off (doubling) while Docker is unreachable and resets once a pass succeeds', async () => {
+    const r = rig();
+    r.engine.fail('streamEvents', 3);
+    r.engine.fail('listNetworks', 3);
+    r.reconciler.start();
+    await r.engine.subscribed(4);
+    await waitFor(() => r.faucet.syncs.includes(FULL_PASS), 'a successful pass');
+    assert.deepEqual(r.sleeps, [500, 1000, 2000]);
+    r.engine.failStreams();
+    await r.engine.subscribed(5);
+    assert.deepEqual(r.sleeps, [500, 1000, 2000, 250]);
+  });
+
+  it('stop() aborts the stream, waits for in-flight work, and ends the loop', async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, 'net1', '0x1');
+    dockerNetwork(r, net, 'net1');
+    await startAndPass(r);
+    await addEndpoint(r, net, EP1);
+    dockerContainer(r, CTR2, '/web', {}, { net1: { NetworkID: NET1, EndpointID: EP1 } });
+    const slow = r.engine.gateInspect(CTR2);
+    connect(r, NET1, 'net1', CTR2);
+    await waitFor(() => r.engine.calls.inspectContainer === 1, 'the inspect');
+
+    let stopped = false;
+    const stopping = r.reconciler.stop().then(() => {
+      stopped = true;
+    });
+    await settle();
+    assert.equal(r.engine.subscriptions[0]?.signal.aborted, true);
+    assert.equal(r.engine.openSubscriptions().length, 0);
+    assert.equal(stopped, false, 'stop() must wait for the task in flight');
+    slow.resolve();
+    await stopping;
+    assert.ok(r.state.endpoint(EP1)?.container);
+    await settle();
+    assert.equal(r.engine.calls.streamEvents, 1);
+    assert.deepEqual(r.sleeps, []);
+    assert.equal(r.engine.emit(networkEvent('create', NET1, { name: 'x', type: 'dovesnap' })), 0);
+  });
+});
