@@ -17,7 +17,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release } from 'node:os';
+import { cpus, loadavg, release } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ratio, summarize, type Summary } from './stats.js';
 
@@ -52,6 +52,10 @@ interface Sample {
   readonly runOk: boolean;
   /** (b): `docker run` returned -> first echo reply, ms; null if none within the time limit. */
   readonly pingMs: number | null;
+  /** seq and RTT of that first reply (stream probe): seq 0 with an RTT near 1000 ms means the
+   * first echo request sat in the ARP queue until the kernel's 1 s ARP retransmission. */
+  readonly replySeq: number | undefined;
+  readonly replyRttMs: number | undefined;
   /** Epoch ms, to line the sample up with the daemon's log. */
   readonly startedAt: number;
   readonly returnedAt: number;
@@ -212,13 +216,19 @@ async function containerIp(name: string, network: string): Promise<string> {
  * (busybox's -W is whole seconds), so this quantises (b) to ~1 s steps.
  * Either way the promise settles only when the exec has ended, so nothing overlaps the next run.
  */
-async function firstReply(container: string, ip: string, opts: Options): Promise<number | null> {
+interface Reply {
+  readonly at: number;
+  readonly seq: number | undefined;
+  readonly rttMs: number | undefined;
+}
+
+async function firstReply(container: string, ip: string, opts: Options): Promise<Reply | null> {
   const deadline = performance.now() + opts.pingTimeoutS * 1000;
   if (opts.probe === 'poll') {
     while (performance.now() < deadline) {
       const r = await docker('exec', container, 'ping', '-c', '1', '-W', '1', ip);
       checkAborted();
-      if (r.code === 0) return performance.now();
+      if (r.code === 0) return { at: performance.now(), ...parseReply(r.stdout) };
     }
     return null;
   }
@@ -239,9 +249,15 @@ async function firstReply(container: string, ip: string, opts: Options): Promise
     child.on('error', () => undefined);
     child.on('close', () => {
       clearTimeout(killer);
-      resolve(at);
+      resolve(at === null ? null : { at, ...parseReply(seen) });
     });
   });
+}
+
+/** "64 bytes from 10.232.1.2: seq=0 ttl=64 time=1002.890 ms" -> seq and RTT. */
+function parseReply(text: string): { seq: number | undefined; rttMs: number | undefined } {
+  const m = /bytes from .*?seq=(\d+) .*?time=([\d.]+) ms/.exec(text);
+  return { seq: m?.[1] === undefined ? undefined : Number(m[1]), rttMs: m?.[2] === undefined ? undefined : Number(m[2]) };
 }
 
 // ------------------------------------------------------------------------------ measurements
@@ -289,15 +305,27 @@ async function trial(kind: Kind, n: number, round: number, opts: Options): Promi
       const t1 = performance.now();
       const returnedAt = Date.now();
       checkAborted();
-      let pingMs: number | null = null;
+      let reply: Reply | null = null;
       if (r.code === 0) {
-        const at = await firstReply(name, peerIp, opts);
+        reply = await firstReply(name, peerIp, opts);
         checkAborted();
-        pingMs = at === null ? null : at - t1;
       } else {
         log(`docker run ${name} failed: ${r.stderr}`);
       }
-      samples.push({ kind, n, round, index: i, container: name, runMs: t1 - t0, runOk: r.code === 0, pingMs, startedAt, returnedAt });
+      samples.push({
+        kind,
+        n,
+        round,
+        index: i,
+        container: name,
+        runMs: t1 - t0,
+        runOk: r.code === 0,
+        pingMs: reply === null ? null : reply.at - t1,
+        replySeq: reply?.seq,
+        replyRttMs: reply?.rttMs,
+        startedAt,
+        returnedAt,
+      });
     }
   } finally {
     phase = undefined;
@@ -365,6 +393,8 @@ interface Breakdown {
   readonly faucetMs: number;
   /** Port raised -> first echo reply. */
   readonly pingAfterApplied: number | undefined;
+  /** RTT of the first reply (time its echo request waited for ARP, mostly). */
+  readonly replyRttMs: number | undefined;
 }
 
 function breakdowns(samples: readonly Sample[], marks: LogMarks): Breakdown[] {
@@ -382,6 +412,7 @@ function breakdowns(samples: readonly Sample[], marks: LogMarks): Breakdown[] {
       appliedAfterReturn: app.time - s.returnedAt,
       faucetMs: app.ms,
       pingAfterApplied: s.pingMs === null ? undefined : s.returnedAt + s.pingMs - app.time,
+      replyRttMs: s.replyRttMs,
     });
   }
   return out;
@@ -406,6 +437,7 @@ interface KindSummary {
   readonly run: Summary;
   readonly ping: Summary;
   readonly pingFailures: number;
+  readonly replyRtt: Summary;
 }
 
 function summarizeKind(samples: readonly Sample[], n: number, kind: Kind): KindSummary {
@@ -419,6 +451,7 @@ function summarizeKind(samples: readonly Sample[], n: number, kind: Kind): KindS
     run: summarize(ok.map((s) => s.runMs)),
     ping: summarize(ok.flatMap((s) => (s.pingMs === null ? [] : [s.pingMs]))),
     pingFailures: ok.filter((s) => s.pingMs === null).length,
+    replyRtt: summarize(ok.flatMap((s) => (s.replyRttMs === undefined ? [] : [s.replyRttMs]))),
   };
 }
 
@@ -433,12 +466,12 @@ function report(samples: readonly Sample[], failedTrials: readonly FailedTrial[]
   out.push(`(a) \`docker run -d\` wall time and (b) run return -> first ping reply, ms (${opts.probe} probe; ${opts.rounds} round(s))`, '');
   out.push(
     table(
-      ['N', 'kind', 'runs', '(a) median', '(a) p95', '(a) max', '(a) ratio med / p95', '(b) median', '(b) p95', '(b) max', '(b) failed'],
+      ['N', 'kind', 'runs', '(a) median', '(a) p95', '(a) max', '(a) ratio med / p95', '(b) median', '(b) p95', '(b) max', '(b) failed', '1st reply RTT med'],
       sums.map((s) => {
         const b = get(s.n, 'bridge');
         const r = s.kind === 'dovesnap' ? `${fmt(ratio(s.run.median, b.run.median), 2)} / ${fmt(ratio(s.run.p95, b.run.p95), 2)}` : '';
         const runs = s.runFailures > 0 ? `${s.runs} (${s.runFailures} failed)` : String(s.runs);
-        return [String(s.n), s.kind, runs, fmt(s.run.median), fmt(s.run.p95), fmt(s.run.max), r, fmt(s.ping.median), fmt(s.ping.p95), fmt(s.ping.max), String(s.pingFailures)];
+        return [String(s.n), s.kind, runs, fmt(s.run.median), fmt(s.run.p95), fmt(s.run.max), r, fmt(s.ping.median), fmt(s.ping.p95), fmt(s.ping.max), String(s.pingFailures), fmt(s.replyRtt.median)];
       }),
     ),
   );
@@ -470,6 +503,7 @@ function report(samples: readonly Sample[], failedTrials: readonly FailedTrial[]
     ['faucetMs', 'FAUCET update (render..confirm)'],
     ['appliedAfterReturn', 'run return -> FAUCET confirmed, port up'],
     ['pingAfterApplied', 'port up -> first ping reply'],
+    ['replyRttMs', 'RTT of that first reply'],
   ];
   for (const n of opts.ns) {
     const list = perN.get(n) ?? [];
@@ -550,6 +584,7 @@ async function preflight(): Promise<Record<string, string>> {
   const ovs = await exec('ovs-vswitchd', ['--version']);
   return {
     cpus: String(cpus().length),
+    loadavg: loadavg().map((l) => l.toFixed(2)).join(' '),
     cpuModel: cpus()[0]?.model ?? '',
     kernel: release(),
     node: process.version,

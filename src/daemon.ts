@@ -11,6 +11,7 @@ import { Driver } from './core/driver.js';
 import { detectDatapath, realHostNet } from './core/host.js';
 import { createFaucetView, type FaucetControl } from './core/faucet-view.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { createNatView } from './core/nat-view.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
 import { buildStatusApp } from './status/server.js';
 
@@ -74,14 +75,23 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   const hostDatapath = detectDatapath();
   log.info({ hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath }, 'starting');
 
+  const nat = createNatView(state, realHostNet, log);
   const driver = new Driver({
     vswitch,
     host: realHostNet,
     state,
     faucet,
+    nat,
     settings: { defaultControllers: settings.defaultControllers, hostDatapath, ofportTimeoutMs: 10_000 },
     logger: log,
   });
+
+  // Gateways, forwarding rules and NAT are host state the kernel may have lost (a reboot) or
+  // that may have drifted: put them back before Docker can ask for anything.
+  for (const n of state.allNetworks()) {
+    await driver.setUpGateway(n).catch((err: unknown) => log.error({ network: n.id, err: errorMessage(err) }, 'could not restore the gateway'));
+  }
+  await nat.sync('start').catch(() => undefined);
 
   const pluginApps: FastifyInstance[] = [];
   for (const name of settings.driverNames) {

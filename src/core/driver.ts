@@ -20,6 +20,8 @@ import { portBindingsFrom } from '../plugin/protocol.js';
 import type { HostNet } from './host.js';
 import { bridgeExternalIds, ExtId, portExternalIds } from './persist.js';
 import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
+import { ipv4Of, type NatView } from './nat-view.js';
+import type { PortBinding } from '../plugin/protocol.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
 export interface FaucetView {
@@ -43,6 +45,7 @@ export interface DriverDeps {
   readonly host: HostNet;
   readonly state: StateStore;
   readonly faucet: FaucetView;
+  readonly nat: NatView;
   readonly settings: DriverSettings;
   readonly logger: Logger;
   readonly random?: (n: number) => Uint8Array;
@@ -54,12 +57,10 @@ export interface DriverDeps {
  * than they asked for without being told.
  */
 function unsupported(o: NetworkOptions, raw: Readonly<Record<string, string>>): string | undefined {
-  if (o.mode !== 'flat') return `${Opt.mode}=${o.mode} is not supported by this version yet (only flat)`;
   if (o.dhcp) return `${Opt.dhcp}=true is not supported by this version yet`;
   if (o.preallocatePorts > 0) return `${Opt.preallocatePorts} is not supported by this version yet`;
   if (o.ovsLocalMac !== undefined) return `${Opt.ovsLocalMac} is not supported by this version yet`;
-  if (o.natAcl !== undefined) return `${Opt.natAcl} needs ${Opt.mode}=nat, which this version does not support yet`;
-  if (o.vlanOutAcl !== undefined) return `${Opt.vlanOutAcl} is not supported by this version yet`;
+  if (o.natAcl !== undefined && o.mode === 'flat') return `${Opt.natAcl} needs ${Opt.mode}=nat or routed: a flat network has no gateway port`;
   if (o.addCoproPorts.length > 0) return `${Opt.addCoproPorts} is not supported by this version yet`;
   if (raw[Opt.mirrorTunnelVid] !== undefined) return `${Opt.mirrorTunnelVid} is not supported by this version yet (mirroring is not)`;
   return undefined;
@@ -114,6 +115,10 @@ export class Driver implements NetworkDriver {
       }
 
       const controllers = options.controllers ?? settings.defaultControllers;
+      const gatewayAddress = ipv4Of({ ipv4: req.IPv4Data } as NetworkRecord);
+      if (options.mode !== 'flat' && gatewayAddress === undefined) {
+        throw new DovesnapError(ErrorCode.BadOption, `${Opt.mode}=${options.mode} needs an IPv4 subnet with a gateway (Docker's IPAM, e.g. --subnet 10.1.0.0/24)`);
+      }
       const record: NetworkRecord = {
         id: req.NetworkID,
         name: undefined,
@@ -143,13 +148,30 @@ export class Driver implements NetworkDriver {
             externalIds: { [ExtId.networkId]: record.id, 'dovesnap-host-port': 'true' },
           });
         }
+        if (options.mode !== 'flat') await this.setUpGateway(record);
       } catch (err) {
+        if (options.mode !== 'flat') await this.deps.host.revokeForwarding(record.id, bridgeName).catch(() => undefined);
         await vswitch.deleteBridge(bridgeName).catch(() => undefined);
         throw err;
       }
       state.putNetwork(record);
+      if (options.mode !== 'flat') await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
       this.log.info({ network: req.NetworkID, bridge: bridgeName, dpid: formatDpid(options.dpid), datapathType, controllers }, 'network created');
     });
+  }
+
+  /**
+   * The gateway of a nat or routed network: Docker's gateway address on the bridge's own
+   * interface, IPv4 forwarding on, and the network's traffic let through Docker's FORWARD
+   * policy. Re-run at every start (all of it is idempotent).
+   */
+  async setUpGateway(n: NetworkRecord): Promise<void> {
+    const ip = ipv4Of(n);
+    if (n.options.mode === 'flat' || ip === undefined) return;
+    await this.deps.host.configureGateway(n.bridgeName, ip.gatewayCidr, { disableTxOffload: n.datapathType === 'netdev' });
+    if (await this.deps.host.enableIpv4Forwarding()) this.log.info('enabled IPv4 forwarding (net.ipv4.ip_forward=1)');
+    const added = await this.deps.host.allowForwarding(n.id, n.bridgeName, n.options.mode);
+    this.log.info({ network: n.id, bridge: n.bridgeName, gateway: ip.gatewayCidr, mode: n.options.mode, dockerUserRules: added }, 'gateway ready');
   }
 
   private async checkUnique(networkId: string, options: NetworkOptions, bridgeName: string): Promise<void> {
@@ -197,8 +219,10 @@ export class Driver implements NetworkDriver {
           state.removeEndpoint(ep.id);
         }
         await vswitch.deleteBridge(net.bridgeName);
+        if (net.options.mode !== 'flat') await host.revokeForwarding(net.id, net.bridgeName);
         state.removeNetwork(net.id);
       });
+      if (net.options.mode !== 'flat') await this.deps.nat.sync(`network ${net.id.slice(0, 12)} deleted`);
       this.log.info({ network: net.id, bridge: net.bridgeName }, 'network deleted');
       this.requestSync(`network ${net.name ?? net.id} deleted`);
     });
@@ -281,34 +305,70 @@ export class Driver implements NetworkDriver {
     else await this.lock.run(`net:${net.id}`, work);
     this.log.info({ network: req.NetworkID, endpoint: req.EndpointID, port: hostIf }, 'endpoint deleted');
     if (ep?.container !== undefined) this.requestSync(`port ${hostIf} removed`);
+    if ((ep?.portBindings.length ?? 0) > 0) await this.deps.nat.sync(`port mappings of ${hostIf} removed`);
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
     const net = this.requireNetwork(req.NetworkID);
     const ep = this.deps.state.endpoint(req.EndpointID);
     if (ep === undefined) throw new DovesnapError(ErrorCode.NotFound, `endpoint ${req.EndpointID} is not known to dovesnap (was it created before a restart that lost it?)`);
-    const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: req.SandboxKey, portBindings: portBindingsFrom(req.Options) });
+    const bindings = portBindingsFrom(req.Options);
+    if (bindings.length > 0 && net.options.mode === 'flat') {
+      this.log.warn({ endpoint: ep.id, network: net.id }, 'port mappings need ovs.bridge.mode=nat or routed: a flat network has no gateway; they are not published');
+    }
+    const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: req.SandboxKey, portBindings: this.allocateHostPorts(bindings) });
     if (updated !== undefined) {
       // Persisting is cheap (one OVSDB transaction) and makes a restart right after Join safe.
       await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
+    }
+    if (net.options.mode !== 'flat') {
+      if (bindings.length > 0) await this.deps.nat.sync(`port mappings of ${ep.hostIf}`);
+      return { InterfaceName: { SrcName: ep.containerIf, DstPrefix: 'eth' }, Gateway: ipv4Of(net)?.gateway ?? '' };
     }
     return {
       InterfaceName: { SrcName: ep.containerIf, DstPrefix: 'eth' },
       // Flat networks have no gateway; without this Docker would add a default-gateway
       // network of its own to containers on non-internal flat networks.
-      DisableGatewayService: net.options.mode === 'flat',
+      DisableGatewayService: true,
     };
+  }
+
+  /**
+   * `-p CONTAINERPORT` with no host port: like Docker's bridge driver, pick a free port from the
+   * ephemeral range, skipping those other mappings use.
+   */
+  private allocateHostPorts(bindings: readonly PortBinding[]): PortBinding[] {
+    if (bindings.every((b) => b.HostPort > 0)) return [...bindings];
+    const used = new Set<string>();
+    for (const e of this.deps.state.allEndpoints()) for (const b of e.portBindings) used.add(`${b.Proto}/${b.HostPort}`);
+    return bindings.map((b) => {
+      if (b.HostPort > 0) return b;
+      let port = 49153;
+      while (used.has(`${b.Proto}/${port}`) && port < 65535) port++;
+      used.add(`${b.Proto}/${port}`);
+      return { ...b, HostPort: port, HostPortEnd: port };
+    });
   }
 
   async leave(req: EndpointRequest): Promise<void> {
     const ep = this.deps.state.endpoint(req.EndpointID);
     if (ep === undefined) return;
     this.deps.state.updateEndpoint(ep.id, { sandboxKey: undefined });
+    if (ep.portBindings.length > 0) await this.deps.nat.sync(`container left: port mappings of ${ep.hostIf} removed`);
   }
 
-  async programExternalConnectivity(): Promise<void> {}
+  /** Port mappings came with Join and are in place by now; this only makes sure. */
+  async programExternalConnectivity(req: EndpointRequest): Promise<void> {
+    const ep = this.deps.state.endpoint(req.EndpointID);
+    if ((ep?.portBindings.length ?? 0) > 0) await this.deps.nat.sync(`external connectivity of ${ep?.hostIf}`);
+  }
 
-  async revokeExternalConnectivity(): Promise<void> {}
+  async revokeExternalConnectivity(req: EndpointRequest): Promise<void> {
+    const ep = this.deps.state.endpoint(req.EndpointID);
+    if (ep === undefined || ep.portBindings.length === 0) return;
+    this.deps.state.updateEndpoint(ep.id, { portBindings: [] });
+    await this.deps.nat.sync(`external connectivity of ${ep.hostIf} revoked`);
+  }
 
   private requireNetwork(id: string): NetworkRecord {
     const net = this.deps.state.network(id);

@@ -45,6 +45,25 @@ export function portAclsFor(e: EndpointRecord, n: NetworkRecord): string[] | und
   return n.options.defaultAcl === undefined ? undefined : [n.options.defaultAcl];
 }
 
+/**
+ * The bridge's own port. On nat and routed networks it is the gateway: on the network's VLAN,
+ * with the nat ACL, and always up for FAUCET (the host side has no carrier to lose). On a flat
+ * network it carries nothing, and is there because FAUCET needs one interface per DP.
+ */
+export function localPort(n: NetworkRecord): FaucetPortSpec {
+  if (n.options.mode === 'flat') {
+    return { number: OFPP_LOCAL, description: `${n.bridgeName} local port (unused on a flat network)`, outputOnly: true };
+  }
+  const acl = n.options.natAcl;
+  return {
+    number: OFPP_LOCAL,
+    description: `${n.bridgeName} gateway (${n.options.mode})`,
+    nativeVlan: n.options.vlan,
+    opstatusReconf: false,
+    ...(acl === undefined ? {} : { aclsIn: [acl] }),
+  };
+}
+
 export function desiredDps(state: StateStore, definedAcls: ReadonlySet<string>, hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>): FaucetDpSpec[] {
   const dps: FaucetDpSpec[] = [];
   for (const n of state.allNetworks()) {
@@ -62,9 +81,17 @@ export function desiredDps(state: StateStore, definedAcls: ReadonlySet<string>, 
       if (number === undefined) continue;
       ports.push({ number, description: `Physical interface ${p.interface}`, nativeVlan: n.options.vlan, ...(p.acl ? { aclsIn: [p.acl] } : {}) });
     }
-    ports.push({ number: OFPP_LOCAL, description: `${n.bridgeName} local port (unused on a flat network)`, outputOnly: true });
+    ports.push(localPort(n));
     ports.sort((a, b) => a.number - b.number);
-    dps.push({ name: n.name, dpId: n.options.dpid, description: dpDescription(n), ports });
+    const vlanOut = n.options.vlanOutAcl;
+    dps.push({
+      name: n.name,
+      dpId: n.options.dpid,
+      description: dpDescription(n),
+      ports,
+      // FAUCET applies a VLAN's output ACLs only in its egress pipeline.
+      ...(vlanOut === undefined ? {} : { egressPipeline: true, vlans: [{ vid: n.options.vlan, description: `dovesnap network ${n.name}`, aclsOut: [vlanOut] }] }),
+    });
   }
   return dps;
 }

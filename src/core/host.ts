@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import type { DatapathType } from '../ovs/vswitch.js';
-import { createVeth, deleteLink, getLink, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
+import { configureGateway, createVeth, deleteLink, getLink, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
+import { allowForwarding, enableIpv4Forwarding, revokeForwarding, type GatewayMode } from '../net/forwarding.js';
+import { applyNftScript } from '../net/nft.js';
 
 /** The host operations the driver needs, as an interface so that unit tests can use a fake. */
 export interface HostNet {
@@ -9,6 +11,11 @@ export interface HostNet {
   linkExists(name: string): Promise<boolean>;
   setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string>;
   setLinkUp(name: string): Promise<void>;
+  configureGateway(bridge: string, cidr: string, opts: { disableTxOffload: boolean }): Promise<void>;
+  enableIpv4Forwarding(): Promise<boolean>;
+  allowForwarding(networkId: string, bridge: string, mode: GatewayMode): Promise<boolean>;
+  revokeForwarding(networkId: string, bridge: string): Promise<void>;
+  applyNftScript(script: string): Promise<void>;
 }
 
 export const realHostNet: HostNet = {
@@ -17,6 +24,11 @@ export const realHostNet: HostNet = {
   linkExists: async (name) => (await getLink(name)) !== undefined,
   setPeerMacInNetns,
   setLinkUp,
+  configureGateway,
+  enableIpv4Forwarding: () => enableIpv4Forwarding(),
+  allowForwarding,
+  revokeForwarding,
+  applyNftScript,
 };
 
 /**

@@ -99,6 +99,23 @@ export async function createVeth(spec: VethSpec): Promise<void> {
   }
 }
 
+/**
+ * Puts the network's gateway address on the bridge's own (internal) interface and brings it up.
+ * ovs-vswitchd creates that interface a moment after the bridge, so it is waited for.
+ * On the userspace datapath it is a tap device, whose checksums must be done in software (as
+ * for container veths: see VethSpec).
+ */
+export async function configureGateway(bridge: string, cidr: string, opts: { disableTxOffload: boolean; timeoutMs?: number }): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  while ((await getLink(bridge)) === undefined) {
+    if (Date.now() > deadline) throw new DovesnapError(ErrorCode.HostCommand, `the bridge's own interface ${bridge} did not appear`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await runCommand('ip', ['addr', 'replace', cidr, 'dev', bridge]);
+  await runCommand('ip', ['link', 'set', 'dev', bridge, 'up']);
+  if (opts.disableTxOffload) await runCommand('ethtool', ['-K', bridge, 'tx', 'off']);
+}
+
 export async function setLinkUp(name: string): Promise<void> {
   await runCommand('ip', ['link', 'set', 'dev', name, 'up']);
 }

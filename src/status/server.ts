@@ -21,6 +21,15 @@ export interface ContainerStatus {
   readonly PortACLs: readonly string[];
   /** Set when dovesnap keeps the port closed in FAUCET, with the reason. */
   readonly Blocked: string | null;
+  /** Published ports (`docker run -p`), as the host's NAT rules have them. */
+  readonly Ports: readonly PortStatus[];
+}
+
+export interface PortStatus {
+  readonly Protocol: 'tcp' | 'udp';
+  readonly HostIP: string;
+  readonly HostPort: number;
+  readonly ContainerPort: number;
 }
 
 export interface NetworkStatus {
@@ -59,6 +68,12 @@ export function networksStatus(state: StateStore): NetworksStatus {
         Labels: e.container?.labels ?? {},
         PortACLs: e.labels?.portAcls.length ? e.labels.portAcls : n.options.defaultAcl ? [n.options.defaultAcl] : [],
         Blocked: e.blockedReason ?? null,
+        Ports:
+          n.options.mode === 'flat' || e.sandboxKey === undefined
+            ? []
+            : e.portBindings
+                .filter((b) => b.HostPort > 0 && (b.Proto === 6 || b.Proto === 17))
+                .map((b) => ({ Protocol: b.Proto === 6 ? ('tcp' as const) : ('udp' as const), HostIP: b.HostIP === '0.0.0.0' ? '' : b.HostIP, HostPort: b.HostPort, ContainerPort: b.Port })),
       };
     }
     out[n.id] = {

@@ -37,6 +37,34 @@ export class FakeHostNet implements HostNet {
     l.up = true;
   }
 
+  readonly gateways = new Map<string, string>();
+  readonly forwarding = new Map<string, string>();
+  readonly nftScripts: string[] = [];
+  ipForward = false;
+
+  async configureGateway(bridge: string, cidr: string): Promise<void> {
+    this.gateways.set(bridge, cidr);
+  }
+
+  async enableIpv4Forwarding(): Promise<boolean> {
+    const changed = !this.ipForward;
+    this.ipForward = true;
+    return changed;
+  }
+
+  async allowForwarding(networkId: string, _bridge: string, mode: string): Promise<boolean> {
+    this.forwarding.set(networkId, mode);
+    return true;
+  }
+
+  async revokeForwarding(networkId: string): Promise<void> {
+    this.forwarding.delete(networkId);
+  }
+
+  async applyNftScript(script: string): Promise<void> {
+    this.nftScripts.push(script);
+  }
+
   async setPeerMacInNetns(hostIf: string, _netns: string, mac: string): Promise<string> {
     const l = this.links.get(hostIf);
     if (l === undefined) throw new DovesnapError(ErrorCode.HostCommand, `no ${hostIf}`);

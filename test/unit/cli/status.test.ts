@@ -80,6 +80,7 @@ describe('networksStatus', () => {
       Labels: { 'dovesnap.faucet.portacl': 'block-ssh' },
       PortACLs: ['block-ssh'],
       Blocked: null,
+      Ports: [],
     });
     assert.deepEqual(n1.Containers[CTR_DB]?.PortACLs, ['allow'], 'the default ACL when the container names none');
     assert.equal(n1.Containers[CTR_DB]?.Blocked, 'ACL nosuch is not defined');
@@ -94,6 +95,7 @@ describe('networksStatus', () => {
       Labels: {},
       PortACLs: ['allow'],
       Blocked: null,
+      Ports: [],
     });
     const n2 = st[NET2];
     assert.equal(n2?.NetworkName, '');
@@ -129,7 +131,7 @@ describe('buildStatusApp', () => {
 });
 
 function container(patch: Partial<ContainerStatus>): ContainerStatus {
-  return { Name: '', Id: '', EndpointID: 'ep', MacAddress: '0e:00:00:00:00:01', HostIP: '', OFPort: null, Interface: 'dspx', Labels: {}, PortACLs: [], Blocked: null, ...patch };
+  return { Name: '', Id: '', EndpointID: 'ep', MacAddress: '0e:00:00:00:00:01', HostIP: '', OFPort: null, Interface: 'dspx', Labels: {}, PortACLs: [], Blocked: null, Ports: [], ...patch };
 }
 
 function net(patch: Partial<NetworkStatus>): NetworkStatus {

@@ -8,6 +8,7 @@ import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
 import type { CreateNetworkRequest } from '../../../src/plugin/protocol.js';
+import { createNatView } from '../../../src/core/nat-view.js';
 
 class FakeFaucetView implements FaucetView {
   foreign = new Map<string, bigint>();
@@ -53,6 +54,7 @@ describe('driver', () => {
       host,
       state,
       faucet,
+      nat: createNatView(state, host, silentLogger()),
       settings: { defaultControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
       logger: silentLogger(),
       random: (n) => new Uint8Array(n).fill(7),
@@ -72,7 +74,7 @@ describe('driver', () => {
   });
 
   it('uses standalone mode when there is no controller at all', async () => {
-    driver = new Driver({ vswitch: vs, host, state, faucet, settings: { defaultControllers: [], hostDatapath: 'system', ofportTimeoutMs: 1000 }, logger: silentLogger() });
+    driver = new Driver({ vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), settings: { defaultControllers: [], hostDatapath: 'system', ofportTimeoutMs: 1000 }, logger: silentLogger() });
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.name': 'brx' }));
     const b = await vs.getBridge('brx');
     assert.equal(b?.failMode, 'standalone');

@@ -1,0 +1,73 @@
+/**
+ * The plugin's own nftables table, `ip dovesnap`, as a pure function of the networks and port
+ * mappings that need it. The whole table is replaced in one `nft -f` transaction on every
+ * change, so the rules on the host are always exactly what the state says, and a table with
+ * nothing in it is deleted: no rule outlives what it was made for.
+ */
+
+export const NFT_TABLE = 'dovesnap';
+
+export interface GatewayNetwork {
+  readonly id: string;
+  readonly bridge: string;
+  /** The network's subnet, e.g. 10.1.0.0/24. */
+  readonly subnet: string;
+  /** `nat` masquerades traffic leaving the network; `routed` leaves addresses alone. */
+  readonly mode: 'nat' | 'routed';
+}
+
+export interface PortMapping {
+  readonly networkId: string;
+  readonly bridge: string;
+  readonly subnet: string;
+  readonly protocol: 'tcp' | 'udp';
+  /** Empty: every address of the host. */
+  readonly hostIp: string;
+  readonly hostPort: number;
+  readonly containerIp: string;
+  readonly containerPort: number;
+  readonly endpointId: string;
+}
+
+export interface NatState {
+  readonly networks: readonly GatewayNetwork[];
+  readonly mappings: readonly PortMapping[];
+}
+
+function q(s: string): string {
+  return JSON.stringify(s);
+}
+
+function dnatRule(m: PortMapping, forOutput: boolean): string {
+  const dst = m.hostIp === '' ? 'fib daddr type local' : `ip daddr ${m.hostIp}`;
+  // Locally generated packets to 127.0.0.0/8 cannot be sent to another host without changing
+  // route_localnet, a global setting; those are left alone.
+  const notLoopback = forOutput ? ' ip daddr != 127.0.0.0/8' : '';
+  return `${dst}${notLoopback} ${m.protocol} dport ${m.hostPort} dnat to ${m.containerIp}:${m.containerPort} comment ${q(`dovesnap ${m.endpointId.slice(0, 12)}`)}`;
+}
+
+/** The `nft -f` script that makes the table match `state` (deleting it when empty). */
+export function renderNatScript(state: NatState): string {
+  const lines = [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`];
+  if (state.networks.length === 0 && state.mappings.length === 0) return `${lines.join('\n')}\n`;
+  const sortedNets = [...state.networks].sort((a, b) => a.id.localeCompare(b.id));
+  const sortedMaps = [...state.mappings].sort((a, b) => a.protocol.localeCompare(b.protocol) || a.hostPort - b.hostPort || a.hostIp.localeCompare(b.hostIp));
+  lines.push(`table ip ${NFT_TABLE} {`);
+  lines.push('  chain prerouting {', '    type nat hook prerouting priority dstnat; policy accept;');
+  for (const m of sortedMaps) lines.push(`    ${dnatRule(m, false)}`);
+  lines.push('  }');
+  lines.push('  chain output {', '    type nat hook output priority -100; policy accept;');
+  for (const m of sortedMaps) lines.push(`    ${dnatRule(m, true)}`);
+  lines.push('  }');
+  lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
+  for (const n of sortedNets) {
+    const tag = q(`dovesnap ${n.id.slice(0, 12)}`);
+    // A container reaching a published port of its own network through the host: without
+    // this the reply would go straight back over the bridge, from an address it never asked.
+    lines.push(`    ip saddr ${n.subnet} oifname ${q(n.bridge)} ct status dnat masquerade comment ${tag}`);
+    if (n.mode === 'nat') lines.push(`    ip saddr ${n.subnet} oifname != ${q(n.bridge)} masquerade comment ${tag}`);
+  }
+  lines.push('  }');
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,53 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { renderNatScript, type NatState } from '../../../src/net/nat-rules.js';
+import { forwardRules } from '../../../src/net/forwarding.js';
+
+const NET = 'a1b2c3d4e5f60718293a';
+
+describe('NAT rules', () => {
+  it('deletes the table when nothing needs it', () => {
+    assert.equal(renderNatScript({ networks: [], mappings: [] }), 'table ip dovesnap\ndelete table ip dovesnap\n');
+  });
+
+  it('masquerades a nat network leaving by another interface, and hairpins published ports', () => {
+    const s = renderNatScript({ networks: [{ id: NET, bridge: 'ovsbr-a1b2c', subnet: '10.1.0.0/24', mode: 'nat' }], mappings: [] });
+    assert.match(s, /^table ip dovesnap\ndelete table ip dovesnap\ntable ip dovesnap \{/);
+    assert.match(s, /ip saddr 10\.1\.0\.0\/24 oifname != "ovsbr-a1b2c" masquerade comment "dovesnap a1b2c3d4e5f6"/);
+    assert.match(s, /ip saddr 10\.1\.0\.0\/24 oifname "ovsbr-a1b2c" ct status dnat masquerade/);
+    assert.match(s, /type nat hook postrouting priority srcnat; policy accept;/);
+  });
+
+  it('does not masquerade a routed network', () => {
+    const s = renderNatScript({ networks: [{ id: NET, bridge: 'br1', subnet: '10.2.0.0/24', mode: 'routed' }], mappings: [] });
+    assert.doesNotMatch(s, /oifname != "br1" masquerade/);
+  });
+
+  it('publishes ports on every host address or one, from outside and from the host, never for loopback from the host', () => {
+    const state: NatState = {
+      networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }],
+      mappings: [
+        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'udp', hostIp: '', hostPort: 5353, containerIp: '10.1.0.3', containerPort: 53, endpointId: 'e2e2e2e2e2e2e2' },
+        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '192.0.2.9', hostPort: 8080, containerIp: '10.1.0.2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1' },
+      ],
+    };
+    const s = renderNatScript(state);
+    const pre = s.slice(s.indexOf('chain prerouting'), s.indexOf('chain output'));
+    const out = s.slice(s.indexOf('chain output'), s.indexOf('chain postrouting'));
+    assert.match(pre, /ip daddr 192\.0\.2\.9 tcp dport 8080 dnat to 10\.1\.0\.2:80 comment "dovesnap e1e1e1e1e1e1"/);
+    assert.match(pre, /fib daddr type local udp dport 5353 dnat to 10\.1\.0\.3:53/);
+    assert.match(out, /fib daddr type local ip daddr != 127\.0\.0\.0\/8 udp dport 5353 dnat to 10\.1\.0\.3:53/);
+    assert.ok(pre.indexOf('tcp dport 8080') < pre.indexOf('udp dport 5353'), 'stable order');
+    assert.equal(renderNatScript(state), s, 'same state, same script');
+  });
+
+  it('lets a nat network out and only mapped traffic in; a routed network both ways', () => {
+    const nat = forwardRules(NET, 'br1', 'nat').map((r) => r.join(' '));
+    assert.ok(nat.some((r) => r.startsWith('-i br1 ') && r.endsWith('-j ACCEPT')));
+    assert.ok(nat.some((r) => r.includes('-o br1 -m conntrack --ctstate DNAT')));
+    assert.ok(!nat.some((r) => /^-o br1 -m comment/.test(r)));
+    for (const r of nat) assert.ok(r.includes('--comment dovesnap a1b2c3d4e5f6'));
+    const routed = forwardRules(NET, 'br1', 'routed').map((r) => r.join(' '));
+    assert.ok(routed.some((r) => /^-o br1 -m comment/.test(r)));
+  });
+});
