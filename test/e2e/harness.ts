@@ -143,6 +143,7 @@ export interface StatusContainer {
   Interface: string;
   PortACLs: string[];
   Blocked: string | null;
+  Ports: { Protocol: string; HostIP: string; HostPort: number; ContainerPort: number }[];
 }
 export interface StatusNetwork {
   NetworkID: string;
@@ -175,4 +176,66 @@ export async function bridgeExists(name: string): Promise<boolean> {
 export async function hostLinks(prefix: string): Promise<string[]> {
   const out = await must('ip', ['-json', 'link', 'show']);
   return (JSON.parse(out) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith(prefix));
+}
+
+export interface TestHost {
+  readonly ns: string;
+  /** The host's own address on the link to the test host. */
+  readonly hostSideIp: string;
+  /** The test host's address. */
+  readonly ip: string;
+  readonly prefix: string;
+  /** Runs a command inside the test host's namespace. */
+  exec(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
+}
+
+let nextUpstream = (randomBytes(1)[0] ?? 0) % 200;
+
+/**
+ * An "outside world" the test owns: a network namespace joined to the host by a veth pair on a
+ * private /24 of 10.233.0.0/16, with its own address and nothing else. Removed at clean-up,
+ * with every process left in it.
+ */
+export async function makeTestHost(tag: string): Promise<TestHost> {
+  nextUpstream = (nextUpstream + 1) % 250;
+  const prefix = `10.233.${nextUpstream}`;
+  const ns = `dsns-${tag}`;
+  const outside = `dsu${tag}`.slice(0, 15);
+  const inside = `dsv${tag}`.slice(0, 15);
+  onCleanup(async () => {
+    const pids = (await run('ip', ['netns', 'pids', ns])).stdout.split('\n').filter((p) => p.trim() !== '');
+    for (const p of pids) await run('kill', ['-9', p.trim()]);
+    await run('ip', ['netns', 'del', ns]);
+    await run('ip', ['link', 'del', outside]);
+  });
+  await must('ip', ['netns', 'add', ns]);
+  await must('ip', ['link', 'add', outside, 'type', 'veth', 'peer', 'name', inside]);
+  await must('ip', ['link', 'set', inside, 'netns', ns]);
+  await must('ip', ['addr', 'add', `${prefix}.1/24`, 'dev', outside]);
+  await must('ip', ['link', 'set', outside, 'up']);
+  await must('ip', ['-n', ns, 'addr', 'add', `${prefix}.2/24`, 'dev', inside]);
+  await must('ip', ['-n', ns, 'link', 'set', inside, 'up']);
+  await must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  // The test host's TCP must carry real checksums: its packets may end up on OVS's userspace datapath.
+  await must('ip', ['netns', 'exec', ns, 'ethtool', '-K', inside, 'tx', 'off']);
+  return {
+    ns,
+    hostSideIp: `${prefix}.1`,
+    ip: `${prefix}.2`,
+    prefix,
+    exec: (args, timeoutMs) => run('ip', ['netns', 'exec', ns, ...args], timeoutMs),
+  };
+}
+
+/**
+ * A web server in the test host whose page is the address the request came from: how the
+ * outside world sees a container (masqueraded or not).
+ */
+export async function serveClientAddress(host: TestHost, port: number): Promise<void> {
+  const dir = `/tmp/${host.ns}-www`;
+  onCleanup(() => run('rm', ['-rf', dir]));
+  await must('mkdir', ['-p', `${dir}/cgi-bin`]);
+  await must('sh', ['-c', `printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\necho "$REMOTE_ADDR"\\n' > ${dir}/cgi-bin/whoami && chmod 755 ${dir}/cgi-bin/whoami`]);
+  const r = await host.exec(['busybox', 'httpd', '-p', `${host.ip}:${port}`, '-h', dir]);
+  assert.equal(r.code, 0, `httpd in ${host.ns}: ${r.stderr}`);
 }
