@@ -12,6 +12,7 @@ import { detectDatapath, realHostNet } from './core/host.js';
 import { createFaucetView, type FaucetControl } from './core/faucet-view.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { createNatView } from './core/nat-view.js';
+import { LoopbackProxies } from './net/loopback-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
 import { buildStatusApp } from './status/server.js';
 
@@ -75,7 +76,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   const hostDatapath = detectDatapath();
   log.info({ hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath }, 'starting');
 
-  const nat = createNatView(state, realHostNet, log);
+  const nat = createNatView(state, realHostNet, log, new LoopbackProxies(log.child({ component: 'loopback-proxy' })));
   const driver = new Driver({
     vswitch,
     host: realHostNet,
@@ -114,6 +115,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
       await Promise.allSettled(pluginApps.map((a) => a.close()));
       await reconciler.stop();
       await faucet.close();
+      await nat.close();
       await status.close();
       vswitch.close();
       log.info('dovesnap stopped');

@@ -2,6 +2,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { renderNatScript, type GatewayNetwork, type NatState, type PortMapping } from '../net/nat-rules.js';
 import type { HostNet } from './host.js';
+import type { LoopbackProxies, LoopbackTarget } from '../net/loopback-proxy.js';
 import type { NetworkRecord, StateStore } from './state.js';
 
 /** The network's subnet and gateway from Docker's IPAM data, when it has them. */
@@ -48,20 +49,34 @@ export function natState(state: StateStore): NatState {
 export interface NatView {
   /** Makes the host's NAT table match the state; settles when the rules are in place. */
   sync(reason: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Mappings that also answer on 127.0.0.1 (every address, or 127.0.0.1 itself). */
+export function loopbackTargets(nat: NatState): LoopbackTarget[] {
+  return nat.mappings
+    .filter((m) => m.hostIp === '' || m.hostIp === '127.0.0.1')
+    .map((m) => ({ protocol: m.protocol, hostPort: m.hostPort, containerIp: m.containerIp, containerPort: m.containerPort }));
 }
 
 /**
  * Serialises table rewrites: each one renders the state as it is when it runs, so a burst of
  * changes ends with the rules of the newest state, and none is ever applied out of order.
  */
-export function createNatView(state: StateStore, host: HostNet, log: Logger): NatView {
+export function createNatView(state: StateStore, host: HostNet, log: Logger, proxies?: LoopbackProxies): NatView {
   const nlog = log.child({ component: 'nat' });
   let chain: Promise<void> = Promise.resolve();
   let lastScript = '';
   return {
+    async close(): Promise<void> {
+      await chain;
+      await proxies?.closeAll();
+    },
     sync(reason: string): Promise<void> {
       const run = async (): Promise<void> => {
-        const script = renderNatScript(natState(state));
+        const wanted = natState(state);
+        await proxies?.reconcile(loopbackTargets(wanted));
+        const script = renderNatScript(wanted);
         if (script === lastScript) return;
         try {
           await host.applyNftScript(script);

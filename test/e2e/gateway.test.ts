@@ -77,6 +77,8 @@ describe('nat and routed networks', () => {
       return r.code === 0 ? r.stdout.trim() : undefined;
     });
     assert.equal(fromHost, `hello from ${web}`);
+    const fromLoopback = await run('busybox', ['wget', '-q', '-O', '-', 'http://127.0.0.1:18080/'], 10_000);
+    assert.equal(fromLoopback.stdout.trim(), `hello from ${web}`, 'published on 127.0.0.1 too');
     const fromUp = await up.exec(['timeout', '5', 'busybox', 'wget', '-q', '-O', '-', `http://${up.hostSideIp}:18080/`]);
     assert.equal(fromUp.stdout.trim(), `hello from ${web}`);
     // UDP from the upstream host and from the host.
