@@ -164,3 +164,63 @@ describe('driver', () => {
     assert.equal((await vs.listBridges()).length, 0);
   });
 });
+
+describe('driver: nat and routed networks', () => {
+  const NAT = 'b1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
+  const EP1 = 'f1e2e3e4e5e6e7e8e9e0f1f2f3f4f5f6f7f8f9f0a1a2a3a4a5a6a7a8a9a0b1b2';
+
+  function setup(): { driver: Driver; host: FakeHostNet; state: StateStore; vs: FakeVSwitch } {
+    const vs = new FakeVSwitch();
+    const host = new FakeHostNet();
+    const state = new StateStore();
+    const driver = new Driver({
+      vswitch: vs,
+      host,
+      state,
+      faucet: new FakeFaucetView(),
+      nat: createNatView(state, host, silentLogger()),
+      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+      logger: silentLogger(),
+    });
+    return { driver, host, state, vs };
+  }
+
+  it('puts the gateway on the bridge, lets the network through DOCKER-USER, and masquerades it', async () => {
+    const { driver, host } = setup();
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '9', 'ovs.bridge.mode': 'nat' }, NAT));
+    assert.equal(host.gateways.get('ovsbr-b1b2c'), '10.9.0.1/24');
+    assert.equal(host.forwarding.get(NAT), 'nat');
+    assert.equal(host.ipForward, true);
+    assert.match(host.nftScripts.at(-1) ?? '', /ip saddr 10\.9\.0\.0\/24 oifname != "ovsbr-b1b2c" masquerade/);
+  });
+
+  it('refuses a nat network without a subnet', async () => {
+    const { driver, vs } = setup();
+    const req = { ...createReq({ 'ovs.bridge.dpid': '9', 'ovs.bridge.mode': 'routed' }, NAT), IPv4Data: [{ AddressSpace: 'null', Pool: '0.0.0.0/0' }] };
+    await assert.rejects(driver.createNetwork(req), /needs an IPv4 subnet with a gateway/);
+    assert.equal((await vs.listBridges()).length, 0);
+  });
+
+  it('answers Join with the gateway, publishes the mapping, and withdraws it on Leave', async () => {
+    const { driver, host } = setup();
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '9', 'ovs.bridge.mode': 'nat' }, NAT));
+    await driver.createEndpoint({ NetworkID: NAT, EndpointID: EP1, Interface: { Address: '10.9.0.5/24' }, Options: {} });
+    const portmap = [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 8080, HostPortEnd: 8080 }, { Proto: 17, IP: '', Port: 53, HostIP: '', HostPort: 0, HostPortEnd: 0 }];
+    const j = await driver.join({ NetworkID: NAT, EndpointID: EP1, SandboxKey: '/x', Options: { 'com.docker.network.portmap': portmap } });
+    assert.equal(j.Gateway, '10.9.0.1');
+    assert.notEqual(j.DisableGatewayService, true);
+    const script = host.nftScripts.at(-1) ?? '';
+    assert.match(script, /tcp dport 8080 dnat to 10\.9\.0\.5:80/);
+    assert.match(script, /udp dport 49153 dnat to 10\.9\.0\.5:53/, 'a free host port for -p 53/udp');
+    await driver.leave({ NetworkID: NAT, EndpointID: EP1 });
+    assert.doesNotMatch(host.nftScripts.at(-1) ?? '', /dport 8080/);
+  });
+
+  it('removes the forwarding rules and the NAT table with the last network', async () => {
+    const { driver, host } = setup();
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '9', 'ovs.bridge.mode': 'nat' }, NAT));
+    await driver.deleteNetwork({ NetworkID: NAT });
+    assert.equal(host.forwarding.size, 0);
+    assert.equal(host.nftScripts.at(-1), 'table ip dovesnap\ndelete table ip dovesnap\n');
+  });
+});
