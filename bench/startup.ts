@@ -39,6 +39,8 @@ interface Options {
   readonly probe: Probe;
   readonly pingTimeoutS: number;
   readonly settleMs: number;
+  /** Extra `docker run` arguments for the N timed containers (diagnosis, e.g. a --sysctl). */
+  readonly runOpts: readonly string[];
 }
 
 interface Sample {
@@ -183,10 +185,13 @@ async function createNetwork(kind: Kind, name: string): Promise<string> {
 async function waitDpRunning(network: string, timeoutMs: number): Promise<number> {
   const started = performance.now();
   const pattern = new RegExp(`^dp_status\\{[^}]*dp_name="${network}"[^}]*\\} 1(\\.0)?$`, 'm');
+  // Only the one metric: FAUCET's full exposition is ~1 MB on a busy host and costs it ~100 ms.
+  const url = new URL(FAUCET_METRICS);
+  url.searchParams.append('name[]', 'dp_status');
   while (performance.now() - started < timeoutMs) {
     checkAborted();
     try {
-      const res = await fetch(FAUCET_METRICS, { signal: AbortSignal.any([abort.signal, AbortSignal.timeout(5000)]) });
+      const res = await fetch(url, { signal: AbortSignal.any([abort.signal, AbortSignal.timeout(5000)]) });
       if (pattern.test(await res.text())) return performance.now() - started;
     } catch {
       // FAUCET busy or reloading: ask again.
@@ -196,9 +201,9 @@ async function waitDpRunning(network: string, timeoutMs: number): Promise<number
   throw new Error(`FAUCET did not bring up the DP of network ${network} within ${timeoutMs / 1000} s (${FAUCET_METRICS})`);
 }
 
-async function startContainer(name: string, network: string): Promise<Result> {
+async function startContainer(name: string, network: string, extra: readonly string[] = []): Promise<Result> {
   madeContainers.add(name);
-  return docker('run', '-d', '--name', name, '--net', network, '--label', `${LABEL}=${runId}`, IMAGE, 'sleep', '86400');
+  return docker('run', '-d', '--name', name, '--net', network, '--label', `${LABEL}=${runId}`, ...extra, IMAGE, 'sleep', '86400');
 }
 
 async function containerIp(name: string, network: string): Promise<string> {
@@ -207,8 +212,15 @@ async function containerIp(name: string, network: string): Promise<string> {
   return ip;
 }
 
+interface Reply {
+  /** performance.now() when the reply was seen. */
+  readonly at: number;
+  readonly seq: number | undefined;
+  readonly rttMs: number | undefined;
+}
+
 /**
- * The moment (performance.now()) the container first got an echo reply from `ip`, or null.
+ * The first echo reply the container got from `ip`, or null if none came in time.
  *
  * "stream": one `docker exec` running `ping -i 0.05 -w CAP ip | head -n 2`; the reply line is
  * seen on stdout as it is printed, and head's exit ends ping. Resolution: 50 ms.
@@ -216,12 +228,6 @@ async function containerIp(name: string, network: string): Promise<string> {
  * (busybox's -W is whole seconds), so this quantises (b) to ~1 s steps.
  * Either way the promise settles only when the exec has ended, so nothing overlaps the next run.
  */
-interface Reply {
-  readonly at: number;
-  readonly seq: number | undefined;
-  readonly rttMs: number | undefined;
-}
-
 async function firstReply(container: string, ip: string, opts: Options): Promise<Reply | null> {
   const deadline = performance.now() + opts.pingTimeoutS * 1000;
   if (opts.probe === 'poll') {
@@ -301,7 +307,7 @@ async function trial(kind: Kind, n: number, round: number, opts: Options): Promi
       names.push(name);
       const startedAt = Date.now();
       const t0 = performance.now();
-      const r = await startContainer(name, net);
+      const r = await startContainer(name, net, opts.runOpts);
       const t1 = performance.now();
       const returnedAt = Date.now();
       checkAborted();
@@ -463,7 +469,8 @@ function report(samples: readonly Sample[], failedTrials: readonly FailedTrial[]
   const sums = opts.ns.flatMap((n) => kinds.map((k) => summarizeKind(samples, n, k)));
   const get = (n: number, k: Kind): KindSummary => sums.find((s) => s.n === n && s.kind === k)!;
 
-  out.push(`(a) \`docker run -d\` wall time and (b) run return -> first ping reply, ms (${opts.probe} probe; ${opts.rounds} round(s))`, '');
+  const extra = opts.runOpts.length > 0 ? `; timed containers run with ${opts.runOpts.join(' ')}` : '';
+  out.push(`(a) \`docker run -d\` wall time and (b) run return -> first ping reply, ms (${opts.probe} probe; ${opts.rounds} round(s)${extra})`, '');
   out.push(
     table(
       ['N', 'kind', 'runs', '(a) median', '(a) p95', '(a) max', '(a) ratio med / p95', '(b) median', '(b) p95', '(b) max', '(b) failed', '1st reply RTT med'],
@@ -554,13 +561,14 @@ function parseOptions(argv: string[]): Options {
       probe: { type: 'string', default: 'stream' },
       'ping-timeout': { type: 'string', default: '30' },
       settle: { type: 'string', default: '3' },
+      'run-opt': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
       'usage: node dist/bench/startup.js [--n 1,10,50] [--rounds 3] [--json out.json] [--probe stream|poll]\n' +
-        '                                  [--ping-timeout 30] [--settle 3]\nSee bench/README.md.\n',
+        '                                  [--ping-timeout 30] [--settle 3] [--run-opt=ARG ...]\nSee bench/README.md.\n',
     );
     process.exit(0);
   }
@@ -573,7 +581,7 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(pingTimeoutS) || pingTimeoutS < 1) throw new Error('--ping-timeout: expected whole seconds, at least 1');
   const settle = Number(values.settle);
   if (!(settle >= 0)) throw new Error('--settle: expected seconds, at least 0');
-  return { ns, rounds, json: values.json, probe: values.probe, pingTimeoutS, settleMs: settle * 1000 };
+  return { ns, rounds, json: values.json, probe: values.probe, pingTimeoutS, settleMs: settle * 1000, runOpts: values['run-opt'] };
 }
 
 async function preflight(): Promise<Record<string, string>> {

@@ -4,13 +4,17 @@ import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import type { DaemonSettings } from '../config/settings.js';
 import { FaucetConfigStore, pidfileReloader } from '../faucet/store.js';
 import { definedAcls, definedDps } from '../faucet/render.js';
+import { readRunningDps } from '../faucet/metrics.js';
 import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import type { VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
 import { blockReason, managedState, markedDps } from './faucet-desired.js';
-import type { StateStore } from './state.js';
+import type { EndpointRecord, StateStore } from './state.js';
 import type { HostNet } from './host.js';
+
+/** With FAUCET's metrics filtered to a few lines, polling this often costs next to nothing. */
+const POLL_MS = 20;
 
 /** Injected in tests; in the daemon built from the settings. */
 export interface FaucetControl {
@@ -43,6 +47,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     reload,
     metricsUrl: settings.faucetMetricsUrl,
     confirmTimeoutMs: settings.faucetConfirmTimeoutMs,
+    pollIntervalMs: POLL_MS,
     logger: flog,
   });
 
@@ -75,15 +80,36 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   const raised = new Set<string>();
 
   /**
+   * FAUCET also ignores port events of a switch it has not finished starting (a new network's
+   * switch connects a moment after its DP is configured). Wait for its dp_status first.
+   */
+  const waitUntilRunning = async (dpIds: ReadonlySet<bigint>): Promise<void> => {
+    const url = settings.faucetMetricsUrl;
+    if (url === undefined || dpIds.size === 0) return;
+    const deadline = Date.now() + settings.faucetConfirmTimeoutMs;
+    for (;;) {
+      const running = await readRunningDps(url).catch(() => new Set<bigint>());
+      if ([...dpIds].every((id) => running.has(id))) return;
+      if (Date.now() > deadline) {
+        flog.warn({ dps: [...dpIds].map((d) => `0x${d.toString(16)}`) }, 'FAUCET is not running the switch yet; raising its ports anyway');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  };
+
+  /**
    * A container's switch port gets carrier only once FAUCET runs a configuration that has the
    * port. FAUCET ignores a port's link-up while it does not know the port, or while it is still
    * cold-starting the switch, and then treats the port as down for good; raising the link after
    * the configuration is loaded makes FAUCET see the link come up, every time.
    */
   const raiseOpened = async (ids: ReadonlySet<string>): Promise<void> => {
-    for (const id of ids) {
-      const e = state.endpoint(id);
-      if (e === undefined || raised.has(e.hostIf)) continue;
+    const toRaise = [...ids].map((id) => state.endpoint(id)).filter((e): e is EndpointRecord => e !== undefined && !raised.has(e.hostIf));
+    if (toRaise.length === 0) return;
+    const dpIds = new Set(toRaise.map((e) => state.network(e.networkId)?.options.dpid).filter((d): d is bigint => d !== undefined));
+    await waitUntilRunning(dpIds);
+    for (const e of toRaise) {
       try {
         await host.setLinkUp(e.hostIf);
         raised.add(e.hostIf);

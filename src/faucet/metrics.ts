@@ -158,6 +158,17 @@ export function faucetConfigStateFromMetrics(text: string): FaucetConfigState {
   };
 }
 
+/**
+ * FAUCET's exporter answers `?name[]=…` with only those metrics. The full page grows with every
+ * DP FAUCET has ever run (it keeps their series) and reaches megabytes; the few lines dovesnap
+ * needs stay a few hundred bytes, cheap enough to poll every few milliseconds.
+ */
+export function onlyMetrics(metricsUrl: string, names: readonly string[]): string {
+  const url = new URL(metricsUrl);
+  for (const n of names) url.searchParams.append('name[]', n);
+  return url.toString();
+}
+
 export type FetchLike = (url: string, init?: { signal?: AbortSignal }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
 
 /**
@@ -168,7 +179,7 @@ export type FetchLike = (url: string, init?: { signal?: AbortSignal }) => Promis
 export async function readFaucetConfigState(metricsUrl: string, fetchImpl: FetchLike = fetch, timeoutMs = 5000): Promise<FaucetConfigState> {
   let body: string;
   try {
-    const response = await fetchImpl(metricsUrl, { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetchImpl(onlyMetrics(metricsUrl, Object.values(FAUCET_CONFIG_METRICS)), { signal: AbortSignal.timeout(timeoutMs) });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     body = await response.text();
   } catch (err) {
@@ -181,4 +192,20 @@ export async function readFaucetConfigState(metricsUrl: string, fetchImpl: Fetch
   } catch (err) {
     throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics from ${metricsUrl} are unreadable: ${errorMessage(err)}`, { cause: err });
   }
+}
+
+/**
+ * Which DPs FAUCET is running (connected and configured), by dp_id, from `dp_status`. A switch
+ * FAUCET is not running yet ignores port events, so dovesnap waits for this before it raises a
+ * container's link.
+ */
+export async function readRunningDps(metricsUrl: string, fetchImpl: FetchLike = fetch, timeoutMs = 5000): Promise<Set<bigint>> {
+  const response = await fetchImpl(onlyMetrics(metricsUrl, ['dp_status']), { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics answered HTTP ${response.status}`);
+  const running = new Set<bigint>();
+  for (const s of parsePrometheusText(await response.text())) {
+    const id = s.labels.get('dp_id');
+    if (s.name === 'dp_status' && s.value === 1 && id !== undefined) running.add(BigInt(id));
+  }
+  return running;
 }

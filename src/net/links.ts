@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { DovesnapError, ErrorCode, isDovesnapError } from '../util/errors.js';
 import { runCommand } from './exec.js';
 
@@ -92,6 +93,7 @@ export async function createVeth(spec: VethSpec): Promise<void> {
   const mtu = spec.mtu === undefined ? [] : ['mtu', String(spec.mtu)];
   await runCommand('ip', ['link', 'add', host, ...mtu, 'type', 'veth', 'peer', 'name', container, 'address', spec.containerMac, ...mtu]);
   try {
+    await keepOutOfHostStack(host);
     if (spec.disableContainerTxOffload) await runCommand('ethtool', ['-K', container, 'tx', 'off']);
   } catch (err) {
     await deleteLink(host).catch(() => undefined);
@@ -114,6 +116,23 @@ export async function configureGateway(bridge: string, cidr: string, opts: { dis
   await runCommand('ip', ['addr', 'replace', cidr, 'dev', bridge]);
   await runCommand('ip', ['link', 'set', 'dev', bridge, 'up']);
   if (opts.disableTxOffload) await runCommand('ethtool', ['-K', bridge, 'tx', 'off']);
+}
+
+/**
+ * The host end of a container's veth is a switch port, not a host interface. On the userspace
+ * datapath the kernel still sees its traffic, and by default it answers ARP for every host
+ * address on every interface: a container asking for its gateway could get this port's MAC
+ * instead of the gateway's, and its packets would then be routed (and dropped) by the host
+ * from the wrong interface. So the port never answers ARP and takes no IPv6 address.
+ */
+export async function keepOutOfHostStack(name: string, procSys = '/proc/sys/net'): Promise<void> {
+  await writeFile(`${procSys}/ipv4/conf/${name}/arp_ignore`, '8\n');
+  try {
+    await writeFile(`${procSys}/ipv6/conf/${name}/disable_ipv6`, '1\n');
+  } catch (err) {
+    // A kernel without IPv6 has nothing to disable.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 export async function setLinkUp(name: string): Promise<void> {

@@ -5,7 +5,10 @@ import type { VSwitch } from '../ovs/vswitch.js';
 import type { HostNet } from '../core/host.js';
 import type { FaucetView } from '../core/driver.js';
 import { bridgeExternalIds, portExternalIds } from '../core/persist.js';
-import type { StateStore } from '../core/state.js';
+import type { ContainerInfo, StateStore } from '../core/state.js';
+
+/** Containers created but not yet connected are few; this only bounds a leak. */
+const CREATED_CACHE_MAX = 4096;
 import { applyMacPrefix, parseContainerLabels } from '../model/labels.js';
 
 /** Docker's names for this driver: the current one and the original's older one. */
@@ -39,6 +42,8 @@ export class Reconciler {
   private loop: Promise<void> | undefined;
   private readonly pending = new Map<string, Promise<void>>();
   private readonly rerun = new Set<string>();
+  /** Names and labels from Docker's container `create` events, by container ID. */
+  private readonly created = new Map<string, ContainerInfo>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.logger.child({ component: 'reconciler' });
@@ -60,7 +65,7 @@ export class Reconciler {
     while (!this.abort.signal.aborted) {
       let connected = false;
       const stream = this.deps.engine.streamEvents(
-        { type: ['network'] },
+        { type: ['network', 'container'], event: ['create', 'connect', 'destroy'] },
         (e) => {
           connected = true;
           this.onEvent(e);
@@ -87,6 +92,10 @@ export class Reconciler {
   }
 
   private onEvent(e: EngineEvent): void {
+    if (e.Type === 'container') {
+      this.onContainerEvent(e);
+      return;
+    }
     if (e.Type !== 'network') return;
     const attrs = e.Actor.Attributes ?? {};
     const type = attrs['type'] ?? '';
@@ -131,21 +140,57 @@ export class Reconciler {
     await this.deps.faucet.sync(`network ${name} named`);
   }
 
-  private async resolveContainer(networkId: string, containerId: string): Promise<void> {
+  /**
+   * Which endpoint and container a `connect` event is about. Fast path: Docker's `create` event
+   * already gave the container's name and labels, and exactly one endpoint of the network has
+   * joined without a container yet: it is this container's (Docker reports the connect after
+   * the Join). Otherwise ask Docker, whose inspect waits until the container has started.
+   */
+  private async identify(networkId: string, containerId: string): Promise<{ endpointId: string; container: ContainerInfo; networkName: string | undefined } | undefined> {
     const { state, engine } = this.deps;
+    const known = this.created.get(containerId);
+    const waiting = state.endpointsOf(networkId).filter((e) => e.sandboxKey !== undefined && e.container === undefined);
+    if (known !== undefined && waiting.length === 1 && waiting[0] !== undefined) {
+      return { endpointId: waiting[0].id, container: known, networkName: undefined };
+    }
     const net = state.network(networkId);
-    if (net === undefined) return;
     const c = await engine.inspectContainer(containerId);
-    if (c === undefined) return;
+    if (c === undefined || net === undefined) return undefined;
     const settings = Object.entries(c.NetworkSettings?.Networks ?? {}).find(([netName, s]) => s.NetworkID === networkId || netName === net.name);
     const endpointId = settings?.[1].EndpointID;
-    if (endpointId === undefined || endpointId === '') return;
-    const ep = state.endpoint(endpointId);
-    if (ep === undefined) return;
-    if (net.name === undefined && settings !== undefined) await this.learnNetworkName(networkId, settings[0]);
-    const networkName = state.network(networkId)?.name ?? settings?.[0] ?? '';
+    if (endpointId === undefined || endpointId === '') return undefined;
+    return { endpointId, container: { id: c.Id, name: c.Name, labels: c.Config?.Labels ?? {} }, networkName: settings?.[0] };
+  }
 
-    const labels = c.Config?.Labels ?? {};
+  private onContainerEvent(e: EngineEvent): void {
+    const id = e.Actor.ID;
+    if (e.Action === 'destroy') {
+      this.created.delete(id);
+      return;
+    }
+    if (e.Action !== 'create') return;
+    // A container event's attributes are its labels plus Docker's `image` and `name`.
+    const { image: _image, name, ...labels } = e.Actor.Attributes ?? {};
+    if (name === undefined) return;
+    this.created.set(id, { id, name: `/${name}`, labels });
+    if (this.created.size > CREATED_CACHE_MAX) {
+      const oldest = this.created.keys().next().value;
+      if (oldest !== undefined) this.created.delete(oldest);
+    }
+  }
+
+  private async resolveContainer(networkId: string, containerId: string): Promise<void> {
+    const { state } = this.deps;
+    if (state.network(networkId) === undefined) return;
+    const found = await this.identify(networkId, containerId);
+    if (found === undefined) return;
+    const ep = state.endpoint(found.endpointId);
+    if (ep === undefined) return;
+    if (state.network(networkId)?.name === undefined && found.networkName !== undefined) await this.learnNetworkName(networkId, found.networkName);
+    const networkName = state.network(networkId)?.name ?? found.networkName ?? '';
+    const c = { Id: found.container.id, Name: found.container.name };
+
+    const labels = found.container.labels;
     let parsed;
     let blockedReason: string | undefined;
     try {

@@ -1,8 +1,8 @@
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  containerIp, createNetwork, docker, dockerRaw, must, ping, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
+  containerIp, createNetwork, docker, dockerRaw, must, onCleanup, ping, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
   waitFor, waitPing, FAUCET_CONFIG, DOCKER,
 } from './harness.js';
 
@@ -62,11 +62,13 @@ describe('FAUCET ACLs, by traffic', () => {
   before(async () => {
     writeFileSync(FAUCET_CONFIG, OPERATOR_ACLS + readFileSync(FAUCET_CONFIG, 'utf8'));
     process.kill(faucetPid(), 'SIGHUP');
-  });
-  after(async () => {
-    const now = readFileSync(FAUCET_CONFIG, 'utf8');
-    writeFileSync(FAUCET_CONFIG, now.replace(OPERATOR_ACLS, ''));
-    process.kill(faucetPid(), 'SIGHUP');
+    // Registered first, so it runs last: the ACLs go only once no DP of this test uses them
+    // (FAUCET 1.10 crashes on a VLAN whose acls_out names an ACL that is gone).
+    onCleanup(async () => {
+      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`dst-acl-${tag}`), 30_000);
+      writeFileSync(FAUCET_CONFIG, readFileSync(FAUCET_CONFIG, 'utf8').replace(OPERATOR_ACLS, ''));
+      process.kill(faucetPid(), 'SIGHUP');
+    });
   });
 
   const tag = uniqueName('acl').slice(-6);

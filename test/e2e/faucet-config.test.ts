@@ -1,9 +1,9 @@
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import {
-  containerIp, createNetwork, dockerRaw, faucetYaml, must, ping, run, runContainer, status, testDpid, testSubnet, uniqueName,
+  containerIp, createNetwork, dockerRaw, faucetYaml, must, onCleanup, ping, run, runContainer, status, testDpid, testSubnet, uniqueName,
   waitFor, waitPing, FAUCET_CONFIG, DOCKER,
 } from './harness.js';
 
@@ -65,15 +65,17 @@ describe("the operator's faucet.yaml", () => {
     process.kill(await faucetPid(), 'SIGHUP');
     const want = sha(readFileSync(FAUCET_CONFIG, 'utf8'));
     await waitFor('FAUCET loads the operator edit', async () => (await faucetState()).hash.includes(want));
+    // Registered first, so it runs after this file's containers and networks are gone: only
+    // then can the ACLs their ports use go.
+    onCleanup(async () => {
+      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`  ${net}:`), 30_000);
+      const now = readFileSync(FAUCET_CONFIG, 'utf8');
+      const restored = now.replace(OPERATOR_BLOCK, '').replace(OPERATOR_DP, '');
+      writeFileSync(FAUCET_CONFIG, restored === now ? original : restored);
+      process.kill(await faucetPid(), 'SIGHUP');
+    });
   });
 
-  after(async () => {
-    // Put back exactly what was there (dovesnap's own networks are gone by now).
-    const now = readFileSync(FAUCET_CONFIG, 'utf8');
-    const restored = now.replace(OPERATOR_BLOCK, '').replace(OPERATOR_DP, '');
-    writeFileSync(FAUCET_CONFIG, restored === now ? original : restored);
-    process.kill(await faucetPid(), 'SIGHUP');
-  });
 
   const net = uniqueName('fcfg');
   const { subnet } = testSubnet();

@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, docker, dockerRaw, faucetYaml, httpGet, makeTestHost, must, run, runContainer, serveClientAddress, serveHttp,
-  status, testDpid, testSubnet, uniqueName, waitFor, waitPing, type TestHost,
+  containerIp, createNetwork, docker, faucetYaml, httpGet, makeTestHost, must, run, runContainer, serveClientAddress, serveHttp,
+  status, testDpid, testSubnet, udpAsk, udpEchoInContainer, uniqueName, waitFor, waitPing, type TestHost,
 } from './harness.js';
 
 /**
@@ -70,7 +70,7 @@ describe('nat and routed networks', () => {
     const dns = `${natNet}-udp`;
     await runContainer(web, natNet, ['-p', '18080:8080']);
     await serveHttp(web);
-    await runContainer(dns, natNet, ['-p', `${up.hostSideIp}:15353:5353/udp`], ['sh', '-c', 'while true; do nc -u -l -p 5353 >> /tmp/udp.txt; done']);
+    await runContainer(dns, natNet, ['-p', `${up.hostSideIp}:15353:5353/udp`]);
     // TCP from the host itself, to one of its addresses, and from the upstream host.
     const fromHost = await waitFor('TCP from the host', async () => {
       const r = await run('busybox', ['wget', '-q', '-O', '-', `http://${up.hostSideIp}:18080/`], 10_000);
@@ -81,14 +81,10 @@ describe('nat and routed networks', () => {
     assert.equal(fromLoopback.stdout.trim(), `hello from ${web}`, 'published on 127.0.0.1 too');
     const fromUp = await up.exec(['timeout', '5', 'busybox', 'wget', '-q', '-O', '-', `http://${up.hostSideIp}:18080/`]);
     assert.equal(fromUp.stdout.trim(), `hello from ${web}`);
-    // UDP from the upstream host and from the host.
-    await up.exec(['sh', '-c', `echo from-upstream | busybox nc -u -w 1 ${up.hostSideIp} 15353`]);
-    await run('sh', ['-c', `echo from-host | busybox nc -u -w 1 ${up.hostSideIp} 15353`]);
-    const got = await waitFor('UDP datagrams arrived', async () => {
-      const t = (await dockerRaw('exec', dns, 'cat', '/tmp/udp.txt')).stdout;
-      return t.includes('from-upstream') && t.includes('from-host') ? t : undefined;
-    });
-    assert.ok(got.includes('from-upstream'));
+    // UDP both ways (an echo), from the upstream host and from the host.
+    await udpEchoInContainer(dns, 5353);
+    assert.equal(await waitFor('UDP from upstream', () => udpAsk(['ip', 'netns', 'exec', up.ns], up.hostSideIp, 15353, 'from-upstream')), 'from-upstream');
+    assert.equal(await waitFor('UDP from the host', () => udpAsk([], up.hostSideIp, 15353, 'from-host')), 'from-host');
     const st = Object.values(await status()).find((n) => n.NetworkName === natNet);
     const ports = Object.values(st?.Containers ?? {}).flatMap((c) => c.Ports);
     assert.ok(ports.some((p) => p.Protocol === 'tcp' && p.HostPort === 18080 && p.ContainerPort === 8080));

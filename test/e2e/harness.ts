@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
@@ -238,4 +238,25 @@ export async function serveClientAddress(host: TestHost, port: number): Promise<
   await must('sh', ['-c', `printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\necho "$REMOTE_ADDR"\\n' > ${dir}/cgi-bin/whoami && chmod 755 ${dir}/cgi-bin/whoami`]);
   const r = await host.exec(['busybox', 'httpd', '-p', `${host.ip}:${port}`, '-h', dir]);
   assert.equal(r.code, 0, `httpd in ${host.ns}: ${r.stderr}`);
+}
+
+/**
+ * A UDP echo service inside a container's network namespace. Debian's busybox has no UDP in
+ * its nc, so the service is a few lines of node run in the container's namespace from the host.
+ */
+export async function udpEchoInContainer(container: string, port: number): Promise<void> {
+  const pid = await docker('inspect', '-f', '{{.State.Pid}}', container);
+  const script = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(m,r.port,r.address));s.bind(${port})`;
+  const child = spawn('nsenter', ['-t', pid, '-n', process.execPath, '-e', script], { stdio: 'ignore', detached: true });
+  onCleanup(async () => child.kill('SIGKILL'));
+  child.unref();
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+/** Sends one datagram and returns the echo, or undefined if none came back within 2 s. */
+export async function udpAsk(prefix: readonly string[], host: string, port: number, message: string): Promise<string | undefined> {
+  const script = `const s=require('dgram').createSocket('udp4');setTimeout(()=>process.exit(2),2000);s.on('message',m=>{process.stdout.write(String(m));process.exit(0)});s.send(${JSON.stringify(message)},${port},${JSON.stringify(host)})`;
+  const [file, ...args] = [...prefix, process.execPath, '-e', script];
+  const r = await run(file ?? process.execPath, args, 10_000);
+  return r.code === 0 ? r.stdout : undefined;
 }

@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { validateFaucetConfig } from '../../src/faucet/validate.js';
+import { definedDps } from '../../src/faucet/render.js';
 
 /** undefined: FAUCET loads `text`; a string: FAUCET's error message. */
 export type FaucetJudge = (text: string) => string | undefined;
@@ -53,6 +54,8 @@ export class FakeFaucet {
   private loadError = 0;
   private lastGoodSha: string | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** The configuration FAUCET runs: its DPs report dp_status 1. */
+  private runningText = '';
   private readonly inFlight = new Set<Promise<void>>();
 
   private constructor(
@@ -66,11 +69,16 @@ export class FakeFaucet {
   static async start(opts: FakeFaucetOptions): Promise<FakeFaucet> {
     let fake: FakeFaucet | undefined;
     const server = createServer((req, res) => {
-      if (req.url !== '/metrics' || fake === undefined) {
+      const url = new URL(req.url ?? '/', 'http://fake');
+      if (url.pathname !== '/metrics' || fake === undefined) {
         res.writeHead(404).end('not found\n');
         return;
       }
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(fake.metricsText());
+      // Like prometheus_client: `?name[]=x&name[]=y` limits the answer to those metrics.
+      const names = url.searchParams.getAll('name[]');
+      const text = fake.metricsText();
+      const body = names.length === 0 ? text : text.split('\n').filter((l) => names.some((n) => l.startsWith(`${n}{`) || l.startsWith(`${n} `) || l.includes(` ${n} `))).join('\n') + '\n';
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
@@ -119,6 +127,7 @@ export class FakeFaucet {
         this.hashInfo = { configFiles: real, hashes: sha, error: '' };
         this.loadError = 0;
         this.lastGoodSha = sha;
+        this.runningText = text ?? '';
       } else {
         this.hashInfo = { configFiles: path, hashes: '', error: error ?? 'unknown error' };
         this.loadError = 1;
@@ -144,6 +153,9 @@ export class FakeFaucet {
         `faucet_config_hash_info{config_files="${escapeLabel(configFiles)}",error="${escapeLabel(error)}",hashes="${escapeLabel(hashes)}"} 1.0`,
       );
     }
+    // Every DP of the running configuration counts as connected and running.
+    lines.push('# HELP dp_status status of datapaths', '# TYPE dp_status gauge');
+    for (const [name, id] of definedDps(this.runningText)) lines.push(`dp_status{dp_id="0x${id.toString(16)}",dp_name="${escapeLabel(name)}"} 1.0`);
     return `${lines.join('\n')}\n`;
   }
 

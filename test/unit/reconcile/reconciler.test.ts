@@ -218,6 +218,36 @@ describe('reconciler: events', () => {
     assert.equal(portIds(r, ep1)[ExtId.containerId], undefined);
   });
 
+  it("takes name and labels from Docker's create event and skips the inspect when one endpoint is waiting", async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, 'net1', '0x1');
+    dockerNetwork(r, net, 'net1');
+    await startAndPass(r);
+    await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/x' });
+    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'fast', 'dovesnap.faucet.portacl': 'allow' } } });
+    const before = r.engine.calls.inspectContainer;
+    connect(r, NET1, 'net1', CTR);
+    await waitFor(() => r.faucet.syncs.includes('container /fast joined net1'), 'the container sync');
+    assert.equal(r.engine.calls.inspectContainer, before, 'no inspect');
+    assert.deepEqual(r.state.endpoint(EP1)?.container, { id: CTR, name: '/fast', labels: { 'dovesnap.faucet.portacl': 'allow' } });
+    assert.deepEqual(r.state.endpoint(EP1)?.labels?.portAcls, ['allow']);
+  });
+
+  it('falls back to inspect when two endpoints of the network are waiting', async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, 'net1', '0x1');
+    dockerNetwork(r, net, 'net1');
+    await startAndPass(r);
+    await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/x' });
+    await addEndpoint(r, net, EP2, { sandboxKey: '/var/run/docker/netns/y' });
+    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'web' } } });
+    dockerContainer(r, CTR, '/web', {}, { net1: { NetworkID: NET1, EndpointID: EP2 } });
+    connect(r, NET1, 'net1', CTR);
+    await waitFor(() => r.faucet.syncs.includes('container /web joined net1'), 'the container sync');
+    assert.equal(r.state.endpoint(EP2)?.container?.id, CTR);
+    assert.equal(r.state.endpoint(EP1)?.container, undefined);
+  });
+
   for (const [label, value] of [
     ['dovesnap.faucet.portacl', 'not an acl!'],
     ['dovesnap.faucet.mac_prefix', '01:00'],
@@ -376,7 +406,7 @@ describe('reconciler: event loop', () => {
   it('resubscribes after dockerd ends the stream, runs a new full pass, and handles events on the new stream', async () => {
     const r = rig();
     await startAndPass(r);
-    assert.deepEqual(r.engine.subscriptions[0]?.filters, { type: ['network'] });
+    assert.deepEqual(r.engine.subscriptions[0]?.filters, { type: ['network', 'container'], event: ['create', 'connect', 'destroy'] });
     r.engine.endStreams();
     await r.engine.subscribed(2);
     await waitFor(() => r.faucet.syncs.filter((s) => s === FULL_PASS).length === 2, 'the second full pass');
