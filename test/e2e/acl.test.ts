@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
   containerIp, createNetwork, docker, dockerRaw, must, onCleanup, ping, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
-  waitFor, waitPing, FAUCET_CONFIG, DOCKER,
+  waitFor, waitPing, hupFaucet, FAUCET_CONFIG, DOCKER,
 } from './harness.js';
 
 /**
@@ -47,10 +47,6 @@ acls:
 # --- end of e2e ACLs ---
 `;
 
-function faucetPid(): number {
-  return Number(readFileSync('/run/dovesnap/faucet.pid', 'utf8').trim());
-}
-
 async function wgetSeconds(from: string, url: string): Promise<number> {
   const t0 = process.hrtime.bigint();
   const r = await dockerRaw('exec', from, 'timeout', '30', 'wget', '-q', '-O', '/dev/null', url);
@@ -60,15 +56,15 @@ async function wgetSeconds(from: string, url: string): Promise<number> {
 
 describe('FAUCET ACLs, by traffic', () => {
   before(async () => {
-    writeFileSync(FAUCET_CONFIG, OPERATOR_ACLS + readFileSync(FAUCET_CONFIG, 'utf8'));
-    process.kill(faucetPid(), 'SIGHUP');
-    // Registered first, so it runs last: the ACLs go only once no DP of this test uses them
-    // (FAUCET 1.10 crashes on a VLAN whose acls_out names an ACL that is gone).
+    // Registered first, so it runs last, even when a test fails: the ACLs go only once no DP
+    // of this test uses them (FAUCET 1.10 crashes on a VLAN whose acls_out names a missing ACL).
     onCleanup(async () => {
-      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`dst-acl-${tag}`), 30_000);
+      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`dst-acl-${tag}`), 30_000).catch(() => undefined);
       writeFileSync(FAUCET_CONFIG, readFileSync(FAUCET_CONFIG, 'utf8').replace(OPERATOR_ACLS, ''));
-      process.kill(faucetPid(), 'SIGHUP');
+      hupFaucet();
     });
+    writeFileSync(FAUCET_CONFIG, OPERATOR_ACLS + readFileSync(FAUCET_CONFIG, 'utf8'));
+    hupFaucet();
   });
 
   const tag = uniqueName('acl').slice(-6);
@@ -146,6 +142,19 @@ describe('FAUCET ACLs, by traffic', () => {
     assert.ok(unlimited < limited / 3, `unmetered ${unlimited.toFixed(2)} s vs metered ${limited.toFixed(2)} s`);
   });
 
+  it('nat_acl filters what the gateway port sends into the network', async () => {
+    const n3 = `${net}-gw`;
+    const s3 = testSubnet();
+    await createNetwork(n3, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat', 'ovs.bridge.nat_acl': 'e2e-denyall' }, ['--subnet', s3.subnet]);
+    const z = `${n3}-z`;
+    await runContainer(z, n3);
+    // The gateway's replies enter the network through its port: with denyall nothing comes back.
+    assert.equal(await ping(z, `${s3.prefix}.1`), false);
+    const other = `${n3}-other`;
+    await runContainer(other, n3);
+    await waitPing(z, await containerIp(other, n3));
+  });
+
   it('vlan_out_acl filters what leaves the VLAN, through FAUCET\'s egress pipeline', async () => {
     const n2 = `${net}-out`;
     const s2 = testSubnet();
@@ -158,18 +167,9 @@ describe('FAUCET ACLs, by traffic', () => {
     const ipY = await containerIp(y, n2);
     await waitFor('TCP passes the output ACL', async () => (await dockerRaw('exec', x, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipY}:8080/`)).code === 0);
     assert.equal(await ping(x, ipY), false, 'ICMP dropped on output');
-  });
-
-  it('nat_acl filters what the gateway port sends into the network', async () => {
-    const n3 = `${net}-gw`;
-    const s3 = testSubnet();
-    await createNetwork(n3, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat', 'ovs.bridge.nat_acl': 'e2e-denyall' }, ['--subnet', s3.subnet]);
-    const z = `${n3}-z`;
-    await runContainer(z, n3);
-    // The gateway's replies enter the network through its port: with denyall nothing comes back.
-    assert.equal(await ping(z, `${s3.prefix}.1`), false);
-    const other = `${n3}-other`;
-    await runContainer(other, n3);
-    await waitPing(z, await containerIp(other, n3));
+    // FAUCET 1.10's egress pipeline is experimental: it has been seen to crash when other
+    // networks' VLANs change while an egress DP runs. Remove this one before anything else moves.
+    await docker('rm', '-f', x, y);
+    await docker('network', 'rm', n2);
   });
 });

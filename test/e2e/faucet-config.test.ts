@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import {
   containerIp, createNetwork, dockerRaw, faucetYaml, must, onCleanup, ping, run, runContainer, status, testDpid, testSubnet, uniqueName,
-  waitFor, waitPing, FAUCET_CONFIG, DOCKER,
+  waitFor, waitPing, hupFaucet, FAUCET_CONFIG, DOCKER,
 } from './harness.js';
 
 /**
@@ -49,33 +49,28 @@ function sha(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-async function faucetPid(): Promise<number> {
-  return Number(readFileSync('/run/dovesnap/faucet.pid', 'utf8').trim());
-}
-
 describe("the operator's faucet.yaml", () => {
   let original = '';
 
   before(async () => {
     original = readFileSync(FAUCET_CONFIG, 'utf8');
+    // Registered first, so it runs after this file's containers and networks are gone (only
+    // then can the ACLs their ports use go), and even when a test fails.
+    onCleanup(async () => {
+      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`  ${net}:`), 30_000).catch(() => undefined);
+      const now = readFileSync(FAUCET_CONFIG, 'utf8');
+      const restored = now.replace(OPERATOR_BLOCK, '').replace(OPERATOR_DP, '');
+      writeFileSync(FAUCET_CONFIG, restored === now ? original : restored);
+      hupFaucet();
+    });
     // Operator edits: a block of their own on top, and a DP of their own under dps:.
     const withDp = original.replace(/^dps:\n/m, `dps:\n${OPERATOR_DP}`);
     assert.notEqual(withDp, original, 'faucet.yaml has a dps: map');
     writeFileSync(FAUCET_CONFIG, `${OPERATOR_BLOCK}${withDp}`);
-    process.kill(await faucetPid(), 'SIGHUP');
+    hupFaucet();
     const want = sha(readFileSync(FAUCET_CONFIG, 'utf8'));
     await waitFor('FAUCET loads the operator edit', async () => (await faucetState()).hash.includes(want));
-    // Registered first, so it runs after this file's containers and networks are gone: only
-    // then can the ACLs their ports use go.
-    onCleanup(async () => {
-      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`  ${net}:`), 30_000);
-      const now = readFileSync(FAUCET_CONFIG, 'utf8');
-      const restored = now.replace(OPERATOR_BLOCK, '').replace(OPERATOR_DP, '');
-      writeFileSync(FAUCET_CONFIG, restored === now ? original : restored);
-      process.kill(await faucetPid(), 'SIGHUP');
-    });
   });
-
 
   const net = uniqueName('fcfg');
   const { subnet } = testSubnet();

@@ -260,3 +260,12 @@ export async function udpAsk(prefix: readonly string[], host: string, port: numb
   const r = await run(file ?? process.execPath, args, 10_000);
   return r.code === 0 ? r.stdout : undefined;
 }
+
+/** Asks FAUCET to reload; a FAUCET that is not running is the next check's business. */
+export function hupFaucet(): void {
+  try {
+    process.kill(Number(readFileSync('/run/dovesnap/faucet.pid', 'utf8').trim()), 'SIGHUP');
+  } catch {
+    // not running: nothing to reload
+  }
+}
