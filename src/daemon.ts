@@ -83,7 +83,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     state,
     faucet,
     nat,
-    settings: { defaultControllers: settings.defaultControllers, hostDatapath, ofportTimeoutMs: 10_000 },
+    settings: { defaultControllers: settings.defaultControllers, hostDatapath, ofportTimeoutMs: 10_000, allowEgressPipeline: settings.experimentalEgress },
     logger: log,
   });
 

@@ -38,6 +38,8 @@ export interface DriverSettings {
   readonly defaultControllers: readonly string[];
   readonly hostDatapath: DatapathType;
   readonly ofportTimeoutMs: number;
+  /** ovs.bridge.vlan_out_acl needs FAUCET's experimental egress pipeline: see unsupported(). */
+  readonly allowEgressPipeline?: boolean;
 }
 
 export interface DriverDeps {
@@ -90,7 +92,7 @@ export class Driver implements NetworkDriver {
     const { state, vswitch, settings } = this.deps;
     const rawOptions = stringOptions(req.Options['com.docker.network.generic']);
     const options = parseNetworkOptions(rawOptions);
-    const why = unsupported(options, rawOptions);
+    const why = unsupported(options, rawOptions) ?? this.egressRefusal(options);
     if (why !== undefined) throw new DovesnapError(ErrorCode.BadOption, why);
 
     // One lock for all creates: uniqueness of DPIDs and bridge names is a property of the set.
@@ -158,6 +160,17 @@ export class Driver implements NetworkDriver {
       if (options.mode !== 'flat') await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
       this.log.info({ network: req.NetworkID, bridge: bridgeName, dpid: formatDpid(options.dpid), datapathType, controllers }, 'network created');
     });
+  }
+
+  /**
+   * FAUCET 1.10.12's egress pipeline (the only way to give a VLAN an output ACL) crashed the
+   * whole controller in our end-to-end runs (AssertionError "vlan_vid match in table
+   * egress_acl") once other networks changed while an egress DP ran: every network on the host
+   * loses its controller. Refused unless the operator opts in, knowing that.
+   */
+  private egressRefusal(o: NetworkOptions): string | undefined {
+    if (o.vlanOutAcl === undefined || this.deps.settings.allowEgressPipeline === true) return undefined;
+    return `${Opt.vlanOutAcl} needs FAUCET's experimental egress pipeline, which crashes FAUCET 1.10.12 in some configurations; set DOVESNAP_EXPERIMENTAL_EGRESS=1 for the daemon to use it anyway`;
   }
 
   /**

@@ -224,3 +224,23 @@ describe('driver: nat and routed networks', () => {
     assert.equal(host.nftScripts.at(-1), 'table ip dovesnap\ndelete table ip dovesnap\n');
   });
 });
+
+describe("driver: FAUCET's egress pipeline is opt-in", () => {
+  it('refuses vlan_out_acl by default and accepts it when the operator opted in', async () => {
+    for (const allow of [false, true]) {
+      const vs = new FakeVSwitch();
+      const host = new FakeHostNet();
+      const state = new StateStore();
+      const faucet = new FakeFaucetView();
+      faucet.acls.add('out');
+      const driver = new Driver({
+        vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), logger: silentLogger(),
+        settings: { defaultControllers: [], hostDatapath: 'netdev', ofportTimeoutMs: 1000, allowEgressPipeline: allow },
+      });
+      const create = driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan_out_acl': 'out' }));
+      if (allow) await create;
+      else await assert.rejects(create, /DOVESNAP_EXPERIMENTAL_EGRESS=1/);
+      assert.equal((await vs.listBridges()).length, allow ? 1 : 0);
+    }
+  });
+});
