@@ -7,6 +7,8 @@ import type { FaucetView } from '../core/driver.js';
 import { bridgeExternalIds, portExternalIds } from '../core/persist.js';
 import type { ContainerInfo, StateStore } from '../core/state.js';
 
+const MAC_PREFIX_WAIT_MS = 5000;
+
 /** Containers created but not yet connected are few; this only bounds a leak. */
 const CREATED_CACHE_MAX = 4096;
 import { applyMacPrefix, parseContainerLabels } from '../model/labels.js';
@@ -204,10 +206,7 @@ export class Reconciler {
     let mac = ep.mac;
     if (parsed?.macPrefix !== undefined && ep.sandboxKey !== undefined) {
       const wanted = applyMacPrefix(ep.mac, parsed.macPrefix);
-      if (wanted !== ep.mac) {
-        await this.deps.host.setPeerMacInNetns(ep.hostIf, ep.sandboxKey, wanted);
-        mac = wanted;
-      }
+      if (wanted !== ep.mac && (await this.setMacWhenMoved(ep.hostIf, ep.sandboxKey, wanted))) mac = wanted;
     }
     const updated = state.updateEndpoint(ep.id, {
       container: { id: c.Id, name: c.Name, labels },
@@ -219,6 +218,27 @@ export class Reconciler {
     await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
     this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, blockedReason }, 'container resolved');
     await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
+  }
+
+  /**
+   * Docker moves the container's end of the veth into its namespace just after Join, and the
+   * connect event can arrive first: try for a few seconds. A MAC that cannot be set is logged
+   * and the container is connected with the MAC it has.
+   */
+  private async setMacWhenMoved(hostIf: string, netns: string, mac: string): Promise<boolean> {
+    const deadline = Date.now() + MAC_PREFIX_WAIT_MS;
+    for (;;) {
+      try {
+        await this.deps.host.setPeerMacInNetns(hostIf, netns, mac);
+        return true;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          this.log.warn({ port: hostIf, mac, err: errorMessage(err) }, 'could not apply dovesnap.faucet.mac_prefix');
+          return false;
+        }
+        await this.sleep(50);
+      }
+    }
   }
 
   /**
