@@ -20,6 +20,8 @@ import { buildStatusApp } from './status/server.js';
  * The daemon's lifecycle: connect, rebuild the model from OVSDB, serve, and shut down in
  * order. Only the CLI's `daemon` verb calls this, and only it handles signals.
  */
+const RESYNC_MS = 30_000;
+
 export interface RunningDaemon {
   stop(): Promise<void>;
 }
@@ -105,12 +107,19 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
 
   const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, logger: log, restoredEndpoints: restored });
   reconciler.start();
+  // A hand edit of faucet.yaml racing one of ours can leave our DPs out of the file; a cheap
+  // periodic render (no write when nothing differs) puts them back.
+  const resync = setInterval(() => {
+    faucet.sync('periodic check').catch(() => undefined);
+  }, RESYNC_MS);
+  resync.unref();
   ready = true;
   log.info({ sockets: settings.driverNames.map((n) => path.join(settings.pluginDir, `${n}.sock`)), status: `${settings.statusHost}:${settings.statusPort}` }, 'dovesnap ready');
 
   return {
     async stop() {
       ready = false;
+      clearInterval(resync);
       // Stop taking Docker's requests first (close drains those in flight), then the rest.
       await Promise.allSettled(pluginApps.map((a) => a.close()));
       await reconciler.stop();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
   containerIp, createNetwork, docker, dockerRaw, must, onCleanup, ping, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
-  waitFor, waitPing, hupFaucet, FAUCET_CONFIG, DOCKER,
+  waitFor, waitFaucetSettled, waitPing, hupFaucet, FAUCET_CONFIG, DOCKER,
 } from './harness.js';
 
 /**
@@ -63,8 +63,10 @@ describe('FAUCET ACLs, by traffic', () => {
       writeFileSync(FAUCET_CONFIG, readFileSync(FAUCET_CONFIG, 'utf8').replace(OPERATOR_ACLS, ''));
       hupFaucet();
     });
+    await waitFaucetSettled();
     writeFileSync(FAUCET_CONFIG, OPERATOR_ACLS + readFileSync(FAUCET_CONFIG, 'utf8'));
     hupFaucet();
+    await waitFaucetSettled();
   });
 
   const tag = uniqueName('acl').slice(-6);

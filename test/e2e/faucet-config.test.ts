@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import {
   containerIp, createNetwork, dockerRaw, faucetYaml, must, onCleanup, ping, run, runContainer, status, testDpid, testSubnet, uniqueName,
-  waitFor, waitPing, hupFaucet, FAUCET_CONFIG, DOCKER,
+  waitFor, waitFaucetSettled, waitPing, hupFaucet, FAUCET_CONFIG, DOCKER,
 } from './harness.js';
 
 /**
@@ -53,6 +53,7 @@ describe("the operator's faucet.yaml", () => {
   let original = '';
 
   before(async () => {
+    await waitFaucetSettled();
     original = readFileSync(FAUCET_CONFIG, 'utf8');
     // Registered first, so it runs after this file's containers and networks are gone (only
     // then can the ACLs their ports use go), and even when a test fails.

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -268,4 +268,31 @@ export function hupFaucet(): void {
   } catch {
     // not running: nothing to reload
   }
+}
+
+const METRICS_URL = process.env['DOVESNAP_FAUCET_METRICS'] ?? 'http://127.0.0.1:9302/metrics';
+
+/** The sha256 FAUCET reports for the configuration it runs ('' after a load error). */
+export async function faucetLoadedHash(): Promise<string> {
+  const text = await (await fetch(`${METRICS_URL}?name[]=faucet_config_hash_info`)).text();
+  return /hashes="([^"]*)"/.exec(text)?.[1] ?? '';
+}
+
+/**
+ * Waits until dovesnap has finished the writes earlier tests left in flight (removing their
+ * networks rewrites faucet.yaml) and FAUCET runs the file on disk, so that a test's own edit of
+ * the file and dovesnap's writes do not overwrite each other.
+ */
+export async function waitFaucetSettled(): Promise<void> {
+  let last = '';
+  let since = Date.now();
+  await waitFor('faucet.yaml settled and loaded', async () => {
+    const text = readFileSync(FAUCET_CONFIG, 'utf8');
+    if (text !== last) {
+      last = text;
+      since = Date.now();
+    }
+    const sha = createHash('sha256').update(text, 'utf8').digest('hex');
+    return Date.now() - since > 1500 && (await faucetLoadedHash()).includes(sha);
+  }, 30_000);
 }
