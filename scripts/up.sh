@@ -471,7 +471,7 @@ prune_releases() {
 
 install_wrapper() {
   local want
-  want="$(printf '#!/bin/sh\nexec node %s/dist/src/cli/main.js "$@"\n' "${DOVESNAP_APP}")"
+  want="$(printf '#!/bin/sh\nexec node %s %s/dist/src/cli/main.js "$@"\n' "${DOVESNAP_NODE_FLAGS}" "${DOVESNAP_APP}")"
   if [[ "$(cat "${DOVESNAP_WRAPPER}" 2>/dev/null)" != "${want}" ]]; then
     printf '%s\n' "${want}" >"${DOVESNAP_WRAPPER}.tmp"
     chmod 755 "${DOVESNAP_WRAPPER}.tmp"
@@ -545,8 +545,9 @@ start_daemon() {
   # No daemon runs (checked by the caller), so a socket file left behind is stale.
   rm -f "${DOVESNAP_PLUGIN_SOCK}"
   log "dovesnap: starting the plugin daemon (log ${DOVESNAP_LOG_DIR}/dovesnap.log)"
+  # shellcheck disable=SC2086 # DOVESNAP_NODE_FLAGS is a list of flags
   start_detached "${DAEMON_PIDFILE}" "${DOVESNAP_LOG_DIR}/dovesnap.log" \
-    env -i "${env[@]}" node "${DOVESNAP_APP}/dist/src/cli/main.js" daemon ||
+    env -i "${env[@]}" node ${DOVESNAP_NODE_FLAGS} "${DOVESNAP_APP}/dist/src/cli/main.js" daemon ||
     die "dovesnap: could not launch the daemon"
   daemon_state >"${DOVESNAP_RUN_DIR}/dovesnap.state"
   if ! wait_until 30 "healthz at ${DOVESNAP_STATUS_ADDR} and ${DOVESNAP_PLUGIN_SOCK}" daemon_ready; then
