@@ -23,6 +23,7 @@ describe('loadSettings', () => {
       faucetConfirmTimeoutMs: 15000,
       mirrorBridgeOut: undefined,
       mirrorBridgeIn: undefined,
+      experimentalEgress: false,
     });
     assert.ok(Object.isFrozen(s));
   });
