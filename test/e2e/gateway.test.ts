@@ -91,6 +91,20 @@ describe('nat and routed networks', () => {
     assert.ok(ports.some((p) => p.Protocol === 'udp' && p.HostPort === 15353 && p.ContainerPort === 5353 && p.HostIP === up.hostSideIp));
   });
 
+  it('publishes port ranges and picks a free host port for -p CONTAINERPORT', async () => {
+    const multi = `${natNet}-multi`;
+    await runContainer(multi, natNet, ['-p', '18090-18091:8080-8081', '-p', '8082']);
+    await docker('exec', multi, 'sh', '-c', 'mkdir -p /tmp/www && for p in 8080 8081 8082; do echo "port $p" > /tmp/www/p$p; httpd -p $p -h /tmp/www; done');
+    const st = Object.values(await status()).find((n) => n.NetworkName === natNet);
+    const ports = Object.values(st?.Containers ?? {}).find((c) => c.Name === `/${multi}`)?.Ports ?? [];
+    const auto = ports.find((p) => p.ContainerPort === 8082)?.HostPort ?? 0;
+    assert.ok(auto >= 49153, `a free port from the ephemeral range for -p 8082, got ${auto}`);
+    for (const [hostPort, containerPort] of [[18090, 8080], [18091, 8081], [auto, 8082]] as const) {
+      const r = await up.exec(['timeout', '5', 'busybox', 'wget', '-q', '-O', '-', `http://${up.hostSideIp}:${hostPort}/p${containerPort}`]);
+      assert.equal(r.stdout.trim(), `port ${containerPort}`, `host port ${hostPort}`);
+    }
+  });
+
   it('removes a mapping when its container stops', async () => {
     const web = `${natNet}-web`;
     await docker('stop', '-t', '0', web);
@@ -128,7 +142,7 @@ describe('nat and routed networks', () => {
   });
 
   it('removes the gateway, NAT and forwarding rules with the networks', async () => {
-    for (const c of [`${natNet}-c1`, `${natNet}-web`, `${natNet}-udp`, `${natNet2}-both`, `${natNet2}-other`, `${routedNet}-c1`]) await run('/usr/bin/docker', ['rm', '-f', c]);
+    for (const c of [`${natNet}-c1`, `${natNet}-web`, `${natNet}-udp`, `${natNet}-multi`, `${natNet2}-both`, `${natNet2}-other`, `${routedNet}-c1`]) await run('/usr/bin/docker', ['rm', '-f', c]);
     for (const n of [natNet, natNet2, routedNet]) await docker('network', 'rm', n);
     const table = await nftTable();
     for (const s of [nat.subnet, nat2.subnet, routed.subnet]) assert.ok(!table.includes(s), `no rule for ${s}`);
