@@ -85,7 +85,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     state,
     faucet,
     nat,
-    settings: { defaultControllers: settings.defaultControllers, hostDatapath, ofportTimeoutMs: 10_000, allowEgressPipeline: settings.experimentalEgress },
+    settings: { defaultControllers: settings.defaultControllers, hostDatapath, ofportTimeoutMs: 10_000 },
     logger: log,
   });
 

@@ -26,8 +26,6 @@ export interface DaemonSettings {
   readonly faucetConfirmTimeoutMs: number;
   readonly mirrorBridgeOut: string | undefined;
   readonly mirrorBridgeIn: string | undefined;
-  /** DOVESNAP_EXPERIMENTAL_EGRESS=1: allow ovs.bridge.vlan_out_acl (FAUCET's egress pipeline). */
-  readonly experimentalEgress: boolean;
 }
 
 function badEnv(name: string, value: string, expected: string): DovesnapError {
@@ -78,6 +76,5 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     faucetConfirmTimeoutMs,
     mirrorBridgeOut: nonEmpty(env, 'MIRROR_BRIDGE_OUT'),
     mirrorBridgeIn: nonEmpty(env, 'MIRROR_BRIDGE_IN'),
-    experimentalEgress: env['DOVESNAP_EXPERIMENTAL_EGRESS'] === '1',
   });
 }

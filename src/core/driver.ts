@@ -21,6 +21,7 @@ import type { HostNet } from './host.js';
 import { bridgeExternalIds, ExtId, portExternalIds } from './persist.js';
 import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
 import { ipv4Of, type NatView } from './nat-view.js';
+import { ONE_WAY, type AclUsage } from './faucet-desired.js';
 import type { PortBinding } from '../plugin/protocol.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
@@ -29,6 +30,8 @@ export interface FaucetView {
   foreignDps(): Promise<Map<string, bigint>>;
   /** ACL names faucet.yaml defines. */
   definedAcls(): Promise<Set<string>>;
+  /** Which ACLs faucet.yaml uses on input and on output. */
+  aclUsage(): Promise<AclUsage>;
   /** Re-render and apply FAUCET's config from the current state; the promise settles when FAUCET confirmed it. */
   sync(reason: string): Promise<void>;
 }
@@ -38,8 +41,6 @@ export interface DriverSettings {
   readonly defaultControllers: readonly string[];
   readonly hostDatapath: DatapathType;
   readonly ofportTimeoutMs: number;
-  /** ovs.bridge.vlan_out_acl needs FAUCET's experimental egress pipeline: see unsupported(). */
-  readonly allowEgressPipeline?: boolean;
 }
 
 export interface DriverDeps {
@@ -92,7 +93,7 @@ export class Driver implements NetworkDriver {
     const { state, vswitch, settings } = this.deps;
     const rawOptions = stringOptions(req.Options['com.docker.network.generic']);
     const options = parseNetworkOptions(rawOptions);
-    const why = unsupported(options, rawOptions) ?? this.egressRefusal(options);
+    const why = unsupported(options, rawOptions);
     if (why !== undefined) throw new DovesnapError(ErrorCode.BadOption, why);
 
     // One lock for all creates: uniqueness of DPIDs and bridge names is a property of the set.
@@ -163,17 +164,6 @@ export class Driver implements NetworkDriver {
   }
 
   /**
-   * FAUCET 1.10.12's egress pipeline (the only way to give a VLAN an output ACL) crashed the
-   * whole controller in our end-to-end runs (AssertionError "vlan_vid match in table
-   * egress_acl") once other networks changed while an egress DP ran: every network on the host
-   * loses its controller. Refused unless the operator opts in, knowing that.
-   */
-  private egressRefusal(o: NetworkOptions): string | undefined {
-    if (o.vlanOutAcl === undefined || this.deps.settings.allowEgressPipeline === true) return undefined;
-    return `${Opt.vlanOutAcl} needs FAUCET's experimental egress pipeline, which crashes FAUCET 1.10.12 in some configurations; set DOVESNAP_EXPERIMENTAL_EGRESS=1 for the daemon to use it anyway`;
-  }
-
-  /**
    * The gateway of a nat or routed network: Docker's gateway address on the bridge's own
    * interface, IPv4 forwarding on, and the network's traffic let through Docker's FORWARD
    * policy. Re-run at every start (all of it is idempotent).
@@ -218,6 +208,14 @@ export class Driver implements NetworkDriver {
     const defined = await this.deps.faucet.definedAcls();
     for (const [opt, acl] of wanted) {
       if (!defined.has(acl)) throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(acl)} for option ${opt}: FAUCET's configuration defines no ACL of that name`);
+    }
+    const usage = await this.deps.faucet.aclUsage();
+    for (const n of this.deps.state.allNetworks()) if (n.options.vlanOutAcl !== undefined) usage.output.add(n.options.vlanOutAcl);
+    for (const [opt, acl] of wanted) {
+      const conflict = opt === Opt.vlanOutAcl ? usage.input.has(acl) : usage.output.has(acl);
+      if (conflict) {
+        throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(acl)} for option ${opt}: that ACL is already used as ${opt === Opt.vlanOutAcl ? 'an input' : 'an output'} ACL; ${ONE_WAY}`);
+      }
     }
   }
 

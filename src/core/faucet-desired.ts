@@ -31,8 +31,10 @@ export function portDescription(e: EndpointRecord): string {
 }
 
 /** Why a port must stay closed, given the ACLs FAUCET defines; undefined if it may open. */
-export function blockReason(e: EndpointRecord, definedAcls: ReadonlySet<string>): string | undefined {
+export function blockReason(e: EndpointRecord, definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string> = new Set()): string | undefined {
   if (e.faucetRejected !== undefined) return e.faucetRejected;
+  const both = (e.labels?.portAcls ?? []).filter((a) => outputAcls.has(a));
+  if (both.length > 0) return `label dovesnap.faucet.portacl names ACL ${both.join(', ')}, which is a VLAN output ACL (vlan_out_acl/acls_out); ${ONE_WAY}`;
   if (e.blockedReason !== undefined && e.labels === undefined) return e.blockedReason;
   const missing = (e.labels?.portAcls ?? []).filter((a) => !definedAcls.has(a));
   if (missing.length > 0) return `label dovesnap.faucet.portacl names ACL ${missing.join(', ')} that FAUCET's configuration does not define`;
@@ -64,14 +66,19 @@ export function localPort(n: NetworkRecord): FaucetPortSpec {
   };
 }
 
-export function desiredDps(state: StateStore, definedAcls: ReadonlySet<string>, hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>): FaucetDpSpec[] {
+export function desiredDps(
+  state: StateStore,
+  definedAcls: ReadonlySet<string>,
+  hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  outputAcls: ReadonlySet<string> = new Set(),
+): FaucetDpSpec[] {
   const dps: FaucetDpSpec[] = [];
   for (const n of state.allNetworks()) {
     if (n.name === undefined) continue;
     const ports: FaucetPortSpec[] = [];
     for (const e of state.endpointsOf(n.id)) {
       if (e.container === undefined || e.ofport === undefined) continue;
-      if (blockReason(e, definedAcls) !== undefined) continue;
+      if (blockReason(e, definedAcls, outputAcls) !== undefined) continue;
       const acls = portAclsFor(e, n);
       ports.push({ number: e.ofport, description: portDescription(e), nativeVlan: n.options.vlan, ...(acls ? { aclsIn: acls } : {}) });
     }
@@ -96,6 +103,48 @@ export function desiredDps(state: StateStore, definedAcls: ReadonlySet<string>, 
   return dps;
 }
 
+/**
+ * FAUCET 1.10.12 crashes (AssertionError "vlan_vid match in table egress_acl") when one ACL is
+ * used both as a VLAN's output ACL and as an input ACL (reproduced: a port's acls_in in one DP,
+ * a VLAN's acls_out for another). dovesnap keeps each ACL to one direction.
+ */
+export const ONE_WAY = "FAUCET 1.10 crashes when one ACL is used both as an output and as an input ACL; use a copy of it under another name";
+
+export interface AclUsage {
+  /** ACLs used on input: ports' and VLANs' acls_in/acl_in, DPs' dp_acls. */
+  readonly input: Set<string>;
+  /** ACLs used on output: VLANs' acls_out/acl_out. */
+  readonly output: Set<string>;
+}
+
+function names(v: unknown): string[] {
+  if (typeof v === 'string') return [v];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+export function aclUsage(faucetYaml: string): AclUsage {
+  const input = new Set<string>();
+  const output = new Set<string>();
+  let doc: unknown;
+  try {
+    doc = parse(faucetYaml);
+  } catch {
+    return { input, output };
+  }
+  const top = (doc ?? {}) as { dps?: unknown; vlans?: unknown };
+  const each = (m: unknown): Record<string, unknown>[] =>
+    typeof m === 'object' && m !== null ? Object.values(m as Record<string, unknown>).filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null) : [];
+  for (const vlan of each(top.vlans)) {
+    for (const a of [...names(vlan['acls_in']), ...names(vlan['acl_in'])]) input.add(a);
+    for (const a of [...names(vlan['acls_out']), ...names(vlan['acl_out'])]) output.add(a);
+  }
+  for (const dp of each(top.dps)) {
+    for (const a of names(dp['dp_acls'])) input.add(a);
+    for (const port of each(dp['interfaces'])) for (const a of [...names(port['acls_in']), ...names(port['acl_in'])]) input.add(a);
+  }
+  return { input, output };
+}
+
 /** DPs in the file that dovesnap made (marked by their description), whether or not still wanted. */
 export function markedDps(faucetYaml: string): Set<string> {
   const out = new Set<string>();
@@ -118,5 +167,5 @@ export function managedState(state: StateStore, currentYaml: string, definedAcls
   const owned = markedDps(currentYaml);
   for (const n of state.allNetworks()) if (n.name !== undefined) owned.add(n.name);
   owned.delete(PLACEHOLDER_DP_NAME);
-  return { dps: desiredDps(state, definedAcls, hostPortNumbers), owned };
+  return { dps: desiredDps(state, definedAcls, hostPortNumbers, aclUsage(currentYaml).output), owned };
 }

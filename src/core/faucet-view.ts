@@ -9,7 +9,7 @@ import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import type { VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
-import { blockReason, managedState, markedDps } from './faucet-desired.js';
+import { aclUsage, blockReason, managedState, markedDps } from './faucet-desired.js';
 import type { EndpointRecord, StateStore } from './state.js';
 import type { HostNet } from './host.js';
 
@@ -22,8 +22,8 @@ export interface FaucetControl {
 }
 
 /** Endpoints whose ports a configuration rendered now opens. */
-function openPorts(state: StateStore, definedAcls: ReadonlySet<string>): Set<string> {
-  return new Set(state.allEndpoints().filter((e) => e.container !== undefined && e.ofport !== undefined && blockReason(e, definedAcls) === undefined).map((e) => e.id));
+function openPorts(state: StateStore, definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Set<string> {
+  return new Set(state.allEndpoints().filter((e) => e.container !== undefined && e.ofport !== undefined && blockReason(e, definedAcls, outputAcls) === undefined).map((e) => e.id));
 }
 
 export interface ClosableFaucetView extends FaucetView {
@@ -133,12 +133,17 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     async definedAcls() {
       return definedAcls(await store.read());
     },
+    async aclUsage() {
+      return aclUsage(await store.read());
+    },
     async sync(reason: string) {
       const numbers = await hostPortNumbers();
-      const acls = definedAcls(readNow());
+      const current = readNow();
+      const acls = definedAcls(current);
+      const outputAcls = aclUsage(current).output;
       for (const e of state.allEndpoints()) {
         if (e.container === undefined) continue;
-        const why = blockReason(e, acls);
+        const why = blockReason(e, acls, outputAcls);
         if (why !== e.blockedReason) {
           state.updateEndpoint(e.id, { blockedReason: why });
           if (why !== undefined) flog.warn({ container: e.container.name, endpoint: e.id, reason: why }, 'port kept closed in FAUCET');
@@ -149,7 +154,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const render = (): ManagedFaucetState => {
         const text = readNow();
         const defined = definedAcls(text);
-        lastRendered = openPorts(state, defined);
+        lastRendered = openPorts(state, defined, aclUsage(text).output);
         return managedState(state, text, defined, numbers);
       };
       try {

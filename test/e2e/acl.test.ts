@@ -44,6 +44,15 @@ acls:
     - rule:
         actions:
           allow: 1
+  e2e-out-no-icmp:
+    - rule:
+        dl_type: 0x800
+        nw_proto: 1
+        actions:
+          allow: 0
+    - rule:
+        actions:
+          allow: 1
 # --- end of e2e ACLs ---
 `;
 
@@ -74,7 +83,7 @@ describe('FAUCET ACLs, by traffic', () => {
   const sub = testSubnet();
 
   it('refuses ACL options naming an ACL FAUCET does not define', async () => {
-    for (const opt of ['ovs.bridge.default_acl', 'ovs.bridge.nat_acl']) {
+    for (const opt of ['ovs.bridge.default_acl', 'ovs.bridge.nat_acl', 'ovs.bridge.vlan_out_acl']) {
       const name = `${net}-bad`;
       const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, '-o', 'ovs.bridge.mode=nat', '-o', `${opt}=e2e-missing`, name);
       if (r.code === 0) await run(DOCKER, ['network', 'rm', name]);
@@ -157,11 +166,30 @@ describe('FAUCET ACLs, by traffic', () => {
     await waitPing(z, await containerIp(other, n3));
   });
 
-  it('refuses vlan_out_acl unless the operator opts in to FAUCET\'s experimental egress pipeline', async () => {
-    const name = `${net}-out`;
+  it('refuses vlan_out_acl naming an ACL that ports already use on input', async () => {
+    // e2e-no-icmp is a port ACL above: FAUCET 1.10 crashes when one ACL serves both directions.
+    const name = `${net}-both`;
     const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, '-o', 'ovs.bridge.vlan_out_acl=e2e-no-icmp', name);
     if (r.code === 0) await run(DOCKER, ['network', 'rm', name]);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /ovs\.bridge\.vlan_out_acl.*DOVESNAP_EXPERIMENTAL_EGRESS=1/);
+    assert.match(r.stderr, /e2e-no-icmp.*ovs\.bridge\.vlan_out_acl.*already used as an input ACL/);
+  });
+
+  it('vlan_out_acl filters what leaves the VLAN, through FAUCET\'s egress pipeline', async () => {
+    const n2 = `${net}-out`;
+    const s2 = testSubnet();
+    await createNetwork(n2, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan_out_acl': 'e2e-out-no-icmp', 'ovs.bridge.vlan': '321' }, ['--subnet', s2.subnet]);
+    const x = `${n2}-x`;
+    const y = `${n2}-y`;
+    await runContainer(x, n2);
+    await runContainer(y, n2);
+    await serveHttp(y);
+    const ipY = await containerIp(y, n2);
+    await waitFor('TCP passes the output ACL', async () => (await dockerRaw('exec', x, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipY}:8080/`)).code === 0);
+    assert.equal(await ping(x, ipY), false, 'ICMP dropped on output');
+    const egress = await must('sh', ['-c', `grep -c 'egress_pipeline: true' ${FAUCET_CONFIG}`]);
+    assert.equal(egress, '1');
+    await docker('rm', '-f', x, y);
+    await docker('network', 'rm', n2);
   });
 });

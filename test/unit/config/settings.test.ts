@@ -23,7 +23,6 @@ describe('loadSettings', () => {
       faucetConfirmTimeoutMs: 15000,
       mirrorBridgeOut: undefined,
       mirrorBridgeIn: undefined,
-      experimentalEgress: false,
     });
     assert.ok(Object.isFrozen(s));
   });

@@ -20,6 +20,10 @@ class FakeFaucetView implements FaucetView {
   async definedAcls(): Promise<Set<string>> {
     return this.acls;
   }
+  usage = { input: new Set<string>(), output: new Set<string>() };
+  async aclUsage(): Promise<{ input: Set<string>; output: Set<string> }> {
+    return { input: new Set(this.usage.input), output: new Set(this.usage.output) };
+  }
   async sync(reason: string): Promise<void> {
     this.syncs.push(reason);
   }
@@ -225,22 +229,22 @@ describe('driver: nat and routed networks', () => {
   });
 });
 
-describe("driver: FAUCET's egress pipeline is opt-in", () => {
-  it('refuses vlan_out_acl by default and accepts it when the operator opted in', async () => {
-    for (const allow of [false, true]) {
-      const vs = new FakeVSwitch();
-      const host = new FakeHostNet();
-      const state = new StateStore();
-      const faucet = new FakeFaucetView();
-      faucet.acls.add('out');
-      const driver = new Driver({
-        vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), logger: silentLogger(),
-        settings: { defaultControllers: [], hostDatapath: 'netdev', ofportTimeoutMs: 1000, allowEgressPipeline: allow },
-      });
-      const create = driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan_out_acl': 'out' }));
-      if (allow) await create;
-      else await assert.rejects(create, /DOVESNAP_EXPERIMENTAL_EGRESS=1/);
-      assert.equal((await vs.listBridges()).length, allow ? 1 : 0);
-    }
+describe('driver: one ACL, one direction', () => {
+  it('refuses vlan_out_acl naming an input ACL, and default_acl naming an output ACL', async () => {
+    const vs = new FakeVSwitch();
+    const host = new FakeHostNet();
+    const state = new StateStore();
+    const faucet = new FakeFaucetView();
+    faucet.acls.add('both');
+    faucet.usage.input.add('both');
+    const driver = new Driver({
+      vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), logger: silentLogger(),
+      settings: { defaultControllers: [], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+    });
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan_out_acl': 'both' })), /already used as an input ACL/);
+    faucet.usage.input.clear();
+    faucet.usage.output.add('both');
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.default_acl': 'both' })), /already used as an output ACL/);
+    assert.equal((await vs.listBridges()).length, 0);
   });
 });

@@ -23,6 +23,9 @@ const CTR2 = 'f9'.repeat(32);
 const FULL_PASS = 'full reconcile pass';
 
 class RecordingFaucetView implements FaucetView {
+  async aclUsage(): Promise<{ input: Set<string>; output: Set<string> }> {
+    return { input: new Set(), output: new Set() };
+  }
   readonly syncs: string[] = [];
   async foreignDps(): Promise<Map<string, bigint>> {
     return new Map();
