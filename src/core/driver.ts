@@ -19,7 +19,7 @@ import type {
 import { portBindingsFrom } from '../plugin/protocol.js';
 import type { HostNet } from './host.js';
 import { bridgeExternalIds, ExtId, portExternalIds } from './persist.js';
-import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
+import { endpointRecord, type NetworkRecord, type StateStore } from './state.js';
 import { ipv4Of, type NatView } from './nat-view.js';
 import { ONE_WAY, type AclUsage } from './faucet-desired.js';
 import type { PortBinding } from '../plugin/protocol.js';
@@ -251,7 +251,7 @@ export class Driver implements NetworkDriver {
 
     return this.lock.run(`net:${net.id}`, async () => {
       const ofportRequest = await this.freeOfport(net);
-      const record: EndpointRecord = {
+      const record = endpointRecord({
         id: req.EndpointID,
         networkId: net.id,
         hostIf: names.host,
@@ -259,13 +259,7 @@ export class Driver implements NetworkDriver {
         mac,
         ipv4: req.Interface.Address || undefined,
         ipv6: req.Interface.AddressIPv6 || undefined,
-        ofport: undefined,
-        sandboxKey: undefined,
-        portBindings: [],
-        container: undefined,
-        labels: undefined,
-        blockedReason: undefined,
-      };
+      });
       await host.createVeth({ names, containerMac: mac, mtu: net.options.mtu, disableContainerTxOffload: net.datapathType === 'netdev' });
       try {
         await vswitch.addPort({ bridge: net.bridgeName, name: names.host, ofportRequest, mtu: net.options.mtu, externalIds: portExternalIds(record) });

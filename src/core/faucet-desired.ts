@@ -122,15 +122,28 @@ function names(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
+/**
+ * faucet.yaml as plain data, or undefined if it does not parse. Every sync asks several
+ * questions of the same text, so the last parse is kept.
+ */
+let lastParsed: { text: string; doc: unknown } | undefined;
+function parsedFaucet(text: string): unknown {
+  if (lastParsed?.text !== text) {
+    let doc: unknown;
+    try {
+      doc = parse(text);
+    } catch {
+      doc = undefined;
+    }
+    lastParsed = { text, doc };
+  }
+  return lastParsed.doc;
+}
+
 export function aclUsage(faucetYaml: string): AclUsage {
   const input = new Set<string>();
   const output = new Set<string>();
-  let doc: unknown;
-  try {
-    doc = parse(faucetYaml);
-  } catch {
-    return { input, output };
-  }
+  const doc = parsedFaucet(faucetYaml);
   const top = (doc ?? {}) as { dps?: unknown; vlans?: unknown };
   const each = (m: unknown): Record<string, unknown>[] =>
     typeof m === 'object' && m !== null ? Object.values(m as Record<string, unknown>).filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null) : [];
@@ -148,12 +161,7 @@ export function aclUsage(faucetYaml: string): AclUsage {
 /** DPs in the file that dovesnap made (marked by their description), whether or not still wanted. */
 export function markedDps(faucetYaml: string): Set<string> {
   const out = new Set<string>();
-  let doc: unknown;
-  try {
-    doc = parse(faucetYaml);
-  } catch {
-    return out;
-  }
+  const doc = parsedFaucet(faucetYaml);
   const dps = (doc as { dps?: unknown } | null)?.dps;
   if (typeof dps !== 'object' || dps === null) return out;
   for (const [name, dp] of Object.entries(dps as Record<string, unknown>)) {

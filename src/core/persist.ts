@@ -1,4 +1,4 @@
-import type { NetworkRecord, EndpointRecord } from './state.js';
+import { endpointRecord, type NetworkRecord, type EndpointRecord } from './state.js';
 import type { BridgeState, PortState } from '../ovs/vswitch.js';
 import { parseNetworkOptions } from '../model/options.js';
 import type { IpamData, PortBinding } from '../plugin/protocol.js';
@@ -94,7 +94,7 @@ function endpointFromPort(p: PortState, networkId: string): EndpointRecord | und
   if (id === undefined || id === '') return undefined;
   const containerId = x[ExtId.containerId] ?? '';
   const s = (k: string): string | undefined => (x[k] === undefined || x[k] === '' ? undefined : x[k]);
-  return {
+  return endpointRecord({
     id,
     networkId,
     hostIf: p.name,
@@ -106,7 +106,5 @@ function endpointFromPort(p: PortState, networkId: string): EndpointRecord | und
     sandboxKey: s(ExtId.sandbox),
     portBindings: jsonOr<PortBinding[]>(x[ExtId.portmap], []),
     container: containerId === '' ? undefined : { id: containerId, name: x[ExtId.containerName] ?? '', labels: jsonOr<Record<string, string>>(x[ExtId.labels], {}) },
-    labels: undefined,
-    blockedReason: undefined,
-  };
+  });
 }

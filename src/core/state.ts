@@ -107,3 +107,20 @@ export class StateStore {
     return this.allNetworks().find((n) => n.name === name);
   }
 }
+
+/** The fields of an endpoint known at CreateEndpoint; everything learnt later starts empty. */
+export type NewEndpoint = Pick<EndpointRecord, 'id' | 'networkId' | 'hostIf' | 'containerIf' | 'mac'> & Partial<EndpointRecord>;
+
+export function endpointRecord(fields: NewEndpoint): EndpointRecord {
+  return {
+    ipv4: undefined,
+    ipv6: undefined,
+    ofport: undefined,
+    sandboxKey: undefined,
+    portBindings: [],
+    container: undefined,
+    labels: undefined,
+    blockedReason: undefined,
+    ...fields,
+  };
+}

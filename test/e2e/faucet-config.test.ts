@@ -1,10 +1,9 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import {
   containerIp, createNetwork, dockerRaw, faucetYaml, must, onCleanup, ping, run, runContainer, status, testDpid, testSubnet, uniqueName,
-  waitFor, waitFaucetSettled, waitPing, hupFaucet, FAUCET_CONFIG, DOCKER,
+  waitFor, waitFaucetSettled, waitPing, hupFaucet, faucetState, sha256, FAUCET_CONFIG, DOCKER,
 } from './harness.js';
 
 /**
@@ -12,7 +11,6 @@ import {
  * dovesnap makes; a change FAUCET refuses is reported and the last good file stays in force.
  */
 
-const METRICS = process.env['DOVESNAP_FAUCET_METRICS'] ?? 'http://127.0.0.1:9302/metrics';
 const operatorDpid = testDpid();
 const OPERATOR_BLOCK = `# --- operator block (e2e): this comment must survive ---
 acls:
@@ -38,17 +36,6 @@ const OPERATOR_DP = `  e2e-operator-dp:   # an operator switch
         native_vlan: e2e-office
 `;
 
-async function faucetState(): Promise<{ hash: string; loadError: boolean }> {
-  const text = await (await fetch(METRICS)).text();
-  const info = /^faucet_config_hash_info\{([^}]*)\}/m.exec(text)?.[1] ?? '';
-  const hash = /hashes="([^"]*)"/.exec(info)?.[1] ?? '';
-  return { hash, loadError: /^faucet_config_load_error 1/m.test(text) };
-}
-
-function sha(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
 describe("the operator's faucet.yaml", () => {
   let original = '';
 
@@ -69,7 +56,7 @@ describe("the operator's faucet.yaml", () => {
     assert.notEqual(withDp, original, 'faucet.yaml has a dps: map');
     writeFileSync(FAUCET_CONFIG, `${OPERATOR_BLOCK}${withDp}`);
     hupFaucet();
-    const want = sha(readFileSync(FAUCET_CONFIG, 'utf8'));
+    const want = sha256(readFileSync(FAUCET_CONFIG, 'utf8'));
     await waitFor('FAUCET loads the operator edit', async () => (await faucetState()).hash.includes(want));
   });
 
@@ -91,7 +78,7 @@ describe("the operator's faucet.yaml", () => {
     assert.match(text, /acls_in:\s*\n?\s*-?\s*\[?e2e-allow/);
     const st = await faucetState();
     assert.equal(st.loadError, false);
-    assert.ok(st.hash.includes(sha(text)), 'FAUCET runs exactly this file');
+    assert.ok(st.hash.includes(sha256(text)), 'FAUCET runs exactly this file');
   });
 
   it('refuses a network whose DPID an operator DP already has', async () => {
@@ -114,7 +101,7 @@ describe("the operator's faucet.yaml", () => {
     const text = await waitFor('FAUCET back on the file on disk', async () => {
       const st = await faucetState();
       const t = faucetYaml();
-      return !st.loadError && st.hash.includes(sha(t)) ? t : undefined;
+      return !st.loadError && st.hash.includes(sha256(t)) ? t : undefined;
     });
     assert.ok(!text.includes(`/${bad} `), 'the refused port is not in the config');
     assert.equal(text, before, 'the last good file is back, byte for byte');

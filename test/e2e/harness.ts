@@ -272,10 +272,15 @@ export function hupFaucet(): void {
 
 const METRICS_URL = process.env['DOVESNAP_FAUCET_METRICS'] ?? 'http://127.0.0.1:9302/metrics';
 
-/** The sha256 FAUCET reports for the configuration it runs ('' after a load error). */
-export async function faucetLoadedHash(): Promise<string> {
-  const text = await (await fetch(`${METRICS_URL}?name[]=faucet_config_hash_info`)).text();
-  return /hashes="([^"]*)"/.exec(text)?.[1] ?? '';
+export function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** What FAUCET's metrics say of its configuration: the file hashes it runs ('' after a load error). */
+export async function faucetState(): Promise<{ hash: string; loadError: boolean }> {
+  const text = await (await fetch(`${METRICS_URL}?name[]=faucet_config_hash_info&name[]=faucet_config_load_error`)).text();
+  const info = /^faucet_config_hash_info\{([^}]*)\}/m.exec(text)?.[1] ?? '';
+  return { hash: /hashes="([^"]*)"/.exec(info)?.[1] ?? '', loadError: /^faucet_config_load_error 1/m.test(text) };
 }
 
 /**
@@ -292,7 +297,6 @@ export async function waitFaucetSettled(): Promise<void> {
       last = text;
       since = Date.now();
     }
-    const sha = createHash('sha256').update(text, 'utf8').digest('hex');
-    return Date.now() - since > 1500 && (await faucetLoadedHash()).includes(sha);
+    return Date.now() - since > 1500 && (await faucetState()).hash.includes(sha256(text));
   }, 30_000);
 }

@@ -2,7 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildStatusApp, networksStatus, type ContainerStatus, type NetworksStatus, type NetworkStatus } from '../../../src/status/server.js';
 import { formatStatus } from '../../../src/cli/status-cmd.js';
-import { StateStore, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
+import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -15,22 +15,14 @@ function network(id: string, name: string | undefined, raw: Record<string, strin
 }
 
 function endpoint(id: string, networkId: string, patch: Partial<EndpointRecord>): EndpointRecord {
-  return {
+  return endpointRecord({
     id,
     networkId,
     hostIf: `dsp${id.slice(0, 12)}`,
     containerIf: `dsc${id.slice(0, 12)}`,
     mac: '0e:00:00:00:00:01',
-    ipv4: undefined,
-    ipv6: undefined,
-    ofport: undefined,
-    sandboxKey: undefined,
-    portBindings: [],
-    container: undefined,
-    labels: undefined,
-    blockedReason: undefined,
     ...patch,
-  };
+  });
 }
 
 const EP_WEB = 'e1'.repeat(32);

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { blockReason, desiredDps, dpDescription, managedState, markedDps } from '../../../src/core/faucet-desired.js';
-import { StateStore, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
+import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 import { OFPP_LOCAL, type FaucetDpSpec } from '../../../src/faucet/types.js';
@@ -19,22 +19,17 @@ function network(id: string, name: string | undefined, raw: Record<string, strin
 
 function endpoint(id: string, networkId: string, ofport: number | undefined, container?: { name: string; labels?: Record<string, string> }, patch: Partial<EndpointRecord> = {}): EndpointRecord {
   const labels = container?.labels ?? {};
-  return {
+  return endpointRecord({
     id,
     networkId,
     hostIf: `dsp${id.slice(0, 12)}`,
     containerIf: `dsc${id.slice(0, 12)}`,
     mac: '0e:00:00:00:00:01',
-    ipv4: undefined,
-    ipv6: undefined,
     ofport,
-    sandboxKey: undefined,
-    portBindings: [],
     container: container && { id: `${id.slice(0, 2)}c0ffee${'0'.repeat(56)}`, name: container.name, labels },
     labels: container && parseContainerLabels(labels, 'net1'),
-    blockedReason: undefined,
     ...patch,
-  };
+  });
 }
 
 function store(nets: NetworkRecord[], eps: EndpointRecord[] = []): StateStore {

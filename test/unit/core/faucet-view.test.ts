@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { createFaucetView, type ClosableFaucetView } from '../../../src/core/faucet-view.js';
 import { managedState } from '../../../src/core/faucet-desired.js';
-import { StateStore, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
+import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { loadSettings } from '../../../src/config/settings.js';
 import { definedAcls, renderFaucetConfig } from '../../../src/faucet/render.js';
 import { PLACEHOLDER_DP_ID, PLACEHOLDER_DP_NAME } from '../../../src/faucet/placeholder.js';
@@ -136,21 +136,16 @@ async function addEndpoint(r: Rig, id: string, ofport: number, container?: { nam
   const names = vethNamesFor(id);
   await r.host.createVeth({ names, containerMac: '0e:00:00:00:00:01', mtu: undefined, disableContainerTxOffload: true });
   const labels = container?.labels ?? {};
-  const e: EndpointRecord = {
+  const e = endpointRecord({
     id,
     networkId: NET1,
     hostIf: names.host,
     containerIf: names.container,
     mac: '0e:00:00:00:00:01',
-    ipv4: undefined,
-    ipv6: undefined,
     ofport,
-    sandboxKey: undefined,
-    portBindings: [],
     container: container && { id: id.replace(/^e/, 'c'), name: container.name, labels },
     labels: container && parseContainerLabels(labels, 'net1'),
-    blockedReason: undefined,
-  };
+  });
   r.state.putEndpoint(e);
   return e;
 }

@@ -2,7 +2,7 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Reconciler } from '../../../src/reconcile/reconciler.js';
 import type { FaucetView } from '../../../src/core/driver.js';
-import { StateStore, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
+import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { bridgeExternalIds, ExtId, portExternalIds } from '../../../src/core/persist.js';
 import { defaultBridgeName, parseNetworkOptions } from '../../../src/model/options.js';
 import { vethNamesFor } from '../../../src/net/links.js';
@@ -129,21 +129,15 @@ async function addEndpoint(r: Rig, net: NetworkRecord, id: string, opts: { mac?:
   const names = vethNamesFor(id);
   const mac = opts.mac ?? '0e:07:07:07:07:07';
   await r.host.createVeth({ names, containerMac: mac, mtu: undefined, disableContainerTxOffload: false });
-  const rec: EndpointRecord = {
+  const rec = endpointRecord({
     id,
     networkId: net.id,
     hostIf: names.host,
     containerIf: names.container,
     mac,
     ipv4: '10.0.0.2/24',
-    ipv6: undefined,
-    ofport: undefined,
     sandboxKey: opts.sandboxKey,
-    portBindings: [],
-    container: undefined,
-    labels: undefined,
-    blockedReason: undefined,
-  };
+  });
   await r.vs.addPort({ bridge: net.bridgeName, name: names.host, externalIds: portExternalIds(rec) });
   const ofport = (await r.vs.getBridge(net.bridgeName))?.ports.find((p) => p.name === names.host)?.ofport;
   const full = { ...rec, ofport };
