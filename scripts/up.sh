@@ -5,7 +5,8 @@
 # hand, by systemd or by an earlier run) are detected and left alone.
 #
 # Steps: Debian packages -> npm ci + tsc -> Docker Engine -> Open vSwitch -> FAUCET venv ->
-# FAUCET/Gauge config -> FAUCET -> Gauge -> app in /opt/dovesnap/app -> plugin daemon -> summary.
+# FAUCET/Gauge config -> FAUCET -> Gauge -> app in /opt/dovesnap/app -> plugin daemon ->
+# the local example image (dovesnap-busybox) -> summary.
 #
 # Environment: FAUCET_PREFIX (config dir ${FAUCET_PREFIX}/etc/faucet), and MIRROR_BRIDGE_OUT,
 # MIRROR_BRIDGE_IN and any DOVESNAP_* variable, which are passed to the plugin daemon
@@ -233,72 +234,19 @@ set_aside_pip_samples() {
   changed "faucet-config"
 }
 
-FALLBACK_MARK='# dovesnap-up fallback placeholder'
-
-# Used only while this tree has no built CLI (`dovesnap setup-config` writes the real files).
-# FAUCET refuses a config without a DP, hence the placeholder DP that no switch ever uses
-# (the same one the plugin keeps, see src/faucet/placeholder.ts).
-fallback_faucet_yaml() {
-  cat <<EOF
-${FALLBACK_MARK}: written because \`dovesnap setup-config\` was not built yet.
-# make up replaces this file with the real one while it is unchanged.
-vlans:
-  dovesnap-placeholder:
-    vid: 4094
-dps:
-  dovesnap-placeholder:
-    dp_id: 0xd0e5a90000000001
-    description: "dovesnap placeholder: FAUCET needs one DP; no switch uses it"
-    hardware: Open vSwitch
-    interfaces:
-      1:
-        native_vlan: dovesnap-placeholder
-EOF
-}
-
-fallback_gauge_yaml() {
-  cat <<EOF
-${FALLBACK_MARK}: written because \`dovesnap setup-config\` was not built yet.
-faucet_configs:
-  - ${FAUCET_CONF_DIR}/faucet.yaml
-watchers:
-  port_status_poller: {type: port_state, all_dps: true, db: prometheus}
-  port_stats_poller: {type: port_stats, all_dps: true, interval: 10, db: prometheus}
-  flow_table_poller: {type: flow_table, all_dps: true, interval: 60, db: prometheus}
-dbs:
-  prometheus: {type: prometheus, prometheus_addr: 127.0.0.1, prometheus_port: ${GAUGE_PROM_PORT}}
-EOF
-}
-
-# Remove our own fallback files once the real CLI exists, but only while they are unchanged.
-drop_unchanged_fallbacks() {
-  local name
-  for name in faucet.yaml gauge.yaml; do
-    if [[ -f "${FAUCET_CONF_DIR}/${name}" ]] &&
-      cmp -s <("fallback_${name%.yaml}_yaml") "${FAUCET_CONF_DIR}/${name}"; then
-      log "faucet: replacing the fallback ${FAUCET_CONF_DIR}/${name} now that the CLI is built"
-      rm -f "${FAUCET_CONF_DIR}/${name}"
-    fi
-  done
-}
-
 ensure_faucet_config() {
   mkdir -p "${FAUCET_CONF_DIR}"
   set_aside_pip_samples
-  [[ -f "${REPO_CLI}" ]] && drop_unchanged_fallbacks
   if [[ -f "${FAUCET_CONF_DIR}/faucet.yaml" && -f "${FAUCET_CONF_DIR}/gauge.yaml" ]]; then
     log "faucet: config present in ${FAUCET_CONF_DIR} (kept as it is)"
     return 0
   fi
-  if [[ -f "${REPO_CLI}" ]]; then
-    log "faucet: writing missing faucet.yaml/gauge.yaml: dovesnap setup-config"
-    FAUCET_PREFIX="${FAUCET_PREFIX}" node "${REPO_CLI}" setup-config ||
-      die "faucet: 'dovesnap setup-config' failed"
-  else
-    warn "faucet: ${REPO_CLI} not built yet: writing placeholder faucet.yaml/gauge.yaml"
-    [[ -f "${FAUCET_CONF_DIR}/faucet.yaml" ]] || fallback_faucet_yaml >"${FAUCET_CONF_DIR}/faucet.yaml"
-    [[ -f "${FAUCET_CONF_DIR}/gauge.yaml" ]] || fallback_gauge_yaml >"${FAUCET_CONF_DIR}/gauge.yaml"
-  fi
+  # One source for the placeholder DP and the Gauge watchers: the CLI (src/faucet/), built by
+  # the build step before this one.
+  [[ -f "${REPO_CLI}" ]] || die "faucet: ${REPO_CLI} is not built (the build step failed?)"
+  log "faucet: writing missing faucet.yaml/gauge.yaml: dovesnap setup-config"
+  FAUCET_PREFIX="${FAUCET_PREFIX}" node "${REPO_CLI}" setup-config ||
+    die "faucet: 'dovesnap setup-config' failed"
   [[ -f "${FAUCET_CONF_DIR}/faucet.yaml" && -f "${FAUCET_CONF_DIR}/gauge.yaml" ]] ||
     die "faucet: ${FAUCET_CONF_DIR}/faucet.yaml or gauge.yaml still missing after setup-config"
   changed "faucet-config"
@@ -644,6 +592,16 @@ ensure_daemon() {
   start_daemon
 }
 
+# ---------------------------------------------------------------- 8. the example image
+# The README's quick start runs containers from this small local image (no registry here).
+ensure_image() {
+  local out
+  out="$("${REPO_ROOT}/scripts/build-test-image.sh" 2>&1)" || { printf '%s\n' "${out}" >&2; die "image: build-test-image.sh failed"; }
+  printf '%s\n' "${out}"
+  grep -q 'built ' <<<"${out}" && changed "image"
+  return 0
+}
+
 # ---------------------------------------------------------------- main
 main() {
   require_root up
@@ -657,6 +615,7 @@ main() {
   ensure_faucet_and_gauge
   install_app
   ensure_daemon
+  ensure_image
 
   echo
   "${REPO_ROOT}/scripts/status.sh" || true

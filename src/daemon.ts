@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from './util/log.js';
 import { errorMessage } from './util/errors.js';
-import type { DaemonSettings } from './config/settings.js';
+import { isLocalFaucet, type DaemonSettings } from './config/settings.js';
 import { openVSwitch, type VSwitch } from './ovs/vswitch.js';
 import { DockerEngine } from './engine/client.js';
 import { StateStore } from './core/state.js';
@@ -21,6 +21,8 @@ import { buildStatusApp } from './status/server.js';
  * order. Only the CLI's `daemon` verb calls this, and only it handles signals.
  */
 const RESYNC_MS = 30_000;
+/** How often leftovers (see Driver.collectGarbage) are looked for after the start. */
+const GC_MS = 60_000;
 
 export interface RunningDaemon {
   stop(): Promise<void>;
@@ -39,10 +41,10 @@ async function connectOvsdbWithRetry(settings: DaemonSettings, log: Logger): Pro
   }
 }
 
-async function restoreState(vswitch: VSwitch, state: StateStore, log: Logger): Promise<Set<string>> {
+async function restoreState(vswitch: VSwitch, state: StateStore, settings: DaemonSettings, log: Logger): Promise<Set<string>> {
   const restored = new Set<string>();
   for (const bridge of await vswitch.listBridges()) {
-    const r = restoreFromBridge(bridge);
+    const r = restoreFromBridge(bridge, (controllers) => isLocalFaucet(controllers, settings.localFaucetControllers));
     if (r === undefined) continue;
     if ('error' in r) {
       log.error({ bridge: bridge.name }, r.error);
@@ -72,7 +74,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   let ready = false;
   const state = new StateStore();
   const vswitch = await connectOvsdbWithRetry(settings, log);
-  const restored = await restoreState(vswitch, state, log);
+  const restored = await restoreState(vswitch, state, settings, log);
   const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl);
   const engine = new DockerEngine(settings.dockerSocket);
   const hostDatapath = detectDatapath();
@@ -85,7 +87,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     state,
     faucet,
     nat,
-    settings: { defaultControllers: settings.defaultControllers, hostDatapath, ofportTimeoutMs: 10_000 },
+    settings: { defaultControllers: settings.defaultControllers, localFaucetControllers: settings.localFaucetControllers, hostDatapath, ofportTimeoutMs: 10_000 },
     logger: log,
   });
 
@@ -95,6 +97,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     await driver.setUpGateway(n).catch((err: unknown) => log.error({ network: n.id, err: errorMessage(err) }, 'could not restore the gateway'));
   }
   await nat.sync('start').catch(() => undefined);
+  await driver.collectGarbage().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not look for leftovers'));
 
   const pluginApps: FastifyInstance[] = [];
   for (const name of settings.driverNames) {
@@ -102,10 +105,18 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     await listenOnSocket(app, path.join(settings.pluginDir, `${name}.sock`));
     pluginApps.push(app);
   }
-  const status = buildStatusApp(state, log, () => ready);
+  const status = buildStatusApp(state, log, () => {
+    if (!ready) return { status: 'starting' };
+    const ovsdb = vswitch.health();
+    return ovsdb.connected ? { status: 'ok' } : { status: 'degraded', reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}` };
+  });
   await status.listen({ host: settings.statusHost, port: settings.statusPort });
 
-  const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, logger: log, restoredEndpoints: restored });
+  const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored });
+  vswitch.onHealthChange((h) => {
+    if (h.connected) log.info({ reconnects: h.reconnects }, 'OVSDB connection back');
+    else log.error({ err: h.lastError }, 'OVSDB connection lost: degraded until it is back');
+  });
   reconciler.start();
   // A hand edit of faucet.yaml racing one of ours can leave our DPs out of the file; a cheap
   // periodic render (no write when nothing differs) puts them back.
@@ -113,6 +124,10 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     faucet.sync('periodic check').catch(() => undefined);
   }, RESYNC_MS);
   resync.unref();
+  const gc = setInterval(() => {
+    driver.collectGarbage().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));
+  }, GC_MS);
+  gc.unref();
   ready = true;
   log.info({ sockets: settings.driverNames.map((n) => path.join(settings.pluginDir, `${n}.sock`)), status: `${settings.statusHost}:${settings.statusPort}` }, 'dovesnap ready');
 
@@ -120,6 +135,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     async stop() {
       ready = false;
       clearInterval(resync);
+      clearInterval(gc);
       // Stop taking Docker's requests first (close drains those in flight), then the rest.
       await Promise.allSettled(pluginApps.map((a) => a.close()));
       await reconciler.stop();

@@ -12,6 +12,12 @@ export interface DaemonSettings {
   readonly faucetConfigPath: string;
   readonly gaugeConfigPath: string;
   readonly defaultControllers: readonly string[];
+  /**
+   * The OpenFlow address(es) of the FAUCET that reads this host's faucet.yaml. A network whose
+   * controllers include one of them is written into faucet.yaml; any other network (standalone,
+   * or controlled by a FAUCET elsewhere) is not.
+   */
+  readonly localFaucetControllers: readonly string[];
   readonly pluginDir: string;
   /** Socket names Docker finds the driver by: `-d dovesnap` and the original's older `-d ovs`. */
   readonly driverNames: readonly string[];
@@ -26,6 +32,14 @@ export interface DaemonSettings {
   readonly faucetConfirmTimeoutMs: number;
   readonly mirrorBridgeOut: string | undefined;
   readonly mirrorBridgeIn: string | undefined;
+}
+
+/** Where `make up` starts FAUCET's OpenFlow listener. */
+export const DEFAULT_LOCAL_FAUCET = 'tcp:127.0.0.1:6653';
+
+/** Is a network with these controllers controlled by this host's FAUCET? */
+export function isLocalFaucet(controllers: readonly string[], localFaucetControllers: readonly string[]): boolean {
+  return controllers.some((c) => localFaucetControllers.includes(c));
 }
 
 function badEnv(name: string, value: string, expected: string): DovesnapError {
@@ -46,6 +60,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
   const controllersRaw = nonEmpty(env, 'DOVESNAP_DEFAULT_CONTROLLERS');
   const defaultControllers = controllersRaw === undefined ? [] : parseControllers(controllersRaw, 'DOVESNAP_DEFAULT_CONTROLLERS');
 
+  const localRaw = nonEmpty(env, 'DOVESNAP_LOCAL_FAUCET');
+  const localFaucetControllers = localRaw === undefined ? [DEFAULT_LOCAL_FAUCET] : parseControllers(localRaw, 'DOVESNAP_LOCAL_FAUCET');
+
   const statusAddr = nonEmpty(env, 'DOVESNAP_STATUS_ADDR') ?? '127.0.0.1:9401';
   const m = /^(.*):([0-9]{1,5})$/.exec(statusAddr);
   const statusPort = Number(m?.[2]);
@@ -63,6 +80,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     faucetConfigPath: path.join(faucetDir, 'faucet.yaml'),
     gaugeConfigPath: path.join(faucetDir, 'gauge.yaml'),
     defaultControllers,
+    localFaucetControllers,
     pluginDir: nonEmpty(env, 'DOVESNAP_PLUGIN_DIR') ?? '/run/docker/plugins',
     driverNames: ['dovesnap', 'ovs'],
     // "[::1]:9401": the brackets belong to the address notation, not to the host name.

@@ -3,7 +3,7 @@ import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { KeyedMutex } from '../util/mutex.js';
 import { defaultBridgeName, formatDpid, Opt, parseNetworkOptions, MAX_OFPORT, type NetworkOptions } from '../model/options.js';
-import { randomMac, vethNamesFor } from '../net/links.js';
+import { HOST_VETH_PREFIX, randomMac, vethNamesFor } from '../net/links.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
 import type {
   CreateEndpointRequest,
@@ -23,11 +23,17 @@ import { endpointRecord, type NetworkRecord, type StateStore } from './state.js'
 import { ipv4Of, type NatView } from './nat-view.js';
 import { ONE_WAY, type AclUsage } from './faucet-desired.js';
 import type { PortBinding } from '../plugin/protocol.js';
+import type { ListeningSocket } from '../net/listeners.js';
+import type { EndpointRecord } from './state.js';
+import { allocateHostPorts, type PublishedPort } from './port-mappings.js';
+import { isLocalFaucet } from '../config/settings.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
 export interface FaucetView {
   /** DPs defined in faucet.yaml that dovesnap does not manage: name → dp_id. */
   foreignDps(): Promise<Map<string, bigint>>;
+  /** Why a network may not be called `name` in FAUCET's configuration; undefined if it may. */
+  dpNameConflict(name: string): Promise<string | undefined>;
   /** ACL names faucet.yaml defines. */
   definedAcls(): Promise<Set<string>>;
   /** Which ACLs faucet.yaml uses on input and on output. */
@@ -39,6 +45,8 @@ export interface FaucetView {
 export interface DriverSettings {
   /** Controllers for networks created without ovs.bridge.controller. Empty: standalone (OVS learns). */
   readonly defaultControllers: readonly string[];
+  /** OpenFlow addresses of this host's FAUCET: networks controlled by it go into faucet.yaml. */
+  readonly localFaucetControllers: readonly string[];
   readonly hostDatapath: DatapathType;
   readonly ofportTimeoutMs: number;
 }
@@ -55,17 +63,22 @@ export interface DriverDeps {
 }
 
 /**
- * Options this version parses and validates but does not act on yet. Creating a network that
- * sets one fails loudly rather than pretending: a user of the original must never get less
- * than they asked for without being told.
+ * Options this version parses and validates but does not act on yet, as a table. Creating a
+ * network that sets one fails loudly rather than pretending: a user of the original must never
+ * get less than they asked for without being told.
  */
-function unsupported(o: NetworkOptions, raw: Readonly<Record<string, string>>): string | undefined {
-  if (o.dhcp) return `${Opt.dhcp}=true is not supported by this version yet`;
-  if (o.preallocatePorts > 0) return `${Opt.preallocatePorts} is not supported by this version yet`;
-  if (o.ovsLocalMac !== undefined) return `${Opt.ovsLocalMac} is not supported by this version yet`;
+const NOT_YET: readonly { readonly option: string; readonly given: (o: NetworkOptions, raw: Readonly<Record<string, string>>) => boolean; readonly note?: string }[] = [
+  { option: Opt.dhcp, given: (o) => o.dhcp },
+  { option: Opt.preallocatePorts, given: (o) => o.preallocatePorts > 0 },
+  { option: Opt.ovsLocalMac, given: (o) => o.ovsLocalMac !== undefined },
+  { option: Opt.addCoproPorts, given: (o) => o.addCoproPorts.length > 0 },
+  { option: Opt.mirrorTunnelVid, given: (_o, raw) => raw[Opt.mirrorTunnelVid] !== undefined, note: ' (mirroring is not)' },
+];
+
+function refused(o: NetworkOptions, raw: Readonly<Record<string, string>>): string | undefined {
+  const notYet = NOT_YET.find((f) => f.given(o, raw));
+  if (notYet !== undefined) return `${notYet.option} is not supported by this version yet${notYet.note ?? ''}`;
   if (o.natAcl !== undefined && o.mode === 'flat') return `${Opt.natAcl} needs ${Opt.mode}=nat or routed: a flat network has no gateway port`;
-  if (o.addCoproPorts.length > 0) return `${Opt.addCoproPorts} is not supported by this version yet`;
-  if (raw[Opt.mirrorTunnelVid] !== undefined) return `${Opt.mirrorTunnelVid} is not supported by this version yet (mirroring is not)`;
   return undefined;
 }
 
@@ -81,6 +94,8 @@ function stringOptions(generic: unknown): Record<string, string> {
 
 export class Driver implements NetworkDriver {
   private readonly lock = new KeyedMutex();
+  /** Host ends of veths being made right now: not garbage, though not yet recorded. */
+  private readonly creating = new Set<string>();
   private readonly random: (n: number) => Uint8Array;
   private readonly log: Logger;
 
@@ -93,7 +108,7 @@ export class Driver implements NetworkDriver {
     const { state, vswitch, settings } = this.deps;
     const rawOptions = stringOptions(req.Options['com.docker.network.generic']);
     const options = parseNetworkOptions(rawOptions);
-    const why = unsupported(options, rawOptions);
+    const why = refused(options, rawOptions);
     if (why !== undefined) throw new DovesnapError(ErrorCode.BadOption, why);
 
     // One lock for all creates: uniqueness of DPIDs and bridge names is a property of the set.
@@ -132,6 +147,7 @@ export class Driver implements NetworkDriver {
         controllers,
         ipv4: req.IPv4Data,
         internal: req.Options['com.docker.network.internal'] === true,
+        localFaucet: isLocalFaucet(controllers, settings.localFaucetControllers),
       };
       try {
         await vswitch.ensureBridge({
@@ -148,18 +164,21 @@ export class Driver implements NetworkDriver {
             bridge: bridgeName,
             name: p.interface,
             ofportRequest: p.ofport,
-            externalIds: { [ExtId.networkId]: record.id, 'dovesnap-host-port': 'true' },
+            externalIds: { [ExtId.networkId]: record.id, [ExtId.hostPort]: 'true' },
           });
         }
+        // FAUCET's configuration lists an added port by its number: the create is done only
+        // once ovs-vswitchd has numbered every one (or said why it cannot).
+        for (const p of options.addPorts) await vswitch.waitOfport(p.interface, settings.ofportTimeoutMs);
         if (options.mode !== 'flat') await this.setUpGateway(record);
+        state.putNetwork(record);
+        if (options.mode !== 'flat') await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
       } catch (err) {
-        if (options.mode !== 'flat') await this.deps.host.revokeForwarding(record.id, bridgeName).catch(() => undefined);
-        await vswitch.deleteBridge(bridgeName).catch(() => undefined);
+        this.log.warn({ network: record.id, err: errorMessage(err) }, 'network creation failed; rolling back');
+        await this.teardownNetwork(record, 'creation failed').catch((e: unknown) => this.log.error({ network: record.id, err: errorMessage(e) }, 'rollback incomplete'));
         throw err;
       }
-      state.putNetwork(record);
-      if (options.mode !== 'flat') await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
-      this.log.info({ network: req.NetworkID, bridge: bridgeName, dpid: formatDpid(options.dpid), datapathType, controllers }, 'network created');
+      this.log.info({ network: req.NetworkID, bridge: bridgeName, dpid: formatDpid(options.dpid), datapathType, controllers, localFaucet: record.localFaucet }, 'network created');
     });
   }
 
@@ -220,27 +239,44 @@ export class Driver implements NetworkDriver {
   }
 
   async deleteNetwork(req: NetworkRequest): Promise<void> {
-    const { state, vswitch, host } = this.deps;
+    await this.removeNetwork(req.NetworkID, 'deleted');
+  }
+
+  /**
+   * Removes a network and everything dovesnap made for it: Docker's DeleteNetwork, and the
+   * reconciler for networks Docker deleted while dovesnap was down. Succeeds if it is gone.
+   */
+  async removeNetwork(networkId: string, why: string): Promise<void> {
     await this.lock.run('networks', async () => {
-      const net = state.network(req.NetworkID);
+      const net = this.deps.state.network(networkId);
       if (net === undefined) return;
-      await this.lock.run(`net:${net.id}`, async () => {
-        for (const ep of state.endpointsOf(net.id)) {
-          await host.deleteLink(ep.hostIf);
-          state.removeEndpoint(ep.id);
-        }
-        await vswitch.deleteBridge(net.bridgeName);
-        if (net.options.mode !== 'flat') await host.revokeForwarding(net.id, net.bridgeName);
-        state.removeNetwork(net.id);
-      });
-      if (net.options.mode !== 'flat') await this.deps.nat.sync(`network ${net.id.slice(0, 12)} deleted`);
-      this.log.info({ network: net.id, bridge: net.bridgeName }, 'network deleted');
-      this.requestSync(`network ${net.name ?? net.id} deleted`);
+      await this.lock.run(`net:${net.id}`, () => this.teardownNetwork(net, why));
+      this.log.info({ network: net.id, bridge: net.bridgeName, why }, 'network removed');
     });
   }
 
+  /**
+   * The one teardown of a network, for a delete, a failed create and a network Docker forgot:
+   * container links, the bridge (with its ports), the forwarding rules, the model, the NAT
+   * table and FAUCET's DP. Every step succeeds if its object is already gone, so a teardown
+   * interrupted by a crash is finished by the next one. Callers hold the locks.
+   */
+  private async teardownNetwork(net: NetworkRecord, why: string): Promise<void> {
+    const { state, vswitch, host } = this.deps;
+    for (const ep of state.endpointsOf(net.id)) {
+      await host.deleteLink(ep.hostIf);
+      state.removeEndpoint(ep.id);
+    }
+    await vswitch.deleteBridge(net.bridgeName);
+    if (net.options.mode !== 'flat') await host.revokeForwarding(net.id, net.bridgeName);
+    const known = state.network(net.id) !== undefined;
+    state.removeNetwork(net.id);
+    if (net.options.mode !== 'flat') await this.deps.nat.sync(`network ${net.id.slice(0, 12)} ${why}`);
+    if (known && net.name !== undefined && net.localFaucet) this.requestSync(`network ${net.name} ${why}`);
+  }
+
   async createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
-    const { state, vswitch, host, settings } = this.deps;
+    const { state } = this.deps;
     const net = this.requireNetwork(req.NetworkID);
     const known = state.endpoint(req.EndpointID);
     if (known !== undefined) return req.Interface.MacAddress ? {} : { Interface: { MacAddress: known.mac } };
@@ -250,6 +286,18 @@ export class Driver implements NetworkDriver {
     const names = vethNamesFor(req.EndpointID);
 
     return this.lock.run(`net:${net.id}`, async () => {
+      this.creating.add(names.host);
+      try {
+        return await this.createEndpointLocked(req, net, names, mac, givenMac);
+      } finally {
+        this.creating.delete(names.host);
+      }
+    });
+  }
+
+  private async createEndpointLocked(req: CreateEndpointRequest, net: NetworkRecord, names: ReturnType<typeof vethNamesFor>, mac: string, givenMac: string): Promise<CreateEndpointResponse> {
+    const { state, vswitch, host, settings } = this.deps;
+    {
       const ofportRequest = await this.freeOfport(net);
       const record = endpointRecord({
         id: req.EndpointID,
@@ -273,7 +321,7 @@ export class Driver implements NetworkDriver {
         throw err;
       }
       return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
-    });
+    }
   }
 
   /** The lowest port number free on the bridge, leaving room for ports the options ask for by number. */
@@ -297,37 +345,54 @@ export class Driver implements NetworkDriver {
   }
 
   async deleteEndpoint(req: EndpointRequest): Promise<void> {
+    await this.removeEndpoint(req.NetworkID, req.EndpointID, 'deleted');
+  }
+
+  /**
+   * Removes an endpoint's port, veth, model entry, port mappings and FAUCET interface: Docker's
+   * DeleteEndpoint, and the reconciler for endpoints Docker forgot. Succeeds if already gone.
+   */
+  async removeEndpoint(networkId: string, endpointId: string, why: string): Promise<void> {
     const { state, vswitch, host } = this.deps;
-    const net = state.network(req.NetworkID);
-    const ep = state.endpoint(req.EndpointID);
-    const hostIf = ep?.hostIf ?? vethNamesFor(req.EndpointID).host;
+    const net = state.network(networkId);
+    const ep = state.endpoint(endpointId);
+    const hostIf = ep?.hostIf ?? vethNamesFor(endpointId).host;
     const work = async (): Promise<void> => {
       if (net !== undefined) await vswitch.deletePort(net.bridgeName, hostIf);
       await host.deleteLink(hostIf);
-      state.removeEndpoint(req.EndpointID);
+      state.removeEndpoint(endpointId);
     };
     if (net === undefined) await work();
     else await this.lock.run(`net:${net.id}`, work);
-    this.log.info({ network: req.NetworkID, endpoint: req.EndpointID, port: hostIf }, 'endpoint deleted');
-    if (ep?.container !== undefined) this.requestSync(`port ${hostIf} removed`);
+    this.log.info({ network: networkId, endpoint: endpointId, port: hostIf, why }, 'endpoint removed');
+    if (ep?.container !== undefined && net?.localFaucet === true) this.requestSync(`port ${hostIf} removed`);
     if ((ep?.portBindings.length ?? 0) > 0) await this.deps.nat.sync(`port mappings of ${hostIf} removed`);
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
+    const joinedAt = Date.now();
     const net = this.requireNetwork(req.NetworkID);
     const ep = this.deps.state.endpoint(req.EndpointID);
     if (ep === undefined) throw new DovesnapError(ErrorCode.NotFound, `endpoint ${req.EndpointID} is not known to dovesnap (was it created before a restart that lost it?)`);
     const bindings = portBindingsFrom(req.Options);
+    let portBindings: PortBinding[] = [];
     if (bindings.length > 0 && net.options.mode === 'flat') {
       this.log.warn({ endpoint: ep.id, network: net.id }, 'port mappings need ovs.bridge.mode=nat or routed: a flat network has no gateway; they are not published');
+    } else if (bindings.length > 0) {
+      // Under one lock, so that two containers asking for the same port cannot both get it.
+      portBindings = await this.lock.run('ports', async () => {
+        const listeners = this.withoutOwnProxies(await this.deps.host.listeners());
+        const chosen = allocateHostPorts(bindings, this.publishedPorts(ep.id), listeners);
+        this.deps.state.updateEndpoint(ep.id, { portBindings: chosen });
+        return chosen;
+      });
     }
-    const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: req.SandboxKey, portBindings: this.allocateHostPorts(bindings) });
-    if (updated !== undefined) {
-      // Persisting is cheap (one OVSDB transaction) and makes a restart right after Join safe.
-      await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
-    }
+    const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: req.SandboxKey, portBindings, joinedAt });
+    if (updated !== undefined) await this.persist(updated);
+    // No local FAUCET will configure the port, so there is nothing to wait for.
+    if (!net.localFaucet) await this.deps.host.setLinkUp(ep.hostIf);
     if (net.options.mode !== 'flat') {
-      if (bindings.length > 0) await this.deps.nat.sync(`port mappings of ${ep.hostIf}`);
+      if (portBindings.length > 0) await this.deps.nat.sync(`port mappings of ${ep.hostIf}`);
       return { InterfaceName: { SrcName: ep.containerIf, DstPrefix: 'eth' }, Gateway: ipv4Of(net)?.gateway ?? '' };
     }
     return {
@@ -338,27 +403,36 @@ export class Driver implements NetworkDriver {
     };
   }
 
+  /** Host ports that endpoints other than `except` publish. */
+  private publishedPorts(except: string): PublishedPort[] {
+    const out: PublishedPort[] = [];
+    for (const e of this.deps.state.allEndpoints()) {
+      if (e.id === except) continue;
+      const owner = e.container?.name ?? `endpoint ${e.id.slice(0, 12)}`;
+      for (const b of e.portBindings) {
+        if (b.HostPort <= 0 || (b.Proto !== 6 && b.Proto !== 17)) continue;
+        out.push({ protocol: b.Proto === 6 ? 'tcp' : 'udp', hostIp: b.HostIP === '0.0.0.0' ? '' : b.HostIP, port: b.HostPort, owner });
+      }
+    }
+    return out;
+  }
+
   /**
-   * `-p CONTAINERPORT` with no host port: like Docker's bridge driver, pick a free port from the
-   * ephemeral range, skipping those other mappings use.
+   * dovesnap's own loopback proxies listen on 127.0.0.1 for the ports it publishes: those
+   * sockets are not the host's services (and a port still held by an endpoint's mapping is
+   * found as that mapping).
    */
-  private allocateHostPorts(bindings: readonly PortBinding[]): PortBinding[] {
-    if (bindings.every((b) => b.HostPort > 0)) return [...bindings];
-    const used = new Set<string>();
-    for (const e of this.deps.state.allEndpoints()) for (const b of e.portBindings) used.add(`${b.Proto}/${b.HostPort}`);
-    return bindings.map((b) => {
-      if (b.HostPort > 0) return b;
-      let port = 49153;
-      while (used.has(`${b.Proto}/${port}`) && port < 65535) port++;
-      used.add(`${b.Proto}/${port}`);
-      return { ...b, HostPort: port, HostPortEnd: port };
-    });
+  private withoutOwnProxies(listeners: readonly ListeningSocket[]): ListeningSocket[] {
+    const ours = new Set<string>();
+    for (const e of this.deps.state.allEndpoints()) for (const b of e.portBindings) ours.add(`${b.Proto === 6 ? 'tcp' : 'udp'}/${b.HostPort}`);
+    return listeners.filter((l) => !(l.address === '127.0.0.1' && ours.has(`${l.protocol}/${l.port}`)));
   }
 
   async leave(req: EndpointRequest): Promise<void> {
     const ep = this.deps.state.endpoint(req.EndpointID);
     if (ep === undefined) return;
-    this.deps.state.updateEndpoint(ep.id, { sandboxKey: undefined });
+    const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: undefined });
+    if (updated !== undefined) await this.persist(updated);
     if (ep.portBindings.length > 0) await this.deps.nat.sync(`container left: port mappings of ${ep.hostIf} removed`);
   }
 
@@ -371,8 +445,42 @@ export class Driver implements NetworkDriver {
   async revokeExternalConnectivity(req: EndpointRequest): Promise<void> {
     const ep = this.deps.state.endpoint(req.EndpointID);
     if (ep === undefined || ep.portBindings.length === 0) return;
-    this.deps.state.updateEndpoint(ep.id, { portBindings: [] });
+    const updated = this.deps.state.updateEndpoint(ep.id, { portBindings: [] });
+    if (updated !== undefined) await this.persist(updated);
     await this.deps.nat.sync(`external connectivity of ${ep.hostIf} revoked`);
+  }
+
+  /** Every change to an endpoint reaches OVSDB before Docker hears back: a restart right after must see it. */
+  private async persist(e: EndpointRecord): Promise<void> {
+    await this.deps.vswitch.setPortExternalIds(e.hostIf, portExternalIds(e));
+  }
+
+  /**
+   * Removes what carries dovesnap's marks but belongs to nothing dovesnap knows: veth pairs
+   * whose endpoint was never recorded (the daemon killed between making the pair and adding
+   * its port; Docker sends no DeleteEndpoint for a failed CreateEndpoint), and DOCKER-USER
+   * rules of networks that no longer exist. Run at start, before serving, and periodically.
+   */
+  async collectGarbage(): Promise<{ links: string[]; forwardingTags: string[] }> {
+    const { state, host } = this.deps;
+    return this.lock.run('networks', async () => {
+      const links: string[] = [];
+      for (const name of await host.linkNames(HOST_VETH_PREFIX)) {
+        // Decided against the model as it is now: an endpoint may have been recorded meanwhile.
+        if (this.creating.has(name) || state.allEndpoints().some((e) => e.hostIf === name)) continue;
+        await host.deleteLink(name);
+        links.push(name);
+      }
+      const tags: string[] = [];
+      const networks = new Set(state.allNetworks().map((n) => n.id.slice(0, 12)));
+      for (const tag of await host.forwardingTags()) {
+        if (networks.has(tag)) continue;
+        await host.revokeForwardingTag(tag);
+        tags.push(tag);
+      }
+      if (links.length > 0 || tags.length > 0) this.log.warn({ links, forwardingTags: tags }, 'removed leftovers that belong to no known network or endpoint');
+      return { links, forwardingTags: tags };
+    });
   }
 
   private requireNetwork(id: string): NetworkRecord {

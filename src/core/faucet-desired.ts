@@ -1,4 +1,4 @@
-import { parse } from 'yaml';
+import { readFaucetConfigFacts, type AclUsage, type FaucetConfigFacts } from '../faucet/config-facts.js';
 import type { FaucetDpSpec, FaucetPortSpec, ManagedFaucetState } from '../faucet/types.js';
 import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
@@ -71,10 +71,13 @@ export function desiredDps(
   definedAcls: ReadonlySet<string>,
   hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>,
   outputAcls: ReadonlySet<string> = new Set(),
+  operatorDpNames: ReadonlySet<string> = new Set(),
 ): FaucetDpSpec[] {
   const dps: FaucetDpSpec[] = [];
   for (const n of state.allNetworks()) {
-    if (n.name === undefined) continue;
+    // Unnamed: not yet known to FAUCET. Not local: another controller's (or none). Named like
+    // an operator's DP: refused, never written.
+    if (n.name === undefined || !n.localFaucet || operatorDpNames.has(n.name)) continue;
     const ports: FaucetPortSpec[] = [];
     for (const e of state.endpointsOf(n.id)) {
       if (e.container === undefined || e.ofport === undefined) continue;
@@ -110,70 +113,49 @@ export function desiredDps(
  */
 export const ONE_WAY = "FAUCET 1.10 crashes when one ACL is used both as an output and as an input ACL; use a copy of it under another name";
 
-export interface AclUsage {
-  /** ACLs used on input: ports' and VLANs' acls_in/acl_in, DPs' dp_acls. */
-  readonly input: Set<string>;
-  /** ACLs used on output: VLANs' acls_out/acl_out. */
-  readonly output: Set<string>;
+export type { AclUsage } from '../faucet/config-facts.js';
+
+function factsOf(faucetYaml: string | FaucetConfigFacts): FaucetConfigFacts {
+  return typeof faucetYaml === 'string' ? readFaucetConfigFacts(faucetYaml) : faucetYaml;
 }
 
-function names(v: unknown): string[] {
-  if (typeof v === 'string') return [v];
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
-/**
- * faucet.yaml as plain data, or undefined if it does not parse. Every sync asks several
- * questions of the same text, so the last parse is kept.
- */
-let lastParsed: { text: string; doc: unknown } | undefined;
-function parsedFaucet(text: string): unknown {
-  if (lastParsed?.text !== text) {
-    let doc: unknown;
-    try {
-      doc = parse(text);
-    } catch {
-      doc = undefined;
-    }
-    lastParsed = { text, doc };
-  }
-  return lastParsed.doc;
-}
-
-export function aclUsage(faucetYaml: string): AclUsage {
-  const input = new Set<string>();
-  const output = new Set<string>();
-  const doc = parsedFaucet(faucetYaml);
-  const top = (doc ?? {}) as { dps?: unknown; vlans?: unknown };
-  const each = (m: unknown): Record<string, unknown>[] =>
-    typeof m === 'object' && m !== null ? Object.values(m as Record<string, unknown>).filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null) : [];
-  for (const vlan of each(top.vlans)) {
-    for (const a of [...names(vlan['acls_in']), ...names(vlan['acl_in'])]) input.add(a);
-    for (const a of [...names(vlan['acls_out']), ...names(vlan['acl_out'])]) output.add(a);
-  }
-  for (const dp of each(top.dps)) {
-    for (const a of names(dp['dp_acls'])) input.add(a);
-    for (const port of each(dp['interfaces'])) for (const a of [...names(port['acls_in']), ...names(port['acl_in'])]) input.add(a);
-  }
-  return { input, output };
+export function aclUsage(faucetYaml: string | FaucetConfigFacts): AclUsage {
+  const u = factsOf(faucetYaml).aclUsage;
+  return { input: new Set(u.input), output: new Set(u.output) };
 }
 
 /** DPs in the file that dovesnap made (marked by their description), whether or not still wanted. */
-export function markedDps(faucetYaml: string): Set<string> {
+export function markedDps(faucetYaml: string | FaucetConfigFacts): Set<string> {
   const out = new Set<string>();
-  const doc = parsedFaucet(faucetYaml);
-  const dps = (doc as { dps?: unknown } | null)?.dps;
-  if (typeof dps !== 'object' || dps === null) return out;
-  for (const [name, dp] of Object.entries(dps as Record<string, unknown>)) {
-    const d = (dp as { description?: unknown } | null)?.description;
-    if (typeof d === 'string' && d.startsWith(DP_DESCRIPTION_PREFIX)) out.add(name);
-  }
+  for (const [name, dp] of factsOf(faucetYaml).dps) if (dp.description?.startsWith(DP_DESCRIPTION_PREFIX) === true) out.add(name);
   return out;
 }
 
-export function managedState(state: StateStore, currentYaml: string, definedAcls: ReadonlySet<string>, hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>): ManagedFaucetState {
-  const owned = markedDps(currentYaml);
-  for (const n of state.allNetworks()) if (n.name !== undefined) owned.add(n.name);
+/** DPs in the file that are the operator's: neither marked as dovesnap's nor the placeholder. */
+export function operatorDps(faucetYaml: string | FaucetConfigFacts): Map<string, bigint | undefined> {
+  const facts = factsOf(faucetYaml);
+  const marked = markedDps(facts);
+  const out = new Map<string, bigint | undefined>();
+  for (const [name, dp] of facts.dps) if (!marked.has(name) && name !== PLACEHOLDER_DP_NAME) out.set(name, dp.dpId);
+  return out;
+}
+
+/**
+ * Why a network may not be named `name` in FAUCET's configuration, or undefined: the name is
+ * an operator's DP (which dovesnap must never overwrite) or the placeholder's.
+ */
+export function dpNameConflict(name: string, faucetYaml: string | FaucetConfigFacts): string | undefined {
+  if (name === PLACEHOLDER_DP_NAME) return `the name ${name} is reserved for dovesnap's placeholder DP in FAUCET's configuration; choose another network name`;
+  if (operatorDps(faucetYaml).has(name)) return `FAUCET's configuration already has a DP named ${name} that is not a dovesnap network; choose another network name`;
+  return undefined;
+}
+
+export function managedState(state: StateStore, current: string | FaucetConfigFacts, definedAcls: ReadonlySet<string>, hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>): ManagedFaucetState {
+  const facts = factsOf(current);
+  const operators = new Set(operatorDps(facts).keys());
+  const owned = markedDps(facts);
+  // A network whose name is an operator's DP is never rendered (and never claims the DP).
+  for (const n of state.allNetworks()) if (n.name !== undefined && n.localFaucet && !operators.has(n.name)) owned.add(n.name);
   owned.delete(PLACEHOLDER_DP_NAME);
-  return { dps: desiredDps(state, definedAcls, hostPortNumbers, aclUsage(currentYaml).output), owned };
+  return { dps: desiredDps(state, definedAcls, hostPortNumbers, facts.aclUsage.output, operators), owned };
 }

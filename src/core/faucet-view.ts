@@ -3,13 +3,12 @@ import type { Logger } from '../util/log.js';
 import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import type { DaemonSettings } from '../config/settings.js';
 import { FaucetConfigStore, pidfileReloader } from '../faucet/store.js';
-import { definedAcls, definedDps } from '../faucet/render.js';
+import { FaucetConfigReader } from '../faucet/config-facts.js';
 import { readRunningDps } from '../faucet/metrics.js';
-import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import type { VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
-import { aclUsage, blockReason, managedState, markedDps } from './faucet-desired.js';
+import { blockReason, dpNameConflict, managedState, operatorDps } from './faucet-desired.js';
 import type { EndpointRecord, StateStore } from './state.js';
 import type { HostNet } from './host.js';
 
@@ -23,7 +22,12 @@ export interface FaucetControl {
 
 /** Endpoints whose ports a configuration rendered now opens. */
 function openPorts(state: StateStore, definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Set<string> {
-  return new Set(state.allEndpoints().filter((e) => e.container !== undefined && e.ofport !== undefined && blockReason(e, definedAcls, outputAcls) === undefined).map((e) => e.id));
+  return new Set(
+    state
+      .allEndpoints()
+      .filter((e) => e.container !== undefined && e.ofport !== undefined && state.network(e.networkId)?.localFaucet === true && blockReason(e, definedAcls, outputAcls) === undefined)
+      .map((e) => e.id),
+  );
 }
 
 export interface ClosableFaucetView extends FaucetView {
@@ -50,6 +54,10 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     pollIntervalMs: POLL_MS,
     logger: flog,
   });
+
+  const reader = new FaucetConfigReader();
+  /** Syncs not yet settled: shutdown waits for them, so no write is cut off half-confirmed. */
+  const inflight = new Set<Promise<void>>();
 
   const readNow = (): string => {
     try {
@@ -120,70 +128,78 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     for (const name of raised) if (!state.allEndpoints().some((e) => e.hostIf === name)) raised.delete(name);
   };
 
-  return {
-    async foreignDps() {
-      const text = await store.read();
-      const ours = markedDps(text);
-      for (const n of state.allNetworks()) if (n.name !== undefined) ours.add(n.name);
-      ours.add(PLACEHOLDER_DP_NAME);
-      const out = new Map<string, bigint>();
-      for (const [name, id] of definedDps(text)) if (!ours.has(name)) out.set(name, id);
-      return out;
-    },
-    async definedAcls() {
-      return definedAcls(await store.read());
-    },
-    async aclUsage() {
-      return aclUsage(await store.read());
-    },
-    async sync(reason: string) {
-      const numbers = await hostPortNumbers();
-      const current = readNow();
-      const acls = definedAcls(current);
-      const outputAcls = aclUsage(current).output;
-      for (const e of state.allEndpoints()) {
-        if (e.container === undefined) continue;
-        const why = blockReason(e, acls, outputAcls);
-        if (why !== e.blockedReason) {
-          state.updateEndpoint(e.id, { blockedReason: why });
-          if (why !== undefined) flog.warn({ container: e.container.name, endpoint: e.id, reason: why }, 'port kept closed in FAUCET');
-          else flog.info({ container: e.container.name, endpoint: e.id }, 'port no longer blocked');
-        }
+  const sync = async (reason: string): Promise<void> => {
+    const numbers = await hostPortNumbers();
+    const facts = reader.facts(readNow());
+    const outputAcls = facts.aclUsage.output;
+    for (const e of state.allEndpoints()) {
+      if (e.container === undefined) continue;
+      const why = blockReason(e, facts.acls, outputAcls);
+      if (why !== e.blockedReason) {
+        state.updateEndpoint(e.id, { blockedReason: why });
+        if (why !== undefined) flog.warn({ container: e.container.name, endpoint: e.id, reason: why }, 'port kept closed in FAUCET');
+        else flog.info({ container: e.container.name, endpoint: e.id }, 'port no longer blocked');
       }
-      const started = Date.now();
-      const render = (): ManagedFaucetState => {
-        const text = readNow();
-        const defined = definedAcls(text);
-        lastRendered = openPorts(state, defined, aclUsage(text).output);
-        return managedState(state, text, defined, numbers);
-      };
-      try {
-        const result = await store.apply(render);
-        opened = lastRendered;
-        await raiseOpened(opened);
-        if (result.written) flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
-      } catch (err) {
-        if (!isDovesnapError(err, ErrorCode.FaucetRejected)) {
-          flog.error({ reason, err: errorMessage(err) }, 'FAUCET configuration change failed');
-          throw err;
-        }
-        // FAUCET refused the whole file and the last good one is back in force. The likely
-        // culprits are ports opened since then that carry ACLs: keep those closed, retry.
-        const suspects = state.allEndpoints().filter((e) => e.container !== undefined && !opened.has(e.id) && e.blockedReason === undefined && (e.labels?.portAcls.length ?? 0) > 0);
-        flog.error({ reason, err: errorMessage(err), closing: suspects.map((e) => e.container?.name) }, 'FAUCET rejected the configuration; the previous one stays in force');
-        if (suspects.length === 0) throw err;
-        for (const e of suspects) {
-          const why = `FAUCET refused the configuration that opened this port: ${errorMessage(err)}`;
-          state.updateEndpoint(e.id, { faucetRejected: why, blockedReason: why });
-        }
-        await store.apply(render);
-        opened = lastRendered;
-        await raiseOpened(opened);
+    }
+    const started = Date.now();
+    const render = (): ManagedFaucetState => {
+      const now = reader.facts(readNow());
+      lastRendered = openPorts(state, now.acls, now.aclUsage.output);
+      return managedState(state, now, now.acls, numbers);
+    };
+    try {
+      const result = await store.apply(render);
+      opened = lastRendered;
+      await raiseOpened(opened);
+      if (result.written) flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
+    } catch (err) {
+      if (!isDovesnapError(err, ErrorCode.FaucetRejected)) {
+        flog.error({ reason, err: errorMessage(err) }, 'FAUCET configuration change failed');
         throw err;
       }
+      // FAUCET refused the whole file and the last good one is back in force. The likely
+      // culprits are ports opened since then that carry ACLs: keep those closed, retry.
+      const suspects = state.allEndpoints().filter((e) => e.container !== undefined && !opened.has(e.id) && e.blockedReason === undefined && (e.labels?.portAcls.length ?? 0) > 0);
+      flog.error({ reason, err: errorMessage(err), closing: suspects.map((e) => e.container?.name) }, 'FAUCET rejected the configuration; the previous one stays in force');
+      if (suspects.length === 0) throw err;
+      for (const e of suspects) {
+        const why = `FAUCET refused the configuration that opened this port: ${errorMessage(err)}`;
+        state.updateEndpoint(e.id, { faucetRejected: why, blockedReason: why });
+      }
+      await store.apply(render);
+      opened = lastRendered;
+      await raiseOpened(opened);
+      throw err;
+    }
+  };
+
+  return {
+    async foreignDps() {
+      const out = new Map<string, bigint>();
+      for (const [name, id] of operatorDps(reader.facts(await store.read()))) if (id !== undefined) out.set(name, id);
+      return out;
+    },
+    async dpNameConflict(name: string) {
+      return dpNameConflict(name, reader.facts(await store.read()));
+    },
+    async definedAcls() {
+      return new Set(reader.facts(await store.read()).acls);
+    },
+    async aclUsage() {
+      const u = reader.facts(await store.read()).aclUsage;
+      return { input: new Set(u.input), output: new Set(u.output) };
+    },
+    sync(reason: string): Promise<void> {
+      const p = sync(reason);
+      const tracked = p.catch(() => undefined);
+      inflight.add(tracked);
+      void tracked.finally(() => inflight.delete(tracked));
+      return p;
     },
     async close() {
-      // Nothing to release: the store holds no handles between writes.
+      // Let every write in flight finish and be confirmed (or fail): a daemon stopped in the
+      // middle would leave FAUCET's file and FAUCET's running state for the next start to sort out.
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
     },
   };
 }

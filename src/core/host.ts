@@ -1,34 +1,47 @@
 import fs from 'node:fs';
 import type { DatapathType } from '../ovs/vswitch.js';
-import { configureGateway, createVeth, deleteLink, getLink, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
-import { allowForwarding, enableIpv4Forwarding, revokeForwarding, type GatewayMode } from '../net/forwarding.js';
+import { configureGateway, createVeth, deleteLink, getLink, hostLinkNames, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
+import { allowForwarding, enableIpv4Forwarding, forwardingTags, revokeForwarding, revokeForwardingTag, type GatewayMode } from '../net/forwarding.js';
 import { applyNftScript } from '../net/nft.js';
+import { hostListeners, type ListeningSocket } from '../net/listeners.js';
 
 /** The host operations the driver needs, as an interface so that unit tests can use a fake. */
 export interface HostNet {
   createVeth(spec: VethSpec): Promise<void>;
   deleteLink(name: string): Promise<void>;
   linkExists(name: string): Promise<boolean>;
+  /** Names of the host's links that start with `prefix`. */
+  linkNames(prefix: string): Promise<string[]>;
   setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string>;
   setLinkUp(name: string): Promise<void>;
   configureGateway(bridge: string, cidr: string, opts: { disableTxOffload: boolean }): Promise<void>;
   enableIpv4Forwarding(): Promise<boolean>;
   allowForwarding(networkId: string, bridge: string, mode: GatewayMode): Promise<boolean>;
   revokeForwarding(networkId: string, bridge: string): Promise<void>;
+  /** Network ID prefixes (12 characters) that DOCKER-USER rules are tagged with. */
+  forwardingTags(): Promise<string[]>;
+  /** Removes every DOCKER-USER rule with this tag; returns how many. */
+  revokeForwardingTag(tag: string): Promise<number>;
   applyNftScript(script: string): Promise<void>;
+  /** Sockets the host listens on (TCP) or has bound (UDP). */
+  listeners(): Promise<ListeningSocket[]>;
 }
 
 export const realHostNet: HostNet = {
   createVeth,
   deleteLink,
   linkExists: async (name) => (await getLink(name)) !== undefined,
+  linkNames: hostLinkNames,
   setPeerMacInNetns,
   setLinkUp,
   configureGateway,
   enableIpv4Forwarding: () => enableIpv4Forwarding(),
   allowForwarding,
   revokeForwarding,
+  forwardingTags,
+  revokeForwardingTag,
   applyNftScript,
+  listeners: () => hostListeners(),
 };
 
 /**

@@ -24,6 +24,8 @@ export const ExtId = {
   containerId: 'dovesnap-container-id',
   containerName: 'dovesnap-container-name',
   labels: 'dovesnap-labels',
+  /** On ports added with ovs.bridge.add_ports. */
+  hostPort: 'dovesnap-host-port',
 } as const;
 
 export function bridgeExternalIds(n: NetworkRecord): Record<string, string> {
@@ -61,8 +63,11 @@ function jsonOr<T>(text: string | undefined, fallback: T): T {
   }
 }
 
-/** Rebuilds a network and its endpoints from a bridge we own; undefined for bridges that are not ours. */
-export function restoreFromBridge(b: BridgeState): { network: NetworkRecord; endpoints: EndpointRecord[] } | { error: string } | undefined {
+/**
+ * Rebuilds a network and its endpoints from a bridge we own; undefined for bridges that are not
+ * ours. `isLocalFaucet` says whether the bridge's controllers are this host's FAUCET.
+ */
+export function restoreFromBridge(b: BridgeState, isLocalFaucet: (controllers: readonly string[]) => boolean = () => true): { network: NetworkRecord; endpoints: EndpointRecord[] } | { error: string } | undefined {
   const id = b.externalIds[ExtId.networkId];
   if (id === undefined || id === '') return undefined;
   const rawOptions = jsonOr<Record<string, string>>(b.externalIds[ExtId.options], {});
@@ -83,6 +88,7 @@ export function restoreFromBridge(b: BridgeState): { network: NetworkRecord; end
     controllers: b.controllers,
     ipv4: jsonOr<IpamData[]>(b.externalIds[ExtId.ipv4], []),
     internal: b.externalIds[ExtId.internal] === 'true',
+    localFaucet: isLocalFaucet(b.controllers),
   };
   const endpoints = b.ports.map((p) => endpointFromPort(p, id)).filter((e): e is EndpointRecord => e !== undefined);
   return { network, endpoints };

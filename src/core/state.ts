@@ -21,6 +21,12 @@ export interface NetworkRecord {
   readonly controllers: readonly string[];
   readonly ipv4: readonly IpamData[];
   readonly internal: boolean;
+  /**
+   * Whether this host's FAUCET controls the network (one of its controllers is the local
+   * FAUCET). Standalone networks and networks of a remote controller are not written into the
+   * local faucet.yaml, and their ports carry traffic as soon as the container joins.
+   */
+  readonly localFaucet: boolean;
 }
 
 export interface ContainerInfo {
@@ -53,11 +59,52 @@ export interface EndpointRecord {
    * other change. Recreating the container tries again.
    */
   readonly faucetRejected?: string | undefined;
+  /**
+   * When Docker's Join reached this process (Date.now()); undefined for endpoints restored from
+   * OVSDB. Ties a container's `connect` event, which Docker sends after the Join, to at most
+   * the endpoints that had joined by then.
+   */
+  readonly joinedAt?: number | undefined;
 }
+
+/** A change to the model, for subscribers (status views, metrics, the event log). */
+export type StateChange =
+  | { readonly kind: 'network'; readonly id: string; readonly record: NetworkRecord | undefined }
+  | { readonly kind: 'endpoint'; readonly id: string; readonly networkId: string; readonly record: EndpointRecord | undefined };
+
+/** An endpoint removed before any container was tied to it; see StateStore.unresolvedJoins. */
+interface Tombstone {
+  readonly networkId: string;
+  readonly joinedAt: number;
+  readonly removedAt: number;
+}
+
+/** How long a removed, never-resolved endpoint still counts as a candidate for late events. */
+const TOMBSTONE_TTL_MS = 120_000;
 
 export class StateStore {
   private readonly networks = new Map<string, NetworkRecord>();
   private readonly endpoints = new Map<string, EndpointRecord>();
+  private readonly listeners = new Set<(change: StateChange) => void>();
+  private tombstones: Tombstone[] = [];
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Calls `listener` after every change; returns the function that unsubscribes. */
+  subscribe(listener: (change: StateChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private publish(change: StateChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch {
+        // A subscriber's failure is its own; the model has changed either way.
+      }
+    }
+  }
 
   network(id: string): NetworkRecord | undefined {
     return this.networks.get(id);
@@ -68,11 +115,13 @@ export class StateStore {
   }
 
   putNetwork(n: NetworkRecord): void {
-    this.networks.set(n.id, Object.freeze(n));
+    const record = Object.freeze(n);
+    this.networks.set(n.id, record);
+    this.publish({ kind: 'network', id: n.id, record });
   }
 
   removeNetwork(id: string): void {
-    this.networks.delete(id);
+    if (this.networks.delete(id)) this.publish({ kind: 'network', id, record: undefined });
   }
 
   endpoint(id: string): EndpointRecord | undefined {
@@ -88,7 +137,9 @@ export class StateStore {
   }
 
   putEndpoint(e: EndpointRecord): void {
-    this.endpoints.set(e.id, Object.freeze(e));
+    const record = Object.freeze(e);
+    this.endpoints.set(e.id, record);
+    this.publish({ kind: 'endpoint', id: e.id, networkId: e.networkId, record });
   }
 
   updateEndpoint(id: string, patch: Partial<Omit<EndpointRecord, 'id' | 'networkId'>>): EndpointRecord | undefined {
@@ -96,11 +147,32 @@ export class StateStore {
     if (cur === undefined) return undefined;
     const next = Object.freeze({ ...cur, ...patch });
     this.endpoints.set(id, next);
+    this.publish({ kind: 'endpoint', id, networkId: cur.networkId, record: next });
     return next;
   }
 
   removeEndpoint(id: string): void {
+    const cur = this.endpoints.get(id);
+    if (cur === undefined) return;
     this.endpoints.delete(id);
+    if (cur.container === undefined && cur.joinedAt !== undefined) {
+      this.tombstones.push({ networkId: cur.networkId, joinedAt: cur.joinedAt, removedAt: this.now() });
+    }
+    this.publish({ kind: 'endpoint', id, networkId: cur.networkId, record: undefined });
+  }
+
+  /**
+   * How many endpoints of the network had joined by `atMs` and were never tied to a container:
+   * those still here (restored ones, whose join time is unknown, always count) plus those
+   * removed since (a container that died at once). A `connect` event sent at `atMs` belongs to
+   * one of them; only when there is exactly one is it known which, without asking Docker.
+   */
+  unresolvedJoins(networkId: string, atMs: number): { live: EndpointRecord[]; removed: number } {
+    const now = this.now();
+    this.tombstones = this.tombstones.filter((t) => now - t.removedAt < TOMBSTONE_TTL_MS);
+    const live = this.endpointsOf(networkId).filter((e) => e.sandboxKey !== undefined && e.container === undefined && (e.joinedAt ?? 0) <= atMs);
+    const removed = this.tombstones.filter((t) => t.networkId === networkId && t.joinedAt <= atMs).length;
+    return { live, removed };
   }
 
   networkByName(name: string): NetworkRecord | undefined {

@@ -49,8 +49,19 @@ export interface Engine {
   listNetworks(): Promise<EngineNetwork[]>;
   inspectNetwork(id: string): Promise<EngineNetwork | undefined>;
   inspectContainer(id: string): Promise<EngineContainer | undefined>;
-  /** Calls `onEvent` for each event until the signal aborts or the stream ends; resolves then. */
-  streamEvents(filters: Readonly<Record<string, readonly string[]>>, onEvent: (e: EngineEvent) => void, signal: AbortSignal): Promise<void>;
+  /** DELETE /networks/{id}; succeeds if the network is already gone. */
+  removeNetwork(id: string): Promise<void>;
+  /**
+   * Calls `onEvent` for each event until the signal aborts or the stream ends; resolves then.
+   * A line that is not an event, or an `onEvent` that throws, goes to `onError` with the line;
+   * the stream goes on.
+   */
+  streamEvents(
+    filters: Readonly<Record<string, readonly string[]>>,
+    onEvent: (e: EngineEvent) => void,
+    signal: AbortSignal,
+    onError: (err: unknown, line: string) => void,
+  ): Promise<void>;
 }
 
 export class DockerEngine implements Engine {
@@ -72,7 +83,16 @@ export class DockerEngine implements Engine {
     return this.json<EngineContainer>('GET', `/containers/${encodeURIComponent(id)}/json`);
   }
 
-  streamEvents(filters: Readonly<Record<string, readonly string[]>>, onEvent: (e: EngineEvent) => void, signal: AbortSignal): Promise<void> {
+  async removeNetwork(id: string): Promise<void> {
+    await this.request('DELETE', `/networks/${encodeURIComponent(id)}`, true);
+  }
+
+  streamEvents(
+    filters: Readonly<Record<string, readonly string[]>>,
+    onEvent: (e: EngineEvent) => void,
+    signal: AbortSignal,
+    onError: (err: unknown, line: string) => void,
+  ): Promise<void> {
     const path = `/events?filters=${encodeURIComponent(JSON.stringify(filters))}`;
     return new Promise((resolve, reject) => {
       const req = http.request({ socketPath: this.socketPath, path, method: 'GET', signal }, (res) => {
@@ -90,10 +110,17 @@ export class DockerEngine implements Engine {
             const line = buf.slice(0, nl).trim();
             buf = buf.slice(nl + 1);
             if (line === '') continue;
+            let event: EngineEvent;
             try {
-              onEvent(JSON.parse(line) as EngineEvent);
-            } catch {
-              // A malformed event line is Docker's bug, not a reason to drop the stream.
+              event = JSON.parse(line) as EngineEvent;
+            } catch (err) {
+              onError(err, line);
+              continue;
+            }
+            try {
+              onEvent(event);
+            } catch (err) {
+              onError(err, line);
             }
           }
         });

@@ -211,9 +211,9 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
     return v === undefined ? undefined : parse(v, key);
   };
 
-  const mirrorTunnelVid = opt(Opt.mirrorTunnelVid, (v, o) => parseIntInRange(v, o, 1, 4094)) ?? 256 + vlan;
-  if (mirrorTunnelVid === vlan || mirrorTunnelVid > 4094) {
-    throw bad(Opt.mirrorTunnelVid, String(mirrorTunnelVid), `must differ from the network VLAN ${vlan} and be at most 4094 (set it explicitly for VLANs above 3838)`);
+  const mirrorTunnelVid = opt(Opt.mirrorTunnelVid, (v, o) => parseIntInRange(v, o, 1, 4094)) ?? defaultMirrorTunnelVid(vlan);
+  if (mirrorTunnelVid === vlan) {
+    throw bad(Opt.mirrorTunnelVid, String(mirrorTunnelVid), `must differ from the network VLAN ${vlan}`);
   }
 
   const addPorts = opt(Opt.addPorts, parseHostPorts) ?? [];
@@ -251,6 +251,15 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
     mirrorTunnelVid,
     dhcp,
   });
+}
+
+/**
+ * The original's default, 256 + the network's VLAN, while that is a VLAN (up to 4094); for the
+ * VLANs above 3838, where it would not be, 256 below instead, so that every network has a
+ * valid default.
+ */
+export function defaultMirrorTunnelVid(vlan: number): number {
+  return vlan + 256 <= 4094 ? vlan + 256 : vlan - 256;
 }
 
 export function defaultBridgeName(networkId: string): string {

@@ -66,6 +66,44 @@ export async function revokeForwarding(networkId: string, bridge: string): Promi
   }
 }
 
+/** The network ID prefixes that rules in DOCKER-USER are tagged with (`dovesnap <id12>`). */
+export async function forwardingTags(): Promise<string[]> {
+  if (!(await chainExists())) return [];
+  const { stdout } = await runCommand('iptables', ['-w', '-S', FORWARD_CHAIN]);
+  return parseForwardingTags(stdout);
+}
+
+/** Pure part of forwardingTags, for tests: the tags in `iptables -S` output. */
+export function parseForwardingTags(iptablesS: string): string[] {
+  const tags = new Set<string>();
+  for (const m of iptablesS.matchAll(/--comment "?dovesnap ([0-9a-f]{12})"?/g)) if (m[1] !== undefined) tags.add(m[1]);
+  return [...tags];
+}
+
+/**
+ * Removes every DOCKER-USER rule tagged with this network ID prefix, whatever its bridge and
+ * mode: for networks gone while dovesnap was not looking, whose bridge name may be unknown.
+ */
+export async function revokeForwardingTag(tag: string): Promise<number> {
+  if (!(await chainExists())) return 0;
+  const { stdout } = await runCommand('iptables', ['-w', '-S', FORWARD_CHAIN]);
+  let removed = 0;
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith(`-A ${FORWARD_CHAIN} `) || !line.includes(`dovesnap ${tag}`)) continue;
+    const spec = splitRuleSpec(line.slice(`-A ${FORWARD_CHAIN} `.length));
+    await runCommand('iptables', ['-w', '-D', FORWARD_CHAIN, ...spec]);
+    removed++;
+  }
+  return removed;
+}
+
+/** `iptables -S` quotes arguments with spaces (the comment); split it back into arguments. */
+export function splitRuleSpec(spec: string): string[] {
+  const out: string[] = [];
+  for (const m of spec.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? ''));
+  return out;
+}
+
 /** Routing between the containers' network and the rest needs IPv4 forwarding on. */
 export async function enableIpv4Forwarding(path = '/proc/sys/net/ipv4/ip_forward'): Promise<boolean> {
   const current = (await readFile(path, 'utf8')).trim();

@@ -1,5 +1,6 @@
-import { writeFile } from 'node:fs/promises';
-import { DovesnapError, ErrorCode, isDovesnapError } from '../util/errors.js';
+import { existsSync } from 'node:fs';
+import { readdir, writeFile } from 'node:fs/promises';
+import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { runCommand } from './exec.js';
 
 /**
@@ -62,12 +63,31 @@ export async function listLinks(netns?: string): Promise<LinkInfo[]> {
   return parseLinks((await runCommand(cmd, args)).stdout);
 }
 
+/**
+ * Whether a link of this name exists in the host's namespace: sysfs lists exactly the host's
+ * links, and asking it needs neither a process nor the parsing of an error message.
+ */
+export function hostLinkExists(name: string, sysClassNet = '/sys/class/net'): boolean {
+  return isValidLinkName(name) && existsSync(`${sysClassNet}/${name}`);
+}
+
+function isValidLinkName(name: string): boolean {
+  return name.length > 0 && name.length <= 15 && !name.includes('/') && name !== '.' && name !== '..';
+}
+
+/** Names of the host's links that start with `prefix`. */
+export async function hostLinkNames(prefix: string, sysClassNet = '/sys/class/net'): Promise<string[]> {
+  return (await readdir(sysClassNet).catch(() => [] as string[])).filter((n) => n.startsWith(prefix));
+}
+
 export async function getLink(name: string, netns?: string): Promise<LinkInfo | undefined> {
+  if (netns === undefined && !hostLinkExists(name)) return undefined;
   const [cmd, args] = ipArgs(netns, ['-json', 'link', 'show', 'dev', name]);
   try {
     return parseLinks((await runCommand(cmd, args)).stdout)[0];
   } catch (err) {
-    if (isDovesnapError(err, ErrorCode.HostCommand) && /does not exist|Cannot find device/i.test(err.message)) return undefined;
+    // Gone between the check and the command.
+    if (netns === undefined && !hostLinkExists(name)) return undefined;
     throw err;
   }
 }
@@ -141,10 +161,12 @@ export async function setLinkUp(name: string): Promise<void> {
 
 /** Deleting either end of a veth removes both. Succeeds if the link is already gone. */
 export async function deleteLink(name: string): Promise<void> {
+  if (!hostLinkExists(name)) return;
   try {
     await runCommand('ip', ['link', 'del', 'dev', name]);
   } catch (err) {
-    if (isDovesnapError(err, ErrorCode.HostCommand) && /does not exist|Cannot find device/i.test(err.message)) return;
+    // Deleting one end of a veth removes the other: a concurrent delete is not a failure.
+    if (!hostLinkExists(name)) return;
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 /**
  * OVSDB client: typed `transact` and `monitor` over a JsonRpcConnection. One connection, no
- * reconnect logic: whoever owns the client decides what a lost connection means (onClose).
+ * reconnect logic: whoever owns the client decides what a lost connection means (onClose);
+ * for the VSwitch that is session.ts, which replaces it.
  */
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -143,8 +144,8 @@ export class OvsdbClient {
   }
 }
 
-/** Connects to the OVSDB server's unix socket (or any path `net.connect` accepts). */
-export function connectOvsdb(socketPath: string = DEFAULT_OVSDB_SOCKET, logger?: Logger): Promise<OvsdbClient> {
+/** Opens the OVSDB server's unix socket (or any path `net.connect` accepts) as a plain stream. */
+export function connectSocket(socketPath: string = DEFAULT_OVSDB_SOCKET): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const socket = connect(socketPath);
     const fail = (err: Error): void => {
@@ -153,7 +154,12 @@ export function connectOvsdb(socketPath: string = DEFAULT_OVSDB_SOCKET, logger?:
     socket.once('error', fail);
     socket.once('connect', () => {
       socket.off('error', fail);
-      resolve(OvsdbClient.over(socket, logger));
+      resolve(socket);
     });
   });
+}
+
+/** Connects to the OVSDB server's unix socket (or any path `net.connect` accepts). */
+export async function connectOvsdb(socketPath: string = DEFAULT_OVSDB_SOCKET, logger?: Logger): Promise<OvsdbClient> {
+  return OvsdbClient.over(await connectSocket(socketPath), logger);
 }

@@ -1,24 +1,27 @@
 /**
  * The bridge/port operations the daemon needs, and their implementation over OVSDB.
  *
- * Every write is one transaction. Writes that depend on what was read first carry `wait`
- * guards (timeout 0: an assertion, not a blocking wait) so a concurrent writer makes the
- * transaction fail cleanly instead of acting on stale state; such a failure is retried from a
- * fresh read. Port, Interface and Controller rows are not root rows: OVSDB deletes them once
- * nothing refers to them, so removing a thing means removing the reference to it.
+ * Reads come from a local replica that one monitor keeps current (replica.ts), so they cost
+ * no round trip however many ports exist. Every write is one transaction. Writes that depend
+ * on what was read carry `wait` guards (timeout 0: an assertion, not a blocking wait) so a
+ * concurrent writer makes the transaction fail cleanly instead of acting on stale state; such
+ * a failure is retried from the replica, which by then holds the other writer's change (the
+ * server sends updates before replies). Port, Interface and Controller rows are not root
+ * rows: OVSDB deletes them once nothing refers to them, so removing a thing means removing
+ * the reference to it.
+ *
+ * The connection is owned by a ReconnectingOvsdb (session.ts): when ovsdb-server restarts,
+ * the replica is rebuilt from the new monitor's snapshot before any call proceeds. A write
+ * whose connection dropped before its reply may or may not have been committed, so it is
+ * never resent as is: the whole method runs again against the new replica. That is safe only
+ * because every write method is idempotent by construction (see each method).
  */
-import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
+import type { Duplex } from 'node:stream';
+import { DovesnapError, ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { connectOvsdb, DEFAULT_OVSDB_SOCKET, OvsdbClient, OvsdbTransactionError, type MonitorHandle } from './client.js';
+import { connectSocket, DEFAULT_OVSDB_SOCKET, OvsdbTransactionError, type OvsdbClient } from './client.js';
 import {
   byUuid,
-  decodeOptionalInteger,
-  decodeOptionalString,
-  decodeString,
-  decodeStringMap,
-  decodeStringSet,
-  decodeUuid,
-  decodeUuidSet,
   eq,
   mapOf,
   namedUuid,
@@ -32,8 +35,12 @@ import {
   type OperationResult,
   type TableUpdates,
   type Value,
-  type WireRow,
 } from './protocol.js';
+import { OvsdbReplica, REPLICA_MONITOR, usableOfport, type BridgeRow, type InterfaceRow, type PortRow } from './replica.js';
+import { ReconnectingOvsdb, type HealthListener, type OvsdbHealth, type ReconnectOptions } from './session.js';
+
+export { usableOfport } from './replica.js';
+export type { OvsdbHealth } from './session.js';
 
 export type DatapathType = 'system' | 'netdev';
 export type FailMode = 'secure' | 'standalone';
@@ -116,6 +123,11 @@ export interface VSwitch {
   setBridgeExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void>;
   /** Merge on Port and Interface; '' removes. */
   setPortExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void>;
+  /** Whether OVSDB is reachable now, since when, and how often it came back. */
+  health(): OvsdbHealth;
+  /** Called on every change of `connected`; returns the function that unsubscribes. */
+  onHealthChange(listener: (health: OvsdbHealth) => void): () => void;
+  /** Stops reconnecting; pending and later calls reject with DovesnapError(Disposed). */
   close(): void;
 }
 
@@ -141,11 +153,6 @@ export function formatDatapathId(dpid: bigint): string {
     throw new DovesnapError(ErrorCode.Internal, `datapath id ${dpid} is outside 1..2^64-1`);
   }
   return dpid.toString(16).padStart(16, '0');
-}
-
-/** An OpenFlow port number, or undefined for "not assigned" (empty) and "failed" (-1). */
-export function usableOfport(ofport: number | undefined): number | undefined {
-  return ofport !== undefined && ofport > 0 ? ofport : undefined;
 }
 
 /** What a waitOfport watcher reports each time the Interface row changes. */
@@ -226,84 +233,8 @@ function sameMembers(a: readonly string[], b: readonly string[]): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rows as we read them
 
 const DB = 'Open_vSwitch';
-const BRIDGE_COLUMNS = [
-  '_uuid', 'name', 'datapath_type', 'fail_mode', 'protocols', 'other_config', 'external_ids', 'controller', 'ports',
-];
-const PORT_COLUMNS = ['_uuid', 'name', 'interfaces', 'external_ids'];
-const INTERFACE_COLUMNS = ['_uuid', 'name', 'type', 'ofport', 'ofport_request', 'mtu_request', 'error', 'external_ids'];
-const CONTROLLER_COLUMNS = ['_uuid', 'target'];
-const INTERFACE_MONITOR = {
-  Interface: { columns: ['name', 'ofport', 'error'], select: { initial: true, insert: true, modify: true, delete: true } },
-};
-
-interface BridgeRow {
-  readonly uuid: string;
-  readonly name: string;
-  readonly datapathType: string;
-  readonly failMode: string | undefined;
-  readonly protocols: string[];
-  readonly otherConfig: Record<string, string>;
-  readonly externalIds: Record<string, string>;
-  readonly controllerUuids: string[];
-  readonly portUuids: string[];
-}
-interface PortRow {
-  readonly uuid: string;
-  readonly name: string;
-  readonly interfaceUuids: string[];
-  readonly externalIds: Record<string, string>;
-}
-interface InterfaceRow {
-  readonly uuid: string;
-  readonly name: string;
-  readonly type: string;
-  readonly ofport: number | undefined;
-  readonly ofportRequest: number | undefined;
-  readonly mtuRequest: number | undefined;
-  readonly error: string | undefined;
-  readonly externalIds: Record<string, string>;
-}
-
-function bridgeRow(row: WireRow): BridgeRow {
-  return {
-    uuid: decodeUuid(row['_uuid']),
-    name: decodeString(row['name']),
-    datapathType: decodeString(row['datapath_type']),
-    failMode: decodeOptionalString(row['fail_mode']),
-    protocols: decodeStringSet(row['protocols']),
-    otherConfig: decodeStringMap(row['other_config']),
-    externalIds: decodeStringMap(row['external_ids']),
-    controllerUuids: decodeUuidSet(row['controller']),
-    portUuids: decodeUuidSet(row['ports']),
-  };
-}
-function portRow(row: WireRow): PortRow {
-  return {
-    uuid: decodeUuid(row['_uuid']),
-    name: decodeString(row['name']),
-    interfaceUuids: decodeUuidSet(row['interfaces']),
-    externalIds: decodeStringMap(row['external_ids']),
-  };
-}
-function interfaceRow(row: WireRow): InterfaceRow {
-  return {
-    uuid: decodeUuid(row['_uuid']),
-    name: decodeString(row['name']),
-    type: decodeString(row['type']),
-    ofport: decodeOptionalInteger(row['ofport']),
-    ofportRequest: decodeOptionalInteger(row['ofport_request']),
-    mtuRequest: decodeOptionalInteger(row['mtu_request']),
-    error: decodeOptionalString(row['error']),
-    externalIds: decodeStringMap(row['external_ids']),
-  };
-}
-
-function byUuidMap<T extends { readonly uuid: string }>(rows: readonly T[]): Map<string, T> {
-  return new Map(rows.map((row) => [row.uuid, row]));
-}
 
 function countOf(result: OperationResult | undefined): number {
   return result !== undefined && 'count' in result ? result.count : 0;
@@ -315,170 +246,230 @@ function isGuardFailure(err: unknown): boolean {
 }
 
 const GUARD_ATTEMPTS = 3;
+/** How many times one call re-runs after losing its connection before it gives up. */
+const CONNECTION_ATTEMPTS = 3;
 
 function notFound(kind: 'bridge' | 'port', name: string): DovesnapError {
   return new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: ${kind} ${name} does not exist`);
+}
+
+export interface OpenVSwitchOptions extends ReconnectOptions {
+  /** Yields a connected stream; default: the unix socket at `socketPath`. Tests pass in-memory duplexes. */
+  readonly connect?: () => Promise<Duplex>;
 }
 
 // ---------------------------------------------------------------------------------------------
 
 export class OvsdbVSwitch implements VSwitch {
   constructor(
-    private readonly client: OvsdbClient,
+    private readonly session: ReconnectingOvsdb,
+    private readonly replica: OvsdbReplica,
     private readonly logger?: Logger,
   ) {}
 
+  /**
+   * The monitor that feeds the replica, for every new connection: its snapshot replaces the
+   * replica (rows that vanished while we were away are gone) before the connection is used.
+   */
+  static async monitorInto(replica: OvsdbReplica, client: OvsdbClient, logger?: Logger): Promise<void> {
+    let initial = true;
+    await client.monitor(DB, REPLICA_MONITOR, (updates: TableUpdates) => {
+      if (initial) {
+        initial = false;
+        replica.reset(updates);
+        return;
+      }
+      try {
+        replica.apply(updates);
+      } catch (err) {
+        // A change we cannot decode leaves the replica wrong: start over from a snapshot.
+        logger?.error({ err: errorMessage(err) }, 'malformed OVSDB update; reconnecting to resynchronise');
+        client.close();
+      }
+    });
+  }
+
+  /** From the replica; waits for a lost connection to come back first, never answering from a stale copy. */
   async listBridges(): Promise<BridgeState[]> {
-    return this.readBridges(undefined);
+    await this.session.ready();
+    return this.replica.bridgeStates();
   }
 
   async getBridge(name: string): Promise<BridgeState | undefined> {
-    const [state] = await this.readBridges(name);
-    return state;
+    await this.session.ready();
+    return this.replica.bridgeState(name);
   }
 
+  /**
+   * Re-runnable: creation is guarded by a `wait` that the name is still free, and a repair is
+   * computed from the current state, so a re-run after a commit whose reply was lost finds
+   * the bridge and has nothing left to do.
+   */
   ensureBridge(spec: BridgeSpec): Promise<void> {
     const dpid = formatDatapathId(spec.dpid);
-    return this.withGuardRetry(`ensureBridge ${spec.name}`, async () => {
-      const [bridges, controllers, ifaces] = await this.client.transact(DB, [
-        Op.select('Bridge', [eq('name', spec.name)], BRIDGE_COLUMNS),
-        Op.select('Controller', [], CONTROLLER_COLUMNS),
-        Op.select('Interface', [eq('name', spec.name)], INTERFACE_COLUMNS),
-      ]);
-      const existing = bridges.rows[0];
-      if (existing === undefined) return this.createBridge(spec, dpid);
-      const targets = new Map(controllers.rows.map((row) => [decodeUuid(row['_uuid']), decodeString(row['target'])]));
-      const iface = ifaces.rows[0];
-      return this.repairBridge(spec, dpid, bridgeRow(existing), targets, iface && interfaceRow(iface));
+    return this.write(`ensureBridge ${spec.name}`, (client) => {
+      const existing = this.replica.bridge(spec.name);
+      if (existing === undefined) return this.createBridge(client, spec, dpid);
+      return this.repairBridge(client, spec, dpid, existing, this.replica.iface(spec.name));
     });
   }
 
-  async deleteBridge(name: string): Promise<void> {
-    const [found] = await this.client.transact(DB, [Op.select('Bridge', [eq('name', name)], ['_uuid'])]);
-    const row = found.rows[0];
-    if (row === undefined) return;
-    // Deleting an absent member is a no-op, so a concurrent delete is harmless.
-    await this.client.transact(DB, [
-      Op.comment(`dovesnap: delete bridge ${name}`),
-      Op.mutate('Open_vSwitch', [], [['bridges', 'delete', setOf([uuid(decodeUuid(row['_uuid']))])]]),
-    ]);
+  /** Re-runnable: a second run finds the bridge gone and does nothing. */
+  deleteBridge(name: string): Promise<void> {
+    return this.write(`deleteBridge ${name}`, async (client) => {
+      const bridge = this.replica.bridge(name);
+      if (bridge === undefined) return;
+      // Deleting an absent member is a no-op, so a concurrent delete is harmless.
+      await client.transact(DB, [
+        Op.comment(`dovesnap: delete bridge ${name}`),
+        Op.mutate('Open_vSwitch', [], [['bridges', 'delete', setOf([uuid(bridge.uuid)])]]),
+      ]);
+    });
   }
 
+  /** Re-runnable: like ensureBridge, creation is guarded and repairs are computed from current state. */
   addPort(spec: PortSpec): Promise<void> {
-    return this.withGuardRetry(`addPort ${spec.bridge}/${spec.name}`, async () => {
-      const [bridges, ports, ifaces] = await this.client.transact(DB, [
-        Op.select('Bridge', [eq('name', spec.bridge)], ['_uuid', 'ports']),
-        Op.select('Port', [eq('name', spec.name)], PORT_COLUMNS),
-        Op.select('Interface', [eq('name', spec.name)], INTERFACE_COLUMNS),
-      ]);
-      const bridge = bridges.rows[0];
+    return this.write(`addPort ${spec.bridge}/${spec.name}`, (client) => {
+      const bridge = this.replica.bridge(spec.bridge);
       if (bridge === undefined) {
         throw new DovesnapError(ErrorCode.Ovsdb, `cannot add port ${spec.name}: bridge ${spec.bridge} does not exist`);
       }
-      const bridgeUuid = decodeUuid(bridge['_uuid']);
-      const port = ports.rows[0] && portRow(ports.rows[0]);
-      if (port === undefined) return this.createPort(spec, bridgeUuid);
-      if (!decodeUuidSet(bridge['ports']).includes(port.uuid)) {
+      const port = this.replica.port(spec.name);
+      if (port === undefined) return this.createPort(client, spec, bridge.uuid);
+      if (!bridge.portUuids.includes(port.uuid)) {
         const why = 'the name is used on another bridge';
         throw new DovesnapError(ErrorCode.Ovsdb, `cannot add port ${spec.name} to ${spec.bridge}: ${why}`);
       }
-      const iface = ifaces.rows[0];
-      return this.repairPort(spec, port, iface && interfaceRow(iface));
+      return this.repairPort(client, spec, port, this.replica.iface(spec.name));
     });
   }
 
-  async deletePort(bridge: string, name: string): Promise<void> {
+  /** Re-runnable: a second run finds the port gone and does nothing. */
+  deletePort(bridge: string, name: string): Promise<void> {
     // The bridge's own port goes only with the bridge (deleteBridge).
-    if (name === bridge) return;
-    const [bridges, ports] = await this.client.transact(DB, [
-      Op.select('Bridge', [eq('name', bridge)], ['_uuid', 'ports']),
-      Op.select('Port', [eq('name', name)], ['_uuid']),
-    ]);
-    const [bridgeFound, portFound] = [bridges.rows[0], ports.rows[0]];
-    if (bridgeFound === undefined || portFound === undefined) return;
-    const portUuid = decodeUuid(portFound['_uuid']);
-    if (!decodeUuidSet(bridgeFound['ports']).includes(portUuid)) return;
-    await this.client.transact(DB, [
-      Op.comment(`dovesnap: delete port ${bridge}/${name}`),
-      Op.mutate('Bridge', byUuid(decodeUuid(bridgeFound['_uuid'])), [['ports', 'delete', setOf([uuid(portUuid)])]]),
-    ]);
+    if (name === bridge) return Promise.resolve();
+    return this.write(`deletePort ${bridge}/${name}`, async (client) => {
+      const bridgeRow = this.replica.bridge(bridge);
+      const port = this.replica.port(name);
+      if (bridgeRow === undefined || port === undefined || !bridgeRow.portUuids.includes(port.uuid)) return;
+      await client.transact(DB, [
+        Op.comment(`dovesnap: delete port ${bridge}/${name}`),
+        Op.mutate('Bridge', byUuid(bridgeRow.uuid), [['ports', 'delete', setOf([uuid(port.uuid)])]]),
+      ]);
+    });
   }
 
+  /**
+   * Watches the replica: no monitor of its own. The replica is checked first, then on every
+   * change, including its replacement after a reconnect, so a connection that drops and comes
+   * back within `timeoutMs` costs the waiter nothing. Only close() ends the wait early.
+   */
   waitOfport(ifname: string, timeoutMs: number): Promise<number> {
+    if (this.session.isClosed) {
+      return Promise.reject(new DovesnapError(ErrorCode.Disposed, `OVSDB connection to ${this.session.target} was closed`));
+    }
     return awaitOfport(ifname, timeoutMs, (observe, fail) => {
-      let monitor: MonitorHandle | undefined;
-      let stopped = false;
-      const stopWatchingClose = this.client.onClose((cause) =>
-        fail(new DovesnapError(ErrorCode.Disposed, `OVSDB connection closed while waiting for ${ifname}'s ofport`, { cause })),
-      );
-      const inspect = (updates: TableUpdates): void => {
-        for (const change of Object.values(updates['Interface'] ?? {})) {
-          if (change.new === undefined) {
-            if (change.old?.['name'] === ifname) observe('removed');
-          } else if (change.new['name'] === ifname) {
-            observe({ ofport: decodeOptionalInteger(change.new['ofport']), error: decodeOptionalString(change.new['error']) });
-          }
+      let seen = false;
+      const check = (): void => {
+        const iface = this.replica.iface(ifname);
+        if (iface !== undefined) {
+          seen = true;
+          observe({ ofport: iface.ofport, error: iface.error });
+        } else if (seen) {
+          observe('removed');
         }
       };
-      // A monitor, not polling: its initial snapshot and the changes after it leave no gap.
-      this.client.monitor(DB, INTERFACE_MONITOR, inspect).then((handle) => {
-        if (stopped) void handle.cancel();
-        else monitor = handle;
-      }, fail);
+      const stopChanges = this.replica.onChange(check);
+      const stopClose = this.session.onClose(() =>
+        fail(new DovesnapError(ErrorCode.Disposed, `OVSDB connection closed while waiting for ${ifname}'s ofport`)),
+      );
+      // While disconnected the replica may be stale; its replacement will trigger a check.
+      if (this.session.health().connected) check();
       return () => {
-        stopped = true;
-        stopWatchingClose();
-        void monitor?.cancel();
+        stopChanges();
+        stopClose();
       };
     });
   }
 
-  async setBridgeExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void> {
+  /**
+   * Re-runnable: the merge (delete the keys, insert the new values) converges to the same
+   * map however often it runs. Skipped when the replica already holds the values.
+   */
+  setBridgeExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void> {
     const mutations = mergeMutations('external_ids', ids);
-    if (mutations.length === 0) return;
-    const [, bridge] = await this.client.transact(DB, [
-      Op.comment(`dovesnap: set external_ids of bridge ${name}`),
-      Op.mutate('Bridge', [eq('name', name)], mutations),
-    ]);
-    if (bridge.count === 0) throw notFound('bridge', name);
+    if (mutations.length === 0) return Promise.resolve();
+    return this.write(`setBridgeExternalIds ${name}`, async (client) => {
+      const bridge = this.replica.bridge(name);
+      if (bridge !== undefined && !mergeChanges(bridge.externalIds, ids)) return;
+      const [, changed] = await client.transact(DB, [
+        Op.comment(`dovesnap: set external_ids of bridge ${name}`),
+        Op.mutate('Bridge', [eq('name', name)], mutations),
+      ]);
+      if (changed.count === 0) throw notFound('bridge', name);
+    });
   }
 
-  async setPortExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void> {
+  /** Re-runnable, as setBridgeExternalIds; writes the Port and the Interface of that name. */
+  setPortExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void> {
     const mutations = mergeMutations('external_ids', ids);
-    if (mutations.length === 0) return;
-    const [, port] = await this.client.transact(DB, [
-      Op.comment(`dovesnap: set external_ids of port ${name}`),
-      Op.mutate('Port', [eq('name', name)], mutations),
-      Op.mutate('Interface', [eq('name', name)], mutations),
-    ]);
-    if (port.count === 0) throw notFound('port', name);
+    if (mutations.length === 0) return Promise.resolve();
+    return this.write(`setPortExternalIds ${name}`, async (client) => {
+      const port = this.replica.port(name);
+      const iface = this.replica.iface(name);
+      if (port !== undefined && !mergeChanges(port.externalIds, ids) && (iface === undefined || !mergeChanges(iface.externalIds, ids))) {
+        return;
+      }
+      const [, changed] = await client.transact(DB, [
+        Op.comment(`dovesnap: set external_ids of port ${name}`),
+        Op.mutate('Port', [eq('name', name)], mutations),
+        Op.mutate('Interface', [eq('name', name)], mutations),
+      ]);
+      if (changed.count === 0) throw notFound('port', name);
+    });
+  }
+
+  health(): OvsdbHealth {
+    return this.session.health();
+  }
+
+  onHealthChange(listener: HealthListener): () => void {
+    return this.session.onHealthChange(listener);
   }
 
   close(): void {
-    this.client.close();
+    this.session.close();
   }
 
   // -------------------------------------------------------------------------------------------
 
-  private async readBridges(name: string | undefined): Promise<BridgeState[]> {
-    const [bridges, ports, ifaces, controllers] = await this.client.transact(DB, [
-      Op.select('Bridge', name === undefined ? [] : [eq('name', name)], BRIDGE_COLUMNS),
-      Op.select('Port', [], PORT_COLUMNS),
-      Op.select('Interface', [], INTERFACE_COLUMNS),
-      Op.select('Controller', [], CONTROLLER_COLUMNS),
-    ]);
-    const portsByUuid = byUuidMap(ports.rows.map(portRow));
-    const ifacesByUuid = byUuidMap(ifaces.rows.map(interfaceRow));
-    const targets = new Map(controllers.rows.map((row) => [decodeUuid(row['_uuid']), decodeString(row['target'])]));
-    return bridges.rows
-      .map(bridgeRow)
-      .map((bridge) => toBridgeState(bridge, portsByUuid, ifacesByUuid, targets))
-      .sort((a, b) => a.name.localeCompare(b.name));
+  /**
+   * Runs a write method's body on a live connection. A lost connection re-runs the whole body
+   * (re-reading the rebuilt replica), never the same transaction; a failed guard re-runs it too.
+   */
+  private async write(what: string, body: (client: OvsdbClient) => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.session.ready();
+      try {
+        return await this.withGuardRetry(what, () => body(client));
+      } catch (err) {
+        if (!this.lostConnection(err, client) || attempt >= CONNECTION_ATTEMPTS) throw err;
+        this.logger?.info({ what, attempt }, 'OVSDB connection lost during a write; re-running it once reconnected');
+      }
+    }
   }
 
-  private async createBridge(spec: BridgeSpec, dpid: string): Promise<void> {
+  /** The request died with its connection, and not because we closed it. */
+  private lostConnection(err: unknown, client: OvsdbClient): boolean {
+    return isDovesnapError(err, ErrorCode.Disposed) && !client.isOpen && !this.session.isClosed;
+  }
+
+  private async createBridge(client: OvsdbClient, spec: BridgeSpec, dpid: string): Promise<void> {
+    const rootMissing = (): DovesnapError =>
+      new DovesnapError(ErrorCode.Ovsdb, `cannot create bridge ${spec.name}: the Open_vSwitch table has no row (run "ovs-vsctl init")`);
+    if (!this.replica.hasRootRow()) throw rootMissing();
     const targets = [...new Set(spec.controllers)];
-    const results = await this.client.transact(DB, [
+    const results = await client.transact(DB, [
       Op.comment(`dovesnap: create bridge ${spec.name}`),
       Op.wait('Bridge', [eq('name', spec.name)], ['name'], '==', []),
       Op.insert('Interface', { name: spec.name, type: 'internal', mtu_request: optional(spec.mtu) }, 'iface'),
@@ -502,18 +493,15 @@ export class OvsdbVSwitch implements VSwitch {
     ]);
     // With no Open_vSwitch row the new bridge is referenced by nothing and OVSDB drops it
     // again at commit: the transaction "succeeds" but nothing exists.
-    if (countOf(results.at(-1)) !== 1) {
-      const why = 'the Open_vSwitch table has no row (run "ovs-vsctl init")';
-      throw new DovesnapError(ErrorCode.Ovsdb, `cannot create bridge ${spec.name}: ${why}`);
-    }
+    if (countOf(results.at(-1)) !== 1) throw rootMissing();
     this.logger?.info({ bridge: spec.name, dpid }, 'created OVS bridge');
   }
 
   private async repairBridge(
+    client: OvsdbClient,
     spec: BridgeSpec,
     dpid: string,
     bridge: BridgeRow,
-    controllerTargets: ReadonlyMap<string, string>,
     iface: InterfaceRow | undefined,
   ): Promise<void> {
     const changes: Record<string, Value> = {};
@@ -527,13 +515,13 @@ export class OvsdbVSwitch implements VSwitch {
     if (mergeChanges(bridge.externalIds, spec.externalIds)) mutations.push(...mergeMutations('external_ids', spec.externalIds));
 
     const wanted = [...new Set(spec.controllers)];
-    const current = bridge.controllerUuids.map((id) => controllerTargets.get(id) ?? '');
+    const current = bridge.controllerUuids.map((id) => this.replica.controllerTarget(id) ?? '');
     // The length check also catches duplicate rows for one target.
     if (!sameMembers(current, wanted) || current.length !== wanted.length) {
       // Keep rows whose target stays (vswitchd keeps those connections up); add the rest.
       const refs = new Map<string, Atom>();
       for (const id of bridge.controllerUuids) {
-        const target = controllerTargets.get(id);
+        const target = this.replica.controllerTarget(id);
         if (target !== undefined && wanted.includes(target) && !refs.has(target)) refs.set(target, uuid(id));
       }
       for (const [i, target] of wanted.entries()) {
@@ -559,7 +547,7 @@ export class OvsdbVSwitch implements VSwitch {
 
     const columns = [...Object.keys(changes), ...mutations.map(([column]) => column)];
     this.logger?.info({ bridge: spec.name, columns }, 'repairing OVS bridge');
-    await this.client.transact(DB, [
+    await client.transact(DB, [
       Op.comment(`dovesnap: repair bridge ${spec.name}`),
       // The controller set we computed from must still be the one in place.
       Op.wait('Bridge', byUuid(bridge.uuid), ['name', 'controller'], '==', [
@@ -569,7 +557,7 @@ export class OvsdbVSwitch implements VSwitch {
     ]);
   }
 
-  private async createPort(spec: PortSpec, bridgeUuid: string): Promise<void> {
+  private async createPort(client: OvsdbClient, spec: PortSpec, bridgeUuid: string): Promise<void> {
     const externalIds = mapOf(nonEmpty(spec.externalIds));
     const iface = {
       name: spec.name,
@@ -579,7 +567,7 @@ export class OvsdbVSwitch implements VSwitch {
       options: mapOf(spec.options ?? {}),
       external_ids: externalIds,
     };
-    await this.client.transact(DB, [
+    await client.transact(DB, [
       Op.comment(`dovesnap: add port ${spec.bridge}/${spec.name}`),
       Op.wait('Port', [eq('name', spec.name)], ['name'], '==', []),
       Op.wait('Bridge', byUuid(bridgeUuid), ['name'], '==', [{ name: spec.bridge }]),
@@ -589,7 +577,7 @@ export class OvsdbVSwitch implements VSwitch {
     ]);
   }
 
-  private async repairPort(spec: PortSpec, port: PortRow, iface: InterfaceRow | undefined): Promise<void> {
+  private async repairPort(client: OvsdbClient, spec: PortSpec, port: PortRow, iface: InterfaceRow | undefined): Promise<void> {
     const ops: Operation[] = [];
     if (mergeChanges(port.externalIds, spec.externalIds)) {
       ops.push(Op.mutate('Port', byUuid(port.uuid), mergeMutations('external_ids', spec.externalIds)));
@@ -606,7 +594,7 @@ export class OvsdbVSwitch implements VSwitch {
       }
     }
     if (ops.length === 0) return;
-    await this.client.transact(DB, [
+    await client.transact(DB, [
       Op.comment(`dovesnap: repair port ${spec.bridge}/${spec.name}`),
       // If the port vanished meanwhile, fail the guard so the retry re-creates it.
       Op.wait('Port', byUuid(port.uuid), ['name'], '==', [{ name: port.name }]),
@@ -626,40 +614,19 @@ export class OvsdbVSwitch implements VSwitch {
   }
 }
 
-function toBridgeState(
-  bridge: BridgeRow,
-  ports: ReadonlyMap<string, PortRow>,
-  ifaces: ReadonlyMap<string, InterfaceRow>,
-  controllerTargets: ReadonlyMap<string, string>,
-): BridgeState {
-  const portStates: PortState[] = [];
-  for (const portUuid of bridge.portUuids) {
-    const port = ports.get(portUuid);
-    if (port === undefined || port.name === bridge.name) continue;
-    const members = port.interfaceUuids.map((id) => ifaces.get(id)).filter((i): i is InterfaceRow => i !== undefined);
-    const iface = members.find((i) => i.name === port.name) ?? members[0];
-    portStates.push({
-      name: port.name,
-      uuid: port.uuid,
-      ofport: usableOfport(iface?.ofport),
-      ofportRequest: iface?.ofportRequest,
-      type: iface?.type ?? '',
-      error: iface?.error,
-      externalIds: port.externalIds,
-    });
-  }
-  return {
-    name: bridge.name,
-    uuid: bridge.uuid,
-    datapathType: bridge.datapathType,
-    dpid: bridge.otherConfig['datapath-id'],
-    controllers: bridge.controllerUuids.map((id) => controllerTargets.get(id)).filter((t): t is string => t !== undefined).sort(),
-    failMode: bridge.failMode,
-    externalIds: bridge.externalIds,
-    ports: portStates.sort((a, b) => a.name.localeCompare(b.name)),
-  };
-}
-
-export async function openVSwitch(socketPath: string = DEFAULT_OVSDB_SOCKET, logger?: Logger): Promise<VSwitch> {
-  return new OvsdbVSwitch(await connectOvsdb(socketPath, logger), logger);
+/**
+ * Connects to OVSDB and loads the replica. Resolves once the first connection is up and the
+ * replica holds its snapshot; rejects if that first attempt fails (at start-up the caller
+ * decides how long to wait for OVSDB). From then on the VSwitch reconnects by itself.
+ */
+export async function openVSwitch(
+  socketPath: string = DEFAULT_OVSDB_SOCKET,
+  logger?: Logger,
+  options: OpenVSwitchOptions = {},
+): Promise<VSwitch> {
+  const { connect = () => connectSocket(socketPath), ...reconnect } = options;
+  const replica = new OvsdbReplica(logger);
+  const session = new ReconnectingOvsdb(connect, socketPath, (client) => OvsdbVSwitch.monitorInto(replica, client, logger), logger, reconnect);
+  await session.start();
+  return new OvsdbVSwitch(session, replica, logger);
 }

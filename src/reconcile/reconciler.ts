@@ -6,12 +6,18 @@ import type { HostNet } from '../core/host.js';
 import type { FaucetView } from '../core/driver.js';
 import { bridgeExternalIds, portExternalIds } from '../core/persist.js';
 import type { ContainerInfo, StateStore } from '../core/state.js';
+import { applyMacPrefix, parseContainerLabels } from '../model/labels.js';
 
 const MAC_PREFIX_WAIT_MS = 5000;
 
 /** Containers created but not yet connected are few; this only bounds a leak. */
 const CREATED_CACHE_MAX = 4096;
-import { applyMacPrefix, parseContainerLabels } from '../model/labels.js';
+
+/** The driver's removals, which the reconciler uses for what Docker forgot: one teardown for both. */
+export interface Teardown {
+  removeNetwork(networkId: string, why: string): Promise<void>;
+  removeEndpoint(networkId: string, endpointId: string, why: string): Promise<void>;
+}
 
 /** Docker's names for this driver: the current one and the original's older one. */
 export const DRIVER_NAMES: readonly string[] = ['dovesnap', 'ovs'];
@@ -22,6 +28,7 @@ export interface ReconcilerDeps {
   readonly vswitch: VSwitch;
   readonly host: HostNet;
   readonly faucet: FaucetView;
+  readonly teardown: Teardown;
   readonly logger: Logger;
   readonly sleep?: (ms: number) => Promise<void>;
   /**
@@ -70,9 +77,15 @@ export class Reconciler {
         { type: ['network', 'container'], event: ['create', 'connect', 'destroy'] },
         (e) => {
           connected = true;
-          this.onEvent(e);
+          try {
+            this.onEvent(e);
+          } catch (err) {
+            // One event handled wrongly must neither end the stream nor pass unnoticed.
+            this.log.error({ event: `${e.Type} ${e.Action} ${e.Actor.ID}`, err: errorMessage(err) }, 'Docker event handler failed');
+          }
         },
         this.abort.signal,
+        (err, line) => this.log.error({ err: errorMessage(err), line: line.slice(0, 200) }, 'Docker event not handled'),
       );
       // Subscribe first, then look: anything that happens in between is seen twice, never lost.
       const pass = this.fullPass().then(
@@ -108,7 +121,8 @@ export class Reconciler {
       if (name !== undefined) this.track(`name:${networkId}`, () => this.learnNetworkName(networkId, name));
     } else if (e.Action === 'connect') {
       const containerId = attrs['container'];
-      if (containerId !== undefined) this.track(`ctr:${networkId}:${containerId}`, () => this.resolveContainer(networkId, containerId));
+      const atMs = e.timeNano !== undefined ? Math.floor(e.timeNano / 1e6) : e.time !== undefined ? e.time * 1000 + 999 : undefined;
+      if (containerId !== undefined) this.track(`ctr:${networkId}:${containerId}`, () => this.resolveContainer(networkId, containerId, atMs));
     }
   }
 
@@ -135,25 +149,53 @@ export class Reconciler {
   private async learnNetworkName(networkId: string, name: string): Promise<void> {
     const net = this.deps.state.network(networkId);
     if (net === undefined || net.name === name) return;
+    if (net.localFaucet) {
+      const conflict = await this.deps.faucet.dpNameConflict(name);
+      if (conflict !== undefined) {
+        await this.refuseNetwork(networkId, name, conflict);
+        return;
+      }
+    }
     const named = { ...net, name };
     this.deps.state.putNetwork(named);
     await this.deps.vswitch.setBridgeExternalIds(net.bridgeName, bridgeExternalIds(named));
     this.log.info({ network: networkId, name }, 'network named');
-    await this.deps.faucet.sync(`network ${name} named`);
+    if (net.localFaucet) await this.deps.faucet.sync(`network ${name} named`);
   }
 
   /**
-   * Which endpoint and container a `connect` event is about. Fast path: Docker's `create` event
-   * already gave the container's name and labels, and exactly one endpoint of the network has
-   * joined without a container yet: it is this container's (Docker reports the connect after
-   * the Join). Otherwise ask Docker, whose inspect waits until the container has started.
+   * Docker tells a network driver the network's name only after the create succeeded, so a
+   * name that FAUCET's configuration already gives to a DP of the operator is refused here,
+   * as early as it can be: the network is removed again and the DP is never touched.
    */
-  private async identify(networkId: string, containerId: string): Promise<{ endpointId: string; container: ContainerInfo; networkName: string | undefined } | undefined> {
+  private async refuseNetwork(networkId: string, name: string, why: string): Promise<void> {
+    this.log.error({ network: networkId, name, reason: why }, 'network refused: removing it from Docker');
+    try {
+      await this.deps.engine.removeNetwork(networkId);
+    } catch (err) {
+      // Containers joined meanwhile: the network stays, unnamed, and out of FAUCET.
+      this.log.error({ network: networkId, name, err: errorMessage(err) }, 'could not remove the refused network; it stays out of FAUCET');
+    }
+  }
+
+  /**
+   * Which endpoint and container a `connect` event is about.
+   *
+   * Fast path: Docker's `create` event already gave the container's name and labels, and
+   * exactly one endpoint of the network had joined by the time Docker sent this event
+   * (`atMs`) without being tied to a container since — counting endpoints already removed
+   * again, whose container may be this one. Docker sends the connect after the Join, so that
+   * endpoint is this container's. Anything less certain (two candidates, this container
+   * already holding an endpoint here, no event time) asks Docker, whose inspect waits until
+   * the container has started.
+   */
+  private async identify(networkId: string, containerId: string, atMs: number | undefined): Promise<{ endpointId: string; container: ContainerInfo; networkName: string | undefined } | undefined> {
     const { state, engine } = this.deps;
     const known = this.created.get(containerId);
-    const waiting = state.endpointsOf(networkId).filter((e) => e.sandboxKey !== undefined && e.container === undefined);
-    if (known !== undefined && waiting.length === 1 && waiting[0] !== undefined) {
-      return { endpointId: waiting[0].id, container: known, networkName: undefined };
+    if (known !== undefined && atMs !== undefined && !state.endpointsOf(networkId).some((e) => e.container?.id === containerId)) {
+      const { live, removed } = state.unresolvedJoins(networkId, atMs);
+      const only = live[0];
+      if (live.length === 1 && removed === 0 && only !== undefined) return { endpointId: only.id, container: known, networkName: undefined };
     }
     const net = state.network(networkId);
     const c = await engine.inspectContainer(containerId);
@@ -181,10 +223,10 @@ export class Reconciler {
     }
   }
 
-  private async resolveContainer(networkId: string, containerId: string): Promise<void> {
+  private async resolveContainer(networkId: string, containerId: string, atMs?: number): Promise<void> {
     const { state } = this.deps;
     if (state.network(networkId) === undefined) return;
-    const found = await this.identify(networkId, containerId);
+    const found = await this.identify(networkId, containerId, atMs);
     if (found === undefined) return;
     const ep = state.endpoint(found.endpointId);
     if (ep === undefined) return;
@@ -216,8 +258,8 @@ export class Reconciler {
     });
     if (updated === undefined) return;
     await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
-    this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, blockedReason }, 'container resolved');
-    await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
+    this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, mac, blockedReason }, 'container resolved');
+    if (state.network(networkId)?.localFaucet === true) await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
   }
 
   /**
@@ -246,7 +288,7 @@ export class Reconciler {
    * knows: bridges of networks deleted while we were down, ports of containers removed meanwhile.
    */
   async fullPass(): Promise<void> {
-    const { state, engine, vswitch, host } = this.deps;
+    const { state, engine, teardown } = this.deps;
     const dockerNets = new Map<string, EngineNetwork>();
     for (const n of await engine.listNetworks()) if (DRIVER_NAMES.includes(n.Driver)) dockerNets.set(n.Id, n);
 
@@ -254,12 +296,7 @@ export class Reconciler {
       const d = dockerNets.get(net.id);
       if (d === undefined) {
         this.log.warn({ network: net.id, bridge: net.bridgeName }, 'Docker no longer has this network; removing its bridge');
-        for (const ep of state.endpointsOf(net.id)) {
-          await host.deleteLink(ep.hostIf).catch(() => undefined);
-          state.removeEndpoint(ep.id);
-        }
-        await vswitch.deleteBridge(net.bridgeName);
-        state.removeNetwork(net.id);
+        await teardown.removeNetwork(net.id, 'gone from Docker');
         continue;
       }
       if (net.name !== d.Name) await this.learnNetworkName(net.id, d.Name);
@@ -274,9 +311,7 @@ export class Reconciler {
         }
         if (!this.deps.restoredEndpoints.has(ep.id)) continue;
         this.log.warn({ network: net.id, endpoint: ep.id, port: ep.hostIf }, 'Docker no longer has this endpoint; removing its port');
-        await vswitch.deletePort(net.bridgeName, ep.hostIf);
-        await host.deleteLink(ep.hostIf);
-        state.removeEndpoint(ep.id);
+        await teardown.removeEndpoint(net.id, ep.id, 'gone from Docker');
       }
     }
     await this.deps.faucet.sync('full reconcile pass');

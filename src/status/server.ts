@@ -92,9 +92,15 @@ export function networksStatus(state: StateStore): NetworksStatus {
   return out;
 }
 
-export function buildStatusApp(state: StateStore, logger: Logger, ready: () => boolean): FastifyInstance {
+/** `ok` serves; `starting` does not yet; `degraded` answers but cannot change anything (OVSDB lost). */
+export type Health = { readonly status: 'ok' | 'starting' } | { readonly status: 'degraded'; readonly reason: string };
+
+export function buildStatusApp(state: StateStore, logger: Logger, health: () => Health): FastifyInstance {
   const app = createHttpApp(logger, 'status-api');
   app.get('/networks', async () => networksStatus(state));
-  app.get('/healthz', async (_req, reply) => (ready() ? { ok: true } : reply.code(503).send({ ok: false })));
+  app.get('/healthz', async (_req, reply) => {
+    const h = health();
+    return reply.code(h.status === 'ok' ? 200 : 503).send({ ok: h.status === 'ok', ...h });
+  });
   return app;
 }

@@ -2,6 +2,9 @@
  * One behaviour suite for VSwitch, run against FakeVSwitch and against a real ovsdb-server that
  * this file starts on a temporary database (no root, no ovs-vswitchd). With no vswitchd nobody
  * assigns ofports, so both backends get a `simulateVswitchd` that writes what it would.
+ *
+ * Both backends can also lose the server: the real one is SIGKILLed and a new ovsdb-server is
+ * started on the same socket and database file; the fake simulates the disconnect.
  */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,14 +17,22 @@ import { connectOvsdb, type OvsdbClient } from '../../src/ovs/client.js';
 import { eq, Op, setOf } from '../../src/ovs/protocol.js';
 import { openVSwitch, type BridgeSpec, type VSwitch } from '../../src/ovs/vswitch.js';
 import { ErrorCode, isDovesnapError } from '../../src/util/errors.js';
-import { FakeVSwitch } from '../fakes/fake-vswitch.js';
+import { FAKE_OVSDB_TARGET, FakeVSwitch } from '../fakes/fake-vswitch.js';
 
 const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
+/** Short, so the "OVSDB stays down" test does not take the default 5 s. */
+const UNAVAILABLE_AFTER_MS = 1500;
 
 interface Harness {
   readonly vs: VSwitch;
-  /** Writes Interface.ofport (and error) as ovs-vswitchd would. */
+  /** What the VSwitch is connected to, as error messages name it. */
+  readonly target: string;
+  /** Writes Interface.ofport (and error) as ovs-vswitchd would, through a connection of its own. */
   simulateVswitchd(ifname: string, ofport: number, error?: string): Promise<void>;
+  /** The server dies (SIGKILL). */
+  kill(): Promise<void>;
+  /** A new server on the same socket and database file. */
+  restart(): Promise<void>;
 }
 
 interface Backend {
@@ -35,9 +46,15 @@ function fakeBackend(): Backend {
   return {
     name: 'FakeVSwitch',
     async start() {
-      const vs = new FakeVSwitch({ assignOfports: false });
+      const vs = new FakeVSwitch({ assignOfports: false, unavailableAfterMs: UNAVAILABLE_AFTER_MS });
       fake = vs;
-      return { vs, simulateVswitchd: async (ifname, ofport, error) => vs.simulateVswitchd(ifname, ofport, error) };
+      return {
+        vs,
+        target: FAKE_OVSDB_TARGET,
+        simulateVswitchd: async (ifname, ofport, error) => vs.simulateVswitchd(ifname, ofport, error),
+        kill: async () => vs.simulateDisconnect(),
+        restart: async () => vs.simulateReconnect(),
+      };
     },
     async stop() {
       fake?.close();
@@ -62,29 +79,47 @@ function ovsdbServerBackend(): Backend {
     async start() {
       // Never skipped: `make test` installs Open vSwitch; without it this must fail, loudly.
       assert.ok(hasOvsdbServer(), 'ovsdb-server and ovsdb-tool are not installed (Debian: openvswitch-switch; `make up` installs it)');
-      dir = await mkdtemp(join(tmpdir(), 'dovesnap-ovsdb-'));
-      const db = join(dir, 'conf.db');
-      const socket = join(dir, 'db.sock');
+      const tmp = await mkdtemp(join(tmpdir(), 'dovesnap-ovsdb-'));
+      dir = tmp;
+      const db = join(tmp, 'conf.db');
+      const socket = join(tmp, 'db.sock');
       const created = spawnSync('ovsdb-tool', ['create', db, SCHEMA], { encoding: 'utf8' });
       assert.equal(created.status, 0, `ovsdb-tool create: ${created.stderr}`);
-      server = spawn(
-        'ovsdb-server',
-        [db, `--remote=punix:${socket}`, '--no-chdir', `--pidfile=${join(dir, 'pid')}`, `--unixctl=${join(dir, 'ctl')}`, `--log-file=${join(dir, 'log')}`],
-        { stdio: 'ignore' },
-      );
+      const startServer = (): void => {
+        server = spawn(
+          'ovsdb-server',
+          [db, `--remote=punix:${socket}`, '--no-chdir', `--pidfile=${join(tmp, 'pid')}`, `--unixctl=${join(tmp, 'ctl')}`, `--log-file=${join(tmp, 'log')}`],
+          { stdio: 'ignore' },
+        );
+      };
+      startServer();
       // If the test process dies without running after(), the server must not outlive it.
       process.once('exit', killServer);
       vswitchd = await connectWithRetry(socket);
       // What `ovs-vsctl init` does: the single Open_vSwitch row every bridge hangs from.
       await vswitchd.transact('Open_vSwitch', [Op.insert('Open_vSwitch', {})]);
-      vs = await openVSwitch(socket);
-      const client = vswitchd;
+      vs = await openVSwitch(socket, undefined, { unavailableAfterMs: UNAVAILABLE_AFTER_MS });
       return {
         vs,
+        target: socket,
         async simulateVswitchd(ifname, ofport, error) {
-          await client.transact('Open_vSwitch', [
+          assert.ok(vswitchd, 'simulated vswitchd is not connected');
+          await vswitchd.transact('Open_vSwitch', [
             Op.update('Interface', [eq('name', ifname)], { ofport, error: error === undefined ? setOf([]) : error }),
           ]);
+        },
+        async kill() {
+          const running = server;
+          assert.ok(running !== undefined && running.exitCode === null && running.signalCode === null, 'ovsdb-server is not running');
+          const exited = new Promise((resolve) => running.once('exit', resolve));
+          running.kill('SIGKILL');
+          await exited;
+          vswitchd?.close();
+          vswitchd = undefined;
+        },
+        async restart() {
+          startServer();
+          vswitchd = await connectWithRetry(socket);
         },
       };
     },
@@ -115,6 +150,14 @@ async function connectWithRetry(socket: string): Promise<OvsdbClient> {
 }
 
 const isOvsdbError = (err: unknown): boolean => isDovesnapError(err, ErrorCode.Ovsdb);
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
 
 function bridgeSpec(name: string, overrides: Partial<BridgeSpec> = {}): BridgeSpec {
   return {
@@ -342,6 +385,82 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       const started = Date.now();
       await assert.rejects(h.vs.waitOfport('p1', 150), (err: unknown) => isDovesnapError(err, ErrorCode.Timeout));
       assert.ok(Date.now() - started >= 140);
+    });
+
+    it('every write is visible to the very next read, and so is what another client committed before it', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      assert.equal((await h.vs.getBridge('br-a'))?.failMode, 'secure');
+      await h.vs.ensureBridge(bridgeSpec('br-a', { failMode: 'standalone' }));
+      assert.equal((await h.vs.getBridge('br-a'))?.failMode, 'standalone');
+      const names = Array.from({ length: 30 }, (_, i) => `rw${String(i).padStart(2, '0')}`);
+      await Promise.all(names.map((name) => h.vs.addPort({ bridge: 'br-a', name, externalIds: { n: name } })));
+      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports.map((p) => p.name), names);
+      await h.vs.setPortExternalIds('rw00', { n: 'changed' });
+      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports[0]?.externalIds, { n: 'changed' });
+      await h.vs.setBridgeExternalIds('br-a', { rw: 'yes' });
+      assert.equal((await h.vs.getBridge('br-a'))?.externalIds['rw'], 'yes');
+      await h.vs.deletePort('br-a', 'rw01');
+      assert.ok(!(await h.vs.listBridges())[0]?.ports.some((p) => p.name === 'rw01'));
+      // ovsdb-server flushes monitor updates before any reply, so a commit by another client
+      // (here the simulated vswitchd) is in the replica once our next write has returned.
+      await h.simulateVswitchd('rw02', 12);
+      await h.vs.setPortExternalIds('rw02', { seen: 'yes' });
+      assert.equal((await h.vs.getBridge('br-a'))?.ports.find((p) => p.name === 'rw02')?.ofport, 12);
+      await h.vs.deleteBridge('br-a');
+      assert.equal(await h.vs.getBridge('br-a'), undefined);
+    });
+
+    it('recovers by itself when the OVSDB server is killed and restarted', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.addPort({ bridge: 'br-a', name: 'p1', ofportRequest: 4, externalIds: { c: '1' } });
+      const before = await h.vs.getBridge('br-a');
+      assert.equal(h.vs.health().connected, true);
+      const reconnects = h.vs.health().reconnects;
+      const seen: boolean[] = [];
+      const unsubscribe = h.vs.onHealthChange((health) => seen.push(health.connected));
+      // Started before the kill; vswitchd assigns the number only after the restart.
+      const waiting = h.vs.waitOfport('p1', 15_000);
+
+      await h.kill();
+      await until(() => !h.vs.health().connected, 'health to go down');
+      assert.ok(h.vs.health().lastError !== undefined);
+      await h.restart();
+      await until(() => h.vs.health().connected, 'health to come back');
+      unsubscribe();
+      assert.deepEqual(seen, [false, true]);
+      assert.equal(h.vs.health().reconnects, reconnects + 1);
+
+      assert.deepEqual(await h.vs.getBridge('br-a'), before);
+      await h.simulateVswitchd('p1', 4);
+      assert.equal(await waiting, 4);
+      // Writes work again, and are read back.
+      await h.vs.addPort({ bridge: 'br-a', name: 'p2', externalIds: {} });
+      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports.map((p) => p.name), ['p1', 'p2']);
+    });
+
+    it('calls made while OVSDB is down wait for it and succeed once it is back', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.kill();
+      await until(() => !h.vs.health().connected, 'health to go down');
+      const adding = h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
+      const reading = h.vs.listBridges();
+      await sleep(300);
+      await h.restart();
+      await adding;
+      assert.deepEqual((await reading).map((b) => b.name), ['br-a']);
+      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports.map((p) => p.name), ['p1']);
+    });
+
+    it('calls fail with an Ovsdb error naming the socket when OVSDB stays down', async () => {
+      await h.kill();
+      await until(() => !h.vs.health().connected, 'health to go down');
+      const started = Date.now();
+      await assert.rejects(h.vs.getBridge('br-a'), (err: unknown) =>
+        isOvsdbError(err) && (err as Error).message.includes(`OVSDB is unavailable at ${h.target}`));
+      assert.ok(Date.now() - started >= UNAVAILABLE_AFTER_MS - 50);
+      await h.restart();
+      await until(() => h.vs.health().connected, 'health to come back');
+      assert.deepEqual(await h.vs.listBridges(), []);
     });
   });
 }

@@ -1,9 +1,9 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
   containerIp, createNetwork, docker, dockerRaw, must, onCleanup, ping, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
-  waitFor, waitFaucetSettled, waitPing, hupFaucet, FAUCET_CONFIG, DOCKER,
+  waitFor, waitFaucetSettled, waitPing, hupFaucet, addFaucetEntries, FAUCET_CONFIG, DOCKER, type FaucetEdit,
 } from './harness.js';
 
 /**
@@ -23,17 +23,16 @@ const NO_ICMP = `    - rule:
           allow: 1
 `;
 
-const OPERATOR_ACLS = `# --- e2e ACLs (removed after the test) ---
-meters:
-  e2e-1mbps:
+// Entries for the operator's own `meters:` and `acls:` maps (which may already exist).
+const E2E_METERS = `  e2e-1mbps:
     meter_id: 71
     entry:
       flags: [KBPS]
       bands:
         - type: DROP
           rate: 1000
-acls:
-  e2e-denyall:
+`;
+const E2E_ACLS = `  e2e-denyall:
     - rule:
         actions:
           allow: 0
@@ -48,8 +47,7 @@ acls:
           allow: 1
   e2e-no-icmp:
 ${NO_ICMP}  e2e-out-no-icmp:
-${NO_ICMP}# --- end of e2e ACLs ---
-`;
+${NO_ICMP}`;
 
 async function wgetSeconds(from: string, url: string): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -62,13 +60,14 @@ describe('FAUCET ACLs, by traffic', () => {
   before(async () => {
     // Registered first, so it runs last, even when a test fails: the ACLs go only once no DP
     // of this test uses them (FAUCET 1.10 crashes on a VLAN whose acls_out names a missing ACL).
+    const edits: FaucetEdit[] = [];
     onCleanup(async () => {
       await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`dst-acl-${tag}`), 30_000).catch(() => undefined);
-      writeFileSync(FAUCET_CONFIG, readFileSync(FAUCET_CONFIG, 'utf8').replace(OPERATOR_ACLS, ''));
+      for (const e of edits.reverse()) e.remove();
       hupFaucet();
     });
     await waitFaucetSettled();
-    writeFileSync(FAUCET_CONFIG, OPERATOR_ACLS + readFileSync(FAUCET_CONFIG, 'utf8'));
+    edits.push(addFaucetEntries('meters', E2E_METERS), addFaucetEntries('acls', E2E_ACLS));
     hupFaucet();
     await waitFaucetSettled();
   });

@@ -1,9 +1,9 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
   containerIp, createNetwork, dockerRaw, faucetYaml, must, onCleanup, ping, run, runContainer, status, testDpid, testSubnet, uniqueName,
-  waitFor, waitFaucetSettled, waitPing, hupFaucet, faucetState, sha256, FAUCET_CONFIG, DOCKER,
+  waitFor, waitFaucetSettled, waitPing, hupFaucet, faucetState, sha256, addFaucetEntries, FAUCET_CONFIG, DOCKER, type FaucetEdit,
 } from './harness.js';
 
 /**
@@ -12,8 +12,8 @@ import {
  */
 
 const operatorDpid = testDpid();
-const OPERATOR_BLOCK = `# --- operator block (e2e): this comment must survive ---
-acls:
+// The operator's own entries, added into their existing `acls:` and `vlans:` maps (or new ones).
+const OPERATOR_ACLS = `  # --- operator ACLs (e2e): this comment must survive ---
   e2e-allow:   # allow everything
     - rule:
         actions:
@@ -23,8 +23,8 @@ acls:
         actions:
           output:
             port: 99
-vlans:
-  e2e-office:
+`;
+const OPERATOR_VLANS = `  e2e-office:
     vid: 3901
     description: "operator VLAN, untouched by dovesnap"
 `;
@@ -44,17 +44,15 @@ describe("the operator's faucet.yaml", () => {
     original = readFileSync(FAUCET_CONFIG, 'utf8');
     // Registered first, so it runs after this file's containers and networks are gone (only
     // then can the ACLs their ports use go), and even when a test fails.
+    const edits: FaucetEdit[] = [];
     onCleanup(async () => {
       await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`  ${net}:`), 30_000).catch(() => undefined);
-      const now = readFileSync(FAUCET_CONFIG, 'utf8');
-      const restored = now.replace(OPERATOR_BLOCK, '').replace(OPERATOR_DP, '');
-      writeFileSync(FAUCET_CONFIG, restored === now ? original : restored);
+      for (const e of edits.reverse()) e.remove();
       hupFaucet();
     });
-    // Operator edits: a block of their own on top, and a DP of their own under dps:.
-    const withDp = original.replace(/^dps:\n/m, `dps:\n${OPERATOR_DP}`);
-    assert.notEqual(withDp, original, 'faucet.yaml has a dps: map');
-    writeFileSync(FAUCET_CONFIG, `${OPERATOR_BLOCK}${withDp}`);
+    // Operator edits: ACLs and a VLAN of their own, and a DP of their own under dps:.
+    assert.match(original, /^dps:\n/m, 'faucet.yaml has a dps: map');
+    edits.push(addFaucetEntries('acls', OPERATOR_ACLS), addFaucetEntries('vlans', OPERATOR_VLANS), addFaucetEntries('dps', OPERATOR_DP));
     hupFaucet();
     const want = sha256(readFileSync(FAUCET_CONFIG, 'utf8'));
     await waitFor('FAUCET loads the operator edit', async () => (await faucetState()).hash.includes(want));
@@ -72,7 +70,8 @@ describe("the operator's faucet.yaml", () => {
     await runContainer(b, net);
     await waitPing(a, await containerIp(b, net));
     const text = faucetYaml();
-    assert.ok(text.startsWith(OPERATOR_BLOCK), 'operator block verbatim, comments included');
+    assert.ok(text.includes(OPERATOR_ACLS), 'operator ACLs verbatim, comments included');
+    assert.ok(text.includes(OPERATOR_VLANS), 'operator VLAN verbatim');
     assert.ok(text.includes(OPERATOR_DP), 'operator DP verbatim');
     assert.match(text, new RegExp(`\\n  ${net}:\\n`));
     assert.match(text, /acls_in:\s*\n?\s*-?\s*\[?e2e-allow/);
@@ -86,6 +85,21 @@ describe("the operator's faucet.yaml", () => {
     if (r.code === 0) await run(DOCKER, ['network', 'rm', `${net}-clash`]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /e2e-operator-dp/);
+  });
+
+  it("refuses a network named like an operator DP: removed from Docker, the DP untouched (defect 1)", async () => {
+    const before = faucetYaml();
+    const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, 'e2e-operator-dp');
+    onCleanup(() => run(DOCKER, ['network', 'rm', 'e2e-operator-dp']));
+    // Docker names a network to its driver only after the create, so the refusal follows it.
+    if (r.code === 0) {
+      await waitFor('the network removed again', async () => (await dockerRaw('network', 'inspect', 'e2e-operator-dp')).code !== 0, 15_000);
+    }
+    assert.ok(faucetYaml().includes(OPERATOR_DP), 'the operator DP is untouched');
+    assert.equal(faucetYaml(), before);
+    const log = await must('tail', ['-n', '200', '/var/log/dovesnap/dovesnap.log']);
+    assert.match(log, /network refused/);
+    assert.match(log, /already has a DP named e2e-operator-dp/);
   });
 
   it('reports a change FAUCET refuses, keeps the last good config, and keeps the bad port closed', async () => {

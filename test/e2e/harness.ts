@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -299,4 +299,33 @@ export async function waitFaucetSettled(): Promise<void> {
     }
     return Date.now() - since > 1500 && (await faucetState()).hash.includes(sha256(text));
   }, 30_000);
+}
+
+/** Entries an e2e test added to faucet.yaml, as an operator would; `remove` takes exactly them out. */
+export interface FaucetEdit {
+  remove(): void;
+}
+
+/**
+ * Adds `entries` (YAML lines indented two spaces, ending in a newline) to the top-level map
+ * `section` of faucet.yaml (acls, meters, vlans, dps…): into the operator's existing map when
+ * there is one, so that a host whose file already has `acls:` or `meters:` gets no second key
+ * (which FAUCET refuses); else as a new map. Every other byte stays as it was.
+ */
+export function addFaucetEntries(section: string, entries: string): FaucetEdit {
+  const text = readFileSync(FAUCET_CONFIG, 'utf8');
+  const block = new RegExp(`^${section}:[ \\t]*(#[^\\n]*)?\\n`, 'm').exec(text);
+  if (block === null && new RegExp(`^${section}:`, 'm').test(text)) {
+    throw new Error(`faucet.yaml has a ${section}: map in flow style; the e2e tests add entries only to a block-style map`);
+  }
+  const added = block === null ? `${section}:\n${entries}` : entries;
+  const at = block === null ? 0 : block.index + block[0].length;
+  writeFileSync(FAUCET_CONFIG, text.slice(0, at) + added + text.slice(at));
+  return {
+    remove() {
+      const now = readFileSync(FAUCET_CONFIG, 'utf8');
+      const i = now.indexOf(added);
+      if (i >= 0) writeFileSync(FAUCET_CONFIG, now.slice(0, i) + now.slice(i + added.length));
+    },
+  };
 }

@@ -36,6 +36,7 @@ export interface EventSubscription {
 interface Subscription extends EventSubscription {
   open: boolean;
   readonly onEvent: (e: EngineEvent) => void;
+  readonly onError: (err: unknown, line: string) => void;
   readonly settle: Deferred<void>;
 }
 
@@ -50,7 +51,7 @@ export class FakeEngine implements Engine {
   /** By ID. */
   readonly containers = new Map<string, EngineContainer>();
   /** How many calls each method received, failed or not. */
-  readonly calls: Record<EngineMethod, number> = { ping: 0, listNetworks: 0, inspectNetwork: 0, inspectContainer: 0, streamEvents: 0 };
+  readonly calls: Record<EngineMethod, number> = { ping: 0, listNetworks: 0, inspectNetwork: 0, inspectContainer: 0, removeNetwork: 0, streamEvents: 0 };
   /** Every subscription ever made, oldest first. */
   readonly subscriptions: Subscription[] = [];
   private readonly failures = new Map<EngineMethod, { error: Error; times: number }>();
@@ -95,7 +96,12 @@ export class FakeEngine implements Engine {
       if (!s.open) continue;
       const types = s.filters['type'];
       if (types !== undefined && !types.includes(e.Type)) continue;
-      s.onEvent(e);
+      // As the real client: a handler that throws reports to onError, and the stream goes on.
+      try {
+        s.onEvent(e);
+      } catch (err) {
+        s.onError(err, JSON.stringify(e));
+      }
       delivered += 1;
     }
     return delivered;
@@ -135,14 +141,24 @@ export class FakeEngine implements Engine {
     return answer;
   }
 
-  streamEvents(filters: Readonly<Record<string, readonly string[]>>, onEvent: (e: EngineEvent) => void, signal: AbortSignal): Promise<void> {
+  async removeNetwork(id: string): Promise<void> {
+    this.enter('removeNetwork');
+    this.networks.delete(id);
+  }
+
+  streamEvents(
+    filters: Readonly<Record<string, readonly string[]>>,
+    onEvent: (e: EngineEvent) => void,
+    signal: AbortSignal,
+    onError: (err: unknown, line: string) => void = () => undefined,
+  ): Promise<void> {
     try {
       this.enter('streamEvents');
     } catch (err) {
       this.notifySubscribed();
       return Promise.reject(err);
     }
-    const s: Subscription = { filters, signal, onEvent, open: true, settle: deferred() };
+    const s: Subscription = { filters, signal, onEvent, onError, open: true, settle: deferred() };
     this.subscriptions.push(s);
     if (signal.aborted) this.close(s, undefined);
     else signal.addEventListener('abort', () => this.close(s, undefined), { once: true });

@@ -1,5 +1,6 @@
 import type { HostNet } from '../../src/core/host.js';
 import type { VethSpec } from '../../src/net/links.js';
+import type { ListeningSocket } from '../../src/net/listeners.js';
 import { DovesnapError, ErrorCode } from '../../src/util/errors.js';
 
 /** Host links in memory: which veths exist, with their container-side MAC. */
@@ -25,6 +26,32 @@ export class FakeHostNet implements HostNet {
 
   async deleteLink(name: string): Promise<void> {
     this.links.delete(name);
+  }
+
+  async linkNames(prefix: string): Promise<string[]> {
+    return [...this.links.keys(), ...this.hostInterfaces].filter((n) => n.startsWith(prefix));
+  }
+
+  /** Sockets "the host" listens on, for port-mapping conflict checks. */
+  readonly listening: ListeningSocket[] = [];
+
+  async listeners(): Promise<ListeningSocket[]> {
+    return [...this.listening];
+  }
+
+  async forwardingTags(): Promise<string[]> {
+    return [...this.forwarding.keys()].map((id) => id.slice(0, 12));
+  }
+
+  async revokeForwardingTag(tag: string): Promise<number> {
+    let n = 0;
+    for (const id of [...this.forwarding.keys()]) {
+      if (id.startsWith(tag)) {
+        this.forwarding.delete(id);
+        n++;
+      }
+    }
+    return n;
   }
 
   async linkExists(name: string): Promise<boolean> {

@@ -3,6 +3,10 @@
  * names unique across all ports, external_ids merged, idempotent add/delete, ofports assigned
  * per bridge (ofportRequest if free, else the lowest free number from 1). The contract suite
  * (test/contract/vswitch.test.ts) runs the same tests against this and a real ovsdb-server.
+ *
+ * It also plays an OVSDB connection that can be lost (simulateDisconnect/simulateReconnect):
+ * while down, calls wait for it to come back up to a bound and then fail as the real one does,
+ * and waitOfport keeps waiting, so callers' outage handling can be tested without a server.
  */
 import { randomUUID } from 'node:crypto';
 import { DovesnapError, ErrorCode } from '../../src/util/errors.js';
@@ -16,6 +20,7 @@ import {
   type BridgeState,
   type PortSpec,
   type PortState,
+  type OvsdbHealth,
   type VSwitch,
 } from '../../src/ovs/vswitch.js';
 
@@ -47,7 +52,7 @@ interface FakeBridge {
   readonly ports: Map<string, FakePort>;
 }
 
-export type VSwitchMethod = Exclude<keyof VSwitch, 'close'>;
+export type VSwitchMethod = Exclude<keyof VSwitch, 'close' | 'health' | 'onHealthChange'>;
 
 export interface FakeVSwitchOptions {
   /**
@@ -55,6 +60,17 @@ export interface FakeVSwitchOptions {
    * false: like a bare ovsdb-server; ofports appear only through simulateVswitchd().
    */
   readonly assignOfports?: boolean;
+  /** How long a call waits while disconnected before failing, as openVSwitch's option. Default 5 s. */
+  readonly unavailableAfterMs?: number;
+}
+
+/** What the fake says it is connected to, in messages. */
+export const FAKE_OVSDB_TARGET = 'fake-ovsdb.sock';
+
+interface ConnectionWaiter {
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+  readonly timer: NodeJS.Timeout;
 }
 
 // `implements` is the compile-time conformance check: a drifting interface breaks the build here.
@@ -63,12 +79,46 @@ export class FakeVSwitch implements VSwitch {
   private readonly failures = new Map<VSwitchMethod, Error>();
   private readonly changeListeners = new Set<() => void>();
   private readonly assignOfports: boolean;
+  private readonly unavailableAfterMs: number;
+  private state: OvsdbHealth = { connected: true, since: Date.now(), lastError: undefined, reconnects: 0 };
+  private readonly healthListeners = new Set<(health: OvsdbHealth) => void>();
+  private readonly connectionWaiters = new Set<ConnectionWaiter>();
+  /** The fail functions of pending waitOfport calls: close() rejects them. */
+  private readonly ofportWaiters = new Set<(err: unknown) => void>();
   /** How many calls each method received, failed or not: lets tests assert "no write happened". */
   readonly calls = new Map<VSwitchMethod, number>();
   closed = false;
 
   constructor(options: FakeVSwitchOptions = {}) {
     this.assignOfports = options.assignOfports ?? true;
+    this.unavailableAfterMs = options.unavailableAfterMs ?? 5000;
+  }
+
+  /** The OVSDB connection drops: calls wait (then fail), waitOfport keeps waiting. */
+  simulateDisconnect(reason = 'connection closed by simulated server'): void {
+    if (!this.state.connected) return;
+    this.setHealth({ connected: false, since: Date.now(), lastError: reason, reconnects: this.state.reconnects });
+  }
+
+  /** The connection is back: waiting calls proceed, waitOfport waiters re-check. */
+  simulateReconnect(): void {
+    if (this.state.connected || this.closed) return;
+    this.setHealth({ connected: true, since: Date.now(), lastError: this.state.lastError, reconnects: this.state.reconnects + 1 });
+    for (const waiter of [...this.connectionWaiters]) {
+      clearTimeout(waiter.timer);
+      waiter.resolve();
+    }
+    this.connectionWaiters.clear();
+    this.changed();
+  }
+
+  health(): OvsdbHealth {
+    return this.state;
+  }
+
+  onHealthChange(listener: (health: OvsdbHealth) => void): () => void {
+    this.healthListeners.add(listener);
+    return () => this.healthListeners.delete(listener);
   }
 
   /** The next call of `method` rejects with `error` and changes nothing. */
@@ -86,18 +136,21 @@ export class FakeVSwitch implements VSwitch {
   }
 
   async listBridges(): Promise<BridgeState[]> {
-    this.enter('listBridges');
+    const gate = this.enter('listBridges');
+    if (gate !== undefined) await gate;
     return [...this.bridges.values()].map(snapshotBridge).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async getBridge(name: string): Promise<BridgeState | undefined> {
-    this.enter('getBridge');
+    const gate = this.enter('getBridge');
+    if (gate !== undefined) await gate;
     const bridge = this.bridges.get(name);
     return bridge && snapshotBridge(bridge);
   }
 
   async ensureBridge(spec: BridgeSpec): Promise<void> {
-    this.enter('ensureBridge');
+    const gate = this.enter('ensureBridge');
+    if (gate !== undefined) await gate;
     const dpid = formatDatapathId(spec.dpid);
     const protocols = [...(spec.protocols ?? DEFAULT_PROTOCOLS)];
     const existing = this.bridges.get(spec.name);
@@ -140,12 +193,14 @@ export class FakeVSwitch implements VSwitch {
   }
 
   async deleteBridge(name: string): Promise<void> {
-    this.enter('deleteBridge');
+    const gate = this.enter('deleteBridge');
+    if (gate !== undefined) await gate;
     if (this.bridges.delete(name)) this.changed();
   }
 
   async addPort(spec: PortSpec): Promise<void> {
-    this.enter('addPort');
+    const gate = this.enter('addPort');
+    if (gate !== undefined) await gate;
     const bridge = this.bridges.get(spec.bridge);
     if (bridge === undefined) {
       throw new DovesnapError(ErrorCode.Ovsdb, `cannot add port ${spec.name}: bridge ${spec.bridge} does not exist`);
@@ -184,7 +239,8 @@ export class FakeVSwitch implements VSwitch {
   }
 
   async deletePort(bridge: string, name: string): Promise<void> {
-    this.enter('deletePort');
+    const gate = this.enter('deletePort');
+    if (gate !== undefined) await gate;
     if (name !== bridge && this.bridges.get(bridge)?.ports.delete(name)) this.changed();
   }
 
@@ -195,8 +251,10 @@ export class FakeVSwitch implements VSwitch {
       return Promise.reject(err);
     }
     let existed = false;
-    return awaitOfport(ifname, timeoutMs, (observe) => {
+    return awaitOfport(ifname, timeoutMs, (observe, fail) => {
       const check = (): void => {
+        // While disconnected nothing is known; simulateReconnect re-checks.
+        if (!this.state.connected) return;
         const port = this.findPort(ifname);
         if (port !== undefined) {
           existed = true;
@@ -206,13 +264,18 @@ export class FakeVSwitch implements VSwitch {
         }
       };
       this.changeListeners.add(check);
+      this.ofportWaiters.add(fail);
       check();
-      return () => this.changeListeners.delete(check);
+      return () => {
+        this.changeListeners.delete(check);
+        this.ofportWaiters.delete(fail);
+      };
     });
   }
 
   async setBridgeExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void> {
-    this.enter('setBridgeExternalIds');
+    const gate = this.enter('setBridgeExternalIds');
+    if (gate !== undefined) await gate;
     if (Object.keys(ids).length === 0) return;
     const bridge = this.bridges.get(name);
     if (bridge === undefined) throw new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: bridge ${name} does not exist`);
@@ -220,7 +283,8 @@ export class FakeVSwitch implements VSwitch {
   }
 
   async setPortExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void> {
-    this.enter('setPortExternalIds');
+    const gate = this.enter('setPortExternalIds');
+    if (gate !== undefined) await gate;
     if (Object.keys(ids).length === 0) return;
     const port = this.findPort(name);
     if (port === undefined) throw new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: port ${name} does not exist`);
@@ -229,7 +293,16 @@ export class FakeVSwitch implements VSwitch {
   }
 
   close(): void {
+    if (this.closed) return;
     this.closed = true;
+    const disposed = (): DovesnapError => new DovesnapError(ErrorCode.Disposed, `fake vswitch closed`);
+    for (const waiter of [...this.connectionWaiters]) {
+      clearTimeout(waiter.timer);
+      waiter.reject(disposed());
+    }
+    this.connectionWaiters.clear();
+    for (const fail of [...this.ofportWaiters]) fail(disposed());
+    if (this.state.connected) this.setHealth({ ...this.state, connected: false, since: Date.now() });
   }
 
   /** Port and Interface external_ids and MTU of any port, bridges' own included: for assertions. */
@@ -238,14 +311,45 @@ export class FakeVSwitch implements VSwitch {
     return port && { externalIds: { ...port.externalIds }, interfaceExternalIds: { ...port.interfaceExternalIds }, mtu: port.mtu };
   }
 
-  private enter(method: VSwitchMethod): void {
+  /**
+   * Counts the call and throws what it should fail with. Returns undefined when it may go on at
+   * once (so a connected fake keeps its old timing), else the wait for the connection.
+   */
+  private enter(method: VSwitchMethod): Promise<void> | undefined {
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
     if (this.closed) throw new DovesnapError(ErrorCode.Disposed, `fake vswitch closed before ${method}`);
+    if (!this.state.connected && method !== 'waitOfport') return this.connection().then(() => this.injectedFailure(method));
+    this.injectedFailure(method);
+    return undefined;
+  }
+
+  private injectedFailure(method: VSwitchMethod): void {
     const failure = this.failures.get(method);
     if (failure !== undefined) {
       this.failures.delete(method);
       throw failure;
     }
+  }
+
+  private connection(): Promise<void> {
+    const waitMs = this.unavailableAfterMs;
+    return new Promise((resolve, reject) => {
+      const waiter: ConnectionWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.connectionWaiters.delete(waiter);
+          const last = this.state.lastError === undefined ? '' : ` (last error: ${this.state.lastError})`;
+          reject(new DovesnapError(ErrorCode.Ovsdb, `OVSDB is unavailable at ${FAKE_OVSDB_TARGET}: not connected within ${waitMs} ms${last}`));
+        }, waitMs),
+      };
+      this.connectionWaiters.add(waiter);
+    });
+  }
+
+  private setHealth(next: OvsdbHealth): void {
+    this.state = next;
+    for (const listener of [...this.healthListeners]) listener(next);
   }
 
   private findPort(name: string): FakePort | undefined {

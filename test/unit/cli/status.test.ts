@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildStatusApp, networksStatus, type ContainerStatus, type NetworksStatus, type NetworkStatus } from '../../../src/status/server.js';
+import { buildStatusApp, networksStatus, type Health, type ContainerStatus, type NetworksStatus, type NetworkStatus } from '../../../src/status/server.js';
 import { formatStatus } from '../../../src/cli/status-cmd.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
@@ -11,7 +11,7 @@ const NET1 = 'a1'.repeat(32);
 const NET2 = 'b2'.repeat(32);
 
 function network(id: string, name: string | undefined, raw: Record<string, string>, patch: Partial<NetworkRecord> = {}): NetworkRecord {
-  return { id, name, options: parseNetworkOptions(raw), rawOptions: raw, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: ['tcp:127.0.0.1:6653'], ipv4: [], internal: false, ...patch };
+  return { id, name, options: parseNetworkOptions(raw), rawOptions: raw, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: ['tcp:127.0.0.1:6653'], ipv4: [], internal: false, localFaucet: true, ...patch };
 }
 
 function endpoint(id: string, networkId: string, patch: Partial<EndpointRecord>): EndpointRecord {
@@ -98,9 +98,9 @@ describe('networksStatus', () => {
 });
 
 describe('buildStatusApp', () => {
-  let ready = false;
+  let health: Health = { status: 'starting' };
   const state = filledState();
-  const app = buildStatusApp(state, silentLogger(), () => ready);
+  const app = buildStatusApp(state, silentLogger(), () => health);
   after(() => app.close());
 
   it('GET /networks answers the status document as JSON', async () => {
@@ -110,15 +110,19 @@ describe('buildStatusApp', () => {
     assert.deepEqual(res.json(), JSON.parse(JSON.stringify(networksStatus(state))));
   });
 
-  it('GET /healthz is 503 until ready, then 200', async () => {
-    ready = false;
+  it('GET /healthz is 503 until ready, then 200, and 503 "degraded" with the reason while OVSDB is lost', async () => {
+    health = { status: 'starting' };
     const down = await app.inject({ method: 'GET', url: '/healthz' });
     assert.equal(down.statusCode, 503);
-    assert.deepEqual(down.json(), { ok: false });
-    ready = true;
+    assert.deepEqual(down.json(), { ok: false, status: 'starting' });
+    health = { status: 'ok' };
     const up = await app.inject({ method: 'GET', url: '/healthz' });
     assert.equal(up.statusCode, 200);
-    assert.deepEqual(up.json(), { ok: true });
+    assert.deepEqual(up.json(), { ok: true, status: 'ok' });
+    health = { status: 'degraded', reason: 'OVSDB unreachable' };
+    const degraded = await app.inject({ method: 'GET', url: '/healthz' });
+    assert.equal(degraded.statusCode, 503);
+    assert.deepEqual(degraded.json(), { ok: false, status: 'degraded', reason: 'OVSDB unreachable' });
   });
 });
 

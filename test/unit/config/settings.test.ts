@@ -11,6 +11,7 @@ describe('loadSettings', () => {
       faucetConfigPath: '/etc/faucet/faucet.yaml',
       gaugeConfigPath: '/etc/faucet/gauge.yaml',
       defaultControllers: [],
+      localFaucetControllers: ['tcp:127.0.0.1:6653'],
       pluginDir: '/run/docker/plugins',
       driverNames: ['dovesnap', 'ovs'],
       statusHost: '127.0.0.1',
@@ -116,4 +117,9 @@ describe('loadSettings: IPv6 status address', () => {
       assert.equal(s.statusPort, 9401);
     },
   );
+
+  it('DOVESNAP_LOCAL_FAUCET names the local FAUCET; a bad value names the variable', () => {
+    assert.deepEqual(loadSettings({ DOVESNAP_LOCAL_FAUCET: 'tcp:127.0.0.1:7653' }).localFaucetControllers, ['tcp:127.0.0.1:7653']);
+    assert.throws(() => loadSettings({ DOVESNAP_LOCAL_FAUCET: 'localhost' }), /DOVESNAP_LOCAL_FAUCET/);
+  });
 });

@@ -14,7 +14,7 @@ const NO_HOST_PORTS: ReadonlyMap<string, ReadonlyMap<string, number>> = new Map(
 
 function network(id: string, name: string | undefined, raw: Record<string, string> = {}): NetworkRecord {
   const rawOptions = { 'ovs.bridge.dpid': '0x1', ...raw };
-  return { id, name, options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: [], ipv4: [], internal: false };
+  return { id, name, options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet: true };
 }
 
 function endpoint(id: string, networkId: string, ofport: number | undefined, container?: { name: string; labels?: Record<string, string> }, patch: Partial<EndpointRecord> = {}): EndpointRecord {
@@ -158,6 +158,20 @@ describe('managedState', () => {
     assert.deepEqual([...m.owned].sort(), ['gone-net', 'net1']);
     assert.deepEqual(m.dps.map((d) => d.name), ['net1']);
     assert.equal(m.dps[0]?.description, dpDescription(network(NET1, 'net1')));
+  });
+
+  it("never owns, renders or overwrites an operator's DP that a network is named like (defect 1)", () => {
+    const yaml = 'dps:\n  core-sw1: {description: "operator", dp_id: 1, interfaces: {1: {native_vlan: 100}}}\n';
+    const m = managedState(store([network(NET1, 'core-sw1')]), yaml, ACLS, NO_HOST_PORTS);
+    assert.equal(m.owned.has('core-sw1'), false);
+    assert.deepEqual(m.dps, []);
+  });
+
+  it('leaves out networks that the local FAUCET does not control (defect 7)', () => {
+    const s = store([{ ...network(NET1, 'net1'), localFaucet: false }]);
+    const m = managedState(s, '', ACLS, NO_HOST_PORTS);
+    assert.deepEqual(m.dps, []);
+    assert.equal(m.owned.has('net1'), false);
   });
 
   it('never owns the placeholder even if a network carries its name', () => {

@@ -94,13 +94,13 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function rig(initial: string, judge?: FaucetJudge): Promise<Rig> {
+async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
   await mkdir(join(dir, 'etc', 'faucet'), { recursive: true });
   await writeFile(path, initial);
-  const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs: 2, ...(judge && { judge }) });
+  const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs, ...(judge && { judge }) });
   cleanups.push(() => fake.close());
   const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: '5000' });
   assert.equal(settings.faucetConfigPath, path);
@@ -125,7 +125,7 @@ function dpPorts(text: string, dp: string): number[] {
 
 async function addNetwork(r: Rig, raw: Record<string, string> = {}): Promise<NetworkRecord> {
   const rawOptions = { 'ovs.bridge.dpid': '0x10', ...raw };
-  const n: NetworkRecord = { id: NET1, name: 'net1', options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: defaultBridgeName(NET1), datapathType: 'netdev', controllers: [], ipv4: [], internal: false };
+  const n: NetworkRecord = { id: NET1, name: 'net1', options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: defaultBridgeName(NET1), datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet: true };
   await r.vs.ensureBridge({ name: n.bridgeName, datapathType: 'netdev', dpid: n.options.dpid, controllers: [], failMode: 'standalone', externalIds: {} });
   r.state.putNetwork(n);
   return n;
@@ -204,7 +204,7 @@ describe('createFaucetView', () => {
     assert.equal(isUp(r, pending), false);
   });
 
-  it('foreignDps lists only the operator DPs: not the marked ones, not named networks, not the placeholder', async () => {
+  it("foreignDps lists the operator's DPs (unmarked ones, even one named like a network), not the marked ones, not the placeholder", async () => {
     const r = await rig(OPERATOR);
     await addNetwork(r);
     const text = [
@@ -217,7 +217,30 @@ describe('createFaucetView', () => {
       '',
     ].join('\n');
     await writeFile(r.path, text);
-    assert.deepEqual(await r.view.foreignDps(), new Map([['core-sw1', 1n], ['lab-sw', 0x20n]]));
+    assert.deepEqual(await r.view.foreignDps(), new Map([['core-sw1', 1n], ['lab-sw', 0x20n], ['net1', 0x10n]]));
+  });
+
+  it('close() waits for a FAUCET write in flight until FAUCET confirmed it', async () => {
+    const r = await rig(OPERATOR, undefined, 300);
+    await addNetwork(r);
+    await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+    const pending = r.view.sync('in flight at shutdown');
+    await new Promise((res) => setTimeout(res, 20));
+    await r.view.close();
+    const text = await readFile(r.path, 'utf8');
+    assert.ok(dpPorts(text, 'net1').includes(1), 'the write happened');
+    assert.match(r.fake.metricsText(), new RegExp(`hashes="${sha256(text)}"`), 'FAUCET confirmed it before close() returned');
+    await pending;
+  });
+
+  it('a network of another controller, or of none, is not written into the local faucet.yaml', async () => {
+    const r = await rig(OPERATOR);
+    const n = await addNetwork(r);
+    r.state.putNetwork({ ...n, localFaucet: false, controllers: ['tcp:192.0.2.1:6653'] });
+    await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+    await r.view.sync('remote network');
+    assert.deepEqual(dpPorts(await readFile(r.path, 'utf8'), 'net1'), []);
+    assert.deepEqual(r.host.raises, [], 'nothing waits for the local FAUCET');
   });
 
   it('definedAcls reads the ACL names from the file', async () => {

@@ -19,6 +19,7 @@ function network(patch: Partial<NetworkRecord> = {}): NetworkRecord {
     controllers: ['tcp:127.0.0.1:6653'],
     ipv4: [{ AddressSpace: 'LocalDefault', Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
     internal: true,
+    localFaucet: true,
     ...patch,
   };
 }

@@ -20,6 +20,9 @@ class FakeFaucetView implements FaucetView {
   async definedAcls(): Promise<Set<string>> {
     return this.acls;
   }
+  async dpNameConflict(name: string): Promise<string | undefined> {
+    return this.foreign.has(name) ? `DP ${name} is the operator's` : undefined;
+  }
   usage = { input: new Set<string>(), output: new Set<string>() };
   async aclUsage(): Promise<{ input: Set<string>; output: Set<string> }> {
     return { input: new Set(this.usage.input), output: new Set(this.usage.output) };
@@ -59,7 +62,7 @@ describe('driver', () => {
       state,
       faucet,
       nat: createNatView(state, host, silentLogger()),
-      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
       logger: silentLogger(),
       random: (n) => new Uint8Array(n).fill(7),
     });
@@ -78,7 +81,7 @@ describe('driver', () => {
   });
 
   it('uses standalone mode when there is no controller at all', async () => {
-    driver = new Driver({ vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), settings: { defaultControllers: [], hostDatapath: 'system', ofportTimeoutMs: 1000 }, logger: silentLogger() });
+    driver = new Driver({ vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), settings: { defaultControllers: [], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'system', ofportTimeoutMs: 1000 }, logger: silentLogger() });
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.name': 'brx' }));
     const b = await vs.getBridge('brx');
     assert.equal(b?.failMode, 'standalone');
@@ -183,7 +186,7 @@ describe('driver: nat and routed networks', () => {
       state,
       faucet: new FakeFaucetView(),
       nat: createNatView(state, host, silentLogger()),
-      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
       logger: silentLogger(),
     });
     return { driver, host, state, vs };
@@ -239,7 +242,7 @@ describe('driver: one ACL, one direction', () => {
     faucet.usage.input.add('both');
     const driver = new Driver({
       vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), logger: silentLogger(),
-      settings: { defaultControllers: [], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+      settings: { defaultControllers: [], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
     });
     await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan_out_acl': 'both' })), /already used as an input ACL/);
     faucet.usage.input.clear();

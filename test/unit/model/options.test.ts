@@ -111,3 +111,13 @@ describe('network options', () => {
     assert.equal(defaultBridgeName('0123456789abcdef'), 'ovsbr-01234');
   });
 });
+
+describe('mirror tunnel VLAN default (issue 6, defect 4)', () => {
+  it('every network VLAN has a valid default, including 3839-4094', () => {
+    for (const vlan of [1, 100, 3838, 3839, 4000, 4094]) {
+      const o = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.vlan': String(vlan) });
+      assert.ok(o.mirrorTunnelVid >= 1 && o.mirrorTunnelVid <= 4094 && o.mirrorTunnelVid !== vlan, `vlan ${vlan} -> ${o.mirrorTunnelVid}`);
+    }
+    assert.equal(parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.vlan': '4000' }).mirrorTunnelVid, 3744);
+  });
+});

@@ -74,3 +74,48 @@ describe('vswitch helpers', () => {
     assert.equal(mergeChanges({}, {}), false);
   });
 });
+
+describe('FakeVSwitch connection', () => {
+  const isOvsdb = (err: unknown): boolean => isDovesnapError(err, ErrorCode.Ovsdb);
+
+  it('reports health and lets calls made while disconnected wait for the reconnect', async () => {
+    const vs = new FakeVSwitch();
+    await vs.ensureBridge(bridge);
+    const seen: [boolean, number][] = [];
+    vs.onHealthChange((h) => seen.push([h.connected, h.reconnects]));
+    vs.simulateDisconnect('boom');
+    assert.equal(vs.health().connected, false);
+    assert.equal(vs.health().lastError, 'boom');
+    const adding = vs.addPort({ bridge: 'br0', name: 'a', externalIds: {} });
+    const reading = vs.listBridges();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    vs.simulateReconnect();
+    await adding;
+    assert.deepEqual((await reading).map((b) => b.name), ['br0']);
+    assert.deepEqual(seen, [[false, 0], [true, 1]]);
+  });
+
+  it('fails calls with Ovsdb after the bound, and keeps waitOfport waiting across the outage', async () => {
+    const vs = new FakeVSwitch({ assignOfports: false, unavailableAfterMs: 30 });
+    await vs.ensureBridge(bridge);
+    await vs.addPort({ bridge: 'br0', name: 'a', externalIds: {} });
+    const waiting = vs.waitOfport('a', 1000);
+    vs.simulateDisconnect();
+    await assert.rejects(vs.getBridge('br0'), (err: unknown) => isOvsdb(err) && /OVSDB is unavailable at/.test((err as Error).message));
+    vs.simulateVswitchd('a', 5);
+    vs.simulateReconnect();
+    assert.equal(await waiting, 5);
+  });
+
+  it('close() rejects waiting calls and waitOfport with Disposed', async () => {
+    const vs = new FakeVSwitch({ assignOfports: false });
+    await vs.ensureBridge(bridge);
+    const waiting = vs.waitOfport('a', 1000);
+    vs.simulateDisconnect();
+    const reading = vs.listBridges();
+    vs.close();
+    const isDisposed = (err: unknown): boolean => isDovesnapError(err, ErrorCode.Disposed);
+    await assert.rejects(waiting, isDisposed);
+    await assert.rejects(reading, isDisposed);
+  });
+});

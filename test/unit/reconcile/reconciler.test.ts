@@ -1,5 +1,7 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Driver } from '../../../src/core/driver.js';
+import { createNatView } from '../../../src/core/nat-view.js';
 import { Reconciler } from '../../../src/reconcile/reconciler.js';
 import type { FaucetView } from '../../../src/core/driver.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
@@ -32,6 +34,11 @@ class RecordingFaucetView implements FaucetView {
   }
   async definedAcls(): Promise<Set<string>> {
     return new Set(['allow']);
+  }
+  /** DP names the "operator" has in faucet.yaml. */
+  readonly operatorDps = new Set<string>();
+  async dpNameConflict(name: string): Promise<string | undefined> {
+    return this.operatorDps.has(name) ? `FAUCET's configuration already has a DP named ${name}` : undefined;
   }
   async sync(reason: string): Promise<void> {
     this.syncs.push(reason);
@@ -71,12 +78,23 @@ function rig(): Rig {
   const faucet = new RecordingFaucetView();
   const restored = new Set<string>();
   const sleeps: number[] = [];
+  // The real driver's removals: the reconciler and Docker's handlers share one teardown.
+  const teardown = new Driver({
+    vswitch: vs,
+    host,
+    state,
+    faucet,
+    nat: createNatView(state, host, silentLogger()),
+    settings: { defaultControllers: [], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+    logger: silentLogger(),
+  });
   const reconciler = new Reconciler({
     engine,
     state,
     vswitch: vs,
     host,
     faucet,
+    teardown,
     logger: silentLogger(),
     restoredEndpoints: restored,
     sleep: async (ms) => {
@@ -118,6 +136,7 @@ async function addNetwork(r: Rig, id: string, name: string | undefined, dpid: st
     controllers: ['tcp:127.0.0.1:6653'],
     ipv4: [],
     internal: false,
+    localFaucet: true,
   };
   await r.vs.ensureBridge({ name: n.bridgeName, datapathType: 'netdev', dpid: n.options.dpid, controllers: n.controllers, failMode: 'secure', externalIds: bridgeExternalIds(n) });
   r.state.putNetwork(n);
@@ -456,5 +475,89 @@ describe('reconciler: event loop', () => {
     assert.equal(r.engine.calls.streamEvents, 1);
     assert.deepEqual(r.sleeps, []);
     assert.equal(r.engine.emit(networkEvent('create', NET1, { name: 'x', type: 'dovesnap' })), 0);
+  });
+});
+
+describe('reconciler: foundations (issue 6 regressions)', () => {
+  it('a routed network Docker deleted while dovesnap was down loses its DOCKER-USER rules (defect 3)', async () => {
+    const r = rig();
+    const raw = { 'ovs.bridge.dpid': '0x3', 'ovs.bridge.mode': 'routed' };
+    const gone: NetworkRecord = { ...(await addNetwork(r, NET_GONE, 'old', '0x3')), options: parseNetworkOptions(raw), rawOptions: raw };
+    r.state.putNetwork(gone);
+    // What the start-up's gateway restore re-adds for every known network.
+    await r.host.allowForwarding(NET_GONE, gone.bridgeName, 'routed');
+    await startAndPass(r);
+    assert.equal(r.state.network(NET_GONE), undefined);
+    assert.equal(r.host.forwarding.has(NET_GONE), false, 'its forwarding rules are revoked');
+  });
+
+  it("never gives one container's labels to another's endpoint when the first died before its connect was handled (defect 11)", async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, 'net1', '0x1');
+    dockerNetwork(r, net, 'net1');
+    await startAndPass(r);
+    // Container A joins (its connect event is sent now), dies at once; then B joins.
+    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'a', 'dovesnap.faucet.portacl': 'allow' } } });
+    const a = await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/a' });
+    r.state.updateEndpoint(a.id, { joinedAt: Date.now() - 50 });
+    const aConnectAt = Date.now() - 40;
+    r.state.removeEndpoint(a.id);
+    await addEndpoint(r, net, EP2, { sandboxKey: '/var/run/docker/netns/b' });
+    r.state.updateEndpoint(EP2, { joinedAt: Date.now() - 30 });
+    dockerContainer(r, CTR2, '/b', {}, { net1: { NetworkID: NET1, EndpointID: EP2 } });
+    // A's connect event, handled only now.
+    r.engine.emit({ Type: 'network', Action: 'connect', Actor: { ID: NET1, Attributes: { container: CTR, name: 'net1', type: 'dovesnap' } }, timeNano: aConnectAt * 1e6 });
+    await settle();
+    await new Promise((res) => setTimeout(res, 20));
+    assert.equal(r.state.endpoint(EP2)?.container, undefined, "B's endpoint did not get A's identity");
+    // Even with A gone for good from the candidates' view, B's own event resolves B.
+    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR2, Attributes: { image: 'busybox', name: 'b' } } });
+    r.engine.emit({ Type: 'network', Action: 'connect', Actor: { ID: NET1, Attributes: { container: CTR2, name: 'net1', type: 'dovesnap' } }, timeNano: Date.now() * 1e6 });
+    await waitFor(() => r.state.endpoint(EP2)?.container?.name === '/b', "B's own resolution");
+    assert.deepEqual(r.state.endpoint(EP2)?.labels?.portAcls, []);
+  });
+
+  it('a connect sent before a second endpoint joined is still resolved without asking Docker (fast path kept)', async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, 'net1', '0x1');
+    dockerNetwork(r, net, 'net1');
+    await startAndPass(r);
+    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'a' } } });
+    await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/a' });
+    r.state.updateEndpoint(EP1, { joinedAt: Date.now() - 50 });
+    const aConnectAt = Date.now() - 40;
+    await addEndpoint(r, net, EP2, { sandboxKey: '/var/run/docker/netns/b' });
+    r.state.updateEndpoint(EP2, { joinedAt: Date.now() });
+    const before = r.engine.calls.inspectContainer;
+    r.engine.emit({ Type: 'network', Action: 'connect', Actor: { ID: NET1, Attributes: { container: CTR, name: 'net1', type: 'dovesnap' } }, timeNano: aConnectAt * 1e6 });
+    await waitFor(() => r.state.endpoint(EP1)?.container?.name === '/a', 'A resolved');
+    assert.equal(r.engine.calls.inspectContainer, before, 'no inspect');
+    assert.equal(r.state.endpoint(EP2)?.container, undefined);
+  });
+
+  it("a network named like an operator's FAUCET DP is removed from Docker and never rendered (defect 1)", async () => {
+    const r = rig();
+    r.faucet.operatorDps.add('core-sw1');
+    const net = await addNetwork(r, NET1, undefined, '0x1');
+    dockerNetwork(r, net, 'core-sw1');
+    await startAndPass(r);
+    r.engine.emit(networkEvent('create', NET1, { name: 'core-sw1', type: 'dovesnap' }));
+    await waitFor(() => r.engine.calls.removeNetwork > 0, 'the refusal');
+    assert.equal(r.engine.networks.has(NET1), false, 'Docker was asked to remove it');
+    assert.notEqual(r.state.network(NET1)?.name, 'core-sw1', 'the name was never taken');
+  });
+
+  it('an event handler that throws is reported, and the stream goes on (defect 8)', async () => {
+    const r = rig();
+    await startAndPass(r);
+    const sub = r.engine.openSubscriptions()[0];
+    assert.ok(sub);
+    // A connect whose attributes make the handler throw (a getter that fails).
+    const attrs = Object.defineProperty({}, 'type', { get: () => { throw new Error('boom'); }, enumerable: true });
+    assert.equal(r.engine.emit({ Type: 'network', Action: 'connect', Actor: { ID: NET1, Attributes: attrs as Record<string, string> } }), 1);
+    const net = await addNetwork(r, NET1, undefined, '0x1');
+    dockerNetwork(r, net, 'net1');
+    r.engine.emit(networkEvent('create', NET1, { name: 'net1', type: 'dovesnap' }));
+    await waitFor(() => r.state.network(NET1)?.name === 'net1', 'the next event handled');
   });
 });

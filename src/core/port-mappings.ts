@@ -1,0 +1,90 @@
+import { DovesnapError, ErrorCode } from '../util/errors.js';
+import type { PortBinding } from '../plugin/protocol.js';
+import { listenerCovers, type ListeningSocket, type Protocol } from '../net/listeners.js';
+
+/**
+ * Host ports for `docker run -p`, chosen the way Docker's bridge driver chooses them: a fixed
+ * port, the first free port of a range (`-p 8000-8010:80`), or a free ephemeral port (`-p 80`).
+ * A port is free when no other published mapping holds it (on an overlapping address) and the
+ * host itself does not listen on it; otherwise the mapping is refused, naming who has it.
+ * Pure: the caller supplies what is taken.
+ */
+
+/** A host port another endpoint already publishes. */
+export interface PublishedPort {
+  readonly protocol: Protocol;
+  /** '' for every address. */
+  readonly hostIp: string;
+  readonly port: number;
+  /** Who holds it, for the error message (e.g. the container's name). */
+  readonly owner: string;
+}
+
+export const EPHEMERAL_FIRST = 49153;
+export const EPHEMERAL_LAST = 65535;
+
+function protocolOf(b: PortBinding): Protocol | undefined {
+  if (b.Proto === 6) return 'tcp';
+  if (b.Proto === 17) return 'udp';
+  return undefined;
+}
+
+function anyAddress(ip: string): string {
+  return ip === '0.0.0.0' || ip === '::' ? '' : ip;
+}
+
+function addressesOverlap(a: string, b: string): boolean {
+  return a === '' || b === '' || a === b;
+}
+
+function showAddress(ip: string): string {
+  return ip === '' ? '0.0.0.0' : ip;
+}
+
+/** Why `port` cannot be used for `hostIp`, or undefined if it can. */
+function holder(protocol: Protocol, hostIp: string, port: number, published: readonly PublishedPort[], listeners: readonly ListeningSocket[]): string | undefined {
+  const p = published.find((x) => x.protocol === protocol && x.port === port && addressesOverlap(x.hostIp, hostIp));
+  if (p !== undefined) return `already published by ${p.owner} on ${showAddress(p.hostIp)}:${port}`;
+  // An IPv6 socket on a specific address does not see IPv4 traffic; one on :: may (dual stack).
+  const l = listeners.find((x) => x.protocol === protocol && x.port === port && (!x.address.includes(':') || x.address === '::') && listenerCovers(x.address, hostIp));
+  if (l !== undefined) return `the host already listens on ${l.address.includes(':') ? `[${l.address}]` : l.address}:${port}`;
+  return undefined;
+}
+
+export function allocateHostPorts(bindings: readonly PortBinding[], published: readonly PublishedPort[], listeners: readonly ListeningSocket[]): PortBinding[] {
+  const taken: PublishedPort[] = [...published];
+  const out: PortBinding[] = [];
+  for (const b of bindings) {
+    const protocol = protocolOf(b);
+    if (protocol === undefined) {
+      out.push(b);
+      continue;
+    }
+    const hostIp = anyAddress(b.HostIP);
+    const what = `${b.Port}/${protocol}`;
+    let first = b.HostPort;
+    let last = b.HostPortEnd >= b.HostPort ? b.HostPortEnd : b.HostPort;
+    if (first <= 0) {
+      first = EPHEMERAL_FIRST;
+      last = EPHEMERAL_LAST;
+    }
+    let chosen: number | undefined;
+    let lastReason = '';
+    for (let port = first; port <= last; port++) {
+      const why = holder(protocol, hostIp, port, taken, listeners);
+      if (why === undefined) {
+        chosen = port;
+        break;
+      }
+      lastReason = why;
+    }
+    if (chosen === undefined) {
+      const range = first === last ? `host port ${first}` : `host ports ${first}-${last}`;
+      const reason = first === last ? `: ${lastReason}` : ': every port of the range is in use';
+      throw new DovesnapError(ErrorCode.Conflict, `cannot publish ${what} on ${showAddress(hostIp)}, ${range}${reason}`);
+    }
+    taken.push({ protocol, hostIp, port: chosen, owner: `this container (${what})` });
+    out.push({ ...b, HostPort: chosen, HostPortEnd: chosen });
+  }
+  return out;
+}
