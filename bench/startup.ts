@@ -573,7 +573,7 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   const ns = values.n.split(',').map((s) => Number(s.trim()));
-  if (ns.some((n) => !Number.isInteger(n) || n < 1 || n > 200)) throw new Error(`--n: expected a comma-separated list of integers 1..200, got "${values.n}"`);
+  if (ns.some((n) => !Number.isInteger(n) || n < 1 || n > 1000)) throw new Error(`--n: expected a comma-separated list of integers 1..1000, got "${values.n}"`);
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: expected a positive integer, got "${values.rounds}"`);
   if (values.probe !== 'stream' && values.probe !== 'poll') throw new Error(`--probe: expected stream or poll, got "${values.probe}"`);

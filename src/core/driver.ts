@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { KeyedMutex } from '../util/mutex.js';
-import { defaultBridgeName, formatDpid, Opt, parseNetworkOptions, MAX_OFPORT, type NetworkOptions } from '../model/options.js';
+import { defaultBridgeName, formatDpid, Opt, parseNetworkOptions, MAX_OFPORT, type NetworkOptions, type OptionName } from '../model/options.js';
 import { HOST_VETH_PREFIX, randomMac, vethNamesFor } from '../net/links.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
 import type {
@@ -22,10 +22,9 @@ import { bridgeExternalIds, ExtId, portExternalIds } from './persist.js';
 import { endpointRecord, type NetworkRecord, type StateStore } from './state.js';
 import { ipv4Of, type NatView } from './nat-view.js';
 import { ONE_WAY, type AclUsage } from './faucet-desired.js';
-import type { PortBinding } from '../plugin/protocol.js';
 import type { ListeningSocket } from '../net/listeners.js';
-import type { EndpointRecord } from './state.js';
-import { allocateHostPorts, type PublishedPort } from './port-mappings.js';
+import type { EndpointRecord, PublishedPort } from './state.js';
+import { allocateHostPorts, type TakenPort } from './port-mappings.js';
 import { isLocalFaucet } from '../config/settings.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
@@ -67,16 +66,25 @@ export interface DriverDeps {
  * network that sets one fails loudly rather than pretending: a user of the original must never
  * get less than they asked for without being told.
  */
-const NOT_YET: readonly { readonly option: string; readonly given: (o: NetworkOptions, raw: Readonly<Record<string, string>>) => boolean; readonly note?: string }[] = [
-  { option: Opt.dhcp, given: (o) => o.dhcp },
-  { option: Opt.preallocatePorts, given: (o) => o.preallocatePorts > 0 },
-  { option: Opt.ovsLocalMac, given: (o) => o.ovsLocalMac !== undefined },
-  { option: Opt.addCoproPorts, given: (o) => o.addCoproPorts.length > 0 },
-  { option: Opt.mirrorTunnelVid, given: (_o, raw) => raw[Opt.mirrorTunnelVid] !== undefined, note: ' (mirroring is not)' },
+const NOT_YET: readonly { readonly option: OptionName; readonly note?: string }[] = [
+  { option: Opt.dhcp },
+  { option: Opt.preallocatePorts },
+  { option: Opt.ovsLocalMac },
+  { option: Opt.addCoproPorts },
+  { option: Opt.mirrorTunnelVid, note: ' (mirroring is not)' },
 ];
 
-function refused(o: NetworkOptions, raw: Readonly<Record<string, string>>): string | undefined {
-  const notYet = NOT_YET.find((f) => f.given(o, raw));
+/** Only an option set to a value that asks for something counts: `dhcp=false` asks for nothing. */
+function asksFor(o: NetworkOptions, option: OptionName): boolean {
+  if (!o.given.has(option)) return false;
+  if (option === Opt.dhcp) return o.dhcp;
+  if (option === Opt.preallocatePorts) return o.preallocatePorts > 0;
+  if (option === Opt.addCoproPorts) return o.addCoproPorts.length > 0;
+  return true;
+}
+
+function refused(o: NetworkOptions): string | undefined {
+  const notYet = NOT_YET.find((f) => asksFor(o, f.option));
   if (notYet !== undefined) return `${notYet.option} is not supported by this version yet${notYet.note ?? ''}`;
   if (o.natAcl !== undefined && o.mode === 'flat') return `${Opt.natAcl} needs ${Opt.mode}=nat or routed: a flat network has no gateway port`;
   return undefined;
@@ -108,7 +116,7 @@ export class Driver implements NetworkDriver {
     const { state, vswitch, settings } = this.deps;
     const rawOptions = stringOptions(req.Options['com.docker.network.generic']);
     const options = parseNetworkOptions(rawOptions);
-    const why = refused(options, rawOptions);
+    const why = refused(options);
     if (why !== undefined) throw new DovesnapError(ErrorCode.BadOption, why);
 
     // One lock for all creates: uniqueness of DPIDs and bridge names is a property of the set.
@@ -366,7 +374,7 @@ export class Driver implements NetworkDriver {
     else await this.lock.run(`net:${net.id}`, work);
     this.log.info({ network: networkId, endpoint: endpointId, port: hostIf, why }, 'endpoint removed');
     if (ep?.container !== undefined && net?.localFaucet === true) this.requestSync(`port ${hostIf} removed`);
-    if ((ep?.portBindings.length ?? 0) > 0) await this.deps.nat.sync(`port mappings of ${hostIf} removed`);
+    if ((ep?.published.length ?? 0) > 0) await this.deps.nat.sync(`port mappings of ${hostIf} removed`);
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
@@ -375,24 +383,24 @@ export class Driver implements NetworkDriver {
     const ep = this.deps.state.endpoint(req.EndpointID);
     if (ep === undefined) throw new DovesnapError(ErrorCode.NotFound, `endpoint ${req.EndpointID} is not known to dovesnap (was it created before a restart that lost it?)`);
     const bindings = portBindingsFrom(req.Options);
-    let portBindings: PortBinding[] = [];
+    let published: PublishedPort[] = [];
     if (bindings.length > 0 && net.options.mode === 'flat') {
       this.log.warn({ endpoint: ep.id, network: net.id }, 'port mappings need ovs.bridge.mode=nat or routed: a flat network has no gateway; they are not published');
     } else if (bindings.length > 0) {
       // Under one lock, so that two containers asking for the same port cannot both get it.
-      portBindings = await this.lock.run('ports', async () => {
+      published = await this.lock.run('ports', async () => {
         const listeners = this.withoutOwnProxies(await this.deps.host.listeners());
         const chosen = allocateHostPorts(bindings, this.publishedPorts(ep.id), listeners);
-        this.deps.state.updateEndpoint(ep.id, { portBindings: chosen });
+        this.deps.state.updateEndpoint(ep.id, { published: chosen });
         return chosen;
       });
     }
-    const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: req.SandboxKey, portBindings, joinedAt });
+    const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: req.SandboxKey, published, joinedAt });
     if (updated !== undefined) await this.persist(updated);
     // No local FAUCET will configure the port, so there is nothing to wait for.
     if (!net.localFaucet) await this.deps.host.setLinkUp(ep.hostIf);
     if (net.options.mode !== 'flat') {
-      if (portBindings.length > 0) await this.deps.nat.sync(`port mappings of ${ep.hostIf}`);
+      if (published.length > 0) await this.deps.nat.sync(`port mappings of ${ep.hostIf}`);
       return { InterfaceName: { SrcName: ep.containerIf, DstPrefix: 'eth' }, Gateway: ipv4Of(net)?.gateway ?? '' };
     }
     return {
@@ -404,15 +412,12 @@ export class Driver implements NetworkDriver {
   }
 
   /** Host ports that endpoints other than `except` publish. */
-  private publishedPorts(except: string): PublishedPort[] {
-    const out: PublishedPort[] = [];
+  private publishedPorts(except: string): TakenPort[] {
+    const out: TakenPort[] = [];
     for (const e of this.deps.state.allEndpoints()) {
       if (e.id === except) continue;
       const owner = e.container?.name ?? `endpoint ${e.id.slice(0, 12)}`;
-      for (const b of e.portBindings) {
-        if (b.HostPort <= 0 || (b.Proto !== 6 && b.Proto !== 17)) continue;
-        out.push({ protocol: b.Proto === 6 ? 'tcp' : 'udp', hostIp: b.HostIP === '0.0.0.0' ? '' : b.HostIP, port: b.HostPort, owner });
-      }
+      for (const p of e.published) out.push({ protocol: p.protocol, hostIp: p.hostIp, port: p.hostPort, owner });
     }
     return out;
   }
@@ -424,7 +429,7 @@ export class Driver implements NetworkDriver {
    */
   private withoutOwnProxies(listeners: readonly ListeningSocket[]): ListeningSocket[] {
     const ours = new Set<string>();
-    for (const e of this.deps.state.allEndpoints()) for (const b of e.portBindings) ours.add(`${b.Proto === 6 ? 'tcp' : 'udp'}/${b.HostPort}`);
+    for (const e of this.deps.state.allEndpoints()) for (const p of e.published) ours.add(`${p.protocol}/${p.hostPort}`);
     return listeners.filter((l) => !(l.address === '127.0.0.1' && ours.has(`${l.protocol}/${l.port}`)));
   }
 
@@ -433,19 +438,19 @@ export class Driver implements NetworkDriver {
     if (ep === undefined) return;
     const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: undefined });
     if (updated !== undefined) await this.persist(updated);
-    if (ep.portBindings.length > 0) await this.deps.nat.sync(`container left: port mappings of ${ep.hostIf} removed`);
+    if (ep.published.length > 0) await this.deps.nat.sync(`container left: port mappings of ${ep.hostIf} removed`);
   }
 
   /** Port mappings came with Join and are in place by now; this only makes sure. */
   async programExternalConnectivity(req: EndpointRequest): Promise<void> {
     const ep = this.deps.state.endpoint(req.EndpointID);
-    if ((ep?.portBindings.length ?? 0) > 0) await this.deps.nat.sync(`external connectivity of ${ep?.hostIf}`);
+    if ((ep?.published.length ?? 0) > 0) await this.deps.nat.sync(`external connectivity of ${ep?.hostIf}`);
   }
 
   async revokeExternalConnectivity(req: EndpointRequest): Promise<void> {
     const ep = this.deps.state.endpoint(req.EndpointID);
-    if (ep === undefined || ep.portBindings.length === 0) return;
-    const updated = this.deps.state.updateEndpoint(ep.id, { portBindings: [] });
+    if (ep === undefined || ep.published.length === 0) return;
+    const updated = this.deps.state.updateEndpoint(ep.id, { published: [] });
     if (updated !== undefined) await this.persist(updated);
     await this.deps.nat.sync(`external connectivity of ${ep.hostIf} revoked`);
   }

@@ -27,19 +27,8 @@ export function natState(state: StateStore): NatState {
     for (const e of state.endpointsOf(n.id)) {
       if (e.sandboxKey === undefined || e.ipv4 === undefined) continue;
       const containerIp = e.ipv4.split('/')[0] ?? '';
-      for (const b of e.portBindings) {
-        if (b.HostPort <= 0 || (b.Proto !== 6 && b.Proto !== 17)) continue;
-        mappings.push({
-          networkId: n.id,
-          bridge: n.bridgeName,
-          subnet: ip.subnet,
-          protocol: b.Proto === 6 ? 'tcp' : 'udp',
-          hostIp: b.HostIP === '0.0.0.0' ? '' : b.HostIP,
-          hostPort: b.HostPort,
-          containerIp,
-          containerPort: b.Port,
-          endpointId: e.id,
-        });
+      for (const p of e.published) {
+        mappings.push({ networkId: n.id, bridge: n.bridgeName, subnet: ip.subnet, ...p, containerIp, endpointId: e.id });
       }
     }
   }

@@ -1,7 +1,8 @@
 import { endpointRecord, type NetworkRecord, type EndpointRecord } from './state.js';
 import type { BridgeState, PortState } from '../ovs/vswitch.js';
 import { parseNetworkOptions } from '../model/options.js';
-import type { IpamData, PortBinding } from '../plugin/protocol.js';
+import type { IpamData } from '../plugin/protocol.js';
+import type { PublishedPort } from './state.js';
 
 /**
  * How the model is written into OVSDB external_ids, and read back at start. This is the
@@ -47,7 +48,7 @@ export function portExternalIds(e: EndpointRecord): Record<string, string> {
     [ExtId.address]: e.ipv4 ?? '',
     [ExtId.address6]: e.ipv6 ?? '',
     [ExtId.sandbox]: e.sandboxKey ?? '',
-    [ExtId.portmap]: e.portBindings.length > 0 ? JSON.stringify(e.portBindings) : '',
+    [ExtId.portmap]: e.published.length > 0 ? JSON.stringify(e.published) : '',
     [ExtId.containerId]: e.container?.id ?? '',
     [ExtId.containerName]: e.container?.name ?? '',
     [ExtId.labels]: e.container === undefined ? '' : JSON.stringify(e.container.labels),
@@ -94,6 +95,26 @@ export function restoreFromBridge(b: BridgeState, isLocalFaucet: (controllers: r
   return { network, endpoints };
 }
 
+/**
+ * Published ports as stored: our own form, or (written by versions before 0.2) Docker's
+ * PortBinding wire form, which is converted. Anything else is dropped.
+ */
+export function publishedFrom(stored: unknown): PublishedPort[] {
+  if (!Array.isArray(stored)) return [];
+  const out: PublishedPort[] = [];
+  for (const item of stored as unknown[]) {
+    if (typeof item !== 'object' || item === null) continue;
+    const r = item as Record<string, unknown>;
+    if ((r['protocol'] === 'tcp' || r['protocol'] === 'udp') && typeof r['hostPort'] === 'number' && typeof r['containerPort'] === 'number') {
+      out.push({ protocol: r['protocol'], hostIp: typeof r['hostIp'] === 'string' ? r['hostIp'] : '', hostPort: r['hostPort'], containerPort: r['containerPort'] });
+    } else if ((r['Proto'] === 6 || r['Proto'] === 17) && typeof r['HostPort'] === 'number' && r['HostPort'] > 0 && typeof r['Port'] === 'number') {
+      const hostIp = typeof r['HostIP'] === 'string' && r['HostIP'] !== '0.0.0.0' ? r['HostIP'] : '';
+      out.push({ protocol: r['Proto'] === 6 ? 'tcp' : 'udp', hostIp, hostPort: r['HostPort'], containerPort: r['Port'] });
+    }
+  }
+  return out;
+}
+
 function endpointFromPort(p: PortState, networkId: string): EndpointRecord | undefined {
   const x = p.externalIds;
   const id = x[ExtId.endpointId];
@@ -110,7 +131,7 @@ function endpointFromPort(p: PortState, networkId: string): EndpointRecord | und
     ipv6: s(ExtId.address6),
     ofport: p.ofport,
     sandboxKey: s(ExtId.sandbox),
-    portBindings: jsonOr<PortBinding[]>(x[ExtId.portmap], []),
+    published: publishedFrom(jsonOr<unknown>(x[ExtId.portmap], [])),
     container: containerId === '' ? undefined : { id: containerId, name: x[ExtId.containerName] ?? '', labels: jsonOr<Record<string, string>>(x[ExtId.labels], {}) },
   });
 }

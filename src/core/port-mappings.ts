@@ -1,5 +1,6 @@
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import type { PortBinding } from '../plugin/protocol.js';
+import type { PublishedPort } from './state.js';
 import { listenerCovers, type ListeningSocket, type Protocol } from '../net/listeners.js';
 
 /**
@@ -11,7 +12,7 @@ import { listenerCovers, type ListeningSocket, type Protocol } from '../net/list
  */
 
 /** A host port another endpoint already publishes. */
-export interface PublishedPort {
+export interface TakenPort {
   readonly protocol: Protocol;
   /** '' for every address. */
   readonly hostIp: string;
@@ -42,7 +43,7 @@ function showAddress(ip: string): string {
 }
 
 /** Why `port` cannot be used for `hostIp`, or undefined if it can. */
-function holder(protocol: Protocol, hostIp: string, port: number, published: readonly PublishedPort[], listeners: readonly ListeningSocket[]): string | undefined {
+function holder(protocol: Protocol, hostIp: string, port: number, published: readonly TakenPort[], listeners: readonly ListeningSocket[]): string | undefined {
   const p = published.find((x) => x.protocol === protocol && x.port === port && addressesOverlap(x.hostIp, hostIp));
   if (p !== undefined) return `already published by ${p.owner} on ${showAddress(p.hostIp)}:${port}`;
   // An IPv6 socket on a specific address does not see IPv4 traffic; one on :: may (dual stack).
@@ -51,14 +52,13 @@ function holder(protocol: Protocol, hostIp: string, port: number, published: rea
   return undefined;
 }
 
-export function allocateHostPorts(bindings: readonly PortBinding[], published: readonly PublishedPort[], listeners: readonly ListeningSocket[]): PortBinding[] {
-  const taken: PublishedPort[] = [...published];
-  const out: PortBinding[] = [];
+export function allocateHostPorts(bindings: readonly PortBinding[], published: readonly TakenPort[], listeners: readonly ListeningSocket[]): PublishedPort[] {
+  const taken: TakenPort[] = [...published];
+  const out: PublishedPort[] = [];
   for (const b of bindings) {
     const protocol = protocolOf(b);
     if (protocol === undefined) {
-      out.push(b);
-      continue;
+      throw new DovesnapError(ErrorCode.BadOption, `cannot publish port ${b.Port} with IP protocol ${b.Proto}: dovesnap publishes tcp and udp ports only`);
     }
     const hostIp = anyAddress(b.HostIP);
     const what = `${b.Port}/${protocol}`;
@@ -84,7 +84,7 @@ export function allocateHostPorts(bindings: readonly PortBinding[], published: r
       throw new DovesnapError(ErrorCode.Conflict, `cannot publish ${what} on ${showAddress(hostIp)}, ${range}${reason}`);
     }
     taken.push({ protocol, hostIp, port: chosen, owner: `this container (${what})` });
-    out.push({ ...b, HostPort: chosen, HostPortEnd: chosen });
+    out.push({ protocol, hostIp, hostPort: chosen, containerPort: b.Port });
   }
   return out;
 }

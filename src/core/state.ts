@@ -1,7 +1,7 @@
 import type { DatapathType } from '../ovs/vswitch.js';
 import type { NetworkOptions } from '../model/options.js';
 import type { ContainerNetworkLabels } from '../model/labels.js';
-import type { IpamData, PortBinding } from '../plugin/protocol.js';
+import type { IpamData } from '../plugin/protocol.js';
 
 /**
  * The daemon's in-memory model: a cache of what lives in OVSDB external_ids and in Docker,
@@ -29,6 +29,14 @@ export interface NetworkRecord {
   readonly localFaucet: boolean;
 }
 
+/** One published port: the host's `hostIp:hostPort` ('' = every address) to the container's port. */
+export interface PublishedPort {
+  readonly protocol: 'tcp' | 'udp';
+  readonly hostIp: string;
+  readonly hostPort: number;
+  readonly containerPort: number;
+}
+
 export interface ContainerInfo {
   readonly id: string;
   /** Docker's name, with its leading slash, as FAUCET port descriptions show it. */
@@ -47,7 +55,8 @@ export interface EndpointRecord {
   readonly ipv6: string | undefined;
   readonly ofport: number | undefined;
   readonly sandboxKey: string | undefined;
-  readonly portBindings: readonly PortBinding[];
+  /** Host ports published for the container (`docker run -p`), as chosen at Join. */
+  readonly published: readonly PublishedPort[];
   readonly container: ContainerInfo | undefined;
   /** Parsed labels for this network; undefined until the container is known. */
   readonly labels: ContainerNetworkLabels | undefined;
@@ -189,7 +198,7 @@ export function endpointRecord(fields: NewEndpoint): EndpointRecord {
     ipv6: undefined,
     ofport: undefined,
     sandboxKey: undefined,
-    portBindings: [],
+    published: [],
     container: undefined,
     labels: undefined,
     blockedReason: undefined,

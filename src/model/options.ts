@@ -40,6 +40,8 @@ export interface HostPortOption {
 }
 
 export interface NetworkOptions {
+  /** The options the user gave (the rest are defaults): what status shows and what a feature checks. */
+  readonly given: ReadonlySet<OptionName>;
   readonly dpid: bigint;
   /** undefined: use the daemon's default controllers. */
   readonly controllers: readonly string[] | undefined;
@@ -234,6 +236,7 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
   if (dhcp && mode !== 'flat') throw bad(Opt.dhcp, 'true', `DHCP needs ${Opt.mode}=flat (got ${mode})`);
 
   return Object.freeze({
+    given: Object.freeze(new Set(Object.keys(str) as OptionName[])),
     dpid,
     controllers: opt(Opt.controller, parseControllers),
     mode,

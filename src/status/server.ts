@@ -42,6 +42,8 @@ export interface NetworkStatus {
   readonly MTU: number | null;
   readonly Userspace: boolean;
   readonly Controllers: readonly string[];
+  /** The `ovs.bridge.*` options as given at create (defaults are not listed). */
+  readonly Options: Readonly<Record<string, string>>;
   readonly Containers: Readonly<Record<string, ContainerStatus>>;
 }
 
@@ -71,9 +73,7 @@ export function networksStatus(state: StateStore): NetworksStatus {
         Ports:
           n.options.mode === 'flat' || e.sandboxKey === undefined
             ? []
-            : e.portBindings
-                .filter((b) => b.HostPort > 0 && (b.Proto === 6 || b.Proto === 17))
-                .map((b) => ({ Protocol: b.Proto === 6 ? ('tcp' as const) : ('udp' as const), HostIP: b.HostIP === '0.0.0.0' ? '' : b.HostIP, HostPort: b.HostPort, ContainerPort: b.Port })),
+            : e.published.map((p) => ({ Protocol: p.protocol, HostIP: p.hostIp, HostPort: p.hostPort, ContainerPort: p.containerPort })),
       };
     }
     out[n.id] = {
@@ -86,6 +86,7 @@ export function networksStatus(state: StateStore): NetworksStatus {
       MTU: n.options.mtu ?? null,
       Userspace: n.datapathType === 'netdev',
       Controllers: n.controllers,
+      Options: n.rawOptions,
       Containers: containers,
     };
   }

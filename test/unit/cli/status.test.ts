@@ -58,8 +58,10 @@ describe('networksStatus', () => {
       MTU: 1400,
       Userspace: true,
       Controllers: ['tcp:127.0.0.1:6653'],
+      Options: n1.Options,
       Containers: undefined,
     });
+    assert.equal(n1.Options['ovs.bridge.vlan'], '200', 'the options as given');
     assert.deepEqual(Object.keys(n1.Containers).sort(), [CTR_WEB, CTR_DB, EP_PENDING].sort());
     assert.deepEqual(n1.Containers[CTR_WEB], {
       Name: '/web',
@@ -131,7 +133,7 @@ function container(patch: Partial<ContainerStatus>): ContainerStatus {
 }
 
 function net(patch: Partial<NetworkStatus>): NetworkStatus {
-  return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Containers: {}, ...patch };
+  return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Options: {}, Containers: {}, ...patch };
 }
 
 describe('formatStatus', () => {

@@ -35,7 +35,7 @@ function endpoint(id: string, patch: Partial<EndpointRecord> = {}): EndpointReco
     ipv6: 'fd00::2/64',
     ofport: 7,
     sandboxKey: '/var/run/docker/netns/abc',
-    portBindings: [{ Proto: 6, IP: '10.9.0.2', Port: 80, HostIP: '', HostPort: 8080, HostPortEnd: 8080 }],
+    published: [{ protocol: 'tcp', hostIp: '', hostPort: 8080, containerPort: 80 }],
     container: { id: 'c'.repeat(64), name: '/web', labels: { 'dovesnap.faucet.portacl': 'allow', 'a "quoted"': 'x\ny' } },
     labels: undefined,
     blockedReason: undefined,
@@ -81,7 +81,7 @@ describe('persist: round trip through OVSDB external_ids', () => {
 
   it('restores endpoints with their container, but not the parsed labels (re-derived from Docker)', () => {
     const full = endpoint('e1'.repeat(32), { labels: { portAcls: ['allow'], mirror: false, macPrefix: undefined }, blockedReason: 'stale reason' });
-    const bare = endpoint('e2'.repeat(32), { container: undefined, ipv4: undefined, ipv6: undefined, sandboxKey: undefined, portBindings: [], ofport: undefined });
+    const bare = endpoint('e2'.repeat(32), { container: undefined, ipv4: undefined, ipv6: undefined, sandboxKey: undefined, published: [], ofport: undefined });
     const r = restored(bridgeOf(network(), [portOf(full), portOf(bare)]));
     assert.deepEqual(r.endpoints, [
       { ...full, labels: undefined, blockedReason: undefined },

@@ -172,8 +172,8 @@ describe('driver: foundations', () => {
     it('takes the first free port of a host port range', async () => {
       await driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 80, host: 18080, end: 18082 }) });
       await driver.join({ NetworkID: NET, EndpointID: EP2, SandboxKey: '/n/2', Options: portmap({ port: 80, host: 18080, end: 18082 }) });
-      assert.equal(state.endpoint(EP1)?.portBindings[0]?.HostPort, 18080);
-      assert.equal(state.endpoint(EP2)?.portBindings[0]?.HostPort, 18081);
+      assert.equal(state.endpoint(EP1)?.published[0]?.hostPort, 18080);
+      assert.equal(state.endpoint(EP2)?.published[0]?.hostPort, 18081);
       await endpoint(EP3);
       host.listening.push({ protocol: 'tcp', address: '0.0.0.0', port: 18082 });
       await assert.rejects(driver.join({ NetworkID: NET, EndpointID: EP3, SandboxKey: '/n/3', Options: portmap({ port: 80, host: 18080, end: 18082 }) }), /18080-18082/);
@@ -182,13 +182,13 @@ describe('driver: foundations', () => {
     it('refuses a port the host itself listens on (sshd on 22)', async () => {
       host.listening.push({ protocol: 'tcp', address: '0.0.0.0', port: 22 });
       await assert.rejects(driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 22, host: 22 }) }), /host already listens on 0\.0\.0\.0:22/);
-      assert.deepEqual(state.endpoint(EP1)?.portBindings, []);
+      assert.deepEqual(state.endpoint(EP1)?.published, []);
     });
 
     it('gives each -p CONTAINERPORT its own ephemeral port, skipping the host\'s', async () => {
       host.listening.push({ protocol: 'tcp', address: '::', port: 49153 });
       await driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 80, host: 0, end: 0 }, { port: 81, host: 0, end: 0 }) });
-      assert.deepEqual(state.endpoint(EP1)?.portBindings.map((b) => b.HostPort), [49154, 49155]);
+      assert.deepEqual(state.endpoint(EP1)?.published.map((p) => p.hostPort), [49154, 49155]);
     });
   });
 
