@@ -30,9 +30,16 @@ export interface DaemonSettings {
   /** FAUCET's Prometheus endpoint; without it FAUCET's loading of a config is not confirmed. */
   readonly faucetMetricsUrl: string | undefined;
   readonly faucetConfirmTimeoutMs: number;
+  /**
+   * Most spare FAUCET interface entries a network keeps for the ports it will hand out next
+   * (see core/faucet-plan.ts); 0 turns spares off.
+   */
+  readonly sparePorts: number;
   readonly mirrorBridgeOut: string | undefined;
   readonly mirrorBridgeIn: string | undefined;
 }
+
+export const DEFAULT_SPARE_PORTS = 64;
 
 /** Where `make up` starts FAUCET's OpenFlow listener. */
 export const DEFAULT_LOCAL_FAUCET = 'tcp:127.0.0.1:6653';
@@ -72,6 +79,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
   const faucetConfirmTimeoutMs = Number(timeoutRaw);
   if (!Number.isInteger(faucetConfirmTimeoutMs) || faucetConfirmTimeoutMs < 100) throw badEnv('DOVESNAP_FAUCET_TIMEOUT_MS', timeoutRaw, 'expected milliseconds, at least 100');
 
+  const sparesRaw = nonEmpty(env, 'DOVESNAP_SPARE_PORTS') ?? String(DEFAULT_SPARE_PORTS);
+  const sparePorts = Number(sparesRaw);
+  if (!/^[0-9]+$/.test(sparesRaw) || sparePorts > 1024) throw badEnv('DOVESNAP_SPARE_PORTS', sparesRaw, 'expected a whole number from 0 to 1024');
+
   const metrics = nonEmpty(env, 'DOVESNAP_FAUCET_METRICS');
   if (metrics !== undefined && !/^https?:\/\//.test(metrics)) throw badEnv('DOVESNAP_FAUCET_METRICS', metrics, 'expected a URL such as http://127.0.0.1:9302/metrics');
 
@@ -92,6 +103,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     gaugePidfile: nonEmpty(env, 'DOVESNAP_GAUGE_PIDFILE'),
     faucetMetricsUrl: metrics,
     faucetConfirmTimeoutMs,
+    sparePorts,
     mirrorBridgeOut: nonEmpty(env, 'MIRROR_BRIDGE_OUT'),
     mirrorBridgeIn: nonEmpty(env, 'MIRROR_BRIDGE_IN'),
   });

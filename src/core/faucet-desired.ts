@@ -2,6 +2,7 @@ import { readFaucetConfigFacts, type AclUsage, type FaucetConfigFacts } from '..
 import type { FaucetDpSpec, FaucetPortSpec, ManagedFaucetState } from '../faucet/types.js';
 import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
+import { SPARE_DESCRIPTION } from './faucet-plan.js';
 import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
 
 /**
@@ -72,6 +73,7 @@ export function desiredDps(
   hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>,
   outputAcls: ReadonlySet<string> = new Set(),
   operatorDpNames: ReadonlySet<string> = new Set(),
+  spares: ReadonlyMap<string, readonly number[]> = new Map(),
 ): FaucetDpSpec[] {
   const dps: FaucetDpSpec[] = [];
   for (const n of state.allNetworks()) {
@@ -90,6 +92,12 @@ export function desiredDps(
       const number = numbers?.get(p.interface);
       if (number === undefined) continue;
       ports.push({ number, description: `Physical interface ${p.interface}`, nativeVlan: n.options.vlan, ...(p.acl ? { aclsIn: [p.acl] } : {}) });
+    }
+    const taken = new Set(ports.map((p) => p.number));
+    const acl = n.options.defaultAcl;
+    for (const number of spares.get(n.id) ?? []) {
+      if (taken.has(number)) continue;
+      ports.push({ number, description: SPARE_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }) });
     }
     ports.push(localPort(n));
     ports.sort((a, b) => a.number - b.number);
@@ -150,12 +158,18 @@ export function dpNameConflict(name: string, faucetYaml: string | FaucetConfigFa
   return undefined;
 }
 
-export function managedState(state: StateStore, current: string | FaucetConfigFacts, definedAcls: ReadonlySet<string>, hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>): ManagedFaucetState {
+export function managedState(
+  state: StateStore,
+  current: string | FaucetConfigFacts,
+  definedAcls: ReadonlySet<string>,
+  hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  spares: ReadonlyMap<string, readonly number[]> = new Map(),
+): ManagedFaucetState {
   const facts = factsOf(current);
   const operators = new Set(operatorDps(facts).keys());
   const owned = markedDps(facts);
   // A network whose name is an operator's DP is never rendered (and never claims the DP).
   for (const n of state.allNetworks()) if (n.name !== undefined && n.localFaucet && !operators.has(n.name)) owned.add(n.name);
   owned.delete(PLACEHOLDER_DP_NAME);
-  return { dps: desiredDps(state, definedAcls, hostPortNumbers, facts.aclUsage.output, operators), owned };
+  return { dps: desiredDps(state, definedAcls, hostPortNumbers, facts.aclUsage.output, operators, spares), owned };
 }

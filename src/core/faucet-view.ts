@@ -9,6 +9,8 @@ import type { VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
 import { blockReason, dpNameConflict, managedState, operatorDps } from './faucet-desired.js';
+import { fullKey, nextSpares, policyKey, portPolicies, spareTarget } from './faucet-plan.js';
+import { OFPP_LOCAL } from '../faucet/types.js';
 import type { EndpointRecord, StateStore } from './state.js';
 import type { HostNet } from './host.js';
 
@@ -18,6 +20,24 @@ const POLL_MS = 20;
 /** Injected in tests; in the daemon built from the settings. */
 export interface FaucetControl {
   readonly reload: () => Promise<void>;
+  /** A change that only renames ports waits this long for quiet (default 2 s)… */
+  readonly quietMs?: number;
+  /** …but never longer than this (default 60 s). */
+  readonly maxDeferMs?: number;
+}
+
+const QUIET_MS = 2_000;
+const MAX_DEFER_MS = 60_000;
+
+/** One render of the desired state, and what it means for the ports. */
+interface Plan {
+  readonly managed: ManagedFaucetState;
+  /** Endpoints whose ports this render opens. */
+  readonly opened: ReadonlySet<string>;
+  readonly policy: string;
+  readonly full: string;
+  readonly ports: ReadonlyMap<string, ReadonlyMap<number, string>>;
+  readonly spares: ReadonlyMap<string, readonly number[]>;
 }
 
 /** Endpoints whose ports a configuration rendered now opens. */
@@ -58,6 +78,12 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   const reader = new FaucetConfigReader();
   /** Syncs not yet settled: shutdown waits for them, so no write is cut off half-confirmed. */
   const inflight = new Set<Promise<void>>();
+  const track = (p: Promise<void>): Promise<void> => {
+    const settled = p.catch(() => undefined);
+    inflight.add(settled);
+    void settled.finally(() => inflight.delete(settled));
+    return p;
+  };
 
   const readNow = (): string => {
     try {
@@ -81,11 +107,74 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   };
 
   /** Endpoints whose ports the last confirmed configuration opened. */
-  let opened = new Set<string>();
-  /** What the newest render opened; coalesced syncs share one render, so this is shared too. */
-  let lastRendered = new Set<string>();
+  let opened: ReadonlySet<string> = new Set<string>();
+  /** The newest render; coalesced syncs share one render, so this is shared too. */
+  let lastPlan: Plan | undefined;
+  /** The render FAUCET last confirmed running. */
+  let confirmed: Plan | undefined;
+  /** Spare numbers of the last render, and the numbers it gave each network's ports. */
+  let spareSets: ReadonlyMap<string, readonly number[]> = new Map();
+  let renderedNumbers = new Map<string, Set<number>>();
   /** Host ends already brought up by this process. */
   const raised = new Set<string>();
+  const quietMs = control?.quietMs ?? QUIET_MS;
+  const maxDeferMs = control?.maxDeferMs ?? MAX_DEFER_MS;
+  let deferred: { timer: NodeJS.Timeout; firstAt: number } | undefined;
+
+  /** Numbers a network's spares may not use: every port on its bridge but unresolved containers'. */
+  const takenNumbers = async (networkId: string, bridgeName: string, definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Promise<Set<number>> => {
+    const taken = new Set<number>();
+    const unresolved = new Set<string>();
+    for (const e of state.endpointsOf(networkId)) {
+      // A port not yet tied to a container is down; its number may stay a spare until it is.
+      if (e.container === undefined && e.ofport !== undefined) unresolved.add(e.hostIf);
+      else if (e.ofport !== undefined) taken.add(e.ofport);
+      // Never a spare (which would carry traffic) for a port dovesnap keeps closed.
+      if (e.ofport !== undefined && e.container !== undefined && blockReason(e, definedAcls, outputAcls) !== undefined) taken.add(e.ofport);
+    }
+    for (const p of (await vswitch.getBridge(bridgeName))?.ports ?? []) {
+      if (unresolved.has(p.name)) continue;
+      if (p.ofport !== undefined) taken.add(p.ofport);
+      if (p.ofportRequest !== undefined) taken.add(p.ofportRequest);
+    }
+    for (const p of state.network(networkId)?.options.addPorts ?? []) if (p.ofport !== undefined) taken.add(p.ofport);
+    return taken;
+  };
+
+  const planSpares = async (definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Promise<Map<string, number[]>> => {
+    const out = new Map<string, number[]>();
+    for (const n of state.allNetworks()) {
+      if (!n.localFaucet || n.name === undefined) continue;
+      const target = spareTarget(state.endpointsOf(n.id).length, settings.sparePorts);
+      const previous = [...(spareSets.get(n.id) ?? []), ...(renderedNumbers.get(n.id) ?? [])];
+      out.set(n.id, nextSpares(previous, await takenNumbers(n.id, n.bridgeName, definedAcls, outputAcls), target));
+    }
+    return out;
+  };
+
+  const plan = (text: string, numbers: Map<string, Map<string, number>>, spares: ReadonlyMap<string, readonly number[]>): Plan => {
+    const facts = reader.facts(text);
+    const managed = managedState(state, facts, facts.acls, numbers, spares);
+    return {
+      managed,
+      opened: openPorts(state, facts.acls, facts.aclUsage.output),
+      policy: policyKey(managed.dps),
+      full: fullKey(managed.dps),
+      ports: portPolicies(managed.dps),
+      spares,
+    };
+  };
+
+  /** Remembers what a render gave out, so that the next one keeps it (see nextSpares). */
+  const noteRendered = (p: Plan): void => {
+    spareSets = p.spares;
+    const numbers = new Map<string, Set<number>>();
+    for (const n of state.allNetworks()) {
+      const dp = p.managed.dps.find((d) => d.name === n.name);
+      if (dp !== undefined) numbers.set(n.id, new Set(dp.ports.map((x) => x.number).filter((x) => x !== OFPP_LOCAL)));
+    }
+    renderedNumbers = numbers;
+  };
 
   /**
    * FAUCET also ignores port events of a switch it has not finished starting (a new network's
@@ -128,7 +217,20 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     for (const name of raised) if (!state.allEndpoints().some((e) => e.hostIf === name)) raised.delete(name);
   };
 
-  const sync = async (reason: string): Promise<void> => {
+  const scheduleDeferred = (): void => {
+    const now = Date.now();
+    const firstAt = deferred?.firstAt ?? now;
+    if (deferred !== undefined) clearTimeout(deferred.timer);
+    const at = Math.min(now + quietMs, firstAt + maxDeferMs);
+    const timer = setTimeout(() => {
+      deferred = undefined;
+      void track(sync('port descriptions', true)).catch(() => undefined);
+    }, Math.max(0, at - now));
+    timer.unref();
+    deferred = { timer, firstAt };
+  };
+
+  const sync = async (reason: string, force = false): Promise<void> => {
     const numbers = await hostPortNumbers();
     const facts = reader.facts(readNow());
     const outputAcls = facts.aclUsage.output;
@@ -142,14 +244,45 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       }
     }
     const started = Date.now();
+    const spares = await planSpares(facts.acls, outputAcls);
+    const wanted = plan(readNow(), numbers, spares);
+    if (!force && confirmed !== undefined && wanted.policy === confirmed.policy) {
+      // FAUCET already enforces exactly this: open what it opens now; names can wait.
+      noteRendered(wanted);
+      await raiseOpened(wanted.opened);
+      if (wanted.full !== confirmed.full) scheduleDeferred();
+      return;
+    }
+    if (confirmed !== undefined) {
+      // Ports whose entry FAUCET already runs unchanged (a spare taken) need not wait for this write.
+      const known = confirmed;
+      const already = new Set(
+        [...wanted.opened].filter((id) => {
+          const e = state.endpoint(id);
+          const dp = e === undefined ? undefined : state.network(e.networkId)?.name;
+          if (e?.ofport === undefined || dp === undefined) return false;
+          const policy = wanted.ports.get(dp)?.get(e.ofport);
+          return policy !== undefined && known.ports.get(dp)?.get(e.ofport) === policy;
+        }),
+      );
+      await raiseOpened(already);
+    }
     const render = (): ManagedFaucetState => {
-      const now = reader.facts(readNow());
-      lastRendered = openPorts(state, now.acls, now.aclUsage.output);
-      return managedState(state, now, now.acls, numbers);
+      lastPlan = plan(readNow(), numbers, spares);
+      noteRendered(lastPlan);
+      return lastPlan.managed;
     };
     try {
       const result = await store.apply(render);
-      opened = lastRendered;
+      if (lastPlan !== undefined) {
+        confirmed = lastPlan;
+        opened = lastPlan.opened;
+        // The write carried every description: nothing is left to defer.
+        if (deferred !== undefined) {
+          clearTimeout(deferred.timer);
+          deferred = undefined;
+        }
+      }
       await raiseOpened(opened);
       if (result.written) flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
     } catch (err) {
@@ -167,7 +300,10 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         state.updateEndpoint(e.id, { faucetRejected: why, blockedReason: why });
       }
       await store.apply(render);
-      opened = lastRendered;
+      if (lastPlan !== undefined) {
+        confirmed = lastPlan;
+        opened = lastPlan.opened;
+      }
       await raiseOpened(opened);
       throw err;
     }
@@ -190,13 +326,15 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       return { input: new Set(u.input), output: new Set(u.output) };
     },
     sync(reason: string): Promise<void> {
-      const p = sync(reason);
-      const tracked = p.catch(() => undefined);
-      inflight.add(tracked);
-      void tracked.finally(() => inflight.delete(tracked));
-      return p;
+      return track(sync(reason));
     },
     async close() {
+      // Names waiting for a quiet moment go out now.
+      if (deferred !== undefined) {
+        clearTimeout(deferred.timer);
+        deferred = undefined;
+        void track(sync('port descriptions (shutdown)', true)).catch(() => undefined);
+      }
       // Let every write in flight finish and be confirmed (or fail): a daemon stopped in the
       // middle would leave FAUCET's file and FAUCET's running state for the next start to sort out.
       while (inflight.size > 0) await Promise.allSettled([...inflight]);

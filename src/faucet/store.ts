@@ -384,15 +384,36 @@ export async function signalFromPidfile(pidfile: string, signal: NodeJS.Signals 
 /**
  * The `reload` the daemon hands to FaucetConfigStore: SIGHUP FAUCET (a failure is the store's
  * error) and, if given, Gauge, whose failure is only logged since monitoring is not forwarding.
+ * Gauge re-reads the whole of faucet.yaml on every SIGHUP and nothing waits for it, so its
+ * signals are spaced at least `gaugeMinIntervalMs` apart (the last change always reaches it):
+ * during a burst of containers it reloads a few times, not once per container.
  */
-export function pidfileReloader(opts: { readonly faucetPidfile: string; readonly gaugePidfile?: string; readonly logger?: Logger }): () => Promise<void> {
-  return async () => {
-    await signalFromPidfile(opts.faucetPidfile, 'SIGHUP');
-    if (opts.gaugePidfile === undefined) return;
+export function pidfileReloader(opts: { readonly faucetPidfile: string; readonly gaugePidfile?: string; readonly gaugeMinIntervalMs?: number; readonly logger?: Logger }): () => Promise<void> {
+  const gaugePidfile = opts.gaugePidfile;
+  const minInterval = opts.gaugeMinIntervalMs ?? 5_000;
+  let lastGauge = 0;
+  let pending: NodeJS.Timeout | undefined;
+  const hupGauge = async (): Promise<void> => {
+    if (gaugePidfile === undefined) return;
+    lastGauge = Date.now();
     try {
-      await signalFromPidfile(opts.gaugePidfile, 'SIGHUP');
+      await signalFromPidfile(gaugePidfile, 'SIGHUP');
     } catch (err) {
       opts.logger?.warn({ err }, 'could not ask Gauge to reload');
     }
+  };
+  return async () => {
+    await signalFromPidfile(opts.faucetPidfile, 'SIGHUP');
+    if (gaugePidfile === undefined || pending !== undefined) return;
+    const wait = lastGauge + minInterval - Date.now();
+    if (wait <= 0) {
+      await hupGauge();
+      return;
+    }
+    pending = setTimeout(() => {
+      pending = undefined;
+      void hupGauge();
+    }, wait);
+    pending.unref();
   };
 }

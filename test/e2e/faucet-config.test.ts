@@ -103,7 +103,12 @@ describe("the operator's faucet.yaml", () => {
   });
 
   it('reports a change FAUCET refuses, keeps the last good config, and keeps the bad port closed', async () => {
-    const before = faucetYaml();
+    // Container names reach FAUCET's file a moment after their ports open (spare entries): let
+    // them land first, so that "the last good file" is a settled one.
+    const before = await waitFor('the port names written', async () => {
+      const t = faucetYaml();
+      return t.includes(`/${a} `) && t.includes(`/${b} `) ? t : undefined;
+    });
     await runContainer(bad, net, ['--label', 'dovesnap.faucet.portacl=e2e-out99']);
     const blocked = await waitFor('port reported blocked', async () => {
       const n = Object.values(await status()).find((x) => x.NetworkName === net);

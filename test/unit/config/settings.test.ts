@@ -12,6 +12,7 @@ describe('loadSettings', () => {
       gaugeConfigPath: '/etc/faucet/gauge.yaml',
       defaultControllers: [],
       localFaucetControllers: ['tcp:127.0.0.1:6653'],
+      sparePorts: 64,
       pluginDir: '/run/docker/plugins',
       driverNames: ['dovesnap', 'ovs'],
       statusHost: '127.0.0.1',

@@ -94,7 +94,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2): Promise<Rig> {
+async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spares = '0', control: { quietMs?: number; maxDeferMs?: number } = {}): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
@@ -102,12 +102,12 @@ async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2): Pro
   await writeFile(path, initial);
   const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs, ...(judge && { judge }) });
   cleanups.push(() => fake.close());
-  const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: '5000' });
+  const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: '5000', DOVESNAP_SPARE_PORTS: spares });
   assert.equal(settings.faucetConfigPath, path);
   const state = new StateStore();
   const vs = new FakeVSwitch();
   const host = new ObservingHostNet();
-  const view = createFaucetView(settings, state, vs, host, silentLogger(), { reload: () => fake.reload() });
+  const view = createFaucetView(settings, state, vs, host, silentLogger(), { reload: () => fake.reload(), ...control });
   cleanups.push(() => view.close());
   host.observe = (name) => {
     const text = readFileSync(path, 'utf8');
@@ -148,6 +148,14 @@ async function addEndpoint(r: Rig, id: string, ofport: number, container?: { nam
   });
   r.state.putEndpoint(e);
   return e;
+}
+
+async function waitFor(cond: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
 }
 
 function isUp(r: Rig, e: EndpointRecord): boolean {
@@ -241,6 +249,43 @@ describe('createFaucetView', () => {
     await r.view.sync('remote network');
     assert.deepEqual(dpPorts(await readFile(r.path, 'utf8'), 'net1'), []);
     assert.deepEqual(r.host.raises, [], 'nothing waits for the local FAUCET');
+  });
+
+  describe('spare entries', () => {
+    it('a new network gets spare entries; a container without ACL label takes one and is up before any write', async () => {
+      const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100 });
+      await addNetwork(r);
+      await r.view.sync('network named');
+      const first = await readFile(r.path, 'utf8');
+      assert.deepEqual(dpPorts(first, 'net1').sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, OFPP_LOCAL]);
+      const reloads = r.fake.reloadCalls;
+      const web = await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+      await r.view.sync('container joined');
+      assert.equal(isUp(r, web), true, 'raised at once');
+      assert.equal(r.fake.reloadCalls, reloads, 'no FAUCET reload was needed to open it');
+      assert.equal(await readFile(r.path, 'utf8'), first, 'its name waits for a quiet moment');
+      await waitFor(async () => (await readFile(r.path, 'utf8')).includes('/web c1e1e'), 'the deferred description write');
+      assert.equal(r.fake.reloadCalls, reloads + 1);
+    });
+
+    it('a container whose label names another ACL waits for FAUCET to run it', async () => {
+      const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100 });
+      await addNetwork(r);
+      await r.view.sync('network named');
+      const reloads = r.fake.reloadCalls;
+      const e = await addEndpoint(r, EP_WEB, 1, { name: '/web', labels: { 'dovesnap.faucet.portacl': 'poison' } });
+      await r.view.sync('container joined');
+      assert.equal(r.fake.reloadCalls, reloads + 1, 'written at once');
+      assert.deepEqual(r.host.raises.find((x) => x.name === e.hostIf), { name: e.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true });
+    });
+
+    it('a port dovesnap keeps closed never becomes a spare', async () => {
+      const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100 });
+      await addNetwork(r);
+      await addEndpoint(r, EP_BLOCKED, 1, { name: '/blocked', labels: { 'dovesnap.faucet.portacl': 'nosuch' } });
+      await r.view.sync('blocked');
+      assert.equal(dpPorts(await readFile(r.path, 'utf8'), 'net1').includes(1), false);
+    });
   });
 
   it('definedAcls reads the ACL names from the file', async () => {
