@@ -1,3 +1,4 @@
+import { watch } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from './util/log.js';
@@ -70,6 +71,33 @@ async function restoreState(vswitch: VSwitch, state: StateStore, settings: Daemo
   return restored;
 }
 
+/**
+ * Calls `onChange` (debounced) when faucet.yaml changes: an operator's edit that dropped or
+ * broke dovesnap's DPs is mended within a second rather than at the next periodic check. The
+ * directory is watched, since an atomic replace (ours, an editor's) is a new file. A sync
+ * against an unchanged file costs a read and a compare.
+ */
+function watchFaucetConfig(configPath: string, onChange: () => void, log: Logger): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const watcher = watch(path.dirname(configPath), (_event, file) => {
+      if (file !== null && file !== path.basename(configPath)) return;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = setTimeout(onChange, 300);
+      timer.unref();
+    });
+    watcher.on('error', (err) => log.warn({ err: errorMessage(err) }, 'no longer watching faucet.yaml; the periodic check still runs'));
+    watcher.unref();
+    return () => {
+      if (timer !== undefined) clearTimeout(timer);
+      watcher.close();
+    };
+  } catch (err) {
+    log.warn({ path: configPath, err: errorMessage(err) }, 'cannot watch faucet.yaml; the periodic check still runs');
+    return () => undefined;
+  }
+}
+
 export async function startDaemon(settings: DaemonSettings, log: Logger, faucetControl?: FaucetControl): Promise<RunningDaemon> {
   let ready = false;
   const state = new StateStore();
@@ -124,6 +152,9 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     faucet.sync('periodic check').catch(() => undefined);
   }, RESYNC_MS);
   resync.unref();
+  const stopWatching = watchFaucetConfig(settings.faucetConfigPath, () => {
+    faucet.sync('faucet.yaml changed').catch(() => undefined);
+  }, log);
   const gc = setInterval(() => {
     driver.collectGarbage().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));
   }, GC_MS);
@@ -135,6 +166,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     async stop() {
       ready = false;
       clearInterval(resync);
+      stopWatching();
       clearInterval(gc);
       // Stop taking Docker's requests first (close drains those in flight), then the rest.
       await Promise.allSettled(pluginApps.map((a) => a.close()));

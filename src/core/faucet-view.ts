@@ -110,8 +110,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   let opened: ReadonlySet<string> = new Set<string>();
   /** The newest render; coalesced syncs share one render, so this is shared too. */
   let lastPlan: Plan | undefined;
-  /** The render FAUCET last confirmed running. */
+  /** The render FAUCET last confirmed running, and the file's text right after it. */
   let confirmed: Plan | undefined;
+  let confirmedText: string | undefined;
   /** Spare numbers of the last render, and the numbers it gave each network's ports. */
   let spareSets: ReadonlyMap<string, readonly number[]> = new Map();
   let renderedNumbers = new Map<string, Set<number>>();
@@ -245,8 +246,11 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     }
     const started = Date.now();
     const spares = await planSpares(facts.acls, outputAcls);
-    const wanted = plan(readNow(), numbers, spares);
-    if (!force && confirmed !== undefined && wanted.policy === confirmed.policy) {
+    const current = readNow();
+    const wanted = plan(current, numbers, spares);
+    // Only while the file is still the one FAUCET confirmed: an operator's edit since (or a
+    // lost write) takes the full path, which renders against the file as it is now.
+    if (!force && confirmed !== undefined && current === confirmedText && wanted.policy === confirmed.policy) {
       // FAUCET already enforces exactly this: open what it opens now; names can wait.
       noteRendered(wanted);
       await raiseOpened(wanted.opened);
@@ -276,6 +280,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const result = await store.apply(render);
       if (lastPlan !== undefined) {
         confirmed = lastPlan;
+        confirmedText = readNow();
         opened = lastPlan.opened;
         // The write carried every description: nothing is left to defer.
         if (deferred !== undefined) {
@@ -302,6 +307,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       await store.apply(render);
       if (lastPlan !== undefined) {
         confirmed = lastPlan;
+        confirmedText = readNow();
         opened = lastPlan.opened;
       }
       await raiseOpened(opened);

@@ -279,6 +279,17 @@ describe('createFaucetView', () => {
       assert.deepEqual(r.host.raises.find((x) => x.name === e.hostIf), { name: e.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true });
     });
 
+    it("an operator's edit since the last confirmed write is repaired by the next sync, even with nothing new to say", async () => {
+      const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100 });
+      await addNetwork(r);
+      await r.view.sync('network named');
+      const good = await readFile(r.path, 'utf8');
+      // The operator deletes the section dovesnap wrote (a bad hand edit, or a racing write).
+      await writeFile(r.path, OPERATOR);
+      await r.view.sync('periodic check');
+      assert.equal(await readFile(r.path, 'utf8'), good);
+    });
+
     it('a port dovesnap keeps closed never becomes a spare', async () => {
       const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100 });
       await addNetwork(r);
