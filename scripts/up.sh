@@ -372,10 +372,42 @@ wait_gauge_ready() {
   warn "gauge: running, but http://127.0.0.1:${GAUGE_PROM_PORT}/metrics does not answer (check the prometheus db in ${FAUCET_CONF_DIR}/gauge.yaml)"
 }
 
+faucet_reload_count() {
+  local body
+  body="$(curl -sf --max-time 5 "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics?name%5B%5D=faucet_config_reload_requests_total" 2>/dev/null)" || return 1
+  awk '/^faucet_config_reload_requests_total/ {printf "%d\n", $2}' <<<"${body}"
+}
+
+faucet_reloaded_since() {
+  local now
+  now="$(faucet_reload_count)" || return 1
+  [[ "${now}" -gt "$1" ]]
+}
+
+# A FAUCET that answers its metrics but no longer handles events (seen after a storm of port
+# changes on a large switch: its OpenFlow event loop blocks for good) would be left alone by a
+# pidfile check. Ask it to reload: if the reload counter does not move within 15 s, restart it.
+ensure_faucet_responsive() {
+  local before after pid
+  pid="$(pidfile_pid "${FAUCET_PIDFILE}" "${FAUCET_MATCH}")" || return 0
+  before="$(faucet_reload_count)" || return 0
+  kill -HUP "${pid}" 2>/dev/null || return 0
+  if wait_until 15 "FAUCET to handle a reload request" faucet_reloaded_since "${before}"; then
+    return 0
+  fi
+  after="$(faucet_reload_count || echo '?')"
+  warn "faucet: pid ${pid} answers metrics but handles no events (reload requests ${before} -> ${after}); restarting it"
+  stop_pidfile faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" 15
+  start_faucet
+  changed "faucet (was unresponsive)"
+}
+
 ensure_faucet_and_gauge() {
   ensure_venv
   ensure_faucet_config
   ensure_controller faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" "${FAUCET_OF_PORT}"
+  wait_faucet_ready
+  ensure_faucet_responsive
   wait_faucet_ready
   ensure_controller gauge "${GAUGE_PIDFILE}" "${GAUGE_MATCH}" "${GAUGE_OF_PORT}"
   wait_gauge_ready

@@ -136,7 +136,9 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   const status = buildStatusApp(state, log, () => {
     if (!ready) return { status: 'starting' };
     const ovsdb = vswitch.health();
-    return ovsdb.connected ? { status: 'ok' } : { status: 'degraded', reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}` };
+    if (!ovsdb.connected) return { status: 'degraded', reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}` };
+    const faucetTrouble = faucet.unhealthy();
+    return faucetTrouble === undefined ? { status: 'ok' } : { status: 'degraded', reason: faucetTrouble };
   });
   await status.listen({ host: settings.statusHost, port: settings.statusPort });
 
@@ -153,7 +155,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   }, RESYNC_MS);
   resync.unref();
   const stopWatching = watchFaucetConfig(settings.faucetConfigPath, () => {
-    faucet.sync('faucet.yaml changed').catch(() => undefined);
+    faucet.fileChanged().catch(() => undefined);
   }, log);
   const gc = setInterval(() => {
     driver.collectGarbage().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from '../util/log.js';
 import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import type { DaemonSettings } from '../config/settings.js';
-import { FaucetConfigStore, pidfileReloader } from '../faucet/store.js';
+import { FaucetConfigStore, pidfileReloader, sha256Hex } from '../faucet/store.js';
 import { FaucetConfigReader } from '../faucet/config-facts.js';
 import { readRunningDps } from '../faucet/metrics.js';
 import type { VSwitch } from '../ovs/vswitch.js';
@@ -20,13 +20,13 @@ const POLL_MS = 20;
 /** Injected in tests; in the daemon built from the settings. */
 export interface FaucetControl {
   readonly reload: () => Promise<void>;
-  /** A change that only renames ports waits this long for quiet (default 2 s)… */
+  /** A change that only renames ports waits this long for quiet (default 5 s)… */
   readonly quietMs?: number;
   /** …but never longer than this (default 60 s). */
   readonly maxDeferMs?: number;
 }
 
-const QUIET_MS = 2_000;
+const QUIET_MS = 5_000;
 const MAX_DEFER_MS = 60_000;
 
 /** One render of the desired state, and what it means for the ports. */
@@ -51,6 +51,10 @@ function openPorts(state: StateStore, definedAcls: ReadonlySet<string>, outputAc
 }
 
 export interface ClosableFaucetView extends FaucetView {
+  /** faucet.yaml changed on disk: re-render unless the change is dovesnap's own write. */
+  fileChanged(): Promise<void>;
+  /** Why FAUCET is not keeping up, if it is not: its last change was not confirmed in time. */
+  unhealthy(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -121,6 +125,8 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   const quietMs = control?.quietMs ?? QUIET_MS;
   const maxDeferMs = control?.maxDeferMs ?? MAX_DEFER_MS;
   let deferred: { timer: NodeJS.Timeout; firstAt: number } | undefined;
+  /** Set while FAUCET does not confirm what dovesnap writes (down, or not handling events). */
+  let unconfirmed: { since: number; message: string } | undefined;
 
   /** Numbers a network's spares may not use: every port on its bridge but unresolved containers'. */
   const takenNumbers = async (networkId: string, bridgeName: string, definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Promise<Set<number>> => {
@@ -278,6 +284,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     };
     try {
       const result = await store.apply(render);
+      unconfirmed = undefined;
       if (lastPlan !== undefined) {
         confirmed = lastPlan;
         confirmedText = readNow();
@@ -291,6 +298,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       await raiseOpened(opened);
       if (result.written) flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
     } catch (err) {
+      if (isDovesnapError(err, ErrorCode.FaucetTimeout)) unconfirmed ??= { since: Date.now(), message: errorMessage(err) };
       if (!isDovesnapError(err, ErrorCode.FaucetRejected)) {
         flog.error({ reason, err: errorMessage(err) }, 'FAUCET configuration change failed');
         throw err;
@@ -333,6 +341,14 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     },
     sync(reason: string): Promise<void> {
       return track(sync(reason));
+    },
+    unhealthy() {
+      return unconfirmed === undefined ? undefined : `FAUCET has not confirmed a configuration since ${new Date(unconfirmed.since).toISOString()}: ${unconfirmed.message}`;
+    },
+    async fileChanged() {
+      const text = readNow();
+      if (text === confirmedText || sha256Hex(text) === store.lastWrittenSha) return;
+      await track(sync('faucet.yaml changed'));
     },
     async close() {
       // Names waiting for a quiet moment go out now.

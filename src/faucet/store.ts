@@ -165,6 +165,12 @@ export class FaucetConfigStore implements FaucetStore {
   private running = false;
   /** sha256 FAUCET was last seen to load, so that unchanged applies need no round trip. */
   private confirmedSha: string | undefined;
+  private writtenSha: string | undefined;
+
+  /** sha256 of the text this store last wrote: a change of the file to it is our own. */
+  get lastWrittenSha(): string | undefined {
+    return this.writtenSha;
+  }
 
   constructor(private readonly opts: FaucetConfigStoreOptions) {
     const { metricsUrl } = opts;
@@ -259,6 +265,7 @@ export class FaucetConfigStore implements FaucetStore {
     if (errors.length > 0) throw new FaucetConfigInvalidError(errors, `refusing to write ${before.target}`);
 
     const baseline = this.readState === undefined ? undefined : await this.readState().catch(() => undefined);
+    this.writtenSha = sha;
     await writeFileAtomic(before.target, next, before.stats, this.opts.newFileMode);
     log?.info({ path: before.target, sha256: sha, callers }, 'wrote faucet.yaml');
     if (this.readState === undefined) {

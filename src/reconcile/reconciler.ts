@@ -288,6 +288,7 @@ export class Reconciler {
    * knows: bridges of networks deleted while we were down, ports of containers removed meanwhile.
    */
   async fullPass(): Promise<void> {
+    const started = Date.now();
     const { state, engine, teardown } = this.deps;
     const dockerNets = new Map<string, EngineNetwork>();
     for (const n of await engine.listNetworks()) if (DRIVER_NAMES.includes(n.Driver)) dockerNets.set(n.Id, n);
@@ -315,5 +316,6 @@ export class Reconciler {
       }
     }
     await this.deps.faucet.sync('full reconcile pass');
+    this.log.info({ ms: Date.now() - started, networks: state.allNetworks().length, endpoints: state.allEndpoints().length }, 'full reconcile pass done');
   }
 }

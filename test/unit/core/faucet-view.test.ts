@@ -94,7 +94,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spares = '0', control: { quietMs?: number; maxDeferMs?: number } = {}): Promise<Rig> {
+async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spares = '0', control: { quietMs?: number; maxDeferMs?: number } = {}, timeoutMs = '5000'): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
@@ -102,7 +102,7 @@ async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spar
   await writeFile(path, initial);
   const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs, ...(judge && { judge }) });
   cleanups.push(() => fake.close());
-  const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: '5000', DOVESNAP_SPARE_PORTS: spares });
+  const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: timeoutMs, DOVESNAP_SPARE_PORTS: spares });
   assert.equal(settings.faucetConfigPath, path);
   const state = new StateStore();
   const vs = new FakeVSwitch();
@@ -290,6 +290,19 @@ describe('createFaucetView', () => {
       assert.equal(await readFile(r.path, 'utf8'), good);
     });
 
+    it('fileChanged ignores dovesnap\'s own writes and mends an operator\'s edit', async () => {
+      const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100 });
+      await addNetwork(r);
+      await r.view.sync('network named');
+      const good = await readFile(r.path, 'utf8');
+      const reloads = r.fake.reloadCalls;
+      await r.view.fileChanged();
+      assert.equal(r.fake.reloadCalls, reloads, 'our own file: nothing to do');
+      await writeFile(r.path, OPERATOR);
+      await r.view.fileChanged();
+      assert.equal(await readFile(r.path, 'utf8'), good);
+    });
+
     it('a port dovesnap keeps closed never becomes a spare', async () => {
       const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100 });
       await addNetwork(r);
@@ -297,6 +310,18 @@ describe('createFaucetView', () => {
       await r.view.sync('blocked');
       assert.equal(dpPorts(await readFile(r.path, 'utf8'), 'net1').includes(1), false);
     });
+  });
+
+  it('reports itself unhealthy while FAUCET confirms nothing, and healthy again once it does', async () => {
+    const r = await rig(OPERATOR, undefined, 2, '0', {}, '300');
+    await addNetwork(r);
+    r.fake.hung = true;
+    await assert.rejects(r.view.sync('while FAUCET is hung'), (err: unknown) => isDovesnapError(err, ErrorCode.FaucetTimeout));
+    assert.match(r.view.unhealthy() ?? '', /FAUCET has not confirmed a configuration since/);
+    r.fake.hung = false;
+    await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+    await r.view.sync('FAUCET back');
+    assert.equal(r.view.unhealthy(), undefined);
   });
 
   it('definedAcls reads the ACL names from the file', async () => {
