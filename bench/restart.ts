@@ -69,8 +69,14 @@ interface PortRow {
 
 /** Every dovesnap container port: name -> Interface row UUID and OpenFlow number. */
 async function containerPorts(): Promise<Map<string, PortRow>> {
-  const out = JSON.parse(await must('ovs-vsctl', ['-f', 'json', '-d', 'bare', '--columns=_uuid,name,ofport', 'list', 'Interface'])) as { data: [string, string, number][] };
-  return new Map(out.data.filter(([, name]) => name.startsWith('dsp')).map(([uuid, name, ofport]) => [name, { uuid, ofport }]));
+  const out = JSON.parse(await must('ovs-vsctl', ['-f', 'json', '--columns=_uuid,name,ofport', 'list', 'Interface'])) as { data: [unknown, unknown, unknown][] };
+  // ovs-vsctl's JSON keeps OVSDB's typed atoms: ["uuid", "…"] for the row's UUID.
+  const atom = (v: unknown): string => String(Array.isArray(v) ? v[1] : v);
+  return new Map(
+    out.data
+      .map(([uuid, name, ofport]) => [atom(name), { uuid: atom(uuid), ofport: Number(atom(ofport)) }] as const)
+      .filter(([name]) => name.startsWith('dsp')),
+  );
 }
 
 /** When a process started, in epoch ms, from /proc. */

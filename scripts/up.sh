@@ -387,16 +387,26 @@ faucet_reloaded_since() {
 # A FAUCET that answers its metrics but no longer handles events (seen after a storm of port
 # changes on a large switch: its OpenFlow event loop blocks for good) would be left alone by a
 # pidfile check. Ask it to reload: if the reload counter does not move within 15 s, restart it.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 ensure_faucet_responsive() {
-  local before after pid
+  local before after pid ticks_before ticks_after
   pid="$(pidfile_pid "${FAUCET_PIDFILE}" "${FAUCET_MATCH}")" || return 0
   before="$(faucet_reload_count)" || return 0
+  ticks_before="$(cpu_ticks "${pid}")"
   kill -HUP "${pid}" 2>/dev/null || return 0
   if wait_until 15 "FAUCET to handle a reload request" faucet_reloaded_since "${before}"; then
     return 0
   fi
+  # A FAUCET busy with a large switch (cold start, a storm of port events) is slow, not hung:
+  # it uses CPU. Only an idle one that ignores its reload request is restarted.
+  ticks_after="$(cpu_ticks "${pid}")"
+  if ((ticks_after - ticks_before > 50)); then
+    warn "faucet: pid ${pid} is busy (no reload handled within 15 s, $(((ticks_after - ticks_before) / 100)) s of CPU meanwhile); left alone"
+    return 0
+  fi
   after="$(faucet_reload_count || echo '?')"
-  warn "faucet: pid ${pid} answers metrics but handles no events (reload requests ${before} -> ${after}); restarting it"
+  warn "faucet: pid ${pid} answers metrics but handles no events (reload requests ${before} -> ${after}, idle); restarting it"
   stop_pidfile faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" 15
   start_faucet
   changed "faucet (was unresponsive)"

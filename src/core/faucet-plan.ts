@@ -25,12 +25,15 @@ export function spareTarget(endpoints: number, ceiling: number): number {
  * The spare numbers for the next render: last render's spares and the numbers it gave to
  * ports that are gone now (so that their entries stay and a returning number costs nothing),
  * less what is taken; topped up to `target` (lowest free numbers first, as the driver hands
- * them out) only once fewer than a quarter remain, so that most renders keep the set as is.
+ * them out) only once fewer than a quarter remain, and trimmed only once far too many are
+ * left, so that most renders keep the set as is.
  */
 export function nextSpares(previous: Iterable<number>, taken: ReadonlySet<number>, target: number, max = MAX_OFPORT): number[] {
   if (target <= 0) return [];
   const kept = [...new Set(previous)].filter((n) => !taken.has(n) && n >= 1 && n <= max).sort((a, b) => a - b);
-  if (kept.length > 2 * target) return kept.slice(0, 2 * target);
+  // Trimmed only well past the target, and then well below that bound: containers leaving one
+  // by one (each freeing a number) do not each change the set.
+  if (kept.length > Math.max(4 * target, 32)) return kept.slice(0, 2 * target);
   if (kept.length >= Math.ceil(target / 4) && kept.length > 0) return kept;
   const out = new Set(kept);
   for (let n = 1; out.size < target && n <= max; n++) if (!taken.has(n)) out.add(n);

@@ -231,7 +231,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     const at = Math.min(now + quietMs, firstAt + maxDeferMs);
     const timer = setTimeout(() => {
       deferred = undefined;
-      void track(sync('port descriptions', true)).catch(() => undefined);
+      void track(requestSync('port descriptions', true)).catch(() => undefined);
     }, Math.max(0, at - now));
     timer.unref();
     deferred = { timer, firstAt };
@@ -323,6 +323,46 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     }
   };
 
+  /**
+   * One sync at a time; requests made meanwhile share the one run that follows it (each run
+   * renders the whole state as it is then, so nothing asked for is lost). Without this, a
+   * burst of removals on a big network held one full plan per request while FAUCET was slow.
+   */
+  let running: Promise<void> | undefined;
+  let next: { reasons: string[]; force: boolean; resolve: () => void; reject: (err: unknown) => void; promise: Promise<void> } | undefined;
+  const startRun = (reason: string, force: boolean): Promise<void> => {
+    const run = sync(reason, force);
+    running = run;
+    void run.then(
+      () => afterRun(),
+      () => afterRun(),
+    );
+    return run;
+  };
+  const afterRun = (): void => {
+    running = undefined;
+    const queued = next;
+    if (queued === undefined) return;
+    next = undefined;
+    const reason = queued.reasons.length > 3 ? `${queued.reasons.slice(0, 3).join('; ')} and ${queued.reasons.length - 3} more` : queued.reasons.join('; ');
+    startRun(reason, queued.force).then(queued.resolve, queued.reject);
+  };
+  const requestSync = (reason: string, force = false): Promise<void> => {
+    if (running === undefined) return startRun(reason, force);
+    if (next === undefined) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      next = { reasons: [], force: false, resolve, reject, promise };
+    }
+    next.reasons.push(reason);
+    next.force ||= force;
+    return next.promise;
+  };
+
   return {
     async foreignDps() {
       const out = new Map<string, bigint>();
@@ -340,7 +380,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       return { input: new Set(u.input), output: new Set(u.output) };
     },
     sync(reason: string): Promise<void> {
-      return track(sync(reason));
+      return track(requestSync(reason));
     },
     unhealthy() {
       return unconfirmed === undefined ? undefined : `FAUCET has not confirmed a configuration since ${new Date(unconfirmed.since).toISOString()}: ${unconfirmed.message}`;
@@ -348,14 +388,14 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     async fileChanged() {
       const text = readNow();
       if (text === confirmedText || sha256Hex(text) === store.lastWrittenSha) return;
-      await track(sync('faucet.yaml changed'));
+      await track(requestSync('faucet.yaml changed'));
     },
     async close() {
       // Names waiting for a quiet moment go out now.
       if (deferred !== undefined) {
         clearTimeout(deferred.timer);
         deferred = undefined;
-        void track(sync('port descriptions (shutdown)', true)).catch(() => undefined);
+        void track(requestSync('port descriptions (shutdown)', true)).catch(() => undefined);
       }
       // Let every write in flight finish and be confirmed (or fail): a daemon stopped in the
       // middle would leave FAUCET's file and FAUCET's running state for the next start to sort out.

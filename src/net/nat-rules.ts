@@ -4,6 +4,7 @@
  * change, so the rules on the host are always exactly what the state says, and a table with
  * nothing in it is deleted: no rule outlives what it was made for.
  */
+import { byString } from '../util/compare.js';
 
 export const NFT_TABLE = 'dovesnap';
 
@@ -50,9 +51,9 @@ function dnatRule(m: PortMapping, forOutput: boolean): string {
 export function renderNatScript(state: NatState): string {
   const lines = [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`];
   if (state.networks.length === 0 && state.mappings.length === 0) return `${lines.join('\n')}\n`;
-  const sortedNets = [...state.networks].sort((a, b) => a.id.localeCompare(b.id));
+  const sortedNets = [...state.networks].sort((a, b) => byString(a.id, b.id));
   // 127.0.0.1 is served by the loopback proxy alone: NAT cannot reach another host from it.
-  const sortedMaps = state.mappings.filter((m) => m.hostIp !== '127.0.0.1').sort((a, b) => a.protocol.localeCompare(b.protocol) || a.hostPort - b.hostPort || a.hostIp.localeCompare(b.hostIp));
+  const sortedMaps = state.mappings.filter((m) => m.hostIp !== '127.0.0.1').sort((a, b) => byString(a.protocol, b.protocol) || a.hostPort - b.hostPort || byString(a.hostIp, b.hostIp));
   lines.push(`table ip ${NFT_TABLE} {`);
   lines.push('  chain prerouting {', '    type nat hook prerouting priority dstnat; policy accept;');
   for (const m of sortedMaps) lines.push(`    ${dnatRule(m, false)}`);

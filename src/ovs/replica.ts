@@ -14,6 +14,7 @@
  * ovsdb_jsonrpc_session_send), and JsonRpcConnection dispatches messages in order, so by the
  * time a transact promise resolves the replica already holds every change committed before it.
  */
+import { byName } from '../util/compare.js';
 import {
   decodeOptionalInteger,
   decodeOptionalString,
@@ -256,7 +257,7 @@ export class OvsdbReplica {
   }
 
   bridgeStates(): BridgeState[] {
-    return [...this.tables.bridges.rows.values()].map((row) => this.toBridgeState(row)).sort((a, b) => a.name.localeCompare(b.name));
+    return [...this.tables.bridges.rows.values()].map((row) => this.toBridgeState(row)).sort((a, b) => byName(a, b));
   }
 
   bridgeState(name: string): BridgeState | undefined {
@@ -293,7 +294,7 @@ export class OvsdbReplica {
         .sort(),
       failMode: bridge.failMode,
       externalIds: { ...bridge.externalIds },
-      ports: portStates.sort((a, b) => a.name.localeCompare(b.name)),
+      ports: portStates.sort((a, b) => byName(a, b)),
     };
   }
 

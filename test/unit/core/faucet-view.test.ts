@@ -303,6 +303,17 @@ describe('createFaucetView', () => {
       assert.equal(await readFile(r.path, 'utf8'), good);
     });
 
+    it('a burst of sync requests while one runs costs one more run, not one each', async () => {
+      const r = await rig(OPERATOR, undefined, 50, '8', { quietMs: 100 });
+      await addNetwork(r);
+      await r.view.sync('network named');
+      const before = r.vs.calls.get('getBridge') ?? 0;
+      await addEndpoint(r, EP_WEB, 1, { name: '/web', labels: { 'dovesnap.faucet.portacl': 'poison' } });
+      await Promise.all(Array.from({ length: 40 }, (_, i) => r.view.sync(`request ${i}`)));
+      assert.ok((r.vs.calls.get('getBridge') ?? 0) - before <= 2, `bridge read ${(r.vs.calls.get('getBridge') ?? 0) - before} times`);
+      assert.ok(dpPorts(await readFile(r.path, 'utf8'), 'net1').includes(1));
+    });
+
     it('a port dovesnap keeps closed never becomes a spare', async () => {
       const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100 });
       await addNetwork(r);
