@@ -67,14 +67,6 @@ export function localPort(n: NetworkRecord): FaucetPortSpec {
   };
 }
 
-/**
- * Container ports and spares carry `opstatus_reconf: false`: FAUCET programs them when it loads
- * the configuration, not when the link comes up. FAUCET reprograms a VLAN's flooding for every
- * port event it acts on, which takes longer the more ports the VLAN has; a container's first
- * packets would otherwise race that work (and lose, past some eighty ports on this machine's
- * userspace datapath, costing the kernel's 1 s ARP retry). dovesnap holds the link down until
- * FAUCET runs the port's configuration, so nothing is forwarded before its ACLs are in place.
- */
 export function desiredDps(
   state: StateStore,
   definedAcls: ReadonlySet<string>,
@@ -93,7 +85,7 @@ export function desiredDps(
       if (e.container === undefined || e.ofport === undefined) continue;
       if (blockReason(e, definedAcls, outputAcls) !== undefined) continue;
       const acls = portAclsFor(e, n);
-      ports.push({ number: e.ofport, description: portDescription(e), nativeVlan: n.options.vlan, ...(acls ? { aclsIn: acls } : {}), opstatusReconf: false });
+      ports.push({ number: e.ofport, description: portDescription(e), nativeVlan: n.options.vlan, ...(acls ? { aclsIn: acls } : {}) });
     }
     const numbers = hostPortNumbers.get(n.id);
     for (const p of n.options.addPorts) {
@@ -105,7 +97,7 @@ export function desiredDps(
     const acl = n.options.defaultAcl;
     for (const number of spares.get(n.id) ?? []) {
       if (taken.has(number)) continue;
-      ports.push({ number, description: SPARE_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }), opstatusReconf: false });
+      ports.push({ number, description: SPARE_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }) });
     }
     ports.push(localPort(n));
     ports.sort((a, b) => a.number - b.number);

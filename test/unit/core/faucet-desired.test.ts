@@ -59,7 +59,7 @@ describe('desiredDps', () => {
     assert.deepEqual(onlyDp(desiredDps(store([network(NET1, 'net1')]), ACLS, NO_HOST_PORTS)).ports, [LOCAL_PORT]);
   });
 
-  it('gives container ports "/<name> <id5>" descriptions, the network VLAN and opstatus_reconf false, sorted by number; skips unresolved ones', () => {
+  it('gives container ports "/<name> <id5>" descriptions and the network VLAN, sorted by number; skips unresolved ones', () => {
     const s = store(
       [network(NET1, 'net1', { 'ovs.bridge.vlan': '200' })],
       [
@@ -70,8 +70,8 @@ describe('desiredDps', () => {
       ],
     );
     assert.deepEqual(onlyDp(desiredDps(s, ACLS, NO_HOST_PORTS)).ports, [
-      { number: 3, description: '/db e2c0f', nativeVlan: 200, opstatusReconf: false },
-      { number: 12, description: '/web e1c0f', nativeVlan: 200, opstatusReconf: false },
+      { number: 3, description: '/db e2c0f', nativeVlan: 200 },
+      { number: 12, description: '/web e1c0f', nativeVlan: 200 },
       LOCAL_PORT,
     ]);
   });
