@@ -37,6 +37,21 @@ describe('foundations, end to end', () => {
     await waitPing(names[0] ?? '', await containerIp(names[n - 1] ?? '', net), 20_000);
   });
 
+  it('a network that outgrows its first spare entries keeps connecting every new container', async () => {
+    const net = uniqueName('grow');
+    const sub = testSubnet();
+    await createNetwork(net, { 'ovs.bridge.dpid': testDpid() }, ['--subnet', sub.subnet]);
+    const first = `${net}-0`;
+    await runContainer(first, net);
+    const firstIp = await containerIp(first, net);
+    // One after another, past the 8 spares a new network starts with and past their top-up.
+    for (let i = 1; i <= 20; i++) {
+      const name = `${net}-${i}`;
+      await runContainer(name, net);
+      await waitPing(name, firstIp, 20_000);
+    }
+  });
+
   it("a network of another controller is left out of the local faucet.yaml, and its ports come up at once (defect 7)", async () => {
     const net = uniqueName('remote');
     const sub = testSubnet();
