@@ -307,7 +307,11 @@ export class Reconciler {
       for (const ep of state.endpointsOf(net.id)) {
         const cid = live.get(ep.id);
         if (cid !== undefined) {
-          if (ep.container === undefined || ep.labels === undefined) await this.resolveContainer(net.id, cid);
+          if (ep.container === undefined || ep.labels === undefined) {
+            // A slow or absent FAUCET must not stop the adoption of everything else: the
+            // container is recorded before FAUCET is asked, and the next sync retries FAUCET.
+            await this.resolveContainer(net.id, cid).catch((err: unknown) => this.log.warn({ network: net.id, endpoint: ep.id, err: errorMessage(err) }, 'container resolved, FAUCET not yet updated'));
+          }
           continue;
         }
         if (!this.deps.restoredEndpoints.has(ep.id)) continue;

@@ -40,8 +40,11 @@ class RecordingFaucetView implements FaucetView {
   async dpNameConflict(name: string): Promise<string | undefined> {
     return this.operatorDps.has(name) ? `FAUCET's configuration already has a DP named ${name}` : undefined;
   }
+  /** Syncs whose reason matches fail, as with a FAUCET that does not confirm in time. */
+  failing: RegExp | undefined;
   async sync(reason: string): Promise<void> {
     this.syncs.push(reason);
+    if (this.failing?.test(reason) === true) throw new Error('FAUCET did not confirm (injected)');
   }
 }
 
@@ -559,5 +562,20 @@ describe('reconciler: foundations (issue 6 regressions)', () => {
     dockerNetwork(r, net, 'net1');
     r.engine.emit(networkEvent('create', NET1, { name: 'net1', type: 'dovesnap' }));
     await waitFor(() => r.state.network(NET1)?.name === 'net1', 'the next event handled');
+  });
+
+  it('a FAUCET that does not confirm does not stop the full pass from adopting every endpoint', async () => {
+    const r = rig();
+    r.faucet.failing = /joined/;
+    const net = await addNetwork(r, NET1, 'net1', '0x1');
+    await addEndpoint(r, net, EP1);
+    await addEndpoint(r, net, EP2);
+    r.restored.add(EP1).add(EP2);
+    dockerNetwork(r, net, 'net1', { [CTR]: EP1, [CTR2]: EP2 });
+    dockerContainer(r, CTR, '/a', {}, { net1: { NetworkID: NET1, EndpointID: EP1 } });
+    dockerContainer(r, CTR2, '/b', {}, { net1: { NetworkID: NET1, EndpointID: EP2 } });
+    await startAndPass(r);
+    assert.equal(r.state.endpoint(EP1)?.container?.name, '/a');
+    assert.equal(r.state.endpoint(EP2)?.container?.name, '/b');
   });
 });
