@@ -223,7 +223,8 @@ export class Reconciler {
     }
   }
 
-  private async resolveContainer(networkId: string, containerId: string, atMs?: number): Promise<void> {
+  /** `syncFaucet` false: the caller renders FAUCET's configuration once for many containers. */
+  private async resolveContainer(networkId: string, containerId: string, atMs?: number, syncFaucet = true): Promise<void> {
     const { state } = this.deps;
     if (state.network(networkId) === undefined) return;
     const found = await this.identify(networkId, containerId, atMs);
@@ -259,7 +260,7 @@ export class Reconciler {
     if (updated === undefined) return;
     await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
     this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, mac, blockedReason }, 'container resolved');
-    if (state.network(networkId)?.localFaucet === true) await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
+    if (syncFaucet && state.network(networkId)?.localFaucet === true) await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
   }
 
   /**
@@ -308,9 +309,9 @@ export class Reconciler {
         const cid = live.get(ep.id);
         if (cid !== undefined) {
           if (ep.container === undefined || ep.labels === undefined) {
-            // A slow or absent FAUCET must not stop the adoption of everything else: the
-            // container is recorded before FAUCET is asked, and the next sync retries FAUCET.
-            await this.resolveContainer(net.id, cid).catch((err: unknown) => this.log.warn({ network: net.id, endpoint: ep.id, err: errorMessage(err) }, 'container resolved, FAUCET not yet updated'));
+            // Recorded now; FAUCET is asked once for all of them after the pass, so that a slow
+            // FAUCET neither stops nor serialises the adoption of the rest.
+            await this.resolveContainer(net.id, cid, undefined, false).catch((err: unknown) => this.log.warn({ network: net.id, endpoint: ep.id, err: errorMessage(err) }, 'container not resolved'));
           }
           continue;
         }
