@@ -305,31 +305,29 @@ export class Driver implements NetworkDriver {
 
   private async createEndpointLocked(req: CreateEndpointRequest, net: NetworkRecord, names: ReturnType<typeof vethNamesFor>, mac: string, givenMac: string): Promise<CreateEndpointResponse> {
     const { state, vswitch, host, settings } = this.deps;
-    {
-      const ofportRequest = await this.freeOfport(net);
-      const record = endpointRecord({
-        id: req.EndpointID,
-        networkId: net.id,
-        hostIf: names.host,
-        containerIf: names.container,
-        mac,
-        ipv4: req.Interface.Address || undefined,
-        ipv6: req.Interface.AddressIPv6 || undefined,
-      });
-      await host.createVeth({ names, containerMac: mac, mtu: net.options.mtu, disableContainerTxOffload: net.datapathType === 'netdev' });
-      try {
-        await vswitch.addPort({ bridge: net.bridgeName, name: names.host, ofportRequest, mtu: net.options.mtu, externalIds: portExternalIds(record) });
-        const ofport = await vswitch.waitOfport(names.host, settings.ofportTimeoutMs);
-        state.putEndpoint({ ...record, ofport });
-        this.log.info({ network: net.id, endpoint: req.EndpointID, port: names.host, ofport, mac }, 'endpoint created');
-      } catch (err) {
-        this.log.warn({ endpoint: req.EndpointID, err: errorMessage(err) }, 'endpoint creation failed; rolling back');
-        await vswitch.deletePort(net.bridgeName, names.host).catch(() => undefined);
-        await host.deleteLink(names.host).catch(() => undefined);
-        throw err;
-      }
-      return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
+    const ofportRequest = await this.freeOfport(net);
+    const record = endpointRecord({
+      id: req.EndpointID,
+      networkId: net.id,
+      hostIf: names.host,
+      containerIf: names.container,
+      mac,
+      ipv4: req.Interface.Address || undefined,
+      ipv6: req.Interface.AddressIPv6 || undefined,
+    });
+    await host.createVeth({ names, containerMac: mac, mtu: net.options.mtu, disableContainerTxOffload: net.datapathType === 'netdev' });
+    try {
+      await vswitch.addPort({ bridge: net.bridgeName, name: names.host, ofportRequest, mtu: net.options.mtu, externalIds: portExternalIds(record) });
+      const ofport = await vswitch.waitOfport(names.host, settings.ofportTimeoutMs);
+      state.putEndpoint({ ...record, ofport });
+      this.log.info({ network: net.id, endpoint: req.EndpointID, port: names.host, ofport, mac }, 'endpoint created');
+    } catch (err) {
+      this.log.warn({ endpoint: req.EndpointID, err: errorMessage(err) }, 'endpoint creation failed; rolling back');
+      await vswitch.deletePort(net.bridgeName, names.host).catch(() => undefined);
+      await host.deleteLink(names.host).catch(() => undefined);
+      throw err;
     }
+    return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
   }
 
   /** The lowest port number free on the bridge, leaving room for ports the options ask for by number. */

@@ -5,7 +5,7 @@ import type { DaemonSettings } from '../config/settings.js';
 import { FaucetConfigStore, pidfileReloader, sha256Hex } from '../faucet/store.js';
 import { FaucetConfigReader } from '../faucet/config-facts.js';
 import { readRunningDps } from '../faucet/metrics.js';
-import type { VSwitch } from '../ovs/vswitch.js';
+import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
 import { blockReason, dpNameConflict, managedState, operatorDps } from './faucet-desired.js';
@@ -97,14 +97,20 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     }
   };
 
+  /** Each local network's bridge ports, read once per sync (from the OVSDB replica). */
+  const bridgePorts = async (): Promise<Map<string, readonly PortState[]>> => {
+    const out = new Map<string, readonly PortState[]>();
+    for (const n of state.allNetworks()) if (n.localFaucet) out.set(n.id, (await vswitch.getBridge(n.bridgeName))?.ports ?? []);
+    return out;
+  };
+
   /** OpenFlow numbers of the host interfaces added with ovs.bridge.add_ports, per network. */
-  const hostPortNumbers = async (): Promise<Map<string, Map<string, number>>> => {
+  const hostPortNumbers = (ports: ReadonlyMap<string, readonly PortState[]>): Map<string, Map<string, number>> => {
     const out = new Map<string, Map<string, number>>();
     for (const n of state.allNetworks()) {
       if (n.options.addPorts.length === 0) continue;
-      const b = await vswitch.getBridge(n.bridgeName);
       const m = new Map<string, number>();
-      for (const p of b?.ports ?? []) if (p.ofport !== undefined) m.set(p.name, p.ofport);
+      for (const p of ports.get(n.id) ?? []) if (p.ofport !== undefined) m.set(p.name, p.ofport);
       out.set(n.id, m);
     }
     return out;
@@ -129,7 +135,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   let unconfirmed: { since: number; message: string } | undefined;
 
   /** Numbers a network's spares may not use: every port on its bridge but unresolved containers'. */
-  const takenNumbers = async (networkId: string, bridgeName: string, definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Promise<Set<number>> => {
+  const takenNumbers = (networkId: string, ports: readonly PortState[], definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Set<number> => {
     const taken = new Set<number>();
     const unresolved = new Set<string>();
     for (const e of state.endpointsOf(networkId)) {
@@ -139,7 +145,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       // Never a spare (which would carry traffic) for a port dovesnap keeps closed.
       if (e.ofport !== undefined && e.container !== undefined && blockReason(e, definedAcls, outputAcls) !== undefined) taken.add(e.ofport);
     }
-    for (const p of (await vswitch.getBridge(bridgeName))?.ports ?? []) {
+    for (const p of ports) {
       if (unresolved.has(p.name)) continue;
       if (p.ofport !== undefined) taken.add(p.ofport);
       if (p.ofportRequest !== undefined) taken.add(p.ofportRequest);
@@ -148,13 +154,13 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     return taken;
   };
 
-  const planSpares = async (definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Promise<Map<string, number[]>> => {
+  const planSpares = (ports: ReadonlyMap<string, readonly PortState[]>, definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Map<string, number[]> => {
     const out = new Map<string, number[]>();
     for (const n of state.allNetworks()) {
       if (!n.localFaucet || n.name === undefined) continue;
       const target = spareTarget(state.endpointsOf(n.id).length, settings.sparePorts);
       const previous = [...(spareSets.get(n.id) ?? []), ...(renderedNumbers.get(n.id) ?? [])];
-      out.set(n.id, nextSpares(previous, await takenNumbers(n.id, n.bridgeName, definedAcls, outputAcls), target));
+      out.set(n.id, nextSpares(previous, takenNumbers(n.id, ports.get(n.id) ?? [], definedAcls, outputAcls), target));
     }
     return out;
   };
@@ -238,8 +244,10 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   };
 
   const sync = async (reason: string, force = false): Promise<void> => {
-    const numbers = await hostPortNumbers();
-    const facts = reader.facts(readNow());
+    const ports = await bridgePorts();
+    const numbers = hostPortNumbers(ports);
+    const current = readNow();
+    const facts = reader.facts(current);
     const outputAcls = facts.aclUsage.output;
     for (const e of state.allEndpoints()) {
       if (e.container === undefined) continue;
@@ -251,8 +259,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       }
     }
     const started = Date.now();
-    const spares = await planSpares(facts.acls, outputAcls);
-    const current = readNow();
+    const spares = planSpares(ports, facts.acls, outputAcls);
     const wanted = plan(current, numbers, spares);
     // Only while the file is still the one FAUCET confirmed: an operator's edit since (or a
     // lost write) takes the full path, which renders against the file as it is now.

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { isValidInterfaceName } from '../model/options.js';
 import { runCommand } from './exec.js';
 
 /**
@@ -68,11 +69,8 @@ export async function listLinks(netns?: string): Promise<LinkInfo[]> {
  * links, and asking it needs neither a process nor the parsing of an error message.
  */
 export function hostLinkExists(name: string, sysClassNet = '/sys/class/net'): boolean {
-  return isValidLinkName(name) && existsSync(`${sysClassNet}/${name}`);
-}
-
-function isValidLinkName(name: string): boolean {
-  return name.length > 0 && name.length <= 15 && !name.includes('/') && name !== '.' && name !== '..';
+  // Only a valid interface name may become a path below sysfs.
+  return isValidInterfaceName(name) && existsSync(`${sysClassNet}/${name}`);
 }
 
 /** Names of the host's links that start with `prefix`. */
