@@ -18,7 +18,7 @@ LOG_TAG=dovesnap-up
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PACKAGES=(docker.io openvswitch-switch nftables iproute2 ethtool busybox-static python3-venv
-  python3-pip graphviz curl procps util-linux)
+  python3-pip graphviz curl procps util-linux tcpdump)
 CHANGES=()          # what this run changed, for the final line
 APP_CHANGED=0       # the installed app was replaced in this run -> restart the daemon
 FAUCET_CHANGED=0    # the faucet package was (re)installed -> restart FAUCET and Gauge
@@ -499,7 +499,7 @@ install_app() {
 }
 
 # ---------------------------------------------------------------- 7. the plugin daemon
-# The daemon's environment: fixed defaults, then the caller's MIRROR_BRIDGE_* and DOVESNAP_*
+# The daemon's environment: fixed defaults, then the caller's MIRROR_BRIDGE_*, STACK*, DOVESNAP_*
 # (which win). Printed one per line, sorted, so that a change can be detected.
 daemon_env() {
   local name
@@ -516,7 +516,8 @@ daemon_env() {
   )
   while IFS= read -r name; do
     case "${name}" in
-      MIRROR_BRIDGE_OUT | MIRROR_BRIDGE_IN | DOVESNAP_*) vars["${name}"]="${!name}" ;;
+      MIRROR_BRIDGE_OUT | MIRROR_BRIDGE_IN | STACKING_INTERFACES | STACK_PRIORITY1 | STACK_MIRROR_INTERFACE | \
+        STACK_OFCONTROLLERS | DOVESNAP_*) vars["${name}"]="${!name}" ;;
     esac
   done < <(compgen -e)
   for name in "${!vars[@]}"; do printf '%s=%s\n' "${name}" "${vars[${name}]}"; done | LC_ALL=C sort

@@ -11,6 +11,8 @@ import { restoreFromBridge, bridgeExternalIds } from './core/persist.js';
 import { Driver } from './core/driver.js';
 import { detectDatapath, realHostNet } from './core/host.js';
 import { createFaucetView, type FaucetControl } from './core/faucet-view.js';
+import { watchBridgePorts } from './core/bridge-watch.js';
+import { createMirrorBridge } from './core/mirror-bridge.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { createNatView } from './core/nat-view.js';
 import { LoopbackProxies } from './net/loopback-proxy.js';
@@ -22,6 +24,8 @@ import { buildStatusApp } from './status/server.js';
  * order. Only the CLI's `daemon` verb calls this, and only it handles signals.
  */
 const RESYNC_MS = 30_000;
+/** How often the mirror bridge's flows are rewritten even if nothing seemed to change (ovs-vswitchd forgets them on restart). */
+const MIRROR_CHECK_MS = 10_000;
 /** How often leftovers (see Driver.collectGarbage) are looked for after the start. */
 const GC_MS = 60_000;
 
@@ -157,6 +161,28 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   const stopWatching = watchFaucetConfig(settings.faucetConfigPath, () => {
     faucet.fileChanged().catch(() => undefined);
   }, log);
+  const stopBridgeWatch = watchBridgePorts({ state, vswitch, sync: (reason) => faucet.sync(reason), logger: log });
+  const mirror = createMirrorBridge({
+    config: { out: settings.mirrorBridgeOut, in: settings.mirrorBridgeIn },
+    hostDatapath,
+    state,
+    vswitch,
+    linkExists: (name) => realHostNet.linkExists(name),
+    logger: log,
+  });
+  await mirror.ensure('start');
+  const stopMirrorOnNetworks = state.subscribe((change) => {
+    if (change.kind === 'network') void mirror.ensure(change.record === undefined ? 'network removed' : 'network added');
+  });
+  let mirrorTimer: NodeJS.Timeout | undefined;
+  const stopMirrorOnOvsdb = vswitch.onChange(() => {
+    // Every port dovesnap adds is an OVSDB change too: look once things are quiet.
+    if (mirrorTimer !== undefined) clearTimeout(mirrorTimer);
+    mirrorTimer = setTimeout(() => void mirror.ensure('OVSDB changed'), 1000);
+    mirrorTimer.unref();
+  });
+  const mirrorCheck = setInterval(() => void mirror.ensure('periodic check'), MIRROR_CHECK_MS);
+  mirrorCheck.unref();
   const gc = setInterval(() => {
     driver.collectGarbage().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));
   }, GC_MS);
@@ -169,6 +195,11 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
       ready = false;
       clearInterval(resync);
       stopWatching();
+      stopBridgeWatch();
+      stopMirrorOnNetworks();
+      stopMirrorOnOvsdb();
+      clearInterval(mirrorCheck);
+      if (mirrorTimer !== undefined) clearTimeout(mirrorTimer);
       clearInterval(gc);
       // Stop taking Docker's requests first (close drains those in flight), then the rest.
       await Promise.allSettled(pluginApps.map((a) => a.close()));

@@ -3,10 +3,39 @@ import { startDaemon } from '../daemon.js';
 import { createLogger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 
+/** The daemon's flags, the original dovesnap's names; each overrides its environment variable. */
+export interface DaemonFlags {
+  readonly mirror_bridge_out?: string;
+  readonly mirror_bridge_in?: string;
+  readonly stacking_interfaces?: string;
+  readonly stack_priority1?: string;
+  readonly stack_mirror_interface?: string;
+  readonly default_ofcontrollers?: string;
+}
+
+const FLAG_ENV: Readonly<Record<keyof DaemonFlags, string>> = {
+  mirror_bridge_out: 'MIRROR_BRIDGE_OUT',
+  mirror_bridge_in: 'MIRROR_BRIDGE_IN',
+  stacking_interfaces: 'STACKING_INTERFACES',
+  stack_priority1: 'STACK_PRIORITY1',
+  stack_mirror_interface: 'STACK_MIRROR_INTERFACE',
+  default_ofcontrollers: 'STACK_OFCONTROLLERS',
+};
+
+/** The environment the settings are read from: the process's, with the flags given on top. */
+export function environmentWithFlags(env: NodeJS.ProcessEnv, flags: DaemonFlags): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const [flag, name] of Object.entries(FLAG_ENV) as [keyof DaemonFlags, string][]) {
+    const v = flags[flag];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
+
 /** The only place that owns the process: signals and exit codes. */
-export async function runDaemon(): Promise<void> {
+export async function runDaemon(flags: DaemonFlags = {}): Promise<void> {
   const log = createLogger('dovesnap');
-  const settings = loadSettings();
+  const settings = loadSettings(environmentWithFlags(process.env, flags));
   const daemon = await startDaemon(settings, log);
   let stopping = false;
   const shutdown = (signal: string): void => {

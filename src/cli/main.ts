@@ -12,6 +12,12 @@ program.name('dovesnap').description('Docker networks on Open vSwitch, controlle
 program
   .command('daemon')
   .description('run the Docker network plugin (serves /run/docker/plugins/dovesnap.sock and the status API)')
+  .option('--mirror_bridge_out <iface>', 'interface where the mirror bridge sends all mirrored traffic (env MIRROR_BRIDGE_OUT)')
+  .option('--mirror_bridge_in <iface>', "interface whose traffic (the previous host of a mirror river) is passed on to the mirror bridge's out interface (env MIRROR_BRIDGE_IN)")
+  .option('--stacking_interfaces <list>', "FAUCET stacking: DP:PORT:IFACE,... this host's interfaces and the remote switch ports they link to (env STACKING_INTERFACES)")
+  .option('--stack_priority1 <dp>', 'FAUCET stacking: the DP that is the stack root (env STACK_PRIORITY1)')
+  .option('--stack_mirror_interface <dp:port>', 'FAUCET stacking: where mirrored traffic of all hosts ends up (env STACK_MIRROR_INTERFACE)')
+  .option('--default_ofcontrollers <list>', 'OpenFlow controllers of networks created without ovs.bridge.controller (env STACK_OFCONTROLLERS)')
   .action(runDaemon);
 
 program

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
-import { parseControllers } from '../model/options.js';
+import { isValidInterfaceName, parseControllers } from '../model/options.js';
 
 /**
  * The daemon's settings, from the environment (the original dovesnap's variables where they
@@ -62,10 +62,23 @@ export function faucetDirFor(env: NodeJS.ProcessEnv): string {
   return path.join(env['FAUCET_PREFIX'] ?? '', '/etc/faucet');
 }
 
+function mirrorSettings(env: NodeJS.ProcessEnv): { mirrorBridgeOut: string | undefined; mirrorBridgeIn: string | undefined } {
+  const out = nonEmpty(env, 'MIRROR_BRIDGE_OUT');
+  const inn = nonEmpty(env, 'MIRROR_BRIDGE_IN');
+  for (const [name, v] of [['MIRROR_BRIDGE_OUT', out], ['MIRROR_BRIDGE_IN', inn]] as const) {
+    if (v !== undefined && !isValidInterfaceName(v)) throw badEnv(name, v, 'expected an interface name (1 to 15 letters, digits, _ . -)');
+  }
+  if (inn !== undefined && out === undefined) throw badEnv('MIRROR_BRIDGE_IN', inn, 'needs MIRROR_BRIDGE_OUT too (where the passed-on traffic leaves)');
+  if (inn !== undefined && inn === out) throw badEnv('MIRROR_BRIDGE_IN', inn, 'must differ from MIRROR_BRIDGE_OUT');
+  return { mirrorBridgeOut: out, mirrorBridgeIn: inn };
+}
+
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettings {
   const faucetDir = faucetDirFor(env);
-  const controllersRaw = nonEmpty(env, 'DOVESNAP_DEFAULT_CONTROLLERS');
-  const defaultControllers = controllersRaw === undefined ? [] : parseControllers(controllersRaw, 'DOVESNAP_DEFAULT_CONTROLLERS');
+  // The original's STACK_OFCONTROLLERS (--default_ofcontrollers) wins: `make up` always sets ours.
+  const controllersVar = nonEmpty(env, 'STACK_OFCONTROLLERS') !== undefined ? 'STACK_OFCONTROLLERS' : 'DOVESNAP_DEFAULT_CONTROLLERS';
+  const controllersRaw = nonEmpty(env, controllersVar);
+  const defaultControllers = controllersRaw === undefined ? [] : parseControllers(controllersRaw, controllersVar);
 
   const localRaw = nonEmpty(env, 'DOVESNAP_LOCAL_FAUCET');
   const localFaucetControllers = localRaw === undefined ? [DEFAULT_LOCAL_FAUCET] : parseControllers(localRaw, 'DOVESNAP_LOCAL_FAUCET');
@@ -104,7 +117,6 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     faucetMetricsUrl: metrics,
     faucetConfirmTimeoutMs,
     sparePorts,
-    mirrorBridgeOut: nonEmpty(env, 'MIRROR_BRIDGE_OUT'),
-    mirrorBridgeIn: nonEmpty(env, 'MIRROR_BRIDGE_IN'),
+    ...mirrorSettings(env),
   });
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { KeyedMutex } from '../util/mutex.js';
-import { defaultBridgeName, formatDpid, Opt, parseNetworkOptions, MAX_OFPORT, type NetworkOptions, type OptionName } from '../model/options.js';
+import { defaultBridgeName, formatDpid, Opt, parseNetworkOptions, MAX_OFPORT, reservedOfports, type NetworkOptions, type OptionName } from '../model/options.js';
 import { HOST_VETH_PREFIX, randomMac, vethNamesFor } from '../net/links.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
 import type {
@@ -21,7 +21,7 @@ import type { HostNet } from './host.js';
 import { bridgeExternalIds, ExtId, portExternalIds } from './persist.js';
 import { endpointRecord, type NetworkRecord, type StateStore } from './state.js';
 import { ipv4Of, type NatView } from './nat-view.js';
-import { ONE_WAY, type AclUsage } from './faucet-desired.js';
+import { HostPortKind, ONE_WAY, type AclUsage } from './faucet-desired.js';
 import type { ListeningSocket } from '../net/listeners.js';
 import type { EndpointRecord, PublishedPort } from './state.js';
 import { allocateHostPorts, type TakenPort } from './port-mappings.js';
@@ -66,20 +66,12 @@ export interface DriverDeps {
  * network that sets one fails loudly rather than pretending: a user of the original must never
  * get less than they asked for without being told.
  */
-const NOT_YET: readonly { readonly option: OptionName; readonly note?: string }[] = [
-  { option: Opt.dhcp },
-  { option: Opt.preallocatePorts },
-  { option: Opt.ovsLocalMac },
-  { option: Opt.addCoproPorts },
-  { option: Opt.mirrorTunnelVid, note: ' (mirroring is not)' },
-];
+const NOT_YET: readonly { readonly option: OptionName; readonly note?: string }[] = [{ option: Opt.dhcp }];
 
 /** Only an option set to a value that asks for something counts: `dhcp=false` asks for nothing. */
 function asksFor(o: NetworkOptions, option: OptionName): boolean {
   if (!o.given.has(option)) return false;
   if (option === Opt.dhcp) return o.dhcp;
-  if (option === Opt.preallocatePorts) return o.preallocatePorts > 0;
-  if (option === Opt.addCoproPorts) return o.addCoproPorts.length > 0;
   return true;
 }
 
@@ -134,11 +126,7 @@ export class Driver implements NetworkDriver {
         }
         datapathType = 'system';
       }
-      for (const p of options.addPorts) {
-        if (!(await this.deps.host.linkExists(p.interface))) {
-          throw new DovesnapError(ErrorCode.BadOption, `invalid value for option ${Opt.addPorts}: interface ${p.interface} does not exist on this host`);
-        }
-      }
+      await this.checkHostInterfaces(req.NetworkID, options, bridgeName);
 
       const controllers = options.controllers ?? settings.defaultControllers;
       const gatewayAddress = ipv4Of({ ipv4: req.IPv4Data } as NetworkRecord);
@@ -165,19 +153,21 @@ export class Driver implements NetworkDriver {
           controllers,
           failMode: controllers.length > 0 ? 'secure' : 'standalone',
           mtu: options.mtu,
+          localMac: options.ovsLocalMac,
           externalIds: bridgeExternalIds(record),
         });
-        for (const p of options.addPorts) {
+        const hostPorts = [...options.addPorts.map((p) => [p, HostPortKind.added] as const), ...options.addCoproPorts.map((p) => [p, HostPortKind.copro] as const)];
+        for (const [p, kind] of hostPorts) {
           await vswitch.addPort({
             bridge: bridgeName,
             name: p.interface,
             ofportRequest: p.ofport,
-            externalIds: { [ExtId.networkId]: record.id, [ExtId.hostPort]: 'true' },
+            externalIds: { [ExtId.networkId]: record.id, [ExtId.hostPort]: kind },
           });
         }
         // FAUCET's configuration lists an added port by its number: the create is done only
         // once ovs-vswitchd has numbered every one (or said why it cannot).
-        for (const p of options.addPorts) await vswitch.waitOfport(p.interface, settings.ofportTimeoutMs);
+        for (const [p] of hostPorts) await vswitch.waitOfport(p.interface, settings.ofportTimeoutMs);
         if (options.mode !== 'flat') await this.setUpGateway(record);
         state.putNetwork(record);
         if (options.mode !== 'flat') await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
@@ -225,12 +215,36 @@ export class Driver implements NetworkDriver {
     }
   }
 
+  /**
+   * Interfaces the options put on the bridge must exist, and must not be on another bridge:
+   * moving an interface away from another switch (or network) is not something to do silently.
+   */
+  private async checkHostInterfaces(networkId: string, options: NetworkOptions, bridgeName: string): Promise<void> {
+    const wanted = [...options.addPorts.map((p) => [Opt.addPorts, p] as const), ...options.addCoproPorts.map((p) => [Opt.addCoproPorts, p] as const)];
+    if (wanted.length === 0) return;
+    const owner = new Map<string, string>();
+    for (const b of await this.deps.vswitch.listBridges()) {
+      if (b.name === bridgeName && b.externalIds[ExtId.networkId] === networkId) continue;
+      for (const p of b.ports) owner.set(p.name, b.name);
+    }
+    for (const [option, p] of wanted) {
+      if (!(await this.deps.host.linkExists(p.interface))) {
+        throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(p.interface)} for option ${option}: interface ${p.interface} does not exist on this host`);
+      }
+      const other = owner.get(p.interface);
+      if (other !== undefined) {
+        throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(p.interface)} for option ${option}: interface ${p.interface} is already a port of Open vSwitch bridge ${other}`);
+      }
+    }
+  }
+
   private async checkAcls(options: NetworkOptions): Promise<void> {
     const wanted: [string, string][] = [];
     if (options.defaultAcl !== undefined) wanted.push([Opt.defaultAcl, options.defaultAcl]);
     if (options.natAcl !== undefined) wanted.push([Opt.natAcl, options.natAcl]);
     if (options.vlanOutAcl !== undefined) wanted.push([Opt.vlanOutAcl, options.vlanOutAcl]);
     for (const p of options.addPorts) if (p.acl !== undefined) wanted.push([Opt.addPorts, p.acl]);
+    for (const p of options.addCoproPorts) if (p.acl !== undefined) wanted.push([Opt.addCoproPorts, p.acl]);
     if (wanted.length === 0) return;
     const defined = await this.deps.faucet.definedAcls();
     for (const [opt, acl] of wanted) {
@@ -338,7 +352,7 @@ export class Driver implements NetworkDriver {
       if (p.ofport !== undefined) used.add(p.ofport);
       if (p.ofportRequest !== undefined) used.add(p.ofportRequest);
     }
-    for (const p of net.options.addPorts) if (p.ofport !== undefined) used.add(p.ofport);
+    for (const n of reservedOfports(net.options)) used.add(n);
     for (let n = 1; n <= MAX_OFPORT; n++) if (!used.has(n)) return n;
     throw new DovesnapError(ErrorCode.Conflict, `bridge ${net.bridgeName} has no free port number`);
   }

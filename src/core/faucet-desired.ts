@@ -4,6 +4,7 @@ import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
 import { SPARE_DESCRIPTION } from './faucet-plan.js';
 import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
+import { ExtId } from './persist.js';
 
 /**
  * FAUCET's view of dovesnap's state, as a pure function: one DP per named network, from the
@@ -67,10 +68,32 @@ export function localPort(n: NetworkRecord): FaucetPortSpec {
   };
 }
 
+/** A port on a network's bridge as OVSDB has it: what FAUCET's entry for it is built from. */
+export interface BridgePort {
+  readonly name: string;
+  readonly ofport: number | undefined;
+  readonly externalIds: Readonly<Record<string, string>>;
+}
+
+/** The OVSDB mark of the ports dovesnap puts on a bridge for the options and the mirror bridge. */
+export const HostPortKind = { added: 'true', copro: 'copro', mirror: 'mirror' } as const;
+
+/** FAUCET's coprocessor VID base: a frame tagged with a port's number goes to that port. */
+export const COPRO_VLAN_VID_BASE = 0;
+
+function vlanFields(native: number | undefined, tagged: readonly number[]): Pick<FaucetPortSpec, 'nativeVlan' | 'taggedVlans'> {
+  return { ...(native === undefined ? {} : { nativeVlan: native }), ...(tagged.length > 0 ? { taggedVlans: tagged } : {}) };
+}
+
+/** Ports on the bridge that nobody asked dovesnap for: added by hand (`ovs-vsctl add-port`). */
+export function handAddedPorts(n: NetworkRecord, ports: readonly BridgePort[]): BridgePort[] {
+  return ports.filter((p) => p.name !== n.bridgeName && p.externalIds[ExtId.networkId] === undefined && p.ofport !== undefined);
+}
+
 export function desiredDps(
   state: StateStore,
   definedAcls: ReadonlySet<string>,
-  hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  bridgePorts: ReadonlyMap<string, readonly BridgePort[]>,
   outputAcls: ReadonlySet<string> = new Set(),
   operatorDpNames: ReadonlySet<string> = new Set(),
   spares: ReadonlyMap<string, readonly number[]> = new Map(),
@@ -81,17 +104,42 @@ export function desiredDps(
     // an operator's DP: refused, never written.
     if (n.name === undefined || !n.localFaucet || operatorDpNames.has(n.name)) continue;
     const ports: FaucetPortSpec[] = [];
+    const mirrored: number[] = [];
     for (const e of state.endpointsOf(n.id)) {
       if (e.container === undefined || e.ofport === undefined) continue;
       if (blockReason(e, definedAcls, outputAcls) !== undefined) continue;
       const acls = portAclsFor(e, n);
       ports.push({ number: e.ofport, description: portDescription(e), nativeVlan: n.options.vlan, ...(acls ? { aclsIn: acls } : {}) });
+      if (e.labels?.mirror === true) mirrored.push(e.ofport);
     }
-    const numbers = hostPortNumbers.get(n.id);
+    const observed = bridgePorts.get(n.id) ?? [];
+    const numberOf = (name: string): number | undefined => observed.find((p) => p.name === name)?.ofport;
     for (const p of n.options.addPorts) {
-      const number = numbers?.get(p.interface);
+      const number = numberOf(p.interface);
       if (number === undefined) continue;
-      ports.push({ number, description: `Physical interface ${p.interface}`, nativeVlan: n.options.vlan, ...(p.acl ? { aclsIn: [p.acl] } : {}) });
+      const vlans = p.vlans === undefined ? vlanFields(n.options.vlan, []) : vlanFields(p.vlans.native, p.vlans.tagged);
+      ports.push({ number, description: `Physical interface ${p.interface}`, ...vlans, ...(p.acl ? { aclsIn: [p.acl] } : {}) });
+    }
+    for (const p of n.options.addCoproPorts) {
+      const number = numberOf(p.interface);
+      if (number === undefined) continue;
+      ports.push({
+        number,
+        description: `Coprocessor interface ${p.interface}`,
+        coprocessor: { strategy: 'vlan_vid', vlanVidBase: COPRO_VLAN_VID_BASE },
+        ...(p.acl ? { aclsIn: [p.acl] } : {}),
+      });
+    }
+    const mirrorLink = observed.find((p) => p.externalIds[ExtId.hostPort] === HostPortKind.mirror && p.ofport !== undefined);
+    if (mirrorLink?.ofport !== undefined) {
+      // FAUCET copies both directions of each listed port here. With none listed the port
+      // must still be non-VLAN: nothing the mirror bridge sends back may enter the network.
+      const description = `mirror link of ${n.bridgeName}`;
+      ports.push(mirrored.length > 0 ? { number: mirrorLink.ofport, description, mirror: mirrored } : { number: mirrorLink.ofport, description, outputOnly: true });
+    }
+    for (const p of handAddedPorts(n, observed)) {
+      if (p.ofport === undefined || ports.some((q) => q.number === p.ofport)) continue;
+      ports.push({ number: p.ofport, description: `Interface ${p.name} (added by hand)`, nativeVlan: n.options.vlan });
     }
     const taken = new Set(ports.map((p) => p.number));
     const acl = n.options.defaultAcl;
@@ -162,7 +210,7 @@ export function managedState(
   state: StateStore,
   current: string | FaucetConfigFacts,
   definedAcls: ReadonlySet<string>,
-  hostPortNumbers: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  bridgePorts: ReadonlyMap<string, readonly BridgePort[]>,
   spares: ReadonlyMap<string, readonly number[]> = new Map(),
 ): ManagedFaucetState {
   const facts = factsOf(current);
@@ -171,5 +219,5 @@ export function managedState(
   // A network whose name is an operator's DP is never rendered (and never claims the DP).
   for (const n of state.allNetworks()) if (n.name !== undefined && n.localFaucet && !operators.has(n.name)) owned.add(n.name);
   owned.delete(PLACEHOLDER_DP_NAME);
-  return { dps: desiredDps(state, definedAcls, hostPortNumbers, facts.aclUsage.output, operators, spares), owned };
+  return { dps: desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares), owned };
 }

@@ -1,5 +1,5 @@
 import type { FaucetDpSpec, FaucetPortSpec } from '../faucet/types.js';
-import { MAX_OFPORT } from '../model/options.js';
+import { MAX_OFPORT, reservedOfports, type NetworkOptions } from '../model/options.js';
 
 /**
  * Spare ports, and what makes a FAUCET change "only cosmetic". Pure.
@@ -38,6 +38,18 @@ export function nextSpares(previous: Iterable<number>, taken: ReadonlySet<number
   const out = new Set(kept);
   for (let n = 1; out.size < target && n <= max; n++) if (!taken.has(n)) out.add(n);
   return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * The entries `ovs.bridge.preallocate_ports=N` keeps: the N lowest numbers the network hands
+ * to containers (the ones the options reserve skipped), so the first N containers each take an
+ * entry FAUCET already runs, and an entry a container gives back stays.
+ */
+export function preallocatedNumbers(o: NetworkOptions, max = MAX_OFPORT): number[] {
+  const reserved = reservedOfports(o);
+  const out: number[] = [];
+  for (let n = 1; out.length < o.preallocatePorts && n <= max; n++) if (!reserved.has(n)) out.push(n);
+  return out;
 }
 
 /** A port's entry without its description: what FAUCET enforces. */

@@ -9,7 +9,8 @@ import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
 import { blockReason, dpNameConflict, managedState, operatorDps } from './faucet-desired.js';
-import { fullKey, nextSpares, policyKey, portPolicies, spareTarget } from './faucet-plan.js';
+import { fullKey, nextSpares, policyKey, portPolicies, preallocatedNumbers, spareTarget } from './faucet-plan.js';
+import { reservedOfports } from '../model/options.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
 import type { EndpointRecord, StateStore } from './state.js';
 import type { HostNet } from './host.js';
@@ -104,18 +105,6 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     return out;
   };
 
-  /** OpenFlow numbers of the host interfaces added with ovs.bridge.add_ports, per network. */
-  const hostPortNumbers = (ports: ReadonlyMap<string, readonly PortState[]>): Map<string, Map<string, number>> => {
-    const out = new Map<string, Map<string, number>>();
-    for (const n of state.allNetworks()) {
-      if (n.options.addPorts.length === 0) continue;
-      const m = new Map<string, number>();
-      for (const p of ports.get(n.id) ?? []) if (p.ofport !== undefined) m.set(p.name, p.ofport);
-      out.set(n.id, m);
-    }
-    return out;
-  };
-
   /** Endpoints whose ports the last confirmed configuration opened. */
   let opened: ReadonlySet<string> = new Set<string>();
   /** The newest render; coalesced syncs share one render, so this is shared too. */
@@ -150,7 +139,8 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       if (p.ofport !== undefined) taken.add(p.ofport);
       if (p.ofportRequest !== undefined) taken.add(p.ofportRequest);
     }
-    for (const p of state.network(networkId)?.options.addPorts ?? []) if (p.ofport !== undefined) taken.add(p.ofport);
+    const net = state.network(networkId);
+    if (net !== undefined) for (const n of reservedOfports(net.options)) taken.add(n);
     return taken;
   };
 
@@ -160,14 +150,18 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       if (!n.localFaucet || n.name === undefined) continue;
       const target = spareTarget(state.endpointsOf(n.id).length, settings.sparePorts);
       const previous = [...(spareSets.get(n.id) ?? []), ...(renderedNumbers.get(n.id) ?? [])];
-      out.set(n.id, nextSpares(previous, takenNumbers(n.id, ports.get(n.id) ?? [], definedAcls, outputAcls), target));
+      const taken = takenNumbers(n.id, ports.get(n.id) ?? [], definedAcls, outputAcls);
+      const chosen = nextSpares(previous, taken, target);
+      // ovs.bridge.preallocate_ports: these entries stay whatever the spare policy does.
+      const fixed = preallocatedNumbers(n.options).filter((x) => !taken.has(x) && !chosen.includes(x));
+      out.set(n.id, fixed.length === 0 ? chosen : [...chosen, ...fixed].sort((a, b) => a - b));
     }
     return out;
   };
 
-  const plan = (text: string, numbers: Map<string, Map<string, number>>, spares: ReadonlyMap<string, readonly number[]>): Plan => {
+  const plan = (text: string, ports: ReadonlyMap<string, readonly PortState[]>, spares: ReadonlyMap<string, readonly number[]>): Plan => {
     const facts = reader.facts(text);
-    const managed = managedState(state, facts, facts.acls, numbers, spares);
+    const managed = managedState(state, facts, facts.acls, ports, spares);
     return {
       managed,
       opened: openPorts(state, facts.acls, facts.aclUsage.output),
@@ -245,7 +239,6 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
 
   const sync = async (reason: string, force = false): Promise<void> => {
     const ports = await bridgePorts();
-    const numbers = hostPortNumbers(ports);
     const current = readNow();
     const facts = reader.facts(current);
     const outputAcls = facts.aclUsage.output;
@@ -260,7 +253,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     }
     const started = Date.now();
     const spares = planSpares(ports, facts.acls, outputAcls);
-    const wanted = plan(current, numbers, spares);
+    const wanted = plan(current, ports, spares);
     // Only while the file is still the one FAUCET confirmed: an operator's edit since (or a
     // lost write) takes the full path, which renders against the file as it is now.
     if (!force && confirmed !== undefined && current === confirmedText && wanted.policy === confirmed.policy) {
@@ -285,7 +278,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       await raiseOpened(already);
     }
     const render = (): ManagedFaucetState => {
-      lastPlan = plan(readNow(), numbers, spares);
+      lastPlan = plan(readNow(), ports, spares);
       noteRendered(lastPlan);
       return lastPlan.managed;
     };

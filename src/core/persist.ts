@@ -25,8 +25,10 @@ export const ExtId = {
   containerId: 'dovesnap-container-id',
   containerName: 'dovesnap-container-name',
   labels: 'dovesnap-labels',
-  /** On ports added with ovs.bridge.add_ports. */
+  /** On ports dovesnap puts on a network's bridge for the options (add_ports: true, add_copro_ports: copro) and the mirror link (mirror). */
   hostPort: 'dovesnap-host-port',
+  /** On the mirror bridge and its ports (see core/mirror-bridge.ts). */
+  role: 'dovesnap-role',
 } as const;
 
 export function bridgeExternalIds(n: NetworkRecord): Record<string, string> {

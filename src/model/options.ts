@@ -23,6 +23,7 @@ export const Opt = {
   addPorts: 'ovs.bridge.add_ports',
   addCoproPorts: 'ovs.bridge.add_copro_ports',
   mirrorTunnelVid: 'ovs.bridge.mirror_tunnel_vid',
+  lbport: 'ovs.bridge.lbport',
   dhcp: 'ovs.bridge.dhcp',
 } as const;
 
@@ -32,11 +33,22 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set(Object.values(Opt));
 export type BridgeMode = 'flat' | 'nat' | 'routed';
 const MODES: readonly BridgeMode[] = ['flat', 'nat', 'routed'];
 
-/** A host interface to put on the bridge: `ovs.bridge.add_ports=eno1/8/acl`. */
+/** A host interface to put on the bridge: `ovs.bridge.add_ports=eno1/8/acl/20`. */
 export interface HostPortOption {
   readonly interface: string;
   readonly ofport: number | undefined;
   readonly acl: string | undefined;
+  /**
+   * The port's own VLANs (add_ports' fourth field): undefined means untagged on the network's
+   * VLAN. `native` undefined with `tagged` set is a pure trunk.
+   */
+  readonly vlans: PortVlans | undefined;
+}
+
+/** `20` (untagged 20), `t20+t30` (a trunk of 20 and 30), `100+t20` (both). */
+export interface PortVlans {
+  readonly native: number | undefined;
+  readonly tagged: readonly number[];
 }
 
 export interface NetworkOptions {
@@ -60,10 +72,14 @@ export interface NetworkOptions {
   readonly addPorts: readonly HostPortOption[];
   readonly addCoproPorts: readonly HostPortOption[];
   readonly mirrorTunnelVid: number;
+  /** The OpenFlow port of the bridge's link to the mirror bridge (and the stack's loopback). */
+  readonly lbport: number;
   readonly dhcp: boolean;
 }
 
 export const DEFAULT_VLAN = 100;
+/** The original's default `ovs.bridge.lbport`. */
+export const DEFAULT_LBPORT = 99;
 export const MAX_PREALLOCATE = 1024;
 /** OVS's own limit for a port number requested from OpenFlow is 0xfeff (65279). */
 export const MAX_OFPORT = 0xfeff;
@@ -154,13 +170,37 @@ function parseHostOfport(ofport: string, item: string, option: string, value: st
   return n;
 }
 
-export function parseHostPorts(value: string, option: string): HostPortOption[] {
+/**
+ * add_ports' fourth field: `+`-separated VLANs, a bare number untagged (at most one), a
+ * number after `t` tagged. Each 1-4094, none twice.
+ */
+export function parsePortVlans(field: string, item: string, option: string, value: string): PortVlans {
+  let native: number | undefined;
+  const tagged: number[] = [];
+  const seen = new Set<number>();
+  for (const part of field.split('+')) {
+    const m = /^(t?)([0-9]{1,4})$/.exec(part.trim());
+    const vid = Number(m?.[2]);
+    if (!m || !(vid >= 1 && vid <= 4094)) {
+      throw bad(option, value, `the VLAN field of ${JSON.stringify(item)} must be VIDs 1-4094 joined by +, tagged ones written t20 (e.g. 20, t20+t30 or 100+t20)`);
+    }
+    if (seen.has(vid)) throw bad(option, value, `VLAN ${vid} is named twice in ${JSON.stringify(item)}`);
+    seen.add(vid);
+    if (m[1] === 't') tagged.push(vid);
+    else if (native !== undefined) throw bad(option, value, `${JSON.stringify(item)} names two untagged VLANs (${native} and ${vid}); a port has at most one`);
+    else native = vid;
+  }
+  return { native, tagged };
+}
+
+export function parseHostPorts(value: string, option: string, withVlans = true): HostPortOption[] {
   const out: HostPortOption[] = [];
   const seen = new Set<string>();
+  const form = withVlans ? 'INTERFACE[/OFPORT[/ACL[/VLAN]]]' : 'INTERFACE[/OFPORT[/ACL]]';
   for (const item of value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
     const parts = item.split('/');
-    if (parts.length > 3) throw bad(option, value, `${JSON.stringify(item)} must be INTERFACE[/OFPORT[/ACL]]`);
-    const [iface = '', ofport, acl] = parts;
+    if (parts.length > (withVlans ? 4 : 3)) throw bad(option, value, `${JSON.stringify(item)} must be ${form}`);
+    const [iface = '', ofport, acl, vlans] = parts;
     if (!isValidInterfaceName(iface)) throw bad(option, value, `${JSON.stringify(iface)} is not a valid interface name`);
     if (seen.has(iface)) throw bad(option, value, `interface ${iface} is listed twice`);
     seen.add(iface);
@@ -168,6 +208,7 @@ export function parseHostPorts(value: string, option: string): HostPortOption[] 
       interface: iface,
       ofport: ofport === undefined || ofport === '' ? undefined : parseHostOfport(ofport, item, option, value),
       acl: acl === undefined || acl === '' ? undefined : parseAclName(acl, option),
+      vlans: vlans === undefined || vlans === '' ? undefined : parsePortVlans(vlans, item, option, value),
     });
   }
   return out;
@@ -219,16 +260,26 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
   }
 
   const addPorts = opt(Opt.addPorts, parseHostPorts) ?? [];
-  const addCoproPorts = opt(Opt.addCoproPorts, parseHostPorts) ?? [];
-  const allHost = [...addPorts, ...addCoproPorts];
+  const addCoproPorts = opt(Opt.addCoproPorts, (v, o) => parseHostPorts(v, o, false)) ?? [];
+  const lbport = opt(Opt.lbport, (v, o) => parseIntInRange(v, o, 1, MAX_OFPORT)) ?? DEFAULT_LBPORT;
+  for (const p of addPorts) {
+    if (p.vlans?.native === mirrorTunnelVid || p.vlans?.tagged.includes(mirrorTunnelVid) === true) {
+      throw bad(Opt.addPorts, p.interface, `VLAN ${mirrorTunnelVid} is this network's mirror tunnel VLAN (${Opt.mirrorTunnelVid}); choose another`);
+    }
+  }
   const ifaces = new Set<string>();
-  const ofports = new Set<number>();
-  for (const p of allHost) {
-    if (ifaces.has(p.interface)) throw bad(Opt.addCoproPorts, p.interface, 'an interface cannot be both a normal and a coprocessor port');
-    ifaces.add(p.interface);
-    if (p.ofport !== undefined) {
-      if (ofports.has(p.ofport)) throw bad(Opt.addPorts, String(p.ofport), 'two added ports ask for the same OpenFlow port');
-      ofports.add(p.ofport);
+  const ofports = new Map<number, string>([[lbport, Opt.lbport]]);
+  for (const [option, ports] of [[Opt.addPorts, addPorts], [Opt.addCoproPorts, addCoproPorts]] as const) {
+    for (const p of ports) {
+      if (ifaces.has(p.interface)) throw bad(Opt.addCoproPorts, p.interface, 'an interface cannot be both a normal and a coprocessor port');
+      ifaces.add(p.interface);
+      if (p.ofport === undefined) continue;
+      const holder = ofports.get(p.ofport);
+      if (holder !== undefined) {
+        const who = holder === Opt.lbport ? `${Opt.lbport} (the mirror link${lbport === DEFAULT_LBPORT ? ', 99 by default' : ''})` : `another port of ${holder}`;
+        throw bad(option, `${p.interface}/${p.ofport}`, `OpenFlow port ${p.ofport} is already taken by ${who}`);
+      }
+      ofports.set(p.ofport, option);
     }
   }
 
@@ -252,6 +303,7 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
     addPorts: Object.freeze(addPorts),
     addCoproPorts: Object.freeze(addCoproPorts),
     mirrorTunnelVid,
+    lbport,
     dhcp,
   });
 }
@@ -263,6 +315,13 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
  */
 export function defaultMirrorTunnelVid(vlan: number): number {
   return vlan + 256 <= 4094 ? vlan + 256 : vlan - 256;
+}
+
+/** OpenFlow numbers the options give to something else: container ports never take them. */
+export function reservedOfports(o: NetworkOptions): Set<number> {
+  const out = new Set<number>([o.lbport]);
+  for (const p of [...o.addPorts, ...o.addCoproPorts]) if (p.ofport !== undefined) out.add(p.ofport);
+  return out;
 }
 
 export function defaultBridgeName(networkId: string): string {

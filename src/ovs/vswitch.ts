@@ -57,6 +57,8 @@ export interface BridgeSpec {
   readonly protocols?: readonly string[];
   /** mtu_request on the bridge's internal interface. */
   readonly mtu?: number;
+  /** The MAC of the bridge's own (LOCAL) interface; unset leaves it to Open vSwitch. */
+  readonly localMac?: string;
   readonly externalIds: Readonly<Record<string, string>>;
 }
 
@@ -127,6 +129,8 @@ export interface VSwitch {
   health(): OvsdbHealth;
   /** Called on every change of `connected`; returns the function that unsubscribes. */
   onHealthChange(listener: (health: OvsdbHealth) => void): () => void;
+  /** Called after every change OVSDB reports (any table dovesnap watches); returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
   /** Stops reconnecting; pending and later calls reject with DovesnapError(Disposed). */
   close(): void;
 }
@@ -148,6 +152,11 @@ function controllerRow(target: string): { target: string; max_backoff: number } 
  * ovs-vswitchd accepts other_config:datapath-id only as exactly 16 hex digits and ignores
  * zero (it then derives a dpid from a MAC address), so both are checked here.
  */
+/** The datapath ID, and `hwaddr` (the LOCAL interface's MAC) when the spec sets one. */
+function bridgeOtherConfig(spec: BridgeSpec, dpid: string): Record<string, string> {
+  return spec.localMac === undefined ? { 'datapath-id': dpid } : { 'datapath-id': dpid, hwaddr: spec.localMac };
+}
+
 export function formatDatapathId(dpid: bigint): string {
   if (dpid <= 0n || dpid >= 1n << 64n) {
     throw new DovesnapError(ErrorCode.Internal, `datapath id ${dpid} is outside 1..2^64-1`);
@@ -433,6 +442,10 @@ export class OvsdbVSwitch implements VSwitch {
     return this.session.health();
   }
 
+  onChange(listener: () => void): () => void {
+    return this.replica.onChange(listener);
+  }
+
   onHealthChange(listener: HealthListener): () => void {
     return this.session.onHealthChange(listener);
   }
@@ -482,7 +495,7 @@ export class OvsdbVSwitch implements VSwitch {
           datapath_type: spec.datapathType,
           fail_mode: spec.failMode,
           protocols: setOf(spec.protocols ?? DEFAULT_PROTOCOLS),
-          other_config: mapOf({ 'datapath-id': dpid }),
+          other_config: mapOf(bridgeOtherConfig(spec, dpid)),
           external_ids: mapOf(nonEmpty(spec.externalIds)),
           ports: setOf([namedUuid('port')]),
           controller: setOf(targets.map((_, i) => namedUuid(`controller${i}`))),
@@ -511,7 +524,8 @@ export class OvsdbVSwitch implements VSwitch {
     if (bridge.failMode !== spec.failMode) changes['fail_mode'] = spec.failMode;
     const protocols = spec.protocols ?? DEFAULT_PROTOCOLS;
     if (!sameMembers(bridge.protocols, protocols)) changes['protocols'] = setOf(protocols);
-    if (bridge.otherConfig['datapath-id'] !== dpid) mutations.push(...mergeMutations('other_config', { 'datapath-id': dpid }));
+    const otherConfig = bridgeOtherConfig(spec, dpid);
+    if (mergeChanges(bridge.otherConfig, otherConfig)) mutations.push(...mergeMutations('other_config', otherConfig));
     if (mergeChanges(bridge.externalIds, spec.externalIds)) mutations.push(...mergeMutations('external_ids', spec.externalIds));
 
     const wanted = [...new Set(spec.controllers)];

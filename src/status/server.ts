@@ -19,6 +19,8 @@ export interface ContainerStatus {
   readonly Interface: string;
   readonly Labels: Readonly<Record<string, string>>;
   readonly PortACLs: readonly string[];
+  /** Whether FAUCET copies this port's traffic to the network's mirror link (label dovesnap.faucet.mirror). */
+  readonly Mirrored: boolean;
   /** Set when dovesnap keeps the port closed in FAUCET, with the reason. */
   readonly Blocked: string | null;
   /** Published ports (`docker run -p`), as the host's NAT rules have them. */
@@ -44,6 +46,12 @@ export interface NetworkStatus {
   readonly Controllers: readonly string[];
   /** The `ovs.bridge.*` options as given at create (defaults are not listed). */
   readonly Options: Readonly<Record<string, string>>;
+  /** The MAC of the bridge's own interface when ovs.bridge.ovs_local_mac set it. */
+  readonly OvsLocalMac: string | null;
+  /** OpenFlow port of the link to the mirror bridge (ovs.bridge.lbport). */
+  readonly LbPort: number;
+  readonly MirrorTunnelVid: number;
+  readonly PreallocatedPorts: number;
   readonly Containers: Readonly<Record<string, ContainerStatus>>;
 }
 
@@ -69,6 +77,7 @@ export function networksStatus(state: StateStore): NetworksStatus {
         Interface: e.hostIf,
         Labels: e.container?.labels ?? {},
         PortACLs: e.labels?.portAcls.length ? e.labels.portAcls : n.options.defaultAcl ? [n.options.defaultAcl] : [],
+        Mirrored: e.labels?.mirror === true && e.blockedReason === undefined,
         Blocked: e.blockedReason ?? null,
         Ports:
           n.options.mode === 'flat' || e.sandboxKey === undefined
@@ -87,6 +96,10 @@ export function networksStatus(state: StateStore): NetworksStatus {
       Userspace: n.datapathType === 'netdev',
       Controllers: n.controllers,
       Options: n.rawOptions,
+      OvsLocalMac: n.options.ovsLocalMac ?? null,
+      LbPort: n.options.lbport,
+      MirrorTunnelVid: n.options.mirrorTunnelVid,
+      PreallocatedPorts: n.options.preallocatePorts,
       Containers: containers,
     };
   }

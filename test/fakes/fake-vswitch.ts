@@ -52,7 +52,7 @@ interface FakeBridge {
   readonly ports: Map<string, FakePort>;
 }
 
-export type VSwitchMethod = Exclude<keyof VSwitch, 'close' | 'health' | 'onHealthChange'>;
+export type VSwitchMethod = Exclude<keyof VSwitch, 'close' | 'health' | 'onHealthChange' | 'onChange'>;
 
 export interface FakeVSwitchOptions {
   /**
@@ -114,6 +114,11 @@ export class FakeVSwitch implements VSwitch {
 
   health(): OvsdbHealth {
     return this.state;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   onHealthChange(listener: (health: OvsdbHealth) => void): () => void {

@@ -59,6 +59,10 @@ describe('networksStatus', () => {
       Userspace: true,
       Controllers: ['tcp:127.0.0.1:6653'],
       Options: n1.Options,
+      OvsLocalMac: null,
+      LbPort: 99,
+      MirrorTunnelVid: 456,
+      PreallocatedPorts: 0,
       Containers: undefined,
     });
     assert.equal(n1.Options['ovs.bridge.vlan'], '200', 'the options as given');
@@ -73,6 +77,7 @@ describe('networksStatus', () => {
       Interface: `dsp${EP_WEB.slice(0, 12)}`,
       Labels: { 'dovesnap.faucet.portacl': 'block-ssh' },
       PortACLs: ['block-ssh'],
+      Mirrored: false,
       Blocked: null,
       Ports: [],
     });
@@ -88,6 +93,7 @@ describe('networksStatus', () => {
       Interface: `dsp${EP_PENDING.slice(0, 12)}`,
       Labels: {},
       PortACLs: ['allow'],
+      Mirrored: false,
       Blocked: null,
       Ports: [],
     });
@@ -129,11 +135,11 @@ describe('buildStatusApp', () => {
 });
 
 function container(patch: Partial<ContainerStatus>): ContainerStatus {
-  return { Name: '', Id: '', EndpointID: 'ep', MacAddress: '0e:00:00:00:00:01', HostIP: '', OFPort: null, Interface: 'dspx', Labels: {}, PortACLs: [], Blocked: null, Ports: [], ...patch };
+  return { Name: '', Id: '', EndpointID: 'ep', MacAddress: '0e:00:00:00:00:01', HostIP: '', OFPort: null, Interface: 'dspx', Labels: {}, PortACLs: [], Mirrored: false, Blocked: null, Ports: [], ...patch };
 }
 
 function net(patch: Partial<NetworkStatus>): NetworkStatus {
-  return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Options: {}, Containers: {}, ...patch };
+  return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, Containers: {}, ...patch };
 }
 
 describe('formatStatus', () => {

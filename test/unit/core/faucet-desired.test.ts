@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockReason, desiredDps, dpDescription, managedState, markedDps } from '../../../src/core/faucet-desired.js';
+import { blockReason, desiredDps, dpDescription, managedState, markedDps, type BridgePort } from '../../../src/core/faucet-desired.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
@@ -10,7 +10,13 @@ import { PLACEHOLDER_DP_NAME } from '../../../src/faucet/placeholder.js';
 const NET1 = 'a1'.repeat(32);
 const NET2 = 'b2'.repeat(32);
 const ACLS: ReadonlySet<string> = new Set(['allow', 'block-ssh']);
-const NO_HOST_PORTS: ReadonlyMap<string, ReadonlyMap<string, number>> = new Map();
+const NO_HOST_PORTS: ReadonlyMap<string, readonly BridgePort[]> = new Map();
+
+/** Ports as OVSDB would list them on NET1's bridge, marked as dovesnap marks them (or not: hand-added). */
+function ports(list: readonly [string, number, string | undefined][], networkId = NET1): Map<string, BridgePort[]> {
+  const marked = (kind: string | undefined): Record<string, string> => (kind === undefined ? {} : { 'dovesnap-network-id': networkId, 'dovesnap-host-port': kind });
+  return new Map([[networkId, list.map(([name, ofport, kind]) => ({ name, ofport, externalIds: marked(kind) }))]]);
+}
 
 function network(id: string, name: string | undefined, raw: Record<string, string> = {}): NetworkRecord {
   const rawOptions = { 'ovs.bridge.dpid': '0x1', ...raw };
@@ -119,13 +125,56 @@ describe('desiredDps', () => {
 
   it('numbers add_ports host ports from the map, with their ACL; a port missing from the map is left out', () => {
     const net = network(NET1, 'net1', { 'ovs.bridge.add_ports': 'eno1/8/allow,eno2', 'ovs.bridge.vlan': '300' });
-    const numbers = new Map([[NET1, new Map([['eno1', 8]])]]);
+    const numbers = ports([['eno1', 8, 'true']]);
     assert.deepEqual(onlyDp(desiredDps(store([net]), ACLS, numbers)).ports, [
       { number: 8, description: 'Physical interface eno1', nativeVlan: 300, aclsIn: ['allow'] },
       LOCAL_PORT,
     ]);
     // The map is per network: another network's numbers are not used.
-    assert.deepEqual(onlyDp(desiredDps(store([net]), ACLS, new Map([[NET2, new Map([['eno1', 8]])]]))).ports, [LOCAL_PORT]);
+    assert.deepEqual(onlyDp(desiredDps(store([net]), ACLS, ports([['eno1', 8, 'true']], NET2))).ports, [LOCAL_PORT]);
+  });
+
+  it("gives an added port its own VLANs (add_ports' fourth field): untagged, a trunk, or both", () => {
+    const net = network(NET1, 'net1', { 'ovs.bridge.add_ports': 'a20///20,trunk/5//t20+t30,both///100+t40' });
+    const got = onlyDp(desiredDps(store([net]), ACLS, ports([['a20', 1, 'true'], ['trunk', 5, 'true'], ['both', 6, 'true']]))).ports;
+    assert.deepEqual(got, [
+      { number: 1, description: 'Physical interface a20', nativeVlan: 20 },
+      { number: 5, description: 'Physical interface trunk', taggedVlans: [20, 30] },
+      { number: 6, description: 'Physical interface both', nativeVlan: 100, taggedVlans: [40] },
+      LOCAL_PORT,
+    ]);
+  });
+
+  it('makes a coprocessor port of add_copro_ports, addressed by port number (VID base 0)', () => {
+    const net = network(NET1, 'net1', { 'ovs.bridge.add_copro_ports': 'cp0/7/allow' });
+    assert.deepEqual(onlyDp(desiredDps(store([net]), ACLS, ports([['cp0', 7, 'copro']]))).ports, [
+      { number: 7, description: 'Coprocessor interface cp0', coprocessor: { strategy: 'vlan_vid', vlanVidBase: 0 }, aclsIn: ['allow'] },
+      LOCAL_PORT,
+    ]);
+  });
+
+  it('lists mirror-labelled containers on the mirror link, and keeps the link output-only without them', () => {
+    const net = network(NET1, 'net1');
+    const link = ports([['dsmn' + NET1.slice(0, 10), 99, 'mirror']]);
+    const quiet = endpoint('e1'.repeat(32), NET1, 1, { name: '/quiet' });
+    assert.deepEqual(onlyDp(desiredDps(store([net], [quiet]), ACLS, link)).ports.find((p) => p.number === 99), { number: 99, description: 'mirror link of ovsbr-a1a1a', outputOnly: true });
+    const loud = endpoint('e2'.repeat(32), NET1, 2, { name: '/loud', labels: { 'dovesnap.faucet.mirror': 'true' } });
+    const other = endpoint('e3'.repeat(32), NET1, 3, { name: '/other', labels: { 'dovesnap.faucet.mirror': 'net1:false' } });
+    assert.deepEqual(onlyDp(desiredDps(store([net], [quiet, loud, other]), ACLS, link)).ports.find((p) => p.number === 99), { number: 99, description: 'mirror link of ovsbr-a1a1a', mirror: [2] });
+  });
+
+  it('gives a port added by hand its own entry on the network VLAN; ports dovesnap made are never taken for one', () => {
+    const net = network(NET1, 'net1', { 'ovs.bridge.vlan': '300' });
+    const ep = endpoint('e1'.repeat(32), NET1, 1, { name: '/web' });
+    const observed = new Map<string, BridgePort[]>([[NET1, [
+      { name: 'ovsbr-a1a1a', ofport: 65534, externalIds: {} },
+      { name: ep.hostIf, ofport: 1, externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-endpoint-id': ep.id } },
+      { name: 'dspnotrecorded', ofport: 2, externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-endpoint-id': 'f'.repeat(64) } },
+      { name: 'byhand0', ofport: 12, externalIds: {} },
+    ]]]);
+    const got = onlyDp(desiredDps(store([net], [ep]), ACLS, observed)).ports;
+    assert.deepEqual(got.map((p) => [p.number, p.description]), [[1, '/web e1c0f'], [12, 'Interface byhand0 (added by hand)'], [OFPP_LOCAL, LOCAL_PORT.description]]);
+    assert.equal(got.find((p) => p.number === 12)?.nativeVlan, 300);
   });
 });
 

@@ -52,10 +52,11 @@ describe('network options', () => {
     assert.equal(o.userspace, true);
     assert.equal(o.ovsLocalMac, '0e:01:00:00:00:03');
     assert.deepEqual(o.addPorts, [
-      { interface: 'eno1', ofport: 8, acl: 'allowall' },
-      { interface: 'eno2', ofport: undefined, acl: undefined },
+      { interface: 'eno1', ofport: 8, acl: 'allowall', vlans: undefined },
+      { interface: 'eno2', ofport: undefined, acl: undefined, vlans: undefined },
     ]);
-    assert.deepEqual(o.addCoproPorts, [{ interface: 'eno3', ofport: 9, acl: undefined }]);
+    assert.deepEqual(o.addCoproPorts, [{ interface: 'eno3', ofport: 9, acl: undefined, vlans: undefined }]);
+    assert.equal(o.lbport, 99);
     assert.equal(o.mirrorTunnelVid, 300);
     assert.equal(o.preallocatePorts, 10);
   });
@@ -84,7 +85,16 @@ describe('network options', () => {
     ['ovs.bridge.name', 'this-name-is-far-too-long', 'interface name'],
     ['ovs.bridge.ovs_local_mac', '01:00:00:00:00:01', 'multicast'],
     ['ovs.bridge.add_ports', 'eno1/0', 'whole number'],
-    ['ovs.bridge.add_ports', 'eno1/8/a/b', 'INTERFACE[/OFPORT[/ACL]]'],
+    ['ovs.bridge.add_ports', 'eno1/8/a/b', 'VIDs 1-4094'],
+    ['ovs.bridge.add_ports', 'eno1/8/a/20/x', 'INTERFACE[/OFPORT[/ACL[/VLAN]]]'],
+    ['ovs.bridge.add_ports', 'eno1///4095', 'VIDs 1-4094'],
+    ['ovs.bridge.add_ports', 'eno1///0', 'VIDs 1-4094'],
+    ['ovs.bridge.add_ports', 'eno1///20+30', 'two untagged VLANs'],
+    ['ovs.bridge.add_ports', 'eno1///t20+t20', 'named twice'],
+    ['ovs.bridge.add_ports', 'eno1/99', 'ovs.bridge.lbport'],
+    ['ovs.bridge.add_copro_ports', 'eno1/8/a/20', 'INTERFACE[/OFPORT[/ACL]]'],
+    ['ovs.bridge.lbport', '0', 'whole number'],
+    ['ovs.bridge.lbport', '65280', 'whole number'],
     ['ovs.bridge.default_acl', 'has space', 'ACL name'],
     ['ovs.bridge.preallocate_ports', '-1', 'whole number'],
   ];
@@ -97,6 +107,25 @@ describe('network options', () => {
   it('rejects DHCP on a routed network and a mirror VLAN equal to the network VLAN', () => {
     rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'nat' }), 'ovs.bridge.dhcp');
     rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.vlan': '5', 'ovs.bridge.mirror_tunnel_vid': '5' }), 'ovs.bridge.mirror_tunnel_vid');
+  });
+
+  it("parses add_ports' fourth field: an untagged VLAN, tagged ones, or both; empty fields keep their defaults", () => {
+    const o = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'a///20,b/7//t20+t30,c//allowall/100+t40' });
+    assert.deepEqual(o.addPorts, [
+      { interface: 'a', ofport: undefined, acl: undefined, vlans: { native: 20, tagged: [] } },
+      { interface: 'b', ofport: 7, acl: undefined, vlans: { native: undefined, tagged: [20, 30] } },
+      { interface: 'c', ofport: undefined, acl: 'allowall', vlans: { native: 100, tagged: [40] } },
+    ]);
+  });
+
+  it('refuses two options asking for one OpenFlow port, the lbport included', () => {
+    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'a/5', 'ovs.bridge.add_copro_ports': 'b/5' }), 'ovs.bridge.add_copro_ports', 'b/5', 'already taken');
+    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.lbport': '7', 'ovs.bridge.add_ports': 'a/7' }), 'ovs.bridge.add_ports', 'a/7', 'ovs.bridge.lbport');
+    assert.equal(parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.lbport': '7', 'ovs.bridge.add_ports': 'a/99' }).lbport, 7);
+  });
+
+  it("refuses a port VLAN equal to the network's mirror tunnel VLAN", () => {
+    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'a///t356' }), 'ovs.bridge.add_ports', 'mirror tunnel');
   });
 
   it('rejects the same interface as normal and coprocessor port', () => {
