@@ -329,3 +329,47 @@ export function addFaucetEntries(section: string, entries: string): FaucetEdit {
     },
   };
 }
+
+/** A running tcpdump on one interface: every frame as a line, link-level headers included (-e). */
+export interface Capture {
+  readonly lines: string[];
+  /** Resolves with the first line (from `from` on) that matches. */
+  waitLine(what: string, match: RegExp, timeoutMs?: number, from?: number): Promise<string>;
+  stop(): void;
+}
+
+export async function startCapture(iface: string): Promise<Capture> {
+  const child = spawn('tcpdump', ['-l', '-n', '-e', '-i', iface], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  const stop = (): void => {
+    child.kill('SIGKILL');
+  };
+  onCleanup(async () => stop());
+  // tcpdump says "listening on ..." on stderr once its socket is open.
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tcpdump on ${iface} did not start`)), 5000);
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s: string) => {
+      if (s.includes('listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(`tcpdump on ${iface} exited`));
+    });
+  });
+  return {
+    lines,
+    stop,
+    waitLine: (what, match, timeoutMs = 15_000, from = 0) => waitFor(what, async () => lines.slice(from).find((l) => match.test(l)), timeoutMs),
+  };
+}
