@@ -13,6 +13,7 @@ import { detectDatapath, realHostNet } from './core/host.js';
 import { createFaucetView, type FaucetControl } from './core/faucet-view.js';
 import { watchBridgePorts } from './core/bridge-watch.js';
 import { createMirrorBridge } from './core/mirror-bridge.js';
+import { createStack, type Stack } from './core/stack.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { createNatView } from './core/nat-view.js';
 import { LoopbackProxies } from './net/loopback-proxy.js';
@@ -107,7 +108,8 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   const state = new StateStore();
   const vswitch = await connectOvsdbWithRetry(settings, log);
   const restored = await restoreState(vswitch, state, settings, log);
-  const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl);
+  let stack: Stack | undefined;
+  const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl, { stackFacts: () => stack?.facts() });
   const engine = new DockerEngine(settings.dockerSocket);
   const hostDatapath = detectDatapath();
   log.info({ hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath }, 'starting');
@@ -171,17 +173,38 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     logger: log,
   });
   await mirror.ensure('start');
+  stack = createStack({
+    settings: settings.stacking,
+    controllers: settings.defaultControllers,
+    hostDatapath,
+    state,
+    vswitch,
+    linkExists: (name) => realHostNet.linkExists(name),
+    logger: log,
+    changed: (reason) => void faucet.sync(reason).catch(() => undefined),
+  });
+  const stackNow = stack;
+  await stackNow.ensure('start');
   const stopMirrorOnNetworks = state.subscribe((change) => {
-    if (change.kind === 'network') void mirror.ensure(change.record === undefined ? 'network removed' : 'network added');
+    if (change.kind !== 'network') return;
+    const why = change.record === undefined ? 'network removed' : 'network added';
+    void mirror.ensure(why);
+    void stackNow.ensure(why);
   });
   let mirrorTimer: NodeJS.Timeout | undefined;
   const stopMirrorOnOvsdb = vswitch.onChange(() => {
     // Every port dovesnap adds is an OVSDB change too: look once things are quiet.
     if (mirrorTimer !== undefined) clearTimeout(mirrorTimer);
-    mirrorTimer = setTimeout(() => void mirror.ensure('OVSDB changed'), 1000);
+    mirrorTimer = setTimeout(() => {
+      void mirror.ensure('OVSDB changed');
+      void stackNow.ensure('OVSDB changed');
+    }, 1000);
     mirrorTimer.unref();
   });
-  const mirrorCheck = setInterval(() => void mirror.ensure('periodic check'), MIRROR_CHECK_MS);
+  const mirrorCheck = setInterval(() => {
+    void mirror.ensure('periodic check');
+    void stackNow.ensure('periodic check');
+  }, MIRROR_CHECK_MS);
   mirrorCheck.unref();
   const gc = setInterval(() => {
     driver.collectGarbage().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));

@@ -37,6 +37,23 @@ export interface DaemonSettings {
   readonly sparePorts: number;
   readonly mirrorBridgeOut: string | undefined;
   readonly mirrorBridgeIn: string | undefined;
+  /** FAUCET stacking (STACKING_INTERFACES and friends); undefined when off. */
+  readonly stacking: StackingSettings | undefined;
+}
+
+/** One of this host's interfaces that links its stack switch to another switch's port. */
+export interface StackingInterface {
+  readonly remoteDp: string;
+  readonly remotePort: number;
+  readonly interface: string;
+}
+
+export interface StackingSettings {
+  readonly interfaces: readonly StackingInterface[];
+  /** The DP that is the stack root (STACK_PRIORITY1). */
+  readonly priority1: string;
+  /** Where mirrored traffic of every host ends up (STACK_MIRROR_INTERFACE=DP:PORT). */
+  readonly mirrorInterface: { readonly dp: string; readonly port: number } | undefined;
 }
 
 export const DEFAULT_SPARE_PORTS = 64;
@@ -60,6 +77,43 @@ function nonEmpty(env: NodeJS.ProcessEnv, name: string): string | undefined {
 
 export function faucetDirFor(env: NodeJS.ProcessEnv): string {
   return path.join(env['FAUCET_PREFIX'] ?? '', '/etc/faucet');
+}
+
+const DP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+function stackingSettings(env: NodeJS.ProcessEnv, mirrorBridgeOut: string | undefined, defaultControllers: readonly string[]): StackingSettings | undefined {
+  const raw = nonEmpty(env, 'STACKING_INTERFACES');
+  const priority1 = nonEmpty(env, 'STACK_PRIORITY1');
+  const mirrorRaw = nonEmpty(env, 'STACK_MIRROR_INTERFACE');
+  if (raw === undefined) {
+    if (priority1 !== undefined) throw badEnv('STACK_PRIORITY1', priority1, 'needs STACKING_INTERFACES (stacking is off without it)');
+    if (mirrorRaw !== undefined) throw badEnv('STACK_MIRROR_INTERFACE', mirrorRaw, 'needs STACKING_INTERFACES (stacking is off without it)');
+    return undefined;
+  }
+  const interfaces: StackingInterface[] = [];
+  for (const item of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const m = /^([^:]+):([0-9]{1,10}):([^:]+)$/.exec(item);
+    const port = Number(m?.[2]);
+    if (!m || !DP_NAME.test(m[1] ?? '') || !(port >= 1 && port <= 0xfeff) || !isValidInterfaceName(m[3] ?? '')) {
+      throw badEnv('STACKING_INTERFACES', raw, `${JSON.stringify(item)} must be DP:PORT:INTERFACE (the remote switch's DP name and port, this host's interface)`);
+    }
+    if (interfaces.some((i) => i.interface === m[3])) throw badEnv('STACKING_INTERFACES', raw, `interface ${m[3]} is listed twice`);
+    interfaces.push({ remoteDp: m[1] ?? '', remotePort: port, interface: m[3] ?? '' });
+  }
+  if (interfaces.length === 0) throw badEnv('STACKING_INTERFACES', raw, 'expected DP:PORT:INTERFACE,...');
+  if (priority1 === undefined || !DP_NAME.test(priority1)) {
+    throw new DovesnapError(ErrorCode.BadOption, `environment variable STACK_PRIORITY1 must name the stack's root DP when STACKING_INTERFACES is set${priority1 === undefined ? '' : ` (got ${JSON.stringify(priority1)})`}`);
+  }
+  let mirrorInterface: StackingSettings['mirrorInterface'];
+  if (mirrorRaw !== undefined) {
+    const m = /^([^:]+):([0-9]{1,10})$/.exec(mirrorRaw);
+    const port = Number(m?.[2]);
+    if (!m || !DP_NAME.test(m[1] ?? '') || !(port >= 1 && port <= 0xfeff)) throw badEnv('STACK_MIRROR_INTERFACE', mirrorRaw, 'expected DP:PORT, the switch and port where mirrored traffic of every host ends up');
+    mirrorInterface = { dp: m[1] ?? '', port };
+  }
+  if (mirrorBridgeOut !== undefined) throw badEnv('MIRROR_BRIDGE_OUT', mirrorBridgeOut, 'is for one host; with STACKING_INTERFACES use STACK_MIRROR_INTERFACE');
+  if (defaultControllers.length === 0) throw badEnv('STACKING_INTERFACES', raw, 'stacking needs OpenFlow controllers for the stack switch (STACK_OFCONTROLLERS or DOVESNAP_DEFAULT_CONTROLLERS)');
+  return { interfaces, priority1, mirrorInterface };
 }
 
 function mirrorSettings(env: NodeJS.ProcessEnv): { mirrorBridgeOut: string | undefined; mirrorBridgeIn: string | undefined } {
@@ -99,6 +153,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
   const metrics = nonEmpty(env, 'DOVESNAP_FAUCET_METRICS');
   if (metrics !== undefined && !/^https?:\/\//.test(metrics)) throw badEnv('DOVESNAP_FAUCET_METRICS', metrics, 'expected a URL such as http://127.0.0.1:9302/metrics');
 
+  const mirror = mirrorSettings(env);
   return Object.freeze({
     faucetDir,
     faucetConfigPath: path.join(faucetDir, 'faucet.yaml'),
@@ -117,6 +172,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     faucetMetricsUrl: metrics,
     faucetConfirmTimeoutMs,
     sparePorts,
-    ...mirrorSettings(env),
+    ...mirror,
+    stacking: stackingSettings(env, mirror.mirrorBridgeOut, defaultControllers),
   });
 }

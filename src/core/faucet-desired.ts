@@ -1,5 +1,6 @@
 import { readFaucetConfigFacts, type AclUsage, type FaucetConfigFacts } from '../faucet/config-facts.js';
-import type { FaucetDpSpec, FaucetPortSpec, ManagedFaucetState } from '../faucet/types.js';
+import { FOREIGN_PORT_MARK, OWNED_ACL_PREFIX, type FaucetAclSpec, type FaucetDpSpec, type FaucetForeignPortSpec, type FaucetPortSpec, type ManagedFaucetState } from '../faucet/types.js';
+import type { StackFacts } from './stack.js';
 import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
 import { SPARE_DESCRIPTION } from './faucet-plan.js';
@@ -76,7 +77,7 @@ export interface BridgePort {
 }
 
 /** The OVSDB mark of the ports dovesnap puts on a bridge for the options and the mirror bridge. */
-export const HostPortKind = { added: 'true', copro: 'copro', mirror: 'mirror' } as const;
+export const HostPortKind = { added: 'true', copro: 'copro', mirror: 'mirror', stack: 'stack', loopback: 'loopback' } as const;
 
 /** FAUCET's coprocessor VID base: a frame tagged with a port's number goes to that port. */
 export const COPRO_VLAN_VID_BASE = 0;
@@ -97,6 +98,7 @@ export function desiredDps(
   outputAcls: ReadonlySet<string> = new Set(),
   operatorDpNames: ReadonlySet<string> = new Set(),
   spares: ReadonlyMap<string, readonly number[]> = new Map(),
+  stack: StackFacts | undefined = undefined,
 ): FaucetDpSpec[] {
   const dps: FaucetDpSpec[] = [];
   for (const n of state.allNetworks()) {
@@ -136,6 +138,23 @@ export function desiredDps(
       // must still be non-VLAN: nothing the mirror bridge sends back may enter the network.
       const description = `mirror link of ${n.bridgeName}`;
       ports.push(mirrored.length > 0 ? { number: mirrorLink.ofport, description, mirror: mirrored } : { number: mirrorLink.ofport, description, outputOnly: true });
+    }
+    const link = stack?.links.get(n.id);
+    if (stack !== undefined && link !== undefined) {
+      ports.push({ number: link.networkPort, description: `stack link to ${stack.dpName}`, stack: { dp: stack.dpName, port: link.stackPort } });
+    }
+    const loopback = stack?.loopbacks.get(n.id);
+    const tunnelTo = stack === undefined ? undefined : stackMirrorTarget(stack, operatorDpNames);
+    if (stack !== undefined && tunnelTo !== undefined && loopback !== undefined) {
+      // FAUCET copies the labelled ports here, the loopback bridge sends each copy straight
+      // back, and the port's ACL tunnels it across the stack (see core/stack.ts).
+      ports.push({
+        number: loopback,
+        description: `loopback for stack mirroring to ${tunnelTo.dp} port ${tunnelTo.port}`,
+        coprocessor: { strategy: 'vlan_vid' },
+        aclsIn: [mirrorTunnelAclName(n.options.mirrorTunnelVid)],
+        ...(mirrored.length > 0 ? { mirror: mirrored } : {}),
+      });
     }
     for (const p of handAddedPorts(n, observed)) {
       if (p.ofport === undefined || ports.some((q) => q.number === p.ofport)) continue;
@@ -183,7 +202,9 @@ export function aclUsage(faucetYaml: string | FaucetConfigFacts): AclUsage {
 /** DPs in the file that dovesnap made (marked by their description), whether or not still wanted. */
 export function markedDps(faucetYaml: string | FaucetConfigFacts): Set<string> {
   const out = new Set<string>();
-  for (const [name, dp] of factsOf(faucetYaml).dps) if (dp.description?.startsWith(DP_DESCRIPTION_PREFIX) === true) out.add(name);
+  for (const [name, dp] of factsOf(faucetYaml).dps) {
+    if (dp.description?.startsWith(DP_DESCRIPTION_PREFIX) === true || dp.description?.startsWith(STACK_DP_DESCRIPTION_PREFIX) === true) out.add(name);
+  }
   return out;
 }
 
@@ -206,12 +227,68 @@ export function dpNameConflict(name: string, faucetYaml: string | FaucetConfigFa
   return undefined;
 }
 
+export function mirrorTunnelAclName(vid: number): string {
+  return `${OWNED_ACL_PREFIX}mirror-tunnel-${vid}`;
+}
+
+/** Where mirrored traffic is tunnelled to, if that switch is in this FAUCET's configuration. */
+export function stackMirrorTarget(stack: StackFacts, operatorDpNames: ReadonlySet<string>): StackFacts['mirror'] {
+  const m = stack.mirror;
+  return m !== undefined && (operatorDpNames.has(m.dp) || m.dp === stack.dpName) ? m : undefined;
+}
+
+export const STACK_DP_DESCRIPTION_PREFIX = 'dovesnap stack switch';
+
+/** The stack switch's DP, the tunnel ACLs and the far ends of the stack links, from the stack's facts. */
+export function stackParts(state: StateStore, stack: StackFacts, operatorDpNames: ReadonlySet<string>): { dp: FaucetDpSpec; acls: FaucetAclSpec[]; foreignPorts: FaucetForeignPortSpec[] } {
+  const ports: FaucetPortSpec[] = [];
+  for (const [networkId, link] of stack.links) {
+    const n = state.network(networkId);
+    if (n?.name === undefined || operatorDpNames.has(n.name)) continue;
+    ports.push({ number: link.stackPort, description: `stack link to ${n.name}`, stack: { dp: n.name, port: link.networkPort } });
+  }
+  // A link to a switch this FAUCET does not know would make it refuse the whole file.
+  const reachable = stack.interfaces.filter((i) => operatorDpNames.has(i.remoteDp));
+  for (const i of reachable) ports.push({ number: i.ofport, description: `stack link to ${i.remoteDp} via ${i.interface}`, stack: { dp: i.remoteDp, port: i.remotePort } });
+  ports.sort((a, b) => a.number - b.number);
+  const acls = new Map<string, FaucetAclSpec>();
+  const mirror = stackMirrorTarget(stack, operatorDpNames);
+  if (mirror !== undefined) {
+    for (const networkId of stack.loopbacks.keys()) {
+      const vid = state.network(networkId)?.options.mirrorTunnelVid;
+      if (vid === undefined) continue;
+      const name = mirrorTunnelAclName(vid);
+      acls.set(name, {
+        name,
+        rules: [
+          // Frames already in the tunnel are not tunnelled again.
+          { vlan_vid: vid, actions: { allow: false } },
+          { actions: { allow: false, output: { tunnel: { dp: mirror.dp, port: mirror.port, tunnel_id: vid, type: 'vlan' } } } },
+        ],
+      });
+    }
+  }
+  const foreignPorts = reachable.map((i) => ({ dp: i.remoteDp, port: { number: i.remotePort, description: `${FOREIGN_PORT_MARK} to ${stack.dpName}`, stack: { dp: stack.dpName, port: i.ofport } } }));
+  return {
+    dp: {
+      name: stack.dpName,
+      dpId: stack.dpId,
+      description: `${STACK_DP_DESCRIPTION_PREFIX} ${stack.dpName}`,
+      ports,
+      ...(stack.priority1 === stack.dpName ? { stackPriority: 1 } : {}),
+    },
+    acls: [...acls.values()],
+    foreignPorts,
+  };
+}
+
 export function managedState(
   state: StateStore,
   current: string | FaucetConfigFacts,
   definedAcls: ReadonlySet<string>,
   bridgePorts: ReadonlyMap<string, readonly BridgePort[]>,
   spares: ReadonlyMap<string, readonly number[]> = new Map(),
+  stack: StackFacts | undefined = undefined,
 ): ManagedFaucetState {
   const facts = factsOf(current);
   const operators = new Set(operatorDps(facts).keys());
@@ -219,5 +296,9 @@ export function managedState(
   // A network whose name is an operator's DP is never rendered (and never claims the DP).
   for (const n of state.allNetworks()) if (n.name !== undefined && n.localFaucet && !operators.has(n.name)) owned.add(n.name);
   owned.delete(PLACEHOLDER_DP_NAME);
-  return { dps: desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares), owned };
+  const dps = desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stack);
+  if (stack === undefined || operators.has(stack.dpName)) return { dps, owned, acls: [], foreignPorts: [] };
+  const parts = stackParts(state, stack, operators);
+  owned.add(stack.dpName);
+  return { dps: [...dps, parts.dp], owned, acls: parts.acls, foreignPorts: parts.foreignPorts };
 }

@@ -13,6 +13,7 @@ import { fullKey, nextSpares, policyKey, portPolicies, preallocatedNumbers, spar
 import { reservedOfports } from '../model/options.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
 import type { EndpointRecord, StateStore } from './state.js';
+import type { StackFacts } from './stack.js';
 import type { HostNet } from './host.js';
 
 /** With FAUCET's metrics filtered to a few lines, polling this often costs next to nothing. */
@@ -64,7 +65,12 @@ export interface ClosableFaucetView extends FaucetView {
  * the model on every change. Each sync renders the state as it is at write time, and the store
  * coalesces bursts, so fifty containers starting together cost a handful of FAUCET reloads.
  */
-export function createFaucetView(settings: DaemonSettings, state: StateStore, vswitch: VSwitch, host: HostNet, log: Logger, control?: FaucetControl): ClosableFaucetView {
+/** Parts of FAUCET's configuration that come from elsewhere than the model: the stack switch. */
+export interface FaucetExtras {
+  readonly stackFacts?: () => StackFacts | undefined;
+}
+
+export function createFaucetView(settings: DaemonSettings, state: StateStore, vswitch: VSwitch, host: HostNet, log: Logger, control?: FaucetControl, extras: FaucetExtras = {}): ClosableFaucetView {
   const flog = log.child({ component: 'faucet' });
   const reload =
     control?.reload ??
@@ -161,7 +167,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
 
   const plan = (text: string, ports: ReadonlyMap<string, readonly PortState[]>, spares: ReadonlyMap<string, readonly number[]>): Plan => {
     const facts = reader.facts(text);
-    const managed = managedState(state, facts, facts.acls, ports, spares);
+    const managed = managedState(state, facts, facts.acls, ports, spares, extras.stackFacts?.());
     return {
       managed,
       opened: openPorts(state, facts.acls, facts.aclUsage.output),

@@ -42,6 +42,8 @@ export interface FaucetPortSpec {
   readonly coprocessor?: FaucetCoprocessorSpec;
   /** Drop everything arriving on this port (mirror destinations). */
   readonly outputOnly?: boolean;
+  /** A stack link: the DP and port at its other end. */
+  readonly stack?: { readonly dp: string; readonly port: number };
 }
 
 /**
@@ -72,7 +74,33 @@ export interface FaucetDpSpec {
   readonly ports: readonly FaucetPortSpec[];
   readonly egressPipeline?: boolean;
   readonly vlans?: readonly FaucetVlanSpec[];
+  /** `stack: {priority: N}`: set on the stack's root. */
+  readonly stackPriority?: number;
 }
+
+/**
+ * An ACL dovesnap writes itself (the stack mirror's tunnel). Its key in `acls:` starts with
+ * OWNED_ACL_PREFIX, which is how dovesnap recognises (and removes) its own. Rules are plain
+ * FAUCET rule maps.
+ */
+export interface FaucetAclSpec {
+  readonly name: string;
+  readonly rules: readonly Readonly<Record<string, unknown>>[];
+}
+
+export const OWNED_ACL_PREFIX = 'dovesnap-';
+
+/**
+ * An interface entry dovesnap keeps inside a DP it does not own (the far end of a stack link
+ * on the operator's switch). Its description starts with FOREIGN_PORT_MARK, which is how
+ * dovesnap recognises its own entries there; entries without it are never touched.
+ */
+export interface FaucetForeignPortSpec {
+  readonly dp: string;
+  readonly port: FaucetPortSpec;
+}
+
+export const FOREIGN_PORT_MARK = 'dovesnap stack link';
 
 /**
  * Everything dovesnap wants in faucet.yaml, as one snapshot (never a delta).
@@ -86,4 +114,6 @@ export interface FaucetDpSpec {
 export interface ManagedFaucetState {
   readonly dps: readonly FaucetDpSpec[];
   readonly owned: ReadonlySet<string>;
+  readonly acls?: readonly FaucetAclSpec[];
+  readonly foreignPorts?: readonly FaucetForeignPortSpec[];
 }

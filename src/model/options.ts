@@ -317,9 +317,12 @@ export function defaultMirrorTunnelVid(vlan: number): number {
   return vlan + 256 <= 4094 ? vlan + 256 : vlan - 256;
 }
 
+/** The network bridge's end of its link to the host's stack switch (FAUCET stacking). */
+export const STACK_LINK_OFPORT = 0xfe00;
+
 /** OpenFlow numbers the options give to something else: container ports never take them. */
 export function reservedOfports(o: NetworkOptions): Set<number> {
-  const out = new Set<number>([o.lbport]);
+  const out = new Set<number>([o.lbport, STACK_LINK_OFPORT]);
   for (const p of [...o.addPorts, ...o.addCoproPorts]) if (p.ofport !== undefined) out.add(p.ofport);
   return out;
 }

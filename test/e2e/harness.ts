@@ -324,8 +324,14 @@ export function addFaucetEntries(section: string, entries: string): FaucetEdit {
   return {
     remove() {
       const now = readFileSync(FAUCET_CONFIG, 'utf8');
-      const i = now.indexOf(added);
-      if (i >= 0) writeFileSync(FAUCET_CONFIG, now.slice(0, i) + now.slice(i + added.length));
+      const i = now.indexOf(entries);
+      if (i < 0) return;
+      let text = now.slice(0, i) + now.slice(i + entries.length);
+      // A map this edit made goes too, but only if nothing else is in it now: dovesnap puts
+      // entries of its own (e.g. its mirror-tunnel ACLs) into the file's `acls:` map, and
+      // taking the key from under them would leave a file neither FAUCET nor dovesnap can read.
+      if (block === null) text = text.replace(new RegExp(`^${section}:[ \\t]*\\n(?![ \\t])`, 'm'), '');
+      writeFileSync(FAUCET_CONFIG, text);
     },
   };
 }

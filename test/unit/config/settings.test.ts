@@ -25,8 +25,33 @@ describe('loadSettings', () => {
       faucetConfirmTimeoutMs: 15000,
       mirrorBridgeOut: undefined,
       mirrorBridgeIn: undefined,
+      stacking: undefined,
     });
     assert.ok(Object.isFrozen(s));
+  });
+
+  it('reads the stacking variables of the original, and refuses incomplete or malformed ones', () => {
+    const base = { DOVESNAP_DEFAULT_CONTROLLERS: 'tcp:127.0.0.1:6653' };
+    const s = loadSettings({ ...base, STACKING_INTERFACES: 'root:3:eth7,sw2:9:eth8', STACK_PRIORITY1: 'root', STACK_MIRROR_INTERFACE: 'root:2' });
+    assert.deepEqual(s.stacking, {
+      interfaces: [{ remoteDp: 'root', remotePort: 3, interface: 'eth7' }, { remoteDp: 'sw2', remotePort: 9, interface: 'eth8' }],
+      priority1: 'root',
+      mirrorInterface: { dp: 'root', port: 2 },
+    });
+    const bad: [Record<string, string>, string][] = [
+      [{ STACKING_INTERFACES: 'root:3' }, 'STACKING_INTERFACES'],
+      [{ STACKING_INTERFACES: 'root:x:eth7' }, 'DP:PORT:INTERFACE'],
+      [{ STACKING_INTERFACES: 'root:3:eth7' }, 'STACK_PRIORITY1'],
+      [{ STACK_PRIORITY1: 'root' }, 'needs STACKING_INTERFACES'],
+      [{ STACKING_INTERFACES: 'root:3:eth7', STACK_PRIORITY1: 'root', STACK_MIRROR_INTERFACE: 'root' }, 'STACK_MIRROR_INTERFACE'],
+      [{ STACKING_INTERFACES: 'root:3:eth7', STACK_PRIORITY1: 'root', MIRROR_BRIDGE_OUT: 'eth9' }, 'STACK_MIRROR_INTERFACE'],
+      [{ MIRROR_BRIDGE_IN: 'eth9' }, 'needs MIRROR_BRIDGE_OUT'],
+    ];
+    for (const [env, hint] of bad) {
+      assert.throws(() => loadSettings({ ...base, ...env }), (e: unknown) => isDovesnapError(e, ErrorCode.BadOption) && e.message.includes(hint), JSON.stringify(env));
+    }
+    assert.throws(() => loadSettings({ STACKING_INTERFACES: 'root:3:eth7', STACK_PRIORITY1: 'root' }), /controllers/);
+    assert.deepEqual(loadSettings({ ...base, STACK_OFCONTROLLERS: 'tcp:10.0.0.1:6653' }).defaultControllers, ['tcp:10.0.0.1:6653'], 'STACK_OFCONTROLLERS wins');
   });
 
   it('does not read process.env when given an environment', () => {
