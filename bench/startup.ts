@@ -154,6 +154,8 @@ async function cleanupAll(): Promise<void> {
 // ------------------------------------------------------------------------------- the network
 
 let subnetCursor = randomBytes(1)[0]! % 250;
+/** `--net-opt`: more `-o` options for the dovesnap networks (e.g. ovs.bridge.preallocate_ports=50). */
+let netOpts: string[] = [];
 let dpidCursor = 0xd5b0000 + (randomBytes(2).readUInt16BE(0) << 4);
 
 async function createNetwork(kind: Kind, name: string): Promise<string> {
@@ -163,7 +165,7 @@ async function createNetwork(kind: Kind, name: string): Promise<string> {
     dpidCursor += 1;
     const subnet = `10.232.${subnetCursor}.0/24`;
     const args = ['network', 'create', '-d', kind, '--subnet', subnet];
-    if (kind === 'dovesnap') args.push('-o', `ovs.bridge.dpid=0x${dpidCursor.toString(16)}`);
+    if (kind === 'dovesnap') args.push('-o', `ovs.bridge.dpid=0x${dpidCursor.toString(16)}`, ...netOpts.flatMap((o) => ['-o', o]));
     madeNetworks.add(name);
     const r = await docker(...args, name);
     checkAborted();
@@ -562,16 +564,18 @@ function parseOptions(argv: string[]): Options {
       'ping-timeout': { type: 'string', default: '30' },
       settle: { type: 'string', default: '3' },
       'run-opt': { type: 'string', multiple: true, default: [] },
+      'net-opt': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
       'usage: node dist/bench/startup.js [--n 1,10,50] [--rounds 3] [--json out.json] [--probe stream|poll]\n' +
-        '                                  [--ping-timeout 30] [--settle 3] [--run-opt=ARG ...]\nSee bench/README.md.\n',
+        '                                  [--ping-timeout 30] [--settle 3] [--run-opt=ARG ...] [--net-opt=OPT=VALUE ...]\nSee bench/README.md.\n',
     );
     process.exit(0);
   }
+  netOpts = values['net-opt'];
   const ns = values.n.split(',').map((s) => Number(s.trim()));
   if (ns.some((n) => !Number.isInteger(n) || n < 1 || n > 1000)) throw new Error(`--n: expected a comma-separated list of integers 1..1000, got "${values.n}"`);
   const rounds = Number(values.rounds);

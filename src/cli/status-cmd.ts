@@ -20,12 +20,14 @@ export function formatStatus(status: NetworksStatus): string {
   for (const n of nets) {
     lines.push(`${n.NetworkName || '(unnamed)'}  id ${n.NetworkID.slice(0, 12)}  bridge ${n.BridgeName}  dpid ${n.BridgeDpid}  vlan ${n.BridgeVLAN}  mode ${n.Mode}${n.Userspace ? '  userspace' : ''}`);
     lines.push(`  controllers: ${n.Controllers.length > 0 ? n.Controllers.join(', ') : '(none: standalone)'}`);
+    const extras = [n.OvsLocalMac === null ? '' : `local mac ${n.OvsLocalMac}`, n.PreallocatedPorts > 0 ? `preallocated ports ${n.PreallocatedPorts}` : ''].filter((x) => x !== '');
+    if (extras.length > 0) lines.push(`  ${extras.join('  ')}`);
     const cs = Object.values(n.Containers).sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0));
     if (cs.length === 0) lines.push('  no containers');
     else {
       const rows = [['OFPORT', 'CONTAINER', 'ID', 'IP', 'MAC', 'ACLS', 'STATE']];
       for (const c of cs) {
-        rows.push([String(c.OFPort ?? '-'), c.Name.replace(/^\//, '') || '(pending)', c.Id.slice(0, 12) || '-', c.HostIP || '-', c.MacAddress, c.PortACLs.join(',') || '-', c.Blocked !== null ? `blocked: ${c.Blocked}` : c.Id === '' ? 'pending' : 'up']);
+        rows.push([String(c.OFPort ?? '-'), c.Name.replace(/^\//, '') || '(pending)', c.Id.slice(0, 12) || '-', c.HostIP || '-', c.MacAddress, c.PortACLs.join(',') || '-', c.Blocked !== null ? `blocked: ${c.Blocked}` : c.Id === '' ? 'pending' : c.Mirrored ? 'up, mirrored' : 'up']);
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
       for (const r of rows) lines.push(`  ${r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('  ')}`);

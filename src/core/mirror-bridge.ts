@@ -104,6 +104,8 @@ export function createMirrorBridge(deps: MirrorBridgeDeps): MirrorBridge {
   let problem: string | undefined;
   let running: Promise<void> | undefined;
   let again: string | undefined;
+  /** Networks already logged as impossible to link. */
+  const unlinkable = new Set<string>();
 
   const removeAll = async (): Promise<void> => {
     const bridge = await vswitch.getBridge(MIRROR_BRIDGE_NAME);
@@ -160,7 +162,13 @@ export function createMirrorBridge(deps: MirrorBridgeDeps): MirrorBridge {
     }
 
     const wanted = new Map<string, NetworkRecord>();
-    for (const n of state.allNetworks()) if (linkable(n, deps.hostDatapath)) wanted.set(mirrorLinkNames(n.id).mirror, n);
+    for (const n of state.allNetworks()) {
+      if (linkable(n, deps.hostDatapath)) wanted.set(mirrorLinkNames(n.id).mirror, n);
+      else if (n.localFaucet && !unlinkable.has(n.id)) {
+        unlinkable.add(n.id);
+        log.warn({ network: n.id, datapath: n.datapathType, mirrorBridge: deps.hostDatapath }, 'network not linked to the mirror bridge: patch ports join bridges of one datapath type only');
+      }
+    }
     // Links of networks that are gone (their bridge took the other end with it).
     const mirrorBridge = await vswitch.getBridge(MIRROR_BRIDGE_NAME);
     for (const p of mirrorBridge?.ports ?? []) {
