@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFaucetConfigFacts, type AclUsage, type FaucetConfigFacts } from '../faucet/config-facts.js';
 import { FOREIGN_PORT_MARK, OWNED_ACL_PREFIX, type FaucetAclSpec, type FaucetDpSpec, type FaucetForeignPortSpec, type FaucetPortSpec, type ManagedFaucetState } from '../faucet/types.js';
 import type { StackFacts } from './stack.js';
@@ -86,6 +87,27 @@ function vlanFields(native: number | undefined, tagged: readonly number[]): Pick
   return { ...(native === undefined ? {} : { nativeVlan: native }), ...(tagged.length > 0 ? { taggedVlans: tagged } : {}) };
 }
 
+/**
+ * FAUCET installs a coprocessor port's flows (VID N -> port N) when that port comes up, for
+ * the ports the DP has at that moment, and never again: a container port numbered later is
+ * unreachable through it. Naming the coprocessor entry after the DP's set of port numbers makes
+ * FAUCET restart it (and write the flows anew) exactly when that set changes.
+ */
+export function coproName(iface: string, ports: readonly FaucetPortSpec[]): string {
+  const numbers = ports.filter((p) => p.coprocessor === undefined && p.number !== OFPP_LOCAL).map((p) => p.number).sort((a, b) => a - b);
+  return `${iface}@${createHash('sha256').update(numbers.join(',')).digest('hex').slice(0, 8)}`;
+}
+
+function withCoproNames(ports: readonly FaucetPortSpec[], coproIfaces: ReadonlySet<string>): FaucetPortSpec[] {
+  if (coproIfaces.size === 0) return [...ports];
+  return ports.map((p) => {
+    const iface = p.description.startsWith(COPRO_DESCRIPTION) ? p.description.slice(COPRO_DESCRIPTION.length) : undefined;
+    return iface !== undefined && coproIfaces.has(iface) ? { ...p, name: coproName(iface, ports) } : p;
+  });
+}
+
+const COPRO_DESCRIPTION = 'Coprocessor interface ';
+
 /** Ports on the bridge that nobody asked dovesnap for: added by hand (`ovs-vsctl add-port`). */
 export function handAddedPorts(n: NetworkRecord, ports: readonly BridgePort[]): BridgePort[] {
   return ports.filter((p) => p.name !== n.bridgeName && p.externalIds[ExtId.networkId] === undefined && p.ofport !== undefined);
@@ -127,7 +149,7 @@ export function desiredDps(
       if (number === undefined) continue;
       ports.push({
         number,
-        description: `Coprocessor interface ${p.interface}`,
+        description: `${COPRO_DESCRIPTION}${p.interface}`,
         coprocessor: { strategy: 'vlan_vid', vlanVidBase: COPRO_VLAN_VID_BASE },
         ...(p.acl ? { aclsIn: [p.acl] } : {}),
       });
@@ -173,7 +195,7 @@ export function desiredDps(
       name: n.name,
       dpId: n.options.dpid,
       description: dpDescription(n),
-      ports,
+      ports: withCoproNames(ports, new Set(n.options.addCoproPorts.map((p) => p.interface))),
       // FAUCET applies a VLAN's output ACLs only in its egress pipeline.
       ...(vlanOut === undefined ? {} : { egressPipeline: true, vlans: [{ vid: n.options.vlan, description: `dovesnap network ${n.name}`, aclsOut: [vlanOut] }] }),
     });

@@ -233,6 +233,7 @@ function portNode(port: FaucetPortSpec): YAMLMap {
     ['vlan_vid_base', port.coprocessor.vlanVidBase],
   ]);
   return yamlMap([
+    ['name', port.name],
     ['description', port.description],
     ['native_vlan', port.nativeVlan],
     ['tagged_vlans', tagged && flowSeq(tagged)],

@@ -29,6 +29,8 @@ export interface FaucetPortSpec {
   /** OpenFlow port number, 1..0xF0000000 or OFPP_LOCAL (4294967294). */
   readonly number: number;
   readonly description: string;
+  /** FAUCET's `name` of the port; FAUCET restarts a port whose name changes (see coproName). */
+  readonly name?: string;
   /** Untagged VID. Rendered as a bare VID, which FAUCET resolves to a `vlans:` entry with that
    * vid if one exists, or creates implicitly. */
   readonly nativeVlan?: number;

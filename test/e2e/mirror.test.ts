@@ -156,6 +156,35 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     assert.equal(all.filter((p) => p === out || p === inn).length, 2, 'OUT and IN once each');
   });
 
+  it('keeps a port whose mirror label does not parse closed, saying why', async () => {
+    const bad = `${netA}-bad`;
+    await runContainer(bad, netA, ['--label', 'dovesnap.faucet.mirror=maybe']);
+    const blocked = await waitFor('status says why the port is closed', async () => {
+      const c = Object.values((await status())).flatMap((n) => Object.values(n.Containers)).find((x) => x.Name === `/${bad}`) as { Blocked?: string | null } | undefined;
+      return typeof c?.Blocked === 'string' ? c.Blocked : undefined;
+    });
+    assert.match(blocked, /dovesnap\.faucet\.mirror/);
+    assert.match(blocked, /maybe/);
+    const r = await run('/usr/bin/docker', ['exec', bad, 'ping', '-c', '2', '-W', '1', await containerIp(quiet, netA)]);
+    assert.notEqual(r.code, 0, 'no traffic through a port kept closed');
+  });
+
+  it('changes the mirror set when a container is recreated without the label', async () => {
+    await must('/usr/bin/docker', ['rm', '-f', loud]);
+    await runContainer(loud, netA);
+    await waitFor("network A's link output-only again", async () => mirrorPortOf(netA)?.output_only === true && mirrorPortOf(netA)?.mirror === undefined);
+    const loudMac = await macOf(loud, netA);
+    const quietIp = await containerIp(quiet, netA);
+    await waitPing(loud, quietIp);
+    const start = cap.lines.length;
+    await must('/usr/bin/docker', ['exec', loud, 'ping', '-c', '5', '-i', '0.2', quietIp]);
+    assert.deepEqual(framesOf(cap, loudMac, start).filter((l) => !l.includes('ff:ff:ff:ff:ff:ff')), [], 'no longer mirrored');
+    // Labelled again for the tests that follow.
+    await must('/usr/bin/docker', ['rm', '-f', loud]);
+    await runContainer(loud, netA, ['--label', 'dovesnap.faucet.mirror=true']);
+    await waitFor('mirror list back', async () => (mirrorPortOf(netA)?.mirror ?? []).length === 1);
+  });
+
   it('puts the mirror bridge back when it is deleted by hand', async () => {
     await must('ovs-vsctl', ['del-br', MIRROR_BRIDGE]);
     await waitFor('mirror bridge recreated with both links', async () => (await linksNow()).length === 2, 20_000);

@@ -147,10 +147,23 @@ describe('desiredDps', () => {
 
   it('makes a coprocessor port of add_copro_ports, addressed by port number (VID base 0)', () => {
     const net = network(NET1, 'net1', { 'ovs.bridge.add_copro_ports': 'cp0/7/allow' });
-    assert.deepEqual(onlyDp(desiredDps(store([net]), ACLS, ports([['cp0', 7, 'copro']]))).ports, [
-      { number: 7, description: 'Coprocessor interface cp0', coprocessor: { strategy: 'vlan_vid', vlanVidBase: 0 }, aclsIn: ['allow'] },
+    const got = onlyDp(desiredDps(store([net]), ACLS, ports([['cp0', 7, 'copro']]))).ports;
+    assert.deepEqual(got, [
+      { number: 7, name: got[0]?.name, description: 'Coprocessor interface cp0', coprocessor: { strategy: 'vlan_vid', vlanVidBase: 0 }, aclsIn: ['allow'] },
       LOCAL_PORT,
     ]);
+    assert.match(got[0]?.name ?? '', /^cp0@[0-9a-f]{8}$/);
+  });
+
+  it("renames the coprocessor entry when the DP's port numbers change, so FAUCET redoes its flows (and only then)", () => {
+    const net = network(NET1, 'net1', { 'ovs.bridge.add_copro_ports': 'cp0/7' });
+    const name = (eps: EndpointRecord[]): string | undefined => onlyDp(desiredDps(store([net], eps), ACLS, ports([['cp0', 7, 'copro']]))).ports.find((p) => p.number === 7)?.name;
+    const one = endpoint('e1'.repeat(32), NET1, 1, { name: '/a' });
+    const two = endpoint('e2'.repeat(32), NET1, 2, { name: '/b' });
+    assert.equal(name([one]), name([one]));
+    assert.notEqual(name([one]), name([one, two]));
+    // The same numbers under other names (a container replaced on its number): no restart.
+    assert.equal(name([one]), name([endpoint('e3'.repeat(32), NET1, 1, { name: '/c' })]));
   });
 
   it('lists mirror-labelled containers on the mirror link, and keeps the link output-only without them', () => {
