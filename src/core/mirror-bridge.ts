@@ -1,5 +1,6 @@
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
+import { oneAtATime } from '../util/one-at-a-time.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
 import { runCommand } from '../net/exec.js';
 import { HostPortKind } from './faucet-desired.js';
@@ -102,8 +103,6 @@ export function createMirrorBridge(deps: MirrorBridgeDeps): MirrorBridge {
   let lastFlows: string | undefined;
   let links: Record<string, number> = {};
   let problem: string | undefined;
-  let running: Promise<void> | undefined;
-  let again: string | undefined;
   /** Networks already logged as impossible to link. */
   const unlinkable = new Set<string>();
 
@@ -217,29 +216,14 @@ export function createMirrorBridge(deps: MirrorBridgeDeps): MirrorBridge {
     problem = undefined;
   };
 
-  const ensure = async (reason: string): Promise<void> => {
-    if (running !== undefined) {
-      // One pass at a time; whatever asked meanwhile gets one more pass after this one.
-      again = reason;
-      return running;
+  const ensure = oneAtATime(async (reason) => {
+    try {
+      await once(reason);
+    } catch (err) {
+      problem = errorMessage(err);
+      log.error({ err: problem, reason }, 'mirror bridge not reconciled');
     }
-    running = (async () => {
-      try {
-        await once(reason);
-      } catch (err) {
-        problem = errorMessage(err);
-        log.error({ err: problem, reason }, 'mirror bridge not reconciled');
-      } finally {
-        running = undefined;
-      }
-      if (again !== undefined) {
-        const next = again;
-        again = undefined;
-        await ensure(next);
-      }
-    })();
-    return running;
-  };
+  });
 
   return {
     ensure,

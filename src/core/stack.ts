@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
+import { oneAtATime } from '../util/one-at-a-time.js';
 import type { StackingSettings } from '../config/settings.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
 import { runCommand } from '../net/exec.js';
@@ -111,8 +112,6 @@ export function createStack(deps: StackDeps): Stack {
   let current: StackFacts | undefined;
   let trouble: string | undefined;
   let lastFlows: string | undefined;
-  let running: Promise<void> | undefined;
-  let again: string | undefined;
 
   const removeOwnedBridge = async (name: string, role: string): Promise<void> => {
     const b = await vswitch.getBridge(name);
@@ -203,37 +202,23 @@ export function createStack(deps: StackDeps): Stack {
     return { dpName: identity.dpName, dpId: identity.dpId, priority1: settings.priority1, interfaces, links, loopbacks, mirror: settings.mirrorInterface };
   };
 
-  const ensure = async (reason: string): Promise<void> => {
-    if (running !== undefined) {
-      again = reason;
-      return running;
+  const ensure = oneAtATime(async (reason) => {
+    try {
+      if (reason === 'periodic check') lastFlows = undefined;
+      const next = await once();
+      trouble = undefined;
+      const changed = factsKey(next) !== factsKey(current);
+      current = next;
+      if (changed) {
+        log.info({ reason, links: next?.links.size ?? 0, interfaces: next?.interfaces.length ?? 0 }, next === undefined ? 'stacking off' : 'stack switch ready');
+        deps.changed(`stack ${reason}`);
+      }
+    } catch (err) {
+      const why = errorMessage(err);
+      if (trouble !== why) log.error({ err: why, reason }, 'stack not reconciled');
+      trouble = why;
     }
-    running = (async () => {
-      try {
-        if (reason === 'periodic check') lastFlows = undefined;
-        const next = await once();
-        trouble = undefined;
-        const changed = factsKey(next) !== factsKey(current);
-        current = next;
-        if (changed) {
-          log.info({ reason, links: next?.links.size ?? 0, interfaces: next?.interfaces.length ?? 0 }, next === undefined ? 'stacking off' : 'stack switch ready');
-          deps.changed(`stack ${reason}`);
-        }
-      } catch (err) {
-        const why = errorMessage(err);
-        if (trouble !== why) log.error({ err: why, reason }, 'stack not reconciled');
-        trouble = why;
-      } finally {
-        running = undefined;
-      }
-      if (again !== undefined) {
-        const next = again;
-        again = undefined;
-        await ensure(next);
-      }
-    })();
-    return running;
-  };
+  });
 
   return { ensure, facts: () => current, problem: () => trouble };
 }

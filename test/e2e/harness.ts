@@ -379,3 +379,14 @@ export async function startCapture(iface: string): Promise<Capture> {
     waitLine: (what, match, timeoutMs = 15_000, from = 0) => waitFor(what, async () => lines.slice(from).find((l) => match.test(l)), timeoutMs),
   };
 }
+
+const REPO_ROOT = new URL('../../..', import.meta.url).pathname;
+
+/**
+ * `make up` (scripts/up.sh) with some variables set (a string) or removed (undefined): how the
+ * mirror and stack tests restart the daemon with their settings, and restore the caller's.
+ */
+export async function upWithEnv(env: Readonly<Record<string, string | undefined>>): Promise<void> {
+  const vars = Object.entries(env).flatMap(([k, v]) => (v === undefined ? ['-u', k] : [`${k}=${v}`]));
+  await must('env', [...vars, 'bash', `${REPO_ROOT}/scripts/up.sh`], 600_000);
+}

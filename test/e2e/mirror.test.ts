@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
   containerIp, createNetwork, docker, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, startCapture, status, testDpid, testSubnet,
-  uniqueName, waitFor, waitPing, type Capture,
+  uniqueName, upWithEnv, waitFor, waitPing, type Capture,
 } from './harness.js';
 
 /**
@@ -15,13 +15,8 @@ import {
  * the test captures on OUT's far end and sends into IN's far end from a namespace of its own.
  */
 
-const REPO = new URL('../../..', import.meta.url).pathname;
 const MIRROR_BRIDGE = 'mirrorbr';
 
-async function upWith(env: Record<string, string | undefined>): Promise<void> {
-  const vars = Object.entries(env).map(([k, v]) => (v === undefined ? ['-u', k] : [`${k}=${v}`])).flat();
-  await must('env', [...vars, 'bash', `${REPO}/scripts/up.sh`], 600_000);
-}
 
 async function macOf(container: string, network: string): Promise<string> {
   return docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").MacAddress}}`, container);
@@ -65,7 +60,7 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     onCleanup(() => run('ip', ['link', 'del', inn]));
     onCleanup(() => run('ip', ['netns', 'del', riverNs]));
     // Last to run but the links: the stack as the environment had it, which removes our mirror bridge.
-    onCleanup(() => upWith({ MIRROR_BRIDGE_OUT: originalOut, MIRROR_BRIDGE_IN: originalIn }));
+    onCleanup(() => upWithEnv({ MIRROR_BRIDGE_OUT: originalOut, MIRROR_BRIDGE_IN: originalIn }));
     await must('ip', ['link', 'add', out, 'type', 'veth', 'peer', 'name', outPeer]);
     await must('ip', ['link', 'add', inn, 'type', 'veth', 'peer', 'name', innPeer]);
     await must('ip', ['netns', 'add', riverNs]);
@@ -75,7 +70,7 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
 
     const idA = await createNetwork(netA, { 'ovs.bridge.dpid': testDpid() }, ['--subnet', subA.subnet]);
     bridgeA = `ovsbr-${idA.slice(0, 5)}`;
-    await upWith({ MIRROR_BRIDGE_OUT: out, MIRROR_BRIDGE_IN: inn });
+    await upWithEnv({ MIRROR_BRIDGE_OUT: out, MIRROR_BRIDGE_IN: inn });
     const idB = await createNetwork(netB, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan': '200' }, ['--subnet', subB.subnet]);
     ourLinks = [`dsmm${idA.slice(0, 10)}`, `dsmm${idB.slice(0, 10)}`];
 
@@ -141,7 +136,7 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     const flow = run('/usr/bin/docker', ['exec', loud, 'ping', '-c', '40', '-i', '0.25', quietIp], 60_000);
     await new Promise((r) => setTimeout(r, 1500));
     process.kill(Number(readFileSync('/run/dovesnap/dovesnap.pid', 'utf8').trim()), 'SIGKILL');
-    await upWith({ MIRROR_BRIDGE_OUT: out, MIRROR_BRIDGE_IN: inn });
+    await upWithEnv({ MIRROR_BRIDGE_OUT: out, MIRROR_BRIDGE_IN: inn });
     const after = cap.lines.length;
     await cap.waitLine('mirrored frames after the restart', new RegExp(`${loudMac} > .*vlan 100, .*ICMP echo request`), 15_000, after);
     const r = await flow;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import {
   addFaucetEntries, containerIp, createNetwork, docker, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, serveHttp, startCapture,
-  testDpid, testSubnet, uniqueName, waitFor, type Capture,
+  testDpid, testSubnet, uniqueName, upWithEnv, waitFor, type Capture,
 } from './harness.js';
 
 /**
@@ -13,13 +13,8 @@ import {
  * it with a veth to the interface given to dovesnap as STACKING_INTERFACES.
  */
 
-const REPO = new URL('../../..', import.meta.url).pathname;
 const FAUCET_METRICS = 'http://127.0.0.1:9302/metrics';
 
-async function upWith(env: Record<string, string | undefined>): Promise<void> {
-  const vars = Object.entries(env).map(([k, v]) => (v === undefined ? ['-u', k] : [`${k}=${v}`])).flat();
-  await must('env', [...vars, 'bash', `${REPO}/scripts/up.sh`], 600_000);
-}
 
 const STACK_VARS = ['STACKING_INTERFACES', 'STACK_PRIORITY1', 'STACK_MIRROR_INTERFACE'] as const;
 
@@ -77,7 +72,7 @@ describe('FAUCET stacking (STACKING_INTERFACES, STACK_PRIORITY1, STACK_MIRROR_IN
     onCleanup(async () => edit.remove());
     const original = Object.fromEntries(STACK_VARS.map((k) => [k, process.env[k]]));
     // Runs before the DP above is removed: dovesnap takes its stack link out of that DP first.
-    onCleanup(() => upWith(original));
+    onCleanup(() => upWithEnv(original));
 
     await must('ip', ['link', 'add', stackIf, 'type', 'veth', 'peer', 'name', rootStack]);
     await must('ip', ['link', 'add', sink, 'type', 'veth', 'peer', 'name', sinkPeer]);
@@ -87,7 +82,7 @@ describe('FAUCET stacking (STACKING_INTERFACES, STACK_PRIORITY1, STACK_MIRROR_IN
     await must('ip', ['-n', hostNs, 'addr', 'add', `${hostIp}/24`, 'dev', 'eth0']);
     await must('ip', ['-n', hostNs, 'link', 'set', 'eth0', 'up']);
     await must('ip', ['netns', 'exec', hostNs, 'ethtool', '-K', 'eth0', 'tx', 'off']);
-    await upWith({ STACKING_INTERFACES: `${root}:3:${stackIf}`, STACK_PRIORITY1: root, STACK_MIRROR_INTERFACE: `${root}:2` });
+    await upWithEnv({ STACKING_INTERFACES: `${root}:3:${stackIf}`, STACK_PRIORITY1: root, STACK_MIRROR_INTERFACE: `${root}:2` });
     const netId = await createNetwork(net, { 'ovs.bridge.dpid': testDpid() }, ['--subnet', subnet]);
     // The datapath dovesnap's bridges use here (userspace where there is no kernel module).
     const datapath = await ovsVsctl('get', 'Bridge', `ovsbr-${netId.slice(0, 5)}`, 'datapath_type');
