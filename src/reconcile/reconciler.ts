@@ -243,9 +243,6 @@ export class Reconciler {
     } catch (err) {
       blockedReason = errorMessage(err);
     }
-    if (parsed?.mirror === true) {
-      this.log.warn({ container: c.Name, network: networkName }, 'label dovesnap.faucet.mirror is not supported by this version yet: traffic is not mirrored');
-    }
     let mac = ep.mac;
     if (parsed?.macPrefix !== undefined && ep.sandboxKey !== undefined) {
       const wanted = applyMacPrefix(ep.mac, parsed.macPrefix);
@@ -259,7 +256,7 @@ export class Reconciler {
     });
     if (updated === undefined) return;
     await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
-    this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, mac, blockedReason }, 'container resolved');
+    this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, mac, mirrored: parsed?.mirror === true, blockedReason }, 'container resolved');
     if (syncFaucet && state.network(networkId)?.localFaucet === true) await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
   }
 
