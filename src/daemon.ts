@@ -12,13 +12,13 @@ import { Driver } from './core/driver.js';
 import { detectDatapath, realHostNet } from './core/host.js';
 import { createFaucetView, type FaucetControl } from './core/faucet-view.js';
 import { watchBridgePorts } from './core/bridge-watch.js';
-import { createMirrorBridge } from './core/mirror-bridge.js';
+import { createMirrorBridge, type MirrorBridge } from './core/mirror-bridge.js';
 import { createStack, type Stack } from './core/stack.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { createNatView } from './core/nat-view.js';
 import { LoopbackProxies } from './net/loopback-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
-import { buildStatusApp } from './status/server.js';
+import { buildStatusApp, type HostStatus } from './status/server.js';
 
 /**
  * The daemon's lifecycle: connect, rebuild the model from OVSDB, serve, and shut down in
@@ -139,13 +139,30 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     await listenOnSocket(app, path.join(settings.pluginDir, `${name}.sock`));
     pluginApps.push(app);
   }
+  let mirror: MirrorBridge | undefined;
+  const hostStatus = (): HostStatus => {
+    const m = mirror?.describe();
+    const f = stack?.facts();
+    const st = settings.stacking;
+    return {
+      MirrorBridge: m?.bridge === undefined || m.out === undefined ? null : { Bridge: m.bridge, Out: m.out, In: m.in ?? null, Links: m.links, Problem: m.problem ?? null },
+      Stack: st === undefined ? null : {
+        DpName: f?.dpName ?? null,
+        DpId: f === undefined ? null : `0x${f.dpId.toString(16)}`,
+        Root: st.priority1,
+        Interfaces: st.interfaces.map((i) => ({ Interface: i.interface, OFPort: f?.interfaces.find((x) => x.interface === i.interface)?.ofport ?? null, RemoteDp: i.remoteDp, RemotePort: i.remotePort })),
+        MirrorInterface: st.mirrorInterface === undefined ? null : `${st.mirrorInterface.dp}:${st.mirrorInterface.port}`,
+        Problem: stack?.problem() ?? null,
+      },
+    };
+  };
   const status = buildStatusApp(state, log, () => {
     if (!ready) return { status: 'starting' };
     const ovsdb = vswitch.health();
     if (!ovsdb.connected) return { status: 'degraded', reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}` };
     const faucetTrouble = faucet.unhealthy();
     return faucetTrouble === undefined ? { status: 'ok' } : { status: 'degraded', reason: faucetTrouble };
-  });
+  }, hostStatus);
   await status.listen({ host: settings.statusHost, port: settings.statusPort });
 
   const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored });
@@ -164,7 +181,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     faucet.fileChanged().catch(() => undefined);
   }, log);
   const stopBridgeWatch = watchBridgePorts({ state, vswitch, sync: (reason) => faucet.sync(reason), logger: log });
-  const mirror = createMirrorBridge({
+  mirror = createMirrorBridge({
     config: { out: settings.mirrorBridgeOut, in: settings.mirrorBridgeIn },
     hostDatapath,
     state,
@@ -172,7 +189,8 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     linkExists: (name) => realHostNet.linkExists(name),
     logger: log,
   });
-  await mirror.ensure('start');
+  const mirrorNow = mirror;
+  await mirrorNow.ensure('start');
   stack = createStack({
     settings: settings.stacking,
     controllers: settings.defaultControllers,
@@ -188,7 +206,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   const stopMirrorOnNetworks = state.subscribe((change) => {
     if (change.kind !== 'network') return;
     const why = change.record === undefined ? 'network removed' : 'network added';
-    void mirror.ensure(why);
+    void mirrorNow.ensure(why);
     void stackNow.ensure(why);
   });
   let mirrorTimer: NodeJS.Timeout | undefined;
@@ -196,13 +214,13 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     // Every port dovesnap adds is an OVSDB change too: look once things are quiet.
     if (mirrorTimer !== undefined) clearTimeout(mirrorTimer);
     mirrorTimer = setTimeout(() => {
-      void mirror.ensure('OVSDB changed');
+      void mirrorNow.ensure('OVSDB changed');
       void stackNow.ensure('OVSDB changed');
     }, 1000);
     mirrorTimer.unref();
   });
   const mirrorCheck = setInterval(() => {
-    void mirror.ensure('periodic check');
+    void mirrorNow.ensure('periodic check');
     void stackNow.ensure('periodic check');
   }, MIRROR_CHECK_MS);
   mirrorCheck.unref();

@@ -1,15 +1,34 @@
-import type { NetworksStatus } from '../status/server.js';
+import type { HostStatus, NetworksStatus } from '../status/server.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 
-export async function fetchStatus(baseUrl: string): Promise<NetworksStatus> {
+export async function fetchStatus(baseUrl: string, path = '/networks'): Promise<NetworksStatus> {
+  return (await fetchJson(baseUrl, path)) as NetworksStatus;
+}
+
+async function fetchJson(baseUrl: string, path: string): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(`${baseUrl.replace(/\/$/, '')}/networks`, { signal: AbortSignal.timeout(5000) });
+    res = await fetch(`${baseUrl.replace(/\/$/, '')}${path}`, { signal: AbortSignal.timeout(5000) });
   } catch (err) {
     throw new DovesnapError(ErrorCode.NotFound, `cannot reach the dovesnap status API at ${baseUrl} (is the daemon running? try: make up): ${errorMessage(err)}`);
   }
   if (!res.ok) throw new DovesnapError(ErrorCode.Internal, `status API answered ${res.status}`);
-  return (await res.json()) as NetworksStatus;
+  return res.json();
+}
+
+/** The mirror bridge and stack lines above the networks, when this host has them. */
+export function formatHost(host: HostStatus): string {
+  const lines: string[] = [];
+  const m = host.MirrorBridge;
+  if (m !== null) {
+    lines.push(`mirror bridge ${m.Bridge}  out ${m.Out}${m.In === null ? '' : `  in ${m.In}`}  networks linked ${Object.keys(m.Links).length}${m.Problem === null ? '' : `  PROBLEM: ${m.Problem}`}`);
+  }
+  const st = host.Stack;
+  if (st !== null) {
+    const links = st.Interfaces.map((i) => `${i.Interface}(${i.OFPort ?? '?'})->${i.RemoteDp}:${i.RemotePort}`).join(', ');
+    lines.push(`stack switch ${st.DpName ?? '(not up)'}${st.DpId === null ? '' : ` ${st.DpId}`}  root ${st.Root}  links ${links}${st.MirrorInterface === null ? '' : `  mirror to ${st.MirrorInterface}`}${st.Problem === null ? '' : `  PROBLEM: ${st.Problem}`}`);
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n\n`;
 }
 
 /** A plain table a person can read; `--json` gives the API document itself. */
@@ -38,5 +57,11 @@ export function formatStatus(status: NetworksStatus): string {
 
 export async function runStatus(opts: { json?: boolean; url: string }): Promise<void> {
   const status = await fetchStatus(opts.url);
-  process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+    return;
+  }
+  // An older daemon has no /host: the networks are what matters.
+  const host = (await fetchJson(opts.url, '/host').catch(() => undefined)) as HostStatus | undefined;
+  process.stdout.write((host === undefined ? '' : formatHost(host)) + formatStatus(status));
 }

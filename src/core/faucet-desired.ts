@@ -188,7 +188,10 @@ export function desiredDps(
       if (taken.has(number)) continue;
       ports.push({ number, description: SPARE_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }) });
     }
-    ports.push(localPort(n));
+    // A coprocessor port addresses every port of the DP by VID = its number, and FAUCET's flow
+    // for LOCAL (4294967294) is refused by the switch: on a flat network, where the LOCAL entry
+    // is only there so that the DP has an interface, leave it out when a coprocessor port is.
+    if (n.options.mode !== 'flat' || n.options.addCoproPorts.length === 0) ports.push(localPort(n));
     ports.sort((a, b) => a.number - b.number);
     const vlanOut = n.options.vlanOutAcl;
     dps.push({

@@ -4,7 +4,7 @@ import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import type { DaemonSettings } from '../config/settings.js';
 import { FaucetConfigStore, pidfileReloader, sha256Hex } from '../faucet/store.js';
 import { FaucetConfigReader } from '../faucet/config-facts.js';
-import { readRunningDps } from '../faucet/metrics.js';
+import { readPortStatus, readRunningDps } from '../faucet/metrics.js';
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
@@ -26,9 +26,17 @@ export interface FaucetControl {
   readonly quietMs?: number;
   /** …but never longer than this (default 60 s). */
   readonly maxDeferMs?: number;
+  /** How long after raising ports FAUCET's port_status is looked at (default 2 s). */
+  readonly verifyAfterMs?: number;
 }
 
 const QUIET_MS = 5_000;
+/** How long after raising ports FAUCET's port_status is checked, how often, and how long a bounce's down lasts. */
+const VERIFY_AFTER_MS = 2_000;
+const VERIFY_ATTEMPTS = 3;
+const BOUNCE_MS = 200;
+/** Ports raised this soon after their switch started running are checked. */
+const COLD_START_WINDOW_MS = 15_000;
 const MAX_DEFER_MS = 60_000;
 
 /** One render of the desired state, and what it means for the ports. */
@@ -89,6 +97,12 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   const reader = new FaucetConfigReader();
   /** Syncs not yet settled: shutdown waits for them, so no write is cut off half-confirmed. */
   const inflight = new Set<Promise<void>>();
+  /** Checks that FAUCET saw raised ports come up (see verifyUp). */
+  const verifyTimers = new Set<NodeJS.Timeout>();
+  /** When this process first saw FAUCET running each DP. */
+  const runningSince = new Map<bigint, number>();
+  let closing = false;
+
   const track = (p: Promise<void>): Promise<void> => {
     const settled = p.catch(() => undefined);
     inflight.add(settled);
@@ -199,6 +213,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     const deadline = Date.now() + settings.faucetConfirmTimeoutMs;
     for (;;) {
       const running = await readRunningDps(url).catch(() => new Set<bigint>());
+      for (const id of running) if (!runningSince.has(id)) runningSince.set(id, Date.now());
       if ([...dpIds].every((id) => running.has(id))) return;
       if (Date.now() > deadline) {
         flog.warn({ dps: [...dpIds].map((d) => `0x${d.toString(16)}`) }, 'FAUCET is not running the switch yet; raising its ports anyway');
@@ -219,15 +234,63 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     if (toRaise.length === 0) return;
     const dpIds = new Set(toRaise.map((e) => state.network(e.networkId)?.options.dpid).filter((d): d is bigint => d !== undefined));
     await waitUntilRunning(dpIds);
+    const now: EndpointRecord[] = [];
     for (const e of toRaise) {
       try {
         await host.setLinkUp(e.hostIf);
         raised.add(e.hostIf);
+        now.push(e);
       } catch (err) {
         flog.warn({ port: e.hostIf, err: errorMessage(err) }, 'could not bring the switch port up');
       }
     }
     for (const name of raised) if (!state.allEndpoints().some((e) => e.hostIf === name)) raised.delete(name);
+    // Only a switch FAUCET has just started can lose a link-up; elsewhere a port FAUCET has not
+    // reported up yet is one it has not got to (a busy FAUCET), and a bounce would only add work.
+    const fresh = now.filter((e) => {
+      const dpid = state.network(e.networkId)?.options.dpid;
+      const since = dpid === undefined ? undefined : runningSince.get(dpid);
+      return since !== undefined && Date.now() - since < COLD_START_WINDOW_MS;
+    });
+    verifyUp(fresh.map((e) => e.id), 1);
+  };
+
+  /**
+   * The link-up of a port can still be lost when it lands while FAUCET cold-starts the switch
+   * (seen with a brand-new network whose first container takes a spare entry at once): FAUCET
+   * then keeps the port down for good. A moment after raising ports, FAUCET's own port_status
+   * says whether it saw them; a port it reports down is taken down and up again, which FAUCET
+   * does see, a couple of times at most.
+   */
+  const verifyUp = (ids: readonly string[], attempt: number): void => {
+    const url = settings.faucetMetricsUrl;
+    if (url === undefined || ids.length === 0 || closing) return;
+    const timer = setTimeout(() => {
+      verifyTimers.delete(timer);
+      void track((async () => {
+        const status = await readPortStatus(url).catch(() => undefined);
+        if (status === undefined) return;
+        const missed: string[] = [];
+        for (const id of ids) {
+          const e = state.endpoint(id);
+          const dpid = e === undefined ? undefined : state.network(e.networkId)?.options.dpid;
+          if (e?.ofport === undefined || dpid === undefined || !raised.has(e.hostIf)) continue;
+          if (status.get(dpid)?.get(e.ofport) !== false) continue;
+          flog.warn({ port: e.hostIf, ofport: e.ofport, attempt }, 'FAUCET did not see the port come up (it was still starting the switch); raising it again');
+          try {
+            await host.setLinkDown(e.hostIf);
+            await new Promise((r) => setTimeout(r, BOUNCE_MS));
+            await host.setLinkUp(e.hostIf);
+            missed.push(id);
+          } catch (err) {
+            flog.warn({ port: e.hostIf, err: errorMessage(err) }, 'could not raise the switch port again');
+          }
+        }
+        if (attempt < VERIFY_ATTEMPTS) verifyUp(missed, attempt + 1);
+      })());
+    }, control?.verifyAfterMs ?? VERIFY_AFTER_MS);
+    timer.unref();
+    verifyTimers.add(timer);
   };
 
   const scheduleDeferred = (): void => {
@@ -397,6 +460,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       await track(requestSync('faucet.yaml changed'));
     },
     async close() {
+      closing = true;
+      for (const t of verifyTimers) clearTimeout(t);
+      verifyTimers.clear();
       // Names waiting for a quiet moment go out now.
       if (deferred !== undefined) {
         clearTimeout(deferred.timer);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { DatapathType } from '../ovs/vswitch.js';
-import { configureGateway, createVeth, deleteLink, getLink, hostLinkNames, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
+import { configureGateway, createVeth, deleteLink, getLink, hostLinkNames, setLinkDown, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
 import { allowForwarding, enableIpv4Forwarding, forwardingTags, revokeForwarding, revokeForwardingTag, type GatewayMode } from '../net/forwarding.js';
 import { applyNftScript } from '../net/nft.js';
 import { hostListeners, type ListeningSocket } from '../net/listeners.js';
@@ -14,6 +14,7 @@ export interface HostNet {
   linkNames(prefix: string): Promise<string[]>;
   setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string>;
   setLinkUp(name: string): Promise<void>;
+  setLinkDown(name: string): Promise<void>;
   configureGateway(bridge: string, cidr: string, opts: { disableTxOffload: boolean }): Promise<void>;
   enableIpv4Forwarding(): Promise<boolean>;
   allowForwarding(networkId: string, bridge: string, mode: GatewayMode): Promise<boolean>;
@@ -34,6 +35,7 @@ export const realHostNet: HostNet = {
   linkNames: hostLinkNames,
   setPeerMacInNetns,
   setLinkUp,
+  setLinkDown,
   configureGateway,
   enableIpv4Forwarding: () => enableIpv4Forwarding(),
   allowForwarding,

@@ -209,3 +209,23 @@ export async function readRunningDps(metricsUrl: string, fetchImpl: FetchLike = 
   }
   return running;
 }
+
+/**
+ * FAUCET's `port_status` per DP and port: true if any series of that port says up. FAUCET keeps
+ * the series of a port's earlier descriptions (a spare entry renamed after its container) at
+ * their last value, so one port can have several; the live one is up when the port is.
+ */
+export async function readPortStatus(metricsUrl: string, fetchImpl: FetchLike = fetch, timeoutMs = 5000): Promise<Map<bigint, Map<number, boolean>>> {
+  const response = await fetchImpl(onlyMetrics(metricsUrl, ['port_status']), { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics answered HTTP ${response.status}`);
+  const out = new Map<bigint, Map<number, boolean>>();
+  for (const s of parsePrometheusText(await response.text())) {
+    const id = s.labels.get('dp_id');
+    const port = Number(s.labels.get('port'));
+    if (s.name !== 'port_status' || id === undefined || !Number.isInteger(port)) continue;
+    const dp = out.get(BigInt(id)) ?? new Map<number, boolean>();
+    dp.set(port, (dp.get(port) ?? false) || s.value === 1);
+    out.set(BigInt(id), dp);
+  }
+  return out;
+}

@@ -157,6 +157,10 @@ export async function setLinkUp(name: string): Promise<void> {
   await runCommand('ip', ['link', 'set', 'dev', name, 'up']);
 }
 
+export async function setLinkDown(name: string): Promise<void> {
+  await runCommand('ip', ['link', 'set', 'dev', name, 'down']);
+}
+
 /** Deleting either end of a veth removes both. Succeeds if the link is already gone. */
 export async function deleteLink(name: string): Promise<void> {
   if (!hostLinkExists(name)) return;

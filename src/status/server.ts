@@ -109,9 +109,33 @@ export function networksStatus(state: StateStore): NetworksStatus {
 /** `ok` serves; `starting` does not yet; `degraded` answers but cannot change anything (OVSDB lost). */
 export type Health = { readonly status: 'ok' | 'starting' } | { readonly status: 'degraded'; readonly reason: string };
 
-export function buildStatusApp(state: StateStore, logger: Logger, health: () => Health): FastifyInstance {
+/** `GET /host`: this host's shared switches, beside the per-network document. */
+export interface HostStatus {
+  /** The mirror bridge (MIRROR_BRIDGE_OUT), or null when there is none. */
+  readonly MirrorBridge: {
+    readonly Bridge: string;
+    readonly Out: string;
+    readonly In: string | null;
+    /** Network ID -> OpenFlow port of its link on the mirror bridge. */
+    readonly Links: Readonly<Record<string, number>>;
+    /** Why it is not (fully) in place, or null. */
+    readonly Problem: string | null;
+  } | null;
+  /** The stack switch (STACKING_INTERFACES), or null when stacking is off. */
+  readonly Stack: {
+    readonly DpName: string | null;
+    readonly DpId: string | null;
+    readonly Root: string;
+    readonly Interfaces: readonly { readonly Interface: string; readonly OFPort: number | null; readonly RemoteDp: string; readonly RemotePort: number }[];
+    readonly MirrorInterface: string | null;
+    readonly Problem: string | null;
+  } | null;
+}
+
+export function buildStatusApp(state: StateStore, logger: Logger, health: () => Health, host: () => HostStatus = () => ({ MirrorBridge: null, Stack: null })): FastifyInstance {
   const app = createHttpApp(logger, 'status-api');
   app.get('/networks', async () => networksStatus(state));
+  app.get('/host', async () => host());
   app.get('/healthz', async (_req, reply) => {
     const h = health();
     return reply.code(h.status === 'ok' ? 200 : 503).send({ ok: h.status === 'ok', ...h });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
   containerIp, createNetwork, docker, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, startCapture, status, testDpid, testSubnet,
-  uniqueName, upWithEnv, waitFor, waitPing, type Capture,
+  uniqueName, upWithEnv, waitFor, STATUS_URL, waitPing, type Capture,
 } from './harness.js';
 
 /**
@@ -81,6 +81,14 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     assert.ok(networkEnd, 'network A has its end of the link');
     assert.equal(await ovsVsctl('get', 'Interface', networkEnd, 'ofport'), '99');
     await waitFor('FAUCET entry of the link, output-only while nothing is mirrored', async () => mirrorPortOf(netA)?.output_only === true);
+    const host = (await (await fetch(`${STATUS_URL}/host`)).json()) as { MirrorBridge: { Bridge: string; Out: string; In: string; Links: Record<string, number>; Problem: string | null } | null };
+    assert.equal(host.MirrorBridge?.Bridge, MIRROR_BRIDGE);
+    assert.equal(host.MirrorBridge?.Out, out);
+    assert.equal(host.MirrorBridge?.In, inn);
+    assert.equal(host.MirrorBridge?.Problem, null);
+    assert.ok(host.MirrorBridge?.Links[idA] !== undefined && host.MirrorBridge.Links[idB] !== undefined, 'status API lists both links');
+    const printed = await must('node', [`${new URL('../../..', import.meta.url).pathname}dist/src/cli/main.js`, 'status', '--url', STATUS_URL]);
+    assert.match(printed, new RegExp(`^mirror bridge ${MIRROR_BRIDGE}  out ${out}  in ${inn}`));
   });
 
   it("sends both directions of a labelled container's traffic out tagged with the network VLAN, and nothing of others", async () => {

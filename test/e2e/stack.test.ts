@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import {
   addFaucetEntries, containerIp, createNetwork, docker, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, serveHttp, startCapture,
-  testDpid, testSubnet, uniqueName, upWithEnv, waitFor, type Capture,
+  testDpid, testSubnet, uniqueName, upWithEnv, waitFor, STATUS_URL, type Capture,
 } from './harness.js';
 
 /**
@@ -113,6 +113,12 @@ describe('FAUCET stacking (STACKING_INTERFACES, STACK_PRIORITY1, STACK_MIRROR_IN
     assert.ok(netLink, "the network's DP links to the stack switch");
     assert.ok(Object.values(stackSwitch.interfaces).some((p) => p.stack?.dp === net), 'and the stack switch back to the network');
 
+    const host = (await (await fetch(`${STATUS_URL}/host`)).json()) as { Stack: { DpName: string; Root: string; Interfaces: { Interface: string; RemoteDp: string; RemotePort: number }[]; MirrorInterface: string; Problem: string | null } | null };
+    assert.equal(host.Stack?.DpName, stackDp);
+    assert.equal(host.Stack?.Root, root);
+    assert.deepEqual(host.Stack?.Interfaces.map((i) => [i.Interface, i.RemoteDp, i.RemotePort]), [[stackIf, root, 3]]);
+    assert.equal(host.Stack?.MirrorInterface, `${root}:2`);
+    assert.equal(host.Stack?.Problem, null);
     await waitFor('stack port UP in FAUCET metrics (root port 3)', async () => (await stackState(root, 3, `to ${stackDp}`)) === 3, 60_000, 1000);
     const ours = Number(await ovsVsctl('get', 'Interface', stackIf, 'ofport'));
     await waitFor("stack port UP in FAUCET metrics (dovesnap's end)", async () => (await stackState(stackDp, ours, `via ${stackIf}`)) === 3, 60_000, 1000);

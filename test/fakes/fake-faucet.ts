@@ -28,6 +28,14 @@ export interface FakeFaucetOptions {
   readonly loadOnStart?: boolean;
 }
 
+/** One `port_status` series: FAUCET's view of one port of one DP. */
+export interface FakePortStatus {
+  readonly dpId: bigint;
+  readonly port: number;
+  readonly description: string;
+  readonly up: boolean;
+}
+
 interface HashInfo {
   configFiles: string;
   hashes: string;
@@ -46,6 +54,8 @@ export class FakeFaucet {
   judge: FaucetJudge;
   /** When true, reload() is accepted but never acted on: FAUCET wedged or down. */
   hung = false;
+  /** The port_status series to serve (none by default). */
+  portStatus: () => Iterable<FakePortStatus> = () => [];
   /** reload() calls, i.e. SIGHUPs received. */
   reloadCalls = 0;
   /** Metric-visible count of processed reload requests. */
@@ -156,6 +166,10 @@ export class FakeFaucet {
     // Every DP of the running configuration counts as connected and running.
     lines.push('# HELP dp_status status of datapaths', '# TYPE dp_status gauge');
     for (const [name, id] of definedDps(this.runningText)) lines.push(`dp_status{dp_id="0x${id.toString(16)}",dp_name="${escapeLabel(name)}"} 1.0`);
+    lines.push('# HELP port_status status of switch ports', '# TYPE port_status gauge');
+    for (const p of this.portStatus()) {
+      lines.push(`port_status{dp_id="0x${p.dpId.toString(16)}",dp_name="x",port="${p.port}",port_description="${escapeLabel(p.description)}"} ${p.up ? '1.0' : '0.0'}`);
+    }
     return `${lines.join('\n')}\n`;
   }
 

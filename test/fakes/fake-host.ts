@@ -58,6 +58,16 @@ export class FakeHostNet implements HostNet {
     return this.links.has(name) || this.hostInterfaces.has(name);
   }
 
+  /** setLinkDown calls, by link: how often a port was bounced. */
+  readonly downs = new Map<string, number>();
+
+  async setLinkDown(name: string): Promise<void> {
+    const l = this.links.get(name);
+    if (l === undefined) throw new DovesnapError(ErrorCode.HostCommand, `no ${name}`);
+    l.up = false;
+    this.downs.set(name, (this.downs.get(name) ?? 0) + 1);
+  }
+
   async setLinkUp(name: string): Promise<void> {
     const l = this.links.get(name);
     if (l === undefined) throw new DovesnapError(ErrorCode.HostCommand, `no ${name}`);

@@ -1,7 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildStatusApp, networksStatus, type Health, type ContainerStatus, type NetworksStatus, type NetworkStatus } from '../../../src/status/server.js';
-import { formatStatus } from '../../../src/cli/status-cmd.js';
+import { formatHost, formatStatus } from '../../../src/cli/status-cmd.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
@@ -178,5 +178,23 @@ describe('formatStatus', () => {
 
   it('prints an unnamed network as (unnamed)', () => {
     assert.match(formatStatus({ [NET1]: net({ NetworkName: '' }) }), /^\(unnamed\) {2}id /);
+  });
+});
+
+describe('formatHost', () => {
+  it('prints nothing when the host has neither a mirror bridge nor a stack', () => {
+    assert.equal(formatHost({ MirrorBridge: null, Stack: null }), '');
+  });
+
+  it('prints the mirror bridge and the stack switch, with any problem', () => {
+    const out = formatHost({
+      MirrorBridge: { Bridge: 'mirrorbr', Out: 'odsmirrori', In: 'eth77', Links: { [NET1]: 3 }, Problem: null },
+      Stack: { DpName: 'dovesnap-lab1', DpId: '0xe0f00aa', Root: 'core', Interfaces: [{ Interface: 'eth5', OFPort: 1, RemoteDp: 'core', RemotePort: 3 }], MirrorInterface: 'core:2', Problem: 'stacking interface eth6 does not exist' },
+    });
+    assert.equal(
+      out,
+      'mirror bridge mirrorbr  out odsmirrori  in eth77  networks linked 1\n' +
+        'stack switch dovesnap-lab1 0xe0f00aa  root core  links eth5(1)->core:3  mirror to core:2  PROBLEM: stacking interface eth6 does not exist\n\n',
+    );
   });
 });

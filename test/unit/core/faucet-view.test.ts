@@ -94,7 +94,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spares = '0', control: { quietMs?: number; maxDeferMs?: number } = {}, timeoutMs = '5000'): Promise<Rig> {
+async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spares = '0', control: { quietMs?: number; maxDeferMs?: number; verifyAfterMs?: number } = {}, timeoutMs = '5000'): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
@@ -210,6 +210,25 @@ describe('createFaucetView', () => {
     assert.deepEqual(r.host.raises.slice(1), [{ name: blocked.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true }]);
     assert.equal(isUp(r, blocked), true);
     assert.equal(isUp(r, pending), false);
+  });
+
+  it('raises again a port whose link-up FAUCET missed (its port_status stays down), and leaves a seen one alone', async () => {
+    const r = await rig(OPERATOR, undefined, 2, '0', { verifyAfterMs: 50 });
+    await addNetwork(r);
+    const missed = await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+    const seen = await addEndpoint(r, EP_GOOD, 2, { name: '/db' });
+    // FAUCET, as in a cold start: it misses web's first link-up, and sees it after a bounce.
+    r.fake.portStatus = () => [
+      { dpId: 0x10n, port: 1, description: 'dovesnap spare port', up: false },
+      { dpId: 0x10n, port: 1, description: '/web c1', up: isUp(r, missed) && (r.host.downs.get(missed.hostIf) ?? 0) > 0 },
+      { dpId: 0x10n, port: 2, description: '/db c2', up: isUp(r, seen) },
+    ];
+    await r.view.sync('test');
+    await waitFor(async () => (r.host.downs.get(missed.hostIf) ?? 0) > 0, 'the missed port bounced');
+    await waitFor(async () => isUp(r, missed), 'and up again');
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal(r.host.downs.get(missed.hostIf), 1, 'once: FAUCET saw it the second time');
+    assert.equal(r.host.downs.get(seen.hostIf), undefined, 'a port FAUCET saw is never bounced');
   });
 
   it("foreignDps lists the operator's DPs (unmarked ones, even one named like a network), not the marked ones, not the placeholder", async () => {
