@@ -41,6 +41,8 @@ interface Options {
   readonly settleMs: number;
   /** Extra `docker run` arguments for the N timed containers (diagnosis, e.g. a --sysctl). */
   readonly runOpts: readonly string[];
+  /** `--networks K`: the N containers go round-robin onto K networks (each with its own peer). */
+  readonly networks: number;
 }
 
 interface Sample {
@@ -284,27 +286,36 @@ function sampleRss(): void {
 }
 
 async function trial(kind: Kind, n: number, round: number, opts: Options): Promise<Sample[]> {
-  const net = `dsb-${runId}-${kind === 'dovesnap' ? 'ds' : 'br'}-n${n}-r${round}`;
+  const base = `dsb-${runId}-${kind === 'dovesnap' ? 'ds' : 'br'}-n${n}-r${round}`;
+  const nets = opts.networks === 1 ? [base] : Array.from({ length: opts.networks }, (_, k) => `${base}-k${k}`);
+  const made: string[] = [];
   const names: string[] = [];
   const samples: Sample[] = [];
-  await createNetwork(kind, net);
   try {
-    if (kind === 'dovesnap') await waitDpRunning(net, opts.pingTimeoutS * 1000);
-    const start = async (name: string): Promise<void> => {
+    const start = async (name: string, net: string): Promise<void> => {
       names.push(name);
       const r = await startContainer(name, net);
       checkAborted();
       if (r.code !== 0) throw new Error(`docker run ${name} failed: ${r.stderr}`);
     };
-    await start(`${net}-peer`);
-    const peerIp = await containerIp(`${net}-peer`, net);
-    await start(`${net}-warm`);
-    if ((await firstReply(`${net}-warm`, peerIp, opts)) === null) {
-      throw new Error(`network ${net} carries no traffic: ${net}-warm got no reply from the peer ${peerIp} in ${opts.pingTimeoutS} s`);
+    const peers = new Map<string, string>();
+    for (const net of nets) {
+      await createNetwork(kind, net);
+      made.push(net);
+      if (kind === 'dovesnap') await waitDpRunning(net, opts.pingTimeoutS * 1000);
+      await start(`${net}-peer`, net);
+      const peerIp = await containerIp(`${net}-peer`, net);
+      await start(`${net}-warm`, net);
+      if ((await firstReply(`${net}-warm`, peerIp, opts)) === null) {
+        throw new Error(`network ${net} carries no traffic: ${net}-warm got no reply from the peer ${peerIp} in ${opts.pingTimeoutS} s`);
+      }
+      peers.set(net, peerIp);
     }
     phase = { kind, n };
     for (let i = 1; i <= n; i++) {
       checkAborted();
+      const net = nets[(i - 1) % nets.length] ?? base;
+      const peerIp = peers.get(net) ?? '';
       const name = `${net}-c${i}`;
       names.push(name);
       const startedAt = Date.now();
@@ -338,7 +349,7 @@ async function trial(kind: Kind, n: number, round: number, opts: Options): Promi
   } finally {
     phase = undefined;
     await removeContainers(names);
-    await removeNetwork(net);
+    for (const net of made) await removeNetwork(net);
     // Let the daemon finish the FAUCET updates that the removals caused before timing anything else.
     if (!abort.signal.aborted) await new Promise((res) => setTimeout(res, opts.settleMs));
   }
@@ -565,13 +576,14 @@ function parseOptions(argv: string[]): Options {
       settle: { type: 'string', default: '3' },
       'run-opt': { type: 'string', multiple: true, default: [] },
       'net-opt': { type: 'string', multiple: true, default: [] },
+      networks: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
       'usage: node dist/bench/startup.js [--n 1,10,50] [--rounds 3] [--json out.json] [--probe stream|poll]\n' +
-        '                                  [--ping-timeout 30] [--settle 3] [--run-opt=ARG ...] [--net-opt=OPT=VALUE ...]\nSee bench/README.md.\n',
+        '                                  [--ping-timeout 30] [--settle 3] [--run-opt=ARG ...] [--net-opt=OPT=VALUE ...] [--networks K]\nSee bench/README.md.\n',
     );
     process.exit(0);
   }
@@ -585,7 +597,9 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(pingTimeoutS) || pingTimeoutS < 1) throw new Error('--ping-timeout: expected whole seconds, at least 1');
   const settle = Number(values.settle);
   if (!(settle >= 0)) throw new Error('--settle: expected seconds, at least 0');
-  return { ns, rounds, json: values.json, probe: values.probe, pingTimeoutS, settleMs: settle * 1000, runOpts: values['run-opt'] };
+  const networks = Number(values.networks);
+  if (!Number.isInteger(networks) || networks < 1 || networks > 200) throw new Error(`--networks: expected a whole number from 1 to 200, got "${values.networks}"`);
+  return { ns, rounds, json: values.json, probe: values.probe, pingTimeoutS, settleMs: settle * 1000, runOpts: values['run-opt'], networks };
 }
 
 async function preflight(): Promise<Record<string, string>> {
