@@ -264,14 +264,14 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
   const lbport = opt(Opt.lbport, (v, o) => parseIntInRange(v, o, 1, MAX_OFPORT)) ?? DEFAULT_LBPORT;
   for (const p of addPorts) {
     if (p.vlans?.native === mirrorTunnelVid || p.vlans?.tagged.includes(mirrorTunnelVid) === true) {
-      throw bad(Opt.addPorts, p.interface, `VLAN ${mirrorTunnelVid} is this network's mirror tunnel VLAN (${Opt.mirrorTunnelVid}); choose another`);
+      throw bad(Opt.addPorts, str[Opt.addPorts] ?? p.interface, `VLAN ${mirrorTunnelVid} of interface ${p.interface} is this network's mirror tunnel VLAN (${Opt.mirrorTunnelVid}); choose another`);
     }
   }
   const ifaces = new Set<string>();
   const ofports = new Map<number, string>([[lbport, Opt.lbport]]);
   for (const [option, ports] of [[Opt.addPorts, addPorts], [Opt.addCoproPorts, addCoproPorts]] as const) {
     for (const p of ports) {
-      if (ifaces.has(p.interface)) throw bad(Opt.addCoproPorts, p.interface, 'an interface cannot be both a normal and a coprocessor port');
+      if (ifaces.has(p.interface)) throw bad(option, str[option] ?? p.interface, `interface ${p.interface} is given twice: an interface is either in ${Opt.addPorts} or in ${Opt.addCoproPorts}, once`);
       ifaces.add(p.interface);
       if (p.ofport === undefined) continue;
       const holder = ofports.get(p.ofport);
