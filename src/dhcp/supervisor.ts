@@ -1,0 +1,194 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../util/log.js';
+import { DHCP_HOOK_SCRIPT } from './hook.js';
+import { parseDhcpReport, type DhcpReport } from './lease.js';
+
+/**
+ * One DHCP client per container interface: busybox's udhcpc, run in the container's network
+ * namespace only (`nsenter --net`), so the container can neither see it, kill it, nor change
+ * what it configured. Clients are detached: they outlive a daemon restart, and the next daemon
+ * adopts them by their pidfiles instead of starting new ones (a new DISCOVER could change an
+ * address). A client that dies is started again with backoff; one that is stopped releases its
+ * lease first (`-R`).
+ *
+ * Everything about a client lives in DIR: `<endpoint>.pid` (written by udhcpc), `<endpoint>.report`
+ * (written by the hook at every event, see hook.ts), `<endpoint>.log`, and `hook.sh`.
+ */
+
+export interface DhcpClientSpec {
+  readonly endpointId: string;
+  /** The container's network namespace (Docker's SandboxKey). */
+  readonly netns: string;
+  /** The interface's name inside that namespace. */
+  readonly ifname: string;
+  /** Sent as option 12: the container's name. */
+  readonly hostname: string;
+}
+
+export interface DhcpClientStatus {
+  readonly pid: number | undefined;
+  readonly report: DhcpReport | undefined;
+  readonly restarts: number;
+}
+
+export interface DhcpSupervisorOptions {
+  readonly dir: string;
+  readonly logger: Logger;
+  /** The busybox binary (udhcpc is one of its applets). */
+  readonly busybox?: string;
+  /** How often clients are checked for life. */
+  readonly checkMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+interface Client {
+  readonly spec: DhcpClientSpec;
+  restarts: number;
+  nextStartAt: number;
+  backoffMs: number;
+}
+
+const START_GRACE_MS = 3000;
+const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
+
+/** Docker names may carry `_` and a leading `/`; a DHCP host name may not. */
+export function dhcpHostname(containerName: string): string {
+  const h = containerName.replace(/^\//, '').replace(/[^A-Za-z0-9.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return HOSTNAME.test(h) ? h : 'container';
+}
+
+export class DhcpSupervisor {
+  private readonly clients = new Map<string, Client>();
+  private readonly busybox: string;
+  private readonly hook: string;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: DhcpSupervisorOptions) {
+    this.busybox = opts.busybox ?? '/bin/busybox';
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    this.hook = path.join(opts.dir, 'hook.sh');
+    writeFileSync(this.hook, DHCP_HOOK_SCRIPT, { mode: 0o755 });
+    this.timer = setInterval(() => this.check(), opts.checkMs ?? 2000);
+    this.timer.unref();
+  }
+
+  private file(endpointId: string, ext: 'pid' | 'report' | 'log'): string {
+    return path.join(this.opts.dir, `${endpointId}.${ext}`);
+  }
+
+  /** The live udhcpc of this endpoint, by its pidfile; undefined if there is none. */
+  pidOf(endpointId: string): number | undefined {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(this.file(endpointId, 'pid'), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+    if (!Number.isInteger(pid) || pid <= 1) return undefined;
+    try {
+      // A recycled pid belongs to something else: the command line must be this client's.
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes('udhcpc') && cmdline.includes(this.file(endpointId, 'pid')) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Starts the endpoint's client, or adopts the one already running. Idempotent. */
+  ensure(spec: DhcpClientSpec): void {
+    const known = this.clients.get(spec.endpointId);
+    if (known === undefined) this.clients.set(spec.endpointId, { spec, restarts: 0, nextStartAt: 0, backoffMs: 1000 });
+    const pid = this.pidOf(spec.endpointId);
+    if (pid !== undefined) {
+      if (known === undefined) this.opts.logger.info({ endpoint: spec.endpointId, pid }, 'DHCP client adopted');
+      return;
+    }
+    this.startClient(this.clients.get(spec.endpointId) ?? { spec, restarts: 0, nextStartAt: 0, backoffMs: 1000 });
+  }
+
+  private startClient(c: Client): void {
+    const { spec } = c;
+    // udhcpc writes its pidfile a moment after it starts: no second start before then.
+    c.nextStartAt = Date.now() + Math.max(c.backoffMs, START_GRACE_MS);
+    const log = openSync(this.file(spec.endpointId, 'log'), 'a');
+    try {
+      const child = spawn(
+        'nsenter',
+        [
+          `--net=${spec.netns}`,
+          '--',
+          this.busybox,
+          'udhcpc',
+          '-f', // foreground: the pid is the client's
+          '-R', // release the lease on exit
+          '-i', spec.ifname,
+          '-s', this.hook,
+          '-p', this.file(spec.endpointId, 'pid'),
+          '-x', `hostname:${dhcpHostname(spec.hostname)}`,
+          '-t', '3',
+          '-T', '2',
+          '-A', '5', // no offer: try again after 5 s, for ever
+        ],
+        {
+          detached: true,
+          stdio: ['ignore', log, log],
+          env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DOVESNAP_DHCP_REPORT: this.file(spec.endpointId, 'report') },
+        },
+      );
+      child.on('error', (err) => this.opts.logger.error({ endpoint: spec.endpointId, err: String(err) }, 'DHCP client could not start'));
+      child.unref();
+      this.opts.logger.info({ endpoint: spec.endpointId, pid: child.pid, ifname: spec.ifname, hostname: dhcpHostname(spec.hostname) }, 'DHCP client started');
+    } finally {
+      closeSync(log);
+    }
+  }
+
+  /** Restarts dead clients, each no sooner than its backoff allows. */
+  check(now = Date.now()): void {
+    for (const c of this.clients.values()) {
+      if (this.pidOf(c.spec.endpointId) !== undefined) {
+        // Running for a while again: the next death starts from a short backoff.
+        if (now > c.nextStartAt + 60_000) c.backoffMs = 1000;
+        continue;
+      }
+      if (now < c.nextStartAt) continue;
+      c.restarts += 1;
+      c.backoffMs = Math.min(c.backoffMs * 2, this.opts.maxBackoffMs ?? 30_000);
+      this.opts.logger.warn({ endpoint: c.spec.endpointId, restarts: c.restarts }, 'DHCP client not running; starting it again');
+      this.startClient(c);
+    }
+  }
+
+  /** What the client last reported, and whether it runs. */
+  status(endpointId: string): DhcpClientStatus {
+    let report: DhcpReport | undefined;
+    try {
+      report = parseDhcpReport(readFileSync(this.file(endpointId, 'report'), 'utf8'));
+    } catch {
+      report = undefined;
+    }
+    return { pid: this.pidOf(endpointId), report, restarts: this.clients.get(endpointId)?.restarts ?? 0 };
+  }
+
+  /** Stops the client (it releases its lease) and forgets it. */
+  async stop(endpointId: string, waitMs = 3000): Promise<void> {
+    this.clients.delete(endpointId);
+    const pid = this.pidOf(endpointId);
+    if (pid !== undefined) {
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + waitMs;
+      while (this.pidOf(endpointId) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const still = this.pidOf(endpointId);
+      if (still !== undefined) process.kill(still, 'SIGKILL');
+    }
+    for (const ext of ['pid', 'report', 'log'] as const) rmSync(this.file(endpointId, ext), { force: true });
+  }
+
+  /** Stops watching; the clients keep running for the next daemon to adopt. */
+  close(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
