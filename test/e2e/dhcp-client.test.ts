@@ -6,7 +6,7 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DhcpSupervisor } from '../../src/dhcp/supervisor.js';
 import { silentLogger } from '../../src/util/log.js';
-import { must, onCleanup, run, uniqueName, waitFor } from './harness.js';
+import { must, onCleanup, processAlive, run, uniqueName, waitFor } from './harness.js';
 
 /**
  * The DHCP client supervisor against real binaries: busybox udhcpd as the server in a network
@@ -91,7 +91,7 @@ describe('DHCP client supervisor (udhcpc in a network namespace, udhcpd as the s
     const pid = sup.status('ep1').pid;
     await sup.stop('ep1');
     assert.equal(sup.status('ep1').pid, undefined);
-    assert.ok(pid !== undefined && !alive(pid), 'the client is gone');
+    assert.ok(pid !== undefined && !processAlive(pid), 'the client is gone');
     // The same interface without its reservation, so that the server has a lease to give back.
     server.kill('SIGKILL');
     writeFileSync(conf, serverConf(false));
@@ -109,11 +109,3 @@ describe('DHCP client supervisor (udhcpc in a network namespace, udhcpd as the s
   });
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

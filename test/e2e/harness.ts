@@ -390,3 +390,13 @@ export async function upWithEnv(env: Readonly<Record<string, string | undefined>
   const vars = Object.entries(env).flatMap(([k, v]) => (v === undefined ? ['-u', k] : [`${k}=${v}`]));
   await must('env', [...vars, 'bash', `${REPO_ROOT}/scripts/up.sh`], 600_000);
 }
+
+/** Whether a process of that pid exists. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

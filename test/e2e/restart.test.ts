@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, docker, faucetYaml, hostLinks, httpGet, must, ovsVsctl, runContainer, serveHttp, status, testDpid,
-  testSubnet, uniqueName, waitFor, waitPing,
+  containerIp, createNetwork, docker, faucetYaml, hostLinks, httpGet, must, ovsVsctl, processAlive, runContainer, serveHttp, status,
+  testDpid, testSubnet, uniqueName, waitFor, waitPing,
 } from './harness.js';
 
 /**
@@ -20,14 +20,6 @@ function daemonPid(): number {
   return Number(readFileSync(PIDFILE, 'utf8').trim());
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** `make up` brings back whatever is down, and only that. */
 async function makeUp(): Promise<void> {
@@ -61,7 +53,7 @@ describe('restarts', () => {
   it('keeps forwarding while the daemon is dead, and recovers after SIGKILL + make up', async () => {
     const pid = daemonPid();
     process.kill(pid, 'SIGKILL');
-    await waitFor('daemon gone', async () => !alive(pid));
+    await waitFor('daemon gone', async () => !processAlive(pid));
     const ip2 = await containerIp(c2, net);
     await waitPing(c1, ip2, 5000);
     assert.equal(await httpGet(c1, `http://${ip2}:8080/`), `hello from ${c2}`);
@@ -87,7 +79,7 @@ describe('restarts', () => {
     const pidfile = '/var/run/docker.pid';
     const pid = Number(readFileSync(pidfile, 'utf8').trim());
     process.kill(pid, 'SIGTERM');
-    await waitFor('dockerd stopped', async () => !alive(pid), 60_000, 200);
+    await waitFor('dockerd stopped', async () => !processAlive(pid), 60_000, 200);
     await makeUp();
     await waitFor('c2 running again', async () => (await docker('inspect', '-f', '{{.State.Running}}', c2)) === 'true', 60_000, 500);
     await runContainer(c4, net);
