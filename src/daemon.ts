@@ -140,10 +140,21 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     pluginApps.push(app);
   }
   let mirror: MirrorBridge | undefined;
-  const hostStatus = (): HostStatus => {
+  const hostStatus = async (): Promise<HostStatus> => {
     const m = mirror?.describe();
     const f = stack?.facts();
     const st = settings.stacking;
+    let stackProblem = stack?.problem();
+    if (st !== undefined && stackProblem === undefined) {
+      // FAUCET would refuse a stack port to a switch it does not know, so such a link is left out: say so.
+      const known = await faucet.foreignDps().catch(() => undefined);
+      const missing = known === undefined ? [] : st.interfaces.filter((i) => !known.has(i.remoteDp)).map((i) => i.remoteDp);
+      if (known !== undefined && st.priority1 !== f?.dpName && !known.has(st.priority1)) {
+        stackProblem = `the stack root ${st.priority1} (STACK_PRIORITY1) is not a DP in FAUCET's configuration: stacking is left out of it until it is`;
+      } else if (missing.length > 0) {
+        stackProblem = `FAUCET's configuration has no DP ${[...new Set(missing)].join(', ')}: the stack link${missing.length > 1 ? 's' : ''} to it ${missing.length > 1 ? 'are' : 'is'} left out`;
+      }
+    }
     return {
       MirrorBridge: m?.bridge === undefined || m.out === undefined ? null : { Bridge: m.bridge, Out: m.out, In: m.in ?? null, Links: m.links, Problem: m.problem ?? null },
       Stack: st === undefined ? null : {
@@ -152,7 +163,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
         Root: st.priority1,
         Interfaces: st.interfaces.map((i) => ({ Interface: i.interface, OFPort: f?.interfaces.find((x) => x.interface === i.interface)?.ofport ?? null, RemoteDp: i.remoteDp, RemotePort: i.remotePort })),
         MirrorInterface: st.mirrorInterface === undefined ? null : `${st.mirrorInterface.dp}:${st.mirrorInterface.port}`,
-        Problem: stack?.problem() ?? null,
+        Problem: stackProblem ?? null,
       },
     };
   };

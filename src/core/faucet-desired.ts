@@ -321,9 +321,16 @@ export function managedState(
   // A network whose name is an operator's DP is never rendered (and never claims the DP).
   for (const n of state.allNetworks()) if (n.name !== undefined && n.localFaucet && !operators.has(n.name)) owned.add(n.name);
   owned.delete(PLACEHOLDER_DP_NAME);
-  const dps = desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stack);
-  if (stack === undefined || operators.has(stack.dpName)) return { dps, owned, acls: [], foreignPorts: [] };
+  // FAUCET refuses a whole file whose stack has no root it knows: without one, stacking stays
+  // out of the configuration (GET /host says why) and the networks work on their own.
+  const stackOn = stack !== undefined && !operators.has(stack.dpName) && (stack.priority1 === stack.dpName || operators.has(stack.priority1));
+  const dps = desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined);
+  if (stack !== undefined && !operators.has(stack.dpName)) owned.add(stack.dpName);
+  if (!stackOn) return { dps, owned, acls: [], foreignPorts: [] };
   const parts = stackParts(state, stack, operators);
-  owned.add(stack.dpName);
+  // Until a network is linked, the stack switch carries no VLAN, and FAUCET refuses such a DP
+  // (and with it the whole file): it joins the configuration with the first network.
+  const rendered = new Set(dps.map((d) => d.name));
+  if (!parts.dp.ports.some((p) => p.stack !== undefined && rendered.has(p.stack.dp))) return { dps, owned, acls: [], foreignPorts: [] };
   return { dps: [...dps, parts.dp], owned, acls: parts.acls, foreignPorts: parts.foreignPorts };
 }

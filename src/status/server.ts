@@ -132,7 +132,7 @@ export interface HostStatus {
   } | null;
 }
 
-export function buildStatusApp(state: StateStore, logger: Logger, health: () => Health, host: () => HostStatus = () => ({ MirrorBridge: null, Stack: null })): FastifyInstance {
+export function buildStatusApp(state: StateStore, logger: Logger, health: () => Health, host: () => HostStatus | Promise<HostStatus> = () => ({ MirrorBridge: null, Stack: null })): FastifyInstance {
   const app = createHttpApp(logger, 'status-api');
   app.get('/networks', async () => networksStatus(state));
   app.get('/host', async () => host());

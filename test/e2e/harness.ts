@@ -387,8 +387,10 @@ const REPO_ROOT = new URL('../../..', import.meta.url).pathname;
  * mirror and stack tests restart the daemon with their settings, and restore the caller's.
  */
 export async function upWithEnv(env: Readonly<Record<string, string | undefined>>): Promise<void> {
-  const vars = Object.entries(env).flatMap(([k, v]) => (v === undefined ? ['-u', k] : [`${k}=${v}`]));
-  await must('env', [...vars, 'bash', `${REPO_ROOT}/scripts/up.sh`], 600_000);
+  // env takes its -u options before the assignments.
+  const unset = Object.entries(env).flatMap(([k, v]) => (v === undefined ? ['-u', k] : []));
+  const set = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  await must('env', [...unset, ...set, 'bash', `${REPO_ROOT}/scripts/up.sh`], 600_000);
 }
 
 /** Whether a process of that pid exists. */

@@ -2,7 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loopbackFlows, stackIdentity, stackLinkNames } from '../../../src/core/stack.js';
 import { mirrorFlows, mirrorLinkNames } from '../../../src/core/mirror-bridge.js';
-import { stackParts } from '../../../src/core/faucet-desired.js';
+import { managedState, stackParts } from '../../../src/core/faucet-desired.js';
+import { renderFaucetConfig, initialFaucetConfig } from '../../../src/faucet/render.js';
+import { validateFaucetConfig } from '../../../src/faucet/validate.js';
 import { StateStore, type NetworkRecord } from '../../../src/core/state.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 
@@ -55,5 +57,38 @@ describe('stack and mirror bridge: names, numbers, flows', () => {
     assert.deepEqual(parts.foreignPorts, [{ dp: 'root', port: { number: 3, description: 'dovesnap stack link to dovesnap-h', stack: { dp: 'dovesnap-h', port: 1 } } }]);
     assert.deepEqual(parts.acls.map((a) => a.name), ['dovesnap-mirror-tunnel-356']);
     assert.deepEqual(stackParts(s, { ...facts, mirror: { dp: 'elsewhere', port: 2 } }, new Set(['root'])).acls, [], 'no tunnel to an unknown switch');
+  });
+
+  it('leaves the stack switch out of FAUCET until a network is linked: alone it has no VLAN and FAUCET would refuse the whole file', () => {
+    const facts = {
+      dpName: 'dovesnap-h', dpId: 0x0e0f00n, priority1: 'ghost',
+      interfaces: [{ remoteDp: 'ghost', remotePort: 3, interface: 'eth7', ofport: 1 }],
+      links: new Map<string, { networkPort: number; stackPort: number }>(), loopbacks: new Map<string, number>(), mirror: undefined,
+    };
+    const empty = new StateStore();
+    const alone = managedState(empty, initialFaucetConfig(), new Set(), new Map(), new Map(), facts);
+    assert.deepEqual(alone.dps.map((d) => d.name), []);
+    assert.ok(alone.owned.has('dovesnap-h'), 'still owned, so that an earlier one is removed');
+    const s = new StateStore();
+    s.putNetwork(network('net1'));
+    const linkedFacts = { ...facts, priority1: 'dovesnap-h', links: new Map([[NET, { networkPort: 0xfe00, stackPort: 2 }]]) };
+    const linked = managedState(s, initialFaucetConfig(), new Set(), new Map(), new Map(), linkedFacts);
+    assert.deepEqual(linked.dps.map((d) => d.name).sort(), ['dovesnap-h', 'net1']);
+    const text = renderFaucetConfig(initialFaucetConfig(), linked);
+    assert.deepEqual(validateFaucetConfig(text).filter((p) => p.severity === 'error'), []);
+  });
+
+  it('leaves stacking out of FAUCET (network DPs included) while its root is a DP FAUCET does not know: FAUCET would refuse the file', () => {
+    const s = new StateStore();
+    s.putNetwork(network('net1'));
+    const facts = {
+      dpName: 'dovesnap-h', dpId: 0x0e0f00n, priority1: 'ghost',
+      interfaces: [{ remoteDp: 'ghost', remotePort: 3, interface: 'eth7', ofport: 1 }],
+      links: new Map([[NET, { networkPort: 0xfe00, stackPort: 2 }]]), loopbacks: new Map<string, number>(), mirror: undefined,
+    };
+    const m = managedState(s, initialFaucetConfig(), new Set(), new Map(), new Map(), facts);
+    assert.deepEqual(m.dps.map((d) => d.name), ['net1']);
+    assert.ok(m.dps[0]?.ports.every((p) => p.stack === undefined), 'no stack port on the network either');
+    assert.deepEqual(validateFaucetConfig(renderFaucetConfig(initialFaucetConfig(), m)).filter((p) => p.severity === 'error'), []);
   });
 });
