@@ -214,26 +214,23 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   });
   const stackNow = stack;
   await stackNow.ensure('start');
+  // Host-wide switches (mirror bridge, stack) are owned state: reconciled on every network
+  // change, once OVSDB has settled after a change, and periodically (ovs-vswitchd forgets flows).
+  const hostWide = [mirrorNow, stackNow];
+  const ensureHostWide = (why: string): void => {
+    for (const r of hostWide) void r.ensure(why);
+  };
   const stopMirrorOnNetworks = state.subscribe((change) => {
-    if (change.kind !== 'network') return;
-    const why = change.record === undefined ? 'network removed' : 'network added';
-    void mirrorNow.ensure(why);
-    void stackNow.ensure(why);
+    if (change.kind === 'network') ensureHostWide(change.record === undefined ? 'network removed' : 'network added');
   });
   let mirrorTimer: NodeJS.Timeout | undefined;
   const stopMirrorOnOvsdb = vswitch.onChange(() => {
     // Every port dovesnap adds is an OVSDB change too: look once things are quiet.
     if (mirrorTimer !== undefined) clearTimeout(mirrorTimer);
-    mirrorTimer = setTimeout(() => {
-      void mirrorNow.ensure('OVSDB changed');
-      void stackNow.ensure('OVSDB changed');
-    }, 1000);
+    mirrorTimer = setTimeout(() => ensureHostWide('OVSDB changed'), 1000);
     mirrorTimer.unref();
   });
-  const mirrorCheck = setInterval(() => {
-    void mirrorNow.ensure('periodic check');
-    void stackNow.ensure('periodic check');
-  }, MIRROR_CHECK_MS);
+  const mirrorCheck = setInterval(() => ensureHostWide('periodic check'), MIRROR_CHECK_MS);
   mirrorCheck.unref();
   const gc = setInterval(() => {
     driver.collectGarbage().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));

@@ -2,7 +2,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { oneAtATime } from '../util/one-at-a-time.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
-import { runCommand } from '../net/exec.js';
+import { replaceFlows as replaceFlowsWithOfctl } from '../ovs/ofctl.js';
 import { HostPortKind } from './faucet-desired.js';
 import { ExtId } from './persist.js';
 import type { NetworkRecord, StateStore } from './state.js';
@@ -70,9 +70,6 @@ export interface MirrorBridgeDeps {
   readonly ofportTimeoutMs?: number;
 }
 
-async function ovsOfctlReplaceFlows(bridge: string, flows: string): Promise<void> {
-  await runCommand('ovs-ofctl', ['-O', 'OpenFlow13', 'replace-flows', bridge, '-'], { input: flows, timeoutMs: 10_000 });
-}
 
 export interface MirrorBridge {
   /** Brings bridge, links and flows to what the config and the networks ask for. */
@@ -90,14 +87,14 @@ export interface MirrorBridgeStatus {
   readonly problem: string | undefined;
 }
 
-/** Networks whose traffic FAUCET can copy to the link: on this host's FAUCET, with the mirror bridge's datapath. */
-function linkable(n: NetworkRecord, datapath: DatapathType): boolean {
+/** Networks that can be linked to a host-wide bridge (mirror, stack): on this host's FAUCET, and of that bridge's datapath (patch ports join one datapath type only). */
+export function linkable(n: NetworkRecord, datapath: DatapathType): boolean {
   return n.localFaucet && n.datapathType === datapath;
 }
 
 export function createMirrorBridge(deps: MirrorBridgeDeps): MirrorBridge {
   const log = deps.logger.child({ component: 'mirror-bridge' });
-  const replaceFlows = deps.replaceFlows ?? ovsOfctlReplaceFlows;
+  const replaceFlows = deps.replaceFlows ?? replaceFlowsWithOfctl;
   const timeout = deps.ofportTimeoutMs ?? 10_000;
   const { vswitch, state, config } = deps;
   let lastFlows: string | undefined;

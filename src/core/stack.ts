@@ -5,11 +5,12 @@ import { errorMessage } from '../util/errors.js';
 import { oneAtATime } from '../util/one-at-a-time.js';
 import type { StackingSettings } from '../config/settings.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
-import { runCommand } from '../net/exec.js';
+import { replaceFlows as replaceFlowsWithOfctl } from '../ovs/ofctl.js';
 import { HostPortKind } from './faucet-desired.js';
+import { linkable } from './mirror-bridge.js';
 import { STACK_LINK_OFPORT } from '../model/options.js';
 import { ExtId } from './persist.js';
-import type { NetworkRecord, StateStore } from './state.js';
+import type { StateStore } from './state.js';
 
 /**
  * FAUCET stacking across hosts (STACKING_INTERFACES and friends, the original's design): each
@@ -93,9 +94,6 @@ export interface Stack {
   problem(): string | undefined;
 }
 
-function linkable(n: NetworkRecord, datapath: DatapathType): boolean {
-  return n.localFaucet && n.datapathType === datapath;
-}
 
 function factsKey(f: StackFacts | undefined): string {
   return f === undefined ? '' : JSON.stringify({ ...f, dpId: f.dpId.toString(16), links: [...f.links], loopbacks: [...f.loopbacks] });
@@ -105,9 +103,7 @@ export function createStack(deps: StackDeps): Stack {
   const log = deps.logger.child({ component: 'stack' });
   const { vswitch, state, settings } = deps;
   const timeout = deps.ofportTimeoutMs ?? 10_000;
-  const replaceFlows = deps.replaceFlows ?? (async (bridge: string, flows: string) => {
-    await runCommand('ovs-ofctl', ['-O', 'OpenFlow13', 'replace-flows', bridge, '-'], { input: flows, timeoutMs: 10_000 });
-  });
+  const replaceFlows = deps.replaceFlows ?? replaceFlowsWithOfctl;
   const identity = deps.identity ?? stackIdentity();
   let current: StackFacts | undefined;
   let trouble: string | undefined;
