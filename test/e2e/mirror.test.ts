@@ -141,7 +141,7 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
   it('still mirrors, with nothing duplicated, after the daemon is SIGKILLed in the middle of a mirrored flow', async () => {
     const quietIp = await containerIp(quiet, netA);
     const loudMac = await macOf(loud, netA);
-    const flow = run('/usr/bin/docker', ['exec', loud, 'ping', '-c', '40', '-i', '0.25', quietIp], 60_000);
+    const flow = run('/usr/bin/docker', ['exec', loud, 'ping', '-c', '160', '-i', '0.25', quietIp], 90_000);
     await new Promise((r) => setTimeout(r, 1500));
     process.kill(Number(readFileSync('/run/dovesnap/dovesnap.pid', 'utf8').trim()), 'SIGKILL');
     await upWithEnv({ MIRROR_BRIDGE_OUT: out, MIRROR_BRIDGE_IN: inn });
