@@ -45,8 +45,10 @@ export function nextSpares(previous: Iterable<number>, taken: ReadonlySet<number
  * to containers (the ones the options reserve skipped), so the first N containers each take an
  * entry FAUCET already runs, and an entry a container gives back stays.
  */
-export function preallocatedNumbers(o: NetworkOptions, max = MAX_OFPORT): number[] {
-  const reserved = reservedOfports(o);
+export function preallocatedNumbers(o: NetworkOptions, otherPorts: ReadonlySet<number> = new Set(), max = MAX_OFPORT): number[] {
+  // Numbers held by ports that are not containers' (added, coprocessor, hand-added) are not
+  // the network's to hand out: N entries means N for containers.
+  const reserved = new Set([...reservedOfports(o), ...otherPorts]);
   const out: number[] = [];
   for (let n = 1; out.length < o.preallocatePorts && n <= max; n++) if (!reserved.has(n)) out.push(n);
   return out;

@@ -173,7 +173,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const taken = takenNumbers(n.id, ports.get(n.id) ?? [], definedAcls, outputAcls);
       const chosen = nextSpares(previous, taken, target);
       // ovs.bridge.preallocate_ports: these entries stay whatever the spare policy does.
-      const fixed = preallocatedNumbers(n.options).filter((x) => !taken.has(x) && !chosen.includes(x));
+      const endpointPorts = new Set(state.endpointsOf(n.id).map((e) => e.hostIf));
+      const others = new Set((ports.get(n.id) ?? []).filter((p) => p.ofport !== undefined && !endpointPorts.has(p.name) && p.name !== n.bridgeName).map((p) => p.ofport as number));
+      const fixed = preallocatedNumbers(n.options, others).filter((x) => !taken.has(x) && !chosen.includes(x));
       out.set(n.id, fixed.length === 0 ? chosen : [...chosen, ...fixed].sort((a, b) => a - b));
     }
     return out;

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { nextSpares, policyKey, fullKey, spareTarget } from '../../../src/core/faucet-plan.js';
+import { nextSpares, policyKey, fullKey, preallocatedNumbers, spareTarget } from '../../../src/core/faucet-plan.js';
+import { parseNetworkOptions } from '../../../src/model/options.js';
 import type { FaucetDpSpec } from '../../../src/faucet/types.js';
 
 describe('spare ports', () => {
@@ -45,5 +46,14 @@ describe('policy keys', () => {
     assert.equal(policyKey([dp('a')]), policyKey([dp('b')]));
     assert.notEqual(fullKey([dp('a')]), fullKey([dp('b')]));
     assert.notEqual(policyKey([dp('a')]), policyKey([dp('a', 'allow')]));
+  });
+});
+
+describe('preallocatedNumbers', () => {
+  it("gives N numbers to containers: the reserved ones and those of the bridge's other ports are skipped", () => {
+    const o = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.preallocate_ports': '10', 'ovs.bridge.lbport': '5' });
+    // A coprocessor port that OVS numbered 1 (no number asked for) does not take one of the ten.
+    assert.deepEqual(preallocatedNumbers(o, new Set([1])), [2, 3, 4, 6, 7, 8, 9, 10, 11, 12]);
+    assert.equal(preallocatedNumbers(o).length, 10);
   });
 });
