@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
+import { processRunning } from '../../src/util/proc.js';
 
 /**
  * Shared tools for the end-to-end tests, which drive the real stack (Docker, Open vSwitch,
@@ -399,11 +400,7 @@ export async function upWithEnv(env: Readonly<Record<string, string | undefined>
 }
 
 /** Whether a process of that pid exists. */
+/** Whether the process runs (a zombie, exited but not yet reaped, does not). */
 export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return processRunning(pid);
 }
