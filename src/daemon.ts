@@ -19,6 +19,10 @@ import { createNatView } from './core/nat-view.js';
 import { LoopbackProxies } from './net/loopback-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
 import { buildStatusApp, type HostStatus } from './status/server.js';
+import { DhcpSupervisor } from './dhcp/supervisor.js';
+import { releaseThroughLink } from './dhcp/release.js';
+import { DhcpClients } from './core/dhcp-clients.js';
+import { settledPeerInNetns } from './net/links.js';
 
 /**
  * The daemon's lifecycle: connect, rebuild the model from OVSDB, serve, and shut down in
@@ -115,6 +119,20 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   log.info({ hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath }, 'starting');
 
   const nat = createNatView(state, realHostNet, log, new LoopbackProxies(log.child({ component: 'loopback-proxy' })));
+  let dhcp: DhcpClients | undefined;
+  const dhcpSupervisor = new DhcpSupervisor({
+    dir: settings.dhcpDir,
+    logger: log.child({ component: 'dhcp-supervisor' }),
+    onReport: (endpointId, report) => void dhcp?.reported(endpointId, report),
+  });
+  dhcp = new DhcpClients({
+    supervisor: dhcpSupervisor,
+    state,
+    engine,
+    logger: log,
+    host: { settledPeerInNetns, linkExists: (name) => realHostNet.linkExists(name), release: (req) => releaseThroughLink(req) },
+  });
+  const dhcpNow = dhcp;
   const driver = new Driver({
     vswitch,
     host: realHostNet,
@@ -123,6 +141,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     nat,
     settings: { defaultControllers: settings.defaultControllers, localFaucetControllers: settings.localFaucetControllers, hostDatapath, ofportTimeoutMs: 10_000 },
     logger: log,
+    dhcp: dhcpNow,
   });
 
   // Gateways, forwarding rules and NAT are host state the kernel may have lost (a reboot) or
@@ -173,10 +192,10 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     if (!ovsdb.connected) return { status: 'degraded', reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}` };
     const faucetTrouble = faucet.unhealthy();
     return faucetTrouble === undefined ? { status: 'ok' } : { status: 'degraded', reason: faucetTrouble };
-  }, hostStatus);
+  }, hostStatus, (ep) => dhcpNow.status(ep));
   await status.listen({ host: settings.statusHost, port: settings.statusPort });
 
-  const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored });
+  const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored, dhcp: dhcpNow });
   vswitch.onHealthChange((h) => {
     if (h.connected) log.info({ reconnects: h.reconnects }, 'OVSDB connection back');
     else log.error({ err: h.lastError }, 'OVSDB connection lost: degraded until it is back');
@@ -253,6 +272,8 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
       // Stop taking Docker's requests first (close drains those in flight), then the rest.
       await Promise.allSettled(pluginApps.map((a) => a.close()));
       await reconciler.stop();
+      // The DHCP clients keep running: the next daemon adopts them.
+      dhcpSupervisor.close();
       await faucet.close();
       await nat.close();
       await status.close();

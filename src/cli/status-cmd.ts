@@ -1,4 +1,4 @@
-import type { HostStatus, NetworksStatus } from '../status/server.js';
+import type { ContainerStatus, HostStatus, NetworksStatus } from '../status/server.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 
 export async function fetchStatus(baseUrl: string, path = '/networks'): Promise<NetworksStatus> {
@@ -31,6 +31,19 @@ export function formatHost(host: HostStatus): string {
   return lines.length === 0 ? '' : `${lines.join('\n')}\n\n`;
 }
 
+function containerState(c: ContainerStatus): string {
+  if (c.Blocked !== null) return `blocked: ${c.Blocked}`;
+  if (c.Id === '') return 'pending';
+  const parts = [c.Mirrored ? 'up, mirrored' : 'up'];
+  const d = c.Dhcp;
+  if (d !== null) {
+    if (d.State === 'bound') {
+      parts.push(`dhcp ${d.Address}/${d.PrefixLength} from ${d.Server ?? '?'}${d.ExpiresAt === null ? '' : ` until ${d.ExpiresAt.replace(/\.\d+Z$/, 'Z')}`}`);
+    } else parts.push(`dhcp ${d.State}${d.Reason === null ? '' : `: ${d.Reason}`}`);
+  }
+  return parts.join(', ');
+}
+
 /** A plain table a person can read; `--json` gives the API document itself. */
 export function formatStatus(status: NetworksStatus): string {
   const nets = Object.values(status).sort((a, b) => a.NetworkName.localeCompare(b.NetworkName));
@@ -46,7 +59,7 @@ export function formatStatus(status: NetworksStatus): string {
     else {
       const rows = [['OFPORT', 'CONTAINER', 'ID', 'IP', 'MAC', 'ACLS', 'STATE']];
       for (const c of cs) {
-        rows.push([String(c.OFPort ?? '-'), c.Name.replace(/^\//, '') || '(pending)', c.Id.slice(0, 12) || '-', c.HostIP || '-', c.MacAddress, c.PortACLs.join(',') || '-', c.Blocked !== null ? `blocked: ${c.Blocked}` : c.Id === '' ? 'pending' : c.Mirrored ? 'up, mirrored' : 'up']);
+        rows.push([String(c.OFPort ?? '-'), c.Name.replace(/^\//, '') || '(pending)', c.Id.slice(0, 12) || '-', c.HostIP || '-', c.MacAddress, c.PortACLs.join(',') || '-', containerState(c)]);
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
       for (const r of rows) lines.push(`  ${r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('  ')}`);

@@ -35,6 +35,8 @@ export interface DaemonSettings {
    * (see core/faucet-plan.ts); 0 turns spares off.
    */
   readonly sparePorts: number;
+  /** Where the DHCP clients' pidfiles, reports and logs live (kept across daemon restarts for adoption). */
+  readonly dhcpDir: string;
   readonly mirrorBridgeOut: string | undefined;
   readonly mirrorBridgeIn: string | undefined;
   /** FAUCET stacking (STACKING_INTERFACES and friends); undefined when off. */
@@ -172,6 +174,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     faucetMetricsUrl: metrics,
     faucetConfirmTimeoutMs,
     sparePorts,
+    dhcpDir: nonEmpty(env, 'DOVESNAP_DHCP_DIR') ?? '/run/dovesnap/dhcp',
     ...mirror,
     stacking: stackingSettings(env, mirror.mirrorBridgeOut, defaultControllers),
   });

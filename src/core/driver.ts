@@ -10,6 +10,7 @@ import type {
   CreateEndpointResponse,
   CreateNetworkRequest,
   EndpointOperInfoResponse,
+  IpamData,
   EndpointRequest,
   JoinRequest,
   JoinResponse,
@@ -59,26 +60,48 @@ export interface DriverDeps {
   readonly settings: DriverSettings;
   readonly logger: Logger;
   readonly random?: (n: number) => Uint8Array;
+  /** DHCP clients of `ovs.bridge.dhcp` networks (absent: such networks get no client). */
+  readonly dhcp?: DhcpLifecycle;
+}
+
+/** What the driver does to a container's DHCP client when the container leaves. */
+export interface DhcpLifecycle {
+  wants(ep: EndpointRecord): boolean;
+  stop(ep: EndpointRecord, why: string, release: boolean): Promise<void>;
 }
 
 /**
  * Options this version parses and validates but does not act on yet, as a table. Creating a
  * network that sets one fails loudly rather than pretending: a user of the original must never
- * get less than they asked for without being told.
+ * get less than they asked for without being told. (Empty now; kept for the next one.)
  */
-const NOT_YET: readonly { readonly option: OptionName; readonly note?: string }[] = [{ option: Opt.dhcp }];
-
-/** Only an option set to a value that asks for something counts: `dhcp=false` asks for nothing. */
-function asksFor(o: NetworkOptions, option: OptionName): boolean {
-  if (!o.given.has(option)) return false;
-  if (option === Opt.dhcp) return o.dhcp;
-  return true;
-}
+const NOT_YET: readonly { readonly option: OptionName; readonly note?: string }[] = [];
 
 function refused(o: NetworkOptions): string | undefined {
-  const notYet = NOT_YET.find((f) => asksFor(o, f.option));
+  const notYet = NOT_YET.find((f) => o.given.has(f.option));
   if (notYet !== undefined) return `${notYet.option} is not supported by this version yet${notYet.note ?? ''}`;
   if (o.natAcl !== undefined && o.mode === 'flat') return `${Opt.natAcl} needs ${Opt.mode}=nat or routed: a flat network has no gateway port`;
+  return undefined;
+}
+
+/** Docker's null IPAM driver hands out one pool, 0.0.0.0/0, and no addresses. */
+function isNullIpam(ipv4: readonly IpamData[]): boolean {
+  return ipv4.every((d) => d.Pool === '0.0.0.0/0');
+}
+
+/**
+ * A DHCP network leaves addressing to the network's own DHCP server: Docker must neither
+ * assign addresses (its IPAM) nor give containers a gateway of its own (a non-internal network).
+ */
+export function dhcpProblem(o: NetworkOptions, req: CreateNetworkRequest): string | undefined {
+  if (!o.dhcp) return undefined;
+  const prefix = `invalid value "true" for option ${Opt.dhcp}`;
+  if (!isNullIpam(req.IPv4Data)) {
+    const pools = req.IPv4Data.map((d) => d.Pool).join(', ');
+    return `${prefix}: needs --ipam-driver null, so that Docker assigns no addresses of its own (Docker's IPAM gave ${pools})`;
+  }
+  if (req.IPv6Data.length > 0) return `${prefix}: the DHCP client leases IPv4 only; create the network without --ipv6`;
+  if (req.Options['com.docker.network.internal'] !== true) return `${prefix}: needs --internal, so that Docker gives the containers no gateway of its own (the DHCP server's router is their gateway)`;
   return undefined;
 }
 
@@ -110,6 +133,8 @@ export class Driver implements NetworkDriver {
     const options = parseNetworkOptions(rawOptions);
     const why = refused(options);
     if (why !== undefined) throw new DovesnapError(ErrorCode.BadOption, why);
+    const dhcpWhy = dhcpProblem(options, req);
+    if (dhcpWhy !== undefined) throw new DovesnapError(ErrorCode.BadOption, dhcpWhy);
 
     // One lock for all creates: uniqueness of DPIDs and bridge names is a property of the set.
     await this.lock.run('networks', async () => {
@@ -286,6 +311,7 @@ export class Driver implements NetworkDriver {
   private async teardownNetwork(net: NetworkRecord, why: string): Promise<void> {
     const { state, vswitch, host } = this.deps;
     for (const ep of state.endpointsOf(net.id)) {
+      if (this.deps.dhcp?.wants(ep) === true) await this.deps.dhcp.stop(ep, `network ${why}`, false);
       await host.deleteLink(ep.hostIf);
       state.removeEndpoint(ep.id);
     }
@@ -378,6 +404,8 @@ export class Driver implements NetworkDriver {
     const ep = state.endpoint(endpointId);
     const hostIf = ep?.hostIf ?? vethNamesFor(endpointId).host;
     const work = async (): Promise<void> => {
+      // Normally stopped at Leave already; not if Docker left while dovesnap was down.
+      if (ep !== undefined && this.deps.dhcp?.wants(ep) === true) await this.deps.dhcp.stop(ep, `endpoint ${why}`, true);
       if (net !== undefined) await vswitch.deletePort(net.bridgeName, hostIf);
       await host.deleteLink(hostIf);
       state.removeEndpoint(endpointId);
@@ -448,6 +476,8 @@ export class Driver implements NetworkDriver {
   async leave(req: EndpointRequest): Promise<void> {
     const ep = this.deps.state.endpoint(req.EndpointID);
     if (ep === undefined) return;
+    // Before Docker deletes the veth (DeleteEndpoint follows), while the lease can still be released through it.
+    if (this.deps.dhcp?.wants(ep) === true) await this.deps.dhcp.stop(ep, 'container left the network', true);
     const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: undefined });
     if (updated !== undefined) await this.persist(updated);
     if (ep.published.length > 0) await this.deps.nat.sync(`container left: port mappings of ${ep.hostIf} removed`);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { DHCP_HOOK_SCRIPT } from './hook.js';
@@ -30,6 +30,8 @@ export interface DhcpClientSpec {
 export interface DhcpClientStatus {
   readonly pid: number | undefined;
   readonly report: DhcpReport | undefined;
+  /** When the hook wrote the report (the time of the event: bound, renew, nak, …). */
+  readonly reportAt: Date | undefined;
   readonly restarts: number;
 }
 
@@ -41,6 +43,8 @@ export interface DhcpSupervisorOptions {
   /** How often clients are checked for life. */
   readonly checkMs?: number;
   readonly maxBackoffMs?: number;
+  /** Called (from the periodic check) when a client's report changed: a new lease, a renewal, a NAK. */
+  readonly onReport?: (endpointId: string, report: DhcpReport) => void;
 }
 
 interface Client {
@@ -48,6 +52,8 @@ interface Client {
   restarts: number;
   nextStartAt: number;
   backoffMs: number;
+  /** The report's mtime when onReport last saw it. */
+  seenReportMs: number;
 }
 
 const START_GRACE_MS = 3000;
@@ -99,19 +105,22 @@ export class DhcpSupervisor {
   /** Starts the endpoint's client, or adopts the one already running. Idempotent. */
   ensure(spec: DhcpClientSpec): void {
     const known = this.clients.get(spec.endpointId);
-    if (known === undefined) this.clients.set(spec.endpointId, { spec, restarts: 0, nextStartAt: 0, backoffMs: 1000 });
+    if (known === undefined) this.clients.set(spec.endpointId, { spec, restarts: 0, nextStartAt: 0, backoffMs: 1000, seenReportMs: 0 });
     const pid = this.pidOf(spec.endpointId);
     if (pid !== undefined) {
       if (known === undefined) this.opts.logger.info({ endpoint: spec.endpointId, pid }, 'DHCP client adopted');
       return;
     }
-    this.startClient(this.clients.get(spec.endpointId) ?? { spec, restarts: 0, nextStartAt: 0, backoffMs: 1000 });
+    this.startClient(this.clients.get(spec.endpointId) ?? { spec, restarts: 0, nextStartAt: 0, backoffMs: 1000, seenReportMs: 0 });
   }
 
   private startClient(c: Client): void {
     const { spec } = c;
     // udhcpc writes its pidfile a moment after it starts: no second start before then.
     c.nextStartAt = Date.now() + Math.max(c.backoffMs, START_GRACE_MS);
+    // A client started again (it died, the daemon restarted) asks for the address it had
+    // rather than a new one.
+    const previous = this.readReport(spec.endpointId)?.lease?.address;
     const log = openSync(this.file(spec.endpointId, 'log'), 'a');
     try {
       const child = spawn(
@@ -130,6 +139,7 @@ export class DhcpSupervisor {
           '-t', '3',
           '-T', '2',
           '-A', '5', // no offer: try again after 5 s, for ever
+          ...(previous === undefined ? [] : ['-r', previous]),
         ],
         {
           detached: true,
@@ -145,9 +155,10 @@ export class DhcpSupervisor {
     }
   }
 
-  /** Restarts dead clients, each no sooner than its backoff allows. */
+  /** Restarts dead clients, each no sooner than its backoff allows; reports new events. */
   check(now = Date.now()): void {
     for (const c of this.clients.values()) {
+      this.noticeReport(c);
       if (this.pidOf(c.spec.endpointId) !== undefined) {
         // Running for a while again: the next death starts from a short backoff.
         if (now > c.nextStartAt + 60_000) c.backoffMs = 1000;
@@ -161,19 +172,74 @@ export class DhcpSupervisor {
     }
   }
 
-  /** What the client last reported, and whether it runs. */
-  status(endpointId: string): DhcpClientStatus {
-    let report: DhcpReport | undefined;
+  private noticeReport(c: Client): void {
+    if (this.opts.onReport === undefined) return;
+    const at = this.reportTime(c.spec.endpointId);
+    if (at === undefined || at === c.seenReportMs) return;
+    const report = this.readReport(c.spec.endpointId);
+    if (report === undefined) return;
+    c.seenReportMs = at;
     try {
-      report = parseDhcpReport(readFileSync(this.file(endpointId, 'report'), 'utf8'));
-    } catch {
-      report = undefined;
+      this.opts.onReport(c.spec.endpointId, report);
+    } catch (err) {
+      this.opts.logger.warn({ endpoint: c.spec.endpointId, err: String(err) }, 'DHCP report handler failed');
     }
-    return { pid: this.pidOf(endpointId), report, restarts: this.clients.get(endpointId)?.restarts ?? 0 };
   }
 
-  /** Stops the client (it releases its lease) and forgets it. */
-  async stop(endpointId: string, waitMs = 3000): Promise<void> {
+  private reportTime(endpointId: string): number | undefined {
+    try {
+      return statSync(this.file(endpointId, 'report')).mtimeMs;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private readReport(endpointId: string): DhcpReport | undefined {
+    try {
+      return parseDhcpReport(readFileSync(this.file(endpointId, 'report'), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** What the client last reported, and whether it runs. */
+  status(endpointId: string): DhcpClientStatus {
+    const at = this.reportTime(endpointId);
+    return {
+      pid: this.pidOf(endpointId),
+      report: this.readReport(endpointId),
+      reportAt: at === undefined ? undefined : new Date(at),
+      restarts: this.clients.get(endpointId)?.restarts ?? 0,
+    };
+  }
+
+  /** Endpoints the supervisor watches. */
+  watched(): string[] {
+    return [...this.clients.keys()];
+  }
+
+  /** Endpoints with a client's files on disk (watched or not): after a restart, the candidates for adoption or collection. */
+  onDisk(): string[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.opts.dir);
+    } catch {
+      return [];
+    }
+    const ids = new Set<string>();
+    for (const n of names) {
+      const m = /^([0-9a-f]{64})\.(pid|report|log)$/.exec(n);
+      if (m?.[1] !== undefined) ids.add(m[1]);
+    }
+    return [...ids];
+  }
+
+  /**
+   * Stops the client (it releases its lease if it still can) and forgets it. Returns what it
+   * last reported, so that the caller can release the lease itself where the client could not.
+   */
+  async stop(endpointId: string, waitMs = 3000): Promise<DhcpReport | undefined> {
+    const last = this.readReport(endpointId);
     this.clients.delete(endpointId);
     const pid = this.pidOf(endpointId);
     if (pid !== undefined) {
@@ -184,6 +250,7 @@ export class DhcpSupervisor {
       if (still !== undefined) process.kill(still, 'SIGKILL');
     }
     for (const ext of ['pid', 'report', 'log'] as const) rmSync(this.file(endpointId, ext), { force: true });
+    return last;
   }
 
   /** Stops watching; the clients keep running for the next daemon to adopt. */

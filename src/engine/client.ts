@@ -30,6 +30,9 @@ export interface EngineContainer {
   readonly Name: string;
   readonly State?: { readonly Pid?: number; readonly Running?: boolean };
   readonly Config?: { readonly Labels?: Readonly<Record<string, string>> | null };
+  /** The host's copy of the container's /etc/resolv.conf (bind-mounted into it). */
+  readonly ResolvConfPath?: string;
+  readonly HostConfig?: { readonly Dns?: readonly string[] | null; readonly DnsSearch?: readonly string[] | null };
   readonly NetworkSettings?: {
     readonly SandboxKey?: string;
     readonly Networks?: Readonly<Record<string, EngineContainerNetwork>>;

@@ -31,6 +31,8 @@ export interface LinkInfo {
   /** ifindex of the veth peer (in the peer's namespace). */
   readonly linkIndex: number | undefined;
   readonly operstate: string | undefined;
+  /** Administratively up (`ip link set … up`), whatever the carrier. */
+  readonly up: boolean;
 }
 
 function toLinkInfo(raw: unknown): LinkInfo | undefined {
@@ -44,6 +46,7 @@ function toLinkInfo(raw: unknown): LinkInfo | undefined {
     mtu: typeof r['mtu'] === 'number' ? r['mtu'] : undefined,
     linkIndex: typeof r['link_index'] === 'number' ? r['link_index'] : undefined,
     operstate: typeof r['operstate'] === 'string' ? r['operstate'] : undefined,
+    up: Array.isArray(r['flags']) && r['flags'].includes('UP'),
   };
 }
 
@@ -186,6 +189,19 @@ export async function setPeerMacInNetns(hostIf: string, netns: string, mac: stri
   if (inside === undefined) throw new DovesnapError(ErrorCode.HostCommand, `the peer of ${hostIf} is not in namespace ${netns}`);
   await runCommand('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'dev', inside.ifname, 'address', mac]);
   return inside.ifname;
+}
+
+/**
+ * The container end of a veth inside the container's namespace, once Docker has finished
+ * putting it there: moved, renamed from our `dsc…` name to its own (eth0, …) and brought up.
+ * Undefined while Docker is still at it (or if it never will be).
+ */
+export async function settledPeerInNetns(hostIf: string, netns: string): Promise<LinkInfo | undefined> {
+  const host = await getLink(hostIf);
+  if (host?.linkIndex === undefined) return undefined;
+  const inside = (await listLinks(netns)).find((l) => l.ifindex === host.linkIndex);
+  if (inside === undefined || inside.ifname.startsWith(CONTAINER_VETH_PREFIX) || !inside.up) return undefined;
+  return inside;
 }
 
 /** A random locally administered unicast MAC (0e:...), for endpoints Docker gave none. */

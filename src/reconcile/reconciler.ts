@@ -36,6 +36,11 @@ export interface ReconcilerDeps {
    * created are removed by Docker's own DeleteEndpoint calls.
    */
   readonly restoredEndpoints: ReadonlySet<string>;
+  /** DHCP clients of `ovs.bridge.dhcp` networks: started once a container is resolved. */
+  readonly dhcp?: {
+    start(endpointId: string): Promise<void>;
+    collect(): Promise<string[]>;
+  };
 }
 
 /**
@@ -257,7 +262,12 @@ export class Reconciler {
     if (updated === undefined) return;
     await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
     this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, mac, mirrored: parsed?.mirror === true, blockedReason }, 'container resolved');
-    if (syncFaucet && state.network(networkId)?.localFaucet === true) await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
+    try {
+      if (syncFaucet && state.network(networkId)?.localFaucet === true) await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
+    } finally {
+      // After FAUCET has the port (its first DISCOVER is not lost), and whether or not it does.
+      if (syncFaucet) await this.deps.dhcp?.start(ep.id);
+    }
   }
 
   /**
@@ -290,6 +300,7 @@ export class Reconciler {
     const { state, engine, teardown } = this.deps;
     const dockerNets = new Map<string, EngineNetwork>();
     for (const n of await engine.listNetworks()) if (DRIVER_NAMES.includes(n.Driver)) dockerNets.set(n.Id, n);
+    const dhcpStarts: string[] = [];
 
     for (const net of state.allNetworks()) {
       const d = dockerNets.get(net.id);
@@ -310,6 +321,8 @@ export class Reconciler {
             // FAUCET neither stops nor serialises the adoption of the rest.
             await this.resolveContainer(net.id, cid, undefined, false).catch((err: unknown) => this.log.warn({ network: net.id, endpoint: ep.id, err: errorMessage(err) }, 'container not resolved'));
           }
+          // Adopts a running client (never a second one), or starts one for a container that has none.
+          if (net.options.dhcp) dhcpStarts.push(ep.id);
           continue;
         }
         if (!this.deps.restoredEndpoints.has(ep.id)) continue;
@@ -319,7 +332,12 @@ export class Reconciler {
     }
     // Everything is adopted and checked against Docker by now; FAUCET's confirmation of the
     // re-render (slow on a large switch) is logged by the FAUCET view on its own.
-    this.log.info({ ms: Date.now() - started, networks: state.allNetworks().length, endpoints: state.allEndpoints().length }, 'full reconcile pass done');
+    const dhcp = this.deps.dhcp;
+    if (dhcp !== undefined) {
+      await dhcp.collect().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not collect DHCP clients'));
+      await Promise.all(dhcpStarts.map((id) => dhcp.start(id).catch((err: unknown) => this.log.warn({ endpoint: id, err: errorMessage(err) }, 'DHCP client not started'))));
+    }
+    this.log.info({ ms: Date.now() - started, networks: state.allNetworks().length, endpoints: state.allEndpoints().length, dhcpClients: dhcpStarts.length }, 'full reconcile pass done');
     await this.deps.faucet.sync('full reconcile pass');
   }
 }

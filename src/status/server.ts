@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { formatDpid } from '../model/options.js';
-import type { StateStore } from '../core/state.js';
+import type { EndpointRecord, StateStore } from '../core/state.js';
+import type { DhcpStatus } from '../core/dhcp-clients.js';
 
 /**
  * The status API. `/networks` keeps the field names of the original dovesnap's status API, so
@@ -25,6 +26,8 @@ export interface ContainerStatus {
   readonly Blocked: string | null;
   /** Published ports (`docker run -p`), as the host's NAT rules have them. */
   readonly Ports: readonly PortStatus[];
+  /** The DHCP client's state and lease, on ovs.bridge.dhcp networks (null elsewhere). */
+  readonly Dhcp: DhcpStatus | null;
 }
 
 export interface PortStatus {
@@ -61,18 +64,23 @@ function stripMask(cidr: string | undefined): string {
   return cidr === undefined ? '' : (cidr.split('/')[0] ?? '');
 }
 
-export function networksStatus(state: StateStore): NetworksStatus {
+/** The DHCP state of an endpoint, for endpoints of DHCP networks. */
+export type DhcpStatusOf = (ep: EndpointRecord) => DhcpStatus | undefined;
+
+export function networksStatus(state: StateStore, dhcp: DhcpStatusOf = () => undefined): NetworksStatus {
   const out: Record<string, NetworkStatus> = {};
   for (const n of state.allNetworks()) {
     const containers: Record<string, ContainerStatus> = {};
     for (const e of state.endpointsOf(n.id)) {
       const key = e.container?.id ?? e.id;
+      const leased = dhcp(e);
       containers[key] = {
         Name: e.container?.name ?? '',
         Id: e.container?.id ?? '',
         EndpointID: e.id,
         MacAddress: e.mac,
-        HostIP: stripMask(e.ipv4),
+        // On a DHCP network Docker assigns nothing: the address is the lease's.
+        HostIP: stripMask(e.ipv4) || (leased?.Address ?? ''),
         OFPort: e.ofport ?? null,
         Interface: e.hostIf,
         Labels: e.container?.labels ?? {},
@@ -83,6 +91,7 @@ export function networksStatus(state: StateStore): NetworksStatus {
           n.options.mode === 'flat' || e.sandboxKey === undefined
             ? []
             : e.published.map((p) => ({ Protocol: p.protocol, HostIP: p.hostIp, HostPort: p.hostPort, ContainerPort: p.containerPort })),
+        Dhcp: leased ?? null,
       };
     }
     out[n.id] = {
@@ -132,9 +141,15 @@ export interface HostStatus {
   } | null;
 }
 
-export function buildStatusApp(state: StateStore, logger: Logger, health: () => Health, host: () => HostStatus | Promise<HostStatus> = () => ({ MirrorBridge: null, Stack: null })): FastifyInstance {
+export function buildStatusApp(
+  state: StateStore,
+  logger: Logger,
+  health: () => Health,
+  host: () => HostStatus | Promise<HostStatus> = () => ({ MirrorBridge: null, Stack: null }),
+  dhcp: DhcpStatusOf = () => undefined,
+): FastifyInstance {
   const app = createHttpApp(logger, 'status-api');
-  app.get('/networks', async () => networksStatus(state));
+  app.get('/networks', async () => networksStatus(state, dhcp));
   app.get('/host', async () => host());
   app.get('/healthz', async (_req, reply) => {
     const h = health();

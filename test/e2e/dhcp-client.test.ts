@@ -1,10 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DhcpSupervisor } from '../../src/dhcp/supervisor.js';
+import { releaseThroughLink } from '../../src/dhcp/release.js';
 import { silentLogger } from '../../src/util/log.js';
 import { must, onCleanup, processAlive, run, uniqueName, waitFor } from './harness.js';
 
@@ -53,6 +54,7 @@ describe('DHCP client supervisor (udhcpc in a network namespace, udhcpd as the s
     onCleanup(async () => {
       await sup.stop('ep1');
       await sup.stop('ep2');
+      await sup.stop('ep3');
       sup.close();
     });
     sup.ensure({ endpointId: 'ep1', netns: `/run/netns/${cli}`, ifname: 'dhc0', hostname: '/web_1' });
@@ -106,6 +108,30 @@ describe('DHCP client supervisor (udhcpc in a network namespace, udhcpd as the s
     }, 10_000);
     await sup.stop('ep2');
     await waitFor('the server saw the release', async () => /expired/.test((await leaseLine()) ?? ''), 10_000);
+  });
+
+  it('releases from the host, through the interface, when the interface had left the client\'s namespace first', async () => {
+    sup.ensure({ endpointId: 'ep3', netns: `/run/netns/${cli}`, ifname: 'dhc0', hostname: 'db' });
+    const lease = await waitFor('a pool lease', async () => sup.status('ep3').report?.lease, 20_000);
+    const leaseLine = async (): Promise<string | undefined> => (await run('busybox', ['dumpleases', '-f', leases])).stdout.split('\n').find((l) => l.includes(`${lease.address} `));
+    await waitFor('the server lists the active lease', async () => {
+      const line = await leaseLine();
+      return line !== undefined && !/expired/.test(line);
+    }, 10_000);
+    // What some engines do before Leave: the interface goes back to the host, under its own name.
+    const link = `dsdhc${tag}`;
+    onCleanup(() => run('ip', ['link', 'del', link]));
+    await must('ip', ['-n', cli, 'link', 'set', 'dev', 'dhc0', 'down']);
+    await must('ip', ['-n', cli, 'link', 'set', 'dev', 'dhc0', 'name', link]);
+    await must('ip', ['-n', cli, 'link', 'set', 'dev', link, 'netns', String(process.pid)]);
+    const last = await sup.stop('ep3');
+    assert.equal(last?.lease?.address, lease.address, 'stop returns the last lease');
+    assert.ok(!/expired/.test((await leaseLine()) ?? ''), 'the client itself could not release it');
+    await releaseThroughLink({ link, mac, lease });
+    await waitFor('the server saw the release', async () => /expired/.test((await leaseLine()) ?? ''), 10_000);
+    assert.ok(existsSync(`/sys/class/net/${link}`), 'the interface is back in the host namespace');
+    assert.equal((await run('ip', ['-o', 'addr', 'show', 'dev', link])).stdout.trim(), '', 'without the leased address');
+    assert.deepEqual((await run('ip', ['netns', 'list'])).stdout.split('\n').filter((n) => n.startsWith('dsrel')), [], 'no scratch namespace left');
   });
 });
 

@@ -6,6 +6,7 @@ import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } f
 import { parseContainerLabels } from '../../../src/model/labels.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 import { silentLogger } from '../../../src/util/log.js';
+import type { DhcpStatus } from '../../../src/core/dhcp-clients.js';
 
 const NET1 = 'a1'.repeat(32);
 const NET2 = 'b2'.repeat(32);
@@ -80,6 +81,7 @@ describe('networksStatus', () => {
       Mirrored: false,
       Blocked: null,
       Ports: [],
+      Dhcp: null,
     });
     assert.deepEqual(n1.Containers[CTR_DB]?.PortACLs, ['allow'], 'the default ACL when the container names none');
     assert.equal(n1.Containers[CTR_DB]?.Blocked, 'ACL nosuch is not defined');
@@ -96,6 +98,7 @@ describe('networksStatus', () => {
       Mirrored: false,
       Blocked: null,
       Ports: [],
+      Dhcp: null,
     });
     const n2 = st[NET2];
     assert.equal(n2?.NetworkName, '');
@@ -135,7 +138,7 @@ describe('buildStatusApp', () => {
 });
 
 function container(patch: Partial<ContainerStatus>): ContainerStatus {
-  return { Name: '', Id: '', EndpointID: 'ep', MacAddress: '0e:00:00:00:00:01', HostIP: '', OFPort: null, Interface: 'dspx', Labels: {}, PortACLs: [], Mirrored: false, Blocked: null, Ports: [], ...patch };
+  return { Name: '', Id: '', EndpointID: 'ep', MacAddress: '0e:00:00:00:00:01', HostIP: '', OFPort: null, Interface: 'dspx', Labels: {}, PortACLs: [], Mirrored: false, Blocked: null, Ports: [], Dhcp: null, ...patch };
 }
 
 function net(patch: Partial<NetworkStatus>): NetworkStatus {
@@ -145,6 +148,23 @@ function net(patch: Partial<NetworkStatus>): NetworkStatus {
 describe('formatStatus', () => {
   it('says so when there are no networks', () => {
     assert.equal(formatStatus({}), 'no dovesnap networks\n');
+  });
+
+  it('shows each DHCP container\'s lease, or why it has none', () => {
+    const dhcp = (patch: Partial<DhcpStatus>): DhcpStatus => ({
+      State: 'bound', Reason: null, Address: '10.1.2.3', PrefixLength: 24, Router: '10.1.2.1', Dns: [], Domain: null, Server: '10.1.2.1',
+      LeaseSeconds: 600, LeasedAt: '2026-11-27T10:00:00.000Z', ExpiresAt: '2026-11-27T10:10:00.000Z', ClientPid: 7, Restarts: 0, ResolvConf: 'not applied: no lease yet', ...patch,
+    });
+    const out = formatStatus({
+      [NET1]: net({
+        Containers: {
+          [CTR_WEB]: container({ Name: '/web', Id: CTR_WEB, OFPort: 2, HostIP: '10.1.2.3', Dhcp: dhcp({}) }),
+          [CTR_DB]: container({ Name: '/db', Id: CTR_DB, OFPort: 3, Dhcp: dhcp({ State: 'no lease', Reason: 'no DHCP server answered (no offer); asking again every few seconds', Address: null }) }),
+        },
+      }),
+    });
+    assert.match(out, /web .* up, dhcp 10\.1\.2\.3\/24 from 10\.1\.2\.1 until 2026-11-27T10:10:00Z$/m);
+    assert.match(out, /db .* up, dhcp no lease: no DHCP server answered/m);
   });
 
   it('prints a table per network: names without the slash, OFPORT order, (pending), blocked state', () => {

@@ -13,6 +13,7 @@ describe('loadSettings', () => {
       defaultControllers: [],
       localFaucetControllers: ['tcp:127.0.0.1:6653'],
       sparePorts: 64,
+      dhcpDir: '/run/dovesnap/dhcp',
       pluginDir: '/run/docker/plugins',
       driverNames: ['dovesnap', 'ovs'],
       statusHost: '127.0.0.1',

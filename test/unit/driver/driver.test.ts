@@ -166,9 +166,50 @@ describe('driver', () => {
     assert.equal(state.allNetworks().length, 0);
   });
 
-  it('says which options this version does not act on yet, instead of ignoring them', async () => {
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true' })), /ovs.bridge.dhcp/);
+  it('refuses DHCP networks that Docker would address itself, give a gateway, or give IPv6; creates nothing', async () => {
+    const dhcp = { 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'flat' };
+    const nullIpam = [{ AddressSpace: 'null', Pool: '0.0.0.0/0' }];
+    await assert.rejects(driver.createNetwork(createReq(dhcp)), /invalid value "true" for option ovs\.bridge\.dhcp: needs --ipam-driver null.*10\.9\.0\.0\/24/);
+    await assert.rejects(
+      driver.createNetwork({ ...createReq(dhcp), IPv4Data: nullIpam, Options: { 'com.docker.network.generic': dhcp } }),
+      /option ovs\.bridge\.dhcp: needs --internal/,
+    );
+    await assert.rejects(
+      driver.createNetwork({ ...createReq(dhcp), IPv4Data: nullIpam, IPv6Data: [{ Pool: 'fd00::/64' }] }),
+      /option ovs\.bridge\.dhcp: the DHCP client leases IPv4 only/,
+    );
+    await assert.rejects(driver.createNetwork({ ...createReq({ ...dhcp, 'ovs.bridge.mode': 'nat' }), IPv4Data: nullIpam }), /ovs\.bridge\.dhcp/);
     assert.equal((await vs.listBridges()).length, 0);
+    assert.equal(state.allNetworks().length, 0);
+    await driver.createNetwork({ ...createReq(dhcp), IPv4Data: nullIpam });
+    assert.equal(state.network(NET)?.options.dhcp, true);
+  });
+
+  it('stops a DHCP client, releasing its lease, when the container leaves, and at DeleteEndpoint in case Leave never came', async () => {
+    const calls: string[] = [];
+    const dhcpDriver = new Driver({
+      vswitch: vs,
+      host,
+      state,
+      faucet,
+      nat: createNatView(state, host, silentLogger()),
+      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+      logger: silentLogger(),
+      random: (n) => new Uint8Array(n).fill(7),
+      dhcp: {
+        wants: (ep) => state.network(ep.networkId)?.options.dhcp === true,
+        stop: async (ep, why, release) => {
+          calls.push(`${ep.id.slice(0, 4)} ${why} release=${release}`);
+        },
+      },
+    });
+    await dhcpDriver.createNetwork({ ...createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'flat' }), IPv4Data: [{ Pool: '0.0.0.0/0' }] });
+    await dhcpDriver.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} });
+    await dhcpDriver.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/abc', Options: {} });
+    await dhcpDriver.leave({ NetworkID: NET, EndpointID: EP });
+    assert.deepEqual(calls, ['e1e2 container left the network release=true']);
+    await dhcpDriver.deleteEndpoint({ NetworkID: NET, EndpointID: EP });
+    assert.deepEqual(calls, ['e1e2 container left the network release=true', 'e1e2 endpoint deleted release=true']);
   });
 });
 

@@ -1,0 +1,126 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DhcpClients, resolvConfFor } from '../../../src/core/dhcp-clients.js';
+import { DhcpSupervisor } from '../../../src/dhcp/supervisor.js';
+import { StateStore, endpointRecord } from '../../../src/core/state.js';
+import { parseNetworkOptions } from '../../../src/model/options.js';
+import { silentLogger } from '../../../src/util/log.js';
+import type { ReleaseRequest } from '../../../src/dhcp/release.js';
+
+const EP = 'a'.repeat(64);
+const NET = 'b'.repeat(64);
+
+function setup(dhcp = true): { clients: DhcpClients; state: StateStore; dir: string; released: ReleaseRequest[]; links: Set<string>; sup: DhcpSupervisor } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dovesnap-dhcp-unit-'));
+  const state = new StateStore();
+  const options = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.mode': 'flat', ...(dhcp ? { 'ovs.bridge.dhcp': 'true' } : {}) });
+  state.putNetwork({ id: NET, name: 'lan', options, rawOptions: {}, bridgeName: 'ovsbr-bbbbb', datapathType: 'netdev', controllers: [], ipv4: [], internal: true, localFaucet: true });
+  state.putEndpoint(endpointRecord({ id: EP, networkId: NET, hostIf: 'dspaaaaaaaaaaaa', containerIf: 'dscaaaaaaaaaaaa', mac: '0e:00:00:00:00:01', sandboxKey: '/var/run/docker/netns/x', container: { id: 'c'.repeat(64), name: '/web', labels: {} } }));
+  const sup = new DhcpSupervisor({ dir, logger: silentLogger(), checkMs: 60_000 });
+  const released: ReleaseRequest[] = [];
+  const links = new Set<string>();
+  const clients = new DhcpClients({
+    supervisor: sup,
+    state,
+    logger: silentLogger(),
+    engine: { inspectContainer: async () => undefined },
+    host: {
+      settledPeerInNetns: async () => undefined,
+      linkExists: async (n) => links.has(n),
+      release: async (r) => {
+        released.push(r);
+      },
+    },
+  });
+  return { clients, state, dir, released, links, sup };
+}
+
+const report = (vars: Record<string, string>): string => Object.entries(vars).map(([k, v]) => `${k}=${v}\0`).join('');
+
+describe('DHCP clients of DHCP networks', () => {
+  it('says why a container has no lease: no client yet, no offer, NAK; and shows a lease', () => {
+    const { clients, state, dir, sup } = setup();
+    const ep = state.endpoint(EP)!;
+    try {
+      assert.equal(clients.status(ep)?.State, 'not running');
+      assert.match(clients.status(ep)?.Reason ?? '', /not been started/);
+      // A live "client": this process, with the pidfile path on its command line is not possible; fake the report only.
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'leasefail' }));
+      assert.equal(clients.status(ep)?.Address, null);
+      const bound = report({ event: 'bound', ip: '10.1.2.3', mask: '24', router: '10.1.2.1', dns: '10.1.2.1 10.1.2.2', domain: 'lab.test', lease: '600', serverid: '10.1.2.1' });
+      writeFileSync(path.join(dir, `${EP}.report`), bound);
+      const s = clients.status(ep)!;
+      assert.equal(s.Address, '10.1.2.3');
+      assert.equal(s.Server, '10.1.2.1');
+      assert.deepEqual(s.Dns, ['10.1.2.1', '10.1.2.2']);
+      assert.ok(s.LeasedAt !== null && s.ExpiresAt !== null && Date.parse(s.ExpiresAt) - Date.parse(s.LeasedAt) === 600_000);
+      // Without a running client the state says so, lease or not.
+      assert.equal(s.State, 'not running');
+    } finally {
+      sup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('has nothing to say about endpoints of networks without DHCP', () => {
+    const { clients, state, dir, sup } = setup(false);
+    try {
+      assert.equal(clients.status(state.endpoint(EP)!), undefined);
+    } finally {
+      sup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('releases from the host only when the interface is back in the host namespace', async () => {
+    const { clients, state, dir, released, links, sup } = setup();
+    const bound = report({ event: 'bound', ip: '10.1.2.3', mask: '24', serverid: '10.1.2.1' });
+    try {
+      writeFileSync(path.join(dir, `${EP}.report`), bound);
+      await clients.stop(state.endpoint(EP)!, 'left', true);
+      assert.equal(released.length, 0, 'still in the container: the client released it');
+      writeFileSync(path.join(dir, `${EP}.report`), bound);
+      links.add('dscaaaaaaaaaaaa');
+      await clients.stop(state.endpoint(EP)!, 'left', true);
+      assert.equal(released.length, 1);
+      assert.equal(released[0]?.link, 'dscaaaaaaaaaaaa');
+      assert.equal(released[0]?.lease.address, '10.1.2.3');
+      writeFileSync(path.join(dir, `${EP}.report`), bound);
+      await clients.stop(state.endpoint(EP)!, 'network deleted', false);
+      assert.equal(released.length, 1, 'no release asked for');
+    } finally {
+      sup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('collects the files of clients whose endpoint is gone', async () => {
+    const { clients, state, dir, sup } = setup();
+    const other = 'd'.repeat(64);
+    try {
+      writeFileSync(path.join(dir, `${other}.report`), report({ event: 'deconfig' }));
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'deconfig' }));
+      assert.deepEqual(await clients.collect(), [other]);
+      assert.deepEqual(sup.onDisk(), [EP]);
+      state.removeEndpoint(EP);
+      assert.deepEqual(await clients.collect(), [EP]);
+    } finally {
+      sup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('resolvConfFor', () => {
+  it('writes the lease name servers and domain, and keeps Docker\'s options lines', () => {
+    const out = resolvConfFor(
+      { address: '10.1.2.3', prefixLength: 24, router: undefined, dns: ['10.1.2.1', '10.1.2.2'], domain: 'lab.test', leaseSeconds: 600, serverId: '10.1.2.1' },
+      'eth0',
+      'nameserver 127.0.0.11\noptions ndots:0\n',
+    );
+    assert.equal(out, '# written by dovesnap from the DHCP lease of eth0 (server 10.1.2.1)\nsearch lab.test\nnameserver 10.1.2.1\nnameserver 10.1.2.2\noptions ndots:0\n');
+  });
+});
