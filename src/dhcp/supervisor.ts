@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, watch, type FSWatcher, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { DHCP_HOOK_SCRIPT } from './hook.js';
@@ -70,6 +70,7 @@ export class DhcpSupervisor {
   private readonly busybox: string;
   private readonly hook: string;
   private timer: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
 
   constructor(private readonly opts: DhcpSupervisorOptions) {
     this.busybox = opts.busybox ?? '/bin/busybox';
@@ -78,6 +79,21 @@ export class DhcpSupervisor {
     writeFileSync(this.hook, DHCP_HOOK_SCRIPT, { mode: 0o755 });
     this.timer = setInterval(() => this.check(), opts.checkMs ?? 2000);
     this.timer.unref();
+    if (opts.onReport !== undefined) {
+      // A new report is acted on at once (the periodic check is the fallback): the hook renames
+      // its temp file onto `<endpoint>.report`.
+      try {
+        this.watcher = watch(opts.dir, (_event, file) => {
+          const id = typeof file === 'string' && file.endsWith('.report') ? file.slice(0, -'.report'.length) : undefined;
+          const c = id === undefined ? undefined : this.clients.get(id);
+          if (c !== undefined) this.noticeReport(c);
+        });
+        this.watcher.on('error', () => this.watcher?.close());
+        this.watcher.unref();
+      } catch {
+        this.watcher = undefined;
+      }
+    }
   }
 
   private file(endpointId: string, ext: 'pid' | 'report' | 'log'): string {
@@ -257,5 +273,7 @@ export class DhcpSupervisor {
   close(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    this.watcher?.close();
+    this.watcher = undefined;
   }
 }

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import {
-  DOCKER, bridgeExists, createNetwork, docker, dockerRaw, must, onCleanup, run, runContainer, status, testDpid, uniqueName, waitFor,
+  DOCKER, bridgeExists, createNetwork, docker, dockerRaw, must, onCleanup, processAlive, run, runContainer, status, testDpid, uniqueName, waitFor,
   type RunResult,
 } from './harness.js';
 
@@ -183,10 +183,13 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
     assert.equal((await dockerRaw('exec', c1, 'ping', '-c', '1', '-W', '2', `${lan.prefix}.1`)).code, 0, 'ping the server');
     const page = await dockerRaw('exec', c1, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${lan.prefix}.1:8080/`);
     assert.equal(page.stdout.trim(), 'hello from the LAN server', 'TCP to the server');
-    const resolv = await docker('exec', c1, 'cat', '/etc/resolv.conf');
+    const resolv = await waitFor('resolv.conf from the lease', async () => {
+      const text = await docker('exec', c1, 'cat', '/etc/resolv.conf');
+      return text.includes('dovesnap') ? text : undefined;
+    }, 10_000, 200);
     assert.match(resolv, new RegExp(`^nameserver ${lan.prefix.replace(/\./g, '\\.')}\\.1$`, 'm'));
     assert.match(resolv, /^search lab\.test$/m);
-    assert.match(d.dhcp.ResolvConf, /^applied/);
+    assert.match((await dhcpOf(c1))?.dhcp.ResolvConf ?? '', /^applied/);
     // The container's name went to the server as its host name.
     await waitFor('the server records the host name', async () => (await serverLeases(lan)).get(addr)?.host === c1, 10_000);
     // `dovesnap status` shows the lease.
@@ -195,7 +198,7 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
   });
 
   it('gives reserved addresses by MAC: with --mac-address, and with the MAC a mac_prefix label made', async () => {
-    await runContainer(c2, net, ['--mac-address', reservedMac]);
+    await runContainer(c2, net, ['--mac-address', reservedMac, '--restart=always']);
     await runContainer(c3, net, ['--mac-address', '02:00:00:00:00:33', '--label', 'dovesnap.faucet.mac_prefix=0e:77']);
     const d2 = await bound(c2);
     assert.equal(d2.dhcp.Address, `${lan.prefix}.20`);
@@ -272,5 +275,23 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
     assert.equal(d.hostIp, '');
     assert.equal(await docker('inspect', '-f', '{{.State.Running}}', c4), 'true');
     assert.equal(await addressInside(c4), undefined, 'no address');
+  });
+
+  it('after a dockerd restart, a container that comes back leases again; the clients of the old endpoints are gone', async () => {
+    const oldEp = await endpointOf(c2, net);
+    const oldEp3 = await endpointOf(c3, net);
+    const pid = Number(readFileSync('/var/run/docker.pid', 'utf8').trim());
+    process.kill(pid, 'SIGTERM');
+    await waitFor('dockerd stopped', async () => !processAlive(pid), 60_000, 200);
+    await must('bash', [`${REPO}/scripts/up.sh`], 600_000);
+    await waitFor('c2 running again', async () => (await docker('inspect', '-f', '{{.State.Running}}', c2)) === 'true', 60_000, 500);
+    const d = await bound(c2, 60_000);
+    assert.equal(d.dhcp.Address, `${lan.prefix}.20`, 'its reservation again');
+    assert.equal(await addressInside(c2), `${lan.prefix}.20`);
+    const ep = await endpointOf(c2, net);
+    assert.notEqual(ep, oldEp, 'a new endpoint');
+    assert.equal(clientsOf(ep).length, 1, 'one client');
+    assert.deepEqual(clientsOf(oldEp), [], 'none for the old endpoint');
+    assert.deepEqual(clientsOf(oldEp3), [], 'none for the stopped container');
   });
 });
