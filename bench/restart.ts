@@ -12,10 +12,10 @@
  * checked against Docker, FAUCET's file re-rendered), ports whose row or number changed, and
  * the ping's loss. Everything made is removed at the end, also on failure.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { exec, must, poolMap, waitFor } from './proc.js';
 
 const DOCKER = process.env['DOCKER'] ?? (existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker');
 const IMAGE = process.env['DOVESNAP_TEST_IMAGE'] ?? 'dovesnap-busybox:latest';
@@ -26,41 +26,6 @@ const REPO = new URL('../..', import.meta.url).pathname;
 const LABEL = 'org.dovesnap.bench.run';
 const runId = randomBytes(3).toString('hex');
 const log = (msg: string): void => void process.stderr.write(`[restart ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
-
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function exec(file: string, args: readonly string[], timeoutMs = 600_000): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(file, args as string[], { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ code, stdout: stdout.trim(), stderr: String(stderr).trim() });
-    });
-  });
-}
-
-async function must(file: string, args: readonly string[]): Promise<string> {
-  const r = await exec(file, args);
-  if (r.code !== 0) throw new Error(`${file} ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
-
-async function poolMap<T, R>(items: readonly T[], width: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T, i);
-      }
-    }),
-  );
-  return out;
-}
 
 interface PortRow {
   readonly uuid: string;
@@ -94,16 +59,6 @@ function logTime(pid: number, msg: string): number | undefined {
     return (JSON.parse(line) as { time: number }).time;
   }
   return undefined;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 async function main(): Promise<void> {

@@ -68,7 +68,8 @@ async function makeLan(tag: string, reservations: readonly [string, number][], s
       ...reservations.map(([mac, host]) => `static_lease ${mac} ${prefix}.${host}`), '',
     ].join('\n');
     await must('sh', ['-c', `cat > ${dir}/udhcpd.conf <<'EOF'\n${conf}EOF`]);
-    assert.equal((await exec(['busybox', 'udhcpd', `${dir}/udhcpd.conf`])).code, 0, 'udhcpd starts');
+    // A short ARP check of each offered address (udhcpd answers no one else for its duration, 2 s by default).
+    assert.equal((await exec(['busybox', 'udhcpd', '-a', '200', `${dir}/udhcpd.conf`])).code, 0, 'udhcpd starts');
     assert.equal((await exec(['busybox', 'httpd', '-p', `${prefix}.1:8080`, '-h', `${dir}/www`])).code, 0, 'httpd starts');
   }
   return { ns, port, prefix, leases, exec };
