@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -60,6 +61,32 @@ describe('DHCP clients of DHCP networks', () => {
       // Without a running client the state says so, lease or not.
       assert.equal(s.State, 'not running');
     } finally {
+      sup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with a client running: bound, requesting, no offer, NAK with the server\'s message', async () => {
+    const { clients, state, dir, sup } = setup();
+    const ep = state.endpoint(EP)!;
+    // Something that looks like the endpoint's client to the supervisor: its command line names udhcpc and the pidfile.
+    const pidfile = path.join(dir, `${EP}.pid`);
+    const fake = spawn('sh', ['-c', 'sleep 30; true', 'udhcpc', pidfile], { stdio: 'ignore' });
+    try {
+      writeFileSync(pidfile, `${fake.pid}\n`);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(clients.status(ep)?.ClientPid, fake.pid);
+      assert.equal(clients.status(ep)?.State, 'requesting');
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'deconfig' }));
+      assert.equal(clients.status(ep)?.State, 'requesting');
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'leasefail' }));
+      assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Reason], ['no lease', 'no DHCP server answered (no offer); asking again every few seconds']);
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'nak', message: 'wrong network' }));
+      assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Reason], ['no lease', 'the server refused the request (DHCPNAK: wrong network); asking again']);
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'bound', ip: '10.1.2.3', mask: '24', serverid: '10.1.2.1' }));
+      assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Reason, clients.status(ep)?.Address], ['bound', null, '10.1.2.3']);
+    } finally {
+      fake.kill('SIGKILL');
       sup.close();
       rmSync(dir, { recursive: true, force: true });
     }
