@@ -1,6 +1,6 @@
 import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Driver, type FaucetView } from '../../../src/core/driver.js';
+import { Driver, type DriverDeps, type FaucetView } from '../../../src/core/driver.js';
 import { StateStore } from '../../../src/core/state.js';
 import { ExtId } from '../../../src/core/persist.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -50,13 +50,8 @@ describe('driver', () => {
   let faucet: FakeFaucetView;
   let state: StateStore;
   let driver: Driver;
-
-  beforeEach(() => {
-    vs = new FakeVSwitch();
-    host = new FakeHostNet();
-    faucet = new FakeFaucetView();
-    state = new StateStore();
-    driver = new Driver({
+  const driverWith = (extra: Partial<DriverDeps> = {}): Driver =>
+    new Driver({
       vswitch: vs,
       host,
       state,
@@ -65,7 +60,15 @@ describe('driver', () => {
       settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
       logger: silentLogger(),
       random: (n) => new Uint8Array(n).fill(7),
+      ...extra,
     });
+
+  beforeEach(() => {
+    vs = new FakeVSwitch();
+    host = new FakeHostNet();
+    faucet = new FakeFaucetView();
+    state = new StateStore();
+    driver = driverWith();
   });
 
   it('creates a secure bridge with the default controllers and records the network in OVSDB', async () => {
@@ -187,15 +190,7 @@ describe('driver', () => {
 
   it('stops a DHCP client, releasing its lease, when the container leaves, and at DeleteEndpoint in case Leave never came', async () => {
     const calls: string[] = [];
-    const dhcpDriver = new Driver({
-      vswitch: vs,
-      host,
-      state,
-      faucet,
-      nat: createNatView(state, host, silentLogger()),
-      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
-      logger: silentLogger(),
-      random: (n) => new Uint8Array(n).fill(7),
+    const dhcpDriver = driverWith({
       dhcp: {
         wants: (ep) => state.network(ep.networkId)?.options.dhcp === true,
         stop: async (ep, why, release) => {
