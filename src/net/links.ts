@@ -177,16 +177,13 @@ export async function deleteLink(name: string): Promise<void> {
 }
 
 /**
- * Sets the MAC address of the container end of a veth, found inside the container's namespace
- * through the host end's peer index (Docker has renamed it to ethN by then).
+ * Sets the MAC address of the container end of a veth, once Docker has finished configuring it
+ * inside the container's namespace (see settledPeerInNetns). Docker sets the interface's MAC
+ * itself after renaming it, and brings it up last: a MAC set before that is overwritten.
  */
 export async function setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string> {
-  const host = await getLink(hostIf);
-  if (host?.linkIndex === undefined) {
-    throw new DovesnapError(ErrorCode.HostCommand, `cannot find the peer of ${hostIf}: the link is gone`);
-  }
-  const inside = (await listLinks(netns)).find((l) => l.ifindex === host.linkIndex);
-  if (inside === undefined) throw new DovesnapError(ErrorCode.HostCommand, `the peer of ${hostIf} is not in namespace ${netns}`);
+  const inside = await settledPeerInNetns(hostIf, netns);
+  if (inside === undefined) throw new DovesnapError(ErrorCode.HostCommand, `the peer of ${hostIf} is not (yet) in place in namespace ${netns}`);
   await runCommand('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'dev', inside.ifname, 'address', mac]);
   return inside.ifname;
 }
@@ -200,8 +197,15 @@ export async function settledPeerInNetns(hostIf: string, netns: string): Promise
   const host = await getLink(hostIf);
   if (host?.linkIndex === undefined) return undefined;
   const inside = (await listLinks(netns)).find((l) => l.ifindex === host.linkIndex);
-  if (inside === undefined || inside.ifname.startsWith(CONTAINER_VETH_PREFIX) || !inside.up) return undefined;
-  return inside;
+  return inside !== undefined && peerSettled(inside) ? inside : undefined;
+}
+
+/**
+ * Docker moves the container end in, renames it from our `dsc…` name, sets its MAC and
+ * addresses, and brings it up last (libnetwork's osl AddInterface): up under its new name means done.
+ */
+export function peerSettled(inside: LinkInfo): boolean {
+  return !inside.ifname.startsWith(CONTAINER_VETH_PREFIX) && inside.up;
 }
 
 /** A random locally administered unicast MAC (0e:...), for endpoints Docker gave none. */

@@ -278,6 +278,28 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
     assert.equal(await addressInside(c4), undefined, 'no address');
   });
 
+  it('leases to a running container connected to the network, and releases when it is disconnected', async () => {
+    const c4 = `${net}-c4`;
+    await docker('network', 'connect', net, c4);
+    const ep = await endpointOf(c4, net);
+    const d = await waitFor('a lease on the second interface', async () => {
+      const id = await docker('inspect', '-f', '{{.Id}}', c4);
+      for (const n of Object.values(await status())) {
+        if (n.NetworkName !== net) continue;
+        const c = n.Containers[id] as unknown as { Dhcp: DhcpInfo | null } | undefined;
+        if (c?.Dhcp?.State === 'bound') return c.Dhcp;
+      }
+      return undefined;
+    }, 45_000, 250);
+    assert.match(await docker('exec', c4, 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth1'), new RegExp(`inet ${(d.Address ?? '').replace(/\./g, '\\.')}/24`));
+    assert.equal(clientsOf(ep).length, 1);
+    await waitFor('the server lists the active lease', async () => (await serverLeases(lan)).get(d.Address ?? '')?.expired === false, 10_000);
+    await docker('network', 'disconnect', net, c4);
+    await waitFor('the server saw the release', async () => (await serverLeases(lan)).get(d.Address ?? '')?.expired === true, 10_000);
+    assert.deepEqual(clientsOf(ep), [], 'no client left');
+    assert.equal(await docker('inspect', '-f', '{{.State.Running}}', c4), 'true', 'the container runs on');
+  });
+
   it('after a dockerd restart, a container that comes back leases again; the clients of the old endpoints are gone', async () => {
     const oldEp = await endpointOf(c2, net);
     const oldEp3 = await endpointOf(c3, net);
