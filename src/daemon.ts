@@ -19,6 +19,7 @@ import { createNatView } from './core/nat-view.js';
 import { LoopbackProxies } from './net/loopback-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
 import { buildStatusApp, type HostStatus } from './status/server.js';
+import { createMetrics } from './status/metrics.js';
 import { DhcpSupervisor } from './dhcp/supervisor.js';
 import { releaseThroughLink } from './dhcp/release.js';
 import { DhcpClients } from './core/dhcp-clients.js';
@@ -113,13 +114,21 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   const vswitch = await connectOvsdbWithRetry(settings, log);
   const restored = await restoreState(vswitch, state, settings, log);
   let stack: Stack | undefined;
-  const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl, { stackFacts: () => stack?.facts() });
+  let dhcp: DhcpClients | undefined;
+  const metrics = createMetrics(state, () => {
+    const d = dhcp;
+    if (d === undefined) return [];
+    return state.allEndpoints().flatMap((e) => d.status(e)?.State ?? []);
+  });
+  const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl, {
+    stackFacts: () => stack?.facts(),
+    onConfigOutcome: (outcome) => metrics.faucetConfig(outcome),
+  });
   const engine = new DockerEngine(settings.dockerSocket);
   const hostDatapath = detectDatapath();
   log.info({ hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath }, 'starting');
 
   const nat = createNatView(state, realHostNet, log, new LoopbackProxies(log.child({ component: 'loopback-proxy' })));
-  let dhcp: DhcpClients | undefined;
   const dhcpSupervisor = new DhcpSupervisor({
     dir: settings.dhcpDir,
     logger: log.child({ component: 'dhcp-supervisor' }),
@@ -150,11 +159,16 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     await driver.setUpGateway(n).catch((err: unknown) => log.error({ network: n.id, err: errorMessage(err) }, 'could not restore the gateway'));
   }
   await nat.sync('start').catch(() => undefined);
-  await driver.collectGarbage().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not look for leftovers'));
+  const collect = async (): Promise<void> => {
+    const found = await driver.collectGarbage();
+    metrics.repaired('leftover_link', found.links.length);
+    metrics.repaired('forwarding_rule', found.forwardingTags.length);
+  };
+  await collect().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not look for leftovers'));
 
   const pluginApps: FastifyInstance[] = [];
   for (const name of settings.driverNames) {
-    const app = buildPluginApp(driver, log);
+    const app = buildPluginApp(driver, log, (endpoint, ok, seconds) => metrics.driverCall(endpoint, ok, seconds));
     await listenOnSocket(app, path.join(settings.pluginDir, `${name}.sock`));
     pluginApps.push(app);
   }
@@ -192,10 +206,10 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     if (!ovsdb.connected) return { status: 'degraded', reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}` };
     const faucetTrouble = faucet.unhealthy();
     return faucetTrouble === undefined ? { status: 'ok' } : { status: 'degraded', reason: faucetTrouble };
-  }, hostStatus, (ep) => dhcpNow.status(ep));
+  }, hostStatus, (ep) => dhcpNow.status(ep), metrics.registry);
   await status.listen({ host: settings.statusHost, port: settings.statusPort });
 
-  const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored, dhcp: dhcpNow });
+  const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored, dhcp: dhcpNow, metrics });
   vswitch.onHealthChange((h) => {
     if (h.connected) log.info({ reconnects: h.reconnects }, 'OVSDB connection back');
     else log.error({ err: h.lastError }, 'OVSDB connection lost: degraded until it is back');
@@ -252,7 +266,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   const mirrorCheck = setInterval(() => ensureHostWide('periodic check'), MIRROR_CHECK_MS);
   mirrorCheck.unref();
   const gc = setInterval(() => {
-    driver.collectGarbage().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));
+    collect().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));
   }, GC_MS);
   gc.unref();
   ready = true;

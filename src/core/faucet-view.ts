@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../util/log.js';
+import type { FaucetConfigOutcome } from '../status/metrics.js';
 import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import type { DaemonSettings } from '../config/settings.js';
 import { FaucetConfigStore, pidfileReloader, sha256Hex } from '../faucet/store.js';
@@ -76,6 +77,8 @@ export interface ClosableFaucetView extends FaucetView {
 /** Parts of FAUCET's configuration that come from elsewhere than the model: the stack switch. */
 export interface FaucetExtras {
   readonly stackFacts?: () => StackFacts | undefined;
+  /** Told of each configuration write and what FAUCET made of it (for metrics). */
+  readonly onConfigOutcome?: (outcome: FaucetConfigOutcome) => void;
 }
 
 export function createFaucetView(settings: DaemonSettings, state: StateStore, vswitch: VSwitch, host: HostNet, log: Logger, control?: FaucetControl, extras: FaucetExtras = {}): ClosableFaucetView {
@@ -367,8 +370,14 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         }
       }
       await raiseOpened(opened);
-      if (result.written) flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
+      if (result.written) {
+        flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
+        extras.onConfigOutcome?.('confirmed');
+      }
     } catch (err) {
+      extras.onConfigOutcome?.(
+        isDovesnapError(err, ErrorCode.FaucetRejected) ? 'rejected' : isDovesnapError(err, ErrorCode.FaucetTimeout) ? 'timeout' : isDovesnapError(err, ErrorCode.FaucetInvalid) ? 'invalid' : 'failed',
+      );
       if (isDovesnapError(err, ErrorCode.FaucetTimeout)) unconfirmed ??= { since: Date.now(), message: errorMessage(err) };
       if (!isDovesnapError(err, ErrorCode.FaucetRejected)) {
         flog.error({ reason, err: errorMessage(err) }, 'FAUCET configuration change failed');

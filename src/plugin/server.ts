@@ -16,7 +16,10 @@ export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
 type Handler = (body: unknown) => Promise<unknown>;
 
-export function buildPluginApp(driver: NetworkDriver, logger: Logger): FastifyInstance {
+/** Told of every call: its endpoint (`CreateEndpoint`), whether it succeeded, and how long it took. */
+export type CallObserver = (endpoint: string, ok: boolean, seconds: number) => void;
+
+export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: CallObserver = () => undefined): FastifyInstance {
   const app = createHttpApp(logger, 'plugin-api');
 
   app.removeAllContentTypeParsers();
@@ -73,11 +76,15 @@ export function buildPluginApp(driver: NetworkDriver, logger: Logger): FastifyIn
     app.post(url, async (req, reply) => {
       reply.header('content-type', PLUGIN_CONTENT_TYPE);
       const started = process.hrtime.bigint();
+      const endpoint = url.slice(url.lastIndexOf('.') + 1);
+      const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
       try {
         const result = await handler(req.body);
-        req.log.debug({ call: url, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'handled');
+        req.log.debug({ call: url, ms: seconds() * 1000 }, 'handled');
+        observe(endpoint, true, seconds());
         return result;
       } catch (err) {
+        observe(endpoint, false, seconds());
         req.log.warn({ call: url, err: errorMessage(err) }, 'request failed');
         return reply.code(500).send({ Err: errorMessage(err) });
       }

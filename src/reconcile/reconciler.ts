@@ -36,6 +36,8 @@ export interface ReconcilerDeps {
    * created are removed by Docker's own DeleteEndpoint calls.
    */
   readonly restoredEndpoints: ReadonlySet<string>;
+  /** Told of each full pass and of what it removed. */
+  readonly metrics?: { reconcilePass(seconds: number): void; repaired(kind: string, count?: number): void };
   /** DHCP clients of `ovs.bridge.dhcp` networks: started once a container is resolved. */
   readonly dhcp?: {
     start(endpointId: string): Promise<void>;
@@ -307,6 +309,7 @@ export class Reconciler {
       if (d === undefined) {
         this.log.warn({ network: net.id, bridge: net.bridgeName }, 'Docker no longer has this network; removing its bridge');
         await teardown.removeNetwork(net.id, 'gone from Docker');
+        this.deps.metrics?.repaired('network_gone');
         continue;
       }
       if (net.name !== d.Name) await this.learnNetworkName(net.id, d.Name);
@@ -328,16 +331,22 @@ export class Reconciler {
         if (!this.deps.restoredEndpoints.has(ep.id)) continue;
         this.log.warn({ network: net.id, endpoint: ep.id, port: ep.hostIf }, 'Docker no longer has this endpoint; removing its port');
         await teardown.removeEndpoint(net.id, ep.id, 'gone from Docker');
+        this.deps.metrics?.repaired('endpoint_gone');
       }
     }
     // Everything is adopted and checked against Docker by now; FAUCET's confirmation of the
     // re-render (slow on a large switch) is logged by the FAUCET view on its own.
     const dhcp = this.deps.dhcp;
     if (dhcp !== undefined) {
-      await dhcp.collect().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not collect DHCP clients'));
+      const collected = await dhcp.collect().catch((err: unknown) => {
+        this.log.warn({ err: errorMessage(err) }, 'could not collect DHCP clients');
+        return [];
+      });
+      this.deps.metrics?.repaired('dhcp_client_orphaned', collected.length);
       await Promise.all(dhcpStarts.map((id) => dhcp.start(id).catch((err: unknown) => this.log.warn({ endpoint: id, err: errorMessage(err) }, 'DHCP client not started'))));
     }
     this.log.info({ ms: Date.now() - started, networks: state.allNetworks().length, endpoints: state.allEndpoints().length, dhcpClients: dhcpStarts.length }, 'full reconcile pass done');
+    this.deps.metrics?.reconcilePass((Date.now() - started) / 1000);
     await this.deps.faucet.sync('full reconcile pass');
   }
 }

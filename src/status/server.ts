@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import { createHttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { formatDpid } from '../model/options.js';
@@ -147,9 +148,13 @@ export function buildStatusApp(
   health: () => Health,
   host: () => HostStatus | Promise<HostStatus> = () => ({ MirrorBridge: null, Stack: null }),
   dhcp: DhcpStatusOf = () => undefined,
+  metrics?: Registry,
 ): FastifyInstance {
   const app = createHttpApp(logger, 'status-api');
   app.get('/networks', async () => networksStatus(state, dhcp));
+  if (metrics !== undefined) {
+    app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.metrics()));
+  }
   app.get('/host', async () => host());
   app.get('/healthz', async (_req, reply) => {
     const h = health();
