@@ -20,6 +20,8 @@ import { LoopbackProxies } from './net/loopback-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
 import { buildStatusApp, type HostStatus } from './status/server.js';
 import { createMetrics } from './status/metrics.js';
+import { syncGaugeFile } from './faucet/gauge.js';
+import { signalFromPidfile } from './faucet/store.js';
 import { DhcpSupervisor } from './dhcp/supervisor.js';
 import { releaseThroughLink } from './dhcp/release.js';
 import { DhcpClients } from './core/dhcp-clients.js';
@@ -165,6 +167,18 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     metrics.repaired('forwarding_rule', found.forwardingTags.length);
   };
   await collect().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not look for leftovers'));
+
+  // Gauge watches the ports of every switch, dovesnap's included, without hand configuration.
+  await syncGaugeFile(
+    settings.gaugeConfigPath,
+    { faucetConfigPath: path.resolve(settings.faucetConfigPath), prometheusPort: settings.gaugePrometheusPort, prometheusAddr: settings.gaugePrometheusAddr },
+    async () => {
+      if (settings.gaugePidfile !== undefined) await signalFromPidfile(settings.gaugePidfile).catch(() => undefined);
+    },
+  ).then(
+    (changed) => changed && log.info({ path: settings.gaugeConfigPath }, 'gauge.yaml: added the watchers of every switch'),
+    (err: unknown) => log.error({ path: settings.gaugeConfigPath, err: errorMessage(err) }, 'gauge.yaml not updated: Gauge may not watch dovesnap switches'),
+  );
 
   const pluginApps: FastifyInstance[] = [];
   for (const name of settings.driverNames) {

@@ -37,6 +37,9 @@ export interface DaemonSettings {
   readonly sparePorts: number;
   /** Where the DHCP clients' pidfiles, reports and logs live (kept across daemon restarts for adoption). */
   readonly dhcpDir: string;
+  /** Where Gauge's Prometheus exporter listens, for the db dovesnap adds to gauge.yaml when it has none. */
+  readonly gaugePrometheusPort: number;
+  readonly gaugePrometheusAddr: string;
   readonly mirrorBridgeOut: string | undefined;
   readonly mirrorBridgeIn: string | undefined;
   /** FAUCET stacking (STACKING_INTERFACES and friends); undefined when off. */
@@ -155,6 +158,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
   const metrics = nonEmpty(env, 'DOVESNAP_FAUCET_METRICS');
   if (metrics !== undefined && !/^https?:\/\//.test(metrics)) throw badEnv('DOVESNAP_FAUCET_METRICS', metrics, 'expected a URL such as http://127.0.0.1:9302/metrics');
 
+  const gaugePortRaw = nonEmpty(env, 'GAUGE_PROMETHEUS_PORT') ?? '9303';
+  const gaugePrometheusPort = Number(gaugePortRaw);
+  if (!/^[0-9]+$/.test(gaugePortRaw) || gaugePrometheusPort < 1 || gaugePrometheusPort > 65535) throw badEnv('GAUGE_PROMETHEUS_PORT', gaugePortRaw, 'expected a port number 1..65535');
+
   const mirror = mirrorSettings(env);
   return Object.freeze({
     faucetDir,
@@ -175,6 +182,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     faucetConfirmTimeoutMs,
     sparePorts,
     dhcpDir: nonEmpty(env, 'DOVESNAP_DHCP_DIR') ?? '/run/dovesnap/dhcp',
+    gaugePrometheusPort,
+    gaugePrometheusAddr: nonEmpty(env, 'GAUGE_PROMETHEUS_ADDR') ?? '127.0.0.1',
     ...mirror,
     stacking: stackingSettings(env, mirror.mirrorBridgeOut, defaultControllers),
   });

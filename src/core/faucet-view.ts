@@ -16,6 +16,7 @@ import { OFPP_LOCAL } from '../faucet/types.js';
 import type { EndpointRecord, StateStore } from './state.js';
 import type { StackFacts } from './stack.js';
 import type { HostNet } from './host.js';
+import { HOST_VETH_PREFIX } from '../net/links.js';
 
 /** With FAUCET's metrics filtered to a few lines, polling this often costs next to nothing. */
 const POLL_MS = 20;
@@ -102,6 +103,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   const inflight = new Set<Promise<void>>();
   /** Checks that FAUCET saw raised ports come up (see verifyUp). */
   const verifyTimers = new Set<NodeJS.Timeout>();
+  /** Host interfaces raised again, by bridge/name/ofport (see verifyHostPorts). */
+  const hostPortBounces = new Map<string, number>();
+  let hostVerifyPending = false;
   /** When this process first saw FAUCET running each DP. */
   const runningSince = new Map<bigint, number>();
   let closing = false;
@@ -261,6 +265,53 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   };
 
   /**
+   * Host interfaces on a network's bridge (`add_ports`, coprocessor ports, ports added by hand)
+   * are up before FAUCET has their entry, and FAUCET ignores the link-up of a port it does not
+   * know: it then keeps the port down for good (seen in CI: a hand-added port that never carried
+   * traffic). After a configuration is confirmed, a host interface that is up while FAUCET reports
+   * its port down is taken down and up again, which FAUCET sees; at most three times per port.
+   */
+  const verifyHostPorts = (attempt: number): void => {
+    const url = settings.faucetMetricsUrl;
+    if (url === undefined || closing || hostVerifyPending) return;
+    hostVerifyPending = true;
+    const timer = setTimeout(() => {
+      verifyTimers.delete(timer);
+      hostVerifyPending = false;
+      void track((async () => {
+        const status = await readPortStatus(url).catch(() => undefined);
+        if (status === undefined) return;
+        let bounced = false;
+        for (const n of state.allNetworks()) {
+          if (!n.localFaucet || n.name === undefined) continue;
+          const seen = status.get(n.options.dpid);
+          const bridge = await vswitch.getBridge(n.bridgeName).catch(() => undefined);
+          for (const p of bridge?.ports ?? []) {
+            // Kernel interfaces only (not patch ports), and not container ports (raiseOpened's).
+            if (p.type !== '' || p.ofport === undefined || p.name.startsWith(HOST_VETH_PREFIX) || seen?.get(p.ofport) !== false) continue;
+            const key = `${n.bridgeName}/${p.name}/${p.ofport}`;
+            const done = hostPortBounces.get(key) ?? 0;
+            if (done >= VERIFY_ATTEMPTS || !(await host.linkIsUp(p.name))) continue;
+            flog.warn({ bridge: n.bridgeName, port: p.name, ofport: p.ofport, attempt: done + 1 }, 'FAUCET reports a host interface down that is up (it missed the link-up); raising it again');
+            try {
+              await host.setLinkDown(p.name);
+              await new Promise((r) => setTimeout(r, BOUNCE_MS));
+              await host.setLinkUp(p.name);
+              hostPortBounces.set(key, done + 1);
+              bounced = true;
+            } catch (err) {
+              flog.warn({ port: p.name, err: errorMessage(err) }, 'could not raise the host interface again');
+            }
+          }
+        }
+        if (bounced && attempt < VERIFY_ATTEMPTS) verifyHostPorts(attempt + 1);
+      })());
+    }, control?.verifyAfterMs ?? VERIFY_AFTER_MS);
+    timer.unref();
+    verifyTimers.add(timer);
+  };
+
+  /**
    * The link-up of a port can still be lost when it lands while FAUCET cold-starts the switch
    * (seen with a brand-new network whose first container takes a spare entry at once): FAUCET
    * then keeps the port down for good. A moment after raising ports, FAUCET's own port_status
@@ -373,6 +424,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       if (result.written) {
         flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
         extras.onConfigOutcome?.('confirmed');
+        verifyHostPorts(1);
       }
     } catch (err) {
       extras.onConfigOutcome?.(

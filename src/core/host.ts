@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { DatapathType } from '../ovs/vswitch.js';
-import { configureGateway, createVeth, deleteLink, getLink, hostLinkNames, setLinkDown, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
+import { readFile } from 'node:fs/promises';
+import { configureGateway, createVeth, deleteLink, getLink, hostLinkExists, hostLinkNames, setLinkDown, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
 import { allowForwarding, enableIpv4Forwarding, forwardingTags, revokeForwarding, revokeForwardingTag, type GatewayMode } from '../net/forwarding.js';
 import { applyNftScript } from '../net/nft.js';
 import { hostListeners, type ListeningSocket } from '../net/listeners.js';
@@ -10,6 +11,8 @@ export interface HostNet {
   createVeth(spec: VethSpec): Promise<void>;
   deleteLink(name: string): Promise<void>;
   linkExists(name: string): Promise<boolean>;
+  /** Whether the host's link is up with carrier (false also when it does not exist). */
+  linkIsUp(name: string): Promise<boolean>;
   /** Names of the host's links that start with `prefix`. */
   linkNames(prefix: string): Promise<string[]>;
   setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string>;
@@ -32,6 +35,7 @@ export const realHostNet: HostNet = {
   createVeth,
   deleteLink,
   linkExists: async (name) => (await getLink(name)) !== undefined,
+  linkIsUp: async (name) => hostLinkExists(name) && (await readFile(`/sys/class/net/${name}/operstate`, 'utf8').catch(() => '')).trim() === 'up',
   linkNames: hostLinkNames,
   setPeerMacInNetns,
   setLinkUp,

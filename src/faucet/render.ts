@@ -77,7 +77,7 @@ const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
 
 /** No folding: every scalar stays on one line, so entries can be spliced and re-indented by
  * line. Double-quoted strings as JSON: escapes instead of line breaks. */
-const TO_STRING_OPTIONS: ToStringOptions = { lineWidth: 0, flowCollectionPadding: false, doubleQuotedAsJSON: true };
+export const TO_STRING_OPTIONS: ToStringOptions = { lineWidth: 0, flowCollectionPadding: false, doubleQuotedAsJSON: true };
 
 /** Parse without throwing; callers decide what `doc.errors` means to them. */
 export function parseFaucetDocument(text: string): Document.Parsed {
@@ -197,14 +197,14 @@ function num(value: number): Scalar {
   return new Scalar(Number.isSafeInteger(value) ? BigInt(value) : value);
 }
 
-function flowSeq(values: readonly (string | number)[]): YAMLSeq {
+export function flowSeq(values: readonly (string | number)[]): YAMLSeq {
   const seq = new YAMLSeq();
   seq.flow = true;
   for (const value of values) seq.items.push(typeof value === 'string' ? str(value) : num(value));
   return seq;
 }
 
-function yamlMap(entries: ReadonlyArray<readonly [string | number, Node | string | number | boolean | undefined]>): YAMLMap {
+export function yamlMap(entries: ReadonlyArray<readonly [string | number, Node | string | number | boolean | undefined]>): YAMLMap {
   const map = new YAMLMap();
   for (const [key, value] of entries) {
     if (value === undefined) continue;
@@ -736,6 +736,6 @@ export function gaugeConfig(opts: GaugeConfigOptions): string {
       ['prometheus', yamlMap([['type', 'prometheus'], ['prometheus_port', prometheusPort], ['prometheus_addr', prometheusAddr]])],
     ])],
   ]);
-  doc.commentBefore = ' Gauge configuration, written by dovesnap: regenerated on every start.';
+  doc.commentBefore = ' Gauge configuration, written by dovesnap (`dovesnap setup-config`). Yours to edit: dovesnap\n only makes sure, at every start, that the ports of every switch are watched (README: Your FAUCET configuration).';
   return doc.toString({ ...TO_STRING_OPTIONS, indent: 2 });
 }

@@ -54,6 +54,10 @@ export class FakeHostNet implements HostNet {
     return n;
   }
 
+  async linkIsUp(name: string): Promise<boolean> {
+    return this.links.get(name)?.up === true;
+  }
+
   async linkExists(name: string): Promise<boolean> {
     return this.links.has(name) || this.hostInterfaces.has(name);
   }

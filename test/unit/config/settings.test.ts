@@ -14,6 +14,8 @@ describe('loadSettings', () => {
       localFaucetControllers: ['tcp:127.0.0.1:6653'],
       sparePorts: 64,
       dhcpDir: '/run/dovesnap/dhcp',
+      gaugePrometheusPort: 9303,
+      gaugePrometheusAddr: '127.0.0.1',
       pluginDir: '/run/docker/plugins',
       driverNames: ['dovesnap', 'ovs'],
       statusHost: '127.0.0.1',

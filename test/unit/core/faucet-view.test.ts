@@ -231,6 +231,32 @@ describe('createFaucetView', () => {
     assert.equal(r.host.downs.get(seen.hostIf), undefined, 'a port FAUCET saw is never bounced');
   });
 
+  it('raises again a host interface (added, or added by hand) that is up while FAUCET reports it down; never one that is down; at most three times', async () => {
+    const r = await rig(OPERATOR, undefined, 2, '0', { verifyAfterMs: 30 });
+    const n = await addNetwork(r);
+    for (const [name, number, up] of [['eno2', 5, true], ['eno3', 6, true], ['eno4', 7, false], ['eno5', 8, true]] as const) {
+      r.host.links.set(name, { peer: '', mac: '0e:00:00:00:00:09', up });
+      await r.vs.addPort({ bridge: n.bridgeName, name, ofportRequest: number, externalIds: {} });
+    }
+    const downs = (name: string): number => r.host.downs.get(name) ?? 0;
+    r.fake.portStatus = () => [
+      // eno2: FAUCET missed its link-up, and sees the bounce.
+      { dpId: 0x10n, port: 5, description: 'eno2', up: downs('eno2') > 0 },
+      { dpId: 0x10n, port: 6, description: 'eno3', up: true },
+      // eno4: really down. eno5: FAUCET never sees it up.
+      { dpId: 0x10n, port: 7, description: 'eno4', up: false },
+      { dpId: 0x10n, port: 8, description: 'eno5', up: false },
+    ];
+    await r.view.sync('test');
+    await waitFor(async () => downs('eno2') === 1 && downs('eno5') === 3, 'eno2 bounced once, eno5 three times');
+    await new Promise((res) => setTimeout(res, 300));
+    await r.view.sync('again');
+    await new Promise((res) => setTimeout(res, 300));
+    assert.deepEqual(['eno2', 'eno3', 'eno4', 'eno5'].map(downs), [1, 0, 0, 3]);
+    assert.equal(r.host.links.get('eno2')?.up, true);
+    assert.equal(r.host.links.get('eno5')?.up, true);
+  });
+
   it("foreignDps lists the operator's DPs (unmarked ones, even one named like a network), not the marked ones, not the placeholder", async () => {
     const r = await rig(OPERATOR);
     await addNetwork(r);
