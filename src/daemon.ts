@@ -25,7 +25,7 @@ import { signalFromPidfile } from './faucet/store.js';
 import { DhcpSupervisor } from './dhcp/supervisor.js';
 import { releaseThroughLink } from './dhcp/release.js';
 import { DhcpClients } from './core/dhcp-clients.js';
-import { settledPeerInNetns } from './net/links.js';
+import { settledPeerInNetns, waitNeighbourSettled } from './net/links.js';
 
 /**
  * The daemon's lifecycle: connect, rebuild the model from OVSDB, serve, and shut down in
@@ -141,7 +141,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     state,
     engine,
     logger: log,
-    host: { settledPeerInNetns, linkExists: (name) => realHostNet.linkExists(name), release: (req) => releaseThroughLink(req) },
+    host: { settledPeerInNetns, linkExists: (name) => realHostNet.linkExists(name), release: (req) => releaseThroughLink(req), waitNeighbourSettled },
   });
   const dhcpNow = dhcp;
   const driver = new Driver({
@@ -220,7 +220,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     if (!ovsdb.connected) return { status: 'degraded', reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}` };
     const faucetTrouble = faucet.unhealthy();
     return faucetTrouble === undefined ? { status: 'ok' } : { status: 'degraded', reason: faucetTrouble };
-  }, hostStatus, (ep) => dhcpNow.status(ep), metrics.registry);
+  }, hostStatus, (ep) => dhcpNow.status(ep), metrics.registry, settings.statusAllow);
   await status.listen({ host: settings.statusHost, port: settings.statusPort });
 
   const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored, dhcp: dhcpNow, metrics });

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from '../status/allow.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { isValidInterfaceName, parseControllers } from '../model/options.js';
 
@@ -23,6 +24,8 @@ export interface DaemonSettings {
   readonly driverNames: readonly string[];
   readonly statusHost: string;
   readonly statusPort: number;
+  /** Networks whose hosts may read the status API (DOVESNAP_STATUS_ALLOW). */
+  readonly statusAllow: AllowList;
   readonly ovsdbSocket: string;
   readonly dockerSocket: string;
   readonly faucetPidfile: string | undefined;
@@ -158,6 +161,14 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
   const metrics = nonEmpty(env, 'DOVESNAP_FAUCET_METRICS');
   if (metrics !== undefined && !/^https?:\/\//.test(metrics)) throw badEnv('DOVESNAP_FAUCET_METRICS', metrics, 'expected a URL such as http://127.0.0.1:9302/metrics');
 
+  const allowRaw = nonEmpty(env, 'DOVESNAP_STATUS_ALLOW') ?? DEFAULT_STATUS_ALLOW;
+  let statusAllow: AllowList;
+  try {
+    statusAllow = parseAllowList(allowRaw);
+  } catch (err) {
+    throw badEnv('DOVESNAP_STATUS_ALLOW', allowRaw, err instanceof Error ? err.message : String(err));
+  }
+
   const gaugePortRaw = nonEmpty(env, 'GAUGE_PROMETHEUS_PORT') ?? '9303';
   const gaugePrometheusPort = Number(gaugePortRaw);
   if (!/^[0-9]+$/.test(gaugePortRaw) || gaugePrometheusPort < 1 || gaugePrometheusPort > 65535) throw badEnv('GAUGE_PROMETHEUS_PORT', gaugePortRaw, 'expected a port number 1..65535');
@@ -174,6 +185,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     // "[::1]:9401": the brackets belong to the address notation, not to the host name.
     statusHost: (m[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1'),
     statusPort,
+    statusAllow,
     ovsdbSocket: nonEmpty(env, 'DOVESNAP_OVSDB') ?? '/var/run/openvswitch/db.sock',
     dockerSocket: nonEmpty(env, 'DOVESNAP_DOCKER_SOCK') ?? '/var/run/docker.sock',
     faucetPidfile: nonEmpty(env, 'DOVESNAP_FAUCET_PIDFILE'),

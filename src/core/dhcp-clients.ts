@@ -3,7 +3,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import type { DhcpSupervisor } from '../dhcp/supervisor.js';
 import type { DhcpLease, DhcpReport } from '../dhcp/lease.js';
-import type { ReleaseRequest } from '../dhcp/release.js';
+import { onLink, type ReleaseRequest } from '../dhcp/release.js';
 import type { Engine } from '../engine/client.js';
 import type { EndpointRecord, StateStore } from './state.js';
 
@@ -20,6 +20,8 @@ export interface DhcpHostOps {
   settledPeerInNetns(hostIf: string, netns: string): Promise<{ readonly ifname: string } | undefined>;
   linkExists(name: string): Promise<boolean>;
   release(req: ReleaseRequest): Promise<void>;
+  /** Waits until the namespace knows (or gave up on) the MAC of `ip`: see links.ts waitNeighbourSettled. */
+  waitNeighbourSettled(netns: string, ifname: string, ip: string, timeoutMs: number): Promise<boolean>;
 }
 
 export interface DhcpClientsDeps {
@@ -159,6 +161,7 @@ export class DhcpClients {
    */
   async stop(ep: EndpointRecord, why: string, release: boolean): Promise<void> {
     this.resolv.delete(ep.id);
+    const ifname = this.ifnames.get(ep.id);
     this.ifnames.delete(ep.id);
     const last = await this.deps.supervisor.stop(ep.id);
     if (last === undefined) return;
@@ -167,9 +170,19 @@ export class DhcpClients {
       this.log.info({ endpoint: ep.id, why }, 'DHCP client stopped');
       return;
     }
+    // The client's DHCPRELEASE is unicast: if the server's MAC was not known yet, it waits in the
+    // container's kernel for the ARP reply, and Docker removes the interface as soon as Leave
+    // returns. Wait for that reply (seen: a container connected to the network, disconnected
+    // before it had talked to the server, released nothing).
+    const nextHop = lease.serverId === undefined ? undefined : onLink(lease, lease.serverId) ? lease.serverId : lease.router;
+    const waitStarted = Date.now();
+    let arp: string | undefined;
+    if (ep.sandboxKey !== undefined && ifname !== undefined && nextHop !== undefined) {
+      arp = (await this.deps.host.waitNeighbourSettled(ep.sandboxKey, ifname, nextHop, 2000).catch(() => false)) ? `settled after ${Date.now() - waitStarted} ms` : 'not settled';
+    }
     if (!(await this.deps.host.linkExists(ep.containerIf))) {
       // Still in the container (Docker 20.10 calls Leave first): the client released it on its way out.
-      this.log.info({ endpoint: ep.id, why, address: lease.address }, 'DHCP client stopped; it released its lease from the container');
+      this.log.info({ endpoint: ep.id, why, address: lease.address, arp }, 'DHCP client stopped; it released its lease from the container');
       return;
     }
     try {

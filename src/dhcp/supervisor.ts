@@ -265,7 +265,15 @@ export class DhcpSupervisor {
       const still = this.pidOf(endpointId);
       if (still !== undefined) process.kill(still, 'SIGKILL');
     }
+    // What the client said last (e.g. "sending release", or why it could not), for the log.
+    let said = '';
+    try {
+      said = readFileSync(this.file(endpointId, 'log'), 'utf8').trim().split('\n').slice(-4).join(' | ');
+    } catch {
+      said = '';
+    }
     for (const ext of ['pid', 'report', 'log'] as const) rmSync(this.file(endpointId, ext), { force: true });
+    if (pid !== undefined || said !== '') this.opts.logger.info({ endpoint: endpointId, pid, clientSaid: said.slice(-400) }, 'DHCP client stopped');
     return last;
   }
 

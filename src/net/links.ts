@@ -213,3 +213,21 @@ export function randomMac(random: (n: number) => Uint8Array): string {
   const b = random(5);
   return ['0e', ...Array.from(b, (x) => x.toString(16).padStart(2, '0'))].join(':');
 }
+
+/**
+ * Waits (at most `timeoutMs`) until the neighbour entry of `ip` on `ifname` in a namespace is
+ * no longer being resolved. A datagram sent to an address whose MAC is not known yet waits in
+ * the kernel for the ARP reply; if the interface is removed meanwhile (Docker, right after a
+ * container leaves), the datagram is lost. False if it timed out.
+ */
+export async function waitNeighbourSettled(netns: string, ifname: string, ip: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await runCommand('nsenter', [`--net=${netns}`, 'ip', '-json', 'neigh', 'show', 'to', ip, 'dev', ifname]).catch(() => undefined);
+    if (r === undefined) return false;
+    const entries = r.stdout.trim() === '' ? [] : (JSON.parse(r.stdout) as { state?: string[] }[]);
+    if (!entries.some((e) => e.state?.includes('INCOMPLETE') === true)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}

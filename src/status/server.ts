@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from './allow.js';
 import { createHttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { formatDpid } from '../model/options.js';
@@ -149,8 +150,16 @@ export function buildStatusApp(
   host: () => HostStatus | Promise<HostStatus> = () => ({ MirrorBridge: null, Stack: null }),
   dhcp: DhcpStatusOf = () => undefined,
   metrics?: Registry,
+  allow: AllowList = parseAllowList(DEFAULT_STATUS_ALLOW),
 ): FastifyInstance {
   const app = createHttpApp(logger, 'status-api');
+  // The connection's own peer, never a header the client wrote; a real status code, not 200.
+  app.addHook('onRequest', async (req, reply) => {
+    const peer = req.socket.remoteAddress;
+    if (allow.allows(peer)) return;
+    req.log.warn({ peer, url: req.url }, 'status API request refused: peer not in DOVESNAP_STATUS_ALLOW');
+    await reply.code(403).send({ error: 'Forbidden', message: `${peer ?? 'this address'} is not allowed to read the dovesnap status API (DOVESNAP_STATUS_ALLOW: ${allow.text})` });
+  });
   app.get('/networks', async () => networksStatus(state, dhcp));
   if (metrics !== undefined) {
     app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.metrics()));

@@ -6,6 +6,7 @@ import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } f
 import { parseContainerLabels } from '../../../src/model/labels.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 import { silentLogger } from '../../../src/util/log.js';
+import { parseAllowList } from '../../../src/status/allow.js';
 import type { DhcpStatus } from '../../../src/core/dhcp-clients.js';
 
 const NET1 = 'a1'.repeat(32);
@@ -144,6 +145,32 @@ function container(patch: Partial<ContainerStatus>): ContainerStatus {
 function net(patch: Partial<NetworkStatus>): NetworkStatus {
   return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, Containers: {}, ...patch };
 }
+
+describe('status API access', () => {
+  it('answers loopback by default and refuses others with 403, whatever X-Forwarded-For or X-Real-IP claim', async () => {
+    const app = buildStatusApp(new StateStore(), silentLogger(), () => ({ status: 'ok' }));
+    try {
+      assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '127.0.0.1' })).statusCode, 200);
+      assert.equal((await app.inject({ method: 'GET', url: '/healthz', remoteAddress: '::1' })).statusCode, 200);
+      const refused = await app.inject({ method: 'GET', url: '/networks', remoteAddress: '198.51.100.7', headers: { 'x-forwarded-for': '127.0.0.1', 'x-real-ip': '127.0.0.1' } });
+      assert.equal(refused.statusCode, 403);
+      assert.match((refused.json() as { message: string }).message, /198\.51\.100\.7 is not allowed .*DOVESNAP_STATUS_ALLOW/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers the networks of the allow-list, and loopback', async () => {
+    const app = buildStatusApp(new StateStore(), silentLogger(), () => ({ status: 'ok' }), undefined, undefined, undefined, parseAllowList('198.51.100.0/24'));
+    try {
+      assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '198.51.100.7' })).statusCode, 200);
+      assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '127.0.0.1' })).statusCode, 200, 'loopback, always');
+      assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '198.51.101.7' })).statusCode, 403);
+    } finally {
+      await app.close();
+    }
+  });
+});
 
 describe('formatStatus', () => {
   it('says so when there are no networks', () => {

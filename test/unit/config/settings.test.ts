@@ -6,7 +6,9 @@ import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 describe('loadSettings', () => {
   it('has the documented defaults with an empty environment', () => {
     const s = loadSettings({});
-    assert.deepEqual({ ...s }, {
+    const { statusAllow, ...plain } = s;
+    assert.equal(statusAllow.text, '127.0.0.0/8,::1/128');
+    assert.deepEqual(plain, {
       faucetDir: '/etc/faucet',
       faucetConfigPath: '/etc/faucet/faucet.yaml',
       gaugeConfigPath: '/etc/faucet/gauge.yaml',
@@ -31,6 +33,21 @@ describe('loadSettings', () => {
       stacking: undefined,
     });
     assert.ok(Object.isFrozen(s));
+  });
+
+  it('DOVESNAP_STATUS_ALLOW lists the networks that may read the status API; a bad entry names the variable and the entry', () => {
+    const s = loadSettings({ DOVESNAP_STATUS_ALLOW: '10.1.0.0/16, fd00::/8,192.0.2.7' });
+    assert.equal(s.statusAllow.allows('10.1.200.3'), true);
+    assert.equal(s.statusAllow.allows('::ffff:10.1.0.9'), true, 'an IPv4 peer of a dual-stack socket');
+    assert.equal(s.statusAllow.allows('192.0.2.7'), true);
+    assert.equal(s.statusAllow.allows('192.0.2.8'), false);
+    assert.equal(s.statusAllow.allows('fd12::1'), true);
+    assert.equal(s.statusAllow.allows('127.0.0.1'), true, 'loopback, always');
+    assert.equal(s.statusAllow.allows('10.2.0.1'), false);
+    assert.equal(s.statusAllow.allows(undefined), false);
+    for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0.0/8/1', '::1/129']) {
+      assert.throws(() => loadSettings({ DOVESNAP_STATUS_ALLOW: bad }), (err: unknown) => isDovesnapError(err, ErrorCode.BadOption) && err.message.includes('DOVESNAP_STATUS_ALLOW') && err.message.includes(bad));
+    }
   });
 
   it('reads the stacking variables of the original, and refuses incomplete or malformed ones', () => {

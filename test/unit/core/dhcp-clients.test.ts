@@ -34,6 +34,7 @@ function setup(dhcp = true): { clients: DhcpClients; state: StateStore; dir: str
       release: async (r) => {
         released.push(r);
       },
+      waitNeighbourSettled: async () => true,
     },
   });
   return { clients, state, dir, released, links, sup };

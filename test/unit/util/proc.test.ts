@@ -10,8 +10,9 @@ describe('processRunning', () => {
   });
 
   it('is false for a zombie: exited, not yet reaped (kill(pid, 0) still succeeds on one)', async () => {
-    // sh starts `true` in the background, then becomes `sleep`, which never reaps it.
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // sh starts a short sleep in the background and becomes a long one, which never reaps it
+    // (the short one ends after the exec, so sh itself cannot reap it first).
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
       const deadline = Date.now() + 5000;
