@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { runDaemon } from './daemon-cmd.js';
 import { runStatus } from './status-cmd.js';
 import { runSetupConfig } from './setup-config-cmd.js';
+import { runGraph } from './graph-cmd.js';
 import { errorMessage, isDovesnapError } from '../util/errors.js';
 
 /** `dovesnap`: the daemon and the operator's tools. Each verb lives in its own module. */
@@ -26,6 +27,13 @@ program
   .option('--json', 'print the status API document as JSON')
   .option('--url <url>', 'status API base URL', process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401')
   .action(runStatus);
+
+program
+  .command('graph')
+  .description('draw how dovesnap networks, containers, ports, the mirror bridge and the stack are wired (Graphviz)')
+  .option('-o, --output <file>', 'output file: .png, .svg or .dot', 'dovesnapviz.png')
+  .option('--status <list>', 'status API addresses to merge into one picture, HOST:PORT[,HOST:PORT…]', process.env['DOVESNAP_STATUS_URL'] ?? '127.0.0.1:9401')
+  .action(runGraph);
 
 program
   .command('setup-config')

@@ -5,7 +5,7 @@ export async function fetchStatus(baseUrl: string, path = '/networks'): Promise<
   return (await fetchJson(baseUrl, path)) as NetworksStatus;
 }
 
-async function fetchJson(baseUrl: string, path: string): Promise<unknown> {
+export async function fetchJson(baseUrl: string, path: string): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(`${baseUrl.replace(/\/$/, '')}${path}`, { signal: AbortSignal.timeout(5000) });

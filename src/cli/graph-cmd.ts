@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import type { HostStatus, NetworksStatus } from '../status/server.js';
+import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { toDot, type HostGraphInput } from '../graph/dot.js';
+import { fetchJson } from './status-cmd.js';
+
+/**
+ * `dovesnap graph`: the wiring diagram of one or more hosts, from their status APIs, rendered
+ * by Graphviz's `dot` (Debian's graphviz package, installed by `make up`) or written as DOT.
+ */
+
+const FORMATS = ['png', 'svg', 'dot'] as const;
+
+function statusBase(addr: string): string {
+  const a = addr.trim();
+  return /^https?:\/\//.test(a) ? a : `http://${a}`;
+}
+
+function renderWithDot(dot: string, format: 'png' | 'svg', file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('dot', [`-T${format}`, '-o', file], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('error', (e) => reject(new DovesnapError(ErrorCode.HostCommand, `cannot run Graphviz's dot (install the graphviz package, or ask for -o FILE.dot): ${e.message}`)));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new DovesnapError(ErrorCode.HostCommand, `dot failed (exit ${code}): ${err.trim()}`))));
+    child.stdin.end(dot);
+  });
+}
+
+export async function runGraph(opts: { output: string; status: string }): Promise<void> {
+  const format = extname(opts.output).slice(1).toLowerCase();
+  if (!(FORMATS as readonly string[]).includes(format)) {
+    throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(opts.output)} for option -o/--output: the file must end in ${FORMATS.map((f) => `.${f}`).join(', ')}`);
+  }
+  const sources = opts.status.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (sources.length === 0) throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(opts.status)} for option --status: expected HOST:PORT[,HOST:PORT…]`);
+  const inputs: HostGraphInput[] = [];
+  for (const source of sources) {
+    const base = statusBase(source);
+    const networks = (await fetchJson(base, '/networks')) as NetworksStatus;
+    // An older daemon has no /host: draw what it has.
+    const host = (await fetchJson(base, '/host').catch(() => undefined)) as HostStatus | undefined;
+    inputs.push({ source, networks, host });
+  }
+  const dot = toDot(inputs);
+  if (format === 'dot') await writeFile(opts.output, dot);
+  else await renderWithDot(dot, format as 'png' | 'svg', opts.output);
+  const n = inputs.reduce((acc, i) => acc + Object.keys(i.networks).length, 0);
+  process.stdout.write(`wrote ${opts.output}: ${n} network${n === 1 ? '' : 's'} from ${sources.join(', ')}\n`);
+}

@@ -1,0 +1,120 @@
+import type { ContainerStatus, HostStatus, NetworkStatus, NetworksStatus } from '../status/server.js';
+import { parseNetworkOptions, STACK_LINK_OFPORT, type HostPortOption } from '../model/options.js';
+
+/**
+ * The wiring diagram as Graphviz DOT, from status API documents (one per host): networks with
+ * their options, containers with what identifies them, added and coprocessor ports, the
+ * gateway, the mirror bridge and the stack switch; edges carry OpenFlow port numbers. Pure:
+ * `graph-cmd.ts` fetches and renders.
+ */
+
+export interface HostGraphInput {
+  /** The status address it came from: labels the host's cluster. */
+  readonly source: string;
+  readonly networks: NetworksStatus;
+  readonly host: HostStatus | undefined;
+}
+
+const OFPP_LOCAL = 4294967294;
+
+/** A DOT double-quoted string; `\l` line ends are kept as Graphviz escapes. */
+function q(text: string): string {
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+}
+
+function id(...parts: string[]): string {
+  return q(parts.join(':'));
+}
+
+function containerLabel(c: ContainerStatus): string {
+  const lines = [
+    c.Name.replace(/^\//, '') || `(endpoint ${c.EndpointID.slice(0, 12)})`,
+    `${c.Interface}${c.Id === '' ? '' : `  ${c.Id.slice(0, 12)}`}`,
+    `MAC ${c.MacAddress}`,
+    `IP ${c.HostIP || '-'}`,
+    `OFPort ${c.OFPort ?? '?'}`,
+  ];
+  if (c.PortACLs.length > 0) lines.push(`ACLs ${c.PortACLs.join(', ')}`);
+  if (c.Mirrored) lines.push('mirrored');
+  if (c.Dhcp !== null) lines.push(`DHCP ${c.Dhcp.State}${c.Dhcp.Server === null ? '' : ` from ${c.Dhcp.Server}`}`);
+  if (c.Blocked !== null) lines.push(`BLOCKED: ${c.Blocked}`);
+  return lines.join('\n');
+}
+
+function networkLabel(n: NetworkStatus): string {
+  const lines = [
+    n.NetworkName || `(unnamed ${n.NetworkID.slice(0, 12)})`,
+    `bridge ${n.BridgeName}  DPID ${n.BridgeDpid}`,
+    `mode ${n.Mode}  VLAN ${n.BridgeVLAN}${n.Userspace ? '  userspace' : ''}`,
+    `controllers ${n.Controllers.length > 0 ? n.Controllers.join(', ') : 'none (standalone)'}`,
+  ];
+  for (const [k, v] of Object.entries(n.Options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) lines.push(`${k}=${v}`);
+  return lines.join('\n');
+}
+
+function hostPorts(n: NetworkStatus): { added: readonly HostPortOption[]; copro: readonly HostPortOption[] } {
+  try {
+    const o = parseNetworkOptions(n.Options);
+    return { added: o.addPorts, copro: o.addCoproPorts };
+  } catch {
+    return { added: [], copro: [] };
+  }
+}
+
+export function toDot(inputs: readonly HostGraphInput[]): string {
+  const out: string[] = ['digraph dovesnap {', '  graph [rankdir=LR, fontname="Helvetica", compound=true];', '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9, dir=none];'];
+  inputs.forEach((input, h) => {
+    const hk = `h${h}`;
+    out.push(`  subgraph ${q(`cluster_${hk}`)} {`, `    label=${q(`dovesnap at ${input.source}`)};`, '    style=dashed;');
+    const nets = Object.values(input.networks).sort((a, b) => (a.NetworkName < b.NetworkName ? -1 : 1));
+    for (const n of nets) {
+      const nid = id(hk, 'net', n.NetworkID);
+      out.push(`    ${nid} [shape=box, style="rounded,filled", fillcolor="#dde8f6", label=${q(networkLabel(n))}];`);
+      for (const c of Object.values(n.Containers).sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0))) {
+        const cid = id(hk, 'ctr', c.EndpointID);
+        out.push(`    ${cid} [shape=box, style=filled, fillcolor="${c.Blocked !== null ? '#f6d5d5' : c.Mirrored ? '#fbeacb' : '#e8f3e0'}", label=${q(containerLabel(c))}];`);
+        out.push(`    ${nid} -> ${cid} [taillabel=${q(String(c.OFPort ?? '?'))}];`);
+      }
+      const { added, copro } = hostPorts(n);
+      for (const [kind, ports] of [['added port', added], ['coprocessor port', copro]] as const) {
+        for (const p of ports) {
+          const pid = id(hk, 'if', p.interface);
+          const vlans = p.vlans === undefined ? '' : `\nVLAN ${[...(p.vlans.native === undefined ? [] : [String(p.vlans.native)]), ...p.vlans.tagged.map((t) => `t${t}`)].join('+')}`;
+          out.push(`    ${pid} [shape=cds, label=${q(`${p.interface}\n${kind}${p.acl === undefined ? '' : `\nACL ${p.acl}`}${vlans}`)}];`);
+          out.push(`    ${nid} -> ${pid} [taillabel=${q(p.ofport === undefined ? '?' : String(p.ofport))}];`);
+        }
+      }
+      if (n.Mode !== 'flat') {
+        const gid = id(hk, 'gw', n.NetworkID);
+        out.push(`    ${gid} [shape=house, label=${q(`gateway (${n.Mode === 'nat' ? 'NAT to the host' : 'routed'})\n${n.BridgeName}`)}];`);
+        out.push(`    ${nid} -> ${gid} [taillabel=${q(`LOCAL ${OFPP_LOCAL}`)}];`);
+      }
+    }
+    const m = input.host?.MirrorBridge;
+    if (m !== null && m !== undefined) {
+      const mid = id(hk, 'mirror', m.Bridge);
+      out.push(`    ${mid} [shape=box, style="rounded,filled", fillcolor="#fbeacb", label=${q(`mirror bridge ${m.Bridge}${m.Problem === null ? '' : `\nPROBLEM: ${m.Problem}`}`)}];`);
+      out.push(`    ${id(hk, 'if', m.Out)} [shape=cds, label=${q(`${m.Out}\nmirror out`)}];`, `    ${mid} -> ${id(hk, 'if', m.Out)} [taillabel="1"];`);
+      if (m.In !== null) out.push(`    ${id(hk, 'if', m.In)} [shape=cds, label=${q(`${m.In}\nmirror in`)}];`, `    ${mid} -> ${id(hk, 'if', m.In)} [taillabel="2"];`);
+      for (const [netId, ofport] of Object.entries(m.Links)) {
+        const n = input.networks[netId];
+        if (n === undefined) continue;
+        out.push(`    ${id(hk, 'net', netId)} -> ${mid} [taillabel=${q(String(n.LbPort))}, headlabel=${q(String(ofport))}, style=dashed];`);
+      }
+    }
+    const st = input.host?.Stack;
+    if (st !== null && st !== undefined) {
+      const sid = id(hk, 'stack', st.DpName ?? 'stack');
+      out.push(`    ${sid} [shape=box, style="rounded,filled", fillcolor="#e5ddf6", label=${q(`stack switch ${st.DpName ?? '(not up)'}${st.DpId === null ? '' : `\n${st.DpId}`}\nroot ${st.Root}${st.Problem === null ? '' : `\nPROBLEM: ${st.Problem}`}`)}];`);
+      for (const i of st.Interfaces) {
+        const rid = q(`dp:${i.RemoteDp}`);
+        out.push(`    ${rid} [shape=box3d, label=${q(`FAUCET DP ${i.RemoteDp}`)}];`);
+        out.push(`    ${sid} -> ${rid} [taillabel=${q(`${i.Interface} ${i.OFPort ?? '?'}`)}, headlabel=${q(String(i.RemotePort))}, style=bold];`);
+      }
+      for (const n of nets) out.push(`    ${id(hk, 'net', n.NetworkID)} -> ${sid} [taillabel=${q(String(STACK_LINK_OFPORT))}, style=bold];`);
+    }
+    out.push('  }');
+  });
+  out.push('}', '');
+  return out.join('\n');
+}
