@@ -18,7 +18,7 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { createNatView } from './core/nat-view.js';
 import { LoopbackProxies } from './net/loopback-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
-import { buildStatusApp, type HostStatus } from './status/server.js';
+import { buildStatusApp, hostPortsStatus, type HostStatus } from './status/server.js';
 import { createMetrics } from './status/metrics.js';
 import { syncGaugeFile } from './faucet/gauge.js';
 import { signalFromPidfile } from './faucet/store.js';
@@ -220,7 +220,11 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     if (!ovsdb.connected) return { status: 'degraded', reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}` };
     const faucetTrouble = faucet.unhealthy();
     return faucetTrouble === undefined ? { status: 'ok' } : { status: 'degraded', reason: faucetTrouble };
-  }, hostStatus, (ep) => dhcpNow.status(ep), metrics.registry, settings.statusAllow);
+  }, hostStatus, (ep) => dhcpNow.status(ep), metrics.registry, settings.statusAllow, async () => {
+    // From the local OVSDB replica: no round trip.
+    const bridges = new Map((await vswitch.listBridges()).map((b) => [b.name, b]));
+    return new Map(state.allNetworks().map((n) => [n.id, hostPortsStatus(n.bridgeName, bridges.get(n.bridgeName)?.ports ?? [])]));
+  });
   await status.listen({ host: settings.statusHost, port: settings.statusPort });
 
   const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored, dhcp: dhcpNow, metrics });

@@ -75,14 +75,22 @@ export function toDot(inputs: readonly HostGraphInput[]): string {
         out.push(`    ${cid} [shape=box, style=filled, fillcolor="${c.Blocked !== null ? '#f6d5d5' : c.Mirrored ? '#fbeacb' : '#e8f3e0'}", label=${q(containerLabel(c))}];`);
         out.push(`    ${nid} -> ${cid} [taillabel=${q(String(c.OFPort ?? '?'))}];`);
       }
+      // The numbers OVS gave (HostPorts); the options' own where the status has none.
+      const observed = new Map((n.HostPorts ?? []).map((p) => [p.Interface, p.OFPort]));
       const { added, copro } = hostPorts(n);
       for (const [kind, ports] of [['added port', added], ['coprocessor port', copro]] as const) {
         for (const p of ports) {
           const pid = id(hk, 'if', p.interface);
           const vlans = p.vlans === undefined ? '' : `\nVLAN ${[...(p.vlans.native === undefined ? [] : [String(p.vlans.native)]), ...p.vlans.tagged.map((t) => `t${t}`)].join('+')}`;
+          const number = observed.get(p.interface) ?? p.ofport;
           out.push(`    ${pid} [shape=cds, label=${q(`${p.interface}\n${kind}${p.acl === undefined ? '' : `\nACL ${p.acl}`}${vlans}`)}];`);
-          out.push(`    ${nid} -> ${pid} [taillabel=${q(p.ofport === undefined ? '?' : String(p.ofport))}];`);
+          out.push(`    ${nid} -> ${pid} [taillabel=${q(number === undefined || number === null ? '?' : String(number))}];`);
         }
+      }
+      for (const p of (n.HostPorts ?? []).filter((x) => x.Kind === 'hand-added')) {
+        const pid = id(hk, 'if', p.Interface);
+        out.push(`    ${pid} [shape=cds, label=${q(`${p.Interface}\nadded by hand`)}];`);
+        out.push(`    ${nid} -> ${pid} [taillabel=${q(p.OFPort === null ? '?' : String(p.OFPort))}];`);
       }
       if (n.Mode !== 'flat') {
         const gid = id(hk, 'gw', n.NetworkID);

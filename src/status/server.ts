@@ -6,6 +6,10 @@ import type { Logger } from '../util/log.js';
 import { formatDpid } from '../model/options.js';
 import type { EndpointRecord, StateStore } from '../core/state.js';
 import type { DhcpStatus } from '../core/dhcp-clients.js';
+import { ExtId } from '../core/persist.js';
+
+const HOST_PORT_EXT_ID = ExtId.hostPort;
+const NETWORK_EXT_ID = ExtId.networkId;
 
 /**
  * The status API. `/networks` keeps the field names of the original dovesnap's status API, so
@@ -57,10 +61,38 @@ export interface NetworkStatus {
   readonly LbPort: number;
   readonly MirrorTunnelVid: number;
   readonly PreallocatedPorts: number;
+  /** The bridge's other ports: added, coprocessor, hand-added, mirror and stack links. */
+  readonly HostPorts: readonly HostPortStatus[];
   readonly Containers: Readonly<Record<string, ContainerStatus>>;
 }
 
 export type NetworksStatus = Readonly<Record<string, NetworkStatus>>;
+
+/** A port of the network's bridge that is not a container's. */
+export interface HostPortStatus {
+  readonly Interface: string;
+  readonly OFPort: number | null;
+  /** `added` (ovs.bridge.add_ports), `coprocessor`, `hand-added` (ovs-vsctl add-port), `mirror link`, `stack link`. */
+  readonly Kind: string;
+}
+
+const HOST_PORT_KINDS: Readonly<Record<string, string>> = { true: 'added', copro: 'coprocessor', mirror: 'mirror link', stack: 'stack link', loopback: 'loopback link' };
+
+/**
+ * The bridge's ports other than containers', from OVSDB rows: dovesnap marks the ports it
+ * adds (external_ids dovesnap-network-id and dovesnap-host-port); an unmarked port was added by hand.
+ */
+export function hostPortsStatus(bridgeName: string, ports: readonly { readonly name: string; readonly ofport: number | undefined; readonly externalIds: Readonly<Record<string, string>> }[]): HostPortStatus[] {
+  const out: HostPortStatus[] = [];
+  for (const p of ports) {
+    if (p.name === bridgeName) continue;
+    const kind = p.externalIds[HOST_PORT_EXT_ID];
+    const marked = p.externalIds[NETWORK_EXT_ID] !== undefined;
+    if (marked && kind === undefined) continue; // a container's port
+    out.push({ Interface: p.name, OFPort: p.ofport ?? null, Kind: marked ? (HOST_PORT_KINDS[kind ?? ''] ?? kind ?? 'added') : 'hand-added' });
+  }
+  return out.sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0));
+}
 
 function stripMask(cidr: string | undefined): string {
   return cidr === undefined ? '' : (cidr.split('/')[0] ?? '');
@@ -69,7 +101,7 @@ function stripMask(cidr: string | undefined): string {
 /** The DHCP state of an endpoint, for endpoints of DHCP networks. */
 export type DhcpStatusOf = (ep: EndpointRecord) => DhcpStatus | undefined;
 
-export function networksStatus(state: StateStore, dhcp: DhcpStatusOf = () => undefined): NetworksStatus {
+export function networksStatus(state: StateStore, dhcp: DhcpStatusOf = () => undefined, hostPorts: ReadonlyMap<string, readonly HostPortStatus[]> = new Map()): NetworksStatus {
   const out: Record<string, NetworkStatus> = {};
   for (const n of state.allNetworks()) {
     const containers: Record<string, ContainerStatus> = {};
@@ -111,6 +143,7 @@ export function networksStatus(state: StateStore, dhcp: DhcpStatusOf = () => und
       LbPort: n.options.lbport,
       MirrorTunnelVid: n.options.mirrorTunnelVid,
       PreallocatedPorts: n.options.preallocatePorts,
+      HostPorts: hostPorts.get(n.id) ?? [],
       Containers: containers,
     };
   }
@@ -151,6 +184,7 @@ export function buildStatusApp(
   dhcp: DhcpStatusOf = () => undefined,
   metrics?: Registry,
   allow: AllowList = parseAllowList(DEFAULT_STATUS_ALLOW),
+  hostPorts: () => Promise<ReadonlyMap<string, readonly HostPortStatus[]>> = async () => new Map(),
 ): FastifyInstance {
   const app = createHttpApp(logger, 'status-api');
   // The connection's own peer, never a header the client wrote; a real status code, not 200.
@@ -160,7 +194,7 @@ export function buildStatusApp(
     req.log.warn({ peer, url: req.url }, 'status API request refused: peer not in DOVESNAP_STATUS_ALLOW');
     await reply.code(403).send({ error: 'Forbidden', message: `${peer ?? 'this address'} is not allowed to read the dovesnap status API (DOVESNAP_STATUS_ALLOW: ${allow.text})` });
   });
-  app.get('/networks', async () => networksStatus(state, dhcp));
+  app.get('/networks', async () => networksStatus(state, dhcp, await hostPorts().catch(() => new Map())));
   if (metrics !== undefined) {
     app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.metrics()));
   }

@@ -545,6 +545,9 @@ describe('ports added by hand to a dovesnap bridge', () => {
       assert.equal(dp.interfaces[n]?.description?.startsWith(`/${c} `), true, `${x} is described as its container`);
     }
     assert.deepEqual(Object.values(dp.interfaces).filter((x) => x.description?.endsWith('(added by hand)')).map((x) => x.description), [description]);
+    // The status API lists it as added by hand, with its number.
+    const listed = Object.values(await status()).find((x) => x.NetworkName === net) as unknown as { HostPorts: { Interface: string; OFPort: number | null; Kind: string }[] } | undefined;
+    assert.deepEqual(listed?.HostPorts.find((p) => p.Interface === hand), { Interface: hand, OFPort: Number(number), Kind: 'hand-added' });
 
     await nsWaitPing('the host behind the hand-added port pings the container', ns, cip);
     await waitPing(c, `${prefix}.200`);

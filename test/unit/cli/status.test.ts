@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildStatusApp, networksStatus, type Health, type ContainerStatus, type NetworksStatus, type NetworkStatus } from '../../../src/status/server.js';
+import { buildStatusApp, hostPortsStatus, networksStatus, type Health, type ContainerStatus, type NetworksStatus, type NetworkStatus } from '../../../src/status/server.js';
 import { formatHost, formatStatus } from '../../../src/cli/status-cmd.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
@@ -65,6 +65,7 @@ describe('networksStatus', () => {
       LbPort: 99,
       MirrorTunnelVid: 456,
       PreallocatedPorts: 0,
+      HostPorts: [],
       Containers: undefined,
     });
     assert.equal(n1.Options['ovs.bridge.vlan'], '200', 'the options as given');
@@ -143,7 +144,7 @@ function container(patch: Partial<ContainerStatus>): ContainerStatus {
 }
 
 function net(patch: Partial<NetworkStatus>): NetworkStatus {
-  return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, Containers: {}, ...patch };
+  return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, HostPorts: [], Containers: {}, ...patch };
 }
 
 describe('status API access', () => {
@@ -243,5 +244,26 @@ describe('formatHost', () => {
       'mirror bridge mirrorbr  out odsmirrori  in eth77  networks linked 1\n' +
         'stack switch dovesnap-lab1 0xe0f00aa  root core  links eth5(1)->core:3  mirror to core:2  PROBLEM: stacking interface eth6 does not exist\n\n',
     );
+  });
+});
+
+describe('hostPortsStatus', () => {
+  it('names the kind of each non-container port of a bridge: added, coprocessor, mirror link, hand-added; skips containers and the bridge itself', () => {
+    const rows: { name: string; ofport: number | undefined; externalIds: Record<string, string> }[] = [
+      { name: 'ovsbr-a1a1a', ofport: 65534, externalIds: {} },
+      { name: 'dspe1e2e3e4e5e6', ofport: 1, externalIds: { 'dovesnap-network-id': 'n' } },
+      { name: 'eno2', ofport: 8, externalIds: { 'dovesnap-network-id': 'n', 'dovesnap-host-port': 'true' } },
+      { name: 'eno3', ofport: 9, externalIds: { 'dovesnap-network-id': 'n', 'dovesnap-host-port': 'copro' } },
+      { name: 'dsmn1', ofport: 99, externalIds: { 'dovesnap-network-id': 'n', 'dovesnap-host-port': 'mirror' } },
+      { name: 'tap-vm1', ofport: 12, externalIds: {} },
+      { name: 'tap-vm2', ofport: undefined, externalIds: {} },
+    ];
+    assert.deepEqual(hostPortsStatus('ovsbr-a1a1a', rows), [
+      { Interface: 'tap-vm2', OFPort: null, Kind: 'hand-added' },
+      { Interface: 'eno2', OFPort: 8, Kind: 'added' },
+      { Interface: 'eno3', OFPort: 9, Kind: 'coprocessor' },
+      { Interface: 'tap-vm1', OFPort: 12, Kind: 'hand-added' },
+      { Interface: 'dsmn1', OFPort: 99, Kind: 'mirror link' },
+    ]);
   });
 });

@@ -13,7 +13,7 @@ const container = (p: Partial<ContainerStatus>): ContainerStatus => ({
 });
 const network = (p: Partial<NetworkStatus>): NetworkStatus => ({
   NetworkID: NET, NetworkName: 'lab', BridgeName: 'ovsbr-aaaaa', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: true,
-  Controllers: ['tcp:127.0.0.1:6653'], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, Containers: {}, ...p,
+  Controllers: ['tcp:127.0.0.1:6653'], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, HostPorts: [], Containers: {}, ...p,
 });
 
 const HOST: HostStatus = {
@@ -28,7 +28,13 @@ function topology(): string {
       host: HOST,
       networks: {
         [NET]: network({
-          Options: { 'ovs.bridge.dpid': '0x10', 'ovs.bridge.add_ports': 'eno2/8/uplink-in/t20+t30', 'ovs.bridge.add_copro_ports': 'eno3/9', 'ovs.bridge.default_acl': 'allow' },
+          Options: { 'ovs.bridge.dpid': '0x10', 'ovs.bridge.add_ports': 'eno2/8/uplink-in/t20+t30', 'ovs.bridge.add_copro_ports': 'eno3', 'ovs.bridge.default_acl': 'allow' },
+          HostPorts: [
+            { Interface: 'eno2', OFPort: 8, Kind: 'added' },
+            { Interface: 'eno3', OFPort: 9, Kind: 'coprocessor' },
+            { Interface: 'tap-vm1', OFPort: 12, Kind: 'hand-added' },
+            { Interface: 'dsmn1234', OFPort: 99, Kind: 'mirror link' },
+          ],
           Containers: {
             web: container({ PortACLs: ['allow'], Mirrored: true }),
             db: container({ Name: '/db', EndpointID: 'f'.repeat(64), OFPort: 2, MacAddress: '0e:00:00:00:00:02', HostIP: '', Blocked: 'ACL nosuch is not defined' }),
@@ -57,6 +63,9 @@ describe('the wiring diagram (DOT)', () => {
       assert.ok(dot.includes(text), `the DOT has ${JSON.stringify(text)}`);
     }
     assert.match(dot, /-> "h0:if:eno2" \[taillabel="8"\]/, 'edge to the added port carries its OpenFlow number');
+    assert.match(dot, /-> "h0:if:eno3" \[taillabel="9"\]/, 'the number OVS gave a port the options did not number');
+    assert.match(dot, /"h0:if:tap-vm1" \[shape=cds, label="tap-vm1\\nadded by hand"\]/, 'a port added by hand');
+    assert.match(dot, /-> "h0:if:tap-vm1" \[taillabel="12"\]/);
     assert.match(dot, /-> "h0:mirror:mirrorbr" \[taillabel="99", headlabel="10"/, 'mirror link: lbport on the network side, its port on the mirror bridge');
     assert.match(dot, /-> "dp:core" \[taillabel="eth5 1", headlabel="3"/, 'stack link');
   });
