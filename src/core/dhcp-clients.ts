@@ -218,7 +218,7 @@ export class DhcpClients {
       reason = 'the container is not running';
     } else if (s.pid === undefined) {
       state = 'not running';
-      reason = this.deps.supervisor.watched().includes(ep.id) ? `the DHCP client is not running; it is started again with backoff (restarts so far: ${s.restarts})` : 'the DHCP client has not been started yet';
+      reason = this.deps.supervisor.watches(ep.id) ? `the DHCP client is not running; it is started again with backoff (restarts so far: ${s.restarts})` : 'the DHCP client has not been started yet';
     } else if (lease !== undefined) {
       state = 'bound';
     } else if (s.report?.event === 'nak') {

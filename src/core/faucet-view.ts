@@ -279,29 +279,35 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       verifyTimers.delete(timer);
       hostVerifyPending = false;
       void track((async () => {
-        const status = await readPortStatus(url).catch(() => undefined);
-        if (status === undefined) return;
-        let bounced = false;
+        // Candidates from the OVSDB replica first: most writes concern bridges with no host
+        // interface at all, and then FAUCET's metrics are not fetched.
+        const candidates: { bridge: string; dpid: bigint; name: string; ofport: number }[] = [];
         for (const n of state.allNetworks()) {
           if (!n.localFaucet || n.name === undefined) continue;
-          const seen = status.get(n.options.dpid);
           const bridge = await vswitch.getBridge(n.bridgeName).catch(() => undefined);
           for (const p of bridge?.ports ?? []) {
             // Kernel interfaces only (not patch ports), and not container ports (raiseOpened's).
-            if (p.type !== '' || p.ofport === undefined || p.name.startsWith(HOST_VETH_PREFIX) || seen?.get(p.ofport) !== false) continue;
-            const key = `${n.bridgeName}/${p.name}/${p.ofport}`;
-            const done = hostPortBounces.get(key) ?? 0;
-            if (done >= VERIFY_ATTEMPTS || !(await host.linkIsUp(p.name))) continue;
-            flog.warn({ bridge: n.bridgeName, port: p.name, ofport: p.ofport, attempt: done + 1 }, 'FAUCET reports a host interface down that is up (it missed the link-up); raising it again');
-            try {
-              await host.setLinkDown(p.name);
-              await new Promise((r) => setTimeout(r, BOUNCE_MS));
-              await host.setLinkUp(p.name);
-              hostPortBounces.set(key, done + 1);
-              bounced = true;
-            } catch (err) {
-              flog.warn({ port: p.name, err: errorMessage(err) }, 'could not raise the host interface again');
-            }
+            if (p.type !== '' || p.ofport === undefined || p.name.startsWith(HOST_VETH_PREFIX)) continue;
+            if ((hostPortBounces.get(`${n.bridgeName}/${p.name}/${p.ofport}`) ?? 0) < VERIFY_ATTEMPTS) candidates.push({ bridge: n.bridgeName, dpid: n.options.dpid, name: p.name, ofport: p.ofport });
+          }
+        }
+        if (candidates.length === 0) return;
+        const status = await readPortStatus(url).catch(() => undefined);
+        if (status === undefined) return;
+        let bounced = false;
+        for (const p of candidates) {
+          if (status.get(p.dpid)?.get(p.ofport) !== false || !(await host.linkIsUp(p.name))) continue;
+          const key = `${p.bridge}/${p.name}/${p.ofport}`;
+          const done = hostPortBounces.get(key) ?? 0;
+          flog.warn({ bridge: p.bridge, port: p.name, ofport: p.ofport, attempt: done + 1 }, 'FAUCET reports a host interface down that is up (it missed the link-up); raising it again');
+          try {
+            await host.setLinkDown(p.name);
+            await new Promise((r) => setTimeout(r, BOUNCE_MS));
+            await host.setLinkUp(p.name);
+            hostPortBounces.set(key, done + 1);
+            bounced = true;
+          } catch (err) {
+            flog.warn({ port: p.name, err: errorMessage(err) }, 'could not raise the host interface again');
           }
         }
         if (bounced && attempt < VERIFY_ATTEMPTS) verifyHostPorts(attempt + 1);

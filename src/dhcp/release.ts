@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { runCommand, type CommandResult } from '../net/exec.js';
+import { waitNeighbourSettled } from '../net/links.js';
 import type { DhcpLease } from './lease.js';
 
 /**
@@ -48,12 +49,7 @@ export async function releaseThroughLink(req: ReleaseRequest, opts: { timeoutMs?
     if (nextHop !== lease.serverId) await inNs('route', 'add', 'default', 'via', nextHop, 'dev', req.link);
     await runCommand('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, SENDER, req.mac, lease.address, lease.serverId], { timeoutMs: opts.timeoutMs ?? 5000 });
     // The datagram waits in the kernel for the next hop's MAC: keep the namespace until it left.
-    const deadline = Date.now() + (opts.timeoutMs ?? 5000);
-    for (;;) {
-      const neigh = (await inNs('neigh', 'show', nextHop)).stdout;
-      if (/lladdr/.test(neigh) || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitNeighbourSettled(`/run/netns/${ns}`, req.link, nextHop, opts.timeoutMs ?? 5000);
     await new Promise((r) => setTimeout(r, 50));
   } finally {
     // Back to the host, where Docker's DeleteEndpoint removes the pair as usual.

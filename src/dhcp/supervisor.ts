@@ -229,9 +229,9 @@ export class DhcpSupervisor {
     };
   }
 
-  /** Endpoints the supervisor watches. */
-  watched(): string[] {
-    return [...this.clients.keys()];
+  /** Whether the supervisor watches (and restarts) this endpoint's client. */
+  watches(endpointId: string): boolean {
+    return this.clients.has(endpointId);
   }
 
   /** Endpoints with a client's files on disk (watched or not): after a restart, the candidates for adoption or collection. */
