@@ -3,7 +3,7 @@
 #   make up          install + start everything on a Debian 12 host (root; idempotent)
 #   make down        stop the plugin daemon, Gauge and FAUCET (Docker and OVS keep running)
 #   make down-all    ... and also Open vSwitch, and a dockerd that `make up` started
-#   make test        what CI runs: build, make up, test image, every test in one node --test run
+#   make test        what CI runs: build, make up, test image, test packages (chromium), every test in one node --test run
 #   make unit        build + unit and contract tests only (no root needed)
 #   make e2e         make up + test image + the end-to-end tests only
 #   make build       npm ci (when the lock changed) + tsc -> dist/ (when sources changed)
@@ -50,12 +50,14 @@ test:
 	scripts/build.sh
 	scripts/up.sh
 	scripts/build-test-image.sh
+	scripts/install-test-deps.sh
 	scripts/run-tests.sh
 
 e2e:
 	scripts/build.sh
 	scripts/up.sh
 	scripts/build-test-image.sh
+	scripts/install-test-deps.sh
 	scripts/run-tests.sh e2e
 
 status:

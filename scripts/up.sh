@@ -428,7 +428,7 @@ ensure_faucet_and_gauge() {
 # Each build is installed once into /opt/dovesnap/releases/<id>; /opt/dovesnap/app is a
 # symlink switched with one rename, so a running daemon never sees a half-copied tree.
 release_id() {
-  (cd "${REPO_ROOT}" && hash_tree package.json package-lock.json dist/src) | cut -c1-16
+  (cd "${REPO_ROOT}" && hash_tree package.json package-lock.json dist/src web) | cut -c1-16
 }
 
 build_release() {
@@ -437,6 +437,7 @@ build_release() {
   mkdir -p "${tmp}/dist"
   cp -p "${REPO_ROOT}/package.json" "${REPO_ROOT}/package-lock.json" "${tmp}/"
   cp -a "${REPO_ROOT}/dist/src" "${tmp}/dist/src"
+  cp -a "${REPO_ROOT}/web" "${tmp}/web"   # the live view's page (src/status/server.ts)
   (cd "${tmp}" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline \
     --loglevel=error) || die "app: npm ci --omit=dev failed in ${tmp}"
   touch "${tmp}/.complete"

@@ -1,4 +1,5 @@
 import { watch } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from './util/log.js';
@@ -18,7 +19,12 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { createNatView } from './core/nat-view.js';
 import { LoopbackProxies } from './net/loopback-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
-import { buildStatusApp, hostPortsStatus, type HostStatus } from './status/server.js';
+import { buildStatusApp, hostPortsStatus, networksStatus, type Health, type HostPortStatus, type HostStatus } from './status/server.js';
+import { LiveFeed } from './status/live.js';
+import { FaucetLoadTracker } from './status/faucet-load.js';
+import { renderDot } from './graph/render.js';
+import type { EndpointRecord } from './core/state.js';
+import type { DhcpStatus } from './core/dhcp-clients.js';
 import { createMetrics } from './status/metrics.js';
 import { syncGaugeFile } from './faucet/gauge.js';
 import { signalFromPidfile } from './faucet/store.js';
@@ -121,10 +127,14 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     const d = dhcp;
     if (d === undefined) return [];
     return state.allEndpoints().flatMap((e) => d.status(e)?.State ?? []);
-  });
+  }, (e) => dhcp?.status(e)?.Address);
+  const faucetLoad = new FaucetLoadTracker();
   const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl, {
     stackFacts: () => stack?.facts(),
-    onConfigOutcome: (outcome) => metrics.faucetConfig(outcome),
+    onConfigOutcome: (outcome, detail) => {
+      metrics.faucetConfig(outcome);
+      faucetLoad.record(outcome, detail);
+    },
   });
   const engine = new DockerEngine(settings.dockerSocket);
   const hostDatapath = detectDatapath();
@@ -214,17 +224,32 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
       },
     };
   };
-  const status = buildStatusApp(state, log, () => {
+  const health = (): Health => {
     if (!ready) return { status: 'starting' };
     const ovsdb = vswitch.health();
     if (!ovsdb.connected) return { status: 'degraded', reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}` };
     const faucetTrouble = faucet.unhealthy();
     return faucetTrouble === undefined ? { status: 'ok' } : { status: 'degraded', reason: faucetTrouble };
-  }, hostStatus, (ep) => dhcpNow.status(ep), metrics.registry, settings.statusAllow, async () => {
+  };
+  const hostPorts = async (): Promise<Map<string, HostPortStatus[]>> => {
     // From the local OVSDB replica: no round trip.
     const bridges = new Map((await vswitch.listBridges()).map((b) => [b.name, b]));
     return new Map(state.allNetworks().map((n) => [n.id, hostPortsStatus(n.bridgeName, bridges.get(n.bridgeName)?.ports ?? [])]));
+  };
+  const dhcpStatus = (ep: EndpointRecord): DhcpStatus | undefined => dhcpNow.status(ep);
+  const live = new LiveFeed({
+    source: `${os.hostname()} (${settings.statusHost}:${settings.statusPort})`,
+    networks: async () => networksStatus(state, dhcpStatus, await hostPorts().catch(() => new Map())),
+    host: async () => hostStatus(),
+    faucet: () => faucetLoad.status(),
+    statistics: () => vswitch.interfaceStatistics(),
+    renderSvg: async (dot) => (await renderDot(dot, 'svg')).toString('utf8'),
+    onChange: (listener) => {
+      const unsubscribers = [state.subscribe(() => listener()), vswitch.onChange(listener), faucetLoad.onChange(listener)];
+      return () => unsubscribers.forEach((u) => u());
+    },
   });
+  const status = buildStatusApp({ state, logger: log, health, host: hostStatus, dhcp: dhcpStatus, metrics: metrics.registry, allow: settings.statusAllow, hostPorts, live });
   await status.listen({ host: settings.statusHost, port: settings.statusPort });
 
   const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored, dhcp: dhcpNow, metrics });

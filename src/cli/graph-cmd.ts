@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { HostStatus, NetworksStatus } from '../status/server.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { toDot, type HostGraphInput } from '../graph/dot.js';
+import { renderDot } from '../graph/render.js';
 import { fetchJson } from './status-cmd.js';
 
 /**
@@ -16,19 +16,6 @@ const FORMATS = ['png', 'svg', 'dot'] as const;
 function statusBase(addr: string): string {
   const a = addr.trim();
   return /^https?:\/\//.test(a) ? a : `http://${a}`;
-}
-
-function renderWithDot(dot: string, format: 'png' | 'svg', file: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('dot', [`-T${format}`, '-o', file], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('error', (e) => reject(new DovesnapError(ErrorCode.HostCommand, `cannot run Graphviz's dot (install the graphviz package, or ask for -o FILE.dot): ${e.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new DovesnapError(ErrorCode.HostCommand, `dot failed (exit ${code}): ${err.trim()}`))));
-    child.stdin.end(dot);
-  });
 }
 
 export async function runGraph(opts: { output: string; status: string }): Promise<void> {
@@ -48,7 +35,7 @@ export async function runGraph(opts: { output: string; status: string }): Promis
   }
   const dot = toDot(inputs);
   if (format === 'dot') await writeFile(opts.output, dot);
-  else await renderWithDot(dot, format as 'png' | 'svg', opts.output);
+  else await writeFile(opts.output, await renderDot(dot, format as 'png' | 'svg'));
   const n = inputs.reduce((acc, i) => acc + Object.keys(i.networks).length, 0);
   process.stdout.write(`wrote ${opts.output}: ${n} network${n === 1 ? '' : 's'} from ${sources.join(', ')}\n`);
 }

@@ -79,7 +79,7 @@ export interface ClosableFaucetView extends FaucetView {
 export interface FaucetExtras {
   readonly stackFacts?: () => StackFacts | undefined;
   /** Told of each configuration write and what FAUCET made of it (for metrics). */
-  readonly onConfigOutcome?: (outcome: FaucetConfigOutcome) => void;
+  readonly onConfigOutcome?: (outcome: FaucetConfigOutcome, detail?: string) => void;
 }
 
 export function createFaucetView(settings: DaemonSettings, state: StateStore, vswitch: VSwitch, host: HostNet, log: Logger, control?: FaucetControl, extras: FaucetExtras = {}): ClosableFaucetView {
@@ -435,6 +435,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     } catch (err) {
       extras.onConfigOutcome?.(
         isDovesnapError(err, ErrorCode.FaucetRejected) ? 'rejected' : isDovesnapError(err, ErrorCode.FaucetTimeout) ? 'timeout' : isDovesnapError(err, ErrorCode.FaucetInvalid) ? 'invalid' : 'failed',
+        errorMessage(err),
       );
       if (isDovesnapError(err, ErrorCode.FaucetTimeout)) unconfirmed ??= { since: Date.now(), message: errorMessage(err) };
       if (!isDovesnapError(err, ErrorCode.FaucetRejected)) {
@@ -450,7 +451,8 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         const why = `FAUCET refused the configuration that opened this port: ${errorMessage(err)}`;
         state.updateEndpoint(e.id, { faucetRejected: why, blockedReason: why });
       }
-      await store.apply(render);
+      const retried = await store.apply(render);
+      if (retried.written) extras.onConfigOutcome?.('confirmed', `with ${suspects.length} port${suspects.length === 1 ? '' : 's'} kept closed`);
       if (lastPlan !== undefined) {
         confirmed = lastPlan;
         confirmedText = readNow();

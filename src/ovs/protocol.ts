@@ -370,6 +370,20 @@ export function decodeStringMap(value: unknown): Record<string, string> {
   return out;
 }
 
+export function decodeIntegerMap(value: unknown): Record<string, number> {
+  if (!Array.isArray(value) || value.length !== 2 || value[0] !== 'map' || !Array.isArray(value[1])) {
+    throw malformed('map', value);
+  }
+  const out: Record<string, number> = {};
+  for (const pair of value[1] as unknown[]) {
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'number' || !Number.isInteger(pair[1])) {
+      throw malformed('string:integer map entry', pair);
+    }
+    out[pair[0]] = pair[1];
+  }
+  return out;
+}
+
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -22,6 +22,8 @@ import type { Logger } from '../util/log.js';
 import { connectSocket, DEFAULT_OVSDB_SOCKET, OvsdbTransactionError, type OvsdbClient } from './client.js';
 import {
   byUuid,
+  decodeIntegerMap,
+  decodeString,
   eq,
   mapOf,
   namedUuid,
@@ -125,6 +127,12 @@ export interface VSwitch {
   setBridgeExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void>;
   /** Merge on Port and Interface; '' removes. */
   setPortExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void>;
+  /**
+   * Interface counters by interface name (OVSDB's `statistics` column: rx_bytes, tx_packets,
+   * rx_dropped, …), as ovs-vswitchd last wrote them (every 5 s by default). Read on demand,
+   * not replicated: they change all the time.
+   */
+  interfaceStatistics(): Promise<Map<string, Readonly<Record<string, number>>>>;
   /** Whether OVSDB is reachable now, since when, and how often it came back. */
   health(): OvsdbHealth;
   /** Called on every change of `connected`; returns the function that unsubscribes. */
@@ -436,6 +444,14 @@ export class OvsdbVSwitch implements VSwitch {
       ]);
       if (changed.count === 0) throw notFound('port', name);
     });
+  }
+
+  async interfaceStatistics(): Promise<Map<string, Readonly<Record<string, number>>>> {
+    const client = await this.session.ready();
+    const [selected] = await client.transact(DB, [Op.select('Interface', [], ['name', 'statistics'])]);
+    const out = new Map<string, Readonly<Record<string, number>>>();
+    for (const row of selected.rows) out.set(decodeString(row['name']), decodeIntegerMap(row['statistics']));
+    return out;
   }
 
   health(): OvsdbHealth {

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from './allow.js';
@@ -7,6 +9,7 @@ import { formatDpid } from '../model/options.js';
 import type { EndpointRecord, StateStore } from '../core/state.js';
 import type { DhcpStatus } from '../core/dhcp-clients.js';
 import { ExtId } from '../core/persist.js';
+import type { LiveFeed } from './live.js';
 
 const HOST_PORT_EXT_ID = ExtId.hostPort;
 const NETWORK_EXT_ID = ExtId.networkId;
@@ -176,16 +179,28 @@ export interface HostStatus {
   } | null;
 }
 
-export function buildStatusApp(
-  state: StateStore,
-  logger: Logger,
-  health: () => Health,
-  host: () => HostStatus | Promise<HostStatus> = () => ({ MirrorBridge: null, Stack: null }),
-  dhcp: DhcpStatusOf = () => undefined,
-  metrics?: Registry,
-  allow: AllowList = parseAllowList(DEFAULT_STATUS_ALLOW),
-  hostPorts: () => Promise<ReadonlyMap<string, readonly HostPortStatus[]>> = async () => new Map(),
-): FastifyInstance {
+export interface StatusAppOptions {
+  readonly state: StateStore;
+  readonly logger: Logger;
+  readonly health: () => Health;
+  readonly host?: () => HostStatus | Promise<HostStatus>;
+  readonly dhcp?: DhcpStatusOf;
+  readonly metrics?: Registry;
+  readonly allow?: AllowList;
+  readonly hostPorts?: () => Promise<ReadonlyMap<string, readonly HostPortStatus[]>>;
+  /** The live view's feed: serves the page at `/` and its events. */
+  readonly live?: LiveFeed;
+}
+
+const LIVE_PAGE = new URL('../../../web/live.html', import.meta.url);
+/** How often an idle event stream carries a comment, so that proxies do not close it. */
+const KEEPALIVE_MS = 15_000;
+
+export function buildStatusApp(opts: StatusAppOptions): FastifyInstance {
+  const { state, logger, health, dhcp = () => undefined, metrics, live } = opts;
+  const host = opts.host ?? (() => ({ MirrorBridge: null, Stack: null }));
+  const allow = opts.allow ?? parseAllowList(DEFAULT_STATUS_ALLOW);
+  const hostPorts = opts.hostPorts ?? (async () => new Map());
   const app = createHttpApp(logger, 'status-api');
   // The connection's own peer, never a header the client wrote; a real status code, not 200.
   app.addHook('onRequest', async (req, reply) => {
@@ -203,5 +218,43 @@ export function buildStatusApp(
     const h = health();
     return reply.code(h.status === 'ok' ? 200 : 503).send({ ok: h.status === 'ok', ...h });
   });
+  if (live !== undefined) addLiveRoutes(app, live);
   return app;
+}
+
+/** `/` (the page), `/live/events` (server-sent events), `/live/snapshot` and `/live/traffic` (JSON). */
+function addLiveRoutes(app: FastifyInstance, live: LiveFeed): void {
+  let page: Buffer | undefined;
+  const streams = new Set<ServerResponse>();
+  app.get('/', async (_req, reply) => {
+    page ??= await readFile(LIVE_PAGE);
+    return reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-cache').send(page);
+  });
+  // Browsers ask for it; a 404 would show as an error in the page's console.
+  app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
+  app.get('/live/snapshot', async () => live.snapshot());
+  app.get('/live/traffic', async () => live.traffic());
+  app.get('/live/events', (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write('retry: 2000\n\n');
+    streams.add(res);
+    const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+    keepalive.unref();
+    const remove = live.add((event, data) => {
+      res.write(`event: ${event}\ndata: ${data}\n\n`);
+    });
+    req.raw.on('close', () => {
+      clearInterval(keepalive);
+      remove();
+      streams.delete(res);
+    });
+  });
+  // Open streams would keep close() waiting for ever.
+  app.addHook('preClose', async () => {
+    live.close();
+    for (const res of streams) res.end();
+    streams.clear();
+  });
 }

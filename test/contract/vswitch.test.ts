@@ -29,6 +29,8 @@ interface Harness {
   readonly target: string;
   /** Writes Interface.ofport (and error) as ovs-vswitchd would, through a connection of its own. */
   simulateVswitchd(ifname: string, ofport: number, error?: string): Promise<void>;
+  /** Writes Interface.statistics as ovs-vswitchd does every few seconds. */
+  simulateStatistics(ifname: string, stats: Readonly<Record<string, number>>): Promise<void>;
   /** The server dies (SIGKILL). */
   kill(): Promise<void>;
   /** A new server on the same socket and database file. */
@@ -52,6 +54,7 @@ function fakeBackend(): Backend {
         vs,
         target: FAKE_OVSDB_TARGET,
         simulateVswitchd: async (ifname, ofport, error) => vs.simulateVswitchd(ifname, ofport, error),
+        simulateStatistics: async (ifname, stats) => vs.simulateStatistics(ifname, stats),
         kill: async () => vs.simulateDisconnect(),
         restart: async () => vs.simulateReconnect(),
       };
@@ -107,6 +110,10 @@ function ovsdbServerBackend(): Backend {
           await vswitchd.transact('Open_vSwitch', [
             Op.update('Interface', [eq('name', ifname)], { ofport, error: error === undefined ? setOf([]) : error }),
           ]);
+        },
+        async simulateStatistics(ifname, stats) {
+          assert.ok(vswitchd, 'simulated vswitchd is not connected');
+          await vswitchd.transact('Open_vSwitch', [Op.update('Interface', [eq('name', ifname)], { statistics: ['map', Object.entries(stats)] })]);
         },
         async kill() {
           const running = server;
@@ -356,6 +363,17 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       // Already assigned: resolves at once.
       assert.equal(await h.vs.waitOfport('p1', 1000), 7);
       assert.equal((await h.vs.getBridge('br-a'))?.ports[0]?.ofport, 7);
+    });
+
+    it('interfaceStatistics reads every interface\'s counters, empty until vswitchd writes them', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a'));
+      await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
+      await h.vs.addPort({ bridge: 'br-a', name: 'p2', externalIds: {} });
+      await h.simulateStatistics('p1', { rx_bytes: 1500, rx_packets: 3, tx_bytes: 42, tx_packets: 1, rx_dropped: 0 });
+      const stats = await h.vs.interfaceStatistics();
+      assert.deepEqual(stats.get('p1'), { rx_bytes: 1500, rx_packets: 3, tx_bytes: 42, tx_packets: 1, rx_dropped: 0 });
+      assert.deepEqual(stats.get('p2'), {});
+      assert.ok(stats.has('br-a'), 'the bridge\'s own interface is listed');
     });
 
     it('waitOfport also sees a port that does not exist yet when it starts waiting', async () => {

@@ -112,6 +112,22 @@ export class FakeVSwitch implements VSwitch {
     this.changed();
   }
 
+  private readonly statistics = new Map<string, Readonly<Record<string, number>>>();
+
+  /** Writes an interface's counters as ovs-vswitchd would. */
+  simulateStatistics(ifname: string, stats: Readonly<Record<string, number>>): void {
+    this.statistics.set(ifname, stats);
+  }
+
+  /** Like OVSDB: every interface (bridges' own included), with an empty map until counters are written. */
+  async interfaceStatistics(): Promise<Map<string, Readonly<Record<string, number>>>> {
+    const out = new Map<string, Readonly<Record<string, number>>>();
+    for (const bridge of this.bridges.values()) {
+      for (const name of [bridge.name, ...bridge.ports.keys()]) out.set(name, this.statistics.get(name) ?? {});
+    }
+    return out;
+  }
+
   health(): OvsdbHealth {
     return this.state;
   }

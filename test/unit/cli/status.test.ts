@@ -113,8 +113,12 @@ describe('networksStatus', () => {
 describe('buildStatusApp', () => {
   let health: Health = { status: 'starting' };
   const state = filledState();
-  const app = buildStatusApp(state, silentLogger(), () => health);
+  const app = buildStatusApp({ state, logger: silentLogger(), health: () => health });
   after(() => app.close());
+
+  it('serves no live view page unless given a feed', async () => {
+    assert.equal((await app.inject({ method: 'GET', url: '/' })).statusCode, 404);
+  });
 
   it('GET /networks answers the status document as JSON', async () => {
     const res = await app.inject({ method: 'GET', url: '/networks' });
@@ -149,7 +153,7 @@ function net(patch: Partial<NetworkStatus>): NetworkStatus {
 
 describe('status API access', () => {
   it('answers loopback by default and refuses others with 403, whatever X-Forwarded-For or X-Real-IP claim', async () => {
-    const app = buildStatusApp(new StateStore(), silentLogger(), () => ({ status: 'ok' }));
+    const app = buildStatusApp({ state: new StateStore(), logger: silentLogger(), health: () => ({ status: 'ok' }) });
     try {
       assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '127.0.0.1' })).statusCode, 200);
       assert.equal((await app.inject({ method: 'GET', url: '/healthz', remoteAddress: '::1' })).statusCode, 200);
@@ -162,7 +166,7 @@ describe('status API access', () => {
   });
 
   it('answers the networks of the allow-list, and loopback', async () => {
-    const app = buildStatusApp(new StateStore(), silentLogger(), () => ({ status: 'ok' }), undefined, undefined, undefined, parseAllowList('198.51.100.0/24'));
+    const app = buildStatusApp({ state: new StateStore(), logger: silentLogger(), health: () => ({ status: 'ok' }), allow: parseAllowList('198.51.100.0/24') });
     try {
       assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '198.51.100.7' })).statusCode, 200);
       assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '127.0.0.1' })).statusCode, 200, 'loopback, always');

@@ -4,6 +4,7 @@ import {
   decodeOptionalInteger,
   decodeOptionalString,
   decodeSet,
+  decodeIntegerMap,
   decodeStringMap,
   decodeStringSet,
   decodeTableUpdates,
@@ -75,6 +76,9 @@ describe('OVSDB value decoding', () => {
     assert.deepEqual(decodeUuidSet(['set', [['uuid', 'a'], ['uuid', 'b']]]), ['a', 'b']);
     assert.deepEqual(decodeStringMap(['map', [['k', 'v'], ['x', '']]]), { k: 'v', x: '' });
     assert.deepEqual(decodeStringMap(['map', []]), {});
+    assert.deepEqual(decodeIntegerMap(['map', [['rx_bytes', 1500], ['tx_dropped', 0]]]), { rx_bytes: 1500, tx_dropped: 0 });
+    assert.throws(() => decodeIntegerMap(['map', [['rx_bytes', '1500']]]), /string:integer map entry/);
+    assert.throws(() => decodeIntegerMap(['map', [['rx_bytes', 1.5]]]), /string:integer map entry/);
     assert.equal(decodeUuid(['uuid', '36bd']), '36bd');
   });
 

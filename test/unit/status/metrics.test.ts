@@ -59,7 +59,7 @@ describe('metrics', () => {
     const r = await plugin.inject({ method: 'POST', url: '/NetworkDriver.CreateNetwork', payload: '{"NetworkID":"x","Options":{},"IPv4Data":[],"IPv6Data":[]}' });
     assert.equal(r.statusCode, 500);
     await plugin.inject({ method: 'POST', url: '/NetworkDriver.GetCapabilities', payload: '' });
-    const app = buildStatusApp(state, silentLogger(), () => ({ status: 'ok' }), undefined, undefined, m.registry);
+    const app = buildStatusApp({ state, logger: silentLogger(), health: () => ({ status: 'ok' }), metrics: m.registry });
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     assert.equal(res.statusCode, 200);
     assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);

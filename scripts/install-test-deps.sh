@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Debian packages the tests need beyond the stack that `make up` installs: Chromium for the
+# live view's browser test (Debian's build; puppeteer-core, an npm dev dependency, drives it
+# and downloads no browser). Idempotent: installs only what is missing.
+set -euo pipefail
+LOG_TAG=dovesnap-test-deps
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+TEST_PACKAGES=(chromium)
+
+main() {
+  local missing=() pkg
+  for pkg in "${TEST_PACKAGES[@]}"; do
+    [[ "$(dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null || true)" == "install ok installed" ]] || missing+=("${pkg}")
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log "test packages: all ${#TEST_PACKAGES[@]} installed"
+    return 0
+  fi
+  [[ "$(id -u)" -eq 0 ]] || die "test packages ${missing[*]} are missing: run as root to install them"
+  log "test packages: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+main "$@"
