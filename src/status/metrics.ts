@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StateStore } from '../core/state.js';
+import { PORT_INFO_LABELS, portInfo, type LeasedAddress } from './port-info.js';
 
 /**
  * The daemon's Prometheus metrics (`GET /metrics` on the status server), all named
@@ -24,7 +25,7 @@ export interface DaemonMetrics {
 /** Plugin calls take milliseconds to tens of seconds (a FAUCET reload of a large switch). */
 const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export function createMetrics(state: StateStore, dhcpStates: () => readonly string[] = () => []): DaemonMetrics {
+export function createMetrics(state: StateStore, dhcpStates: () => readonly string[] = () => [], leased?: LeasedAddress): DaemonMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'dovesnap_' });
   const calls = new Counter({ name: 'dovesnap_driver_operations_total', help: 'Docker network plugin calls, by endpoint and outcome', labelNames: ['endpoint', 'outcome'] as const, registers: [registry] });
@@ -62,6 +63,16 @@ export function createMetrics(state: StateStore, dhcpStates: () => readonly stri
       this.reset();
       for (const s of ['bound', 'requesting', 'no lease', 'not running']) this.set({ state: s }, 0);
       for (const s of dhcpStates()) this.inc({ state: s });
+    },
+  });
+  new Gauge({
+    name: 'dovesnap_port_info',
+    help: "The container behind each OpenFlow port of the local FAUCET's switches (always 1); join Gauge's of_port_* on (dp_id, dp_name, port)",
+    labelNames: PORT_INFO_LABELS,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const labels of portInfo(state, leased)) this.set(labels, 1);
     },
   });
   // Zero series for every outcome, so that a rate() over them exists before the first event.
