@@ -1,18 +1,20 @@
 # dovesnap: build, bring the host stack up or down, and test.
 #
 #   make up          install + start everything on a Debian 12 host (root; idempotent)
-#   make down        stop the plugin daemon, Gauge and FAUCET (Docker and OVS keep running)
+#   make up MONITORING=1   ... and Prometheus with dovesnap's rules on 127.0.0.1:9090
+#   make down        stop the plugin daemon, Gauge, FAUCET, Prometheus (Docker and OVS keep running)
 #   make down-all    ... and also Open vSwitch, and a dockerd that `make up` started
-#   make test        what CI runs: build, make up, test image, test packages (chromium), every test in one node --test run
+#   make test        what CI runs: build, make up MONITORING=1, test image, test packages (chromium), every test in one node --test run
 #   make unit        build + unit and contract tests only (no root needed)
-#   make e2e         make up + test image + the end-to-end tests only
+#   make e2e         make up MONITORING=1 + test image + the end-to-end tests only
 #   make build       npm ci (when the lock changed) + tsc -> dist/ (when sources changed)
 #   make status      one line per component; make logs / make logs-follow: the logs
 #   make clean       remove dist/ (make distclean: node_modules/ too)
 #   make install-systemd   copy deploy/systemd/*.service to /etc/systemd/system (systemd hosts)
 #
 # Environment passed through to `make up`: FAUCET_PREFIX, MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN,
-# DOVESNAP_* (see scripts/up.sh); `make up SKIP_DAEMON=1` leaves the plugin daemon alone.
+# DOVESNAP_*, MONITORING, PROMETHEUS_RETENTION (see scripts/up.sh); `make up SKIP_DAEMON=1`
+# leaves the plugin daemon alone.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -23,7 +25,7 @@ LOG_DIR := /var/log/dovesnap
 	clean distclean install-systemd
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	scripts/build.sh
@@ -46,16 +48,17 @@ test-image:
 
 # One node --test run over all of dist/test: one summary line for CI.
 # (Sequential recipes rather than prerequisites, so that `make -j` keeps the order.)
+# MONITORING=1: the monitoring tests need the Prometheus it runs, and promtool to check rules.
 test:
 	scripts/build.sh
-	scripts/up.sh
+	MONITORING=1 scripts/up.sh
 	scripts/build-test-image.sh
 	scripts/install-test-deps.sh
 	scripts/run-tests.sh
 
 e2e:
 	scripts/build.sh
-	scripts/up.sh
+	MONITORING=1 scripts/up.sh
 	scripts/build-test-image.sh
 	scripts/install-test-deps.sh
 	scripts/run-tests.sh e2e

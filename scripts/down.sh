@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make down`: stop what `make up` started, in order: the plugin daemon, Gauge, FAUCET
-# (SIGTERM, wait, SIGKILL after a timeout). Docker and Open vSwitch keep running, so bridges
-# and Docker networks survive and the next `make up` brings everything back.
+# `make down`: stop what `make up` started, in order: Prometheus (if `make up MONITORING=1`
+# started it), the plugin daemon, Gauge, FAUCET (SIGTERM, wait, SIGKILL after a timeout).
+# Docker and Open vSwitch keep running, so bridges and Docker networks survive and the next
+# `make up` brings everything back.
 #
 # `make down-all` (scripts/down.sh --all) also stops ovs-vswitchd and ovsdb-server (the
 # database file, and so the bridges' configuration, is kept) and dockerd, but dockerd only
@@ -11,6 +12,8 @@ set -euo pipefail
 LOG_TAG=dovesnap-down
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/monitoring.sh
+source "$(dirname "${BASH_SOURCE[0]}")/monitoring.sh"
 
 # On a host where scripts/install-systemd.sh handed them to systemd, stop the units instead.
 stop_units_if_active() {
@@ -24,6 +27,7 @@ stop_units_if_active() {
 }
 
 stop_controllers() {
+  stop_prometheus
   stop_units_if_active
   stop_pidfile dovesnap "${DAEMON_PIDFILE}" "${DAEMON_MATCH}" 30
   stop_pidfile gauge "${GAUGE_PIDFILE}" "${GAUGE_MATCH}" 15

@@ -41,6 +41,15 @@ FAUCET_CONF_DIR="${FAUCET_PREFIX}/etc/faucet"
 FAUCET_MATCH='faucet.faucet'
 GAUGE_MATCH='faucet.gauge'
 DAEMON_MATCH='dist/src/cli/main.js daemon'
+# Prometheus (`make up MONITORING=1`): Debian's package, our configuration (deploy/prometheus/).
+PROMETHEUS_ADDR=127.0.0.1:9090
+PROMETHEUS_CONF_DIR=/etc/dovesnap/prometheus
+PROMETHEUS_DATA_DIR=/var/lib/dovesnap/prometheus
+PROMETHEUS_PIDFILE="${DOVESNAP_RUN_DIR}/prometheus.pid"
+PROMETHEUS_MATCH="--config.file=${PROMETHEUS_CONF_DIR}/prometheus.yml"
+# On a systemd host, Debian's prometheus.service runs it, pointed at our files by this drop-in.
+PROMETHEUS_DROPIN=/etc/systemd/system/prometheus.service.d/dovesnap.conf
+: "${PROMETHEUS_RETENTION:=15d}"
 
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
 

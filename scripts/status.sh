@@ -5,6 +5,8 @@ set -euo pipefail
 LOG_TAG=dovesnap-status
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/monitoring.sh
+source "$(dirname "${BASH_SOURCE[0]}")/monitoring.sh"
 
 DOWN=0
 
@@ -64,6 +66,22 @@ show_daemon() {
   fi
 }
 
+# Shown once `make up MONITORING=1` has started it (its pidfile, or our drop-in on systemd).
+show_prometheus() {
+  local detail
+  detail="$(prometheus_health)"
+  if [[ -f "${PROMETHEUS_DROPIN}" ]] && unit_known prometheus.service; then
+    if unit_active prometheus.service; then
+      row prometheus running "$(systemctl show -p MainPID --value prometheus.service)" "${detail} (systemd)"
+    else
+      row prometheus DOWN - "${detail} (systemd)"
+      DOWN=1
+    fi
+  elif [[ -e "${PROMETHEUS_PIDFILE}" ]]; then
+    show_pidfile_component prometheus "${PROMETHEUS_PIDFILE}" "${PROMETHEUS_MATCH}" "${detail}"
+  fi
+}
+
 log_names() {
   local f names=()
   for f in "${DOVESNAP_LOG_DIR}"/*.log; do [[ -e "${f}" ]] && names+=("${f##*/}"); done
@@ -83,6 +101,7 @@ main() {
   show_pidfile_component gauge "${GAUGE_PIDFILE}" "${GAUGE_MATCH}" \
     "of :${GAUGE_OF_PORT}, $(metrics_detail "http://127.0.0.1:${GAUGE_PROM_PORT}/metrics")"
   show_daemon
+  show_prometheus
   log "config: ${FAUCET_CONF_DIR}/{faucet,gauge}.yaml; app: ${DOVESNAP_APP} -> ${app}"
   log "logs: ${DOVESNAP_LOG_DIR}/ ($(log_names))"
   [[ "${DOWN}" -eq 0 ]] || exit 3

@@ -6,16 +6,20 @@
 #
 # Steps: Debian packages -> npm ci + tsc -> Docker Engine -> Open vSwitch -> FAUCET venv ->
 # FAUCET/Gauge config -> FAUCET -> Gauge -> app in /opt/dovesnap/app -> plugin daemon ->
-# the local example image (dovesnap-busybox) -> summary.
+# Prometheus (MONITORING=1 only) -> the local example image (dovesnap-busybox) -> summary.
 #
 # Environment: FAUCET_PREFIX (config dir ${FAUCET_PREFIX}/etc/faucet), and MIRROR_BRIDGE_OUT,
 # MIRROR_BRIDGE_IN and any DOVESNAP_* variable, which are passed to the plugin daemon
 # (a change in them restarts it). SKIP_DAEMON=1 leaves the plugin daemon alone (for a developer
 # who runs `node dist/src/cli/main.js daemon` from the work tree against this stack).
+# MONITORING=1 also installs and runs Prometheus with dovesnap's rules (scripts/monitoring.sh,
+# PROMETHEUS_RETENTION, default 15d); without it a running Prometheus is left as it is.
 set -euo pipefail
 LOG_TAG=dovesnap-up
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/monitoring.sh
+source "$(dirname "${BASH_SOURCE[0]}")/monitoring.sh"
 
 PACKAGES=(docker.io openvswitch-switch nftables iproute2 ethtool busybox-static python3-venv
   python3-pip graphviz curl procps util-linux tcpdump)
@@ -55,16 +59,20 @@ ensure_packages() {
     return 0
   fi
   log "packages: installing ${missing[*]}"
+  apt_install "${missing[@]}"
+  changed "packages"
+}
+
+# apt_install [APT-OPTION...] PACKAGE...: install with no service started (policy-rc.d above).
+apt_install() {
   # NEEDRESTART_SUSPEND: needrestart (if present) must not restart docker/OVS behind our back.
   export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
   policy_rc_begin
   trap policy_rc_end EXIT
   apt-get update -q
-  apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    "${missing[@]}"
+  apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
   policy_rc_end
   trap - EXIT
-  changed "packages"
 }
 
 # ---------------------------------------------------------------- 2. build
@@ -663,6 +671,7 @@ main() {
   ensure_faucet_and_gauge
   install_app
   ensure_daemon
+  ensure_prometheus
   ensure_image
 
   echo
