@@ -13,6 +13,7 @@ DOVESNAP_RELEASES="${DOVESNAP_OPT}/releases"
 DOVESNAP_LOG_DIR=/var/log/dovesnap
 DOVESNAP_RUN_DIR=/run/dovesnap
 DOVESNAP_WRAPPER=/usr/local/bin/dovesnap
+PIPEWORK_WRAPPER=/usr/local/bin/pipework
 # A 1 MB young generation, and a heap that V8 grows only slowly (--optimize-for-size), keep the
 # daemon's resident memory under 100 MB (docs/benchmarks.md): its live data is ~20 MB, but
 # rendering FAUCET's file for many networks makes garbage that V8 otherwise lets pile up to

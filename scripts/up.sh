@@ -472,16 +472,21 @@ prune_releases() {
   done
 }
 
+# write_if_changed FILE CONTENT: an executable script, replaced atomically when it differs.
+write_if_changed() {
+  local file="$1" want="$2"
+  [[ "$(cat "${file}" 2>/dev/null)" == "${want}" ]] && return 1
+  printf '%s\n' "${want}" >"${file}.tmp"
+  chmod 755 "${file}.tmp"
+  mv -f "${file}.tmp" "${file}"
+  log "app: installed ${file}"
+}
+
 install_wrapper() {
-  local want
-  want="$(printf '#!/bin/sh\nexec node %s %s/dist/src/cli/main.js "$@"\n' "${DOVESNAP_NODE_FLAGS}" "${DOVESNAP_APP}")"
-  if [[ "$(cat "${DOVESNAP_WRAPPER}" 2>/dev/null)" != "${want}" ]]; then
-    printf '%s\n' "${want}" >"${DOVESNAP_WRAPPER}.tmp"
-    chmod 755 "${DOVESNAP_WRAPPER}.tmp"
-    mv -f "${DOVESNAP_WRAPPER}.tmp" "${DOVESNAP_WRAPPER}"
-    log "app: installed ${DOVESNAP_WRAPPER}"
-    changed "wrapper"
-  fi
+  local cli="node ${DOVESNAP_NODE_FLAGS} ${DOVESNAP_APP}/dist/src/cli/main.js"
+  if write_if_changed "${DOVESNAP_WRAPPER}" "$(printf '#!/bin/sh\nexec %s "$@"\n' "${cli}")"; then changed "wrapper"; fi
+  # pipework's name for dovesnap attach: the commands of pipework's users work unchanged.
+  if write_if_changed "${PIPEWORK_WRAPPER}" "$(printf '#!/bin/sh\nexec %s attach "$@"\n' "${cli}")"; then changed "pipework wrapper"; fi
 }
 
 install_app() {

@@ -22,6 +22,9 @@ import { buildPluginApp, listenOnSocket } from './plugin/server.js';
 import { buildStatusApp, hostPortsStatus, networksStatus, type Health, type HostPortStatus, type HostStatus } from './status/server.js';
 import { LiveFeed } from './status/live.js';
 import { FaucetLoadTracker } from './status/faucet-load.js';
+import { AttachWatcher } from './attach/watch.js';
+import { AttachmentStore } from './attach/record.js';
+import { attachPaths } from './attach/paths.js';
 import { renderDot } from './graph/render.js';
 import type { EndpointRecord } from './core/state.js';
 import type { DhcpStatus } from './core/dhcp-clients.js';
@@ -258,6 +261,10 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     else log.error({ err: h.lastError }, 'OVSDB connection lost: degraded until it is back');
   });
   reconciler.start();
+  // What `dovesnap attach` made goes when its container dies; --persist attachments come back.
+  const attachDirs = attachPaths();
+  const attachWatch = new AttachWatcher({ engine, store: new AttachmentStore(attachDirs.dir), dhcpDir: attachDirs.dhcpDir, userspace: hostDatapath === 'netdev', logger: log });
+  attachWatch.start();
   // A hand edit of faucet.yaml racing one of ours can leave our DPs out of the file; a cheap
   // periodic render (no write when nothing differs) puts them back.
   const resync = setInterval(() => {
@@ -329,6 +336,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
       // Stop taking Docker's requests first (close drains those in flight), then the rest.
       await Promise.allSettled(pluginApps.map((a) => a.close()));
       await reconciler.stop();
+      await attachWatch.stop();
       // The DHCP clients keep running: the next daemon adopts them.
       dhcpSupervisor.close();
       await faucet.close();

@@ -4,6 +4,7 @@ import { runDaemon } from './daemon-cmd.js';
 import { runStatus } from './status-cmd.js';
 import { runSetupConfig } from './setup-config-cmd.js';
 import { runGraph } from './graph-cmd.js';
+import { runAttach, runDetach } from './attach-cmd.js';
 import { errorMessage, isDovesnapError } from '../util/errors.js';
 
 /** `dovesnap`: the daemon and the operator's tools. Each verb lives in its own module. */
@@ -41,7 +42,17 @@ program
   .option('--faucet-dir <dir>', 'directory for FAUCET and Gauge configuration')
   .action(runSetupConfig);
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+program.command('attach').description("give a running container one more interface (pipework's command line; see dovesnap attach --help)");
+program.command('detach').description('remove what dovesnap attach made for a container (dovesnap detach GUEST [-i CIF])');
+
+const fail = (err: unknown): void => {
   process.stderr.write(`dovesnap: ${errorMessage(err)}\n`);
   process.exitCode = isDovesnapError(err) ? 2 : 1;
-});
+};
+
+// attach and detach take pipework's command line, whose options come after the first operand
+// and whose MACs and addresses may look like options: commander does not parse them.
+const [verb, ...rest] = process.argv.slice(2);
+if (verb === 'attach') runAttach(rest).catch(fail);
+else if (verb === 'detach') runDetach(rest).catch(fail);
+else program.parseAsync(process.argv).catch(fail);

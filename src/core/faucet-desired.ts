@@ -113,6 +113,24 @@ export function handAddedPorts(n: NetworkRecord, ports: readonly BridgePort[]): 
   return ports.filter((p) => p.name !== n.bridgeName && p.externalIds[ExtId.networkId] === undefined && p.ofport !== undefined);
 }
 
+/**
+ * A port `dovesnap attach` put on the bridge is a container's port like the others: named after
+ * the container, the network's default ACL, and its `@VLAN` as native VLAN. Any other is a
+ * port added by hand.
+ */
+function attachedOrHandAdded(n: NetworkRecord, p: BridgePort, number: number): FaucetPortSpec {
+  const container = p.externalIds[ExtId.attachContainer];
+  if (p.externalIds[ExtId.attach] === undefined || container === undefined) return { number, description: `Interface ${p.name} (added by hand)`, nativeVlan: n.options.vlan };
+  const vlan = Number(p.externalIds[ExtId.attachVlan]);
+  const acl = n.options.defaultAcl;
+  return {
+    number,
+    description: `/${container} (dovesnap attach ${p.name})`,
+    nativeVlan: Number.isInteger(vlan) && vlan >= 1 && vlan <= 4094 ? vlan : n.options.vlan,
+    ...(acl === undefined ? {} : { aclsIn: [acl] }),
+  };
+}
+
 export function desiredDps(
   state: StateStore,
   definedAcls: ReadonlySet<string>,
@@ -180,7 +198,7 @@ export function desiredDps(
     }
     for (const p of handAddedPorts(n, observed)) {
       if (p.ofport === undefined || ports.some((q) => q.number === p.ofport)) continue;
-      ports.push({ number: p.ofport, description: `Interface ${p.name} (added by hand)`, nativeVlan: n.options.vlan });
+      ports.push(attachedOrHandAdded(n, p, p.ofport));
     }
     const taken = new Set(ports.map((p) => p.number));
     const acl = n.options.defaultAcl;

@@ -29,6 +29,12 @@ export const ExtId = {
   hostPort: 'dovesnap-host-port',
   /** On the mirror bridge and its ports (see core/mirror-bridge.ts). */
   role: 'dovesnap-role',
+  /** On OVS ports `dovesnap attach` made: the attachment's key, the container's name, its VLAN (see attach/). */
+  attach: 'dovesnap-attach',
+  attachContainer: 'dovesnap-attach-container',
+  attachVlan: 'dovesnap-attach-vlan',
+  /** On OVS bridges `dovesnap attach` created (an `ovs…` name): removed with their last port. */
+  attachBridge: 'dovesnap-attach-bridge',
 } as const;
 
 export function bridgeExternalIds(n: NetworkRecord): Record<string, string> {

@@ -25,6 +25,8 @@ export interface DhcpClientSpec {
   readonly ifname: string;
   /** Sent as option 12: the container's name. */
   readonly hostname: string;
+  /** More udhcpc options (`dovesnap attach … dhcp:OPTS`). */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface DhcpClientStatus {
@@ -156,6 +158,7 @@ export class DhcpSupervisor {
           '-T', '2',
           '-A', '5', // no offer: try again after 5 s, for ever
           ...(previous === undefined ? [] : ['-r', previous]),
+          ...(spec.extraArgs ?? []),
         ],
         {
           detached: true,

@@ -66,6 +66,30 @@ export async function revokeForwarding(networkId: string, bridge: string): Promi
   }
 }
 
+/**
+ * Frames bridged by a Linux bridge pass iptables' FORWARD too when br_netfilter is loaded
+ * (bridge-nf-call-iptables, which Docker turns on), so Docker's DROP policy would drop traffic
+ * between two ports of the bridge. One rule per bridge lets it through; its tag is not a
+ * network's (`dovesnap <id12>`), so the collector of network rules leaves it alone.
+ */
+export function bridgedRule(bridge: string): string[] {
+  return ['-i', bridge, '-o', bridge, '-m', 'comment', '--comment', `dovesnap-attach ${bridge}`, '-j', 'ACCEPT'];
+}
+
+export async function allowBridged(bridge: string): Promise<boolean> {
+  if (!(await chainExists())) return false;
+  const rule = bridgedRule(bridge);
+  if (await ruleExists(rule)) return false;
+  await runCommand('iptables', ['-w', '-I', FORWARD_CHAIN, ...rule]);
+  return true;
+}
+
+export async function revokeBridged(bridge: string): Promise<void> {
+  if (!(await chainExists())) return;
+  const rule = bridgedRule(bridge);
+  while (await ruleExists(rule)) await runCommand('iptables', ['-w', '-D', FORWARD_CHAIN, ...rule]);
+}
+
 /** The network ID prefixes that rules in DOCKER-USER are tagged with (`dovesnap <id12>`). */
 export async function forwardingTags(): Promise<string[]> {
   if (!(await chainExists())) return [];

@@ -75,7 +75,7 @@ export type NetworksStatus = Readonly<Record<string, NetworkStatus>>;
 export interface HostPortStatus {
   readonly Interface: string;
   readonly OFPort: number | null;
-  /** `added` (ovs.bridge.add_ports), `coprocessor`, `hand-added` (ovs-vsctl add-port), `mirror link`, `stack link`. */
+  /** `added` (ovs.bridge.add_ports), `coprocessor`, `hand-added` (ovs-vsctl add-port), `attached to NAME` (dovesnap attach), `mirror link`, `stack link`. */
   readonly Kind: string;
 }
 
@@ -92,7 +92,9 @@ export function hostPortsStatus(bridgeName: string, ports: readonly { readonly n
     const kind = p.externalIds[HOST_PORT_EXT_ID];
     const marked = p.externalIds[NETWORK_EXT_ID] !== undefined;
     if (marked && kind === undefined) continue; // a container's port
-    out.push({ Interface: p.name, OFPort: p.ofport ?? null, Kind: marked ? (HOST_PORT_KINDS[kind ?? ''] ?? kind ?? 'added') : 'hand-added' });
+    const attached = p.externalIds[ExtId.attachContainer];
+    const unmarkedKind = attached === undefined ? 'hand-added' : `attached to ${attached}`;
+    out.push({ Interface: p.name, OFPort: p.ofport ?? null, Kind: marked ? (HOST_PORT_KINDS[kind ?? ''] ?? kind ?? 'added') : unmarkedKind });
   }
   return out.sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0));
 }
