@@ -49,9 +49,10 @@ async function containerHasLink(netns: string, name: string): Promise<boolean> {
   return (await listLinks(netns)).some((l) => l.ifname === name);
 }
 
-/** The spec that decides "the same attachment" (persist does not change what is plumbed). */
+/** Whether two requests plumb the same thing (the guest named by name or ID, with or without --persist). */
 function sameSpec(a: AttachSpec, b: AttachSpec): boolean {
-  return JSON.stringify({ ...a, persist: false }) === JSON.stringify({ ...b, persist: false });
+  const plumbed = (s: AttachSpec): string => JSON.stringify({ ...s, persist: false, guest: '' });
+  return plumbed(a) === plumbed(b);
 }
 
 function hostKindOf(plan: HostIfPlan, directPhys: boolean): HostIfKind {

@@ -127,6 +127,8 @@ describe('dovesnap attach (pipework)', () => {
 
     // The same again: nothing happens. A different attach of the same interface: refused.
     assert.match(await attach(br, a, `${prefix}.2/24`), /already attached .* nothing changed/);
+    const idA = (await docker('inspect', '-f', '{{.Id}}', a)).trim();
+    assert.match(await attach(br, idA.slice(0, 12), `${prefix}.2/24`), /already attached/, 'the same container by ID');
     assert.equal((await inContainer(a, 'ip', 'addr', 'show', 'eth1')).match(/inet /g)?.length, 1);
     const clash = await attachRaw(br, a, `${prefix}.9/24`);
     assert.equal(clash.code, 2);
