@@ -1,4 +1,5 @@
 import { faucetDocumentToJs, parseFaucetDocument } from './render.js';
+import { ErrorCode, isDovesnapError } from '../util/errors.js';
 
 /**
  * What dovesnap asks of the operator's faucet.yaml, answered from ONE parse made the way FAUCET
@@ -46,7 +47,13 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
   const acls = new Set<string>();
   const doc = parseFaucetDocument(text);
   if (doc.errors.length > 0) return { parsed: false, dps, acls, aclUsage: { input, output } };
-  const top = asMap(faucetDocumentToJs(doc));
+  let top: Map<unknown, unknown> | undefined;
+  try {
+    top = asMap(faucetDocumentToJs(doc));
+  } catch (err) {
+    if (isDovesnapError(err, ErrorCode.FaucetInvalid)) return { parsed: false, dps, acls, aclUsage: { input, output } };
+    throw err;
+  }
   for (const key of asMap(top?.get('acls'))?.keys() ?? []) acls.add(String(key));
   for (const vlan of mapValues(top?.get('vlans'))) {
     for (const a of [...names(vlan.get('acls_in')), ...names(vlan.get('acl_in'))]) input.add(a);

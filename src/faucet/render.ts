@@ -30,7 +30,7 @@ import {
   type ToStringOptions,
 } from 'yaml';
 
-import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { PLACEHOLDER_DESCRIPTION, PLACEHOLDER_DP_ID, PLACEHOLDER_DP_NAME, PLACEHOLDER_VLAN } from './placeholder.js';
 import {
   DEFAULT_HARDWARE,
@@ -89,7 +89,13 @@ export function parseFaucetDocument(text: string): Document.Parsed {
  * which FAUCET tells apart, stay apart) and integers are bigints.
  */
 export function faucetDocumentToJs(doc: Document): unknown {
-  return doc.toJS({ mapAsMap: true, maxAliasCount: 1000 });
+  try {
+    return doc.toJS({ mapAsMap: true, maxAliasCount: 1000 });
+  } catch (err) {
+    // The yaml library parses an alias to an anchor that is never set, or an alias bomb,
+    // without an error, and throws a plain ReferenceError only here.
+    throw new DovesnapError(ErrorCode.FaucetInvalid, `faucet.yaml is not valid YAML: ${errorMessage(err)}`);
+  }
 }
 
 function loadFaucetYaml(text: string): Document.Parsed {
