@@ -94,8 +94,14 @@ export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: C
 }
 
 /** Listens on a unix socket, replacing a stale socket file left by a killed daemon. */
+/**
+ * Whoever can connect to the plugin socket can make dovesnap create bridges, veths and FAUCET
+ * entries as root: only root may (mode 0600; a directory dovesnap creates is 0700). Docker
+ * connects as root.
+ */
 export async function listenOnSocket(app: FastifyInstance, socketPath: string): Promise<void> {
-  await fs.mkdir(path.dirname(socketPath), { recursive: true });
+  await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   await fs.rm(socketPath, { force: true });
   await app.listen({ path: socketPath });
+  await fs.chmod(socketPath, 0o600);
 }
