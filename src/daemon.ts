@@ -10,6 +10,10 @@ import { DockerEngine } from './engine/client.js';
 import { StateStore } from './core/state.js';
 import { restoreFromBridge, bridgeExternalIds } from './core/persist.js';
 import { Driver } from './core/driver.js';
+import { NarwhalDriver } from './narwhal/driver.js';
+import { NarwhalStore, narwhalStateDir } from './narwhal/store.js';
+import { realNarwhalHost } from './narwhal/host.js';
+import { DRIVER_NAME as NARWHAL } from './narwhal/names.js';
 import { detectDatapath, realHostNet } from './core/host.js';
 import { createFaucetView, type FaucetControl } from './core/faucet-view.js';
 import { watchBridgePorts } from './core/bridge-watch.js';
@@ -174,7 +178,13 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     await driver.setUpGateway(n).catch((err: unknown) => log.error({ network: n.id, err: errorMessage(err) }, 'could not restore the gateway'));
   }
   await nat.sync('start').catch(() => undefined);
+  // The routed layer-3 driver (-d narwhal): its own state and socket, the same lifecycle.
+  const narwhal = new NarwhalDriver({ host: realNarwhalHost(), store: new NarwhalStore(narwhalStateDir()), logger: log });
+  await narwhal.restore().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not restore the narwhal networks'));
   const collect = async (): Promise<void> => {
+    const leftovers = await narwhal.collectGarbage().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'narwhal leftover collection failed'));
+    metrics.repaired('leftover_link', leftovers?.links.length ?? 0);
+    metrics.repaired('forwarding_rule', leftovers?.rules.length ?? 0);
     const found = await driver.collectGarbage();
     metrics.repaired('leftover_link', found.links.length);
     metrics.repaired('forwarding_rule', found.forwardingTags.length);
@@ -199,6 +209,9 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     await listenOnSocket(app, path.join(settings.pluginDir, `${name}.sock`));
     pluginApps.push(app);
   }
+  const narwhalApp = buildPluginApp(narwhal, log, (endpoint, ok, seconds) => metrics.driverCall(endpoint, ok, seconds));
+  await listenOnSocket(narwhalApp, path.join(settings.pluginDir, `${NARWHAL}.sock`));
+  pluginApps.push(narwhalApp);
   let mirror: MirrorBridge | undefined;
   const hostStatus = async (): Promise<HostStatus> => {
     const m = mirror?.describe();
@@ -320,7 +333,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   }, GC_MS);
   gc.unref();
   ready = true;
-  log.info({ sockets: settings.driverNames.map((n) => path.join(settings.pluginDir, `${n}.sock`)), status: `${settings.statusHost}:${settings.statusPort}` }, 'dovesnap ready');
+  log.info({ sockets: [...settings.driverNames, NARWHAL].map((n) => path.join(settings.pluginDir, `${n}.sock`)), status: `${settings.statusHost}:${settings.statusPort}` }, 'dovesnap ready');
 
   return {
     async stop() {
@@ -335,6 +348,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
       clearInterval(gc);
       // Stop taking Docker's requests first (close drains those in flight), then the rest.
       await Promise.allSettled(pluginApps.map((a) => a.close()));
+      narwhal.close();
       await reconciler.stop();
       await attachWatch.stop();
       // The DHCP clients keep running: the next daemon adopts them.

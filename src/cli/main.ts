@@ -4,6 +4,7 @@ import { runDaemon } from './daemon-cmd.js';
 import { runStatus } from './status-cmd.js';
 import { runSetupConfig } from './setup-config-cmd.js';
 import { runGraph } from './graph-cmd.js';
+import { addNarwhalCommand } from './narwhal-cmd.js';
 import { runAttach, runDetach } from './attach-cmd.js';
 import { errorMessage, isDovesnapError } from '../util/errors.js';
 
@@ -41,6 +42,8 @@ program
   .description("create faucet.yaml and gauge.yaml in ${FAUCET_PREFIX}/etc/faucet if they are missing (existing files are kept)")
   .option('--faucet-dir <dir>', 'directory for FAUCET and Gauge configuration')
   .action(runSetupConfig);
+
+addNarwhalCommand(program);
 
 program.command('attach').description("give a running container one more interface (pipework's command line; see dovesnap attach --help)");
 program.command('detach').description('remove what dovesnap attach made for a container (dovesnap detach GUEST [-i CIF])');

@@ -105,7 +105,8 @@ export function dhcpProblem(o: NetworkOptions, req: CreateNetworkRequest): strin
   return undefined;
 }
 
-function stringOptions(generic: unknown): Record<string, string> {
+/** The `-o` options Docker passes in `com.docker.network.generic`, as strings. */
+export function stringOptions(generic: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (typeof generic !== 'object' || generic === null) return out;
   for (const [k, v] of Object.entries(generic as Record<string, unknown>)) {

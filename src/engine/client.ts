@@ -32,7 +32,7 @@ export interface EngineContainer {
   readonly Config?: { readonly Labels?: Readonly<Record<string, string>> | null };
   /** The host's copy of the container's /etc/resolv.conf (bind-mounted into it). */
   readonly ResolvConfPath?: string;
-  readonly HostConfig?: { readonly Dns?: readonly string[] | null; readonly DnsSearch?: readonly string[] | null };
+  readonly HostConfig?: { readonly Dns?: readonly string[] | null; readonly DnsSearch?: readonly string[] | null; readonly NetworkMode?: string };
   readonly NetworkSettings?: {
     readonly SandboxKey?: string;
     readonly Networks?: Readonly<Record<string, EngineContainerNetwork>>;

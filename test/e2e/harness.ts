@@ -350,8 +350,17 @@ export interface Capture {
   stop(): void;
 }
 
-export async function startCapture(iface: string): Promise<Capture> {
-  const child = spawn('tcpdump', ['-l', '-n', '-e', '-i', iface], { stdio: ['ignore', 'pipe', 'pipe'] });
+export interface CaptureOptions {
+  /** Capture inside the network namespace of this process (a container's PID) instead of the host's. */
+  readonly netnsPid?: string;
+  /** Only frames the interface receives (`-Q in`). */
+  readonly inboundOnly?: boolean;
+}
+
+export async function startCapture(iface: string, opts: CaptureOptions = {}): Promise<Capture> {
+  const tcpdump = ['tcpdump', '-l', '-n', '-e', ...(opts.inboundOnly === true ? ['-Q', 'in'] : []), '-i', iface];
+  const [file, ...args] = opts.netnsPid === undefined ? tcpdump : ['nsenter', '-t', opts.netnsPid, '-n', ...tcpdump];
+  const child = spawn(file ?? 'tcpdump', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
   child.stdout.setEncoding('utf8');

@@ -1,0 +1,110 @@
+import type { NarwhalHost } from './host.js';
+import { ingressChain, linkForwardChain } from './names.js';
+import {
+  containerCommands, containerSysctls, hostCommands, hostLinkLocalRoute, hostSysctls, linkLocals, neighbourCommands, parseObservedInterface,
+  type ContainerPlanOptions, type ObservedInterface,
+} from './plan.js';
+import { deleteChainScript, ingressChainScript, linkDockerUserRules, linkForwardScript } from './rules.js';
+import type { RoutedLink } from './spec.js';
+
+/**
+ * Building and removing a routed link on the host, in steps the command and the driver share.
+ * Each step is idempotent; callers order them and roll back.
+ */
+
+/** The veth pair, both ends with their MACs (and MTU); the container end goes into `peerNetns` (a PID) if given. */
+export function vethAddArgs(link: RoutedLink, containerIf: string, peerNetns?: number): string[] {
+  const mtu = link.mtu === undefined ? [] : ['mtu', String(link.mtu)];
+  return [
+    'link', 'add', link.hostIf, 'address', link.hostMac, ...mtu,
+    'type', 'veth', 'peer', 'name', containerIf, 'address', link.containerMac, ...mtu,
+    ...(peerNetns === undefined ? [] : ['netns', String(peerNetns)]),
+  ];
+}
+
+export async function configureHostSide(host: NarwhalHost, link: RoutedLink): Promise<void> {
+  await host.sysctls(hostSysctls(link));
+  for (const args of hostCommands(link)) await host.ip(args);
+  if (link.ipv6 !== undefined && (await host.ip(['-6', 'route', 'show', 'fe80::/64', 'dev', link.hostIf])).trim() === '') {
+    await host.ip(hostLinkLocalRoute(link.hostIf));
+  }
+}
+
+export async function observeInterface(host: NarwhalHost, ifname: string, netns: string): Promise<ObservedInterface> {
+  const observed = parseObservedInterface(await host.ip(['-json', 'addr', 'show', 'dev', ifname], netns));
+  if (observed === undefined) throw new Error(`no interface ${ifname} in ${netns}`);
+  return observed;
+}
+
+/**
+ * The container end, inside its namespace, then the host end's neighbours for the container's
+ * link-local addresses (known only once the container end is up): the host answers a
+ * container that talks to fe80::1 from its link-local address.
+ */
+export async function configureContainerSide(host: NarwhalHost, link: RoutedLink, netns: string, ifname: string, opts: ContainerPlanOptions): Promise<void> {
+  await host.sysctls(containerSysctls(link, ifname), netns);
+  const before = await observeInterface(host, ifname, netns);
+  for (const args of containerCommands(link, ifname, before, opts)) await host.ip(args, netns);
+  if (link.ipv6 === undefined) return;
+  const after = await observeInterface(host, ifname, netns);
+  for (const args of neighbourCommands(link.hostIf, link.containerMac, linkLocals(after))) await host.ip(args);
+}
+
+/**
+ * The link's own filters: --paranoid's ingress chain, and for a command link (`perLinkForwarding`)
+ * either the drop of everything routed to or from it or, with --forwarding, its DOCKER-USER
+ * accepts. (A driver link's forwarding is its network's: see rules.ts.)
+ */
+export async function applyLinkFilters(host: NarwhalHost, link: RoutedLink, perLinkForwarding: boolean): Promise<void> {
+  await host.nft(link.paranoid ? ingressChainScript(link) : deleteChainScript('netdev', ingressChain(link.hostIf)));
+  if (!perLinkForwarding) return;
+  if (link.forwarding) {
+    await host.nft(deleteChainScript('inet', linkForwardChain(link.hostIf)));
+    await host.insertDockerUserRules(linkDockerUserRules(link.hostIf));
+  } else {
+    await host.deleteDockerUserRules(linkDockerUserRules(link.hostIf));
+    await host.nft(linkForwardScript(link.hostIf));
+  }
+}
+
+/** Removes every filter of the link (whichever kind it had); succeeds if there are none. */
+export async function removeLinkFilters(host: NarwhalHost, ifname: string, perLinkForwarding: boolean): Promise<void> {
+  await host.nft(deleteChainScript('netdev', ingressChain(ifname)));
+  if (!perLinkForwarding) return;
+  await host.nft(deleteChainScript('inet', linkForwardChain(ifname)));
+  await host.deleteDockerUserRules(linkDockerUserRules(ifname));
+}
+
+/** Deletes the link (both ends go) if it exists. */
+export async function deleteLink(host: NarwhalHost, ifname: string): Promise<void> {
+  if (!host.linkExists(ifname)) return;
+  await host.ip(['link', 'del', 'dev', ifname]).catch((err: unknown) => {
+    if (host.linkExists(ifname)) throw err;
+  });
+}
+
+export interface PeerInside {
+  readonly ifname: string;
+  readonly up: boolean;
+}
+
+function linksOf(json: string): { ifindex?: number; ifname?: string; link_index?: number; flags?: string[] }[] {
+  return json.trim() === '' ? [] : (JSON.parse(json) as { ifindex?: number; ifname?: string; link_index?: number; flags?: string[] }[]);
+}
+
+/**
+ * The container end of `hostIf` inside `netns`, found by the host end's peer index, once Docker
+ * has finished placing it: renamed from `tempName` and up (libnetwork brings it up last).
+ * Undefined while Docker is still at it; `why` says what was seen.
+ */
+export async function settledPeer(host: NarwhalHost, hostIf: string, tempName: string, netns: string, why: (s: string) => void = () => undefined): Promise<PeerInside | undefined> {
+  if (!host.linkExists(hostIf)) return void why(`${hostIf} does not exist`);
+  const peerIndex = linksOf(await host.ip(['-json', 'link', 'show', 'dev', hostIf]))[0]?.link_index;
+  if (peerIndex === undefined) return void why(`the peer of ${hostIf} is still on the host`);
+  const all = linksOf(await host.ip(['-json', 'link', 'show'], netns));
+  const inside = all.find((l) => l.ifindex === peerIndex);
+  const seen = all.map((l) => `${l.ifname ?? '?'}#${l.ifindex ?? '?'}${l.flags?.includes('UP') === true ? ' up' : ''}`).join(', ');
+  if (inside?.ifname === undefined || inside.ifname === tempName) return void why(`no settled interface #${peerIndex} in ${netns} (${seen})`);
+  const up = inside.flags?.includes('UP') === true;
+  return up ? { ifname: inside.ifname, up } : void why(`${inside.ifname} is not up yet in ${netns}`);
+}
