@@ -159,6 +159,8 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     engine,
     logger: log,
     host: { settledPeerInNetns, linkExists: (name) => realHostNet.linkExists(name), release: (req) => releaseThroughLink(req), waitNeighbourSettled },
+    // An anti-spoofing port admits the leased address only once FAUCET has it.
+    onLeaseChanged: (endpointId) => void faucet.sync(`DHCP lease of endpoint ${endpointId.slice(0, 12)}`).catch((err: unknown) => log.warn({ endpoint: endpointId, err: errorMessage(err) }, 'FAUCET sync after a DHCP lease failed')),
   });
   const dhcpNow = dhcp;
   const driver = new Driver({

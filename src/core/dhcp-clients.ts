@@ -32,6 +32,8 @@ export interface DhcpClientsDeps {
   readonly logger: Logger;
   /** How long to wait for Docker to finish putting the interface into the container. */
   readonly settleMs?: number;
+  /** A container's leased address changed (`EndpointRecord.leasedIpv4`): anti-spoofing ACLs pin it. */
+  readonly onLeaseChanged?: (endpointId: string) => void;
 }
 
 /** A container's DHCP state as the status API shows it. */
@@ -141,6 +143,10 @@ export class DhcpClients {
     if (ep === undefined) return;
     const lease = report.lease;
     this.log.info({ endpoint: endpointId, container: ep.container?.name, event: report.event, address: lease?.address, server: lease?.serverId, message: report.message }, 'DHCP client event');
+    if (ep.leasedIpv4 !== lease?.address) {
+      this.deps.state.updateEndpoint(endpointId, { leasedIpv4: lease?.address });
+      this.deps.onLeaseChanged?.(endpointId);
+    }
     const target = this.resolv.get(endpointId);
     if (lease === undefined || lease.dns.length === 0 || target?.path === undefined) return;
     try {

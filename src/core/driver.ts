@@ -171,6 +171,9 @@ export class Driver implements NetworkDriver {
         internal: req.Options['com.docker.network.internal'] === true,
         localFaucet: isLocalFaucet(controllers, settings.localFaucetControllers),
       };
+      if (options.antispoof && !record.localFaucet) {
+        throw new DovesnapError(ErrorCode.BadOption, `invalid value "true" for option ${Opt.antispoof}: anti-spoofing is enforced by this host's FAUCET, and the network's controllers (${controllers.join(', ') || 'none: standalone'}) do not include it`);
+      }
       try {
         await vswitch.ensureBridge({
           name: bridgeName,

@@ -7,6 +7,7 @@ import { OFPP_LOCAL } from '../faucet/types.js';
 import { SPARE_DESCRIPTION } from './faucet-plan.js';
 import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
 import { ExtId } from './persist.js';
+import { antispoofAclName, antispoofRules, type AclRule } from './antispoof.js';
 
 /**
  * FAUCET's view of dovesnap's state, as a pure function: one DP per named network, from the
@@ -270,6 +271,39 @@ export function dpNameConflict(name: string, faucetYaml: string | FaucetConfigFa
   return undefined;
 }
 
+/** Whether the container's port gets an anti-spoofing ACL: its label, else the network's option. */
+export function antispoofOn(e: EndpointRecord, n: NetworkRecord): boolean {
+  return e.labels?.antispoof ?? n.options.antispoof;
+}
+
+/**
+ * The DPs with each anti-spoofing container port's `acls_in` replaced by the one ACL made for
+ * it (core/antispoof.ts) from the ACLs the port would have had, and those ACLs.
+ */
+export function withAntispoof(state: StateStore, dps: readonly FaucetDpSpec[], aclRules: ReadonlyMap<string, readonly AclRule[]>): { dps: FaucetDpSpec[]; acls: FaucetAclSpec[] } {
+  const acls: FaucetAclSpec[] = [];
+  const networks = new Map(state.allNetworks().filter((n) => n.localFaucet).map((n) => [n.name, n]));
+  const out = dps.map((dp) => {
+    const n = networks.get(dp.name);
+    if (n === undefined) return dp;
+    const guarded = new Map(state.endpointsOf(n.id).filter((e) => e.container !== undefined && e.ofport !== undefined && antispoofOn(e, n)).map((e) => [e.ofport, e]));
+    if (guarded.size === 0) return dp;
+    const ports = dp.ports.map((p) => {
+      const e = guarded.get(p.number);
+      if (e === undefined || p.description !== portDescription(e)) return p;
+      const rules = antispoofRules(
+        { mac: e.mac, ipv4: [e.ipv4, e.leasedIpv4].filter((a) => a !== undefined), ipv6: e.ipv6 === undefined ? [] : [e.ipv6], dhcp: n.options.dhcp },
+        p.aclsIn?.flatMap((a) => aclRules.get(a) ?? []),
+      );
+      const name = antispoofAclName(dp.name, p.number, rules);
+      acls.push({ name, rules });
+      return { ...p, aclsIn: [name] };
+    });
+    return { ...dp, ports };
+  });
+  return { dps: out, acls };
+}
+
 export function mirrorTunnelAclName(vid: number): string {
   return `${OWNED_ACL_PREFIX}mirror-tunnel-${vid}`;
 }
@@ -342,13 +376,14 @@ export function managedState(
   // FAUCET refuses a whole file whose stack has no root it knows: without one, stacking stays
   // out of the configuration (GET /host says why) and the networks work on their own.
   const stackOn = stack !== undefined && !operators.has(stack.dpName) && (stack.priority1 === stack.dpName || operators.has(stack.priority1));
-  const dps = desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined);
+  const guarded = withAntispoof(state, desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined), facts.aclRules);
+  const dps = guarded.dps;
   if (stack !== undefined && !operators.has(stack.dpName)) owned.add(stack.dpName);
-  if (!stackOn) return { dps, owned, acls: [], foreignPorts: [] };
+  if (!stackOn) return { dps, owned, acls: guarded.acls, foreignPorts: [] };
   const parts = stackParts(state, stack, operators);
   // Until a network is linked, the stack switch carries no VLAN, and FAUCET refuses such a DP
   // (and with it the whole file): it joins the configuration with the first network.
   const rendered = new Set(dps.map((d) => d.name));
-  if (!parts.dp.ports.some((p) => p.stack !== undefined && rendered.has(p.stack.dp))) return { dps, owned, acls: [], foreignPorts: [] };
-  return { dps: [...dps, parts.dp], owned, acls: parts.acls, foreignPorts: parts.foreignPorts };
+  if (!parts.dp.ports.some((p) => p.stack !== undefined && rendered.has(p.stack.dp))) return { dps, owned, acls: guarded.acls, foreignPorts: [] };
+  return { dps: [...dps, parts.dp], owned, acls: [...guarded.acls, ...parts.acls], foreignPorts: parts.foreignPorts };
 }

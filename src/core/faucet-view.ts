@@ -9,7 +9,7 @@ import { readPortStatus, readRunningDps } from '../faucet/metrics.js';
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
-import { blockReason, dpNameConflict, managedState, operatorDps } from './faucet-desired.js';
+import { antispoofOn, blockReason, dpNameConflict, managedState, operatorDps } from './faucet-desired.js';
 import { fullKey, nextSpares, policyKey, portPolicies, preallocatedNumbers, spareTarget } from './faucet-plan.js';
 import { reservedOfports } from '../model/options.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
@@ -444,7 +444,11 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       }
       // FAUCET refused the whole file and the last good one is back in force. The likely
       // culprits are ports opened since then that carry ACLs: keep those closed, retry.
-      const suspects = state.allEndpoints().filter((e) => e.container !== undefined && !opened.has(e.id) && e.blockedReason === undefined && (e.labels?.portAcls.length ?? 0) > 0);
+      const carriesAcl = (e: EndpointRecord): boolean => {
+        const n = state.network(e.networkId);
+        return (e.labels?.portAcls.length ?? 0) > 0 || (n !== undefined && antispoofOn(e, n));
+      };
+      const suspects = state.allEndpoints().filter((e) => e.container !== undefined && !opened.has(e.id) && e.blockedReason === undefined && carriesAcl(e));
       flog.error({ reason, err: errorMessage(err), closing: suspects.map((e) => e.container?.name) }, 'FAUCET rejected the configuration; the previous one stays in force');
       if (suspects.length === 0) throw err;
       for (const e of suspects) {

@@ -74,6 +74,8 @@ export interface EndpointRecord {
    * the endpoints that had joined by then.
    */
   readonly joinedAt?: number | undefined;
+  /** On an `ovs.bridge.dhcp` network, the address of the container's current DHCP lease (no prefix). */
+  readonly leasedIpv4?: string | undefined;
 }
 
 /** A change to the model, for subscribers (status views, metrics, the event log). */

@@ -24,6 +24,11 @@ export interface FaucetConfigFacts {
   readonly parsed: boolean;
   readonly dps: ReadonlyMap<string, DpFacts>;
   readonly acls: ReadonlySet<string>;
+  /**
+   * Each ACL's rules (what is under `rule:`), as plain objects with numbers where they fit:
+   * what dovesnap's anti-spoofing ACLs copy (core/antispoof.ts). An entry that is not a rule is left out.
+   */
+  readonly aclRules: ReadonlyMap<string, readonly Readonly<Record<string, unknown>>[]>;
   readonly aclUsage: AclUsage;
 }
 
@@ -36,6 +41,21 @@ function names(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
+/** A parsed YAML value as plain JS: maps as objects (string keys), integers as numbers where safe. */
+function plain(v: unknown): unknown {
+  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), plain(x)]));
+  if (Array.isArray(v)) return v.map(plain);
+  if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  return v;
+}
+
+/** An ACL's rules: FAUCET takes a list of `- rule: {…}` or a map with such a list under `rules`. */
+function aclRulesOf(acl: unknown): Readonly<Record<string, unknown>>[] {
+  const list = asMap(acl)?.get('rules') ?? acl;
+  if (!Array.isArray(list)) return [];
+  return list.map((entry) => asMap(asMap(entry)?.get('rule'))).filter((r): r is Map<unknown, unknown> => r !== undefined).map((r) => plain(r) as Record<string, unknown>);
+}
+
 function mapValues(v: unknown): Map<unknown, unknown>[] {
   return [...(asMap(v)?.values() ?? [])].map(asMap).filter((m): m is Map<unknown, unknown> => m !== undefined);
 }
@@ -45,16 +65,20 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
   const output = new Set<string>();
   const dps = new Map<string, DpFacts>();
   const acls = new Set<string>();
+  const aclRules = new Map<string, Readonly<Record<string, unknown>>[]>();
   const doc = parseFaucetDocument(text);
-  if (doc.errors.length > 0) return { parsed: false, dps, acls, aclUsage: { input, output } };
+  if (doc.errors.length > 0) return { parsed: false, dps, acls, aclRules, aclUsage: { input, output } };
   let top: Map<unknown, unknown> | undefined;
   try {
     top = asMap(faucetDocumentToJs(doc));
   } catch (err) {
-    if (isDovesnapError(err, ErrorCode.FaucetInvalid)) return { parsed: false, dps, acls, aclUsage: { input, output } };
+    if (isDovesnapError(err, ErrorCode.FaucetInvalid)) return { parsed: false, dps, acls, aclRules, aclUsage: { input, output } };
     throw err;
   }
-  for (const key of asMap(top?.get('acls'))?.keys() ?? []) acls.add(String(key));
+  for (const [key, acl] of asMap(top?.get('acls')) ?? []) {
+    acls.add(String(key));
+    aclRules.set(String(key), aclRulesOf(acl));
+  }
   for (const vlan of mapValues(top?.get('vlans'))) {
     for (const a of [...names(vlan.get('acls_in')), ...names(vlan.get('acl_in'))]) input.add(a);
     for (const a of [...names(vlan.get('acls_out')), ...names(vlan.get('acl_out'))]) output.add(a);
@@ -67,7 +91,7 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
     for (const a of names(dp?.get('dp_acls'))) input.add(a);
     for (const port of mapValues(dp?.get('interfaces'))) for (const a of [...names(port.get('acls_in')), ...names(port.get('acl_in'))]) input.add(a);
   }
-  return { parsed: true, dps, acls, aclUsage: { input, output } };
+  return { parsed: true, dps, acls, aclRules, aclUsage: { input, output } };
 }
 
 /**

@@ -11,6 +11,7 @@ export const Label = {
   portacl: 'dovesnap.faucet.portacl',
   mirror: 'dovesnap.faucet.mirror',
   macPrefix: 'dovesnap.faucet.mac_prefix',
+  antispoof: 'dovesnap.faucet.antispoof',
 } as const;
 
 export interface ContainerNetworkLabels {
@@ -19,6 +20,8 @@ export interface ContainerNetworkLabels {
   readonly mirror: boolean;
   /** 1 to 5 bytes that replace the start of the interface's MAC address. */
   readonly macPrefix: readonly number[] | undefined;
+  /** Overrides the network's `ovs.bridge.antispoof` for this port; undefined: the network decides. */
+  readonly antispoof?: boolean | undefined;
 }
 
 function badLabel(label: string, value: string, expected: string): DovesnapError {
@@ -83,13 +86,19 @@ function parseLabels(labels: Readonly<Record<string, string>>, networkName: stri
     const v = perNetwork(Label.mirror, mirrorRaw, networkName);
     if (v !== undefined && v !== '') mirror = parseBool(v, Label.mirror);
   }
+  let antispoof: boolean | undefined;
+  const antispoofRaw = labels[Label.antispoof];
+  if (antispoofRaw !== undefined) {
+    const v = perNetwork(Label.antispoof, antispoofRaw, networkName);
+    if (v !== undefined && v !== '') antispoof = parseBool(v, Label.antispoof);
+  }
   let macPrefix: number[] | undefined;
   const macRaw = labels[Label.macPrefix];
   if (macRaw !== undefined) {
     const v = perNetwork(Label.macPrefix, macRaw, networkName);
     if (v !== undefined && v !== '') macPrefix = parseMacPrefix(v);
   }
-  return Object.freeze({ portAcls: Object.freeze(portAcls), mirror, macPrefix });
+  return Object.freeze({ portAcls: Object.freeze(portAcls), mirror, macPrefix, ...(antispoof === undefined ? {} : { antispoof }) });
 }
 
 /** Replaces the first bytes of `mac` with `prefix`. */

@@ -25,6 +25,7 @@ export const Opt = {
   mirrorTunnelVid: 'ovs.bridge.mirror_tunnel_vid',
   lbport: 'ovs.bridge.lbport',
   dhcp: 'ovs.bridge.dhcp',
+  antispoof: 'ovs.bridge.antispoof',
 } as const;
 
 export type OptionName = (typeof Opt)[keyof typeof Opt];
@@ -75,6 +76,8 @@ export interface NetworkOptions {
   /** The OpenFlow port of the bridge's link to the mirror bridge (and the stack's loopback). */
   readonly lbport: number;
   readonly dhcp: boolean;
+  /** Each container port gets an input ACL that admits only its own MAC and addresses (core/antispoof.ts). */
+  readonly antispoof: boolean;
 }
 
 export const DEFAULT_VLAN = 100;
@@ -305,6 +308,7 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
     mirrorTunnelVid,
     lbport,
     dhcp,
+    antispoof: opt(Opt.antispoof, parseBool) ?? false,
   });
 }
 

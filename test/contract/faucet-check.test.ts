@@ -16,6 +16,11 @@ import { after, before, describe, it } from 'node:test';
 import { gaugeConfig, initialFaucetConfig, renderFaucetConfig } from '../../src/faucet/render.js';
 import type { FaucetDpSpec } from '../../src/faucet/types.js';
 import { validateFaucetConfig } from '../../src/faucet/validate.js';
+import { readFaucetConfigFacts } from '../../src/faucet/config-facts.js';
+import { managedState } from '../../src/core/faucet-desired.js';
+import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../src/core/state.js';
+import { parseContainerLabels } from '../../src/model/labels.js';
+import { parseNetworkOptions } from '../../src/model/options.js';
 import { BAD_CONFIGS, fixture, GOOD_CONFIGS, NET1, NET1_UPDATED, NET2, state } from '../unit/faucet/specs.js';
 
 const run = promisify(execFile);
@@ -121,6 +126,37 @@ describe('FAUCET accepts what the renderer emits', () => {
     };
     const other: FaucetDpSpec = { name: 'on', dpId: 2n, description: '~', ports: [{ number: 1, description: 'null', nativeVlan: 7 }] };
     await assertFaucetAccepts(renderFaucetConfig('', state([odd, other], new Set(['1_000', 'on']))), 'odd names');
+  });
+
+  it("dovesnap's anti-spoofing ACLs: alone, built from the operator's ACLs (old field names, meters), on a DHCP network before and after the lease", async () => {
+    const facts = readFaucetConfigFacts(OPERATOR);
+    const net = (id: string, name: string, raw: Record<string, string>): NetworkRecord => {
+      const rawOptions = { 'ovs.bridge.antispoof': 'true', ...raw };
+      return { id, name, options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet: true };
+    };
+    const ep = (n: number, networkId: string, labels: Record<string, string>, patch: Partial<EndpointRecord> = {}): EndpointRecord => {
+      const id = `${n}`.padStart(2, '0').repeat(32);
+      return endpointRecord({
+        id, networkId, hostIf: `dsp${n}`, containerIf: `dsc${n}`, mac: `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`,
+        ipv4: `10.9.0.${n}/24`, ipv6: `fd00::${n}/64`, ofport: n,
+        container: { id: `c${id.slice(1)}`, name: `/c${n}`, labels }, labels: parseContainerLabels(labels, networkId === 'a'.repeat(64) ? 'guarded' : 'leased'), ...patch,
+      });
+    };
+    const s = new StateStore();
+    s.putNetwork(net('a'.repeat(64), 'guarded', { 'ovs.bridge.dpid': '0x61', 'ovs.bridge.default_acl': 'rate-limited' }));
+    s.putNetwork(net('b'.repeat(64), 'leased', { 'ovs.bridge.dpid': '0x62', 'ovs.bridge.dhcp': 'true' }));
+    s.putEndpoint(ep(1, 'a'.repeat(64), {}));
+    s.putEndpoint(ep(2, 'a'.repeat(64), { 'dovesnap.faucet.portacl': 'block-ssh,allow-all' }));
+    s.putEndpoint(ep(3, 'a'.repeat(64), { 'dovesnap.faucet.antispoof': 'false', 'dovesnap.faucet.portacl': 'allow-all' }));
+    s.putEndpoint(ep(4, 'b'.repeat(64), {}, { ipv4: undefined, ipv6: undefined }));
+    s.putEndpoint(ep(5, 'b'.repeat(64), {}, { ipv4: undefined, ipv6: undefined, leasedIpv4: '192.168.50.5' }));
+    const managed = managedState(s, facts, facts.acls, new Map());
+    assert.equal(managed.acls?.length, 4);
+    const text = renderFaucetConfig(OPERATOR, managed);
+    assert.deepEqual(validateFaucetConfig(text).filter((p) => p.severity === 'error'), []);
+    await assertFaucetAccepts(text, 'the anti-spoofing ACLs');
+    const bare = renderFaucetConfig(initialFaucetConfig(), managedState(s, initialFaucetConfig(), new Set(), new Map()));
+    await assertFaucetAccepts(bare, 'the anti-spoofing ACLs without operator ACLs');
   });
 
   it('and rejects, like the validator, a DP naming an undefined ACL', async () => {
