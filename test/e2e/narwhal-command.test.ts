@@ -155,6 +155,9 @@ describe('dovesnap narwhal (the command)', () => {
     const atk = `dst-nwc-x-${tag}`;
     await startNone(atk, ['--cap-add', 'NET_ADMIN']);
     assert.equal((await dovesnap('narwhal', '-4', v4(5), '--forwarding', atk)).code, 0);
+    // No -6: IPv6 is off at both ends.
+    assert.equal((await inNetns(atk, ['cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6'])).stdout.trim(), '1');
+    assert.equal((await must('cat', [`/proc/sys/net/ipv6/conf/${await hostEndOf(atk)}/disable_ipv6`])).trim(), '1');
     const seen = await captureIn(b);
     // The attacker claims b's address: ARP on again, b's address added, gratuitous ARP sent.
     await docker('exec', atk, 'sh', '-c', `ip link set eth0 arp on && ip addr add ${v4(2)}/32 dev eth0 && arping -U -c 3 -I eth0 -s ${v4(2)} 169.254.0.1`);

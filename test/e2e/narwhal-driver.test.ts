@@ -120,6 +120,9 @@ describe('-d narwhal (the driver)', () => {
     const sn = subnets();
     await createNetwork(natNet, { 'narwhal.nat': 'true' }, ['--subnet', sn.v4], 'narwhal');
     await runContainer(`${natNet}-c`, natNet);
+    // A network without --ipv6: IPv6 is off at both ends of its links.
+    await waitFor('IPv6 off in the container', async () => (await inNetns(`${natNet}-c`, ['cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6'])).stdout.trim() === '1');
+    assert.equal((await must('cat', [`/proc/sys/net/ipv6/conf/${await hostEndOf(`${natNet}-c`)}/disable_ipv6`])).trim(), '1');
     assert.equal(await waitFor('nat to the outside', () => httpGet(`${natNet}-c`, url)), up.hostSideIp);
     assert.equal(await pingOk(`${natNet}-c`, `${s.p4}.2`), false, 'nor into another narwhal network');
 
