@@ -6,7 +6,7 @@ import type { EngineContainer } from '../engine/client.js';
 import { parseLinkAddress } from './addresses.js';
 import { collectLeftovers } from './collect.js';
 import type { NarwhalHost } from './host.js';
-import { applyLinkFilters, configureContainerSide, configureHostSide, deleteLink, removeLinkFilters, vethAddArgs } from './link.js';
+import { applyLinkFilters, configureContainerSide, configureHostSide, deleteLink, ipv6ForwardingProblem, removeLinkFilters, vethAddArgs } from './link.js';
 import { commandLinkName, isDriverLinkName } from './names.js';
 import { MIN_IPV6_MTU, MIN_MTU } from './options.js';
 import { DEFAULT_HOST_IPV4, DEFAULT_HOST_IPV6, type RoutedLink } from './spec.js';
@@ -158,6 +158,8 @@ export async function runNarwhalCommand(containerRef: string, flags: NarwhalFlag
     await rollback.run(deps.warn);
     throw new DovesnapError(isDovesnapErrorCode(err) ?? ErrorCode.HostCommand, `${errorMessage(err)} (everything narwhal had made for ${containerRef} was removed again)`, { cause: err });
   }
+  const v6problem = link.forwarding && link.ipv6 !== undefined ? ipv6ForwardingProblem(host) : undefined;
+  if (v6problem !== undefined) deps.warn(`--forwarding: ${v6problem}`);
   return { container: c.Id, link, interface: spec.interface };
 }
 

@@ -12,7 +12,7 @@ import { stringOptions } from '../core/driver.js';
 import { cidrContains, parseCidr, type Cidr } from './addresses.js';
 import { collectLeftovers, type Collected } from './collect.js';
 import type { NarwhalHost } from './host.js';
-import { applyLinkFilters, configureContainerSide, configureHostSide, deleteLink, removeLinkFilters, settledPeer, vethAddArgs } from './link.js';
+import { applyLinkFilters, configureContainerSide, configureHostSide, deleteLink, ipv6ForwardingProblem, removeLinkFilters, settledPeer, vethAddArgs } from './link.js';
 import { driverLinkNames, natChain, networkChain, networkLinkPrefix, networkRuleTag } from './names.js';
 import { MIN_IPV6_MTU, NarwhalOpt, parseNarwhalOptions } from './options.js';
 import { deleteChainScript, networkDockerUserRules, networkForwardScript, networkNatScript, type NetworkPolicy } from './rules.js';
@@ -186,6 +186,8 @@ export class NarwhalDriver implements NetworkDriver {
         throw err;
       }
       this.log.info({ network: record.id, options: record.rawOptions, ipv4: record.ipv4Subnet, ipv6: record.ipv6Subnet }, 'narwhal network created');
+      const v6problem = record.ipv6Subnet === undefined ? undefined : ipv6ForwardingProblem(this.deps.host);
+      if (v6problem !== undefined) this.log.warn({ network: record.id }, `narwhal network with IPv6: ${v6problem} (its containers reach only the host over IPv6)`);
     });
   }
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { runCommand } from '../net/exec.js';
 import { hostLinkExists, hostLinkNames } from '../net/links.js';
@@ -24,6 +24,8 @@ export interface NarwhalHost {
   deleteDockerUserRules(rules: readonly (readonly string[])[]): Promise<void>;
   taggedDockerUserRules(prefix: string): Promise<TaggedRule[]>;
   deleteTaggedRule(rule: TaggedRule): Promise<void>;
+  /** A host setting below /proc/sys/net (`ipv6/conf/all/forwarding`); undefined if the kernel has none. */
+  readSysctl(key: string): string | undefined;
   /** Whether the host (not a namespace) has a link of this name. */
   linkExists(name: string): boolean;
   linkNames(prefix: string): Promise<string[]>;
@@ -83,6 +85,13 @@ export function realNarwhalHost(opts: RealHostOptions = {}): NarwhalHost {
     async deleteTaggedRule(rule) {
       trace(`${rule.tool} -D DOCKER-USER ${rule.spec.join(' ')}`);
       await deleteTaggedRule(rule);
+    },
+    readSysctl(key) {
+      try {
+        return readFileSync(`/proc/sys/net/${key}`, 'utf8').trim();
+      } catch {
+        return undefined;
+      }
     },
     linkExists: (name) => hostLinkExists(name),
     linkNames: (prefix) => hostLinkNames(prefix),

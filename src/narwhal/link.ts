@@ -12,6 +12,15 @@ import type { RoutedLink } from './spec.js';
  * Each step is idempotent; callers order them and roll back.
  */
 
+/**
+ * Why IPv6 will not be routed for a link that should forward, or undefined: Linux forwards
+ * IPv6 host-wide only, except for an interface's `force_forwarding` (Linux 6.17+).
+ */
+export function ipv6ForwardingProblem(host: NarwhalHost): string | undefined {
+  if (host.readSysctl('ipv6/conf/all/force_forwarding') !== undefined || host.readSysctl('ipv6/conf/all/forwarding') === '1') return undefined;
+  return 'this kernel has no per-interface IPv6 forwarding (force_forwarding, Linux 6.17) and net.ipv6.conf.all.forwarding is 0: IPv6 will not be routed to or from other interfaces until you set it to 1';
+}
+
 /** The veth pair, both ends with their MACs (and MTU); the container end goes into `peerNetns` (a PID) if given. */
 export function vethAddArgs(link: RoutedLink, containerIf: string, peerNetns?: number): string[] {
   const mtu = link.mtu === undefined ? [] : ['mtu', String(link.mtu)];

@@ -94,6 +94,19 @@ describe('dovesnap narwhal: building the link', () => {
     assert.deepEqual(warnings, []);
   });
 
+  it('--forwarding with -6 on a kernel without per-interface IPv6 forwarding says what the operator must set', async () => {
+    const h = host();
+    h.settings.delete('ipv6/conf/all/force_forwarding');
+    h.settings.set('ipv6/conf/all/forwarding', '0');
+    const { warnings } = await run({ ipv4: '192.0.2.10', ipv6: '2001:db8::10', forwarding: true }, h);
+    assert.match(warnings.join('\n'), /--forwarding: this kernel has no per-interface IPv6 forwarding .* net\.ipv6\.conf\.all\.forwarding is 0/);
+    h.settings.set('ipv6/conf/all/forwarding', '1');
+    const again = await run({ ipv4: '192.0.2.11', ipv6: '2001:db8::11', forwarding: true, hostInterface: 'nw-other' }, h);
+    assert.deepEqual(again.warnings, []);
+    const { warnings: modern } = await run({ ipv4: '192.0.2.12', ipv6: '2001:db8::12', forwarding: true }, host());
+    assert.deepEqual(modern, []);
+  });
+
   it('refuses a stopped container and one on the host\'s network; warns for other modes', async () => {
     await assert.rejects(run({ ipv4: '192.0.2.10' }, host(), container({ State: { Running: false, Pid: 0 } })), /is not running/);
     await assert.rejects(run({ ipv4: '192.0.2.10' }, host(), container({ HostConfig: { NetworkMode: 'host' } })), /--net=host/);

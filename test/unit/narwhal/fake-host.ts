@@ -71,6 +71,13 @@ export class FakeHost implements NarwhalHost {
     this.calls.push(`docker-user delete "${rule.comment}"`);
   }
 
+  /** Host settings readSysctl answers; a missing key is a setting the kernel does not have. */
+  readonly settings = new Map<string, string>([['ipv6/conf/all/force_forwarding', '0']]);
+
+  readSysctl(key: string): string | undefined {
+    return this.settings.get(key);
+  }
+
   linkExists(name: string): boolean {
     return this.links.has(name);
   }
