@@ -2,9 +2,11 @@
  * Daemon restart with many endpoints: does dovesnap adopt what exists, quickly, without
  * recreating a port or losing a packet of a running ping?
  *
- *   node dist/bench/restart.js [--n 500] [--parallel 6] [--json out.json]
+ *   node dist/bench/restart.js [--n 500] [--networks 1] [--parallel 6] [--json out.json]
  *
- * Starts N containers on one flat dovesnap network (a /22 in 10.233.0.0/16), waits until all
+ * Starts N containers on one flat dovesnap network (a /22 in 10.233.0.0/16), or spread evenly
+ * over --networks K of them (one FAUCET DP each, so that no single DP has to carry N ports:
+ * FAUCET 1.10 takes minutes over a 500-port DP, see docs/benchmarks.md), waits until all
  * are connected, records every container port's OVSDB row UUID and OpenFlow number, starts a
  * ping (10 per second) between two of them, then SIGKILLs the daemon and starts it again with
  * `scripts/up.sh`. Reported, from the daemon's own log and /proc: process start -> serving
@@ -62,27 +64,36 @@ function logTime(pid: number, msg: string): number | undefined {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { n: { type: 'string', default: '500' }, parallel: { type: 'string', default: '6' }, json: { type: 'string' } } });
+  const { values } = parseArgs({ options: { n: { type: 'string', default: '500' }, networks: { type: 'string', default: '1' }, parallel: { type: 'string', default: '6' }, json: { type: 'string' } } });
   const n = Number(values.n);
+  const k = Number(values.networks);
   const parallel = Number(values.parallel);
   if (!(n >= 4 && n <= 1000)) throw new Error('--n: 4..1000');
-  const net = `dsr-${runId}`;
-  const third = (randomBytes(1)[0] ?? 0) % 60;
-  const subnet = `10.233.${third * 4}.0/22`;
-  const dpid = `0x${(0xd5c0000 + (randomBytes(2).readUInt16BE(0) << 4)).toString(16)}`;
-  const names = Array.from({ length: n }, (_, i) => `${net}-c${i}`);
+  if (!(Number.isInteger(k) && k >= 1 && k <= 50 && n / k >= 2)) throw new Error('--networks: 1..50, at least 2 containers each');
+  const dpidBase = 0xd5c0000 + (randomBytes(2).readUInt16BE(0) << 6);
+  const rand = randomBytes(1)[0] ?? 0;
+  // One network: a /22 in 10.233.0.0/16 (as before). Several: a /24 each in 10.232.0.0/16.
+  const nets =
+    k === 1
+      ? [{ name: `dsr-${runId}`, subnet: `10.233.${(rand % 60) * 4}.0/22`, dpid: `0x${dpidBase.toString(16)}` }]
+      : Array.from({ length: k }, (_, j) => ({ name: `dsr-${runId}-${j}`, subnet: `10.232.${(rand + j) % 250}.0/24`, dpid: `0x${(dpidBase + j).toString(16)}` }));
+  if (k > 1 && Math.ceil(n / k) > 250) throw new Error('--networks: at most 250 containers per /24 network');
+  const names = Array.from({ length: n }, (_, i) => ({ name: `dsr-${runId}-c${i}`, net: nets[i % k]?.name ?? '' }));
+  const net = nets[0]?.name ?? '';
   try {
-    await must(DOCKER, ['network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${dpid}`, '--subnet', subnet, net]);
-    log(`network ${net} (${subnet}, dpid ${dpid}); starting ${n} containers, ${parallel} at a time`);
+    for (const x of nets) await must(DOCKER, ['network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${x.dpid}`, '--subnet', x.subnet, x.name]);
+    log(`${k} network(s) ${nets.map((x) => `${x.name} ${x.subnet}`).join(', ')}; starting ${n} containers, ${parallel} at a time`);
     const t0 = Date.now();
-    await poolMap(names, parallel, (name) => must(DOCKER, ['run', '-d', '--name', name, '--net', net, '--label', `${LABEL}=${runId}`, IMAGE, 'sleep', '86400']));
+    await poolMap(names, parallel, (c) => must(DOCKER, ['run', '-d', '--name', c.name, '--net', c.net, '--label', `${LABEL}=${runId}`, IMAGE, 'sleep', '86400']));
     log(`${n} containers started in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     await waitFor('every container connected', async () => {
       const doc = (await (await fetch(`${STATUS}/networks`)).json()) as Record<string, { NetworkName: string; Containers: Record<string, { Name: string; OFPort: number | null; Blocked: string | null }> }>;
-      const cs = Object.values(Object.values(doc).find((x) => x.NetworkName === net)?.Containers ?? {});
+      const ours = new Set(nets.map((x) => x.name));
+      const cs = Object.values(doc).filter((x) => ours.has(x.NetworkName)).flatMap((x) => Object.values(x.Containers));
       return cs.length === n && cs.every((c) => c.Name !== '' && c.OFPort !== null && c.Blocked === null) ? true : undefined;
-    }, 120_000);
-    const [a, b] = names;
+    }, 300_000);
+    // Two containers of the first network ping each other through the restart.
+    const [a, b] = [names[0]?.name, names[k]?.name];
     const bIp = await must(DOCKER, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, b ?? '']);
     await waitFor('a first ping', async () => ((await exec(DOCKER, ['exec', a ?? '', 'ping', '-c', '1', '-W', '1', bIp])).code === 0 ? true : undefined), 60_000);
     // Names reach FAUCET's file once starting stops for a moment; let that write pass too.
@@ -112,6 +123,7 @@ async function main(): Promise<void> {
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${newPid}/status`, 'utf8'))?.[1]);
     const result = {
       n,
+      networks: k,
       endpointsBefore: before.size,
       readyMs: ready - started,
       fullPassMs: passed - started,
@@ -121,15 +133,15 @@ async function main(): Promise<void> {
       rssMb: Math.round(rssKb / 102.4) / 10,
     };
     process.stdout.write(
-      `\n| containers | start -> serving | start -> full pass done | ports recreated | ping during restart (sent/received) | RSS after |\n|--:|--:|--:|--:|--:|--:|\n` +
-        `| ${n} | ${result.readyMs} ms | ${result.fullPassMs} ms | ${recreated} of ${before.size} | ${sent}/${received} | ${result.rssMb} MB |\n`,
+      `\n| containers (networks) | start -> serving | start -> full pass done | ports recreated | ping during restart (sent/received) | RSS after |\n|--:|--:|--:|--:|--:|--:|\n` +
+        `| ${n} (${k}) | ${result.readyMs} ms | ${result.fullPassMs} ms | ${recreated} of ${before.size} | ${sent}/${received} | ${result.rssMb} MB |\n`,
     );
     if (values.json !== undefined) writeFileSync(values.json, JSON.stringify(result, null, 2));
   } finally {
     log('cleaning up');
     const ids = (await exec(DOCKER, ['ps', '-aq', '--filter', `label=${LABEL}=${runId}`])).stdout.split('\n').filter((s) => s !== '');
     for (let i = 0; i < ids.length; i += 50) await exec(DOCKER, ['rm', '-f', ...ids.slice(i, i + 50)]);
-    await exec(DOCKER, ['network', 'rm', net]);
+    for (const x of nets) await exec(DOCKER, ['network', 'rm', x.name]);
   }
 }
 
