@@ -285,9 +285,6 @@ async function configureInside(
   }
   await ip('link', 'set', 'dev', cif, 'up');
   if (a.kind === 'none') return undefined;
-  if (a.client !== 'udhcpc') {
-    throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(a.method)} for the address: dovesnap runs busybox's udhcpc (dhcp, udhcpc, udhcpc-f); ${a.client} is not supported`);
-  }
   const supervisor = new DhcpSupervisor({ dir: deps.dhcpDir, logger: silentLogger(), checkMs: 3_600_000 });
   try {
     supervisor.ensure({ endpointId: key, netns, ifname: cif, hostname: guest.name, extraArgs: a.options });

@@ -177,6 +177,11 @@ export function parseAttachArgs(argv: readonly string[]): AttachCommand {
   if (guest === undefined || addressText === undefined) throw bad('the command line', args.join(' '), 'expected HOSTIF [-i CIF] [-l LOCALIF] [-a 4|6] GUEST IP/LEN[@GW]|dhcp [MAC][@VLAN]');
   if (extra.length > 0) throw bad('the command line', extra.join(' '), 'unexpected arguments after [MAC][@VLAN]');
   const address = parseAddress(addressText, family);
+  if (address.kind === 'dhcp' && address.client !== 'udhcpc') {
+    // Their usual scripts would run in the host's mount namespace (nsenter --net only) and
+    // rewrite the host's resolv.conf; dhcpcd also keeps host-wide state in /run/dhcpcd.
+    throw bad('the address', addressText, `${address.client} would configure the host's files from the container's lease; use dhcp or udhcpc (busybox's udhcpc, run in the container's network namespace only)`);
+  }
 
   let mac: string | undefined;
   let vlan: number | undefined;

@@ -46,6 +46,7 @@ Addresses:
                   sending the container's name as host name; it renews the lease until detach
                   or the container's end (OPTS: more udhcpc options, e.g. "dhcp:-O 42")
   udhcpc[:OPTS]   the same; udhcpc-f[:OPTS] stays in the foreground until the client exits
+  dhclient, dhcpcd  refused: run from the host, their scripts would rewrite the host's resolv.conf
 MAC:
   02:42:ac:11:00:99   the container interface's MAC
   U:STRING            a MAC that is the same for the same string (02: and MD5 bytes, as pipework)

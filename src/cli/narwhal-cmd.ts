@@ -46,6 +46,7 @@ export async function runNarwhal(container: string, flags: Flags): Promise<void>
 export function addNarwhalCommand(program: Command): void {
   program
     .command('narwhal')
+    .summary('a routed layer-3 link, no shared layer 2, for a container started with --net=none (narwhal)')
     .description(
       'give a container started with --net=none a routed link: a veth pair with ARP off on both ends, the host end holding ' +
         `${DEFAULT_HOST_IPV4} and ${DEFAULT_HOST_IPV6} with the container's addresses as peers, /32 and /128 routes, permanent neighbours, ` +
