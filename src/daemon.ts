@@ -14,6 +14,8 @@ import { NarwhalDriver } from './narwhal/driver.js';
 import { NarwhalStore, narwhalStateDir } from './narwhal/store.js';
 import { realNarwhalHost } from './narwhal/host.js';
 import { DRIVER_NAME as NARWHAL } from './narwhal/names.js';
+import { tablesScript as narwhalTablesScript } from './narwhal/rules.js';
+import { runCommand } from './net/exec.js';
 import { detectDatapath, realHostNet } from './core/host.js';
 import { createFaucetView, type FaucetControl } from './core/faucet-view.js';
 import { watchBridgePorts } from './core/bridge-watch.js';
@@ -183,6 +185,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   // The routed layer-3 driver (-d narwhal): its own state and socket, the same lifecycle.
   const narwhal = new NarwhalDriver({ host: realNarwhalHost(), store: new NarwhalStore(narwhalStateDir()), logger: log });
   await narwhal.restore().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not restore the narwhal networks'));
+  await runCommand('nft', ['-f', '-'], { input: narwhalTablesScript() }).catch((err: unknown) => log.warn({ err: errorMessage(err) }, "could not create narwhal's nftables tables"));
   const collect = async (): Promise<void> => {
     const leftovers = await narwhal.collectGarbage().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'narwhal leftover collection failed'));
     metrics.repaired('leftover_link', leftovers?.links.length ?? 0);

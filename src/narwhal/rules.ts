@@ -43,6 +43,15 @@ function chainScript(family: 'netdev' | 'inet', chain: string, hook: string, rul
   ].join('\n');
 }
 
+/**
+ * narwhal's two tables, empty until a link or network needs a chain. The daemon makes them at
+ * start, so they belong to the running stack: deleting them when their last chain goes could
+ * race a command adding a chain to them.
+ */
+export function tablesScript(): string {
+  return [`add table netdev ${NFT_TABLE}`, `add table inet ${NFT_TABLE}`, ''].join('\n');
+}
+
 /** Deletes a chain; succeeds in one transaction whether or not it exists. */
 export function deleteChainScript(family: 'netdev' | 'inet', chain: string): string {
   const at = `${family} ${NFT_TABLE} ${chain}`;
