@@ -8,6 +8,8 @@ import { runCommand } from '../net/exec.js';
 import { deleteLink, getLink, hostLinkExists, listLinks } from '../net/links.js';
 import { allowBridged, revokeBridged } from '../net/forwarding.js';
 import { DhcpSupervisor } from '../dhcp/supervisor.js';
+import { startDhclient, stopDhclient } from './dhclient.js';
+import { existsSync } from 'node:fs';
 import { silentLogger } from '../util/log.js';
 import type { Engine } from '../engine/client.js';
 import { interfaceMtu, planHostIf, type HostIfPlan } from './host-if.js';
@@ -221,6 +223,18 @@ function missingKernelSupport(err: unknown, message: string): unknown {
   return /Unknown device type/.test(errorMessage(err)) ? new DovesnapError(ErrorCode.BadOption, message) : err;
 }
 
+/** The interface's IPv4 address once a client has configured one (`ADDR/LEN`), or undefined after `timeoutMs`. */
+async function waitForAddress(netns: string, ifname: string, timeoutMs: number): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = await runCommand('nsenter', [`--net=${netns}`, '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', ifname]).catch(() => ({ stdout: '' }));
+    const found = / inet ([0-9.]+\/\d+)/.exec(out.stdout)?.[1];
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 function mtuOf(name: string): string[] {
   const mtu = interfaceMtu(name);
   return mtu === undefined ? [] : ['mtu', String(mtu)];
@@ -285,6 +299,12 @@ async function configureInside(
   }
   await ip('link', 'set', 'dev', cif, 'up');
   if (a.kind === 'none') return undefined;
+  if (a.client === 'dhclient') {
+    startDhclient(deps.dhcpDir, key, netns, cif, guest.name, a.options);
+    resources.push({ kind: 'dhcp-client', key, client: a.method, ifname: cif });
+    save();
+    return waitForAddress(netns, cif, deps.leaseWaitMs ?? 15_000);
+  }
   const supervisor = new DhcpSupervisor({ dir: deps.dhcpDir, logger: silentLogger(), checkMs: 3_600_000 });
   try {
     supervisor.ensure({ endpointId: key, netns, ifname: cif, hostname: guest.name, extraArgs: a.options });
@@ -326,6 +346,10 @@ export async function removeResources(deps: Pick<AttachDeps, 'dhcpDir' | 'store'
 async function removeOne(deps: Pick<AttachDeps, 'dhcpDir'>, r: AttachResource, netns: string, guestGone: boolean): Promise<void> {
   switch (r.kind) {
     case 'dhcp-client': {
+      if (r.client.startsWith('dhclient')) {
+        await stopDhclient(deps.dhcpDir, r.key, netns, r.ifname ?? 'eth1', !guestGone && existsSync(netns));
+        return;
+      }
       const supervisor = new DhcpSupervisor({ dir: deps.dhcpDir, logger: silentLogger(), checkMs: 3_600_000 });
       try {
         await supervisor.stop(r.key);

@@ -27,7 +27,7 @@ export type AttachResource =
   /** `--direct-phys`: the host's own interface, moved into the container; detach moves it back. */
   | { readonly kind: 'moved-link'; readonly hostName: string; readonly containerIf: string }
   /** A DHCP client run in the container's network namespace, by its key in the attach DHCP directory. */
-  | { readonly kind: 'dhcp-client'; readonly key: string; readonly client: string };
+  | { readonly kind: 'dhcp-client'; readonly key: string; readonly client: string; readonly ifname?: string };
 
 export type HostIfKind = 'linux-bridge' | 'ovs-bridge' | 'physical' | 'direct-physical' | 'dummy';
 

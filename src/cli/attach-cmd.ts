@@ -14,6 +14,7 @@ import { attachPaths } from '../attach/paths.js';
 import { netnsOf, resolveGuest } from '../attach/guest.js';
 import { DEFAULT_CONTAINER_IF, parseAttachArgs, type AttachSpec } from '../attach/spec.js';
 import { DhcpSupervisor } from '../dhcp/supervisor.js';
+import { dhclientPid, stopDhclient } from '../attach/dhclient.js';
 import { silentLogger } from '../util/log.js';
 
 export const ATTACH_HELP = `Usage (pipework's command line; "pipework" runs the same):
@@ -46,7 +47,9 @@ Addresses:
                   sending the container's name as host name; it renews the lease until detach
                   or the container's end (OPTS: more udhcpc options, e.g. "dhcp:-O 42")
   udhcpc[:OPTS]   the same; udhcpc-f[:OPTS] stays in the foreground until the client exits
-  dhclient, dhcpcd  refused: run from the host, their scripts would rewrite the host's resolv.conf
+  dhclient[-f][:OPTS]  ISC dhclient (if installed), with dovesnap's own configuration, script
+                  and lease file, so that it touches nothing on the host; -f stays in the foreground
+  dhcpcd          refused: its state is host-wide and its hooks edit the host's resolv.conf
 MAC:
   02:42:ac:11:00:99   the container interface's MAC
   U:STRING            a MAC that is the same for the same string (02: and MD5 bytes, as pipework)
@@ -118,7 +121,22 @@ export async function runAttach(argv: readonly string[]): Promise<void> {
   const a = cmd.spec.address;
   const lease = a.kind === 'dhcp' ? (outcome.leased === undefined ? ', no lease yet (the client keeps asking)' : `, leased ${outcome.leased}`) : '';
   process.stdout.write(`${where}: attached to ${r.hostIf} (${r.hostKind.replace('-', ' ')}), ${describe(cmd.spec)}${lease}\n`);
-  if (a.kind === 'dhcp' && a.foreground) await followClient(paths.dhcpDir, r.key);
+  if (a.kind === 'dhcp' && a.foreground) {
+    if (a.client === 'dhclient') await followDhclient(paths.dhcpDir, r.key, netnsOf(r.guest), cmd.spec.containerIf);
+    else await followClient(paths.dhcpDir, r.key);
+  }
+}
+
+/** `dhclient-f`: stay until the client exits; an interrupt releases the lease and stops it. */
+async function followDhclient(dir: string, key: string, netns: string, ifname: string): Promise<void> {
+  let stopping: Promise<void> | undefined;
+  const stop = (): void => {
+    stopping ??= stopDhclient(dir, key, netns, ifname, true);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  while (dhclientPid(dir, key) !== undefined) await new Promise((r) => setTimeout(r, 500));
+  await stopping;
 }
 
 /** `udhcpc-f`: stay until the client exits; an interrupt stops it (it releases its lease). */

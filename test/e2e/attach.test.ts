@@ -308,6 +308,20 @@ describe('dovesnap attach (pipework)', () => {
     assert.equal(udhcpcOf(d).length, 1);
     await docker('rm', '-f', d);
     await waitFor('the client gone and the lease released', async () => udhcpcOf(d).length === 0 && (await serverLeases(lan)).get(leased)?.expired === true, 20_000, 200);
+    // ISC dhclient: its own files, so the host's resolv.conf is left alone; detach releases.
+    const e = `${uniqueName('ath')}-e`;
+    await bare(e);
+    const eKey = `${(await docker('inspect', '-f', '{{.Id}}', e)).trim().slice(0, 12)}_eth1`;
+    const resolvBefore = readFileSync('/etc/resolv.conf', 'utf8');
+    const byDhclient = /leased (\S+)\/24/.exec(await attach(br, e, 'dhclient'))?.[1];
+    assert.ok(byDhclient !== undefined && byDhclient.startsWith(`${lan.prefix}.1`), `a pool address from dhclient: ${byDhclient}`);
+    assert.ok(await ping(e, `${lan.prefix}.1`));
+    await waitFor('the host name from dhclient in the lease table', async () => (await serverLeases(lan)).get(byDhclient)?.host === e, 10_000, 200);
+    assert.equal(readFileSync('/etc/resolv.conf', 'utf8'), resolvBefore, "the host's resolv.conf is untouched");
+    assert.equal(processesWith('dhclient', eKey).length, 1);
+    await detach(e);
+    await waitFor('the dhclient lease released and the client gone', async () => processesWith('dhclient', eKey).length === 0 && (await serverLeases(lan)).get(byDhclient)?.expired === true, 20_000, 200);
+
     await detach(c);
     assert.equal(udhcpcOf(c).length, 0);
     assert.ok(existsSync(`/sys/class/net/${br}`), "a bridge attach did not create stays");
@@ -384,6 +398,11 @@ function pipeworkMac(text: string): string {
 
 /** udhcpc processes whose command line names this container's attachment. */
 function udhcpcOf(container: string): number[] {
+  return processesWith('udhcpc', `hostname:${container}`);
+}
+
+/** Processes whose command line holds both strings. */
+function processesWith(program: string, text: string): number[] {
   const out: number[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     let cmd = '';
@@ -392,7 +411,7 @@ function udhcpcOf(container: string): number[] {
     } catch {
       continue;
     }
-    if (cmd.includes('udhcpc') && cmd.includes(`hostname:${container}`)) out.push(Number(pid));
+    if (cmd.includes(program) && cmd.includes(text)) out.push(Number(pid));
   }
   return out;
 }
