@@ -32,6 +32,7 @@ import {
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const ATTACH_DIR = process.env['DOVESNAP_ATTACH_DIR'] ?? '/var/lib/dovesnap/attach';
+const ATTACH_DHCP_DIR = process.env['DOVESNAP_ATTACH_DHCP_DIR'] ?? '/run/dovesnap/attach-dhcp';
 const tag = randomBytes(2).toString('hex');
 
 const attachRaw = (...args: string[]): Promise<RunResult> => run(process.execPath, [CLI, 'attach', ...args], 60_000);
@@ -321,6 +322,14 @@ describe('dovesnap attach (pipework)', () => {
     assert.equal(processesWith('dhclient', eKey).length, 1);
     await detach(e);
     await waitFor('the dhclient lease released and the client gone', async () => processesWith('dhclient', eKey).length === 0 && (await serverLeases(lan)).get(byDhclient)?.expired === true, 20_000, 200);
+    // A dhclient container dying without detach: the daemon stops its client too.
+    const f = `${uniqueName('ath')}-f`;
+    await bare(f);
+    const fKey = `${(await docker('inspect', '-f', '{{.Id}}', f)).trim().slice(0, 12)}_eth1`;
+    await attach(br, f, 'dhclient');
+    assert.equal(processesWith('dhclient', fKey).length, 1);
+    await docker('rm', '-f', f);
+    await waitFor("the dead container's dhclient stopped by the daemon", async () => processesWith('dhclient', fKey).length === 0 && !existsSync(`${ATTACH_DHCP_DIR}/${fKey}.dhclient.pid`), 20_000, 200);
 
     await detach(c);
     assert.equal(udhcpcOf(c).length, 0);
