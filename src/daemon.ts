@@ -281,7 +281,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   reconciler.start();
   // What `dovesnap attach` made goes when its container dies; --persist attachments come back.
   const attachDirs = attachPaths();
-  const attachWatch = new AttachWatcher({ engine, store: new AttachmentStore(attachDirs.dir), dhcpDir: attachDirs.dhcpDir, userspace: hostDatapath === 'netdev', logger: log });
+  const attachWatch = new AttachWatcher({ engine, vswitch, store: new AttachmentStore(attachDirs.dir), dhcpDir: attachDirs.dhcpDir, userspace: hostDatapath === 'netdev', logger: log });
   attachWatch.start();
   // A hand edit of faucet.yaml racing one of ours can leave our DPs out of the file; a cheap
   // periodic render (no write when nothing differs) puts them back.

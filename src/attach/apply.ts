@@ -4,7 +4,7 @@
  * the container dies.
  */
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
-import { runCommand } from '../net/exec.js';
+import { runCommand, runInNetns } from '../net/exec.js';
 import { deleteLink, getLink, hostLinkExists, listLinks } from '../net/links.js';
 import { allowBridged, revokeBridged } from '../net/forwarding.js';
 import { DhcpSupervisor } from '../dhcp/supervisor.js';
@@ -42,10 +42,6 @@ const ATTACH_BRIDGE_EXT_ID = ExtId.attachBridge;
 /** The alias of Linux bridges attach created (a `br…` name), so that the last detach removes them. */
 const BRIDGE_MARK = 'created by dovesnap attach';
 const ATTACH_NAME_EXT_ID = ExtId.attachContainer;
-
-function inNetns(netns: string, file: string, args: readonly string[]): Promise<unknown> {
-  return runCommand('nsenter', [`--net=${netns}`, '--', file, ...args]);
-}
 
 async function containerHasLink(netns: string, name: string): Promise<boolean> {
   return (await listLinks(netns)).some((l) => l.ifname === name);
@@ -227,7 +223,7 @@ function missingKernelSupport(err: unknown, message: string): unknown {
 async function waitForAddress(netns: string, ifname: string, timeoutMs: number): Promise<string | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const out = await runCommand('nsenter', [`--net=${netns}`, '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', ifname]).catch(() => ({ stdout: '' }));
+    const out = await runInNetns(netns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', ifname]).catch(() => ({ stdout: '' }));
     const found = / inet ([0-9.]+\/\d+)/.exec(out.stdout)?.[1];
     if (found !== undefined) return found;
     if (Date.now() > deadline) return undefined;
@@ -270,7 +266,7 @@ async function configureInside(
   save: () => void,
 ): Promise<string | undefined> {
   const cif = spec.containerIf;
-  const ip = (...args: string[]): Promise<unknown> => inNetns(netns, 'ip', args);
+  const ip = (...args: string[]): Promise<unknown> => runInNetns(netns, 'ip', args);
   await ip('link', 'set', 'dev', movedName, 'name', cif);
   // From here on the link carries the container's name: undo finds it by that name. (A veth
   // needs nothing: deleting its host end deletes this end.)
@@ -294,7 +290,7 @@ async function configureInside(
       });
     }
     // Tell the neighbours (pipework's arping nudge); best effort.
-    if (a.family === 4) await inNetns(netns, 'busybox', ['arping', '-c', '1', '-U', '-I', cif, a.address]).catch(() => undefined);
+    if (a.family === 4) await runInNetns(netns, 'busybox', ['arping', '-c', '1', '-U', '-I', cif, a.address]).catch(() => undefined);
     return undefined;
   }
   await ip('link', 'set', 'dev', cif, 'up');
@@ -360,13 +356,13 @@ async function removeOne(deps: Pick<AttachDeps, 'dhcpDir'>, r: AttachResource, n
     }
     case 'container-link':
       // Gone with the namespace when the container died; otherwise delete it there.
-      if (!guestGone && (await containerHasLink(netns, r.containerIf).catch(() => false))) await inNetns(netns, 'ip', ['link', 'del', 'dev', r.containerIf]);
+      if (!guestGone && (await containerHasLink(netns, r.containerIf).catch(() => false))) await runInNetns(netns, 'ip', ['link', 'del', 'dev', r.containerIf]);
       return;
     case 'moved-link':
       if (!guestGone && (await containerHasLink(netns, r.containerIf).catch(() => false))) {
-        await inNetns(netns, 'ip', ['link', 'set', 'dev', r.containerIf, 'down']);
-        await inNetns(netns, 'ip', ['link', 'set', 'dev', r.containerIf, 'name', r.hostName]);
-        await inNetns(netns, 'ip', ['link', 'set', 'dev', r.hostName, 'netns', '1']);
+        await runInNetns(netns, 'ip', ['link', 'set', 'dev', r.containerIf, 'down']);
+        await runInNetns(netns, 'ip', ['link', 'set', 'dev', r.containerIf, 'name', r.hostName]);
+        await runInNetns(netns, 'ip', ['link', 'set', 'dev', r.hostName, 'netns', '1']);
       }
       return;
     case 'ovs-port':

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runCommand } from '../net/exec.js';
+import { runInNetns } from '../net/exec.js';
 import { dhcpHostname } from '../dhcp/supervisor.js';
 
 export const DHCLIENT_SCRIPT = `#!/bin/sh
@@ -97,7 +97,7 @@ export function dhclientPid(dir: string, key: string): number | undefined {
 export async function stopDhclient(dir: string, key: string, netns: string, ifname: string, netnsAlive: boolean): Promise<void> {
   const files = dhclientFiles(dir, key);
   if (netnsAlive) {
-    await runCommand('nsenter', [`--net=${netns}`, '--', 'dhclient', '-4', '-r', '-cf', files.conf, '-sf', files.script, '-pf', files.pid, '-lf', files.leases, ifname], { timeoutMs: 10_000 }).catch(() => undefined);
+    await runInNetns(netns, 'dhclient', ['-4', '-r', '-cf', files.conf, '-sf', files.script, '-pf', files.pid, '-lf', files.leases, ifname], { timeoutMs: 10_000 }).catch(() => undefined);
   }
   const pid = dhclientPid(dir, key);
   if (pid !== undefined) {

@@ -9,12 +9,15 @@ import { existsSync } from 'node:fs';
 import type { Engine, EngineEvent } from '../engine/client.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
-import { runCommand } from '../net/exec.js';
+import { deleteLink } from '../net/links.js';
+import type { VSwitch } from '../ovs/vswitch.js';
 import { attach, removeResources, type AttachDeps } from './apply.js';
 import { ATTACH_EXT_ID, type AttachmentRecord } from './record.js';
 
 export interface AttachWatchDeps extends AttachDeps {
   readonly engine: Pick<Engine, 'inspectContainer' | 'streamEvents'>;
+  /** The daemon's OVSDB (its local replica): finds attach's marked ports without a process. */
+  readonly vswitch: Pick<VSwitch, 'listBridges' | 'deletePort'>;
   readonly logger: Logger;
   readonly sweepMs?: number;
 }
@@ -138,16 +141,16 @@ export class AttachWatcher {
 
   /** OVS ports carrying attach's mark whose record is gone (a record lost, a crash mid-attach). */
   private async collectPorts(why: string): Promise<void> {
-    const { stdout } = await runCommand('ovs-vsctl', ['--format=json', '--columns=name,external_ids', 'list', 'Port']).catch(() => ({ stdout: '{"data":[]}' }));
-    const rows = (JSON.parse(stdout) as { data?: unknown[][] }).data ?? [];
     const known = new Set(this.deps.store.all().map((r) => r.key));
-    for (const [name, ids] of rows) {
-      const pairs = Array.isArray(ids) && Array.isArray(ids[1]) ? (ids[1] as unknown[]) : [];
-      const key = pairs.find((p): p is [string, string] => Array.isArray(p) && p[0] === ATTACH_EXT_ID)?.[1];
-      if (typeof name !== 'string' || key === undefined || known.has(key)) continue;
-      await runCommand('ovs-vsctl', ['--if-exists', 'del-port', name]).catch(() => undefined);
-      await runCommand('ip', ['link', 'del', 'dev', name]).catch(() => undefined);
-      this.log.info({ port: name, key, why }, 'removed an OVS port of dovesnap attach whose record is gone');
+    for (const bridge of await this.deps.vswitch.listBridges()) {
+      for (const port of bridge.ports) {
+        const key = port.externalIds[ATTACH_EXT_ID];
+        if (key === undefined || known.has(key)) continue;
+        await this.deps.vswitch.deletePort(bridge.name, port.name);
+        await deleteLink(port.name);
+        this.log.info({ bridge: bridge.name, port: port.name, key, why }, 'removed an OVS port of dovesnap attach whose record is gone');
+      }
     }
   }
+
 }

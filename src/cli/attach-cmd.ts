@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DockerEngine } from '../engine/client.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
-import { runCommand } from '../net/exec.js';
+import { runInNetns } from '../net/exec.js';
 import { detectDatapath } from '../core/host.js';
 import { attach, removeResources } from '../attach/apply.js';
 import { AttachmentStore } from '../attach/record.js';
@@ -105,7 +105,7 @@ export async function runAttach(argv: readonly string[]): Promise<void> {
   if (cmd.kind === 'netns-tool') {
     const guest = await resolveGuest(engine, cmd.guest);
     const [file, pre] = cmd.tool === 'tc' ? ['tc', []] : ['ip', [cmd.tool]];
-    const out = await runCommand('nsenter', [`--net=${netnsOf(guest)}`, '--', file, ...pre, ...cmd.args]);
+    const out = await runInNetns(netnsOf(guest), file, [...pre, ...cmd.args]);
     process.stdout.write(out.stdout);
     return;
   }

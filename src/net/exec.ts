@@ -25,3 +25,8 @@ export function runCommand(file: string, args: readonly string[], opts: { timeou
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
+
+/** Runs a host program inside a network namespace only (`nsenter --net`): the host's mount and PID namespaces, so the host's tools and files. */
+export function runInNetns(netns: string, file: string, args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<CommandResult> {
+  return runCommand('nsenter', [`--net=${netns}`, '--', file, ...args], opts);
+}
