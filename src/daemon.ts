@@ -41,6 +41,7 @@ import { DhcpSupervisor } from './dhcp/supervisor.js';
 import { releaseThroughLink } from './dhcp/release.js';
 import { DhcpClients } from './core/dhcp-clients.js';
 import { settledPeerInNetns, waitNeighbourSettled } from './net/links.js';
+import { armFailpoints } from './util/failpoints.js';
 
 /**
  * The daemon's lifecycle: connect, rebuild the model from OVSDB, serve, and shut down in
@@ -338,6 +339,10 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   }, GC_MS);
   gc.unref();
   ready = true;
+  if (settings.failpoints.size > 0) {
+    log.warn({ failpoints: Object.fromEntries(settings.failpoints) }, 'DOVESNAP_FAILPOINTS set: faults will be injected (for tests only)');
+    armFailpoints(settings.failpoints);
+  }
   log.info({ sockets: [...settings.driverNames, NARWHAL].map((n) => path.join(settings.pluginDir, `${n}.sock`)), status: `${settings.statusHost}:${settings.statusPort}` }, 'dovesnap ready');
 
   return {

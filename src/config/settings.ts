@@ -2,6 +2,7 @@ import path from 'node:path';
 import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from '../status/allow.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { isValidInterfaceName, parseControllers } from '../model/options.js';
+import { parseFailpoints, type FailAction, type FailpointName } from '../util/failpoints.js';
 
 /**
  * The daemon's settings, from the environment (the original dovesnap's variables where they
@@ -47,6 +48,8 @@ export interface DaemonSettings {
   readonly mirrorBridgeIn: string | undefined;
   /** FAUCET stacking (STACKING_INTERFACES and friends); undefined when off. */
   readonly stacking: StackingSettings | undefined;
+  /** Faults to inject, for the fault-matrix tests (DOVESNAP_FAILPOINTS; util/failpoints.ts). Empty normally. */
+  readonly failpoints: ReadonlyMap<FailpointName, FailAction>;
 }
 
 /** One of this host's interfaces that links its stack switch to another switch's port. */
@@ -198,5 +201,6 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     gaugePrometheusAddr: nonEmpty(env, 'GAUGE_PROMETHEUS_ADDR') ?? '127.0.0.1',
     ...mirror,
     stacking: stackingSettings(env, mirror.mirrorBridgeOut, defaultControllers),
+    failpoints: parseFailpoints(nonEmpty(env, 'DOVESNAP_FAILPOINTS') ?? ''),
   });
 }

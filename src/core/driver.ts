@@ -27,6 +27,7 @@ import type { ListeningSocket } from '../net/listeners.js';
 import type { EndpointRecord, PublishedPort } from './state.js';
 import { allocateHostPorts, type TakenPort } from './port-mappings.js';
 import { isLocalFaucet } from '../config/settings.js';
+import { failpoint } from '../util/failpoints.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
 export interface FaucetView {
@@ -175,6 +176,7 @@ export class Driver implements NetworkDriver {
         throw new DovesnapError(ErrorCode.BadOption, `invalid value "true" for option ${Opt.antispoof}: anti-spoofing is enforced by this host's FAUCET, and the network's controllers (${controllers.join(', ') || 'none: standalone'}) do not include it`);
       }
       try {
+        await failpoint('createNetwork.beforeBridge');
         await vswitch.ensureBridge({
           name: bridgeName,
           datapathType,
@@ -197,8 +199,10 @@ export class Driver implements NetworkDriver {
         // FAUCET's configuration lists an added port by its number: the create is done only
         // once ovs-vswitchd has numbered every one (or said why it cannot).
         for (const [p] of hostPorts) await vswitch.waitOfport(p.interface, settings.ofportTimeoutMs);
+        await failpoint('createNetwork.afterBridge');
         if (options.mode !== 'flat') await this.setUpGateway(record);
         state.putNetwork(record);
+        if (options.mode !== 'flat') await failpoint('createNetwork.beforeNat');
         if (options.mode !== 'flat') await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
       } catch (err) {
         this.log.warn({ network: record.id, err: errorMessage(err) }, 'network creation failed; rolling back');
@@ -320,6 +324,7 @@ export class Driver implements NetworkDriver {
       state.removeEndpoint(ep.id);
     }
     await vswitch.deleteBridge(net.bridgeName);
+    await failpoint('deleteNetwork.afterBridge');
     if (net.options.mode !== 'flat') await host.revokeForwarding(net.id, net.bridgeName);
     const known = state.network(net.id) !== undefined;
     state.removeNetwork(net.id);
@@ -361,14 +366,18 @@ export class Driver implements NetworkDriver {
     });
     await host.createVeth({ names, containerMac: mac, mtu: net.options.mtu, disableContainerTxOffload: net.datapathType === 'netdev' });
     try {
+      await failpoint('createEndpoint.afterVeth');
       await vswitch.addPort({ bridge: net.bridgeName, name: names.host, ofportRequest, mtu: net.options.mtu, externalIds: portExternalIds(record) });
+      await failpoint('createEndpoint.afterPort');
       const ofport = await vswitch.waitOfport(names.host, settings.ofportTimeoutMs);
       state.putEndpoint({ ...record, ofport });
       this.log.info({ network: net.id, endpoint: req.EndpointID, port: names.host, ofport, mac }, 'endpoint created');
+      await failpoint('createEndpoint.done');
     } catch (err) {
       this.log.warn({ endpoint: req.EndpointID, err: errorMessage(err) }, 'endpoint creation failed; rolling back');
       await vswitch.deletePort(net.bridgeName, names.host).catch(() => undefined);
       await host.deleteLink(names.host).catch(() => undefined);
+      state.removeEndpoint(req.EndpointID);
       throw err;
     }
     return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
@@ -411,6 +420,7 @@ export class Driver implements NetworkDriver {
       // Normally stopped at Leave already; not if Docker left while dovesnap was down.
       if (ep !== undefined && this.deps.dhcp?.wants(ep) === true) await this.deps.dhcp.stop(ep, `endpoint ${why}`, true);
       if (net !== undefined) await vswitch.deletePort(net.bridgeName, hostIf);
+      await failpoint('deleteEndpoint.afterPort');
       await host.deleteLink(hostIf);
       state.removeEndpoint(endpointId);
     };
@@ -439,8 +449,10 @@ export class Driver implements NetworkDriver {
         return chosen;
       });
     }
+    await failpoint('join.beforePersist');
     const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: req.SandboxKey, published, joinedAt });
     if (updated !== undefined) await this.persist(updated);
+    await failpoint('join.done');
     // No local FAUCET will configure the port, so there is nothing to wait for.
     if (!net.localFaucet) await this.deps.host.setLinkUp(ep.hostIf);
     if (net.options.mode !== 'flat') {
@@ -480,6 +492,7 @@ export class Driver implements NetworkDriver {
   async leave(req: EndpointRequest): Promise<void> {
     const ep = this.deps.state.endpoint(req.EndpointID);
     if (ep === undefined) return;
+    await failpoint('leave.start');
     // Before Docker deletes the veth (DeleteEndpoint follows), while the lease can still be released through it.
     if (this.deps.dhcp?.wants(ep) === true) await this.deps.dhcp.stop(ep, 'container left the network', true);
     const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: undefined });

@@ -4,6 +4,7 @@ import { renderNatScript, type GatewayNetwork, type NatState, type PortMapping }
 import type { HostNet } from './host.js';
 import type { LoopbackProxies, LoopbackTarget } from '../net/loopback-proxy.js';
 import type { NetworkRecord, StateStore } from './state.js';
+import { failpoint } from '../util/failpoints.js';
 
 /** The network's subnet and gateway from Docker's IPAM data, when it has them. */
 export function ipv4Of(n: NetworkRecord): { subnet: string; gatewayCidr: string; gateway: string } | undefined {
@@ -68,6 +69,7 @@ export function createNatView(state: StateStore, host: HostNet, log: Logger, pro
         const script = renderNatScript(wanted);
         if (script === lastScript) return;
         try {
+          await failpoint('nat.beforeApply');
           await host.applyNftScript(script);
           lastScript = script;
           nlog.info({ reason }, 'nftables rules applied');

@@ -19,6 +19,7 @@ import { readFaucetConfigState, type FaucetConfigState } from './metrics.js';
 import { renderFaucetConfig } from './render.js';
 import type { ManagedFaucetState } from './types.js';
 import { FaucetConfigInvalidError, validateFaucetConfig, type ConfigProblem } from './validate.js';
+import { failpoint } from '../util/failpoints.js';
 
 export interface Clock {
   /** Milliseconds on a monotonic scale. */
@@ -265,9 +266,11 @@ export class FaucetConfigStore implements FaucetStore {
     if (errors.length > 0) throw new FaucetConfigInvalidError(errors, `refusing to write ${before.target}`);
 
     const baseline = this.readState === undefined ? undefined : await this.readState().catch(() => undefined);
+    await failpoint('faucet.beforeWrite');
     this.writtenSha = sha;
     await writeFileAtomic(before.target, next, before.stats, this.opts.newFileMode);
     log?.info({ path: before.target, sha256: sha, callers }, 'wrote faucet.yaml');
+    await failpoint('faucet.afterWrite');
     if (this.readState === undefined) {
       await this.requestReload(before.target);
       return { written: true, confirmed: false, sha256: sha, callers };
@@ -303,6 +306,7 @@ export class FaucetConfigStore implements FaucetStore {
   ): Promise<void> {
     const baseline = restore === undefined ? await this.readState?.().catch(() => undefined) : restore.baseline;
     await this.requestReload(target);
+    await failpoint('faucet.confirm');
     const outcome = await this.waitForLoad(target, sha, baseline);
     if (outcome.kind === 'loaded') {
       this.opts.logger?.info({ path: target, sha256: sha }, 'FAUCET confirmed the configuration');

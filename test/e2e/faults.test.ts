@@ -1,0 +1,235 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import {
+  containerIp, createNetwork, docker, dockerRaw, httpGet, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
+  upWithEnv, waitFor, waitPing, DOCKER, IMAGE, processAlive,
+} from './harness.js';
+import { waitAgreement } from './agreement.js';
+import type { FailpointName } from '../../src/util/failpoints.js';
+
+/**
+ * The fault matrix (issue 11): for every failure point inside the handlers and apply steps,
+ * the daemon is made to SIGKILL itself there (and, separately, to fail the step), the
+ * operation that reached it is seen failing (or not) from Docker's side, the stack is brought
+ * back with `make up`, and then Docker's view and the host must agree (test/e2e/agreement.ts:
+ * no veth, OVS port, FAUCET entry, nftables or DOCKER-USER rule, DHCP client of anything Docker
+ * does not have; nothing Docker has missing), running containers must still talk (ping and
+ * TCP), and the operation retried must succeed.
+ */
+
+const DAEMON_PIDFILE = '/run/dovesnap/dovesnap.pid';
+const DAEMON_LOG = '/var/log/dovesnap/dovesnap.log';
+
+function daemonPid(): number {
+  return Number(readFileSync(DAEMON_PIDFILE, 'utf8').trim());
+}
+
+/** Restarts the daemon (through make up) with exactly these failpoints armed. */
+async function arm(spec: string): Promise<number> {
+  await upWithEnv({ DOVESNAP_FAILPOINTS: spec });
+  return daemonPid();
+}
+
+/** make up without failpoints: starts a killed daemon, or restarts an armed one. */
+async function recover(): Promise<void> {
+  await upWithEnv({ DOVESNAP_FAILPOINTS: undefined });
+}
+
+function failpointLogged(point: FailpointName, pid: number): boolean {
+  return readFileSync(DAEMON_LOG, 'utf8').split('\n').some((l) => l.includes(`"failpoint":"${point}"`) && l.includes(`"pid":${pid},`));
+}
+
+/** The armed daemon reached the point, and for `kill` died there. */
+async function assertFired(point: FailpointName, action: 'kill' | 'error', pid: number): Promise<void> {
+  await waitFor(`failpoint ${point} to fire in daemon ${pid}`, async () => failpointLogged(point, pid), 20_000);
+  if (action === 'kill') await waitFor(`daemon ${pid} to be dead`, async () => !processAlive(pid), 10_000);
+}
+
+/** Two containers on a network reach each other by ping and by TCP. */
+async function assertTalk(server: string, client: string, network: string): Promise<void> {
+  const ip = await containerIp(server, network);
+  await waitPing(client, ip, 30_000);
+  assert.equal(await httpGet(client, `http://${ip}:8080/`), `hello from ${server}`);
+}
+
+describe('fault matrix: every failure point, killed and failed, then make up', () => {
+  const tag = uniqueName('flt');
+  const net = `${tag}-n`;
+  const server = `${tag}-srv`;
+  let netId = '';
+  let count = 0;
+  const fresh = (what: string): string => `${tag}-${what}${++count}`;
+
+  before(async () => {
+    await recover();
+    netId = await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, ['--subnet', testSubnet().subnet]);
+    await runContainer(server, net);
+    await serveHttp(server);
+  });
+
+  after(async () => {
+    // Whatever happened, the daemon is left running without failpoints.
+    await recover().catch(() => undefined);
+  });
+
+  /** The checks after every case: agreement, the old server still reachable from a new container, then that container gone again. */
+  async function assertRecovered(): Promise<void> {
+    await waitAgreement();
+    const probe = fresh('probe');
+    await runContainer(probe, net);
+    await assertTalk(server, probe, net);
+    await docker('rm', '-f', probe);
+    await waitAgreement();
+  }
+
+  // ---- network create: the operation fails; nothing of it may remain; a retry works.
+  const networkCreatePoints: FailpointName[] = ['createNetwork.beforeBridge', 'createNetwork.afterBridge', 'createNetwork.beforeNat', 'nat.beforeApply'];
+  for (const point of networkCreatePoints) {
+    for (const action of ['kill', 'error'] as const) {
+      it(`network create, ${point}=${action}`, async () => {
+        const name = fresh('net');
+        const { subnet } = testSubnet();
+        const dpid = testDpid();
+        const args = ['network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${dpid}`, '-o', 'ovs.bridge.mode=nat', '--subnet', subnet, name];
+        const pid = await arm(`${point}=${action}`);
+        try {
+          const r = await dockerRaw(...args);
+          assert.notEqual(r.code, 0, `the create should have failed at ${point}: ${r.stdout}`);
+          await assertFired(point, action, pid);
+        } finally {
+          await recover();
+        }
+        assert.equal((await dockerRaw('network', 'inspect', name)).code, 1, 'Docker has no such network');
+        await assertRecovered();
+        // Retried, the same create succeeds and its containers talk.
+        await createNetwork(name, { 'ovs.bridge.dpid': dpid, 'ovs.bridge.mode': 'nat' }, ['--subnet', subnet]);
+        const [a, b] = [fresh('a'), fresh('b')];
+        await runContainer(a, name);
+        await serveHttp(a);
+        await runContainer(b, name);
+        await assertTalk(a, b, name);
+        await docker('rm', '-f', a, b);
+        await docker('network', 'rm', name);
+        await waitAgreement();
+      });
+    }
+  }
+
+  // ---- container start: `docker run` fails; the container's endpoint must leave nothing; a new one connects.
+  const startPoints: FailpointName[] = ['createEndpoint.afterVeth', 'createEndpoint.afterPort', 'createEndpoint.done', 'join.beforePersist', 'join.done'];
+  for (const point of startPoints) {
+    for (const action of ['kill', 'error'] as const) {
+      it(`container start, ${point}=${action}`, async () => {
+        const victim = fresh('v');
+        const pid = await arm(`${point}=${action}`);
+        try {
+          const r = await dockerRaw('run', '-d', '--name', victim, '--net', net, IMAGE, 'sleep', '3600');
+          assert.notEqual(r.code, 0, `docker run should have failed at ${point}`);
+          await assertFired(point, action, pid);
+        } finally {
+          await recover();
+          await run(DOCKER, ['rm', '-f', victim]);
+        }
+        await assertRecovered();
+      });
+    }
+  }
+
+  // ---- a published port: Join syncs the NAT rules; a failure there fails the start and leaves no rule.
+  for (const action of ['kill', 'error'] as const) {
+    it(`container start with -p, nat.beforeApply=${action}`, async () => {
+      const victim = fresh('p');
+      const pid = await arm(`nat.beforeApply=${action}`);
+      try {
+        // On every address: NAT rules in nftables (a 127.0.0.1-only mapping is the loopback proxy's alone).
+        const r = await dockerRaw('run', '-d', '--name', victim, '--net', net, '-p', '8080', IMAGE, 'sleep', '3600');
+        assert.notEqual(r.code, 0, 'docker run -p should have failed at nat.beforeApply');
+        await assertFired('nat.beforeApply', action, pid);
+      } finally {
+        await recover();
+        await run(DOCKER, ['rm', '-f', victim]);
+      }
+      await assertRecovered();
+      // Retried: the mapping works from the host's loopback.
+      const web = fresh('web');
+      await runContainer(web, net, ['-p', '8080']);
+      await serveHttp(web);
+      // Docker cannot show a plugin's mappings (docker port); the status API does.
+      const hostPort = await waitFor('the mapping in the status API', async () => {
+        const c = Object.values((await status())[netId]?.Containers ?? {}).find((x) => x.Name.replace(/^\//, '') === web);
+        return c?.Ports[0]?.HostPort;
+      });
+      const page = await waitFor('the published port to answer', async () => {
+        const r = await run('timeout', ['5', 'busybox', 'wget', '-q', '-O', '-', `http://127.0.0.1:${hostPort}/`]);
+        return r.code === 0 ? r.stdout.trim() : undefined;
+      }, 20_000, 250);
+      assert.equal(page, `hello from ${web}`);
+      await docker('rm', '-f', web);
+      await waitAgreement();
+    });
+  }
+
+  // ---- container removal: whatever Docker reports, after make up the container's port, veth and FAUCET entry are gone.
+  for (const point of ['leave.start', 'deleteEndpoint.afterPort'] as const) {
+    for (const action of ['kill', 'error'] as const) {
+      it(`container removal, ${point}=${action}`, async () => {
+        const victim = fresh('r');
+        await runContainer(victim, net);
+        await assertTalk(server, victim, net);
+        const pid = await arm(`${point}=${action}`);
+        try {
+          await dockerRaw('rm', '-f', victim);
+          await assertFired(point, action, pid);
+        } finally {
+          await recover();
+        }
+        // Docker may have kept the container if its removal failed: a second rm must succeed.
+        await docker('rm', '-f', victim);
+        await assertRecovered();
+      });
+    }
+  }
+
+  // ---- network removal.
+  for (const action of ['kill', 'error'] as const) {
+    it(`network removal, deleteNetwork.afterBridge=${action}`, async () => {
+      const name = fresh('del');
+      await createNetwork(name, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, ['--subnet', testSubnet().subnet]);
+      const pid = await arm(`deleteNetwork.afterBridge=${action}`);
+      try {
+        await dockerRaw('network', 'rm', name);
+        await assertFired('deleteNetwork.afterBridge', action, pid);
+      } finally {
+        await recover();
+      }
+      // If Docker kept it, removing it again succeeds; either way nothing of it remains.
+      if ((await dockerRaw('network', 'inspect', name)).code === 0) await docker('network', 'rm', name);
+      await assertRecovered();
+    });
+  }
+
+  // ---- FAUCET's writes: the network is Docker's (its create succeeded); after make up FAUCET runs it and its containers talk.
+  for (const point of ['faucet.beforeWrite', 'faucet.afterWrite', 'faucet.confirm'] as const) {
+    it(`FAUCET sync of a new network, ${point}=kill`, async () => {
+      const name = fresh('fw');
+      const pid = await arm(`${point}=kill`);
+      try {
+        // The create itself succeeds; FAUCET's file is written when Docker's event names the network.
+        await createNetwork(name, { 'ovs.bridge.dpid': testDpid() }, ['--subnet', testSubnet().subnet]);
+        await assertFired(point, 'kill', pid);
+      } finally {
+        await recover();
+      }
+      await waitFor(`faucet.yaml to have DP ${name}`, async () => readFileSync('/etc/faucet/faucet.yaml', 'utf8').includes(`  ${name}:`), 30_000);
+      const [a, b] = [fresh('a'), fresh('b')];
+      await runContainer(a, name);
+      await serveHttp(a);
+      await runContainer(b, name);
+      await assertTalk(a, b, name);
+      await docker('rm', '-f', a, b);
+      await docker('network', 'rm', name);
+      await assertRecovered();
+    });
+  }
+});
