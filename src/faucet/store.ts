@@ -20,6 +20,7 @@ import { renderFaucetConfig } from './render.js';
 import type { ManagedFaucetState } from './types.js';
 import { FaucetConfigInvalidError, validateFaucetConfig, type ConfigProblem } from './validate.js';
 import { failpoint } from '../util/failpoints.js';
+import { constants as osConstants } from 'node:os';
 
 export interface Clock {
   /** Milliseconds on a monotonic scale. */
@@ -371,7 +372,7 @@ export class FaucetConfigStore implements FaucetStore {
  * Sends `signal` to the process whose id `pidfile` holds. Refuses ids 0 and 1 and anything that
  * is not a plain number: kill(0) and kill(-1) would signal whole process groups.
  */
-export async function signalFromPidfile(pidfile: string, signal: NodeJS.Signals = 'SIGHUP'): Promise<number> {
+export async function signalFromPidfile(pidfile: string, signal: NodeJS.Signals = 'SIGHUP', opts: { handlerWaitMs?: number } = {}): Promise<number> {
   let content: string;
   try {
     content = await readFile(pidfile, 'utf8');
@@ -383,6 +384,12 @@ export async function signalFromPidfile(pidfile: string, signal: NodeJS.Signals 
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(pid) || pid <= 1) {
     throw new DovesnapError(ErrorCode.HostCommand, `pidfile ${pidfile} does not hold a usable process id: '${text.slice(0, 40)}'`);
   }
+  // A reload request only: a FAUCET or Gauge that has just started has not installed its SIGHUP
+  // handler yet, and the default action of SIGHUP is to terminate: signalled then, it would die (seen when `make up`
+  // restarted Gauge during a burst of container starts).
+  if (signal === 'SIGHUP' && !(await waitHandled(pid, signal, opts.handlerWaitMs ?? 10_000))) {
+    throw new DovesnapError(ErrorCode.HostCommand, `process ${pid} from ${pidfile} has not installed a ${signal} handler (still starting?); not signalled, since ${signal} would end it`);
+  }
   try {
     process.kill(pid, signal);
   } catch (err) {
@@ -390,6 +397,24 @@ export async function signalFromPidfile(pidfile: string, signal: NodeJS.Signals 
     throw new DovesnapError(ErrorCode.HostCommand, `process ${pid} from ${pidfile} ${why}`, { cause: err });
   }
   return pid;
+}
+
+/** Whether the process catches `signal` (SigCgt in /proc/PID/status), waiting up to `ms` for it to. Unknown (no /proc entry): true, and kill reports. */
+async function waitHandled(pid: number, signal: NodeJS.Signals, ms: number): Promise<boolean> {
+  const bit = BigInt(osConstants.signals[signal]) - 1n;
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let status: string;
+    try {
+      status = await readFile(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      return true;
+    }
+    const caught = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    if (caught === undefined || ((BigInt(`0x${caught}`) >> bit) & 1n) === 1n) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**

@@ -269,6 +269,31 @@ describe('signalFromPidfile', () => {
     assert.equal(signal, 'SIGTERM');
   });
 
+  it('sends SIGHUP only once the process handles it: a FAUCET still starting would be killed by it (found by the restart-under-load test)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dovesnap-pid-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    // Installs its handler 400 ms after start, as a starting Python process does late.
+    const late = spawn(process.execPath, ['-e', "setTimeout(() => process.on('SIGHUP', () => { console.log('reloaded'); process.exit(0); }), 400); setTimeout(() => {}, 30000)"], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    late.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const lateExit = once(late, 'exit');
+    const pidfile = join(dir, 'late.pid');
+    await writeFile(pidfile, `${late.pid ?? ''}\n`);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await signalFromPidfile(pidfile), late.pid);
+    const [code, signal] = await lateExit;
+    assert.deepEqual([code, signal, out.trim()], [0, null, 'reloaded'], 'handled, not killed');
+
+    // One that never handles SIGHUP is left alone, with an error saying why.
+    const never = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    cleanups.push(async () => void never.kill('SIGKILL'));
+    const neverFile = join(dir, 'never.pid');
+    await writeFile(neverFile, `${never.pid ?? ''}\n`);
+    await assert.rejects(signalFromPidfile(neverFile, 'SIGHUP', { handlerWaitMs: 300 }), isCode(ErrorCode.HostCommand, /has not installed a SIGHUP handler/));
+    assert.equal(never.exitCode, null);
+    assert.equal(never.signalCode, null);
+  });
+
   it('refuses missing pidfiles and ids that would signal process groups', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dovesnap-pid-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
