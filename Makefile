@@ -11,6 +11,8 @@
 #   make status      one line per component; make logs / make logs-follow: the logs
 #   make clean       remove dist/ (make distclean: node_modules/ too)
 #   make install-systemd   copy deploy/systemd/*.service to /etc/systemd/system (systemd hosts)
+#   make engine-current    build Docker 28.5.2 (+ containerd, runc) from the Go module proxy; try it aside
+#   make test-engine-current   the e2e tests with Docker 28.5.2 as the host's engine (Debian's back after)
 #
 # Environment passed through to `make up`: FAUCET_PREFIX, MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN,
 # DOVESNAP_*, MONITORING, PROMETHEUS_RETENTION (see scripts/up.sh); `make up SKIP_DAEMON=1`
@@ -22,10 +24,10 @@ SHELL := /bin/bash
 LOG_DIR := /var/log/dovesnap
 
 .PHONY: help build unit up down down-all test e2e test-image status logs logs-follow \
-	clean distclean install-systemd
+	clean distclean install-systemd engine-current test-engine-current
 
 help:
-	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,20p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	scripts/build.sh
@@ -80,3 +82,15 @@ distclean: clean
 
 install-systemd:
 	scripts/install-systemd.sh
+
+# Docker Engine 28.5.2 (scripts/engine/): built from the Go module proxy into
+# /opt/dovesnap/engines, then tried on its own socket and roots (the host's engine untouched).
+engine-current:
+	scripts/engine/build-current.sh
+	scripts/engine/smoke.sh
+
+# The end-to-end suite with Docker 28.5.2 as the host's engine: scripts/engine/use.sh current,
+# make up MONITORING=1, test image, e2e tests; Debian's engine is swapped back in at the end,
+# whatever happened, and the suite's status is the target's.
+test-engine-current:
+	scripts/engine/test-current.sh

@@ -6,7 +6,8 @@
 #
 # `make down-all` (scripts/down.sh --all) also stops ovs-vswitchd and ovsdb-server (the
 # database file, and so the bridges' configuration, is kept) and dockerd, but dockerd only
-# if `make up` started it (its marker file names the pid in /var/run/docker.pid).
+# if `make up` started it (its marker file names the pid in /var/run/docker.pid), with the
+# containerd of the current engine if that is the one running (scripts/engine/use.sh).
 # Idempotent: stopping what is not running is not an error.
 set -euo pipefail
 LOG_TAG=dovesnap-down
@@ -14,6 +15,8 @@ LOG_TAG=dovesnap-down
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/monitoring.sh
 source "$(dirname "${BASH_SOURCE[0]}")/monitoring.sh"
+# shellcheck source=scripts/engine/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/engine/lib.sh"
 
 # On a host where scripts/install-systemd.sh handed them to systemd, stop the units instead.
 stop_units_if_active() {
@@ -76,6 +79,8 @@ main() {
     stop_ovs_daemon ovs-vswitchd "${VSWITCHD_PIDFILE}"
     stop_ovs_daemon ovsdb-server "${OVSDB_PIDFILE}"
     stop_dockerd_if_ours
+    # The current engine's own containerd (scripts/engine/use.sh current), once no dockerd uses it.
+    pidfile_pid "${DOCKERD_PIDFILE}" dockerd >/dev/null || stop_current_containerd
     log "done: dovesnap, Gauge, FAUCET and Open vSwitch stopped (make up starts them again)"
   else
     log "done: dovesnap, Gauge and FAUCET stopped; Docker and Open vSwitch left running"

@@ -20,6 +20,8 @@ LOG_TAG=dovesnap-up
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/monitoring.sh
 source "$(dirname "${BASH_SOURCE[0]}")/monitoring.sh"
+# shellcheck source=scripts/engine/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/engine/lib.sh"
 
 PACKAGES=(docker.io openvswitch-switch nftables iproute2 ethtool busybox-static python3-venv
   python3-pip graphviz curl procps util-linux tcpdump)
@@ -88,30 +90,24 @@ ensure_build() {
 # ---------------------------------------------------------------- 3. Docker Engine
 docker_ok() { timeout 20 docker info >/dev/null 2>&1; }
 
+# The engine is Debian's unless scripts/engine/use.sh recorded the current one (Docker 28.5.2).
 ensure_docker() {
+  local engine running
+  engine="$(active_engine)"
   if docker_ok; then
     log "docker: engine answering (pid $(cat "${DOCKERD_PIDFILE}" 2>/dev/null || echo '?')), left alone"
+    running="$(running_engine)"
+    if [[ "${running}" != "${engine}" && "${running}" != none ]]; then
+      warn "docker: the engine answering is ${running}, but ${ENGINE_STATE_FILE} records ${engine}: scripts/engine/use.sh ${engine} swaps it"
+    fi
     return 0
   fi
-  if unit_known docker.service; then
-    log "docker: engine not answering; systemctl start docker.service"
-    systemctl start docker.service
-    wait_until 60 "docker info" docker_ok || die "docker: docker.service did not answer within 60s"
-    changed "dockerd"
-    return 0
+  if [[ "${engine}" == current ]]; then
+    log "docker: engine not answering; starting Docker ${CURRENT_DOCKER_VERSION} (${ENGINE_STATE_FILE}: current)"
+    start_current_engine || die "docker: Docker ${CURRENT_DOCKER_VERSION} did not start (scripts/engine/use.sh debian goes back to Debian's engine)"
+  else
+    start_debian_engine
   fi
-  [[ -x /usr/sbin/dockerd ]] || die "docker: /usr/sbin/dockerd missing (package docker.io?)"
-  log "docker: engine not answering; starting /usr/sbin/dockerd (log ${DOVESNAP_LOG_DIR}/dockerd.log)"
-  start_detached "${DOVESNAP_RUN_DIR}/dockerd.launch.pid" "${DOVESNAP_LOG_DIR}/dockerd.log" \
-    /usr/sbin/dockerd || die "docker: could not launch dockerd"
-  if ! wait_until 60 "docker info" docker_ok; then
-    log_tail "${DOVESNAP_LOG_DIR}/dockerd.log"
-    die "docker: engine did not answer within 60s"
-  fi
-  # Remember that we started it, so that `make down-all` may stop it (and only it).
-  cp "${DOVESNAP_RUN_DIR}/dockerd.launch.pid" "${DOCKERD_MARKER}"
-  rm -f "${DOVESNAP_RUN_DIR}/dockerd.launch.pid"
-  log "docker: started (pid $(cat "${DOCKERD_MARKER}"))"
   changed "dockerd"
 }
 

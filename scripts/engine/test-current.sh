@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make test-engine-current`: the end-to-end suite against Docker 28.5.2 as the host's engine.
+# Builds it if needed (scripts/engine/build-current.sh), tries it next to the host's engine
+# (scripts/engine/smoke.sh), swaps it in (scripts/engine/use.sh current), brings the stack up
+# on it (make up MONITORING=1, as make e2e), imports the test image into it, runs every e2e
+# test, and ALWAYS swaps Debian's engine back in at the end (on failure and on Ctrl-C too; with
+# --force, so that networks a failed test left in the current engine do not keep the host on
+# it). Exits with the suite's status (or the swap back's, if the suite passed and that failed).
+set -euo pipefail
+LOG_TAG=dovesnap-test-engine
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=scripts/engine/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SCRIPTS="${REPO_ROOT}/scripts"
+SUITE="not run"
+START="${SECONDS}"
+
+swap_back() {
+  local rc=$? back=0
+  trap - EXIT INT TERM
+  log "swapping Debian's engine back in"
+  "${SCRIPTS}/engine/use.sh" debian --force || back=$?
+  if [[ "${back}" -ne 0 ]]; then
+    warn "the swap back to Debian's engine failed (exit ${back}): the host may still run Docker ${CURRENT_DOCKER_VERSION}; run scripts/engine/use.sh debian"
+    [[ "${rc}" -ne 0 ]] || rc="${back}"
+  fi
+  log "e2e suite against Docker ${CURRENT_DOCKER_VERSION}: ${SUITE}; exit ${rc} after $((SECONDS - START))s"
+  exit "${rc}"
+}
+
+main() {
+  local status=0
+  require_root test-engine-current
+  "${SCRIPTS}/engine/build-current.sh"
+  # A build that cannot run containers fails here, next to the host's engine, before any swap.
+  "${SCRIPTS}/engine/smoke.sh"
+  "${SCRIPTS}/build.sh"
+  # From here on, whatever happens, Debian's engine comes back.
+  trap swap_back EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  "${SCRIPTS}/engine/use.sh" current
+  MONITORING=1 "${SCRIPTS}/up.sh"
+  "${SCRIPTS}/build-test-image.sh"
+  "${SCRIPTS}/install-test-deps.sh"
+  "${SCRIPTS}/run-tests.sh" e2e || status=$?
+  SUITE="exit ${status}"
+  return "${status}"
+}
+
+main "$@"
