@@ -667,11 +667,15 @@ main() {
 
   ensure_packages
   ensure_build
-  ensure_docker
   ensure_ovs
   ensure_faucet_and_gauge
   install_app
   ensure_daemon
+  # Docker after the plugin, as the systemd units order it (Before=docker.service): a starting
+  # dockerd restarts its restart-policy containers at once, and gives up on those whose network
+  # plugin is not listening yet (after a reboot they would stay down). The daemon needs no Docker
+  # to start, and connects to its API when it answers.
+  ensure_docker
   ensure_prometheus
   ensure_image
 

@@ -188,13 +188,14 @@ start_current_engine() {
     --userland-proxy-path "${CURRENT_ENGINE_BIN}/docker-proxy" \
     --init-path "${CURRENT_ENGINE_BIN}/docker-init" \
     "${CUR_DOCKERD_EXTRA_ARGS[@]}" || return 1
+  # Marked as ours at once, not once it answers: one that never answers must still be stoppable by make down-all.
+  pid="$(cat "${CUR_LAUNCH_PIDFILE}")"
+  cp "${CUR_LAUNCH_PIDFILE}" "${CUR_MARKER}"
+  rm -f "${CUR_LAUNCH_PIDFILE}"
   if ! wait_until 60 "docker info at ${CUR_SOCK}" cur_dockerd_ready; then
     log_tail "${CUR_DOCKERD_LOG}"
     return 1
   fi
-  pid="$(cat "${CUR_LAUNCH_PIDFILE}")"
-  cp "${CUR_LAUNCH_PIDFILE}" "${CUR_MARKER}"
-  rm -f "${CUR_LAUNCH_PIDFILE}"
   log "engine: dockerd ${CURRENT_DOCKER_VERSION} answering (pid ${pid})"
 }
 
@@ -211,13 +212,14 @@ start_debian_engine() {
   log "docker: engine not answering; starting ${DEBIAN_DOCKERD} (log ${DOVESNAP_LOG_DIR}/dockerd.log)"
   start_detached "${DOCKERD_LAUNCH_PIDFILE}" "${DOVESNAP_LOG_DIR}/dockerd.log" \
     "${DEBIAN_DOCKERD}" || die "docker: could not launch dockerd"
+  # Remember that we started it, so that `make down-all` may stop it (and only it); at once,
+  # so that one that never answers (and fails this make up) can still be stopped.
+  cp "${DOCKERD_LAUNCH_PIDFILE}" "${DOCKERD_MARKER}"
+  rm -f "${DOCKERD_LAUNCH_PIDFILE}"
   if ! wait_until 60 "docker info" engine_answers "${DOCKER_SOCK}"; then
     log_tail "${DOVESNAP_LOG_DIR}/dockerd.log"
     die "docker: engine did not answer within 60s"
   fi
-  # Remember that we started it, so that `make down-all` may stop it (and only it).
-  cp "${DOCKERD_LAUNCH_PIDFILE}" "${DOCKERD_MARKER}"
-  rm -f "${DOCKERD_LAUNCH_PIDFILE}"
   log "docker: started (pid $(cat "${DOCKERD_MARKER}"))"
 }
 

@@ -94,13 +94,15 @@ export class Reconciler {
         this.abort.signal,
         (err, line) => this.log.error({ err: errorMessage(err), line: line.slice(0, 200) }, 'Docker event not handled'),
       );
-      // Subscribe first, then look: anything that happens in between is seen twice, never lost.
-      const pass = this.fullPass().then(
-        () => {
-          connected = true;
-        },
-        (err: unknown) => this.log.warn({ err: errorMessage(err) }, 'full reconcile pass failed'),
+      let streamOpen = true;
+      stream.then(
+        () => (streamOpen = false),
+        () => (streamOpen = false),
       );
+      // Subscribe first, then look: anything that happens in between is seen twice, never lost.
+      const pass = this.passWhile(() => streamOpen).then((done) => {
+        if (done) connected = true;
+      });
       try {
         await stream;
       } catch (err) {
@@ -110,6 +112,27 @@ export class Reconciler {
       if (this.abort.signal.aborted) break;
       backoff = connected ? 250 : Math.min(backoff * 2, 5000);
       await this.sleep(backoff);
+    }
+  }
+
+  /**
+   * The full pass, retried with backoff for as long as the event stream is up: a dockerd that
+   * streams events but is too busy to answer a list (restoring its containers after a reboot)
+   * would otherwise leave the endpoints it forgot in place until the stream next breaks.
+   */
+  private async passWhile(streamOpen: () => boolean): Promise<boolean> {
+    let backoff = 250;
+    for (;;) {
+      try {
+        await this.fullPass();
+        return true;
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'full reconcile pass failed');
+      }
+      if (this.abort.signal.aborted || !streamOpen()) return false;
+      await this.sleep(backoff);
+      if (this.abort.signal.aborted || !streamOpen()) return false;
+      backoff = Math.min(backoff * 2, 5000);
     }
   }
 

@@ -8,6 +8,7 @@ import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } f
 import { bridgeExternalIds, ExtId, portExternalIds } from '../../../src/core/persist.js';
 import { defaultBridgeName, parseNetworkOptions } from '../../../src/model/options.js';
 import { vethNamesFor } from '../../../src/net/links.js';
+import { DovesnapError, ErrorCode } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 import type { EngineContainerNetwork } from '../../../src/engine/client.js';
 import { FakeEngine, networkEvent } from '../../fakes/fake-engine.js';
@@ -450,6 +451,18 @@ describe('reconciler: event loop', () => {
     r.engine.failStreams();
     await r.engine.subscribed(5);
     assert.deepEqual(r.sleeps, [500, 1000, 2000, 250]);
+  });
+
+  it('retries a failed full pass while the event stream stays up (dockerd answering events but too busy to list networks after a reboot)', async () => {
+    const r = rig();
+    // The stream connects; the pass's first request fails (a timeout while dockerd restores its containers).
+    r.engine.fail('listNetworks', 1, new DovesnapError(ErrorCode.Engine, 'docker GET /networks timed out'));
+    r.reconciler.start();
+    await waitFor(() => r.faucet.syncs.includes(FULL_PASS), 'a second, successful pass without the stream ending');
+    assert.equal(r.engine.calls.streamEvents, 1, 'same stream');
+    assert.equal(r.engine.calls.listNetworks, 2);
+    assert.deepEqual(r.sleeps, [250]);
+    await r.reconciler.stop();
   });
 
   it('stop() aborts the stream, waits for in-flight work, and ends the loop', async () => {
