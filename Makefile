@@ -13,6 +13,7 @@
 #   make install-systemd   copy deploy/systemd/*.service to /etc/systemd/system (systemd hosts)
 #   make engine-current    build Docker 28.5.2 (+ containerd, runc) from the Go module proxy; try it aside
 #   make test-engine-current   the e2e tests with Docker 28.5.2 as the host's engine (Debian's back after)
+#   make test-load   the load suite at the issue's sizes (100 parallel, 1,000 run/rm cycles, ...; ~25 min)
 #
 # Environment passed through to `make up`: FAUCET_PREFIX, MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN,
 # DOVESNAP_*, MONITORING, PROMETHEUS_RETENTION (see scripts/up.sh); `make up SKIP_DAEMON=1`
@@ -24,10 +25,10 @@ SHELL := /bin/bash
 LOG_DIR := /var/log/dovesnap
 
 .PHONY: help build unit up down down-all test e2e test-image status logs logs-follow \
-	clean distclean install-systemd engine-current test-engine-current
+	clean distclean install-systemd engine-current test-engine-current test-load
 
 help:
-	@sed -n '3,20p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	scripts/build.sh
@@ -94,3 +95,11 @@ engine-current:
 # whatever happened, and the suite's status is the target's.
 test-engine-current:
 	scripts/engine/test-current.sh
+
+# make test runs test/e2e/load.test.ts at smaller sizes; this runs it at the issue's, and writes
+# the figures to test-artifacts/load-full.json (docs/benchmarks.md).
+test-load:
+	scripts/build.sh
+	MONITORING=1 scripts/up.sh
+	scripts/build-test-image.sh
+	DOVESNAP_LOAD=full node --test --test-concurrency=1 dist/test/e2e/load.test.js
