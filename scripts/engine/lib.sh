@@ -191,11 +191,11 @@ start_current_engine() {
   # Marked as ours at once, not once it answers: one that never answers must still be stoppable by make down-all.
   pid="$(cat "${CUR_LAUNCH_PIDFILE}")"
   cp "${CUR_LAUNCH_PIDFILE}" "${CUR_MARKER}"
-  rm -f "${CUR_LAUNCH_PIDFILE}"
   if ! wait_until 60 "docker info at ${CUR_SOCK}" cur_dockerd_ready; then
     log_tail "${CUR_DOCKERD_LOG}"
     return 1
   fi
+  rm -f "${CUR_LAUNCH_PIDFILE}"
   log "engine: dockerd ${CURRENT_DOCKER_VERSION} answering (pid ${pid})"
 }
 

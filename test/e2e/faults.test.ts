@@ -83,6 +83,17 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
     await waitAgreement();
   }
 
+  /** Two new containers on the network talk; then they and the network are removed. */
+  async function assertNetworkCarriesTraffic(name: string): Promise<void> {
+    const [a, b] = [fresh('a'), fresh('b')];
+    await runContainer(a, name);
+    await serveHttp(a);
+    await runContainer(b, name);
+    await assertTalk(a, b, name);
+    await docker('rm', '-f', a, b);
+    await docker('network', 'rm', name);
+  }
+
   // ---- network create: the operation fails; nothing of it may remain; a retry works.
   const networkCreatePoints: FailpointName[] = ['createNetwork.beforeBridge', 'createNetwork.afterBridge', 'createNetwork.beforeNat', 'nat.beforeApply'];
   for (const point of networkCreatePoints) {
@@ -104,13 +115,7 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
         await assertRecovered();
         // Retried, the same create succeeds and its containers talk.
         await createNetwork(name, { 'ovs.bridge.dpid': dpid, 'ovs.bridge.mode': 'nat' }, ['--subnet', subnet]);
-        const [a, b] = [fresh('a'), fresh('b')];
-        await runContainer(a, name);
-        await serveHttp(a);
-        await runContainer(b, name);
-        await assertTalk(a, b, name);
-        await docker('rm', '-f', a, b);
-        await docker('network', 'rm', name);
+        await assertNetworkCarriesTraffic(name);
         await waitAgreement();
       });
     }
@@ -222,13 +227,7 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
         await recover();
       }
       await waitFor(`faucet.yaml to have DP ${name}`, async () => readFileSync('/etc/faucet/faucet.yaml', 'utf8').includes(`  ${name}:`), 30_000);
-      const [a, b] = [fresh('a'), fresh('b')];
-      await runContainer(a, name);
-      await serveHttp(a);
-      await runContainer(b, name);
-      await assertTalk(a, b, name);
-      await docker('rm', '-f', a, b);
-      await docker('network', 'rm', name);
+      await assertNetworkCarriesTraffic(name);
       await assertRecovered();
     });
   }
