@@ -31,6 +31,7 @@ describe('loadSettings', () => {
       mirrorBridgeOut: undefined,
       mirrorBridgeIn: undefined,
       stacking: undefined,
+      failpoints: new Map(),
     });
     assert.ok(Object.isFrozen(s));
   });
