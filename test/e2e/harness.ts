@@ -408,7 +408,6 @@ export async function upWithEnv(env: Readonly<Record<string, string | undefined>
   await must('env', [...unset, ...set, 'bash', `${REPO_ROOT}/scripts/up.sh`], 600_000);
 }
 
-/** Whether a process of that pid exists. */
 /** Whether the process runs (a zombie, exited but not yet reaped, does not). */
 export function processAlive(pid: number): boolean {
   return processRunning(pid);
