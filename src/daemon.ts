@@ -193,6 +193,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     metrics.repaired('forwarding_rule', leftovers?.rules.length ?? 0);
     const found = await driver.collectGarbage();
     metrics.repaired('leftover_link', found.links.length);
+    metrics.repaired('leftover_port', found.ports.length);
     metrics.repaired('forwarding_rule', found.forwardingTags.length);
   };
   await collect().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not look for leftovers'));
@@ -276,8 +277,11 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
 
   const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored, dhcp: dhcpNow, metrics });
   vswitch.onHealthChange((h) => {
-    if (h.connected) log.info({ reconnects: h.reconnects }, 'OVSDB connection back');
-    else log.error({ err: h.lastError }, 'OVSDB connection lost: degraded until it is back');
+    if (h.connected) {
+      log.info({ reconnects: h.reconnects }, 'OVSDB connection back');
+      // Ports whose removal waited for OVSDB go now, not at the next periodic look.
+      collect().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));
+    } else log.error({ err: h.lastError }, 'OVSDB connection lost: degraded until it is back');
   });
   reconciler.start();
   // What `dovesnap attach` made goes when its container dies; --persist attachments come back.

@@ -66,6 +66,13 @@ export interface DriverDeps {
 }
 
 /** What the driver does to a container's DHCP client when the container leaves. */
+/** What the collector removed: host veths, OVS ports, and DOCKER-USER rule tags (network id prefixes). */
+export interface Leftovers {
+  readonly links: string[];
+  readonly ports: string[];
+  readonly forwardingTags: string[];
+}
+
 export interface DhcpLifecycle {
   wants(ep: EndpointRecord): boolean;
   stop(ep: EndpointRecord, why: string, release: boolean): Promise<void>;
@@ -419,7 +426,13 @@ export class Driver implements NetworkDriver {
     const work = async (): Promise<void> => {
       // Normally stopped at Leave already; not if Docker left while dovesnap was down.
       if (ep !== undefined && this.deps.dhcp?.wants(ep) === true) await this.deps.dhcp.stop(ep, `endpoint ${why}`, true);
-      if (net !== undefined) await vswitch.deletePort(net.bridgeName, hostIf);
+      if (net !== undefined) {
+        await vswitch.deletePort(net.bridgeName, hostIf).catch((err: unknown) => {
+          // Docker never retries a DeleteEndpoint it was refused: its endpoint would stay here
+          // for good. The port, marked with this endpoint's id, is the collector's once OVSDB answers.
+          this.log.warn({ endpoint: endpointId, port: hostIf, err: errorMessage(err) }, 'OVS port not removed now; it is collected once OVSDB answers');
+        });
+      }
       await failpoint('deleteEndpoint.afterPort');
       await host.deleteLink(hostIf);
       state.removeEndpoint(endpointId);
@@ -525,15 +538,27 @@ export class Driver implements NetworkDriver {
    * its port; Docker sends no DeleteEndpoint for a failed CreateEndpoint), and DOCKER-USER
    * rules of networks that no longer exist. Run at start, before serving, and periodically.
    */
-  async collectGarbage(): Promise<{ links: string[]; forwardingTags: string[] }> {
-    const { state, host } = this.deps;
+  async collectGarbage(): Promise<Leftovers> {
+    const { state, host, vswitch } = this.deps;
     return this.lock.run('networks', async () => {
+      // Decided against the model as it is now: an endpoint may have been recorded meanwhile.
+      const unknown = (hostIf: string): boolean => !this.creating.has(hostIf) && !state.allEndpoints().some((e) => e.hostIf === hostIf);
       const links: string[] = [];
       for (const name of await host.linkNames(HOST_VETH_PREFIX)) {
-        // Decided against the model as it is now: an endpoint may have been recorded meanwhile.
-        if (this.creating.has(name) || state.allEndpoints().some((e) => e.hostIf === name)) continue;
+        if (!unknown(name)) continue;
         await host.deleteLink(name);
         links.push(name);
+      }
+      // Ports of endpoints removed while OVSDB was away, or of a creation rolled back then.
+      const ports: string[] = [];
+      for (const net of state.allNetworks()) {
+        const bridge = await vswitch.getBridge(net.bridgeName);
+        for (const p of bridge?.ports ?? []) {
+          const id = p.externalIds[ExtId.endpointId];
+          if (id === undefined || state.endpoint(id) !== undefined || !unknown(p.name)) continue;
+          await vswitch.deletePort(net.bridgeName, p.name);
+          ports.push(p.name);
+        }
       }
       const tags: string[] = [];
       const networks = new Set(state.allNetworks().map((n) => n.id.slice(0, 12)));
@@ -542,8 +567,8 @@ export class Driver implements NetworkDriver {
         await host.revokeForwardingTag(tag);
         tags.push(tag);
       }
-      if (links.length > 0 || tags.length > 0) this.log.warn({ links, forwardingTags: tags }, 'removed leftovers that belong to no known network or endpoint');
-      return { links, forwardingTags: tags };
+      if (links.length > 0 || ports.length > 0 || tags.length > 0) this.log.warn({ links, ports, forwardingTags: tags }, 'removed leftovers that belong to no known network or endpoint');
+      return { links, ports, forwardingTags: tags };
     });
   }
 

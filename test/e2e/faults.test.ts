@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  containerIp, createNetwork, docker, dockerRaw, httpGet, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
+  containerIp, createNetwork, docker, dockerRaw, httpGet, killOvsDaemon, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
   upWithEnv, waitFor, waitPing, DOCKER, IMAGE, processAlive,
 } from './harness.js';
 import { waitAgreement } from './agreement.js';
@@ -195,6 +195,31 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
       });
     }
   }
+
+  // ---- OVSDB gone in the middle of a start: Join fails, then Docker's DeleteEndpoint comes while
+  // OVSDB is still away. Docker never repeats a refused DeleteEndpoint, so the daemon (not
+  // restarted here: a restart collects at start and would hide it) must clear it all by itself.
+  it('container start while ovsdb-server dies during Join: everything goes without a daemon restart', async () => {
+    const victim = fresh('o');
+    const spec = 'join.beforePersist=delay(3000)';
+    const pid = await arm(spec);
+    try {
+      const started = dockerRaw('run', '-d', '--name', victim, '--net', net, IMAGE, 'sleep', '3600');
+      await waitFor('Join to reach join.beforePersist', async () => failpointLogged('join.beforePersist', pid), 20_000, 50);
+      await killOvsDaemon('ovsdb-server');
+      const r = await started;
+      assert.notEqual(r.code, 0, 'docker run should have failed: OVSDB was away during Join');
+      // ovsdb-server back; the same environment, so make up leaves the daemon as it is.
+      await upWithEnv({ DOVESNAP_FAILPOINTS: spec });
+      assert.equal(daemonPid(), pid, 'the daemon was not restarted');
+      await run(DOCKER, ['rm', '-f', victim]);
+      await waitAgreement();
+    } finally {
+      await recover();
+      await run(DOCKER, ['rm', '-f', victim]);
+    }
+    await assertRecovered();
+  });
 
   // ---- network removal.
   for (const action of ['kill', 'error'] as const) {

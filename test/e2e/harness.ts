@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -406,6 +406,26 @@ export async function upWithEnv(env: Readonly<Record<string, string | undefined>
   const unset = Object.entries(env).flatMap(([k, v]) => (v === undefined ? ['-u', k] : []));
   const set = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
   await must('env', [...unset, ...set, 'bash', `${REPO_ROOT}/scripts/up.sh`], 600_000);
+}
+
+const OVS_RUN_DIR = '/var/run/openvswitch';
+
+/**
+ * SIGKILLs an Open vSwitch daemon (ovsdb-server, ovs-vswitchd) by its pidfile and waits until
+ * it is dead. A killed OVS daemon leaves its control socket (NAME.PID.ctl) behind; a real crash
+ * would too, but a test removes what it caused. Returns the pid killed.
+ */
+export async function killOvsDaemon(name: 'ovsdb-server' | 'ovs-vswitchd'): Promise<number> {
+  const pid = Number(readFileSync(`${OVS_RUN_DIR}/${name}.pid`, 'utf8').trim());
+  process.kill(pid, 'SIGKILL');
+  await waitFor(`${name} (pid ${pid}) dead`, async () => !processRunning(pid), 10_000);
+  removeStaleOvsCtl(pid);
+  return pid;
+}
+
+/** Removes the control sockets a killed OVS daemon of this pid left behind. */
+export function removeStaleOvsCtl(pid: number): void {
+  for (const f of readdirSync(OVS_RUN_DIR)) if (f.endsWith(`.${pid}.ctl`)) rmSync(`${OVS_RUN_DIR}/${f}`, { force: true });
 }
 
 /** Whether the process runs (a zombie, exited but not yet reaped, does not). */

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
-  containerIp, createNetwork, docker, dockerRaw, hostLinks, httpGet, must, onCleanup, run, runContainer, serveHttp, testDpid, testSubnet, uniqueName,
+  containerIp, createNetwork, docker, dockerRaw, hostLinks, httpGet, killOvsDaemon, must, run, runContainer, serveHttp, testDpid, testSubnet, uniqueName,
   waitFor, waitPing, STATUS_URL,
 } from './harness.js';
 
@@ -12,7 +12,6 @@ import {
  */
 
 const REPO = new URL('../../..', import.meta.url).pathname;
-const OVSDB_PIDFILE = '/var/run/openvswitch/ovsdb-server.pid';
 const DAEMON_PIDFILE = '/run/dovesnap/dovesnap.pid';
 
 async function healthz(): Promise<{ code: number; body: string }> {
@@ -38,10 +37,7 @@ describe('OVSDB restarts and leftovers', () => {
     await runContainer(a, net);
     await serveHttp(a);
 
-    const killed = pidOf(OVSDB_PIDFILE);
-    process.kill(killed, 'SIGKILL');
-    // A SIGKILLed ovsdb-server leaves its control socket behind: the test removes what it caused.
-    onCleanup(async () => rmSync(`/var/run/openvswitch/ovsdb-server.${killed}.ctl`, { force: true }));
+    await killOvsDaemon('ovsdb-server');
     await waitFor('healthz degraded', async () => {
       const h = await healthz();
       return h.code === 503 && /degraded/.test(h.body) && /OVSDB/.test(h.body);

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
   containerIp, createNetwork, docker, dockerRaw, faucetYaml, httpGet, must, onCleanup, ovsVsctl, processAlive, run, runContainer,
-  testDpid, testSubnet, uniqueName, upWithEnv, waitFor, waitPing, DOCKER, IMAGE,
+  removeStaleOvsCtl, testDpid, testSubnet, uniqueName, upWithEnv, waitFor, waitPing, DOCKER, IMAGE,
 } from './harness.js';
 import { waitAgreement } from './agreement.js';
 
@@ -27,11 +27,6 @@ const COMPONENTS: Record<string, string> = {
 
 function pidOf(pidfile: string): number {
   return Number(readFileSync(pidfile, 'utf8').trim());
-}
-
-/** A killed OVS daemon leaves its control socket behind; a real crash would too, but a test cleans its own. */
-function removeStaleCtl(pid: number): void {
-  for (const f of readdirSync(OVS_RUN)) if (f.endsWith(`.${pid}.ctl`)) rmSync(`${OVS_RUN}/${f}`, { force: true });
 }
 
 /** make up, keeping Prometheus (later tests need it). */
@@ -129,7 +124,7 @@ describe('restarts under load, and a simulated reboot', () => {
       await new Promise((r) => setTimeout(r, 300));
       process.kill(pid, 'SIGKILL');
       await waitFor(`${component} dead`, async () => !processAlive(pid), 10_000);
-      if (pidfile.startsWith(OVS_RUN)) removeStaleCtl(pid);
+      if (pidfile.startsWith(OVS_RUN)) removeStaleOvsCtl(pid);
       await b.done;
       await makeUp();
       assert.notEqual(pidOf(pidfile), pid, `${component} restarted`);

@@ -79,8 +79,8 @@ describe('driver: foundations', () => {
   let faucet: StubFaucetView;
   let driver: Driver;
 
-  const make = (opts: { assignOfports?: boolean; defaultControllers?: string[] } = {}): void => {
-    vs = new FakeVSwitch({ assignOfports: opts.assignOfports ?? true });
+  const make = (opts: { assignOfports?: boolean; defaultControllers?: string[]; unavailableAfterMs?: number } = {}): void => {
+    vs = new FakeVSwitch({ assignOfports: opts.assignOfports ?? true, unavailableAfterMs: opts.unavailableAfterMs });
     host = new FakeHostNet();
     state = new StateStore();
     faucet = new StubFaucetView();
@@ -235,6 +235,26 @@ describe('driver: foundations', () => {
     vs.simulateVswitchd(vethNamesFor(EP1).host, 1);
     await creating;
     assert.ok(state.endpoint(EP1));
+  });
+
+  it('DeleteEndpoint while OVSDB is away removes the veth and the endpoint; its port is collected once OVSDB answers', async () => {
+    // Seen under load: Join and then DeleteEndpoint both failed while ovsdb-server restarted;
+    // Docker does not retry a refused DeleteEndpoint, so the endpoint, its veth pair and its port stayed for good.
+    make({ unavailableAfterMs: 20 });
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1' }));
+    await endpoint(EP1);
+    await endpoint(EP2);
+    const port = vethNamesFor(EP1).host;
+    vs.simulateDisconnect();
+    await driver.deleteEndpoint({ NetworkID: NET, EndpointID: EP1 });
+    assert.equal(state.endpoint(EP1), undefined, 'the endpoint is gone from the model');
+    assert.equal(host.links.has(port), false, 'its veth pair is gone');
+    vs.simulateReconnect();
+    assert.ok((await vs.getBridge('ovsbr-a1b2c'))?.ports.some((p) => p.name === port), 'the port waited for OVSDB');
+    const collected = await driver.collectGarbage();
+    assert.deepEqual(collected.ports, [port]);
+    const left = (await vs.getBridge('ovsbr-a1b2c'))?.ports.map((p) => p.name);
+    assert.deepEqual(left, [vethNamesFor(EP2).host], 'the known endpoint keeps its port');
   });
 
   it('removing a network Docker forgot revokes its forwarding rules through the one teardown (defect 3)', async () => {
