@@ -334,7 +334,7 @@ fw_forward_policy() { "$1" -w -t filter -S FORWARD 2>/dev/null | sed -n 's/^-P F
 
 # snapshot_firewall: before the first swap away from Debian's engine (kept until it is back).
 snapshot_firewall() {
-  local tool
+  local tool table
   [[ -f "${ENGINE_FIREWALL_SNAPSHOT}" ]] && return 0
   mkdir -p "$(dirname "${ENGINE_FIREWALL_SNAPSHOT}")"
   {
@@ -347,6 +347,14 @@ snapshot_firewall() {
         printf '%s docker-user no\n' "${tool}"
       fi
     done
+    # Docker 28's ip6tables (iptables-nft) makes these nftables tables; 20.10 does not.
+    for table in nat filter; do
+      if nft list table ip6 "${table}" >/dev/null 2>&1; then
+        printf 'nft-table ip6/%s yes\n' "${table}"
+      else
+        printf 'nft-table ip6/%s no\n' "${table}"
+      fi
+    done
     printf 'sysctl net.ipv4.ip_forward %s\n' "$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo '?')"
     printf 'sysctl net.ipv6.conf.all.forwarding %s\n' "$(cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null || echo '?')"
   } >"${ENGINE_FIREWALL_SNAPSHOT}.tmp"
@@ -356,7 +364,7 @@ snapshot_firewall() {
 
 # restore_firewall: with no engine running, after remove_docker_chains; forgets the snapshot.
 restore_firewall() {
-  local tool what value now rule
+  local tool what value now rule family table
   if [[ ! -f "${ENGINE_FIREWALL_SNAPSHOT}" ]]; then
     log "firewall: no record of the firewall before the swap (${ENGINE_FIREWALL_SNAPSHOT}); policies left as they are"
     return 0
@@ -375,6 +383,18 @@ restore_firewall() {
         if [[ -n "${value}" && "${now}" != "${value}" ]]; then
           "${tool}" -w -P FORWARD "${value}"
           log "firewall: ${tool} FORWARD policy back to ${value} (was ${now})"
+        fi
+        ;;
+      nft-table:*)
+        # Deleted only if the swap made it and nothing but empty base chains is left in it.
+        family="${what%/*}" table="${what#*/}"
+        if [[ "${value}" == no ]] && nft list table "${family}" "${table}" >/dev/null 2>&1; then
+          if nft -j list table "${family}" "${table}" | grep -q '"rule"'; then
+            warn "firewall: nftables table ${family} ${table} was made during the swap and still has rules; left as it is"
+          else
+            nft delete table "${family}" "${table}"
+            log "firewall: removed the empty nftables table ${family} ${table} (made by Docker ${CURRENT_DOCKER_VERSION}'s ip6tables)"
+          fi
         fi
         ;;
       *:docker-user)
