@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { runCommand, type CommandResult } from '../net/exec.js';
+import { runCommand, runInNetns, type CommandResult } from '../net/exec.js';
 import { waitNeighbourSettled } from '../net/links.js';
 import type { DhcpLease } from './lease.js';
 
@@ -47,7 +47,7 @@ export async function releaseThroughLink(req: ReleaseRequest, opts: { timeoutMs?
     await inNs('link', 'set', 'dev', req.link, 'up');
     await inNs('addr', 'add', `${lease.address}/${lease.prefixLength}`, 'dev', req.link, 'nodad');
     if (nextHop !== lease.serverId) await inNs('route', 'add', 'default', 'via', nextHop, 'dev', req.link);
-    await runCommand('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, SENDER, req.mac, lease.address, lease.serverId], { timeoutMs: opts.timeoutMs ?? 5000 });
+    await runInNetns(`/run/netns/${ns}`, process.execPath, [SENDER, req.mac, lease.address, lease.serverId], { timeoutMs: opts.timeoutMs ?? 5000 });
     // The datagram waits in the kernel for the next hop's MAC: keep the namespace until it left.
     await waitNeighbourSettled(`/run/netns/${ns}`, req.link, nextHop, opts.timeoutMs ?? 5000);
     await new Promise((r) => setTimeout(r, 50));

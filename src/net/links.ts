@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { isValidInterfaceName } from '../model/options.js';
-import { runCommand } from './exec.js';
+import { runCommand, runInNetns } from './exec.js';
 
 /**
  * Host links through iproute2's JSON output. Every name we create starts with a fixed prefix,
@@ -184,7 +184,7 @@ export async function deleteLink(name: string): Promise<void> {
 export async function setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string> {
   const inside = await settledPeerInNetns(hostIf, netns);
   if (inside === undefined) throw new DovesnapError(ErrorCode.HostCommand, `the peer of ${hostIf} is not (yet) in place in namespace ${netns}`);
-  await runCommand('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'dev', inside.ifname, 'address', mac]);
+  await runInNetns(netns, 'ip', ['link', 'set', 'dev', inside.ifname, 'address', mac]);
   return inside.ifname;
 }
 
@@ -223,7 +223,7 @@ export function randomMac(random: (n: number) => Uint8Array): string {
 export async function waitNeighbourSettled(netns: string, ifname: string, ip: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await runCommand('nsenter', [`--net=${netns}`, 'ip', '-json', 'neigh', 'show', 'to', ip, 'dev', ifname]).catch(() => undefined);
+    const r = await runInNetns(netns, 'ip', ['-json', 'neigh', 'show', 'to', ip, 'dev', ifname]).catch(() => undefined);
     if (r === undefined) return false;
     const entries = r.stdout.trim() === '' ? [] : (JSON.parse(r.stdout) as { state?: string[] }[]);
     if (!entries.some((e) => e.state?.includes('INCOMPLETE') === true)) return true;
