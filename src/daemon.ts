@@ -279,6 +279,8 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   vswitch.onHealthChange((h) => {
     if (h.connected) {
       log.info({ reconnects: h.reconnects }, 'OVSDB connection back');
+      // ovs-vswitchd lost OVSDB too, and its switches may have missed link-ups meanwhile.
+      faucet.recheckPorts('OVSDB connection back');
       // Ports whose removal waited for OVSDB go now, not at the next periodic look.
       collect().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));
     } else log.error({ err: h.lastError }, 'OVSDB connection lost: degraded until it is back');
@@ -292,6 +294,8 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   // periodic render (no write when nothing differs) puts them back.
   const resync = setInterval(() => {
     faucet.sync('periodic check').catch(() => undefined);
+    // A link-up FAUCET missed leaves a port dead until someone looks: look, now and then.
+    faucet.recheckPorts('periodic check', { hostPorts: false });
   }, RESYNC_MS);
   resync.unref();
   const stopWatching = watchFaucetConfig(settings.faucetConfigPath, () => {

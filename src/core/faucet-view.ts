@@ -67,6 +67,14 @@ export interface ClosableFaucetView extends FaucetView {
   fileChanged(): Promise<void>;
   /** Why FAUCET is not keeping up, if it is not: its last change was not confirmed in time. */
   unhealthy(): string | undefined;
+  /**
+   * Checks FAUCET's port_status of every raised container port and every host interface again
+   * (with fresh bounce allowances): a switch can miss link-ups while its ovs-vswitchd has lost
+   * OVSDB, after the bounces of the first check were spent. `hostPorts: false` looks at
+   * container ports only (a host interface FAUCET never sees up is bounced three times per
+   * episode, not on every periodic check).
+   */
+  recheckPorts(reason: string, opts?: { readonly hostPorts?: boolean }): void;
   close(): Promise<void>;
 }
 
@@ -338,7 +346,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
           const dpid = e === undefined ? undefined : state.network(e.networkId)?.options.dpid;
           if (e?.ofport === undefined || dpid === undefined || !raised.has(e.hostIf)) continue;
           if (status.get(dpid)?.get(e.ofport) !== false) continue;
-          flog.warn({ port: e.hostIf, ofport: e.ofport, attempt }, 'FAUCET did not see the port come up (it was still starting the switch); raising it again');
+          // Only a port that should carry traffic and whose link is up: a bounce raises the link.
+          if (e.blockedReason !== undefined || !(await host.linkIsUp(e.hostIf).catch(() => false))) continue;
+          flog.warn({ port: e.hostIf, ofport: e.ofport, attempt }, 'FAUCET reports the port down while its link is up (it missed the link-up); raising it again');
           try {
             await host.setLinkDown(e.hostIf);
             await new Promise((r) => setTimeout(r, BOUNCE_MS));
@@ -525,6 +535,14 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     },
     sync(reason: string): Promise<void> {
       return track(requestSync(reason));
+    },
+    recheckPorts(reason: string, opts: { readonly hostPorts?: boolean } = {}) {
+      const ids = state.allEndpoints().filter((e) => raised.has(e.hostIf)).map((e) => e.id);
+      flog.debug({ reason, ports: ids.length }, 'checking again that FAUCET sees the raised ports up');
+      verifyUp(ids, 1);
+      if (opts.hostPorts === false) return;
+      hostPortBounces.clear();
+      verifyHostPorts(1);
     },
     unhealthy() {
       return unconfirmed === undefined ? undefined : `FAUCET has not confirmed a configuration since ${new Date(unconfirmed.since).toISOString()}: ${unconfirmed.message}`;

@@ -1,6 +1,6 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
   containerIp, createNetwork, docker, dockerRaw, faucetYaml, httpGet, must, onCleanup, ovsVsctl, processAlive, run, runContainer,
@@ -153,14 +153,17 @@ describe('restarts under load, and a simulated reboot', () => {
       if (m?.[1] !== undefined) await run('ip', ['link', 'del', m[1]]);
     }
     await run('ovs-dpctl', ['del-dp', 'ovs-system']);
-    if (existsSync('/run/docker/netns')) {
-      for (const f of readdirSync('/run/docker/netns')) await run('umount', [`/run/docker/netns/${f}`]);
-    }
+    // Mounts under the run directories (Docker's namespace files, attach's dhcpcd namespaces), deepest first.
+    const RUN_DIRS = ['/run/dovesnap', '/run/docker', '/run/openvswitch'];
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
+      .filter((m) => RUN_DIRS.some((d) => m === d || m.startsWith(`${d}/`)))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) await run('umount', ['-l', m]);
     await run('nft', ['delete', 'table', 'ip', 'dovesnap']);
     for (const line of (await run('iptables', ['-w', '-S', 'DOCKER-USER'])).stdout.split('\n')) {
       if (line.startsWith('-A DOCKER-USER') && line.includes('dovesnap')) await run('sh', ['-c', `iptables -w ${line.replace(/^-A/, '-D')}`]);
     }
-    for (const dir of ['/run/dovesnap', '/run/docker', '/run/openvswitch']) rmSync(dir, { recursive: true, force: true });
+    for (const dir of RUN_DIRS) rmSync(dir, { recursive: true, force: true });
     rmSync('/var/run/docker.pid', { force: true });
 
     await makeUp();

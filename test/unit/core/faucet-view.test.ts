@@ -231,6 +231,32 @@ describe('createFaucetView', () => {
     assert.equal(r.host.downs.get(seen.hostIf), undefined, 'a port FAUCET saw is never bounced');
   });
 
+  it('recheckPorts raises again a port whose link-ups were all missed (ovs-vswitchd without OVSDB), and not a blocked or seen one', async () => {
+    // Seen in CI on Docker 28.5.2: ovsdb-server was killed just after a server's port was raised;
+    // all three bounces came while ovs-vswitchd had no OVSDB, and the port stayed dead for good.
+    const r = await rig(OPERATOR, undefined, 2, '0', { verifyAfterMs: 20 });
+    await addNetwork(r);
+    const missed = await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+    const seen = await addEndpoint(r, EP_GOOD, 2, { name: '/db' });
+    let switchHearsLinks = false;
+    let seenUp = false;
+    r.fake.portStatus = () => {
+      if (switchHearsLinks && (r.host.downs.get(missed.hostIf) ?? 0) > 3) seenUp = true;
+      return [
+        { dpId: 0x10n, port: 1, description: '/web c1', up: seenUp && isUp(r, missed) },
+        { dpId: 0x10n, port: 2, description: '/db c2', up: isUp(r, seen) },
+      ];
+    };
+    await r.view.sync('test');
+    await waitFor(async () => (r.host.downs.get(missed.hostIf) ?? 0) === 3, 'three bounces, all missed');
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(r.host.downs.get(missed.hostIf), 3, 'no more than three on its own');
+    switchHearsLinks = true;
+    r.view.recheckPorts('OVSDB connection back');
+    await waitFor(async () => seenUp && isUp(r, missed), 'FAUCET sees the port up after the recheck');
+    assert.equal(r.host.downs.get(seen.hostIf), undefined, 'a port FAUCET saw is never bounced');
+  });
+
   it('raises again a host interface (added, or added by hand) that is up while FAUCET reports it down; never one that is down; at most three times', async () => {
     const r = await rig(OPERATOR, undefined, 2, '0', { verifyAfterMs: 30 });
     const n = await addNetwork(r);
