@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the tests need beyond the stack that `make up` installs: Chromium for the
 # live view's browser test (Debian's build; puppeteer-core, an npm dev dependency, drives it
-# and downloads no browser), and ISC dhclient for `dovesnap attach … dhclient`. Idempotent:
-# installs only what is missing.
+# and downloads no browser), and ISC dhclient and dhcpcd for `dovesnap attach … dhclient` and
+# `… dhcpcd`. Idempotent: installs only what is missing.
 set -euo pipefail
 LOG_TAG=dovesnap-test-deps
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-TEST_PACKAGES=(chromium isc-dhcp-client)
+TEST_PACKAGES=(chromium isc-dhcp-client dhcpcd-base)
 
 main() {
   local missing=() pkg

@@ -9,6 +9,7 @@ import { deleteLink, getLink, hostLinkExists, listLinks } from '../net/links.js'
 import { allowBridged, revokeBridged } from '../net/forwarding.js';
 import { DhcpSupervisor } from '../dhcp/supervisor.js';
 import { startDhclient, stopDhclient } from './dhclient.js';
+import { dhcpcdBinary, startDhcpcd, stopDhcpcd } from './dhcpcd.js';
 import { existsSync } from 'node:fs';
 import { silentLogger } from '../util/log.js';
 import type { Engine } from '../engine/client.js';
@@ -125,6 +126,10 @@ function checkCombination(spec: AttachSpec, plan: HostIfPlan): void {
   }
   if (spec.localIf !== undefined && (plan.kind === 'physical' || plan.kind === 'dummy')) {
     throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(spec.localIf)} for -l: only a bridge attachment has a host-side interface to name (${plan.name} is ${plan.kind === 'dummy' ? 'a dummy' : 'a physical interface'})`);
+  }
+  // Before anything is made: pipework ran the client "where it exists"; a missing one is said so.
+  if (spec.address.kind === 'dhcp' && spec.address.client === 'dhcpcd' && dhcpcdBinary() === undefined) {
+    throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(spec.address.method)} for the address: dhcpcd is not installed (Debian: apt install dhcpcd-base)`);
   }
 }
 
@@ -301,6 +306,13 @@ async function configureInside(
     save();
     return waitForAddress(netns, cif, deps.leaseWaitMs ?? 15_000);
   }
+  if (a.client === 'dhcpcd') {
+    // Recorded first: a start that fails half-way (its mount namespace made) is undone by the record.
+    resources.push({ kind: 'dhcp-client', key, client: a.method, ifname: cif });
+    save();
+    await startDhcpcd(deps.dhcpDir, key, netns, cif, guest.name, a.options);
+    return waitForAddress(netns, cif, deps.leaseWaitMs ?? 15_000);
+  }
   const supervisor = new DhcpSupervisor({ dir: deps.dhcpDir, logger: silentLogger(), checkMs: 3_600_000 });
   try {
     supervisor.ensure({ endpointId: key, netns, ifname: cif, hostname: guest.name, extraArgs: a.options });
@@ -342,6 +354,11 @@ export async function removeResources(deps: Pick<AttachDeps, 'dhcpDir' | 'store'
 async function removeOne(deps: Pick<AttachDeps, 'dhcpDir'>, r: AttachResource, netns: string, guestGone: boolean): Promise<void> {
   switch (r.kind) {
     case 'dhcp-client': {
+      if (r.client.startsWith('dhcpcd')) {
+        // Released even when the container died: dhcpcd keeps its network namespace, and the link, alive.
+        await stopDhcpcd(deps.dhcpDir, r.key, true);
+        return;
+      }
       if (r.client.startsWith('dhclient')) {
         await stopDhclient(deps.dhcpDir, r.key, netns, r.ifname ?? 'eth1', !guestGone && existsSync(netns));
         return;

@@ -177,13 +177,6 @@ export function parseAttachArgs(argv: readonly string[]): AttachCommand {
   if (guest === undefined || addressText === undefined) throw bad('the command line', args.join(' '), 'expected HOSTIF [-i CIF] [-l LOCALIF] [-a 4|6] GUEST IP/LEN[@GW]|dhcp [MAC][@VLAN]');
   if (extra.length > 0) throw bad('the command line', extra.join(' '), 'unexpected arguments after [MAC][@VLAN]');
   const address = parseAddress(addressText, family);
-  if (address.kind === 'dhcp' && address.client === 'dhcpcd') {
-    // dhcpcd keeps its state host-wide (/run/dhcpcd, /var/lib/dhcpcd, compiled in) and runs
-    // hooks that edit the host's resolv.conf: from the host, it would mix the container's lease
-    // with the host's own interfaces of the same name.
-    throw bad('the address', addressText, "dhcpcd keeps its state host-wide and would configure the host's files from the container's lease; use dhcp, udhcpc or dhclient");
-  }
-
   let mac: string | undefined;
   let vlan: number | undefined;
   if (macText !== undefined) {

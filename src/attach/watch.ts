@@ -13,6 +13,7 @@ import { deleteLink } from '../net/links.js';
 import type { VSwitch } from '../ovs/vswitch.js';
 import { attach, removeResources, type AttachDeps } from './apply.js';
 import { ATTACH_EXT_ID, type AttachmentRecord } from './record.js';
+import { dhcpcdKeys, stopDhcpcd } from './dhcpcd.js';
 
 export interface AttachWatchDeps extends AttachDeps {
   readonly engine: Pick<Engine, 'inspectContainer' | 'streamEvents'>;
@@ -137,6 +138,20 @@ export class AttachWatcher {
       else if (r.resources.length > 0 || !r.spec.persist || s.state === 'gone') await this.ended(r, s.state === 'gone');
     }
     await this.collectPorts(why);
+    await this.collectDhcpcd(why);
+  }
+
+  /** dhcpcd clients (each in a mount namespace kept on a file) whose record is gone. */
+  private async collectDhcpcd(why: string): Promise<void> {
+    // Listed before the records are read: attach records an attachment before it makes the
+    // client's namespace, so a namespace listed here has its record among those read after.
+    const keys = dhcpcdKeys(this.deps.dhcpDir);
+    const known = new Set(this.deps.store.all().map((r) => r.key));
+    for (const key of keys) {
+      if (known.has(key)) continue;
+      await stopDhcpcd(this.deps.dhcpDir, key, true);
+      this.log.info({ key, why }, 'stopped a dhcpcd of dovesnap attach whose record is gone');
+    }
   }
 
   /** OVS ports carrying attach's mark whose record is gone (a record lost, a crash mid-attach). */

@@ -15,6 +15,7 @@ import { netnsOf, resolveGuest } from '../attach/guest.js';
 import { DEFAULT_CONTAINER_IF, parseAttachArgs, type AttachSpec } from '../attach/spec.js';
 import { DhcpSupervisor } from '../dhcp/supervisor.js';
 import { dhclientPid, stopDhclient } from '../attach/dhclient.js';
+import { dhcpcdRunning, stopDhcpcd } from '../attach/dhcpcd.js';
 import { silentLogger } from '../util/log.js';
 
 export const ATTACH_HELP = `Usage (pipework's command line; "pipework" runs the same):
@@ -49,7 +50,9 @@ Addresses:
   udhcpc[:OPTS]   the same; udhcpc-f[:OPTS] stays in the foreground until the client exits
   dhclient[-f][:OPTS]  ISC dhclient (if installed), with dovesnap's own configuration, script
                   and lease file, so that it touches nothing on the host; -f stays in the foreground
-  dhcpcd          refused: its state is host-wide and its hooks edit the host's resolv.conf
+  dhcpcd[-f][:OPTS]  dhcpcd (if installed), in a mount namespace of its own where its state
+                  directories are the attachment's, and with no hooks, so that it touches nothing
+                  on the host; -f stays in the foreground
 MAC:
   02:42:ac:11:00:99   the container interface's MAC
   U:STRING            a MAC that is the same for the same string (02: and MD5 bytes, as pipework)
@@ -123,6 +126,7 @@ export async function runAttach(argv: readonly string[]): Promise<void> {
   process.stdout.write(`${where}: attached to ${r.hostIf} (${r.hostKind.replace('-', ' ')}), ${describe(cmd.spec)}${lease}\n`);
   if (a.kind === 'dhcp' && a.foreground) {
     if (a.client === 'dhclient') await followDhclient(paths.dhcpDir, r.key, netnsOf(r.guest), cmd.spec.containerIf);
+    else if (a.client === 'dhcpcd') await followDhcpcd(paths.dhcpDir, r.key);
     else await followClient(paths.dhcpDir, r.key);
   }
 }
@@ -136,6 +140,18 @@ async function followDhclient(dir: string, key: string, netns: string, ifname: s
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   while (dhclientPid(dir, key) !== undefined) await new Promise((r) => setTimeout(r, 500));
+  await stopping;
+}
+
+/** `dhcpcd-f`: stay until the client exits; an interrupt releases the lease and stops it. */
+async function followDhcpcd(dir: string, key: string): Promise<void> {
+  let stopping: Promise<void> | undefined;
+  const stop = (): void => {
+    stopping ??= stopDhcpcd(dir, key, true);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  while (dhcpcdRunning(dir, key)) await new Promise((r) => setTimeout(r, 500));
   await stopping;
 }
 

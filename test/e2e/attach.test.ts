@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { makeLan, serverLeases } from './dhcp-lan.js';
 import {
@@ -337,6 +337,60 @@ describe('dovesnap attach (pipework)', () => {
     assert.equal(await attachRules(br), '', 'the forwarding rule goes with the last attachment');
   });
 
+  it("dhcpcd: two containers' eth1 each leased, nothing of the host touched; detach releases, a dead container's client is stopped", async () => {
+    const br = `brdsc${tag}`;
+    const lan = await makeLan(`ac${tag}`, []);
+    onCleanup(() => run('ip', ['link', 'del', br]));
+    await must('ip', ['link', 'add', br, 'type', 'bridge']);
+    await must('ip', ['link', 'set', br, 'up']);
+    await must('ip', ['link', 'set', lan.port, 'master', br]);
+    const [g, h] = [`${uniqueName('atc')}-g`, `${uniqueName('atc')}-h`];
+    await bare(g);
+    await bare(h);
+    const keyOf = async (c: string): Promise<string> => `${(await docker('inspect', '-f', '{{.Id}}', c)).trim().slice(0, 12)}_eth1`;
+    const [gKey, hKey] = [await keyOf(g), await keyOf(h)];
+    // What dhcpcd run from the host would change: its compiled-in directories, resolv.conf, the host name.
+    const hostState = (): string => JSON.stringify({
+      resolv: readFileSync('/etc/resolv.conf', 'utf8'),
+      hostname: readFileSync('/proc/sys/kernel/hostname', 'utf8'),
+      run: existsSync('/run/dhcpcd') ? readdirSync('/run/dhcpcd') : [],
+      db: existsSync('/var/lib/dhcpcd') ? readdirSync('/var/lib/dhcpcd') : [],
+    });
+    const before = hostState();
+
+    const gLease = /leased (\S+)\/24/.exec(await attach(br, g, 'dhcpcd'))?.[1];
+    const hLease = /leased (\S+)\/24/.exec(await attach(br, h, 'dhcpcd:--noarp'))?.[1];
+    assert.ok(gLease?.startsWith(`${lan.prefix}.1`) === true, `a pool address for ${g}: ${gLease}`);
+    assert.ok(hLease?.startsWith(`${lan.prefix}.1`) === true, `a pool address for ${h}: ${hLease}`);
+    assert.notEqual(gLease, hLease, 'two clients with one interface name, each its own lease');
+    assert.match(await inContainer(g, 'ip', 'route'), new RegExp(`default via ${lan.prefix.replace(/\./g, '\\.')}\\.1 dev eth1`));
+    assert.ok(await ping(g, `${lan.prefix}.1`));
+    const page = await dockerRaw('exec', h, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${lan.prefix}.1:8080/`);
+    assert.equal(page.stdout.trim(), 'hello from the LAN server', 'TCP to the LAN server');
+    await waitFor('the host names from dhcpcd in the lease table', async () => {
+      const leases = await serverLeases(lan);
+      return leases.get(gLease ?? '')?.host === g && leases.get(hLease ?? '')?.host === h;
+    }, 10_000, 200);
+    assert.equal(hostState(), before, "the host's dhcpcd directories, resolv.conf and host name are untouched");
+    assert.ok(dhcpcdOf(gKey).length > 0 && dhcpcdOf(hKey).length > 0, 'each client runs, in its own mount namespace');
+    assert.equal(dhcpcdOf(gKey).filter((p) => dhcpcdOf(hKey).includes(p)).length, 0);
+
+    await detach(g);
+    await waitFor("g's lease released, its client and mount namespace gone", async () =>
+      dhcpcdOf(gKey).length === 0 && !existsSync(`${ATTACH_DHCP_DIR}/mnt/${gKey}`) && (await serverLeases(lan)).get(gLease ?? '')?.expired === true, 20_000, 200);
+    // h dies without detach: the daemon stops its client, which releases through the link it still holds.
+    await docker('rm', '-f', h);
+    await waitFor("the dead container's dhcpcd stopped by the daemon, its lease released", async () =>
+      dhcpcdOf(hKey).length === 0 && !existsSync(`${ATTACH_DHCP_DIR}/mnt/${hKey}`) && !existsSync(`${ATTACH_DHCP_DIR}/${hKey}.dhcpcd`) &&
+      (await serverLeases(lan)).get(hLease ?? '')?.expired === true, 20_000, 200);
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+    assert.ok(!mounts.includes(gKey) && !mounts.includes(hKey), 'no mount of either client is left');
+    assert.ok(!mounts.includes(` ${ATTACH_DHCP_DIR}/mnt `), 'nor the private mount that held their namespaces');
+    assert.equal(hostState(), before);
+    await detach(g).catch(() => undefined);
+    await docker('rm', '-f', g);
+  });
+
   it('--persist: made anew when the container restarts; without it, gone for good', async () => {
     const br = `brdsp${tag}`;
     const { prefix } = testSubnet();
@@ -408,6 +462,25 @@ function pipeworkMac(text: string): string {
 /** udhcpc processes whose command line names this container's attachment. */
 function udhcpcOf(container: string): number[] {
   return processesWith('udhcpc', `hostname:${container}`);
+}
+
+/** The processes of an attachment's dhcpcd: those in the mount namespace kept for it (dhcpcd rewrites its command line). */
+function dhcpcdOf(key: string): number[] {
+  let own: string;
+  try {
+    own = `mnt:[${statSync(`${ATTACH_DHCP_DIR}/mnt/${key}`).ino}]`;
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/mnt`) === own) out.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** Processes whose command line holds both strings. */

@@ -64,8 +64,8 @@ describe('dovesnap attach command line (pipework compatible)', () => {
     assert.throws(() => parseAttachArgs(['br1', 'web', '10.0.0.2/24', 'aa:bb:cc:dd:ee:f0', 'extra']), /unexpected arguments/);
     assert.throws(() => parseAttachArgs(['mac:zz', 'web', 'dhcp']), /for the host interface \(mac:HOSTMAC\)/);
     assert.throws(() => parseAttachArgs(['--bogus']), /unknown option/);
-    assert.throws(() => parseAttachArgs(['br1', 'web', 'dhcpcd']), /invalid value "dhcpcd" for the address: dhcpcd keeps its state host-wide/);
-    assert.throws(() => parseAttachArgs(['br1', 'web', 'dhcpcd-f']), /invalid value "dhcpcd-f" for the address/);
+    assert.deepEqual(spec('br1', 'web', 'dhcpcd-f:--noarp').address, { kind: 'dhcp', client: 'dhcpcd', method: 'dhcpcd-f', foreground: true, options: ['--noarp'] });
+    assert.equal((spec('br1', 'web', 'dhcpcd').address as { foreground: boolean }).foreground, false);
     assert.equal(spec('br1', 'web', 'dhclient-f:-v').address.kind, 'dhcp');
   });
 
