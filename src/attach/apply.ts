@@ -355,8 +355,7 @@ async function removeOne(deps: Pick<AttachDeps, 'dhcpDir'>, r: AttachResource, n
   switch (r.kind) {
     case 'dhcp-client': {
       if (r.client.startsWith('dhcpcd')) {
-        // Released even when the container died: dhcpcd keeps its network namespace, and the link, alive.
-        await stopDhcpcd(deps.dhcpDir, r.key, true);
+        await stopDhcpcd(deps.dhcpDir, r.key);
         return;
       }
       if (r.client.startsWith('dhclient')) {

@@ -178,16 +178,17 @@ async function waitGone(files: DhcpcdFiles, ms: number): Promise<boolean> {
 }
 
 /**
- * Releases the lease (SIGALRM, what `dhcpcd -k` sends) while the container's namespace exists,
- * else stops the client (SIGTERM); whatever still runs in its mount namespace after that is
- * killed. Then the namespace and the files go. Succeeds if nothing is left to stop.
+ * Releases the lease and stops the client (SIGALRM, what `dhcpcd -k` sends; it works after the
+ * container died too, as dhcpcd holds the container's network namespace and link); whatever still
+ * runs in its mount namespace after that is killed. Then the namespace and the files go.
+ * Succeeds if nothing is left to stop.
  */
-export async function stopDhcpcd(dir: string, key: string, release: boolean): Promise<void> {
+export async function stopDhcpcd(dir: string, key: string): Promise<void> {
   const files = dhcpcdFiles(dir, key);
   const pid = dhcpcdPid(dir, key);
   if (pid !== undefined) {
     try {
-      process.kill(pid, release ? 'SIGALRM' : 'SIGTERM');
+      process.kill(pid, 'SIGALRM');
     } catch {
       // exited meanwhile
     }

@@ -149,7 +149,7 @@ export class AttachWatcher {
     const known = new Set(this.deps.store.all().map((r) => r.key));
     for (const key of keys) {
       if (known.has(key)) continue;
-      await stopDhcpcd(this.deps.dhcpDir, key, true);
+      await stopDhcpcd(this.deps.dhcpDir, key);
       this.log.info({ key, why }, 'stopped a dhcpcd of dovesnap attach whose record is gone');
     }
   }

@@ -147,7 +147,7 @@ async function followDhclient(dir: string, key: string, netns: string, ifname: s
 async function followDhcpcd(dir: string, key: string): Promise<void> {
   let stopping: Promise<void> | undefined;
   const stop = (): void => {
-    stopping ??= stopDhcpcd(dir, key, true);
+    stopping ??= stopDhcpcd(dir, key);
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

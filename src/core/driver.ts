@@ -65,7 +65,6 @@ export interface DriverDeps {
   readonly dhcp?: DhcpLifecycle;
 }
 
-/** What the driver does to a container's DHCP client when the container leaves. */
 /** What the collector removed: host veths, OVS ports, and DOCKER-USER rule tags (network id prefixes). */
 export interface Leftovers {
   readonly links: string[];
@@ -73,6 +72,7 @@ export interface Leftovers {
   readonly forwardingTags: string[];
 }
 
+/** What the driver does to a container's DHCP client when the container leaves. */
 export interface DhcpLifecycle {
   wants(ep: EndpointRecord): boolean;
   stop(ep: EndpointRecord, why: string, release: boolean): Promise<void>;
