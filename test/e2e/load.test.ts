@@ -7,6 +7,7 @@ import {
   waitPing, DOCKER, IMAGE,
 } from './harness.js';
 import { waitAgreement } from './agreement.js';
+import { growthIn, type Sample } from './flatness.js';
 
 /**
  * Load (issue 11): many containers started at once on one network, many networks created at
@@ -25,10 +26,6 @@ const SIZES = FULL
   : { parallel: 40, networks: 10, cycles: 150, networkCycles: 40 };
 const ARTIFACTS = process.env['DOVESNAP_TEST_ARTIFACTS'] ?? new URL('../../../test-artifacts/', import.meta.url).pathname;
 
-interface Sample {
-  readonly rssMb: number;
-  readonly fds: number;
-}
 
 function daemonSample(): Sample {
   const pid = Number(readFileSync('/run/dovesnap/dovesnap.pid', 'utf8').trim());
@@ -170,16 +167,7 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
   });
 });
 
-/**
- * Flat: the second half's highest RSS within 15 MB of the first half's (V8 collects in steps,
- * so single samples move by several MB), and open files back where they started (±5).
- */
 function assertFlat(samples: readonly Sample[], what: string): void {
-  const half = Math.floor(samples.length / 2);
-  const first = Math.max(...samples.slice(0, half).map((s) => s.rssMb));
-  const second = Math.max(...samples.slice(half).map((s) => s.rssMb));
-  assert.ok(second <= first + 15, `${what}: daemon RSS grew from ${first} MB to ${second} MB: ${JSON.stringify(samples)}`);
-  const fds0 = samples[0]?.fds ?? 0;
-  const fdsN = samples[samples.length - 1]?.fds ?? 0;
-  assert.ok(Math.abs(fdsN - fds0) <= 5, `${what}: daemon open files went from ${fds0} to ${fdsN}`);
+  const growth = growthIn(samples, what);
+  assert.equal(growth, null, growth ?? '');
 }
