@@ -223,6 +223,24 @@ ensure_venv() {
   changed "faucet-package"
 }
 
+# deploy/faucet/dovesnap_faucet_sighup.py: FAUCET's and Gauge's SIGHUP handler made non-blocking
+# (a SIGHUP during a storm of port events otherwise hangs FAUCET for good). Installed into the
+# venv's site-packages; both are started with it in their app list (start_faucet, start_gauge).
+SIGHUP_FIX_MODULE=dovesnap_faucet_sighup
+
+ensure_sighup_fix() {
+  local src="${REPO_ROOT}/deploy/faucet/${SIGHUP_FIX_MODULE}.py" dir
+  dir="$("${DOVESNAP_VENV}/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" ||
+    die "faucet: cannot find the venv's site-packages"
+  if cmp -s "${src}" "${dir}/${SIGHUP_FIX_MODULE}.py"; then
+    return 0
+  fi
+  log "faucet: installing ${SIGHUP_FIX_MODULE} (non-blocking SIGHUP handler) into ${dir}"
+  install -m 0644 "${src}" "${dir}/${SIGHUP_FIX_MODULE}.py"
+  FAUCET_CHANGED=1
+  changed "faucet-sighup-fix"
+}
+
 # A faucet.yaml byte-identical to the sample that faucet's own installer drops into /etc/faucet
 # is nobody's configuration: set such samples aside (renamed, not deleted).
 set_aside_pip_samples() {
@@ -275,7 +293,8 @@ start_faucet() {
   # faucet is a thin wrapper that execs os-ken's `osken-manager` (found on PATH, hence the venv
   # first in PATH); its os-ken options carry a --ryu- prefix.
   start_detached "${FAUCET_PIDFILE}" "${DOVESNAP_LOG_DIR}/faucet.stdout.log" \
-    env -i "${env[@]}" "${DOVESNAP_VENV}/bin/faucet" "--ryu-ofp-tcp-listen-port=${FAUCET_OF_PORT}" ||
+    env -i "${env[@]}" "${DOVESNAP_VENV}/bin/faucet" "--ryu-ofp-tcp-listen-port=${FAUCET_OF_PORT}" \
+    "--ryu-app-lists=${SIGHUP_FIX_MODULE}" ||
     die "faucet: could not launch"
 }
 
@@ -288,7 +307,8 @@ start_gauge() {
     "GAUGE_PROMETHEUS_ADDR=127.0.0.1"
     "GAUGE_CONFIG_STAT_RELOAD=1")
   start_detached "${GAUGE_PIDFILE}" "${DOVESNAP_LOG_DIR}/gauge.stdout.log" \
-    env -i "${env[@]}" "${DOVESNAP_VENV}/bin/gauge" "--ryu-ofp-tcp-listen-port=${GAUGE_OF_PORT}" ||
+    env -i "${env[@]}" "${DOVESNAP_VENV}/bin/gauge" "--ryu-ofp-tcp-listen-port=${GAUGE_OF_PORT}" \
+    "--ryu-app-lists=${SIGHUP_FIX_MODULE}" ||
     die "gauge: could not launch"
 }
 
@@ -307,11 +327,15 @@ ensure_controller() {
     return 0
   fi
   if pid="$(pidfile_pid "${pidfile}" "${match}")"; then
-    if [[ "${FAUCET_CHANGED}" -eq 0 ]]; then
+    if [[ "${FAUCET_CHANGED}" -eq 0 && "$(cmdline_of "${pid}")" == *"${SIGHUP_FIX_MODULE}"* ]]; then
       log "${name}: running (pid ${pid})"
       return 0
     fi
-    log "${name}: restarting (faucet package changed)"
+    if [[ "${FAUCET_CHANGED}" -eq 1 ]]; then
+      log "${name}: restarting (faucet package or ${SIGHUP_FIX_MODULE} changed)"
+    else
+      log "${name}: restarting (started without ${SIGHUP_FIX_MODULE})"
+    fi
     stop_pidfile "${name}" "${pidfile}" "${match}" 15
   else
     pid="$(listener_pid "${port}")"
@@ -388,9 +412,10 @@ faucet_reloaded_since() {
   [[ "${now}" -gt "$1" ]]
 }
 
-# A FAUCET that answers its metrics but no longer handles events (seen after a storm of port
-# changes on a large switch: its OpenFlow event loop blocks for good) would be left alone by a
-# pidfile check. Ask it to reload: if the reload counter does not move within 15 s, restart it.
+# A FAUCET that answers its metrics but no longer handles events (its event loop blocked for
+# good; the known cause, a SIGHUP during a storm of port events, is removed by
+# ${SIGHUP_FIX_MODULE}, but a FAUCET started by someone else may lack it) would be left alone by
+# a pidfile check. Ask it to reload: if the reload counter does not move within 15 s, restart it.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 ensure_faucet_responsive() {
@@ -419,6 +444,7 @@ ensure_faucet_responsive() {
 
 ensure_faucet_and_gauge() {
   ensure_venv
+  ensure_sighup_fix
   ensure_faucet_config
   ensure_controller faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" "${FAUCET_OF_PORT}"
   wait_faucet_ready

@@ -156,3 +156,21 @@ describe("the operator's faucet.yaml", () => {
     await waitPing(c, await containerIp(b, net));
   });
 });
+
+describe('FAUCET and Gauge as `make up` runs them', () => {
+  it('load dovesnap_faucet_sighup, and a SIGHUP is still a reload request FAUCET handles', async () => {
+    for (const name of ['faucet', 'gauge']) {
+      const pid = readFileSync(`/run/dovesnap/${name}.pid`, 'utf8').trim();
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      assert.ok(cmdline.includes('dovesnap_faucet_sighup'), `${name} (pid ${pid}) runs with the non-blocking SIGHUP handler: ${cmdline.join(' ')}`);
+    }
+    const reloads = async (): Promise<number> => {
+      const text = await (await fetch('http://127.0.0.1:9302/metrics?name[]=faucet_config_reload_requests_total')).text();
+      return Number(/^faucet_config_reload_requests_total (\S+)/m.exec(text)?.[1] ?? NaN);
+    };
+    const before = await reloads();
+    assert.ok(Number.isFinite(before), 'FAUCET reports its reload requests');
+    hupFaucet();
+    await waitFor('FAUCET to handle the SIGHUP', async () => ((await reloads()) > before ? true : undefined), 15_000);
+  });
+});
