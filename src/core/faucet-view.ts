@@ -5,7 +5,7 @@ import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import type { DaemonSettings } from '../config/settings.js';
 import { FaucetConfigStore, pidfileReloader, sha256Hex } from '../faucet/store.js';
 import { FaucetConfigReader } from '../faucet/config-facts.js';
-import { readPortStatus, readRunningDps } from '../faucet/metrics.js';
+import { portReportedUp, readPortStatus, readRunningDps } from '../faucet/metrics.js';
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
@@ -220,6 +220,13 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     renderedNumbers = numbers;
   };
 
+  /** The DP name and port description FAUCET runs for a port: how it labels the port's live series. */
+  const runningLabels = (dpId: bigint, number: number): { dpName?: string; description?: string } => {
+    const dp = confirmed?.managed.dps.find((d) => d.dpId === dpId);
+    const description = dp?.ports.find((p) => p.number === number)?.description;
+    return { ...(dp === undefined ? {} : { dpName: dp.name }), ...(description === undefined ? {} : { description }) };
+  };
+
   /**
    * FAUCET also ignores port events of a switch it has not finished starting (a new network's
    * switch connects a moment after its DP is configured). Wait for its dp_status first.
@@ -304,7 +311,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         if (status === undefined) return;
         let bounced = false;
         for (const p of candidates) {
-          if (status.get(p.dpid)?.get(p.ofport) !== false || !(await host.linkIsUp(p.name))) continue;
+          if (portReportedUp(status, p.dpid, p.ofport, runningLabels(p.dpid, p.ofport)) !== false || !(await host.linkIsUp(p.name))) continue;
           const key = `${p.bridge}/${p.name}/${p.ofport}`;
           const done = hostPortBounces.get(key) ?? 0;
           flog.warn({ bridge: p.bridge, port: p.name, ofport: p.ofport, attempt: done + 1 }, 'FAUCET reports a host interface down that is up (it missed the link-up); raising it again');
@@ -345,7 +352,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
           const e = state.endpoint(id);
           const dpid = e === undefined ? undefined : state.network(e.networkId)?.options.dpid;
           if (e?.ofport === undefined || dpid === undefined || !raised.has(e.hostIf)) continue;
-          if (status.get(dpid)?.get(e.ofport) !== false) continue;
+          if (portReportedUp(status, dpid, e.ofport, runningLabels(dpid, e.ofport)) !== false) continue;
           // Only a port that should carry traffic and whose link is up: a bounce raises the link.
           if (e.blockedReason !== undefined || !(await host.linkIsUp(e.hostIf).catch(() => false))) continue;
           flog.warn({ port: e.hostIf, ofport: e.ofport, attempt }, 'FAUCET reports the port down while its link is up (it missed the link-up); raising it again');

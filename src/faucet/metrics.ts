@@ -210,22 +210,47 @@ export async function readRunningDps(metricsUrl: string, fetchImpl: FetchLike = 
   return running;
 }
 
-/**
- * FAUCET's `port_status` per DP and port: true if any series of that port says up. FAUCET keeps
- * the series of a port's earlier descriptions (a spare entry renamed after its container) at
- * their last value, so one port can have several; the live one is up when the port is.
- */
-export async function readPortStatus(metricsUrl: string, fetchImpl: FetchLike = fetch, timeoutMs = 5000): Promise<Map<bigint, Map<number, boolean>>> {
+/** One `port_status` series of a port: FAUCET labels it with the DP's name and the port's description. */
+export interface PortStatusSeries {
+  readonly dpName: string | undefined;
+  readonly description: string | undefined;
+  readonly up: boolean;
+}
+
+/** FAUCET's `port_status` series by DP id and port number. */
+export type PortStatusReport = ReadonlyMap<bigint, ReadonlyMap<number, readonly PortStatusSeries[]>>;
+
+/** FAUCET's `port_status`, every series kept with its labels (see portReportedUp). */
+export async function readPortStatus(metricsUrl: string, fetchImpl: FetchLike = fetch, timeoutMs = 5000): Promise<PortStatusReport> {
   const response = await fetchImpl(onlyMetrics(metricsUrl, ['port_status']), { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics answered HTTP ${response.status}`);
-  const out = new Map<bigint, Map<number, boolean>>();
-  for (const s of parsePrometheusText(await response.text())) {
+  return portStatusFromMetrics(await response.text());
+}
+
+export function portStatusFromMetrics(body: string): PortStatusReport {
+  const out = new Map<bigint, Map<number, PortStatusSeries[]>>();
+  for (const s of parsePrometheusText(body)) {
     const id = s.labels.get('dp_id');
     const port = Number(s.labels.get('port'));
     if (s.name !== 'port_status' || id === undefined || !Number.isInteger(port)) continue;
-    const dp = out.get(BigInt(id)) ?? new Map<number, boolean>();
-    dp.set(port, (dp.get(port) ?? false) || s.value === 1);
+    const dp = out.get(BigInt(id)) ?? new Map<number, PortStatusSeries[]>();
+    dp.set(port, [...(dp.get(port) ?? []), { dpName: s.labels.get('dp_name'), description: s.labels.get('port_description'), up: s.value === 1 }]);
     out.set(BigInt(id), dp);
   }
   return out;
+}
+
+/**
+ * Whether FAUCET reports a port up; undefined if it reports nothing for it. prometheus_client
+ * never drops a series, so FAUCET keeps those of a port's earlier labels at their last value: a
+ * spare entry renamed after its container, or a deleted network whose name and dp_id came back.
+ * A stale "up" must not hide a link-up FAUCET missed, so the series of the DP name and the
+ * description FAUCET is running decides when there is one; otherwise any series saying up.
+ */
+export function portReportedUp(report: PortStatusReport, dpId: bigint, port: number, running: { readonly dpName?: string; readonly description?: string } = {}): boolean | undefined {
+  const all = report.get(dpId)?.get(port) ?? [];
+  const ofDp = running.dpName === undefined ? all : all.filter((s) => s.dpName === undefined || s.dpName === running.dpName);
+  if (ofDp.length === 0) return undefined;
+  const live = running.description === undefined ? [] : ofDp.filter((s) => s.description === running.description);
+  return (live.length > 0 ? live : ofDp).some((s) => s.up);
 }

@@ -34,6 +34,8 @@ export interface FakePortStatus {
   readonly port: number;
   readonly description: string;
   readonly up: boolean;
+  /** FAUCET labels a series with the DP's name; default: the running configuration's DP of that dp_id. */
+  readonly dpName?: string;
 }
 
 interface HashInfo {
@@ -167,8 +169,10 @@ export class FakeFaucet {
     lines.push('# HELP dp_status status of datapaths', '# TYPE dp_status gauge');
     for (const [name, id] of definedDps(this.runningText)) lines.push(`dp_status{dp_id="0x${id.toString(16)}",dp_name="${escapeLabel(name)}"} 1.0`);
     lines.push('# HELP port_status status of switch ports', '# TYPE port_status gauge');
+    const runningNames = new Map([...definedDps(this.runningText)].map(([name, id]) => [id, name]));
     for (const p of this.portStatus()) {
-      lines.push(`port_status{dp_id="0x${p.dpId.toString(16)}",dp_name="x",port="${p.port}",port_description="${escapeLabel(p.description)}"} ${p.up ? '1.0' : '0.0'}`);
+      const dpName = p.dpName ?? runningNames.get(p.dpId) ?? '';
+      lines.push(`port_status{dp_id="0x${p.dpId.toString(16)}",dp_name="${escapeLabel(dpName)}",port="${p.port}",port_description="${escapeLabel(p.description)}"} ${p.up ? '1.0' : '0.0'}`);
     }
     return `${lines.join('\n')}\n`;
   }

@@ -231,6 +231,25 @@ describe('createFaucetView', () => {
     assert.equal(r.host.downs.get(seen.hostIf), undefined, 'a port FAUCET saw is never bounced');
   });
 
+  it('a stale "up" series of the port under an earlier description or DP name does not hide a missed link-up', async () => {
+    // prometheus_client never drops a series: FAUCET keeps reporting a port's earlier labels
+    // (a spare entry since renamed, a deleted network whose name and dp_id came back) at their
+    // last value, which for a port that was in use is "up".
+    const r = await rig(OPERATOR, undefined, 2, '0', { verifyAfterMs: 50 });
+    await addNetwork(r);
+    const missed = await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+    r.fake.portStatus = () => [
+      { dpId: 0x10n, port: 1, description: 'dovesnap spare port', up: true },
+      { dpId: 0x10n, port: 1, description: '/web c1e1e', up: true, dpName: 'an-earlier-network' },
+      { dpId: 0x10n, port: 1, description: '/web c1e1e', up: isUp(r, missed) && (r.host.downs.get(missed.hostIf) ?? 0) > 0 },
+    ];
+    await r.view.sync('test');
+    await waitFor(async () => (r.host.downs.get(missed.hostIf) ?? 0) > 0, 'the missed port bounced despite the stale series');
+    await waitFor(async () => isUp(r, missed), 'and up again');
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal(r.host.downs.get(missed.hostIf), 1, 'once: the live series says up after the bounce');
+  });
+
   it('recheckPorts raises again a port whose link-ups were all missed (ovs-vswitchd without OVSDB), and not a blocked or seen one', async () => {
     // Seen in CI on Docker 28.5.2: ovsdb-server was killed just after a server's port was raised;
     // all three bounces came while ovs-vswitchd had no OVSDB, and the port stayed dead for good.

@@ -7,6 +7,8 @@ import { describe, it } from 'node:test';
 import {
   faucetConfigStateFromMetrics,
   parsePrometheusText,
+  portReportedUp,
+  portStatusFromMetrics,
   readFaucetConfigState,
   type FetchLike,
 } from '../../../src/faucet/metrics.js';
@@ -112,5 +114,46 @@ describe('readFaucetConfigState', () => {
     await assert.rejects(readFaucetConfigState('http://127.0.0.1:9/metrics', refused), /fetch failed \(connect ECONNREFUSED/);
     const garbage: FetchLike = async () => ({ ok: true, status: 200, text: async () => '<html>\n' });
     await assert.rejects(readFaucetConfigState('http://x/metrics', garbage), (err: unknown) => isDovesnapError(err, ErrorCode.FaucetTimeout) && /unreadable/.test(err.message));
+  });
+});
+
+/** As FAUCET 1.10 serves it after port 5 of net1 went from a spare entry to a container, and net1 was once deleted and made again. */
+const PORT_STATUS_OUTPUT = `# HELP port_status status of switch ports
+# TYPE port_status gauge
+port_status{dp_id="0x50",dp_name="net1",port="5",port_description="dovesnap spare port"} 1.0
+port_status{dp_id="0x50",dp_name="net1",port="5",port_description="/web c1"} 0.0
+port_status{dp_id="0x50",dp_name="old",port="6",port_description="/db c2"} 1.0
+port_status{dp_id="0x50",dp_name="net1",port="6",port_description="/db c2"} 0.0
+port_status{dp_id="0x50",dp_name="net1",port="7",port_description="/x c3"} 1.0
+port_status{dp_id="0x50",dp_name="net1",port="copro0",port_description="Coprocessor interface copro0"} 1.0
+`;
+
+describe('portReportedUp', () => {
+  const report = portStatusFromMetrics(PORT_STATUS_OUTPUT);
+
+  it('keeps every series of a port with its DP name and description', () => {
+    assert.deepEqual(report.get(0x50n)?.get(5), [
+      { dpName: 'net1', description: 'dovesnap spare port', up: true },
+      { dpName: 'net1', description: '/web c1', up: false },
+    ]);
+    assert.equal(report.get(0x50n)?.size, 3, 'a port FAUCET labels by name (a coprocessor port) has no number to key it');
+  });
+
+  it('the series of the description FAUCET runs decides; a stale one of an earlier description does not', () => {
+    assert.equal(portReportedUp(report, 0x50n, 5, { dpName: 'net1', description: '/web c1' }), false);
+    assert.equal(portReportedUp(report, 0x50n, 5, { dpName: 'net1', description: 'dovesnap spare port' }), true);
+  });
+
+  it("a series of an earlier DP name is not this network's", () => {
+    assert.equal(portReportedUp(report, 0x50n, 6, { dpName: 'net1', description: '/db c2' }), false);
+    assert.equal(portReportedUp(report, 0x50n, 6, { dpName: 'net1' }), false);
+  });
+
+  it('with no series of the running description, any series of the DP saying up counts; nothing reported is undefined', () => {
+    assert.equal(portReportedUp(report, 0x50n, 5, { dpName: 'net1', description: 'not loaded yet' }), true);
+    assert.equal(portReportedUp(report, 0x50n, 7), true);
+    assert.equal(portReportedUp(report, 0x50n, 8, { dpName: 'net1' }), undefined);
+    assert.equal(portReportedUp(report, 0x51n, 5), undefined);
+    assert.equal(portReportedUp(report, 0x50n, 6, { dpName: 'other' }), undefined);
   });
 });
