@@ -246,6 +246,9 @@ export function portStatusFromMetrics(body: string): PortStatusReport {
  * spare entry renamed after its container, or a deleted network whose name and dp_id came back.
  * A stale "up" must not hide a link-up FAUCET missed, so the series of the DP name and the
  * description FAUCET is running decides when there is one; otherwise any series saying up.
+ * FAUCET sets a series only on port events, not when a reload renames a port, so the live
+ * series can also be stale at "down" (a container of the same name and id back on its old
+ * number): the cost is one needless bounce, against a port left dead for good.
  */
 export function portReportedUp(report: PortStatusReport, dpId: bigint, port: number, running: { readonly dpName?: string; readonly description?: string } = {}): boolean | undefined {
   const all = report.get(dpId)?.get(port) ?? [];
