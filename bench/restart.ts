@@ -12,7 +12,8 @@
  * `scripts/up.sh`. Reported, from the daemon's own log and /proc: process start -> serving
  * Docker ("dovesnap ready"), process start -> first full reconcile pass done (every endpoint
  * checked against Docker, FAUCET's file re-rendered), ports whose row or number changed, and
- * the ping's loss. Everything made is removed at the end, also on failure.
+ * the ping's loss, and the daemon's peak RSS over the whole run (the removal included).
+ * Everything made is removed at the end, also on failure.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,37 @@ const STATUS = process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401';
 const REPO = new URL('../..', import.meta.url).pathname;
 const LABEL = 'org.dovesnap.bench.run';
 const runId = randomBytes(3).toString('hex');
+/**
+ * Samples the daemon's VmRSS every 250 ms for the whole run (the pid changes at the restart),
+ * keeping the peak of each phase: the mass start, the restart, the mass removal.
+ */
+function sampleDaemonRss(): { phase: (name: string) => void; stop: () => { peaks: Record<string, number>; samples: number } } {
+  const peaksKb: Record<string, number> = {};
+  let current = 'start';
+  let samples = 0;
+  const timer = setInterval(() => {
+    try {
+      const pid = readFileSync(PIDFILE, 'utf8').trim();
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+      if (Number.isFinite(kb)) {
+        peaksKb[current] = Math.max(peaksKb[current] ?? 0, kb);
+        samples++;
+      }
+    } catch {
+      // Between the SIGKILL and the new daemon's pidfile there is nothing to read.
+    }
+  }, 250);
+  return {
+    phase: (name) => {
+      current = name;
+    },
+    stop: () => {
+      clearInterval(timer);
+      return { peaks: Object.fromEntries(Object.entries(peaksKb).map(([k, v]) => [k, Math.round(v / 102.4) / 10])), samples };
+    },
+  };
+}
+
 const log = (msg: string): void => void process.stderr.write(`[restart ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 
 interface PortRow {
@@ -80,6 +112,8 @@ async function main(): Promise<void> {
   if (k > 1 && Math.ceil(n / k) > 250) throw new Error('--networks: at most 250 containers per /24 network');
   const names = Array.from({ length: n }, (_, i) => ({ name: `dsr-${runId}-c${i}`, net: nets[i % k]?.name ?? '' }));
   const net = nets[0]?.name ?? '';
+  const rss = sampleDaemonRss();
+  let result: Record<string, number> | undefined;
   try {
     for (const x of nets) await must(DOCKER, ['network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${x.dpid}`, '--subnet', x.subnet, x.name]);
     log(`${k} network(s) ${nets.map((x) => `${x.name} ${x.subnet}`).join(', ')}; starting ${n} containers, ${parallel} at a time`);
@@ -100,6 +134,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 5000));
     const before = await containerPorts();
 
+    rss.phase('restart');
     const oldPid = Number(readFileSync(PIDFILE, 'utf8').trim());
     const pinging = exec(DOCKER, ['exec', a ?? '', 'ping', '-i', '0.1', '-c', '150', '-W', '1', bIp]);
     await new Promise((r) => setTimeout(r, 2000));
@@ -121,7 +156,7 @@ async function main(): Promise<void> {
     const sent = Number(m?.[1] ?? NaN);
     const received = Number(m?.[2] ?? NaN);
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${newPid}/status`, 'utf8'))?.[1]);
-    const result = {
+    result = {
       n,
       networks: k,
       endpointsBefore: before.size,
@@ -136,12 +171,15 @@ async function main(): Promise<void> {
       `\n| containers (networks) | start -> serving | start -> full pass done | ports recreated | ping during restart (sent/received) | RSS after |\n|--:|--:|--:|--:|--:|--:|\n` +
         `| ${n} (${k}) | ${result.readyMs} ms | ${result.fullPassMs} ms | ${recreated} of ${before.size} | ${sent}/${received} | ${result.rssMb} MB |\n`,
     );
-    if (values.json !== undefined) writeFileSync(values.json, JSON.stringify(result, null, 2));
   } finally {
     log('cleaning up');
+    rss.phase('removal');
     const ids = (await exec(DOCKER, ['ps', '-aq', '--filter', `label=${LABEL}=${runId}`])).stdout.split('\n').filter((s) => s !== '');
     for (let i = 0; i < ids.length; i += 50) await exec(DOCKER, ['rm', '-f', ...ids.slice(i, i + 50)]);
     for (const x of nets) await exec(DOCKER, ['network', 'rm', x.name]);
+    const { peaks, samples } = rss.stop();
+    process.stdout.write(`daemon RSS peaks (MB, ${samples} samples): ${Object.entries(peaks).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+    if (result !== undefined && values.json !== undefined) writeFileSync(values.json, JSON.stringify({ ...result, rssPeaksMb: peaks }, null, 2));
   }
 }
 
