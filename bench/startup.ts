@@ -4,9 +4,10 @@
  *   node dist/bench/startup.js [--n 1,10,50] [--rounds R] [--json out.json] [--probe stream|poll]
  *
  * For each round, each N and each network kind (the kind that goes first alternates between
- * rounds, so that drift on the machine hits both alike): create a network on a private /24 in
- * 10.232.0.0/16, start a peer container and a warm-up container and wait until the warm-up one
- * reaches the peer (so the network is fully up before anything is timed), then start N
+ * rounds, so that drift on the machine hits both alike): create a network on a private subnet in
+ * 10.232.0.0/16 (a /24, or a /22 past 253 containers), start a peer container and a warm-up
+ * container and wait until the warm-up one reaches the peer (so the network is fully up before
+ * anything is timed), then start N
  * containers one after another and measure for each
  *   (a) the wall time of `docker run -d`, and
  *   (b) the time from `docker run` returning to the first ICMP echo reply from the peer,
@@ -20,6 +21,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ratio, summarize, type Summary } from './stats.js';
+import { benchSubnet } from './subnets.js';
 
 const DOCKER = process.env['DOCKER'] ?? (existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker');
 const IMAGE = process.env['DOVESNAP_TEST_IMAGE'] ?? 'dovesnap-busybox:latest';
@@ -160,12 +162,13 @@ let subnetCursor = randomBytes(1)[0]! % 250;
 let netOpts: string[] = [];
 let dpidCursor = 0xd5b0000 + (randomBytes(2).readUInt16BE(0) << 4);
 
-async function createNetwork(kind: Kind, name: string): Promise<string> {
+/** `hosts`: the containers the network will hold (a /24 holds 253; more get a /22 or a /20). */
+async function createNetwork(kind: Kind, name: string, hosts: number): Promise<string> {
   let last = '';
   for (let attempt = 0; attempt < 8; attempt++) {
     subnetCursor = (subnetCursor + 1) % 250;
     dpidCursor += 1;
-    const subnet = `10.232.${subnetCursor}.0/24`;
+    const subnet = benchSubnet(subnetCursor, hosts);
     const args = ['network', 'create', '-d', kind, '--subnet', subnet];
     if (kind === 'dovesnap') args.push('-o', `ovs.bridge.dpid=0x${dpidCursor.toString(16)}`, ...netOpts.flatMap((o) => ['-o', o]));
     madeNetworks.add(name);
@@ -300,7 +303,8 @@ async function trial(kind: Kind, n: number, round: number, opts: Options): Promi
     };
     const peers = new Map<string, string>();
     for (const net of nets) {
-      await createNetwork(kind, net);
+      // Its share of the timed containers, its peer and its warm-up container.
+      await createNetwork(kind, net, Math.ceil(n / nets.length) + 2);
       made.push(net);
       if (kind === 'dovesnap') await waitDpRunning(net, opts.pingTimeoutS * 1000);
       await start(`${net}-peer`, net);
