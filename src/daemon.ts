@@ -52,6 +52,8 @@ const RESYNC_MS = 30_000;
 const MIRROR_CHECK_MS = 10_000;
 /** How often leftovers (see Driver.collectGarbage) are looked for after the start. */
 const GC_MS = 60_000;
+/** CreateEndpoint asks Docker which containers carry port labels; a slower answer means "maybe". */
+const LABEL_LIST_TIMEOUT_MS = 1_000;
 
 export interface RunningDaemon {
   stop(): Promise<void>;
@@ -175,6 +177,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     settings: { defaultControllers: settings.defaultControllers, localFaucetControllers: settings.localFaucetControllers, hostDatapath, ofportTimeoutMs: 10_000 },
     logger: log,
     dhcp: dhcpNow,
+    labelledContainers: async (key) => (await engine.listContainersWithLabel(key, LABEL_LIST_TIMEOUT_MS)).map((c) => ({ id: c.Id, name: c.Names?.[0] ?? c.Id, labels: c.Labels ?? {} })),
   });
 
   // Gateways, forwarding rules and NAT are host state the kernel may have lost (a reboot) or

@@ -28,6 +28,7 @@ import type { EndpointRecord, PublishedPort } from './state.js';
 import { allocateHostPorts, type TakenPort } from './port-mappings.js';
 import { isLocalFaucet } from '../config/settings.js';
 import { failpoint } from '../util/failpoints.js';
+import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-open.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
 export interface FaucetView {
@@ -41,6 +42,13 @@ export interface FaucetView {
   aclUsage(): Promise<AclUsage>;
   /** Re-render and apply FAUCET's config from the current state; the promise settles when FAUCET confirmed it. */
   sync(reason: string): Promise<void>;
+  /**
+   * Whether FAUCET runs, right now, the network's spare entry for this port number (its VLAN
+   * and default ACL), on a switch it has finished starting. Absent: never.
+   */
+  runsSpare?(networkId: string, ofport: number): boolean;
+  /** The endpoint's port was opened at CreateEndpoint on a spare entry (see core/early-open.ts). */
+  openedEarly?(endpointId: string): void;
 }
 
 export interface DriverSettings {
@@ -63,6 +71,11 @@ export interface DriverDeps {
   readonly random?: (n: number) => Uint8Array;
   /** DHCP clients of `ovs.bridge.dhcp` networks (absent: such networks get no client). */
   readonly dhcp?: DhcpLifecycle;
+  /**
+   * Containers Docker knows that carry a label (any state). Absent: ports are never opened at
+   * CreateEndpoint (core/early-open.ts).
+   */
+  readonly labelledContainers?: (key: string) => Promise<readonly LabelledContainer[]>;
 }
 
 /** What the collector removed: host veths, OVS ports, and DOCKER-USER rule tags (network id prefixes). */
@@ -374,11 +387,20 @@ export class Driver implements NetworkDriver {
     await host.createVeth({ names, containerMac: mac, mtu: net.options.mtu, disableContainerTxOffload: net.datapathType === 'netdev' });
     try {
       await failpoint('createEndpoint.afterVeth');
+      // Raised before it joins the bridge, so that FAUCET sees one port event, not three.
+      let early = await this.opensAtCreate(net, ofportRequest);
+      if (early) await host.setLinkUp(names.host);
       await vswitch.addPort({ bridge: net.bridgeName, name: names.host, ofportRequest, mtu: net.options.mtu, externalIds: portExternalIds(record) });
       await failpoint('createEndpoint.afterPort');
       const ofport = await vswitch.waitOfport(names.host, settings.ofportTimeoutMs);
+      if (early && ofport !== ofportRequest) {
+        // Not the spare's number after all: FAUCET has no entry to run it under yet.
+        await host.setLinkDown(names.host);
+        early = false;
+      }
       state.putEndpoint({ ...record, ofport });
-      this.log.info({ network: net.id, endpoint: req.EndpointID, port: names.host, ofport, mac }, 'endpoint created');
+      if (early) this.deps.faucet.openedEarly?.(record.id);
+      this.log.info({ network: net.id, endpoint: req.EndpointID, port: names.host, ofport, mac, openedEarly: early }, 'endpoint created');
       await failpoint('createEndpoint.done');
     } catch (err) {
       this.log.warn({ endpoint: req.EndpointID, err: errorMessage(err) }, 'endpoint creation failed; rolling back');
@@ -388,6 +410,28 @@ export class Driver implements NetworkDriver {
       throw err;
     }
     return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
+  }
+
+  /**
+   * Whether a new port numbered `ofport` may be opened before its container is known: only on a
+   * spare entry FAUCET runs, on a network without anti-spoofing, while no container Docker knows
+   * could be joining with a label that changes its port. Any doubt (Docker slow or failing) says no.
+   */
+  private async opensAtCreate(net: NetworkRecord, ofport: number): Promise<boolean> {
+    const list = this.deps.labelledContainers;
+    const name = net.name;
+    if (list === undefined || name === undefined || !net.localFaucet || net.options.antispoof) return false;
+    if (this.deps.faucet.runsSpare?.(net.id, ofport) !== true) return false;
+    try {
+      const found = (await Promise.all(POLICY_LABELS.map((key) => list(key)))).flat();
+      const resolvedHere = new Set(this.deps.state.endpointsOf(net.id).flatMap((e) => (e.container === undefined ? [] : [e.container.id])));
+      const holder = policyHolder(found, name, resolvedHere);
+      if (holder !== undefined) this.log.debug({ network: name, container: holder }, 'a container with port labels may be joining: the port opens once its entry is known');
+      return holder === undefined;
+    } catch (err) {
+      this.log.debug({ network: name, err: errorMessage(err) }, 'could not list labelled containers: the port opens once its entry is known');
+      return false;
+    }
   }
 
   /** The lowest port number free on the bridge, leaving room for ports the options ask for by number. */

@@ -10,7 +10,7 @@ import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
 import { antispoofOn, blockReason, dpNameConflict, managedState, operatorDps } from './faucet-desired.js';
-import { fullKey, nextSpares, policyKey, portPolicies, preallocatedNumbers, spareTarget } from './faucet-plan.js';
+import { fullKey, nextSpares, policyKey, portPolicies, preallocatedNumbers, SPARE_DESCRIPTION, spareTarget } from './faucet-plan.js';
 import { reservedOfports } from '../model/options.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
 import type { EndpointRecord, StateStore } from './state.js';
@@ -30,6 +30,8 @@ export interface FaucetControl {
   readonly maxDeferMs?: number;
   /** How long after raising ports FAUCET's port_status is looked at (default 2 s). */
   readonly verifyAfterMs?: number;
+  /** How long a switch counts as just started (default 15 s): see COLD_START_WINDOW_MS. */
+  readonly coldStartWindowMs?: number;
 }
 
 const QUIET_MS = 5_000;
@@ -152,8 +154,11 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   let renderedNumbers = new Map<string, Set<number>>();
   /** Host ends already brought up by this process. */
   const raised = new Set<string>();
+  /** Endpoints opened at CreateEndpoint on a spare entry, until their container is known. */
+  const openedEarly = new Set<string>();
   const quietMs = control?.quietMs ?? QUIET_MS;
   const maxDeferMs = control?.maxDeferMs ?? MAX_DEFER_MS;
+  const coldStartWindowMs = control?.coldStartWindowMs ?? COLD_START_WINDOW_MS;
   let deferred: { timer: NodeJS.Timeout; firstAt: number } | undefined;
   /** Set while FAUCET does not confirm what dovesnap writes (down, or not handling events). */
   let unconfirmed: { since: number; message: string } | undefined;
@@ -274,7 +279,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     const fresh = now.filter((e) => {
       const dpid = state.network(e.networkId)?.options.dpid;
       const since = dpid === undefined ? undefined : runningSince.get(dpid);
-      return since !== undefined && Date.now() - since < COLD_START_WINDOW_MS;
+      return since !== undefined && Date.now() - since < coldStartWindowMs;
     });
     verifyUp(fresh.map((e) => e.id), 1);
   };
@@ -372,6 +377,36 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     verifyTimers.add(timer);
   };
 
+  /**
+   * A port opened at CreateEndpoint (core/early-open.ts) ran under its number's spare entry on
+   * the promise that its container's entry would be the same. Checked once the container is
+   * known: a port whose own entry differs, or that dovesnap keeps closed, is taken down at once
+   * and raised again only under its own entry. (Not expected: the driver opens early only when
+   * no labelled container could be joining; this is the guarantee should that ever be wrong.)
+   */
+  const closeMistakenEarly = async (wanted: Plan): Promise<void> => {
+    for (const id of [...openedEarly]) {
+      const e = state.endpoint(id);
+      if (e === undefined) {
+        openedEarly.delete(id);
+        continue;
+      }
+      if (e.container === undefined || e.ofport === undefined) continue;
+      openedEarly.delete(id);
+      const dp = state.network(e.networkId)?.name;
+      const own = dp === undefined ? undefined : wanted.ports.get(dp)?.get(e.ofport);
+      const runs = dp === undefined ? undefined : confirmed?.ports.get(dp)?.get(e.ofport);
+      if (e.blockedReason === undefined && own !== undefined && own === runs) continue;
+      flog.error({ container: e.container.name, port: e.hostIf, ofport: e.ofport }, "port opened before its container was known, but the container's entry differs from the one FAUCET runs: closed until FAUCET runs its own");
+      try {
+        await host.setLinkDown(e.hostIf);
+        raised.delete(e.hostIf);
+      } catch (err) {
+        flog.error({ port: e.hostIf, err: errorMessage(err) }, 'could not close the port');
+      }
+    }
+  };
+
   const scheduleDeferred = (): void => {
     const now = Date.now();
     const firstAt = deferred?.firstAt ?? now;
@@ -402,6 +437,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     const started = Date.now();
     const spares = planSpares(ports, facts.acls, outputAcls);
     const wanted = plan(current, ports, spares);
+    if (openedEarly.size > 0) await closeMistakenEarly(wanted);
     // Only while the file is still the one FAUCET confirmed: an operator's edit since (or a
     // lost write) takes the full path, which renders against the file as it is now.
     if (!force && confirmed !== undefined && current === confirmedText && wanted.policy === confirmed.policy) {
@@ -542,6 +578,21 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     },
     sync(reason: string): Promise<void> {
       return track(requestSync(reason));
+    },
+    runsSpare(networkId: string, ofport: number): boolean {
+      const n = state.network(networkId);
+      if (n === undefined || n.name === undefined || confirmed === undefined || unconfirmed !== undefined) return false;
+      // A switch FAUCET is still starting can lose the port's ADD (see raiseOpened).
+      const since = runningSince.get(n.options.dpid);
+      if (since === undefined || Date.now() - since < coldStartWindowMs) return false;
+      const dp = confirmed.managed.dps.find((d) => d.name === n.name);
+      return dp?.ports.some((p) => p.number === ofport && p.description === SPARE_DESCRIPTION) === true;
+    },
+    openedEarly(endpointId: string): void {
+      const e = state.endpoint(endpointId);
+      if (e === undefined) return;
+      raised.add(e.hostIf);
+      openedEarly.add(endpointId);
     },
     recheckPorts(reason: string, opts: { readonly hostPorts?: boolean } = {}) {
       const ids = state.allEndpoints().filter((e) => raised.has(e.hostIf)).map((e) => e.id);

@@ -39,6 +39,14 @@ export interface EngineContainer {
   };
 }
 
+/** One row of GET /containers/json. */
+export interface EngineContainerSummary {
+  readonly Id: string;
+  readonly Names?: readonly string[] | null;
+  readonly Labels?: Readonly<Record<string, string>> | null;
+  readonly State?: string;
+}
+
 export interface EngineEvent {
   readonly Type: string;
   readonly Action: string;
@@ -52,6 +60,12 @@ export interface Engine {
   listNetworks(): Promise<EngineNetwork[]>;
   inspectNetwork(id: string): Promise<EngineNetwork | undefined>;
   inspectContainer(id: string): Promise<EngineContainer | undefined>;
+  /**
+   * Every container, in any state, that carries the label `key`. Docker answers this from its
+   * in-memory view of containers, without taking any container's lock, so unlike inspect it
+   * may be asked while Docker waits on a driver handler; `timeoutMs` bounds it all the same.
+   */
+  listContainersWithLabel(key: string, timeoutMs?: number): Promise<EngineContainerSummary[]>;
   /** DELETE /networks/{id}; succeeds if the network is already gone. */
   removeNetwork(id: string): Promise<void>;
   /**
@@ -84,6 +98,11 @@ export class DockerEngine implements Engine {
 
   inspectContainer(id: string): Promise<EngineContainer | undefined> {
     return this.json<EngineContainer>('GET', `/containers/${encodeURIComponent(id)}/json`);
+  }
+
+  async listContainersWithLabel(key: string, timeoutMs?: number): Promise<EngineContainerSummary[]> {
+    const filters = encodeURIComponent(JSON.stringify({ label: [key] }));
+    return (await this.json<EngineContainerSummary[]>('GET', `/containers/json?all=1&filters=${filters}`, timeoutMs)) ?? [];
   }
 
   async removeNetwork(id: string): Promise<void> {
@@ -135,15 +154,15 @@ export class DockerEngine implements Engine {
     });
   }
 
-  private async json<T>(method: string, path: string): Promise<T | undefined> {
-    const { status, body } = await this.request(method, path, true);
+  private async json<T>(method: string, path: string, timeoutMs?: number): Promise<T | undefined> {
+    const { status, body } = await this.request(method, path, true, timeoutMs);
     if (status === 404) return undefined;
     return JSON.parse(body) as T;
   }
 
-  private request(method: string, path: string, allow404 = false): Promise<{ status: number; body: string }> {
+  private request(method: string, path: string, allow404 = false, timeoutMs = this.timeoutMs): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.socketPath, path, method, timeout: this.timeoutMs }, (res) => {
+      const req = http.request({ socketPath: this.socketPath, path, method, timeout: timeoutMs }, (res) => {
         res.setEncoding('utf8');
         let body = '';
         res.on('data', (c: string) => (body += c));

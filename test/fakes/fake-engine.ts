@@ -4,7 +4,7 @@
  * inspects on demand, and call counters. `implements Engine` is the compile-time conformance
  * check: a drifting interface breaks the build here.
  */
-import type { Engine, EngineContainer, EngineEvent, EngineNetwork } from '../../src/engine/client.js';
+import type { Engine, EngineContainer, EngineContainerSummary, EngineEvent, EngineNetwork } from '../../src/engine/client.js';
 import { DovesnapError, ErrorCode } from '../../src/util/errors.js';
 
 export type EngineMethod = keyof Engine;
@@ -51,7 +51,7 @@ export class FakeEngine implements Engine {
   /** By ID. */
   readonly containers = new Map<string, EngineContainer>();
   /** How many calls each method received, failed or not. */
-  readonly calls: Record<EngineMethod, number> = { ping: 0, listNetworks: 0, inspectNetwork: 0, inspectContainer: 0, removeNetwork: 0, streamEvents: 0 };
+  readonly calls: Record<EngineMethod, number> = { ping: 0, listNetworks: 0, inspectNetwork: 0, inspectContainer: 0, listContainersWithLabel: 0, removeNetwork: 0, streamEvents: 0 };
   /** Every subscription ever made, oldest first. */
   readonly subscriptions: Subscription[] = [];
   private readonly failures = new Map<EngineMethod, { error: Error; times: number }>();
@@ -139,6 +139,13 @@ export class FakeEngine implements Engine {
     const gate = this.inspectGates.get(id)?.shift();
     if (gate !== undefined) await gate.promise;
     return answer;
+  }
+
+  async listContainersWithLabel(key: string): Promise<EngineContainerSummary[]> {
+    this.enter('listContainersWithLabel');
+    return [...this.containers.values()]
+      .filter((c) => c.Config?.Labels?.[key] !== undefined)
+      .map((c) => ({ Id: c.Id, Names: [c.Name], Labels: structuredClone(c.Config?.Labels ?? {}) }));
   }
 
   async removeNetwork(id: string): Promise<void> {

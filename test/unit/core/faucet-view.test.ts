@@ -94,7 +94,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spares = '0', control: { quietMs?: number; maxDeferMs?: number; verifyAfterMs?: number } = {}, timeoutMs = '5000'): Promise<Rig> {
+async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spares = '0', control: { quietMs?: number; maxDeferMs?: number; verifyAfterMs?: number; coldStartWindowMs?: number } = {}, timeoutMs = '5000'): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
@@ -402,6 +402,48 @@ describe('createFaucetView', () => {
       await Promise.all(Array.from({ length: 40 }, (_, i) => r.view.sync(`request ${i}`)));
       assert.ok((r.vs.calls.get('getBridge') ?? 0) - before <= 2, `bridge read ${(r.vs.calls.get('getBridge') ?? 0) - before} times`);
       assert.ok(dpPorts(await readFile(r.path, 'utf8'), 'net1').includes(1));
+    });
+
+    it('runsSpare: only for a spare entry FAUCET confirmed, on a switch it has been seen running', async () => {
+      const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100, coldStartWindowMs: 0 });
+      await addNetwork(r);
+      assert.equal(r.view.runsSpare?.(NET1, 2), false, 'nothing confirmed yet');
+      await r.view.sync('network named');
+      assert.equal(r.view.runsSpare?.(NET1, 2), false, 'FAUCET not yet seen running the switch');
+      await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+      await r.view.sync('container joined');
+      assert.equal(r.view.runsSpare?.(NET1, 2), true);
+      assert.equal(r.view.runsSpare?.(NET1, 99), false, 'no entry for that number');
+      assert.equal(r.view.runsSpare?.('ff'.repeat(32), 2), false, 'no such network');
+    });
+
+    it('a port opened at CreateEndpoint whose container turns out to need its own entry is closed until FAUCET runs that entry; an unlabelled one is left alone', async () => {
+      const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100, coldStartWindowMs: 0 });
+      await addNetwork(r);
+      await r.view.sync('network named');
+      const opened = async (id: string, ofport: number): Promise<EndpointRecord> => {
+        const e = await addEndpoint(r, id, ofport);
+        const link = r.host.links.get(e.hostIf);
+        assert.ok(link);
+        link.up = true;
+        r.view.openedEarly?.(id);
+        return e;
+      };
+      const plain = await opened(EP_GOOD, 2);
+      const labelled = await opened(EP_WEB, 3);
+      const reloads = r.fake.reloadCalls;
+      r.state.updateEndpoint(EP_GOOD, { container: { id: 'c5', name: '/db', labels: {} }, labels: parseContainerLabels({}, 'net1') });
+      await r.view.sync('db joined');
+      assert.equal(r.host.downs.get(plain.hostIf), undefined, 'its entry is the spare it runs under');
+      assert.equal(isUp(r, plain), true);
+      assert.equal(r.fake.reloadCalls, reloads, 'and nothing needed writing');
+
+      const acl = { 'dovesnap.faucet.portacl': 'poison' };
+      r.state.updateEndpoint(EP_WEB, { container: { id: 'c1', name: '/web', labels: acl }, labels: parseContainerLabels(acl, 'net1') });
+      await r.view.sync('web joined');
+      assert.equal(r.host.downs.get(labelled.hostIf), 1, 'taken down');
+      assert.deepEqual(r.host.raises.find((x) => x.name === labelled.hostIf), { name: labelled.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true }, 'raised again only under its own entry');
+      assert.equal(isUp(r, labelled), true);
     });
 
     it('a port dovesnap keeps closed never becomes a spare', async () => {

@@ -1,0 +1,168 @@
+import { beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Driver, type DriverDeps, type FaucetView } from '../../../src/core/driver.js';
+import { StateStore } from '../../../src/core/state.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
+import { FakeHostNet } from '../../fakes/fake-host.js';
+import type { CreateNetworkRequest } from '../../../src/plugin/protocol.js';
+import { createNatView } from '../../../src/core/nat-view.js';
+import type { LabelledContainer } from '../../../src/core/early-open.js';
+import { Label } from '../../../src/model/labels.js';
+
+/** Says a spare runs for every number in `spares`, and records what the driver opened early. */
+class SpareFaucetView implements FaucetView {
+  spares = new Set<number>([1, 2, 3]);
+  early: string[] = [];
+  async foreignDps(): Promise<Map<string, bigint>> {
+    return new Map();
+  }
+  async definedAcls(): Promise<Set<string>> {
+    return new Set(['allowall']);
+  }
+  async dpNameConflict(): Promise<string | undefined> {
+    return undefined;
+  }
+  async aclUsage(): Promise<{ input: Set<string>; output: Set<string> }> {
+    return { input: new Set(), output: new Set() };
+  }
+  async sync(): Promise<void> {}
+  runsSpare(_networkId: string, ofport: number): boolean {
+    return this.spares.has(ofport);
+  }
+  openedEarly(endpointId: string): void {
+    this.early.push(endpointId);
+  }
+}
+
+const NET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
+const EP = 'e1e2e3e4e5e6e7e8e9e0f1f2f3f4f5f6f7f8f9f0a1a2a3a4a5a6a7a8a9a0b1b2';
+const HOST_IF = 'dspe1e2e3e4e5e6';
+
+function createReq(generic: Record<string, string>): CreateNetworkRequest {
+  return {
+    NetworkID: NET,
+    Options: { 'com.docker.network.generic': generic, 'com.docker.network.internal': true },
+    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
+    IPv6Data: [],
+  };
+}
+
+describe('driver: a port opened at CreateEndpoint (one FAUCET port event instead of three)', () => {
+  let vs: FakeVSwitch;
+  let host: FakeHostNet;
+  let faucet: SpareFaucetView;
+  let state: StateStore;
+  let labelled: LabelledContainer[];
+  let listFails: boolean;
+  /** Whether the host end was up when the port joined the bridge. */
+  let upWhenAdded: boolean | undefined;
+
+  const driverWith = (extra: Partial<DriverDeps> = {}): Driver =>
+    new Driver({
+      vswitch: vs,
+      host,
+      state,
+      faucet,
+      nat: createNatView(state, host, silentLogger()),
+      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+      logger: silentLogger(),
+      random: (n) => new Uint8Array(n).fill(7),
+      labelledContainers: async (key) => {
+        if (listFails) throw new Error('docker is slow');
+        return labelled.filter((c) => c.labels[key] !== undefined);
+      },
+      ...extra,
+    });
+
+  const networkNamed = async (d: Driver, generic: Record<string, string> = {}): Promise<void> => {
+    await d.createNetwork(createReq({ 'ovs.bridge.dpid': '1', ...generic }));
+    const n = state.network(NET);
+    assert.ok(n);
+    state.putNetwork({ ...n, name: 'web' });
+  };
+
+  beforeEach(() => {
+    vs = new FakeVSwitch();
+    host = new FakeHostNet();
+    faucet = new SpareFaucetView();
+    state = new StateStore();
+    labelled = [];
+    listFails = false;
+    upWhenAdded = undefined;
+    const addPort = vs.addPort.bind(vs);
+    vs.addPort = async (spec) => {
+      if (spec.name === HOST_IF) upWhenAdded = host.links.get(HOST_IF)?.up;
+      await addPort(spec);
+    };
+  });
+
+  const create = (d: Driver) => d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} });
+
+  it('raises the host end before the port joins the bridge when a spare runs and no labelled container could be joining', async () => {
+    const d = driverWith();
+    await networkNamed(d);
+    labelled = [{ id: 'x', name: '/x', labels: { [Label.portacl]: 'db:allowall' } }];
+    await create(d);
+    assert.equal(upWhenAdded, true);
+    assert.deepEqual(faucet.early, [EP]);
+  });
+
+  it('keeps the port down while a container with a port label for this network exists and is not resolved here', async () => {
+    const d = driverWith();
+    await networkNamed(d);
+    labelled = [{ id: 'x', name: '/x', labels: { [Label.portacl]: 'allowall' } }];
+    await create(d);
+    assert.equal(upWhenAdded, false);
+    assert.equal(host.links.get(HOST_IF)?.up, false);
+    assert.deepEqual(faucet.early, []);
+  });
+
+  it('keeps the port down when Docker cannot say, when no spare runs for the number, or on an anti-spoofing network', async () => {
+    let d = driverWith();
+    await networkNamed(d);
+    listFails = true;
+    await create(d);
+    assert.equal(upWhenAdded, false);
+    await d.deleteEndpoint({ NetworkID: NET, EndpointID: EP });
+
+    listFails = false;
+    faucet.spares.clear();
+    await create(d);
+    assert.equal(upWhenAdded, false);
+    await d.deleteEndpoint({ NetworkID: NET, EndpointID: EP });
+    await d.deleteNetwork({ NetworkID: NET });
+
+    faucet.spares.add(1);
+    d = driverWith();
+    await networkNamed(d, { 'ovs.bridge.antispoof': 'true' });
+    await create(d);
+    assert.equal(upWhenAdded, false);
+    assert.deepEqual(faucet.early, []);
+  });
+
+  it('never before the network has a name (FAUCET has no DP for it yet), nor without a lister', async () => {
+    let d = driverWith();
+    await d.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }));
+    await create(d);
+    assert.equal(upWhenAdded, false);
+    await d.deleteEndpoint({ NetworkID: NET, EndpointID: EP });
+    await d.deleteNetwork({ NetworkID: NET });
+
+    d = driverWith({ labelledContainers: undefined });
+    await networkNamed(d);
+    await create(d);
+    assert.equal(upWhenAdded, false);
+  });
+
+  it('takes the port down again when OVS gave it another number than the spare', async () => {
+    const d = driverWith();
+    await networkNamed(d);
+    const addPort = vs.addPort.bind(vs);
+    vs.addPort = async (spec) => addPort({ ...spec, ofportRequest: 9 });
+    await create(d);
+    assert.equal(state.endpoint(EP)?.ofport, 9);
+    assert.equal(host.links.get(HOST_IF)?.up, false);
+    assert.deepEqual(faucet.early, []);
+  });
+});
