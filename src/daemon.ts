@@ -1,7 +1,7 @@
 import { watch } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { HttpApp } from './util/http.js';
 import type { Logger } from './util/log.js';
 import { errorMessage } from './util/errors.js';
 import { isLocalFaucet, type DaemonSettings } from './config/settings.js';
@@ -213,7 +213,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     (err: unknown) => log.error({ path: settings.gaugeConfigPath, err: errorMessage(err) }, 'gauge.yaml not updated: Gauge may not watch dovesnap switches'),
   );
 
-  const pluginApps: FastifyInstance[] = [];
+  const pluginApps: HttpApp[] = [];
   for (const name of settings.driverNames) {
     const app = buildPluginApp(driver, log, (endpoint, ok, seconds) => metrics.driverCall(endpoint, ok, seconds));
     await listenOnSocket(app, path.join(settings.pluginDir, `${name}.sock`));

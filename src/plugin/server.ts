@@ -1,7 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { createHttpApp } from '../util/http.js';
+import { HttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { decode, type NetworkDriver } from './protocol.js';
@@ -19,22 +18,9 @@ type Handler = (body: unknown) => Promise<unknown>;
 /** Told of every call: its endpoint (`CreateEndpoint`), whether it succeeded, and how long it took. */
 export type CallObserver = (endpoint: string, ok: boolean, seconds: number) => void;
 
-export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: CallObserver = () => undefined): FastifyInstance {
-  const app = createHttpApp(logger, 'plugin-api');
-
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    const text = typeof body === 'string' ? body.trim() : '';
-    if (text === '') {
-      done(null, {});
-      return;
-    }
-    try {
-      done(null, JSON.parse(text) as unknown);
-    } catch (err) {
-      done(new Error(`request body is not JSON: ${errorMessage(err)}`), undefined);
-    }
-  });
+export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: CallObserver = () => undefined): HttpApp {
+  const log = logger.child({ component: 'plugin-api' });
+  const app = new HttpApp(log);
 
   const routes: Record<string, Handler> = {
     '/Plugin.Activate': async () => ({ Implements: ['NetworkDriver'] }),
@@ -73,20 +59,30 @@ export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: C
   };
 
   for (const [url, handler] of Object.entries(routes)) {
-    app.post(url, async (req, reply) => {
-      reply.header('content-type', PLUGIN_CONTENT_TYPE);
+    app.post(url, async (req) => {
+      const headers = { 'content-type': PLUGIN_CONTENT_TYPE };
       const started = process.hrtime.bigint();
       const endpoint = url.slice(url.lastIndexOf('.') + 1);
       const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
       try {
-        const result = await handler(req.body);
-        req.log.debug({ call: url, ms: seconds() * 1000 }, 'handled');
+        // Docker posts JSON under its own content type, and an empty body for some calls.
+        const text = req.body.trim();
+        let body: unknown = {};
+        if (text !== '') {
+          try {
+            body = JSON.parse(text) as unknown;
+          } catch (err) {
+            throw new Error(`request body is not JSON: ${errorMessage(err)}`);
+          }
+        }
+        const result = await handler(body);
+        log.debug({ call: url, ms: seconds() * 1000 }, 'handled');
         observe(endpoint, true, seconds());
-        return result;
+        return { headers, body: result };
       } catch (err) {
         observe(endpoint, false, seconds());
-        req.log.warn({ call: url, err: errorMessage(err) }, 'request failed');
-        return reply.code(500).send({ Err: errorMessage(err) });
+        log.warn({ call: url, err: errorMessage(err) }, 'request failed');
+        return { status: 500, headers, body: { Err: errorMessage(err) } };
       }
     });
   }
@@ -99,7 +95,7 @@ export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: C
  * entries as root: only root may (mode 0600; a directory dovesnap creates is 0700). Docker
  * connects as root.
  */
-export async function listenOnSocket(app: FastifyInstance, socketPath: string): Promise<void> {
+export async function listenOnSocket(app: HttpApp, socketPath: string): Promise<void> {
   await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   await fs.rm(socketPath, { force: true });
   await app.listen({ path: socketPath });

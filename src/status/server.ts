@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from './allow.js';
-import { createHttpApp } from '../util/http.js';
+import { HttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { formatDpid } from '../model/options.js';
 import type { EndpointRecord, StateStore } from '../core/state.js';
@@ -198,47 +197,46 @@ const LIVE_PAGE = new URL('../../../web/live.html', import.meta.url);
 /** How often an idle event stream carries a comment, so that proxies do not close it. */
 const KEEPALIVE_MS = 15_000;
 
-export function buildStatusApp(opts: StatusAppOptions): FastifyInstance {
+export function buildStatusApp(opts: StatusAppOptions): HttpApp {
   const { state, logger, health, dhcp = () => undefined, metrics, live } = opts;
   const host = opts.host ?? (() => ({ MirrorBridge: null, Stack: null }));
   const allow = opts.allow ?? parseAllowList(DEFAULT_STATUS_ALLOW);
   const hostPorts = opts.hostPorts ?? (async () => new Map());
-  const app = createHttpApp(logger, 'status-api');
+  const log = logger.child({ component: 'status-api' });
+  const app = new HttpApp(log);
   // The connection's own peer, never a header the client wrote; a real status code, not 200.
-  app.addHook('onRequest', async (req, reply) => {
-    const peer = req.socket.remoteAddress;
-    if (allow.allows(peer)) return;
-    req.log.warn({ peer, url: req.url }, 'status API request refused: peer not in DOVESNAP_STATUS_ALLOW');
-    await reply.code(403).send({ error: 'Forbidden', message: `${peer ?? 'this address'} is not allowed to read the dovesnap status API (DOVESNAP_STATUS_ALLOW: ${allow.text})` });
+  app.guard((req) => {
+    const peer = req.remoteAddress;
+    if (allow.allows(peer)) return undefined;
+    log.warn({ peer, url: req.path }, 'status API request refused: peer not in DOVESNAP_STATUS_ALLOW');
+    return { status: 403, body: { error: 'Forbidden', message: `${peer ?? 'this address'} is not allowed to read the dovesnap status API (DOVESNAP_STATUS_ALLOW: ${allow.text})` } };
   });
-  app.get('/networks', async () => networksStatus(state, dhcp, await hostPorts().catch(() => new Map())));
+  app.get('/networks', async () => ({ body: networksStatus(state, dhcp, await hostPorts().catch(() => new Map())) }));
   if (metrics !== undefined) {
-    app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.metrics()));
+    app.get('/metrics', async () => ({ headers: { 'content-type': metrics.contentType }, body: await metrics.metrics() }));
   }
-  app.get('/host', async () => host());
-  app.get('/healthz', async (_req, reply) => {
+  app.get('/host', async () => ({ body: await host() }));
+  app.get('/healthz', () => {
     const h = health();
-    return reply.code(h.status === 'ok' ? 200 : 503).send({ ok: h.status === 'ok', ...h });
+    return { status: h.status === 'ok' ? 200 : 503, body: { ok: h.status === 'ok', ...h } };
   });
   if (live !== undefined) addLiveRoutes(app, live);
   return app;
 }
 
 /** `/` (the page), `/live/events` (server-sent events), `/live/snapshot` and `/live/traffic` (JSON). */
-function addLiveRoutes(app: FastifyInstance, live: LiveFeed): void {
+function addLiveRoutes(app: HttpApp, live: LiveFeed): void {
   let page: Buffer | undefined;
   const streams = new Set<ServerResponse>();
-  app.get('/', async (_req, reply) => {
+  app.get('/', async () => {
     page ??= await readFile(LIVE_PAGE);
-    return reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-cache').send(page);
+    return { headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' }, body: page };
   });
   // Browsers ask for it; a 404 would show as an error in the page's console.
-  app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
-  app.get('/live/snapshot', async () => live.snapshot());
-  app.get('/live/traffic', async () => live.traffic());
-  app.get('/live/events', (req, reply) => {
-    reply.hijack();
-    const res = reply.raw;
+  app.get('/favicon.ico', () => ({ status: 204 }));
+  app.get('/live/snapshot', async () => ({ body: await live.snapshot() }));
+  app.get('/live/traffic', async () => ({ body: await live.traffic() }));
+  app.stream('/live/events', (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write('retry: 2000\n\n');
     streams.add(res);
@@ -247,14 +245,14 @@ function addLiveRoutes(app: FastifyInstance, live: LiveFeed): void {
     const remove = live.add((event, data) => {
       res.write(`event: ${event}\ndata: ${data}\n\n`);
     });
-    req.raw.on('close', () => {
+    req.on('close', () => {
       clearInterval(keepalive);
       remove();
       streams.delete(res);
     });
   });
   // Open streams would keep close() waiting for ever.
-  app.addHook('preClose', async () => {
+  app.onClose(() => {
     live.close();
     for (const res of streams) res.end();
     streams.clear();

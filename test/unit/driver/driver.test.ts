@@ -1,6 +1,7 @@
 import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Driver, type DriverDeps, type FaucetView } from '../../../src/core/driver.js';
+import { Driver, type DriverDeps } from '../../../src/core/driver.js';
+import { FakeFaucetView } from '../../fakes/fake-faucet-view.js';
 import { StateStore } from '../../../src/core/state.js';
 import { ExtId } from '../../../src/core/persist.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -10,27 +11,6 @@ import { FakeHostNet } from '../../fakes/fake-host.js';
 import type { CreateNetworkRequest } from '../../../src/plugin/protocol.js';
 import { createNatView } from '../../../src/core/nat-view.js';
 
-class FakeFaucetView implements FaucetView {
-  foreign = new Map<string, bigint>();
-  acls = new Set<string>(['allowall']);
-  syncs: string[] = [];
-  async foreignDps(): Promise<Map<string, bigint>> {
-    return this.foreign;
-  }
-  async definedAcls(): Promise<Set<string>> {
-    return this.acls;
-  }
-  async dpNameConflict(name: string): Promise<string | undefined> {
-    return this.foreign.has(name) ? `DP ${name} is the operator's` : undefined;
-  }
-  usage = { input: new Set<string>(), output: new Set<string>() };
-  async aclUsage(): Promise<{ input: Set<string>; output: Set<string> }> {
-    return { input: new Set(this.usage.input), output: new Set(this.usage.output) };
-  }
-  async sync(reason: string): Promise<void> {
-    this.syncs.push(reason);
-  }
-}
 
 const NET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const EP = 'e1e2e3e4e5e6e7e8e9e0f1f2f3f4f5f6f7f8f9f0a1a2a3a4a5a6a7a8a9a0b1b2';

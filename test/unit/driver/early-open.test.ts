@@ -1,6 +1,7 @@
 import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Driver, type DriverDeps, type FaucetView } from '../../../src/core/driver.js';
+import { Driver, type DriverDeps } from '../../../src/core/driver.js';
+import { FakeFaucetView } from '../../fakes/fake-faucet-view.js';
 import { StateStore } from '../../../src/core/state.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
@@ -10,30 +11,6 @@ import { createNatView } from '../../../src/core/nat-view.js';
 import type { LabelledContainer } from '../../../src/core/early-open.js';
 import { Label } from '../../../src/model/labels.js';
 
-/** Says a spare runs for every number in `spares`, and records what the driver opened early. */
-class SpareFaucetView implements FaucetView {
-  spares = new Set<number>([1, 2, 3]);
-  early: string[] = [];
-  async foreignDps(): Promise<Map<string, bigint>> {
-    return new Map();
-  }
-  async definedAcls(): Promise<Set<string>> {
-    return new Set(['allowall']);
-  }
-  async dpNameConflict(): Promise<string | undefined> {
-    return undefined;
-  }
-  async aclUsage(): Promise<{ input: Set<string>; output: Set<string> }> {
-    return { input: new Set(), output: new Set() };
-  }
-  async sync(): Promise<void> {}
-  runsSpare(_networkId: string, ofport: number): boolean {
-    return this.spares.has(ofport);
-  }
-  openedEarly(endpointId: string): void {
-    this.early.push(endpointId);
-  }
-}
 
 const NET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const EP = 'e1e2e3e4e5e6e7e8e9e0f1f2f3f4f5f6f7f8f9f0a1a2a3a4a5a6a7a8a9a0b1b2';
@@ -51,7 +28,7 @@ function createReq(generic: Record<string, string>): CreateNetworkRequest {
 describe('driver: a port opened at CreateEndpoint (one FAUCET port event instead of three)', () => {
   let vs: FakeVSwitch;
   let host: FakeHostNet;
-  let faucet: SpareFaucetView;
+  let faucet: FakeFaucetView;
   let state: StateStore;
   let labelled: LabelledContainer[];
   let listFails: boolean;
@@ -85,7 +62,8 @@ describe('driver: a port opened at CreateEndpoint (one FAUCET port event instead
   beforeEach(() => {
     vs = new FakeVSwitch();
     host = new FakeHostNet();
-    faucet = new SpareFaucetView();
+    faucet = new FakeFaucetView();
+    faucet.spares = new Set([1, 2, 3]);
     state = new StateStore();
     labelled = [];
     listFails = false;

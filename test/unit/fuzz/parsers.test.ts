@@ -13,7 +13,8 @@ import { decode, portBindingsFrom } from '../../../src/plugin/protocol.js';
 import { readFaucetConfigFacts } from '../../../src/faucet/config-facts.js';
 import { parseAttachArgs } from '../../../src/attach/spec.js';
 import { buildPluginApp } from '../../../src/plugin/server.js';
-import { Driver, type FaucetView } from '../../../src/core/driver.js';
+import { Driver } from '../../../src/core/driver.js';
+import { FakeFaucetView } from '../../fakes/fake-faucet-view.js';
 import { StateStore } from '../../../src/core/state.js';
 import { createNatView } from '../../../src/core/nat-view.js';
 import { isDovesnapError } from '../../../src/util/errors.js';
@@ -108,21 +109,6 @@ describe('fuzz: parsers never throw anything but a DovesnapError naming the culp
   });
 });
 
-class QuietFaucet implements FaucetView {
-  async foreignDps(): Promise<Map<string, bigint>> {
-    return new Map();
-  }
-  async definedAcls(): Promise<Set<string>> {
-    return new Set(['allowall']);
-  }
-  async dpNameConflict(): Promise<string | undefined> {
-    return undefined;
-  }
-  async aclUsage(): Promise<{ input: Set<string>; output: Set<string> }> {
-    return { input: new Set(), output: new Set() };
-  }
-  async sync(): Promise<void> {}
-}
 
 describe('fuzz: the plugin HTTP API', () => {
   it('answers random JSON on every endpoint with a result or {"Err": "…"}, and keeps serving', async () => {
@@ -132,7 +118,7 @@ describe('fuzz: the plugin HTTP API', () => {
       vswitch: new FakeVSwitch(),
       host,
       state,
-      faucet: new QuietFaucet(),
+      faucet: new FakeFaucetView(),
       nat: createNatView(state, host, silentLogger()),
       settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 50 },
       logger: silentLogger(),

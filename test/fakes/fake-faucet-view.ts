@@ -1,0 +1,38 @@
+/**
+ * The driver's view of FAUCET for unit tests: the operator's DPs and ACLs as plain sets, the
+ * sync requests it got, and the spare entries it says FAUCET runs (none unless a test adds some).
+ */
+import type { FaucetView } from '../../src/core/driver.js';
+
+export class FakeFaucetView implements FaucetView {
+  foreign = new Map<string, bigint>();
+  acls = new Set<string>(['allowall']);
+  usage = { input: new Set<string>(), output: new Set<string>() };
+  syncs: string[] = [];
+  /** Port numbers whose spare entry FAUCET runs, for every network. */
+  spares = new Set<number>();
+  /** Endpoints the driver said it opened at CreateEndpoint. */
+  early: string[] = [];
+
+  async foreignDps(): Promise<Map<string, bigint>> {
+    return this.foreign;
+  }
+  async definedAcls(): Promise<Set<string>> {
+    return this.acls;
+  }
+  async dpNameConflict(name: string): Promise<string | undefined> {
+    return this.foreign.has(name) ? `DP ${name} is the operator's` : undefined;
+  }
+  async aclUsage(): Promise<{ input: Set<string>; output: Set<string> }> {
+    return { input: new Set(this.usage.input), output: new Set(this.usage.output) };
+  }
+  async sync(reason: string): Promise<void> {
+    this.syncs.push(reason);
+  }
+  runsSpare(_networkId: string, ofport: number): boolean {
+    return this.spares.has(ofport);
+  }
+  openedEarly(endpointId: string): void {
+    this.early.push(endpointId);
+  }
+}
