@@ -549,6 +549,9 @@ daemon_env() {
     [DOVESNAP_GAUGE_PIDFILE]="${GAUGE_PIDFILE}"
     [DOVESNAP_FAUCET_METRICS]="http://127.0.0.1:${FAUCET_PROM_PORT}/metrics"
     [DOVESNAP_STATUS_ADDR]="${DOVESNAP_STATUS_ADDR}"
+    # glibc's default of up to 8 malloc arenas per core, one per busy thread, holds memory
+    # the daemon's few threads never need together (docs/benchmarks.md).
+    [MALLOC_ARENA_MAX]="2"
   )
   while IFS= read -r name; do
     case "${name}" in

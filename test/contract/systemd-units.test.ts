@@ -37,3 +37,15 @@ describe('systemd units (systemd-analyze, offline)', () => {
     });
   }
 });
+
+describe('the daemon under systemd and under make up', () => {
+  it('gets the same memory settings (MALLOC_ARENA_MAX, docs/benchmarks.md)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const unit = await readFile(`${UNITS}dovesnap.service`, 'utf8');
+    const up = await readFile(fileURLToPath(new URL('../../../scripts/up.sh', import.meta.url)), 'utf8');
+    const inUnit = /^Environment=MALLOC_ARENA_MAX=(\S+)$/m.exec(unit)?.[1];
+    const inUp = /^\s*\[MALLOC_ARENA_MAX\]="([^"]*)"$/m.exec(up)?.[1];
+    assert.equal(inUnit, '2', 'dovesnap.service sets MALLOC_ARENA_MAX=2');
+    assert.equal(inUp, inUnit, "scripts/up.sh's daemon_env sets the same");
+  });
+});
