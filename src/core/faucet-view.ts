@@ -357,6 +357,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
           const e = state.endpoint(id);
           const dpid = e === undefined ? undefined : state.network(e.networkId)?.options.dpid;
           if (e?.ofport === undefined || dpid === undefined || !raised.has(e.hostIf)) continue;
+          // Opened at CreateEndpoint and not yet resolved: down in FAUCET until Docker raises the
+          // container's end, which is no missed link-up.
+          if (e.container === undefined) continue;
           if (portReportedUp(status, dpid, e.ofport, runningLabels(dpid, e.ofport)) !== false) continue;
           // Only a port that should carry traffic and whose link is up: a bounce raises the link.
           if (e.blockedReason !== undefined || !(await host.linkIsUp(e.hostIf).catch(() => false))) continue;

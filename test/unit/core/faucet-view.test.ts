@@ -276,6 +276,23 @@ describe('createFaucetView', () => {
     assert.equal(r.host.downs.get(seen.hostIf), undefined, 'a port FAUCET saw is never bounced');
   });
 
+  it('recheckPorts leaves alone a port opened at CreateEndpoint whose container has not raised its end yet', async () => {
+    // FAUCET reports such a port down (no carrier) until Docker raises the container's end: a
+    // bounce would only cost FAUCET two more flood rebuilds.
+    const r = await rig(OPERATOR, undefined, 2, '8', { verifyAfterMs: 20, coldStartWindowMs: 0 });
+    await addNetwork(r);
+    await r.view.sync('network named');
+    const early = await addEndpoint(r, EP_WEB, 1);
+    const link = r.host.links.get(early.hostIf);
+    assert.ok(link);
+    link.up = true;
+    r.view.openedEarly?.(EP_WEB);
+    r.fake.portStatus = () => [{ dpId: 0x10n, port: 1, description: 'dovesnap spare port', up: false }];
+    r.view.recheckPorts('periodic check', { hostPorts: false });
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(r.host.downs.get(early.hostIf), undefined);
+  });
+
   it('raises again a host interface (added, or added by hand) that is up while FAUCET reports it down; never one that is down; at most three times', async () => {
     const r = await rig(OPERATOR, undefined, 2, '0', { verifyAfterMs: 30 });
     const n = await addNetwork(r);
