@@ -3,8 +3,9 @@ import { DovesnapError, ErrorCode } from '../util/errors.js';
 
 /**
  * The few Docker Engine API calls dovesnap needs, over the engine's unix socket with node's own
- * HTTP client. Never called from a driver handler (Docker holds its locks while it waits on
- * those); only from the event-driven reconciler.
+ * HTTP client. Called from the event-driven reconciler, not from driver handlers (Docker holds
+ * its locks while it waits on those), with one exception: listContainersWithLabel, which Docker
+ * answers without any container's lock.
  */
 
 export interface EngineNetwork {

@@ -46,8 +46,8 @@ export interface ReconcilerDeps {
 }
 
 /**
- * Everything that needs Docker happens here, never in a driver handler: learning network
- * names (Docker does not send them with CreateNetwork), learning which container an endpoint
+ * What needs Docker happens here, not in a driver handler (the one exception: CreateEndpoint's
+ * label query, core/early-open.ts): learning network names (Docker does not send them with CreateNetwork), learning which container an endpoint
  * belongs to (its name and labels), and clearing away what Docker forgot while we were down.
  * Driven by Docker's event stream; a full pass runs whenever the stream (re)connects.
  */
