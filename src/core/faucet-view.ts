@@ -159,7 +159,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   const quietMs = control?.quietMs ?? QUIET_MS;
   const maxDeferMs = control?.maxDeferMs ?? MAX_DEFER_MS;
   const coldStartWindowMs = control?.coldStartWindowMs ?? COLD_START_WINDOW_MS;
-  let deferred: { timer: NodeJS.Timeout; firstAt: number } | undefined;
+  let deferred: { timer: NodeJS.Timeout; firstAt: number; full: string } | undefined;
   /** Set while FAUCET does not confirm what dovesnap writes (down, or not handling events). */
   let unconfirmed: { since: number; message: string } | undefined;
 
@@ -410,7 +410,14 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     }
   };
 
-  const scheduleDeferred = (): void => {
+  /**
+   * Writes descriptions once changes have been quiet for `quietMs`. `full` is what is waiting:
+   * a sync that finds the same waiting (the periodic check, a port event with nothing new) is
+   * no change, and must not push the write back (a removed hand-added port kept its entry's
+   * description for 10 s in CI when the periodic check landed in the quiet period).
+   */
+  const scheduleDeferred = (full: string): void => {
+    if (deferred?.full === full) return;
     const now = Date.now();
     const firstAt = deferred?.firstAt ?? now;
     if (deferred !== undefined) clearTimeout(deferred.timer);
@@ -420,7 +427,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       void track(requestSync('port descriptions', true)).catch(() => undefined);
     }, Math.max(0, at - now));
     timer.unref();
-    deferred = { timer, firstAt };
+    deferred = { timer, firstAt, full };
   };
 
   const sync = async (reason: string, force = false): Promise<void> => {
@@ -447,7 +454,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       // FAUCET already enforces exactly this: open what it opens now; names can wait.
       noteRendered(wanted);
       await raiseOpened(wanted.opened);
-      if (wanted.full !== confirmed.full) scheduleDeferred();
+      if (wanted.full !== confirmed.full) scheduleDeferred(wanted.full);
       return;
     }
     if (confirmed !== undefined) {

@@ -375,6 +375,23 @@ describe('createFaucetView', () => {
       assert.equal(r.fake.reloadCalls, reloads + 1);
     });
 
+    it('a sync with nothing new (the periodic check) does not push back the deferred description write', async () => {
+      const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 300, maxDeferMs: 5_000 });
+      await addNetwork(r);
+      await r.view.sync('network named');
+      await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+      const t0 = Date.now();
+      await r.view.sync('container joined');
+      let writtenAfter: number | undefined;
+      while (Date.now() - t0 < 1_500 && writtenAfter === undefined) {
+        await r.view.sync('periodic check');
+        if ((await readFile(r.path, 'utf8')).includes('/web c1e1e')) writtenAfter = Date.now() - t0;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.ok(writtenAfter !== undefined, 'the name was written while the periodic checks went on');
+      assert.ok(writtenAfter < 1_200, `written ${writtenAfter} ms after the change (quiet period 300 ms)`);
+    });
+
     it('a container whose label names another ACL waits for FAUCET to run it', async () => {
       const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100 });
       await addNetwork(r);
