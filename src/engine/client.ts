@@ -45,7 +45,6 @@ export interface EngineContainerSummary {
   readonly Id: string;
   readonly Names?: readonly string[] | null;
   readonly Labels?: Readonly<Record<string, string>> | null;
-  readonly State?: string;
 }
 
 export interface EngineEvent {

@@ -8,21 +8,13 @@ import { silentLogger } from '../../../src/util/log.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
-import type { CreateNetworkRequest } from '../../../src/plugin/protocol.js';
+import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../fakes/driver-requests.js';
 import { createNatView } from '../../../src/core/nat-view.js';
 
 
-const NET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
-const EP = 'e1e2e3e4e5e6e7e8e9e0f1f2f3f4f5f6f7f8f9f0a1a2a3a4a5a6a7a8a9a0b1b2';
-
-function createReq(generic: Record<string, string>, id = NET): CreateNetworkRequest {
-  return {
-    NetworkID: id,
-    Options: { 'com.docker.network.generic': generic, 'com.docker.network.internal': true },
-    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
-    IPv6Data: [],
-  };
-}
+const NET = TEST_NETWORK_ID;
+const EP = TEST_ENDPOINT_ID;
+const createReq = createNetworkRequest;
 
 describe('driver', () => {
   let vs: FakeVSwitch;

@@ -6,24 +6,17 @@ import { StateStore } from '../../../src/core/state.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
-import type { CreateNetworkRequest } from '../../../src/plugin/protocol.js';
+import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../fakes/driver-requests.js';
 import { createNatView } from '../../../src/core/nat-view.js';
 import type { LabelledContainer } from '../../../src/core/early-open.js';
 import { Label } from '../../../src/model/labels.js';
 
 
-const NET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
-const EP = 'e1e2e3e4e5e6e7e8e9e0f1f2f3f4f5f6f7f8f9f0a1a2a3a4a5a6a7a8a9a0b1b2';
+const NET = TEST_NETWORK_ID;
+const EP = TEST_ENDPOINT_ID;
 const HOST_IF = 'dspe1e2e3e4e5e6';
 
-function createReq(generic: Record<string, string>): CreateNetworkRequest {
-  return {
-    NetworkID: NET,
-    Options: { 'com.docker.network.generic': generic, 'com.docker.network.internal': true },
-    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
-    IPv6Data: [],
-  };
-}
+const createReq = (generic: Record<string, string>) => createNetworkRequest(generic);
 
 describe('driver: a port opened at CreateEndpoint (one FAUCET port event instead of three)', () => {
   let vs: FakeVSwitch;
