@@ -1,9 +1,8 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import {
-  containerIp, createNetwork, docker, dockerRaw, must, onCleanup, ping, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
-  waitFor, waitFaucetSettled, waitPing, hupFaucet, addFaucetEntries, FAUCET_CONFIG, DOCKER, type FaucetEdit,
+  containerIp, createNetwork, docker, dockerRaw, must, ping, run, runContainer, serveHttp, status, testDpid,
+  testSubnet, uniqueName, waitFor, waitPing, FAUCET_CONFIG, DOCKER, addOperatorEntries,
 } from './harness.js';
 
 /**
@@ -58,18 +57,7 @@ async function wgetSeconds(from: string, url: string): Promise<number> {
 
 describe('FAUCET ACLs, by traffic', () => {
   before(async () => {
-    // Registered first, so it runs last, even when a test fails: the ACLs go only once no DP
-    // of this test uses them (FAUCET 1.10 crashes on a VLAN whose acls_out names a missing ACL).
-    const edits: FaucetEdit[] = [];
-    onCleanup(async () => {
-      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`dst-acl-${tag}`), 30_000).catch(() => undefined);
-      for (const e of edits.reverse()) e.remove();
-      hupFaucet();
-    });
-    await waitFaucetSettled();
-    edits.push(addFaucetEntries('meters', E2E_METERS), addFaucetEntries('acls', E2E_ACLS));
-    hupFaucet();
-    await waitFaucetSettled();
+    await addOperatorEntries(`dst-acl-${tag}`, [['meters', E2E_METERS], ['acls', E2E_ACLS]]);
   });
 
   const tag = uniqueName('acl').slice(-6);

@@ -2,8 +2,8 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  addFaucetEntries, containerIp, createNetwork, docker, dockerRaw, FAUCET_CONFIG, httpGet, hupFaucet, onCleanup, ping, runContainer, serveHttp, status,
-  testDpid, testSubnet, uniqueName, waitFaucetSettled, waitFor, waitPing, type FaucetEdit,
+  containerIp, createNetwork, docker, dockerRaw, FAUCET_CONFIG, httpGet, ping, runContainer, serveHttp,
+  status, testDpid, testSubnet, uniqueName, waitFor, waitPing, addOperatorEntries,
 } from './harness.js';
 
 /**
@@ -203,17 +203,7 @@ describe("anti-spoofing with the operator's ACL", () => {
   const y = `${aclNet}-y`;
 
   before(async () => {
-    // Registered first, so it runs last: the ACL goes once no DP of this test names it.
-    const edits: FaucetEdit[] = [];
-    onCleanup(async () => {
-      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(aclNet), 30_000).catch(() => undefined);
-      for (const e of edits.reverse()) e.remove();
-      hupFaucet();
-    });
-    await waitFaucetSettled();
-    edits.push(addFaucetEntries('acls', NO_8080));
-    hupFaucet();
-    await waitFaucetSettled();
+    await addOperatorEntries(aclNet, [['acls', NO_8080]]);
   });
 
   it("the operator's rule still decides for the container's own traffic (TCP 8080 blocked, 80 allowed); spoofed traffic is dropped", async () => {

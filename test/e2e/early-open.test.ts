@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, dockerRaw, ping, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
-  waitFor, waitFaucetSettled, waitPing, hupFaucet, addFaucetEntries, onCleanup, FAUCET_CONFIG, type FaucetEdit,
+  containerIp, createNetwork, dockerRaw, ping, runContainer, serveHttp, status, testDpid, testSubnet,
+  uniqueName, waitFor, waitFaucetSettled, waitPing, FAUCET_CONFIG, addOperatorEntries,
 } from './harness.js';
 
 /**
@@ -30,17 +30,7 @@ describe('ports opened at CreateEndpoint', () => {
   const net = `dst-early-${tag}`;
 
   before(async () => {
-    // Registered first, so it runs last: the ACL goes only once no DP of this test uses it.
-    const edits: FaucetEdit[] = [];
-    onCleanup(async () => {
-      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(net), 30_000).catch(() => undefined);
-      for (const e of edits.reverse()) e.remove();
-      hupFaucet();
-    });
-    await waitFaucetSettled();
-    edits.push(addFaucetEntries('acls', DENY));
-    hupFaucet();
-    await waitFaucetSettled();
+    await addOperatorEntries(net, [['acls', DENY]]);
   });
 
   it('one FAUCET port event per container start, ping and TCP at once; a container with a port ACL never talks under the spare entry', async () => {

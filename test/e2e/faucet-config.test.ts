@@ -2,8 +2,9 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  containerIp, createNetwork, dockerRaw, faucetYaml, must, onCleanup, ping, run, runContainer, status, testDpid, testSubnet, uniqueName,
-  waitFor, waitFaucetSettled, waitPing, hupFaucet, faucetState, sha256, addFaucetEntries, FAUCET_CONFIG, DOCKER, type FaucetEdit,
+  containerIp, createNetwork, dockerRaw, faucetYaml, must, onCleanup, ping, run, runContainer, status,
+  testDpid, testSubnet, uniqueName, waitFor, waitFaucetSettled, waitPing, hupFaucet, faucetState, sha256,
+  FAUCET_CONFIG, DOCKER, addOperatorEntries,
 } from './harness.js';
 
 /**
@@ -60,20 +61,9 @@ describe("the operator's faucet.yaml", () => {
   before(async () => {
     await waitFaucetSettled();
     original = readFileSync(FAUCET_CONFIG, 'utf8');
-    // Registered first, so it runs after this file's containers and networks are gone (only
-    // then can the ACLs their ports use go), and even when a test fails.
-    const edits: FaucetEdit[] = [];
-    onCleanup(async () => {
-      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`  ${net}:`), 30_000).catch(() => undefined);
-      for (const e of edits.reverse()) e.remove();
-      hupFaucet();
-    });
     // Operator edits: ACLs and a VLAN of their own, and a DP of their own under dps:.
     assert.match(original, /^dps:\n/m, 'faucet.yaml has a dps: map');
-    edits.push(addFaucetEntries('acls', OPERATOR_ACLS), addFaucetEntries('vlans', OPERATOR_VLANS), addFaucetEntries('dps', OPERATOR_DP));
-    hupFaucet();
-    const want = sha256(readFileSync(FAUCET_CONFIG, 'utf8'));
-    await waitFor('FAUCET loads the operator edit', async () => (await faucetState()).hash.includes(want));
+    await addOperatorEntries(`  ${net}:`, [['acls', OPERATOR_ACLS], ['vlans', OPERATOR_VLANS], ['dps', OPERATOR_DP]]);
   });
 
   const net = uniqueName('fcfg');

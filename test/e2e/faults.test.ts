@@ -5,8 +5,10 @@ import {
   containerIp, createNetwork, docker, dockerRaw, httpGet, killOvsDaemon, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
   upWithEnv, waitFor, waitPing, DOCKER, IMAGE, processAlive,
 } from './harness.js';
+import type { RunResult } from './harness.js';
 import { waitAgreement } from './agreement.js';
 import type { FailpointName } from '../../src/util/failpoints.js';
+import { errorMessage } from '../../src/util/errors.js';
 
 /**
  * The fault matrix (issue 11): for every failure point inside the handlers and apply steps,
@@ -40,11 +42,26 @@ function failpointLogged(point: FailpointName, pid: number): boolean {
   return readFileSync(DAEMON_LOG, 'utf8').split('\n').some((l) => l.includes(`"failpoint":"${point}"`) && l.includes(`"pid":${pid},`));
 }
 
-/** The armed daemon reached the point, and for `kill` died there. */
-async function assertFired(point: FailpointName, action: 'kill' | 'error', pid: number): Promise<void> {
-  await waitFor(`failpoint ${point} to fire in daemon ${pid}`, async () => failpointLogged(point, pid), 20_000);
+/** The last lines the daemon of this pid logged: what it was doing instead of reaching a point. */
+function daemonLogTail(pid: number, lines = 25): string {
+  return readFileSync(DAEMON_LOG, 'utf8').split('\n').filter((l) => l.includes(`"pid":${pid},`)).slice(-lines).join('\n');
+}
+
+/**
+ * The armed daemon reached the point, and for `kill` died there. `answer` is what Docker said
+ * to the operation that was to reach it: when the point never fires, the failure shows it and
+ * the daemon's last lines, since the operation failed for some other reason.
+ */
+async function assertFired(point: FailpointName, action: 'kill' | 'error', pid: number, answer?: RunResult): Promise<void> {
+  try {
+    await waitFor(`failpoint ${point} to fire in daemon ${pid}`, async () => failpointLogged(point, pid), 20_000);
+  } catch (err) {
+    const said = answer === undefined ? '' : `\nDocker answered (${answer.code}): ${answer.stderr.trim()}${answer.stdout.trim()}`;
+    throw new Error(`${errorMessage(err)}${said}\nthe daemon's last lines:\n${daemonLogTail(pid)}`);
+  }
   if (action === 'kill') await waitFor(`daemon ${pid} to be dead`, async () => !processAlive(pid), 10_000);
 }
+
 
 /** Two containers on a network reach each other by ping and by TCP. */
 async function assertTalk(server: string, client: string, network: string): Promise<void> {
@@ -107,7 +124,7 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
         try {
           const r = await dockerRaw(...args);
           assert.notEqual(r.code, 0, `the create should have failed at ${point}: ${r.stdout}`);
-          await assertFired(point, action, pid);
+          await assertFired(point, action, pid, r);
         } finally {
           await recover();
         }
@@ -131,7 +148,7 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
         try {
           const r = await dockerRaw('run', '-d', '--name', victim, '--net', net, IMAGE, 'sleep', '3600');
           assert.notEqual(r.code, 0, `docker run should have failed at ${point}`);
-          await assertFired(point, action, pid);
+          await assertFired(point, action, pid, r);
         } finally {
           await recover();
           await run(DOCKER, ['rm', '-f', victim]);
@@ -150,7 +167,7 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
         // On every address: NAT rules in nftables (a 127.0.0.1-only mapping is the loopback proxy's alone).
         const r = await dockerRaw('run', '-d', '--name', victim, '--net', net, '-p', '8080', IMAGE, 'sleep', '3600');
         assert.notEqual(r.code, 0, 'docker run -p should have failed at nat.beforeApply');
-        await assertFired('nat.beforeApply', action, pid);
+        await assertFired('nat.beforeApply', action, pid, r);
       } finally {
         await recover();
         await run(DOCKER, ['rm', '-f', victim]);
@@ -184,8 +201,8 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
         await assertTalk(server, victim, net);
         const pid = await arm(`${point}=${action}`);
         try {
-          await dockerRaw('rm', '-f', victim);
-          await assertFired(point, action, pid);
+          const r = await dockerRaw('rm', '-f', victim);
+          await assertFired(point, action, pid, r);
         } finally {
           await recover();
         }
@@ -228,8 +245,8 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
       await createNetwork(name, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, ['--subnet', testSubnet().subnet]);
       const pid = await arm(`deleteNetwork.afterBridge=${action}`);
       try {
-        await dockerRaw('network', 'rm', name);
-        await assertFired('deleteNetwork.afterBridge', action, pid);
+        const r = await dockerRaw('network', 'rm', name);
+        await assertFired('deleteNetwork.afterBridge', action, pid, r);
       } finally {
         await recover();
       }

@@ -342,6 +342,26 @@ export function addFaucetEntries(section: string, entries: string): FaucetEdit {
   };
 }
 
+/**
+ * For a test file's `before()`: adds an operator's own entries to faucet.yaml (`[section,
+ * entries]` pairs, as for addFaucetEntries), has FAUCET load them and waits until it runs them.
+ * Their removal is registered now, so that, registered first, it runs after the file's other
+ * clean-up, even when a test fails; and it waits until no DP whose YAML contains `dpMarker` is
+ * left, because FAUCET 1.10 crashes on a VLAN or port that names an ACL no longer defined.
+ */
+export async function addOperatorEntries(dpMarker: string, entries: ReadonlyArray<readonly [section: string, entries: string]>): Promise<void> {
+  const edits: FaucetEdit[] = [];
+  onCleanup(async () => {
+    await waitFor(`no DP of this test (${dpMarker}) left`, async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(dpMarker), 30_000).catch(() => undefined);
+    for (const e of edits.reverse()) e.remove();
+    hupFaucet();
+  });
+  await waitFaucetSettled();
+  for (const [section, text] of entries) edits.push(addFaucetEntries(section, text));
+  hupFaucet();
+  await waitFaucetSettled();
+}
+
 /** A running tcpdump on one interface: every frame as a line, link-level headers included (-e). */
 export interface Capture {
   readonly lines: string[];

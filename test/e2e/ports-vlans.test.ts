@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  addFaucetEntries, containerIp, createNetwork, docker, dockerRaw, faucetYaml, hupFaucet, must, onCleanup, ovsVsctl, run,
-  runContainer, serveHttp, status, testDpid, testSubnet, uniqueName, waitFaucetSettled, waitFor, waitPing, DOCKER,
-  FAUCET_CONFIG, type FaucetEdit, type RunResult, type StatusNetwork,
+  containerIp, createNetwork, docker, dockerRaw, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer,
+  serveHttp, status, testDpid, testSubnet, uniqueName, waitFor, waitPing, DOCKER, type RunResult,
+  type StatusNetwork, addOperatorEntries,
 } from './harness.js';
 
 /**
@@ -418,17 +418,7 @@ describe('preallocate_ports', () => {
   const spare = 'dovesnap spare port';
 
   before(async () => {
-    // Registered first, so it runs last: the ACL goes only once no DP of this test uses it.
-    const edits: FaucetEdit[] = [];
-    onCleanup(async () => {
-      await waitFor('no DP of this test left', async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(`dst-pa-${tag}:`), 30_000).catch(() => undefined);
-      for (const e of edits.reverse()) e.remove();
-      hupFaucet();
-    });
-    await waitFaucetSettled();
-    edits.push(addFaucetEntries('acls', `  ${acl}:\n    - rule:\n        actions:\n          allow: 1\n`));
-    hupFaucet();
-    await waitFaucetSettled();
+    await addOperatorEntries(`dst-pa-${tag}:`, [['acls', `  ${acl}:\n    - rule:\n        actions:\n          allow: 1\n`]]);
   });
 
   it('has an entry for each of the N lowest free port numbers before any container, and a container takes and gives back the first', async () => {

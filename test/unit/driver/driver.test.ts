@@ -10,6 +10,7 @@ import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
 import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../fakes/driver-requests.js';
 import { createNatView } from '../../../src/core/nat-view.js';
+import { testDriver } from '../../fakes/test-driver.js';
 
 
 const NET = TEST_NETWORK_ID;
@@ -22,18 +23,7 @@ describe('driver', () => {
   let faucet: FakeFaucetView;
   let state: StateStore;
   let driver: Driver;
-  const driverWith = (extra: Partial<DriverDeps> = {}): Driver =>
-    new Driver({
-      vswitch: vs,
-      host,
-      state,
-      faucet,
-      nat: createNatView(state, host, silentLogger()),
-      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
-      logger: silentLogger(),
-      random: (n) => new Uint8Array(n).fill(7),
-      ...extra,
-    });
+  const driverWith = (extra: Partial<DriverDeps> = {}): Driver => testDriver({ vswitch: vs, host, state, faucet }, extra);
 
   beforeEach(() => {
     vs = new FakeVSwitch();

@@ -3,11 +3,10 @@ import assert from 'node:assert/strict';
 import { Driver, type DriverDeps } from '../../../src/core/driver.js';
 import { FakeFaucetView } from '../../fakes/fake-faucet-view.js';
 import { StateStore } from '../../../src/core/state.js';
-import { silentLogger } from '../../../src/util/log.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
 import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../fakes/driver-requests.js';
-import { createNatView } from '../../../src/core/nat-view.js';
+import { testDriver } from '../../fakes/test-driver.js';
 import type { LabelledContainer } from '../../../src/core/early-open.js';
 import { Label } from '../../../src/model/labels.js';
 
@@ -29,15 +28,7 @@ describe('driver: a port opened at CreateEndpoint (one FAUCET port event instead
   let upWhenAdded: boolean | undefined;
 
   const driverWith = (extra: Partial<DriverDeps> = {}): Driver =>
-    new Driver({
-      vswitch: vs,
-      host,
-      state,
-      faucet,
-      nat: createNatView(state, host, silentLogger()),
-      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
-      logger: silentLogger(),
-      random: (n) => new Uint8Array(n).fill(7),
+    testDriver({ vswitch: vs, host, state, faucet }, {
       labelledContainers: async (key) => {
         if (listFails) throw new Error('docker is slow');
         return labelled.filter((c) => c.labels[key] !== undefined);
