@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { HttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
-import { errorMessage } from '../util/errors.js';
+import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { decode, type NetworkDriver } from './protocol.js';
 
 /**
@@ -14,6 +14,22 @@ import { decode, type NetworkDriver } from './protocol.js';
 export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
 type Handler = (body: unknown) => Promise<unknown>;
+
+/** The calls whose request body dovesnap does not read: Docker may send them with none. */
+const BODYLESS = new Set(['/Plugin.Activate', '/NetworkDriver.GetCapabilities', '/NetworkDriver.AllocateNetwork', '/NetworkDriver.FreeNetwork', '/NetworkDriver.DiscoverNew', '/NetworkDriver.DiscoverDelete']);
+
+/**
+ * Why a call that needs a body can arrive without one. Docker's plugin client resends a call
+ * whose connection failed (for up to 30 s), but from the request body the first attempt had
+ * already read, i.e. with none (moby/moby#39331). That happens when the daemon died or was
+ * restarted while Docker was calling it, and came back within Docker's retries.
+ */
+export function noBodyError(call: string): DovesnapError {
+  return new DovesnapError(
+    ErrorCode.BadRequest,
+    `${call}: Docker sent this call without its request body, which it does when it resends a call whose first attempt lost its connection (moby/moby#39331), e.g. because dovesnap restarted meanwhile; nothing was done: run the command again`,
+  );
+}
 
 /** Told of every call: its endpoint (`CreateEndpoint`), whether it succeeded, and how long it took. */
 export type CallObserver = (endpoint: string, ok: boolean, seconds: number) => void;
@@ -67,6 +83,7 @@ export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: C
       try {
         // Docker posts JSON under its own content type, and an empty body for some calls.
         const text = req.body.trim();
+        if (text === '' && !BODYLESS.has(url)) throw noBodyError(endpoint);
         let body: unknown = {};
         if (text !== '') {
           try {
@@ -89,15 +106,20 @@ export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: C
   return app;
 }
 
-/** Listens on a unix socket, replacing a stale socket file left by a killed daemon. */
 /**
+ * Listens on a unix socket, replacing a stale socket file left by a killed daemon.
+ *
  * Whoever can connect to the plugin socket can make dovesnap create bridges, veths and FAUCET
  * entries as root: only root may (mode 0600; a directory dovesnap creates is 0700). Docker
  * connects as root.
+ *
+ * Docker's idle connections are never closed from this side: Docker keeps them with no time
+ * limit, and a call it sends on one just as the daemon closes it would fail with EOF and be
+ * resent without its body (see noBodyError).
  */
 export async function listenOnSocket(app: HttpApp, socketPath: string): Promise<void> {
   await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   await fs.rm(socketPath, { force: true });
-  await app.listen({ path: socketPath });
+  await app.listen({ path: socketPath }, { idleTimeoutMs: 0 });
   await fs.chmod(socketPath, 0o600);
 }

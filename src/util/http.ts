@@ -49,7 +49,17 @@ export interface InjectedResponse {
 
 /** Docker's plugin calls and the status API's requests are small; anything bigger is refused. */
 const MAX_BODY_BYTES = 1 << 20;
+/** How long an idle keep-alive connection is kept, unless listen() is told otherwise. */
 const KEEP_ALIVE_MS = 72_000;
+
+export interface ListenOptions {
+  /**
+   * Idle keep-alive connections are closed after this long; 0 keeps them until the client
+   * closes them. A server closing an idle connection races a client that has just started to
+   * send on it: the client sees EOF with its request unanswered.
+   */
+  readonly idleTimeoutMs?: number;
+}
 
 const REASONS: Readonly<Record<number, string>> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 413: 'Payload Too Large', 500: 'Internal Server Error' };
 
@@ -134,11 +144,10 @@ export class HttpApp {
     return { statusCode: status, headers: out, body, json: <T>() => JSON.parse(body) as T };
   }
 
-  async listen(where: { readonly host: string; readonly port: number } | { readonly path: string }): Promise<void> {
+  async listen(where: { readonly host: string; readonly port: number } | { readonly path: string }, options: ListenOptions = {}): Promise<void> {
     const server = http.createServer((req, res) => void this.serve(req, res));
-    // Docker's Go client keeps plugin connections open and does not retry a POST whose reused
-    // connection the server closed meanwhile: keep idle ones far longer than node's 5 s.
-    server.keepAliveTimeout = KEEP_ALIVE_MS;
+    // Far longer than node's 5 s: clients that pool connections reuse them.
+    server.keepAliveTimeout = options.idleTimeoutMs ?? KEEP_ALIVE_MS;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       const done = (): void => {

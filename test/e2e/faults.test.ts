@@ -138,6 +138,30 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
     }
   }
 
+  // ---- the daemon restarts while Docker calls it: Docker resends the call for up to 30 s, and
+  // the engines that lose its body on the way (moby/moby#39331) must get a refusal that says so.
+  it('network create while the daemon restarts: the resent call is served, or refused with the reason; nothing is half-made', async () => {
+    const name = fresh('rs');
+    const { subnet } = testSubnet();
+    const dpid = testDpid();
+    const pid = await arm('createNetwork.beforeBridge=kill');
+    const started = dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${dpid}`, '--subnet', subnet, name);
+    try {
+      await assertFired('createNetwork.beforeBridge', 'kill', pid);
+    } finally {
+      // Back well within Docker's retries (at 1, 3, 7 and 15 s).
+      await recover();
+    }
+    const r = await started;
+    if (r.code === 0) {
+      await assertNetworkCarriesTraffic(name);
+    } else {
+      assert.match(r.stderr, /CreateNetwork: Docker sent this call without its request body.*moby\/moby#39331.*run the command again/s);
+      assert.equal((await dockerRaw('network', 'inspect', name)).code, 1, 'Docker has no such network');
+    }
+    await assertRecovered();
+  });
+
   // ---- container start: `docker run` fails; the container's endpoint must leave nothing; a new one connects.
   const startPoints: FailpointName[] = ['createEndpoint.afterVeth', 'createEndpoint.afterPort', 'createEndpoint.done', 'join.beforePersist', 'join.done'];
   for (const point of startPoints) {

@@ -78,4 +78,18 @@ describe('plugin HTTP API', () => {
     const alloc = await app.inject({ method: 'POST', url: '/NetworkDriver.AllocateNetwork', payload: '{}' });
     assert.deepEqual(alloc.json(), { Options: {} });
   });
+
+  it("answers a call Docker resent without its body (moby/moby#39331) with why, and does nothing", async () => {
+    const calls: [string, unknown][] = [];
+    const app = buildPluginApp(recordingDriver(calls), silentLogger());
+    for (const call of ['CreateNetwork', 'DeleteNetwork', 'CreateEndpoint', 'EndpointOperInfo', 'DeleteEndpoint', 'Join', 'Leave', 'ProgramExternalConnectivity', 'RevokeExternalConnectivity']) {
+      const res = await app.inject({ method: 'POST', url: `/NetworkDriver.${call}`, headers: { 'content-type': PLUGIN_CONTENT_TYPE }, payload: '' });
+      assert.equal(res.statusCode, 500, call);
+      const err = res.json<{ Err: string }>().Err;
+      assert.match(err, new RegExp(`^${call}: Docker sent this call without its request body`), call);
+      assert.match(err, /moby\/moby#39331/);
+      assert.match(err, /run the command again/);
+    }
+    assert.deepEqual(calls, [], 'no driver call was made');
+  });
 });

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpApp } from '../../../src/util/http.js';
 import { silentLogger } from '../../../src/util/log.js';
 
@@ -121,5 +122,36 @@ describe('HttpApp over a real socket', () => {
     assert.equal(r.statusCode, 201);
     assert.deepEqual(r.json(), [1, 2]);
     assert.equal((await app.inject({ method: 'GET', url: '/j', remoteAddress: '192.0.2.1' })).statusCode, 403);
+  });
+
+  it('closes idle keep-alive connections after idleTimeoutMs, and never with 0', async () => {
+    /** One keep-alive connection: sends a request, then reports whether the server has closed it. */
+    async function idleConnection(idleTimeoutMs: number): Promise<{ app: HttpApp; socket: net.Socket; closed: () => boolean; answers: () => number }> {
+      const app = new HttpApp(silentLogger());
+      app.get('/x', () => ({ body: 'x' }));
+      await app.listen({ host: '127.0.0.1', port: 0 }, { idleTimeoutMs });
+      const socket = net.connect((app.address() as AddressInfo).port, '127.0.0.1');
+      let closed = false;
+      let received = '';
+      socket.on('close', () => (closed = true));
+      socket.on('data', (d: Buffer) => (received += d.toString('utf8')));
+      socket.write('GET /x HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n');
+      return { app, socket, closed: () => closed, answers: () => received.split('HTTP/1.1 200').length - 1 };
+    }
+    const short = await idleConnection(150);
+    const never = await idleConnection(0);
+    try {
+      await sleep(1200);
+      assert.equal(short.answers(), 1);
+      assert.equal(short.closed(), true, 'idle past 150 ms: closed by the server');
+      assert.equal(never.closed(), false, 'idleTimeoutMs 0: still open');
+      never.socket.write('GET /x HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n');
+      await sleep(200);
+      assert.equal(never.answers(), 2, 'and it still serves');
+    } finally {
+      short.socket.destroy();
+      never.socket.destroy();
+      await Promise.all([short.app.close(), never.app.close()]);
+    }
   });
 });
