@@ -15,9 +15,6 @@ export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
 type Handler = (body: unknown) => Promise<unknown>;
 
-/** The calls whose request body dovesnap does not read: Docker may send them with none. */
-const BODYLESS = new Set(['/Plugin.Activate', '/NetworkDriver.GetCapabilities', '/NetworkDriver.AllocateNetwork', '/NetworkDriver.FreeNetwork', '/NetworkDriver.DiscoverNew', '/NetworkDriver.DiscoverDelete']);
-
 /**
  * Why a call that needs a body can arrive without one. Docker's plugin client resends a call
  * whose connection failed (for up to 30 s), but from the request body the first attempt had
@@ -83,7 +80,6 @@ export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: C
       try {
         // Docker posts JSON under its own content type, and an empty body for some calls.
         const text = req.body.trim();
-        if (text === '' && !BODYLESS.has(url)) throw noBodyError(endpoint);
         let body: unknown = {};
         if (text !== '') {
           try {
@@ -92,7 +88,10 @@ export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: C
             throw new Error(`request body is not JSON: ${errorMessage(err)}`);
           }
         }
-        const result = await handler(body);
+        // A call that needs a body fails its decoding without one, before anything is done.
+        const result = await handler(body).catch((err: unknown) => {
+          throw text === '' ? noBodyError(endpoint) : err;
+        });
         log.debug({ call: url, ms: seconds() * 1000 }, 'handled');
         observe(endpoint, true, seconds());
         return { headers, body: result };

@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
   containerIp, createNetwork, docker, dockerRaw, httpGet, killOvsDaemon, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
-  upWithEnv, waitFor, waitPing, DOCKER, IMAGE, processAlive,
+  upWithEnv, waitFor, waitPing, DOCKER, IMAGE, processAlive, type RunResult,
 } from './harness.js';
-import type { RunResult } from './harness.js';
 import { waitAgreement } from './agreement.js';
 import type { FailpointName } from '../../src/util/failpoints.js';
 import { errorMessage } from '../../src/util/errors.js';
@@ -61,7 +60,6 @@ async function assertFired(point: FailpointName, action: 'kill' | 'error', pid: 
   }
   if (action === 'kill') await waitFor(`daemon ${pid} to be dead`, async () => !processAlive(pid), 10_000);
 }
-
 
 /** Two containers on a network reach each other by ping and by TCP. */
 async function assertTalk(server: string, client: string, network: string): Promise<void> {
