@@ -178,6 +178,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     logger: log,
     dhcp: dhcpNow,
     labelledContainers: async (key) => (await engine.listContainersWithLabel(key, LABEL_LIST_TIMEOUT_MS)).map((c) => ({ id: c.Id, name: c.Names?.[0] ?? c.Id, labels: c.Labels ?? {} })),
+    readyPorts: settings.readyPorts,
   });
 
   // Gateways, forwarding rules and NAT are host state the kernel may have lost (a reboot) or
@@ -186,6 +187,8 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     await driver.setUpGateway(n).catch((err: unknown) => log.error({ network: n.id, err: errorMessage(err) }, 'could not restore the gateway'));
   }
   await nat.sync('start').catch(() => undefined);
+  // Networks restored from OVSDB top their ready ports up as new ones do once named.
+  for (const n of state.allNetworks()) if (n.name !== undefined) driver.pool?.replenish(n);
   // The routed layer-3 driver (-d narwhal): its own state and socket, the same lifecycle.
   const narwhal = new NarwhalDriver({ host: realNarwhalHost(), store: new NarwhalStore(narwhalStateDir()), logger: log });
   await narwhal.restore().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not restore the narwhal networks'));

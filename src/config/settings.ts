@@ -39,6 +39,12 @@ export interface DaemonSettings {
    * (see core/faucet-plan.ts); 0 turns spares off.
    */
   readonly sparePorts: number;
+  /**
+   * Most ready ports a network keeps: veth pairs already on its bridge and programmed by FAUCET,
+   * which a container without port labels takes at CreateEndpoint (see core/port-pool.ts); 0
+   * turns them off.
+   */
+  readonly readyPorts: number;
   /** Where the DHCP clients' pidfiles, reports and logs live (kept across daemon restarts for adoption). */
   readonly dhcpDir: string;
   /** Where Gauge's Prometheus exporter listens, for the db dovesnap adds to gauge.yaml when it has none. */
@@ -68,6 +74,7 @@ export interface StackingSettings {
 }
 
 export const DEFAULT_SPARE_PORTS = 64;
+export const DEFAULT_READY_PORTS = 64;
 
 /** Where `make up` starts FAUCET's OpenFlow listener. */
 export const DEFAULT_LOCAL_FAUCET = 'tcp:127.0.0.1:6653';
@@ -161,6 +168,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
   const sparePorts = Number(sparesRaw);
   if (!/^[0-9]+$/.test(sparesRaw) || sparePorts > 1024) throw badEnv('DOVESNAP_SPARE_PORTS', sparesRaw, 'expected a whole number from 0 to 1024');
 
+  const readyRaw = nonEmpty(env, 'DOVESNAP_READY_PORTS') ?? String(DEFAULT_READY_PORTS);
+  const readyPorts = Number(readyRaw);
+  if (!/^[0-9]+$/.test(readyRaw) || readyPorts > 1024) throw badEnv('DOVESNAP_READY_PORTS', readyRaw, 'expected a whole number from 0 to 1024');
+
   const metrics = nonEmpty(env, 'DOVESNAP_FAUCET_METRICS');
   if (metrics !== undefined && !/^https?:\/\//.test(metrics)) throw badEnv('DOVESNAP_FAUCET_METRICS', metrics, 'expected a URL such as http://127.0.0.1:9302/metrics');
 
@@ -196,6 +207,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     faucetMetricsUrl: metrics,
     faucetConfirmTimeoutMs,
     sparePorts,
+    readyPorts,
     dhcpDir: nonEmpty(env, 'DOVESNAP_DHCP_DIR') ?? '/run/dovesnap/dhcp',
     gaugePrometheusPort,
     gaugePrometheusAddr: nonEmpty(env, 'GAUGE_PROMETHEUS_ADDR') ?? '127.0.0.1',

@@ -29,6 +29,7 @@ import { allocateHostPorts, type TakenPort } from './port-mappings.js';
 import { isLocalFaucet } from '../config/settings.js';
 import { failpoint } from '../util/failpoints.js';
 import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-open.js';
+import { PortPool, READY_HOST_PREFIX, readyPortsOf, type ReadyPort } from './port-pool.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
 export interface FaucetView {
@@ -49,6 +50,8 @@ export interface FaucetView {
   runsSpare?(networkId: string, ofport: number): boolean;
   /** The endpoint's port was opened at CreateEndpoint on a spare entry (see core/early-open.ts). */
   openedEarly?(endpointId: string): void;
+  /** Whether FAUCET runs this ready port's entry and the switch has its flows (core/port-pool.ts). Absent: never. */
+  runsReady?(networkId: string, port: ReadyPort): boolean;
 }
 
 export interface DriverSettings {
@@ -76,6 +79,8 @@ export interface DriverDeps {
    * CreateEndpoint (core/early-open.ts).
    */
   readonly labelledContainers?: (key: string) => Promise<readonly LabelledContainer[]>;
+  /** Most ready ports per network (core/port-pool.ts); absent or 0: none. */
+  readonly readyPorts?: number;
 }
 
 /** What the collector removed: host veths, OVS ports, and DOCKER-USER rule tags (network id prefixes). */
@@ -144,9 +149,38 @@ export class Driver implements NetworkDriver {
   private readonly random: (n: number) => Uint8Array;
   private readonly log: Logger;
 
+  /** Ready ports, for networks that keep them (core/port-pool.ts). */
+  readonly pool: PortPool | undefined;
+
   constructor(private readonly deps: DriverDeps) {
     this.random = deps.random ?? ((n) => randomBytes(n));
     this.log = deps.logger.child({ component: 'driver' });
+    const ceiling = deps.readyPorts ?? 0;
+    this.pool =
+      ceiling > 0 && deps.labelledContainers !== undefined && deps.faucet.runsReady !== undefined
+        ? new PortPool({
+            vswitch: deps.vswitch,
+            host: deps.host,
+            logger: deps.logger,
+            random: this.random,
+            ceiling,
+            underLock: (net, work) => this.lock.run(`net:${net.id}`, work),
+            freeOfport: (net) => this.freeOfport(net),
+            endpointCount: (id) => deps.state.endpointsOf(id).length,
+            network: (id) => deps.state.network(id),
+            programmed: (id, port) => deps.faucet.runsReady?.(id, port) === true,
+            requestSync: (reason) => this.requestSync(reason),
+            ofportTimeoutMs: deps.settings.ofportTimeoutMs,
+          })
+        : undefined;
+    if (this.pool !== undefined) {
+      const pool = this.pool;
+      // A network gets its ready ports once it has a name (FAUCET's DP needs one), and more as they are taken.
+      deps.state.subscribe((change) => {
+        const net = change.kind === 'network' ? change.record : change.record?.pooled === true ? deps.state.network(change.networkId) : undefined;
+        if (net !== undefined && net.name !== undefined) pool.replenish(net);
+      });
+    }
   }
 
   async createNetwork(req: CreateNetworkRequest): Promise<void> {
@@ -343,6 +377,8 @@ export class Driver implements NetworkDriver {
       await host.deleteLink(ep.hostIf);
       state.removeEndpoint(ep.id);
     }
+    // Deleting the bridge removes its ports, not the veths behind them.
+    await this.pool?.drain(net);
     await vswitch.deleteBridge(net.bridgeName);
     await failpoint('deleteNetwork.afterBridge');
     if (net.options.mode !== 'flat') await host.revokeForwarding(net.id, net.bridgeName);
@@ -374,6 +410,11 @@ export class Driver implements NetworkDriver {
 
   private async createEndpointLocked(req: CreateEndpointRequest, net: NetworkRecord, names: ReturnType<typeof vethNamesFor>, mac: string, givenMac: string): Promise<CreateEndpointResponse> {
     const { state, vswitch, host, settings } = this.deps;
+    const ready = await this.pool?.pick(net);
+    if (ready !== undefined && (await this.mayOpenEarly(net))) {
+      const taken = await this.takeReadyPort(req, net, ready, mac);
+      if (taken) return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
+    }
     const ofportRequest = await this.freeOfport(net);
     const record = endpointRecord({
       id: req.EndpointID,
@@ -413,15 +454,55 @@ export class Driver implements NetworkDriver {
   }
 
   /**
+   * The endpoint takes a ready port (core/port-pool.ts): FAUCET already forwards its traffic, so
+   * nothing is asked of FAUCET now. False if it could not (the port is left as it was, and the
+   * endpoint gets a port of its own).
+   */
+  private async takeReadyPort(req: CreateEndpointRequest, net: NetworkRecord, ready: ReadyPort, mac: string): Promise<boolean> {
+    const { state, vswitch, host } = this.deps;
+    const record = endpointRecord({
+      id: req.EndpointID,
+      networkId: net.id,
+      hostIf: ready.hostIf,
+      containerIf: ready.containerIf,
+      mac,
+      ipv4: req.Interface.Address || undefined,
+      ipv6: req.Interface.AddressIPv6 || undefined,
+      ofport: ready.ofport,
+      pooled: true,
+    });
+    try {
+      await host.setLinkMac(ready.containerIf, mac);
+      // One write: the port stops being a ready port and becomes this endpoint's.
+      await vswitch.setPortExternalIds(ready.hostIf, portExternalIds(record));
+    } catch (err) {
+      this.log.warn({ endpoint: req.EndpointID, port: ready.hostIf, err: errorMessage(err) }, 'could not take a ready port; making one');
+      return false;
+    }
+    state.putEndpoint(record);
+    this.deps.faucet.openedEarly?.(record.id);
+    this.log.info({ network: net.id, endpoint: req.EndpointID, port: ready.hostIf, ofport: ready.ofport, mac, readyPort: true }, 'endpoint created');
+    return true;
+  }
+
+  /**
    * Whether a new port numbered `ofport` may be opened before its container is known: only on a
-   * spare entry FAUCET runs, on a network without anti-spoofing, while no container Docker knows
-   * could be joining with a label that changes its port. Any doubt (Docker slow or failing) says no.
+   * spare entry FAUCET runs, under the rule of mayOpenEarly.
    */
   private async opensAtCreate(net: NetworkRecord, ofport: number): Promise<boolean> {
+    if (this.deps.faucet.runsSpare?.(net.id, ofport) !== true) return false;
+    return this.mayOpenEarly(net);
+  }
+
+  /**
+   * Whether a port whose entry is the network's default may carry traffic before its container
+   * is known: on a network without anti-spoofing, while no container Docker knows could be
+   * joining with a label that changes its port. Any doubt (Docker slow or failing) says no.
+   */
+  private async mayOpenEarly(net: NetworkRecord): Promise<boolean> {
     const list = this.deps.labelledContainers;
     const name = net.name;
     if (list === undefined || name === undefined || !net.localFaucet || net.options.antispoof) return false;
-    if (this.deps.faucet.runsSpare?.(net.id, ofport) !== true) return false;
     try {
       const found = (await Promise.all(POLICY_LABELS.map((key) => list(key)))).flat();
       const resolvedHere = new Set(this.deps.state.endpointsOf(net.id).flatMap((e) => (e.container === undefined ? [] : [e.container.id])));
@@ -590,6 +671,16 @@ export class Driver implements NetworkDriver {
       const links: string[] = [];
       for (const name of await host.linkNames(HOST_VETH_PREFIX)) {
         if (!unknown(name)) continue;
+        await host.deleteLink(name);
+        links.push(name);
+      }
+      // Ready ports not on a known network's bridge: made when the daemon died, or their network is gone.
+      const readyHere = new Set<string>();
+      for (const net of state.allNetworks()) {
+        for (const p of readyPortsOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) readyHere.add(p.hostIf);
+      }
+      for (const name of await host.linkNames(READY_HOST_PREFIX)) {
+        if (readyHere.has(name) || !unknown(name) || this.pool?.isBeingMade(name) === true) continue;
         await host.deleteLink(name);
         links.push(name);
       }

@@ -5,6 +5,7 @@ import type { StackFacts } from './stack.js';
 import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
 import { SPARE_DESCRIPTION } from './faucet-plan.js';
+import { READY_DESCRIPTION, readyPortsOf } from './port-pool.js';
 import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
 import { ExtId } from './persist.js';
 import { antispoofAclName, antispoofRules, type AclRule } from './antispoof.js';
@@ -44,6 +45,11 @@ export function blockReason(e: EndpointRecord, definedAcls: ReadonlySet<string>,
   const missing = (e.labels?.portAcls ?? []).filter((a) => !definedAcls.has(a));
   if (missing.length > 0) return `label dovesnap.faucet.portacl names ACL ${missing.join(', ')} that FAUCET's configuration does not define`;
   return undefined;
+}
+
+/** Whether a container's own port entry is the network's default one (what a ready port runs). */
+function keepsReadyEntry(e: EndpointRecord): boolean {
+  return (e.labels?.portAcls.length ?? 0) === 0 && e.labels?.mirror !== true && e.labels?.antispoof !== true;
 }
 
 export function portAclsFor(e: EndpointRecord, n: NetworkRecord): string[] | undefined {
@@ -152,7 +158,16 @@ export function desiredDps(
       if (e.container === undefined || e.ofport === undefined) continue;
       if (blockReason(e, definedAcls, outputAcls) !== undefined) continue;
       const acls = portAclsFor(e, n);
-      ports.push({ number: e.ofport, description: portDescription(e), nativeVlan: n.options.vlan, ...(acls ? { aclsIn: acls } : {}) });
+      ports.push({
+        number: e.ofport,
+        description: portDescription(e),
+        nativeVlan: n.options.vlan,
+        ...(acls ? { aclsIn: acls } : {}),
+        // A ready port taken: its entry stays the ready entry's but for the name, so that FAUCET
+        // goes on ignoring its link changes. A port that turned out to need its own policy
+        // (not expected: see core/early-open.ts) gets FAUCET's default, which programs it when it comes up.
+        ...(e.pooled === true && keepsReadyEntry(e) ? { opstatusReconf: false } : {}),
+      });
       if (e.labels?.mirror === true) mirrored.push(e.ofport);
     }
     const observed = bridgePorts.get(n.id) ?? [];
@@ -201,8 +216,12 @@ export function desiredDps(
       if (p.ofport === undefined || ports.some((q) => q.number === p.ofport)) continue;
       ports.push(attachedOrHandAdded(n, p, p.ofport));
     }
-    const taken = new Set(ports.map((p) => p.number));
     const acl = n.options.defaultAcl;
+    for (const r of readyPortsOf(n.id, observed)) {
+      if (ports.some((p) => p.number === r.ofport)) continue;
+      ports.push({ number: r.ofport, description: READY_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }), opstatusReconf: false });
+    }
+    const taken = new Set(ports.map((p) => p.number));
     for (const number of spares.get(n.id) ?? []) {
       if (taken.has(number)) continue;
       ports.push({ number, description: SPARE_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }) });

@@ -17,6 +17,8 @@ import type { EndpointRecord, StateStore } from './state.js';
 import type { StackFacts } from './stack.js';
 import type { HostNet } from './host.js';
 import { HOST_VETH_PREFIX } from '../net/links.js';
+import { inPortsWithFlows } from '../ovs/ofctl.js';
+import { READY_DESCRIPTION, readyPortsOf, type ReadyPort } from './port-pool.js';
 
 /** With FAUCET's metrics filtered to a few lines, polling this often costs next to nothing. */
 const POLL_MS = 20;
@@ -42,6 +44,9 @@ const BOUNCE_MS = 200;
 /** Ports raised this soon after their switch started running are checked. */
 const COLD_START_WINDOW_MS = 15_000;
 const MAX_DEFER_MS = 60_000;
+/** How often, and how many times, the switch's flows are read for new ready ports. */
+const READY_CHECK_ATTEMPTS = 5;
+const READY_CHECK_INTERVAL_MS = 300;
 
 /** One render of the desired state, and what it means for the ports. */
 interface Plan {
@@ -90,6 +95,8 @@ export interface FaucetExtras {
   readonly stackFacts?: () => StackFacts | undefined;
   /** Told of each configuration write and what FAUCET made of it (for metrics). */
   readonly onConfigOutcome?: (outcome: FaucetConfigOutcome, detail?: string) => void;
+  /** The input ports the bridge has flows for (default: `ovs-ofctl dump-flows`); see checkReady. */
+  readonly programmedPorts?: (bridge: string) => Promise<Set<number>>;
 }
 
 export function createFaucetView(settings: DaemonSettings, state: StateStore, vswitch: VSwitch, host: HostNet, log: Logger, control?: FaucetControl, extras: FaucetExtras = {}): ClosableFaucetView {
@@ -152,6 +159,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   /** Spare numbers of the last render, and the numbers it gave each network's ports. */
   let spareSets: ReadonlyMap<string, readonly number[]> = new Map();
   let renderedNumbers = new Map<string, Set<number>>();
+  /** Ready ports (by host end) whose flows the switch was seen to have under the confirmed configuration. */
+  const programmedReady = new Set<string>();
+  const programmedPorts = extras.programmedPorts ?? inPortsWithFlows;
   /** Host ends already brought up by this process. */
   const raised = new Set<string>();
   /** Endpoints opened at CreateEndpoint on a spare entry, until their container is known. */
@@ -490,6 +500,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         }
       }
       await raiseOpened(opened);
+      if (confirmed !== undefined) await checkReady(confirmed, ports);
       if (result.written) {
         flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
         extras.onConfigOutcome?.('confirmed');
@@ -528,6 +539,55 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       await raiseOpened(opened);
       throw err;
     }
+  };
+
+  /** The ready ports whose entry `p` gives FAUCET, by network. */
+  const readyEntries = (p: Plan, ports: ReadonlyMap<string, readonly PortState[]>): Map<string, ReadyPort[]> => {
+    const out = new Map<string, ReadyPort[]>();
+    for (const n of state.allNetworks()) {
+      const dp = p.managed.dps.find((d) => d.name === n.name);
+      if (dp === undefined) continue;
+      const ready = readyPortsOf(n.id, ports.get(n.id) ?? []).filter((r) => dp.ports.some((x) => x.number === r.ofport && x.description === READY_DESCRIPTION));
+      if (ready.length > 0) out.set(n.id, ready);
+    }
+    return out;
+  };
+
+  /**
+   * Ready ports are handed out only once the switch has their flows. FAUCET programs an
+   * `opstatus_reconf: false` entry only if it saw the port up before the entry appeared (see
+   * core/port-pool.ts); should the port's ADD have reached it late, the port is never
+   * programmed: it is removed (its entry goes with the next render) and the pool makes another.
+   */
+  const checkReady = async (p: Plan, ports: ReadonlyMap<string, readonly PortState[]>): Promise<void> => {
+    for (const [networkId, ready] of readyEntries(p, ports)) {
+      let pending = ready.filter((r) => !programmedReady.has(r.hostIf));
+      const n = state.network(networkId);
+      if (pending.length === 0 || n === undefined) continue;
+      for (let attempt = 1; attempt <= READY_CHECK_ATTEMPTS && pending.length > 0; attempt++) {
+        if (attempt > 1) await new Promise((r) => setTimeout(r, READY_CHECK_INTERVAL_MS));
+        let seen: Set<number>;
+        try {
+          seen = await programmedPorts(n.bridgeName);
+        } catch (err) {
+          flog.debug({ bridge: n.bridgeName, err: errorMessage(err) }, 'could not read the flows of the ready ports');
+          break;
+        }
+        for (const r of pending) if (seen.has(r.ofport)) programmedReady.add(r.hostIf);
+        pending = pending.filter((r) => !programmedReady.has(r.hostIf));
+      }
+      for (const r of pending) {
+        flog.warn({ network: n.name, port: r.hostIf, ofport: r.ofport }, 'FAUCET did not program a ready port: removed, another replaces it');
+        await vswitch.deletePort(n.bridgeName, r.hostIf).catch(() => undefined);
+        await host.deleteLink(r.hostIf).catch(() => undefined);
+      }
+      if (pending.length > 0) void track(requestSync('ready ports FAUCET did not program removed')).catch(() => undefined);
+    }
+    for (const name of [...programmedReady]) if (!readyStillThere(name, ports)) programmedReady.delete(name);
+  };
+  const readyStillThere = (hostIf: string, ports: ReadonlyMap<string, readonly PortState[]>): boolean => {
+    for (const list of ports.values()) if (list.some((x) => x.name === hostIf)) return true;
+    return false;
   };
 
   /**
@@ -597,6 +657,14 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       if (since === undefined || Date.now() - since < coldStartWindowMs) return false;
       const dp = confirmed.managed.dps.find((d) => d.name === n.name);
       return dp?.ports.some((p) => p.number === ofport && p.description === SPARE_DESCRIPTION) === true;
+    },
+    runsReady(networkId: string, port: ReadyPort): boolean {
+      // Not gated on FAUCET answering: the flows are in the switch, and a busy FAUCET is when
+      // ready ports matter most.
+      const n = state.network(networkId);
+      if (n === undefined || n.name === undefined || confirmed === undefined || !programmedReady.has(port.hostIf)) return false;
+      const dp = confirmed.managed.dps.find((d) => d.name === n.name);
+      return dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION) === true;
     },
     openedEarly(endpointId: string): void {
       const e = state.endpoint(endpointId);

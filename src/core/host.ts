@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { DatapathType } from '../ovs/vswitch.js';
 import { readFile } from 'node:fs/promises';
-import { configureGateway, createVeth, deleteLink, getLink, hostLinkExists, hostLinkNames, setLinkDown, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
+import { configureGateway, createVeth, deleteLink, getLink, hostLinkExists, hostLinkNames, setLinkDown, setLinkMac, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
 import { allowForwarding, enableIpv4Forwarding, forwardingTags, revokeForwarding, revokeForwardingTag, type GatewayMode } from '../net/forwarding.js';
 import { applyNftScript } from '../net/nft.js';
 import { hostListeners, type ListeningSocket } from '../net/listeners.js';
@@ -18,6 +18,8 @@ export interface HostNet {
   setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string>;
   setLinkUp(name: string): Promise<void>;
   setLinkDown(name: string): Promise<void>;
+  /** Sets a host link's MAC (a ready port's container end, which is up). */
+  setLinkMac(name: string, mac: string): Promise<void>;
   configureGateway(bridge: string, cidr: string, opts: { disableTxOffload: boolean }): Promise<void>;
   enableIpv4Forwarding(): Promise<boolean>;
   allowForwarding(networkId: string, bridge: string, mode: GatewayMode): Promise<boolean>;
@@ -40,6 +42,7 @@ export const realHostNet: HostNet = {
   setPeerMacInNetns,
   setLinkUp,
   setLinkDown,
+  setLinkMac,
   configureGateway,
   enableIpv4Forwarding: () => enableIpv4Forwarding(),
   allowForwarding,

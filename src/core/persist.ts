@@ -25,6 +25,10 @@ export const ExtId = {
   containerId: 'dovesnap-container-id',
   containerName: 'dovesnap-container-name',
   labels: 'dovesnap-labels',
+  /** On a ready port (core/port-pool.ts): its container end's name; removed once a container takes it. */
+  readyPort: 'dovesnap-ready-port',
+  /** On an endpoint's port that was a ready port: 'true' (its FAUCET entry ignores link changes). */
+  pooled: 'dovesnap-pooled',
   /** On ports dovesnap puts on a network's bridge for the options (add_ports: true, add_copro_ports: copro) and the mirror link (mirror). */
   hostPort: 'dovesnap-host-port',
   /** On the mirror bridge and its ports (see core/mirror-bridge.ts). */
@@ -60,6 +64,8 @@ export function portExternalIds(e: EndpointRecord): Record<string, string> {
     [ExtId.containerId]: e.container?.id ?? '',
     [ExtId.containerName]: e.container?.name ?? '',
     [ExtId.labels]: e.container === undefined ? '' : JSON.stringify(e.container.labels),
+    [ExtId.readyPort]: '',
+    [ExtId.pooled]: e.pooled === true ? 'true' : '',
   };
 }
 
@@ -141,5 +147,6 @@ function endpointFromPort(p: PortState, networkId: string): EndpointRecord | und
     sandboxKey: s(ExtId.sandbox),
     published: publishedFrom(jsonOr<unknown>(x[ExtId.portmap], [])),
     container: containerId === '' ? undefined : { id: containerId, name: x[ExtId.containerName] ?? '', labels: jsonOr<Record<string, string>>(x[ExtId.labels], {}) },
+    ...(x[ExtId.pooled] === 'true' ? { pooled: true } : {}),
   });
 }

@@ -76,6 +76,11 @@ export interface EndpointRecord {
   readonly joinedAt?: number | undefined;
   /** On an `ovs.bridge.dhcp` network, the address of the container's current DHCP lease (no prefix). */
   readonly leasedIpv4?: string | undefined;
+  /**
+   * The port was a ready port (core/port-pool.ts): FAUCET programmed it before the container
+   * existed, and its entry ignores link changes (opstatus_reconf: false).
+   */
+  readonly pooled?: boolean;
 }
 
 /** A change to the model, for subscribers (status views, metrics, the event log). */

@@ -103,6 +103,11 @@ export interface VethSpec {
    * makes the container's stack compute them.
    */
   readonly disableContainerTxOffload: boolean;
+  /**
+   * The container end will stay up in the host for a while (a ready port, core/port-pool.ts):
+   * keep it out of the host's stack too, so that it sends nothing of its own.
+   */
+  readonly quietContainerEnd?: boolean;
 }
 
 /**
@@ -115,6 +120,7 @@ export async function createVeth(spec: VethSpec): Promise<void> {
   await runCommand('ip', ['link', 'add', host, ...mtu, 'type', 'veth', 'peer', 'name', container, 'address', spec.containerMac, ...mtu]);
   try {
     await keepOutOfHostStack(host);
+    if (spec.quietContainerEnd === true) await keepOutOfHostStack(container);
     if (spec.disableContainerTxOffload) await runCommand('ethtool', ['-K', container, 'tx', 'off']);
   } catch (err) {
     await deleteLink(host).catch(() => undefined);
@@ -158,6 +164,10 @@ export async function keepOutOfHostStack(name: string, procSys = '/proc/sys/net'
 
 export async function setLinkUp(name: string): Promise<void> {
   await runCommand('ip', ['link', 'set', 'dev', name, 'up']);
+}
+
+export async function setLinkMac(name: string, mac: string): Promise<void> {
+  await runCommand('ip', ['link', 'set', 'dev', name, 'address', mac]);
 }
 
 export async function setLinkDown(name: string): Promise<void> {

@@ -3,6 +3,7 @@
  * sync requests it got, and the spare entries it says FAUCET runs (none unless a test adds some).
  */
 import type { FaucetView } from '../../src/core/driver.js';
+import type { ReadyPort } from '../../src/core/port-pool.js';
 
 export class FakeFaucetView implements FaucetView {
   foreign = new Map<string, bigint>();
@@ -31,6 +32,12 @@ export class FakeFaucetView implements FaucetView {
   }
   runsSpare(_networkId: string, ofport: number): boolean {
     return this.spares.has(ofport);
+  }
+  /** Ready ports (host ends) FAUCET programmed; `allReady` says all of them are. */
+  ready = new Set<string>();
+  allReady = false;
+  runsReady(_networkId: string, port: ReadyPort): boolean {
+    return this.allReady || this.ready.has(port.hostIf);
   }
   openedEarly(endpointId: string): void {
     this.early.push(endpointId);

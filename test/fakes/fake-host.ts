@@ -72,10 +72,24 @@ export class FakeHostNet implements HostNet {
     this.downs.set(name, (this.downs.get(name) ?? 0) + 1);
   }
 
+  /** Container ends raised in the host (ready ports). */
+  readonly containerEndsUp = new Set<string>();
+
   async setLinkUp(name: string): Promise<void> {
+    const peerOf = [...this.links.values()].find((l) => l.peer === name);
+    if (peerOf !== undefined) {
+      this.containerEndsUp.add(name);
+      return;
+    }
     const l = this.links.get(name);
     if (l === undefined) throw new DovesnapError(ErrorCode.HostCommand, `no ${name}`);
     l.up = true;
+  }
+
+  async setLinkMac(name: string, mac: string): Promise<void> {
+    const l = [...this.links.values()].find((x) => x.peer === name);
+    if (l === undefined) throw new DovesnapError(ErrorCode.HostCommand, `no ${name}`);
+    l.mac = mac;
   }
 
   readonly gateways = new Map<string, string>();

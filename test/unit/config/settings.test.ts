@@ -15,6 +15,7 @@ describe('loadSettings', () => {
       defaultControllers: [],
       localFaucetControllers: ['tcp:127.0.0.1:6653'],
       sparePorts: 64,
+      readyPorts: 64,
       dhcpDir: '/run/dovesnap/dhcp',
       gaugePrometheusPort: 9303,
       gaugePrometheusAddr: '127.0.0.1',
@@ -139,6 +140,8 @@ describe('loadSettings', () => {
     ['DOVESNAP_FAUCET_TIMEOUT_MS', '99'],
     ['DOVESNAP_FAUCET_TIMEOUT_MS', '1.5e3x'],
     ['DOVESNAP_FAUCET_TIMEOUT_MS', '1500.5'],
+    ['DOVESNAP_READY_PORTS', 'many'],
+    ['DOVESNAP_READY_PORTS', '2000'],
   ] as const) {
     it(`${name}=${JSON.stringify(value)} is refused with a message naming the variable`, () => {
       assert.throws(

@@ -540,3 +540,43 @@ describe('createFaucetView', () => {
     assert.equal(await readFile(r.path, 'utf8'), now);
   });
 });
+
+describe('createFaucetView: ready ports', () => {
+  it('are handed out only once FAUCET confirmed their entry (opstatus_reconf false) and the switch has their flows; one never programmed is removed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
+    await mkdir(join(dir, 'etc', 'faucet'), { recursive: true });
+    await writeFile(path, OPERATOR);
+    const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs: 2 });
+    cleanups.push(() => fake.close());
+    const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_SPARE_PORTS: '0' });
+    const state = new StateStore();
+    const vs = new FakeVSwitch();
+    const host = new FakeHostNet();
+    const flows = new Set<number>([3]);
+    const view = createFaucetView(settings, state, vs, host, silentLogger(), { reload: () => fake.reload() }, { programmedPorts: async () => new Set(flows) });
+    cleanups.push(() => view.close());
+    const r = { path, fake, state, vs, host: new ObservingHostNet(), view };
+    const n = await addNetwork(r);
+    const ready = async (hostIf: string, ofport: number): Promise<void> => {
+      const containerIf = hostIf.replace('dsq', 'dsr');
+      await host.createVeth({ names: { host: hostIf, container: containerIf }, containerMac: '0e:00:00:00:00:09', mtu: undefined, disableContainerTxOffload: true });
+      await vs.addPort({ bridge: n.bridgeName, name: hostIf, ofportRequest: ofport, externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-ready-port': containerIf } });
+    };
+    await ready('dsqaaaaaaaaaaaa', 3);
+    await ready('dsqbbbbbbbbbbbb', 4);
+    const three = { hostIf: 'dsqaaaaaaaaaaaa', containerIf: 'dsraaaaaaaaaaaa', ofport: 3 };
+    const four = { hostIf: 'dsqbbbbbbbbbbbb', containerIf: 'dsrbbbbbbbbbbbb', ofport: 4 };
+    assert.equal(view.runsReady?.(NET1, three), false, 'nothing confirmed yet');
+    await view.sync('ready ports added');
+    const doc = parse(await readFile(path, 'utf8')) as { dps: Record<string, { interfaces: Record<string, { opstatus_reconf?: boolean; description?: string }> }> };
+    assert.deepEqual(doc.dps['net1']?.interfaces['3'], { description: 'dovesnap ready port', native_vlan: 100, opstatus_reconf: false });
+    assert.equal(view.runsReady?.(NET1, three), true);
+    assert.equal(view.runsReady?.(NET1, four), false, 'the switch has no flows for it');
+    assert.equal((await vs.getBridge(n.bridgeName))?.ports.some((p) => p.name === four.hostIf), false, 'removed from the bridge');
+    assert.equal(host.links.has(four.hostIf), false, 'its veth removed');
+    await view.sync('again');
+    assert.equal(dpPorts(await readFile(path, 'utf8'), 'net1').includes(4), false, 'its entry gone with the next render');
+  });
+});

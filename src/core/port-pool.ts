@@ -1,0 +1,198 @@
+import type { Logger } from '../util/log.js';
+import { errorMessage } from '../util/errors.js';
+import { randomMac, type VethNames } from '../net/links.js';
+import type { PortState, VSwitch } from '../ovs/vswitch.js';
+import type { HostNet } from './host.js';
+import type { NetworkRecord } from './state.js';
+import { ExtId } from './persist.js';
+
+/**
+ * Ready ports: veth pairs a network keeps on its bridge, up at both ends and programmed by
+ * FAUCET before any container needs one.
+ *
+ * Why: FAUCET 1.10 rebuilds a VLAN's flooding on every port event it acts on, at a cost that
+ * grows with the square of the VLAN's ports (docs/benchmarks.md: ~1.4 s of CPU per event at
+ * 500 ports). A container whose port is added at CreateEndpoint waits for that rebuild before
+ * its first packet gets through, and past a few hundred ports its first ARP is lost. A ready
+ * port's FAUCET entry has `opstatus_reconf: false`: FAUCET programs such a port when its entry
+ * first appears (several in one rebuild) and ignores its link changes from then on, so a
+ * container that takes one (Docker moving the container end into its namespace and raising it)
+ * costs FAUCET nothing, and its first packet is forwarded by flows that are already there.
+ *
+ * The order matters, and FAUCET's code sets it: an `opstatus_reconf: false` entry is programmed
+ * only if FAUCET has already seen its port up when the entry appears (any later event is
+ * ignored). So a ready port joins the bridge with both ends up, and its entry is written only
+ * once the port has a number; the FAUCET view then checks the switch's flows before the port is
+ * handed out (a port FAUCET did not program is removed and replaced).
+ *
+ * Only a container whose entry is exactly the ready port's (the network's VLAN and default ACL)
+ * may take one, under the same rule as a port opened at CreateEndpoint (core/early-open.ts).
+ */
+
+export const READY_HOST_PREFIX = 'dsq';
+export const READY_CONTAINER_PREFIX = 'dsr';
+export const READY_DESCRIPTION = 'dovesnap ready port';
+
+export interface ReadyPort {
+  readonly hostIf: string;
+  readonly containerIf: string;
+  readonly ofport: number;
+}
+
+/** A ready port's pair of names: 12 random hex characters keep both within Linux's 15 bytes. */
+export function readyPortNames(random: (n: number) => Uint8Array): VethNames {
+  const hex = Buffer.from(random(6)).toString('hex');
+  return { host: `${READY_HOST_PREFIX}${hex}`, container: `${READY_CONTAINER_PREFIX}${hex}` };
+}
+
+/** The ready ports (numbered, not taken) among a network's bridge ports, lowest number first. */
+export function readyPortsOf(networkId: string, ports: readonly Pick<PortState, 'name' | 'ofport' | 'externalIds'>[]): ReadyPort[] {
+  const out: ReadyPort[] = [];
+  for (const p of ports) {
+    const containerIf = p.externalIds[ExtId.readyPort];
+    if (containerIf === undefined || containerIf === '' || p.ofport === undefined) continue;
+    if (p.externalIds[ExtId.networkId] !== networkId || (p.externalIds[ExtId.endpointId] ?? '') !== '') continue;
+    out.push({ hostIf: p.name, containerIf, ofport: p.ofport });
+  }
+  return out.sort((a, b) => a.ofport - b.ofport);
+}
+
+/** How many ready ports a network keeps: more for a network that grows, within `ceiling`. */
+export function readyTarget(endpoints: number, ceiling: number): number {
+  if (ceiling <= 0) return 0;
+  return Math.min(ceiling, Math.max(Math.min(8, ceiling), Math.ceil(endpoints / 2)));
+}
+
+/**
+ * How many to add now: none while at least half the target is left, so that ports are added
+ * (and FAUCET reloads) in batches, not one per container.
+ */
+export function readyShortfall(have: number, target: number): number {
+  return have * 2 >= target ? 0 : target - have;
+}
+
+export interface PortPoolDeps {
+  readonly vswitch: VSwitch;
+  readonly host: HostNet;
+  readonly logger: Logger;
+  readonly random: (n: number) => Uint8Array;
+  /** Most ready ports per network (DOVESNAP_READY_PORTS); 0: none. */
+  readonly ceiling: number;
+  /** Runs `work` under the network's lock, which also guards the driver's choice of port numbers. */
+  underLock<T>(net: NetworkRecord, work: () => Promise<T>): Promise<T>;
+  /** The lowest port number free on the network's bridge (the driver's rule). */
+  freeOfport(net: NetworkRecord): Promise<number>;
+  endpointCount(networkId: string): number;
+  /** The network as it is now (undefined once removed). */
+  network(networkId: string): NetworkRecord | undefined;
+  /** Whether FAUCET runs this ready port's entry and the switch has its flows. */
+  programmed(networkId: string, port: ReadyPort): boolean;
+  /** Asks for a FAUCET render once ports were added. */
+  requestSync(reason: string): void;
+  readonly ofportTimeoutMs: number;
+}
+
+export class PortPool {
+  private readonly log: Logger;
+  private readonly filling = new Map<string, Promise<void>>();
+  /** Host ends being made now: not leftovers for the collector. */
+  private readonly making = new Set<string>();
+
+  constructor(private readonly deps: PortPoolDeps) {
+    this.log = deps.logger.child({ component: 'ready-ports' });
+  }
+
+  /** Whether the network keeps ready ports: its local FAUCET configures it, and no anti-spoofing. */
+  eligible(net: NetworkRecord): boolean {
+    return this.deps.ceiling > 0 && net.localFaucet && net.name !== undefined && !net.options.antispoof;
+  }
+
+  /** Ready ports on the bridge, programmed or not. */
+  private async onBridge(net: NetworkRecord): Promise<ReadyPort[]> {
+    return readyPortsOf(net.id, (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? []);
+  }
+
+  /** A programmed ready port for a new endpoint, lowest number first; the caller holds the network's lock. */
+  async pick(net: NetworkRecord): Promise<ReadyPort | undefined> {
+    if (!this.eligible(net)) return undefined;
+    return (await this.onBridge(net)).find((p) => this.deps.programmed(net.id, p));
+  }
+
+  /** Tops the network's ready ports up in the background (one run per network at a time). */
+  replenish(net: NetworkRecord): void {
+    if (!this.eligible(net) || this.filling.has(net.id)) return;
+    const run = this.fill(net)
+      .catch((err: unknown) => this.log.warn({ network: net.name, err: errorMessage(err) }, 'ready ports not topped up'))
+      .finally(() => this.filling.delete(net.id));
+    this.filling.set(net.id, run);
+  }
+
+  /** Waits for a top-up in progress (tests, shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.filling.values()]);
+  }
+
+  private async fill(net: NetworkRecord): Promise<void> {
+    const target = readyTarget(this.deps.endpointCount(net.id), this.deps.ceiling);
+    const missing = readyShortfall((await this.onBridge(net)).length, target);
+    if (missing === 0) return;
+    let added = 0;
+    for (let i = 0; i < missing; i++) {
+      // One port per turn of the lock: CreateEndpoints of the network wait for one port, not all.
+      const ok = await this.deps.underLock(net, async () => this.deps.network(net.id) !== undefined && (await this.addOne(net)));
+      if (!ok) break;
+      added++;
+    }
+    if (added > 0) {
+      this.log.info({ network: net.name, added }, 'ready ports added');
+      this.deps.requestSync(`${added} ready port${added === 1 ? '' : 's'} added to ${net.name ?? net.bridgeName}`);
+    }
+  }
+
+  /** One ready port: both ends up before it joins the bridge, so that FAUCET sees it up (see above). */
+  private async addOne(net: NetworkRecord): Promise<boolean> {
+    const { host, vswitch } = this.deps;
+    const names = readyPortNames(this.deps.random);
+    this.making.add(names.host);
+    try {
+      const ofportRequest = await this.deps.freeOfport(net);
+      await host.createVeth({ names, containerMac: randomMac(this.deps.random), mtu: net.options.mtu, disableContainerTxOffload: net.datapathType === 'netdev', quietContainerEnd: true });
+      try {
+        await host.setLinkUp(names.container);
+        await host.setLinkUp(names.host);
+        await vswitch.addPort({
+          bridge: net.bridgeName,
+          name: names.host,
+          ofportRequest,
+          mtu: net.options.mtu,
+          externalIds: { [ExtId.networkId]: net.id, [ExtId.readyPort]: names.container },
+        });
+        await vswitch.waitOfport(names.host, this.deps.ofportTimeoutMs);
+        return true;
+      } catch (err) {
+        await vswitch.deletePort(net.bridgeName, names.host).catch(() => undefined);
+        await host.deleteLink(names.host).catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      this.making.delete(names.host);
+    }
+  }
+
+  /** Removes one ready port (FAUCET did not program it, or its network goes). */
+  async remove(net: NetworkRecord, port: ReadyPort, why: string): Promise<void> {
+    await this.deps.vswitch.deletePort(net.bridgeName, port.hostIf).catch(() => undefined);
+    await this.deps.host.deleteLink(port.hostIf);
+    this.log.info({ network: net.name, port: port.hostIf, ofport: port.ofport, why }, 'ready port removed');
+  }
+
+  /** Removes every ready port of a network whose bridge goes (deleting the bridge leaves the veths). */
+  async drain(net: NetworkRecord): Promise<void> {
+    for (const p of await this.onBridge(net)) await this.remove(net, p, 'network removed');
+  }
+
+  /** Whether a ready-port link is one this process is making right now. */
+  isBeingMade(hostIf: string): boolean {
+    return this.making.has(hostIf);
+  }
+}

@@ -1,0 +1,213 @@
+import { beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Driver } from '../../../src/core/driver.js';
+import { FakeFaucetView } from '../../fakes/fake-faucet-view.js';
+import { StateStore } from '../../../src/core/state.js';
+import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
+import { FakeHostNet } from '../../fakes/fake-host.js';
+import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../fakes/driver-requests.js';
+import { testDriver } from '../../fakes/test-driver.js';
+import type { LabelledContainer } from '../../../src/core/early-open.js';
+import { Label } from '../../../src/model/labels.js';
+import { ExtId } from '../../../src/core/persist.js';
+import { READY_HOST_PREFIX, readyPortsOf, readyShortfall, readyTarget } from '../../../src/core/port-pool.js';
+import { desiredDps } from '../../../src/core/faucet-desired.js';
+import { parseInPorts } from '../../../src/ovs/ofctl.js';
+import { restoreFromBridge } from '../../../src/core/persist.js';
+
+const NET = TEST_NETWORK_ID;
+const EP = TEST_ENDPOINT_ID;
+
+describe('ready ports (pure)', () => {
+  it('readyPortsOf: numbered ports of this network marked ready and not taken, lowest first', () => {
+    const ids = (x: Record<string, string>): Record<string, string> => ({ [ExtId.networkId]: NET, ...x });
+    const ports = [
+      { name: 'dsqb', ofport: 5, externalIds: ids({ [ExtId.readyPort]: 'dsrb' }) },
+      { name: 'dsqa', ofport: 3, externalIds: ids({ [ExtId.readyPort]: 'dsra' }) },
+      { name: 'dsqc', ofport: undefined, externalIds: ids({ [ExtId.readyPort]: 'dsrc' }) },
+      { name: 'dsqd', ofport: 6, externalIds: ids({ [ExtId.readyPort]: 'dsrd', [ExtId.endpointId]: 'e1' }) },
+      { name: 'dsqe', ofport: 7, externalIds: { [ExtId.networkId]: 'other', [ExtId.readyPort]: 'dsre' } },
+      { name: 'dspx', ofport: 8, externalIds: ids({ [ExtId.endpointId]: 'e2' }) },
+    ];
+    assert.deepEqual(readyPortsOf(NET, ports), [
+      { hostIf: 'dsqa', containerIf: 'dsra', ofport: 3 },
+      { hostIf: 'dsqb', containerIf: 'dsrb', ofport: 5 },
+    ]);
+  });
+
+  it('parseInPorts: the input ports of a flow dump', () => {
+    const dump = ' cookie=0x5adc15c0, duration=1.2s, table=0, n_packets=0, priority=9000,in_port=3,vlan_tci=0x0000/0x1fff actions=push_vlan:0x8100,set_field:4196->vlan_vid,goto_table:1\n cookie=0x5adc15c0, table=1, priority=0 actions=drop\n cookie=0x5adc15c0, table=0, priority=9000,in_port=12 actions=drop\n';
+    assert.deepEqual([...parseInPorts(dump)], [3, 12]);
+  });
+
+  it('readyTarget grows with the network within the ceiling; readyShortfall tops up in batches', () => {
+    assert.equal(readyTarget(0, 64), 8);
+    assert.equal(readyTarget(200, 64), 64);
+    assert.equal(readyTarget(30, 64), 15);
+    assert.equal(readyTarget(10, 4), 4);
+    assert.equal(readyTarget(10, 0), 0);
+    assert.equal(readyShortfall(0, 8), 8);
+    assert.equal(readyShortfall(4, 8), 0, 'half left: no top-up yet');
+    assert.equal(readyShortfall(3, 8), 5);
+  });
+});
+
+describe('driver: ready ports', () => {
+  let vs: FakeVSwitch;
+  let host: FakeHostNet;
+  let faucet: FakeFaucetView;
+  let state: StateStore;
+  let labelled: LabelledContainer[];
+  let counter: number;
+
+  const driver = (readyPorts = 8): Driver =>
+    testDriver({ vswitch: vs, host, state, faucet }, {
+      labelledContainers: async (key) => labelled.filter((c) => c.labels[key] !== undefined),
+      readyPorts,
+      // Distinct bytes on every call: ready ports are named from random bytes.
+      random: (n) => Uint8Array.from({ length: n }, (_, i) => (counter * 31 + i) & 0xff, counter++),
+    });
+
+  const namedNetwork = async (d: Driver, generic: Record<string, string> = {}): Promise<void> => {
+    await d.createNetwork(createNetworkRequest({ 'ovs.bridge.dpid': '1', ...generic }));
+    const n = state.network(NET);
+    assert.ok(n);
+    state.putNetwork({ ...n, name: 'web' });
+    await d.pool?.settled();
+  };
+
+  const readyNow = async (): Promise<ReturnType<typeof readyPortsOf>> => {
+    const n = state.network(NET);
+    assert.ok(n);
+    return readyPortsOf(NET, (await vs.getBridge(n.bridgeName))?.ports ?? []);
+  };
+
+  beforeEach(() => {
+    vs = new FakeVSwitch();
+    host = new FakeHostNet();
+    faucet = new FakeFaucetView();
+    state = new StateStore();
+    labelled = [];
+    counter = 1;
+  });
+
+  it('a named network gets its ready ports: both ends up before they join the bridge, then one FAUCET render', async () => {
+    const upWhenAdded: boolean[] = [];
+    const addPort = vs.addPort.bind(vs);
+    vs.addPort = async (spec) => {
+      const l = host.links.get(spec.name);
+      if (l !== undefined) upWhenAdded.push(l.up && host.containerEndsUp.has(l.peer));
+      await addPort(spec);
+    };
+    const d = driver();
+    await namedNetwork(d);
+    const ready = await readyNow();
+    assert.equal(ready.length, 8);
+    assert.ok(ready.every((p) => p.hostIf.startsWith(READY_HOST_PREFIX) && host.links.get(p.hostIf)?.peer === p.containerIf));
+    assert.deepEqual(upWhenAdded, new Array<boolean>(8).fill(true));
+    assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1);
+  });
+
+  it('an unnamed network, an anti-spoofing network, or readyPorts 0: none', async () => {
+    const d0 = driver(0);
+    assert.equal(d0.pool, undefined);
+    const d = driver();
+    await d.createNetwork(createNetworkRequest({ 'ovs.bridge.dpid': '1', 'ovs.bridge.antispoof': 'true' }));
+    const n = state.network(NET);
+    assert.ok(n);
+    assert.equal((await readyNow()).length, 0, 'unnamed');
+    state.putNetwork({ ...n, name: 'web' });
+    await d.pool?.settled();
+    assert.equal((await readyNow()).length, 0, 'anti-spoofing');
+  });
+
+  it('CreateEndpoint takes the lowest programmed ready port: no new veth, the MAC set, the port marked as the endpoint’s', async () => {
+    const d = driver();
+    await namedNetwork(d);
+    const before = await readyNow();
+    faucet.allReady = true;
+    const linksBefore = host.links.size;
+    const res = await d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { MacAddress: '02:42:0a:00:00:05' }, Options: {} });
+    assert.deepEqual(res, {});
+    const ep = state.endpoint(EP);
+    assert.equal(ep?.hostIf, before[0]?.hostIf);
+    assert.equal(ep?.containerIf, before[0]?.containerIf);
+    assert.equal(ep?.ofport, before[0]?.ofport);
+    assert.equal(ep?.pooled, true);
+    assert.equal(host.links.get(ep.hostIf)?.mac, '02:42:0a:00:00:05');
+    assert.equal(host.links.size, linksBefore, 'no veth made for it');
+    assert.deepEqual(faucet.early, [EP]);
+    const n = state.network(NET);
+    assert.ok(n);
+    const bridge = await vs.getBridge(n.bridgeName);
+    assert.ok(bridge);
+    const port = bridge.ports.find((p) => p.name === ep.hostIf);
+    assert.equal(port?.externalIds[ExtId.endpointId], EP);
+    assert.equal(port?.externalIds[ExtId.readyPort], undefined);
+    assert.equal(port?.externalIds[ExtId.pooled], 'true');
+    const restored = restoreFromBridge(bridge);
+    assert.ok(restored !== undefined && 'endpoints' in restored);
+    assert.equal(restored.endpoints.find((e) => e.id === EP)?.pooled, true, 'a restart reads it back as pooled');
+    assert.equal(restored.endpoints.length, 1, 'ready ports are not endpoints');
+    assert.equal((await readyNow()).length, 7);
+    const join = await d.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/x', Options: {} });
+    assert.equal(join.InterfaceName.SrcName, ep.containerIf);
+  });
+
+  it('not taken while FAUCET has not programmed it, or while a container with port labels could be joining', async () => {
+    const d = driver();
+    await namedNetwork(d);
+    await d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} });
+    assert.equal(state.endpoint(EP)?.pooled, undefined);
+    assert.ok(state.endpoint(EP)?.hostIf.startsWith('dsp'));
+    faucet.allReady = true;
+    labelled = [{ id: 'x', name: '/x', labels: { [Label.portacl]: 'allowall' } }];
+    const ep2 = 'b'.repeat(64);
+    await d.createEndpoint({ NetworkID: NET, EndpointID: ep2, Interface: {}, Options: {} });
+    assert.equal(state.endpoint(ep2)?.pooled, undefined);
+  });
+
+  it('taking ports below half the target tops the pool up again', async () => {
+    const d = driver();
+    await namedNetwork(d);
+    faucet.allReady = true;
+    for (let i = 0; i < 5; i++) {
+      await d.createEndpoint({ NetworkID: NET, EndpointID: `${i}`.repeat(64), Interface: {}, Options: {} });
+      await d.pool?.settled();
+    }
+    assert.equal((await readyNow()).length, 8, 'three left after the fifth: topped up to the target');
+  });
+
+  it('network removal removes the ready ports’ veths; the collector removes ready links on no bridge and keeps the rest', async () => {
+    const d = driver();
+    await namedNetwork(d);
+    const ready = await readyNow();
+    await host.createVeth({ names: { host: 'dsq000000000000', container: 'dsr000000000000' }, containerMac: '0e:00:00:00:00:01', mtu: undefined, disableContainerTxOffload: true });
+    const left = await d.collectGarbage();
+    assert.deepEqual(left.links, ['dsq000000000000']);
+    assert.ok(ready.every((p) => host.links.has(p.hostIf)));
+    await d.deleteNetwork({ NetworkID: NET });
+    assert.ok(ready.every((p) => !host.links.has(p.hostIf)));
+  });
+
+  it('FAUCET entries: a ready port runs the network default with opstatus_reconf false, and so does a container that took one; a port label gives FAUCET’s default back', async () => {
+    const d = driver();
+    await namedNetwork(d, { 'ovs.bridge.default_acl': 'allowall' });
+    faucet.allReady = true;
+    await d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} });
+    const ep = state.endpoint(EP);
+    assert.ok(ep?.ofport !== undefined);
+    state.updateEndpoint(EP, { container: { id: 'c1', name: '/c1', labels: {} }, labels: { portAcls: [], mirror: false, macPrefix: undefined } });
+    const n = state.network(NET);
+    assert.ok(n);
+    const ports = new Map([[NET, (await vs.getBridge(n.bridgeName))?.ports ?? []]]);
+    const dp = desiredDps(state, new Set(['allowall']), ports)[0];
+    const ready = (await readyNow())[0];
+    assert.ok(ready);
+    assert.deepEqual(dp?.ports.find((p) => p.number === ready.ofport), { number: ready.ofport, description: 'dovesnap ready port', nativeVlan: 100, aclsIn: ['allowall'], opstatusReconf: false });
+    assert.equal(dp?.ports.find((p) => p.number === ep.ofport)?.opstatusReconf, false);
+    state.updateEndpoint(EP, { labels: { portAcls: ['allowall'], mirror: false, macPrefix: undefined } });
+    const again = desiredDps(state, new Set(['allowall']), ports)[0];
+    assert.equal(again?.ports.find((p) => p.number === ep.ofport)?.opstatusReconf, undefined);
+  });
+});
