@@ -74,7 +74,8 @@ export interface StackingSettings {
 }
 
 export const DEFAULT_SPARE_PORTS = 64;
-export const DEFAULT_READY_PORTS = 64;
+/** Off by default for now: see docs/benchmarks.md (ready ports) for what they buy on large networks. */
+export const DEFAULT_READY_PORTS = 0;
 
 /** Where `make up` starts FAUCET's OpenFlow listener. */
 export const DEFAULT_LOCAL_FAUCET = 'tcp:127.0.0.1:6653';

@@ -1,0 +1,118 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { parse } from 'yaml';
+import {
+  addOperatorEntries, containerIp, createNetwork, docker, dockerRaw, FAUCET_CONFIG, hostLinks, ovsVsctl, runContainer, serveHttp,
+  status, testDpid, testSubnet, uniqueName, upWithEnv, waitFor, waitPing,
+} from './harness.js';
+
+/**
+ * Ready ports (DOVESNAP_READY_PORTS, core/port-pool.ts): a network keeps veth pairs on its
+ * bridge that FAUCET programmed before any container needed one. A container without port
+ * labels takes one: FAUCET sees no port event for its start, and its traffic flows at once.
+ */
+
+const FAUCET_LOG = '/var/log/dovesnap/faucet.log';
+const DAEMON_LOG = '/var/log/dovesnap/dovesnap.log';
+const DENY = `  e2e-ready-denyall:
+    - rule:
+        actions:
+          allow: 0
+`;
+
+function logSince(path: string, offset: number): string {
+  return readFileSync(path).subarray(offset).toString('utf8');
+}
+
+interface FaucetInterface {
+  readonly description?: string;
+  readonly opstatus_reconf?: boolean;
+  readonly acls_in?: string[];
+}
+
+function dpInterfaces(dp: string): Record<string, FaucetInterface> {
+  const doc = parse(readFileSync(FAUCET_CONFIG, 'utf8')) as { dps?: Record<string, { interfaces?: Record<string, FaucetInterface> }> };
+  return doc.dps?.[dp]?.interfaces ?? {};
+}
+
+describe('ready ports (DOVESNAP_READY_PORTS)', () => {
+  const tag = uniqueName('ready').slice(-6);
+  const net = `dst-ready-${tag}`;
+
+  before(async () => {
+    await addOperatorEntries(net, [['acls', DENY]]);
+    await upWithEnv({ DOVESNAP_READY_PORTS: '8' });
+  });
+  after(async () => {
+    await upWithEnv({ DOVESNAP_READY_PORTS: undefined });
+  });
+
+  it('a container takes a port FAUCET already programmed: no FAUCET port event, ping and TCP at once; a labelled one gets its own port; nothing is left after the network goes', async () => {
+    const dpid = testDpid();
+    const sub = testSubnet();
+    const daemonFrom = statSync(DAEMON_LOG).size;
+    await createNetwork(net, { 'ovs.bridge.dpid': dpid, 'ovs.bridge.mode': 'nat' }, ['--subnet', sub.subnet]);
+    const bridge = await waitFor('the network in the status API', async () => Object.values(await status()).find((n) => n.NetworkName === net)?.BridgeName, 15_000);
+
+    // The ready ports: on the bridge, and in FAUCET's file with opstatus_reconf false.
+    const ready = await waitFor('8 ready ports programmed', async () => {
+      const entries = Object.entries(dpInterfaces(net)).filter(([, i]) => i.description === 'dovesnap ready port');
+      return entries.length === 8 && entries.every(([, i]) => i.opstatus_reconf === false) ? entries.map(([n]) => Number(n)) : undefined;
+    }, 30_000);
+    // Handed out once FAUCET confirmed them and the switch has their flows, which the daemon logs.
+    await waitFor('FAUCET confirmed the ready ports', async () => logSince(DAEMON_LOG, daemonFrom).split('\n').some((l) => l.includes(`ready ports added to ${net}`) && l.includes('"msg":"FAUCET configuration applied"')), 30_000);
+    const portsOnBridge = (await ovsVsctl('list-ports', bridge)).split('\n').filter((p) => p.startsWith('dsq'));
+    assert.equal(portsOnBridge.length, 8);
+
+    const a = `${net}-a`;
+    const faucetFrom = statSync(FAUCET_LOG).size;
+    await runContainer(a, net);
+    await serveHttp(a);
+    const ipA = await containerIp(a, net);
+    const b = `${net}-b`;
+    await runContainer(b, net);
+    await waitPing(b, ipA, 10_000);
+    assert.equal((await dockerRaw('exec', b, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).stdout.trim(), `hello from ${a}`);
+
+    const portOf = async (name: string): Promise<{ ofport: number; iface: string }> =>
+      waitFor(`${name} resolved with a port number`, async () => {
+        const n = Object.values(await status()).find((x) => x.NetworkName === net);
+        const c = Object.values(n?.Containers ?? {}).find((x) => x.Name === `/${name}`);
+        return c?.OFPort == null ? undefined : { ofport: c.OFPort, iface: c.Interface };
+      });
+    const pa = await portOf(a);
+    const pb = await portOf(b);
+    for (const p of [pa, pb]) {
+      assert.ok(p.iface.startsWith('dsq'), `${p.iface} is a ready port`);
+      assert.ok(ready.includes(p.ofport), `port ${p.ofport} was one of the ready ports ${ready.join(',')}`);
+    }
+    // FAUCET acted on no event of these ports: they were programmed before the containers existed.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const events = logSince(FAUCET_LOG, faucetFrom).split('\n').filter((l) => l.includes(`${net} status change: Port ${pa.ofport} `) || l.includes(`${net} status change: Port ${pb.ofport} `));
+    assert.deepEqual(events, []);
+
+    // A container whose label denies everything does not take a ready port, and never gets through.
+    const c = `${net}-c`;
+    await runContainer(c, net, ['--label', 'dovesnap.faucet.portacl=e2e-ready-denyall']);
+    const pc = await portOf(c);
+    assert.ok(pc.iface.startsWith('dsp'), `${pc.iface} is a port of its own`);
+    await waitFor("c's entry carries its ACL", async () => dpInterfaces(net)[String(pc.ofport)]?.acls_in?.includes('e2e-ready-denyall') === true, 20_000);
+    const through = await dockerRaw('exec', c, 'timeout', '3', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`);
+    assert.notEqual(through.stdout.trim(), `hello from ${a}`);
+
+    // A daemon restart adopts the taken ports (no port recreated) and keeps the ready ones.
+    const uuidOf = async (iface: string): Promise<string> => ovsVsctl('get', 'Port', iface, '_uuid');
+    const before = await uuidOf(pb.iface);
+    process.kill(Number(readFileSync('/run/dovesnap/dovesnap.pid', 'utf8').trim()), 'SIGKILL');
+    await upWithEnv({ DOVESNAP_READY_PORTS: '8' });
+    assert.equal(await uuidOf(pb.iface), before, 'the port of b is the same OVS port after the restart');
+    await waitPing(b, ipA, 10_000);
+
+    // Removing the containers and the network leaves no ready-port link behind.
+    await docker('rm', '-f', a, b, c);
+    await docker('network', 'rm', net);
+    await waitFor('no ready-port link left', async () => (await hostLinks('dsq')).length + (await hostLinks('dsr')).length === 0, 15_000);
+    await waitFor("the network's DP gone from FAUCET's file", async () => Object.keys(dpInterfaces(net)).length === 0, 15_000);
+  });
+});
