@@ -74,8 +74,8 @@ export interface StackingSettings {
 }
 
 export const DEFAULT_SPARE_PORTS = 64;
-/** Off by default for now: see docs/benchmarks.md (ready ports) for what they buy on large networks. */
-export const DEFAULT_READY_PORTS = 0;
+/** Enough for ~64 container starts while FAUCET reloads a 500-port DP (docs/benchmarks.md). */
+export const DEFAULT_READY_PORTS = 128;
 
 /** Where `make up` starts FAUCET's OpenFlow listener. */
 export const DEFAULT_LOCAL_FAUCET = 'tcp:127.0.0.1:6653';

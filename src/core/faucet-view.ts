@@ -34,6 +34,9 @@ export interface FaucetControl {
   readonly verifyAfterMs?: number;
   /** How long a switch counts as just started (default 15 s): see COLD_START_WINDOW_MS. */
   readonly coldStartWindowMs?: number;
+  /** How often the switch's flows are read for new ready ports (default 1 s), and how many times (default 30). */
+  readonly readyCheckMs?: number;
+  readonly readyCheckAttempts?: number;
 }
 
 const QUIET_MS = 5_000;
@@ -45,8 +48,8 @@ const BOUNCE_MS = 200;
 const COLD_START_WINDOW_MS = 15_000;
 const MAX_DEFER_MS = 60_000;
 /** How often, and how many times, the switch's flows are read for new ready ports. */
-const READY_CHECK_ATTEMPTS = 5;
-const READY_CHECK_INTERVAL_MS = 300;
+const READY_CHECK_ATTEMPTS = 30;
+const READY_CHECK_MS = 1_000;
 
 /** One render of the desired state, and what it means for the ports. */
 interface Plan {
@@ -162,6 +165,8 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   /** Ready ports (by host end) whose flows the switch was seen to have under the confirmed configuration. */
   const programmedReady = new Set<string>();
   const programmedPorts = extras.programmedPorts ?? inPortsWithFlows;
+  const readyCheckMs = control?.readyCheckMs ?? READY_CHECK_MS;
+  const readyCheckAttempts = control?.readyCheckAttempts ?? READY_CHECK_ATTEMPTS;
   /** Host ends already brought up by this process. */
   const raised = new Set<string>();
   /** Endpoints opened at CreateEndpoint on a spare entry, until their container is known. */
@@ -500,7 +505,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         }
       }
       await raiseOpened(opened);
-      if (confirmed !== undefined) await checkReady(confirmed, ports);
+      if (confirmed !== undefined) checkReady(confirmed, ports);
       if (result.written) {
         flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
         extras.onConfigOutcome?.('confirmed');
@@ -557,33 +562,45 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
    * Ready ports are handed out only once the switch has their flows. FAUCET programs an
    * `opstatus_reconf: false` entry only if it saw the port up before the entry appeared (see
    * core/port-pool.ts); should the port's ADD have reached it late, the port is never
-   * programmed: it is removed (its entry goes with the next render) and the pool makes another.
+   * programmed. A busy FAUCET can take several seconds after it confirmed a file to send the
+   * flows of a few hundred ports, so the switch is looked at for a while (in the background:
+   * the next sync need not wait) before a port counts as never programmed; such a port, if
+   * still not taken, is removed (its entry goes with the next render) and the pool makes another.
    */
-  const checkReady = async (p: Plan, ports: ReadonlyMap<string, readonly PortState[]>): Promise<void> => {
-    for (const [networkId, ready] of readyEntries(p, ports)) {
-      let pending = ready.filter((r) => !programmedReady.has(r.hostIf));
-      const n = state.network(networkId);
-      if (pending.length === 0 || n === undefined) continue;
-      for (let attempt = 1; attempt <= READY_CHECK_ATTEMPTS && pending.length > 0; attempt++) {
-        if (attempt > 1) await new Promise((r) => setTimeout(r, READY_CHECK_INTERVAL_MS));
-        let seen: Set<number>;
-        try {
-          seen = await programmedPorts(n.bridgeName);
-        } catch (err) {
-          flog.debug({ bridge: n.bridgeName, err: errorMessage(err) }, 'could not read the flows of the ready ports');
-          break;
-        }
-        for (const r of pending) if (seen.has(r.ofport)) programmedReady.add(r.hostIf);
-        pending = pending.filter((r) => !programmedReady.has(r.hostIf));
-      }
-      for (const r of pending) {
-        flog.warn({ network: n.name, port: r.hostIf, ofport: r.ofport }, 'FAUCET did not program a ready port: removed, another replaces it');
-        await vswitch.deletePort(n.bridgeName, r.hostIf).catch(() => undefined);
-        await host.deleteLink(r.hostIf).catch(() => undefined);
-      }
-      if (pending.length > 0) void track(requestSync('ready ports FAUCET did not program removed')).catch(() => undefined);
-    }
+  const checking = new Set<string>();
+  const checkReady = (p: Plan, ports: ReadonlyMap<string, readonly PortState[]>): void => {
     for (const name of [...programmedReady]) if (!readyStillThere(name, ports)) programmedReady.delete(name);
+    for (const [networkId, ready] of readyEntries(p, ports)) {
+      const pending = ready.filter((r) => !programmedReady.has(r.hostIf));
+      if (pending.length === 0 || checking.has(networkId)) continue;
+      checking.add(networkId);
+      void track(watchReady(networkId, pending).finally(() => checking.delete(networkId)));
+    }
+  };
+  const watchReady = async (networkId: string, ready: readonly ReadyPort[]): Promise<void> => {
+    let pending = [...ready];
+    for (let attempt = 1; attempt <= readyCheckAttempts && pending.length > 0 && !closing; attempt++) {
+      if (attempt > 1) await new Promise((r) => setTimeout(r, readyCheckMs).unref());
+      const n = state.network(networkId);
+      if (n === undefined) return;
+      try {
+        const seen = await programmedPorts(n.bridgeName);
+        for (const r of pending) if (seen.has(r.ofport)) programmedReady.add(r.hostIf);
+      } catch (err) {
+        flog.debug({ bridge: n.bridgeName, err: errorMessage(err) }, 'could not read the flows of the ready ports');
+      }
+      pending = pending.filter((r) => !programmedReady.has(r.hostIf));
+    }
+    const n = state.network(networkId);
+    if (pending.length === 0 || n === undefined || closing) return;
+    const stillReady = new Set(readyPortsOf(networkId, (await vswitch.getBridge(n.bridgeName))?.ports ?? []).map((r) => r.hostIf));
+    const gone = pending.filter((r) => stillReady.has(r.hostIf));
+    for (const r of gone) {
+      flog.warn({ network: n.name, port: r.hostIf, ofport: r.ofport }, 'FAUCET did not program a ready port: removed, another replaces it');
+      await vswitch.deletePort(n.bridgeName, r.hostIf).catch(() => undefined);
+      await host.deleteLink(r.hostIf).catch(() => undefined);
+    }
+    if (gone.length > 0) void track(requestSync('ready ports FAUCET did not program removed')).catch(() => undefined);
   };
   const readyStillThere = (hostIf: string, ports: ReadonlyMap<string, readonly PortState[]>): boolean => {
     for (const list of ports.values()) if (list.some((x) => x.name === hostIf)) return true;

@@ -58,7 +58,13 @@ export async function disagreements(): Promise<string[]> {
   const networks = await dockerDovesnapNetworks();
   const netIds = new Set(networks.keys());
   const endpointIds = new Set([...networks.values()].flatMap((n) => [...n.endpoints.keys()]));
-  const hostIfs = new Set([...endpointIds].map((id) => `dsp${id.slice(0, 12)}`));
+  const portRows = await ovsRows('Port');
+  // An endpoint's host end: its own pair (dsp…), or the ready port it took (dsq…; see core/port-pool.ts).
+  const portOfEndpoint = new Map(portRows.flatMap((p) => (p.ids['dovesnap-endpoint-id'] === undefined ? [] : [[p.ids['dovesnap-endpoint-id'], p.name] as const])));
+  const hostIfs = new Set([...endpointIds].map((id) => portOfEndpoint.get(id) ?? `dsp${id.slice(0, 12)}`));
+  const readyPorts = portRows.filter((p) => p.ids['dovesnap-ready-port'] !== undefined && netIds.has(p.ids['dovesnap-network-id'] ?? ''));
+  for (const p of readyPorts) hostIfs.add(p.name);
+  const readyPeers = new Set(readyPorts.map((p) => p.ids['dovesnap-ready-port'] ?? ''));
 
   const bridges = (await ovsRows('Bridge')).filter((b) => b.ids['dovesnap-network-id'] !== undefined);
   const bridgeNets = new Set(bridges.map((b) => b.ids['dovesnap-network-id'] ?? ''));
@@ -69,13 +75,13 @@ export async function disagreements(): Promise<string[]> {
   for (const id of difference(statusNets, netIds)) problems.push(`status API lists network ${id.slice(0, 12)}, which Docker does not have`);
   for (const id of difference(netIds, statusNets)) problems.push(`status API lacks Docker network ${networks.get(id)?.name}`);
 
-  const links = new Set(await hostLinks('dsp'));
-  for (const l of difference(links, hostIfs)) problems.push(`veth ${l} belongs to no endpoint Docker has`);
+  const links = new Set([...(await hostLinks('dsp')), ...(await hostLinks('dsq'))]);
+  for (const l of difference(links, hostIfs)) problems.push(`veth ${l} belongs to no endpoint Docker has, nor is it a ready port`);
   for (const l of difference(hostIfs, links)) problems.push(`endpoint's veth ${l} is missing`);
-  const peers = await hostLinks('dsc');
+  const peers = [...(await hostLinks('dsc')), ...difference(await hostLinks('dsr'), readyPeers)];
   for (const l of peers) problems.push(`container-side veth ${l} is still in the host's namespace`);
 
-  const ports = (await ovsRows('Port')).filter((p) => p.ids['dovesnap-endpoint-id'] !== undefined);
+  const ports = portRows.filter((p) => p.ids['dovesnap-endpoint-id'] !== undefined);
   const portEndpoints = new Set(ports.map((p) => p.ids['dovesnap-endpoint-id'] ?? ''));
   for (const id of difference(portEndpoints, endpointIds)) problems.push(`OVS port of endpoint ${id.slice(0, 12)}, which Docker does not have`);
   for (const id of difference(endpointIds, portEndpoints)) problems.push(`endpoint ${id.slice(0, 12)} has no OVS port`);

@@ -1,10 +1,10 @@
-import { describe, it, before } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
   containerIp, createNetwork, dockerRaw, ping, runContainer, serveHttp, status, testDpid, testSubnet,
-  uniqueName, waitFor, waitFaucetSettled, waitPing, FAUCET_CONFIG, addOperatorEntries,
+  uniqueName, upWithEnv, waitFor, waitFaucetSettled, waitPing, FAUCET_CONFIG, addOperatorEntries,
 } from './harness.js';
 
 /**
@@ -31,6 +31,11 @@ describe('ports opened at CreateEndpoint', () => {
 
   before(async () => {
     await addOperatorEntries(net, [['acls', DENY]]);
+    // The path of a container that finds no ready port (test/e2e/ready-ports.test.ts has the other).
+    await upWithEnv({ DOVESNAP_READY_PORTS: '0' });
+  });
+  after(async () => {
+    await upWithEnv({ DOVESNAP_READY_PORTS: undefined });
   });
 
   it('one FAUCET port event per container start, ping and TCP at once; a container with a port ACL never talks under the spare entry', async () => {

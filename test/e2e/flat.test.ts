@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import {
-  bridgeExists, containerIp, createNetwork, docker, faucetYaml, hostLinks, httpGet, must, ovsVsctl, run, runContainer,
+  bridgeExists, containerIp, containerPortsOn, peerName, createNetwork, docker, faucetYaml, hostLinks, httpGet, must, ovsVsctl, run, runContainer,
   serveHttp, status, testDpid, testSubnet, uniqueName, waitFor, waitPing, DOCKER,
 } from './harness.js';
 
@@ -92,10 +92,10 @@ describe('flat network on the real stack', () => {
 
   it('removes containers and the network without leaving a veth, port or FAUCET entry', async () => {
     const bridge = `ovsbr-${netId.slice(0, 5)}`;
-    const ports = (await ovsVsctl('list-ports', bridge)).split('\n').filter((p) => p.startsWith('dsp'));
+    const ports = [...(await containerPortsOn(bridge)).keys()];
     assert.equal(ports.length, 2);
     await docker('rm', '-f', c1, c2);
-    await waitFor('ports gone', async () => (await ovsVsctl('list-ports', bridge)) === '');
+    await waitFor('container ports gone', async () => (await containerPortsOn(bridge)).size === 0);
     await waitFor('container ports gone from FAUCET', async () => Object.values(dps()[net]?.interfaces ?? {}).every((p) => !p.description?.startsWith('/')));
     await docker('network', 'rm', net);
     await waitFor('DP gone from FAUCET', async () => dps()[net] === undefined);
@@ -103,7 +103,7 @@ describe('flat network on the real stack', () => {
     const links = await hostLinks('ds');
     for (const p of ports) {
       assert.ok(!links.includes(p), `veth ${p} removed`);
-      assert.ok(!links.includes(p.replace(/^dsp/, 'dsc')), `peer of ${p} removed`);
+      assert.ok(!links.includes(peerName(p)), `peer of ${p} removed`);
     }
     assert.equal((await status())[netId], undefined);
     assert.notEqual((await run(DOCKER, ['network', 'inspect', net])).code, 0);

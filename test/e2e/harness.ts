@@ -179,6 +179,32 @@ export async function bridgeExists(name: string): Promise<boolean> {
   return (await run('ovs-vsctl', ['br-exists', name])).code === 0;
 }
 
+/**
+ * The OVS ports of containers on a bridge (name → endpoint id): a container's port is its own
+ * pair (dsp…) or a ready port it took (dsq…), and is known by the endpoint id dovesnap marks it with.
+ */
+export async function containerPortsOn(bridge: string): Promise<Map<string, string>> {
+  const names = (await ovsVsctl('list-ports', bridge)).split('\n').filter((p) => p !== '');
+  const out = new Map<string, string>();
+  for (const name of names) {
+    const id = await run('ovs-vsctl', ['--timeout=10', 'get', 'Port', name, 'external_ids:dovesnap-endpoint-id']);
+    if (id.code === 0 && id.stdout.trim() !== '') out.set(name, id.stdout.trim().replace(/^"(.*)"$/, '$1'));
+  }
+  return out;
+}
+
+/** The host end of an endpoint's veth pair, by the endpoint id on its OVS port (undefined: no port). */
+export async function endpointPort(endpointId: string): Promise<string | undefined> {
+  const out = await run('ovs-vsctl', ['--timeout=10', '--bare', '--columns=name', 'find', 'Port', `external_ids:dovesnap-endpoint-id=${endpointId}`]);
+  const name = out.stdout.trim();
+  return out.code === 0 && name !== '' ? name : undefined;
+}
+
+/** The container end's name of a host end (dsp… ↔ dsc…, dsq… ↔ dsr…). */
+export function peerName(hostIf: string): string {
+  return hostIf.replace(/^dsp/, 'dsc').replace(/^dsq/, 'dsr');
+}
+
 export async function hostLinks(prefix: string): Promise<string[]> {
   const out = await must('ip', ['-json', 'link', 'show']);
   return (JSON.parse(out) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith(prefix));

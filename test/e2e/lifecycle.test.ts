@@ -1,13 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  containerIp, createNetwork, docker, hostLinks, httpGet, ovsVsctl, runContainer, serveHttp, status, testDpid, testSubnet,
+  containerIp, containerPortsOn, createNetwork, docker, endpointPort, hostLinks, httpGet, peerName, runContainer, serveHttp, status, testDpid, testSubnet,
   uniqueName, waitFor, waitPing, ping,
 } from './harness.js';
 
 async function portCount(bridge: string): Promise<number> {
-  const out = await ovsVsctl('list-ports', bridge);
-  return out === '' ? 0 : out.split('\n').filter((p) => p.startsWith('dsp')).length;
+  return (await containerPortsOn(bridge)).size;
 }
 
 describe('container lifecycle on dovesnap networks', () => {
@@ -91,10 +90,12 @@ describe('container lifecycle on dovesnap networks', () => {
     await waitPing(name, await containerIp(peer, netA));
     const ep = await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${netA}").EndpointID}}`, id);
     const before = await portCount(bridgeA);
+    const port = await endpointPort(ep);
+    assert.ok(port !== undefined, 'the endpoint has its OVS port');
     await docker('rm', '-f', name);
     await waitFor('port removed', async () => (await portCount(bridgeA)) === before - 1);
     const links = await hostLinks('ds');
-    assert.ok(!links.includes(`dsp${ep.slice(0, 12)}`));
-    assert.ok(!links.includes(`dsc${ep.slice(0, 12)}`));
+    assert.ok(!links.includes(port));
+    assert.ok(!links.includes(peerName(port)));
   });
 });

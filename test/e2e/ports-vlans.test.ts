@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, docker, dockerRaw, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer,
+  containerIp, containerPortsOn, createNetwork, docker, dockerRaw, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer,
   serveHttp, status, testDpid, testSubnet, uniqueName, waitFor, waitPing, DOCKER, type RunResult,
   type StatusNetwork, addOperatorEntries,
 } from './harness.js';
@@ -528,7 +528,7 @@ describe('ports added by hand to a dovesnap bridge', () => {
     assert.equal(Number(dp.interfaces[number]?.native_vlan), 100);
     assert.deepEqual(entriesNamed(dp, description), [number], 'one entry, at its port number');
     // Container ports are dovesnap's own: never "added by hand".
-    const containerPorts = (await ovsVsctl('list-ports', bridge)).split('\n').filter((x) => x.startsWith('dsp'));
+    const containerPorts = [...(await containerPortsOn(bridge)).keys()];
     assert.equal(containerPorts.length, 1);
     for (const x of containerPorts) {
       const n = await ovsVsctl('get', 'Interface', x, 'ofport');

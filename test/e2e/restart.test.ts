@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, docker, faucetYaml, hostLinks, httpGet, must, ovsVsctl, processAlive, runContainer, serveHttp, status,
+  containerIp, containerPortsOn, endpointPort, createNetwork, docker, faucetYaml, hostLinks, httpGet, must, processAlive, runContainer, serveHttp, status,
   testDpid, testSubnet, uniqueName, waitFor, waitPing,
 } from './harness.js';
 
@@ -27,8 +27,7 @@ async function makeUp(): Promise<void> {
 }
 
 async function containerPorts(bridge: string): Promise<string[]> {
-  const out = await ovsVsctl('list-ports', bridge);
-  return out === '' ? [] : out.split('\n').filter((p) => p.startsWith('dsp'));
+  return [...(await containerPortsOn(bridge)).keys()];
 }
 
 function faucetPortDescriptions(dp: string): string[] {
@@ -69,9 +68,11 @@ describe('restarts', () => {
     await runContainer(c3, net);
     await waitPing(c3, await containerIp(c1, net));
     const ep1 = await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").EndpointID}}`, c1);
+    const port1 = await endpointPort(ep1);
+    assert.ok(port1 !== undefined, 'c1 has its OVS port');
     await docker('rm', '-f', c1);
-    await waitFor('c1 port removed', async () => !(await containerPorts(bridge)).includes(`dsp${ep1.slice(0, 12)}`));
-    assert.ok(!(await hostLinks('dsp')).includes(`dsp${ep1.slice(0, 12)}`), 'c1 veth removed');
+    await waitFor('c1 port removed', async () => !(await containerPorts(bridge)).includes(port1));
+    assert.ok(!(await hostLinks('ds')).includes(port1), 'c1 veth removed');
     await waitFor('c1 gone from FAUCET', async () => !faucetPortDescriptions(net).some((d) => d.startsWith(`/${c1} `)));
   });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, docker, dockerRaw, faucetYaml, httpGet, must, onCleanup, ovsVsctl, processAlive, run, runContainer,
+  containerIp, containerPortsOn, endpointPort, createNetwork, docker, dockerRaw, faucetYaml, httpGet, must, onCleanup, processAlive, run, runContainer,
   removeStaleOvsCtl, testDpid, testSubnet, uniqueName, upWithEnv, waitFor, waitPing, DOCKER, IMAGE,
 } from './harness.js';
 import { waitAgreement } from './agreement.js';
@@ -37,7 +37,7 @@ async function makeUp(): Promise<void> {
 /** What OVS, the kernel and FAUCET say about a container's port, for a failure message. */
 async function portDiagnosis(container: string, network: string): Promise<string> {
   const ep = await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").EndpointID}}`, container);
-  const port = `dsp${ep.slice(0, 12)}`;
+  const port = (await endpointPort(ep)) ?? `dsp${ep.slice(0, 12)}`;
   const link = await run('ip', ['-br', 'link', 'show', port]);
   const ovs = await run('ovs-vsctl', ['--timeout=5', 'get', 'Interface', port, 'ofport', 'link_state', 'admin_state']);
   const metrics = await run('curl', ['-s', '--max-time', '5', 'http://127.0.0.1:9302/metrics']);
@@ -83,7 +83,7 @@ describe('restarts under load, and a simulated reboot', () => {
         assert.equal(await waitFor(`TCP ${c} -> ${n.server}`, () => httpGet(c, `http://${ip}:8080/`), 15_000), `hello from ${n.server}`);
       }
       const bridge = (await docker('network', 'inspect', '-f', '{{.Id}}', n.name)).slice(0, 5);
-      const ports = (await ovsVsctl('list-ports', `ovsbr-${bridge}`)).split('\n').filter((p) => p.startsWith('dsp'));
+      const ports = [...(await containerPortsOn(`ovsbr-${bridge}`)).keys()];
       assert.equal(ports.length, running.length, `one OVS port per running container on ${n.name}`);
       const named = Object.values(faucet.dps[n.name]?.interfaces ?? {}).filter((i) => (i.description ?? '').startsWith('/'));
       assert.ok(named.length <= running.length, `no duplicate FAUCET entries on ${n.name}`);

@@ -15,7 +15,7 @@ describe('loadSettings', () => {
       defaultControllers: [],
       localFaucetControllers: ['tcp:127.0.0.1:6653'],
       sparePorts: 64,
-      readyPorts: 0,
+      readyPorts: 128,
       dhcpDir: '/run/dovesnap/dhcp',
       gaugePrometheusPort: 9303,
       gaugePrometheusAddr: '127.0.0.1',

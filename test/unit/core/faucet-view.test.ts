@@ -555,7 +555,7 @@ describe('createFaucetView: ready ports', () => {
     const vs = new FakeVSwitch();
     const host = new FakeHostNet();
     const flows = new Set<number>([3]);
-    const view = createFaucetView(settings, state, vs, host, silentLogger(), { reload: () => fake.reload() }, { programmedPorts: async () => new Set(flows) });
+    const view = createFaucetView(settings, state, vs, host, silentLogger(), { reload: () => fake.reload(), readyCheckMs: 20, readyCheckAttempts: 3 }, { programmedPorts: async () => new Set(flows) });
     cleanups.push(() => view.close());
     const r = { path, fake, state, vs, host: new ObservingHostNet(), view };
     const n = await addNetwork(r);
@@ -570,6 +570,15 @@ describe('createFaucetView: ready ports', () => {
     const four = { hostIf: 'dsqbbbbbbbbbbbb', containerIf: 'dsrbbbbbbbbbbbb', ofport: 4 };
     assert.equal(view.runsReady?.(NET1, three), false, 'nothing confirmed yet');
     await view.sync('ready ports added');
+    const settled = async (what: string, ok: () => Promise<boolean>): Promise<void> => {
+      const deadline = Date.now() + 2_000;
+      while (!(await ok())) {
+        assert.ok(Date.now() < deadline, `timed out waiting: ${what}`);
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    };
+    await settled('port 3 seen programmed', async () => view.runsReady?.(NET1, three) === true);
+    await settled('port 4 removed', async () => !host.links.has(four.hostIf));
     const doc = parse(await readFile(path, 'utf8')) as { dps: Record<string, { interfaces: Record<string, { opstatus_reconf?: boolean; description?: string }> }> };
     assert.deepEqual(doc.dps['net1']?.interfaces['3'], { description: 'dovesnap ready port', native_vlan: 100, opstatus_reconf: false });
     assert.equal(view.runsReady?.(NET1, three), true);
