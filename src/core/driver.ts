@@ -377,8 +377,9 @@ export class Driver implements NetworkDriver {
       await host.deleteLink(ep.hostIf);
       state.removeEndpoint(ep.id);
     }
-    // Deleting the bridge removes its ports, not the veths behind them.
-    await this.pool?.drain(net);
+    // Deleting the bridge removes its ports, not the veths behind them (ready ports made while
+    // DOVESNAP_READY_PORTS was on included).
+    for (const p of readyPortsOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) await host.deleteLink(p.hostIf);
     await vswitch.deleteBridge(net.bridgeName);
     await failpoint('deleteNetwork.afterBridge');
     if (net.options.mode !== 'flat') await host.revokeForwarding(net.id, net.bridgeName);

@@ -179,18 +179,6 @@ export class PortPool {
     }
   }
 
-  /** Removes one ready port (FAUCET did not program it, or its network goes). */
-  async remove(net: NetworkRecord, port: ReadyPort, why: string): Promise<void> {
-    await this.deps.vswitch.deletePort(net.bridgeName, port.hostIf).catch(() => undefined);
-    await this.deps.host.deleteLink(port.hostIf);
-    this.log.info({ network: net.name, port: port.hostIf, ofport: port.ofport, why }, 'ready port removed');
-  }
-
-  /** Removes every ready port of a network whose bridge goes (deleting the bridge leaves the veths). */
-  async drain(net: NetworkRecord): Promise<void> {
-    for (const p of await this.onBridge(net)) await this.remove(net, p, 'network removed');
-  }
-
   /** Whether a ready-port link is one this process is making right now. */
   isBeingMade(hostIf: string): boolean {
     return this.making.has(hostIf);

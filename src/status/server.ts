@@ -65,6 +65,8 @@ export interface NetworkStatus {
   readonly PreallocatedPorts: number;
   /** The bridge's other ports: added, coprocessor, hand-added, mirror and stack links. */
   readonly HostPorts: readonly HostPortStatus[];
+  /** Ready ports on the bridge, not yet taken by a container (core/port-pool.ts). */
+  readonly ReadyPorts: number;
   readonly Containers: Readonly<Record<string, ContainerStatus>>;
 }
 
@@ -78,6 +80,9 @@ export interface HostPortStatus {
   readonly Kind: string;
 }
 
+/** A ready port (core/port-pool.ts): counted in ReadyPorts, not listed in HostPorts. */
+const READY_KIND = 'ready';
+
 const HOST_PORT_KINDS: Readonly<Record<string, string>> = { true: 'added', copro: 'coprocessor', mirror: 'mirror link', stack: 'stack link', loopback: 'loopback link' };
 
 /**
@@ -90,6 +95,10 @@ export function hostPortsStatus(bridgeName: string, ports: readonly { readonly n
     if (p.name === bridgeName) continue;
     const kind = p.externalIds[HOST_PORT_EXT_ID];
     const marked = p.externalIds[NETWORK_EXT_ID] !== undefined;
+    if (marked && (p.externalIds[ExtId.readyPort] ?? '') !== '' && (p.externalIds[ExtId.endpointId] ?? '') === '') {
+      out.push({ Interface: p.name, OFPort: p.ofport ?? null, Kind: READY_KIND });
+      continue;
+    }
     if (marked && kind === undefined) continue; // a container's port
     const attached = p.externalIds[ExtId.attachContainer];
     const unmarkedKind = attached === undefined ? 'hand-added' : `attached to ${attached}`;
@@ -147,7 +156,8 @@ export function networksStatus(state: StateStore, dhcp: DhcpStatusOf = () => und
       LbPort: n.options.lbport,
       MirrorTunnelVid: n.options.mirrorTunnelVid,
       PreallocatedPorts: n.options.preallocatePorts,
-      HostPorts: hostPorts.get(n.id) ?? [],
+      HostPorts: (hostPorts.get(n.id) ?? []).filter((p) => p.Kind !== READY_KIND),
+      ReadyPorts: (hostPorts.get(n.id) ?? []).filter((p) => p.Kind === READY_KIND).length,
       Containers: containers,
     };
   }

@@ -158,6 +158,7 @@ export interface StatusNetwork {
   BridgeDpid: string;
   BridgeVLAN: number;
   Mode: string;
+  ReadyPorts: number;
   Containers: Record<string, StatusContainer>;
 }
 

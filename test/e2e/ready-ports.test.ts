@@ -64,6 +64,7 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     await waitFor('FAUCET confirmed the ready ports', async () => logSince(DAEMON_LOG, daemonFrom).split('\n').some((l) => l.includes(`ready ports added to ${net}`) && l.includes('"msg":"FAUCET configuration applied"')), 30_000);
     const portsOnBridge = (await ovsVsctl('list-ports', bridge)).split('\n').filter((p) => p.startsWith('dsq'));
     assert.equal(portsOnBridge.length, 8);
+    assert.equal(Object.values(await status()).find((n) => n.NetworkName === net)?.ReadyPorts, 8, 'the status API counts them');
 
     const a = `${net}-a`;
     const faucetFrom = statSync(FAUCET_LOG).size;

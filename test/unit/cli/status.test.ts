@@ -66,6 +66,7 @@ describe('networksStatus', () => {
       MirrorTunnelVid: 456,
       PreallocatedPorts: 0,
       HostPorts: [],
+      ReadyPorts: 0,
       Containers: undefined,
     });
     assert.equal(n1.Options['ovs.bridge.vlan'], '200', 'the options as given');
@@ -148,7 +149,7 @@ function container(patch: Partial<ContainerStatus>): ContainerStatus {
 }
 
 function net(patch: Partial<NetworkStatus>): NetworkStatus {
-  return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, HostPorts: [], Containers: {}, ...patch };
+  return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, HostPorts: [], ReadyPorts: 0, Containers: {}, ...patch };
 }
 
 describe('status API access', () => {

@@ -13,6 +13,7 @@ import { ExtId } from '../../../src/core/persist.js';
 import { READY_HOST_PREFIX, readyPortsOf, readyShortfall, readyTarget } from '../../../src/core/port-pool.js';
 import { desiredDps } from '../../../src/core/faucet-desired.js';
 import { parseInPorts } from '../../../src/ovs/ofctl.js';
+import { hostPortsStatus, networksStatus } from '../../../src/status/server.js';
 import { restoreFromBridge } from '../../../src/core/persist.js';
 
 const NET = TEST_NETWORK_ID;
@@ -188,6 +189,24 @@ describe('driver: ready ports', () => {
     assert.ok(ready.every((p) => host.links.has(p.hostIf)));
     await d.deleteNetwork({ NetworkID: NET });
     assert.ok(ready.every((p) => !host.links.has(p.hostIf)));
+  });
+
+  it('with ready ports turned off since, a network’s removal still removes the ones it had', async () => {
+    await namedNetwork(driver());
+    const ready = await readyNow();
+    assert.equal(ready.length, 8);
+    await driver(0).deleteNetwork({ NetworkID: NET });
+    assert.ok(ready.every((p) => !host.links.has(p.hostIf)));
+  });
+
+  it('the status API counts a network’s ready ports (ReadyPorts) and does not list them among HostPorts', async () => {
+    await namedNetwork(driver());
+    const n = state.network(NET);
+    assert.ok(n);
+    const ports = (await vs.getBridge(n.bridgeName))?.ports ?? [];
+    const st = networksStatus(state, undefined, new Map([[NET, hostPortsStatus(n.bridgeName, ports)]]))[NET];
+    assert.equal(st?.ReadyPorts, 8);
+    assert.deepEqual(st?.HostPorts, []);
   });
 
   it('FAUCET entries: a ready port runs the network default with opstatus_reconf false, and so does a container that took one; a port label gives FAUCET’s default back', async () => {

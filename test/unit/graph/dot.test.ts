@@ -13,7 +13,7 @@ const container = (p: Partial<ContainerStatus>): ContainerStatus => ({
 });
 const network = (p: Partial<NetworkStatus>): NetworkStatus => ({
   NetworkID: NET, NetworkName: 'lab', BridgeName: 'ovsbr-aaaaa', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: true,
-  Controllers: ['tcp:127.0.0.1:6653'], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, HostPorts: [], Containers: {}, ...p,
+  Controllers: ['tcp:127.0.0.1:6653'], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, HostPorts: [], ReadyPorts: 0, Containers: {}, ...p,
 });
 
 const HOST: HostStatus = {

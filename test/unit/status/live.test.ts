@@ -27,6 +27,7 @@ function network(containers: Record<string, { name: string; iface: string }>): N
     MirrorTunnelVid: 356,
     PreallocatedPorts: 0,
     HostPorts: [{ Interface: 'uplink0', OFPort: 5, Kind: 'added' }],
+    ReadyPorts: 0,
     Containers: Object.fromEntries(
       Object.entries(containers).map(([id, c]) => [
         id,
