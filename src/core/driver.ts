@@ -483,6 +483,16 @@ export class Driver implements NetworkDriver {
     state.putEndpoint(record);
     this.deps.faucet.openedEarly?.(record.id);
     this.log.info({ network: net.id, endpoint: req.EndpointID, port: ready.hostIf, ofport: ready.ofport, mac, readyPort: true }, 'endpoint created');
+    try {
+      await failpoint('createEndpoint.done');
+    } catch (err) {
+      // Docker sends no DeleteEndpoint for a failed CreateEndpoint: the port was this endpoint's now, so it goes.
+      this.log.warn({ endpoint: req.EndpointID, err: errorMessage(err) }, 'endpoint creation failed; rolling back');
+      await vswitch.deletePort(net.bridgeName, ready.hostIf).catch(() => undefined);
+      await host.deleteLink(ready.hostIf).catch(() => undefined);
+      state.removeEndpoint(req.EndpointID);
+      throw err;
+    }
     return true;
   }
 

@@ -37,14 +37,14 @@ const OPERATOR_DP = `  e2e-operator-dp:   # an operator switch
         native_vlan: e2e-office
 `;
 
-/** faucet.yaml without dovesnap's spare interface entries (see README, DOVESNAP_SPARE_PORTS). */
+/** faucet.yaml without dovesnap's spare and ready-port entries (see README, DOVESNAP_SPARE_PORTS, DOVESNAP_READY_PORTS). */
 function withoutSpares(text: string): string {
   const lines = text.split('\n');
   const out: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? '';
     const m = /^( *)\d+:$/.exec(line);
-    if (m !== null && (lines[i + 1] ?? '').trim() === 'description: dovesnap spare port') {
+    if (m !== null && ['description: dovesnap spare port', 'description: dovesnap ready port'].includes((lines[i + 1] ?? '').trim())) {
       const indent = (m[1] ?? '').length;
       i++;
       while (i + 1 < lines.length && /^ */.exec(lines[i + 1] ?? '')![0].length > indent) i++;

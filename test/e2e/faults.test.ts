@@ -28,13 +28,16 @@ function daemonPid(): number {
 
 /** Restarts the daemon (through make up) with exactly these failpoints armed. */
 async function arm(spec: string): Promise<number> {
-  await upWithEnv({ DOVESNAP_FAILPOINTS: spec });
+  // Points of the path that makes a container its own veth pair are reached only when it finds
+  // no ready port (core/port-pool.ts); the others are reached on both paths, and run with ready ports.
+  const ownPairOnly = /^createEndpoint\.(afterVeth|afterPort)=/.test(spec);
+  await upWithEnv({ DOVESNAP_FAILPOINTS: spec, DOVESNAP_READY_PORTS: ownPairOnly ? '0' : undefined });
   return daemonPid();
 }
 
 /** make up without failpoints: starts a killed daemon, or restarts an armed one. */
 async function recover(): Promise<void> {
-  await upWithEnv({ DOVESNAP_FAILPOINTS: undefined });
+  await upWithEnv({ DOVESNAP_FAILPOINTS: undefined, DOVESNAP_READY_PORTS: undefined });
 }
 
 function failpointLogged(point: FailpointName, pid: number): boolean {

@@ -1,11 +1,11 @@
-import { describe, it, before } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
   containerIp, containerPortsOn, createNetwork, docker, dockerRaw, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer,
   serveHttp, status, testDpid, testSubnet, uniqueName, waitFor, waitPing, DOCKER, type RunResult,
-  type StatusNetwork, addOperatorEntries,
+  type StatusNetwork, addOperatorEntries, upWithEnv,
 } from './harness.js';
 
 /**
@@ -419,6 +419,12 @@ describe('preallocate_ports', () => {
 
   before(async () => {
     await addOperatorEntries(`dst-pa-${tag}:`, [['acls', `  ${acl}:\n    - rule:\n        actions:\n          allow: 1\n`]]);
+    // Ready ports would hold the lowest numbers and take the first container: this is the
+    // option's own behaviour (with ready ports, its entries serve the containers that find none).
+    await upWithEnv({ DOVESNAP_READY_PORTS: '0' });
+  });
+  after(async () => {
+    await upWithEnv({ DOVESNAP_READY_PORTS: undefined });
   });
 
   it('has an entry for each of the N lowest free port numbers before any container, and a container takes and gives back the first', async () => {

@@ -14,6 +14,7 @@ import { READY_HOST_PREFIX, readyPortsOf, readyShortfall, readyTarget } from '..
 import { desiredDps } from '../../../src/core/faucet-desired.js';
 import { parseInPorts } from '../../../src/ovs/ofctl.js';
 import { hostPortsStatus, networksStatus } from '../../../src/status/server.js';
+import { armFailpoints, parseFailpoints } from '../../../src/util/failpoints.js';
 import { restoreFromBridge } from '../../../src/core/persist.js';
 
 const NET = TEST_NETWORK_ID;
@@ -153,6 +154,25 @@ describe('driver: ready ports', () => {
     assert.equal((await readyNow()).length, 7);
     const join = await d.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/x', Options: {} });
     assert.equal(join.InterfaceName.SrcName, ep.containerIf);
+  });
+
+  it('a CreateEndpoint that fails after taking a ready port leaves neither the port nor the endpoint (Docker sends no DeleteEndpoint)', async () => {
+    const d = driver();
+    await namedNetwork(d);
+    faucet.allReady = true;
+    const first = (await readyNow())[0];
+    assert.ok(first);
+    armFailpoints(parseFailpoints('createEndpoint.done=error'));
+    try {
+      await assert.rejects(d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} }));
+    } finally {
+      armFailpoints(new Map());
+    }
+    assert.equal(state.endpoint(EP), undefined);
+    assert.equal(host.links.has(first.hostIf), false);
+    const n = state.network(NET);
+    assert.ok(n);
+    assert.equal((await vs.getBridge(n.bridgeName))?.ports.some((p) => p.name === first.hostIf), false);
   });
 
   it('not taken while FAUCET has not programmed it, or while a container with port labels could be joining', async () => {
