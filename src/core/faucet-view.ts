@@ -16,7 +16,7 @@ import { OFPP_LOCAL } from '../faucet/types.js';
 import type { EndpointRecord, StateStore } from './state.js';
 import type { StackFacts } from './stack.js';
 import type { HostNet } from './host.js';
-import { HOST_VETH_PREFIX } from '../net/links.js';
+import { HOST_VETH_PREFIX, READY_HOST_PREFIX } from '../net/links.js';
 import { inPortsWithFlows } from '../ovs/ofctl.js';
 import { READY_DESCRIPTION, readyPortsOf, type ReadyPort } from './port-pool.js';
 
@@ -323,8 +323,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
           if (!n.localFaucet || n.name === undefined) continue;
           const bridge = await vswitch.getBridge(n.bridgeName).catch(() => undefined);
           for (const p of bridge?.ports ?? []) {
-            // Kernel interfaces only (not patch ports), and not container ports (raiseOpened's).
-            if (p.type !== '' || p.ofport === undefined || p.name.startsWith(HOST_VETH_PREFIX)) continue;
+            // Kernel interfaces only (not patch ports), and not container ports (raiseOpened's)
+            // nor ready ports (whose entries FAUCET runs whatever their link does).
+            if (p.type !== '' || p.ofport === undefined || p.name.startsWith(HOST_VETH_PREFIX) || p.name.startsWith(READY_HOST_PREFIX)) continue;
             if ((hostPortBounces.get(`${n.bridgeName}/${p.name}/${p.ofport}`) ?? 0) < VERIFY_ATTEMPTS) candidates.push({ bridge: n.bridgeName, dpid: n.options.dpid, name: p.name, ofport: p.ofport });
           }
         }

@@ -1,6 +1,6 @@
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
-import { randomMac, type VethNames } from '../net/links.js';
+import { randomMac, READY_CONTAINER_PREFIX, READY_HOST_PREFIX, type VethNames } from '../net/links.js';
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { HostNet } from './host.js';
 import type { NetworkRecord } from './state.js';
@@ -29,8 +29,7 @@ import { ExtId } from './persist.js';
  * may take one, under the same rule as a port opened at CreateEndpoint (core/early-open.ts).
  */
 
-export const READY_HOST_PREFIX = 'dsq';
-export const READY_CONTAINER_PREFIX = 'dsr';
+export { READY_CONTAINER_PREFIX, READY_HOST_PREFIX };
 export const READY_DESCRIPTION = 'dovesnap ready port';
 
 export interface ReadyPort {

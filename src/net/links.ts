@@ -11,6 +11,9 @@ import { runCommand, runInNetns } from './exec.js';
 
 export const HOST_VETH_PREFIX = 'dsp';
 export const CONTAINER_VETH_PREFIX = 'dsc';
+/** The host and container ends of ready ports (core/port-pool.ts). */
+export const READY_HOST_PREFIX = 'dsq';
+export const READY_CONTAINER_PREFIX = 'dsr';
 
 export interface VethNames {
   readonly host: string;
@@ -211,11 +214,11 @@ export async function settledPeerInNetns(hostIf: string, netns: string): Promise
 }
 
 /**
- * Docker moves the container end in, renames it from our `dsc…` name, sets its MAC and
+ * Docker moves the container end in, renames it from our `dsc…` (or `dsr…`) name, sets its MAC and
  * addresses, and brings it up last (libnetwork's osl AddInterface): up under its new name means done.
  */
 export function peerSettled(inside: LinkInfo): boolean {
-  return !inside.ifname.startsWith(CONTAINER_VETH_PREFIX) && inside.up;
+  return !inside.ifname.startsWith(CONTAINER_VETH_PREFIX) && !inside.ifname.startsWith(READY_CONTAINER_PREFIX) && inside.up;
 }
 
 /** A random locally administered unicast MAC (0e:...), for endpoints Docker gave none. */
