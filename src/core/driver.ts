@@ -472,15 +472,19 @@ export class Driver implements NetworkDriver {
       ofport: ready.ofport,
       pooled: true,
     });
+    // Between the write below and the model's record, the collector must not take it for an orphan.
+    this.creating.add(ready.hostIf);
     try {
       await host.setLinkMac(ready.containerIf, mac);
       // One write: the port stops being a ready port and becomes this endpoint's.
       await vswitch.setPortExternalIds(ready.hostIf, portExternalIds(record));
+      state.putEndpoint(record);
     } catch (err) {
       this.log.warn({ endpoint: req.EndpointID, port: ready.hostIf, err: errorMessage(err) }, 'could not take a ready port; making one');
       return false;
+    } finally {
+      this.creating.delete(ready.hostIf);
     }
-    state.putEndpoint(record);
     this.deps.faucet.openedEarly?.(record.id);
     this.log.info({ network: net.id, endpoint: req.EndpointID, port: ready.hostIf, ofport: ready.ofport, mac, readyPort: true }, 'endpoint created');
     try {
