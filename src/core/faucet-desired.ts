@@ -146,7 +146,6 @@ export function desiredDps(
   operatorDpNames: ReadonlySet<string> = new Set(),
   spares: ReadonlyMap<string, readonly number[]> = new Map(),
   stack: StackFacts | undefined = undefined,
-  unsettledReady: ReadonlySet<string> = new Set(),
 ): FaucetDpSpec[] {
   const dps: FaucetDpSpec[] = [];
   for (const n of state.allNetworks()) {
@@ -220,11 +219,7 @@ export function desiredDps(
     const acl = n.options.defaultAcl;
     for (const r of readyPortsOf(n.id, observed)) {
       if (ports.some((p) => p.number === r.ofport)) continue;
-      // A new ready port first runs under FAUCET's default, which programs it whether FAUCET
-      // reads its ADD before or after this entry; only once the switch has its flows does its
-      // entry say to ignore link changes (see core/port-pool.ts).
-      const settled = !unsettledReady.has(r.hostIf);
-      ports.push({ number: r.ofport, description: READY_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }), ...(settled ? { opstatusReconf: false } : {}) });
+      ports.push({ number: r.ofport, description: READY_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }), opstatusReconf: false });
     }
     const taken = new Set(ports.map((p) => p.number));
     for (const number of spares.get(n.id) ?? []) {
@@ -390,7 +385,6 @@ export function managedState(
   bridgePorts: ReadonlyMap<string, readonly BridgePort[]>,
   spares: ReadonlyMap<string, readonly number[]> = new Map(),
   stack: StackFacts | undefined = undefined,
-  unsettledReady: ReadonlySet<string> = new Set(),
 ): ManagedFaucetState {
   const facts = factsOf(current);
   const operators = new Set(operatorDps(facts).keys());
@@ -401,7 +395,7 @@ export function managedState(
   // FAUCET refuses a whole file whose stack has no root it knows: without one, stacking stays
   // out of the configuration (GET /host says why) and the networks work on their own.
   const stackOn = stack !== undefined && !operators.has(stack.dpName) && (stack.priority1 === stack.dpName || operators.has(stack.priority1));
-  const guarded = withAntispoof(state, desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined, unsettledReady), facts.aclRules);
+  const guarded = withAntispoof(state, desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined), facts.aclRules);
   const dps = guarded.dps;
   if (stack !== undefined && !operators.has(stack.dpName)) owned.add(stack.dpName);
   if (!stackOn) return { dps, owned, acls: guarded.acls, foreignPorts: [] };

@@ -218,9 +218,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
 
   const plan = (text: string, ports: ReadonlyMap<string, readonly PortState[]>, spares: ReadonlyMap<string, readonly number[]>): Plan => {
     const facts = reader.facts(text);
-    const unsettled = new Set<string>();
-    for (const [id, list] of ports) for (const r of readyPortsOf(id, list)) if (!programmedReady.has(r.hostIf)) unsettled.add(r.hostIf);
-    const managed = managedState(state, facts, facts.acls, ports, spares, extras.stackFacts?.(), unsettled);
+    const managed = managedState(state, facts, facts.acls, ports, spares, extras.stackFacts?.());
     return {
       managed,
       opened: openPorts(state, facts.acls, facts.aclUsage.output),
@@ -563,14 +561,12 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
 
   /**
    * Ready ports are handed out only once the switch has their flows. FAUCET programs an
-   * `opstatus_reconf: false` entry only if it saw the port up before the entry appeared, and a
-   * busy FAUCET may read a port's ADD after the reload that adds its entry (seen: 142 of ~500
-   * at N = 500). So a new ready port's entry is first FAUCET's default, which programs the port
-   * either way; once the switch has its flows, the next render gives it `opstatus_reconf:
-   * false`, and only a port FAUCET runs so is handed out. A busy FAUCET can take seconds after
-   * it confirmed a file to send a few hundred ports' flows, so the switch is looked at for a
-   * while (in the background: the next sync need not wait) before a port counts as never
-   * programmed; such a port, if still not taken, is removed and the pool makes another.
+   * `opstatus_reconf: false` entry only if it saw the port up before the entry appeared (see
+   * core/port-pool.ts); should the port's ADD have reached it late, the port is never
+   * programmed. A busy FAUCET can take several seconds after it confirmed a file to send the
+   * flows of a few hundred ports, so the switch is looked at for a while (in the background:
+   * the next sync need not wait) before a port counts as never programmed; such a port, if
+   * still not taken, is removed (its entry goes with the next render) and the pool makes another.
    */
   const checking = new Set<string>();
   const checkReady = (p: Plan, ports: ReadonlyMap<string, readonly PortState[]>): void => {
@@ -594,9 +590,6 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       } catch (err) {
         flog.debug({ bridge: n.bridgeName, err: errorMessage(err) }, 'could not read the flows of the ready ports');
       }
-      const settled = pending.filter((r) => programmedReady.has(r.hostIf));
-      // Their entries can now say to ignore link changes: FAUCET keeps a programmed port programmed.
-      if (settled.length > 0) void track(requestSync(`${settled.length} ready port${settled.length === 1 ? '' : 's'} of ${n.name ?? n.bridgeName} programmed`)).catch(() => undefined);
       pending = pending.filter((r) => !programmedReady.has(r.hostIf));
     }
     const n = state.network(networkId);
@@ -689,7 +682,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const n = state.network(networkId);
       if (n === undefined || n.name === undefined || confirmed === undefined || !programmedReady.has(port.hostIf)) return false;
       const dp = confirmed.managed.dps.find((d) => d.name === n.name);
-      return dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION && p.opstatusReconf === false) === true;
+      return dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION) === true;
     },
     openedEarly(endpointId: string): void {
       const e = state.endpoint(endpointId);
