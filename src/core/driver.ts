@@ -29,7 +29,7 @@ import { allocateHostPorts, type TakenPort } from './port-mappings.js';
 import { isLocalFaucet } from '../config/settings.js';
 import { failpoint } from '../util/failpoints.js';
 import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-open.js';
-import { PortPool, READY_HOST_PREFIX, readyPortsOf, type ReadyPort } from './port-pool.js';
+import { PortPool, READY_HOST_PREFIX, readyLinksOf, type ReadyPort } from './port-pool.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
 export interface FaucetView {
@@ -52,6 +52,8 @@ export interface FaucetView {
   openedEarly?(endpointId: string): void;
   /** Whether FAUCET runs this ready port's entry and the switch has its flows (core/port-pool.ts). Absent: never. */
   runsReady?(networkId: string, port: ReadyPort): boolean;
+  /** Settles when no FAUCET reload of dovesnap's is running or queued. */
+  idle?(): Promise<void>;
 }
 
 export interface DriverSettings {
@@ -81,6 +83,8 @@ export interface DriverDeps {
   readonly labelledContainers?: (key: string) => Promise<readonly LabelledContainer[]>;
   /** Most ready ports per network (core/port-pool.ts); absent or 0: none. */
   readonly readyPorts?: number;
+  /** How long after FAUCET went idle new ready ports are announced (default 1 s; tests use 0). */
+  readonly readyPortsSettleMs?: number;
 }
 
 /** What the collector removed: host veths, OVS ports, and DOCKER-USER rule tags (network id prefixes). */
@@ -170,7 +174,9 @@ export class Driver implements NetworkDriver {
             network: (id) => deps.state.network(id),
             programmed: (id, port) => deps.faucet.runsReady?.(id, port) === true,
             requestSync: (reason) => this.requestSync(reason),
+            faucetIdle: () => deps.faucet.idle?.() ?? Promise.resolve(),
             ofportTimeoutMs: deps.settings.ofportTimeoutMs,
+            ...(deps.readyPortsSettleMs === undefined ? {} : { settleMs: deps.readyPortsSettleMs }),
           })
         : undefined;
     if (this.pool !== undefined) {
@@ -379,7 +385,7 @@ export class Driver implements NetworkDriver {
     }
     // Deleting the bridge removes its ports, not the veths behind them (ready ports made while
     // DOVESNAP_READY_PORTS was on included).
-    for (const p of readyPortsOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) await host.deleteLink(p.hostIf);
+    for (const name of readyLinksOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) await host.deleteLink(name);
     await vswitch.deleteBridge(net.bridgeName);
     await failpoint('deleteNetwork.afterBridge');
     if (net.options.mode !== 'flat') await host.revokeForwarding(net.id, net.bridgeName);
@@ -692,7 +698,7 @@ export class Driver implements NetworkDriver {
       // Ready ports not on a known network's bridge: made when the daemon died, or their network is gone.
       const readyHere = new Set<string>();
       for (const net of state.allNetworks()) {
-        for (const p of readyPortsOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) readyHere.add(p.hostIf);
+        for (const name of readyLinksOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) readyHere.add(name);
       }
       for (const name of await host.linkNames(READY_HOST_PREFIX)) {
         if (readyHere.has(name) || !unknown(name) || this.pool?.isBeingMade(name) === true) continue;

@@ -586,7 +586,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       if (n === undefined) return;
       try {
         const seen = await programmedPorts(n.bridgeName);
-        for (const r of pending) if (seen.has(r.ofport)) programmedReady.add(r.hostIf);
+        const now = pending.filter((r) => seen.has(r.ofport));
+        for (const r of now) programmedReady.add(r.hostIf);
+        if (now.length > 0) flog.info({ network: n.name, ports: now.length }, 'ready ports programmed');
       } catch (err) {
         flog.debug({ bridge: n.bridgeName, err: errorMessage(err) }, 'could not read the flows of the ready ports');
       }
@@ -683,6 +685,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       if (n === undefined || n.name === undefined || confirmed === undefined || !programmedReady.has(port.hostIf)) return false;
       const dp = confirmed.managed.dps.find((d) => d.name === n.name);
       return dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION) === true;
+    },
+    async idle(): Promise<void> {
+      while (running !== undefined) await running.catch(() => undefined);
     },
     openedEarly(endpointId: string): void {
       const e = state.endpoint(endpointId);

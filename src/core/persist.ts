@@ -27,6 +27,8 @@ export const ExtId = {
   labels: 'dovesnap-labels',
   /** On a ready port (core/port-pool.ts): its container end's name; removed once a container takes it. */
   readyPort: 'dovesnap-ready-port',
+  /** On a ready port FAUCET is not told of yet (core/port-pool.ts): its container end's name. */
+  readyPending: 'dovesnap-ready-pending',
   /** On an endpoint's port that was a ready port: 'true' (its FAUCET entry ignores link changes). */
   pooled: 'dovesnap-pooled',
   /** On ports dovesnap puts on a network's bridge for the options (add_ports: true, add_copro_ports: copro) and the mirror link (mirror). */

@@ -31,6 +31,7 @@ import { ExtId } from './persist.js';
 
 export { READY_CONTAINER_PREFIX, READY_HOST_PREFIX };
 export const READY_DESCRIPTION = 'dovesnap ready port';
+const READY_SETTLE_MS = 1_000;
 
 export interface ReadyPort {
   readonly hostIf: string;
@@ -44,7 +45,24 @@ export function readyPortNames(random: (n: number) => Uint8Array): VethNames {
   return { host: `${READY_HOST_PREFIX}${hex}`, container: `${READY_CONTAINER_PREFIX}${hex}` };
 }
 
-/** The ready ports (numbered, not taken) among a network's bridge ports, lowest number first. */
+/** Every ready-port link on a network's bridge, announced or not (what the collector must keep). */
+export function readyLinksOf(networkId: string, ports: readonly Pick<PortState, 'name' | 'externalIds'>[]): string[] {
+  return ports
+    .filter((p) => p.externalIds[ExtId.networkId] === networkId && (p.externalIds[ExtId.endpointId] ?? '') === '')
+    .filter((p) => (p.externalIds[ExtId.readyPort] ?? '') !== '' || (p.externalIds[ExtId.readyPending] ?? '') !== '')
+    .map((p) => p.name);
+}
+
+/** Ports made but not yet announced to FAUCET (see PortPool.fill). */
+function pendingOf(networkId: string, ports: readonly Pick<PortState, 'name' | 'externalIds'>[]): { hostIf: string; containerIf: string }[] {
+  return ports.flatMap((p) => {
+    const containerIf = p.externalIds[ExtId.readyPending] ?? '';
+    if (containerIf === '' || p.externalIds[ExtId.networkId] !== networkId || (p.externalIds[ExtId.endpointId] ?? '') !== '') return [];
+    return [{ hostIf: p.name, containerIf }];
+  });
+}
+
+/** The ready ports (announced, numbered, not taken) among a network's bridge ports, lowest number first. */
 export function readyPortsOf(networkId: string, ports: readonly Pick<PortState, 'name' | 'ofport' | 'externalIds'>[]): ReadyPort[] {
   const out: ReadyPort[] = [];
   for (const p of ports) {
@@ -88,7 +106,11 @@ export interface PortPoolDeps {
   programmed(networkId: string, port: ReadyPort): boolean;
   /** Asks for a FAUCET render once ports were added. */
   requestSync(reason: string): void;
+  /** Settles when dovesnap has no FAUCET reload in progress or queued. */
+  faucetIdle(): Promise<void>;
   readonly ofportTimeoutMs: number;
+  /** How long after FAUCET went idle new ports are announced (default 1 s): see fill. */
+  readonly settleMs?: number;
 }
 
 export class PortPool {
@@ -131,10 +153,19 @@ export class PortPool {
     await Promise.all([...this.filling.values()]);
   }
 
+  /**
+   * Makes the missing ports, then announces them (and any a killed daemon left unannounced).
+   * FAUCET programs a port's `opstatus_reconf: false` entry only if it has already read the
+   * port's ADD; a FAUCET busy with a reload reads it late (seen: 142 of ~500 at N = 500, never
+   * programmed). So the ports are marked ready, which puts them into FAUCET's file, only once
+   * dovesnap has no FAUCET reload running and `settleMs` have passed: FAUCET has read what
+   * ovs-vswitchd sent meanwhile.
+   */
   private async fill(net: NetworkRecord): Promise<void> {
     const target = readyTarget(this.deps.endpointCount(net.id), this.deps.ceiling);
-    const missing = readyShortfall((await this.onBridge(net)).length, target);
-    if (missing === 0) return;
+    const bridgePorts = async (): Promise<readonly PortState[]> => (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? [];
+    const have = readyPortsOf(net.id, await bridgePorts()).length + pendingOf(net.id, await bridgePorts()).length;
+    const missing = readyShortfall(have, target);
     let added = 0;
     for (let i = 0; i < missing; i++) {
       // One port per turn of the lock: CreateEndpoints of the network wait for one port, not all.
@@ -142,10 +173,16 @@ export class PortPool {
       if (!ok) break;
       added++;
     }
-    if (added > 0) {
-      this.log.info({ network: net.name, added }, 'ready ports added');
-      this.deps.requestSync(`${added} ready port${added === 1 ? '' : 's'} added to ${net.name ?? net.bridgeName}`);
+    const pending = pendingOf(net.id, await bridgePorts());
+    if (pending.length === 0) return;
+    await this.deps.faucetIdle();
+    await new Promise((r) => setTimeout(r, this.deps.settleMs ?? READY_SETTLE_MS));
+    if (this.deps.network(net.id) === undefined) return;
+    for (const p of pending) {
+      await this.deps.vswitch.setPortExternalIds(p.hostIf, { [ExtId.readyPort]: p.containerIf, [ExtId.readyPending]: '' });
     }
+    this.log.info({ network: net.name, added, announced: pending.length }, 'ready ports added');
+    this.deps.requestSync(`${pending.length} ready port${pending.length === 1 ? '' : 's'} added to ${net.name ?? net.bridgeName}`);
   }
 
   /** One ready port: both ends up before it joins the bridge, so that FAUCET sees it up (see above). */
@@ -164,7 +201,7 @@ export class PortPool {
           name: names.host,
           ofportRequest,
           mtu: net.options.mtu,
-          externalIds: { [ExtId.networkId]: net.id, [ExtId.readyPort]: names.container },
+          externalIds: { [ExtId.networkId]: net.id, [ExtId.readyPending]: names.container },
         });
         await vswitch.waitOfport(names.host, this.deps.ofportTimeoutMs);
         return true;

@@ -60,8 +60,8 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
       const entries = Object.entries(dpInterfaces(net)).filter(([, i]) => i.description === 'dovesnap ready port');
       return entries.length === 8 && entries.every(([, i]) => i.opstatus_reconf === false) ? entries.map(([n]) => Number(n)) : undefined;
     }, 30_000);
-    // Handed out once the switch has their flows and FAUCET runs their settled entries (opstatus_reconf false), which the daemon logs.
-    await waitFor('FAUCET confirmed the ready ports', async () => logSince(DAEMON_LOG, daemonFrom).split('\n').some((l) => l.includes(`ready ports of ${net} programmed`) && l.includes('"msg":"FAUCET configuration applied"')), 30_000);
+    // Handed out once FAUCET runs their entries and the switch has their flows, which the daemon logs.
+    await waitFor('FAUCET confirmed the ready ports', async () => logSince(DAEMON_LOG, daemonFrom).split('\n').some((l) => l.includes(`"network":"${net}"`) && l.includes('"msg":"ready ports programmed"')), 30_000);
     const portsOnBridge = (await ovsVsctl('list-ports', bridge)).split('\n').filter((p) => p.startsWith('dsq'));
     assert.equal(portsOnBridge.length, 8);
     assert.equal(Object.values(await status()).find((n) => n.NetworkName === net)?.ReadyPorts, 8, 'the status API counts them');

@@ -66,6 +66,7 @@ describe('driver: ready ports', () => {
     testDriver({ vswitch: vs, host, state, faucet }, {
       labelledContainers: async (key) => labelled.filter((c) => c.labels[key] !== undefined),
       readyPorts,
+      readyPortsSettleMs: 0,
       // Distinct bytes on every call: ready ports are named from random bytes.
       random: (n) => Uint8Array.from({ length: n }, (_, i) => (counter * 31 + i) & 0xff, counter++),
     });
@@ -107,6 +108,26 @@ describe('driver: ready ports', () => {
     assert.equal(ready.length, 8);
     assert.ok(ready.every((p) => p.hostIf.startsWith(READY_HOST_PREFIX) && host.links.get(p.hostIf)?.peer === p.containerIf));
     assert.deepEqual(upWhenAdded, new Array<boolean>(8).fill(true));
+    assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1);
+  });
+
+  it('new ports reach FAUCET only once no FAUCET reload is running (FAUCET must have read their ADD first)', async () => {
+    let release!: () => void;
+    faucet.busy = new Promise<void>((r) => (release = r));
+    const d = driver();
+    await d.createNetwork(createNetworkRequest({ 'ovs.bridge.dpid': '1' }));
+    const n = state.network(NET);
+    assert.ok(n);
+    state.putNetwork({ ...n, name: 'web' });
+    await new Promise((r) => setTimeout(r, 50));
+    const bridge = await vs.getBridge(n.bridgeName);
+    assert.equal(bridge?.ports.filter((p) => p.name.startsWith(READY_HOST_PREFIX)).length, 8, 'made');
+    assert.equal((await readyNow()).length, 0, 'not announced while FAUCET is busy');
+    assert.deepEqual(faucet.syncs.filter((s) => s.includes('ready port')), []);
+    assert.deepEqual((await d.collectGarbage()).links, [], 'the collector keeps unannounced ones');
+    release();
+    await d.pool?.settled();
+    assert.equal((await readyNow()).length, 8);
     assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1);
   });
 
