@@ -154,7 +154,15 @@ export function desiredDps(
     if (n.name === undefined || !n.localFaucet || operatorDpNames.has(n.name)) continue;
     const ports: FaucetPortSpec[] = [];
     const mirrored: number[] = [];
+    const acl0 = n.options.defaultAcl;
+    const readyEntry = (number: number): FaucetPortSpec => ({ number, description: READY_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl0 === undefined ? {} : { aclsIn: [acl0] }), opstatusReconf: false });
     for (const e of state.endpointsOf(n.id)) {
+      // A ready port taken, its container not known yet: the entry FAUCET runs for it stays as
+      // it is (dropping it would delete the port's flows under the starting container).
+      if (e.container === undefined && e.pooled === true && e.ofport !== undefined) {
+        ports.push(readyEntry(e.ofport));
+        continue;
+      }
       if (e.container === undefined || e.ofport === undefined) continue;
       if (blockReason(e, definedAcls, outputAcls) !== undefined) continue;
       const acls = portAclsFor(e, n);
@@ -219,7 +227,7 @@ export function desiredDps(
     const acl = n.options.defaultAcl;
     for (const r of readyPortsOf(n.id, observed)) {
       if (ports.some((p) => p.number === r.ofport)) continue;
-      ports.push({ number: r.ofport, description: READY_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }), opstatusReconf: false });
+      ports.push(readyEntry(r.ofport));
     }
     const taken = new Set(ports.map((p) => p.number));
     for (const number of spares.get(n.id) ?? []) {
