@@ -62,6 +62,16 @@ interface Plan {
   readonly spares: ReadonlyMap<string, readonly number[]>;
 }
 
+/**
+ * Whether FAUCET, running `dp`, copies port `number`'s traffic somewhere: a number a mirrored
+ * container gave back is still listed until FAUCET has reloaded, and a port handed out under it
+ * would be mirrored (seen: a container recreated without the mirror label took a ready port of
+ * that number and was mirrored).
+ */
+export function mirroredIn(dp: { readonly ports: readonly { readonly mirror?: readonly number[] }[] }, number: number): boolean {
+  return dp.ports.some((p) => p.mirror?.includes(number) === true);
+}
+
 /** Endpoints whose ports a configuration rendered now opens. */
 function openPorts(state: StateStore, definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Set<string> {
   return new Set(
@@ -676,7 +686,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const since = runningSince.get(n.options.dpid);
       if (since === undefined || Date.now() - since < coldStartWindowMs) return false;
       const dp = confirmed.managed.dps.find((d) => d.name === n.name);
-      return dp?.ports.some((p) => p.number === ofport && p.description === SPARE_DESCRIPTION) === true;
+      return dp?.ports.some((p) => p.number === ofport && p.description === SPARE_DESCRIPTION) === true && !mirroredIn(dp, ofport);
     },
     runsReady(networkId: string, port: ReadyPort): boolean {
       // Not gated on FAUCET answering: the flows are in the switch, and a busy FAUCET is when
@@ -684,7 +694,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const n = state.network(networkId);
       if (n === undefined || n.name === undefined || confirmed === undefined || !programmedReady.has(port.hostIf)) return false;
       const dp = confirmed.managed.dps.find((d) => d.name === n.name);
-      return dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION) === true;
+      return dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION) === true && !mirroredIn(dp, port.ofport);
     },
     async idle(): Promise<void> {
       while (running !== undefined) await running.catch(() => undefined);

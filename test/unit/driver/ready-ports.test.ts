@@ -13,6 +13,7 @@ import { ExtId } from '../../../src/core/persist.js';
 import { READY_HOST_PREFIX, readyPortsOf, readyShortfall, readyTarget } from '../../../src/core/port-pool.js';
 import { desiredDps } from '../../../src/core/faucet-desired.js';
 import { parseInPorts } from '../../../src/ovs/ofctl.js';
+import { mirroredIn } from '../../../src/core/faucet-view.js';
 import { hostPortsStatus, networksStatus } from '../../../src/status/server.js';
 import { armFailpoints, parseFailpoints } from '../../../src/util/failpoints.js';
 import { restoreFromBridge } from '../../../src/core/persist.js';
@@ -40,6 +41,14 @@ describe('ready ports (pure)', () => {
   it('parseInPorts: the input ports of a flow dump', () => {
     const dump = ' cookie=0x5adc15c0, duration=1.2s, table=0, n_packets=0, priority=9000,in_port=3,vlan_tci=0x0000/0x1fff actions=push_vlan:0x8100,set_field:4196->vlan_vid,goto_table:1\n cookie=0x5adc15c0, table=1, priority=0 actions=drop\n cookie=0x5adc15c0, table=0, priority=9000,in_port=12 actions=drop\n';
     assert.deepEqual([...parseInPorts(dump)], [3, 12]);
+  });
+
+  it('mirroredIn: a number FAUCET still mirrors is not handed out (a mirrored container gave it back, FAUCET has not reloaded yet)', () => {
+    const dp = { ports: [{ number: 7 }, { number: 99, mirror: [3, 7] }] };
+    assert.equal(mirroredIn(dp, 7), true);
+    assert.equal(mirroredIn(dp, 3), true);
+    assert.equal(mirroredIn(dp, 4), false);
+    assert.equal(mirroredIn({ ports: [{ number: 99 }] }, 7), false);
   });
 
   it('readyTarget grows with the network within the ceiling; readyShortfall tops up in batches', () => {
