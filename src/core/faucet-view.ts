@@ -68,7 +68,7 @@ interface Plan {
  * would be mirrored (seen: a container recreated without the mirror label took a ready port of
  * that number and was mirrored).
  */
-export function mirroredIn(dp: { readonly ports: readonly { readonly mirror?: readonly number[] }[] }, number: number): boolean {
+export function mirroredIn(dp: { readonly ports: readonly { readonly number: number; readonly mirror?: readonly number[] }[] }, number: number): boolean {
   return dp.ports.some((p) => p.mirror?.includes(number) === true);
 }
 
