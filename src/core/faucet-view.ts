@@ -4,7 +4,7 @@ import type { FaucetConfigOutcome } from '../status/metrics.js';
 import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import type { DaemonSettings } from '../config/settings.js';
 import { FaucetConfigStore, pidfileReloader, sha256Hex } from '../faucet/store.js';
-import { FaucetConfigReader } from '../faucet/config-facts.js';
+import { FaucetConfigReader, type FaucetConfigFacts } from '../faucet/config-facts.js';
 import { portReportedUp, readPortStatus, readRunningDps } from '../faucet/metrics.js';
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
@@ -209,12 +209,17 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     return taken;
   };
 
-  const planSpares = (ports: ReadonlyMap<string, readonly PortState[]>, definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Map<string, number[]> => {
+  const planSpares = (ports: ReadonlyMap<string, readonly PortState[]>, facts: FaucetConfigFacts): Map<string, number[]> => {
+    const definedAcls = facts.acls;
+    const outputAcls = facts.aclUsage.output;
     const out = new Map<string, number[]>();
     for (const n of state.allNetworks()) {
       if (!n.localFaucet || n.name === undefined) continue;
       const target = spareTarget(state.endpointsOf(n.id).length, settings.sparePorts);
-      const previous = [...(spareSets.get(n.id) ?? []), ...(renderedNumbers.get(n.id) ?? [])];
+      // After a restart, the spares FAUCET runs now: a restarted daemon does not rewrite
+      // FAUCET's file (a reload of a big DP costs seconds) only to pick other numbers.
+      const inFile = (): number[] => [...(facts.dps.get(n.name ?? '')?.interfaceDescriptions ?? new Map<number, string>())].filter(([, d]) => d === SPARE_DESCRIPTION).map(([x]) => x);
+      const previous = [...(spareSets.get(n.id) ?? inFile()), ...(renderedNumbers.get(n.id) ?? [])];
       const taken = takenNumbers(n.id, ports.get(n.id) ?? [], definedAcls, outputAcls);
       const chosen = nextSpares(previous, taken, target);
       // ovs.bridge.preallocate_ports: these entries stay whatever the spare policy does.
@@ -471,7 +476,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       }
     }
     const started = Date.now();
-    const spares = planSpares(ports, facts.acls, outputAcls);
+    const spares = planSpares(ports, facts);
     const wanted = plan(current, ports, spares);
     if (openedEarly.size > 0) await closeMistakenEarly(wanted);
     // Only while the file is still the one FAUCET confirmed: an operator's edit since (or a

@@ -17,6 +17,8 @@ export interface AclUsage {
 export interface DpFacts {
   readonly dpId: bigint | undefined;
   readonly description: string | undefined;
+  /** Each interface's description, by port number (interfaces keyed by name are left out). */
+  readonly interfaceDescriptions: ReadonlyMap<number, string>;
 }
 
 export interface FaucetConfigFacts {
@@ -87,7 +89,12 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
     const dp = asMap(conf);
     const dpId = dp?.get('dp_id');
     const description = dp?.get('description');
-    dps.set(String(name), { dpId: typeof dpId === 'bigint' ? dpId : undefined, description: typeof description === 'string' ? description : undefined });
+    const interfaceDescriptions = new Map<number, string>();
+    for (const [key, port] of asMap(dp?.get('interfaces')) ?? []) {
+      const d = asMap(port)?.get('description');
+      if ((typeof key === 'bigint' || typeof key === 'number') && typeof d === 'string') interfaceDescriptions.set(Number(key), d);
+    }
+    dps.set(String(name), { dpId: typeof dpId === 'bigint' ? dpId : undefined, description: typeof description === 'string' ? description : undefined, interfaceDescriptions });
     for (const a of names(dp?.get('dp_acls'))) input.add(a);
     for (const port of mapValues(dp?.get('interfaces'))) for (const a of [...names(port.get('acls_in')), ...names(port.get('acl_in'))]) input.add(a);
   }

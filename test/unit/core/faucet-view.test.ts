@@ -589,3 +589,32 @@ describe('createFaucetView: ready ports', () => {
     assert.equal(dpPorts(await readFile(path, 'utf8'), 'net1').includes(4), false, 'its entry gone with the next render');
   });
 });
+
+describe('createFaucetView: a restart', () => {
+  it("keeps the spare entries FAUCET runs, so that a restarted daemon does not rewrite FAUCET's file only to pick other numbers", async () => {
+    const r = await rig(OPERATOR, undefined, 2, '4', { quietMs: 50, coldStartWindowMs: 0 });
+    const n = await addNetwork(r);
+    // Two ready ports hold 1 and 2; the spares go above them.
+    for (const [host, ofport] of [['dsqaaaaaaaaaaaa', 1], ['dsqbbbbbbbbbbbb', 2]] as const) {
+      await r.host.createVeth({ names: { host, container: host.replace('dsq', 'dsr') }, containerMac: '0e:00:00:00:00:09', mtu: undefined, disableContainerTxOffload: true });
+      await r.vs.addPort({ bridge: n.bridgeName, name: host, ofportRequest: ofport, externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-ready-port': host.replace('dsq', 'dsr') } });
+    }
+    await r.view.sync('network named');
+    // A container takes ready port 1 and leaves: 1 becomes a spare, next to the four of before.
+    await r.vs.setPortExternalIds('dsqaaaaaaaaaaaa', { 'dovesnap-ready-port': '', 'dovesnap-endpoint-id': EP_WEB });
+    r.state.putEndpoint(endpointRecord({ id: EP_WEB, networkId: NET1, hostIf: 'dsqaaaaaaaaaaaa', containerIf: 'dsraaaaaaaaaaaa', mac: '0e:00:00:00:00:01', ofport: 1, pooled: true, container: { id: 'c1', name: '/web', labels: {} }, labels: parseContainerLabels({}, 'net1') }));
+    await r.view.sync('container joined');
+    r.state.removeEndpoint(EP_WEB);
+    await r.vs.deletePort(n.bridgeName, 'dsqaaaaaaaaaaaa');
+    await r.view.sync('container left');
+    const before = await readFile(r.path, 'utf8');
+    assert.deepEqual(dpPorts(before, 'net1').sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, OFPP_LOCAL]);
+    await r.view.close();
+    const dir = r.path.replace(/\/etc\/faucet\/faucet\.yaml$/, '');
+    const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: r.fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: '5000', DOVESNAP_SPARE_PORTS: '4' });
+    const again = createFaucetView(settings, r.state, r.vs, r.host, silentLogger(), { reload: () => r.fake.reload(), quietMs: 50 });
+    cleanups.push(() => again.close());
+    await again.sync('full reconcile pass');
+    assert.equal(await readFile(r.path, 'utf8'), before);
+  });
+});
