@@ -350,6 +350,8 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   mirrorCheck.unref();
   const gc = setInterval(() => {
     collect().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'leftover collection failed'));
+    // A top-up cut short (OVSDB or FAUCET away) is finished here: its ports made, or announced.
+    for (const n of state.allNetworks()) if (n.name !== undefined) driver.pool?.replenish(n);
   }, GC_MS);
   gc.unref();
   ready = true;

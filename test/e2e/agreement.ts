@@ -62,9 +62,10 @@ export async function disagreements(): Promise<string[]> {
   // An endpoint's host end: its own pair (dsp…), or the ready port it took (dsq…; see core/port-pool.ts).
   const portOfEndpoint = new Map(portRows.flatMap((p) => (p.ids['dovesnap-endpoint-id'] === undefined ? [] : [[p.ids['dovesnap-endpoint-id'], p.name] as const])));
   const hostIfs = new Set([...endpointIds].map((id) => portOfEndpoint.get(id) ?? `dsp${id.slice(0, 12)}`));
-  const readyPorts = portRows.filter((p) => p.ids['dovesnap-ready-port'] !== undefined && netIds.has(p.ids['dovesnap-network-id'] ?? ''));
+  // Ready ports, announced to FAUCET or still waiting for a quiet FAUCET (dovesnap-ready-pending).
+  const readyPorts = portRows.filter((p) => (p.ids['dovesnap-ready-port'] ?? p.ids['dovesnap-ready-pending']) !== undefined && netIds.has(p.ids['dovesnap-network-id'] ?? ''));
   for (const p of readyPorts) hostIfs.add(p.name);
-  const readyPeers = new Set(readyPorts.map((p) => p.ids['dovesnap-ready-port'] ?? ''));
+  const readyPeers = new Set(readyPorts.map((p) => p.ids['dovesnap-ready-port'] ?? p.ids['dovesnap-ready-pending'] ?? ''));
 
   const bridges = (await ovsRows('Bridge')).filter((b) => b.ids['dovesnap-network-id'] !== undefined);
   const bridgeNets = new Set(bridges.map((b) => b.ids['dovesnap-network-id'] ?? ''));
