@@ -54,6 +54,8 @@ export interface FaucetView {
   runsReady?(networkId: string, port: ReadyPort): boolean;
   /** Settles when no FAUCET reload of dovesnap's is running or queued. */
   idle?(): Promise<void>;
+  /** Port numbers of the network that FAUCET runs, or was last given, in a `mirror:` list. */
+  mirroredNumbers?(networkId: string): ReadonlySet<number>;
 }
 
 export interface DriverSettings {
@@ -545,6 +547,10 @@ export class Driver implements NetworkDriver {
       if (p.ofportRequest !== undefined) used.add(p.ofportRequest);
     }
     for (const n of reservedOfports(net.options)) used.add(n);
+    // A number FAUCET may still mirror (a mirrored container gave it back): FAUCET copies a
+    // port's traffic from the port's own flows, which an entry changed only in its description
+    // keeps, so the next container on that number would be mirrored too.
+    for (const n of this.deps.faucet.mirroredNumbers?.(net.id) ?? []) used.add(n);
     for (let n = 1; n <= MAX_OFPORT; n++) if (!used.has(n)) return n;
     throw new DovesnapError(ErrorCode.Conflict, `bridge ${net.bridgeName} has no free port number`);
   }

@@ -701,6 +701,15 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const dp = confirmed.managed.dps.find((d) => d.name === n.name);
       return dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION) === true && !mirroredIn(dp, port.ofport);
     },
+    mirroredNumbers(networkId: string): ReadonlySet<number> {
+      const name = state.network(networkId)?.name;
+      const out = new Set<number>();
+      for (const p of [confirmed, lastPlan]) {
+        const dp = p?.managed.dps.find((d) => d.name === name);
+        for (const port of dp?.ports ?? []) for (const m of port.mirror ?? []) out.add(m);
+      }
+      return out;
+    },
     async idle(): Promise<void> {
       while (running !== undefined) await running.catch(() => undefined);
     },

@@ -39,6 +39,11 @@ export class FakeFaucetView implements FaucetView {
   runsReady(_networkId: string, port: ReadyPort): boolean {
     return this.allReady || this.ready.has(port.hostIf);
   }
+  /** Numbers FAUCET mirrors, for every network. */
+  mirrored = new Set<number>();
+  mirroredNumbers(): ReadonlySet<number> {
+    return this.mirrored;
+  }
   /** What idle() waits for (a test holds FAUCET "busy" with it). */
   busy: Promise<void> = Promise.resolve();
   idle(): Promise<void> {

@@ -205,6 +205,14 @@ describe('driver: ready ports', () => {
     assert.equal((await vs.getBridge(n.bridgeName))?.ports.some((p) => p.name === first.hostIf), false);
   });
 
+  it('a container’s own port never gets a number FAUCET still mirrors (a mirrored container gave it back; the mirror e2e test saw the next container mirrored)', async () => {
+    const d = driver(0);
+    await namedNetwork(d);
+    faucet.mirrored = new Set([1]);
+    await d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} });
+    assert.equal(state.endpoint(EP)?.ofport, 2);
+  });
+
   it('not taken while FAUCET has not programmed it, or while a container with port labels could be joining', async () => {
     const d = driver();
     await namedNetwork(d);
