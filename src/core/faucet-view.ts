@@ -188,6 +188,17 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   /** Set while FAUCET does not confirm what dovesnap writes (down, or not handling events). */
   let unconfirmed: { since: number; message: string } | undefined;
 
+  /** Port numbers of a network that FAUCET runs, or was last given, in a `mirror:` list. */
+  const mirroredNumbers = (networkId: string): ReadonlySet<number> => {
+    const name = state.network(networkId)?.name;
+    const out = new Set<number>();
+    for (const p of [confirmed, lastPlan]) {
+      const dp = p?.managed.dps.find((d) => d.name === name);
+      for (const port of dp?.ports ?? []) for (const m of port.mirror ?? []) out.add(m);
+    }
+    return out;
+  };
+
   /** Numbers a network's spares may not use: every port on its bridge but unresolved containers'. */
   const takenNumbers = (networkId: string, ports: readonly PortState[], definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Set<number> => {
     const taken = new Set<number>();
@@ -206,6 +217,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     }
     const net = state.network(networkId);
     if (net !== undefined) for (const n of reservedOfports(net.options)) taken.add(n);
+    // A mirrored number that becomes a spare changes only in its description, and FAUCET keeps
+    // such a port's flows, mirror copies included: its entry must go first.
+    for (const n of mirroredNumbers(networkId)) taken.add(n);
     return taken;
   };
 
@@ -701,15 +715,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const dp = confirmed.managed.dps.find((d) => d.name === n.name);
       return dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION) === true && !mirroredIn(dp, port.ofport);
     },
-    mirroredNumbers(networkId: string): ReadonlySet<number> {
-      const name = state.network(networkId)?.name;
-      const out = new Set<number>();
-      for (const p of [confirmed, lastPlan]) {
-        const dp = p?.managed.dps.find((d) => d.name === name);
-        for (const port of dp?.ports ?? []) for (const m of port.mirror ?? []) out.add(m);
-      }
-      return out;
-    },
+    mirroredNumbers,
     async idle(): Promise<void> {
       while (running !== undefined) await running.catch(() => undefined);
     },
