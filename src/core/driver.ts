@@ -148,6 +148,19 @@ export function stringOptions(generic: unknown): Record<string, string> {
   return out;
 }
 
+/** The record of an endpoint Docker asks for, on the veth pair `names`. */
+function newEndpointRecord(req: CreateEndpointRequest, net: NetworkRecord, names: { readonly host: string; readonly container: string }, mac: string): EndpointRecord {
+  return endpointRecord({
+    id: req.EndpointID,
+    networkId: net.id,
+    hostIf: names.host,
+    containerIf: names.container,
+    mac,
+    ipv4: req.Interface.Address || undefined,
+    ipv6: req.Interface.AddressIPv6 || undefined,
+  });
+}
+
 export class Driver implements NetworkDriver {
   private readonly lock = new KeyedMutex();
   /** Host ends of veths being made right now: not garbage, though not yet recorded. */
@@ -425,15 +438,7 @@ export class Driver implements NetworkDriver {
       if (taken) return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
     }
     const ofportRequest = await this.freeOfport(net);
-    const record = endpointRecord({
-      id: req.EndpointID,
-      networkId: net.id,
-      hostIf: names.host,
-      containerIf: names.container,
-      mac,
-      ipv4: req.Interface.Address || undefined,
-      ipv6: req.Interface.AddressIPv6 || undefined,
-    });
+    const record = newEndpointRecord(req, net, names, mac);
     await host.createVeth({ names, containerMac: mac, mtu: net.options.mtu, disableContainerTxOffload: net.datapathType === 'netdev' });
     try {
       await failpoint('createEndpoint.afterVeth');
@@ -453,10 +458,7 @@ export class Driver implements NetworkDriver {
       this.log.info({ network: net.id, endpoint: req.EndpointID, port: names.host, ofport, mac, openedEarly: early }, 'endpoint created');
       await failpoint('createEndpoint.done');
     } catch (err) {
-      this.log.warn({ endpoint: req.EndpointID, err: errorMessage(err) }, 'endpoint creation failed; rolling back');
-      await vswitch.deletePort(net.bridgeName, names.host).catch(() => undefined);
-      await host.deleteLink(names.host).catch(() => undefined);
-      state.removeEndpoint(req.EndpointID);
+      await this.rollBackEndpoint(net, names.host, req.EndpointID, err);
       throw err;
     }
     return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
@@ -469,17 +471,7 @@ export class Driver implements NetworkDriver {
    */
   private async takeReadyPort(req: CreateEndpointRequest, net: NetworkRecord, ready: ReadyPort, mac: string): Promise<boolean> {
     const { state, vswitch, host } = this.deps;
-    const record = endpointRecord({
-      id: req.EndpointID,
-      networkId: net.id,
-      hostIf: ready.hostIf,
-      containerIf: ready.containerIf,
-      mac,
-      ipv4: req.Interface.Address || undefined,
-      ipv6: req.Interface.AddressIPv6 || undefined,
-      ofport: ready.ofport,
-      pooled: true,
-    });
+    const record = { ...newEndpointRecord(req, net, { host: ready.hostIf, container: ready.containerIf }, mac), ofport: ready.ofport, pooled: true };
     // Between the write below and the model's record, the collector must not take it for an orphan.
     this.creating.add(ready.hostIf);
     try {
@@ -498,14 +490,19 @@ export class Driver implements NetworkDriver {
     try {
       await failpoint('createEndpoint.done');
     } catch (err) {
-      // Docker sends no DeleteEndpoint for a failed CreateEndpoint: the port was this endpoint's now, so it goes.
-      this.log.warn({ endpoint: req.EndpointID, err: errorMessage(err) }, 'endpoint creation failed; rolling back');
-      await vswitch.deletePort(net.bridgeName, ready.hostIf).catch(() => undefined);
-      await host.deleteLink(ready.hostIf).catch(() => undefined);
-      state.removeEndpoint(req.EndpointID);
+      // The port was this endpoint's now, so it goes with it.
+      await this.rollBackEndpoint(net, ready.hostIf, req.EndpointID, err);
       throw err;
     }
     return true;
+  }
+
+  /** Docker sends no DeleteEndpoint for a failed CreateEndpoint: its port, veth and record go here. */
+  private async rollBackEndpoint(net: NetworkRecord, hostIf: string, endpointId: string, err: unknown): Promise<void> {
+    this.log.warn({ endpoint: endpointId, err: errorMessage(err) }, 'endpoint creation failed; rolling back');
+    await this.deps.vswitch.deletePort(net.bridgeName, hostIf).catch(() => undefined);
+    await this.deps.host.deleteLink(hostIf).catch(() => undefined);
+    this.deps.state.removeEndpoint(endpointId);
   }
 
   /**

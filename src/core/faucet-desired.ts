@@ -154,8 +154,8 @@ export function desiredDps(
     if (n.name === undefined || !n.localFaucet || operatorDpNames.has(n.name)) continue;
     const ports: FaucetPortSpec[] = [];
     const mirrored: number[] = [];
-    const acl0 = n.options.defaultAcl;
-    const readyEntry = (number: number): FaucetPortSpec => ({ number, description: READY_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl0 === undefined ? {} : { aclsIn: [acl0] }), opstatusReconf: false });
+    const acl = n.options.defaultAcl;
+    const readyEntry = (number: number): FaucetPortSpec => ({ number, description: READY_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }), opstatusReconf: false });
     for (const e of state.endpointsOf(n.id)) {
       // A ready port taken, its container not known yet: the entry FAUCET runs for it stays as
       // it is (dropping it would delete the port's flows under the starting container).
@@ -224,7 +224,6 @@ export function desiredDps(
       if (p.ofport === undefined || ports.some((q) => q.number === p.ofport)) continue;
       ports.push(attachedOrHandAdded(n, p, p.ofport));
     }
-    const acl = n.options.defaultAcl;
     for (const r of readyPortsOf(n.id, observed)) {
       if (ports.some((p) => p.number === r.ofport)) continue;
       ports.push(readyEntry(r.ofport));

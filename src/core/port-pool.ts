@@ -164,7 +164,7 @@ export class PortPool {
   private async fill(net: NetworkRecord): Promise<void> {
     const target = readyTarget(this.deps.endpointCount(net.id), this.deps.ceiling);
     const bridgePorts = async (): Promise<readonly PortState[]> => (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? [];
-    const have = readyPortsOf(net.id, await bridgePorts()).length + pendingOf(net.id, await bridgePorts()).length;
+    const have = readyLinksOf(net.id, await bridgePorts()).length;
     const missing = readyShortfall(have, target);
     let added = 0;
     for (let i = 0; i < missing; i++) {
