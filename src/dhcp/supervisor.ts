@@ -206,8 +206,12 @@ export class DhcpSupervisor {
   }
 
   private reportTime(endpointId: string): number | undefined {
+    return this.mtime(this.file(endpointId, 'report'));
+  }
+
+  private mtime(file: string): number | undefined {
     try {
-      return statSync(this.file(endpointId, 'report')).mtimeMs;
+      return statSync(file).mtimeMs;
     } catch {
       return undefined;
     }
@@ -221,13 +225,21 @@ export class DhcpSupervisor {
     }
   }
 
-  /** What the client last reported, and whether it runs. */
+  /**
+   * What the running client last reported, and whether it runs. A report older than the
+   * client's pidfile is its predecessor's (a client started again writes its pidfile before its
+   * first event, and that event flushes the address): it is not the running client's word, so
+   * it is left out until the new client reports.
+   */
   status(endpointId: string): DhcpClientStatus {
+    const pid = this.pidOf(endpointId);
     const at = this.reportTime(endpointId);
+    const startedAt = pid === undefined ? undefined : this.mtime(this.file(endpointId, 'pid'));
+    const stale = at !== undefined && startedAt !== undefined && at < startedAt;
     return {
-      pid: this.pidOf(endpointId),
-      report: this.readReport(endpointId),
-      reportAt: at === undefined ? undefined : new Date(at),
+      pid,
+      report: stale ? undefined : this.readReport(endpointId),
+      reportAt: at === undefined || stale ? undefined : new Date(at),
       restarts: this.clients.get(endpointId)?.restarts ?? 0,
     };
   }

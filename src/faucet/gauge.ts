@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { writeFileAtomic } from './store.js';
-import { TO_STRING_OPTIONS, flowSeq, gaugeConfig, parseFaucetDocument, yamlMap, type GaugeConfigOptions } from './render.js';
+import { PORT_STATS_INTERVAL_S, TO_STRING_OPTIONS, flowSeq, gaugeConfig, parseFaucetDocument, yamlMap, type GaugeConfigOptions } from './render.js';
 
 /**
  * gauge.yaml is the operator's, like faucet.yaml. dovesnap makes sure of three things in it, so
@@ -18,7 +18,6 @@ import { TO_STRING_OPTIONS, flowSeq, gaugeConfig, parseFaucetDocument, yamlMap, 
 
 export const DOVESNAP_WATCHERS = { port_state: 'dovesnap_port_state', port_stats: 'dovesnap_port_stats' } as const;
 const DOVESNAP_DB = 'dovesnap_prometheus';
-const PORT_STATS_INTERVAL = 30;
 
 function scalar(node: unknown): unknown {
   return isScalar(node) ? node.value : node;
@@ -78,7 +77,7 @@ export function ensureGaugeWatchers(text: string | undefined, opts: GaugeConfigO
     const covered = watcherMap.items.some((p) => {
       return keyOf(p) !== name && isMap(p.value) && field(p.value, 'type') === type && field(p.value, 'all_dps') === true;
     });
-    const ours = yamlMap([['type', type], ['all_dps', true], ['interval', type === 'port_stats' ? PORT_STATS_INTERVAL : undefined], ['db', dbName]]);
+    const ours = yamlMap([['type', type], ['all_dps', true], ['interval', type === 'port_stats' ? PORT_STATS_INTERVAL_S : undefined], ['db', dbName]]);
     const existing = watcherMap.get(name, true);
     if (covered) {
       if (existing !== undefined) {

@@ -720,6 +720,9 @@ export interface GaugeConfigOptions {
 }
 
 /** gauge.yaml: port state, port stats and flow tables of every DP, exported to Prometheus. */
+/** How often Gauge polls port counters (seconds): the watchers dovesnap writes into gauge.yaml. */
+export const PORT_STATS_INTERVAL_S = 30;
+
 export function gaugeConfig(opts: GaugeConfigOptions): string {
   const { faucetConfigPath, prometheusPort, prometheusAddr } = opts;
   if (!faucetConfigPath.startsWith('/')) {
@@ -735,7 +738,7 @@ export function gaugeConfig(opts: GaugeConfigOptions): string {
     ['faucet_configs', flowSeq([faucetConfigPath])],
     ['watchers', yamlMap([
       ['port_status_poller', watcher('port_state')],
-      ['port_stats_poller', watcher('port_stats', 30)],
+      ['port_stats_poller', watcher('port_stats', PORT_STATS_INTERVAL_S)],
       ['flow_table_poller', watcher('flow_table', 60)],
     ])],
     ['dbs', yamlMap([

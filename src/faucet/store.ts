@@ -16,7 +16,7 @@ import { basename, dirname, join } from 'node:path';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { readFaucetConfigState, type FaucetConfigState } from './metrics.js';
-import { renderFaucetConfig } from './render.js';
+import { PORT_STATS_INTERVAL_S, renderFaucetConfig } from './render.js';
 import type { ManagedFaucetState } from './types.js';
 import { FaucetConfigInvalidError, validateFaucetConfig, type ConfigProblem } from './validate.js';
 import { failpoint } from '../util/failpoints.js';
@@ -418,15 +418,23 @@ async function waitHandled(pid: number, signal: NodeJS.Signals, ms: number): Pro
 }
 
 /**
+ * How far apart Gauge's SIGHUPs are. Every reload stops Gauge's pollers and starts new ones,
+ * which wait a random 1 s to one interval before their first request: reloaded more often than
+ * its port-stats interval, Gauge never polls a counter (seen: no port counters for minutes while
+ * containers came and went). Spaced wider than that interval, every poller polls between reloads.
+ */
+export const GAUGE_RELOAD_SPACING_MS = (PORT_STATS_INTERVAL_S + 5) * 1000;
+
+/**
  * The `reload` the daemon hands to FaucetConfigStore: SIGHUP FAUCET (a failure is the store's
  * error) and, if given, Gauge, whose failure is only logged since monitoring is not forwarding.
- * Gauge re-reads the whole of faucet.yaml on every SIGHUP and nothing waits for it, so its
- * signals are spaced at least `gaugeMinIntervalMs` apart (the last change always reaches it):
- * during a burst of containers it reloads a few times, not once per container.
+ * Gauge's signals are spaced at least `gaugeMinIntervalMs` apart (default
+ * GAUGE_RELOAD_SPACING_MS), and the last change always reaches it: during a burst of containers
+ * it reloads once per spacing, not once per container, and its pollers keep polling.
  */
 export function pidfileReloader(opts: { readonly faucetPidfile: string; readonly gaugePidfile?: string; readonly gaugeMinIntervalMs?: number; readonly logger?: Logger }): () => Promise<void> {
   const gaugePidfile = opts.gaugePidfile;
-  const minInterval = opts.gaugeMinIntervalMs ?? 5_000;
+  const minInterval = opts.gaugeMinIntervalMs ?? GAUGE_RELOAD_SPACING_MS;
   let lastGauge = 0;
   let pending: NodeJS.Timeout | undefined;
   const hupGauge = async (): Promise<void> => {

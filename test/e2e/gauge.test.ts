@@ -22,11 +22,12 @@ describe('Gauge', () => {
     await runContainer(a, net);
     await runContainer(b, net);
     await waitPing(a, await containerIp(b, net));
-    // Port stats are polled every 30 s.
+    // Gauge hears of the container's name within GAUGE_RELOAD_SPACING_MS (35 s), and polls
+    // port stats every 30 s.
     const line = await waitFor(`Gauge's counters of ${a}'s port`, async () => {
       const text = await (await fetch(GAUGE_METRICS)).text();
       return text.split('\n').find((l) => l.startsWith('of_port_rx_packets{') && l.includes(`dp_name="${net}"`) && l.includes(`port_description="/${a} `));
-    }, 90_000, 1000);
+    }, 150_000, 1000);
     assert.ok(Number(line.slice(line.lastIndexOf(' ') + 1)) > 0, `packets counted: ${line}`);
   });
 });

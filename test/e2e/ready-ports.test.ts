@@ -59,9 +59,9 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     const ready = await waitFor('8 ready ports programmed', async () => {
       const entries = Object.entries(dpInterfaces(net)).filter(([, i]) => i.description === 'dovesnap ready port');
       return entries.length === 8 && entries.every(([, i]) => i.opstatus_reconf === false) ? entries.map(([n]) => Number(n)) : undefined;
-    }, 30_000);
+    }, 60_000);
     // Handed out once FAUCET runs their entries and the switch has their flows, which the daemon logs.
-    await waitFor('FAUCET confirmed the ready ports', async () => logSince(DAEMON_LOG, daemonFrom).split('\n').some((l) => l.includes(`"network":"${net}"`) && l.includes('"msg":"ready ports programmed"')), 30_000);
+    await waitFor('FAUCET confirmed the ready ports', async () => logSince(DAEMON_LOG, daemonFrom).split('\n').some((l) => l.includes(`"network":"${net}"`) && l.includes('"msg":"ready ports programmed"')), 60_000);
     const portsOnBridge = (await ovsVsctl('list-ports', bridge)).split('\n').filter((p) => p.startsWith('dsq'));
     assert.equal(portsOnBridge.length, 8);
     assert.equal(Object.values(await status()).find((n) => n.NetworkName === net)?.ReadyPorts, 8, 'the status API counts them');

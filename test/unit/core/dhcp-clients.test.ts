@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DhcpClients, resolvConfFor } from '../../../src/core/dhcp-clients.js';
@@ -86,6 +86,33 @@ describe('DHCP clients of DHCP networks', () => {
       assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Reason], ['no lease', 'the server refused the request (DHCPNAK: wrong network); asking again']);
       writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'bound', ip: '10.1.2.3', mask: '24', serverid: '10.1.2.1' }));
       assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Reason, clients.status(ep)?.Address], ['bound', null, '10.1.2.3']);
+    } finally {
+      fake.kill('SIGKILL');
+      sup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a client started again is not bound on its predecessor\'s report: the report older than its pidfile is left out until it reports', async () => {
+    const { clients, state, dir, sup } = setup();
+    const ep = state.endpoint(EP)!;
+    const pidfile = path.join(dir, `${EP}.pid`);
+    const reportFile = path.join(dir, `${EP}.report`);
+    const fake = spawn('sh', ['-c', 'sleep 30; true', 'udhcpc', pidfile], { stdio: 'ignore' });
+    try {
+      writeFileSync(reportFile, report({ event: 'bound', ip: '10.1.2.3', mask: '24', serverid: '10.1.2.1' }));
+      writeFileSync(pidfile, `${fake.pid}\n`);
+      const now = Date.now() / 1000;
+      utimesSync(reportFile, now - 10, now - 10);
+      utimesSync(pidfile, now - 1, now - 1);
+      await new Promise((r) => setTimeout(r, 100));
+      const s = clients.status(ep)!;
+      assert.deepEqual([s.ClientPid, s.State, s.Address, s.LeasedAt], [fake.pid, 'requesting', null, null]);
+      // Its own first event, then its lease.
+      writeFileSync(reportFile, report({ event: 'deconfig' }));
+      assert.equal(clients.status(ep)?.State, 'requesting');
+      writeFileSync(reportFile, report({ event: 'bound', ip: '10.1.2.3', mask: '24', serverid: '10.1.2.1' }));
+      assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Address], ['bound', '10.1.2.3']);
     } finally {
       fake.kill('SIGKILL');
       sup.close();
