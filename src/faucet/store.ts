@@ -432,22 +432,30 @@ export const GAUGE_RELOAD_SPACING_MS = (PORT_STATS_INTERVAL_S + 5) * 1000;
  * GAUGE_RELOAD_SPACING_MS), and the last change always reaches it: during a burst of containers
  * it reloads once per spacing, not once per container, and its pollers keep polling.
  */
-export function pidfileReloader(opts: { readonly faucetPidfile: string; readonly gaugePidfile?: string; readonly gaugeMinIntervalMs?: number; readonly logger?: Logger }): () => Promise<void> {
+export function pidfileReloader(opts: {
+  readonly faucetPidfile: string;
+  readonly gaugePidfile?: string;
+  readonly gaugeMinIntervalMs?: number;
+  readonly logger?: Logger;
+  /** Sends the reload request to the process in the pidfile (default: SIGHUP, see signalFromPidfile). */
+  readonly signal?: (pidfile: string) => Promise<unknown>;
+}): () => Promise<void> {
   const gaugePidfile = opts.gaugePidfile;
   const minInterval = opts.gaugeMinIntervalMs ?? GAUGE_RELOAD_SPACING_MS;
+  const signal = opts.signal ?? (async (pidfile: string) => signalFromPidfile(pidfile, 'SIGHUP'));
   let lastGauge = 0;
   let pending: NodeJS.Timeout | undefined;
   const hupGauge = async (): Promise<void> => {
     if (gaugePidfile === undefined) return;
     lastGauge = Date.now();
     try {
-      await signalFromPidfile(gaugePidfile, 'SIGHUP');
+      await signal(gaugePidfile);
     } catch (err) {
       opts.logger?.warn({ err }, 'could not ask Gauge to reload');
     }
   };
   return async () => {
-    await signalFromPidfile(opts.faucetPidfile, 'SIGHUP');
+    await signal(opts.faucetPidfile);
     if (gaugePidfile === undefined || pending !== undefined) return;
     const wait = lastGauge + minInterval - Date.now();
     if (wait <= 0) {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DhcpClients, resolvConfFor } from '../../../src/core/dhcp-clients.js';
@@ -40,6 +40,19 @@ function setup(dhcp = true): { clients: DhcpClients; state: StateStore; dir: str
   return { clients, state, dir, released, links, sup };
 }
 
+/** Waits until the spawned fake client runs its own command line (not the forked parent's). */
+async function execed(pid: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('udhcpc')) return;
+    } catch {
+      // not there yet
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`process ${pid} never ran as the fake udhcpc`);
+}
+
 const report = (vars: Record<string, string>): string => Object.entries(vars).map(([k, v]) => `${k}=${v}\0`).join('');
 
 describe('DHCP clients of DHCP networks', () => {
@@ -75,7 +88,7 @@ describe('DHCP clients of DHCP networks', () => {
     const fake = spawn('sh', ['-c', 'sleep 30; true', 'udhcpc', pidfile], { stdio: 'ignore' });
     try {
       writeFileSync(pidfile, `${fake.pid}\n`);
-      await new Promise((r) => setTimeout(r, 100));
+      await execed(fake.pid ?? 0);
       assert.equal(clients.status(ep)?.ClientPid, fake.pid);
       assert.equal(clients.status(ep)?.State, 'requesting');
       writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'deconfig' }));
@@ -105,7 +118,7 @@ describe('DHCP clients of DHCP networks', () => {
       const now = Date.now() / 1000;
       utimesSync(reportFile, now - 10, now - 10);
       utimesSync(pidfile, now - 1, now - 1);
-      await new Promise((r) => setTimeout(r, 100));
+      await execed(fake.pid ?? 0);
       const s = clients.status(ep)!;
       assert.deepEqual([s.ClientPid, s.State, s.Address, s.LeasedAt], [fake.pid, 'requesting', null, null]);
       // Its own first event, then its lease.
