@@ -719,10 +719,10 @@ export interface GaugeConfigOptions {
   readonly prometheusAddr?: string;
 }
 
-/** gauge.yaml: port state, port stats and flow tables of every DP, exported to Prometheus. */
 /** How often Gauge polls port counters (seconds): the watchers dovesnap writes into gauge.yaml. */
 export const PORT_STATS_INTERVAL_S = 30;
 
+/** gauge.yaml: port state, port stats and flow tables of every DP, exported to Prometheus. */
 export function gaugeConfig(opts: GaugeConfigOptions): string {
   const { faucetConfigPath, prometheusPort, prometheusAddr } = opts;
   if (!faucetConfigPath.startsWith('/')) {
