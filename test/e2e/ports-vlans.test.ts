@@ -523,14 +523,16 @@ describe('ports added by hand to a dovesnap bridge', () => {
     const ns = await outsideHost(`dsns-${tag}-hd`, `dsd${tag}i`, `${prefix}.200/24`);
     onCleanup(() => run('ovs-vsctl', ['--timeout=10', '--if-exists', 'del-port', bridge, hand]));
     await ovsVsctl('add-port', bridge, hand);
-    const number = await waitFor('OVS numbers the port', async () => {
-      const n = await ovsVsctl('get', 'Interface', hand, 'ofport');
-      return /^[1-9][0-9]*$/.test(n) ? n : undefined;
-    });
-    const dp = await waitFor('FAUCET entry for the port added by hand', async () => {
+    // The number is read again at every look: the network's ready ports are being made right
+    // now, each asking OVS for a number, and OVS may move a port that has no number of its own
+    // asking (this one) off a number another port asks for.
+    let number = '';
+    const dp = await waitFor('FAUCET entry for the port added by hand, at its number', async () => {
+      number = await ovsVsctl('get', 'Interface', hand, 'ofport');
+      if (!/^[1-9][0-9]*$/.test(number)) return undefined;
       const x = faucetDp(net);
       return x?.interfaces[number]?.description === description ? x : undefined;
-    }, 10_000, 100);
+    }, 20_000, 100);
     assert.equal(Number(dp.interfaces[number]?.native_vlan), 100);
     assert.deepEqual(entriesNamed(dp, description), [number], 'one entry, at its port number');
     // Container ports are dovesnap's own: never "added by hand".
