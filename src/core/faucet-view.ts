@@ -68,8 +68,16 @@ interface Plan {
  * would be mirrored (seen: a container recreated without the mirror label took a ready port of
  * that number and was mirrored).
  */
-export function mirroredIn(dp: { readonly ports: readonly { readonly number: number; readonly mirror?: readonly number[] }[] }, number: number): boolean {
-  return dp.ports.some((p) => p.mirror?.includes(number) === true);
+export function mirroredIn(dp: MirroringDp, number: number): boolean {
+  return mirrorTargets(dp).has(number);
+}
+
+type MirroringDp = { readonly ports: readonly { readonly number: number; readonly mirror?: readonly number[] }[] };
+
+/** Every port number some port of `dp` mirrors. */
+function mirrorTargets(dp: MirroringDp | undefined, into = new Set<number>()): Set<number> {
+  for (const port of dp?.ports ?? []) for (const m of port.mirror ?? []) into.add(m);
+  return into;
 }
 
 /** Endpoints whose ports a configuration rendered now opens. */
@@ -192,10 +200,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   const mirroredNumbers = (networkId: string): ReadonlySet<number> => {
     const name = state.network(networkId)?.name;
     const out = new Set<number>();
-    for (const p of [confirmed, lastPlan]) {
-      const dp = p?.managed.dps.find((d) => d.name === name);
-      for (const port of dp?.ports ?? []) for (const m of port.mirror ?? []) out.add(m);
-    }
+    for (const p of [confirmed, lastPlan]) mirrorTargets(p?.managed.dps.find((d) => d.name === name), out);
     return out;
   };
 
