@@ -9,6 +9,8 @@ import { READY_DESCRIPTION, readyPortsOf } from './port-pool.js';
 import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
 import { ExtId } from './persist.js';
 import { antispoofAclName, antispoofRules, type AclRule } from './antispoof.js';
+import { withVlanCapacity } from './vlan-capacity.js';
+import { parseManagedVlanName, parseSharedVlanName } from '../faucet/render.js';
 
 /**
  * FAUCET's view of dovesnap's state, as a pure function: one DP per named network, from the
@@ -278,6 +280,24 @@ export function markedDps(faucetYaml: string | FaucetConfigFacts): Set<string> {
   return out;
 }
 
+/** VIDs the operator's `vlans:` entries define, or the operator's DPs use: dovesnap adds no entry for them (core/vlan-capacity.ts). */
+function operatorVids(facts: FaucetConfigFacts, owned: ReadonlySet<string>, operators: ReadonlySet<string>): Set<number> {
+  const out = new Set<number>();
+  const byKey = new Map<string, number>();
+  for (const [key, vid] of facts.vlans) {
+    byKey.set(key, vid);
+    const ours = parseSharedVlanName(key) !== undefined || owned.has(parseManagedVlanName(key)?.dpName ?? '');
+    if (!ours) out.add(vid);
+  }
+  for (const name of operators) {
+    for (const ref of facts.dps.get(name)?.vlanRefs ?? []) {
+      const vid = typeof ref === 'number' ? ref : byKey.get(ref);
+      if (vid !== undefined) out.add(vid);
+    }
+  }
+  return out;
+}
+
 /** DPs in the file that are the operator's: neither marked as dovesnap's nor the placeholder. */
 export function operatorDps(faucetYaml: string | FaucetConfigFacts): Map<string, bigint | undefined> {
   const facts = factsOf(faucetYaml);
@@ -403,13 +423,15 @@ export function managedState(
   // out of the configuration (GET /host says why) and the networks work on their own.
   const stackOn = stack !== undefined && !operators.has(stack.dpName) && (stack.priority1 === stack.dpName || operators.has(stack.priority1));
   const guarded = withAntispoof(state, desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined), facts.aclRules);
-  const dps = guarded.dps;
+  const sized = withVlanCapacity(guarded.dps, operatorVids(facts, owned, operators));
+  const dps = sized.dps;
+  const vlans = sized.shared;
   if (stack !== undefined && !operators.has(stack.dpName)) owned.add(stack.dpName);
-  if (!stackOn) return { dps, owned, acls: guarded.acls, foreignPorts: [] };
+  if (!stackOn) return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans };
   const parts = stackParts(state, stack, operators);
   // Until a network is linked, the stack switch carries no VLAN, and FAUCET refuses such a DP
   // (and with it the whole file): it joins the configuration with the first network.
   const rendered = new Set(dps.map((d) => d.name));
-  if (!parts.dp.ports.some((p) => p.stack !== undefined && rendered.has(p.stack.dp))) return { dps, owned, acls: guarded.acls, foreignPorts: [] };
-  return { dps: [...dps, parts.dp], owned, acls: [...guarded.acls, ...parts.acls], foreignPorts: parts.foreignPorts };
+  if (!parts.dp.ports.some((p) => p.stack !== undefined && rendered.has(p.stack.dp))) return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans };
+  return { dps: [...dps, parts.dp], owned, acls: [...guarded.acls, ...parts.acls], foreignPorts: parts.foreignPorts, vlans };
 }

@@ -1,4 +1,4 @@
-import type { FaucetDpSpec, FaucetPortSpec } from '../faucet/types.js';
+import type { FaucetDpSpec, FaucetPortSpec, FaucetVlanSpec } from '../faucet/types.js';
 import { MAX_OFPORT, reservedOfports, type NetworkOptions } from '../model/options.js';
 
 /**
@@ -67,14 +67,15 @@ export function portPolicies(dps: readonly FaucetDpSpec[]): Map<string, Map<numb
   return out;
 }
 
-/** The whole set of DPs as FAUCET enforces it: equal keys mean only descriptions differ. */
-export function policyKey(dps: readonly FaucetDpSpec[]): string {
-  return JSON.stringify(
+/** The whole set of DPs (and dovesnap's shared VLAN entries) as FAUCET enforces it: equal keys mean only descriptions differ. */
+export function policyKey(dps: readonly FaucetDpSpec[], vlans: readonly FaucetVlanSpec[] = []): string {
+  return JSON.stringify([
     dps.map((dp) => ({ ...dp, dpId: dp.dpId.toString(16), ports: dp.ports.map(policyOfPort) })),
-  );
+    vlans,
+  ]);
 }
 
 /** Everything, descriptions included: equal keys mean the file would not change. */
-export function fullKey(dps: readonly FaucetDpSpec[]): string {
-  return JSON.stringify(dps.map((dp) => ({ ...dp, dpId: dp.dpId.toString(16) })));
+export function fullKey(dps: readonly FaucetDpSpec[], vlans: readonly FaucetVlanSpec[] = []): string {
+  return JSON.stringify([dps.map((dp) => ({ ...dp, dpId: dp.dpId.toString(16) })), vlans]);
 }

@@ -18,7 +18,7 @@ import type { StackFacts } from './stack.js';
 import type { HostNet } from './host.js';
 import { HOST_VETH_PREFIX, READY_HOST_PREFIX } from '../net/links.js';
 import { inPortsWithFlows } from '../ovs/ofctl.js';
-import { READY_DESCRIPTION, readyPortsOf, type ReadyPort } from './port-pool.js';
+import { keepsReadyPorts, READY_DESCRIPTION, readyPortsOf, type ReadyPort } from './port-pool.js';
 
 /** With FAUCET's metrics filtered to a few lines, polling this often costs next to nothing. */
 const POLL_MS = 20;
@@ -241,7 +241,12 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const previous = [...(spareSets.get(n.id) ?? inFile()), ...(renderedNumbers.get(n.id) ?? [])];
       const taken = takenNumbers(n.id, ports.get(n.id) ?? [], definedAcls, outputAcls);
       const chosen = nextSpares(previous, taken, target);
-      // ovs.bridge.preallocate_ports: these entries stay whatever the spare policy does.
+      // ovs.bridge.preallocate_ports: these entries stay whatever the spare policy does. A
+      // network with ready ports has its N as ready ports instead (core/port-pool.ts).
+      if (keepsReadyPorts(n, settings.readyPorts)) {
+        out.set(n.id, chosen);
+        continue;
+      }
       const endpointPorts = new Set(state.endpointsOf(n.id).map((e) => e.hostIf));
       const others = new Set((ports.get(n.id) ?? []).filter((p) => p.ofport !== undefined && !endpointPorts.has(p.name) && p.name !== n.bridgeName).map((p) => p.ofport as number));
       const fixed = preallocatedNumbers(n.options, others).filter((x) => !taken.has(x) && !chosen.includes(x));
@@ -256,8 +261,8 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     return {
       managed,
       opened: openPorts(state, facts.acls, facts.aclUsage.output),
-      policy: policyKey(managed.dps),
-      full: fullKey(managed.dps),
+      policy: policyKey(managed.dps, managed.vlans),
+      full: fullKey(managed.dps, managed.vlans),
       ports: portPolicies(managed.dps),
       spares,
     };

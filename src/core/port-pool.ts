@@ -74,10 +74,23 @@ export function readyPortsOf(networkId: string, ports: readonly Pick<PortState, 
   return out.sort((a, b) => a.ofport - b.ofport);
 }
 
-/** How many ready ports a network keeps: more for a network that grows, within `ceiling`. */
-export function readyTarget(endpoints: number, ceiling: number): number {
+/**
+ * How many ready ports a network keeps: more for a network that grows, within `ceiling`. With
+ * `ovs.bridge.preallocate_ports=N` (`preallocated`), while it has fewer than N containers:
+ * what is left of N, past the ceiling (an operator who asks for N expects N), so that ports
+ * for N containers are ready from the create on and taking them starts no top-up (each costs a
+ * FAUCET reload, whose cost grows with the network's ports).
+ */
+export function readyTarget(endpoints: number, ceiling: number, preallocated = 0): number {
   if (ceiling <= 0) return 0;
-  return Math.min(ceiling, Math.max(Math.min(8, ceiling), Math.ceil(endpoints / 2)));
+  const least = Math.min(8, ceiling);
+  if (endpoints < preallocated) return Math.max(least, preallocated - endpoints);
+  return Math.min(ceiling, Math.max(least, Math.ceil(endpoints / 2)));
+}
+
+/** Whether a network keeps ready ports: its local FAUCET configures it, and no anti-spoofing. */
+export function keepsReadyPorts(net: Pick<NetworkRecord, 'localFaucet' | 'name' | 'options'>, ceiling: number): boolean {
+  return ceiling > 0 && net.localFaucet && net.name !== undefined && !net.options.antispoof;
 }
 
 /**
@@ -123,9 +136,8 @@ export class PortPool {
     this.log = deps.logger.child({ component: 'ready-ports' });
   }
 
-  /** Whether the network keeps ready ports: its local FAUCET configures it, and no anti-spoofing. */
   eligible(net: NetworkRecord): boolean {
-    return this.deps.ceiling > 0 && net.localFaucet && net.name !== undefined && !net.options.antispoof;
+    return keepsReadyPorts(net, this.deps.ceiling);
   }
 
   /** Ready ports on the bridge, programmed or not. */
@@ -162,7 +174,7 @@ export class PortPool {
    * ovs-vswitchd sent meanwhile.
    */
   private async fill(net: NetworkRecord): Promise<void> {
-    const target = readyTarget(this.deps.endpointCount(net.id), this.deps.ceiling);
+    const target = readyTarget(this.deps.endpointCount(net.id), this.deps.ceiling, net.options.preallocatePorts);
     const bridgePorts = async (): Promise<readonly PortState[]> => (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? [];
     const have = readyLinksOf(net.id, await bridgePorts()).length;
     const missing = readyShortfall(have, target);

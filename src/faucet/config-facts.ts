@@ -19,6 +19,8 @@ export interface DpFacts {
   readonly description: string | undefined;
   /** Each interface's description, by port number (interfaces keyed by name are left out). */
   readonly interfaceDescriptions: ReadonlyMap<number, string>;
+  /** The VLANs its interfaces name (`native_vlan`, `tagged_vlans`): VIDs, or keys of `vlans:`. */
+  readonly vlanRefs: ReadonlySet<number | string>;
 }
 
 export interface FaucetConfigFacts {
@@ -32,6 +34,8 @@ export interface FaucetConfigFacts {
    */
   readonly aclRules: ReadonlyMap<string, readonly Readonly<Record<string, unknown>>[]>;
   readonly aclUsage: AclUsage;
+  /** Each `vlans:` entry's key and VID (its `vid`, or its key when that is a number). */
+  readonly vlans: ReadonlyMap<string, number>;
 }
 
 function asMap(v: unknown): Map<unknown, unknown> | undefined {
@@ -68,18 +72,23 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
   const dps = new Map<string, DpFacts>();
   const acls = new Set<string>();
   const aclRules = new Map<string, Readonly<Record<string, unknown>>[]>();
+  const vlans = new Map<string, number>();
   const doc = parseFaucetDocument(text);
-  if (doc.errors.length > 0) return { parsed: false, dps, acls, aclRules, aclUsage: { input, output } };
+  if (doc.errors.length > 0) return { parsed: false, dps, acls, aclRules, aclUsage: { input, output }, vlans };
   let top: Map<unknown, unknown> | undefined;
   try {
     top = asMap(faucetDocumentToJs(doc));
   } catch (err) {
-    if (isDovesnapError(err, ErrorCode.FaucetInvalid)) return { parsed: false, dps, acls, aclRules, aclUsage: { input, output } };
+    if (isDovesnapError(err, ErrorCode.FaucetInvalid)) return { parsed: false, dps, acls, aclRules, aclUsage: { input, output }, vlans };
     throw err;
   }
   for (const [key, acl] of asMap(top?.get('acls')) ?? []) {
     acls.add(String(key));
     aclRules.set(String(key), aclRulesOf(acl));
+  }
+  for (const [key, conf] of asMap(top?.get('vlans')) ?? []) {
+    const vid = asMap(conf)?.get('vid') ?? key;
+    if (typeof vid === 'bigint' || typeof vid === 'number') vlans.set(String(key), Number(vid));
   }
   for (const vlan of mapValues(top?.get('vlans'))) {
     for (const a of [...names(vlan.get('acls_in')), ...names(vlan.get('acl_in'))]) input.add(a);
@@ -90,15 +99,22 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
     const dpId = dp?.get('dp_id');
     const description = dp?.get('description');
     const interfaceDescriptions = new Map<number, string>();
+    const vlanRefs = new Set<number | string>();
     for (const [key, port] of asMap(dp?.get('interfaces')) ?? []) {
+      const native = asMap(port)?.get('native_vlan');
+      const tagged = asMap(port)?.get('tagged_vlans');
+      for (const v of [native, ...(Array.isArray(tagged) ? tagged : [])]) {
+        if (typeof v === 'bigint' || typeof v === 'number') vlanRefs.add(Number(v));
+        else if (typeof v === 'string') vlanRefs.add(v);
+      }
       const d = asMap(port)?.get('description');
       if ((typeof key === 'bigint' || typeof key === 'number') && typeof d === 'string') interfaceDescriptions.set(Number(key), d);
     }
-    dps.set(String(name), { dpId: typeof dpId === 'bigint' ? dpId : undefined, description: typeof description === 'string' ? description : undefined, interfaceDescriptions });
+    dps.set(String(name), { dpId: typeof dpId === 'bigint' ? dpId : undefined, description: typeof description === 'string' ? description : undefined, interfaceDescriptions, vlanRefs });
     for (const a of names(dp?.get('dp_acls'))) input.add(a);
     for (const port of mapValues(dp?.get('interfaces'))) for (const a of [...names(port.get('acls_in')), ...names(port.get('acl_in'))]) input.add(a);
   }
-  return { parsed: true, dps, acls, aclRules, aclUsage: { input, output } };
+  return { parsed: true, dps, acls, aclRules, aclUsage: { input, output }, vlans };
 }
 
 /**

@@ -174,6 +174,17 @@ export function managedVlanName(dpName: string, vid: number): string {
   return `${dpName}-vlan${vid}`;
 }
 
+/** The `vlans:` key of a VLAN entry of dovesnap's that belongs to no one DP (core/vlan-capacity.ts). */
+export function sharedVlanName(vid: number): string {
+  return `${OWNED_ACL_PREFIX}vid${vid}`;
+}
+
+/** Inverse of sharedVlanName. */
+export function parseSharedVlanName(key: string): number | undefined {
+  const match = new RegExp(`^${OWNED_ACL_PREFIX}vid(\\d+)$`).exec(key);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
 /** Inverse of managedVlanName. Unambiguous: the suffix after the last "-vlan" is all digits. */
 export function parseManagedVlanName(key: string): { dpName: string; vid: number } | undefined {
   const match = /^(.+)-vlan(\d+)$/.exec(key);
@@ -272,6 +283,7 @@ function vlanNode(vlan: FaucetVlanSpec): YAMLMap {
     ['description', vlan.description],
     ['acls_in', aclsIn && flowSeq(aclsIn)],
     ['acls_out', aclsOut && flowSeq(aclsOut)],
+    ['max_hosts', vlan.maxHosts],
   ]);
 }
 
@@ -583,10 +595,12 @@ function sortedByName<T>(entries: Iterable<readonly [string, T]>): Map<string, T
 export function renderFaucetConfig(currentText: string, managed: ManagedFaucetState): string {
   checkManagedState(managed);
 
-  const vlans = sortedByName(
-    managed.dps.flatMap((dp) => (dp.vlans ?? []).map((vlan) => [managedVlanName(dp.name, vlan.vid), vlanNode(vlan)] as const)),
-  );
+  const vlans = sortedByName([
+    ...managed.dps.flatMap((dp) => (dp.vlans ?? []).map((vlan) => [managedVlanName(dp.name, vlan.vid), vlanNode(vlan)] as const)),
+    ...(managed.vlans ?? []).map((vlan) => [sharedVlanName(vlan.vid), vlanNode(vlan)] as const),
+  ]);
   const ownsVlan = (key: string): boolean => {
+    if (parseSharedVlanName(key) !== undefined) return true;
     const parsed = parseManagedVlanName(key);
     return parsed !== undefined && managed.owned.has(parsed.dpName);
   };

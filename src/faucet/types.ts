@@ -63,6 +63,8 @@ export interface FaucetVlanSpec {
   readonly aclsIn?: readonly string[];
   /** Output ACLs; FAUCET applies them only on DPs with `egress_pipeline: true`. */
   readonly aclsOut?: readonly string[];
+  /** How many hosts FAUCET may learn on the VLAN, per DP (its default 256; core/vlan-capacity.ts). */
+  readonly maxHosts?: number;
 }
 
 /** One dovesnap bridge: a DP named after its Docker network. */
@@ -118,4 +120,6 @@ export interface ManagedFaucetState {
   readonly owned: ReadonlySet<string>;
   readonly acls?: readonly FaucetAclSpec[];
   readonly foreignPorts?: readonly FaucetForeignPortSpec[];
+  /** VLAN entries of dovesnap's not tied to one DP (keyed `sharedVlanName(vid)`, render.ts): see core/vlan-capacity.ts. */
+  readonly vlans?: readonly FaucetVlanSpec[];
 }

@@ -116,4 +116,37 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     await waitFor('no ready-port link left', async () => (await hostLinks('dsq')).length + (await hostLinks('dsr')).length === 0, 15_000);
     await waitFor("the network's DP gone from FAUCET's file", async () => Object.keys(dpInterfaces(net)).length === 0, 15_000);
   });
+
+  it('ovs.bridge.preallocate_ports=20: twenty ready ports from the create on, past DOVESNAP_READY_PORTS (8), and a container taking one starts no top-up', async () => {
+    const pnet = `${net}-p`;
+    const sub = testSubnet();
+    await createNetwork(pnet, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.preallocate_ports': '20' }, ['--subnet', sub.subnet]);
+    const ready = await waitFor('20 ready ports in FAUCET', async () => {
+      const entries = Object.entries(dpInterfaces(pnet)).filter(([, i]) => i.description === 'dovesnap ready port');
+      return entries.length === 20 && entries.every(([, i]) => i.opstatus_reconf === false) ? entries.map(([n]) => Number(n)) : undefined;
+    }, 90_000);
+    await waitFor('the status API counts 20', async () => Object.values(await status()).find((n) => n.NetworkName === pnet)?.ReadyPorts === 20, 30_000);
+
+    const a = `${pnet}-a`;
+    const b = `${pnet}-b`;
+    await runContainer(a, pnet);
+    await serveHttp(a);
+    const ipA = await containerIp(a, pnet);
+    await runContainer(b, pnet);
+    await waitPing(b, ipA, 10_000);
+    assert.equal((await dockerRaw('exec', b, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).stdout.trim(), `hello from ${a}`);
+    const n = Object.values(await status()).find((x) => x.NetworkName === pnet);
+    for (const name of [a, b]) {
+      const c = Object.values(n?.Containers ?? {}).find((x) => x.Name === `/${name}`);
+      assert.ok(c?.Interface.startsWith('dsq') === true && c.OFPort !== null && ready.includes(c.OFPort), `${name} took a ready port (${c?.Interface}, ${c?.OFPort})`);
+    }
+    // Eighteen left, and no port made since: the two took ports of the twenty.
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.equal(Object.values(await status()).find((x) => x.NetworkName === pnet)?.ReadyPorts, 18);
+    assert.equal((await ovsVsctl('list-ports', n?.BridgeName ?? '')).split('\n').filter((p) => p.startsWith('dsq')).length, 20, 'no port made since');
+
+    await docker('rm', '-f', a, b);
+    await docker('network', 'rm', pnet);
+    await waitFor('no ready-port link left', async () => (await hostLinks('dsq')).length + (await hostLinks('dsr')).length === 0, 15_000);
+  });
 });

@@ -94,7 +94,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spares = '0', control: { quietMs?: number; maxDeferMs?: number; verifyAfterMs?: number; coldStartWindowMs?: number } = {}, timeoutMs = '5000'): Promise<Rig> {
+async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spares = '0', control: { quietMs?: number; maxDeferMs?: number; verifyAfterMs?: number; coldStartWindowMs?: number } = {}, timeoutMs = '5000', env: Record<string, string> = {}): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
@@ -102,7 +102,7 @@ async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spar
   await writeFile(path, initial);
   const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs, ...(judge && { judge }) });
   cleanups.push(() => fake.close());
-  const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: timeoutMs, DOVESNAP_SPARE_PORTS: spares });
+  const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: timeoutMs, DOVESNAP_SPARE_PORTS: spares, ...env });
   assert.equal(settings.faucetConfigPath, path);
   const state = new StateStore();
   const vs = new FakeVSwitch();
@@ -373,6 +373,17 @@ describe('createFaucetView', () => {
       assert.equal(await readFile(r.path, 'utf8'), first, 'its name waits for a quiet moment');
       await waitFor(async () => (await readFile(r.path, 'utf8')).includes('/web c1e1e'), 'the deferred description write');
       assert.equal(r.fake.reloadCalls, reloads + 1);
+    });
+
+    it('preallocate_ports: N entries without ready ports; with them, none of its own (its N are ready ports, core/port-pool.ts)', async () => {
+      const without = await rig(OPERATOR, undefined, 2, '0', {}, '5000', { DOVESNAP_READY_PORTS: '0' });
+      await addNetwork(without, { 'ovs.bridge.preallocate_ports': '4' });
+      await without.view.sync('network named');
+      assert.deepEqual(dpPorts(await readFile(without.path, 'utf8'), 'net1').sort((a, b) => a - b), [1, 2, 3, 4, OFPP_LOCAL]);
+      const withReady = await rig(OPERATOR, undefined, 2, '0', {}, '5000', { DOVESNAP_READY_PORTS: '8' });
+      await addNetwork(withReady, { 'ovs.bridge.preallocate_ports': '4' });
+      await withReady.view.sync('network named');
+      assert.deepEqual(dpPorts(await readFile(withReady.path, 'utf8'), 'net1'), [OFPP_LOCAL]);
     });
 
     it('a sync with nothing new (the periodic check) does not push back the deferred description write', async () => {

@@ -57,6 +57,14 @@ describe('ready ports (pure)', () => {
     assert.equal(readyTarget(30, 64), 15);
     assert.equal(readyTarget(10, 4), 4);
     assert.equal(readyTarget(10, 0), 0);
+    // ovs.bridge.preallocate_ports=N: the first N containers each find one, past the ceiling.
+    assert.equal(readyTarget(0, 64, 500), 500);
+    assert.equal(readyTarget(300, 64, 500), 200);
+    assert.equal(readyTarget(480, 64, 500), 20, 'no top-up while they last');
+    assert.equal(readyTarget(498, 64, 500), 8, 'but never fewer than a new network keeps');
+    assert.equal(readyTarget(500, 64, 500), 64, 'then the usual target');
+    assert.equal(readyTarget(0, 64, 3), 8);
+    assert.equal(readyTarget(0, 0, 500), 0, 'DOVESNAP_READY_PORTS=0: none');
     assert.equal(readyShortfall(0, 8), 8);
     assert.equal(readyShortfall(4, 8), 0, 'half left: no top-up yet');
     assert.equal(readyShortfall(3, 8), 5);
@@ -224,6 +232,20 @@ describe('driver: ready ports', () => {
     const ep2 = 'b'.repeat(64);
     await d.createEndpoint({ NetworkID: NET, EndpointID: ep2, Interface: {}, Options: {} });
     assert.equal(state.endpoint(ep2)?.pooled, undefined);
+  });
+
+  it('ovs.bridge.preallocate_ports=N: the network starts with N ready ports, past the ceiling, and containers taking them start no top-up', async () => {
+    const d = driver(8);
+    await namedNetwork(d, { 'ovs.bridge.preallocate_ports': '20' });
+    assert.equal((await readyNow()).length, 20);
+    assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1, 'announced in one FAUCET write');
+    faucet.allReady = true;
+    for (let i = 0; i < 12; i++) {
+      await d.createEndpoint({ NetworkID: NET, EndpointID: `${i % 10}${i}`.padEnd(64, 'e'), Interface: {}, Options: {} });
+      await d.pool?.settled();
+    }
+    assert.equal((await readyNow()).length, 8, 'the first twelve took ready ports; eight left, what twelve containers would keep anyway');
+    assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1, 'no top-up while they last');
   });
 
   it('taking ports below half the target tops the pool up again', async () => {
