@@ -76,16 +76,16 @@ export function readyPortsOf(networkId: string, ports: readonly Pick<PortState, 
 
 /**
  * How many ready ports a network keeps: more for a network that grows, within `ceiling`. With
- * `ovs.bridge.preallocate_ports=N` (`preallocated`), while it has fewer than N containers:
- * what is left of N, past the ceiling (an operator who asks for N expects N), so that ports
- * for N containers are ready from the create on and taking them starts no top-up (each costs a
- * FAUCET reload, whose cost grows with the network's ports).
+ * `ovs.bridge.preallocate_ports=N` (`preallocated`), at least what is left of N, past the
+ * ceiling (an operator who asks for N expects N): ports for N containers are ready from the
+ * create on, and taking them starts no top-up until the usual rule asks for one, early enough
+ * that the containers past N find ports too (seen at N = 500: topping up only once 8 were
+ * left, the 501st container found none and waited 24 s for a FAUCET busy with the top-up).
  */
 export function readyTarget(endpoints: number, ceiling: number, preallocated = 0): number {
   if (ceiling <= 0) return 0;
-  const least = Math.min(8, ceiling);
-  if (endpoints < preallocated) return Math.max(least, preallocated - endpoints);
-  return Math.min(ceiling, Math.max(least, Math.ceil(endpoints / 2)));
+  const usual = Math.min(ceiling, Math.max(Math.min(8, ceiling), Math.ceil(endpoints / 2)));
+  return Math.max(usual, preallocated - endpoints);
 }
 
 /** Whether a network keeps ready ports: its local FAUCET configures it, and no anti-spoofing. */

@@ -60,9 +60,9 @@ describe('ready ports (pure)', () => {
     // ovs.bridge.preallocate_ports=N: the first N containers each find one, past the ceiling.
     assert.equal(readyTarget(0, 64, 500), 500);
     assert.equal(readyTarget(300, 64, 500), 200);
-    assert.equal(readyTarget(480, 64, 500), 20, 'no top-up while they last');
-    assert.equal(readyTarget(498, 64, 500), 8, 'but never fewer than a new network keeps');
-    assert.equal(readyTarget(500, 64, 500), 64, 'then the usual target');
+    assert.equal(readyTarget(440, 64, 500), 64, 'the usual target once it is larger: a top-up before the N run out');
+    assert.equal(readyShortfall(500 - 440, readyTarget(440, 64, 500)), 0, 'sixty left of 64: none yet');
+    assert.equal(readyShortfall(500 - 470, readyTarget(470, 64, 500)), 34, 'thirty left: topped up while they last');
     assert.equal(readyTarget(0, 64, 3), 8);
     assert.equal(readyTarget(0, 0, 500), 0, 'DOVESNAP_READY_PORTS=0: none');
     assert.equal(readyShortfall(0, 8), 8);
