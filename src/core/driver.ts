@@ -56,6 +56,8 @@ export interface FaucetView {
   idle?(): Promise<void>;
   /** Port numbers of the network that FAUCET runs, or was last given, in a `mirror:` list. */
   mirroredNumbers?(networkId: string): ReadonlySet<number>;
+  /** The numbers of the network's spare entries in the last plan (core/faucet-plan.ts). */
+  spareNumbers?(networkId: string): ReadonlySet<number>;
 }
 
 export interface DriverSettings {
@@ -184,7 +186,10 @@ export class Driver implements NetworkDriver {
             random: this.random,
             ceiling,
             underLock: (net, work) => this.lock.run(`net:${net.id}`, work),
-            freeOfport: (net) => this.freeOfport(net),
+            // Not a spare's number: FAUCET programs a spare's port on its ADD, which costs it a
+            // rebuild of the VLAN's flooding per port (seconds at 500), and the spares then move
+            // (a reload); seen at N = 500 when a top-up's ports landed on 50 spares.
+            freeOfport: (net) => this.freeOfport(net, deps.faucet.spareNumbers?.(net.id)),
             endpointCount: (id) => deps.state.endpointsOf(id).length,
             network: (id) => deps.state.network(id),
             programmed: (id, port) => deps.faucet.runsReady?.(id, port) === true,
@@ -535,10 +540,10 @@ export class Driver implements NetworkDriver {
     }
   }
 
-  /** The lowest port number free on the bridge, leaving room for ports the options ask for by number. */
-  private async freeOfport(net: NetworkRecord): Promise<number> {
+  /** The lowest port number free on the bridge, leaving room for ports the options ask for by number, and not in `avoid`. */
+  private async freeOfport(net: NetworkRecord, avoid: ReadonlySet<number> = new Set()): Promise<number> {
     const bridge = await this.deps.vswitch.getBridge(net.bridgeName);
-    const used = new Set<number>();
+    const used = new Set<number>(avoid);
     for (const p of bridge?.ports ?? []) {
       if (p.ofport !== undefined) used.add(p.ofport);
       if (p.ofportRequest !== undefined) used.add(p.ofportRequest);

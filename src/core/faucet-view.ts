@@ -726,6 +726,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       return dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION) === true && !mirroredIn(dp, port.ofport);
     },
     mirroredNumbers,
+    spareNumbers(networkId: string): ReadonlySet<number> {
+      return new Set(spareSets.get(networkId) ?? []);
+    },
     async idle(): Promise<void> {
       while (running !== undefined) await running.catch(() => undefined);
     },

@@ -44,6 +44,9 @@ export class FakeFaucetView implements FaucetView {
   mirroredNumbers(): ReadonlySet<number> {
     return this.mirrored;
   }
+  spareNumbers(): ReadonlySet<number> {
+    return this.spares;
+  }
   /** What idle() waits for (a test holds FAUCET "busy" with it). */
   busy: Promise<void> = Promise.resolve();
   idle(): Promise<void> {

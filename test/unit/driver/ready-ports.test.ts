@@ -248,6 +248,14 @@ describe('driver: ready ports', () => {
     assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1, 'no top-up while they last');
   });
 
+  it('a ready port never takes the number of a spare entry (FAUCET would program it on its ADD, and the spares would move)', async () => {
+    faucet.spares = new Set([1, 2, 3, 5, 8]);
+    const d = driver(8);
+    await namedNetwork(d);
+    const numbers = (await readyNow()).map((p) => p.ofport).sort((a, b) => a - b);
+    assert.deepEqual(numbers, [4, 6, 7, 9, 10, 11, 12, 13]);
+  });
+
   it('taking ports below half the target tops the pool up again', async () => {
     const d = driver();
     await namedNetwork(d);
