@@ -715,9 +715,9 @@ const INITIAL_HEADER = `# FAUCET configuration, shared by the operator and doves
 #
 # Add your own ACLs, meters, VLANs, routers and DPs here: dovesnap keeps every byte of them,
 # comments included. dovesnap adds, updates and removes only the DPs of its Docker networks
-# (one DP per network, named after it), the VLANs named <network>-vlan<vid>, and the
-# placeholder DP below, which exists only because FAUCET refuses a file without a DP and is
-# removed as soon as another DP exists.
+# (one DP per network, named after it), the VLANs named <network>-vlan<vid> and
+# dovesnap-vid<vid>, and the placeholder DP below, which exists only because FAUCET refuses a
+# file without a DP and is removed as soon as another DP exists.
 `;
 
 /** A minimal, valid, commented faucet.yaml holding only the placeholder DP. */

@@ -120,12 +120,21 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
   it('ovs.bridge.preallocate_ports=20: twenty ready ports from the create on, past DOVESNAP_READY_PORTS (8), and a container taking one starts no top-up', async () => {
     const pnet = `${net}-p`;
     const sub = testSubnet();
+    const daemonFrom = statSync(DAEMON_LOG).size;
     await createNetwork(pnet, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.preallocate_ports': '20' }, ['--subnet', sub.subnet]);
     const ready = await waitFor('20 ready ports in FAUCET', async () => {
       const entries = Object.entries(dpInterfaces(pnet)).filter(([, i]) => i.description === 'dovesnap ready port');
       return entries.length === 20 && entries.every(([, i]) => i.opstatus_reconf === false) ? entries.map(([n]) => Number(n)) : undefined;
     }, 90_000);
     await waitFor('the status API counts 20', async () => Object.values(await status()).find((n) => n.NetworkName === pnet)?.ReadyPorts === 20, 30_000);
+    // Handed out once the switch has their flows (a container before that gets a port of its own).
+    await waitFor('all 20 programmed', async () => {
+      let programmed = 0;
+      for (const l of logSince(DAEMON_LOG, daemonFrom).split('\n')) {
+        if (l.includes(`"network":"${pnet}"`) && l.includes('"msg":"ready ports programmed"')) programmed += Number(/"ports":(\d+)/.exec(l)?.[1] ?? 0);
+      }
+      return programmed >= 20;
+    }, 60_000);
 
     const a = `${pnet}-a`;
     const b = `${pnet}-b`;
