@@ -87,10 +87,10 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
     aclRules.set(String(key), aclRulesOf(acl));
   }
   for (const [key, conf] of asMap(top?.get('vlans')) ?? []) {
-    const vid = asMap(conf)?.get('vid') ?? key;
+    const vlan = asMap(conf);
+    const vid = vlan?.get('vid') ?? key;
     if (typeof vid === 'bigint' || typeof vid === 'number') vlans.set(String(key), Number(vid));
-  }
-  for (const vlan of mapValues(top?.get('vlans'))) {
+    if (vlan === undefined) continue;
     for (const a of [...names(vlan.get('acls_in')), ...names(vlan.get('acl_in'))]) input.add(a);
     for (const a of [...names(vlan.get('acls_out')), ...names(vlan.get('acl_out'))]) output.add(a);
   }

@@ -179,9 +179,11 @@ export function sharedVlanName(vid: number): string {
   return `${OWNED_ACL_PREFIX}vid${vid}`;
 }
 
+const SHARED_VLAN_KEY = new RegExp(`^${OWNED_ACL_PREFIX}vid(\\d+)$`);
+
 /** Inverse of sharedVlanName. */
 export function parseSharedVlanName(key: string): number | undefined {
-  const match = new RegExp(`^${OWNED_ACL_PREFIX}vid(\\d+)$`).exec(key);
+  const match = SHARED_VLAN_KEY.exec(key);
   return match?.[1] === undefined ? undefined : Number(match[1]);
 }
 

@@ -222,6 +222,21 @@ export interface TestHost {
   exec(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
 }
 
+/**
+ * A network namespace `ns` behind a veth pair: `outside` stays in the host (down to the caller:
+ * up, for a bridge to take as a host port), `inside` is moved into `ns` and raised. Both go at
+ * clean-up.
+ */
+export async function vethIntoNamespace(ns: string, outside: string, inside: string): Promise<void> {
+  onCleanup(() => run('ip', ['netns', 'del', ns]));
+  onCleanup(() => run('ip', ['link', 'del', outside]));
+  await must('ip', ['netns', 'add', ns]);
+  await must('ip', ['link', 'add', outside, 'type', 'veth', 'peer', 'name', inside]);
+  await must('ip', ['link', 'set', inside, 'netns', ns]);
+  await must('ip', ['link', 'set', outside, 'up']);
+  await must('ip', ['-n', ns, 'link', 'set', inside, 'up']);
+}
+
 let nextUpstream = (randomBytes(1)[0] ?? 0) % 200;
 
 /**

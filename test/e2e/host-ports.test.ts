@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { containerIp, createNetwork, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, serveHttp, testDpid, testSubnet, uniqueName, waitFor } from './harness.js';
+import { containerIp, createNetwork, faucetYaml, must, ovsVsctl, run, runContainer, serveHttp, testDpid, testSubnet, uniqueName, vethIntoNamespace, waitFor } from './harness.js';
 
 /**
  * `ovs.bridge.add_ports`: a host interface joins the network as a FAUCET port. The "physical"
@@ -19,14 +19,8 @@ describe('host ports (ovs.bridge.add_ports)', () => {
   const c1 = `${net}-c1`;
 
   it('puts a host interface on the bridge at the requested OpenFlow port, in FAUCET', async () => {
-    onCleanup(() => run('ip', ['netns', 'del', ns]));
-    onCleanup(() => run('ip', ['link', 'del', outside]));
-    await must('ip', ['netns', 'add', ns]);
-    await must('ip', ['link', 'add', outside, 'type', 'veth', 'peer', 'name', inside]);
-    await must('ip', ['link', 'set', inside, 'netns', ns]);
-    await must('ip', ['link', 'set', outside, 'up']);
+    await vethIntoNamespace(ns, outside, inside);
     await must('ip', ['-n', ns, 'addr', 'add', `${hostIp}/24`, 'dev', inside]);
-    await must('ip', ['-n', ns, 'link', 'set', inside, 'up']);
     await must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     // The userspace datapath leaves checksums to the sender (see docs/troubleshooting.md).
     await must('ip', ['netns', 'exec', ns, 'ethtool', '-K', inside, 'tx', 'off']);

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { parse } from 'yaml';
-import { createNetwork, faucetYaml, must, onCleanup, run, testDpid, testSubnet, uniqueName, waitFor } from './harness.js';
+import { createNetwork, faucetYaml, must, testDpid, testSubnet, uniqueName, vethIntoNamespace, waitFor } from './harness.js';
 
 /**
  * A network with more hosts than FAUCET's default `max_hosts` (256 per VLAN): past it FAUCET
@@ -66,13 +66,7 @@ describe('a VLAN with more than 256 hosts', () => {
       const ns = `dsvh${side}${tag}`;
       const outside = `dsvo${side}${tag}`;
       const inside = `dsvi${side}${tag}`;
-      onCleanup(() => run('ip', ['netns', 'del', ns]));
-      onCleanup(() => run('ip', ['link', 'del', outside]));
-      await must('ip', ['netns', 'add', ns]);
-      await must('ip', ['link', 'add', outside, 'type', 'veth', 'peer', 'name', inside]);
-      await must('ip', ['link', 'set', inside, 'netns', ns]);
-      await must('ip', ['link', 'set', outside, 'up']);
-      await must('ip', ['-n', ns, 'link', 'set', inside, 'up']);
+      await vethIntoNamespace(ns, outside, inside);
       ends.push(outside);
       namespaces.push(ns);
     }
