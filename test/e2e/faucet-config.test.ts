@@ -1,3 +1,4 @@
+import { parse } from 'yaml';
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -104,7 +105,10 @@ describe("the operator's faucet.yaml", () => {
       await waitFor('the network removed again', async () => (await dockerRaw('network', 'inspect', 'e2e-operator-dp')).code !== 0, 15_000);
     }
     assert.ok(faucetYaml().includes(OPERATOR_DP), 'the operator DP is untouched');
-    assert.equal(faucetYaml(), before);
+    // The other network's ready ports and names may land meanwhile (background writes): what
+    // must not change is which DPs the file holds.
+    const dpNames = (text: string): string[] => Object.keys((parse(text) as { dps?: Record<string, unknown> }).dps ?? {}).sort();
+    assert.deepEqual(dpNames(faucetYaml()), dpNames(before));
     const log = await must('tail', ['-n', '200', '/var/log/dovesnap/dovesnap.log']);
     assert.match(log, /network refused/);
     assert.match(log, /already has a DP named e2e-operator-dp/);
