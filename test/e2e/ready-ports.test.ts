@@ -31,6 +31,21 @@ interface FaucetInterface {
   readonly acls_in?: string[];
 }
 
+/**
+ * Both ends of every ready-port pair on `bridge` (and of the taken ones named in `taken`): only
+ * this network's, since the host may have other dovesnap networks with ready ports of their own
+ * (an operator's, or one an interrupted earlier run left).
+ */
+async function readyLinksOn(bridge: string, taken: readonly string[]): Promise<string[]> {
+  const hosts = new Set([...(await ovsVsctl('list-ports', bridge)).split('\n').filter((p) => p.startsWith('dsq')), ...taken]);
+  return [...hosts].flatMap((h) => [h, `dsr${h.slice(3)}`]);
+}
+
+async function gone(links: readonly string[]): Promise<boolean> {
+  const present = new Set([...(await hostLinks('dsq')), ...(await hostLinks('dsr'))]);
+  return links.every((l) => !present.has(l));
+}
+
 function dpInterfaces(dp: string): Record<string, FaucetInterface> {
   const doc = parse(readFileSync(FAUCET_CONFIG, 'utf8')) as { dps?: Record<string, { interfaces?: Record<string, FaucetInterface> }> };
   return doc.dps?.[dp]?.interfaces ?? {};
@@ -110,10 +125,11 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     assert.equal(await uuidOf(pb.iface), before, 'the port of b is the same OVS port after the restart');
     await waitPing(b, ipA, 10_000);
 
-    // Removing the containers and the network leaves no ready-port link behind.
+    // Removing the containers and the network leaves no ready-port link of it behind.
+    const ours = await readyLinksOn(bridge, [pa.iface, pb.iface]);
     await docker('rm', '-f', a, b, c);
     await docker('network', 'rm', net);
-    await waitFor('no ready-port link left', async () => (await hostLinks('dsq')).length + (await hostLinks('dsr')).length === 0, 15_000);
+    await waitFor('no ready-port link of the network left', async () => gone(ours), 15_000);
     await waitFor("the network's DP gone from FAUCET's file", async () => Object.keys(dpInterfaces(net)).length === 0, 15_000);
   });
 
@@ -154,8 +170,10 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     assert.equal(Object.values(await status()).find((x) => x.NetworkName === pnet)?.ReadyPorts, 18);
     assert.equal((await ovsVsctl('list-ports', n?.BridgeName ?? '')).split('\n').filter((p) => p.startsWith('dsq')).length, 20, 'no port made since');
 
+    const ours = await readyLinksOn(n?.BridgeName ?? '', []);
+    assert.equal(ours.length, 40, 'the twenty pairs, both ends');
     await docker('rm', '-f', a, b);
     await docker('network', 'rm', pnet);
-    await waitFor('no ready-port link left', async () => (await hostLinks('dsq')).length + (await hostLinks('dsr')).length === 0, 15_000);
+    await waitFor('no ready-port link of the network left', async () => gone(ours), 15_000);
   });
 });
