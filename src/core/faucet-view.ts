@@ -234,7 +234,11 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     const out = new Map<string, number[]>();
     for (const n of state.allNetworks()) {
       if (!n.localFaucet || n.name === undefined) continue;
-      const target = spareTarget(state.endpointsOf(n.id).length, settings.sparePorts);
+      // A network with ready ports hands them to its containers: its spares serve only while the
+      // pool is empty, so they stay at the floor (grown with the network, they cost whole-DP
+      // reloads that served nobody: two in the N = 500 benchmark).
+      const ready = keepsReadyPorts(n, settings.readyPorts);
+      const target = spareTarget(ready ? 0 : state.endpointsOf(n.id).length, settings.sparePorts);
       // After a restart, the spares FAUCET runs now: a restarted daemon does not rewrite
       // FAUCET's file (a reload of a big DP costs seconds) only to pick other numbers.
       const inFile = (): number[] => [...(facts.dps.get(n.name ?? '')?.interfaceDescriptions ?? new Map<number, string>())].filter(([, d]) => d === SPARE_DESCRIPTION).map(([x]) => x);
@@ -243,7 +247,7 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const chosen = nextSpares(previous, taken, target);
       // ovs.bridge.preallocate_ports: these entries stay whatever the spare policy does. A
       // network with ready ports has its N as ready ports instead (core/port-pool.ts).
-      if (keepsReadyPorts(n, settings.readyPorts)) {
+      if (ready) {
         out.set(n.id, chosen);
         continue;
       }

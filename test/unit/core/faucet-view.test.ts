@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { createFaucetView, type ClosableFaucetView } from '../../../src/core/faucet-view.js';
+import { SPARE_DESCRIPTION } from '../../../src/core/faucet-plan.js';
 import { managedState } from '../../../src/core/faucet-desired.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { loadSettings } from '../../../src/config/settings.js';
@@ -385,6 +386,20 @@ describe('createFaucetView', () => {
       await addNetwork(withReady, { 'ovs.bridge.preallocate_ports': '4' });
       await withReady.view.sync('network named');
       assert.deepEqual(dpPorts(await readFile(withReady.path, 'utf8'), 'net1'), [OFPP_LOCAL]);
+    });
+
+    it('a network with ready ports keeps the fewest spares, however many containers it has (they take ready ports, not spares)', async () => {
+      const spareCount = async (readyPorts: string): Promise<number> => {
+        const r = await rig(OPERATOR, undefined, 2, '32', {}, '5000', { DOVESNAP_READY_PORTS: readyPorts });
+        await addNetwork(r);
+        for (let i = 1; i <= 40; i++) await addEndpoint(r, `${i.toString(16).padStart(4, '0')}${'e'.repeat(60)}`, i, { name: `/c${i}` });
+        await r.view.sync('forty containers');
+        const doc = parse(await readFile(r.path, 'utf8')) as { dps: Record<string, { interfaces: Record<string, { description?: string }> }> };
+        return Object.values(doc.dps['net1']?.interfaces ?? {}).filter((p) => p.description === SPARE_DESCRIPTION).length;
+      };
+      assert.equal(await spareCount('0'), 20, 'without ready ports: half the containers, within DOVESNAP_SPARE_PORTS');
+      // Seen at N = 500: spares grown with the network cost two whole-DP reloads the ready ports made useless.
+      assert.equal(await spareCount('8'), 8);
     });
 
     it('a sync with nothing new (the periodic check) does not push back the deferred description write', async () => {
