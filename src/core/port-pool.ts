@@ -189,10 +189,16 @@ export class PortPool {
     if (pending.length === 0) return;
     await this.deps.faucetIdle();
     await new Promise((r) => setTimeout(r, this.deps.settleMs ?? READY_SETTLE_MS));
-    if (this.deps.network(net.id) === undefined) return;
-    for (const p of pending) {
-      await this.deps.vswitch.setPortExternalIds(p.hostIf, { [ExtId.readyPort]: p.containerIf, [ExtId.readyPending]: '' });
-    }
+    // Under the network's lock: a delete that started meanwhile has removed these ports, and
+    // announcing them then would only fail (seen at the end of the benchmark's runs).
+    const announced = await this.deps.underLock(net, async () => {
+      if (this.deps.network(net.id) === undefined) return false;
+      for (const p of pending) {
+        await this.deps.vswitch.setPortExternalIds(p.hostIf, { [ExtId.readyPort]: p.containerIf, [ExtId.readyPending]: '' });
+      }
+      return true;
+    });
+    if (!announced) return;
     this.log.info({ network: net.name, added, announced: pending.length }, 'ready ports added');
     this.deps.requestSync(`${pending.length} ready port${pending.length === 1 ? '' : 's'} added to ${net.name ?? net.bridgeName}`);
   }

@@ -279,6 +279,42 @@ describe('driver: ready ports', () => {
     assert.ok(ready.every((p) => !host.links.has(p.hostIf)));
   });
 
+  it('a network deleted while its new ready ports are being announced: the delete waits for the announcement, which fails nowhere', async () => {
+    const d = driver();
+    let entered!: () => void;
+    const announcing = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const failed: string[] = [];
+    const setIds = vs.setPortExternalIds.bind(vs);
+    let first = true;
+    vs.setPortExternalIds = async (name, ids) => {
+      if (ids['dovesnap-ready-port'] !== undefined && first) {
+        first = false;
+        entered();
+        await held;
+      }
+      try {
+        await setIds(name, ids);
+      } catch (err) {
+        failed.push(name);
+        throw err;
+      }
+    };
+    await d.createNetwork(createNetworkRequest({ 'ovs.bridge.dpid': '1' }));
+    const n = state.network(NET);
+    assert.ok(n);
+    state.putNetwork({ ...n, name: 'web' });
+    await announcing;
+    const deleting = d.deleteNetwork({ NetworkID: NET });
+    await new Promise((r) => setTimeout(r, 20));
+    release();
+    await deleting;
+    await d.pool?.settled();
+    assert.deepEqual(failed, [], 'no port vanished under the announcement');
+    assert.deepEqual([...host.links.keys()].filter((l) => l.startsWith(READY_HOST_PREFIX)), [], 'and the delete removed them all');
+  });
+
   it('with ready ports turned off since, a network’s removal still removes the ones it had', async () => {
     await namedNetwork(driver());
     const ready = await readyNow();
