@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { KeyedMutex } from '../util/mutex.js';
-import { defaultBridgeName, formatDpid, Opt, parseNetworkOptions, MAX_OFPORT, reservedOfports, type NetworkOptions, type OptionName } from '../model/options.js';
+import { defaultBridgeName, formatDpid, Opt, parseNetworkOptions, type NetworkOptions, type OptionName } from '../model/options.js';
 import { HOST_VETH_PREFIX, randomMac, vethNamesFor } from '../net/links.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
 import type {
@@ -29,6 +29,7 @@ import { allocateHostPorts, type TakenPort } from './port-mappings.js';
 import { isLocalFaucet } from '../config/settings.js';
 import { failpoint } from '../util/failpoints.js';
 import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-open.js';
+import { heldPortNumbers, lowestFreePortNumber } from './port-numbers.js';
 import { PortPool, READY_HOST_PREFIX, readyLinksOf, type ReadyPort } from './port-pool.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
@@ -542,19 +543,11 @@ export class Driver implements NetworkDriver {
 
   /** The lowest port number free on the bridge, leaving room for ports the options ask for by number, and not in `avoid`. */
   private async freeOfport(net: NetworkRecord, avoid: ReadonlySet<number> = new Set()): Promise<number> {
-    const bridge = await this.deps.vswitch.getBridge(net.bridgeName);
-    const used = new Set<number>(avoid);
-    for (const p of bridge?.ports ?? []) {
-      if (p.ofport !== undefined) used.add(p.ofport);
-      if (p.ofportRequest !== undefined) used.add(p.ofportRequest);
-    }
-    for (const n of reservedOfports(net.options)) used.add(n);
-    // A number FAUCET may still mirror (a mirrored container gave it back): FAUCET copies a
-    // port's traffic from the port's own flows, which an entry changed only in its description
-    // keeps, so the next container on that number would be mirrored too.
-    for (const n of this.deps.faucet.mirroredNumbers?.(net.id) ?? []) used.add(n);
-    for (let n = 1; n <= MAX_OFPORT; n++) if (!used.has(n)) return n;
-    throw new DovesnapError(ErrorCode.Conflict, `bridge ${net.bridgeName} has no free port number`);
+    const ports = (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? [];
+    const held = heldPortNumbers(ports, net.options, [...avoid, ...(this.deps.faucet.mirroredNumbers?.(net.id) ?? [])]);
+    const n = lowestFreePortNumber(held);
+    if (n === undefined) throw new DovesnapError(ErrorCode.Conflict, `bridge ${net.bridgeName} has no free port number`);
+    return n;
   }
 
   async endpointOperInfo(req: EndpointRequest): Promise<EndpointOperInfoResponse> {

@@ -11,7 +11,7 @@ import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
 import { antispoofOn, blockReason, dpNameConflict, managedState, operatorDps } from './faucet-desired.js';
 import { fullKey, nextSpares, policyKey, portPolicies, preallocatedNumbers, SPARE_DESCRIPTION, spareTarget } from './faucet-plan.js';
-import { reservedOfports } from '../model/options.js';
+import { heldPortNumbers } from './port-numbers.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
 import type { EndpointRecord, StateStore } from './state.js';
 import type { StackFacts } from './stack.js';
@@ -215,16 +215,8 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       // Never a spare (which would carry traffic) for a port dovesnap keeps closed.
       if (e.ofport !== undefined && e.container !== undefined && blockReason(e, definedAcls, outputAcls) !== undefined) taken.add(e.ofport);
     }
-    for (const p of ports) {
-      if (unresolved.has(p.name)) continue;
-      if (p.ofport !== undefined) taken.add(p.ofport);
-      if (p.ofportRequest !== undefined) taken.add(p.ofportRequest);
-    }
     const net = state.network(networkId);
-    if (net !== undefined) for (const n of reservedOfports(net.options)) taken.add(n);
-    // A mirrored number that becomes a spare changes only in its description, and FAUCET keeps
-    // such a port's flows, mirror copies included: its entry must go first.
-    for (const n of mirroredNumbers(networkId)) taken.add(n);
+    if (net !== undefined) for (const n of heldPortNumbers(ports, net.options, mirroredNumbers(networkId), unresolved)) taken.add(n);
     return taken;
   };
 
