@@ -66,7 +66,7 @@ interface PortRow {
   readonly ofport: number;
 }
 
-/** Every dovesnap container port: name -> Interface row UUID and OpenFlow number. */
+/** Every dovesnap container port, and every ready port (taken or not): name -> Interface row UUID and OpenFlow number. */
 async function containerPorts(): Promise<Map<string, PortRow>> {
   const out = JSON.parse(await must('ovs-vsctl', ['-f', 'json', '--columns=_uuid,name,ofport', 'list', 'Interface'])) as { data: [unknown, unknown, unknown][] };
   // ovs-vsctl's JSON keeps OVSDB's typed atoms: ["uuid", "…"] for the row's UUID.
@@ -74,7 +74,7 @@ async function containerPorts(): Promise<Map<string, PortRow>> {
   return new Map(
     out.data
       .map(([uuid, name, ofport]) => [atom(name), { uuid: atom(uuid), ofport: Number(atom(ofport)) }] as const)
-      .filter(([name]) => name.startsWith('dsp')),
+      .filter(([name]) => name.startsWith('dsp') || name.startsWith('dsq')),
   );
 }
 
