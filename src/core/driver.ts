@@ -30,6 +30,7 @@ import { isLocalFaucet } from '../config/settings.js';
 import { failpoint } from '../util/failpoints.js';
 import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-open.js';
 import { heldPortNumbers, lowestFreePortNumber } from './port-numbers.js';
+import { vlanSharingProblem } from './vlan-sharing.js';
 import { PortPool, READY_HOST_PREFIX, readyLinksOf, type ReadyPort } from './port-pool.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
@@ -42,6 +43,8 @@ export interface FaucetView {
   definedAcls(): Promise<Set<string>>;
   /** Which ACLs faucet.yaml uses on input and on output. */
   aclUsage(): Promise<AclUsage>;
+  /** The VIDs the operator's own `vlans:` entries and DPs use (core/vlan-sharing.ts). Absent: none. */
+  operatorVlans?(): Promise<ReadonlySet<number>>;
   /** Re-render and apply FAUCET's config from the current state; the promise settles when FAUCET confirmed it. */
   sync(reason: string): Promise<void>;
   /**
@@ -256,6 +259,7 @@ export class Driver implements NetworkDriver {
       if (options.antispoof && !record.localFaucet) {
         throw new DovesnapError(ErrorCode.BadOption, `invalid value "true" for option ${Opt.antispoof}: anti-spoofing is enforced by this host's FAUCET, and the network's controllers (${controllers.join(', ') || 'none: standalone'}) do not include it`);
       }
+      if (record.localFaucet) await this.checkVlanSharing(options);
       try {
         await failpoint('createNetwork.beforeBridge');
         await vswitch.ensureBridge({
@@ -372,6 +376,17 @@ export class Driver implements NetworkDriver {
         throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(acl)} for option ${opt}: that ACL is already used as ${opt === Opt.vlanOutAcl ? 'an input' : 'an output'} ACL; ${ONE_WAY}`);
       }
     }
+  }
+
+  /** A VLAN with an output ACL is one network's alone (core/vlan-sharing.ts). */
+  private async checkVlanSharing(options: NetworkOptions): Promise<void> {
+    const others = this.deps.state
+      .allNetworks()
+      .filter((n) => n.localFaucet)
+      .map((n) => ({ label: n.name ?? n.id.slice(0, 12), options: n.options }));
+    if (options.vlanOutAcl === undefined && !others.some((n) => n.options.vlanOutAcl !== undefined)) return;
+    const problem = vlanSharingProblem(options, others, options.vlanOutAcl === undefined ? new Set() : ((await this.deps.faucet.operatorVlans?.()) ?? new Set()));
+    if (problem !== undefined) throw new DovesnapError(ErrorCode.BadOption, problem);
   }
 
   async deleteNetwork(req: NetworkRequest): Promise<void> {

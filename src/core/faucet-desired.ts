@@ -298,6 +298,12 @@ function operatorVids(facts: FaucetConfigFacts, owned: ReadonlySet<string>, oper
   return out;
 }
 
+/** The VIDs the operator's own `vlans:` entries and DPs use, as the file says now. */
+export function operatorVlanIds(faucetYaml: string | FaucetConfigFacts): Set<number> {
+  const facts = factsOf(faucetYaml);
+  return operatorVids(facts, markedDps(facts), new Set(operatorDps(facts).keys()));
+}
+
 /** DPs in the file that are the operator's: neither marked as dovesnap's nor the placeholder. */
 export function operatorDps(faucetYaml: string | FaucetConfigFacts): Map<string, bigint | undefined> {
   const facts = factsOf(faucetYaml);

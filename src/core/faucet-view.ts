@@ -9,7 +9,7 @@ import { portReportedUp, readPortStatus, readRunningDps } from '../faucet/metric
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
-import { antispoofOn, blockReason, dpNameConflict, managedState, operatorDps } from './faucet-desired.js';
+import { antispoofOn, blockReason, dpNameConflict, managedState, operatorDps, operatorVlanIds } from './faucet-desired.js';
 import { fullKey, nextSpares, policyKey, portPolicies, preallocatedNumbers, SPARE_DESCRIPTION, spareTarget } from './faucet-plan.js';
 import { heldPortNumbers } from './port-numbers.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
@@ -700,6 +700,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     async aclUsage() {
       const u = reader.facts(await store.read()).aclUsage;
       return { input: new Set(u.input), output: new Set(u.output) };
+    },
+    async operatorVlans() {
+      return operatorVlanIds(reader.facts(await store.read()));
     },
     sync(reason: string): Promise<void> {
       return track(requestSync(reason));

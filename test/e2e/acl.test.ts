@@ -174,4 +174,26 @@ describe('FAUCET ACLs, by traffic', () => {
     await docker('rm', '-f', x, y);
     await docker('network', 'rm', n2);
   });
+
+  it("refuses vlan_out_acl on a VLAN another network uses, and a network on a VLAN that carries one (FAUCET's VLANs are shared by VID); nothing is made", async () => {
+    const bridges = await must('ovs-vsctl', ['list-br']);
+    // The suite's network runs on VLAN 100, the default: the ACL would filter its traffic too.
+    const shared = `${net}-shr`;
+    const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, '-o', 'ovs.bridge.vlan_out_acl=e2e-out-no-icmp', shared);
+    if (r.code === 0) await run(DOCKER, ['network', 'rm', shared]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /invalid value "e2e-out-no-icmp" for option ovs\.bridge\.vlan_out_acl: VLAN 100 is also used by /);
+
+    const own = `${net}-own`;
+    await createNetwork(own, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan_out_acl': 'e2e-out-no-icmp', 'ovs.bridge.vlan': '322' }, ['--subnet', testSubnet().subnet]);
+    const joiner = `${net}-join`;
+    const j = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, '-o', 'ovs.bridge.vlan=322', joiner);
+    if (j.code === 0) await run(DOCKER, ['network', 'rm', joiner]);
+    assert.notEqual(j.code, 0);
+    assert.match(j.stderr, new RegExp(`invalid value "322" for option ovs\\.bridge\\.vlan: VLAN 322 carries network (${own}|[0-9a-f]{12})'s output ACL e2e-out-no-icmp`));
+    await docker('network', 'rm', own);
+    assert.notEqual((await run(DOCKER, ['network', 'inspect', shared])).code, 0);
+    assert.notEqual((await run(DOCKER, ['network', 'inspect', joiner])).code, 0);
+    await waitFor('no bridge left', async () => (await must('ovs-vsctl', ['list-br'])) === bridges, 10_000);
+  });
 });

@@ -27,6 +27,11 @@ export class FakeFaucetView implements FaucetView {
   async aclUsage(): Promise<{ input: Set<string>; output: Set<string> }> {
     return { input: new Set(this.usage.input), output: new Set(this.usage.output) };
   }
+  /** VIDs the operator's own configuration uses. */
+  operatorVids = new Set<number>();
+  async operatorVlans(): Promise<ReadonlySet<number>> {
+    return this.operatorVids;
+  }
   async sync(reason: string): Promise<void> {
     this.syncs.push(reason);
   }

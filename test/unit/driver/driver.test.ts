@@ -249,3 +249,31 @@ describe('driver: one ACL, one direction', () => {
     assert.equal((await vs.listBridges()).length, 0);
   });
 });
+
+describe('driver: a VLAN with an output ACL is one network\'s alone', () => {
+  it('refuses vlan_out_acl on a VLAN another network or the operator uses, and a network on a VLAN that carries one; nothing is made', async () => {
+    const vs = new FakeVSwitch();
+    const host = new FakeHostNet();
+    const state = new StateStore();
+    const faucet = new FakeFaucetView();
+    faucet.acls.add('out');
+    faucet.operatorVids.add(300);
+    const driver = new Driver({
+      vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), logger: silentLogger(),
+      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+    });
+    const id = (c: string): string => c.repeat(64);
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }, id('a')));
+    state.putNetwork({ ...(state.network(id('a')) ?? assert.fail('no network')), name: 'plain' });
+    // FAUCET's VLANs are global by VID: the ACL would filter network plain's traffic too.
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.vlan_out_acl': 'out' }, id('b'))), /invalid value "out" for option ovs\.bridge\.vlan_out_acl: VLAN 100 is also used by network plain/);
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.vlan_out_acl': 'out', 'ovs.bridge.vlan': '300' }, id('b'))), /VLAN 300 is also used by the operator's own FAUCET configuration/);
+    assert.equal((await vs.listBridges()).length, 1, 'nothing made for the refused ones');
+    assert.equal(state.network(id('b')), undefined);
+
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.vlan_out_acl': 'out', 'ovs.bridge.vlan': '200' }, id('b')));
+    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan': '200' }, id('c'))), /invalid value "200" for option ovs\.bridge\.vlan: VLAN 200 carries network b{12}'s output ACL out/);
+    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan': '201' }, id('c')));
+    assert.equal((await vs.listBridges()).length, 3);
+  });
+});
