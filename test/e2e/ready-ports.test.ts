@@ -133,23 +133,23 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     await waitFor("the network's DP gone from FAUCET's file", async () => Object.keys(dpInterfaces(net)).length === 0, 15_000);
   });
 
-  it('ovs.bridge.preallocate_ports=20: twenty ready ports from the create on, past DOVESNAP_READY_PORTS (8), and a container taking one starts no top-up', async () => {
+  it('ovs.bridge.preallocate_ports=20: twenty ready ports and a headroom of 8 from the create on, past DOVESNAP_READY_PORTS (8), and a container taking one starts no top-up', async () => {
     const pnet = `${net}-p`;
     const sub = testSubnet();
     const daemonFrom = statSync(DAEMON_LOG).size;
     await createNetwork(pnet, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.preallocate_ports': '20' }, ['--subnet', sub.subnet]);
-    const ready = await waitFor('20 ready ports in FAUCET', async () => {
+    const ready = await waitFor('28 ready ports in FAUCET', async () => {
       const entries = Object.entries(dpInterfaces(pnet)).filter(([, i]) => i.description === 'dovesnap ready port');
-      return entries.length === 20 && entries.every(([, i]) => i.opstatus_reconf === false) ? entries.map(([n]) => Number(n)) : undefined;
+      return entries.length === 28 && entries.every(([, i]) => i.opstatus_reconf === false) ? entries.map(([n]) => Number(n)) : undefined;
     }, 90_000);
-    await waitFor('the status API counts 20', async () => Object.values(await status()).find((n) => n.NetworkName === pnet)?.ReadyPorts === 20, 30_000);
+    await waitFor('the status API counts 28', async () => Object.values(await status()).find((n) => n.NetworkName === pnet)?.ReadyPorts === 28, 30_000);
     // Handed out once the switch has their flows (a container before that gets a port of its own).
-    await waitFor('all 20 programmed', async () => {
+    await waitFor('all 28 programmed', async () => {
       let programmed = 0;
       for (const l of logSince(DAEMON_LOG, daemonFrom).split('\n')) {
         if (l.includes(`"network":"${pnet}"`) && l.includes('"msg":"ready ports programmed"')) programmed += Number(/"ports":(\d+)/.exec(l)?.[1] ?? 0);
       }
-      return programmed >= 20;
+      return programmed >= 28;
     }, 60_000);
 
     const a = `${pnet}-a`;
@@ -165,13 +165,13 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
       const c = Object.values(n?.Containers ?? {}).find((x) => x.Name === `/${name}`);
       assert.ok(c?.Interface.startsWith('dsq') === true && c.OFPort !== null && ready.includes(c.OFPort), `${name} took a ready port (${c?.Interface}, ${c?.OFPort})`);
     }
-    // Eighteen left, and no port made since: the two took ports of the twenty.
+    // Twenty-six left, and no port made since: the two took ready ports.
     await new Promise((r) => setTimeout(r, 3_000));
-    assert.equal(Object.values(await status()).find((x) => x.NetworkName === pnet)?.ReadyPorts, 18);
-    assert.equal((await ovsVsctl('list-ports', n?.BridgeName ?? '')).split('\n').filter((p) => p.startsWith('dsq')).length, 20, 'no port made since');
+    assert.equal(Object.values(await status()).find((x) => x.NetworkName === pnet)?.ReadyPorts, 26);
+    assert.equal((await ovsVsctl('list-ports', n?.BridgeName ?? '')).split('\n').filter((p) => p.startsWith('dsq')).length, 28, 'no port made since');
 
     const ours = await readyLinksOn(n?.BridgeName ?? '', []);
-    assert.equal(ours.length, 40, 'the twenty pairs, both ends');
+    assert.equal(ours.length, 56, 'the 28 pairs, both ends');
     await docker('rm', '-f', a, b);
     await docker('network', 'rm', pnet);
     await waitFor('no ready-port link of the network left', async () => gone(ours), 15_000);

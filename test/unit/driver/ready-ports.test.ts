@@ -57,13 +57,18 @@ describe('ready ports (pure)', () => {
     assert.equal(readyTarget(30, 64), 15);
     assert.equal(readyTarget(10, 4), 4);
     assert.equal(readyTarget(10, 0), 0);
-    // ovs.bridge.preallocate_ports=N: the first N containers each find one, past the ceiling.
-    assert.equal(readyTarget(0, 64, 500), 500);
-    assert.equal(readyTarget(300, 64, 500), 200);
-    assert.equal(readyTarget(440, 64, 500), 64, 'the usual target once it is larger: a top-up before the N run out');
-    assert.equal(readyShortfall(500 - 440, readyTarget(440, 64, 500)), 0, 'sixty left of 64: none yet');
-    assert.equal(readyShortfall(500 - 470, readyTarget(470, 64, 500)), 34, 'thirty left: topped up while they last');
-    assert.equal(readyTarget(0, 64, 3), 8);
+    // ovs.bridge.preallocate_ports=N: the first N containers each find one, past the ceiling,
+    // plus a headroom (a tenth of N, 8 at least, within the ceiling).
+    assert.equal(readyTarget(0, 64, 500), 550);
+    assert.equal(readyTarget(300, 64, 500), 250);
+    // Seen at N = 500: a top-up at ~440 containers (the usual target, once larger) cost 8.5 s of FAUCET among the N starts.
+    assert.equal(readyShortfall(550 - 440, readyTarget(440, 64, 500)), 0, 'no top-up among the N');
+    assert.equal(readyShortfall(550 - 499, readyTarget(499, 64, 500)), 0, 'nor at the last of them');
+    assert.equal(readyTarget(500, 64, 500), 64, 'the usual rule from N on');
+    assert.equal(readyShortfall(50, readyTarget(500, 64, 500)), 0, 'the headroom serves the next ones');
+    assert.equal(readyShortfall(20, readyTarget(530, 64, 500)), 44, 'and a top-up comes before it runs out');
+    assert.equal(readyTarget(0, 64, 3), 11);
+    assert.equal(readyTarget(0, 4, 20), 24, 'the headroom within the ceiling');
     assert.equal(readyTarget(0, 0, 500), 0, 'DOVESNAP_READY_PORTS=0: none');
     assert.equal(readyShortfall(0, 8), 8);
     assert.equal(readyShortfall(4, 8), 0, 'half left: no top-up yet');
@@ -234,18 +239,24 @@ describe('driver: ready ports', () => {
     assert.equal(state.endpoint(ep2)?.pooled, undefined);
   });
 
-  it('ovs.bridge.preallocate_ports=N: the network starts with N ready ports, past the ceiling, and containers taking them start no top-up', async () => {
+  it('ovs.bridge.preallocate_ports=N: the network starts with N ready ports and a headroom, past the ceiling, and containers taking them start no top-up', async () => {
     const d = driver(8);
     await namedNetwork(d, { 'ovs.bridge.preallocate_ports': '20' });
-    assert.equal((await readyNow()).length, 20);
+    assert.equal((await readyNow()).length, 28, 'twenty and a headroom of 8');
     assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1, 'announced in one FAUCET write');
     faucet.allReady = true;
     for (let i = 0; i < 12; i++) {
       await d.createEndpoint({ NetworkID: NET, EndpointID: `${i % 10}${i}`.padEnd(64, 'e'), Interface: {}, Options: {} });
       await d.pool?.settled();
     }
-    assert.equal((await readyNow()).length, 8, 'the first twelve took ready ports; eight left, what twelve containers would keep anyway');
+    assert.equal((await readyNow()).length, 16, 'the first twelve took ready ports');
     assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1, 'no top-up while they last');
+    for (let i = 12; i < 20; i++) {
+      await d.createEndpoint({ NetworkID: NET, EndpointID: `${i % 10}${i}`.padEnd(64, 'e'), Interface: {}, Options: {} });
+      await d.pool?.settled();
+    }
+    assert.equal((await readyNow()).length, 8, 'twenty taken: the headroom left');
+    assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1, 'and no top-up among the twenty');
   });
 
   it('a ready port never takes the number of a spare entry (FAUCET would program it on its ADD, and the spares would move)', async () => {
