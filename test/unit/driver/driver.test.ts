@@ -230,18 +230,24 @@ describe('driver: nat and routed networks', () => {
   });
 });
 
+/** A driver over fakes and the given FAUCET view; `defaultControllers` [] makes standalone networks. */
+function driverOver(faucet: FakeFaucetView, defaultControllers: string[]): { driver: Driver; vs: FakeVSwitch; state: StateStore } {
+  const vs = new FakeVSwitch();
+  const host = new FakeHostNet();
+  const state = new StateStore();
+  const driver = new Driver({
+    vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), logger: silentLogger(),
+    settings: { defaultControllers, localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+  });
+  return { driver, vs, state };
+}
+
 describe('driver: one ACL, one direction', () => {
   it('refuses vlan_out_acl naming an input ACL, and default_acl naming an output ACL', async () => {
-    const vs = new FakeVSwitch();
-    const host = new FakeHostNet();
-    const state = new StateStore();
     const faucet = new FakeFaucetView();
     faucet.acls.add('both');
     faucet.usage.input.add('both');
-    const driver = new Driver({
-      vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), logger: silentLogger(),
-      settings: { defaultControllers: [], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
-    });
+    const { driver, vs } = driverOver(faucet, []);
     await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan_out_acl': 'both' })), /already used as an input ACL/);
     faucet.usage.input.clear();
     faucet.usage.output.add('both');
@@ -252,16 +258,10 @@ describe('driver: one ACL, one direction', () => {
 
 describe('driver: a VLAN with an output ACL is one network\'s alone', () => {
   it('refuses vlan_out_acl on a VLAN another network or the operator uses, and a network on a VLAN that carries one; nothing is made', async () => {
-    const vs = new FakeVSwitch();
-    const host = new FakeHostNet();
-    const state = new StateStore();
     const faucet = new FakeFaucetView();
     faucet.acls.add('out');
     faucet.operatorVids.add(300);
-    const driver = new Driver({
-      vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), logger: silentLogger(),
-      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
-    });
+    const { driver, vs, state } = driverOver(faucet, ['tcp:127.0.0.1:6653']);
     const id = (c: string): string => c.repeat(64);
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }, id('a')));
     state.putNetwork({ ...(state.network(id('a')) ?? assert.fail('no network')), name: 'plain' });
