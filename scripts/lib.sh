@@ -45,7 +45,11 @@ DAEMON_MATCH='dist/src/cli/main.js daemon'
 # Prometheus (`make up MONITORING=1`): Debian's package, our configuration (deploy/prometheus/).
 PROMETHEUS_ADDR=127.0.0.1:9090
 PROMETHEUS_CONF_DIR=/etc/dovesnap/prometheus
-PROMETHEUS_DATA_DIR=/var/lib/dovesnap/prometheus
+# Under Debian's /var/lib/prometheus, not /var/lib/dovesnap: the daemon's state directories are
+# private (0700, root), and Prometheus runs as the prometheus user, who must reach its storage.
+PROMETHEUS_DATA_DIR=/var/lib/prometheus/dovesnap
+# Where releases before 2026-12 kept it; moved once by ensure_prometheus.
+PROMETHEUS_OLD_DATA_DIR=/var/lib/dovesnap/prometheus
 PROMETHEUS_PIDFILE="${DOVESNAP_RUN_DIR}/prometheus.pid"
 PROMETHEUS_MATCH="--config.file=${PROMETHEUS_CONF_DIR}/prometheus.yml"
 # On a systemd host, Debian's prometheus.service runs it, pointed at our files by this drop-in.

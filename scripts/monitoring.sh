@@ -171,6 +171,20 @@ ensure_prometheus_systemd() {
   fi
 }
 
+# The storage directory, reachable by the prometheus user whatever the modes of dovesnap's own
+# state directories; history kept where an older release left it is moved (while Prometheus is
+# stopped: a running one would go on writing into the old place).
+ensure_prometheus_data_dir() {
+  install -d -m 755 "$(dirname "${PROMETHEUS_DATA_DIR}")"
+  if [[ -d "${PROMETHEUS_OLD_DATA_DIR}" && ! -e "${PROMETHEUS_DATA_DIR}" ]]; then
+    stop_prometheus
+    log "prometheus: moving its storage from ${PROMETHEUS_OLD_DATA_DIR} to ${PROMETHEUS_DATA_DIR}"
+    mv "${PROMETHEUS_OLD_DATA_DIR}" "${PROMETHEUS_DATA_DIR}"
+    changed "prometheus-storage"
+  fi
+  install -d -o prometheus -g prometheus -m 750 "${PROMETHEUS_DATA_DIR}"
+}
+
 # up.sh with MONITORING=1 (needs up.sh's pkg_installed, apt_install and changed).
 ensure_prometheus() {
   monitoring_wanted || return 0
@@ -181,7 +195,7 @@ ensure_prometheus() {
     changed "prometheus-package"
   fi
   install_prometheus_config
-  install -d -o prometheus -g prometheus -m 750 "${PROMETHEUS_DATA_DIR}"
+  ensure_prometheus_data_dir
   if unit_known prometheus.service; then
     ensure_prometheus_systemd
   else

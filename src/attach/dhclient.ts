@@ -5,10 +5,11 @@
  * a lease file of its own, and the script touches nothing but the container's interface.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runInNetns } from '../net/exec.js';
 import { dhcpHostname } from '../dhcp/supervisor.js';
+import { makePrivateDir } from '../util/private-dir.js';
 
 export const DHCLIENT_SCRIPT = `#!/bin/sh
 # dovesnap attach: dhclient's event script (written by dovesnap; do not edit). Runs in the
@@ -59,7 +60,7 @@ export function dhclientArgs(files: DhclientFiles, ifname: string, extra: readon
 
 /** Starts the client in the background (detached: it outlives the attach command). */
 export function startDhclient(dir: string, key: string, netns: string, ifname: string, hostname: string, extra: readonly string[]): number | undefined {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makePrivateDir(dir);
   const files = dhclientFiles(dir, key);
   writeFileSync(files.script, DHCLIENT_SCRIPT, { mode: 0o755 });
   writeFileSync(files.conf, `send host-name "${dhcpHostname(hostname)}";\nrequest subnet-mask, broadcast-address, routers, domain-name, domain-name-servers;\n`);

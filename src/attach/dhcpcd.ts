@@ -14,6 +14,7 @@ import path from 'node:path';
 import { runCommand } from '../net/exec.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { dhcpHostname } from '../dhcp/supervisor.js';
+import { makePrivateDir } from '../util/private-dir.js';
 
 /** Where dhcpcd keeps its run-time files and its leases (compiled in). */
 export const DHCPCD_RUN_DIR = '/run/dhcpcd';
@@ -76,14 +77,14 @@ function isMountPoint(dir: string): boolean {
  * namespace would hold a reference to itself): the directory becomes a private bind mount of itself.
  */
 async function ensurePrivateMountDir(dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makePrivateDir(dir);
   if (!isMountPoint(dir)) await runCommand('mount', ['--bind', dir, dir]);
   await runCommand('mount', ['--make-private', dir]);
 }
 
 /** Makes the client's mount namespace with its two directories in place; undone by stopDhcpcd. */
 async function prepareMountNamespace(files: DhcpcdFiles): Promise<void> {
-  for (const d of [files.run, files.db]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [files.run, files.db]) makePrivateDir(d);
   // The mount points must exist; on the host they stay empty (the host's own dhcpcd may use them).
   for (const d of [DHCPCD_RUN_DIR, DHCPCD_DB_DIR]) mkdirSync(d, { recursive: true, mode: 0o755 });
   await ensurePrivateMountDir(path.dirname(files.mountNs));
@@ -97,7 +98,7 @@ async function prepareMountNamespace(files: DhcpcdFiles): Promise<void> {
 export async function startDhcpcd(dir: string, key: string, netns: string, ifname: string, hostname: string, extra: readonly string[]): Promise<void> {
   const binary = dhcpcdBinary();
   if (binary === undefined) throw new DovesnapError(ErrorCode.HostCommand, 'dhcpcd is not installed (Debian: apt install dhcpcd-base)');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makePrivateDir(dir);
   const files = dhcpcdFiles(dir, key);
   await prepareMountNamespace(files);
   writeFileSync(files.conf, dhcpcdConfig());

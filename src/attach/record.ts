@@ -4,10 +4,11 @@
  * OVS ports carry the attachment's key in their external_ids too, so that a port whose record
  * was lost is still recognised as ours.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AttachSpec } from './spec.js';
 import { ExtId } from '../core/persist.js';
+import { makePrivateDir } from '../util/private-dir.js';
 
 export const ATTACH_EXT_ID = ExtId.attach;
 
@@ -73,7 +74,7 @@ export class AttachmentStore {
 
   /** Written atomically: a reader never sees half a record. */
   put(record: AttachmentRecord): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    makePrivateDir(this.dir);
     const tmp = `${this.file(record.key)}.tmp.${process.pid}`;
     writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     renameSync(tmp, this.file(record.key));

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, watch, type FSWatcher, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, watch, type FSWatcher, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { DHCP_HOOK_SCRIPT } from './hook.js';
 import { parseDhcpReport, type DhcpReport } from './lease.js';
+import { makePrivateDir } from '../util/private-dir.js';
 
 /**
  * One DHCP client per container interface: busybox's udhcpc, run in the container's network
@@ -76,7 +77,7 @@ export class DhcpSupervisor {
 
   constructor(private readonly opts: DhcpSupervisorOptions) {
     this.busybox = opts.busybox ?? '/bin/busybox';
-    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    makePrivateDir(opts.dir);
     this.hook = path.join(opts.dir, 'hook.sh');
     writeFileSync(this.hook, DHCP_HOOK_SCRIPT, { mode: 0o755 });
     this.timer = setInterval(() => this.check(), opts.checkMs ?? 2000);

@@ -4,6 +4,7 @@ import { HttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { decode, type NetworkDriver } from './protocol.js';
+import { makePrivateDirAsync } from '../util/private-dir.js';
 
 /**
  * The HTTP face of the driver on Docker's plugin socket. Docker posts JSON with its own
@@ -117,7 +118,7 @@ export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: C
  * resent without its body (see noBodyError).
  */
 export async function listenOnSocket(app: HttpApp, socketPath: string): Promise<void> {
-  await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+  await makePrivateDirAsync(path.dirname(socketPath));
   await fs.rm(socketPath, { force: true });
   await app.listen({ path: socketPath }, { idleTimeoutMs: 0 });
   await fs.chmod(socketPath, 0o600);
