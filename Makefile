@@ -12,7 +12,7 @@
 #   make clean       remove dist/ (make distclean: node_modules/ too)
 #   make install-systemd   copy deploy/systemd/*.service to /etc/systemd/system (systemd hosts)
 #   make engine-current    build Docker 28.5.2 (+ containerd, runc) from the Go module proxy; try it aside
-#   make test-engine-current   the e2e tests with Docker 28.5.2 as the host's engine (Debian's back after)
+#   make test-engine-current   the engine-dependent e2e files (test/e2e/engine-suite.txt) on Docker 28.5.2
 #   make test-load   the load suite at the issue's sizes (100 parallel, 1,000 run/rm cycles, ...; ~25 min)
 #
 # Environment passed through to `make up`: FAUCET_PREFIX, MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN,
