@@ -137,6 +137,16 @@ pidfile_alive() {
 
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 
+# close_inherited_fds: closes every descriptor above 2 of the calling subshell, before it execs a
+# daemon that detaches by itself (OVS's --detach keeps what it was given).
+close_inherited_fds() {
+  local fd
+  for fd in /proc/"${BASHPID}"/fd/*; do
+    fd="${fd##*/}"
+    [[ "${fd}" -le 2 ]] || eval "exec ${fd}>&-"
+  done
+}
+
 # start_detached PIDFILE LOGFILE CMD...: start CMD in its own session (setsid: no controlling
 # terminal, so no terminal hang-up ever reaches it; not nohup, which would make FAUCET start
 # with SIGHUP ignored), stdin from /dev/null, stdout+stderr appended to LOGFILE. The pidfile
@@ -147,8 +157,13 @@ start_detached() {
   mkdir -p "$(dirname "${pidfile}")" "$(dirname "${logfile}")"
   rm -f "${pidfile}"
   printf '\n==== %s: started by %s: %s\n' "$(date -Is)" "${LOG_TAG}" "$*" >>"${logfile}"
-  # shellcheck disable=SC2016 # $$ and $1 are for the inner shell
-  setsid bash -c 'printf "%s\n" "$$" >"$1"; shift; exec "$@"' start_detached \
+  # The daemon keeps none of the caller's descriptors beyond 0-2: one it inherited (a lock the
+  # caller holds, as with `flock LOCK make up`, or a pipe a CI runner reads to its end) would stay
+  # held for the daemon's whole life.
+  # shellcheck disable=SC2016 # $$, $1 and fd are for the inner shell
+  setsid bash -c 'printf "%s\n" "$$" >"$1"; shift
+    for fd in /proc/$$/fd/*; do fd="${fd##*/}"; [[ "${fd}" -le 2 ]] || eval "exec ${fd}>&-"; done
+    exec "$@"' start_detached \
     "${pidfile}" "$@" </dev/null >>"${logfile}" 2>&1 {LOCK_FD}>&- &
   wait_until 5 "pidfile ${pidfile}" test -s "${pidfile}" || return 1
 }
@@ -175,7 +190,7 @@ stop_pidfile() {
 # ---- the up/down lock ----
 # One `make up`/`make down` at a time. Everything started while holding it must not inherit
 # the descriptor (or the daemon would hold the lock for its whole life): start_detached and
-# the OVS starts close ${LOCK_FD}.
+# the OVS starts close it, with every other descriptor the caller gave them.
 LOCK_FD=9
 take_lock() {
   local lockfile="${DOVESNAP_RUN_DIR}/up.lock"

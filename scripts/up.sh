@@ -127,20 +127,20 @@ ensure_ovs_db() {
 start_ovsdb_server() {
   ensure_ovs_db
   log "ovs: starting ovsdb-server (log ${DOVESNAP_LOG_DIR}/ovsdb-server.log)"
-  ovsdb-server "${OVS_DB}" \
+  (close_inherited_fds && exec ovsdb-server "${OVS_DB}" \
     --remote="punix:${OVS_RUN_DIR}/db.sock" \
     --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
     --pidfile="${OVSDB_PIDFILE}" --detach -vconsole:err \
-    --log-file="${DOVESNAP_LOG_DIR}/ovsdb-server.log" {LOCK_FD}>&- ||
+    --log-file="${DOVESNAP_LOG_DIR}/ovsdb-server.log") ||
     { log_tail "${DOVESNAP_LOG_DIR}/ovsdb-server.log"; die "ovs: ovsdb-server failed to start"; }
   changed "ovsdb-server"
 }
 
 start_ovs_vswitchd() {
   log "ovs: starting ovs-vswitchd (log ${DOVESNAP_LOG_DIR}/ovs-vswitchd.log)"
-  ovs-vswitchd "unix:${OVS_RUN_DIR}/db.sock" \
+  (close_inherited_fds && exec ovs-vswitchd "unix:${OVS_RUN_DIR}/db.sock" \
     --pidfile="${VSWITCHD_PIDFILE}" --detach -vconsole:err \
-    --log-file="${DOVESNAP_LOG_DIR}/ovs-vswitchd.log" {LOCK_FD}>&- ||
+    --log-file="${DOVESNAP_LOG_DIR}/ovs-vswitchd.log") ||
     { log_tail "${DOVESNAP_LOG_DIR}/ovs-vswitchd.log"; die "ovs: ovs-vswitchd failed to start"; }
   changed "ovs-vswitchd"
 }
