@@ -3,6 +3,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import type { DhcpSupervisor } from '../dhcp/supervisor.js';
 import type { DhcpLease, DhcpReport } from '../dhcp/lease.js';
+import { leaseRefusal } from '../dhcp/lease-policy.js';
 import { onLink, type ReleaseRequest } from '../dhcp/release.js';
 import type { Engine } from '../engine/client.js';
 import type { EndpointRecord, StateStore } from './state.js';
@@ -93,6 +94,12 @@ export class DhcpClients {
     return this.deps.state.network(ep.networkId)?.options.dhcp === true;
   }
 
+  /** Why the endpoint's network does not take this lease (its dhcp_server, dhcp_subnet); undefined: it does. */
+  private refusal(ep: EndpointRecord, lease: DhcpLease): string | undefined {
+    const o = this.deps.state.network(ep.networkId)?.options;
+    return o === undefined ? undefined : leaseRefusal(lease, { servers: o.dhcpServers, subnet: o.dhcpSubnet });
+  }
+
   /**
    * Starts (or adopts) the endpoint's client. Needs the container (its name is the host name
    * sent, its MAC is settled by then) and its sandbox. Idempotent.
@@ -141,8 +148,15 @@ export class DhcpClients {
   async reported(endpointId: string, report: DhcpReport): Promise<void> {
     const ep = this.deps.state.endpoint(endpointId);
     if (ep === undefined) return;
-    const lease = report.lease;
-    this.log.info({ endpoint: endpointId, container: ep.container?.name, event: report.event, address: lease?.address, server: lease?.serverId, message: report.message }, 'DHCP client event');
+    const offered = report.lease;
+    this.log.info({ endpoint: endpointId, container: ep.container?.name, event: report.event, address: offered?.address, server: offered?.serverId, message: report.message }, 'DHCP client event');
+    const refused = offered === undefined ? undefined : this.refusal(ep, offered);
+    if (refused !== undefined) {
+      // Not pinned, not written into resolv.conf; the client gives it back and asks again.
+      this.log.warn({ endpoint: endpointId, container: ep.container?.name, address: offered?.address, server: offered?.serverId, why: refused }, 'DHCP lease refused; the client asks again');
+      this.deps.supervisor.askAgain(endpointId);
+    }
+    const lease = refused === undefined ? offered : undefined;
     if (ep.leasedIpv4 !== lease?.address) {
       this.deps.state.updateEndpoint(endpointId, { leasedIpv4: lease?.address });
       this.deps.onLeaseChanged?.(endpointId);
@@ -215,7 +229,9 @@ export class DhcpClients {
   status(ep: EndpointRecord): DhcpStatus | undefined {
     if (!this.wants(ep)) return undefined;
     const s = this.deps.supervisor.status(ep.id);
-    const lease = s.report?.lease;
+    const offered = s.report?.lease;
+    const refused = offered === undefined ? undefined : this.refusal(ep, offered);
+    const lease = refused === undefined ? offered : undefined;
     const target = this.resolv.get(ep.id);
     let state: DhcpStatus['State'];
     let reason: string | null = null;
@@ -227,6 +243,9 @@ export class DhcpClients {
       reason = this.deps.supervisor.watches(ep.id) ? `the DHCP client is not running; it is started again with backoff (restarts so far: ${s.restarts})` : 'the DHCP client has not been started yet';
     } else if (lease !== undefined) {
       state = 'bound';
+    } else if (refused !== undefined) {
+      state = 'no lease';
+      reason = `${refused}; refused, asking again`;
     } else if (s.report?.event === 'nak') {
       state = 'no lease';
       reason = `the server refused the request (DHCPNAK${s.report.message === undefined ? '' : `: ${s.report.message}`}); asking again`;
