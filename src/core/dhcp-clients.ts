@@ -84,6 +84,8 @@ export class DhcpClients {
   private readonly log: Logger;
   private readonly resolv = new Map<string, ResolvTarget>();
   private readonly ifnames = new Map<string, string>();
+  /** The last lease refused, per endpoint, until one is taken: the client is ended and restarted meanwhile. */
+  private readonly refusals = new Map<string, string>();
 
   constructor(private readonly deps: DhcpClientsDeps) {
     this.log = deps.logger.child({ component: 'dhcp' });
@@ -154,9 +156,11 @@ export class DhcpClients {
     if (refused !== undefined) {
       // Not pinned, not written into resolv.conf; the client gives it back and asks again.
       this.log.warn({ endpoint: endpointId, container: ep.container?.name, address: offered?.address, server: offered?.serverId, why: refused }, 'DHCP lease refused; the client asks again');
+      this.refusals.set(endpointId, refused);
       this.deps.supervisor.askAgain(endpointId);
     }
     const lease = refused === undefined ? offered : undefined;
+    if (lease !== undefined) this.refusals.delete(endpointId);
     if (ep.leasedIpv4 !== lease?.address) {
       this.deps.state.updateEndpoint(endpointId, { leasedIpv4: lease?.address });
       this.deps.onLeaseChanged?.(endpointId);
@@ -181,6 +185,7 @@ export class DhcpClients {
    */
   async stop(ep: EndpointRecord, why: string, release: boolean): Promise<void> {
     this.resolv.delete(ep.id);
+    this.refusals.delete(ep.id);
     const ifname = this.ifnames.get(ep.id);
     this.ifnames.delete(ep.id);
     const last = await this.deps.supervisor.stop(ep.id);
@@ -230,22 +235,24 @@ export class DhcpClients {
     if (!this.wants(ep)) return undefined;
     const s = this.deps.supervisor.status(ep.id);
     const offered = s.report?.lease;
-    const refused = offered === undefined ? undefined : this.refusal(ep, offered);
-    const lease = refused === undefined ? offered : undefined;
+    const refusedNow = offered === undefined ? undefined : this.refusal(ep, offered);
+    const lease = refusedNow === undefined ? offered : undefined;
+    const refused = lease === undefined ? refusedNow ?? this.refusals.get(ep.id) : undefined;
     const target = this.resolv.get(ep.id);
     let state: DhcpStatus['State'];
     let reason: string | null = null;
     if (ep.sandboxKey === undefined) {
       state = 'not running';
       reason = 'the container is not running';
+    } else if (refused !== undefined) {
+      // Its client is ended on purpose and started again with backoff: the refusal is the news.
+      state = 'no lease';
+      reason = `${refused}; refused, asking again`;
     } else if (s.pid === undefined) {
       state = 'not running';
       reason = this.deps.supervisor.watches(ep.id) ? `the DHCP client is not running; it is started again with backoff (restarts so far: ${s.restarts})` : 'the DHCP client has not been started yet';
     } else if (lease !== undefined) {
       state = 'bound';
-    } else if (refused !== undefined) {
-      state = 'no lease';
-      reason = `${refused}; refused, asking again`;
     } else if (s.report?.event === 'nak') {
       state = 'no lease';
       reason = `the server refused the request (DHCPNAK${s.report.message === undefined ? '' : `: ${s.report.message}`}); asking again`;

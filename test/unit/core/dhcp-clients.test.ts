@@ -153,8 +153,11 @@ describe('DHCP clients of DHCP networks', () => {
       assert.equal(state.endpoint(EP)?.leasedIpv4, undefined, 'the rogue lease is not pinned');
       assert.deepEqual(pinned, []);
       assert.equal(await ended, 'SIGTERM', 'the client was ended, to ask again');
+      // Ended, it gave the lease back (deconfig) and waits for its restart: the refusal is still what status says.
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'deconfig' }));
       const s = clients.status(ep)!;
-      assert.deepEqual([s.Address, s.Server], [null, null]);
+      assert.deepEqual([s.State, s.Address, s.Server], ['no lease', null, null]);
+      assert.match(s.Reason ?? '', /^the lease of 10\.1\.2\.200 is from server 10\.1\.2\.117, not from ovs\.bridge\.dhcp_server=10\.1\.2\.1; refused, asking again$/);
 
       const outside = parseDhcpReport(report({ event: 'bound', ip: '10.1.3.5', mask: '24', serverid: '10.1.2.1' }))!;
       await clients.reported(EP, outside);
@@ -164,6 +167,8 @@ describe('DHCP clients of DHCP networks', () => {
       await clients.reported(EP, good);
       assert.equal(state.endpoint(EP)?.leasedIpv4, '10.1.2.100');
       assert.deepEqual(pinned, [EP]);
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'bound', ip: '10.1.2.100', mask: '24', serverid: '10.1.2.1' }));
+      assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Address], ['not running', '10.1.2.100'], 'a lease taken clears the refusal (the fake client is gone by now)');
     } finally {
       fake.kill('SIGKILL');
       sup.close();
