@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -56,6 +56,15 @@ async function execed(pid: number): Promise<void> {
   throw new Error(`process ${pid} never ran as the fake udhcpc`);
 }
 
+/** Something that looks like the endpoint's client to the supervisor: its command line names udhcpc and the pidfile. */
+async function fakeClient(dir: string): Promise<ChildProcess> {
+  const pidfile = path.join(dir, `${EP}.pid`);
+  const fake = spawn('sh', ['-c', 'sleep 30; true', 'udhcpc', pidfile], { stdio: 'ignore' });
+  writeFileSync(pidfile, `${fake.pid}\n`);
+  await execed(fake.pid ?? 0);
+  return fake;
+}
+
 const report = (vars: Record<string, string>): string => Object.entries(vars).map(([k, v]) => `${k}=${v}\0`).join('');
 
 describe('DHCP clients of DHCP networks', () => {
@@ -86,12 +95,8 @@ describe('DHCP clients of DHCP networks', () => {
   it('with a client running: bound, requesting, no offer, NAK with the server\'s message', async () => {
     const { clients, state, dir, sup } = setup();
     const ep = state.endpoint(EP)!;
-    // Something that looks like the endpoint's client to the supervisor: its command line names udhcpc and the pidfile.
-    const pidfile = path.join(dir, `${EP}.pid`);
-    const fake = spawn('sh', ['-c', 'sleep 30; true', 'udhcpc', pidfile], { stdio: 'ignore' });
+    const fake = await fakeClient(dir);
     try {
-      writeFileSync(pidfile, `${fake.pid}\n`);
-      await execed(fake.pid ?? 0);
       assert.equal(clients.status(ep)?.ClientPid, fake.pid);
       assert.equal(clients.status(ep)?.State, 'requesting');
       writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'deconfig' }));
@@ -139,12 +144,9 @@ describe('DHCP clients of DHCP networks', () => {
   it('refuses a lease from a server not the network\'s, or outside its subnet: not pinned, not shown, and the client is made to ask again', async () => {
     const { clients, state, dir, sup, pinned } = setup(true, { 'ovs.bridge.dhcp_server': '10.1.2.1', 'ovs.bridge.dhcp_subnet': '10.1.2.0/24' });
     const ep = state.endpoint(EP)!;
-    const pidfile = path.join(dir, `${EP}.pid`);
-    const fake = spawn('sh', ['-c', 'sleep 30; true', 'udhcpc', pidfile], { stdio: 'ignore' });
+    const fake = await fakeClient(dir);
     const ended = new Promise<NodeJS.Signals | null>((resolve) => fake.on('exit', (_code, signal) => resolve(signal)));
     try {
-      writeFileSync(pidfile, `${fake.pid}\n`);
-      await execed(fake.pid ?? 0);
       sup.ensure({ endpointId: EP, netns: '/var/run/docker/netns/x', ifname: 'eth0', hostname: 'web' });
       const fromRogue = report({ event: 'bound', ip: '10.1.2.200', mask: '24', serverid: '10.1.2.117', dns: '10.1.2.117' });
       writeFileSync(path.join(dir, `${EP}.report`), fromRogue);
@@ -179,11 +181,8 @@ describe('DHCP clients of DHCP networks', () => {
   it('says in its status why a lease was refused', async () => {
     const { clients, state, dir, sup } = setup(true, { 'ovs.bridge.dhcp_server': '10.1.2.1' });
     const ep = state.endpoint(EP)!;
-    const pidfile = path.join(dir, `${EP}.pid`);
-    const fake = spawn('sh', ['-c', 'sleep 30; true', 'udhcpc', pidfile], { stdio: 'ignore' });
+    const fake = await fakeClient(dir);
     try {
-      writeFileSync(pidfile, `${fake.pid}\n`);
-      await execed(fake.pid ?? 0);
       writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'bound', ip: '10.1.2.200', mask: '24', serverid: '10.1.2.117' }));
       const s = clients.status(ep)!;
       assert.deepEqual([s.State, s.Address, s.Server], ['no lease', null, null]);
