@@ -36,6 +36,10 @@ const IP_ICMPV6 = 58;
 const ICMPV6_RA = 134;
 const ICMPV6_NA = 136;
 const ICMPV6_REDIRECT = 137;
+const DHCPV4_SERVER = 67;
+const DHCPV4_CLIENT = 68;
+const DHCPV6_SERVER = 547;
+const DHCPV6_CLIENT = 546;
 
 /** FAUCET's old names of match fields, as FAUCET maps them (valve_of_old.py). */
 const OLD_FIELDS: Readonly<Record<string, string>> = {
@@ -186,9 +190,14 @@ export function antispoofRules(port: AntispoofPort, operator: readonly AclRule[]
     }
   }
   rules.push({ eth_type: ETH_IPV6, ip_proto: IP_ICMPV6, icmpv6_type: ICMPV6_NA, actions: drop });
+  // Nor a DHCP server: its offer would become a peer's address (and, on a DHCP network, that
+  // peer's pinned one), its NAK would end a peer's lease. Dropped before the operator's rules,
+  // which may well allow UDP from the container's own address.
+  rules.push({ eth_type: ETH_IPV4, ip_proto: IP_UDP, udp_src: DHCPV4_SERVER, udp_dst: DHCPV4_CLIENT, actions: drop });
+  rules.push({ eth_type: ETH_IPV6, ip_proto: IP_UDP, udp_src: DHCPV6_SERVER, udp_dst: DHCPV6_CLIENT, actions: drop });
   // Before it has a lease, a DHCP client has no address to send from.
   if (port.dhcp) {
-    rules.push({ eth_type: ETH_IPV4, eth_src: mac, ipv4_src: '0.0.0.0', ipv4_dst: '255.255.255.255', ip_proto: IP_UDP, udp_src: 68, udp_dst: 67, actions: { allow: true } });
+    rules.push({ eth_type: ETH_IPV4, eth_src: mac, ipv4_src: '0.0.0.0', ipv4_dst: '255.255.255.255', ip_proto: IP_UDP, udp_src: DHCPV4_CLIENT, udp_dst: DHCPV4_SERVER, actions: { allow: true } });
   }
   const theirs = (operator ?? [{ actions: { allow: true } }]).map(normalised);
   for (const section of ['arp', 'ipv4', 'ipv6'] as const) {

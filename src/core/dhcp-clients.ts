@@ -3,6 +3,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import type { DhcpSupervisor } from '../dhcp/supervisor.js';
 import type { DhcpLease, DhcpReport } from '../dhcp/lease.js';
+import { leaseRefusal } from '../dhcp/lease-policy.js';
 import { onLink, type ReleaseRequest } from '../dhcp/release.js';
 import type { Engine } from '../engine/client.js';
 import type { EndpointRecord, StateStore } from './state.js';
@@ -83,6 +84,8 @@ export class DhcpClients {
   private readonly log: Logger;
   private readonly resolv = new Map<string, ResolvTarget>();
   private readonly ifnames = new Map<string, string>();
+  /** The last lease refused, per endpoint, until one is taken: the client is ended and restarted meanwhile. */
+  private readonly refusals = new Map<string, string>();
 
   constructor(private readonly deps: DhcpClientsDeps) {
     this.log = deps.logger.child({ component: 'dhcp' });
@@ -91,6 +94,12 @@ export class DhcpClients {
   /** Whether the endpoint belongs to a DHCP network. */
   wants(ep: EndpointRecord): boolean {
     return this.deps.state.network(ep.networkId)?.options.dhcp === true;
+  }
+
+  /** Why the endpoint's network does not take this lease (its dhcp_server, dhcp_subnet); undefined: it does. */
+  private refusal(ep: EndpointRecord, lease: DhcpLease): string | undefined {
+    const o = this.deps.state.network(ep.networkId)?.options;
+    return o === undefined ? undefined : leaseRefusal(lease, { servers: o.dhcpServers, subnet: o.dhcpSubnet });
   }
 
   /**
@@ -141,8 +150,17 @@ export class DhcpClients {
   async reported(endpointId: string, report: DhcpReport): Promise<void> {
     const ep = this.deps.state.endpoint(endpointId);
     if (ep === undefined) return;
-    const lease = report.lease;
-    this.log.info({ endpoint: endpointId, container: ep.container?.name, event: report.event, address: lease?.address, server: lease?.serverId, message: report.message }, 'DHCP client event');
+    const offered = report.lease;
+    this.log.info({ endpoint: endpointId, container: ep.container?.name, event: report.event, address: offered?.address, server: offered?.serverId, message: report.message }, 'DHCP client event');
+    const refused = offered === undefined ? undefined : this.refusal(ep, offered);
+    if (refused !== undefined) {
+      // Not pinned, not written into resolv.conf; the client gives it back and asks again.
+      this.log.warn({ endpoint: endpointId, container: ep.container?.name, address: offered?.address, server: offered?.serverId, why: refused }, 'DHCP lease refused; the client asks again');
+      this.refusals.set(endpointId, refused);
+      this.deps.supervisor.askAgain(endpointId);
+    }
+    const lease = refused === undefined ? offered : undefined;
+    if (lease !== undefined) this.refusals.delete(endpointId);
     if (ep.leasedIpv4 !== lease?.address) {
       this.deps.state.updateEndpoint(endpointId, { leasedIpv4: lease?.address });
       this.deps.onLeaseChanged?.(endpointId);
@@ -167,6 +185,7 @@ export class DhcpClients {
    */
   async stop(ep: EndpointRecord, why: string, release: boolean): Promise<void> {
     this.resolv.delete(ep.id);
+    this.refusals.delete(ep.id);
     const ifname = this.ifnames.get(ep.id);
     this.ifnames.delete(ep.id);
     const last = await this.deps.supervisor.stop(ep.id);
@@ -215,13 +234,20 @@ export class DhcpClients {
   status(ep: EndpointRecord): DhcpStatus | undefined {
     if (!this.wants(ep)) return undefined;
     const s = this.deps.supervisor.status(ep.id);
-    const lease = s.report?.lease;
+    const offered = s.report?.lease;
+    const refusedNow = offered === undefined ? undefined : this.refusal(ep, offered);
+    const lease = refusedNow === undefined ? offered : undefined;
+    const refused = lease === undefined ? refusedNow ?? this.refusals.get(ep.id) : undefined;
     const target = this.resolv.get(ep.id);
     let state: DhcpStatus['State'];
     let reason: string | null = null;
     if (ep.sandboxKey === undefined) {
       state = 'not running';
       reason = 'the container is not running';
+    } else if (refused !== undefined) {
+      // Its client is ended on purpose and started again with backoff: the refusal is the news.
+      state = 'no lease';
+      reason = `${refused}; refused, asking again`;
     } else if (s.pid === undefined) {
       state = 'not running';
       reason = this.deps.supervisor.watches(ep.id) ? `the DHCP client is not running; it is started again with backoff (restarts so far: ${s.restarts})` : 'the DHCP client has not been started yet';

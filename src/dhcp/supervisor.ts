@@ -245,6 +245,16 @@ export class DhcpSupervisor {
     };
   }
 
+  /**
+   * Ends the running client (it releases its lease and flushes the address) but keeps watching
+   * the endpoint: `check` starts it again after its backoff, and it asks anew (a DISCOVER, no
+   * requested address). For a lease the network does not take.
+   */
+  askAgain(endpointId: string): void {
+    const pid = this.pidOf(endpointId);
+    if (pid !== undefined && this.clients.has(endpointId)) process.kill(pid, 'SIGTERM');
+  }
+
   /** Whether the supervisor watches (and restarts) this endpoint's client. */
   watches(endpointId: string): boolean {
     return this.clients.has(endpointId);

@@ -25,6 +25,8 @@ export const Opt = {
   mirrorTunnelVid: 'ovs.bridge.mirror_tunnel_vid',
   lbport: 'ovs.bridge.lbport',
   dhcp: 'ovs.bridge.dhcp',
+  dhcpServer: 'ovs.bridge.dhcp_server',
+  dhcpSubnet: 'ovs.bridge.dhcp_subnet',
   antispoof: 'ovs.bridge.antispoof',
 } as const;
 
@@ -76,6 +78,10 @@ export interface NetworkOptions {
   /** The OpenFlow port of the bridge's link to the mirror bridge (and the stack's loopback). */
   readonly lbport: number;
   readonly dhcp: boolean;
+  /** The network's DHCP servers (option 54 of their leases): a lease from another is refused. Empty: any. */
+  readonly dhcpServers: readonly string[];
+  /** The network's IPv4 subnet, `a.b.c.d/len`: a lease outside it is refused. undefined: any. */
+  readonly dhcpSubnet: string | undefined;
   /** Each container port gets an input ACL that admits only its own MAC and addresses (core/antispoof.ts). */
   readonly antispoof: boolean;
 }
@@ -131,6 +137,30 @@ export function parseIntInRange(value: string, option: string, min: number, max:
 }
 
 const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
+
+/** `10.0.0.2` or `10.0.0.2,10.0.0.3`: IPv4 addresses, each once. */
+export function parseIpv4List(value: string, option: string): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (items.length === 0) throw bad(option, value, 'expected one or more IPv4 addresses such as 192.168.50.1');
+  for (const ip of items) if (!IPV4.test(ip)) throw bad(option, value, `${JSON.stringify(ip)} is not an IPv4 address`);
+  return [...new Set(items)];
+}
+
+/** `192.168.50.0/24`: an IPv4 network address and prefix length, no host bits set. */
+export function parseIpv4Subnet(value: string, option: string): string {
+  const m = /^([0-9.]+)\/([0-9]{1,2})$/.exec(value.trim());
+  const addr = m?.[1] ?? '';
+  const len = Number(m?.[2]);
+  if (m === null || !IPV4.test(addr) || len > 32) throw bad(option, value, 'expected an IPv4 subnet such as 192.168.50.0/24');
+  const bits = addr.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  const host = bits % 2 ** (32 - len);
+  if (host !== 0) {
+    const net = bits - host;
+    const dotted = [24, 16, 8, 0].map((s) => Math.floor(net / 2 ** s) % 256).join('.');
+    throw bad(option, value, `host bits are set; the network is ${dotted}/${len}`);
+  }
+  return `${addr}/${len}`;
+}
 
 /** `tcp:IP:PORT` or `ssl:IP:PORT`, IPv6 in brackets, as ovs-vsctl set-controller takes them. */
 export function parseControllers(value: string, option: string = Opt.controller): string[] {
@@ -288,6 +318,12 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
 
   const dhcp = opt(Opt.dhcp, parseBool) ?? false;
   if (dhcp && mode !== 'flat') throw bad(Opt.dhcp, 'true', `DHCP needs ${Opt.mode}=flat (got ${mode})`);
+  const dhcpServers = opt(Opt.dhcpServer, parseIpv4List) ?? [];
+  const dhcpSubnet = opt(Opt.dhcpSubnet, parseIpv4Subnet);
+  for (const key of [Opt.dhcpServer, Opt.dhcpSubnet]) {
+    const v = str[key];
+    if (v !== undefined && !dhcp) throw bad(key, v, `only a network with ${Opt.dhcp}=true leases addresses`);
+  }
 
   return Object.freeze({
     given: Object.freeze(new Set(Object.keys(str) as OptionName[])),
@@ -308,6 +344,8 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
     mirrorTunnelVid,
     lbport,
     dhcp,
+    dhcpServers: Object.freeze(dhcpServers),
+    dhcpSubnet,
     antispoof: opt(Opt.antispoof, parseBool) ?? false,
   });
 }

@@ -77,7 +77,11 @@ describe('antispoof rules without an operator ACL', () => {
     for (const r of rules) {
       const keys = Object.keys(r);
       if (keys.some((k) => k.startsWith('arp_'))) assert.equal(r['eth_type'], 0x806);
-      if (keys.some((k) => k.startsWith('ipv4_') || k === 'udp_src')) assert.equal(r['eth_type'], 0x800);
+      if (keys.some((k) => k.startsWith('ipv4_'))) assert.equal(r['eth_type'], 0x800);
+      if (keys.some((k) => k.startsWith('udp_'))) {
+        assert.ok(r['eth_type'] === 0x800 || r['eth_type'] === 0x86dd);
+        assert.equal(r['ip_proto'], 17);
+      }
       if (keys.some((k) => k.startsWith('ipv6_') || k.startsWith('icmpv6_'))) assert.equal(r['eth_type'], 0x86dd);
       if (keys.some((k) => k.startsWith('icmpv6_'))) assert.equal(r['ip_proto'], 58);
     }
@@ -101,6 +105,29 @@ describe('antispoof rules on a DHCP network', () => {
     assert.equal(verdict(after, tcp(IP, 80)), true);
     assert.equal(verdict(after, arp(MAC, IP)), true);
     assert.equal(verdict(after, tcp(PEER_IP, 80)), false);
+  });
+});
+
+describe('antispoof rules against a container acting as a DHCP server', () => {
+  const offer = { eth_type: 0x800, eth_src: MAC, ipv4_src: IP, ipv4_dst: '255.255.255.255', ip_proto: 17, udp_src: 67, udp_dst: 68 };
+  const advertise = { eth_type: 0x86dd, eth_src: MAC, ipv6_src: linkLocalOf(MAC), ipv6_dst: 'fe80::1', ip_proto: 17, udp_src: 547, udp_dst: 546 };
+
+  it('drop DHCPv4 replies and DHCPv6 server messages sent as itself, on DHCP networks and others, whatever the operator allows', () => {
+    for (const dhcp of [false, true]) {
+      for (const operator of [undefined, [{ eth_type: 0x800, ip_proto: 17, actions: { allow: 1 } }, { eth_type: 0x86dd, ip_proto: 17, actions: { allow: 1 } }]]) {
+        const rules = antispoofRules({ ...PORT, dhcp }, operator);
+        assert.equal(verdict(rules, offer), false, `DHCPv4 offer, dhcp=${dhcp}`);
+        assert.equal(verdict(rules, { ...offer, ipv4_dst: PEER_IP }), false, `unicast DHCPv4 reply, dhcp=${dhcp}`);
+        assert.equal(verdict(rules, advertise), false, `DHCPv6 advertise, dhcp=${dhcp}`);
+      }
+    }
+  });
+
+  it('still let the container be a DHCP client, and send other UDP as itself', () => {
+    const rules = antispoofRules({ mac: MAC, ipv4: [IP], ipv6: [], dhcp: true }, undefined);
+    assert.equal(verdict(rules, { ...offer, udp_src: 68, udp_dst: 67, ipv4_dst: PEER_IP }), true, 'a renewal to the server');
+    assert.equal(verdict(rules, { ...offer, udp_src: 67, udp_dst: 53 }), true);
+    assert.equal(verdict(rules, { ...advertise, udp_src: 546, udp_dst: 547 }), true, 'a DHCPv6 solicit');
   });
 });
 

@@ -1,11 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DhcpClients, resolvConfFor } from '../../../src/core/dhcp-clients.js';
 import { DhcpSupervisor } from '../../../src/dhcp/supervisor.js';
+import { parseDhcpReport } from '../../../src/dhcp/lease.js';
 import { StateStore, endpointRecord } from '../../../src/core/state.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 import { silentLogger } from '../../../src/util/log.js';
@@ -14,16 +15,18 @@ import type { ReleaseRequest } from '../../../src/dhcp/release.js';
 const EP = 'a'.repeat(64);
 const NET = 'b'.repeat(64);
 
-function setup(dhcp = true): { clients: DhcpClients; state: StateStore; dir: string; released: ReleaseRequest[]; links: Set<string>; sup: DhcpSupervisor } {
+function setup(dhcp = true, more: Readonly<Record<string, string>> = {}): { clients: DhcpClients; state: StateStore; dir: string; released: ReleaseRequest[]; links: Set<string>; sup: DhcpSupervisor; pinned: string[] } {
   const dir = mkdtempSync(path.join(tmpdir(), 'dovesnap-dhcp-unit-'));
   const state = new StateStore();
-  const options = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.mode': 'flat', ...(dhcp ? { 'ovs.bridge.dhcp': 'true' } : {}) });
+  const options = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.mode': 'flat', ...(dhcp ? { 'ovs.bridge.dhcp': 'true' } : {}), ...more });
   state.putNetwork({ id: NET, name: 'lan', options, rawOptions: {}, bridgeName: 'ovsbr-bbbbb', datapathType: 'netdev', controllers: [], ipv4: [], internal: true, localFaucet: true });
   state.putEndpoint(endpointRecord({ id: EP, networkId: NET, hostIf: 'dspaaaaaaaaaaaa', containerIf: 'dscaaaaaaaaaaaa', mac: '0e:00:00:00:00:01', sandboxKey: '/var/run/docker/netns/x', container: { id: 'c'.repeat(64), name: '/web', labels: {} } }));
   const sup = new DhcpSupervisor({ dir, logger: silentLogger(), checkMs: 60_000 });
   const released: ReleaseRequest[] = [];
   const links = new Set<string>();
+  const pinned: string[] = [];
   const clients = new DhcpClients({
+    onLeaseChanged: (id) => pinned.push(id),
     supervisor: sup,
     state,
     logger: silentLogger(),
@@ -37,7 +40,7 @@ function setup(dhcp = true): { clients: DhcpClients; state: StateStore; dir: str
       waitNeighbourSettled: async () => true,
     },
   });
-  return { clients, state, dir, released, links, sup };
+  return { clients, state, dir, released, links, sup, pinned };
 }
 
 /** Waits until the spawned fake client runs its own command line (not the forked parent's). */
@@ -51,6 +54,15 @@ async function execed(pid: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`process ${pid} never ran as the fake udhcpc`);
+}
+
+/** Something that looks like the endpoint's client to the supervisor: its command line names udhcpc and the pidfile. */
+async function fakeClient(dir: string): Promise<ChildProcess> {
+  const pidfile = path.join(dir, `${EP}.pid`);
+  const fake = spawn('sh', ['-c', 'sleep 30; true', 'udhcpc', pidfile], { stdio: 'ignore' });
+  writeFileSync(pidfile, `${fake.pid}\n`);
+  await execed(fake.pid ?? 0);
+  return fake;
 }
 
 const report = (vars: Record<string, string>): string => Object.entries(vars).map(([k, v]) => `${k}=${v}\0`).join('');
@@ -83,12 +95,8 @@ describe('DHCP clients of DHCP networks', () => {
   it('with a client running: bound, requesting, no offer, NAK with the server\'s message', async () => {
     const { clients, state, dir, sup } = setup();
     const ep = state.endpoint(EP)!;
-    // Something that looks like the endpoint's client to the supervisor: its command line names udhcpc and the pidfile.
-    const pidfile = path.join(dir, `${EP}.pid`);
-    const fake = spawn('sh', ['-c', 'sleep 30; true', 'udhcpc', pidfile], { stdio: 'ignore' });
+    const fake = await fakeClient(dir);
     try {
-      writeFileSync(pidfile, `${fake.pid}\n`);
-      await execed(fake.pid ?? 0);
       assert.equal(clients.status(ep)?.ClientPid, fake.pid);
       assert.equal(clients.status(ep)?.State, 'requesting');
       writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'deconfig' }));
@@ -126,6 +134,59 @@ describe('DHCP clients of DHCP networks', () => {
       assert.equal(clients.status(ep)?.State, 'requesting');
       writeFileSync(reportFile, report({ event: 'bound', ip: '10.1.2.3', mask: '24', serverid: '10.1.2.1' }));
       assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Address], ['bound', '10.1.2.3']);
+    } finally {
+      fake.kill('SIGKILL');
+      sup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a lease from a server not the network\'s, or outside its subnet: not pinned, not shown, and the client is made to ask again', async () => {
+    const { clients, state, dir, sup, pinned } = setup(true, { 'ovs.bridge.dhcp_server': '10.1.2.1', 'ovs.bridge.dhcp_subnet': '10.1.2.0/24' });
+    const ep = state.endpoint(EP)!;
+    const fake = await fakeClient(dir);
+    const ended = new Promise<NodeJS.Signals | null>((resolve) => fake.on('exit', (_code, signal) => resolve(signal)));
+    try {
+      sup.ensure({ endpointId: EP, netns: '/var/run/docker/netns/x', ifname: 'eth0', hostname: 'web' });
+      const fromRogue = report({ event: 'bound', ip: '10.1.2.200', mask: '24', serverid: '10.1.2.117', dns: '10.1.2.117' });
+      writeFileSync(path.join(dir, `${EP}.report`), fromRogue);
+      const rogue = parseDhcpReport(fromRogue)!;
+      await clients.reported(EP, rogue);
+      assert.equal(state.endpoint(EP)?.leasedIpv4, undefined, 'the rogue lease is not pinned');
+      assert.deepEqual(pinned, []);
+      assert.equal(await ended, 'SIGTERM', 'the client was ended, to ask again');
+      // Ended, it gave the lease back (deconfig) and waits for its restart: the refusal is still what status says.
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'deconfig' }));
+      const s = clients.status(ep)!;
+      assert.deepEqual([s.State, s.Address, s.Server], ['no lease', null, null]);
+      assert.match(s.Reason ?? '', /^the lease of 10\.1\.2\.200 is from server 10\.1\.2\.117, not from ovs\.bridge\.dhcp_server=10\.1\.2\.1; refused, asking again$/);
+
+      const outside = parseDhcpReport(report({ event: 'bound', ip: '10.1.3.5', mask: '24', serverid: '10.1.2.1' }))!;
+      await clients.reported(EP, outside);
+      assert.equal(state.endpoint(EP)?.leasedIpv4, undefined, 'a lease outside the subnet is not pinned');
+
+      const good = parseDhcpReport(report({ event: 'bound', ip: '10.1.2.100', mask: '24', serverid: '10.1.2.1' }))!;
+      await clients.reported(EP, good);
+      assert.equal(state.endpoint(EP)?.leasedIpv4, '10.1.2.100');
+      assert.deepEqual(pinned, [EP]);
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'bound', ip: '10.1.2.100', mask: '24', serverid: '10.1.2.1' }));
+      assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Address], ['not running', '10.1.2.100'], 'a lease taken clears the refusal (the fake client is gone by now)');
+    } finally {
+      fake.kill('SIGKILL');
+      sup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says in its status why a lease was refused', async () => {
+    const { clients, state, dir, sup } = setup(true, { 'ovs.bridge.dhcp_server': '10.1.2.1' });
+    const ep = state.endpoint(EP)!;
+    const fake = await fakeClient(dir);
+    try {
+      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'bound', ip: '10.1.2.200', mask: '24', serverid: '10.1.2.117' }));
+      const s = clients.status(ep)!;
+      assert.deepEqual([s.State, s.Address, s.Server], ['no lease', null, null]);
+      assert.equal(s.Reason, 'the lease of 10.1.2.200 is from server 10.1.2.117, not from ovs.bridge.dhcp_server=10.1.2.1; refused, asking again');
     } finally {
       fake.kill('SIGKILL');
       sup.close();

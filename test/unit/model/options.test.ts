@@ -109,6 +109,20 @@ describe('network options', () => {
     rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.vlan': '5', 'ovs.bridge.mirror_tunnel_vid': '5' }), 'ovs.bridge.mirror_tunnel_vid');
   });
 
+  it('takes the DHCP servers and subnet of a DHCP network, and refuses them elsewhere or malformed, naming option and value', () => {
+    const dhcp = { 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true' };
+    const o = parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_server': '192.168.50.1, 192.168.50.2', 'ovs.bridge.dhcp_subnet': '192.168.50.0/24' });
+    assert.deepEqual([o.dhcpServers, o.dhcpSubnet], [['192.168.50.1', '192.168.50.2'], '192.168.50.0/24']);
+    assert.deepEqual([parseNetworkOptions(dhcp).dhcpServers, parseNetworkOptions(dhcp).dhcpSubnet], [[], undefined]);
+    rejects(() => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_server': '192.168.50.300' }), 'ovs.bridge.dhcp_server', '"192.168.50.300"', 'not an IPv4 address');
+    rejects(() => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_server': ',' }), 'ovs.bridge.dhcp_server', 'IPv4 addresses');
+    rejects(() => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_subnet': '192.168.50.0' }), 'ovs.bridge.dhcp_subnet', '"192.168.50.0"', 'IPv4 subnet');
+    rejects(() => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_subnet': '192.168.50.0/33' }), 'ovs.bridge.dhcp_subnet', 'IPv4 subnet');
+    rejects(() => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_subnet': '192.168.50.7/24' }), 'ovs.bridge.dhcp_subnet', '"192.168.50.7/24"', 'the network is 192.168.50.0/24');
+    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp_server': '192.168.50.1' }), 'ovs.bridge.dhcp_server', '"192.168.50.1"', 'ovs.bridge.dhcp=true');
+    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp_subnet': '10.0.0.0/8' }), 'ovs.bridge.dhcp_subnet', 'ovs.bridge.dhcp=true');
+  });
+
   it("parses add_ports' fourth field: an untagged VLAN, tagged ones, or both; empty fields keep their defaults", () => {
     const o = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'a///20,b/7//t20+t30,c//allowall/100+t40' });
     assert.deepEqual(o.addPorts, [
