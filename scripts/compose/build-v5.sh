@@ -5,10 +5,10 @@
 # (test/e2e/compose.test.ts) runs it next to Debian's docker-compose 1.29.
 #   scripts/compose/build-v5.sh [--force]
 # Idempotent: when the binary is there and reports the pinned version it only prints it.
-# Needs the Go that Compose's go.mod asks for (GO_MIN): /usr/local/go or a go in PATH when new
-# enough; an older Go (>= 1.21) fetches that toolchain itself through the same proxy
-# (GOTOOLCHAIN). Go's module and build caches live in ${COMPOSE_DIR}/.go during the build and are
-# removed after a successful one (KEEP_GO_CACHE=1 keeps them for a quicker rebuild).
+# Needs the Go that Compose's go.mod asks for (GO_MIN): /usr/local/go (else a go in PATH) when
+# new enough; an older Go (>= 1.21) fetches that toolchain itself through the same proxy
+# (GOTOOLCHAIN=auto). Go's module and build caches live in ${COMPOSE_DIR}/.go during the build
+# and are removed after a successful one (KEEP_GO_CACHE=1 keeps them for a quicker rebuild).
 set -euo pipefail
 LOG_TAG=dovesnap-compose-build
 # shellcheck source=scripts/lib.sh
@@ -25,33 +25,20 @@ GO_DIR="${COMPOSE_DIR}/.go"
 PKG=github.com/docker/compose/v5
 GO=""
 
-version_ge() { [[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" == "$2" ]]; }
-
-go_version_of() {
-  local v
-  v="$(GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null)" || return 1
-  v="${v#go}"
-  printf '%s\n' "${v%% *}"
-}
-
-# ensure_go: GO is a Go >= GO_MIN; an older one (1.21 on) is told to fetch go${GO_MIN} itself.
+# ensure_go: /usr/local/go, else the go in PATH. One older than Compose's go.mod asks for fetches
+# that toolchain itself through the same proxy (GOTOOLCHAIN=auto, Go >= 1.21); a new enough one
+# builds as it is.
 ensure_go() {
-  local candidate v older=""
+  local candidate
   for candidate in /usr/local/go/bin/go "$(command -v go || true)"; do
-    [[ -n "${candidate}" && -x "${candidate}" ]] || continue
-    v="$(go_version_of "${candidate}")" || continue
-    if version_ge "${v}" "${GO_MIN}"; then
+    if [[ -n "${candidate}" && -x "${candidate}" ]]; then
       GO="${candidate}"
-      export GOTOOLCHAIN=local
-      log "go: ${GO} (go${v})"
-      return 0
+      break
     fi
-    version_ge "${v}" 1.21 && [[ -z "${older}" ]] && older="${candidate}"
   done
-  [[ -n "${older}" ]] || die "go: no Go >= 1.21 in /usr/local/go or PATH to build Compose (needs go${GO_MIN})"
-  GO="${older}"
-  export GOTOOLCHAIN="go${GO_MIN}"
-  log "go: ${GO} fetches go${GO_MIN} through ${GOPROXY:-https://proxy.golang.org,direct}"
+  [[ -n "${GO}" ]] || die "go: none in /usr/local/go or PATH (Compose ${COMPOSE_V5_VERSION} needs go${GO_MIN}; a Go >= 1.21 fetches it)"
+  export GOTOOLCHAIN=auto
+  log "go: ${GO} ($("${GO}" env GOVERSION))"
 }
 
 built() {
@@ -87,7 +74,8 @@ main() {
     die "go build ${PKG}/cmd failed (in ${work})"
   mv -f "${BIN}.new" "${BIN}"
   built || die "${BIN} does not report version ${COMPOSE_V5_VERSION}"
-  printf 'compose=%s\ngo=%s\nbuilt=%s\nseconds=%s\n' "${COMPOSE_V5_VERSION}" "$("${GO}" env GOVERSION)" "$(date -Is)" \
+  # In the module: the toolchain that built it, fetched or not.
+  printf 'compose=%s\ngo=%s\nbuilt=%s\nseconds=%s\n' "${COMPOSE_V5_VERSION}" "$(cd "${work}" && "${GO}" env GOVERSION)" "$(date -Is)" \
     "$((SECONDS - start))" >"${HOME_DIR}/BUILD-INFO"
   if [[ "${KEEP_GO_CACHE:-0}" == 1 ]]; then
     log "Go caches kept in ${GO_DIR} ($(du -sh "${GO_DIR}" | cut -f1); KEEP_GO_CACHE=1)"

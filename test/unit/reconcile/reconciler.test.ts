@@ -427,24 +427,25 @@ describe('reconciler: networks of a Docker Compose project', () => {
   const COMPOSE_NET = { 'com.docker.compose.project': 'proj', 'com.docker.compose.network': 'labnet', 'com.docker.compose.version': '1.29.2' };
   const OF_PROJECT = { 'com.docker.compose.project': 'proj', 'com.docker.compose.service': 'web' };
 
-  it("a create event learns the network's compose-file name from its labels and persists it with the name", async () => {
+  /** Compose made the network `labnet` of project `proj` after the daemon started, and it is named. */
+  async function composeNetworkCreated(): Promise<{ r: Rig; net: NetworkRecord }> {
     const r = rig();
     await startAndPass(r);
     const net = await addNetwork(r, NET1, undefined, '0x1');
     dockerNetwork(r, net, 'proj_labnet', {}, 'dovesnap', COMPOSE_NET);
     r.engine.emit(networkEvent('create', NET1, { name: 'proj_labnet', type: 'dovesnap' }));
     await waitFor(() => r.faucet.syncs.includes('network proj_labnet named'), 'the naming sync');
+    return { r, net };
+  }
+
+  it("a create event learns the network's compose-file name from its labels and persists it with the name", async () => {
+    const { r, net } = await composeNetworkCreated();
     assert.deepEqual(r.state.network(NET1)?.compose, { project: 'proj', network: 'labnet' });
     assert.deepEqual(JSON.parse((await r.vs.getBridge(net.bridgeName))?.externalIds[ExtId.compose] ?? ''), { project: 'proj', network: 'labnet' });
   });
 
   it('a container of the project that names the network as in the compose file gets its labels on it (fast path)', async () => {
-    const r = rig();
-    await startAndPass(r);
-    const net = await addNetwork(r, NET1, undefined, '0x1');
-    dockerNetwork(r, net, 'proj_labnet', {}, 'dovesnap', COMPOSE_NET);
-    r.engine.emit(networkEvent('create', NET1, { name: 'proj_labnet', type: 'dovesnap' }));
-    await waitFor(() => r.faucet.syncs.includes('network proj_labnet named'), 'the naming sync');
+    const { r, net } = await composeNetworkCreated();
     await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/x' });
     r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'proj_web_1', ...OF_PROJECT, 'dovesnap.faucet.portacl': 'labnet:allow', 'dovesnap.faucet.mirror': 'labnet:true' } } });
     const inspects = r.engine.calls.inspectContainer + r.engine.calls.inspectNetwork;
