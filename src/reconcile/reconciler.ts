@@ -192,7 +192,7 @@ export class Reconciler {
         return;
       }
     }
-    const compose = net.compose ?? (await this.composeOf(networkId, dockerLabels));
+    const compose = net.compose !== undefined ? net.compose : await this.composeOf(networkId, dockerLabels);
     const current = this.deps.state.network(networkId);
     if (current === undefined) return;
     const named = { ...current, name, compose };
