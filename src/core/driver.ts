@@ -547,7 +547,7 @@ export class Driver implements NetworkDriver {
     try {
       const found = (await Promise.all(POLICY_LABELS.map((key) => list(key)))).flat();
       const resolvedHere = new Set(this.deps.state.endpointsOf(net.id).flatMap((e) => (e.container === undefined ? [] : [e.container.id])));
-      const holder = policyHolder(found, name, resolvedHere);
+      const holder = policyHolder(found, { name, compose: net.compose }, resolvedHere);
       if (holder !== undefined) this.log.debug({ network: name, container: holder }, 'a container with port labels may be joining: the port opens once its entry is known');
       return holder === undefined;
     } catch (err) {

@@ -1,4 +1,4 @@
-import { Label, parseContainerLabels } from '../model/labels.js';
+import { ComposeLabel, Label, parseContainerLabels, type ComposeNetwork } from '../model/labels.js';
 
 /**
  * Opening a container's port at CreateEndpoint, before dovesnap knows whose it is. Pure.
@@ -28,17 +28,25 @@ export interface LabelledContainer {
   readonly labels: Readonly<Record<string, string>>;
 }
 
+/** The network's names, as container labels may give them; `compose` undefined: not learnt yet. */
+export interface EarlyOpenNetwork {
+  readonly name: string;
+  readonly compose: ComposeNetwork | null | undefined;
+}
+
 /**
- * The first container (by name) that could join `networkName` with a port that is not the
+ * The first container (by name) that could join `network` with a port that is not the
  * network's default, or undefined if there is none. `resolvedHere`: containers that already
  * have their endpoint on this network (their port is not the one being created).
  */
-export function policyHolder(containers: readonly LabelledContainer[], networkName: string, resolvedHere: ReadonlySet<string>): string | undefined {
+export function policyHolder(containers: readonly LabelledContainer[], network: EarlyOpenNetwork, resolvedHere: ReadonlySet<string>): string | undefined {
   for (const c of containers) {
     if (resolvedHere.has(c.id)) continue;
+    // Its labels may name this network by a compose-file name not known yet.
+    if (network.compose === undefined && c.labels[ComposeLabel.project] !== undefined) return c.name;
     let parsed;
     try {
-      parsed = parseContainerLabels(c.labels, networkName);
+      parsed = parseContainerLabels(c.labels, { name: network.name, compose: network.compose ?? undefined });
     } catch {
       // A label dovesnap refuses keeps the port closed: never open it early.
       return c.name;

@@ -1,6 +1,7 @@
 import { endpointRecord, type NetworkRecord, type EndpointRecord } from './state.js';
 import type { BridgeState, PortState } from '../ovs/vswitch.js';
 import { parseNetworkOptions } from '../model/options.js';
+import type { ComposeNetwork } from '../model/labels.js';
 import type { IpamData } from '../plugin/protocol.js';
 import type { PublishedPort } from './state.js';
 
@@ -12,6 +13,8 @@ import type { PublishedPort } from './state.js';
 export const ExtId = {
   networkId: 'dovesnap-network-id',
   networkName: 'dovesnap-network-name',
+  /** The network's Compose project and compose-file name as JSON, 'null' for none, '' unknown. */
+  compose: 'dovesnap-compose',
   options: 'dovesnap-options',
   ipv4: 'dovesnap-ipv4',
   internal: 'dovesnap-internal',
@@ -47,6 +50,7 @@ export function bridgeExternalIds(n: NetworkRecord): Record<string, string> {
   return {
     [ExtId.networkId]: n.id,
     [ExtId.networkName]: n.name ?? '',
+    [ExtId.compose]: n.compose === undefined ? '' : JSON.stringify(n.compose),
     [ExtId.options]: JSON.stringify(n.rawOptions),
     [ExtId.ipv4]: JSON.stringify(n.ipv4),
     [ExtId.internal]: String(n.internal),
@@ -95,9 +99,11 @@ export function restoreFromBridge(b: BridgeState, isLocalFaucet: (controllers: r
     return { error: `bridge ${b.name} (network ${id}) has options this version cannot read: ${(err as Error).message}` };
   }
   const name = b.externalIds[ExtId.networkName];
+  const compose = composeFrom(jsonOr<unknown>(b.externalIds[ExtId.compose], undefined));
   const network: NetworkRecord = {
     id,
     name: name === undefined || name === '' ? undefined : name,
+    ...(compose === undefined ? {} : { compose }),
     options,
     rawOptions,
     bridgeName: b.name,
@@ -109,6 +115,14 @@ export function restoreFromBridge(b: BridgeState, isLocalFaucet: (controllers: r
   };
   const endpoints = b.ports.map((p) => endpointFromPort(p, id)).filter((e): e is EndpointRecord => e !== undefined);
   return { network, endpoints };
+}
+
+/** A stored Compose identity; undefined (learnt again from Docker) for anything else. */
+function composeFrom(stored: unknown): ComposeNetwork | null | undefined {
+  if (stored === null) return null;
+  if (typeof stored !== 'object') return undefined;
+  const { project, network } = stored as Record<string, unknown>;
+  return typeof project === 'string' && typeof network === 'string' ? { project, network } : undefined;
 }
 
 /**

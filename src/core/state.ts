@@ -1,6 +1,6 @@
 import type { DatapathType } from '../ovs/vswitch.js';
 import type { NetworkOptions } from '../model/options.js';
-import type { ContainerNetworkLabels } from '../model/labels.js';
+import type { ComposeNetwork, ContainerNetworkLabels } from '../model/labels.js';
 import type { IpamData } from '../plugin/protocol.js';
 
 /**
@@ -13,6 +13,12 @@ export interface NetworkRecord {
   readonly id: string;
   /** Docker's name for the network, also the FAUCET DP name; learnt from Docker's events. */
   readonly name: string | undefined;
+  /**
+   * The network's place in a Docker Compose project (its `com.docker.compose.*` labels), by which
+   * its containers' labels may name it; null: Compose did not make it; undefined: not learnt from
+   * Docker yet (learnt with the name, from the network's labels).
+   */
+  readonly compose?: ComposeNetwork | null | undefined;
   readonly options: NetworkOptions;
   /** The options as Docker passed them, kept so a restart re-parses exactly what the user typed. */
   readonly rawOptions: Readonly<Record<string, string>>;

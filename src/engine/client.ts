@@ -13,6 +13,7 @@ export interface EngineNetwork {
   readonly Name: string;
   readonly Driver: string;
   readonly Internal?: boolean;
+  readonly Labels?: Readonly<Record<string, string>> | null;
   readonly Options?: Readonly<Record<string, string>>;
   readonly IPAM?: { readonly Config?: readonly { readonly Subnet?: string; readonly Gateway?: string }[] };
   readonly Containers?: Readonly<Record<string, { readonly Name?: string; readonly EndpointID?: string; readonly MacAddress?: string; readonly IPv4Address?: string }>>;

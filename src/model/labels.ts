@@ -5,6 +5,11 @@ import { parseAclName, parseBool } from './options.js';
  * Container labels of the original dovesnap (`dovesnap.faucet.*`). Each may be given once for
  * every network (`value`) or per network (`net1:value1/net2:value2`); the per-network form wins
  * for the networks it names, and networks it does not name get nothing.
+ *
+ * A NET part names a network by its Docker name, or, for a container of a Docker Compose project,
+ * by the name the project's compose file gives it (Compose names the network `PROJECT_NET` and
+ * labels it with both parts). The Docker name is looked up first: a label naming both gives the
+ * value of the Docker name. The short name reaches only the container's own project's networks.
  */
 
 export const Label = {
@@ -13,6 +18,32 @@ export const Label = {
   macPrefix: 'dovesnap.faucet.mac_prefix',
   antispoof: 'dovesnap.faucet.antispoof',
 } as const;
+
+/** Docker Compose's labels on networks and containers. */
+export const ComposeLabel = {
+  project: 'com.docker.compose.project',
+  network: 'com.docker.compose.network',
+} as const;
+
+/** A network's place in a Docker Compose project: the project, and its name in the compose file. */
+export interface ComposeNetwork {
+  readonly project: string;
+  readonly network: string;
+}
+
+/** The network's Compose identity from its Docker labels; undefined for a network Compose did not make. */
+export function composeNetworkOf(labels: Readonly<Record<string, string>> | null | undefined): ComposeNetwork | undefined {
+  const project = labels?.[ComposeLabel.project];
+  const network = labels?.[ComposeLabel.network];
+  if (project === undefined || project === '' || network === undefined || network === '') return undefined;
+  return { project, network };
+}
+
+/** The names a NET part of a per-network label may use for one network. */
+export interface NetworkNames {
+  readonly name: string;
+  readonly compose?: ComposeNetwork | undefined;
+}
 
 export interface ContainerNetworkLabels {
   /** ACL names for the port's `acls_in`, in order; empty means the network's default ACL applies. */
@@ -32,7 +63,7 @@ function badLabel(label: string, value: string, expected: string): DovesnapError
  * Splits `net1:v1/net2:v2` into a map, or returns the bare value for all networks.
  * A bare value can itself contain no ':' for the labels we define, which keeps this unambiguous.
  */
-function perNetwork(label: string, value: string, networkName: string): string | undefined {
+function perNetwork(label: string, value: string, network: NetworkNames, project: string | undefined): string | undefined {
   const v = value.trim();
   // A MAC prefix is itself colon-separated: a value of only hex digits and colons is the bare form.
   if (!v.includes(':') || (label === Label.macPrefix && /^[0-9a-fA-F:]+$/.test(v))) return v;
@@ -44,7 +75,9 @@ function perNetwork(label: string, value: string, networkName: string): string |
     if (found.has(net)) throw badLabel(label, value, `network ${net} is named twice`);
     found.set(net, part.slice(idx + 1).trim());
   }
-  return found.get(networkName);
+  const byName = found.get(network.name);
+  if (byName !== undefined || network.compose === undefined || network.compose.project !== project) return byName;
+  return found.get(network.compose.network);
 }
 
 export function parseMacPrefix(value: string, label: string = Label.macPrefix): number[] {
@@ -67,15 +100,19 @@ function asLabel<T>(fn: () => T): T {
   }
 }
 
-export function parseContainerLabels(labels: Readonly<Record<string, string>>, networkName: string): ContainerNetworkLabels {
-  return asLabel(() => parseLabels(labels, networkName));
+/** `network`: the network's Docker name, or its names (the Docker name and its Compose identity). */
+export function parseContainerLabels(labels: Readonly<Record<string, string>>, network: string | NetworkNames): ContainerNetworkLabels {
+  const names = typeof network === 'string' ? { name: network } : network;
+  return asLabel(() => parseLabels(labels, names));
 }
 
-function parseLabels(labels: Readonly<Record<string, string>>, networkName: string): ContainerNetworkLabels {
+function parseLabels(labels: Readonly<Record<string, string>>, network: NetworkNames): ContainerNetworkLabels {
+  const project = labels[ComposeLabel.project];
+  const forThis = (label: string, raw: string): string | undefined => perNetwork(label, raw, network, project);
   let portAcls: string[] = [];
   const aclRaw = labels[Label.portacl];
   if (aclRaw !== undefined) {
-    const v = perNetwork(Label.portacl, aclRaw, networkName);
+    const v = forThis(Label.portacl, aclRaw);
     if (v !== undefined && v !== '') {
       portAcls = v.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => parseAclName(s, Label.portacl));
     }
@@ -83,19 +120,19 @@ function parseLabels(labels: Readonly<Record<string, string>>, networkName: stri
   let mirror = false;
   const mirrorRaw = labels[Label.mirror];
   if (mirrorRaw !== undefined) {
-    const v = perNetwork(Label.mirror, mirrorRaw, networkName);
+    const v = forThis(Label.mirror, mirrorRaw);
     if (v !== undefined && v !== '') mirror = parseBool(v, Label.mirror);
   }
   let antispoof: boolean | undefined;
   const antispoofRaw = labels[Label.antispoof];
   if (antispoofRaw !== undefined) {
-    const v = perNetwork(Label.antispoof, antispoofRaw, networkName);
+    const v = forThis(Label.antispoof, antispoofRaw);
     if (v !== undefined && v !== '') antispoof = parseBool(v, Label.antispoof);
   }
   let macPrefix: number[] | undefined;
   const macRaw = labels[Label.macPrefix];
   if (macRaw !== undefined) {
-    const v = perNetwork(Label.macPrefix, macRaw, networkName);
+    const v = forThis(Label.macPrefix, macRaw);
     if (v !== undefined && v !== '') macPrefix = parseMacPrefix(v);
   }
   return Object.freeze({ portAcls: Object.freeze(portAcls), mirror, macPrefix, ...(antispoof === undefined ? {} : { antispoof }) });

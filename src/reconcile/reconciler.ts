@@ -6,7 +6,7 @@ import type { HostNet } from '../core/host.js';
 import type { FaucetView } from '../core/driver.js';
 import { bridgeExternalIds, portExternalIds } from '../core/persist.js';
 import type { ContainerInfo, StateStore } from '../core/state.js';
-import { applyMacPrefix, parseContainerLabels } from '../model/labels.js';
+import { applyMacPrefix, ComposeLabel, composeNetworkOf, parseContainerLabels, type ComposeNetwork } from '../model/labels.js';
 
 const MAC_PREFIX_WAIT_MS = 5000;
 
@@ -176,21 +176,57 @@ export class Reconciler {
     this.pending.set(key, p);
   }
 
-  private async learnNetworkName(networkId: string, name: string): Promise<void> {
+  /**
+   * Names the network and, in the same record, learns its Compose identity from its Docker labels
+   * (`dockerLabels`, or an inspect): a network known by name is then known by its compose-file
+   * name too, when CreateEndpoint asks whether a container's labels name it.
+   */
+  private async learnNetworkName(networkId: string, name: string, dockerLabels?: Readonly<Record<string, string>> | null): Promise<void> {
     const net = this.deps.state.network(networkId);
-    if (net === undefined || net.name === name) return;
-    if (net.localFaucet) {
+    if (net === undefined || (net.name === name && net.compose !== undefined)) return;
+    const renamed = net.name !== name;
+    if (renamed && net.localFaucet) {
       const conflict = await this.deps.faucet.dpNameConflict(name);
       if (conflict !== undefined) {
         await this.refuseNetwork(networkId, name, conflict);
         return;
       }
     }
-    const named = { ...net, name };
+    const compose = net.compose !== undefined ? net.compose : await this.composeOf(networkId, dockerLabels);
+    const current = this.deps.state.network(networkId);
+    if (current === undefined) return;
+    const named = { ...current, name, compose };
     this.deps.state.putNetwork(named);
     await this.deps.vswitch.setBridgeExternalIds(net.bridgeName, bridgeExternalIds(named));
-    this.log.info({ network: networkId, name }, 'network named');
+    if (!renamed) return;
+    this.log.info({ network: networkId, name, ...(compose ? { composeProject: compose.project, composeNetwork: compose.network } : {}) }, 'network named');
     if (net.localFaucet) await this.deps.faucet.sync(`network ${name} named`);
+  }
+
+  /** For a container of a Compose project that joins a network whose Compose identity is not learnt yet. */
+  private async learnCompose(networkId: string): Promise<void> {
+    const compose = await this.composeOf(networkId, undefined);
+    const current = this.deps.state.network(networkId);
+    if (current === undefined || compose === undefined || current.compose !== undefined) return;
+    const learnt = { ...current, compose };
+    this.deps.state.putNetwork(learnt);
+    await this.deps.vswitch.setBridgeExternalIds(current.bridgeName, bridgeExternalIds(learnt));
+  }
+
+  /** null: not a Compose network; undefined: Docker did not say (learnt again later). */
+  private async composeOf(networkId: string, dockerLabels: Readonly<Record<string, string>> | null | undefined): Promise<ComposeNetwork | null | undefined> {
+    let labels = dockerLabels;
+    if (labels === undefined) {
+      try {
+        const n = await this.deps.engine.inspectNetwork(networkId);
+        if (n === undefined) return undefined;
+        labels = n.Labels ?? null;
+      } catch (err) {
+        this.log.warn({ network: networkId, err: errorMessage(err) }, "could not read the network's labels: its Compose name is learnt later");
+        return undefined;
+      }
+    }
+    return composeNetworkOf(labels) ?? null;
   }
 
   /**
@@ -262,14 +298,16 @@ export class Reconciler {
     const ep = state.endpoint(found.endpointId);
     if (ep === undefined) return;
     if (state.network(networkId)?.name === undefined && found.networkName !== undefined) await this.learnNetworkName(networkId, found.networkName);
+    const labels = found.container.labels;
+    if (labels[ComposeLabel.project] !== undefined && state.network(networkId)?.compose === undefined) await this.learnCompose(networkId);
     const networkName = state.network(networkId)?.name ?? found.networkName ?? '';
+    const compose = state.network(networkId)?.compose ?? undefined;
     const c = { Id: found.container.id, Name: found.container.name };
 
-    const labels = found.container.labels;
     let parsed;
     let blockedReason: string | undefined;
     try {
-      parsed = parseContainerLabels(labels, networkName);
+      parsed = parseContainerLabels(labels, { name: networkName, compose });
     } catch (err) {
       blockedReason = errorMessage(err);
     }
@@ -335,7 +373,7 @@ export class Reconciler {
         this.deps.metrics?.repaired('network_gone');
         continue;
       }
-      if (net.name !== d.Name) await this.learnNetworkName(net.id, d.Name);
+      if (net.name !== d.Name || net.compose === undefined) await this.learnNetworkName(net.id, d.Name, d.Labels ?? null);
       const full = await engine.inspectNetwork(net.id);
       const live = new Map<string, string>();
       for (const [cid, c] of Object.entries(full?.Containers ?? {})) if (c.EndpointID) live.set(c.EndpointID, cid);

@@ -73,6 +73,8 @@ describe('persist: round trip through OVSDB external_ids', () => {
   for (const [what, n] of [
     ['a named, internal, userspace network', network()],
     ['an unnamed network on the kernel datapath, not internal, no controllers', network({ name: undefined, datapathType: 'system', internal: false, controllers: [], ipv4: [] })],
+    ['a network of a Docker Compose project, with its compose-file name', network({ name: 'proj_labnet', compose: { project: 'proj', network: 'labnet' } })],
+    ['a network known not to be of a Compose project', network({ compose: null })],
   ] as const) {
     it(`restores ${what}`, () => {
       assert.deepEqual(restored(bridgeOf(n)).network, n);

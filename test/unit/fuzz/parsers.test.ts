@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseNetworkOptions, Opt } from '../../../src/model/options.js';
-import { parseContainerLabels, Label } from '../../../src/model/labels.js';
+import { ComposeLabel, parseContainerLabels, Label } from '../../../src/model/labels.js';
 import { decode, portBindingsFrom } from '../../../src/plugin/protocol.js';
 import { readFaucetConfigFacts } from '../../../src/faucet/config-facts.js';
 import { parseAttachArgs } from '../../../src/attach/spec.js';
@@ -55,10 +55,13 @@ describe('fuzz: parsers never throw anything but a DovesnapError naming the culp
   });
 
   it('container labels', () => {
-    const key = fc.oneof(fc.constantFrom(...Object.values(Label)), fc.string());
+    const key = fc.oneof(fc.constantFrom(...Object.values(Label), ComposeLabel.project), fc.string());
+    const name = fc.string({ maxLength: 20 });
+    // A plain name, or the names of a Compose network.
+    const network = fc.oneof(name, fc.record({ name, compose: fc.option(fc.record({ project: name, network: name }), { nil: undefined }) }));
     fc.assert(
-      fc.property(fc.dictionary(key, value, { maxKeys: 5 }), fc.string({ maxLength: 20 }), (labels, network) => {
-        expectDovesnapError(() => parseContainerLabels(labels, network), Object.keys(labels));
+      fc.property(fc.dictionary(key, value, { maxKeys: 5 }), network, (labels, net) => {
+        expectDovesnapError(() => parseContainerLabels(labels, net), Object.keys(labels));
       }),
       RUNS,
     );

@@ -169,11 +169,12 @@ async function addEndpoint(r: Rig, net: NetworkRecord, id: string, opts: { mac?:
 }
 
 /** What Docker reports for a network of ours: containerId → endpointId. */
-function dockerNetwork(r: Rig, net: NetworkRecord, name: string, containers: Record<string, string> = {}, driver = 'dovesnap'): void {
+function dockerNetwork(r: Rig, net: NetworkRecord, name: string, containers: Record<string, string> = {}, driver = 'dovesnap', labels: Record<string, string> = {}): void {
   r.engine.networks.set(net.id, {
     Id: net.id,
     Name: name,
     Driver: driver,
+    Labels: labels,
     Containers: Object.fromEntries(Object.entries(containers).map(([cid, ep]) => [cid, { Name: 'x', EndpointID: ep }])),
   });
 }
@@ -419,6 +420,69 @@ describe('reconciler: full pass', () => {
     assert.ok(r.state.endpoint(EP3));
     assert.ok(r.vs.inspectPort(fresh.hostIf));
     assert.ok(r.host.links.has(fresh.hostIf));
+  });
+});
+
+describe('reconciler: networks of a Docker Compose project', () => {
+  const COMPOSE_NET = { 'com.docker.compose.project': 'proj', 'com.docker.compose.network': 'labnet', 'com.docker.compose.version': '1.29.2' };
+  const OF_PROJECT = { 'com.docker.compose.project': 'proj', 'com.docker.compose.service': 'web' };
+
+  /** Compose made the network `labnet` of project `proj` after the daemon started, and it is named. */
+  async function composeNetworkCreated(): Promise<{ r: Rig; net: NetworkRecord }> {
+    const r = rig();
+    await startAndPass(r);
+    const net = await addNetwork(r, NET1, undefined, '0x1');
+    dockerNetwork(r, net, 'proj_labnet', {}, 'dovesnap', COMPOSE_NET);
+    r.engine.emit(networkEvent('create', NET1, { name: 'proj_labnet', type: 'dovesnap' }));
+    await waitFor(() => r.faucet.syncs.includes('network proj_labnet named'), 'the naming sync');
+    return { r, net };
+  }
+
+  it("a create event learns the network's compose-file name from its labels and persists it with the name", async () => {
+    const { r, net } = await composeNetworkCreated();
+    assert.deepEqual(r.state.network(NET1)?.compose, { project: 'proj', network: 'labnet' });
+    assert.deepEqual(JSON.parse((await r.vs.getBridge(net.bridgeName))?.externalIds[ExtId.compose] ?? ''), { project: 'proj', network: 'labnet' });
+  });
+
+  it('a container of the project that names the network as in the compose file gets its labels on it (fast path)', async () => {
+    const { r, net } = await composeNetworkCreated();
+    await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/x' });
+    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'proj_web_1', ...OF_PROJECT, 'dovesnap.faucet.portacl': 'labnet:allow', 'dovesnap.faucet.mirror': 'labnet:true' } } });
+    const inspects = r.engine.calls.inspectContainer + r.engine.calls.inspectNetwork;
+    connect(r, NET1, 'proj_labnet', CTR);
+    await waitFor(() => r.faucet.syncs.includes('container /proj_web_1 joined proj_labnet'), 'the container sync');
+    assert.equal(r.engine.calls.inspectContainer + r.engine.calls.inspectNetwork, inspects, 'no inspect');
+    assert.deepEqual(r.state.endpoint(EP1)?.labels?.portAcls, ['allow']);
+    assert.equal(r.state.endpoint(EP1)?.labels?.mirror, true);
+  });
+
+  it("a container that joins before the network's compose-file name is learnt has it learnt first", async () => {
+    const r = rig();
+    await startAndPass(r);
+    // Named, but with nothing known of Compose (as restored from a bridge of an older version).
+    const net = await addNetwork(r, NET1, 'proj_labnet', '0x1');
+    dockerNetwork(r, net, 'proj_labnet', {}, 'dovesnap', COMPOSE_NET);
+    await addEndpoint(r, net, EP1);
+    dockerContainer(r, CTR, '/proj_web_1', { ...OF_PROJECT, 'dovesnap.faucet.portacl': 'labnet:allow' }, { proj_labnet: { NetworkID: NET1, EndpointID: EP1 } });
+    connect(r, NET1, 'proj_labnet', CTR);
+    await waitFor(() => r.faucet.syncs.includes('container /proj_web_1 joined proj_labnet'), 'the container sync');
+    assert.deepEqual(r.state.endpoint(EP1)?.labels?.portAcls, ['allow']);
+    assert.deepEqual(r.state.network(NET1)?.compose, { project: 'proj', network: 'labnet' });
+  });
+
+  it("the full pass learns each network's compose-file name from Docker's list before resolving its containers", async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, 'proj_labnet', '0x1');
+    const other = await addNetwork(r, NET2, 'plain', '0x2');
+    await addEndpoint(r, net, EP1);
+    r.restored.add(EP1);
+    dockerNetwork(r, net, 'proj_labnet', { [CTR]: EP1 }, 'dovesnap', COMPOSE_NET);
+    dockerNetwork(r, other, 'plain');
+    dockerContainer(r, CTR, '/proj_web_1', { ...OF_PROJECT, 'dovesnap.faucet.mirror': 'labnet:true' }, { proj_labnet: { NetworkID: NET1, EndpointID: EP1 } });
+    await startAndPass(r);
+    assert.deepEqual(r.state.network(NET1)?.compose, { project: 'proj', network: 'labnet' });
+    assert.equal(r.state.network(NET2)?.compose, null);
+    assert.equal(r.state.endpoint(EP1)?.labels?.mirror, true);
   });
 });
 
