@@ -156,8 +156,12 @@ export class AttachWatcher {
 
   /** OVS ports carrying attach's mark whose record is gone (a record lost, a crash mid-attach). */
   private async collectPorts(why: string): Promise<void> {
+    // Listed before the records are read, as for dhcpcd below: attach records an attachment
+    // before it makes the port, so a port listed here has its record among those read after.
+    // (Read first, a listing slowed by an OVSDB reconnect would see ports whose records it missed.)
+    const bridges = await this.deps.vswitch.listBridges();
     const known = new Set(this.deps.store.all().map((r) => r.key));
-    for (const bridge of await this.deps.vswitch.listBridges()) {
+    for (const bridge of bridges) {
       for (const port of bridge.ports) {
         const key = port.externalIds[ATTACH_EXT_ID];
         if (key === undefined || known.has(key)) continue;
