@@ -8,7 +8,9 @@ import { ATTACH_EXT_ID, AttachmentStore, type AttachmentRecord } from '../../../
 import type { BridgeState, PortState } from '../../../src/ovs/vswitch.js';
 import { dhcpcdFiles } from '../../../src/attach/dhcpcd.js';
 import { silentLogger } from '../../../src/util/log.js';
-import { FakeEngine } from '../../fakes/fake-engine.js';
+import type { EngineEvent } from '../../../src/engine/client.js';
+import { deferred, FakeEngine } from '../../fakes/fake-engine.js';
+import { FakeHostNics } from '../../fakes/fake-host-nics.js';
 
 /** A running container's dhcpcd attachment on br1, as attach records it. */
 function dhcpcdRecord(containerId: string): AttachmentRecord {
@@ -73,9 +75,8 @@ describe('attach watcher: OVS ports whose record is gone', () => {
   it('keeps a port an attach recorded and made while the sweep was waiting for the OVS listing (an OVSDB reconnect)', async () => {
     const store = new AttachmentStore(path.join(base, 'records'));
     const engine = new FakeEngine();
-    let listed!: () => void;
-    const listingAsked = new Promise<void>((resolve) => (listed = resolve));
-    let answer!: (bridges: BridgeState[]) => void;
+    const listingAsked = deferred();
+    const listing = deferred<BridgeState[]>();
     const deleted: string[] = [];
     const watcher = new AttachWatcher({
       engine,
@@ -84,8 +85,8 @@ describe('attach watcher: OVS ports whose record is gone', () => {
       userspace: true,
       vswitch: {
         listBridges: () => {
-          listed();
-          return new Promise<BridgeState[]>((resolve) => (answer = resolve));
+          listingAsked.resolve();
+          return listing.promise;
         },
         deletePort: async (_bridge, name) => {
           deleted.push(name);
@@ -94,12 +95,63 @@ describe('attach watcher: OVS ports whose record is gone', () => {
       logger: silentLogger(),
     });
     const sweep = (watcher as unknown as { sweep(why: string): Promise<void> }).sweep('test');
-    await listingAsked;
+    await listingAsked.promise;
     // Meanwhile attach records its attachment, then makes the port; the listing, answered now, has it.
     const made = dhcpcdRecord('e'.repeat(64));
     store.put(made);
-    answer([bridge([port('vnotonhost0', made.key), port('vnotonhost1', 'ffffffffffff_eth1')])]);
+    listing.resolve([bridge([port('vnotonhost0', made.key), port('vnotonhost1', 'ffffffffffff_eth1')])]);
     await sweep;
     assert.deepEqual(deleted, ['vnotonhost1'], 'only the port with no record goes');
+  });
+});
+
+describe('attach watcher: a --direct-phys NIC of a dead container', () => {
+  const base = mkdtempSync(path.join(tmpdir(), 'dovesnap-attach-nic-'));
+  after(() => rmSync(base, { recursive: true, force: true }));
+
+  const id = 'a'.repeat(64);
+  const nic = { ifindex: 3, mac: '52:54:00:aa:bb:02', permAddr: '52:54:00:aa:bb:02', kind: undefined };
+  const direct = (persist: boolean): AttachmentRecord => ({
+    version: 1,
+    key: `${id.slice(0, 12)}_eth1`,
+    guest: { containerId: id, name: 'r1', pid: 4343 },
+    argv: ['--direct-phys', 'eno2', 'r1', '0/0'],
+    spec: { hostIf: { name: 'eno2' }, containerIf: 'eth1', localIf: undefined, guest: 'r1', address: { kind: 'none' }, mac: undefined, vlan: undefined, directPhys: true, persist },
+    hostIf: 'eno2',
+    hostKind: 'direct-physical',
+    resources: [{ kind: 'moved-link', hostName: 'eno2', containerIf: 'eth1', nic }],
+    createdAt: new Date().toISOString(),
+  });
+  const watcherOf = (store: AttachmentStore, engine: FakeEngine, nics: FakeHostNics): AttachWatcher =>
+    new AttachWatcher({ engine, store, dhcpDir: path.join(base, 'dhcp'), userspace: true, nics, vswitch: { listBridges: async () => [], deletePort: async () => undefined }, logger: silentLogger() });
+  const returned = { ifname: 'eth1', ifindex: 3, address: '52:54:00:aa:bb:02', permAddr: undefined, kind: undefined };
+
+  it('on the die event: waits for the kernel to return the NIC as eth1 and renames it eno2; a --persist record is kept for the next start', async () => {
+    const store = new AttachmentStore(path.join(base, 'die'));
+    const engine = new FakeEngine();
+    engine.containers.set(id, { Id: id, Name: '/r1', State: { Pid: 0, Running: false } });
+    const nics = new FakeHostNics();
+    nics.returns(returned, 2);
+    store.put(direct(true));
+    const watcher = watcherOf(store, engine, nics);
+    (watcher as unknown as { onEvent(e: EngineEvent): void }).onEvent({ Type: 'container', Action: 'die', Actor: { ID: id } });
+    await watcher.settled();
+    assert.deepEqual(nics.renames, [['eth1', 'eno2']]);
+    assert.deepEqual(store.get(direct(true).key)?.resources, [], 'kept, with nothing made, for --persist');
+  });
+
+  it('in the sweep: a NIC not back yet keeps its record; once back (as devN), it is renamed and the record goes', async () => {
+    const store = new AttachmentStore(path.join(base, 'sweep'));
+    const engine = new FakeEngine();
+    const nics = new FakeHostNics();
+    store.put(direct(false));
+    const watcher = watcherOf(store, engine, nics);
+    const sweep = (): Promise<void> => (watcher as unknown as { sweep(why: string): Promise<void> }).sweep('test');
+    await sweep();
+    assert.deepEqual(store.get(direct(false).key)?.resources, JSON.parse(JSON.stringify(direct(false).resources)), 'kept with the NIC (as JSON keeps it), for the next sweep');
+    nics.returns({ ...returned, ifname: 'dev3' });
+    await sweep();
+    assert.deepEqual(nics.renames, [['dev3', 'eno2']]);
+    assert.equal(store.get(direct(false).key), undefined, 'the record goes with the NIC home');
   });
 });
