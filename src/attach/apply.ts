@@ -18,6 +18,7 @@ import { netnsOf, resolveGuest } from './guest.js';
 import { ATTACH_EXT_ID, attachmentKey, AttachmentStore, type AttachGuest, type AttachmentRecord, type AttachResource, type HostIfKind } from './record.js';
 import type { AttachSpec } from './spec.js';
 import { ExtId } from '../core/persist.js';
+import { bringNicHome, nicIdentity, realHostNics, type HostNics } from './nic.js';
 
 export interface AttachDeps {
   readonly engine: Pick<Engine, 'inspectContainer'>;
@@ -28,6 +29,21 @@ export interface AttachDeps {
   readonly userspace: boolean;
   /** How long attach waits for a first DHCP lease before it leaves the client trying on its own. */
   readonly leaseWaitMs?: number;
+  /** The host's links, for finding a --direct-phys NIC the kernel returned (a fake in unit tests). */
+  readonly nics?: HostNics;
+}
+
+/**
+ * How long the removal of a dead container's attachment waits for the kernel to return a
+ * --direct-phys NIC: the namespace is cleaned up after Docker's `die`, usually within a second.
+ */
+export const NIC_RETURN_WAIT_MS = 10_000;
+
+/** What a removal did not do: problems met, and what is kept in the record for a later try. */
+export interface Removal {
+  readonly problems: string[];
+  /** A moved NIC not back on the host yet: the daemon's sweep renames it when it is. */
+  readonly pending: AttachResource[];
 }
 
 export interface AttachOutcome {
@@ -80,7 +96,11 @@ export async function attach(deps: AttachDeps, spec: AttachSpec, argv: readonly 
       throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(spec.containerIf)} for -i: ${guest.name} already has ${spec.containerIf} from "dovesnap attach ${existing.argv.join(' ')}"; run "dovesnap detach ${guest.name} -i ${spec.containerIf}" first`);
     }
     // The container restarted (a new namespace): what the old record made is gone or stale.
-    await removeResources(deps, existing, { guestGone: true });
+    const removal = await removeResources(deps, existing, { guestGone: true, nicWaitMs: NIC_RETURN_WAIT_MS });
+    if (removal.pending.length > 0) {
+      deps.store.put({ ...existing, resources: removal.pending });
+      throw new DovesnapError(ErrorCode.HostCommand, `${existing.hostIf} is not back on the host from ${guest.name}'s previous network namespace yet (the kernel returns it when that namespace is gone); try again`);
+    }
     deps.store.remove(key);
   }
   if (await containerHasLink(netns, spec.containerIf)) {
@@ -205,9 +225,10 @@ async function plumb(spec: AttachSpec, plan: HostIfPlan, guest: AttachGuest, key
     await runCommand('ip', ['link', 'set', 'dev', plan.name, 'up']);
   }
   if (spec.directPhys) {
-    const back = parent;
+    // Identified before it moves: if the container dies, the kernel returns it under another name.
+    const nic = await nicIdentity(parent);
     await moveInto(parent, guest);
-    made({ kind: 'moved-link', hostName: back, containerIf: parent });
+    made({ kind: 'moved-link', hostName: parent, containerIf: parent, nic });
     return parent;
   }
   await runCommand('ip', ['link', 'add', 'link', parent, 'dev', names.other, ...mtuOf(parent), 'type', 'macvlan', 'mode', 'bridge']);
@@ -330,13 +351,21 @@ async function configureInside(
   }
 }
 
-/** Removes what the record says attach made, newest first. */
-export async function removeResources(deps: Pick<AttachDeps, 'dhcpDir' | 'store'>, record: AttachmentRecord, opts: { guestGone: boolean }): Promise<string[]> {
+/**
+ * Removes what the record says attach made, newest first. `guestGone`: the container's namespace
+ * is gone (or going); a moved NIC is then waited for up to `nicWaitMs` on the host.
+ */
+export async function removeResources(deps: Pick<AttachDeps, 'dhcpDir' | 'store' | 'nics'>, record: AttachmentRecord, opts: { guestGone: boolean; nicWaitMs?: number }): Promise<Removal> {
   const problems: string[] = [];
+  const pending: AttachResource[] = [];
   const netns = netnsOf(record.guest);
   for (const r of [...record.resources].reverse()) {
     try {
-      await removeOne(deps, r, netns, opts.guestGone);
+      if (r.kind === 'moved-link' && opts.guestGone) {
+        if ((await returnNic(deps, r, record.spec.mac, opts.nicWaitMs ?? 0)) === 'away') pending.unshift(r);
+      } else {
+        await removeOne(deps, r, netns, opts.guestGone);
+      }
     } catch (err) {
       problems.push(errorMessage(err));
     }
@@ -348,7 +377,16 @@ export async function removeResources(deps: Pick<AttachDeps, 'dhcpDir' | 'store'
   // The bridge's forwarding rule serves every attachment on it: it goes with the last one.
   const others = deps.store.all().some((o) => o.key !== record.key && o.hostKind === 'linux-bridge' && o.hostIf === record.hostIf);
   if (record.hostKind === 'linux-bridge' && !others) await revokeBridged(record.hostIf).catch((err: unknown) => problems.push(errorMessage(err)));
-  return problems;
+  return { problems, pending };
+}
+
+/**
+ * A dead container's --direct-phys NIC: renamed back once the kernel has returned it. A record
+ * written before NICs were identified has nothing to find it by.
+ */
+async function returnNic(deps: Pick<AttachDeps, 'nics'>, r: Extract<AttachResource, { kind: 'moved-link' }>, given: string | undefined, waitMs: number): Promise<'home' | 'destroyed' | 'away'> {
+  if (r.nic === undefined) return 'destroyed';
+  return bringNicHome(deps.nics ?? realHostNics, r.hostName, r.nic, given, waitMs);
 }
 
 async function removeOne(deps: Pick<AttachDeps, 'dhcpDir'>, r: AttachResource, netns: string, guestGone: boolean): Promise<void> {
@@ -375,6 +413,7 @@ async function removeOne(deps: Pick<AttachDeps, 'dhcpDir'>, r: AttachResource, n
       if (!guestGone && (await containerHasLink(netns, r.containerIf).catch(() => false))) await runInNetns(netns, 'ip', ['link', 'del', 'dev', r.containerIf]);
       return;
     case 'moved-link':
+      // A dead container's NIC is not in a namespace of ours to take it from: see returnNic.
       if (!guestGone && (await containerHasLink(netns, r.containerIf).catch(() => false))) {
         await runInNetns(netns, 'ip', ['link', 'set', 'dev', r.containerIf, 'down']);
         await runInNetns(netns, 'ip', ['link', 'set', 'dev', r.containerIf, 'name', r.hostName]);

@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AttachSpec } from './spec.js';
+import type { NicIdentity } from './nic.js';
 import { ExtId } from '../core/persist.js';
 import { makePrivateDir } from '../util/private-dir.js';
 
@@ -25,8 +26,11 @@ export type AttachResource =
   | { readonly kind: 'ovs-port'; readonly bridge: string; readonly name: string }
   /** A link that now lives in the container under `containerIf` (macvlan, dummy). */
   | { readonly kind: 'container-link'; readonly containerIf: string }
-  /** `--direct-phys`: the host's own interface, moved into the container; detach moves it back. */
-  | { readonly kind: 'moved-link'; readonly hostName: string; readonly containerIf: string }
+  /**
+   * `--direct-phys`: the host's own interface, moved into the container; detach moves it back.
+   * `nic` identifies it when the kernel returns it under another name (records before it: none).
+   */
+  | { readonly kind: 'moved-link'; readonly hostName: string; readonly containerIf: string; readonly nic?: NicIdentity }
   /** A DHCP client run in the container's network namespace, by its key in the attach DHCP directory. */
   | { readonly kind: 'dhcp-client'; readonly key: string; readonly client: string; readonly ifname?: string };
 

@@ -11,7 +11,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { deleteLink } from '../net/links.js';
 import type { VSwitch } from '../ovs/vswitch.js';
-import { attach, removeResources, type AttachDeps } from './apply.js';
+import { attach, NIC_RETURN_WAIT_MS, removeResources, type AttachDeps } from './apply.js';
 import { ATTACH_EXT_ID, type AttachmentRecord } from './record.js';
 import { dhcpcdKeys, stopDhcpcd } from './dhcpcd.js';
 
@@ -91,13 +91,22 @@ export class AttachWatcher {
     if (mine().length === 0) return;
     if (e.Action === 'start') this.enqueue(() => this.restart(mine()));
     else this.enqueue(async () => {
-      for (const r of mine()) await this.ended(r, e.Action === 'destroy');
+      for (const r of mine()) await this.ended(r, e.Action === 'destroy', NIC_RETURN_WAIT_MS);
     });
   }
 
-  /** The container stopped (or is gone): remove what attach made; keep a persisted record unless the container is gone. */
-  private async ended(r: AttachmentRecord, gone: boolean): Promise<void> {
-    const problems = await removeResources(this.deps, r, { guestGone: true });
+  /**
+   * The container stopped (or is gone): remove what attach made; keep a persisted record unless
+   * the container is gone, and any record whose NIC the kernel has not returned yet (with just
+   * that NIC: the sweep renames it back when it is on the host).
+   */
+  private async ended(r: AttachmentRecord, gone: boolean, nicWaitMs = 0): Promise<void> {
+    const { problems, pending } = await removeResources(this.deps, r, { guestGone: true, nicWaitMs });
+    if (pending.length > 0) {
+      this.deps.store.put({ ...r, resources: pending });
+      this.log.warn({ container: r.guest.name, interface: r.spec.containerIf, host: r.hostIf, problems }, 'container ended: its --direct-phys interface is not back on the host yet; renamed back when it is');
+      return;
+    }
     if (r.spec.persist && !gone) {
       this.deps.store.put({ ...r, resources: [] });
     } else {
@@ -156,8 +165,12 @@ export class AttachWatcher {
 
   /** OVS ports carrying attach's mark whose record is gone (a record lost, a crash mid-attach). */
   private async collectPorts(why: string): Promise<void> {
+    // Listed before the records are read, as for dhcpcd below: attach records an attachment
+    // before it makes the port, so a port listed here has its record among those read after.
+    // (Read first, a listing slowed by an OVSDB reconnect would see ports whose records it missed.)
+    const bridges = await this.deps.vswitch.listBridges();
     const known = new Set(this.deps.store.all().map((r) => r.key));
-    for (const bridge of await this.deps.vswitch.listBridges()) {
+    for (const bridge of bridges) {
       for (const port of bridge.ports) {
         const key = port.externalIds[ATTACH_EXT_ID];
         if (key === undefined || known.has(key)) continue;

@@ -8,7 +8,7 @@ import { DockerEngine } from '../engine/client.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { runInNetns } from '../net/exec.js';
 import { detectDatapath } from '../core/host.js';
-import { attach, removeResources } from '../attach/apply.js';
+import { attach, NIC_RETURN_WAIT_MS, removeResources } from '../attach/apply.js';
 import { AttachmentStore } from '../attach/record.js';
 import { attachPaths } from '../attach/paths.js';
 import { netnsOf, resolveGuest } from '../attach/guest.js';
@@ -63,7 +63,8 @@ Options:
   -i CIF          the interface's name in the container (default ${DEFAULT_CONTAINER_IF})
   -l LOCALIF      the host end's name (bridges only)
   -a 4|6          the address family (checked against the address)
-  --direct-phys   move the physical interface itself into the container (detach moves it back)
+  --direct-phys   move the physical interface itself into the container (detach moves it back;
+                  if the container dies, the daemon renames it back when the kernel returns it)
   --persist       re-apply this attachment each time the container starts again
   route GUEST ARGS  run "ip route ARGS" in GUEST's network namespace (also rule: ip rule, tc: tc)
   --wait [-i CIF]   wait until CIF exists here and has carrier (run inside a container)
@@ -191,8 +192,15 @@ export async function runDetach(argv: readonly string[]): Promise<void> {
   const problems: string[] = [];
   for (const r of records) {
     const gone = guest === undefined || guest.pid !== r.guest.pid || !existsSync(netnsOf(r.guest));
-    problems.push(...(await removeResources({ dhcpDir: attachPaths().dhcpDir, store: s }, r, { guestGone: gone })));
-    s.remove(r.key);
+    const removal = await removeResources({ dhcpDir: attachPaths().dhcpDir, store: s }, r, { guestGone: gone, nicWaitMs: NIC_RETURN_WAIT_MS });
+    problems.push(...removal.problems);
+    if (removal.pending.length > 0) {
+      // Kept (not to be made again) for the daemon, which renames the NIC back when it returns.
+      s.put({ ...r, spec: { ...r.spec, persist: false }, resources: removal.pending });
+      problems.push(`${r.hostIf} is not back on the host from ${r.guest.name}'s network namespace yet: the dovesnap daemon renames it back to ${r.hostIf} when the kernel returns it`);
+    } else {
+      s.remove(r.key);
+    }
     process.stdout.write(`${r.guest.name} ${r.spec.containerIf}: detached from ${r.hostIf}\n`);
   }
   if (problems.length > 0) throw new DovesnapError(ErrorCode.HostCommand, `detached, but some of it could not be removed: ${problems.join('; ')}`);

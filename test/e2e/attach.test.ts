@@ -101,6 +101,38 @@ async function fakeNic(name: string): Promise<{ ns: string; peer: string }> {
   return { ns, peer };
 }
 
+/** A "NIC" whose far end has `.1` of a test subnet. */
+async function fakeNicOnSubnet(name: string): Promise<{ ns: string; peer: string; prefix: string }> {
+  const { ns, peer } = await fakeNic(name);
+  const { prefix } = testSubnet();
+  await must('ip', ['-n', ns, 'addr', 'add', `${prefix}.1/24`, 'dev', peer]);
+  return { ns, peer, prefix };
+}
+
+/**
+ * What the kernel does with a driver's NIC when the namespace holding it goes: it hands it to the
+ * host under its name in there, or `dev<ifindex>` where the host has that name. A veth (standing
+ * for the NIC here) is destroyed instead, so the test gives it back itself, as the container dies.
+ */
+async function giveBackLikeTheKernel(pid: string, ifname: string): Promise<string> {
+  const ip = (...args: string[]): Promise<string> => must('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', ...args]);
+  let name = ifname;
+  if (existsSync(`/sys/class/net/${ifname}`)) {
+    name = `dev${/^(\d+):/.exec(await ip('-o', 'link', 'show', 'dev', ifname))?.[1]}`;
+    await ip('link', 'set', 'dev', ifname, 'name', name);
+  }
+  await ip('link', 'set', 'dev', name, 'netns', '1');
+  return name;
+}
+
+/** TCP from a test namespace to a server in the container. */
+async function tcpFromNs(ns: string, server: string, ip: string, port: number): Promise<string | undefined> {
+  await docker('exec', '-d', server, 'sh', '-c', `echo tcp-from-${server} | nc -l -p ${port}`);
+  await new Promise((r) => setTimeout(r, 300));
+  const r = await run('ip', ['netns', 'exec', ns, 'timeout', '5', 'busybox', 'nc', ip, String(port)]);
+  return r.code === 0 ? r.stdout.trim() : undefined;
+}
+
 /** Whether this kernel has 802.1Q: tries on the test's own namespace (the far end's `.42`, kept if made). */
 async function kernelMakesVlans(ns: string, peer: string): Promise<boolean> {
   return (await run('ip', ['-n', ns, 'link', 'add', 'link', peer, 'name', `${peer}.42`, 'type', 'vlan', 'id', '42'])).code === 0;
@@ -192,9 +224,7 @@ describe('dovesnap attach (pipework)', () => {
 
   it('a physical interface: a macvlan of it, its .VID sub-interface for @VLAN, and --direct-phys moving it in and back out', async () => {
     const nic = `dsaphy${tag}`;
-    const { ns, peer } = await fakeNic(nic);
-    const { prefix } = testSubnet();
-    await must('ip', ['-n', ns, 'addr', 'add', `${prefix}.1/24`, 'dev', peer]);
+    const { ns, peer, prefix } = await fakeNicOnSubnet(nic);
     const m = `${uniqueName('atp')}-m`;
     const pidM = await bare(m);
     const out = await attach(nic, m, `${prefix}.2/24`);
@@ -229,6 +259,29 @@ describe('dovesnap attach (pipework)', () => {
     assert.ok(await ping(d, `${prefix}.1`));
     await detach(d);
     assert.ok(existsSync(`/sys/class/net/${nic}`), 'back on the host under its own name');
+  });
+
+  it('--direct-phys: the kernel returns the NIC as eth1 when the container dies; the daemon renames it back, and --persist moves it in again on start', async () => {
+    const nic = `dsaret${tag}`;
+    const { ns, prefix } = await fakeNicOnSubnet(nic);
+    const r = `${uniqueName('atr')}-r`;
+    const pid = await bare(r);
+    await attach('--persist', '--direct-phys', nic, r, `${prefix}.2/24`);
+    assert.ok(await ping(r, `${prefix}.1`));
+    assert.equal(await tcpFromNs(ns, r, `${prefix}.2`, 8095), `tcp-from-${r}`);
+
+    const returned = await giveBackLikeTheKernel(pid, 'eth1');
+    await docker('kill', r);
+    await waitFor(`${nic} back on the host under its own name`, async () => existsSync(`/sys/class/net/${nic}`), 15_000, 100);
+    assert.ok(!existsSync(`/sys/class/net/${returned}`), `no ${returned} left on the host`);
+
+    await docker('start', r);
+    await waitFor(`${r} eth1 made anew from ${nic}`, async () => (await dockerRaw('exec', r, 'ip', 'addr', 'show', 'eth1')).stdout.includes(`inet ${prefix}.2/24`), 20_000, 200);
+    assert.ok(!existsSync(`/sys/class/net/${nic}`), 'moved into the container again');
+    assert.ok(await ping(r, `${prefix}.1`));
+    assert.equal(await tcpFromNs(ns, r, `${prefix}.2`, 8096), `tcp-from-${r}`);
+    await detach(r);
+    assert.ok(existsSync(`/sys/class/net/${nic}`), 'detach gives it back under its own name');
   });
 
   it('0/0, route/rule/tc in the container, and the pipework command name', async () => {
