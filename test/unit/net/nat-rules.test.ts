@@ -41,6 +41,45 @@ describe('NAT rules', () => {
     assert.equal(renderNatScript(state), s, 'same state, same script');
   });
 
+  it('leaves all of 127.0.0.0/8 to the port proxy: no DNAT a neighbour could reach, no OUTPUT rule that cannot match', () => {
+    const s = renderNatScript({
+      networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }],
+      mappings: [
+        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '127.0.0.2', hostPort: 8080, containerIp: '10.1.0.2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1' },
+        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'udp', hostIp: '127.255.0.9', hostPort: 5353, containerIp: '10.1.0.2', containerPort: 53, endpointId: 'e1e1e1e1e1e1e1' },
+      ],
+    });
+    assert.doesNotMatch(s, /dport (8080|5353)/);
+    assert.doesNotMatch(s, /127\.0\.0\.2|127\.255\.0\.9/);
+  });
+
+  it('writes no IPv6 address into the ip table: IPv6 host addresses are the port proxy\'s', () => {
+    const s = renderNatScript({
+      networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }],
+      mappings: [
+        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '::1', hostPort: 8081, containerIp: '10.1.0.2', containerPort: 81, endpointId: 'e1e1e1e1e1e1e1' },
+        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '2001:db8::5', hostPort: 8082, containerIp: '10.1.0.2', containerPort: 82, endpointId: 'e1e1e1e1e1e1e1' },
+      ],
+    });
+    assert.doesNotMatch(s, /::1|2001:db8|dport 808[12]/);
+    assert.match(s, /ip saddr 10\.1\.0\.0\/24 oifname != "br1" masquerade/);
+  });
+
+  it('leaves out a mapping it cannot render, and renders every other network\'s rules', () => {
+    const OTHER = 'f0f1f2f3f4f5f6f7f8f9';
+    const s = renderNatScript({
+      networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }, { id: OTHER, bridge: 'br2', subnet: '10.2.0.0/24', mode: 'nat' }],
+      mappings: [
+        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '10.0.0.1; flush ruleset', hostPort: 8080, containerIp: '10.1.0.2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1' },
+        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '', hostPort: 8081, containerIp: 'fd00::2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1' },
+        { networkId: OTHER, bridge: 'br2', subnet: '10.2.0.0/24', protocol: 'tcp', hostIp: '', hostPort: 9090, containerIp: '10.2.0.2', containerPort: 90, endpointId: 'e3e3e3e3e3e3e3' },
+      ],
+    });
+    assert.doesNotMatch(s, /flush|fd00|dport 808[01]/);
+    assert.match(s, /fib daddr type local tcp dport 9090 dnat to 10\.2\.0\.2:90/);
+    assert.match(s, /ip saddr 10\.2\.0\.0\/24 oifname != "br2" masquerade/);
+  });
+
   it('lets a nat network out and only mapped traffic in; a routed network both ways', () => {
     const nat = forwardRules(NET, 'br1', 'nat').map((r) => r.join(' '));
     assert.ok(nat.some((r) => r.startsWith('-i br1 ') && r.endsWith('-j ACCEPT')));
