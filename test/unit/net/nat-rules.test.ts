@@ -1,9 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderNatScript, type NatState } from '../../../src/net/nat-rules.js';
+import { renderNatScript, type NatState, type PortMapping } from '../../../src/net/nat-rules.js';
 import { forwardRules } from '../../../src/net/forwarding.js';
 
 const NET = 'a1b2c3d4e5f60718293a';
+
+/** A mapping on NET (10.1.0.0/24 on br1) to 10.1.0.2; `m` overrides any field. */
+function mapping(hostIp: string, hostPort: number, m: Partial<PortMapping> = {}): PortMapping {
+  return { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp, hostPort, containerIp: '10.1.0.2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1', ...m };
+}
 
 describe('NAT rules', () => {
   it('deletes the table when nothing needs it', () => {
@@ -44,10 +49,7 @@ describe('NAT rules', () => {
   it('leaves all of 127.0.0.0/8 to the port proxy: no DNAT a neighbour could reach, no OUTPUT rule that cannot match', () => {
     const s = renderNatScript({
       networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }],
-      mappings: [
-        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '127.0.0.2', hostPort: 8080, containerIp: '10.1.0.2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1' },
-        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'udp', hostIp: '127.255.0.9', hostPort: 5353, containerIp: '10.1.0.2', containerPort: 53, endpointId: 'e1e1e1e1e1e1e1' },
-      ],
+      mappings: [mapping('127.0.0.2', 8080), mapping('127.255.0.9', 5353, { protocol: 'udp', containerPort: 53 })],
     });
     assert.doesNotMatch(s, /dport (8080|5353)/);
     assert.doesNotMatch(s, /127\.0\.0\.2|127\.255\.0\.9/);
@@ -56,10 +58,7 @@ describe('NAT rules', () => {
   it('writes no IPv6 address into the ip table: IPv6 host addresses are the port proxy\'s', () => {
     const s = renderNatScript({
       networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }],
-      mappings: [
-        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '::1', hostPort: 8081, containerIp: '10.1.0.2', containerPort: 81, endpointId: 'e1e1e1e1e1e1e1' },
-        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '2001:db8::5', hostPort: 8082, containerIp: '10.1.0.2', containerPort: 82, endpointId: 'e1e1e1e1e1e1e1' },
-      ],
+      mappings: [mapping('::1', 8081), mapping('2001:db8::5', 8082)],
     });
     assert.doesNotMatch(s, /::1|2001:db8|dport 808[12]/);
     assert.match(s, /ip saddr 10\.1\.0\.0\/24 oifname != "br1" masquerade/);
@@ -70,9 +69,9 @@ describe('NAT rules', () => {
     const s = renderNatScript({
       networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }, { id: OTHER, bridge: 'br2', subnet: '10.2.0.0/24', mode: 'nat' }],
       mappings: [
-        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '10.0.0.1; flush ruleset', hostPort: 8080, containerIp: '10.1.0.2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1' },
-        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '', hostPort: 8081, containerIp: 'fd00::2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1' },
-        { networkId: OTHER, bridge: 'br2', subnet: '10.2.0.0/24', protocol: 'tcp', hostIp: '', hostPort: 9090, containerIp: '10.2.0.2', containerPort: 90, endpointId: 'e3e3e3e3e3e3e3' },
+        mapping('10.0.0.1; flush ruleset', 8080),
+        mapping('', 8081, { containerIp: 'fd00::2' }),
+        mapping('', 9090, { networkId: OTHER, bridge: 'br2', subnet: '10.2.0.0/24', containerIp: '10.2.0.2', containerPort: 90, endpointId: 'e3e3e3e3e3e3e3' }),
       ],
     });
     assert.doesNotMatch(s, /flush|fd00|dport 808[01]/);
