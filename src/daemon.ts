@@ -23,7 +23,7 @@ import { createMirrorBridge, type MirrorBridge } from './core/mirror-bridge.js';
 import { createStack, type Stack } from './core/stack.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { createNatView } from './core/nat-view.js';
-import { LoopbackProxies } from './net/loopback-proxy.js';
+import { PortProxies } from './net/port-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
 import { buildStatusApp, hostPortsStatus, networksStatus, type Health, type HostPortStatus, type HostStatus } from './status/server.js';
 import { LiveFeed } from './status/live.js';
@@ -152,7 +152,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   const hostDatapath = detectDatapath();
   log.info({ hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath }, 'starting');
 
-  const nat = createNatView(state, realHostNet, log, new LoopbackProxies(log.child({ component: 'loopback-proxy' })));
+  const nat = createNatView(state, realHostNet, log, new PortProxies(log.child({ component: 'port-proxy' })));
   const dhcpSupervisor = new DhcpSupervisor({
     dir: settings.dhcpDir,
     logger: log.child({ component: 'dhcp-supervisor' }),

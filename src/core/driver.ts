@@ -26,6 +26,7 @@ import { HostPortKind, ONE_WAY, type AclUsage } from './faucet-desired.js';
 import type { ListeningSocket } from '../net/listeners.js';
 import type { EndpointRecord, PublishedPort } from './state.js';
 import { allocateHostPorts, type TakenPort } from './port-mappings.js';
+import { publishPaths, sameAddress } from '../net/publish-paths.js';
 import { isLocalFaucet } from '../config/settings.js';
 import { failpoint } from '../util/failpoints.js';
 import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-open.js';
@@ -631,7 +632,7 @@ export class Driver implements NetworkDriver {
     // No local FAUCET will configure the port, so there is nothing to wait for.
     if (!net.localFaucet) await this.deps.host.setLinkUp(ep.hostIf);
     if (net.options.mode !== 'flat') {
-      if (published.length > 0) await this.deps.nat.sync(`port mappings of ${ep.hostIf}`);
+      if (published.length > 0) await this.publishOrWithdraw(ep.id, ep.hostIf);
       return { InterfaceName: { SrcName: ep.containerIf, DstPrefix: 'eth' }, Gateway: ipv4Of(net)?.gateway ?? '' };
     }
     return {
@@ -640,6 +641,24 @@ export class Driver implements NetworkDriver {
       // network of its own to containers on non-internal flat networks.
       DisableGatewayService: true,
     };
+  }
+
+  /**
+   * Puts the endpoint's new mappings in place, or, when they cannot be, withdraws them before
+   * Join fails: a mapping that is not there must not hold its host port, nor stay in the state
+   * that every later NAT sync renders.
+   */
+  private async publishOrWithdraw(endpointId: string, hostIf: string): Promise<void> {
+    try {
+      await this.deps.nat.sync(`port mappings of ${hostIf}`);
+      const unserved = this.deps.nat.unserved(endpointId);
+      if (unserved.length > 0) throw new DovesnapError(ErrorCode.HostCommand, `cannot publish ${unserved.join('; ')}`);
+    } catch (err) {
+      const updated = this.deps.state.updateEndpoint(endpointId, { published: [] });
+      if (updated !== undefined) await this.persist(updated);
+      await this.deps.nat.sync(`port mappings of ${hostIf} withdrawn: ${errorMessage(err)}`).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Host ports that endpoints other than `except` publish. */
@@ -654,14 +673,19 @@ export class Driver implements NetworkDriver {
   }
 
   /**
-   * dovesnap's own loopback proxies listen on 127.0.0.1 for the ports it publishes: those
-   * sockets are not the host's services (and a port still held by an endpoint's mapping is
-   * found as that mapping).
+   * dovesnap's own port proxies listen for the ports it publishes (on 127.0.0.1, other loopback
+   * and IPv6 addresses): those sockets are not the host's services (and a port still held by an
+   * endpoint's mapping is found as that mapping).
    */
   private withoutOwnProxies(listeners: readonly ListeningSocket[]): ListeningSocket[] {
-    const ours = new Set<string>();
-    for (const e of this.deps.state.allEndpoints()) for (const p of e.published) ours.add(`${p.protocol}/${p.hostPort}`);
-    return listeners.filter((l) => !(l.address === '127.0.0.1' && ours.has(`${l.protocol}/${l.port}`)));
+    const ours: { protocol: string; address: string; port: number }[] = [];
+    for (const e of this.deps.state.allEndpoints()) {
+      for (const p of e.published) {
+        const address = publishPaths(p.hostIp)?.proxy;
+        if (address !== undefined) ours.push({ protocol: p.protocol, address, port: p.hostPort });
+      }
+    }
+    return listeners.filter((l) => !ours.some((o) => o.protocol === l.protocol && o.port === l.port && sameAddress(o.address, l.address)));
   }
 
   async leave(req: EndpointRequest): Promise<void> {

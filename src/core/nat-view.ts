@@ -1,8 +1,9 @@
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
-import { renderNatScript, type GatewayNetwork, type NatState, type PortMapping } from '../net/nat-rules.js';
+import { renderNatScript, unpublishable, type GatewayNetwork, type NatState, type PortMapping } from '../net/nat-rules.js';
 import type { HostNet } from './host.js';
-import type { LoopbackProxies, LoopbackTarget } from '../net/loopback-proxy.js';
+import { targetKey, type PortProxies, type ProxyTarget } from '../net/port-proxy.js';
+import { publishPaths, showHostAddress } from '../net/publish-paths.js';
 import type { NetworkRecord, StateStore } from './state.js';
 import { failpoint } from '../util/failpoints.js';
 
@@ -39,33 +40,82 @@ export function natState(state: StateStore): NatState {
 export interface NatView {
   /** Makes the host's NAT table match the state; settles when the rules are in place. */
   sync(reason: string): Promise<void>;
+  /**
+   * The endpoint's mappings that the last sync could not serve at all: their only path, a
+   * port proxy, could not listen (e.g. the host has no such address). One line each.
+   */
+  unserved(endpointId: string): string[];
   close(): Promise<void>;
 }
 
-/** Mappings that also answer on 127.0.0.1 (every address, or 127.0.0.1 itself). */
-export function loopbackTargets(nat: NatState): LoopbackTarget[] {
-  return nat.mappings
-    .filter((m) => m.hostIp === '' || m.hostIp === '127.0.0.1')
-    .map((m) => ({ protocol: m.protocol, hostPort: m.hostPort, containerIp: m.containerIp, containerPort: m.containerPort }));
+/** A port proxy the state wants, and the mapping it serves. */
+export interface WantedProxy {
+  readonly target: ProxyTarget;
+  readonly mapping: PortMapping;
+  /** No DNAT rule serves the mapping: without the proxy it does not work at all. */
+  readonly only: boolean;
+}
+
+/** What the port proxies serve: loopback and IPv6 host addresses, and 127.0.0.1 for every-address mappings. */
+export function wantedProxies(nat: NatState): WantedProxy[] {
+  const out: WantedProxy[] = [];
+  for (const m of nat.mappings) {
+    const paths = unpublishable(m) === undefined ? publishPaths(m.hostIp) : undefined;
+    if (paths?.proxy === undefined) continue;
+    const target = { protocol: m.protocol, address: paths.proxy, hostPort: m.hostPort, containerIp: m.containerIp, containerPort: m.containerPort };
+    out.push({ target, mapping: m, only: paths.dnat === undefined });
+  }
+  return out;
+}
+
+/** Mappings that cannot be published at all; each line names the endpoint and why. */
+function refusedMappings(nat: NatState): string[] {
+  return nat.mappings.flatMap((m) => {
+    const why = unpublishable(m);
+    return why === undefined ? [] : [`endpoint ${m.endpointId.slice(0, 12)} ${m.containerPort}/${m.protocol} on host port ${m.hostPort}: ${why}`];
+  });
 }
 
 /**
  * Serialises table rewrites: each one renders the state as it is when it runs, so a burst of
  * changes ends with the rules of the newest state, and none is ever applied out of order.
  */
-export function createNatView(state: StateStore, host: HostNet, log: Logger, proxies?: LoopbackProxies): NatView {
+export function createNatView(state: StateStore, host: HostNet, log: Logger, proxies?: PortProxies): NatView {
   const nlog = log.child({ component: 'nat' });
   let chain: Promise<void> = Promise.resolve();
   let lastScript = '';
+  let lastRefused = '';
+  let unserved = new Map<string, string[]>();
+
+  const startProxies = async (nat: NatState): Promise<void> => {
+    const wanted = wantedProxies(nat);
+    const failed = (await proxies?.reconcile(wanted.map((p) => p.target))) ?? new Map<string, string>();
+    const now = new Map<string, string[]>();
+    for (const p of wanted) {
+      const why = failed.get(targetKey(p.target));
+      if (why === undefined) continue;
+      const line = `${p.mapping.containerPort}/${p.mapping.protocol} on ${showHostAddress(p.target.address)}:${p.target.hostPort}: ${why}`;
+      if (p.only) now.set(p.mapping.endpointId, [...(now.get(p.mapping.endpointId) ?? []), line]);
+      nlog.warn({ endpoint: p.mapping.endpointId, mapping: line }, p.only ? 'port proxy cannot listen: the mapping is not published' : 'port proxy cannot listen: the mapping\'s other host addresses still work');
+    }
+    unserved = now;
+  };
+
   return {
     async close(): Promise<void> {
       await chain;
       await proxies?.closeAll();
     },
+    unserved(endpointId: string): string[] {
+      return unserved.get(endpointId) ?? [];
+    },
     sync(reason: string): Promise<void> {
       const run = async (): Promise<void> => {
         const wanted = natState(state);
-        await proxies?.reconcile(loopbackTargets(wanted));
+        const refused = refusedMappings(wanted);
+        if (refused.length > 0 && refused.join('\n') !== lastRefused) nlog.error({ reason, refused }, 'port mappings left out; the other rules are applied');
+        lastRefused = refused.join('\n');
+        await startProxies(wanted);
         const script = renderNatScript(wanted);
         if (script === lastScript) return;
         try {

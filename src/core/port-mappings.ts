@@ -2,6 +2,7 @@ import { DovesnapError, ErrorCode } from '../util/errors.js';
 import type { PortBinding } from '../plugin/protocol.js';
 import type { PublishedPort } from './state.js';
 import { listenerCovers, type ListeningSocket, type Protocol } from '../net/listeners.js';
+import { publishPaths, sameAddress, showHostAddress } from '../net/publish-paths.js';
 
 /**
  * Host ports for `docker run -p`, chosen the way Docker's bridge driver chooses them: a fixed
@@ -35,20 +36,19 @@ function anyAddress(ip: string): string {
 }
 
 function addressesOverlap(a: string, b: string): boolean {
-  return a === '' || b === '' || a === b;
+  return a === '' || b === '' || sameAddress(a, b);
 }
 
 function showAddress(ip: string): string {
-  return ip === '' ? '0.0.0.0' : ip;
+  return ip === '' ? '0.0.0.0' : showHostAddress(ip);
 }
 
 /** Why `port` cannot be used for `hostIp`, or undefined if it can. */
 function holder(protocol: Protocol, hostIp: string, port: number, published: readonly TakenPort[], listeners: readonly ListeningSocket[]): string | undefined {
   const p = published.find((x) => x.protocol === protocol && x.port === port && addressesOverlap(x.hostIp, hostIp));
   if (p !== undefined) return `already published by ${p.owner} on ${showAddress(p.hostIp)}:${port}`;
-  // An IPv6 socket on a specific address does not see IPv4 traffic; one on :: may (dual stack).
-  const l = listeners.find((x) => x.protocol === protocol && x.port === port && (!x.address.includes(':') || x.address === '::') && listenerCovers(x.address, hostIp));
-  if (l !== undefined) return `the host already listens on ${l.address.includes(':') ? `[${l.address}]` : l.address}:${port}`;
+  const l = listeners.find((x) => x.protocol === protocol && x.port === port && listenerCovers(x.address, hostIp));
+  if (l !== undefined) return `the host already listens on ${showHostAddress(l.address)}:${port}`;
   return undefined;
 }
 
@@ -62,6 +62,9 @@ export function allocateHostPorts(bindings: readonly PortBinding[], published: r
     }
     const hostIp = anyAddress(b.HostIP);
     const what = `${b.Port}/${protocol}`;
+    if (publishPaths(hostIp) === undefined) {
+      throw new DovesnapError(ErrorCode.BadOption, `cannot publish ${what} on host address ${JSON.stringify(b.HostIP)} (-p HOSTIP:HOSTPORT:${b.Port}): not an IP address`);
+    }
     let first = b.HostPort;
     let last = b.HostPortEnd >= b.HostPort ? b.HostPortEnd : b.HostPort;
     if (first <= 0) {

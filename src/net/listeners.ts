@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { sameAddress } from './publish-paths.js';
 
 /**
  * Sockets the host itself listens on, from /proc/net/{tcp,tcp6,udp,udp6} of the daemon's own
@@ -69,9 +70,15 @@ export async function hostListeners(procNet = '/proc/net'): Promise<ListeningSoc
   return out;
 }
 
-/** Does a listener on `address` take traffic for `hostIp` ('' = every address)? */
+/**
+ * Does a listener on `listenerAddress` take traffic for a port published on `hostIp`? '' (every
+ * address) means every IPv4 address, as DNAT serves it. A socket on :: may be dual stack and
+ * see everything; otherwise an IPv4 socket sees only IPv4, an IPv6 one only IPv6.
+ */
 export function listenerCovers(listenerAddress: string, hostIp: string): boolean {
-  if (hostIp === '' || hostIp === '0.0.0.0' || hostIp === '::') return true;
-  if (listenerAddress === '0.0.0.0' || listenerAddress === '::') return true;
-  return listenerAddress === hostIp;
+  if (listenerAddress === '::') return true;
+  const listenerV6 = listenerAddress.includes(':');
+  if (hostIp === '' || hostIp === '0.0.0.0' || hostIp === '::') return !listenerV6;
+  if (listenerV6 !== hostIp.includes(':')) return false;
+  return listenerAddress === '0.0.0.0' || sameAddress(listenerAddress, hostIp);
 }

@@ -4,7 +4,9 @@
  * change, so the rules on the host are always exactly what the state says, and a table with
  * nothing in it is deleted: no rule outlives what it was made for.
  */
+import { isIPv4 } from 'node:net';
 import { byString } from '../util/compare.js';
+import { publishPaths } from './publish-paths.js';
 
 export const NFT_TABLE = 'dovesnap';
 
@@ -39,12 +41,26 @@ function q(s: string): string {
   return JSON.stringify(s);
 }
 
-function dnatRule(m: PortMapping, forOutput: boolean): string {
-  const dst = m.hostIp === '' ? 'fib daddr type local' : `ip daddr ${m.hostIp}`;
-  // Locally generated packets to 127.0.0.0/8 cannot be sent to another host without changing
-  // route_localnet, a global setting; those are left alone.
-  const notLoopback = forOutput ? ' ip daddr != 127.0.0.0/8' : '';
-  return `${dst}${notLoopback} ${m.protocol} dport ${m.hostPort} dnat to ${m.containerIp}:${m.containerPort} comment ${q(`dovesnap ${m.endpointId.slice(0, 12)}`)}`;
+function validPort(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && n <= 65535;
+}
+
+/**
+ * Why a mapping cannot be published, or undefined if it can. The whole table is one `nft -f`
+ * transaction, so one mapping nft would refuse must never reach the script: it would take
+ * every other network's rules down with it.
+ */
+export function unpublishable(m: PortMapping): string | undefined {
+  if (publishPaths(m.hostIp) === undefined) return `host address ${q(m.hostIp)} is not an IP address`;
+  if (!isIPv4(m.containerIp)) return `container address ${q(m.containerIp)} is not an IPv4 address`;
+  if (!validPort(m.hostPort) || !validPort(m.containerPort)) return `port ${m.hostPort}:${m.containerPort} is out of range`;
+  return undefined;
+}
+
+function dnatRule(m: PortMapping, daddr: string, forOutput: boolean): string {
+  // From the host itself, every address but loopback: the port proxy serves that.
+  const dst = daddr === '' ? `fib daddr type local${forOutput ? ' ip daddr != 127.0.0.0/8' : ''}` : `ip daddr ${daddr}`;
+  return `${dst} ${m.protocol} dport ${m.hostPort} dnat to ${m.containerIp}:${m.containerPort} comment ${q(`dovesnap ${m.endpointId.slice(0, 12)}`)}`;
 }
 
 /** The `nft -f` script that makes the table match `state` (deleting it when empty). */
@@ -52,14 +68,18 @@ export function renderNatScript(state: NatState): string {
   const lines = [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`];
   if (state.networks.length === 0 && state.mappings.length === 0) return `${lines.join('\n')}\n`;
   const sortedNets = [...state.networks].sort((a, b) => byString(a.id, b.id));
-  // 127.0.0.1 is served by the loopback proxy alone: NAT cannot reach another host from it.
-  const sortedMaps = state.mappings.filter((m) => m.hostIp !== '127.0.0.1').sort((a, b) => byString(a.protocol, b.protocol) || a.hostPort - b.hostPort || byString(a.hostIp, b.hostIp));
+  const dnats: [PortMapping, string][] = [];
+  for (const m of state.mappings) {
+    const daddr = unpublishable(m) === undefined ? publishPaths(m.hostIp)?.dnat : undefined;
+    if (daddr !== undefined) dnats.push([m, daddr]);
+  }
+  dnats.sort(([a], [b]) => byString(a.protocol, b.protocol) || a.hostPort - b.hostPort || byString(a.hostIp, b.hostIp));
   lines.push(`table ip ${NFT_TABLE} {`);
   lines.push('  chain prerouting {', '    type nat hook prerouting priority dstnat; policy accept;');
-  for (const m of sortedMaps) lines.push(`    ${dnatRule(m, false)}`);
+  for (const [m, daddr] of dnats) lines.push(`    ${dnatRule(m, daddr, false)}`);
   lines.push('  }');
   lines.push('  chain output {', '    type nat hook output priority -100; policy accept;');
-  for (const m of sortedMaps) lines.push(`    ${dnatRule(m, true)}`);
+  for (const [m, daddr] of dnats) lines.push(`    ${dnatRule(m, daddr, true)}`);
   lines.push('  }');
   lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
   for (const n of sortedNets) {

@@ -8,6 +8,7 @@ import { Driver, type FaucetView } from '../../../src/core/driver.js';
 import { StateStore } from '../../../src/core/state.js';
 import { ExtId } from '../../../src/core/persist.js';
 import { createNatView, type NatView } from '../../../src/core/nat-view.js';
+import { PortProxies } from '../../../src/net/port-proxy.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { DovesnapError, ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 import { vethNamesFor } from '../../../src/net/links.js';
@@ -45,6 +46,9 @@ class FailingNat implements NatView {
     }
     return this.inner.sync(reason);
   }
+  unserved(endpointId: string): string[] {
+    return this.inner.unserved(endpointId);
+  }
   close(): Promise<void> {
     return this.inner.close();
   }
@@ -79,12 +83,12 @@ describe('driver: foundations', () => {
   let faucet: StubFaucetView;
   let driver: Driver;
 
-  const make = (opts: { assignOfports?: boolean; defaultControllers?: string[]; unavailableAfterMs?: number } = {}): void => {
+  const make = (opts: { assignOfports?: boolean; defaultControllers?: string[]; unavailableAfterMs?: number; proxies?: PortProxies } = {}): void => {
     vs = new FakeVSwitch({ assignOfports: opts.assignOfports ?? true, unavailableAfterMs: opts.unavailableAfterMs });
     host = new FakeHostNet();
     state = new StateStore();
     faucet = new StubFaucetView();
-    nat = new FailingNat(createNatView(state, host, silentLogger()));
+    nat = new FailingNat(createNatView(state, host, silentLogger(), opts.proxies));
     driver = new Driver({
       vswitch: vs,
       host,
@@ -183,6 +187,32 @@ describe('driver: foundations', () => {
       host.listening.push({ protocol: 'tcp', address: '0.0.0.0', port: 22 });
       await assert.rejects(driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 22, host: 22 }) }), /host already listens on 0\.0\.0\.0:22/);
       assert.deepEqual(state.endpoint(EP1)?.published, []);
+    });
+
+    it('a Join whose mappings cannot be put in place withdraws them: the host port is free again, and later syncs leave them out', async () => {
+      nat.failing = 1;
+      await assert.rejects(driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 80, host: 18080 }) }), /nft -f failed/);
+      assert.deepEqual(state.endpoint(EP1)?.published, []);
+      assert.doesNotMatch(host.nftScripts.at(-1) ?? '', /dport 18080/);
+      await driver.join({ NetworkID: NET, EndpointID: EP2, SandboxKey: '/n/2', Options: portmap({ port: 81, host: 18080 }) });
+      assert.match(host.nftScripts.at(-1) ?? '', /tcp dport 18080 dnat to 10\.9\.0\.5:81/);
+    });
+
+    it('fails a Join whose mapping only a port proxy can serve when the proxy cannot listen, naming the address', async () => {
+      make({ proxies: new PortProxies(silentLogger()) });
+      await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1', 'ovs.bridge.mode': 'nat' }));
+      await endpoint(EP1);
+      try {
+        await assert.rejects(driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 81, host: 18081, ip: '2001:db8::99' }) }), (err: unknown) => {
+          assert.ok(isDovesnapError(err, ErrorCode.HostCommand));
+          assert.match(err.message, /cannot publish 81\/tcp on \[2001:db8::99\]:18081: .*EADDRNOTAVAIL/);
+          return true;
+        });
+        assert.deepEqual(state.endpoint(EP1)?.published, []);
+        assert.deepEqual(nat.unserved(EP1), []);
+      } finally {
+        await nat.close();
+      }
     });
 
     it('gives each -p CONTAINERPORT its own ephemeral port, skipping the host\'s', async () => {

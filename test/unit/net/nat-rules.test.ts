@@ -1,9 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderNatScript, type NatState } from '../../../src/net/nat-rules.js';
+import { renderNatScript, type NatState, type PortMapping } from '../../../src/net/nat-rules.js';
 import { forwardRules } from '../../../src/net/forwarding.js';
 
 const NET = 'a1b2c3d4e5f60718293a';
+
+/** A mapping on NET (10.1.0.0/24 on br1) to 10.1.0.2; `m` overrides any field. */
+function mapping(hostIp: string, hostPort: number, m: Partial<PortMapping> = {}): PortMapping {
+  return { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp, hostPort, containerIp: '10.1.0.2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1', ...m };
+}
 
 describe('NAT rules', () => {
   it('deletes the table when nothing needs it', () => {
@@ -39,6 +44,39 @@ describe('NAT rules', () => {
     assert.match(out, /fib daddr type local ip daddr != 127\.0\.0\.0\/8 udp dport 5353 dnat to 10\.1\.0\.3:53/);
     assert.ok(pre.indexOf('tcp dport 8080') < pre.indexOf('udp dport 5353'), 'stable order');
     assert.equal(renderNatScript(state), s, 'same state, same script');
+  });
+
+  it('leaves all of 127.0.0.0/8 to the port proxy: no DNAT a neighbour could reach, no OUTPUT rule that cannot match', () => {
+    const s = renderNatScript({
+      networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }],
+      mappings: [mapping('127.0.0.2', 8080), mapping('127.255.0.9', 5353, { protocol: 'udp', containerPort: 53 })],
+    });
+    assert.doesNotMatch(s, /dport (8080|5353)/);
+    assert.doesNotMatch(s, /127\.0\.0\.2|127\.255\.0\.9/);
+  });
+
+  it('writes no IPv6 address into the ip table: IPv6 host addresses are the port proxy\'s', () => {
+    const s = renderNatScript({
+      networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }],
+      mappings: [mapping('::1', 8081), mapping('2001:db8::5', 8082)],
+    });
+    assert.doesNotMatch(s, /::1|2001:db8|dport 808[12]/);
+    assert.match(s, /ip saddr 10\.1\.0\.0\/24 oifname != "br1" masquerade/);
+  });
+
+  it('leaves out a mapping it cannot render, and renders every other network\'s rules', () => {
+    const OTHER = 'f0f1f2f3f4f5f6f7f8f9';
+    const s = renderNatScript({
+      networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }, { id: OTHER, bridge: 'br2', subnet: '10.2.0.0/24', mode: 'nat' }],
+      mappings: [
+        mapping('10.0.0.1; flush ruleset', 8080),
+        mapping('', 8081, { containerIp: 'fd00::2' }),
+        mapping('', 9090, { networkId: OTHER, bridge: 'br2', subnet: '10.2.0.0/24', containerIp: '10.2.0.2', containerPort: 90, endpointId: 'e3e3e3e3e3e3e3' }),
+      ],
+    });
+    assert.doesNotMatch(s, /flush|fd00|dport 808[01]/);
+    assert.match(s, /fib daddr type local tcp dport 9090 dnat to 10\.2\.0\.2:90/);
+    assert.match(s, /ip saddr 10\.2\.0\.0\/24 oifname != "br2" masquerade/);
   });
 
   it('lets a nat network out and only mapped traffic in; a routed network both ways', () => {

@@ -1,23 +1,26 @@
-import net from 'node:net';
+import net, { isIPv6 } from 'node:net';
 import dgram from 'node:dgram';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
+import { showHostAddress } from './publish-paths.js';
 
 /**
- * Published ports on 127.0.0.1. NAT cannot send a packet from 127.0.0.1 to another host unless
- * route_localnet is turned on, a host-wide setting dovesnap leaves alone; like Docker's own
- * docker-proxy, a small proxy in the daemon carries loopback connections instead.
+ * Published ports NAT cannot serve (see publish-paths.ts): loopback addresses, and IPv6
+ * addresses in front of IPv4-only containers. Like Docker's own docker-proxy, a small proxy in
+ * the daemon listens on the host address and carries each connection to the container.
  */
 
-export interface LoopbackTarget {
+export interface ProxyTarget {
   readonly protocol: 'tcp' | 'udp';
+  /** The host address the proxy listens on. */
+  readonly address: string;
   readonly hostPort: number;
   readonly containerIp: string;
   readonly containerPort: number;
 }
 
-export function targetKey(t: LoopbackTarget): string {
-  return `${t.protocol}/${t.hostPort}->${t.containerIp}:${t.containerPort}`;
+export function targetKey(t: ProxyTarget): string {
+  return `${t.protocol}/${showHostAddress(t.address)}:${t.hostPort}->${t.containerIp}:${t.containerPort}`;
 }
 
 interface Running {
@@ -27,7 +30,7 @@ interface Running {
 /** UDP "connections" idle this long are forgotten. */
 const UDP_IDLE_MS = 60_000;
 
-function startTcp(t: LoopbackTarget, log: Logger): Promise<Running> {
+function startTcp(t: ProxyTarget, log: Logger): Promise<Running> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect({ host: t.containerIp, port: t.containerPort });
@@ -44,9 +47,9 @@ function startTcp(t: LoopbackTarget, log: Logger): Promise<Running> {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: t.hostPort }, () => {
+    server.listen({ host: t.address, port: t.hostPort }, () => {
       server.off('error', reject);
-      server.on('error', (err) => log.warn({ port: t.hostPort, err: errorMessage(err) }, 'loopback proxy error'));
+      server.on('error', (err) => log.warn({ mapping: targetKey(t), err: errorMessage(err) }, 'port proxy error'));
       resolve({
         close: () =>
           new Promise<void>((r) => {
@@ -58,8 +61,8 @@ function startTcp(t: LoopbackTarget, log: Logger): Promise<Running> {
   });
 }
 
-function startUdp(t: LoopbackTarget, log: Logger): Promise<Running> {
-  const front = dgram.createSocket('udp4');
+function startUdp(t: ProxyTarget, log: Logger): Promise<Running> {
+  const front = dgram.createSocket(isIPv6(t.address) ? 'udp6' : 'udp4');
   const flows = new Map<string, { sock: dgram.Socket; timer: NodeJS.Timeout }>();
   const forget = (key: string): void => {
     const f = flows.get(key);
@@ -83,9 +86,9 @@ function startUdp(t: LoopbackTarget, log: Logger): Promise<Running> {
   });
   return new Promise((resolve, reject) => {
     front.once('error', reject);
-    front.bind({ address: '127.0.0.1', port: t.hostPort }, () => {
+    front.bind({ address: t.address, port: t.hostPort }, () => {
       front.off('error', reject);
-      front.on('error', (err) => log.warn({ port: t.hostPort, err: errorMessage(err) }, 'loopback proxy error'));
+      front.on('error', (err) => log.warn({ mapping: targetKey(t), err: errorMessage(err) }, 'port proxy error'));
       resolve({
         close: async () => {
           for (const k of [...flows.keys()]) forget(k);
@@ -97,12 +100,13 @@ function startUdp(t: LoopbackTarget, log: Logger): Promise<Running> {
 }
 
 /** Keeps exactly the wanted proxies running. */
-export class LoopbackProxies {
+export class PortProxies {
   private readonly running = new Map<string, Running>();
 
   constructor(private readonly log: Logger) {}
 
-  async reconcile(wanted: readonly LoopbackTarget[]): Promise<void> {
+  /** Returns the wanted proxies that could not start (target key → why); the next call tries them again. */
+  async reconcile(wanted: readonly ProxyTarget[]): Promise<Map<string, string>> {
     const keys = new Set(wanted.map(targetKey));
     for (const [key, r] of this.running) {
       if (!keys.has(key)) {
@@ -110,15 +114,17 @@ export class LoopbackProxies {
         await r.close();
       }
     }
+    const failed = new Map<string, string>();
     for (const t of wanted) {
       const key = targetKey(t);
       if (this.running.has(key)) continue;
       try {
         this.running.set(key, await (t.protocol === 'tcp' ? startTcp(t, this.log) : startUdp(t, this.log)));
       } catch (err) {
-        this.log.warn({ mapping: key, err: errorMessage(err) }, 'cannot publish the port on 127.0.0.1 (the other host addresses still work)');
+        failed.set(key, errorMessage(err));
       }
     }
+    return failed;
   }
 
   async closeAll(): Promise<void> {
