@@ -25,6 +25,7 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { createNatView } from './core/nat-view.js';
 import { PortProxies } from './net/port-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
+import { hostCheck } from './status/host-check.js';
 import { buildStatusApp, hostPortsStatus, networksStatus, type Health, type HostPortStatus, type HostStatus } from './status/server.js';
 import { LiveFeed } from './status/live.js';
 import { FaucetLoadTracker } from './status/faucet-load.js';
@@ -278,7 +279,7 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
       return () => unsubscribers.forEach((u) => u());
     },
   });
-  const status = buildStatusApp({ state, logger: log, health, host: hostStatus, dhcp: dhcpStatus, metrics: metrics.registry, allow: settings.statusAllow, hostPorts, live });
+  const status = buildStatusApp({ state, logger: log, health, host: hostStatus, dhcp: dhcpStatus, metrics: metrics.registry, allow: settings.statusAllow, hosts: hostCheck({ listenHost: settings.statusHost, names: settings.statusHosts }), hostPorts, live });
   await status.listen({ host: settings.statusHost, port: settings.statusPort });
 
   const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored, dhcp: dhcpNow, metrics });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from '../status/allow.js';
+import { parseStatusHosts } from '../status/host-check.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { isValidInterfaceName, parseControllers } from '../model/options.js';
 import { parseFailpoints, type FailAction, type FailpointName } from '../util/failpoints.js';
@@ -27,6 +28,8 @@ export interface DaemonSettings {
   readonly statusPort: number;
   /** Networks whose hosts may read the status API (DOVESNAP_STATUS_ALLOW). */
   readonly statusAllow: AllowList;
+  /** Names (and addresses) besides its own that the status API may be called by (DOVESNAP_STATUS_HOSTS). */
+  readonly statusHosts: readonly string[];
   readonly ovsdbSocket: string;
   readonly dockerSocket: string;
   readonly faucetPidfile: string | undefined;
@@ -184,6 +187,14 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     throw badEnv('DOVESNAP_STATUS_ALLOW', allowRaw, err instanceof Error ? err.message : String(err));
   }
 
+  const hostsRaw = nonEmpty(env, 'DOVESNAP_STATUS_HOSTS') ?? '';
+  let statusHosts: string[];
+  try {
+    statusHosts = parseStatusHosts(hostsRaw);
+  } catch (err) {
+    throw badEnv('DOVESNAP_STATUS_HOSTS', hostsRaw, err instanceof Error ? err.message : String(err));
+  }
+
   const gaugePortRaw = nonEmpty(env, 'GAUGE_PROMETHEUS_PORT') ?? '9303';
   const gaugePrometheusPort = Number(gaugePortRaw);
   if (!/^[0-9]+$/.test(gaugePortRaw) || gaugePrometheusPort < 1 || gaugePrometheusPort > 65535) throw badEnv('GAUGE_PROMETHEUS_PORT', gaugePortRaw, 'expected a port number 1..65535');
@@ -201,6 +212,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     statusHost: (m[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1'),
     statusPort,
     statusAllow,
+    statusHosts,
     ovsdbSocket: nonEmpty(env, 'DOVESNAP_OVSDB') ?? '/var/run/openvswitch/db.sock',
     dockerSocket: nonEmpty(env, 'DOVESNAP_DOCKER_SOCK') ?? '/var/run/docker.sock',
     faucetPidfile: nonEmpty(env, 'DOVESNAP_FAUCET_PIDFILE'),

@@ -83,6 +83,9 @@ interface CurrentFile {
   readonly stats: Stats | undefined;
 }
 
+/** How many times one apply renders when the file keeps changing under it, before it gives up. */
+const MAX_RENDERS = 5;
+
 type Confirmation = { readonly kind: 'loaded' } | { readonly kind: 'rejected'; readonly error: string } | { readonly kind: 'timeout'; readonly last: string };
 
 export function sha256Hex(text: string): string {
@@ -131,8 +134,17 @@ async function syncDirectory(dir: string): Promise<void> {
  * Replace `target` so that readers see either the old or the new content, never a mix, even
  * across a crash: write a temp file in the same directory (same filesystem, so rename is
  * atomic), fsync it, rename it over, fsync the directory. Keeps the old file's mode and owner.
+ *
+ * `stillCurrent` runs after the fsync, as late as possible before the rename: if it answers
+ * false (someone else wrote `target` meanwhile), nothing is replaced and the result is false.
  */
-export async function writeFileAtomic(target: string, text: string, like: Stats | undefined, newFileMode = 0o644): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  text: string,
+  like: Stats | undefined,
+  newFileMode = 0o644,
+  stillCurrent: () => Promise<boolean> = async () => true,
+): Promise<boolean> {
   const dir = dirname(target);
   const temp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx', 0o600);
@@ -149,12 +161,14 @@ export async function writeFileAtomic(target: string, text: string, like: Stats 
     } finally {
       await handle.close();
     }
+    if (!(await stillCurrent())) return false;
     await rename(temp, target);
     renamed = true;
   } finally {
     if (!renamed) await unlink(temp).catch(() => undefined);
   }
   await syncDirectory(dir);
+  return true;
 }
 
 export class FaucetConfigStore implements FaucetStore {
@@ -246,39 +260,54 @@ export class FaucetConfigStore implements FaucetStore {
 
   private async applyOnce(desired: DesiredFaucetState, callers: number): Promise<ApplyResult> {
     const log = this.opts.logger;
-    const before = await this.current();
-    const managed = typeof desired === 'function' ? desired() : desired;
-    const next = renderFaucetConfig(before.text, managed);
-    const sha = sha256Hex(next);
+    for (let render = 1; ; render += 1) {
+      const before = await this.current();
+      const managed = typeof desired === 'function' ? desired() : desired;
+      const next = renderFaucetConfig(before.text, managed);
+      const sha = sha256Hex(next);
 
-    if (next === before.text) {
-      if (this.readState === undefined) return { written: false, confirmed: false, sha256: sha, callers };
-      if (this.confirmedSha !== sha && !(await this.alreadyLoaded(before.target, sha))) {
-        // Unchanged, but FAUCET was never seen running it (an earlier apply timed out, or the
-        // operator edited the file without a reload): reload now. Nothing to restore to.
-        log?.info({ path: before.target, sha256: sha }, 'faucet.yaml unchanged but not confirmed loaded; reloading FAUCET');
-        await this.reloadAndConfirm(before.target, next, sha, undefined);
+      if (next === before.text) {
+        if (this.readState === undefined) return { written: false, confirmed: false, sha256: sha, callers };
+        if (this.confirmedSha !== sha && !(await this.alreadyLoaded(before.target, sha))) {
+          // Unchanged, but FAUCET was never seen running it (an earlier apply timed out, or the
+          // operator edited the file without a reload): reload now. Nothing to restore to.
+          log?.info({ path: before.target, sha256: sha }, 'faucet.yaml unchanged but not confirmed loaded; reloading FAUCET');
+          await this.reloadAndConfirm(before.target, next, sha, undefined);
+        }
+        this.confirmedSha = sha;
+        return { written: false, confirmed: true, sha256: sha, callers };
       }
+
+      const errors = this.validate(next).filter((problem) => problem.severity === 'error');
+      if (errors.length > 0) throw new FaucetConfigInvalidError(errors, `refusing to write ${before.target}`);
+
+      // Reading FAUCET's metrics can take seconds: an operator may save the file meanwhile.
+      const baseline = this.readState === undefined ? undefined : await this.readState().catch(() => undefined);
+      await failpoint('faucet.beforeWrite');
+      this.writtenSha = sha;
+      if (!(await writeFileAtomic(before.target, next, before.stats, this.opts.newFileMode, () => this.unchangedSince(before)))) {
+        if (render >= MAX_RENDERS) {
+          throw new DovesnapError(ErrorCode.FaucetTimeout, `${before.target} changed under dovesnap ${render} times in a row while it rendered its entries; nothing was written, so that the other writer's changes stay (dovesnap tries again at its next change)`);
+        }
+        log?.warn({ path: before.target, render }, 'faucet.yaml changed since dovesnap read it; rendering again from the new text instead of overwriting it');
+        continue;
+      }
+      log?.info({ path: before.target, sha256: sha, callers }, 'wrote faucet.yaml');
+      await failpoint('faucet.afterWrite');
+      if (this.readState === undefined) {
+        await this.requestReload(before.target);
+        return { written: true, confirmed: false, sha256: sha, callers };
+      }
+      await this.reloadAndConfirm(before.target, next, sha, { before, baseline });
       this.confirmedSha = sha;
-      return { written: false, confirmed: true, sha256: sha, callers };
+      return { written: true, confirmed: true, sha256: sha, callers };
     }
+  }
 
-    const errors = this.validate(next).filter((problem) => problem.severity === 'error');
-    if (errors.length > 0) throw new FaucetConfigInvalidError(errors, `refusing to write ${before.target}`);
-
-    const baseline = this.readState === undefined ? undefined : await this.readState().catch(() => undefined);
-    await failpoint('faucet.beforeWrite');
-    this.writtenSha = sha;
-    await writeFileAtomic(before.target, next, before.stats, this.opts.newFileMode);
-    log?.info({ path: before.target, sha256: sha, callers }, 'wrote faucet.yaml');
-    await failpoint('faucet.afterWrite');
-    if (this.readState === undefined) {
-      await this.requestReload(before.target);
-      return { written: true, confirmed: false, sha256: sha, callers };
-    }
-    await this.reloadAndConfirm(before.target, next, sha, { before, baseline });
-    this.confirmedSha = sha;
-    return { written: true, confirmed: true, sha256: sha, callers };
+  /** Whether the file is still the one `before` read: same content, and the same file (inode), so a rewrite with equal bytes counts too. */
+  private async unchangedSince(before: CurrentFile): Promise<boolean> {
+    const now = await this.current();
+    return now.target === before.target && now.text === before.text && now.stats?.dev === before.stats?.dev && now.stats?.ino === before.stats?.ino;
   }
 
   private async alreadyLoaded(target: string, sha: string): Promise<boolean> {
@@ -348,12 +377,13 @@ export class FaucetConfigStore implements FaucetStore {
     const log = this.opts.logger;
     try {
       const now = await this.current();
-      if (now.text !== ours) {
+      const changed = (): string => {
         log?.warn({ path: target }, 'faucet.yaml changed after our write; not restoring');
         return 'the file changed after dovesnap wrote it, so it was left as it is';
-      }
+      };
+      if (now.text !== ours) return changed();
       if (before.stats === undefined) await unlink(target);
-      else await writeFileAtomic(target, before.text, before.stats);
+      else if (!(await writeFileAtomic(target, before.text, before.stats, undefined, () => this.unchangedSince(now)))) return changed();
     } catch (err) {
       log?.error({ path: target, err }, 'restoring faucet.yaml failed');
       return `restoring the previous file failed: ${errorMessage(err)}`;

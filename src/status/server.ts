@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from './allow.js';
+import { hostCheck, type HostCheck } from './host-check.js';
 import { HttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { formatDpid } from '../model/options.js';
@@ -198,6 +199,8 @@ export interface StatusAppOptions {
   readonly dhcp?: DhcpStatusOf;
   readonly metrics?: Registry;
   readonly allow?: AllowList;
+  /** Which Host headers are served (default: those of a server on 127.0.0.1). */
+  readonly hosts?: HostCheck;
   readonly hostPorts?: () => Promise<ReadonlyMap<string, readonly HostPortStatus[]>>;
   /** The live view's feed: serves the page at `/` and its events. */
   readonly live?: LiveFeed;
@@ -211,15 +214,23 @@ export function buildStatusApp(opts: StatusAppOptions): HttpApp {
   const { state, logger, health, dhcp = () => undefined, metrics, live } = opts;
   const host = opts.host ?? (() => ({ MirrorBridge: null, Stack: null }));
   const allow = opts.allow ?? parseAllowList(DEFAULT_STATUS_ALLOW);
+  const hosts = opts.hosts ?? hostCheck({ listenHost: '127.0.0.1' });
   const hostPorts = opts.hostPorts ?? (async () => new Map());
   const log = logger.child({ component: 'status-api' });
   const app = new HttpApp(log);
   // The connection's own peer, never a header the client wrote; a real status code, not 200.
   app.guard((req) => {
     const peer = req.remoteAddress;
-    if (allow.allows(peer)) return undefined;
-    log.warn({ peer, url: req.path }, 'status API request refused: peer not in DOVESNAP_STATUS_ALLOW');
-    return { status: 403, body: { error: 'Forbidden', message: `${peer ?? 'this address'} is not allowed to read the dovesnap status API (DOVESNAP_STATUS_ALLOW: ${allow.text})` } };
+    if (!allow.allows(peer)) {
+      log.warn({ peer, url: req.path }, 'status API request refused: peer not in DOVESNAP_STATUS_ALLOW');
+      return { status: 403, body: { error: 'Forbidden', message: `${peer ?? 'this address'} is not allowed to read the dovesnap status API (DOVESNAP_STATUS_ALLOW: ${allow.text})` } };
+    }
+    // A browser's request under a name that is not this server's (DNS rebinding; status/host-check.ts).
+    const host = req.headers.host;
+    if (hosts.allows(host)) return undefined;
+    const shown = host === undefined ? 'no Host header' : `Host ${JSON.stringify(host.slice(0, 100))}`;
+    log.warn({ peer, host: host?.slice(0, 100), url: req.path }, 'status API request refused: Host is not a name of this server (DOVESNAP_STATUS_HOSTS)');
+    return { status: 421, body: `421 Misdirected Request: ${shown} is not a name of this dovesnap status API; it answers to localhost, loopback, the address it listens on, and the names in DOVESNAP_STATUS_HOSTS\n` };
   });
   app.get('/networks', async () => ({ body: networksStatus(state, dhcp, await hostPorts().catch(() => new Map())) }));
   if (metrics !== undefined) {

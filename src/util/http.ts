@@ -36,6 +36,7 @@ export interface InjectRequest {
   readonly method: string;
   readonly url: string;
   readonly payload?: string;
+  /** Host is `localhost` unless given, as a client on this host would send. */
   readonly headers?: Readonly<Record<string, string>>;
   readonly remoteAddress?: string;
 }
@@ -136,7 +137,7 @@ export class HttpApp {
   }
 
   async inject(r: InjectRequest): Promise<InjectedResponse> {
-    const headers: IncomingHttpHeaders = {};
+    const headers: IncomingHttpHeaders = { host: 'localhost' };
     for (const [k, v] of Object.entries(r.headers ?? {})) headers[k.toLowerCase()] = v;
     const reply = await this.dispatch({ method: r.method, path: r.url.split('?')[0] ?? r.url, headers, body: r.payload ?? '', remoteAddress: r.remoteAddress ?? '127.0.0.1' });
     const { status, headers: out, payload } = encode(reply);

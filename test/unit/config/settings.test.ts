@@ -23,6 +23,7 @@ describe('loadSettings', () => {
       driverNames: ['dovesnap', 'ovs'],
       statusHost: '127.0.0.1',
       statusPort: 9401,
+      statusHosts: [],
       ovsdbSocket: '/var/run/openvswitch/db.sock',
       dockerSocket: '/var/run/docker.sock',
       faucetPidfile: undefined,
@@ -50,6 +51,14 @@ describe('loadSettings', () => {
     for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0.0/8/1', '::1/129']) {
       assert.throws(() => loadSettings({ DOVESNAP_STATUS_ALLOW: bad }), (err: unknown) => isDovesnapError(err, ErrorCode.BadOption) && err.message.includes('DOVESNAP_STATUS_ALLOW') && err.message.includes(bad));
     }
+  });
+
+  it('DOVESNAP_STATUS_HOSTS lists further names the status API may be called by; a bad entry names the variable and the entry', () => {
+    assert.deepEqual(loadSettings({ DOVESNAP_STATUS_HOSTS: 'Dovesnap.Lab, [2001:db8::7]' }).statusHosts, ['dovesnap.lab', '2001:db8::7']);
+    assert.throws(
+      () => loadSettings({ DOVESNAP_STATUS_HOSTS: 'dovesnap.lab,*.lab' }),
+      (err: unknown) => isDovesnapError(err, ErrorCode.BadOption) && err.message.includes('DOVESNAP_STATUS_HOSTS') && err.message.includes("'*.lab' is not a host name"),
+    );
   });
 
   it('reads the stacking variables of the original, and refuses incomplete or malformed ones', () => {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 
+import { readFaucetConfigState } from '../../../src/faucet/metrics.js';
 import { renderFaucetConfig } from '../../../src/faucet/render.js';
 import {
   FaucetConfigStore,
@@ -161,6 +162,57 @@ describe('FaucetConfigStore.apply', () => {
     const text = await readFile(path, 'utf8');
     assert.match(text, /dovesnet2:/);
     assert.equal(renderFaucetConfig(text, state([])), OPERATOR.replace('    allow-all:', denyAll));
+  });
+
+  /** A store whose first reading of FAUCET's metrics (before its write) runs `edit` on the file first. */
+  async function rigEditingInWindow(edit: (path: string) => Promise<void>, times = 1): Promise<Rig> {
+    let left = times;
+    const late: { path?: string; url?: string } = {};
+    const r = await rig({
+      store: {
+        readState: async () => {
+          if (left > 0 && late.path !== undefined) {
+            left -= 1;
+            await edit(late.path);
+          }
+          return readFaucetConfigState(late.url ?? '');
+        },
+      },
+    });
+    late.path = r.path;
+    late.url = r.fake.metricsUrl;
+    return r;
+  }
+
+  it('keeps an operator edit saved while it waits on FAUCET\'s metrics, rendering again from the edited file', async () => {
+    const denyAll = '    deny-all:\n        - rule:\n            actions: {allow: 0}\n    allow-all:';
+    const { path, store } = await rigEditingInWindow(async (p) => writeFile(p, (await readFile(p, 'utf8')).replace('    allow-all:', denyAll)));
+    const result = await store.apply(state([NET1]));
+    const text = await readFile(path, 'utf8');
+    assert.equal(text, renderFaucetConfig(OPERATOR.replace('    allow-all:', denyAll), state([NET1])), 'the edit and dovesnap\'s entries, both');
+    assert.deepEqual([result.written, result.confirmed, result.sha256], [true, true, sha256Hex(text)]);
+  });
+
+  it('renders again when the file was replaced by another with the same bytes (a new inode), not only on a content change', async () => {
+    let renders = 0;
+    const { path, store } = await rigEditingInWindow(async (p) => {
+      await writeFile(`${p}.new`, await readFile(p));
+      await rename(`${p}.new`, p);
+    });
+    await store.apply(() => {
+      renders += 1;
+      return state([NET1]);
+    });
+    assert.equal(renders, 2);
+    assert.equal(await readFile(path, 'utf8'), renderFaucetConfig(OPERATOR, state([NET1])));
+  });
+
+  it('gives up without writing when the file keeps changing under it, leaving the other writer\'s text', async () => {
+    let n = 0;
+    const { path, fake, store } = await rigEditingInWindow(async (p) => writeFile(p, `${OPERATOR}# edit ${(n += 1)}\n`), 100);
+    await assert.rejects(store.apply(state([NET1])), isCode(ErrorCode.FaucetTimeout, /changed under dovesnap 5 times in a row .* nothing was written/));
+    assert.equal(await readFile(path, 'utf8'), `${OPERATOR}# edit 5\n`);
+    assert.equal(fake.reloadCalls, 0);
   });
 
   it('refuses an invalid configuration without writing or reloading', async () => {
