@@ -39,8 +39,16 @@ describe('monitoring (make up MONITORING=1)', () => {
   it("records a container's port counters under its name, keeps them after it is removed, and answers every query of the Grafana dashboard", async () => {
     await upWithEnv({ MONITORING: '1' });
     assert.equal((await fetch(`${PROMETHEUS}/-/ready`)).status, 200, 'Prometheus ready');
-    const jobs = (await api<{ activeTargets: { labels: Record<string, string> }[] }>('/api/v1/targets', { state: 'active' })).activeTargets.map((t) => t.labels['job']);
-    for (const job of ['faucet', 'gauge', 'dovesnap']) assert.ok(jobs.includes(job), `Prometheus scrapes ${job}: ${jobs.join(', ')}`);
+    // A Prometheus that has just started (the test before may have restarted it) is ready before
+    // it has loaded its scrape targets: wait for them rather than read an empty list.
+    const activeJobs = async (): Promise<(string | undefined)[]> =>
+      (await api<{ activeTargets: { labels: Record<string, string> }[] }>('/api/v1/targets', { state: 'active' })).activeTargets.map((t) => t.labels['job']);
+    await waitFor('Prometheus scraping faucet, gauge and dovesnap', async () => {
+      const jobs = await activeJobs();
+      return ['faucet', 'gauge', 'dovesnap'].every((job) => jobs.includes(job)) || undefined;
+    }, 30_000, 500).catch(async (err: unknown) => {
+      assert.fail(`${String(err)}; Prometheus scrapes: ${(await activeJobs()).join(', ')}`);
+    });
 
     const net = uniqueName('mon');
     const dpid = testDpid();
