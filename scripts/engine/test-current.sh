@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# `make test-engine-current`: the end-to-end suite against Docker 28.5.2 as the host's engine.
+# `make test-engine-current`: the end-to-end suite against Docker 29 as the host's engine.
 # Builds it if needed (scripts/engine/build-current.sh), tries it next to the host's engine
 # (scripts/engine/smoke.sh), swaps it in (scripts/engine/use.sh current), brings the stack up
 # on it (make up MONITORING=1, as make e2e), imports the test image into it, runs every e2e
-# test, and ALWAYS swaps Debian's engine back in at the end (on failure and on Ctrl-C too; with
-# --force, so that networks a failed test left in the current engine do not keep the host on
-# it). Exits with the suite's status (or the swap back's, if the suite passed and that failed).
+# test with the engine's own docker CLI, and ALWAYS swaps Debian's engine back in at the end
+# (on failure and on Ctrl-C too; with --force, so that networks a failed test left in the
+# current engine do not keep the host on it). Exits with the suite's status (or the swap
+# back's, if the suite passed and that failed).
 set -euo pipefail
 LOG_TAG=dovesnap-test-engine
 # shellcheck source=scripts/lib.sh
@@ -30,6 +31,11 @@ swap_back() {
   exit "${rc}"
 }
 
+# with_engine_client COMMAND...: with the engine's own docker CLI first in PATH, and as the e2e
+# harness's client (Docker 29.0 refused the API version of Debian's 20.10 client). Not for the swap
+# back: Debian's engine is driven with Debian's client.
+with_engine_client() { PATH="${CURRENT_CLIENT_DIR}:${PATH}" DOCKER="${CURRENT_CLIENT}" "$@"; }
+
 main() {
   local status=0
   require_root test-engine-current
@@ -42,10 +48,10 @@ main() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
   "${SCRIPTS}/engine/use.sh" current
-  MONITORING=1 "${SCRIPTS}/up.sh"
-  "${SCRIPTS}/build-test-image.sh"
+  MONITORING=1 with_engine_client "${SCRIPTS}/up.sh"
+  with_engine_client "${SCRIPTS}/build-test-image.sh"
   "${SCRIPTS}/install-test-deps.sh"
-  "${SCRIPTS}/run-tests.sh" e2e || status=$?
+  with_engine_client "${SCRIPTS}/run-tests.sh" e2e || status=$?
   SUITE="exit ${status}"
   return "${status}"
 }
