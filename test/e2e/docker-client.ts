@@ -10,10 +10,11 @@ export interface ClientSources {
 }
 
 /**
- * The docker CLI the end-to-end tests drive the engine with. Each engine needs its own: Docker 29
- * refuses the API version Debian's 20.10 client speaks, and a newer client refuses some flags
- * (e.g. --mac-address) against 20.10. So: $DOCKER when set; else the client use.sh recorded for
- * the engine it swapped in; else Debian's /usr/bin/docker; else whatever `docker` PATH finds.
+ * The docker CLI the end-to-end tests drive the engine with, the one made for it: Docker 29.0
+ * refused the API version Debian's 20.10 client speaks (1.41), and a newer client refuses some
+ * flags (e.g. --mac-address) against 20.10. So: $DOCKER when set; else the client use.sh
+ * recorded for the engine it swapped in; else Debian's /usr/bin/docker; else whatever `docker`
+ * PATH finds.
  */
 export function chooseDockerClient(src: ClientSources): string {
   const fromEnv = src.env['DOCKER'];
