@@ -31,11 +31,6 @@ swap_back() {
   exit "${rc}"
 }
 
-# with_engine_client COMMAND...: with the engine's own docker CLI first in PATH, and as the e2e
-# harness's client (Docker 29.0 refused the API version of Debian's 20.10 client). Not for the swap
-# back: Debian's engine is driven with Debian's client.
-with_engine_client() { PATH="${CURRENT_CLIENT_DIR}:${PATH}" DOCKER="${CURRENT_CLIENT}" "$@"; }
-
 main() {
   local status=0
   require_root test-engine-current
@@ -48,10 +43,15 @@ main() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
   "${SCRIPTS}/engine/use.sh" current
-  MONITORING=1 with_engine_client "${SCRIPTS}/up.sh"
-  with_engine_client "${SCRIPTS}/build-test-image.sh"
+  # The engine's own docker CLI first in PATH from here on, for the scripts (the e2e harness
+  # finds it in the file use.sh wrote): Docker 29.0 refused the API version of Debian's 20.10
+  # client. The directory holds only the client: Debian's dockerd, started by the swap back,
+  # finds no containerd or runc of 29 in PATH.
+  export PATH="${CURRENT_CLIENT_DIR}:${PATH}"
+  MONITORING=1 "${SCRIPTS}/up.sh"
+  "${SCRIPTS}/build-test-image.sh"
   "${SCRIPTS}/install-test-deps.sh"
-  with_engine_client "${SCRIPTS}/run-tests.sh" e2e || status=$?
+  "${SCRIPTS}/run-tests.sh" e2e || status=$?
   SUITE="exit ${status}"
   return "${status}"
 }
