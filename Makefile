@@ -11,8 +11,8 @@
 #   make status      one line per component; make logs / make logs-follow: the logs
 #   make clean       remove dist/ (make distclean: node_modules/ too)
 #   make install-systemd   copy deploy/systemd/*.service to /etc/systemd/system (systemd hosts)
-#   make engine-current    build Docker 28.5.2 (+ containerd, runc) from the Go module proxy; try it aside
-#   make test-engine-current   the engine-dependent e2e files (test/e2e/engine-suite.txt) on Docker 28.5.2
+#   make engine-current    build Docker 29 (+ its CLI, containerd 2, runc) from the Go module proxy; try it aside
+#   make test-engine-current   the engine-dependent e2e files (test/e2e/engine-suite.txt) on Docker 29
 #   make test-load   the load suite at the issue's sizes (100 parallel, 1,000 run/rm cycles, ...; ~25 min)
 #
 # Environment passed through to `make up`: FAUCET_PREFIX, MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN,
@@ -84,13 +84,13 @@ distclean: clean
 install-systemd:
 	scripts/install-systemd.sh
 
-# Docker Engine 28.5.2 (scripts/engine/): built from the Go module proxy into
+# Docker Engine 29 (scripts/engine/): built from the Go module proxy into
 # /opt/dovesnap/engines, then tried on its own socket and roots (the host's engine untouched).
 engine-current:
 	scripts/engine/build-current.sh
 	scripts/engine/smoke.sh
 
-# The end-to-end suite with Docker 28.5.2 as the host's engine: scripts/engine/use.sh current,
+# The end-to-end suite with Docker 29 as the host's engine: scripts/engine/use.sh current,
 # make up MONITORING=1, test image, e2e tests; Debian's engine is swapped back in at the end,
 # whatever happened, and the suite's status is the target's.
 test-engine-current:

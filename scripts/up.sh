@@ -88,9 +88,10 @@ ensure_build() {
 }
 
 # ---------------------------------------------------------------- 3. Docker Engine
-docker_ok() { timeout 20 docker info >/dev/null 2>&1; }
+# Asked without a docker client, so that no client's API version decides it (scripts/engine/lib.sh).
+docker_ok() { engine_answers "${DOCKER_SOCK}"; }
 
-# The engine is Debian's unless scripts/engine/use.sh recorded the current one (Docker 28.5.2).
+# The engine is Debian's unless scripts/engine/use.sh recorded the current one (Docker 29).
 ensure_docker() {
   local engine running
   engine="$(active_engine)"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build the current Docker Engine that `scripts/engine/use.sh current` runs (make
-# test-engine-current): dockerd and docker-proxy 28.5.2, containerd 1.7.28 with its runc shim and
-# ctr, and runc 1.3.7 with seccomp, all compiled from sources fetched through the Go module proxy
-# (no git, no registry, no release tarball), plus Debian's tini-static as docker-init. Installs
-# into /opt/dovesnap/engines/docker-28.5.2/bin (the versions are in scripts/engine/lib.sh).
+# test-engine-current): Docker 29's dockerd and docker-proxy (github.com/moby/moby/v2), its docker
+# CLI (github.com/docker/cli), containerd 2 with its runc shim and ctr, and runc with seccomp,
+# all compiled from sources fetched through the Go module proxy (no git, no registry, no release
+# tarball), plus Debian's tini-static as docker-init. Installs into
+# /opt/dovesnap/engines/docker-VERSION/bin (the versions are in scripts/engine/lib.sh).
 #   scripts/engine/build-current.sh [--force]
 # Idempotent: when the binaries are there and report the right versions it only prints them.
-# Needs Go >= 1.24 (a Go toolchain found in PATH, /usr/local/go or DOVESNAP_ENGINE_GO); without
-# one, Go 1.24.9 is fetched as the module golang.org/toolchain through the same proxy,
+# Needs Go >= 1.26.3 (a Go toolchain found in PATH, /usr/local/go or DOVESNAP_ENGINE_GO); without
+# one, Go 1.26.8 is fetched as the module golang.org/toolchain through the same proxy,
 # bootstrapped by Debian's Go 1.19. Debian build packages (gcc, pkg-config, libseccomp-dev,
 # tini) are installed when missing. Go's module and build caches live in
 # /opt/dovesnap/engines/.go during the build and are removed after a successful one
@@ -19,8 +20,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=scripts/engine/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-GO_MIN=1.24          # Docker 28.5.2's vendor.mod says go 1.24.0
-GO_FALLBACK=1.24.9   # the Go that Docker 28.5.2's own Dockerfile builds with
+GO_MIN=1.26.3        # moby/moby/v2 v2.0.0-beta.24's and containerd 2.3.5's go.mod say go 1.26.3
+GO_FALLBACK=1.26.8   # the Go that its own Dockerfile builds with
 BUILD_PACKAGES=(gcc libc6-dev pkg-config libseccomp-dev tini)
 GO_DIR="${ENGINES_DIR}/.go"
 WORK="${CURRENT_ENGINE_HOME}/build"
@@ -126,38 +127,54 @@ go_build() {
 
 build_runc() {
   module_source github.com/opencontainers/runc "v${CURRENT_RUNC_VERSION}" "${WORK}/runc"
-  # As runc's `make static`: static PIE, libseccomp linked in.
+  # As runc's `make static`: static PIE, libseccomp linked in. Without its default libpathrs
+  # tag, which links a Rust library that Debian does not package: runc then uses its built-in
+  # pathrs-lite.
   go_build "${WORK}/runc" 1 "${OUT}/runc" "seccomp urfave_cli_no_docs netgo osusergo" \
     "-X main.gitCommit=${BUILD_ID} -linkmode external -extldflags -static-pie" . -buildmode=pie
 }
 
 build_containerd() {
-  local pkg=github.com/containerd/containerd ldflags
+  local pkg=github.com/containerd/containerd/v2 ldflags
   module_source "${pkg}" "v${CURRENT_CONTAINERD_VERSION}" "${WORK}/containerd"
   ldflags="-X ${pkg}/version.Version=v${CURRENT_CONTAINERD_VERSION} -X ${pkg}/version.Revision=${BUILD_ID} -X ${pkg}/version.Package=${pkg}"
   # Without cgo: static, and without the btrfs snapshotter (cgo only), which dockerd never uses.
   go_build "${WORK}/containerd" 0 "${OUT}/containerd" "urfave_cli_no_docs no_btrfs" "${ldflags}" ./cmd/containerd
-  go_build "${WORK}/containerd" 0 "${OUT}/containerd-shim-runc-v2" "urfave_cli_no_docs" "${ldflags}" ./cmd/containerd-shim-runc-v2
+  # As containerd's Makefile builds the shim: no gRPC server in it (ttrpc only).
+  go_build "${WORK}/containerd" 0 "${OUT}/containerd-shim-runc-v2" "urfave_cli_no_docs no_grpc" "${ldflags}" ./cmd/containerd-shim-runc-v2
   go_build "${WORK}/containerd" 0 "${OUT}/ctr" "urfave_cli_no_docs" "${ldflags}" ./cmd/ctr
 }
 
 build_docker() {
-  local pkg=github.com/docker/docker src="${WORK}/docker" ldflags
-  module_source "${pkg}" "v${CURRENT_DOCKER_VERSION}+incompatible" "${src}"
-  # Docker is not a Go module yet: its vendor.mod/vendor.sum are the go.mod/go.sum it builds with.
-  mv "${src}/vendor.mod" "${src}/go.mod"
-  mv "${src}/vendor.sum" "${src}/go.sum"
-  ldflags="-w -X ${pkg}/dockerversion.Version=${CURRENT_DOCKER_VERSION} -X ${pkg}/dockerversion.GitCommit=${BUILD_ID}"
-  # As hack/make/binary-daemon: static, cgo; no btrfs (needs its headers) nor devicemapper.
+  local pkg=github.com/moby/moby/v2 src="${WORK}/docker" ldflags
+  module_source "${pkg}" "${CURRENT_MOBY_MODULE_VERSION}" "${src}"
+  # The build is the module version: the proxy serves no commit ids.
+  ldflags="-w -X ${pkg}/dockerversion.Version=${CURRENT_DOCKER_VERSION} -X ${pkg}/dockerversion.GitCommit=${CURRENT_MOBY_MODULE_VERSION}"
+  # As hack/make/binary-daemon: static, cgo; no btrfs (needs its headers); NRI without its
+  # WebAssembly plugins, as hack/make.sh builds it.
   go_build "${src}" 1 "${OUT}/dockerd" \
-    "netgo osusergo static_build exclude_graphdriver_btrfs exclude_graphdriver_devicemapper" \
+    "netgo osusergo static_build nri_no_wasm exclude_graphdriver_btrfs" \
     "${ldflags} -extldflags -static" ./cmd/dockerd
   go_build "${src}" 0 "${OUT}/docker-proxy" "netgo osusergo static_build" "${ldflags}" ./cmd/docker-proxy
+}
+
+# The engine's own client: Docker 29.0 refused Debian's 20.10 client (API 1.41; its minimum was
+# 1.44), and the e2e tests drive each engine with the client made for it.
+build_cli() {
+  local pkg=github.com/docker/cli src="${WORK}/cli"
+  module_source "${pkg}" "v${CURRENT_CLI_VERSION}+incompatible" "${src}"
+  # The CLI is not a Go module: its vendor.mod/vendor.sum are the go.mod/go.sum it builds with.
+  mv "${src}/vendor.mod" "${src}/go.mod"
+  mv "${src}/vendor.sum" "${src}/go.sum"
+  # As its scripts/build/binary: static, without cgo.
+  go_build "${src}" 0 "${OUT}/docker" "osusergo netgo" \
+    "-w -X ${pkg}/cli/version.Version=${CURRENT_CLI_VERSION} -X ${pkg}/cli/version.GitCommit=${BUILD_ID}" ./cmd/docker
 }
 
 print_versions() {
   local bin="${CURRENT_ENGINE_BIN}"
   log "$("${bin}/dockerd" --version)"
+  log "client: $("${bin}/docker" --version)"
   log "$("${bin}/containerd" --version)"
   log "$("${bin}/runc" --version | head -n1) ($("${bin}/runc" --version | grep -E '^(libseccomp|go):' | tr '\n' ' ' | sed 's/ $//'))"
   log "docker-init: $("${bin}/docker-init" --version)"
@@ -167,7 +184,8 @@ print_versions() {
 write_build_info() {
   {
     printf 'revision=%s\n' "${CURRENT_BUILD_REVISION}"
-    printf 'docker=%s\ncontainerd=%s\nrunc=%s\n' "${CURRENT_DOCKER_VERSION}" "${CURRENT_CONTAINERD_VERSION}" "${CURRENT_RUNC_VERSION}"
+    printf 'docker=%s\nmoby-module=%s\ncli=%s\n' "${CURRENT_DOCKER_VERSION}" "${CURRENT_MOBY_MODULE_VERSION}" "${CURRENT_CLI_VERSION}"
+    printf 'containerd=%s\nrunc=%s\n' "${CURRENT_CONTAINERD_VERSION}" "${CURRENT_RUNC_VERSION}"
     printf 'go=%s\ngoproxy=%s\nbuilt=%s\nseconds=%s\n' "$(go_version_of "${GO}")" "$(go_proxy)" "$(date -Is)" "$1"
   } >"${CURRENT_BUILD_INFO}"
 }
@@ -203,17 +221,20 @@ main() {
   export GOTOOLCHAIN=local GO111MODULE=on GOFLAGS=-buildvcs=false
   ensure_go
   start="${SECONDS}"
-  log "building Docker ${CURRENT_DOCKER_VERSION}, containerd ${CURRENT_CONTAINERD_VERSION}, runc ${CURRENT_RUNC_VERSION} from $(go_proxy) (a few minutes)"
+  log "building Docker ${CURRENT_DOCKER_VERSION} (${CURRENT_MOBY_MODULE_VERSION}) and its CLI ${CURRENT_CLI_VERSION}, containerd ${CURRENT_CONTAINERD_VERSION}, runc ${CURRENT_RUNC_VERSION} from $(go_proxy) (a few minutes)"
   rm -rf "${WORK}" "${OUT}"
   mkdir -p "${WORK}" "${OUT}"
   build_runc
   build_containerd
   build_docker
+  build_cli
   install -m 755 /usr/bin/tini-static "${OUT}/docker-init"
   # Swap in the new set whole: a running engine keeps the files it runs.
   rm -rf "${CURRENT_ENGINE_BIN}.old"
   [[ -d "${CURRENT_ENGINE_BIN}" ]] && mv -T "${CURRENT_ENGINE_BIN}" "${CURRENT_ENGINE_BIN}.old"
   mv -T "${OUT}" "${CURRENT_ENGINE_BIN}"
+  mkdir -p "${CURRENT_CLIENT_DIR}"
+  ln -sfn ../bin/docker "${CURRENT_CLIENT_DIR}/docker"
   rm -rf "${CURRENT_ENGINE_BIN}.old" "${WORK}"
   write_build_info "$((SECONDS - start))"
   current_engine_built || die "the binaries in ${CURRENT_ENGINE_BIN} do not report the expected versions"

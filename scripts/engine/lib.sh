@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034 # the constants are used by the scripts that source this
 # The host's Docker Engine: Debian's (docker.io 20.10, the default) or the current one that
-# scripts/engine/build-current.sh builds from the Go module proxy (Docker 28.5.2). Sourced after
+# scripts/engine/build-current.sh builds from the Go module proxy (Docker 29). Sourced after
 # scripts/lib.sh by scripts/up.sh, scripts/down.sh and scripts/engine/*.sh, never run.
 #
 # Which engine the host runs is recorded in ${ENGINE_STATE_FILE} by scripts/engine/use.sh
@@ -11,12 +11,21 @@
 # them in ${CUR_DATA_ROOT} and ${CUR_EXEC_ROOT}, with a containerd of its own.
 
 # ---- versions: a change here makes build-current.sh build again ----
-CURRENT_DOCKER_VERSION=28.5.2
-CURRENT_CONTAINERD_VERSION=1.7.28
-# Docker 28.5.2 ships runc 1.3.3, but runc 1.3.3's go.mod replaces go-selinux with a directory
-# that is a nested module, which module zips leave out: it cannot be built from the proxy. 1.3.4
-# and later patch releases depend on the released go-selinux 1.13 instead.
-CURRENT_RUNC_VERSION=1.3.7
+# Docker 29's engine is the Go module github.com/moby/moby/v2; its only tags on the proxy are
+# v2.0.0-beta.N, cut from the 29.x development line (the docker-v29.x.y release tags are not
+# module versions). beta.24's releases/versions.yaml says last 29.8.0, next 29.8.1: the
+# binaries report CURRENT_DOCKER_VERSION, with the module version as their build. beta.25 is
+# newer, but the proxy answers 403 "not available" for modules dockerd needs at the versions
+# it pins (buildkit v0.34.0-rc1, swarmkit, profiles/apparmor v0.2.2...): it cannot be built.
+CURRENT_MOBY_MODULE_VERSION=v2.0.0-beta.24
+CURRENT_DOCKER_VERSION=29.8.1-dev
+# The versions that module's Dockerfile builds with (CONTAINERD_VERSION, RUNC_VERSION,
+# DOCKERCLI_VERSION). Docker 29 raised the oldest API version it accepts (29.0: 1.44, above
+# Debian's 20.10 client's 1.41; this 29.8 line: 1.40), so the engine comes with its own CLI
+# (bin/docker), which the e2e tests use with it.
+CURRENT_CONTAINERD_VERSION=2.3.5
+CURRENT_RUNC_VERSION=1.5.1
+CURRENT_CLI_VERSION=29.8.0
 # Bump when the way the binaries are built changes (flags, tags), to rebuild the same versions.
 CURRENT_BUILD_REVISION=1
 
@@ -24,8 +33,15 @@ ENGINES_DIR="${DOVESNAP_OPT}/engines"
 CURRENT_ENGINE_HOME="${ENGINES_DIR}/docker-${CURRENT_DOCKER_VERSION}"
 CURRENT_ENGINE_BIN="${CURRENT_ENGINE_HOME}/bin"
 CURRENT_BUILD_INFO="${CURRENT_ENGINE_HOME}/BUILD-INFO"
+CURRENT_CLIENT="${CURRENT_ENGINE_BIN}/docker"
+# Only the engine's client, to put first in PATH (make test-engine-current) without the engine's
+# dockerd, containerd and runc, which Debian's dockerd would otherwise find there.
+CURRENT_CLIENT_DIR="${CURRENT_ENGINE_HOME}/client"
 
 ENGINE_STATE_FILE=/var/lib/dovesnap/engine
+# The docker CLI that matches the swapped-in engine, while it is not Debian's (the e2e harness
+# reads it; each engine is driven with its own client).
+ENGINE_CLIENT_FILE=/var/lib/dovesnap/engine.client
 # What the firewall looked like under the engine before the current one (use.sh restores it).
 ENGINE_FIREWALL_SNAPSHOT=/var/lib/dovesnap/engine.firewall-before
 DEBIAN_DOCKERD=/usr/sbin/dockerd
@@ -70,10 +86,22 @@ record_engine() {
   mkdir -p "$(dirname "${ENGINE_STATE_FILE}")"
   printf '%s\n' "$1" >"${ENGINE_STATE_FILE}.tmp"
   mv -f "${ENGINE_STATE_FILE}.tmp" "${ENGINE_STATE_FILE}"
+  if [[ "$1" == current ]]; then
+    printf '%s\n' "${CURRENT_CLIENT}" >"${ENGINE_CLIENT_FILE}.tmp"
+    mv -f "${ENGINE_CLIENT_FILE}.tmp" "${ENGINE_CLIENT_FILE}"
+  else
+    rm -f "${ENGINE_CLIENT_FILE}"
+  fi
 }
 
-# engine_answers SOCKET: an engine answers `docker info` there.
-engine_answers() { timeout 20 docker -H "unix://$1" info >/dev/null 2>&1; }
+# engine_answers SOCKET: an engine answers GET /info there. Asked without a docker client, so
+# that no client's API version decides it.
+engine_answers() { curl -sf -o /dev/null --max-time 20 --unix-socket "$1" http://localhost/info; }
+
+# running_client: the docker CLI that speaks to the engine that runs now.
+running_client() {
+  if [[ "$(running_engine)" == current ]]; then echo "${CURRENT_CLIENT}"; else echo docker; fi
+}
 
 require_docker_cli() {
   command -v docker >/dev/null || die "the docker command is missing: make up installs it (Debian's docker.io)"
@@ -101,10 +129,11 @@ running_engine() {
 # current_engine_built: the binaries exist and report the versions above (quietly).
 current_engine_built() {
   local bin="${CURRENT_ENGINE_BIN}"
-  [[ -x "${bin}/dockerd" && -x "${bin}/docker-proxy" && -x "${bin}/docker-init" && -x "${bin}/containerd" &&
-    -x "${bin}/containerd-shim-runc-v2" && -x "${bin}/ctr" && -x "${bin}/runc" ]] || return 1
+  [[ -x "${bin}/dockerd" && -x "${bin}/docker" && -x "${bin}/docker-proxy" && -x "${bin}/docker-init" && -x "${bin}/containerd" &&
+    -x "${bin}/containerd-shim-runc-v2" && -x "${bin}/ctr" && -x "${bin}/runc" && -x "${CURRENT_CLIENT_DIR}/docker" ]] || return 1
   [[ "$(sed -n 's/^revision=//p' "${CURRENT_BUILD_INFO}" 2>/dev/null)" == "${CURRENT_BUILD_REVISION}" ]] || return 1
   [[ "$("${bin}/dockerd" --version 2>/dev/null)" == "Docker version ${CURRENT_DOCKER_VERSION},"* ]] || return 1
+  [[ "$("${bin}/docker" --version 2>/dev/null)" == "Docker version ${CURRENT_CLI_VERSION},"* ]] || return 1
   [[ "$("${bin}/containerd" --version 2>/dev/null)" == *" v${CURRENT_CONTAINERD_VERSION} "* ]] || return 1
   [[ "$("${bin}/runc" --version 2>/dev/null | head -n1)" == "runc version ${CURRENT_RUNC_VERSION}" ]] || return 1
 }
@@ -122,7 +151,8 @@ cur_dockerd_ready() {
 }
 
 # containerd's configuration: every path under the current engine's roots (no /etc/containerd,
-# no /opt/containerd), CRI off, as dockerd configures a containerd it supervises.
+# no /opt/containerd), CRI off, as dockerd configures a containerd it supervises (version 2 of
+# the file, which containerd 2 migrates; containerd 2 splits CRI into the four plugins below).
 write_cur_containerd_config() {
   local sock
   sock="$(cur_containerd_sock)"
@@ -132,7 +162,7 @@ write_cur_containerd_config() {
 version = 2
 root = "${CUR_DATA_ROOT}/containerd/daemon"
 state = "${CUR_EXEC_ROOT}/containerd/daemon"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox"]
 
 [grpc]
   address = "${sock}"
@@ -262,18 +292,19 @@ stop_host_engine() {
 
 # ---- the firewall between engines ----
 # Neither engine removes its iptables chains when it stops, and each removes and re-creates at
-# start only the ones it knows. Docker 28 removes 20.10's jump rules itself (it was written for
-# that upgrade), but 20.10 does not know 28's chains: after 28 stops, FORWARD keeps jumping to
-# DOCKER-FORWARD (-> DOCKER-CT, DOCKER-BRIDGE), and 28 manages ip6tables (20.10 does not by
-# default), so IPv6 keeps all of 28's chains, a DOCKER-USER that tells dovesnap's narwhal that
-# Docker manages IPv6, and possibly a FORWARD policy of DROP. So between the two engines (none
-# running), use.sh removes Docker's own chains (DOCKER_CHAINS below; never DOCKER-USER, which
-# holds dovesnap's and the operator's rules) and the rules of the built-in chains that jump to
-# them; going back it also restores what it recorded before the swap: the FORWARD policies,
-# and the absence of a DOCKER-USER chain that 28 made. Rules without a jump (MASQUERADE, the
-# ACCEPTs of bridges) are left: the next engine re-makes the ones it needs, and those of bridge
-# networks that exist only in the stopped engine match no traffic of the other.
-DOCKER_CHAINS_FILTER=(DOCKER-FORWARD DOCKER-BRIDGE DOCKER-CT DOCKER-ISOLATION-STAGE-1 DOCKER-ISOLATION-STAGE-2 DOCKER-ISOLATION DOCKER)
+# start only the ones it knows. Docker 29 (as 28) removes 20.10's jump rules itself (it was
+# written for that upgrade), but 20.10 does not know 29's chains: after 29 stops, FORWARD keeps
+# jumping to DOCKER-FORWARD (-> DOCKER-CT, DOCKER-INTERNAL, DOCKER-BRIDGE), and 29 manages
+# ip6tables (20.10 does not by default), so IPv6 keeps all of 29's chains, a DOCKER-USER that
+# tells dovesnap's narwhal that Docker manages IPv6, and possibly a FORWARD policy of DROP. So
+# between the two engines (none running), use.sh removes Docker's own chains (DOCKER_CHAINS
+# below; never DOCKER-USER, which holds dovesnap's and the operator's rules) and the rules of
+# the built-in chains that jump to them; going back it also restores what it recorded before
+# the swap: the FORWARD policies, and the absence of a DOCKER-USER chain that 29 made. Rules
+# without a jump (MASQUERADE, the ACCEPTs of bridges) are left: the next engine re-makes the
+# ones it needs, and those of bridge networks that exist only in the stopped engine match no
+# traffic of the other.
+DOCKER_CHAINS_FILTER=(DOCKER-FORWARD DOCKER-BRIDGE DOCKER-CT DOCKER-INTERNAL DOCKER-ISOLATION-STAGE-1 DOCKER-ISOLATION-STAGE-2 DOCKER-ISOLATION DOCKER)
 DOCKER_CHAINS_NAT=(DOCKER)
 FIREWALL_TOOLS=(iptables ip6tables)
 
@@ -320,13 +351,23 @@ fw_remove_chains() {
   done
 }
 
+# Docker 29 with --firewall-backend=nftables (not its default) keeps its rules in tables of
+# its own instead, which it does not delete when it stops either.
+DOCKER_NFT_TABLES=("ip docker-bridges" "ip6 docker-bridges")
+
 # remove_docker_chains: with no engine running only.
 remove_docker_chains() {
-  local tool
+  local tool table
   for tool in "${FIREWALL_TOOLS[@]}"; do
     command -v "${tool}" >/dev/null || continue
     fw_remove_chains "${tool}" filter "${DOCKER_CHAINS_FILTER[@]}"
     fw_remove_chains "${tool}" nat "${DOCKER_CHAINS_NAT[@]}"
+  done
+  for table in "${DOCKER_NFT_TABLES[@]}"; do
+    # shellcheck disable=SC2086 # "FAMILY NAME": two words on purpose
+    nft list table ${table} >/dev/null 2>&1 || continue
+    # shellcheck disable=SC2086
+    nft delete table ${table} && log "firewall: removed nftables table ${table}"
   done
 }
 
@@ -347,7 +388,7 @@ snapshot_firewall() {
         printf '%s docker-user no\n' "${tool}"
       fi
     done
-    # Docker 28's ip6tables (iptables-nft) makes these nftables tables; 20.10 does not.
+    # Docker 29's ip6tables (iptables-nft) makes these nftables tables; 20.10 does not.
     for table in nat filter; do
       if nft list table ip6 "${table}" >/dev/null 2>&1; then
         printf 'nft-table ip6/%s yes\n' "${table}"

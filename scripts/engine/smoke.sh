@@ -35,7 +35,7 @@ CUR_DOCKERD_WRAPPER=(unshare --net --)
 IMAGE=dovesnap-busybox:latest
 LOGS=""
 
-try_docker() { docker -H "unix://${CUR_SOCK}" "$@"; }
+try_docker() { "${CURRENT_CLIENT}" -H "unix://${CUR_SOCK}" "$@"; }
 
 # Everything below our roots that is mounted, deepest first.
 our_mounts() {
@@ -99,7 +99,6 @@ check_runtime() {
 main() {
   require_root engine-smoke
   current_engine_built || die "Docker ${CURRENT_DOCKER_VERSION} is not built: run scripts/engine/build-current.sh"
-  require_docker_cli
   LOGS="$(mktemp -d /tmp/dovesnap-engine-try.XXXXXX)"
   CUR_DOCKERD_LOG="${LOGS}/dockerd.log"
   CUR_CONTAINERD_LOG="${LOGS}/containerd.log"
@@ -113,9 +112,10 @@ main() {
   try_docker version
   [[ "$(try_docker version --format '{{.Server.Version}}')" == "${CURRENT_DOCKER_VERSION}" ]] ||
     die "the server is not Docker ${CURRENT_DOCKER_VERSION}"
-  log "docker info: $(try_docker info --format 'runtime {{.DefaultRuntime}}, containerd {{.ContainerdCommit.ID}}, runc {{.RuncCommit.ID}}, init {{.InitCommit.ID}}, storage {{.Driver}}, cgroup {{.CgroupDriver}} v{{.CgroupVersion}}, security {{.SecurityOptions}}')"
+  log "docker info: $(try_docker info --format 'runtime {{.DefaultRuntime}}, containerd {{.ContainerdCommit.ID}}, runc {{.RuncCommit.ID}}, init {{.InitCommit.ID}}, storage {{.Driver}} ({{range .DriverStatus}}{{index . 0}} {{index . 1}}; {{end}}), cgroup {{.CgroupDriver}} v{{.CgroupVersion}}, security {{.SecurityOptions}}')"
 
-  DOCKER_HOST="unix://${CUR_SOCK}" DOVESNAP_TEST_IMAGE="${IMAGE}" "${REPO_ROOT}/scripts/build-test-image.sh"
+  # The image as the containerd image store (Docker 29's default) imports it.
+  PATH="${CURRENT_CLIENT_DIR}:${PATH}" DOCKER_HOST="unix://${CUR_SOCK}" DOVESNAP_TEST_IMAGE="${IMAGE}" "${REPO_ROOT}/scripts/build-test-image.sh"
   try_docker run --rm --net none "${IMAGE}" busybox true
   log "docker run --rm --net none ${IMAGE} busybox true: ok"
   [[ "$(try_docker run --rm --net none --init "${IMAGE}" sh -c 'cat /proc/1/comm')" == docker-init ]] ||

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# `make test-engine-current`: the end-to-end suite against Docker 28.5.2 as the host's engine.
+# `make test-engine-current`: the end-to-end suite against Docker 29 as the host's engine.
 # Builds it if needed (scripts/engine/build-current.sh), tries it next to the host's engine
 # (scripts/engine/smoke.sh), swaps it in (scripts/engine/use.sh current), brings the stack up
 # on it (make up MONITORING=1, as make e2e), imports the test image into it, runs the e2e
-# files of test/e2e/engine-suite.txt, and ALWAYS swaps Debian's engine back in at the end (on failure and on Ctrl-C too; with
-# --force, so that networks a failed test left in the current engine do not keep the host on
-# it). Exits with the suite's status (or the swap back's, if the suite passed and that failed).
+# files of test/e2e/engine-suite.txt with the engine's own docker CLI, and ALWAYS swaps Debian's
+# engine back in at the end (on failure and on Ctrl-C too; with --force, so that networks a
+# failed test left in the current engine do not keep the host on it). Exits with the suite's
+# status (or the swap back's, if the suite passed and that failed).
 set -euo pipefail
 LOG_TAG=dovesnap-test-engine
 # shellcheck source=scripts/lib.sh
@@ -42,6 +43,11 @@ main() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
   "${SCRIPTS}/engine/use.sh" current
+  # The engine's own docker CLI first in PATH from here on, for the scripts (the e2e harness
+  # finds it in the file use.sh wrote): Docker 29.0 refused the API version of Debian's 20.10
+  # client. The directory holds only the client: Debian's dockerd, started by the swap back,
+  # finds no containerd or runc of 29 in PATH.
+  export PATH="${CURRENT_CLIENT_DIR}:${PATH}"
   MONITORING=1 "${SCRIPTS}/up.sh"
   "${SCRIPTS}/build-test-image.sh"
   "${SCRIPTS}/install-test-deps.sh"

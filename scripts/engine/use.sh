@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Swap the host's Docker Engine, as root:
-#   scripts/engine/use.sh current [--force]   Docker 28.5.2 (scripts/engine/build-current.sh)
+#   scripts/engine/use.sh current [--force]   Docker 29     (scripts/engine/build-current.sh)
 #   scripts/engine/use.sh debian [--force]    Debian's docker.io 20.10, as `make up` starts it
 #   scripts/engine/use.sh                     which engine is recorded and which one runs
 # Stops the engine serving /var/run/docker.sock (docker.service, or the dockerd in
@@ -33,12 +33,12 @@ usage() {
   exit 2
 }
 
-server_version() { timeout 20 docker -H "unix://${DOCKER_SOCK}" version --format '{{.Server.Version}}' 2>/dev/null; }
+server_version() { timeout 20 "$(running_client)" -H "unix://${DOCKER_SOCK}" version --format '{{.Server.Version}}' 2>/dev/null; }
 
 # Networks of dovesnap's drivers on the engine that answers now, one "NAME (DRIVER)" a line.
 dovesnap_networks() {
   local out name driver known
-  out="$(timeout 20 docker -H "unix://${DOCKER_SOCK}" network ls --format '{{.Name}} {{.Driver}}')" || return 1
+  out="$(timeout 20 "$(running_client)" -H "unix://${DOCKER_SOCK}" network ls --format '{{.Name}} {{.Driver}}')" || return 1
   while read -r name driver; do
     for known in "${DOVESNAP_DRIVERS[@]}"; do
       if [[ "${driver}" == "${known}" ]]; then printf '%s (%s)\n' "${name}" "${driver}"; fi

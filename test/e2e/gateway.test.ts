@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, docker, faucetYaml, httpGet, makeTestHost, must, run, runContainer, serveClientAddress, serveHttp,
+  containerIp, createNetwork, docker, DOCKER, faucetYaml, httpGet, makeTestHost, must, run, runContainer, serveClientAddress, serveHttp,
   status, testDpid, testSubnet, udpAsk, udpEchoInContainer, uniqueName, waitFor, waitPing, type TestHost,
 } from './harness.js';
 
@@ -142,7 +142,7 @@ describe('nat and routed networks', () => {
   });
 
   it('removes the gateway, NAT and forwarding rules with the networks', async () => {
-    for (const c of [`${natNet}-c1`, `${natNet}-web`, `${natNet}-udp`, `${natNet}-multi`, `${natNet2}-both`, `${natNet2}-other`, `${routedNet}-c1`]) await run('/usr/bin/docker', ['rm', '-f', c]);
+    for (const c of [`${natNet}-c1`, `${natNet}-web`, `${natNet}-udp`, `${natNet}-multi`, `${natNet2}-both`, `${natNet2}-other`, `${routedNet}-c1`]) await run(DOCKER, ['rm', '-f', c]);
     for (const n of [natNet, natNet2, routedNet]) await docker('network', 'rm', n);
     const table = await nftTable();
     for (const s of [nat.subnet, nat2.subnet, routed.subnet]) assert.ok(!table.includes(s), `no rule for ${s}`);

@@ -1,9 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
 import { processRunning } from '../../src/util/proc.js';
+import { chooseDockerClient } from './docker-client.js';
 
 /**
  * Shared tools for the end-to-end tests, which drive the real stack (Docker, Open vSwitch,
@@ -11,11 +12,25 @@ import { processRunning } from '../../src/util/proc.js';
  * Everything a test makes is registered for clean-up that runs even when the test fails.
  */
 
-/**
- * Debian's docker.io ships a client that matches its engine; a newer client on PATH refuses
- * some flags (e.g. --mac-address) against an older engine.
- */
-export const DOCKER = process.env['DOCKER'] ?? (existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker');
+/** The client that matches the host's engine (see chooseDockerClient). */
+export const DOCKER = chooseDockerClient({
+  env: process.env,
+  readFile: (path) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+  },
+  isExecutable: (path) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+});
 export const IMAGE = process.env['DOVESNAP_TEST_IMAGE'] ?? 'dovesnap-busybox:latest';
 export const STATUS_URL = process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401';
 export const FAUCET_CONFIG = `${process.env['FAUCET_PREFIX'] ?? ''}/etc/faucet/faucet.yaml`;

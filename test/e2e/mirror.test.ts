@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, docker, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, startCapture, status, testDpid, testSubnet,
+  containerIp, createNetwork, docker, DOCKER, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, startCapture, status, testDpid, testSubnet,
   uniqueName, upWithEnv, waitFor, STATUS_URL, waitPing, type Capture,
 } from './harness.js';
 
@@ -104,12 +104,12 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     // Unlabelled to unlabelled: once FAUCET has learnt both (until then it floods unicast to
     // every port, the labelled one included, which mirrors it rightly), nothing may reach OUT.
     await waitPing(quiet2, quietIp);
-    await must('/usr/bin/docker', ['exec', quiet2, 'ping', '-c', '3', '-i', '0.2', quietIp]);
+    await must(DOCKER, ['exec', quiet2, 'ping', '-c', '3', '-i', '0.2', quietIp]);
     const learnt = cap.lines.length;
-    await must('/usr/bin/docker', ['exec', quiet2, 'ping', '-c', '5', '-i', '0.2', quietIp]);
+    await must(DOCKER, ['exec', quiet2, 'ping', '-c', '5', '-i', '0.2', quietIp]);
     const start = cap.lines.length;
     await waitPing(loud, quietIp);
-    await must('/usr/bin/docker', ['exec', loud, 'ping', '-c', '3', '-i', '0.2', quietIp]);
+    await must(DOCKER, ['exec', loud, 'ping', '-c', '3', '-i', '0.2', quietIp]);
     const request = await cap.waitLine('echo request from the labelled container', new RegExp(`${loudMac} > ${quietMac}, ethertype 802\\.1Q \\(0x8100\\), length \\d+: vlan 100, .*ICMP echo request`), 15_000, start);
     const reply = await cap.waitLine('echo reply to the labelled container', new RegExp(`${quietMac} > ${loudMac}, ethertype 802\\.1Q \\(0x8100\\), length \\d+: vlan 100, .*ICMP echo reply`), 15_000, start);
     assert.ok(request && reply);
@@ -141,7 +141,7 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
   it('still mirrors, with nothing duplicated, after the daemon is SIGKILLed in the middle of a mirrored flow', async () => {
     const quietIp = await containerIp(quiet, netA);
     const loudMac = await macOf(loud, netA);
-    const flow = run('/usr/bin/docker', ['exec', loud, 'ping', '-c', '160', '-i', '0.25', quietIp], 90_000);
+    const flow = run(DOCKER, ['exec', loud, 'ping', '-c', '160', '-i', '0.25', quietIp], 90_000);
     await new Promise((r) => setTimeout(r, 1500));
     process.kill(Number(readFileSync('/run/dovesnap/dovesnap.pid', 'utf8').trim()), 'SIGKILL');
     await upWithEnv({ MIRROR_BRIDGE_OUT: out, MIRROR_BRIDGE_IN: inn });
@@ -168,22 +168,22 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     });
     assert.match(blocked, /dovesnap\.faucet\.mirror/);
     assert.match(blocked, /maybe/);
-    const r = await run('/usr/bin/docker', ['exec', bad, 'ping', '-c', '2', '-W', '1', await containerIp(quiet, netA)]);
+    const r = await run(DOCKER, ['exec', bad, 'ping', '-c', '2', '-W', '1', await containerIp(quiet, netA)]);
     assert.notEqual(r.code, 0, 'no traffic through a port kept closed');
   });
 
   it('changes the mirror set when a container is recreated without the label', async () => {
-    await must('/usr/bin/docker', ['rm', '-f', loud]);
+    await must(DOCKER, ['rm', '-f', loud]);
     await runContainer(loud, netA);
     await waitFor("network A's link output-only again", async () => mirrorPortOf(netA)?.output_only === true && mirrorPortOf(netA)?.mirror === undefined);
     const loudMac = await macOf(loud, netA);
     const quietIp = await containerIp(quiet, netA);
     await waitPing(loud, quietIp);
     const start = cap.lines.length;
-    await must('/usr/bin/docker', ['exec', loud, 'ping', '-c', '5', '-i', '0.2', quietIp]);
+    await must(DOCKER, ['exec', loud, 'ping', '-c', '5', '-i', '0.2', quietIp]);
     assert.deepEqual(framesOf(cap, loudMac, start).filter((l) => !l.includes('ff:ff:ff:ff:ff:ff')), [], 'no longer mirrored');
     // Labelled again for the tests that follow.
-    await must('/usr/bin/docker', ['rm', '-f', loud]);
+    await must(DOCKER, ['rm', '-f', loud]);
     await runContainer(loud, netA, ['--label', 'dovesnap.faucet.mirror=true']);
     await waitFor('mirror list back', async () => (mirrorPortOf(netA)?.mirror ?? []).length === 1);
   });
@@ -195,7 +195,7 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     const loudMac = await macOf(loud, netA);
     const start = cap.lines.length;
     await waitFor('mirrored again', async () => {
-      await run('/usr/bin/docker', ['exec', loud, 'ping', '-c', '1', '-W', '1', quietIp]);
+      await run(DOCKER, ['exec', loud, 'ping', '-c', '1', '-W', '1', quietIp]);
       return framesOf(cap, loudMac, start).some((l) => / vlan 100, .*ICMP echo request/.test(l));
     }, 20_000, 500);
   });

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import {
-  addFaucetEntries, containerIp, createNetwork, docker, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, serveHttp, startCapture,
+  addFaucetEntries, containerIp, createNetwork, docker, DOCKER, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, serveHttp, startCapture,
   testDpid, testSubnet, uniqueName, upWithEnv, waitFor, STATUS_URL, type Capture,
 } from './harness.js';
 
@@ -129,7 +129,7 @@ describe('FAUCET stacking (STACKING_INTERFACES, STACK_PRIORITY1, STACK_MIRROR_IN
     await runContainer(loud, net, ['--label', 'dovesnap.faucet.mirror=true']);
     await runContainer(quiet, net);
     await runContainer(quiet2, net);
-    await waitFor('container pings the host behind the root', async () => (await run('/usr/bin/docker', ['exec', quiet, 'ping', '-c', '1', '-W', '1', hostIp])).code === 0, 60_000, 500);
+    await waitFor('container pings the host behind the root', async () => (await run(DOCKER, ['exec', quiet, 'ping', '-c', '1', '-W', '1', hostIp])).code === 0, 60_000, 500);
     await serveHttp(quiet);
     const quietIp = await containerIp(quiet, net);
     const page = await waitFor('TCP from the root side', async () => {
@@ -145,12 +145,12 @@ describe('FAUCET stacking (STACKING_INTERFACES, STACK_PRIORITY1, STACK_MIRROR_IN
     const quiet2Mac = await macOf(quiet2, net);
     const quietIp = await containerIp(quiet, net);
     // The unlabelled pair, learnt first (until then FAUCET floods, to the labelled port too).
-    await run('/usr/bin/docker', ['exec', quiet2, 'ping', '-c', '3', '-i', '0.2', quietIp]);
+    await run(DOCKER, ['exec', quiet2, 'ping', '-c', '3', '-i', '0.2', quietIp]);
     const learnt = cap.lines.length;
-    await run('/usr/bin/docker', ['exec', quiet2, 'ping', '-c', '5', '-i', '0.2', quietIp]);
+    await run(DOCKER, ['exec', quiet2, 'ping', '-c', '5', '-i', '0.2', quietIp]);
     const start = cap.lines.length;
     await waitFor('mirrored echo requests at the sink', async () => {
-      await run('/usr/bin/docker', ['exec', loud, 'ping', '-c', '1', '-W', '1', quietIp]);
+      await run(DOCKER, ['exec', loud, 'ping', '-c', '1', '-W', '1', quietIp]);
       return cap.lines.slice(start).some((l) => l.includes(`${loudMac} > ${quietMac}`) && l.includes('ICMP echo request'));
     }, 60_000, 1000);
     await cap.waitLine('mirrored echo reply at the sink', new RegExp(`${quietMac} > ${loudMac}.*ICMP echo reply`), 15_000, start);
