@@ -756,6 +756,20 @@ export class Driver implements NetworkDriver {
           ports.push(p.name);
         }
       }
+      // Ready ports whose veth is gone: a top-up rolled back while OVSDB was away removed its veth
+      // but could not remove its port, which would then be announced with nothing behind it. The
+      // bridges are read before the links are listed: a port's veth exists before the port does,
+      // so one made in between is never taken for such a port.
+      const readyPorts: { bridge: string; name: string }[] = [];
+      for (const net of state.allNetworks()) {
+        for (const name of readyLinksOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) readyPorts.push({ bridge: net.bridgeName, name });
+      }
+      const readyVeths = new Set(await host.linkNames(READY_HOST_PREFIX));
+      for (const { bridge, name } of readyPorts) {
+        if (readyVeths.has(name) || this.pool?.isBeingMade(name) === true) continue;
+        await vswitch.deletePort(bridge, name);
+        ports.push(name);
+      }
       const tags: string[] = [];
       const networks = new Set(state.allNetworks().map((n) => n.id.slice(0, 12)));
       for (const tag of await host.forwardingTags()) {

@@ -188,7 +188,11 @@ export class PortPool {
       if (!ok) break;
       added++;
     }
-    const pending = pendingOf(net.id, await bridgePorts());
+    // Not one whose veth is gone (a top-up rolled back while OVSDB was away): the collector
+    // removes its port, and announced it would be handed to a container with nothing behind it.
+    const onBridge = pendingOf(net.id, await bridgePorts());
+    const veths = new Set(await this.deps.host.linkNames(READY_HOST_PREFIX));
+    const pending = onBridge.filter((p) => veths.has(p.hostIf));
     if (pending.length === 0) return;
     await this.deps.faucetIdle();
     await new Promise((r) => setTimeout(r, this.deps.settleMs ?? READY_SETTLE_MS));

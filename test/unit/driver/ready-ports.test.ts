@@ -290,6 +290,28 @@ describe('driver: ready ports', () => {
     assert.ok(ready.every((p) => !host.links.has(p.hostIf)));
   });
 
+  it('a top-up rolled back while OVSDB is away leaves a port without its veth; the collector removes it, and the pool fills again (issue 21, CI run: faults "ovsdb-server dies during Join")', async () => {
+    // No OpenFlow number comes (ovsdb-server died after the port's add), and the rollback's
+    // port removal fails the same way: only the veth goes.
+    vs.failNext('waitOfport');
+    vs.failNext('deletePort');
+    const d = driver();
+    await namedNetwork(d);
+    const n = state.network(NET);
+    assert.ok(n);
+    const withoutVeth = async (): Promise<string[]> =>
+      ((await vs.getBridge(n.bridgeName))?.ports ?? []).filter((p) => p.name.startsWith(READY_HOST_PREFIX) && !host.links.has(p.name)).map((p) => p.name);
+    const orphans = await withoutVeth();
+    assert.equal(orphans.length, 1, 'the rolled-back port is on the bridge without its veth');
+    const left = await d.collectGarbage();
+    assert.deepEqual(left.ports, orphans);
+    assert.deepEqual(await withoutVeth(), []);
+    d.pool?.replenish(n);
+    await d.pool?.settled();
+    assert.equal((await readyNow()).length, 8, 'topped up again');
+    assert.deepEqual(await withoutVeth(), []);
+  });
+
   it('a network deleted while its new ready ports are being announced: the delete waits for the announcement, which fails nowhere', async () => {
     const d = driver();
     let entered!: () => void;
