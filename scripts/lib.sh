@@ -160,11 +160,9 @@ start_detached() {
   # The daemon keeps none of the caller's descriptors beyond 0-2: one it inherited (a lock the
   # caller holds, as with `flock LOCK make up`, or a pipe a CI runner reads to its end) would stay
   # held for the daemon's whole life.
-  # shellcheck disable=SC2016 # $$, $1 and fd are for the inner shell
-  setsid bash -c 'printf "%s\n" "$$" >"$1"; shift
-    for fd in /proc/$$/fd/*; do fd="${fd##*/}"; [[ "${fd}" -le 2 ]] || eval "exec ${fd}>&-"; done
-    exec "$@"' start_detached \
-    "${pidfile}" "$@" </dev/null >>"${logfile}" 2>&1 {LOCK_FD}>&- &
+  # shellcheck disable=SC2016 # $$ and $1 are for the inner shell
+  (close_inherited_fds && exec setsid bash -c 'printf "%s\n" "$$" >"$1"; shift; exec "$@"' start_detached \
+    "${pidfile}" "$@") </dev/null >>"${logfile}" 2>&1 &
   wait_until 5 "pidfile ${pidfile}" test -s "${pidfile}" || return 1
 }
 
