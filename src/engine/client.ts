@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { engineRequest, type EngineReply } from './request.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 
 /**
@@ -161,21 +162,7 @@ export class DockerEngine implements Engine {
     return JSON.parse(body) as T;
   }
 
-  private request(method: string, path: string, allow404 = false, timeoutMs = this.timeoutMs): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.socketPath, path, method, timeout: timeoutMs }, (res) => {
-        res.setEncoding('utf8');
-        let body = '';
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          if ((status >= 200 && status < 300) || (allow404 && status === 404)) resolve({ status, body });
-          else reject(new DovesnapError(ErrorCode.Engine, `docker ${method} ${path} answered ${status}: ${body.trim()}`));
-        });
-      });
-      req.on('timeout', () => req.destroy(new DovesnapError(ErrorCode.Timeout, `docker ${method} ${path} timed out`)));
-      req.on('error', (err) => reject(err instanceof DovesnapError ? err : new DovesnapError(ErrorCode.Engine, `docker ${method} ${path}: ${err.message}`, { cause: err })));
-      req.end();
-    });
+  private request(method: string, path: string, allow404 = false, timeoutMs = this.timeoutMs): Promise<EngineReply> {
+    return engineRequest(this.socketPath, method, path, { accept: allow404 ? [404] : [], timeoutMs });
   }
 }
