@@ -55,6 +55,8 @@ export interface LabNetworkInfo {
   readonly Driver: string;
   readonly Labels?: Readonly<Record<string, string>> | null;
   readonly Options?: Readonly<Record<string, string>> | null;
+  readonly Internal?: boolean;
+  readonly IPAM?: { readonly Driver?: string; readonly Config?: readonly { readonly Subnet?: string; readonly Gateway?: string }[] | null } | null;
 }
 
 export interface ImageInfo {

@@ -12,6 +12,8 @@ export const LAB_LABEL = 'dovesnap.lab';
 export const NODE_LABEL = 'dovesnap.lab.node';
 export const NETWORK_LABEL = 'dovesnap.lab.network';
 export const HASH_LABEL = 'dovesnap.lab.hash';
+/** Nodes: `router`, `host`, `capture` or `custom`; networks: `segment` or `link`. */
+export const KIND_LABEL = 'dovesnap.lab.kind';
 
 /** JSON with object keys sorted at every level, so equal definitions hash equally. */
 export function canonicalJson(value: unknown): string {
@@ -42,6 +44,6 @@ export function nodeHash(node: LabNode, image: string, networkHashes: readonly s
   return digest({ v: 1, node, image, networks: networkHashes });
 }
 
-export function labLabels(lab: string, kind: 'node' | 'network', key: string, hash: string): Record<string, string> {
-  return { [LAB_LABEL]: lab, [kind === 'node' ? NODE_LABEL : NETWORK_LABEL]: key, [HASH_LABEL]: hash };
+export function labLabels(lab: string, kind: 'node' | 'network', key: string, hash: string, objectKind: string): Record<string, string> {
+  return { [LAB_LABEL]: lab, [kind === 'node' ? NODE_LABEL : NETWORK_LABEL]: key, [HASH_LABEL]: hash, [KIND_LABEL]: objectKind };
 }

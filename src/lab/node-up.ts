@@ -69,7 +69,7 @@ export function containerSpec(b: NodeBuild): LabContainerCreate {
     Entrypoint: ['/bin/sh', '-c', GATE_SCRIPT, 'dovesnap-lab-gate'],
     Cmd: [...b.workload],
     Env: Object.entries(node.env).map(([k, v]) => `${k}=${v}`),
-    Labels: { ...node.labels, ...labLabels(lab.name, 'node', node.key, b.hash) },
+    Labels: { ...node.labels, ...labLabels(lab.name, 'node', node.key, b.hash, node.kind) },
     HostConfig: {
       // A node on no network at all still gets none of Docker's own.
       NetworkMode: firstNet?.dockerName ?? 'none',

@@ -27,7 +27,7 @@ export function networkCreateSpec(lab: Lab, net: LabNetwork, hash: string): LabN
     Driver: 'dovesnap',
     Internal: net.internal,
     Options: { ...net.options },
-    Labels: labLabels(lab.name, 'network', net.key, hash),
+    Labels: labLabels(lab.name, 'network', net.key, hash, net.kind),
     IPAM: net.subnet === undefined ? { Driver: 'null', Config: [] } : { Driver: 'default', Config: [{ Subnet: net.subnet, ...(net.gateway === undefined ? {} : { Gateway: net.gateway }) }] },
   };
 }
