@@ -34,7 +34,8 @@ export function formatHost(host: HostStatus): string {
 function containerState(c: ContainerStatus): string {
   if (c.Blocked !== null) return `blocked: ${c.Blocked}`;
   if (c.Id === '') return 'pending';
-  const parts = [c.Mirrored ? 'up, mirrored' : 'up'];
+  // `Capture` is absent from an older daemon's document.
+  const parts = [c.Capture === true ? 'up, capture (output only)' : c.Mirrored ? 'up, mirrored' : 'up'];
   const d = c.Dhcp;
   if (d !== null) {
     if (d.State === 'bound') {
@@ -59,7 +60,8 @@ export function formatStatus(status: NetworksStatus): string {
     else {
       const rows = [['OFPORT', 'CONTAINER', 'ID', 'IP', 'MAC', 'ACLS', 'STATE']];
       for (const c of cs) {
-        rows.push([String(c.OFPort ?? '-'), c.Name.replace(/^\//, '') || '(pending)', c.Id.slice(0, 12) || '-', c.HostIP || '-', c.MacAddress, c.PortACLs.join(',') || '-', containerState(c)]);
+        const acls = c.Capture === true ? 'capture' : c.PortACLs.join(',') || '-';
+        rows.push([String(c.OFPort ?? '-'), c.Name.replace(/^\//, '') || '(pending)', c.Id.slice(0, 12) || '-', c.HostIP || '-', c.MacAddress, acls, containerState(c)]);
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
       for (const r of rows) lines.push(`  ${r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('  ')}`);

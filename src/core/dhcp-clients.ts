@@ -91,9 +91,12 @@ export class DhcpClients {
     this.log = deps.logger.child({ component: 'dhcp' });
   }
 
-  /** Whether the endpoint belongs to a DHCP network. */
+  /**
+   * Whether the endpoint belongs to a DHCP network, and is not a capture port: FAUCET drops what
+   * a capture port sends (label dovesnap.faucet.capture), so its client could only retry for ever.
+   */
   wants(ep: EndpointRecord): boolean {
-    return this.deps.state.network(ep.networkId)?.options.dhcp === true;
+    return this.deps.state.network(ep.networkId)?.options.dhcp === true && ep.labels?.capture !== true;
   }
 
   /** Why the endpoint's network does not take this lease (its dhcp_server, dhcp_subnet); undefined: it does. */

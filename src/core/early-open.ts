@@ -15,12 +15,12 @@ import { ComposeLabel, Label, parseContainerLabels, type ComposeNetwork } from '
  * runs for the port's number (a spare: the network's VLAN and default ACL) is exactly what this
  * container will get, whichever container it turns out to be: the network does not turn on
  * anti-spoofing, and no container Docker knows that could be joining this network carries a
- * label that changes its port (an ACL, mirroring, anti-spoofing, or a label dovesnap would refuse
+ * label that changes its port (an ACL, mirroring, anti-spoofing, capture, or a label dovesnap would refuse
  * and keep the port closed for). Anything uncertain keeps the old order.
  */
 
 /** The labels whose presence can make a port's entry differ from a spare's, or keep it closed. */
-export const POLICY_LABELS: readonly string[] = [Label.portacl, Label.mirror, Label.antispoof, Label.macPrefix];
+export const POLICY_LABELS: readonly string[] = [Label.portacl, Label.mirror, Label.antispoof, Label.macPrefix, Label.capture];
 
 export interface LabelledContainer {
   readonly id: string;
@@ -51,7 +51,7 @@ export function policyHolder(containers: readonly LabelledContainer[], network: 
       // A label dovesnap refuses keeps the port closed: never open it early.
       return c.name;
     }
-    if (parsed.portAcls.length > 0 || parsed.mirror || parsed.antispoof === true) return c.name;
+    if (parsed.portAcls.length > 0 || parsed.mirror || parsed.antispoof === true || parsed.capture === true) return c.name;
   }
   return undefined;
 }

@@ -51,7 +51,35 @@ export function blockReason(e: EndpointRecord, definedAcls: ReadonlySet<string>,
 
 /** Whether a container's own port entry is the network's default one (what a ready port runs). */
 function keepsReadyEntry(e: EndpointRecord): boolean {
-  return (e.labels?.portAcls.length ?? 0) === 0 && e.labels?.mirror !== true && e.labels?.antispoof !== true;
+  return (e.labels?.portAcls.length ?? 0) === 0 && e.labels?.mirror !== true && e.labels?.antispoof !== true && !captureOn(e);
+}
+
+/** Whether the container's port is a capture port (label dovesnap.faucet.capture). */
+export function captureOn(e: EndpointRecord): boolean {
+  return e.labels?.capture === true;
+}
+
+/**
+ * The DP's ports with each capture port's `mirror` list filled in: every port on a VLAN, which is
+ * every port that carries the network's traffic (container, attached, added and hand-added
+ * ports, and the ready and spare entries), but LOCAL. Not the mirror link, the stack link, the
+ * stack loopback, coprocessor ports or other capture ports: none of them is on a VLAN.
+ *
+ * LOCAL (the gateway of a nat or routed network) is left out because everything it sends or
+ * receives crosses one of the listed ports, which already copies it; and FAUCET copies a frame
+ * between two listed ports twice (received on one, sent on the other), a third copy helps no one.
+ *
+ * Ready and spare entries are listed although they carry nothing yet: a container that takes
+ * one then changes no entry but its own description, so a capture port costs no FAUCET reload
+ * per container start (core/port-pool.ts, core/faucet-plan.ts).
+ */
+export function withCaptureLists(ports: readonly FaucetPortSpec[]): FaucetPortSpec[] {
+  if (!ports.some((p) => p.capture === true)) return [...ports];
+  const onVlan = ports
+    .filter((p) => p.capture !== true && p.number !== OFPP_LOCAL && (p.nativeVlan !== undefined || (p.taggedVlans?.length ?? 0) > 0))
+    .map((p) => p.number)
+    .sort((a, b) => a - b);
+  return ports.map((p) => (p.capture === true ? { ...p, ...(onVlan.length > 0 ? { mirror: onVlan } : {}) } : p));
 }
 
 export function portAclsFor(e: EndpointRecord, n: NetworkRecord): string[] | undefined {
@@ -167,6 +195,12 @@ export function desiredDps(
       }
       if (e.container === undefined || e.ofport === undefined) continue;
       if (blockReason(e, definedAcls, outputAcls) !== undefined) continue;
+      if (captureOn(e)) {
+        // No VLAN and no ACL: FAUCET drops whatever the container sends, and the port carries
+        // only the copies listed by withCaptureLists.
+        ports.push({ number: e.ofport, description: portDescription(e), outputOnly: true, capture: true });
+        continue;
+      }
       const acls = portAclsFor(e, n);
       ports.push({
         number: e.ofport,
@@ -235,17 +269,18 @@ export function desiredDps(
       if (taken.has(number)) continue;
       ports.push({ number, description: SPARE_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }) });
     }
+    const all = withCaptureLists(ports);
     // A coprocessor port addresses every port of the DP by VID = its number, and FAUCET's flow
     // for LOCAL (4294967294) is refused by the switch: on a flat network, where the LOCAL entry
     // is only there so that the DP has an interface, leave it out when a coprocessor port is.
-    if (n.options.mode !== 'flat' || n.options.addCoproPorts.length === 0) ports.push(localPort(n));
-    ports.sort((a, b) => a.number - b.number);
+    if (n.options.mode !== 'flat' || n.options.addCoproPorts.length === 0) all.push(localPort(n));
+    all.sort((a, b) => a.number - b.number);
     const vlanOut = n.options.vlanOutAcl;
     dps.push({
       name: n.name,
       dpId: n.options.dpid,
       description: dpDescription(n),
-      ports: withCoproNames(ports, new Set(n.options.addCoproPorts.map((p) => p.interface))),
+      ports: withCoproNames(all, new Set(n.options.addCoproPorts.map((p) => p.interface))),
       // FAUCET applies a VLAN's output ACLs only in its egress pipeline.
       ...(vlanOut === undefined ? {} : { egressPipeline: true, vlans: [{ vid: n.options.vlan, description: `dovesnap network ${n.name}`, aclsOut: [vlanOut] }] }),
     });
@@ -323,8 +358,12 @@ export function dpNameConflict(name: string, faucetYaml: string | FaucetConfigFa
   return undefined;
 }
 
-/** Whether the container's port gets an anti-spoofing ACL: its label, else the network's option. */
+/**
+ * Whether the container's port gets an anti-spoofing ACL: its label, else the network's option.
+ * Never a capture port's: it is output-only, FAUCET takes nothing in from it to check.
+ */
 export function antispoofOn(e: EndpointRecord, n: NetworkRecord): boolean {
+  if (captureOn(e)) return false;
   return e.labels?.antispoof ?? n.options.antispoof;
 }
 

@@ -9,7 +9,7 @@ import { portReportedUp, readPortStatus, readRunningDps } from '../faucet/metric
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
-import { antispoofOn, blockReason, dpNameConflict, managedState, operatorDps, operatorVlanIds } from './faucet-desired.js';
+import { antispoofOn, blockReason, captureOn, dpNameConflict, managedState, operatorDps, operatorVlanIds } from './faucet-desired.js';
 import { fullKey, nextSpares, policyKey, portPolicies, preallocatedNumbers, SPARE_DESCRIPTION, spareTarget } from './faucet-plan.js';
 import { heldPortNumbers } from './port-numbers.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
@@ -72,11 +72,16 @@ export function mirroredIn(dp: MirroringDp, number: number): boolean {
   return mirrorTargets(dp).has(number);
 }
 
-type MirroringDp = { readonly ports: readonly { readonly number: number; readonly mirror?: readonly number[] }[] };
+type MirroringDp = { readonly ports: readonly { readonly number: number; readonly mirror?: readonly number[]; readonly capture?: true }[] };
 
-/** Every port number some port of `dp` mirrors. */
+/**
+ * Every port number some port of `dp` mirrors because of a container's label (the mirror link,
+ * the stack loopback). Not a capture port's list: it copies every port of the network, the
+ * ready and spare entries included, so a number in it is copied whoever takes it, as it should
+ * be (counting it would keep every ready port and spare from being handed out).
+ */
 function mirrorTargets(dp: MirroringDp | undefined, into = new Set<number>()): Set<number> {
-  for (const port of dp?.ports ?? []) for (const m of port.mirror ?? []) into.add(m);
+  for (const port of dp?.ports ?? []) if (port.capture !== true) for (const m of port.mirror ?? []) into.add(m);
   return into;
 }
 
@@ -558,10 +563,11 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         throw err;
       }
       // FAUCET refused the whole file and the last good one is back in force. The likely
-      // culprits are ports opened since then that carry ACLs: keep those closed, retry.
+      // culprits are ports opened since then that carry ACLs (or are capture ports, whose
+      // mirror lists are the other entries FAUCET checks across ports): keep those closed, retry.
       const carriesAcl = (e: EndpointRecord): boolean => {
         const n = state.network(e.networkId);
-        return (e.labels?.portAcls.length ?? 0) > 0 || (n !== undefined && antispoofOn(e, n));
+        return (e.labels?.portAcls.length ?? 0) > 0 || (n !== undefined && antispoofOn(e, n)) || captureOn(e);
       };
       const suspects = state.allEndpoints().filter((e) => e.container !== undefined && !opened.has(e.id) && e.blockedReason === undefined && carriesAcl(e));
       flog.error({ reason, err: errorMessage(err), closing: suspects.map((e) => e.container?.name) }, 'FAUCET rejected the configuration; the previous one stays in force');

@@ -46,6 +46,13 @@ export interface FaucetPortSpec {
   readonly outputOnly?: boolean;
   /** A stack link: the DP and port at its other end. */
   readonly stack?: { readonly dp: string; readonly port: number };
+  /**
+   * dovesnap's own mark, never written to FAUCET: a capture port (label dovesnap.faucet.capture),
+   * whose `mirror` lists every VLAN port of its DP. What it copies is the network's, not one
+   * container's choice, so a port number in its list is not "mirrored" in the sense that keeps
+   * a number from being handed out (core/faucet-view.ts, mirroredIn).
+   */
+  readonly capture?: true;
 }
 
 /**

@@ -36,6 +36,7 @@ function containerLabel(c: ContainerStatus): string {
   ];
   if (c.PortACLs.length > 0) lines.push(`ACLs ${c.PortACLs.join(', ')}`);
   if (c.Mirrored) lines.push('mirrored');
+  if (c.Capture === true) lines.push('capture: copies of every port (output only)');
   if (c.Dhcp !== null) lines.push(`DHCP ${c.Dhcp.State}${c.Dhcp.Server === null ? '' : ` from ${c.Dhcp.Server}`}`);
   if (c.Blocked !== null) lines.push(`BLOCKED: ${c.Blocked}`);
   return lines.join('\n');
@@ -72,7 +73,7 @@ export function toDot(inputs: readonly HostGraphInput[]): string {
       out.push(`    ${nid} [shape=box, style="rounded,filled", fillcolor="#dde8f6", label=${q(networkLabel(n))}];`);
       for (const c of Object.values(n.Containers).sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0))) {
         const cid = id(hk, 'ctr', c.EndpointID);
-        out.push(`    ${cid} [shape=box, style=filled, fillcolor="${c.Blocked !== null ? '#f6d5d5' : c.Mirrored ? '#fbeacb' : '#e8f3e0'}", label=${q(containerLabel(c))}];`);
+        out.push(`    ${cid} [shape=box, style=filled, fillcolor="${c.Blocked !== null ? '#f6d5d5' : c.Capture === true ? '#e6dcf3' : c.Mirrored ? '#fbeacb' : '#e8f3e0'}", label=${q(containerLabel(c))}];`);
         out.push(`    ${nid} -> ${cid} [taillabel=${q(String(c.OFPort ?? '?'))}];`);
       }
       // The numbers OVS gave (HostPorts); the options' own where the status has none.

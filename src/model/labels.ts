@@ -17,6 +17,7 @@ export const Label = {
   mirror: 'dovesnap.faucet.mirror',
   macPrefix: 'dovesnap.faucet.mac_prefix',
   antispoof: 'dovesnap.faucet.antispoof',
+  capture: 'dovesnap.faucet.capture',
 } as const;
 
 /** Docker Compose's labels on networks and containers. */
@@ -53,6 +54,11 @@ export interface ContainerNetworkLabels {
   readonly macPrefix: readonly number[] | undefined;
   /** Overrides the network's `ovs.bridge.antispoof` for this port; undefined: the network decides. */
   readonly antispoof?: boolean | undefined;
+  /**
+   * The port is a capture port: output-only, and FAUCET's mirror destination for every other
+   * port of the network (core/faucet-desired.ts). Present only when true.
+   */
+  readonly capture?: true;
 }
 
 function badLabel(label: string, value: string, expected: string): DovesnapError {
@@ -129,13 +135,34 @@ function parseLabels(labels: Readonly<Record<string, string>>, network: NetworkN
     const v = forThis(Label.antispoof, antispoofRaw);
     if (v !== undefined && v !== '') antispoof = parseBool(v, Label.antispoof);
   }
+  let capture = false;
+  const captureRaw = labels[Label.capture];
+  if (captureRaw !== undefined) {
+    const v = forThis(Label.capture, captureRaw);
+    if (v !== undefined && v !== '') capture = parseBool(v, Label.capture);
+  }
+  // A capture port takes in nothing (FAUCET drops what arrives on an output-only port): an ACL
+  // on it would filter nothing, and there is nothing of it for the mirror link to copy. Saying
+  // so beats a port that silently does half of what its labels ask.
+  if (capture && mirror) {
+    throw badLabel(Label.capture, captureRaw ?? '', `a capture port receives nothing to mirror; label ${Label.mirror} cannot be true for the same network`);
+  }
+  if (capture && portAcls.length > 0) {
+    throw badLabel(Label.capture, captureRaw ?? '', `a capture port is output-only and takes no ACL; label ${Label.portacl} cannot name one for the same network`);
+  }
   let macPrefix: number[] | undefined;
   const macRaw = labels[Label.macPrefix];
   if (macRaw !== undefined) {
     const v = forThis(Label.macPrefix, macRaw);
     if (v !== undefined && v !== '') macPrefix = parseMacPrefix(v);
   }
-  return Object.freeze({ portAcls: Object.freeze(portAcls), mirror, macPrefix, ...(antispoof === undefined ? {} : { antispoof }) });
+  return Object.freeze({
+    portAcls: Object.freeze(portAcls),
+    mirror,
+    macPrefix,
+    ...(antispoof === undefined ? {} : { antispoof }),
+    ...(capture ? { capture: true as const } : {}),
+  });
 }
 
 /** Replaces the first bytes of `mac` with `prefix`. */

@@ -324,7 +324,7 @@ export class Reconciler {
     });
     if (updated === undefined) return;
     await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
-    this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, mac, mirrored: parsed?.mirror === true, blockedReason }, 'container resolved');
+    this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, mac, mirrored: parsed?.mirror === true, capture: parsed?.capture === true, blockedReason }, 'container resolved');
     try {
       if (syncFaucet && state.network(networkId)?.localFaucet === true) await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
     } finally {

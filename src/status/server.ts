@@ -31,6 +31,11 @@ export interface ContainerStatus {
   readonly PortACLs: readonly string[];
   /** Whether FAUCET copies this port's traffic to the network's mirror link (label dovesnap.faucet.mirror). */
   readonly Mirrored: boolean;
+  /**
+   * Whether the port is a capture port (label dovesnap.faucet.capture): output-only, receiving a
+   * copy of the traffic of every other port of the network. False while the port is blocked.
+   */
+  readonly Capture: boolean;
   /** Set when dovesnap keeps the port closed in FAUCET, with the reason. */
   readonly Blocked: string | null;
   /** Published ports (`docker run -p`), as the host's NAT rules have them. */
@@ -132,8 +137,10 @@ export function networksStatus(state: StateStore, dhcp: DhcpStatusOf = () => und
         OFPort: e.ofport ?? null,
         Interface: e.hostIf,
         Labels: e.container?.labels ?? {},
-        PortACLs: e.labels?.portAcls.length ? e.labels.portAcls : n.options.defaultAcl ? [n.options.defaultAcl] : [],
+        // A capture port has no input ACL: FAUCET takes nothing in from it.
+        PortACLs: e.labels?.capture === true ? [] : e.labels?.portAcls.length ? e.labels.portAcls : n.options.defaultAcl ? [n.options.defaultAcl] : [],
         Mirrored: e.labels?.mirror === true && e.blockedReason === undefined,
+        Capture: e.labels?.capture === true && e.blockedReason === undefined,
         Blocked: e.blockedReason ?? null,
         Ports:
           n.options.mode === 'flat' || e.sandboxKey === undefined

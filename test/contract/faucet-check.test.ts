@@ -159,6 +159,52 @@ describe('FAUCET accepts what the renderer emits', () => {
     await assertFaucetAccepts(bare, 'the anti-spoofing ACLs without operator ACLs');
   });
 
+  it('capture ports (label dovesnap.faucet.capture): beside containers, add_ports, a mirror-labelled port on the mirror link, ready ports, spares, a second capture port, an anti-spoofing network', async () => {
+    const facts = readFaucetConfigFacts(OPERATOR);
+    const net = (id: string, name: string, raw: Record<string, string>): NetworkRecord => {
+      const rawOptions = { 'ovs.bridge.dpid': id === 'a'.repeat(64) ? '0x71' : '0x72', ...raw };
+      return { id, name, options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet: true };
+    };
+    const A = 'a'.repeat(64);
+    const B = 'b'.repeat(64);
+    const ep = (n: number, networkId: string, labels: Record<string, string>): EndpointRecord => {
+      const id = `${networkId.slice(0, 1)}${n}`.repeat(32);
+      return endpointRecord({
+        id, networkId, hostIf: `dsp${id.slice(0, 4)}`, containerIf: `dsc${id.slice(0, 4)}`, mac: `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`, ipv4: `10.9.0.${n}/24`, ofport: n,
+        container: { id: `c${id.slice(1)}`, name: `/c${n}`, labels }, labels: parseContainerLabels(labels, networkId === A ? 'lab' : 'guarded'),
+      });
+    };
+    const s = new StateStore();
+    s.putNetwork(net(A, 'lab', { 'ovs.bridge.mode': 'nat', 'ovs.bridge.default_acl': 'allow-all', 'ovs.bridge.add_ports': 'eno1/8,trunk/9//t20+t30' }));
+    s.putNetwork(net(B, 'guarded', { 'ovs.bridge.antispoof': 'true' }));
+    s.putEndpoint(ep(1, A, {}));
+    s.putEndpoint(ep(2, A, { 'dovesnap.faucet.mirror': 'true' }));
+    s.putEndpoint(ep(3, A, { 'dovesnap.faucet.capture': 'true' }));
+    s.putEndpoint(ep(4, A, { 'dovesnap.faucet.capture': 'lab:true' }));
+    s.putEndpoint(ep(1, B, {}));
+    s.putEndpoint(ep(2, B, { 'dovesnap.faucet.capture': 'true' }));
+    const hostPort = (name: string, ofport: number, ids: Record<string, string>) => ({ name, ofport, externalIds: { 'dovesnap-network-id': A, ...ids } });
+    const bridgePorts = new Map([[A, [
+      hostPort('eno1', 8, { 'dovesnap-host-port': 'true' }),
+      hostPort('trunk', 9, { 'dovesnap-host-port': 'true' }),
+      hostPort(`dsmn${A.slice(0, 10)}`, 99, { 'dovesnap-host-port': 'mirror' }),
+      hostPort('dsqaaaaaaaaaaaa', 5, { 'dovesnap-ready-port': 'dsraaaaaaaaaaaa' }),
+    ]]]);
+    const managed = managedState(s, facts, facts.acls, bridgePorts, new Map([[A, [6, 7]]]));
+    const lab = managed.dps.find((d) => d.name === 'lab');
+    assert.deepEqual(lab?.ports.find((p) => p.number === 3)?.mirror, [1, 2, 5, 6, 7, 8, 9]);
+    assert.deepEqual(lab?.ports.find((p) => p.number === 99)?.mirror, [2], 'port 2 has two mirror destinations: the mirror link and the capture ports');
+    const text = renderFaucetConfig(OPERATOR, managed);
+    assert.doesNotMatch(text, /capture/, "dovesnap's own mark is never written");
+    assert.deepEqual(validateFaucetConfig(text).filter((p) => p.severity === 'error'), []);
+    await assertFaucetAccepts(text, 'capture ports');
+    // And the check can fail: a capture list naming a port the DP lacks is refused by FAUCET too.
+    assert.equal(text.split('mirror: [1, 2, 5, 6, 7, 8, 9]').length, 3, 'both capture ports of lab list the same ports');
+    const { ok, output } = await checkFaucetConfig(text.replace('mirror: [1, 2, 5, 6, 7, 8, 9]', 'mirror: [1, 2, 5, 6, 7, 8, 9, 77]'));
+    assert.equal(ok, false, 'FAUCET refuses a mirror of an undefined port');
+    assert.match(output, /port mirror not defined/);
+  });
+
   it('and rejects, like the validator, a DP naming an undefined ACL', async () => {
     const bad: FaucetDpSpec = { ...NET1, ports: [{ number: 1, description: 'c', nativeVlan: 300, aclsIn: ['no-such-acl'] }] };
     const text = renderFaucetConfig(OPERATOR, state([bad]));

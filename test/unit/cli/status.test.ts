@@ -82,6 +82,7 @@ describe('networksStatus', () => {
       Labels: { 'dovesnap.faucet.portacl': 'block-ssh' },
       PortACLs: ['block-ssh'],
       Mirrored: false,
+      Capture: false,
       Blocked: null,
       Ports: [],
       Dhcp: null,
@@ -99,6 +100,7 @@ describe('networksStatus', () => {
       Labels: {},
       PortACLs: ['allow'],
       Mirrored: false,
+      Capture: false,
       Blocked: null,
       Ports: [],
       Dhcp: null,
@@ -145,7 +147,7 @@ describe('buildStatusApp', () => {
 });
 
 function container(patch: Partial<ContainerStatus>): ContainerStatus {
-  return { Name: '', Id: '', EndpointID: 'ep', MacAddress: '0e:00:00:00:00:01', HostIP: '', OFPort: null, Interface: 'dspx', Labels: {}, PortACLs: [], Mirrored: false, Blocked: null, Ports: [], Dhcp: null, ...patch };
+  return { Name: '', Id: '', EndpointID: 'ep', MacAddress: '0e:00:00:00:00:01', HostIP: '', OFPort: null, Interface: 'dspx', Labels: {}, PortACLs: [], Mirrored: false, Capture: false, Blocked: null, Ports: [], Dhcp: null, ...patch };
 }
 
 function net(patch: Partial<NetworkStatus>): NetworkStatus {
@@ -227,6 +229,27 @@ describe('formatStatus', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('shows a capture port (label dovesnap.faucet.capture) in its ACLS and STATE columns, and in the API document', () => {
+    const s = new StateStore();
+    s.putNetwork(network(NET1, 'net1', { 'ovs.bridge.dpid': '0x10', 'ovs.bridge.default_acl': 'allow' }));
+    const tapLabels = { 'dovesnap.faucet.capture': 'true' };
+    s.putEndpoint(endpoint(EP_WEB, NET1, { ipv4: '10.0.0.2/24', ofport: 2, container: { id: CTR_WEB, name: '/tap', labels: tapLabels }, labels: parseContainerLabels(tapLabels, 'net1') }));
+    s.putEndpoint(endpoint(EP_DB, NET1, { ipv4: '10.0.0.3/24', ofport: 3, container: { id: CTR_DB, name: '/db', labels: {} }, labels: parseContainerLabels({}, 'net1') }));
+    const doc = networksStatus(s);
+    const tap = doc[NET1]?.Containers[CTR_WEB];
+    assert.equal(tap?.Capture, true);
+    assert.deepEqual(tap?.PortACLs, [], 'no input ACL on an output-only port, whatever the network default');
+    assert.equal(doc[NET1]?.Containers[CTR_DB]?.Capture, false);
+    const out = formatStatus(doc);
+    assert.match(out, /^ {2}2 +tap .* capture +up, capture \(output only\)$/m);
+    assert.match(out, /^ {2}3 +db .* allow +up$/m);
+    // Blocked (a value that did not parse): not a capture port, and the reason shows.
+    s.updateEndpoint(EP_WEB, { labels: undefined, blockedReason: 'invalid value "maybe" for label dovesnap.faucet.capture: expected true or false' });
+    const blocked = networksStatus(s)[NET1]?.Containers[CTR_WEB];
+    assert.equal(blocked?.Capture, false);
+    assert.match(formatStatus(networksStatus(s)), /tap .* blocked: invalid value "maybe" for label dovesnap\.faucet\.capture/);
   });
 
   it('prints an unnamed network as (unnamed)', () => {

@@ -204,6 +204,19 @@ describe('DHCP clients of DHCP networks', () => {
     }
   });
 
+  it('runs no client for a capture port (label dovesnap.faucet.capture): FAUCET drops what it sends', () => {
+    const { clients, state, dir, sup } = setup();
+    try {
+      assert.equal(clients.wants(state.endpoint(EP)!), true);
+      state.updateEndpoint(EP, { labels: { portAcls: [], mirror: false, macPrefix: undefined, capture: true } });
+      assert.equal(clients.wants(state.endpoint(EP)!), false);
+      assert.equal(clients.status(state.endpoint(EP)!), undefined);
+    } finally {
+      sup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('releases from the host only when the interface is back in the host namespace', async () => {
     const { clients, state, dir, released, links, sup } = setup();
     const bound = report({ event: 'bound', ip: '10.1.2.3', mask: '24', serverid: '10.1.2.1' });

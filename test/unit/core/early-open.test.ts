@@ -17,6 +17,16 @@ describe('policyHolder: who could join with a port that is not the network defau
     assert.equal(policyHolder([c('a', { [Label.antispoof]: 'true' })], { name: 'web', compose: null }, new Set()), '/a');
   });
 
+  it('a capture container for this network (its port must never open as a VLAN port), not one for another', () => {
+    assert.ok(POLICY_LABELS.includes(Label.capture));
+    assert.equal(policyHolder([c('a', { [Label.capture]: 'true' })], { name: 'web', compose: null }, new Set()), '/a');
+    assert.equal(policyHolder([c('a', { [Label.capture]: 'web:true' })], { name: 'web', compose: null }, new Set()), '/a');
+    assert.equal(policyHolder([c('a', { [Label.capture]: 'db:true' })], { name: 'web', compose: null }, new Set()), undefined);
+    assert.equal(policyHolder([c('a', { [Label.capture]: 'maybe' })], { name: 'web', compose: null }, new Set()), '/a');
+    // Once resolved here, the other containers' ports may open early again (their entries are the default).
+    assert.equal(policyHolder([c('a', { [Label.capture]: 'true' })], { name: 'web', compose: null }, new Set(['a'])), undefined);
+  });
+
   it('not a container whose labels name only other networks, or turn things off', () => {
     assert.equal(policyHolder([c('a', { [Label.portacl]: 'db:allowall' })], { name: 'web', compose: null }, new Set()), undefined);
     assert.equal(policyHolder([c('a', { [Label.mirror]: 'false', [Label.antispoof]: 'false' })], { name: 'web', compose: null }, new Set()), undefined);
@@ -47,6 +57,6 @@ describe('policyHolder: who could join with a port that is not the network defau
   });
 
   it('asks about every label that can change a port', () => {
-    assert.deepEqual([...POLICY_LABELS].sort(), [Label.antispoof, Label.macPrefix, Label.mirror, Label.portacl].sort());
+    assert.deepEqual([...POLICY_LABELS].sort(), [Label.antispoof, Label.capture, Label.macPrefix, Label.mirror, Label.portacl].sort());
   });
 });

@@ -617,6 +617,42 @@ describe('createFaucetView: ready ports', () => {
   });
 });
 
+describe('createFaucetView: a capture port (label dovesnap.faucet.capture)', () => {
+  it("lists ready ports without keeping them from being handed out, and a container taking one costs no FAUCET reload", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
+    await mkdir(join(dir, 'etc', 'faucet'), { recursive: true });
+    await writeFile(path, OPERATOR);
+    const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs: 2 });
+    cleanups.push(() => fake.close());
+    const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_SPARE_PORTS: '0' });
+    const state = new StateStore();
+    const vs = new FakeVSwitch();
+    const host = new ObservingHostNet();
+    const view = createFaucetView(settings, state, vs, host, silentLogger(), { reload: () => fake.reload(), readyCheckMs: 20, readyCheckAttempts: 3, quietMs: 60_000 }, { programmedPorts: async () => new Set([3]) });
+    cleanups.push(() => view.close());
+    const r = { path, fake, state, vs, host, view };
+    const n = await addNetwork(r);
+    await addEndpoint(r, EP_BLOCKED, 1, { name: '/tap', labels: { 'dovesnap.faucet.capture': 'true' } });
+    await addEndpoint(r, EP_WEB, 2, { name: '/web' });
+    await host.createVeth({ names: { host: 'dsqaaaaaaaaaaaa', container: 'dsraaaaaaaaaaaa' }, containerMac: '0e:00:00:00:00:09', mtu: undefined, disableContainerTxOffload: true });
+    await vs.addPort({ bridge: n.bridgeName, name: 'dsqaaaaaaaaaaaa', ofportRequest: 3, externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-ready-port': 'dsraaaaaaaaaaaa' } });
+    const three = { hostIf: 'dsqaaaaaaaaaaaa', containerIf: 'dsraaaaaaaaaaaa', ofport: 3 };
+    await view.sync('capture port and a ready port');
+    const doc = parse(await readFile(path, 'utf8')) as { dps: Record<string, { interfaces: Record<string, { mirror?: number[]; output_only?: boolean; native_vlan?: number }> }> };
+    assert.deepEqual(doc.dps['net1']?.interfaces['1'], { description: '/tap c2e2e', mirror: [2, 3], output_only: true });
+    await waitFor(async () => view.runsReady?.(NET1, three) === true, 'the ready port handed out (its number is in the capture list only)');
+    assert.deepEqual([...(view.mirroredNumbers?.(NET1) ?? [])], [], 'no number is held back for a capture list');
+    // A container takes ready port 3: FAUCET already runs every entry as it must be.
+    const reloads = fake.reloadCalls;
+    await vs.setPortExternalIds(three.hostIf, { 'dovesnap-ready-port': '', 'dovesnap-endpoint-id': EP_GOOD });
+    state.putEndpoint(endpointRecord({ id: EP_GOOD, networkId: NET1, hostIf: three.hostIf, containerIf: three.containerIf, mac: '0e:00:00:00:00:05', ofport: 3, pooled: true, container: { id: 'c5', name: '/late', labels: {} }, labels: parseContainerLabels({}, 'net1') }));
+    await view.sync('container /late joined');
+    assert.equal(fake.reloadCalls, reloads, 'no reload: only a description changed');
+  });
+});
+
 describe('createFaucetView: a restart', () => {
   it("keeps the spare entries FAUCET runs, so that a restarted daemon does not rewrite FAUCET's file only to pick other numbers", async () => {
     const r = await rig(OPERATOR, undefined, 2, '4', { quietMs: 50, coldStartWindowMs: 0 });

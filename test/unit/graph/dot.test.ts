@@ -9,7 +9,7 @@ const NAT = 'b'.repeat(64);
 
 const container = (p: Partial<ContainerStatus>): ContainerStatus => ({
   Name: '/web', Id: 'c'.repeat(64), EndpointID: 'e'.repeat(64), MacAddress: '0e:00:00:00:00:01', HostIP: '10.0.0.2', OFPort: 1, Interface: 'dspeeeeeeeeeeee',
-  Labels: {}, PortACLs: [], Mirrored: false, Blocked: null, Ports: [], Dhcp: null, ...p,
+  Labels: {}, PortACLs: [], Mirrored: false, Capture: false, Blocked: null, Ports: [], Dhcp: null, ...p,
 });
 const network = (p: Partial<NetworkStatus>): NetworkStatus => ({
   NetworkID: NET, NetworkName: 'lab', BridgeName: 'ovsbr-aaaaa', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: true,
@@ -48,6 +48,13 @@ function topology(): string {
 }
 
 describe('the wiring diagram (DOT)', () => {
+  it('marks a capture port (label dovesnap.faucet.capture) apart from other containers', () => {
+    const dot = toDot([{ source: 'h', host: undefined, networks: { [NET]: network({ Containers: { t: container({ Name: '/tap', Capture: true }), w: container({ Name: '/web', EndpointID: 'f'.repeat(64) }) } }) } }]);
+    assert.ok(dot.includes('capture: copies of every port (output only)'));
+    assert.equal(dot.split('capture: copies').length, 2, 'on the capture container only');
+    assert.match(dot, /fillcolor="#e6dcf3", label="tap/);
+  });
+
   it('holds every kind of element with what identifies it, and OpenFlow port numbers on the edges', () => {
     const dot = topology();
     for (const text of [

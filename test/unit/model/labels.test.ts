@@ -70,6 +70,43 @@ describe('container labels', () => {
     }
   });
 
+  describe('dovesnap.faucet.capture', () => {
+    it('reads the bare form, the per-network form (as mirror does), and false', () => {
+      assert.equal(parseContainerLabels({ 'dovesnap.faucet.capture': 'true' }, 'net1').capture, true);
+      assert.equal(parseContainerLabels({ 'dovesnap.faucet.capture': 'yes' }, 'any').capture, true);
+      const labels = { 'dovesnap.faucet.capture': 'net1:true/net2:false' };
+      assert.equal(parseContainerLabels(labels, 'net1').capture, true);
+      assert.equal(parseContainerLabels(labels, 'net2').capture, undefined);
+      assert.equal(parseContainerLabels(labels, 'net3').capture, undefined);
+      assert.deepEqual(parseContainerLabels({ 'dovesnap.faucet.capture': 'false' }, 'net1'), { portAcls: [], mirror: false, macPrefix: undefined });
+      const proj = { 'com.docker.compose.project': 'proj', 'dovesnap.faucet.capture': 'labnet:true' };
+      assert.equal(parseContainerLabels(proj, { name: 'proj_labnet', compose: { project: 'proj', network: 'labnet' } }).capture, true);
+    });
+
+    it('refuses a value that is not a boolean, naming the label and the value', () => {
+      // The value named is the one that failed: the network's part of a per-network label.
+      for (const [value, shown] of [['maybe', 'maybe'], ['net1:perhaps', 'perhaps'], ['net1:true/net1:false', 'net1:true/net1:false'], [':true', ':true']] as const) {
+        assert.throws(
+          () => parseContainerLabels({ 'dovesnap.faucet.capture': value }, 'net1'),
+          (err: unknown) => isDovesnapError(err) && err.message.includes('label dovesnap.faucet.capture') && err.message.includes(JSON.stringify(shown)),
+          value,
+        );
+      }
+    });
+
+    it('refuses mirror or an ACL on the same network (a capture port takes nothing in), and allows them elsewhere', () => {
+      assert.throws(() => parseContainerLabels({ 'dovesnap.faucet.capture': 'true', 'dovesnap.faucet.mirror': 'true' }, 'net1'), /label dovesnap\.faucet\.capture: a capture port receives nothing to mirror; label dovesnap\.faucet\.mirror/);
+      assert.throws(() => parseContainerLabels({ 'dovesnap.faucet.capture': 'net1:true', 'dovesnap.faucet.portacl': 'allow' }, 'net1'), /output-only and takes no ACL; label dovesnap\.faucet\.portacl/);
+      const mixed = { 'dovesnap.faucet.capture': 'net1:true', 'dovesnap.faucet.mirror': 'net2:true', 'dovesnap.faucet.portacl': 'net2:allow' };
+      assert.equal(parseContainerLabels(mixed, 'net1').capture, true);
+      assert.deepEqual(parseContainerLabels(mixed, 'net2'), { portAcls: ['allow'], mirror: true, macPrefix: undefined });
+      // Anti-spoofing and a MAC prefix are no contradiction: the port simply has no ACL to hold them.
+      const l = parseContainerLabels({ 'dovesnap.faucet.capture': 'true', 'dovesnap.faucet.antispoof': 'true', 'dovesnap.faucet.mac_prefix': '0e:99' }, 'net1');
+      assert.equal(l.capture, true);
+      assert.deepEqual(l.macPrefix, [0x0e, 0x99]);
+    });
+  });
+
   it('replaces the start of a MAC address', () => {
     assert.equal(applyMacPrefix('02:42:ac:11:00:02', [0x0e, 0x99]), '0e:99:ac:11:00:02');
   });

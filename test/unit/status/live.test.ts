@@ -31,7 +31,7 @@ function network(containers: Record<string, { name: string; iface: string }>): N
     Containers: Object.fromEntries(
       Object.entries(containers).map(([id, c]) => [
         id,
-        { Name: `/${c.name}`, Id: id, EndpointID: `ep-${id}`, MacAddress: '0e:00:00:00:00:01', HostIP: '10.0.0.2', OFPort: 1, Interface: c.iface, Labels: {}, PortACLs: [], Mirrored: false, Blocked: null, Ports: [], Dhcp: null },
+        { Name: `/${c.name}`, Id: id, EndpointID: `ep-${id}`, MacAddress: '0e:00:00:00:00:01', HostIP: '10.0.0.2', OFPort: 1, Interface: c.iface, Labels: {}, PortACLs: [], Mirrored: false, Capture: false, Blocked: null, Ports: [], Dhcp: null },
       ]),
     ),
   };
