@@ -29,6 +29,8 @@ export const ErrorCode = {
   Timeout: 'DS_TIMEOUT',
   /** A connection was closed while requests were in flight. */
   Disposed: 'DS_DISPOSED',
+  /** A lab file (`dovesnap lab`) is malformed; the error lists every problem with its line and column. */
+  LabInvalid: 'DS_LAB_INVALID',
   /** An invariant of our own was broken: a bug. */
   Internal: 'DS_INTERNAL',
 } as const;
