@@ -55,6 +55,9 @@ export function formatStatus(status: NetworksStatus): string {
     lines.push(`  controllers: ${n.Controllers.length > 0 ? n.Controllers.join(', ') : '(none: standalone)'}`);
     const extras = [n.OvsLocalMac === null ? '' : `local mac ${n.OvsLocalMac}`, n.PreallocatedPorts > 0 ? `preallocated ports ${n.PreallocatedPorts}` : ''].filter((x) => x !== '');
     if (extras.length > 0) lines.push(`  ${extras.join('  ')}`);
+    // An older daemon's document has no HostRoutes.
+    const routes = n.HostRoutes ?? [];
+    if (routes.length > 0) lines.push(`  host routes: ${routes.map((r) => `${r.Prefix} via ${r.Via}`).join(', ')}`);
     const cs = Object.values(n.Containers).sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0));
     if (cs.length === 0) lines.push('  no containers');
     else {

@@ -33,6 +33,7 @@ import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-ope
 import { heldPortNumbers, lowestFreePortNumber } from './port-numbers.js';
 import { vlanSharingProblem } from './vlan-sharing.js';
 import { PortPool, READY_HOST_PREFIX, readyLinksOf, type ReadyPort } from './port-pool.js';
+import { hostRoutesProblem } from './host-routes.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
 export interface FaucetView {
@@ -245,6 +246,7 @@ export class Driver implements NetworkDriver {
       if (options.mode !== 'flat' && gatewayAddress === undefined) {
         throw new DovesnapError(ErrorCode.BadOption, `${Opt.mode}=${options.mode} needs an IPv4 subnet with a gateway (Docker's IPAM, e.g. --subnet 10.1.0.0/24)`);
       }
+      if (gatewayAddress !== undefined) await this.checkHostRoutes(req.NetworkID, options, rawOptions, bridgeName, gatewayAddress);
       const record: NetworkRecord = {
         id: req.NetworkID,
         name: undefined,
@@ -301,8 +303,9 @@ export class Driver implements NetworkDriver {
 
   /**
    * The gateway of a nat or routed network: Docker's gateway address on the bridge's own
-   * interface, IPv4 forwarding on, and the network's traffic let through Docker's FORWARD
-   * policy. Re-run at every start (all of it is idempotent).
+   * interface, IPv4 forwarding on, the network's traffic let through Docker's FORWARD
+   * policy, and its host routes (`ovs.bridge.host_routes`) to the prefixes behind its
+   * containers. Re-run at every start (all of it is idempotent).
    */
   async setUpGateway(n: NetworkRecord): Promise<void> {
     const ip = ipv4Of(n);
@@ -310,7 +313,29 @@ export class Driver implements NetworkDriver {
     await this.deps.host.configureGateway(n.bridgeName, ip.gatewayCidr, { disableTxOffload: n.datapathType === 'netdev' });
     if (await this.deps.host.enableIpv4Forwarding()) this.log.info('enabled IPv4 forwarding (net.ipv4.ip_forward=1)');
     const added = await this.deps.host.allowForwarding(n.id, n.bridgeName, n.options.mode);
-    this.log.info({ network: n.id, bridge: n.bridgeName, gateway: ip.gatewayCidr, mode: n.options.mode, dockerUserRules: added }, 'gateway ready');
+    // Once the gateway address is on the bridge: each next hop is on the bridge's link then.
+    for (const r of n.options.hostRoutes) await this.deps.host.replaceRoute(r.prefix, r.via, n.bridgeName);
+    const hostRoutes = n.options.hostRoutes.map((r) => `${r.prefix} via ${r.via}`);
+    this.log.info({ network: n.id, bridge: n.bridgeName, gateway: ip.gatewayCidr, mode: n.options.mode, dockerUserRules: added, ...(hostRoutes.length > 0 ? { hostRoutes } : {}) }, 'gateway ready');
+  }
+
+  /** `ovs.bridge.host_routes` against the network's subnet, the other networks and the host's routes (core/host-routes.ts). */
+  private async checkHostRoutes(networkId: string, options: NetworkOptions, rawOptions: Readonly<Record<string, string>>, bridgeName: string, ip: { subnet: string; gateway: string }): Promise<void> {
+    if (options.hostRoutes.length === 0) return;
+    const others = this.deps.state
+      .allNetworks()
+      .filter((n) => n.id !== networkId)
+      .map((n) => ({ label: n.name ?? n.id.slice(0, 12), bridge: n.bridgeName, subnet: ipv4Of(n)?.subnet, hostRoutes: n.options.hostRoutes }));
+    const problem = hostRoutesProblem({
+      value: rawOptions[Opt.hostRoutes] ?? '',
+      routes: options.hostRoutes,
+      subnet: ip.subnet,
+      gateway: ip.gateway,
+      bridge: bridgeName,
+      others,
+      table: await this.deps.host.ipv4Routes(),
+    });
+    if (problem !== undefined) throw new DovesnapError(ErrorCode.BadOption, problem);
   }
 
   private async checkUnique(networkId: string, options: NetworkOptions, bridgeName: string): Promise<void> {
@@ -423,6 +448,11 @@ export class Driver implements NetworkDriver {
     // Deleting the bridge removes its ports, not the veths behind them (ready ports made while
     // DOVESNAP_READY_PORTS was on included).
     for (const name of readyLinksOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) await host.deleteLink(name);
+    // The kernel drops them with the bridge's interface; removed first all the same, so that
+    // none outlives the network if the bridge's removal fails (or the interface lingers).
+    for (const r of net.options.hostRoutes) {
+      await host.deleteRoute(r.prefix, r.via, net.bridgeName).catch((err: unknown) => this.log.warn({ network: net.id, route: `${r.prefix} via ${r.via}`, err: errorMessage(err) }, 'host route not removed now; it goes with the bridge'));
+    }
     await vswitch.deleteBridge(net.bridgeName);
     await failpoint('deleteNetwork.afterBridge');
     if (net.options.mode !== 'flat') await host.revokeForwarding(net.id, net.bridgeName);

@@ -5,6 +5,7 @@ import { configureGateway, createVeth, deleteLink, getLink, hostLinkExists, host
 import { allowForwarding, enableIpv4Forwarding, forwardingTags, revokeForwarding, revokeForwardingTag, type GatewayMode } from '../net/forwarding.js';
 import { applyNftScript } from '../net/nft.js';
 import { hostListeners, type ListeningSocket } from '../net/listeners.js';
+import { deleteRoute, listIpv4Routes, replaceRoute, type RouteEntry } from '../net/routes.js';
 
 /** The host operations the driver needs, as an interface so that unit tests can use a fake. */
 export interface HostNet {
@@ -31,6 +32,12 @@ export interface HostNet {
   applyNftScript(script: string): Promise<void>;
   /** Sockets the host listens on (TCP) or has bound (UDP). */
   listeners(): Promise<ListeningSocket[]>;
+  /** The host's main IPv4 routing table. */
+  ipv4Routes(): Promise<RouteEntry[]>;
+  /** `ip route replace PREFIX via VIA dev DEV`. */
+  replaceRoute(prefix: string, via: string, dev: string): Promise<void>;
+  /** Removes exactly that route; succeeds when it (or DEV) is gone. */
+  deleteRoute(prefix: string, via: string, dev: string): Promise<void>;
 }
 
 export const realHostNet: HostNet = {
@@ -51,6 +58,9 @@ export const realHostNet: HostNet = {
   revokeForwardingTag,
   applyNftScript,
   listeners: () => hostListeners(),
+  ipv4Routes: listIpv4Routes,
+  replaceRoute,
+  deleteRoute,
 };
 
 /**

@@ -25,7 +25,8 @@ export function natState(state: StateStore): NatState {
     if (n.options.mode === 'flat') continue;
     const ip = ipv4Of(n);
     if (ip === undefined) continue;
-    networks.push({ id: n.id, bridge: n.bridgeName, subnet: ip.subnet, mode: n.options.mode });
+    const hostRoutePrefixes = n.options.hostRoutes.map((r) => r.prefix);
+    networks.push({ id: n.id, bridge: n.bridgeName, subnet: ip.subnet, mode: n.options.mode, ...(hostRoutePrefixes.length > 0 ? { hostRoutePrefixes } : {}) });
     for (const e of state.endpointsOf(n.id)) {
       if (e.sandboxKey === undefined || e.ipv4 === undefined) continue;
       const containerIp = e.ipv4.split('/')[0] ?? '';

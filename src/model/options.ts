@@ -1,4 +1,5 @@
 import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { formatIpv4Prefix, ipv4ToNumber, parseIpv4Prefix, prefixesOverlap, type Ipv4Prefix } from './ipv4.js';
 
 /**
  * The `ovs.bridge.*` network options of the original dovesnap, parsed, defaulted and validated
@@ -28,6 +29,7 @@ export const Opt = {
   dhcpServer: 'ovs.bridge.dhcp_server',
   dhcpSubnet: 'ovs.bridge.dhcp_subnet',
   antispoof: 'ovs.bridge.antispoof',
+  hostRoutes: 'ovs.bridge.host_routes',
 } as const;
 
 export type OptionName = (typeof Opt)[keyof typeof Opt];
@@ -46,6 +48,17 @@ export interface HostPortOption {
    * VLAN. `native` undefined with `tagged` set is a pure trunk.
    */
   readonly vlans: PortVlans | undefined;
+}
+
+/**
+ * A route on the host to a prefix behind a container that routes for it:
+ * `ovs.bridge.host_routes=192.168.102.0/24@192.168.101.2` (core/host-routes.ts).
+ */
+export interface HostRoute {
+  /** `a.b.c.d/len`, no host bits set. */
+  readonly prefix: string;
+  /** The next hop: an address of the network's subnet (checked at create, against Docker's IPAM). */
+  readonly via: string;
 }
 
 /** `20` (untagged 20), `t20+t30` (a trunk of 20 and 30), `100+t20` (both). */
@@ -84,6 +97,8 @@ export interface NetworkOptions {
   readonly dhcpSubnet: string | undefined;
   /** Each container port gets an input ACL that admits only its own MAC and addresses (core/antispoof.ts). */
   readonly antispoof: boolean;
+  /** Routes on the host to prefixes behind containers of the network (nat and routed only). */
+  readonly hostRoutes: readonly HostRoute[];
 }
 
 export const DEFAULT_VLAN = 100;
@@ -160,6 +175,42 @@ export function parseIpv4Subnet(value: string, option: string): string {
     throw bad(option, value, `host bits are set; the network is ${dotted}/${len}`);
   }
   return `${addr}/${len}`;
+}
+
+/** Where a host route must never point: the host's own and multicast/reserved space. */
+const NOT_ROUTABLE: readonly { readonly prefix: Ipv4Prefix; readonly what: string }[] = [
+  { prefix: { base: 0, len: 8 }, what: '0.0.0.0/8 ("this network")' },
+  { prefix: { base: 127 * 2 ** 24, len: 8 }, what: 'loopback (127.0.0.0/8)' },
+  { prefix: { base: 224 * 2 ** 24, len: 3 }, what: 'multicast and reserved space (224.0.0.0/3)' },
+];
+
+/**
+ * `PREFIX@VIA[,PREFIX@VIA…]`, IPv4: each PREFIX a network address with its length (host bits
+ * are refused, naming the network meant), at most once. That VIA lies in the network's subnet
+ * is checked at create, where Docker's IPAM data is (core/host-routes.ts).
+ */
+export function parseHostRoutes(value: string, option: string = Opt.hostRoutes): HostRoute[] {
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (items.length === 0) throw bad(option, value, 'expected PREFIX@VIA[,PREFIX@VIA…] such as 192.168.102.0/24@192.168.101.2');
+  const out: HostRoute[] = [];
+  const seen = new Set<string>();
+  for (const item of items) {
+    const at = item.split('@');
+    if (at.length !== 2) throw bad(option, value, `${JSON.stringify(item)} must be PREFIX@VIA, such as 192.168.102.0/24@192.168.101.2`);
+    const [prefixText = '', viaText = ''] = at.map((s) => s.trim());
+    const parsed = parseIpv4Prefix(prefixText);
+    if (parsed === undefined) throw bad(option, value, `${JSON.stringify(prefixText)} is not an IPv4 prefix such as 192.168.102.0/24`);
+    const prefix = formatIpv4Prefix(parsed.prefix);
+    if (parsed.hostBits) throw bad(option, value, `host bits are set in ${prefixText}; the network is ${prefix}`);
+    if (parsed.prefix.len === 0) throw bad(option, value, `${prefix} would replace the host's default route; route narrower prefixes`);
+    const special = NOT_ROUTABLE.find((r) => prefixesOverlap(r.prefix, parsed.prefix) && parsed.prefix.len >= r.prefix.len);
+    if (special !== undefined) throw bad(option, value, `${prefix} is in ${special.what}, which is never routed to a container`);
+    if (ipv4ToNumber(viaText) === undefined) throw bad(option, value, `the next hop ${JSON.stringify(viaText)} of ${prefix} is not an IPv4 address`);
+    if (seen.has(prefix)) throw bad(option, value, `${prefix} is given twice`);
+    seen.add(prefix);
+    out.push(Object.freeze({ prefix, via: viaText }));
+  }
+  return out;
 }
 
 /** `tcp:IP:PORT` or `ssl:IP:PORT`, IPv6 in brackets, as ovs-vsctl set-controller takes them. */
@@ -324,6 +375,10 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
     const v = str[key];
     if (v !== undefined && !dhcp) throw bad(key, v, `only a network with ${Opt.dhcp}=true leases addresses`);
   }
+  const hostRoutes = opt(Opt.hostRoutes, parseHostRoutes) ?? [];
+  if (str[Opt.hostRoutes] !== undefined && mode === 'flat') {
+    throw bad(Opt.hostRoutes, str[Opt.hostRoutes] ?? '', `host routes need ${Opt.mode}=nat or routed: a flat network has no gateway on the host`);
+  }
 
   return Object.freeze({
     given: Object.freeze(new Set(Object.keys(str) as OptionName[])),
@@ -347,6 +402,7 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
     dhcpServers: Object.freeze(dhcpServers),
     dhcpSubnet,
     antispoof: opt(Opt.antispoof, parseBool) ?? false,
+    hostRoutes: Object.freeze(hostRoutes),
   });
 }
 

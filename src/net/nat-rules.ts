@@ -7,6 +7,7 @@
 import { isIPv4 } from 'node:net';
 import { byString } from '../util/compare.js';
 import { publishPaths } from './publish-paths.js';
+import { formatIpv4Prefix, parseIpv4Prefix } from '../model/ipv4.js';
 
 export const NFT_TABLE = 'dovesnap';
 
@@ -17,6 +18,11 @@ export interface GatewayNetwork {
   readonly subnet: string;
   /** `nat` masquerades traffic leaving the network; `routed` leaves addresses alone. */
   readonly mode: 'nat' | 'routed';
+  /**
+   * Prefixes behind routers on the network (`ovs.bridge.host_routes`): their traffic enters by
+   * the bridge like the subnet's own, and is masqueraded (nat) or not (routed) like it.
+   */
+  readonly hostRoutePrefixes?: readonly string[];
 }
 
 export interface PortMapping {
@@ -57,6 +63,19 @@ export function unpublishable(m: PortMapping): string | undefined {
   return undefined;
 }
 
+/**
+ * The prefixes as nft will take them (a.b.c.d/len, no host bits), each once. They were checked
+ * at create; this is the table's guard (see unpublishable): one bad line would fail every rule.
+ */
+function cleanPrefixes(prefixes: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const p of prefixes) {
+    const parsed = parseIpv4Prefix(p);
+    if (parsed !== undefined && !parsed.hostBits) out.add(formatIpv4Prefix(parsed.prefix));
+  }
+  return [...out];
+}
+
 function dnatRule(m: PortMapping, daddr: string, forOutput: boolean): string {
   // From the host itself, every address but loopback: the port proxy serves that.
   const dst = daddr === '' ? `fib daddr type local${forOutput ? ' ip daddr != 127.0.0.0/8' : ''}` : `ip daddr ${daddr}`;
@@ -84,10 +103,12 @@ export function renderNatScript(state: NatState): string {
   lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
   for (const n of sortedNets) {
     const tag = q(`dovesnap ${n.id.slice(0, 12)}`);
-    // A container reaching a published port of its own network through the host: without
-    // this the reply would go straight back over the bridge, from an address it never asked.
-    lines.push(`    ip saddr ${n.subnet} oifname ${q(n.bridge)} ct status dnat masquerade comment ${tag}`);
-    if (n.mode === 'nat') lines.push(`    ip saddr ${n.subnet} oifname != ${q(n.bridge)} masquerade comment ${tag}`);
+    for (const source of [n.subnet, ...cleanPrefixes(n.hostRoutePrefixes ?? [])]) {
+      // A container reaching a published port of its own network through the host: without
+      // this the reply would go straight back over the bridge, from an address it never asked.
+      lines.push(`    ip saddr ${source} oifname ${q(n.bridge)} ct status dnat masquerade comment ${tag}`);
+      if (n.mode === 'nat') lines.push(`    ip saddr ${source} oifname != ${q(n.bridge)} masquerade comment ${tag}`);
+    }
   }
   lines.push('  }');
   lines.push('}');

@@ -73,6 +73,11 @@ export interface NetworkStatus {
   readonly HostPorts: readonly HostPortStatus[];
   /** Ready ports on the bridge, not yet taken by a container (core/port-pool.ts). */
   readonly ReadyPorts: number;
+  /**
+   * The host's routes to prefixes behind containers of the network (ovs.bridge.host_routes).
+   * Always given by this version; optional for clients of older daemons, which have none.
+   */
+  readonly HostRoutes?: readonly { readonly Prefix: string; readonly Via: string }[];
   readonly Containers: Readonly<Record<string, ContainerStatus>>;
 }
 
@@ -166,6 +171,7 @@ export function networksStatus(state: StateStore, dhcp: DhcpStatusOf = () => und
       PreallocatedPorts: n.options.preallocatePorts,
       HostPorts: (hostPorts.get(n.id) ?? []).filter((p) => p.Kind !== READY_KIND),
       ReadyPorts: (hostPorts.get(n.id) ?? []).filter((p) => p.Kind === READY_KIND).length,
+      HostRoutes: n.options.hostRoutes.map((r) => ({ Prefix: r.prefix, Via: r.via })),
       Containers: containers,
     };
   }

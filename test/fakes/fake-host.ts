@@ -1,6 +1,7 @@
 import type { HostNet } from '../../src/core/host.js';
 import type { VethSpec } from '../../src/net/links.js';
 import type { ListeningSocket } from '../../src/net/listeners.js';
+import type { RouteEntry } from '../../src/net/routes.js';
 import { DovesnapError, ErrorCode } from '../../src/util/errors.js';
 
 /** Host links in memory: which veths exist, with their container-side MAC. */
@@ -118,6 +119,31 @@ export class FakeHostNet implements HostNet {
 
   async applyNftScript(script: string): Promise<void> {
     this.nftScripts.push(script);
+  }
+
+  /** Routes the host had before dovesnap (an operator's, other interfaces' subnets): never changed here. */
+  readonly table: RouteEntry[] = [];
+  /** Routes dovesnap made, by `PREFIX dev DEV`: the next hop. */
+  readonly routes = new Map<string, string>();
+  /** replaceRoute fails for this prefix (injected). */
+  failRouteFor: string | undefined;
+
+  async ipv4Routes(): Promise<RouteEntry[]> {
+    const ours = [...this.routes].map(([key, via]) => {
+      const [dst = '', dev] = key.split(' dev ');
+      return { dst, dev, gateway: via, protocol: undefined, scope: undefined };
+    });
+    return [...this.table, ...ours];
+  }
+
+  async replaceRoute(prefix: string, via: string, dev: string): Promise<void> {
+    if (this.failRouteFor === prefix) throw new DovesnapError(ErrorCode.HostCommand, `injected route failure for ${prefix}`);
+    for (const key of [...this.routes.keys()]) if (key.startsWith(`${prefix} dev `)) this.routes.delete(key);
+    this.routes.set(`${prefix} dev ${dev}`, via);
+  }
+
+  async deleteRoute(prefix: string, via: string, dev: string): Promise<void> {
+    if (this.routes.get(`${prefix} dev ${dev}`) === via) this.routes.delete(`${prefix} dev ${dev}`);
   }
 
   async setPeerMacInNetns(hostIf: string, _netns: string, mac: string): Promise<string> {

@@ -67,6 +67,7 @@ describe('networksStatus', () => {
       PreallocatedPorts: 0,
       HostPorts: [],
       ReadyPorts: 0,
+      HostRoutes: [],
       Containers: undefined,
     });
     assert.equal(n1.Options['ovs.bridge.vlan'], '200', 'the options as given');

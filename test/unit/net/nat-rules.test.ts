@@ -23,6 +23,28 @@ describe('NAT rules', () => {
     assert.match(s, /type nat hook postrouting priority srcnat; policy accept;/);
   });
 
+  it('masquerades the prefixes behind a nat network\'s routers like its subnet (ovs.bridge.host_routes)', () => {
+    const s = renderNatScript({ networks: [{ id: NET, bridge: 'ovsbr-a1b2c', subnet: '192.168.101.0/24', mode: 'nat', hostRoutePrefixes: ['192.168.102.0/24', '192.168.103.0/24'] }], mappings: [] });
+    const post = s.slice(s.indexOf('chain postrouting'));
+    for (const p of ['192\\.168\\.101\\.0\\/24', '192\\.168\\.102\\.0\\/24', '192\\.168\\.103\\.0\\/24']) {
+      assert.match(post, new RegExp(`ip saddr ${p} oifname != "ovsbr-a1b2c" masquerade comment "dovesnap a1b2c3d4e5f6"`));
+      assert.match(post, new RegExp(`ip saddr ${p} oifname "ovsbr-a1b2c" ct status dnat masquerade comment "dovesnap a1b2c3d4e5f6"`));
+    }
+    assert.ok(post.indexOf('192.168.101.0/24') < post.indexOf('192.168.102.0/24'), 'the subnet first, then the prefixes in order');
+  });
+
+  it('leaves the prefixes behind a routed network\'s routers unmasqueraded', () => {
+    const s = renderNatScript({ networks: [{ id: NET, bridge: 'br1', subnet: '10.2.0.0/24', mode: 'routed', hostRoutePrefixes: ['10.3.0.0/24'] }], mappings: [] });
+    assert.doesNotMatch(s, /oifname != "br1" masquerade/);
+    assert.match(s, /ip saddr 10\.3\.0\.0\/24 oifname "br1" ct status dnat masquerade/);
+  });
+
+  it('keeps a prefix nft would refuse out of the table, which would otherwise fail as a whole', () => {
+    const s = renderNatScript({ networks: [{ id: NET, bridge: 'br1', subnet: '10.2.0.0/24', mode: 'nat', hostRoutePrefixes: ['10.3.0.7/24', 'bogus"; flush ruleset', '10.4.0.0/24', '10.4.0.0/24'] }], mappings: [] });
+    assert.doesNotMatch(s, /10\.3\.0|bogus/);
+    assert.equal(s.match(/ip saddr 10\.4\.0\.0\/24 oifname != "br1" masquerade/g)?.length, 1);
+  });
+
   it('does not masquerade a routed network', () => {
     const s = renderNatScript({ networks: [{ id: NET, bridge: 'br1', subnet: '10.2.0.0/24', mode: 'routed' }], mappings: [] });
     assert.doesNotMatch(s, /oifname != "br1" masquerade/);
