@@ -79,7 +79,7 @@ describe('host routes to prefixes behind a container (ovs.bridge.host_routes)', 
     await runContainer(router, net, ['--ip', routerIp, '--cap-add', 'NET_ADMIN', '--sysctl', 'net.ipv4.ip_forward=1']);
     await docker('exec', router, 'sh', '-c',
       `ip addr add ${target}/32 dev lo && mkdir -p /tmp/www && echo "behind ${router}" > /tmp/www/index.html && httpd -p ${target}:8080 -h /tmp/www`);
-    await waitFor(`the host to ping ${target}`, async () => (await run('ping', ['-c', '1', '-W', '1', target])).code === 0, 45_000, 100);
+    await waitFor(`the host to ping ${target}`, async () => (await run('busybox', ['ping', '-c', '1', '-W', '1', target])).code === 0, 45_000, 100);
     assert.equal(await waitFor('TCP from the host', () => hostGet(`http://${target}:8080/`)), `behind ${router}`);
   });
 
