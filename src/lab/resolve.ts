@@ -33,7 +33,7 @@ const BUILTINS: Readonly<Record<LabNodeKind, Builtin>> = {
 };
 
 /** Labels the file may give by their short name. */
-const FAUCET_LABELS = new Set(['portacl', 'mirror', 'mac_prefix', 'antispoof']);
+const FAUCET_LABELS = new Set(['portacl', 'mirror', 'mac_prefix', 'antispoof', 'capture']);
 
 const DEFAULT_FILE_MODE = 0o644;
 
@@ -135,7 +135,15 @@ function files(ctx: ResolveContext, c: CheckedNode, cache: Map<string, string>):
 function labels(lab: string, c: CheckedNode, mirrored: ReadonlySet<string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of c.m.labels) out[FAUCET_LABELS.has(k) ? `dovesnap.faucet.${k}` : k] = String(v.value);
+  // A capture node's ports receive a copy of every other port of their networks (FAUCET's
+  // mirror to an output-only port), unless the node says otherwise itself.
+  if (c.kind === 'capture') {
+    const nets = c.interfaces.map((i) => `${lab}-${i.network}:true`);
+    if (nets.length > 0 && out['dovesnap.faucet.capture'] === undefined) out['dovesnap.faucet.capture'] = nets.join('/');
+    return out;
+  }
   // A network's mirror: true mirrors the node's port there, unless the node says otherwise itself.
+  // Not a capture node's: the daemon refuses mirror and capture on one port.
   const nets = c.interfaces.filter((i) => mirrored.has(i.network)).map((i) => `${lab}-${i.network}:true`);
   if (nets.length > 0 && out['dovesnap.faucet.mirror'] === undefined) out['dovesnap.faucet.mirror'] = nets.join('/');
   return out;

@@ -162,7 +162,7 @@ const nodeShape = {
     .optional()
     .describe('The node\'s interfaces by name (eth1: uplink, or eth1: {network, address, mac}).'),
   routes: z.array(route).optional().describe('Static routes: {dst, via} or "DST via IPv4".'),
-  labels: z.record(z.string().min(1), scalar()).optional().describe('Container labels; portacl, mirror, mac_prefix and antispoof become dovesnap.faucet.<key>.'),
+  labels: z.record(z.string().min(1), scalar()).optional().describe('Container labels; portacl, mirror, mac_prefix, antispoof and capture become dovesnap.faucet.<key> (per network: NET:VALUE/NET2:VALUE with the networks’ Docker names, <lab>-<network>). A capture node captures on all its networks unless it sets capture itself.'),
   sysctls: z.record(z.string().regex(/^[a-zA-Z0-9_./-]+$/, { error: 'expected a sysctl name such as net.ipv4.ip_forward' }), z.union([z.string(), z.number()])).optional().describe('Kernel parameters of the container, e.g. net.ipv4.ip_forward: 1.'),
   'cap-add': z.array(z.string().regex(/^[A-Z][A-Z0-9_]*$/, { error: 'expected a capability name in upper case, such as NET_ADMIN' })).optional().describe('Capabilities added (NET_ADMIN; CAP_ prefix optional); merged with the inherited ones.'),
   env: z.record(z.string().regex(/^[^=\s]+$/, { error: 'an environment variable name has no = and no space' }), scalar()).optional().describe('Environment variables.'),

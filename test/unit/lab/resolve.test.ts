@@ -273,7 +273,7 @@ networks:
     const own = node(lab.nodes, 'own');
     assert.equal(own.kind, 'capture');
     assert.equal(own.recipe, 'capture');
-    assert.deepEqual(own.labels, { a: 'd', b: 'g', c: 'n' });
+    assert.deepEqual(own.labels, { a: 'd', b: 'g', c: 'n', 'dovesnap.faucet.capture': 't-n1:true/t-n1b:true' }, 'a capture node captures on its networks');
     assert.deepEqual(own.capAdd, ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_TIME', 'IPC_LOCK']);
     assert.deepEqual(own.routes, [], 'an empty list replaces too');
     assert.deepEqual(own.waitFor, []);
