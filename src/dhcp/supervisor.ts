@@ -176,7 +176,13 @@ export class DhcpSupervisor {
     if (running !== undefined) return running;
     const child = c.child;
     if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return undefined;
-    return { pid: child.pid, args: [] };
+    // Dead but not reaped yet (Node has not seen its exit): a zombie's command line reads empty.
+    try {
+      const args = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
+      return args === '' ? undefined : { pid: child.pid, args: args.split('\0') };
+    } catch {
+      return undefined;
+    }
   }
 
   /** The interface the client's process was started on: its `-i`, else the name this supervisor gave it. */
