@@ -128,10 +128,23 @@ export class DhcpClients {
       return;
     }
     this.ifnames.set(endpointId, inside.ifname);
-    this.deps.supervisor.ensure({ endpointId, netns: sandbox, ifname: inside.ifname, hostname: ep.container.name });
+    const hostIf = ep.hostIf;
+    this.deps.supervisor.ensure({
+      endpointId,
+      netns: sandbox,
+      ifname: inside.ifname,
+      // The interface is the host veth's peer, whatever the container (or a lab) renames it to.
+      resolveIfname: async () => (await this.deps.host.settledPeerInNetns(hostIf, sandbox).catch(() => undefined))?.ifname,
+      hostname: ep.container.name,
+    });
     if (!this.resolv.has(endpointId)) this.resolv.set(endpointId, await this.resolvTarget(ep.container.id));
     const report = this.deps.supervisor.status(endpointId).report;
     if (report !== undefined) await this.reported(endpointId, report);
+  }
+
+  /** The interface's name now as the client knows it (it follows renames), else the name it was started on. */
+  private ifnameOf(endpointId: string): string | undefined {
+    return this.deps.supervisor.ifnameOf(endpointId) ?? this.ifnames.get(endpointId);
   }
 
   private async resolvTarget(containerId: string): Promise<ResolvTarget> {
@@ -172,7 +185,7 @@ export class DhcpClients {
     if (lease === undefined || lease.dns.length === 0 || target?.path === undefined) return;
     try {
       const dockers = await readFile(target.path, 'utf8');
-      const wanted = resolvConfFor(lease, this.ifnames.get(endpointId) ?? 'eth0', dockers);
+      const wanted = resolvConfFor(lease, this.ifnameOf(endpointId) ?? 'eth0', dockers);
       if (dockers !== wanted) await writeFile(target.path, wanted);
       target.applied = `${lease.dns.join(', ')}${lease.domain === undefined ? '' : ` (search ${lease.domain})`}`;
     } catch (err) {
@@ -189,7 +202,7 @@ export class DhcpClients {
   async stop(ep: EndpointRecord, why: string, release: boolean): Promise<void> {
     this.resolv.delete(ep.id);
     this.refusals.delete(ep.id);
-    const ifname = this.ifnames.get(ep.id);
+    const ifname = this.ifnameOf(ep.id);
     this.ifnames.delete(ep.id);
     const last = await this.deps.supervisor.stop(ep.id);
     if (last === undefined) return;
