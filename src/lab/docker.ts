@@ -45,7 +45,7 @@ export interface LabContainerInfo {
   readonly Config: { readonly Labels?: Readonly<Record<string, string>> | null; readonly Image?: string };
   readonly Image: string;
   readonly NetworkSettings: {
-    readonly Networks?: Readonly<Record<string, { readonly NetworkID?: string; readonly MacAddress?: string; readonly IPAddress?: string; readonly IPPrefixLen?: number }>> | null;
+    readonly Networks?: Readonly<Record<string, { readonly NetworkID?: string; readonly EndpointID?: string; readonly MacAddress?: string; readonly IPAddress?: string; readonly IPPrefixLen?: number }>> | null;
   };
 }
 

@@ -5,6 +5,7 @@ import type { LabDocker, LabContainerCreate } from './docker.js';
 import { labLabels } from './identity.js';
 import type { Lab, LabNetwork, LabNode } from './model.js';
 import { addAddress, addRoute, renameInterfaces, setMac } from './node-net.js';
+import { requestDhcpRestart } from '../dhcp/restart-request.js';
 
 /**
  * Making one node: its container is created on its first network and connected to the rest,
@@ -135,6 +136,14 @@ export async function createNode(docker: LabDocker, b: NodeBuild): Promise<strin
       return { name: iface.name, mac };
     });
     await step(node.key, `name the interfaces ${wanted.map((w) => w.name).join(', ')}`, progress, () => renameInterfaces(pid, wanted));
+    // The daemon's DHCP client of a renamed interface would notice within seconds; asked, at once.
+    for (const iface of node.interfaces) {
+      const net = networkOf(lab, iface.network);
+      const endpointId = endpoints[net.dockerName]?.EndpointID;
+      if (net.options['ovs.bridge.dhcp'] === 'true' && endpointId !== undefined && endpointId !== '') {
+        await step(node.key, `restart ${iface.name}'s DHCP client`, progress, async () => requestDhcpRestart(endpointId));
+      }
+    }
     for (const iface of node.interfaces) {
       if (iface.mac !== undefined) await step(node.key, `set ${iface.name}'s MAC`, progress, () => setMac(pid, iface.name, iface.mac ?? ''));
       const net = networkOf(lab, iface.network);

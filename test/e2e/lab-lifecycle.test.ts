@@ -22,7 +22,7 @@ function labFile(name: string, octet: number): string {
     '    cmd: sleep 3600',
     '    cap-add: [NET_ADMIN]',
     '    interfaces:',
-    `      eth1: { network: seg, address: 10.235.${octet}.${n}/24 }`,
+    `      eth1: { network: seg, address: 10.236.${octet}.${n}/24 }`,
     ...extra,
   ];
   const text = [
@@ -31,7 +31,7 @@ function labFile(name: string, octet: number): string {
     '  seg: {}',
     'links:',
     '  - endpoints: ["n1:eth2", "n2:eth2"]',
-    `    addresses: ["10.235.${octet + 1}.1/30", "10.235.${octet + 1}.2/30"]`,
+    `    addresses: ["10.236.${octet + 1}.1/30", "10.236.${octet + 1}.2/30"]`,
     'nodes:',
     ...node(1),
     ...node(2, ['    wait-for: [n1]']),
@@ -98,8 +98,8 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
     const up = await labMust(['up', fileA]);
     assert.match(up.stdout, /~ node lifea-n2: recreate \(its set-up was not finished\)|\+ node lifea-n2: create/);
     assert.match(up.stdout, /\+ node lifea-n4: create/);
-    assert.equal(await tcpBetween('lifea-n4', 'lifea-n1', '10.235.10.1'), 'lab-tcp-ok');
-    assert.equal(await tcpBetween('lifea-n2', 'lifea-n1', '10.235.11.1'), 'lab-tcp-ok', 'TCP over the point-to-point link');
+    assert.equal(await tcpBetween('lifea-n4', 'lifea-n1', '10.236.10.1'), 'lab-tcp-ok');
+    assert.equal(await tcpBetween('lifea-n2', 'lifea-n1', '10.236.11.1'), 'lab-tcp-ok', 'TCP over the point-to-point link');
 
     // Killed again, then down.
     const child2 = spawn(process.execPath, [`${REPO}/dist/src/cli/main.js`, 'lab', 'up', fileA], { stdio: 'ignore' });
@@ -119,7 +119,7 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
     await labMust(['down', fileA]);
     assert.deepEqual(await labelled('lifea'), []);
     assert.equal((await labelled('lifeb')).length, 6, 'lab lifeb untouched: 4 containers, 2 networks');
-    assert.equal(await tcpBetween('lifeb-n3', 'lifeb-n1', '10.235.20.1'), 'lab-tcp-ok');
+    assert.equal(await tcpBetween('lifeb-n3', 'lifeb-n1', '10.236.20.1'), 'lab-tcp-ok');
     await labMust(['down', 'lifeb']);
     await assertNothingLeft('lifeb', baseline, 'lifeb-');
   });
