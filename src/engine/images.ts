@@ -91,6 +91,20 @@ export class DockerImages {
     return (JSON.parse(body) as EngineImageSummary[] | null) ?? [];
   }
 
+  /**
+   * DELETE /images/{ref} (never forced): false when the engine keeps it, because a container
+   * uses it or it is gone already.
+   */
+  async remove(ref: string): Promise<boolean> {
+    try {
+      const { status } = await this.call('DELETE', `/images/${encodeURIComponent(ref)}`);
+      return status !== 404;
+    } catch (err) {
+      if (err instanceof DovesnapError && / answered 409:/.test(err.message)) return false;
+      throw err;
+    }
+  }
+
   /** Imports the tarball `file` as repo:tag with the changes; resolves to the image id. */
   async importTar(file: string, opts: ImportOptions): Promise<string> {
     const query = new URLSearchParams({ fromSrc: '-', repo: opts.repo, tag: opts.tag });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LabImageRecipe } from './model.js';
@@ -108,11 +108,16 @@ export async function ensureLabImage(recipe: LabImageRecipe, opts: EnsureOptions
     const work = await mkdtemp(path.join(os.tmpdir(), `dovesnap-lab-image-${recipe}-`));
     let failed = true;
     try {
+      // apt downloads as _apt into the chroot below: mkdtemp's 0700 would make it fall back to root.
+      await chmod(work, 0o755);
       const tar = path.join(work, 'rootfs.tar');
       if (spec.builder === 'mmdebstrap') await buildDebian(recipe, spec, mmdebstrap ?? 'mmdebstrap', work, tar, say, opts.signal);
       else await buildWithScript(recipe, spec, tar, say, opts.signal);
       say(`${recipe}: importing into Docker as ${tag}`);
-      await images.importTar(tar, { repo: labImageRepo(recipe), tag: tag.slice(tag.indexOf(':') + 1), changes: importChanges(recipe, hash, spec.config), ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+      // --force over an existing tag: the image it replaces is removed once untagged, unless a container uses it.
+      const replaced = (await images.inspect(tag))?.Id;
+      const id = await images.importTar(tar, { repo: labImageRepo(recipe), tag: tag.slice(tag.indexOf(':') + 1), changes: importChanges(recipe, hash, spec.config), ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+      if (replaced !== undefined && replaced !== id && (await images.remove(replaced))) say(`${recipe}: removed the image it replaces (${replaced.slice(7, 19)})`);
       failed = false;
     } finally {
       // After a failure, the build's own error is the one to report; a directory left behind is said.

@@ -96,6 +96,8 @@ stop() {
   stopping=1
   log "stopping FRR"
   /usr/lib/frr/frrinit.sh stop >/dev/null 2>&1
+  # One more poll of tail's, for FRR's last lines.
+  sleep 0.3
   [ -n "$tailpid" ] && kill "$tailpid" 2>/dev/null
   exit 0
 }
@@ -105,8 +107,9 @@ write_daemons
 prepare
 : >>/var/log/frr/frr.log
 chown frr:frr /var/log/frr/frr.log 2>/dev/null
-# FRR's log, on the container's output (docker logs).
-tail -n 0 -F /var/log/frr/frr.log &
+# FRR's log, on the container's output (docker logs). tail polls (it takes overlayfs for a
+# remote file system, where inotify is not trusted): every 0.2 s rather than its 1 s.
+tail -n 0 -s 0.2 -F /var/log/frr/frr.log &
 tailpid=$!
 /usr/lib/frr/frrinit.sh start || { log "frrinit.sh start failed"; exit 1; }
 

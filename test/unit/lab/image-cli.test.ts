@@ -68,7 +68,7 @@ describe('lab images: the build lock', () => {
       assert.equal(told, 2);
       await second.release();
       await second.release();
-      (await lockFile(file, 1000)).release();
+      await (await lockFile(file, 1000)).release();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
