@@ -2,13 +2,13 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { engineRequest } from './request.js';
 
 /**
- * Docker Engine image calls for `dovesnap lab image`: inspect, list by label, and import a root
- * file system tarball (POST /images/create?fromSrc=-). Like client.ts: node's HTTP client on the
- * engine's unix socket, unversioned paths (the engine's own API version, so Docker 20.10 and 29
- * both answer), errors naming the call. The tarball is streamed from its file, never held in
- * memory.
+ * Docker Engine image calls for `dovesnap lab image`: inspect, list by label, remove, and import
+ * a root file system tarball (POST /images/create?fromSrc=-). The small calls go through
+ * engineRequest (unversioned paths: Docker 20.10 and 29 both answer); the import streams the
+ * tarball from its file into its own request, never holding it in memory.
  */
 
 export interface EngineImage {
@@ -79,7 +79,7 @@ export class DockerImages {
 
   /** GET /images/{ref}/json; undefined when there is no such image. */
   async inspect(ref: string): Promise<EngineImage | undefined> {
-    const { status, body } = await this.call('GET', `/images/${encodeURIComponent(ref)}/json`);
+    const { status, body } = await engineRequest(this.socketPath, 'GET', `/images/${encodeURIComponent(ref)}/json`, { accept: [404], timeoutMs: this.timeoutMs });
     if (status === 404) return undefined;
     return JSON.parse(body) as EngineImage;
   }
@@ -87,7 +87,7 @@ export class DockerImages {
   /** Images carrying the label `key` (any value). */
   async listWithLabel(key: string): Promise<EngineImageSummary[]> {
     const filters = encodeURIComponent(JSON.stringify({ label: [key] }));
-    const { body } = await this.call('GET', `/images/json?filters=${filters}`);
+    const { body } = await engineRequest(this.socketPath, 'GET', `/images/json?filters=${filters}`, { timeoutMs: this.timeoutMs });
     return (JSON.parse(body) as EngineImageSummary[] | null) ?? [];
   }
 
@@ -96,13 +96,8 @@ export class DockerImages {
    * uses it or it is gone already.
    */
   async remove(ref: string): Promise<boolean> {
-    try {
-      const { status } = await this.call('DELETE', `/images/${encodeURIComponent(ref)}`);
-      return status !== 404;
-    } catch (err) {
-      if (err instanceof DovesnapError && / answered 409:/.test(err.message)) return false;
-      throw err;
-    }
+    const { status } = await engineRequest(this.socketPath, 'DELETE', `/images/${encodeURIComponent(ref)}`, { accept: [404, 409], timeoutMs: this.timeoutMs });
+    return status >= 200 && status < 300;
   }
 
   /** Imports the tarball `file` as repo:tag with the changes; resolves to the image id. */
@@ -138,24 +133,6 @@ export class DockerImages {
       src.pipe(req);
     });
     return importResult(body);
-  }
-
-  private call(method: string, path: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.socketPath, path, method, timeout: this.timeoutMs }, (res) => {
-        res.setEncoding('utf8');
-        let body = '';
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          if ((status >= 200 && status < 300) || status === 404) resolve({ status, body });
-          else reject(new DovesnapError(ErrorCode.Engine, `docker ${method} ${path} answered ${status}: ${errorText(body)}`));
-        });
-      });
-      req.on('timeout', () => req.destroy(new DovesnapError(ErrorCode.Timeout, `docker ${method} ${path} timed out`)));
-      req.on('error', (err) => reject(err instanceof DovesnapError ? err : new DovesnapError(ErrorCode.Engine, `docker ${method} ${path}: ${err.message} (is dockerd running? socket ${this.socketPath})`, { cause: err })));
-      req.end();
-    });
   }
 }
 
