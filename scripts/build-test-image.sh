@@ -3,6 +3,8 @@
 # filesystem made from Debian's static busybox: no registry is needed. Only builds when the
 # image is missing or was made by an older version of this script (label below).
 #   scripts/build-test-image.sh [--force]     env: DOVESNAP_TEST_IMAGE (image name)
+#   scripts/build-test-image.sh --tar FILE    only write the root filesystem as a tarball to FILE
+#     (no Docker): `dovesnap lab image build host` imports it as the lab's host image
 set -euo pipefail
 LOG_TAG=dovesnap-test-image
 # shellcheck source=scripts/lib.sh
@@ -69,7 +71,19 @@ make_rootfs() {
   write_etc
 }
 
+write_tar() {
+  tar --numeric-owner --owner=0 --group=0 -C "${ROOTFS}" -c .
+}
+
 main() {
+  if [[ "${1:-}" == "--tar" ]]; then
+    [[ -n "${2:-}" ]] || die "--tar needs a file name"
+    [[ -x "${BUSYBOX}" ]] || die "${BUSYBOX} missing: apt-get install busybox-static"
+    trap cleanup EXIT
+    make_rootfs
+    write_tar >"$2"
+    return 0
+  fi
   if [[ "${1:-}" != "--force" ]] && image_current; then
     log "${IMAGE} is present (revision ${IMAGE_REVISION}); nothing to do"
     return 0
@@ -79,7 +93,7 @@ main() {
   trap cleanup EXIT
   make_rootfs
   log "importing ${IMAGE} from $(find "${ROOTFS}" | wc -l) files"
-  tar --numeric-owner --owner=0 --group=0 -C "${ROOTFS}" -c . |
+  write_tar |
     docker import \
       -c 'ENV PATH=/bin' \
       -c 'CMD ["/bin/sh"]' \

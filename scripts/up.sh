@@ -23,8 +23,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/monitoring.sh"
 # shellcheck source=scripts/engine/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/engine/lib.sh"
 
+# mmdebstrap: `dovesnap lab image build` makes the lab's Debian images (frr, capture) with it.
 PACKAGES=(docker.io openvswitch-switch nftables iproute2 ethtool busybox-static python3-venv
-  python3-pip graphviz curl procps util-linux tcpdump)
+  python3-pip graphviz curl procps util-linux tcpdump mmdebstrap)
 CHANGES=()          # what this run changed, for the final line
 APP_CHANGED=0       # the installed app was replaced in this run -> restart the daemon
 FAUCET_CHANGED=0    # the faucet package was (re)installed -> restart FAUCET and Gauge
@@ -458,8 +459,12 @@ ensure_faucet_and_gauge() {
 # ---------------------------------------------------------------- 6. install the app
 # Each build is installed once into /opt/dovesnap/releases/<id>; /opt/dovesnap/app is a
 # symlink switched with one rename, so a running daemon never sees a half-copied tree.
+# The release carries the scripts the app runs itself: `dovesnap lab image build host` runs
+# build-test-image.sh --tar (which sources lib.sh).
+RELEASE_SCRIPTS=(scripts/build-test-image.sh scripts/lib.sh)
+
 release_id() {
-  (cd "${REPO_ROOT}" && hash_tree package.json package-lock.json dist/src web) | cut -c1-16
+  (cd "${REPO_ROOT}" && hash_tree package.json package-lock.json dist/src web "${RELEASE_SCRIPTS[@]}") | cut -c1-16
 }
 
 build_release() {
@@ -469,6 +474,8 @@ build_release() {
   cp -p "${REPO_ROOT}/package.json" "${REPO_ROOT}/package-lock.json" "${tmp}/"
   cp -a "${REPO_ROOT}/dist/src" "${tmp}/dist/src"
   cp -a "${REPO_ROOT}/web" "${tmp}/web"   # the live view's page (src/status/server.ts)
+  mkdir -p "${tmp}/scripts"
+  cp -p "${RELEASE_SCRIPTS[@]/#/${REPO_ROOT}/}" "${tmp}/scripts/"
   (cd "${tmp}" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline \
     --loglevel=error) || die "app: npm ci --omit=dev failed in ${tmp}"
   touch "${tmp}/.complete"

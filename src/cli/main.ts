@@ -8,6 +8,7 @@ import { addNarwhalCommand } from './narwhal-cmd.js';
 import { runAttach, runDetach } from './attach-cmd.js';
 import { registerLabCommands } from './lab-cmd.js';
 import { labImages } from '../lab/image-source.js';
+import { registerLabImageCommands } from './lab-image-cmd.js';
 import { errorMessage, isDovesnapError } from '../util/errors.js';
 
 /** `dovesnap`: the daemon and the operator's tools. Each verb lives in its own module. */
@@ -46,7 +47,7 @@ program
   .action(runSetupConfig);
 
 addNarwhalCommand(program);
-registerLabCommands(program, labImages);
+registerLabImageCommands(registerLabCommands(program, labImages));
 
 program.command('attach').description("give a running container one more interface (pipework's command line; see dovesnap attach --help)");
 program.command('detach').description('remove what dovesnap attach made for a container (dovesnap detach GUEST [-i CIF])');
