@@ -102,7 +102,8 @@ export async function labStatus(docker: LabDocker, lab: string): Promise<LabStat
       dockerName: info.Name,
       id: info.Id,
       mode: opts['ovs.bridge.mode'] ?? 'flat',
-      ...(subnet === undefined || subnet === '' ? {} : { subnet }),
+      // Docker's null IPAM reports 0.0.0.0/0: no subnet of the network's own.
+      ...(subnet === undefined || subnet === '' || subnet === '0.0.0.0/0' ? {} : { subnet }),
       bridge: opts['ovs.bridge.name'] ?? defaultBridgeName(info.Id),
       ...(opts['ovs.bridge.dpid'] === undefined ? {} : { dpid: opts['ovs.bridge.dpid'] }),
     });

@@ -103,7 +103,7 @@ describe('lab status', () => {
     assert.match(dot, /"node:r1" \[shape=component/);
     assert.match(dot, /"net:uplink" \[shape=box/);
     assert.match(dot, /"gw:uplink" \[shape=house/);
-    assert.match(dot, /"node:r1" -- "net:uplink" \[label="eth1 192\.168\.101\.2\/24"\]/);
+    assert.match(dot, /"net:uplink" -- "node:r1" \[label="eth1 192\.168\.101\.2\/24"\]/, "oriented from the host outward");
     assert.match(dot, /OSPF: 1\/1 Full/);
   });
 });
