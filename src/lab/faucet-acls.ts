@@ -31,6 +31,8 @@ import { faucetDirFor } from '../config/settings.js';
 import { DovesnapError, ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import { withLockFile } from '../util/lock-file.js';
 import type { Logger } from '../util/log.js';
+// 1-20 of a-z 0-9 '-', no '-' at either end: never a '.', which the names below rely on.
+import { LAB_NAME } from './spec.js';
 
 /** The lab file's `acls:`: NAME -> FAUCET rules, each `{rule: {...}}`, as FAUCET's own `acls:` has them. */
 export type LabAcls = ReadonlyMap<string, readonly unknown[]>;
@@ -47,8 +49,6 @@ export const LAB_ACL_PREFIX = 'lab-';
 /** Longest ACL name dovesnap's options and labels accept (model/options.ts parseAclName). */
 export const MAX_ACL_NAME = 64;
 
-/** As in the lab file's format: 1-20 of a-z 0-9 '-', no '-' at either end; never a '.'. */
-const LAB_NAME = /^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$/;
 /** The characters parseAclName accepts. */
 const ACL_KEY = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 const ETHER_TYPE_KEYS = new Set(['dl_type', 'eth_type']);
