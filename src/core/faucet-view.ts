@@ -139,6 +139,8 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     confirmTimeoutMs: settings.faucetConfirmTimeoutMs,
     pollIntervalMs: POLL_MS,
     logger: flog,
+    // `dovesnap lab` writes the file too (its ACLs): neither renames inside the other's re-check.
+    lockRenames: true,
   });
 
   const reader = new FaucetConfigReader();

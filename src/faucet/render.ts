@@ -619,6 +619,21 @@ export function renderFaucetConfig(currentText: string, managed: ManagedFaucetSt
   return syncForeignPorts(withAcls, managed.foreignPorts ?? [], managed.owned).text;
 }
 
+/**
+ * `currentText` with exactly `desired` among the `acls:` entries `isOwned` accepts, every other
+ * byte kept, and checked like dovesnap's own sections (verifySection). For ACLs that belong
+ * to someone else than the daemon, e.g. a lab's (lab/faucet-acls.ts): `isOwned` must not
+ * accept the daemon's `dovesnap-` names. The nodes' integers must be bigints, as in yamlMap.
+ * Throws FaucetInvalid if the text cannot be edited safely (bad YAML, a flow-style `acls:`).
+ */
+export function syncAclEntries(currentText: string, desired: ReadonlyMap<string, Node>, isOwned: (name: string) => boolean): string {
+  const owns = (name: string): boolean => !name.startsWith(OWNED_ACL_PREFIX) && isOwned(name);
+  for (const name of desired.keys()) {
+    if (!owns(name)) throw new DovesnapError(ErrorCode.Internal, `bug: ACL '${name}' is desired but not owned by the caller`);
+  }
+  return syncSectionChecked({ text: currentText, doc: loadFaucetYaml(currentText) }, 'acls', desired, owns).text;
+}
+
 function isForeignMarked(value: unknown): boolean {
   const description = jsMap(value)?.get('description');
   return typeof description === 'string' && description.startsWith(FOREIGN_PORT_MARK);

@@ -19,6 +19,7 @@ import { readFaucetConfigState, type FaucetConfigState } from './metrics.js';
 import { PORT_STATS_INTERVAL_S, renderFaucetConfig } from './render.js';
 import type { ManagedFaucetState } from './types.js';
 import { FaucetConfigInvalidError, validateFaucetConfig, type ConfigProblem } from './validate.js';
+import { withLockFile } from '../util/lock-file.js';
 import { failpoint } from '../util/failpoints.js';
 import { constants as osConstants } from 'node:os';
 
@@ -34,9 +35,14 @@ export const systemClock: Clock = {
 };
 
 /** A snapshot, or a function evaluated just before rendering (to pick up the freshest state). */
-export type DesiredFaucetState = ManagedFaucetState | (() => ManagedFaucetState);
+export type DesiredFaucetState<D extends object = ManagedFaucetState> = D | (() => D);
 
-export interface FaucetConfigStoreOptions {
+/**
+ * `D` is what `render` turns into the file's next text: dovesnap's DPs by default
+ * (renderFaucetConfig); a lab's own ACLs (lab/faucet-acls.ts) are another kind of edit that
+ * needs the same read, re-check, write, reload, confirm and restore.
+ */
+export interface FaucetConfigStoreOptions<D extends object = ManagedFaucetState> {
   readonly configPath: string;
   /** Ask FAUCET (and Gauge) to reload; see `pidfileReloader`. */
   readonly reload: () => Promise<void>;
@@ -49,7 +55,30 @@ export interface FaucetConfigStoreOptions {
   readonly confirmTimeoutMs?: number;
   readonly pollIntervalMs?: number;
   readonly clock?: Clock;
-  readonly validate?: (text: string) => readonly ConfigProblem[];
+  /** Checks the rendered text before it is written (default validateFaucetConfig); may be async. */
+  readonly validate?: (text: string) => readonly ConfigProblem[] | Promise<readonly ConfigProblem[]>;
+  /**
+   * Makes the file's next text from its current text (read just before, and again whenever the
+   * file changed under a write). Pure, and must return `currentText` itself when nothing changes.
+   * Default: renderFaucetConfig (only for D = ManagedFaucetState).
+   */
+  readonly render?: (currentText: string, desired: D) => string;
+  /**
+   * Whether a later text of the file still carries this write's change. Someone may write the
+   * file again before FAUCET has loaded ours (FAUCET then loads theirs); with this, FAUCET
+   * loading such a text confirms our write too, instead of waiting for a hash that never comes.
+   * A later text without it (seen twice in a row) makes the store edit that text again.
+   * undefined: cannot tell (e.g. not valid YAML). Default: rendering `desired` onto the later
+   * text changes nothing (a `dovesnap lab` writing its ACLs right after the daemon's write keeps
+   * the daemon's DPs: FAUCET loading the lab's text confirms the daemon's write).
+   */
+  readonly carries?: (laterText: string, desired: D) => boolean | undefined;
+  /**
+   * Hold the lock file writeLockPath(file) from the last re-check to the rename, as every writer
+   * that sets this does (the daemon and `dovesnap lab`): between them, no write lands between
+   * another's re-check and its rename, so none is lost. A stale lock (its process gone) is taken over.
+   */
+  readonly lockRenames?: boolean;
   /** Mode of the file when dovesnap creates it (an existing file keeps its own). */
   readonly newFileMode?: number;
   readonly logger?: Logger;
@@ -66,9 +95,9 @@ export interface ApplyResult {
 }
 
 /** What the rest of dovesnap needs from faucet.yaml; FaucetConfigStore is the real one. */
-export interface FaucetStore {
+export interface FaucetStore<D extends object = ManagedFaucetState> {
   read(): Promise<string>;
-  apply(desired: DesiredFaucetState): Promise<ApplyResult>;
+  apply(desired: DesiredFaucetState<D>): Promise<ApplyResult>;
 }
 
 interface Waiter {
@@ -86,7 +115,17 @@ interface CurrentFile {
 /** How many times one apply renders when the file keeps changing under it, before it gives up. */
 const MAX_RENDERS = 5;
 
-type Confirmation = { readonly kind: 'loaded' } | { readonly kind: 'rejected'; readonly error: string } | { readonly kind: 'timeout'; readonly last: string };
+type Confirmation =
+  | { readonly kind: 'loaded' }
+  | { readonly kind: 'rejected'; readonly error: string }
+  | { readonly kind: 'timeout'; readonly last: string }
+  /** The file was replaced by a text without our change (see `carries`) before FAUCET loaded it. */
+  | { readonly kind: 'lost' };
+
+/** The lock file `lockRenames` holds around a rename of `target`. */
+export function writeLockPath(target: string): string {
+  return join(dirname(target), `.${basename(target)}.write.lock`);
+}
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
@@ -137,6 +176,8 @@ async function syncDirectory(dir: string): Promise<void> {
  *
  * `stillCurrent` runs after the fsync, as late as possible before the rename: if it answers
  * false (someone else wrote `target` meanwhile), nothing is replaced and the result is false.
+ * `critical` wraps that check and the rename, e.g. in a lock other writers take too (see
+ * `lockRenames`), which closes the gap between the two.
  */
 export async function writeFileAtomic(
   target: string,
@@ -144,6 +185,7 @@ export async function writeFileAtomic(
   like: Stats | undefined,
   newFileMode = 0o644,
   stillCurrent: () => Promise<boolean> = async () => true,
+  critical: (section: () => Promise<boolean>) => Promise<boolean> = (section) => section(),
 ): Promise<boolean> {
   const dir = dirname(target);
   const temp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
@@ -161,9 +203,12 @@ export async function writeFileAtomic(
     } finally {
       await handle.close();
     }
-    if (!(await stillCurrent())) return false;
-    await rename(temp, target);
-    renamed = true;
+    renamed = await critical(async () => {
+      if (!(await stillCurrent())) return false;
+      await rename(temp, target);
+      return true;
+    });
+    if (!renamed) return false;
   } finally {
     if (!renamed) await unlink(temp).catch(() => undefined);
   }
@@ -171,13 +216,14 @@ export async function writeFileAtomic(
   return true;
 }
 
-export class FaucetConfigStore implements FaucetStore {
+export class FaucetConfigStore<D extends object = ManagedFaucetState> implements FaucetStore<D> {
   private readonly readState: (() => Promise<FaucetConfigState>) | undefined;
   private readonly clock: Clock;
   private readonly timeoutMs: number;
   private readonly pollMs: number;
-  private readonly validate: (text: string) => readonly ConfigProblem[];
-  private pending: { desired: DesiredFaucetState; waiters: Waiter[] } | undefined;
+  private readonly validate: (text: string) => readonly ConfigProblem[] | Promise<readonly ConfigProblem[]>;
+  private readonly render: (currentText: string, desired: D) => string;
+  private pending: { desired: DesiredFaucetState<D>; waiters: Waiter[] } | undefined;
   private running = false;
   /** sha256 FAUCET was last seen to load, so that unchanged applies need no round trip. */
   private confirmedSha: string | undefined;
@@ -188,13 +234,15 @@ export class FaucetConfigStore implements FaucetStore {
     return this.writtenSha;
   }
 
-  constructor(private readonly opts: FaucetConfigStoreOptions) {
+  constructor(private readonly opts: FaucetConfigStoreOptions<D>) {
     const { metricsUrl } = opts;
     this.readState = opts.readState ?? (metricsUrl === undefined ? undefined : () => readFaucetConfigState(metricsUrl));
     this.clock = opts.clock ?? systemClock;
     this.timeoutMs = opts.confirmTimeoutMs ?? 30_000;
     this.pollMs = opts.pollIntervalMs ?? 250;
     this.validate = opts.validate ?? validateFaucetConfig;
+    // Without `render`, D is ManagedFaucetState (the default type argument): the daemon's DPs.
+    this.render = opts.render ?? (renderFaucetConfig as unknown as (currentText: string, desired: D) => string);
   }
 
   /** Whether writes wait for FAUCET's confirmation. */
@@ -213,7 +261,7 @@ export class FaucetConfigStore implements FaucetStore {
    * Rejects with FaucetInvalid (nothing written), FaucetRejected (FAUCET refused it; the
    * previous file was restored) or FaucetTimeout (no confirmation; the new file stays).
    */
-  apply(desired: DesiredFaucetState): Promise<ApplyResult> {
+  apply(desired: DesiredFaucetState<D>): Promise<ApplyResult> {
     return new Promise<ApplyResult>((resolve, reject) => {
       if (this.pending === undefined) this.pending = { desired, waiters: [] };
       this.pending.desired = desired;
@@ -258,12 +306,12 @@ export class FaucetConfigStore implements FaucetStore {
     }
   }
 
-  private async applyOnce(desired: DesiredFaucetState, callers: number): Promise<ApplyResult> {
+  private async applyOnce(desired: DesiredFaucetState<D>, callers: number): Promise<ApplyResult> {
     const log = this.opts.logger;
     for (let render = 1; ; render += 1) {
       const before = await this.current();
       const managed = typeof desired === 'function' ? desired() : desired;
-      const next = renderFaucetConfig(before.text, managed);
+      const next = this.render(before.text, managed);
       const sha = sha256Hex(next);
 
       if (next === before.text) {
@@ -272,20 +320,23 @@ export class FaucetConfigStore implements FaucetStore {
           // Unchanged, but FAUCET was never seen running it (an earlier apply timed out, or the
           // operator edited the file without a reload): reload now. Nothing to restore to.
           log?.info({ path: before.target, sha256: sha }, 'faucet.yaml unchanged but not confirmed loaded; reloading FAUCET');
-          await this.reloadAndConfirm(before.target, next, sha, undefined);
+          if ((await this.reloadAndConfirm(before.target, next, sha, managed, undefined)) === 'lost') {
+            if (render >= MAX_RENDERS) throw this.lostError(before.target, render);
+            continue;
+          }
         }
         this.confirmedSha = sha;
         return { written: false, confirmed: true, sha256: sha, callers };
       }
 
-      const errors = this.validate(next).filter((problem) => problem.severity === 'error');
+      const errors = (await this.validate(next)).filter((problem) => problem.severity === 'error');
       if (errors.length > 0) throw new FaucetConfigInvalidError(errors, `refusing to write ${before.target}`);
 
       // Reading FAUCET's metrics can take seconds: an operator may save the file meanwhile.
       const baseline = this.readState === undefined ? undefined : await this.readState().catch(() => undefined);
       await failpoint('faucet.beforeWrite');
       this.writtenSha = sha;
-      if (!(await writeFileAtomic(before.target, next, before.stats, this.opts.newFileMode, () => this.unchangedSince(before)))) {
+      if (!(await writeFileAtomic(before.target, next, before.stats, this.opts.newFileMode, () => this.unchangedSince(before), this.critical(before.target)))) {
         if (render >= MAX_RENDERS) {
           throw new DovesnapError(ErrorCode.FaucetTimeout, `${before.target} changed under dovesnap ${render} times in a row while it rendered its entries; nothing was written, so that the other writer's changes stay (dovesnap tries again at its next change)`);
         }
@@ -298,10 +349,25 @@ export class FaucetConfigStore implements FaucetStore {
         await this.requestReload(before.target);
         return { written: true, confirmed: false, sha256: sha, callers };
       }
-      await this.reloadAndConfirm(before.target, next, sha, { before, baseline });
+      if ((await this.reloadAndConfirm(before.target, next, sha, managed, { before, baseline })) === 'lost') {
+        if (render >= MAX_RENDERS) throw this.lostError(before.target, render);
+        log?.warn({ path: before.target, render }, 'faucet.yaml was replaced without our change before FAUCET loaded it; rendering again from the new text');
+        continue;
+      }
       this.confirmedSha = sha;
       return { written: true, confirmed: true, sha256: sha, callers };
     }
+  }
+
+  private lostError(target: string, times: number): DovesnapError {
+    return new DovesnapError(ErrorCode.FaucetTimeout, `${target} was replaced by another writer without this change ${times} times in a row before FAUCET loaded it; giving up`);
+  }
+
+  /** The lock around the re-check and the rename, when `lockRenames` asks for one. */
+  private critical(target: string): ((section: () => Promise<boolean>) => Promise<boolean>) | undefined {
+    if (this.opts.lockRenames !== true) return undefined;
+    // Held for milliseconds by anyone else: a long wait means a stuck writer, and is an error.
+    return (section) => withLockFile(writeLockPath(target), { timeoutMs: 10_000, pollMs: 5, what: `${target} (the rename of another writer)` }, section);
   }
 
   /** Whether the file is still the one `before` read: same content, and the same file (inode), so a rewrite with equal bytes counts too. */
@@ -332,16 +398,18 @@ export class FaucetConfigStore implements FaucetStore {
     target: string,
     text: string,
     sha: string,
+    desired: D,
     restore: { before: CurrentFile; baseline: FaucetConfigState | undefined } | undefined,
-  ): Promise<void> {
+  ): Promise<'loaded' | 'lost'> {
     const baseline = restore === undefined ? await this.readState?.().catch(() => undefined) : restore.baseline;
     await this.requestReload(target);
     await failpoint('faucet.confirm');
-    const outcome = await this.waitForLoad(target, sha, baseline);
+    const outcome = await this.waitForLoad(target, text, sha, desired, baseline);
     if (outcome.kind === 'loaded') {
       this.opts.logger?.info({ path: target, sha256: sha }, 'FAUCET confirmed the configuration');
-      return;
+      return 'loaded';
     }
+    if (outcome.kind === 'lost') return 'lost';
     if (outcome.kind === 'timeout') {
       throw new DovesnapError(
         ErrorCode.FaucetTimeout,
@@ -352,15 +420,21 @@ export class FaucetConfigStore implements FaucetStore {
     throw new DovesnapError(ErrorCode.FaucetRejected, `FAUCET rejected ${target}: ${outcome.error}; ${restored}`);
   }
 
-  private async waitForLoad(target: string, sha: string, baseline: FaucetConfigState | undefined): Promise<Confirmation> {
+  private async waitForLoad(target: string, text: string, sha: string, desired: D, baseline: FaucetConfigState | undefined): Promise<Confirmation> {
     const readState = this.readState;
     if (readState === undefined) return { kind: 'loaded' };
     const deadline = this.clock.now() + this.timeoutMs;
     let last = 'no answer from FAUCET yet';
+    /** A text without our change, seen once: it counts as lost only when seen again at the next poll (not a torn read of a save in progress). */
+    let without: string | undefined;
     for (;;) {
       try {
         const state = await readState();
         if (isLoaded(state, target, sha)) return { kind: 'loaded' };
+        const successor = await this.successor(state, target, text, desired);
+        if (successor?.kind === 'loaded') return { kind: 'loaded' };
+        if (successor?.kind === 'without' && successor.text === without) return { kind: 'lost' };
+        without = successor?.kind === 'without' ? successor.text : undefined;
         if (state.loadError && state.error !== '' && isFresh(state, baseline)) return { kind: 'rejected', error: state.error };
         last = describeState(state);
       } catch (err) {
@@ -370,6 +444,26 @@ export class FaucetConfigStore implements FaucetStore {
       if (left <= 0) return { kind: 'timeout', last };
       await this.clock.sleep(Math.min(this.pollMs, left));
     }
+  }
+
+  /**
+   * The file was written again since our write: 'loaded' if the new text
+   * still carries our change and FAUCET runs it, 'without' (and the text) if it no longer
+   * carries it; undefined while it cannot tell.
+   */
+  private async successor(state: FaucetConfigState, target: string, ours: string, desired: D): Promise<{ kind: 'loaded' } | { kind: 'without'; text: string } | undefined> {
+    const carries = this.opts.carries ?? ((later: string, d: D): boolean | undefined => {
+      try {
+        return this.render(later, d) === later;
+      } catch {
+        return undefined;
+      }
+    });
+    const now = await this.current().catch(() => undefined);
+    if (now === undefined || now.text === ours) return undefined;
+    const verdict = carries(now.text, desired);
+    if (verdict === false) return { kind: 'without', text: now.text };
+    return verdict === true && isLoaded(state, target, sha256Hex(now.text)) ? { kind: 'loaded' } : undefined;
   }
 
   /** Puts the previous file back (unless someone changed the file since) and reloads. */
@@ -383,7 +477,7 @@ export class FaucetConfigStore implements FaucetStore {
       };
       if (now.text !== ours) return changed();
       if (before.stats === undefined) await unlink(target);
-      else if (!(await writeFileAtomic(target, before.text, before.stats, undefined, () => this.unchangedSince(now)))) return changed();
+      else if (!(await writeFileAtomic(target, before.text, before.stats, undefined, () => this.unchangedSince(now), this.critical(target)))) return changed();
     } catch (err) {
       log?.error({ path: target, err }, 'restoring faucet.yaml failed');
       return `restoring the previous file failed: ${errorMessage(err)}`;

@@ -12,12 +12,14 @@ import {
   FaucetConfigStore,
   sha256Hex,
   signalFromPidfile,
+  writeLockPath,
   type Clock,
   type FaucetConfigStoreOptions,
 } from '../../../src/faucet/store.js';
 import type { FaucetDpSpec, ManagedFaucetState } from '../../../src/faucet/types.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 import { FakeFaucet, type FaucetJudge } from '../../fakes/fake-faucet.js';
+import { acquireLockFile } from '../../../src/util/lock-file.js';
 import { fixture, NET1, NET2, state } from './specs.js';
 
 const OPERATOR = fixture('operator.yaml');
@@ -213,6 +215,61 @@ describe('FaucetConfigStore.apply', () => {
     await assert.rejects(store.apply(state([NET1])), isCode(ErrorCode.FaucetTimeout, /changed under dovesnap 5 times in a row .* nothing was written/));
     assert.equal(await readFile(path, 'utf8'), `${OPERATOR}# edit 5\n`);
     assert.equal(fake.reloadCalls, 0);
+  });
+
+  it('is confirmed by FAUCET loading a later text that keeps its change (a lab wrote its ACLs right after), instead of timing out', async () => {
+    const lab = '    lab-demo.all:\n        - rule:\n            actions: {allow: 1}\n    allow-all:';
+    let path = '';
+    let fake: FakeFaucet | undefined;
+    const r = await rig({
+      store: {
+        confirmTimeoutMs: 1000,
+        // Before FAUCET gets to our file, another writer adds an ACL to it.
+        reload: async () => {
+          await writeFile(`${path}.lab`, (await readFile(path, 'utf8')).replace('    allow-all:', lab));
+          await rename(`${path}.lab`, path);
+          await fake?.reload();
+        },
+      },
+    });
+    ({ path, fake } = r);
+    const result = await r.store.apply(state([NET1]));
+    assert.equal(result.confirmed, true);
+    const text = await readFile(path, 'utf8');
+    assert.equal(text, renderFaucetConfig(OPERATOR.replace('    allow-all:', lab), state([NET1])));
+  });
+
+  it('writes again when a later text without its change replaced its file before FAUCET loaded it', async () => {
+    let path = '';
+    let fake: FakeFaucet | undefined;
+    let saves = 0;
+    const r = await rig({
+      store: {
+        confirmTimeoutMs: 1000,
+        // An editor saves the text it had open, from before our write.
+        reload: async () => {
+          if ((saves += 1) === 1) await writeFile(path, `${OPERATOR}# saved\n`);
+          await fake?.reload();
+        },
+      },
+    });
+    ({ path, fake } = r);
+    const result = await r.store.apply(state([NET1]));
+    assert.equal(result.confirmed, true);
+    assert.equal(await readFile(path, 'utf8'), renderFaucetConfig(`${OPERATOR}# saved\n`, state([NET1])));
+    assert.equal(saves, 2, 'a second write');
+  });
+
+  it('lockRenames: no rename while another writer holds the write lock', async () => {
+    const { path, store } = await rig({ store: { lockRenames: true } });
+    const release = await acquireLockFile(writeLockPath(path));
+    const applying = store.apply(state([NET1]));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(await readFile(path, 'utf8'), OPERATOR, 'not written while the lock is held');
+    await release();
+    assert.equal((await applying).written, true);
+    assert.match(await readFile(path, 'utf8'), /dovesnet1/);
+    await assert.rejects(stat(writeLockPath(path)), /ENOENT/);
   });
 
   it('refuses an invalid configuration without writing or reloading', async () => {
