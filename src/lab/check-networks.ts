@@ -48,6 +48,7 @@ export interface Iface {
   readonly net: CheckedNetwork;
   readonly address?: { readonly text: string; readonly at: Path };
   readonly mac?: { readonly text: string; readonly at: Path };
+  readonly acls?: { readonly names: readonly string[]; readonly at: Path };
   /** Where the interface itself was written (its key, or the link end that made it). */
   readonly at: Path;
   readonly where: 'key' | 'value';

@@ -34,7 +34,7 @@ export interface Checked {
   readonly nodes: readonly CheckedNode[];
 }
 
-const LABEL_SHORT = ['portacl', 'mirror', 'mac_prefix', 'antispoof'];
+const LABEL_SHORT = ['portacl', 'mirror', 'mac_prefix', 'antispoof', 'capture'];
 
 function nodeKind(m: MergedNode): LabNodeKind {
   return m.kind?.value ?? (m.image === undefined ? 'host' : 'custom');
@@ -69,7 +69,11 @@ function nodeInterfaces(ctx: CheckContext, m: MergedNode, segments: ReadonlyMap<
       if (address !== undefined) e.add(address.at, `link ${link.link.key} already gives ${m.key}:${name} the address ${link.end.address.text} in its addresses:; give it in one place`);
       address = link.end.address;
     }
-    out.push({ node: m.key, name, net, at: from.at, where: 'key', ...(address ? { address } : {}), ...(v.mac === undefined ? {} : { mac: { text: v.mac, at: [...from.at, 'mac'] } }) });
+    const acls = v.acl === undefined ? undefined : { names: typeof v.acl === 'string' ? [v.acl] : [...v.acl], at: [...from.at, 'acl'] };
+    if (acls !== undefined && (m.labels.has('portacl') || m.labels.has('dovesnap.faucet.portacl'))) {
+      e.add(acls.at, `${m.key} gives its ports' ACLs in labels.portacl already; give them in one place`);
+    }
+    out.push({ node: m.key, name, net, at: from.at, where: 'key', ...(address ? { address } : {}), ...(v.mac === undefined ? {} : { mac: { text: v.mac, at: [...from.at, 'mac'] } }), ...(acls === undefined ? {} : { acls }) });
   }
   for (const { link, end } of ends.values()) {
     if (end.node !== m.key || m.interfaces.has(end.iface)) continue;
@@ -219,7 +223,7 @@ export function check(ctx: CheckContext, merged: readonly MergedNode[]): Checked
   const nodes: CheckedNode[] = partial.map(({ m, kind, ifaces, waitFor }) => ({
     m,
     kind,
-    interfaces: ifaces.map((i) => ({ name: i.name, network: i.net.key, ...(i.address ? { address: i.address.text } : {}), ...(i.mac ? { mac: i.mac.text.toLowerCase() } : {}) })),
+    interfaces: ifaces.map((i) => ({ name: i.name, network: i.net.key, ...(i.address ? { address: i.address.text } : {}), ...(i.mac ? { mac: i.mac.text.toLowerCase() } : {}), ...(i.acls ? { acls: i.acls.names } : {}) })),
     routes: checkRoutes(ctx, m, ifaces),
     waitFor,
   }));

@@ -47,6 +47,18 @@ export interface LabInterface {
   readonly address?: string;
   /** Given to Docker as the endpoint's MAC; absent: dovesnap chooses. */
   readonly mac?: string;
+  /** FAUCET ACLs of the node's port here, as faucet.yaml names them (the lab's own resolved). */
+  readonly acls?: readonly string[];
+}
+
+/** One of the lab's own FAUCET ACLs (`acls:`), written into faucet.yaml by `up`. */
+export interface LabAcl {
+  /** The name in the file. */
+  readonly name: string;
+  /** The name in faucet.yaml: `lab-<lab>.<name>`. */
+  readonly faucetName: string;
+  /** FAUCET's rules, as written (`- rule: {…}`). */
+  readonly rules: readonly unknown[];
 }
 
 export interface LabRoute {
@@ -98,6 +110,8 @@ export interface Lab {
   readonly name: string;
   /** Absolute path of the file it came from. */
   readonly file: string;
+  /** The lab's own FAUCET ACLs, by name. */
+  readonly acls: readonly LabAcl[];
   /** Segments then links, in the file's order. */
   readonly networks: readonly LabNetwork[];
   /** In the file's order; `plan.ts` orders them by `waitFor`. */

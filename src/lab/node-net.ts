@@ -65,6 +65,22 @@ export async function renameInterfaces(pid: number, wanted: readonly WantedName[
   for (const name of renamed) if (wanted.some((w) => w.name === name)) await ipIn(pid, ['link', 'set', 'dev', name, 'up']);
 }
 
+/**
+ * Waits until each of `names` has carrier: dovesnap raises a port's host end once FAUCET has
+ * programmed it, so a workload released before then (a router's OSPF hellos) would start on a
+ * dead link. Returns the names still without carrier at the deadline.
+ */
+export async function waitCarrier(pid: number, names: readonly string[], timeoutMs: number): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { stdout } = await ipIn(pid, ['-j', 'link', 'show']);
+    const rows = JSON.parse(stdout) as { ifname: string; flags?: string[] }[];
+    const down = names.filter((n) => !(rows.find((r) => r.ifname === n)?.flags ?? []).includes('LOWER_UP'));
+    if (down.length === 0 || Date.now() >= deadline) return down;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export async function setMac(pid: number, dev: string, mac: string): Promise<void> {
   await ipIn(pid, ['link', 'set', 'dev', dev, 'down']);
   await ipIn(pid, ['link', 'set', 'dev', dev, 'address', mac]);

@@ -4,7 +4,7 @@ import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import type { LabDocker, LabContainerCreate } from './docker.js';
 import { labLabels } from './identity.js';
 import type { Lab, LabNetwork, LabNode } from './model.js';
-import { addAddress, addRoute, renameInterfaces, setMac } from './node-net.js';
+import { addAddress, addRoute, renameInterfaces, setMac, waitCarrier } from './node-net.js';
 import { requestDhcpRestart } from '../dhcp/restart-request.js';
 
 /**
@@ -17,6 +17,7 @@ import { requestDhcpRestart } from '../dhcp/restart-request.js';
 
 /** The gate's file: /dev/shm is a fresh tmpfs in each container start, so a restarted node waits again. */
 export const GATE_FILE = '/dev/shm/.dovesnap-lab-go';
+const CARRIER_WAIT_MS = 15_000;
 const GATE_SCRIPT = `while [ ! -e ${GATE_FILE} ]; do sleep 0.1 2>/dev/null || sleep 1; done; exec "$@"`;
 
 export class NodeStepError extends DovesnapError {
@@ -150,6 +151,11 @@ export async function createNode(docker: LabDocker, b: NodeBuild): Promise<strin
       if (iface.address !== undefined && !dockerAssigns(net)) await step(node.key, `address ${iface.name}`, progress, () => addAddress(pid, iface.name, iface.address ?? ''));
     }
     for (const r of node.routes) await step(node.key, `route ${r.dst} via ${r.via}`, progress, () => addRoute(pid, r));
+    if (node.interfaces.length > 0) {
+      const down = await step(node.key, 'wait for carrier', progress, () => waitCarrier(pid, node.interfaces.map((i) => i.name), CARRIER_WAIT_MS));
+      // Not fatal: a port FAUCET keeps closed (dovesnap status says why) is the lab's to look at.
+      if (down.length > 0) progress(`${down.join(', ')} still without carrier after ${CARRIER_WAIT_MS / 1000} s (see dovesnap status); starting anyway`);
+    }
     for (const f of node.files) await step(node.key, `place ${f.path}`, progress, () => placeFile(pid, f.path, f.content, f.mode));
     await step(node.key, 'start the workload', progress, () => placeFile(pid, GATE_FILE, '', 0o644));
     for (const [i, line] of node.exec.entries()) {

@@ -1,3 +1,4 @@
+import type { AclPlan } from './acl-plan.js';
 import type { Lab } from './model.js';
 
 /**
@@ -42,7 +43,11 @@ export interface LabPlan {
   readonly networks: readonly PlannedObject[];
   /** Nodes to create appear in an order that honours `wait-for`; the rest in the file's order. */
   readonly nodes: readonly PlannedObject[];
+  /** The lab's own ACLs in faucet.yaml (changed in place: ports naming them keep running). */
+  readonly acls: AclPlan;
 }
+
+const NO_ACL_CHANGES: AclPlan = { added: [], changed: [], removed: [] };
 
 function planNetworks(lab: Lab, hashes: DesiredHashes, running: RunningLab): PlannedObject[] {
   const out: PlannedObject[] = [];
@@ -103,13 +108,17 @@ function planNodes(lab: Lab, hashes: DesiredHashes, running: RunningLab, network
   return out;
 }
 
-export function planLab(lab: Lab, hashes: DesiredHashes, running: RunningLab): LabPlan {
+export function planLab(lab: Lab, hashes: DesiredHashes, running: RunningLab, acls: AclPlan = NO_ACL_CHANGES): LabPlan {
   const networks = planNetworks(lab, hashes, running);
-  return { lab: lab.name, networks, nodes: planNodes(lab, hashes, running, networks) };
+  return { lab: lab.name, networks, nodes: planNodes(lab, hashes, running, networks), acls };
+}
+
+export function aclChanges(plan: LabPlan): number {
+  return plan.acls.added.length + plan.acls.changed.length + plan.acls.removed.length;
 }
 
 export function planChanges(plan: LabPlan): number {
-  return [...plan.networks, ...plan.nodes].filter((o) => o.change !== 'keep').length;
+  return [...plan.networks, ...plan.nodes].filter((o) => o.change !== 'keep').length + aclChanges(plan);
 }
 
 const MARK: Record<Change, string> = { create: '+', recreate: '~', remove: '-', keep: '=' };
@@ -120,6 +129,9 @@ export function renderPlan(plan: LabPlan): string {
   const changes = planChanges(plan);
   if (changes === 0) return `lab ${plan.lab} is up to date: nothing to change\n`;
   lines.push(`lab ${plan.lab}: ${changes} change${changes === 1 ? '' : 's'}`);
+  for (const name of plan.acls.added) lines.push(`  + acl ${name}: add to faucet.yaml (new)`);
+  for (const name of plan.acls.changed) lines.push(`  ~ acl ${name}: change its rules in faucet.yaml (its ports keep running)`);
+  for (const name of plan.acls.removed) lines.push(`  - acl ${name}: remove from faucet.yaml (no longer in the file)`);
   for (const [kind, list] of [['network', plan.networks], ['node', plan.nodes]] as const) {
     for (const o of list) {
       if (o.change === 'keep') continue;

@@ -5,7 +5,8 @@
  * that need the disk (a file's `source:`) and a file mode's digits.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import type { Lab, LabFile, LabImageRecipe, LabNetwork, LabNode, LabNodeKind } from './model.js';
+import type { Lab, LabAcl, LabFile, LabImageRecipe, LabInterface, LabNetwork, LabNode, LabNodeKind } from './model.js';
+import { labAclName, resolveAclRef, resolvePortAclLabel } from './faucet-acls.js';
 import type { CheckContext, Checked, CheckedNetwork, CheckedNode } from './check.js';
 import { formatCidr } from './ipv4.js';
 import type { MergedFile } from './inherit.js';
@@ -37,12 +38,22 @@ const FAUCET_LABELS = new Set(['portacl', 'mirror', 'mac_prefix', 'antispoof', '
 
 const DEFAULT_FILE_MODE = 0o644;
 
+/** ACL names as the file gives them, turned into faucet.yaml's: the lab's own get its prefix, others are the operator's. */
+interface AclRefs {
+  one(ref: string): string;
+  label(value: string): string;
+}
+
+function aclRefs(lab: string, names: readonly string[]): AclRefs {
+  return { one: (ref) => resolveAclRef(lab, names, ref), label: (value) => resolvePortAclLabel(lab, names, value) };
+}
+
 function dpidText(n: CheckedNetwork): string {
   // A derived DPID keeps its 0x0d5a0000 prefix visible; a given one reads as the user wrote it.
   return n.input.dpid === undefined ? `0x${n.dpid.toString(16).padStart(16, '0')}` : `0x${n.dpid.toString(16)}`;
 }
 
-function networkOptions(n: CheckedNetwork, hostRoutes: readonly { prefix: string; via: string }[]): Record<string, string> {
+function networkOptions(n: CheckedNetwork, hostRoutes: readonly { prefix: string; via: string }[], acls: AclRefs): Record<string, string> {
   const o: Record<string, string> = {};
   const set = (name: string, v: string | number | boolean | undefined): void => {
     if (v !== undefined) o[`ovs.bridge.${name}`] = String(v);
@@ -51,10 +62,10 @@ function networkOptions(n: CheckedNetwork, hostRoutes: readonly { prefix: string
   set('dpid', dpidText(n));
   set('vlan', n.input.vlan);
   set('mtu', n.input.mtu);
-  set('default_acl', n.input.default_acl);
+  set('default_acl', n.input.default_acl === undefined ? undefined : acls.one(n.input.default_acl));
   if (n.kind === 'segment') {
     const s = n.input as NetworkInput;
-    set('nat_acl', s.nat_acl);
+    set('nat_acl', s.nat_acl === undefined ? undefined : acls.one(s.nat_acl));
     set('add_ports', Array.isArray(s.add_ports) ? s.add_ports.join(',') : s.add_ports);
     set('dhcp', s.dhcp);
     set('dhcp_server', s.dhcp_server);
@@ -69,7 +80,7 @@ function networkOptions(n: CheckedNetwork, hostRoutes: readonly { prefix: string
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-function toNetwork(lab: string, n: CheckedNetwork, checked: Checked): LabNetwork {
+function toNetwork(lab: string, n: CheckedNetwork, checked: Checked, acls: AclRefs): LabNetwork {
   const hostRoutes = checked.hostRoutes.get(n.key) ?? [];
   const ipam = n.mode !== 'flat' && n.subnet !== undefined;
   return {
@@ -80,7 +91,7 @@ function toNetwork(lab: string, n: CheckedNetwork, checked: Checked): LabNetwork
     ...(ipam && n.subnet ? { subnet: formatCidr(n.subnet) } : {}),
     ...(ipam && n.gateway !== undefined ? { gateway: n.gateway } : {}),
     internal: n.mode === 'flat',
-    options: networkOptions(n, hostRoutes),
+    options: networkOptions(n, hostRoutes, acls),
     hostRoutes,
   };
 }
@@ -132,9 +143,14 @@ function files(ctx: ResolveContext, c: CheckedNode, cache: Map<string, string>):
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-function labels(lab: string, c: CheckedNode, mirrored: ReadonlySet<string>): Record<string, string> {
+function labels(lab: string, c: CheckedNode, mirrored: ReadonlySet<string>, acls: AclRefs, interfaces: readonly LabInterface[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of c.m.labels) out[FAUCET_LABELS.has(k) ? `dovesnap.faucet.${k}` : k] = String(v.value);
+  const portacl = out['dovesnap.faucet.portacl'];
+  if (portacl !== undefined) out['dovesnap.faucet.portacl'] = acls.label(portacl);
+  // Interfaces' acl: the portacl label, per network.
+  const perNet = interfaces.filter((i) => i.acls !== undefined).map((i) => `${lab}-${i.network}:${(i.acls ?? []).join(',')}`);
+  if (perNet.length > 0) out['dovesnap.faucet.portacl'] = perNet.join('/');
   // A capture node's ports receive a copy of every other port of their networks (FAUCET's
   // mirror to an output-only port), unless the node says otherwise itself.
   if (c.kind === 'capture') {
@@ -149,7 +165,7 @@ function labels(lab: string, c: CheckedNode, mirrored: ReadonlySet<string>): Rec
   return out;
 }
 
-function toNode(ctx: ResolveContext, lab: string, c: CheckedNode, mirrored: ReadonlySet<string>, cache: Map<string, string>): LabNode {
+function toNode(ctx: ResolveContext, lab: string, c: CheckedNode, mirrored: ReadonlySet<string>, cache: Map<string, string>, acls: AclRefs): LabNode {
   const m = c.m;
   const builtin = BUILTINS[c.kind];
   const dir = resolvePath(ctx.path, '..');
@@ -158,6 +174,7 @@ function toNode(ctx: ResolveContext, lab: string, c: CheckedNode, mirrored: Read
     const [host = '', ctr = '', opt] = b.split(':');
     return [isAbsolute(host) ? host : resolvePath(dir, host), ctr, ...(opt === 'ro' ? ['ro'] : [])].join(':');
   });
+  const interfaces = c.interfaces.map((i) => (i.acls === undefined ? i : { ...i, acls: i.acls.map((a) => acls.one(a)) }));
   const cmd = m.cmd === undefined ? undefined : typeof m.cmd.value === 'string' ? ['/bin/sh', '-c', m.cmd.value] : [...m.cmd.value];
   const exec = m.exec === undefined ? [] : typeof m.exec.value === 'string' ? [m.exec.value] : [...m.exec.value];
   return {
@@ -165,9 +182,9 @@ function toNode(ctx: ResolveContext, lab: string, c: CheckedNode, mirrored: Read
     containerName: `${lab}-${m.key}`,
     kind: c.kind,
     ...(m.image !== undefined ? { image: m.image.value } : builtin.recipe !== undefined ? { recipe: builtin.recipe } : {}),
-    interfaces: c.interfaces,
+    interfaces,
     routes: c.routes,
-    labels: labels(lab, c, mirrored),
+    labels: labels(lab, c, mirrored, acls, interfaces),
     sysctls: { ...builtin.sysctls, ...Object.fromEntries([...m.sysctls].map(([k, v]) => [k, String(v.value)])) },
     capAdd,
     env: Object.fromEntries([...m.env].map(([k, v]) => [k, String(v.value)])),
@@ -183,10 +200,14 @@ export function resolve(ctx: ResolveContext, checked: Checked): Lab {
   const lab = ctx.file.name;
   const mirrored = new Set(checked.networks.filter((n) => n.input.mirror === true).map((n) => n.key));
   const cache = new Map<string, string>();
+  const fileAcls = Object.entries(ctx.file.acls ?? {});
+  const refs = aclRefs(lab, fileAcls.map(([name]) => name));
+  const acls: LabAcl[] = fileAcls.map(([name, rules]) => ({ name, faucetName: labAclName(lab, name), rules }));
   return {
     name: lab,
     file: ctx.path,
-    networks: checked.networks.map((n) => toNetwork(lab, n, checked)),
-    nodes: checked.nodes.map((c) => toNode(ctx, lab, c, mirrored, cache)),
+    acls,
+    networks: checked.networks.map((n) => toNetwork(lab, n, checked, refs)),
+    nodes: checked.nodes.map((c) => toNode(ctx, lab, c, mirrored, cache, refs)),
   };
 }

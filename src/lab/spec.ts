@@ -121,6 +121,10 @@ const iface = z
       network: objectName('network').optional().describe('The network (a key of networks:); absent when a link names this NODE:IFACE.'),
       address: cidr('address').optional().describe('Static address a.b.c.d/len; absent: IPAM (nat/routed), DHCP or none.'),
       mac: z.string().regex(UNICAST_MAC, { error: 'expected a unicast MAC address such as 0e:00:00:00:00:01' }).optional().describe('MAC address of the interface; default dovesnap\'s choice.'),
+      acl: z
+        .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+        .optional()
+        .describe('FAUCET ACLs of this port, applied in order: names in acls: (the lab\'s own) or ACLs of faucet.yaml. The portacl label for this network.'),
     }),
   ])
   .meta({ id: 'Interface', description: 'An interface of the node: on one network, or one end of a link.' });
@@ -193,6 +197,15 @@ export const LabFileSpec = z
       .describe('The lab\'s name; containers are <name>-<node>, networks <name>-<network>.'),
     defaults: nodeFields.optional().describe('Node fields every node inherits.'),
     groups: z.record(objectName('group'), nodeFields).optional().describe('Named sets of node fields; a node picks one with group:.'),
+    acls: z
+      .record(
+        objectName('acl'),
+        z
+          .array(z.strictObject({ rule: z.record(z.string(), z.unknown()).describe('FAUCET match fields and actions, as in faucet.yaml.') }))
+          .min(1, { error: 'an ACL has at least one rule' }),
+      )
+      .optional()
+      .describe('The lab\'s own FAUCET ACLs, rules as in faucet.yaml\'s acls: (- rule: {…}); written into faucet.yaml as lab-<lab>.<name> by up, removed by down. Networks (default_acl, nat_acl), interfaces (acl) and the portacl label name them by their name here.'),
     networks: z.record(objectName('network'), network).optional().describe('Segments by name.'),
     links: z.array(link).optional().describe('Point-to-point links between two nodes.'),
     nodes: z

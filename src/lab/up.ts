@@ -1,9 +1,12 @@
+import { readFile } from 'node:fs/promises';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { missingAcls, planAcls } from './acl-plan.js';
+import { labAclSettings, removeLabAcls, syncLabAcls } from './faucet-acls.js';
 import type { LabDocker, LabNetworkCreate } from './docker.js';
 import { labLabels, networkHash, nodeHash } from './identity.js';
 import type { Lab, LabImageRecipe, LabNetwork, LabNode } from './model.js';
 import { createNode } from './node-up.js';
-import { planChanges, planLab, renderPlan, type DesiredHashes, type LabPlan } from './plan.js';
+import { aclChanges, planChanges, planLab, renderPlan, type DesiredHashes, type LabPlan } from './plan.js';
 import type { Progress } from './progress.js';
 import { readRunning } from './running.js';
 import { emptyLabState, lockLab, readLabState, removeLabState, writeLabState, type LabState } from './state.js';
@@ -70,7 +73,12 @@ export async function labUp(ctx: LabContext, lab: Lab, opts: { dryRun?: boolean 
   try {
     const running = await readRunning(ctx.docker, lab.name);
     const hashes = await desiredHashes(ctx, lab);
-    const plan = planLab(lab, hashes, running);
+    const faucetText = await readFile(labAclSettings().configPath, 'utf8').catch(() => '');
+    const missing = missingAcls(faucetText, lab);
+    if (missing.length > 0) {
+      throw new DovesnapError(ErrorCode.BadOption, `lab ${lab.name} names ACLs that are neither in its acls: nor in faucet.yaml: ${missing.join(', ')} (a port naming a missing ACL stays closed)`);
+    }
+    const plan = planLab(lab, hashes, running, planAcls(faucetText, lab));
     const changes = planChanges(plan);
     if (opts.dryRun === true || changes === 0) {
       ctx.out(renderPlan(plan));
@@ -94,6 +102,8 @@ function summary(plan: LabPlan): string {
       if (n > 0) parts.push(`${n} ${kind === 'nodes' ? (n === 1 ? 'node' : 'nodes') : n === 1 ? 'network' : 'networks'} ${change === 'create' ? 'created' : change === 'recreate' ? 'made anew' : 'removed'}`);
     }
   }
+  const acls = aclChanges(plan);
+  if (acls > 0) parts.push(`${acls} ACL${acls === 1 ? '' : 's'} changed`);
   const kept = [...plan.networks, ...plan.nodes].filter((o) => o.change === 'keep').length;
   if (kept > 0) parts.push(`${kept} unchanged`);
   return parts.join(', ');
@@ -132,6 +142,11 @@ async function apply(ctx: LabContext, lab: Lab, plan: LabPlan, hashes: DesiredHa
     delete nets[o.key];
     await save();
   }
+  if (aclChanges(plan) > 0) {
+    p.line(`acls: ${[...plan.acls.added.map((a) => `add ${a}`), ...plan.acls.changed.map((a) => `change ${a}`), ...plan.acls.removed.map((a) => `remove ${a}`)].join(', ')}`);
+    const r = await syncLabAcls(lab.name, new Map(lab.acls.map((a) => [a.name, a.rules])));
+    p.line(`acls: FAUCET loaded ${r.added.length} added, ${r.changed.length} changed, ${r.removed.length} removed`);
+  }
   const networkIds = new Map<string, string>();
   for (const o of plan.networks) if (o.change === 'keep' && o.id !== undefined) networkIds.set(o.key, o.id);
   for (const o of plan.networks.filter((n) => n.change === 'create' || n.change === 'recreate')) {
@@ -164,7 +179,7 @@ async function apply(ctx: LabContext, lab: Lab, plan: LabPlan, hashes: DesiredHa
 }
 
 /** `dovesnap lab down`: removes every container and network of the lab, found by label and state. */
-export async function labDown(ctx: LabContext, name: string): Promise<{ containers: number; networks: number }> {
+export async function labDown(ctx: LabContext, name: string): Promise<{ containers: number; networks: number; acls: number }> {
   const unlock = await lockLab(name);
   try {
     const running = await readRunning(ctx.docker, name);
@@ -179,10 +194,14 @@ export async function labDown(ctx: LabContext, name: string): Promise<{ containe
       p.line(`network ${key}: remove ${o.dockerName}`);
       await ctx.docker.removeNetwork(o.id);
     }
+    // Only now: FAUCET 1.10 crashes on a port that names an ACL no longer defined.
+    const acls = await removeLabAcls(name);
+    if (acls.length > 0) p.line(`acls: removed ${acls.join(', ')}`);
     await removeLabState(name);
     const result = { containers: running.nodes.size, networks: running.networks.size };
-    ctx.out(result.containers + result.networks === 0 ? `lab ${name}: nothing to remove\n` : `lab ${name} is down (${p.elapsed().toFixed(1)} s): ${result.containers} container${result.containers === 1 ? '' : 's'} and ${result.networks} network${result.networks === 1 ? '' : 's'} removed\n`);
-    return result;
+    const aclText = acls.length === 0 ? '' : `, ${acls.length} ACL${acls.length === 1 ? '' : 's'}`;
+    ctx.out(result.containers + result.networks + acls.length === 0 ? `lab ${name}: nothing to remove\n` : `lab ${name} is down (${p.elapsed().toFixed(1)} s): ${result.containers} container${result.containers === 1 ? '' : 's'} and ${result.networks} network${result.networks === 1 ? '' : 's'}${aclText} removed\n`);
+    return { ...result, acls: acls.length };
   } finally {
     await unlock();
   }

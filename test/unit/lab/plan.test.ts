@@ -23,7 +23,7 @@ const node = (key: string, nets: string[], extra: Partial<LabNode> = {}): LabNod
   ...extra,
 });
 
-const lab: Lab = { name: 't', file: '/t.yaml', networks: [net('a'), net('b')], nodes: [node('h2', ['b'], { waitFor: ['r'] }), node('r', ['a', 'b']), node('h1', ['a'], { waitFor: ['r'] })] };
+const lab: Lab = { name: 't', file: '/t.yaml', acls: [], networks: [net('a'), net('b')], nodes: [node('h2', ['b'], { waitFor: ['r'] }), node('r', ['a', 'b']), node('h1', ['a'], { waitFor: ['r'] })] };
 
 function hashesOf(l: Lab): DesiredHashes {
   const networks = new Map(l.networks.map((n) => [n.key, networkHash(n)]));
