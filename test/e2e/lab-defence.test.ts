@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DOCKER, faucetYaml, must, onCleanup, run, waitFor } from './harness.js';
-import { REPO, assertNothingLeft, census, lab, labMust, type HostCensus } from './lab-helpers.js';
+import { REPO, assertNothingLeft, census, lab, labMust, labNetworkIds, type HostCensus } from './lab-helpers.js';
 
 /**
  * The defence example as shipped (`examples/defence-lab.yaml`): the office segment's traffic on
@@ -89,9 +89,10 @@ describe('dovesnap lab: the defence example', () => {
   });
 
   it("down removes the lab, its ACL included, and leaves the operator's faucet.yaml as it was", async () => {
+    const ids = await labNetworkIds('defence');
     const r = await labMust(['down', 'defence']);
     assert.match(r.stdout, /5 containers and 2 networks, 1 ACL removed/);
     assert.ok(!faucetYaml().includes('lab-defence.'), 'no ACL of the lab in faucet.yaml');
-    await assertNothingLeft('defence', baseline, 'defence-');
+    await assertNothingLeft('defence', baseline, 'defence-', ids);
   });
 });

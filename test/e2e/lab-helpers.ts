@@ -50,8 +50,17 @@ export async function labelled(labName: string): Promise<string[]> {
   return [...c.split('\n'), ...n.split('\n')].filter((l) => l.trim() !== '');
 }
 
-/** Asserts that nothing a lab made is left: what is on the host now is what was before. */
-export async function assertNothingLeft(labName: string, before: HostCensus, dockerPrefix: string): Promise<void> {
+/** The IDs of the lab's networks (before `down`): dovesnap tags its NAT and forwarding rules with them. */
+export async function labNetworkIds(labName: string): Promise<string[]> {
+  const out = await must(DOCKER, ['network', 'ls', '--no-trunc', '--filter', `label=dovesnap.lab=${labName}`, '--format', '{{.ID}}']);
+  return out.split('\n').filter((l) => l.trim() !== '');
+}
+
+/**
+ * Asserts that nothing a lab made is left: what is on the host now is what was before, and no
+ * nftables or DOCKER-USER rule is tagged with one of `networkIds` (from labNetworkIds).
+ */
+export async function assertNothingLeft(labName: string, before: HostCensus, dockerPrefix: string, networkIds: readonly string[] = []): Promise<void> {
   assert.deepEqual(await labelled(labName), [], 'no container or network with the lab label');
   // ovs-vswitchd takes a bridge's own interface away a moment after the bridge is deleted.
   const newLinks = (c: HostCensus): string[] => c.links.filter((l) => !before.links.includes(l));
@@ -67,4 +76,6 @@ export async function assertNothingLeft(labName: string, before: HostCensus, doc
   assert.deepEqual(newLinks(now), [], 'no new host interface');
   assert.deepEqual(now.routes.filter((r) => !before.routes.includes(r)), [], 'no new route');
   assert.ok(!now.faucet.includes(dockerPrefix), `faucet.yaml names nothing of ${dockerPrefix}`);
+  const rules = `${now.nft}\n${(await run('iptables', ['-w', '-S'])).stdout}`;
+  for (const id of networkIds) assert.ok(!rules.includes(`dovesnap ${id.slice(0, 12)}`), `no nftables or iptables rule of network ${id.slice(0, 12)}`);
 }

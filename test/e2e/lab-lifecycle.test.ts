@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DOCKER, IMAGE, must, onCleanup, run } from './harness.js';
-import { REPO, assertNothingLeft, census, lab, labMust, labelled, type HostCensus } from './lab-helpers.js';
+import { REPO, assertNothingLeft, census, lab, labMust, labNetworkIds, labelled, type HostCensus } from './lab-helpers.js';
 
 /**
  * A lab's life beyond the happy path, on busybox nodes (no router image needed): an invalid file
@@ -105,9 +105,10 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
     const child2 = spawn(process.execPath, [`${REPO}/dist/src/cli/main.js`, 'lab', 'up', fileA], { stdio: 'ignore' });
     child2.kill('SIGKILL');
     await new Promise((r) => child2.on('exit', r));
+    const ids = await labNetworkIds('lifea');
     const down = await labMust(['down', 'lifea']);
     assert.match(down.stdout, /lab lifea is down .*4 containers and 2 networks removed/);
-    await assertNothingLeft('lifea', baseline, 'lifea-');
+    await assertNothingLeft('lifea', baseline, 'lifea-', ids);
     assert.match((await labMust(['down', 'lifea'])).stdout, /lab lifea: nothing to remove/);
   });
 
@@ -120,7 +121,8 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
     assert.deepEqual(await labelled('lifea'), []);
     assert.equal((await labelled('lifeb')).length, 6, 'lab lifeb untouched: 4 containers, 2 networks');
     assert.equal(await tcpBetween('lifeb-n3', 'lifeb-n1', '10.236.20.1'), 'lab-tcp-ok');
+    const ids = await labNetworkIds('lifeb');
     await labMust(['down', 'lifeb']);
-    await assertNothingLeft('lifeb', baseline, 'lifeb-');
+    await assertNothingLeft('lifeb', baseline, 'lifeb-', ids);
   });
 });

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DOCKER, addFaucetEntries, faucetYaml, makeTestHost, must, onCleanup, run, serveClientAddress, waitFor, waitFaucetSettled, type TestHost } from './harness.js';
-import { REPO, assertNothingLeft, census, lab, labMust, type HostCensus } from './lab-helpers.js';
+import { REPO, assertNothingLeft, census, lab, labMust, labNetworkIds, type HostCensus } from './lab-helpers.js';
 
 /**
  * The OSPF lab of the seed, from `examples/ospf-lab.yaml` as shipped: built from nothing (the
@@ -160,9 +160,12 @@ describe('dovesnap lab: the OSPF example', () => {
 
   it('down removes everything the lab made and nothing else; down again is a no-op', async () => {
     const operatorBefore = faucetYaml().includes('lab-test-operator-acl:');
+    const ids = await labNetworkIds('ospf');
+    assert.equal(ids.length, 3);
+    assert.match((await run('nft', ['list', 'ruleset'])).stdout, new RegExp(`dovesnap ${ids.map((i) => i.slice(0, 12)).join('|dovesnap ')}`), 'the uplink has NAT rules while up');
     const r = await labMust(['down', 'ospf']);
     assert.match(r.stdout, /lab ospf is down \([0-9.]+ s\): 4 containers and 3 networks removed/);
-    await assertNothingLeft('ospf', baseline, 'ospf-');
+    await assertNothingLeft('ospf', baseline, 'ospf-', ids);
     assert.ok(!/192\.168\.10[123]\./.test((await run('nft', ['list', 'ruleset'])).stdout), 'no nftables rule of the lab');
     assert.equal(faucetYaml().includes('lab-test-operator-acl:'), operatorBefore, "the operator's ACL is still there");
     const again = await labMust(['down', EXAMPLE]);
