@@ -1,5 +1,5 @@
 import { parse } from 'yaml';
-import { canonicalJson } from './identity.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { labAclPrefix } from './faucet-acls.js';
 import type { Lab } from './model.js';
 

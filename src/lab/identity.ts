@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { LabNetwork, LabNode } from './model.js';
+import { canonicalJson } from '../util/canonical-json.js';
 
 /**
  * How `dovesnap lab` knows its own objects: every network and container it makes carries these
@@ -15,17 +16,6 @@ export const HASH_LABEL = 'dovesnap.lab.hash';
 /** Nodes: `router`, `host`, `capture` or `custom`; networks: `segment` or `link`. */
 export const KIND_LABEL = 'dovesnap.lab.kind';
 
-/** JSON with object keys sorted at every level, so equal definitions hash equally. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
 
 function digest(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { LabImageRecipe } from '../model.js';
 import { DovesnapError, ErrorCode } from '../../util/errors.js';
 import { FRR_ENTRYPOINT, FRR_ENTRYPOINT_PATH, IDLE_ENTRYPOINT, IDLE_ENTRYPOINT_PATH } from './entrypoints.js';
+import { canonicalJson } from '../../util/canonical-json.js';
 
 /**
  * What each lab image is made of. A recipe is data: the builder (mmdebstrap or a script of
@@ -150,17 +151,6 @@ export function recipeIdentity(recipe: LabImageRecipe, spec: RecipeSpec, readScr
   };
 }
 
-/** JSON with object keys sorted at every level, so that a hash does not depend on key order. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 export function readAppFile(rel: string): string {
   const file = path.join(appRoot(), rel);

@@ -5,10 +5,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { importChanges, labImageTag } from '../../../src/lab/images.js';
+import { canonicalJson } from '../../../src/util/canonical-json.js';
 import {
   LAB_IMAGE_RECIPES,
   appRoot,
-  canonicalJson,
   recipeHash,
   recipeNamed,
   recipeSpec,

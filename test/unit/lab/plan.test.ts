@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lab, LabNetwork, LabNode } from '../../../src/lab/model.js';
 import { planLab, planChanges, renderPlan, startOrder, type DesiredHashes, type RunningLab, type RunningObject } from '../../../src/lab/plan.js';
-import { canonicalJson, networkHash, nodeHash } from '../../../src/lab/identity.js';
+import { networkHash, nodeHash } from '../../../src/lab/identity.js';
+import { canonicalJson } from '../../../src/util/canonical-json.js';
 
 const net = (key: string, extra: Partial<LabNetwork> = {}): LabNetwork => ({ key, kind: 'segment', dockerName: `t-${key}`, mode: 'flat', internal: true, options: {}, hostRoutes: [], ...extra });
 const node = (key: string, nets: string[], extra: Partial<LabNode> = {}): LabNode => ({
