@@ -16,7 +16,11 @@ export interface LinkSeen {
 }
 
 export interface WantedName {
-  readonly mac: string;
+  /**
+   * The MACs the interface may have: Docker's, and the one a `mac_prefix` label makes of it
+   * (the daemon applies it when it resolves the container, which may be before or after this).
+   */
+  readonly macs: readonly string[];
   readonly name: string;
 }
 
@@ -29,8 +33,8 @@ export function renameSteps(seen: readonly LinkSeen[], wanted: readonly WantedNa
   const byMac = new Map(seen.map((l) => [l.mac.toLowerCase(), l.name]));
   const moves: { from: string; to: string }[] = [];
   for (const w of wanted) {
-    const from = byMac.get(w.mac.toLowerCase());
-    if (from === undefined) throw new DovesnapError(ErrorCode.NotFound, `no interface with MAC ${w.mac} (for ${w.name}) in the node`);
+    const from = w.macs.map((m) => byMac.get(m.toLowerCase())).find((n) => n !== undefined);
+    if (from === undefined) throw new DovesnapError(ErrorCode.NotFound, `no interface with MAC ${w.macs.join(' or ')} (for ${w.name}) in the node`);
     if (from !== w.name) moves.push({ from, to: w.name });
   }
   const moving = new Set(moves.map((m) => m.from));

@@ -6,6 +6,7 @@ import { labLabels } from './identity.js';
 import type { Lab, LabNetwork, LabNode } from './model.js';
 import { addAddress, addRoute, renameInterfaces, setMac, waitCarrier } from './node-net.js';
 import { requestDhcpRestart } from '../dhcp/restart-request.js';
+import { applyMacPrefix, parseContainerLabels } from '../model/labels.js';
 
 /**
  * Making one node: its container is created on its first network and connected to the rest,
@@ -114,6 +115,17 @@ export async function nodeIsReady(pid: number): Promise<boolean> {
   );
 }
 
+/** The MAC a `mac_prefix` label of the node gives its interface on `net`, if any. */
+function prefixedMac(node: LabNode, net: LabNetwork, mac: string): string[] {
+  try {
+    const prefix = parseContainerLabels(node.labels, net.dockerName).macPrefix;
+    return prefix === undefined ? [] : [applyMacPrefix(mac, prefix)];
+  } catch {
+    // A label the daemon refuses keeps the port closed; the status says why.
+    return [];
+  }
+}
+
 /** Makes the node; returns its container ID. */
 export async function createNode(docker: LabDocker, b: NodeBuild): Promise<string> {
   const { lab, node, progress } = b;
@@ -134,7 +146,7 @@ export async function createNode(docker: LabDocker, b: NodeBuild): Promise<strin
       const net = networkOf(lab, iface.network);
       const mac = endpoints[net.dockerName]?.MacAddress ?? '';
       if (mac === '') throw new NodeStepError(node.key, 'name the interfaces', new Error(`Docker reports no MAC for ${net.dockerName}`));
-      return { name: iface.name, mac };
+      return { name: iface.name, macs: [mac, ...prefixedMac(node, net, mac)] };
     });
     await step(node.key, `name the interfaces ${wanted.map((w) => w.name).join(', ')}`, progress, () => renameInterfaces(pid, wanted));
     // The daemon's DHCP client of a renamed interface would notice within seconds; asked, at once.

@@ -24,19 +24,26 @@ describe('interface names', () => {
       { name: 'eth1', mac: '02:00:00:00:00:02' },
     ];
     const wanted = [
-      { name: 'eth2', mac: '02:00:00:00:00:01' },
-      { name: 'eth0', mac: '02:00:00:00:00:02' },
+      { name: 'eth2', macs: ['02:00:00:00:00:01'] },
+      { name: 'eth0', macs: ['02:00:00:00:00:02'] },
     ];
     const steps = renameSteps(seen, wanted);
     assert.deepEqual(applySteps(['eth0', 'eth1'], steps), ['eth0', 'eth2']);
   });
 
   it('already right: nothing to do; MACs compare without case', () => {
-    assert.deepEqual(renameSteps([{ name: 'eth1', mac: '02:AA:00:00:00:01' }], [{ name: 'eth1', mac: '02:aa:00:00:00:01' }]), []);
+    assert.deepEqual(renameSteps([{ name: 'eth1', mac: '02:AA:00:00:00:01' }], [{ name: 'eth1', macs: ['02:aa:00:00:00:01'] }]), []);
+  });
+
+  it("an interface whose MAC the daemon's mac_prefix already changed is found by the prefixed MAC", () => {
+    assert.deepEqual(renameSteps([{ name: 'eth0', mac: '0e:99:00:00:00:01' }], [{ name: 'eth1', macs: ['02:42:00:00:00:01', '0e:99:00:00:00:01'] }]), [
+      ['eth0', 'dslab0'],
+      ['dslab0', 'eth1'],
+    ]);
   });
 
   it('a MAC the node lacks, or a name taken by an interface the lab did not make, is an error', () => {
-    assert.throws(() => renameSteps([{ name: 'eth0', mac: '02:00:00:00:00:01' }], [{ name: 'eth1', mac: '02:00:00:00:00:09' }]), /no interface with MAC 02:00:00:00:00:09 \(for eth1\)/);
+    assert.throws(() => renameSteps([{ name: 'eth0', mac: '02:00:00:00:00:01' }], [{ name: 'eth1', macs: ['02:00:00:00:00:09'] }]), /no interface with MAC 02:00:00:00:00:09 \(for eth1\)/);
     assert.throws(
       () =>
         renameSteps(
@@ -44,7 +51,7 @@ describe('interface names', () => {
             { name: 'eth0', mac: '02:00:00:00:00:01' },
             { name: 'wg0', mac: '02:00:00:00:00:05' },
           ],
-          [{ name: 'wg0', mac: '02:00:00:00:00:01' }],
+          [{ name: 'wg0', macs: ['02:00:00:00:00:01'] }],
         ),
       /cannot name an interface wg0/,
     );
