@@ -1,6 +1,6 @@
 import type { LabImageRecipe } from './model.js';
 import { ensureLabImage, labImageTag } from './images.js';
-import type { LabImages } from './up.js';
+import type { LabImages } from './context.js';
 
 /**
  * The images `up` runs for nodes of a kind: each recipe's current tag (its content hash), built
