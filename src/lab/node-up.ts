@@ -99,6 +99,19 @@ async function waitForPid(docker: LabDocker, id: string): Promise<number> {
   throw new DovesnapError(ErrorCode.Timeout, 'the container did not start within 10 s');
 }
 
+/**
+ * Why the node's container is not running its workload (it exited, or is gone), with the last
+ * lines it wrote; undefined while it runs. The container is removed when the node fails, so
+ * its output goes into the message.
+ */
+export async function workloadProblem(docker: LabDocker, id: string): Promise<string | undefined> {
+  const c = await docker.inspectContainer(id);
+  if (c === undefined) return 'the container is gone';
+  if (c.State.Running) return undefined;
+  const out = (await docker.logs(id, 5)).trim().split('\n').filter((l) => l !== '').slice(-3).join(' | ');
+  return `its command exited at once (code ${c.State.ExitCode ?? '?'})${out === '' ? '' : `: ${out}`}; a node's command must keep running`;
+}
+
 /** Writes a file into the running container through its root as the host sees it. */
 async function placeFile(pid: number, path: string, content: string, mode: number): Promise<void> {
   const target = join(`/proc/${pid}/root`, path);
@@ -159,11 +172,16 @@ export async function createNode(docker: LabDocker, b: NodeBuild): Promise<strin
     for (const f of node.files) await step(node.key, `place ${f.path}`, progress, () => placeFile(pid, f.path, f.content, f.mode));
     await step(node.key, 'start the workload', progress, () => placeFile(pid, GATE_FILE, '', 0o644));
     for (const [i, line] of node.exec.entries()) {
+      // exec into a container whose command has gone says only "not running".
+      const gone = i === 0 ? await workloadProblem(docker, id) : undefined;
+      if (gone !== undefined) throw new NodeStepError(node.key, 'start the workload', new Error(gone));
       await step(node.key, `exec #${i + 1} (${line})`, progress, async () => {
         const r = await docker.exec(id, ['/bin/sh', '-c', line], 120_000);
         if (r.exitCode !== 0) throw new Error(`exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
       });
     }
+    const gone = await workloadProblem(docker, id);
+    if (gone !== undefined) throw new NodeStepError(node.key, 'start the workload', new Error(gone));
     return id;
   } catch (err) {
     await docker.removeContainer(id).catch(() => undefined);

@@ -5,7 +5,7 @@ import { labAclSettings, removeLabAcls, syncLabAcls } from './faucet-acls.js';
 import type { LabDocker, LabNetworkCreate } from './docker.js';
 import { labLabels, networkHash, nodeHash } from './identity.js';
 import type { Lab, LabImageRecipe, LabNetwork, LabNode } from './model.js';
-import { createNode } from './node-up.js';
+import { createNode, NodeStepError, workloadProblem } from './node-up.js';
 import { aclChanges, planChanges, planLab, renderPlan, type DesiredHashes, type LabPlan } from './plan.js';
 import type { Progress } from './progress.js';
 import { readRunning } from './running.js';
@@ -164,6 +164,7 @@ async function apply(ctx: LabContext, lab: Lab, plan: LabPlan, hashes: DesiredHa
     nets[net.key] = { id, dockerName: net.dockerName, hash };
     await save();
   }
+  const made: { key: string; id: string; at: number }[] = [];
   for (const o of toMake) {
     const node = byKey.get(o.key);
     const w = workloads.get(o.key);
@@ -174,9 +175,29 @@ async function apply(ctx: LabContext, lab: Lab, plan: LabPlan, hashes: DesiredHa
     nodes[node.key] = { id, dockerName: node.containerName, hash };
     await save();
     p.line(`node ${node.key}: up (${(p.elapsed() - t0).toFixed(1)} s)`);
+    made.push({ key: node.key, id, at: Date.now() });
   }
   await save();
+  // A command that exits at once may still have been running when its node was checked: look
+  // at every node made again once the last has had WORKLOAD_SETTLE_MS. One that stopped fails
+  // the up, and is removed as a node that fails while being made is.
+  const last = made.at(-1);
+  if (last !== undefined) {
+    const wait = last.at + WORKLOAD_SETTLE_MS - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  for (const m of made) {
+    const why = await workloadProblem(ctx.docker, m.id);
+    if (why === undefined) continue;
+    await ctx.docker.removeContainer(m.id);
+    delete nodes[m.key];
+    await save();
+    throw new NodeStepError(m.key, 'start the workload', new Error(why));
+  }
 }
+
+/** How long a node's command must have run, at the end of an up, to count as started. */
+export const WORKLOAD_SETTLE_MS = 500;
 
 /** `dovesnap lab down`: removes every container and network of the lab, found by label and state. */
 export async function labDown(ctx: LabContext, name: string): Promise<{ containers: number; networks: number; acls: number }> {
