@@ -2,7 +2,7 @@ import { access, mkdir, writeFile, chmod } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import type { LabDocker, LabContainerCreate } from './docker.js';
-import { labLabels } from './identity.js';
+import { INTERFACES_LABEL, interfacesLabel, labLabels } from './identity.js';
 import type { Lab, LabNetwork, LabNode } from './model.js';
 import { addAddress, addRoute, renameInterfaces, setMac, waitCarrier } from './node-net.js';
 import { requestDhcpRestart } from '../dhcp/restart-request.js';
@@ -71,7 +71,8 @@ export function containerSpec(b: NodeBuild): LabContainerCreate {
     Entrypoint: ['/bin/sh', '-c', GATE_SCRIPT, 'dovesnap-lab-gate'],
     Cmd: [...b.workload],
     Env: Object.entries(node.env).map(([k, v]) => `${k}=${v}`),
-    Labels: { ...node.labels, ...labLabels(lab.name, 'node', node.key, b.hash, node.kind) },
+    // The interface → network map, for status: a declared mac: is not the MAC Docker reports.
+    Labels: { ...node.labels, ...labLabels(lab.name, 'node', node.key, b.hash, node.kind), [INTERFACES_LABEL]: interfacesLabel(node) },
     HostConfig: {
       // A node on no network at all still gets none of Docker's own.
       NetworkMode: firstNet?.dockerName ?? 'none',
