@@ -33,7 +33,7 @@ import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-ope
 import { heldPortNumbers, lowestFreePortNumber } from './port-numbers.js';
 import { vlanSharingProblem } from './vlan-sharing.js';
 import { PortPool, READY_HOST_PREFIX, readyLinksOf, type ReadyPort } from './port-pool.js';
-import { hostRoutesProblem } from './host-routes.js';
+import { hostRoutesProblem, subnetRoutedProblem, type RoutedNetwork } from './host-routes.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
 export interface FaucetView {
@@ -247,6 +247,10 @@ export class Driver implements NetworkDriver {
         throw new DovesnapError(ErrorCode.BadOption, `${Opt.mode}=${options.mode} needs an IPv4 subnet with a gateway (Docker's IPAM, e.g. --subnet 10.1.0.0/24)`);
       }
       if (gatewayAddress !== undefined) await this.checkHostRoutes(req.NetworkID, options, rawOptions, bridgeName, gatewayAddress);
+      if (options.mode !== 'flat' && gatewayAddress !== undefined) {
+        const problem = subnetRoutedProblem(gatewayAddress.subnet, this.routedNetworks(req.NetworkID));
+        if (problem !== undefined) throw new DovesnapError(ErrorCode.Conflict, problem);
+      }
       const record: NetworkRecord = {
         id: req.NetworkID,
         name: undefined,
@@ -322,10 +326,7 @@ export class Driver implements NetworkDriver {
   /** `ovs.bridge.host_routes` against the network's subnet, the other networks and the host's routes (core/host-routes.ts). */
   private async checkHostRoutes(networkId: string, options: NetworkOptions, rawOptions: Readonly<Record<string, string>>, bridgeName: string, ip: { subnet: string; gateway: string }): Promise<void> {
     if (options.hostRoutes.length === 0) return;
-    const others = this.deps.state
-      .allNetworks()
-      .filter((n) => n.id !== networkId)
-      .map((n) => ({ label: n.name ?? n.id.slice(0, 12), bridge: n.bridgeName, subnet: ipv4Of(n)?.subnet, hostRoutes: n.options.hostRoutes }));
+    const others = this.routedNetworks(networkId);
     const problem = hostRoutesProblem({
       value: rawOptions[Opt.hostRoutes] ?? '',
       routes: options.hostRoutes,
@@ -336,6 +337,14 @@ export class Driver implements NetworkDriver {
       table: await this.deps.host.ipv4Routes(),
     });
     if (problem !== undefined) throw new DovesnapError(ErrorCode.BadOption, problem);
+  }
+
+  /** The other networks, as far as their subnets and host routes go. */
+  private routedNetworks(networkId: string): RoutedNetwork[] {
+    return this.deps.state
+      .allNetworks()
+      .filter((n) => n.id !== networkId)
+      .map((n) => ({ label: n.name ?? n.id.slice(0, 12), bridge: n.bridgeName, subnet: ipv4Of(n)?.subnet, hostRoutes: n.options.hostRoutes }));
   }
 
   private async checkUnique(networkId: string, options: NetworkOptions, bridgeName: string): Promise<void> {

@@ -37,6 +37,25 @@ function prefixOf(cidr: string): Ipv4Prefix | undefined {
   return parseIpv4Prefix(cidr)?.prefix;
 }
 
+/**
+ * Why a network with a gateway on the host (nat, routed) cannot have `subnet`: another
+ * dovesnap network's host route already sends that prefix (or part of it) to a container, and
+ * the bridge's own link route would compete with it for the same addresses. Undefined if none.
+ */
+export function subnetRoutedProblem(subnet: string, others: readonly RoutedNetwork[]): string | undefined {
+  const mine = prefixOf(subnet);
+  if (mine === undefined) return undefined;
+  for (const o of others) {
+    for (const r of o.hostRoutes) {
+      const prefix = prefixOf(r.prefix);
+      if (prefix !== undefined && prefixesOverlap(prefix, mine)) {
+        return `the subnet ${subnet} overlaps ${r.prefix}, which dovesnap network ${o.label} routes to ${r.via} (ovs.bridge.host_routes); choose another subnet`;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** Why the routes cannot be made for this network, as an error message naming the option and value; undefined if they can. */
 export function hostRoutesProblem(c: HostRoutesCheck): string | undefined {
   if (c.routes.length === 0) return undefined;

@@ -1,7 +1,7 @@
 import { parse } from 'yaml';
 import { canonicalJson } from '../util/canonical-json.js';
 import { labAclPrefix } from './faucet-acls.js';
-import type { Lab } from './model.js';
+import type { Lab, LabFileError } from './model.js';
 
 /**
  * What `up` will change of the lab's own ACLs in faucet.yaml (compared by content), and which
@@ -63,4 +63,17 @@ export function missingAcls(faucetText: string, lab: Lab): string[] {
   const have = faucetAcls(faucetText);
   const own = new Set(lab.acls.map((a) => a.faucetName));
   return aclsNamed(lab).filter((a) => !own.has(a) && !Object.hasOwn(have, a));
+}
+
+/**
+ * The missing ACLs as errors at the places the file names them (one per place), for a lab whose
+ * loader recorded them; a lab without places (built by hand) gets one error at the file.
+ */
+export function missingAclErrors(faucetText: string, lab: Lab): LabFileError[] {
+  const missing = new Set(missingAcls(faucetText, lab));
+  if (missing.size === 0) return [];
+  const why = (acl: string): string => `ACL ${JSON.stringify(acl)} is neither in the lab's acls: nor in faucet.yaml (a port naming a missing ACL stays closed)`;
+  const placed = (lab.aclUses ?? []).filter((u) => missing.has(u.acl)).map((u) => ({ ...u.at, message: why(u.acl) }));
+  const unplaced = [...missing].filter((a) => !placed.some((e) => e.message === why(a)));
+  return [...placed, ...unplaced.map((a) => ({ file: lab.file, line: 1, col: 1, path: '', message: why(a) }))].sort((a, b) => a.line - b.line || a.col - b.col);
 }

@@ -1,7 +1,7 @@
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { syncLabAcls } from './faucet-acls.js';
 import type { Lab, LabImageRecipe, LabNetwork, LabNode } from './model.js';
-import { createNode } from './node-up.js';
+import { createNode, NodeStepError, workloadProblem } from './node-up.js';
 import { aclChanges, type DesiredHashes, type LabPlan, type PlannedObject } from './plan.js';
 import type { Progress } from './progress.js';
 import { emptyLabState, readLabState, writeLabState, type LabObjectState, type LabState } from './state.js';
@@ -122,14 +122,34 @@ async function createNetworks(ctx: LabContext, lab: Lab, plan: LabPlan, hashes: 
   return ids;
 }
 
+/** How long a node's command must have run, at the end of an up, to count as started. */
+export const WORKLOAD_SETTLE_MS = 500;
+
 async function createNodes(ctx: LabContext, lab: Lab, prepared: readonly Prepared[], hashes: DesiredHashes, networkIds: ReadonlyMap<string, string>, state: StateRecorder): Promise<void> {
   const p: Progress = ctx.progress;
+  const made: { key: string; id: string; at: number }[] = [];
   for (const { node, image, workload } of prepared) {
     const hash = hashes.nodes.get(node.key) ?? '';
     const t0 = p.elapsed();
     const id = await createNode(ctx.docker, { lab, node, image, workload, hash, networkIds, progress: p.of('node', node.key) });
     await state.set('nodes', node.key, { id, dockerName: node.containerName, hash });
     p.line(`node ${node.key}: up (${(p.elapsed() - t0).toFixed(1)} s)`);
+    made.push({ key: node.key, id, at: Date.now() });
+  }
+  // A command that exits at once may still have been running when its node was checked: look
+  // at every node made again once the last has had WORKLOAD_SETTLE_MS. One that stopped fails
+  // the up, and is removed as a node that fails while being made is.
+  const last = made.at(-1);
+  if (last !== undefined) {
+    const wait = last.at + WORKLOAD_SETTLE_MS - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  for (const m of made) {
+    const why = await workloadProblem(ctx.docker, m.id);
+    if (why === undefined) continue;
+    await ctx.docker.removeContainer(m.id);
+    await state.set('nodes', m.key, undefined);
+    throw new NodeStepError(m.key, 'start the workload', new Error(why));
   }
 }
 

@@ -143,6 +143,12 @@ function checkSegment(ctx: CheckContext, key: string, n: NetworkInput): CheckedN
     const meant = hostBitsSet(parseCidr(n.dhcp_subnet));
     if (meant !== undefined) e.add([...at, 'dhcp_subnet'], `dhcp_subnet ${n.dhcp_subnet} has host bits set; the network is ${meant}`);
   }
+  // The daemon's anti-spoofing admits only the addresses Docker (or a DHCP lease) gave a port; on
+  // a flat network without DHCP the lab sets the addresses itself, so every IPv4 packet and ARP
+  // of every node would be dropped.
+  if (n.antispoof === true && mode === 'flat' && n.dhcp !== true) {
+    e.add([...at, 'antispoof'], "antispoof: needs mode nat or routed, or dhcp: true: it admits only the addresses the daemon knows a port by (Docker's or a DHCP lease), and on a flat network the lab sets them itself, so it would drop all of the nodes' IPv4 and ARP");
+  }
   if (n.host_routes !== undefined && n.host_routes.length > 0 && mode === 'flat') {
     e.add([...at, 'host_routes'], 'host_routes: needs mode nat or routed (the host has no address on a flat network)', 'key');
   }

@@ -110,6 +110,10 @@ function checkAddresses(ctx: CheckContext, ifaces: readonly Iface[]): void {
   const macs = new Map<string, Iface>();
   for (const i of ifaces) {
     const n = i.net;
+    if (i.mac !== undefined && n.kind === 'segment' && 'antispoof' in n.input && n.input.antispoof === true) {
+      // The lab sets a declared MAC after the daemon has pinned the port to Docker's.
+      e.add(i.mac.at, `network ${n.key} has antispoof: true, which pins each port to the MAC Docker gave it; the lab sets mac: only afterwards, so the port would drop all of the node's traffic`);
+    }
     if (i.mac !== undefined) {
       const id = `${n.key}/${i.mac.text.toLowerCase()}`;
       const first = macs.get(id);

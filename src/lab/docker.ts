@@ -133,6 +133,24 @@ export class LabDocker {
     await engineRequest(this.socketPath, 'DELETE', `/containers/${q(id)}?force=1&v=1`, { accept: [404], timeoutMs: 120_000 });
   }
 
+  /** The last `tail` lines the container wrote (both streams, in order); '' when there are none or it is gone. */
+  logs(id: string, tail: number): Promise<string> {
+    return new Promise((resolve) => {
+      const req = http.request({ socketPath: this.socketPath, path: `/containers/${q(id)}/logs?stdout=1&stderr=1&tail=${tail}`, method: 'GET', timeout: 10_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          if ((res.statusCode ?? 0) >= 300) return resolve('');
+          const { stdout, stderr } = demultiplex(Buffer.concat(chunks));
+          resolve(`${stdout}${stderr}`);
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => resolve(''));
+      req.end();
+    });
+  }
+
   /** Runs `cmd` in the container and collects its output (Docker multiplexes both streams into one). */
   async exec(id: string, cmd: readonly string[], timeoutMs = 60_000): Promise<ExecResult> {
     const created = await this.json<{ Id: string }>('POST', `/containers/${q(id)}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: false });

@@ -34,6 +34,13 @@ export function nodeHash(node: LabNode, image: string, networkHashes: readonly s
   return digest({ v: 1, node, image, networks: networkHashes });
 }
 
+/** Nodes: each declared interface and the lab network it is on, `eth1=uplink,eth2=r1-eth2-r2-eth1`. */
+export const INTERFACES_LABEL = 'dovesnap.lab.interfaces';
+
+export function interfacesLabel(node: LabNode): string {
+  return node.interfaces.map((i) => `${i.name}=${i.network}`).join(',');
+}
+
 export function labLabels(lab: string, kind: 'node' | 'network', key: string, hash: string, objectKind: string): Record<string, string> {
   return { [LAB_LABEL]: lab, [kind === 'node' ? NODE_LABEL : NETWORK_LABEL]: key, [HASH_LABEL]: hash, [KIND_LABEL]: objectKind };
 }

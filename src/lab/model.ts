@@ -106,12 +106,22 @@ export interface LabNode {
   readonly waitFor: readonly string[];
 }
 
+/** Where the file names an ACL: `up` refuses one neither in `acls:` nor in faucet.yaml, there. */
+export interface LabAclUse {
+  /** The name as faucet.yaml has it (the lab's own resolved to `lab-<lab>.<name>`). */
+  readonly acl: string;
+  /** The place it is written (in `defaults:` or a group when inherited); `message` empty. */
+  readonly at: LabFileError;
+}
+
 export interface Lab {
   readonly name: string;
   /** Absolute path of the file it came from. */
   readonly file: string;
   /** The lab's own FAUCET ACLs, by name. */
   readonly acls: readonly LabAcl[];
+  /** Every ACL the networks and nodes name, at its place in the file (absent: none known). */
+  readonly aclUses?: readonly LabAclUse[];
   /** Segments then links, in the file's order. */
   readonly networks: readonly LabNetwork[];
   /** In the file's order; `plan.ts` orders them by `waitFor`. */

@@ -2,7 +2,7 @@ import { access, mkdir, writeFile, chmod } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import type { LabDocker, LabContainerCreate } from './docker.js';
-import { labLabels } from './identity.js';
+import { INTERFACES_LABEL, interfacesLabel, labLabels } from './identity.js';
 import type { Lab, LabNetwork, LabNode } from './model.js';
 import { addAddress, addRoute, renameInterfaces, setMac, waitCarrier } from './node-net.js';
 import { requestDhcpRestart } from '../dhcp/restart-request.js';
@@ -72,7 +72,8 @@ export function containerSpec(b: NodeBuild): LabContainerCreate {
     Entrypoint: ['/bin/sh', '-c', GATE_SCRIPT, 'dovesnap-lab-gate'],
     Cmd: [...b.workload],
     Env: Object.entries(node.env).map(([k, v]) => `${k}=${v}`),
-    Labels: { ...node.labels, ...labLabels(lab.name, 'node', node.key, b.hash, node.kind) },
+    // The interface → network map, for status: a declared mac: is not the MAC Docker reports.
+    Labels: { ...node.labels, ...labLabels(lab.name, 'node', node.key, b.hash, node.kind), [INTERFACES_LABEL]: interfacesLabel(node) },
     HostConfig: {
       // A node on no network at all still gets none of Docker's own.
       NetworkMode: firstNet?.dockerName ?? 'none',
@@ -98,6 +99,19 @@ async function waitForPid(docker: LabDocker, id: string): Promise<number> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new DovesnapError(ErrorCode.Timeout, 'the container did not start within 10 s');
+}
+
+/**
+ * Why the node's container is not running its workload (it exited, or is gone), with the last
+ * lines it wrote; undefined while it runs. The container is removed when the node fails, so
+ * its output goes into the message.
+ */
+export async function workloadProblem(docker: LabDocker, id: string): Promise<string | undefined> {
+  const c = await docker.inspectContainer(id);
+  if (c === undefined) return 'the container is gone';
+  if (c.State.Running) return undefined;
+  const out = (await docker.logs(id, 5)).trim().split('\n').filter((l) => l !== '').slice(-3).join(' | ');
+  return `its command exited at once (code ${c.State.ExitCode ?? '?'})${out === '' ? '' : `: ${out}`}; a node's command must keep running`;
 }
 
 /** Writes a file into the running container through its root as the host sees it. */
@@ -171,11 +185,16 @@ export async function createNode(docker: LabDocker, b: NodeBuild): Promise<strin
     for (const f of node.files) await step(node.key, `place ${f.path}`, progress, () => placeFile(pid, f.path, f.content, f.mode));
     await step(node.key, 'start the workload', progress, () => placeFile(pid, GATE_FILE, '', 0o644));
     for (const [i, line] of node.exec.entries()) {
+      // exec into a container whose command has gone says only "not running".
+      const gone = i === 0 ? await workloadProblem(docker, id) : undefined;
+      if (gone !== undefined) throw new NodeStepError(node.key, 'start the workload', new Error(gone));
       await step(node.key, `exec #${i + 1} (${line})`, progress, async () => {
         const r = await docker.exec(id, ['/bin/sh', '-c', line], 120_000);
         if (r.exitCode !== 0) throw new Error(`exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
       });
     }
+    const gone = await workloadProblem(docker, id);
+    if (gone !== undefined) throw new NodeStepError(node.key, 'start the workload', new Error(gone));
     return id;
   } catch (err) {
     await docker.removeContainer(id).catch(() => undefined);

@@ -149,6 +149,12 @@ export class Errors {
     this.addAt(line, col, formatPath(path), message);
   }
 
+  /** Where an error about `path` would be placed, without adding one. */
+  place(path: Path, where: Where = 'value'): LabFileError {
+    const { line, col } = this.positions?.locate(path, where) ?? { line: 1, col: 1 };
+    return { file: this.file, line, col, path: formatPath(path), message: '' };
+  }
+
   addAt(line: number, col: number, path: string, message: string): void {
     const id = `${line}:${col}:${path}:${message}`;
     if (this.seen.has(id)) return;

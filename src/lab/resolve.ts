@@ -5,7 +5,7 @@
  * that need the disk (a file's `source:`) and a file mode's digits.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import type { Lab, LabAcl, LabFile, LabImageRecipe, LabInterface, LabNetwork, LabNode, LabNodeKind } from './model.js';
+import type { Lab, LabAcl, LabAclUse, LabFile, LabImageRecipe, LabInterface, LabNetwork, LabNode, LabNodeKind } from './model.js';
 import { labAclName, resolveAclRef, resolvePortAclLabel } from './faucet-acls.js';
 import type { CheckContext, Checked, CheckedNetwork, CheckedNode } from './check.js';
 import { formatCidr } from './ipv4.js';
@@ -196,6 +196,35 @@ function toNode(ctx: ResolveContext, lab: string, c: CheckedNode, mirrored: Read
   };
 }
 
+/** Each ACL name the networks, interfaces and portacl labels give, where it is written. */
+function aclUses(ctx: ResolveContext, checked: Checked, refs: AclRefs): LabAclUse[] {
+  const out: LabAclUse[] = [];
+  const use = (name: string, at: Path): void => {
+    out.push({ acl: refs.one(name), at: ctx.errors.place(at) });
+  };
+  for (const n of checked.networks) {
+    if (n.input.default_acl !== undefined) use(n.input.default_acl, [...n.at, 'default_acl']);
+    if ('nat_acl' in n.input && n.input.nat_acl !== undefined) use(n.input.nat_acl, [...n.at, 'nat_acl']);
+  }
+  for (const c of checked.nodes) {
+    for (const from of c.m.interfaces.values()) {
+      if (typeof from.value === 'string' || from.value.acl === undefined) continue;
+      const acl = from.value.acl;
+      if (typeof acl === 'string') use(acl, [...from.at, 'acl']);
+      else acl.forEach((a, i) => use(a, [...from.at, 'acl', i]));
+    }
+    for (const key of ['portacl', 'dovesnap.faucet.portacl']) {
+      const label = c.m.labels.get(key);
+      if (label === undefined) continue;
+      for (const part of String(label.value).split('/')) {
+        const list = part.includes(':') ? part.slice(part.indexOf(':') + 1) : part;
+        for (const a of list.split(',')) if (a.trim() !== '') use(a.trim(), label.at);
+      }
+    }
+  }
+  return out;
+}
+
 export function resolve(ctx: ResolveContext, checked: Checked): Lab {
   const lab = ctx.file.name;
   const mirrored = new Set(checked.networks.filter((n) => n.input.mirror === true).map((n) => n.key));
@@ -207,6 +236,7 @@ export function resolve(ctx: ResolveContext, checked: Checked): Lab {
     name: lab,
     file: ctx.path,
     acls,
+    aclUses: aclUses(ctx, checked, refs),
     networks: checked.networks.map((n) => toNetwork(lab, n, checked, refs)),
     nodes: checked.nodes.map((c) => toNode(ctx, lab, c, mirrored, cache, refs)),
   };

@@ -90,7 +90,7 @@ const network = z
     dhcp: z.boolean().optional().describe('Nodes lease their addresses from a DHCP server on the network (ovs.bridge.dhcp); flat only.'),
     dhcp_server: z.string().optional().describe('IP[,IP...]: the DHCP servers whose leases are taken (ovs.bridge.dhcp_server); needs dhcp.'),
     dhcp_subnet: cidr('subnet').optional().describe('Leases outside this subnet are refused (ovs.bridge.dhcp_subnet); needs dhcp.'),
-    antispoof: z.boolean().optional().describe("Ports admit only their node's own MAC and addresses (ovs.bridge.antispoof)."),
+    antispoof: z.boolean().optional().describe("Ports admit only their node's own MAC and addresses (ovs.bridge.antispoof). Needs mode nat or routed, or dhcp: true; no mac: on its interfaces."),
     userspace: z.boolean().optional().describe('true: userspace datapath, false: kernel datapath (ovs.bridge.userspace); default detected.'),
     preallocate_ports: intIn(0, 100000).optional().describe('FAUCET ports configured ahead for this many containers (ovs.bridge.preallocate_ports).'),
     controller: z.string().optional().describe('OpenFlow controllers, tcp:IP:PORT[,...] (ovs.bridge.controller); default the daemon\'s.'),
@@ -120,7 +120,7 @@ const iface = z
     z.strictObject({
       network: objectName('network').optional().describe('The network (a key of networks:); absent when a link names this NODE:IFACE.'),
       address: cidr('address').optional().describe('Static address a.b.c.d/len; absent: IPAM (nat/routed), DHCP or none.'),
-      mac: z.string().regex(UNICAST_MAC, { error: 'expected a unicast MAC address such as 0e:00:00:00:00:01' }).optional().describe('MAC address of the interface; default dovesnap\'s choice.'),
+      mac: z.string().regex(UNICAST_MAC, { error: 'expected a unicast MAC address such as 0e:00:00:00:00:01' }).optional().describe('MAC address of the interface, set by the lab once the node has started; default dovesnap\'s choice. Not on an antispoof network.'),
       acl: z
         .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
         .optional()

@@ -1,6 +1,6 @@
 import { defaultBridgeName } from '../model/options.js';
 import type { LabDocker } from './docker.js';
-import { KIND_LABEL, LAB_LABEL, NETWORK_LABEL, NODE_LABEL } from './identity.js';
+import { INTERFACES_LABEL, KIND_LABEL, LAB_LABEL, NETWORK_LABEL, NODE_LABEL } from './identity.js';
 import { addressesOf } from './node-net.js';
 import { nodeIsReady } from './node-up.js';
 import { labNamesWithState, readLabState } from './state.js';
@@ -85,6 +85,28 @@ async function ospfNeighbours(docker: LabDocker, id: string): Promise<OspfNeighb
 
 const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
+/**
+ * Which lab network a node's interface is on: by its name, from the node's interfaces label
+ * (the lab renamed each to its declared name); for a container made before that label, by the
+ * MAC Docker reports for each network (which a declared mac: replaced).
+ */
+export function interfaceNetworks(
+  label: string | undefined,
+  endpoints: Readonly<Record<string, { readonly MacAddress?: string }>>,
+  netKeyByDockerName: ReadonlyMap<string, string>,
+): (ifname: string, mac: string) => string | undefined {
+  const byName = new Map<string, string>();
+  for (const pair of (label ?? '').split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) byName.set(pair.slice(0, eq), pair.slice(eq + 1));
+  }
+  const byMac = new Map<string, string>();
+  for (const [name, ep] of Object.entries(endpoints)) {
+    if (ep.MacAddress !== undefined && ep.MacAddress !== '') byMac.set(ep.MacAddress.toLowerCase(), netKeyByDockerName.get(name) ?? name);
+  }
+  return (ifname, mac) => byName.get(ifname) ?? byMac.get(mac.toLowerCase());
+}
+
 export async function labStatus(docker: LabDocker, lab: string): Promise<LabStatus> {
   const state = await readLabState(lab);
   const networks: NetworkStatus[] = [];
@@ -114,10 +136,7 @@ export async function labStatus(docker: LabDocker, lab: string): Promise<LabStat
     if (info === undefined) continue;
     const labels = info.Config.Labels ?? {};
     const kind = labels[KIND_LABEL] ?? 'custom';
-    const netByMac = new Map<string, string>();
-    for (const [name, ep] of Object.entries(info.NetworkSettings.Networks ?? {})) {
-      if (ep.MacAddress !== undefined && ep.MacAddress !== '') netByMac.set(ep.MacAddress.toLowerCase(), netKeyByDockerName.get(name) ?? name);
-    }
+    const networkOf = interfaceNetworks(labels[INTERFACES_LABEL], info.NetworkSettings.Networks ?? {}, netKeyByDockerName);
     let interfaces: NodeInterfaceStatus[] = [];
     let status = info.State.Status;
     let neighbours: OspfNeighbour[] | undefined;
@@ -125,7 +144,7 @@ export async function labStatus(docker: LabDocker, lab: string): Promise<LabStat
       if (!(await nodeIsReady(info.State.Pid))) status = 'starting';
       const seen = await addressesOf(info.State.Pid).catch(() => []);
       interfaces = seen.map((s) => {
-        const network = netByMac.get(s.mac.toLowerCase());
+        const network = networkOf(s.ifname, s.mac);
         return { name: s.ifname, mac: s.mac, state: s.state, addresses: s.addresses, ...(network === undefined ? {} : { network }) };
       });
       if (kind === 'router') neighbours = await ospfNeighbours(docker, info.Id);

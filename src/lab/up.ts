@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { DovesnapError, ErrorCode } from '../util/errors.js';
-import { missingAcls, planAcls } from './acl-plan.js';
+import { missingAclErrors, planAcls } from './acl-plan.js';
+import { LabFileInvalid } from './load.js';
 import { applyPlan, planSummary } from './apply.js';
 import { labAclSettings } from './faucet-acls.js';
 import { networkHash, nodeHash } from './identity.js';
@@ -34,10 +34,8 @@ export async function labUp(ctx: LabContext, lab: Lab, opts: { dryRun?: boolean 
     const running = await readRunning(ctx.docker, lab.name);
     const hashes = await desiredHashes(ctx, lab);
     const faucetText = await readFile(labAclSettings().configPath, 'utf8').catch(() => '');
-    const missing = missingAcls(faucetText, lab);
-    if (missing.length > 0) {
-      throw new DovesnapError(ErrorCode.BadOption, `lab ${lab.name} names ACLs that are neither in its acls: nor in faucet.yaml: ${missing.join(', ')} (a port naming a missing ACL stays closed)`);
-    }
+    const missing = missingAclErrors(faucetText, lab);
+    if (missing.length > 0) throw new LabFileInvalid(missing);
     const plan = planLab(lab, hashes, running, planAcls(faucetText, lab));
     const changes = planChanges(plan);
     if (opts.dryRun === true || changes === 0) {

@@ -60,6 +60,7 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
     onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
     await lab(['down', 'lifea']);
     await lab(['down', 'lifeb']);
+    await lab(['down', 'lifec']);
     baseline = await census();
     onCleanup(() => lab(['down', 'lifea']));
     onCleanup(() => lab(['down', 'lifeb']));
@@ -113,6 +114,36 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
     assert.match(down.stdout, /lab lifea is down .*4 containers and 2 networks removed/);
     await assertNothingLeft('lifea', baseline, 'lifea-', ids);
     assert.match((await labMust(['down', 'lifea'])).stdout, /lab lifea: nothing to remove/);
+  });
+
+  it('a node whose command exits at once fails the up, naming the node, the step and its output, and is removed', async () => {
+    const file = join(dir, 'lifec.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: lifec',
+        'networks:',
+        '  seg: {}',
+        'nodes:',
+        '  n1:',
+        `    image: ${IMAGE}`,
+        '    cmd: sleep 3600',
+        '    interfaces: { eth1: { network: seg, address: 10.236.30.1/24 } }',
+        '  n2:',
+        `    image: ${IMAGE}`,
+        '    cmd: echo lab-bye; exit 3',
+        '    interfaces: { eth1: { network: seg, address: 10.236.30.2/24 } }',
+        '',
+      ].join('\n'),
+    );
+    onCleanup(() => lab(['down', 'lifec']));
+    const r = await lab(['up', file]);
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /node n2: start the workload: its command exited at once \(code 3\): lab-bye; a node's command must keep running/);
+    assert.deepEqual(await labelled('lifec'), ['container lifec-n1', 'network lifec-seg'], 'n2 is removed whole; n1 and the network stay for the next up');
+    const ids = await labNetworkIds('lifec');
+    await labMust(['down', 'lifec']);
+    await assertNothingLeft('lifec', baseline, 'lifec-', ids);
   });
 
   it('two labs side by side: each keeps to its own objects', async () => {

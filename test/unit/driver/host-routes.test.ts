@@ -119,6 +119,25 @@ describe('driver: ovs.bridge.host_routes', () => {
     assert.equal((await vs.listBridges()).length, 1);
   });
 
+  it('refuses a nat or routed network whose subnet another network routes to a container, and makes nothing', async () => {
+    const { driver, host, vs, state } = setup();
+    await driver.createNetwork(natReq('10.20.0.0/24@10.9.0.2'));
+    // The second network's subnet is (part of) the prefix the first one routes via 10.9.0.2.
+    for (const [pool, mode] of [['10.20.0.0/24', 'nat'], ['10.20.0.128/25', 'routed']] as const) {
+      const req = { ...createNetworkRequest({ 'ovs.bridge.dpid': '10', 'ovs.bridge.mode': mode }, OTHER), IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: pool, Gateway: `${pool.split('/')[0]?.replace(/\.\d+$/, '.129')}/${pool.split('/')[1]}` }] };
+      await assert.rejects(driver.createNetwork(req), (e: unknown) => {
+        assert.ok(isDovesnapError(e, ErrorCode.Conflict), String(e));
+        assert.match(e.message, new RegExp(`the subnet ${pool.replace(/\./g, '\\.')} overlaps 10\\.20\\.0\\.0/24, which dovesnap network ${NET.slice(0, 12)} routes to 10\\.9\\.0\\.2`));
+        return true;
+      });
+    }
+    assert.equal((await vs.listBridges()).length, 1);
+    assert.equal(state.allNetworks().length, 1);
+    assert.equal(host.gateways.size, 1);
+    // A flat network puts no address on the host: the same subnet is no conflict there.
+    await driver.createNetwork({ ...createNetworkRequest({ 'ovs.bridge.dpid': '10' }, OTHER), IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.20.0.0/24', Gateway: '10.20.0.1/24' }] });
+  });
+
   it('rolls the whole create back when a route cannot be made', async () => {
     const { driver, host, vs, state } = setup();
     host.failRouteFor = '192.168.103.0/24';

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { aclsNamed, missingAcls, planAcls } from '../../../src/lab/acl-plan.js';
-import { errorsOf, parse } from './helpers.js';
+import { aclsNamed, missingAclErrors, missingAcls, planAcls } from '../../../src/lab/acl-plan.js';
+import { formatError } from '../../../src/lab/positions.js';
+import { errorsOf, parse, posOf } from './helpers.js';
 
 const LAB = `
 name: def
@@ -81,5 +82,25 @@ nodes:
     const lab = parse(LAB);
     assert.deepEqual(missingAcls('acls:\n  operator-acl: []\n', lab), ['operator-two']);
     assert.deepEqual(missingAcls('acls:\n  operator-acl: []\n  operator-two: []\n', lab), []);
+  });
+
+  it('a missing ACL is an error at each place the file names it, inherited ones where written', () => {
+    const text = `${LAB}groups:
+  g: { labels: { portacl: "nope-b" } }
+  k: { interfaces: { eth1: { network: office, acl: [office-in, nope-c] } } }
+`.replace('      eth1: { network: office, address: 10.30.1.2/24 }', '      eth1: { network: office, address: 10.30.1.2/24 }\n  i:\n    group: g\n  j:\n    group: k');
+    const lab = parse(text);
+    const errs = missingAclErrors('acls:\n  operator-acl: []\n', lab);
+    const at = (needle: string): string => {
+      const p = posOf(text, needle);
+      return `${p.line}:${p.col}`;
+    };
+    const why = (acl: string): string => `ACL "${acl}" is neither in the lab's acls: nor in faucet.yaml (a port naming a missing ACL stays closed)`;
+    assert.deepEqual(
+      errs.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`),
+      [`${at('operator-two')} nodes.fw.interfaces.eth2.acl[1]: ${why('operator-two')}`, `${at('"nope-b"')} groups.g.labels.portacl: ${why('nope-b')}`, `${at('nope-c')} groups.k.interfaces.eth1.acl[1]: ${why('nope-c')}`],
+    );
+    assert.match(formatError(errs[0]!), /^\/labs\/lab\.yaml:\d+:\d+: nodes\.fw\.interfaces\.eth2\.acl\[1\]: ACL "operator-two" is neither/);
+    assert.deepEqual(missingAclErrors('acls:\n  operator-acl: []\n  operator-two: []\n  nope-b: []\n  nope-c: []\n', lab), []);
   });
 });

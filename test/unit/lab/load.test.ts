@@ -394,6 +394,28 @@ nodes: { x: {} }
     assert.equal(errs.length, 5);
   });
 
+  it('antispoof: only where the daemon knows the ports\' addresses (nat, routed, DHCP), and no mac: there', () => {
+    const text = `name: t
+networks:
+  flat: { subnet: 10.0.1.0/24, antispoof: true }
+  bare: { antispoof: true }
+  nat: { mode: nat, subnet: 10.0.2.0/24, antispoof: true }
+  leased: { dhcp: true, antispoof: true }
+  open: { subnet: 10.0.3.0/24, antispoof: false }
+nodes:
+  x:
+    interfaces:
+      eth1: { network: nat, address: 10.0.2.2/24, mac: "0e:00:00:00:00:01" }
+      eth2: { network: open, address: 10.0.3.2/24, mac: "0e:00:00:00:00:02" }
+      eth3: leased
+`;
+    const errs = errorsOf(text);
+    expectError(text, errs, 'networks.flat.antispoof', 'antispoof: needs mode nat or routed, or dhcp: true', 'true');
+    expectError(text, errs, 'networks.bare.antispoof', 'it would drop all of the nodes\' IPv4 and ARP', 'true', 1);
+    expectError(text, errs, 'nodes.x.interfaces.eth1.mac', 'network nat has antispoof: true, which pins each port to the MAC Docker gave it', '"0e:00:00:00:00:01"');
+    assert.equal(errs.length, 3);
+  });
+
   it('name rules: the lab, networks, nodes, groups, interfaces', () => {
     const text = `name: -lab
 groups: { G: {} }

@@ -2,7 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { renameSteps } from '../../../src/lab/node-net.js';
 import { demultiplex } from '../../../src/lab/docker.js';
-import { parseOspfNeighbours, renderLabStatus, type LabStatus } from '../../../src/lab/status.js';
+import { interfaceNetworks, parseOspfNeighbours, renderLabStatus, type LabStatus } from '../../../src/lab/status.js';
+import { containerSpec } from '../../../src/lab/node-up.js';
+import { parse } from './helpers.js';
 import { labToDot } from '../../../src/lab/graph.js';
 
 /** Applies rename steps to a set of names, failing on a name taken twice. */
@@ -95,6 +97,35 @@ describe('lab status', () => {
     const json = JSON.stringify({ neighbors: { '192.168.102.2': [{ priority: 1, state: 'Full/-', deadTimeMsecs: 3500, address: '192.168.102.2', ifaceName: 'eth2:192.168.102.1' }] } });
     assert.deepEqual(parseOspfNeighbours(json), [{ routerId: '192.168.102.2', state: 'Full/-', address: '192.168.102.2', interface: 'eth2' }]);
     assert.deepEqual(parseOspfNeighbours('{}'), []);
+  });
+
+  it("finds an interface's network by its declared name, so a mac: the lab set does not lose it", () => {
+    const lab = parse(`name: t
+networks:
+  lan: { subnet: 10.0.1.0/24 }
+links:
+  - { name: p2p, endpoints: ["a:eth2", "b:eth2"], addresses: [10.0.2.1/30, 10.0.2.2/30] }
+nodes:
+  a:
+    interfaces:
+      eth1: { network: lan, address: 10.0.1.2/24, mac: "0e:37:00:00:00:01" }
+  b: {}
+`);
+    const a = lab.nodes.find((n) => n.key === 'a')!;
+    const spec = containerSpec({ lab, node: a, image: 'x', workload: ['sleep', '1'], hash: 'h', networkIds: new Map(), progress: () => undefined });
+    const label = spec.Labels['dovesnap.lab.interfaces'];
+    assert.equal(label, 'eth1=lan,eth2=p2p');
+    // Docker still reports the MAC it chose for t-lan; the interface now has the declared one.
+    const endpoints = { 't-lan': { MacAddress: '0e:aa:bb:cc:dd:01' }, 't-p2p': { MacAddress: '0e:aa:bb:cc:dd:02' } };
+    const names = new Map([['t-lan', 'lan'], ['t-p2p', 'p2p']]);
+    const of = interfaceNetworks(label, endpoints, names);
+    assert.equal(of('eth1', '0e:37:00:00:00:01'), 'lan');
+    assert.equal(of('eth2', '0e:aa:bb:cc:dd:02'), 'p2p');
+    assert.equal(of('lo', '00:00:00:00:00:00'), undefined);
+    // A container made before the label: by Docker's MAC, as far as it goes.
+    const old = interfaceNetworks(undefined, endpoints, names);
+    assert.equal(old('eth2', '0E:AA:BB:CC:DD:02'), 'p2p');
+    assert.equal(old('eth1', '0e:37:00:00:00:01'), undefined);
   });
 
   it('prints nodes, networks and OSPF neighbours', () => {

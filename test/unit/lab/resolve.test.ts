@@ -166,8 +166,8 @@ describe('the resolved lab', () => {
 
     const core = node(lab.nodes, 'core');
     assert.deepEqual(core.interfaces, [
-      { name: 'eth1', network: 'lan', address: '10.99.1.1/24', mac: '0e:99:00:00:00:01' },
-      { name: 'eth9', network: 'core-edge', address: '10.99.2.1/30' },
+      { name: 'eth1', network: 'lan', address: '10.99.1.1/24' },
+      { name: 'eth9', network: 'core-edge', address: '10.99.2.1/30', mac: '0e:99:00:00:00:01' },
     ]);
     assert.deepEqual(core.sysctls, { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '2' }, 'the node over the kind');
     assert.deepEqual(core.files.map((f) => [f.path, f.content.split('\n')[1], f.mode]), [
