@@ -27,11 +27,22 @@ const SIZES = FULL
 const ARTIFACTS = process.env['DOVESNAP_TEST_ARTIFACTS'] ?? new URL('../../../test-artifacts/', import.meta.url).pathname;
 
 
-function daemonSample(): Sample {
+/**
+ * The daemon's RSS and open files. Its sockets come and go by the second even at rest (plugin
+ * calls, status and metrics requests, OVSDB): on an idle daemon the count moved between 28 and 35
+ * within ten seconds, more than the verdict's tolerance. So the count is the lowest of five
+ * readings over a second: what is held only for a moment drops out, what leaked stays in all.
+ */
+async function daemonSample(): Promise<Sample> {
   const pid = Number(readFileSync('/run/dovesnap/dovesnap.pid', 'utf8').trim());
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
-  return { rssMb: Math.round(rssKb / 102.4) / 10, fds: readdirSync(`/proc/${pid}/fd`).length };
+  let fds = Infinity;
+  for (let i = 0; i < 5; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 200));
+    fds = Math.min(fds, readdirSync(`/proc/${pid}/fd`).length);
+  }
+  return { rssMb: Math.round(rssKb / 102.4) / 10, fds };
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time. */
@@ -77,7 +88,7 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
       await waitPing(n, serverIp, 60_000);
       assert.equal(await httpGet(n, `http://${serverIp}:8080/`), `hello from ${server}`);
     });
-    figures['parallelStart'] = { containers: SIZES.parallel, allStartedMs: started, connectedMs: Date.now() - t0, daemon: daemonSample() };
+    figures['parallelStart'] = { containers: SIZES.parallel, allStartedMs: started, connectedMs: Date.now() - t0, daemon: await daemonSample() };
     await waitAgreement(60_000);
     const t1 = Date.now();
     await docker('rm', '-f', ...names);
@@ -104,14 +115,14 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
       assert.equal(await httpGet(b, `http://${ip}:8080/`), `hello from ${a}`);
       await docker('rm', '-f', a, b);
     });
-    figures['parallelNetworks'] = { networks: SIZES.networks, allCreatedMs: created, daemon: daemonSample() };
+    figures['parallelNetworks'] = { networks: SIZES.networks, allCreatedMs: created, daemon: await daemonSample() };
     const removed = await Promise.all(names.map((n) => dockerRaw('network', 'rm', n)));
     assert.deepEqual(removed.filter((r) => r.code !== 0).map((r) => r.stderr.trim()), [], 'every network rm succeeded');
     await waitAgreement(60_000);
   });
 
   it(`${SIZES.cycles} run/rm cycles: no leak, the daemon's memory and open files flat`, async () => {
-    const samples: Sample[] = [daemonSample()];
+    const samples: Sample[] = [await daemonSample()];
     const every = Math.max(1, Math.floor(SIZES.cycles / 10));
     const t0 = Date.now();
     for (let i = 0; i < SIZES.cycles; i++) {
@@ -121,7 +132,7 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
         await runContainer(name, net);
         await waitPing(name, serverIp, 30_000);
         await docker('rm', '-f', name);
-        samples.push(daemonSample());
+        samples.push(await daemonSample());
       } else {
         onCleanup(() => run(DOCKER, ['rm', '-f', name]));
         await docker('run', '-d', '--name', name, '--net', net, IMAGE, 'sleep', '3600');
@@ -130,13 +141,13 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
     }
     const ms = Date.now() - t0;
     await waitAgreement(60_000);
-    samples.push(daemonSample());
+    samples.push(await daemonSample());
     figures['runRmCycles'] = { cycles: SIZES.cycles, ms, perCycleMs: Math.round(ms / SIZES.cycles), samples };
     assertFlat(samples, 'run/rm cycles');
   });
 
   it(`${SIZES.networkCycles} network create/delete cycles (each with a container): no leak, memory flat`, async () => {
-    const samples: Sample[] = [daemonSample()];
+    const samples: Sample[] = [await daemonSample()];
     const every = Math.max(1, Math.floor(SIZES.networkCycles / 10));
     const { subnet } = testSubnet();
     const dpid = testDpid();
@@ -154,12 +165,12 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
       if (i % every === 0) {
         // FAUCET's DP goes with a write just after Docker's reply: agreement comes a moment later.
         await waitAgreement(30_000);
-        samples.push(daemonSample());
+        samples.push(await daemonSample());
       }
     }
     const ms = Date.now() - t0;
     await waitAgreement(60_000);
-    samples.push(daemonSample());
+    samples.push(await daemonSample());
     figures['networkCycles'] = { cycles: SIZES.networkCycles, ms, perCycleMs: Math.round(ms / SIZES.networkCycles), samples };
     assertFlat(samples, 'network cycles');
     mkdirSync(ARTIFACTS, { recursive: true });
