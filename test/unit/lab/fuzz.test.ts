@@ -48,7 +48,11 @@ function paths(node: unknown, prefix: (string | number)[] = [], out: (string | n
 
 function mutate(doc: unknown, steps: readonly { pick: number; kind: number; v: unknown; key: string }[]): unknown {
   const copy = structuredClone(doc) as Record<string, unknown>;
-  for (const s of steps) {
+  for (const step of steps) {
+    // The values are shared by every run: placed as they are, a later step writing into one
+    // (kind 2) would change it for all runs to come, and could make it contain itself (seen in
+    // CI: `paths` then recursed without end). Each run places its own copy.
+    const s = { ...step, v: structuredClone(step.v) };
     const all = paths(copy);
     const path = all[s.pick % Math.max(all.length, 1)];
     if (path === undefined) continue;
