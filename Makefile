@@ -4,8 +4,9 @@
 #   make up MONITORING=1   ... and Prometheus with dovesnap's rules on 127.0.0.1:9090
 #   make down        stop the plugin daemon, Gauge, FAUCET, Prometheus (Docker and OVS keep running)
 #   make down-all    ... and also Open vSwitch, and a dockerd that `make up` started
-#   make test        what CI runs: build, make up MONITORING=1, test image, test packages (chromium), every test in one node --test run
-#   make unit        build + unit and contract tests only (no root needed)
+#   make test        what CI runs: build, lint, make up MONITORING=1, test image, test packages (chromium), every test in one node --test run
+#   make unit        build + lint + unit and contract tests only (no root needed)
+#   make lint        formatting and lint rules (Biome, biome.json); make fmt applies them
 #   make e2e         make up MONITORING=1 + test image + the end-to-end tests only
 #   make build       npm ci (when the lock changed) + tsc -> dist/ (when sources changed)
 #   make status      one line per component; make logs / make logs-follow: the logs
@@ -24,17 +25,26 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 LOG_DIR := /var/log/dovesnap
 
-.PHONY: help build unit up down down-all test e2e test-image status logs logs-follow \
+.PHONY: help build lint fmt unit up down down-all test e2e test-image status logs logs-follow \
 	clean distclean install-systemd engine-current test-engine-current test-load
 
 help:
-	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,22p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	scripts/build.sh
 
+lint:
+	scripts/build.sh
+	scripts/lint.sh
+
+fmt:
+	scripts/build.sh
+	scripts/lint.sh --write
+
 unit:
 	scripts/build.sh
+	scripts/lint.sh
 	scripts/run-tests.sh unit contract
 
 up:
@@ -54,6 +64,7 @@ test-image:
 # MONITORING=1: the monitoring tests need the Prometheus it runs, and promtool to check rules.
 test:
 	scripts/build.sh
+	scripts/lint.sh
 	MONITORING=1 scripts/up.sh
 	scripts/build-test-image.sh
 	scripts/install-test-deps.sh

@@ -27,10 +27,15 @@ function cell(group: readonly Sample[]): string {
 }
 
 function main(): void {
-  const { values, positionals } = parseArgs({ args: process.argv.slice(2), options: { size: { type: 'string', default: '100' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    options: { size: { type: 'string', default: '100' } },
+    allowPositionals: true,
+  });
   const size = Number(values.size);
   const file = positionals[0];
-  if (file === undefined || !Number.isInteger(size) || size < 1) throw new Error('usage: node dist/bench/buckets.js FILE.json [--size 100]');
+  if (file === undefined || !Number.isInteger(size) || size < 1)
+    throw new Error('usage: node dist/bench/buckets.js FILE.json [--size 100]');
   const samples = (JSON.parse(readFileSync(file, 'utf8')) as { samples: Sample[] }).samples;
   const kinds = [...new Set(samples.map((s) => s.kind))];
   const max = Math.max(...samples.map((s) => s.index));
@@ -43,17 +48,27 @@ function main(): void {
   out.push(`|---|${starts.map(() => '---').join('|')}|`);
   for (const k of kinds) {
     const of = samples.filter((s) => s.kind === k);
-    out.push(`| ${k} | ${starts.map((x, i) => cell(of.filter((s) => s.index >= x && s.index <= end(i)))).join(' | ')} |`);
+    out.push(
+      `| ${k} | ${starts.map((x, i) => cell(of.filter((s) => s.index >= x && s.index <= end(i)))).join(' | ')} |`,
+    );
   }
   out.push('');
   for (const k of kinds) {
     const of = samples.filter((s) => s.kind === k);
     const first = of.filter((s) => s.index < 10);
     const last = of.filter((s) => s.index >= (starts.at(-1) ?? 0));
-    const m = (g: readonly Sample[], f: (s: Sample) => number | null): number => median(g.flatMap((s) => { const v = f(s); return v === null ? [] : [v]; }));
+    const m = (g: readonly Sample[], f: (s: Sample) => number | null): number =>
+      median(
+        g.flatMap((s) => {
+          const v = f(s);
+          return v === null ? [] : [v];
+        }),
+      );
     const ra = m(last, (s) => s.runMs) / m(first, (s) => s.runMs);
     const rb = m(last, (s) => s.pingMs) / m(first, (s) => s.pingMs);
-    out.push(`${k}: first ten (a) ${Math.round(m(first, (s) => s.runMs))} ms (b) ${Math.round(m(first, (s) => s.pingMs))} ms; last bucket (a) ${Math.round(m(last, (s) => s.runMs))} ms (b) ${Math.round(m(last, (s) => s.pingMs))} ms; ratios (a) ${ra.toFixed(2)}x (b) ${rb.toFixed(2)}x`);
+    out.push(
+      `${k}: first ten (a) ${Math.round(m(first, (s) => s.runMs))} ms (b) ${Math.round(m(first, (s) => s.pingMs))} ms; last bucket (a) ${Math.round(m(last, (s) => s.runMs))} ms (b) ${Math.round(m(last, (s) => s.pingMs))} ms; ratios (a) ${ra.toFixed(2)}x (b) ${rb.toFixed(2)}x`,
+    );
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }

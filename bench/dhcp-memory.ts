@@ -25,7 +25,8 @@ const STATUS = process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401';
 const DHCP_DIR = process.env['DOVESNAP_DHCP_DIR'] ?? '/run/dovesnap/dhcp';
 const LABEL = 'org.dovesnap.bench.run';
 const runId = randomBytes(3).toString('hex');
-const log = (msg: string): void => void process.stderr.write(`[dhcp-memory ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+const log = (msg: string): void =>
+  void process.stderr.write(`[dhcp-memory ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 
 function daemonRssKb(): number {
   const pid = Number(readFileSync(PIDFILE, 'utf8').trim());
@@ -48,7 +49,10 @@ function dhcpProcesses(): { pid: number; cmd: string }[] {
 }
 
 interface StatusDoc {
-  readonly [id: string]: { readonly NetworkName: string; readonly Containers: Readonly<Record<string, { readonly Dhcp: { readonly State: string } | null }>> };
+  readonly [id: string]: {
+    readonly NetworkName: string;
+    readonly Containers: Readonly<Record<string, { readonly Dhcp: { readonly State: string } | null }>>;
+  };
 }
 
 async function boundCount(net: string): Promise<number> {
@@ -58,7 +62,13 @@ async function boundCount(net: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { n: { type: 'string', default: '100' }, parallel: { type: 'string', default: '4' }, json: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string', default: '100' },
+      parallel: { type: 'string', default: '4' },
+      json: { type: 'string' },
+    },
+  });
   const n = Number(values.n);
   const parallel = Number(values.parallel);
   if (!(n >= 1 && n <= 240)) throw new Error('--n: 1..240 (one /24 pool)');
@@ -83,20 +93,50 @@ async function main(): Promise<void> {
     await must('ip', ['-n', ns, 'addr', 'add', `${prefix}.1/24`, 'dev', inside]);
     await must('ip', ['-n', ns, 'link', 'set', inside, 'up']);
     await must('ip', ['netns', 'exec', ns, 'ethtool', '-K', inside, 'tx', 'off']);
-    writeFileSync(`${dir}/udhcpd.conf`, [
-      `start ${prefix}.10`, `end ${prefix}.250`, 'max_leases 241', `interface ${inside}`, `lease_file ${dir}/leases`, `pidfile ${dir}/udhcpd.pid`,
-      'option subnet 255.255.255.0', `option router ${prefix}.1`, 'option lease 3600', '',
-    ].join('\n'));
+    writeFileSync(
+      `${dir}/udhcpd.conf`,
+      [
+        `start ${prefix}.10`,
+        `end ${prefix}.250`,
+        'max_leases 241',
+        `interface ${inside}`,
+        `lease_file ${dir}/leases`,
+        `pidfile ${dir}/udhcpd.pid`,
+        'option subnet 255.255.255.0',
+        `option router ${prefix}.1`,
+        'option lease 3600',
+        '',
+      ].join('\n'),
+    );
     writeFileSync(`${dir}/leases`, '');
     // udhcpd checks each address it offers with an ARP ping and serves nobody meanwhile (2 s by
     // default): with a hundred clients asking at once that, not dovesnap, would be measured.
     await must('ip', ['netns', 'exec', ns, 'busybox', 'udhcpd', '-a', '100', `${dir}/udhcpd.conf`]);
-    await must(DOCKER, ['network', 'create', '-d', 'dovesnap', '--internal', '--ipam-driver', 'null', '-o', 'ovs.bridge.dhcp=true', '-o', 'ovs.bridge.mode=flat', '-o', `ovs.bridge.dpid=${dpid}`, '-o', `ovs.bridge.add_ports=${port}`, net]);
+    await must(DOCKER, [
+      'network',
+      'create',
+      '-d',
+      'dovesnap',
+      '--internal',
+      '--ipam-driver',
+      'null',
+      '-o',
+      'ovs.bridge.dhcp=true',
+      '-o',
+      'ovs.bridge.mode=flat',
+      '-o',
+      `ovs.bridge.dpid=${dpid}`,
+      '-o',
+      `ovs.bridge.add_ports=${port}`,
+      net,
+    ]);
     const before = daemonRssKb();
     peakKb = before;
     log(`network ${net}; daemon RSS ${(before / 1024).toFixed(1)} MB; starting ${n} containers, ${parallel} at a time`);
     const started = Date.now();
-    await poolMap(names, parallel, async (name) => must(DOCKER, ['run', '-d', '--name', name, '--label', `${LABEL}=${runId}`, '--net', net, IMAGE, 'sleep', '3600']));
+    await poolMap(names, parallel, async (name) =>
+      must(DOCKER, ['run', '-d', '--name', name, '--label', `${LABEL}=${runId}`, '--net', net, IMAGE, 'sleep', '3600']),
+    );
     const runsDone = Date.now();
     await waitFor(`${n} leases`, async () => ((await boundCount(net)) >= n ? true : undefined), 600_000, 1000);
     const allBound = Date.now();
@@ -132,10 +172,13 @@ async function main(): Promise<void> {
   } finally {
     clearInterval(sampler);
     log('cleaning up');
-    const ids = (await exec(DOCKER, ['ps', '-aq', '--filter', `label=${LABEL}=${runId}`])).stdout.split('\n').filter((s) => s !== '');
+    const ids = (await exec(DOCKER, ['ps', '-aq', '--filter', `label=${LABEL}=${runId}`])).stdout
+      .split('\n')
+      .filter((s) => s !== '');
     for (let i = 0; i < ids.length; i += 50) await exec(DOCKER, ['rm', '-f', ...ids.slice(i, i + 50)]);
     await exec(DOCKER, ['network', 'rm', net]);
-    for (const pid of (await exec('ip', ['netns', 'pids', ns])).stdout.split('\n').filter((s) => s !== '')) await exec('kill', ['-9', pid]);
+    for (const pid of (await exec('ip', ['netns', 'pids', ns])).stdout.split('\n').filter((s) => s !== ''))
+      await exec('kill', ['-9', pid]);
     await exec('ip', ['netns', 'del', ns]);
     await exec('ip', ['link', 'del', port]);
     await exec('rm', ['-rf', dir]);

@@ -39,8 +39,14 @@ function check(opts: ChainOptions): void {
   if (!Number.isInteger(opts.routers) || opts.routers < 2 || opts.routers > 64) {
     throw new Error(`--chain: a chain has 2..64 routers (its links' /30s share one /24), got ${opts.routers}`);
   }
-  if (!Number.isInteger(opts.third) || opts.third < 0 || opts.third > 252) throw new Error(`third octet: 0..252 (it, the next two /24s and the routers' IDs in the third, all in 10.238.0.0/16), got ${opts.third}`);
-  if (!LAB_NAME.test(opts.name)) throw new Error(`lab name: 1-20 of a-z, 0-9 and -, starting and ending with a letter or digit, got ${JSON.stringify(opts.name)}`);
+  if (!Number.isInteger(opts.third) || opts.third < 0 || opts.third > 252)
+    throw new Error(
+      `third octet: 0..252 (it, the next two /24s and the routers' IDs in the third, all in 10.238.0.0/16), got ${opts.third}`,
+    );
+  if (!LAB_NAME.test(opts.name))
+    throw new Error(
+      `lab name: 1-20 of a-z, 0-9 and -, starting and ending with a letter or digit, got ${JSON.stringify(opts.name)}`,
+    );
 }
 
 export function chainAddresses(opts: ChainOptions): ChainAddresses {
@@ -62,7 +68,13 @@ export function chainNeighbours(routers: number): Map<string, number> {
 
 /** /etc/frr/frr.conf of router i (1-based) of a chain of `k`. */
 function frrConfig(i: number, k: number, t: number): string {
-  const ospfIface = (name: string): string[] => [`interface ${name}`, ' ip ospf network point-to-point', ' ip ospf hello-interval 1', ' ip ospf dead-interval 4', '!'];
+  const ospfIface = (name: string): string[] => [
+    `interface ${name}`,
+    ' ip ospf network point-to-point',
+    ' ip ospf hello-interval 1',
+    ' ip ospf dead-interval 4',
+    '!',
+  ];
   const lines = ['frr defaults traditional', `hostname r${i}`, 'log stdout', 'service integrated-vtysh-config', '!'];
   // eth1 faces the uplink (r1) or the previous router; eth2 the next router or the hosts (rK).
   if (i > 1) lines.push(...ospfIface('eth1'));

@@ -34,9 +34,30 @@ export function parseProgress(stderr: string): ProgressStep[] {
  * - `workload`: releasing the node's command and its `exec:` lines;
  * - `removals` and `acls`: what `up` takes away first, and the lab's own FAUCET ACLs.
  */
-export type UpPhase = 'plan' | 'images' | 'networks' | 'docker' | 'setup' | 'carrier' | 'workload' | 'removals' | 'acls' | 'other';
+export type UpPhase =
+  | 'plan'
+  | 'images'
+  | 'networks'
+  | 'docker'
+  | 'setup'
+  | 'carrier'
+  | 'workload'
+  | 'removals'
+  | 'acls'
+  | 'other';
 
-export const UP_PHASES: readonly UpPhase[] = ['plan', 'images', 'networks', 'docker', 'setup', 'carrier', 'workload', 'removals', 'acls', 'other'];
+export const UP_PHASES: readonly UpPhase[] = [
+  'plan',
+  'images',
+  'networks',
+  'docker',
+  'setup',
+  'carrier',
+  'workload',
+  'removals',
+  'acls',
+  'other',
+];
 
 export function classifyStep(what: string): UpPhase {
   if (what.startsWith('image ')) return 'images';
@@ -46,7 +67,13 @@ export function classifyStep(what: string): UpPhase {
   const [, kind, step = ''] = m;
   if (step.startsWith('remove ')) return 'removals';
   if (kind === 'network') return step.startsWith('create ') ? 'networks' : 'other';
-  if (step === 'create the container' || step.startsWith('connect ') || step === 'start the container' || step === 'wait for the container') return 'docker';
+  if (
+    step === 'create the container' ||
+    step.startsWith('connect ') ||
+    step === 'start the container' ||
+    step === 'wait for the container'
+  )
+    return 'docker';
   if (step === 'wait for carrier') return 'carrier';
   if (step === 'start the workload' || step.startsWith('exec #')) return 'workload';
   if (/^(name the interfaces|set .*'s MAC|address |route |place |restart .*'s DHCP client)/.test(step)) return 'setup';

@@ -74,7 +74,8 @@ export interface ContainerMemory {
 function memoryCgroup(pid: number): { dir: string; v2: boolean } | undefined {
   const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
   const v1 = lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
-  if (v1 !== undefined) return { dir: `/sys/fs/cgroup/memory${v1.slice(v1.indexOf(':', v1.indexOf(':') + 1) + 1)}`, v2: false };
+  if (v1 !== undefined)
+    return { dir: `/sys/fs/cgroup/memory${v1.slice(v1.indexOf(':', v1.indexOf(':') + 1) + 1)}`, v2: false };
   const v2 = lines.find((l) => l.startsWith('0::'));
   return v2 === undefined ? undefined : { dir: `/sys/fs/cgroup${v2.slice(3)}`, v2: true };
 }
@@ -85,8 +86,13 @@ export function containerMemory(pid: number): ContainerMemory {
   let cgroupKb: number | undefined;
   if (cg !== undefined) {
     try {
-      pids = readFileSync(`${cg.dir}/cgroup.procs`, 'utf8').split('\n').filter((s) => s !== '').map(Number);
-      cgroupKb = Math.round(Number(readFileSync(`${cg.dir}/${cg.v2 ? 'memory.current' : 'memory.usage_in_bytes'}`, 'utf8').trim()) / 1024);
+      pids = readFileSync(`${cg.dir}/cgroup.procs`, 'utf8')
+        .split('\n')
+        .filter((s) => s !== '')
+        .map(Number);
+      cgroupKb = Math.round(
+        Number(readFileSync(`${cg.dir}/${cg.v2 ? 'memory.current' : 'memory.usage_in_bytes'}`, 'utf8').trim()) / 1024,
+      );
     } catch {
       // A container that stopped meanwhile: only its main process (if any) counts.
     }

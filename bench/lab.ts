@@ -26,7 +26,16 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseLab } from '../src/lab/load.js';
 import { chainAddresses, chainLab, chainNeighbours } from './lab-chain.js';
-import { allFull, ospfNeighbourStates, ospfSelectedPrefixes, parseProgress, reportedSeconds, upPhases, UP_PHASES, type UpPhase } from './lab-parse.js';
+import {
+  allFull,
+  ospfNeighbourStates,
+  ospfSelectedPrefixes,
+  parseProgress,
+  reportedSeconds,
+  upPhases,
+  UP_PHASES,
+  type UpPhase,
+} from './lab-parse.js';
 import { containerMemory, firstSuccess, inNode, type ContainerMemory } from './lab-probe.js';
 import { exec, must, waitFor } from './proc.js';
 import { median } from './stats.js';
@@ -41,7 +50,8 @@ const UPLINK = '192.168.101.1';
 /** Convergence that takes longer than this is a failure, not a figure. */
 const CONVERGE_MS = 90_000;
 
-const log = (msg: string): void => void process.stderr.write(`[lab ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+const log = (msg: string): void =>
+  void process.stderr.write(`[lab ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 
 interface Timed {
   readonly ms: number;
@@ -60,7 +70,9 @@ async function lab(args: readonly string[]): Promise<Timed> {
 
 function daemonRssMb(): number {
   const pid = readFileSync(PIDFILE, 'utf8').trim();
-  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 102.4) / 10;
+  return (
+    Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 102.4) / 10
+  );
 }
 
 async function pidOf(container: string): Promise<number> {
@@ -81,26 +93,41 @@ function listen(address: string): Promise<{ server: Server; port: number }> {
 
 /** When (epoch ms) the router first has `expected` neighbours, all Full. */
 function whenFull(pid: number, expected: number, pollMs: number): Promise<number> {
-  return waitFor('OSPF Full', async () => {
-    const r = await inNode(pid, ['vtysh', '-c', 'show ip ospf neighbor json'], 5000);
-    return r.code === 0 && allFull(ospfNeighbourStates(r.stdout), expected) ? Date.now() : undefined;
-  }, CONVERGE_MS, pollMs);
+  return waitFor(
+    'OSPF Full',
+    async () => {
+      const r = await inNode(pid, ['vtysh', '-c', 'show ip ospf neighbor json'], 5000);
+      return r.code === 0 && allFull(ospfNeighbourStates(r.stdout), expected) ? Date.now() : undefined;
+    },
+    CONVERGE_MS,
+    pollMs,
+  );
 }
 
 function whenOspfRoute(pid: number, prefix: string, pollMs: number): Promise<number> {
-  return waitFor(`an OSPF route to ${prefix}`, async () => {
-    const r = await inNode(pid, ['vtysh', '-c', 'show ip route ospf json'], 5000);
-    return r.code === 0 && ospfSelectedPrefixes(r.stdout).includes(prefix) ? Date.now() : undefined;
-  }, CONVERGE_MS, pollMs);
+  return waitFor(
+    `an OSPF route to ${prefix}`,
+    async () => {
+      const r = await inNode(pid, ['vtysh', '-c', 'show ip route ospf json'], 5000);
+      return r.code === 0 && ospfSelectedPrefixes(r.stdout).includes(prefix) ? Date.now() : undefined;
+    },
+    CONVERGE_MS,
+    pollMs,
+  );
 }
 
 function whenPing(pid: number, address: string, pollMs: number): Promise<number> {
-  return firstSuccess(async () => (await inNode(pid, ['ping', '-c', '1', '-W', '2', address], 5000)).code === 0, { intervalMs: pollMs, timeoutMs: CONVERGE_MS, maxInFlight: 8 });
+  return firstSuccess(async () => (await inNode(pid, ['ping', '-c', '1', '-W', '2', address], 5000)).code === 0, {
+    intervalMs: pollMs,
+    timeoutMs: CONVERGE_MS,
+    maxInFlight: 8,
+  });
 }
 
 function whenTcp(pid: number, address: string, port: number, pollMs: number): Promise<number> {
   return firstSuccess(
-    async () => (await inNode(pid, ['sh', '-c', `timeout 3 nc ${address} ${port} </dev/null`], 5000)).stdout.includes('hello'),
+    async () =>
+      (await inNode(pid, ['sh', '-c', `timeout 3 nc ${address} ${port} </dev/null`], 5000)).stdout.includes('hello'),
     { intervalMs: pollMs, timeoutMs: CONVERGE_MS, maxInFlight: 8 },
   );
 }
@@ -155,9 +182,11 @@ async function ospfRound(file: string, edited: string, pollMs: number): Promise<
       whenTcp(h1 ?? 0, UPLINK, port, pollMs),
     ]);
     const noop = await lab(['up', file]);
-    if (!/up to date: nothing to change/.test(noop.stdout)) throw new Error(`lab up unchanged changed something:\n${noop.stdout}`);
+    if (!/up to date: nothing to change/.test(noop.stdout))
+      throw new Error(`lab up unchanged changed something:\n${noop.stdout}`);
     const edit = await lab(['up', edited]);
-    if (!/1 node created, 6 unchanged/.test(edit.stdout)) throw new Error(`lab up after adding h2 did more or less than that:\n${edit.stdout}`);
+    if (!/1 node created, 6 unchanged/.test(edit.stdout))
+      throw new Error(`lab up after adding h2 did more or less than that:\n${edit.stdout}`);
     const down = await lab(['down', OSPF_LAB]);
     return {
       up: upFigures(upT),
@@ -268,7 +297,10 @@ function ospfTable(rounds: readonly OspfRound[]): string {
     '',
     `| round | reported | ${phases.join(' | ')} |`,
     `|--:|--:|${phases.map(() => '--:').join('|')}|`,
-    ...rounds.map((r, i) => `| ${i + 1} | ${r.up.reportedS?.toFixed(1) ?? '–'} | ${phases.map((p) => r.up.phasesS[p].toFixed(1)).join(' | ')} |`),
+    ...rounds.map(
+      (r, i) =>
+        `| ${i + 1} | ${r.up.reportedS?.toFixed(1) ?? '–'} | ${phases.map((p) => r.up.phasesS[p].toFixed(1)).join(' | ')} |`,
+    ),
   );
   return lines.join('\n');
 }
@@ -276,8 +308,10 @@ function ospfTable(rounds: readonly OspfRound[]): string {
 function chainTable(chains: readonly ChainResult[]): string {
   const phases = UP_PHASES.filter((p) => chains.some((c) => c.up.phasesS[p] > 0));
   const memOf = (c: ChainResult, f: (m: ContainerMemory) => number | undefined): string => {
-    const xs = Object.values(c.frr).map(f).filter((x): x is number => x !== undefined);
-    return xs.length === 0 ? '–' : mb(median(xs) );
+    const xs = Object.values(c.frr)
+      .map(f)
+      .filter((x): x is number => x !== undefined);
+    return xs.length === 0 ? '–' : mb(median(xs));
   };
   return [
     '| routers | containers / networks | up | all Full | H1 TCP | converged | still Full | down | FRR container RSS / PSS / cgroup (MB, median) | daemon RSS before / converged / after down (MB) |',
@@ -292,13 +326,18 @@ function chainTable(chains: readonly ChainResult[]): string {
     '',
     `| routers | reported | ${phases.join(' | ')} |`,
     `|--:|--:|${phases.map(() => '--:').join('|')}|`,
-    ...chains.map((c) => `| ${c.routers} | ${c.up.reportedS?.toFixed(1) ?? '–'} | ${phases.map((p) => c.up.phasesS[p].toFixed(1)).join(' | ')} |`),
+    ...chains.map(
+      (c) =>
+        `| ${c.routers} | ${c.up.reportedS?.toFixed(1) ?? '–'} | ${phases.map((p) => c.up.phasesS[p].toFixed(1)).join(' | ')} |`,
+    ),
   ].join('\n');
 }
 
 function parseChain(text: string): number[] {
   const ks = text.split(',').map((x) => Number(x.trim()));
-  for (const k of ks) if (!Number.isInteger(k) || k < 2 || k > 64) throw new Error(`--chain: router counts 2..64, comma-separated, got ${JSON.stringify(text)}`);
+  for (const k of ks)
+    if (!Number.isInteger(k) || k < 2 || k > 64)
+      throw new Error(`--chain: router counts 2..64, comma-separated, got ${JSON.stringify(text)}`);
   return ks;
 }
 
@@ -319,7 +358,10 @@ async function main(): Promise<void> {
   if (!(pollMs >= 50 && pollMs <= 5000)) throw new Error(`--poll: 50..5000 ms, got ${values.poll}`);
   // The example's subnets are fixed: a lab already using them (the example itself, as `ospf`) would collide.
   const taken = await must(DOCKER, ['network', 'ls', '--filter', 'label=dovesnap.lab=ospf', '-q']);
-  if (rounds > 0 && taken !== '') throw new Error('lab ospf is up on this host and holds 192.168.101.0/24: take it down first (dovesnap lab down ospf)');
+  if (rounds > 0 && taken !== '')
+    throw new Error(
+      'lab ospf is up on this host and holds 192.168.101.0/24: take it down first (dovesnap lab down ospf)',
+    );
 
   const dir = mkdtempSync(join(tmpdir(), 'dovesnap-lab-bench-'));
   const made = new Set<string>();
@@ -340,7 +382,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const result: { imageBuild?: { wallMs: number; line: string }; ospf: OspfRound[]; chains: ChainResult[] } = { ospf: [], chains: [] };
+  const result: { imageBuild?: { wallMs: number; line: string }; ospf: OspfRound[]; chains: ChainResult[] } = {
+    ospf: [],
+    chains: [],
+  };
   try {
     if (values.images) {
       log('lab image build --force frr');
@@ -353,7 +398,10 @@ async function main(): Promise<void> {
       if (!text.includes(`name: ${OSPF_LAB}`)) throw new Error(`${EXAMPLE}: no "name: ospf" line to rename`);
       writeFileSync(file, text);
       const edited = join(dir, 'ospf-lab-h2.yaml');
-      writeFileSync(edited, `${text}${['  h2:', '    kind: host', '    interfaces:', '      eth1: { network: inside, address: 192.168.103.3/24 }', '    routes: [default via 192.168.103.1]', ''].join('\n')}`);
+      writeFileSync(
+        edited,
+        `${text}${['  h2:', '    kind: host', '    interfaces:', '      eth1: { network: inside, address: 192.168.103.3/24 }', '    routes: [default via 192.168.103.1]', ''].join('\n')}`,
+      );
       made.add(OSPF_LAB);
       for (let i = 0; i < rounds; i++) {
         log(`OSPF example, round ${i + 1} of ${rounds}`);
@@ -369,9 +417,20 @@ async function main(): Promise<void> {
   }
 
   const out: string[] = [];
-  if (result.imageBuild !== undefined) out.push(`lab image build --force frr: ${s(result.imageBuild.wallMs)} s (${result.imageBuild.line.replace(/\s+/g, ' ')})`, '');
-  if (result.ospf.length > 0) out.push('OSPF example (s; up, no-op, edit and down as the user waits for them; the rest from up returning):', '', ospfTable(result.ospf), '');
-  if (result.chains.length > 0) out.push('Chains (s from up returning, except up and down):', '', chainTable(result.chains), '');
+  if (result.imageBuild !== undefined)
+    out.push(
+      `lab image build --force frr: ${s(result.imageBuild.wallMs)} s (${result.imageBuild.line.replace(/\s+/g, ' ')})`,
+      '',
+    );
+  if (result.ospf.length > 0)
+    out.push(
+      'OSPF example (s; up, no-op, edit and down as the user waits for them; the rest from up returning):',
+      '',
+      ospfTable(result.ospf),
+      '',
+    );
+  if (result.chains.length > 0)
+    out.push('Chains (s from up returning, except up and down):', '', chainTable(result.chains), '');
   process.stdout.write(`\n${out.join('\n')}`);
   if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ pollMs, ...result }, null, 2));
 }

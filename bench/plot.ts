@@ -33,13 +33,19 @@ function median(xs: number[]): number {
 function load(spec: string): Series {
   const [label = '', rest = ''] = spec.split('=');
   const [file = '', kind = 'dovesnap'] = rest.split(':');
-  const samples = (JSON.parse(readFileSync(file, 'utf8')) as { samples: Sample[] }).samples.filter((s) => s.kind === kind);
+  const samples = (JSON.parse(readFileSync(file, 'utf8')) as { samples: Sample[] }).samples.filter(
+    (s) => s.kind === kind,
+  );
   const points: Series['points'] = [];
   const max = Math.max(...samples.map((s) => s.index));
   for (let x = 0; x <= max; x += BUCKET) {
     const group = samples.filter((s) => s.index >= x && s.index < x + BUCKET);
     if (group.length === 0) continue;
-    points.push({ x: x + BUCKET / 2, a: median(group.map((s) => s.runMs)), b: median(group.map((s) => s.pingMs ?? 30_000)) });
+    points.push({
+      x: x + BUCKET / 2,
+      a: median(group.map((s) => s.runMs)),
+      b: median(group.map((s) => s.pingMs ?? 30_000)),
+    });
   }
   return { label, points };
 }
@@ -53,10 +59,16 @@ function panel(series: readonly Series[], pick: 'a' | 'b', title: string, ox: nu
   const py = (y: number): number => 30 + h - (y / yMax) * h;
   const out: string[] = [`<text x="${ox + 50}" y="18" font-size="13" font-weight="bold">${title}</text>`];
   for (let y = 0; y <= yMax; y += yMax / 5) {
-    out.push(`<line x1="${px(0)}" y1="${py(y)}" x2="${px(xMax)}" y2="${py(y)}" stroke="#ddd"/>`, `<text x="${ox + 45}" y="${py(y) + 4}" font-size="10" text-anchor="end">${Math.round(y)} ms</text>`);
+    out.push(
+      `<line x1="${px(0)}" y1="${py(y)}" x2="${px(xMax)}" y2="${py(y)}" stroke="#ddd"/>`,
+      `<text x="${ox + 45}" y="${py(y) + 4}" font-size="10" text-anchor="end">${Math.round(y)} ms</text>`,
+    );
   }
-  for (let x = 0; x <= xMax; x += Math.max(50, Math.round(xMax / 500) * 50)) out.push(`<text x="${px(x)}" y="${py(0) + 14}" font-size="10" text-anchor="middle">${x}</text>`);
-  out.push(`<text x="${px(xMax / 2)}" y="${py(0) + 30}" font-size="11" text-anchor="middle">containers already running</text>`);
+  for (let x = 0; x <= xMax; x += Math.max(50, Math.round(xMax / 500) * 50))
+    out.push(`<text x="${px(x)}" y="${py(0) + 14}" font-size="10" text-anchor="middle">${x}</text>`);
+  out.push(
+    `<text x="${px(xMax / 2)}" y="${py(0) + 30}" font-size="11" text-anchor="middle">containers already running</text>`,
+  );
   series.forEach((s, i) => {
     const d = s.points.map((p) => `${px(p.x).toFixed(1)},${py(p[pick]).toFixed(1)}`).join(' ');
     out.push(`<polyline fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="2" points="${d}"/>`);
@@ -66,10 +78,14 @@ function panel(series: readonly Series[], pick: 'a' | 'b', title: string, ox: nu
 
 function main(): void {
   const { values, positionals } = parseArgs({ options: { out: { type: 'string' } }, allowPositionals: true });
-  if (values.out === undefined || positionals.length === 0) throw new Error('usage: plot.js --out FILE.svg LABEL=FILE.json[:kind] ...');
+  if (values.out === undefined || positionals.length === 0)
+    throw new Error('usage: plot.js --out FILE.svg LABEL=FILE.json[:kind] ...');
   const series = positionals.map(load);
   const legend = series
-    .map((s, i) => `<rect x="${60 + i * 220}" y="330" width="14" height="4" fill="${COLORS[i % COLORS.length]}"/><text x="${80 + i * 220}" y="336" font-size="11">${s.label}</text>`)
+    .map(
+      (s, i) =>
+        `<rect x="${60 + i * 220}" y="330" width="14" height="4" fill="${COLORS[i % COLORS.length]}"/><text x="${80 + i * 220}" y="336" font-size="11">${s.label}</text>`,
+    )
     .join('\n');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="960" height="350" font-family="sans-serif">
 <rect width="960" height="350" fill="white"/>

@@ -11,10 +11,16 @@ export interface Result {
 
 export function exec(file: string, args: readonly string[], timeoutMs = 600_000): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(file, args as string[], { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ code, stdout: stdout.trim(), stderr: String(stderr).trim() });
-    });
+    execFile(
+      file,
+      args as string[],
+      { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const code =
+          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+        resolve({ code, stdout: stdout.trim(), stderr: String(stderr).trim() });
+      },
+    );
   });
 }
 
@@ -25,7 +31,11 @@ export async function must(file: string, args: readonly string[]): Promise<strin
 }
 
 /** Runs fn over items, at most `width` at a time, keeping the order of the results. */
-export async function poolMap<T, R>(items: readonly T[], width: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function poolMap<T, R>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out: R[] = new Array<R>(items.length);
   let next = 0;
   await Promise.all(
@@ -39,7 +49,12 @@ export async function poolMap<T, R>(items: readonly T[], width: number, fn: (ite
   return out;
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 250,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn().catch(() => undefined);

@@ -32,7 +32,10 @@ const runId = randomBytes(3).toString('hex');
  * Samples the daemon's VmRSS every 250 ms for the whole run (the pid changes at the restart),
  * keeping the peak of each phase: the mass start, the restart, the mass removal.
  */
-function sampleDaemonRss(): { phase: (name: string) => void; stop: () => { peaks: Record<string, number>; samples: number } } {
+function sampleDaemonRss(): {
+  phase: (name: string) => void;
+  stop: () => { peaks: Record<string, number>; samples: number };
+} {
   const peaksKb: Record<string, number> = {};
   let current = 'start';
   let samples = 0;
@@ -54,12 +57,16 @@ function sampleDaemonRss(): { phase: (name: string) => void; stop: () => { peaks
     },
     stop: () => {
       clearInterval(timer);
-      return { peaks: Object.fromEntries(Object.entries(peaksKb).map(([k, v]) => [k, Math.round(v / 102.4) / 10])), samples };
+      return {
+        peaks: Object.fromEntries(Object.entries(peaksKb).map(([k, v]) => [k, Math.round(v / 102.4) / 10])),
+        samples,
+      };
     },
   };
 }
 
-const log = (msg: string): void => void process.stderr.write(`[restart ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+const log = (msg: string): void =>
+  void process.stderr.write(`[restart ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 
 interface PortRow {
   readonly uuid: string;
@@ -68,7 +75,9 @@ interface PortRow {
 
 /** Every dovesnap container port, and every ready port (taken or not): name -> Interface row UUID and OpenFlow number. */
 async function containerPorts(): Promise<Map<string, PortRow>> {
-  const out = JSON.parse(await must('ovs-vsctl', ['-f', 'json', '--columns=_uuid,name,ofport', 'list', 'Interface'])) as { data: [unknown, unknown, unknown][] };
+  const out = JSON.parse(
+    await must('ovs-vsctl', ['-f', 'json', '--columns=_uuid,name,ofport', 'list', 'Interface']),
+  ) as { data: [unknown, unknown, unknown][] };
   // ovs-vsctl's JSON keeps OVSDB's typed atoms: ["uuid", "…"] for the row's UUID.
   const atom = (v: unknown): string => String(Array.isArray(v) ? v[1] : v);
   return new Map(
@@ -96,40 +105,103 @@ function logTime(pid: number, msg: string): number | undefined {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { n: { type: 'string', default: '500' }, networks: { type: 'string', default: '1' }, parallel: { type: 'string', default: '6' }, json: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string', default: '500' },
+      networks: { type: 'string', default: '1' },
+      parallel: { type: 'string', default: '6' },
+      json: { type: 'string' },
+    },
+  });
   const n = Number(values.n);
   const k = Number(values.networks);
   const parallel = Number(values.parallel);
   if (!(n >= 4 && n <= 1000)) throw new Error('--n: 4..1000');
-  if (!(Number.isInteger(k) && k >= 1 && k <= 50 && n / k >= 2)) throw new Error('--networks: 1..50, at least 2 containers each');
+  if (!(Number.isInteger(k) && k >= 1 && k <= 50 && n / k >= 2))
+    throw new Error('--networks: 1..50, at least 2 containers each');
   const dpidBase = 0xd5c0000 + (randomBytes(2).readUInt16BE(0) << 6);
   const rand = randomBytes(1)[0] ?? 0;
   // One network: a /22 in 10.233.0.0/16 (as before). Several: a /24 each in 10.232.0.0/16.
   const nets =
     k === 1
       ? [{ name: `dsr-${runId}`, subnet: `10.233.${(rand % 60) * 4}.0/22`, dpid: `0x${dpidBase.toString(16)}` }]
-      : Array.from({ length: k }, (_, j) => ({ name: `dsr-${runId}-${j}`, subnet: `10.232.${(rand + j) % 250}.0/24`, dpid: `0x${(dpidBase + j).toString(16)}` }));
+      : Array.from({ length: k }, (_, j) => ({
+          name: `dsr-${runId}-${j}`,
+          subnet: `10.232.${(rand + j) % 250}.0/24`,
+          dpid: `0x${(dpidBase + j).toString(16)}`,
+        }));
   if (k > 1 && Math.ceil(n / k) > 250) throw new Error('--networks: at most 250 containers per /24 network');
   const names = Array.from({ length: n }, (_, i) => ({ name: `dsr-${runId}-c${i}`, net: nets[i % k]?.name ?? '' }));
   const net = nets[0]?.name ?? '';
   const rss = sampleDaemonRss();
   let result: Record<string, number> | undefined;
   try {
-    for (const x of nets) await must(DOCKER, ['network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${x.dpid}`, '--subnet', x.subnet, x.name]);
-    log(`${k} network(s) ${nets.map((x) => `${x.name} ${x.subnet}`).join(', ')}; starting ${n} containers, ${parallel} at a time`);
+    for (const x of nets)
+      await must(DOCKER, [
+        'network',
+        'create',
+        '-d',
+        'dovesnap',
+        '-o',
+        `ovs.bridge.dpid=${x.dpid}`,
+        '--subnet',
+        x.subnet,
+        x.name,
+      ]);
+    log(
+      `${k} network(s) ${nets.map((x) => `${x.name} ${x.subnet}`).join(', ')}; starting ${n} containers, ${parallel} at a time`,
+    );
     const t0 = Date.now();
-    await poolMap(names, parallel, (c) => must(DOCKER, ['run', '-d', '--name', c.name, '--net', c.net, '--label', `${LABEL}=${runId}`, IMAGE, 'sleep', '86400']));
+    await poolMap(names, parallel, (c) =>
+      must(DOCKER, [
+        'run',
+        '-d',
+        '--name',
+        c.name,
+        '--net',
+        c.net,
+        '--label',
+        `${LABEL}=${runId}`,
+        IMAGE,
+        'sleep',
+        '86400',
+      ]),
+    );
     log(`${n} containers started in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    await waitFor('every container connected', async () => {
-      const doc = (await (await fetch(`${STATUS}/networks`)).json()) as Record<string, { NetworkName: string; Containers: Record<string, { Name: string; OFPort: number | null; Blocked: string | null }> }>;
-      const ours = new Set(nets.map((x) => x.name));
-      const cs = Object.values(doc).filter((x) => ours.has(x.NetworkName)).flatMap((x) => Object.values(x.Containers));
-      return cs.length === n && cs.every((c) => c.Name !== '' && c.OFPort !== null && c.Blocked === null) ? true : undefined;
-    }, 300_000);
+    await waitFor(
+      'every container connected',
+      async () => {
+        const doc = (await (await fetch(`${STATUS}/networks`)).json()) as Record<
+          string,
+          {
+            NetworkName: string;
+            Containers: Record<string, { Name: string; OFPort: number | null; Blocked: string | null }>;
+          }
+        >;
+        const ours = new Set(nets.map((x) => x.name));
+        const cs = Object.values(doc)
+          .filter((x) => ours.has(x.NetworkName))
+          .flatMap((x) => Object.values(x.Containers));
+        return cs.length === n && cs.every((c) => c.Name !== '' && c.OFPort !== null && c.Blocked === null)
+          ? true
+          : undefined;
+      },
+      300_000,
+    );
     // Two containers of the first network ping each other through the restart.
     const [a, b] = [names[0]?.name, names[k]?.name];
-    const bIp = await must(DOCKER, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, b ?? '']);
-    await waitFor('a first ping', async () => ((await exec(DOCKER, ['exec', a ?? '', 'ping', '-c', '1', '-W', '1', bIp])).code === 0 ? true : undefined), 60_000);
+    const bIp = await must(DOCKER, [
+      'inspect',
+      '-f',
+      `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`,
+      b ?? '',
+    ]);
+    await waitFor(
+      'a first ping',
+      async () =>
+        (await exec(DOCKER, ['exec', a ?? '', 'ping', '-c', '1', '-W', '1', bIp])).code === 0 ? true : undefined,
+      60_000,
+    );
     // Names reach FAUCET's file once starting stops for a moment; let that write pass too.
     await new Promise((r) => setTimeout(r, 5000));
     const before = await containerPorts();
@@ -174,12 +246,19 @@ async function main(): Promise<void> {
   } finally {
     log('cleaning up');
     rss.phase('removal');
-    const ids = (await exec(DOCKER, ['ps', '-aq', '--filter', `label=${LABEL}=${runId}`])).stdout.split('\n').filter((s) => s !== '');
+    const ids = (await exec(DOCKER, ['ps', '-aq', '--filter', `label=${LABEL}=${runId}`])).stdout
+      .split('\n')
+      .filter((s) => s !== '');
     for (let i = 0; i < ids.length; i += 50) await exec(DOCKER, ['rm', '-f', ...ids.slice(i, i + 50)]);
     for (const x of nets) await exec(DOCKER, ['network', 'rm', x.name]);
     const { peaks, samples } = rss.stop();
-    process.stdout.write(`daemon RSS peaks (MB, ${samples} samples): ${Object.entries(peaks).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
-    if (result !== undefined && values.json !== undefined) writeFileSync(values.json, JSON.stringify({ ...result, rssPeaksMb: peaks }, null, 2));
+    process.stdout.write(
+      `daemon RSS peaks (MB, ${samples} samples): ${Object.entries(peaks)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}\n`,
+    );
+    if (result !== undefined && values.json !== undefined)
+      writeFileSync(values.json, JSON.stringify({ ...result, rssPeaksMb: peaks }, null, 2));
   }
 }
 

@@ -86,7 +86,8 @@ interface RssSample {
 
 const abort = new AbortController();
 const runId = randomBytes(3).toString('hex');
-const log = (msg: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+const log = (msg: string): void =>
+  void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 
 class Interrupted extends Error {}
 function checkAborted(): void {
@@ -100,14 +101,19 @@ interface Result {
 }
 
 /** Runs docker (or another command); never rejects. `interruptible` ones are killed on Ctrl-C. */
-function exec(file: string, args: readonly string[], { timeoutMs = 120_000, interruptible = true } = {}): Promise<Result> {
+function exec(
+  file: string,
+  args: readonly string[],
+  { timeoutMs = 120_000, interruptible = true } = {},
+): Promise<Result> {
   return new Promise((resolve) => {
     execFile(
       file,
       args as string[],
       { timeout: timeoutMs, maxBuffer: 16 << 20, encoding: 'utf8', ...(interruptible ? { signal: abort.signal } : {}) },
       (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+        const code =
+          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
         resolve({ code, stdout: stdout.trim(), stderr: String(stderr).trim() || (err?.message ?? '') });
       },
     );
@@ -170,7 +176,8 @@ async function createNetwork(kind: Kind, name: string, hosts: number): Promise<s
     dpidCursor += 1;
     const subnet = benchSubnet(subnetCursor, hosts);
     const args = ['network', 'create', '-d', kind, '--subnet', subnet];
-    if (kind === 'dovesnap') args.push('-o', `ovs.bridge.dpid=0x${dpidCursor.toString(16)}`, ...netOpts.flatMap((o) => ['-o', o]));
+    if (kind === 'dovesnap')
+      args.push('-o', `ovs.bridge.dpid=0x${dpidCursor.toString(16)}`, ...netOpts.flatMap((o) => ['-o', o]));
     madeNetworks.add(name);
     const r = await docker(...args, name);
     checkAborted();
@@ -205,7 +212,9 @@ async function waitDpRunning(network: string, timeoutMs: number): Promise<number
     }
     await new Promise((res) => setTimeout(res, 100));
   }
-  throw new Error(`FAUCET did not bring up the DP of network ${network} within ${timeoutMs / 1000} s (${FAUCET_METRICS})`);
+  throw new Error(
+    `FAUCET did not bring up the DP of network ${network} within ${timeoutMs / 1000} s (${FAUCET_METRICS})`,
+  );
 }
 
 const STATUS = process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401';
@@ -225,10 +234,14 @@ async function waitPreallocated(network: string, want: number, timeoutMs: number
   const started = performance.now();
   for (;;) {
     checkAborted();
-    const doc = (await (await fetch(`${STATUS}/networks`)).json()) as Record<string, { NetworkName: string; ReadyPorts?: number }>;
+    const doc = (await (await fetch(`${STATUS}/networks`)).json()) as Record<
+      string,
+      { NetworkName: string; ReadyPorts?: number }
+    >;
     const have = Object.values(doc).find((x) => x.NetworkName === network)?.ReadyPorts ?? 0;
     if (have >= want) break;
-    if (performance.now() - started > timeoutMs) throw new Error(`network ${network} has ${have} of its ${want} ready ports after ${timeoutMs / 1000} s`);
+    if (performance.now() - started > timeoutMs)
+      throw new Error(`network ${network} has ${have} of its ${want} ready ports after ${timeoutMs / 1000} s`);
     await new Promise((res) => setTimeout(res, 1000));
   }
   const faucetPid = readFileSync('/run/dovesnap/faucet.pid', 'utf8').trim();
@@ -250,12 +263,26 @@ async function waitPreallocated(network: string, want: number, timeoutMs: number
 
 async function startContainer(name: string, network: string, extra: readonly string[] = []): Promise<Result> {
   madeContainers.add(name);
-  return docker('run', '-d', '--name', name, '--net', network, '--label', `${LABEL}=${runId}`, ...extra, IMAGE, 'sleep', '86400');
+  return docker(
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--net',
+    network,
+    '--label',
+    `${LABEL}=${runId}`,
+    ...extra,
+    IMAGE,
+    'sleep',
+    '86400',
+  );
 }
 
 async function containerIp(name: string, network: string): Promise<string> {
   const ip = await mustDocker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, name);
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new Error(`container ${name} has no IPv4 address on ${network} (got "${ip}")`);
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip))
+    throw new Error(`container ${name} has no IPv4 address on ${network} (got "${ip}")`);
   return ip;
 }
 
@@ -288,10 +315,14 @@ async function firstReply(container: string, ip: string, opts: Options): Promise
   return new Promise((resolve) => {
     let at: number | null = null;
     let seen = '';
-    const child = spawn(DOCKER, ['exec', container, 'sh', '-c', `ping -i 0.05 -w ${opts.pingTimeoutS} ${ip} | head -n 2`], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-      signal: abort.signal,
-    });
+    const child = spawn(
+      DOCKER,
+      ['exec', container, 'sh', '-c', `ping -i 0.05 -w ${opts.pingTimeoutS} ${ip} | head -n 2`],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        signal: abort.signal,
+      },
+    );
     const killer = setTimeout(() => child.kill('SIGKILL'), (opts.pingTimeoutS + 10) * 1000);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
@@ -310,7 +341,10 @@ async function firstReply(container: string, ip: string, opts: Options): Promise
 /** "64 bytes from 10.232.1.2: seq=0 ttl=64 time=1002.890 ms" -> seq and RTT. */
 function parseReply(text: string): { seq: number | undefined; rttMs: number | undefined } {
   const m = /bytes from .*?seq=(\d+) .*?time=([\d.]+) ms/.exec(text);
-  return { seq: m?.[1] === undefined ? undefined : Number(m[1]), rttMs: m?.[2] === undefined ? undefined : Number(m[2]) };
+  return {
+    seq: m?.[1] === undefined ? undefined : Number(m[1]),
+    rttMs: m?.[2] === undefined ? undefined : Number(m[2]),
+  };
 }
 
 // ------------------------------------------------------------------------------ measurements
@@ -352,7 +386,9 @@ async function trial(kind: Kind, n: number, round: number, opts: Options): Promi
       const peerIp = await containerIp(`${net}-peer`, net);
       await start(`${net}-warm`, net);
       if ((await firstReply(`${net}-warm`, peerIp, opts)) === null) {
-        throw new Error(`network ${net} carries no traffic: ${net}-warm got no reply from the peer ${peerIp} in ${opts.pingTimeoutS} s`);
+        throw new Error(
+          `network ${net} carries no traffic: ${net}-warm got no reply from the peer ${peerIp} in ${opts.pingTimeoutS} s`,
+        );
       }
       peers.set(net, peerIp);
     }
@@ -432,7 +468,11 @@ function readLogMarks(since: number): LogMarks | undefined {
     const msg = e['msg'];
     if (msg === 'endpoint created' && typeof e['endpoint'] === 'string') {
       marks.endpointCreated.set(e['endpoint'], time);
-    } else if (msg === 'container resolved' && typeof e['container'] === 'string' && typeof e['endpoint'] === 'string') {
+    } else if (
+      msg === 'container resolved' &&
+      typeof e['container'] === 'string' &&
+      typeof e['endpoint'] === 'string'
+    ) {
       const name = e['container'].replace(/^\//, '');
       if (!marks.resolved.has(name)) marks.resolved.set(name, { time, endpoint: e['endpoint'] });
     } else if (msg === 'FAUCET configuration applied' && typeof e['reason'] === 'string') {
@@ -488,7 +528,8 @@ const fmt = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toFixed(d
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const line = (cells: readonly string[]): string =>
+    `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
@@ -521,27 +562,65 @@ function summarizeKind(samples: readonly Sample[], n: number, kind: Kind): KindS
 
 const mb = (kb: number): number => kb / 1024;
 
-function report(samples: readonly Sample[], failedTrials: readonly FailedTrial[], opts: Options, marks: LogMarks | undefined): { text: string; json: unknown } {
+function report(
+  samples: readonly Sample[],
+  failedTrials: readonly FailedTrial[],
+  opts: Options,
+  marks: LogMarks | undefined,
+): { text: string; json: unknown } {
   const out: string[] = [];
   const kinds: Kind[] = ['bridge', 'dovesnap'];
   const sums = opts.ns.flatMap((n) => kinds.map((k) => summarizeKind(samples, n, k)));
   const get = (n: number, k: Kind): KindSummary => sums.find((s) => s.n === n && s.kind === k)!;
 
   const extra = opts.runOpts.length > 0 ? `; timed containers run with ${opts.runOpts.join(' ')}` : '';
-  out.push(`(a) \`docker run -d\` wall time and (b) run return -> first ping reply, ms (${opts.probe} probe; ${opts.rounds} round(s)${extra})`, '');
+  out.push(
+    `(a) \`docker run -d\` wall time and (b) run return -> first ping reply, ms (${opts.probe} probe; ${opts.rounds} round(s)${extra})`,
+    '',
+  );
   out.push(
     table(
-      ['N', 'kind', 'runs', '(a) median', '(a) p95', '(a) max', '(a) ratio med / p95', '(b) median', '(b) p95', '(b) max', '(b) failed', '1st reply RTT med'],
+      [
+        'N',
+        'kind',
+        'runs',
+        '(a) median',
+        '(a) p95',
+        '(a) max',
+        '(a) ratio med / p95',
+        '(b) median',
+        '(b) p95',
+        '(b) max',
+        '(b) failed',
+        '1st reply RTT med',
+      ],
       sums.map((s) => {
         const b = get(s.n, 'bridge');
-        const r = s.kind === 'dovesnap' ? `${fmt(ratio(s.run.median, b.run.median), 2)} / ${fmt(ratio(s.run.p95, b.run.p95), 2)}` : '';
+        const r =
+          s.kind === 'dovesnap'
+            ? `${fmt(ratio(s.run.median, b.run.median), 2)} / ${fmt(ratio(s.run.p95, b.run.p95), 2)}`
+            : '';
         const runs = s.runFailures > 0 ? `${s.runs} (${s.runFailures} failed)` : String(s.runs);
-        return [String(s.n), s.kind, runs, fmt(s.run.median), fmt(s.run.p95), fmt(s.run.max), r, fmt(s.ping.median), fmt(s.ping.p95), fmt(s.ping.max), String(s.pingFailures), fmt(s.replyRtt.median)];
+        return [
+          String(s.n),
+          s.kind,
+          runs,
+          fmt(s.run.median),
+          fmt(s.run.p95),
+          fmt(s.run.max),
+          r,
+          fmt(s.ping.median),
+          fmt(s.ping.p95),
+          fmt(s.ping.max),
+          String(s.pingFailures),
+          fmt(s.replyRtt.median),
+        ];
       }),
     ),
   );
 
-  for (const f of failedTrials) out.push(`FAILED TRIAL (samples dropped): round ${f.round} N=${f.n} ${f.kind}: ${f.error}`);
+  for (const f of failedTrials)
+    out.push(`FAILED TRIAL (samples dropped): round ${f.round} N=${f.n} ${f.kind}: ${f.error}`);
 
   const pids = [...new Set(rssSamples.map((s) => s.pid))];
   const rssRows: string[][] = [];
@@ -551,16 +630,37 @@ function report(samples: readonly Sample[], failedTrials: readonly FailedTrial[]
     rssSummaries[label] = s;
     rssRows.push([label, '', String(s.count), fmt(s.median, 1), fmt(s.p95, 1), fmt(s.max, 1)]);
   };
-  addRss('whole run', rssSamples.map((s) => s.kb));
-  for (const n of opts.ns) addRss(`dovesnap trials, N=${n}`, rssSamples.filter((s) => s.kind === 'dovesnap' && s.n === n).map((s) => s.kb));
-  out.push('', `(c) dovesnap daemon VmRSS, MB, sampled every ${RSS_INTERVAL_MS} ms (daemon pid${pids.length === 1 ? '' : 's'} ${pids.join(', ') || 'unknown'})`, '');
+  addRss(
+    'whole run',
+    rssSamples.map((s) => s.kb),
+  );
+  for (const n of opts.ns)
+    addRss(
+      `dovesnap trials, N=${n}`,
+      rssSamples.filter((s) => s.kind === 'dovesnap' && s.n === n).map((s) => s.kb),
+    );
+  out.push(
+    '',
+    `(c) dovesnap daemon VmRSS, MB, sampled every ${RSS_INTERVAL_MS} ms (daemon pid${pids.length === 1 ? '' : 's'} ${pids.join(', ') || 'unknown'})`,
+    '',
+  );
   out.push(table(['samples taken during', '', 'samples', 'median', 'p95', 'max'], rssRows));
-  if (pids.length > 1) out.push('', 'WARNING: the daemon restarted during the run (several pids): RSS and timings are suspect.');
+  if (pids.length > 1)
+    out.push('', 'WARNING: the daemon restarted during the run (several pids): RSS and timings are suspect.');
 
   const bdRows: string[][] = [];
   const bdJson: Record<string, Record<string, Summary>> = {};
   const perN = new Map<number, Breakdown[]>();
-  for (const n of opts.ns) perN.set(n, marks === undefined ? [] : breakdowns(samples.filter((s) => s.n === n), marks));
+  for (const n of opts.ns)
+    perN.set(
+      n,
+      marks === undefined
+        ? []
+        : breakdowns(
+            samples.filter((s) => s.n === n),
+            marks,
+          ),
+    );
   const fields: [keyof Breakdown, string][] = [
     ['runMs', '(a) docker run -d (start -> return)'],
     ['endpointAfterStart', 'run start -> CreateEndpoint done'],
@@ -592,18 +692,30 @@ function report(samples: readonly Sample[], failedTrials: readonly FailedTrial[]
     const d = get(n, 'dovesnap');
     const b = get(n, 'bridge');
     const r = ratio(d.run.median, b.run.median);
-    out.push(`  (a) N=${n}: dovesnap/bridge median run time ${fmt(r, 2)}x (p95 ${fmt(ratio(d.run.p95, b.run.p95), 2)}x) -> ${r <= 1.2 ? 'met' : 'NOT met'} (target <= 1.2x)`);
+    out.push(
+      `  (a) N=${n}: dovesnap/bridge median run time ${fmt(r, 2)}x (p95 ${fmt(ratio(d.run.p95, b.run.p95), 2)}x) -> ${r <= 1.2 ? 'met' : 'NOT met'} (target <= 1.2x)`,
+    );
   }
   const n50 = opts.ns.includes(50) ? 50 : Math.max(...opts.ns);
   const p = get(n50, 'dovesnap').ping;
   const pf = get(n50, 'dovesnap').pingFailures;
-  out.push(`  (b) N=${n50}: dovesnap p95 run return -> first ping ${fmt(p.p95)} ms, ${pf} timeout(s) -> ${p.p95 < 1000 && pf === 0 ? 'met' : 'NOT met'} (target p95 < 1000 ms at N=50)`);
+  out.push(
+    `  (b) N=${n50}: dovesnap p95 run return -> first ping ${fmt(p.p95)} ms, ${pf} timeout(s) -> ${p.p95 < 1000 && pf === 0 ? 'met' : 'NOT met'} (target p95 < 1000 ms at N=50)`,
+  );
   const whole = rssSummaries['whole run']!;
-  out.push(`  (c) daemon RSS max ${fmt(whole.max, 1)} MB (median ${fmt(whole.median, 1)}, p95 ${fmt(whole.p95, 1)}) -> ${whole.max < 100 ? 'met' : 'NOT met'} (target < 100 MB)`);
+  out.push(
+    `  (c) daemon RSS max ${fmt(whole.max, 1)} MB (median ${fmt(whole.median, 1)}, p95 ${fmt(whole.p95, 1)}) -> ${whole.max < 100 ? 'met' : 'NOT met'} (target < 100 MB)`,
+  );
 
   return {
     text: out.join('\n'),
-    json: { summaries: sums, failedTrials, rss: { pids, summaries: rssSummaries, samples: rssSamples }, breakdown: bdJson, samples },
+    json: {
+      summaries: sums,
+      failedTrials,
+      rss: { pids, summaries: rssSummaries, samples: rssSamples },
+      breakdown: bdJson,
+      samples,
+    },
   };
 }
 
@@ -634,28 +746,45 @@ function parseOptions(argv: string[]): Options {
   }
   netOpts = values['net-opt'];
   const ns = values.n.split(',').map((s) => Number(s.trim()));
-  if (ns.some((n) => !Number.isInteger(n) || n < 1 || n > 1000)) throw new Error(`--n: expected a comma-separated list of integers 1..1000, got "${values.n}"`);
+  if (ns.some((n) => !Number.isInteger(n) || n < 1 || n > 1000))
+    throw new Error(`--n: expected a comma-separated list of integers 1..1000, got "${values.n}"`);
   const rounds = Number(values.rounds);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: expected a positive integer, got "${values.rounds}"`);
-  if (values.probe !== 'stream' && values.probe !== 'poll') throw new Error(`--probe: expected stream or poll, got "${values.probe}"`);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds: expected a positive integer, got "${values.rounds}"`);
+  if (values.probe !== 'stream' && values.probe !== 'poll')
+    throw new Error(`--probe: expected stream or poll, got "${values.probe}"`);
   const pingTimeoutS = Number(values['ping-timeout']);
-  if (!Number.isInteger(pingTimeoutS) || pingTimeoutS < 1) throw new Error('--ping-timeout: expected whole seconds, at least 1');
+  if (!Number.isInteger(pingTimeoutS) || pingTimeoutS < 1)
+    throw new Error('--ping-timeout: expected whole seconds, at least 1');
   const settle = Number(values.settle);
   if (!(settle >= 0)) throw new Error('--settle: expected seconds, at least 0');
   const networks = Number(values.networks);
-  if (!Number.isInteger(networks) || networks < 1 || networks > 200) throw new Error(`--networks: expected a whole number from 1 to 200, got "${values.networks}"`);
-  return { ns, rounds, json: values.json, probe: values.probe, pingTimeoutS, settleMs: settle * 1000, runOpts: values['run-opt'], networks };
+  if (!Number.isInteger(networks) || networks < 1 || networks > 200)
+    throw new Error(`--networks: expected a whole number from 1 to 200, got "${values.networks}"`);
+  return {
+    ns,
+    rounds,
+    json: values.json,
+    probe: values.probe,
+    pingTimeoutS,
+    settleMs: settle * 1000,
+    runOpts: values['run-opt'],
+    networks,
+  };
 }
 
 async function preflight(): Promise<Record<string, string>> {
   const server = await docker('version', '--format', '{{.Server.Version}}');
   if (server.code !== 0) throw new Error(`cannot reach Docker with ${DOCKER}: ${server.stderr}`);
-  if ((await docker('image', 'inspect', IMAGE)).code !== 0) throw new Error(`image ${IMAGE} is missing: run scripts/build-test-image.sh`);
+  if ((await docker('image', 'inspect', IMAGE)).code !== 0)
+    throw new Error(`image ${IMAGE} is missing: run scripts/build-test-image.sh`);
   if (!existsSync(PIDFILE)) throw new Error(`${PIDFILE} is missing: is the dovesnap daemon running (make up)?`);
   const ovs = await exec('ovs-vswitchd', ['--version']);
   return {
     cpus: String(cpus().length),
-    loadavg: loadavg().map((l) => l.toFixed(2)).join(' '),
+    loadavg: loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
     cpuModel: cpus()[0]?.model ?? '',
     kernel: release(),
     node: process.version,
@@ -670,7 +799,9 @@ async function main(): Promise<number> {
   const onSignal = (sig: NodeJS.Signals): void => {
     interrupts += 1;
     if (interrupts === 1) {
-      log(`${sig}: stopping and cleaning up (again to exit at once, leaving containers labelled ${LABEL}=${runId} behind)`);
+      log(
+        `${sig}: stopping and cleaning up (again to exit at once, leaving containers labelled ${LABEL}=${runId} behind)`,
+      );
       abort.abort();
     } else {
       process.exit(130);
@@ -681,7 +812,9 @@ async function main(): Promise<number> {
 
   const meta = await preflight();
   const since = Date.now();
-  log(`run ${runId}: N=${opts.ns.join(',')}, ${opts.rounds} round(s), ${opts.probe} probe; ${meta['cpus']} CPUs, Docker ${meta['docker']}, ${meta['ovs']}`);
+  log(
+    `run ${runId}: N=${opts.ns.join(',')}, ${opts.rounds} round(s), ${opts.probe} probe; ${meta['cpus']} CPUs, Docker ${meta['docker']}, ${meta['ovs']}`,
+  );
   sampleRss();
   const sampler = setInterval(sampleRss, RSS_INTERVAL_MS);
   const samples: Sample[] = [];
@@ -708,7 +841,9 @@ async function main(): Promise<number> {
           const run = summarize(got.filter((s) => s.runOk).map((s) => s.runMs));
           const ping = summarize(got.flatMap((s) => (s.pingMs === null ? [] : [s.pingMs])));
           const lost = got.filter((s) => s.pingMs === null).length;
-          log(`round ${round}/${opts.rounds} N=${n} ${kind.padEnd(8)}: run median ${fmt(run.median)} ms, ping median ${fmt(ping.median)} ms p95 ${fmt(ping.p95)} ms${lost > 0 ? `, ${lost} without reply` : ''} (${fmt((performance.now() - began) / 1000, 1)} s)`);
+          log(
+            `round ${round}/${opts.rounds} N=${n} ${kind.padEnd(8)}: run median ${fmt(run.median)} ms, ping median ${fmt(ping.median)} ms p95 ${fmt(ping.p95)} ms${lost > 0 ? `, ${lost} without reply` : ''} (${fmt((performance.now() - began) / 1000, 1)} s)`,
+          );
         }
       }
     }
@@ -730,7 +865,10 @@ async function main(): Promise<number> {
   const { text, json } = report(samples, failedTrials, opts, readLogMarks(since));
   process.stdout.write(`${text}\n`);
   if (opts.json !== undefined) {
-    writeFileSync(opts.json, `${JSON.stringify({ runId, startedAt: new Date(since).toISOString(), meta, options: opts, ...(json as object) }, null, 2)}\n`);
+    writeFileSync(
+      opts.json,
+      `${JSON.stringify({ runId, startedAt: new Date(since).toISOString(), meta, options: opts, ...(json as object) }, null, 2)}\n`,
+    );
     log(`wrote ${opts.json}`);
   }
   return 0;

@@ -26,7 +26,14 @@ import { createNatView } from './core/nat-view.js';
 import { PortProxies } from './net/port-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
 import { hostCheck } from './status/host-check.js';
-import { buildStatusApp, hostPortsStatus, networksStatus, type Health, type HostPortStatus, type HostStatus } from './status/server.js';
+import {
+  buildStatusApp,
+  hostPortsStatus,
+  networksStatus,
+  type Health,
+  type HostPortStatus,
+  type HostStatus,
+} from './status/server.js';
 import { LiveFeed } from './status/live.js';
 import { FaucetLoadTracker } from './status/faucet-load.js';
 import { AttachWatcher } from './attach/watch.js';
@@ -66,14 +73,20 @@ async function connectOvsdbWithRetry(settings: DaemonSettings, log: Logger): Pro
     try {
       return await openVSwitch(settings.ovsdbSocket, log);
     } catch (err) {
-      if (attempt === 1 || attempt % 10 === 0) log.warn({ socket: settings.ovsdbSocket, err: errorMessage(err) }, 'waiting for OVSDB');
+      if (attempt === 1 || attempt % 10 === 0)
+        log.warn({ socket: settings.ovsdbSocket, err: errorMessage(err) }, 'waiting for OVSDB');
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 3000);
     }
   }
 }
 
-async function restoreState(vswitch: VSwitch, state: StateStore, settings: DaemonSettings, log: Logger): Promise<Set<string>> {
+async function restoreState(
+  vswitch: VSwitch,
+  state: StateStore,
+  settings: DaemonSettings,
+  log: Logger,
+): Promise<Set<string>> {
   const restored = new Set<string>();
   for (const bridge of await vswitch.listBridges()) {
     const r = restoreFromBridge(bridge, (controllers) => isLocalFaucet(controllers, settings.localFaucetControllers));
@@ -97,7 +110,10 @@ async function restoreState(vswitch: VSwitch, state: StateStore, settings: Daemo
       state.putEndpoint(ep);
       restored.add(ep.id);
     }
-    log.info({ network: r.network.id, name: r.network.name, bridge: bridge.name, endpoints: r.endpoints.length }, 'network restored from OVSDB');
+    log.info(
+      { network: r.network.id, name: r.network.name, bridge: bridge.name, endpoints: r.endpoints.length },
+      'network restored from OVSDB',
+    );
   }
   return restored;
 }
@@ -117,7 +133,9 @@ function watchFaucetConfig(configPath: string, onChange: () => void, log: Logger
       timer = setTimeout(onChange, 300);
       timer.unref();
     });
-    watcher.on('error', (err) => log.warn({ err: errorMessage(err) }, 'no longer watching faucet.yaml; the periodic check still runs'));
+    watcher.on('error', (err) =>
+      log.warn({ err: errorMessage(err) }, 'no longer watching faucet.yaml; the periodic check still runs'),
+    );
     watcher.unref();
     return () => {
       if (timer !== undefined) clearTimeout(timer);
@@ -129,18 +147,26 @@ function watchFaucetConfig(configPath: string, onChange: () => void, log: Logger
   }
 }
 
-export async function startDaemon(settings: DaemonSettings, log: Logger, faucetControl?: FaucetControl): Promise<RunningDaemon> {
+export async function startDaemon(
+  settings: DaemonSettings,
+  log: Logger,
+  faucetControl?: FaucetControl,
+): Promise<RunningDaemon> {
   let ready = false;
   const state = new StateStore();
   const vswitch = await connectOvsdbWithRetry(settings, log);
   const restored = await restoreState(vswitch, state, settings, log);
   let stack: Stack | undefined;
   let dhcp: DhcpClients | undefined;
-  const metrics = createMetrics(state, () => {
-    const d = dhcp;
-    if (d === undefined) return [];
-    return state.allEndpoints().flatMap((e) => d.status(e)?.State ?? []);
-  }, (e) => dhcp?.status(e)?.Address);
+  const metrics = createMetrics(
+    state,
+    () => {
+      const d = dhcp;
+      if (d === undefined) return [];
+      return state.allEndpoints().flatMap((e) => d.status(e)?.State ?? []);
+    },
+    (e) => dhcp?.status(e)?.Address,
+  );
   const faucetLoad = new FaucetLoadTracker();
   const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl, {
     stackFacts: () => stack?.facts(),
@@ -151,7 +177,10 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   });
   const engine = new DockerEngine(settings.dockerSocket);
   const hostDatapath = detectDatapath();
-  log.info({ hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath }, 'starting');
+  log.info(
+    { hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath },
+    'starting',
+  );
 
   const nat = createNatView(state, realHostNet, log, new PortProxies(log.child({ component: 'port-proxy' })));
   const dhcpSupervisor = new DhcpSupervisor({
@@ -164,9 +193,19 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     state,
     engine,
     logger: log,
-    host: { settledPeerInNetns, linkExists: (name) => realHostNet.linkExists(name), release: (req) => releaseThroughLink(req), waitNeighbourSettled },
+    host: {
+      settledPeerInNetns,
+      linkExists: (name) => realHostNet.linkExists(name),
+      release: (req) => releaseThroughLink(req),
+      waitNeighbourSettled,
+    },
     // An anti-spoofing port admits the leased address only once FAUCET has it.
-    onLeaseChanged: (endpointId) => void faucet.sync(`DHCP lease of endpoint ${endpointId.slice(0, 12)}`).catch((err: unknown) => log.warn({ endpoint: endpointId, err: errorMessage(err) }, 'FAUCET sync after a DHCP lease failed')),
+    onLeaseChanged: (endpointId) =>
+      void faucet
+        .sync(`DHCP lease of endpoint ${endpointId.slice(0, 12)}`)
+        .catch((err: unknown) =>
+          log.warn({ endpoint: endpointId, err: errorMessage(err) }, 'FAUCET sync after a DHCP lease failed'),
+        ),
   });
   const dhcpNow = dhcp;
   const driver = new Driver({
@@ -175,27 +214,49 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     state,
     faucet,
     nat,
-    settings: { defaultControllers: settings.defaultControllers, localFaucetControllers: settings.localFaucetControllers, hostDatapath, ofportTimeoutMs: 10_000 },
+    settings: {
+      defaultControllers: settings.defaultControllers,
+      localFaucetControllers: settings.localFaucetControllers,
+      hostDatapath,
+      ofportTimeoutMs: 10_000,
+    },
     logger: log,
     dhcp: dhcpNow,
-    labelledContainers: async (key) => (await engine.listContainersWithLabel(key, LABEL_LIST_TIMEOUT_MS)).map((c) => ({ id: c.Id, name: c.Names?.[0] ?? c.Id, labels: c.Labels ?? {} })),
+    labelledContainers: async (key) =>
+      (await engine.listContainersWithLabel(key, LABEL_LIST_TIMEOUT_MS)).map((c) => ({
+        id: c.Id,
+        name: c.Names?.[0] ?? c.Id,
+        labels: c.Labels ?? {},
+      })),
     readyPorts: settings.readyPorts,
   });
 
   // Gateways, forwarding rules and NAT are host state the kernel may have lost (a reboot) or
   // that may have drifted: put them back before Docker can ask for anything.
   for (const n of state.allNetworks()) {
-    await driver.setUpGateway(n).catch((err: unknown) => log.error({ network: n.id, err: errorMessage(err) }, 'could not restore the gateway'));
+    await driver
+      .setUpGateway(n)
+      .catch((err: unknown) => log.error({ network: n.id, err: errorMessage(err) }, 'could not restore the gateway'));
   }
   await nat.sync('start').catch(() => undefined);
   // Networks restored from OVSDB top their ready ports up as new ones do once named.
   for (const n of state.allNetworks()) if (n.name !== undefined) driver.pool?.replenish(n);
   // The routed layer-3 driver (-d narwhal): its own state and socket, the same lifecycle.
-  const narwhal = new NarwhalDriver({ host: realNarwhalHost(), store: new NarwhalStore(narwhalStateDir()), logger: log });
-  await narwhal.restore().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not restore the narwhal networks'));
-  await runCommand('nft', ['-f', '-'], { input: narwhalTablesScript() }).catch((err: unknown) => log.warn({ err: errorMessage(err) }, "could not create narwhal's nftables tables"));
+  const narwhal = new NarwhalDriver({
+    host: realNarwhalHost(),
+    store: new NarwhalStore(narwhalStateDir()),
+    logger: log,
+  });
+  await narwhal
+    .restore()
+    .catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not restore the narwhal networks'));
+  await runCommand('nft', ['-f', '-'], { input: narwhalTablesScript() }).catch((err: unknown) =>
+    log.warn({ err: errorMessage(err) }, "could not create narwhal's nftables tables"),
+  );
   const collect = async (): Promise<void> => {
-    const leftovers = await narwhal.collectGarbage().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'narwhal leftover collection failed'));
+    const leftovers = await narwhal
+      .collectGarbage()
+      .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'narwhal leftover collection failed'));
     metrics.repaired('leftover_link', leftovers?.links.length ?? 0);
     metrics.repaired('forwarding_rule', leftovers?.rules.length ?? 0);
     const found = await driver.collectGarbage();
@@ -208,13 +269,22 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   // Gauge watches the ports of every switch, dovesnap's included, without hand configuration.
   await syncGaugeFile(
     settings.gaugeConfigPath,
-    { faucetConfigPath: path.resolve(settings.faucetConfigPath), prometheusPort: settings.gaugePrometheusPort, prometheusAddr: settings.gaugePrometheusAddr },
+    {
+      faucetConfigPath: path.resolve(settings.faucetConfigPath),
+      prometheusPort: settings.gaugePrometheusPort,
+      prometheusAddr: settings.gaugePrometheusAddr,
+    },
     async () => {
       if (settings.gaugePidfile !== undefined) await signalFromPidfile(settings.gaugePidfile).catch(() => undefined);
     },
   ).then(
-    (changed) => changed && log.info({ path: settings.gaugeConfigPath }, 'gauge.yaml: added the watchers of every switch'),
-    (err: unknown) => log.error({ path: settings.gaugeConfigPath, err: errorMessage(err) }, 'gauge.yaml not updated: Gauge may not watch dovesnap switches'),
+    (changed) =>
+      changed && log.info({ path: settings.gaugeConfigPath }, 'gauge.yaml: added the watchers of every switch'),
+    (err: unknown) =>
+      log.error(
+        { path: settings.gaugeConfigPath, err: errorMessage(err) },
+        'gauge.yaml not updated: Gauge may not watch dovesnap switches',
+      ),
   );
 
   const pluginApps: HttpApp[] = [];
@@ -235,7 +305,8 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     if (st !== undefined && stackProblem === undefined) {
       // FAUCET would refuse a stack port to a switch it does not know, so such a link is left out: say so.
       const known = await faucet.foreignDps().catch(() => undefined);
-      const missing = known === undefined ? [] : st.interfaces.filter((i) => !known.has(i.remoteDp)).map((i) => i.remoteDp);
+      const missing =
+        known === undefined ? [] : st.interfaces.filter((i) => !known.has(i.remoteDp)).map((i) => i.remoteDp);
       if (known !== undefined && st.priority1 !== f?.dpName && !known.has(st.priority1)) {
         stackProblem = `the stack root ${st.priority1} (STACK_PRIORITY1) is not a DP in FAUCET's configuration: stacking is left out of it until it is`;
       } else if (missing.length > 0) {
@@ -243,28 +314,46 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
       }
     }
     return {
-      MirrorBridge: m?.bridge === undefined || m.out === undefined ? null : { Bridge: m.bridge, Out: m.out, In: m.in ?? null, Links: m.links, Problem: m.problem ?? null },
-      Stack: st === undefined ? null : {
-        DpName: f?.dpName ?? null,
-        DpId: f === undefined ? null : `0x${f.dpId.toString(16)}`,
-        Root: st.priority1,
-        Interfaces: st.interfaces.map((i) => ({ Interface: i.interface, OFPort: f?.interfaces.find((x) => x.interface === i.interface)?.ofport ?? null, RemoteDp: i.remoteDp, RemotePort: i.remotePort })),
-        MirrorInterface: st.mirrorInterface === undefined ? null : `${st.mirrorInterface.dp}:${st.mirrorInterface.port}`,
-        Problem: stackProblem ?? null,
-      },
+      MirrorBridge:
+        m?.bridge === undefined || m.out === undefined
+          ? null
+          : { Bridge: m.bridge, Out: m.out, In: m.in ?? null, Links: m.links, Problem: m.problem ?? null },
+      Stack:
+        st === undefined
+          ? null
+          : {
+              DpName: f?.dpName ?? null,
+              DpId: f === undefined ? null : `0x${f.dpId.toString(16)}`,
+              Root: st.priority1,
+              Interfaces: st.interfaces.map((i) => ({
+                Interface: i.interface,
+                OFPort: f?.interfaces.find((x) => x.interface === i.interface)?.ofport ?? null,
+                RemoteDp: i.remoteDp,
+                RemotePort: i.remotePort,
+              })),
+              MirrorInterface:
+                st.mirrorInterface === undefined ? null : `${st.mirrorInterface.dp}:${st.mirrorInterface.port}`,
+              Problem: stackProblem ?? null,
+            },
     };
   };
   const health = (): Health => {
     if (!ready) return { status: 'starting' };
     const ovsdb = vswitch.health();
-    if (!ovsdb.connected) return { status: 'degraded', reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}` };
+    if (!ovsdb.connected)
+      return {
+        status: 'degraded',
+        reason: `OVSDB unreachable since ${new Date(ovsdb.since).toISOString()}: ${ovsdb.lastError ?? 'connection lost'}`,
+      };
     const faucetTrouble = faucet.unhealthy();
     return faucetTrouble === undefined ? { status: 'ok' } : { status: 'degraded', reason: faucetTrouble };
   };
   const hostPorts = async (): Promise<Map<string, HostPortStatus[]>> => {
     // From the local OVSDB replica: no round trip.
     const bridges = new Map((await vswitch.listBridges()).map((b) => [b.name, b]));
-    return new Map(state.allNetworks().map((n) => [n.id, hostPortsStatus(n.bridgeName, bridges.get(n.bridgeName)?.ports ?? [])]));
+    return new Map(
+      state.allNetworks().map((n) => [n.id, hostPortsStatus(n.bridgeName, bridges.get(n.bridgeName)?.ports ?? [])]),
+    );
   };
   const dhcpStatus = (ep: EndpointRecord): DhcpStatus | undefined => dhcpNow.status(ep);
   const live = new LiveFeed({
@@ -275,14 +364,42 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     statistics: () => vswitch.interfaceStatistics(),
     renderSvg: async (dot) => (await renderDot(dot, 'svg')).toString('utf8'),
     onChange: (listener) => {
-      const unsubscribers = [state.subscribe(() => listener()), vswitch.onChange(listener), faucetLoad.onChange(listener)];
-      return () => unsubscribers.forEach((u) => u());
+      const unsubscribers = [
+        state.subscribe(() => listener()),
+        vswitch.onChange(listener),
+        faucetLoad.onChange(listener),
+      ];
+      return () => {
+        for (const u of unsubscribers) u();
+      };
     },
   });
-  const status = buildStatusApp({ state, logger: log, health, host: hostStatus, dhcp: dhcpStatus, metrics: metrics.registry, allow: settings.statusAllow, hosts: hostCheck({ listenHost: settings.statusHost, names: settings.statusHosts }), hostPorts, live });
+  const status = buildStatusApp({
+    state,
+    logger: log,
+    health,
+    host: hostStatus,
+    dhcp: dhcpStatus,
+    metrics: metrics.registry,
+    allow: settings.statusAllow,
+    hosts: hostCheck({ listenHost: settings.statusHost, names: settings.statusHosts }),
+    hostPorts,
+    live,
+  });
   await status.listen({ host: settings.statusHost, port: settings.statusPort });
 
-  const reconciler = new Reconciler({ engine, state, vswitch, host: realHostNet, faucet, teardown: driver, logger: log, restoredEndpoints: restored, dhcp: dhcpNow, metrics });
+  const reconciler = new Reconciler({
+    engine,
+    state,
+    vswitch,
+    host: realHostNet,
+    faucet,
+    teardown: driver,
+    logger: log,
+    restoredEndpoints: restored,
+    dhcp: dhcpNow,
+    metrics,
+  });
   vswitch.onHealthChange((h) => {
     if (h.connected) {
       log.info({ reconnects: h.reconnects }, 'OVSDB connection back');
@@ -295,7 +412,14 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   reconciler.start();
   // What `dovesnap attach` made goes when its container dies; --persist attachments come back.
   const attachDirs = attachPaths();
-  const attachWatch = new AttachWatcher({ engine, vswitch, store: new AttachmentStore(attachDirs.dir), dhcpDir: attachDirs.dhcpDir, userspace: hostDatapath === 'netdev', logger: log });
+  const attachWatch = new AttachWatcher({
+    engine,
+    vswitch,
+    store: new AttachmentStore(attachDirs.dir),
+    dhcpDir: attachDirs.dhcpDir,
+    userspace: hostDatapath === 'netdev',
+    logger: log,
+  });
   attachWatch.start();
   // A hand edit of faucet.yaml racing one of ours can leave our DPs out of the file; a cheap
   // periodic render (no write when nothing differs) puts them back.
@@ -305,9 +429,13 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
     faucet.recheckPorts('periodic check', { hostPorts: false });
   }, RESYNC_MS);
   resync.unref();
-  const stopWatching = watchFaucetConfig(settings.faucetConfigPath, () => {
-    faucet.fileChanged().catch(() => undefined);
-  }, log);
+  const stopWatching = watchFaucetConfig(
+    settings.faucetConfigPath,
+    () => {
+      faucet.fileChanged().catch(() => undefined);
+    },
+    log,
+  );
   const stopBridgeWatch = watchBridgePorts({ state, vswitch, sync: (reason) => faucet.sync(reason), logger: log });
   mirror = createMirrorBridge({
     config: { out: settings.mirrorBridgeOut, in: settings.mirrorBridgeIn },
@@ -357,10 +485,19 @@ export async function startDaemon(settings: DaemonSettings, log: Logger, faucetC
   gc.unref();
   ready = true;
   if (settings.failpoints.size > 0) {
-    log.warn({ failpoints: Object.fromEntries(settings.failpoints) }, 'DOVESNAP_FAILPOINTS set: faults will be injected (for tests only)');
+    log.warn(
+      { failpoints: Object.fromEntries(settings.failpoints) },
+      'DOVESNAP_FAILPOINTS set: faults will be injected (for tests only)',
+    );
     armFailpoints(settings.failpoints);
   }
-  log.info({ sockets: [...settings.driverNames, NARWHAL].map((n) => path.join(settings.pluginDir, `${n}.sock`)), status: `${settings.statusHost}:${settings.statusPort}` }, 'dovesnap ready');
+  log.info(
+    {
+      sockets: [...settings.driverNames, NARWHAL].map((n) => path.join(settings.pluginDir, `${n}.sock`)),
+      status: `${settings.statusHost}:${settings.statusPort}`,
+    },
+    'dovesnap ready',
+  );
 
   return {
     async stop() {

@@ -15,7 +15,15 @@ import { silentLogger } from '../util/log.js';
 import type { Engine } from '../engine/client.js';
 import { interfaceMtu, planHostIf, type HostIfPlan } from './host-if.js';
 import { netnsOf, resolveGuest } from './guest.js';
-import { ATTACH_EXT_ID, attachmentKey, AttachmentStore, type AttachGuest, type AttachmentRecord, type AttachResource, type HostIfKind } from './record.js';
+import {
+  ATTACH_EXT_ID,
+  attachmentKey,
+  type AttachmentStore,
+  type AttachGuest,
+  type AttachmentRecord,
+  type AttachResource,
+  type HostIfKind,
+} from './record.js';
 import type { AttachSpec } from './spec.js';
 import { ExtId } from '../core/persist.js';
 import { bringNicHome, nicIdentity, realHostNics, type HostNics } from './nic.js';
@@ -76,9 +84,17 @@ function hostKindOf(plan: HostIfPlan, directPhys: boolean): HostIfKind {
 }
 
 /** Names pipework gave: `v<CIF>pl<PID>` on the host, `v<CIF>pg<PID>` until moved; cut to 15 characters. */
-export function pipeworkNames(containerIf: string, pid: number, localIf: string | undefined): { local: string; guest: string; other: string } {
+export function pipeworkNames(
+  containerIf: string,
+  pid: number,
+  localIf: string | undefined,
+): { local: string; guest: string; other: string } {
   const cut = (s: string): string => s.slice(0, 15);
-  return { local: localIf ?? cut(`v${containerIf}pl${pid}`), guest: cut(`v${containerIf}pg${pid}`), other: cut(`ph${pid}${containerIf}`) };
+  return {
+    local: localIf ?? cut(`v${containerIf}pl${pid}`),
+    guest: cut(`v${containerIf}pg${pid}`),
+    other: cut(`ph${pid}${containerIf}`),
+  };
 }
 
 export async function attach(deps: AttachDeps, spec: AttachSpec, argv: readonly string[]): Promise<AttachOutcome> {
@@ -87,24 +103,35 @@ export async function attach(deps: AttachDeps, spec: AttachSpec, argv: readonly 
   const key = attachmentKey(guest, spec.containerIf);
   const existing = deps.store.get(key);
   if (existing !== undefined) {
-    const live = existing.guest.pid === guest.pid && (await containerHasLink(netns, spec.containerIf).catch(() => false));
+    const live =
+      existing.guest.pid === guest.pid && (await containerHasLink(netns, spec.containerIf).catch(() => false));
     if (live && sameSpec(existing.spec, spec)) {
-      if (existing.spec.persist !== spec.persist) deps.store.put({ ...existing, spec: { ...existing.spec, persist: spec.persist }, argv: [...argv] });
+      if (existing.spec.persist !== spec.persist)
+        deps.store.put({ ...existing, spec: { ...existing.spec, persist: spec.persist }, argv: [...argv] });
       return { record: deps.store.get(key) ?? existing, already: true };
     }
     if (live) {
-      throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(spec.containerIf)} for -i: ${guest.name} already has ${spec.containerIf} from "dovesnap attach ${existing.argv.join(' ')}"; run "dovesnap detach ${guest.name} -i ${spec.containerIf}" first`);
+      throw new DovesnapError(
+        ErrorCode.BadOption,
+        `invalid value ${JSON.stringify(spec.containerIf)} for -i: ${guest.name} already has ${spec.containerIf} from "dovesnap attach ${existing.argv.join(' ')}"; run "dovesnap detach ${guest.name} -i ${spec.containerIf}" first`,
+      );
     }
     // The container restarted (a new namespace): what the old record made is gone or stale.
     const removal = await removeResources(deps, existing, { guestGone: true, nicWaitMs: NIC_RETURN_WAIT_MS });
     if (removal.pending.length > 0) {
       deps.store.put({ ...existing, resources: removal.pending });
-      throw new DovesnapError(ErrorCode.HostCommand, `${existing.hostIf} is not back on the host from ${guest.name}'s previous network namespace yet (the kernel returns it when that namespace is gone); try again`);
+      throw new DovesnapError(
+        ErrorCode.HostCommand,
+        `${existing.hostIf} is not back on the host from ${guest.name}'s previous network namespace yet (the kernel returns it when that namespace is gone); try again`,
+      );
     }
     deps.store.remove(key);
   }
   if (await containerHasLink(netns, spec.containerIf)) {
-    throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(spec.containerIf)} for -i: ${guest.name} already has an interface ${spec.containerIf} (not made by dovesnap attach)`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value ${JSON.stringify(spec.containerIf)} for -i: ${guest.name} already has an interface ${spec.containerIf} (not made by dovesnap attach)`,
+    );
   }
   const plan = await planHostIf(spec.hostIf, deps.userspace);
   checkCombination(spec, plan);
@@ -127,7 +154,9 @@ export async function attach(deps: AttachDeps, spec: AttachSpec, argv: readonly 
     deps.store.put(record());
     const movedName = await plumb(spec, plan, guest, key, resources, () => deps.store.put(record()));
     deps.store.put(record());
-    const leased = await configureInside(deps, spec, guest, netns, movedName, key, resources, () => deps.store.put(record()));
+    const leased = await configureInside(deps, spec, guest, netns, movedName, key, resources, () =>
+      deps.store.put(record()),
+    );
     deps.store.put(record());
     return { record: record(), already: false, leased };
   } catch (err) {
@@ -139,17 +168,29 @@ export async function attach(deps: AttachDeps, spec: AttachSpec, argv: readonly 
 
 function checkCombination(spec: AttachSpec, plan: HostIfPlan): void {
   if (spec.vlan !== undefined && plan.kind === 'linux-bridge') {
-    throw new DovesnapError(ErrorCode.BadOption, `invalid value "@${spec.vlan}" for the VLAN: ${plan.name} is a Linux bridge, where pipework's VLANs do not apply (use an Open vSwitch bridge, or a physical interface for a .${spec.vlan} sub-interface)`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value "@${spec.vlan}" for the VLAN: ${plan.name} is a Linux bridge, where pipework's VLANs do not apply (use an Open vSwitch bridge, or a physical interface for a .${spec.vlan} sub-interface)`,
+    );
   }
   if (spec.directPhys && plan.kind !== 'physical') {
-    throw new DovesnapError(ErrorCode.BadOption, `invalid value "--direct-phys" for ${plan.name}: it moves a physical interface into the container, and ${plan.name} is ${plan.kind === 'dummy' ? 'a dummy name' : `a ${plan.kind.replace('-', ' ')}`}`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value "--direct-phys" for ${plan.name}: it moves a physical interface into the container, and ${plan.name} is ${plan.kind === 'dummy' ? 'a dummy name' : `a ${plan.kind.replace('-', ' ')}`}`,
+    );
   }
   if (spec.localIf !== undefined && (plan.kind === 'physical' || plan.kind === 'dummy')) {
-    throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(spec.localIf)} for -l: only a bridge attachment has a host-side interface to name (${plan.name} is ${plan.kind === 'dummy' ? 'a dummy' : 'a physical interface'})`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value ${JSON.stringify(spec.localIf)} for -l: only a bridge attachment has a host-side interface to name (${plan.name} is ${plan.kind === 'dummy' ? 'a dummy' : 'a physical interface'})`,
+    );
   }
   // Before anything is made: pipework ran the client "where it exists"; a missing one is said so.
   if (spec.address.kind === 'dhcp' && spec.address.client === 'dhcpcd' && dhcpcdBinary() === undefined) {
-    throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(spec.address.method)} for the address: dhcpcd is not installed (Debian: apt install dhcpcd-base)`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value ${JSON.stringify(spec.address.method)} for the address: dhcpcd is not installed (Debian: apt install dhcpcd-base)`,
+    );
   }
 }
 
@@ -157,7 +198,14 @@ function checkCombination(spec: AttachSpec, plan: HostIfPlan): void {
  * Creates the link, connects its host side and moves the other end into the container.
  * Returns the name the moved link has inside the container before it is renamed.
  */
-async function plumb(spec: AttachSpec, plan: HostIfPlan, guest: AttachGuest, key: string, resources: AttachResource[], save: () => void): Promise<string> {
+async function plumb(
+  spec: AttachSpec,
+  plan: HostIfPlan,
+  guest: AttachGuest,
+  key: string,
+  resources: AttachResource[],
+  save: () => void,
+): Promise<string> {
   const names = pipeworkNames(spec.containerIf, guest.pid, spec.localIf);
   const made = (r: AttachResource): void => {
     resources.push(r);
@@ -170,15 +218,40 @@ async function plumb(spec: AttachSpec, plan: HostIfPlan, guest: AttachGuest, key
       await runCommand('ip', ['link', 'set', 'dev', plan.name, 'alias', BRIDGE_MARK]);
       await runCommand('ip', ['link', 'set', 'dev', plan.name, 'up']);
     } else if (plan.create && plan.kind === 'ovs-bridge') {
-      await runCommand('ovs-vsctl', ['add-br', plan.name, '--', 'set', 'Bridge', plan.name, `external_ids:${ATTACH_BRIDGE_EXT_ID}=true`, ...(plan.userspace ? ['datapath_type=netdev'] : [])]);
+      await runCommand('ovs-vsctl', [
+        'add-br',
+        plan.name,
+        '--',
+        'set',
+        'Bridge',
+        plan.name,
+        `external_ids:${ATTACH_BRIDGE_EXT_ID}=true`,
+        ...(plan.userspace ? ['datapath_type=netdev'] : []),
+      ]);
       made({ kind: 'ovs-bridge', name: plan.name });
       await waitForLink(plan.name);
       await runCommand('ip', ['link', 'set', 'dev', plan.name, 'up']);
     }
-    if (hostLinkExists(names.local)) throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(names.local)} for -l: an interface of that name already exists on the host`);
+    if (hostLinkExists(names.local))
+      throw new DovesnapError(
+        ErrorCode.BadOption,
+        `invalid value ${JSON.stringify(names.local)} for -l: an interface of that name already exists on the host`,
+      );
     const mtu = interfaceMtu(plan.name);
     const mtuArgs = mtu === undefined ? [] : ['mtu', String(mtu)];
-    await runCommand('ip', ['link', 'add', 'name', names.local, ...mtuArgs, 'type', 'veth', 'peer', 'name', names.guest, ...mtuArgs]);
+    await runCommand('ip', [
+      'link',
+      'add',
+      'name',
+      names.local,
+      ...mtuArgs,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      names.guest,
+      ...mtuArgs,
+    ]);
     made({ kind: 'host-link', name: names.local });
     if (plan.kind === 'ovs-bridge' && plan.userspace) {
       // The userspace datapath never completes checksums a veth left to "hardware": TCP would die.
@@ -191,8 +264,27 @@ async function plumb(spec: AttachSpec, plan: HostIfPlan, guest: AttachGuest, key
       // On a dovesnap bridge FAUCET forwards, not OVS's NORMAL action: the VLAN goes to FAUCET
       // (the port's native VLAN) instead of an OVS tag.
       const tag = spec.vlan !== undefined && plan.dovesnapNetwork === undefined ? [`tag=${spec.vlan}`] : [];
-      const ids = [`external_ids:${ATTACH_EXT_ID}=${key}`, `external_ids:${ATTACH_NAME_EXT_ID}=${guest.name}`, ...(spec.vlan === undefined ? [] : [`external_ids:${ATTACH_VLAN_EXT_ID}=${spec.vlan}`])];
-      await runCommand('ovs-vsctl', ['add-port', plan.name, names.local, ...tag, '--', 'set', 'Port', names.local, ...ids, '--', 'set', 'Interface', names.local, ...ids]);
+      const ids = [
+        `external_ids:${ATTACH_EXT_ID}=${key}`,
+        `external_ids:${ATTACH_NAME_EXT_ID}=${guest.name}`,
+        ...(spec.vlan === undefined ? [] : [`external_ids:${ATTACH_VLAN_EXT_ID}=${spec.vlan}`]),
+      ];
+      await runCommand('ovs-vsctl', [
+        'add-port',
+        plan.name,
+        names.local,
+        ...tag,
+        '--',
+        'set',
+        'Port',
+        names.local,
+        ...ids,
+        '--',
+        'set',
+        'Interface',
+        names.local,
+        ...ids,
+      ]);
       made({ kind: 'ovs-port', bridge: plan.name, name: names.local });
     }
     await runCommand('ip', ['link', 'set', 'dev', names.local, 'up']);
@@ -201,7 +293,10 @@ async function plumb(spec: AttachSpec, plan: HostIfPlan, guest: AttachGuest, key
   }
   if (plan.kind === 'dummy') {
     await runCommand('ip', ['link', 'add', 'dev', names.other, 'type', 'dummy']).catch((err: unknown) => {
-      throw missingKernelSupport(err, `invalid value ${JSON.stringify(plan.name)} for the host interface: this kernel cannot make dummy interfaces (modprobe dummy)`);
+      throw missingKernelSupport(
+        err,
+        `invalid value ${JSON.stringify(plan.name)} for the host interface: this kernel cannot make dummy interfaces (modprobe dummy)`,
+      );
     });
     made({ kind: 'host-link', name: names.other });
     await moveInto(names.other, guest);
@@ -215,12 +310,30 @@ async function plumb(spec: AttachSpec, plan: HostIfPlan, guest: AttachGuest, key
     parent = `${plan.name}.${spec.vlan}`.slice(0, 15);
     const existing = await getLink(parent);
     if (existing === undefined) {
-      await runCommand('ip', ['link', 'add', 'link', plan.name, 'name', parent, ...mtuOf(plan.name), 'type', 'vlan', 'id', String(spec.vlan)]).catch((err: unknown) => {
-        throw missingKernelSupport(err, `invalid value "@${spec.vlan}" for the VLAN: this kernel cannot make the ${parent} VLAN sub-interface (no 802.1Q support: modprobe 8021q)`);
+      await runCommand('ip', [
+        'link',
+        'add',
+        'link',
+        plan.name,
+        'name',
+        parent,
+        ...mtuOf(plan.name),
+        'type',
+        'vlan',
+        'id',
+        String(spec.vlan),
+      ]).catch((err: unknown) => {
+        throw missingKernelSupport(
+          err,
+          `invalid value "@${spec.vlan}" for the VLAN: this kernel cannot make the ${parent} VLAN sub-interface (no 802.1Q support: modprobe 8021q)`,
+        );
       });
       made({ kind: 'vlan-link', name: parent });
     } else if (!(await isVlanOf(parent, spec.vlan))) {
-      throw new DovesnapError(ErrorCode.BadOption, `invalid value "@${spec.vlan}" for the VLAN: ${parent} exists but is not a VLAN ${spec.vlan} sub-interface of ${plan.name}`);
+      throw new DovesnapError(
+        ErrorCode.BadOption,
+        `invalid value "@${spec.vlan}" for the VLAN: ${parent} exists but is not a VLAN ${spec.vlan} sub-interface of ${plan.name}`,
+      );
     }
     await runCommand('ip', ['link', 'set', 'dev', plan.name, 'up']);
   }
@@ -231,7 +344,19 @@ async function plumb(spec: AttachSpec, plan: HostIfPlan, guest: AttachGuest, key
     made({ kind: 'moved-link', hostName: parent, containerIf: parent, nic });
     return parent;
   }
-  await runCommand('ip', ['link', 'add', 'link', parent, 'dev', names.other, ...mtuOf(parent), 'type', 'macvlan', 'mode', 'bridge']);
+  await runCommand('ip', [
+    'link',
+    'add',
+    'link',
+    parent,
+    'dev',
+    names.other,
+    ...mtuOf(parent),
+    'type',
+    'macvlan',
+    'mode',
+    'bridge',
+  ]);
   made({ kind: 'host-link', name: names.other });
   await runCommand('ip', ['link', 'set', 'dev', parent, 'up']);
   await moveInto(names.other, guest);
@@ -249,7 +374,9 @@ function missingKernelSupport(err: unknown, message: string): unknown {
 async function waitForAddress(netns: string, ifname: string, timeoutMs: number): Promise<string | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const out = await runInNetns(netns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', ifname]).catch(() => ({ stdout: '' }));
+    const out = await runInNetns(netns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', ifname]).catch(() => ({
+      stdout: '',
+    }));
     const found = / inet ([0-9.]+\/\d+)/.exec(out.stdout)?.[1];
     if (found !== undefined) return found;
     if (Date.now() > deadline) return undefined;
@@ -271,7 +398,8 @@ async function isVlanOf(name: string, vid: number): Promise<boolean> {
 async function waitForLink(name: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!hostLinkExists(name)) {
-    if (Date.now() > deadline) throw new DovesnapError(ErrorCode.Timeout, `${name} did not appear within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new DovesnapError(ErrorCode.Timeout, `${name} did not appear within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -316,7 +444,8 @@ async function configureInside(
       });
     }
     // Tell the neighbours (pipework's arping nudge); best effort.
-    if (a.family === 4) await runInNetns(netns, 'busybox', ['arping', '-c', '1', '-U', '-I', cif, a.address]).catch(() => undefined);
+    if (a.family === 4)
+      await runInNetns(netns, 'busybox', ['arping', '-c', '1', '-U', '-I', cif, a.address]).catch(() => undefined);
     return undefined;
   }
   await ip('link', 'set', 'dev', cif, 'up');
@@ -355,7 +484,11 @@ async function configureInside(
  * Removes what the record says attach made, newest first. `guestGone`: the container's namespace
  * is gone (or going); a moved NIC is then waited for up to `nicWaitMs` on the host.
  */
-export async function removeResources(deps: Pick<AttachDeps, 'dhcpDir' | 'store' | 'nics'>, record: AttachmentRecord, opts: { guestGone: boolean; nicWaitMs?: number }): Promise<Removal> {
+export async function removeResources(
+  deps: Pick<AttachDeps, 'dhcpDir' | 'store' | 'nics'>,
+  record: AttachmentRecord,
+  opts: { guestGone: boolean; nicWaitMs?: number },
+): Promise<Removal> {
   const problems: string[] = [];
   const pending: AttachResource[] = [];
   const netns = netnsOf(record.guest);
@@ -375,8 +508,11 @@ export async function removeResources(deps: Pick<AttachDeps, 'dhcpDir' | 'store'
     await removeBridgeIfUnused(record.hostIf).catch((err: unknown) => problems.push(errorMessage(err)));
   }
   // The bridge's forwarding rule serves every attachment on it: it goes with the last one.
-  const others = deps.store.all().some((o) => o.key !== record.key && o.hostKind === 'linux-bridge' && o.hostIf === record.hostIf);
-  if (record.hostKind === 'linux-bridge' && !others) await revokeBridged(record.hostIf).catch((err: unknown) => problems.push(errorMessage(err)));
+  const others = deps.store
+    .all()
+    .some((o) => o.key !== record.key && o.hostKind === 'linux-bridge' && o.hostIf === record.hostIf);
+  if (record.hostKind === 'linux-bridge' && !others)
+    await revokeBridged(record.hostIf).catch((err: unknown) => problems.push(errorMessage(err)));
   return { problems, pending };
 }
 
@@ -384,12 +520,22 @@ export async function removeResources(deps: Pick<AttachDeps, 'dhcpDir' | 'store'
  * A dead container's --direct-phys NIC: renamed back once the kernel has returned it. A record
  * written before NICs were identified has nothing to find it by.
  */
-async function returnNic(deps: Pick<AttachDeps, 'nics'>, r: Extract<AttachResource, { kind: 'moved-link' }>, given: string | undefined, waitMs: number): Promise<'home' | 'destroyed' | 'away'> {
+async function returnNic(
+  deps: Pick<AttachDeps, 'nics'>,
+  r: Extract<AttachResource, { kind: 'moved-link' }>,
+  given: string | undefined,
+  waitMs: number,
+): Promise<'home' | 'destroyed' | 'away'> {
   if (r.nic === undefined) return 'destroyed';
   return bringNicHome(deps.nics ?? realHostNics, r.hostName, r.nic, given, waitMs);
 }
 
-async function removeOne(deps: Pick<AttachDeps, 'dhcpDir'>, r: AttachResource, netns: string, guestGone: boolean): Promise<void> {
+async function removeOne(
+  deps: Pick<AttachDeps, 'dhcpDir'>,
+  r: AttachResource,
+  netns: string,
+  guestGone: boolean,
+): Promise<void> {
   switch (r.kind) {
     case 'dhcp-client': {
       if (r.client.startsWith('dhcpcd')) {
@@ -410,7 +556,8 @@ async function removeOne(deps: Pick<AttachDeps, 'dhcpDir'>, r: AttachResource, n
     }
     case 'container-link':
       // Gone with the namespace when the container died; otherwise delete it there.
-      if (!guestGone && (await containerHasLink(netns, r.containerIf).catch(() => false))) await runInNetns(netns, 'ip', ['link', 'del', 'dev', r.containerIf]);
+      if (!guestGone && (await containerHasLink(netns, r.containerIf).catch(() => false)))
+        await runInNetns(netns, 'ip', ['link', 'del', 'dev', r.containerIf]);
       return;
     case 'moved-link':
       // A dead container's NIC is not in a namespace of ours to take it from: see returnNic.
@@ -436,7 +583,12 @@ async function removeOne(deps: Pick<AttachDeps, 'dhcpDir'>, r: AttachResource, n
 
 /** A bridge attach created goes when nothing is on it any more; any other bridge stays. */
 export async function removeBridgeIfUnused(name: string): Promise<void> {
-  if (await runCommand('ovs-vsctl', ['br-exists', name]).then(() => true, () => false)) {
+  if (
+    await runCommand('ovs-vsctl', ['br-exists', name]).then(
+      () => true,
+      () => false,
+    )
+  ) {
     const { stdout } = await runCommand('ovs-vsctl', ['br-get-external-id', name, ATTACH_BRIDGE_EXT_ID]);
     if (stdout.trim() !== 'true') return;
     const ports = (await runCommand('ovs-vsctl', ['list-ports', name])).stdout.trim();
@@ -444,8 +596,12 @@ export async function removeBridgeIfUnused(name: string): Promise<void> {
     return;
   }
   if (!hostLinkExists(name)) return;
-  const [info] = JSON.parse((await runCommand('ip', ['-json', 'link', 'show', 'dev', name])).stdout) as { ifalias?: string }[];
+  const [info] = JSON.parse((await runCommand('ip', ['-json', 'link', 'show', 'dev', name])).stdout) as {
+    ifalias?: string;
+  }[];
   if (info?.ifalias !== BRIDGE_MARK) return;
-  const members = JSON.parse((await runCommand('ip', ['-json', 'link', 'show', 'master', name])).stdout || '[]') as unknown[];
+  const members = JSON.parse(
+    (await runCommand('ip', ['-json', 'link', 'show', 'master', name])).stdout || '[]',
+  ) as unknown[];
   if (members.length === 0) await deleteLink(name);
 }

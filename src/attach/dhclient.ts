@@ -59,11 +59,21 @@ export function dhclientArgs(files: DhclientFiles, ifname: string, extra: readon
 }
 
 /** Starts the client in the background (detached: it outlives the attach command). */
-export function startDhclient(dir: string, key: string, netns: string, ifname: string, hostname: string, extra: readonly string[]): number | undefined {
+export function startDhclient(
+  dir: string,
+  key: string,
+  netns: string,
+  ifname: string,
+  hostname: string,
+  extra: readonly string[],
+): number | undefined {
   makePrivateDir(dir);
   const files = dhclientFiles(dir, key);
   writeFileSync(files.script, DHCLIENT_SCRIPT, { mode: 0o755 });
-  writeFileSync(files.conf, `send host-name "${dhcpHostname(hostname)}";\nrequest subnet-mask, broadcast-address, routers, domain-name, domain-name-servers;\n`);
+  writeFileSync(
+    files.conf,
+    `send host-name "${dhcpHostname(hostname)}";\nrequest subnet-mask, broadcast-address, routers, domain-name, domain-name-servers;\n`,
+  );
   const log = openSync(files.log, 'a');
   try {
     const child = spawn('nsenter', [`--net=${netns}`, '--', 'dhclient', ...dhclientArgs(files, ifname, extra)], {
@@ -95,10 +105,21 @@ export function dhclientPid(dir: string, key: string): number | undefined {
  * Releases the lease (`dhclient -r`, which also stops the running client) while the container's
  * namespace exists; otherwise stops the client. Removes the files either way.
  */
-export async function stopDhclient(dir: string, key: string, netns: string, ifname: string, netnsAlive: boolean): Promise<void> {
+export async function stopDhclient(
+  dir: string,
+  key: string,
+  netns: string,
+  ifname: string,
+  netnsAlive: boolean,
+): Promise<void> {
   const files = dhclientFiles(dir, key);
   if (netnsAlive) {
-    await runInNetns(netns, 'dhclient', ['-4', '-r', '-cf', files.conf, '-sf', files.script, '-pf', files.pid, '-lf', files.leases, ifname], { timeoutMs: 10_000 }).catch(() => undefined);
+    await runInNetns(
+      netns,
+      'dhclient',
+      ['-4', '-r', '-cf', files.conf, '-sf', files.script, '-pf', files.pid, '-lf', files.leases, ifname],
+      { timeoutMs: 10_000 },
+    ).catch(() => undefined);
   }
   const pid = dhclientPid(dir, key);
   if (pid !== undefined) {

@@ -9,7 +9,18 @@
  * a command with an argument vector: no shell.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { runCommand } from '../net/exec.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
@@ -95,20 +106,32 @@ async function prepareMountNamespace(files: DhcpcdFiles): Promise<void> {
 }
 
 /** Starts the client in the background (detached: it outlives the attach command). */
-export async function startDhcpcd(dir: string, key: string, netns: string, ifname: string, hostname: string, extra: readonly string[]): Promise<void> {
+export async function startDhcpcd(
+  dir: string,
+  key: string,
+  netns: string,
+  ifname: string,
+  hostname: string,
+  extra: readonly string[],
+): Promise<void> {
   const binary = dhcpcdBinary();
-  if (binary === undefined) throw new DovesnapError(ErrorCode.HostCommand, 'dhcpcd is not installed (Debian: apt install dhcpcd-base)');
+  if (binary === undefined)
+    throw new DovesnapError(ErrorCode.HostCommand, 'dhcpcd is not installed (Debian: apt install dhcpcd-base)');
   makePrivateDir(dir);
   const files = dhcpcdFiles(dir, key);
   await prepareMountNamespace(files);
   writeFileSync(files.conf, dhcpcdConfig());
   const log = openSync(files.log, 'a');
   try {
-    const child = spawn('nsenter', [`--mount=${files.mountNs}`, `--net=${netns}`, '--', binary, ...dhcpcdArgs(files, ifname, hostname, extra)], {
-      detached: true,
-      stdio: ['ignore', log, log],
-      env: { PATH: PATH_DIRS.join(':') },
-    });
+    const child = spawn(
+      'nsenter',
+      [`--mount=${files.mountNs}`, `--net=${netns}`, '--', binary, ...dhcpcdArgs(files, ifname, hostname, extra)],
+      {
+        detached: true,
+        stdio: ['ignore', log, log],
+        env: { PATH: PATH_DIRS.join(':') },
+      },
+    );
     child.on('error', () => undefined); // reported by the lease wait, and stopDhcpcd cleans up
     child.unref();
   } finally {

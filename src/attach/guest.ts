@@ -15,11 +15,19 @@ export async function resolveGuest(engine: Pick<Engine, 'inspectContainer'>, gue
   });
   if (c !== undefined) {
     const pid = c.State?.Pid ?? 0;
-    if (c.State?.Running !== true || pid <= 0) throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(guest)} for GUEST: container ${c.Name.replace(/^\//, '')} is not running`);
+    if (c.State?.Running !== true || pid <= 0)
+      throw new DovesnapError(
+        ErrorCode.BadOption,
+        `invalid value ${JSON.stringify(guest)} for GUEST: container ${c.Name.replace(/^\//, '')} is not running`,
+      );
     return { containerId: c.Id, name: c.Name.replace(/^\//, ''), pid };
   }
-  if (/^\d+$/.test(guest) && Number(guest) > 1 && existsSync(`/proc/${guest}/ns/net`)) return { containerId: undefined, name: guest, pid: Number(guest) };
-  throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(guest)} for GUEST: no running container of that name or ID, and no such process`);
+  if (/^\d+$/.test(guest) && Number(guest) > 1 && existsSync(`/proc/${guest}/ns/net`))
+    return { containerId: undefined, name: guest, pid: Number(guest) };
+  throw new DovesnapError(
+    ErrorCode.BadOption,
+    `invalid value ${JSON.stringify(guest)} for GUEST: no running container of that name or ID, and no such process`,
+  );
 }
 
 export function netnsOf(guest: Pick<AttachGuest, 'pid'>): string {

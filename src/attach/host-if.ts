@@ -11,7 +11,13 @@ import type { HostIfRef } from './spec.js';
 
 export type HostIfPlan =
   | { readonly kind: 'linux-bridge'; readonly name: string; readonly create: boolean }
-  | { readonly kind: 'ovs-bridge'; readonly name: string; readonly create: boolean; readonly userspace: boolean; readonly dovesnapNetwork: string | undefined }
+  | {
+      readonly kind: 'ovs-bridge';
+      readonly name: string;
+      readonly create: boolean;
+      readonly userspace: boolean;
+      readonly dovesnapNetwork: string | undefined;
+    }
   | { readonly kind: 'physical'; readonly name: string }
   | { readonly kind: 'dummy'; readonly name: string };
 
@@ -27,9 +33,19 @@ function readSys(name: string, file: string): string | undefined {
 
 /** The host interface with this MAC (`mac:HOSTMAC`); bridges and our own veths are not candidates. */
 export function interfaceByMac(mac: string): string {
-  const found = readdirSync(SYS).filter((n) => readSys(n, 'address')?.toLowerCase() === mac && !existsSync(`${SYS}/${n}/bridge`));
-  if (found.length === 0) throw new DovesnapError(ErrorCode.BadOption, `invalid value "mac:${mac}" for the host interface: no interface on this host has MAC ${mac}`);
-  if (found.length > 1) throw new DovesnapError(ErrorCode.BadOption, `invalid value "mac:${mac}" for the host interface: ${found.join(', ')} all have MAC ${mac}`);
+  const found = readdirSync(SYS).filter(
+    (n) => readSys(n, 'address')?.toLowerCase() === mac && !existsSync(`${SYS}/${n}/bridge`),
+  );
+  if (found.length === 0)
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value "mac:${mac}" for the host interface: no interface on this host has MAC ${mac}`,
+    );
+  if (found.length > 1)
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value "mac:${mac}" for the host interface: ${found.join(', ')} all have MAC ${mac}`,
+    );
   return found[0] ?? '';
 }
 
@@ -48,11 +64,19 @@ async function ovsBridgeExists(name: string): Promise<boolean> {
 }
 
 async function ovsBridgeFacts(name: string): Promise<{ userspace: boolean; dovesnapNetwork: string | undefined }> {
-  const { stdout } = await runCommand('ovs-vsctl', ['--format=json', '--columns=datapath_type,external_ids', 'list', 'Bridge', name]);
+  const { stdout } = await runCommand('ovs-vsctl', [
+    '--format=json',
+    '--columns=datapath_type,external_ids',
+    'list',
+    'Bridge',
+    name,
+  ]);
   const parsed = JSON.parse(stdout) as { data?: unknown[][] };
   const [dp, ids] = parsed.data?.[0] ?? [];
   const pairs = Array.isArray(ids) && Array.isArray(ids[1]) ? (ids[1] as unknown[]) : [];
-  const network = pairs.find((p): p is [string, string] => Array.isArray(p) && p[0] === 'dovesnap-network-id' && typeof p[1] === 'string');
+  const network = pairs.find(
+    (p): p is [string, string] => Array.isArray(p) && p[0] === 'dovesnap-network-id' && typeof p[1] === 'string',
+  );
   return { userspace: dp === 'netdev', dovesnapNetwork: network?.[1] };
 }
 
@@ -63,7 +87,8 @@ export async function planHostIf(ref: HostIfRef, userspaceDefault: boolean): Pro
   if (await ovsBridgeExists(name)) return { kind: 'ovs-bridge', name, create: false, ...(await ovsBridgeFacts(name)) };
   if (exists) return { kind: 'physical', name };
   if (name.startsWith('br')) return { kind: 'linux-bridge', name, create: true };
-  if (name.startsWith('ovs')) return { kind: 'ovs-bridge', name, create: true, userspace: userspaceDefault, dovesnapNetwork: undefined };
+  if (name.startsWith('ovs'))
+    return { kind: 'ovs-bridge', name, create: true, userspace: userspaceDefault, dovesnapNetwork: undefined };
   if (name.startsWith('dummy')) return { kind: 'dummy', name };
   throw new DovesnapError(
     ErrorCode.BadOption,

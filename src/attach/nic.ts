@@ -71,11 +71,23 @@ interface IpLink {
 function toHostNic(l: IpLink): HostNic | undefined {
   if (typeof l.ifname !== 'string' || typeof l.ifindex !== 'number') return undefined;
   const str = (v: unknown): string | undefined => (typeof v === 'string' ? v.toLowerCase() : undefined);
-  return { ifname: l.ifname, ifindex: l.ifindex, address: str(l.address), permAddr: str(l.permaddr), kind: typeof l.linkinfo?.info_kind === 'string' ? l.linkinfo.info_kind : undefined };
+  return {
+    ifname: l.ifname,
+    ifindex: l.ifindex,
+    address: str(l.address),
+    permAddr: str(l.permaddr),
+    kind: typeof l.linkinfo?.info_kind === 'string' ? l.linkinfo.info_kind : undefined,
+  };
 }
 
 async function ipLinks(dev?: string): Promise<HostNic[]> {
-  const { stdout } = await runCommand('ip', ['-d', '-json', 'link', 'show', ...(dev === undefined ? [] : ['dev', dev])]);
+  const { stdout } = await runCommand('ip', [
+    '-d',
+    '-json',
+    'link',
+    'show',
+    ...(dev === undefined ? [] : ['dev', dev]),
+  ]);
   return stdout.trim() === '' ? [] : (JSON.parse(stdout) as IpLink[]).flatMap((l) => toHostNic(l) ?? []);
 }
 
@@ -94,9 +106,17 @@ export async function nicIdentity(name: string): Promise<NicIdentity> {
   const [link] = await ipLinks(name);
   if (link === undefined) throw new DovesnapError(ErrorCode.HostCommand, `${name} vanished before it could be moved`);
   // ethtool says "not set" (or zeros) where there is none; ip shows permaddr only where it differs from the MAC.
-  const ethtool = await runCommand('ethtool', ['-P', name]).then((r) => r.stdout, () => '');
+  const ethtool = await runCommand('ethtool', ['-P', name]).then(
+    (r) => r.stdout,
+    () => '',
+  );
   const perm = /Permanent address: ([0-9a-f]{2}(?::[0-9a-f]{2})+)/i.exec(ethtool)?.[1]?.toLowerCase() ?? link.permAddr;
-  return { ifindex: link.ifindex, mac: link.address, permAddr: perm === undefined || NO_PERM_ADDR.test(perm) ? undefined : perm, kind: link.kind };
+  return {
+    ifindex: link.ifindex,
+    mac: link.address,
+    permAddr: perm === undefined || NO_PERM_ADDR.test(perm) ? undefined : perm,
+    kind: link.kind,
+  };
 }
 
 /**
@@ -104,14 +124,23 @@ export async function nicIdentity(name: string): Promise<NicIdentity> {
  * kernel to return it. `home`: it is there under its own name; `destroyed`: a kind the kernel
  * destroys with the namespace, and not on the host; `away`: not back (yet).
  */
-export async function bringNicHome(nics: HostNics, hostName: string, id: NicIdentity, given: string | undefined, waitMs: number): Promise<'home' | 'destroyed' | 'away'> {
+export async function bringNicHome(
+  nics: HostNics,
+  hostName: string,
+  id: NicIdentity,
+  given: string | undefined,
+  waitMs: number,
+): Promise<'home' | 'destroyed' | 'away'> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const found = findNic(id, given, await nics.list());
     if (found !== undefined) {
       if (found.ifname === hostName) return 'home';
       if (nics.exists(hostName)) {
-        throw new DovesnapError(ErrorCode.HostCommand, `${found.ifname} is ${hostName} back from the container, but the host now has another ${hostName}: rename it by hand`);
+        throw new DovesnapError(
+          ErrorCode.HostCommand,
+          `${found.ifname} is ${hostName} back from the container, but the host now has another ${hostName}: rename it by hand`,
+        );
       }
       await nics.rename(found.ifname, hostName);
       return 'home';

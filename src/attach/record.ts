@@ -100,6 +100,13 @@ export class AttachmentStore {
 
   /** The attachments of one container (by ID or name) or process. */
   of(guest: string): AttachmentRecord[] {
-    return this.all().filter((r) => r.guest.containerId === guest || (r.guest.containerId?.startsWith(guest) === true && guest.length >= 12) || r.guest.name === guest || r.guest.name === `/${guest}` || String(r.guest.pid) === guest);
+    return this.all().filter(
+      (r) =>
+        r.guest.containerId === guest ||
+        (r.guest.containerId?.startsWith(guest) === true && guest.length >= 12) ||
+        r.guest.name === guest ||
+        r.guest.name === `/${guest}` ||
+        String(r.guest.pid) === guest,
+    );
   }
 }

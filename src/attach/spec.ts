@@ -17,7 +17,13 @@ import { isValidInterfaceName } from '../model/options.js';
 export type DhcpClientName = 'udhcpc' | 'dhclient' | 'dhcpcd';
 
 export type AddressSpec =
-  | { readonly kind: 'static'; readonly family: 4 | 6; readonly address: string; readonly prefixLength: number; readonly gateway: string | undefined }
+  | {
+      readonly kind: 'static';
+      readonly family: 4 | 6;
+      readonly address: string;
+      readonly prefixLength: number;
+      readonly gateway: string | undefined;
+    }
   /** `0/0`: the interface comes up with no address (the container sets one itself). */
   | { readonly kind: 'none' }
   | {
@@ -50,7 +56,12 @@ export interface AttachSpec {
 export type AttachCommand =
   | { readonly kind: 'attach'; readonly spec: AttachSpec }
   | { readonly kind: 'wait'; readonly containerIf: string }
-  | { readonly kind: 'netns-tool'; readonly tool: 'route' | 'rule' | 'tc'; readonly guest: string; readonly args: readonly string[] }
+  | {
+      readonly kind: 'netns-tool';
+      readonly tool: 'route' | 'rule' | 'tc';
+      readonly guest: string;
+      readonly args: readonly string[];
+    }
   | { readonly kind: 'help' };
 
 export const DEFAULT_CONTAINER_IF = 'eth1';
@@ -65,7 +76,8 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 export function parseMac(what: string, text: string): string {
   if (!MAC.test(text)) throw bad(what, text, 'expected a MAC address such as 02:42:ac:11:00:02, or U:STRING');
   const mac = text.toLowerCase();
-  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) throw bad(what, text, 'a multicast MAC cannot be an interface address');
+  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1)
+    throw bad(what, text, 'a multicast MAC cannot be an interface address');
   return mac;
 }
 
@@ -80,12 +92,14 @@ export function macFromString(text: string): string {
 }
 
 function parseInterfaceName(what: string, text: string): string {
-  if (!isValidInterfaceName(text)) throw bad(what, text, 'expected an interface name of 1 to 15 characters without "/", ":" or spaces');
+  if (!isValidInterfaceName(text))
+    throw bad(what, text, 'expected an interface name of 1 to 15 characters without "/", ":" or spaces');
   return text;
 }
 
 function parseVlan(text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 4094) throw bad('the VLAN (MAC@VLAN)', text, 'expected a whole number from 1 to 4094');
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 4094)
+    throw bad('the VLAN (MAC@VLAN)', text, 'expected a whole number from 1 to 4094');
   return Number(text);
 }
 
@@ -96,7 +110,8 @@ export function parseAddress(text: string, family: 4 | 6 | undefined): AddressSp
   const dhcp = DHCP_METHOD.exec(text);
   if (dhcp !== null) {
     const [, method = 'dhcp', f, opts] = dhcp;
-    if (method === 'dhcp' && f !== undefined) throw bad('the address', text, '"dhcp" has no -f form; use udhcpc-f, dhclient-f or dhcpcd-f');
+    if (method === 'dhcp' && f !== undefined)
+      throw bad('the address', text, '"dhcp" has no -f form; use udhcpc-f, dhclient-f or dhcpcd-f');
     return {
       kind: 'dhcp',
       client: method === 'dhcp' ? 'udhcpc' : (method as DhcpClientName),
@@ -116,9 +131,11 @@ export function parseAddress(text: string, family: 4 | 6 | undefined): AddressSp
   if (kind === 0) throw bad('the address', text, 'expected an IPv4 or IPv6 address before the "/"');
   const v: 4 | 6 = kind === 4 ? 4 : 6;
   const max = v === 4 ? 32 : 128;
-  if (!/^\d+$/.test(lenText) || Number(lenText) > max) throw bad('the address', text, `expected a prefix length from 0 to ${max} after the "/"`);
+  if (!/^\d+$/.test(lenText) || Number(lenText) > max)
+    throw bad('the address', text, `expected a prefix length from 0 to ${max} after the "/"`);
   if (family !== undefined && family !== v) throw bad('-a', String(family), `the address ${address} is IPv${v}`);
-  if (gateway !== undefined && isIP(gateway) !== v) throw bad('the gateway (IP/LEN@GATEWAY)', gateway, `expected an IPv${v} address like the interface's`);
+  if (gateway !== undefined && isIP(gateway) !== v)
+    throw bad('the gateway (IP/LEN@GATEWAY)', gateway, `expected an IPv${v} address like the interface's`);
   return { kind: 'static', family: v, address, prefixLength: Number(lenText), gateway };
 }
 
@@ -142,7 +159,8 @@ export function parseAttachArgs(argv: readonly string[]): AttachCommand {
   if (first === '--wait') {
     const rest = args.slice(1);
     if (rest.length === 0) return { kind: 'wait', containerIf: DEFAULT_CONTAINER_IF };
-    if (rest.length === 2 && rest[0] === '-i') return { kind: 'wait', containerIf: parseInterfaceName('-i', rest[1] ?? '') };
+    if (rest.length === 2 && rest[0] === '-i')
+      return { kind: 'wait', containerIf: parseInterfaceName('-i', rest[1] ?? '') };
     throw bad('--wait', rest.join(' '), 'expected "--wait" or "--wait -i CONTAINER_IF"');
   }
   if (first === 'route' || first === 'rule' || first === 'tc') {
@@ -174,7 +192,12 @@ export function parseAttachArgs(argv: readonly string[]): AttachCommand {
     } else positional.push(a);
   }
   const [guest, addressText, macText, ...extra] = positional;
-  if (guest === undefined || addressText === undefined) throw bad('the command line', args.join(' '), 'expected HOSTIF [-i CIF] [-l LOCALIF] [-a 4|6] GUEST IP/LEN[@GW]|dhcp [MAC][@VLAN]');
+  if (guest === undefined || addressText === undefined)
+    throw bad(
+      'the command line',
+      args.join(' '),
+      'expected HOSTIF [-i CIF] [-l LOCALIF] [-a 4|6] GUEST IP/LEN[@GW]|dhcp [MAC][@VLAN]',
+    );
   if (extra.length > 0) throw bad('the command line', extra.join(' '), 'unexpected arguments after [MAC][@VLAN]');
   const address = parseAddress(addressText, family);
   let mac: string | undefined;
@@ -186,5 +209,18 @@ export function parseAttachArgs(argv: readonly string[]): AttachCommand {
     if (macPart.startsWith('U:')) mac = macFromString(macPart.slice(2));
     else if (macPart !== '') mac = parseMac('the MAC', macPart);
   }
-  return { kind: 'attach', spec: { hostIf, containerIf: containerIf ?? DEFAULT_CONTAINER_IF, localIf, guest, address, mac, vlan, directPhys, persist } };
+  return {
+    kind: 'attach',
+    spec: {
+      hostIf,
+      containerIf: containerIf ?? DEFAULT_CONTAINER_IF,
+      localIf,
+      guest,
+      address,
+      mac,
+      vlan,
+      directPhys,
+      persist,
+    },
+  };
 }

@@ -23,10 +23,14 @@ export interface AttachWatchDeps extends AttachDeps {
   readonly sweepMs?: number;
 }
 
-type GuestState = { readonly state: 'running'; readonly pid: number } | { readonly state: 'stopped' } | { readonly state: 'gone' };
+type GuestState =
+  | { readonly state: 'running'; readonly pid: number }
+  | { readonly state: 'stopped' }
+  | { readonly state: 'gone' };
 
 async function guestState(deps: AttachWatchDeps, r: AttachmentRecord): Promise<GuestState> {
-  if (r.guest.containerId === undefined) return existsSync(`/proc/${r.guest.pid}/ns/net`) ? { state: 'running', pid: r.guest.pid } : { state: 'gone' };
+  if (r.guest.containerId === undefined)
+    return existsSync(`/proc/${r.guest.pid}/ns/net`) ? { state: 'running', pid: r.guest.pid } : { state: 'gone' };
   const c = await deps.engine.inspectContainer(r.guest.containerId);
   if (c === undefined) return { state: 'gone' };
   const pid = c.State?.Pid ?? 0;
@@ -62,15 +66,20 @@ export class AttachWatcher {
   }
 
   private enqueue(job: () => Promise<void>): void {
-    this.queue = this.queue.then(job).catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'attach clean-up failed'));
+    this.queue = this.queue
+      .then(job)
+      .catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'attach clean-up failed'));
   }
 
   private async run(): Promise<void> {
     let backoff = 250;
     while (!this.abort.signal.aborted) {
       // Subscribe, then sweep: what happens in between is seen twice, never lost.
-      const stream = this.deps.engine.streamEvents({ type: ['container'], event: ['die', 'start', 'destroy'] }, (e) => this.onEvent(e), this.abort.signal, (err, line) =>
-        this.log.warn({ err: errorMessage(err), line: line.slice(0, 200) }, 'Docker event not handled'),
+      const stream = this.deps.engine.streamEvents(
+        { type: ['container'], event: ['die', 'start', 'destroy'] },
+        (e) => this.onEvent(e),
+        this.abort.signal,
+        (err, line) => this.log.warn({ err: errorMessage(err), line: line.slice(0, 200) }, 'Docker event not handled'),
       );
       this.enqueue(() => this.sweep('event stream (re)connected'));
       try {
@@ -90,9 +99,10 @@ export class AttachWatcher {
     const mine = (): AttachmentRecord[] => this.deps.store.all().filter((r) => r.guest.containerId === id);
     if (mine().length === 0) return;
     if (e.Action === 'start') this.enqueue(() => this.restart(mine()));
-    else this.enqueue(async () => {
-      for (const r of mine()) await this.ended(r, e.Action === 'destroy', NIC_RETURN_WAIT_MS);
-    });
+    else
+      this.enqueue(async () => {
+        for (const r of mine()) await this.ended(r, e.Action === 'destroy', NIC_RETURN_WAIT_MS);
+      });
   }
 
   /**
@@ -104,7 +114,10 @@ export class AttachWatcher {
     const { problems, pending } = await removeResources(this.deps, r, { guestGone: true, nicWaitMs });
     if (pending.length > 0) {
       this.deps.store.put({ ...r, resources: pending });
-      this.log.warn({ container: r.guest.name, interface: r.spec.containerIf, host: r.hostIf, problems }, 'container ended: its --direct-phys interface is not back on the host yet; renamed back when it is');
+      this.log.warn(
+        { container: r.guest.name, interface: r.spec.containerIf, host: r.hostIf, problems },
+        'container ended: its --direct-phys interface is not back on the host yet; renamed back when it is',
+      );
       return;
     }
     if (r.spec.persist && !gone) {
@@ -112,7 +125,16 @@ export class AttachWatcher {
     } else {
       this.deps.store.remove(r.key);
     }
-    this.log.info({ container: r.guest.name, interface: r.spec.containerIf, host: r.hostIf, kept: r.spec.persist && !gone, problems }, 'container ended: removed what dovesnap attach made');
+    this.log.info(
+      {
+        container: r.guest.name,
+        interface: r.spec.containerIf,
+        host: r.hostIf,
+        kept: r.spec.persist && !gone,
+        problems,
+      },
+      'container ended: removed what dovesnap attach made',
+    );
   }
 
   /** A container with --persist attachments started again: make them anew. */
@@ -126,9 +148,15 @@ export class AttachWatcher {
       }
       try {
         const out = await attach(this.deps, { ...r.spec, guest: r.guest.containerId ?? r.spec.guest }, r.argv);
-        this.log.info({ container: out.record.guest.name, interface: r.spec.containerIf, host: r.hostIf }, 'container started again: --persist attachment made anew');
+        this.log.info(
+          { container: out.record.guest.name, interface: r.spec.containerIf, host: r.hostIf },
+          'container started again: --persist attachment made anew',
+        );
       } catch (err) {
-        this.log.error({ container: r.guest.name, interface: r.spec.containerIf, err: errorMessage(err) }, 'could not make a --persist attachment anew');
+        this.log.error(
+          { container: r.guest.name, interface: r.spec.containerIf, err: errorMessage(err) },
+          'could not make a --persist attachment anew',
+        );
       }
     }
   }
@@ -139,7 +167,10 @@ export class AttachWatcher {
       try {
         s = await guestState(this.deps, r);
       } catch (err) {
-        this.log.warn({ container: r.guest.name, err: errorMessage(err) }, 'could not ask Docker about an attached container');
+        this.log.warn(
+          { container: r.guest.name, err: errorMessage(err) },
+          'could not ask Docker about an attached container',
+        );
         continue;
       }
       if (s.state === 'running' && s.pid === r.guest.pid) continue;
@@ -176,9 +207,11 @@ export class AttachWatcher {
         if (key === undefined || known.has(key)) continue;
         await this.deps.vswitch.deletePort(bridge.name, port.name);
         await deleteLink(port.name);
-        this.log.info({ bridge: bridge.name, port: port.name, key, why }, 'removed an OVS port of dovesnap attach whose record is gone');
+        this.log.info(
+          { bridge: bridge.name, port: port.name, key, why },
+          'removed an OVS port of dovesnap attach whose record is gone',
+        );
       }
     }
   }
-
 }

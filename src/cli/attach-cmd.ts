@@ -92,7 +92,11 @@ async function waitForCarrier(cif: string): Promise<void> {
 
 function describe(spec: AttachSpec): string {
   const a = spec.address;
-  return a.kind === 'static' ? `${a.address}/${a.prefixLength}${a.gateway === undefined ? '' : ` via ${a.gateway}`}` : a.kind === 'none' ? 'no address' : a.method;
+  return a.kind === 'static'
+    ? `${a.address}/${a.prefixLength}${a.gateway === undefined ? '' : ` via ${a.gateway}`}`
+    : a.kind === 'none'
+      ? 'no address'
+      : a.method;
 }
 
 export async function runAttach(argv: readonly string[]): Promise<void> {
@@ -123,8 +127,15 @@ export async function runAttach(argv: readonly string[]): Promise<void> {
     return;
   }
   const a = cmd.spec.address;
-  const lease = a.kind === 'dhcp' ? (outcome.leased === undefined ? ', no lease yet (the client keeps asking)' : `, leased ${outcome.leased}`) : '';
-  process.stdout.write(`${where}: attached to ${r.hostIf} (${r.hostKind.replace('-', ' ')}), ${describe(cmd.spec)}${lease}\n`);
+  const lease =
+    a.kind === 'dhcp'
+      ? outcome.leased === undefined
+        ? ', no lease yet (the client keeps asking)'
+        : `, leased ${outcome.leased}`
+      : '';
+  process.stdout.write(
+    `${where}: attached to ${r.hostIf} (${r.hostKind.replace('-', ' ')}), ${describe(cmd.spec)}${lease}\n`,
+  );
   if (a.kind === 'dhcp' && a.foreground) {
     if (a.client === 'dhclient') await followDhclient(paths.dhcpDir, r.key, netnsOf(r.guest), cmd.spec.containerIf);
     else if (a.client === 'dhcpcd') await followDhcpcd(paths.dhcpDir, r.key);
@@ -176,32 +187,57 @@ async function followClient(dir: string, key: string): Promise<void> {
 
 export async function runDetach(argv: readonly string[]): Promise<void> {
   if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('Usage: dovesnap detach GUEST [-i CIF]\n\nRemoves what "dovesnap attach" made for GUEST (all its attachments, or only CIF\'s).\n');
+    process.stdout.write(
+      'Usage: dovesnap detach GUEST [-i CIF]\n\nRemoves what "dovesnap attach" made for GUEST (all its attachments, or only CIF\'s).\n',
+    );
     return;
   }
   const [guestArg = '', ...rest] = argv;
   let cif: string | undefined;
   if (rest.length === 2 && rest[0] === '-i') cif = rest[1];
-  else if (rest.length > 0) throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(rest.join(' '))} for dovesnap detach: expected "GUEST [-i CIF]"`);
+  else if (rest.length > 0)
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value ${JSON.stringify(rest.join(' '))} for dovesnap detach: expected "GUEST [-i CIF]"`,
+    );
   const s = store();
   const guest = await resolveGuest(new DockerEngine(), guestArg).catch(() => undefined);
-  const records = (guest === undefined ? s.of(guestArg) : s.all().filter((r) => (guest.containerId !== undefined ? r.guest.containerId === guest.containerId : r.guest.pid === guest.pid))).filter(
-    (r) => cif === undefined || r.spec.containerIf === cif,
-  );
-  if (records.length === 0) throw new DovesnapError(ErrorCode.NotFound, `nothing attached to ${guestArg}${cif === undefined ? '' : ` as ${cif}`} by dovesnap attach`);
+  const records = (
+    guest === undefined
+      ? s.of(guestArg)
+      : s
+          .all()
+          .filter((r) =>
+            guest.containerId !== undefined ? r.guest.containerId === guest.containerId : r.guest.pid === guest.pid,
+          )
+  ).filter((r) => cif === undefined || r.spec.containerIf === cif);
+  if (records.length === 0)
+    throw new DovesnapError(
+      ErrorCode.NotFound,
+      `nothing attached to ${guestArg}${cif === undefined ? '' : ` as ${cif}`} by dovesnap attach`,
+    );
   const problems: string[] = [];
   for (const r of records) {
     const gone = guest === undefined || guest.pid !== r.guest.pid || !existsSync(netnsOf(r.guest));
-    const removal = await removeResources({ dhcpDir: attachPaths().dhcpDir, store: s }, r, { guestGone: gone, nicWaitMs: NIC_RETURN_WAIT_MS });
+    const removal = await removeResources({ dhcpDir: attachPaths().dhcpDir, store: s }, r, {
+      guestGone: gone,
+      nicWaitMs: NIC_RETURN_WAIT_MS,
+    });
     problems.push(...removal.problems);
     if (removal.pending.length > 0) {
       // Kept (not to be made again) for the daemon, which renames the NIC back when it returns.
       s.put({ ...r, spec: { ...r.spec, persist: false }, resources: removal.pending });
-      problems.push(`${r.hostIf} is not back on the host from ${r.guest.name}'s network namespace yet: the dovesnap daemon renames it back to ${r.hostIf} when the kernel returns it`);
+      problems.push(
+        `${r.hostIf} is not back on the host from ${r.guest.name}'s network namespace yet: the dovesnap daemon renames it back to ${r.hostIf} when the kernel returns it`,
+      );
     } else {
       s.remove(r.key);
     }
     process.stdout.write(`${r.guest.name} ${r.spec.containerIf}: detached from ${r.hostIf}\n`);
   }
-  if (problems.length > 0) throw new DovesnapError(ErrorCode.HostCommand, `detached, but some of it could not be removed: ${problems.join('; ')}`);
+  if (problems.length > 0)
+    throw new DovesnapError(
+      ErrorCode.HostCommand,
+      `detached, but some of it could not be removed: ${problems.join('; ')}`,
+    );
 }

@@ -21,10 +21,20 @@ function statusBase(addr: string): string {
 export async function runGraph(opts: { output: string; status: string }): Promise<void> {
   const format = extname(opts.output).slice(1).toLowerCase();
   if (!(FORMATS as readonly string[]).includes(format)) {
-    throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(opts.output)} for option -o/--output: the file must end in ${FORMATS.map((f) => `.${f}`).join(', ')}`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value ${JSON.stringify(opts.output)} for option -o/--output: the file must end in ${FORMATS.map((f) => `.${f}`).join(', ')}`,
+    );
   }
-  const sources = opts.status.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (sources.length === 0) throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(opts.status)} for option --status: expected HOST:PORT[,HOST:PORT…]`);
+  const sources = opts.status
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (sources.length === 0)
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value ${JSON.stringify(opts.status)} for option --status: expected HOST:PORT[,HOST:PORT…]`,
+    );
   const inputs: HostGraphInput[] = [];
   for (const source of sources) {
     const base = statusBase(source);

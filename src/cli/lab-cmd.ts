@@ -39,11 +39,17 @@ export async function labNameOf(arg: string): Promise<string> {
     const doc = parseDocument(await readFile(arg, 'utf8'), { uniqueKeys: false });
     const name: unknown = doc.get('name');
     if (typeof name === 'string' && LAB_NAME.test(name)) return name;
-    throw new DovesnapError(ErrorCode.BadOption, `${arg}: no valid lab name in it (name: ${JSON.stringify(name ?? null)})`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `${arg}: no valid lab name in it (name: ${JSON.stringify(name ?? null)})`,
+    );
   }
   if (LAB_NAME.test(arg)) return arg;
   if (/\.ya?ml$/i.test(arg)) throw new DovesnapError(ErrorCode.NotFound, `lab file ${arg} does not exist`);
-  throw new DovesnapError(ErrorCode.BadOption, `invalid lab ${JSON.stringify(arg)}: expected a lab file or a lab name ([a-z0-9-], at most 20 characters)`);
+  throw new DovesnapError(
+    ErrorCode.BadOption,
+    `invalid lab ${JSON.stringify(arg)}: expected a lab file or a lab name ([a-z0-9-], at most 20 characters)`,
+  );
 }
 
 function context(images: LabImages): LabContext {
@@ -51,11 +57,15 @@ function context(images: LabImages): LabContext {
 }
 
 export function registerLabCommands(program: Command, images: () => Promise<LabImages>): Command {
-  const lab = program.command('lab').description('a network-defence lab from one file: routers, hosts, segments and links on dovesnap networks');
+  const lab = program
+    .command('lab')
+    .description('a network-defence lab from one file: routers, hosts, segments and links on dovesnap networks');
 
   lab
     .command('up <file>')
-    .description('make what runs match the lab file: create what is missing, recreate what changed, remove what left the file')
+    .description(
+      'make what runs match the lab file: create what is missing, recreate what changed, remove what left the file',
+    )
     .option('--dry-run', 'print what would be created, changed and removed; change nothing')
     .action(async (file: string, opts: { dryRun?: boolean }) => {
       const spec = await loadLabFile(resolve(file));
@@ -64,14 +74,18 @@ export function registerLabCommands(program: Command, images: () => Promise<LabI
 
   lab
     .command('down <file|name>')
-    .description("remove every container and network of the lab (found by its labels and state, not by the file's contents)")
+    .description(
+      "remove every container and network of the lab (found by its labels and state, not by the file's contents)",
+    )
     .action(async (arg: string) => {
       await labDown(context(await images()), await labNameOf(arg));
     });
 
   lab
     .command('status [file|name]')
-    .description('nodes (state, interfaces, addresses), networks and links, and routers\' OSPF neighbours; without an argument, the labs on this host')
+    .description(
+      "nodes (state, interfaces, addresses), networks and links, and routers' OSPF neighbours; without an argument, the labs on this host",
+    )
     .option('--json', 'print JSON')
     .action(async (arg: string | undefined, opts: { json?: boolean }) => {
       const docker = new LabDocker();
@@ -79,7 +93,11 @@ export function registerLabCommands(program: Command, images: () => Promise<LabI
         const all = await Promise.all((await labNames(docker)).map((n) => labStatus(docker, n)));
         if (opts.json === true) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
         else if (all.length === 0) process.stdout.write('no labs\n');
-        else for (const s of all) process.stdout.write(`${s.name}: ${s.nodes.filter((n) => n.state === 'running').length}/${s.nodes.length} nodes running, ${s.networks.length} networks${s.file === undefined ? '' : `, from ${s.file}`}\n`);
+        else
+          for (const s of all)
+            process.stdout.write(
+              `${s.name}: ${s.nodes.filter((n) => n.state === 'running').length}/${s.nodes.length} nodes running, ${s.networks.length} networks${s.file === undefined ? '' : `, from ${s.file}`}\n`,
+            );
         return;
       }
       const s = await labStatus(docker, await labNameOf(arg));
@@ -88,19 +106,35 @@ export function registerLabCommands(program: Command, images: () => Promise<LabI
 
   lab
     .command('graph <file|name>')
-    .description("draw the lab: its nodes, segments, links, the host's gateway, addresses and OpenFlow ports (Graphviz)")
+    .description(
+      "draw the lab: its nodes, segments, links, the host's gateway, addresses and OpenFlow ports (Graphviz)",
+    )
     .option('-o, --output <file>', 'output file: .svg, .png or .dot', 'lab.svg')
-    .option('--status <url>', 'status API of the dovesnap daemon, for bridges, DPIDs, VLANs and ports', process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401')
+    .option(
+      '--status <url>',
+      'status API of the dovesnap daemon, for bridges, DPIDs, VLANs and ports',
+      process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401',
+    )
     .action(async (arg: string, opts: { output: string; status: string }) => {
       const format = extname(opts.output).slice(1).toLowerCase();
-      if (!['svg', 'png', 'dot'].includes(format)) throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(opts.output)} for option -o/--output: the file must end in .svg, .png or .dot`);
+      if (!['svg', 'png', 'dot'].includes(format))
+        throw new DovesnapError(
+          ErrorCode.BadOption,
+          `invalid value ${JSON.stringify(opts.output)} for option -o/--output: the file must end in .svg, .png or .dot`,
+        );
       const s = await labStatus(new LabDocker(), await labNameOf(arg));
-      if (s.nodes.length === 0 && s.networks.length === 0) throw new DovesnapError(ErrorCode.NotFound, `lab ${s.name} does not run: nothing to draw (dovesnap lab up FILE first)`);
+      if (s.nodes.length === 0 && s.networks.length === 0)
+        throw new DovesnapError(
+          ErrorCode.NotFound,
+          `lab ${s.name} does not run: nothing to draw (dovesnap lab up FILE first)`,
+        );
       const base = /^https?:\/\//.test(opts.status) ? opts.status : `http://${opts.status}`;
       const daemon = (await fetchJson(base, '/networks').catch(() => undefined)) as NetworksStatus | undefined;
       const dot = labToDot(s, daemon);
       await writeFile(opts.output, format === 'dot' ? dot : await renderDot(dot, format as 'svg' | 'png'));
-      process.stdout.write(`wrote ${opts.output}: lab ${s.name}, ${s.nodes.length} nodes, ${s.networks.length} networks${daemon === undefined ? ' (status API not answering: no ports or VLANs)' : ''}\n`);
+      process.stdout.write(
+        `wrote ${opts.output}: lab ${s.name}, ${s.nodes.length} nodes, ${s.networks.length} networks${daemon === undefined ? ' (status API not answering: no ports or VLANs)' : ''}\n`,
+      );
     });
 
   return lab;

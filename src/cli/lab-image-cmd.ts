@@ -1,5 +1,12 @@
 import { Argument, type Command } from 'commander';
-import { ensureLabImage, LAB_IMAGE_RECIPES, listLabImages, recipeNamed, type EnsureResult, type LabImageRow } from '../lab/images.js';
+import {
+  ensureLabImage,
+  LAB_IMAGE_RECIPES,
+  listLabImages,
+  recipeNamed,
+  type EnsureResult,
+  type LabImageRow,
+} from '../lab/images.js';
 
 /**
  * `dovesnap lab image build|list`: the lab's images (docs/lab-images.md). The work is in
@@ -19,7 +26,9 @@ export function formatImageList(rows: readonly LabImageRow[]): string {
   const lines = [`${'TAG'.padEnd(34)} ${'RECIPE'.padEnd(8)} ${'STATE'.padEnd(8)} ${'SIZE'.padStart(9)}  CREATED`];
   for (const r of rows) {
     // "old": made by an earlier recipe; nothing uses it unless a lab names the tag itself.
-    lines.push(`${r.tag.padEnd(34)} ${r.recipe.padEnd(8)} ${(r.current ? 'current' : 'old').padEnd(8)} ${formatBytes(r.bytes).padStart(9)}  ${r.created?.toISOString().replace(/\.\d+Z$/, 'Z') ?? '-'}`);
+    lines.push(
+      `${r.tag.padEnd(34)} ${r.recipe.padEnd(8)} ${(r.current ? 'current' : 'old').padEnd(8)} ${formatBytes(r.bytes).padStart(9)}  ${r.created?.toISOString().replace(/\.\d+Z$/, 'Z') ?? '-'}`,
+    );
   }
   return lines.join('\n');
 }
@@ -61,13 +70,25 @@ export function registerLabImageCommands(lab: Command): void {
   image
     .command('build')
     .description(
-      'build the recipes\' images if they are missing: frr (FRR 8.4 router, Debian bookworm), host (busybox), capture (Debian with tcpdump). ' +
+      "build the recipes' images if they are missing: frr (FRR 8.4 router, Debian bookworm), host (busybox), capture (Debian with tcpdump). " +
         'Each is tagged dovesnap-lab-<recipe>:<hash of its recipe>; an existing tag is reused (cached) unless --force.',
     )
     .addArgument(new Argument('<recipe...>', 'recipes to build').choices(LAB_IMAGE_RECIPES))
     .option('--force', 'build again even when the image exists')
-    .option('-q, --quiet', 'print only the result lines, not the build\'s progress')
-    .addHelpText('after', ['', 'Example:', '  dovesnap lab image build frr host capture', '', 'Prints, per recipe: tag, built or cached, seconds, size.'].join('\n'))
+    .option('-q, --quiet', "print only the result lines, not the build's progress")
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Example:',
+        '  dovesnap lab image build frr host capture',
+        '',
+        'Prints, per recipe: tag, built or cached, seconds, size.',
+      ].join('\n'),
+    )
     .action(runBuild);
-  image.command('list').description('list the lab images in Docker: current (what the recipe builds now) or old').action(runList);
+  image
+    .command('list')
+    .description('list the lab images in Docker: current (what the recipe builds now) or old')
+    .action(runList);
 }

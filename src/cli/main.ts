@@ -18,12 +18,27 @@ program.name('dovesnap').description('Docker networks on Open vSwitch, controlle
 program
   .command('daemon')
   .description('run the Docker network plugin (serves /run/docker/plugins/dovesnap.sock and the status API)')
-  .option('--mirror_bridge_out <iface>', 'interface where the mirror bridge sends all mirrored traffic (env MIRROR_BRIDGE_OUT)')
-  .option('--mirror_bridge_in <iface>', "interface whose traffic (the previous host of a mirror river) is passed on to the mirror bridge's out interface (env MIRROR_BRIDGE_IN)")
-  .option('--stacking_interfaces <list>', "FAUCET stacking: DP:PORT:IFACE,... this host's interfaces and the remote switch ports they link to (env STACKING_INTERFACES)")
+  .option(
+    '--mirror_bridge_out <iface>',
+    'interface where the mirror bridge sends all mirrored traffic (env MIRROR_BRIDGE_OUT)',
+  )
+  .option(
+    '--mirror_bridge_in <iface>',
+    "interface whose traffic (the previous host of a mirror river) is passed on to the mirror bridge's out interface (env MIRROR_BRIDGE_IN)",
+  )
+  .option(
+    '--stacking_interfaces <list>',
+    "FAUCET stacking: DP:PORT:IFACE,... this host's interfaces and the remote switch ports they link to (env STACKING_INTERFACES)",
+  )
   .option('--stack_priority1 <dp>', 'FAUCET stacking: the DP that is the stack root (env STACK_PRIORITY1)')
-  .option('--stack_mirror_interface <dp:port>', 'FAUCET stacking: where mirrored traffic of all hosts ends up (env STACK_MIRROR_INTERFACE)')
-  .option('--default_ofcontrollers <list>', 'OpenFlow controllers of networks created without ovs.bridge.controller (env STACK_OFCONTROLLERS)')
+  .option(
+    '--stack_mirror_interface <dp:port>',
+    'FAUCET stacking: where mirrored traffic of all hosts ends up (env STACK_MIRROR_INTERFACE)',
+  )
+  .option(
+    '--default_ofcontrollers <list>',
+    'OpenFlow controllers of networks created without ovs.bridge.controller (env STACK_OFCONTROLLERS)',
+  )
   .action(runDaemon);
 
 program
@@ -37,20 +52,30 @@ program
   .command('graph')
   .description('draw how dovesnap networks, containers, ports, the mirror bridge and the stack are wired (Graphviz)')
   .option('-o, --output <file>', 'output file: .png, .svg or .dot', 'dovesnapviz.png')
-  .option('--status <list>', 'status API addresses to merge into one picture, HOST:PORT[,HOST:PORT…]', process.env['DOVESNAP_STATUS_URL'] ?? '127.0.0.1:9401')
+  .option(
+    '--status <list>',
+    'status API addresses to merge into one picture, HOST:PORT[,HOST:PORT…]',
+    process.env['DOVESNAP_STATUS_URL'] ?? '127.0.0.1:9401',
+  )
   .action(runGraph);
 
 program
   .command('setup-config')
-  .description("create faucet.yaml and gauge.yaml in ${FAUCET_PREFIX}/etc/faucet if they are missing (existing files are kept)")
+  .description(
+    'create faucet.yaml and gauge.yaml in $FAUCET_PREFIX/etc/faucet if they are missing (existing files are kept)',
+  )
   .option('--faucet-dir <dir>', 'directory for FAUCET and Gauge configuration')
   .action(runSetupConfig);
 
 addNarwhalCommand(program);
 registerLabImageCommands(registerLabCommands(program, labImages));
 
-program.command('attach').description("give a running container one more interface (pipework's command line; see dovesnap attach --help)");
-program.command('detach').description('remove what dovesnap attach made for a container (dovesnap detach GUEST [-i CIF])');
+program
+  .command('attach')
+  .description("give a running container one more interface (pipework's command line; see dovesnap attach --help)");
+program
+  .command('detach')
+  .description('remove what dovesnap attach made for a container (dovesnap detach GUEST [-i CIF])');
 
 const fail = (err: unknown): void => {
   process.stderr.write(`dovesnap: ${errorMessage(err)}\n`);

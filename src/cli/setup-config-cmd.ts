@@ -26,7 +26,11 @@ export async function runSetupConfig(opts: { faucetDir?: string }): Promise<void
   const addr = process.env['GAUGE_PROMETHEUS_ADDR'] ?? '127.0.0.1';
   const made = {
     [faucetPath]: await writeIfMissing(faucetPath, initialFaucetConfig()),
-    [gaugePath]: await writeIfMissing(gaugePath, gaugeConfig({ faucetConfigPath: path.resolve(faucetPath), prometheusPort: port, prometheusAddr: addr })),
+    [gaugePath]: await writeIfMissing(
+      gaugePath,
+      gaugeConfig({ faucetConfigPath: path.resolve(faucetPath), prometheusPort: port, prometheusAddr: addr }),
+    ),
   };
-  for (const [file, created] of Object.entries(made)) process.stdout.write(`${created ? 'created' : 'kept existing'} ${file}\n`);
+  for (const [file, created] of Object.entries(made))
+    process.stdout.write(`${created ? 'created' : 'kept existing'} ${file}\n`);
 }

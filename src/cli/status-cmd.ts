@@ -10,7 +10,10 @@ export async function fetchJson(baseUrl: string, path: string): Promise<unknown>
   try {
     res = await fetch(`${baseUrl.replace(/\/$/, '')}${path}`, { signal: AbortSignal.timeout(5000) });
   } catch (err) {
-    throw new DovesnapError(ErrorCode.NotFound, `cannot reach the dovesnap status API at ${baseUrl} (is the daemon running? try: make up): ${errorMessage(err)}`);
+    throw new DovesnapError(
+      ErrorCode.NotFound,
+      `cannot reach the dovesnap status API at ${baseUrl} (is the daemon running? try: make up): ${errorMessage(err)}`,
+    );
   }
   if (!res.ok) throw new DovesnapError(ErrorCode.Internal, `status API answered ${res.status}`);
   return res.json();
@@ -21,12 +24,18 @@ export function formatHost(host: HostStatus): string {
   const lines: string[] = [];
   const m = host.MirrorBridge;
   if (m !== null) {
-    lines.push(`mirror bridge ${m.Bridge}  out ${m.Out}${m.In === null ? '' : `  in ${m.In}`}  networks linked ${Object.keys(m.Links).length}${m.Problem === null ? '' : `  PROBLEM: ${m.Problem}`}`);
+    lines.push(
+      `mirror bridge ${m.Bridge}  out ${m.Out}${m.In === null ? '' : `  in ${m.In}`}  networks linked ${Object.keys(m.Links).length}${m.Problem === null ? '' : `  PROBLEM: ${m.Problem}`}`,
+    );
   }
   const st = host.Stack;
   if (st !== null) {
-    const links = st.Interfaces.map((i) => `${i.Interface}(${i.OFPort ?? '?'})->${i.RemoteDp}:${i.RemotePort}`).join(', ');
-    lines.push(`stack switch ${st.DpName ?? '(not up)'}${st.DpId === null ? '' : ` ${st.DpId}`}  root ${st.Root}  links ${links}${st.MirrorInterface === null ? '' : `  mirror to ${st.MirrorInterface}`}${st.Problem === null ? '' : `  PROBLEM: ${st.Problem}`}`);
+    const links = st.Interfaces.map((i) => `${i.Interface}(${i.OFPort ?? '?'})->${i.RemoteDp}:${i.RemotePort}`).join(
+      ', ',
+    );
+    lines.push(
+      `stack switch ${st.DpName ?? '(not up)'}${st.DpId === null ? '' : ` ${st.DpId}`}  root ${st.Root}  links ${links}${st.MirrorInterface === null ? '' : `  mirror to ${st.MirrorInterface}`}${st.Problem === null ? '' : `  PROBLEM: ${st.Problem}`}`,
+    );
   }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n\n`;
 }
@@ -39,7 +48,9 @@ function containerState(c: ContainerStatus): string {
   const d = c.Dhcp;
   if (d !== null) {
     if (d.State === 'bound') {
-      parts.push(`dhcp ${d.Address}/${d.PrefixLength} from ${d.Server ?? '?'}${d.ExpiresAt === null ? '' : ` until ${d.ExpiresAt.replace(/\.\d+Z$/, 'Z')}`}`);
+      parts.push(
+        `dhcp ${d.Address}/${d.PrefixLength} from ${d.Server ?? '?'}${d.ExpiresAt === null ? '' : ` until ${d.ExpiresAt.replace(/\.\d+Z$/, 'Z')}`}`,
+      );
     } else parts.push(`dhcp ${d.State}${d.Reason === null ? '' : `: ${d.Reason}`}`);
   }
   return parts.join(', ');
@@ -51,9 +62,14 @@ export function formatStatus(status: NetworksStatus): string {
   if (nets.length === 0) return 'no dovesnap networks\n';
   const lines: string[] = [];
   for (const n of nets) {
-    lines.push(`${n.NetworkName || '(unnamed)'}  id ${n.NetworkID.slice(0, 12)}  bridge ${n.BridgeName}  dpid ${n.BridgeDpid}  vlan ${n.BridgeVLAN}  mode ${n.Mode}${n.Userspace ? '  userspace' : ''}`);
+    lines.push(
+      `${n.NetworkName || '(unnamed)'}  id ${n.NetworkID.slice(0, 12)}  bridge ${n.BridgeName}  dpid ${n.BridgeDpid}  vlan ${n.BridgeVLAN}  mode ${n.Mode}${n.Userspace ? '  userspace' : ''}`,
+    );
     lines.push(`  controllers: ${n.Controllers.length > 0 ? n.Controllers.join(', ') : '(none: standalone)'}`);
-    const extras = [n.OvsLocalMac === null ? '' : `local mac ${n.OvsLocalMac}`, n.PreallocatedPorts > 0 ? `preallocated ports ${n.PreallocatedPorts}` : ''].filter((x) => x !== '');
+    const extras = [
+      n.OvsLocalMac === null ? '' : `local mac ${n.OvsLocalMac}`,
+      n.PreallocatedPorts > 0 ? `preallocated ports ${n.PreallocatedPorts}` : '',
+    ].filter((x) => x !== '');
     if (extras.length > 0) lines.push(`  ${extras.join('  ')}`);
     // An older daemon's document has no HostRoutes.
     const routes = n.HostRoutes ?? [];
@@ -64,10 +80,19 @@ export function formatStatus(status: NetworksStatus): string {
       const rows = [['OFPORT', 'CONTAINER', 'ID', 'IP', 'MAC', 'ACLS', 'STATE']];
       for (const c of cs) {
         const acls = c.Capture === true ? 'capture' : c.PortACLs.join(',') || '-';
-        rows.push([String(c.OFPort ?? '-'), c.Name.replace(/^\//, '') || '(pending)', c.Id.slice(0, 12) || '-', c.HostIP || '-', c.MacAddress, acls, containerState(c)]);
+        rows.push([
+          String(c.OFPort ?? '-'),
+          c.Name.replace(/^\//, '') || '(pending)',
+          c.Id.slice(0, 12) || '-',
+          c.HostIP || '-',
+          c.MacAddress,
+          acls,
+          containerState(c),
+        ]);
       }
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-      for (const r of rows) lines.push(`  ${r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('  ')}`);
+      const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+      for (const r of rows)
+        lines.push(`  ${r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('  ')}`);
     }
   }
   return `${lines.join('\n')}\n`;

@@ -89,7 +89,10 @@ export function isLocalFaucet(controllers: readonly string[], localFaucetControl
 }
 
 function badEnv(name: string, value: string, expected: string): DovesnapError {
-  return new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(value)} for environment variable ${name}: ${expected}`);
+  return new DovesnapError(
+    ErrorCode.BadOption,
+    `invalid value ${JSON.stringify(value)} for environment variable ${name}: ${expected}`,
+  );
 }
 
 function nonEmpty(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -103,48 +106,88 @@ export function faucetDirFor(env: NodeJS.ProcessEnv): string {
 
 const DP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
-function stackingSettings(env: NodeJS.ProcessEnv, mirrorBridgeOut: string | undefined, defaultControllers: readonly string[]): StackingSettings | undefined {
+function stackingSettings(
+  env: NodeJS.ProcessEnv,
+  mirrorBridgeOut: string | undefined,
+  defaultControllers: readonly string[],
+): StackingSettings | undefined {
   const raw = nonEmpty(env, 'STACKING_INTERFACES');
   const priority1 = nonEmpty(env, 'STACK_PRIORITY1');
   const mirrorRaw = nonEmpty(env, 'STACK_MIRROR_INTERFACE');
   if (raw === undefined) {
-    if (priority1 !== undefined) throw badEnv('STACK_PRIORITY1', priority1, 'needs STACKING_INTERFACES (stacking is off without it)');
-    if (mirrorRaw !== undefined) throw badEnv('STACK_MIRROR_INTERFACE', mirrorRaw, 'needs STACKING_INTERFACES (stacking is off without it)');
+    if (priority1 !== undefined)
+      throw badEnv('STACK_PRIORITY1', priority1, 'needs STACKING_INTERFACES (stacking is off without it)');
+    if (mirrorRaw !== undefined)
+      throw badEnv('STACK_MIRROR_INTERFACE', mirrorRaw, 'needs STACKING_INTERFACES (stacking is off without it)');
     return undefined;
   }
   const interfaces: StackingInterface[] = [];
-  for (const item of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const item of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
     const m = /^([^:]+):([0-9]{1,10}):([^:]+)$/.exec(item);
     const port = Number(m?.[2]);
     if (!m || !DP_NAME.test(m[1] ?? '') || !(port >= 1 && port <= 0xfeff) || !isValidInterfaceName(m[3] ?? '')) {
-      throw badEnv('STACKING_INTERFACES', raw, `${JSON.stringify(item)} must be DP:PORT:INTERFACE (the remote switch's DP name and port, this host's interface)`);
+      throw badEnv(
+        'STACKING_INTERFACES',
+        raw,
+        `${JSON.stringify(item)} must be DP:PORT:INTERFACE (the remote switch's DP name and port, this host's interface)`,
+      );
     }
-    if (interfaces.some((i) => i.interface === m[3])) throw badEnv('STACKING_INTERFACES', raw, `interface ${m[3]} is listed twice`);
+    if (interfaces.some((i) => i.interface === m[3]))
+      throw badEnv('STACKING_INTERFACES', raw, `interface ${m[3]} is listed twice`);
     interfaces.push({ remoteDp: m[1] ?? '', remotePort: port, interface: m[3] ?? '' });
   }
   if (interfaces.length === 0) throw badEnv('STACKING_INTERFACES', raw, 'expected DP:PORT:INTERFACE,...');
   if (priority1 === undefined || !DP_NAME.test(priority1)) {
-    throw new DovesnapError(ErrorCode.BadOption, `environment variable STACK_PRIORITY1 must name the stack's root DP when STACKING_INTERFACES is set${priority1 === undefined ? '' : ` (got ${JSON.stringify(priority1)})`}`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `environment variable STACK_PRIORITY1 must name the stack's root DP when STACKING_INTERFACES is set${priority1 === undefined ? '' : ` (got ${JSON.stringify(priority1)})`}`,
+    );
   }
   let mirrorInterface: StackingSettings['mirrorInterface'];
   if (mirrorRaw !== undefined) {
     const m = /^([^:]+):([0-9]{1,10})$/.exec(mirrorRaw);
     const port = Number(m?.[2]);
-    if (!m || !DP_NAME.test(m[1] ?? '') || !(port >= 1 && port <= 0xfeff)) throw badEnv('STACK_MIRROR_INTERFACE', mirrorRaw, 'expected DP:PORT, the switch and port where mirrored traffic of every host ends up');
+    if (!m || !DP_NAME.test(m[1] ?? '') || !(port >= 1 && port <= 0xfeff))
+      throw badEnv(
+        'STACK_MIRROR_INTERFACE',
+        mirrorRaw,
+        'expected DP:PORT, the switch and port where mirrored traffic of every host ends up',
+      );
     mirrorInterface = { dp: m[1] ?? '', port };
   }
-  if (mirrorBridgeOut !== undefined) throw badEnv('MIRROR_BRIDGE_OUT', mirrorBridgeOut, 'is for one host; with STACKING_INTERFACES use STACK_MIRROR_INTERFACE');
-  if (defaultControllers.length === 0) throw badEnv('STACKING_INTERFACES', raw, 'stacking needs OpenFlow controllers for the stack switch (STACK_OFCONTROLLERS or DOVESNAP_DEFAULT_CONTROLLERS)');
+  if (mirrorBridgeOut !== undefined)
+    throw badEnv(
+      'MIRROR_BRIDGE_OUT',
+      mirrorBridgeOut,
+      'is for one host; with STACKING_INTERFACES use STACK_MIRROR_INTERFACE',
+    );
+  if (defaultControllers.length === 0)
+    throw badEnv(
+      'STACKING_INTERFACES',
+      raw,
+      'stacking needs OpenFlow controllers for the stack switch (STACK_OFCONTROLLERS or DOVESNAP_DEFAULT_CONTROLLERS)',
+    );
   return { interfaces, priority1, mirrorInterface };
 }
 
-function mirrorSettings(env: NodeJS.ProcessEnv): { mirrorBridgeOut: string | undefined; mirrorBridgeIn: string | undefined } {
+function mirrorSettings(env: NodeJS.ProcessEnv): {
+  mirrorBridgeOut: string | undefined;
+  mirrorBridgeIn: string | undefined;
+} {
   const out = nonEmpty(env, 'MIRROR_BRIDGE_OUT');
   const inn = nonEmpty(env, 'MIRROR_BRIDGE_IN');
-  for (const [name, v] of [['MIRROR_BRIDGE_OUT', out], ['MIRROR_BRIDGE_IN', inn]] as const) {
-    if (v !== undefined && !isValidInterfaceName(v)) throw badEnv(name, v, 'expected an interface name (1 to 15 letters, digits, _ . -)');
+  for (const [name, v] of [
+    ['MIRROR_BRIDGE_OUT', out],
+    ['MIRROR_BRIDGE_IN', inn],
+  ] as const) {
+    if (v !== undefined && !isValidInterfaceName(v))
+      throw badEnv(name, v, 'expected an interface name (1 to 15 letters, digits, _ . -)');
   }
-  if (inn !== undefined && out === undefined) throw badEnv('MIRROR_BRIDGE_IN', inn, 'needs MIRROR_BRIDGE_OUT too (where the passed-on traffic leaves)');
+  if (inn !== undefined && out === undefined)
+    throw badEnv('MIRROR_BRIDGE_IN', inn, 'needs MIRROR_BRIDGE_OUT too (where the passed-on traffic leaves)');
   if (inn !== undefined && inn === out) throw badEnv('MIRROR_BRIDGE_IN', inn, 'must differ from MIRROR_BRIDGE_OUT');
   return { mirrorBridgeOut: out, mirrorBridgeIn: inn };
 }
@@ -152,32 +195,39 @@ function mirrorSettings(env: NodeJS.ProcessEnv): { mirrorBridgeOut: string | und
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettings {
   const faucetDir = faucetDirFor(env);
   // The original's STACK_OFCONTROLLERS (--default_ofcontrollers) wins: `make up` always sets ours.
-  const controllersVar = nonEmpty(env, 'STACK_OFCONTROLLERS') !== undefined ? 'STACK_OFCONTROLLERS' : 'DOVESNAP_DEFAULT_CONTROLLERS';
+  const controllersVar =
+    nonEmpty(env, 'STACK_OFCONTROLLERS') !== undefined ? 'STACK_OFCONTROLLERS' : 'DOVESNAP_DEFAULT_CONTROLLERS';
   const controllersRaw = nonEmpty(env, controllersVar);
   const defaultControllers = controllersRaw === undefined ? [] : parseControllers(controllersRaw, controllersVar);
 
   const localRaw = nonEmpty(env, 'DOVESNAP_LOCAL_FAUCET');
-  const localFaucetControllers = localRaw === undefined ? [DEFAULT_LOCAL_FAUCET] : parseControllers(localRaw, 'DOVESNAP_LOCAL_FAUCET');
+  const localFaucetControllers =
+    localRaw === undefined ? [DEFAULT_LOCAL_FAUCET] : parseControllers(localRaw, 'DOVESNAP_LOCAL_FAUCET');
 
   const statusAddr = nonEmpty(env, 'DOVESNAP_STATUS_ADDR') ?? '127.0.0.1:9401';
   const m = /^(.*):([0-9]{1,5})$/.exec(statusAddr);
   const statusPort = Number(m?.[2]);
-  if (!m || statusPort < 1 || statusPort > 65535 || m[1] === '') throw badEnv('DOVESNAP_STATUS_ADDR', statusAddr, 'expected HOST:PORT such as 127.0.0.1:9401');
+  if (!m || statusPort < 1 || statusPort > 65535 || m[1] === '')
+    throw badEnv('DOVESNAP_STATUS_ADDR', statusAddr, 'expected HOST:PORT such as 127.0.0.1:9401');
 
   const timeoutRaw = nonEmpty(env, 'DOVESNAP_FAUCET_TIMEOUT_MS') ?? '15000';
   const faucetConfirmTimeoutMs = Number(timeoutRaw);
-  if (!Number.isInteger(faucetConfirmTimeoutMs) || faucetConfirmTimeoutMs < 100) throw badEnv('DOVESNAP_FAUCET_TIMEOUT_MS', timeoutRaw, 'expected milliseconds, at least 100');
+  if (!Number.isInteger(faucetConfirmTimeoutMs) || faucetConfirmTimeoutMs < 100)
+    throw badEnv('DOVESNAP_FAUCET_TIMEOUT_MS', timeoutRaw, 'expected milliseconds, at least 100');
 
   const sparesRaw = nonEmpty(env, 'DOVESNAP_SPARE_PORTS') ?? String(DEFAULT_SPARE_PORTS);
   const sparePorts = Number(sparesRaw);
-  if (!/^[0-9]+$/.test(sparesRaw) || sparePorts > 1024) throw badEnv('DOVESNAP_SPARE_PORTS', sparesRaw, 'expected a whole number from 0 to 1024');
+  if (!/^[0-9]+$/.test(sparesRaw) || sparePorts > 1024)
+    throw badEnv('DOVESNAP_SPARE_PORTS', sparesRaw, 'expected a whole number from 0 to 1024');
 
   const readyRaw = nonEmpty(env, 'DOVESNAP_READY_PORTS') ?? String(DEFAULT_READY_PORTS);
   const readyPorts = Number(readyRaw);
-  if (!/^[0-9]+$/.test(readyRaw) || readyPorts > 1024) throw badEnv('DOVESNAP_READY_PORTS', readyRaw, 'expected a whole number from 0 to 1024');
+  if (!/^[0-9]+$/.test(readyRaw) || readyPorts > 1024)
+    throw badEnv('DOVESNAP_READY_PORTS', readyRaw, 'expected a whole number from 0 to 1024');
 
   const metrics = nonEmpty(env, 'DOVESNAP_FAUCET_METRICS');
-  if (metrics !== undefined && !/^https?:\/\//.test(metrics)) throw badEnv('DOVESNAP_FAUCET_METRICS', metrics, 'expected a URL such as http://127.0.0.1:9302/metrics');
+  if (metrics !== undefined && !/^https?:\/\//.test(metrics))
+    throw badEnv('DOVESNAP_FAUCET_METRICS', metrics, 'expected a URL such as http://127.0.0.1:9302/metrics');
 
   const allowRaw = nonEmpty(env, 'DOVESNAP_STATUS_ALLOW') ?? DEFAULT_STATUS_ALLOW;
   let statusAllow: AllowList;
@@ -197,7 +247,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
 
   const gaugePortRaw = nonEmpty(env, 'GAUGE_PROMETHEUS_PORT') ?? '9303';
   const gaugePrometheusPort = Number(gaugePortRaw);
-  if (!/^[0-9]+$/.test(gaugePortRaw) || gaugePrometheusPort < 1 || gaugePrometheusPort > 65535) throw badEnv('GAUGE_PROMETHEUS_PORT', gaugePortRaw, 'expected a port number 1..65535');
+  if (!/^[0-9]+$/.test(gaugePortRaw) || gaugePrometheusPort < 1 || gaugePrometheusPort > 65535)
+    throw badEnv('GAUGE_PROMETHEUS_PORT', gaugePortRaw, 'expected a port number 1..65535');
 
   const mirror = mirrorSettings(env);
   return Object.freeze({

@@ -53,7 +53,11 @@ const OLD_FIELDS: Readonly<Record<string, string>> = {
 };
 
 type Section = 'arp' | 'ipv4' | 'ipv6' | 'other';
-const ETH_TYPE_OF: Readonly<Record<Exclude<Section, 'other'>, number>> = { arp: ETH_ARP, ipv4: ETH_IPV4, ipv6: ETH_IPV6 };
+const ETH_TYPE_OF: Readonly<Record<Exclude<Section, 'other'>, number>> = {
+  arp: ETH_ARP,
+  ipv4: ETH_IPV4,
+  ipv6: ETH_IPV6,
+};
 
 function normalised(rule: AclRule): Record<string, unknown> {
   return Object.fromEntries(Object.entries(rule).map(([k, v]) => [OLD_FIELDS[k] ?? k, v]));
@@ -83,8 +87,11 @@ export function sectionsOf(rule: AclRule): Section[] {
 }
 
 function maskPrefix(mask: string): number | undefined {
-  const bits = mask.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('');
-  return /^1*0*$/.test(bits) ? bits.indexOf('0') === -1 ? 32 : bits.indexOf('0') : undefined;
+  const bits = mask
+    .split('.')
+    .map((o) => Number(o).toString(2).padStart(8, '0'))
+    .join('');
+  return /^1*0*$/.test(bits) ? (bits.indexOf('0') === -1 ? 32 : bits.indexOf('0')) : undefined;
 }
 
 /** Whether `addr` lies in a rule's address match (`10.0.0.5`, `10.0.0.0/24`, `10.0.0.0/255.255.255.0`). */
@@ -96,7 +103,11 @@ export function ipIn(ruleValue: unknown, addr: string): boolean {
   if (family === 'ipv4' ? !isIPv4(net) : !isIPv6(net)) return false;
   let prefix = family === 'ipv4' ? 32 : 128;
   if (mask !== undefined) {
-    const p = /^[0-9]{1,3}$/.test(mask) ? Number(mask) : family === 'ipv4' && isIPv4(mask) ? maskPrefix(mask) : undefined;
+    const p = /^[0-9]{1,3}$/.test(mask)
+      ? Number(mask)
+      : family === 'ipv4' && isIPv4(mask)
+        ? maskPrefix(mask)
+        : undefined;
     if (p === undefined || p > prefix) return false;
     prefix = p;
   }
@@ -130,7 +141,12 @@ export function macIn(ruleValue: unknown, mac: string): boolean {
  * on it already includes the value (then the intersection is the value). undefined: the rule
  * can never match the port's own traffic.
  */
-function narrow(rule: Record<string, unknown> | undefined, field: string, value: string, includes: (ruleValue: unknown, v: string) => boolean): Record<string, unknown> | undefined {
+function narrow(
+  rule: Record<string, unknown> | undefined,
+  field: string,
+  value: string,
+  includes: (ruleValue: unknown, v: string) => boolean,
+): Record<string, unknown> | undefined {
   if (rule === undefined) return undefined;
   if (rule[field] !== undefined && !includes(rule[field], value)) return undefined;
   return { ...rule, [field]: value };
@@ -156,12 +172,20 @@ function bare(addr: string): string {
 const drop = { allow: false } as const;
 
 /** The copies of one operator rule for one section, narrowed to the port's own addresses. */
-function copies(rule: Record<string, unknown>, section: Section, mac: string, v4: readonly string[], v6: readonly string[]): Record<string, unknown>[] {
+function copies(
+  rule: Record<string, unknown>,
+  section: Section,
+  mac: string,
+  v4: readonly string[],
+  v6: readonly string[],
+): Record<string, unknown>[] {
   const own = narrow(rule, 'eth_src', mac, macIn);
   if (own === undefined) return [];
   switch (section) {
     case 'arp':
-      return v4.map((ip) => narrow(narrow(typed(own, ETH_ARP), 'arp_sha', mac, macIn), 'arp_spa', ip, ipIn)).filter((r) => r !== undefined);
+      return v4
+        .map((ip) => narrow(narrow(typed(own, ETH_ARP), 'arp_sha', mac, macIn), 'arp_spa', ip, ipIn))
+        .filter((r) => r !== undefined);
     case 'ipv4':
       return v4.map((ip) => narrow(typed(own, ETH_IPV4), 'ipv4_src', ip, ipIn)).filter((r) => r !== undefined);
     case 'ipv6':
@@ -182,11 +206,20 @@ export function antispoofRules(port: AntispoofPort, operator: readonly AclRule[]
   const v6 = [...new Set([...port.ipv6.map(bare), linkLocalOf(mac)])];
   const rules: AclRule[] = [];
   // A container is no router: its router advertisements and redirects go nowhere.
-  for (const type of [ICMPV6_RA, ICMPV6_REDIRECT]) rules.push({ eth_type: ETH_IPV6, ip_proto: IP_ICMPV6, icmpv6_type: type, actions: drop });
+  for (const type of [ICMPV6_RA, ICMPV6_REDIRECT])
+    rules.push({ eth_type: ETH_IPV6, ip_proto: IP_ICMPV6, icmpv6_type: type, actions: drop });
   // A neighbour advertisement for an address not its own is IPv6's ARP poisoning.
   for (const src of v6) {
     for (const target of v6) {
-      rules.push({ eth_type: ETH_IPV6, eth_src: mac, ipv6_src: src, ip_proto: IP_ICMPV6, icmpv6_type: ICMPV6_NA, ipv6_nd_target: target, actions: { allow: true } });
+      rules.push({
+        eth_type: ETH_IPV6,
+        eth_src: mac,
+        ipv6_src: src,
+        ip_proto: IP_ICMPV6,
+        icmpv6_type: ICMPV6_NA,
+        ipv6_nd_target: target,
+        actions: { allow: true },
+      });
     }
   }
   rules.push({ eth_type: ETH_IPV6, ip_proto: IP_ICMPV6, icmpv6_type: ICMPV6_NA, actions: drop });
@@ -197,11 +230,21 @@ export function antispoofRules(port: AntispoofPort, operator: readonly AclRule[]
   rules.push({ eth_type: ETH_IPV6, ip_proto: IP_UDP, udp_src: DHCPV6_SERVER, udp_dst: DHCPV6_CLIENT, actions: drop });
   // Before it has a lease, a DHCP client has no address to send from.
   if (port.dhcp) {
-    rules.push({ eth_type: ETH_IPV4, eth_src: mac, ipv4_src: '0.0.0.0', ipv4_dst: '255.255.255.255', ip_proto: IP_UDP, udp_src: DHCPV4_CLIENT, udp_dst: DHCPV4_SERVER, actions: { allow: true } });
+    rules.push({
+      eth_type: ETH_IPV4,
+      eth_src: mac,
+      ipv4_src: '0.0.0.0',
+      ipv4_dst: '255.255.255.255',
+      ip_proto: IP_UDP,
+      udp_src: DHCPV4_CLIENT,
+      udp_dst: DHCPV4_SERVER,
+      actions: { allow: true },
+    });
   }
   const theirs = (operator ?? [{ actions: { allow: true } }]).map(normalised);
   for (const section of ['arp', 'ipv4', 'ipv6'] as const) {
-    for (const rule of theirs) if (sectionsOf(rule).includes(section)) rules.push(...copies(rule, section, mac, v4, v6));
+    for (const rule of theirs)
+      if (sectionsOf(rule).includes(section)) rules.push(...copies(rule, section, mac, v4, v6));
     rules.push({ eth_type: ETH_TYPE_OF[section], actions: drop });
   }
   for (const rule of theirs) if (sectionsOf(rule).includes('other')) rules.push(...copies(rule, 'other', mac, v4, v6));

@@ -27,7 +27,9 @@ async function signature(deps: BridgeWatchDeps): Promise<Signature> {
     if (!n.localFaucet || n.name === undefined) continue;
     const ports = (await deps.vswitch.getBridge(n.bridgeName))?.ports ?? [];
     const hand = handAddedPorts(n, ports).map((p) => `${p.name}=${p.ofport}`);
-    const links = ports.filter((p) => p.externalIds[ExtId.hostPort] === HostPortKind.mirror).map((p) => `mirror:${p.name}=${p.ofport ?? ''}`);
+    const links = ports
+      .filter((p) => p.externalIds[ExtId.hostPort] === HostPortKind.mirror)
+      .map((p) => `mirror:${p.name}=${p.ofport ?? ''}`);
     out.set(n.id, [...hand, ...links].sort().join(','));
   }
   return out;
@@ -62,8 +64,12 @@ export function watchBridgePorts(deps: BridgeWatchDeps): () => void {
         const was = names(before.get(id));
         const is = names(sig);
         const bridge = deps.state.network(id)?.bridgeName;
-        for (const p of is) if (!was.has(p)) log.info({ network: id, bridge, port: p }, 'port appeared on a dovesnap bridge; giving it a FAUCET entry');
-        for (const p of was) if (!is.has(p)) log.info({ network: id, bridge, port: p }, 'port left a dovesnap bridge; removing its FAUCET entry');
+        for (const p of is)
+          if (!was.has(p))
+            log.info({ network: id, bridge, port: p }, 'port appeared on a dovesnap bridge; giving it a FAUCET entry');
+        for (const p of was)
+          if (!is.has(p))
+            log.info({ network: id, bridge, port: p }, 'port left a dovesnap bridge; removing its FAUCET entry');
         changed.push(bridge ?? id);
       }
       if (changed.length > 0) await deps.sync(`ports added or removed outside dovesnap on ${changed.join(', ')}`);

@@ -124,7 +124,10 @@ export class DhcpClients {
     const now = this.deps.state.endpoint(endpointId);
     if (now === undefined || now.sandboxKey !== sandbox) return;
     if (inside === undefined) {
-      this.log.error({ endpoint: endpointId, port: ep.hostIf, sandbox }, 'the container interface never appeared in its namespace: no DHCP client');
+      this.log.error(
+        { endpoint: endpointId, port: ep.hostIf, sandbox },
+        'the container interface never appeared in its namespace: no DHCP client',
+      );
       return;
     }
     this.ifnames.set(endpointId, inside.ifname);
@@ -134,7 +137,8 @@ export class DhcpClients {
       netns: sandbox,
       ifname: inside.ifname,
       // The interface is the host veth's peer, whatever the container (or a lab) renames it to.
-      resolveIfname: async () => (await this.deps.host.settledPeerInNetns(hostIf, sandbox).catch(() => undefined))?.ifname,
+      resolveIfname: async () =>
+        (await this.deps.host.settledPeerInNetns(hostIf, sandbox).catch(() => undefined))?.ifname,
       hostname: ep.container.name,
     });
     if (!this.resolv.has(endpointId)) this.resolv.set(endpointId, await this.resolvTarget(ep.container.id));
@@ -150,11 +154,17 @@ export class DhcpClients {
   private async resolvTarget(containerId: string): Promise<ResolvTarget> {
     try {
       const c = await this.deps.engine.inspectContainer(containerId);
-      if ((c?.HostConfig?.Dns?.length ?? 0) > 0) return { path: undefined, skip: 'the container was given --dns', applied: undefined };
-      if (c?.ResolvConfPath === undefined || c.ResolvConfPath === '') return { path: undefined, skip: 'Docker keeps no resolv.conf for this container', applied: undefined };
+      if ((c?.HostConfig?.Dns?.length ?? 0) > 0)
+        return { path: undefined, skip: 'the container was given --dns', applied: undefined };
+      if (c?.ResolvConfPath === undefined || c.ResolvConfPath === '')
+        return { path: undefined, skip: 'Docker keeps no resolv.conf for this container', applied: undefined };
       return { path: c.ResolvConfPath, skip: undefined, applied: undefined };
     } catch (err) {
-      return { path: undefined, skip: `Docker did not say where its resolv.conf is: ${errorMessage(err)}`, applied: undefined };
+      return {
+        path: undefined,
+        skip: `Docker did not say where its resolv.conf is: ${errorMessage(err)}`,
+        applied: undefined,
+      };
     }
   }
 
@@ -167,11 +177,30 @@ export class DhcpClients {
     const ep = this.deps.state.endpoint(endpointId);
     if (ep === undefined) return;
     const offered = report.lease;
-    this.log.info({ endpoint: endpointId, container: ep.container?.name, event: report.event, address: offered?.address, server: offered?.serverId, message: report.message }, 'DHCP client event');
+    this.log.info(
+      {
+        endpoint: endpointId,
+        container: ep.container?.name,
+        event: report.event,
+        address: offered?.address,
+        server: offered?.serverId,
+        message: report.message,
+      },
+      'DHCP client event',
+    );
     const refused = offered === undefined ? undefined : this.refusal(ep, offered);
     if (refused !== undefined) {
       // Not pinned, not written into resolv.conf; the client gives it back and asks again.
-      this.log.warn({ endpoint: endpointId, container: ep.container?.name, address: offered?.address, server: offered?.serverId, why: refused }, 'DHCP lease refused; the client asks again');
+      this.log.warn(
+        {
+          endpoint: endpointId,
+          container: ep.container?.name,
+          address: offered?.address,
+          server: offered?.serverId,
+          why: refused,
+        },
+        'DHCP lease refused; the client asks again',
+      );
       this.refusals.set(endpointId, refused);
       this.deps.supervisor.askAgain(endpointId);
     }
@@ -189,7 +218,10 @@ export class DhcpClients {
       if (dockers !== wanted) await writeFile(target.path, wanted);
       target.applied = `${lease.dns.join(', ')}${lease.domain === undefined ? '' : ` (search ${lease.domain})`}`;
     } catch (err) {
-      this.log.warn({ endpoint: endpointId, path: target.path, err: errorMessage(err) }, 'could not write the lease DNS servers into resolv.conf');
+      this.log.warn(
+        { endpoint: endpointId, path: target.path, err: errorMessage(err) },
+        'could not write the lease DNS servers into resolv.conf',
+      );
     }
   }
 
@@ -215,22 +247,34 @@ export class DhcpClients {
     // container's kernel for the ARP reply, and Docker removes the interface as soon as Leave
     // returns. Wait for that reply (seen: a container connected to the network, disconnected
     // before it had talked to the server, released nothing).
-    const nextHop = lease.serverId === undefined ? undefined : onLink(lease, lease.serverId) ? lease.serverId : lease.router;
+    const nextHop =
+      lease.serverId === undefined ? undefined : onLink(lease, lease.serverId) ? lease.serverId : lease.router;
     const waitStarted = Date.now();
     let arp: string | undefined;
     if (ep.sandboxKey !== undefined && ifname !== undefined && nextHop !== undefined) {
-      arp = (await this.deps.host.waitNeighbourSettled(ep.sandboxKey, ifname, nextHop, 2000).catch(() => false)) ? `settled after ${Date.now() - waitStarted} ms` : 'not settled';
+      arp = (await this.deps.host.waitNeighbourSettled(ep.sandboxKey, ifname, nextHop, 2000).catch(() => false))
+        ? `settled after ${Date.now() - waitStarted} ms`
+        : 'not settled';
     }
     if (!(await this.deps.host.linkExists(ep.containerIf))) {
       // Still in the container (Docker 20.10 calls Leave first): the client released it on its way out.
-      this.log.info({ endpoint: ep.id, why, address: lease.address, arp }, 'DHCP client stopped; it released its lease from the container');
+      this.log.info(
+        { endpoint: ep.id, why, address: lease.address, arp },
+        'DHCP client stopped; it released its lease from the container',
+      );
       return;
     }
     try {
       await this.deps.host.release({ link: ep.containerIf, mac: ep.mac, lease });
-      this.log.info({ endpoint: ep.id, why, address: lease.address, server: lease.serverId }, 'DHCP client stopped and lease released');
+      this.log.info(
+        { endpoint: ep.id, why, address: lease.address, server: lease.serverId },
+        'DHCP client stopped and lease released',
+      );
     } catch (err) {
-      this.log.warn({ endpoint: ep.id, why, address: lease.address, err: errorMessage(err) }, 'DHCP lease not released; it runs out on its own');
+      this.log.warn(
+        { endpoint: ep.id, why, address: lease.address, err: errorMessage(err) },
+        'DHCP lease not released; it runs out on its own',
+      );
     }
   }
 
@@ -253,7 +297,7 @@ export class DhcpClients {
     const offered = s.report?.lease;
     const refusedNow = offered === undefined ? undefined : this.refusal(ep, offered);
     const lease = refusedNow === undefined ? offered : undefined;
-    const refused = lease === undefined ? refusedNow ?? this.refusals.get(ep.id) : undefined;
+    const refused = lease === undefined ? (refusedNow ?? this.refusals.get(ep.id)) : undefined;
     const target = this.resolv.get(ep.id);
     let state: DhcpStatus['State'];
     let reason: string | null = null;
@@ -266,7 +310,9 @@ export class DhcpClients {
       reason = `${refused}; refused, asking again`;
     } else if (s.pid === undefined) {
       state = 'not running';
-      reason = this.deps.supervisor.watches(ep.id) ? `the DHCP client is not running; it is started again with backoff (restarts so far: ${s.restarts})` : 'the DHCP client has not been started yet';
+      reason = this.deps.supervisor.watches(ep.id)
+        ? `the DHCP client is not running; it is started again with backoff (restarts so far: ${s.restarts})`
+        : 'the DHCP client has not been started yet';
     } else if (lease !== undefined) {
       state = 'bound';
     } else if (s.report?.event === 'nak') {
@@ -291,10 +337,22 @@ export class DhcpClients {
       Server: lease?.serverId ?? null,
       LeaseSeconds: lease?.leaseSeconds ?? null,
       LeasedAt: leasedAt?.toISOString() ?? null,
-      ExpiresAt: leasedAt !== undefined && lease?.leaseSeconds !== undefined ? new Date(leasedAt.getTime() + lease.leaseSeconds * 1000).toISOString() : null,
+      ExpiresAt:
+        leasedAt !== undefined && lease?.leaseSeconds !== undefined
+          ? new Date(leasedAt.getTime() + lease.leaseSeconds * 1000).toISOString()
+          : null,
       ClientPid: s.pid ?? null,
       Restarts: s.restarts,
-      ResolvConf: target === undefined ? 'not applied: no lease yet' : target.skip !== undefined ? `not applied: ${target.skip}` : target.applied !== undefined ? `applied: ${target.applied}` : lease !== undefined && lease.dns.length === 0 ? 'not applied: the lease offers no DNS servers' : 'not applied: no lease yet',
+      ResolvConf:
+        target === undefined
+          ? 'not applied: no lease yet'
+          : target.skip !== undefined
+            ? `not applied: ${target.skip}`
+            : target.applied !== undefined
+              ? `applied: ${target.applied}`
+              : lease !== undefined && lease.dns.length === 0
+                ? 'not applied: the lease offers no DNS servers'
+                : 'not applied: no lease yet',
     };
   }
 }

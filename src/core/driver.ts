@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { KeyedMutex } from '../util/mutex.js';
-import { defaultBridgeName, formatDpid, Opt, parseNetworkOptions, type NetworkOptions, type OptionName } from '../model/options.js';
+import {
+  defaultBridgeName,
+  formatDpid,
+  Opt,
+  parseNetworkOptions,
+  type NetworkOptions,
+  type OptionName,
+} from '../model/options.js';
 import { HOST_VETH_PREFIX, randomMac, vethNamesFor } from '../net/links.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
 import type {
@@ -120,7 +127,8 @@ const NOT_YET: readonly { readonly option: OptionName; readonly note?: string }[
 function refused(o: NetworkOptions): string | undefined {
   const notYet = NOT_YET.find((f) => o.given.has(f.option));
   if (notYet !== undefined) return `${notYet.option} is not supported by this version yet${notYet.note ?? ''}`;
-  if (o.natAcl !== undefined && o.mode === 'flat') return `${Opt.natAcl} needs ${Opt.mode}=nat or routed: a flat network has no gateway port`;
+  if (o.natAcl !== undefined && o.mode === 'flat')
+    return `${Opt.natAcl} needs ${Opt.mode}=nat or routed: a flat network has no gateway port`;
   return undefined;
 }
 
@@ -141,7 +149,8 @@ export function dhcpProblem(o: NetworkOptions, req: CreateNetworkRequest): strin
     return `${prefix}: needs --ipam-driver null, so that Docker assigns no addresses of its own (Docker's IPAM gave ${pools})`;
   }
   if (req.IPv6Data.length > 0) return `${prefix}: the DHCP client leases IPv4 only; create the network without --ipv6`;
-  if (req.Options['com.docker.network.internal'] !== true) return `${prefix}: needs --internal, so that Docker gives the containers no gateway of its own (the DHCP server's router is their gateway)`;
+  if (req.Options['com.docker.network.internal'] !== true)
+    return `${prefix}: needs --internal, so that Docker gives the containers no gateway of its own (the DHCP server's router is their gateway)`;
   return undefined;
 }
 
@@ -157,7 +166,12 @@ export function stringOptions(generic: unknown): Record<string, string> {
 }
 
 /** The record of an endpoint Docker asks for, on the veth pair `names`. */
-function newEndpointRecord(req: CreateEndpointRequest, net: NetworkRecord, names: { readonly host: string; readonly container: string }, mac: string): EndpointRecord {
+function newEndpointRecord(
+  req: CreateEndpointRequest,
+  net: NetworkRecord,
+  names: { readonly host: string; readonly container: string },
+  mac: string,
+): EndpointRecord {
   return endpointRecord({
     id: req.EndpointID,
     networkId: net.id,
@@ -209,7 +223,12 @@ export class Driver implements NetworkDriver {
       const pool = this.pool;
       // A network gets its ready ports once it has a name (FAUCET's DP needs one), and more as they are taken.
       deps.state.subscribe((change) => {
-        const net = change.kind === 'network' ? change.record : change.record?.pooled === true ? deps.state.network(change.networkId) : undefined;
+        const net =
+          change.kind === 'network'
+            ? change.record
+            : change.record?.pooled === true
+              ? deps.state.network(change.networkId)
+              : undefined;
         if (net !== undefined && net.name !== undefined) pool.replenish(net);
       });
     }
@@ -235,7 +254,10 @@ export class Driver implements NetworkDriver {
       if (options.userspace === true) datapathType = 'netdev';
       if (options.userspace === false) {
         if (settings.hostDatapath !== 'system') {
-          throw new DovesnapError(ErrorCode.BadOption, `invalid value "false" for option ${Opt.userspace}: this host has no openvswitch kernel module, so only the userspace datapath works`);
+          throw new DovesnapError(
+            ErrorCode.BadOption,
+            `invalid value "false" for option ${Opt.userspace}: this host has no openvswitch kernel module, so only the userspace datapath works`,
+          );
         }
         datapathType = 'system';
       }
@@ -244,9 +266,13 @@ export class Driver implements NetworkDriver {
       const controllers = options.controllers ?? settings.defaultControllers;
       const gatewayAddress = ipv4Of({ ipv4: req.IPv4Data } as NetworkRecord);
       if (options.mode !== 'flat' && gatewayAddress === undefined) {
-        throw new DovesnapError(ErrorCode.BadOption, `${Opt.mode}=${options.mode} needs an IPv4 subnet with a gateway (Docker's IPAM, e.g. --subnet 10.1.0.0/24)`);
+        throw new DovesnapError(
+          ErrorCode.BadOption,
+          `${Opt.mode}=${options.mode} needs an IPv4 subnet with a gateway (Docker's IPAM, e.g. --subnet 10.1.0.0/24)`,
+        );
       }
-      if (gatewayAddress !== undefined) await this.checkHostRoutes(req.NetworkID, options, rawOptions, bridgeName, gatewayAddress);
+      if (gatewayAddress !== undefined)
+        await this.checkHostRoutes(req.NetworkID, options, rawOptions, bridgeName, gatewayAddress);
       if (options.mode !== 'flat' && gatewayAddress !== undefined) {
         const problem = subnetRoutedProblem(gatewayAddress.subnet, this.routedNetworks(req.NetworkID));
         if (problem !== undefined) throw new DovesnapError(ErrorCode.Conflict, problem);
@@ -264,7 +290,10 @@ export class Driver implements NetworkDriver {
         localFaucet: isLocalFaucet(controllers, settings.localFaucetControllers),
       };
       if (options.antispoof && !record.localFaucet) {
-        throw new DovesnapError(ErrorCode.BadOption, `invalid value "true" for option ${Opt.antispoof}: anti-spoofing is enforced by this host's FAUCET, and the network's controllers (${controllers.join(', ') || 'none: standalone'}) do not include it`);
+        throw new DovesnapError(
+          ErrorCode.BadOption,
+          `invalid value "true" for option ${Opt.antispoof}: anti-spoofing is enforced by this host's FAUCET, and the network's controllers (${controllers.join(', ') || 'none: standalone'}) do not include it`,
+        );
       }
       if (record.localFaucet) await this.checkVlanSharing(options);
       try {
@@ -279,7 +308,10 @@ export class Driver implements NetworkDriver {
           localMac: options.ovsLocalMac,
           externalIds: bridgeExternalIds(record),
         });
-        const hostPorts = [...options.addPorts.map((p) => [p, HostPortKind.added] as const), ...options.addCoproPorts.map((p) => [p, HostPortKind.copro] as const)];
+        const hostPorts = [
+          ...options.addPorts.map((p) => [p, HostPortKind.added] as const),
+          ...options.addCoproPorts.map((p) => [p, HostPortKind.copro] as const),
+        ];
         for (const [p, kind] of hostPorts) {
           await vswitch.addPort({
             bridge: bridgeName,
@@ -298,10 +330,22 @@ export class Driver implements NetworkDriver {
         if (options.mode !== 'flat') await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
       } catch (err) {
         this.log.warn({ network: record.id, err: errorMessage(err) }, 'network creation failed; rolling back');
-        await this.teardownNetwork(record, 'creation failed').catch((e: unknown) => this.log.error({ network: record.id, err: errorMessage(e) }, 'rollback incomplete'));
+        await this.teardownNetwork(record, 'creation failed').catch((e: unknown) =>
+          this.log.error({ network: record.id, err: errorMessage(e) }, 'rollback incomplete'),
+        );
         throw err;
       }
-      this.log.info({ network: req.NetworkID, bridge: bridgeName, dpid: formatDpid(options.dpid), datapathType, controllers, localFaucet: record.localFaucet }, 'network created');
+      this.log.info(
+        {
+          network: req.NetworkID,
+          bridge: bridgeName,
+          dpid: formatDpid(options.dpid),
+          datapathType,
+          controllers,
+          localFaucet: record.localFaucet,
+        },
+        'network created',
+      );
     });
   }
 
@@ -314,17 +358,35 @@ export class Driver implements NetworkDriver {
   async setUpGateway(n: NetworkRecord): Promise<void> {
     const ip = ipv4Of(n);
     if (n.options.mode === 'flat' || ip === undefined) return;
-    await this.deps.host.configureGateway(n.bridgeName, ip.gatewayCidr, { disableTxOffload: n.datapathType === 'netdev' });
+    await this.deps.host.configureGateway(n.bridgeName, ip.gatewayCidr, {
+      disableTxOffload: n.datapathType === 'netdev',
+    });
     if (await this.deps.host.enableIpv4Forwarding()) this.log.info('enabled IPv4 forwarding (net.ipv4.ip_forward=1)');
     const added = await this.deps.host.allowForwarding(n.id, n.bridgeName, n.options.mode);
     // Once the gateway address is on the bridge: each next hop is on the bridge's link then.
     for (const r of n.options.hostRoutes) await this.deps.host.replaceRoute(r.prefix, r.via, n.bridgeName);
     const hostRoutes = n.options.hostRoutes.map((r) => `${r.prefix} via ${r.via}`);
-    this.log.info({ network: n.id, bridge: n.bridgeName, gateway: ip.gatewayCidr, mode: n.options.mode, dockerUserRules: added, ...(hostRoutes.length > 0 ? { hostRoutes } : {}) }, 'gateway ready');
+    this.log.info(
+      {
+        network: n.id,
+        bridge: n.bridgeName,
+        gateway: ip.gatewayCidr,
+        mode: n.options.mode,
+        dockerUserRules: added,
+        ...(hostRoutes.length > 0 ? { hostRoutes } : {}),
+      },
+      'gateway ready',
+    );
   }
 
   /** `ovs.bridge.host_routes` against the network's subnet, the other networks and the host's routes (core/host-routes.ts). */
-  private async checkHostRoutes(networkId: string, options: NetworkOptions, rawOptions: Readonly<Record<string, string>>, bridgeName: string, ip: { subnet: string; gateway: string }): Promise<void> {
+  private async checkHostRoutes(
+    networkId: string,
+    options: NetworkOptions,
+    rawOptions: Readonly<Record<string, string>>,
+    bridgeName: string,
+    ip: { subnet: string; gateway: string },
+  ): Promise<void> {
     if (options.hostRoutes.length === 0) return;
     const others = this.routedNetworks(networkId);
     const problem = hostRoutesProblem({
@@ -344,27 +406,44 @@ export class Driver implements NetworkDriver {
     return this.deps.state
       .allNetworks()
       .filter((n) => n.id !== networkId)
-      .map((n) => ({ label: n.name ?? n.id.slice(0, 12), bridge: n.bridgeName, subnet: ipv4Of(n)?.subnet, hostRoutes: n.options.hostRoutes }));
+      .map((n) => ({
+        label: n.name ?? n.id.slice(0, 12),
+        bridge: n.bridgeName,
+        subnet: ipv4Of(n)?.subnet,
+        hostRoutes: n.options.hostRoutes,
+      }));
   }
 
   private async checkUnique(networkId: string, options: NetworkOptions, bridgeName: string): Promise<void> {
     for (const n of this.deps.state.allNetworks()) {
       if (n.id === networkId) continue;
       if (n.options.dpid === options.dpid) {
-        throw new DovesnapError(ErrorCode.Conflict, `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: already used by network ${n.name ?? n.id.slice(0, 12)}`);
+        throw new DovesnapError(
+          ErrorCode.Conflict,
+          `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: already used by network ${n.name ?? n.id.slice(0, 12)}`,
+        );
       }
       if (n.bridgeName === bridgeName) {
-        throw new DovesnapError(ErrorCode.Conflict, `invalid value ${JSON.stringify(bridgeName)} for option ${Opt.name}: already used by network ${n.name ?? n.id.slice(0, 12)}`);
+        throw new DovesnapError(
+          ErrorCode.Conflict,
+          `invalid value ${JSON.stringify(bridgeName)} for option ${Opt.name}: already used by network ${n.name ?? n.id.slice(0, 12)}`,
+        );
       }
     }
     for (const [dpName, dpId] of await this.deps.faucet.foreignDps()) {
       if (dpId === options.dpid) {
-        throw new DovesnapError(ErrorCode.Conflict, `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: FAUCET's configuration already has DP ${dpName} with that dp_id`);
+        throw new DovesnapError(
+          ErrorCode.Conflict,
+          `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: FAUCET's configuration already has DP ${dpName} with that dp_id`,
+        );
       }
     }
     const existing = await this.deps.vswitch.getBridge(bridgeName);
     if (existing !== undefined && existing.externalIds[ExtId.networkId] !== networkId) {
-      throw new DovesnapError(ErrorCode.Conflict, `invalid value ${JSON.stringify(bridgeName)} for option ${Opt.name}: an Open vSwitch bridge of that name exists and is not this network's`);
+      throw new DovesnapError(
+        ErrorCode.Conflict,
+        `invalid value ${JSON.stringify(bridgeName)} for option ${Opt.name}: an Open vSwitch bridge of that name exists and is not this network's`,
+      );
     }
   }
 
@@ -373,7 +452,10 @@ export class Driver implements NetworkDriver {
    * moving an interface away from another switch (or network) is not something to do silently.
    */
   private async checkHostInterfaces(networkId: string, options: NetworkOptions, bridgeName: string): Promise<void> {
-    const wanted = [...options.addPorts.map((p) => [Opt.addPorts, p] as const), ...options.addCoproPorts.map((p) => [Opt.addCoproPorts, p] as const)];
+    const wanted = [
+      ...options.addPorts.map((p) => [Opt.addPorts, p] as const),
+      ...options.addCoproPorts.map((p) => [Opt.addCoproPorts, p] as const),
+    ];
     if (wanted.length === 0) return;
     const owner = new Map<string, string>();
     for (const b of await this.deps.vswitch.listBridges()) {
@@ -382,11 +464,17 @@ export class Driver implements NetworkDriver {
     }
     for (const [option, p] of wanted) {
       if (!(await this.deps.host.linkExists(p.interface))) {
-        throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(p.interface)} for option ${option}: interface ${p.interface} does not exist on this host`);
+        throw new DovesnapError(
+          ErrorCode.BadOption,
+          `invalid value ${JSON.stringify(p.interface)} for option ${option}: interface ${p.interface} does not exist on this host`,
+        );
       }
       const other = owner.get(p.interface);
       if (other !== undefined) {
-        throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(p.interface)} for option ${option}: interface ${p.interface} is already a port of Open vSwitch bridge ${other}`);
+        throw new DovesnapError(
+          ErrorCode.BadOption,
+          `invalid value ${JSON.stringify(p.interface)} for option ${option}: interface ${p.interface} is already a port of Open vSwitch bridge ${other}`,
+        );
       }
     }
   }
@@ -401,14 +489,22 @@ export class Driver implements NetworkDriver {
     if (wanted.length === 0) return;
     const defined = await this.deps.faucet.definedAcls();
     for (const [opt, acl] of wanted) {
-      if (!defined.has(acl)) throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(acl)} for option ${opt}: FAUCET's configuration defines no ACL of that name`);
+      if (!defined.has(acl))
+        throw new DovesnapError(
+          ErrorCode.BadOption,
+          `invalid value ${JSON.stringify(acl)} for option ${opt}: FAUCET's configuration defines no ACL of that name`,
+        );
     }
     const usage = await this.deps.faucet.aclUsage();
-    for (const n of this.deps.state.allNetworks()) if (n.options.vlanOutAcl !== undefined) usage.output.add(n.options.vlanOutAcl);
+    for (const n of this.deps.state.allNetworks())
+      if (n.options.vlanOutAcl !== undefined) usage.output.add(n.options.vlanOutAcl);
     for (const [opt, acl] of wanted) {
       const conflict = opt === Opt.vlanOutAcl ? usage.input.has(acl) : usage.output.has(acl);
       if (conflict) {
-        throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(acl)} for option ${opt}: that ACL is already used as ${opt === Opt.vlanOutAcl ? 'an input' : 'an output'} ACL; ${ONE_WAY}`);
+        throw new DovesnapError(
+          ErrorCode.BadOption,
+          `invalid value ${JSON.stringify(acl)} for option ${opt}: that ACL is already used as ${opt === Opt.vlanOutAcl ? 'an input' : 'an output'} ACL; ${ONE_WAY}`,
+        );
       }
     }
   }
@@ -420,7 +516,11 @@ export class Driver implements NetworkDriver {
       .filter((n) => n.localFaucet)
       .map((n) => ({ label: n.name ?? n.id.slice(0, 12), options: n.options }));
     if (options.vlanOutAcl === undefined && !others.some((n) => n.options.vlanOutAcl !== undefined)) return;
-    const problem = vlanSharingProblem(options, others, options.vlanOutAcl === undefined ? new Set() : ((await this.deps.faucet.operatorVlans?.()) ?? new Set()));
+    const problem = vlanSharingProblem(
+      options,
+      others,
+      options.vlanOutAcl === undefined ? new Set() : ((await this.deps.faucet.operatorVlans?.()) ?? new Set()),
+    );
     if (problem !== undefined) throw new DovesnapError(ErrorCode.BadOption, problem);
   }
 
@@ -456,11 +556,19 @@ export class Driver implements NetworkDriver {
     }
     // Deleting the bridge removes its ports, not the veths behind them (ready ports made while
     // DOVESNAP_READY_PORTS was on included).
-    for (const name of readyLinksOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) await host.deleteLink(name);
+    for (const name of readyLinksOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? []))
+      await host.deleteLink(name);
     // The kernel drops them with the bridge's interface; removed first all the same, so that
     // none outlives the network if the bridge's removal fails (or the interface lingers).
     for (const r of net.options.hostRoutes) {
-      await host.deleteRoute(r.prefix, r.via, net.bridgeName).catch((err: unknown) => this.log.warn({ network: net.id, route: `${r.prefix} via ${r.via}`, err: errorMessage(err) }, 'host route not removed now; it goes with the bridge'));
+      await host
+        .deleteRoute(r.prefix, r.via, net.bridgeName)
+        .catch((err: unknown) =>
+          this.log.warn(
+            { network: net.id, route: `${r.prefix} via ${r.via}`, err: errorMessage(err) },
+            'host route not removed now; it goes with the bridge',
+          ),
+        );
     }
     await vswitch.deleteBridge(net.bridgeName);
     await failpoint('deleteNetwork.afterBridge');
@@ -491,7 +599,13 @@ export class Driver implements NetworkDriver {
     });
   }
 
-  private async createEndpointLocked(req: CreateEndpointRequest, net: NetworkRecord, names: ReturnType<typeof vethNamesFor>, mac: string, givenMac: string): Promise<CreateEndpointResponse> {
+  private async createEndpointLocked(
+    req: CreateEndpointRequest,
+    net: NetworkRecord,
+    names: ReturnType<typeof vethNamesFor>,
+    mac: string,
+    givenMac: string,
+  ): Promise<CreateEndpointResponse> {
     const { state, vswitch, host, settings } = this.deps;
     const ready = await this.pool?.pick(net);
     if (ready !== undefined && (await this.mayOpenEarly(net))) {
@@ -500,13 +614,24 @@ export class Driver implements NetworkDriver {
     }
     const ofportRequest = await this.freeOfport(net);
     const record = newEndpointRecord(req, net, names, mac);
-    await host.createVeth({ names, containerMac: mac, mtu: net.options.mtu, disableContainerTxOffload: net.datapathType === 'netdev' });
+    await host.createVeth({
+      names,
+      containerMac: mac,
+      mtu: net.options.mtu,
+      disableContainerTxOffload: net.datapathType === 'netdev',
+    });
     try {
       await failpoint('createEndpoint.afterVeth');
       // Raised before it joins the bridge, so that FAUCET sees one port event, not three.
       let early = await this.opensAtCreate(net, ofportRequest);
       if (early) await host.setLinkUp(names.host);
-      await vswitch.addPort({ bridge: net.bridgeName, name: names.host, ofportRequest, mtu: net.options.mtu, externalIds: portExternalIds(record) });
+      await vswitch.addPort({
+        bridge: net.bridgeName,
+        name: names.host,
+        ofportRequest,
+        mtu: net.options.mtu,
+        externalIds: portExternalIds(record),
+      });
       await failpoint('createEndpoint.afterPort');
       const ofport = await vswitch.waitOfport(names.host, settings.ofportTimeoutMs);
       if (early && ofport !== ofportRequest) {
@@ -516,7 +641,10 @@ export class Driver implements NetworkDriver {
       }
       state.putEndpoint({ ...record, ofport });
       if (early) this.deps.faucet.openedEarly?.(record.id);
-      this.log.info({ network: net.id, endpoint: req.EndpointID, port: names.host, ofport, mac, openedEarly: early }, 'endpoint created');
+      this.log.info(
+        { network: net.id, endpoint: req.EndpointID, port: names.host, ofport, mac, openedEarly: early },
+        'endpoint created',
+      );
       await failpoint('createEndpoint.done');
     } catch (err) {
       await this.rollBackEndpoint(net, names.host, req.EndpointID, err);
@@ -530,9 +658,18 @@ export class Driver implements NetworkDriver {
    * nothing is asked of FAUCET now. False if it could not (the port is left as it was, and the
    * endpoint gets a port of its own).
    */
-  private async takeReadyPort(req: CreateEndpointRequest, net: NetworkRecord, ready: ReadyPort, mac: string): Promise<boolean> {
+  private async takeReadyPort(
+    req: CreateEndpointRequest,
+    net: NetworkRecord,
+    ready: ReadyPort,
+    mac: string,
+  ): Promise<boolean> {
     const { state, vswitch, host } = this.deps;
-    const record = { ...newEndpointRecord(req, net, { host: ready.hostIf, container: ready.containerIf }, mac), ofport: ready.ofport, pooled: true };
+    const record = {
+      ...newEndpointRecord(req, net, { host: ready.hostIf, container: ready.containerIf }, mac),
+      ofport: ready.ofport,
+      pooled: true,
+    };
     // Between the write below and the model's record, the collector must not take it for an orphan.
     this.creating.add(ready.hostIf);
     try {
@@ -541,13 +678,19 @@ export class Driver implements NetworkDriver {
       await vswitch.setPortExternalIds(ready.hostIf, portExternalIds(record));
       state.putEndpoint(record);
     } catch (err) {
-      this.log.warn({ endpoint: req.EndpointID, port: ready.hostIf, err: errorMessage(err) }, 'could not take a ready port; making one');
+      this.log.warn(
+        { endpoint: req.EndpointID, port: ready.hostIf, err: errorMessage(err) },
+        'could not take a ready port; making one',
+      );
       return false;
     } finally {
       this.creating.delete(ready.hostIf);
     }
     this.deps.faucet.openedEarly?.(record.id);
-    this.log.info({ network: net.id, endpoint: req.EndpointID, port: ready.hostIf, ofport: ready.ofport, mac, readyPort: true }, 'endpoint created');
+    this.log.info(
+      { network: net.id, endpoint: req.EndpointID, port: ready.hostIf, ofport: ready.ofport, mac, readyPort: true },
+      'endpoint created',
+    );
     try {
       await failpoint('createEndpoint.done');
     } catch (err) {
@@ -586,12 +729,21 @@ export class Driver implements NetworkDriver {
     if (list === undefined || name === undefined || !net.localFaucet || net.options.antispoof) return false;
     try {
       const found = (await Promise.all(POLICY_LABELS.map((key) => list(key)))).flat();
-      const resolvedHere = new Set(this.deps.state.endpointsOf(net.id).flatMap((e) => (e.container === undefined ? [] : [e.container.id])));
+      const resolvedHere = new Set(
+        this.deps.state.endpointsOf(net.id).flatMap((e) => (e.container === undefined ? [] : [e.container.id])),
+      );
       const holder = policyHolder(found, { name, compose: net.compose }, resolvedHere);
-      if (holder !== undefined) this.log.debug({ network: name, container: holder }, 'a container with port labels may be joining: the port opens once its entry is known');
+      if (holder !== undefined)
+        this.log.debug(
+          { network: name, container: holder },
+          'a container with port labels may be joining: the port opens once its entry is known',
+        );
       return holder === undefined;
     } catch (err) {
-      this.log.debug({ network: name, err: errorMessage(err) }, 'could not list labelled containers: the port opens once its entry is known');
+      this.log.debug(
+        { network: name, err: errorMessage(err) },
+        'could not list labelled containers: the port opens once its entry is known',
+      );
       return false;
     }
   }
@@ -601,7 +753,8 @@ export class Driver implements NetworkDriver {
     const ports = (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? [];
     const held = heldPortNumbers(ports, net.options, [...avoid, ...(this.deps.faucet.mirroredNumbers?.(net.id) ?? [])]);
     const n = lowestFreePortNumber(held);
-    if (n === undefined) throw new DovesnapError(ErrorCode.Conflict, `bridge ${net.bridgeName} has no free port number`);
+    if (n === undefined)
+      throw new DovesnapError(ErrorCode.Conflict, `bridge ${net.bridgeName} has no free port number`);
     return n;
   }
 
@@ -627,12 +780,16 @@ export class Driver implements NetworkDriver {
     const hostIf = ep?.hostIf ?? vethNamesFor(endpointId).host;
     const work = async (): Promise<void> => {
       // Normally stopped at Leave already; not if Docker left while dovesnap was down.
-      if (ep !== undefined && this.deps.dhcp?.wants(ep) === true) await this.deps.dhcp.stop(ep, `endpoint ${why}`, true);
+      if (ep !== undefined && this.deps.dhcp?.wants(ep) === true)
+        await this.deps.dhcp.stop(ep, `endpoint ${why}`, true);
       if (net !== undefined) {
         await vswitch.deletePort(net.bridgeName, hostIf).catch((err: unknown) => {
           // Docker never retries a DeleteEndpoint it was refused: its endpoint would stay here
           // for good. The port, marked with this endpoint's id, is the collector's once OVSDB answers.
-          this.log.warn({ endpoint: endpointId, port: hostIf, err: errorMessage(err) }, 'OVS port not removed now; it is collected once OVSDB answers');
+          this.log.warn(
+            { endpoint: endpointId, port: hostIf, err: errorMessage(err) },
+            'OVS port not removed now; it is collected once OVSDB answers',
+          );
         });
       }
       await failpoint('deleteEndpoint.afterPort');
@@ -650,11 +807,18 @@ export class Driver implements NetworkDriver {
     const joinedAt = Date.now();
     const net = this.requireNetwork(req.NetworkID);
     const ep = this.deps.state.endpoint(req.EndpointID);
-    if (ep === undefined) throw new DovesnapError(ErrorCode.NotFound, `endpoint ${req.EndpointID} is not known to dovesnap (was it created before a restart that lost it?)`);
+    if (ep === undefined)
+      throw new DovesnapError(
+        ErrorCode.NotFound,
+        `endpoint ${req.EndpointID} is not known to dovesnap (was it created before a restart that lost it?)`,
+      );
     const bindings = portBindingsFrom(req.Options);
     let published: PublishedPort[] = [];
     if (bindings.length > 0 && net.options.mode === 'flat') {
-      this.log.warn({ endpoint: ep.id, network: net.id }, 'port mappings need ovs.bridge.mode=nat or routed: a flat network has no gateway; they are not published');
+      this.log.warn(
+        { endpoint: ep.id, network: net.id },
+        'port mappings need ovs.bridge.mode=nat or routed: a flat network has no gateway; they are not published',
+      );
     } else if (bindings.length > 0) {
       // Under one lock, so that two containers asking for the same port cannot both get it.
       published = await this.lock.run('ports', async () => {
@@ -724,7 +888,9 @@ export class Driver implements NetworkDriver {
         if (address !== undefined) ours.push({ protocol: p.protocol, address, port: p.hostPort });
       }
     }
-    return listeners.filter((l) => !ours.some((o) => o.protocol === l.protocol && o.port === l.port && sameAddress(o.address, l.address)));
+    return listeners.filter(
+      (l) => !ours.some((o) => o.protocol === l.protocol && o.port === l.port && sameAddress(o.address, l.address)),
+    );
   }
 
   async leave(req: EndpointRequest): Promise<void> {
@@ -767,7 +933,8 @@ export class Driver implements NetworkDriver {
     const { state, host, vswitch } = this.deps;
     return this.lock.run('networks', async () => {
       // Decided against the model as it is now: an endpoint may have been recorded meanwhile.
-      const unknown = (hostIf: string): boolean => !this.creating.has(hostIf) && !state.allEndpoints().some((e) => e.hostIf === hostIf);
+      const unknown = (hostIf: string): boolean =>
+        !this.creating.has(hostIf) && !state.allEndpoints().some((e) => e.hostIf === hostIf);
       const links: string[] = [];
       for (const name of await host.linkNames(HOST_VETH_PREFIX)) {
         if (!unknown(name)) continue;
@@ -777,7 +944,8 @@ export class Driver implements NetworkDriver {
       // Ready ports not on a known network's bridge: made when the daemon died, or their network is gone.
       const readyHere = new Set<string>();
       for (const net of state.allNetworks()) {
-        for (const name of readyLinksOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) readyHere.add(name);
+        for (const name of readyLinksOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? []))
+          readyHere.add(name);
       }
       for (const name of await host.linkNames(READY_HOST_PREFIX)) {
         if (readyHere.has(name) || !unknown(name) || this.pool?.isBeingMade(name) === true) continue;
@@ -801,7 +969,8 @@ export class Driver implements NetworkDriver {
       // so one made in between is never taken for such a port.
       const readyPorts: { bridge: string; name: string }[] = [];
       for (const net of state.allNetworks()) {
-        for (const name of readyLinksOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? [])) readyPorts.push({ bridge: net.bridgeName, name });
+        for (const name of readyLinksOf(net.id, (await vswitch.getBridge(net.bridgeName))?.ports ?? []))
+          readyPorts.push({ bridge: net.bridgeName, name });
       }
       const readyVeths = new Set(await host.linkNames(READY_HOST_PREFIX));
       for (const { bridge, name } of readyPorts) {
@@ -816,18 +985,25 @@ export class Driver implements NetworkDriver {
         await host.revokeForwardingTag(tag);
         tags.push(tag);
       }
-      if (links.length > 0 || ports.length > 0 || tags.length > 0) this.log.warn({ links, ports, forwardingTags: tags }, 'removed leftovers that belong to no known network or endpoint');
+      if (links.length > 0 || ports.length > 0 || tags.length > 0)
+        this.log.warn(
+          { links, ports, forwardingTags: tags },
+          'removed leftovers that belong to no known network or endpoint',
+        );
       return { links, ports, forwardingTags: tags };
     });
   }
 
   private requireNetwork(id: string): NetworkRecord {
     const net = this.deps.state.network(id);
-    if (net === undefined) throw new DovesnapError(ErrorCode.NotFound, `network ${id} is not a dovesnap network known to this daemon`);
+    if (net === undefined)
+      throw new DovesnapError(ErrorCode.NotFound, `network ${id} is not a dovesnap network known to this daemon`);
     return net;
   }
 
   private requestSync(reason: string): void {
-    this.deps.faucet.sync(reason).catch((err: unknown) => this.log.error({ reason, err: errorMessage(err) }, 'FAUCET configuration not applied'));
+    this.deps.faucet
+      .sync(reason)
+      .catch((err: unknown) => this.log.error({ reason, err: errorMessage(err) }, 'FAUCET configuration not applied'));
   }
 }

@@ -20,7 +20,13 @@ import { ComposeLabel, Label, parseContainerLabels, type ComposeNetwork } from '
  */
 
 /** The labels whose presence can make a port's entry differ from a spare's, or keep it closed. */
-export const POLICY_LABELS: readonly string[] = [Label.portacl, Label.mirror, Label.antispoof, Label.macPrefix, Label.capture];
+export const POLICY_LABELS: readonly string[] = [
+  Label.portacl,
+  Label.mirror,
+  Label.antispoof,
+  Label.macPrefix,
+  Label.capture,
+];
 
 export interface LabelledContainer {
   readonly id: string;
@@ -39,19 +45,24 @@ export interface EarlyOpenNetwork {
  * network's default, or undefined if there is none. `resolvedHere`: containers that already
  * have their endpoint on this network (their port is not the one being created).
  */
-export function policyHolder(containers: readonly LabelledContainer[], network: EarlyOpenNetwork, resolvedHere: ReadonlySet<string>): string | undefined {
+export function policyHolder(
+  containers: readonly LabelledContainer[],
+  network: EarlyOpenNetwork,
+  resolvedHere: ReadonlySet<string>,
+): string | undefined {
   for (const c of containers) {
     if (resolvedHere.has(c.id)) continue;
     // Its labels may name this network by a compose-file name not known yet.
     if (network.compose === undefined && c.labels[ComposeLabel.project] !== undefined) return c.name;
-    let parsed;
+    let parsed: ReturnType<typeof parseContainerLabels>;
     try {
       parsed = parseContainerLabels(c.labels, { name: network.name, compose: network.compose ?? undefined });
     } catch {
       // A label dovesnap refuses keeps the port closed: never open it early.
       return c.name;
     }
-    if (parsed.portAcls.length > 0 || parsed.mirror || parsed.antispoof === true || parsed.capture === true) return c.name;
+    if (parsed.portAcls.length > 0 || parsed.mirror || parsed.antispoof === true || parsed.capture === true)
+      return c.name;
   }
   return undefined;
 }

@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFaucetConfigFacts, type AclUsage, type FaucetConfigFacts } from '../faucet/config-facts.js';
-import { FOREIGN_PORT_MARK, OWNED_ACL_PREFIX, type FaucetAclSpec, type FaucetDpSpec, type FaucetForeignPortSpec, type FaucetPortSpec, type ManagedFaucetState } from '../faucet/types.js';
+import {
+  FOREIGN_PORT_MARK,
+  OWNED_ACL_PREFIX,
+  type FaucetAclSpec,
+  type FaucetDpSpec,
+  type FaucetForeignPortSpec,
+  type FaucetPortSpec,
+  type ManagedFaucetState,
+} from '../faucet/types.js';
 import type { StackFacts } from './stack.js';
 import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
@@ -39,19 +47,27 @@ export function portDescription(e: EndpointRecord): string {
 }
 
 /** Why a port must stay closed, given the ACLs FAUCET defines; undefined if it may open. */
-export function blockReason(e: EndpointRecord, definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string> = new Set()): string | undefined {
+export function blockReason(
+  e: EndpointRecord,
+  definedAcls: ReadonlySet<string>,
+  outputAcls: ReadonlySet<string> = new Set(),
+): string | undefined {
   if (e.faucetRejected !== undefined) return e.faucetRejected;
   const both = (e.labels?.portAcls ?? []).filter((a) => outputAcls.has(a));
-  if (both.length > 0) return `label dovesnap.faucet.portacl names ACL ${both.join(', ')}, which is a VLAN output ACL (vlan_out_acl/acls_out); ${ONE_WAY}`;
+  if (both.length > 0)
+    return `label dovesnap.faucet.portacl names ACL ${both.join(', ')}, which is a VLAN output ACL (vlan_out_acl/acls_out); ${ONE_WAY}`;
   if (e.blockedReason !== undefined && e.labels === undefined) return e.blockedReason;
   const missing = (e.labels?.portAcls ?? []).filter((a) => !definedAcls.has(a));
-  if (missing.length > 0) return `label dovesnap.faucet.portacl names ACL ${missing.join(', ')} that FAUCET's configuration does not define`;
+  if (missing.length > 0)
+    return `label dovesnap.faucet.portacl names ACL ${missing.join(', ')} that FAUCET's configuration does not define`;
   return undefined;
 }
 
 /** Whether a container's own port entry is the network's default one (what a ready port runs). */
 function keepsReadyEntry(e: EndpointRecord): boolean {
-  return (e.labels?.portAcls.length ?? 0) === 0 && e.labels?.mirror !== true && e.labels?.antispoof !== true && !captureOn(e);
+  return (
+    (e.labels?.portAcls.length ?? 0) === 0 && e.labels?.mirror !== true && e.labels?.antispoof !== true && !captureOn(e)
+  );
 }
 
 /** Whether the container's port is a capture port (label dovesnap.faucet.capture). */
@@ -76,7 +92,12 @@ export function captureOn(e: EndpointRecord): boolean {
 export function withCaptureLists(ports: readonly FaucetPortSpec[]): FaucetPortSpec[] {
   if (!ports.some((p) => p.capture === true)) return [...ports];
   const onVlan = ports
-    .filter((p) => p.capture !== true && p.number !== OFPP_LOCAL && (p.nativeVlan !== undefined || (p.taggedVlans?.length ?? 0) > 0))
+    .filter(
+      (p) =>
+        p.capture !== true &&
+        p.number !== OFPP_LOCAL &&
+        (p.nativeVlan !== undefined || (p.taggedVlans?.length ?? 0) > 0),
+    )
     .map((p) => p.number)
     .sort((a, b) => a - b);
   return ports.map((p) => (p.capture === true ? { ...p, ...(onVlan.length > 0 ? { mirror: onVlan } : {}) } : p));
@@ -95,7 +116,11 @@ export function portAclsFor(e: EndpointRecord, n: NetworkRecord): string[] | und
  */
 export function localPort(n: NetworkRecord): FaucetPortSpec {
   if (n.options.mode === 'flat') {
-    return { number: OFPP_LOCAL, description: `${n.bridgeName} local port (unused on a flat network)`, outputOnly: true };
+    return {
+      number: OFPP_LOCAL,
+      description: `${n.bridgeName} local port (unused on a flat network)`,
+      outputOnly: true,
+    };
   }
   const acl = n.options.natAcl;
   return {
@@ -115,13 +140,25 @@ export interface BridgePort {
 }
 
 /** The OVSDB mark of the ports dovesnap puts on a bridge for the options and the mirror bridge. */
-export const HostPortKind = { added: 'true', copro: 'copro', mirror: 'mirror', stack: 'stack', loopback: 'loopback' } as const;
+export const HostPortKind = {
+  added: 'true',
+  copro: 'copro',
+  mirror: 'mirror',
+  stack: 'stack',
+  loopback: 'loopback',
+} as const;
 
 /** FAUCET's coprocessor VID base: a frame tagged with a port's number goes to that port. */
 export const COPRO_VLAN_VID_BASE = 0;
 
-function vlanFields(native: number | undefined, tagged: readonly number[]): Pick<FaucetPortSpec, 'nativeVlan' | 'taggedVlans'> {
-  return { ...(native === undefined ? {} : { nativeVlan: native }), ...(tagged.length > 0 ? { taggedVlans: tagged } : {}) };
+function vlanFields(
+  native: number | undefined,
+  tagged: readonly number[],
+): Pick<FaucetPortSpec, 'nativeVlan' | 'taggedVlans'> {
+  return {
+    ...(native === undefined ? {} : { nativeVlan: native }),
+    ...(tagged.length > 0 ? { taggedVlans: tagged } : {}),
+  };
 }
 
 /**
@@ -131,14 +168,19 @@ function vlanFields(native: number | undefined, tagged: readonly number[]): Pick
  * FAUCET restart it (and write the flows anew) exactly when that set changes.
  */
 export function coproName(iface: string, ports: readonly FaucetPortSpec[]): string {
-  const numbers = ports.filter((p) => p.coprocessor === undefined && p.number !== OFPP_LOCAL).map((p) => p.number).sort((a, b) => a - b);
+  const numbers = ports
+    .filter((p) => p.coprocessor === undefined && p.number !== OFPP_LOCAL)
+    .map((p) => p.number)
+    .sort((a, b) => a - b);
   return `${iface}@${createHash('sha256').update(numbers.join(',')).digest('hex').slice(0, 8)}`;
 }
 
 function withCoproNames(ports: readonly FaucetPortSpec[], coproIfaces: ReadonlySet<string>): FaucetPortSpec[] {
   if (coproIfaces.size === 0) return [...ports];
   return ports.map((p) => {
-    const iface = p.description.startsWith(COPRO_DESCRIPTION) ? p.description.slice(COPRO_DESCRIPTION.length) : undefined;
+    const iface = p.description.startsWith(COPRO_DESCRIPTION)
+      ? p.description.slice(COPRO_DESCRIPTION.length)
+      : undefined;
     return iface !== undefined && coproIfaces.has(iface) ? { ...p, name: coproName(iface, ports) } : p;
   });
 }
@@ -147,7 +189,9 @@ const COPRO_DESCRIPTION = 'Coprocessor interface ';
 
 /** Ports on the bridge that nobody asked dovesnap for: added by hand (`ovs-vsctl add-port`). */
 export function handAddedPorts(n: NetworkRecord, ports: readonly BridgePort[]): BridgePort[] {
-  return ports.filter((p) => p.name !== n.bridgeName && p.externalIds[ExtId.networkId] === undefined && p.ofport !== undefined);
+  return ports.filter(
+    (p) => p.name !== n.bridgeName && p.externalIds[ExtId.networkId] === undefined && p.ofport !== undefined,
+  );
 }
 
 /**
@@ -157,7 +201,8 @@ export function handAddedPorts(n: NetworkRecord, ports: readonly BridgePort[]): 
  */
 function attachedOrHandAdded(n: NetworkRecord, p: BridgePort, number: number): FaucetPortSpec {
   const container = p.externalIds[ExtId.attachContainer];
-  if (p.externalIds[ExtId.attach] === undefined || container === undefined) return { number, description: `Interface ${p.name} (added by hand)`, nativeVlan: n.options.vlan };
+  if (p.externalIds[ExtId.attach] === undefined || container === undefined)
+    return { number, description: `Interface ${p.name} (added by hand)`, nativeVlan: n.options.vlan };
   const vlan = Number(p.externalIds[ExtId.attachVlan]);
   const acl = n.options.defaultAcl;
   return {
@@ -185,7 +230,13 @@ export function desiredDps(
     const ports: FaucetPortSpec[] = [];
     const mirrored: number[] = [];
     const acl = n.options.defaultAcl;
-    const readyEntry = (number: number): FaucetPortSpec => ({ number, description: READY_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }), opstatusReconf: false });
+    const readyEntry = (number: number): FaucetPortSpec => ({
+      number,
+      description: READY_DESCRIPTION,
+      nativeVlan: n.options.vlan,
+      ...(acl === undefined ? {} : { aclsIn: [acl] }),
+      opstatusReconf: false,
+    });
     for (const e of state.endpointsOf(n.id)) {
       // A ready port taken, its container not known yet: the entry FAUCET runs for it stays as
       // it is (dropping it would delete the port's flows under the starting container).
@@ -220,7 +271,12 @@ export function desiredDps(
       const number = numberOf(p.interface);
       if (number === undefined) continue;
       const vlans = p.vlans === undefined ? vlanFields(n.options.vlan, []) : vlanFields(p.vlans.native, p.vlans.tagged);
-      ports.push({ number, description: `Physical interface ${p.interface}`, ...vlans, ...(p.acl ? { aclsIn: [p.acl] } : {}) });
+      ports.push({
+        number,
+        description: `Physical interface ${p.interface}`,
+        ...vlans,
+        ...(p.acl ? { aclsIn: [p.acl] } : {}),
+      });
     }
     for (const p of n.options.addCoproPorts) {
       const number = numberOf(p.interface);
@@ -232,16 +288,26 @@ export function desiredDps(
         ...(p.acl ? { aclsIn: [p.acl] } : {}),
       });
     }
-    const mirrorLink = observed.find((p) => p.externalIds[ExtId.hostPort] === HostPortKind.mirror && p.ofport !== undefined);
+    const mirrorLink = observed.find(
+      (p) => p.externalIds[ExtId.hostPort] === HostPortKind.mirror && p.ofport !== undefined,
+    );
     if (mirrorLink?.ofport !== undefined) {
       // FAUCET copies both directions of each listed port here. With none listed the port
       // must still be non-VLAN: nothing the mirror bridge sends back may enter the network.
       const description = `mirror link of ${n.bridgeName}`;
-      ports.push(mirrored.length > 0 ? { number: mirrorLink.ofport, description, mirror: mirrored } : { number: mirrorLink.ofport, description, outputOnly: true });
+      ports.push(
+        mirrored.length > 0
+          ? { number: mirrorLink.ofport, description, mirror: mirrored }
+          : { number: mirrorLink.ofport, description, outputOnly: true },
+      );
     }
     const link = stack?.links.get(n.id);
     if (stack !== undefined && link !== undefined) {
-      ports.push({ number: link.networkPort, description: `stack link to ${stack.dpName}`, stack: { dp: stack.dpName, port: link.stackPort } });
+      ports.push({
+        number: link.networkPort,
+        description: `stack link to ${stack.dpName}`,
+        stack: { dp: stack.dpName, port: link.stackPort },
+      });
     }
     const loopback = stack?.loopbacks.get(n.id);
     const tunnelTo = stack === undefined ? undefined : stackMirrorTarget(stack, operatorDpNames);
@@ -267,7 +333,12 @@ export function desiredDps(
     const taken = new Set(ports.map((p) => p.number));
     for (const number of spares.get(n.id) ?? []) {
       if (taken.has(number)) continue;
-      ports.push({ number, description: SPARE_DESCRIPTION, nativeVlan: n.options.vlan, ...(acl === undefined ? {} : { aclsIn: [acl] }) });
+      ports.push({
+        number,
+        description: SPARE_DESCRIPTION,
+        nativeVlan: n.options.vlan,
+        ...(acl === undefined ? {} : { aclsIn: [acl] }),
+      });
     }
     const all = withCaptureLists(ports);
     // A coprocessor port addresses every port of the DP by VID = its number, and FAUCET's flow
@@ -282,7 +353,12 @@ export function desiredDps(
       description: dpDescription(n),
       ports: withCoproNames(all, new Set(n.options.addCoproPorts.map((p) => p.interface))),
       // FAUCET applies a VLAN's output ACLs only in its egress pipeline.
-      ...(vlanOut === undefined ? {} : { egressPipeline: true, vlans: [{ vid: n.options.vlan, description: `dovesnap network ${n.name}`, aclsOut: [vlanOut] }] }),
+      ...(vlanOut === undefined
+        ? {}
+        : {
+            egressPipeline: true,
+            vlans: [{ vid: n.options.vlan, description: `dovesnap network ${n.name}`, aclsOut: [vlanOut] }],
+          }),
     });
   }
   return dps;
@@ -293,7 +369,8 @@ export function desiredDps(
  * used both as a VLAN's output ACL and as an input ACL (reproduced: a port's acls_in in one DP,
  * a VLAN's acls_out for another). dovesnap keeps each ACL to one direction.
  */
-export const ONE_WAY = "FAUCET 1.10 crashes when one ACL is used both as an output and as an input ACL; use a copy of it under another name";
+export const ONE_WAY =
+  'FAUCET 1.10 crashes when one ACL is used both as an output and as an input ACL; use a copy of it under another name';
 
 export type { AclUsage } from '../faucet/config-facts.js';
 
@@ -310,13 +387,21 @@ export function aclUsage(faucetYaml: string | FaucetConfigFacts): AclUsage {
 export function markedDps(faucetYaml: string | FaucetConfigFacts): Set<string> {
   const out = new Set<string>();
   for (const [name, dp] of factsOf(faucetYaml).dps) {
-    if (dp.description?.startsWith(DP_DESCRIPTION_PREFIX) === true || dp.description?.startsWith(STACK_DP_DESCRIPTION_PREFIX) === true) out.add(name);
+    if (
+      dp.description?.startsWith(DP_DESCRIPTION_PREFIX) === true ||
+      dp.description?.startsWith(STACK_DP_DESCRIPTION_PREFIX) === true
+    )
+      out.add(name);
   }
   return out;
 }
 
 /** VIDs the operator's `vlans:` entries define, or the operator's DPs use: dovesnap adds no entry for them (core/vlan-capacity.ts). */
-function operatorVids(facts: FaucetConfigFacts, owned: ReadonlySet<string>, operators: ReadonlySet<string>): Set<number> {
+function operatorVids(
+  facts: FaucetConfigFacts,
+  owned: ReadonlySet<string>,
+  operators: ReadonlySet<string>,
+): Set<number> {
   const out = new Set<number>();
   const byKey = new Map<string, number>();
   for (const [key, vid] of facts.vlans) {
@@ -353,8 +438,10 @@ export function operatorDps(faucetYaml: string | FaucetConfigFacts): Map<string,
  * an operator's DP (which dovesnap must never overwrite) or the placeholder's.
  */
 export function dpNameConflict(name: string, faucetYaml: string | FaucetConfigFacts): string | undefined {
-  if (name === PLACEHOLDER_DP_NAME) return `the name ${name} is reserved for dovesnap's placeholder DP in FAUCET's configuration; choose another network name`;
-  if (operatorDps(faucetYaml).has(name)) return `FAUCET's configuration already has a DP named ${name} that is not a dovesnap network; choose another network name`;
+  if (name === PLACEHOLDER_DP_NAME)
+    return `the name ${name} is reserved for dovesnap's placeholder DP in FAUCET's configuration; choose another network name`;
+  if (operatorDps(faucetYaml).has(name))
+    return `FAUCET's configuration already has a DP named ${name} that is not a dovesnap network; choose another network name`;
   return undefined;
 }
 
@@ -371,19 +458,38 @@ export function antispoofOn(e: EndpointRecord, n: NetworkRecord): boolean {
  * The DPs with each anti-spoofing container port's `acls_in` replaced by the one ACL made for
  * it (core/antispoof.ts) from the ACLs the port would have had, and those ACLs.
  */
-export function withAntispoof(state: StateStore, dps: readonly FaucetDpSpec[], aclRules: ReadonlyMap<string, readonly AclRule[]>): { dps: FaucetDpSpec[]; acls: FaucetAclSpec[] } {
+export function withAntispoof(
+  state: StateStore,
+  dps: readonly FaucetDpSpec[],
+  aclRules: ReadonlyMap<string, readonly AclRule[]>,
+): { dps: FaucetDpSpec[]; acls: FaucetAclSpec[] } {
   const acls: FaucetAclSpec[] = [];
-  const networks = new Map(state.allNetworks().filter((n) => n.localFaucet).map((n) => [n.name, n]));
+  const networks = new Map(
+    state
+      .allNetworks()
+      .filter((n) => n.localFaucet)
+      .map((n) => [n.name, n]),
+  );
   const out = dps.map((dp) => {
     const n = networks.get(dp.name);
     if (n === undefined) return dp;
-    const guarded = new Map(state.endpointsOf(n.id).filter((e) => e.container !== undefined && e.ofport !== undefined && antispoofOn(e, n)).map((e) => [e.ofport, e]));
+    const guarded = new Map(
+      state
+        .endpointsOf(n.id)
+        .filter((e) => e.container !== undefined && e.ofport !== undefined && antispoofOn(e, n))
+        .map((e) => [e.ofport, e]),
+    );
     if (guarded.size === 0) return dp;
     const ports = dp.ports.map((p) => {
       const e = guarded.get(p.number);
       if (e === undefined || p.description !== portDescription(e)) return p;
       const rules = antispoofRules(
-        { mac: e.mac, ipv4: [e.ipv4, e.leasedIpv4].filter((a) => a !== undefined), ipv6: e.ipv6 === undefined ? [] : [e.ipv6], dhcp: n.options.dhcp },
+        {
+          mac: e.mac,
+          ipv4: [e.ipv4, e.leasedIpv4].filter((a) => a !== undefined),
+          ipv6: e.ipv6 === undefined ? [] : [e.ipv6],
+          dhcp: n.options.dhcp,
+        },
         p.aclsIn?.flatMap((a) => aclRules.get(a) ?? []),
       );
       const name = antispoofAclName(dp.name, p.number, rules);
@@ -408,16 +514,29 @@ export function stackMirrorTarget(stack: StackFacts, operatorDpNames: ReadonlySe
 export const STACK_DP_DESCRIPTION_PREFIX = 'dovesnap stack switch';
 
 /** The stack switch's DP, the tunnel ACLs and the far ends of the stack links, from the stack's facts. */
-export function stackParts(state: StateStore, stack: StackFacts, operatorDpNames: ReadonlySet<string>): { dp: FaucetDpSpec; acls: FaucetAclSpec[]; foreignPorts: FaucetForeignPortSpec[] } {
+export function stackParts(
+  state: StateStore,
+  stack: StackFacts,
+  operatorDpNames: ReadonlySet<string>,
+): { dp: FaucetDpSpec; acls: FaucetAclSpec[]; foreignPorts: FaucetForeignPortSpec[] } {
   const ports: FaucetPortSpec[] = [];
   for (const [networkId, link] of stack.links) {
     const n = state.network(networkId);
     if (n?.name === undefined || operatorDpNames.has(n.name)) continue;
-    ports.push({ number: link.stackPort, description: `stack link to ${n.name}`, stack: { dp: n.name, port: link.networkPort } });
+    ports.push({
+      number: link.stackPort,
+      description: `stack link to ${n.name}`,
+      stack: { dp: n.name, port: link.networkPort },
+    });
   }
   // A link to a switch this FAUCET does not know would make it refuse the whole file.
   const reachable = stack.interfaces.filter((i) => operatorDpNames.has(i.remoteDp));
-  for (const i of reachable) ports.push({ number: i.ofport, description: `stack link to ${i.remoteDp} via ${i.interface}`, stack: { dp: i.remoteDp, port: i.remotePort } });
+  for (const i of reachable)
+    ports.push({
+      number: i.ofport,
+      description: `stack link to ${i.remoteDp} via ${i.interface}`,
+      stack: { dp: i.remoteDp, port: i.remotePort },
+    });
   ports.sort((a, b) => a.number - b.number);
   const acls = new Map<string, FaucetAclSpec>();
   const mirror = stackMirrorTarget(stack, operatorDpNames);
@@ -431,12 +550,24 @@ export function stackParts(state: StateStore, stack: StackFacts, operatorDpNames
         rules: [
           // Frames already in the tunnel are not tunnelled again.
           { vlan_vid: vid, actions: { allow: false } },
-          { actions: { allow: false, output: { tunnel: { dp: mirror.dp, port: mirror.port, tunnel_id: vid, type: 'vlan' } } } },
+          {
+            actions: {
+              allow: false,
+              output: { tunnel: { dp: mirror.dp, port: mirror.port, tunnel_id: vid, type: 'vlan' } },
+            },
+          },
         ],
       });
     }
   }
-  const foreignPorts = reachable.map((i) => ({ dp: i.remoteDp, port: { number: i.remotePort, description: `${FOREIGN_PORT_MARK} to ${stack.dpName}`, stack: { dp: stack.dpName, port: i.ofport } } }));
+  const foreignPorts = reachable.map((i) => ({
+    dp: i.remoteDp,
+    port: {
+      number: i.remotePort,
+      description: `${FOREIGN_PORT_MARK} to ${stack.dpName}`,
+      stack: { dp: stack.dpName, port: i.ofport },
+    },
+  }));
   return {
     dp: {
       name: stack.dpName,
@@ -462,12 +593,20 @@ export function managedState(
   const operators = new Set(operatorDps(facts).keys());
   const owned = markedDps(facts);
   // A network whose name is an operator's DP is never rendered (and never claims the DP).
-  for (const n of state.allNetworks()) if (n.name !== undefined && n.localFaucet && !operators.has(n.name)) owned.add(n.name);
+  for (const n of state.allNetworks())
+    if (n.name !== undefined && n.localFaucet && !operators.has(n.name)) owned.add(n.name);
   owned.delete(PLACEHOLDER_DP_NAME);
   // FAUCET refuses a whole file whose stack has no root it knows: without one, stacking stays
   // out of the configuration (GET /host says why) and the networks work on their own.
-  const stackOn = stack !== undefined && !operators.has(stack.dpName) && (stack.priority1 === stack.dpName || operators.has(stack.priority1));
-  const guarded = withAntispoof(state, desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined), facts.aclRules);
+  const stackOn =
+    stack !== undefined &&
+    !operators.has(stack.dpName) &&
+    (stack.priority1 === stack.dpName || operators.has(stack.priority1));
+  const guarded = withAntispoof(
+    state,
+    desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined),
+    facts.aclRules,
+  );
   const sized = withVlanCapacity(guarded.dps, operatorVids(facts, owned, operators));
   const dps = sized.dps;
   const vlans = sized.shared;
@@ -477,6 +616,13 @@ export function managedState(
   // Until a network is linked, the stack switch carries no VLAN, and FAUCET refuses such a DP
   // (and with it the whole file): it joins the configuration with the first network.
   const rendered = new Set(dps.map((d) => d.name));
-  if (!parts.dp.ports.some((p) => p.stack !== undefined && rendered.has(p.stack.dp))) return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans };
-  return { dps: [...dps, parts.dp], owned, acls: [...guarded.acls, ...parts.acls], foreignPorts: parts.foreignPorts, vlans };
+  if (!parts.dp.ports.some((p) => p.stack !== undefined && rendered.has(p.stack.dp)))
+    return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans };
+  return {
+    dps: [...dps, parts.dp],
+    owned,
+    acls: [...guarded.acls, ...parts.acls],
+    foreignPorts: parts.foreignPorts,
+    vlans,
+  };
 }

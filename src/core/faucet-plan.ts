@@ -28,7 +28,12 @@ export function spareTarget(endpoints: number, ceiling: number): number {
  * them out) only once fewer than a quarter remain, and trimmed only once far too many are
  * left, so that most renders keep the set as is.
  */
-export function nextSpares(previous: Iterable<number>, taken: ReadonlySet<number>, target: number, max = MAX_OFPORT): number[] {
+export function nextSpares(
+  previous: Iterable<number>,
+  taken: ReadonlySet<number>,
+  target: number,
+  max = MAX_OFPORT,
+): number[] {
   if (target <= 0) return [];
   const kept = [...new Set(previous)].filter((n) => !taken.has(n) && n >= 1 && n <= max).sort((a, b) => a - b);
   // Trimmed only well past the target, and then well below that bound: containers leaving one
@@ -45,7 +50,11 @@ export function nextSpares(previous: Iterable<number>, taken: ReadonlySet<number
  * to containers (the ones the options reserve skipped), so the first N containers each take an
  * entry FAUCET already runs, and an entry a container gives back stays.
  */
-export function preallocatedNumbers(o: NetworkOptions, otherPorts: ReadonlySet<number> = new Set(), max = MAX_OFPORT): number[] {
+export function preallocatedNumbers(
+  o: NetworkOptions,
+  otherPorts: ReadonlySet<number> = new Set(),
+  max = MAX_OFPORT,
+): number[] {
   // Numbers held by ports that are not containers' (added, coprocessor, hand-added) are not
   // the network's to hand out: N entries means N for containers.
   const reserved = new Set([...reservedOfports(o), ...otherPorts]);

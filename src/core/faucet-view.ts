@@ -9,8 +9,24 @@ import { portReportedUp, readPortStatus, readRunningDps } from '../faucet/metric
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './driver.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
-import { antispoofOn, blockReason, captureOn, dpNameConflict, managedState, operatorDps, operatorVlanIds } from './faucet-desired.js';
-import { fullKey, nextSpares, policyKey, portPolicies, preallocatedNumbers, SPARE_DESCRIPTION, spareTarget } from './faucet-plan.js';
+import {
+  antispoofOn,
+  blockReason,
+  captureOn,
+  dpNameConflict,
+  managedState,
+  operatorDps,
+  operatorVlanIds,
+} from './faucet-desired.js';
+import {
+  fullKey,
+  nextSpares,
+  policyKey,
+  portPolicies,
+  preallocatedNumbers,
+  SPARE_DESCRIPTION,
+  spareTarget,
+} from './faucet-plan.js';
 import { heldPortNumbers } from './port-numbers.js';
 import { OFPP_LOCAL } from '../faucet/types.js';
 import type { EndpointRecord, StateStore } from './state.js';
@@ -72,7 +88,9 @@ export function mirroredIn(dp: MirroringDp, number: number): boolean {
   return mirrorTargets(dp).has(number);
 }
 
-type MirroringDp = { readonly ports: readonly { readonly number: number; readonly mirror?: readonly number[]; readonly capture?: true }[] };
+type MirroringDp = {
+  readonly ports: readonly { readonly number: number; readonly mirror?: readonly number[]; readonly capture?: true }[];
+};
 
 /**
  * Every port number some port of `dp` mirrors because of a container's label (the mirror link,
@@ -90,7 +108,13 @@ function openPorts(state: StateStore, definedAcls: ReadonlySet<string>, outputAc
   return new Set(
     state
       .allEndpoints()
-      .filter((e) => e.container !== undefined && e.ofport !== undefined && state.network(e.networkId)?.localFaucet === true && blockReason(e, definedAcls, outputAcls) === undefined)
+      .filter(
+        (e) =>
+          e.container !== undefined &&
+          e.ofport !== undefined &&
+          state.network(e.networkId)?.localFaucet === true &&
+          blockReason(e, definedAcls, outputAcls) === undefined,
+      )
       .map((e) => e.id),
   );
 }
@@ -125,7 +149,15 @@ export interface FaucetExtras {
   readonly programmedPorts?: (bridge: string) => Promise<Set<number>>;
 }
 
-export function createFaucetView(settings: DaemonSettings, state: StateStore, vswitch: VSwitch, host: HostNet, log: Logger, control?: FaucetControl, extras: FaucetExtras = {}): ClosableFaucetView {
+export function createFaucetView(
+  settings: DaemonSettings,
+  state: StateStore,
+  vswitch: VSwitch,
+  host: HostNet,
+  log: Logger,
+  control?: FaucetControl,
+  extras: FaucetExtras = {},
+): ClosableFaucetView {
   const flog = log.child({ component: 'faucet' });
   const reload =
     control?.reload ??
@@ -173,7 +205,8 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   /** Each local network's bridge ports, read once per sync (from the OVSDB replica). */
   const bridgePorts = async (): Promise<Map<string, readonly PortState[]>> => {
     const out = new Map<string, readonly PortState[]>();
-    for (const n of state.allNetworks()) if (n.localFaucet) out.set(n.id, (await vswitch.getBridge(n.bridgeName))?.ports ?? []);
+    for (const n of state.allNetworks())
+      if (n.localFaucet) out.set(n.id, (await vswitch.getBridge(n.bridgeName))?.ports ?? []);
     return out;
   };
 
@@ -207,12 +240,21 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
   const mirroredNumbers = (networkId: string): ReadonlySet<number> => {
     const name = state.network(networkId)?.name;
     const out = new Set<number>();
-    for (const p of [confirmed, lastPlan]) mirrorTargets(p?.managed.dps.find((d) => d.name === name), out);
+    for (const p of [confirmed, lastPlan])
+      mirrorTargets(
+        p?.managed.dps.find((d) => d.name === name),
+        out,
+      );
     return out;
   };
 
   /** Numbers a network's spares may not use: every port on its bridge but unresolved containers'. */
-  const takenNumbers = (networkId: string, ports: readonly PortState[], definedAcls: ReadonlySet<string>, outputAcls: ReadonlySet<string>): Set<number> => {
+  const takenNumbers = (
+    networkId: string,
+    ports: readonly PortState[],
+    definedAcls: ReadonlySet<string>,
+    outputAcls: ReadonlySet<string>,
+  ): Set<number> => {
     const taken = new Set<number>();
     const unresolved = new Set<string>();
     for (const e of state.endpointsOf(networkId)) {
@@ -220,14 +262,19 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       if (e.container === undefined && e.ofport !== undefined) unresolved.add(e.hostIf);
       else if (e.ofport !== undefined) taken.add(e.ofport);
       // Never a spare (which would carry traffic) for a port dovesnap keeps closed.
-      if (e.ofport !== undefined && e.container !== undefined && blockReason(e, definedAcls, outputAcls) !== undefined) taken.add(e.ofport);
+      if (e.ofport !== undefined && e.container !== undefined && blockReason(e, definedAcls, outputAcls) !== undefined)
+        taken.add(e.ofport);
     }
     const net = state.network(networkId);
-    if (net !== undefined) for (const n of heldPortNumbers(ports, net.options, mirroredNumbers(networkId), unresolved)) taken.add(n);
+    if (net !== undefined)
+      for (const n of heldPortNumbers(ports, net.options, mirroredNumbers(networkId), unresolved)) taken.add(n);
     return taken;
   };
 
-  const planSpares = (ports: ReadonlyMap<string, readonly PortState[]>, facts: FaucetConfigFacts): Map<string, number[]> => {
+  const planSpares = (
+    ports: ReadonlyMap<string, readonly PortState[]>,
+    facts: FaucetConfigFacts,
+  ): Map<string, number[]> => {
     const definedAcls = facts.acls;
     const outputAcls = facts.aclUsage.output;
     const out = new Map<string, number[]>();
@@ -240,7 +287,10 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const target = spareTarget(ready ? 0 : state.endpointsOf(n.id).length, settings.sparePorts);
       // After a restart, the spares FAUCET runs now: a restarted daemon does not rewrite
       // FAUCET's file (a reload of a big DP costs seconds) only to pick other numbers.
-      const inFile = (): number[] => [...(facts.dps.get(n.name ?? '')?.interfaceDescriptions ?? new Map<number, string>())].filter(([, d]) => d === SPARE_DESCRIPTION).map(([x]) => x);
+      const inFile = (): number[] =>
+        [...(facts.dps.get(n.name ?? '')?.interfaceDescriptions ?? new Map<number, string>())]
+          .filter(([, d]) => d === SPARE_DESCRIPTION)
+          .map(([x]) => x);
       const previous = [...(spareSets.get(n.id) ?? inFile()), ...(renderedNumbers.get(n.id) ?? [])];
       const taken = takenNumbers(n.id, ports.get(n.id) ?? [], definedAcls, outputAcls);
       const chosen = nextSpares(previous, taken, target);
@@ -251,14 +301,22 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         continue;
       }
       const endpointPorts = new Set(state.endpointsOf(n.id).map((e) => e.hostIf));
-      const others = new Set((ports.get(n.id) ?? []).filter((p) => p.ofport !== undefined && !endpointPorts.has(p.name) && p.name !== n.bridgeName).map((p) => p.ofport as number));
+      const others = new Set(
+        (ports.get(n.id) ?? [])
+          .filter((p) => p.ofport !== undefined && !endpointPorts.has(p.name) && p.name !== n.bridgeName)
+          .map((p) => p.ofport as number),
+      );
       const fixed = preallocatedNumbers(n.options, others).filter((x) => !taken.has(x) && !chosen.includes(x));
       out.set(n.id, fixed.length === 0 ? chosen : [...chosen, ...fixed].sort((a, b) => a - b));
     }
     return out;
   };
 
-  const plan = (text: string, ports: ReadonlyMap<string, readonly PortState[]>, spares: ReadonlyMap<string, readonly number[]>): Plan => {
+  const plan = (
+    text: string,
+    ports: ReadonlyMap<string, readonly PortState[]>,
+    spares: ReadonlyMap<string, readonly number[]>,
+  ): Plan => {
     const facts = reader.facts(text);
     const managed = managedState(state, facts, facts.acls, ports, spares, extras.stackFacts?.());
     return {
@@ -302,7 +360,10 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       for (const id of running) if (!runningSince.has(id)) runningSince.set(id, Date.now());
       if ([...dpIds].every((id) => running.has(id))) return;
       if (Date.now() > deadline) {
-        flog.warn({ dps: [...dpIds].map((d) => `0x${d.toString(16)}`) }, 'FAUCET is not running the switch yet; raising its ports anyway');
+        flog.warn(
+          { dps: [...dpIds].map((d) => `0x${d.toString(16)}`) },
+          'FAUCET is not running the switch yet; raising its ports anyway',
+        );
         return;
       }
       await new Promise((r) => setTimeout(r, POLL_MS));
@@ -316,9 +377,13 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
    * the configuration is loaded makes FAUCET see the link come up, every time.
    */
   const raiseOpened = async (ids: ReadonlySet<string>): Promise<void> => {
-    const toRaise = [...ids].map((id) => state.endpoint(id)).filter((e): e is EndpointRecord => e !== undefined && !raised.has(e.hostIf));
+    const toRaise = [...ids]
+      .map((id) => state.endpoint(id))
+      .filter((e): e is EndpointRecord => e !== undefined && !raised.has(e.hostIf));
     if (toRaise.length === 0) return;
-    const dpIds = new Set(toRaise.map((e) => state.network(e.networkId)?.options.dpid).filter((d): d is bigint => d !== undefined));
+    const dpIds = new Set(
+      toRaise.map((e) => state.network(e.networkId)?.options.dpid).filter((d): d is bigint => d !== undefined),
+    );
     await waitUntilRunning(dpIds);
     const now: EndpointRecord[] = [];
     for (const e of toRaise) {
@@ -338,7 +403,10 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const since = dpid === undefined ? undefined : runningSince.get(dpid);
       return since !== undefined && Date.now() - since < coldStartWindowMs;
     });
-    verifyUp(fresh.map((e) => e.id), 1);
+    verifyUp(
+      fresh.map((e) => e.id),
+      1,
+    );
   };
 
   /**
@@ -355,41 +423,57 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     const timer = setTimeout(() => {
       verifyTimers.delete(timer);
       hostVerifyPending = false;
-      void track((async () => {
-        // Candidates from the OVSDB replica first: most writes concern bridges with no host
-        // interface at all, and then FAUCET's metrics are not fetched.
-        const candidates: { bridge: string; dpid: bigint; name: string; ofport: number }[] = [];
-        for (const n of state.allNetworks()) {
-          if (!n.localFaucet || n.name === undefined) continue;
-          const bridge = await vswitch.getBridge(n.bridgeName).catch(() => undefined);
-          for (const p of bridge?.ports ?? []) {
-            // Kernel interfaces only (not patch ports), and not container ports (raiseOpened's)
-            // nor ready ports (whose entries FAUCET runs whatever their link does).
-            if (p.type !== '' || p.ofport === undefined || p.name.startsWith(HOST_VETH_PREFIX) || p.name.startsWith(READY_HOST_PREFIX)) continue;
-            if ((hostPortBounces.get(`${n.bridgeName}/${p.name}/${p.ofport}`) ?? 0) < VERIFY_ATTEMPTS) candidates.push({ bridge: n.bridgeName, dpid: n.options.dpid, name: p.name, ofport: p.ofport });
+      void track(
+        (async () => {
+          // Candidates from the OVSDB replica first: most writes concern bridges with no host
+          // interface at all, and then FAUCET's metrics are not fetched.
+          const candidates: { bridge: string; dpid: bigint; name: string; ofport: number }[] = [];
+          for (const n of state.allNetworks()) {
+            if (!n.localFaucet || n.name === undefined) continue;
+            const bridge = await vswitch.getBridge(n.bridgeName).catch(() => undefined);
+            for (const p of bridge?.ports ?? []) {
+              // Kernel interfaces only (not patch ports), and not container ports (raiseOpened's)
+              // nor ready ports (whose entries FAUCET runs whatever their link does).
+              if (
+                p.type !== '' ||
+                p.ofport === undefined ||
+                p.name.startsWith(HOST_VETH_PREFIX) ||
+                p.name.startsWith(READY_HOST_PREFIX)
+              )
+                continue;
+              if ((hostPortBounces.get(`${n.bridgeName}/${p.name}/${p.ofport}`) ?? 0) < VERIFY_ATTEMPTS)
+                candidates.push({ bridge: n.bridgeName, dpid: n.options.dpid, name: p.name, ofport: p.ofport });
+            }
           }
-        }
-        if (candidates.length === 0) return;
-        const status = await readPortStatus(url).catch(() => undefined);
-        if (status === undefined) return;
-        let bounced = false;
-        for (const p of candidates) {
-          if (portReportedUp(status, p.dpid, p.ofport, runningLabels(p.dpid, p.ofport)) !== false || !(await host.linkIsUp(p.name))) continue;
-          const key = `${p.bridge}/${p.name}/${p.ofport}`;
-          const done = hostPortBounces.get(key) ?? 0;
-          flog.warn({ bridge: p.bridge, port: p.name, ofport: p.ofport, attempt: done + 1 }, 'FAUCET reports a host interface down that is up (it missed the link-up); raising it again');
-          try {
-            await host.setLinkDown(p.name);
-            await new Promise((r) => setTimeout(r, BOUNCE_MS));
-            await host.setLinkUp(p.name);
-            hostPortBounces.set(key, done + 1);
-            bounced = true;
-          } catch (err) {
-            flog.warn({ port: p.name, err: errorMessage(err) }, 'could not raise the host interface again');
+          if (candidates.length === 0) return;
+          const status = await readPortStatus(url).catch(() => undefined);
+          if (status === undefined) return;
+          let bounced = false;
+          for (const p of candidates) {
+            if (
+              portReportedUp(status, p.dpid, p.ofport, runningLabels(p.dpid, p.ofport)) !== false ||
+              !(await host.linkIsUp(p.name))
+            )
+              continue;
+            const key = `${p.bridge}/${p.name}/${p.ofport}`;
+            const done = hostPortBounces.get(key) ?? 0;
+            flog.warn(
+              { bridge: p.bridge, port: p.name, ofport: p.ofport, attempt: done + 1 },
+              'FAUCET reports a host interface down that is up (it missed the link-up); raising it again',
+            );
+            try {
+              await host.setLinkDown(p.name);
+              await new Promise((r) => setTimeout(r, BOUNCE_MS));
+              await host.setLinkUp(p.name);
+              hostPortBounces.set(key, done + 1);
+              bounced = true;
+            } catch (err) {
+              flog.warn({ port: p.name, err: errorMessage(err) }, 'could not raise the host interface again');
+            }
           }
-        }
-        if (bounced && attempt < VERIFY_ATTEMPTS) verifyHostPorts(attempt + 1);
-      })());
+          if (bounced && attempt < VERIFY_ATTEMPTS) verifyHostPorts(attempt + 1);
+        })(),
+      );
     }, control?.verifyAfterMs ?? VERIFY_AFTER_MS);
     timer.unref();
     verifyTimers.add(timer);
@@ -407,32 +491,37 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     if (url === undefined || ids.length === 0 || closing) return;
     const timer = setTimeout(() => {
       verifyTimers.delete(timer);
-      void track((async () => {
-        const status = await readPortStatus(url).catch(() => undefined);
-        if (status === undefined) return;
-        const missed: string[] = [];
-        for (const id of ids) {
-          const e = state.endpoint(id);
-          const dpid = e === undefined ? undefined : state.network(e.networkId)?.options.dpid;
-          if (e?.ofport === undefined || dpid === undefined || !raised.has(e.hostIf)) continue;
-          // Opened at CreateEndpoint and not yet resolved: down in FAUCET until Docker raises the
-          // container's end, which is no missed link-up.
-          if (e.container === undefined) continue;
-          if (portReportedUp(status, dpid, e.ofport, runningLabels(dpid, e.ofport)) !== false) continue;
-          // Only a port that should carry traffic and whose link is up: a bounce raises the link.
-          if (e.blockedReason !== undefined || !(await host.linkIsUp(e.hostIf).catch(() => false))) continue;
-          flog.warn({ port: e.hostIf, ofport: e.ofport, attempt }, 'FAUCET reports the port down while its link is up (it missed the link-up); raising it again');
-          try {
-            await host.setLinkDown(e.hostIf);
-            await new Promise((r) => setTimeout(r, BOUNCE_MS));
-            await host.setLinkUp(e.hostIf);
-            missed.push(id);
-          } catch (err) {
-            flog.warn({ port: e.hostIf, err: errorMessage(err) }, 'could not raise the switch port again');
+      void track(
+        (async () => {
+          const status = await readPortStatus(url).catch(() => undefined);
+          if (status === undefined) return;
+          const missed: string[] = [];
+          for (const id of ids) {
+            const e = state.endpoint(id);
+            const dpid = e === undefined ? undefined : state.network(e.networkId)?.options.dpid;
+            if (e?.ofport === undefined || dpid === undefined || !raised.has(e.hostIf)) continue;
+            // Opened at CreateEndpoint and not yet resolved: down in FAUCET until Docker raises the
+            // container's end, which is no missed link-up.
+            if (e.container === undefined) continue;
+            if (portReportedUp(status, dpid, e.ofport, runningLabels(dpid, e.ofport)) !== false) continue;
+            // Only a port that should carry traffic and whose link is up: a bounce raises the link.
+            if (e.blockedReason !== undefined || !(await host.linkIsUp(e.hostIf).catch(() => false))) continue;
+            flog.warn(
+              { port: e.hostIf, ofport: e.ofport, attempt },
+              'FAUCET reports the port down while its link is up (it missed the link-up); raising it again',
+            );
+            try {
+              await host.setLinkDown(e.hostIf);
+              await new Promise((r) => setTimeout(r, BOUNCE_MS));
+              await host.setLinkUp(e.hostIf);
+              missed.push(id);
+            } catch (err) {
+              flog.warn({ port: e.hostIf, err: errorMessage(err) }, 'could not raise the switch port again');
+            }
           }
-        }
-        if (attempt < VERIFY_ATTEMPTS) verifyUp(missed, attempt + 1);
-      })());
+          if (attempt < VERIFY_ATTEMPTS) verifyUp(missed, attempt + 1);
+        })(),
+      );
     }, control?.verifyAfterMs ?? VERIFY_AFTER_MS);
     timer.unref();
     verifyTimers.add(timer);
@@ -458,7 +547,10 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const own = dp === undefined ? undefined : wanted.ports.get(dp)?.get(e.ofport);
       const runs = dp === undefined ? undefined : confirmed?.ports.get(dp)?.get(e.ofport);
       if (e.blockedReason === undefined && own !== undefined && own === runs) continue;
-      flog.error({ container: e.container.name, port: e.hostIf, ofport: e.ofport }, "port opened before its container was known, but the container's entry differs from the one FAUCET runs: closed until FAUCET runs its own");
+      flog.error(
+        { container: e.container.name, port: e.hostIf, ofport: e.ofport },
+        "port opened before its container was known, but the container's entry differs from the one FAUCET runs: closed until FAUCET runs its own",
+      );
       try {
         await host.setLinkDown(e.hostIf);
         raised.delete(e.hostIf);
@@ -480,10 +572,13 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     const firstAt = deferred?.firstAt ?? now;
     if (deferred !== undefined) clearTimeout(deferred.timer);
     const at = Math.min(now + quietMs, firstAt + maxDeferMs);
-    const timer = setTimeout(() => {
-      deferred = undefined;
-      void track(requestSync('port descriptions', true)).catch(() => undefined);
-    }, Math.max(0, at - now));
+    const timer = setTimeout(
+      () => {
+        deferred = undefined;
+        void track(requestSync('port descriptions', true)).catch(() => undefined);
+      },
+      Math.max(0, at - now),
+    );
     timer.unref();
     deferred = { timer, firstAt, full };
   };
@@ -498,7 +593,8 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const why = blockReason(e, facts.acls, outputAcls);
       if (why !== e.blockedReason) {
         state.updateEndpoint(e.id, { blockedReason: why });
-        if (why !== undefined) flog.warn({ container: e.container.name, endpoint: e.id, reason: why }, 'port kept closed in FAUCET');
+        if (why !== undefined)
+          flog.warn({ container: e.container.name, endpoint: e.id, reason: why }, 'port kept closed in FAUCET');
         else flog.info({ container: e.container.name, endpoint: e.id }, 'port no longer blocked');
       }
     }
@@ -550,16 +646,26 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       await raiseOpened(opened);
       if (confirmed !== undefined) checkReady(confirmed, ports);
       if (result.written) {
-        flog.info({ reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers }, 'FAUCET configuration applied');
+        flog.info(
+          { reason, ms: Date.now() - started, confirmed: result.confirmed, callers: result.callers },
+          'FAUCET configuration applied',
+        );
         extras.onConfigOutcome?.('confirmed');
         verifyHostPorts(1);
       }
     } catch (err) {
       extras.onConfigOutcome?.(
-        isDovesnapError(err, ErrorCode.FaucetRejected) ? 'rejected' : isDovesnapError(err, ErrorCode.FaucetTimeout) ? 'timeout' : isDovesnapError(err, ErrorCode.FaucetInvalid) ? 'invalid' : 'failed',
+        isDovesnapError(err, ErrorCode.FaucetRejected)
+          ? 'rejected'
+          : isDovesnapError(err, ErrorCode.FaucetTimeout)
+            ? 'timeout'
+            : isDovesnapError(err, ErrorCode.FaucetInvalid)
+              ? 'invalid'
+              : 'failed',
         errorMessage(err),
       );
-      if (isDovesnapError(err, ErrorCode.FaucetTimeout)) unconfirmed ??= { since: Date.now(), message: errorMessage(err) };
+      if (isDovesnapError(err, ErrorCode.FaucetTimeout))
+        unconfirmed ??= { since: Date.now(), message: errorMessage(err) };
       if (!isDovesnapError(err, ErrorCode.FaucetRejected)) {
         flog.error({ reason, err: errorMessage(err) }, 'FAUCET configuration change failed');
         throw err;
@@ -571,15 +677,26 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
         const n = state.network(e.networkId);
         return (e.labels?.portAcls.length ?? 0) > 0 || (n !== undefined && antispoofOn(e, n)) || captureOn(e);
       };
-      const suspects = state.allEndpoints().filter((e) => e.container !== undefined && !opened.has(e.id) && e.blockedReason === undefined && carriesAcl(e));
-      flog.error({ reason, err: errorMessage(err), closing: suspects.map((e) => e.container?.name) }, 'FAUCET rejected the configuration; the previous one stays in force');
+      const suspects = state
+        .allEndpoints()
+        .filter(
+          (e) => e.container !== undefined && !opened.has(e.id) && e.blockedReason === undefined && carriesAcl(e),
+        );
+      flog.error(
+        { reason, err: errorMessage(err), closing: suspects.map((e) => e.container?.name) },
+        'FAUCET rejected the configuration; the previous one stays in force',
+      );
       if (suspects.length === 0) throw err;
       for (const e of suspects) {
         const why = `FAUCET refused the configuration that opened this port: ${errorMessage(err)}`;
         state.updateEndpoint(e.id, { faucetRejected: why, blockedReason: why });
       }
       const retried = await store.apply(render);
-      if (retried.written) extras.onConfigOutcome?.('confirmed', `with ${suspects.length} port${suspects.length === 1 ? '' : 's'} kept closed`);
+      if (retried.written)
+        extras.onConfigOutcome?.(
+          'confirmed',
+          `with ${suspects.length} port${suspects.length === 1 ? '' : 's'} kept closed`,
+        );
       if (lastPlan !== undefined) {
         confirmed = lastPlan;
         confirmedText = readNow();
@@ -596,7 +713,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     for (const n of state.allNetworks()) {
       const dp = p.managed.dps.find((d) => d.name === n.name);
       if (dp === undefined) continue;
-      const ready = readyPortsOf(n.id, ports.get(n.id) ?? []).filter((r) => dp.ports.some((x) => x.number === r.ofport && x.description === READY_DESCRIPTION));
+      const ready = readyPortsOf(n.id, ports.get(n.id) ?? []).filter((r) =>
+        dp.ports.some((x) => x.number === r.ofport && x.description === READY_DESCRIPTION),
+      );
       if (ready.length > 0) out.set(n.id, ready);
     }
     return out;
@@ -639,10 +758,15 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     }
     const n = state.network(networkId);
     if (pending.length === 0 || n === undefined || closing) return;
-    const stillReady = new Set(readyPortsOf(networkId, (await vswitch.getBridge(n.bridgeName))?.ports ?? []).map((r) => r.hostIf));
+    const stillReady = new Set(
+      readyPortsOf(networkId, (await vswitch.getBridge(n.bridgeName))?.ports ?? []).map((r) => r.hostIf),
+    );
     const gone = pending.filter((r) => stillReady.has(r.hostIf));
     for (const r of gone) {
-      flog.warn({ network: n.name, port: r.hostIf, ofport: r.ofport }, 'FAUCET did not program a ready port: removed, another replaces it');
+      flog.warn(
+        { network: n.name, port: r.hostIf, ofport: r.ofport },
+        'FAUCET did not program a ready port: removed, another replaces it',
+      );
       await vswitch.deletePort(n.bridgeName, r.hostIf).catch(() => undefined);
       await host.deleteLink(r.hostIf).catch(() => undefined);
     }
@@ -659,7 +783,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
    * burst of removals on a big network held one full plan per request while FAUCET was slow.
    */
   let running: Promise<void> | undefined;
-  let next: { reasons: string[]; force: boolean; resolve: () => void; reject: (err: unknown) => void; promise: Promise<void> } | undefined;
+  let next:
+    | { reasons: string[]; force: boolean; resolve: () => void; reject: (err: unknown) => void; promise: Promise<void> }
+    | undefined;
   const startRun = (reason: string, force: boolean): Promise<void> => {
     const run = sync(reason, force);
     running = run;
@@ -674,7 +800,10 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
     const queued = next;
     if (queued === undefined) return;
     next = undefined;
-    const reason = queued.reasons.length > 3 ? `${queued.reasons.slice(0, 3).join('; ')} and ${queued.reasons.length - 3} more` : queued.reasons.join('; ');
+    const reason =
+      queued.reasons.length > 3
+        ? `${queued.reasons.slice(0, 3).join('; ')} and ${queued.reasons.length - 3} more`
+        : queued.reasons.join('; ');
     startRun(reason, queued.force).then(queued.resolve, queued.reject);
   };
   const requestSync = (reason: string, force = false): Promise<void> => {
@@ -722,15 +851,22 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       const since = runningSince.get(n.options.dpid);
       if (since === undefined || Date.now() - since < coldStartWindowMs) return false;
       const dp = confirmed.managed.dps.find((d) => d.name === n.name);
-      return dp?.ports.some((p) => p.number === ofport && p.description === SPARE_DESCRIPTION) === true && !mirroredIn(dp, ofport);
+      return (
+        dp?.ports.some((p) => p.number === ofport && p.description === SPARE_DESCRIPTION) === true &&
+        !mirroredIn(dp, ofport)
+      );
     },
     runsReady(networkId: string, port: ReadyPort): boolean {
       // Not gated on FAUCET answering: the flows are in the switch, and a busy FAUCET is when
       // ready ports matter most.
       const n = state.network(networkId);
-      if (n === undefined || n.name === undefined || confirmed === undefined || !programmedReady.has(port.hostIf)) return false;
+      if (n === undefined || n.name === undefined || confirmed === undefined || !programmedReady.has(port.hostIf))
+        return false;
       const dp = confirmed.managed.dps.find((d) => d.name === n.name);
-      return dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION) === true && !mirroredIn(dp, port.ofport);
+      return (
+        dp?.ports.some((p) => p.number === port.ofport && p.description === READY_DESCRIPTION) === true &&
+        !mirroredIn(dp, port.ofport)
+      );
     },
     mirroredNumbers,
     spareNumbers(networkId: string): ReadonlySet<number> {
@@ -746,7 +882,10 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       openedEarly.add(endpointId);
     },
     recheckPorts(reason: string, opts: { readonly hostPorts?: boolean } = {}) {
-      const ids = state.allEndpoints().filter((e) => raised.has(e.hostIf)).map((e) => e.id);
+      const ids = state
+        .allEndpoints()
+        .filter((e) => raised.has(e.hostIf))
+        .map((e) => e.id);
       flog.debug({ reason, ports: ids.length }, 'checking again that FAUCET sees the raised ports up');
       verifyUp(ids, 1);
       if (opts.hostPorts === false) return;
@@ -754,7 +893,9 @@ export function createFaucetView(settings: DaemonSettings, state: StateStore, vs
       verifyHostPorts(1);
     },
     unhealthy() {
-      return unconfirmed === undefined ? undefined : `FAUCET has not confirmed a configuration since ${new Date(unconfirmed.since).toISOString()}: ${unconfirmed.message}`;
+      return unconfirmed === undefined
+        ? undefined
+        : `FAUCET has not confirmed a configuration since ${new Date(unconfirmed.since).toISOString()}: ${unconfirmed.message}`;
     },
     async fileChanged() {
       const text = readNow();

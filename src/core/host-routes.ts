@@ -1,5 +1,13 @@
 import { Opt, type HostRoute } from '../model/options.js';
-import { ipv4ToNumber, numberToIpv4, parseIpv4Prefix, prefixContains, prefixesOverlap, prefixLast, type Ipv4Prefix } from '../model/ipv4.js';
+import {
+  ipv4ToNumber,
+  numberToIpv4,
+  parseIpv4Prefix,
+  prefixContains,
+  prefixesOverlap,
+  prefixLast,
+  type Ipv4Prefix,
+} from '../model/ipv4.js';
 import type { RouteEntry } from '../net/routes.js';
 
 /**
@@ -66,12 +74,21 @@ export function hostRoutesProblem(c: HostRoutesCheck): string | undefined {
     const prefix = prefixOf(r.prefix);
     const via = ipv4ToNumber(r.via);
     if (prefix === undefined || via === undefined) return fail(`${r.prefix}@${r.via} is not PREFIX@VIA`);
-    if (prefixesOverlap(prefix, subnet)) return fail(`${r.prefix} overlaps the network's own subnet ${c.subnet}, which is on the bridge already`);
-    if (!prefixContains(subnet, via)) return fail(`the next hop ${r.via} of ${r.prefix} is not in the network's subnet ${c.subnet}: it must be a container's address on this network`);
-    if (r.via === c.gateway) return fail(`the next hop ${r.via} of ${r.prefix} is the network's gateway, the host itself; it must be a container's address`);
+    if (prefixesOverlap(prefix, subnet))
+      return fail(`${r.prefix} overlaps the network's own subnet ${c.subnet}, which is on the bridge already`);
+    if (!prefixContains(subnet, via))
+      return fail(
+        `the next hop ${r.via} of ${r.prefix} is not in the network's subnet ${c.subnet}: it must be a container's address on this network`,
+      );
+    if (r.via === c.gateway)
+      return fail(
+        `the next hop ${r.via} of ${r.prefix} is the network's gateway, the host itself; it must be a container's address`,
+      );
     // /31 and /32 subnets have no network or broadcast address.
     if (subnet.len <= 30 && (via === subnet.base || via === prefixLast(subnet))) {
-      return fail(`the next hop ${r.via} of ${r.prefix} is the ${via === subnet.base ? 'network' : 'broadcast'} address of ${c.subnet}`);
+      return fail(
+        `the next hop ${r.via} of ${r.prefix} is the ${via === subnet.base ? 'network' : 'broadcast'} address of ${c.subnet}`,
+      );
     }
   }
   for (const o of c.others) {
@@ -79,7 +96,8 @@ export function hostRoutesProblem(c: HostRoutesCheck): string | undefined {
     for (const r of c.routes) {
       const prefix = prefixOf(r.prefix);
       if (prefix === undefined) continue;
-      if (theirs !== undefined && prefixesOverlap(prefix, theirs)) return fail(`${r.prefix} overlaps ${o.subnet}, the subnet of dovesnap network ${o.label}`);
+      if (theirs !== undefined && prefixesOverlap(prefix, theirs))
+        return fail(`${r.prefix} overlaps ${o.subnet}, the subnet of dovesnap network ${o.label}`);
       const same = o.hostRoutes.find((x) => x.prefix === r.prefix);
       if (same !== undefined) return fail(`dovesnap network ${o.label} already routes ${r.prefix} (via ${same.via})`);
     }
@@ -93,11 +111,14 @@ export function hostRoutesProblem(c: HostRoutesCheck): string | undefined {
       if (dst === undefined) continue;
       const where = `${t.gateway === undefined ? '' : `via ${t.gateway} `}dev ${t.dev ?? '?'}`;
       // `ip route replace` would take the host's own route over, silently.
-      if (dst.base === prefix.base && dst.len === prefix.len) return fail(`the host already has a route to ${r.prefix} (${where}), which this one would replace`);
+      if (dst.base === prefix.base && dst.len === prefix.len)
+        return fail(`the host already has a route to ${r.prefix} (${where}), which this one would replace`);
       // A prefix inside an interface's own subnet would take part of that link's addresses away
       // from it (the longer prefix wins); one around it would not, and is ordinary routing.
       if (t.protocol === 'kernel' && t.scope === 'link' && prefix.len >= dst.len && prefixesOverlap(prefix, dst)) {
-        return fail(`${r.prefix} is inside ${numberToIpv4(dst.base)}/${dst.len}, the subnet of the host's interface ${t.dev ?? '?'}`);
+        return fail(
+          `${r.prefix} is inside ${numberToIpv4(dst.base)}/${dst.len}, the subnet of the host's interface ${t.dev ?? '?'}`,
+        );
       }
     }
   }

@@ -1,8 +1,27 @@
 import fs from 'node:fs';
 import type { DatapathType } from '../ovs/vswitch.js';
 import { readFile } from 'node:fs/promises';
-import { configureGateway, createVeth, deleteLink, getLink, hostLinkExists, hostLinkNames, setLinkDown, setLinkMac, setLinkUp, setPeerMacInNetns, type VethSpec } from '../net/links.js';
-import { allowForwarding, enableIpv4Forwarding, forwardingTags, revokeForwarding, revokeForwardingTag, type GatewayMode } from '../net/forwarding.js';
+import {
+  configureGateway,
+  createVeth,
+  deleteLink,
+  getLink,
+  hostLinkExists,
+  hostLinkNames,
+  setLinkDown,
+  setLinkMac,
+  setLinkUp,
+  setPeerMacInNetns,
+  type VethSpec,
+} from '../net/links.js';
+import {
+  allowForwarding,
+  enableIpv4Forwarding,
+  forwardingTags,
+  revokeForwarding,
+  revokeForwardingTag,
+  type GatewayMode,
+} from '../net/forwarding.js';
 import { applyNftScript } from '../net/nft.js';
 import { hostListeners, type ListeningSocket } from '../net/listeners.js';
 import { deleteRoute, listIpv4Routes, replaceRoute, type RouteEntry } from '../net/routes.js';
@@ -44,7 +63,9 @@ export const realHostNet: HostNet = {
   createVeth,
   deleteLink,
   linkExists: async (name) => (await getLink(name)) !== undefined,
-  linkIsUp: async (name) => hostLinkExists(name) && (await readFile(`/sys/class/net/${name}/operstate`, 'utf8').catch(() => '')).trim() === 'up',
+  linkIsUp: async (name) =>
+    hostLinkExists(name) &&
+    (await readFile(`/sys/class/net/${name}/operstate`, 'utf8').catch(() => '')).trim() === 'up',
   linkNames: hostLinkNames,
   setPeerMacInNetns,
   setLinkUp,

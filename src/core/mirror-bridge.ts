@@ -70,7 +70,6 @@ export interface MirrorBridgeDeps {
   readonly ofportTimeoutMs?: number;
 }
 
-
 export interface MirrorBridge {
   /** Brings bridge, links and flows to what the config and the networks ask for. */
   ensure(reason: string): Promise<void>;
@@ -111,7 +110,8 @@ export function createMirrorBridge(deps: MirrorBridgeDeps): MirrorBridge {
     }
     for (const n of state.allNetworks()) {
       const b = await vswitch.getBridge(n.bridgeName);
-      for (const p of b?.ports ?? []) if (p.externalIds[ExtId.hostPort] === HostPortKind.mirror) await vswitch.deletePort(n.bridgeName, p.name);
+      for (const p of b?.ports ?? [])
+        if (p.externalIds[ExtId.hostPort] === HostPortKind.mirror) await vswitch.deletePort(n.bridgeName, p.name);
     }
     links = {};
     lastFlows = undefined;
@@ -148,12 +148,23 @@ export function createMirrorBridge(deps: MirrorBridgeDeps): MirrorBridge {
       failMode: 'secure',
       externalIds: { [ExtId.role]: MirrorRole.bridge },
     });
-    if (existing === undefined) log.info({ bridge: MIRROR_BRIDGE_NAME, out, in: config.in, reason }, 'mirror bridge created');
-    await vswitch.addPort({ bridge: MIRROR_BRIDGE_NAME, name: out, ofportRequest: MIRROR_OUT_OFPORT, externalIds: { [ExtId.role]: MirrorRole.out } });
+    if (existing === undefined)
+      log.info({ bridge: MIRROR_BRIDGE_NAME, out, in: config.in, reason }, 'mirror bridge created');
+    await vswitch.addPort({
+      bridge: MIRROR_BRIDGE_NAME,
+      name: out,
+      ofportRequest: MIRROR_OUT_OFPORT,
+      externalIds: { [ExtId.role]: MirrorRole.out },
+    });
     const outOfport = await vswitch.waitOfport(out, timeout);
     let inOfport: number | undefined;
     if (config.in !== undefined) {
-      await vswitch.addPort({ bridge: MIRROR_BRIDGE_NAME, name: config.in, ofportRequest: MIRROR_IN_OFPORT, externalIds: { [ExtId.role]: MirrorRole.in } });
+      await vswitch.addPort({
+        bridge: MIRROR_BRIDGE_NAME,
+        name: config.in,
+        ofportRequest: MIRROR_IN_OFPORT,
+        externalIds: { [ExtId.role]: MirrorRole.in },
+      });
       inOfport = await vswitch.waitOfport(config.in, timeout);
     }
 
@@ -162,14 +173,19 @@ export function createMirrorBridge(deps: MirrorBridgeDeps): MirrorBridge {
       if (linkable(n, deps.hostDatapath)) wanted.set(mirrorLinkNames(n.id).mirror, n);
       else if (n.localFaucet && !unlinkable.has(n.id)) {
         unlinkable.add(n.id);
-        log.warn({ network: n.id, datapath: n.datapathType, mirrorBridge: deps.hostDatapath }, 'network not linked to the mirror bridge: patch ports join bridges of one datapath type only');
+        log.warn(
+          { network: n.id, datapath: n.datapathType, mirrorBridge: deps.hostDatapath },
+          'network not linked to the mirror bridge: patch ports join bridges of one datapath type only',
+        );
       }
     }
     // Links of networks that are gone (their bridge took the other end with it).
     const mirrorBridge = await vswitch.getBridge(MIRROR_BRIDGE_NAME);
     for (const p of mirrorBridge?.ports ?? []) {
       const role = p.externalIds[ExtId.role];
-      const stale = (role === MirrorRole.link && !wanted.has(p.name)) || ((role === MirrorRole.out || role === MirrorRole.in) && p.name !== out && p.name !== config.in);
+      const stale =
+        (role === MirrorRole.link && !wanted.has(p.name)) ||
+        ((role === MirrorRole.out || role === MirrorRole.in) && p.name !== out && p.name !== config.in);
       if (stale) {
         await vswitch.deletePort(MIRROR_BRIDGE_NAME, p.name);
         log.info({ port: p.name }, 'removed a mirror bridge port nothing needs');
@@ -207,7 +223,8 @@ export function createMirrorBridge(deps: MirrorBridgeDeps): MirrorBridge {
     const table = mirrorFlows(outOfport, inOfport, flows);
     if (table !== lastFlows || reason === 'periodic check') {
       await replaceFlows(MIRROR_BRIDGE_NAME, table);
-      if (table !== lastFlows) log.info({ links: flows.length, in: inOfport !== undefined, reason }, 'mirror bridge flows set');
+      if (table !== lastFlows)
+        log.info({ links: flows.length, in: inOfport !== undefined, reason }, 'mirror bridge flows set');
       lastFlows = table;
     }
     problem = undefined;
@@ -224,6 +241,12 @@ export function createMirrorBridge(deps: MirrorBridgeDeps): MirrorBridge {
 
   return {
     ensure,
-    describe: () => ({ bridge: config.out === undefined ? undefined : MIRROR_BRIDGE_NAME, out: config.out, in: config.in, links: { ...links }, problem }),
+    describe: () => ({
+      bridge: config.out === undefined ? undefined : MIRROR_BRIDGE_NAME,
+      out: config.out,
+      in: config.in,
+      links: { ...links },
+      problem,
+    }),
   };
 }

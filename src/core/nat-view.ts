@@ -1,6 +1,12 @@
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
-import { renderNatScript, unpublishable, type GatewayNetwork, type NatState, type PortMapping } from '../net/nat-rules.js';
+import {
+  renderNatScript,
+  unpublishable,
+  type GatewayNetwork,
+  type NatState,
+  type PortMapping,
+} from '../net/nat-rules.js';
 import type { HostNet } from './host.js';
 import { targetKey, type PortProxies, type ProxyTarget } from '../net/port-proxy.js';
 import { publishPaths, showHostAddress } from '../net/publish-paths.js';
@@ -9,7 +15,9 @@ import { failpoint } from '../util/failpoints.js';
 
 /** The network's subnet and gateway from Docker's IPAM data, when it has them. */
 export function ipv4Of(n: NetworkRecord): { subnet: string; gatewayCidr: string; gateway: string } | undefined {
-  const d = n.ipv4.find((x) => x.Pool !== undefined && x.Pool !== '0.0.0.0/0' && x.Gateway !== undefined && x.Gateway !== '');
+  const d = n.ipv4.find(
+    (x) => x.Pool !== undefined && x.Pool !== '0.0.0.0/0' && x.Gateway !== undefined && x.Gateway !== '',
+  );
   if (d?.Pool === undefined || d.Gateway === undefined) return undefined;
   const gateway = d.Gateway.split('/')[0] ?? '';
   const plen = d.Pool.split('/')[1] ?? '32';
@@ -26,12 +34,25 @@ export function natState(state: StateStore): NatState {
     const ip = ipv4Of(n);
     if (ip === undefined) continue;
     const hostRoutePrefixes = n.options.hostRoutes.map((r) => r.prefix);
-    networks.push({ id: n.id, bridge: n.bridgeName, subnet: ip.subnet, mode: n.options.mode, ...(hostRoutePrefixes.length > 0 ? { hostRoutePrefixes } : {}) });
+    networks.push({
+      id: n.id,
+      bridge: n.bridgeName,
+      subnet: ip.subnet,
+      mode: n.options.mode,
+      ...(hostRoutePrefixes.length > 0 ? { hostRoutePrefixes } : {}),
+    });
     for (const e of state.endpointsOf(n.id)) {
       if (e.sandboxKey === undefined || e.ipv4 === undefined) continue;
       const containerIp = e.ipv4.split('/')[0] ?? '';
       for (const p of e.published) {
-        mappings.push({ networkId: n.id, bridge: n.bridgeName, subnet: ip.subnet, ...p, containerIp, endpointId: e.id });
+        mappings.push({
+          networkId: n.id,
+          bridge: n.bridgeName,
+          subnet: ip.subnet,
+          ...p,
+          containerIp,
+          endpointId: e.id,
+        });
       }
     }
   }
@@ -63,7 +84,13 @@ export function wantedProxies(nat: NatState): WantedProxy[] {
   for (const m of nat.mappings) {
     const paths = unpublishable(m) === undefined ? publishPaths(m.hostIp) : undefined;
     if (paths?.proxy === undefined) continue;
-    const target = { protocol: m.protocol, address: paths.proxy, hostPort: m.hostPort, containerIp: m.containerIp, containerPort: m.containerPort };
+    const target = {
+      protocol: m.protocol,
+      address: paths.proxy,
+      hostPort: m.hostPort,
+      containerIp: m.containerIp,
+      containerPort: m.containerPort,
+    };
     out.push({ target, mapping: m, only: paths.dnat === undefined });
   }
   return out;
@@ -73,7 +100,9 @@ export function wantedProxies(nat: NatState): WantedProxy[] {
 function refusedMappings(nat: NatState): string[] {
   return nat.mappings.flatMap((m) => {
     const why = unpublishable(m);
-    return why === undefined ? [] : [`endpoint ${m.endpointId.slice(0, 12)} ${m.containerPort}/${m.protocol} on host port ${m.hostPort}: ${why}`];
+    return why === undefined
+      ? []
+      : [`endpoint ${m.endpointId.slice(0, 12)} ${m.containerPort}/${m.protocol} on host port ${m.hostPort}: ${why}`];
   });
 }
 
@@ -97,7 +126,12 @@ export function createNatView(state: StateStore, host: HostNet, log: Logger, pro
       if (why === undefined) continue;
       const line = `${p.mapping.containerPort}/${p.mapping.protocol} on ${showHostAddress(p.target.address)}:${p.target.hostPort}: ${why}`;
       if (p.only) now.set(p.mapping.endpointId, [...(now.get(p.mapping.endpointId) ?? []), line]);
-      nlog.warn({ endpoint: p.mapping.endpointId, mapping: line }, p.only ? 'port proxy cannot listen: the mapping is not published' : 'port proxy cannot listen: the mapping\'s other host addresses still work');
+      nlog.warn(
+        { endpoint: p.mapping.endpointId, mapping: line },
+        p.only
+          ? 'port proxy cannot listen: the mapping is not published'
+          : "port proxy cannot listen: the mapping's other host addresses still work",
+      );
     }
     unserved = now;
   };
@@ -114,7 +148,8 @@ export function createNatView(state: StateStore, host: HostNet, log: Logger, pro
       const run = async (): Promise<void> => {
         const wanted = natState(state);
         const refused = refusedMappings(wanted);
-        if (refused.length > 0 && refused.join('\n') !== lastRefused) nlog.error({ reason, refused }, 'port mappings left out; the other rules are applied');
+        if (refused.length > 0 && refused.join('\n') !== lastRefused)
+          nlog.error({ reason, refused }, 'port mappings left out; the other rules are applied');
         lastRefused = refused.join('\n');
         await startProxies(wanted);
         const script = renderNatScript(wanted);

@@ -88,15 +88,20 @@ function jsonOr<T>(text: string | undefined, fallback: T): T {
  * Rebuilds a network and its endpoints from a bridge we own; undefined for bridges that are not
  * ours. `isLocalFaucet` says whether the bridge's controllers are this host's FAUCET.
  */
-export function restoreFromBridge(b: BridgeState, isLocalFaucet: (controllers: readonly string[]) => boolean = () => true): { network: NetworkRecord; endpoints: EndpointRecord[] } | { error: string } | undefined {
+export function restoreFromBridge(
+  b: BridgeState,
+  isLocalFaucet: (controllers: readonly string[]) => boolean = () => true,
+): { network: NetworkRecord; endpoints: EndpointRecord[] } | { error: string } | undefined {
   const id = b.externalIds[ExtId.networkId];
   if (id === undefined || id === '') return undefined;
   const rawOptions = jsonOr<Record<string, string>>(b.externalIds[ExtId.options], {});
-  let options;
+  let options: ReturnType<typeof parseNetworkOptions>;
   try {
     options = parseNetworkOptions(rawOptions);
   } catch (err) {
-    return { error: `bridge ${b.name} (network ${id}) has options this version cannot read: ${(err as Error).message}` };
+    return {
+      error: `bridge ${b.name} (network ${id}) has options this version cannot read: ${(err as Error).message}`,
+    };
   }
   const name = b.externalIds[ExtId.networkName];
   const compose = composeFrom(jsonOr<unknown>(b.externalIds[ExtId.compose], undefined));
@@ -135,11 +140,30 @@ export function publishedFrom(stored: unknown): PublishedPort[] {
   for (const item of stored as unknown[]) {
     if (typeof item !== 'object' || item === null) continue;
     const r = item as Record<string, unknown>;
-    if ((r['protocol'] === 'tcp' || r['protocol'] === 'udp') && typeof r['hostPort'] === 'number' && typeof r['containerPort'] === 'number') {
-      out.push({ protocol: r['protocol'], hostIp: typeof r['hostIp'] === 'string' ? r['hostIp'] : '', hostPort: r['hostPort'], containerPort: r['containerPort'] });
-    } else if ((r['Proto'] === 6 || r['Proto'] === 17) && typeof r['HostPort'] === 'number' && r['HostPort'] > 0 && typeof r['Port'] === 'number') {
+    if (
+      (r['protocol'] === 'tcp' || r['protocol'] === 'udp') &&
+      typeof r['hostPort'] === 'number' &&
+      typeof r['containerPort'] === 'number'
+    ) {
+      out.push({
+        protocol: r['protocol'],
+        hostIp: typeof r['hostIp'] === 'string' ? r['hostIp'] : '',
+        hostPort: r['hostPort'],
+        containerPort: r['containerPort'],
+      });
+    } else if (
+      (r['Proto'] === 6 || r['Proto'] === 17) &&
+      typeof r['HostPort'] === 'number' &&
+      r['HostPort'] > 0 &&
+      typeof r['Port'] === 'number'
+    ) {
       const hostIp = typeof r['HostIP'] === 'string' && r['HostIP'] !== '0.0.0.0' ? r['HostIP'] : '';
-      out.push({ protocol: r['Proto'] === 6 ? 'tcp' : 'udp', hostIp, hostPort: r['HostPort'], containerPort: r['Port'] });
+      out.push({
+        protocol: r['Proto'] === 6 ? 'tcp' : 'udp',
+        hostIp,
+        hostPort: r['HostPort'],
+        containerPort: r['Port'],
+      });
     }
   }
   return out;
@@ -162,7 +186,14 @@ function endpointFromPort(p: PortState, networkId: string): EndpointRecord | und
     ofport: p.ofport,
     sandboxKey: s(ExtId.sandbox),
     published: publishedFrom(jsonOr<unknown>(x[ExtId.portmap], [])),
-    container: containerId === '' ? undefined : { id: containerId, name: x[ExtId.containerName] ?? '', labels: jsonOr<Record<string, string>>(x[ExtId.labels], {}) },
+    container:
+      containerId === ''
+        ? undefined
+        : {
+            id: containerId,
+            name: x[ExtId.containerName] ?? '',
+            labels: jsonOr<Record<string, string>>(x[ExtId.labels], {}),
+          },
     ...(x[ExtId.pooled] === 'true' ? { pooled: true } : {}),
   });
 }

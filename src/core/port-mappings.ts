@@ -44,7 +44,13 @@ function showAddress(ip: string): string {
 }
 
 /** Why `port` cannot be used for `hostIp`, or undefined if it can. */
-function holder(protocol: Protocol, hostIp: string, port: number, published: readonly TakenPort[], listeners: readonly ListeningSocket[]): string | undefined {
+function holder(
+  protocol: Protocol,
+  hostIp: string,
+  port: number,
+  published: readonly TakenPort[],
+  listeners: readonly ListeningSocket[],
+): string | undefined {
   const p = published.find((x) => x.protocol === protocol && x.port === port && addressesOverlap(x.hostIp, hostIp));
   if (p !== undefined) return `already published by ${p.owner} on ${showAddress(p.hostIp)}:${port}`;
   const l = listeners.find((x) => x.protocol === protocol && x.port === port && listenerCovers(x.address, hostIp));
@@ -52,21 +58,31 @@ function holder(protocol: Protocol, hostIp: string, port: number, published: rea
   return undefined;
 }
 
-export function allocateHostPorts(bindings: readonly PortBinding[], published: readonly TakenPort[], listeners: readonly ListeningSocket[]): PublishedPort[] {
+export function allocateHostPorts(
+  bindings: readonly PortBinding[],
+  published: readonly TakenPort[],
+  listeners: readonly ListeningSocket[],
+): PublishedPort[] {
   const taken: TakenPort[] = [...published];
   const out: PublishedPort[] = [];
   for (const b of bindings) {
     const protocol = protocolOf(b);
     if (protocol === undefined) {
-      throw new DovesnapError(ErrorCode.BadOption, `cannot publish port ${b.Port} with IP protocol ${b.Proto}: dovesnap publishes tcp and udp ports only`);
+      throw new DovesnapError(
+        ErrorCode.BadOption,
+        `cannot publish port ${b.Port} with IP protocol ${b.Proto}: dovesnap publishes tcp and udp ports only`,
+      );
     }
     const hostIp = anyAddress(b.HostIP);
     const what = `${b.Port}/${protocol}`;
     if (publishPaths(hostIp) === undefined) {
-      throw new DovesnapError(ErrorCode.BadOption, `cannot publish ${what} on host address ${JSON.stringify(b.HostIP)} (-p HOSTIP:HOSTPORT:${b.Port}): not an IP address`);
+      throw new DovesnapError(
+        ErrorCode.BadOption,
+        `cannot publish ${what} on host address ${JSON.stringify(b.HostIP)} (-p HOSTIP:HOSTPORT:${b.Port}): not an IP address`,
+      );
     }
     let first = b.HostPort;
-    let last = b.HostPortEnd >= b.HostPort ? b.HostPortEnd : b.HostPort;
+    let last = Math.max(b.HostPortEnd, b.HostPort);
     if (first <= 0) {
       first = EPHEMERAL_FIRST;
       last = EPHEMERAL_LAST;
@@ -84,7 +100,10 @@ export function allocateHostPorts(bindings: readonly PortBinding[], published: r
     if (chosen === undefined) {
       const range = first === last ? `host port ${first}` : `host ports ${first}-${last}`;
       const reason = first === last ? `: ${lastReason}` : ': every port of the range is in use';
-      throw new DovesnapError(ErrorCode.Conflict, `cannot publish ${what} on ${showAddress(hostIp)}, ${range}${reason}`);
+      throw new DovesnapError(
+        ErrorCode.Conflict,
+        `cannot publish ${what} on ${showAddress(hostIp)}, ${range}${reason}`,
+      );
     }
     taken.push({ protocol, hostIp, port: chosen, owner: `this container (${what})` });
     out.push({ protocol, hostIp, hostPort: chosen, containerPort: b.Port });

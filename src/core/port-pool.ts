@@ -54,16 +54,27 @@ export function readyLinksOf(networkId: string, ports: readonly Pick<PortState, 
 }
 
 /** Ports made but not yet announced to FAUCET (see PortPool.fill). */
-function pendingOf(networkId: string, ports: readonly Pick<PortState, 'name' | 'externalIds'>[]): { hostIf: string; containerIf: string }[] {
+function pendingOf(
+  networkId: string,
+  ports: readonly Pick<PortState, 'name' | 'externalIds'>[],
+): { hostIf: string; containerIf: string }[] {
   return ports.flatMap((p) => {
     const containerIf = p.externalIds[ExtId.readyPending] ?? '';
-    if (containerIf === '' || p.externalIds[ExtId.networkId] !== networkId || (p.externalIds[ExtId.endpointId] ?? '') !== '') return [];
+    if (
+      containerIf === '' ||
+      p.externalIds[ExtId.networkId] !== networkId ||
+      (p.externalIds[ExtId.endpointId] ?? '') !== ''
+    )
+      return [];
     return [{ hostIf: p.name, containerIf }];
   });
 }
 
 /** The ready ports (announced, numbered, not taken) among a network's bridge ports, lowest number first. */
-export function readyPortsOf(networkId: string, ports: readonly Pick<PortState, 'name' | 'ofport' | 'externalIds'>[]): ReadyPort[] {
+export function readyPortsOf(
+  networkId: string,
+  ports: readonly Pick<PortState, 'name' | 'ofport' | 'externalIds'>[],
+): ReadyPort[] {
   const out: ReadyPort[] = [];
   for (const p of ports) {
     const containerIf = p.externalIds[ExtId.readyPort];
@@ -87,12 +98,16 @@ export function readyPortsOf(networkId: string, ports: readonly Pick<PortState, 
 export function readyTarget(endpoints: number, ceiling: number, preallocated = 0): number {
   if (ceiling <= 0) return 0;
   const floor = Math.min(8, ceiling);
-  if (preallocated > 0 && endpoints < preallocated) return preallocated - endpoints + Math.min(ceiling, Math.max(floor, Math.ceil(preallocated / 10)));
+  if (preallocated > 0 && endpoints < preallocated)
+    return preallocated - endpoints + Math.min(ceiling, Math.max(floor, Math.ceil(preallocated / 10)));
   return Math.min(ceiling, Math.max(floor, Math.ceil(endpoints / 2)));
 }
 
 /** Whether a network keeps ready ports: its local FAUCET configures it, and no anti-spoofing. */
-export function keepsReadyPorts(net: Pick<NetworkRecord, 'localFaucet' | 'name' | 'options'>, ceiling: number): boolean {
+export function keepsReadyPorts(
+  net: Pick<NetworkRecord, 'localFaucet' | 'name' | 'options'>,
+  ceiling: number,
+): boolean {
   return ceiling > 0 && net.localFaucet && net.name !== undefined && !net.options.antispoof;
 }
 
@@ -158,7 +173,9 @@ export class PortPool {
   replenish(net: NetworkRecord): void {
     if (!this.eligible(net) || this.filling.has(net.id)) return;
     const run = this.fill(net)
-      .catch((err: unknown) => this.log.warn({ network: net.name, err: errorMessage(err) }, 'ready ports not topped up'))
+      .catch((err: unknown) =>
+        this.log.warn({ network: net.name, err: errorMessage(err) }, 'ready ports not topped up'),
+      )
       .finally(() => this.filling.delete(net.id));
     this.filling.set(net.id, run);
   }
@@ -178,13 +195,17 @@ export class PortPool {
    */
   private async fill(net: NetworkRecord): Promise<void> {
     const target = readyTarget(this.deps.endpointCount(net.id), this.deps.ceiling, net.options.preallocatePorts);
-    const bridgePorts = async (): Promise<readonly PortState[]> => (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? [];
+    const bridgePorts = async (): Promise<readonly PortState[]> =>
+      (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? [];
     const have = readyLinksOf(net.id, await bridgePorts()).length;
     const missing = readyShortfall(have, target);
     let added = 0;
     for (let i = 0; i < missing; i++) {
       // One port per turn of the lock: CreateEndpoints of the network wait for one port, not all.
-      const ok = await this.deps.underLock(net, async () => this.deps.network(net.id) !== undefined && (await this.addOne(net)));
+      const ok = await this.deps.underLock(
+        net,
+        async () => this.deps.network(net.id) !== undefined && (await this.addOne(net)),
+      );
       if (!ok) break;
       added++;
     }
@@ -201,13 +222,18 @@ export class PortPool {
     const announced = await this.deps.underLock(net, async () => {
       if (this.deps.network(net.id) === undefined) return false;
       for (const p of pending) {
-        await this.deps.vswitch.setPortExternalIds(p.hostIf, { [ExtId.readyPort]: p.containerIf, [ExtId.readyPending]: '' });
+        await this.deps.vswitch.setPortExternalIds(p.hostIf, {
+          [ExtId.readyPort]: p.containerIf,
+          [ExtId.readyPending]: '',
+        });
       }
       return true;
     });
     if (!announced) return;
     this.log.info({ network: net.name, added, announced: pending.length }, 'ready ports added');
-    this.deps.requestSync(`${pending.length} ready port${pending.length === 1 ? '' : 's'} added to ${net.name ?? net.bridgeName}`);
+    this.deps.requestSync(
+      `${pending.length} ready port${pending.length === 1 ? '' : 's'} added to ${net.name ?? net.bridgeName}`,
+    );
   }
 
   /** One ready port: both ends up before it joins the bridge, so that FAUCET sees it up (see above). */
@@ -217,7 +243,13 @@ export class PortPool {
     this.making.add(names.host);
     try {
       const ofportRequest = await this.deps.freeOfport(net);
-      await host.createVeth({ names, containerMac: randomMac(this.deps.random), mtu: net.options.mtu, disableContainerTxOffload: net.datapathType === 'netdev', quietContainerEnd: true });
+      await host.createVeth({
+        names,
+        containerMac: randomMac(this.deps.random),
+        mtu: net.options.mtu,
+        disableContainerTxOffload: net.datapathType === 'netdev',
+        quietContainerEnd: true,
+      });
       try {
         await host.setLinkUp(names.container);
         await host.setLinkUp(names.host);

@@ -28,14 +28,25 @@ import type { StateStore } from './state.js';
 
 export const STACK_BRIDGE_NAME = 'dsstack';
 export const LOOPBACK_BRIDGE_NAME = 'dslb';
-export const StackRole = { bridge: 'stack-bridge', loopbackBridge: 'loopback-bridge', iface: 'stack-interface', link: 'stack-link', loopback: 'loopback-link' } as const;
+export const StackRole = {
+  bridge: 'stack-bridge',
+  loopbackBridge: 'loopback-bridge',
+  iface: 'stack-interface',
+  link: 'stack-link',
+  loopback: 'loopback-link',
+} as const;
 const LOOPBACK_COOKIE = 0xd0e6;
 
 export interface StackFacts {
   readonly dpName: string;
   readonly dpId: bigint;
   readonly priority1: string;
-  readonly interfaces: readonly { readonly remoteDp: string; readonly remotePort: number; readonly interface: string; readonly ofport: number }[];
+  readonly interfaces: readonly {
+    readonly remoteDp: string;
+    readonly remotePort: number;
+    readonly interface: string;
+    readonly ofport: number;
+  }[];
   /** Network ID → its link: the port on the network's bridge and the one on the stack switch. */
   readonly links: ReadonlyMap<string, { readonly networkPort: number; readonly stackPort: number }>;
   /** Network ID → its loopback port (the lbport) when stack mirroring is on. */
@@ -43,7 +54,12 @@ export interface StackFacts {
   readonly mirror: { readonly dp: string; readonly port: number } | undefined;
 }
 
-export function stackLinkNames(networkId: string): { network: string; stack: string; loopNetwork: string; loop: string } {
+export function stackLinkNames(networkId: string): {
+  network: string;
+  stack: string;
+  loopNetwork: string;
+  loop: string;
+} {
   const short = networkId.slice(0, 10);
   return { network: `dssn${short}`, stack: `dsss${short}`, loopNetwork: `dsln${short}`, loop: `dslo${short}` };
 }
@@ -70,7 +86,10 @@ function readMachineId(): string {
 /** Every frame that enters the loopback bridge leaves where it came from. */
 export function loopbackFlows(ports: readonly number[]): string {
   const cookie = `cookie=0x${LOOPBACK_COOKIE.toString(16)}`;
-  return [`${cookie},priority=0 actions=drop`, ...[...ports].sort((a, b) => a - b).map((p) => `${cookie},priority=10,in_port=${p} actions=in_port`)].join('\n') + '\n';
+  return `${[
+    `${cookie},priority=0 actions=drop`,
+    ...[...ports].sort((a, b) => a - b).map((p) => `${cookie},priority=10,in_port=${p} actions=in_port`),
+  ].join('\n')}\n`;
 }
 
 export interface StackDeps {
@@ -94,9 +113,10 @@ export interface Stack {
   problem(): string | undefined;
 }
 
-
 function factsKey(f: StackFacts | undefined): string {
-  return f === undefined ? '' : JSON.stringify({ ...f, dpId: f.dpId.toString(16), links: [...f.links], loopbacks: [...f.loopbacks] });
+  return f === undefined
+    ? ''
+    : JSON.stringify({ ...f, dpId: f.dpId.toString(16), links: [...f.links], loopbacks: [...f.loopbacks] });
 }
 
 export function createStack(deps: StackDeps): Stack {
@@ -120,16 +140,29 @@ export function createStack(deps: StackDeps): Stack {
   const removeNetworkEnds = async (kinds: readonly string[]): Promise<void> => {
     for (const n of state.allNetworks()) {
       const b = await vswitch.getBridge(n.bridgeName);
-      for (const p of b?.ports ?? []) if (kinds.includes(p.externalIds[ExtId.hostPort] ?? '')) await vswitch.deletePort(n.bridgeName, p.name);
+      for (const p of b?.ports ?? [])
+        if (kinds.includes(p.externalIds[ExtId.hostPort] ?? '')) await vswitch.deletePort(n.bridgeName, p.name);
     }
   };
 
-  const ownedBridge = async (name: string, role: string, controllers: readonly string[], dpid: bigint): Promise<void> => {
+  const ownedBridge = async (
+    name: string,
+    role: string,
+    controllers: readonly string[],
+    dpid: bigint,
+  ): Promise<void> => {
     const existing = await vswitch.getBridge(name);
     if (existing !== undefined && existing.externalIds[ExtId.role] !== role) {
       throw new Error(`an Open vSwitch bridge named ${name} exists and is not dovesnap's`);
     }
-    await vswitch.ensureBridge({ name, datapathType: deps.hostDatapath, dpid, controllers, failMode: 'secure', externalIds: { [ExtId.role]: role } });
+    await vswitch.ensureBridge({
+      name,
+      datapathType: deps.hostDatapath,
+      dpid,
+      controllers,
+      failMode: 'secure',
+      externalIds: { [ExtId.role]: role },
+    });
     if (existing === undefined) log.info({ bridge: name }, 'created');
   };
 
@@ -141,29 +174,53 @@ export function createStack(deps: StackDeps): Stack {
       return undefined;
     }
     for (const i of settings.interfaces) {
-      if (!(await deps.linkExists(i.interface))) throw new Error(`stacking interface ${i.interface} (STACKING_INTERFACES) does not exist on this host`);
+      if (!(await deps.linkExists(i.interface)))
+        throw new Error(`stacking interface ${i.interface} (STACKING_INTERFACES) does not exist on this host`);
     }
     await ownedBridge(STACK_BRIDGE_NAME, StackRole.bridge, deps.controllers, identity.dpId);
     const interfaces: StackFacts['interfaces'][number][] = [];
     for (const i of settings.interfaces) {
-      await vswitch.addPort({ bridge: STACK_BRIDGE_NAME, name: i.interface, externalIds: { [ExtId.role]: StackRole.iface } });
+      await vswitch.addPort({
+        bridge: STACK_BRIDGE_NAME,
+        name: i.interface,
+        externalIds: { [ExtId.role]: StackRole.iface },
+      });
       interfaces.push({ ...i, ofport: await vswitch.waitOfport(i.interface, timeout) });
     }
     const networks = state.allNetworks().filter((n) => linkable(n, deps.hostDatapath));
     const wanted = new Set(networks.map((n) => stackLinkNames(n.id).stack));
-    const wantedLoops = new Set(settings.mirrorInterface === undefined ? [] : networks.map((n) => stackLinkNames(n.id).loop));
+    const wantedLoops = new Set(
+      settings.mirrorInterface === undefined ? [] : networks.map((n) => stackLinkNames(n.id).loop),
+    );
     const ifaces = new Set(settings.interfaces.map((i) => i.interface));
     for (const p of (await vswitch.getBridge(STACK_BRIDGE_NAME))?.ports ?? []) {
       const role = p.externalIds[ExtId.role];
-      if ((role === StackRole.link && !wanted.has(p.name)) || (role === StackRole.iface && !ifaces.has(p.name))) await vswitch.deletePort(STACK_BRIDGE_NAME, p.name);
+      if ((role === StackRole.link && !wanted.has(p.name)) || (role === StackRole.iface && !ifaces.has(p.name)))
+        await vswitch.deletePort(STACK_BRIDGE_NAME, p.name);
     }
     const links = new Map<string, { networkPort: number; stackPort: number }>();
     for (const n of networks) {
       const names = stackLinkNames(n.id);
       try {
-        await vswitch.addPort({ bridge: n.bridgeName, name: names.network, type: 'patch', ofportRequest: STACK_LINK_OFPORT, options: { peer: names.stack }, externalIds: { [ExtId.networkId]: n.id, [ExtId.hostPort]: HostPortKind.stack } });
-        await vswitch.addPort({ bridge: STACK_BRIDGE_NAME, name: names.stack, type: 'patch', options: { peer: names.network }, externalIds: { [ExtId.networkId]: n.id, [ExtId.role]: StackRole.link } });
-        links.set(n.id, { networkPort: await vswitch.waitOfport(names.network, timeout), stackPort: await vswitch.waitOfport(names.stack, timeout) });
+        await vswitch.addPort({
+          bridge: n.bridgeName,
+          name: names.network,
+          type: 'patch',
+          ofportRequest: STACK_LINK_OFPORT,
+          options: { peer: names.stack },
+          externalIds: { [ExtId.networkId]: n.id, [ExtId.hostPort]: HostPortKind.stack },
+        });
+        await vswitch.addPort({
+          bridge: STACK_BRIDGE_NAME,
+          name: names.stack,
+          type: 'patch',
+          options: { peer: names.network },
+          externalIds: { [ExtId.networkId]: n.id, [ExtId.role]: StackRole.link },
+        });
+        links.set(n.id, {
+          networkPort: await vswitch.waitOfport(names.network, timeout),
+          stackPort: await vswitch.waitOfport(names.stack, timeout),
+        });
       } catch (err) {
         log.warn({ network: n.id, err: errorMessage(err) }, 'could not link a network to the stack switch');
       }
@@ -175,14 +232,28 @@ export function createStack(deps: StackDeps): Stack {
     } else {
       await ownedBridge(LOOPBACK_BRIDGE_NAME, StackRole.loopbackBridge, [], identity.dpId + 1n);
       for (const p of (await vswitch.getBridge(LOOPBACK_BRIDGE_NAME))?.ports ?? []) {
-        if (p.externalIds[ExtId.role] === StackRole.loopback && !wantedLoops.has(p.name)) await vswitch.deletePort(LOOPBACK_BRIDGE_NAME, p.name);
+        if (p.externalIds[ExtId.role] === StackRole.loopback && !wantedLoops.has(p.name))
+          await vswitch.deletePort(LOOPBACK_BRIDGE_NAME, p.name);
       }
       const loopPorts: number[] = [];
       for (const n of networks) {
         const names = stackLinkNames(n.id);
         try {
-          await vswitch.addPort({ bridge: n.bridgeName, name: names.loopNetwork, type: 'patch', ofportRequest: n.options.lbport, options: { peer: names.loop }, externalIds: { [ExtId.networkId]: n.id, [ExtId.hostPort]: HostPortKind.loopback } });
-          await vswitch.addPort({ bridge: LOOPBACK_BRIDGE_NAME, name: names.loop, type: 'patch', options: { peer: names.loopNetwork }, externalIds: { [ExtId.networkId]: n.id, [ExtId.role]: StackRole.loopback } });
+          await vswitch.addPort({
+            bridge: n.bridgeName,
+            name: names.loopNetwork,
+            type: 'patch',
+            ofportRequest: n.options.lbport,
+            options: { peer: names.loop },
+            externalIds: { [ExtId.networkId]: n.id, [ExtId.hostPort]: HostPortKind.loopback },
+          });
+          await vswitch.addPort({
+            bridge: LOOPBACK_BRIDGE_NAME,
+            name: names.loop,
+            type: 'patch',
+            options: { peer: names.loopNetwork },
+            externalIds: { [ExtId.networkId]: n.id, [ExtId.role]: StackRole.loopback },
+          });
           loopbacks.set(n.id, await vswitch.waitOfport(names.loopNetwork, timeout));
           loopPorts.push(await vswitch.waitOfport(names.loop, timeout));
         } catch (err) {
@@ -195,7 +266,15 @@ export function createStack(deps: StackDeps): Stack {
         lastFlows = flows;
       }
     }
-    return { dpName: identity.dpName, dpId: identity.dpId, priority1: settings.priority1, interfaces, links, loopbacks, mirror: settings.mirrorInterface };
+    return {
+      dpName: identity.dpName,
+      dpId: identity.dpId,
+      priority1: settings.priority1,
+      interfaces,
+      links,
+      loopbacks,
+      mirror: settings.mirrorInterface,
+    };
   };
 
   const ensure = oneAtATime(async (reason) => {
@@ -206,7 +285,10 @@ export function createStack(deps: StackDeps): Stack {
       const changed = factsKey(next) !== factsKey(current);
       current = next;
       if (changed) {
-        log.info({ reason, links: next?.links.size ?? 0, interfaces: next?.interfaces.length ?? 0 }, next === undefined ? 'stacking off' : 'stack switch ready');
+        log.info(
+          { reason, links: next?.links.size ?? 0, interfaces: next?.interfaces.length ?? 0 },
+          next === undefined ? 'stacking off' : 'stack switch ready',
+        );
         deps.changed(`stack ${reason}`);
       }
     } catch (err) {

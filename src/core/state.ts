@@ -92,7 +92,12 @@ export interface EndpointRecord {
 /** A change to the model, for subscribers (status views, metrics, the event log). */
 export type StateChange =
   | { readonly kind: 'network'; readonly id: string; readonly record: NetworkRecord | undefined }
-  | { readonly kind: 'endpoint'; readonly id: string; readonly networkId: string; readonly record: EndpointRecord | undefined };
+  | {
+      readonly kind: 'endpoint';
+      readonly id: string;
+      readonly networkId: string;
+      readonly record: EndpointRecord | undefined;
+    };
 
 /** An endpoint removed before any container was tied to it; see StateStore.unresolvedJoins. */
 interface Tombstone {
@@ -192,7 +197,9 @@ export class StateStore {
   unresolvedJoins(networkId: string, atMs: number): { live: EndpointRecord[]; removed: number } {
     const now = this.now();
     this.tombstones = this.tombstones.filter((t) => now - t.removedAt < TOMBSTONE_TTL_MS);
-    const live = this.endpointsOf(networkId).filter((e) => e.sandboxKey !== undefined && e.container === undefined && (e.joinedAt ?? 0) <= atMs);
+    const live = this.endpointsOf(networkId).filter(
+      (e) => e.sandboxKey !== undefined && e.container === undefined && (e.joinedAt ?? 0) <= atMs,
+    );
     const removed = this.tombstones.filter((t) => t.networkId === networkId && t.joinedAt <= atMs).length;
     return { live, removed };
   }
@@ -203,7 +210,8 @@ export class StateStore {
 }
 
 /** The fields of an endpoint known at CreateEndpoint; everything learnt later starts empty. */
-export type NewEndpoint = Pick<EndpointRecord, 'id' | 'networkId' | 'hostIf' | 'containerIf' | 'mac'> & Partial<EndpointRecord>;
+export type NewEndpoint = Pick<EndpointRecord, 'id' | 'networkId' | 'hostIf' | 'containerIf' | 'mac'> &
+  Partial<EndpointRecord>;
 
 export function endpointRecord(fields: NewEndpoint): EndpointRecord {
   return {

@@ -31,7 +31,10 @@ function vidsOf(dp: FaucetDpSpec): Set<number> {
  * `dps` with `max_hosts` on their own VLAN entries, and the entries to add for VIDs that have
  * none (`shared`, one per VID). `operatorVids`: VIDs the operator defines or uses.
  */
-export function withVlanCapacity(dps: readonly FaucetDpSpec[], operatorVids: ReadonlySet<number>): { dps: FaucetDpSpec[]; shared: FaucetVlanSpec[] } {
+export function withVlanCapacity(
+  dps: readonly FaucetDpSpec[],
+  operatorVids: ReadonlySet<number>,
+): { dps: FaucetDpSpec[]; shared: FaucetVlanSpec[] } {
   const ours = new Set(dps.flatMap((dp) => [...vidsOf(dp)]).filter((vid) => !operatorVids.has(vid)));
   const defined = new Set<number>();
   const out = dps.map((dp) => {

@@ -21,7 +21,10 @@ export interface VlanHolder {
 export function vlanUses(o: NetworkOptions): Map<number, { option: string; value: string }> {
   const out = new Map<number, { option: string; value: string }>();
   out.set(o.vlan, { option: Opt.vlan, value: String(o.vlan) });
-  for (const [option, ports] of [[Opt.addPorts, o.addPorts], [Opt.addCoproPorts, o.addCoproPorts]] as const) {
+  for (const [option, ports] of [
+    [Opt.addPorts, o.addPorts],
+    [Opt.addCoproPorts, o.addCoproPorts],
+  ] as const) {
     for (const p of ports) {
       for (const vid of [p.vlans?.native, ...(p.vlans?.tagged ?? [])]) {
         if (vid !== undefined && !out.has(vid)) out.set(vid, { option, value: p.interface });
@@ -35,14 +38,20 @@ export function vlanUses(o: NetworkOptions): Map<number, { option: string; value
  * Why a new network may not share VLANs as it would (undefined: it may). `others`: this FAUCET's
  * other networks; `operatorVids`: the VIDs the operator's own `vlans:` entries and DPs use.
  */
-export function vlanSharingProblem(candidate: NetworkOptions, others: readonly VlanHolder[], operatorVids: ReadonlySet<number>): string | undefined {
+export function vlanSharingProblem(
+  candidate: NetworkOptions,
+  others: readonly VlanHolder[],
+  operatorVids: ReadonlySet<number>,
+): string | undefined {
   const own = candidate.vlanOutAcl;
   if (own !== undefined) {
     const vid = candidate.vlan;
     const why = `FAUCET's VLANs are shared by VID across all its switches, so the ACL would filter their traffic too; give this network a VLAN of its own (${Opt.vlan})`;
-    if (operatorVids.has(vid)) return `invalid value ${JSON.stringify(own)} for option ${Opt.vlanOutAcl}: VLAN ${vid} is also used by the operator's own FAUCET configuration; ${why}`;
+    if (operatorVids.has(vid))
+      return `invalid value ${JSON.stringify(own)} for option ${Opt.vlanOutAcl}: VLAN ${vid} is also used by the operator's own FAUCET configuration; ${why}`;
     const sharer = others.find((n) => vlanUses(n.options).has(vid));
-    if (sharer !== undefined) return `invalid value ${JSON.stringify(own)} for option ${Opt.vlanOutAcl}: VLAN ${vid} is also used by network ${sharer.label}; ${why}`;
+    if (sharer !== undefined)
+      return `invalid value ${JSON.stringify(own)} for option ${Opt.vlanOutAcl}: VLAN ${vid} is also used by network ${sharer.label}; ${why}`;
   }
   for (const [vid, use] of vlanUses(candidate)) {
     const holder = others.find((n) => n.options.vlanOutAcl !== undefined && n.options.vlan === vid);

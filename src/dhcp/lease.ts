@@ -38,7 +38,10 @@ function prefixOf(vars: ReadonlyMap<string, string>): number | undefined {
   if (Number.isInteger(mask) && mask >= 0 && mask <= 32) return mask;
   const subnet = ipv4(vars.get('subnet'));
   if (subnet === undefined) return undefined;
-  const bits = subnet.split('.').map(Number).reduce((acc, o) => acc * 256 + o, 0);
+  const bits = subnet
+    .split('.')
+    .map(Number)
+    .reduce((acc, o) => acc * 256 + o, 0);
   const ones = bits.toString(2).replace(/0+$/, '');
   return /^1*$/.test(ones) ? ones.length : undefined;
 }
@@ -62,7 +65,10 @@ export function parseDhcpReport(raw: string): DhcpReport | undefined {
       address,
       prefixLength,
       router: ipv4(vars.get('router')?.split(/\s+/)[0]),
-      dns: (vars.get('dns') ?? '').split(/\s+/).map((d) => ipv4(d)).filter((d): d is string => d !== undefined),
+      dns: (vars.get('dns') ?? '')
+        .split(/\s+/)
+        .map((d) => ipv4(d))
+        .filter((d): d is string => d !== undefined),
       domain: vars.get('domain') || undefined,
       leaseSeconds: Number.isInteger(seconds) && seconds > 0 ? seconds : undefined,
       serverId: ipv4(vars.get('serverid')),

@@ -24,13 +24,15 @@ const DHCPRELEASE = 7;
 
 function octets(ip: string): number[] {
   const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new Error(`not an IPv4 address: ${ip}`);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
+    throw new Error(`not an IPv4 address: ${ip}`);
   return parts;
 }
 
 function macBytes(mac: string): number[] {
   const parts = mac.split(':').map((h) => Number.parseInt(h, 16));
-  if (parts.length !== 6 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new Error(`not a MAC address: ${mac}`);
+  if (parts.length !== 6 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
+    throw new Error(`not a MAC address: ${mac}`);
   return parts;
 }
 
@@ -50,16 +52,30 @@ export function buildDhcpRelease(f: ReleaseFields): Buffer {
   Buffer.from(mac).copy(fixed, 28); // chaddr
   const options = [
     ...MAGIC_COOKIE,
-    OPT_MESSAGE_TYPE, 1, DHCPRELEASE,
-    OPT_SERVER_ID, 4, ...octets(f.serverId),
-    OPT_CLIENT_ID, 7, HTYPE_ETHERNET, ...mac,
+    OPT_MESSAGE_TYPE,
+    1,
+    DHCPRELEASE,
+    OPT_SERVER_ID,
+    4,
+    ...octets(f.serverId),
+    OPT_CLIENT_ID,
+    7,
+    HTYPE_ETHERNET,
+    ...mac,
     OPT_END,
   ];
   return Buffer.concat([fixed, Buffer.from(options)]);
 }
 
 /** The fields back out of a release, for tests and for the sender's log line. */
-export function parseDhcpRelease(b: Buffer): { op: number; ciaddr: string; chaddr: string; messageType: number | undefined; serverId: string | undefined; clientId: string | undefined } {
+export function parseDhcpRelease(b: Buffer): {
+  op: number;
+  ciaddr: string;
+  chaddr: string;
+  messageType: number | undefined;
+  serverId: string | undefined;
+  clientId: string | undefined;
+} {
   const ip = (o: number): string => [...b.subarray(o, o + 4)].join('.');
   const hex = (bytes: Buffer): string => [...bytes].map((x) => x.toString(16).padStart(2, '0')).join(':');
   let messageType: number | undefined;

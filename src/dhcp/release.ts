@@ -36,7 +36,8 @@ export async function releaseThroughLink(req: ReleaseRequest, opts: { timeoutMs?
   const { lease } = req;
   if (lease.serverId === undefined) throw new Error('the lease names no server (option 54)');
   const nextHop = onLink(lease, lease.serverId) ? lease.serverId : lease.router;
-  if (nextHop === undefined) throw new Error(`server ${lease.serverId} is off the lease's subnet and the lease has no router`);
+  if (nextHop === undefined)
+    throw new Error(`server ${lease.serverId} is off the lease's subnet and the lease has no router`);
   const ns = `dsrel${randomBytes(4).toString('hex')}`;
   const inNs = (...args: string[]): Promise<CommandResult> => runCommand('ip', ['-n', ns, ...args]);
   await runCommand('ip', ['netns', 'add', ns]);
@@ -47,13 +48,18 @@ export async function releaseThroughLink(req: ReleaseRequest, opts: { timeoutMs?
     await inNs('link', 'set', 'dev', req.link, 'up');
     await inNs('addr', 'add', `${lease.address}/${lease.prefixLength}`, 'dev', req.link, 'nodad');
     if (nextHop !== lease.serverId) await inNs('route', 'add', 'default', 'via', nextHop, 'dev', req.link);
-    await runInNetns(`/run/netns/${ns}`, process.execPath, [SENDER, req.mac, lease.address, lease.serverId], { timeoutMs: opts.timeoutMs ?? 5000 });
+    await runInNetns(`/run/netns/${ns}`, process.execPath, [SENDER, req.mac, lease.address, lease.serverId], {
+      timeoutMs: opts.timeoutMs ?? 5000,
+    });
     // The datagram waits in the kernel for the next hop's MAC: keep the namespace until it left.
     await waitNeighbourSettled(`/run/netns/${ns}`, req.link, nextHop, opts.timeoutMs ?? 5000);
     await new Promise((r) => setTimeout(r, 50));
   } finally {
     // Back to the host, where Docker's DeleteEndpoint removes the pair as usual.
-    if (moved) await runCommand('ip', ['-n', ns, 'link', 'set', 'dev', req.link, 'down', 'netns', String(process.pid)]).catch(() => undefined);
+    if (moved)
+      await runCommand('ip', ['-n', ns, 'link', 'set', 'dev', req.link, 'down', 'netns', String(process.pid)]).catch(
+        () => undefined,
+      );
     await runCommand('ip', ['netns', 'del', ns]).catch(() => undefined);
   }
 }

@@ -34,9 +34,14 @@ export interface DhcpRestartOutcome {
 }
 
 export function requestDhcpRestart(endpointId: string, opts: { readonly dir?: string } = {}): DhcpRestartOutcome {
-  if (!ENDPOINT_ID.test(endpointId)) throw new DovesnapError(ErrorCode.BadRequest, `requestDhcpRestart: the endpoint id ${JSON.stringify(endpointId)} is not Docker's 64 hex digits`);
+  if (!ENDPOINT_ID.test(endpointId))
+    throw new DovesnapError(
+      ErrorCode.BadRequest,
+      `requestDhcpRestart: the endpoint id ${JSON.stringify(endpointId)} is not Docker's 64 hex digits`,
+    );
   const dir = opts.dir ?? dhcpDirFrom();
-  if (!DHCP_FILE_KINDS.some((k) => k !== 'restart' && existsSync(dhcpFile(dir, endpointId, k)))) return { requested: false, signalled: undefined };
+  if (!DHCP_FILE_KINDS.some((k) => k !== 'restart' && existsSync(dhcpFile(dir, endpointId, k))))
+    return { requested: false, signalled: undefined };
   // The client to end is the one running BEFORE the request: if the daemon serves the request
   // first, the client it starts has the fresh name and must be left alone.
   const before = runningDhcpClient(dir, endpointId);
@@ -47,9 +52,14 @@ export function requestDhcpRestart(endpointId: string, opts: { readonly dir?: st
     renameSync(tmp, request);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw new DovesnapError(ErrorCode.HostCommand, `requestDhcpRestart: cannot write ${request} (DOVESNAP_DHCP_DIR=${dir}): ${(err as Error).message}`, { cause: err });
+    throw new DovesnapError(
+      ErrorCode.HostCommand,
+      `requestDhcpRestart: cannot write ${request} (DOVESNAP_DHCP_DIR=${dir}): ${(err as Error).message}`,
+      { cause: err },
+    );
   }
-  if (before === undefined || runningDhcpClient(dir, endpointId)?.pid !== before.pid) return { requested: true, signalled: undefined };
+  if (before === undefined || runningDhcpClient(dir, endpointId)?.pid !== before.pid)
+    return { requested: true, signalled: undefined };
   try {
     process.kill(before.pid, 'SIGKILL');
   } catch (err) {

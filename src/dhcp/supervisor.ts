@@ -1,12 +1,30 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, watch, type FSWatcher, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  watch,
+  type FSWatcher,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { DHCP_HOOK_SCRIPT } from './hook.js';
 import { parseDhcpReport, type DhcpReport } from './lease.js';
 import { makePrivateDir } from '../util/private-dir.js';
 import { errorMessage } from '../util/errors.js';
-import { clientIfname, DHCP_FILE_KINDS, dhcpFile, runningDhcpClient, type DhcpFileKind, type RunningDhcpClient } from './files.js';
+import {
+  clientIfname,
+  DHCP_FILE_KINDS,
+  dhcpFile,
+  runningDhcpClient,
+  type DhcpFileKind,
+  type RunningDhcpClient,
+} from './files.js';
 
 /**
  * One DHCP client per container interface: busybox's udhcpc, run in the container's network
@@ -89,7 +107,17 @@ interface Client {
 }
 
 function newClient(spec: DhcpClientSpec): Client {
-  return { spec, restarts: 0, nextStartAt: 0, backoffMs: 1000, seenReportMs: 0, ifname: undefined, linksSeen: undefined, busy: false, child: undefined };
+  return {
+    spec,
+    restarts: 0,
+    nextStartAt: 0,
+    backoffMs: 1000,
+    seenReportMs: 0,
+    ifname: undefined,
+    linksSeen: undefined,
+    busy: false,
+    child: undefined,
+  };
 }
 
 /**
@@ -119,7 +147,11 @@ const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
 
 /** Docker names may carry `_` and a leading `/`; a DHCP host name may not. */
 export function dhcpHostname(containerName: string): string {
-  const h = containerName.replace(/^\//, '').replace(/[^A-Za-z0-9.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  const h = containerName
+    .replace(/^\//, '')
+    .replace(/[^A-Za-z0-9.-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 63);
   return HOSTNAME.test(h) ? h : 'container';
 }
 
@@ -197,7 +229,11 @@ export class DhcpSupervisor {
     if (known === undefined) this.clients.set(spec.endpointId, c);
     const running = runningDhcpClient(this.opts.dir, spec.endpointId);
     if (running !== undefined) {
-      if (known === undefined) this.opts.logger.info({ endpoint: spec.endpointId, pid: running.pid, ifname: clientIfname(running.args) }, 'DHCP client adopted');
+      if (known === undefined)
+        this.opts.logger.info(
+          { endpoint: spec.endpointId, pid: running.pid, ifname: clientIfname(running.args) },
+          'DHCP client adopted',
+        );
       return;
     }
     // A start under way (its pidfile is not written yet, or it is looking up the name): not doubled.
@@ -231,13 +267,20 @@ export class DhcpSupervisor {
           'udhcpc',
           '-f', // foreground: the pid is the client's
           '-R', // release the lease on exit
-          '-i', ifname,
-          '-s', this.hook,
-          '-p', this.file(spec.endpointId, 'pid'),
-          '-x', `hostname:${dhcpHostname(spec.hostname)}`,
-          '-t', '3',
-          '-T', '2',
-          '-A', '5', // no offer: try again after 5 s, for ever
+          '-i',
+          ifname,
+          '-s',
+          this.hook,
+          '-p',
+          this.file(spec.endpointId, 'pid'),
+          '-x',
+          `hostname:${dhcpHostname(spec.hostname)}`,
+          '-t',
+          '3',
+          '-T',
+          '2',
+          '-A',
+          '5', // no offer: try again after 5 s, for ever
           ...(previous === undefined ? [] : ['-r', previous]),
           ...(spec.extraArgs ?? []),
         ],
@@ -247,10 +290,15 @@ export class DhcpSupervisor {
           env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DOVESNAP_DHCP_REPORT: this.file(spec.endpointId, 'report') },
         },
       );
-      child.on('error', (err) => this.opts.logger.error({ endpoint: spec.endpointId, err: String(err) }, 'DHCP client could not start'));
+      child.on('error', (err) =>
+        this.opts.logger.error({ endpoint: spec.endpointId, err: String(err) }, 'DHCP client could not start'),
+      );
       child.unref();
       c.child = child;
-      this.opts.logger.info({ endpoint: spec.endpointId, pid: child.pid, ifname, hostname: dhcpHostname(spec.hostname) }, 'DHCP client started');
+      this.opts.logger.info(
+        { endpoint: spec.endpointId, pid: child.pid, ifname, hostname: dhcpHostname(spec.hostname) },
+        'DHCP client started',
+      );
     } finally {
       closeSync(log);
     }
@@ -265,10 +313,20 @@ export class DhcpSupervisor {
     if (c.busy) return;
     c.busy = true;
     fn()
-      .catch((err: unknown) => this.opts.logger.warn({ endpoint: c.spec.endpointId, what, err: errorMessage(err) }, 'DHCP client supervision failed'))
+      .catch((err: unknown) =>
+        this.opts.logger.warn(
+          { endpoint: c.spec.endpointId, what, err: errorMessage(err) },
+          'DHCP client supervision failed',
+        ),
+      )
       .finally(() => {
         c.busy = false;
-        if (what !== 'restart requested' && this.clients.get(c.spec.endpointId) === c && existsSync(this.file(c.spec.endpointId, 'restart'))) this.follow(c, 'restart requested');
+        if (
+          what !== 'restart requested' &&
+          this.clients.get(c.spec.endpointId) === c &&
+          existsSync(this.file(c.spec.endpointId, 'restart'))
+        )
+          this.follow(c, 'restart requested');
       });
   }
 
@@ -284,7 +342,10 @@ export class DhcpSupervisor {
     this.task(c, 'restart', async () => {
       const name = await this.currentName(c);
       if (name === undefined) {
-        this.opts.logger.warn({ endpoint: c.spec.endpointId, netns: c.spec.netns }, 'DHCP client not started again: its interface is not up in the container; trying again');
+        this.opts.logger.warn(
+          { endpoint: c.spec.endpointId, netns: c.spec.netns },
+          'DHCP client not started again: its interface is not up in the container; trying again',
+        );
         return;
       }
       if (this.processOf(c) === undefined) this.spawnClient(c, name);
@@ -313,7 +374,9 @@ export class DhcpSupervisor {
       if (p !== undefined && runs === name && !requested) return;
       this.opts.logger.info(
         { endpoint: id, why, from: runs, to: name, pid: p?.pid },
-        runs !== undefined && runs !== name ? 'the DHCP client\'s interface was renamed in the container; starting the client again under the new name' : 'DHCP client restart requested; starting it again under its interface\'s current name',
+        runs !== undefined && runs !== name
+          ? "the DHCP client's interface was renamed in the container; starting the client again under the new name"
+          : "DHCP client restart requested; starting it again under its interface's current name",
       );
       if (p !== undefined) await this.end(c, p.pid);
       if (this.processOf(c) === undefined) this.spawnClient(c, name);
@@ -378,7 +441,10 @@ export class DhcpSupervisor {
       c.restarts += 1;
       c.backoffMs = Math.min(c.backoffMs * 2, this.opts.maxBackoffMs ?? 30_000);
       c.nextStartAt = now + Math.max(c.backoffMs, START_GRACE_MS);
-      this.opts.logger.warn({ endpoint: c.spec.endpointId, restarts: c.restarts }, 'DHCP client not running; starting it again');
+      this.opts.logger.warn(
+        { endpoint: c.spec.endpointId, restarts: c.restarts },
+        'DHCP client not running; starting it again',
+      );
       this.restartDead(c);
     }
   }
@@ -496,7 +562,8 @@ export class DhcpSupervisor {
       said = '';
     }
     for (const kind of DHCP_FILE_KINDS) rmSync(this.file(endpointId, kind), { force: true });
-    if (pid !== undefined || said !== '') this.opts.logger.info({ endpoint: endpointId, pid, clientSaid: said.slice(-400) }, 'DHCP client stopped');
+    if (pid !== undefined || said !== '')
+      this.opts.logger.info({ endpoint: endpointId, pid, clientSaid: said.slice(-400) }, 'DHCP client stopped');
     return last;
   }
 

@@ -17,7 +17,17 @@ export interface EngineNetwork {
   readonly Labels?: Readonly<Record<string, string>> | null;
   readonly Options?: Readonly<Record<string, string>>;
   readonly IPAM?: { readonly Config?: readonly { readonly Subnet?: string; readonly Gateway?: string }[] };
-  readonly Containers?: Readonly<Record<string, { readonly Name?: string; readonly EndpointID?: string; readonly MacAddress?: string; readonly IPv4Address?: string }>>;
+  readonly Containers?: Readonly<
+    Record<
+      string,
+      {
+        readonly Name?: string;
+        readonly EndpointID?: string;
+        readonly MacAddress?: string;
+        readonly IPv4Address?: string;
+      }
+    >
+  >;
 }
 
 export interface EngineContainerNetwork {
@@ -35,7 +45,11 @@ export interface EngineContainer {
   readonly Config?: { readonly Labels?: Readonly<Record<string, string>> | null };
   /** The host's copy of the container's /etc/resolv.conf (bind-mounted into it). */
   readonly ResolvConfPath?: string;
-  readonly HostConfig?: { readonly Dns?: readonly string[] | null; readonly DnsSearch?: readonly string[] | null; readonly NetworkMode?: string };
+  readonly HostConfig?: {
+    readonly Dns?: readonly string[] | null;
+    readonly DnsSearch?: readonly string[] | null;
+    readonly NetworkMode?: string;
+  };
   readonly NetworkSettings?: {
     readonly SandboxKey?: string;
     readonly Networks?: Readonly<Record<string, EngineContainerNetwork>>;
@@ -84,7 +98,10 @@ export interface Engine {
 }
 
 export class DockerEngine implements Engine {
-  constructor(private readonly socketPath = '/var/run/docker.sock', private readonly timeoutMs = 10_000) {}
+  constructor(
+    private readonly socketPath = '/var/run/docker.sock',
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   async ping(): Promise<void> {
     await this.request('GET', '/_ping');
@@ -104,7 +121,9 @@ export class DockerEngine implements Engine {
 
   async listContainersWithLabel(key: string, timeoutMs?: number): Promise<EngineContainerSummary[]> {
     const filters = encodeURIComponent(JSON.stringify({ label: [key] }));
-    return (await this.json<EngineContainerSummary[]>('GET', `/containers/json?all=1&filters=${filters}`, timeoutMs)) ?? [];
+    return (
+      (await this.json<EngineContainerSummary[]>('GET', `/containers/json?all=1&filters=${filters}`, timeoutMs)) ?? []
+    );
   }
 
   async removeNetwork(id: string): Promise<void> {
@@ -129,8 +148,7 @@ export class DockerEngine implements Engine {
         let buf = '';
         res.on('data', (chunk: string) => {
           buf += chunk;
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
+          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
             const line = buf.slice(0, nl).trim();
             buf = buf.slice(nl + 1);
             if (line === '') continue;
@@ -151,7 +169,11 @@ export class DockerEngine implements Engine {
         res.on('end', () => resolve());
         res.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
       });
-      req.on('error', (err) => (signal.aborted ? resolve() : reject(new DovesnapError(ErrorCode.Engine, `docker events: ${err.message}`, { cause: err }))));
+      req.on('error', (err) =>
+        signal.aborted
+          ? resolve()
+          : reject(new DovesnapError(ErrorCode.Engine, `docker events: ${err.message}`, { cause: err })),
+      );
       req.end();
     });
   }

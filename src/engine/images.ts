@@ -70,16 +70,26 @@ export function importResult(body: string): string {
     }
     if (typeof p.status === 'string' && /^sha256:[0-9a-f]{64}$/.test(p.status.trim())) id = p.status.trim();
   }
-  if (id === undefined) throw new DovesnapError(ErrorCode.Engine, `docker image import: the engine did not report an image id (${body.trim().slice(0, 200) || 'empty answer'})`);
+  if (id === undefined)
+    throw new DovesnapError(
+      ErrorCode.Engine,
+      `docker image import: the engine did not report an image id (${body.trim().slice(0, 200) || 'empty answer'})`,
+    );
   return id;
 }
 
 export class DockerImages {
-  constructor(private readonly socketPath = process.env['DOVESNAP_DOCKER_SOCK'] ?? '/var/run/docker.sock', private readonly timeoutMs = 30_000) {}
+  constructor(
+    private readonly socketPath = process.env['DOVESNAP_DOCKER_SOCK'] ?? '/var/run/docker.sock',
+    private readonly timeoutMs = 30_000,
+  ) {}
 
   /** GET /images/{ref}/json; undefined when there is no such image. */
   async inspect(ref: string): Promise<EngineImage | undefined> {
-    const { status, body } = await engineRequest(this.socketPath, 'GET', `/images/${encodeURIComponent(ref)}/json`, { accept: [404], timeoutMs: this.timeoutMs });
+    const { status, body } = await engineRequest(this.socketPath, 'GET', `/images/${encodeURIComponent(ref)}/json`, {
+      accept: [404],
+      timeoutMs: this.timeoutMs,
+    });
     if (status === 404) return undefined;
     return JSON.parse(body) as EngineImage;
   }
@@ -87,7 +97,9 @@ export class DockerImages {
   /** Images carrying the label `key` (any value). */
   async listWithLabel(key: string): Promise<EngineImageSummary[]> {
     const filters = encodeURIComponent(JSON.stringify({ label: [key] }));
-    const { body } = await engineRequest(this.socketPath, 'GET', `/images/json?filters=${filters}`, { timeoutMs: this.timeoutMs });
+    const { body } = await engineRequest(this.socketPath, 'GET', `/images/json?filters=${filters}`, {
+      timeoutMs: this.timeoutMs,
+    });
     return (JSON.parse(body) as EngineImageSummary[] | null) ?? [];
   }
 
@@ -96,7 +108,10 @@ export class DockerImages {
    * uses it or it is gone already.
    */
   async remove(ref: string): Promise<boolean> {
-    const { status } = await engineRequest(this.socketPath, 'DELETE', `/images/${encodeURIComponent(ref)}`, { accept: [404, 409], timeoutMs: this.timeoutMs });
+    const { status } = await engineRequest(this.socketPath, 'DELETE', `/images/${encodeURIComponent(ref)}`, {
+      accept: [404, 409],
+      timeoutMs: this.timeoutMs,
+    });
     return status >= 200 && status < 300;
   }
 
@@ -123,13 +138,31 @@ export class DockerImages {
           res.on('end', () => {
             const status = res.statusCode ?? 0;
             if (status >= 200 && status < 300) resolve(text);
-            else reject(new DovesnapError(ErrorCode.Engine, `docker POST /images/create (import ${opts.repo}:${opts.tag}) answered ${status}: ${errorText(text)}`));
+            else
+              reject(
+                new DovesnapError(
+                  ErrorCode.Engine,
+                  `docker POST /images/create (import ${opts.repo}:${opts.tag}) answered ${status}: ${errorText(text)}`,
+                ),
+              );
           });
         },
       );
-      req.on('error', (err) => reject(err instanceof DovesnapError ? err : new DovesnapError(ErrorCode.Engine, `docker POST /images/create (import ${opts.repo}:${opts.tag}): ${err.message}`, { cause: err })));
+      req.on('error', (err) =>
+        reject(
+          err instanceof DovesnapError
+            ? err
+            : new DovesnapError(
+                ErrorCode.Engine,
+                `docker POST /images/create (import ${opts.repo}:${opts.tag}): ${err.message}`,
+                { cause: err },
+              ),
+        ),
+      );
       const src = createReadStream(file);
-      src.on('error', (err) => req.destroy(new DovesnapError(ErrorCode.Internal, `reading ${file}: ${err.message}`, { cause: err })));
+      src.on('error', (err) =>
+        req.destroy(new DovesnapError(ErrorCode.Internal, `reading ${file}: ${err.message}`, { cause: err })),
+      );
       src.pipe(req);
     });
     return importResult(body);

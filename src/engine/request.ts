@@ -20,9 +20,15 @@ export interface EngineRequestOptions {
   readonly timeoutMs?: number;
 }
 
-export function engineRequest(socketPath: string, method: string, path: string, opts: EngineRequestOptions = {}): Promise<EngineReply> {
+export function engineRequest(
+  socketPath: string,
+  method: string,
+  path: string,
+  opts: EngineRequestOptions = {},
+): Promise<EngineReply> {
   const payload = opts.json === undefined ? undefined : JSON.stringify(opts.json);
-  const headers: Record<string, string | number> = payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) };
+  const headers: Record<string, string | number> =
+    payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) };
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, path, method, headers, timeout: opts.timeoutMs ?? 10_000 }, (res) => {
       res.setEncoding('utf8');
@@ -31,11 +37,23 @@ export function engineRequest(socketPath: string, method: string, path: string, 
       res.on('end', () => {
         const status = res.statusCode ?? 0;
         if ((status >= 200 && status < 300) || (opts.accept ?? []).includes(status)) resolve({ status, body });
-        else reject(new DovesnapError(ErrorCode.Engine, `docker ${method} ${path.split('?')[0]} answered ${status}: ${engineMessage(body)}`));
+        else
+          reject(
+            new DovesnapError(
+              ErrorCode.Engine,
+              `docker ${method} ${path.split('?')[0]} answered ${status}: ${engineMessage(body)}`,
+            ),
+          );
       });
     });
     req.on('timeout', () => req.destroy(new DovesnapError(ErrorCode.Timeout, `docker ${method} ${path} timed out`)));
-    req.on('error', (err) => reject(err instanceof DovesnapError ? err : new DovesnapError(ErrorCode.Engine, `docker ${method} ${path}: ${err.message}`, { cause: err })));
+    req.on('error', (err) =>
+      reject(
+        err instanceof DovesnapError
+          ? err
+          : new DovesnapError(ErrorCode.Engine, `docker ${method} ${path}: ${err.message}`, { cause: err }),
+      ),
+    );
     req.end(payload);
   });
 }

@@ -22,13 +22,14 @@ export function findFaucetChecker(env: NodeJS.ProcessEnv = process.env): string 
 
 /** FAUCET's sentence without the list of every match field it knows, which it appends to an unknown one's. */
 export function withoutKnownTypes(message: string): string {
-  return message.replace(/\s*\(known types \{[^]*?\}\)/g, '');
+  return message.replace(/\s*\(known types \{[\s\S]*?\}\)/g, '');
 }
 
 /** FAUCET prints `[InvalidConfigError("DP x: bogus field unknown in acl (known types {...})")]`: keep the sentence. */
 export function checkerMessage(output: string): string {
   const text = output.trim();
-  const inner = /InvalidConfigError\((['"])(.*?)\1\)/s.exec(text)?.[2] ?? text.split('\n').find((line) => line.trim() !== '') ?? '';
+  const inner =
+    /InvalidConfigError\((['"])(.*?)\1\)/s.exec(text)?.[2] ?? text.split('\n').find((line) => line.trim() !== '') ?? '';
   const short = withoutKnownTypes(inner).trim();
   return short.length > 400 ? `${short.slice(0, 400)}…` : short || 'check_faucet_config failed without a message';
 }
@@ -39,7 +40,10 @@ export function checkerMessage(output: string): string {
  */
 export function faucetChecker(binary: string, timeoutMs = 60_000): FaucetChecker {
   return async (text, configPath) => {
-    const temp = join(dirname(configPath), `.${basename(configPath)}.check.${process.pid}.${randomBytes(4).toString('hex')}.yaml`);
+    const temp = join(
+      dirname(configPath),
+      `.${basename(configPath)}.check.${process.pid}.${randomBytes(4).toString('hex')}.yaml`,
+    );
     const handle = await open(temp, 'wx', 0o600);
     try {
       await handle.writeFile(text, 'utf8');
@@ -48,12 +52,17 @@ export function faucetChecker(binary: string, timeoutMs = 60_000): FaucetChecker
     }
     try {
       return await new Promise<string | undefined>((resolve, reject) => {
-        execFile(binary, [temp], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, PYTHONWARNINGS: 'ignore' } }, (err, stdout, stderr) => {
-          if (err === null) return resolve(undefined);
-          // A non-zero exit is FAUCET's verdict; anything else (not found, killed by the timeout) is ours.
-          if (typeof err.code !== 'number') return reject(new Error(`${binary} did not run: ${err.message}`));
-          resolve(checkerMessage(`${stdout}\n${stdout.trim() === '' ? stderr : ''}`));
-        });
+        execFile(
+          binary,
+          [temp],
+          { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, PYTHONWARNINGS: 'ignore' } },
+          (err, stdout, stderr) => {
+            if (err === null) return resolve(undefined);
+            // A non-zero exit is FAUCET's verdict; anything else (not found, killed by the timeout) is ours.
+            if (typeof err.code !== 'number') return reject(new Error(`${binary} did not run: ${err.message}`));
+            resolve(checkerMessage(`${stdout}\n${stdout.trim() === '' ? stderr : ''}`));
+          },
+        );
       });
     } finally {
       await unlink(temp).catch(() => undefined);

@@ -51,7 +51,8 @@ function names(v: unknown): string[] {
 function plain(v: unknown): unknown {
   if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), plain(x)]));
   if (Array.isArray(v)) return v.map(plain);
-  if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER))
+    return Number(v);
   return v;
 }
 
@@ -59,7 +60,10 @@ function plain(v: unknown): unknown {
 function aclRulesOf(acl: unknown): Readonly<Record<string, unknown>>[] {
   const list = asMap(acl)?.get('rules') ?? acl;
   if (!Array.isArray(list)) return [];
-  return list.map((entry) => asMap(asMap(entry)?.get('rule'))).filter((r): r is Map<unknown, unknown> => r !== undefined).map((r) => plain(r) as Record<string, unknown>);
+  return list
+    .map((entry) => asMap(asMap(entry)?.get('rule')))
+    .filter((r): r is Map<unknown, unknown> => r !== undefined)
+    .map((r) => plain(r) as Record<string, unknown>);
 }
 
 function mapValues(v: unknown): Map<unknown, unknown>[] {
@@ -79,7 +83,8 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
   try {
     top = asMap(faucetDocumentToJs(doc));
   } catch (err) {
-    if (isDovesnapError(err, ErrorCode.FaucetInvalid)) return { parsed: false, dps, acls, aclRules, aclUsage: { input, output }, vlans };
+    if (isDovesnapError(err, ErrorCode.FaucetInvalid))
+      return { parsed: false, dps, acls, aclRules, aclUsage: { input, output }, vlans };
     throw err;
   }
   for (const [key, acl] of asMap(top?.get('acls')) ?? []) {
@@ -108,11 +113,18 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
         else if (typeof v === 'string') vlanRefs.add(v);
       }
       const d = asMap(port)?.get('description');
-      if ((typeof key === 'bigint' || typeof key === 'number') && typeof d === 'string') interfaceDescriptions.set(Number(key), d);
+      if ((typeof key === 'bigint' || typeof key === 'number') && typeof d === 'string')
+        interfaceDescriptions.set(Number(key), d);
     }
-    dps.set(String(name), { dpId: typeof dpId === 'bigint' ? dpId : undefined, description: typeof description === 'string' ? description : undefined, interfaceDescriptions, vlanRefs });
+    dps.set(String(name), {
+      dpId: typeof dpId === 'bigint' ? dpId : undefined,
+      description: typeof description === 'string' ? description : undefined,
+      interfaceDescriptions,
+      vlanRefs,
+    });
     for (const a of names(dp?.get('dp_acls'))) input.add(a);
-    for (const port of mapValues(dp?.get('interfaces'))) for (const a of [...names(port.get('acls_in')), ...names(port.get('acl_in'))]) input.add(a);
+    for (const port of mapValues(dp?.get('interfaces')))
+      for (const a of [...names(port.get('acls_in')), ...names(port.get('acl_in'))]) input.add(a);
   }
   return { parsed: true, dps, acls, aclRules, aclUsage: { input, output }, vlans };
 }

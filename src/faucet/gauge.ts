@@ -3,7 +3,15 @@ import { readFile, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { writeFileAtomic } from './store.js';
-import { PORT_STATS_INTERVAL_S, TO_STRING_OPTIONS, flowSeq, gaugeConfig, parseFaucetDocument, yamlMap, type GaugeConfigOptions } from './render.js';
+import {
+  PORT_STATS_INTERVAL_S,
+  TO_STRING_OPTIONS,
+  flowSeq,
+  gaugeConfig,
+  parseFaucetDocument,
+  yamlMap,
+  type GaugeConfigOptions,
+} from './render.js';
 
 /**
  * gauge.yaml is the operator's, like faucet.yaml. dovesnap makes sure of three things in it, so
@@ -35,14 +43,23 @@ function keyOf(p: Pair): string {
  * The operator's gauge.yaml with what dovesnap needs in it; undefined if nothing needs to change.
  * A file that does not parse is left alone (an error naming the file and the problem).
  */
-export function ensureGaugeWatchers(text: string | undefined, opts: GaugeConfigOptions, file = 'gauge.yaml'): string | undefined {
+export function ensureGaugeWatchers(
+  text: string | undefined,
+  opts: GaugeConfigOptions,
+  file = 'gauge.yaml',
+): string | undefined {
   if (text === undefined || text.trim() === '') return gaugeConfig(opts);
   // Edited as a plain document: the nodes added are not parsed ones.
   const doc = parseFaucetDocument(text) as unknown as Document;
-  if (doc.errors.length > 0) throw new DovesnapError(ErrorCode.FaucetInvalid, `${file} does not parse, so dovesnap leaves it alone: ${doc.errors[0]?.message ?? 'YAML error'}`);
+  if (doc.errors.length > 0)
+    throw new DovesnapError(
+      ErrorCode.FaucetInvalid,
+      `${file} does not parse, so dovesnap leaves it alone: ${doc.errors[0]?.message ?? 'YAML error'}`,
+    );
   if (doc.contents === null) doc.contents = yamlMap([]);
   const root: unknown = doc.contents;
-  if (!isMap(root)) throw new DovesnapError(ErrorCode.FaucetInvalid, `${file} is not a mapping, so dovesnap leaves it alone`);
+  if (!isMap(root))
+    throw new DovesnapError(ErrorCode.FaucetInvalid, `${file} is not a mapping, so dovesnap leaves it alone`);
   let changed = false;
 
   const configs = root.get('faucet_configs', true);
@@ -68,16 +85,30 @@ export function ensureGaugeWatchers(text: string | undefined, opts: GaugeConfigO
   let dbName = theirs === undefined ? undefined : keyOf(theirs);
   if (dbName === undefined) {
     dbName = DOVESNAP_DB;
-    dbMap.set(dbName, yamlMap([['type', 'prometheus'], ['prometheus_port', opts.prometheusPort], ['prometheus_addr', opts.prometheusAddr]]));
+    dbMap.set(
+      dbName,
+      yamlMap([
+        ['type', 'prometheus'],
+        ['prometheus_port', opts.prometheusPort],
+        ['prometheus_addr', opts.prometheusAddr],
+      ]),
+    );
     changed = true;
   }
 
   const watcherMap = mapAt('watchers');
   for (const [type, name] of Object.entries(DOVESNAP_WATCHERS)) {
     const covered = watcherMap.items.some((p) => {
-      return keyOf(p) !== name && isMap(p.value) && field(p.value, 'type') === type && field(p.value, 'all_dps') === true;
+      return (
+        keyOf(p) !== name && isMap(p.value) && field(p.value, 'type') === type && field(p.value, 'all_dps') === true
+      );
     });
-    const ours = yamlMap([['type', type], ['all_dps', true], ['interval', type === 'port_stats' ? PORT_STATS_INTERVAL_S : undefined], ['db', dbName]]);
+    const ours = yamlMap([
+      ['type', type],
+      ['all_dps', true],
+      ['interval', type === 'port_stats' ? PORT_STATS_INTERVAL_S : undefined],
+      ['db', dbName],
+    ]);
     const existing = watcherMap.get(name, true);
     if (covered) {
       if (existing !== undefined) {
@@ -98,7 +129,11 @@ export function ensureGaugeWatchers(text: string | undefined, opts: GaugeConfigO
  * Brings gauge.yaml up to what dovesnap needs (see ensureGaugeWatchers), atomically, and asks
  * Gauge to reload if it changed. Returns whether it changed.
  */
-export async function syncGaugeFile(path: string, opts: GaugeConfigOptions, reload: () => Promise<void>): Promise<boolean> {
+export async function syncGaugeFile(
+  path: string,
+  opts: GaugeConfigOptions,
+  reload: () => Promise<void>,
+): Promise<boolean> {
   let text: string | undefined;
   let like: Stats | undefined;
   try {

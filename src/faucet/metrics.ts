@@ -97,7 +97,10 @@ function parseSample(line: string): PromSample {
     }
     at += 1;
   }
-  const rest = line.slice(at).trim().split(/[ \t]+/);
+  const rest = line
+    .slice(at)
+    .trim()
+    .split(/[ \t]+/);
   const [valueText, timestampText, ...extra] = rest;
   const value = valueText === undefined ? undefined : parseNumber(valueText);
   if (value === undefined) throw new Error(`bad sample value '${valueText ?? ''}' for ${name}`);
@@ -169,28 +172,45 @@ export function onlyMetrics(metricsUrl: string, names: readonly string[]): strin
   return url.toString();
 }
 
-export type FetchLike = (url: string, init?: { signal?: AbortSignal }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
+export type FetchLike = (
+  url: string,
+  init?: { signal?: AbortSignal },
+) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
 
 /**
  * Reads FAUCET's configuration metrics. Throws DovesnapError(FaucetTimeout) if FAUCET cannot be
  * reached or answers with something else than metrics: for dovesnap both mean that FAUCET is
  * not confirming anything right now.
  */
-export async function readFaucetConfigState(metricsUrl: string, fetchImpl: FetchLike = fetch, timeoutMs = 5000): Promise<FaucetConfigState> {
+export async function readFaucetConfigState(
+  metricsUrl: string,
+  fetchImpl: FetchLike = fetch,
+  timeoutMs = 5000,
+): Promise<FaucetConfigState> {
   let body: string;
   try {
-    const response = await fetchImpl(onlyMetrics(metricsUrl, Object.values(FAUCET_CONFIG_METRICS)), { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetchImpl(onlyMetrics(metricsUrl, Object.values(FAUCET_CONFIG_METRICS)), {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     body = await response.text();
   } catch (err) {
     // fetch() reports "fetch failed" and keeps the useful part (ECONNREFUSED, ...) in `cause`.
     const cause = err instanceof Error && err.cause !== undefined ? ` (${errorMessage(err.cause)})` : '';
-    throw new DovesnapError(ErrorCode.FaucetTimeout, `cannot read FAUCET metrics from ${metricsUrl}: ${errorMessage(err)}${cause}`, { cause: err });
+    throw new DovesnapError(
+      ErrorCode.FaucetTimeout,
+      `cannot read FAUCET metrics from ${metricsUrl}: ${errorMessage(err)}${cause}`,
+      { cause: err },
+    );
   }
   try {
     return faucetConfigStateFromMetrics(body);
   } catch (err) {
-    throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics from ${metricsUrl} are unreadable: ${errorMessage(err)}`, { cause: err });
+    throw new DovesnapError(
+      ErrorCode.FaucetTimeout,
+      `FAUCET metrics from ${metricsUrl} are unreadable: ${errorMessage(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -199,7 +219,11 @@ export async function readFaucetConfigState(metricsUrl: string, fetchImpl: Fetch
  * FAUCET is not running yet ignores port events, so dovesnap waits for this before it raises a
  * container's link.
  */
-export async function readRunningDps(metricsUrl: string, fetchImpl: FetchLike = fetch, timeoutMs = 5000): Promise<Set<bigint>> {
+export async function readRunningDps(
+  metricsUrl: string,
+  fetchImpl: FetchLike = fetch,
+  timeoutMs = 5000,
+): Promise<Set<bigint>> {
   const response = await fetchImpl(onlyMetrics(metricsUrl, ['dp_status']), { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics answered HTTP ${response.status}`);
   const running = new Set<bigint>();
@@ -221,8 +245,14 @@ export interface PortStatusSeries {
 export type PortStatusReport = ReadonlyMap<bigint, ReadonlyMap<number, readonly PortStatusSeries[]>>;
 
 /** FAUCET's `port_status`, every series kept with its labels (see portReportedUp). */
-export async function readPortStatus(metricsUrl: string, fetchImpl: FetchLike = fetch, timeoutMs = 5000): Promise<PortStatusReport> {
-  const response = await fetchImpl(onlyMetrics(metricsUrl, ['port_status']), { signal: AbortSignal.timeout(timeoutMs) });
+export async function readPortStatus(
+  metricsUrl: string,
+  fetchImpl: FetchLike = fetch,
+  timeoutMs = 5000,
+): Promise<PortStatusReport> {
+  const response = await fetchImpl(onlyMetrics(metricsUrl, ['port_status']), {
+    signal: AbortSignal.timeout(timeoutMs),
+  });
   if (!response.ok) throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics answered HTTP ${response.status}`);
   return portStatusFromMetrics(await response.text());
 }
@@ -234,7 +264,10 @@ export function portStatusFromMetrics(body: string): PortStatusReport {
     const port = Number(s.labels.get('port'));
     if (s.name !== 'port_status' || id === undefined || !Number.isInteger(port)) continue;
     const dp = out.get(BigInt(id)) ?? new Map<number, PortStatusSeries[]>();
-    dp.set(port, [...(dp.get(port) ?? []), { dpName: s.labels.get('dp_name'), description: s.labels.get('port_description'), up: s.value === 1 }]);
+    dp.set(port, [
+      ...(dp.get(port) ?? []),
+      { dpName: s.labels.get('dp_name'), description: s.labels.get('port_description'), up: s.value === 1 },
+    ]);
     out.set(BigInt(id), dp);
   }
   return out;
@@ -250,9 +283,15 @@ export function portStatusFromMetrics(body: string): PortStatusReport {
  * series can also be stale at "down" (a container of the same name and id back on its old
  * number): the cost is one needless bounce, against a port left dead for good.
  */
-export function portReportedUp(report: PortStatusReport, dpId: bigint, port: number, running: { readonly dpName?: string; readonly description?: string } = {}): boolean | undefined {
+export function portReportedUp(
+  report: PortStatusReport,
+  dpId: bigint,
+  port: number,
+  running: { readonly dpName?: string; readonly description?: string } = {},
+): boolean | undefined {
   const all = report.get(dpId)?.get(port) ?? [];
-  const ofDp = running.dpName === undefined ? all : all.filter((s) => s.dpName === undefined || s.dpName === running.dpName);
+  const ofDp =
+    running.dpName === undefined ? all : all.filter((s) => s.dpName === undefined || s.dpName === running.dpName);
   if (ofDp.length === 0) return undefined;
   const live = running.description === undefined ? [] : ofDp.filter((s) => s.description === running.description);
   return (live.length > 0 ? live : ofDp).some((s) => s.up);

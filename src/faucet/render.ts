@@ -77,7 +77,11 @@ const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
 
 /** No folding: every scalar stays on one line, so entries can be spliced and re-indented by
  * line. Double-quoted strings as JSON: escapes instead of line breaks. */
-export const TO_STRING_OPTIONS: ToStringOptions = { lineWidth: 0, flowCollectionPadding: false, doubleQuotedAsJSON: true };
+export const TO_STRING_OPTIONS: ToStringOptions = {
+  lineWidth: 0,
+  flowCollectionPadding: false,
+  doubleQuotedAsJSON: true,
+};
 
 /** Parse without throwing; callers decide what `doc.errors` means to them. */
 export function parseFaucetDocument(text: string): Document.Parsed {
@@ -151,17 +155,30 @@ export function definedVlans(text: string): Map<string, number> {
  * dovesnap does not own, or another DP already uses the DPID. Call it before adding a name to
  * `ManagedFaucetState.owned`, which is what allows the renderer to overwrite an entry.
  */
-export function checkDpClaim(text: string, claim: { readonly name: string; readonly dpId: bigint }, owned: ReadonlySet<string>): void {
+export function checkDpClaim(
+  text: string,
+  claim: { readonly name: string; readonly dpId: bigint },
+  owned: ReadonlySet<string>,
+): void {
   const hex = `0x${claim.dpId.toString(16)}`;
   if (claim.name === PLACEHOLDER_DP_NAME || claim.dpId === PLACEHOLDER_DP_ID) {
-    throw new DovesnapError(ErrorCode.Conflict, `DP name '${PLACEHOLDER_DP_NAME}' and DPID 0x${PLACEHOLDER_DP_ID.toString(16)} are reserved for dovesnap's placeholder DP (network '${claim.name}', DPID ${hex})`);
+    throw new DovesnapError(
+      ErrorCode.Conflict,
+      `DP name '${PLACEHOLDER_DP_NAME}' and DPID 0x${PLACEHOLDER_DP_ID.toString(16)} are reserved for dovesnap's placeholder DP (network '${claim.name}', DPID ${hex})`,
+    );
   }
   for (const [name, dpId] of definedDps(text)) {
     if (name === claim.name && !owned.has(name)) {
-      throw new DovesnapError(ErrorCode.Conflict, `faucet.yaml already has a DP named '${name}' that dovesnap does not manage; choose another network name`);
+      throw new DovesnapError(
+        ErrorCode.Conflict,
+        `faucet.yaml already has a DP named '${name}' that dovesnap does not manage; choose another network name`,
+      );
     }
     if (name !== claim.name && dpId === claim.dpId) {
-      throw new DovesnapError(ErrorCode.Conflict, `DPID ${hex} of network '${claim.name}' is already used by DP '${name}' in faucet.yaml`);
+      throw new DovesnapError(
+        ErrorCode.Conflict,
+        `DPID ${hex} of network '${claim.name}' is already used by DP '${name}' in faucet.yaml`,
+      );
     }
   }
 }
@@ -201,6 +218,7 @@ const YAML_UNSAFE_RAW = /[\u007f-\u009f\u2028\u2029]/g;
 function str(value: string): Scalar {
   const node = new Scalar(value);
   // Double quotes (JSON style) for anything that would otherwise need a block scalar.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) node.type = Scalar.QUOTE_DOUBLE;
   return node;
 }
@@ -223,11 +241,20 @@ export function flowSeq(values: readonly (string | number)[]): YAMLSeq {
   return seq;
 }
 
-export function yamlMap(entries: ReadonlyArray<readonly [string | number, Node | string | number | boolean | undefined]>): YAMLMap {
+export function yamlMap(
+  entries: ReadonlyArray<readonly [string | number, Node | string | number | boolean | undefined]>,
+): YAMLMap {
   const map = new YAMLMap();
   for (const [key, value] of entries) {
     if (value === undefined) continue;
-    const node = typeof value === 'string' ? str(value) : typeof value === 'number' ? num(value) : isNode(value) ? value : new Scalar(value);
+    const node =
+      typeof value === 'string'
+        ? str(value)
+        : typeof value === 'number'
+          ? num(value)
+          : isNode(value)
+            ? value
+            : new Scalar(value);
     map.items.push(new Pair(typeof key === 'string' ? str(key) : num(key), node));
   }
   return map;
@@ -247,10 +274,12 @@ function portNode(port: FaucetPortSpec): YAMLMap {
   const tagged = sortedNumbers(port.taggedVlans);
   const mirror = sortedNumbers(port.mirror);
   const aclsIn = nonEmpty(port.aclsIn); // ACL order is meaningful: never sorted
-  const coprocessor = port.coprocessor && yamlMap([
-    ['strategy', port.coprocessor.strategy],
-    ['vlan_vid_base', port.coprocessor.vlanVidBase],
-  ]);
+  const coprocessor =
+    port.coprocessor &&
+    yamlMap([
+      ['strategy', port.coprocessor.strategy],
+      ['vlan_vid_base', port.coprocessor.vlanVidBase],
+    ]);
   return yamlMap([
     ['name', port.name],
     ['description', port.description],
@@ -260,7 +289,14 @@ function portNode(port: FaucetPortSpec): YAMLMap {
     ['mirror', mirror && flowSeq(mirror)],
     ['output_only', port.outputOnly],
     ['coprocessor', coprocessor],
-    ['stack', port.stack && yamlMap([['dp', port.stack.dp], ['port', port.stack.port]])],
+    [
+      'stack',
+      port.stack &&
+        yamlMap([
+          ['dp', port.stack.dp],
+          ['port', port.stack.port],
+        ]),
+    ],
     ['opstatus_reconf', port.opstatusReconf],
   ]);
 }
@@ -328,7 +364,8 @@ function applyEdits(text: string, edits: readonly Edit[]): string {
   // Back to front, so that the offsets of the edits still to apply stay valid. Edits never
   // overlap: each covers whole lines of a different entry, or an insertion point after them.
   let out = text;
-  for (const edit of [...edits].sort((a, b) => b.start - a.start)) out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
+  for (const edit of [...edits].sort((a, b) => b.start - a.start))
+    out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
   return out;
 }
 
@@ -373,7 +410,9 @@ function entryRegion(text: string, pair: Pair, what: string): { start: number; e
   const key = keyOffset(pair);
   const start = lineStart(text, key);
   if (!/^ *$/.test(text.slice(start, key))) {
-    throw unsupported(`${what} does not start its own line (anchors, tags and explicit keys are not supported on entries dovesnap manages)`);
+    throw unsupported(
+      `${what} does not start its own line (anchors, tags and explicit keys are not supported on entries dovesnap manages)`,
+    );
   }
   return { start, end: endOfLine(text, contentEnd(pair), what) };
 }
@@ -389,7 +428,9 @@ function afterColon(text: string, pair: Pair, what: string): number {
 function keyName(pair: Pair): string | undefined {
   if (!isScalar(pair.key)) return undefined;
   const value = pair.key.value;
-  return typeof value === 'string' || typeof value === 'bigint' || typeof value === 'number' ? String(value) : undefined;
+  return typeof value === 'string' || typeof value === 'bigint' || typeof value === 'number'
+    ? String(value)
+    : undefined;
 }
 
 function indentLines(rendered: string, indent: number): string {
@@ -415,7 +456,9 @@ function renderEntries(entries: ReadonlyMap<string, Node>, indent: number, step:
 
 /** The indentation step the operator uses, so that dovesnap's entries look like theirs. */
 function indentStep(text: string, root: YAMLMap, rootColumn: number, preferred: string): number {
-  const candidates = [...root.items].sort((a, b) => Number(keyName(b) === preferred) - Number(keyName(a) === preferred));
+  const candidates = [...root.items].sort(
+    (a, b) => Number(keyName(b) === preferred) - Number(keyName(a) === preferred),
+  );
   for (const pair of candidates) {
     const value = pair.value;
     if (isMap(value) && !value.flow) {
@@ -435,7 +478,13 @@ function indentStep(text: string, root: YAMLMap, rootColumn: number, preferred: 
  * place, new ones appended after the section's last entry, and owned entries not desired are
  * removed; a section left empty is removed, since FAUCET rejects an empty one.
  */
-function syncSection(text: string, doc: Document.Parsed, sectionName: string, desired: ReadonlyMap<string, Node>, isOwned: (key: string) => boolean): string {
+function syncSection(
+  text: string,
+  doc: Document.Parsed,
+  sectionName: string,
+  desired: ReadonlyMap<string, Node>,
+  isOwned: (key: string) => boolean,
+): string {
   const root = doc.contents;
   if (root === null || (isScalar(root) && root.value === null)) {
     if (desired.size === 0) return text;
@@ -456,11 +505,16 @@ function syncSection(text: string, doc: Document.Parsed, sectionName: string, de
     const at = endOfLine(text, contentEnd(lastRootPair), 'the last top-level entry');
     const separator = at === text.length && text !== '' && !text.endsWith('\n') ? '\n' : '';
     const header = `${' '.repeat(rootColumn)}${sectionName}:\n`;
-    return applyEdits(text, [{ start: at, end: at, text: separator + header + renderEntries(desired, entryIndent, step) }]);
+    return applyEdits(text, [
+      { start: at, end: at, text: separator + header + renderEntries(desired, entryIndent, step) },
+    ]);
   }
 
   const value = pair.value;
-  const emptyValue = value === null || (isScalar(value) && value.value === null) || (isMap(value) && value.flow === true && value.items.length === 0);
+  const emptyValue =
+    value === null ||
+    (isScalar(value) && value.value === null) ||
+    (isMap(value) && value.flow === true && value.items.length === 0);
   if (emptyValue) {
     // `dps:`, `dps: ~` or `dps: {}`: drop the empty value, put the entries under the key.
     if (desired.size === 0) return text;
@@ -475,7 +529,9 @@ function syncSection(text: string, doc: Document.Parsed, sectionName: string, de
     return applyEdits(text, edits);
   }
   if (!isMap(value) || value.flow) {
-    throw unsupported(`'${sectionName}' must be a block mapping (one entry per line), not ${isMap(value) ? 'a flow mapping {...}' : 'a scalar or list'}`);
+    throw unsupported(
+      `'${sectionName}' must be a block mapping (one entry per line), not ${isMap(value) ? 'a flow mapping {...}' : 'a scalar or list'}`,
+    );
   }
 
   const edits: Edit[] = [];
@@ -497,15 +553,20 @@ function syncSection(text: string, doc: Document.Parsed, sectionName: string, de
   }
   if (missing.size > 0) {
     const lastEntry = value.items[value.items.length - 1];
-    const at = lastEntry === undefined
-      ? endOfLine(text, afterColon(text, pair, `'${sectionName}:'`), `'${sectionName}:'`)
-      : endOfLine(text, contentEnd(lastEntry), `${sectionName} entry '${keyName(lastEntry) ?? '?'}'`);
+    const at =
+      lastEntry === undefined
+        ? endOfLine(text, afterColon(text, pair, `'${sectionName}:'`), `'${sectionName}:'`)
+        : endOfLine(text, contentEnd(lastEntry), `${sectionName} entry '${keyName(lastEntry) ?? '?'}'`);
     const separator = at === text.length && !text.endsWith('\n') ? '\n' : '';
     edits.push({ start: at, end: at, text: separator + renderEntries(missing, indent, step) });
   } else if (kept === 0) {
     // Every entry was dovesnap's and none is wanted: drop the `section:` line too.
     const start = lineStart(text, keyOffset(pair));
-    edits.push({ start, end: endOfLine(text, afterColon(text, pair, `'${sectionName}:'`), `'${sectionName}:'`), text: '' });
+    edits.push({
+      start,
+      end: endOfLine(text, afterColon(text, pair, `'${sectionName}:'`), `'${sectionName}:'`),
+      text: '',
+    });
   }
   return applyEdits(text, edits);
 }
@@ -537,7 +598,8 @@ function verifySection(
   for (const key of new Set([...oldSection.keys(), ...newSection.keys()])) {
     const name = String(key);
     if (!isOwned(name)) {
-      if (!isDeepStrictEqual(oldSection.get(key), newSection.get(key))) fail(`changed entry '${name}', which dovesnap does not own`);
+      if (!isDeepStrictEqual(oldSection.get(key), newSection.get(key)))
+        fail(`changed entry '${name}', which dovesnap does not own`);
     } else if (!desired.has(name) && newSection.has(key)) {
       fail(`left entry '${name}' behind`);
     }
@@ -554,7 +616,12 @@ interface Rendered {
   readonly doc: Document.Parsed;
 }
 
-function syncSectionChecked(current: Rendered, sectionName: string, desired: ReadonlyMap<string, Node>, isOwned: (key: string) => boolean): Rendered {
+function syncSectionChecked(
+  current: Rendered,
+  sectionName: string,
+  desired: ReadonlyMap<string, Node>,
+  isOwned: (key: string) => boolean,
+): Rendered {
   const text = syncSection(current.text, current.doc, sectionName, desired, isOwned);
   if (text === current.text) return current;
   const doc = parseFaucetDocument(text);
@@ -598,7 +665,9 @@ export function renderFaucetConfig(currentText: string, managed: ManagedFaucetSt
   checkManagedState(managed);
 
   const vlans = sortedByName([
-    ...managed.dps.flatMap((dp) => (dp.vlans ?? []).map((vlan) => [managedVlanName(dp.name, vlan.vid), vlanNode(vlan)] as const)),
+    ...managed.dps.flatMap((dp) =>
+      (dp.vlans ?? []).map((vlan) => [managedVlanName(dp.name, vlan.vid), vlanNode(vlan)] as const),
+    ),
     ...(managed.vlans ?? []).map((vlan) => [sharedVlanName(vlan.vid), vlanNode(vlan)] as const),
   ]);
   const ownsVlan = (key: string): boolean => {
@@ -606,7 +675,12 @@ export function renderFaucetConfig(currentText: string, managed: ManagedFaucetSt
     const parsed = parseManagedVlanName(key);
     return parsed !== undefined && managed.owned.has(parsed.dpName);
   };
-  const withVlans = syncSectionChecked({ text: currentText, doc: loadFaucetYaml(currentText) }, 'vlans', vlans, ownsVlan);
+  const withVlans = syncSectionChecked(
+    { text: currentText, doc: loadFaucetYaml(currentText) },
+    'vlans',
+    vlans,
+    ownsVlan,
+  );
 
   const ownsDp = (name: string): boolean => name === PLACEHOLDER_DP_NAME || managed.owned.has(name);
   const dpsNode = withVlans.doc.get('dps', true);
@@ -626,10 +700,15 @@ export function renderFaucetConfig(currentText: string, managed: ManagedFaucetSt
  * accept the daemon's `dovesnap-` names. The nodes' integers must be bigints, as in yamlMap.
  * Throws FaucetInvalid if the text cannot be edited safely (bad YAML, a flow-style `acls:`).
  */
-export function syncAclEntries(currentText: string, desired: ReadonlyMap<string, Node>, isOwned: (name: string) => boolean): string {
+export function syncAclEntries(
+  currentText: string,
+  desired: ReadonlyMap<string, Node>,
+  isOwned: (name: string) => boolean,
+): string {
   const owns = (name: string): boolean => !name.startsWith(OWNED_ACL_PREFIX) && isOwned(name);
   for (const name of desired.keys()) {
-    if (!owns(name)) throw new DovesnapError(ErrorCode.Internal, `bug: ACL '${name}' is desired but not owned by the caller`);
+    if (!owns(name))
+      throw new DovesnapError(ErrorCode.Internal, `bug: ACL '${name}' is desired but not owned by the caller`);
   }
   return syncSectionChecked({ text: currentText, doc: loadFaucetYaml(currentText) }, 'acls', desired, owns).text;
 }
@@ -645,13 +724,19 @@ function isForeignMarked(value: unknown): boolean {
  * DP's last interface; every other byte stays. A DP that is not in the file gets nothing (its
  * switch is another FAUCET's); one whose interfaces are not a block mapping is refused.
  */
-function syncForeignPorts(current: Rendered, wanted: readonly FaucetForeignPortSpec[], owned: ReadonlySet<string>): Rendered {
+function syncForeignPorts(
+  current: Rendered,
+  wanted: readonly FaucetForeignPortSpec[],
+  owned: ReadonlySet<string>,
+): Rendered {
   let rendered = current;
   const dpsNode = rendered.doc.get('dps', true);
   if (!isMap(dpsNode)) return rendered;
   const byDp = new Map<string, FaucetForeignPortSpec[]>();
   for (const w of wanted) byDp.set(w.dp, [...(byDp.get(w.dp) ?? []), w]);
-  const names = dpsNode.items.map((pair) => keyName(pair)).filter((n): n is string => n !== undefined && !owned.has(n) && n !== PLACEHOLDER_DP_NAME);
+  const names = dpsNode.items
+    .map((pair) => keyName(pair))
+    .filter((n): n is string => n !== undefined && !owned.has(n) && n !== PLACEHOLDER_DP_NAME);
   for (const dpName of names) {
     const desired = new Map<number, YAMLMap>();
     for (const w of byDp.get(dpName) ?? []) desired.set(w.port.number, portNode(w.port));
@@ -666,10 +751,14 @@ function syncForeignDp(current: Rendered, dpName: string, desired: ReadonlyMap<n
   if (!isMap(dp)) return current;
   const interfaces = dp.items.find((pair) => keyName(pair) === 'interfaces');
   const map = interfaces?.value;
-  const hasMarked = isMap(map) && map.items.some((entry) => isForeignMarked(faucetDocumentToJs(new Document(entry.value, YAML_OPTIONS))));
+  const hasMarked =
+    isMap(map) &&
+    map.items.some((entry) => isForeignMarked(faucetDocumentToJs(new Document(entry.value, YAML_OPTIONS))));
   if (desired.size === 0 && !hasMarked) return current;
   if (interfaces === undefined || !isMap(map) || map.flow || map.items.length === 0) {
-    throw unsupported(`the interfaces of DP '${dpName}' must be a block mapping (one entry per line) for dovesnap to add its stack link there`);
+    throw unsupported(
+      `the interfaces of DP '${dpName}' must be a block mapping (one entry per line) for dovesnap to add its stack link there`,
+    );
   }
   const [first] = map.items;
   const indent = column(text, keyOffset(first as Pair));
@@ -687,13 +776,20 @@ function syncForeignDp(current: Rendered, dpName: string, desired: ReadonlyMap<n
     }
     const node = missing.get(number);
     missing.delete(number);
-    edits.push({ ...entryRegion(text, entry, `DP '${dpName}' interface ${name ?? '?'}`), text: node === undefined ? '' : renderNumbered(number, node, indent, step) });
+    edits.push({
+      ...entryRegion(text, entry, `DP '${dpName}' interface ${name ?? '?'}`),
+      text: node === undefined ? '' : renderNumbered(number, node, indent, step),
+    });
   }
   if (missing.size > 0) {
     const last = map.items[map.items.length - 1] as Pair;
     const at = endOfLine(text, contentEnd(last), `DP '${dpName}' interface ${keyName(last) ?? '?'}`);
     const separator = at === text.length && !text.endsWith('\n') ? '\n' : '';
-    edits.push({ start: at, end: at, text: separator + [...missing].map(([n, node]) => renderNumbered(n, node, indent, step)).join('') });
+    edits.push({
+      start: at,
+      end: at,
+      text: separator + [...missing].map(([n, node]) => renderNumbered(n, node, indent, step)).join(''),
+    });
   }
   const next = applyEdits(text, edits);
   if (next === text) return current;
@@ -709,7 +805,12 @@ function renderNumbered(number: number, node: YAMLMap, indent: number, step: num
 }
 
 /** Outside the marked entries of one DP's interfaces nothing changed; those hold what was desired. */
-function verifyForeignDp(beforeDoc: Document.Parsed, afterDoc: Document.Parsed, dpName: string, desired: ReadonlyMap<number, YAMLMap>): void {
+function verifyForeignDp(
+  beforeDoc: Document.Parsed,
+  afterDoc: Document.Parsed,
+  dpName: string,
+  desired: ReadonlyMap<number, YAMLMap>,
+): void {
   const fail = (why: string): never => {
     throw new DovesnapError(ErrorCode.Internal, `bug: rendering the stack links of DP '${dpName}' ${why}`);
   };
@@ -723,7 +824,8 @@ function verifyForeignDp(beforeDoc: Document.Parsed, afterDoc: Document.Parsed, 
   const after = jsMap(jsMap(jsMap(jsMap(faucetDocumentToJs(afterDoc))?.get('dps'))?.get(dpName))?.get('interfaces'));
   for (const [number, node] of desired) {
     const got = after?.get(BigInt(number));
-    if (isForeignMarked(got) && !isDeepStrictEqual(got, new Document(node, YAML_OPTIONS).toJS({ mapAsMap: true }))) fail(`did not write interface ${number} as rendered`);
+    if (isForeignMarked(got) && !isDeepStrictEqual(got, new Document(node, YAML_OPTIONS).toJS({ mapAsMap: true })))
+      fail(`did not write interface ${number} as rendered`);
   }
   if (!isDeepStrictEqual(strip(beforeDoc), strip(afterDoc))) fail('changed something besides its own entries');
 }
@@ -757,25 +859,47 @@ export const PORT_STATS_INTERVAL_S = 30;
 export function gaugeConfig(opts: GaugeConfigOptions): string {
   const { faucetConfigPath, prometheusPort, prometheusAddr } = opts;
   if (!faucetConfigPath.startsWith('/')) {
-    throw new DovesnapError(ErrorCode.BadOption, `Gauge needs an absolute FAUCET config path, got '${faucetConfigPath}'`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `Gauge needs an absolute FAUCET config path, got '${faucetConfigPath}'`,
+    );
   }
   if (!Number.isInteger(prometheusPort) || prometheusPort < 1 || prometheusPort > 65535) {
     throw new DovesnapError(ErrorCode.BadOption, `Gauge Prometheus port must be 1..65535, got ${prometheusPort}`);
   }
   const watcher = (type: string, interval?: number): YAMLMap =>
-    yamlMap([['type', type], ['all_dps', true], ['interval', interval], ['db', 'prometheus']]);
+    yamlMap([
+      ['type', type],
+      ['all_dps', true],
+      ['interval', interval],
+      ['db', 'prometheus'],
+    ]);
   const doc = new Document(null, YAML_OPTIONS);
   doc.contents = yamlMap([
     ['faucet_configs', flowSeq([faucetConfigPath])],
-    ['watchers', yamlMap([
-      ['port_status_poller', watcher('port_state')],
-      ['port_stats_poller', watcher('port_stats', PORT_STATS_INTERVAL_S)],
-      ['flow_table_poller', watcher('flow_table', 60)],
-    ])],
-    ['dbs', yamlMap([
-      ['prometheus', yamlMap([['type', 'prometheus'], ['prometheus_port', prometheusPort], ['prometheus_addr', prometheusAddr]])],
-    ])],
+    [
+      'watchers',
+      yamlMap([
+        ['port_status_poller', watcher('port_state')],
+        ['port_stats_poller', watcher('port_stats', PORT_STATS_INTERVAL_S)],
+        ['flow_table_poller', watcher('flow_table', 60)],
+      ]),
+    ],
+    [
+      'dbs',
+      yamlMap([
+        [
+          'prometheus',
+          yamlMap([
+            ['type', 'prometheus'],
+            ['prometheus_port', prometheusPort],
+            ['prometheus_addr', prometheusAddr],
+          ]),
+        ],
+      ]),
+    ],
   ]);
-  doc.commentBefore = ' Gauge configuration, written by dovesnap (`dovesnap setup-config`). Yours to edit: dovesnap\n only makes sure, at every start, that the ports of every switch are watched (README: Your FAUCET configuration).';
+  doc.commentBefore =
+    ' Gauge configuration, written by dovesnap (`dovesnap setup-config`). Yours to edit: dovesnap\n only makes sure, at every start, that the ports of every switch are watched (README: Your FAUCET configuration).';
   return doc.toString({ ...TO_STRING_OPTIONS, indent: 2 });
 }

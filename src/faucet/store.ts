@@ -279,8 +279,12 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
     const callers = batch.waiters.length;
     this.applyOnce(batch.desired, callers)
       .then(
-        (result) => batch.waiters.forEach((waiter) => waiter.resolve(result)),
-        (err: unknown) => batch.waiters.forEach((waiter) => waiter.reject(err)),
+        (result) => {
+          for (const waiter of batch.waiters) waiter.resolve(result);
+        },
+        (err: unknown) => {
+          for (const waiter of batch.waiters) waiter.reject(err);
+        },
       )
       .finally(() => {
         this.running = false;
@@ -319,7 +323,10 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
         if (this.confirmedSha !== sha && !(await this.alreadyLoaded(before.target, sha))) {
           // Unchanged, but FAUCET was never seen running it (an earlier apply timed out, or the
           // operator edited the file without a reload): reload now. Nothing to restore to.
-          log?.info({ path: before.target, sha256: sha }, 'faucet.yaml unchanged but not confirmed loaded; reloading FAUCET');
+          log?.info(
+            { path: before.target, sha256: sha },
+            'faucet.yaml unchanged but not confirmed loaded; reloading FAUCET',
+          );
           if ((await this.reloadAndConfirm(before.target, next, sha, managed, undefined)) === 'lost') {
             if (render >= MAX_RENDERS) throw this.lostError(before.target, render);
             continue;
@@ -336,11 +343,26 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
       const baseline = this.readState === undefined ? undefined : await this.readState().catch(() => undefined);
       await failpoint('faucet.beforeWrite');
       this.writtenSha = sha;
-      if (!(await writeFileAtomic(before.target, next, before.stats, this.opts.newFileMode, () => this.unchangedSince(before), this.critical(before.target)))) {
+      if (
+        !(await writeFileAtomic(
+          before.target,
+          next,
+          before.stats,
+          this.opts.newFileMode,
+          () => this.unchangedSince(before),
+          this.critical(before.target),
+        ))
+      ) {
         if (render >= MAX_RENDERS) {
-          throw new DovesnapError(ErrorCode.FaucetTimeout, `${before.target} changed under dovesnap ${render} times in a row while it rendered its entries; nothing was written, so that the other writer's changes stay (dovesnap tries again at its next change)`);
+          throw new DovesnapError(
+            ErrorCode.FaucetTimeout,
+            `${before.target} changed under dovesnap ${render} times in a row while it rendered its entries; nothing was written, so that the other writer's changes stay (dovesnap tries again at its next change)`,
+          );
         }
-        log?.warn({ path: before.target, render }, 'faucet.yaml changed since dovesnap read it; rendering again from the new text instead of overwriting it');
+        log?.warn(
+          { path: before.target, render },
+          'faucet.yaml changed since dovesnap read it; rendering again from the new text instead of overwriting it',
+        );
         continue;
       }
       log?.info({ path: before.target, sha256: sha, callers }, 'wrote faucet.yaml');
@@ -351,7 +373,10 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
       }
       if ((await this.reloadAndConfirm(before.target, next, sha, managed, { before, baseline })) === 'lost') {
         if (render >= MAX_RENDERS) throw this.lostError(before.target, render);
-        log?.warn({ path: before.target, render }, 'faucet.yaml was replaced without our change before FAUCET loaded it; rendering again from the new text');
+        log?.warn(
+          { path: before.target, render },
+          'faucet.yaml was replaced without our change before FAUCET loaded it; rendering again from the new text',
+        );
         continue;
       }
       this.confirmedSha = sha;
@@ -360,20 +385,33 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
   }
 
   private lostError(target: string, times: number): DovesnapError {
-    return new DovesnapError(ErrorCode.FaucetTimeout, `${target} was replaced by another writer without this change ${times} times in a row before FAUCET loaded it; giving up`);
+    return new DovesnapError(
+      ErrorCode.FaucetTimeout,
+      `${target} was replaced by another writer without this change ${times} times in a row before FAUCET loaded it; giving up`,
+    );
   }
 
   /** The lock around the re-check and the rename, when `lockRenames` asks for one. */
   private critical(target: string): ((section: () => Promise<boolean>) => Promise<boolean>) | undefined {
     if (this.opts.lockRenames !== true) return undefined;
     // Held for milliseconds by anyone else: a long wait means a stuck writer, and is an error.
-    return (section) => withLockFile(writeLockPath(target), { timeoutMs: 10_000, pollMs: 5, what: `${target} (the rename of another writer)` }, section);
+    return (section) =>
+      withLockFile(
+        writeLockPath(target),
+        { timeoutMs: 10_000, pollMs: 5, what: `${target} (the rename of another writer)` },
+        section,
+      );
   }
 
   /** Whether the file is still the one `before` read: same content, and the same file (inode), so a rewrite with equal bytes counts too. */
   private async unchangedSince(before: CurrentFile): Promise<boolean> {
     const now = await this.current();
-    return now.target === before.target && now.text === before.text && now.stats?.dev === before.stats?.dev && now.stats?.ino === before.stats?.ino;
+    return (
+      now.target === before.target &&
+      now.text === before.text &&
+      now.stats?.dev === before.stats?.dev &&
+      now.stats?.ino === before.stats?.ino
+    );
   }
 
   private async alreadyLoaded(target: string, sha: string): Promise<boolean> {
@@ -416,11 +454,20 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
         `FAUCET did not confirm loading ${target} (sha256 ${sha.slice(0, 12)}) within ${this.timeoutMs} ms; the new file stays in place (FAUCET may be down or slow, and loads it when it starts); last seen: ${outcome.last}`,
       );
     }
-    const restored = restore === undefined ? 'there was no previous version to restore' : await this.restore(target, text, restore.before);
+    const restored =
+      restore === undefined
+        ? 'there was no previous version to restore'
+        : await this.restore(target, text, restore.before);
     throw new DovesnapError(ErrorCode.FaucetRejected, `FAUCET rejected ${target}: ${outcome.error}; ${restored}`);
   }
 
-  private async waitForLoad(target: string, text: string, sha: string, desired: D, baseline: FaucetConfigState | undefined): Promise<Confirmation> {
+  private async waitForLoad(
+    target: string,
+    text: string,
+    sha: string,
+    desired: D,
+    baseline: FaucetConfigState | undefined,
+  ): Promise<Confirmation> {
     const readState = this.readState;
     if (readState === undefined) return { kind: 'loaded' };
     const deadline = this.clock.now() + this.timeoutMs;
@@ -435,7 +482,8 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
         if (successor?.kind === 'loaded') return { kind: 'loaded' };
         if (successor?.kind === 'without' && successor.text === without) return { kind: 'lost' };
         without = successor?.kind === 'without' ? successor.text : undefined;
-        if (state.loadError && state.error !== '' && isFresh(state, baseline)) return { kind: 'rejected', error: state.error };
+        if (state.loadError && state.error !== '' && isFresh(state, baseline))
+          return { kind: 'rejected', error: state.error };
         last = describeState(state);
       } catch (err) {
         last = errorMessage(err);
@@ -451,14 +499,21 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
    * still carries our change and FAUCET runs it, 'without' (and the text) if it no longer
    * carries it; undefined while it cannot tell.
    */
-  private async successor(state: FaucetConfigState, target: string, ours: string, desired: D): Promise<{ kind: 'loaded' } | { kind: 'without'; text: string } | undefined> {
-    const carries = this.opts.carries ?? ((later: string, d: D): boolean | undefined => {
-      try {
-        return this.render(later, d) === later;
-      } catch {
-        return undefined;
-      }
-    });
+  private async successor(
+    state: FaucetConfigState,
+    target: string,
+    ours: string,
+    desired: D,
+  ): Promise<{ kind: 'loaded' } | { kind: 'without'; text: string } | undefined> {
+    const carries =
+      this.opts.carries ??
+      ((later: string, d: D): boolean | undefined => {
+        try {
+          return this.render(later, d) === later;
+        } catch {
+          return undefined;
+        }
+      });
     const now = await this.current().catch(() => undefined);
     if (now === undefined || now.text === ours) return undefined;
     const verdict = carries(now.text, desired);
@@ -477,7 +532,17 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
       };
       if (now.text !== ours) return changed();
       if (before.stats === undefined) await unlink(target);
-      else if (!(await writeFileAtomic(target, before.text, before.stats, undefined, () => this.unchangedSince(now), this.critical(target)))) return changed();
+      else if (
+        !(await writeFileAtomic(
+          target,
+          before.text,
+          before.stats,
+          undefined,
+          () => this.unchangedSince(now),
+          this.critical(target),
+        ))
+      )
+        return changed();
     } catch (err) {
       log?.error({ path: target, err }, 'restoring faucet.yaml failed');
       return `restoring the previous file failed: ${errorMessage(err)}`;
@@ -496,28 +561,43 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
  * Sends `signal` to the process whose id `pidfile` holds. Refuses ids 0 and 1 and anything that
  * is not a plain number: kill(0) and kill(-1) would signal whole process groups.
  */
-export async function signalFromPidfile(pidfile: string, signal: NodeJS.Signals = 'SIGHUP', opts: { handlerWaitMs?: number } = {}): Promise<number> {
+export async function signalFromPidfile(
+  pidfile: string,
+  signal: NodeJS.Signals = 'SIGHUP',
+  opts: { handlerWaitMs?: number } = {},
+): Promise<number> {
   let content: string;
   try {
     content = await readFile(pidfile, 'utf8');
   } catch (err) {
-    throw new DovesnapError(ErrorCode.HostCommand, `cannot read pidfile ${pidfile}: ${errorMessage(err)}`, { cause: err });
+    throw new DovesnapError(ErrorCode.HostCommand, `cannot read pidfile ${pidfile}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   const text = content.trim();
   const pid = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(pid) || pid <= 1) {
-    throw new DovesnapError(ErrorCode.HostCommand, `pidfile ${pidfile} does not hold a usable process id: '${text.slice(0, 40)}'`);
+    throw new DovesnapError(
+      ErrorCode.HostCommand,
+      `pidfile ${pidfile} does not hold a usable process id: '${text.slice(0, 40)}'`,
+    );
   }
   // A reload request only: a FAUCET or Gauge that has just started has not installed its SIGHUP
   // handler yet, and the default action of SIGHUP is to terminate: signalled then, it would die (seen when `make up`
   // restarted Gauge during a burst of container starts).
   if (signal === 'SIGHUP' && !(await waitHandled(pid, signal, opts.handlerWaitMs ?? 10_000))) {
-    throw new DovesnapError(ErrorCode.HostCommand, `process ${pid} from ${pidfile} has not installed a ${signal} handler (still starting?); not signalled, since ${signal} would end it`);
+    throw new DovesnapError(
+      ErrorCode.HostCommand,
+      `process ${pid} from ${pidfile} has not installed a ${signal} handler (still starting?); not signalled, since ${signal} would end it`,
+    );
   }
   try {
     process.kill(pid, signal);
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'ESRCH' ? 'is not running (stale pidfile?)' : `cannot be signalled: ${errorMessage(err)}`;
+    const why =
+      (err as NodeJS.ErrnoException).code === 'ESRCH'
+        ? 'is not running (stale pidfile?)'
+        : `cannot be signalled: ${errorMessage(err)}`;
     throw new DovesnapError(ErrorCode.HostCommand, `process ${pid} from ${pidfile} ${why}`, { cause: err });
   }
   return pid;

@@ -64,34 +64,134 @@ const SPECIAL_PORTS = new Set([BigInt(OFPP_LOCAL), 0xfffffff8n /* OFPP_IN_PORT *
 const MAX_DPID = (1n << 64n) - 1n;
 const TOP_LEVEL_KEYS = new Set(['acls', 'dps', 'meters', 'routers', 'vlans', 'include', 'include-optional', 'version']);
 const SUPPORTED_HARDWARE = new Set([
-  'Allied-Telesis', 'Aruba', 'CiscoC9K', 'Generic', 'GenericTFM', 'Lagopus', 'Netronome', 'NoviFlow',
-  'Open vSwitch', 'Open vSwitch TFM', 'ZodiacFX', 'ZodiacGX',
+  'Allied-Telesis',
+  'Aruba',
+  'CiscoC9K',
+  'Generic',
+  'GenericTFM',
+  'Lagopus',
+  'Netronome',
+  'NoviFlow',
+  'Open vSwitch',
+  'Open vSwitch TFM',
+  'ZodiacFX',
+  'ZodiacGX',
 ]);
 const DP_KEYS = new Set([
-  'advertise_interval', 'arp_neighbor_timeout', 'cache_update_guard_time', 'combinatorial_port_flood', 'cookie',
-  'description', 'dot1x', 'dp_acls', 'dp_id', 'drop_broadcast_source_address', 'drop_spoofed_faucet_mac',
-  'egress_pipeline', 'fast_advertise_interval', 'faucet_dp_mac', 'global_vlan', 'group_table', 'hardware',
-  'high_priority', 'highest_priority', 'idle_dst', 'ignore_learn_ins', 'interface_ranges', 'interfaces',
-  'lacp_timeout', 'learn_ban_timeout', 'learn_jitter', 'lldp_beacon', 'low_priority', 'lowest_priority',
-  'max_host_fib_retry_count', 'max_hosts_per_resolve_cycle', 'max_resolve_backoff_time',
-  'max_wildcard_table_size', 'metrics_rate_limit_sec', 'min_wildcard_table_size', 'multi_out', 'name',
-  'nd_neighbor_timeout', 'ofchannel_log', 'packetin_pps', 'port_table_scale_factor', 'priority_offset',
-  'proactive_learn_v4', 'proactive_learn_v6', 'slowpath_pps', 'stack', 'strict_packet_in_cookie', 'table_sizes',
-  'timeout', 'use_classification', 'use_idle_timeout',
+  'advertise_interval',
+  'arp_neighbor_timeout',
+  'cache_update_guard_time',
+  'combinatorial_port_flood',
+  'cookie',
+  'description',
+  'dot1x',
+  'dp_acls',
+  'dp_id',
+  'drop_broadcast_source_address',
+  'drop_spoofed_faucet_mac',
+  'egress_pipeline',
+  'fast_advertise_interval',
+  'faucet_dp_mac',
+  'global_vlan',
+  'group_table',
+  'hardware',
+  'high_priority',
+  'highest_priority',
+  'idle_dst',
+  'ignore_learn_ins',
+  'interface_ranges',
+  'interfaces',
+  'lacp_timeout',
+  'learn_ban_timeout',
+  'learn_jitter',
+  'lldp_beacon',
+  'low_priority',
+  'lowest_priority',
+  'max_host_fib_retry_count',
+  'max_hosts_per_resolve_cycle',
+  'max_resolve_backoff_time',
+  'max_wildcard_table_size',
+  'metrics_rate_limit_sec',
+  'min_wildcard_table_size',
+  'multi_out',
+  'name',
+  'nd_neighbor_timeout',
+  'ofchannel_log',
+  'packetin_pps',
+  'port_table_scale_factor',
+  'priority_offset',
+  'proactive_learn_v4',
+  'proactive_learn_v6',
+  'slowpath_pps',
+  'stack',
+  'strict_packet_in_cookie',
+  'table_sizes',
+  'timeout',
+  'use_classification',
+  'use_idle_timeout',
 ]);
 const PORT_KEYS = new Set([
-  'acl_in', 'acls_in', 'coprocessor', 'count_untag_vlan_miss', 'description', 'dot1x', 'dot1x_acl',
-  'dot1x_dyn_acl', 'dot1x_mab', 'enabled', 'hairpin', 'hairpin_unicast', 'lacp', 'lacp_active',
-  'lacp_collect_and_distribute', 'lacp_passthrough', 'lacp_port_id', 'lacp_port_priority', 'lacp_resp_interval',
-  'lacp_selected', 'lacp_standby', 'lacp_unselected', 'lldp_beacon', 'lldp_peer_mac', 'loop_protect',
-  'loop_protect_external', 'max_hosts', 'max_lldp_lost', 'mirror', 'name', 'native_vlan', 'number',
-  'opstatus_reconf', 'output_only', 'permanent_learn', 'receive_lldp', 'restricted_bcast_arpnd', 'stack',
-  'tagged_vlans', 'unicast_flood',
+  'acl_in',
+  'acls_in',
+  'coprocessor',
+  'count_untag_vlan_miss',
+  'description',
+  'dot1x',
+  'dot1x_acl',
+  'dot1x_dyn_acl',
+  'dot1x_mab',
+  'enabled',
+  'hairpin',
+  'hairpin_unicast',
+  'lacp',
+  'lacp_active',
+  'lacp_collect_and_distribute',
+  'lacp_passthrough',
+  'lacp_port_id',
+  'lacp_port_priority',
+  'lacp_resp_interval',
+  'lacp_selected',
+  'lacp_standby',
+  'lacp_unselected',
+  'lldp_beacon',
+  'lldp_peer_mac',
+  'loop_protect',
+  'loop_protect_external',
+  'max_hosts',
+  'max_lldp_lost',
+  'mirror',
+  'name',
+  'native_vlan',
+  'number',
+  'opstatus_reconf',
+  'output_only',
+  'permanent_learn',
+  'receive_lldp',
+  'restricted_bcast_arpnd',
+  'stack',
+  'tagged_vlans',
+  'unicast_flood',
 ]);
 const VLAN_KEYS = new Set([
-  'acl_in', 'acl_out', 'acls_in', 'acls_out', 'description', 'dot1x_assigned', 'edge_learn_stack_root',
-  'faucet_mac', 'faucet_vips', 'max_hosts', 'minimum_ip_size_check', 'name', 'proactive_arp_limit',
-  'proactive_nd_limit', 'reserved_internal_vlan', 'routes', 'targeted_gw_resolution', 'unicast_flood', 'vid',
+  'acl_in',
+  'acl_out',
+  'acls_in',
+  'acls_out',
+  'description',
+  'dot1x_assigned',
+  'edge_learn_stack_root',
+  'faucet_mac',
+  'faucet_vips',
+  'max_hosts',
+  'minimum_ip_size_check',
+  'name',
+  'proactive_arp_limit',
+  'proactive_nd_limit',
+  'reserved_internal_vlan',
+  'routes',
+  'targeted_gw_resolution',
+  'unicast_flood',
+  'vid',
 ]);
 /** Port options that make a port a non-VLAN port (port.py check_config). */
 const NON_VLAN_OPTIONS = ['stack', 'mirror', 'coprocessor', 'output_only'] as const;
@@ -99,8 +199,12 @@ const NON_VLAN_OPTIONS = ['stack', 'mirror', 'coprocessor', 'output_only'] as co
 const VLAN_AGNOSTIC_OPTIONS = new Set(['enabled', 'number', 'name', 'description', 'max_lldp_lost']);
 /** Truthy FAUCET defaults: setting these to their default on a non-VLAN port is allowed. */
 const TRUTHY_PORT_DEFAULTS = new Map<string, unknown>([
-  ['unicast_flood', true], ['opstatus_reconf', true], ['max_hosts', 255n], ['lacp_resp_interval', 1n],
-  ['lacp_port_priority', 255n], ['lacp_port_id', -1n],
+  ['unicast_flood', true],
+  ['opstatus_reconf', true],
+  ['max_hosts', 255n],
+  ['lacp_resp_interval', 1n],
+  ['lacp_port_priority', 255n],
+  ['lacp_port_id', -1n],
 ]);
 
 type JsMap = Map<unknown, unknown>;
@@ -181,13 +285,20 @@ class Checker {
 
   run(): void {
     for (const key of this.root.keys()) {
-      if (typeof key !== 'string' || !TOP_LEVEL_KEYS.has(key)) this.add('top-level', String(key), `unknown top-level key ${show(key)}`);
+      if (typeof key !== 'string' || !TOP_LEVEL_KEYS.has(key))
+        this.add('top-level', String(key), `unknown top-level key ${show(key)}`);
     }
     const version = this.root.get('version');
-    if (version !== undefined && version !== 2n) this.add('top-level', 'version', `version ${show(version)} is not supported (only 2)`);
+    if (version !== undefined && version !== 2n)
+      this.add('top-level', 'version', `version ${show(version)} is not supported (only 2)`);
     if (this.root.has('include') || this.root.has('include-optional')) {
       this.referenceSeverity = 'warning';
-      this.add('include-not-checked', 'include', 'included files are not checked; references to their ACLs, VLANs and DPs are assumed to exist', 'warning');
+      this.add(
+        'include-not-checked',
+        'include',
+        'included files are not checked; references to their ACLs, VLANs and DPs are assumed to exist',
+        'warning',
+      );
     }
 
     const acls = this.section('acls');
@@ -195,14 +306,26 @@ class Checker {
     this.section('meters');
     this.section('routers');
     const dps = this.section('dps');
-    if (dps.size === 0) this.add('no-dps', 'dps', 'no DP is configured (FAUCET refuses a file without one)', this.referenceSeverity);
+    if (dps.size === 0)
+      this.add('no-dps', 'dps', 'no DP is configured (FAUCET refuses a file without one)', this.referenceSeverity);
     this.checkDps(dps, vlans, acls);
   }
 
   /** `single` is FAUCET's one-name form (acl_in), `plural` its list form (acls_in). */
-  private checkAclRefs(conf: JsMap, single: string | undefined, plural: string, acls: JsMap, path: string, what: string): void {
+  private checkAclRefs(
+    conf: JsMap,
+    single: string | undefined,
+    plural: string,
+    acls: JsMap,
+    path: string,
+    what: string,
+  ): void {
     if (single !== undefined && truthy(conf.get(single)) && truthy(conf.get(plural))) {
-      this.add('bad-value', `${path}.${single}`, `${what}: both '${single}' and '${plural}' are set; use only '${plural}'`);
+      this.add(
+        'bad-value',
+        `${path}.${single}`,
+        `${what}: both '${single}' and '${plural}' are set; use only '${plural}'`,
+      );
     }
     const pluralValue = conf.get(plural);
     if (pluralValue !== undefined && pluralValue !== null && !Array.isArray(pluralValue)) {
@@ -211,8 +334,15 @@ class Checker {
     for (const key of single === undefined ? [plural] : [single, plural]) {
       for (const name of listOf(conf.get(key)) ?? []) {
         if (key === plural && !Array.isArray(pluralValue)) break;
-        if (!isRef(name)) this.add('bad-value', `${path}.${key}`, `${what}: ACL name ${show(name)} in '${key}' must be a string`);
-        else if (!acls.has(name)) this.add('acl-undefined', `${path}.${key}`, `${what}: ACL ${show(name)} in '${key}' is not defined in 'acls'`, this.referenceSeverity);
+        if (!isRef(name))
+          this.add('bad-value', `${path}.${key}`, `${what}: ACL name ${show(name)} in '${key}' must be a string`);
+        else if (!acls.has(name))
+          this.add(
+            'acl-undefined',
+            `${path}.${key}`,
+            `${what}: ACL ${show(name)} in '${key}' is not defined in 'acls'`,
+            this.referenceSeverity,
+          );
       }
     }
   }
@@ -236,7 +366,12 @@ class Checker {
         resolved.set(key, undefined);
       } else {
         const other = byVid.get(vid);
-        if (other !== undefined) this.add('duplicate-vid', `${path}.vid`, `${what}: VID ${vid} is also used by VLAN ${other} (VIDs must be unique across 'vlans')`);
+        if (other !== undefined)
+          this.add(
+            'duplicate-vid',
+            `${path}.vid`,
+            `${what}: VID ${vid} is also used by VLAN ${other} (VIDs must be unique across 'vlans')`,
+          );
         byVid.set(vid, show(key));
         resolved.set(key, vid);
       }
@@ -269,7 +404,8 @@ class Checker {
       dpNames.push(name);
       this.unknownKeys(conf, DP_KEYS, path, what);
       const explicitName = conf.get('name');
-      if (explicitName !== undefined && explicitName !== key) this.add('dp-name', `${path}.name`, `${what}: name ${show(explicitName)} differs from its key`);
+      if (explicitName !== undefined && explicitName !== key)
+        this.add('dp-name', `${path}.name`, `${what}: name ${show(explicitName)} differs from its key`);
 
       const dpId = conf.get('dp_id');
       if (typeof dpId !== 'bigint') {
@@ -278,7 +414,12 @@ class Checker {
         this.add('dp-id', `${path}.dp_id`, `${what}: dp_id ${dpId} is outside 0..2^64-1`);
       } else {
         const other = dpIds.get(dpId);
-        if (other !== undefined) this.add('duplicate-dp-id', `${path}.dp_id`, `${what}: dp_id 0x${dpId.toString(16)} is also used by DP ${other}`);
+        if (other !== undefined)
+          this.add(
+            'duplicate-dp-id',
+            `${path}.dp_id`,
+            `${what}: dp_id 0x${dpId.toString(16)} is also used by DP ${other}`,
+          );
         dpIds.set(dpId, show(key));
       }
       const hardware = conf.get('hardware');
@@ -291,9 +432,19 @@ class Checker {
       const ranges = conf.get('interface_ranges') ?? new Map<unknown, unknown>();
       const interfaceMap = asMap(interfaces);
       const rangeMap = asMap(ranges);
-      if (interfaceMap === undefined) this.add('bad-value', `${path}.interfaces`, `${what}: 'interfaces' must be a mapping, not ${show(interfaces)}`);
-      if (rangeMap === undefined) this.add('bad-value', `${path}.interface_ranges`, `${what}: 'interface_ranges' must be a mapping, not ${show(ranges)}`);
-      if ((interfaceMap?.size ?? 0) + (rangeMap?.size ?? 0) === 0 && interfaceMap !== undefined && rangeMap !== undefined) {
+      if (interfaceMap === undefined)
+        this.add('bad-value', `${path}.interfaces`, `${what}: 'interfaces' must be a mapping, not ${show(interfaces)}`);
+      if (rangeMap === undefined)
+        this.add(
+          'bad-value',
+          `${path}.interface_ranges`,
+          `${what}: 'interface_ranges' must be a mapping, not ${show(ranges)}`,
+        );
+      if (
+        (interfaceMap?.size ?? 0) + (rangeMap?.size ?? 0) === 0 &&
+        interfaceMap !== undefined &&
+        rangeMap !== undefined
+      ) {
         this.add('no-interfaces', `${path}.interfaces`, `${what} has no interfaces (FAUCET needs at least one)`);
       }
 
@@ -310,11 +461,24 @@ class Checker {
           continue;
         }
         const number = portConf.get('number') ?? portKey;
-        if (typeof number !== 'bigint' || !((number >= 1n && number <= MAX_PHYSICAL_PORT) || SPECIAL_PORTS.has(number))) {
-          this.add('port-number', portPath, `${portWhat}: port number ${show(number)} is invalid (1..${MAX_PHYSICAL_PORT}, or LOCAL ${OFPP_LOCAL})`);
+        if (
+          typeof number !== 'bigint' ||
+          !((number >= 1n && number <= MAX_PHYSICAL_PORT) || SPECIAL_PORTS.has(number))
+        ) {
+          this.add(
+            'port-number',
+            portPath,
+            `${portWhat}: port number ${show(number)} is invalid (1..${MAX_PHYSICAL_PORT}, or LOCAL ${OFPP_LOCAL})`,
+          );
         } else {
           const other = numberOwner.get(number);
-          if (other !== undefined) this.add('duplicate-port', portPath, `${portWhat}: port number ${number} is also configured by port ${other}; FAUCET keeps only one`, 'warning');
+          if (other !== undefined)
+            this.add(
+              'duplicate-port',
+              portPath,
+              `${portWhat}: port number ${number} is also configured by port ${other}; FAUCET keeps only one`,
+              'warning',
+            );
           numberOwner.set(number, show(portKey));
           numbers.add(number);
         }
@@ -340,19 +504,40 @@ class Checker {
     for (const check of pending) check();
     if (!anyVlan) {
       for (const name of dpNames) {
-        if (!nonVlanDps.has(name)) this.add('no-vlans', `dps.${name}.interfaces`, `DP '${name}': no interface uses a VLAN, and no VLAN is defined`);
+        if (!nonVlanDps.has(name))
+          this.add(
+            'no-vlans',
+            `dps.${name}.interfaces`,
+            `DP '${name}': no interface uses a VLAN, and no VLAN is defined`,
+          );
       }
     }
   }
 
-  private checkStack(path: string, what: string, stack: JsMap, portsByDp: ReadonlyMap<string, { numbers: Set<bigint>; names: Set<string> }>): void {
+  private checkStack(
+    path: string,
+    what: string,
+    stack: JsMap,
+    portsByDp: ReadonlyMap<string, { numbers: Set<bigint>; names: Set<string> }>,
+  ): void {
     const dp = stack.get('dp');
     const port = stack.get('port');
     const peer = typeof dp === 'string' ? portsByDp.get(dp) : undefined;
     if (peer === undefined) {
-      this.add('stack-target', `${path}.stack.dp`, `${what}: stack DP ${show(dp)} is not defined`, this.referenceSeverity);
-    } else if (!((typeof port === 'bigint' && peer.numbers.has(port)) || (typeof port === 'string' && peer.names.has(port)))) {
-      this.add('stack-target', `${path}.stack.port`, `${what}: stack port ${show(port)} is not defined in DP ${show(dp)}`);
+      this.add(
+        'stack-target',
+        `${path}.stack.dp`,
+        `${what}: stack DP ${show(dp)} is not defined`,
+        this.referenceSeverity,
+      );
+    } else if (
+      !((typeof port === 'bigint' && peer.numbers.has(port)) || (typeof port === 'string' && peer.names.has(port)))
+    ) {
+      this.add(
+        'stack-target',
+        `${path}.stack.port`,
+        `${what}: stack port ${show(port)} is not defined in DP ${show(dp)}`,
+      );
     }
   }
 
@@ -374,7 +559,12 @@ class Checker {
       if (vlans.has(ref)) return vlans.get(ref);
       for (const vid of vlans.values()) if (vid !== undefined && vid === ref) return vid;
       if (typeof ref !== 'bigint') {
-        this.add('vlan-undefined', `${path}.${key}`, `${what}: VLAN ${show(ref)} in '${key}' is not defined in 'vlans' (a bare VID must be a number)`, this.referenceSeverity);
+        this.add(
+          'vlan-undefined',
+          `${path}.${key}`,
+          `${what}: VLAN ${show(ref)} in '${key}' is not defined in 'vlans' (a bare VID must be a number)`,
+          this.referenceSeverity,
+        );
         return undefined;
       }
       if (ref < 1n || ref > 4095n) {
@@ -392,36 +582,60 @@ class Checker {
     } else {
       for (const ref of tagged ?? []) {
         const vid = resolveVlan(ref, 'tagged_vlans');
-        if (vid !== undefined && vid === nativeVid) this.add('bad-value', `${path}.tagged_vlans`, `${what}: VLAN ${vid} is both native and tagged`);
+        if (vid !== undefined && vid === nativeVid)
+          this.add('bad-value', `${path}.tagged_vlans`, `${what}: VLAN ${vid} is both native and tagged`);
       }
     }
     this.checkAclRefs(conf, 'acl_in', 'acls_in', acls, path, what);
 
     for (const ref of listOf(conf.get('mirror')) ?? []) {
       const exists = (typeof ref === 'bigint' && numbers.has(ref)) || (typeof ref === 'string' && names.has(ref));
-      if (!exists) this.add('mirror-target', `${path}.mirror`, `${what}: mirrored port ${show(ref)} is not defined in this DP`);
+      if (!exists)
+        this.add('mirror-target', `${path}.mirror`, `${what}: mirrored port ${show(ref)} is not defined in this DP`);
     }
     const coprocessor = conf.get('coprocessor');
     if (truthy(coprocessor) && asMap(coprocessor)?.get('strategy') !== 'vlan_vid') {
-      this.add('bad-value', `${path}.coprocessor`, `${what}: coprocessor strategy must be 'vlan_vid', not ${show(asMap(coprocessor)?.get('strategy'))}`);
+      this.add(
+        'bad-value',
+        `${path}.coprocessor`,
+        `${what}: coprocessor strategy must be 'vlan_vid', not ${show(asMap(coprocessor)?.get('strategy'))}`,
+      );
     }
 
     const nonVlan = NON_VLAN_OPTIONS.filter((option) => truthy(conf.get(option)));
     const vlanPort = truthy(native) || truthy(tagged);
     if (vlanPort && nonVlan.length > 0) {
-      this.add('port-kind', path, `${what}: a port with ${nonVlan.join('/')} cannot also have VLANs (native_vlan/tagged_vlans)`);
+      this.add(
+        'port-kind',
+        path,
+        `${what}: a port with ${nonVlan.join('/')} cannot also have VLANs (native_vlan/tagged_vlans)`,
+      );
     } else if (nonVlan.length > 1) {
-      const allowed = conf.get('output_only') ? ['mirror', 'output_only'] : conf.get('mirror') ? ['mirror', 'coprocessor'] : [];
+      const allowed = conf.get('output_only')
+        ? ['mirror', 'output_only']
+        : conf.get('mirror')
+          ? ['mirror', 'coprocessor']
+          : [];
       const extra = nonVlan.filter((option) => !allowed.includes(option));
-      if (extra.length > 0) this.add('port-kind', path, `${what}: options ${nonVlan.join(', ')} cannot be combined on one port`);
+      if (extra.length > 0)
+        this.add('port-kind', path, `${what}: options ${nonVlan.join(', ')} cannot be combined on one port`);
     }
     if (nonVlan.length > 0 && !vlanPort) {
       const aclExempt = truthy(conf.get('stack')) || truthy(coprocessor);
       for (const [key, value] of conf) {
-        if (typeof key !== 'string' || VLAN_AGNOSTIC_OPTIONS.has(key) || (NON_VLAN_OPTIONS as readonly string[]).includes(key)) continue;
+        if (
+          typeof key !== 'string' ||
+          VLAN_AGNOSTIC_OPTIONS.has(key) ||
+          (NON_VLAN_OPTIONS as readonly string[]).includes(key)
+        )
+          continue;
         if (aclExempt && key.startsWith('acl')) continue;
         if (truthy(value) && value !== TRUTHY_PORT_DEFAULTS.get(key)) {
-          this.add('port-kind', `${path}.${key}`, `${what}: VLAN option '${key}' (${show(value)}) is not allowed on a ${nonVlan.join('/')} port`);
+          this.add(
+            'port-kind',
+            `${path}.${key}`,
+            `${what}: VLAN option '${key}' (${show(value)}) is not allowed on a ${nonVlan.join('/')} port`,
+          );
         }
       }
       return 'non-vlan';
@@ -434,14 +648,24 @@ class Checker {
 export function validateFaucetConfig(text: string): ConfigProblem[] {
   const doc = parseFaucetDocument(text);
   if (doc.errors.length > 0) {
-    return doc.errors.map((error) => ({ severity: 'error', code: 'yaml-syntax', path: '', message: `YAML: ${error.message}` }));
+    return doc.errors.map((error) => ({
+      severity: 'error',
+      code: 'yaml-syntax',
+      path: '',
+      message: `YAML: ${error.message}`,
+    }));
   }
   const root = faucetDocumentToJs(doc);
   if (root === null || root === undefined) {
-    return [{ severity: 'error', code: 'no-dps', path: '', message: 'the file is empty (FAUCET needs at least one DP)' }];
+    return [
+      { severity: 'error', code: 'no-dps', path: '', message: 'the file is empty (FAUCET needs at least one DP)' },
+    ];
   }
   const map = asMap(root);
-  if (map === undefined) return [{ severity: 'error', code: 'top-level', path: '', message: `the top level must be a mapping, not ${show(root)}` }];
+  if (map === undefined)
+    return [
+      { severity: 'error', code: 'top-level', path: '', message: `the top level must be a mapping, not ${show(root)}` },
+    ];
   const checker = new Checker(map);
   checker.run();
   const rank = (problem: ConfigProblem): number => (problem.severity === 'error' ? 0 : 1);

@@ -49,7 +49,8 @@ function networkLabel(n: NetworkStatus): string {
     `mode ${n.Mode}  VLAN ${n.BridgeVLAN}${n.Userspace ? '  userspace' : ''}`,
     `controllers ${n.Controllers.length > 0 ? n.Controllers.join(', ') : 'none (standalone)'}`,
   ];
-  for (const [k, v] of Object.entries(n.Options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) lines.push(`${k}=${v}`);
+  for (const [k, v] of Object.entries(n.Options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    lines.push(`${k}=${v}`);
   return lines.join('\n');
 }
 
@@ -63,29 +64,50 @@ function hostPorts(n: NetworkStatus): { added: readonly HostPortOption[]; copro:
 }
 
 export function toDot(inputs: readonly HostGraphInput[]): string {
-  const out: string[] = ['digraph dovesnap {', '  graph [rankdir=LR, fontname="Helvetica", compound=true];', '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9, dir=none];'];
+  const out: string[] = [
+    'digraph dovesnap {',
+    '  graph [rankdir=LR, fontname="Helvetica", compound=true];',
+    '  node [fontname="Helvetica", fontsize=10];',
+    '  edge [fontname="Helvetica", fontsize=9, dir=none];',
+  ];
   inputs.forEach((input, h) => {
     const hk = `h${h}`;
-    out.push(`  subgraph ${q(`cluster_${hk}`)} {`, `    label=${q(`dovesnap at ${input.source}`)};`, '    style=dashed;');
+    out.push(
+      `  subgraph ${q(`cluster_${hk}`)} {`,
+      `    label=${q(`dovesnap at ${input.source}`)};`,
+      '    style=dashed;',
+    );
     const nets = Object.values(input.networks).sort((a, b) => (a.NetworkName < b.NetworkName ? -1 : 1));
     for (const n of nets) {
       const nid = id(hk, 'net', n.NetworkID);
       out.push(`    ${nid} [shape=box, style="rounded,filled", fillcolor="#dde8f6", label=${q(networkLabel(n))}];`);
       for (const c of Object.values(n.Containers).sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0))) {
         const cid = id(hk, 'ctr', c.EndpointID);
-        out.push(`    ${cid} [shape=box, style=filled, fillcolor="${c.Blocked !== null ? '#f6d5d5' : c.Capture === true ? '#e6dcf3' : c.Mirrored ? '#fbeacb' : '#e8f3e0'}", label=${q(containerLabel(c))}];`);
+        out.push(
+          `    ${cid} [shape=box, style=filled, fillcolor="${c.Blocked !== null ? '#f6d5d5' : c.Capture === true ? '#e6dcf3' : c.Mirrored ? '#fbeacb' : '#e8f3e0'}", label=${q(containerLabel(c))}];`,
+        );
         out.push(`    ${nid} -> ${cid} [taillabel=${q(String(c.OFPort ?? '?'))}];`);
       }
       // The numbers OVS gave (HostPorts); the options' own where the status has none.
       const observed = new Map((n.HostPorts ?? []).map((p) => [p.Interface, p.OFPort]));
       const { added, copro } = hostPorts(n);
-      for (const [kind, ports] of [['added port', added], ['coprocessor port', copro]] as const) {
+      for (const [kind, ports] of [
+        ['added port', added],
+        ['coprocessor port', copro],
+      ] as const) {
         for (const p of ports) {
           const pid = id(hk, 'if', p.interface);
-          const vlans = p.vlans === undefined ? '' : `\nVLAN ${[...(p.vlans.native === undefined ? [] : [String(p.vlans.native)]), ...p.vlans.tagged.map((t) => `t${t}`)].join('+')}`;
+          const vlans =
+            p.vlans === undefined
+              ? ''
+              : `\nVLAN ${[...(p.vlans.native === undefined ? [] : [String(p.vlans.native)]), ...p.vlans.tagged.map((t) => `t${t}`)].join('+')}`;
           const number = observed.get(p.interface) ?? p.ofport;
-          out.push(`    ${pid} [shape=cds, label=${q(`${p.interface}\n${kind}${p.acl === undefined ? '' : `\nACL ${p.acl}`}${vlans}`)}];`);
-          out.push(`    ${nid} -> ${pid} [taillabel=${q(number === undefined || number === null ? '?' : String(number))}];`);
+          out.push(
+            `    ${pid} [shape=cds, label=${q(`${p.interface}\n${kind}${p.acl === undefined ? '' : `\nACL ${p.acl}`}${vlans}`)}];`,
+          );
+          out.push(
+            `    ${nid} -> ${pid} [taillabel=${q(number === undefined || number === null ? '?' : String(number))}];`,
+          );
         }
       }
       for (const p of (n.HostPorts ?? []).filter((x) => x.Kind === 'hand-added')) {
@@ -95,32 +117,52 @@ export function toDot(inputs: readonly HostGraphInput[]): string {
       }
       if (n.Mode !== 'flat') {
         const gid = id(hk, 'gw', n.NetworkID);
-        out.push(`    ${gid} [shape=house, label=${q(`gateway (${n.Mode === 'nat' ? 'NAT to the host' : 'routed'})\n${n.BridgeName}`)}];`);
+        out.push(
+          `    ${gid} [shape=house, label=${q(`gateway (${n.Mode === 'nat' ? 'NAT to the host' : 'routed'})\n${n.BridgeName}`)}];`,
+        );
         out.push(`    ${nid} -> ${gid} [taillabel=${q(`LOCAL ${OFPP_LOCAL}`)}];`);
       }
     }
     const m = input.host?.MirrorBridge;
     if (m !== null && m !== undefined) {
       const mid = id(hk, 'mirror', m.Bridge);
-      out.push(`    ${mid} [shape=box, style="rounded,filled", fillcolor="#fbeacb", label=${q(`mirror bridge ${m.Bridge}${m.Problem === null ? '' : `\nPROBLEM: ${m.Problem}`}`)}];`);
-      out.push(`    ${id(hk, 'if', m.Out)} [shape=cds, label=${q(`${m.Out}\nmirror out`)}];`, `    ${mid} -> ${id(hk, 'if', m.Out)} [taillabel="1"];`);
-      if (m.In !== null) out.push(`    ${id(hk, 'if', m.In)} [shape=cds, label=${q(`${m.In}\nmirror in`)}];`, `    ${mid} -> ${id(hk, 'if', m.In)} [taillabel="2"];`);
+      out.push(
+        `    ${mid} [shape=box, style="rounded,filled", fillcolor="#fbeacb", label=${q(`mirror bridge ${m.Bridge}${m.Problem === null ? '' : `\nPROBLEM: ${m.Problem}`}`)}];`,
+      );
+      out.push(
+        `    ${id(hk, 'if', m.Out)} [shape=cds, label=${q(`${m.Out}\nmirror out`)}];`,
+        `    ${mid} -> ${id(hk, 'if', m.Out)} [taillabel="1"];`,
+      );
+      if (m.In !== null)
+        out.push(
+          `    ${id(hk, 'if', m.In)} [shape=cds, label=${q(`${m.In}\nmirror in`)}];`,
+          `    ${mid} -> ${id(hk, 'if', m.In)} [taillabel="2"];`,
+        );
       for (const [netId, ofport] of Object.entries(m.Links)) {
         const n = input.networks[netId];
         if (n === undefined) continue;
-        out.push(`    ${id(hk, 'net', netId)} -> ${mid} [taillabel=${q(String(n.LbPort))}, headlabel=${q(String(ofport))}, style=dashed];`);
+        out.push(
+          `    ${id(hk, 'net', netId)} -> ${mid} [taillabel=${q(String(n.LbPort))}, headlabel=${q(String(ofport))}, style=dashed];`,
+        );
       }
     }
     const st = input.host?.Stack;
     if (st !== null && st !== undefined) {
       const sid = id(hk, 'stack', st.DpName ?? 'stack');
-      out.push(`    ${sid} [shape=box, style="rounded,filled", fillcolor="#e5ddf6", label=${q(`stack switch ${st.DpName ?? '(not up)'}${st.DpId === null ? '' : `\n${st.DpId}`}\nroot ${st.Root}${st.Problem === null ? '' : `\nPROBLEM: ${st.Problem}`}`)}];`);
+      out.push(
+        `    ${sid} [shape=box, style="rounded,filled", fillcolor="#e5ddf6", label=${q(`stack switch ${st.DpName ?? '(not up)'}${st.DpId === null ? '' : `\n${st.DpId}`}\nroot ${st.Root}${st.Problem === null ? '' : `\nPROBLEM: ${st.Problem}`}`)}];`,
+      );
       for (const i of st.Interfaces) {
         const rid = q(`dp:${i.RemoteDp}`);
         out.push(`    ${rid} [shape=box3d, label=${q(`FAUCET DP ${i.RemoteDp}`)}];`);
-        out.push(`    ${sid} -> ${rid} [taillabel=${q(`${i.Interface} ${i.OFPort ?? '?'}`)}, headlabel=${q(String(i.RemotePort))}, style=bold];`);
+        out.push(
+          `    ${sid} -> ${rid} [taillabel=${q(`${i.Interface} ${i.OFPort ?? '?'}`)}, headlabel=${q(String(i.RemotePort))}, style=bold];`,
+        );
       }
-      for (const n of nets) out.push(`    ${id(hk, 'net', n.NetworkID)} -> ${sid} [taillabel=${q(String(STACK_LINK_OFPORT))}, style=bold];`);
+      for (const n of nets)
+        out.push(
+          `    ${id(hk, 'net', n.NetworkID)} -> ${sid} [taillabel=${q(String(STACK_LINK_OFPORT))}, style=bold];`,
+        );
     }
     out.push('  }');
   });

@@ -18,8 +18,19 @@ export function renderDot(dot: string, format: RenderFormat): Promise<Buffer> {
     child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
     });
-    child.on('error', (e) => reject(new DovesnapError(ErrorCode.HostCommand, `cannot run Graphviz's dot (install the graphviz package): ${e.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new DovesnapError(ErrorCode.HostCommand, `dot failed (exit ${code}): ${err.trim()}`))));
+    child.on('error', (e) =>
+      reject(
+        new DovesnapError(
+          ErrorCode.HostCommand,
+          `cannot run Graphviz's dot (install the graphviz package): ${e.message}`,
+        ),
+      ),
+    );
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(Buffer.concat(out))
+        : reject(new DovesnapError(ErrorCode.HostCommand, `dot failed (exit ${code}): ${err.trim()}`)),
+    );
     child.stdin.on('error', () => undefined); // dot died early: 'close' reports why
     child.stdin.end(dot);
   });

@@ -72,8 +72,11 @@ export function missingAcls(faucetText: string, lab: Lab): string[] {
 export function missingAclErrors(faucetText: string, lab: Lab): LabFileError[] {
   const missing = new Set(missingAcls(faucetText, lab));
   if (missing.size === 0) return [];
-  const why = (acl: string): string => `ACL ${JSON.stringify(acl)} is neither in the lab's acls: nor in faucet.yaml (a port naming a missing ACL stays closed)`;
+  const why = (acl: string): string =>
+    `ACL ${JSON.stringify(acl)} is neither in the lab's acls: nor in faucet.yaml (a port naming a missing ACL stays closed)`;
   const placed = (lab.aclUses ?? []).filter((u) => missing.has(u.acl)).map((u) => ({ ...u.at, message: why(u.acl) }));
   const unplaced = [...missing].filter((a) => !placed.some((e) => e.message === why(a)));
-  return [...placed, ...unplaced.map((a) => ({ file: lab.file, line: 1, col: 1, path: '', message: why(a) }))].sort((a, b) => a.line - b.line || a.col - b.col);
+  return [...placed, ...unplaced.map((a) => ({ file: lab.file, line: 1, col: 1, path: '', message: why(a) }))].sort(
+    (a, b) => a.line - b.line || a.col - b.col,
+  );
 }

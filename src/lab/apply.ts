@@ -24,16 +24,30 @@ export function networkCreateSpec(lab: Lab, net: LabNetwork, hash: string): LabN
     Internal: net.internal,
     Options: { ...net.options },
     Labels: labLabels(lab.name, 'network', net.key, hash, net.kind),
-    IPAM: net.subnet === undefined ? { Driver: 'null', Config: [] } : { Driver: 'default', Config: [{ Subnet: net.subnet, ...(net.gateway === undefined ? {} : { Gateway: net.gateway }) }] },
+    IPAM:
+      net.subnet === undefined
+        ? { Driver: 'null', Config: [] }
+        : {
+            Driver: 'default',
+            Config: [{ Subnet: net.subnet, ...(net.gateway === undefined ? {} : { Gateway: net.gateway }) }],
+          },
   };
 }
 
 export async function workloadOf(ctx: LabContext, node: LabNode, image: string): Promise<string[]> {
   const info = await ctx.docker.inspectImage(image);
-  if (info === undefined) throw new DovesnapError(ErrorCode.NotFound, `node ${node.key}: image ${image} is not on this host (there is no registry: build or import it first)`);
+  if (info === undefined)
+    throw new DovesnapError(
+      ErrorCode.NotFound,
+      `node ${node.key}: image ${image} is not on this host (there is no registry: build or import it first)`,
+    );
   if (node.cmd !== undefined) return [...node.cmd];
   const argv = [...(info.Config?.Entrypoint ?? []), ...(info.Config?.Cmd ?? [])];
-  if (argv.length === 0) throw new DovesnapError(ErrorCode.BadOption, `node ${node.key}: image ${image} has no entry point or command; give the node a cmd:`);
+  if (argv.length === 0)
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `node ${node.key}: image ${image} has no entry point or command; give the node a cmd:`,
+    );
   return argv;
 }
 
@@ -41,7 +55,10 @@ class StateRecorder {
   private readonly networks: Record<string, LabObjectState>;
   private readonly nodes: Record<string, LabObjectState>;
 
-  private constructor(private readonly base: LabState, private readonly file: string) {
+  private constructor(
+    private readonly base: LabState,
+    private readonly file: string,
+  ) {
     this.networks = { ...base.networks };
     this.nodes = { ...base.nodes };
   }
@@ -68,7 +85,10 @@ const unmade = (o: PlannedObject): boolean => (o.change === 'recreate' || o.chan
 
 async function prepareNodes(ctx: LabContext, lab: Lab, plan: LabPlan): Promise<Prepared[]> {
   const byKey = new Map(lab.nodes.map((n) => [n.key, n]));
-  const nodes = plan.nodes.filter(made).map((o) => byKey.get(o.key)).filter((n): n is LabNode => n !== undefined);
+  const nodes = plan.nodes
+    .filter(made)
+    .map((o) => byKey.get(o.key))
+    .filter((n): n is LabNode => n !== undefined);
   for (const recipe of new Set(nodes.map((n) => n.recipe).filter((r): r is LabImageRecipe => r !== undefined))) {
     await ctx.images.ensure(recipe, ctx.progress.of('image', recipe));
   }
@@ -96,25 +116,39 @@ async function removeStale(ctx: LabContext, plan: LabPlan, state: StateRecorder)
 async function syncAcls(ctx: LabContext, lab: Lab, plan: LabPlan): Promise<void> {
   if (aclChanges(plan) === 0) return;
   const { added, changed, removed } = plan.acls;
-  ctx.progress.line(`acls: ${[...added.map((a) => `add ${a}`), ...changed.map((a) => `change ${a}`), ...removed.map((a) => `remove ${a}`)].join(', ')}`);
+  ctx.progress.line(
+    `acls: ${[...added.map((a) => `add ${a}`), ...changed.map((a) => `change ${a}`), ...removed.map((a) => `remove ${a}`)].join(', ')}`,
+  );
   const r = await syncLabAcls(lab.name, new Map(lab.acls.map((a) => [a.name, a.rules])));
-  ctx.progress.line(`acls: FAUCET loaded the file (${r.added.length} added, ${r.changed.length} changed, ${r.removed.length} removed)`);
+  ctx.progress.line(
+    `acls: FAUCET loaded the file (${r.added.length} added, ${r.changed.length} changed, ${r.removed.length} removed)`,
+  );
 }
 
 /** Creates the planned networks; returns the Docker IDs of all the lab's networks by key. */
-async function createNetworks(ctx: LabContext, lab: Lab, plan: LabPlan, hashes: DesiredHashes, state: StateRecorder): Promise<Map<string, string>> {
+async function createNetworks(
+  ctx: LabContext,
+  lab: Lab,
+  plan: LabPlan,
+  hashes: DesiredHashes,
+  state: StateRecorder,
+): Promise<Map<string, string>> {
   const ids = new Map<string, string>();
   for (const o of plan.networks) if (o.change === 'keep' && o.id !== undefined) ids.set(o.key, o.id);
   for (const o of plan.networks.filter(made)) {
     const net = lab.networks.find((n) => n.key === o.key);
     if (net === undefined) continue;
     const hash = hashes.networks.get(net.key) ?? '';
-    ctx.progress.line(`network ${net.key}: create ${net.dockerName} (${net.mode}${net.subnet === undefined ? '' : ` ${net.subnet}`})`);
+    ctx.progress.line(
+      `network ${net.key}: create ${net.dockerName} (${net.mode}${net.subnet === undefined ? '' : ` ${net.subnet}`})`,
+    );
     let id: string;
     try {
       id = await ctx.docker.createNetwork(networkCreateSpec(lab, net, hash));
     } catch (err) {
-      throw new DovesnapError(ErrorCode.Engine, `network ${net.key}: create ${net.dockerName}: ${errorMessage(err)}`, { cause: err });
+      throw new DovesnapError(ErrorCode.Engine, `network ${net.key}: create ${net.dockerName}: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
     ids.set(net.key, id);
     await state.set('networks', net.key, { id, dockerName: net.dockerName, hash });
@@ -125,13 +159,28 @@ async function createNetworks(ctx: LabContext, lab: Lab, plan: LabPlan, hashes: 
 /** How long a node's command must have run, at the end of an up, to count as started. */
 export const WORKLOAD_SETTLE_MS = 500;
 
-async function createNodes(ctx: LabContext, lab: Lab, prepared: readonly Prepared[], hashes: DesiredHashes, networkIds: ReadonlyMap<string, string>, state: StateRecorder): Promise<void> {
+async function createNodes(
+  ctx: LabContext,
+  lab: Lab,
+  prepared: readonly Prepared[],
+  hashes: DesiredHashes,
+  networkIds: ReadonlyMap<string, string>,
+  state: StateRecorder,
+): Promise<void> {
   const p: Progress = ctx.progress;
   const made: { key: string; id: string; at: number }[] = [];
   for (const { node, image, workload } of prepared) {
     const hash = hashes.nodes.get(node.key) ?? '';
     const t0 = p.elapsed();
-    const id = await createNode(ctx.docker, { lab, node, image, workload, hash, networkIds, progress: p.of('node', node.key) });
+    const id = await createNode(ctx.docker, {
+      lab,
+      node,
+      image,
+      workload,
+      hash,
+      networkIds,
+      progress: p.of('node', node.key),
+    });
     await state.set('nodes', node.key, { id, dockerName: node.containerName, hash });
     p.line(`node ${node.key}: up (${(p.elapsed() - t0).toFixed(1)} s)`);
     made.push({ key: node.key, id, at: Date.now() });
@@ -165,7 +214,8 @@ export async function applyPlan(ctx: LabContext, lab: Lab, plan: LabPlan, hashes
 /** The plan's outcome in one line: `3 networks created, 1 node made anew, 5 unchanged`. */
 export function planSummary(plan: LabPlan): string {
   const parts: string[] = [];
-  const noun = (kind: 'networks' | 'nodes', n: number): string => (kind === 'nodes' ? (n === 1 ? 'node' : 'nodes') : n === 1 ? 'network' : 'networks');
+  const noun = (kind: 'networks' | 'nodes', n: number): string =>
+    kind === 'nodes' ? (n === 1 ? 'node' : 'nodes') : n === 1 ? 'network' : 'networks';
   const verb = { create: 'created', recreate: 'made anew', remove: 'removed' } as const;
   for (const kind of ['networks', 'nodes'] as const) {
     for (const change of ['create', 'recreate', 'remove'] as const) {

@@ -4,7 +4,17 @@
  * and are checked in check.ts once those are known.
  */
 import type { LabNetworkMode } from './model.js';
-import { contains, formatCidr, hostBitsSet, ipToNumber, networkOf, notAHostAddress, numberToIp, parseCidr, type Cidr } from './ipv4.js';
+import {
+  contains,
+  formatCidr,
+  hostBitsSet,
+  ipToNumber,
+  networkOf,
+  notAHostAddress,
+  numberToIp,
+  parseCidr,
+  type Cidr,
+} from './ipv4.js';
 import type { Errors, Path } from './positions.js';
 import { INTERFACE_NAME, IPV4, type LabFileInput, type LinkInput, type NetworkInput } from './spec.js';
 import { didYouMean } from './suggest.js';
@@ -73,7 +83,23 @@ export function derivedDpid(lab: string, key: string): bigint {
 }
 
 /** Network keys with an `ovs.bridge.*` option of the same name, which `options:` must not repeat. */
-const SEGMENT_OPTION_KEYS = ['mode', 'vlan', 'dpid', 'mtu', 'default_acl', 'nat_acl', 'add_ports', 'dhcp', 'dhcp_server', 'dhcp_subnet', 'antispoof', 'userspace', 'preallocate_ports', 'controller', 'host_routes'];
+const SEGMENT_OPTION_KEYS = [
+  'mode',
+  'vlan',
+  'dpid',
+  'mtu',
+  'default_acl',
+  'nat_acl',
+  'add_ports',
+  'dhcp',
+  'dhcp_server',
+  'dhcp_subnet',
+  'antispoof',
+  'userspace',
+  'preallocate_ports',
+  'controller',
+  'host_routes',
+];
 const LINK_OPTION_KEYS = new Set(['vlan', 'dpid', 'mtu', 'default_acl']);
 
 function checkDpid(ctx: CheckContext, at: Path, given: string | number | undefined, lab: string, key: string): bigint {
@@ -85,13 +111,21 @@ function checkDpid(ctx: CheckContext, at: Path, given: string | number | undefin
   if (/^0x[0-9a-f]{1,16}$/i.test(t) || /^[0-9]{1,20}$/.test(t)) n = BigInt(t);
   else if (/^0o[0-7]+$/i.test(t)) n = BigInt(t);
   if (n === undefined || n < 1n || n > 0xffff_ffff_ffff_ffffn) {
-    ctx.errors.add([...at, 'dpid'], `invalid DPID ${JSON.stringify(text)}: expected 0x1 to 0xffffffffffffffff, in hex or decimal`);
+    ctx.errors.add(
+      [...at, 'dpid'],
+      `invalid DPID ${JSON.stringify(text)}: expected 0x1 to 0xffffffffffffffff, in hex or decimal`,
+    );
     return derivedDpid(lab, key);
   }
   return n;
 }
 
-function checkOptions(ctx: CheckContext, at: Path, options: Readonly<Record<string, unknown>> | undefined, isLink: boolean): void {
+function checkOptions(
+  ctx: CheckContext,
+  at: Path,
+  options: Readonly<Record<string, unknown>> | undefined,
+  isLink: boolean,
+): void {
   for (const name of Object.keys(options ?? {})) {
     const short = name.slice('ovs.bridge.'.length);
     if (!SEGMENT_OPTION_KEYS.includes(short)) continue;
@@ -114,13 +148,18 @@ function checkSegment(ctx: CheckContext, key: string, n: NetworkInput): CheckedN
     if (meant !== undefined) e.add([...at, 'subnet'], `subnet ${n.subnet} has host bits set; the network is ${meant}`);
     subnet = { ip: networkOf(subnet), len: subnet.len };
   }
-  if (mode !== 'flat' && subnet === undefined) e.add([...at, 'mode'], `mode ${mode} needs a subnet: (Docker's address pool and the host's gateway address)`);
+  if (mode !== 'flat' && subnet === undefined)
+    e.add([...at, 'mode'], `mode ${mode} needs a subnet: (Docker's address pool and the host's gateway address)`);
   let gateway: string | undefined;
   if (n.gateway !== undefined && mode === 'flat') {
     e.add([...at, 'gateway'], 'gateway: is for mode nat or routed (a flat network has no host address)');
   } else if (mode !== 'flat' && subnet !== undefined) {
     if (n.gateway === undefined) {
-      if (subnet.len >= 31) e.add([...at, 'subnet'], `subnet ${formatCidr(subnet)} has no room for a gateway and nodes; mode ${mode} needs /30 or larger`);
+      if (subnet.len >= 31)
+        e.add(
+          [...at, 'subnet'],
+          `subnet ${formatCidr(subnet)} has no room for a gateway and nodes; mode ${mode} needs /30 or larger`,
+        );
       gateway = numberToIp(networkOf(subnet) + 1);
     } else {
       const ip = ipToNumber(n.gateway);
@@ -136,27 +175,54 @@ function checkSegment(ctx: CheckContext, key: string, n: NetworkInput): CheckedN
   }
   if (n.dhcp_server !== undefined) {
     for (const ip of n.dhcp_server.split(',').map((s) => s.trim())) {
-      if (!IPV4.test(ip)) e.add([...at, 'dhcp_server'], `dhcp_server ${JSON.stringify(n.dhcp_server)}: ${JSON.stringify(ip)} is not an IPv4 address`);
+      if (!IPV4.test(ip))
+        e.add(
+          [...at, 'dhcp_server'],
+          `dhcp_server ${JSON.stringify(n.dhcp_server)}: ${JSON.stringify(ip)} is not an IPv4 address`,
+        );
     }
   }
   if (n.dhcp_subnet !== undefined) {
     const meant = hostBitsSet(parseCidr(n.dhcp_subnet));
-    if (meant !== undefined) e.add([...at, 'dhcp_subnet'], `dhcp_subnet ${n.dhcp_subnet} has host bits set; the network is ${meant}`);
+    if (meant !== undefined)
+      e.add([...at, 'dhcp_subnet'], `dhcp_subnet ${n.dhcp_subnet} has host bits set; the network is ${meant}`);
   }
   // The daemon's anti-spoofing admits only the addresses Docker (or a DHCP lease) gave a port; on
   // a flat network without DHCP the lab sets the addresses itself, so every IPv4 packet and ARP
   // of every node would be dropped.
   if (n.antispoof === true && mode === 'flat' && n.dhcp !== true) {
-    e.add([...at, 'antispoof'], "antispoof: needs mode nat or routed, or dhcp: true: it admits only the addresses the daemon knows a port by (Docker's or a DHCP lease), and on a flat network the lab sets them itself, so it would drop all of the nodes' IPv4 and ARP");
+    e.add(
+      [...at, 'antispoof'],
+      "antispoof: needs mode nat or routed, or dhcp: true: it admits only the addresses the daemon knows a port by (Docker's or a DHCP lease), and on a flat network the lab sets them itself, so it would drop all of the nodes' IPv4 and ARP",
+    );
   }
   if (n.host_routes !== undefined && n.host_routes.length > 0 && mode === 'flat') {
-    e.add([...at, 'host_routes'], 'host_routes: needs mode nat or routed (the host has no address on a flat network)', 'key');
+    e.add(
+      [...at, 'host_routes'],
+      'host_routes: needs mode nat or routed (the host has no address on a flat network)',
+      'key',
+    );
   }
   checkOptions(ctx, at, n.options, false);
-  return { key, kind: 'segment', at, input: n, mode, ...(subnet ? { subnet } : {}), ...(gateway ? { gateway } : {}), dpid: checkDpid(ctx, at, n.dpid, ctx.file.name, key), endpoints: [] };
+  return {
+    key,
+    kind: 'segment',
+    at,
+    input: n,
+    mode,
+    ...(subnet ? { subnet } : {}),
+    ...(gateway ? { gateway } : {}),
+    dpid: checkDpid(ctx, at, n.dpid, ctx.file.name, key),
+    endpoints: [],
+  };
 }
 
-function checkLink(ctx: CheckContext, index: number, l: LinkInput, taken: Map<string, Path>): CheckedNetwork | undefined {
+function checkLink(
+  ctx: CheckContext,
+  index: number,
+  l: LinkInput,
+  taken: Map<string, Path>,
+): CheckedNetwork | undefined {
   // A link with a wrong end still yields its network, so that the interfaces it makes do not
   // cause a second error each on the nodes ("on no network").
   const at: Path = ['links', index];
@@ -169,10 +235,18 @@ function checkLink(ctx: CheckContext, index: number, l: LinkInput, taken: Map<st
       e.add(epAt, `unknown node ${JSON.stringify(node)} in endpoint ${JSON.stringify(text)}${didYouMean(node, nodes)}`);
     }
     if (!INTERFACE_NAME.test(iface)) {
-      e.add(epAt, `endpoint ${JSON.stringify(text)}: an interface name is 1-15 characters a-z, A-Z, 0-9, _ . -, starting with a letter, and not lo`);
+      e.add(
+        epAt,
+        `endpoint ${JSON.stringify(text)}: an interface name is 1-15 characters a-z, A-Z, 0-9, _ . -, starting with a letter, and not lo`,
+      );
     }
     const addr = l.addresses?.[i];
-    return { node, iface, at: epAt, ...(addr === undefined ? {} : { address: { text: addr, at: [...at, 'addresses', i] } }) };
+    return {
+      node,
+      iface,
+      at: epAt,
+      ...(addr === undefined ? {} : { address: { text: addr, at: [...at, 'addresses', i] } }),
+    };
   });
   const [a, b] = endpoints;
   if (a === undefined || b === undefined) return undefined;
@@ -182,11 +256,17 @@ function checkLink(ctx: CheckContext, index: number, l: LinkInput, taken: Map<st
   const key = l.name ?? `${a.node}-${a.iface}-${b.node}-${b.iface}`;
   const dockerName = `${ctx.file.name}-${key}`;
   if (dockerName.length > DOCKER_NAME_MAX) {
-    e.add([...at, 'endpoints'], `the link's Docker network name ${dockerName} is ${dockerName.length} characters, more than ${DOCKER_NAME_MAX}; give the link a shorter name:`);
+    e.add(
+      [...at, 'endpoints'],
+      `the link's Docker network name ${dockerName} is ${dockerName.length} characters, more than ${DOCKER_NAME_MAX}; give the link a shorter name:`,
+    );
   }
   const other = taken.get(key);
   if (other !== undefined) {
-    e.add(l.name === undefined ? [...at, 'endpoints'] : [...at, 'name'], `the name ${key} is already the name of ${formatWhere(other)}${l.name === undefined ? '; give this link a name:' : ''}`);
+    e.add(
+      l.name === undefined ? [...at, 'endpoints'] : [...at, 'name'],
+      `the name ${key} is already the name of ${formatWhere(other)}${l.name === undefined ? '; give this link a name:' : ''}`,
+    );
   }
   taken.set(key, at);
   checkOptions(ctx, at, l.options, true);
@@ -219,7 +299,11 @@ export function checkNetworks(ctx: CheckContext): CheckedNetwork[] {
       continue;
     }
     const given = n.input.dpid !== undefined;
-    ctx.errors.add(given ? [...n.at, 'dpid'] : n.at, `DPID 0x${n.dpid.toString(16)} is also ${formatWhere(first.at)}'s${given ? '' : '; give this one a dpid:'}`, given ? 'value' : 'key');
+    ctx.errors.add(
+      given ? [...n.at, 'dpid'] : n.at,
+      `DPID 0x${n.dpid.toString(16)} is also ${formatWhere(first.at)}'s${given ? '' : '; give this one a dpid:'}`,
+      given ? 'value' : 'key',
+    );
   }
   return out;
 }
@@ -237,7 +321,12 @@ function checkLinkAddresses(ctx: CheckContext, links: CheckedNetwork[]): void {
  * Two ends' addresses of a link: both in one subnet, which becomes the link's, and neither the
  * network or broadcast address nor the other's.
  */
-export function linkSubnet(ctx: CheckContext, n: CheckedNetwork, a: { text: string; at: Path }, b: { text: string; at: Path }): void {
+export function linkSubnet(
+  ctx: CheckContext,
+  n: CheckedNetwork,
+  a: { text: string; at: Path },
+  b: { text: string; at: Path },
+): void {
   const ca = parseCidr(a.text);
   const cb = parseCidr(b.text);
   const e = ctx.errors;
@@ -245,7 +334,10 @@ export function linkSubnet(ctx: CheckContext, n: CheckedNetwork, a: { text: stri
     e.add(b.at, `the ends of link ${n.key} are not in one subnet: ${a.text} and ${b.text}`);
     return;
   }
-  for (const [c, x] of [[ca, a], [cb, b]] as const) {
+  for (const [c, x] of [
+    [ca, a],
+    [cb, b],
+  ] as const) {
     const why = notAHostAddress(c, c.ip);
     if (why !== undefined) e.add(x.at, `address ${x.text} ${why} of ${formatCidr({ ip: networkOf(c), len: c.len })}`);
   }

@@ -5,14 +5,29 @@
 import type { LabHostRoute, LabRoute } from './model.js';
 import type { CheckContext, CheckedNetwork, Iface } from './check-networks.js';
 import type { MergedNode } from './inherit.js';
-import { contains, formatCidr, hostBitsSet, ipToNumber, networkOf, notAHostAddress, overlaps, parseCidr, type Cidr } from './ipv4.js';
+import {
+  contains,
+  formatCidr,
+  hostBitsSet,
+  ipToNumber,
+  networkOf,
+  notAHostAddress,
+  overlaps,
+  parseCidr,
+  type Cidr,
+} from './ipv4.js';
 import type { Path } from './positions.js';
 import { IPV4, IPV4_CIDR, type HostRouteInput, type RouteInput } from './spec.js';
 import { didYouMean } from './suggest.js';
 
 /** `DST via IPv4` / `PREFIX via NODE`, or the map form: the two halves and where each was written. */
-function splitVia(value: string | { readonly [k: string]: string }, first: 'dst' | 'prefix', at: Path): { dst: string; via: string; dstAt: Path; viaAt: Path } | undefined {
-  if (typeof value !== 'string') return { dst: value[first] ?? '', via: value.via ?? '', dstAt: [...at, first], viaAt: [...at, 'via'] };
+function splitVia(
+  value: string | { readonly [k: string]: string },
+  first: 'dst' | 'prefix',
+  at: Path,
+): { dst: string; via: string; dstAt: Path; viaAt: Path } | undefined {
+  if (typeof value !== 'string')
+    return { dst: value[first] ?? '', via: value.via ?? '', dstAt: [...at, first], viaAt: [...at, 'via'] };
   const m = /^\s*(\S+)\s+via\s+(\S+)\s*$/.exec(value);
   if (m === null) return undefined;
   return { dst: m[1] ?? '', via: m[2] ?? '', dstAt: at, viaAt: at };
@@ -45,8 +60,9 @@ export function checkRoutes(ctx: CheckContext, m: MergedNode, ifaces: readonly I
     else subnets.push(s);
   }
   const seen = new Set<string>();
-  m.routes.value.forEach((r: RouteInput, idx) => {
-    const at = [...m.routes!.at, idx];
+  const given = m.routes;
+  given.value.forEach((r: RouteInput, idx) => {
+    const at = [...given.at, idx];
     const parts = splitVia(r, 'dst', at);
     if (parts === undefined) {
       ctx.errors.add(at, `route ${JSON.stringify(r)} is not "DST via IPv4", e.g. "default via 192.168.101.1"`);
@@ -61,7 +77,10 @@ export function checkRoutes(ctx: CheckContext, m: MergedNode, ifaces: readonly I
     const ip = ipToNumber(via);
     if (allKnown && !subnets.some((s) => contains(s, ip))) {
       const list = subnets.map((s) => formatCidr({ ip: networkOf(s), len: s.len })).join(', ');
-      ctx.errors.add(viaAt, `route to ${dst}: next hop ${via} is on none of ${m.key}'s subnets (${list === '' ? 'it has no interfaces' : list})`);
+      ctx.errors.add(
+        viaAt,
+        `route to ${dst}: next hop ${via} is on none of ${m.key}'s subnets (${list === '' ? 'it has no interfaces' : list})`,
+      );
     }
     if (seen.has(dst)) ctx.errors.add(dstAt, `${m.key} has two routes to ${dst}`);
     seen.add(dst);
@@ -72,23 +91,31 @@ export function checkRoutes(ctx: CheckContext, m: MergedNode, ifaces: readonly I
 
 export function checkHostRoutes(ctx: CheckContext, n: CheckedNetwork, ifaces: readonly Iface[]): LabHostRoute[] {
   const out: LabHostRoute[] = [];
-  if (n.kind !== 'segment' || !('host_routes' in n.input) || n.input.host_routes === undefined || n.mode === 'flat') return out;
+  if (n.kind !== 'segment' || !('host_routes' in n.input) || n.input.host_routes === undefined || n.mode === 'flat')
+    return out;
   const nodes = Object.keys(ctx.file.nodes);
   const seen = new Set<number>();
   n.input.host_routes.forEach((r: HostRouteInput, idx) => {
     const at: Path = [...n.at, 'host_routes', idx];
     const parts = splitVia(r, 'prefix', at);
     if (parts === undefined) {
-      ctx.errors.add(at, `host route ${JSON.stringify(r)} is not "PREFIX via NODE-or-IPv4", e.g. "192.168.102.0/24 via r1"`);
+      ctx.errors.add(
+        at,
+        `host route ${JSON.stringify(r)} is not "PREFIX via NODE-or-IPv4", e.g. "192.168.102.0/24 via r1"`,
+      );
       return;
     }
     const prefix = prefixOf(ctx, parts.dst, parts.dstAt, 'host route prefix');
     if (prefix === undefined) return;
     if (n.subnet !== undefined && overlaps(prefix, n.subnet)) {
-      ctx.errors.add(parts.dstAt, `host route prefix ${parts.dst} overlaps network ${n.key}'s own subnet ${formatCidr(n.subnet)}`);
+      ctx.errors.add(
+        parts.dstAt,
+        `host route prefix ${parts.dst} overlaps network ${n.key}'s own subnet ${formatCidr(n.subnet)}`,
+      );
       return;
     }
-    if (seen.has(prefix.ip * 64 + prefix.len)) ctx.errors.add(parts.dstAt, `network ${n.key} has two host routes to ${parts.dst}`);
+    if (seen.has(prefix.ip * 64 + prefix.len))
+      ctx.errors.add(parts.dstAt, `network ${n.key} has two host routes to ${parts.dst}`);
     seen.add(prefix.ip * 64 + prefix.len);
     let via: string | undefined;
     if (IPV4.test(parts.via)) {
@@ -104,11 +131,17 @@ export function checkHostRoutes(ctx: CheckContext, n: CheckedNetwork, ifaces: re
       if (why !== undefined) ctx.errors.add(parts.viaAt, `host route to ${parts.dst}: next hop ${parts.via} ${why}`);
       else via = parts.via;
     } else if (!Object.hasOwn(ctx.file.nodes, parts.via)) {
-      ctx.errors.add(parts.viaAt, `host route to ${parts.dst}: ${JSON.stringify(parts.via)} is neither an IPv4 address nor a node${didYouMean(parts.via, nodes)}`);
+      ctx.errors.add(
+        parts.viaAt,
+        `host route to ${parts.dst}: ${JSON.stringify(parts.via)} is neither an IPv4 address nor a node${didYouMean(parts.via, nodes)}`,
+      );
     } else {
       const i = ifaces.find((x) => x.node === parts.via && x.net === n);
       if (i?.address === undefined) {
-        ctx.errors.add(parts.viaAt, `host route to ${parts.dst}: node ${parts.via} has no static address on network ${n.key} (give its interface there an address:)`);
+        ctx.errors.add(
+          parts.viaAt,
+          `host route to ${parts.dst}: node ${parts.via} has no static address on network ${n.key} (give its interface there an address:)`,
+        );
       } else via = i.address.text.split('/')[0];
     }
     if (via !== undefined) out.push({ prefix: parts.dst, via });

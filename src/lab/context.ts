@@ -18,7 +18,7 @@ export interface LabContext {
 
 export function imageOf(ctx: LabContext, node: LabNode): string {
   if (node.recipe !== undefined) return ctx.images.tag(node.recipe);
-  if (node.image === undefined) throw new DovesnapError(ErrorCode.Internal, `node ${node.key} has neither image nor recipe`);
+  if (node.image === undefined)
+    throw new DovesnapError(ErrorCode.Internal, `node ${node.key} has neither image nor recipe`);
   return node.image;
 }
-

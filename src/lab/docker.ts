@@ -15,7 +15,10 @@ export interface LabNetworkCreate {
   readonly Internal: boolean;
   readonly Options: Readonly<Record<string, string>>;
   readonly Labels: Readonly<Record<string, string>>;
-  readonly IPAM: { readonly Driver: string; readonly Config: readonly { readonly Subnet: string; readonly Gateway?: string }[] };
+  readonly IPAM: {
+    readonly Driver: string;
+    readonly Config: readonly { readonly Subnet: string; readonly Gateway?: string }[];
+  };
 }
 
 export interface EndpointSettings {
@@ -41,11 +44,27 @@ export interface LabContainerCreate {
 export interface LabContainerInfo {
   readonly Id: string;
   readonly Name: string;
-  readonly State: { readonly Status: string; readonly Running: boolean; readonly Pid: number; readonly ExitCode?: number };
+  readonly State: {
+    readonly Status: string;
+    readonly Running: boolean;
+    readonly Pid: number;
+    readonly ExitCode?: number;
+  };
   readonly Config: { readonly Labels?: Readonly<Record<string, string>> | null; readonly Image?: string };
   readonly Image: string;
   readonly NetworkSettings: {
-    readonly Networks?: Readonly<Record<string, { readonly NetworkID?: string; readonly EndpointID?: string; readonly MacAddress?: string; readonly IPAddress?: string; readonly IPPrefixLen?: number }>> | null;
+    readonly Networks?: Readonly<
+      Record<
+        string,
+        {
+          readonly NetworkID?: string;
+          readonly EndpointID?: string;
+          readonly MacAddress?: string;
+          readonly IPAddress?: string;
+          readonly IPPrefixLen?: number;
+        }
+      >
+    > | null;
   };
 }
 
@@ -56,7 +75,10 @@ export interface LabNetworkInfo {
   readonly Labels?: Readonly<Record<string, string>> | null;
   readonly Options?: Readonly<Record<string, string>> | null;
   readonly Internal?: boolean;
-  readonly IPAM?: { readonly Driver?: string; readonly Config?: readonly { readonly Subnet?: string; readonly Gateway?: string }[] | null } | null;
+  readonly IPAM?: {
+    readonly Driver?: string;
+    readonly Config?: readonly { readonly Subnet?: string; readonly Gateway?: string }[] | null;
+  } | null;
 }
 
 export interface ImageInfo {
@@ -81,7 +103,9 @@ export class LabDocker {
     return (r.body === '' ? undefined : JSON.parse(r.body)) as T;
   }
 
-  async containersLabelled(label: string): Promise<{ Id: string; Names: string[]; Labels: Record<string, string>; State: string }[]> {
+  async containersLabelled(
+    label: string,
+  ): Promise<{ Id: string; Names: string[]; Labels: Record<string, string>; State: string }[]> {
     const filters = q(JSON.stringify({ label: [label] }));
     return (await this.json('GET', `/containers/json?all=1&filters=${filters}`)) ?? [];
   }
@@ -106,7 +130,11 @@ export class LabDocker {
   async createNetwork(spec: LabNetworkCreate): Promise<string> {
     // Creating a dovesnap network waits for FAUCET to load its configuration.
     const r = await this.json<{ Id: string }>('POST', '/networks/create', { ...spec, CheckDuplicate: true }, 120_000);
-    if (r === undefined) throw new DovesnapError(ErrorCode.Engine, `docker could not create network ${spec.Name}: the driver ${spec.Driver} is not available`);
+    if (r === undefined)
+      throw new DovesnapError(
+        ErrorCode.Engine,
+        `docker could not create network ${spec.Name}: the driver ${spec.Driver} is not available`,
+      );
     return r.Id;
   }
 
@@ -116,12 +144,19 @@ export class LabDocker {
 
   async createContainer(name: string, spec: LabContainerCreate): Promise<string> {
     const r = await this.json<{ Id: string }>('POST', `/containers/create?name=${q(name)}`, spec, 60_000);
-    if (r === undefined) throw new DovesnapError(ErrorCode.Engine, `docker could not create container ${name}: image ${spec.Image} is not on this host`);
+    if (r === undefined)
+      throw new DovesnapError(
+        ErrorCode.Engine,
+        `docker could not create container ${name}: image ${spec.Image} is not on this host`,
+      );
     return r.Id;
   }
 
   async connect(networkId: string, containerId: string, settings: EndpointSettings): Promise<void> {
-    await engineRequest(this.socketPath, 'POST', `/networks/${q(networkId)}/connect`, { json: { Container: containerId, EndpointConfig: settings }, timeoutMs: 120_000 });
+    await engineRequest(this.socketPath, 'POST', `/networks/${q(networkId)}/connect`, {
+      json: { Container: containerId, EndpointConfig: settings },
+      timeoutMs: 120_000,
+    });
   }
 
   async start(id: string): Promise<void> {
@@ -130,21 +165,32 @@ export class LabDocker {
   }
 
   async removeContainer(id: string): Promise<void> {
-    await engineRequest(this.socketPath, 'DELETE', `/containers/${q(id)}?force=1&v=1`, { accept: [404], timeoutMs: 120_000 });
+    await engineRequest(this.socketPath, 'DELETE', `/containers/${q(id)}?force=1&v=1`, {
+      accept: [404],
+      timeoutMs: 120_000,
+    });
   }
 
   /** The last `tail` lines the container wrote (both streams, in order); '' when there are none or it is gone. */
   logs(id: string, tail: number): Promise<string> {
     return new Promise((resolve) => {
-      const req = http.request({ socketPath: this.socketPath, path: `/containers/${q(id)}/logs?stdout=1&stderr=1&tail=${tail}`, method: 'GET', timeout: 10_000 }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          if ((res.statusCode ?? 0) >= 300) return resolve('');
-          const { stdout, stderr } = demultiplex(Buffer.concat(chunks));
-          resolve(`${stdout}${stderr}`);
-        });
-      });
+      const req = http.request(
+        {
+          socketPath: this.socketPath,
+          path: `/containers/${q(id)}/logs?stdout=1&stderr=1&tail=${tail}`,
+          method: 'GET',
+          timeout: 10_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            if ((res.statusCode ?? 0) >= 300) return resolve('');
+            const { stdout, stderr } = demultiplex(Buffer.concat(chunks));
+            resolve(`${stdout}${stderr}`);
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', () => resolve(''));
       req.end();
@@ -153,7 +199,12 @@ export class LabDocker {
 
   /** Runs `cmd` in the container and collects its output (Docker multiplexes both streams into one). */
   async exec(id: string, cmd: readonly string[], timeoutMs = 60_000): Promise<ExecResult> {
-    const created = await this.json<{ Id: string }>('POST', `/containers/${q(id)}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: false });
+    const created = await this.json<{ Id: string }>('POST', `/containers/${q(id)}/exec`, {
+      Cmd: cmd,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+    });
     if (created === undefined) throw new DovesnapError(ErrorCode.NotFound, `container ${id} is gone`);
     const { stdout, stderr } = await this.execOutput(created.Id, timeoutMs);
     const info = await this.json<{ ExitCode: number | null; Running: boolean }>('GET', `/exec/${q(created.Id)}/json`);
@@ -164,21 +215,40 @@ export class LabDocker {
     const payload = JSON.stringify({ Detach: false, Tty: false });
     return new Promise((resolve, reject) => {
       const req = http.request(
-        { socketPath: this.socketPath, path: `/exec/${q(execId)}/start`, method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }, timeout: timeoutMs },
+        {
+          socketPath: this.socketPath,
+          path: `/exec/${q(execId)}/start`,
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
+          timeout: timeoutMs,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             if ((res.statusCode ?? 0) >= 300) {
-              reject(new DovesnapError(ErrorCode.Engine, `docker exec answered ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').trim()}`));
+              reject(
+                new DovesnapError(
+                  ErrorCode.Engine,
+                  `docker exec answered ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').trim()}`,
+                ),
+              );
               return;
             }
             resolve(demultiplex(Buffer.concat(chunks)));
           });
         },
       );
-      req.on('timeout', () => req.destroy(new DovesnapError(ErrorCode.Timeout, `docker exec did not finish within ${timeoutMs} ms`)));
-      req.on('error', (err) => reject(err instanceof DovesnapError ? err : new DovesnapError(ErrorCode.Engine, `docker exec: ${err.message}`, { cause: err })));
+      req.on('timeout', () =>
+        req.destroy(new DovesnapError(ErrorCode.Timeout, `docker exec did not finish within ${timeoutMs} ms`)),
+      );
+      req.on('error', (err) =>
+        reject(
+          err instanceof DovesnapError
+            ? err
+            : new DovesnapError(ErrorCode.Engine, `docker exec: ${err.message}`, { cause: err }),
+        ),
+      );
       req.end(payload);
     });
   }

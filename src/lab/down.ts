@@ -8,7 +8,10 @@ import type { LabContext } from './context.js';
  * state file (never by the lab file), then its ACLs, then its state. Running it twice, or after
  * an `up` that was killed, removes what there is and nothing else.
  */
-export async function labDown(ctx: LabContext, name: string): Promise<{ containers: number; networks: number; acls: number }> {
+export async function labDown(
+  ctx: LabContext,
+  name: string,
+): Promise<{ containers: number; networks: number; acls: number }> {
   const unlock = await lockLab(name);
   try {
     const running = await readRunning(ctx.docker, name);
@@ -30,7 +33,11 @@ export async function labDown(ctx: LabContext, name: string): Promise<{ containe
     const c = running.nodes.size;
     const n = running.networks.size;
     const aclText = acls.length === 0 ? '' : `, ${acls.length} ACL${acls.length === 1 ? '' : 's'}`;
-    ctx.out(c + n + acls.length === 0 ? `lab ${name}: nothing to remove\n` : `lab ${name} is down (${p.elapsed().toFixed(1)} s): ${c} container${c === 1 ? '' : 's'} and ${n} network${n === 1 ? '' : 's'}${aclText} removed\n`);
+    ctx.out(
+      c + n + acls.length === 0
+        ? `lab ${name}: nothing to remove\n`
+        : `lab ${name} is down (${p.elapsed().toFixed(1)} s): ${c} container${c === 1 ? '' : 's'} and ${n} network${n === 1 ? '' : 's'}${aclText} removed\n`,
+    );
     return { containers: c, networks: n, acls: acls.length };
   } finally {
     await unlock();

@@ -54,7 +54,11 @@ const ACL_KEY = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 const ETHER_TYPE_KEYS = new Set(['dl_type', 'eth_type']);
 
 function checkLabName(lab: string): void {
-  if (!LAB_NAME.test(lab)) throw new DovesnapError(ErrorCode.BadOption, `invalid lab name ${JSON.stringify(lab)}: expected 1 to 20 of a-z, 0-9 and '-', not starting or ending with '-'`);
+  if (!LAB_NAME.test(lab))
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid lab name ${JSON.stringify(lab)}: expected 1 to 20 of a-z, 0-9 and '-', not starting or ending with '-'`,
+    );
 }
 
 /** `lab-<lab>.`: every faucet.yaml ACL whose name starts with it is the lab's. */
@@ -67,10 +71,16 @@ export function labAclPrefix(lab: string): string {
 export function labAclName(lab: string, name: string): string {
   const full = `${labAclPrefix(lab)}${name}`;
   if (!ACL_KEY.test(name)) {
-    throw new DovesnapError(ErrorCode.BadOption, `invalid ACL name ${JSON.stringify(name)} in lab ${lab}'s acls: expected letters, digits, '_', '.' and '-', starting with a letter, digit or '_'`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid ACL name ${JSON.stringify(name)} in lab ${lab}'s acls: expected letters, digits, '_', '.' and '-', starting with a letter, digit or '_'`,
+    );
   }
   if (full.length > MAX_ACL_NAME) {
-    throw new DovesnapError(ErrorCode.BadOption, `ACL name ${JSON.stringify(name)} in lab ${lab}'s acls is too long: faucet.yaml's name ${full} has ${full.length} characters, at most ${MAX_ACL_NAME} are allowed (${MAX_ACL_NAME - full.length + name.length} for the name in this lab)`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `ACL name ${JSON.stringify(name)} in lab ${lab}'s acls is too long: faucet.yaml's name ${full} has ${full.length} characters, at most ${MAX_ACL_NAME} are allowed (${MAX_ACL_NAME - full.length + name.length} for the name in this lab)`,
+    );
   }
   return full;
 }
@@ -78,7 +88,8 @@ export function labAclName(lab: string, name: string): string {
 /** The lab and NAME of a faucet.yaml ACL name labAclName made; undefined for any other name. */
 export function parseLabAclName(acl: string): { lab: string; name: string } | undefined {
   const m = /^lab-([a-z0-9-]+)\.(.+)$/.exec(acl);
-  if (m === null || m[1] === undefined || m[2] === undefined || !LAB_NAME.test(m[1]) || !ACL_KEY.test(m[2])) return undefined;
+  if (m === null || m[1] === undefined || m[2] === undefined || !LAB_NAME.test(m[1]) || !ACL_KEY.test(m[2]))
+    return undefined;
   return { lab: m[1], name: m[2] };
 }
 
@@ -98,7 +109,13 @@ export function resolveAclRef(lab: string, labAclNames: Iterable<string>, ref: s
  */
 export function resolvePortAclLabel(lab: string, labAclNames: Iterable<string>, value: string): string {
   const names = new Set(labAclNames);
-  const list = (v: string): string => v.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => resolveAclRef(lab, names, s)).join(',');
+  const list = (v: string): string =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+      .map((s) => resolveAclRef(lab, names, s))
+      .join(',');
   if (!value.includes(':')) return list(value);
   return value
     .split('/')
@@ -129,7 +146,8 @@ function entriesOf(value: unknown): Array<[unknown, unknown]> | undefined {
 function valueNode(value: unknown, path: string, key: string | undefined, problems: string[]): Node {
   if (value === null || typeof value === 'boolean') return new Scalar(value);
   if (typeof value === 'number' || typeof value === 'bigint') {
-    if (typeof value === 'number' && !Number.isFinite(value)) problems.push(`${path}: ${value} is not a number FAUCET takes`);
+    if (typeof value === 'number' && !Number.isFinite(value))
+      problems.push(`${path}: ${value} is not a number FAUCET takes`);
     const integer = typeof value === 'bigint' ? value : Number.isSafeInteger(value) ? BigInt(value) : undefined;
     const node = new Scalar(integer ?? value);
     if (integer !== undefined && integer >= 0n && key !== undefined && ETHER_TYPE_KEYS.has(key)) node.format = 'HEX';
@@ -137,12 +155,14 @@ function valueNode(value: unknown, path: string, key: string | undefined, proble
   }
   if (typeof value === 'string') {
     // Nothing in a FAUCET rule needs a control character; rejecting them keeps every scalar on its line.
-    if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) problems.push(`${path}: ${JSON.stringify(value)} holds a control character`);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+    if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value))
+      problems.push(`${path}: ${JSON.stringify(value)} holds a control character`);
     return new Scalar(value);
   }
   if (Array.isArray(value)) {
     const seq = new YAMLSeq();
-    value.forEach((item, i) => seq.items.push(valueNode(item, `${path}[${i}]`, undefined, problems)));
+    for (const [i, item] of value.entries()) seq.items.push(valueNode(item, `${path}[${i}]`, undefined, problems));
     seq.flow = value.length > 0 && seq.items.every((item) => item instanceof Scalar);
     return seq;
   }
@@ -172,7 +192,9 @@ function aclNode(rules: readonly unknown[], where: string, problems: string[]): 
     const keys = entriesOf(entry)?.map(([k]) => k);
     const rule = entriesOf(entry)?.find(([k]) => k === 'rule')?.[1];
     if (keys === undefined || keys.length !== 1 || keys[0] !== 'rule' || entriesOf(rule) === undefined) {
-      problems.push(`${where}[${i}]: expected '- rule: {...}' (a mapping with only the key 'rule', whose value is a mapping of FAUCET match fields and 'actions')`);
+      problems.push(
+        `${where}[${i}]: expected '- rule: {...}' (a mapping with only the key 'rule', whose value is a mapping of FAUCET match fields and 'actions')`,
+      );
     }
   });
   return valueNode(rules, where, undefined, problems);
@@ -209,7 +231,8 @@ function asMap(v: unknown): Map<unknown, unknown> | undefined {
 function parseRoot(text: string): Map<unknown, unknown> {
   const doc = parseFaucetDocument(text);
   const [first] = doc.errors;
-  if (first !== undefined) throw new DovesnapError(ErrorCode.FaucetInvalid, `faucet.yaml is not valid YAML: ${first.message}`);
+  if (first !== undefined)
+    throw new DovesnapError(ErrorCode.FaucetInvalid, `faucet.yaml is not valid YAML: ${first.message}`);
   return asMap(faucetDocumentToJs(doc)) ?? new Map<unknown, unknown>();
 }
 
@@ -243,7 +266,10 @@ export class AclStillUsedError extends DovesnapError {
     readonly lab: string,
     readonly references: ReadonlyMap<string, readonly string[]>,
   ) {
-    const list = [...references].map(([name, paths]) => `${name} (used by ${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ` and ${paths.length - 3} more` : ''})`);
+    const list = [...references].map(
+      ([name, paths]) =>
+        `${name} (used by ${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ` and ${paths.length - 3} more` : ''})`,
+    );
     super(
       ErrorCode.Conflict,
       `lab ${lab} cannot remove its ACL${list.length === 1 ? '' : 's'} ${list.join('; ')} from faucet.yaml: FAUCET stops on a port or VLAN that names a missing ACL; remove the networks and containers that use ${list.length === 1 ? 'it' : 'them'} first`,
@@ -271,7 +297,11 @@ export function labAclsIn(text: string, lab: string): string[] {
 export function editLabAcls(text: string, lab: string, acls: LabAcls): LabAclEdit {
   const prefix = labAclPrefix(lab);
   const desired = labAclNodes(lab, acls);
-  const existing = new Map([...(asMap(parseRoot(text).get('acls')) ?? [])].filter(([k]) => String(k).startsWith(prefix)).map(([k, v]) => [String(k), v] as const));
+  const existing = new Map(
+    [...(asMap(parseRoot(text).get('acls')) ?? [])]
+      .filter(([k]) => String(k).startsWith(prefix))
+      .map(([k, v]) => [String(k), v] as const),
+  );
   const added: string[] = [];
   const changed: string[] = [];
   for (const [name, node] of desired) {
@@ -298,7 +328,12 @@ function meterProblems(text: string, lab: string, names: readonly string[]): Con
     for (const entry of Array.isArray(rules) ? rules : []) {
       const meter = asMap(asMap(asMap(entry)?.get('rule'))?.get('actions'))?.get('meter');
       if (meter !== undefined && !meters.has(meter)) {
-        problems.push({ severity: 'error', code: 'bad-value', path: `acls.${name}`, message: `lab ${lab}'s ACL ${name} uses meter ${JSON.stringify(meter)}, which faucet.yaml's meters: does not define` });
+        problems.push({
+          severity: 'error',
+          code: 'bad-value',
+          path: `acls.${name}`,
+          message: `lab ${lab}'s ACL ${name} uses meter ${JSON.stringify(meter)}, which faucet.yaml's meters: does not define`,
+        });
       }
     }
   }
@@ -354,9 +389,15 @@ export function labAclSettings(opts: LabAclOptions = {}): LabAclSettings {
   const timeoutRaw = envValue(env, 'DOVESNAP_FAUCET_TIMEOUT_MS');
   const fromEnv = timeoutRaw === undefined ? undefined : Number(timeoutRaw);
   if (fromEnv !== undefined && !(Number.isInteger(fromEnv) && fromEnv >= 100)) {
-    throw new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(timeoutRaw)} for environment variable DOVESNAP_FAUCET_TIMEOUT_MS: expected milliseconds, at least 100`);
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value ${JSON.stringify(timeoutRaw)} for environment variable DOVESNAP_FAUCET_TIMEOUT_MS: expected milliseconds, at least 100`,
+    );
   }
-  const metricsUrl = opts.metricsUrl === null ? undefined : opts.metricsUrl ?? envValue(env, 'DOVESNAP_FAUCET_METRICS') ?? DEFAULT_FAUCET_METRICS;
+  const metricsUrl =
+    opts.metricsUrl === null
+      ? undefined
+      : (opts.metricsUrl ?? envValue(env, 'DOVESNAP_FAUCET_METRICS') ?? DEFAULT_FAUCET_METRICS);
   return {
     configPath: opts.configPath ?? join(faucetDirFor(env), 'faucet.yaml'),
     faucetPidfile: envValue(env, 'DOVESNAP_FAUCET_PIDFILE') ?? DEFAULT_FAUCET_PIDFILE,
@@ -375,7 +416,10 @@ async function readConfig(path: string): Promise<string> {
     return await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new DovesnapError(ErrorCode.NotFound, `${path} does not exist: set up FAUCET and dovesnap first (make up, or dovesnap setup-config), or set FAUCET_PREFIX`);
+      throw new DovesnapError(
+        ErrorCode.NotFound,
+        `${path} does not exist: set up FAUCET and dovesnap first (make up, or dovesnap setup-config), or set FAUCET_PREFIX`,
+      );
     }
     throw err;
   }
@@ -416,7 +460,12 @@ export async function removeLabAcls(lab: string, opts: LabAclOptions = {}): Prom
   return (await syncLabAcls(lab, new Map(), opts)).removed;
 }
 
-async function syncOnce(lab: string, acls: LabAcls, settings: LabAclSettings, opts: LabAclOptions): Promise<LabAclChanges> {
+async function syncOnce(
+  lab: string,
+  acls: LabAcls,
+  settings: LabAclSettings,
+  opts: LabAclOptions,
+): Promise<LabAclChanges> {
   const { configPath } = settings;
   const lockOpts = { timeoutMs: opts.lockTimeoutMs ?? 120_000, what: `${configPath} (lab ACLs)` };
   return withLockFile(labAclLockPath(configPath), lockOpts, async () => {
@@ -426,12 +475,17 @@ async function syncOnce(lab: string, acls: LabAcls, settings: LabAclSettings, op
     // What the store rendered last (it renders again when the file changed under it): what
     // the validation and the errors speak of.
     const rendered: { last?: RenderedEdit } = {};
-    const check = opts.check === null ? undefined : opts.check ?? (() => {
-      const binary = findFaucetChecker(opts.env ?? process.env);
-      return binary === undefined ? undefined : faucetChecker(binary);
-    })();
+    const check =
+      opts.check === null
+        ? undefined
+        : (opts.check ??
+          (() => {
+            const binary = findFaucetChecker(opts.env ?? process.env);
+            return binary === undefined ? undefined : faucetChecker(binary);
+          })());
     const metricsUrl = settings.metricsUrl;
-    const readState = opts.readState ?? (metricsUrl === undefined ? undefined : () => readFaucetConfigState(metricsUrl));
+    const readState =
+      opts.readState ?? (metricsUrl === undefined ? undefined : () => readFaucetConfigState(metricsUrl));
     const store = new FaucetConfigStore<{ readonly lab: string; readonly acls: LabAcls }>({
       configPath,
       reload: opts.reload ?? (async () => void (await signalFromPidfile(settings.faucetPidfile))),
@@ -485,25 +539,50 @@ async function validateLabEdit(
   configPath: string,
 ): Promise<ConfigProblem[]> {
   const touched = last === undefined ? [] : [...last.edit.added, ...last.edit.changed];
-  const fast = [...validateFaucetConfig(text).filter((p) => p.severity === 'error'), ...meterProblems(text, lab, touched)];
+  const fast = [
+    ...validateFaucetConfig(text).filter((p) => p.severity === 'error'),
+    ...meterProblems(text, lab, touched),
+  ];
   if (fast.length > 0 || check === undefined || touched.length === 0) return fast;
   const verdict = await check(text, configPath);
   if (verdict === undefined) return [];
   const named = touched.filter((name) => verdict.includes(name));
   if (named.length === 0 && last !== undefined && (await check(last.before, configPath)) !== undefined) {
-    return [{ severity: 'error', code: 'bad-value', path: 'acls', message: `FAUCET's check_faucet_config refuses faucet.yaml even without lab ${lab}'s changes, so they were not written: ${verdict}` }];
+    return [
+      {
+        severity: 'error',
+        code: 'bad-value',
+        path: 'acls',
+        message: `FAUCET's check_faucet_config refuses faucet.yaml even without lab ${lab}'s changes, so they were not written: ${verdict}`,
+      },
+    ];
   }
   const blamed = named.length > 0 ? named : touched;
-  return [{ severity: 'error', code: 'bad-value', path: `acls.${blamed[0] ?? ''}`, message: `FAUCET's check_faucet_config refuses lab ${lab}'s ${list(blamed)}: ${verdict}` }];
+  return [
+    {
+      severity: 'error',
+      code: 'bad-value',
+      path: `acls.${blamed[0] ?? ''}`,
+      message: `FAUCET's check_faucet_config refuses lab ${lab}'s ${list(blamed)}: ${verdict}`,
+    },
+  ];
 }
 
 /** The store's errors, with the lab and its ACLs in front (codes kept). */
 function nameAcls(err: unknown, lab: string, edit: LabAclEdit | undefined): unknown {
-  if (edit === undefined || !isDovesnapError(err) || !(err.code === ErrorCode.FaucetRejected || err.code === ErrorCode.FaucetTimeout)) return err;
+  if (
+    edit === undefined ||
+    !isDovesnapError(err) ||
+    !(err.code === ErrorCode.FaucetRejected || err.code === ErrorCode.FaucetTimeout)
+  )
+    return err;
   const message = withoutKnownTypes(err.message);
   const touched = [...edit.added, ...edit.changed];
   const named = touched.filter((name) => message.includes(name));
   const names = named.length > 0 ? named : touched.length > 0 ? touched : edit.removed;
-  const what = err.code === ErrorCode.FaucetRejected ? 'FAUCET refused faucet.yaml with' : 'FAUCET did not confirm faucet.yaml with';
+  const what =
+    err.code === ErrorCode.FaucetRejected
+      ? 'FAUCET refused faucet.yaml with'
+      : 'FAUCET did not confirm faucet.yaml with';
   return new DovesnapError(err.code, `lab ${lab}: ${what} its ${list(names)}: ${message}`, { cause: err });
 }

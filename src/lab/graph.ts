@@ -21,7 +21,9 @@ const FILL: Record<string, string> = { router: '#e5ddf6', host: '#e8f3e0', captu
  * first network), so that `dot` lays the lab out as the path traffic takes: host, uplink, R1,
  * link, R2, inside, H1.
  */
-function orientedEdges(s: LabStatus): { from: string; to: string; node: string; iface: LabStatus['nodes'][number]['interfaces'][number] }[] {
+function orientedEdges(
+  s: LabStatus,
+): { from: string; to: string; node: string; iface: LabStatus['nodes'][number]['interfaces'][number] }[] {
   const adj = new Map<string, string[]>();
   const link = (a: string, b: string): void => {
     adj.set(a, [...(adj.get(a) ?? []), b]);
@@ -59,7 +61,9 @@ function orientedEdges(s: LabStatus): { from: string; to: string; node: string; 
   return ifaces.map(({ node, net, iface }) => {
     const a = `node:${node}`;
     const b = `net:${net}`;
-    return (order.get(a) ?? 0) <= (order.get(b) ?? 0) ? { from: a, to: b, node, iface } : { from: b, to: a, node, iface };
+    return (order.get(a) ?? 0) <= (order.get(b) ?? 0)
+      ? { from: a, to: b, node, iface }
+      : { from: b, to: a, node, iface };
   });
 }
 
@@ -76,11 +80,21 @@ export function labToDot(s: LabStatus, daemon: NetworksStatus | undefined): stri
   const byDockerName = new Map(Object.values(daemon ?? {}).map((n) => [n.NetworkName, n]));
   for (const n of s.networks) {
     const d = byDockerName.get(n.dockerName);
-    const lines = [`${n.name} (${n.kind})`, n.dockerName, `${n.mode}${n.subnet === undefined ? '' : ` ${n.subnet}`}`, `bridge ${d?.BridgeName ?? n.bridge}  DPID ${d?.BridgeDpid ?? n.dpid ?? '?'}`];
+    const lines = [
+      `${n.name} (${n.kind})`,
+      n.dockerName,
+      `${n.mode}${n.subnet === undefined ? '' : ` ${n.subnet}`}`,
+      `bridge ${d?.BridgeName ?? n.bridge}  DPID ${d?.BridgeDpid ?? n.dpid ?? '?'}`,
+    ];
     if (d !== undefined) lines.push(`VLAN ${d.BridgeVLAN}`);
-    out.push(`    ${q(`net:${n.name}`)} [shape=box, style="rounded,filled", fillcolor="${n.kind === 'link' ? '#f2f2f2' : '#dde8f6'}", label=${q(lines.join('\n'))}];`);
+    out.push(
+      `    ${q(`net:${n.name}`)} [shape=box, style="rounded,filled", fillcolor="${n.kind === 'link' ? '#f2f2f2' : '#dde8f6'}", label=${q(lines.join('\n'))}];`,
+    );
     if (n.mode !== 'flat') {
-      const routes = (d?.Options['ovs.bridge.host_routes'] ?? '').split(',').filter((r) => r !== '').map((r) => r.replace('@', ' via '));
+      const routes = (d?.Options['ovs.bridge.host_routes'] ?? '')
+        .split(',')
+        .filter((r) => r !== '')
+        .map((r) => r.replace('@', ' via '));
       const gw = ['host', `(${n.mode === 'nat' ? 'NAT' : 'routed'})`, ...routes];
       out.push(`    ${q(`gw:${n.name}`)} [shape=house, label=${q(gw.join('\n'))}];`);
       out.push(`    ${q(`gw:${n.name}`)} -- ${q(`net:${n.name}`)} [label="LOCAL"];`);
@@ -90,14 +104,24 @@ export function labToDot(s: LabStatus, daemon: NetworksStatus | undefined): stri
     const nb = node.ospfNeighbours;
     const lines = [node.name, `${node.kind}  ${node.state}`, node.container];
     if (nb !== undefined) lines.push(`OSPF: ${nb.filter((x) => x.state.startsWith('Full')).length}/${nb.length} Full`);
-    out.push(`    ${q(`node:${node.name}`)} [shape=${SHAPE[node.kind] ?? 'box'}, style=filled, fillcolor="${FILL[node.kind] ?? '#eeeeee'}", label=${q(lines.join('\n'))}];`);
+    out.push(
+      `    ${q(`node:${node.name}`)} [shape=${SHAPE[node.kind] ?? 'box'}, style=filled, fillcolor="${FILL[node.kind] ?? '#eeeeee'}", label=${q(lines.join('\n'))}];`,
+    );
   }
   for (const e of orientedEdges(s)) {
     const node = s.nodes.find((n) => n.name === e.node);
     const net = s.networks.find((n) => n.name === e.iface.network);
-    const port = net === undefined || node === undefined ? undefined : Object.values(byDockerName.get(net.dockerName)?.Containers ?? {}).find((c) => c.Name.replace(/^\//, '') === node.container);
+    const port =
+      net === undefined || node === undefined
+        ? undefined
+        : Object.values(byDockerName.get(net.dockerName)?.Containers ?? {}).find(
+            (c) => c.Name.replace(/^\//, '') === node.container,
+          );
     const label = [`${e.iface.name}${e.iface.addresses.length > 0 ? ` ${e.iface.addresses.join(' ')}` : ''}`];
-    if (port?.OFPort !== undefined && port.OFPort !== null) label.push(`port ${port.OFPort}${port.Mirrored ? ', mirrored' : ''}${port.PortACLs.length > 0 ? `, ACL ${port.PortACLs.join(',')}` : ''}`);
+    if (port?.OFPort !== undefined && port.OFPort !== null)
+      label.push(
+        `port ${port.OFPort}${port.Mirrored ? ', mirrored' : ''}${port.PortACLs.length > 0 ? `, ACL ${port.PortACLs.join(',')}` : ''}`,
+      );
     out.push(`    ${q(e.from)} -- ${q(e.to)} [label=${q(label.join('\n'))}];`);
   }
   out.push('  }', '}', '');

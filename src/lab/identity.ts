@@ -16,7 +16,6 @@ export const HASH_LABEL = 'dovesnap.lab.hash';
 /** Nodes: `router`, `host`, `capture` or `custom`; networks: `segment` or `link`. */
 export const KIND_LABEL = 'dovesnap.lab.kind';
 
-
 function digest(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);
 }
@@ -41,6 +40,17 @@ export function interfacesLabel(node: LabNode): string {
   return node.interfaces.map((i) => `${i.name}=${i.network}`).join(',');
 }
 
-export function labLabels(lab: string, kind: 'node' | 'network', key: string, hash: string, objectKind: string): Record<string, string> {
-  return { [LAB_LABEL]: lab, [kind === 'node' ? NODE_LABEL : NETWORK_LABEL]: key, [HASH_LABEL]: hash, [KIND_LABEL]: objectKind };
+export function labLabels(
+  lab: string,
+  kind: 'node' | 'network',
+  key: string,
+  hash: string,
+  objectKind: string,
+): Record<string, string> {
+  return {
+    [LAB_LABEL]: lab,
+    [kind === 'node' ? NODE_LABEL : NETWORK_LABEL]: key,
+    [HASH_LABEL]: hash,
+    [KIND_LABEL]: objectKind,
+  };
 }

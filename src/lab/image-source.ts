@@ -11,7 +11,9 @@ export async function labImages(): Promise<LabImages> {
     tag: (recipe: LabImageRecipe) => labImageTag(recipe),
     ensure: async (recipe: LabImageRecipe, progress: (msg: string) => void) => {
       // The lab's progress already names the recipe (`image frr: …`).
-      const r = await ensureLabImage(recipe, { onProgress: (m) => progress(m.startsWith(`${recipe}: `) ? m.slice(recipe.length + 2) : m) });
+      const r = await ensureLabImage(recipe, {
+        onProgress: (m) => progress(m.startsWith(`${recipe}: `) ? m.slice(recipe.length + 2) : m),
+      });
       progress(r.built ? `built ${r.tag} in ${r.seconds.toFixed(1)} s` : `${r.tag} is here`);
       return r.tag;
     },

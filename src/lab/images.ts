@@ -87,7 +87,7 @@ export async function ensureLabImage(recipe: LabImageRecipe, opts: EnsureOptions
 
   const current = async (): Promise<number | undefined> => {
     const img = await images.inspect(tag);
-    return img !== undefined && img.Config?.Labels?.[RECIPE_HASH_LABEL] === hash ? img.Size ?? 0 : undefined;
+    return img !== undefined && img.Config?.Labels?.[RECIPE_HASH_LABEL] === hash ? (img.Size ?? 0) : undefined;
   };
 
   if (opts.force !== true) {
@@ -98,7 +98,9 @@ export async function ensureLabImage(recipe: LabImageRecipe, opts: EnsureOptions
   // Before the lock and the temp dir: a missing builder is the user's to fix, at once.
   const mmdebstrap = spec.builder === 'mmdebstrap' ? requireMmdebstrap() : undefined;
 
-  const lock = await lockFile(path.join(LAB_IMAGE_LOCK_DIR, `lab-image-${recipe}.lock`), LOCK_WAIT_MS, () => say(`${recipe}: waiting for another build of ${recipe} to finish`));
+  const lock = await lockFile(path.join(LAB_IMAGE_LOCK_DIR, `lab-image-${recipe}.lock`), LOCK_WAIT_MS, () =>
+    say(`${recipe}: waiting for another build of ${recipe} to finish`),
+  );
   try {
     if (opts.force !== true) {
       // Another build may have made it while we waited.
@@ -111,13 +113,20 @@ export async function ensureLabImage(recipe: LabImageRecipe, opts: EnsureOptions
       // apt downloads as _apt into the chroot below: mkdtemp's 0700 would make it fall back to root.
       await chmod(work, 0o755);
       const tar = path.join(work, 'rootfs.tar');
-      if (spec.builder === 'mmdebstrap') await buildDebian(recipe, spec, mmdebstrap ?? 'mmdebstrap', work, tar, say, opts.signal);
+      if (spec.builder === 'mmdebstrap')
+        await buildDebian(recipe, spec, mmdebstrap ?? 'mmdebstrap', work, tar, say, opts.signal);
       else await buildWithScript(recipe, spec, tar, say, opts.signal);
       say(`${recipe}: importing into Docker as ${tag}`);
       // --force over an existing tag: the image it replaces is removed once untagged, unless a container uses it.
       const replaced = (await images.inspect(tag))?.Id;
-      const id = await images.importTar(tar, { repo: labImageRepo(recipe), tag: tag.slice(tag.indexOf(':') + 1), changes: importChanges(recipe, hash, spec.config), ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
-      if (replaced !== undefined && replaced !== id && (await images.remove(replaced))) say(`${recipe}: removed the image it replaces (${replaced.slice(7, 19)})`);
+      const id = await images.importTar(tar, {
+        repo: labImageRepo(recipe),
+        tag: tag.slice(tag.indexOf(':') + 1),
+        changes: importChanges(recipe, hash, spec.config),
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      });
+      if (replaced !== undefined && replaced !== id && (await images.remove(replaced)))
+        say(`${recipe}: removed the image it replaces (${replaced.slice(7, 19)})`);
       failed = false;
     } finally {
       // After a failure, the build's own error is the one to report; a directory left behind is said.
@@ -127,40 +136,72 @@ export async function ensureLabImage(recipe: LabImageRecipe, opts: EnsureOptions
       });
     }
     const bytes = await current();
-    if (bytes === undefined) throw new DovesnapError(ErrorCode.Engine, `${tag} was imported, but the engine does not show it with label ${RECIPE_HASH_LABEL}=${hash}`);
+    if (bytes === undefined)
+      throw new DovesnapError(
+        ErrorCode.Engine,
+        `${tag} was imported, but the engine does not show it with label ${RECIPE_HASH_LABEL}=${hash}`,
+      );
     return { recipe, tag, built: true, seconds: seconds(), bytes };
   } finally {
     await lock.release();
   }
 }
 
-async function buildDebian(recipe: LabImageRecipe, spec: DebianRecipe, mmdebstrap: string, work: string, tar: string, say: (m: string) => void, signal?: AbortSignal): Promise<void> {
+async function buildDebian(
+  recipe: LabImageRecipe,
+  spec: DebianRecipe,
+  mmdebstrap: string,
+  work: string,
+  tar: string,
+  say: (m: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   const { sources, fromHost } = buildSources(spec.suite);
   const sourcesFile = path.join(work, 'apt.sources');
   await writeFile(sourcesFile, renderDeb822(sources));
-  const where = fromHost ? `this host's (${[...new Set(sources.map((s) => s.from))].join(', ')})` : `Debian's public mirrors (this host has none for ${spec.suite})`;
+  const where = fromHost
+    ? `this host's (${[...new Set(sources.map((s) => s.from))].join(', ')})`
+    : `Debian's public mirrors (this host has none for ${spec.suite})`;
   say(`${recipe}: apt sources: ${where}: ${[...new Set(sources.flatMap((s) => s.uris))].join(' ')}`);
   const chrootTmp = path.join(work, 'tmp');
   const plan = mmdebstrapArgs(spec, sourcesFile, work, tar);
   for (const u of plan.uploads) await writeFile(u.hostFile, u.content);
   await mkdir(chrootTmp);
   say(`${recipe}: mmdebstrap --variant=${spec.variant} ${spec.suite} with ${spec.packages.join(', ')}`);
-  await runMmdebstrap(mmdebstrap, plan.args, { tmpDir: chrootTmp, onLine: (l) => say(`${recipe}: ${l}`), ...(signal === undefined ? {} : { signal }) });
+  await runMmdebstrap(mmdebstrap, plan.args, {
+    tmpDir: chrootTmp,
+    onLine: (l) => say(`${recipe}: ${l}`),
+    ...(signal === undefined ? {} : { signal }),
+  });
 }
 
 /** Runs `SCRIPT --tar FILE` (bash) from the repository or the installed app. */
-function buildWithScript(recipe: LabImageRecipe, spec: ScriptRecipe, tar: string, say: (m: string) => void, signal?: AbortSignal): Promise<void> {
+function buildWithScript(
+  recipe: LabImageRecipe,
+  spec: ScriptRecipe,
+  tar: string,
+  say: (m: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   const script = path.join(appRoot(), spec.script);
   say(`${recipe}: ${spec.script} --tar`);
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script, '--tar', tar], { stdio: ['ignore', 'pipe', 'pipe'], ...(signal === undefined ? {} : { signal }) });
+    const child = spawn('bash', [script, '--tar', tar], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(signal === undefined ? {} : { signal }),
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('error', (err) => reject(new DovesnapError(ErrorCode.HostCommand, `${script}: ${err.message}`, { cause: err })));
+    child.on('error', (err) =>
+      reject(new DovesnapError(ErrorCode.HostCommand, `${script}: ${err.message}`, { cause: err })),
+    );
     child.on('close', (code, sig) => {
       if (code === 0) resolve();
-      else reject(new DovesnapError(ErrorCode.HostCommand, `${script} --tar failed (${sig ?? `exit ${code}`}): ${out.trim()}`));
+      else
+        reject(
+          new DovesnapError(ErrorCode.HostCommand, `${script} --tar failed (${sig ?? `exit ${code}`}): ${out.trim()}`),
+        );
     });
   });
 }
@@ -201,5 +242,7 @@ export async function listLabImages(images: DockerImages = new DockerImages()): 
       });
     }
   }
-  return rows.sort((a, b) => Number(b.current) - Number(a.current) || a.recipe.localeCompare(b.recipe) || a.tag.localeCompare(b.tag));
+  return rows.sort(
+    (a, b) => Number(b.current) - Number(a.current) || a.recipe.localeCompare(b.recipe) || a.tag.localeCompare(b.tag),
+  );
 }

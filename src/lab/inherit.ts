@@ -53,7 +53,8 @@ function mergeMap<V>(into: Map<string, From<V>>, map: Readonly<Record<string, V>
 }
 
 function apply(m: Mutable<MergedNode>, fields: NodeFieldsInput, at: Path, errors: Errors): void {
-  const one = <T>(v: T | undefined, field: string): From<T> | undefined => (v === undefined ? undefined : { value: v, at: [...at, field] });
+  const one = <T>(v: T | undefined, field: string): From<T> | undefined =>
+    v === undefined ? undefined : { value: v, at: [...at, field] };
   m.kind = one(fields.kind, 'kind') ?? m.kind;
   m.image = one(fields.image, 'image') ?? m.image;
   m.routes = one(fields.routes, 'routes') ?? m.routes;
@@ -66,21 +67,32 @@ function apply(m: Mutable<MergedNode>, fields: NodeFieldsInput, at: Path, errors
   mergeMap(m.sysctls as Map<string, From<string | number>>, fields.sysctls, [...at, 'sysctls']);
   mergeMap(m.env as Map<string, From<Scalar>>, fields.env, [...at, 'env']);
   const files = m.files as Map<string, MergedFile>;
-  for (const [k, v] of Object.entries(fields.files ?? {})) files.set(k, { value: v, at: [...at, 'files', k], config: false });
+  for (const [k, v] of Object.entries(fields.files ?? {}))
+    files.set(k, { value: v, at: [...at, 'files', k], config: false });
   if (fields.config !== undefined) {
     if (fields.files?.[FRR_CONF] !== undefined) {
       errors.add([...at, 'config'], `config: and files: both give ${FRR_CONF}; keep one`, 'key');
     }
     files.set(FRR_CONF, { value: fields.config, at: [...at, 'config'], config: true });
   }
-  fields['cap-add']?.forEach((c, i) => (m.capAdd as From<string>[]).push({ value: c, at: [...at, 'cap-add', i] }));
+  for (const [i, c] of (fields['cap-add'] ?? []).entries())
+    (m.capAdd as From<string>[]).push({ value: c, at: [...at, 'cap-add', i] });
 }
 
 /** Every node with its defaults and group folded in, in the file's order. */
 export function inherit(file: LabFileInput, errors: Errors): MergedNode[] {
   return Object.entries(file.nodes).map(([key, node]: [string, NodeInput]) => {
     const at: Path = ['nodes', key];
-    const m: Mutable<MergedNode> = { key, at, interfaces: new Map(), labels: new Map(), sysctls: new Map(), env: new Map(), files: new Map(), capAdd: [] };
+    const m: Mutable<MergedNode> = {
+      key,
+      at,
+      interfaces: new Map(),
+      labels: new Map(),
+      sysctls: new Map(),
+      env: new Map(),
+      files: new Map(),
+      capAdd: [],
+    };
     if (file.defaults !== undefined) apply(m, file.defaults, ['defaults'], errors);
     if (node.group !== undefined) {
       m.group = { value: node.group, at: [...at, 'group'] };

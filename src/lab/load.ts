@@ -55,7 +55,12 @@ export function parseLab(text: string, file: string, opts: ParseLabOptions = {})
     if (e.code === 'DUPLICATE_KEY') {
       // The path ends in the second of the equal keys, the one the error is at.
       const key = path[path.length - 1];
-      errors.addAt(line, col, formatPath(path), `duplicate key ${JSON.stringify(String(key ?? text.slice(e.pos[0], e.pos[1])))}`);
+      errors.addAt(
+        line,
+        col,
+        formatPath(path),
+        `duplicate key ${JSON.stringify(String(key ?? text.slice(e.pos[0], e.pos[1])))}`,
+      );
     } else {
       // A syntax error has no trustworthy key path: the structure around it is broken.
       fatal = true;
@@ -93,7 +98,10 @@ export function parseLab(text: string, file: string, opts: ParseLabOptions = {})
   const ctx = { file: input, errors, source };
   const checked = check(ctx, merged);
   if (errors.count > 0) throw new LabFileInvalid(errors.sorted());
-  const lab = resolve({ ...ctx, path: resolvePath(file), readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')) }, checked);
+  const lab = resolve(
+    { ...ctx, path: resolvePath(file), readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')) },
+    checked,
+  );
   if (errors.count > 0) throw new LabFileInvalid(errors.sorted());
   return lab;
 }

@@ -34,17 +34,25 @@ export function renameSteps(seen: readonly LinkSeen[], wanted: readonly WantedNa
   const moves: { from: string; to: string }[] = [];
   for (const w of wanted) {
     const from = w.macs.map((m) => byMac.get(m.toLowerCase())).find((n) => n !== undefined);
-    if (from === undefined) throw new DovesnapError(ErrorCode.NotFound, `no interface with MAC ${w.macs.join(' or ')} (for ${w.name}) in the node`);
+    if (from === undefined)
+      throw new DovesnapError(
+        ErrorCode.NotFound,
+        `no interface with MAC ${w.macs.join(' or ')} (for ${w.name}) in the node`,
+      );
     if (from !== w.name) moves.push({ from, to: w.name });
   }
   const moving = new Set(moves.map((m) => m.from));
   const blocked = seen.filter((l) => !moving.has(l.name)).map((l) => l.name);
   for (const m of moves) {
-    if (blocked.includes(m.to)) throw new DovesnapError(ErrorCode.Conflict, `cannot name an interface ${m.to}: the node already has an interface of that name that the lab did not make`);
+    if (blocked.includes(m.to))
+      throw new DovesnapError(
+        ErrorCode.Conflict,
+        `cannot name an interface ${m.to}: the node already has an interface of that name that the lab did not make`,
+      );
   }
   const steps: [string, string][] = [];
-  moves.forEach((m, i) => steps.push([m.from, `dslab${i}`]));
-  moves.forEach((m, i) => steps.push([`dslab${i}`, m.to]));
+  for (const [i, m] of moves.entries()) steps.push([m.from, `dslab${i}`]);
+  for (const [i, m] of moves.entries()) steps.push([`dslab${i}`, m.to]);
   return steps;
 }
 
@@ -55,7 +63,9 @@ function ipIn(pid: number, args: readonly string[]): Promise<{ stdout: string }>
 export async function linksOf(pid: number): Promise<LinkSeen[]> {
   const { stdout } = await ipIn(pid, ['-j', 'link', 'show']);
   const rows = JSON.parse(stdout) as { ifname: string; address?: string; link_type?: string }[];
-  return rows.filter((r) => r.link_type === 'ether' && r.address !== undefined).map((r) => ({ name: r.ifname, mac: r.address ?? '' }));
+  return rows
+    .filter((r) => r.link_type === 'ether' && r.address !== undefined)
+    .map((r) => ({ name: r.ifname, mac: r.address ?? '' }));
 }
 
 export async function renameInterfaces(pid: number, wanted: readonly WantedName[]): Promise<void> {
@@ -66,7 +76,8 @@ export async function renameInterfaces(pid: number, wanted: readonly WantedName[
     await ipIn(pid, ['link', 'set', 'dev', from, 'name', to]);
   }
   // Renaming needs the link down; Docker had them up, and so must the node.
-  for (const name of renamed) if (wanted.some((w) => w.name === name)) await ipIn(pid, ['link', 'set', 'dev', name, 'up']);
+  for (const name of renamed)
+    if (wanted.some((w) => w.name === name)) await ipIn(pid, ['link', 'set', 'dev', name, 'up']);
 }
 
 /**
@@ -110,13 +121,21 @@ export interface AddressSeen {
 /** The node's interfaces with their IPv4 and global IPv6 addresses, for `lab status`. */
 export async function addressesOf(pid: number): Promise<AddressSeen[]> {
   const { stdout } = await ipIn(pid, ['-j', 'addr', 'show']);
-  const rows = JSON.parse(stdout) as { ifname: string; address?: string; operstate?: string; link_type?: string; addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[] }[];
+  const rows = JSON.parse(stdout) as {
+    ifname: string;
+    address?: string;
+    operstate?: string;
+    link_type?: string;
+    addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
+  }[];
   return rows
     .filter((r) => r.link_type !== 'loopback')
     .map((r) => ({
       ifname: r.ifname,
       mac: r.address ?? '',
       state: (r.operstate ?? 'UNKNOWN').toLowerCase(),
-      addresses: (r.addr_info ?? []).filter((a) => a.family === 'inet' || a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`),
+      addresses: (r.addr_info ?? [])
+        .filter((a) => a.family === 'inet' || a.scope === 'global')
+        .map((a) => `${a.local}/${a.prefixlen}`),
     }));
 }

@@ -22,7 +22,11 @@ const CARRIER_WAIT_MS = 15_000;
 const GATE_SCRIPT = `while [ ! -e ${GATE_FILE} ]; do sleep 0.1 2>/dev/null || sleep 1; done; exec "$@"`;
 
 export class NodeStepError extends DovesnapError {
-  constructor(readonly node: string, readonly step: string, cause: unknown) {
+  constructor(
+    readonly node: string,
+    readonly step: string,
+    cause: unknown,
+  ) {
     super(ErrorCode.HostCommand, `node ${node}: ${step}: ${errorMessage(cause)}`, { cause });
     this.name = 'NodeStepError';
   }
@@ -73,7 +77,11 @@ export function containerSpec(b: NodeBuild): LabContainerCreate {
     Cmd: [...b.workload],
     Env: Object.entries(node.env).map(([k, v]) => `${k}=${v}`),
     // The interface → network map, for status: a declared mac: is not the MAC Docker reports.
-    Labels: { ...node.labels, ...labLabels(lab.name, 'node', node.key, b.hash, node.kind), [INTERFACES_LABEL]: interfacesLabel(node) },
+    Labels: {
+      ...node.labels,
+      ...labLabels(lab.name, 'node', node.key, b.hash, node.kind),
+      [INTERFACES_LABEL]: interfacesLabel(node),
+    },
     HostConfig: {
       // A node on no network at all still gets none of Docker's own.
       NetworkMode: firstNet?.dockerName ?? 'none',
@@ -85,7 +93,12 @@ export function containerSpec(b: NodeBuild): LabContainerCreate {
       EndpointsConfig:
         first === undefined || firstNet === undefined
           ? {}
-          : { [firstNet.dockerName]: first.address !== undefined && dockerAssigns(firstNet) ? { IPAMConfig: { IPv4Address: first.address.split('/')[0] ?? '' } } : {} },
+          : {
+              [firstNet.dockerName]:
+                first.address !== undefined && dockerAssigns(firstNet)
+                  ? { IPAMConfig: { IPv4Address: first.address.split('/')[0] ?? '' } }
+                  : {},
+            },
     },
   };
 }
@@ -95,7 +108,11 @@ async function waitForPid(docker: LabDocker, id: string): Promise<number> {
     const c = await docker.inspectContainer(id);
     if (c === undefined) throw new DovesnapError(ErrorCode.NotFound, 'the container is gone');
     if (c.State.Running && c.State.Pid > 0) return c.State.Pid;
-    if (!c.State.Running && c.State.Status === 'exited') throw new DovesnapError(ErrorCode.HostCommand, `the container exited (code ${c.State.ExitCode ?? '?'}); does its image have /bin/sh?`);
+    if (!c.State.Running && c.State.Status === 'exited')
+      throw new DovesnapError(
+        ErrorCode.HostCommand,
+        `the container exited (code ${c.State.ExitCode ?? '?'}); does its image have /bin/sh?`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new DovesnapError(ErrorCode.Timeout, 'the container did not start within 10 s');
@@ -110,7 +127,12 @@ export async function workloadProblem(docker: LabDocker, id: string): Promise<st
   const c = await docker.inspectContainer(id);
   if (c === undefined) return 'the container is gone';
   if (c.State.Running) return undefined;
-  const out = (await docker.logs(id, 5)).trim().split('\n').filter((l) => l !== '').slice(-3).join(' | ');
+  const out = (await docker.logs(id, 5))
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '')
+    .slice(-3)
+    .join(' | ');
   return `its command exited at once (code ${c.State.ExitCode ?? '?'})${out === '' ? '' : `: ${out}`}; a node's command must keep running`;
 }
 
@@ -143,13 +165,21 @@ function prefixedMac(node: LabNode, net: LabNetwork, mac: string): string[] {
 /** Makes the node; returns its container ID. */
 export async function createNode(docker: LabDocker, b: NodeBuild): Promise<string> {
   const { lab, node, progress } = b;
-  const id = await step(node.key, 'create the container', progress, () => docker.createContainer(node.containerName, containerSpec(b)));
+  const id = await step(node.key, 'create the container', progress, () =>
+    docker.createContainer(node.containerName, containerSpec(b)),
+  );
   try {
     for (const iface of node.interfaces.slice(1)) {
       const net = networkOf(lab, iface.network);
       const netId = b.networkIds.get(net.key) ?? net.dockerName;
       await step(node.key, `connect ${iface.name} to ${net.dockerName}`, progress, () =>
-        docker.connect(netId, id, iface.address !== undefined && dockerAssigns(net) ? { IPAMConfig: { IPv4Address: iface.address.split('/')[0] ?? '' } } : {}),
+        docker.connect(
+          netId,
+          id,
+          iface.address !== undefined && dockerAssigns(net)
+            ? { IPAMConfig: { IPv4Address: iface.address.split('/')[0] ?? '' } }
+            : {},
+        ),
       );
     }
     await step(node.key, 'start the container', progress, () => docker.start(id));
@@ -159,30 +189,51 @@ export async function createNode(docker: LabDocker, b: NodeBuild): Promise<strin
     const wanted = node.interfaces.map((iface) => {
       const net = networkOf(lab, iface.network);
       const mac = endpoints[net.dockerName]?.MacAddress ?? '';
-      if (mac === '') throw new NodeStepError(node.key, 'name the interfaces', new Error(`Docker reports no MAC for ${net.dockerName}`));
+      if (mac === '')
+        throw new NodeStepError(
+          node.key,
+          'name the interfaces',
+          new Error(`Docker reports no MAC for ${net.dockerName}`),
+        );
       return { name: iface.name, macs: [mac, ...prefixedMac(node, net, mac)] };
     });
-    await step(node.key, `name the interfaces ${wanted.map((w) => w.name).join(', ')}`, progress, () => renameInterfaces(pid, wanted));
+    await step(node.key, `name the interfaces ${wanted.map((w) => w.name).join(', ')}`, progress, () =>
+      renameInterfaces(pid, wanted),
+    );
     // The daemon's DHCP client of a renamed interface would notice within seconds; asked, at once.
     for (const iface of node.interfaces) {
       const net = networkOf(lab, iface.network);
       const endpointId = endpoints[net.dockerName]?.EndpointID;
       if (net.options['ovs.bridge.dhcp'] === 'true' && endpointId !== undefined && endpointId !== '') {
-        await step(node.key, `restart ${iface.name}'s DHCP client`, progress, async () => requestDhcpRestart(endpointId));
+        await step(node.key, `restart ${iface.name}'s DHCP client`, progress, async () =>
+          requestDhcpRestart(endpointId),
+        );
       }
     }
     for (const iface of node.interfaces) {
-      if (iface.mac !== undefined) await step(node.key, `set ${iface.name}'s MAC`, progress, () => setMac(pid, iface.name, iface.mac ?? ''));
+      if (iface.mac !== undefined)
+        await step(node.key, `set ${iface.name}'s MAC`, progress, () => setMac(pid, iface.name, iface.mac ?? ''));
       const net = networkOf(lab, iface.network);
-      if (iface.address !== undefined && !dockerAssigns(net)) await step(node.key, `address ${iface.name}`, progress, () => addAddress(pid, iface.name, iface.address ?? ''));
+      if (iface.address !== undefined && !dockerAssigns(net))
+        await step(node.key, `address ${iface.name}`, progress, () => addAddress(pid, iface.name, iface.address ?? ''));
     }
     for (const r of node.routes) await step(node.key, `route ${r.dst} via ${r.via}`, progress, () => addRoute(pid, r));
     if (node.interfaces.length > 0) {
-      const down = await step(node.key, 'wait for carrier', progress, () => waitCarrier(pid, node.interfaces.map((i) => i.name), CARRIER_WAIT_MS));
+      const down = await step(node.key, 'wait for carrier', progress, () =>
+        waitCarrier(
+          pid,
+          node.interfaces.map((i) => i.name),
+          CARRIER_WAIT_MS,
+        ),
+      );
       // Not fatal: a port FAUCET keeps closed (dovesnap status says why) is the lab's to look at.
-      if (down.length > 0) progress(`${down.join(', ')} still without carrier after ${CARRIER_WAIT_MS / 1000} s (see dovesnap status); starting anyway`);
+      if (down.length > 0)
+        progress(
+          `${down.join(', ')} still without carrier after ${CARRIER_WAIT_MS / 1000} s (see dovesnap status); starting anyway`,
+        );
     }
-    for (const f of node.files) await step(node.key, `place ${f.path}`, progress, () => placeFile(pid, f.path, f.content, f.mode));
+    for (const f of node.files)
+      await step(node.key, `place ${f.path}`, progress, () => placeFile(pid, f.path, f.content, f.mode));
     await step(node.key, 'start the workload', progress, () => placeFile(pid, GATE_FILE, '', 0o644));
     for (const [i, line] of node.exec.entries()) {
       // exec into a container whose command has gone says only "not running".
@@ -190,7 +241,8 @@ export async function createNode(docker: LabDocker, b: NodeBuild): Promise<strin
       if (gone !== undefined) throw new NodeStepError(node.key, 'start the workload', new Error(gone));
       await step(node.key, `exec #${i + 1} (${line})`, progress, async () => {
         const r = await docker.exec(id, ['/bin/sh', '-c', line], 120_000);
-        if (r.exitCode !== 0) throw new Error(`exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+        if (r.exitCode !== 0)
+          throw new Error(`exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
       });
     }
     const gone = await workloadProblem(docker, id);

@@ -55,12 +55,20 @@ function planNetworks(lab: Lab, hashes: DesiredHashes, running: RunningLab): Pla
     const have = running.networks.get(net.key);
     const want = hashes.networks.get(net.key) ?? '';
     if (have === undefined) out.push({ key: net.key, dockerName: net.dockerName, change: 'create', reason: 'new' });
-    else if (have.hash !== want) out.push({ key: net.key, dockerName: net.dockerName, change: 'recreate', reason: 'its definition changed', id: have.id });
+    else if (have.hash !== want)
+      out.push({
+        key: net.key,
+        dockerName: net.dockerName,
+        change: 'recreate',
+        reason: 'its definition changed',
+        id: have.id,
+      });
     else out.push({ key: net.key, dockerName: net.dockerName, change: 'keep', reason: 'unchanged', id: have.id });
   }
   const wanted = new Set(lab.networks.map((n) => n.key));
   for (const [key, have] of running.networks) {
-    if (!wanted.has(key)) out.push({ key, dockerName: have.dockerName, change: 'remove', reason: 'no longer in the file', id: have.id });
+    if (!wanted.has(key))
+      out.push({ key, dockerName: have.dockerName, change: 'remove', reason: 'no longer in the file', id: have.id });
   }
   return out;
 }
@@ -81,7 +89,12 @@ export function startOrder(lab: Lab): string[] {
   return order;
 }
 
-function planNodes(lab: Lab, hashes: DesiredHashes, running: RunningLab, networks: readonly PlannedObject[]): PlannedObject[] {
+function planNodes(
+  lab: Lab,
+  hashes: DesiredHashes,
+  running: RunningLab,
+  networks: readonly PlannedObject[],
+): PlannedObject[] {
   const madeAnew = new Set(networks.filter((n) => n.change === 'create' || n.change === 'recreate').map((n) => n.key));
   const byKey = new Map(lab.nodes.map((n) => [n.key, n]));
   const out: PlannedObject[] = [];
@@ -100,10 +113,15 @@ function planNodes(lab: Lab, hashes: DesiredHashes, running: RunningLab, network
     else if (have.hash !== want) reason = 'its definition changed';
     else if (have.running !== true) reason = 'it is not running';
     else if (have.ready !== true) reason = 'its set-up was not finished';
-    out.push(reason === undefined ? { key, dockerName: node.containerName, change: 'keep', reason: 'unchanged', id: have.id } : { key, dockerName: node.containerName, change: 'recreate', reason, id: have.id });
+    out.push(
+      reason === undefined
+        ? { key, dockerName: node.containerName, change: 'keep', reason: 'unchanged', id: have.id }
+        : { key, dockerName: node.containerName, change: 'recreate', reason, id: have.id },
+    );
   }
   for (const [key, have] of running.nodes) {
-    if (!byKey.has(key)) out.push({ key, dockerName: have.dockerName, change: 'remove', reason: 'no longer in the file', id: have.id });
+    if (!byKey.has(key))
+      out.push({ key, dockerName: have.dockerName, change: 'remove', reason: 'no longer in the file', id: have.id });
   }
   return out;
 }
@@ -130,9 +148,13 @@ export function renderPlan(plan: LabPlan): string {
   if (changes === 0) return `lab ${plan.lab} is up to date: nothing to change\n`;
   lines.push(`lab ${plan.lab}: ${changes} change${changes === 1 ? '' : 's'}`);
   for (const name of plan.acls.added) lines.push(`  + acl ${name}: add to faucet.yaml (new)`);
-  for (const name of plan.acls.changed) lines.push(`  ~ acl ${name}: change its rules in faucet.yaml (its ports keep running)`);
+  for (const name of plan.acls.changed)
+    lines.push(`  ~ acl ${name}: change its rules in faucet.yaml (its ports keep running)`);
   for (const name of plan.acls.removed) lines.push(`  - acl ${name}: remove from faucet.yaml (no longer in the file)`);
-  for (const [kind, list] of [['network', plan.networks], ['node', plan.nodes]] as const) {
+  for (const [kind, list] of [
+    ['network', plan.networks],
+    ['node', plan.nodes],
+  ] as const) {
     for (const o of list) {
       if (o.change === 'keep') continue;
       lines.push(`  ${MARK[o.change]} ${kind} ${o.dockerName}: ${o.change} (${o.reason})`);

@@ -163,7 +163,9 @@ export class Errors {
   }
 
   sorted(): LabFileError[] {
-    return [...this.list].sort((a, b) => a.line - b.line || a.col - b.col || a.path.localeCompare(b.path) || a.message.localeCompare(b.message));
+    return [...this.list].sort(
+      (a, b) => a.line - b.line || a.col - b.col || a.path.localeCompare(b.path) || a.message.localeCompare(b.message),
+    );
   }
 }
 

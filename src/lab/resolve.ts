@@ -5,7 +5,17 @@
  * that need the disk (a file's `source:`) and a file mode's digits.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import type { Lab, LabAcl, LabAclUse, LabFile, LabImageRecipe, LabInterface, LabNetwork, LabNode, LabNodeKind } from './model.js';
+import type {
+  Lab,
+  LabAcl,
+  LabAclUse,
+  LabFile,
+  LabImageRecipe,
+  LabInterface,
+  LabNetwork,
+  LabNode,
+  LabNodeKind,
+} from './model.js';
 import { labAclName, resolveAclRef, resolvePortAclLabel } from './faucet-acls.js';
 import type { CheckContext, Checked, CheckedNetwork, CheckedNode } from './check.js';
 import { formatCidr } from './ipv4.js';
@@ -27,7 +37,11 @@ interface Builtin {
 
 /** What each kind brings before `defaults:`. */
 const BUILTINS: Readonly<Record<LabNodeKind, Builtin>> = {
-  router: { recipe: 'frr', capAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'], sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0' } },
+  router: {
+    recipe: 'frr',
+    capAdd: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'],
+    sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0' },
+  },
   host: { recipe: 'host', capAdd: ['NET_ADMIN', 'NET_RAW'], sysctls: {} },
   capture: { recipe: 'capture', capAdd: ['NET_ADMIN', 'NET_RAW'], sysctls: {} },
   custom: { capAdd: [], sysctls: {} },
@@ -53,7 +67,11 @@ function dpidText(n: CheckedNetwork): string {
   return n.input.dpid === undefined ? `0x${n.dpid.toString(16).padStart(16, '0')}` : `0x${n.dpid.toString(16)}`;
 }
 
-function networkOptions(n: CheckedNetwork, hostRoutes: readonly { prefix: string; via: string }[], acls: AclRefs): Record<string, string> {
+function networkOptions(
+  n: CheckedNetwork,
+  hostRoutes: readonly { prefix: string; via: string }[],
+  acls: AclRefs,
+): Record<string, string> {
   const o: Record<string, string> = {};
   const set = (name: string, v: string | number | boolean | undefined): void => {
     if (v !== undefined) o[`ovs.bridge.${name}`] = String(v);
@@ -123,7 +141,11 @@ function readSource(ctx: ResolveContext, source: string, at: Path, cache: Map<st
     return text;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    ctx.errors.add(at, `cannot read ${source} (${full}): ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`, 'key');
+    ctx.errors.add(
+      at,
+      `cannot read ${source} (${full}): ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`,
+      'key',
+    );
     return '';
   }
 }
@@ -143,19 +165,28 @@ function files(ctx: ResolveContext, c: CheckedNode, cache: Map<string, string>):
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-function labels(lab: string, c: CheckedNode, mirrored: ReadonlySet<string>, acls: AclRefs, interfaces: readonly LabInterface[]): Record<string, string> {
+function labels(
+  lab: string,
+  c: CheckedNode,
+  mirrored: ReadonlySet<string>,
+  acls: AclRefs,
+  interfaces: readonly LabInterface[],
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of c.m.labels) out[FAUCET_LABELS.has(k) ? `dovesnap.faucet.${k}` : k] = String(v.value);
   const portacl = out['dovesnap.faucet.portacl'];
   if (portacl !== undefined) out['dovesnap.faucet.portacl'] = acls.label(portacl);
   // Interfaces' acl: the portacl label, per network.
-  const perNet = interfaces.filter((i) => i.acls !== undefined).map((i) => `${lab}-${i.network}:${(i.acls ?? []).join(',')}`);
+  const perNet = interfaces
+    .filter((i) => i.acls !== undefined)
+    .map((i) => `${lab}-${i.network}:${(i.acls ?? []).join(',')}`);
   if (perNet.length > 0) out['dovesnap.faucet.portacl'] = perNet.join('/');
   // A capture node's ports receive a copy of every other port of their networks (FAUCET's
   // mirror to an output-only port), unless the node says otherwise itself.
   if (c.kind === 'capture') {
     const nets = c.interfaces.map((i) => `${lab}-${i.network}:true`);
-    if (nets.length > 0 && out['dovesnap.faucet.capture'] === undefined) out['dovesnap.faucet.capture'] = nets.join('/');
+    if (nets.length > 0 && out['dovesnap.faucet.capture'] === undefined)
+      out['dovesnap.faucet.capture'] = nets.join('/');
     return out;
   }
   // A network's mirror: true mirrors the node's port there, unless the node says otherwise itself.
@@ -165,7 +196,14 @@ function labels(lab: string, c: CheckedNode, mirrored: ReadonlySet<string>, acls
   return out;
 }
 
-function toNode(ctx: ResolveContext, lab: string, c: CheckedNode, mirrored: ReadonlySet<string>, cache: Map<string, string>, acls: AclRefs): LabNode {
+function toNode(
+  ctx: ResolveContext,
+  lab: string,
+  c: CheckedNode,
+  mirrored: ReadonlySet<string>,
+  cache: Map<string, string>,
+  acls: AclRefs,
+): LabNode {
   const m = c.m;
   const builtin = BUILTINS[c.kind];
   const dir = resolvePath(ctx.path, '..');
@@ -174,14 +212,25 @@ function toNode(ctx: ResolveContext, lab: string, c: CheckedNode, mirrored: Read
     const [host = '', ctr = '', opt] = b.split(':');
     return [isAbsolute(host) ? host : resolvePath(dir, host), ctr, ...(opt === 'ro' ? ['ro'] : [])].join(':');
   });
-  const interfaces = c.interfaces.map((i) => (i.acls === undefined ? i : { ...i, acls: i.acls.map((a) => acls.one(a)) }));
-  const cmd = m.cmd === undefined ? undefined : typeof m.cmd.value === 'string' ? ['/bin/sh', '-c', m.cmd.value] : [...m.cmd.value];
+  const interfaces = c.interfaces.map((i) =>
+    i.acls === undefined ? i : { ...i, acls: i.acls.map((a) => acls.one(a)) },
+  );
+  const cmd =
+    m.cmd === undefined
+      ? undefined
+      : typeof m.cmd.value === 'string'
+        ? ['/bin/sh', '-c', m.cmd.value]
+        : [...m.cmd.value];
   const exec = m.exec === undefined ? [] : typeof m.exec.value === 'string' ? [m.exec.value] : [...m.exec.value];
   return {
     key: m.key,
     containerName: `${lab}-${m.key}`,
     kind: c.kind,
-    ...(m.image !== undefined ? { image: m.image.value } : builtin.recipe !== undefined ? { recipe: builtin.recipe } : {}),
+    ...(m.image !== undefined
+      ? { image: m.image.value }
+      : builtin.recipe !== undefined
+        ? { recipe: builtin.recipe }
+        : {}),
     interfaces,
     routes: c.routes,
     labels: labels(lab, c, mirrored, acls, interfaces),
@@ -211,7 +260,7 @@ function aclUses(ctx: ResolveContext, checked: Checked, refs: AclRefs): LabAclUs
       if (typeof from.value === 'string' || from.value.acl === undefined) continue;
       const acl = from.value.acl;
       if (typeof acl === 'string') use(acl, [...from.at, 'acl']);
-      else acl.forEach((a, i) => use(a, [...from.at, 'acl', i]));
+      else for (const [i, a] of acl.entries()) use(a, [...from.at, 'acl', i]);
     }
     for (const key of ['portacl', 'dovesnap.faucet.portacl']) {
       const label = c.m.labels.get(key);
@@ -230,7 +279,10 @@ export function resolve(ctx: ResolveContext, checked: Checked): Lab {
   const mirrored = new Set(checked.networks.filter((n) => n.input.mirror === true).map((n) => n.key));
   const cache = new Map<string, string>();
   const fileAcls = Object.entries(ctx.file.acls ?? {});
-  const refs = aclRefs(lab, fileAcls.map(([name]) => name));
+  const refs = aclRefs(
+    lab,
+    fileAcls.map(([name]) => name),
+  );
   const acls: LabAcl[] = fileAcls.map(([name, rules]) => ({ name, faucetName: labAclName(lab, name), rules }));
   return {
     name: lab,

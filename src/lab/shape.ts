@@ -26,11 +26,15 @@ function toPath(p: readonly PropertyKey[]): PathSegment[] {
 function flatten(issue: Issue, prefix: Path): Placed[] {
   const path = [...prefix, ...toPath(issue.path)];
   if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-    const fits = issue.errors.filter((branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0));
+    const fits = issue.errors.filter(
+      (branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0),
+    );
     const first = fits[0];
     if (first !== undefined) return first.flatMap((i) => flatten(i, path));
     const expected = [...new Set(issue.errors.flat().flatMap((i) => (i.code === 'invalid_type' ? [i.expected] : [])))];
-    return [{ issue: { ...issue, code: 'invalid_type', expected: expected.join('|'), path: [] } as unknown as Issue, path }];
+    return [
+      { issue: { ...issue, code: 'invalid_type', expected: expected.join('|'), path: [] } as unknown as Issue, path },
+    ];
   }
   return [{ issue, path }];
 }
@@ -47,7 +51,9 @@ const EXPECTED: Readonly<Record<string, string>> = {
 
 function expectedText(expected: string): string {
   const names = [...new Set(expected.split('|').map((e) => EXPECTED[e] ?? e))];
-  return names.length <= 1 ? (names[0] ?? 'something else') : `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
+  return names.length <= 1
+    ? (names[0] ?? 'something else')
+    : `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
 }
 
 /** How a value found in the file reads in a message. */
@@ -95,7 +101,8 @@ function report(p: Placed, data: unknown, errors: Errors): void {
   const value = valueAt(data, path);
   switch (issue.code) {
     case 'unrecognized_keys':
-      for (const key of issue.keys) errors.add([...path, key], `unknown key ${JSON.stringify(key)}${didYouMean(key, keysAt(path))}`, 'key');
+      for (const key of issue.keys)
+        errors.add([...path, key], `unknown key ${JSON.stringify(key)}${didYouMean(key, keysAt(path))}`, 'key');
       return;
     case 'invalid_key': {
       const inner = issue.issues[0]?.message ?? 'invalid name';

@@ -50,7 +50,10 @@ export async function readLabState(name: string): Promise<LabState | undefined> 
     if (s.version !== 1 || s.name !== name) throw new Error('not a version 1 state of this lab');
     return s;
   } catch (err) {
-    throw new DovesnapError(ErrorCode.Internal, `${statePath(name)} is damaged (${(err as Error).message}); remove it, then \`dovesnap lab down ${name}\` finds the lab's objects by their labels`);
+    throw new DovesnapError(
+      ErrorCode.Internal,
+      `${statePath(name)} is damaged (${(err as Error).message}); remove it, then \`dovesnap lab down ${name}\` finds the lab's objects by their labels`,
+    );
   }
 }
 
@@ -105,7 +108,10 @@ export async function lockLab(name: string): Promise<() => Promise<void>> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
       if (Number.isInteger(owner) && owner > 0 && pidAlive(owner)) {
-        throw new DovesnapError(ErrorCode.Conflict, `lab ${name} is being changed by another dovesnap lab (pid ${owner}); wait for it, or remove ${path} if that process is not dovesnap`);
+        throw new DovesnapError(
+          ErrorCode.Conflict,
+          `lab ${name} is being changed by another dovesnap lab (pid ${owner}); wait for it, or remove ${path} if that process is not dovesnap`,
+        );
       }
       await unlink(path).catch(() => undefined);
     }

@@ -67,7 +67,12 @@ export function parseOspfNeighbours(json: string): OspfNeighbour[] {
         for (const k of keys) if (typeof e[k] === 'string') return e[k] as string;
         return '';
       };
-      out.push({ routerId, state: str('nbrState', 'state'), address: str('ifaceAddress', 'address'), interface: str('ifaceName').split(':')[0] ?? '' });
+      out.push({
+        routerId,
+        state: str('nbrState', 'state'),
+        address: str('ifaceAddress', 'address'),
+        interface: str('ifaceName').split(':')[0] ?? '',
+      });
     }
   }
   return out.sort((a, b) => (a.routerId < b.routerId ? -1 : a.routerId > b.routerId ? 1 : 0));
@@ -102,7 +107,8 @@ export function interfaceNetworks(
   }
   const byMac = new Map<string, string>();
   for (const [name, ep] of Object.entries(endpoints)) {
-    if (ep.MacAddress !== undefined && ep.MacAddress !== '') byMac.set(ep.MacAddress.toLowerCase(), netKeyByDockerName.get(name) ?? name);
+    if (ep.MacAddress !== undefined && ep.MacAddress !== '')
+      byMac.set(ep.MacAddress.toLowerCase(), netKeyByDockerName.get(name) ?? name);
   }
   return (ifname, mac) => byName.get(ifname) ?? byMac.get(mac.toLowerCase());
 }
@@ -136,7 +142,11 @@ export async function labStatus(docker: LabDocker, lab: string): Promise<LabStat
     if (info === undefined) continue;
     const labels = info.Config.Labels ?? {};
     const kind = labels[KIND_LABEL] ?? 'custom';
-    const networkOf = interfaceNetworks(labels[INTERFACES_LABEL], info.NetworkSettings.Networks ?? {}, netKeyByDockerName);
+    const networkOf = interfaceNetworks(
+      labels[INTERFACES_LABEL],
+      info.NetworkSettings.Networks ?? {},
+      netKeyByDockerName,
+    );
     let interfaces: NodeInterfaceStatus[] = [];
     let status = info.State.Status;
     let neighbours: OspfNeighbour[] | undefined;
@@ -145,7 +155,13 @@ export async function labStatus(docker: LabDocker, lab: string): Promise<LabStat
       const seen = await addressesOf(info.State.Pid).catch(() => []);
       interfaces = seen.map((s) => {
         const network = networkOf(s.ifname, s.mac);
-        return { name: s.ifname, mac: s.mac, state: s.state, addresses: s.addresses, ...(network === undefined ? {} : { network }) };
+        return {
+          name: s.ifname,
+          mac: s.mac,
+          state: s.state,
+          addresses: s.addresses,
+          ...(network === undefined ? {} : { network }),
+        };
       });
       if (kind === 'router') neighbours = await ospfNeighbours(docker, info.Id);
     }
@@ -183,7 +199,14 @@ export async function labNames(docker: LabDocker): Promise<string[]> {
 
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function renderLabStatus(s: LabStatus): string {
@@ -193,12 +216,16 @@ export function renderLabStatus(s: LabStatus): string {
   out.push('');
   const nodeRows: string[][] = [['NODE', 'KIND', 'STATE', 'CONTAINER', 'INTERFACES']];
   for (const n of s.nodes) {
-    const ifs = n.interfaces.map((i) => `${i.name}${i.addresses.length > 0 ? ` ${i.addresses.join(' ')}` : ''}${i.network === undefined ? '' : ` (${i.network})`}${i.state === 'up' || i.state === 'unknown' ? '' : ` ${i.state}`}`);
+    const ifs = n.interfaces.map(
+      (i) =>
+        `${i.name}${i.addresses.length > 0 ? ` ${i.addresses.join(' ')}` : ''}${i.network === undefined ? '' : ` (${i.network})`}${i.state === 'up' || i.state === 'unknown' ? '' : ` ${i.state}`}`,
+    );
     nodeRows.push([n.name, n.kind, n.state, n.container, ifs.join(', ') || '-']);
   }
   out.push(table(nodeRows), '');
   const netRows: string[][] = [['NETWORK', 'KIND', 'MODE', 'SUBNET', 'DOCKER NETWORK', 'BRIDGE', 'DPID']];
-  for (const n of s.networks) netRows.push([n.name, n.kind, n.mode, n.subnet ?? '-', n.dockerName, n.bridge, n.dpid ?? '-']);
+  for (const n of s.networks)
+    netRows.push([n.name, n.kind, n.mode, n.subnet ?? '-', n.dockerName, n.bridge, n.dpid ?? '-']);
   out.push(table(netRows));
   const routers = s.nodes.filter((n) => n.ospfNeighbours !== undefined);
   if (routers.length > 0) {

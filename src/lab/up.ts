@@ -17,7 +17,14 @@ export async function desiredHashes(ctx: LabContext, lab: Lab): Promise<DesiredH
   for (const node of lab.nodes) {
     let image = imageOf(ctx, node);
     if (node.recipe === undefined) image = (await ctx.docker.inspectImage(image))?.Id ?? image;
-    nodes.set(node.key, nodeHash(node, image, node.interfaces.map((i) => networks.get(i.network) ?? '')));
+    nodes.set(
+      node.key,
+      nodeHash(
+        node,
+        image,
+        node.interfaces.map((i) => networks.get(i.network) ?? ''),
+      ),
+    );
   }
   return { networks, nodes };
 }
@@ -50,4 +57,3 @@ export async function labUp(ctx: LabContext, lab: Lab, opts: { dryRun?: boolean 
     await unlock();
   }
 }
-

@@ -33,7 +33,9 @@ export interface ComposeNetwork {
 }
 
 /** The network's Compose identity from its Docker labels; undefined for a network Compose did not make. */
-export function composeNetworkOf(labels: Readonly<Record<string, string>> | null | undefined): ComposeNetwork | undefined {
+export function composeNetworkOf(
+  labels: Readonly<Record<string, string>> | null | undefined,
+): ComposeNetwork | undefined {
   const project = labels?.[ComposeLabel.project];
   const network = labels?.[ComposeLabel.network];
   if (project === undefined || project === '' || network === undefined || network === '') return undefined;
@@ -62,14 +64,22 @@ export interface ContainerNetworkLabels {
 }
 
 function badLabel(label: string, value: string, expected: string): DovesnapError {
-  return new DovesnapError(ErrorCode.BadLabel, `invalid value ${JSON.stringify(value)} for label ${label}: ${expected}`);
+  return new DovesnapError(
+    ErrorCode.BadLabel,
+    `invalid value ${JSON.stringify(value)} for label ${label}: ${expected}`,
+  );
 }
 
 /**
  * Splits `net1:v1/net2:v2` into a map, or returns the bare value for all networks.
  * A bare value can itself contain no ':' for the labels we define, which keeps this unambiguous.
  */
-function perNetwork(label: string, value: string, network: NetworkNames, project: string | undefined): string | undefined {
+function perNetwork(
+  label: string,
+  value: string,
+  network: NetworkNames,
+  project: string | undefined,
+): string | undefined {
   const v = value.trim();
   // A MAC prefix is itself colon-separated: a value of only hex digits and colons is the bare form.
   if (!v.includes(':') || (label === Label.macPrefix && /^[0-9a-fA-F:]+$/.test(v))) return v;
@@ -90,7 +100,8 @@ export function parseMacPrefix(value: string, label: string = Label.macPrefix): 
   const v = value.trim().toLowerCase();
   if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){0,4}$/.test(v)) throw badLabel(label, value, 'expected 1 to 5 bytes such as 0e:99');
   const bytes = v.split(':').map((b) => parseInt(b, 16));
-  if (((bytes[0] ?? 0) & 1) === 1) throw badLabel(label, value, 'the first byte makes a multicast address; use an even first byte such as 0e');
+  if (((bytes[0] ?? 0) & 1) === 1)
+    throw badLabel(label, value, 'the first byte makes a multicast address; use an even first byte such as 0e');
   return bytes;
 }
 
@@ -107,7 +118,10 @@ function asLabel<T>(fn: () => T): T {
 }
 
 /** `network`: the network's Docker name, or its names (the Docker name and its Compose identity). */
-export function parseContainerLabels(labels: Readonly<Record<string, string>>, network: string | NetworkNames): ContainerNetworkLabels {
+export function parseContainerLabels(
+  labels: Readonly<Record<string, string>>,
+  network: string | NetworkNames,
+): ContainerNetworkLabels {
   const names = typeof network === 'string' ? { name: network } : network;
   return asLabel(() => parseLabels(labels, names));
 }
@@ -120,7 +134,11 @@ function parseLabels(labels: Readonly<Record<string, string>>, network: NetworkN
   if (aclRaw !== undefined) {
     const v = forThis(Label.portacl, aclRaw);
     if (v !== undefined && v !== '') {
-      portAcls = v.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => parseAclName(s, Label.portacl));
+      portAcls = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')
+        .map((s) => parseAclName(s, Label.portacl));
     }
   }
   let mirror = false;
@@ -145,10 +163,18 @@ function parseLabels(labels: Readonly<Record<string, string>>, network: NetworkN
   // on it would filter nothing, and there is nothing of it for the mirror link to copy. Saying
   // so beats a port that silently does half of what its labels ask.
   if (capture && mirror) {
-    throw badLabel(Label.capture, captureRaw ?? '', `a capture port receives nothing to mirror; label ${Label.mirror} cannot be true for the same network`);
+    throw badLabel(
+      Label.capture,
+      captureRaw ?? '',
+      `a capture port receives nothing to mirror; label ${Label.mirror} cannot be true for the same network`,
+    );
   }
   if (capture && portAcls.length > 0) {
-    throw badLabel(Label.capture, captureRaw ?? '', `a capture port is output-only and takes no ACL; label ${Label.portacl} cannot name one for the same network`);
+    throw badLabel(
+      Label.capture,
+      captureRaw ?? '',
+      `a capture port is output-only and takes no ACL; label ${Label.portacl} cannot name one for the same network`,
+    );
   }
   let macPrefix: number[] | undefined;
   const macRaw = labels[Label.macPrefix];

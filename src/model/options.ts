@@ -109,7 +109,10 @@ export const MAX_PREALLOCATE = 1024;
 export const MAX_OFPORT = 0xfeff;
 
 function bad(option: string, value: string, expected: string): DovesnapError {
-  return new DovesnapError(ErrorCode.BadOption, `invalid value ${JSON.stringify(value)} for option ${option}: ${expected}`);
+  return new DovesnapError(
+    ErrorCode.BadOption,
+    `invalid value ${JSON.stringify(value)} for option ${option}: ${expected}`,
+  );
 }
 
 export function parseDpid(value: string, option: string = Opt.dpid): bigint {
@@ -118,7 +121,8 @@ export function parseDpid(value: string, option: string = Opt.dpid): bigint {
   if (/^0x[0-9a-f]{1,16}$/i.test(v)) n = BigInt(v);
   else if (/^[0-9]{1,20}$/.test(v)) n = BigInt(v);
   else throw bad(option, value, 'expected a datapath ID in hex (0x1) or decimal (1)');
-  if (n < 1n || n > 0xffff_ffff_ffff_ffffn) throw bad(option, value, 'a datapath ID must be between 1 and 0xffffffffffffffff');
+  if (n < 1n || n > 0xffff_ffff_ffff_ffffn)
+    throw bad(option, value, 'a datapath ID must be between 1 and 0xffffffffffffffff');
   return n;
 }
 
@@ -147,7 +151,8 @@ export function parseIntInRange(value: string, option: string, min: number, max:
   const v = value.trim();
   if (!/^[0-9]+$/.test(v)) throw bad(option, value, `expected a whole number from ${min} to ${max}`);
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw bad(option, value, `expected a whole number from ${min} to ${max}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw bad(option, value, `expected a whole number from ${min} to ${max}`);
   return n;
 }
 
@@ -155,7 +160,10 @@ const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0
 
 /** `10.0.0.2` or `10.0.0.2,10.0.0.3`: IPv4 addresses, each once. */
 export function parseIpv4List(value: string, option: string): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (items.length === 0) throw bad(option, value, 'expected one or more IPv4 addresses such as 192.168.50.1');
   for (const ip of items) if (!IPV4.test(ip)) throw bad(option, value, `${JSON.stringify(ip)} is not an IPv4 address`);
   return [...new Set(items)];
@@ -166,7 +174,8 @@ export function parseIpv4Subnet(value: string, option: string): string {
   const m = /^([0-9.]+)\/([0-9]{1,2})$/.exec(value.trim());
   const addr = m?.[1] ?? '';
   const len = Number(m?.[2]);
-  if (m === null || !IPV4.test(addr) || len > 32) throw bad(option, value, 'expected an IPv4 subnet such as 192.168.50.0/24');
+  if (m === null || !IPV4.test(addr) || len > 32)
+    throw bad(option, value, 'expected an IPv4 subnet such as 192.168.50.0/24');
   const bits = addr.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
   const host = bits % 2 ** (32 - len);
   if (host !== 0) {
@@ -190,22 +199,33 @@ const NOT_ROUTABLE: readonly { readonly prefix: Ipv4Prefix; readonly what: strin
  * is checked at create, where Docker's IPAM data is (core/host-routes.ts).
  */
 export function parseHostRoutes(value: string, option: string = Opt.hostRoutes): HostRoute[] {
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (items.length === 0) throw bad(option, value, 'expected PREFIX@VIA[,PREFIX@VIA…] such as 192.168.102.0/24@192.168.101.2');
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (items.length === 0)
+    throw bad(option, value, 'expected PREFIX@VIA[,PREFIX@VIA…] such as 192.168.102.0/24@192.168.101.2');
   const out: HostRoute[] = [];
   const seen = new Set<string>();
   for (const item of items) {
     const at = item.split('@');
-    if (at.length !== 2) throw bad(option, value, `${JSON.stringify(item)} must be PREFIX@VIA, such as 192.168.102.0/24@192.168.101.2`);
+    if (at.length !== 2)
+      throw bad(option, value, `${JSON.stringify(item)} must be PREFIX@VIA, such as 192.168.102.0/24@192.168.101.2`);
     const [prefixText = '', viaText = ''] = at.map((s) => s.trim());
     const parsed = parseIpv4Prefix(prefixText);
-    if (parsed === undefined) throw bad(option, value, `${JSON.stringify(prefixText)} is not an IPv4 prefix such as 192.168.102.0/24`);
+    if (parsed === undefined)
+      throw bad(option, value, `${JSON.stringify(prefixText)} is not an IPv4 prefix such as 192.168.102.0/24`);
     const prefix = formatIpv4Prefix(parsed.prefix);
     if (parsed.hostBits) throw bad(option, value, `host bits are set in ${prefixText}; the network is ${prefix}`);
-    if (parsed.prefix.len === 0) throw bad(option, value, `${prefix} would replace the host's default route; route narrower prefixes`);
-    const special = NOT_ROUTABLE.find((r) => prefixesOverlap(r.prefix, parsed.prefix) && parsed.prefix.len >= r.prefix.len);
-    if (special !== undefined) throw bad(option, value, `${prefix} is in ${special.what}, which is never routed to a container`);
-    if (ipv4ToNumber(viaText) === undefined) throw bad(option, value, `the next hop ${JSON.stringify(viaText)} of ${prefix} is not an IPv4 address`);
+    if (parsed.prefix.len === 0)
+      throw bad(option, value, `${prefix} would replace the host's default route; route narrower prefixes`);
+    const special = NOT_ROUTABLE.find(
+      (r) => prefixesOverlap(r.prefix, parsed.prefix) && parsed.prefix.len >= r.prefix.len,
+    );
+    if (special !== undefined)
+      throw bad(option, value, `${prefix} is in ${special.what}, which is never routed to a container`);
+    if (ipv4ToNumber(viaText) === undefined)
+      throw bad(option, value, `the next hop ${JSON.stringify(viaText)} of ${prefix} is not an IPv4 address`);
     if (seen.has(prefix)) throw bad(option, value, `${prefix} is given twice`);
     seen.add(prefix);
     out.push(Object.freeze({ prefix, via: viaText }));
@@ -215,7 +235,10 @@ export function parseHostRoutes(value: string, option: string = Opt.hostRoutes):
 
 /** `tcp:IP:PORT` or `ssl:IP:PORT`, IPv6 in brackets, as ovs-vsctl set-controller takes them. */
 export function parseControllers(value: string, option: string = Opt.controller): string[] {
-  const targets = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const targets = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (targets.length === 0) throw bad(option, value, 'expected one or more controllers such as tcp:127.0.0.1:6653');
   for (const t of targets) {
     const m = /^(tcp|ssl):(\[[0-9a-fA-F:.]+\]|[0-9.]+):([0-9]{1,5})$/.exec(t);
@@ -236,21 +259,29 @@ export function isValidInterfaceName(name: string): boolean {
 
 export function parseMac(value: string, option: string): string {
   const v = value.trim().toLowerCase();
-  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(v)) throw bad(option, value, 'expected a MAC address such as 0e:01:00:00:00:03');
-  if ((parseInt(v.slice(0, 2), 16) & 1) === 1) throw bad(option, value, 'a multicast MAC address cannot be used for an interface');
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(v))
+    throw bad(option, value, 'expected a MAC address such as 0e:01:00:00:00:03');
+  if ((parseInt(v.slice(0, 2), 16) & 1) === 1)
+    throw bad(option, value, 'a multicast MAC address cannot be used for an interface');
   return v;
 }
 
 /** FAUCET ACL names are YAML keys; we keep to a conservative, unambiguous set. */
 export function parseAclName(value: string, option: string): string {
   const v = value.trim();
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(v)) throw bad(option, value, 'expected an ACL name (letters, digits, _ . -)');
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(v))
+    throw bad(option, value, 'expected an ACL name (letters, digits, _ . -)');
   return v;
 }
 
 function parseHostOfport(ofport: string, item: string, option: string, value: string): number {
   const n = /^[0-9]{1,5}$/.test(ofport) ? Number(ofport) : NaN;
-  if (!(n >= 1 && n <= MAX_OFPORT)) throw bad(option, value, `the port number in ${JSON.stringify(item)} must be a whole number from 1 to ${MAX_OFPORT}`);
+  if (!(n >= 1 && n <= MAX_OFPORT))
+    throw bad(
+      option,
+      value,
+      `the port number in ${JSON.stringify(item)} must be a whole number from 1 to ${MAX_OFPORT}`,
+    );
   return n;
 }
 
@@ -266,12 +297,21 @@ export function parsePortVlans(field: string, item: string, option: string, valu
     const m = /^(t?)([0-9]{1,4})$/.exec(part.trim());
     const vid = Number(m?.[2]);
     if (!m || !(vid >= 1 && vid <= 4094)) {
-      throw bad(option, value, `the VLAN field of ${JSON.stringify(item)} must be VIDs 1-4094 joined by +, tagged ones written t20 (e.g. 20, t20+t30 or 100+t20)`);
+      throw bad(
+        option,
+        value,
+        `the VLAN field of ${JSON.stringify(item)} must be VIDs 1-4094 joined by +, tagged ones written t20 (e.g. 20, t20+t30 or 100+t20)`,
+      );
     }
     if (seen.has(vid)) throw bad(option, value, `VLAN ${vid} is named twice in ${JSON.stringify(item)}`);
     seen.add(vid);
     if (m[1] === 't') tagged.push(vid);
-    else if (native !== undefined) throw bad(option, value, `${JSON.stringify(item)} names two untagged VLANs (${native} and ${vid}); a port has at most one`);
+    else if (native !== undefined)
+      throw bad(
+        option,
+        value,
+        `${JSON.stringify(item)} names two untagged VLANs (${native} and ${vid}); a port has at most one`,
+      );
     else native = vid;
   }
   return { native, tagged };
@@ -281,11 +321,15 @@ export function parseHostPorts(value: string, option: string, withVlans = true):
   const out: HostPortOption[] = [];
   const seen = new Set<string>();
   const form = withVlans ? 'INTERFACE[/OFPORT[/ACL[/VLAN]]]' : 'INTERFACE[/OFPORT[/ACL]]';
-  for (const item of value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+  for (const item of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)) {
     const parts = item.split('/');
     if (parts.length > (withVlans ? 4 : 3)) throw bad(option, value, `${JSON.stringify(item)} must be ${form}`);
     const [iface = '', ofport, acl, vlans] = parts;
-    if (!isValidInterfaceName(iface)) throw bad(option, value, `${JSON.stringify(iface)} is not a valid interface name`);
+    if (!isValidInterfaceName(iface))
+      throw bad(option, value, `${JSON.stringify(iface)} is not a valid interface name`);
     if (seen.has(iface)) throw bad(option, value, `interface ${iface} is listed twice`);
     seen.add(iface);
     out.push({
@@ -308,7 +352,10 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
   for (const [k, v] of Object.entries(raw)) {
     if (!KNOWN_OPTIONS.has(k)) {
       const hint = k.startsWith(OPTION_PREFIX) ? '' : ` (dovesnap options start with ${OPTION_PREFIX})`;
-      throw new DovesnapError(ErrorCode.BadOption, `unknown option ${k}${hint}; known options: ${[...KNOWN_OPTIONS].sort().join(', ')}`);
+      throw new DovesnapError(
+        ErrorCode.BadOption,
+        `unknown option ${k}${hint}; known options: ${[...KNOWN_OPTIONS].sort().join(', ')}`,
+      );
     }
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
       throw new DovesnapError(ErrorCode.BadOption, `invalid value for option ${k}: expected a string`);
@@ -323,7 +370,8 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
   const dpid = parseDpid(dpidRaw);
 
   const modeRaw = str[Opt.mode]?.trim() ?? 'flat';
-  if (!(MODES as readonly string[]).includes(modeRaw)) throw bad(Opt.mode, modeRaw, `expected one of ${MODES.join(', ')}`);
+  if (!(MODES as readonly string[]).includes(modeRaw))
+    throw bad(Opt.mode, modeRaw, `expected one of ${MODES.join(', ')}`);
   const mode = modeRaw as BridgeMode;
 
   const vlan = str[Opt.vlan] === undefined ? DEFAULT_VLAN : parseIntInRange(str[Opt.vlan] ?? '', Opt.vlan, 1, 4094);
@@ -338,7 +386,8 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
     return v === undefined ? undefined : parse(v, key);
   };
 
-  const mirrorTunnelVid = opt(Opt.mirrorTunnelVid, (v, o) => parseIntInRange(v, o, 1, 4094)) ?? defaultMirrorTunnelVid(vlan);
+  const mirrorTunnelVid =
+    opt(Opt.mirrorTunnelVid, (v, o) => parseIntInRange(v, o, 1, 4094)) ?? defaultMirrorTunnelVid(vlan);
   if (mirrorTunnelVid === vlan) {
     throw bad(Opt.mirrorTunnelVid, String(mirrorTunnelVid), `must differ from the network VLAN ${vlan}`);
   }
@@ -348,19 +397,34 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
   const lbport = opt(Opt.lbport, (v, o) => parseIntInRange(v, o, 1, MAX_OFPORT)) ?? DEFAULT_LBPORT;
   for (const p of addPorts) {
     if (p.vlans?.native === mirrorTunnelVid || p.vlans?.tagged.includes(mirrorTunnelVid) === true) {
-      throw bad(Opt.addPorts, str[Opt.addPorts] ?? p.interface, `VLAN ${mirrorTunnelVid} of interface ${p.interface} is this network's mirror tunnel VLAN (${Opt.mirrorTunnelVid}); choose another`);
+      throw bad(
+        Opt.addPorts,
+        str[Opt.addPorts] ?? p.interface,
+        `VLAN ${mirrorTunnelVid} of interface ${p.interface} is this network's mirror tunnel VLAN (${Opt.mirrorTunnelVid}); choose another`,
+      );
     }
   }
   const ifaces = new Set<string>();
   const ofports = new Map<number, string>([[lbport, Opt.lbport]]);
-  for (const [option, ports] of [[Opt.addPorts, addPorts], [Opt.addCoproPorts, addCoproPorts]] as const) {
+  for (const [option, ports] of [
+    [Opt.addPorts, addPorts],
+    [Opt.addCoproPorts, addCoproPorts],
+  ] as const) {
     for (const p of ports) {
-      if (ifaces.has(p.interface)) throw bad(option, str[option] ?? p.interface, `interface ${p.interface} is given twice: an interface is either in ${Opt.addPorts} or in ${Opt.addCoproPorts}, once`);
+      if (ifaces.has(p.interface))
+        throw bad(
+          option,
+          str[option] ?? p.interface,
+          `interface ${p.interface} is given twice: an interface is either in ${Opt.addPorts} or in ${Opt.addCoproPorts}, once`,
+        );
       ifaces.add(p.interface);
       if (p.ofport === undefined) continue;
       const holder = ofports.get(p.ofport);
       if (holder !== undefined) {
-        const who = holder === Opt.lbport ? `${Opt.lbport} (the mirror link${lbport === DEFAULT_LBPORT ? ', 99 by default' : ''})` : `another port of ${holder}`;
+        const who =
+          holder === Opt.lbport
+            ? `${Opt.lbport} (the mirror link${lbport === DEFAULT_LBPORT ? ', 99 by default' : ''})`
+            : `another port of ${holder}`;
         throw bad(option, `${p.interface}/${p.ofport}`, `OpenFlow port ${p.ofport} is already taken by ${who}`);
       }
       ofports.set(p.ofport, option);
@@ -377,7 +441,11 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
   }
   const hostRoutes = opt(Opt.hostRoutes, parseHostRoutes) ?? [];
   if (str[Opt.hostRoutes] !== undefined && mode === 'flat') {
-    throw bad(Opt.hostRoutes, str[Opt.hostRoutes] ?? '', `host routes need ${Opt.mode}=nat or routed: a flat network has no gateway on the host`);
+    throw bad(
+      Opt.hostRoutes,
+      str[Opt.hostRoutes] ?? '',
+      `host routes need ${Opt.mode}=nat or routed: a flat network has no gateway on the host`,
+    );
   }
 
   return Object.freeze({

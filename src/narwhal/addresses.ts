@@ -28,7 +28,8 @@ export function parseCidr(text: string, family: Family, what: string): Cidr {
   const address = slash < 0 ? text : text.slice(0, slash);
   const lenText = slash < 0 ? String(max) : text.slice(slash + 1);
   if (!isAddress(address, family)) throw bad(what, text, `expected an IPv${family} address`);
-  if (!/^[0-9]{1,3}$/.test(lenText) || Number(lenText) > max) throw bad(what, text, `expected a prefix length from 0 to ${max} after the "/"`);
+  if (!/^[0-9]{1,3}$/.test(lenText) || Number(lenText) > max)
+    throw bad(what, text, `expected a prefix length from 0 to ${max} after the "/"`);
   return { address, prefixLength: Number(lenText) };
 }
 
@@ -39,7 +40,8 @@ export function parseCidr(text: string, family: Family, what: string): Cidr {
 export function parseLinkAddress(text: string, family: Family, what: string): string {
   const c = parseCidr(text.trim(), family, what);
   const max = family === 4 ? 32 : 128;
-  if (c.prefixLength !== max) throw bad(what, text, `a routed link carries single addresses: give the address alone (or /${max})`);
+  if (c.prefixLength !== max)
+    throw bad(what, text, `a routed link carries single addresses: give the address alone (or /${max})`);
   return c.address;
 }
 
@@ -49,7 +51,8 @@ export function parseLinkAddress(text: string, family: Family, what: string): st
  */
 export function linkLocalFromMac(mac: string): string {
   const b = mac.split(':').map((x) => parseInt(x, 16));
-  if (b.length !== 6 || b.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new DovesnapError(ErrorCode.Internal, `not a MAC address: ${mac}`);
+  if (b.length !== 6 || b.some((x) => !Number.isInteger(x) || x < 0 || x > 255))
+    throw new DovesnapError(ErrorCode.Internal, `not a MAC address: ${mac}`);
   const bytes = [(b[0] ?? 0) ^ 0x02, b[1] ?? 0, b[2] ?? 0, 0xff, 0xfe, b[3] ?? 0, b[4] ?? 0, b[5] ?? 0];
   const groups: string[] = [];
   for (let i = 0; i < 8; i += 2) groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
@@ -66,7 +69,10 @@ function toBigInt(address: string, family: Family): bigint {
   const [head = '', tail] = address.split('::');
   const groups = (s: string | undefined): string[] => (s === undefined || s === '' ? [] : s.split(':'));
   // An embedded IPv4 tail (::ffff:1.2.3.4) counts as two groups.
-  const expand = (gs: string[]): string[] => gs.flatMap((g) => (g.includes('.') ? [(toBigInt(g, 4) >> 16n).toString(16), (toBigInt(g, 4) & 0xffffn).toString(16)] : [g]));
+  const expand = (gs: string[]): string[] =>
+    gs.flatMap((g) =>
+      g.includes('.') ? [(toBigInt(g, 4) >> 16n).toString(16), (toBigInt(g, 4) & 0xffffn).toString(16)] : [g],
+    );
   const h = expand(groups(head));
   const t = expand(groups(tail));
   const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];

@@ -23,7 +23,10 @@ async function chainExists(tool: IptablesTool): Promise<boolean> {
 }
 
 async function ruleExists(tool: IptablesTool, rule: readonly string[]): Promise<boolean> {
-  return runCommand(tool, ['-w', '-C', FORWARD_CHAIN, ...rule]).then(() => true, () => false);
+  return runCommand(tool, ['-w', '-C', FORWARD_CHAIN, ...rule]).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function toolsWithChain(): Promise<IptablesTool[]> {
@@ -65,7 +68,7 @@ export function parseTaggedRules(tool: IptablesTool, iptablesS: string, prefix: 
     const spec = splitRuleSpec(line.slice(`-A ${FORWARD_CHAIN} `.length));
     const i = spec.indexOf('--comment');
     const comment = i >= 0 ? spec[i + 1] : undefined;
-    if (comment !== undefined && comment.startsWith(prefix)) out.push({ tool, comment, spec });
+    if (comment?.startsWith(prefix)) out.push({ tool, comment, spec });
   }
   return out;
 }

@@ -4,18 +4,40 @@ import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { KeyedMutex } from '../util/mutex.js';
 import { randomMac } from '../net/links.js';
 import type {
-  CreateEndpointRequest, CreateEndpointResponse, CreateNetworkRequest, EndpointOperInfoResponse, EndpointRequest, JoinRequest, JoinResponse,
-  NetworkDriver, NetworkRequest,
+  CreateEndpointRequest,
+  CreateEndpointResponse,
+  CreateNetworkRequest,
+  EndpointOperInfoResponse,
+  EndpointRequest,
+  JoinRequest,
+  JoinResponse,
+  NetworkDriver,
+  NetworkRequest,
 } from '../plugin/protocol.js';
 import { portBindingsFrom } from '../plugin/protocol.js';
 import { stringOptions } from '../core/driver.js';
 import { cidrContains, parseCidr, type Cidr } from './addresses.js';
 import { collectLeftovers, type Collected } from './collect.js';
 import type { NarwhalHost } from './host.js';
-import { applyLinkFilters, configureContainerSide, configureHostSide, deleteLink, ipv6ForwardingProblem, removeLinkFilters, settledPeer, vethAddArgs } from './link.js';
+import {
+  applyLinkFilters,
+  configureContainerSide,
+  configureHostSide,
+  deleteLink,
+  ipv6ForwardingProblem,
+  removeLinkFilters,
+  settledPeer,
+  vethAddArgs,
+} from './link.js';
 import { driverLinkNames, natChain, networkChain, networkLinkPrefix, networkRuleTag } from './names.js';
 import { MIN_IPV6_MTU, NarwhalOpt, parseNarwhalOptions } from './options.js';
-import { deleteChainScript, networkDockerUserRules, networkForwardScript, networkNatScript, type NetworkPolicy } from './rules.js';
+import {
+  deleteChainScript,
+  networkDockerUserRules,
+  networkForwardScript,
+  networkNatScript,
+  type NetworkPolicy,
+} from './rules.js';
 import type { RoutedLink } from './spec.js';
 import type { NarwhalEndpointRecord, NarwhalNetworkRecord, NarwhalStore } from './store.js';
 
@@ -53,7 +75,11 @@ function bad(option: string, value: string, why: string): DovesnapError {
 /** The one pool of a family Docker's IPAM gave the network, if any; a second one is refused. */
 function onePool(data: CreateNetworkRequest['IPv4Data'], family: 4 | 6): Cidr | undefined {
   const pools = data.map((d) => d.Pool).filter((p): p is string => p !== undefined && p !== '');
-  if (pools.length > 1) throw new DovesnapError(ErrorCode.BadOption, `a narwhal network takes one IPv${family} subnet (got ${pools.join(', ')})`);
+  if (pools.length > 1)
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `a narwhal network takes one IPv${family} subnet (got ${pools.join(', ')})`,
+    );
   return pools[0] === undefined ? undefined : parseCidr(pools[0], family, `the IPv${family} subnet`);
 }
 
@@ -63,18 +89,37 @@ export function networkRecordFor(req: CreateNetworkRequest): NarwhalNetworkRecor
   const options = parseNarwhalOptions(rawOptions);
   const v4 = onePool(req.IPv4Data, 4);
   if (v4 === undefined || v4.prefixLength === 0) {
-    throw new DovesnapError(ErrorCode.BadOption, "a narwhal network needs IPv4 addresses from Docker's IPAM (--subnet, or Docker's default pools); --ipam-driver null gives none");
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      "a narwhal network needs IPv4 addresses from Docker's IPAM (--subnet, or Docker's default pools); --ipam-driver null gives none",
+    );
   }
   const v6 = onePool(req.IPv6Data, 6);
   const internal = req.Options['com.docker.network.internal'] === true;
-  for (const [opt, on] of [[NarwhalOpt.forwarding, options.forwarding], [NarwhalOpt.nat, options.nat]] as const) {
-    if (internal && on) throw bad(opt, rawOptions[opt] ?? 'true', 'an --internal network routes nothing beyond its containers and the host');
+  for (const [opt, on] of [
+    [NarwhalOpt.forwarding, options.forwarding],
+    [NarwhalOpt.nat, options.nat],
+  ] as const) {
+    if (internal && on)
+      throw bad(
+        opt,
+        rawOptions[opt] ?? 'true',
+        'an --internal network routes nothing beyond its containers and the host',
+      );
   }
   if (cidrContains(v4, options.hostIpv4, 4)) {
-    throw bad(NarwhalOpt.hostIpv4, options.hostIpv4, `the host address must lie outside the network's subnet ${v4.address}/${v4.prefixLength}, where Docker hands out container addresses`);
+    throw bad(
+      NarwhalOpt.hostIpv4,
+      options.hostIpv4,
+      `the host address must lie outside the network's subnet ${v4.address}/${v4.prefixLength}, where Docker hands out container addresses`,
+    );
   }
   if (v6 !== undefined && cidrContains(v6, options.hostIpv6, 6)) {
-    throw bad(NarwhalOpt.hostIpv6, options.hostIpv6, `the host address must lie outside the network's subnet ${v6.address}/${v6.prefixLength}, where Docker hands out container addresses`);
+    throw bad(
+      NarwhalOpt.hostIpv6,
+      options.hostIpv6,
+      `the host address must lie outside the network's subnet ${v6.address}/${v6.prefixLength}, where Docker hands out container addresses`,
+    );
   }
   if (v6 !== undefined && options.mtu !== undefined && options.mtu < MIN_IPV6_MTU) {
     throw bad(NarwhalOpt.mtu, String(options.mtu), `IPv6 (--ipv6) needs an MTU of at least ${MIN_IPV6_MTU}`);
@@ -112,11 +157,13 @@ export function linkOf(n: NarwhalNetworkRecord, e: NarwhalEndpointRecord): Route
 export function joinResponse(n: NarwhalNetworkRecord, e: NarwhalEndpointRecord): JoinResponse {
   return {
     InterfaceName: { SrcName: e.containerIf, DstPrefix: 'eth' },
-    ...(e.ipv4 === undefined ? {} : {
-      Gateway: n.options.hostIpv4,
-      // Docker adds `default via` only to a gateway it has a route to.
-      StaticRoutes: [{ Destination: `${n.options.hostIpv4}/32`, RouteType: CONNECTED_ROUTE }],
-    }),
+    ...(e.ipv4 === undefined
+      ? {}
+      : {
+          Gateway: n.options.hostIpv4,
+          // Docker adds `default via` only to a gateway it has a route to.
+          StaticRoutes: [{ Destination: `${n.options.hostIpv4}/32`, RouteType: CONNECTED_ROUTE }],
+        }),
     ...(e.ipv6 === undefined ? {} : { GatewayIPv6: n.options.hostIpv6 }),
   };
 }
@@ -145,13 +192,18 @@ export class NarwhalDriver implements NetworkDriver {
     const loaded = await store.load();
     for (const p of loaded.problems) this.log.error(p, 'narwhal record not restored');
     for (const n of loaded.networks) {
-      await this.applyNetworkRules(n).catch((err: unknown) => this.log.error({ network: n.id, err: errorMessage(err) }, 'could not restore the network rules'));
+      await this.applyNetworkRules(n).catch((err: unknown) =>
+        this.log.error({ network: n.id, err: errorMessage(err) }, 'could not restore the network rules'),
+      );
     }
     for (const e of loaded.endpoints) {
       const n = store.network(e.networkId);
       if (n === undefined || !host.linkExists(e.hostIf)) {
         await this.removeEndpointObjects(e).catch(() => undefined);
-        this.log.info({ endpoint: e.id, link: e.hostIf }, 'narwhal endpoint gone while the daemon was down: record dropped');
+        this.log.info(
+          { endpoint: e.id, link: e.hostIf },
+          'narwhal endpoint gone while the daemon was down: record dropped',
+        );
         continue;
       }
       try {
@@ -174,20 +226,32 @@ export class NarwhalDriver implements NetworkDriver {
       const prefix = networkLinkPrefix(req.NetworkID);
       const clash = store.networks().find((n) => networkLinkPrefix(n.id) === prefix);
       if (clash !== undefined) {
-        throw new DovesnapError(ErrorCode.Conflict, `network ${req.NetworkID.slice(0, 12)} shares its first 6 hex digits with narwhal network ${clash.id.slice(0, 12)}, which name their links; create it again for another ID`);
+        throw new DovesnapError(
+          ErrorCode.Conflict,
+          `network ${req.NetworkID.slice(0, 12)} shares its first 6 hex digits with narwhal network ${clash.id.slice(0, 12)}, which name their links; create it again for another ID`,
+        );
       }
       try {
         await this.applyNetworkRules(record);
         await store.putNetwork(record);
       } catch (err) {
         this.log.warn({ network: record.id, err: errorMessage(err) }, 'narwhal network creation failed; rolling back');
-        await this.removeNetworkRules(record.id).catch((e: unknown) => this.log.error({ network: record.id, err: errorMessage(e) }, 'rollback incomplete'));
+        await this.removeNetworkRules(record.id).catch((e: unknown) =>
+          this.log.error({ network: record.id, err: errorMessage(e) }, 'rollback incomplete'),
+        );
         await store.removeNetwork(record.id).catch(() => undefined);
         throw err;
       }
-      this.log.info({ network: record.id, options: record.rawOptions, ipv4: record.ipv4Subnet, ipv6: record.ipv6Subnet }, 'narwhal network created');
+      this.log.info(
+        { network: record.id, options: record.rawOptions, ipv4: record.ipv4Subnet, ipv6: record.ipv6Subnet },
+        'narwhal network created',
+      );
       const v6problem = record.ipv6Subnet === undefined ? undefined : ipv6ForwardingProblem(this.deps.host);
-      if (v6problem !== undefined) this.log.warn({ network: record.id }, `narwhal network with IPv6: ${v6problem} (its containers reach only the host over IPv6)`);
+      if (v6problem !== undefined)
+        this.log.warn(
+          { network: record.id },
+          `narwhal network with IPv6: ${v6problem} (its containers reach only the host over IPv6)`,
+        );
     });
   }
 
@@ -224,7 +288,11 @@ export class NarwhalDriver implements NetworkDriver {
     const n = this.requireNetwork(req.NetworkID);
     const known = store.endpoint(req.EndpointID);
     if (known !== undefined) return req.Interface.MacAddress ? {} : { Interface: { MacAddress: known.containerMac } };
-    if (!req.Interface.Address) throw new DovesnapError(ErrorCode.BadRequest, `endpoint ${req.EndpointID.slice(0, 12)} has no IPv4 address: a narwhal network needs Docker's IPAM`);
+    if (!req.Interface.Address)
+      throw new DovesnapError(
+        ErrorCode.BadRequest,
+        `endpoint ${req.EndpointID.slice(0, 12)} has no IPv4 address: a narwhal network needs Docker's IPAM`,
+      );
     const givenMac = req.Interface.MacAddress ?? '';
     const names = driverLinkNames(n.id, req.EndpointID);
     const mac = givenMac !== '' ? givenMac.toLowerCase() : randomMac(this.random);
@@ -237,7 +305,9 @@ export class NarwhalDriver implements NetworkDriver {
       hostMac: mac,
       containerMac: mac,
       ipv4: parseCidr(req.Interface.Address, 4, 'the endpoint address'),
-      ipv6: req.Interface.AddressIPv6 ? parseCidr(req.Interface.AddressIPv6, 6, 'the endpoint IPv6 address') : undefined,
+      ipv6: req.Interface.AddressIPv6
+        ? parseCidr(req.Interface.AddressIPv6, 6, 'the endpoint IPv6 address')
+        : undefined,
       sandboxKey: undefined,
     };
     const link = linkOf(n, record);
@@ -251,14 +321,26 @@ export class NarwhalDriver implements NetworkDriver {
         await configureHostSide(host, link);
         await store.putEndpoint(record);
       } catch (err) {
-        this.log.warn({ endpoint: req.EndpointID, err: errorMessage(err) }, 'narwhal endpoint creation failed; rolling back');
+        this.log.warn(
+          { endpoint: req.EndpointID, err: errorMessage(err) },
+          'narwhal endpoint creation failed; rolling back',
+        );
         await this.removeEndpointObjects(record).catch(() => undefined);
         throw err;
       } finally {
         this.creating.delete(names.host);
       }
     });
-    this.log.info({ network: n.id, endpoint: req.EndpointID, link: names.host, ipv4: record.ipv4?.address, ipv6: record.ipv6?.address }, 'narwhal endpoint created');
+    this.log.info(
+      {
+        network: n.id,
+        endpoint: req.EndpointID,
+        link: names.host,
+        ipv4: record.ipv4?.address,
+        ipv6: record.ipv6?.address,
+      },
+      'narwhal endpoint created',
+    );
     return givenMac !== '' ? {} : { Interface: { MacAddress: record.containerMac } };
   }
 
@@ -285,9 +367,13 @@ export class NarwhalDriver implements NetworkDriver {
   async join(req: JoinRequest): Promise<JoinResponse> {
     const n = this.requireNetwork(req.NetworkID);
     const e = this.deps.store.endpoint(req.EndpointID);
-    if (e === undefined) throw new DovesnapError(ErrorCode.NotFound, `endpoint ${req.EndpointID} is not known to the narwhal driver`);
+    if (e === undefined)
+      throw new DovesnapError(ErrorCode.NotFound, `endpoint ${req.EndpointID} is not known to the narwhal driver`);
     if (portBindingsFrom(req.Options).length > 0) {
-      throw new DovesnapError(ErrorCode.BadOption, 'a narwhal network publishes no ports (-p): its containers are routed with their own addresses; use -o narwhal.forwarding=true (or narwhal.nat=true for outgoing connections)');
+      throw new DovesnapError(
+        ErrorCode.BadOption,
+        'a narwhal network publishes no ports (-p): its containers are routed with their own addresses; use -o narwhal.forwarding=true (or narwhal.nat=true for outgoing connections)',
+      );
     }
     const joined = { ...e, sandboxKey: req.SandboxKey };
     await this.deps.store.putEndpoint(joined);
@@ -321,12 +407,19 @@ export class NarwhalDriver implements NetworkDriver {
     const work = (async () => {
       let seen = '';
       const inside = await settledPeer(this.deps.host, e.hostIf, e.containerIf, sandbox, (s) => (seen = s));
-      if (inside === undefined) throw new DovesnapError(ErrorCode.HostCommand, `the container end of ${e.hostIf} is not in place: ${seen}`);
+      if (inside === undefined)
+        throw new DovesnapError(ErrorCode.HostCommand, `the container end of ${e.hostIf} is not in place: ${seen}`);
       await configureContainerSide(this.deps.host, linkOf(n, e), sandbox, inside.ifname, {
         defaultRoutes: false,
-        subnets: { ipv4: e.ipv4 === undefined ? undefined : n.ipv4Subnet, ipv6: e.ipv6 === undefined ? undefined : n.ipv6Subnet },
+        subnets: {
+          ipv4: e.ipv4 === undefined ? undefined : n.ipv4Subnet,
+          ipv6: e.ipv6 === undefined ? undefined : n.ipv6Subnet,
+        },
       });
-      this.log.info({ endpoint: e.id, link: e.hostIf, inside: inside.ifname }, 'narwhal link finished in the container');
+      this.log.info(
+        { endpoint: e.id, link: e.hostIf, inside: inside.ifname },
+        'narwhal link finished in the container',
+      );
     })();
     this.configuring.set(key, work);
     work.catch(() => {
@@ -347,11 +440,16 @@ export class NarwhalDriver implements NetworkDriver {
         const inside = await settledPeer(this.deps.host, e.hostIf, e.containerIf, sandbox).catch(() => undefined);
         if (ac.signal.aborted) return;
         if (inside !== undefined) {
-          await this.configureContainer(n, e).catch((err: unknown) => this.log.error({ endpoint: e.id, err: errorMessage(err) }, 'narwhal link not finished in the container'));
+          await this.configureContainer(n, e).catch((err: unknown) =>
+            this.log.error({ endpoint: e.id, err: errorMessage(err) }, 'narwhal link not finished in the container'),
+          );
           break;
         }
         if (Date.now() > deadline) {
-          this.log.warn({ endpoint: e.id, link: e.hostIf, sandbox }, 'Docker never placed the narwhal interface in the container');
+          this.log.warn(
+            { endpoint: e.id, link: e.hostIf, sandbox },
+            'Docker never placed the narwhal interface in the container',
+          );
           break;
         }
         await new Promise((r) => setTimeout(r, 50));
@@ -377,13 +475,15 @@ export class NarwhalDriver implements NetworkDriver {
       driverLink: (name) => this.creating.has(name) || store.endpoints().some((e) => e.hostIf === name),
       network: (id12) => store.networks().some((n) => n.id.startsWith(id12)),
     });
-    if (found.links.length + found.chains.length + found.rules.length > 0) this.log.warn(found, 'removed narwhal leftovers that belong to no known network or endpoint');
+    if (found.links.length + found.chains.length + found.rules.length > 0)
+      this.log.warn(found, 'removed narwhal leftovers that belong to no known network or endpoint');
     return found;
   }
 
   private requireNetwork(id: string): NarwhalNetworkRecord {
     const n = this.deps.store.network(id);
-    if (n === undefined) throw new DovesnapError(ErrorCode.NotFound, `network ${id} is not a narwhal network known to this daemon`);
+    if (n === undefined)
+      throw new DovesnapError(ErrorCode.NotFound, `network ${id} is not a narwhal network known to this daemon`);
     return n;
   }
 }

@@ -3,7 +3,13 @@ import { writeFile } from 'node:fs/promises';
 import { runCommand } from '../net/exec.js';
 import { hostLinkExists, hostLinkNames } from '../net/links.js';
 import { applyNftScript } from '../net/nft.js';
-import { deleteDockerUserRules, deleteTaggedRule, insertDockerUserRules, taggedDockerUserRules, type TaggedRule } from './docker-user.js';
+import {
+  deleteDockerUserRules,
+  deleteTaggedRule,
+  insertDockerUserRules,
+  taggedDockerUserRules,
+  type TaggedRule,
+} from './docker-user.js';
 import { NFT_TABLE } from './names.js';
 import type { IpArgs, Sysctl } from './plan.js';
 
@@ -39,7 +45,9 @@ async function listChains(family: 'netdev' | 'inet'): Promise<{ family: 'netdev'
   const r = await runCommand('nft', ['-j', 'list', 'table', family, NFT_TABLE]).catch(() => undefined);
   if (r === undefined) return [];
   const parsed = JSON.parse(r.stdout) as { nftables?: { chain?: { name?: unknown } }[] };
-  return (parsed.nftables ?? []).flatMap((o) => (typeof o.chain?.name === 'string' ? [{ family, chain: o.chain.name }] : []));
+  return (parsed.nftables ?? []).flatMap((o) =>
+    typeof o.chain?.name === 'string' ? [{ family, chain: o.chain.name }] : [],
+  );
 }
 
 export interface RealHostOptions {
@@ -58,7 +66,8 @@ export function realNarwhalHost(opts: RealHostOptions = {}): NarwhalHost {
     ip: (args, netns) => run('ip', args, netns),
     async sysctls(settings, netns) {
       if (netns !== undefined) {
-        if (settings.length > 0) await run('sysctl', ['-q', '-w', ...settings.map((s) => `net/${s.key}=${s.value}`)], netns);
+        if (settings.length > 0)
+          await run('sysctl', ['-q', '-w', ...settings.map((s) => `net/${s.key}=${s.value}`)], netns);
         return;
       }
       // The host's own settings: written directly (the files are writable as root).

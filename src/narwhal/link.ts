@@ -1,8 +1,16 @@
 import type { NarwhalHost } from './host.js';
 import { ingressChain, linkForwardChain } from './names.js';
 import {
-  containerCommands, containerSysctls, hostCommands, hostLinkLocalRoute, hostSysctls, linkLocals, neighbourCommands, parseObservedInterface,
-  type ContainerPlanOptions, type ObservedInterface,
+  containerCommands,
+  containerSysctls,
+  hostCommands,
+  hostLinkLocalRoute,
+  hostSysctls,
+  linkLocals,
+  neighbourCommands,
+  parseObservedInterface,
+  type ContainerPlanOptions,
+  type ObservedInterface,
 } from './plan.js';
 import { deleteChainScript, ingressChainScript, linkDockerUserRules, linkForwardScript } from './rules.js';
 import type { RoutedLink } from './spec.js';
@@ -17,7 +25,11 @@ import type { RoutedLink } from './spec.js';
  * IPv6 host-wide only, except for an interface's `force_forwarding` (Linux 6.17+).
  */
 export function ipv6ForwardingProblem(host: NarwhalHost): string | undefined {
-  if (host.readSysctl('ipv6/conf/all/force_forwarding') !== undefined || host.readSysctl('ipv6/conf/all/forwarding') === '1') return undefined;
+  if (
+    host.readSysctl('ipv6/conf/all/force_forwarding') !== undefined ||
+    host.readSysctl('ipv6/conf/all/forwarding') === '1'
+  )
+    return undefined;
   return 'this kernel has no per-interface IPv6 forwarding (force_forwarding, Linux 6.17) and net.ipv6.conf.all.forwarding is 0: IPv6 will not be routed to or from other interfaces until you set it to 1';
 }
 
@@ -25,8 +37,20 @@ export function ipv6ForwardingProblem(host: NarwhalHost): string | undefined {
 export function vethAddArgs(link: RoutedLink, containerIf: string, peerNetns?: number): string[] {
   const mtu = link.mtu === undefined ? [] : ['mtu', String(link.mtu)];
   return [
-    'link', 'add', link.hostIf, 'address', link.hostMac, ...mtu,
-    'type', 'veth', 'peer', 'name', containerIf, 'address', link.containerMac, ...mtu,
+    'link',
+    'add',
+    link.hostIf,
+    'address',
+    link.hostMac,
+    ...mtu,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    containerIf,
+    'address',
+    link.containerMac,
+    ...mtu,
     ...(peerNetns === undefined ? [] : ['netns', String(peerNetns)]),
   ];
 }
@@ -34,7 +58,10 @@ export function vethAddArgs(link: RoutedLink, containerIf: string, peerNetns?: n
 export async function configureHostSide(host: NarwhalHost, link: RoutedLink): Promise<void> {
   await host.sysctls(hostSysctls(link));
   for (const args of hostCommands(link)) await host.ip(args);
-  if (link.ipv6 !== undefined && (await host.ip(['-6', 'route', 'show', 'fe80::/64', 'dev', link.hostIf])).trim() === '') {
+  if (
+    link.ipv6 !== undefined &&
+    (await host.ip(['-6', 'route', 'show', 'fe80::/64', 'dev', link.hostIf])).trim() === ''
+  ) {
     await host.ip(hostLinkLocalRoute(link.hostIf));
   }
 }
@@ -50,7 +77,13 @@ export async function observeInterface(host: NarwhalHost, ifname: string, netns:
  * link-local addresses (known only once the container end is up): the host answers a
  * container that talks to fe80::1 from its link-local address.
  */
-export async function configureContainerSide(host: NarwhalHost, link: RoutedLink, netns: string, ifname: string, opts: ContainerPlanOptions): Promise<void> {
+export async function configureContainerSide(
+  host: NarwhalHost,
+  link: RoutedLink,
+  netns: string,
+  ifname: string,
+  opts: ContainerPlanOptions,
+): Promise<void> {
   await host.sysctls(containerSysctls(link, ifname), netns);
   const before = await observeInterface(host, ifname, netns);
   for (const args of containerCommands(link, ifname, before, opts)) await host.ip(args, netns);
@@ -98,7 +131,9 @@ export interface PeerInside {
 }
 
 function linksOf(json: string): { ifindex?: number; ifname?: string; link_index?: number; flags?: string[] }[] {
-  return json.trim() === '' ? [] : (JSON.parse(json) as { ifindex?: number; ifname?: string; link_index?: number; flags?: string[] }[]);
+  return json.trim() === ''
+    ? []
+    : (JSON.parse(json) as { ifindex?: number; ifname?: string; link_index?: number; flags?: string[] }[]);
 }
 
 /**
@@ -106,14 +141,23 @@ function linksOf(json: string): { ifindex?: number; ifname?: string; link_index?
  * has finished placing it: renamed from `tempName` and up (libnetwork brings it up last).
  * Undefined while Docker is still at it; `why` says what was seen.
  */
-export async function settledPeer(host: NarwhalHost, hostIf: string, tempName: string, netns: string, why: (s: string) => void = () => undefined): Promise<PeerInside | undefined> {
+export async function settledPeer(
+  host: NarwhalHost,
+  hostIf: string,
+  tempName: string,
+  netns: string,
+  why: (s: string) => void = () => undefined,
+): Promise<PeerInside | undefined> {
   if (!host.linkExists(hostIf)) return void why(`${hostIf} does not exist`);
   const peerIndex = linksOf(await host.ip(['-json', 'link', 'show', 'dev', hostIf]))[0]?.link_index;
   if (peerIndex === undefined) return void why(`the peer of ${hostIf} is still on the host`);
   const all = linksOf(await host.ip(['-json', 'link', 'show'], netns));
   const inside = all.find((l) => l.ifindex === peerIndex);
-  const seen = all.map((l) => `${l.ifname ?? '?'}#${l.ifindex ?? '?'}${l.flags?.includes('UP') === true ? ' up' : ''}`).join(', ');
-  if (inside?.ifname === undefined || inside.ifname === tempName) return void why(`no settled interface #${peerIndex} in ${netns} (${seen})`);
+  const seen = all
+    .map((l) => `${l.ifname ?? '?'}#${l.ifindex ?? '?'}${l.flags?.includes('UP') === true ? ' up' : ''}`)
+    .join(', ');
+  if (inside?.ifname === undefined || inside.ifname === tempName)
+    return void why(`no settled interface #${peerIndex} in ${netns} (${seen})`);
   const up = inside.flags?.includes('UP') === true;
   return up ? { ifname: inside.ifname, up } : void why(`${inside.ifname} is not up yet in ${netns}`);
 }

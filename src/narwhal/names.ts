@@ -28,7 +28,8 @@ export interface DriverLinkNames {
 
 function hex(id: string, n: number, what: string): string {
   const s = id.slice(0, n).toLowerCase();
-  if (!new RegExp(`^[0-9a-f]{${n}}$`).test(s)) throw new DovesnapError(ErrorCode.BadRequest, `${what} ${JSON.stringify(id)} is not a hex ID`);
+  if (!new RegExp(`^[0-9a-f]{${n}}$`).test(s))
+    throw new DovesnapError(ErrorCode.BadRequest, `${what} ${JSON.stringify(id)} is not a hex ID`);
   return s;
 }
 

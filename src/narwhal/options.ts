@@ -40,9 +40,13 @@ export function parseNarwhalOptions(raw: Readonly<Record<string, unknown>>): Nar
   const str: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) {
     if (!KNOWN.has(k)) {
-      throw new DovesnapError(ErrorCode.BadOption, `unknown option ${k} for a narwhal network; known options: ${[...KNOWN].sort().join(', ')}`);
+      throw new DovesnapError(
+        ErrorCode.BadOption,
+        `unknown option ${k} for a narwhal network; known options: ${[...KNOWN].sort().join(', ')}`,
+      );
     }
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new DovesnapError(ErrorCode.BadOption, `invalid value for option ${k}: expected a string`);
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
+      throw new DovesnapError(ErrorCode.BadOption, `invalid value for option ${k}: expected a string`);
     str[k] = String(v);
   }
   const bool = (k: string): boolean => (str[k] === undefined ? false : parseBool(str[k] ?? '', k));

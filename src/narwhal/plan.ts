@@ -57,9 +57,12 @@ export function hostSysctls(link: RoutedLink): Sysctl[] {
  */
 export function hostCommands(link: RoutedLink): IpArgs[] {
   const h = link.hostIf;
-  const out: IpArgs[] = [['link', 'set', 'dev', h, 'arp', 'off', ...(link.mtu === undefined ? [] : ['mtu', String(link.mtu)])]];
+  const out: IpArgs[] = [
+    ['link', 'set', 'dev', h, 'arp', 'off', ...(link.mtu === undefined ? [] : ['mtu', String(link.mtu)])],
+  ];
   if (link.ipv4 !== undefined) out.push(['-4', 'addr', 'replace', link.hostIpv4, 'peer', `${link.ipv4}/32`, 'dev', h]);
-  if (link.ipv6 !== undefined) out.push(['-6', 'addr', 'replace', link.hostIpv6, 'peer', `${link.ipv6}/128`, 'dev', h, 'nodad']);
+  if (link.ipv6 !== undefined)
+    out.push(['-6', 'addr', 'replace', link.hostIpv6, 'peer', `${link.ipv6}/128`, 'dev', h, 'nodad']);
   out.push(['link', 'set', 'dev', h, 'up']);
   // A peer address does not route the IPv6 peer (/128); see hostLinkLocalRoute for the rest.
   if (link.ipv6 !== undefined) out.push(['-6', 'route', 'replace', `${link.ipv6}/128`, 'dev', h]);
@@ -105,29 +108,45 @@ export interface ContainerPlanOptions {
  * gives /24 and /64, which would make the other containers of the subnet neighbours on a link
  * that has none), up, the host addresses as permanent neighbours, and routes through them.
  */
-export function containerCommands(link: RoutedLink, ifname: string, observed: ObservedInterface, opts: ContainerPlanOptions): IpArgs[] {
+export function containerCommands(
+  link: RoutedLink,
+  ifname: string,
+  observed: ObservedInterface,
+  opts: ContainerPlanOptions,
+): IpArgs[] {
   const out: IpArgs[] = [['link', 'set', 'dev', ifname, 'arp', 'off']];
   const others = (family: Family, address: string): ObservedAddress[] =>
-    observed.addresses.filter((a) => a.family === family && a.local === address && a.prefixLength !== hostPrefix(family));
+    observed.addresses.filter(
+      (a) => a.family === family && a.local === address && a.prefixLength !== hostPrefix(family),
+    );
   if (link.ipv4 !== undefined) {
     // Added before the other is removed: a device's last IPv4 address takes its routes with it.
     out.push(['-4', 'addr', 'replace', `${link.ipv4}/32`, 'dev', ifname]);
-    for (const a of others(4, link.ipv4)) out.push(['-4', 'addr', 'del', `${a.local}/${a.prefixLength}`, 'dev', ifname]);
+    for (const a of others(4, link.ipv4))
+      out.push(['-4', 'addr', 'del', `${a.local}/${a.prefixLength}`, 'dev', ifname]);
   }
   if (link.ipv6 !== undefined) {
     // One IPv6 address cannot be on a device twice: the other goes first.
-    for (const a of others(6, link.ipv6)) out.push(['-6', 'addr', 'del', `${a.local}/${a.prefixLength}`, 'dev', ifname]);
+    for (const a of others(6, link.ipv6))
+      out.push(['-6', 'addr', 'del', `${a.local}/${a.prefixLength}`, 'dev', ifname]);
     out.push(['-6', 'addr', 'replace', `${link.ipv6}/128`, 'dev', ifname, 'nodad']);
   }
   if (!observed.up) out.push(['link', 'set', 'dev', ifname, 'up']);
-  out.push(...neighbourCommands(ifname, link.hostMac, [link.ipv4 === undefined ? undefined : link.hostIpv4, link.ipv6 === undefined ? undefined : link.hostIpv6]));
+  out.push(
+    ...neighbourCommands(ifname, link.hostMac, [
+      link.ipv4 === undefined ? undefined : link.hostIpv4,
+      link.ipv6 === undefined ? undefined : link.hostIpv6,
+    ]),
+  );
   if (link.ipv4 !== undefined) {
     out.push(['-4', 'route', 'replace', `${link.hostIpv4}/32`, 'dev', ifname, 'scope', 'link']);
-    if (opts.subnets.ipv4 !== undefined) out.push(['-4', 'route', 'replace', opts.subnets.ipv4, 'via', link.hostIpv4, 'dev', ifname, 'onlink']);
+    if (opts.subnets.ipv4 !== undefined)
+      out.push(['-4', 'route', 'replace', opts.subnets.ipv4, 'via', link.hostIpv4, 'dev', ifname, 'onlink']);
     if (opts.defaultRoutes) out.push(['-4', 'route', 'add', 'default', 'via', link.hostIpv4, 'dev', ifname]);
   }
   if (link.ipv6 !== undefined) {
-    if (opts.subnets.ipv6 !== undefined) out.push(['-6', 'route', 'replace', opts.subnets.ipv6, 'via', link.hostIpv6, 'dev', ifname]);
+    if (opts.subnets.ipv6 !== undefined)
+      out.push(['-6', 'route', 'replace', opts.subnets.ipv6, 'via', link.hostIpv6, 'dev', ifname]);
     if (opts.defaultRoutes) out.push(['-6', 'route', 'add', 'default', 'via', link.hostIpv6, 'dev', ifname]);
   }
   return out;
@@ -148,7 +167,12 @@ export function parseObservedInterface(json: string): ObservedInterface | undefi
   for (const a of Array.isArray(first.addr_info) ? (first.addr_info as Record<string, unknown>[]) : []) {
     const family = a['family'] === 'inet' ? 4 : a['family'] === 'inet6' ? 6 : undefined;
     if (family === undefined || typeof a['local'] !== 'string' || typeof a['prefixlen'] !== 'number') continue;
-    addresses.push({ family, local: a['local'], prefixLength: a['prefixlen'], scope: typeof a['scope'] === 'string' ? a['scope'] : '' });
+    addresses.push({
+      family,
+      local: a['local'],
+      prefixLength: a['prefixlen'],
+      scope: typeof a['scope'] === 'string' ? a['scope'] : '',
+    });
   }
   return { up: Array.isArray(first.flags) && first.flags.includes('UP'), addresses };
 }

@@ -1,4 +1,13 @@
-import { ingressChain, linkForwardChain, linkRuleTag, natChain, networkChain, networkLinkPrefix, networkRuleTag, NFT_TABLE } from './names.js';
+import {
+  ingressChain,
+  linkForwardChain,
+  linkRuleTag,
+  natChain,
+  networkChain,
+  networkLinkPrefix,
+  networkRuleTag,
+  NFT_TABLE,
+} from './names.js';
 import type { RoutedLink } from './spec.js';
 
 /**
@@ -55,7 +64,9 @@ export function tablesScript(): string {
 /** Deletes a chain; succeeds in one transaction whether or not it exists. */
 export function deleteChainScript(family: 'netdev' | 'inet', chain: string): string {
   const at = `${family} ${NFT_TABLE} ${chain}`;
-  return [`add table ${family} ${NFT_TABLE}`, `add chain ${at}`, `flush chain ${at}`, `delete chain ${at}`, ''].join('\n');
+  return [`add table ${family} ${NFT_TABLE}`, `add chain ${at}`, `flush chain ${at}`, `delete chain ${at}`, ''].join(
+    '\n',
+  );
 }
 
 /**
@@ -71,9 +82,11 @@ export function ingressRules(link: RoutedLink): string[] {
     `ether type arp counter drop comment ${q(Counter.arp)}`,
     `icmpv6 type { nd-router-advert, nd-redirect } counter drop comment ${q(Counter.routerMessages)}`,
   ];
-  rules.push(link.ipv4 === undefined
-    ? `ether type ip counter drop comment ${q(Counter.noIpv4)}`
-    : `ip saddr != ${link.ipv4} counter drop comment ${q(Counter.sourceIpv4)}`);
+  rules.push(
+    link.ipv4 === undefined
+      ? `ether type ip counter drop comment ${q(Counter.noIpv4)}`
+      : `ip saddr != ${link.ipv4} counter drop comment ${q(Counter.sourceIpv4)}`,
+  );
   if (link.ipv6 === undefined) {
     rules.push(`ether type ip6 counter drop comment ${q(Counter.noIpv6)}`);
   } else {
@@ -87,7 +100,12 @@ export function ingressRules(link: RoutedLink): string[] {
 }
 
 export function ingressChainScript(link: RoutedLink): string {
-  return chainScript('netdev', ingressChain(link.hostIf), `type filter hook ingress device ${q(link.hostIf)} priority filter; policy accept`, ingressRules(link));
+  return chainScript(
+    'netdev',
+    ingressChain(link.hostIf),
+    `type filter hook ingress device ${q(link.hostIf)} priority filter; policy accept`,
+    ingressRules(link),
+  );
 }
 
 const FORWARD_HOOK = 'type filter hook forward priority filter; policy accept';

@@ -138,20 +138,36 @@ function isObj(v: unknown): v is Record<string, unknown> {
 }
 
 const optStr = (v: unknown): boolean => v === undefined || typeof v === 'string';
-const optCidr = (v: unknown): boolean => v === undefined || (isObj(v) && typeof v['address'] === 'string' && typeof v['prefixLength'] === 'number');
+const optCidr = (v: unknown): boolean =>
+  v === undefined || (isObj(v) && typeof v['address'] === 'string' && typeof v['prefixLength'] === 'number');
 
 function isNetworkRecord(v: unknown): v is NarwhalNetworkRecord {
-  if (!isObj(v) || typeof v['id'] !== 'string' || !ID.test(v['id']) || !isObj(v['options']) || !isObj(v['rawOptions'])) return false;
+  if (!isObj(v) || typeof v['id'] !== 'string' || !ID.test(v['id']) || !isObj(v['options']) || !isObj(v['rawOptions']))
+    return false;
   const o = v['options'];
-  return typeof o['forwarding'] === 'boolean' && typeof o['nat'] === 'boolean' && typeof o['paranoid'] === 'boolean'
-    && typeof o['hostIpv4'] === 'string' && typeof o['hostIpv6'] === 'string' && (o['mtu'] === undefined || typeof o['mtu'] === 'number')
-    && optStr(v['ipv4Subnet']) && optStr(v['ipv6Subnet']);
+  return (
+    typeof o['forwarding'] === 'boolean' &&
+    typeof o['nat'] === 'boolean' &&
+    typeof o['paranoid'] === 'boolean' &&
+    typeof o['hostIpv4'] === 'string' &&
+    typeof o['hostIpv6'] === 'string' &&
+    (o['mtu'] === undefined || typeof o['mtu'] === 'number') &&
+    optStr(v['ipv4Subnet']) &&
+    optStr(v['ipv6Subnet'])
+  );
 }
 
 function isEndpointRecord(v: unknown): v is NarwhalEndpointRecord {
-  return isObj(v) && typeof v['id'] === 'string' && ID.test(v['id']) && typeof v['networkId'] === 'string'
-    && ['hostIf', 'containerIf', 'hostMac', 'containerMac'].every((k) => typeof v[k] === 'string')
-    && optCidr(v['ipv4']) && optCidr(v['ipv6']) && optStr(v['sandboxKey']);
+  return (
+    isObj(v) &&
+    typeof v['id'] === 'string' &&
+    ID.test(v['id']) &&
+    typeof v['networkId'] === 'string' &&
+    ['hostIf', 'containerIf', 'hostMac', 'containerMac'].every((k) => typeof v[k] === 'string') &&
+    optCidr(v['ipv4']) &&
+    optCidr(v['ipv6']) &&
+    optStr(v['sandboxKey'])
+  );
 }
 
 export function narwhalStateDir(env: NodeJS.ProcessEnv = process.env): string {

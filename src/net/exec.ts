@@ -7,7 +7,11 @@ export interface CommandResult {
 }
 
 /** Runs a host command without a shell; a non-zero exit becomes a HostCommand error that names the command. */
-export function runCommand(file: string, args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<CommandResult> {
+export function runCommand(
+  file: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; input?: string } = {},
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       file,
@@ -16,7 +20,9 @@ export function runCommand(file: string, args: readonly string[], opts: { timeou
       (err, stdout, stderr) => {
         if (err) {
           const detail = (stderr || err.message).trim();
-          reject(new DovesnapError(ErrorCode.HostCommand, `${file} ${args.join(' ')} failed: ${detail}`, { cause: err }));
+          reject(
+            new DovesnapError(ErrorCode.HostCommand, `${file} ${args.join(' ')} failed: ${detail}`, { cause: err }),
+          );
           return;
         }
         resolve({ stdout, stderr });
@@ -27,6 +33,11 @@ export function runCommand(file: string, args: readonly string[], opts: { timeou
 }
 
 /** Runs a host program inside a network namespace only (`nsenter --net`): the host's mount and PID namespaces, so the host's tools and files. */
-export function runInNetns(netns: string, file: string, args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<CommandResult> {
+export function runInNetns(
+  netns: string,
+  file: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; input?: string } = {},
+): Promise<CommandResult> {
   return runCommand('nsenter', [`--net=${netns}`, '--', file, ...args], opts);
 }

@@ -24,7 +24,11 @@ export function forwardRules(networkId: string, bridge: string, mode: GatewayMod
     ['-o', bridge, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...tag, '-j', 'ACCEPT'],
   ];
   // nat: from outside only what a port mapping sent in; routed: the upstream router decides.
-  out.push(mode === 'nat' ? ['-o', bridge, '-m', 'conntrack', '--ctstate', 'DNAT', ...tag, '-j', 'ACCEPT'] : ['-o', bridge, ...tag, '-j', 'ACCEPT']);
+  out.push(
+    mode === 'nat'
+      ? ['-o', bridge, '-m', 'conntrack', '--ctstate', 'DNAT', ...tag, '-j', 'ACCEPT']
+      : ['-o', bridge, ...tag, '-j', 'ACCEPT'],
+  );
   return out;
 }
 
@@ -124,7 +128,8 @@ export async function revokeForwardingTag(tag: string): Promise<number> {
 /** `iptables -S` quotes arguments with spaces (the comment); split it back into arguments. */
 export function splitRuleSpec(spec: string): string[] {
   const out: string[] = [];
-  for (const m of spec.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? ''));
+  for (const m of spec.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g))
+    out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? ''));
   return out;
 }
 

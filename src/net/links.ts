@@ -120,7 +120,20 @@ export interface VethSpec {
 export async function createVeth(spec: VethSpec): Promise<void> {
   const { host, container } = spec.names;
   const mtu = spec.mtu === undefined ? [] : ['mtu', String(spec.mtu)];
-  await runCommand('ip', ['link', 'add', host, ...mtu, 'type', 'veth', 'peer', 'name', container, 'address', spec.containerMac, ...mtu]);
+  await runCommand('ip', [
+    'link',
+    'add',
+    host,
+    ...mtu,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    container,
+    'address',
+    spec.containerMac,
+    ...mtu,
+  ]);
   try {
     await keepOutOfHostStack(host);
     if (spec.quietContainerEnd === true) await keepOutOfHostStack(container);
@@ -137,10 +150,15 @@ export async function createVeth(spec: VethSpec): Promise<void> {
  * On the userspace datapath it is a tap device, whose checksums must be done in software (as
  * for container veths: see VethSpec).
  */
-export async function configureGateway(bridge: string, cidr: string, opts: { disableTxOffload: boolean; timeoutMs?: number }): Promise<void> {
+export async function configureGateway(
+  bridge: string,
+  cidr: string,
+  opts: { disableTxOffload: boolean; timeoutMs?: number },
+): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   while ((await getLink(bridge)) === undefined) {
-    if (Date.now() > deadline) throw new DovesnapError(ErrorCode.HostCommand, `the bridge's own interface ${bridge} did not appear`);
+    if (Date.now() > deadline)
+      throw new DovesnapError(ErrorCode.HostCommand, `the bridge's own interface ${bridge} did not appear`);
     await new Promise((r) => setTimeout(r, 50));
   }
   await runCommand('ip', ['addr', 'replace', cidr, 'dev', bridge]);
@@ -196,7 +214,8 @@ export async function deleteLink(name: string): Promise<void> {
  */
 export async function setPeerMacInNetns(hostIf: string, netns: string, mac: string): Promise<string> {
   const inside = await settledPeerInNetns(hostIf, netns);
-  if (inside === undefined) throw new DovesnapError(ErrorCode.HostCommand, `the peer of ${hostIf} is not (yet) in place in namespace ${netns}`);
+  if (inside === undefined)
+    throw new DovesnapError(ErrorCode.HostCommand, `the peer of ${hostIf} is not (yet) in place in namespace ${netns}`);
   await runInNetns(netns, 'ip', ['link', 'set', 'dev', inside.ifname, 'address', mac]);
   return inside.ifname;
 }
@@ -218,7 +237,9 @@ export async function settledPeerInNetns(hostIf: string, netns: string): Promise
  * addresses, and brings it up last (libnetwork's osl AddInterface): up under its new name means done.
  */
 export function peerSettled(inside: LinkInfo): boolean {
-  return !inside.ifname.startsWith(CONTAINER_VETH_PREFIX) && !inside.ifname.startsWith(READY_CONTAINER_PREFIX) && inside.up;
+  return (
+    !inside.ifname.startsWith(CONTAINER_VETH_PREFIX) && !inside.ifname.startsWith(READY_CONTAINER_PREFIX) && inside.up
+  );
 }
 
 /** A random locally administered unicast MAC (0e:...), for endpoints Docker gave none. */
@@ -233,7 +254,12 @@ export function randomMac(random: (n: number) => Uint8Array): string {
  * the kernel for the ARP reply; if the interface is removed meanwhile (Docker, right after a
  * container leaves), the datagram is lost. False if it timed out.
  */
-export async function waitNeighbourSettled(netns: string, ifname: string, ip: string, timeoutMs: number): Promise<boolean> {
+export async function waitNeighbourSettled(
+  netns: string,
+  ifname: string,
+  ip: string,
+  timeoutMs: number,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await runInNetns(netns, 'ip', ['-json', 'neigh', 'show', 'to', ip, 'dev', ifname]).catch(() => undefined);

@@ -59,7 +59,8 @@ function validPort(n: number): boolean {
 export function unpublishable(m: PortMapping): string | undefined {
   if (publishPaths(m.hostIp) === undefined) return `host address ${q(m.hostIp)} is not an IP address`;
   if (!isIPv4(m.containerIp)) return `container address ${q(m.containerIp)} is not an IPv4 address`;
-  if (!validPort(m.hostPort) || !validPort(m.containerPort)) return `port ${m.hostPort}:${m.containerPort} is out of range`;
+  if (!validPort(m.hostPort) || !validPort(m.containerPort))
+    return `port ${m.hostPort}:${m.containerPort} is out of range`;
   return undefined;
 }
 

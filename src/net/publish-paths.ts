@@ -27,7 +27,8 @@ export function isLoopbackIPv4(ip: string): boolean {
 /** The paths for a mapping's host address ('' = every address); undefined if it is no IP address. */
 export function publishPaths(hostIp: string): PublishPaths | undefined {
   if (hostIp === '') return { dnat: '', proxy: '127.0.0.1' };
-  if (isIPv4(hostIp)) return isLoopbackIPv4(hostIp) ? { dnat: undefined, proxy: hostIp } : { dnat: hostIp, proxy: undefined };
+  if (isIPv4(hostIp))
+    return isLoopbackIPv4(hostIp) ? { dnat: undefined, proxy: hostIp } : { dnat: hostIp, proxy: undefined };
   if (isIPv6(hostIp)) return { dnat: undefined, proxy: hostIp };
   return undefined;
 }

@@ -35,7 +35,13 @@ export function parseRoutes(stdout: string): RouteEntry[] {
     // blackhole, unreachable, prohibit: not through an interface, and not ours.
     if (typeof r['type'] === 'string' && r['type'] !== 'unicast') continue;
     const s = (k: string): string | undefined => (typeof r[k] === 'string' ? (r[k] as string) : undefined);
-    out.push({ dst: normaliseDst(r['dst']), dev: s('dev'), gateway: s('gateway'), protocol: s('protocol'), scope: s('scope') });
+    out.push({
+      dst: normaliseDst(r['dst']),
+      dev: s('dev'),
+      gateway: s('gateway'),
+      protocol: s('protocol'),
+      scope: s('scope'),
+    });
   }
   return out;
 }
@@ -65,6 +71,17 @@ export async function deleteRoute(prefix: string, via: string, dev: string): Pro
 
 export async function routeExists(prefix: string, via: string, dev: string): Promise<boolean> {
   if (!hostLinkExists(dev)) return false;
-  const { stdout } = await runCommand('ip', ['-json', '-4', 'route', 'show', 'table', 'main', 'exact', prefix, 'dev', dev]);
+  const { stdout } = await runCommand('ip', [
+    '-json',
+    '-4',
+    'route',
+    'show',
+    'table',
+    'main',
+    'exact',
+    prefix,
+    'dev',
+    dev,
+  ]);
   return parseRoutes(stdout).some((r) => r.gateway === via);
 }

@@ -149,7 +149,9 @@ export function connectSocket(socketPath: string = DEFAULT_OVSDB_SOCKET): Promis
   return new Promise((resolve, reject) => {
     const socket = connect(socketPath);
     const fail = (err: Error): void => {
-      reject(new DovesnapError(ErrorCode.Ovsdb, `cannot connect to OVSDB at ${socketPath}: ${err.message}`, { cause: err }));
+      reject(
+        new DovesnapError(ErrorCode.Ovsdb, `cannot connect to OVSDB at ${socketPath}: ${err.message}`, { cause: err }),
+      );
     };
     socket.once('error', fail);
     socket.once('connect', () => {

@@ -5,16 +5,20 @@ import { runCommand } from '../net/exec.js';
  * whole with `ovs-ofctl replace-flows`, which changes only what differs.
  */
 export async function replaceFlows(bridge: string, flows: string): Promise<void> {
-  await runCommand('ovs-ofctl', ['-O', 'OpenFlow13', 'replace-flows', bridge, '-'], { input: flows, timeoutMs: 10_000 });
+  await runCommand('ovs-ofctl', ['-O', 'OpenFlow13', 'replace-flows', bridge, '-'], {
+    input: flows,
+    timeoutMs: 10_000,
+  });
 }
-
 
 /**
  * The input port numbers that some flow of the bridge matches on: which ports the controller
  * has programmed (FAUCET gives every port it runs a flow in its VLAN table).
  */
 export async function inPortsWithFlows(bridge: string): Promise<Set<number>> {
-  const r = await runCommand('ovs-ofctl', ['-O', 'OpenFlow13', '--no-names', 'dump-flows', bridge], { timeoutMs: 10_000 });
+  const r = await runCommand('ovs-ofctl', ['-O', 'OpenFlow13', '--no-names', 'dump-flows', bridge], {
+    timeoutMs: 10_000,
+  });
   return parseInPorts(r.stdout);
 }
 

@@ -376,7 +376,13 @@ export function decodeIntegerMap(value: unknown): Record<string, number> {
   }
   const out: Record<string, number> = {};
   for (const pair of value[1] as unknown[]) {
-    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'number' || !Number.isInteger(pair[1])) {
+    if (
+      !Array.isArray(pair) ||
+      pair.length !== 2 ||
+      typeof pair[0] !== 'string' ||
+      typeof pair[1] !== 'number' ||
+      !Number.isInteger(pair[1])
+    ) {
       throw malformed('string:integer map entry', pair);
     }
     out[pair[0]] = pair[1];

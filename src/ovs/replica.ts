@@ -271,7 +271,9 @@ export class OvsdbReplica {
     for (const portUuid of bridge.portUuids) {
       const port = ports.get(portUuid);
       if (port === undefined || port.name === bridge.name) continue;
-      const members = port.interfaceUuids.map((id) => interfaces.get(id)).filter((i): i is InterfaceRow => i !== undefined);
+      const members = port.interfaceUuids
+        .map((id) => interfaces.get(id))
+        .filter((i): i is InterfaceRow => i !== undefined);
       const iface = members.find((i) => i.name === port.name) ?? members[0];
       portStates.push({
         name: port.name,

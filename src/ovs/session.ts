@@ -142,7 +142,12 @@ export class ReconnectingOvsdb {
         timer: setTimeout(() => {
           this.waiters.delete(waiter);
           const last = this.state.lastError === undefined ? '' : ` (last error: ${this.state.lastError})`;
-          reject(new DovesnapError(ErrorCode.Ovsdb, `OVSDB is unavailable at ${this.target}: not connected within ${waitMs} ms${last}`));
+          reject(
+            new DovesnapError(
+              ErrorCode.Ovsdb,
+              `OVSDB is unavailable at ${this.target}: not connected within ${waitMs} ms${last}`,
+            ),
+          );
         }, waitMs),
       };
       this.waiters.add(waiter);
@@ -189,7 +194,10 @@ export class ReconnectingOvsdb {
       } catch (err) {
         if (this.closed) return;
         this.setHealth({ lastError: errorMessage(err) });
-        this.logger?.debug({ socket: this.target, err: errorMessage(err), retryInMs: nextBackoff(delay, this.options) }, 'OVSDB reconnect attempt failed');
+        this.logger?.debug(
+          { socket: this.target, err: errorMessage(err), retryInMs: nextBackoff(delay, this.options) },
+          'OVSDB reconnect attempt failed',
+        );
         delay = nextBackoff(delay, this.options);
       }
     }
@@ -213,18 +221,26 @@ export class ReconnectingOvsdb {
       client = opened;
       this.attempting = opened;
       // Registered before the hook runs, so a loss during set-up is never missed.
-      const lost = new Promise<void>((resolve) => opened.onClose((cause) => {
-        this.connectionLost(opened, cause);
-        resolve();
-      }));
+      const lost = new Promise<void>((resolve) =>
+        opened.onClose((cause) => {
+          this.connectionLost(opened, cause);
+          resolve();
+        }),
+      );
       await this.onConnect(opened);
       if (abandoned || this.closed) throw this.disposedError();
-      if (!opened.isOpen) throw new DovesnapError(ErrorCode.Ovsdb, `OVSDB connection to ${this.target} closed while it was being set up`);
+      if (!opened.isOpen)
+        throw new DovesnapError(ErrorCode.Ovsdb, `OVSDB connection to ${this.target} closed while it was being set up`);
       return { client: opened, lost };
     })();
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        reject(new DovesnapError(ErrorCode.Ovsdb, `OVSDB at ${this.target} did not answer within ${this.options.attemptTimeoutMs} ms`));
+        reject(
+          new DovesnapError(
+            ErrorCode.Ovsdb,
+            `OVSDB at ${this.target} did not answer within ${this.options.attemptTimeoutMs} ms`,
+          ),
+        );
       }, this.options.attemptTimeoutMs);
     });
     try {
@@ -249,7 +265,8 @@ export class ReconnectingOvsdb {
     this.current = client;
     this.everConnected = true;
     this.setHealth({ connected: true, reconnects: this.state.reconnects + (isReconnect ? 1 : 0) });
-    if (isReconnect) this.logger?.info({ socket: this.target, reconnects: this.state.reconnects }, 'OVSDB connection re-established');
+    if (isReconnect)
+      this.logger?.info({ socket: this.target, reconnects: this.state.reconnects }, 'OVSDB connection re-established');
     for (const waiter of [...this.waiters]) {
       clearTimeout(waiter.timer);
       waiter.resolve(client);
@@ -292,7 +309,8 @@ export class ReconnectingOvsdb {
     // Listeners hear about transitions, not about every failed attempt while down.
     if (connected === previous.connected) return;
     const snapshot = this.state;
-    for (const listener of [...this.healthListeners]) this.callSafely(() => listener(snapshot), 'OVSDB health listener threw');
+    for (const listener of [...this.healthListeners])
+      this.callSafely(() => listener(snapshot), 'OVSDB health listener threw');
   }
 
   private callSafely(fn: () => void, what: string): void {

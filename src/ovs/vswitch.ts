@@ -38,7 +38,14 @@ import {
   type TableUpdates,
   type Value,
 } from './protocol.js';
-import { OvsdbReplica, REPLICA_MONITOR, usableOfport, type BridgeRow, type InterfaceRow, type PortRow } from './replica.js';
+import {
+  OvsdbReplica,
+  REPLICA_MONITOR,
+  usableOfport,
+  type BridgeRow,
+  type InterfaceRow,
+  type PortRow,
+} from './replica.js';
 import { ReconnectingOvsdb, type HealthListener, type OvsdbHealth, type ReconnectOptions } from './session.js';
 
 export { usableOfport } from './replica.js';
@@ -173,7 +180,9 @@ export function formatDatapathId(dpid: bigint): string {
 }
 
 /** What a waitOfport watcher reports each time the Interface row changes. */
-export type InterfaceObservation = { readonly ofport: number | undefined; readonly error: string | undefined } | 'removed';
+export type InterfaceObservation =
+  | { readonly ofport: number | undefined; readonly error: string | undefined }
+  | 'removed';
 
 /** Starts watching one interface; returns the function that stops watching. */
 export type OfportWatch = (observe: (seen: InterfaceObservation) => void, fail: (err: unknown) => void) => () => void;
@@ -196,7 +205,8 @@ export function awaitOfport(ifname: string, timeoutMs: number, watch: OfportWatc
     };
     const fail = (err: unknown): void => finish(() => reject(err));
     const timer = setTimeout(
-      () => fail(new DovesnapError(ErrorCode.Timeout, `interface ${ifname} got no OpenFlow port within ${timeoutMs} ms`)),
+      () =>
+        fail(new DovesnapError(ErrorCode.Timeout, `interface ${ifname} got no OpenFlow port within ${timeoutMs} ms`)),
       timeoutMs,
     );
     const observe = (seen: InterfaceObservation): void => {
@@ -225,8 +235,13 @@ export function awaitOfport(ifname: string, timeoutMs: number, watch: OfportWatc
 }
 
 /** Does merging `ids` ('' removes a key) into `current` change anything? */
-export function mergeChanges(current: Readonly<Record<string, string>>, ids: Readonly<Record<string, string>>): boolean {
-  return Object.entries(ids).some(([key, value]) => (value === '' ? Object.hasOwn(current, key) : current[key] !== value));
+export function mergeChanges(
+  current: Readonly<Record<string, string>>,
+  ids: Readonly<Record<string, string>>,
+): boolean {
+  return Object.entries(ids).some(([key, value]) =>
+    value === '' ? Object.hasOwn(current, key) : current[key] !== value,
+  );
 }
 
 /** Map-column merge as mutations: `insert` never overwrites a key, so the keys are deleted first. */
@@ -383,7 +398,9 @@ export class OvsdbVSwitch implements VSwitch {
    */
   waitOfport(ifname: string, timeoutMs: number): Promise<number> {
     if (this.session.isClosed) {
-      return Promise.reject(new DovesnapError(ErrorCode.Disposed, `OVSDB connection to ${this.session.target} was closed`));
+      return Promise.reject(
+        new DovesnapError(ErrorCode.Disposed, `OVSDB connection to ${this.session.target} was closed`),
+      );
     }
     return awaitOfport(ifname, timeoutMs, (observe, fail) => {
       let seen = false;
@@ -434,7 +451,11 @@ export class OvsdbVSwitch implements VSwitch {
     return this.write(`setPortExternalIds ${name}`, async (client) => {
       const port = this.replica.port(name);
       const iface = this.replica.iface(name);
-      if (port !== undefined && !mergeChanges(port.externalIds, ids) && (iface === undefined || !mergeChanges(iface.externalIds, ids))) {
+      if (
+        port !== undefined &&
+        !mergeChanges(port.externalIds, ids) &&
+        (iface === undefined || !mergeChanges(iface.externalIds, ids))
+      ) {
         return;
       }
       const [, changed] = await client.transact(DB, [
@@ -495,7 +516,10 @@ export class OvsdbVSwitch implements VSwitch {
 
   private async createBridge(client: OvsdbClient, spec: BridgeSpec, dpid: string): Promise<void> {
     const rootMissing = (): DovesnapError =>
-      new DovesnapError(ErrorCode.Ovsdb, `cannot create bridge ${spec.name}: the Open_vSwitch table has no row (run "ovs-vsctl init")`);
+      new DovesnapError(
+        ErrorCode.Ovsdb,
+        `cannot create bridge ${spec.name}: the Open_vSwitch table has no row (run "ovs-vsctl init")`,
+      );
     if (!this.replica.hasRootRow()) throw rootMissing();
     const targets = [...new Set(spec.controllers)];
     const results = await client.transact(DB, [
@@ -542,7 +566,8 @@ export class OvsdbVSwitch implements VSwitch {
     if (!sameMembers(bridge.protocols, protocols)) changes['protocols'] = setOf(protocols);
     const otherConfig = bridgeOtherConfig(spec, dpid);
     if (mergeChanges(bridge.otherConfig, otherConfig)) mutations.push(...mergeMutations('other_config', otherConfig));
-    if (mergeChanges(bridge.externalIds, spec.externalIds)) mutations.push(...mergeMutations('external_ids', spec.externalIds));
+    if (mergeChanges(bridge.externalIds, spec.externalIds))
+      mutations.push(...mergeMutations('external_ids', spec.externalIds));
 
     const wanted = [...new Set(spec.controllers)];
     const current = bridge.controllerUuids.map((id) => this.replica.controllerTarget(id) ?? '');
@@ -566,7 +591,10 @@ export class OvsdbVSwitch implements VSwitch {
       // Switching datapath type recreates the datapath and drops every port's traffic:
       // that is a decision for a person, not a silent repair.
       const { datapathType: have } = bridge;
-      this.logger?.warn({ bridge: spec.name, want: spec.datapathType, have }, 'bridge datapath_type differs; not changing it');
+      this.logger?.warn(
+        { bridge: spec.name, want: spec.datapathType, have },
+        'bridge datapath_type differs; not changing it',
+      );
     }
     if (Object.keys(changes).length > 0) ops.push(Op.update('Bridge', byUuid(bridge.uuid), changes));
     if (mutations.length > 0) ops.push(Op.mutate('Bridge', byUuid(bridge.uuid), mutations));
@@ -607,7 +635,12 @@ export class OvsdbVSwitch implements VSwitch {
     ]);
   }
 
-  private async repairPort(client: OvsdbClient, spec: PortSpec, port: PortRow, iface: InterfaceRow | undefined): Promise<void> {
+  private async repairPort(
+    client: OvsdbClient,
+    spec: PortSpec,
+    port: PortRow,
+    iface: InterfaceRow | undefined,
+  ): Promise<void> {
     const ops: Operation[] = [];
     if (mergeChanges(port.externalIds, spec.externalIds)) {
       ops.push(Op.mutate('Port', byUuid(port.uuid), mergeMutations('external_ids', spec.externalIds)));
@@ -616,7 +649,8 @@ export class OvsdbVSwitch implements VSwitch {
       const changes: Record<string, Value> = {};
       // An unset request in the spec means "no opinion", not "clear it".
       const { ofportRequest, mtu } = spec;
-      if (ofportRequest !== undefined && iface.ofportRequest !== ofportRequest) changes['ofport_request'] = ofportRequest;
+      if (ofportRequest !== undefined && iface.ofportRequest !== ofportRequest)
+        changes['ofport_request'] = ofportRequest;
       if (mtu !== undefined && iface.mtuRequest !== mtu) changes['mtu_request'] = mtu;
       if (Object.keys(changes).length > 0) ops.push(Op.update('Interface', byUuid(iface.uuid), changes));
       if (mergeChanges(iface.externalIds, spec.externalIds)) {
@@ -656,7 +690,13 @@ export async function openVSwitch(
 ): Promise<VSwitch> {
   const { connect = () => connectSocket(socketPath), ...reconnect } = options;
   const replica = new OvsdbReplica(logger);
-  const session = new ReconnectingOvsdb(connect, socketPath, (client) => OvsdbVSwitch.monitorInto(replica, client, logger), logger, reconnect);
+  const session = new ReconnectingOvsdb(
+    connect,
+    socketPath,
+    (client) => OvsdbVSwitch.monitorInto(replica, client, logger),
+    logger,
+    reconnect,
+  );
   await session.start();
   return new OvsdbVSwitch(session, replica, logger);
 }

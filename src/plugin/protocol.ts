@@ -89,14 +89,17 @@ export interface NetworkDriver {
   deleteEndpoint(req: EndpointRequest): Promise<void>;
   join(req: JoinRequest): Promise<JoinResponse>;
   leave(req: EndpointRequest): Promise<void>;
-  programExternalConnectivity(req: EndpointRequest & { readonly Options?: Readonly<Record<string, unknown>> }): Promise<void>;
+  programExternalConnectivity(
+    req: EndpointRequest & { readonly Options?: Readonly<Record<string, unknown>> },
+  ): Promise<void>;
   revokeExternalConnectivity(req: EndpointRequest): Promise<void>;
 }
 
 type Obj = Readonly<Record<string, unknown>>;
 
 function obj(v: unknown, what: string): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DovesnapError(ErrorCode.BadRequest, `${what} must be a JSON object`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new DovesnapError(ErrorCode.BadRequest, `${what} must be a JSON object`);
   return v as Obj;
 }
 
@@ -131,7 +134,12 @@ function ipamList(o: Obj, key: string): IpamData[] {
 export const decode = {
   createNetwork(body: unknown): CreateNetworkRequest {
     const o = obj(body, 'CreateNetwork request');
-    return { NetworkID: str(o, 'NetworkID', 'CreateNetwork'), Options: optObj(o, 'Options'), IPv4Data: ipamList(o, 'IPv4Data'), IPv6Data: ipamList(o, 'IPv6Data') };
+    return {
+      NetworkID: str(o, 'NetworkID', 'CreateNetwork'),
+      Options: optObj(o, 'Options'),
+      IPv4Data: ipamList(o, 'IPv4Data'),
+      IPv6Data: ipamList(o, 'IPv6Data'),
+    };
   },
   network(body: unknown, what: string): NetworkRequest {
     const o = obj(body, `${what} request`);
@@ -157,7 +165,12 @@ export const decode = {
   },
   join(body: unknown): JoinRequest {
     const o = obj(body, 'Join request');
-    return { NetworkID: str(o, 'NetworkID', 'Join'), EndpointID: str(o, 'EndpointID', 'Join'), SandboxKey: str(o, 'SandboxKey', 'Join'), Options: optObj(o, 'Options') };
+    return {
+      NetworkID: str(o, 'NetworkID', 'Join'),
+      EndpointID: str(o, 'EndpointID', 'Join'),
+      SandboxKey: str(o, 'SandboxKey', 'Join'),
+      Options: optObj(o, 'Options'),
+    };
   },
 };
 
@@ -172,7 +185,14 @@ export function portBindingsFrom(options: Readonly<Record<string, unknown>>): Po
     const num = (k: string): number => (typeof p[k] === 'number' ? (p[k] as number) : 0);
     const s = (k: string): string => (typeof p[k] === 'string' ? (p[k] as string) : '');
     if (num('Port') <= 0) continue;
-    out.push({ Proto: num('Proto'), IP: s('IP'), Port: num('Port'), HostIP: s('HostIP'), HostPort: num('HostPort'), HostPortEnd: num('HostPortEnd') });
+    out.push({
+      Proto: num('Proto'),
+      IP: s('IP'),
+      Port: num('Port'),
+      HostIP: s('HostIP'),
+      HostPort: num('HostPort'),
+      HostPortEnd: num('HostPortEnd'),
+    });
   }
   return out;
 }

@@ -32,7 +32,11 @@ export function noBodyError(call: string): DovesnapError {
 /** Told of every call: its endpoint (`CreateEndpoint`), whether it succeeded, and how long it took. */
 export type CallObserver = (endpoint: string, ok: boolean, seconds: number) => void;
 
-export function buildPluginApp(driver: NetworkDriver, logger: Logger, observe: CallObserver = () => undefined): HttpApp {
+export function buildPluginApp(
+  driver: NetworkDriver,
+  logger: Logger,
+  observe: CallObserver = () => undefined,
+): HttpApp {
   const log = logger.child({ component: 'plugin-api' });
   const app = new HttpApp(log);
 

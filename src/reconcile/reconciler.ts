@@ -6,7 +6,13 @@ import type { HostNet } from '../core/host.js';
 import type { FaucetView } from '../core/driver.js';
 import { bridgeExternalIds, portExternalIds } from '../core/persist.js';
 import type { ContainerInfo, StateStore } from '../core/state.js';
-import { applyMacPrefix, ComposeLabel, composeNetworkOf, parseContainerLabels, type ComposeNetwork } from '../model/labels.js';
+import {
+  applyMacPrefix,
+  ComposeLabel,
+  composeNetworkOf,
+  parseContainerLabels,
+  type ComposeNetwork,
+} from '../model/labels.js';
 
 const MAC_PREFIX_WAIT_MS = 5000;
 
@@ -88,7 +94,10 @@ export class Reconciler {
             this.onEvent(e);
           } catch (err) {
             // One event handled wrongly must neither end the stream nor pass unnoticed.
-            this.log.error({ event: `${e.Type} ${e.Action} ${e.Actor.ID}`, err: errorMessage(err) }, 'Docker event handler failed');
+            this.log.error(
+              { event: `${e.Type} ${e.Action} ${e.Actor.ID}`, err: errorMessage(err) },
+              'Docker event handler failed',
+            );
           }
         },
         this.abort.signal,
@@ -151,8 +160,14 @@ export class Reconciler {
       if (name !== undefined) this.track(`name:${networkId}`, () => this.learnNetworkName(networkId, name));
     } else if (e.Action === 'connect') {
       const containerId = attrs['container'];
-      const atMs = e.timeNano !== undefined ? Math.floor(e.timeNano / 1e6) : e.time !== undefined ? e.time * 1000 + 999 : undefined;
-      if (containerId !== undefined) this.track(`ctr:${networkId}:${containerId}`, () => this.resolveContainer(networkId, containerId, atMs));
+      const atMs =
+        e.timeNano !== undefined
+          ? Math.floor(e.timeNano / 1e6)
+          : e.time !== undefined
+            ? e.time * 1000 + 999
+            : undefined;
+      if (containerId !== undefined)
+        this.track(`ctr:${networkId}:${containerId}`, () => this.resolveContainer(networkId, containerId, atMs));
     }
   }
 
@@ -170,7 +185,9 @@ export class Reconciler {
     const p = (async () => {
       do {
         this.rerun.delete(key);
-        await fn().catch((err: unknown) => this.log.warn({ task: key, err: errorMessage(err) }, 'reconcile task failed'));
+        await fn().catch((err: unknown) =>
+          this.log.warn({ task: key, err: errorMessage(err) }, 'reconcile task failed'),
+        );
       } while (this.rerun.has(key));
     })().finally(() => this.pending.delete(key));
     this.pending.set(key, p);
@@ -181,7 +198,11 @@ export class Reconciler {
    * (`dockerLabels`, or an inspect): a network known by name is then known by its compose-file
    * name too, when CreateEndpoint asks whether a container's labels name it.
    */
-  private async learnNetworkName(networkId: string, name: string, dockerLabels?: Readonly<Record<string, string>> | null): Promise<void> {
+  private async learnNetworkName(
+    networkId: string,
+    name: string,
+    dockerLabels?: Readonly<Record<string, string>> | null,
+  ): Promise<void> {
     const net = this.deps.state.network(networkId);
     if (net === undefined || (net.name === name && net.compose !== undefined)) return;
     const renamed = net.name !== name;
@@ -199,7 +220,14 @@ export class Reconciler {
     this.deps.state.putNetwork(named);
     await this.deps.vswitch.setBridgeExternalIds(net.bridgeName, bridgeExternalIds(named));
     if (!renamed) return;
-    this.log.info({ network: networkId, name, ...(compose ? { composeProject: compose.project, composeNetwork: compose.network } : {}) }, 'network named');
+    this.log.info(
+      {
+        network: networkId,
+        name,
+        ...(compose ? { composeProject: compose.project, composeNetwork: compose.network } : {}),
+      },
+      'network named',
+    );
     if (net.localFaucet) await this.deps.faucet.sync(`network ${name} named`);
   }
 
@@ -214,7 +242,10 @@ export class Reconciler {
   }
 
   /** null: not a Compose network; undefined: Docker did not say (learnt again later). */
-  private async composeOf(networkId: string, dockerLabels: Readonly<Record<string, string>> | null | undefined): Promise<ComposeNetwork | null | undefined> {
+  private async composeOf(
+    networkId: string,
+    dockerLabels: Readonly<Record<string, string>> | null | undefined,
+  ): Promise<ComposeNetwork | null | undefined> {
     let labels = dockerLabels;
     if (labels === undefined) {
       try {
@@ -222,7 +253,10 @@ export class Reconciler {
         if (n === undefined) return undefined;
         labels = n.Labels ?? null;
       } catch (err) {
-        this.log.warn({ network: networkId, err: errorMessage(err) }, "could not read the network's labels: its Compose name is learnt later");
+        this.log.warn(
+          { network: networkId, err: errorMessage(err) },
+          "could not read the network's labels: its Compose name is learnt later",
+        );
         return undefined;
       }
     }
@@ -240,7 +274,10 @@ export class Reconciler {
       await this.deps.engine.removeNetwork(networkId);
     } catch (err) {
       // Containers joined meanwhile: the network stays, unnamed, and out of FAUCET.
-      this.log.error({ network: networkId, name, err: errorMessage(err) }, 'could not remove the refused network; it stays out of FAUCET');
+      this.log.error(
+        { network: networkId, name, err: errorMessage(err) },
+        'could not remove the refused network; it stays out of FAUCET',
+      );
     }
   }
 
@@ -255,21 +292,36 @@ export class Reconciler {
    * already holding an endpoint here, no event time) asks Docker, whose inspect waits until
    * the container has started.
    */
-  private async identify(networkId: string, containerId: string, atMs: number | undefined): Promise<{ endpointId: string; container: ContainerInfo; networkName: string | undefined } | undefined> {
+  private async identify(
+    networkId: string,
+    containerId: string,
+    atMs: number | undefined,
+  ): Promise<{ endpointId: string; container: ContainerInfo; networkName: string | undefined } | undefined> {
     const { state, engine } = this.deps;
     const known = this.created.get(containerId);
-    if (known !== undefined && atMs !== undefined && !state.endpointsOf(networkId).some((e) => e.container?.id === containerId)) {
+    if (
+      known !== undefined &&
+      atMs !== undefined &&
+      !state.endpointsOf(networkId).some((e) => e.container?.id === containerId)
+    ) {
       const { live, removed } = state.unresolvedJoins(networkId, atMs);
       const only = live[0];
-      if (live.length === 1 && removed === 0 && only !== undefined) return { endpointId: only.id, container: known, networkName: undefined };
+      if (live.length === 1 && removed === 0 && only !== undefined)
+        return { endpointId: only.id, container: known, networkName: undefined };
     }
     const net = state.network(networkId);
     const c = await engine.inspectContainer(containerId);
     if (c === undefined || net === undefined) return undefined;
-    const settings = Object.entries(c.NetworkSettings?.Networks ?? {}).find(([netName, s]) => s.NetworkID === networkId || netName === net.name);
+    const settings = Object.entries(c.NetworkSettings?.Networks ?? {}).find(
+      ([netName, s]) => s.NetworkID === networkId || netName === net.name,
+    );
     const endpointId = settings?.[1].EndpointID;
     if (endpointId === undefined || endpointId === '') return undefined;
-    return { endpointId, container: { id: c.Id, name: c.Name, labels: c.Config?.Labels ?? {} }, networkName: settings?.[0] };
+    return {
+      endpointId,
+      container: { id: c.Id, name: c.Name, labels: c.Config?.Labels ?? {} },
+      networkName: settings?.[0],
+    };
   }
 
   private onContainerEvent(e: EngineEvent): void {
@@ -290,21 +342,28 @@ export class Reconciler {
   }
 
   /** `syncFaucet` false: the caller renders FAUCET's configuration once for many containers. */
-  private async resolveContainer(networkId: string, containerId: string, atMs?: number, syncFaucet = true): Promise<void> {
+  private async resolveContainer(
+    networkId: string,
+    containerId: string,
+    atMs?: number,
+    syncFaucet = true,
+  ): Promise<void> {
     const { state } = this.deps;
     if (state.network(networkId) === undefined) return;
     const found = await this.identify(networkId, containerId, atMs);
     if (found === undefined) return;
     const ep = state.endpoint(found.endpointId);
     if (ep === undefined) return;
-    if (state.network(networkId)?.name === undefined && found.networkName !== undefined) await this.learnNetworkName(networkId, found.networkName);
+    if (state.network(networkId)?.name === undefined && found.networkName !== undefined)
+      await this.learnNetworkName(networkId, found.networkName);
     const labels = found.container.labels;
-    if (labels[ComposeLabel.project] !== undefined && state.network(networkId)?.compose === undefined) await this.learnCompose(networkId);
+    if (labels[ComposeLabel.project] !== undefined && state.network(networkId)?.compose === undefined)
+      await this.learnCompose(networkId);
     const networkName = state.network(networkId)?.name ?? found.networkName ?? '';
     const compose = state.network(networkId)?.compose ?? undefined;
     const c = { Id: found.container.id, Name: found.container.name };
 
-    let parsed;
+    let parsed: ReturnType<typeof parseContainerLabels> | undefined;
     let blockedReason: string | undefined;
     try {
       parsed = parseContainerLabels(labels, { name: networkName, compose });
@@ -324,9 +383,22 @@ export class Reconciler {
     });
     if (updated === undefined) return;
     await this.deps.vswitch.setPortExternalIds(ep.hostIf, portExternalIds(updated));
-    this.log.info({ network: networkName, endpoint: ep.id, container: c.Name, ofport: ep.ofport, mac, mirrored: parsed?.mirror === true, capture: parsed?.capture === true, blockedReason }, 'container resolved');
+    this.log.info(
+      {
+        network: networkName,
+        endpoint: ep.id,
+        container: c.Name,
+        ofport: ep.ofport,
+        mac,
+        mirrored: parsed?.mirror === true,
+        capture: parsed?.capture === true,
+        blockedReason,
+      },
+      'container resolved',
+    );
     try {
-      if (syncFaucet && state.network(networkId)?.localFaucet === true) await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
+      if (syncFaucet && state.network(networkId)?.localFaucet === true)
+        await this.deps.faucet.sync(`container ${c.Name} joined ${networkName}`);
     } finally {
       // After FAUCET has the port (its first DISCOVER is not lost), and whether or not it does.
       if (syncFaucet) await this.deps.dhcp?.start(ep.id);
@@ -368,12 +440,16 @@ export class Reconciler {
     for (const net of state.allNetworks()) {
       const d = dockerNets.get(net.id);
       if (d === undefined) {
-        this.log.warn({ network: net.id, bridge: net.bridgeName }, 'Docker no longer has this network; removing its bridge');
+        this.log.warn(
+          { network: net.id, bridge: net.bridgeName },
+          'Docker no longer has this network; removing its bridge',
+        );
         await teardown.removeNetwork(net.id, 'gone from Docker');
         this.deps.metrics?.repaired('network_gone');
         continue;
       }
-      if (net.name !== d.Name || net.compose === undefined) await this.learnNetworkName(net.id, d.Name, d.Labels ?? null);
+      if (net.name !== d.Name || net.compose === undefined)
+        await this.learnNetworkName(net.id, d.Name, d.Labels ?? null);
       const full = await engine.inspectNetwork(net.id);
       const live = new Map<string, string>();
       for (const [cid, c] of Object.entries(full?.Containers ?? {})) if (c.EndpointID) live.set(c.EndpointID, cid);
@@ -383,14 +459,19 @@ export class Reconciler {
           if (ep.container === undefined || ep.labels === undefined) {
             // Recorded now; FAUCET is asked once for all of them after the pass, so that a slow
             // FAUCET neither stops nor serialises the adoption of the rest.
-            await this.resolveContainer(net.id, cid, undefined, false).catch((err: unknown) => this.log.warn({ network: net.id, endpoint: ep.id, err: errorMessage(err) }, 'container not resolved'));
+            await this.resolveContainer(net.id, cid, undefined, false).catch((err: unknown) =>
+              this.log.warn({ network: net.id, endpoint: ep.id, err: errorMessage(err) }, 'container not resolved'),
+            );
           }
           // Adopts a running client (never a second one), or starts one for a container that has none.
           if (net.options.dhcp) dhcpStarts.push(ep.id);
           continue;
         }
         if (!this.deps.restoredEndpoints.has(ep.id)) continue;
-        this.log.warn({ network: net.id, endpoint: ep.id, port: ep.hostIf }, 'Docker no longer has this endpoint; removing its port');
+        this.log.warn(
+          { network: net.id, endpoint: ep.id, port: ep.hostIf },
+          'Docker no longer has this endpoint; removing its port',
+        );
         await teardown.removeEndpoint(net.id, ep.id, 'gone from Docker');
         this.deps.metrics?.repaired('endpoint_gone');
       }
@@ -404,9 +485,25 @@ export class Reconciler {
         return [];
       });
       this.deps.metrics?.repaired('dhcp_client_orphaned', collected.length);
-      await Promise.all(dhcpStarts.map((id) => dhcp.start(id).catch((err: unknown) => this.log.warn({ endpoint: id, err: errorMessage(err) }, 'DHCP client not started'))));
+      await Promise.all(
+        dhcpStarts.map((id) =>
+          dhcp
+            .start(id)
+            .catch((err: unknown) =>
+              this.log.warn({ endpoint: id, err: errorMessage(err) }, 'DHCP client not started'),
+            ),
+        ),
+      );
     }
-    this.log.info({ ms: Date.now() - started, networks: state.allNetworks().length, endpoints: state.allEndpoints().length, dhcpClients: dhcpStarts.length }, 'full reconcile pass done');
+    this.log.info(
+      {
+        ms: Date.now() - started,
+        networks: state.allNetworks().length,
+        endpoints: state.allEndpoints().length,
+        dhcpClients: dhcpStarts.length,
+      },
+      'full reconcile pass done',
+    );
     this.deps.metrics?.reconcilePass((Date.now() - started) / 1000);
     await this.deps.faucet.sync('full reconcile pass');
   }

@@ -20,7 +20,10 @@ export function parseAllowList(text: string): AllowList {
   const list = new BlockList();
   list.addSubnet('127.0.0.0', 8, 'ipv4');
   list.addSubnet('::1', 128, 'ipv6');
-  for (const raw of text.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const raw of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
     const [addr = '', bits, extra] = raw.split('/');
     const family = isIP(addr);
     const max = family === 4 ? 32 : 128;

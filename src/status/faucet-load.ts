@@ -12,7 +12,10 @@ export class FaucetLoadTracker {
       Outcome: outcome,
       At: when,
       Message: detail ?? null,
-      LastRefusal: outcome === 'rejected' ? { At: when, Message: detail ?? 'FAUCET refused the configuration' } : this.current.LastRefusal,
+      LastRefusal:
+        outcome === 'rejected'
+          ? { At: when, Message: detail ?? 'FAUCET refused the configuration' }
+          : this.current.LastRefusal,
     };
     for (const l of this.listeners) l();
   }

@@ -29,9 +29,15 @@ const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a
 /** Parses `NAME[,NAME…]` (host names or addresses); throws naming the entry that is neither. */
 export function parseStatusHosts(text: string): string[] {
   const names: string[] = [];
-  for (const raw of text.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const raw of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
     const name = canonical(raw.replace(/^\[(.*)\]$/, '$1'));
-    if (name === undefined) throw new Error(`'${raw}' is not a host name or an address (a name such as dovesnap.example.org, or 192.0.2.7, or [2001:db8::7])`);
+    if (name === undefined)
+      throw new Error(
+        `'${raw}' is not a host name or an address (a name such as dovesnap.example.org, or 192.0.2.7, or [2001:db8::7])`,
+      );
     names.push(name);
   }
   return names;

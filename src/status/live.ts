@@ -148,7 +148,14 @@ export class LiveFeed {
     const [networks, host] = await Promise.all([this.sources.networks(), this.sources.host()]);
     const dot = toDot([{ source: this.sources.source, networks, host }]);
     const drawn = await this.diagram(dot);
-    return { At: new Date().toISOString(), Networks: networks, Host: host, Faucet: this.sources.faucet(), Svg: drawn.svg, SvgError: drawn.error };
+    return {
+      At: new Date().toISOString(),
+      Networks: networks,
+      Host: host,
+      Faucet: this.sources.faucet(),
+      Svg: drawn.svg,
+      SvgError: drawn.error,
+    };
   }
 
   async traffic(shown?: ReadonlySet<string>): Promise<LiveTraffic> {

@@ -25,15 +25,49 @@ export interface DaemonMetrics {
 /** Plugin calls take milliseconds to tens of seconds (a FAUCET reload of a large switch). */
 const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export function createMetrics(state: StateStore, dhcpStates: () => readonly string[] = () => [], leased?: LeasedAddress): DaemonMetrics {
+export function createMetrics(
+  state: StateStore,
+  dhcpStates: () => readonly string[] = () => [],
+  leased?: LeasedAddress,
+): DaemonMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'dovesnap_' });
-  const calls = new Counter({ name: 'dovesnap_driver_operations_total', help: 'Docker network plugin calls, by endpoint and outcome', labelNames: ['endpoint', 'outcome'] as const, registers: [registry] });
-  const callSeconds = new Histogram({ name: 'dovesnap_driver_operation_duration_seconds', help: 'How long Docker network plugin calls took, by endpoint', labelNames: ['endpoint'] as const, buckets: CALL_BUCKETS, registers: [registry] });
-  const passes = new Counter({ name: 'dovesnap_reconcile_passes_total', help: 'Full reconcile passes against Docker (at start and whenever the event stream reconnects)', registers: [registry] });
-  const passSeconds = new Histogram({ name: 'dovesnap_reconcile_pass_duration_seconds', help: 'How long full reconcile passes took', buckets: CALL_BUCKETS, registers: [registry] });
-  const repairs = new Counter({ name: 'dovesnap_reconcile_repairs_total', help: 'Things the reconciler and the leftover collector removed or repaired, by kind', labelNames: ['kind'] as const, registers: [registry] });
-  const faucetWrites = new Counter({ name: 'dovesnap_faucet_config_writes_total', help: "FAUCET configuration writes, by what FAUCET made of them (confirmed, rejected, timeout) or why none was made (invalid, failed)", labelNames: ['outcome'] as const, registers: [registry] });
+  const calls = new Counter({
+    name: 'dovesnap_driver_operations_total',
+    help: 'Docker network plugin calls, by endpoint and outcome',
+    labelNames: ['endpoint', 'outcome'] as const,
+    registers: [registry],
+  });
+  const callSeconds = new Histogram({
+    name: 'dovesnap_driver_operation_duration_seconds',
+    help: 'How long Docker network plugin calls took, by endpoint',
+    labelNames: ['endpoint'] as const,
+    buckets: CALL_BUCKETS,
+    registers: [registry],
+  });
+  const passes = new Counter({
+    name: 'dovesnap_reconcile_passes_total',
+    help: 'Full reconcile passes against Docker (at start and whenever the event stream reconnects)',
+    registers: [registry],
+  });
+  const passSeconds = new Histogram({
+    name: 'dovesnap_reconcile_pass_duration_seconds',
+    help: 'How long full reconcile passes took',
+    buckets: CALL_BUCKETS,
+    registers: [registry],
+  });
+  const repairs = new Counter({
+    name: 'dovesnap_reconcile_repairs_total',
+    help: 'Things the reconciler and the leftover collector removed or repaired, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const faucetWrites = new Counter({
+    name: 'dovesnap_faucet_config_writes_total',
+    help: 'FAUCET configuration writes, by what FAUCET made of them (confirmed, rejected, timeout) or why none was made (invalid, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: 'dovesnap_networks',
     help: 'dovesnap networks on this host',
@@ -76,7 +110,8 @@ export function createMetrics(state: StateStore, dhcpStates: () => readonly stri
     },
   });
   // Zero series for every outcome, so that a rate() over them exists before the first event.
-  for (const o of ['confirmed', 'rejected', 'timeout', 'invalid', 'failed'] as const) faucetWrites.inc({ outcome: o }, 0);
+  for (const o of ['confirmed', 'rejected', 'timeout', 'invalid', 'failed'] as const)
+    faucetWrites.inc({ outcome: o }, 0);
   return {
     registry,
     driverCall(endpoint, ok, seconds) {

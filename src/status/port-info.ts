@@ -12,7 +12,18 @@ import { formatDpid } from '../model/options.js';
  * description, up to a minute later). Prometheus stores the info series too, so which
  * container had which port, MAC and address stays queryable after it has gone.
  */
-export const PORT_INFO_LABELS = ['dp_id', 'dp_name', 'port', 'network', 'network_id', 'container', 'container_id', 'interface', 'mac', 'ip'] as const;
+export const PORT_INFO_LABELS = [
+  'dp_id',
+  'dp_name',
+  'port',
+  'network',
+  'network_id',
+  'container',
+  'container_id',
+  'interface',
+  'mac',
+  'ip',
+] as const;
 
 export type PortInfo = Readonly<Record<(typeof PORT_INFO_LABELS)[number], string>>;
 

@@ -94,13 +94,26 @@ export interface HostPortStatus {
 /** A ready port (core/port-pool.ts): counted in ReadyPorts, not listed in HostPorts. */
 const READY_KIND = 'ready';
 
-const HOST_PORT_KINDS: Readonly<Record<string, string>> = { true: 'added', copro: 'coprocessor', mirror: 'mirror link', stack: 'stack link', loopback: 'loopback link' };
+const HOST_PORT_KINDS: Readonly<Record<string, string>> = {
+  true: 'added',
+  copro: 'coprocessor',
+  mirror: 'mirror link',
+  stack: 'stack link',
+  loopback: 'loopback link',
+};
 
 /**
  * The bridge's ports other than containers', from OVSDB rows: dovesnap marks the ports it
  * adds (external_ids dovesnap-network-id and dovesnap-host-port); an unmarked port was added by hand.
  */
-export function hostPortsStatus(bridgeName: string, ports: readonly { readonly name: string; readonly ofport: number | undefined; readonly externalIds: Readonly<Record<string, string>> }[]): HostPortStatus[] {
+export function hostPortsStatus(
+  bridgeName: string,
+  ports: readonly {
+    readonly name: string;
+    readonly ofport: number | undefined;
+    readonly externalIds: Readonly<Record<string, string>>;
+  }[],
+): HostPortStatus[] {
   const out: HostPortStatus[] = [];
   for (const p of ports) {
     if (p.name === bridgeName) continue;
@@ -113,7 +126,11 @@ export function hostPortsStatus(bridgeName: string, ports: readonly { readonly n
     if (marked && kind === undefined) continue; // a container's port
     const attached = p.externalIds[ExtId.attachContainer];
     const unmarkedKind = attached === undefined ? 'hand-added' : `attached to ${attached}`;
-    out.push({ Interface: p.name, OFPort: p.ofport ?? null, Kind: marked ? (HOST_PORT_KINDS[kind ?? ''] ?? kind ?? 'added') : unmarkedKind });
+    out.push({
+      Interface: p.name,
+      OFPort: p.ofport ?? null,
+      Kind: marked ? (HOST_PORT_KINDS[kind ?? ''] ?? kind ?? 'added') : unmarkedKind,
+    });
   }
   return out.sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0));
 }
@@ -125,7 +142,11 @@ function stripMask(cidr: string | undefined): string {
 /** The DHCP state of an endpoint, for endpoints of DHCP networks. */
 export type DhcpStatusOf = (ep: EndpointRecord) => DhcpStatus | undefined;
 
-export function networksStatus(state: StateStore, dhcp: DhcpStatusOf = () => undefined, hostPorts: ReadonlyMap<string, readonly HostPortStatus[]> = new Map()): NetworksStatus {
+export function networksStatus(
+  state: StateStore,
+  dhcp: DhcpStatusOf = () => undefined,
+  hostPorts: ReadonlyMap<string, readonly HostPortStatus[]> = new Map(),
+): NetworksStatus {
   const out: Record<string, NetworkStatus> = {};
   for (const n of state.allNetworks()) {
     const containers: Record<string, ContainerStatus> = {};
@@ -143,14 +164,26 @@ export function networksStatus(state: StateStore, dhcp: DhcpStatusOf = () => und
         Interface: e.hostIf,
         Labels: e.container?.labels ?? {},
         // A capture port has no input ACL: FAUCET takes nothing in from it.
-        PortACLs: e.labels?.capture === true ? [] : e.labels?.portAcls.length ? e.labels.portAcls : n.options.defaultAcl ? [n.options.defaultAcl] : [],
+        PortACLs:
+          e.labels?.capture === true
+            ? []
+            : e.labels?.portAcls.length
+              ? e.labels.portAcls
+              : n.options.defaultAcl
+                ? [n.options.defaultAcl]
+                : [],
         Mirrored: e.labels?.mirror === true && e.blockedReason === undefined,
         Capture: e.labels?.capture === true && e.blockedReason === undefined,
         Blocked: e.blockedReason ?? null,
         Ports:
           n.options.mode === 'flat' || e.sandboxKey === undefined
             ? []
-            : e.published.map((p) => ({ Protocol: p.protocol, HostIP: p.hostIp, HostPort: p.hostPort, ContainerPort: p.containerPort })),
+            : e.published.map((p) => ({
+                Protocol: p.protocol,
+                HostIP: p.hostIp,
+                HostPort: p.hostPort,
+                ContainerPort: p.containerPort,
+              })),
         Dhcp: leased ?? null,
       };
     }
@@ -198,7 +231,12 @@ export interface HostStatus {
     readonly DpName: string | null;
     readonly DpId: string | null;
     readonly Root: string;
-    readonly Interfaces: readonly { readonly Interface: string; readonly OFPort: number | null; readonly RemoteDp: string; readonly RemotePort: number }[];
+    readonly Interfaces: readonly {
+      readonly Interface: string;
+      readonly OFPort: number | null;
+      readonly RemoteDp: string;
+      readonly RemotePort: number;
+    }[];
     readonly MirrorInterface: string | null;
     readonly Problem: string | null;
   } | null;
@@ -236,18 +274,33 @@ export function buildStatusApp(opts: StatusAppOptions): HttpApp {
     const peer = req.remoteAddress;
     if (!allow.allows(peer)) {
       log.warn({ peer, url: req.path }, 'status API request refused: peer not in DOVESNAP_STATUS_ALLOW');
-      return { status: 403, body: { error: 'Forbidden', message: `${peer ?? 'this address'} is not allowed to read the dovesnap status API (DOVESNAP_STATUS_ALLOW: ${allow.text})` } };
+      return {
+        status: 403,
+        body: {
+          error: 'Forbidden',
+          message: `${peer ?? 'this address'} is not allowed to read the dovesnap status API (DOVESNAP_STATUS_ALLOW: ${allow.text})`,
+        },
+      };
     }
     // A browser's request under a name that is not this server's (DNS rebinding; status/host-check.ts).
     const host = req.headers.host;
     if (hosts.allows(host)) return undefined;
     const shown = host === undefined ? 'no Host header' : `Host ${JSON.stringify(host.slice(0, 100))}`;
-    log.warn({ peer, host: host?.slice(0, 100), url: req.path }, 'status API request refused: Host is not a name of this server (DOVESNAP_STATUS_HOSTS)');
-    return { status: 421, body: `421 Misdirected Request: ${shown} is not a name of this dovesnap status API; it answers to localhost, loopback, the address it listens on, and the names in DOVESNAP_STATUS_HOSTS\n` };
+    log.warn(
+      { peer, host: host?.slice(0, 100), url: req.path },
+      'status API request refused: Host is not a name of this server (DOVESNAP_STATUS_HOSTS)',
+    );
+    return {
+      status: 421,
+      body: `421 Misdirected Request: ${shown} is not a name of this dovesnap status API; it answers to localhost, loopback, the address it listens on, and the names in DOVESNAP_STATUS_HOSTS\n`,
+    };
   });
   app.get('/networks', async () => ({ body: networksStatus(state, dhcp, await hostPorts().catch(() => new Map())) }));
   if (metrics !== undefined) {
-    app.get('/metrics', async () => ({ headers: { 'content-type': metrics.contentType }, body: await metrics.metrics() }));
+    app.get('/metrics', async () => ({
+      headers: { 'content-type': metrics.contentType },
+      body: await metrics.metrics(),
+    }));
   }
   app.get('/host', async () => ({ body: await host() }));
   app.get('/healthz', () => {
@@ -271,7 +324,12 @@ function addLiveRoutes(app: HttpApp, live: LiveFeed): void {
   app.get('/live/snapshot', async () => ({ body: await live.snapshot() }));
   app.get('/live/traffic', async () => ({ body: await live.traffic() }));
   app.stream('/live/events', (req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.write('retry: 2000\n\n');
     streams.add(res);
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);

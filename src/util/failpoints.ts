@@ -46,7 +46,9 @@ function parseAction(name: string, raw: string): FailAction {
   if (raw === 'kill' || raw === 'error') return { kind: raw };
   const m = /^delay\(([0-9]{1,7})\)$/.exec(raw);
   if (m?.[1] !== undefined) return { kind: 'delay', ms: Number(m[1]) };
-  throw new Error(`invalid value ${JSON.stringify(raw)} for failpoint ${name} in ${VARIABLE}: expected kill, error or delay(MS)`);
+  throw new Error(
+    `invalid value ${JSON.stringify(raw)} for failpoint ${name} in ${VARIABLE}: expected kill, error or delay(MS)`,
+  );
 }
 
 /**
@@ -56,13 +58,21 @@ function parseAction(name: string, raw: string): FailAction {
  */
 export function parseFailpoints(spec: string): Map<FailpointName, FailAction> {
   const out = new Map<FailpointName, FailAction>();
-  for (const term of spec.split(',').map((t) => t.trim()).filter((t) => t !== '')) {
+  for (const term of spec
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '')) {
     const eq = term.indexOf('=');
     const name = eq < 0 ? term : term.slice(0, eq);
     if (!isFailpointName(name)) {
-      throw new Error(`invalid value ${JSON.stringify(term)} in ${VARIABLE}: no failpoint is named ${JSON.stringify(name)} (known: ${Object.keys(FAILPOINTS).join(', ')})`);
+      throw new Error(
+        `invalid value ${JSON.stringify(term)} in ${VARIABLE}: no failpoint is named ${JSON.stringify(name)} (known: ${Object.keys(FAILPOINTS).join(', ')})`,
+      );
     }
-    if (eq < 0) throw new Error(`invalid value ${JSON.stringify(term)} in ${VARIABLE}: expected ${name}=kill, ${name}=error or ${name}=delay(MS)`);
+    if (eq < 0)
+      throw new Error(
+        `invalid value ${JSON.stringify(term)} in ${VARIABLE}: expected ${name}=kill, ${name}=error or ${name}=delay(MS)`,
+      );
     out.set(name, parseAction(name, term.slice(eq + 1)));
   }
   return out;
@@ -87,7 +97,15 @@ export async function failpoint(name: FailpointName): Promise<void> {
   const action = armed.get(name);
   if (action === undefined) return;
   // Written synchronously: after a kill, no buffered logger would get its line out.
-  const line = { level: 50, time: Date.now(), pid: process.pid, name: 'dovesnap', failpoint: name, action: action.kind, msg: `failpoint ${name}: ${action.kind}` };
+  const line = {
+    level: 50,
+    time: Date.now(),
+    pid: process.pid,
+    name: 'dovesnap',
+    failpoint: name,
+    action: action.kind,
+    msg: `failpoint ${name}: ${action.kind}`,
+  };
   try {
     writeSync(1, `${JSON.stringify(line)}\n`);
   } catch {

@@ -62,7 +62,14 @@ export interface ListenOptions {
   readonly idleTimeoutMs?: number;
 }
 
-const REASONS: Readonly<Record<number, string>> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 413: 'Payload Too Large', 500: 'Internal Server Error' };
+const REASONS: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Payload Too Large',
+  500: 'Internal Server Error',
+};
 
 function errorReply(status: number, message: string): HttpReply {
   return { status, body: { statusCode: status, error: REASONS[status] ?? 'Error', message } };
@@ -126,7 +133,9 @@ export class HttpApp {
     const route = this.routes.get(`${method} ${req.path}`);
     if (route === undefined) {
       const other = [...this.routes.keys()].some((k) => k.endsWith(` ${req.path}`)) || this.streamRoutes.has(req.path);
-      return other ? errorReply(405, `${req.method} is not allowed on ${req.path}`) : errorReply(404, `Route ${req.method}:${req.path} not found`);
+      return other
+        ? errorReply(405, `${req.method} is not allowed on ${req.path}`)
+        : errorReply(404, `Route ${req.method}:${req.path} not found`);
     }
     try {
       return await route(req);
@@ -139,13 +148,22 @@ export class HttpApp {
   async inject(r: InjectRequest): Promise<InjectedResponse> {
     const headers: IncomingHttpHeaders = { host: 'localhost' };
     for (const [k, v] of Object.entries(r.headers ?? {})) headers[k.toLowerCase()] = v;
-    const reply = await this.dispatch({ method: r.method, path: r.url.split('?')[0] ?? r.url, headers, body: r.payload ?? '', remoteAddress: r.remoteAddress ?? '127.0.0.1' });
+    const reply = await this.dispatch({
+      method: r.method,
+      path: r.url.split('?')[0] ?? r.url,
+      headers,
+      body: r.payload ?? '',
+      remoteAddress: r.remoteAddress ?? '127.0.0.1',
+    });
     const { status, headers: out, payload } = encode(reply);
     const body = payload.toString('utf8');
     return { statusCode: status, headers: out, body, json: <T>() => JSON.parse(body) as T };
   }
 
-  async listen(where: { readonly host: string; readonly port: number } | { readonly path: string }, options: ListenOptions = {}): Promise<void> {
+  async listen(
+    where: { readonly host: string; readonly port: number } | { readonly path: string },
+    options: ListenOptions = {},
+  ): Promise<void> {
     const server = http.createServer((req, res) => void this.serve(req, res));
     // Far longer than node's 5 s: clients that pool connections reuse them.
     server.keepAliveTimeout = options.idleTimeoutMs ?? KEEP_ALIVE_MS;
@@ -194,7 +212,11 @@ export class HttpApp {
     } catch (err) {
       return this.send(req, res, errorReply(413, errorMessage(err)));
     }
-    this.send(req, res, await this.dispatch({ method: req.method ?? 'GET', path, headers: req.headers, body, remoteAddress }));
+    this.send(
+      req,
+      res,
+      await this.dispatch({ method: req.method ?? 'GET', path, headers: req.headers, body, remoteAddress }),
+    );
   }
 
   private send(req: IncomingMessage, res: ServerResponse, reply: HttpReply): void {

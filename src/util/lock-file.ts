@@ -74,7 +74,8 @@ async function breakStale(path: string, stale: Holder): Promise<void> {
   try {
     // The inode alone could be a new file's (file systems reuse inode numbers at once): the PID too.
     const moved = await readHolder(aside);
-    if (moved !== undefined && (moved.ino !== stale.ino || moved.pid !== stale.pid)) await link(aside, path).catch(() => undefined);
+    if (moved !== undefined && (moved.ino !== stale.ino || moved.pid !== stale.pid))
+      await link(aside, path).catch(() => undefined);
   } finally {
     await unlink(aside).catch(() => undefined);
   }
@@ -105,12 +106,15 @@ export async function acquireLockFile(path: string, opts: LockFileOptions = {}):
     } catch (err) {
       if (created || !isCode(err, 'EEXIST')) {
         if (created) await unlink(path).catch(() => undefined);
-        throw new DovesnapError(ErrorCode.HostCommand, `cannot create lock file ${path}: ${errorMessage(err)}`, { cause: err });
+        throw new DovesnapError(ErrorCode.HostCommand, `cannot create lock file ${path}: ${errorMessage(err)}`, {
+          cause: err,
+        });
       }
     }
     const holder = await readHolder(path);
     if (holder === undefined) continue;
-    const stale = holder.pid === undefined ? holder.ageMs > emptyStaleMs : holder.pid !== process.pid && !pidAlive(holder.pid);
+    const stale =
+      holder.pid === undefined ? holder.ageMs > emptyStaleMs : holder.pid !== process.pid && !pidAlive(holder.pid);
     if (stale) {
       await breakStale(path, holder);
       continue;

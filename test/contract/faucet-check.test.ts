@@ -29,7 +29,9 @@ function faucetVenv(): string {
   const candidates = [process.env['FAUCET_VENV'] ?? '/opt/dovesnap/venv', '/tmp/vtest'];
   const found = candidates.find((venv) => existsSync(join(venv, 'bin', 'check_faucet_config')));
   if (found === undefined) {
-    assert.fail(`FAUCET's check_faucet_config was not found in ${candidates.map((v) => `${v}/bin`).join(' or ')}; set FAUCET_VENV to a virtualenv with the PyPI package faucet installed`);
+    assert.fail(
+      `FAUCET's check_faucet_config was not found in ${candidates.map((v) => `${v}/bin`).join(' or ')}; set FAUCET_VENV to a virtualenv with the PyPI package faucet installed`,
+    );
   }
   return found;
 }
@@ -43,7 +45,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function writeTemp(text: string, name = `faucet-${(seq += 1)}.yaml`): Promise<string> {
+async function writeTemp(text: string, name = `faucet-${++seq}.yaml`): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, text);
   return path;
@@ -80,9 +82,18 @@ for path in sys.argv[1:]:
 
 async function checkMany(texts: readonly string[]): Promise<Array<{ ok: boolean; output: string }>> {
   const paths = await Promise.all(texts.map((text) => writeTemp(text)));
-  const { stdout } = await run(join(faucetVenv(), 'bin', 'python'), ['-c', BATCH_CHECK, ...paths], { timeout: 120_000, maxBuffer: 16 << 20 });
-  const results = stdout.trim().split('\n').map((line) => JSON.parse(line) as { path: string; ok: boolean; output: string });
-  assert.deepEqual(results.map((r) => r.path), paths);
+  const { stdout } = await run(join(faucetVenv(), 'bin', 'python'), ['-c', BATCH_CHECK, ...paths], {
+    timeout: 120_000,
+    maxBuffer: 16 << 20,
+  });
+  const results = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { path: string; ok: boolean; output: string });
+  assert.deepEqual(
+    results.map((r) => r.path),
+    paths,
+  );
   return results;
 }
 
@@ -100,7 +111,10 @@ describe('FAUCET accepts what the renderer emits', () => {
   it('the same file after an update and after a partial removal', async () => {
     const updated = renderFaucetConfig(renderFaucetConfig(OPERATOR, state([NET1, NET2])), state([NET1_UPDATED, NET2]));
     const partial = renderFaucetConfig(updated, state([NET2]));
-    await Promise.all([assertFaucetAccepts(updated, 'the updated file'), assertFaucetAccepts(partial, 'the file without NET1')]);
+    await Promise.all([
+      assertFaucetAccepts(updated, 'the updated file'),
+      assertFaucetAccepts(partial, 'the file without NET1'),
+    ]);
   });
 
   it('a removal that leaves only the placeholder', async () => {
@@ -124,7 +138,12 @@ describe('FAUCET accepts what the renderer emits', () => {
         { number: 0xf0000000, description: '0x10', nativeVlan: 1, taggedVlans: [2, 3] },
       ],
     };
-    const other: FaucetDpSpec = { name: 'on', dpId: 2n, description: '~', ports: [{ number: 1, description: 'null', nativeVlan: 7 }] };
+    const other: FaucetDpSpec = {
+      name: 'on',
+      dpId: 2n,
+      description: '~',
+      ports: [{ number: 1, description: 'null', nativeVlan: 7 }],
+    };
     await assertFaucetAccepts(renderFaucetConfig('', state([odd, other], new Set(['1_000', 'on']))), 'odd names');
   });
 
@@ -132,30 +151,64 @@ describe('FAUCET accepts what the renderer emits', () => {
     const facts = readFaucetConfigFacts(OPERATOR);
     const net = (id: string, name: string, raw: Record<string, string>): NetworkRecord => {
       const rawOptions = { 'ovs.bridge.antispoof': 'true', ...raw };
-      return { id, name, options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet: true };
+      return {
+        id,
+        name,
+        options: parseNetworkOptions(rawOptions),
+        rawOptions,
+        bridgeName: `ovsbr-${id.slice(0, 5)}`,
+        datapathType: 'netdev',
+        controllers: [],
+        ipv4: [],
+        internal: false,
+        localFaucet: true,
+      };
     };
-    const ep = (n: number, networkId: string, labels: Record<string, string>, patch: Partial<EndpointRecord> = {}): EndpointRecord => {
+    const ep = (
+      n: number,
+      networkId: string,
+      labels: Record<string, string>,
+      patch: Partial<EndpointRecord> = {},
+    ): EndpointRecord => {
       const id = `${n}`.padStart(2, '0').repeat(32);
       return endpointRecord({
-        id, networkId, hostIf: `dsp${n}`, containerIf: `dsc${n}`, mac: `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`,
-        ipv4: `10.9.0.${n}/24`, ipv6: `fd00::${n}/64`, ofport: n,
-        container: { id: `c${id.slice(1)}`, name: `/c${n}`, labels }, labels: parseContainerLabels(labels, networkId === 'a'.repeat(64) ? 'guarded' : 'leased'), ...patch,
+        id,
+        networkId,
+        hostIf: `dsp${n}`,
+        containerIf: `dsc${n}`,
+        mac: `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`,
+        ipv4: `10.9.0.${n}/24`,
+        ipv6: `fd00::${n}/64`,
+        ofport: n,
+        container: { id: `c${id.slice(1)}`, name: `/c${n}`, labels },
+        labels: parseContainerLabels(labels, networkId === 'a'.repeat(64) ? 'guarded' : 'leased'),
+        ...patch,
       });
     };
     const s = new StateStore();
-    s.putNetwork(net('a'.repeat(64), 'guarded', { 'ovs.bridge.dpid': '0x61', 'ovs.bridge.default_acl': 'rate-limited' }));
+    s.putNetwork(
+      net('a'.repeat(64), 'guarded', { 'ovs.bridge.dpid': '0x61', 'ovs.bridge.default_acl': 'rate-limited' }),
+    );
     s.putNetwork(net('b'.repeat(64), 'leased', { 'ovs.bridge.dpid': '0x62', 'ovs.bridge.dhcp': 'true' }));
     s.putEndpoint(ep(1, 'a'.repeat(64), {}));
     s.putEndpoint(ep(2, 'a'.repeat(64), { 'dovesnap.faucet.portacl': 'block-ssh,allow-all' }));
-    s.putEndpoint(ep(3, 'a'.repeat(64), { 'dovesnap.faucet.antispoof': 'false', 'dovesnap.faucet.portacl': 'allow-all' }));
+    s.putEndpoint(
+      ep(3, 'a'.repeat(64), { 'dovesnap.faucet.antispoof': 'false', 'dovesnap.faucet.portacl': 'allow-all' }),
+    );
     s.putEndpoint(ep(4, 'b'.repeat(64), {}, { ipv4: undefined, ipv6: undefined }));
     s.putEndpoint(ep(5, 'b'.repeat(64), {}, { ipv4: undefined, ipv6: undefined, leasedIpv4: '192.168.50.5' }));
     const managed = managedState(s, facts, facts.acls, new Map());
     assert.equal(managed.acls?.length, 4);
     const text = renderFaucetConfig(OPERATOR, managed);
-    assert.deepEqual(validateFaucetConfig(text).filter((p) => p.severity === 'error'), []);
+    assert.deepEqual(
+      validateFaucetConfig(text).filter((p) => p.severity === 'error'),
+      [],
+    );
     await assertFaucetAccepts(text, 'the anti-spoofing ACLs');
-    const bare = renderFaucetConfig(initialFaucetConfig(), managedState(s, initialFaucetConfig(), new Set(), new Map()));
+    const bare = renderFaucetConfig(
+      initialFaucetConfig(),
+      managedState(s, initialFaucetConfig(), new Set(), new Map()),
+    );
     await assertFaucetAccepts(bare, 'the anti-spoofing ACLs without operator ACLs');
   });
 
@@ -163,19 +216,43 @@ describe('FAUCET accepts what the renderer emits', () => {
     const facts = readFaucetConfigFacts(OPERATOR);
     const net = (id: string, name: string, raw: Record<string, string>): NetworkRecord => {
       const rawOptions = { 'ovs.bridge.dpid': id === 'a'.repeat(64) ? '0x71' : '0x72', ...raw };
-      return { id, name, options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet: true };
+      return {
+        id,
+        name,
+        options: parseNetworkOptions(rawOptions),
+        rawOptions,
+        bridgeName: `ovsbr-${id.slice(0, 5)}`,
+        datapathType: 'netdev',
+        controllers: [],
+        ipv4: [],
+        internal: false,
+        localFaucet: true,
+      };
     };
     const A = 'a'.repeat(64);
     const B = 'b'.repeat(64);
     const ep = (n: number, networkId: string, labels: Record<string, string>): EndpointRecord => {
       const id = `${networkId.slice(0, 1)}${n}`.repeat(32);
       return endpointRecord({
-        id, networkId, hostIf: `dsp${id.slice(0, 4)}`, containerIf: `dsc${id.slice(0, 4)}`, mac: `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`, ipv4: `10.9.0.${n}/24`, ofport: n,
-        container: { id: `c${id.slice(1)}`, name: `/c${n}`, labels }, labels: parseContainerLabels(labels, networkId === A ? 'lab' : 'guarded'),
+        id,
+        networkId,
+        hostIf: `dsp${id.slice(0, 4)}`,
+        containerIf: `dsc${id.slice(0, 4)}`,
+        mac: `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`,
+        ipv4: `10.9.0.${n}/24`,
+        ofport: n,
+        container: { id: `c${id.slice(1)}`, name: `/c${n}`, labels },
+        labels: parseContainerLabels(labels, networkId === A ? 'lab' : 'guarded'),
       });
     };
     const s = new StateStore();
-    s.putNetwork(net(A, 'lab', { 'ovs.bridge.mode': 'nat', 'ovs.bridge.default_acl': 'allow-all', 'ovs.bridge.add_ports': 'eno1/8,trunk/9//t20+t30' }));
+    s.putNetwork(
+      net(A, 'lab', {
+        'ovs.bridge.mode': 'nat',
+        'ovs.bridge.default_acl': 'allow-all',
+        'ovs.bridge.add_ports': 'eno1/8,trunk/9//t20+t30',
+      }),
+    );
     s.putNetwork(net(B, 'guarded', { 'ovs.bridge.antispoof': 'true' }));
     s.putEndpoint(ep(1, A, {}));
     s.putEndpoint(ep(2, A, { 'dovesnap.faucet.mirror': 'true' }));
@@ -183,30 +260,55 @@ describe('FAUCET accepts what the renderer emits', () => {
     s.putEndpoint(ep(4, A, { 'dovesnap.faucet.capture': 'lab:true' }));
     s.putEndpoint(ep(1, B, {}));
     s.putEndpoint(ep(2, B, { 'dovesnap.faucet.capture': 'true' }));
-    const hostPort = (name: string, ofport: number, ids: Record<string, string>) => ({ name, ofport, externalIds: { 'dovesnap-network-id': A, ...ids } });
-    const bridgePorts = new Map([[A, [
-      hostPort('eno1', 8, { 'dovesnap-host-port': 'true' }),
-      hostPort('trunk', 9, { 'dovesnap-host-port': 'true' }),
-      hostPort(`dsmn${A.slice(0, 10)}`, 99, { 'dovesnap-host-port': 'mirror' }),
-      hostPort('dsqaaaaaaaaaaaa', 5, { 'dovesnap-ready-port': 'dsraaaaaaaaaaaa' }),
-    ]]]);
+    const hostPort = (name: string, ofport: number, ids: Record<string, string>) => ({
+      name,
+      ofport,
+      externalIds: { 'dovesnap-network-id': A, ...ids },
+    });
+    const bridgePorts = new Map([
+      [
+        A,
+        [
+          hostPort('eno1', 8, { 'dovesnap-host-port': 'true' }),
+          hostPort('trunk', 9, { 'dovesnap-host-port': 'true' }),
+          hostPort(`dsmn${A.slice(0, 10)}`, 99, { 'dovesnap-host-port': 'mirror' }),
+          hostPort('dsqaaaaaaaaaaaa', 5, { 'dovesnap-ready-port': 'dsraaaaaaaaaaaa' }),
+        ],
+      ],
+    ]);
     const managed = managedState(s, facts, facts.acls, bridgePorts, new Map([[A, [6, 7]]]));
     const lab = managed.dps.find((d) => d.name === 'lab');
     assert.deepEqual(lab?.ports.find((p) => p.number === 3)?.mirror, [1, 2, 5, 6, 7, 8, 9]);
-    assert.deepEqual(lab?.ports.find((p) => p.number === 99)?.mirror, [2], 'port 2 has two mirror destinations: the mirror link and the capture ports');
+    assert.deepEqual(
+      lab?.ports.find((p) => p.number === 99)?.mirror,
+      [2],
+      'port 2 has two mirror destinations: the mirror link and the capture ports',
+    );
     const text = renderFaucetConfig(OPERATOR, managed);
     assert.doesNotMatch(text, /capture/, "dovesnap's own mark is never written");
-    assert.deepEqual(validateFaucetConfig(text).filter((p) => p.severity === 'error'), []);
+    assert.deepEqual(
+      validateFaucetConfig(text).filter((p) => p.severity === 'error'),
+      [],
+    );
     await assertFaucetAccepts(text, 'capture ports');
     // And the check can fail: a capture list naming a port the DP lacks is refused by FAUCET too.
-    assert.equal(text.split('mirror: [1, 2, 5, 6, 7, 8, 9]').length, 3, 'both capture ports of lab list the same ports');
-    const { ok, output } = await checkFaucetConfig(text.replace('mirror: [1, 2, 5, 6, 7, 8, 9]', 'mirror: [1, 2, 5, 6, 7, 8, 9, 77]'));
+    assert.equal(
+      text.split('mirror: [1, 2, 5, 6, 7, 8, 9]').length,
+      3,
+      'both capture ports of lab list the same ports',
+    );
+    const { ok, output } = await checkFaucetConfig(
+      text.replace('mirror: [1, 2, 5, 6, 7, 8, 9]', 'mirror: [1, 2, 5, 6, 7, 8, 9, 77]'),
+    );
     assert.equal(ok, false, 'FAUCET refuses a mirror of an undefined port');
     assert.match(output, /port mirror not defined/);
   });
 
   it('and rejects, like the validator, a DP naming an undefined ACL', async () => {
-    const bad: FaucetDpSpec = { ...NET1, ports: [{ number: 1, description: 'c', nativeVlan: 300, aclsIn: ['no-such-acl'] }] };
+    const bad: FaucetDpSpec = {
+      ...NET1,
+      ports: [{ number: 1, description: 'c', nativeVlan: 300, aclsIn: ['no-such-acl'] }],
+    };
     const text = renderFaucetConfig(OPERATOR, state([bad]));
     assert.ok(validateFaucetConfig(text).some((p) => p.code === 'acl-undefined'));
     const { ok, output } = await checkFaucetConfig(text);
@@ -233,7 +335,10 @@ describe('the validator agrees with FAUCET', () => {
 describe('Gauge accepts the gauge.yaml', () => {
   it('is parsed by the parser Gauge runs on (re)load, with a watcher class for each watcher', async () => {
     const faucetPath = await writeTemp(renderFaucetConfig(OPERATOR, state([NET1, NET2])), 'faucet-for-gauge.yaml');
-    const gaugePath = await writeTemp(gaugeConfig({ faucetConfigPath: faucetPath, prometheusPort: 9303, prometheusAddr: '127.0.0.1' }), 'gauge.yaml');
+    const gaugePath = await writeTemp(
+      gaugeConfig({ faucetConfigPath: faucetPath, prometheusPort: 9303, prometheusAddr: '127.0.0.1' }),
+      'gauge.yaml',
+    );
     // gauge.py _load_config: watcher_parser(config) then watcher_factory(conf) for each watcher.
     const script = `
 import json, sys, warnings
@@ -244,7 +349,10 @@ _, files, _, confs = watcher_parser(sys.argv[1], "gauge-contract", None)
 print(json.dumps({"files": files, "watchers": sorted({(c.name, c.dp.name, c.db_type, c.prometheus_port, watcher_factory(c).__name__) for c in confs})}))
 `;
     const { stdout } = await run(join(faucetVenv(), 'bin', 'python'), ['-c', script, gaugePath], { timeout: 60_000 });
-    const parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { files: string[]; watchers: Array<[string, string, string, number, string]> };
+    const parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as {
+      files: string[];
+      watchers: Array<[string, string, string, number, string]>;
+    };
     assert.deepEqual(parsed.files, [faucetPath]);
     const dps = new Set(parsed.watchers.map((w) => w[1]));
     assert.deepEqual([...dps].sort(), ['core-sw1', 'dovesnet1', 'dovesnet2']);

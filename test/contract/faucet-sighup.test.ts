@@ -15,14 +15,31 @@ const VENV = process.env['FAUCET_VENV'] ?? '/opt/dovesnap/venv';
 
 function reproduce(mode: 'patched' | 'unpatched'): Promise<{ code: number; stdout: string; stderr: string }> {
   const python = join(VENV, 'bin', 'python3');
-  assert.ok(existsSync(python), `${python} is missing: run \`make up\` (it creates the FAUCET venv), or set FAUCET_VENV`);
+  assert.ok(
+    existsSync(python),
+    `${python} is missing: run \`make up\` (it creates the FAUCET venv), or set FAUCET_VENV`,
+  );
   return new Promise((resolve) => {
     execFile(
       python,
       [join(ROOT, 'test/python/sighup_deadlock.py'), mode],
       // Only the repository's copy of the module: the test is of deploy/faucet, not of what is installed.
-      { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PYTHONPATH: join(ROOT, 'deploy/faucet'), PYTHONWARNINGS: 'ignore', PYTHONDONTWRITEBYTECODE: '1' }, timeout: 30_000, encoding: 'utf8' },
-      (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout: stdout.trim(), stderr }),
+      {
+        env: {
+          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+          PYTHONPATH: join(ROOT, 'deploy/faucet'),
+          PYTHONWARNINGS: 'ignore',
+          PYTHONDONTWRITEBYTECODE: '1',
+        },
+        timeout: 30_000,
+        encoding: 'utf8',
+      },
+      (err, stdout, stderr) =>
+        resolve({
+          code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1,
+          stdout: stdout.trim(),
+          stderr,
+        }),
     );
   });
 }
@@ -30,7 +47,11 @@ function reproduce(mode: 'patched' | 'unpatched'): Promise<{ code: number; stdou
 describe('FAUCET SIGHUP handler (dovesnap_faucet_sighup)', () => {
   it('without the module, a SIGHUP that lands in the event loop while its queue is full hangs it (the bug is real in the installed FAUCET)', async () => {
     const r = await reproduce('unpatched');
-    assert.deepEqual([r.code, r.stdout], [1, 'deadlock'], `expected the deadlock; got exit ${r.code}: ${r.stdout} ${r.stderr.slice(-2000)}`);
+    assert.deepEqual(
+      [r.code, r.stdout],
+      [1, 'deadlock'],
+      `expected the deadlock; got exit ${r.code}: ${r.stdout} ${r.stderr.slice(-2000)}`,
+    );
   });
 
   it('with the module, the same SIGHUP is a reload request that arrives once the loop makes room', async () => {

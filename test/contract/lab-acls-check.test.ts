@@ -10,7 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { checkerMessage, faucetChecker, findFaucetChecker, withoutKnownTypes, type FaucetChecker } from '../../src/faucet/check.js';
+import {
+  checkerMessage,
+  faucetChecker,
+  findFaucetChecker,
+  withoutKnownTypes,
+  type FaucetChecker,
+} from '../../src/faucet/check.js';
 import { renderFaucetConfig } from '../../src/faucet/render.js';
 import { editLabAcls, syncLabAcls, type LabAcls } from '../../src/lab/faucet-acls.js';
 import { ErrorCode, isDovesnapError } from '../../src/util/errors.js';
@@ -20,14 +26,17 @@ import { fixture, NET1, state } from '../unit/faucet/specs.js';
 const BASE = renderFaucetConfig(fixture('operator.yaml'), state([NET1]));
 
 const GOOD: LabAcls = new Map<string, readonly unknown[]>([
-  ['web', [
-    { rule: { dl_type: 0x806, actions: { allow: 1 } } },
-    { rule: { dl_type: 0x800, ip_proto: 1, actions: { allow: 1 } } },
-    { rule: { dl_type: 0x800, ip_proto: 6, tcp_dst: 8080, actions: { allow: 1 } } },
-    { rule: { dl_type: 0x800, ip_proto: 6, tcp_dst: 8081, actions: { allow: 0 } } },
-    { rule: { dl_type: 0x800, ipv4_src: '10.0.0.0/8', actions: { allow: 1, meter: 'lossy' } } },
-    { rule: { actions: { allow: 0 } } },
-  ]],
+  [
+    'web',
+    [
+      { rule: { dl_type: 0x806, actions: { allow: 1 } } },
+      { rule: { dl_type: 0x800, ip_proto: 1, actions: { allow: 1 } } },
+      { rule: { dl_type: 0x800, ip_proto: 6, tcp_dst: 8080, actions: { allow: 1 } } },
+      { rule: { dl_type: 0x800, ip_proto: 6, tcp_dst: 8081, actions: { allow: 0 } } },
+      { rule: { dl_type: 0x800, ipv4_src: '10.0.0.0/8', actions: { allow: 1, meter: 'lossy' } } },
+      { rule: { actions: { allow: 0 } } },
+    ],
+  ],
   ['out', [{ rule: { eth_dst: '0e:00:00:00:00:01', actions: { output: { ports: [1, 2] } } } }]],
 ]);
 
@@ -36,7 +45,10 @@ let check: FaucetChecker;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dovesnap-lab-acls-contract-'));
   const binary = findFaucetChecker();
-  if (binary === undefined) assert.fail(`check_faucet_config not found in ${process.env['FAUCET_VENV'] ?? '/opt/dovesnap/venv'}/bin; set FAUCET_VENV to a virtualenv with the PyPI package faucet`);
+  if (binary === undefined)
+    assert.fail(
+      `check_faucet_config not found in ${process.env['FAUCET_VENV'] ?? '/opt/dovesnap/venv'}/bin; set FAUCET_VENV to a virtualenv with the PyPI package faucet`,
+    );
   check = faucetChecker(binary);
 });
 after(async () => {
@@ -48,7 +60,18 @@ describe('lab ACLs and check_faucet_config', () => {
     const path = join(dir, 'faucet.yaml');
     const text = editLabAcls(BASE, 'demo', GOOD).text;
     assert.equal(await check(text, path), undefined);
-    const used = renderFaucetConfig(text, state([{ ...NET1, ports: [...NET1.ports, { number: 9, description: 'c', nativeVlan: 300, aclsIn: ['lab-demo.web', 'lab-demo.out'] }] }]));
+    const used = renderFaucetConfig(
+      text,
+      state([
+        {
+          ...NET1,
+          ports: [
+            ...NET1.ports,
+            { number: 9, description: 'c', nativeVlan: 300, aclsIn: ['lab-demo.web', 'lab-demo.out'] },
+          ],
+        },
+      ]),
+    );
     assert.match(used, /acls_in: \[lab-demo\.web, lab-demo\.out\]/);
     assert.equal(await check(used, path), undefined);
   });
@@ -63,8 +86,20 @@ describe('lab ACLs and check_faucet_config', () => {
     await writeFile(path, BASE);
     const fake = await FakeFaucet.start({ configPath: path });
     try {
-      const opts = { configPath: path, reload: () => fake.reload(), metricsUrl: fake.metricsUrl, pollIntervalMs: 2, check, env: {} };
-      await assert.rejects(syncLabAcls('demo', bad, opts), (err: unknown) => isDovesnapError(err, ErrorCode.FaucetInvalid) && /check_faucet_config refuses lab demo's ACL lab-demo\.bad: .*tcp_dport/.test(err.message));
+      const opts = {
+        configPath: path,
+        reload: () => fake.reload(),
+        metricsUrl: fake.metricsUrl,
+        pollIntervalMs: 2,
+        check,
+        env: {},
+      };
+      await assert.rejects(
+        syncLabAcls('demo', bad, opts),
+        (err: unknown) =>
+          isDovesnapError(err, ErrorCode.FaucetInvalid) &&
+          /check_faucet_config refuses lab demo's ACL lab-demo\.bad: .*tcp_dport/.test(err.message),
+      );
       assert.equal(await readFile(path, 'utf8'), BASE);
       assert.equal(fake.reloadCalls, 0);
       assert.deepEqual((await syncLabAcls('demo', GOOD, opts)).added, ['lab-demo.out', 'lab-demo.web']);
@@ -73,9 +108,19 @@ describe('lab ACLs and check_faucet_config', () => {
     }
   });
 
-  it('keeps FAUCET\'s sentence from its output', () => {
-    assert.equal(checkerMessage(`[InvalidConfigError("DP x: bogus field unknown in lab-t.web (known types {'cookie': <class 'int'>})")]\n`), 'DP x: bogus field unknown in lab-t.web');
+  it("keeps FAUCET's sentence from its output", () => {
+    assert.equal(
+      checkerMessage(
+        `[InvalidConfigError("DP x: bogus field unknown in lab-t.web (known types {'cookie': <class 'int'>})")]\n`,
+      ),
+      'DP x: bogus field unknown in lab-t.web',
+    );
     assert.equal(checkerMessage('Traceback...\nValueError: x\n'), 'Traceback...');
-    assert.equal(withoutKnownTypes("FAUCET rejected f: DP d: x field unknown in a (known types {'cookie': <class 'int'>, 'in_port': (<class 'str'>, <class 'int'>)}); restored"), 'FAUCET rejected f: DP d: x field unknown in a; restored');
+    assert.equal(
+      withoutKnownTypes(
+        "FAUCET rejected f: DP d: x field unknown in a (known types {'cookie': <class 'int'>, 'in_port': (<class 'str'>, <class 'int'>)}); restored",
+      ),
+      'FAUCET rejected f: DP d: x field unknown in a; restored',
+    );
   });
 });

@@ -45,8 +45,16 @@ describe('start_detached (scripts/lib.sh)', () => {
         return `${fd} -> ?`;
       }
     });
-    assert.deepEqual(held.filter((l) => l.includes(dir) && !l.endsWith('sleeper.log')), [], `descriptors the daemon inherited: ${held.join(', ')}`);
-    assert.deepEqual(held.map((l) => Number(l.split(' ')[0])).filter((n) => n > 2), [], `only 0-2 are open: ${held.join(', ')}`);
+    assert.deepEqual(
+      held.filter((l) => l.includes(dir) && !l.endsWith('sleeper.log')),
+      [],
+      `descriptors the daemon inherited: ${held.join(', ')}`,
+    );
+    assert.deepEqual(
+      held.map((l) => Number(l.split(' ')[0])).filter((n) => n > 2),
+      [],
+      `only 0-2 are open: ${held.join(', ')}`,
+    );
     // And so the lock is free the moment its holder is done, daemon or no daemon.
     await run('flock', ['-n', lock, 'true'], { timeout: 5_000 });
   });

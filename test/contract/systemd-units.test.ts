@@ -14,14 +14,19 @@ const UNITS = fileURLToPath(new URL('../../../deploy/systemd/', import.meta.url)
 function analyze(args: readonly string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     execFile('systemd-analyze', args as string[], { encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 127;
+      const code =
+        err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 127;
       resolve({ code, out: `${stdout}${stderr}` });
     });
   });
 }
 
 // Exposure thresholds are systemd's scale times ten: 55 is "5.5 MEDIUM".
-const LIMITS: Record<string, number> = { 'dovesnap.service': 55, 'dovesnap-faucet.service': 20, 'dovesnap-gauge.service': 20 };
+const LIMITS: Record<string, number> = {
+  'dovesnap.service': 55,
+  'dovesnap-faucet.service': 20,
+  'dovesnap-gauge.service': 20,
+};
 
 describe('systemd units (systemd-analyze, offline)', () => {
   for (const [unit, threshold] of Object.entries(LIMITS)) {
@@ -32,7 +37,9 @@ describe('systemd units (systemd-analyze, offline)', () => {
       assert.match(rating.out, /Overall exposure level/);
       const verify = await analyze(['verify', '--man=no', `${UNITS}${unit}`]);
       // Units it is ordered against (docker.service, openvswitch-switch.service) may be absent here: only its own lines count.
-      const own = verify.out.split('\n').filter((l) => l.includes(unit) && !/\.service: Failed to|not found|No such file/.test(l));
+      const own = verify.out
+        .split('\n')
+        .filter((l) => l.includes(unit) && !/\.service: Failed to|not found|No such file/.test(l));
       assert.deepEqual(own, [], verify.out);
     });
   }

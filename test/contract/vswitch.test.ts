@@ -81,7 +81,10 @@ function ovsdbServerBackend(): Backend {
     name: 'ovsdb-server',
     async start() {
       // Never skipped: `make test` installs Open vSwitch; without it this must fail, loudly.
-      assert.ok(hasOvsdbServer(), 'ovsdb-server and ovsdb-tool are not installed (Debian: openvswitch-switch; `make up` installs it)');
+      assert.ok(
+        hasOvsdbServer(),
+        'ovsdb-server and ovsdb-tool are not installed (Debian: openvswitch-switch; `make up` installs it)',
+      );
       const tmp = await mkdtemp(join(tmpdir(), 'dovesnap-ovsdb-'));
       dir = tmp;
       const db = join(tmp, 'conf.db');
@@ -91,7 +94,14 @@ function ovsdbServerBackend(): Backend {
       const startServer = (): void => {
         server = spawn(
           'ovsdb-server',
-          [db, `--remote=punix:${socket}`, '--no-chdir', `--pidfile=${join(tmp, 'pid')}`, `--unixctl=${join(tmp, 'ctl')}`, `--log-file=${join(tmp, 'log')}`],
+          [
+            db,
+            `--remote=punix:${socket}`,
+            '--no-chdir',
+            `--pidfile=${join(tmp, 'pid')}`,
+            `--unixctl=${join(tmp, 'ctl')}`,
+            `--log-file=${join(tmp, 'log')}`,
+          ],
           { stdio: 'ignore' },
         );
       };
@@ -113,11 +123,16 @@ function ovsdbServerBackend(): Backend {
         },
         async simulateStatistics(ifname, stats) {
           assert.ok(vswitchd, 'simulated vswitchd is not connected');
-          await vswitchd.transact('Open_vSwitch', [Op.update('Interface', [eq('name', ifname)], { statistics: ['map', Object.entries(stats)] })]);
+          await vswitchd.transact('Open_vSwitch', [
+            Op.update('Interface', [eq('name', ifname)], { statistics: ['map', Object.entries(stats)] }),
+          ]);
         },
         async kill() {
           const running = server;
-          assert.ok(running !== undefined && running.exitCode === null && running.signalCode === null, 'ovsdb-server is not running');
+          assert.ok(
+            running !== undefined && running.exitCode === null && running.signalCode === null,
+            'ovsdb-server is not running',
+          );
           const exited = new Promise((resolve) => running.once('exit', resolve));
           running.kill('SIGKILL');
           await exited;
@@ -246,11 +261,18 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
     });
 
     it('concurrent ensureBridge and addPort calls for the same thing all succeed, once', async () => {
-      await Promise.all([h.vs.ensureBridge(bridgeSpec('br-a')), h.vs.ensureBridge(bridgeSpec('br-a')), h.vs.ensureBridge(bridgeSpec('br-a'))]);
+      await Promise.all([
+        h.vs.ensureBridge(bridgeSpec('br-a')),
+        h.vs.ensureBridge(bridgeSpec('br-a')),
+        h.vs.ensureBridge(bridgeSpec('br-a')),
+      ]);
       const spec = { bridge: 'br-a', name: 'p1', externalIds: { a: '1' } };
       await Promise.all([h.vs.addPort(spec), h.vs.addPort(spec), h.vs.addPort(spec)]);
       const bridges = await h.vs.listBridges();
-      assert.deepEqual(bridges.map((b) => [b.name, b.ports.map((p) => p.name)]), [['br-a', ['p1']]]);
+      assert.deepEqual(
+        bridges.map((b) => [b.name, b.ports.map((p) => p.name)]),
+        [['br-a', ['p1']]],
+      );
     });
 
     it('ensureBridge refuses a name already used by a port', async () => {
@@ -262,12 +284,25 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
 
     it('addPort adds, is idempotent, and repairs external_ids and ofport_request', async () => {
       await h.vs.ensureBridge(bridgeSpec('br-a'));
-      const spec = { bridge: 'br-a', name: 'dovesnap1', ofportRequest: 5, externalIds: { container: 'c1', endpoint: 'e1' } };
+      const spec = {
+        bridge: 'br-a',
+        name: 'dovesnap1',
+        ofportRequest: 5,
+        externalIds: { container: 'c1', endpoint: 'e1' },
+      };
       await h.vs.addPort(spec);
       const [added] = (await h.vs.getBridge('br-a'))?.ports ?? [];
       assert.deepEqual(
         { ...added, uuid: undefined },
-        { name: 'dovesnap1', uuid: undefined, ofport: undefined, ofportRequest: 5, type: '', error: undefined, externalIds: { container: 'c1', endpoint: 'e1' } },
+        {
+          name: 'dovesnap1',
+          uuid: undefined,
+          ofport: undefined,
+          ofportRequest: 5,
+          type: '',
+          error: undefined,
+          externalIds: { container: 'c1', endpoint: 'e1' },
+        },
       );
       await h.vs.addPort(spec);
       assert.deepEqual((await h.vs.getBridge('br-a'))?.ports, [added]);
@@ -282,8 +317,20 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
     it('addPort creates patch ports with options', async () => {
       await h.vs.ensureBridge(bridgeSpec('br-a'));
       await h.vs.ensureBridge(bridgeSpec('br-b', { dpid: 0x9an }));
-      await h.vs.addPort({ bridge: 'br-a', name: 'patch-a', type: 'patch', options: { peer: 'patch-b' }, externalIds: {} });
-      await h.vs.addPort({ bridge: 'br-b', name: 'patch-b', type: 'patch', options: { peer: 'patch-a' }, externalIds: {} });
+      await h.vs.addPort({
+        bridge: 'br-a',
+        name: 'patch-a',
+        type: 'patch',
+        options: { peer: 'patch-b' },
+        externalIds: {},
+      });
+      await h.vs.addPort({
+        bridge: 'br-b',
+        name: 'patch-b',
+        type: 'patch',
+        options: { peer: 'patch-a' },
+        externalIds: {},
+      });
       assert.equal((await h.vs.getBridge('br-a'))?.ports[0]?.type, 'patch');
     });
 
@@ -301,13 +348,19 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
       await h.vs.addPort({ bridge: 'br-a', name: 'p2', externalIds: {} });
       await h.vs.deletePort('br-a', 'p1');
-      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports.map((p) => p.name), ['p2']);
+      assert.deepEqual(
+        (await h.vs.getBridge('br-a'))?.ports.map((p) => p.name),
+        ['p2'],
+      );
       await h.vs.deletePort('br-a', 'p1');
       await h.vs.deletePort('no-such-bridge', 'p1');
       // A port of that name on another bridge is not this bridge's to delete.
       await h.vs.ensureBridge(bridgeSpec('br-b', { dpid: 0x9an }));
       await h.vs.deletePort('br-b', 'p2');
-      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports.map((p) => p.name), ['p2']);
+      assert.deepEqual(
+        (await h.vs.getBridge('br-a'))?.ports.map((p) => p.name),
+        ['p2'],
+      );
       // The name is free again.
       await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
     });
@@ -331,10 +384,21 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       await h.vs.addPort({ bridge: 'br-a', name: 'z-port', externalIds: { n: '1' } });
       await h.vs.addPort({ bridge: 'br-a', name: 'a-port', type: 'internal', externalIds: {} });
       const bridges = await h.vs.listBridges();
-      assert.deepEqual(bridges.map((b) => [b.name, b.dpid, b.controllers, b.ports.map((p) => [p.name, p.type])]), [
-        ['br-a', '0000000000000001', ['tcp:127.0.0.1:6653'], [['a-port', 'internal'], ['z-port', '']]],
-        ['br-b', '0000000000000002', [], []],
-      ]);
+      assert.deepEqual(
+        bridges.map((b) => [b.name, b.dpid, b.controllers, b.ports.map((p) => [p.name, p.type])]),
+        [
+          [
+            'br-a',
+            '0000000000000001',
+            ['tcp:127.0.0.1:6653'],
+            [
+              ['a-port', 'internal'],
+              ['z-port', ''],
+            ],
+          ],
+          ['br-b', '0000000000000002', [], []],
+        ],
+      );
     });
 
     it('setBridgeExternalIds merges and removes keys given as empty strings', async () => {
@@ -365,7 +429,7 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       assert.equal((await h.vs.getBridge('br-a'))?.ports[0]?.ofport, 7);
     });
 
-    it('interfaceStatistics reads every interface\'s counters, empty until vswitchd writes them', async () => {
+    it("interfaceStatistics reads every interface's counters, empty until vswitchd writes them", async () => {
       await h.vs.ensureBridge(bridgeSpec('br-a'));
       await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
       await h.vs.addPort({ bridge: 'br-a', name: 'p2', externalIds: {} });
@@ -373,7 +437,7 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       const stats = await h.vs.interfaceStatistics();
       assert.deepEqual(stats.get('p1'), { rx_bytes: 1500, rx_packets: 3, tx_bytes: 42, tx_packets: 1, rx_dropped: 0 });
       assert.deepEqual(stats.get('p2'), {});
-      assert.ok(stats.has('br-a'), 'the bridge\'s own interface is listed');
+      assert.ok(stats.has('br-a'), "the bridge's own interface is listed");
     });
 
     it('waitOfport also sees a port that does not exist yet when it starts waiting', async () => {
@@ -388,8 +452,10 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       await h.vs.ensureBridge(bridgeSpec('br-a'));
       await h.vs.addPort({ bridge: 'br-a', name: 'p1', externalIds: {} });
       // Assert before simulating: the rejection may come with the monitor's initial snapshot.
-      const rejected = assert.rejects(h.vs.waitOfport('p1', 5000), (err: unknown) =>
-        isOvsdbError(err) && /No such device/.test((err as Error).message));
+      const rejected = assert.rejects(
+        h.vs.waitOfport('p1', 5000),
+        (err: unknown) => isOvsdbError(err) && /No such device/.test((err as Error).message),
+      );
       await h.simulateVswitchd('p1', -1, 'could not open network device p1 (No such device)');
       await rejected;
       const [port] = (await h.vs.getBridge('br-a'))?.ports ?? [];
@@ -412,7 +478,10 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       assert.equal((await h.vs.getBridge('br-a'))?.failMode, 'standalone');
       const names = Array.from({ length: 30 }, (_, i) => `rw${String(i).padStart(2, '0')}`);
       await Promise.all(names.map((name) => h.vs.addPort({ bridge: 'br-a', name, externalIds: { n: name } })));
-      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports.map((p) => p.name), names);
+      assert.deepEqual(
+        (await h.vs.getBridge('br-a'))?.ports.map((p) => p.name),
+        names,
+      );
       await h.vs.setPortExternalIds('rw00', { n: 'changed' });
       assert.deepEqual((await h.vs.getBridge('br-a'))?.ports[0]?.externalIds, { n: 'changed' });
       await h.vs.setBridgeExternalIds('br-a', { rw: 'yes' });
@@ -453,7 +522,10 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       assert.equal(await waiting, 4);
       // Writes work again, and are read back.
       await h.vs.addPort({ bridge: 'br-a', name: 'p2', externalIds: {} });
-      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports.map((p) => p.name), ['p1', 'p2']);
+      assert.deepEqual(
+        (await h.vs.getBridge('br-a'))?.ports.map((p) => p.name),
+        ['p1', 'p2'],
+      );
     });
 
     it('calls made while OVSDB is down wait for it and succeed once it is back', async () => {
@@ -465,16 +537,24 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       await sleep(300);
       await h.restart();
       await adding;
-      assert.deepEqual((await reading).map((b) => b.name), ['br-a']);
-      assert.deepEqual((await h.vs.getBridge('br-a'))?.ports.map((p) => p.name), ['p1']);
+      assert.deepEqual(
+        (await reading).map((b) => b.name),
+        ['br-a'],
+      );
+      assert.deepEqual(
+        (await h.vs.getBridge('br-a'))?.ports.map((p) => p.name),
+        ['p1'],
+      );
     });
 
     it('calls fail with an Ovsdb error naming the socket when OVSDB stays down', async () => {
       await h.kill();
       await until(() => !h.vs.health().connected, 'health to go down');
       const started = Date.now();
-      await assert.rejects(h.vs.getBridge('br-a'), (err: unknown) =>
-        isOvsdbError(err) && (err as Error).message.includes(`OVSDB is unavailable at ${h.target}`));
+      await assert.rejects(
+        h.vs.getBridge('br-a'),
+        (err: unknown) => isOvsdbError(err) && (err as Error).message.includes(`OVSDB is unavailable at ${h.target}`),
+      );
       assert.ok(Date.now() - started >= UNAVAILABLE_AFTER_MS - 50);
       await h.restart();
       await until(() => h.vs.health().connected, 'health to come back');

@@ -1,8 +1,24 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  containerIp, createNetwork, docker, dockerRaw, must, ping, run, runContainer, serveHttp, status, testDpid,
-  testSubnet, uniqueName, waitFor, waitPing, FAUCET_CONFIG, DOCKER, addOperatorEntries,
+  containerIp,
+  createNetwork,
+  docker,
+  dockerRaw,
+  must,
+  ping,
+  run,
+  runContainer,
+  serveHttp,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
+  FAUCET_CONFIG,
+  DOCKER,
+  addOperatorEntries,
 } from './harness.js';
 
 /**
@@ -57,7 +73,10 @@ async function wgetSeconds(from: string, url: string): Promise<number> {
 
 describe('FAUCET ACLs, by traffic', () => {
   before(async () => {
-    await addOperatorEntries(`dst-acl-${tag}`, [['meters', E2E_METERS], ['acls', E2E_ACLS]]);
+    await addOperatorEntries(`dst-acl-${tag}`, [
+      ['meters', E2E_METERS],
+      ['acls', E2E_ACLS],
+    ]);
   });
 
   const tag = uniqueName('acl').slice(-6);
@@ -67,7 +86,19 @@ describe('FAUCET ACLs, by traffic', () => {
   it('refuses ACL options naming an ACL FAUCET does not define', async () => {
     for (const opt of ['ovs.bridge.default_acl', 'ovs.bridge.nat_acl', 'ovs.bridge.vlan_out_acl']) {
       const name = `${net}-bad`;
-      const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, '-o', 'ovs.bridge.mode=nat', '-o', `${opt}=e2e-missing`, name);
+      const r = await dockerRaw(
+        'network',
+        'create',
+        '-d',
+        'dovesnap',
+        '-o',
+        `ovs.bridge.dpid=${testDpid()}`,
+        '-o',
+        'ovs.bridge.mode=nat',
+        '-o',
+        `${opt}=e2e-missing`,
+        name,
+      );
       if (r.code === 0) await run(DOCKER, ['network', 'rm', name]);
       assert.notEqual(r.code, 0, opt);
       assert.match(r.stderr, new RegExp(`e2e-missing.*${opt.replace(/\./g, '\\.')}`));
@@ -75,7 +106,11 @@ describe('FAUCET ACLs, by traffic', () => {
   });
 
   it('default_acl denyall: no peer, no gateway; portacl allowall opens a port', async () => {
-    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat', 'ovs.bridge.default_acl': 'e2e-denyall' }, ['--subnet', sub.subnet]);
+    await createNetwork(
+      net,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat', 'ovs.bridge.default_acl': 'e2e-denyall' },
+      ['--subnet', sub.subnet],
+    );
     const denied = `${net}-denied`;
     const a = `${net}-a`;
     const b = `${net}-b`;
@@ -86,21 +121,36 @@ describe('FAUCET ACLs, by traffic', () => {
     await waitPing(b, ipA);
     await waitPing(a, `${sub.prefix}.1`);
     await serveHttp(a);
-    assert.equal(await waitFor('TCP b -> a', async () => (await dockerRaw('exec', b, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).stdout.trim() || undefined), `hello from ${a}`);
+    assert.equal(
+      await waitFor(
+        'TCP b -> a',
+        async () =>
+          (await dockerRaw('exec', b, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).stdout.trim() ||
+          undefined,
+      ),
+      `hello from ${a}`,
+    );
     // the denied container's port is up in FAUCET (it has a config) but its ACL drops all
     const st = Object.values(await status()).find((n) => n.NetworkName === net);
     const d = Object.values(st?.Containers ?? {}).find((c) => c.Name === `/${denied}`);
     assert.deepEqual(d?.PortACLs, ['e2e-denyall']);
     assert.equal(await ping(denied, ipA), false);
     assert.equal(await ping(denied, `${sub.prefix}.1`), false);
-    assert.notEqual((await dockerRaw('exec', denied, 'timeout', '3', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).code, 0);
+    assert.notEqual(
+      (await dockerRaw('exec', denied, 'timeout', '3', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).code,
+      0,
+    );
   });
 
   it('several ACLs on one port apply in order', async () => {
     const c = `${net}-multi`;
     await runContainer(c, net, ['--label', 'dovesnap.faucet.portacl=e2e-no-icmp,e2e-allowall']);
     const ipA = await containerIp(`${net}-a`, net);
-    await waitFor('TCP allowed', async () => (await dockerRaw('exec', c, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).code === 0);
+    await waitFor(
+      'TCP allowed',
+      async () =>
+        (await dockerRaw('exec', c, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).code === 0,
+    );
     assert.equal(await ping(c, ipA), false, 'ICMP dropped by the first ACL');
   });
 
@@ -113,7 +163,10 @@ describe('FAUCET ACLs, by traffic', () => {
     });
     assert.match(blocked.Blocked ?? '', /e2e-nosuch/);
     assert.equal(await ping(c, await containerIp(`${net}-a`, net)), false);
-    assert.match(await must('tail', ['-n', '300', '/var/log/dovesnap/dovesnap.log']), /port kept closed in FAUCET.*e2e-nosuch|e2e-nosuch.*port kept closed/);
+    assert.match(
+      await must('tail', ['-n', '300', '/var/log/dovesnap/dovesnap.log']),
+      /port kept closed in FAUCET.*e2e-nosuch|e2e-nosuch.*port kept closed/,
+    );
   });
 
   it('a meter ACL installs a meter in the switch and limits the rate', async () => {
@@ -122,8 +175,20 @@ describe('FAUCET ACLs, by traffic', () => {
     await runContainer(srv, net, ['--label', 'dovesnap.faucet.portacl=e2e-limit']);
     await runContainer(fast, net, ['--label', 'dovesnap.faucet.portacl=e2e-allowall']);
     // 256 KiB: about 2 s at 1 Mbit/s, milliseconds without the meter.
-    await docker('exec', srv, 'sh', '-c', 'mkdir -p /tmp/www && dd if=/dev/zero of=/tmp/www/blob bs=1024 count=256 2>/dev/null && httpd -p 8080 -h /tmp/www');
-    await docker('exec', fast, 'sh', '-c', 'mkdir -p /tmp/www && dd if=/dev/zero of=/tmp/www/blob bs=1024 count=256 2>/dev/null && httpd -p 8080 -h /tmp/www');
+    await docker(
+      'exec',
+      srv,
+      'sh',
+      '-c',
+      'mkdir -p /tmp/www && dd if=/dev/zero of=/tmp/www/blob bs=1024 count=256 2>/dev/null && httpd -p 8080 -h /tmp/www',
+    );
+    await docker(
+      'exec',
+      fast,
+      'sh',
+      '-c',
+      'mkdir -p /tmp/www && dd if=/dev/zero of=/tmp/www/blob bs=1024 count=256 2>/dev/null && httpd -p 8080 -h /tmp/www',
+    );
     const client = `${net}-a`;
     await waitPing(client, await containerIp(srv, net));
     const bridge = `ovsbr-${(await docker('network', 'inspect', '-f', '{{.Id}}', net)).slice(0, 5)}`;
@@ -138,7 +203,11 @@ describe('FAUCET ACLs, by traffic', () => {
   it('nat_acl filters what the gateway port sends into the network', async () => {
     const n3 = `${net}-gw`;
     const s3 = testSubnet();
-    await createNetwork(n3, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat', 'ovs.bridge.nat_acl': 'e2e-denyall' }, ['--subnet', s3.subnet]);
+    await createNetwork(
+      n3,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat', 'ovs.bridge.nat_acl': 'e2e-denyall' },
+      ['--subnet', s3.subnet],
+    );
     const z = `${n3}-z`;
     await runContainer(z, n3);
     // The gateway's replies enter the network through its port: with denyall nothing comes back.
@@ -151,23 +220,41 @@ describe('FAUCET ACLs, by traffic', () => {
   it('refuses vlan_out_acl naming an ACL that ports already use on input', async () => {
     // e2e-no-icmp is a port ACL above: FAUCET 1.10 crashes when one ACL serves both directions.
     const name = `${net}-both`;
-    const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, '-o', 'ovs.bridge.vlan_out_acl=e2e-no-icmp', name);
+    const r = await dockerRaw(
+      'network',
+      'create',
+      '-d',
+      'dovesnap',
+      '-o',
+      `ovs.bridge.dpid=${testDpid()}`,
+      '-o',
+      'ovs.bridge.vlan_out_acl=e2e-no-icmp',
+      name,
+    );
     if (r.code === 0) await run(DOCKER, ['network', 'rm', name]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /e2e-no-icmp.*ovs\.bridge\.vlan_out_acl.*already used as an input ACL/);
   });
 
-  it('vlan_out_acl filters what leaves the VLAN, through FAUCET\'s egress pipeline', async () => {
+  it("vlan_out_acl filters what leaves the VLAN, through FAUCET's egress pipeline", async () => {
     const n2 = `${net}-out`;
     const s2 = testSubnet();
-    await createNetwork(n2, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan_out_acl': 'e2e-out-no-icmp', 'ovs.bridge.vlan': '321' }, ['--subnet', s2.subnet]);
+    await createNetwork(
+      n2,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan_out_acl': 'e2e-out-no-icmp', 'ovs.bridge.vlan': '321' },
+      ['--subnet', s2.subnet],
+    );
     const x = `${n2}-x`;
     const y = `${n2}-y`;
     await runContainer(x, n2);
     await runContainer(y, n2);
     await serveHttp(y);
     const ipY = await containerIp(y, n2);
-    await waitFor('TCP passes the output ACL', async () => (await dockerRaw('exec', x, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipY}:8080/`)).code === 0);
+    await waitFor(
+      'TCP passes the output ACL',
+      async () =>
+        (await dockerRaw('exec', x, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipY}:8080/`)).code === 0,
+    );
     assert.equal(await ping(x, ipY), false, 'ICMP dropped on output');
     const egress = await must('sh', ['-c', `grep -c 'egress_pipeline: true' ${FAUCET_CONFIG}`]);
     assert.equal(egress, '1');
@@ -179,18 +266,50 @@ describe('FAUCET ACLs, by traffic', () => {
     const bridges = await must('ovs-vsctl', ['list-br']);
     // The suite's network runs on VLAN 100, the default: the ACL would filter its traffic too.
     const shared = `${net}-shr`;
-    const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, '-o', 'ovs.bridge.vlan_out_acl=e2e-out-no-icmp', shared);
+    const r = await dockerRaw(
+      'network',
+      'create',
+      '-d',
+      'dovesnap',
+      '-o',
+      `ovs.bridge.dpid=${testDpid()}`,
+      '-o',
+      'ovs.bridge.vlan_out_acl=e2e-out-no-icmp',
+      shared,
+    );
     if (r.code === 0) await run(DOCKER, ['network', 'rm', shared]);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /invalid value "e2e-out-no-icmp" for option ovs\.bridge\.vlan_out_acl: VLAN 100 is also used by /);
+    assert.match(
+      r.stderr,
+      /invalid value "e2e-out-no-icmp" for option ovs\.bridge\.vlan_out_acl: VLAN 100 is also used by /,
+    );
 
     const own = `${net}-own`;
-    await createNetwork(own, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan_out_acl': 'e2e-out-no-icmp', 'ovs.bridge.vlan': '322' }, ['--subnet', testSubnet().subnet]);
+    await createNetwork(
+      own,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan_out_acl': 'e2e-out-no-icmp', 'ovs.bridge.vlan': '322' },
+      ['--subnet', testSubnet().subnet],
+    );
     const joiner = `${net}-join`;
-    const j = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, '-o', 'ovs.bridge.vlan=322', joiner);
+    const j = await dockerRaw(
+      'network',
+      'create',
+      '-d',
+      'dovesnap',
+      '-o',
+      `ovs.bridge.dpid=${testDpid()}`,
+      '-o',
+      'ovs.bridge.vlan=322',
+      joiner,
+    );
     if (j.code === 0) await run(DOCKER, ['network', 'rm', joiner]);
     assert.notEqual(j.code, 0);
-    assert.match(j.stderr, new RegExp(`invalid value "322" for option ovs\\.bridge\\.vlan: VLAN 322 carries network (${own}|[0-9a-f]{12})'s output ACL e2e-out-no-icmp`));
+    assert.match(
+      j.stderr,
+      new RegExp(
+        `invalid value "322" for option ovs\\.bridge\\.vlan: VLAN 322 carries network (${own}|[0-9a-f]{12})'s output ACL e2e-out-no-icmp`,
+      ),
+    );
     await docker('network', 'rm', own);
     assert.notEqual((await run(DOCKER, ['network', 'inspect', shared])).code, 0);
     assert.notEqual((await run(DOCKER, ['network', 'inspect', joiner])).code, 0);

@@ -1,6 +1,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createNetwork, docker, dockerRaw, faucetYaml, runContainer, startCapture, status, testDpid, uniqueName, waitFor } from './harness.js';
+import {
+  createNetwork,
+  docker,
+  dockerRaw,
+  faucetYaml,
+  runContainer,
+  startCapture,
+  status,
+  testDpid,
+  uniqueName,
+  waitFor,
+} from './harness.js';
 import { makeLan } from './dhcp-lan.js';
 
 /**
@@ -44,7 +55,12 @@ async function fetchesPage(from: string, ip: string): Promise<boolean> {
  * Makes `other` the container's only address and tries ICMP and TCP to the server. The client
  * puts its lease back at a renewal: a try that overlapped one is made again.
  */
-async function fromOtherAddress(c: string, other: string, leased: string, server: string): Promise<{ pinged: boolean; fetched: boolean }> {
+async function fromOtherAddress(
+  c: string,
+  other: string,
+  leased: string,
+  server: string,
+): Promise<{ pinged: boolean; fetched: boolean }> {
   for (let attempt = 0; attempt < 3; attempt++) {
     await docker('exec', c, 'ip', 'addr', 'flush', 'dev', 'eth0');
     await docker('exec', c, 'ip', 'addr', 'add', `${other}/24`, 'dev', 'eth0');
@@ -57,13 +73,24 @@ async function fromOtherAddress(c: string, other: string, leased: string, server
   throw new Error(`the address ${other} did not hold long enough to try`);
 }
 
-async function dhcpNetwork(tag: string, antispoof: boolean, more: Readonly<Record<string, (prefix: string) => string>> = {}): Promise<{ net: string; server: string; prefix: string; lanPort: string }> {
+async function dhcpNetwork(
+  tag: string,
+  antispoof: boolean,
+  more: Readonly<Record<string, (prefix: string) => string>> = {},
+): Promise<{ net: string; server: string; prefix: string; lanPort: string }> {
   const lan = await makeLan(`${antispoof ? 'asd' : 'asn'}${tag}`, []);
   const net = `dst-${antispoof ? 'asd' : 'asn'}-${tag}`;
   const extra = Object.fromEntries(Object.entries(more).map(([k, v]) => [k, v(lan.prefix)]));
   await createNetwork(
     net,
-    { 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'flat', 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.add_ports': lan.port, ...(antispoof ? { 'ovs.bridge.antispoof': 'true' } : {}), ...extra },
+    {
+      'ovs.bridge.dhcp': 'true',
+      'ovs.bridge.mode': 'flat',
+      'ovs.bridge.dpid': testDpid(),
+      'ovs.bridge.add_ports': lan.port,
+      ...(antispoof ? { 'ovs.bridge.antispoof': 'true' } : {}),
+      ...extra,
+    },
     ['--internal', '--ipam-driver', 'null'],
   );
   return { net, server: `${lan.prefix}.1`, prefix: lan.prefix, lanPort: lan.port };
@@ -77,11 +104,29 @@ async function macOf(container: string): Promise<string> {
 /** busybox udhcpd in the container, handing out `.200`-`.210` of the LAN with itself as router and DNS server. */
 async function rogueServer(container: string, prefix: string, self: string): Promise<void> {
   const conf = [
-    `start ${prefix}.200`, `end ${prefix}.210`, 'interface eth0', 'lease_file /tmp/udhcpd.leases', 'pidfile /tmp/udhcpd.pid',
-    'option subnet 255.255.255.0', `option router ${self}`, `option dns ${self}`, '',
+    `start ${prefix}.200`,
+    `end ${prefix}.210`,
+    'interface eth0',
+    'lease_file /tmp/udhcpd.leases',
+    'pidfile /tmp/udhcpd.pid',
+    'option subnet 255.255.255.0',
+    `option router ${self}`,
+    `option dns ${self}`,
+    '',
   ].join('\n');
-  await docker('exec', container, 'sh', '-c', `printf '%s' '${conf}' > /tmp/udhcpd.conf && : > /tmp/udhcpd.leases && udhcpd -a 100 /tmp/udhcpd.conf`);
-  await waitFor(`udhcpd running in ${container}`, async () => (await dockerRaw('exec', container, 'pidof', 'udhcpd')).code === 0, 5000, 100);
+  await docker(
+    'exec',
+    container,
+    'sh',
+    '-c',
+    `printf '%s' '${conf}' > /tmp/udhcpd.conf && : > /tmp/udhcpd.leases && udhcpd -a 100 /tmp/udhcpd.conf`,
+  );
+  await waitFor(
+    `udhcpd running in ${container}`,
+    async () => (await dockerRaw('exec', container, 'pidof', 'udhcpd')).code === 0,
+    5000,
+    100,
+  );
 }
 
 describe('anti-spoofing on a DHCP network', () => {
@@ -92,7 +137,12 @@ describe('anti-spoofing on a DHCP network', () => {
     await runContainer(a, net, ['--cap-add', 'NET_ADMIN']);
     const leased = await waitFor(`a lease for ${a}`, () => leaseOf(a), 60_000, 250);
     // The lease reaches FAUCET's file (the port's ACL names the address), then traffic flows.
-    await waitFor('the leased address in the port ACL', async () => faucetYaml().includes(`ipv4_src: ${leased}`), 30_000, 250);
+    await waitFor(
+      'the leased address in the port ACL',
+      async () => faucetYaml().includes(`ipv4_src: ${leased}`),
+      30_000,
+      250,
+    );
     await waitFor(`${a} reaches the LAN server`, () => reaches(a, server), 30_000, 250);
     assert.ok(await fetchesPage(a, server), 'TCP to the LAN server as itself');
 
@@ -109,11 +159,19 @@ describe('anti-spoofing on a DHCP network', () => {
 
   it('a container running a DHCP server answers no one: its offers are dropped at its port, and the victim leases from the network server', async () => {
     const tag = uniqueName('asr').slice(-6);
-    const { net, server, prefix, lanPort } = await dhcpNetwork(tag, true, { 'ovs.bridge.dhcp_server': (p) => `${p}.1`, 'ovs.bridge.dhcp_subnet': (p) => `${p}.0/24` });
+    const { net, server, prefix, lanPort } = await dhcpNetwork(tag, true, {
+      'ovs.bridge.dhcp_server': (p) => `${p}.1`,
+      'ovs.bridge.dhcp_subnet': (p) => `${p}.0/24`,
+    });
     const rogue = `${net}-rogue`;
     await runContainer(rogue, net);
     const rogueIp = await waitFor(`a lease for ${rogue}`, () => leaseOf(rogue), 60_000, 250);
-    await waitFor('the rogue leased address in its port ACL', async () => faucetYaml().includes(`ipv4_src: ${rogueIp}`), 30_000, 250);
+    await waitFor(
+      'the rogue leased address in its port ACL',
+      async () => faucetYaml().includes(`ipv4_src: ${rogueIp}`),
+      30_000,
+      250,
+    );
     await rogueServer(rogue, prefix, rogueIp);
     const rogueMac = await macOf(rogue);
 
@@ -124,16 +182,28 @@ describe('anti-spoofing on a DHCP network', () => {
     const victimMac = await macOf(victim);
     const leased = await waitFor(`a lease for ${victim}`, () => leaseOf(victim), 60_000, 250);
     const host = Number(leased.split('.')[3]);
-    assert.ok(leased.startsWith(`${prefix}.`) && host >= 100 && host <= 150, `the victim's address ${leased} is from the network server's pool`);
+    assert.ok(
+      leased.startsWith(`${prefix}.`) && host >= 100 && host <= 150,
+      `the victim's address ${leased} is from the network server's pool`,
+    );
     assert.equal((await dhcpOf(victim))?.Server, server);
-    await cap.waitLine("the victim's DISCOVER on the LAN", new RegExp(`^\\S+ ${victimMac} > ff:ff:ff:ff:ff:ff, .*\\.68 > 255\\.255\\.255\\.255\\.67: `), 10_000);
+    await cap.waitLine(
+      "the victim's DISCOVER on the LAN",
+      new RegExp(`^\\S+ ${victimMac} > ff:ff:ff:ff:ff:ff, .*\\.68 > 255\\.255\\.255\\.255\\.67: `),
+      10_000,
+    );
     // The rogue saw that DISCOVER too, and udhcpd answers it within its 100 ms ARP check.
     await new Promise((r) => setTimeout(r, 3000));
     cap.stop();
     const fromRogue = cap.lines.filter((l) => l.includes(rogueMac) && /\.67 > \S+\.68: /.test(l));
     assert.deepEqual(fromRogue, [], 'no DHCP reply of the rogue left its port');
 
-    await waitFor('the victim leased address in its port ACL', async () => faucetYaml().includes(`ipv4_src: ${leased}`), 30_000, 250);
+    await waitFor(
+      'the victim leased address in its port ACL',
+      async () => faucetYaml().includes(`ipv4_src: ${leased}`),
+      30_000,
+      250,
+    );
     await waitFor(`${victim} reaches the LAN server`, () => reaches(victim, server), 30_000, 250);
     assert.ok(await fetchesPage(victim, server), 'TCP from the victim to the LAN server');
   });
@@ -143,15 +213,27 @@ describe('anti-spoofing on a DHCP network', () => {
     const { net, prefix } = await dhcpNetwork(tag, true, { 'ovs.bridge.dhcp_server': (p) => `${p}.2` });
     const c = `${net}-c`;
     await runContainer(c, net);
-    const refused = await waitFor(`the lease of ${c} refused`, async () => {
-      const d = await dhcpOf(c);
-      return d?.State === 'no lease' && d.Reason?.includes(`from server ${prefix}.1, not from ovs.bridge.dhcp_server=${prefix}.2`) === true ? d : undefined;
-    }, 60_000, 100);
+    const refused = await waitFor(
+      `the lease of ${c} refused`,
+      async () => {
+        const d = await dhcpOf(c);
+        return d?.State === 'no lease' &&
+          d.Reason?.includes(`from server ${prefix}.1, not from ovs.bridge.dhcp_server=${prefix}.2`) === true
+          ? d
+          : undefined;
+      },
+      60_000,
+      100,
+    );
     assert.equal(refused.Address, null);
     // It keeps asking, and is never bound nor pinned.
     await new Promise((r) => setTimeout(r, 5000));
     assert.notEqual((await dhcpOf(c))?.State, 'bound');
-    assert.doesNotMatch(faucetYaml(), new RegExp(`ipv4_src: ${prefix.replace(/\./g, '\\.')}\\.`), 'no address of the LAN pinned');
+    assert.doesNotMatch(
+      faucetYaml(),
+      new RegExp(`ipv4_src: ${prefix.replace(/\./g, '\\.')}\\.`),
+      'no address of the LAN pinned',
+    );
   });
 
   it('without the option, the same spoofed address does get through (the check above can see it)', async () => {

@@ -2,8 +2,22 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  containerIp, createNetwork, docker, dockerRaw, FAUCET_CONFIG, httpGet, ping, runContainer, serveHttp,
-  status, testDpid, testSubnet, uniqueName, waitFor, waitPing, addOperatorEntries,
+  containerIp,
+  createNetwork,
+  docker,
+  dockerRaw,
+  FAUCET_CONFIG,
+  httpGet,
+  ping,
+  runContainer,
+  serveHttp,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
+  addOperatorEntries,
 } from './harness.js';
 
 /**
@@ -58,7 +72,10 @@ async function announce(c: string, ip: string): Promise<void> {
 
 /** Makes `ip` the only address of `c`'s eth0 (Linux drops secondaries with the primary). */
 async function onlyAddress(c: string, ip: string): Promise<void> {
-  const now = (await exec(c, 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0')).split('\n').map((l) => /inet ([0-9./]+)/.exec(l)?.[1]).filter((x) => x !== undefined);
+  const now = (await exec(c, 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'))
+    .split('\n')
+    .map((l) => /inet ([0-9./]+)/.exec(l)?.[1])
+    .filter((x) => x !== undefined);
   for (const cidr of now) await dockerRaw('exec', c, 'ip', 'addr', 'del', cidr, 'dev', 'eth0');
   await exec(c, 'ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0');
 }
@@ -92,7 +109,10 @@ describe('anti-spoofing (ovs.bridge.antispoof), by traffic', () => {
   const spare = `${sub.prefix}.200`;
 
   before(async () => {
-    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.antispoof': 'true' }, ['--subnet', sub.subnet]);
+    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.antispoof': 'true' }, [
+      '--subnet',
+      sub.subnet,
+    ]);
     await runContainer(a, net, ['--cap-add', 'NET_ADMIN']);
     await runContainer(b, net);
     await runContainer(w, net, ['--cap-add', 'NET_ADMIN']);
@@ -104,7 +124,17 @@ describe('anti-spoofing (ovs.bridge.antispoof), by traffic', () => {
 
   it('refuses a bad value at create, naming the option and the value, and creates nothing', async () => {
     const name = `${net}-bad`;
-    const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, '-o', 'ovs.bridge.antispoof=maybe', name);
+    const r = await dockerRaw(
+      'network',
+      'create',
+      '-d',
+      'dovesnap',
+      '-o',
+      `ovs.bridge.dpid=${testDpid()}`,
+      '-o',
+      'ovs.bridge.antispoof=maybe',
+      name,
+    );
     if (r.code === 0) await dockerRaw('network', 'rm', name);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /"maybe".*ovs\.bridge\.antispoof/);
@@ -114,10 +144,14 @@ describe('anti-spoofing (ovs.bridge.antispoof), by traffic', () => {
   it('lets every container reach the others as itself, over ICMP and TCP; the guarded ports carry their own ACL', async () => {
     for (const from of [a, w, c]) {
       await waitPing(from, ipB);
-      assert.equal(await waitFor(`TCP ${from} -> b`, () => httpGet(from, `http://${ipB}:8080/`), 30_000), `hello from ${b}`);
+      assert.equal(
+        await waitFor(`TCP ${from} -> b`, () => httpGet(from, `http://${ipB}:8080/`), 30_000),
+        `hello from ${b}`,
+      );
     }
     const st = Object.values(await status()).find((n) => n.NetworkName === net);
-    const ofport = (name: string): number | null | undefined => Object.values(st?.Containers ?? {}).find((x) => x.Name === `/${name}`)?.OFPort;
+    const ofport = (name: string): number | null | undefined =>
+      Object.values(st?.Containers ?? {}).find((x) => x.Name === `/${name}`)?.OFPort;
     const yaml = readFileSync(FAUCET_CONFIG, 'utf8');
     assert.ok(yaml.includes(`dovesnap-antispoof-${net}-${ofport(a)}-`), 'a guarded port has its own ACL');
     assert.ok(!yaml.includes(`dovesnap-antispoof-${net}-${ofport(c)}-`), 'the exempt c has none');
@@ -128,7 +162,7 @@ describe('anti-spoofing (ovs.bridge.antispoof), by traffic', () => {
     assert.equal(await freshEntry(w, ipB), bMac);
     await gratuitousArp(a, ipB);
     await new Promise((r) => setTimeout(r, 500));
-    assert.equal(await neighbourMac(w, ipB), bMac, 'the witness still has b\'s MAC for b');
+    assert.equal(await neighbourMac(w, ipB), bMac, "the witness still has b's MAC for b");
     assert.equal(await httpGet(w, `http://${ipB}:8080/`), `hello from ${b}`);
   });
 
@@ -137,7 +171,11 @@ describe('anti-spoofing (ovs.bridge.antispoof), by traffic', () => {
     await exec(a, 'ip', 'link', 'set', 'eth0', 'address', '0e:de:ad:be:ef:01');
     try {
       await announce(a, ipA);
-      assert.equal((await dockerRaw('exec', a, 'arping', '-c', '2', '-w', '3', '-I', 'eth0', ipB)).code === 0, false, 'no ARP answer');
+      assert.equal(
+        (await dockerRaw('exec', a, 'arping', '-c', '2', '-w', '3', '-I', 'eth0', ipB)).code === 0,
+        false,
+        'no ARP answer',
+      );
       assert.equal(await ping(a, ipB), false);
       assert.equal(await ping(a, ipW), false);
       assert.equal(await httpGet(a, `http://${ipB}:8080/`), undefined);
@@ -153,7 +191,11 @@ describe('anti-spoofing (ovs.bridge.antispoof), by traffic', () => {
   it("a from a second address, or from the witness's address, gets nothing through", async () => {
     await exec(a, 'ip', 'addr', 'add', `${spare}/24`, 'dev', 'eth0');
     try {
-      assert.equal((await dockerRaw('exec', a, 'ping', '-c', '1', '-W', '1', '-I', spare, ipB)).code === 0, false, 'from a second address');
+      assert.equal(
+        (await dockerRaw('exec', a, 'ping', '-c', '1', '-W', '1', '-I', spare, ipB)).code === 0,
+        false,
+        'from a second address',
+      );
       await onlyAddress(a, spare);
       assert.equal(await ping(a, ipB), false);
       assert.equal(await httpGet(a, `http://${ipB}:8080/`), undefined);
@@ -190,7 +232,11 @@ describe('anti-spoofing (ovs.bridge.antispoof), by traffic', () => {
     const bMac = await macOf(b);
     assert.equal(await freshEntry(w, ipB), bMac);
     await gratuitousArp(c, ipB);
-    const poisoned = await waitFor('the witness to take c\'s MAC for b', async () => (await neighbourMac(w, ipB)) === own, 10_000);
+    const poisoned = await waitFor(
+      "the witness to take c's MAC for b",
+      async () => (await neighbourMac(w, ipB)) === own,
+      10_000,
+    );
     assert.equal(poisoned, true);
     // and mend the witness's cache (the test's own container) before anything else uses it
     await exec(w, 'ip', 'neigh', 'flush', 'dev', 'eth0');
@@ -207,7 +253,11 @@ describe("anti-spoofing with the operator's ACL", () => {
   });
 
   it("the operator's rule still decides for the container's own traffic (TCP 8080 blocked, 80 allowed); spoofed traffic is dropped", async () => {
-    await createNetwork(aclNet, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.antispoof': 'true', 'ovs.bridge.default_acl': acl }, ['--subnet', sub.subnet]);
+    await createNetwork(
+      aclNet,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.antispoof': 'true', 'ovs.bridge.default_acl': acl },
+      ['--subnet', sub.subnet],
+    );
     await runContainer(x, aclNet, ['--cap-add', 'NET_ADMIN']);
     await runContainer(y, aclNet);
     const [ipX, ipY] = await Promise.all([containerIp(x, aclNet), containerIp(y, aclNet)]);
@@ -219,7 +269,11 @@ describe("anti-spoofing with the operator's ACL", () => {
     await exec(x, 'ip', 'addr', 'add', `${sub.prefix}.200/24`, 'dev', 'eth0');
     await exec(x, 'ip', 'addr', 'del', `${ipX}/24`, 'dev', 'eth0');
     try {
-      assert.equal(await httpGet(x, `http://${ipY}:80/`), undefined, 'from another address, not even what the operator allows');
+      assert.equal(
+        await httpGet(x, `http://${ipY}:80/`),
+        undefined,
+        'from another address, not even what the operator allows',
+      );
       assert.equal(await ping(x, ipY), false);
     } finally {
       await dockerRaw('exec', x, 'ip', 'addr', 'flush', 'dev', 'eth0');

@@ -64,17 +64,25 @@ function records(): string[] {
 
 /** Links on the host whose names pipework's scheme gives for this container's PID. */
 function hostLinksOf(pid: string): string[] {
-  return readdirSync('/sys/class/net').filter((n) => n.endsWith(`pl${pid}`) || n.startsWith(`ph${pid}`) || n.startsWith(`du${pid}`));
+  return readdirSync('/sys/class/net').filter(
+    (n) => n.endsWith(`pl${pid}`) || n.startsWith(`ph${pid}`) || n.startsWith(`du${pid}`),
+  );
 }
 
 async function ovsPortsMarked(): Promise<string[]> {
   const out = await must('ovs-vsctl', ['--format=csv', '--no-headings', '--columns=name,external_ids', 'list', 'Port']);
-  return out.split('\n').filter((l) => l.includes('dovesnap-attach=')).map((l) => l.split(',')[0] ?? '');
+  return out
+    .split('\n')
+    .filter((l) => l.includes('dovesnap-attach='))
+    .map((l) => l.split(',')[0] ?? '');
 }
 
 /** DOCKER-USER rules attach made for these bridges. */
 async function attachRules(...bridges: string[]): Promise<string> {
-  return (await run('iptables', ['-w', '-S', 'DOCKER-USER'])).stdout.split('\n').filter((l) => bridges.some((b) => l.includes(`dovesnap-attach ${b}"`))).join('\n');
+  return (await run('iptables', ['-w', '-S', 'DOCKER-USER'])).stdout
+    .split('\n')
+    .filter((l) => bridges.some((b) => l.includes(`dovesnap-attach ${b}"`)))
+    .join('\n');
 }
 
 async function tcp(from: string, ip: string, server: string, port: number): Promise<string | undefined> {
@@ -135,7 +143,10 @@ async function tcpFromNs(ns: string, server: string, ip: string, port: number): 
 
 /** Whether this kernel has 802.1Q: tries on the test's own namespace (the far end's `.42`, kept if made). */
 async function kernelMakesVlans(ns: string, peer: string): Promise<boolean> {
-  return (await run('ip', ['-n', ns, 'link', 'add', 'link', peer, 'name', `${peer}.42`, 'type', 'vlan', 'id', '42'])).code === 0;
+  return (
+    (await run('ip', ['-n', ns, 'link', 'add', 'link', peer, 'name', `${peer}.42`, 'type', 'vlan', 'id', '42']))
+      .code === 0
+  );
 }
 
 describe('dovesnap attach (pipework)', () => {
@@ -147,16 +158,27 @@ describe('dovesnap attach (pipework)', () => {
     const pidA = await bare(a);
     await bare(b);
     onCleanup(() => run('ip', ['link', 'del', br]));
-    assert.match(await attach(br, a, `${prefix}.2/24`), new RegExp(`${a} eth1: attached to ${br} \\(linux bridge\\), ${prefix}\\.2/24`));
+    assert.match(
+      await attach(br, a, `${prefix}.2/24`),
+      new RegExp(`${a} eth1: attached to ${br} \\(linux bridge\\), ${prefix}\\.2/24`),
+    );
     await attach(br, b, `${prefix}.3/24@${prefix}.1`, `U:${b}`);
     assert.match(await inContainer(b, 'ip', 'route'), new RegExp(`default via ${prefix}\\.1 dev eth1`));
     const mac = (await inContainer(b, 'cat', '/sys/class/net/eth1/address')).trim();
     const md5 = (await must('sh', ['-c', `echo ${b} | md5sum`])).slice(0, 10);
     assert.equal(mac, `02:${md5.match(/../g)?.join(':')}`, "U:STRING gives pipework's MAC");
-    assert.equal((await inContainer(a, 'cat', '/sys/class/net/eth1/mtu')).trim(), readFileSync(`/sys/class/net/${br}/mtu`, 'utf8').trim(), "the host interface's MTU");
+    assert.equal(
+      (await inContainer(a, 'cat', '/sys/class/net/eth1/mtu')).trim(),
+      readFileSync(`/sys/class/net/${br}/mtu`, 'utf8').trim(),
+      "the host interface's MTU",
+    );
     assert.ok(await ping(a, `${prefix}.3`), 'ping across the bridge');
     assert.equal(await tcp(a, `${prefix}.3`, b, 8091), `tcp-from-${b}`);
-    assert.match(await attachRules(br), new RegExp(`-i ${br} -o ${br} .*dovesnap-attach ${br}`), "Docker's FORWARD DROP would drop bridged frames: one rule lets the bridge forward");
+    assert.match(
+      await attachRules(br),
+      new RegExp(`-i ${br} -o ${br} .*dovesnap-attach ${br}`),
+      "Docker's FORWARD DROP would drop bridged frames: one rule lets the bridge forward",
+    );
 
     // The same again: nothing happens. A different attach of the same interface: refused.
     assert.match(await attach(br, a, `${prefix}.2/24`), /already attached .* nothing changed/);
@@ -173,10 +195,14 @@ describe('dovesnap attach (pipework)', () => {
     await detach(b, '-i', 'eth1');
     assert.ok(!existsSync(`/sys/class/net/${br}`), 'the bridge attach created goes with its last port');
     assert.equal(await attachRules(br), '');
-    assert.notEqual((await dockerRaw('exec', a, 'ip', 'link', 'show', 'eth1')).code, 0, 'eth1 is gone from the container');
+    assert.notEqual(
+      (await dockerRaw('exec', a, 'ip', 'link', 'show', 'eth1')).code,
+      0,
+      'eth1 is gone from the container',
+    );
   });
 
-  it('Open vSwitch bridge created by name with @VLAN tags: same VLAN talks, other VLAN does not; the daemon removes a dead container\'s port and the bridge', async () => {
+  it("Open vSwitch bridge created by name with @VLAN tags: same VLAN talks, other VLAN does not; the daemon removes a dead container's port and the bridge", async () => {
     const br = `ovsdsa${tag}`;
     const { prefix } = testSubnet();
     const [a, b, c] = ['a', 'b', 'c'].map((x) => `${uniqueName('atv')}-${x}`) as [string, string, string];
@@ -196,8 +222,21 @@ describe('dovesnap attach (pipework)', () => {
 
     // No detach: the containers die, and the daemon removes what attach made.
     await docker('rm', '-f', a, b, c);
-    await waitFor('the dead containers\' ports and records removed by the daemon', async () => (await ovsPortsMarked()).length === 0 && records().filter((r) => r.includes('_eth2')).length === 0 && hostLinksOf(pidA).length === 0, 15_000, 200);
-    await waitFor('the bridge attach created removed with its last port', async () => (await run('ovs-vsctl', ['br-exists', br])).code !== 0, 10_000, 200);
+    await waitFor(
+      "the dead containers' ports and records removed by the daemon",
+      async () =>
+        (await ovsPortsMarked()).length === 0 &&
+        records().filter((r) => r.includes('_eth2')).length === 0 &&
+        hostLinksOf(pidA).length === 0,
+      15_000,
+      200,
+    );
+    await waitFor(
+      'the bridge attach created removed with its last port',
+      async () => (await run('ovs-vsctl', ['br-exists', br])).code !== 0,
+      10_000,
+      200,
+    );
   });
 
   it("a dovesnap network's bridge: the attached container reaches the network's containers through FAUCET, named in FAUCET's config and the status API", async () => {
@@ -206,7 +245,9 @@ describe('dovesnap attach (pipework)', () => {
     await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'flat' }, ['--subnet', subnet]);
     const web = `${net}-web`;
     await runContainer(web, net);
-    const webIp = (await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, web)).trim();
+    const webIp = (
+      await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, web)
+    ).trim();
     const side = `${net}-side`;
     await bare(side);
     const bridge = Object.values(await status()).find((n) => n.NetworkName === net)?.BridgeName;
@@ -214,12 +255,28 @@ describe('dovesnap attach (pipework)', () => {
     await attach(bridge, side, `${prefix}.200/24`);
     await waitPing(side, webIp);
     assert.equal(await tcp(side, webIp, web, 8093), `tcp-from-${web}`);
-    await waitFor('the FAUCET entry naming the container', async () => faucetYaml().includes(`/${side} (dovesnap attach veth1pl`), 30_000, 250);
-    const doc = (await (await fetch(`${STATUS_URL}/networks`)).json()) as Record<string, { NetworkName: string; HostPorts: { Kind: string; OFPort: number | null }[] }>;
+    await waitFor(
+      'the FAUCET entry naming the container',
+      async () => faucetYaml().includes(`/${side} (dovesnap attach veth1pl`),
+      30_000,
+      250,
+    );
+    const doc = (await (await fetch(`${STATUS_URL}/networks`)).json()) as Record<
+      string,
+      { NetworkName: string; HostPorts: { Kind: string; OFPort: number | null }[] }
+    >;
     const hostPorts = Object.values(doc).find((n) => n.NetworkName === net)?.HostPorts ?? [];
-    assert.ok(hostPorts.some((p) => p.Kind === `attached to ${side}` && typeof p.OFPort === 'number'), JSON.stringify(hostPorts));
+    assert.ok(
+      hostPorts.some((p) => p.Kind === `attached to ${side}` && typeof p.OFPort === 'number'),
+      JSON.stringify(hostPorts),
+    );
     await detach(side);
-    await waitFor('the FAUCET entry gone', async () => !faucetYaml().includes(`/${side} (dovesnap attach`), 30_000, 250);
+    await waitFor(
+      'the FAUCET entry gone',
+      async () => !faucetYaml().includes(`/${side} (dovesnap attach`),
+      30_000,
+      250,
+    );
   });
 
   it('a physical interface: a macvlan of it, its .VID sub-interface for @VLAN, and --direct-phys moving it in and back out', async () => {
@@ -244,8 +301,15 @@ describe('dovesnap attach (pipework)', () => {
     } else {
       const r = await attachRaw(nic, '-i', 'eth2', m, `${p42}.2/24`, '@42');
       assert.equal(r.code, 2);
-      assert.match(r.stderr, /invalid value "@42" for the VLAN: this kernel cannot make the .*\.42 VLAN sub-interface \(no 802\.1Q support/);
-      assert.notEqual((await dockerRaw('exec', m, 'ip', 'link', 'show', 'eth2')).code, 0, 'nothing added to the container');
+      assert.match(
+        r.stderr,
+        /invalid value "@42" for the VLAN: this kernel cannot make the .*\.42 VLAN sub-interface \(no 802\.1Q support/,
+      );
+      assert.notEqual(
+        (await dockerRaw('exec', m, 'ip', 'link', 'show', 'eth2')).code,
+        0,
+        'nothing added to the container',
+      );
     }
     await detach(m);
     assert.ok(!existsSync(`/sys/class/net/${nic}.42`), 'detach removes the sub-interface it made');
@@ -272,11 +336,21 @@ describe('dovesnap attach (pipework)', () => {
 
     const returned = await giveBackLikeTheKernel(pid, 'eth1');
     await docker('kill', r);
-    await waitFor(`${nic} back on the host under its own name`, async () => existsSync(`/sys/class/net/${nic}`), 15_000, 100);
+    await waitFor(
+      `${nic} back on the host under its own name`,
+      async () => existsSync(`/sys/class/net/${nic}`),
+      15_000,
+      100,
+    );
     assert.ok(!existsSync(`/sys/class/net/${returned}`), `no ${returned} left on the host`);
 
     await docker('start', r);
-    await waitFor(`${r} eth1 made anew from ${nic}`, async () => (await dockerRaw('exec', r, 'ip', 'addr', 'show', 'eth1')).stdout.includes(`inet ${prefix}.2/24`), 20_000, 200);
+    await waitFor(
+      `${r} eth1 made anew from ${nic}`,
+      async () => (await dockerRaw('exec', r, 'ip', 'addr', 'show', 'eth1')).stdout.includes(`inet ${prefix}.2/24`),
+      20_000,
+      200,
+    );
     assert.ok(!existsSync(`/sys/class/net/${nic}`), 'moved into the container again');
     assert.ok(await ping(r, `${prefix}.1`));
     assert.equal(await tcpFromNs(ns, r, `${prefix}.2`, 8096), `tcp-from-${r}`);
@@ -294,7 +368,9 @@ describe('dovesnap attach (pipework)', () => {
     assert.match(await inContainer(g, 'ip', 'link', 'show', 'eth5'), /UP/);
     await attach('route', g, 'add', '10.99.2.0/24', 'dev', 'eth5');
     assert.match(await inContainer(g, 'ip', 'route'), /10\.99\.2\.0\/24 dev eth5/);
-    await attach('tc', g, 'qdisc', 'add', 'dev', 'eth5', 'root', 'netem', 'delay', '1ms').catch(async () => attach('tc', g, 'qdisc', 'add', 'dev', 'eth5', 'root', 'pfifo'));
+    await attach('tc', g, 'qdisc', 'add', 'dev', 'eth5', 'root', 'netem', 'delay', '1ms').catch(async () =>
+      attach('tc', g, 'qdisc', 'add', 'dev', 'eth5', 'root', 'pfifo'),
+    );
     assert.match(await attach('tc', g, 'qdisc', 'show', 'dev', 'eth5'), /qdisc (netem|pfifo)/);
     await attach('rule', g, 'add', 'from', '10.99.1.1', 'table', '7');
     assert.match(await attach('rule', g, 'show'), /from 10\.99\.1\.1 lookup 7/);
@@ -311,8 +387,14 @@ describe('dovesnap attach (pipework)', () => {
     const pid = await bare(g);
     const nothing = async (): Promise<void> => {
       assert.deepEqual(hostLinksOf(pid), []);
-      assert.deepEqual(records().filter((r) => readFileSync(`${ATTACH_DIR}/${r}`, 'utf8').includes(`"${g}"`)), []);
-      assert.deepEqual((await ovsPortsMarked()).filter((n) => n.endsWith(`pl${pid}`)), []);
+      assert.deepEqual(
+        records().filter((r) => readFileSync(`${ATTACH_DIR}/${r}`, 'utf8').includes(`"${g}"`)),
+        [],
+      );
+      assert.deepEqual(
+        (await ovsPortsMarked()).filter((n) => n.endsWith(`pl${pid}`)),
+        [],
+      );
     };
     const noIf = await attachRaw(`eno${tag}x`, g, '10.0.0.2/24');
     assert.equal(noIf.code, 2);
@@ -351,30 +433,53 @@ describe('dovesnap attach (pipework)', () => {
     assert.ok(await ping(c, `${lan.prefix}.1`));
     const page = await dockerRaw('exec', c, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${lan.prefix}.1:8080/`);
     assert.equal(page.stdout.trim(), 'hello from the LAN server', 'TCP to the LAN server');
-    await waitFor('the host name in the lease table', async () => (await serverLeases(lan)).get(`${lan.prefix}.60`)?.host === c, 10_000, 200);
+    await waitFor(
+      'the host name in the lease table',
+      async () => (await serverLeases(lan)).get(`${lan.prefix}.60`)?.host === c,
+      10_000,
+      200,
+    );
     assert.equal(udhcpcOf(c).length, 1, 'one client, outside the container');
 
     // A pool lease, and the container dies without detach: the daemon stops its client, which releases.
     const d = `${uniqueName('ath')}-d`;
     await bare(d);
     const leased = /leased (\S+)\/24/.exec(await attach(br, d, 'dhcp'))?.[1];
-    assert.ok(leased !== undefined && leased.startsWith(`${lan.prefix}.1`), `a pool address: ${leased}`);
+    assert.ok(leased !== undefined, 'attach printed the leased address');
+    assert.ok(leased.startsWith(`${lan.prefix}.1`), `a pool address: ${leased}`);
     assert.equal(udhcpcOf(d).length, 1);
     await docker('rm', '-f', d);
-    await waitFor('the client gone and the lease released', async () => udhcpcOf(d).length === 0 && (await serverLeases(lan)).get(leased)?.expired === true, 20_000, 200);
+    await waitFor(
+      'the client gone and the lease released',
+      async () => udhcpcOf(d).length === 0 && (await serverLeases(lan)).get(leased)?.expired === true,
+      20_000,
+      200,
+    );
     // ISC dhclient: its own files, so the host's resolv.conf is left alone; detach releases.
     const e = `${uniqueName('ath')}-e`;
     await bare(e);
     const eKey = `${(await docker('inspect', '-f', '{{.Id}}', e)).trim().slice(0, 12)}_eth1`;
     const resolvBefore = readFileSync('/etc/resolv.conf', 'utf8');
     const byDhclient = /leased (\S+)\/24/.exec(await attach(br, e, 'dhclient'))?.[1];
-    assert.ok(byDhclient !== undefined && byDhclient.startsWith(`${lan.prefix}.1`), `a pool address from dhclient: ${byDhclient}`);
+    assert.ok(byDhclient !== undefined, 'attach printed the address dhclient leased');
+    assert.ok(byDhclient.startsWith(`${lan.prefix}.1`), `a pool address from dhclient: ${byDhclient}`);
     assert.ok(await ping(e, `${lan.prefix}.1`));
-    await waitFor('the host name from dhclient in the lease table', async () => (await serverLeases(lan)).get(byDhclient)?.host === e, 10_000, 200);
+    await waitFor(
+      'the host name from dhclient in the lease table',
+      async () => (await serverLeases(lan)).get(byDhclient)?.host === e,
+      10_000,
+      200,
+    );
     assert.equal(readFileSync('/etc/resolv.conf', 'utf8'), resolvBefore, "the host's resolv.conf is untouched");
     assert.equal(processesWith('dhclient', eKey).length, 1);
     await detach(e);
-    await waitFor('the dhclient lease released and the client gone', async () => processesWith('dhclient', eKey).length === 0 && (await serverLeases(lan)).get(byDhclient)?.expired === true, 20_000, 200);
+    await waitFor(
+      'the dhclient lease released and the client gone',
+      async () =>
+        processesWith('dhclient', eKey).length === 0 && (await serverLeases(lan)).get(byDhclient)?.expired === true,
+      20_000,
+      200,
+    );
     // A dhclient container dying without detach: the daemon stops its client too.
     const f = `${uniqueName('ath')}-f`;
     await bare(f);
@@ -382,11 +487,17 @@ describe('dovesnap attach (pipework)', () => {
     await attach(br, f, 'dhclient');
     assert.equal(processesWith('dhclient', fKey).length, 1);
     await docker('rm', '-f', f);
-    await waitFor("the dead container's dhclient stopped by the daemon", async () => processesWith('dhclient', fKey).length === 0 && !existsSync(`${ATTACH_DHCP_DIR}/${fKey}.dhclient.pid`), 20_000, 200);
+    await waitFor(
+      "the dead container's dhclient stopped by the daemon",
+      async () =>
+        processesWith('dhclient', fKey).length === 0 && !existsSync(`${ATTACH_DHCP_DIR}/${fKey}.dhclient.pid`),
+      20_000,
+      200,
+    );
 
     await detach(c);
     assert.equal(udhcpcOf(c).length, 0);
-    assert.ok(existsSync(`/sys/class/net/${br}`), "a bridge attach did not create stays");
+    assert.ok(existsSync(`/sys/class/net/${br}`), 'a bridge attach did not create stays');
     assert.equal(await attachRules(br), '', 'the forwarding rule goes with the last attachment');
   });
 
@@ -400,15 +511,17 @@ describe('dovesnap attach (pipework)', () => {
     const [g, h] = [`${uniqueName('atc')}-g`, `${uniqueName('atc')}-h`];
     await bare(g);
     await bare(h);
-    const keyOf = async (c: string): Promise<string> => `${(await docker('inspect', '-f', '{{.Id}}', c)).trim().slice(0, 12)}_eth1`;
+    const keyOf = async (c: string): Promise<string> =>
+      `${(await docker('inspect', '-f', '{{.Id}}', c)).trim().slice(0, 12)}_eth1`;
     const [gKey, hKey] = [await keyOf(g), await keyOf(h)];
     // What dhcpcd run from the host would change: its compiled-in directories, resolv.conf, the host name.
-    const hostState = (): string => JSON.stringify({
-      resolv: readFileSync('/etc/resolv.conf', 'utf8'),
-      hostname: readFileSync('/proc/sys/kernel/hostname', 'utf8'),
-      run: existsSync('/run/dhcpcd') ? readdirSync('/run/dhcpcd') : [],
-      db: existsSync('/var/lib/dhcpcd') ? readdirSync('/var/lib/dhcpcd') : [],
-    });
+    const hostState = (): string =>
+      JSON.stringify({
+        resolv: readFileSync('/etc/resolv.conf', 'utf8'),
+        hostname: readFileSync('/proc/sys/kernel/hostname', 'utf8'),
+        run: existsSync('/run/dhcpcd') ? readdirSync('/run/dhcpcd') : [],
+        db: existsSync('/var/lib/dhcpcd') ? readdirSync('/var/lib/dhcpcd') : [],
+      });
     const before = hostState();
 
     const gLease = /leased (\S+)\/24/.exec(await attach(br, g, 'dhcpcd'))?.[1];
@@ -416,26 +529,48 @@ describe('dovesnap attach (pipework)', () => {
     assert.ok(gLease?.startsWith(`${lan.prefix}.1`) === true, `a pool address for ${g}: ${gLease}`);
     assert.ok(hLease?.startsWith(`${lan.prefix}.1`) === true, `a pool address for ${h}: ${hLease}`);
     assert.notEqual(gLease, hLease, 'two clients with one interface name, each its own lease');
-    assert.match(await inContainer(g, 'ip', 'route'), new RegExp(`default via ${lan.prefix.replace(/\./g, '\\.')}\\.1 dev eth1`));
+    assert.match(
+      await inContainer(g, 'ip', 'route'),
+      new RegExp(`default via ${lan.prefix.replace(/\./g, '\\.')}\\.1 dev eth1`),
+    );
     assert.ok(await ping(g, `${lan.prefix}.1`));
     const page = await dockerRaw('exec', h, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${lan.prefix}.1:8080/`);
     assert.equal(page.stdout.trim(), 'hello from the LAN server', 'TCP to the LAN server');
-    await waitFor('the host names from dhcpcd in the lease table', async () => {
-      const leases = await serverLeases(lan);
-      return leases.get(gLease ?? '')?.host === g && leases.get(hLease ?? '')?.host === h;
-    }, 10_000, 200);
+    await waitFor(
+      'the host names from dhcpcd in the lease table',
+      async () => {
+        const leases = await serverLeases(lan);
+        return leases.get(gLease ?? '')?.host === g && leases.get(hLease ?? '')?.host === h;
+      },
+      10_000,
+      200,
+    );
     assert.equal(hostState(), before, "the host's dhcpcd directories, resolv.conf and host name are untouched");
     assert.ok(dhcpcdOf(gKey).length > 0 && dhcpcdOf(hKey).length > 0, 'each client runs, in its own mount namespace');
     assert.equal(dhcpcdOf(gKey).filter((p) => dhcpcdOf(hKey).includes(p)).length, 0);
 
     await detach(g);
-    await waitFor("g's lease released, its client and mount namespace gone", async () =>
-      dhcpcdOf(gKey).length === 0 && !existsSync(`${ATTACH_DHCP_DIR}/mnt/${gKey}`) && (await serverLeases(lan)).get(gLease ?? '')?.expired === true, 20_000, 200);
+    await waitFor(
+      "g's lease released, its client and mount namespace gone",
+      async () =>
+        dhcpcdOf(gKey).length === 0 &&
+        !existsSync(`${ATTACH_DHCP_DIR}/mnt/${gKey}`) &&
+        (await serverLeases(lan)).get(gLease ?? '')?.expired === true,
+      20_000,
+      200,
+    );
     // h dies without detach: the daemon stops its client, which releases through the link it still holds.
     await docker('rm', '-f', h);
-    await waitFor("the dead container's dhcpcd stopped by the daemon, its lease released", async () =>
-      dhcpcdOf(hKey).length === 0 && !existsSync(`${ATTACH_DHCP_DIR}/mnt/${hKey}`) && !existsSync(`${ATTACH_DHCP_DIR}/${hKey}.dhcpcd`) &&
-      (await serverLeases(lan)).get(hLease ?? '')?.expired === true, 20_000, 200);
+    await waitFor(
+      "the dead container's dhcpcd stopped by the daemon, its lease released",
+      async () =>
+        dhcpcdOf(hKey).length === 0 &&
+        !existsSync(`${ATTACH_DHCP_DIR}/mnt/${hKey}`) &&
+        !existsSync(`${ATTACH_DHCP_DIR}/${hKey}.dhcpcd`) &&
+        (await serverLeases(lan)).get(hLease ?? '')?.expired === true,
+      20_000,
+      200,
+    );
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
     assert.ok(!mounts.includes(gKey) && !mounts.includes(hKey), 'no mount of either client is left');
     assert.ok(!mounts.includes(` ${ATTACH_DHCP_DIR}/mnt `), 'nor the private mount that held their namespaces');
@@ -456,8 +591,18 @@ describe('dovesnap attach (pipework)', () => {
     await attach(br, q, `${prefix}.3/24`);
     assert.ok(await ping(p, `${prefix}.3`));
     await docker('restart', '-t', '1', p, q);
-    await waitFor(`${p} eth1 made anew`, async () => (await dockerRaw('exec', p, 'ip', 'addr', 'show', 'eth1')).stdout.includes(`inet ${prefix}.2/24`), 15_000, 200);
-    await waitFor(`${q}'s attachment forgotten`, async () => !records().some((r) => readFileSync(`${ATTACH_DIR}/${r}`, 'utf8').includes(`"${q}"`)), 15_000, 200);
+    await waitFor(
+      `${p} eth1 made anew`,
+      async () => (await dockerRaw('exec', p, 'ip', 'addr', 'show', 'eth1')).stdout.includes(`inet ${prefix}.2/24`),
+      15_000,
+      200,
+    );
+    await waitFor(
+      `${q}'s attachment forgotten`,
+      async () => !records().some((r) => readFileSync(`${ATTACH_DIR}/${r}`, 'utf8').includes(`"${q}"`)),
+      15_000,
+      200,
+    );
     assert.notEqual((await dockerRaw('exec', q, 'ip', 'link', 'show', 'eth1')).code, 0);
     // Without q, p's link still works: attach q again and talk.
     await attach(br, q, `${prefix}.3/24`);
@@ -490,7 +635,12 @@ describe('dovesnap attach (pipework)', () => {
       onCleanup(() => run('ip', ['route', 'del', `${n}.0/24`]));
       await must('ip', ['route', 'add', `${n}.0/24`, 'via', `${n1}.2`]);
     }
-    await waitFor('the host reaches the inner host', async () => (await run('busybox', ['ping', '-c', '1', '-W', '1', `${n3}.2`])).code === 0, 15_000, 200);
+    await waitFor(
+      'the host reaches the inner host',
+      async () => (await run('busybox', ['ping', '-c', '1', '-W', '1', `${n3}.2`])).code === 0,
+      15_000,
+      200,
+    );
     assert.ok(await ping(h1, `${n1}.1`), 'the inner host reaches the host');
     await docker('exec', '-d', h1, 'sh', '-c', 'echo hello-from-h1 | nc -l -p 8094');
     await new Promise((r) => setTimeout(r, 300));
@@ -499,10 +649,19 @@ describe('dovesnap attach (pipework)', () => {
     const traceHops = await run('sh', ['-c', `busybox traceroute -n -q 1 -w 1 -m 4 ${n3}.2 2>&1`]);
     assert.match(traceHops.stdout, new RegExp(`${n1}\\.2[\\s\\S]*${n2}\\.2[\\s\\S]*${n3}\\.2`), 'through R1 and R2');
     // The containers die without detach: nothing of the lab stays.
-    const pids = await Promise.all([r1, r2, h1].map(async (c) => (await docker('inspect', '-f', '{{.State.Pid}}', c)).trim()));
+    const pids = await Promise.all(
+      [r1, r2, h1].map(async (c) => (await docker('inspect', '-f', '{{.State.Pid}}', c)).trim()),
+    );
     await docker('rm', '-f', r1, r2, h1);
-    await waitFor('every veth, bridge, record and rule of the lab gone', async () =>
-      pids.every((p) => hostLinksOf(p).length === 0) && [br1, br2, br3].every((b) => !existsSync(`/sys/class/net/${b}`)) && (await attachRules(br1, br2, br3)) === '', 20_000, 200);
+    await waitFor(
+      'every veth, bridge, record and rule of the lab gone',
+      async () =>
+        pids.every((p) => hostLinksOf(p).length === 0) &&
+        [br1, br2, br3].every((b) => !existsSync(`/sys/class/net/${b}`)) &&
+        (await attachRules(br1, br2, br3)) === '',
+      20_000,
+      200,
+    );
   });
 });
 
@@ -550,4 +709,3 @@ function processesWith(program: string, text: string): number[] {
   }
   return out;
 }
-

@@ -3,8 +3,25 @@ import assert from 'node:assert/strict';
 import { statSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, docker, dockerRaw, faucetYaml, httpGet, must, runContainer, serveHttp, startCapture, status, STATUS_URL,
-  testDpid, testSubnet, uniqueName, waitFor, waitPing, type Capture, type StatusContainer,
+  containerIp,
+  createNetwork,
+  docker,
+  dockerRaw,
+  faucetYaml,
+  httpGet,
+  must,
+  runContainer,
+  serveHttp,
+  startCapture,
+  status,
+  STATUS_URL,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
+  type Capture,
+  type StatusContainer,
 } from './harness.js';
 
 /**
@@ -33,7 +50,9 @@ function interfaces(dp: string): Record<string, FaucetPort> {
 async function containerOf(name: string): Promise<StatusContainer & { Capture?: boolean }> {
   return waitFor(`${name} in the status API`, async () => {
     const all = Object.values(await status()).flatMap((n) => Object.values(n.Containers));
-    return all.find((c) => c.Name === `/${name}` && c.OFPort !== null) as (StatusContainer & { Capture?: boolean }) | undefined;
+    return all.find((c) => c.Name === `/${name}` && c.OFPort !== null) as
+      | (StatusContainer & { Capture?: boolean })
+      | undefined;
   });
 }
 
@@ -44,7 +63,14 @@ async function rxPackets(container: string): Promise<number> {
 describe('capture ports (label dovesnap.faucet.capture)', () => {
   const tag = uniqueName('cap').slice(-6);
   const net = `dst-cap-${tag}`;
-  const [a, b, tap1, tap2, bad, late] = ['a', 'b', 'tap1', 'tap2', 'bad', 'late'].map((s) => `${net}-${s}`) as [string, string, string, string, string, string];
+  const [a, b, tap1, tap2, bad, late] = ['a', 'b', 'tap1', 'tap2', 'bad', 'late'].map((s) => `${net}-${s}`) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   let caps: Capture[] = [];
   let bIp = '';
   let aIp = '';
@@ -54,7 +80,17 @@ describe('capture ports (label dovesnap.faucet.capture)', () => {
     const daemonFrom = statSync(DAEMON_LOG).size;
     await createNetwork(net, { 'ovs.bridge.dpid': testDpid() }, ['--subnet', sub.subnet]);
     // The network's ready ports programmed first, so that the late container below can take one.
-    await waitFor('ready ports programmed', async () => readFileSync(DAEMON_LOG).subarray(daemonFrom).toString('utf8').split('\n').some((l) => l.includes(`"network":"${net}"`) && l.includes('"msg":"ready ports programmed"')), 30_000, 200);
+    await waitFor(
+      'ready ports programmed',
+      async () =>
+        readFileSync(DAEMON_LOG)
+          .subarray(daemonFrom)
+          .toString('utf8')
+          .split('\n')
+          .some((l) => l.includes(`"network":"${net}"`) && l.includes('"msg":"ready ports programmed"')),
+      30_000,
+      200,
+    );
     await Promise.all([
       runContainer(a, net),
       runContainer(b, net),
@@ -62,17 +98,25 @@ describe('capture ports (label dovesnap.faucet.capture)', () => {
       runContainer(tap2, net, ['--label', `dovesnap.faucet.capture=other:false/${net}:true`]),
     ]);
     const [ca, cb, t1, t2] = await Promise.all([containerOf(a), containerOf(b), containerOf(tap1), containerOf(tap2)]);
-    const entry = await waitFor('both capture entries in faucet.yaml, listing a and b', async () => {
-      const ifs = interfaces(net);
-      const e1 = ifs[String(t1.OFPort)];
-      const e2 = ifs[String(t2.OFPort)];
-      const lists = (e: FaucetPort | undefined): boolean => e?.mirror?.includes(ca.OFPort ?? -1) === true && e.mirror.includes(cb.OFPort ?? -1);
-      return lists(e1) && lists(e2) ? { e1, e2 } : undefined;
-    }, 30_000);
+    const entry = await waitFor(
+      'both capture entries in faucet.yaml, listing a and b',
+      async () => {
+        const ifs = interfaces(net);
+        const e1 = ifs[String(t1.OFPort)];
+        const e2 = ifs[String(t2.OFPort)];
+        const lists = (e: FaucetPort | undefined): boolean =>
+          e?.mirror?.includes(ca.OFPort ?? -1) === true && e.mirror.includes(cb.OFPort ?? -1);
+        return lists(e1) && lists(e2) ? { e1, e2 } : undefined;
+      },
+      30_000,
+    );
     for (const e of [entry.e1, entry.e2]) {
       assert.equal(e?.output_only, true);
       assert.equal(e?.native_vlan, undefined, 'a capture port is on no VLAN');
-      assert.ok(!e?.mirror?.includes(t1.OFPort ?? -1) && !e?.mirror?.includes(t2.OFPort ?? -1), 'capture ports do not mirror each other');
+      assert.ok(
+        !e?.mirror?.includes(t1.OFPort ?? -1) && !e?.mirror?.includes(t2.OFPort ?? -1),
+        'capture ports do not mirror each other',
+      );
     }
     for (const t of [t1, t2]) {
       assert.equal(t.Capture, true);
@@ -80,7 +124,12 @@ describe('capture ports (label dovesnap.faucet.capture)', () => {
       assert.equal(t.Blocked, null);
     }
     assert.equal(ca.Capture, false);
-    const printed = await must('node', [`${new URL('../../..', import.meta.url).pathname}dist/src/cli/main.js`, 'status', '--url', STATUS_URL]);
+    const printed = await must('node', [
+      `${new URL('../../..', import.meta.url).pathname}dist/src/cli/main.js`,
+      'status',
+      '--url',
+      STATUS_URL,
+    ]);
     assert.match(printed, new RegExp(`${tap1.replace(/[-]/g, '\\-')} .* capture +up, capture \\(output only\\)`));
   });
 
@@ -103,7 +152,10 @@ describe('capture ports (label dovesnap.faucet.capture)', () => {
     for (const [i, t] of [tap1, tap2].entries()) {
       const got = (after[i] ?? 0) - (before[i] ?? 0);
       // Each request and each reply at least once, and the TCP exchange (at least SYN, SYN-ACK, ACK, request, response).
-      assert.ok(got >= 2 * PINGS + 5, `${t} received ${got} frames during ${PINGS} pings and one HTTP fetch, expected at least ${2 * PINGS + 5}`);
+      assert.ok(
+        got >= 2 * PINGS + 5,
+        `${t} received ${got} frames during ${PINGS} pings and one HTTP fetch, expected at least ${2 * PINGS + 5}`,
+      );
     }
   });
 
@@ -135,6 +187,11 @@ describe('capture ports (label dovesnap.faucet.capture)', () => {
     await waitPing(late, bIp);
     const from = caps[0]?.lines.length ?? 0;
     await docker('exec', late, 'ping', '-c', '3', '-i', '0.2', bIp);
-    await caps[0]?.waitLine('late -> b on the capture port', new RegExp(`${lateIp} > ${bIp}: ICMP echo request`), 15_000, from);
+    await caps[0]?.waitLine(
+      'late -> b on the capture port',
+      new RegExp(`${lateIp} > ${bIp}: ICMP echo request`),
+      15_000,
+      from,
+    );
   });
 });

@@ -7,8 +7,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import {
-  addOperatorEntries, bridgeExists, docker, faucetYaml, httpGet, IMAGE, onCleanup, ping, status, testDpid, testSubnet,
-  uniqueName, waitFor, waitPing, type RunResult, type StatusNetwork,
+  addOperatorEntries,
+  bridgeExists,
+  docker,
+  faucetYaml,
+  httpGet,
+  IMAGE,
+  onCleanup,
+  ping,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
+  type RunResult,
+  type StatusNetwork,
 } from './harness.js';
 
 /**
@@ -88,10 +102,16 @@ networks:
 function compose(tool: ComposeTool, dir: string, project: string, args: readonly string[]): Promise<RunResult> {
   return new Promise((resolve) => {
     const env = { ...process.env, COMPOSE_PROJECT_NAME: project };
-    execFile(tool.bin, ['-f', join(dir, 'compose.yaml'), ...args], { cwd: dir, env, timeout: 180_000, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      tool.bin,
+      ['-f', join(dir, 'compose.yaml'), ...args],
+      { cwd: dir, env, timeout: 180_000, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const code =
+          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -104,7 +124,11 @@ async function composeMust(tool: ComposeTool, dir: string, project: string, args
 const byProject = (project: string): string => `label=com.docker.compose.project=${project}`;
 
 function dpOf(name: string): { interfaces?: Record<string, { description?: string; acls_in?: string[] }> } | undefined {
-  return (parse(faucetYaml()) as { dps?: Record<string, { interfaces?: Record<string, { description?: string; acls_in?: string[] }> }> }).dps?.[name];
+  return (
+    parse(faucetYaml()) as {
+      dps?: Record<string, { interfaces?: Record<string, { description?: string; acls_in?: string[] }> }>;
+    }
+  ).dps?.[name];
 }
 
 for (const tool of COMPOSES) {
@@ -133,31 +157,64 @@ for (const tool of COMPOSES) {
         await compose(tool, dir, project, ['down', '--remove-orphans', '--timeout', '1']);
         rmSync(dir, { recursive: true, force: true });
       });
-      writeFileSync(join(dir, 'compose.yaml'), composeFile({ dpid: testDpid(), vlan: 3000 + randomInt(0, 900), subnet: sub.subnet, webIp, acl }));
+      writeFileSync(
+        join(dir, 'compose.yaml'),
+        composeFile({ dpid: testDpid(), vlan: 3000 + randomInt(0, 900), subnet: sub.subnet, webIp, acl }),
+      );
       await composeMust(tool, dir, project, ['up', '-d']);
 
       const web = await composeMust(tool, dir, project, ['ps', '-q', 'web']);
       const client = await composeMust(tool, dir, project, ['ps', '-q', 'client']);
       assert.match(web, /^[0-9a-f]{64}$/);
       assert.match(client, /^[0-9a-f]{64}$/);
-      assert.equal(await docker('network', 'ls', '--filter', byProject(project), '--format', '{{.Name}} {{.Driver}}'), `${network} dovesnap`);
-      assert.equal(await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, web), webIp);
-      const clientIp = await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, client);
+      assert.equal(
+        await docker('network', 'ls', '--filter', byProject(project), '--format', '{{.Name}} {{.Driver}}'),
+        `${network} dovesnap`,
+      );
+      assert.equal(
+        await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, web),
+        webIp,
+      );
+      const clientIp = await docker(
+        'inspect',
+        '-f',
+        `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
+        client,
+      );
       assert.ok(clientIp.startsWith(`${sub.prefix}.`), `client address ${clientIp} in ${sub.subnet}`);
 
       // The label named the network `labnet`, as the compose file does: the port has the ACL.
-      const net = await waitFor('the network in the status API with the ACL on the client', async () => {
-        const n = Object.values(await status()).find((s: StatusNetwork) => s.NetworkName === network);
-        return n !== undefined && Object.values(n.Containers).some((c) => c.Id === client && c.PortACLs.includes(acl)) ? n : undefined;
-      }, 30_000);
-      assert.deepEqual(Object.values(net.Containers).find((c) => c.Id === web)?.PortACLs, [], 'web has no ACL of its own');
+      const net = await waitFor(
+        'the network in the status API with the ACL on the client',
+        async () => {
+          const n = Object.values(await status()).find((s: StatusNetwork) => s.NetworkName === network);
+          return n !== undefined && Object.values(n.Containers).some((c) => c.Id === client && c.PortACLs.includes(acl))
+            ? n
+            : undefined;
+        },
+        30_000,
+      );
+      assert.deepEqual(
+        Object.values(net.Containers).find((c) => c.Id === web)?.PortACLs,
+        [],
+        'web has no ACL of its own',
+      );
       const clientName = await docker('inspect', '-f', '{{.Name}}', client);
-      await waitFor('the ACL on the client port in faucet.yaml', async () =>
-        Object.values(dpOf(network)?.interfaces ?? {}).some((i) => i.description?.includes(clientName.replace(/^\//, '')) === true && i.acls_in?.includes(acl) === true), 30_000);
+      await waitFor(
+        'the ACL on the client port in faucet.yaml',
+        async () =>
+          Object.values(dpOf(network)?.interfaces ?? {}).some(
+            (i) => i.description?.includes(clientName.replace(/^\//, '')) === true && i.acls_in?.includes(acl) === true,
+          ),
+        30_000,
+      );
 
       await waitPing(client, webIp);
       assert.ok(await ping(web, clientIp), 'web pings client');
-      assert.equal(await waitFor('TCP from client to web:80', () => httpGet(client, `http://${webIp}:80/`), 30_000), 'hello-compose');
+      assert.equal(
+        await waitFor('TCP from client to web:80', () => httpGet(client, `http://${webIp}:80/`), 30_000),
+        'hello-compose',
+      );
       // The ACL at work: port 81 is served (from web itself) but dropped from the labelled client.
       assert.equal(await httpGet(web, 'http://127.0.0.1:81/'), 'hello-compose');
       assert.equal(await httpGet(client, `http://${webIp}:81/`), undefined, 'the ACL drops TCP to port 81');
@@ -169,7 +226,11 @@ for (const tool of COMPOSES) {
       assert.equal(await docker('network', 'ls', '-q', '--filter', byProject(project)), '', 'no network left');
       await waitFor(`bridge ${bridge} removed`, async () => !(await bridgeExists(bridge)), 30_000);
       await waitFor(`FAUCET DP ${network} removed`, async () => dpOf(network) === undefined, 30_000);
-      assert.equal(Object.values(await status()).find((s) => s.NetworkName === network), undefined, 'not in the status API');
+      assert.equal(
+        Object.values(await status()).find((s) => s.NetworkName === network),
+        undefined,
+        'not in the status API',
+      );
     });
   });
 }

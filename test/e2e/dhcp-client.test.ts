@@ -28,11 +28,22 @@ describe('DHCP client supervisor (udhcpc in a network namespace, udhcpd as the s
   let sup: DhcpSupervisor;
   const serverConf = (reservation: boolean): string =>
     [
-      `start ${prefix}.10`, `end ${prefix}.20`, 'interface dhs0', `lease_file ${leases}`, `pidfile ${path.join(dir, 'udhcpd.pid')}`,
-      'option subnet 255.255.255.0', `option router ${prefix}.1`, `option dns ${prefix}.1`, 'option domain lab.test', 'option lease 600',
-      ...(reservation ? [`static_lease ${mac} ${prefix}.15`] : []), 'auto_time 1', '',
+      `start ${prefix}.10`,
+      `end ${prefix}.20`,
+      'interface dhs0',
+      `lease_file ${leases}`,
+      `pidfile ${path.join(dir, 'udhcpd.pid')}`,
+      'option subnet 255.255.255.0',
+      `option router ${prefix}.1`,
+      `option dns ${prefix}.1`,
+      'option domain lab.test',
+      'option lease 600',
+      ...(reservation ? [`static_lease ${mac} ${prefix}.15`] : []),
+      'auto_time 1',
+      '',
     ].join('\n');
-  const startServer = (): ChildProcess => spawn('ip', ['netns', 'exec', srv, 'busybox', 'udhcpd', '-f', conf], { stdio: 'ignore' });
+  const startServer = (): ChildProcess =>
+    spawn('ip', ['netns', 'exec', srv, 'busybox', 'udhcpd', '-f', conf], { stdio: 'ignore' });
   let server: ChildProcess;
 
   it('gets a lease (the reserved address for its MAC), configures the interface and sends its hostname', async () => {
@@ -50,7 +61,12 @@ describe('DHCP client supervisor (udhcpc in a network namespace, udhcpd as the s
     server = startServer();
     onCleanup(async () => server.kill('SIGKILL'));
 
-    sup = new DhcpSupervisor({ dir: path.join(dir, 'clients'), logger: silentLogger(), checkMs: 200, maxBackoffMs: 1000 });
+    sup = new DhcpSupervisor({
+      dir: path.join(dir, 'clients'),
+      logger: silentLogger(),
+      checkMs: 200,
+      maxBackoffMs: 1000,
+    });
     onCleanup(async () => {
       await sup.stop('ep1');
       await sup.stop('ep2');
@@ -65,25 +81,48 @@ describe('DHCP client supervisor (udhcpc in a network namespace, udhcpd as the s
     assert.deepEqual(lease.dns, [`${prefix}.1`]);
     assert.equal(lease.domain, 'lab.test');
     assert.equal(lease.serverId, `${prefix}.1`);
-    assert.match(await must('ip', ['-n', cli, '-4', '-o', 'addr', 'show', 'dev', 'dhc0']), new RegExp(` ${prefix.replace(/\./g, '\\.')}\\.15/24 `));
-    assert.match(await must('ip', ['-n', cli, 'route', 'show', 'default']), new RegExp(`default via ${prefix.replace(/\./g, '\\.')}\\.1 dev dhc0`));
-    assert.equal((await run('ip', ['netns', 'exec', cli, 'busybox', 'ping', '-c', '1', '-W', '2', `${prefix}.1`])).code, 0, 'reaches the server');
+    assert.match(
+      await must('ip', ['-n', cli, '-4', '-o', 'addr', 'show', 'dev', 'dhc0']),
+      new RegExp(` ${prefix.replace(/\./g, '\\.')}\\.15/24 `),
+    );
+    assert.match(
+      await must('ip', ['-n', cli, 'route', 'show', 'default']),
+      new RegExp(`default via ${prefix.replace(/\./g, '\\.')}\\.1 dev dhc0`),
+    );
+    assert.equal(
+      (await run('ip', ['netns', 'exec', cli, 'busybox', 'ping', '-c', '1', '-W', '2', `${prefix}.1`])).code,
+      0,
+      'reaches the server',
+    );
     // The host name the client sent, as the server recorded it (Docker's "_" is not allowed in one).
-    await waitFor('the lease file lists the host name', async () => (await run('busybox', ['dumpleases', '-f', leases])).stdout.includes('web-1'), 10_000);
+    await waitFor(
+      'the lease file lists the host name',
+      async () => (await run('busybox', ['dumpleases', '-f', leases])).stdout.includes('web-1'),
+      10_000,
+    );
   });
 
   it('adopts a running client instead of starting another, and starts a killed one again', async () => {
     const pid = sup.status('ep1').pid;
     assert.ok(pid !== undefined);
-    const again = new DhcpSupervisor({ dir: path.join(dir, 'clients'), logger: silentLogger(), checkMs: 200, maxBackoffMs: 1000 });
+    const again = new DhcpSupervisor({
+      dir: path.join(dir, 'clients'),
+      logger: silentLogger(),
+      checkMs: 200,
+      maxBackoffMs: 1000,
+    });
     again.ensure({ endpointId: 'ep1', netns: `/run/netns/${cli}`, ifname: 'dhc0', hostname: 'web_1' });
     assert.equal(again.status('ep1').pid, pid, 'the same client');
     again.close();
     process.kill(pid, 'SIGKILL');
-    const next = await waitFor('a new client', async () => {
-      const p = sup.status('ep1').pid;
-      return p !== undefined && p !== pid ? p : undefined;
-    }, 15_000);
+    const next = await waitFor(
+      'a new client',
+      async () => {
+        const p = sup.status('ep1').pid;
+        return p !== undefined && p !== pid ? p : undefined;
+      },
+      15_000,
+    );
     assert.notEqual(next, pid);
     assert.equal(sup.status('ep1').restarts, 1);
     await waitFor('bound again', async () => sup.status('ep1').report?.lease?.address === `${prefix}.15`, 20_000);
@@ -101,23 +140,37 @@ describe('DHCP client supervisor (udhcpc in a network namespace, udhcpd as the s
     sup.ensure({ endpointId: 'ep2', netns: `/run/netns/${cli}`, ifname: 'dhc0', hostname: 'db' });
     // (The server remembers this MAC's earlier lease, now an ordinary one from its pool.)
     const lease = await waitFor('a pool lease', async () => sup.status('ep2').report?.lease, 20_000);
-    const leaseLine = async (): Promise<string | undefined> => (await run('busybox', ['dumpleases', '-f', leases])).stdout.split('\n').find((l) => l.includes(`${lease.address} `));
-    await waitFor('the server lists the active lease', async () => {
-      const line = await leaseLine();
-      return line !== undefined && !/expired/.test(line);
-    }, 10_000);
+    const leaseLine = async (): Promise<string | undefined> =>
+      (await run('busybox', ['dumpleases', '-f', leases])).stdout
+        .split('\n')
+        .find((l) => l.includes(`${lease.address} `));
+    await waitFor(
+      'the server lists the active lease',
+      async () => {
+        const line = await leaseLine();
+        return line !== undefined && !/expired/.test(line);
+      },
+      10_000,
+    );
     await sup.stop('ep2');
     await waitFor('the server saw the release', async () => /expired/.test((await leaseLine()) ?? ''), 10_000);
   });
 
-  it('releases from the host, through the interface, when the interface had left the client\'s namespace first', async () => {
+  it("releases from the host, through the interface, when the interface had left the client's namespace first", async () => {
     sup.ensure({ endpointId: 'ep3', netns: `/run/netns/${cli}`, ifname: 'dhc0', hostname: 'db' });
     const lease = await waitFor('a pool lease', async () => sup.status('ep3').report?.lease, 20_000);
-    const leaseLine = async (): Promise<string | undefined> => (await run('busybox', ['dumpleases', '-f', leases])).stdout.split('\n').find((l) => l.includes(`${lease.address} `));
-    await waitFor('the server lists the active lease', async () => {
-      const line = await leaseLine();
-      return line !== undefined && !/expired/.test(line);
-    }, 10_000);
+    const leaseLine = async (): Promise<string | undefined> =>
+      (await run('busybox', ['dumpleases', '-f', leases])).stdout
+        .split('\n')
+        .find((l) => l.includes(`${lease.address} `));
+    await waitFor(
+      'the server lists the active lease',
+      async () => {
+        const line = await leaseLine();
+        return line !== undefined && !/expired/.test(line);
+      },
+      10_000,
+    );
     // What some engines do before Leave: the interface goes back to the host, under its own name.
     const link = `dsdhc${tag}`;
     onCleanup(() => run('ip', ['link', 'del', link]));
@@ -130,8 +183,15 @@ describe('DHCP client supervisor (udhcpc in a network namespace, udhcpd as the s
     await releaseThroughLink({ link, mac, lease });
     await waitFor('the server saw the release', async () => /expired/.test((await leaseLine()) ?? ''), 10_000);
     assert.ok(existsSync(`/sys/class/net/${link}`), 'the interface is back in the host namespace');
-    assert.equal((await run('ip', ['-o', 'addr', 'show', 'dev', link])).stdout.trim(), '', 'without the leased address');
-    assert.deepEqual((await run('ip', ['netns', 'list'])).stdout.split('\n').filter((n) => n.startsWith('dsrel')), [], 'no scratch namespace left');
+    assert.equal(
+      (await run('ip', ['-o', 'addr', 'show', 'dev', link])).stdout.trim(),
+      '',
+      'without the leased address',
+    );
+    assert.deepEqual(
+      (await run('ip', ['netns', 'list'])).stdout.split('\n').filter((n) => n.startsWith('dsrel')),
+      [],
+      'no scratch namespace left',
+    );
   });
 });
-

@@ -48,22 +48,38 @@ export async function makeLan(tag: string, reservations: readonly [string, numbe
   const exec = (args: readonly string[]): Promise<RunResult> => run('ip', ['netns', 'exec', ns, ...args]);
   if (server) {
     const conf = [
-      `start ${prefix}.100`, `end ${prefix}.150`, `interface ${inside}`, `lease_file ${leases}`, `pidfile ${dir}/udhcpd.pid`,
-      'option subnet 255.255.255.0', `option router ${prefix}.1`, `option dns ${prefix}.1`, 'option domain lab.test',
+      `start ${prefix}.100`,
+      `end ${prefix}.150`,
+      `interface ${inside}`,
+      `lease_file ${leases}`,
+      `pidfile ${dir}/udhcpd.pid`,
+      'option subnet 255.255.255.0',
+      `option router ${prefix}.1`,
+      `option dns ${prefix}.1`,
+      'option domain lab.test',
       // Short leases, so that the test sees a renewal.
-      'min_lease 10', 'option lease 20', 'auto_time 1',
-      ...reservations.map(([mac, host]) => `static_lease ${mac} ${prefix}.${host}`), '',
+      'min_lease 10',
+      'option lease 20',
+      'auto_time 1',
+      ...reservations.map(([mac, host]) => `static_lease ${mac} ${prefix}.${host}`),
+      '',
     ].join('\n');
     await must('sh', ['-c', `cat > ${dir}/udhcpd.conf <<'EOF'\n${conf}EOF`]);
     // A short ARP check of each offered address (udhcpd answers no one else for its duration, 2 s by default).
     assert.equal((await exec(['busybox', 'udhcpd', '-a', '200', `${dir}/udhcpd.conf`])).code, 0, 'udhcpd starts');
-    assert.equal((await exec(['busybox', 'httpd', '-p', `${prefix}.1:8080`, '-h', `${dir}/www`])).code, 0, 'httpd starts');
+    assert.equal(
+      (await exec(['busybox', 'httpd', '-p', `${prefix}.1:8080`, '-h', `${dir}/www`])).code,
+      0,
+      'httpd starts',
+    );
   }
   return { ns, port, prefix, leases, exec };
 }
 
 /** The server's lease table: address → { mac, host, expired }. */
-export async function serverLeases(lan: DhcpLan): Promise<Map<string, { mac: string; host: string; expired: boolean }>> {
+export async function serverLeases(
+  lan: DhcpLan,
+): Promise<Map<string, { mac: string; host: string; expired: boolean }>> {
   const out = new Map<string, { mac: string; host: string; expired: boolean }>();
   const r = await run('busybox', ['dumpleases', '-f', lan.leases]);
   for (const line of r.stdout.split('\n')) {
@@ -73,4 +89,3 @@ export async function serverLeases(lan: DhcpLan): Promise<Map<string, { mac: str
   }
   return out;
 }
-

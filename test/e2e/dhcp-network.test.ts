@@ -2,7 +2,20 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import {
-  DOCKER, bridgeExists, createNetwork, docker, dockerRaw, must, onCleanup, processAlive, run, runContainer, status, testDpid, uniqueName, waitFor,
+  DOCKER,
+  bridgeExists,
+  createNetwork,
+  docker,
+  dockerRaw,
+  must,
+  onCleanup,
+  processAlive,
+  run,
+  runContainer,
+  status,
+  testDpid,
+  uniqueName,
+  waitFor,
 } from './harness.js';
 import { makeLan, serverLeases, type DhcpLan } from './dhcp-lan.js';
 
@@ -38,10 +51,15 @@ async function dhcpOf(container: string): Promise<{ dhcp: DhcpInfo; hostIp: stri
 }
 
 async function bound(container: string, timeoutMs = 45_000): Promise<{ dhcp: DhcpInfo; hostIp: string; mac: string }> {
-  return waitFor(`a lease for ${container}`, async () => {
-    const d = await dhcpOf(container);
-    return d?.dhcp.State === 'bound' ? d : undefined;
-  }, timeoutMs, 250);
+  return waitFor(
+    `a lease for ${container}`,
+    async () => {
+      const d = await dhcpOf(container);
+      return d?.dhcp.State === 'bound' ? d : undefined;
+    },
+    timeoutMs,
+    250,
+  );
 }
 
 async function addressInside(container: string): Promise<string | undefined> {
@@ -77,7 +95,18 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
   const [c1, c2, c3] = ['c1', 'c2', 'c3'].map((s) => `${net}-${s}`) as [string, string, string];
 
   it('refuses the combinations that cannot work, naming the option, and creates nothing', async () => {
-    const base = ['network', 'create', '-d', 'dovesnap', '-o', 'ovs.bridge.dhcp=true', '-o', 'ovs.bridge.mode=flat', '-o', `ovs.bridge.dpid=${testDpid()}`];
+    const base = [
+      'network',
+      'create',
+      '-d',
+      'dovesnap',
+      '-o',
+      'ovs.bridge.dhcp=true',
+      '-o',
+      'ovs.bridge.mode=flat',
+      '-o',
+      `ovs.bridge.dpid=${testDpid()}`,
+    ];
     const cases: [string[], RegExp][] = [
       [['--internal'], /ovs\.bridge\.dhcp.*--ipam-driver null/],
       [['--ipam-driver', 'null'], /ovs\.bridge\.dhcp.*--internal/],
@@ -96,8 +125,20 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
   });
 
   it('leases an address from the LAN server to a container, which reaches the server over TCP and gets its DNS settings', async () => {
-    lan = await makeLan(tag, [[reservedMac, 20], [prefixedMac, 33]]);
-    const id = await createNetwork(net, { 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'flat', 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.add_ports': lan.port }, ['--internal', '--ipam-driver', 'null']);
+    lan = await makeLan(tag, [
+      [reservedMac, 20],
+      [prefixedMac, 33],
+    ]);
+    const id = await createNetwork(
+      net,
+      {
+        'ovs.bridge.dhcp': 'true',
+        'ovs.bridge.mode': 'flat',
+        'ovs.bridge.dpid': testDpid(),
+        'ovs.bridge.add_ports': lan.port,
+      },
+      ['--internal', '--ipam-driver', 'null'],
+    );
     assert.ok(await bridgeExists(`ovsbr-${id.slice(0, 5)}`));
     await runContainer(c1, net);
     const d = await bound(c1);
@@ -109,22 +150,41 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
     assert.deepEqual(d.dhcp.Dns, [`${lan.prefix}.1`]);
     assert.equal(d.dhcp.Domain, 'lab.test');
     assert.equal(await addressInside(c1), addr, 'configured inside the container');
-    assert.match(await docker('exec', c1, 'ip', 'route', 'show', 'default'), new RegExp(`default via ${lan.prefix.replace(/\./g, '\\.')}\\.1`));
-    assert.equal((await dockerRaw('exec', c1, 'ping', '-c', '1', '-W', '2', `${lan.prefix}.1`)).code, 0, 'ping the server');
+    assert.match(
+      await docker('exec', c1, 'ip', 'route', 'show', 'default'),
+      new RegExp(`default via ${lan.prefix.replace(/\./g, '\\.')}\\.1`),
+    );
+    assert.equal(
+      (await dockerRaw('exec', c1, 'ping', '-c', '1', '-W', '2', `${lan.prefix}.1`)).code,
+      0,
+      'ping the server',
+    );
     const page = await dockerRaw('exec', c1, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${lan.prefix}.1:8080/`);
     assert.equal(page.stdout.trim(), 'hello from the LAN server', 'TCP to the server');
-    const resolv = await waitFor('resolv.conf from the lease', async () => {
-      const text = await docker('exec', c1, 'cat', '/etc/resolv.conf');
-      return text.includes('dovesnap') ? text : undefined;
-    }, 10_000, 200);
+    const resolv = await waitFor(
+      'resolv.conf from the lease',
+      async () => {
+        const text = await docker('exec', c1, 'cat', '/etc/resolv.conf');
+        return text.includes('dovesnap') ? text : undefined;
+      },
+      10_000,
+      200,
+    );
     assert.match(resolv, new RegExp(`^nameserver ${lan.prefix.replace(/\./g, '\\.')}\\.1$`, 'm'));
     assert.match(resolv, /^search lab\.test$/m);
     assert.match((await dhcpOf(c1))?.dhcp.ResolvConf ?? '', /^applied/);
     // The container's name went to the server as its host name.
-    await waitFor('the server records the host name', async () => (await serverLeases(lan)).get(addr)?.host === c1, 10_000);
+    await waitFor(
+      'the server records the host name',
+      async () => (await serverLeases(lan)).get(addr)?.host === c1,
+      10_000,
+    );
     // `dovesnap status` shows the lease.
     const table = await must('node', [`${REPO}/dist/src/cli/main.js`, 'status']);
-    assert.match(table, new RegExp(`${c1}.*dhcp ${addr.replace(/\./g, '\\.')}/24 from ${lan.prefix.replace(/\./g, '\\.')}\\.1`));
+    assert.match(
+      table,
+      new RegExp(`${c1}.*dhcp ${addr.replace(/\./g, '\\.')}/24 from ${lan.prefix.replace(/\./g, '\\.')}\\.1`),
+    );
   });
 
   it('gives reserved addresses by MAC: with --mac-address, and with the MAC a mac_prefix label made', async () => {
@@ -141,10 +201,15 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
   it('renews the lease', async () => {
     const before = (await bound(c2)).dhcp.LeasedAt;
     // A 20 s lease is renewed after 10 s.
-    await waitFor('a renewal', async () => {
-      const d = await dhcpOf(c2);
-      return d?.dhcp.State === 'bound' && d.dhcp.LeasedAt !== before ? d : undefined;
-    }, 30_000, 500);
+    await waitFor(
+      'a renewal',
+      async () => {
+        const d = await dhcpOf(c2);
+        return d?.dhcp.State === 'bound' && d.dhcp.LeasedAt !== before ? d : undefined;
+      },
+      30_000,
+      500,
+    );
     assert.equal(await addressInside(c2), `${lan.prefix}.20`);
   });
 
@@ -153,10 +218,15 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
     const pid = d.dhcp.ClientPid ?? 0;
     assert.ok(pid > 0);
     process.kill(pid, 'SIGKILL');
-    const again = await waitFor('a new client, bound', async () => {
-      const x = await dhcpOf(c1);
-      return x?.dhcp.State === 'bound' && x.dhcp.ClientPid !== null && x.dhcp.ClientPid !== pid ? x : undefined;
-    }, 30_000, 250);
+    const again = await waitFor(
+      'a new client, bound',
+      async () => {
+        const x = await dhcpOf(c1);
+        return x?.dhcp.State === 'bound' && x.dhcp.ClientPid !== null && x.dhcp.ClientPid !== pid ? x : undefined;
+      },
+      30_000,
+      250,
+    );
     assert.equal(again.dhcp.Address, d.dhcp.Address);
     assert.equal(await addressInside(c1), d.dhcp.Address);
   });
@@ -185,22 +255,44 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
     assert.equal(await addressInside(c1), d.dhcp.Address);
     assert.ok(d.dhcp.Address?.startsWith(`${lan.prefix}.`), `${first} then ${d.dhcp.Address}`);
     const ep = await endpointOf(c1, net);
-    await waitFor('the server lists the active lease', async () => (await serverLeases(lan)).get(d.dhcp.Address ?? '')?.expired === false, 10_000);
+    await waitFor(
+      'the server lists the active lease',
+      async () => (await serverLeases(lan)).get(d.dhcp.Address ?? '')?.expired === false,
+      10_000,
+    );
     await docker('stop', '-t', '1', c1);
-    await waitFor('the server saw the release', async () => (await serverLeases(lan)).get(d.dhcp.Address ?? '')?.expired === true, 10_000);
+    await waitFor(
+      'the server saw the release',
+      async () => (await serverLeases(lan)).get(d.dhcp.Address ?? '')?.expired === true,
+      10_000,
+    );
     assert.deepEqual(clientsOf(ep), [], 'no client left');
   });
 
   it('keeps a container with no DHCP server running, without an address, and says why', async () => {
     const quiet = await makeLan(`${tag}q`.slice(-7), [], false);
     const qnet = `${net}-q`;
-    await createNetwork(qnet, { 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'flat', 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.add_ports': quiet.port }, ['--internal', '--ipam-driver', 'null']);
+    await createNetwork(
+      qnet,
+      {
+        'ovs.bridge.dhcp': 'true',
+        'ovs.bridge.mode': 'flat',
+        'ovs.bridge.dpid': testDpid(),
+        'ovs.bridge.add_ports': quiet.port,
+      },
+      ['--internal', '--ipam-driver', 'null'],
+    );
     const c4 = `${net}-c4`;
     await runContainer(c4, qnet);
-    const d = await waitFor('no lease, with the reason', async () => {
-      const x = await dhcpOf(c4);
-      return x?.dhcp.State === 'no lease' ? x : undefined;
-    }, 45_000, 500);
+    const d = await waitFor(
+      'no lease, with the reason',
+      async () => {
+        const x = await dhcpOf(c4);
+        return x?.dhcp.State === 'no lease' ? x : undefined;
+      },
+      45_000,
+      500,
+    );
     assert.match(d.dhcp.Reason ?? '', /no DHCP server answered/);
     assert.equal(d.hostIp, '');
     assert.equal(await docker('inspect', '-f', '{{.State.Running}}', c4), 'true');
@@ -211,20 +303,36 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
     const c4 = `${net}-c4`;
     await docker('network', 'connect', net, c4);
     const ep = await endpointOf(c4, net);
-    const d = await waitFor('a lease on the second interface', async () => {
-      const id = await docker('inspect', '-f', '{{.Id}}', c4);
-      for (const n of Object.values(await status())) {
-        if (n.NetworkName !== net) continue;
-        const c = n.Containers[id] as unknown as { Dhcp: DhcpInfo | null } | undefined;
-        if (c?.Dhcp?.State === 'bound') return c.Dhcp;
-      }
-      return undefined;
-    }, 45_000, 250);
-    assert.match(await docker('exec', c4, 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth1'), new RegExp(`inet ${(d.Address ?? '').replace(/\./g, '\\.')}/24`));
+    const d = await waitFor(
+      'a lease on the second interface',
+      async () => {
+        const id = await docker('inspect', '-f', '{{.Id}}', c4);
+        for (const n of Object.values(await status())) {
+          if (n.NetworkName !== net) continue;
+          const c = n.Containers[id] as unknown as { Dhcp: DhcpInfo | null } | undefined;
+          if (c?.Dhcp?.State === 'bound') return c.Dhcp;
+        }
+        return undefined;
+      },
+      45_000,
+      250,
+    );
+    assert.match(
+      await docker('exec', c4, 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth1'),
+      new RegExp(`inet ${(d.Address ?? '').replace(/\./g, '\\.')}/24`),
+    );
     assert.equal(clientsOf(ep).length, 1);
-    await waitFor('the server lists the active lease', async () => (await serverLeases(lan)).get(d.Address ?? '')?.expired === false, 10_000);
+    await waitFor(
+      'the server lists the active lease',
+      async () => (await serverLeases(lan)).get(d.Address ?? '')?.expired === false,
+      10_000,
+    );
     await docker('network', 'disconnect', net, c4);
-    await waitFor('the server saw the release', async () => (await serverLeases(lan)).get(d.Address ?? '')?.expired === true, 10_000);
+    await waitFor(
+      'the server saw the release',
+      async () => (await serverLeases(lan)).get(d.Address ?? '')?.expired === true,
+      10_000,
+    );
     assert.deepEqual(clientsOf(ep), [], 'no client left');
     assert.equal(await docker('inspect', '-f', '{{.State.Running}}', c4), 'true', 'the container runs on');
   });
@@ -236,7 +344,12 @@ describe('DHCP networks (ovs.bridge.dhcp)', () => {
     process.kill(pid, 'SIGTERM');
     await waitFor('dockerd stopped', async () => !processAlive(pid), 60_000, 200);
     await must('bash', [`${REPO}/scripts/up.sh`], 600_000);
-    await waitFor('c2 running again', async () => (await docker('inspect', '-f', '{{.State.Running}}', c2)) === 'true', 60_000, 500);
+    await waitFor(
+      'c2 running again',
+      async () => (await docker('inspect', '-f', '{{.State.Running}}', c2)) === 'true',
+      60_000,
+      500,
+    );
     const d = await bound(c2, 60_000);
     assert.equal(d.dhcp.Address, `${lan.prefix}.20`, 'its reservation again');
     assert.equal(await addressInside(c2), `${lan.prefix}.20`);

@@ -1,7 +1,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { createNetwork, docker, dockerRaw, must, runContainer, status, testDpid, uniqueName, waitFor } from './harness.js';
+import {
+  createNetwork,
+  docker,
+  dockerRaw,
+  must,
+  runContainer,
+  status,
+  testDpid,
+  uniqueName,
+  waitFor,
+} from './harness.js';
 import { makeLan, type DhcpLan } from './dhcp-lan.js';
 import { requestDhcpRestart } from '../../src/dhcp/restart-request.js';
 
@@ -57,20 +67,43 @@ async function rename(pid: string, from: string, to: string): Promise<void> {
 }
 
 /** The client runs under `ifname` (one client), bound, and the container has `addr` on `ifname`. */
-async function followed(container: string, id: string, ep: string, ifname: string, addr: string, oldPid: number, timeoutMs: number): Promise<{ pid: number; info: DhcpInfo }> {
-  return waitFor(`the DHCP client of ${container} under ${ifname}, bound to ${addr}`, async () => {
-    const procs = clientsOf(ep);
-    const p = procs[0];
-    if (procs.length !== 1 || p === undefined || p.pid === oldPid || ifnameOf(p.args) !== ifname) return undefined;
-    const info = await dhcpOf(id);
-    if (info?.State !== 'bound' || info.ClientPid !== p.pid) return undefined;
-    const inside = await dockerRaw('exec', container, 'ip', '-4', '-o', 'addr', 'show', 'dev', ifname);
-    return inside.stdout.includes(`inet ${addr}/24`) ? { pid: p.pid, info } : undefined;
-  }, timeoutMs, 100);
+async function followed(
+  container: string,
+  id: string,
+  ep: string,
+  ifname: string,
+  addr: string,
+  oldPid: number,
+  timeoutMs: number,
+): Promise<{ pid: number; info: DhcpInfo }> {
+  return waitFor(
+    `the DHCP client of ${container} under ${ifname}, bound to ${addr}`,
+    async () => {
+      const procs = clientsOf(ep);
+      const p = procs[0];
+      if (procs.length !== 1 || p === undefined || p.pid === oldPid || ifnameOf(p.args) !== ifname) return undefined;
+      const info = await dhcpOf(id);
+      if (info?.State !== 'bound' || info.ClientPid !== p.pid) return undefined;
+      const inside = await dockerRaw('exec', container, 'ip', '-4', '-o', 'addr', 'show', 'dev', ifname);
+      return inside.stdout.includes(`inet ${addr}/24`) ? { pid: p.pid, info } : undefined;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 async function tcpToServer(container: string, lan: DhcpLan): Promise<string> {
-  const page = await dockerRaw('exec', container, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${lan.prefix}.1:8080/`);
+  const page = await dockerRaw(
+    'exec',
+    container,
+    'timeout',
+    '5',
+    'wget',
+    '-q',
+    '-O',
+    '-',
+    `http://${lan.prefix}.1:8080/`,
+  );
   return page.stdout.trim();
 }
 
@@ -87,14 +120,28 @@ describe('DHCP clients follow a renamed container interface', () => {
 
   it('a container on a DHCP network leases its address', async () => {
     lan = await makeLan(`r${tag}`.slice(0, 7), []);
-    await createNetwork(net, { 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'flat', 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.add_ports': lan.port }, ['--internal', '--ipam-driver', 'null']);
+    await createNetwork(
+      net,
+      {
+        'ovs.bridge.dhcp': 'true',
+        'ovs.bridge.mode': 'flat',
+        'ovs.bridge.dpid': testDpid(),
+        'ovs.bridge.add_ports': lan.port,
+      },
+      ['--internal', '--ipam-driver', 'null'],
+    );
     id = await runContainer(c1, net);
     ep = await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").EndpointID}}`, c1);
     pid = await docker('inspect', '-f', '{{.State.Pid}}', c1);
-    const info = await waitFor('a lease', async () => {
-      const d = await dhcpOf(id);
-      return d?.State === 'bound' ? d : undefined;
-    }, 45_000, 200);
+    const info = await waitFor(
+      'a lease',
+      async () => {
+        const d = await dhcpOf(id);
+        return d?.State === 'bound' ? d : undefined;
+      },
+      45_000,
+      200,
+    );
     addr = info.Address ?? '';
     clientPid = info.ClientPid ?? 0;
     assert.ok(addr.startsWith(`${lan.prefix}.`), `a LAN address, got ${addr}`);
@@ -109,7 +156,11 @@ describe('DHCP clients follow a renamed container interface', () => {
     const tookMs = Date.now() - renamedAt;
     clientPid = f.pid;
     assert.equal(f.info.Address, addr, 'the same lease');
-    assert.match(await docker('exec', c1, 'ip', 'route', 'show', 'default'), new RegExp(`default via ${lan.prefix.replace(/\./g, '\\.')}\\.1 dev lan0`), 'the default route is back, on lan0');
+    assert.match(
+      await docker('exec', c1, 'ip', 'route', 'show', 'default'),
+      new RegExp(`default via ${lan.prefix.replace(/\./g, '\\.')}\\.1 dev lan0`),
+      'the default route is back, on lan0',
+    );
     assert.equal(await tcpToServer(c1, lan), 'hello from the LAN server', 'TCP to the LAN server');
     assert.notEqual((await dockerRaw('exec', c1, 'ip', 'link', 'show', 'dev', 'eth0')).code, 0, 'no eth0 any more');
     process.stdout.write(`# followed the rename in ${tookMs} ms\n`);
@@ -122,7 +173,10 @@ describe('DHCP clients follow a renamed container interface', () => {
     const outcome = requestDhcpRestart(ep, { dir: DHCP_DIR });
     assert.equal(outcome.requested, true);
     // The client the request found (unless the daemon's periodic check had just followed the rename itself).
-    assert.ok(outcome.signalled === clientPid || outcome.signalled === undefined, `signalled ${outcome.signalled}, the client was ${clientPid}`);
+    assert.ok(
+      outcome.signalled === clientPid || outcome.signalled === undefined,
+      `signalled ${outcome.signalled}, the client was ${clientPid}`,
+    );
     const f = await followed(c1, id, ep, 'lan1', addr, clientPid, FOLLOW_MS);
     const tookMs = Date.now() - renamedAt;
     clientPid = f.pid;

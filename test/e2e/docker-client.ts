@@ -23,7 +23,10 @@ export function chooseDockerClient(src: ClientSources): string {
   if (recorded !== undefined && recorded !== '') {
     // A record naming a client that is not there is a broken swap, not a reason to fall back to
     // a client that the engine may refuse in confusing ways.
-    if (!src.isExecutable(recorded)) throw new Error(`${ENGINE_CLIENT_FILE} names ${recorded}, which is not an executable: run scripts/engine/use.sh again`);
+    if (!src.isExecutable(recorded))
+      throw new Error(
+        `${ENGINE_CLIENT_FILE} names ${recorded}, which is not an executable: run scripts/engine/use.sh again`,
+      );
     return recorded;
   }
   return src.isExecutable('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';

@@ -3,8 +3,22 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, dockerRaw, ping, runContainer, serveHttp, status, testDpid, testSubnet,
-  uniqueName, upWithEnv, waitFor, waitFaucetSettled, waitPing, FAUCET_CONFIG, addOperatorEntries,
+  containerIp,
+  createNetwork,
+  dockerRaw,
+  ping,
+  runContainer,
+  serveHttp,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  upWithEnv,
+  waitFor,
+  waitFaucetSettled,
+  waitPing,
+  FAUCET_CONFIG,
+  addOperatorEntries,
 } from './harness.js';
 
 /**
@@ -57,11 +71,15 @@ describe('ports opened at CreateEndpoint', () => {
         return c?.OFPort == null ? undefined : { ofport: c.OFPort, iface: c.Interface };
       });
     const openedEarly = (iface: string, from: number): boolean | undefined => {
-      const line = logSince(DAEMON_LOG, from).split('\n').find((l) => l.includes(`"port":"${iface}"`) && l.includes('"msg":"endpoint created"'));
+      const line = logSince(DAEMON_LOG, from)
+        .split('\n')
+        .find((l) => l.includes(`"port":"${iface}"`) && l.includes('"msg":"endpoint created"'));
       return line === undefined ? undefined : line.includes('"openedEarly":true');
     };
     const statusChanges = (ofport: number, from: number): number =>
-      logSince(FAUCET_LOG, from).split('\n').filter((l) => l.includes(`(${dpid}) ${net} status change: Port ${ofport} `)).length;
+      logSince(FAUCET_LOG, from)
+        .split('\n')
+        .filter((l) => l.includes(`(${dpid}) ${net} status change: Port ${ofport} `)).length;
 
     // An unlabelled container: its port is opened at CreateEndpoint.
     const faucetFrom = statSync(FAUCET_LOG).size;
@@ -70,11 +88,18 @@ describe('ports opened at CreateEndpoint', () => {
     await runContainer(b, net);
     const pb = await portOf(b);
     await waitPing(b, ipA, 20_000);
-    assert.equal((await dockerRaw('exec', b, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).stdout.trim(), `hello from ${a}`);
+    assert.equal(
+      (await dockerRaw('exec', b, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).stdout.trim(),
+      `hello from ${a}`,
+    );
     assert.equal(openedEarly(pb.iface, daemonFrom), true, 'the port was opened at CreateEndpoint');
     // FAUCET has handled the link-up by now (traffic flows); give its log a moment all the same.
     await new Promise((r) => setTimeout(r, 1_000));
-    assert.equal(statusChanges(pb.ofport, faucetFrom), 1, `FAUCET acted on one event of port ${pb.ofport} (the ADD), not three`);
+    assert.equal(
+      statusChanges(pb.ofport, faucetFrom),
+      1,
+      `FAUCET acted on one event of port ${pb.ofport} (the ADD), not three`,
+    );
 
     // A container whose label denies everything: not opened early, and never through.
     const c = `${net}-c`;
@@ -88,7 +113,9 @@ describe('ports opened at CreateEndpoint', () => {
     const pc = await portOf(c);
     assert.equal(openedEarly(pc.iface, cFrom), false, 'a container with a port ACL waits for its own entry');
     await waitFor('the denied entry written', async () => {
-      const doc = parse(readFileSync(FAUCET_CONFIG, 'utf8')) as { dps?: Record<string, { interfaces?: Record<string, { acls_in?: string[] }> }> };
+      const doc = parse(readFileSync(FAUCET_CONFIG, 'utf8')) as {
+        dps?: Record<string, { interfaces?: Record<string, { acls_in?: string[] }> }>;
+      };
       return doc.dps?.[net]?.interfaces?.[String(pc.ofport)]?.acls_in?.includes('e2e-early-denyall') === true;
     });
     await waitFaucetSettled();

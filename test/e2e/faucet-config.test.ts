@@ -3,9 +3,28 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  containerIp, createNetwork, dockerRaw, faucetYaml, must, onCleanup, ping, run, runContainer, status,
-  testDpid, testSubnet, uniqueName, waitFor, waitFaucetSettled, waitPing, hupFaucet, faucetState, sha256,
-  FAUCET_CONFIG, DOCKER, addOperatorEntries,
+  containerIp,
+  createNetwork,
+  dockerRaw,
+  faucetYaml,
+  must,
+  onCleanup,
+  ping,
+  run,
+  runContainer,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitFaucetSettled,
+  waitPing,
+  hupFaucet,
+  faucetState,
+  sha256,
+  FAUCET_CONFIG,
+  DOCKER,
+  addOperatorEntries,
 } from './harness.js';
 
 /**
@@ -45,7 +64,10 @@ function withoutSpares(text: string): string {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? '';
     const m = /^( *)\d+:$/.exec(line);
-    if (m !== null && ['description: dovesnap spare port', 'description: dovesnap ready port'].includes((lines[i + 1] ?? '').trim())) {
+    if (
+      m !== null &&
+      ['description: dovesnap spare port', 'description: dovesnap ready port'].includes((lines[i + 1] ?? '').trim())
+    ) {
       const indent = (m[1] ?? '').length;
       i++;
       while (i + 1 < lines.length && /^ */.exec(lines[i + 1] ?? '')![0].length > indent) i++;
@@ -64,7 +86,11 @@ describe("the operator's faucet.yaml", () => {
     original = readFileSync(FAUCET_CONFIG, 'utf8');
     // Operator edits: ACLs and a VLAN of their own, and a DP of their own under dps:.
     assert.match(original, /^dps:\n/m, 'faucet.yaml has a dps: map');
-    await addOperatorEntries(`  ${net}:`, [['acls', OPERATOR_ACLS], ['vlans', OPERATOR_VLANS], ['dps', OPERATOR_DP]]);
+    await addOperatorEntries(`  ${net}:`, [
+      ['acls', OPERATOR_ACLS],
+      ['vlans', OPERATOR_VLANS],
+      ['dps', OPERATOR_DP],
+    ]);
   });
 
   const net = uniqueName('fcfg');
@@ -90,24 +116,45 @@ describe("the operator's faucet.yaml", () => {
   });
 
   it('refuses a network whose DPID an operator DP already has', async () => {
-    const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${operatorDpid}`, `${net}-clash`);
+    const r = await dockerRaw(
+      'network',
+      'create',
+      '-d',
+      'dovesnap',
+      '-o',
+      `ovs.bridge.dpid=${operatorDpid}`,
+      `${net}-clash`,
+    );
     if (r.code === 0) await run(DOCKER, ['network', 'rm', `${net}-clash`]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /e2e-operator-dp/);
   });
 
-  it("refuses a network named like an operator DP: removed from Docker, the DP untouched (defect 1)", async () => {
+  it('refuses a network named like an operator DP: removed from Docker, the DP untouched (defect 1)', async () => {
     const before = faucetYaml();
-    const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${testDpid()}`, 'e2e-operator-dp');
+    const r = await dockerRaw(
+      'network',
+      'create',
+      '-d',
+      'dovesnap',
+      '-o',
+      `ovs.bridge.dpid=${testDpid()}`,
+      'e2e-operator-dp',
+    );
     onCleanup(() => run(DOCKER, ['network', 'rm', 'e2e-operator-dp']));
     // Docker names a network to its driver only after the create, so the refusal follows it.
     if (r.code === 0) {
-      await waitFor('the network removed again', async () => (await dockerRaw('network', 'inspect', 'e2e-operator-dp')).code !== 0, 15_000);
+      await waitFor(
+        'the network removed again',
+        async () => (await dockerRaw('network', 'inspect', 'e2e-operator-dp')).code !== 0,
+        15_000,
+      );
     }
     assert.ok(faucetYaml().includes(OPERATOR_DP), 'the operator DP is untouched');
     // The other network's ready ports and names may land meanwhile (background writes): what
     // must not change is which DPs the file holds.
-    const dpNames = (text: string): string[] => Object.keys((parse(text) as { dps?: Record<string, unknown> }).dps ?? {}).sort();
+    const dpNames = (text: string): string[] =>
+      Object.keys((parse(text) as { dps?: Record<string, unknown> }).dps ?? {}).sort();
     assert.deepEqual(dpNames(faucetYaml()), dpNames(before));
     const log = await must('tail', ['-n', '200', '/var/log/dovesnap/dovesnap.log']);
     assert.match(log, /network refused/);
@@ -122,10 +169,14 @@ describe("the operator's faucet.yaml", () => {
       return t.includes(`/${a} `) && t.includes(`/${b} `) ? t : undefined;
     });
     await runContainer(bad, net, ['--label', 'dovesnap.faucet.portacl=e2e-out99']);
-    const blocked = await waitFor('port reported blocked', async () => {
-      const n = Object.values(await status()).find((x) => x.NetworkName === net);
-      return Object.values(n?.Containers ?? {}).find((c) => c.Name === `/${bad}` && c.Blocked !== null);
-    }, 30_000);
+    const blocked = await waitFor(
+      'port reported blocked',
+      async () => {
+        const n = Object.values(await status()).find((x) => x.NetworkName === net);
+        return Object.values(n?.Containers ?? {}).find((c) => c.Name === `/${bad}` && c.Blocked !== null);
+      },
+      30_000,
+    );
     assert.match(blocked.Blocked ?? '', /FAUCET refused/);
     assert.match(blocked.Blocked ?? '', /output port undefined|e2e-out99/);
     // The restore and FAUCET's reload of it follow the refusal by a moment.
@@ -156,10 +207,15 @@ describe('FAUCET and Gauge as `make up` runs them', () => {
     for (const name of ['faucet', 'gauge']) {
       const pid = readFileSync(`/run/dovesnap/${name}.pid`, 'utf8').trim();
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      assert.ok(cmdline.includes('dovesnap_faucet_sighup'), `${name} (pid ${pid}) runs with the non-blocking SIGHUP handler: ${cmdline.join(' ')}`);
+      assert.ok(
+        cmdline.includes('dovesnap_faucet_sighup'),
+        `${name} (pid ${pid}) runs with the non-blocking SIGHUP handler: ${cmdline.join(' ')}`,
+      );
     }
     const reloads = async (): Promise<number> => {
-      const text = await (await fetch('http://127.0.0.1:9302/metrics?name[]=faucet_config_reload_requests_total')).text();
+      const text = await (
+        await fetch('http://127.0.0.1:9302/metrics?name[]=faucet_config_reload_requests_total')
+      ).text();
       return Number(/^faucet_config_reload_requests_total (\S+)/m.exec(text)?.[1] ?? NaN);
     };
     const before = await reloads();

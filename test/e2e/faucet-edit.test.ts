@@ -3,8 +3,19 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSync, readSync, closeSync, readFileSync, statSync } from 'node:fs';
 import {
-  addFaucetEntries, createNetwork, faucetYaml, hupFaucet, onCleanup, runContainer, status, testDpid, testSubnet, uniqueName,
-  upWithEnv, waitFaucetSettled, waitFor,
+  addFaucetEntries,
+  createNetwork,
+  faucetYaml,
+  hupFaucet,
+  onCleanup,
+  runContainer,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  upWithEnv,
+  waitFaucetSettled,
+  waitFor,
 } from './harness.js';
 
 /**
@@ -51,7 +62,15 @@ describe('an operator edit of faucet.yaml while containers start', () => {
 
     // Saved while a write is paused between its render and its rename.
     const paused = `"failpoint":"faucet.beforeWrite"`;
-    await waitFor('a faucet.yaml write paused after its render', async () => logSince(logFrom).split('\n').some((l) => l.includes(paused) && l.includes(`"pid":${pid},`)), 60_000, 20);
+    await waitFor(
+      'a faucet.yaml write paused after its render',
+      async () =>
+        logSince(logFrom)
+          .split('\n')
+          .some((l) => l.includes(paused) && l.includes(`"pid":${pid},`)),
+      60_000,
+      20,
+    );
     const acl = `  ${net}-acl:   # operator ACL saved while containers start: this comment must survive\n    - rule:\n        actions:\n          allow: 1\n`;
     const edit = addFaucetEntries('acls', acl);
     onCleanup(async () => {
@@ -68,11 +87,11 @@ describe('an operator edit of faucet.yaml while containers start', () => {
       const interfaces = dps[net]?.interfaces ?? {};
       return ofports.length === names.length && ofports.every((p) => p !== null && interfaces[String(p)] !== undefined);
     };
-    await waitFor('every container\'s port written into faucet.yaml', portsWritten, 60_000);
+    await waitFor("every container's port written into faucet.yaml", portsWritten, 60_000);
     await waitFaucetSettled();
 
-    assert.ok(faucetYaml().includes(acl), 'the operator\'s ACL, comment and all, is still in faucet.yaml');
-    assert.ok(await portsWritten(), 'and so is every container\'s port');
+    assert.ok(faucetYaml().includes(acl), "the operator's ACL, comment and all, is still in faucet.yaml");
+    assert.ok(await portsWritten(), "and so is every container's port");
     // The edit did land inside a write's window: the daemon saw the file change under it.
     assert.match(logSince(logFrom), /faucet\.yaml changed since dovesnap read it; rendering again/);
   });

@@ -2,8 +2,26 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  containerIp, createNetwork, docker, dockerRaw, httpGet, killOvsDaemon, run, runContainer, serveHttp, status, testDpid, testSubnet, uniqueName,
-  upWithEnv, waitFor, waitPing, DOCKER, IMAGE, processAlive, type RunResult,
+  containerIp,
+  createNetwork,
+  docker,
+  dockerRaw,
+  httpGet,
+  killOvsDaemon,
+  run,
+  runContainer,
+  serveHttp,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  upWithEnv,
+  waitFor,
+  waitPing,
+  DOCKER,
+  IMAGE,
+  processAlive,
+  type RunResult,
 } from './harness.js';
 import { waitAgreement } from './agreement.js';
 import type { FailpointName } from '../../src/util/failpoints.js';
@@ -44,12 +62,18 @@ async function recover(): Promise<void> {
 }
 
 function failpointLogged(point: FailpointName, pid: number): boolean {
-  return readFileSync(DAEMON_LOG, 'utf8').split('\n').some((l) => l.includes(`"failpoint":"${point}"`) && l.includes(`"pid":${pid},`));
+  return readFileSync(DAEMON_LOG, 'utf8')
+    .split('\n')
+    .some((l) => l.includes(`"failpoint":"${point}"`) && l.includes(`"pid":${pid},`));
 }
 
 /** The last lines the daemon of this pid logged: what it was doing instead of reaching a point. */
 function daemonLogTail(pid: number, lines = 25): string {
-  return readFileSync(DAEMON_LOG, 'utf8').split('\n').filter((l) => l.includes(`"pid":${pid},`)).slice(-lines).join('\n');
+  return readFileSync(DAEMON_LOG, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(`"pid":${pid},`))
+    .slice(-lines)
+    .join('\n');
 }
 
 /**
@@ -57,11 +81,17 @@ function daemonLogTail(pid: number, lines = 25): string {
  * to the operation that was to reach it: when the point never fires, the failure shows it and
  * the daemon's last lines, since the operation failed for some other reason.
  */
-async function assertFired(point: FailpointName, action: 'kill' | 'error', pid: number, answer?: RunResult): Promise<void> {
+async function assertFired(
+  point: FailpointName,
+  action: 'kill' | 'error',
+  pid: number,
+  answer?: RunResult,
+): Promise<void> {
   try {
     await waitFor(`failpoint ${point} to fire in daemon ${pid}`, async () => failpointLogged(point, pid), 20_000);
   } catch (err) {
-    const said = answer === undefined ? '' : `\nDocker answered (${answer.code}): ${answer.stderr.trim()}${answer.stdout.trim()}`;
+    const said =
+      answer === undefined ? '' : `\nDocker answered (${answer.code}): ${answer.stderr.trim()}${answer.stdout.trim()}`;
     throw new Error(`${errorMessage(err)}${said}\nthe daemon's last lines:\n${daemonLogTail(pid)}`);
   }
   if (action === 'kill') await waitFor(`daemon ${pid} to be dead`, async () => !processAlive(pid), 10_000);
@@ -84,7 +114,10 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
 
   before(async () => {
     await recover();
-    netId = await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, ['--subnet', testSubnet().subnet]);
+    netId = await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, [
+      '--subnet',
+      testSubnet().subnet,
+    ]);
     await runContainer(server, net);
     await serveHttp(server);
   });
@@ -116,14 +149,31 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
   }
 
   // ---- network create: the operation fails; nothing of it may remain; a retry works.
-  const networkCreatePoints: FailpointName[] = ['createNetwork.beforeBridge', 'createNetwork.afterBridge', 'createNetwork.beforeNat', 'nat.beforeApply'];
+  const networkCreatePoints: FailpointName[] = [
+    'createNetwork.beforeBridge',
+    'createNetwork.afterBridge',
+    'createNetwork.beforeNat',
+    'nat.beforeApply',
+  ];
   for (const point of networkCreatePoints) {
     for (const action of ['kill', 'error'] as const) {
       it(`network create, ${point}=${action}`, async () => {
         const name = fresh('net');
         const { subnet } = testSubnet();
         const dpid = testDpid();
-        const args = ['network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${dpid}`, '-o', 'ovs.bridge.mode=nat', '--subnet', subnet, name];
+        const args = [
+          'network',
+          'create',
+          '-d',
+          'dovesnap',
+          '-o',
+          `ovs.bridge.dpid=${dpid}`,
+          '-o',
+          'ovs.bridge.mode=nat',
+          '--subnet',
+          subnet,
+          name,
+        ];
         const pid = await arm(`${point}=${action}`);
         try {
           const r = await dockerRaw(...args);
@@ -149,7 +199,17 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
     const { subnet } = testSubnet();
     const dpid = testDpid();
     const pid = await arm('createNetwork.beforeBridge=kill');
-    const started = dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${dpid}`, '--subnet', subnet, name);
+    const started = dockerRaw(
+      'network',
+      'create',
+      '-d',
+      'dovesnap',
+      '-o',
+      `ovs.bridge.dpid=${dpid}`,
+      '--subnet',
+      subnet,
+      name,
+    );
     try {
       await assertFired('createNetwork.beforeBridge', 'kill', pid);
     } finally {
@@ -160,14 +220,23 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
     if (r.code === 0) {
       await assertNetworkCarriesTraffic(name);
     } else {
-      assert.match(r.stderr, /CreateNetwork: Docker sent this call without its request body.*moby\/moby#39331.*run the command again/s);
+      assert.match(
+        r.stderr,
+        /CreateNetwork: Docker sent this call without its request body.*moby\/moby#39331.*run the command again/s,
+      );
       assert.equal((await dockerRaw('network', 'inspect', name)).code, 1, 'Docker has no such network');
     }
     await assertRecovered();
   });
 
   // ---- container start: `docker run` fails; the container's endpoint must leave nothing; a new one connects.
-  const startPoints: FailpointName[] = ['createEndpoint.afterVeth', 'createEndpoint.afterPort', 'createEndpoint.done', 'join.beforePersist', 'join.done'];
+  const startPoints: FailpointName[] = [
+    'createEndpoint.afterVeth',
+    'createEndpoint.afterPort',
+    'createEndpoint.done',
+    'join.beforePersist',
+    'join.done',
+  ];
   for (const point of startPoints) {
     for (const action of ['kill', 'error'] as const) {
       it(`container start, ${point}=${action}`, async () => {
@@ -207,13 +276,20 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
       await serveHttp(web);
       // Docker cannot show a plugin's mappings (docker port); the status API does.
       const hostPort = await waitFor('the mapping in the status API', async () => {
-        const c = Object.values((await status())[netId]?.Containers ?? {}).find((x) => x.Name.replace(/^\//, '') === web);
+        const c = Object.values((await status())[netId]?.Containers ?? {}).find(
+          (x) => x.Name.replace(/^\//, '') === web,
+        );
         return c?.Ports[0]?.HostPort;
       });
-      const page = await waitFor('the published port to answer', async () => {
-        const r = await run('timeout', ['5', 'busybox', 'wget', '-q', '-O', '-', `http://127.0.0.1:${hostPort}/`]);
-        return r.code === 0 ? r.stdout.trim() : undefined;
-      }, 20_000, 250);
+      const page = await waitFor(
+        'the published port to answer',
+        async () => {
+          const r = await run('timeout', ['5', 'busybox', 'wget', '-q', '-O', '-', `http://127.0.0.1:${hostPort}/`]);
+          return r.code === 0 ? r.stdout.trim() : undefined;
+        },
+        20_000,
+        250,
+      );
       assert.equal(page, `hello from ${web}`);
       await docker('rm', '-f', web);
       await waitAgreement();
@@ -250,7 +326,12 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
     const pid = await arm(spec);
     try {
       const started = dockerRaw('run', '-d', '--name', victim, '--net', net, IMAGE, 'sleep', '3600');
-      await waitFor('Join to reach join.beforePersist', async () => failpointLogged('join.beforePersist', pid), 20_000, 50);
+      await waitFor(
+        'Join to reach join.beforePersist',
+        async () => failpointLogged('join.beforePersist', pid),
+        20_000,
+        50,
+      );
       await killOvsDaemon('ovsdb-server');
       const r = await started;
       assert.notEqual(r.code, 0, 'docker run should have failed: OVSDB was away during Join');
@@ -270,7 +351,10 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
   for (const action of ['kill', 'error'] as const) {
     it(`network removal, deleteNetwork.afterBridge=${action}`, async () => {
       const name = fresh('del');
-      await createNetwork(name, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, ['--subnet', testSubnet().subnet]);
+      await createNetwork(name, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, [
+        '--subnet',
+        testSubnet().subnet,
+      ]);
       const pid = await arm(`deleteNetwork.afterBridge=${action}`);
       try {
         const r = await dockerRaw('network', 'rm', name);
@@ -296,7 +380,11 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
       } finally {
         await recover();
       }
-      await waitFor(`faucet.yaml to have DP ${name}`, async () => readFileSync('/etc/faucet/faucet.yaml', 'utf8').includes(`  ${name}:`), 30_000);
+      await waitFor(
+        `faucet.yaml to have DP ${name}`,
+        async () => readFileSync('/etc/faucet/faucet.yaml', 'utf8').includes(`  ${name}:`),
+        30_000,
+      );
       await assertNetworkCarriesTraffic(name);
       await assertRecovered();
     });

@@ -2,15 +2,42 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import {
-  bridgeExists, containerIp, containerPortsOn, peerName, createNetwork, docker, faucetYaml, hostLinks, httpGet, must, ovsVsctl, run, runContainer,
-  serveHttp, status, testDpid, testSubnet, uniqueName, waitFor, waitPing, DOCKER,
+  bridgeExists,
+  containerIp,
+  containerPortsOn,
+  peerName,
+  createNetwork,
+  docker,
+  faucetYaml,
+  hostLinks,
+  httpGet,
+  must,
+  ovsVsctl,
+  run,
+  runContainer,
+  serveHttp,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
+  DOCKER,
 } from './harness.js';
 
-interface FaucetPort { description?: string; native_vlan?: number | string; acls_in?: string[] }
-interface FaucetDp { dp_id: number | string; interfaces: Record<string, FaucetPort>; description?: string }
+interface FaucetPort {
+  description?: string;
+  native_vlan?: number | string;
+  acls_in?: string[];
+}
+interface FaucetDp {
+  dp_id: number | string;
+  interfaces: Record<string, FaucetPort>;
+  description?: string;
+}
 
 function dps(): Record<string, FaucetDp> {
-  return ((parse(faucetYaml()) as { dps?: Record<string, FaucetDp> }).dps ?? {});
+  return (parse(faucetYaml()) as { dps?: Record<string, FaucetDp> }).dps ?? {};
 }
 
 function dpidNum(v: number | string): bigint {
@@ -31,7 +58,10 @@ describe('flat network on the real stack', () => {
     assert.ok(await bridgeExists(bridge), `bridge ${bridge} exists`);
     assert.equal(await ovsVsctl('get', 'Bridge', bridge, 'fail_mode'), 'secure');
     const unquote = (s: string): string => s.replace(/^"(.*)"$/, '$1');
-    assert.equal(unquote(await ovsVsctl('get', 'Bridge', bridge, 'other_config:datapath-id')), dpidNum(dpid).toString(16).padStart(16, '0'));
+    assert.equal(
+      unquote(await ovsVsctl('get', 'Bridge', bridge, 'other_config:datapath-id')),
+      dpidNum(dpid).toString(16).padStart(16, '0'),
+    );
     const controllers = await ovsVsctl('get-controller', bridge);
     assert.match(controllers, /tcp:127\.0\.0\.1:6653/);
     assert.equal(unquote(await ovsVsctl('get', 'Bridge', bridge, 'external_ids:dovesnap-network-id')), netId);
@@ -56,15 +86,22 @@ describe('flat network on the real stack', () => {
     const id2 = await docker('inspect', '-f', '{{.Id}}', c2);
     const dp = await waitFor('DP with both ports', async () => {
       const d = dps()[net];
-      return d !== undefined && Object.values(d.interfaces).filter((p) => p.description?.startsWith('/')).length === 2 ? d : undefined;
+      return d !== undefined && Object.values(d.interfaces).filter((p) => p.description?.startsWith('/')).length === 2
+        ? d
+        : undefined;
     });
     assert.equal(dpidNum(dp.dp_id), dpidNum(dpid));
     const containerPorts = Object.values(dp.interfaces).filter((p) => p.description?.startsWith('/'));
-    assert.deepEqual(containerPorts.map((p) => p.description).sort(), [`/${c1} ${id1.slice(0, 5)}`, `/${c2} ${id2.slice(0, 5)}`].sort());
+    assert.deepEqual(
+      containerPorts.map((p) => p.description).sort(),
+      [`/${c1} ${id1.slice(0, 5)}`, `/${c2} ${id2.slice(0, 5)}`].sort(),
+    );
     for (const p of containerPorts) assert.equal(Number(p.native_vlan), 100);
     // FAUCET really holds flows for the bridge: it is connected and programmed.
     const bridge = `ovsbr-${netId.slice(0, 5)}`;
-    await waitFor('controller connected', async () => (await ovsVsctl('--columns=is_connected', 'list', 'Controller')).includes('true'));
+    await waitFor('controller connected', async () =>
+      (await ovsVsctl('--columns=is_connected', 'list', 'Controller')).includes('true'),
+    );
     const flows = await must('ovs-ofctl', ['-O', 'OpenFlow13', 'dump-flows', bridge]);
     assert.match(flows, /table=\d+/);
     assert.ok(flows.split('\n').length > 5, 'FAUCET installed its pipeline');
@@ -81,7 +118,10 @@ describe('flat network on the real stack', () => {
     const one = cs.find((c) => c.Name === `/${c1}`);
     assert.ok(one);
     assert.equal(one.HostIP, await containerIp(c1, net));
-    assert.equal(one.MacAddress, await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").MacAddress}}`, c1));
+    assert.equal(
+      one.MacAddress,
+      await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").MacAddress}}`, c1),
+    );
     assert.ok((one.OFPort ?? 0) > 0);
     const text = await must('dovesnap', ['status']);
     assert.match(text, new RegExp(net));
@@ -96,7 +136,9 @@ describe('flat network on the real stack', () => {
     assert.equal(ports.length, 2);
     await docker('rm', '-f', c1, c2);
     await waitFor('container ports gone', async () => (await containerPortsOn(bridge)).size === 0);
-    await waitFor('container ports gone from FAUCET', async () => Object.values(dps()[net]?.interfaces ?? {}).every((p) => !p.description?.startsWith('/')));
+    await waitFor('container ports gone from FAUCET', async () =>
+      Object.values(dps()[net]?.interfaces ?? {}).every((p) => !p.description?.startsWith('/')),
+    );
     await docker('network', 'rm', net);
     await waitFor('DP gone from FAUCET', async () => dps()[net] === undefined);
     assert.equal(await bridgeExists(bridge), false);

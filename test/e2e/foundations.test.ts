@@ -1,8 +1,25 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  containerIp, createNetwork, docker, dockerRaw, httpGet, must, onCleanup, run, runContainer, serveHttp, status, testDpid, testSubnet,
-  uniqueName, waitFor, waitPing, faucetYaml, DOCKER, IMAGE,
+  containerIp,
+  createNetwork,
+  docker,
+  dockerRaw,
+  httpGet,
+  must,
+  onCleanup,
+  run,
+  runContainer,
+  serveHttp,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
+  faucetYaml,
+  DOCKER,
+  IMAGE,
 } from './harness.js';
 
 /**
@@ -17,19 +34,35 @@ describe('foundations, end to end', () => {
     const names = Array.from({ length: n }, (_, i) => `${net}-${i}`);
     // Each container's MAC prefix is derived from its index: a mix-up shows as a wrong MAC.
     const prefixOf = (i: number): string => `0e:${(0x10 + i).toString(16)}`;
-    await Promise.all(names.map((name, i) => runContainer(name, net, ['--label', `dovesnap.faucet.mac_prefix=${prefixOf(i)}`, '--label', `e2e.index=${i}`])));
-    await waitFor('every container resolved with its own labels', async () => {
-      const st = Object.values(await status()).find((x) => x.NetworkName === net);
-      const cs = Object.values(st?.Containers ?? {});
-      if (cs.length !== n || cs.some((c) => c.Name === '')) return false;
-      for (const c of cs) {
-        const i = names.indexOf(c.Name.slice(1));
-        assert.ok(i >= 0, `unknown container ${c.Name}`);
-        assert.equal((c as unknown as { Labels: Record<string, string> }).Labels['e2e.index'], String(i), `${c.Name} carries its own labels`);
-        assert.ok(c.MacAddress.startsWith(prefixOf(i)), `${c.Name}: status MAC ${c.MacAddress} has prefix ${prefixOf(i)}`);
-      }
-      return true;
-    }, 60_000, 250);
+    await Promise.all(
+      names.map((name, i) =>
+        runContainer(name, net, ['--label', `dovesnap.faucet.mac_prefix=${prefixOf(i)}`, '--label', `e2e.index=${i}`]),
+      ),
+    );
+    await waitFor(
+      'every container resolved with its own labels',
+      async () => {
+        const st = Object.values(await status()).find((x) => x.NetworkName === net);
+        const cs = Object.values(st?.Containers ?? {});
+        if (cs.length !== n || cs.some((c) => c.Name === '')) return false;
+        for (const c of cs) {
+          const i = names.indexOf(c.Name.slice(1));
+          assert.ok(i >= 0, `unknown container ${c.Name}`);
+          assert.equal(
+            (c as unknown as { Labels: Record<string, string> }).Labels['e2e.index'],
+            String(i),
+            `${c.Name} carries its own labels`,
+          );
+          assert.ok(
+            c.MacAddress.startsWith(prefixOf(i)),
+            `${c.Name}: status MAC ${c.MacAddress} has prefix ${prefixOf(i)}`,
+          );
+        }
+        return true;
+      },
+      60_000,
+      250,
+    );
     for (const [i, name] of names.entries()) {
       const mac = await docker('exec', name, 'cat', '/sys/class/net/eth0/address');
       assert.ok(mac.startsWith(prefixOf(i)), `${name} has MAC ${mac}, not prefix ${prefixOf(i)}`);
@@ -52,19 +85,31 @@ describe('foundations, end to end', () => {
     }
   });
 
-  it("a network of another controller is left out of the local faucet.yaml, and its ports come up at once (defect 7)", async () => {
+  it('a network of another controller is left out of the local faucet.yaml, and its ports come up at once (defect 7)', async () => {
     const net = uniqueName('remote');
     const sub = testSubnet();
     // Nothing listens on 6999: this stands for a FAUCET on another host.
-    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.controller': 'tcp:127.0.0.1:6999' }, ['--subnet', sub.subnet]);
+    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.controller': 'tcp:127.0.0.1:6999' }, [
+      '--subnet',
+      sub.subnet,
+    ]);
     const c = `${net}-c`;
     const id = await runContainer(c, net);
-    const st = await waitFor('the container in status', async () => {
-      const n = Object.values(await status()).find((x) => x.NetworkName === net);
-      return Object.values(n?.Containers ?? {}).find((x) => x.Id === id);
-    }, 10_000);
+    const st = await waitFor(
+      'the container in status',
+      async () => {
+        const n = Object.values(await status()).find((x) => x.NetworkName === net);
+        return Object.values(n?.Containers ?? {}).find((x) => x.Id === id);
+      },
+      10_000,
+    );
     // The switch port is up without waiting for a FAUCET that will never configure it.
-    await waitFor(`${st.Interface} up`, async () => (await must('ip', ['-o', 'link', 'show', 'dev', st.Interface])).includes(',UP'), 3_000, 50);
+    await waitFor(
+      `${st.Interface} up`,
+      async () => (await must('ip', ['-o', 'link', 'show', 'dev', st.Interface])).includes(',UP'),
+      3_000,
+      50,
+    );
     assert.ok(!faucetYaml().includes(`  ${net}:`), 'the network is not in the local faucet.yaml');
   });
 
@@ -77,7 +122,19 @@ describe('foundations, end to end', () => {
     await serveHttp(a);
     const dup = `${net}-dup`;
     onCleanup(() => run(DOCKER, ['rm', '-f', dup]));
-    const r = await dockerRaw('run', '-d', '--name', dup, '--net', net, '-p', '127.0.0.1:18491:8080', IMAGE, 'sleep', '60');
+    const r = await dockerRaw(
+      'run',
+      '-d',
+      '--name',
+      dup,
+      '--net',
+      net,
+      '-p',
+      '127.0.0.1:18491:8080',
+      IMAGE,
+      'sleep',
+      '60',
+    );
     assert.notEqual(r.code, 0, 'a second container may not take the same host port');
     assert.match(r.stderr, /18491/);
     assert.match(r.stderr, /already published/);
@@ -89,16 +146,30 @@ describe('foundations, end to end', () => {
       const p = Object.values(n?.Containers ?? {}).find((x) => x.Id === cid)?.Ports ?? [];
       return p.length > 0 ? p : undefined;
     });
-    assert.deepEqual(ports.map((p) => p.HostPort), [18492]);
+    assert.deepEqual(
+      ports.map((p) => p.HostPort),
+      [18492],
+    );
     // The host's own listener (the status API on 9401) is not taken over.
     const held = `${net}-held`;
     onCleanup(() => run(DOCKER, ['rm', '-f', held]));
-    const h = await dockerRaw('run', '-d', '--name', held, '--net', net, '-p', '127.0.0.1:9401:8080', IMAGE, 'sleep', '60');
+    const h = await dockerRaw(
+      'run',
+      '-d',
+      '--name',
+      held,
+      '--net',
+      net,
+      '-p',
+      '127.0.0.1:9401:8080',
+      IMAGE,
+      'sleep',
+      '60',
+    );
     assert.notEqual(h.code, 0);
     assert.match(h.stderr, /host already listens on 127\.0\.0\.1:9401/);
     assert.equal((await httpGet(a, 'http://127.0.0.1:8080/')) ?? '', `hello from ${a}`);
     const health = await must('curl', ['-s', 'http://127.0.0.1:9401/healthz']);
     assert.match(health, /"ok":true/, 'the status API still answers');
   });
-
 });

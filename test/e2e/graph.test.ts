@@ -3,7 +3,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createNetwork, must, onCleanup, run, runContainer, testDpid, testSubnet, uniqueName, waitFor, status } from './harness.js';
+import {
+  createNetwork,
+  must,
+  onCleanup,
+  run,
+  runContainer,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  status,
+} from './harness.js';
 
 /** `dovesnap graph` against the running daemon, as a user runs it. */
 
@@ -14,12 +25,20 @@ describe('dovesnap graph', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'dovesnap-graph-'));
     onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
     const net = uniqueName('graph');
-    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, ['--subnet', testSubnet().subnet]);
+    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, [
+      '--subnet',
+      testSubnet().subnet,
+    ]);
     const c = `${net}-web`;
     await runContainer(c, net);
-    await waitFor('the container in the status API', async () => Object.values(await status()).some((n) => Object.values(n.Containers).some((x) => x.Name === `/${c}`)));
+    await waitFor('the container in the status API', async () =>
+      Object.values(await status()).some((n) => Object.values(n.Containers).some((x) => x.Name === `/${c}`)),
+    );
     const png = path.join(dir, 'wiring.png');
-    assert.match(await must(process.execPath, [CLI, 'graph', '-o', png]), /wrote .*wiring\.png: \d+ networks? from 127\.0\.0\.1:9401/);
+    assert.match(
+      await must(process.execPath, [CLI, 'graph', '-o', png]),
+      /wrote .*wiring\.png: \d+ networks? from 127\.0\.0\.1:9401/,
+    );
     assert.deepEqual([...readFileSync(png).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'a PNG');
     const svg = path.join(dir, 'wiring.svg');
     await must(process.execPath, [CLI, 'graph', '-o', svg, '--status', '127.0.0.1:9401']);

@@ -43,10 +43,16 @@ export interface RunResult {
 
 export function run(file: string, args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(file, args as string[], { timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      file,
+      args as string[],
+      { timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const code =
+          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -72,7 +78,7 @@ export function testDpid(): string {
   return `0x${nextDpid.toString(16)}`;
 }
 
-let nextSubnet = 100 + (randomBytes(1)[0] ?? 0) % 100;
+let nextSubnet = 100 + ((randomBytes(1)[0] ?? 0) % 100);
 /** A private /24 for one test network, inside 10.231.0.0/16 which nothing else here uses. */
 export function testSubnet(): { subnet: string; prefix: string } {
   nextSubnet = (nextSubnet + 1) % 250;
@@ -96,7 +102,12 @@ export function onCleanup(fn: Cleanup): void {
   cleanups.push(fn);
 }
 
-export async function createNetwork(name: string, opts: Record<string, string>, extra: string[] = [], driver = 'dovesnap'): Promise<string> {
+export async function createNetwork(
+  name: string,
+  opts: Record<string, string>,
+  extra: string[] = [],
+  driver = 'dovesnap',
+): Promise<string> {
   const args = ['network', 'create', '-d', driver, ...extra];
   for (const [k, v] of Object.entries(opts)) args.push('-o', `${k}=${v}`);
   args.push(name);
@@ -104,12 +115,22 @@ export async function createNetwork(name: string, opts: Record<string, string>, 
   return docker(...args);
 }
 
-export async function runContainer(name: string, network: string, extra: string[] = [], cmd: string[] = ['sleep', '3600']): Promise<string> {
+export async function runContainer(
+  name: string,
+  network: string,
+  extra: string[] = [],
+  cmd: string[] = ['sleep', '3600'],
+): Promise<string> {
   onCleanup(() => run(DOCKER, ['rm', '-f', name]));
   return docker('run', '-d', '--name', name, '--net', network, ...extra, IMAGE, ...cmd);
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 15_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -119,7 +140,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -134,7 +156,13 @@ export async function ping(from: string, ip: string): Promise<boolean> {
 
 /** Starts busybox httpd in the container serving a page that names it; for TCP checks. */
 export async function serveHttp(container: string, port = 8080): Promise<void> {
-  await docker('exec', container, 'sh', '-c', `mkdir -p /tmp/www && echo "hello from ${container}" > /tmp/www/index.html && httpd -p ${port} -h /tmp/www`);
+  await docker(
+    'exec',
+    container,
+    'sh',
+    '-c',
+    `mkdir -p /tmp/www && echo "hello from ${container}" > /tmp/www/index.html && httpd -p ${port} -h /tmp/www`,
+  );
 }
 
 /**
@@ -211,7 +239,14 @@ export async function containerPortsOn(bridge: string): Promise<Map<string, stri
 
 /** The host end of an endpoint's veth pair, by the endpoint id on its OVS port (undefined: no port). */
 export async function endpointPort(endpointId: string): Promise<string | undefined> {
-  const out = await run('ovs-vsctl', ['--timeout=10', '--bare', '--columns=name', 'find', 'Port', `external_ids:dovesnap-endpoint-id=${endpointId}`]);
+  const out = await run('ovs-vsctl', [
+    '--timeout=10',
+    '--bare',
+    '--columns=name',
+    'find',
+    'Port',
+    `external_ids:dovesnap-endpoint-id=${endpointId}`,
+  ]);
   const name = out.stdout.trim();
   return out.code === 0 && name !== '' ? name : undefined;
 }
@@ -298,7 +333,10 @@ export async function serveClientAddress(host: TestHost, port: number): Promise<
   const dir = `/tmp/${host.ns}-www`;
   onCleanup(() => run('rm', ['-rf', dir]));
   await must('mkdir', ['-p', `${dir}/cgi-bin`]);
-  await must('sh', ['-c', `printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\necho "$REMOTE_ADDR"\\n' > ${dir}/cgi-bin/whoami && chmod 755 ${dir}/cgi-bin/whoami`]);
+  await must('sh', [
+    '-c',
+    `printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\necho "$REMOTE_ADDR"\\n' > ${dir}/cgi-bin/whoami && chmod 755 ${dir}/cgi-bin/whoami`,
+  ]);
   const r = await host.exec(['busybox', 'httpd', '-p', `${host.ip}:${port}`, '-h', dir]);
   assert.equal(r.code, 0, `httpd in ${host.ns}: ${r.stderr}`);
 }
@@ -310,14 +348,22 @@ export async function serveClientAddress(host: TestHost, port: number): Promise<
 export async function udpEchoInContainer(container: string, port: number): Promise<void> {
   const pid = await docker('inspect', '-f', '{{.State.Pid}}', container);
   const script = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(m,r.port,r.address));s.bind(${port})`;
-  const child = spawn('nsenter', ['-t', pid, '-n', process.execPath, '-e', script], { stdio: 'ignore', detached: true });
+  const child = spawn('nsenter', ['-t', pid, '-n', process.execPath, '-e', script], {
+    stdio: 'ignore',
+    detached: true,
+  });
   onCleanup(async () => child.kill('SIGKILL'));
   child.unref();
   await new Promise((r) => setTimeout(r, 300));
 }
 
 /** Sends one datagram and returns the echo, or undefined if none came back within 2 s. */
-export async function udpAsk(prefix: readonly string[], host: string, port: number, message: string): Promise<string | undefined> {
+export async function udpAsk(
+  prefix: readonly string[],
+  host: string,
+  port: number,
+  message: string,
+): Promise<string | undefined> {
   const script = `const s=require('dgram').createSocket('udp4');setTimeout(()=>process.exit(2),2000);s.on('message',m=>{process.stdout.write(String(m));process.exit(0)});s.send(${JSON.stringify(message)},${port},${JSON.stringify(host)})`;
   const [file, ...args] = [...prefix, process.execPath, '-e', script];
   const r = await run(file ?? process.execPath, args, 10_000);
@@ -341,7 +387,9 @@ export function sha256(text: string): string {
 
 /** What FAUCET's metrics say of its configuration: the file hashes it runs ('' after a load error). */
 export async function faucetState(): Promise<{ hash: string; loadError: boolean }> {
-  const text = await (await fetch(`${METRICS_URL}?name[]=faucet_config_hash_info&name[]=faucet_config_load_error`)).text();
+  const text = await (
+    await fetch(`${METRICS_URL}?name[]=faucet_config_hash_info&name[]=faucet_config_load_error`)
+  ).text();
   const info = /^faucet_config_hash_info\{([^}]*)\}/m.exec(text)?.[1] ?? '';
   return { hash: /hashes="([^"]*)"/.exec(info)?.[1] ?? '', loadError: /^faucet_config_load_error 1/m.test(text) };
 }
@@ -354,14 +402,18 @@ export async function faucetState(): Promise<{ hash: string; loadError: boolean 
 export async function waitFaucetSettled(): Promise<void> {
   let last = '';
   let since = Date.now();
-  await waitFor('faucet.yaml settled and loaded', async () => {
-    const text = readFileSync(FAUCET_CONFIG, 'utf8');
-    if (text !== last) {
-      last = text;
-      since = Date.now();
-    }
-    return Date.now() - since > 1500 && (await faucetState()).hash.includes(sha256(text));
-  }, 30_000);
+  await waitFor(
+    'faucet.yaml settled and loaded',
+    async () => {
+      const text = readFileSync(FAUCET_CONFIG, 'utf8');
+      if (text !== last) {
+        last = text;
+        since = Date.now();
+      }
+      return Date.now() - since > 1500 && (await faucetState()).hash.includes(sha256(text));
+    },
+    30_000,
+  );
 }
 
 /** Entries an e2e test added to faucet.yaml, as an operator would; `remove` takes exactly them out. */
@@ -379,7 +431,9 @@ export function addFaucetEntries(section: string, entries: string): FaucetEdit {
   const text = readFileSync(FAUCET_CONFIG, 'utf8');
   const block = new RegExp(`^${section}:[ \\t]*(#[^\\n]*)?\\n`, 'm').exec(text);
   if (block === null && new RegExp(`^${section}:`, 'm').test(text)) {
-    throw new Error(`faucet.yaml has a ${section}: map in flow style; the e2e tests add entries only to a block-style map`);
+    throw new Error(
+      `faucet.yaml has a ${section}: map in flow style; the e2e tests add entries only to a block-style map`,
+    );
   }
   const added = block === null ? `${section}:\n${entries}` : entries;
   const at = block === null ? 0 : block.index + block[0].length;
@@ -406,10 +460,17 @@ export function addFaucetEntries(section: string, entries: string): FaucetEdit {
  * clean-up, even when a test fails; and it waits until no DP whose YAML contains `dpMarker` is
  * left, because FAUCET 1.10 crashes on a VLAN or port that names an ACL no longer defined.
  */
-export async function addOperatorEntries(dpMarker: string, entries: ReadonlyArray<readonly [section: string, entries: string]>): Promise<void> {
+export async function addOperatorEntries(
+  dpMarker: string,
+  entries: ReadonlyArray<readonly [section: string, entries: string]>,
+): Promise<void> {
   const edits: FaucetEdit[] = [];
   onCleanup(async () => {
-    await waitFor(`no DP of this test (${dpMarker}) left`, async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(dpMarker), 30_000).catch(() => undefined);
+    await waitFor(
+      `no DP of this test (${dpMarker}) left`,
+      async () => !readFileSync(FAUCET_CONFIG, 'utf8').includes(dpMarker),
+      30_000,
+    ).catch(() => undefined);
     for (const e of edits.reverse()) e.remove();
     hupFaucet();
   });
@@ -468,7 +529,8 @@ export async function startCapture(iface: string, opts: CaptureOptions = {}): Pr
   return {
     lines,
     stop,
-    waitLine: (what, match, timeoutMs = 15_000, from = 0) => waitFor(what, async () => lines.slice(from).find((l) => match.test(l)), timeoutMs),
+    waitLine: (what, match, timeoutMs = 15_000, from = 0) =>
+      waitFor(what, async () => lines.slice(from).find((l) => match.test(l)), timeoutMs),
   };
 }
 
@@ -502,7 +564,8 @@ export async function killOvsDaemon(name: 'ovsdb-server' | 'ovs-vswitchd'): Prom
 
 /** Removes the control sockets a killed OVS daemon of this pid left behind. */
 export function removeStaleOvsCtl(pid: number): void {
-  for (const f of readdirSync(OVS_RUN_DIR)) if (f.endsWith(`.${pid}.ctl`)) rmSync(`${OVS_RUN_DIR}/${f}`, { force: true });
+  for (const f of readdirSync(OVS_RUN_DIR))
+    if (f.endsWith(`.${pid}.ctl`)) rmSync(`${OVS_RUN_DIR}/${f}`, { force: true });
 }
 
 /** Whether the process runs (a zombie, exited but not yet reaped, does not). */

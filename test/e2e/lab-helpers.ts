@@ -31,7 +31,12 @@ export interface HostCensus {
 
 /** Everything of the host a lab could have touched, as text lines to compare. */
 export async function census(): Promise<HostCensus> {
-  const lines = (s: string): string[] => s.split('\n').map((l) => l.trim()).filter((l) => l !== '').sort();
+  const lines = (s: string): string[] =>
+    s
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .sort();
   return {
     containers: lines(await must(DOCKER, ['ps', '-a', '--format', '{{.Names}}'])),
     networks: lines(await must(DOCKER, ['network', 'ls', '--format', '{{.Name}}'])),
@@ -45,14 +50,36 @@ export async function census(): Promise<HostCensus> {
 
 /** The lab's objects found by label, as `kind name` lines: none after `down`. */
 export async function labelled(labName: string): Promise<string[]> {
-  const c = await must(DOCKER, ['ps', '-a', '--filter', `label=dovesnap.lab=${labName}`, '--format', 'container {{.Names}}']);
-  const n = await must(DOCKER, ['network', 'ls', '--filter', `label=dovesnap.lab=${labName}`, '--format', 'network {{.Name}}']);
+  const c = await must(DOCKER, [
+    'ps',
+    '-a',
+    '--filter',
+    `label=dovesnap.lab=${labName}`,
+    '--format',
+    'container {{.Names}}',
+  ]);
+  const n = await must(DOCKER, [
+    'network',
+    'ls',
+    '--filter',
+    `label=dovesnap.lab=${labName}`,
+    '--format',
+    'network {{.Name}}',
+  ]);
   return [...c.split('\n'), ...n.split('\n')].filter((l) => l.trim() !== '');
 }
 
 /** The IDs of the lab's networks (before `down`): dovesnap tags its NAT and forwarding rules with them. */
 export async function labNetworkIds(labName: string): Promise<string[]> {
-  const out = await must(DOCKER, ['network', 'ls', '--no-trunc', '--filter', `label=dovesnap.lab=${labName}`, '--format', '{{.ID}}']);
+  const out = await must(DOCKER, [
+    'network',
+    'ls',
+    '--no-trunc',
+    '--filter',
+    `label=dovesnap.lab=${labName}`,
+    '--format',
+    '{{.ID}}',
+  ]);
   return out.split('\n').filter((l) => l.trim() !== '');
 }
 
@@ -60,7 +87,12 @@ export async function labNetworkIds(labName: string): Promise<string[]> {
  * Asserts that nothing a lab made is left: what is on the host now is what was before, and no
  * nftables or DOCKER-USER rule is tagged with one of `networkIds` (from labNetworkIds).
  */
-export async function assertNothingLeft(labName: string, before: HostCensus, dockerPrefix: string, networkIds: readonly string[] = []): Promise<void> {
+export async function assertNothingLeft(
+  labName: string,
+  before: HostCensus,
+  dockerPrefix: string,
+  networkIds: readonly string[] = [],
+): Promise<void> {
   assert.deepEqual(await labelled(labName), [], 'no container or network with the lab label');
   // ovs-vswitchd takes a bridge's own interface away a moment after the bridge is deleted.
   const newLinks = (c: HostCensus): string[] => c.links.filter((l) => !before.links.includes(l));
@@ -72,10 +104,22 @@ export async function assertNothingLeft(labName: string, before: HostCensus, doc
   const mine = (xs: string[]): string[] => xs.filter((x) => x.startsWith(dockerPrefix));
   assert.deepEqual(mine(now.containers), [], 'no container of the lab');
   assert.deepEqual(mine(now.networks), [], 'no network of the lab');
-  assert.deepEqual(now.bridges.filter((b) => !before.bridges.includes(b)), [], 'no new OVS bridge');
+  assert.deepEqual(
+    now.bridges.filter((b) => !before.bridges.includes(b)),
+    [],
+    'no new OVS bridge',
+  );
   assert.deepEqual(newLinks(now), [], 'no new host interface');
-  assert.deepEqual(now.routes.filter((r) => !before.routes.includes(r)), [], 'no new route');
+  assert.deepEqual(
+    now.routes.filter((r) => !before.routes.includes(r)),
+    [],
+    'no new route',
+  );
   assert.ok(!now.faucet.includes(dockerPrefix), `faucet.yaml names nothing of ${dockerPrefix}`);
   const rules = `${now.nft}\n${(await run('iptables', ['-w', '-S'])).stdout}`;
-  for (const id of networkIds) assert.ok(!rules.includes(`dovesnap ${id.slice(0, 12)}`), `no nftables or iptables rule of network ${id.slice(0, 12)}`);
+  for (const id of networkIds)
+    assert.ok(
+      !rules.includes(`dovesnap ${id.slice(0, 12)}`),
+      `no nftables or iptables rule of network ${id.slice(0, 12)}`,
+    );
 }

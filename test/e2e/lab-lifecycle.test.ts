@@ -5,7 +5,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DOCKER, IMAGE, must, onCleanup, run } from './harness.js';
-import { REPO, assertNothingLeft, census, lab, labMust, labNetworkIds, labelled, type HostCensus } from './lab-helpers.js';
+import {
+  REPO,
+  assertNothingLeft,
+  census,
+  lab,
+  labMust,
+  labNetworkIds,
+  labelled,
+  type HostCensus,
+} from './lab-helpers.js';
 
 /**
  * A lab's life beyond the happy path, on busybox nodes (no router image needed): an invalid file
@@ -68,11 +77,36 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
 
   it('an invalid file is refused with file:line:column and the key path, and nothing is made', async () => {
     const bad = join(dir, 'bad.yaml');
-    writeFileSync(bad, ['name: lifea', 'nodes:', '  n1:', `    image: ${IMAGE}`, '    interfaces:', '      eth1: { network: seg, adress: 10.0.0.1/24 }', ''].join('\n'));
+    writeFileSync(
+      bad,
+      [
+        'name: lifea',
+        'nodes:',
+        '  n1:',
+        `    image: ${IMAGE}`,
+        '    interfaces:',
+        '      eth1: { network: seg, adress: 10.0.0.1/24 }',
+        '',
+      ].join('\n'),
+    );
     const r = await lab(['up', bad]);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /bad\.yaml:6:29: nodes\.n1\.interfaces\.eth1\.adress: unknown key "adress" \(did you mean "address"\?\)/);
-    writeFileSync(bad, ['name: lifea', 'nodes:', '  n1:', `    image: ${IMAGE}`, '    interfaces:', '      eth1: { network: seg, address: 10.0.0.1/24 }', ''].join('\n'));
+    assert.match(
+      r.stderr,
+      /bad\.yaml:6:29: nodes\.n1\.interfaces\.eth1\.adress: unknown key "adress" \(did you mean "address"\?\)/,
+    );
+    writeFileSync(
+      bad,
+      [
+        'name: lifea',
+        'nodes:',
+        '  n1:',
+        `    image: ${IMAGE}`,
+        '    interfaces:',
+        '      eth1: { network: seg, address: 10.0.0.1/24 }',
+        '',
+      ].join('\n'),
+    );
     const r2 = await lab(['up', bad]);
     assert.equal(r2.code, 2, r2.stderr);
     assert.match(r2.stderr, /bad\.yaml:6:24: nodes\.n1\.interfaces\.eth1\.network: unknown network "seg"/);
@@ -80,7 +114,9 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
   });
 
   it('down after an up killed half-way removes everything it had made', async () => {
-    const child = spawn(process.execPath, [`${REPO}/dist/src/cli/main.js`, 'lab', 'up', fileA], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [`${REPO}/dist/src/cli/main.js`, 'lab', 'up', fileA], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     const killed = new Promise<void>((resolve) => {
       child.stderr.on('data', (d: Buffer) => {
@@ -93,19 +129,33 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
     await killed;
     assert.match(err, /node n2: start the container/, 'the up got half-way before it was killed');
     const left = await labelled('lifea');
-    assert.ok(left.includes('container lifea-n1') && left.includes('network lifea-seg'), `half a lab is there: ${left.join(', ')}`);
+    assert.ok(
+      left.includes('container lifea-n1') && left.includes('network lifea-seg'),
+      `half a lab is there: ${left.join(', ')}`,
+    );
     assert.ok(!left.includes('container lifea-n4'));
 
     // A second up finishes the job: n2 never got through its gate, so it is made anew.
     const up = await labMust(['up', fileA]);
     // Killed at its start, n2's container was either started (Docker 20.10, then it waits at its
     // gate: not finished) or still only created (Docker 29 takes longer to start one: not running).
-    assert.match(up.stdout, /~ node lifea-n2: recreate \((its set-up was not finished|it is not running)\)|\+ node lifea-n2: create/);
+    assert.match(
+      up.stdout,
+      /~ node lifea-n2: recreate \((its set-up was not finished|it is not running)\)|\+ node lifea-n2: create/,
+    );
     assert.match(up.stdout, /\+ node lifea-n4: create/);
     assert.equal(await tcpBetween('lifea-n4', 'lifea-n1', '10.236.10.1'), 'lab-tcp-ok');
-    assert.match(await must(DOCKER, ['exec', 'lifea-n3', 'cat', '/sys/class/net/eth1/address']), /^0e:99:/, 'mac_prefix applied, and eth1 named all the same');
+    assert.match(
+      await must(DOCKER, ['exec', 'lifea-n3', 'cat', '/sys/class/net/eth1/address']),
+      /^0e:99:/,
+      'mac_prefix applied, and eth1 named all the same',
+    );
     assert.equal(await tcpBetween('lifea-n3', 'lifea-n1', '10.236.10.1'), 'lab-tcp-ok');
-    assert.equal(await tcpBetween('lifea-n2', 'lifea-n1', '10.236.11.1'), 'lab-tcp-ok', 'TCP over the point-to-point link');
+    assert.equal(
+      await tcpBetween('lifea-n2', 'lifea-n1', '10.236.11.1'),
+      'lab-tcp-ok',
+      'TCP over the point-to-point link',
+    );
 
     // Killed again, then down.
     const child2 = spawn(process.execPath, [`${REPO}/dist/src/cli/main.js`, 'lab', 'up', fileA], { stdio: 'ignore' });
@@ -141,8 +191,15 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
     onCleanup(() => lab(['down', 'lifec']));
     const r = await lab(['up', file]);
     assert.notEqual(r.code, 0, r.stdout);
-    assert.match(r.stderr, /node n2: start the workload: its command exited at once \(code 3\): lab-bye; a node's command must keep running/);
-    assert.deepEqual(await labelled('lifec'), ['container lifec-n1', 'network lifec-seg'], 'n2 is removed whole; n1 and the network stay for the next up');
+    assert.match(
+      r.stderr,
+      /node n2: start the workload: its command exited at once \(code 3\): lab-bye; a node's command must keep running/,
+    );
+    assert.deepEqual(
+      await labelled('lifec'),
+      ['container lifec-n1', 'network lifec-seg'],
+      'n2 is removed whole; n1 and the network stay for the next up',
+    );
     const ids = await labNetworkIds('lifec');
     await labMust(['down', 'lifec']);
     await assertNothingLeft('lifec', baseline, 'lifec-', ids);
@@ -152,7 +209,10 @@ describe('dovesnap lab: validation, interrupted up, down, labs side by side', ()
     await labMust(['up', fileA]);
     await labMust(['up', fileB]);
     const status = JSON.parse((await labMust(['status', '--json'])).stdout) as { name: string; nodes: unknown[] }[];
-    assert.deepEqual(status.filter((s) => s.name.startsWith('life')).map((s) => `${s.name} ${s.nodes.length}`), ['lifea 4', 'lifeb 4']);
+    assert.deepEqual(
+      status.filter((s) => s.name.startsWith('life')).map((s) => `${s.name} ${s.nodes.length}`),
+      ['lifea 4', 'lifeb 4'],
+    );
     await labMust(['down', fileA]);
     assert.deepEqual(await labelled('lifea'), []);
     assert.equal((await labelled('lifeb')).length, 6, 'lab lifeb untouched: 4 containers, 2 networks');

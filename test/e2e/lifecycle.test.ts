@@ -1,8 +1,23 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  containerIp, containerPortsOn, createNetwork, docker, endpointPort, hostLinks, httpGet, peerName, runContainer, serveHttp, status, testDpid, testSubnet,
-  uniqueName, waitFor, waitPing, ping,
+  containerIp,
+  containerPortsOn,
+  createNetwork,
+  docker,
+  endpointPort,
+  hostLinks,
+  httpGet,
+  peerName,
+  runContainer,
+  serveHttp,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
+  ping,
 } from './harness.js';
 
 async function portCount(bridge: string): Promise<number> {
@@ -43,9 +58,13 @@ describe('container lifecycle on dovesnap networks', () => {
   it('replaces the MAC prefix given by the dovesnap.faucet.mac_prefix label', async () => {
     const name = `${netA}-pfx`;
     await runContainer(name, netA, ['--label', 'dovesnap.faucet.mac_prefix=0e:99']);
-    await waitFor('MAC prefix applied', async () => (await docker('exec', name, 'cat', '/sys/class/net/eth0/address')).startsWith('0e:99:'));
+    await waitFor('MAC prefix applied', async () =>
+      (await docker('exec', name, 'cat', '/sys/class/net/eth0/address')).startsWith('0e:99:'),
+    );
     await waitPing(name, await containerIp(peer, netA));
-    const c = Object.values((await status())[(await docker('network', 'inspect', '-f', '{{.Id}}', netA))]?.Containers ?? {}).find((x) => x.Name === `/${name}`);
+    const c = Object.values(
+      (await status())[await docker('network', 'inspect', '-f', '{{.Id}}', netA)]?.Containers ?? {},
+    ).find((x) => x.Name === `/${name}`);
     assert.ok(c?.MacAddress.startsWith('0e:99:'));
   });
 
@@ -62,7 +81,10 @@ describe('container lifecycle on dovesnap networks', () => {
     assert.equal(await portCount(bridgeA), before);
     await docker('restart', '-t', '0', name);
     await waitPing(name, peerIp);
-    assert.equal(await waitFor('TCP after restart', () => httpGet(name, `http://${peerIp}:8080/`)), `hello from ${peer}`);
+    assert.equal(
+      await waitFor('TCP after restart', () => httpGet(name, `http://${peerIp}:8080/`)),
+      `hello from ${peer}`,
+    );
     assert.equal(await portCount(bridgeA), before);
   });
 
@@ -76,7 +98,9 @@ describe('container lifecycle on dovesnap networks', () => {
     await waitPing(name, await containerIp(peer, netA));
     assert.equal(await docker('exec', name, 'sh', '-c', 'ls /sys/class/net | grep -c eth'), '2');
     const n = await status();
-    const onB = Object.values(n[await docker('network', 'inspect', '-f', '{{.Id}}', netB)]?.Containers ?? {}).map((c) => c.Name);
+    const onB = Object.values(n[await docker('network', 'inspect', '-f', '{{.Id}}', netB)]?.Containers ?? {}).map(
+      (c) => c.Name,
+    );
     assert.ok(onB.includes(`/${name}`));
     await docker('network', 'disconnect', netB, name);
     await waitFor('port gone from B', async () => (await portCount(bridgeB)) === 1);

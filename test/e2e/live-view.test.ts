@@ -4,7 +4,18 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { launch, type Browser, type Page } from 'puppeteer-core';
-import { createNetwork, docker, onCleanup, runContainer, STATUS_URL, testDpid, testSubnet, uniqueName, waitFor, waitPing } from './harness.js';
+import {
+  createNetwork,
+  docker,
+  onCleanup,
+  runContainer,
+  STATUS_URL,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
+} from './harness.js';
 
 /**
  * The live view at `/` in a real browser: Debian's chromium, headless, driven over the DevTools
@@ -13,14 +24,18 @@ import { createNetwork, docker, onCleanup, runContainer, STATUS_URL, testDpid, t
  */
 
 const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
-const ARTIFACTS = process.env['DOVESNAP_TEST_ARTIFACTS'] ?? new URL('../../../test-artifacts', import.meta.url).pathname;
+const ARTIFACTS =
+  process.env['DOVESNAP_TEST_ARTIFACTS'] ?? new URL('../../../test-artifacts', import.meta.url).pathname;
 
 /** The little of the DOM the page functions below use (they run in the browser, not here). */
 interface DomElement {
   readonly textContent: string | null;
   querySelector(selector: string): DomElement | null;
 }
-declare const document: { querySelector(selector: string): DomElement | null; getElementById(id: string): DomElement | null };
+declare const document: {
+  querySelector(selector: string): DomElement | null;
+  getElementById(id: string): DomElement | null;
+};
 
 interface RowView {
   readonly mac: string;
@@ -35,7 +50,13 @@ async function row(page: Page, container: string): Promise<RowView | undefined> 
     const tr = document.querySelector(`tr[data-container="${name}"]`);
     if (tr === null) return undefined;
     const cell = (cls: string): string => tr.querySelector(`td.${cls}`)?.textContent ?? '';
-    return { mac: cell('mac'), ip: cell('ip'), ofport: cell('ofport'), rxPackets: Number(cell('rx-packets') || 0), txPackets: Number(cell('tx-packets') || 0) };
+    return {
+      mac: cell('mac'),
+      ip: cell('ip'),
+      ofport: cell('ofport'),
+      rxPackets: Number(cell('rx-packets') || 0),
+      txPackets: Number(cell('tx-packets') || 0),
+    };
   }, container);
 }
 
@@ -74,22 +95,35 @@ describe('live view', () => {
     });
 
     const net = uniqueName('live');
-    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, ['--subnet', testSubnet().subnet]);
+    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, [
+      '--subnet',
+      testSubnet().subnet,
+    ]);
     const a = `${net}-a`;
     const b = `${net}-b`;
     await runContainer(a, net);
     await runContainer(b, net);
     const inspect = async (name: string): Promise<{ mac: string; ip: string }> => {
-      const out = await docker('inspect', '-f', `{{with index .NetworkSettings.Networks "${net}"}}{{.MacAddress}} {{.IPAddress}}{{end}}`, name);
+      const out = await docker(
+        'inspect',
+        '-f',
+        `{{with index .NetworkSettings.Networks "${net}"}}{{.MacAddress}} {{.IPAddress}}{{end}}`,
+        name,
+      );
       const [mac = '', ip = ''] = out.trim().split(' ');
       return { mac, ip };
     };
     const bAddr = await inspect(b);
     const started = Date.now();
-    const shown = await waitFor(`${b} in the page`, async () => {
-      const r = await row(page, b);
-      return r !== undefined && r.mac === bAddr.mac && r.ip === bAddr.ip && r.ofport !== '?' ? r : undefined;
-    }, 10_000, 100);
+    const shown = await waitFor(
+      `${b} in the page`,
+      async () => {
+        const r = await row(page, b);
+        return r !== undefined && r.mac === bAddr.mac && r.ip === bAddr.ip && r.ofport !== '?' ? r : undefined;
+      },
+      10_000,
+      100,
+    );
     assert.match(shown.ofport, /^\d+$/);
     const appearedMs = Date.now() - started;
 
@@ -97,12 +131,19 @@ describe('live view', () => {
     // A first ARP sent before FAUCET has installed a fresh switch's port flows is lost and the
     // kernel retries only after 1 s: one single ping can miss (seen in CI), so wait for a reply.
     await waitPing(a, bAddr.ip);
-    await waitFor('traffic counters in the page', async () => {
-      const r = await row(page, b);
-      return r !== undefined && r.rxPackets > 0 && r.txPackets > 0;
-    }, 20_000, 250);
+    await waitFor(
+      'traffic counters in the page',
+      async () => {
+        const r = await row(page, b);
+        return r !== undefined && r.rxPackets > 0 && r.txPackets > 0;
+      },
+      20_000,
+      250,
+    );
     // The diagram is drawn and names the container; FAUCET's last load is shown.
-    const diagram = await page.evaluate(() => (document.querySelector('#diagram svg')?.textContent ?? '').replace(/\u2010|&#45;/g, '-'));
+    const diagram = await page.evaluate(() =>
+      (document.querySelector('#diagram svg')?.textContent ?? '').replace(/\u2010|&#45;/g, '-'),
+    );
     assert.ok(diagram.includes(b), 'the diagram shows the container');
     await page.waitForFunction(() => document.getElementById('faucet')?.textContent === 'loaded', { timeout: 30_000 });
 
@@ -117,11 +158,17 @@ describe('live view', () => {
     const marker = await page.evaluate(() => (globalThis as unknown as { dovesnapMarker?: number }).dovesnapMarker);
     assert.equal(marker, 42, 'the page was updated in place, not reloaded');
     assert.deepEqual(consoleErrors, []);
-    process.stdout.write(`# live view: container shown ${appearedMs} ms after docker run returned, gone ${goneMs} ms after docker rm\n`);
+    process.stdout.write(
+      `# live view: container shown ${appearedMs} ms after docker run returned, gone ${goneMs} ms after docker rm\n`,
+    );
   });
 
   it('serves the snapshot and the event stream as JSON and text/event-stream', async () => {
-    const snap = (await (await fetch(`${STATUS_URL}/live/snapshot`)).json()) as { Networks: unknown; Faucet: { Outcome: string }; Svg: string | null };
+    const snap = (await (await fetch(`${STATUS_URL}/live/snapshot`)).json()) as {
+      Networks: unknown;
+      Faucet: { Outcome: string };
+      Svg: string | null;
+    };
     assert.equal(typeof snap.Networks, 'object');
     assert.match(snap.Faucet.Outcome, /^(none|confirmed|rejected|timeout|invalid|failed)$/);
     assert.match(snap.Svg ?? '', /<svg/);

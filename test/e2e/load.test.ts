@@ -3,8 +3,21 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import {
-  containerIp, createNetwork, docker, dockerRaw, httpGet, onCleanup, run, runContainer, serveHttp, testDpid, testSubnet, uniqueName,
-  waitPing, DOCKER, IMAGE,
+  containerIp,
+  createNetwork,
+  docker,
+  dockerRaw,
+  httpGet,
+  onCleanup,
+  run,
+  runContainer,
+  serveHttp,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitPing,
+  DOCKER,
+  IMAGE,
 } from './harness.js';
 import { waitAgreement } from './agreement.js';
 import { growthIn, type Sample } from './flatness.js';
@@ -24,8 +37,8 @@ const FULL = process.env['DOVESNAP_LOAD'] === 'full';
 const SIZES = FULL
   ? { parallel: 100, networks: 20, cycles: 1000, networkCycles: 200 }
   : { parallel: 40, networks: 10, cycles: 150, networkCycles: 40 };
-const ARTIFACTS = process.env['DOVESNAP_TEST_ARTIFACTS'] ?? new URL('../../../test-artifacts/', import.meta.url).pathname;
-
+const ARTIFACTS =
+  process.env['DOVESNAP_TEST_ARTIFACTS'] ?? new URL('../../../test-artifacts/', import.meta.url).pathname;
 
 /**
  * The daemon's RSS and open files. Its sockets come and go by the second even at rest (plugin
@@ -80,15 +93,26 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
     const names = Array.from({ length: SIZES.parallel }, (_, i) => `${tag}-p${i}`);
     for (const n of names) onCleanup(() => run(DOCKER, ['rm', '-f', n]));
     const t0 = Date.now();
-    const results = await Promise.all(names.map((n) => dockerRaw('run', '-d', '--name', n, '--net', net, IMAGE, 'sleep', '3600')));
+    const results = await Promise.all(
+      names.map((n) => dockerRaw('run', '-d', '--name', n, '--net', net, IMAGE, 'sleep', '3600')),
+    );
     const started = Date.now() - t0;
     const failed = results.map((r, i) => [names[i], r] as const).filter(([, r]) => r.code !== 0);
-    assert.deepEqual(failed.map(([n, r]) => `${n}: ${r.stderr.trim()}`), [], 'every docker run succeeded');
+    assert.deepEqual(
+      failed.map(([n, r]) => `${n}: ${r.stderr.trim()}`),
+      [],
+      'every docker run succeeded',
+    );
     await pool(names, 10, async (n) => {
       await waitPing(n, serverIp, 60_000);
       assert.equal(await httpGet(n, `http://${serverIp}:8080/`), `hello from ${server}`);
     });
-    figures['parallelStart'] = { containers: SIZES.parallel, allStartedMs: started, connectedMs: Date.now() - t0, daemon: await daemonSample() };
+    figures['parallelStart'] = {
+      containers: SIZES.parallel,
+      allStartedMs: started,
+      connectedMs: Date.now() - t0,
+      daemon: await daemonSample(),
+    };
     await waitAgreement(60_000);
     const t1 = Date.now();
     await docker('rm', '-f', ...names);
@@ -101,8 +125,16 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
     const specs = names.map((n) => ({ n, subnet: testSubnet().subnet, dpid: testDpid() }));
     for (const { n } of specs) onCleanup(() => run(DOCKER, ['network', 'rm', n]));
     const t0 = Date.now();
-    const results = await Promise.all(specs.map(({ n, subnet, dpid }) => dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${dpid}`, '--subnet', subnet, n)));
-    assert.deepEqual(results.filter((r) => r.code !== 0).map((r) => r.stderr.trim()), [], 'every network create succeeded');
+    const results = await Promise.all(
+      specs.map(({ n, subnet, dpid }) =>
+        dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${dpid}`, '--subnet', subnet, n),
+      ),
+    );
+    assert.deepEqual(
+      results.filter((r) => r.code !== 0).map((r) => r.stderr.trim()),
+      [],
+      'every network create succeeded',
+    );
     const created = Date.now() - t0;
     await pool(specs, 5, async ({ n }) => {
       const [a, b] = [`${n}-a`, `${n}-b`];
@@ -117,7 +149,11 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
     });
     figures['parallelNetworks'] = { networks: SIZES.networks, allCreatedMs: created, daemon: await daemonSample() };
     const removed = await Promise.all(names.map((n) => dockerRaw('network', 'rm', n)));
-    assert.deepEqual(removed.filter((r) => r.code !== 0).map((r) => r.stderr.trim()), [], 'every network rm succeeded');
+    assert.deepEqual(
+      removed.filter((r) => r.code !== 0).map((r) => r.stderr.trim()),
+      [],
+      'every network rm succeeded',
+    );
     await waitAgreement(60_000);
   });
 
@@ -156,7 +192,19 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
       const name = `${tag}-nc${i}`;
       const mode = i % 2 === 0 ? 'flat' : 'nat';
       onCleanup(() => run(DOCKER, ['network', 'rm', name]));
-      await docker('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${dpid}`, '-o', `ovs.bridge.mode=${mode}`, '--subnet', subnet, name);
+      await docker(
+        'network',
+        'create',
+        '-d',
+        'dovesnap',
+        '-o',
+        `ovs.bridge.dpid=${dpid}`,
+        '-o',
+        `ovs.bridge.mode=${mode}`,
+        '--subnet',
+        subnet,
+        name,
+      );
       const c = `${name}-c`;
       onCleanup(() => run(DOCKER, ['rm', '-f', c]));
       await docker('run', '-d', '--name', c, '--net', name, IMAGE, 'sleep', '3600');
@@ -171,7 +219,12 @@ describe(`load (${FULL ? 'full' : 'make test'} sizes: ${JSON.stringify(SIZES)})`
     const ms = Date.now() - t0;
     await waitAgreement(60_000);
     samples.push(await daemonSample());
-    figures['networkCycles'] = { cycles: SIZES.networkCycles, ms, perCycleMs: Math.round(ms / SIZES.networkCycles), samples };
+    figures['networkCycles'] = {
+      cycles: SIZES.networkCycles,
+      ms,
+      perCycleMs: Math.round(ms / SIZES.networkCycles),
+      samples,
+    };
     assertFlat(samples, 'network cycles');
     mkdirSync(ARTIFACTS, { recursive: true });
     writeFileSync(`${ARTIFACTS}/load${FULL ? '-full' : ''}.json`, `${JSON.stringify(figures, null, 2)}\n`);

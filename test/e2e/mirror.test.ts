@@ -3,8 +3,26 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, createNetwork, docker, DOCKER, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, startCapture, status, testDpid, testSubnet,
-  uniqueName, upWithEnv, waitFor, STATUS_URL, waitPing, type Capture,
+  containerIp,
+  createNetwork,
+  docker,
+  DOCKER,
+  faucetYaml,
+  must,
+  onCleanup,
+  ovsVsctl,
+  run,
+  runContainer,
+  startCapture,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  upWithEnv,
+  waitFor,
+  STATUS_URL,
+  waitPing,
+  type Capture,
 } from './harness.js';
 
 /**
@@ -17,13 +35,19 @@ import {
 
 const MIRROR_BRIDGE = 'mirrorbr';
 
-
 async function macOf(container: string, network: string): Promise<string> {
   return docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").MacAddress}}`, container);
 }
 
 function mirrorPortOf(dp: string): { mirror?: number[]; output_only?: boolean } | undefined {
-  const d = (parse(faucetYaml()) as { dps?: Record<string, { interfaces: Record<string, { description?: string; mirror?: number[]; output_only?: boolean }> }> }).dps?.[dp];
+  const d = (
+    parse(faucetYaml()) as {
+      dps?: Record<
+        string,
+        { interfaces: Record<string, { description?: string; mirror?: number[]; output_only?: boolean }> }
+      >;
+    }
+  ).dps?.[dp];
   return d?.interfaces['99'];
 }
 
@@ -43,7 +67,12 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
   const netB = uniqueName('mrb');
   const subA = testSubnet();
   const subB = testSubnet();
-  const [loud, quiet, quiet2, loudB] = ['loud', 'quiet', 'quiet2', 'loudb'].map((s) => `${netA}-${s}`) as [string, string, string, string];
+  const [loud, quiet, quiet2, loudB] = ['loud', 'quiet', 'quiet2', 'loudb'].map((s) => `${netA}-${s}`) as [
+    string,
+    string,
+    string,
+    string,
+  ];
   let cap: Capture;
   let bridgeA = '';
   /** The mirror bridge's ends of this test's two networks' links (other tests' networks may be linked too). */
@@ -71,7 +100,10 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     const idA = await createNetwork(netA, { 'ovs.bridge.dpid': testDpid() }, ['--subnet', subA.subnet]);
     bridgeA = `ovsbr-${idA.slice(0, 5)}`;
     await upWithEnv({ MIRROR_BRIDGE_OUT: out, MIRROR_BRIDGE_IN: inn });
-    const idB = await createNetwork(netB, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan': '200' }, ['--subnet', subB.subnet]);
+    const idB = await createNetwork(netB, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan': '200' }, [
+      '--subnet',
+      subB.subnet,
+    ]);
     ourLinks = [`dsmm${idA.slice(0, 10)}`, `dsmm${idB.slice(0, 10)}`];
 
     assert.equal(await ovsVsctl('port-to-br', out), MIRROR_BRIDGE);
@@ -80,14 +112,33 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     const networkEnd = (await ovsVsctl('list-ports', bridgeA)).split('\n').find((p) => p.startsWith('dsmn'));
     assert.ok(networkEnd, 'network A has its end of the link');
     assert.equal(await ovsVsctl('get', 'Interface', networkEnd, 'ofport'), '99');
-    await waitFor('FAUCET entry of the link, output-only while nothing is mirrored', async () => mirrorPortOf(netA)?.output_only === true);
-    const host = (await (await fetch(`${STATUS_URL}/host`)).json()) as { MirrorBridge: { Bridge: string; Out: string; In: string; Links: Record<string, number>; Problem: string | null } | null };
+    await waitFor(
+      'FAUCET entry of the link, output-only while nothing is mirrored',
+      async () => mirrorPortOf(netA)?.output_only === true,
+    );
+    const host = (await (await fetch(`${STATUS_URL}/host`)).json()) as {
+      MirrorBridge: {
+        Bridge: string;
+        Out: string;
+        In: string;
+        Links: Record<string, number>;
+        Problem: string | null;
+      } | null;
+    };
     assert.equal(host.MirrorBridge?.Bridge, MIRROR_BRIDGE);
     assert.equal(host.MirrorBridge?.Out, out);
     assert.equal(host.MirrorBridge?.In, inn);
     assert.equal(host.MirrorBridge?.Problem, null);
-    assert.ok(host.MirrorBridge?.Links[idA] !== undefined && host.MirrorBridge.Links[idB] !== undefined, 'status API lists both links');
-    const printed = await must('node', [`${new URL('../../..', import.meta.url).pathname}dist/src/cli/main.js`, 'status', '--url', STATUS_URL]);
+    assert.ok(
+      host.MirrorBridge?.Links[idA] !== undefined && host.MirrorBridge.Links[idB] !== undefined,
+      'status API lists both links',
+    );
+    const printed = await must('node', [
+      `${new URL('../../..', import.meta.url).pathname}dist/src/cli/main.js`,
+      'status',
+      '--url',
+      STATUS_URL,
+    ]);
     assert.match(printed, new RegExp(`^mirror bridge ${MIRROR_BRIDGE}  out ${out}  in ${inn}`));
   });
 
@@ -97,7 +148,12 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     await runContainer(quiet, netA);
     await runContainer(quiet2, netA);
     await runContainer(loudB, netB, ['--label', `dovesnap.faucet.mirror=${netA}:false/${netB}:true`]);
-    const [loudMac, quietMac, quiet2Mac, loudBMac] = await Promise.all([macOf(loud, netA), macOf(quiet, netA), macOf(quiet2, netA), macOf(loudB, netB)]);
+    const [loudMac, quietMac, quiet2Mac, loudBMac] = await Promise.all([
+      macOf(loud, netA),
+      macOf(quiet, netA),
+      macOf(quiet2, netA),
+      macOf(loudB, netB),
+    ]);
     await waitFor('mirror list of network A', async () => (mirrorPortOf(netA)?.mirror ?? []).length === 1);
 
     const quietIp = await containerIp(quiet, netA);
@@ -110,12 +166,28 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     const start = cap.lines.length;
     await waitPing(loud, quietIp);
     await must(DOCKER, ['exec', loud, 'ping', '-c', '3', '-i', '0.2', quietIp]);
-    const request = await cap.waitLine('echo request from the labelled container', new RegExp(`${loudMac} > ${quietMac}, ethertype 802\\.1Q \\(0x8100\\), length \\d+: vlan 100, .*ICMP echo request`), 15_000, start);
-    const reply = await cap.waitLine('echo reply to the labelled container', new RegExp(`${quietMac} > ${loudMac}, ethertype 802\\.1Q \\(0x8100\\), length \\d+: vlan 100, .*ICMP echo reply`), 15_000, start);
+    const request = await cap.waitLine(
+      'echo request from the labelled container',
+      new RegExp(
+        `${loudMac} > ${quietMac}, ethertype 802\\.1Q \\(0x8100\\), length \\d+: vlan 100, .*ICMP echo request`,
+      ),
+      15_000,
+      start,
+    );
+    const reply = await cap.waitLine(
+      'echo reply to the labelled container',
+      new RegExp(`${quietMac} > ${loudMac}, ethertype 802\\.1Q \\(0x8100\\), length \\d+: vlan 100, .*ICMP echo reply`),
+      15_000,
+      start,
+    );
     assert.ok(request && reply);
     // Broadcasts from quiet2 reach the labelled port too (and are mirrored there); unicast between the unlabelled pair must not.
     const pair = new RegExp(`${quiet2Mac} > ${quietMac}|${quietMac} > ${quiet2Mac}`);
-    assert.deepEqual(cap.lines.slice(learnt).filter((l) => pair.test(l)), [], 'no unicast frame between the two unlabelled containers');
+    assert.deepEqual(
+      cap.lines.slice(learnt).filter((l) => pair.test(l)),
+      [],
+      'no unicast frame between the two unlabelled containers',
+    );
 
     const b2 = `${netA}-b2`;
     await runContainer(b2, netB);
@@ -124,7 +196,9 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     assert.equal(framesOf(cap, loudBMac).filter((l) => / vlan 100,/.test(l)).length, 0, 'network B never tagged 100');
 
     const st = await status();
-    const loudStatus = Object.values(st).flatMap((n) => Object.values(n.Containers)).find((c) => c.Name === `/${loud}`) as { Mirrored?: boolean } | undefined;
+    const loudStatus = Object.values(st)
+      .flatMap((n) => Object.values(n.Containers))
+      .find((c) => c.Name === `/${loud}`) as { Mirrored?: boolean } | undefined;
     assert.equal(loudStatus?.Mirrored, true, 'status API says the container is mirrored');
   });
 
@@ -134,7 +208,12 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     const riverMac = (await must('ip', ['-n', riverNs, '-br', 'link', 'show', innPeer])).split(/\s+/)[2] ?? '';
     // Nothing answers: the ARP requests themselves are the upstream host's "mirrored" frames.
     await run('ip', ['netns', 'exec', riverNs, 'busybox', 'ping', '-c', '2', '-W', '1', '192.0.2.2']);
-    const line = await cap.waitLine('river frame on OUT', new RegExp(`${riverMac} > ff:ff:ff:ff:ff:ff, ethertype ARP`), 15_000, start);
+    const line = await cap.waitLine(
+      'river frame on OUT',
+      new RegExp(`${riverMac} > ff:ff:ff:ff:ff:ff, ethertype ARP`),
+      15_000,
+      start,
+    );
     assert.doesNotMatch(line, /802\.1Q/, 'untagged as it came in');
   });
 
@@ -146,7 +225,12 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     process.kill(Number(readFileSync('/run/dovesnap/dovesnap.pid', 'utf8').trim()), 'SIGKILL');
     await upWithEnv({ MIRROR_BRIDGE_OUT: out, MIRROR_BRIDGE_IN: inn });
     const after = cap.lines.length;
-    await cap.waitLine('mirrored frames after the restart', new RegExp(`${loudMac} > .*vlan 100, .*ICMP echo request`), 15_000, after);
+    await cap.waitLine(
+      'mirrored frames after the restart',
+      new RegExp(`${loudMac} > .*vlan 100, .*ICMP echo request`),
+      15_000,
+      after,
+    );
     const r = await flow;
     assert.equal(r.code, 0, `the mirrored flow itself lost nothing fatal: ${r.stdout}`);
     const bridges = (await ovsVsctl('list-br')).split('\n').filter((b) => b === MIRROR_BRIDGE);
@@ -154,7 +238,9 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     const all = (await ovsVsctl('list-ports', MIRROR_BRIDGE)).split('\n');
     assert.deepEqual(await linksNow(), [...ourLinks].sort(), `still one link per network: ${all.join(' ')}`);
     const links = all.filter((p) => p.startsWith('dsmm')).length;
-    const flows = (await must('ovs-ofctl', ['-O', 'OpenFlow13', 'dump-flows', MIRROR_BRIDGE, '--no-stats'])).split('\n').filter((l) => l.includes('cookie=0xd0e5'));
+    const flows = (await must('ovs-ofctl', ['-O', 'OpenFlow13', 'dump-flows', MIRROR_BRIDGE, '--no-stats']))
+      .split('\n')
+      .filter((l) => l.includes('cookie=0xd0e5'));
     assert.equal(flows.length, 2 + links, `drop, IN->OUT and one per linked network: ${flows.join(' | ')}`);
     assert.equal(all.filter((p) => p === out || p === inn).length, 2, 'OUT and IN once each');
   });
@@ -163,7 +249,9 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     const bad = `${netA}-bad`;
     await runContainer(bad, netA, ['--label', 'dovesnap.faucet.mirror=maybe']);
     const blocked = await waitFor('status says why the port is closed', async () => {
-      const c = Object.values((await status())).flatMap((n) => Object.values(n.Containers)).find((x) => x.Name === `/${bad}`) as { Blocked?: string | null } | undefined;
+      const c = Object.values(await status())
+        .flatMap((n) => Object.values(n.Containers))
+        .find((x) => x.Name === `/${bad}`) as { Blocked?: string | null } | undefined;
       return typeof c?.Blocked === 'string' ? c.Blocked : undefined;
     });
     assert.match(blocked, /dovesnap\.faucet\.mirror/);
@@ -175,13 +263,20 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
   it('changes the mirror set when a container is recreated without the label', async () => {
     await must(DOCKER, ['rm', '-f', loud]);
     await runContainer(loud, netA);
-    await waitFor("network A's link output-only again", async () => mirrorPortOf(netA)?.output_only === true && mirrorPortOf(netA)?.mirror === undefined);
+    await waitFor(
+      "network A's link output-only again",
+      async () => mirrorPortOf(netA)?.output_only === true && mirrorPortOf(netA)?.mirror === undefined,
+    );
     const loudMac = await macOf(loud, netA);
     const quietIp = await containerIp(quiet, netA);
     await waitPing(loud, quietIp);
     const start = cap.lines.length;
     await must(DOCKER, ['exec', loud, 'ping', '-c', '5', '-i', '0.2', quietIp]);
-    assert.deepEqual(framesOf(cap, loudMac, start).filter((l) => !l.includes('ff:ff:ff:ff:ff:ff')), [], 'no longer mirrored');
+    assert.deepEqual(
+      framesOf(cap, loudMac, start).filter((l) => !l.includes('ff:ff:ff:ff:ff:ff')),
+      [],
+      'no longer mirrored',
+    );
     // Labelled again for the tests that follow.
     await must(DOCKER, ['rm', '-f', loud]);
     await runContainer(loud, netA, ['--label', 'dovesnap.faucet.mirror=true']);
@@ -194,9 +289,14 @@ describe('mirror bridge (MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN, label dovesnap.fau
     const quietIp = await containerIp(quiet, netA);
     const loudMac = await macOf(loud, netA);
     const start = cap.lines.length;
-    await waitFor('mirrored again', async () => {
-      await run(DOCKER, ['exec', loud, 'ping', '-c', '1', '-W', '1', quietIp]);
-      return framesOf(cap, loudMac, start).some((l) => / vlan 100, .*ICMP echo request/.test(l));
-    }, 20_000, 500);
+    await waitFor(
+      'mirrored again',
+      async () => {
+        await run(DOCKER, ['exec', loud, 'ping', '-c', '1', '-W', '1', quietIp]);
+        return framesOf(cap, loudMac, start).some((l) => / vlan 100, .*ICMP echo request/.test(l));
+      },
+      20_000,
+      500,
+    );
   });
 });

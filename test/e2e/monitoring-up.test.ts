@@ -33,7 +33,11 @@ describe('make up MONITORING=1 after a plain make up', () => {
   });
 
   it('starts Prometheus when the daemon state root is private, and a plain make up keeps it running', async () => {
-    await must('bash', ['-c', `source ${SCRIPTS}/lib.sh && source ${SCRIPTS}/monitoring.sh && stop_prometheus`], 120_000);
+    await must(
+      'bash',
+      ['-c', `source ${SCRIPTS}/lib.sh && source ${SCRIPTS}/monitoring.sh && stop_prometheus`],
+      120_000,
+    );
     assert.equal(await ready(), false, 'Prometheus stopped for the test');
     chmodSync(STATE_ROOT, 0o700);
 
@@ -42,7 +46,14 @@ describe('make up MONITORING=1 after a plain make up', () => {
     const flags = (await (await fetch(`${PROMETHEUS}/api/v1/status/flags`)).json()) as { data: Record<string, string> };
     const storage = flags.data['storage.tsdb.path'] ?? '';
     assert.ok(storage.length > 0, 'Prometheus reports its storage path');
-    const asPrometheus = await run('setpriv', ['--reuid=prometheus', '--regid=prometheus', '--clear-groups', 'test', '-w', storage]);
+    const asPrometheus = await run('setpriv', [
+      '--reuid=prometheus',
+      '--regid=prometheus',
+      '--clear-groups',
+      'test',
+      '-w',
+      storage,
+    ]);
     assert.equal(asPrometheus.code, 0, `the prometheus user can write ${storage}`);
 
     await upWithEnv({ MONITORING: undefined });

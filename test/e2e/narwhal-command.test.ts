@@ -3,9 +3,34 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { DOCKER, IMAGE, docker, dockerRaw, hostLinks, httpGet, must, onCleanup, run, serveHttp, uniqueName, waitFor } from './harness.js';
 import {
-  captureIn, dockerUserRules, dovesnap, hostEndOf, hostIface, ifaceIn, inNetns, narwhalChains, paranoidCounters, pingOk, removeLinkRules, sendRouterMessages, waitPingOk,
+  DOCKER,
+  IMAGE,
+  docker,
+  dockerRaw,
+  hostLinks,
+  httpGet,
+  must,
+  onCleanup,
+  run,
+  serveHttp,
+  uniqueName,
+  waitFor,
+} from './harness.js';
+import {
+  captureIn,
+  dockerUserRules,
+  dovesnap,
+  hostEndOf,
+  hostIface,
+  ifaceIn,
+  inNetns,
+  narwhalChains,
+  paranoidCounters,
+  pingOk,
+  removeLinkRules,
+  sendRouterMessages,
+  waitPingOk,
 } from './narwhal-helpers.js';
 
 /**
@@ -42,12 +67,23 @@ describe('dovesnap narwhal (the command)', () => {
   it('--help documents every flag', async () => {
     const r = await dovesnap('narwhal', '--help');
     assert.equal(r.code, 0, r.stderr);
-    for (const flag of ['-4, --ipv4', '-6, --ipv6', '--forwarding', '--host-ipv4', '--host-ipv6', '--interface', '--host-interface', '--mtu', '--paranoid', '--trace']) {
+    for (const flag of [
+      '-4, --ipv4',
+      '-6, --ipv6',
+      '--forwarding',
+      '--host-ipv4',
+      '--host-ipv6',
+      '--interface',
+      '--host-interface',
+      '--mtu',
+      '--paranoid',
+      '--trace',
+    ]) {
       assert.ok(r.stdout.includes(flag), `help names ${flag}`);
     }
   });
 
-  it('builds narwhal\'s link: ARP off on both ends, peer-addressed host end, /32 and /128, permanent neighbours, default routes, no RA', async () => {
+  it("builds narwhal's link: ARP off on both ends, peer-addressed host end, /32 and /128, permanent neighbours, default routes, no RA", async () => {
     aId = await startNone(a);
     const r = await dovesnap('narwhal', '-4', v4(1), '-6', v6(1), '--forwarding', '--mtu', '1400', a);
     assert.equal(r.code, 0, r.stderr);
@@ -66,18 +102,30 @@ describe('dovesnap narwhal (the command)', () => {
     const host = await hostIface(aIf);
     assert.match(neigh, new RegExp(`^169\\.254\\.0\\.1 dev eth0 lladdr ${host.address} PERMANENT`, 'm'));
     assert.match(neigh, new RegExp(`^fe80::1 dev eth0 lladdr ${host.address} PERMANENT`, 'm'));
-    for (const [k, v] of [['accept_ra', '0'], ['autoconf', '0']]) {
+    for (const [k, v] of [
+      ['accept_ra', '0'],
+      ['autoconf', '0'],
+    ]) {
       assert.equal((await inNetns(a, ['cat', `/proc/sys/net/ipv6/conf/eth0/${k}`])).stdout.trim(), v);
     }
 
     assert.ok(host.flags.includes('NOARP'));
     assert.equal(host.mtu, 1400);
     assert.equal(host.master, undefined, 'no bridge');
-    assert.ok(host.addr_info.some((x) => x.local === '169.254.0.1' && x.address === v4(1) && x.prefixlen === 32), JSON.stringify(host.addr_info));
+    assert.ok(
+      host.addr_info.some((x) => x.local === '169.254.0.1' && x.address === v4(1) && x.prefixlen === 32),
+      JSON.stringify(host.addr_info),
+    );
     assert.ok(host.addr_info.some((x) => x.local === 'fe80::1' && x.address === v6(1) && x.prefixlen === 128));
-    assert.match(await must('ip', ['route', 'show', v4(1)]), new RegExp(`^${v4(1).replace(/\./g, '\\.')} dev ${aIf} proto kernel scope link src 169\\.254\\.0\\.1`));
+    assert.match(
+      await must('ip', ['route', 'show', v4(1)]),
+      new RegExp(`^${v4(1).replace(/\./g, '\\.')} dev ${aIf} proto kernel scope link src 169\\.254\\.0\\.1`),
+    );
     assert.match(await must('ip', ['-6', 'route', 'show', `${v6(1)}/128`]), new RegExp(`dev ${aIf}`));
-    assert.match(await must('ip', ['neigh', 'show', 'dev', aIf]), new RegExp(`^${v4(1).replace(/\./g, '\\.')} lladdr ${inside.address} PERMANENT`, 'm'));
+    assert.match(
+      await must('ip', ['neigh', 'show', 'dev', aIf]),
+      new RegExp(`^${v4(1).replace(/\./g, '\\.')} lladdr ${inside.address} PERMANENT`, 'm'),
+    );
     assert.equal((await must('cat', [`/proc/sys/net/ipv6/conf/${aIf}/accept_ra`])).trim(), '0');
   });
 
@@ -89,7 +137,7 @@ describe('dovesnap narwhal (the command)', () => {
     await waitPingOk(a, v4(2));
     await waitPingOk(a, v6(2), 6);
     // Routed, not bridged: one hop (TTL 64 - 1).
-    assert.match((await docker('exec', a, 'ping', '-c', '1', v4(2))), /ttl=63/);
+    assert.match(await docker('exec', a, 'ping', '-c', '1', v4(2)), /ttl=63/);
     assert.equal(await httpGet(a, `http://${v4(2)}:8080/`), `hello from ${b}`);
     assert.equal(await httpGet(a, `http://[${v6(2)}]:8080/`), `hello from ${b}`);
   });
@@ -144,11 +192,19 @@ describe('dovesnap narwhal (the command)', () => {
     assert.equal((await inNetns(c, ['ip', 'route', 'add', 'default', 'dev', 'lo'])).code, 0);
     const r = await dovesnap('narwhal', '-4', v4(4), '--paranoid', c);
     assert.equal(r.code, 2, r.stdout);
-    assert.match(r.stderr, /route add default via 169\.254\.0\.1.*everything narwhal had made for .* was removed again/s);
+    assert.match(
+      r.stderr,
+      /route add default via 169\.254\.0\.1.*everything narwhal had made for .* was removed again/s,
+    );
     const ifname = `nw-${id.slice(0, 12)}`;
     assert.ok(!(await hostLinks('nw-')).includes(ifname));
     assert.ok(!(await narwhalChains()).some((ch) => ch.includes(ifname.replace(/-/g, '_d'))));
-    assert.deepEqual((JSON.parse((await inNetns(c, ['ip', '-json', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname), ['lo']);
+    assert.deepEqual(
+      (JSON.parse((await inNetns(c, ['ip', '-json', 'link', 'show'])).stdout) as { ifname: string }[]).map(
+        (l) => l.ifname,
+      ),
+      ['lo'],
+    );
   });
 
   it('no shared layer 2: a forged ARP from one container reaches no other', async () => {
@@ -160,11 +216,22 @@ describe('dovesnap narwhal (the command)', () => {
     assert.equal((await must('cat', [`/proc/sys/net/ipv6/conf/${await hostEndOf(atk)}/disable_ipv6`])).trim(), '1');
     const seen = await captureIn(b);
     // The attacker claims b's address: ARP on again, b's address added, gratuitous ARP sent.
-    await docker('exec', atk, 'sh', '-c', `ip link set eth0 arp on && ip addr add ${v4(2)}/32 dev eth0 && arping -U -c 3 -I eth0 -s ${v4(2)} 169.254.0.1`);
+    await docker(
+      'exec',
+      atk,
+      'sh',
+      '-c',
+      `ip link set eth0 arp on && ip addr add ${v4(2)}/32 dev eth0 && arping -U -c 3 -I eth0 -s ${v4(2)} 169.254.0.1`,
+    );
     // The routed ping from a to b arrives (the capture works); no ARP ever does.
     await docker('exec', a, 'ping', '-c', '1', v4(2));
-    await waitFor('b receives a\'s ping', async () => seen.lines.some((l) => l.includes(`${v4(1)} > ${v4(2)}: ICMP echo request`)));
-    assert.deepEqual(seen.lines.filter((l) => /ARP/.test(l)), []);
+    await waitFor("b receives a's ping", async () =>
+      seen.lines.some((l) => l.includes(`${v4(1)} > ${v4(2)}: ICMP echo request`)),
+    );
+    assert.deepEqual(
+      seen.lines.filter((l) => /ARP/.test(l)),
+      [],
+    );
     assert.match(await must('ip', ['neigh', 'show', v4(2)]), /PERMANENT/, 'the host still knows b by its own MAC');
   });
 
@@ -190,7 +257,23 @@ describe('dovesnap narwhal (the command)', () => {
     // Another MAC. The change takes the permanent neighbour entries with it; the attacker puts
     // the host's back (busybox's ip cannot, so the host's ip does it in the container's namespace).
     await docker('exec', spy, 'sh', '-c', 'ip link set eth0 arp off && ip link set eth0 address 0e:66:66:66:66:66');
-    assert.equal((await inNetns(spy, ['ip', 'neigh', 'replace', '169.254.0.1', 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent'])).code, 0);
+    assert.equal(
+      (
+        await inNetns(spy, [
+          'ip',
+          'neigh',
+          'replace',
+          '169.254.0.1',
+          'lladdr',
+          hostMac,
+          'dev',
+          'eth0',
+          'nud',
+          'permanent',
+        ])
+      ).code,
+      0,
+    );
     assert.equal((await dockerRaw('exec', spy, 'ping', '-c', '2', '-W', '1', v4(2))).code, 1);
 
     const after = await paranoidCounters(pIf);
@@ -202,7 +285,16 @@ describe('dovesnap narwhal (the command)', () => {
     assert.ok(grew('spoofed source MAC') >= 2, JSON.stringify(after));
     // Give anything that got through time to arrive; nothing from the attacker did.
     await new Promise((res) => setTimeout(res, 500));
-    assert.deepEqual(seen.lines.filter((l) => l.includes(v4(1)) || l.includes(v6(1)) || l.includes('0e:66:66:66:66:66') || /router advertisement|redirect|ARP/i.test(l)), []);
+    assert.deepEqual(
+      seen.lines.filter(
+        (l) =>
+          l.includes(v4(1)) ||
+          l.includes(v6(1)) ||
+          l.includes('0e:66:66:66:66:66') ||
+          /router advertisement|redirect|ARP/i.test(l),
+      ),
+      [],
+    );
   });
 
   it('rules of containers that are gone are collected by the next run', async () => {

@@ -2,11 +2,37 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import {
-  DOCKER, createNetwork, docker, dockerRaw, hostLinks, httpGet, makeTestHost, must, onCleanup, processAlive, run, runContainer, serveClientAddress, serveHttp,
-  uniqueName, waitFor, type TestHost,
+  DOCKER,
+  createNetwork,
+  docker,
+  dockerRaw,
+  hostLinks,
+  httpGet,
+  makeTestHost,
+  must,
+  onCleanup,
+  processAlive,
+  run,
+  runContainer,
+  serveClientAddress,
+  serveHttp,
+  uniqueName,
+  waitFor,
+  type TestHost,
 } from './harness.js';
 import {
-  REPO, captureIn, dockerUserRules, hostEndOf, hostIface, ifaceIn, inNetns, narwhalChains, paranoidCounters, pingOk, sendRouterMessages, waitPingOk,
+  REPO,
+  captureIn,
+  dockerUserRules,
+  hostEndOf,
+  hostIface,
+  ifaceIn,
+  inNetns,
+  narwhalChains,
+  paranoidCounters,
+  pingOk,
+  sendRouterMessages,
+  waitPingOk,
 } from './narwhal-helpers.js';
 
 /**
@@ -33,7 +59,9 @@ async function ipOf(container: string, network: string, family: 4 | 6 = 4): Prom
 }
 
 async function bridgesAndSwitches(): Promise<string> {
-  const bridges = (JSON.parse(await must('ip', ['-json', 'link', 'show', 'type', 'bridge'])) as { ifname: string }[]).map((l) => l.ifname).sort();
+  const bridges = (JSON.parse(await must('ip', ['-json', 'link', 'show', 'type', 'bridge'])) as { ifname: string }[])
+    .map((l) => l.ifname)
+    .sort();
   return `${bridges.join(',')} | ${(await must('ovs-vsctl', ['--timeout=10', 'list-br'])).split('\n').sort().join(',')}`;
 }
 
@@ -47,7 +75,7 @@ describe('-d narwhal (the driver)', () => {
   const [a, b] = [`${net}-a`, `${net}-b`];
   let netId = '';
 
-  it('creates a network with no bridge, and containers get narwhal\'s link with the addresses Docker chose', async () => {
+  it("creates a network with no bridge, and containers get narwhal's link with the addresses Docker chose", async () => {
     const before = await bridgesAndSwitches();
     netId = await createNetwork(net, {}, ['--subnet', s.v4, '--ipv6', '--subnet', s.v6], 'narwhal');
     assert.equal(await bridgesAndSwitches(), before, 'no Linux bridge, no Open vSwitch bridge');
@@ -64,7 +92,10 @@ describe('-d narwhal (the driver)', () => {
     assert.ok(inside.flags.includes('NOARP'));
     await waitFor('the container end finished (/32 and /128)', async () => {
       const now = await ifaceIn(a, 'eth0');
-      const g = now.addr_info.filter((x) => x.scope === 'global').map((x) => `${x.local}/${x.prefixlen}`).sort();
+      const g = now.addr_info
+        .filter((x) => x.scope === 'global')
+        .map((x) => `${x.local}/${x.prefixlen}`)
+        .sort();
       return g.join(' ') === [`${s.p4}.2/32`, `${s.p6}2/128`].sort().join(' ');
     });
     const routes = (await inNetns(a, ['ip', 'route'])).stdout;
@@ -95,8 +126,14 @@ describe('-d narwhal (the driver)', () => {
   it('IPv4 and IPv6 with the host (ICMP and TCP, both ways)', async () => {
     assert.ok(await pingOk(b, '169.254.0.1'));
     assert.ok(await pingOk(b, 'fe80::1%eth0', 6));
-    assert.equal((await run('busybox', ['wget', '-q', '-O', '-', `http://${s.p4}.2:8080/`], 10_000)).stdout.trim(), `hello from ${a}`);
-    assert.equal((await run('busybox', ['wget', '-q', '-O', '-', `http://[${s.p6}2]:8080/`], 10_000)).stdout.trim(), `hello from ${a}`);
+    assert.equal(
+      (await run('busybox', ['wget', '-q', '-O', '-', `http://${s.p4}.2:8080/`], 10_000)).stdout.trim(),
+      `hello from ${a}`,
+    );
+    assert.equal(
+      (await run('busybox', ['wget', '-q', '-O', '-', `http://[${s.p6}2]:8080/`], 10_000)).stdout.trim(),
+      `hello from ${a}`,
+    );
   });
 
   it('no shared layer 2: a forged ARP from one container reaches no other', async () => {
@@ -104,13 +141,24 @@ describe('-d narwhal (the driver)', () => {
     await runContainer(atk, net, ['--cap-add', 'NET_ADMIN']);
     const bIp = await ipOf(b, net);
     const seen = await captureIn(b);
-    await docker('exec', atk, 'sh', '-c', `ip link set eth0 arp on && ip addr add ${bIp}/32 dev eth0 && arping -U -c 3 -I eth0 -s ${bIp} 169.254.0.1`);
+    await docker(
+      'exec',
+      atk,
+      'sh',
+      '-c',
+      `ip link set eth0 arp on && ip addr add ${bIp}/32 dev eth0 && arping -U -c 3 -I eth0 -s ${bIp} 169.254.0.1`,
+    );
     await docker('exec', a, 'ping', '-c', '1', bIp);
-    await waitFor('b receives a\'s ping', async () => seen.lines.some((l) => l.includes(`${s.p4}.2 > ${bIp}: ICMP echo request`)));
-    assert.deepEqual(seen.lines.filter((l) => /ARP/.test(l)), []);
+    await waitFor("b receives a's ping", async () =>
+      seen.lines.some((l) => l.includes(`${s.p4}.2 > ${bIp}: ICMP echo request`)),
+    );
+    assert.deepEqual(
+      seen.lines.filter((l) => /ARP/.test(l)),
+      [],
+    );
   });
 
-  it('an isolated network reaches no host outside; nat reaches it masqueraded; forwarding with the containers\' own addresses', async () => {
+  it("an isolated network reaches no host outside; nat reaches it masqueraded; forwarding with the containers' own addresses", async () => {
     const up: TestHost = await makeTestHost(tag);
     await serveClientAddress(up, 8000);
     const url = `http://${up.ip}:8000/cgi-bin/whoami`;
@@ -121,8 +169,15 @@ describe('-d narwhal (the driver)', () => {
     await createNetwork(natNet, { 'narwhal.nat': 'true' }, ['--subnet', sn.v4], 'narwhal');
     await runContainer(`${natNet}-c`, natNet);
     // A network without --ipv6: IPv6 is off at both ends of its links.
-    await waitFor('IPv6 off in the container', async () => (await inNetns(`${natNet}-c`, ['cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6'])).stdout.trim() === '1');
-    assert.equal((await must('cat', [`/proc/sys/net/ipv6/conf/${await hostEndOf(`${natNet}-c`)}/disable_ipv6`])).trim(), '1');
+    await waitFor(
+      'IPv6 off in the container',
+      async () =>
+        (await inNetns(`${natNet}-c`, ['cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6'])).stdout.trim() === '1',
+    );
+    assert.equal(
+      (await must('cat', [`/proc/sys/net/ipv6/conf/${await hostEndOf(`${natNet}-c`)}/disable_ipv6`])).trim(),
+      '1',
+    );
     assert.equal(await waitFor('nat to the outside', () => httpGet(`${natNet}-c`, url)), up.hostSideIp);
     assert.equal(await pingOk(`${natNet}-c`, `${s.p4}.2`), false, 'nor into another narwhal network');
 
@@ -144,7 +199,10 @@ describe('-d narwhal (the driver)', () => {
     const cases: [string[], RegExp][] = [
       [['-o', 'narwhal.mtu=abc'], /invalid value "abc" for option narwhal\.mtu/],
       [['-o', 'narwhal.forwarding=perhaps'], /invalid value "perhaps" for option narwhal\.forwarding/],
-      [['-o', 'narwhal.host_ipv4=10.235.1.1', '--subnet', '10.235.1.0/24'], /invalid value "10\.235\.1\.1" for option narwhal\.host_ipv4: the host address must lie outside/],
+      [
+        ['-o', 'narwhal.host_ipv4=10.235.1.1', '--subnet', '10.235.1.0/24'],
+        /invalid value "10\.235\.1\.1" for option narwhal\.host_ipv4: the host address must lie outside/,
+      ],
       [['-o', 'narwhal.nat=true', '--internal'], /invalid value "true" for option narwhal\.nat: an --internal network/],
       [['-o', 'ovs.bridge.dpid=0x1'], /unknown option ovs\.bridge\.dpid for a narwhal network/],
     ];
@@ -160,10 +218,15 @@ describe('-d narwhal (the driver)', () => {
     assert.equal(await must('ls', [`${STATE_DIR}/networks`]), files);
   });
 
-  it('--paranoid drops a container\'s spoofed source IP and MAC, ARP, router advertisements and redirects; its peer receives none of it', async () => {
+  it("--paranoid drops a container's spoofed source IP and MAC, ARP, router advertisements and redirects; its peer receives none of it", async () => {
     const pNet = `${net}-p`;
     const sp = subnets();
-    await createNetwork(pNet, { 'narwhal.paranoid': 'true', 'narwhal.mtu': '1400' }, ['--subnet', sp.v4, '--ipv6', '--subnet', sp.v6], 'narwhal');
+    await createNetwork(
+      pNet,
+      { 'narwhal.paranoid': 'true', 'narwhal.mtu': '1400' },
+      ['--subnet', sp.v4, '--ipv6', '--subnet', sp.v6],
+      'narwhal',
+    );
     const [spy, peer] = [`${pNet}-spy`, `${pNet}-peer`];
     await runContainer(peer, pNet);
     await runContainer(spy, pNet, ['--cap-add', 'NET_ADMIN']);
@@ -176,22 +239,62 @@ describe('-d narwhal (the driver)', () => {
     const seen = await captureIn(peer);
     const before = await paranoidCounters(end);
 
-    await docker('exec', spy, 'sh', '-c', `ip addr add ${sp.p4}.99/32 dev eth0 && ip -6 addr add ${sp.p6}99/128 dev eth0`);
+    await docker(
+      'exec',
+      spy,
+      'sh',
+      '-c',
+      `ip addr add ${sp.p4}.99/32 dev eth0 && ip -6 addr add ${sp.p6}99/128 dev eth0`,
+    );
     assert.equal((await dockerRaw('exec', spy, 'ping', '-c', '2', '-W', '1', '-I', `${sp.p4}.99`, peerIp)).code, 1);
-    assert.equal((await dockerRaw('exec', spy, 'ping6', '-c', '2', '-W', '1', '-I', `${sp.p6}99`, `${sp.p6}2`)).code, 1);
+    assert.equal(
+      (await dockerRaw('exec', spy, 'ping6', '-c', '2', '-W', '1', '-I', `${sp.p6}99`, `${sp.p6}2`)).code,
+      1,
+    );
     await sendRouterMessages(spy, `${sp.p6}2`);
     await dockerRaw('exec', spy, 'sh', '-c', 'ip link set eth0 arp on && arping -c 2 -w 2 -I eth0 169.254.0.1');
     await docker('exec', spy, 'sh', '-c', 'ip link set eth0 arp off && ip link set eth0 address 0e:66:66:66:66:66');
-    assert.equal((await inNetns(spy, ['ip', 'neigh', 'replace', '169.254.0.1', 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent'])).code, 0);
+    assert.equal(
+      (
+        await inNetns(spy, [
+          'ip',
+          'neigh',
+          'replace',
+          '169.254.0.1',
+          'lladdr',
+          hostMac,
+          'dev',
+          'eth0',
+          'nud',
+          'permanent',
+        ])
+      ).code,
+      0,
+    );
     assert.equal((await dockerRaw('exec', spy, 'ping', '-c', '2', '-W', '1', peerIp)).code, 1);
 
     const after = await paranoidCounters(end);
     const grew = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
-    for (const [k, n] of [['spoofed source IPv4', 2], ['spoofed source IPv6', 2], ['router advertisement or redirect', 2], ['ARP', 1], ['spoofed source MAC', 2]] as const) {
+    for (const [k, n] of [
+      ['spoofed source IPv4', 2],
+      ['spoofed source IPv6', 2],
+      ['router advertisement or redirect', 2],
+      ['ARP', 1],
+      ['spoofed source MAC', 2],
+    ] as const) {
       assert.ok(grew(k) >= n, `${k}: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
     }
     await new Promise((res) => setTimeout(res, 500));
-    assert.deepEqual(seen.lines.filter((l) => l.includes(`${sp.p4}.99`) || l.includes(`${sp.p6}99`) || l.includes('0e:66:66:66:66:66') || /router advertisement|redirect|ARP/i.test(l)), []);
+    assert.deepEqual(
+      seen.lines.filter(
+        (l) =>
+          l.includes(`${sp.p4}.99`) ||
+          l.includes(`${sp.p6}99`) ||
+          l.includes('0e:66:66:66:66:66') ||
+          /router advertisement|redirect|ARP/i.test(l),
+      ),
+      [],
+    );
   });
 
   it('survives a SIGKILLed daemon: the network comes back, new containers join, and leftovers of the crash are collected', async () => {
@@ -203,15 +306,50 @@ describe('-d narwhal (the driver)', () => {
     const stray = `nw${netId.slice(0, 6)}dead0e2`;
     onCleanup(() => run('ip', ['link', 'del', stray]));
     await must('ip', ['link', 'add', stray, 'type', 'veth', 'peer', 'name', `nx${netId.slice(0, 6)}dead0e2`]);
-    await must('nft', ['add table netdev narwhal; add chain netdev narwhal in_nwgone0e2 { type filter hook ingress device "nwgone0e2" priority filter; policy accept; }']);
+    await must('nft', [
+      'add table netdev narwhal; add chain netdev narwhal in_nwgone0e2 { type filter hook ingress device "nwgone0e2" priority filter; policy accept; }',
+    ]);
     onCleanup(() => run('nft', ['delete', 'chain', 'netdev', 'narwhal', 'in_nwgone0e2']));
-    await must('iptables', ['-w', '-I', 'DOCKER-USER', '-i', 'nwdead0e+', '-m', 'comment', '--comment', 'narwhal net dead0e2dead0', '-j', 'ACCEPT']);
-    onCleanup(() => run('iptables', ['-w', '-D', 'DOCKER-USER', '-i', 'nwdead0e+', '-m', 'comment', '--comment', 'narwhal net dead0e2dead0', '-j', 'ACCEPT']));
+    await must('iptables', [
+      '-w',
+      '-I',
+      'DOCKER-USER',
+      '-i',
+      'nwdead0e+',
+      '-m',
+      'comment',
+      '--comment',
+      'narwhal net dead0e2dead0',
+      '-j',
+      'ACCEPT',
+    ]);
+    onCleanup(() =>
+      run('iptables', [
+        '-w',
+        '-D',
+        'DOCKER-USER',
+        '-i',
+        'nwdead0e+',
+        '-m',
+        'comment',
+        '--comment',
+        'narwhal net dead0e2dead0',
+        '-j',
+        'ACCEPT',
+      ]),
+    );
     // Traffic goes on while the daemon is down.
     assert.ok(await pingOk(b, `${s.p4}.2`));
 
     await must('bash', [`${REPO}/scripts/up.sh`], 600_000);
-    await waitFor('leftovers collected', async () => !(await hostLinks('nw')).includes(stray) && !(await narwhalChains()).includes('netdev in_nwgone0e2') && (await dockerUserRules('dead0e2')).length === 0, 20_000);
+    await waitFor(
+      'leftovers collected',
+      async () =>
+        !(await hostLinks('nw')).includes(stray) &&
+        !(await narwhalChains()).includes('netdev in_nwgone0e2') &&
+        (await dockerUserRules('dead0e2')).length === 0,
+      20_000,
+    );
     const c = `${net}-c`;
     await runContainer(c, net);
     await waitPingOk(c, `${s.p4}.2`);
@@ -234,10 +372,16 @@ describe('-d narwhal (the driver)', () => {
     for (const e of ends) assert.ok(!links.includes(e), e);
     for (const id of ids) {
       assert.ok(!links.some((l) => l.startsWith(`nw${id.slice(0, 6)}`)), `no link of ${id}`);
-      assert.deepEqual((await narwhalChains()).filter((c) => c.includes(id.slice(0, 12)) || c.includes(`nw${id.slice(0, 6)}`)), []);
+      assert.deepEqual(
+        (await narwhalChains()).filter((c) => c.includes(id.slice(0, 12)) || c.includes(`nw${id.slice(0, 6)}`)),
+        [],
+      );
       assert.deepEqual(await dockerUserRules(id.slice(0, 12)), []);
       assert.equal(existsSync(`${STATE_DIR}/networks/${id}.json`), false);
     }
-    assert.deepEqual((await must('ls', [`${STATE_DIR}/endpoints`])).split('\n').filter((f) => f !== ''), []);
+    assert.deepEqual(
+      (await must('ls', [`${STATE_DIR}/endpoints`])).split('\n').filter((f) => f !== ''),
+      [],
+    );
   });
 });

@@ -70,7 +70,8 @@ export async function paranoidCounters(hostIf: string): Promise<Record<string, n
   const chain = `in_${hostIf.replace(/_/g, '_u').replace(/-/g, '_d')}`;
   const text = await must('nft', ['list', 'chain', 'netdev', 'narwhal', chain]);
   const out: Record<string, number> = {};
-  for (const m of text.matchAll(/counter packets (\d+) bytes \d+ drop comment "([^"]+)"/g)) out[m[2] ?? ''] = Number(m[1]);
+  for (const m of text.matchAll(/counter packets (\d+) bytes \d+ drop comment "([^"]+)"/g))
+    out[m[2] ?? ''] = Number(m[1]);
   return out;
 }
 
@@ -116,7 +117,10 @@ export async function dockerUserRules(text: string): Promise<string[]> {
 /** Removes a command link's rules that outlive its container (the daemon's collector would, within a minute). */
 export async function removeLinkRules(ifname: string): Promise<void> {
   const part = ifname.replace(/_/g, '_u').replace(/-/g, '_d');
-  for (const [family, chain] of [['netdev', `in_${part}`], ['inet', `fwd_${part}`]]) {
+  for (const [family, chain] of [
+    ['netdev', `in_${part}`],
+    ['inet', `fwd_${part}`],
+  ]) {
     await run('nft', ['delete', 'chain', family ?? '', 'narwhal', chain ?? '']);
   }
   for (const line of await dockerUserRules(`narwhal link ${ifname}"`)) {

@@ -1,7 +1,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { bridgeExists, createNetwork, dockerRaw, faucetYaml, must, ovsVsctl, run, status, testDpid, uniqueName, DOCKER } from './harness.js';
+import {
+  bridgeExists,
+  createNetwork,
+  dockerRaw,
+  faucetYaml,
+  must,
+  ovsVsctl,
+  run,
+  status,
+  testDpid,
+  uniqueName,
+  DOCKER,
+} from './harness.js';
 
 /** Every dovesnap bridge on the host, by network ID. */
 async function ourBridges(): Promise<string[]> {
@@ -18,14 +30,34 @@ describe('network options at docker network create', () => {
   const cases: [string, Record<string, string>, RegExp][] = [
     ['no DPID', {}, /ovs\.bridge\.dpid is required/],
     ['a malformed DPID', { 'ovs.bridge.dpid': '0xZZ' }, /"0xZZ".*ovs\.bridge\.dpid/],
-    ['an unknown ovs.bridge key', { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.colour': 'blue' }, /unknown option ovs\.bridge\.colour/],
+    [
+      'an unknown ovs.bridge key',
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.colour': 'blue' },
+      /unknown option ovs\.bridge\.colour/,
+    ],
     ['a bad mode', { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'mesh' }, /"mesh".*ovs\.bridge\.mode/],
     ['a VLAN out of range', { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan': '5000' }, /"5000".*ovs\.bridge\.vlan/],
-    ['a bad controller', { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.controller': 'tcp:nowhere' }, /ovs\.bridge\.controller/],
+    [
+      'a bad controller',
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.controller': 'tcp:nowhere' },
+      /ovs\.bridge\.controller/,
+    ],
     ['a bad MTU', { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mtu': 'big' }, /"big".*ovs\.bridge\.mtu/],
-    ['a bad userspace flag', { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.userspace': 'perhaps' }, /ovs\.bridge\.userspace/],
-    ['a bridge name too long', { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.name': 'abcdefghijklmnopq' }, /ovs\.bridge\.name/],
-    ['an ACL FAUCET does not define', { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.default_acl': 'no-such-acl' }, /no-such-acl.*ovs\.bridge\.default_acl/],
+    [
+      'a bad userspace flag',
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.userspace': 'perhaps' },
+      /ovs\.bridge\.userspace/,
+    ],
+    [
+      'a bridge name too long',
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.name': 'abcdefghijklmnopq' },
+      /ovs\.bridge\.name/,
+    ],
+    [
+      'an ACL FAUCET does not define',
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.default_acl': 'no-such-acl' },
+      /no-such-acl.*ovs\.bridge\.default_acl/,
+    ],
   ];
 
   for (const [what, opts, message] of cases) {
@@ -45,7 +77,11 @@ describe('network options at docker network create', () => {
       assert.deepEqual(made, [], 'no bridge made');
       assert.ok(!dpNames().includes(name), 'no DP in FAUCET');
       // (The placeholder DP comes back by itself whenever the last other DP goes.)
-      assert.deepEqual(dpNames().filter((d) => !dpsBefore.includes(d) && d !== 'dovesnap-placeholder'), [], 'no DP added');
+      assert.deepEqual(
+        dpNames().filter((d) => !dpsBefore.includes(d) && d !== 'dovesnap-placeholder'),
+        [],
+        'no DP added',
+      );
     });
   }
 
@@ -54,7 +90,15 @@ describe('network options at docker network create', () => {
     const first = uniqueName('dup');
     const id = await createNetwork(first, { 'ovs.bridge.dpid': dpid });
     const second = uniqueName('dup');
-    const r = await dockerRaw('network', 'create', '-d', 'dovesnap', '-o', `ovs.bridge.dpid=${BigInt(dpid).toString()}`, second);
+    const r = await dockerRaw(
+      'network',
+      'create',
+      '-d',
+      'dovesnap',
+      '-o',
+      `ovs.bridge.dpid=${BigInt(dpid).toString()}`,
+      second,
+    );
     if (r.code === 0) await run(DOCKER, ['network', 'rm', second]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, new RegExp(`ovs\\.bridge\\.dpid.*already used by network ${first}`));
@@ -65,7 +109,12 @@ describe('network options at docker network create', () => {
   it('accepts the original driver name "ovs", a bridge name, MTU and VLAN', async () => {
     const name = uniqueName('ovs');
     const bridge = `dsb${name.slice(-6)}`;
-    const id = await createNetwork(name, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.name': bridge, 'ovs.bridge.mtu': '1400', 'ovs.bridge.vlan': '222' }, ['--internal'], 'ovs');
+    const id = await createNetwork(
+      name,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.name': bridge, 'ovs.bridge.mtu': '1400', 'ovs.bridge.vlan': '222' },
+      ['--internal'],
+      'ovs',
+    );
     assert.ok(await bridgeExists(bridge));
     assert.equal(await ovsVsctl('get', 'Interface', bridge, 'mtu_request'), '1400');
     const n = (await status())[id];

@@ -2,8 +2,23 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  containerIp, createNetwork, docker, dockerRaw, hostLinks, httpGet, killOvsDaemon, must, run, runContainer, serveHttp, testDpid, testSubnet, uniqueName,
-  waitFor, waitPing, STATUS_URL,
+  containerIp,
+  createNetwork,
+  docker,
+  dockerRaw,
+  hostLinks,
+  httpGet,
+  killOvsDaemon,
+  must,
+  run,
+  runContainer,
+  serveHttp,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
+  STATUS_URL,
 } from './harness.js';
 
 /**
@@ -38,10 +53,15 @@ describe('OVSDB restarts and leftovers', () => {
     await serveHttp(a);
 
     await killOvsDaemon('ovsdb-server');
-    await waitFor('healthz degraded', async () => {
-      const h = await healthz();
-      return h.code === 503 && /degraded/.test(h.body) && /OVSDB/.test(h.body);
-    }, 15_000, 100);
+    await waitFor(
+      'healthz degraded',
+      async () => {
+        const h = await healthz();
+        return h.code === 503 && /degraded/.test(h.body) && /OVSDB/.test(h.body);
+      },
+      15_000,
+      100,
+    );
 
     await makeUp(); // starts ovsdb-server again (and nothing else that is running)
     await waitFor('healthz ok again', async () => (await healthz()).code === 200, 20_000, 100);

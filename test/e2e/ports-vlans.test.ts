@@ -3,9 +3,29 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, containerPortsOn, createNetwork, docker, dockerRaw, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer,
-  serveHttp, status, testDpid, testSubnet, uniqueName, waitFor, waitPing, DOCKER, type RunResult,
-  type StatusNetwork, addOperatorEntries, upWithEnv,
+  containerIp,
+  containerPortsOn,
+  createNetwork,
+  docker,
+  dockerRaw,
+  faucetYaml,
+  must,
+  onCleanup,
+  ovsVsctl,
+  run,
+  runContainer,
+  serveHttp,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
+  DOCKER,
+  type RunResult,
+  type StatusNetwork,
+  addOperatorEntries,
+  upWithEnv,
 } from './harness.js';
 
 /**
@@ -41,7 +61,9 @@ function faucetDp(name: string): FaucetDp | undefined {
 
 /** The numbers of the DP's interface entries described exactly so. */
 function entriesNamed(dp: FaucetDp | undefined, description: string): string[] {
-  return Object.entries(dp?.interfaces ?? {}).filter(([, p]) => p.description === description).map(([n]) => n);
+  return Object.entries(dp?.interfaces ?? {})
+    .filter(([, p]) => p.description === description)
+    .map(([n]) => n);
 }
 
 function nums(v: readonly (number | string)[] | undefined): number[] {
@@ -68,15 +90,21 @@ async function makeNs(name: string): Promise<Ns> {
   // Each interface answers ARP for its own address only: a host with interfaces on several
   // VLANs must not answer on one VLAN for an address it has on another.
   await must('ip', ['netns', 'exec', name, 'sysctl', '-q', '-w', 'net.ipv4.conf.all.arp_ignore=1']);
-  const exec = (args: readonly string[], timeoutMs?: number): Promise<RunResult> => run('ip', ['netns', 'exec', name, ...args], timeoutMs);
+  const exec = (args: readonly string[], timeoutMs?: number): Promise<RunResult> =>
+    run('ip', ['netns', 'exec', name, ...args], timeoutMs);
   return {
     name,
     exec,
     async ping(ip, via) {
-      return (await exec(['busybox', 'ping', '-c', '1', '-W', '1', ...(via === undefined ? [] : ['-I', via]), ip])).code === 0;
+      return (
+        (await exec(['busybox', 'ping', '-c', '1', '-W', '1', ...(via === undefined ? [] : ['-I', via]), ip])).code ===
+        0
+      );
     },
     async mac(iface) {
-      return (await must('ip', ['-n', name, '-json', 'link', 'show', iface])).match(/"address":"([0-9a-f:]{17})"/)?.[1] ?? '';
+      return (
+        (await must('ip', ['-n', name, '-json', 'link', 'show', iface])).match(/"address":"([0-9a-f:]{17})"/)?.[1] ?? ''
+      );
     },
   };
 }
@@ -112,10 +140,21 @@ async function outsideHost(nsName: string, iface: string, cidr: string): Promise
  * A standalone OVS bridge standing in for 802.1Q sub-interfaces (see the top of the file):
  * `trunk` with the given port settings, and each access port on its VLAN.
  */
-async function vlanSwitch(name: string, datapathType: string, trunk: string, trunkSettings: readonly string[], access: readonly (readonly [string, number])[]): Promise<void> {
+async function vlanSwitch(
+  name: string,
+  datapathType: string,
+  trunk: string,
+  trunkSettings: readonly string[],
+  access: readonly (readonly [string, number])[],
+): Promise<void> {
   onCleanup(() => run('ovs-vsctl', ['--timeout=10', '--if-exists', 'del-br', name]));
   await ovsVsctl('add-br', name, '--', 'set', 'Bridge', name, `datapath_type=${datapathType}`, 'fail_mode=standalone');
-  await ovsVsctl('add-port', name, trunk, ...(trunkSettings.length > 0 ? ['--', 'set', 'Port', trunk, ...trunkSettings] : []));
+  await ovsVsctl(
+    'add-port',
+    name,
+    trunk,
+    ...(trunkSettings.length > 0 ? ['--', 'set', 'Port', trunk, ...trunkSettings] : []),
+  );
   for (const [port, vid] of access) await ovsVsctl('add-port', name, port, `tag=${vid}`);
 }
 
@@ -154,7 +193,16 @@ describe('add_ports with VLANs: access ports, trunks, isolation', () => {
   const { subnet, prefix: p } = testSubnet();
   const c = `${net}-c`;
   // Every outside host is in the containers' subnet, so that only the VLANs keep them apart.
-  const ip = { h20a: `${p}.201`, h20b: `${p}.202`, h30: `${p}.203`, h40: `${p}.204`, a20: `${p}.211`, a30: `${p}.212`, bu: `${p}.213`, b40: `${p}.214` };
+  const ip = {
+    h20a: `${p}.201`,
+    h20b: `${p}.202`,
+    h30: `${p}.203`,
+    h40: `${p}.204`,
+    a20: `${p}.211`,
+    a30: `${p}.212`,
+    bu: `${p}.213`,
+    b40: `${p}.214`,
+  };
   const port = (k: string): string => `dsv${tag}${k}`;
   const hosts: Record<string, Ns> = {};
   let trunkA: Ns;
@@ -173,34 +221,59 @@ describe('add_ports with VLANs: access ports, trunks, isolation', () => {
     trunkA = await makeNs(`dsns-${tag}-ta`);
     await veth(`dsx${tag}a20`, `dsy${tag}a20`);
     await veth(`dsx${tag}a30`, `dsy${tag}a30`);
-    await vlanSwitch(`dsh${tag}a`, datapath, `dsw${tag}a`, ['vlan_mode=trunk', 'trunks=20,30'], [[`dsx${tag}a20`, 20], [`dsx${tag}a30`, 30]]);
+    await vlanSwitch(
+      `dsh${tag}a`,
+      datapath,
+      `dsw${tag}a`,
+      ['vlan_mode=trunk', 'trunks=20,30'],
+      [
+        [`dsx${tag}a20`, 20],
+        [`dsx${tag}a30`, 30],
+      ],
+    );
     await intoNs(trunkA, `dsy${tag}a20`, 'ta.20', `${ip.a20}/32`, [ip.h20a, ip.h20b]);
     await intoNs(trunkA, `dsy${tag}a30`, 'ta.30', `${ip.a30}/32`, [ip.h30]);
     // Trunk host B: "tb" untagged (VLAN 100, the containers' VLAN) and "tb.40" tagged 40.
     trunkB = await makeNs(`dsns-${tag}-tb`);
     await veth(`dsx${tag}bu`, `dsy${tag}bu`);
     await veth(`dsx${tag}b40`, `dsy${tag}b40`);
-    await vlanSwitch(`dsh${tag}b`, datapath, `dsw${tag}b`, ['vlan_mode=native-untagged', 'tag=100', 'trunks=40,100'], [[`dsx${tag}bu`, 100], [`dsx${tag}b40`, 40]]);
+    await vlanSwitch(
+      `dsh${tag}b`,
+      datapath,
+      `dsw${tag}b`,
+      ['vlan_mode=native-untagged', 'tag=100', 'trunks=40,100'],
+      [
+        [`dsx${tag}bu`, 100],
+        [`dsx${tag}b40`, 40],
+      ],
+    );
     await intoNs(trunkB, `dsy${tag}bu`, 'tb', `${ip.bu}/24`);
     await intoNs(trunkB, `dsy${tag}b40`, 'tb.40', `${ip.b40}/32`, [ip.h40]);
 
-    const id = await createNetwork(net, {
-      'ovs.bridge.dpid': testDpid(),
-      'ovs.bridge.add_ports': [
-        `${port('1')}/21//20`, // untagged on VLAN 20, at a port number of its own
-        `${port('2')}///20`, // the same VLAN, other fields left to their defaults
-        `${port('3')}///30`,
-        `${port('4')}///40`,
-        `${port('a')}/41//t20+t30`, // a pure trunk
-        `${port('b')}///100+t40`, // the network's VLAN untagged, and 40 tagged
-      ].join(','),
-    }, ['--subnet', subnet]);
+    const id = await createNetwork(
+      net,
+      {
+        'ovs.bridge.dpid': testDpid(),
+        'ovs.bridge.add_ports': [
+          `${port('1')}/21//20`, // untagged on VLAN 20, at a port number of its own
+          `${port('2')}///20`, // the same VLAN, other fields left to their defaults
+          `${port('3')}///30`,
+          `${port('4')}///40`,
+          `${port('a')}/41//t20+t30`, // a pure trunk
+          `${port('b')}///100+t40`, // the network's VLAN untagged, and 40 tagged
+        ].join(','),
+      },
+      ['--subnet', subnet],
+    );
     assert.equal(await ovsVsctl('port-to-br', port('1')), bridgeOf(id));
     assert.equal(await ovsVsctl('get', 'Interface', port('1'), 'ofport'), '21');
     assert.equal(await ovsVsctl('get', 'Interface', port('a'), 'ofport'), '41');
     const dp = await waitFor('DP with the six host ports', async () => {
       const d = faucetDp(net);
-      return d !== undefined && Object.values(d.interfaces).filter((x) => x.description?.startsWith('Physical interface ')).length === 6 ? d : undefined;
+      return d !== undefined &&
+        Object.values(d.interfaces).filter((x) => x.description?.startsWith('Physical interface ')).length === 6
+        ? d
+        : undefined;
     });
     const entry = async (k: string): Promise<FaucetPort> => {
       const n = await ovsVsctl('get', 'Interface', port(k), 'ofport');
@@ -209,7 +282,12 @@ describe('add_ports with VLANs: access ports, trunks, isolation', () => {
       assert.equal(e.description, `Physical interface ${port(k)}`);
       return e;
     };
-    for (const [k, vid] of [['1', 20], ['2', 20], ['3', 30], ['4', 40]] as const) {
+    for (const [k, vid] of [
+      ['1', 20],
+      ['2', 20],
+      ['3', 30],
+      ['4', 40],
+    ] as const) {
       const e = await entry(k);
       assert.equal(Number(e.native_vlan), vid, `${port(k)} untagged on ${vid}`);
       assert.equal(e.tagged_vlans, undefined, `${port(k)} carries no tagged VLAN`);
@@ -250,20 +328,27 @@ describe('add_ports with VLANs: access ports, trunks, isolation', () => {
     ]);
   });
 
-  it('a container on the network VLAN reaches the trunk\'s untagged side, ping and TCP, and not the VLAN 20 host', async () => {
+  it("a container on the network VLAN reaches the trunk's untagged side, ping and TCP, and not the VLAN 20 host", async () => {
     await runContainer(c, net);
     const cip = await containerIp(c, net);
     await nsWaitPing('trunk B untagged pings the container', trunkB, cip, 'tb');
     await waitPing(c, ip.bu, 30_000);
     await serveHttp(c);
-    assert.equal(await waitFor('TCP from trunk B to the container', () => nsHttpGet(trunkB, `http://${cip}:8080/`)), `hello from ${c}`);
-    assert.equal((await dockerRaw('exec', c, 'ping', '-c', '1', '-W', '1', ip.h20a)).code === 0, false, 'container (VLAN 100) -> VLAN 20 host must not get through');
+    assert.equal(
+      await waitFor('TCP from trunk B to the container', () => nsHttpGet(trunkB, `http://${cip}:8080/`)),
+      `hello from ${c}`,
+    );
+    assert.equal(
+      (await dockerRaw('exec', c, 'ping', '-c', '1', '-W', '1', ip.h20a)).code === 0,
+      false,
+      'container (VLAN 100) -> VLAN 20 host must not get through',
+    );
     assert.equal(await (hosts['h20a'] as Ns).ping(cip), false, 'VLAN 20 host -> container must not get through');
     assert.equal(await trunkB.ping(cip, 'tb.40'), false, 'trunk tb.40 -> container must not get through');
   });
 });
 
-describe('a trunk carrying several Docker networks\' VLANs', () => {
+describe("a trunk carrying several Docker networks' VLANs", () => {
   const tag = uniqueName('tk').slice(-6);
   const net1 = `dst-tk1-${tag}`;
   const net2 = `dst-tk2-${tag}`;
@@ -282,30 +367,59 @@ describe('a trunk carrying several Docker networks\' VLANs', () => {
     const ns = await makeNs(`dsns-${tag}-upl`);
     await veth(`dsu${tag}c`, `dsu${tag}e`);
     await veth(`dsu${tag}d`, `dsu${tag}f`);
-    await vlanSwitch(`dsh${tag}n`, hostDatapath(), uplN, ['vlan_mode=trunk', 'trunks=100,200'], [[`dsu${tag}c`, 100], [`dsu${tag}d`, 200]]);
+    await vlanSwitch(
+      `dsh${tag}n`,
+      hostDatapath(),
+      uplN,
+      ['vlan_mode=trunk', 'trunks=100,200'],
+      [
+        [`dsu${tag}c`, 100],
+        [`dsu${tag}d`, 200],
+      ],
+    );
     await intoNs(ns, `dsu${tag}e`, 'upl.100', `${s1.prefix}.250/24`);
     await intoNs(ns, `dsu${tag}f`, 'upl.200', `${s2.prefix}.250/24`);
     // The host side: uplX.100 and uplX.200 (here, the far ends of veths from a VLAN switch's
     // access ports; see the top of the file), each put on its network.
     await veth(`dsu${tag}a`, `dsu${tag}1`);
     await veth(`dsu${tag}b`, `dsu${tag}2`);
-    await vlanSwitch(`dsh${tag}x`, hostDatapath(), uplX, ['vlan_mode=trunk', 'trunks=100,200'], [[`dsu${tag}a`, 100], [`dsu${tag}b`, 200]]);
-    await createNetwork(net1, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan': '100', 'ovs.bridge.add_ports': `dsu${tag}1` }, ['--subnet', s1.subnet]);
-    await createNetwork(net2, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan': '200', 'ovs.bridge.add_ports': `dsu${tag}2` }, ['--subnet', s2.subnet]);
+    await vlanSwitch(
+      `dsh${tag}x`,
+      hostDatapath(),
+      uplX,
+      ['vlan_mode=trunk', 'trunks=100,200'],
+      [
+        [`dsu${tag}a`, 100],
+        [`dsu${tag}b`, 200],
+      ],
+    );
+    await createNetwork(
+      net1,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan': '100', 'ovs.bridge.add_ports': `dsu${tag}1` },
+      ['--subnet', s1.subnet],
+    );
+    await createNetwork(
+      net2,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan': '200', 'ovs.bridge.add_ports': `dsu${tag}2` },
+      ['--subnet', s2.subnet],
+    );
 
     await runContainer(c1, net1);
     await runContainer(c2, net2);
     const ip1 = await containerIp(c1, net1);
     const ip2 = await containerIp(c2, net2);
-    const net2Dp = await waitFor('FAUCET entry of the VLAN 200 port', async () => faucetDp(net2)?.interfaces[await ovsVsctl('get', 'Interface', `dsu${tag}2`, 'ofport')]);
+    const net2Dp = await waitFor(
+      'FAUCET entry of the VLAN 200 port',
+      async () => faucetDp(net2)?.interfaces[await ovsVsctl('get', 'Interface', `dsu${tag}2`, 'ofport')],
+    );
     assert.equal(Number(net2Dp.native_vlan), 200);
     await nsWaitPing('upl.100 reaches the container of the VLAN 100 network', ns, ip1, 'upl.100');
     await nsWaitPing('upl.200 reaches the container of the VLAN 200 network', ns, ip2, 'upl.200');
     await waitPing(c1, `${s1.prefix}.250`);
     await waitPing(c2, `${s2.prefix}.250`);
     await assertNoPing([
-      ['upl.200 -> the VLAN 100 network\'s container', ns, ip1, 'upl.200'],
-      ['upl.100 -> the VLAN 200 network\'s container', ns, ip2, 'upl.100'],
+      ["upl.200 -> the VLAN 100 network's container", ns, ip1, 'upl.200'],
+      ["upl.100 -> the VLAN 200 network's container", ns, ip2, 'upl.100'],
     ]);
   });
 });
@@ -331,7 +445,7 @@ describe('add_copro_ports: a FAUCET coprocessor port', () => {
     return /lladdr ([0-9a-f:]{17})/.exec(out)?.[1];
   }
 
-  it('delivers a frame tagged with a container\'s port number to that container, untagged, and to no other', async () => {
+  it("delivers a frame tagged with a container's port number to that container, untagged, and to no other", async () => {
     // The coprocessor first, its link up before the network exists: a namespace whose
     // interface sends tagged with the VID of its VLAN switch port (set to a port number below).
     await veth(copro, `dsc${tag}q`);
@@ -341,10 +455,16 @@ describe('add_copro_ports: a FAUCET coprocessor port', () => {
     await intoNs(ns, `dsc${tag}s`, 'cp0', `${nsIp}/24`);
     nsMac = await ns.mac('cp0');
 
-    const id = await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.add_copro_ports': `${copro}/30` }, ['--subnet', subnet]);
+    const id = await createNetwork(
+      net,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.add_copro_ports': `${copro}/30` },
+      ['--subnet', subnet],
+    );
     netId = id;
     assert.equal(await ovsVsctl('get', 'Interface', copro, 'ofport'), '30');
-    const dp = await waitFor('DP with the coprocessor port', async () => faucetDp(net)?.interfaces['30'] === undefined ? undefined : faucetDp(net));
+    const dp = await waitFor('DP with the coprocessor port', async () =>
+      faucetDp(net)?.interfaces['30'] === undefined ? undefined : faucetDp(net),
+    );
     const e = dp.interfaces['30'];
     assert.equal(e?.description, `Coprocessor interface ${copro}`);
     assert.equal(e?.coprocessor?.strategy, 'vlan_vid');
@@ -370,43 +490,56 @@ describe('add_copro_ports: a FAUCET coprocessor port', () => {
 
     // ARP requests for A and for B, both tagged with A's port: only A may see them. (Their
     // answers cannot come back: the coprocessor port is on no VLAN. The requests are enough.)
-    await waitFor('A to receive the coprocessor\'s ARP request', async () => {
-      await Promise.all([ns.ping(ipA), ns.ping(ipB)]);
-      return (await neighbourOf(a)) === nsMac;
-    }, 30_000, 50);
+    await waitFor(
+      "A to receive the coprocessor's ARP request",
+      async () => {
+        await Promise.all([ns.ping(ipA), ns.ping(ipB)]);
+        return (await neighbourOf(a)) === nsMac;
+      },
+      30_000,
+      50,
+    );
     await Promise.all([ns.ping(ipB), ns.ping(ipB)]);
-    assert.equal(await neighbourOf(b), undefined, 'B must receive nothing sent to A\'s port, not even a broadcast');
+    assert.equal(await neighbourOf(b), undefined, "B must receive nothing sent to A's port, not even a broadcast");
 
     // Tagged with B's port number, the same frames reach B.
     await ovsVsctl('set', 'Port', access, `tag=${portB}`);
-    await waitFor('B to receive the coprocessor\'s ARP request', async () => {
-      await ns.ping(ipB);
-      return (await neighbourOf(b)) === nsMac;
-    }, 30_000, 50);
+    await waitFor(
+      "B to receive the coprocessor's ARP request",
+      async () => {
+        await ns.ping(ipB);
+        return (await neighbourOf(b)) === nsMac;
+      },
+      30_000,
+      50,
+    );
   });
 
-  it(
-    'reaches a container whose port number FAUCET did not have when the coprocessor port came up',
-    async () => {
-      // The first containers take entries FAUCET had from the start (the network's spares);
-      // later ones get numbers FAUCET only learns of later.
-      let late: { name: string; ip: string; port: number } | undefined;
-      for (let i = 0; late === undefined && i < 16; i++) {
-        const name = `${net}-n${i}`;
-        await runContainer(name, net);
-        const port = Object.values((await status())[netId]?.Containers ?? {}).find((x) => x.Name === `/${name}`)?.OFPort;
-        if (typeof port === 'number' && !firstNumbers.includes(String(port))) late = { name, ip: await containerIp(name, net), port };
-      }
-      assert.ok(late, `a container with a port number outside ${firstNumbers.join(',')}`);
-      const target = late;
-      await waitPing(target.name, await containerIp(a, net), 30_000);
-      await ovsVsctl('set', 'Port', access, `tag=${target.port}`);
-      await waitFor(`${target.name} (port ${target.port}) to receive the coprocessor's ARP request`, async () => {
+  it('reaches a container whose port number FAUCET did not have when the coprocessor port came up', async () => {
+    // The first containers take entries FAUCET had from the start (the network's spares);
+    // later ones get numbers FAUCET only learns of later.
+    let late: { name: string; ip: string; port: number } | undefined;
+    for (let i = 0; late === undefined && i < 16; i++) {
+      const name = `${net}-n${i}`;
+      await runContainer(name, net);
+      const port = Object.values((await status())[netId]?.Containers ?? {}).find((x) => x.Name === `/${name}`)?.OFPort;
+      if (typeof port === 'number' && !firstNumbers.includes(String(port)))
+        late = { name, ip: await containerIp(name, net), port };
+    }
+    assert.ok(late, `a container with a port number outside ${firstNumbers.join(',')}`);
+    const target = late;
+    await waitPing(target.name, await containerIp(a, net), 30_000);
+    await ovsVsctl('set', 'Port', access, `tag=${target.port}`);
+    await waitFor(
+      `${target.name} (port ${target.port}) to receive the coprocessor's ARP request`,
+      async () => {
         await ns.ping(target.ip);
         return (await neighbourOf(target.name)) === nsMac;
-      }, 15_000, 50);
-    },
-  );
+      },
+      15_000,
+      50,
+    );
+  });
 });
 
 describe('preallocate_ports', () => {
@@ -418,7 +551,9 @@ describe('preallocate_ports', () => {
   const spare = 'dovesnap spare port';
 
   before(async () => {
-    await addOperatorEntries(`dst-pa-${tag}:`, [['acls', `  ${acl}:\n    - rule:\n        actions:\n          allow: 1\n`]]);
+    await addOperatorEntries(`dst-pa-${tag}:`, [
+      ['acls', `  ${acl}:\n    - rule:\n        actions:\n          allow: 1\n`],
+    ]);
     // Ready ports would hold the lowest numbers and take the first container: this is the
     // option's own behaviour (with ready ports, its entries serve the containers that find none).
     await upWithEnv({ DOVESNAP_READY_PORTS: '0' });
@@ -430,12 +565,26 @@ describe('preallocate_ports', () => {
   it('has an entry for each of the N lowest free port numbers before any container, and a container takes and gives back the first', async () => {
     // lbport=3 reserves 3: the 12 numbers are 1, 2 and 4 to 13 (the daemon alone would keep 8).
     const want = [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
-    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.preallocate_ports': '12', 'ovs.bridge.lbport': '3', 'ovs.bridge.default_acl': acl }, ['--subnet', subnet]);
+    await createNetwork(
+      net,
+      {
+        'ovs.bridge.dpid': testDpid(),
+        'ovs.bridge.preallocate_ports': '12',
+        'ovs.bridge.lbport': '3',
+        'ovs.bridge.default_acl': acl,
+      },
+      ['--subnet', subnet],
+    );
     const dp = await waitFor('the DP with its spare entries', async () => {
       const d = faucetDp(net);
       return d !== undefined && entriesNamed(d, spare).length > 0 ? d : undefined;
     });
-    assert.deepEqual(entriesNamed(dp, spare).map(Number).sort((x, y) => x - y), want);
+    assert.deepEqual(
+      entriesNamed(dp, spare)
+        .map(Number)
+        .sort((x, y) => x - y),
+      want,
+    );
     for (const n of want) {
       assert.equal(Number(dp.interfaces[String(n)]?.native_vlan), 100, `entry ${n} on the network VLAN`);
       assert.deepEqual(dp.interfaces[String(n)]?.acls_in, [acl], `entry ${n} has the default ACL`);
@@ -446,22 +595,42 @@ describe('preallocate_ports', () => {
     const netId = await docker('network', 'inspect', '-f', '{{.Id}}', net);
     const mine = Object.values((await status())[netId]?.Containers ?? {}).find((x) => x.Name === `/${c}`);
     assert.equal(mine?.OFPort, 1, 'the first container takes port 1');
-    const taken = await waitFor('entry 1 named after the container', async () => {
-      const d = faucetDp(net);
-      return d?.interfaces['1']?.description === `/${c} ${id.slice(0, 5)}` ? d : undefined;
-    }, 30_000, 200);
+    const taken = await waitFor(
+      'entry 1 named after the container',
+      async () => {
+        const d = faucetDp(net);
+        return d?.interfaces['1']?.description === `/${c} ${id.slice(0, 5)}` ? d : undefined;
+      },
+      30_000,
+      200,
+    );
     assert.equal(Number(taken.interfaces['1']?.native_vlan), 100);
     assert.deepEqual(taken.interfaces['1']?.acls_in, [acl]);
-    assert.deepEqual(entriesNamed(taken, spare).map(Number).sort((x, y) => x - y), want.filter((n) => n !== 1));
+    assert.deepEqual(
+      entriesNamed(taken, spare)
+        .map(Number)
+        .sort((x, y) => x - y),
+      want.filter((n) => n !== 1),
+    );
 
     await docker('rm', '-f', c);
-    const back = await waitFor('entry 1 back to a spare', async () => {
-      const d = faucetDp(net);
-      return d?.interfaces['1']?.description === spare ? d : undefined;
-    }, 30_000, 200);
+    const back = await waitFor(
+      'entry 1 back to a spare',
+      async () => {
+        const d = faucetDp(net);
+        return d?.interfaces['1']?.description === spare ? d : undefined;
+      },
+      30_000,
+      200,
+    );
     assert.equal(Number(back.interfaces['1']?.native_vlan), 100);
     assert.deepEqual(back.interfaces['1']?.acls_in, [acl]);
-    assert.deepEqual(entriesNamed(back, spare).map(Number).sort((x, y) => x - y), want);
+    assert.deepEqual(
+      entriesNamed(back, spare)
+        .map(Number)
+        .sort((x, y) => x - y),
+      want,
+    );
   });
 });
 
@@ -474,16 +643,23 @@ describe('ovs_local_mac, and a container MAC from the mac_prefix label', () => {
   const d = `${net}-d`;
 
   it('gives the bridge the MAC: on the interface, in status, and as the gateway containers see', async () => {
-    const id = await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat', 'ovs.bridge.ovs_local_mac': mac }, ['--subnet', subnet, '--gateway', `${prefix}.1`]);
+    const id = await createNetwork(
+      net,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat', 'ovs.bridge.ovs_local_mac': mac },
+      ['--subnet', subnet, '--gateway', `${prefix}.1`],
+    );
     const bridge = bridgeOf(id);
     assert.match(await must('ip', ['link', 'show', bridge]), new RegExp(`link/ether ${mac} `));
-    assert.equal(((await status())[id] as (StatusNetwork & { OvsLocalMac?: string | null }) | undefined)?.OvsLocalMac, mac);
+    assert.equal(
+      ((await status())[id] as (StatusNetwork & { OvsLocalMac?: string | null }) | undefined)?.OvsLocalMac,
+      mac,
+    );
     await runContainer(d, net);
     await waitPing(d, `${prefix}.1`, 30_000);
     assert.match(await docker('exec', d, 'ip', 'neigh', 'show', `${prefix}.1`), new RegExp(`lladdr ${mac}`));
   });
 
-  it('a mac_prefix container: the MAC on its eth0 is the one in status, in FAUCET\'s learning, under its name', async () => {
+  it("a mac_prefix container: the MAC on its eth0 is the one in status, in FAUCET's learning, under its name", async () => {
     const cid = await runContainer(c, net, ['--label', 'dovesnap.faucet.mac_prefix=0e:99']);
     const netId = await docker('network', 'inspect', '-f', '{{.Id}}', net);
     const eth0 = await docker('exec', c, 'cat', '/sys/class/net/eth0/address');
@@ -492,17 +668,27 @@ describe('ovs_local_mac, and a container MAC from the mac_prefix label', () => {
     assert.equal(mine?.MacAddress, eth0, 'status reports the MAC the container has');
     const ofport = mine?.OFPort;
     assert.ok(typeof ofport === 'number');
-    await waitFor('its FAUCET entry named after it', async () => faucetDp(net)?.interfaces[String(ofport)]?.description === `/${c} ${cid.slice(0, 5)}`, 30_000, 200);
+    await waitFor(
+      'its FAUCET entry named after it',
+      async () => faucetDp(net)?.interfaces[String(ofport)]?.description === `/${c} ${cid.slice(0, 5)}`,
+      30_000,
+      200,
+    );
     const dIp = await containerIp(d, net);
     await waitPing(c, dIp, 30_000);
     // FAUCET learned that MAC on that port: what the container sends carries it. (Learning
     // is a packet-in and a flow-mod away from the ping; a FAUCET reload forgets and relearns.)
     const bridge = bridgeOf(netId);
-    await waitFor(`FAUCET to learn ${eth0} on port ${ofport}`, async () => {
-      await dockerRaw('exec', c, 'ping', '-c', '1', '-W', '1', dIp);
-      const flows = await must('ovs-ofctl', ['-O', 'OpenFlow13', 'dump-flows', bridge]);
-      return flows.split('\n').some((l) => l.includes(`in_port=${ofport},`) && l.includes(`dl_src=${eth0}`));
-    }, 15_000, 200);
+    await waitFor(
+      `FAUCET to learn ${eth0} on port ${ofport}`,
+      async () => {
+        await dockerRaw('exec', c, 'ping', '-c', '1', '-W', '1', dIp);
+        const flows = await must('ovs-ofctl', ['-O', 'OpenFlow13', 'dump-flows', bridge]);
+        return flows.split('\n').some((l) => l.includes(`in_port=${ofport},`) && l.includes(`dl_src=${eth0}`));
+      },
+      15_000,
+      200,
+    );
   });
 });
 
@@ -527,12 +713,17 @@ describe('ports added by hand to a dovesnap bridge', () => {
     // now, each asking OVS for a number, and OVS may move a port that has no number of its own
     // asking (this one) off a number another port asks for.
     let number = '';
-    const dp = await waitFor('FAUCET entry for the port added by hand, at its number', async () => {
-      number = await ovsVsctl('get', 'Interface', hand, 'ofport');
-      if (!/^[1-9][0-9]*$/.test(number)) return undefined;
-      const x = faucetDp(net);
-      return x?.interfaces[number]?.description === description ? x : undefined;
-    }, 20_000, 100);
+    const dp = await waitFor(
+      'FAUCET entry for the port added by hand, at its number',
+      async () => {
+        number = await ovsVsctl('get', 'Interface', hand, 'ofport');
+        if (!/^[1-9][0-9]*$/.test(number)) return undefined;
+        const x = faucetDp(net);
+        return x?.interfaces[number]?.description === description ? x : undefined;
+      },
+      20_000,
+      100,
+    );
     assert.equal(Number(dp.interfaces[number]?.native_vlan), 100);
     assert.deepEqual(entriesNamed(dp, description), [number], 'one entry, at its port number');
     // Container ports are dovesnap's own: never "added by hand".
@@ -542,19 +733,34 @@ describe('ports added by hand to a dovesnap bridge', () => {
       const n = await ovsVsctl('get', 'Interface', x, 'ofport');
       assert.equal(dp.interfaces[n]?.description?.startsWith(`/${c} `), true, `${x} is described as its container`);
     }
-    assert.deepEqual(Object.values(dp.interfaces).filter((x) => x.description?.endsWith('(added by hand)')).map((x) => x.description), [description]);
+    assert.deepEqual(
+      Object.values(dp.interfaces)
+        .filter((x) => x.description?.endsWith('(added by hand)'))
+        .map((x) => x.description),
+      [description],
+    );
     // The status API lists it as added by hand, with its number.
-    const listed = Object.values(await status()).find((x) => x.NetworkName === net) as unknown as { HostPorts: { Interface: string; OFPort: number | null; Kind: string }[] } | undefined;
-    assert.deepEqual(listed?.HostPorts.find((p) => p.Interface === hand), { Interface: hand, OFPort: Number(number), Kind: 'hand-added' });
+    const listed = Object.values(await status()).find((x) => x.NetworkName === net) as unknown as
+      | { HostPorts: { Interface: string; OFPort: number | null; Kind: string }[] }
+      | undefined;
+    assert.deepEqual(
+      listed?.HostPorts.find((p) => p.Interface === hand),
+      { Interface: hand, OFPort: Number(number), Kind: 'hand-added' },
+    );
 
     await nsWaitPing('the host behind the hand-added port pings the container', ns, cip);
     await waitPing(c, `${prefix}.200`);
 
     await ovsVsctl('del-port', bridge, hand);
-    const after = await waitFor('the entry gone', async () => {
-      const x = faucetDp(net);
-      return x !== undefined && entriesNamed(x, description).length === 0 ? x : undefined;
-    }, 10_000, 100);
+    const after = await waitFor(
+      'the entry gone',
+      async () => {
+        const x = faucetDp(net);
+        return x !== undefined && entriesNamed(x, description).length === 0 ? x : undefined;
+      },
+      10_000,
+      100,
+    );
     assert.ok(!Object.values(after.interfaces).some((x) => x.description?.endsWith('(added by hand)')));
   });
 });
@@ -589,23 +795,47 @@ describe('validation of the port options at docker network create', () => {
   });
 
   const cases: [string, () => Record<string, string>, () => RegExp][] = [
-    ['a VLAN field out of range', () => ({ 'ovs.bridge.add_ports': `${v1}/5//4095` }), () => new RegExp(`invalid value "${v1}/5//4095" for option ovs\\.bridge\\.add_ports: the VLAN field`)],
-    ['two untagged VLANs', () => ({ 'ovs.bridge.add_ports': `${v1}///20+30` }), () => new RegExp(`invalid value "${v1}///20\\+30" for option ovs\\.bridge\\.add_ports: .*two untagged VLANs`)],
+    [
+      'a VLAN field out of range',
+      () => ({ 'ovs.bridge.add_ports': `${v1}/5//4095` }),
+      () => new RegExp(`invalid value "${v1}/5//4095" for option ovs\\.bridge\\.add_ports: the VLAN field`),
+    ],
+    [
+      'two untagged VLANs',
+      () => ({ 'ovs.bridge.add_ports': `${v1}///20+30` }),
+      () => new RegExp(`invalid value "${v1}///20\\+30" for option ovs\\.bridge\\.add_ports: .*two untagged VLANs`),
+    ],
     [
       'a port number both add_ports and add_copro_ports ask for',
       () => ({ 'ovs.bridge.add_ports': `${v1}/7`, 'ovs.bridge.add_copro_ports': `${v2}/7` }),
-      () => new RegExp(`invalid value "${v2}/7" for option ovs\\.bridge\\.add_copro_ports: OpenFlow port 7 is already taken by another port of ovs\\.bridge\\.add_ports`),
+      () =>
+        new RegExp(
+          `invalid value "${v2}/7" for option ovs\\.bridge\\.add_copro_ports: OpenFlow port 7 is already taken by another port of ovs\\.bridge\\.add_ports`,
+        ),
     ],
-    ['add_ports asking for the lbport', () => ({ 'ovs.bridge.add_ports': `${v1}/99` }), () => new RegExp(`invalid value "${v1}/99" for option ovs\\.bridge\\.add_ports: OpenFlow port 99 is already taken by ovs\\.bridge\\.lbport`)],
+    [
+      'add_ports asking for the lbport',
+      () => ({ 'ovs.bridge.add_ports': `${v1}/99` }),
+      () =>
+        new RegExp(
+          `invalid value "${v1}/99" for option ovs\\.bridge\\.add_ports: OpenFlow port 99 is already taken by ovs\\.bridge\\.lbport`,
+        ),
+    ],
     [
       'a coprocessor interface that does not exist',
       () => ({ 'ovs.bridge.add_copro_ports': `dsq${tag}none` }),
-      () => new RegExp(`invalid value "dsq${tag}none" for option ovs\\.bridge\\.add_copro_ports: interface dsq${tag}none does not exist`),
+      () =>
+        new RegExp(
+          `invalid value "dsq${tag}none" for option ovs\\.bridge\\.add_copro_ports: interface dsq${tag}none does not exist`,
+        ),
     ],
     [
       'an interface already on another OVS bridge',
       () => ({ 'ovs.bridge.add_ports': v3 }),
-      () => new RegExp(`invalid value "${v3}" for option ovs\\.bridge\\.add_ports: interface ${v3} is already a port of Open vSwitch bridge ${throwaway}`),
+      () =>
+        new RegExp(
+          `invalid value "${v3}" for option ovs\\.bridge\\.add_ports: interface ${v3} is already a port of Open vSwitch bridge ${throwaway}`,
+        ),
     ],
     ['lbport 0', () => ({ 'ovs.bridge.lbport': '0' }), () => /invalid value "0" for option ovs\.bridge\.lbport/],
   ];

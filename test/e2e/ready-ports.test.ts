@@ -3,8 +3,23 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  addOperatorEntries, containerIp, createNetwork, docker, dockerRaw, FAUCET_CONFIG, hostLinks, ovsVsctl, runContainer, serveHttp,
-  status, testDpid, testSubnet, uniqueName, upWithEnv, waitFor, waitPing,
+  addOperatorEntries,
+  containerIp,
+  createNetwork,
+  docker,
+  dockerRaw,
+  FAUCET_CONFIG,
+  hostLinks,
+  ovsVsctl,
+  runContainer,
+  serveHttp,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  upWithEnv,
+  waitFor,
+  waitPing,
 } from './harness.js';
 
 /**
@@ -37,7 +52,10 @@ interface FaucetInterface {
  * (an operator's, or one an interrupted earlier run left).
  */
 async function readyLinksOn(bridge: string, taken: readonly string[]): Promise<string[]> {
-  const hosts = new Set([...(await ovsVsctl('list-ports', bridge)).split('\n').filter((p) => p.startsWith('dsq')), ...taken]);
+  const hosts = new Set([
+    ...(await ovsVsctl('list-ports', bridge)).split('\n').filter((p) => p.startsWith('dsq')),
+    ...taken,
+  ]);
   return [...hosts].flatMap((h) => [h, `dsr${h.slice(3)}`]);
 }
 
@@ -47,7 +65,9 @@ async function gone(links: readonly string[]): Promise<boolean> {
 }
 
 function dpInterfaces(dp: string): Record<string, FaucetInterface> {
-  const doc = parse(readFileSync(FAUCET_CONFIG, 'utf8')) as { dps?: Record<string, { interfaces?: Record<string, FaucetInterface> }> };
+  const doc = parse(readFileSync(FAUCET_CONFIG, 'utf8')) as {
+    dps?: Record<string, { interfaces?: Record<string, FaucetInterface> }>;
+  };
   return doc.dps?.[dp]?.interfaces ?? {};
 }
 
@@ -68,18 +88,39 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     const sub = testSubnet();
     const daemonFrom = statSync(DAEMON_LOG).size;
     await createNetwork(net, { 'ovs.bridge.dpid': dpid, 'ovs.bridge.mode': 'nat' }, ['--subnet', sub.subnet]);
-    const bridge = await waitFor('the network in the status API', async () => Object.values(await status()).find((n) => n.NetworkName === net)?.BridgeName, 15_000);
+    const bridge = await waitFor(
+      'the network in the status API',
+      async () => Object.values(await status()).find((n) => n.NetworkName === net)?.BridgeName,
+      15_000,
+    );
 
     // The ready ports: on the bridge, and in FAUCET's file with opstatus_reconf false.
-    const ready = await waitFor('8 ready ports programmed', async () => {
-      const entries = Object.entries(dpInterfaces(net)).filter(([, i]) => i.description === 'dovesnap ready port');
-      return entries.length === 8 && entries.every(([, i]) => i.opstatus_reconf === false) ? entries.map(([n]) => Number(n)) : undefined;
-    }, 60_000);
+    const ready = await waitFor(
+      '8 ready ports programmed',
+      async () => {
+        const entries = Object.entries(dpInterfaces(net)).filter(([, i]) => i.description === 'dovesnap ready port');
+        return entries.length === 8 && entries.every(([, i]) => i.opstatus_reconf === false)
+          ? entries.map(([n]) => Number(n))
+          : undefined;
+      },
+      60_000,
+    );
     // Handed out once FAUCET runs their entries and the switch has their flows, which the daemon logs.
-    await waitFor('FAUCET confirmed the ready ports', async () => logSince(DAEMON_LOG, daemonFrom).split('\n').some((l) => l.includes(`"network":"${net}"`) && l.includes('"msg":"ready ports programmed"')), 60_000);
+    await waitFor(
+      'FAUCET confirmed the ready ports',
+      async () =>
+        logSince(DAEMON_LOG, daemonFrom)
+          .split('\n')
+          .some((l) => l.includes(`"network":"${net}"`) && l.includes('"msg":"ready ports programmed"')),
+      60_000,
+    );
     const portsOnBridge = (await ovsVsctl('list-ports', bridge)).split('\n').filter((p) => p.startsWith('dsq'));
     assert.equal(portsOnBridge.length, 8);
-    assert.equal(Object.values(await status()).find((n) => n.NetworkName === net)?.ReadyPorts, 8, 'the status API counts them');
+    assert.equal(
+      Object.values(await status()).find((n) => n.NetworkName === net)?.ReadyPorts,
+      8,
+      'the status API counts them',
+    );
 
     const a = `${net}-a`;
     const faucetFrom = statSync(FAUCET_LOG).size;
@@ -89,7 +130,10 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     const b = `${net}-b`;
     await runContainer(b, net);
     await waitPing(b, ipA, 10_000);
-    assert.equal((await dockerRaw('exec', b, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).stdout.trim(), `hello from ${a}`);
+    assert.equal(
+      (await dockerRaw('exec', b, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).stdout.trim(),
+      `hello from ${a}`,
+    );
 
     const portOf = async (name: string): Promise<{ ofport: number; iface: string }> =>
       waitFor(`${name} resolved with a port number`, async () => {
@@ -105,7 +149,13 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     }
     // FAUCET acted on no event of these ports: they were programmed before the containers existed.
     await new Promise((r) => setTimeout(r, 1_000));
-    const events = logSince(FAUCET_LOG, faucetFrom).split('\n').filter((l) => l.includes(`${net} status change: Port ${pa.ofport} `) || l.includes(`${net} status change: Port ${pb.ofport} `));
+    const events = logSince(FAUCET_LOG, faucetFrom)
+      .split('\n')
+      .filter(
+        (l) =>
+          l.includes(`${net} status change: Port ${pa.ofport} `) ||
+          l.includes(`${net} status change: Port ${pb.ofport} `),
+      );
     assert.deepEqual(events, []);
 
     // A container whose label denies everything does not take a ready port, and never gets through.
@@ -113,7 +163,11 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     await runContainer(c, net, ['--label', 'dovesnap.faucet.portacl=e2e-ready-denyall']);
     const pc = await portOf(c);
     assert.ok(pc.iface.startsWith('dsp'), `${pc.iface} is a port of its own`);
-    await waitFor("c's entry carries its ACL", async () => dpInterfaces(net)[String(pc.ofport)]?.acls_in?.includes('e2e-ready-denyall') === true, 20_000);
+    await waitFor(
+      "c's entry carries its ACL",
+      async () => dpInterfaces(net)[String(pc.ofport)]?.acls_in?.includes('e2e-ready-denyall') === true,
+      20_000,
+    );
     const through = await dockerRaw('exec', c, 'timeout', '3', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`);
     assert.notEqual(through.stdout.trim(), `hello from ${a}`);
 
@@ -130,27 +184,49 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     await docker('rm', '-f', a, b, c);
     await docker('network', 'rm', net);
     await waitFor('no ready-port link of the network left', async () => gone(ours), 15_000);
-    await waitFor("the network's DP gone from FAUCET's file", async () => Object.keys(dpInterfaces(net)).length === 0, 15_000);
+    await waitFor(
+      "the network's DP gone from FAUCET's file",
+      async () => Object.keys(dpInterfaces(net)).length === 0,
+      15_000,
+    );
   });
 
   it('ovs.bridge.preallocate_ports=20: twenty ready ports and a headroom of 8 from the create on, past DOVESNAP_READY_PORTS (8), and a container taking one starts no top-up', async () => {
     const pnet = `${net}-p`;
     const sub = testSubnet();
     const daemonFrom = statSync(DAEMON_LOG).size;
-    await createNetwork(pnet, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.preallocate_ports': '20' }, ['--subnet', sub.subnet]);
-    const ready = await waitFor('28 ready ports in FAUCET', async () => {
-      const entries = Object.entries(dpInterfaces(pnet)).filter(([, i]) => i.description === 'dovesnap ready port');
-      return entries.length === 28 && entries.every(([, i]) => i.opstatus_reconf === false) ? entries.map(([n]) => Number(n)) : undefined;
-    }, 90_000);
-    await waitFor('the status API counts 28', async () => Object.values(await status()).find((n) => n.NetworkName === pnet)?.ReadyPorts === 28, 30_000);
+    await createNetwork(pnet, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.preallocate_ports': '20' }, [
+      '--subnet',
+      sub.subnet,
+    ]);
+    const ready = await waitFor(
+      '28 ready ports in FAUCET',
+      async () => {
+        const entries = Object.entries(dpInterfaces(pnet)).filter(([, i]) => i.description === 'dovesnap ready port');
+        return entries.length === 28 && entries.every(([, i]) => i.opstatus_reconf === false)
+          ? entries.map(([n]) => Number(n))
+          : undefined;
+      },
+      90_000,
+    );
+    await waitFor(
+      'the status API counts 28',
+      async () => Object.values(await status()).find((n) => n.NetworkName === pnet)?.ReadyPorts === 28,
+      30_000,
+    );
     // Handed out once the switch has their flows (a container before that gets a port of its own).
-    await waitFor('all 28 programmed', async () => {
-      let programmed = 0;
-      for (const l of logSince(DAEMON_LOG, daemonFrom).split('\n')) {
-        if (l.includes(`"network":"${pnet}"`) && l.includes('"msg":"ready ports programmed"')) programmed += Number(/"ports":(\d+)/.exec(l)?.[1] ?? 0);
-      }
-      return programmed >= 28;
-    }, 60_000);
+    await waitFor(
+      'all 28 programmed',
+      async () => {
+        let programmed = 0;
+        for (const l of logSince(DAEMON_LOG, daemonFrom).split('\n')) {
+          if (l.includes(`"network":"${pnet}"`) && l.includes('"msg":"ready ports programmed"'))
+            programmed += Number(/"ports":(\d+)/.exec(l)?.[1] ?? 0);
+        }
+        return programmed >= 28;
+      },
+      60_000,
+    );
 
     const a = `${pnet}-a`;
     const b = `${pnet}-b`;
@@ -159,16 +235,26 @@ describe('ready ports (DOVESNAP_READY_PORTS)', () => {
     const ipA = await containerIp(a, pnet);
     await runContainer(b, pnet);
     await waitPing(b, ipA, 10_000);
-    assert.equal((await dockerRaw('exec', b, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).stdout.trim(), `hello from ${a}`);
+    assert.equal(
+      (await dockerRaw('exec', b, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ipA}:8080/`)).stdout.trim(),
+      `hello from ${a}`,
+    );
     const n = Object.values(await status()).find((x) => x.NetworkName === pnet);
     for (const name of [a, b]) {
       const c = Object.values(n?.Containers ?? {}).find((x) => x.Name === `/${name}`);
-      assert.ok(c?.Interface.startsWith('dsq') === true && c.OFPort !== null && ready.includes(c.OFPort), `${name} took a ready port (${c?.Interface}, ${c?.OFPort})`);
+      assert.ok(
+        c?.Interface.startsWith('dsq') === true && c.OFPort !== null && ready.includes(c.OFPort),
+        `${name} took a ready port (${c?.Interface}, ${c?.OFPort})`,
+      );
     }
     // Twenty-six left, and no port made since: the two took ready ports.
     await new Promise((r) => setTimeout(r, 3_000));
     assert.equal(Object.values(await status()).find((x) => x.NetworkName === pnet)?.ReadyPorts, 26);
-    assert.equal((await ovsVsctl('list-ports', n?.BridgeName ?? '')).split('\n').filter((p) => p.startsWith('dsq')).length, 28, 'no port made since');
+    assert.equal(
+      (await ovsVsctl('list-ports', n?.BridgeName ?? '')).split('\n').filter((p) => p.startsWith('dsq')).length,
+      28,
+      'no port made since',
+    );
 
     const ours = await readyLinksOn(n?.BridgeName ?? '', []);
     assert.equal(ours.length, 56, 'the 28 pairs, both ends');

@@ -3,8 +3,24 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, containerPortsOn, endpointPort, createNetwork, docker, faucetYaml, hostLinks, httpGet, must, processAlive, runContainer, serveHttp, status,
-  testDpid, testSubnet, uniqueName, waitFor, waitPing,
+  containerIp,
+  containerPortsOn,
+  endpointPort,
+  createNetwork,
+  docker,
+  faucetYaml,
+  hostLinks,
+  httpGet,
+  must,
+  processAlive,
+  runContainer,
+  serveHttp,
+  status,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  waitFor,
+  waitPing,
 } from './harness.js';
 
 /**
@@ -20,7 +36,6 @@ function daemonPid(): number {
   return Number(readFileSync(PIDFILE, 'utf8').trim());
 }
 
-
 /** `make up` brings back whatever is down, and only that. */
 async function makeUp(): Promise<void> {
   await must('bash', [`${REPO}/scripts/up.sh`], 600_000);
@@ -31,8 +46,11 @@ async function containerPorts(bridge: string): Promise<string[]> {
 }
 
 function faucetPortDescriptions(dp: string): string[] {
-  const d = (parse(faucetYaml()) as { dps?: Record<string, { interfaces: Record<string, { description?: string }> }> }).dps?.[dp];
-  return Object.values(d?.interfaces ?? {}).map((p) => p.description ?? '').filter((s) => s.startsWith('/'));
+  const d = (parse(faucetYaml()) as { dps?: Record<string, { interfaces: Record<string, { description?: string }> }> })
+    .dps?.[dp];
+  return Object.values(d?.interfaces ?? {})
+    .map((p) => p.description ?? '')
+    .filter((s) => s.startsWith('/'));
 }
 
 describe('restarts', () => {
@@ -61,7 +79,12 @@ describe('restarts', () => {
     assert.notEqual(daemonPid(), pid);
     const n = Object.values(await status()).find((x) => x.NetworkName === net);
     assert.ok(n, 'network restored in the status API');
-    assert.deepEqual(Object.values(n.Containers).map((c) => c.Name).sort(), [`/${c1}`, `/${c2}`]);
+    assert.deepEqual(
+      Object.values(n.Containers)
+        .map((c) => c.Name)
+        .sort(),
+      [`/${c1}`, `/${c2}`],
+    );
   });
 
   it('lets new containers join after the restart, and cleans up ones that joined before it', async () => {
@@ -82,7 +105,12 @@ describe('restarts', () => {
     process.kill(pid, 'SIGTERM');
     await waitFor('dockerd stopped', async () => !processAlive(pid), 60_000, 200);
     await makeUp();
-    await waitFor('c2 running again', async () => (await docker('inspect', '-f', '{{.State.Running}}', c2)) === 'true', 60_000, 500);
+    await waitFor(
+      'c2 running again',
+      async () => (await docker('inspect', '-f', '{{.State.Running}}', c2)) === 'true',
+      60_000,
+      500,
+    );
     await runContainer(c4, net);
     const ip2 = await containerIp(c2, net);
     await waitPing(c4, ip2);
@@ -90,8 +118,16 @@ describe('restarts', () => {
     assert.equal(await waitFor('TCP c4 -> c2', () => httpGet(c4, `http://${ip2}:8080/`)), `hello from ${c2}`);
     // c3 had no restart policy: it is stopped now, and so must have no port.
     const running = (await docker('ps', '-q', '--filter', `network=${net}`)).split('\n').filter((s) => s !== '');
-    await waitFor('one port per running container', async () => (await containerPorts(bridge)).length === running.length, 20_000);
-    await waitFor('FAUCET has exactly the running containers', async () => faucetPortDescriptions(net).length === running.length, 20_000);
+    await waitFor(
+      'one port per running container',
+      async () => (await containerPorts(bridge)).length === running.length,
+      20_000,
+    );
+    await waitFor(
+      'FAUCET has exactly the running containers',
+      async () => faucetPortDescriptions(net).length === running.length,
+      20_000,
+    );
     const st = Object.values(await status()).find((x) => x.NetworkName === net);
     assert.equal(Object.keys(st?.Containers ?? {}).length, running.length);
   });

@@ -3,8 +3,28 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { parse } from 'yaml';
 import {
-  containerIp, containerPortsOn, endpointPort, createNetwork, docker, dockerRaw, faucetYaml, httpGet, must, onCleanup, processAlive, run, runContainer,
-  removeStaleOvsCtl, testDpid, testSubnet, uniqueName, upWithEnv, waitFor, waitPing, DOCKER, IMAGE,
+  containerIp,
+  containerPortsOn,
+  endpointPort,
+  createNetwork,
+  docker,
+  dockerRaw,
+  faucetYaml,
+  httpGet,
+  must,
+  onCleanup,
+  processAlive,
+  run,
+  runContainer,
+  removeStaleOvsCtl,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  upWithEnv,
+  waitFor,
+  waitPing,
+  DOCKER,
+  IMAGE,
 } from './harness.js';
 import { waitAgreement } from './agreement.js';
 
@@ -42,7 +62,14 @@ async function portDiagnosis(container: string, network: string): Promise<string
   const ovs = await run('ovs-vsctl', ['--timeout=5', 'get', 'Interface', port, 'ofport', 'link_state', 'admin_state']);
   const metrics = await run('curl', ['-s', '--max-time', '5', 'http://127.0.0.1:9302/metrics']);
   const ofport = ovs.stdout.split('\n')[0]?.trim() ?? '?';
-  const faucetLines = metrics.stdout.split('\n').filter((l) => l.includes(`dp_name="${network}"`) && l.includes(`port="${ofport}"`) && /^port_status|^port_learn_bans|^learned_macs/.test(l));
+  const faucetLines = metrics.stdout
+    .split('\n')
+    .filter(
+      (l) =>
+        l.includes(`dp_name="${network}"`) &&
+        l.includes(`port="${ofport}"`) &&
+        /^port_status|^port_learn_bans|^learned_macs/.test(l),
+    );
   return `port ${port}: ip ${link.stdout.trim()} ${link.stderr.trim()}; ovs ${ovs.stdout.replace(/\n/g, ' ')}; faucet ${faucetLines.join('; ') || '(no port metrics)'}`;
 }
 
@@ -62,30 +89,51 @@ describe('restarts under load, and a simulated reboot', () => {
 
   before(async () => {
     await createNetwork(nets[0]!.name, { 'ovs.bridge.dpid': testDpid() }, ['--subnet', testSubnet().subnet]);
-    await createNetwork(nets[1]!.name, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, ['--subnet', testSubnet().subnet]);
+    await createNetwork(nets[1]!.name, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.mode': 'nat' }, [
+      '--subnet',
+      testSubnet().subnet,
+    ]);
     for (const n of nets) {
-      await runContainer(n.server, n.name, ['--restart=always'], ['sh', '-c', `mkdir -p /tmp/www && echo "hello from ${n.server}" > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www`]);
+      await runContainer(
+        n.server,
+        n.name,
+        ['--restart=always'],
+        [
+          'sh',
+          '-c',
+          `mkdir -p /tmp/www && echo "hello from ${n.server}" > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www`,
+        ],
+      );
     }
   });
 
   /** Every container Docker runs on the test's networks reaches its network's server by ping and TCP; one port and one FAUCET entry each. */
   async function assertAllConnected(): Promise<void> {
     await waitAgreement(60_000);
-    const faucet = parse(faucetYaml()) as { dps: Record<string, { interfaces: Record<string, { description?: string }> }> };
+    const faucet = parse(faucetYaml()) as {
+      dps: Record<string, { interfaces: Record<string, { description?: string }> }>;
+    };
     for (const n of nets) {
-      const running = (await docker('ps', '--format', '{{.Names}}', '--filter', `network=${n.name}`)).split('\n').filter((s) => s !== '');
+      const running = (await docker('ps', '--format', '{{.Names}}', '--filter', `network=${n.name}`))
+        .split('\n')
+        .filter((s) => s !== '');
       assert.ok(running.includes(n.server), `${n.server} runs`);
       const ip = await containerIp(n.server, n.name);
       for (const c of running.filter((c) => c !== n.server)) {
         await waitPing(c, ip, 30_000).catch(async (err: unknown) => {
           throw new Error(`${String(err)}\n${await portDiagnosis(c, n.name)}`);
         });
-        assert.equal(await waitFor(`TCP ${c} -> ${n.server}`, () => httpGet(c, `http://${ip}:8080/`), 15_000), `hello from ${n.server}`);
+        assert.equal(
+          await waitFor(`TCP ${c} -> ${n.server}`, () => httpGet(c, `http://${ip}:8080/`), 15_000),
+          `hello from ${n.server}`,
+        );
       }
       const bridge = (await docker('network', 'inspect', '-f', '{{.Id}}', n.name)).slice(0, 5);
       const ports = [...(await containerPortsOn(`ovsbr-${bridge}`)).keys()];
       assert.equal(ports.length, running.length, `one OVS port per running container on ${n.name}`);
-      const named = Object.values(faucet.dps[n.name]?.interfaces ?? {}).filter((i) => (i.description ?? '').startsWith('/'));
+      const named = Object.values(faucet.dps[n.name]?.interfaces ?? {}).filter((i) =>
+        (i.description ?? '').startsWith('/'),
+      );
       assert.ok(named.length <= running.length, `no duplicate FAUCET entries on ${n.name}`);
     }
   }
@@ -155,22 +203,34 @@ describe('restarts under load, and a simulated reboot', () => {
     await run('ovs-dpctl', ['del-dp', 'ovs-system']);
     // Mounts under the run directories (Docker's namespace files, attach's dhcpcd namespaces), deepest first.
     const RUN_DIRS = ['/run/dovesnap', '/run/docker', '/run/openvswitch'];
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4] ?? '')
       .filter((m) => RUN_DIRS.some((d) => m === d || m.startsWith(`${d}/`)))
       .sort((a, b) => b.length - a.length);
     for (const m of mounts) await run('umount', ['-l', m]);
     await run('nft', ['delete', 'table', 'ip', 'dovesnap']);
     for (const line of (await run('iptables', ['-w', '-S', 'DOCKER-USER'])).stdout.split('\n')) {
-      if (line.startsWith('-A DOCKER-USER') && line.includes('dovesnap')) await run('sh', ['-c', `iptables -w ${line.replace(/^-A/, '-D')}`]);
+      if (line.startsWith('-A DOCKER-USER') && line.includes('dovesnap'))
+        await run('sh', ['-c', `iptables -w ${line.replace(/^-A/, '-D')}`]);
     }
     for (const dir of RUN_DIRS) rmSync(dir, { recursive: true, force: true });
     rmSync('/var/run/docker.pid', { force: true });
 
     await makeUp();
     for (const n of nets) {
-      assert.equal(await docker('network', 'inspect', '-f', '{{.Id}}', n.name), before.get(n.name), `network ${n.name} is Docker's as before`);
+      assert.equal(
+        await docker('network', 'inspect', '-f', '{{.Id}}', n.name),
+        before.get(n.name),
+        `network ${n.name} is Docker's as before`,
+      );
       for (const c of [n.server, ...n.containers]) {
-        await waitFor(`${c} running again`, async () => (await docker('inspect', '-f', '{{.State.Running}}', c)) === 'true', 90_000, 500);
+        await waitFor(
+          `${c} running again`,
+          async () => (await docker('inspect', '-f', '{{.State.Running}}', c)) === 'true',
+          90_000,
+          500,
+        );
       }
     }
     await assertAllConnected();

@@ -2,8 +2,26 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import {
-  addFaucetEntries, containerIp, createNetwork, docker, DOCKER, faucetYaml, must, onCleanup, ovsVsctl, run, runContainer, serveHttp, startCapture,
-  testDpid, testSubnet, uniqueName, upWithEnv, waitFor, STATUS_URL, type Capture,
+  addFaucetEntries,
+  containerIp,
+  createNetwork,
+  docker,
+  DOCKER,
+  faucetYaml,
+  must,
+  onCleanup,
+  ovsVsctl,
+  run,
+  runContainer,
+  serveHttp,
+  startCapture,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  upWithEnv,
+  waitFor,
+  STATUS_URL,
+  type Capture,
 } from './harness.js';
 
 /**
@@ -15,7 +33,6 @@ import {
 
 const FAUCET_METRICS = 'http://127.0.0.1:9302/metrics';
 
-
 const STACK_VARS = ['STACKING_INTERFACES', 'STACK_PRIORITY1', 'STACK_MIRROR_INTERFACE'] as const;
 
 /**
@@ -24,7 +41,15 @@ const STACK_VARS = ['STACKING_INTERFACES', 'STACK_PRIORITY1', 'STACK_MIRROR_INTE
  */
 async function stackState(dpName: string, port: number, description: string): Promise<number | undefined> {
   const r = await run('curl', ['-sf', FAUCET_METRICS], 10_000);
-  const line = r.stdout.split('\n').find((l) => l.startsWith('port_stack_state{') && l.includes(`dp_name="${dpName}"`) && l.includes(`port="${port}"`) && l.includes(description));
+  const line = r.stdout
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('port_stack_state{') &&
+        l.includes(`dp_name="${dpName}"`) &&
+        l.includes(`port="${port}"`) &&
+        l.includes(description),
+    );
   return line === undefined ? undefined : Number(line.split(' ').pop());
 }
 
@@ -49,26 +74,29 @@ describe('FAUCET stacking (STACKING_INTERFACES, STACK_PRIORITY1, STACK_MIRROR_IN
   let stackDp = '';
   let cap: Capture;
 
-  it('brings the stack up between the root switch and dovesnap\'s stack switch', async () => {
+  it("brings the stack up between the root switch and dovesnap's stack switch", async () => {
     onCleanup(() => run('ip', ['link', 'del', stackIf]));
     onCleanup(() => run('ip', ['link', 'del', sink]));
     onCleanup(() => run('ip', ['netns', 'del', hostNs]));
     onCleanup(() => run('ovs-vsctl', ['--if-exists', 'del-br', rootBridge]));
     const rootDpid = testDpid();
-    const edit = addFaucetEntries('dps', [
-      `  ${root}:`,
-      `    dp_id: ${rootDpid}`,
-      '    hardware: Open vSwitch',
-      '    stack: {priority: 1}',
-      '    interfaces:',
-      '      1:',
-      '        description: test host behind the root switch',
-      '        native_vlan: 100',
-      '      2:',
-      '        description: where mirrored traffic of every host ends up',
-      '        output_only: true',
-      '',
-    ].join('\n'));
+    const edit = addFaucetEntries(
+      'dps',
+      [
+        `  ${root}:`,
+        `    dp_id: ${rootDpid}`,
+        '    hardware: Open vSwitch',
+        '    stack: {priority: 1}',
+        '    interfaces:',
+        '      1:',
+        '        description: test host behind the root switch',
+        '        native_vlan: 100',
+        '      2:',
+        '        description: where mirrored traffic of every host ends up',
+        '        output_only: true',
+        '',
+      ].join('\n'),
+    );
     onCleanup(async () => edit.remove());
     const original = Object.fromEntries(STACK_VARS.map((k) => [k, process.env[k]]));
     // Runs before the DP above is removed: dovesnap takes its stack link out of that DP first.
@@ -82,22 +110,70 @@ describe('FAUCET stacking (STACKING_INTERFACES, STACK_PRIORITY1, STACK_MIRROR_IN
     await must('ip', ['-n', hostNs, 'addr', 'add', `${hostIp}/24`, 'dev', 'eth0']);
     await must('ip', ['-n', hostNs, 'link', 'set', 'eth0', 'up']);
     await must('ip', ['netns', 'exec', hostNs, 'ethtool', '-K', 'eth0', 'tx', 'off']);
-    await upWithEnv({ STACKING_INTERFACES: `${root}:3:${stackIf}`, STACK_PRIORITY1: root, STACK_MIRROR_INTERFACE: `${root}:2` });
+    await upWithEnv({
+      STACKING_INTERFACES: `${root}:3:${stackIf}`,
+      STACK_PRIORITY1: root,
+      STACK_MIRROR_INTERFACE: `${root}:2`,
+    });
     const netId = await createNetwork(net, { 'ovs.bridge.dpid': testDpid() }, ['--subnet', subnet]);
     // The datapath dovesnap's bridges use here (userspace where there is no kernel module).
     const datapath = await ovsVsctl('get', 'Bridge', `ovsbr-${netId.slice(0, 5)}`, 'datapath_type');
     const dpidHex = rootDpid.slice(2).padStart(16, '0');
     await must('ovs-vsctl', [
-      'add-br', rootBridge, '--', 'set', 'bridge', rootBridge, `datapath_type=${datapath}`, `other-config:datapath-id=${dpidHex}`, 'protocols=OpenFlow13', 'fail_mode=secure',
-      '--', 'set-controller', rootBridge, 'tcp:127.0.0.1:6653',
-      '--', 'add-port', rootBridge, hostIf, '--', 'set', 'interface', hostIf, 'ofport_request=1',
-      '--', 'add-port', rootBridge, sink, '--', 'set', 'interface', sink, 'ofport_request=2',
-      '--', 'add-port', rootBridge, rootStack, '--', 'set', 'interface', rootStack, 'ofport_request=3',
+      'add-br',
+      rootBridge,
+      '--',
+      'set',
+      'bridge',
+      rootBridge,
+      `datapath_type=${datapath}`,
+      `other-config:datapath-id=${dpidHex}`,
+      'protocols=OpenFlow13',
+      'fail_mode=secure',
+      '--',
+      'set-controller',
+      rootBridge,
+      'tcp:127.0.0.1:6653',
+      '--',
+      'add-port',
+      rootBridge,
+      hostIf,
+      '--',
+      'set',
+      'interface',
+      hostIf,
+      'ofport_request=1',
+      '--',
+      'add-port',
+      rootBridge,
+      sink,
+      '--',
+      'set',
+      'interface',
+      sink,
+      'ofport_request=2',
+      '--',
+      'add-port',
+      rootBridge,
+      rootStack,
+      '--',
+      'set',
+      'interface',
+      rootStack,
+      'ofport_request=3',
     ]);
 
-
     const doc = await waitFor('both ends of the stack link in faucet.yaml', async () => {
-      const d = parse(faucetYaml()) as { dps: Record<string, { description?: string; stack?: { priority?: number }; interfaces: Record<string, { description?: string; stack?: { dp: string; port: number } }> }> };
+      const d = parse(faucetYaml()) as {
+        dps: Record<
+          string,
+          {
+            description?: string;
+            stack?: { priority?: number };
+            interfaces: Record<string, { description?: string; stack?: { dp: string; port: number } }>;
+          }
+        >;
+      };
       const far = d.dps[root]?.interfaces['3'];
       const linked = Object.values(d.dps[net]?.interfaces ?? {}).some((p) => p.stack?.dp === far?.stack?.dp);
       return far?.stack !== undefined && linked ? d : undefined;
@@ -108,20 +184,48 @@ describe('FAUCET stacking (STACKING_INTERFACES, STACK_PRIORITY1, STACK_MIRROR_IN
     assert.ok(stackSwitch, 'the stack switch has its own DP');
     const toRoot = Object.values(stackSwitch.interfaces).find((p) => p.stack?.dp === root);
     assert.equal(toRoot?.stack?.port, 3, "the stack switch's end points at the root's port 3");
-    assert.equal(Number(await ovsVsctl('get', 'Interface', stackIf, 'ofport')), doc.dps[root]?.interfaces['3']?.stack?.port, "the root's end points at our interface's port");
+    assert.equal(
+      Number(await ovsVsctl('get', 'Interface', stackIf, 'ofport')),
+      doc.dps[root]?.interfaces['3']?.stack?.port,
+      "the root's end points at our interface's port",
+    );
     const netLink = Object.values(doc.dps[net]?.interfaces ?? {}).find((p) => p.stack?.dp === stackDp);
     assert.ok(netLink, "the network's DP links to the stack switch");
-    assert.ok(Object.values(stackSwitch.interfaces).some((p) => p.stack?.dp === net), 'and the stack switch back to the network');
+    assert.ok(
+      Object.values(stackSwitch.interfaces).some((p) => p.stack?.dp === net),
+      'and the stack switch back to the network',
+    );
 
-    const host = (await (await fetch(`${STATUS_URL}/host`)).json()) as { Stack: { DpName: string; Root: string; Interfaces: { Interface: string; RemoteDp: string; RemotePort: number }[]; MirrorInterface: string; Problem: string | null } | null };
+    const host = (await (await fetch(`${STATUS_URL}/host`)).json()) as {
+      Stack: {
+        DpName: string;
+        Root: string;
+        Interfaces: { Interface: string; RemoteDp: string; RemotePort: number }[];
+        MirrorInterface: string;
+        Problem: string | null;
+      } | null;
+    };
     assert.equal(host.Stack?.DpName, stackDp);
     assert.equal(host.Stack?.Root, root);
-    assert.deepEqual(host.Stack?.Interfaces.map((i) => [i.Interface, i.RemoteDp, i.RemotePort]), [[stackIf, root, 3]]);
+    assert.deepEqual(
+      host.Stack?.Interfaces.map((i) => [i.Interface, i.RemoteDp, i.RemotePort]),
+      [[stackIf, root, 3]],
+    );
     assert.equal(host.Stack?.MirrorInterface, `${root}:2`);
     assert.equal(host.Stack?.Problem, null);
-    await waitFor('stack port UP in FAUCET metrics (root port 3)', async () => (await stackState(root, 3, `to ${stackDp}`)) === 3, 60_000, 1000);
+    await waitFor(
+      'stack port UP in FAUCET metrics (root port 3)',
+      async () => (await stackState(root, 3, `to ${stackDp}`)) === 3,
+      60_000,
+      1000,
+    );
     const ours = Number(await ovsVsctl('get', 'Interface', stackIf, 'ofport'));
-    await waitFor("stack port UP in FAUCET metrics (dovesnap's end)", async () => (await stackState(stackDp, ours, `via ${stackIf}`)) === 3, 60_000, 1000);
+    await waitFor(
+      "stack port UP in FAUCET metrics (dovesnap's end)",
+      async () => (await stackState(stackDp, ours, `via ${stackIf}`)) === 3,
+      60_000,
+      1000,
+    );
   });
 
   it('lets containers reach a test host behind the root switch, ping and TCP', async () => {
@@ -129,13 +233,35 @@ describe('FAUCET stacking (STACKING_INTERFACES, STACK_PRIORITY1, STACK_MIRROR_IN
     await runContainer(loud, net, ['--label', 'dovesnap.faucet.mirror=true']);
     await runContainer(quiet, net);
     await runContainer(quiet2, net);
-    await waitFor('container pings the host behind the root', async () => (await run(DOCKER, ['exec', quiet, 'ping', '-c', '1', '-W', '1', hostIp])).code === 0, 60_000, 500);
+    await waitFor(
+      'container pings the host behind the root',
+      async () => (await run(DOCKER, ['exec', quiet, 'ping', '-c', '1', '-W', '1', hostIp])).code === 0,
+      60_000,
+      500,
+    );
     await serveHttp(quiet);
     const quietIp = await containerIp(quiet, net);
-    const page = await waitFor('TCP from the root side', async () => {
-      const r = await run('ip', ['netns', 'exec', hostNs, 'timeout', '5', 'busybox', 'wget', '-q', '-O', '-', `http://${quietIp}:8080/`]);
-      return r.code === 0 ? r.stdout.trim() : undefined;
-    }, 30_000, 500);
+    const page = await waitFor(
+      'TCP from the root side',
+      async () => {
+        const r = await run('ip', [
+          'netns',
+          'exec',
+          hostNs,
+          'timeout',
+          '5',
+          'busybox',
+          'wget',
+          '-q',
+          '-O',
+          '-',
+          `http://${quietIp}:8080/`,
+        ]);
+        return r.code === 0 ? r.stdout.trim() : undefined;
+      },
+      30_000,
+      500,
+    );
     assert.equal(page, `hello from ${quiet}`);
   });
 
@@ -149,12 +275,28 @@ describe('FAUCET stacking (STACKING_INTERFACES, STACK_PRIORITY1, STACK_MIRROR_IN
     const learnt = cap.lines.length;
     await run(DOCKER, ['exec', quiet2, 'ping', '-c', '5', '-i', '0.2', quietIp]);
     const start = cap.lines.length;
-    await waitFor('mirrored echo requests at the sink', async () => {
-      await run(DOCKER, ['exec', loud, 'ping', '-c', '1', '-W', '1', quietIp]);
-      return cap.lines.slice(start).some((l) => l.includes(`${loudMac} > ${quietMac}`) && l.includes('ICMP echo request'));
-    }, 60_000, 1000);
-    await cap.waitLine('mirrored echo reply at the sink', new RegExp(`${quietMac} > ${loudMac}.*ICMP echo reply`), 15_000, start);
+    await waitFor(
+      'mirrored echo requests at the sink',
+      async () => {
+        await run(DOCKER, ['exec', loud, 'ping', '-c', '1', '-W', '1', quietIp]);
+        return cap.lines
+          .slice(start)
+          .some((l) => l.includes(`${loudMac} > ${quietMac}`) && l.includes('ICMP echo request'));
+      },
+      60_000,
+      1000,
+    );
+    await cap.waitLine(
+      'mirrored echo reply at the sink',
+      new RegExp(`${quietMac} > ${loudMac}.*ICMP echo reply`),
+      15_000,
+      start,
+    );
     const pair = new RegExp(`${quiet2Mac} > ${quietMac}|${quietMac} > ${quiet2Mac}`);
-    assert.deepEqual(cap.lines.slice(learnt).filter((l) => pair.test(l)), [], 'no unicast frame of the unlabelled pair');
+    assert.deepEqual(
+      cap.lines.slice(learnt).filter((l) => pair.test(l)),
+      [],
+      'no unicast frame of the unlabelled pair',
+    );
   });
 });

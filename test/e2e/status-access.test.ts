@@ -21,7 +21,11 @@ async function statusCodeFrom(host: TestHost, url: string, headers: Record<strin
  * up after 2 s with the code it got (exit 28), which is what is asked.
  */
 async function curlCode(url: string, host: string): Promise<number> {
-  const r = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', '-H', `Host: ${host}`, url], 10_000);
+  const r = await run(
+    'curl',
+    ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', '-H', `Host: ${host}`, url],
+    10_000,
+  );
   return Number(r.stdout.trim() || '0');
 }
 
@@ -35,21 +39,43 @@ describe('status API access', () => {
       const url = `http://127.0.0.1:9401${path}`;
       assert.equal(await curlCode(url, `${FOREIGN}:9401`), 421, `${path} under a foreign name`);
       assert.equal(await curlCode(url, FOREIGN), 421, `${path} under a foreign name without a port`);
-      for (const own of ['127.0.0.1:9401', 'localhost:9401', '[::1]:9401']) assert.equal(await curlCode(url, own), 200, `${path} as ${own}`);
+      for (const own of ['127.0.0.1:9401', 'localhost:9401', '[::1]:9401'])
+        assert.equal(await curlCode(url, own), 200, `${path} as ${own}`);
     }
     const refused = await run('curl', ['-s', '-H', `Host: ${FOREIGN}`, 'http://127.0.0.1:9401/networks'], 10_000);
-    assert.match(refused.stdout, /^421 Misdirected Request: Host "rebound\.attacker\.test" is not a name of this dovesnap status API/);
+    assert.match(
+      refused.stdout,
+      /^421 Misdirected Request: Host "rebound\.attacker\.test" is not a name of this dovesnap status API/,
+    );
   });
 
   it('refuses a host that is not allowed with 403 (X-Forwarded-For and X-Real-IP change nothing), and answers it once its network is allowed, under its own names only', async () => {
     const outside = await makeTestHost(`sa${process.pid % 1000}`);
     const url = `http://${outside.hostSideIp}:9401/networks`;
-    onCleanup(() => upWithEnv({ DOVESNAP_STATUS_ADDR: undefined, DOVESNAP_STATUS_ALLOW: undefined, DOVESNAP_STATUS_HOSTS: undefined }));
-    await upWithEnv({ DOVESNAP_STATUS_ADDR: '0.0.0.0:9401', DOVESNAP_STATUS_ALLOW: undefined, DOVESNAP_STATUS_HOSTS: undefined });
+    onCleanup(() =>
+      upWithEnv({
+        DOVESNAP_STATUS_ADDR: undefined,
+        DOVESNAP_STATUS_ALLOW: undefined,
+        DOVESNAP_STATUS_HOSTS: undefined,
+      }),
+    );
+    await upWithEnv({
+      DOVESNAP_STATUS_ADDR: '0.0.0.0:9401',
+      DOVESNAP_STATUS_ALLOW: undefined,
+      DOVESNAP_STATUS_HOSTS: undefined,
+    });
     assert.equal(await statusCodeFrom(outside, url), 403);
-    assert.equal(await statusCodeFrom(outside, url, { 'X-Forwarded-For': '127.0.0.1', 'X-Real-IP': '127.0.0.1' }), 403, 'headers are not trusted');
+    assert.equal(
+      await statusCodeFrom(outside, url, { 'X-Forwarded-For': '127.0.0.1', 'X-Real-IP': '127.0.0.1' }),
+      403,
+      'headers are not trusted',
+    );
     assert.equal((await fetch('http://127.0.0.1:9401/networks')).status, 200, 'loopback is');
-    await upWithEnv({ DOVESNAP_STATUS_ADDR: '0.0.0.0:9401', DOVESNAP_STATUS_ALLOW: `${outside.prefix}.0/24`, DOVESNAP_STATUS_HOSTS: 'dovesnap.e2e.test' });
+    await upWithEnv({
+      DOVESNAP_STATUS_ADDR: '0.0.0.0:9401',
+      DOVESNAP_STATUS_ALLOW: `${outside.prefix}.0/24`,
+      DOVESNAP_STATUS_HOSTS: 'dovesnap.e2e.test',
+    });
     assert.equal(await statusCodeFrom(outside, url), 200);
     assert.equal(await statusCodeFrom(outside, `http://${outside.hostSideIp}:9401/healthz`), 200);
     assert.equal((await fetch('http://127.0.0.1:9401/healthz')).status, 200, 'loopback still is');
@@ -57,7 +83,7 @@ describe('status API access', () => {
     assert.equal(await curlCode(url, `${outside.hostSideIp}:9401`), 200, 'the address of the interface');
     assert.equal(await curlCode(url, 'dovesnap.e2e.test:9401'), 200, 'a name of DOVESNAP_STATUS_HOSTS');
     assert.equal(await curlCode(url, '0.0.0.0:9401'), 200, 'the listen address, as scripts/up.sh asks it');
-    assert.equal(await curlCode(url, `${outside.ip}:9401`), 421, 'an address that is not the host\'s');
+    assert.equal(await curlCode(url, `${outside.ip}:9401`), 421, "an address that is not the host's");
     assert.equal(await curlCode(url, FOREIGN), 421);
     assert.equal(await curlCode(`http://${outside.hostSideIp}:9401/live/events`, FOREIGN), 421);
   });

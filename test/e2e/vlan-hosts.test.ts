@@ -2,7 +2,16 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { parse } from 'yaml';
-import { createNetwork, faucetYaml, must, testDpid, testSubnet, uniqueName, vethIntoNamespace, waitFor } from './harness.js';
+import {
+  createNetwork,
+  faucetYaml,
+  must,
+  testDpid,
+  testSubnet,
+  uniqueName,
+  vethIntoNamespace,
+  waitFor,
+} from './harness.js';
 
 /**
  * A network with more hosts than FAUCET's default `max_hosts` (256 per VLAN): past it FAUCET
@@ -32,7 +41,9 @@ for r in range(rounds):
 
 async function learned(net: string, vid: number): Promise<number> {
   const text = await (await fetch(METRICS)).text();
-  const line = text.split('\n').find((l) => l.startsWith('vlan_hosts_learned{') && l.includes(`dp_name="${net}"`) && l.includes(`vlan="${vid}"`));
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith('vlan_hosts_learned{') && l.includes(`dp_name="${net}"`) && l.includes(`vlan="${vid}"`));
   return line === undefined ? 0 : Number(line.split(' ').pop());
 }
 
@@ -49,7 +60,8 @@ function freeVid(): number {
   };
   const doc = parse(faucetYaml()) as unknown;
   walk(doc);
-  for (const k of Object.keys((doc as { vlans?: object } | null)?.vlans ?? {})) if (/^[0-9]+$/.test(k)) used.add(Number(k));
+  for (const k of Object.keys((doc as { vlans?: object } | null)?.vlans ?? {}))
+    if (/^[0-9]+$/.test(k)) used.add(Number(k));
   let vid = 2000 + Math.floor(Math.random() * 1000);
   while (used.has(vid)) vid++;
   return vid;
@@ -73,16 +85,30 @@ describe('a VLAN with more than 256 hosts', () => {
     const logFrom = statSync(FAUCET_LOG).size;
     const { subnet } = testSubnet();
     const vid = freeVid();
-    await createNetwork(net, { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan': String(vid), 'ovs.bridge.add_ports': ends.join(',') }, ['--subnet', subnet]);
+    await createNetwork(
+      net,
+      { 'ovs.bridge.dpid': testDpid(), 'ovs.bridge.vlan': String(vid), 'ovs.bridge.add_ports': ends.join(',') },
+      ['--subnet', subnet],
+    );
     const vlans = await waitFor('the VLAN entry with max_hosts', async () => {
-      const doc = parse(faucetYaml()) as { vlans?: Record<string, { vid?: number; max_hosts?: number }>; dps?: Record<string, unknown> };
+      const doc = parse(faucetYaml()) as {
+        vlans?: Record<string, { vid?: number; max_hosts?: number }>;
+        dps?: Record<string, unknown>;
+      };
       return doc.dps?.[net] === undefined ? undefined : doc.vlans;
     });
     const entry = vlans?.[`dovesnap-vid${vid}`];
     assert.ok(entry !== undefined, `no dovesnap-vid${vid} entry in faucet.yaml: ${JSON.stringify(vlans)}`);
     assert.equal(Number(entry.vid), vid);
     assert.equal(Number(entry.max_hosts), 65536);
-    await waitFor('FAUCET running the DP', async () => (await (await fetch('http://127.0.0.1:9302/metrics?name[]=dp_status')).text()).split('\n').some((l) => l.includes(`dp_name="${net}"`) && l.endsWith(' 1.0')), 30_000);
+    await waitFor(
+      'FAUCET running the DP',
+      async () =>
+        (await (await fetch('http://127.0.0.1:9302/metrics?name[]=dp_status')).text())
+          .split('\n')
+          .some((l) => l.includes(`dp_name="${net}"`) && l.endsWith(' 1.0')),
+      30_000,
+    );
 
     // FAUCET drops some packet-ins under load (and ignores some for learning on purpose): the
     // hosts announce themselves again until it has learned well past 256, where FAUCET's
@@ -91,13 +117,45 @@ describe('a VLAN with more than 256 hosts', () => {
     let n = 0;
     const counts: number[] = [];
     for (let round = 0; round < 30 && n < 280; round++) {
-      await Promise.all(namespaces.map((ns, i) => must('ip', ['netns', 'exec', ns, 'python3', '-c', SENDER, `dsvi${i === 0 ? 'a' : 'b'}${tag}`, String(10 + i), '150', '1'], 60_000)));
+      await Promise.all(
+        namespaces.map((ns, i) =>
+          must(
+            'ip',
+            [
+              'netns',
+              'exec',
+              ns,
+              'python3',
+              '-c',
+              SENDER,
+              `dsvi${i === 0 ? 'a' : 'b'}${tag}`,
+              String(10 + i),
+              '150',
+              '1',
+            ],
+            60_000,
+          ),
+        ),
+      );
       n = await learned(net, vid);
       counts.push(n);
     }
-    const faucetSays = readFileSync(FAUCET_LOG).subarray(logFrom).toString('utf8').split('\n').filter((l) => l.includes(net)).slice(-15).join('\n');
-    assert.ok(n >= 270, `FAUCET learned ${n} hosts on VLAN ${vid} of ${net}, not 270 or more (after each round: ${counts.join(', ')}); FAUCET's log on ${net}:\n${faucetSays}`);
-    const bans = readFileSync(FAUCET_LOG).subarray(logFrom).toString('utf8').split('\n').filter((l) => l.includes(net) && l.includes('max hosts'));
+    const faucetSays = readFileSync(FAUCET_LOG)
+      .subarray(logFrom)
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.includes(net))
+      .slice(-15)
+      .join('\n');
+    assert.ok(
+      n >= 270,
+      `FAUCET learned ${n} hosts on VLAN ${vid} of ${net}, not 270 or more (after each round: ${counts.join(', ')}); FAUCET's log on ${net}:\n${faucetSays}`,
+    );
+    const bans = readFileSync(FAUCET_LOG)
+      .subarray(logFrom)
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.includes(net) && l.includes('max hosts'));
     assert.deepEqual(bans, []);
   });
 });

@@ -4,7 +4,13 @@
  * inspects on demand, and call counters. `implements Engine` is the compile-time conformance
  * check: a drifting interface breaks the build here.
  */
-import type { Engine, EngineContainer, EngineContainerSummary, EngineEvent, EngineNetwork } from '../../src/engine/client.js';
+import type {
+  Engine,
+  EngineContainer,
+  EngineContainerSummary,
+  EngineEvent,
+  EngineNetwork,
+} from '../../src/engine/client.js';
 import { DovesnapError, ErrorCode } from '../../src/util/errors.js';
 
 export type EngineMethod = keyof Engine;
@@ -41,7 +47,11 @@ interface Subscription extends EventSubscription {
 }
 
 /** A network event as dockerd sends it for a plugin driver. */
-export function networkEvent(action: string, networkId: string, attributes: Readonly<Record<string, string>>): EngineEvent {
+export function networkEvent(
+  action: string,
+  networkId: string,
+  attributes: Readonly<Record<string, string>>,
+): EngineEvent {
   return { Type: 'network', Action: action, Actor: { ID: networkId, Attributes: attributes }, time: 1, timeNano: 1 };
 }
 
@@ -51,7 +61,15 @@ export class FakeEngine implements Engine {
   /** By ID. */
   readonly containers = new Map<string, EngineContainer>();
   /** How many calls each method received, failed or not. */
-  readonly calls: Record<EngineMethod, number> = { ping: 0, listNetworks: 0, inspectNetwork: 0, inspectContainer: 0, listContainersWithLabel: 0, removeNetwork: 0, streamEvents: 0 };
+  readonly calls: Record<EngineMethod, number> = {
+    ping: 0,
+    listNetworks: 0,
+    inspectNetwork: 0,
+    inspectContainer: 0,
+    listContainersWithLabel: 0,
+    removeNetwork: 0,
+    streamEvents: 0,
+  };
   /** Every subscription ever made, oldest first. */
   readonly subscriptions: Subscription[] = [];
   private readonly failures = new Map<EngineMethod, { error: Error; times: number }>();
@@ -59,7 +77,11 @@ export class FakeEngine implements Engine {
   private readonly subscriptionWaiters: { count: number; resolve: () => void }[] = [];
 
   /** The next `times` calls of `method` reject with `error` (streamEvents: at once). */
-  fail(method: EngineMethod, times = 1, error: Error = new DovesnapError(ErrorCode.Engine, `injected failure in ${method}`)): void {
+  fail(
+    method: EngineMethod,
+    times = 1,
+    error: Error = new DovesnapError(ErrorCode.Engine, `injected failure in ${method}`),
+  ): void {
     this.failures.set(method, { error, times });
   }
 

@@ -17,7 +17,8 @@ import { definedDps } from '../../src/faucet/render.js';
 /** undefined: FAUCET loads `text`; a string: FAUCET's error message. */
 export type FaucetJudge = (text: string) => string | undefined;
 
-export const validatorJudge: FaucetJudge = (text) => validateFaucetConfig(text).find((problem) => problem.severity === 'error')?.message;
+export const validatorJudge: FaucetJudge = (text) =>
+  validateFaucetConfig(text).find((problem) => problem.severity === 'error')?.message;
 
 export interface FakeFaucetOptions {
   readonly configPath: string;
@@ -89,7 +90,13 @@ export class FakeFaucet {
       // Like prometheus_client: `?name[]=x&name[]=y` limits the answer to those metrics.
       const names = url.searchParams.getAll('name[]');
       const text = fake.metricsText();
-      const body = names.length === 0 ? text : text.split('\n').filter((l) => names.some((n) => l.startsWith(`${n}{`) || l.startsWith(`${n} `) || l.includes(` ${n} `))).join('\n') + '\n';
+      const body =
+        names.length === 0
+          ? text
+          : `${text
+              .split('\n')
+              .filter((l) => names.some((n) => l.startsWith(`${n}{`) || l.startsWith(`${n} `) || l.includes(` ${n} `)))
+              .join('\n')}\n`;
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -167,12 +174,15 @@ export class FakeFaucet {
     }
     // Every DP of the running configuration counts as connected and running.
     lines.push('# HELP dp_status status of datapaths', '# TYPE dp_status gauge');
-    for (const [name, id] of definedDps(this.runningText)) lines.push(`dp_status{dp_id="0x${id.toString(16)}",dp_name="${escapeLabel(name)}"} 1.0`);
+    for (const [name, id] of definedDps(this.runningText))
+      lines.push(`dp_status{dp_id="0x${id.toString(16)}",dp_name="${escapeLabel(name)}"} 1.0`);
     lines.push('# HELP port_status status of switch ports', '# TYPE port_status gauge');
     const runningNames = new Map([...definedDps(this.runningText)].map(([name, id]) => [id, name]));
     for (const p of this.portStatus()) {
       const dpName = p.dpName ?? runningNames.get(p.dpId) ?? '';
-      lines.push(`port_status{dp_id="0x${p.dpId.toString(16)}",dp_name="${escapeLabel(dpName)}",port="${p.port}",port_description="${escapeLabel(p.description)}"} ${p.up ? '1.0' : '0.0'}`);
+      lines.push(
+        `port_status{dp_id="0x${p.dpId.toString(16)}",dp_name="${escapeLabel(dpName)}",port="${p.port}",port_description="${escapeLabel(p.description)}"} ${p.up ? '1.0' : '0.0'}`,
+      );
     }
     return `${lines.join('\n')}\n`;
   }

@@ -137,7 +137,8 @@ export class FakeHostNet implements HostNet {
   }
 
   async replaceRoute(prefix: string, via: string, dev: string): Promise<void> {
-    if (this.failRouteFor === prefix) throw new DovesnapError(ErrorCode.HostCommand, `injected route failure for ${prefix}`);
+    if (this.failRouteFor === prefix)
+      throw new DovesnapError(ErrorCode.HostCommand, `injected route failure for ${prefix}`);
     for (const key of [...this.routes.keys()]) if (key.startsWith(`${prefix} dev `)) this.routes.delete(key);
     this.routes.set(`${prefix} dev ${dev}`, via);
   }

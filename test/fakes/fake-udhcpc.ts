@@ -38,7 +38,7 @@ export class FakeUdhcpc {
         'for a in "$@"; do if [ "$prev" = "-p" ]; then pidfile="$a"; fi; prev="$a"; done',
         `printf '%s' "$$" >> '${this.startsFile}'; for a in "$@"; do printf '\\t%s' "$a" >> '${this.startsFile}'; done; echo >> '${this.startsFile}'`,
         'echo "$$" > "$pidfile"',
-        "trap 'rm -f \"$pidfile\"; exit 0' TERM",
+        'trap \'rm -f "$pidfile"; exit 0\' TERM',
         'while :; do sleep 0.1; done',
         '',
       ].join('\n'),
@@ -76,7 +76,11 @@ export class FakeUdhcpc {
   }
 
   /** Waits until there have been `n` starts, and the last one has written its pidfile. */
-  async started(n: number, pidfile: string, timeoutMs = 5000): Promise<{ pid: number; ifname: string | undefined; args: string[] }> {
+  async started(
+    n: number,
+    pidfile: string,
+    timeoutMs = 5000,
+  ): Promise<{ pid: number; ifname: string | undefined; args: string[] }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const s = this.starts();

@@ -103,7 +103,12 @@ export class FakeVSwitch implements VSwitch {
   /** The connection is back: waiting calls proceed, waitOfport waiters re-check. */
   simulateReconnect(): void {
     if (this.state.connected || this.closed) return;
-    this.setHealth({ connected: true, since: Date.now(), lastError: this.state.lastError, reconnects: this.state.reconnects + 1 });
+    this.setHealth({
+      connected: true,
+      since: Date.now(),
+      lastError: this.state.lastError,
+      reconnects: this.state.reconnects + 1,
+    });
     for (const waiter of [...this.connectionWaiters]) {
       clearTimeout(waiter.timer);
       waiter.resolve();
@@ -143,7 +148,10 @@ export class FakeVSwitch implements VSwitch {
   }
 
   /** The next call of `method` rejects with `error` and changes nothing. */
-  failNext(method: VSwitchMethod, error: Error = new DovesnapError(ErrorCode.Ovsdb, `injected failure in ${method}`)): void {
+  failNext(
+    method: VSwitchMethod,
+    error: Error = new DovesnapError(ErrorCode.Ovsdb, `injected failure in ${method}`),
+  ): void {
     this.failures.set(method, error);
   }
 
@@ -240,7 +248,10 @@ export class FakeVSwitch implements VSwitch {
       return;
     }
     if (this.findPort(spec.name) !== undefined) {
-      throw new DovesnapError(ErrorCode.Ovsdb, `cannot add port ${spec.name} to ${spec.bridge}: it is on another bridge`);
+      throw new DovesnapError(
+        ErrorCode.Ovsdb,
+        `cannot add port ${spec.name} to ${spec.bridge}: it is on another bridge`,
+      );
     }
     const port: FakePort = {
       uuid: randomUUID(),
@@ -299,7 +310,8 @@ export class FakeVSwitch implements VSwitch {
     if (gate !== undefined) await gate;
     if (Object.keys(ids).length === 0) return;
     const bridge = this.bridges.get(name);
-    if (bridge === undefined) throw new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: bridge ${name} does not exist`);
+    if (bridge === undefined)
+      throw new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: bridge ${name} does not exist`);
     mergeInto(bridge.externalIds, ids);
   }
 
@@ -308,7 +320,8 @@ export class FakeVSwitch implements VSwitch {
     if (gate !== undefined) await gate;
     if (Object.keys(ids).length === 0) return;
     const port = this.findPort(name);
-    if (port === undefined) throw new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: port ${name} does not exist`);
+    if (port === undefined)
+      throw new DovesnapError(ErrorCode.Ovsdb, `cannot set external_ids: port ${name} does not exist`);
     mergeInto(port.externalIds, ids);
     mergeInto(port.interfaceExternalIds, ids);
   }
@@ -329,7 +342,13 @@ export class FakeVSwitch implements VSwitch {
   /** Port and Interface external_ids and MTU of any port, bridges' own included: for assertions. */
   inspectPort(name: string): Pick<FakePort, 'externalIds' | 'interfaceExternalIds' | 'mtu'> | undefined {
     const port = this.findPort(name);
-    return port && { externalIds: { ...port.externalIds }, interfaceExternalIds: { ...port.interfaceExternalIds }, mtu: port.mtu };
+    return (
+      port && {
+        externalIds: { ...port.externalIds },
+        interfaceExternalIds: { ...port.interfaceExternalIds },
+        mtu: port.mtu,
+      }
+    );
   }
 
   /**
@@ -339,7 +358,8 @@ export class FakeVSwitch implements VSwitch {
   private enter(method: VSwitchMethod): Promise<void> | undefined {
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
     if (this.closed) throw new DovesnapError(ErrorCode.Disposed, `fake vswitch closed before ${method}`);
-    if (!this.state.connected && method !== 'waitOfport') return this.connection().then(() => this.injectedFailure(method));
+    if (!this.state.connected && method !== 'waitOfport')
+      return this.connection().then(() => this.injectedFailure(method));
     this.injectedFailure(method);
     return undefined;
   }
@@ -361,7 +381,12 @@ export class FakeVSwitch implements VSwitch {
         timer: setTimeout(() => {
           this.connectionWaiters.delete(waiter);
           const last = this.state.lastError === undefined ? '' : ` (last error: ${this.state.lastError})`;
-          reject(new DovesnapError(ErrorCode.Ovsdb, `OVSDB is unavailable at ${FAKE_OVSDB_TARGET}: not connected within ${waitMs} ms${last}`));
+          reject(
+            new DovesnapError(
+              ErrorCode.Ovsdb,
+              `OVSDB is unavailable at ${FAKE_OVSDB_TARGET}: not connected within ${waitMs} ms${last}`,
+            ),
+          );
         }, waitMs),
       };
       this.connectionWaiters.add(waiter);

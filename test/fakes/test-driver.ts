@@ -23,7 +23,12 @@ export function testDriver(fakes: DriverFakes, extra: Partial<DriverDeps> = {}):
   return new Driver({
     ...fakes,
     nat: createNatView(fakes.state, fakes.host, silentLogger()),
-    settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+    settings: {
+      defaultControllers: ['tcp:127.0.0.1:6653'],
+      localFaucetControllers: ['tcp:127.0.0.1:6653'],
+      hostDatapath: 'netdev',
+      ofportTimeoutMs: 1000,
+    },
     logger: silentLogger(),
     random: (n) => new Uint8Array(n).fill(7),
     ...extra,

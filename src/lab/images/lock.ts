@@ -21,8 +21,18 @@ function flockFd(handle: FileHandle, args: readonly string[]): Promise<number> {
     const child = spawn('flock', [...args, '3'], { stdio: ['ignore', 'ignore', 'pipe', handle.fd] });
     let err = '';
     child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', (e) => reject(new DovesnapError(ErrorCode.HostCommand, `flock: ${e.message} (util-linux's flock is needed)`, { cause: e })));
-    child.on('close', (code) => (code === 0 || code === CONFLICT ? resolve(code) : reject(new DovesnapError(ErrorCode.HostCommand, `flock ${args.join(' ')} failed (exit ${code}): ${err.trim()}`))));
+    child.on('error', (e) =>
+      reject(
+        new DovesnapError(ErrorCode.HostCommand, `flock: ${e.message} (util-linux's flock is needed)`, { cause: e }),
+      ),
+    );
+    child.on('close', (code) =>
+      code === 0 || code === CONFLICT
+        ? resolve(code)
+        : reject(
+            new DovesnapError(ErrorCode.HostCommand, `flock ${args.join(' ')} failed (exit ${code}): ${err.trim()}`),
+          ),
+    );
   });
 }
 
@@ -37,7 +47,15 @@ export async function lockFile(file: string, timeoutMs: number, onWait?: () => v
     if ((await flockFd(handle, ['--exclusive', '--nonblock', '--conflict-exit-code', String(CONFLICT)])) !== 0) {
       onWait?.();
       const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
-      if ((await flockFd(handle, ['--exclusive', '--wait', String(seconds), '--conflict-exit-code', String(CONFLICT)])) !== 0) {
+      if (
+        (await flockFd(handle, [
+          '--exclusive',
+          '--wait',
+          String(seconds),
+          '--conflict-exit-code',
+          String(CONFLICT),
+        ])) !== 0
+      ) {
         throw new DovesnapError(ErrorCode.Timeout, `${file} is still locked by another build after ${seconds} s`);
       }
     }

@@ -28,7 +28,7 @@ export function requireMmdebstrap(env: Readonly<Record<string, string | undefine
   if (found === undefined) {
     throw new DovesnapError(
       ErrorCode.NotFound,
-      "mmdebstrap is not installed (the frr and capture lab images are built from Debian packages with it): run `make up`, which installs it, or `apt-get install mmdebstrap`",
+      'mmdebstrap is not installed (the frr and capture lab images are built from Debian packages with it): run `make up`, which installs it, or `apt-get install mmdebstrap`',
     );
   }
   return found;
@@ -49,7 +49,12 @@ function sq(word: string): string {
  * mmdebstrap's command line for a recipe: `sourcesFile` is a deb822 `.sources` file, `workDir`
  * holds the files to upload, and the root file system goes to `tarFile`.
  */
-export function mmdebstrapArgs(spec: DebianRecipe, sourcesFile: string, workDir: string, tarFile: string): MmdebstrapPlan {
+export function mmdebstrapArgs(
+  spec: DebianRecipe,
+  sourcesFile: string,
+  workDir: string,
+  tarFile: string,
+): MmdebstrapPlan {
   const args: string[] = [`--variant=${spec.variant}`, '--format=tar'];
   for (const dir of spec.hookDirs) args.push(`--hook-dir=${path.join(MMDEBSTRAP_HOOKS, dir)}`);
   args.push(`--include=${spec.packages.join(',')}`);
@@ -63,7 +68,9 @@ export function mmdebstrapArgs(spec: DebianRecipe, sourcesFile: string, workDir:
     args.push(`--customize-hook=chmod ${f.mode.toString(8)} "$1"${sq(f.path)}`);
   });
   // Logs and caches of the build itself: not part of what the image is.
-  args.push('--customize-hook=rm -f "$1"/var/log/dpkg.log "$1"/var/log/alternatives.log "$1"/var/log/apt/* "$1"/var/cache/debconf/*-old "$1"/var/cache/ldconfig/aux-cache');
+  args.push(
+    '--customize-hook=rm -f "$1"/var/log/dpkg.log "$1"/var/log/alternatives.log "$1"/var/log/apt/* "$1"/var/cache/debconf/*-old "$1"/var/cache/ldconfig/aux-cache',
+  );
   args.push(spec.suite, tarFile, sourcesFile);
   return { uploads, args };
 }
@@ -90,8 +97,7 @@ export function runMmdebstrap(file: string, args: readonly string[], opts: RunOp
     let buf = '';
     const onData = (chunk: Buffer): void => {
       buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.search(/[\r\n]/)) >= 0) {
+      for (let nl = buf.search(/[\r\n]/); nl >= 0; nl = buf.search(/[\r\n]/)) {
         const line = buf.slice(0, nl).trim();
         buf = buf.slice(nl + 1);
         if (line === '') continue;
@@ -103,10 +109,18 @@ export function runMmdebstrap(file: string, args: readonly string[], opts: RunOp
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('error', (err) => reject(new DovesnapError(ErrorCode.HostCommand, `mmdebstrap: ${err.message}`, { cause: err })));
+    child.on('error', (err) =>
+      reject(new DovesnapError(ErrorCode.HostCommand, `mmdebstrap: ${err.message}`, { cause: err })),
+    );
     child.on('close', (code, sig) => {
       if (code === 0) resolve();
-      else reject(new DovesnapError(ErrorCode.HostCommand, `mmdebstrap failed (${sig ?? `exit ${code}`}):\n  ${tail.join('\n  ')}`));
+      else
+        reject(
+          new DovesnapError(
+            ErrorCode.HostCommand,
+            `mmdebstrap failed (${sig ?? `exit ${code}`}):\n  ${tail.join('\n  ')}`,
+          ),
+        );
     });
   });
 }

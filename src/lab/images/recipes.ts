@@ -100,7 +100,10 @@ const RECIPES: Readonly<Record<LabImageRecipe, RecipeSpec>> = {
     builder: 'script',
     script: 'scripts/build-test-image.sh',
     // The busybox image has no init; this waits for `docker stop` and exits at once on it.
-    config: { cmd: ['/bin/sh', '-c', "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"], env: { PATH: '/bin' } },
+    config: {
+      cmd: ['/bin/sh', '-c', "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"],
+      env: { PATH: '/bin' },
+    },
   },
   capture: {
     builder: 'mmdebstrap',
@@ -121,7 +124,10 @@ export function isLabImageRecipe(name: string): name is LabImageRecipe {
 /** The recipe called `name`; an unknown name is an error naming it and the choices. */
 export function recipeNamed(name: string): LabImageRecipe {
   if (isLabImageRecipe(name)) return name;
-  throw new DovesnapError(ErrorCode.NotFound, `unknown lab image recipe '${name}': the recipes are ${LAB_IMAGE_RECIPES.join(', ')}`);
+  throw new DovesnapError(
+    ErrorCode.NotFound,
+    `unknown lab image recipe '${name}': the recipes are ${LAB_IMAGE_RECIPES.join(', ')}`,
+  );
 }
 
 export function recipeSpec(recipe: LabImageRecipe): RecipeSpec {
@@ -137,7 +143,8 @@ export function appRoot(): string {
 /** What a recipe's hash covers: everything that shapes the image, and nothing about the host. */
 export function recipeIdentity(recipe: LabImageRecipe, spec: RecipeSpec, readScript: (rel: string) => string): unknown {
   const common = { builderVersion: LAB_IMAGE_BUILDER_VERSION, recipe, config: spec.config };
-  if (spec.builder === 'script') return { ...common, builder: spec.builder, script: spec.script, scriptContent: readScript(spec.script) };
+  if (spec.builder === 'script')
+    return { ...common, builder: spec.builder, script: spec.script, scriptContent: readScript(spec.script) };
   // Package order does not change what apt installs; the file order does not change the tree.
   return {
     ...common,
@@ -151,19 +158,28 @@ export function recipeIdentity(recipe: LabImageRecipe, spec: RecipeSpec, readScr
   };
 }
 
-
 export function readAppFile(rel: string): string {
   const file = path.join(appRoot(), rel);
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new DovesnapError(ErrorCode.NotFound, `lab image recipe input ${file} cannot be read: ${(err as Error).message}`, { cause: err });
+    throw new DovesnapError(
+      ErrorCode.NotFound,
+      `lab image recipe input ${file} cannot be read: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
 /** sha256 (hex) of the recipe's identity. */
-export function recipeHash(recipe: LabImageRecipe, spec: RecipeSpec = recipeSpec(recipe), readScript: (rel: string) => string = readAppFile): string {
-  return createHash('sha256').update(canonicalJson(recipeIdentity(recipe, spec, readScript))).digest('hex');
+export function recipeHash(
+  recipe: LabImageRecipe,
+  spec: RecipeSpec = recipeSpec(recipe),
+  readScript: (rel: string) => string = readAppFile,
+): string {
+  return createHash('sha256')
+    .update(canonicalJson(recipeIdentity(recipe, spec, readScript)))
+    .digest('hex');
 }
 
 export function labImageRepo(recipe: LabImageRecipe): string {

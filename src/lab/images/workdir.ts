@@ -39,7 +39,10 @@ export async function removeWorkDir(dir: string): Promise<void> {
   }
   const left = await mountsNow(dir);
   if (left.length > 0) {
-    throw new DovesnapError(ErrorCode.HostCommand, `build directory ${dir} still has mounts (${left.join(', ')}): not removing it; unmount them and remove it by hand`);
+    throw new DovesnapError(
+      ErrorCode.HostCommand,
+      `build directory ${dir} still has mounts (${left.join(', ')}): not removing it; unmount them and remove it by hand`,
+    );
   }
   await rm(dir, { recursive: true, force: true });
 }

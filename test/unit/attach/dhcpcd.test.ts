@@ -10,11 +10,25 @@ describe('dhcpcd for dovesnap attach', () => {
     assert.equal(files.run, `${files.root}/run`);
     assert.equal(files.db, `${files.root}/db`);
     assert.equal(files.mountNs, '/run/dovesnap/attach-dhcp/mnt/0123456789ab_eth1');
-    assert.notEqual(dhcpcdFiles('/d', 'aaaaaaaaaaaa_eth1').run, dhcpcdFiles('/d', 'bbbbbbbbbbbb_eth1').run, "two containers' eth1 never share a directory");
+    assert.notEqual(
+      dhcpcdFiles('/d', 'aaaaaaaaaaaa_eth1').run,
+      dhcpcdFiles('/d', 'bbbbbbbbbbbb_eth1').run,
+      "two containers' eth1 never share a directory",
+    );
   });
 
   it('runs in the foreground, with its own configuration, no hooks, the host name, then the options, then the interface', () => {
-    assert.deepEqual(dhcpcdArgs(files, 'eth1', 'web', ['--noarp']), ['-B', '-f', files.conf, '-c', '/bin/true', '-h', 'web', '--noarp', 'eth1']);
+    assert.deepEqual(dhcpcdArgs(files, 'eth1', 'web', ['--noarp']), [
+      '-B',
+      '-f',
+      files.conf,
+      '-c',
+      '/bin/true',
+      '-h',
+      'web',
+      '--noarp',
+      'eth1',
+    ]);
   });
 
   it('asks for IPv4 only, without link-local fallback', () => {

@@ -20,7 +20,17 @@ function dhcpcdRecord(containerId: string): AttachmentRecord {
     key,
     guest: { containerId, name: 'web', pid: 4242 },
     argv: ['br1', 'web', 'dhcpcd'],
-    spec: { hostIf: { name: 'br1' }, containerIf: 'eth1', localIf: undefined, guest: 'web', address: { kind: 'dhcp', client: 'dhcpcd', method: 'dhcpcd', foreground: false, options: [] }, mac: undefined, vlan: undefined, directPhys: false, persist: false },
+    spec: {
+      hostIf: { name: 'br1' },
+      containerIf: 'eth1',
+      localIf: undefined,
+      guest: 'web',
+      address: { kind: 'dhcp', client: 'dhcpcd', method: 'dhcpcd', foreground: false, options: [] },
+      mac: undefined,
+      vlan: undefined,
+      directPhys: false,
+      persist: false,
+    },
     hostIf: 'br1',
     hostKind: 'linux-bridge',
     resources: [{ kind: 'dhcp-client', key, client: 'dhcpcd', ifname: 'eth1' }],
@@ -69,8 +79,25 @@ describe('attach watcher: OVS ports whose record is gone', () => {
   const base = mkdtempSync(path.join(tmpdir(), 'dovesnap-attach-ports-'));
   after(() => rmSync(base, { recursive: true, force: true }));
 
-  const port = (name: string, key: string): PortState => ({ name, uuid: `u-${name}`, ofport: 1, ofportRequest: undefined, type: '', error: undefined, externalIds: { [ATTACH_EXT_ID]: key } });
-  const bridge = (ports: PortState[]): BridgeState => ({ name: 'ovsbr-t', uuid: 'u-br', datapathType: 'netdev', dpid: undefined, controllers: [], failMode: undefined, externalIds: {}, ports });
+  const port = (name: string, key: string): PortState => ({
+    name,
+    uuid: `u-${name}`,
+    ofport: 1,
+    ofportRequest: undefined,
+    type: '',
+    error: undefined,
+    externalIds: { [ATTACH_EXT_ID]: key },
+  });
+  const bridge = (ports: PortState[]): BridgeState => ({
+    name: 'ovsbr-t',
+    uuid: 'u-br',
+    datapathType: 'netdev',
+    dpid: undefined,
+    controllers: [],
+    failMode: undefined,
+    externalIds: {},
+    ports,
+  });
 
   it('keeps a port an attach recorded and made while the sweep was waiting for the OVS listing (an OVSDB reconnect)', async () => {
     const store = new AttachmentStore(path.join(base, 'records'));
@@ -116,14 +143,32 @@ describe('attach watcher: a --direct-phys NIC of a dead container', () => {
     key: `${id.slice(0, 12)}_eth1`,
     guest: { containerId: id, name: 'r1', pid: 4343 },
     argv: ['--direct-phys', 'eno2', 'r1', '0/0'],
-    spec: { hostIf: { name: 'eno2' }, containerIf: 'eth1', localIf: undefined, guest: 'r1', address: { kind: 'none' }, mac: undefined, vlan: undefined, directPhys: true, persist },
+    spec: {
+      hostIf: { name: 'eno2' },
+      containerIf: 'eth1',
+      localIf: undefined,
+      guest: 'r1',
+      address: { kind: 'none' },
+      mac: undefined,
+      vlan: undefined,
+      directPhys: true,
+      persist,
+    },
     hostIf: 'eno2',
     hostKind: 'direct-physical',
     resources: [{ kind: 'moved-link', hostName: 'eno2', containerIf: 'eth1', nic }],
     createdAt: new Date().toISOString(),
   });
   const watcherOf = (store: AttachmentStore, engine: FakeEngine, nics: FakeHostNics): AttachWatcher =>
-    new AttachWatcher({ engine, store, dhcpDir: path.join(base, 'dhcp'), userspace: true, nics, vswitch: { listBridges: async () => [], deletePort: async () => undefined }, logger: silentLogger() });
+    new AttachWatcher({
+      engine,
+      store,
+      dhcpDir: path.join(base, 'dhcp'),
+      userspace: true,
+      nics,
+      vswitch: { listBridges: async () => [], deletePort: async () => undefined },
+      logger: silentLogger(),
+    });
   const returned = { ifname: 'eth1', ifindex: 3, address: '52:54:00:aa:bb:02', permAddr: undefined, kind: undefined };
 
   it('on the die event: waits for the kernel to return the NIC as eth1 and renames it eno2; a --persist record is kept for the next start', async () => {
@@ -134,7 +179,11 @@ describe('attach watcher: a --direct-phys NIC of a dead container', () => {
     nics.returns(returned, 2);
     store.put(direct(true));
     const watcher = watcherOf(store, engine, nics);
-    (watcher as unknown as { onEvent(e: EngineEvent): void }).onEvent({ Type: 'container', Action: 'die', Actor: { ID: id } });
+    (watcher as unknown as { onEvent(e: EngineEvent): void }).onEvent({
+      Type: 'container',
+      Action: 'die',
+      Actor: { ID: id },
+    });
     await watcher.settled();
     assert.deepEqual(nics.renames, [['eth1', 'eno2']]);
     assert.deepEqual(store.get(direct(true).key)?.resources, [], 'kept, with nothing made, for --persist');
@@ -148,7 +197,11 @@ describe('attach watcher: a --direct-phys NIC of a dead container', () => {
     const watcher = watcherOf(store, engine, nics);
     const sweep = (): Promise<void> => (watcher as unknown as { sweep(why: string): Promise<void> }).sweep('test');
     await sweep();
-    assert.deepEqual(store.get(direct(false).key)?.resources, JSON.parse(JSON.stringify(direct(false).resources)), 'kept with the NIC (as JSON keeps it), for the next sweep');
+    assert.deepEqual(
+      store.get(direct(false).key)?.resources,
+      JSON.parse(JSON.stringify(direct(false).resources)),
+      'kept with the NIC (as JSON keeps it), for the next sweep',
+    );
     nics.returns({ ...returned, ifname: 'dev3' });
     await sweep();
     assert.deepEqual(nics.renames, [['dev3', 'eno2']]);

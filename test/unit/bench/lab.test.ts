@@ -4,7 +4,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseLab } from '../../../src/lab/load.js';
 import { chainAddresses, chainLab, chainNeighbours } from '../../../bench/lab-chain.js';
-import { allFull, classifyStep, ospfNeighbourStates, ospfSelectedPrefixes, parseProgress, reportedSeconds, upPhases } from '../../../bench/lab-parse.js';
+import {
+  allFull,
+  classifyStep,
+  ospfNeighbourStates,
+  ospfSelectedPrefixes,
+  parseProgress,
+  reportedSeconds,
+  upPhases,
+} from '../../../bench/lab-parse.js';
 import { firstSuccess } from '../../../bench/lab-probe.js';
 
 const REPO = new URL('../../../..', import.meta.url).pathname;
@@ -26,7 +34,10 @@ describe('bench: the chain lab generator', () => {
         [...Array.from({ length: k }, (_, i) => `r${i + 1} router`), 'h1 host'],
       );
       const segments = lab.networks.filter((n) => n.kind === 'segment');
-      assert.deepEqual(segments.map((n) => `${n.key} ${n.mode} ${n.subnet ?? ''}`), ['uplink nat 10.238.20.0/24', 'hosts flat ']);
+      assert.deepEqual(
+        segments.map((n) => `${n.key} ${n.mode} ${n.subnet ?? ''}`),
+        ['uplink nat 10.238.20.0/24', 'hosts flat '],
+      );
       assert.deepEqual(lab.networks.find((n) => n.key === 'uplink')?.hostRoutes, [
         { prefix: '10.238.21.0/24', via: '10.238.20.2' },
         { prefix: '10.238.22.0/24', via: '10.238.20.2' },
@@ -37,16 +48,24 @@ describe('bench: the chain lab generator', () => {
       // Each router: eth1 towards the uplink or the previous router, eth2 towards the next or the hosts.
       for (let i = 1; i <= k; i++) {
         const r = lab.nodes.find((n) => n.key === `r${i}`);
-        assert.deepEqual(r?.interfaces.map((x) => x.name), ['eth1', 'eth2']);
+        assert.deepEqual(
+          r?.interfaces.map((x) => x.name),
+          ['eth1', 'eth2'],
+        );
       }
       const addresses = lab.nodes.flatMap((n) => n.interfaces.map((x) => x.address ?? ''));
       assert.equal(new Set(addresses).size, addresses.length, 'no address twice');
-      assert.ok(addresses.every((a) => a.startsWith('10.238.')), 'every address in 10.238.0.0/16');
+      assert.ok(
+        addresses.every((a) => a.startsWith('10.238.')),
+        'every address in 10.238.0.0/16',
+      );
       const h1 = lab.nodes.find((n) => n.key === 'h1');
       assert.deepEqual(h1?.waitFor, [`r${k}`]);
       assert.deepEqual(h1?.routes, [{ dst: 'default', via: '10.238.22.1' }]);
       assert.deepEqual(lab.nodes.find((n) => n.key === 'r1')?.routes, [{ dst: 'default', via: '10.238.20.1' }]);
-      const ids = lab.nodes.filter((n) => n.kind === 'router').map((n) => /ospf router-id (\S+)/.exec(frrConf(lab, n.key))?.[1]);
+      const ids = lab.nodes
+        .filter((n) => n.kind === 'router')
+        .map((n) => /ospf router-id (\S+)/.exec(frrConf(lab, n.key))?.[1]);
       assert.equal(new Set(ids).size, k, 'router IDs are unique');
     });
   }
@@ -56,12 +75,21 @@ describe('bench: the chain lab generator', () => {
     const r1 = frrConf(lab, 'r1');
     const r2 = frrConf(lab, 'r2');
     const r3 = frrConf(lab, 'r3');
-    assert.match(r1, /interface eth2\n ip ospf network point-to-point\n ip ospf hello-interval 1\n ip ospf dead-interval 4\n/);
+    assert.match(
+      r1,
+      /interface eth2\n ip ospf network point-to-point\n ip ospf hello-interval 1\n ip ospf dead-interval 4\n/,
+    );
     assert.doesNotMatch(r1, /^interface eth1/m);
     assert.match(r1, /passive-interface eth1/);
     assert.match(r1, /network 10\.238\.0\.0\/24 area 0/);
     assert.match(r1, /default-information originate always/);
-    for (const ifc of ['eth1', 'eth2']) assert.match(r2, new RegExp(`interface ${ifc}\\n ip ospf network point-to-point\\n ip ospf hello-interval 1\\n ip ospf dead-interval 4\\n`));
+    for (const ifc of ['eth1', 'eth2'])
+      assert.match(
+        r2,
+        new RegExp(
+          `interface ${ifc}\\n ip ospf network point-to-point\\n ip ospf hello-interval 1\\n ip ospf dead-interval 4\\n`,
+        ),
+      );
     assert.doesNotMatch(r2, /passive-interface|default-information|10\.238\.0\.0|10\.238\.2\.0/);
     assert.match(r3, /passive-interface eth2/);
     assert.match(r3, /network 10\.238\.2\.0\/24 area 0/);
@@ -70,12 +98,23 @@ describe('bench: the chain lab generator', () => {
 
   it('a chain of 2 is the shape of examples/ospf-lab.yaml', () => {
     const chain = parseLab(chainLab({ routers: 2, name: 'ospf', third: 0 }), '/tmp/c.yaml');
-    const example = parseLab(readFileSync(join(REPO, 'examples/ospf-lab.yaml'), 'utf8'), join(REPO, 'examples/ospf-lab.yaml'));
+    const example = parseLab(
+      readFileSync(join(REPO, 'examples/ospf-lab.yaml'), 'utf8'),
+      join(REPO, 'examples/ospf-lab.yaml'),
+    );
     const shape = (l: typeof chain): string[] => [
       ...l.networks.map((n) => `${n.kind} ${n.key} ${n.mode} ${n.hostRoutes.length}`),
-      ...l.nodes.map((n) => `${n.key} ${n.kind} ${n.interfaces.map((i) => `${i.name}@${i.network}`).join(',')} ${n.routes.length} ${n.waitFor.join(',')}`),
+      ...l.nodes.map(
+        (n) =>
+          `${n.key} ${n.kind} ${n.interfaces.map((i) => `${i.name}@${i.network}`).join(',')} ${n.routes.length} ${n.waitFor.join(',')}`,
+      ),
     ];
-    assert.deepEqual(shape(chain).sort(), shape(example).map((x) => x.replace('inside', 'hosts')).sort());
+    assert.deepEqual(
+      shape(chain).sort(),
+      shape(example)
+        .map((x) => x.replace('inside', 'hosts'))
+        .sort(),
+    );
   });
 
   it('addresses and neighbours for the probes', () => {
@@ -86,8 +125,22 @@ describe('bench: the chain lab generator', () => {
       hostsSubnet: '10.238.10.0/24',
       host: '10.238.10.2',
     });
-    assert.deepEqual([...chainNeighbours(4)], [['r1', 1], ['r2', 2], ['r3', 2], ['r4', 1]]);
-    assert.deepEqual([...chainNeighbours(2)], [['r1', 1], ['r2', 1]]);
+    assert.deepEqual(
+      [...chainNeighbours(4)],
+      [
+        ['r1', 1],
+        ['r2', 2],
+        ['r3', 2],
+        ['r4', 1],
+      ],
+    );
+    assert.deepEqual(
+      [...chainNeighbours(2)],
+      [
+        ['r1', 1],
+        ['r2', 1],
+      ],
+    );
   });
 
   it('refuses what it cannot make, naming the option and the value', () => {
@@ -140,22 +193,40 @@ describe('bench: reading lab up and FRR', () => {
     assert.equal(classifyStep('something new'), 'other');
   });
 
-  it('splits up\'s time into phases that add up to its own elapsed time', () => {
+  it("splits up's time into phases that add up to its own elapsed time", () => {
     const p = upPhases(parseProgress(UP_STDERR), 2.5);
-    assert.deepEqual(p, { plan: 0.1, images: 0, networks: 0.2, docker: 1.1, setup: 0.1, carrier: 0.6, workload: 0.4, removals: 0, acls: 0, other: 0 });
+    assert.deepEqual(p, {
+      plan: 0.1,
+      images: 0,
+      networks: 0.2,
+      docker: 1.1,
+      setup: 0.1,
+      carrier: 0.6,
+      workload: 0.4,
+      removals: 0,
+      acls: 0,
+      other: 0,
+    });
     const sum = Object.values(p).reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(sum - 2.5) < 1e-9, `sum ${sum}`);
     assert.deepEqual(upPhases([], 0.6).plan, 0.6, 'a no-op up is all planning');
   });
 
   it("reads the CLI's own elapsed seconds", () => {
-    assert.equal(reportedSeconds('lab bench-ospf: 6 changes\n  + x\nlab bench-ospf is up (2.4 s): 3 networks created, 3 nodes created\n'), 2.4);
+    assert.equal(
+      reportedSeconds(
+        'lab bench-ospf: 6 changes\n  + x\nlab bench-ospf is up (2.4 s): 3 networks created, 3 nodes created\n',
+      ),
+      2.4,
+    );
     assert.equal(reportedSeconds('lab bench-ospf is down (1.3 s): 3 containers and 3 networks removed'), 1.3);
     assert.equal(reportedSeconds('lab bench-ospf is up to date: nothing to change'), undefined);
   });
 
   it('reads OSPF neighbour states (FRR 8 and older) and counts only all-Full with the expected number', () => {
-    const frr8 = JSON.stringify({ neighbors: { '10.0.0.2': [{ nbrState: 'Full/-' }], '10.0.0.3': [{ nbrState: 'Init/-' }] } });
+    const frr8 = JSON.stringify({
+      neighbors: { '10.0.0.2': [{ nbrState: 'Full/-' }], '10.0.0.3': [{ nbrState: 'Init/-' }] },
+    });
     assert.deepEqual(ospfNeighbourStates(frr8), ['Full/-', 'Init/-']);
     assert.deepEqual(ospfNeighbourStates(JSON.stringify({ neighbors: { a: [{ state: 'Full/DR' }] } })), ['Full/DR']);
     assert.deepEqual(ospfNeighbourStates('{"neighbors":{}}'), []);
@@ -180,12 +251,15 @@ describe('bench: firstSuccess', () => {
   it('overlapping attempts: a slow failing one does not hold back a later success', async () => {
     let calls = 0;
     const t0 = Date.now();
-    const at = await firstSuccess(async () => {
-      const n = ++calls;
-      // The first attempt hangs for 1 s (a lost SYN); the third succeeds at once.
-      await new Promise((r) => setTimeout(r, n === 1 ? 1000 : 5));
-      return n >= 3;
-    }, { intervalMs: 20, timeoutMs: 5000, maxInFlight: 4 });
+    const at = await firstSuccess(
+      async () => {
+        const n = ++calls;
+        // The first attempt hangs for 1 s (a lost SYN); the third succeeds at once.
+        await new Promise((r) => setTimeout(r, n === 1 ? 1000 : 5));
+        return n >= 3;
+      },
+      { intervalMs: 20, timeoutMs: 5000, maxInFlight: 4 },
+    );
     assert.ok(at - t0 < 500, `succeeded after ${at - t0} ms, not after the first attempt's second`);
     assert.ok(calls >= 3);
   });
@@ -194,13 +268,16 @@ describe('bench: firstSuccess', () => {
     let running = 0;
     let peak = 0;
     await assert.rejects(
-      firstSuccess(async () => {
-        running++;
-        peak = Math.max(peak, running);
-        await new Promise((r) => setTimeout(r, 50));
-        running--;
-        throw new Error('no route');
-      }, { intervalMs: 5, timeoutMs: 200, maxInFlight: 2 }),
+      firstSuccess(
+        async () => {
+          running++;
+          peak = Math.max(peak, running);
+          await new Promise((r) => setTimeout(r, 50));
+          running--;
+          throw new Error('no route');
+        },
+        { intervalMs: 5, timeoutMs: 200, maxInFlight: 2 },
+      ),
       /no success within 200 ms/,
     );
     assert.equal(peak, 2);

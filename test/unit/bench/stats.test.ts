@@ -16,7 +16,14 @@ describe('bench statistics', () => {
     assert.equal(percentile([1, 2, 3, 4, 5], 0), 1);
     assert.equal(percentile([1, 2, 3, 4, 5], 100), 5);
     // 20 values 1..20: rank 0.95 * 19 = 18.05 -> 19 + 0.05 * (20 - 19)
-    assert.ok(Math.abs(percentile(Array.from({ length: 20 }, (_, i) => i + 1), 95) - 19.05) < 1e-9);
+    assert.ok(
+      Math.abs(
+        percentile(
+          Array.from({ length: 20 }, (_, i) => i + 1),
+          95,
+        ) - 19.05,
+      ) < 1e-9,
+    );
   });
 
   it('does not reorder its input', () => {

@@ -1,6 +1,14 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildStatusApp, hostPortsStatus, networksStatus, type Health, type ContainerStatus, type NetworksStatus, type NetworkStatus } from '../../../src/status/server.js';
+import {
+  buildStatusApp,
+  hostPortsStatus,
+  networksStatus,
+  type Health,
+  type ContainerStatus,
+  type NetworksStatus,
+  type NetworkStatus,
+} from '../../../src/status/server.js';
 import { formatHost, formatStatus } from '../../../src/cli/status-cmd.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
@@ -12,8 +20,25 @@ import type { DhcpStatus } from '../../../src/core/dhcp-clients.js';
 const NET1 = 'a1'.repeat(32);
 const NET2 = 'b2'.repeat(32);
 
-function network(id: string, name: string | undefined, raw: Record<string, string>, patch: Partial<NetworkRecord> = {}): NetworkRecord {
-  return { id, name, options: parseNetworkOptions(raw), rawOptions: raw, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: ['tcp:127.0.0.1:6653'], ipv4: [], internal: false, localFaucet: true, ...patch };
+function network(
+  id: string,
+  name: string | undefined,
+  raw: Record<string, string>,
+  patch: Partial<NetworkRecord> = {},
+): NetworkRecord {
+  return {
+    id,
+    name,
+    options: parseNetworkOptions(raw),
+    rawOptions: raw,
+    bridgeName: `ovsbr-${id.slice(0, 5)}`,
+    datapathType: 'netdev',
+    controllers: ['tcp:127.0.0.1:6653'],
+    ipv4: [],
+    internal: false,
+    localFaucet: true,
+    ...patch,
+  };
 }
 
 function endpoint(id: string, networkId: string, patch: Partial<EndpointRecord>): EndpointRecord {
@@ -35,11 +60,34 @@ const CTR_DB = 'c2'.repeat(32);
 
 function filledState(): StateStore {
   const s = new StateStore();
-  s.putNetwork(network(NET1, 'net1', { 'ovs.bridge.dpid': '0x10', 'ovs.bridge.vlan': '200', 'ovs.bridge.default_acl': 'allow', 'ovs.bridge.mtu': '1400' }));
+  s.putNetwork(
+    network(NET1, 'net1', {
+      'ovs.bridge.dpid': '0x10',
+      'ovs.bridge.vlan': '200',
+      'ovs.bridge.default_acl': 'allow',
+      'ovs.bridge.mtu': '1400',
+    }),
+  );
   s.putNetwork(network(NET2, undefined, { 'ovs.bridge.dpid': '2' }, { datapathType: 'system', controllers: [] }));
   const webLabels = { 'dovesnap.faucet.portacl': 'block-ssh' };
-  s.putEndpoint(endpoint(EP_WEB, NET1, { ipv4: '10.0.0.2/24', mac: '0e:00:00:00:00:02', ofport: 2, container: { id: CTR_WEB, name: '/web', labels: webLabels }, labels: parseContainerLabels(webLabels, 'net1') }));
-  s.putEndpoint(endpoint(EP_DB, NET1, { ipv4: '10.0.0.3/24', ofport: 1, container: { id: CTR_DB, name: '/db', labels: {} }, labels: parseContainerLabels({}, 'net1'), blockedReason: 'ACL nosuch is not defined' }));
+  s.putEndpoint(
+    endpoint(EP_WEB, NET1, {
+      ipv4: '10.0.0.2/24',
+      mac: '0e:00:00:00:00:02',
+      ofport: 2,
+      container: { id: CTR_WEB, name: '/web', labels: webLabels },
+      labels: parseContainerLabels(webLabels, 'net1'),
+    }),
+  );
+  s.putEndpoint(
+    endpoint(EP_DB, NET1, {
+      ipv4: '10.0.0.3/24',
+      ofport: 1,
+      container: { id: CTR_DB, name: '/db', labels: {} },
+      labels: parseContainerLabels({}, 'net1'),
+      blockedReason: 'ACL nosuch is not defined',
+    }),
+  );
   s.putEndpoint(endpoint(EP_PENDING, NET1, { ofport: undefined }));
   return s;
 }
@@ -50,26 +98,29 @@ describe('networksStatus', () => {
     assert.deepEqual(Object.keys(st).sort(), [NET1, NET2]);
     const n1 = st[NET1];
     assert.ok(n1);
-    assert.deepEqual({ ...n1, Containers: undefined }, {
-      NetworkID: NET1,
-      NetworkName: 'net1',
-      BridgeName: 'ovsbr-a1a1a',
-      BridgeDpid: '0x10',
-      BridgeVLAN: 200,
-      Mode: 'flat',
-      MTU: 1400,
-      Userspace: true,
-      Controllers: ['tcp:127.0.0.1:6653'],
-      Options: n1.Options,
-      OvsLocalMac: null,
-      LbPort: 99,
-      MirrorTunnelVid: 456,
-      PreallocatedPorts: 0,
-      HostPorts: [],
-      ReadyPorts: 0,
-      HostRoutes: [],
-      Containers: undefined,
-    });
+    assert.deepEqual(
+      { ...n1, Containers: undefined },
+      {
+        NetworkID: NET1,
+        NetworkName: 'net1',
+        BridgeName: 'ovsbr-a1a1a',
+        BridgeDpid: '0x10',
+        BridgeVLAN: 200,
+        Mode: 'flat',
+        MTU: 1400,
+        Userspace: true,
+        Controllers: ['tcp:127.0.0.1:6653'],
+        Options: n1.Options,
+        OvsLocalMac: null,
+        LbPort: 99,
+        MirrorTunnelVid: 456,
+        PreallocatedPorts: 0,
+        HostPorts: [],
+        ReadyPorts: 0,
+        HostRoutes: [],
+        Containers: undefined,
+      },
+    );
     assert.equal(n1.Options['ovs.bridge.vlan'], '200', 'the options as given');
     assert.deepEqual(Object.keys(n1.Containers).sort(), [CTR_WEB, CTR_DB, EP_PENDING].sort());
     assert.deepEqual(n1.Containers[CTR_WEB], {
@@ -148,11 +199,46 @@ describe('buildStatusApp', () => {
 });
 
 function container(patch: Partial<ContainerStatus>): ContainerStatus {
-  return { Name: '', Id: '', EndpointID: 'ep', MacAddress: '0e:00:00:00:00:01', HostIP: '', OFPort: null, Interface: 'dspx', Labels: {}, PortACLs: [], Mirrored: false, Capture: false, Blocked: null, Ports: [], Dhcp: null, ...patch };
+  return {
+    Name: '',
+    Id: '',
+    EndpointID: 'ep',
+    MacAddress: '0e:00:00:00:00:01',
+    HostIP: '',
+    OFPort: null,
+    Interface: 'dspx',
+    Labels: {},
+    PortACLs: [],
+    Mirrored: false,
+    Capture: false,
+    Blocked: null,
+    Ports: [],
+    Dhcp: null,
+    ...patch,
+  };
 }
 
 function net(patch: Partial<NetworkStatus>): NetworkStatus {
-  return { NetworkID: NET1, NetworkName: 'net1', BridgeName: 'ovsbr-a1a1a', BridgeDpid: '0x10', BridgeVLAN: 100, Mode: 'flat', MTU: null, Userspace: false, Controllers: [], Options: {}, OvsLocalMac: null, LbPort: 99, MirrorTunnelVid: 356, PreallocatedPorts: 0, HostPorts: [], ReadyPorts: 0, Containers: {}, ...patch };
+  return {
+    NetworkID: NET1,
+    NetworkName: 'net1',
+    BridgeName: 'ovsbr-a1a1a',
+    BridgeDpid: '0x10',
+    BridgeVLAN: 100,
+    Mode: 'flat',
+    MTU: null,
+    Userspace: false,
+    Controllers: [],
+    Options: {},
+    OvsLocalMac: null,
+    LbPort: 99,
+    MirrorTunnelVid: 356,
+    PreallocatedPorts: 0,
+    HostPorts: [],
+    ReadyPorts: 0,
+    Containers: {},
+    ...patch,
+  };
 }
 
 describe('status API access', () => {
@@ -161,20 +247,43 @@ describe('status API access', () => {
     try {
       assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '127.0.0.1' })).statusCode, 200);
       assert.equal((await app.inject({ method: 'GET', url: '/healthz', remoteAddress: '::1' })).statusCode, 200);
-      const refused = await app.inject({ method: 'GET', url: '/networks', remoteAddress: '198.51.100.7', headers: { 'x-forwarded-for': '127.0.0.1', 'x-real-ip': '127.0.0.1' } });
+      const refused = await app.inject({
+        method: 'GET',
+        url: '/networks',
+        remoteAddress: '198.51.100.7',
+        headers: { 'x-forwarded-for': '127.0.0.1', 'x-real-ip': '127.0.0.1' },
+      });
       assert.equal(refused.statusCode, 403);
-      assert.match((refused.json() as { message: string }).message, /198\.51\.100\.7 is not allowed .*DOVESNAP_STATUS_ALLOW/);
+      assert.match(
+        (refused.json() as { message: string }).message,
+        /198\.51\.100\.7 is not allowed .*DOVESNAP_STATUS_ALLOW/,
+      );
     } finally {
       await app.close();
     }
   });
 
   it('answers the networks of the allow-list, and loopback', async () => {
-    const app = buildStatusApp({ state: new StateStore(), logger: silentLogger(), health: () => ({ status: 'ok' }), allow: parseAllowList('198.51.100.0/24') });
+    const app = buildStatusApp({
+      state: new StateStore(),
+      logger: silentLogger(),
+      health: () => ({ status: 'ok' }),
+      allow: parseAllowList('198.51.100.0/24'),
+    });
     try {
-      assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '198.51.100.7' })).statusCode, 200);
-      assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '127.0.0.1' })).statusCode, 200, 'loopback, always');
-      assert.equal((await app.inject({ method: 'GET', url: '/networks', remoteAddress: '198.51.101.7' })).statusCode, 403);
+      assert.equal(
+        (await app.inject({ method: 'GET', url: '/networks', remoteAddress: '198.51.100.7' })).statusCode,
+        200,
+      );
+      assert.equal(
+        (await app.inject({ method: 'GET', url: '/networks', remoteAddress: '127.0.0.1' })).statusCode,
+        200,
+        'loopback, always',
+      );
+      assert.equal(
+        (await app.inject({ method: 'GET', url: '/networks', remoteAddress: '198.51.101.7' })).statusCode,
+        403,
+      );
     } finally {
       await app.close();
     }
@@ -186,16 +295,38 @@ describe('formatStatus', () => {
     assert.equal(formatStatus({}), 'no dovesnap networks\n');
   });
 
-  it('shows each DHCP container\'s lease, or why it has none', () => {
+  it("shows each DHCP container's lease, or why it has none", () => {
     const dhcp = (patch: Partial<DhcpStatus>): DhcpStatus => ({
-      State: 'bound', Reason: null, Address: '10.1.2.3', PrefixLength: 24, Router: '10.1.2.1', Dns: [], Domain: null, Server: '10.1.2.1',
-      LeaseSeconds: 600, LeasedAt: '2026-11-27T10:00:00.000Z', ExpiresAt: '2026-11-27T10:10:00.000Z', ClientPid: 7, Restarts: 0, ResolvConf: 'not applied: no lease yet', ...patch,
+      State: 'bound',
+      Reason: null,
+      Address: '10.1.2.3',
+      PrefixLength: 24,
+      Router: '10.1.2.1',
+      Dns: [],
+      Domain: null,
+      Server: '10.1.2.1',
+      LeaseSeconds: 600,
+      LeasedAt: '2026-11-27T10:00:00.000Z',
+      ExpiresAt: '2026-11-27T10:10:00.000Z',
+      ClientPid: 7,
+      Restarts: 0,
+      ResolvConf: 'not applied: no lease yet',
+      ...patch,
     });
     const out = formatStatus({
       [NET1]: net({
         Containers: {
           [CTR_WEB]: container({ Name: '/web', Id: CTR_WEB, OFPort: 2, HostIP: '10.1.2.3', Dhcp: dhcp({}) }),
-          [CTR_DB]: container({ Name: '/db', Id: CTR_DB, OFPort: 3, Dhcp: dhcp({ State: 'no lease', Reason: 'no DHCP server answered (no offer); asking again every few seconds', Address: null }) }),
+          [CTR_DB]: container({
+            Name: '/db',
+            Id: CTR_DB,
+            OFPort: 3,
+            Dhcp: dhcp({
+              State: 'no lease',
+              Reason: 'no DHCP server answered (no offer); asking again every few seconds',
+              Address: null,
+            }),
+          }),
         },
       }),
     });
@@ -209,8 +340,21 @@ describe('formatStatus', () => {
       [NET1]: net({
         Controllers: ['tcp:127.0.0.1:6653', 'tcp:10.0.0.1:6653'],
         Containers: {
-          [CTR_WEB]: container({ Name: '/web', Id: CTR_WEB, OFPort: 10, HostIP: '10.0.0.2', MacAddress: '0e:00:00:00:00:02', PortACLs: ['block-ssh', 'allow'] }),
-          [CTR_DB]: container({ Name: '/db', Id: CTR_DB, OFPort: 9, HostIP: '10.0.0.3', Blocked: 'ACL nosuch is not defined' }),
+          [CTR_WEB]: container({
+            Name: '/web',
+            Id: CTR_WEB,
+            OFPort: 10,
+            HostIP: '10.0.0.2',
+            MacAddress: '0e:00:00:00:00:02',
+            PortACLs: ['block-ssh', 'allow'],
+          }),
+          [CTR_DB]: container({
+            Name: '/db',
+            Id: CTR_DB,
+            OFPort: 9,
+            HostIP: '10.0.0.3',
+            Blocked: 'ACL nosuch is not defined',
+          }),
           [EP_PENDING]: container({ EndpointID: EP_PENDING, OFPort: 2 }),
         },
       }),
@@ -236,8 +380,22 @@ describe('formatStatus', () => {
     const s = new StateStore();
     s.putNetwork(network(NET1, 'net1', { 'ovs.bridge.dpid': '0x10', 'ovs.bridge.default_acl': 'allow' }));
     const tapLabels = { 'dovesnap.faucet.capture': 'true' };
-    s.putEndpoint(endpoint(EP_WEB, NET1, { ipv4: '10.0.0.2/24', ofport: 2, container: { id: CTR_WEB, name: '/tap', labels: tapLabels }, labels: parseContainerLabels(tapLabels, 'net1') }));
-    s.putEndpoint(endpoint(EP_DB, NET1, { ipv4: '10.0.0.3/24', ofport: 3, container: { id: CTR_DB, name: '/db', labels: {} }, labels: parseContainerLabels({}, 'net1') }));
+    s.putEndpoint(
+      endpoint(EP_WEB, NET1, {
+        ipv4: '10.0.0.2/24',
+        ofport: 2,
+        container: { id: CTR_WEB, name: '/tap', labels: tapLabels },
+        labels: parseContainerLabels(tapLabels, 'net1'),
+      }),
+    );
+    s.putEndpoint(
+      endpoint(EP_DB, NET1, {
+        ipv4: '10.0.0.3/24',
+        ofport: 3,
+        container: { id: CTR_DB, name: '/db', labels: {} },
+        labels: parseContainerLabels({}, 'net1'),
+      }),
+    );
     const doc = networksStatus(s);
     const tap = doc[NET1]?.Containers[CTR_WEB];
     assert.equal(tap?.Capture, true);
@@ -247,10 +405,16 @@ describe('formatStatus', () => {
     assert.match(out, /^ {2}2 +tap .* capture +up, capture \(output only\)$/m);
     assert.match(out, /^ {2}3 +db .* allow +up$/m);
     // Blocked (a value that did not parse): not a capture port, and the reason shows.
-    s.updateEndpoint(EP_WEB, { labels: undefined, blockedReason: 'invalid value "maybe" for label dovesnap.faucet.capture: expected true or false' });
+    s.updateEndpoint(EP_WEB, {
+      labels: undefined,
+      blockedReason: 'invalid value "maybe" for label dovesnap.faucet.capture: expected true or false',
+    });
     const blocked = networksStatus(s)[NET1]?.Containers[CTR_WEB];
     assert.equal(blocked?.Capture, false);
-    assert.match(formatStatus(networksStatus(s)), /tap .* blocked: invalid value "maybe" for label dovesnap\.faucet\.capture/);
+    assert.match(
+      formatStatus(networksStatus(s)),
+      /tap .* blocked: invalid value "maybe" for label dovesnap\.faucet\.capture/,
+    );
   });
 
   it('prints an unnamed network as (unnamed)', () => {
@@ -266,7 +430,14 @@ describe('formatHost', () => {
   it('prints the mirror bridge and the stack switch, with any problem', () => {
     const out = formatHost({
       MirrorBridge: { Bridge: 'mirrorbr', Out: 'odsmirrori', In: 'eth77', Links: { [NET1]: 3 }, Problem: null },
-      Stack: { DpName: 'dovesnap-lab1', DpId: '0xe0f00aa', Root: 'core', Interfaces: [{ Interface: 'eth5', OFPort: 1, RemoteDp: 'core', RemotePort: 3 }], MirrorInterface: 'core:2', Problem: 'stacking interface eth6 does not exist' },
+      Stack: {
+        DpName: 'dovesnap-lab1',
+        DpId: '0xe0f00aa',
+        Root: 'core',
+        Interfaces: [{ Interface: 'eth5', OFPort: 1, RemoteDp: 'core', RemotePort: 3 }],
+        MirrorInterface: 'core:2',
+        Problem: 'stacking interface eth6 does not exist',
+      },
     });
     assert.equal(
       out,

@@ -49,23 +49,43 @@ describe('loadSettings', () => {
     assert.equal(s.statusAllow.allows('10.2.0.1'), false);
     assert.equal(s.statusAllow.allows(undefined), false);
     for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0.0/8/1', '::1/129']) {
-      assert.throws(() => loadSettings({ DOVESNAP_STATUS_ALLOW: bad }), (err: unknown) => isDovesnapError(err, ErrorCode.BadOption) && err.message.includes('DOVESNAP_STATUS_ALLOW') && err.message.includes(bad));
+      assert.throws(
+        () => loadSettings({ DOVESNAP_STATUS_ALLOW: bad }),
+        (err: unknown) =>
+          isDovesnapError(err, ErrorCode.BadOption) &&
+          err.message.includes('DOVESNAP_STATUS_ALLOW') &&
+          err.message.includes(bad),
+      );
     }
   });
 
   it('DOVESNAP_STATUS_HOSTS lists further names the status API may be called by; a bad entry names the variable and the entry', () => {
-    assert.deepEqual(loadSettings({ DOVESNAP_STATUS_HOSTS: 'Dovesnap.Lab, [2001:db8::7]' }).statusHosts, ['dovesnap.lab', '2001:db8::7']);
+    assert.deepEqual(loadSettings({ DOVESNAP_STATUS_HOSTS: 'Dovesnap.Lab, [2001:db8::7]' }).statusHosts, [
+      'dovesnap.lab',
+      '2001:db8::7',
+    ]);
     assert.throws(
       () => loadSettings({ DOVESNAP_STATUS_HOSTS: 'dovesnap.lab,*.lab' }),
-      (err: unknown) => isDovesnapError(err, ErrorCode.BadOption) && err.message.includes('DOVESNAP_STATUS_HOSTS') && err.message.includes("'*.lab' is not a host name"),
+      (err: unknown) =>
+        isDovesnapError(err, ErrorCode.BadOption) &&
+        err.message.includes('DOVESNAP_STATUS_HOSTS') &&
+        err.message.includes("'*.lab' is not a host name"),
     );
   });
 
   it('reads the stacking variables of the original, and refuses incomplete or malformed ones', () => {
     const base = { DOVESNAP_DEFAULT_CONTROLLERS: 'tcp:127.0.0.1:6653' };
-    const s = loadSettings({ ...base, STACKING_INTERFACES: 'root:3:eth7,sw2:9:eth8', STACK_PRIORITY1: 'root', STACK_MIRROR_INTERFACE: 'root:2' });
+    const s = loadSettings({
+      ...base,
+      STACKING_INTERFACES: 'root:3:eth7,sw2:9:eth8',
+      STACK_PRIORITY1: 'root',
+      STACK_MIRROR_INTERFACE: 'root:2',
+    });
     assert.deepEqual(s.stacking, {
-      interfaces: [{ remoteDp: 'root', remotePort: 3, interface: 'eth7' }, { remoteDp: 'sw2', remotePort: 9, interface: 'eth8' }],
+      interfaces: [
+        { remoteDp: 'root', remotePort: 3, interface: 'eth7' },
+        { remoteDp: 'sw2', remotePort: 9, interface: 'eth8' },
+      ],
       priority1: 'root',
       mirrorInterface: { dp: 'root', port: 2 },
     });
@@ -74,15 +94,29 @@ describe('loadSettings', () => {
       [{ STACKING_INTERFACES: 'root:x:eth7' }, 'DP:PORT:INTERFACE'],
       [{ STACKING_INTERFACES: 'root:3:eth7' }, 'STACK_PRIORITY1'],
       [{ STACK_PRIORITY1: 'root' }, 'needs STACKING_INTERFACES'],
-      [{ STACKING_INTERFACES: 'root:3:eth7', STACK_PRIORITY1: 'root', STACK_MIRROR_INTERFACE: 'root' }, 'STACK_MIRROR_INTERFACE'],
-      [{ STACKING_INTERFACES: 'root:3:eth7', STACK_PRIORITY1: 'root', MIRROR_BRIDGE_OUT: 'eth9' }, 'STACK_MIRROR_INTERFACE'],
+      [
+        { STACKING_INTERFACES: 'root:3:eth7', STACK_PRIORITY1: 'root', STACK_MIRROR_INTERFACE: 'root' },
+        'STACK_MIRROR_INTERFACE',
+      ],
+      [
+        { STACKING_INTERFACES: 'root:3:eth7', STACK_PRIORITY1: 'root', MIRROR_BRIDGE_OUT: 'eth9' },
+        'STACK_MIRROR_INTERFACE',
+      ],
       [{ MIRROR_BRIDGE_IN: 'eth9' }, 'needs MIRROR_BRIDGE_OUT'],
     ];
     for (const [env, hint] of bad) {
-      assert.throws(() => loadSettings({ ...base, ...env }), (e: unknown) => isDovesnapError(e, ErrorCode.BadOption) && e.message.includes(hint), JSON.stringify(env));
+      assert.throws(
+        () => loadSettings({ ...base, ...env }),
+        (e: unknown) => isDovesnapError(e, ErrorCode.BadOption) && e.message.includes(hint),
+        JSON.stringify(env),
+      );
     }
     assert.throws(() => loadSettings({ STACKING_INTERFACES: 'root:3:eth7', STACK_PRIORITY1: 'root' }), /controllers/);
-    assert.deepEqual(loadSettings({ ...base, STACK_OFCONTROLLERS: 'tcp:10.0.0.1:6653' }).defaultControllers, ['tcp:10.0.0.1:6653'], 'STACK_OFCONTROLLERS wins');
+    assert.deepEqual(
+      loadSettings({ ...base, STACK_OFCONTROLLERS: 'tcp:10.0.0.1:6653' }).defaultControllers,
+      ['tcp:10.0.0.1:6653'],
+      'STACK_OFCONTROLLERS wins',
+    );
   });
 
   it('does not read process.env when given an environment', () => {
@@ -155,30 +189,32 @@ describe('loadSettings', () => {
     it(`${name}=${JSON.stringify(value)} is refused with a message naming the variable`, () => {
       assert.throws(
         () => loadSettings({ [name]: value }),
-        (err: unknown) => isDovesnapError(err, ErrorCode.BadOption) && err.message.includes(name) && err.message.includes(JSON.stringify(value)),
+        (err: unknown) =>
+          isDovesnapError(err, ErrorCode.BadOption) &&
+          err.message.includes(name) &&
+          err.message.includes(JSON.stringify(value)),
       );
     });
   }
 });
 
 describe('loadSettings: IPv6 status address', () => {
-  it(
-    'DOVESNAP_STATUS_ADDR=[::1]:9401 gives a host the status server can listen on, or is refused',
-    () => {
-      let s;
-      try {
-        s = loadSettings({ DOVESNAP_STATUS_ADDR: '[::1]:9401' });
-      } catch (err) {
-        assert.ok(isDovesnapError(err, ErrorCode.BadOption) && err.message.includes('DOVESNAP_STATUS_ADDR'));
-        return;
-      }
-      assert.equal(s.statusHost, '::1');
-      assert.equal(s.statusPort, 9401);
-    },
-  );
+  it('DOVESNAP_STATUS_ADDR=[::1]:9401 gives a host the status server can listen on, or is refused', () => {
+    let s: ReturnType<typeof loadSettings>;
+    try {
+      s = loadSettings({ DOVESNAP_STATUS_ADDR: '[::1]:9401' });
+    } catch (err) {
+      assert.ok(isDovesnapError(err, ErrorCode.BadOption) && err.message.includes('DOVESNAP_STATUS_ADDR'));
+      return;
+    }
+    assert.equal(s.statusHost, '::1');
+    assert.equal(s.statusPort, 9401);
+  });
 
   it('DOVESNAP_LOCAL_FAUCET names the local FAUCET; a bad value names the variable', () => {
-    assert.deepEqual(loadSettings({ DOVESNAP_LOCAL_FAUCET: 'tcp:127.0.0.1:7653' }).localFaucetControllers, ['tcp:127.0.0.1:7653']);
+    assert.deepEqual(loadSettings({ DOVESNAP_LOCAL_FAUCET: 'tcp:127.0.0.1:7653' }).localFaucetControllers, [
+      'tcp:127.0.0.1:7653',
+    ]);
     assert.throws(() => loadSettings({ DOVESNAP_LOCAL_FAUCET: 'localhost' }), /DOVESNAP_LOCAL_FAUCET/);
   });
 });

@@ -1,6 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { antispoofAclName, antispoofRules, ipIn, linkLocalOf, macIn, sectionsOf, toInt, type AclRule, type AntispoofPort } from '../../../src/core/antispoof.js';
+import {
+  antispoofAclName,
+  antispoofRules,
+  ipIn,
+  linkLocalOf,
+  macIn,
+  sectionsOf,
+  toInt,
+  type AclRule,
+  type AntispoofPort,
+} from '../../../src/core/antispoof.js';
 import { managedState, withAntispoof } from '../../../src/core/faucet-desired.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { readFaucetConfigFacts } from '../../../src/faucet/config-facts.js';
@@ -19,8 +29,17 @@ const PORT: AntispoofPort = { mac: MAC, ipv4: [`${IP}/24`], ipv6: [], dhcp: fals
 type Frame = Readonly<Record<string, string | number>>;
 
 const MATCHERS: Readonly<Record<string, (ruleValue: unknown, v: string) => boolean>> = {
-  eth_src: macIn, eth_dst: macIn, arp_sha: macIn, arp_tha: macIn,
-  ipv4_src: ipIn, ipv4_dst: ipIn, arp_spa: ipIn, arp_tpa: ipIn, ipv6_src: ipIn, ipv6_dst: ipIn, ipv6_nd_target: ipIn,
+  eth_src: macIn,
+  eth_dst: macIn,
+  arp_sha: macIn,
+  arp_tha: macIn,
+  ipv4_src: ipIn,
+  ipv4_dst: ipIn,
+  arp_spa: ipIn,
+  arp_tpa: ipIn,
+  ipv6_src: ipIn,
+  ipv6_dst: ipIn,
+  ipv6_nd_target: ipIn,
 };
 
 /** FAUCET's verdict on a frame: the first rule all of whose fields match decides; none: dropped. */
@@ -33,14 +52,40 @@ function verdict(rules: readonly AclRule[], frame: Frame): boolean {
       const m = MATCHERS[field];
       return m !== undefined ? m(want, String(got)) : toInt(want) === got;
     });
-    if (matches) return (rule['actions'] as { allow?: unknown } | undefined)?.allow === true || (rule['actions'] as { allow?: unknown } | undefined)?.allow === 1;
+    if (matches)
+      return (
+        (rule['actions'] as { allow?: unknown } | undefined)?.allow === true ||
+        (rule['actions'] as { allow?: unknown } | undefined)?.allow === 1
+      );
   }
   return false;
 }
 
-const arp = (sha: string, spa: string, tpa = PEER_IP): Frame => ({ eth_type: 0x806, eth_src: sha, arp_sha: sha, arp_spa: spa, arp_tpa: tpa, arp_op: 1 });
-const tcp = (src: string, dport: number, mac = MAC): Frame => ({ eth_type: 0x800, eth_src: mac, ipv4_src: src, ipv4_dst: PEER_IP, ip_proto: 6, tcp_dst: dport });
-const icmp6 = (src: string, type: number, extra: Record<string, string | number> = {}, mac = MAC): Frame => ({ eth_type: 0x86dd, eth_src: mac, ipv6_src: src, ipv6_dst: 'ff02::1', ip_proto: 58, icmpv6_type: type, ...extra });
+const arp = (sha: string, spa: string, tpa = PEER_IP): Frame => ({
+  eth_type: 0x806,
+  eth_src: sha,
+  arp_sha: sha,
+  arp_spa: spa,
+  arp_tpa: tpa,
+  arp_op: 1,
+});
+const tcp = (src: string, dport: number, mac = MAC): Frame => ({
+  eth_type: 0x800,
+  eth_src: mac,
+  ipv4_src: src,
+  ipv4_dst: PEER_IP,
+  ip_proto: 6,
+  tcp_dst: dport,
+});
+const icmp6 = (src: string, type: number, extra: Record<string, string | number> = {}, mac = MAC): Frame => ({
+  eth_type: 0x86dd,
+  eth_src: mac,
+  ipv6_src: src,
+  ipv6_dst: 'ff02::1',
+  ip_proto: 58,
+  icmpv6_type: type,
+  ...extra,
+});
 
 describe('antispoof rules without an operator ACL', () => {
   const rules = antispoofRules(PORT, undefined);
@@ -60,7 +105,18 @@ describe('antispoof rules without an operator ACL', () => {
     assert.equal(verdict(rules, arp(MAC, PEER_IP, PEER_IP)), false);
     assert.equal(verdict(rules, { ...arp(MAC, IP), arp_sha: PEER_MAC }), false);
     assert.equal(verdict(rules, arp(PEER_MAC, IP)), false);
-    assert.equal(verdict(rules, { eth_type: 0x800, eth_src: MAC, ipv4_src: '0.0.0.0', ipv4_dst: '255.255.255.255', ip_proto: 17, udp_src: 68, udp_dst: 67 }), false);
+    assert.equal(
+      verdict(rules, {
+        eth_type: 0x800,
+        eth_src: MAC,
+        ipv4_src: '0.0.0.0',
+        ipv4_dst: '255.255.255.255',
+        ip_proto: 17,
+        udp_src: 68,
+        udp_dst: 67,
+      }),
+      false,
+    );
   });
 
   it('drop IPv6 router advertisements, redirects and neighbour advertisements for others', () => {
@@ -97,7 +153,15 @@ describe('antispoof rules without an operator ACL', () => {
 describe('antispoof rules on a DHCP network', () => {
   it('pin the MAC and let only DHCP discovery through before the lease, and the leased address after', () => {
     const before = antispoofRules({ mac: MAC, ipv4: [], ipv6: [], dhcp: true }, undefined);
-    const discover = { eth_type: 0x800, eth_src: MAC, ipv4_src: '0.0.0.0', ipv4_dst: '255.255.255.255', ip_proto: 17, udp_src: 68, udp_dst: 67 };
+    const discover = {
+      eth_type: 0x800,
+      eth_src: MAC,
+      ipv4_src: '0.0.0.0',
+      ipv4_dst: '255.255.255.255',
+      ip_proto: 17,
+      udp_src: 68,
+      udp_dst: 67,
+    };
     assert.equal(verdict(before, discover), true);
     assert.equal(verdict(before, { ...discover, eth_src: PEER_MAC }), false);
     assert.equal(verdict(before, tcp(IP, 80)), false);
@@ -109,12 +173,34 @@ describe('antispoof rules on a DHCP network', () => {
 });
 
 describe('antispoof rules against a container acting as a DHCP server', () => {
-  const offer = { eth_type: 0x800, eth_src: MAC, ipv4_src: IP, ipv4_dst: '255.255.255.255', ip_proto: 17, udp_src: 67, udp_dst: 68 };
-  const advertise = { eth_type: 0x86dd, eth_src: MAC, ipv6_src: linkLocalOf(MAC), ipv6_dst: 'fe80::1', ip_proto: 17, udp_src: 547, udp_dst: 546 };
+  const offer = {
+    eth_type: 0x800,
+    eth_src: MAC,
+    ipv4_src: IP,
+    ipv4_dst: '255.255.255.255',
+    ip_proto: 17,
+    udp_src: 67,
+    udp_dst: 68,
+  };
+  const advertise = {
+    eth_type: 0x86dd,
+    eth_src: MAC,
+    ipv6_src: linkLocalOf(MAC),
+    ipv6_dst: 'fe80::1',
+    ip_proto: 17,
+    udp_src: 547,
+    udp_dst: 546,
+  };
 
   it('drop DHCPv4 replies and DHCPv6 server messages sent as itself, on DHCP networks and others, whatever the operator allows', () => {
     for (const dhcp of [false, true]) {
-      for (const operator of [undefined, [{ eth_type: 0x800, ip_proto: 17, actions: { allow: 1 } }, { eth_type: 0x86dd, ip_proto: 17, actions: { allow: 1 } }]]) {
+      for (const operator of [
+        undefined,
+        [
+          { eth_type: 0x800, ip_proto: 17, actions: { allow: 1 } },
+          { eth_type: 0x86dd, ip_proto: 17, actions: { allow: 1 } },
+        ],
+      ]) {
         const rules = antispoofRules({ ...PORT, dhcp }, operator);
         assert.equal(verdict(rules, offer), false, `DHCPv4 offer, dhcp=${dhcp}`);
         assert.equal(verdict(rules, { ...offer, ipv4_dst: PEER_IP }), false, `unicast DHCPv4 reply, dhcp=${dhcp}`);
@@ -125,7 +211,11 @@ describe('antispoof rules against a container acting as a DHCP server', () => {
 
   it('still let the container be a DHCP client, and send other UDP as itself', () => {
     const rules = antispoofRules({ mac: MAC, ipv4: [IP], ipv6: [], dhcp: true }, undefined);
-    assert.equal(verdict(rules, { ...offer, udp_src: 68, udp_dst: 67, ipv4_dst: PEER_IP }), true, 'a renewal to the server');
+    assert.equal(
+      verdict(rules, { ...offer, udp_src: 68, udp_dst: 67, ipv4_dst: PEER_IP }),
+      true,
+      'a renewal to the server',
+    );
     assert.equal(verdict(rules, { ...offer, udp_src: 67, udp_dst: 53 }), true);
     assert.equal(verdict(rules, { ...advertise, udp_src: 546, udp_dst: 547 }), true, 'a DHCPv6 solicit');
   });
@@ -145,11 +235,17 @@ describe('antispoof rules with the operator ACLs of the port', () => {
     assert.equal(verdict(rules, arp(MAC, IP)), true);
     assert.equal(verdict(rules, arp(MAC, PEER_IP)), false);
     assert.equal(verdict(rules, { eth_type: 0x88cc, eth_src: MAC }), true);
-    assert.ok(rules.every((r) => !('dl_type' in r) && !('nw_proto' in r)), 'old field names are written as FAUCET maps them');
+    assert.ok(
+      rules.every((r) => !('dl_type' in r) && !('nw_proto' in r)),
+      'old field names are written as FAUCET maps them',
+    );
   });
 
   it('keep an operator ACL that allows only some traffic closed for the rest', () => {
-    const webOnly: AclRule[] = [{ eth_type: '0x0800', ip_proto: 6, tcp_dst: 80, actions: { allow: true } }, { eth_type: 0x806, actions: { allow: true } }];
+    const webOnly: AclRule[] = [
+      { eth_type: '0x0800', ip_proto: 6, tcp_dst: 80, actions: { allow: true } },
+      { eth_type: 0x806, actions: { allow: true } },
+    ];
     const rules = antispoofRules(PORT, webOnly);
     assert.equal(verdict(rules, tcp(IP, 80)), true);
     assert.equal(verdict(rules, tcp(IP, 22)), false);
@@ -173,7 +269,12 @@ describe('antispoof rules with the operator ACLs of the port', () => {
 
   it('keep the operator actions (output, meter) on the copies', () => {
     const rules = antispoofRules(PORT, [{ eth_type: 0x800, actions: { allow: true, meter: 'onemeg' } }]);
-    assert.ok(rules.some((r) => r['ipv4_src'] === IP && JSON.stringify(r['actions']) === JSON.stringify({ allow: true, meter: 'onemeg' })));
+    assert.ok(
+      rules.some(
+        (r) =>
+          r['ipv4_src'] === IP && JSON.stringify(r['actions']) === JSON.stringify({ allow: true, meter: 'onemeg' }),
+      ),
+    );
   });
 });
 
@@ -217,7 +318,18 @@ const NET = 'c3'.repeat(32);
 
 function network(raw: Record<string, string> = {}, localFaucet = true): NetworkRecord {
   const rawOptions = { 'ovs.bridge.dpid': '0x33', ...raw };
-  return { id: NET, name: 'lab', options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: 'ovsbr-c3c3c', datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet };
+  return {
+    id: NET,
+    name: 'lab',
+    options: parseNetworkOptions(rawOptions),
+    rawOptions,
+    bridgeName: 'ovsbr-c3c3c',
+    datapathType: 'netdev',
+    controllers: [],
+    ipv4: [],
+    internal: false,
+    localFaucet,
+  };
 }
 
 function endpoint(n: number, labels: Record<string, string> = {}, patch: Partial<EndpointRecord> = {}): EndpointRecord {
@@ -255,12 +367,18 @@ const OPERATOR_YAML = `acls:
 describe('anti-spoofing ports in the FAUCET state', () => {
   it('reads the operator ACLs rules, in both of FAUCET forms', () => {
     const facts = readFaucetConfigFacts(OPERATOR_YAML);
-    assert.deepEqual(facts.aclRules.get('no-8080'), [{ dl_type: 0x800, nw_proto: 6, tcp_dst: 8080, actions: { allow: 0 } }, { actions: { allow: 1 } }]);
+    assert.deepEqual(facts.aclRules.get('no-8080'), [
+      { dl_type: 0x800, nw_proto: 6, tcp_dst: 8080, actions: { allow: 0 } },
+      { actions: { allow: 1 } },
+    ]);
     assert.deepEqual(facts.aclRules.get('rules-form'), [{ eth_type: 0x806, actions: { allow: true } }]);
   });
 
   it('gives each container port of an antispoof network its own ACL, built from the port ACLs; the label exempts one', () => {
-    const s = store(network({ 'ovs.bridge.antispoof': 'true', 'ovs.bridge.default_acl': 'no-8080' }), [endpoint(2), endpoint(3, { 'dovesnap.faucet.antispoof': 'false' })]);
+    const s = store(network({ 'ovs.bridge.antispoof': 'true', 'ovs.bridge.default_acl': 'no-8080' }), [
+      endpoint(2),
+      endpoint(3, { 'dovesnap.faucet.antispoof': 'false' }),
+    ]);
     const facts = readFaucetConfigFacts(OPERATOR_YAML);
     const managed = managedState(s, facts, facts.acls, new Map());
     const dp = managed.dps[0]!;
@@ -279,7 +397,10 @@ describe('anti-spoofing ports in the FAUCET state', () => {
   it('turns it on for one port by label on a network without the option, and per network', () => {
     const s = store(network(), [endpoint(2, { 'dovesnap.faucet.antispoof': 'lab:true/other:false' }), endpoint(3)]);
     const { dps, acls } = managedState(s, '', new Set(), new Map());
-    assert.deepEqual(acls?.map((a) => a.name.split('-').slice(0, 4).join('-')), ['dovesnap-antispoof-lab-2']);
+    assert.deepEqual(
+      acls?.map((a) => a.name.split('-').slice(0, 4).join('-')),
+      ['dovesnap-antispoof-lab-2'],
+    );
     assert.equal(dps[0]!.ports.find((p) => p.number === 3)!.aclsIn, undefined);
     // withAntispoof alone leaves DPs of networks it does not know as they are.
     assert.deepEqual(withAntispoof(new StateStore(), dps, new Map()), { dps, acls: [] });
@@ -289,7 +410,8 @@ describe('anti-spoofing ports in the FAUCET state', () => {
     const net = network({ 'ovs.bridge.antispoof': 'true', 'ovs.bridge.dhcp': 'true' });
     const unleased = endpoint(2, {}, { ipv4: undefined });
     const before = managedState(store(net, [unleased]), '', new Set(), new Map()).acls![0]!;
-    const after = managedState(store(net, [{ ...unleased, leasedIpv4: '192.168.50.7' }]), '', new Set(), new Map()).acls![0]!;
+    const after = managedState(store(net, [{ ...unleased, leasedIpv4: '192.168.50.7' }]), '', new Set(), new Map())
+      .acls![0]!;
     assert.notEqual(before.name, after.name);
     const mac = '0e:00:00:00:00:02';
     assert.equal(verdict(before.rules, tcp('192.168.50.7', 80, mac)), false);
@@ -297,15 +419,23 @@ describe('anti-spoofing ports in the FAUCET state', () => {
   });
 
   it('leaves a port kept closed (an ACL FAUCET lacks) out, with no ACL made for it', () => {
-    const s = store(network({ 'ovs.bridge.antispoof': 'true' }), [endpoint(2, { 'dovesnap.faucet.portacl': 'missing' })]);
+    const s = store(network({ 'ovs.bridge.antispoof': 'true' }), [
+      endpoint(2, { 'dovesnap.faucet.portacl': 'missing' }),
+    ]);
     const managed = managedState(s, OPERATOR_YAML, new Set(['no-8080']), new Map());
-    assert.equal(managed.dps[0]!.ports.some((p) => p.number === 2), false);
+    assert.equal(
+      managed.dps[0]!.ports.some((p) => p.number === 2),
+      false,
+    );
     assert.deepEqual(managed.acls, []);
   });
 
   it('renders the ACL into faucet.yaml next to the operator own, and removes it with the port', () => {
     const s = store(network({ 'ovs.bridge.antispoof': 'true', 'ovs.bridge.default_acl': 'no-8080' }), [endpoint(2)]);
-    const withPort = renderFaucetConfig(OPERATOR_YAML, managedState(s, OPERATOR_YAML, new Set(['no-8080', 'rules-form']), new Map()));
+    const withPort = renderFaucetConfig(
+      OPERATOR_YAML,
+      managedState(s, OPERATOR_YAML, new Set(['no-8080', 'rules-form']), new Map()),
+    );
     assert.ok(withPort.startsWith(OPERATOR_YAML.trimEnd().split('\n')[0]!));
     const names = [...readFaucetConfigFacts(withPort).acls];
     assert.ok(names.some((n) => n.startsWith('dovesnap-antispoof-lab-2-')));
@@ -320,7 +450,10 @@ describe('the option and the label', () => {
   it('ovs.bridge.antispoof is off by default, a boolean, and a bad value is refused naming it', () => {
     assert.equal(parseNetworkOptions({ 'ovs.bridge.dpid': '1' }).antispoof, false);
     assert.equal(parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.antispoof': 'true' }).antispoof, true);
-    assert.throws(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.antispoof': 'maybe' }), (err: unknown) => isDovesnapError(err) && /ovs\.bridge\.antispoof/.test(err.message) && /maybe/.test(err.message));
+    assert.throws(
+      () => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.antispoof': 'maybe' }),
+      (err: unknown) => isDovesnapError(err) && /ovs\.bridge\.antispoof/.test(err.message) && /maybe/.test(err.message),
+    );
   });
 
   it('dovesnap.faucet.antispoof takes the bare and the per-network form; a bad value names the label', () => {
@@ -328,6 +461,9 @@ describe('the option and the label', () => {
     assert.equal(parseContainerLabels({ 'dovesnap.faucet.antispoof': 'lab:false/web:true' }, 'web').antispoof, true);
     assert.equal(parseContainerLabels({ 'dovesnap.faucet.antispoof': 'web:true' }, 'lab').antispoof, undefined);
     assert.equal(parseContainerLabels({}, 'lab').antispoof, undefined);
-    assert.throws(() => parseContainerLabels({ 'dovesnap.faucet.antispoof': 'sometimes' }, 'lab'), (err: unknown) => isDovesnapError(err) && /label dovesnap\.faucet\.antispoof/.test(err.message));
+    assert.throws(
+      () => parseContainerLabels({ 'dovesnap.faucet.antispoof': 'sometimes' }, 'lab'),
+      (err: unknown) => isDovesnapError(err) && /label dovesnap\.faucet\.antispoof/.test(err.message),
+    );
   });
 });

@@ -15,12 +15,49 @@ import type { ReleaseRequest } from '../../../src/dhcp/release.js';
 const EP = 'a'.repeat(64);
 const NET = 'b'.repeat(64);
 
-function setup(dhcp = true, more: Readonly<Record<string, string>> = {}): { clients: DhcpClients; state: StateStore; dir: string; released: ReleaseRequest[]; links: Set<string>; sup: DhcpSupervisor; pinned: string[] } {
+function setup(
+  dhcp = true,
+  more: Readonly<Record<string, string>> = {},
+): {
+  clients: DhcpClients;
+  state: StateStore;
+  dir: string;
+  released: ReleaseRequest[];
+  links: Set<string>;
+  sup: DhcpSupervisor;
+  pinned: string[];
+} {
   const dir = mkdtempSync(path.join(tmpdir(), 'dovesnap-dhcp-unit-'));
   const state = new StateStore();
-  const options = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.mode': 'flat', ...(dhcp ? { 'ovs.bridge.dhcp': 'true' } : {}), ...more });
-  state.putNetwork({ id: NET, name: 'lan', options, rawOptions: {}, bridgeName: 'ovsbr-bbbbb', datapathType: 'netdev', controllers: [], ipv4: [], internal: true, localFaucet: true });
-  state.putEndpoint(endpointRecord({ id: EP, networkId: NET, hostIf: 'dspaaaaaaaaaaaa', containerIf: 'dscaaaaaaaaaaaa', mac: '0e:00:00:00:00:01', sandboxKey: '/var/run/docker/netns/x', container: { id: 'c'.repeat(64), name: '/web', labels: {} } }));
+  const options = parseNetworkOptions({
+    'ovs.bridge.dpid': '1',
+    'ovs.bridge.mode': 'flat',
+    ...(dhcp ? { 'ovs.bridge.dhcp': 'true' } : {}),
+    ...more,
+  });
+  state.putNetwork({
+    id: NET,
+    name: 'lan',
+    options,
+    rawOptions: {},
+    bridgeName: 'ovsbr-bbbbb',
+    datapathType: 'netdev',
+    controllers: [],
+    ipv4: [],
+    internal: true,
+    localFaucet: true,
+  });
+  state.putEndpoint(
+    endpointRecord({
+      id: EP,
+      networkId: NET,
+      hostIf: 'dspaaaaaaaaaaaa',
+      containerIf: 'dscaaaaaaaaaaaa',
+      mac: '0e:00:00:00:00:01',
+      sandboxKey: '/var/run/docker/netns/x',
+      container: { id: 'c'.repeat(64), name: '/web', labels: {} },
+    }),
+  );
   const sup = new DhcpSupervisor({ dir, logger: silentLogger(), checkMs: 60_000 });
   const released: ReleaseRequest[] = [];
   const links = new Set<string>();
@@ -65,7 +102,10 @@ async function fakeClient(dir: string): Promise<ChildProcess> {
   return fake;
 }
 
-const report = (vars: Record<string, string>): string => Object.entries(vars).map(([k, v]) => `${k}=${v}\0`).join('');
+const report = (vars: Record<string, string>): string =>
+  Object.entries(vars)
+    .map(([k, v]) => `${k}=${v}\0`)
+    .join('');
 
 describe('DHCP clients of DHCP networks', () => {
   it('says why a container has no lease: no client yet, no offer, NAK; and shows a lease', () => {
@@ -77,13 +117,24 @@ describe('DHCP clients of DHCP networks', () => {
       // A live "client": this process, with the pidfile path on its command line is not possible; fake the report only.
       writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'leasefail' }));
       assert.equal(clients.status(ep)?.Address, null);
-      const bound = report({ event: 'bound', ip: '10.1.2.3', mask: '24', router: '10.1.2.1', dns: '10.1.2.1 10.1.2.2', domain: 'lab.test', lease: '600', serverid: '10.1.2.1' });
+      const bound = report({
+        event: 'bound',
+        ip: '10.1.2.3',
+        mask: '24',
+        router: '10.1.2.1',
+        dns: '10.1.2.1 10.1.2.2',
+        domain: 'lab.test',
+        lease: '600',
+        serverid: '10.1.2.1',
+      });
       writeFileSync(path.join(dir, `${EP}.report`), bound);
       const s = clients.status(ep)!;
       assert.equal(s.Address, '10.1.2.3');
       assert.equal(s.Server, '10.1.2.1');
       assert.deepEqual(s.Dns, ['10.1.2.1', '10.1.2.2']);
-      assert.ok(s.LeasedAt !== null && s.ExpiresAt !== null && Date.parse(s.ExpiresAt) - Date.parse(s.LeasedAt) === 600_000);
+      assert.ok(
+        s.LeasedAt !== null && s.ExpiresAt !== null && Date.parse(s.ExpiresAt) - Date.parse(s.LeasedAt) === 600_000,
+      );
       // Without a running client the state says so, lease or not.
       assert.equal(s.State, 'not running');
     } finally {
@@ -92,7 +143,7 @@ describe('DHCP clients of DHCP networks', () => {
     }
   });
 
-  it('with a client running: bound, requesting, no offer, NAK with the server\'s message', async () => {
+  it("with a client running: bound, requesting, no offer, NAK with the server's message", async () => {
     const { clients, state, dir, sup } = setup();
     const ep = state.endpoint(EP)!;
     const fake = await fakeClient(dir);
@@ -102,11 +153,23 @@ describe('DHCP clients of DHCP networks', () => {
       writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'deconfig' }));
       assert.equal(clients.status(ep)?.State, 'requesting');
       writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'leasefail' }));
-      assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Reason], ['no lease', 'no DHCP server answered (no offer); asking again every few seconds']);
+      assert.deepEqual(
+        [clients.status(ep)?.State, clients.status(ep)?.Reason],
+        ['no lease', 'no DHCP server answered (no offer); asking again every few seconds'],
+      );
       writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'nak', message: 'wrong network' }));
-      assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Reason], ['no lease', 'the server refused the request (DHCPNAK: wrong network); asking again']);
-      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'bound', ip: '10.1.2.3', mask: '24', serverid: '10.1.2.1' }));
-      assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Reason, clients.status(ep)?.Address], ['bound', null, '10.1.2.3']);
+      assert.deepEqual(
+        [clients.status(ep)?.State, clients.status(ep)?.Reason],
+        ['no lease', 'the server refused the request (DHCPNAK: wrong network); asking again'],
+      );
+      writeFileSync(
+        path.join(dir, `${EP}.report`),
+        report({ event: 'bound', ip: '10.1.2.3', mask: '24', serverid: '10.1.2.1' }),
+      );
+      assert.deepEqual(
+        [clients.status(ep)?.State, clients.status(ep)?.Reason, clients.status(ep)?.Address],
+        ['bound', null, '10.1.2.3'],
+      );
     } finally {
       fake.kill('SIGKILL');
       sup.close();
@@ -114,7 +177,7 @@ describe('DHCP clients of DHCP networks', () => {
     }
   });
 
-  it('a client started again is not bound on its predecessor\'s report: the report older than its pidfile is left out until it reports', async () => {
+  it("a client started again is not bound on its predecessor's report: the report older than its pidfile is left out until it reports", async () => {
     const { clients, state, dir, sup } = setup();
     const ep = state.endpoint(EP)!;
     const pidfile = path.join(dir, `${EP}.pid`);
@@ -141,14 +204,23 @@ describe('DHCP clients of DHCP networks', () => {
     }
   });
 
-  it('refuses a lease from a server not the network\'s, or outside its subnet: not pinned, not shown, and the client is made to ask again', async () => {
-    const { clients, state, dir, sup, pinned } = setup(true, { 'ovs.bridge.dhcp_server': '10.1.2.1', 'ovs.bridge.dhcp_subnet': '10.1.2.0/24' });
+  it("refuses a lease from a server not the network's, or outside its subnet: not pinned, not shown, and the client is made to ask again", async () => {
+    const { clients, state, dir, sup, pinned } = setup(true, {
+      'ovs.bridge.dhcp_server': '10.1.2.1',
+      'ovs.bridge.dhcp_subnet': '10.1.2.0/24',
+    });
     const ep = state.endpoint(EP)!;
     const fake = await fakeClient(dir);
     const ended = new Promise<NodeJS.Signals | null>((resolve) => fake.on('exit', (_code, signal) => resolve(signal)));
     try {
       sup.ensure({ endpointId: EP, netns: '/var/run/docker/netns/x', ifname: 'eth0', hostname: 'web' });
-      const fromRogue = report({ event: 'bound', ip: '10.1.2.200', mask: '24', serverid: '10.1.2.117', dns: '10.1.2.117' });
+      const fromRogue = report({
+        event: 'bound',
+        ip: '10.1.2.200',
+        mask: '24',
+        serverid: '10.1.2.117',
+        dns: '10.1.2.117',
+      });
       writeFileSync(path.join(dir, `${EP}.report`), fromRogue);
       const rogue = parseDhcpReport(fromRogue)!;
       await clients.reported(EP, rogue);
@@ -159,7 +231,10 @@ describe('DHCP clients of DHCP networks', () => {
       writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'deconfig' }));
       const s = clients.status(ep)!;
       assert.deepEqual([s.State, s.Address, s.Server], ['no lease', null, null]);
-      assert.match(s.Reason ?? '', /^the lease of 10\.1\.2\.200 is from server 10\.1\.2\.117, not from ovs\.bridge\.dhcp_server=10\.1\.2\.1; refused, asking again$/);
+      assert.match(
+        s.Reason ?? '',
+        /^the lease of 10\.1\.2\.200 is from server 10\.1\.2\.117, not from ovs\.bridge\.dhcp_server=10\.1\.2\.1; refused, asking again$/,
+      );
 
       const outside = parseDhcpReport(report({ event: 'bound', ip: '10.1.3.5', mask: '24', serverid: '10.1.2.1' }))!;
       await clients.reported(EP, outside);
@@ -169,8 +244,15 @@ describe('DHCP clients of DHCP networks', () => {
       await clients.reported(EP, good);
       assert.equal(state.endpoint(EP)?.leasedIpv4, '10.1.2.100');
       assert.deepEqual(pinned, [EP]);
-      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'bound', ip: '10.1.2.100', mask: '24', serverid: '10.1.2.1' }));
-      assert.deepEqual([clients.status(ep)?.State, clients.status(ep)?.Address], ['not running', '10.1.2.100'], 'a lease taken clears the refusal (the fake client is gone by now)');
+      writeFileSync(
+        path.join(dir, `${EP}.report`),
+        report({ event: 'bound', ip: '10.1.2.100', mask: '24', serverid: '10.1.2.1' }),
+      );
+      assert.deepEqual(
+        [clients.status(ep)?.State, clients.status(ep)?.Address],
+        ['not running', '10.1.2.100'],
+        'a lease taken clears the refusal (the fake client is gone by now)',
+      );
     } finally {
       fake.kill('SIGKILL');
       sup.close();
@@ -183,10 +265,16 @@ describe('DHCP clients of DHCP networks', () => {
     const ep = state.endpoint(EP)!;
     const fake = await fakeClient(dir);
     try {
-      writeFileSync(path.join(dir, `${EP}.report`), report({ event: 'bound', ip: '10.1.2.200', mask: '24', serverid: '10.1.2.117' }));
+      writeFileSync(
+        path.join(dir, `${EP}.report`),
+        report({ event: 'bound', ip: '10.1.2.200', mask: '24', serverid: '10.1.2.117' }),
+      );
       const s = clients.status(ep)!;
       assert.deepEqual([s.State, s.Address, s.Server], ['no lease', null, null]);
-      assert.equal(s.Reason, 'the lease of 10.1.2.200 is from server 10.1.2.117, not from ovs.bridge.dhcp_server=10.1.2.1; refused, asking again');
+      assert.equal(
+        s.Reason,
+        'the lease of 10.1.2.200 is from server 10.1.2.117, not from ovs.bridge.dhcp_server=10.1.2.1; refused, asking again',
+      );
     } finally {
       fake.kill('SIGKILL');
       sup.close();
@@ -257,12 +345,23 @@ describe('DHCP clients of DHCP networks', () => {
 });
 
 describe('resolvConfFor', () => {
-  it('writes the lease name servers and domain, and keeps Docker\'s options lines', () => {
+  it("writes the lease name servers and domain, and keeps Docker's options lines", () => {
     const out = resolvConfFor(
-      { address: '10.1.2.3', prefixLength: 24, router: undefined, dns: ['10.1.2.1', '10.1.2.2'], domain: 'lab.test', leaseSeconds: 600, serverId: '10.1.2.1' },
+      {
+        address: '10.1.2.3',
+        prefixLength: 24,
+        router: undefined,
+        dns: ['10.1.2.1', '10.1.2.2'],
+        domain: 'lab.test',
+        leaseSeconds: 600,
+        serverId: '10.1.2.1',
+      },
       'eth0',
       'nameserver 127.0.0.11\noptions ndots:0\n',
     );
-    assert.equal(out, '# written by dovesnap from the DHCP lease of eth0 (server 10.1.2.1)\nsearch lab.test\nnameserver 10.1.2.1\nnameserver 10.1.2.2\noptions ndots:0\n');
+    assert.equal(
+      out,
+      '# written by dovesnap from the DHCP lease of eth0 (server 10.1.2.1)\nsearch lab.test\nnameserver 10.1.2.1\nnameserver 10.1.2.2\noptions ndots:0\n',
+    );
   });
 });

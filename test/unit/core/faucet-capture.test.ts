@@ -15,10 +15,27 @@ const CAPTURE = { 'dovesnap.faucet.capture': 'true' };
 
 function network(raw: Record<string, string> = {}): NetworkRecord {
   const rawOptions = { 'ovs.bridge.dpid': '0x1', ...raw };
-  return { id: NET1, name: 'net1', options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: 'ovsbr-a1a1a', datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet: true };
+  return {
+    id: NET1,
+    name: 'net1',
+    options: parseNetworkOptions(rawOptions),
+    rawOptions,
+    bridgeName: 'ovsbr-a1a1a',
+    datapathType: 'netdev',
+    controllers: [],
+    ipv4: [],
+    internal: false,
+    localFaucet: true,
+  };
 }
 
-function endpoint(n: number, ofport: number, name: string, labels: Record<string, string> = {}, patch: Partial<EndpointRecord> = {}): EndpointRecord {
+function endpoint(
+  n: number,
+  ofport: number,
+  name: string,
+  labels: Record<string, string> = {},
+  patch: Partial<EndpointRecord> = {},
+): EndpointRecord {
   const id = `e${n}`.repeat(32);
   return endpointRecord({
     id,
@@ -43,7 +60,9 @@ function store(n: NetworkRecord, eps: EndpointRecord[]): StateStore {
 
 /** Ports on the bridge as OVSDB lists them: [name, ofport, external ids]. */
 function bridge(list: readonly [string, number, Record<string, string>][]): Map<string, BridgePort[]> {
-  return new Map([[NET1, list.map(([name, ofport, ids]) => ({ name, ofport, externalIds: { 'dovesnap-network-id': NET1, ...ids } }))]]);
+  return new Map([
+    [NET1, list.map(([name, ofport, ids]) => ({ name, ofport, externalIds: { 'dovesnap-network-id': NET1, ...ids } }))],
+  ]);
 }
 
 function onlyDp(dps: FaucetDpSpec[]): FaucetDpSpec {
@@ -58,8 +77,20 @@ function port(dp: FaucetDpSpec, number: number): FaucetPortSpec | undefined {
 describe('capture ports (label dovesnap.faucet.capture)', () => {
   it('a capture port beside two containers: output-only, no VLAN, no ACL, and mirrors both; theirs are unchanged', () => {
     const n = network({ 'ovs.bridge.default_acl': 'allow' });
-    const dp = onlyDp(desiredDps(store(n, [endpoint(1, 1, '/a'), endpoint(2, 2, '/b'), endpoint(3, 3, '/tap', CAPTURE)]), ACLS, new Map()));
-    assert.deepEqual(port(dp, 3), { number: 3, description: '/tap c3c3c', outputOnly: true, capture: true, mirror: [1, 2] });
+    const dp = onlyDp(
+      desiredDps(
+        store(n, [endpoint(1, 1, '/a'), endpoint(2, 2, '/b'), endpoint(3, 3, '/tap', CAPTURE)]),
+        ACLS,
+        new Map(),
+      ),
+    );
+    assert.deepEqual(port(dp, 3), {
+      number: 3,
+      description: '/tap c3c3c',
+      outputOnly: true,
+      capture: true,
+      mirror: [1, 2],
+    });
     assert.deepEqual(port(dp, 1), { number: 1, description: '/a c1c1c', nativeVlan: 100, aclsIn: ['allow'] });
     assert.deepEqual(port(dp, 2), { number: 2, description: '/b c2c2c', nativeVlan: 100, aclsIn: ['allow'] });
     // LOCAL is not listed: everything it carries crosses a listed port.
@@ -72,7 +103,11 @@ describe('capture ports (label dovesnap.faucet.capture)', () => {
   });
 
   it("mirrors add_ports ports (native and trunk), not the coprocessor port, the mirror link or a nat network's gateway", () => {
-    const n = network({ 'ovs.bridge.mode': 'nat', 'ovs.bridge.add_ports': 'eno1/8,trunk/9//t20+t30', 'ovs.bridge.add_copro_ports': 'cp0/7' });
+    const n = network({
+      'ovs.bridge.mode': 'nat',
+      'ovs.bridge.add_ports': 'eno1/8,trunk/9//t20+t30',
+      'ovs.bridge.add_copro_ports': 'cp0/7',
+    });
     const ports = bridge([
       ['eno1', 8, { 'dovesnap-host-port': 'true' }],
       ['trunk', 9, { 'dovesnap-host-port': 'true' }],
@@ -87,55 +122,111 @@ describe('capture ports (label dovesnap.faucet.capture)', () => {
 
   it('a mirror-labelled port is listed by the mirror link and by the capture port: FAUCET copies it to both', () => {
     const link = bridge([[`dsmn${NET1.slice(0, 10)}`, 99, { 'dovesnap-host-port': 'mirror' }]]);
-    const dp = onlyDp(desiredDps(store(network(), [endpoint(1, 1, '/a'), endpoint(2, 2, '/loud', { 'dovesnap.faucet.mirror': 'true' }), endpoint(3, 3, '/tap', CAPTURE)]), ACLS, link));
+    const dp = onlyDp(
+      desiredDps(
+        store(network(), [
+          endpoint(1, 1, '/a'),
+          endpoint(2, 2, '/loud', { 'dovesnap.faucet.mirror': 'true' }),
+          endpoint(3, 3, '/tap', CAPTURE),
+        ]),
+        ACLS,
+        link,
+      ),
+    );
     assert.deepEqual(port(dp, 99), { number: 99, description: 'mirror link of ovsbr-a1a1a', mirror: [2] });
     assert.deepEqual(port(dp, 3)?.mirror, [1, 2]);
   });
 
   it('several capture ports on one network each mirror every VLAN port, and never one another', () => {
-    const dp = onlyDp(desiredDps(store(network(), [endpoint(1, 1, '/a'), endpoint(2, 2, '/b'), endpoint(3, 3, '/tap1', CAPTURE), endpoint(4, 4, '/tap2', CAPTURE)]), ACLS, new Map()));
+    const dp = onlyDp(
+      desiredDps(
+        store(network(), [
+          endpoint(1, 1, '/a'),
+          endpoint(2, 2, '/b'),
+          endpoint(3, 3, '/tap1', CAPTURE),
+          endpoint(4, 4, '/tap2', CAPTURE),
+        ]),
+        ACLS,
+        new Map(),
+      ),
+    );
     assert.deepEqual(port(dp, 3)?.mirror, [1, 2]);
     assert.deepEqual(port(dp, 4)?.mirror, [1, 2]);
   });
 
   it('per network: NET:true captures on that network only', () => {
     const labels = { 'dovesnap.faucet.capture': 'other:true/net1:false' };
-    const dp = onlyDp(desiredDps(store(network(), [endpoint(1, 1, '/a'), endpoint(3, 3, '/tap', labels)]), ACLS, new Map()));
+    const dp = onlyDp(
+      desiredDps(store(network(), [endpoint(1, 1, '/a'), endpoint(3, 3, '/tap', labels)]), ACLS, new Map()),
+    );
     assert.deepEqual(port(dp, 3), { number: 3, description: '/tap c3c3c', nativeVlan: 100 });
   });
 
   it('a capture label that does not parse keeps the port out of FAUCET (closed), with the reason', () => {
-    const e = endpoint(3, 3, '/tap', {}, { labels: undefined, blockedReason: 'invalid value "maybe" for label dovesnap.faucet.capture: expected true or false' });
+    const e = endpoint(
+      3,
+      3,
+      '/tap',
+      {},
+      {
+        labels: undefined,
+        blockedReason: 'invalid value "maybe" for label dovesnap.faucet.capture: expected true or false',
+      },
+    );
     const dp = onlyDp(desiredDps(store(network(), [endpoint(1, 1, '/a'), e]), ACLS, new Map()));
     assert.equal(port(dp, 3), undefined);
   });
 
   it('ready ports and spares are mirrored too, so a container taking one changes nothing FAUCET enforces', () => {
     const n = network();
-    const ready = bridge([['dsqaaaaaaaaaaaa', 5, { 'dovesnap-ready-port': 'dsraaaaaaaaaaaa' }], ['dsqbbbbbbbbbbbb', 6, { 'dovesnap-ready-port': 'dsrbbbbbbbbbbbb' }]]);
+    const ready = bridge([
+      ['dsqaaaaaaaaaaaa', 5, { 'dovesnap-ready-port': 'dsraaaaaaaaaaaa' }],
+      ['dsqbbbbbbbbbbbb', 6, { 'dovesnap-ready-port': 'dsrbbbbbbbbbbbb' }],
+    ]);
     const spares = new Map([[NET1, [7, 8]]]);
     const tap = endpoint(3, 3, '/tap', CAPTURE);
     const before = onlyDp(desiredDps(store(n, [endpoint(1, 1, '/a'), tap]), ACLS, ready, new Set(), new Set(), spares));
     assert.deepEqual(port(before, 3)?.mirror, [1, 5, 6, 7, 8]);
     // A container takes ready port 5 (its OVSDB row becomes the endpoint's) and another spare 7.
-    const taken = bridge([['dsqaaaaaaaaaaaa', 5, { 'dovesnap-endpoint-id': 'e4'.repeat(32) }], ['dsqbbbbbbbbbbbb', 6, { 'dovesnap-ready-port': 'dsrbbbbbbbbbbbb' }]]);
-    const joined = [endpoint(1, 1, '/a'), tap, endpoint(4, 5, '/b', {}, { hostIf: 'dsqaaaaaaaaaaaa', pooled: true }), endpoint(5, 7, '/c')];
+    const taken = bridge([
+      ['dsqaaaaaaaaaaaa', 5, { 'dovesnap-endpoint-id': 'e4'.repeat(32) }],
+      ['dsqbbbbbbbbbbbb', 6, { 'dovesnap-ready-port': 'dsrbbbbbbbbbbbb' }],
+    ]);
+    const joined = [
+      endpoint(1, 1, '/a'),
+      tap,
+      endpoint(4, 5, '/b', {}, { hostIf: 'dsqaaaaaaaaaaaa', pooled: true }),
+      endpoint(5, 7, '/c'),
+    ];
     const after = onlyDp(desiredDps(store(n, joined), ACLS, taken, new Set(), new Set(), spares));
     assert.deepEqual(port(after, 3)?.mirror, [1, 5, 6, 7, 8]);
-    assert.equal(policyKey([after]), policyKey([before]), 'only descriptions differ: no FAUCET reload for the two starts');
+    assert.equal(
+      policyKey([after]),
+      policyKey([before]),
+      'only descriptions differ: no FAUCET reload for the two starts',
+    );
   });
 
   it('on an anti-spoofing network the capture port gets no ACL; the other ports get theirs', () => {
     const n = network({ 'ovs.bridge.antispoof': 'true' });
     const m = managedState(store(n, [endpoint(1, 1, '/a'), endpoint(3, 3, '/tap', CAPTURE)]), '', ACLS, new Map());
     const dp = onlyDp([...m.dps]);
-    assert.deepEqual(port(dp, 3), { number: 3, description: '/tap c3c3c', outputOnly: true, capture: true, mirror: [1] });
+    assert.deepEqual(port(dp, 3), {
+      number: 3,
+      description: '/tap c3c3c',
+      outputOnly: true,
+      capture: true,
+      mirror: [1],
+    });
     assert.equal(port(dp, 1)?.aclsIn?.length, 1);
     assert.equal(m.acls?.length, 1, 'one anti-spoofing ACL, for /a only');
   });
 
   it('withCaptureLists leaves a DP without capture ports as it is', () => {
-    const ports: FaucetPortSpec[] = [{ number: 1, description: 'a', nativeVlan: 100 }, { number: 99, description: 'm', mirror: [1] }];
+    const ports: FaucetPortSpec[] = [
+      { number: 1, description: 'a', nativeVlan: 100 },
+      { number: 99, description: 'm', mirror: [1] },
+    ];
     assert.deepEqual(withCaptureLists(ports), ports);
   });
 });

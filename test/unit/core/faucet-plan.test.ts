@@ -26,8 +26,24 @@ describe('spare ports', () => {
 
   it('a freed number comes back as a spare; too many are trimmed', () => {
     assert.deepEqual(nextSpares([5, 6, 7, 8, 3], new Set([1, 2, 4]), 8), [3, 5, 6, 7, 8]);
-    assert.equal(nextSpares(Array.from({ length: 32 }, (_, i) => i + 1), new Set(), 8).length, 32, 'kept up to the bound');
-    assert.equal(nextSpares(Array.from({ length: 40 }, (_, i) => i + 1), new Set(), 8).length, 16, 'past it, trimmed to twice the target');
+    assert.equal(
+      nextSpares(
+        Array.from({ length: 32 }, (_, i) => i + 1),
+        new Set(),
+        8,
+      ).length,
+      32,
+      'kept up to the bound',
+    );
+    assert.equal(
+      nextSpares(
+        Array.from({ length: 40 }, (_, i) => i + 1),
+        new Set(),
+        8,
+      ).length,
+      16,
+      'past it, trimmed to twice the target',
+    );
   });
 
   it('off when the target is 0', () => {
@@ -51,7 +67,11 @@ describe('policy keys', () => {
 
 describe('preallocatedNumbers', () => {
   it("gives N numbers to containers: the reserved ones and those of the bridge's other ports are skipped", () => {
-    const o = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.preallocate_ports': '10', 'ovs.bridge.lbport': '5' });
+    const o = parseNetworkOptions({
+      'ovs.bridge.dpid': '1',
+      'ovs.bridge.preallocate_ports': '10',
+      'ovs.bridge.lbport': '5',
+    });
     // A coprocessor port that OVS numbered 1 (no number asked for) does not take one of the ten.
     assert.deepEqual(preallocatedNumbers(o, new Set([1])), [2, 3, 4, 6, 7, 8, 9, 10, 11, 12]);
     assert.equal(preallocatedNumbers(o).length, 10);

@@ -74,7 +74,11 @@ interface RaiseObservation {
 
 class ObservingHostNet extends FakeHostNet {
   readonly raises: RaiseObservation[] = [];
-  observe: (name: string) => RaiseObservation = (name) => ({ name, faucetRunsCurrentFile: false, portInLoadedFile: false });
+  observe: (name: string) => RaiseObservation = (name) => ({
+    name,
+    faucetRunsCurrentFile: false,
+    portInLoadedFile: false,
+  });
   override async setLinkUp(name: string): Promise<void> {
     this.raises.push(this.observe(name));
     return super.setLinkUp(name);
@@ -95,7 +99,15 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spares = '0', control: { quietMs?: number; maxDeferMs?: number; verifyAfterMs?: number; coldStartWindowMs?: number } = {}, timeoutMs = '5000', env: Record<string, string> = {}): Promise<Rig> {
+async function rig(
+  initial: string,
+  judge?: FaucetJudge,
+  reloadDelayMs = 2,
+  spares = '0',
+  control: { quietMs?: number; maxDeferMs?: number; verifyAfterMs?: number; coldStartWindowMs?: number } = {},
+  timeoutMs = '5000',
+  env: Record<string, string> = {},
+): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
@@ -103,7 +115,13 @@ async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spar
   await writeFile(path, initial);
   const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs, ...(judge && { judge }) });
   cleanups.push(() => fake.close());
-  const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: timeoutMs, DOVESNAP_SPARE_PORTS: spares, ...env });
+  const settings = loadSettings({
+    FAUCET_PREFIX: dir,
+    DOVESNAP_FAUCET_METRICS: fake.metricsUrl,
+    DOVESNAP_FAUCET_TIMEOUT_MS: timeoutMs,
+    DOVESNAP_SPARE_PORTS: spares,
+    ...env,
+  });
   assert.equal(settings.faucetConfigPath, path);
   const state = new StateStore();
   const vs = new FakeVSwitch();
@@ -114,7 +132,11 @@ async function rig(initial: string, judge?: FaucetJudge, reloadDelayMs = 2, spar
     const text = readFileSync(path, 'utf8');
     const loaded = /hashes="([0-9a-f]*)"/.exec(fake.metricsText())?.[1];
     const ofport = state.allEndpoints().find((e) => e.hostIf === name)?.ofport;
-    return { name, faucetRunsCurrentFile: loaded === sha256(text), portInLoadedFile: ofport !== undefined && dpPorts(text, 'net1').includes(ofport) };
+    return {
+      name,
+      faucetRunsCurrentFile: loaded === sha256(text),
+      portInLoadedFile: ofport !== undefined && dpPorts(text, 'net1').includes(ofport),
+    };
   };
   return { path, fake, state, vs, host, view };
 }
@@ -126,16 +148,44 @@ function dpPorts(text: string, dp: string): number[] {
 
 async function addNetwork(r: Rig, raw: Record<string, string> = {}): Promise<NetworkRecord> {
   const rawOptions = { 'ovs.bridge.dpid': '0x10', ...raw };
-  const n: NetworkRecord = { id: NET1, name: 'net1', options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: defaultBridgeName(NET1), datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet: true };
-  await r.vs.ensureBridge({ name: n.bridgeName, datapathType: 'netdev', dpid: n.options.dpid, controllers: [], failMode: 'standalone', externalIds: {} });
+  const n: NetworkRecord = {
+    id: NET1,
+    name: 'net1',
+    options: parseNetworkOptions(rawOptions),
+    rawOptions,
+    bridgeName: defaultBridgeName(NET1),
+    datapathType: 'netdev',
+    controllers: [],
+    ipv4: [],
+    internal: false,
+    localFaucet: true,
+  };
+  await r.vs.ensureBridge({
+    name: n.bridgeName,
+    datapathType: 'netdev',
+    dpid: n.options.dpid,
+    controllers: [],
+    failMode: 'standalone',
+    externalIds: {},
+  });
   r.state.putNetwork(n);
   return n;
 }
 
 /** An endpoint with its veth (down, as the driver leaves it); `container` undefined: not resolved yet. */
-async function addEndpoint(r: Rig, id: string, ofport: number, container?: { name: string; labels?: Record<string, string> }): Promise<EndpointRecord> {
+async function addEndpoint(
+  r: Rig,
+  id: string,
+  ofport: number,
+  container?: { name: string; labels?: Record<string, string> },
+): Promise<EndpointRecord> {
   const names = vethNamesFor(id);
-  await r.host.createVeth({ names, containerMac: '0e:00:00:00:00:01', mtu: undefined, disableContainerTxOffload: true });
+  await r.host.createVeth({
+    names,
+    containerMac: '0e:00:00:00:00:01',
+    mtu: undefined,
+    disableContainerTxOffload: true,
+  });
   const labels = container?.labels ?? {};
   const e = endpointRecord({
     id,
@@ -171,11 +221,23 @@ describe('createFaucetView', () => {
     await r.view.sync('test');
     const text = await readFile(r.path, 'utf8');
     assert.ok(text.startsWith(OPERATOR.trimEnd().split('\ndps:')[0] ?? ''), 'operator text before dps: is kept');
-    const doc = parse(text, { intAsBigInt: true }) as { dps: Record<string, { dp_id: bigint; description: string; interfaces: Record<string, { description: string; native_vlan?: number }> }> };
+    const doc = parse(text, { intAsBigInt: true }) as {
+      dps: Record<
+        string,
+        {
+          dp_id: bigint;
+          description: string;
+          interfaces: Record<string, { description: string; native_vlan?: number }>;
+        }
+      >;
+    };
     assert.deepEqual(Object.keys(doc.dps).sort(), ['core-sw1', 'net1']);
     assert.equal(doc.dps['net1']?.dp_id, 0x10n);
     assert.equal(doc.dps['net1']?.description, `dovesnap network ${NET1}`);
-    assert.deepEqual(dpPorts(text, 'net1').sort((a, b) => a - b), [1, OFPP_LOCAL]);
+    assert.deepEqual(
+      dpPorts(text, 'net1').sort((a, b) => a - b),
+      [1, OFPP_LOCAL],
+    );
     assert.equal(doc.dps['net1']?.interfaces['1']?.description, '/web c1e1e');
     assert.match(r.fake.metricsText(), new RegExp(`hashes="${sha256(text)}"`));
   });
@@ -185,15 +247,24 @@ describe('createFaucetView', () => {
     const net = await addNetwork(r, { 'ovs.bridge.add_ports': 'eno1/8/allow' });
     await r.vs.addPort({ bridge: net.bridgeName, name: 'eno1', ofportRequest: 8, externalIds: {} });
     await r.view.sync('test');
-    const doc = parse(await readFile(r.path, 'utf8')) as { dps: Record<string, { interfaces: Record<string, { description: string; acls_in?: string[] }> }> };
-    assert.deepEqual(doc.dps['net1']?.interfaces['8'], { description: 'Physical interface eno1', native_vlan: 100, acls_in: ['allow'] });
+    const doc = parse(await readFile(r.path, 'utf8')) as {
+      dps: Record<string, { interfaces: Record<string, { description: string; acls_in?: string[] }> }>;
+    };
+    assert.deepEqual(doc.dps['net1']?.interfaces['8'], {
+      description: 'Physical interface eno1',
+      native_vlan: 100,
+      acls_in: ['allow'],
+    });
   });
 
   it('brings up the host end of each opened port only after FAUCET runs a config with it; never the others', async () => {
     const r = await rig(OPERATOR);
     await addNetwork(r);
     const web = await addEndpoint(r, EP_WEB, 1, { name: '/web' });
-    const blocked = await addEndpoint(r, EP_BLOCKED, 2, { name: '/blocked', labels: { 'dovesnap.faucet.portacl': 'nosuch' } });
+    const blocked = await addEndpoint(r, EP_BLOCKED, 2, {
+      name: '/blocked',
+      labels: { 'dovesnap.faucet.portacl': 'nosuch' },
+    });
     const pending = await addEndpoint(r, EP_PENDING, 3);
     await r.view.sync('first');
 
@@ -208,7 +279,9 @@ describe('createFaucetView', () => {
     await writeFile(r.path, text.replace('acls:\n', 'acls:\n  nosuch:\n    - rule:\n        actions: {allow: 0}\n'));
     await r.view.sync('acl defined');
     assert.equal(r.state.endpoint(EP_BLOCKED)?.blockedReason, undefined);
-    assert.deepEqual(r.host.raises.slice(1), [{ name: blocked.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true }]);
+    assert.deepEqual(r.host.raises.slice(1), [
+      { name: blocked.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true },
+    ]);
     assert.equal(isUp(r, blocked), true);
     assert.equal(isUp(r, pending), false);
   });
@@ -221,7 +294,12 @@ describe('createFaucetView', () => {
     // FAUCET, as in a cold start: it misses web's first link-up, and sees it after a bounce.
     r.fake.portStatus = () => [
       { dpId: 0x10n, port: 1, description: 'dovesnap spare port', up: false },
-      { dpId: 0x10n, port: 1, description: '/web c1', up: isUp(r, missed) && (r.host.downs.get(missed.hostIf) ?? 0) > 0 },
+      {
+        dpId: 0x10n,
+        port: 1,
+        description: '/web c1',
+        up: isUp(r, missed) && (r.host.downs.get(missed.hostIf) ?? 0) > 0,
+      },
       { dpId: 0x10n, port: 2, description: '/db c2', up: isUp(r, seen) },
     ];
     await r.view.sync('test');
@@ -242,10 +320,18 @@ describe('createFaucetView', () => {
     r.fake.portStatus = () => [
       { dpId: 0x10n, port: 1, description: 'dovesnap spare port', up: true },
       { dpId: 0x10n, port: 1, description: '/web c1e1e', up: true, dpName: 'an-earlier-network' },
-      { dpId: 0x10n, port: 1, description: '/web c1e1e', up: isUp(r, missed) && (r.host.downs.get(missed.hostIf) ?? 0) > 0 },
+      {
+        dpId: 0x10n,
+        port: 1,
+        description: '/web c1e1e',
+        up: isUp(r, missed) && (r.host.downs.get(missed.hostIf) ?? 0) > 0,
+      },
     ];
     await r.view.sync('test');
-    await waitFor(async () => (r.host.downs.get(missed.hostIf) ?? 0) > 0, 'the missed port bounced despite the stale series');
+    await waitFor(
+      async () => (r.host.downs.get(missed.hostIf) ?? 0) > 0,
+      'the missed port bounced despite the stale series',
+    );
     await waitFor(async () => isUp(r, missed), 'and up again');
     await new Promise((res) => setTimeout(res, 300));
     assert.equal(r.host.downs.get(missed.hostIf), 1, 'once: the live series says up after the bounce');
@@ -297,7 +383,12 @@ describe('createFaucetView', () => {
   it('raises again a host interface (added, or added by hand) that is up while FAUCET reports it down; never one that is down; at most three times', async () => {
     const r = await rig(OPERATOR, undefined, 2, '0', { verifyAfterMs: 30 });
     const n = await addNetwork(r);
-    for (const [name, number, up] of [['eno2', 5, true], ['eno3', 6, true], ['eno4', 7, false], ['eno5', 8, true]] as const) {
+    for (const [name, number, up] of [
+      ['eno2', 5, true],
+      ['eno3', 6, true],
+      ['eno4', 7, false],
+      ['eno5', 8, true],
+    ] as const) {
       r.host.links.set(name, { peer: '', mac: '0e:00:00:00:00:09', up });
       await r.vs.addPort({ bridge: n.bridgeName, name, ofportRequest: number, externalIds: {} });
     }
@@ -333,7 +424,14 @@ describe('createFaucetView', () => {
       '',
     ].join('\n');
     await writeFile(r.path, text);
-    assert.deepEqual(await r.view.foreignDps(), new Map([['core-sw1', 1n], ['lab-sw', 0x20n], ['net1', 0x10n]]));
+    assert.deepEqual(
+      await r.view.foreignDps(),
+      new Map([
+        ['core-sw1', 1n],
+        ['lab-sw', 0x20n],
+        ['net1', 0x10n],
+      ]),
+    );
   });
 
   it('close() waits for a FAUCET write in flight until FAUCET confirmed it', async () => {
@@ -345,7 +443,11 @@ describe('createFaucetView', () => {
     await r.view.close();
     const text = await readFile(r.path, 'utf8');
     assert.ok(dpPorts(text, 'net1').includes(1), 'the write happened');
-    assert.match(r.fake.metricsText(), new RegExp(`hashes="${sha256(text)}"`), 'FAUCET confirmed it before close() returned');
+    assert.match(
+      r.fake.metricsText(),
+      new RegExp(`hashes="${sha256(text)}"`),
+      'FAUCET confirmed it before close() returned',
+    );
     await pending;
   });
 
@@ -365,7 +467,10 @@ describe('createFaucetView', () => {
       await addNetwork(r);
       await r.view.sync('network named');
       const first = await readFile(r.path, 'utf8');
-      assert.deepEqual(dpPorts(first, 'net1').sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, OFPP_LOCAL]);
+      assert.deepEqual(
+        dpPorts(first, 'net1').sort((a, b) => a - b),
+        [1, 2, 3, 4, 5, 6, 7, 8, OFPP_LOCAL],
+      );
       const reloads = r.fake.reloadCalls;
       const web = await addEndpoint(r, EP_WEB, 1, { name: '/web' });
       await r.view.sync('container joined');
@@ -373,7 +478,10 @@ describe('createFaucetView', () => {
       assert.equal(r.fake.reloadCalls, reloads, 'no FAUCET reload was needed to open it');
       assert.equal(await readFile(r.path, 'utf8'), first, 'its name waits for a quiet moment');
       // The file is written a moment before FAUCET is told to reload it (seen failing under load).
-      await waitFor(async () => (await readFile(r.path, 'utf8')).includes('/web c1e1e') && r.fake.reloadCalls > reloads, 'the deferred description write and its reload');
+      await waitFor(
+        async () => (await readFile(r.path, 'utf8')).includes('/web c1e1e') && r.fake.reloadCalls > reloads,
+        'the deferred description write and its reload',
+      );
       assert.equal(r.fake.reloadCalls, reloads + 1, 'one reload for the names');
     });
 
@@ -381,7 +489,10 @@ describe('createFaucetView', () => {
       const without = await rig(OPERATOR, undefined, 2, '0', {}, '5000', { DOVESNAP_READY_PORTS: '0' });
       await addNetwork(without, { 'ovs.bridge.preallocate_ports': '4' });
       await without.view.sync('network named');
-      assert.deepEqual(dpPorts(await readFile(without.path, 'utf8'), 'net1').sort((a, b) => a - b), [1, 2, 3, 4, OFPP_LOCAL]);
+      assert.deepEqual(
+        dpPorts(await readFile(without.path, 'utf8'), 'net1').sort((a, b) => a - b),
+        [1, 2, 3, 4, OFPP_LOCAL],
+      );
       const withReady = await rig(OPERATOR, undefined, 2, '0', {}, '5000', { DOVESNAP_READY_PORTS: '8' });
       await addNetwork(withReady, { 'ovs.bridge.preallocate_ports': '4' });
       await withReady.view.sync('network named');
@@ -392,10 +503,14 @@ describe('createFaucetView', () => {
       const spareCount = async (readyPorts: string): Promise<number> => {
         const r = await rig(OPERATOR, undefined, 2, '32', {}, '5000', { DOVESNAP_READY_PORTS: readyPorts });
         await addNetwork(r);
-        for (let i = 1; i <= 40; i++) await addEndpoint(r, `${i.toString(16).padStart(4, '0')}${'e'.repeat(60)}`, i, { name: `/c${i}` });
+        for (let i = 1; i <= 40; i++)
+          await addEndpoint(r, `${i.toString(16).padStart(4, '0')}${'e'.repeat(60)}`, i, { name: `/c${i}` });
         await r.view.sync('forty containers');
-        const doc = parse(await readFile(r.path, 'utf8')) as { dps: Record<string, { interfaces: Record<string, { description?: string }> }> };
-        return Object.values(doc.dps['net1']?.interfaces ?? {}).filter((p) => p.description === SPARE_DESCRIPTION).length;
+        const doc = parse(await readFile(r.path, 'utf8')) as {
+          dps: Record<string, { interfaces: Record<string, { description?: string }> }>;
+        };
+        return Object.values(doc.dps['net1']?.interfaces ?? {}).filter((p) => p.description === SPARE_DESCRIPTION)
+          .length;
       };
       assert.equal(await spareCount('0'), 20, 'without ready ports: half the containers, within DOVESNAP_SPARE_PORTS');
       // Seen at N = 500: spares grown with the network cost two whole-DP reloads the ready ports made useless.
@@ -427,7 +542,10 @@ describe('createFaucetView', () => {
       const e = await addEndpoint(r, EP_WEB, 1, { name: '/web', labels: { 'dovesnap.faucet.portacl': 'poison' } });
       await r.view.sync('container joined');
       assert.equal(r.fake.reloadCalls, reloads + 1, 'written at once');
-      assert.deepEqual(r.host.raises.find((x) => x.name === e.hostIf), { name: e.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true });
+      assert.deepEqual(
+        r.host.raises.find((x) => x.name === e.hostIf),
+        { name: e.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true },
+      );
     });
 
     it("an operator's edit since the last confirmed write is repaired by the next sync, even with nothing new to say", async () => {
@@ -441,7 +559,7 @@ describe('createFaucetView', () => {
       assert.equal(await readFile(r.path, 'utf8'), good);
     });
 
-    it('fileChanged ignores dovesnap\'s own writes and mends an operator\'s edit', async () => {
+    it("fileChanged ignores dovesnap's own writes and mends an operator's edit", async () => {
       const r = await rig(OPERATOR, undefined, 2, '8', { quietMs: 100 });
       await addNetwork(r);
       await r.view.sync('network named');
@@ -461,7 +579,10 @@ describe('createFaucetView', () => {
       const before = r.vs.calls.get('getBridge') ?? 0;
       await addEndpoint(r, EP_WEB, 1, { name: '/web', labels: { 'dovesnap.faucet.portacl': 'poison' } });
       await Promise.all(Array.from({ length: 40 }, (_, i) => r.view.sync(`request ${i}`)));
-      assert.ok((r.vs.calls.get('getBridge') ?? 0) - before <= 2, `bridge read ${(r.vs.calls.get('getBridge') ?? 0) - before} times`);
+      assert.ok(
+        (r.vs.calls.get('getBridge') ?? 0) - before <= 2,
+        `bridge read ${(r.vs.calls.get('getBridge') ?? 0) - before} times`,
+      );
       assert.ok(dpPorts(await readFile(r.path, 'utf8'), 'net1').includes(1));
     });
 
@@ -493,17 +614,27 @@ describe('createFaucetView', () => {
       const plain = await opened(EP_GOOD, 2);
       const labelled = await opened(EP_WEB, 3);
       const reloads = r.fake.reloadCalls;
-      r.state.updateEndpoint(EP_GOOD, { container: { id: 'c5', name: '/db', labels: {} }, labels: parseContainerLabels({}, 'net1') });
+      r.state.updateEndpoint(EP_GOOD, {
+        container: { id: 'c5', name: '/db', labels: {} },
+        labels: parseContainerLabels({}, 'net1'),
+      });
       await r.view.sync('db joined');
       assert.equal(r.host.downs.get(plain.hostIf), undefined, 'its entry is the spare it runs under');
       assert.equal(isUp(r, plain), true);
       assert.equal(r.fake.reloadCalls, reloads, 'and nothing needed writing');
 
       const acl = { 'dovesnap.faucet.portacl': 'poison' };
-      r.state.updateEndpoint(EP_WEB, { container: { id: 'c1', name: '/web', labels: acl }, labels: parseContainerLabels(acl, 'net1') });
+      r.state.updateEndpoint(EP_WEB, {
+        container: { id: 'c1', name: '/web', labels: acl },
+        labels: parseContainerLabels(acl, 'net1'),
+      });
       await r.view.sync('web joined');
       assert.equal(r.host.downs.get(labelled.hostIf), 1, 'taken down');
-      assert.deepEqual(r.host.raises.find((x) => x.name === labelled.hostIf), { name: labelled.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true }, 'raised again only under its own entry');
+      assert.deepEqual(
+        r.host.raises.find((x) => x.name === labelled.hostIf),
+        { name: labelled.hostIf, faucetRunsCurrentFile: true, portInLoadedFile: true },
+        'raised again only under its own entry',
+      );
       assert.equal(isUp(r, labelled), true);
     });
 
@@ -520,7 +651,9 @@ describe('createFaucetView', () => {
     const r = await rig(OPERATOR, undefined, 2, '0', {}, '300');
     await addNetwork(r);
     r.fake.hung = true;
-    await assert.rejects(r.view.sync('while FAUCET is hung'), (err: unknown) => isDovesnapError(err, ErrorCode.FaucetTimeout));
+    await assert.rejects(r.view.sync('while FAUCET is hung'), (err: unknown) =>
+      isDovesnapError(err, ErrorCode.FaucetTimeout),
+    );
     assert.match(r.view.unhealthy() ?? '', /FAUCET has not confirmed a configuration since/);
     r.fake.hung = false;
     await addEndpoint(r, EP_WEB, 1, { name: '/web' });
@@ -542,7 +675,9 @@ describe('createFaucetView', () => {
 
     const bad = await addEndpoint(r, EP_BAD, 2, { name: '/bad', labels: { 'dovesnap.faucet.portacl': 'poison' } });
     const good = await addEndpoint(r, EP_GOOD, 3, { name: '/good' });
-    await assert.rejects(r.view.sync('two containers'), (err: unknown) => isDovesnapError(err, ErrorCode.FaucetRejected));
+    await assert.rejects(r.view.sync('two containers'), (err: unknown) =>
+      isDovesnapError(err, ErrorCode.FaucetRejected),
+    );
 
     const b = r.state.endpoint(EP_BAD);
     assert.match(b?.faucetRejected ?? '', /ACL poison cannot be used here/);
@@ -553,7 +688,10 @@ describe('createFaucetView', () => {
 
     const now = await readFile(r.path, 'utf8');
     assert.equal(now, renderFaucetConfig(lastGood, managedState(r.state, lastGood, definedAcls(lastGood), new Map())));
-    assert.deepEqual(dpPorts(now, 'net1').sort((x, y) => x - y), [1, 3, OFPP_LOCAL]);
+    assert.deepEqual(
+      dpPorts(now, 'net1').sort((x, y) => x - y),
+      [1, 3, OFPP_LOCAL],
+    );
     await r.fake.settle();
     assert.match(r.fake.metricsText(), new RegExp(`hashes="${sha256(now)}"`));
     assert.match(r.fake.metricsText(), /faucet_config_load_error 0\.0/);
@@ -577,19 +715,41 @@ describe('createFaucetView: ready ports', () => {
     await writeFile(path, OPERATOR);
     const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs: 2 });
     cleanups.push(() => fake.close());
-    const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_SPARE_PORTS: '0' });
+    const settings = loadSettings({
+      FAUCET_PREFIX: dir,
+      DOVESNAP_FAUCET_METRICS: fake.metricsUrl,
+      DOVESNAP_SPARE_PORTS: '0',
+    });
     const state = new StateStore();
     const vs = new FakeVSwitch();
     const host = new FakeHostNet();
     const flows = new Set<number>([3]);
-    const view = createFaucetView(settings, state, vs, host, silentLogger(), { reload: () => fake.reload(), readyCheckMs: 20, readyCheckAttempts: 3 }, { programmedPorts: async () => new Set(flows) });
+    const view = createFaucetView(
+      settings,
+      state,
+      vs,
+      host,
+      silentLogger(),
+      { reload: () => fake.reload(), readyCheckMs: 20, readyCheckAttempts: 3 },
+      { programmedPorts: async () => new Set(flows) },
+    );
     cleanups.push(() => view.close());
     const r = { path, fake, state, vs, host: new ObservingHostNet(), view };
     const n = await addNetwork(r);
     const ready = async (hostIf: string, ofport: number): Promise<void> => {
       const containerIf = hostIf.replace('dsq', 'dsr');
-      await host.createVeth({ names: { host: hostIf, container: containerIf }, containerMac: '0e:00:00:00:00:09', mtu: undefined, disableContainerTxOffload: true });
-      await vs.addPort({ bridge: n.bridgeName, name: hostIf, ofportRequest: ofport, externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-ready-port': containerIf } });
+      await host.createVeth({
+        names: { host: hostIf, container: containerIf },
+        containerMac: '0e:00:00:00:00:09',
+        mtu: undefined,
+        disableContainerTxOffload: true,
+      });
+      await vs.addPort({
+        bridge: n.bridgeName,
+        name: hostIf,
+        ofportRequest: ofport,
+        externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-ready-port': containerIf },
+      });
     };
     await ready('dsqaaaaaaaaaaaa', 3);
     await ready('dsqbbbbbbbbbbbb', 4);
@@ -606,19 +766,33 @@ describe('createFaucetView: ready ports', () => {
     };
     await settled('port 3 seen programmed', async () => view.runsReady?.(NET1, three) === true);
     await settled('port 4 removed', async () => !host.links.has(four.hostIf));
-    const doc = parse(await readFile(path, 'utf8')) as { dps: Record<string, { interfaces: Record<string, { opstatus_reconf?: boolean; description?: string }> }> };
-    assert.deepEqual(doc.dps['net1']?.interfaces['3'], { description: 'dovesnap ready port', native_vlan: 100, opstatus_reconf: false });
+    const doc = parse(await readFile(path, 'utf8')) as {
+      dps: Record<string, { interfaces: Record<string, { opstatus_reconf?: boolean; description?: string }> }>;
+    };
+    assert.deepEqual(doc.dps['net1']?.interfaces['3'], {
+      description: 'dovesnap ready port',
+      native_vlan: 100,
+      opstatus_reconf: false,
+    });
     assert.equal(view.runsReady?.(NET1, three), true);
     assert.equal(view.runsReady?.(NET1, four), false, 'the switch has no flows for it');
-    assert.equal((await vs.getBridge(n.bridgeName))?.ports.some((p) => p.name === four.hostIf), false, 'removed from the bridge');
+    assert.equal(
+      (await vs.getBridge(n.bridgeName))?.ports.some((p) => p.name === four.hostIf),
+      false,
+      'removed from the bridge',
+    );
     assert.equal(host.links.has(four.hostIf), false, 'its veth removed');
     await view.sync('again');
-    assert.equal(dpPorts(await readFile(path, 'utf8'), 'net1').includes(4), false, 'its entry gone with the next render');
+    assert.equal(
+      dpPorts(await readFile(path, 'utf8'), 'net1').includes(4),
+      false,
+      'its entry gone with the next render',
+    );
   });
 });
 
 describe('createFaucetView: a capture port (label dovesnap.faucet.capture)', () => {
-  it("lists ready ports without keeping them from being handed out, and a container taking one costs no FAUCET reload", async () => {
+  it('lists ready ports without keeping them from being handed out, and a container taking one costs no FAUCET reload', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dovesnap-view-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const path = join(dir, 'etc', 'faucet', 'faucet.yaml');
@@ -626,28 +800,74 @@ describe('createFaucetView: a capture port (label dovesnap.faucet.capture)', () 
     await writeFile(path, OPERATOR);
     const fake = await FakeFaucet.start({ configPath: path, reloadDelayMs: 2 });
     cleanups.push(() => fake.close());
-    const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: fake.metricsUrl, DOVESNAP_SPARE_PORTS: '0' });
+    const settings = loadSettings({
+      FAUCET_PREFIX: dir,
+      DOVESNAP_FAUCET_METRICS: fake.metricsUrl,
+      DOVESNAP_SPARE_PORTS: '0',
+    });
     const state = new StateStore();
     const vs = new FakeVSwitch();
     const host = new ObservingHostNet();
-    const view = createFaucetView(settings, state, vs, host, silentLogger(), { reload: () => fake.reload(), readyCheckMs: 20, readyCheckAttempts: 3, quietMs: 60_000 }, { programmedPorts: async () => new Set([3]) });
+    const view = createFaucetView(
+      settings,
+      state,
+      vs,
+      host,
+      silentLogger(),
+      { reload: () => fake.reload(), readyCheckMs: 20, readyCheckAttempts: 3, quietMs: 60_000 },
+      { programmedPorts: async () => new Set([3]) },
+    );
     cleanups.push(() => view.close());
     const r = { path, fake, state, vs, host, view };
     const n = await addNetwork(r);
     await addEndpoint(r, EP_BLOCKED, 1, { name: '/tap', labels: { 'dovesnap.faucet.capture': 'true' } });
     await addEndpoint(r, EP_WEB, 2, { name: '/web' });
-    await host.createVeth({ names: { host: 'dsqaaaaaaaaaaaa', container: 'dsraaaaaaaaaaaa' }, containerMac: '0e:00:00:00:00:09', mtu: undefined, disableContainerTxOffload: true });
-    await vs.addPort({ bridge: n.bridgeName, name: 'dsqaaaaaaaaaaaa', ofportRequest: 3, externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-ready-port': 'dsraaaaaaaaaaaa' } });
+    await host.createVeth({
+      names: { host: 'dsqaaaaaaaaaaaa', container: 'dsraaaaaaaaaaaa' },
+      containerMac: '0e:00:00:00:00:09',
+      mtu: undefined,
+      disableContainerTxOffload: true,
+    });
+    await vs.addPort({
+      bridge: n.bridgeName,
+      name: 'dsqaaaaaaaaaaaa',
+      ofportRequest: 3,
+      externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-ready-port': 'dsraaaaaaaaaaaa' },
+    });
     const three = { hostIf: 'dsqaaaaaaaaaaaa', containerIf: 'dsraaaaaaaaaaaa', ofport: 3 };
     await view.sync('capture port and a ready port');
-    const doc = parse(await readFile(path, 'utf8')) as { dps: Record<string, { interfaces: Record<string, { mirror?: number[]; output_only?: boolean; native_vlan?: number }> }> };
-    assert.deepEqual(doc.dps['net1']?.interfaces['1'], { description: '/tap c2e2e', mirror: [2, 3], output_only: true });
-    await waitFor(async () => view.runsReady?.(NET1, three) === true, 'the ready port handed out (its number is in the capture list only)');
+    const doc = parse(await readFile(path, 'utf8')) as {
+      dps: Record<
+        string,
+        { interfaces: Record<string, { mirror?: number[]; output_only?: boolean; native_vlan?: number }> }
+      >;
+    };
+    assert.deepEqual(doc.dps['net1']?.interfaces['1'], {
+      description: '/tap c2e2e',
+      mirror: [2, 3],
+      output_only: true,
+    });
+    await waitFor(
+      async () => view.runsReady?.(NET1, three) === true,
+      'the ready port handed out (its number is in the capture list only)',
+    );
     assert.deepEqual([...(view.mirroredNumbers?.(NET1) ?? [])], [], 'no number is held back for a capture list');
     // A container takes ready port 3: FAUCET already runs every entry as it must be.
     const reloads = fake.reloadCalls;
     await vs.setPortExternalIds(three.hostIf, { 'dovesnap-ready-port': '', 'dovesnap-endpoint-id': EP_GOOD });
-    state.putEndpoint(endpointRecord({ id: EP_GOOD, networkId: NET1, hostIf: three.hostIf, containerIf: three.containerIf, mac: '0e:00:00:00:00:05', ofport: 3, pooled: true, container: { id: 'c5', name: '/late', labels: {} }, labels: parseContainerLabels({}, 'net1') }));
+    state.putEndpoint(
+      endpointRecord({
+        id: EP_GOOD,
+        networkId: NET1,
+        hostIf: three.hostIf,
+        containerIf: three.containerIf,
+        mac: '0e:00:00:00:00:05',
+        ofport: 3,
+        pooled: true,
+        container: { id: 'c5', name: '/late', labels: {} },
+        labels: parseContainerLabels({}, 'net1'),
+      }),
+    );
     await view.sync('container /late joined');
     assert.equal(fake.reloadCalls, reloads, 'no reload: only a description changed');
   });
@@ -658,24 +878,60 @@ describe('createFaucetView: a restart', () => {
     const r = await rig(OPERATOR, undefined, 2, '4', { quietMs: 50, coldStartWindowMs: 0 });
     const n = await addNetwork(r);
     // Two ready ports hold 1 and 2; the spares go above them.
-    for (const [host, ofport] of [['dsqaaaaaaaaaaaa', 1], ['dsqbbbbbbbbbbbb', 2]] as const) {
-      await r.host.createVeth({ names: { host, container: host.replace('dsq', 'dsr') }, containerMac: '0e:00:00:00:00:09', mtu: undefined, disableContainerTxOffload: true });
-      await r.vs.addPort({ bridge: n.bridgeName, name: host, ofportRequest: ofport, externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-ready-port': host.replace('dsq', 'dsr') } });
+    for (const [host, ofport] of [
+      ['dsqaaaaaaaaaaaa', 1],
+      ['dsqbbbbbbbbbbbb', 2],
+    ] as const) {
+      await r.host.createVeth({
+        names: { host, container: host.replace('dsq', 'dsr') },
+        containerMac: '0e:00:00:00:00:09',
+        mtu: undefined,
+        disableContainerTxOffload: true,
+      });
+      await r.vs.addPort({
+        bridge: n.bridgeName,
+        name: host,
+        ofportRequest: ofport,
+        externalIds: { 'dovesnap-network-id': NET1, 'dovesnap-ready-port': host.replace('dsq', 'dsr') },
+      });
     }
     await r.view.sync('network named');
     // A container takes ready port 1 and leaves: 1 becomes a spare, next to the four of before.
     await r.vs.setPortExternalIds('dsqaaaaaaaaaaaa', { 'dovesnap-ready-port': '', 'dovesnap-endpoint-id': EP_WEB });
-    r.state.putEndpoint(endpointRecord({ id: EP_WEB, networkId: NET1, hostIf: 'dsqaaaaaaaaaaaa', containerIf: 'dsraaaaaaaaaaaa', mac: '0e:00:00:00:00:01', ofport: 1, pooled: true, container: { id: 'c1', name: '/web', labels: {} }, labels: parseContainerLabels({}, 'net1') }));
+    r.state.putEndpoint(
+      endpointRecord({
+        id: EP_WEB,
+        networkId: NET1,
+        hostIf: 'dsqaaaaaaaaaaaa',
+        containerIf: 'dsraaaaaaaaaaaa',
+        mac: '0e:00:00:00:00:01',
+        ofport: 1,
+        pooled: true,
+        container: { id: 'c1', name: '/web', labels: {} },
+        labels: parseContainerLabels({}, 'net1'),
+      }),
+    );
     await r.view.sync('container joined');
     r.state.removeEndpoint(EP_WEB);
     await r.vs.deletePort(n.bridgeName, 'dsqaaaaaaaaaaaa');
     await r.view.sync('container left');
     const before = await readFile(r.path, 'utf8');
-    assert.deepEqual(dpPorts(before, 'net1').sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, OFPP_LOCAL]);
+    assert.deepEqual(
+      dpPorts(before, 'net1').sort((a, b) => a - b),
+      [1, 2, 3, 4, 5, 6, OFPP_LOCAL],
+    );
     await r.view.close();
     const dir = r.path.replace(/\/etc\/faucet\/faucet\.yaml$/, '');
-    const settings = loadSettings({ FAUCET_PREFIX: dir, DOVESNAP_FAUCET_METRICS: r.fake.metricsUrl, DOVESNAP_FAUCET_TIMEOUT_MS: '5000', DOVESNAP_SPARE_PORTS: '4' });
-    const again = createFaucetView(settings, r.state, r.vs, r.host, silentLogger(), { reload: () => r.fake.reload(), quietMs: 50 });
+    const settings = loadSettings({
+      FAUCET_PREFIX: dir,
+      DOVESNAP_FAUCET_METRICS: r.fake.metricsUrl,
+      DOVESNAP_FAUCET_TIMEOUT_MS: '5000',
+      DOVESNAP_SPARE_PORTS: '4',
+    });
+    const again = createFaucetView(settings, r.state, r.vs, r.host, silentLogger(), {
+      reload: () => r.fake.reload(),
+      quietMs: 50,
+    });
     cleanups.push(() => again.close());
     await again.sync('full reconcile pass');
     assert.equal(await readFile(r.path, 'utf8'), before);

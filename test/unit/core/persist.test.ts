@@ -36,7 +36,11 @@ function endpoint(id: string, patch: Partial<EndpointRecord> = {}): EndpointReco
     ofport: 7,
     sandboxKey: '/var/run/docker/netns/abc',
     published: [{ protocol: 'tcp', hostIp: '', hostPort: 8080, containerPort: 80 }],
-    container: { id: 'c'.repeat(64), name: '/web', labels: { 'dovesnap.faucet.portacl': 'allow', 'a "quoted"': 'x\ny' } },
+    container: {
+      id: 'c'.repeat(64),
+      name: '/web',
+      labels: { 'dovesnap.faucet.portacl': 'allow', 'a "quoted"': 'x\ny' },
+    },
     labels: undefined,
     blockedReason: undefined,
     ...patch,
@@ -44,12 +48,25 @@ function endpoint(id: string, patch: Partial<EndpointRecord> = {}): EndpointReco
 }
 
 function portOf(e: EndpointRecord): PortState {
-  return { name: e.hostIf, uuid: `u-${e.id}`, ofport: e.ofport, ofportRequest: e.ofport, type: '', error: undefined, externalIds: portExternalIds(e) };
+  return {
+    name: e.hostIf,
+    uuid: `u-${e.id}`,
+    ofport: e.ofport,
+    ofportRequest: e.ofport,
+    type: '',
+    error: undefined,
+    externalIds: portExternalIds(e),
+  };
 }
 
 /** A bridge as OVSDB hands it back: external ids written with '' meaning "absent". */
-function bridgeOf(n: NetworkRecord, ports: PortState[] = [], ids: Record<string, string> = bridgeExternalIds(n)): BridgeState {
-  const dropEmpty = (x: Readonly<Record<string, string>>) => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== ''));
+function bridgeOf(
+  n: NetworkRecord,
+  ports: PortState[] = [],
+  ids: Record<string, string> = bridgeExternalIds(n),
+): BridgeState {
+  const dropEmpty = (x: Readonly<Record<string, string>>) =>
+    Object.fromEntries(Object.entries(x).filter(([, v]) => v !== ''));
   return {
     name: n.bridgeName,
     uuid: 'u-bridge',
@@ -72,8 +89,14 @@ function restored(b: BridgeState): { network: NetworkRecord; endpoints: Endpoint
 describe('persist: round trip through OVSDB external_ids', () => {
   for (const [what, n] of [
     ['a named, internal, userspace network', network()],
-    ['an unnamed network on the kernel datapath, not internal, no controllers', network({ name: undefined, datapathType: 'system', internal: false, controllers: [], ipv4: [] })],
-    ['a network of a Docker Compose project, with its compose-file name', network({ name: 'proj_labnet', compose: { project: 'proj', network: 'labnet' } })],
+    [
+      'an unnamed network on the kernel datapath, not internal, no controllers',
+      network({ name: undefined, datapathType: 'system', internal: false, controllers: [], ipv4: [] }),
+    ],
+    [
+      'a network of a Docker Compose project, with its compose-file name',
+      network({ name: 'proj_labnet', compose: { project: 'proj', network: 'labnet' } }),
+    ],
     ['a network known not to be of a Compose project', network({ compose: null })],
   ] as const) {
     it(`restores ${what}`, () => {
@@ -82,17 +105,32 @@ describe('persist: round trip through OVSDB external_ids', () => {
   }
 
   it('restores endpoints with their container, but not the parsed labels (re-derived from Docker)', () => {
-    const full = endpoint('e1'.repeat(32), { labels: { portAcls: ['allow'], mirror: false, macPrefix: undefined }, blockedReason: 'stale reason' });
-    const bare = endpoint('e2'.repeat(32), { container: undefined, ipv4: undefined, ipv6: undefined, sandboxKey: undefined, published: [], ofport: undefined });
+    const full = endpoint('e1'.repeat(32), {
+      labels: { portAcls: ['allow'], mirror: false, macPrefix: undefined },
+      blockedReason: 'stale reason',
+    });
+    const bare = endpoint('e2'.repeat(32), {
+      container: undefined,
+      ipv4: undefined,
+      ipv6: undefined,
+      sandboxKey: undefined,
+      published: [],
+      ofport: undefined,
+    });
     const r = restored(bridgeOf(network(), [portOf(full), portOf(bare)]));
-    assert.deepEqual(r.endpoints, [
-      { ...full, labels: undefined, blockedReason: undefined },
-      bare,
-    ]);
+    assert.deepEqual(r.endpoints, [{ ...full, labels: undefined, blockedReason: undefined }, bare]);
   });
 
   it('skips ports that are not endpoints (add_ports host ports carry only the network id)', () => {
-    const host: PortState = { name: 'eno1', uuid: 'u-eno1', ofport: 8, ofportRequest: 8, type: '', error: undefined, externalIds: { [ExtId.networkId]: NET, 'dovesnap-host-port': 'true' } };
+    const host: PortState = {
+      name: 'eno1',
+      uuid: 'u-eno1',
+      ofport: 8,
+      ofportRequest: 8,
+      type: '',
+      error: undefined,
+      externalIds: { [ExtId.networkId]: NET, 'dovesnap-host-port': 'true' },
+    };
     const foreign: PortState = { ...host, name: 'other', externalIds: {} };
     assert.deepEqual(restored(bridgeOf(network(), [host, foreign])).endpoints, []);
   });
@@ -111,7 +149,7 @@ describe('persist: round trip through OVSDB external_ids', () => {
   ] as const) {
     it(`returns an error, not a throw, for stored options with ${what}`, () => {
       const b = bridgeOf(network(), [], { ...bridgeExternalIds(network()), [ExtId.options]: options });
-      let r;
+      let r: ReturnType<typeof restoreFromBridge> | undefined;
       assert.doesNotThrow(() => {
         r = restoreFromBridge(b);
       });

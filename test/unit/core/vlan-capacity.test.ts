@@ -11,7 +11,18 @@ import type { FaucetDpSpec } from '../../../src/faucet/types.js';
 
 function network(id: string, name: string, raw: Record<string, string> = {}): NetworkRecord {
   const rawOptions = { 'ovs.bridge.dpid': `0x${id.slice(0, 2)}`, ...raw };
-  return { id, name, options: parseNetworkOptions(rawOptions), rawOptions, bridgeName: `ovsbr-${id.slice(0, 5)}`, datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet: true };
+  return {
+    id,
+    name,
+    options: parseNetworkOptions(rawOptions),
+    rawOptions,
+    bridgeName: `ovsbr-${id.slice(0, 5)}`,
+    datapathType: 'netdev',
+    controllers: [],
+    ipv4: [],
+    internal: false,
+    localFaucet: true,
+  };
 }
 
 /** A spare entry on each network: a port on its VLAN (a network with no port on a VLAN needs no entry). */
@@ -37,8 +48,14 @@ const dp = (name: string, vids: number[], vlans?: FaucetDpSpec['vlans']): Faucet
 
 describe('VLAN max_hosts (FAUCET would cut off a network’s 257th host)', () => {
   it('one shared entry per VID of dovesnap’s networks; none for a VID the operator defines or uses; a network’s own entry gets the value', () => {
-    const r = withVlanCapacity([dp('a', [100, 200]), dp('b', [100, 300], [{ vid: 300, aclsOut: ['out'] }])], new Set([200]));
-    assert.deepEqual(r.shared.map((v) => [v.vid, v.maxHosts]), [[100, VLAN_MAX_HOSTS]]);
+    const r = withVlanCapacity(
+      [dp('a', [100, 200]), dp('b', [100, 300], [{ vid: 300, aclsOut: ['out'] }])],
+      new Set([200]),
+    );
+    assert.deepEqual(
+      r.shared.map((v) => [v.vid, v.maxHosts]),
+      [[100, VLAN_MAX_HOSTS]],
+    );
     assert.deepEqual(r.dps[1]?.vlans, [{ vid: 300, aclsOut: ['out'], maxHosts: VLAN_MAX_HOSTS }]);
     assert.equal(r.dps[0]?.vlans, undefined);
   });
@@ -47,18 +64,24 @@ describe('VLAN max_hosts (FAUCET would cut off a network’s 257th host)', () =>
     const s = store([network('a1'.repeat(32), 'net1'), network('b2'.repeat(32), 'net2')]);
     const text = renderFaucetConfig('', managedState(s, '', new Set(), new Map(), spares(s)));
     const doc = parse(text) as Doc;
-    assert.deepEqual(doc.vlans, { 'dovesnap-vid100': { vid: 100, description: "VLAN 100 of dovesnap's networks", max_hosts: VLAN_MAX_HOSTS } });
+    assert.deepEqual(doc.vlans, {
+      'dovesnap-vid100': { vid: 100, description: "VLAN 100 of dovesnap's networks", max_hosts: VLAN_MAX_HOSTS },
+    });
     assert.deepEqual(validateFaucetConfig(text), []);
     s.removeNetwork('a1'.repeat(32));
     const one = renderFaucetConfig(text, managedState(s, text, new Set(), new Map(), spares(s)));
-    assert.equal(one, text.replace(/\n  net1:[\s\S]*?(?=\n  net2:)/, ''), 'net1 gone; the entry stays for net2');
+    assert.equal(one, text.replace(/\n {2}net1:[\s\S]*?(?=\n {2}net2:)/, ''), 'net1 gone; the entry stays for net2');
     s.removeNetwork('b2'.repeat(32));
     const none = renderFaucetConfig(one, managedState(s, one, new Set(), new Map(), spares(s)));
     assert.equal((parse(none) as Doc).vlans, undefined, 'gone with the last network');
   });
 
   it('a VID the operator defines under vlans:, or that one of the operator’s DPs uses, gets no entry of dovesnap’s', () => {
-    const s = store([network('a1'.repeat(32), 'net1', { 'ovs.bridge.vlan': '20' }), network('b2'.repeat(32), 'net2', { 'ovs.bridge.vlan': '30' }), network('c3'.repeat(32), 'net3')]);
+    const s = store([
+      network('a1'.repeat(32), 'net1', { 'ovs.bridge.vlan': '20' }),
+      network('b2'.repeat(32), 'net2', { 'ovs.bridge.vlan': '30' }),
+      network('c3'.repeat(32), 'net3'),
+    ]);
     const operator = `vlans:
   office:
     vid: 20

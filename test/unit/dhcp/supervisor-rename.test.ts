@@ -37,7 +37,13 @@ async function until(what: string, fn: () => boolean, timeoutMs = 5000): Promise
 function setup(): { sup: DhcpSupervisor; fake: FakeUdhcpc; dir: string; pidfile: string; done: () => void } {
   const dir = mkdtempSync(path.join(tmpdir(), 'dovesnap-dhcp-rename-'));
   const fake = new FakeUdhcpc();
-  const sup = new DhcpSupervisor({ dir, logger: silentLogger(), checkMs: 3_600_000, nsenter: fake.nsenter, linkNames: fake.linkNames });
+  const sup = new DhcpSupervisor({
+    dir,
+    logger: silentLogger(),
+    checkMs: 3_600_000,
+    nsenter: fake.nsenter,
+    linkNames: fake.linkNames,
+  });
   return {
     sup,
     fake,
@@ -71,7 +77,11 @@ describe('DHCP clients follow their interface when the container renames it', ()
       await checkNow(sup);
       const again = await fake.started(2, pidfile);
       assert.equal(again.ifname, 'net1', 'a restart looks the name up again');
-      assert.deepEqual(again.args.slice(again.args.indexOf('-r'), again.args.indexOf('-r') + 2), ['-r', '10.1.2.3'], 'and asks for the address it had');
+      assert.deepEqual(
+        again.args.slice(again.args.indexOf('-r'), again.args.indexOf('-r') + 2),
+        ['-r', '10.1.2.3'],
+        'and asks for the address it had',
+      );
       assert.equal(sup.status(EP).restarts, 1, 'a death is counted');
       assert.equal(sup.status(EP).ifname, 'net1');
     } finally {
@@ -100,7 +110,11 @@ describe('DHCP clients follow their interface when the container renames it', ()
       assert.ok(again.args.includes('10.1.2.3'), 'asks for its address (-r)');
       assert.equal(alive(first.pid), false, 'the old client is gone');
       assert.equal(sup.status(EP).restarts, 0, 'a rename is not a death: no backoff, not counted');
-      assert.equal(existsSync(path.join(dir, `${EP}.report`)), true, 'the old client was killed, not stopped: its lease and report stay');
+      assert.equal(
+        existsSync(path.join(dir, `${EP}.report`)),
+        true,
+        'the old client was killed, not stopped: its lease and report stay',
+      );
     } finally {
       done();
     }
@@ -159,9 +173,21 @@ describe('DHCP clients follow their interface when the container renames it', ()
       assert.equal(requestDhcpRestart(EP, { dir }).signalled, first.pid);
       await until('the client dead', () => !alive(first.pid));
       assert.equal(existsSync(path.join(dir, `${EP}.restart`)), true, 'the request waits on disk');
-      const next = new DhcpSupervisor({ dir, logger: silentLogger(), checkMs: 3_600_000, nsenter: fake.nsenter, linkNames: fake.linkNames });
+      const next = new DhcpSupervisor({
+        dir,
+        logger: silentLogger(),
+        checkMs: 3_600_000,
+        nsenter: fake.nsenter,
+        linkNames: fake.linkNames,
+      });
       try {
-        next.ensure({ endpointId: EP, netns: NETNS, ifname: 'lan0', hostname: 'web', resolveIfname: fake.resolveIfname });
+        next.ensure({
+          endpointId: EP,
+          netns: NETNS,
+          ifname: 'lan0',
+          hostname: 'web',
+          resolveIfname: fake.resolveIfname,
+        });
         assert.equal((await fake.started(2, pidfile)).ifname, 'lan0');
         assert.equal(existsSync(path.join(dir, `${EP}.restart`)), false, 'served by the start');
       } finally {
@@ -175,7 +201,10 @@ describe('DHCP clients follow their interface when the container renames it', ()
   it('requestDhcpRestart names a bad endpoint id, and does nothing for an endpoint with no client', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'dovesnap-dhcp-rename-'));
     try {
-      assert.throws(() => requestDhcpRestart('eth0', { dir }), (err: unknown) => isDovesnapError(err, ErrorCode.BadRequest) && /"eth0"/.test(err.message));
+      assert.throws(
+        () => requestDhcpRestart('eth0', { dir }),
+        (err: unknown) => isDovesnapError(err, ErrorCode.BadRequest) && /"eth0"/.test(err.message),
+      );
       assert.deepEqual(requestDhcpRestart('f'.repeat(64), { dir }), { requested: false, signalled: undefined });
       assert.equal(existsSync(path.join(dir, `${'f'.repeat(64)}.restart`)), false);
     } finally {
@@ -186,11 +215,38 @@ describe('DHCP clients follow their interface when the container renames it', ()
   it('DhcpClients identifies the interface by its endpoint: the peer of its host veth, looked up on every restart', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'dovesnap-dhcp-rename-'));
     const fake = new FakeUdhcpc();
-    const sup = new DhcpSupervisor({ dir, logger: silentLogger(), checkMs: 3_600_000, nsenter: fake.nsenter, linkNames: fake.linkNames });
+    const sup = new DhcpSupervisor({
+      dir,
+      logger: silentLogger(),
+      checkMs: 3_600_000,
+      nsenter: fake.nsenter,
+      linkNames: fake.linkNames,
+    });
     const state = new StateStore();
     const net = 'b'.repeat(64);
-    state.putNetwork({ id: net, name: 'lan', options: parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.mode': 'flat', 'ovs.bridge.dhcp': 'true' }), rawOptions: {}, bridgeName: 'ovsbr-bbbbb', datapathType: 'netdev', controllers: [], ipv4: [], internal: true, localFaucet: true });
-    state.putEndpoint(endpointRecord({ id: EP, networkId: net, hostIf: 'dspeeeeeeeeeeee', containerIf: 'dsceeeeeeeeeeee', mac: '0e:00:00:00:00:01', sandboxKey: NETNS, container: { id: 'c'.repeat(64), name: '/web', labels: {} } }));
+    state.putNetwork({
+      id: net,
+      name: 'lan',
+      options: parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.mode': 'flat', 'ovs.bridge.dhcp': 'true' }),
+      rawOptions: {},
+      bridgeName: 'ovsbr-bbbbb',
+      datapathType: 'netdev',
+      controllers: [],
+      ipv4: [],
+      internal: true,
+      localFaucet: true,
+    });
+    state.putEndpoint(
+      endpointRecord({
+        id: EP,
+        networkId: net,
+        hostIf: 'dspeeeeeeeeeeee',
+        containerIf: 'dsceeeeeeeeeeee',
+        mac: '0e:00:00:00:00:01',
+        sandboxKey: NETNS,
+        container: { id: 'c'.repeat(64), name: '/web', labels: {} },
+      }),
+    );
     const asked: [string, string][] = [];
     const clients = new DhcpClients({
       supervisor: sup,
@@ -214,7 +270,10 @@ describe('DHCP clients follow their interface when the container renames it', ()
       fake.rename('eth0', 'wan');
       await checkNow(sup);
       assert.equal((await fake.started(2, pidfile)).ifname, 'wan');
-      assert.ok(asked.length >= 2 && asked.every(([h, n]) => h === 'dspeeeeeeeeeeee' && n === NETNS), 'looked up by the host veth, in the sandbox');
+      assert.ok(
+        asked.length >= 2 && asked.every(([h, n]) => h === 'dspeeeeeeeeeeee' && n === NETNS),
+        'looked up by the host veth, in the sandbox',
+      );
       await clients.stop(state.endpoint(EP)!, 'left', false);
       await until('the client stopped', () => sup.pidOf(EP) === undefined);
     } finally {

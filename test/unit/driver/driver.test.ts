@@ -12,7 +12,6 @@ import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../f
 import { createNatView } from '../../../src/core/nat-view.js';
 import { testDriver } from '../../fakes/test-driver.js';
 
-
 const NET = TEST_NETWORK_ID;
 const EP = TEST_ENDPOINT_ID;
 const createReq = createNetworkRequest;
@@ -23,7 +22,8 @@ describe('driver', () => {
   let faucet: FakeFaucetView;
   let state: StateStore;
   let driver: Driver;
-  const driverWith = (extra: Partial<DriverDeps> = {}): Driver => testDriver({ vswitch: vs, host, state, faucet }, extra);
+  const driverWith = (extra: Partial<DriverDeps> = {}): Driver =>
+    testDriver({ vswitch: vs, host, state, faucet }, extra);
 
   beforeEach(() => {
     vs = new FakeVSwitch();
@@ -46,7 +46,20 @@ describe('driver', () => {
   });
 
   it('uses standalone mode when there is no controller at all', async () => {
-    driver = new Driver({ vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), settings: { defaultControllers: [], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'system', ofportTimeoutMs: 1000 }, logger: silentLogger() });
+    driver = new Driver({
+      vswitch: vs,
+      host,
+      state,
+      faucet,
+      nat: createNatView(state, host, silentLogger()),
+      settings: {
+        defaultControllers: [],
+        localFaucetControllers: ['tcp:127.0.0.1:6653'],
+        hostDatapath: 'system',
+        ofportTimeoutMs: 1000,
+      },
+      logger: silentLogger(),
+    });
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.name': 'brx' }));
     const b = await vs.getBridge('brx');
     assert.equal(b?.failMode, 'standalone');
@@ -56,22 +69,37 @@ describe('driver', () => {
   it('refuses a duplicate DPID, a DPID an operator DP uses, and a bad option, creating nothing', async () => {
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1' }));
     const other = NET.replace('a1', 'ff');
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }, other)), (e: unknown) => isDovesnapError(e, ErrorCode.Conflict) && e.message.includes('ovs.bridge.dpid'));
+    await assert.rejects(
+      driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }, other)),
+      (e: unknown) => isDovesnapError(e, ErrorCode.Conflict) && e.message.includes('ovs.bridge.dpid'),
+    );
     faucet.foreign.set('operator-sw', 0x77n);
     await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x77' }, other)), /operator-sw/);
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x78', 'ovs.bridge.vlan': '0' }, other)), /ovs.bridge.vlan/);
+    await assert.rejects(
+      driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x78', 'ovs.bridge.vlan': '0' }, other)),
+      /ovs.bridge.vlan/,
+    );
     assert.equal((await vs.listBridges()).length, 1);
     assert.equal(state.allNetworks().length, 1);
   });
 
   it('refuses an ACL option FAUCET does not define, and a missing add_ports interface', async () => {
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.default_acl': 'nosuch' })), /nosuch.*ovs.bridge.default_acl/);
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'eth77' })), /eth77 does not exist/);
+    await assert.rejects(
+      driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.default_acl': 'nosuch' })),
+      /nosuch.*ovs.bridge.default_acl/,
+    );
+    await assert.rejects(
+      driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'eth77' })),
+      /eth77 does not exist/,
+    );
     assert.equal((await vs.listBridges()).length, 0);
   });
 
   it('refuses ovs.bridge.userspace=false on a host without the kernel module', async () => {
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.userspace': 'false' })), /kernel module/);
+    await assert.rejects(
+      driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.userspace': 'false' })),
+      /kernel module/,
+    );
   });
 
   it('removes the bridge again when adding a host port fails', async () => {
@@ -84,7 +112,12 @@ describe('driver', () => {
 
   it('creates an endpoint: veth, OVS port with the lowest free number, MAC returned when Docker gave none', async () => {
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }));
-    const res = await driver.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { Address: '10.9.0.2/24' }, Options: {} });
+    const res = await driver.createEndpoint({
+      NetworkID: NET,
+      EndpointID: EP,
+      Interface: { Address: '10.9.0.2/24' },
+      Options: {},
+    });
     assert.equal(res.Interface?.MacAddress, '0e:07:07:07:07:07');
     assert.ok(host.links.has('dspe1e2e3e4e5e6'));
     const b = await vs.getBridge('ovsbr-a1b2c');
@@ -93,7 +126,12 @@ describe('driver', () => {
     assert.equal(b?.ports[0]?.externalIds[ExtId.endpointId], EP);
     assert.equal(state.endpoint(EP)?.ofport, 1);
 
-    const given = await driver.createEndpoint({ NetworkID: NET, EndpointID: EP.replace('e1', 'd1'), Interface: { MacAddress: '0E:00:00:00:00:07' }, Options: {} });
+    const given = await driver.createEndpoint({
+      NetworkID: NET,
+      EndpointID: EP.replace('e1', 'd1'),
+      Interface: { MacAddress: '0E:00:00:00:00:07' },
+      Options: {},
+    });
     assert.deepEqual(given, {});
     assert.equal(state.endpoint(EP.replace('e1', 'd1'))?.ofport, 2);
     assert.equal(state.endpoint(EP.replace('e1', 'd1'))?.mac, '0e:00:00:00:00:07');
@@ -111,7 +149,12 @@ describe('driver', () => {
   it('joins with the container-side name, no gateway on a flat network, and records the sandbox', async () => {
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }));
     await driver.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} });
-    const j = await driver.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/abc', Options: {} });
+    const j = await driver.join({
+      NetworkID: NET,
+      EndpointID: EP,
+      SandboxKey: '/var/run/docker/netns/abc',
+      Options: {},
+    });
     assert.deepEqual(j.InterfaceName, { SrcName: 'dsce1e2e3e4e5e6', DstPrefix: 'eth' });
     assert.equal(j.Gateway, undefined);
     assert.equal(j.DisableGatewayService, true);
@@ -134,7 +177,10 @@ describe('driver', () => {
   it('refuses DHCP networks that Docker would address itself, give a gateway, or give IPv6; creates nothing', async () => {
     const dhcp = { 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'flat' };
     const nullIpam = [{ AddressSpace: 'null', Pool: '0.0.0.0/0' }];
-    await assert.rejects(driver.createNetwork(createReq(dhcp)), /invalid value "true" for option ovs\.bridge\.dhcp: needs --ipam-driver null.*10\.9\.0\.0\/24/);
+    await assert.rejects(
+      driver.createNetwork(createReq(dhcp)),
+      /invalid value "true" for option ovs\.bridge\.dhcp: needs --ipam-driver null.*10\.9\.0\.0\/24/,
+    );
     await assert.rejects(
       driver.createNetwork({ ...createReq(dhcp), IPv4Data: nullIpam, Options: { 'com.docker.network.generic': dhcp } }),
       /option ovs\.bridge\.dhcp: needs --internal/,
@@ -143,7 +189,10 @@ describe('driver', () => {
       driver.createNetwork({ ...createReq(dhcp), IPv4Data: nullIpam, IPv6Data: [{ Pool: 'fd00::/64' }] }),
       /option ovs\.bridge\.dhcp: the DHCP client leases IPv4 only/,
     );
-    await assert.rejects(driver.createNetwork({ ...createReq({ ...dhcp, 'ovs.bridge.mode': 'nat' }), IPv4Data: nullIpam }), /ovs\.bridge\.dhcp/);
+    await assert.rejects(
+      driver.createNetwork({ ...createReq({ ...dhcp, 'ovs.bridge.mode': 'nat' }), IPv4Data: nullIpam }),
+      /ovs\.bridge\.dhcp/,
+    );
     assert.equal((await vs.listBridges()).length, 0);
     assert.equal(state.allNetworks().length, 0);
     await driver.createNetwork({ ...createReq(dhcp), IPv4Data: nullIpam });
@@ -160,7 +209,10 @@ describe('driver', () => {
         },
       },
     });
-    await dhcpDriver.createNetwork({ ...createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'flat' }), IPv4Data: [{ Pool: '0.0.0.0/0' }] });
+    await dhcpDriver.createNetwork({
+      ...createReq({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'flat' }),
+      IPv4Data: [{ Pool: '0.0.0.0/0' }],
+    });
     await dhcpDriver.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} });
     await dhcpDriver.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/abc', Options: {} });
     await dhcpDriver.leave({ NetworkID: NET, EndpointID: EP });
@@ -184,7 +236,12 @@ describe('driver: nat and routed networks', () => {
       state,
       faucet: new FakeFaucetView(),
       nat: createNatView(state, host, silentLogger()),
-      settings: { defaultControllers: ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+      settings: {
+        defaultControllers: ['tcp:127.0.0.1:6653'],
+        localFaucetControllers: ['tcp:127.0.0.1:6653'],
+        hostDatapath: 'netdev',
+        ofportTimeoutMs: 1000,
+      },
       logger: silentLogger(),
     });
     return { driver, host, state, vs };
@@ -201,7 +258,10 @@ describe('driver: nat and routed networks', () => {
 
   it('refuses a nat network without a subnet', async () => {
     const { driver, vs } = setup();
-    const req = { ...createReq({ 'ovs.bridge.dpid': '9', 'ovs.bridge.mode': 'routed' }, NAT), IPv4Data: [{ AddressSpace: 'null', Pool: '0.0.0.0/0' }] };
+    const req = {
+      ...createReq({ 'ovs.bridge.dpid': '9', 'ovs.bridge.mode': 'routed' }, NAT),
+      IPv4Data: [{ AddressSpace: 'null', Pool: '0.0.0.0/0' }],
+    };
     await assert.rejects(driver.createNetwork(req), /needs an IPv4 subnet with a gateway/);
     assert.equal((await vs.listBridges()).length, 0);
   });
@@ -209,9 +269,22 @@ describe('driver: nat and routed networks', () => {
   it('answers Join with the gateway, publishes the mapping, and withdraws it on Leave', async () => {
     const { driver, host } = setup();
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '9', 'ovs.bridge.mode': 'nat' }, NAT));
-    await driver.createEndpoint({ NetworkID: NAT, EndpointID: EP1, Interface: { Address: '10.9.0.5/24' }, Options: {} });
-    const portmap = [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 8080, HostPortEnd: 8080 }, { Proto: 17, IP: '', Port: 53, HostIP: '', HostPort: 0, HostPortEnd: 0 }];
-    const j = await driver.join({ NetworkID: NAT, EndpointID: EP1, SandboxKey: '/x', Options: { 'com.docker.network.portmap': portmap } });
+    await driver.createEndpoint({
+      NetworkID: NAT,
+      EndpointID: EP1,
+      Interface: { Address: '10.9.0.5/24' },
+      Options: {},
+    });
+    const portmap = [
+      { Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 8080, HostPortEnd: 8080 },
+      { Proto: 17, IP: '', Port: 53, HostIP: '', HostPort: 0, HostPortEnd: 0 },
+    ];
+    const j = await driver.join({
+      NetworkID: NAT,
+      EndpointID: EP1,
+      SandboxKey: '/x',
+      Options: { 'com.docker.network.portmap': portmap },
+    });
     assert.equal(j.Gateway, '10.9.0.1');
     assert.notEqual(j.DisableGatewayService, true);
     const script = host.nftScripts.at(-1) ?? '';
@@ -231,13 +304,26 @@ describe('driver: nat and routed networks', () => {
 });
 
 /** A driver over fakes and the given FAUCET view; `defaultControllers` [] makes standalone networks. */
-function driverOver(faucet: FakeFaucetView, defaultControllers: string[]): { driver: Driver; vs: FakeVSwitch; state: StateStore } {
+function driverOver(
+  faucet: FakeFaucetView,
+  defaultControllers: string[],
+): { driver: Driver; vs: FakeVSwitch; state: StateStore } {
   const vs = new FakeVSwitch();
   const host = new FakeHostNet();
   const state = new StateStore();
   const driver = new Driver({
-    vswitch: vs, host, state, faucet, nat: createNatView(state, host, silentLogger()), logger: silentLogger(),
-    settings: { defaultControllers, localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+    vswitch: vs,
+    host,
+    state,
+    faucet,
+    nat: createNatView(state, host, silentLogger()),
+    logger: silentLogger(),
+    settings: {
+      defaultControllers,
+      localFaucetControllers: ['tcp:127.0.0.1:6653'],
+      hostDatapath: 'netdev',
+      ofportTimeoutMs: 1000,
+    },
   });
   return { driver, vs, state };
 }
@@ -248,15 +334,21 @@ describe('driver: one ACL, one direction', () => {
     faucet.acls.add('both');
     faucet.usage.input.add('both');
     const { driver, vs } = driverOver(faucet, []);
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan_out_acl': 'both' })), /already used as an input ACL/);
+    await assert.rejects(
+      driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan_out_acl': 'both' })),
+      /already used as an input ACL/,
+    );
     faucet.usage.input.clear();
     faucet.usage.output.add('both');
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.default_acl': 'both' })), /already used as an output ACL/);
+    await assert.rejects(
+      driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.default_acl': 'both' })),
+      /already used as an output ACL/,
+    );
     assert.equal((await vs.listBridges()).length, 0);
   });
 });
 
-describe('driver: a VLAN with an output ACL is one network\'s alone', () => {
+describe("driver: a VLAN with an output ACL is one network's alone", () => {
   it('refuses vlan_out_acl on a VLAN another network or the operator uses, and a network on a VLAN that carries one; nothing is made', async () => {
     const faucet = new FakeFaucetView();
     faucet.acls.add('out');
@@ -266,13 +358,26 @@ describe('driver: a VLAN with an output ACL is one network\'s alone', () => {
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '1' }, id('a')));
     state.putNetwork({ ...(state.network(id('a')) ?? assert.fail('no network')), name: 'plain' });
     // FAUCET's VLANs are global by VID: the ACL would filter network plain's traffic too.
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.vlan_out_acl': 'out' }, id('b'))), /invalid value "out" for option ovs\.bridge\.vlan_out_acl: VLAN 100 is also used by network plain/);
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.vlan_out_acl': 'out', 'ovs.bridge.vlan': '300' }, id('b'))), /VLAN 300 is also used by the operator's own FAUCET configuration/);
+    await assert.rejects(
+      driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.vlan_out_acl': 'out' }, id('b'))),
+      /invalid value "out" for option ovs\.bridge\.vlan_out_acl: VLAN 100 is also used by network plain/,
+    );
+    await assert.rejects(
+      driver.createNetwork(
+        createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.vlan_out_acl': 'out', 'ovs.bridge.vlan': '300' }, id('b')),
+      ),
+      /VLAN 300 is also used by the operator's own FAUCET configuration/,
+    );
     assert.equal((await vs.listBridges()).length, 1, 'nothing made for the refused ones');
     assert.equal(state.network(id('b')), undefined);
 
-    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.vlan_out_acl': 'out', 'ovs.bridge.vlan': '200' }, id('b')));
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan': '200' }, id('c'))), /invalid value "200" for option ovs\.bridge\.vlan: VLAN 200 carries network b{12}'s output ACL out/);
+    await driver.createNetwork(
+      createReq({ 'ovs.bridge.dpid': '2', 'ovs.bridge.vlan_out_acl': 'out', 'ovs.bridge.vlan': '200' }, id('b')),
+    );
+    await assert.rejects(
+      driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan': '200' }, id('c'))),
+      /invalid value "200" for option ovs\.bridge\.vlan: VLAN 200 carries network b{12}'s output ACL out/,
+    );
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '3', 'ovs.bridge.vlan': '201' }, id('c')));
     assert.equal((await vs.listBridges()).length, 3);
   });

@@ -1,6 +1,6 @@
 import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Driver, type DriverDeps } from '../../../src/core/driver.js';
+import type { Driver, DriverDeps } from '../../../src/core/driver.js';
 import { FakeFaucetView } from '../../fakes/fake-faucet-view.js';
 import { StateStore } from '../../../src/core/state.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
@@ -9,7 +9,6 @@ import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../f
 import { testDriver } from '../../fakes/test-driver.js';
 import type { LabelledContainer } from '../../../src/core/early-open.js';
 import { Label } from '../../../src/model/labels.js';
-
 
 const NET = TEST_NETWORK_ID;
 const EP = TEST_ENDPOINT_ID;
@@ -28,13 +27,16 @@ describe('driver: a port opened at CreateEndpoint (one FAUCET port event instead
   let upWhenAdded: boolean | undefined;
 
   const driverWith = (extra: Partial<DriverDeps> = {}): Driver =>
-    testDriver({ vswitch: vs, host, state, faucet }, {
-      labelledContainers: async (key) => {
-        if (listFails) throw new Error('docker is slow');
-        return labelled.filter((c) => c.labels[key] !== undefined);
+    testDriver(
+      { vswitch: vs, host, state, faucet },
+      {
+        labelledContainers: async (key) => {
+          if (listFails) throw new Error('docker is slow');
+          return labelled.filter((c) => c.labels[key] !== undefined);
+        },
+        ...extra,
       },
-      ...extra,
-    });
+    );
 
   const networkNamed = async (d: Driver, generic: Record<string, string> = {}): Promise<void> => {
     await d.createNetwork(createReq({ 'ovs.bridge.dpid': '1', ...generic }));

@@ -69,9 +69,18 @@ function createReq(generic: Record<string, string>, id = NET, subnet = '10.9.0')
   };
 }
 
-function portmap(...maps: { port: number; host: number; end?: number; proto?: number; ip?: string }[]): JoinRequest['Options'] {
+function portmap(
+  ...maps: { port: number; host: number; end?: number; proto?: number; ip?: string }[]
+): JoinRequest['Options'] {
   return {
-    'com.docker.network.portmap': maps.map((m) => ({ Proto: m.proto ?? 6, IP: '', Port: m.port, HostIP: m.ip ?? '', HostPort: m.host, HostPortEnd: m.end ?? m.host })),
+    'com.docker.network.portmap': maps.map((m) => ({
+      Proto: m.proto ?? 6,
+      IP: '',
+      Port: m.port,
+      HostIP: m.ip ?? '',
+      HostPort: m.host,
+      HostPortEnd: m.end ?? m.host,
+    })),
   };
 }
 
@@ -83,7 +92,14 @@ describe('driver: foundations', () => {
   let faucet: StubFaucetView;
   let driver: Driver;
 
-  const make = (opts: { assignOfports?: boolean; defaultControllers?: string[]; unavailableAfterMs?: number; proxies?: PortProxies } = {}): void => {
+  const make = (
+    opts: {
+      assignOfports?: boolean;
+      defaultControllers?: string[];
+      unavailableAfterMs?: number;
+      proxies?: PortProxies;
+    } = {},
+  ): void => {
     vs = new FakeVSwitch({ assignOfports: opts.assignOfports ?? true, unavailableAfterMs: opts.unavailableAfterMs });
     host = new FakeHostNet();
     state = new StateStore();
@@ -95,19 +111,32 @@ describe('driver: foundations', () => {
       state,
       faucet,
       nat,
-      settings: { defaultControllers: opts.defaultControllers ?? ['tcp:127.0.0.1:6653'], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 300 },
+      settings: {
+        defaultControllers: opts.defaultControllers ?? ['tcp:127.0.0.1:6653'],
+        localFaucetControllers: ['tcp:127.0.0.1:6653'],
+        hostDatapath: 'netdev',
+        ofportTimeoutMs: 300,
+      },
       logger: silentLogger(),
     });
   };
   beforeEach(() => make());
 
   async function endpoint(id: string, network = NET): Promise<void> {
-    await driver.createEndpoint({ NetworkID: network, EndpointID: id, Interface: { Address: '10.9.0.5/24', AddressIPv6: '', MacAddress: '' }, Options: {} });
+    await driver.createEndpoint({
+      NetworkID: network,
+      EndpointID: id,
+      Interface: { Address: '10.9.0.5/24', AddressIPv6: '', MacAddress: '' },
+      Options: {},
+    });
   }
 
   it('a NAT failure during network create leaves no bridge, state, forwarding rule or DPID claim (defect 5)', async () => {
     nat.failing = 1;
-    await assert.rejects(driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1', 'ovs.bridge.mode': 'nat' })), /nft -f failed/);
+    await assert.rejects(
+      driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1', 'ovs.bridge.mode': 'nat' })),
+      /nft -f failed/,
+    );
     assert.equal(await vs.getBridge('ovsbr-a1b2c'), undefined, 'no bridge');
     assert.equal(state.network(NET), undefined, 'no state');
     assert.equal(host.forwarding.size, 0, 'no DOCKER-USER rules');
@@ -120,9 +149,11 @@ describe('driver: foundations', () => {
     make({ assignOfports: false });
     host.hostInterfaces.add('veth-up1');
     let done = false;
-    const creating = driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1', 'ovs.bridge.add_ports': 'veth-up1/7' })).then(() => {
-      done = true;
-    });
+    const creating = driver
+      .createNetwork(createReq({ 'ovs.bridge.dpid': '0x1', 'ovs.bridge.add_ports': 'veth-up1/7' }))
+      .then(() => {
+        done = true;
+      });
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(done, false, 'not done before ovs-vswitchd numbered the port');
     vs.simulateVswitchd('veth-up1', 7);
@@ -145,7 +176,12 @@ describe('driver: foundations', () => {
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1', 'ovs.bridge.mode': 'nat' }));
     await endpoint(EP1);
     const hostIf = vethNamesFor(EP1).host;
-    await driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/var/run/docker/netns/1', Options: portmap({ port: 80, host: 18080 }) });
+    await driver.join({
+      NetworkID: NET,
+      EndpointID: EP1,
+      SandboxKey: '/var/run/docker/netns/1',
+      Options: portmap({ port: 80, host: 18080 }),
+    });
     assert.equal(vs.inspectPort(hostIf)?.externalIds[ExtId.sandbox], '/var/run/docker/netns/1');
     assert.notEqual(vs.inspectPort(hostIf)?.externalIds[ExtId.portmap] ?? '', '');
     await driver.revokeExternalConnectivity({ NetworkID: NET, EndpointID: EP1 });
@@ -162,39 +198,91 @@ describe('driver: foundations', () => {
     });
 
     it('refuses a host port another container already publishes, naming it', async () => {
-      await driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 80, host: 18080 }) });
-      await assert.rejects(driver.join({ NetworkID: NET, EndpointID: EP2, SandboxKey: '/n/2', Options: portmap({ port: 81, host: 18080 }) }), (err: unknown) => {
-        assert.ok(isDovesnapError(err, ErrorCode.Conflict));
-        assert.match(err.message, /18080/);
-        assert.match(err.message, /already published/);
-        return true;
+      await driver.join({
+        NetworkID: NET,
+        EndpointID: EP1,
+        SandboxKey: '/n/1',
+        Options: portmap({ port: 80, host: 18080 }),
       });
+      await assert.rejects(
+        driver.join({
+          NetworkID: NET,
+          EndpointID: EP2,
+          SandboxKey: '/n/2',
+          Options: portmap({ port: 81, host: 18080 }),
+        }),
+        (err: unknown) => {
+          assert.ok(isDovesnapError(err, ErrorCode.Conflict));
+          assert.match(err.message, /18080/);
+          assert.match(err.message, /already published/);
+          return true;
+        },
+      );
       // The same port on another protocol, or on another specific address, is fine.
-      await driver.join({ NetworkID: NET, EndpointID: EP2, SandboxKey: '/n/2', Options: portmap({ port: 81, host: 18080, proto: 17 }) });
+      await driver.join({
+        NetworkID: NET,
+        EndpointID: EP2,
+        SandboxKey: '/n/2',
+        Options: portmap({ port: 81, host: 18080, proto: 17 }),
+      });
     });
 
     it('takes the first free port of a host port range', async () => {
-      await driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 80, host: 18080, end: 18082 }) });
-      await driver.join({ NetworkID: NET, EndpointID: EP2, SandboxKey: '/n/2', Options: portmap({ port: 80, host: 18080, end: 18082 }) });
+      await driver.join({
+        NetworkID: NET,
+        EndpointID: EP1,
+        SandboxKey: '/n/1',
+        Options: portmap({ port: 80, host: 18080, end: 18082 }),
+      });
+      await driver.join({
+        NetworkID: NET,
+        EndpointID: EP2,
+        SandboxKey: '/n/2',
+        Options: portmap({ port: 80, host: 18080, end: 18082 }),
+      });
       assert.equal(state.endpoint(EP1)?.published[0]?.hostPort, 18080);
       assert.equal(state.endpoint(EP2)?.published[0]?.hostPort, 18081);
       await endpoint(EP3);
       host.listening.push({ protocol: 'tcp', address: '0.0.0.0', port: 18082 });
-      await assert.rejects(driver.join({ NetworkID: NET, EndpointID: EP3, SandboxKey: '/n/3', Options: portmap({ port: 80, host: 18080, end: 18082 }) }), /18080-18082/);
+      await assert.rejects(
+        driver.join({
+          NetworkID: NET,
+          EndpointID: EP3,
+          SandboxKey: '/n/3',
+          Options: portmap({ port: 80, host: 18080, end: 18082 }),
+        }),
+        /18080-18082/,
+      );
     });
 
     it('refuses a port the host itself listens on (sshd on 22)', async () => {
       host.listening.push({ protocol: 'tcp', address: '0.0.0.0', port: 22 });
-      await assert.rejects(driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 22, host: 22 }) }), /host already listens on 0\.0\.0\.0:22/);
+      await assert.rejects(
+        driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 22, host: 22 }) }),
+        /host already listens on 0\.0\.0\.0:22/,
+      );
       assert.deepEqual(state.endpoint(EP1)?.published, []);
     });
 
     it('a Join whose mappings cannot be put in place withdraws them: the host port is free again, and later syncs leave them out', async () => {
       nat.failing = 1;
-      await assert.rejects(driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 80, host: 18080 }) }), /nft -f failed/);
+      await assert.rejects(
+        driver.join({
+          NetworkID: NET,
+          EndpointID: EP1,
+          SandboxKey: '/n/1',
+          Options: portmap({ port: 80, host: 18080 }),
+        }),
+        /nft -f failed/,
+      );
       assert.deepEqual(state.endpoint(EP1)?.published, []);
       assert.doesNotMatch(host.nftScripts.at(-1) ?? '', /dport 18080/);
-      await driver.join({ NetworkID: NET, EndpointID: EP2, SandboxKey: '/n/2', Options: portmap({ port: 81, host: 18080 }) });
+      await driver.join({
+        NetworkID: NET,
+        EndpointID: EP2,
+        SandboxKey: '/n/2',
+        Options: portmap({ port: 81, host: 18080 }),
+      });
       assert.match(host.nftScripts.at(-1) ?? '', /tcp dport 18080 dnat to 10\.9\.0\.5:81/);
     });
 
@@ -203,11 +291,19 @@ describe('driver: foundations', () => {
       await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1', 'ovs.bridge.mode': 'nat' }));
       await endpoint(EP1);
       try {
-        await assert.rejects(driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 81, host: 18081, ip: '2001:db8::99' }) }), (err: unknown) => {
-          assert.ok(isDovesnapError(err, ErrorCode.HostCommand));
-          assert.match(err.message, /cannot publish 81\/tcp on \[2001:db8::99\]:18081: .*EADDRNOTAVAIL/);
-          return true;
-        });
+        await assert.rejects(
+          driver.join({
+            NetworkID: NET,
+            EndpointID: EP1,
+            SandboxKey: '/n/1',
+            Options: portmap({ port: 81, host: 18081, ip: '2001:db8::99' }),
+          }),
+          (err: unknown) => {
+            assert.ok(isDovesnapError(err, ErrorCode.HostCommand));
+            assert.match(err.message, /cannot publish 81\/tcp on \[2001:db8::99\]:18081: .*EADDRNOTAVAIL/);
+            return true;
+          },
+        );
         assert.deepEqual(state.endpoint(EP1)?.published, []);
         assert.deepEqual(nat.unserved(EP1), []);
       } finally {
@@ -215,10 +311,18 @@ describe('driver: foundations', () => {
       }
     });
 
-    it('gives each -p CONTAINERPORT its own ephemeral port, skipping the host\'s', async () => {
+    it("gives each -p CONTAINERPORT its own ephemeral port, skipping the host's", async () => {
       host.listening.push({ protocol: 'tcp', address: '::', port: 49153 });
-      await driver.join({ NetworkID: NET, EndpointID: EP1, SandboxKey: '/n/1', Options: portmap({ port: 80, host: 0, end: 0 }, { port: 81, host: 0, end: 0 }) });
-      assert.deepEqual(state.endpoint(EP1)?.published.map((p) => p.hostPort), [49154, 49155]);
+      await driver.join({
+        NetworkID: NET,
+        EndpointID: EP1,
+        SandboxKey: '/n/1',
+        Options: portmap({ port: 80, host: 0, end: 0 }, { port: 81, host: 0, end: 0 }),
+      });
+      assert.deepEqual(
+        state.endpoint(EP1)?.published.map((p) => p.hostPort),
+        [49154, 49155],
+      );
     });
   });
 
@@ -234,10 +338,12 @@ describe('driver: foundations', () => {
     assert.deepEqual(faucet.syncs, []);
   });
 
-  it('a network of a remote controller is not the local FAUCET\'s (defect 7)', async () => {
+  it("a network of a remote controller is not the local FAUCET's (defect 7)", async () => {
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1', 'ovs.bridge.controller': 'tcp:192.0.2.10:6653' }));
     assert.equal(state.network(NET)?.localFaucet, false);
-    await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x2', 'ovs.bridge.controller': 'tcp:127.0.0.1:6653,tcp:127.0.0.1:6654' }, NET2));
+    await driver.createNetwork(
+      createReq({ 'ovs.bridge.dpid': '0x2', 'ovs.bridge.controller': 'tcp:127.0.0.1:6653,tcp:127.0.0.1:6654' }, NET2),
+    );
     assert.equal(state.network(NET2)?.localFaucet, true);
   });
 
@@ -245,7 +351,12 @@ describe('driver: foundations', () => {
     await driver.createNetwork(createReq({ 'ovs.bridge.dpid': '0x1', 'ovs.bridge.mode': 'nat' }));
     await endpoint(EP1);
     // What a daemon killed right after `ip link add` leaves behind, and a deleted network's rules.
-    await host.createVeth({ names: vethNamesFor(EP2), containerMac: '0e:00:00:00:00:02', mtu: undefined, disableContainerTxOffload: false });
+    await host.createVeth({
+      names: vethNamesFor(EP2),
+      containerMac: '0e:00:00:00:00:02',
+      mtu: undefined,
+      disableContainerTxOffload: false,
+    });
     host.forwarding.set(NET2, 'nat');
     const collected = await driver.collectGarbage();
     assert.deepEqual(collected.links, [vethNamesFor(EP2).host]);
@@ -280,7 +391,10 @@ describe('driver: foundations', () => {
     assert.equal(state.endpoint(EP1), undefined, 'the endpoint is gone from the model');
     assert.equal(host.links.has(port), false, 'its veth pair is gone');
     vs.simulateReconnect();
-    assert.ok((await vs.getBridge('ovsbr-a1b2c'))?.ports.some((p) => p.name === port), 'the port waited for OVSDB');
+    assert.ok(
+      (await vs.getBridge('ovsbr-a1b2c'))?.ports.some((p) => p.name === port),
+      'the port waited for OVSDB',
+    );
     const collected = await driver.collectGarbage();
     assert.deepEqual(collected.ports, [port]);
     const left = (await vs.getBridge('ovsbr-a1b2c'))?.ports.map((p) => p.name);

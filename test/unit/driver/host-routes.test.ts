@@ -31,24 +31,36 @@ function setup(): { driver: Driver; host: FakeHostNet; vs: FakeVSwitch; state: S
 }
 
 const natReq = (routes: string, mode = 'nat', id = NET): ReturnType<typeof createNetworkRequest> =>
-  createNetworkRequest({ 'ovs.bridge.dpid': id === NET ? '9' : '10', 'ovs.bridge.mode': mode, 'ovs.bridge.host_routes': routes }, id);
+  createNetworkRequest(
+    { 'ovs.bridge.dpid': id === NET ? '9' : '10', 'ovs.bridge.mode': mode, 'ovs.bridge.host_routes': routes },
+    id,
+  );
 
 describe('driver: ovs.bridge.host_routes', () => {
   it('routes each prefix via its next hop on the bridge once the gateway is there, and masquerades it (nat)', async () => {
     const { driver, host } = setup();
     await driver.createNetwork(natReq(ROUTES));
     assert.equal(host.gateways.get(BRIDGE), '10.9.0.1/24');
-    assert.deepEqual([...host.routes], [[`192.168.102.0/24 dev ${BRIDGE}`, '10.9.0.2'], [`192.168.103.0/24 dev ${BRIDGE}`, '10.9.0.2']]);
+    assert.deepEqual(
+      [...host.routes],
+      [
+        [`192.168.102.0/24 dev ${BRIDGE}`, '10.9.0.2'],
+        [`192.168.103.0/24 dev ${BRIDGE}`, '10.9.0.2'],
+      ],
+    );
     const script = host.nftScripts.at(-1) ?? '';
     assert.match(script, new RegExp(`ip saddr 192\\.168\\.102\\.0/24 oifname != "${BRIDGE}" masquerade`));
     assert.match(script, new RegExp(`ip saddr 192\\.168\\.103\\.0/24 oifname != "${BRIDGE}" masquerade`));
   });
 
-  it('routes a routed network\'s prefixes without NAT', async () => {
+  it("routes a routed network's prefixes without NAT", async () => {
     const { driver, host } = setup();
     await driver.createNetwork(natReq('192.168.102.0/24@10.9.0.2', 'routed'));
     assert.equal(host.routes.get(`192.168.102.0/24 dev ${BRIDGE}`), '10.9.0.2');
-    assert.doesNotMatch(host.nftScripts.at(-1) ?? '', /masquerade comment[^\n]*\n[^\n]*192\.168\.102\.0\/24 oifname !=/);
+    assert.doesNotMatch(
+      host.nftScripts.at(-1) ?? '',
+      /masquerade comment[^\n]*\n[^\n]*192\.168\.102\.0\/24 oifname !=/,
+    );
     assert.doesNotMatch(host.nftScripts.at(-1) ?? '', /ip saddr 192\.168\.102\.0\/24 oifname != /);
   });
 
@@ -64,7 +76,11 @@ describe('driver: ovs.bridge.host_routes', () => {
     };
     await driver.deleteNetwork({ NetworkID: NET });
     assert.equal(calls, 2);
-    assert.deepEqual([...host.routes.keys()], [`192.168.103.0/24 dev ${BRIDGE}`], 'the one that failed is left to the kernel, which drops it with the bridge');
+    assert.deepEqual(
+      [...host.routes.keys()],
+      [`192.168.103.0/24 dev ${BRIDGE}`],
+      'the one that failed is left to the kernel, which drops it with the bridge',
+    );
     assert.equal(host.nftScripts.at(-1), 'table ip dovesnap\ndelete table ip dovesnap\n');
   });
 
@@ -88,7 +104,11 @@ describe('driver: ovs.bridge.host_routes', () => {
   it('refuses a value that does not fit the network, naming option and value, and makes nothing', async () => {
     const { driver, host, vs, state } = setup();
     const cases: [string, string, RegExp][] = [
-      ['192.168.102.0/24@10.8.0.2', 'nat', /next hop 10\.8\.0\.2 of 192\.168\.102\.0\/24 is not in the network's subnet 10\.9\.0\.0\/24/],
+      [
+        '192.168.102.0/24@10.8.0.2',
+        'nat',
+        /next hop 10\.8\.0\.2 of 192\.168\.102\.0\/24 is not in the network's subnet 10\.9\.0\.0\/24/,
+      ],
       ['192.168.102.0/24@10.9.0.1', 'nat', /is the network's gateway/],
       ['192.168.102.0/24@10.9.0.255', 'routed', /broadcast address/],
       ['10.9.0.128/25@10.9.0.2', 'nat', /overlaps the network's own subnet/],
@@ -111,10 +131,22 @@ describe('driver: ovs.bridge.host_routes', () => {
 
   it('refuses a prefix the host or another network already routes', async () => {
     const { driver, host, vs } = setup();
-    host.table.push({ dst: '192.168.104.0/24', dev: 'eth0', gateway: '10.0.2.9', protocol: 'static', scope: undefined });
-    await assert.rejects(driver.createNetwork(natReq('192.168.104.0/24@10.9.0.2')), /the host already has a route to 192\.168\.104\.0\/24 \(via 10\.0\.2\.9 dev eth0\)/);
+    host.table.push({
+      dst: '192.168.104.0/24',
+      dev: 'eth0',
+      gateway: '10.0.2.9',
+      protocol: 'static',
+      scope: undefined,
+    });
+    await assert.rejects(
+      driver.createNetwork(natReq('192.168.104.0/24@10.9.0.2')),
+      /the host already has a route to 192\.168\.104\.0\/24 \(via 10\.0\.2\.9 dev eth0\)/,
+    );
     await driver.createNetwork(natReq('192.168.102.0/24@10.9.0.2'));
-    const other = { ...natReq('192.168.102.0/24@10.20.0.2', 'nat', OTHER), IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.20.0.0/24', Gateway: '10.20.0.1/24' }] };
+    const other = {
+      ...natReq('192.168.102.0/24@10.20.0.2', 'nat', OTHER),
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.20.0.0/24', Gateway: '10.20.0.1/24' }],
+    };
     await assert.rejects(driver.createNetwork(other), /already routes 192\.168\.102\.0\/24 \(via 10\.9\.0\.2\)/);
     assert.equal((await vs.listBridges()).length, 1);
   });
@@ -123,11 +155,28 @@ describe('driver: ovs.bridge.host_routes', () => {
     const { driver, host, vs, state } = setup();
     await driver.createNetwork(natReq('10.20.0.0/24@10.9.0.2'));
     // The second network's subnet is (part of) the prefix the first one routes via 10.9.0.2.
-    for (const [pool, mode] of [['10.20.0.0/24', 'nat'], ['10.20.0.128/25', 'routed']] as const) {
-      const req = { ...createNetworkRequest({ 'ovs.bridge.dpid': '10', 'ovs.bridge.mode': mode }, OTHER), IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: pool, Gateway: `${pool.split('/')[0]?.replace(/\.\d+$/, '.129')}/${pool.split('/')[1]}` }] };
+    for (const [pool, mode] of [
+      ['10.20.0.0/24', 'nat'],
+      ['10.20.0.128/25', 'routed'],
+    ] as const) {
+      const req = {
+        ...createNetworkRequest({ 'ovs.bridge.dpid': '10', 'ovs.bridge.mode': mode }, OTHER),
+        IPv4Data: [
+          {
+            AddressSpace: 'LocalDefault',
+            Pool: pool,
+            Gateway: `${pool.split('/')[0]?.replace(/\.\d+$/, '.129')}/${pool.split('/')[1]}`,
+          },
+        ],
+      };
       await assert.rejects(driver.createNetwork(req), (e: unknown) => {
         assert.ok(isDovesnapError(e, ErrorCode.Conflict), String(e));
-        assert.match(e.message, new RegExp(`the subnet ${pool.replace(/\./g, '\\.')} overlaps 10\\.20\\.0\\.0/24, which dovesnap network ${NET.slice(0, 12)} routes to 10\\.9\\.0\\.2`));
+        assert.match(
+          e.message,
+          new RegExp(
+            `the subnet ${pool.replace(/\./g, '\\.')} overlaps 10\\.20\\.0\\.0/24, which dovesnap network ${NET.slice(0, 12)} routes to 10\\.9\\.0\\.2`,
+          ),
+        );
         return true;
       });
     }
@@ -135,7 +184,10 @@ describe('driver: ovs.bridge.host_routes', () => {
     assert.equal(state.allNetworks().length, 1);
     assert.equal(host.gateways.size, 1);
     // A flat network puts no address on the host: the same subnet is no conflict there.
-    await driver.createNetwork({ ...createNetworkRequest({ 'ovs.bridge.dpid': '10' }, OTHER), IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.20.0.0/24', Gateway: '10.20.0.1/24' }] });
+    await driver.createNetwork({
+      ...createNetworkRequest({ 'ovs.bridge.dpid': '10' }, OTHER),
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.20.0.0/24', Gateway: '10.20.0.1/24' }],
+    });
   });
 
   it('rolls the whole create back when a route cannot be made', async () => {
@@ -153,9 +205,15 @@ describe('driver: ovs.bridge.host_routes', () => {
     await driver.createNetwork(natReq(ROUTES));
     const doc = networksStatus(state);
     const n = doc[NET];
-    assert.deepEqual(n?.HostRoutes, [{ Prefix: '192.168.102.0/24', Via: '10.9.0.2' }, { Prefix: '192.168.103.0/24', Via: '10.9.0.2' }]);
+    assert.deepEqual(n?.HostRoutes, [
+      { Prefix: '192.168.102.0/24', Via: '10.9.0.2' },
+      { Prefix: '192.168.103.0/24', Via: '10.9.0.2' },
+    ]);
     assert.equal(n?.Options['ovs.bridge.host_routes'], ROUTES);
-    assert.match(formatStatus(doc), /\n {2}host routes: 192\.168\.102\.0\/24 via 10\.9\.0\.2, 192\.168\.103\.0\/24 via 10\.9\.0\.2\n/);
+    assert.match(
+      formatStatus(doc),
+      /\n {2}host routes: 192\.168\.102\.0\/24 via 10\.9\.0\.2, 192\.168\.103\.0\/24 via 10\.9\.0\.2\n/,
+    );
     const { driver: d2, state: s2 } = setup();
     await d2.createNetwork(createNetworkRequest({ 'ovs.bridge.dpid': '9', 'ovs.bridge.mode': 'nat' }));
     assert.deepEqual(networksStatus(s2)[NET]?.HostRoutes, []);

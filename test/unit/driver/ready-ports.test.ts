@@ -39,7 +39,8 @@ describe('ready ports (pure)', () => {
   });
 
   it('parseInPorts: the input ports of a flow dump', () => {
-    const dump = ' cookie=0x5adc15c0, duration=1.2s, table=0, n_packets=0, priority=9000,in_port=3,vlan_tci=0x0000/0x1fff actions=push_vlan:0x8100,set_field:4196->vlan_vid,goto_table:1\n cookie=0x5adc15c0, table=1, priority=0 actions=drop\n cookie=0x5adc15c0, table=0, priority=9000,in_port=12 actions=drop\n';
+    const dump =
+      ' cookie=0x5adc15c0, duration=1.2s, table=0, n_packets=0, priority=9000,in_port=3,vlan_tci=0x0000/0x1fff actions=push_vlan:0x8100,set_field:4196->vlan_vid,goto_table:1\n cookie=0x5adc15c0, table=1, priority=0 actions=drop\n cookie=0x5adc15c0, table=0, priority=9000,in_port=12 actions=drop\n';
     assert.deepEqual([...parseInPorts(dump)], [3, 12]);
   });
 
@@ -85,13 +86,16 @@ describe('driver: ready ports', () => {
   let counter: number;
 
   const driver = (readyPorts = 8): Driver =>
-    testDriver({ vswitch: vs, host, state, faucet }, {
-      labelledContainers: async (key) => labelled.filter((c) => c.labels[key] !== undefined),
-      readyPorts,
-      readyPortsSettleMs: 0,
-      // Distinct bytes on every call: ready ports are named from random bytes.
-      random: (n) => Uint8Array.from({ length: n }, (_, i) => (counter * 31 + i) & 0xff, counter++),
-    });
+    testDriver(
+      { vswitch: vs, host, state, faucet },
+      {
+        labelledContainers: async (key) => labelled.filter((c) => c.labels[key] !== undefined),
+        readyPorts,
+        readyPortsSettleMs: 0,
+        // Distinct bytes on every call: ready ports are named from random bytes.
+        random: (n) => Uint8Array.from({ length: n }, (_, i) => (counter * 31 + i) & 0xff, counter++),
+      },
+    );
 
   const namedNetwork = async (d: Driver, generic: Record<string, string> = {}): Promise<void> => {
     await d.createNetwork(createNetworkRequest({ 'ovs.bridge.dpid': '1', ...generic }));
@@ -128,7 +132,9 @@ describe('driver: ready ports', () => {
     await namedNetwork(d);
     const ready = await readyNow();
     assert.equal(ready.length, 8);
-    assert.ok(ready.every((p) => p.hostIf.startsWith(READY_HOST_PREFIX) && host.links.get(p.hostIf)?.peer === p.containerIf));
+    assert.ok(
+      ready.every((p) => p.hostIf.startsWith(READY_HOST_PREFIX) && host.links.get(p.hostIf)?.peer === p.containerIf),
+    );
     assert.deepEqual(upWhenAdded, new Array<boolean>(8).fill(true));
     assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1);
   });
@@ -145,7 +151,10 @@ describe('driver: ready ports', () => {
     const bridge = await vs.getBridge(n.bridgeName);
     assert.equal(bridge?.ports.filter((p) => p.name.startsWith(READY_HOST_PREFIX)).length, 8, 'made');
     assert.equal((await readyNow()).length, 0, 'not announced while FAUCET is busy');
-    assert.deepEqual(faucet.syncs.filter((s) => s.includes('ready port')), []);
+    assert.deepEqual(
+      faucet.syncs.filter((s) => s.includes('ready port')),
+      [],
+    );
     assert.deepEqual((await d.collectGarbage()).links, [], 'the collector keeps unannounced ones');
     release();
     await d.pool?.settled();
@@ -172,7 +181,12 @@ describe('driver: ready ports', () => {
     const before = await readyNow();
     faucet.allReady = true;
     const linksBefore = host.links.size;
-    const res = await d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { MacAddress: '02:42:0a:00:00:05' }, Options: {} });
+    const res = await d.createEndpoint({
+      NetworkID: NET,
+      EndpointID: EP,
+      Interface: { MacAddress: '02:42:0a:00:00:05' },
+      Options: {},
+    });
     assert.deepEqual(res, {});
     const ep = state.endpoint(EP);
     assert.equal(ep?.hostIf, before[0]?.hostIf);
@@ -215,7 +229,10 @@ describe('driver: ready ports', () => {
     assert.equal(host.links.has(first.hostIf), false);
     const n = state.network(NET);
     assert.ok(n);
-    assert.equal((await vs.getBridge(n.bridgeName))?.ports.some((p) => p.name === first.hostIf), false);
+    assert.equal(
+      (await vs.getBridge(n.bridgeName))?.ports.some((p) => p.name === first.hostIf),
+      false,
+    );
   });
 
   it('a container’s own port never gets a number FAUCET still mirrors (a mirrored container gave it back; the mirror e2e test saw the next container mirrored)', async () => {
@@ -246,13 +263,23 @@ describe('driver: ready ports', () => {
     assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1, 'announced in one FAUCET write');
     faucet.allReady = true;
     for (let i = 0; i < 12; i++) {
-      await d.createEndpoint({ NetworkID: NET, EndpointID: `${i % 10}${i}`.padEnd(64, 'e'), Interface: {}, Options: {} });
+      await d.createEndpoint({
+        NetworkID: NET,
+        EndpointID: `${i % 10}${i}`.padEnd(64, 'e'),
+        Interface: {},
+        Options: {},
+      });
       await d.pool?.settled();
     }
     assert.equal((await readyNow()).length, 16, 'the first twelve took ready ports');
     assert.equal(faucet.syncs.filter((s) => s.includes('ready port')).length, 1, 'no top-up while they last');
     for (let i = 12; i < 20; i++) {
-      await d.createEndpoint({ NetworkID: NET, EndpointID: `${i % 10}${i}`.padEnd(64, 'e'), Interface: {}, Options: {} });
+      await d.createEndpoint({
+        NetworkID: NET,
+        EndpointID: `${i % 10}${i}`.padEnd(64, 'e'),
+        Interface: {},
+        Options: {},
+      });
       await d.pool?.settled();
     }
     assert.equal((await readyNow()).length, 8, 'twenty taken: the headroom left');
@@ -282,7 +309,12 @@ describe('driver: ready ports', () => {
     const d = driver();
     await namedNetwork(d);
     const ready = await readyNow();
-    await host.createVeth({ names: { host: 'dsq000000000000', container: 'dsr000000000000' }, containerMac: '0e:00:00:00:00:01', mtu: undefined, disableContainerTxOffload: true });
+    await host.createVeth({
+      names: { host: 'dsq000000000000', container: 'dsr000000000000' },
+      containerMac: '0e:00:00:00:00:01',
+      mtu: undefined,
+      disableContainerTxOffload: true,
+    });
     const left = await d.collectGarbage();
     assert.deepEqual(left.links, ['dsq000000000000']);
     assert.ok(ready.every((p) => host.links.has(p.hostIf)));
@@ -300,7 +332,9 @@ describe('driver: ready ports', () => {
     const n = state.network(NET);
     assert.ok(n);
     const withoutVeth = async (): Promise<string[]> =>
-      ((await vs.getBridge(n.bridgeName))?.ports ?? []).filter((p) => p.name.startsWith(READY_HOST_PREFIX) && !host.links.has(p.name)).map((p) => p.name);
+      ((await vs.getBridge(n.bridgeName))?.ports ?? [])
+        .filter((p) => p.name.startsWith(READY_HOST_PREFIX) && !host.links.has(p.name))
+        .map((p) => p.name);
     const orphans = await withoutVeth();
     assert.equal(orphans.length, 1, 'the rolled-back port is on the bridge without its veth');
     const left = await d.collectGarbage();
@@ -345,7 +379,11 @@ describe('driver: ready ports', () => {
     await deleting;
     await d.pool?.settled();
     assert.deepEqual(failed, [], 'no port vanished under the announcement');
-    assert.deepEqual([...host.links.keys()].filter((l) => l.startsWith(READY_HOST_PREFIX)), [], 'and the delete removed them all');
+    assert.deepEqual(
+      [...host.links.keys()].filter((l) => l.startsWith(READY_HOST_PREFIX)),
+      [],
+      'and the delete removed them all',
+    );
   });
 
   it('with ready ports turned off since, a network’s removal still removes the ones it had', async () => {
@@ -379,12 +417,33 @@ describe('driver: ready ports', () => {
     // Taken, its container not known yet: FAUCET keeps running the ready entry (a render that
     // dropped it deleted the port's flows under a starting container, seen on a DHCP network).
     const unresolved = desiredDps(state, new Set(['allowall']), ports)[0];
-    assert.deepEqual(unresolved?.ports.find((p) => p.number === ep.ofport), { number: ep.ofport, description: 'dovesnap ready port', nativeVlan: 100, aclsIn: ['allowall'], opstatusReconf: false });
-    state.updateEndpoint(EP, { container: { id: 'c1', name: '/c1', labels: {} }, labels: { portAcls: [], mirror: false, macPrefix: undefined } });
+    assert.deepEqual(
+      unresolved?.ports.find((p) => p.number === ep.ofport),
+      {
+        number: ep.ofport,
+        description: 'dovesnap ready port',
+        nativeVlan: 100,
+        aclsIn: ['allowall'],
+        opstatusReconf: false,
+      },
+    );
+    state.updateEndpoint(EP, {
+      container: { id: 'c1', name: '/c1', labels: {} },
+      labels: { portAcls: [], mirror: false, macPrefix: undefined },
+    });
     const dp = desiredDps(state, new Set(['allowall']), ports)[0];
     const ready = (await readyNow())[0];
     assert.ok(ready);
-    assert.deepEqual(dp?.ports.find((p) => p.number === ready.ofport), { number: ready.ofport, description: 'dovesnap ready port', nativeVlan: 100, aclsIn: ['allowall'], opstatusReconf: false });
+    assert.deepEqual(
+      dp?.ports.find((p) => p.number === ready.ofport),
+      {
+        number: ready.ofport,
+        description: 'dovesnap ready port',
+        nativeVlan: 100,
+        aclsIn: ['allowall'],
+        opstatusReconf: false,
+      },
+    );
     assert.equal(dp?.ports.find((p) => p.number === ep.ofport)?.opstatusReconf, false);
     state.updateEndpoint(EP, { labels: { portAcls: ['allowall'], mirror: false, macPrefix: undefined } });
     const again = desiredDps(state, new Set(['allowall']), ports)[0];

@@ -44,7 +44,12 @@ describe('DockerEngine.streamEvents', () => {
   });
 
   it('reports an unreadable line and a handler that throws, and keeps delivering (defect 8)', async () => {
-    const ev = (id: string): string => JSON.stringify({ Type: 'network', Action: 'create', Actor: { ID: id, Attributes: { name: id, type: 'dovesnap' } } });
+    const ev = (id: string): string =>
+      JSON.stringify({
+        Type: 'network',
+        Action: 'create',
+        Actor: { ID: id, Attributes: { name: id, type: 'dovesnap' } },
+      });
     const d = await fakeDockerd([ev('n1'), '{not json', ev('n2'), ev('n3')]);
     closers.push(d.close);
     const seen: string[] = [];

@@ -44,7 +44,14 @@ describe('FAUCET config facts: one reader with FAUCET semantics (defect 9)', () 
 
   it('reads hex, binary and underscored dp_ids as FAUCET does', () => {
     const facts = readFaucetConfigFacts('dps:\n  a: {dp_id: 0x1f}\n  b: {dp_id: 1_000}\n  c: {dp_id: 0b101}\n');
-    assert.deepEqual([...facts.dps].map(([n, d]) => [n, d.dpId]), [['a', 31n], ['b', 1000n], ['c', 5n]]);
+    assert.deepEqual(
+      [...facts.dps].map(([n, d]) => [n, d.dpId]),
+      [
+        ['a', 31n],
+        ['b', 1000n],
+        ['c', 5n],
+      ],
+    );
   });
 
   it('an unparsable file has no facts', () => {

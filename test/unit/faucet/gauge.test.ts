@@ -44,9 +44,22 @@ describe('ensureGaugeWatchers', () => {
     assert.deepEqual(g.faucet_configs, ['/etc/faucet/other.yaml', '/etc/faucet/faucet.yaml']);
     assert.deepEqual(g.watchers['core_stats'], { type: 'port_stats', dps: ['core'], interval: 10, db: 'influx' });
     assert.deepEqual(g.dbs['influx'], { type: 'influx', influx_db: 'gauge' });
-    assert.deepEqual(g.dbs['dovesnap_prometheus'], { type: 'prometheus', prometheus_port: 9303, prometheus_addr: '127.0.0.1' });
-    assert.deepEqual(g.watchers['dovesnap_port_state'], { type: 'port_state', all_dps: true, db: 'dovesnap_prometheus' });
-    assert.deepEqual(g.watchers['dovesnap_port_stats'], { type: 'port_stats', all_dps: true, interval: 30, db: 'dovesnap_prometheus' });
+    assert.deepEqual(g.dbs['dovesnap_prometheus'], {
+      type: 'prometheus',
+      prometheus_port: 9303,
+      prometheus_addr: '127.0.0.1',
+    });
+    assert.deepEqual(g.watchers['dovesnap_port_state'], {
+      type: 'port_state',
+      all_dps: true,
+      db: 'dovesnap_prometheus',
+    });
+    assert.deepEqual(g.watchers['dovesnap_port_stats'], {
+      type: 'port_stats',
+      all_dps: true,
+      interval: 30,
+      db: 'dovesnap_prometheus',
+    });
     assert.equal(ensureGaugeWatchers(out, OPTS), undefined);
   });
 
@@ -64,7 +77,12 @@ dbs:
 `;
     const g = parse(ensureGaugeWatchers(text, OPTS) ?? '') as Gauge;
     assert.equal(g.watchers['dovesnap_port_state'], undefined);
-    assert.deepEqual(g.watchers['dovesnap_port_stats'], { type: 'port_stats', all_dps: true, interval: 30, db: 'prom' });
+    assert.deepEqual(g.watchers['dovesnap_port_stats'], {
+      type: 'port_stats',
+      all_dps: true,
+      interval: 30,
+      db: 'prom',
+    });
     assert.equal(g.dbs['dovesnap_prometheus'], undefined, 'one Prometheus exporter: theirs');
   });
 
@@ -73,6 +91,9 @@ dbs:
     const edited = out.replace('interval: 30', 'interval: 5');
     const again = parse(ensureGaugeWatchers(edited, OPTS) ?? '') as Gauge;
     assert.equal(again.watchers['dovesnap_port_stats']?.interval, 30);
-    assert.throws(() => ensureGaugeWatchers('watchers: [unclosed', OPTS, '/etc/faucet/gauge.yaml'), /\/etc\/faucet\/gauge\.yaml does not parse/);
+    assert.throws(
+      () => ensureGaugeWatchers('watchers: [unclosed', OPTS, '/etc/faucet/gauge.yaml'),
+      /\/etc\/faucet\/gauge\.yaml does not parse/,
+    );
   });
 });

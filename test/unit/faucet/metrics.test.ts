@@ -33,27 +33,34 @@ faucet_config_hash_info{config_files="/etc/faucet/faucet.yaml",error="DP x: bad 
 describe('parsePrometheusText', () => {
   it('parses FAUCET output, unescaping label values', () => {
     const samples = parsePrometheusText(FAUCET_ERROR_OUTPUT);
-    assert.deepEqual(samples.map((s) => s.name), [
-      'faucet_config_reload_requests_total',
-      'faucet_config_reload_requests_created',
-      'faucet_config_load_error',
-      'faucet_config_hash_info',
-    ]);
+    assert.deepEqual(
+      samples.map((s) => s.name),
+      [
+        'faucet_config_reload_requests_total',
+        'faucet_config_reload_requests_created',
+        'faucet_config_load_error',
+        'faucet_config_hash_info',
+      ],
+    );
     assert.equal(samples[1]?.value, 1795342181.5675256);
     assert.equal(samples[3]?.labels.get('error'), 'DP x: bad "quote" back\\slash\nnewline');
     assert.equal(samples[3]?.labels.get('hashes'), '');
   });
 
   it('handles spacing, trailing commas, special values, timestamps and CRLF', () => {
-    const text = 'a 1\r\nb{x="1",} +Inf 1700000000000\n  c { x = "a,b}" , y="" }  NaN\nd -Inf\n\n# free comment\ne{z="\\t"} -1.5e-3\n';
+    const text =
+      'a 1\r\nb{x="1",} +Inf 1700000000000\n  c { x = "a,b}" , y="" }  NaN\nd -Inf\n\n# free comment\ne{z="\\t"} -1.5e-3\n';
     const samples = parsePrometheusText(text);
-    assert.deepEqual(samples.map((s) => [s.name, s.value, Object.fromEntries(s.labels), s.timestampMs]), [
-      ['a', 1, {}, undefined],
-      ['b', Infinity, { x: '1' }, 1700000000000],
-      ['c', NaN, { x: 'a,b}', y: '' }, undefined],
-      ['d', -Infinity, {}, undefined],
-      ['e', -0.0015, { z: '\\t' }, undefined],
-    ]);
+    assert.deepEqual(
+      samples.map((s) => [s.name, s.value, Object.fromEntries(s.labels), s.timestampMs]),
+      [
+        ['a', 1, {}, undefined],
+        ['b', Infinity, { x: '1' }, 1700000000000],
+        ['c', NaN, { x: 'a,b}', y: '' }, undefined],
+        ['d', -Infinity, {}, undefined],
+        ['e', -0.0015, { z: '\\t' }, undefined],
+      ],
+    );
   });
 
   it('reports malformed lines with their line number', () => {
@@ -77,12 +84,25 @@ describe('faucetConfigStateFromMetrics', () => {
   });
 
   it('reads a successful load of several files', () => {
-    const text = 'faucet_config_load_error 0.0\nfaucet_config_reload_requests_total 7.0\nfaucet_config_hash_info{config_files="/a.yaml,/b.yaml",error="",hashes="aa,bb"} 1.0\n';
-    assert.deepEqual(faucetConfigStateFromMetrics(text), { files: ['/a.yaml', '/b.yaml'], hashes: ['aa', 'bb'], error: '', loadError: false, reloadRequests: 7 });
+    const text =
+      'faucet_config_load_error 0.0\nfaucet_config_reload_requests_total 7.0\nfaucet_config_hash_info{config_files="/a.yaml,/b.yaml",error="",hashes="aa,bb"} 1.0\n';
+    assert.deepEqual(faucetConfigStateFromMetrics(text), {
+      files: ['/a.yaml', '/b.yaml'],
+      hashes: ['aa', 'bb'],
+      error: '',
+      loadError: false,
+      reloadRequests: 7,
+    });
   });
 
   it('copes with FAUCET that has not loaded anything yet', () => {
-    assert.deepEqual(faucetConfigStateFromMetrics('faucet_config_load_error 0.0\n'), { files: [], hashes: [], error: '', loadError: false, reloadRequests: undefined });
+    assert.deepEqual(faucetConfigStateFromMetrics('faucet_config_load_error 0.0\n'), {
+      files: [],
+      hashes: [],
+      error: '',
+      loadError: false,
+      reloadRequests: undefined,
+    });
   });
 });
 
@@ -107,13 +127,22 @@ describe('readFaucetConfigState', () => {
 
   it('turns HTTP and network failures into FaucetTimeout naming the URL', async () => {
     const http500: FetchLike = async () => ({ ok: false, status: 500, text: async () => '' });
-    await assert.rejects(readFaucetConfigState('http://faucet/metrics', http500), (err: unknown) => isDovesnapError(err, ErrorCode.FaucetTimeout) && /faucet\/metrics: HTTP 500/.test(err.message));
+    await assert.rejects(
+      readFaucetConfigState('http://faucet/metrics', http500),
+      (err: unknown) => isDovesnapError(err, ErrorCode.FaucetTimeout) && /faucet\/metrics: HTTP 500/.test(err.message),
+    );
     const refused: FetchLike = async () => {
       throw new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:9') });
     };
-    await assert.rejects(readFaucetConfigState('http://127.0.0.1:9/metrics', refused), /fetch failed \(connect ECONNREFUSED/);
+    await assert.rejects(
+      readFaucetConfigState('http://127.0.0.1:9/metrics', refused),
+      /fetch failed \(connect ECONNREFUSED/,
+    );
     const garbage: FetchLike = async () => ({ ok: true, status: 200, text: async () => '<html>\n' });
-    await assert.rejects(readFaucetConfigState('http://x/metrics', garbage), (err: unknown) => isDovesnapError(err, ErrorCode.FaucetTimeout) && /unreadable/.test(err.message));
+    await assert.rejects(
+      readFaucetConfigState('http://x/metrics', garbage),
+      (err: unknown) => isDovesnapError(err, ErrorCode.FaucetTimeout) && /unreadable/.test(err.message),
+    );
   });
 });
 
@@ -136,7 +165,11 @@ describe('portReportedUp', () => {
       { dpName: 'net1', description: 'dovesnap spare port', up: true },
       { dpName: 'net1', description: '/web c1', up: false },
     ]);
-    assert.equal(report.get(0x50n)?.size, 3, 'a port FAUCET labels by name (a coprocessor port) has no number to key it');
+    assert.equal(
+      report.get(0x50n)?.size,
+      3,
+      'a port FAUCET labels by name (a coprocessor port) has no number to key it',
+    );
   });
 
   it('the series of the description FAUCET runs decides; a stale one of an earlier description does not', () => {

@@ -18,7 +18,11 @@ describe('pidfileReloader', () => {
     try {
       await writeFile(join(dir, 'faucet.pid'), `${process.pid}\n`);
       await writeFile(join(dir, 'gauge.pid'), `${process.pid}\n`);
-      const reload = pidfileReloader({ faucetPidfile: join(dir, 'faucet.pid'), gaugePidfile: join(dir, 'gauge.pid'), gaugeMinIntervalMs: 150 });
+      const reload = pidfileReloader({
+        faucetPidfile: join(dir, 'faucet.pid'),
+        gaugePidfile: join(dir, 'gauge.pid'),
+        gaugeMinIntervalMs: 150,
+      });
       for (let i = 0; i < 5; i++) await reload();
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(hups, 5 + 1, 'five for FAUCET, one for Gauge so far');
@@ -52,7 +56,10 @@ describe('pidfileReloader', () => {
       assert.ok(sent.length >= 2, `Gauge was told at ${sent.join(', ')}`);
       for (let i = 1; i < sent.length; i++) {
         const gap = (sent[i] ?? 0) - (sent[i - 1] ?? 0);
-        assert.ok(gap > PORT_STATS_INTERVAL_S * 1000, `two reloads ${gap} ms apart: closer than the ${PORT_STATS_INTERVAL_S} s poll interval`);
+        assert.ok(
+          gap > PORT_STATS_INTERVAL_S * 1000,
+          `two reloads ${gap} ms apart: closer than the ${PORT_STATS_INTERVAL_S} s poll interval`,
+        );
       }
       assert.ok((sent.at(-1) ?? 0) >= 1_000_000 + 60_000, `the last change reached Gauge: ${sent.join(', ')}`);
     } finally {

@@ -33,11 +33,16 @@ function assertKeepsLines(original: string, rendered: string): void {
 }
 
 function errorsOf(text: string): string[] {
-  return validateFaucetConfig(text).filter((p) => p.severity === 'error').map((p) => p.message);
+  return validateFaucetConfig(text)
+    .filter((p) => p.severity === 'error')
+    .map((p) => p.message);
 }
 
 const throwsCode = (fn: () => unknown, code: string, pattern?: RegExp): void => {
-  assert.throws(fn, (err: unknown) => isDovesnapError(err) && err.code === code && (pattern === undefined || pattern.test(err.message)));
+  assert.throws(
+    fn,
+    (err: unknown) => isDovesnapError(err) && err.code === code && (pattern === undefined || pattern.test(err.message)),
+  );
 };
 
 describe('renderFaucetConfig into an operator file', () => {
@@ -59,7 +64,9 @@ describe('renderFaucetConfig into an operator file', () => {
 
   it('renders dp_id in hex, ports sorted numerically, lists sorted except ACLs', () => {
     assert.match(added, /dp_id: 0xd0e5a90000000002\n/);
-    const ports = [...added.slice(added.indexOf('    dovesnet1:')).matchAll(/^ {12}(\d+):$/gm)].map((m) => Number(m[1]));
+    const ports = [...added.slice(added.indexOf('    dovesnet1:')).matchAll(/^ {12}(\d+):$/gm)].map((m) =>
+      Number(m[1]),
+    );
     assert.deepEqual(ports, [1, 2, 3, 4294967294, 1, 8]);
     assert.match(added, /mirror: \[1, 2\]/);
     assert.match(added, /acls_in: \[block-ssh, allow-all\]/);
@@ -146,11 +153,12 @@ describe('renderFaucetConfig edge cases', () => {
       assert.deepEqual([...definedDps(out).keys()], ['dovesnet1'], text);
       assert.equal(renderFaucetConfig(out, state([NET1])), out, text);
     }
-    assert.match(renderFaucetConfig('dps:   # mine\n', state([NET1])), /^dps:   # mine\n  dovesnet1:\n/);
+    assert.match(renderFaucetConfig('dps:   # mine\n', state([NET1])), /^dps: {3}# mine\n {2}dovesnet1:\n/);
   });
 
   it('keeps comments next to a managed DP and replaces only its lines', () => {
-    const text = 'dps:\n  # before\n  dovesnet1:   # operator note\n    dp_id: 1\n    interfaces: {1: {native_vlan: 2}}   # old\n  # after\n  core:\n    dp_id: 2\n    interfaces: {1: {native_vlan: 2}}\n';
+    const text =
+      'dps:\n  # before\n  dovesnet1:   # operator note\n    dp_id: 1\n    interfaces: {1: {native_vlan: 2}}   # old\n  # after\n  core:\n    dp_id: 2\n    interfaces: {1: {native_vlan: 2}}\n';
     const out = renderFaucetConfig(text, state([NET1]));
     assert.ok(out.startsWith('dps:\n  # before\n  dovesnet1:\n    dp_id: 0x10\n'));
     assert.ok(out.endsWith('  # after\n  core:\n    dp_id: 2\n    interfaces: {1: {native_vlan: 2}}\n'));
@@ -176,17 +184,33 @@ describe('renderFaucetConfig edge cases', () => {
 
   it('refuses text it cannot edit safely', () => {
     throwsCode(() => renderFaucetConfig('dps: [\n', state([])), ErrorCode.FaucetInvalid, /not valid YAML/);
-    throwsCode(() => renderFaucetConfig('dps:\n  a: 1\n  a: 2\n', state([])), ErrorCode.FaucetInvalid, /not valid YAML/);
-    throwsCode(() => renderFaucetConfig('dps: {core: {dp_id: 1}}\n', state([NET1])), ErrorCode.FaucetInvalid, /flow mapping/);
+    throwsCode(
+      () => renderFaucetConfig('dps:\n  a: 1\n  a: 2\n', state([])),
+      ErrorCode.FaucetInvalid,
+      /not valid YAML/,
+    );
+    throwsCode(
+      () => renderFaucetConfig('dps: {core: {dp_id: 1}}\n', state([NET1])),
+      ErrorCode.FaucetInvalid,
+      /flow mapping/,
+    );
     throwsCode(() => renderFaucetConfig('- a\n- b\n', state([])), ErrorCode.FaucetInvalid, /block mapping/);
-    throwsCode(() => renderFaucetConfig('dps:\n  &x dovesnet1: {dp_id: 1}\n', state([NET1])), ErrorCode.FaucetInvalid, /does not start its own line/);
+    throwsCode(
+      () => renderFaucetConfig('dps:\n  &x dovesnet1: {dp_id: 1}\n', state([NET1])),
+      ErrorCode.FaucetInvalid,
+      /does not start its own line/,
+    );
   });
 
   it('rejects a desired state that breaks its contract', () => {
     throwsCode(() => renderFaucetConfig('', state([NET1], new Set())), ErrorCode.Internal, /not in 'owned'/);
     throwsCode(() => renderFaucetConfig('', state([NET1, NET1])), ErrorCode.Internal, /twice/);
     const placeholder = { ...NET1, name: PLACEHOLDER_DP_NAME };
-    throwsCode(() => renderFaucetConfig('', state([placeholder], new Set([PLACEHOLDER_DP_NAME]))), ErrorCode.Internal, /reserved/);
+    throwsCode(
+      () => renderFaucetConfig('', state([placeholder], new Set([PLACEHOLDER_DP_NAME]))),
+      ErrorCode.Internal,
+      /reserved/,
+    );
   });
 
   it('never rewrites an operator DP that is not owned', () => {
@@ -200,13 +224,33 @@ describe('readers', () => {
   const added = renderFaucetConfig(OPERATOR, state([NET1, NET2]));
 
   it('definedDps reads hex and decimal dp_ids', () => {
-    assert.deepEqual(definedDps(added), new Map([['core-sw1', 1n], ['dovesnet1', 0x10n], ['dovesnet2', 0xd0e5a90000000002n]]));
-    assert.deepEqual(definedDps('dps:\n  a: {dp_id: 42}\n  b: {dp_id: 0o17}\n  c: {}\n'), new Map([['a', 42n], ['b', 15n]]));
+    assert.deepEqual(
+      definedDps(added),
+      new Map([
+        ['core-sw1', 1n],
+        ['dovesnet1', 0x10n],
+        ['dovesnet2', 0xd0e5a90000000002n],
+      ]),
+    );
+    assert.deepEqual(
+      definedDps('dps:\n  a: {dp_id: 42}\n  b: {dp_id: 0o17}\n  c: {}\n'),
+      new Map([
+        ['a', 42n],
+        ['b', 15n],
+      ]),
+    );
   });
 
   it('definedAcls and definedVlans list what the file defines', () => {
     assert.deepEqual(definedAcls(added), new Set(['block-ssh', 'allow-all', 'rate-limited']));
-    assert.deepEqual(definedVlans(added), new Map([['office', 100], ['guest', 200], [managedVlanName('dovesnet2', 400), 400]]));
+    assert.deepEqual(
+      definedVlans(added),
+      new Map([
+        ['office', 100],
+        ['guest', 200],
+        [managedVlanName('dovesnet2', 400), 400],
+      ]),
+    );
     assert.deepEqual(definedVlans('vlans:\n  7: {description: x}\n'), new Map([['7', 7]]));
     assert.deepEqual(definedAcls(''), new Set());
   });
@@ -218,8 +262,16 @@ describe('readers', () => {
   });
 
   it('checkDpClaim refuses taken names and DPIDs', () => {
-    throwsCode(() => checkDpClaim(added, { name: 'core-sw1', dpId: 99n }, OWNED), ErrorCode.Conflict, /core-sw1.*does not manage/);
-    throwsCode(() => checkDpClaim(added, { name: 'newnet', dpId: 1n }, OWNED), ErrorCode.Conflict, /0x1 of network 'newnet'.*'core-sw1'/);
+    throwsCode(
+      () => checkDpClaim(added, { name: 'core-sw1', dpId: 99n }, OWNED),
+      ErrorCode.Conflict,
+      /core-sw1.*does not manage/,
+    );
+    throwsCode(
+      () => checkDpClaim(added, { name: 'newnet', dpId: 1n }, OWNED),
+      ErrorCode.Conflict,
+      /0x1 of network 'newnet'.*'core-sw1'/,
+    );
     throwsCode(() => checkDpClaim(added, { name: 'newnet', dpId: 0x10n }, OWNED), ErrorCode.Conflict, /'dovesnet1'/);
     throwsCode(() => checkDpClaim('', { name: 'x', dpId: PLACEHOLDER_DP_ID }, OWNED), ErrorCode.Conflict, /reserved/);
     checkDpClaim(added, { name: 'dovesnet1', dpId: 0x10n }, OWNED);
@@ -229,12 +281,19 @@ describe('readers', () => {
 
 describe('gaugeConfig', () => {
   it('watches all DPs and exports to Prometheus', () => {
-    assertGolden('gauge.golden.yaml', gaugeConfig({ faucetConfigPath: '/etc/faucet/faucet.yaml', prometheusPort: 9303, prometheusAddr: '127.0.0.1' }));
+    assertGolden(
+      'gauge.golden.yaml',
+      gaugeConfig({ faucetConfigPath: '/etc/faucet/faucet.yaml', prometheusPort: 9303, prometheusAddr: '127.0.0.1' }),
+    );
     assert.doesNotMatch(gaugeConfig({ faucetConfigPath: '/x/faucet.yaml', prometheusPort: 9303 }), /prometheus_addr/);
   });
 
   it('rejects a relative path or a bad port', () => {
-    throwsCode(() => gaugeConfig({ faucetConfigPath: 'faucet.yaml', prometheusPort: 9303 }), ErrorCode.BadOption, /absolute/);
+    throwsCode(
+      () => gaugeConfig({ faucetConfigPath: 'faucet.yaml', prometheusPort: 9303 }),
+      ErrorCode.BadOption,
+      /absolute/,
+    );
     throwsCode(() => gaugeConfig({ faucetConfigPath: '/f.yaml', prometheusPort: 70000 }), ErrorCode.BadOption, /70000/);
   });
 });

@@ -48,13 +48,15 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function rig(opts: {
-  initial?: string | null;
-  mode?: number;
-  judge?: FaucetJudge;
-  reloadDelayMs?: number;
-  store?: Partial<FaucetConfigStoreOptions>;
-} = {}): Promise<Rig> {
+async function rig(
+  opts: {
+    initial?: string | null;
+    mode?: number;
+    judge?: FaucetJudge;
+    reloadDelayMs?: number;
+    store?: Partial<FaucetConfigStoreOptions>;
+  } = {},
+): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'dovesnap-store-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'faucet.yaml');
@@ -87,8 +89,10 @@ function withPorts(n: number): ManagedFaucetState {
   return state([dp]);
 }
 
-const isCode = (code: string, pattern?: RegExp) => (err: unknown): boolean =>
-  isDovesnapError(err) && err.code === code && (pattern === undefined || pattern.test(err.message));
+const isCode =
+  (code: string, pattern?: RegExp) =>
+  (err: unknown): boolean =>
+    isDovesnapError(err) && err.code === code && (pattern === undefined || pattern.test(err.message));
 
 describe('FaucetConfigStore.apply', () => {
   it('writes atomically, keeps the mode, leaves no temp file, and is confirmed by FAUCET', async () => {
@@ -105,7 +109,10 @@ describe('FaucetConfigStore.apply', () => {
 
   it('never lets a reader see a partial file', async () => {
     const { path, store } = await rig();
-    const complete = new Set([OPERATOR, ...Array.from({ length: 30 }, (_, i) => renderFaucetConfig(OPERATOR, withPorts(i * 10)))]);
+    const complete = new Set([
+      OPERATOR,
+      ...Array.from({ length: 30 }, (_, i) => renderFaucetConfig(OPERATOR, withPorts(i * 10))),
+    ]);
     let stop = false;
     let reads = 0;
     const reader = (async () => {
@@ -186,12 +193,18 @@ describe('FaucetConfigStore.apply', () => {
     return r;
   }
 
-  it('keeps an operator edit saved while it waits on FAUCET\'s metrics, rendering again from the edited file', async () => {
+  it("keeps an operator edit saved while it waits on FAUCET's metrics, rendering again from the edited file", async () => {
     const denyAll = '    deny-all:\n        - rule:\n            actions: {allow: 0}\n    allow-all:';
-    const { path, store } = await rigEditingInWindow(async (p) => writeFile(p, (await readFile(p, 'utf8')).replace('    allow-all:', denyAll)));
+    const { path, store } = await rigEditingInWindow(async (p) =>
+      writeFile(p, (await readFile(p, 'utf8')).replace('    allow-all:', denyAll)),
+    );
     const result = await store.apply(state([NET1]));
     const text = await readFile(path, 'utf8');
-    assert.equal(text, renderFaucetConfig(OPERATOR.replace('    allow-all:', denyAll), state([NET1])), 'the edit and dovesnap\'s entries, both');
+    assert.equal(
+      text,
+      renderFaucetConfig(OPERATOR.replace('    allow-all:', denyAll), state([NET1])),
+      "the edit and dovesnap's entries, both",
+    );
     assert.deepEqual([result.written, result.confirmed, result.sha256], [true, true, sha256Hex(text)]);
   });
 
@@ -209,10 +222,16 @@ describe('FaucetConfigStore.apply', () => {
     assert.equal(await readFile(path, 'utf8'), renderFaucetConfig(OPERATOR, state([NET1])));
   });
 
-  it('gives up without writing when the file keeps changing under it, leaving the other writer\'s text', async () => {
+  it("gives up without writing when the file keeps changing under it, leaving the other writer's text", async () => {
     let n = 0;
-    const { path, fake, store } = await rigEditingInWindow(async (p) => writeFile(p, `${OPERATOR}# edit ${(n += 1)}\n`), 100);
-    await assert.rejects(store.apply(state([NET1])), isCode(ErrorCode.FaucetTimeout, /changed under dovesnap 5 times in a row .* nothing was written/));
+    const { path, fake, store } = await rigEditingInWindow(
+      async (p) => writeFile(p, `${OPERATOR}# edit ${++n}\n`),
+      100,
+    );
+    await assert.rejects(
+      store.apply(state([NET1])),
+      isCode(ErrorCode.FaucetTimeout, /changed under dovesnap 5 times in a row .* nothing was written/),
+    );
     assert.equal(await readFile(path, 'utf8'), `${OPERATOR}# edit 5\n`);
     assert.equal(fake.reloadCalls, 0);
   });
@@ -248,7 +267,7 @@ describe('FaucetConfigStore.apply', () => {
         confirmTimeoutMs: 1000,
         // An editor saves the text it had open, from before our write.
         reload: async () => {
-          if ((saves += 1) === 1) await writeFile(path, `${OPERATOR}# saved\n`);
+          if (++saves === 1) await writeFile(path, `${OPERATOR}# saved\n`);
           await fake?.reload();
         },
       },
@@ -280,13 +299,20 @@ describe('FaucetConfigStore.apply', () => {
     assert.equal(fake.reloadCalls, 0);
   });
 
-  it('restores the previous bytes and throws FaucetRejected with FAUCET\'s message', async () => {
-    const judge: FaucetJudge = (text) => (text.includes('dovesnet2') ? 'DP dovesnet2: hardware offload not available' : undefined);
+  it("restores the previous bytes and throws FaucetRejected with FAUCET's message", async () => {
+    const judge: FaucetJudge = (text) =>
+      text.includes('dovesnet2') ? 'DP dovesnet2: hardware offload not available' : undefined;
     const { path, fake, store } = await rig({ judge, store: { validate: () => [] } });
     await store.apply(state([NET1]));
     const good = await readFile(path);
     const goodMode = (await stat(path)).mode;
-    await assert.rejects(store.apply(state([NET1, NET2])), isCode(ErrorCode.FaucetRejected, /FAUCET rejected .*: DP dovesnet2: hardware offload not available; the previous file was restored/));
+    await assert.rejects(
+      store.apply(state([NET1, NET2])),
+      isCode(
+        ErrorCode.FaucetRejected,
+        /FAUCET rejected .*: DP dovesnet2: hardware offload not available; the previous file was restored/,
+      ),
+    );
     assert.deepEqual(await readFile(path), good);
     assert.equal((await stat(path)).mode, goodMode);
     assert.equal(fake.reloadCalls, 3, 'first write, rejected write, restore');
@@ -313,9 +339,17 @@ describe('FaucetConfigStore.apply', () => {
   });
 
   it('times out without restoring when FAUCET does not answer', async () => {
-    const { path, fake, store } = await rig({ store: { clock: new FakeClock(), confirmTimeoutMs: 30_000, pollIntervalMs: 250 } });
+    const { path, fake, store } = await rig({
+      store: { clock: new FakeClock(), confirmTimeoutMs: 30_000, pollIntervalMs: 250 },
+    });
     fake.hung = true;
-    await assert.rejects(store.apply(state([NET1])), isCode(ErrorCode.FaucetTimeout, /did not confirm .* within 30000 ms; the new file stays in place \(FAUCET may be down/));
+    await assert.rejects(
+      store.apply(state([NET1])),
+      isCode(
+        ErrorCode.FaucetTimeout,
+        /did not confirm .* within 30000 ms; the new file stays in place \(FAUCET may be down/,
+      ),
+    );
     const written = renderFaucetConfig(OPERATOR, state([NET1]));
     assert.equal(await readFile(path, 'utf8'), written);
     // Once FAUCET answers again, the same state is confirmed without another write.
@@ -326,13 +360,21 @@ describe('FaucetConfigStore.apply', () => {
 
   it('times out when the metrics cannot be read at all', async () => {
     const { fake, store } = await rig({ store: { clock: new FakeClock(), metricsUrl: 'http://127.0.0.1:1/metrics' } });
-    await assert.rejects(store.apply(state([NET1])), isCode(ErrorCode.FaucetTimeout, /last seen: cannot read FAUCET metrics from http:\/\/127\.0\.0\.1:1\/metrics/));
+    await assert.rejects(
+      store.apply(state([NET1])),
+      isCode(ErrorCode.FaucetTimeout, /last seen: cannot read FAUCET metrics from http:\/\/127\.0\.0\.1:1\/metrics/),
+    );
     assert.equal(fake.reloadCalls, 1);
   });
 
   it('reports a reload that cannot be requested as FaucetTimeout, keeping the file', async () => {
-    const { path, store } = await rig({ store: { reload: () => Promise.reject(new Error('pidfile /run/faucet.pid missing')) } });
-    await assert.rejects(store.apply(state([NET1])), isCode(ErrorCode.FaucetTimeout, /could not be asked to reload it \(pidfile \/run\/faucet.pid missing\)/));
+    const { path, store } = await rig({
+      store: { reload: () => Promise.reject(new Error('pidfile /run/faucet.pid missing')) },
+    });
+    await assert.rejects(
+      store.apply(state([NET1])),
+      isCode(ErrorCode.FaucetTimeout, /could not be asked to reload it \(pidfile \/run\/faucet.pid missing\)/),
+    );
     assert.match(await readFile(path, 'utf8'), /dovesnet1/);
   });
 
@@ -382,7 +424,14 @@ describe('signalFromPidfile', () => {
     const dir = await mkdtemp(join(tmpdir(), 'dovesnap-pid-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     // Installs its handler 400 ms after start, as a starting Python process does late.
-    const late = spawn(process.execPath, ['-e', "setTimeout(() => process.on('SIGHUP', () => { console.log('reloaded'); process.exit(0); }), 400); setTimeout(() => {}, 30000)"], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const late = spawn(
+      process.execPath,
+      [
+        '-e',
+        "setTimeout(() => process.on('SIGHUP', () => { console.log('reloaded'); process.exit(0); }), 400); setTimeout(() => {}, 30000)",
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     let out = '';
     late.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const lateExit = once(late, 'exit');
@@ -398,7 +447,10 @@ describe('signalFromPidfile', () => {
     cleanups.push(async () => void never.kill('SIGKILL'));
     const neverFile = join(dir, 'never.pid');
     await writeFile(neverFile, `${never.pid ?? ''}\n`);
-    await assert.rejects(signalFromPidfile(neverFile, 'SIGHUP', { handlerWaitMs: 300 }), isCode(ErrorCode.HostCommand, /has not installed a SIGHUP handler/));
+    await assert.rejects(
+      signalFromPidfile(neverFile, 'SIGHUP', { handlerWaitMs: 300 }),
+      isCode(ErrorCode.HostCommand, /has not installed a SIGHUP handler/),
+    );
     assert.equal(never.exitCode, null);
     assert.equal(never.signalCode, null);
   });
@@ -406,11 +458,18 @@ describe('signalFromPidfile', () => {
   it('refuses missing pidfiles and ids that would signal process groups', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dovesnap-pid-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    await assert.rejects(signalFromPidfile(join(dir, 'none.pid')), isCode(ErrorCode.HostCommand, /cannot read pidfile/));
+    await assert.rejects(
+      signalFromPidfile(join(dir, 'none.pid')),
+      isCode(ErrorCode.HostCommand, /cannot read pidfile/),
+    );
     for (const content of ['0', '1', '-1', 'abc', '', '12 34']) {
       const pidfile = join(dir, 'bad.pid');
       await writeFile(pidfile, content);
-      await assert.rejects(signalFromPidfile(pidfile), isCode(ErrorCode.HostCommand, /does not hold a usable process id/), content);
+      await assert.rejects(
+        signalFromPidfile(pidfile),
+        isCode(ErrorCode.HostCommand, /does not hold a usable process id/),
+        content,
+      );
     }
   });
 });

@@ -15,6 +15,10 @@ describe('faucet.yaml with an alias to an anchor that is not set', () => {
   });
 
   it('is a FaucetInvalid error naming the YAML problem where the document is converted', () => {
-    assert.throws(() => faucetDocumentToJs(parseFaucetDocument(text)), (err: unknown) => isDovesnapError(err, ErrorCode.FaucetInvalid) && /not valid YAML: .*alias/i.test((err as Error).message));
+    assert.throws(
+      () => faucetDocumentToJs(parseFaucetDocument(text)),
+      (err: unknown) =>
+        isDovesnapError(err, ErrorCode.FaucetInvalid) && /not valid YAML: .*alias/i.test((err as Error).message),
+    );
   });
 });

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { renderFaucetConfig } from '../../../src/faucet/render.js';
-import { assertValidFaucetConfig, FaucetConfigInvalidError, validateFaucetConfig } from '../../../src/faucet/validate.js';
+import {
+  assertValidFaucetConfig,
+  FaucetConfigInvalidError,
+  validateFaucetConfig,
+} from '../../../src/faucet/validate.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 import { BAD_CONFIGS, dp, fixture, GOOD_CONFIGS, NET1, NET2, PORT1, state } from './specs.js';
 
@@ -17,7 +21,10 @@ describe('validateFaucetConfig', () => {
 
   for (const { name, text } of GOOD_CONFIGS) {
     it(`accepts: ${name}`, () => {
-      assert.deepEqual(validateFaucetConfig(text).filter((p) => p.severity === 'error'), []);
+      assert.deepEqual(
+        validateFaucetConfig(text).filter((p) => p.severity === 'error'),
+        [],
+      );
     });
   }
 
@@ -30,15 +37,29 @@ describe('validateFaucetConfig', () => {
   it('catches a managed port naming an ACL the operator never defined', () => {
     const broken = { ...NET1, ports: [{ number: 1, description: 'c', nativeVlan: 300, aclsIn: ['typo-acl'] }] };
     const problems = validateFaucetConfig(renderFaucetConfig(fixture('operator.yaml'), state([broken])));
-    assert.deepEqual(problems.map((p) => [p.code, p.path]), [['acl-undefined', 'dps.dovesnet1.interfaces.1.acls_in']]);
+    assert.deepEqual(
+      problems.map((p) => [p.code, p.path]),
+      [['acl-undefined', 'dps.dovesnet1.interfaces.1.acls_in']],
+    );
     assert.match(problems[0]?.message ?? '', /DP 'dovesnet1' port 1: ACL 'typo-acl'/);
   });
 
   it('warns only, for what FAUCET accepts (duplicate port number, includes)', () => {
-    const duplicate = validateFaucetConfig(dp(PORT1 + '      2: {native_vlan: 100, number: 1}\n'));
-    assert.deepEqual(duplicate.map((p) => [p.severity, p.code]), [['warning', 'duplicate-port']]);
-    const included = validateFaucetConfig('include: [acls.yaml]\n' + dp('      1: {native_vlan: 100, acls_in: [elsewhere]}\n'));
-    assert.deepEqual(included.map((p) => [p.severity, p.code]), [['warning', 'include-not-checked'], ['warning', 'acl-undefined']]);
+    const duplicate = validateFaucetConfig(dp(`${PORT1}      2: {native_vlan: 100, number: 1}\n`));
+    assert.deepEqual(
+      duplicate.map((p) => [p.severity, p.code]),
+      [['warning', 'duplicate-port']],
+    );
+    const included = validateFaucetConfig(
+      `include: [acls.yaml]\n${dp('      1: {native_vlan: 100, acls_in: [elsewhere]}\n')}`,
+    );
+    assert.deepEqual(
+      included.map((p) => [p.severity, p.code]),
+      [
+        ['warning', 'include-not-checked'],
+        ['warning', 'acl-undefined'],
+      ],
+    );
   });
 });
 

@@ -28,15 +28,25 @@ nodes:
 `;
 
 describe("a lab's own ACLs", () => {
-  it('are named lab-<lab>.<name> in faucet.yaml; networks, interfaces and portacl labels resolve to them; other names stay the operator\'s', () => {
+  it("are named lab-<lab>.<name> in faucet.yaml; networks, interfaces and portacl labels resolve to them; other names stay the operator's", () => {
     const lab = parse(LAB);
-    assert.deepEqual(lab.acls.map((a) => a.faucetName), ['lab-def.to-servers', 'lab-def.office-in']);
+    assert.deepEqual(
+      lab.acls.map((a) => a.faucetName),
+      ['lab-def.to-servers', 'lab-def.office-in'],
+    );
     assert.equal(lab.networks.find((n) => n.key === 'office')?.options['ovs.bridge.default_acl'], 'lab-def.office-in');
     assert.equal(lab.networks.find((n) => n.key === 'servers')?.options['ovs.bridge.default_acl'], 'operator-acl');
     const fw = lab.nodes.find((n) => n.key === 'fw');
-    assert.equal(fw?.labels['dovesnap.faucet.portacl'], 'def-servers:lab-def.to-servers,operator-two', "an interface's acl is the portacl label on its network");
+    assert.equal(
+      fw?.labels['dovesnap.faucet.portacl'],
+      'def-servers:lab-def.to-servers,operator-two',
+      "an interface's acl is the portacl label on its network",
+    );
     assert.deepEqual(fw?.interfaces.find((i) => i.name === 'eth2')?.acls, ['lab-def.to-servers', 'operator-two']);
-    assert.equal(lab.nodes.find((n) => n.key === 'h')?.labels['dovesnap.faucet.portacl'], 'def-office:lab-def.office-in');
+    assert.equal(
+      lab.nodes.find((n) => n.key === 'h')?.labels['dovesnap.faucet.portacl'],
+      'def-office:lab-def.office-in',
+    );
     assert.deepEqual(aclsNamed(lab), ['lab-def.office-in', 'lab-def.to-servers', 'operator-acl', 'operator-two']);
   });
 
@@ -51,7 +61,10 @@ nodes:
 networks:
   n: {}
 `);
-    assert.deepEqual(errs.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`), ['7:32 nodes.h.interfaces.eth1.acl: h gives its ports\' ACLs in labels.portacl already; give them in one place']);
+    assert.deepEqual(
+      errs.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`),
+      ["7:32 nodes.h.interfaces.eth1.acl: h gives its ports' ACLs in labels.portacl already; give them in one place"],
+    );
   });
 
   it('a rule that is not "- rule: {…}" is refused at its place', () => {
@@ -63,19 +76,33 @@ acls:
 nodes:
   h: {}
 `);
-    assert.deepEqual(errs.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`), ['5:7 acls.a[0].allow: unknown key "allow"', '5:7 acls.a[0].rule: missing required key "rule"']);
+    assert.deepEqual(
+      errs.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`),
+      ['5:7 acls.a[0].allow: unknown key "allow"', '5:7 acls.a[0].rule: missing required key "rule"'],
+    );
   });
 
   it('the plan compares by content: added, changed, removed, and nothing when equal', () => {
     const lab = parse(LAB);
-    const faucet = (acls: string): string => `dps: {}\nacls:\n  operator-acl:\n    - rule: {actions: {allow: 1}}\n${acls}`;
-    assert.deepEqual(planAcls(faucet(''), lab), { added: ['lab-def.office-in', 'lab-def.to-servers'], changed: [], removed: [] });
+    const faucet = (acls: string): string =>
+      `dps: {}\nacls:\n  operator-acl:\n    - rule: {actions: {allow: 1}}\n${acls}`;
+    assert.deepEqual(planAcls(faucet(''), lab), {
+      added: ['lab-def.office-in', 'lab-def.to-servers'],
+      changed: [],
+      removed: [],
+    });
     const same = faucet(
       '  lab-def.to-servers:\n    - rule: {dl_type: 0x800, ip_proto: 6, tcp_dst: 22, actions: {allow: 0}}\n    - rule: {actions: {allow: 1}}\n  lab-def.office-in:\n    - rule:\n        actions:\n          allow: 1\n',
     );
     assert.deepEqual(planAcls(same, lab), { added: [], changed: [], removed: [] }, 'flow or block style, same content');
-    const other = same.replace('tcp_dst: 22', 'tcp_dst: 80') + '  lab-def.gone:\n    - rule: {actions: {allow: 0}}\n  lab-defx.kept:\n    - rule: {actions: {allow: 0}}\n';
-    assert.deepEqual(planAcls(other, lab), { added: [], changed: ['lab-def.to-servers'], removed: ['lab-def.gone'] }, "another lab's ACLs are not this lab's");
+    const other =
+      same.replace('tcp_dst: 22', 'tcp_dst: 80') +
+      '  lab-def.gone:\n    - rule: {actions: {allow: 0}}\n  lab-defx.kept:\n    - rule: {actions: {allow: 0}}\n';
+    assert.deepEqual(
+      planAcls(other, lab),
+      { added: [], changed: ['lab-def.to-servers'], removed: ['lab-def.gone'] },
+      "another lab's ACLs are not this lab's",
+    );
   });
 
   it("names neither the lab's nor in faucet.yaml are missing", () => {
@@ -88,19 +115,33 @@ nodes:
     const text = `${LAB}groups:
   g: { labels: { portacl: "nope-b" } }
   k: { interfaces: { eth1: { network: office, acl: [office-in, nope-c] } } }
-`.replace('      eth1: { network: office, address: 10.30.1.2/24 }', '      eth1: { network: office, address: 10.30.1.2/24 }\n  i:\n    group: g\n  j:\n    group: k');
+`.replace(
+      '      eth1: { network: office, address: 10.30.1.2/24 }',
+      '      eth1: { network: office, address: 10.30.1.2/24 }\n  i:\n    group: g\n  j:\n    group: k',
+    );
     const lab = parse(text);
     const errs = missingAclErrors('acls:\n  operator-acl: []\n', lab);
     const at = (needle: string): string => {
       const p = posOf(text, needle);
       return `${p.line}:${p.col}`;
     };
-    const why = (acl: string): string => `ACL "${acl}" is neither in the lab's acls: nor in faucet.yaml (a port naming a missing ACL stays closed)`;
+    const why = (acl: string): string =>
+      `ACL "${acl}" is neither in the lab's acls: nor in faucet.yaml (a port naming a missing ACL stays closed)`;
     assert.deepEqual(
       errs.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`),
-      [`${at('operator-two')} nodes.fw.interfaces.eth2.acl[1]: ${why('operator-two')}`, `${at('"nope-b"')} groups.g.labels.portacl: ${why('nope-b')}`, `${at('nope-c')} groups.k.interfaces.eth1.acl[1]: ${why('nope-c')}`],
+      [
+        `${at('operator-two')} nodes.fw.interfaces.eth2.acl[1]: ${why('operator-two')}`,
+        `${at('"nope-b"')} groups.g.labels.portacl: ${why('nope-b')}`,
+        `${at('nope-c')} groups.k.interfaces.eth1.acl[1]: ${why('nope-c')}`,
+      ],
     );
-    assert.match(formatError(errs[0]!), /^\/labs\/lab\.yaml:\d+:\d+: nodes\.fw\.interfaces\.eth2\.acl\[1\]: ACL "operator-two" is neither/);
-    assert.deepEqual(missingAclErrors('acls:\n  operator-acl: []\n  operator-two: []\n  nope-b: []\n  nope-c: []\n', lab), []);
+    assert.match(
+      formatError(errs[0]!),
+      /^\/labs\/lab\.yaml:\d+:\d+: nodes\.fw\.interfaces\.eth2\.acl\[1\]: ACL "operator-two" is neither/,
+    );
+    assert.deepEqual(
+      missingAclErrors('acls:\n  operator-acl: []\n  operator-two: []\n  nope-b: []\n  nope-c: []\n', lab),
+      [],
+    );
   });
 });

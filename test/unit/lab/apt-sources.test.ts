@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildSources, parseDeb822Sources, parseOneLineSources, renderDeb822, sourcesForSuite } from '../../../src/lab/images/apt-sources.js';
+import {
+  buildSources,
+  parseDeb822Sources,
+  parseOneLineSources,
+  renderDeb822,
+  sourcesForSuite,
+} from '../../../src/lab/images/apt-sources.js';
 
 // This host's own file (a snapshot mirror's comments included).
 const DEBIAN_SOURCES = `Types: deb
@@ -43,8 +49,18 @@ Components: main
     const all = parseDeb822Sources(text, 'x.sources');
     assert.equal(all.length, 3);
     assert.deepEqual(sourcesForSuite(all, 'bookworm'), [
-      { uris: ['http://deb.debian.org/debian'], suites: ['bookworm', 'bookworm-updates'], signedBy: '/usr/share/keyrings/debian-archive-keyring.gpg', from: 'x.sources' },
-      { uris: ['http://deb.debian.org/debian-security'], suites: ['bookworm-security'], signedBy: '/usr/share/keyrings/debian-archive-keyring.gpg', from: 'x.sources' },
+      {
+        uris: ['http://deb.debian.org/debian'],
+        suites: ['bookworm', 'bookworm-updates'],
+        signedBy: '/usr/share/keyrings/debian-archive-keyring.gpg',
+        from: 'x.sources',
+      },
+      {
+        uris: ['http://deb.debian.org/debian-security'],
+        suites: ['bookworm-security'],
+        signedBy: '/usr/share/keyrings/debian-archive-keyring.gpg',
+        from: 'x.sources',
+      },
     ]);
   });
 
@@ -61,13 +77,22 @@ Components: main
       'sources.list',
     );
     assert.deepEqual(sourcesForSuite(all, 'bookworm'), [
-      { uris: ['http://mirror.local/debian'], suites: ['bookworm'], signedBy: '/etc/apt/keyrings/local.gpg', architectures: ['amd64'], from: 'sources.list' },
+      {
+        uris: ['http://mirror.local/debian'],
+        suites: ['bookworm'],
+        signedBy: '/etc/apt/keyrings/local.gpg',
+        architectures: ['amd64'],
+        from: 'sources.list',
+      },
       { uris: ['http://security.local/debian-security'], suites: ['bookworm-security'], from: 'sources.list' },
     ]);
   });
 
   it('renders deb822 for mmdebstrap, main only, keeping an inline key as it was', () => {
-    const inline = parseDeb822Sources('Types: deb\nURIs: http://m/debian\nSuites: bookworm\nComponents: main\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n', 'k.sources');
+    const inline = parseDeb822Sources(
+      'Types: deb\nURIs: http://m/debian\nSuites: bookworm\nComponents: main\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n',
+      'k.sources',
+    );
     assert.equal(
       renderDeb822(inline),
       'Types: deb\nURIs: http://m/debian\nSuites: bookworm\nComponents: main\nSigned-By: \n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n',
@@ -81,15 +106,24 @@ Components: main
       writeFileSync(path.join(etc, 'sources.list.d', 'nodesource.sources.disabled'), DEBIAN_SOURCES);
       let got = buildSources('bookworm', etc);
       assert.equal(got.fromHost, false);
-      assert.deepEqual(got.sources.map((s) => [s.uris, s.suites]), [
-        [['http://deb.debian.org/debian'], ['bookworm', 'bookworm-updates']],
-        [['http://deb.debian.org/debian-security'], ['bookworm-security']],
-      ]);
-      writeFileSync(path.join(etc, 'sources.list.d', 'debian.sources'), DEBIAN_SOURCES.replaceAll('deb.debian.org', 'mirror.local'));
+      assert.deepEqual(
+        got.sources.map((s) => [s.uris, s.suites]),
+        [
+          [['http://deb.debian.org/debian'], ['bookworm', 'bookworm-updates']],
+          [['http://deb.debian.org/debian-security'], ['bookworm-security']],
+        ],
+      );
+      writeFileSync(
+        path.join(etc, 'sources.list.d', 'debian.sources'),
+        DEBIAN_SOURCES.replaceAll('deb.debian.org', 'mirror.local'),
+      );
       writeFileSync(path.join(etc, 'sources.list'), 'deb http://old.local/debian trixie main\n');
       got = buildSources('bookworm', etc);
       assert.equal(got.fromHost, true);
-      assert.deepEqual(got.sources.flatMap((s) => s.uris), ['http://mirror.local/debian', 'http://mirror.local/debian-security']);
+      assert.deepEqual(
+        got.sources.flatMap((s) => s.uris),
+        ['http://mirror.local/debian', 'http://mirror.local/debian-security'],
+      );
     } finally {
       rmSync(etc, { recursive: true, force: true });
     }

@@ -7,11 +7,15 @@ import type { Lab, LabFileError } from '../../../src/lab/model.js';
 export const FILE = 'lab.yaml';
 
 /** Files a test's `source:` and `config:` paths read, relative to /labs (where FILE is taken to be). */
-export function readerOf(files: Readonly<Record<string, string>>, root = '/labs/'): NonNullable<ParseLabOptions['readFile']> {
+export function readerOf(
+  files: Readonly<Record<string, string>>,
+  root = '/labs/',
+): NonNullable<ParseLabOptions['readFile']> {
   return (p: string) => {
     const rel = p.startsWith(root) ? p.slice(root.length) : p;
     const text = files[rel];
-    if (text === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' });
+    if (text === undefined)
+      throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' });
     return text;
   };
 }
@@ -47,9 +51,20 @@ export function posOf(text: string, needle: string, nth = 0): { line: number; co
  * Exactly one error in `errors` has `path` and a message containing `fragment`, at the place
  * of `needle` in `text`.
  */
-export function expectError(text: string, errors: readonly LabFileError[], path: string, fragment: string, needle: string, nth = 0): void {
+export function expectError(
+  text: string,
+  errors: readonly LabFileError[],
+  path: string,
+  fragment: string,
+  needle: string,
+  nth = 0,
+): void {
   const hits = errors.filter((e) => e.path === path && e.message.includes(fragment));
-  assert.equal(hits.length, 1, `one error at ${path} with ${JSON.stringify(fragment)} among:\n${errors.map((e) => `${e.line}:${e.col}: ${e.path}: ${e.message}`).join('\n')}`);
+  assert.equal(
+    hits.length,
+    1,
+    `one error at ${path} with ${JSON.stringify(fragment)} among:\n${errors.map((e) => `${e.line}:${e.col}: ${e.path}: ${e.message}`).join('\n')}`,
+  );
   const want = posOf(text, needle, nth);
   assert.deepEqual({ line: hits[0]!.line, col: hits[0]!.col }, want, `position of ${path}: ${hits[0]!.message}`);
 }

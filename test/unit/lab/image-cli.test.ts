@@ -24,7 +24,10 @@ function labProgram(): { program: Command; errors: string[] } {
 
 async function parseError(args: readonly string[]): Promise<string> {
   const { program, errors } = labProgram();
-  await assert.rejects(program.parseAsync(['node', 'dovesnap', ...args]), (err: unknown) => err instanceof CommanderError);
+  await assert.rejects(
+    program.parseAsync(['node', 'dovesnap', ...args]),
+    (err: unknown) => err instanceof CommanderError,
+  );
   return errors.join('');
 }
 
@@ -43,13 +46,40 @@ describe('dovesnap lab image: command line', () => {
 
   it('prints tag, built or cached, seconds and size', () => {
     assert.equal(
-      formatBuildResult({ recipe: 'frr', tag: 'dovesnap-lab-frr:0123456789ab', built: true, seconds: 38.24, bytes: 86_812_345 }),
+      formatBuildResult({
+        recipe: 'frr',
+        tag: 'dovesnap-lab-frr:0123456789ab',
+        built: true,
+        seconds: 38.24,
+        bytes: 86_812_345,
+      }),
       'frr      dovesnap-lab-frr:0123456789ab      built     38.2 s   86.8 MB',
     );
-    assert.match(formatBuildResult({ recipe: 'host', tag: 'dovesnap-lab-host:0123456789ab', built: false, seconds: 0.01, bytes: 2_000_000 }), / cached +0\.0 s +2\.0 MB$/);
+    assert.match(
+      formatBuildResult({
+        recipe: 'host',
+        tag: 'dovesnap-lab-host:0123456789ab',
+        built: false,
+        seconds: 0.01,
+        bytes: 2_000_000,
+      }),
+      / cached +0\.0 s +2\.0 MB$/,
+    );
     assert.match(formatImageList([]), /no lab images/);
-    const list = formatImageList([{ tag: 'dovesnap-lab-capture:0123456789ab', recipe: 'capture', hash: 'x', current: false, bytes: 60_300_000, created: new Date('2026-12-06T23:36:53.123Z') }]);
-    assert.match(list, /^TAG +RECIPE +STATE +SIZE +CREATED\ndovesnap-lab-capture:0123456789ab +capture +old +60\.3 MB +2026-12-06T23:36:53Z$/);
+    const list = formatImageList([
+      {
+        tag: 'dovesnap-lab-capture:0123456789ab',
+        recipe: 'capture',
+        hash: 'x',
+        current: false,
+        bytes: 60_300_000,
+        created: new Date('2026-12-06T23:36:53.123Z'),
+      },
+    ]);
+    assert.match(
+      list,
+      /^TAG +RECIPE +STATE +SIZE +CREATED\ndovesnap-lab-capture:0123456789ab +capture +old +60\.3 MB +2026-12-06T23:36:53Z$/,
+    );
   });
 });
 
@@ -60,7 +90,10 @@ describe('lab images: the build lock', () => {
     try {
       const first = await lockFile(file, 1000);
       let told = 0;
-      await assert.rejects(lockFile(file, 1000, () => told++), (err: unknown) => isDovesnapError(err) && /still locked by another build after 1 s/.test(err.message));
+      await assert.rejects(
+        lockFile(file, 1000, () => told++),
+        (err: unknown) => isDovesnapError(err) && /still locked by another build after 1 s/.test(err.message),
+      );
       assert.equal(told, 1);
       const waiting = lockFile(file, 10_000, () => told++);
       setTimeout(() => void first.release(), 300);

@@ -34,7 +34,11 @@ describe('lab image recipes: hash and tag', () => {
       assert.equal(labImageTag(r), `dovesnap-lab-${r}:${hash.slice(0, 12)}`);
       assert.equal(tagForHash(r, hash), labImageTag(r));
     }
-    assert.equal(new Set(LAB_IMAGE_RECIPES.map((r) => recipeHash(r))).size, LAB_IMAGE_RECIPES.length, 'three recipes, three hashes');
+    assert.equal(
+      new Set(LAB_IMAGE_RECIPES.map((r) => recipeHash(r))).size,
+      LAB_IMAGE_RECIPES.length,
+      'three recipes, three hashes',
+    );
   });
 
   it('change when the entry point script changes, and only then (not with package or key order)', () => {
@@ -45,8 +49,23 @@ describe('lab image recipes: hash and tag', () => {
     assert.notEqual(recipeHash('frr', edited), base);
     assert.notEqual(recipeHash('frr', { ...frr, files: [{ ...script, mode: 0o700 }] }), base);
     // Same content, other order: apt installs the same set.
-    assert.equal(recipeHash('frr', { ...frr, packages: [...frr.packages].reverse(), excludes: [...frr.excludes].reverse() }), base);
-    assert.equal(recipeHash('frr', { config: frr.config, files: frr.files, hookDirs: frr.hookDirs, excludes: frr.excludes, packages: frr.packages, variant: frr.variant, suite: frr.suite, builder: 'mmdebstrap' }), base);
+    assert.equal(
+      recipeHash('frr', { ...frr, packages: [...frr.packages].reverse(), excludes: [...frr.excludes].reverse() }),
+      base,
+    );
+    assert.equal(
+      recipeHash('frr', {
+        config: frr.config,
+        files: frr.files,
+        hookDirs: frr.hookDirs,
+        excludes: frr.excludes,
+        packages: frr.packages,
+        variant: frr.variant,
+        suite: frr.suite,
+        builder: 'mmdebstrap',
+      }),
+      base,
+    );
   });
 
   it('change with the packages, the variant, the suite, the excludes and the image configuration', () => {
@@ -66,10 +85,12 @@ describe('lab image recipes: hash and tag', () => {
   });
 
   it("host's hash follows its build script's content", () => {
-    const read = (text: string) => (rel: string): string => {
-      assert.equal(rel, 'scripts/build-test-image.sh');
-      return text;
-    };
+    const read =
+      (text: string) =>
+      (rel: string): string => {
+        assert.equal(rel, 'scripts/build-test-image.sh');
+        return text;
+      };
     const a = recipeHash('host', host, read('#!/bin/bash\necho one\n'));
     assert.equal(recipeHash('host', host, read('#!/bin/bash\necho one\n')), a);
     assert.notEqual(recipeHash('host', host, read('#!/bin/bash\necho two\n')), a);
@@ -84,7 +105,10 @@ describe('lab image recipes: hash and tag', () => {
 
   it('name an unknown recipe and the choices', () => {
     assert.equal(recipeNamed('frr'), 'frr');
-    assert.throws(() => recipeNamed('quagga'), (err: unknown) => isDovesnapError(err) && /'quagga'/.test(err.message) && /frr, host, capture/.test(err.message));
+    assert.throws(
+      () => recipeNamed('quagga'),
+      (err: unknown) => isDovesnapError(err) && /'quagga'/.test(err.message) && /frr, host, capture/.test(err.message),
+    );
   });
 
   it('label the image with the recipe and its full hash, and set CMD and ENV', () => {
@@ -115,7 +139,11 @@ describe('lab images: mmdebstrap', () => {
   it('says that make up installs mmdebstrap when it is missing', () => {
     const empty = mkdtempSync(path.join(os.tmpdir(), 'dovesnap-nopath-'));
     try {
-      assert.throws(() => requireMmdebstrap({ PATH: empty }), (err: unknown) => isDovesnapError(err) && /mmdebstrap is not installed/.test(err.message) && /make up/.test(err.message));
+      assert.throws(
+        () => requireMmdebstrap({ PATH: empty }),
+        (err: unknown) =>
+          isDovesnapError(err) && /mmdebstrap is not installed/.test(err.message) && /make up/.test(err.message),
+      );
       writeFileSync(path.join(empty, 'mmdebstrap'), '#!/bin/sh\n', { mode: 0o755 });
       assert.equal(requireMmdebstrap({ PATH: `/nonexistent:${empty}` }), path.join(empty, 'mmdebstrap'));
     } finally {
@@ -130,7 +158,10 @@ describe("lab images: the frr entry point's daemons", () => {
     try {
       writeFileSync(path.join(dir, 'frr.conf'), conf);
       writeFileSync(path.join(dir, 'dovesnap-frr'), FRR_ENTRYPOINT);
-      return execFileSync('/bin/sh', [path.join(dir, 'dovesnap-frr'), '--daemons', path.join(dir, 'frr.conf')], { env: { PATH: '/usr/bin:/bin', ...env }, encoding: 'utf8' }).trim();
+      return execFileSync('/bin/sh', [path.join(dir, 'dovesnap-frr'), '--daemons', path.join(dir, 'frr.conf')], {
+        env: { PATH: '/usr/bin:/bin', ...env },
+        encoding: 'utf8',
+      }).trim();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -163,14 +194,24 @@ describe('lab images: the build directory and the import', () => {
       '93 22 0:26 / /tmp/b\\040x/proc rw - proc proc rw',
       '94 22 0:27 / /tmp/bb/proc rw - proc proc rw',
     ].join('\n');
-    assert.deepEqual(mountsBelow(info, '/tmp/b'), ['/tmp/b/tmp/mm/sys/fs/cgroup', '/tmp/b/tmp/mm/dev/null', '/tmp/b/tmp/mm/sys']);
+    assert.deepEqual(mountsBelow(info, '/tmp/b'), [
+      '/tmp/b/tmp/mm/sys/fs/cgroup',
+      '/tmp/b/tmp/mm/dev/null',
+      '/tmp/b/tmp/mm/sys',
+    ]);
     assert.deepEqual(mountsBelow(info, '/tmp/b x'), ['/tmp/b x/proc']);
   });
 
   it("reads the image id from the engine's progress stream and fails on an error line", () => {
     const id = `sha256:${'ab'.repeat(32)}`;
     assert.equal(importResult(`{"status":"${id}"}\r\n`), id);
-    assert.throws(() => importResult('{"errorDetail":{"message":"archive/tar: invalid tar header"},"error":"archive/tar: invalid tar header"}\n'), /import failed: archive\/tar: invalid tar header/);
+    assert.throws(
+      () =>
+        importResult(
+          '{"errorDetail":{"message":"archive/tar: invalid tar header"},"error":"archive/tar: invalid tar header"}\n',
+        ),
+      /import failed: archive\/tar: invalid tar header/,
+    );
     assert.throws(() => importResult(''), /did not report an image id \(empty answer\)/);
     assert.throws(() => importResult('not json\n'), /unreadable progress line/);
   });

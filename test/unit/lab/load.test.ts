@@ -24,9 +24,20 @@ nodes:
       (err: unknown) => {
         assert.ok(err instanceof LabFileInvalid);
         assert.ok(err instanceof Error);
-        assert.ok(isDovesnapError(err, ErrorCode.LabInvalid), 'the CLI treats it as the user\'s error');
-        assert.equal(err.message, 'lab.yaml:9:9: nodes.r1.interfaces.eth1.adress: unknown key "adress" (did you mean "address"?)');
-        assert.deepEqual(err.errors, [{ file: FILE, line: 9, col: 9, path: 'nodes.r1.interfaces.eth1.adress', message: 'unknown key "adress" (did you mean "address"?)' }]);
+        assert.ok(isDovesnapError(err, ErrorCode.LabInvalid), "the CLI treats it as the user's error");
+        assert.equal(
+          err.message,
+          'lab.yaml:9:9: nodes.r1.interfaces.eth1.adress: unknown key "adress" (did you mean "address"?)',
+        );
+        assert.deepEqual(err.errors, [
+          {
+            file: FILE,
+            line: 9,
+            col: 9,
+            path: 'nodes.r1.interfaces.eth1.adress',
+            message: 'unknown key "adress" (did you mean "address"?)',
+          },
+        ]);
         return true;
       },
     );
@@ -105,7 +116,13 @@ nodes: { r1: { kind: rooter } }
 `;
     const errs = errorsOf(text);
     expectError(text, errs, 'name', 'duplicate key', 'name', 1);
-    expectError(text, errs, 'nodes.r1.kind', 'expected one of router, host, capture, got "rooter" (did you mean "router"?)', 'rooter');
+    expectError(
+      text,
+      errs,
+      'nodes.r1.kind',
+      'expected one of router, host, capture, got "rooter" (did you mean "router"?)',
+      'rooter',
+    );
   });
 
   it('a YAML syntax error, with its position', () => {
@@ -115,16 +132,29 @@ nodes:
   r2: {}
 `;
     const errs = errorsOf(text);
-    assert.deepEqual(errs, [{ file: FILE, line: 4, col: 3, path: '', message: 'YAML: Flow map in block collection must be sufficiently indented and end with a }' }]);
+    assert.deepEqual(errs, [
+      {
+        file: FILE,
+        line: 4,
+        col: 3,
+        path: '',
+        message: 'YAML: Flow map in block collection must be sufficiently indented and end with a }',
+      },
+    ]);
     const alias = 'name: t\nnodes: { a: *x }\n';
-    assert.deepEqual(errorsOf(alias), [{ file: FILE, line: 2, col: 13, path: '', message: 'YAML: alias *x has no anchor &x before it' }]);
+    assert.deepEqual(errorsOf(alias), [
+      { file: FILE, line: 2, col: 13, path: '', message: 'YAML: alias *x has no anchor &x before it' },
+    ]);
   });
 
   it('two YAML documents, and an empty file', () => {
     const two = 'name: t\nnodes: { a: {} }\n---\nname: u\n';
     expectError(two, errorsOf(two), '', 'one YAML document', '---');
     const empty = errorsOf('# nothing\n');
-    assert.deepEqual(empty.map((e) => [e.line, e.col]), [[1, 1]]);
+    assert.deepEqual(
+      empty.map((e) => [e.line, e.col]),
+      [[1, 1]],
+    );
     assert.match(empty[0]!.message, /empty/);
   });
 
@@ -181,14 +211,26 @@ nodes:
 `;
     const errs = errorsOf(text);
     expectError(text, errs, 'networks.n1.subnet', 'expected an IPv4 subnet with its prefix length', '10.1.0.0/33');
-    expectError(text, errs, 'nodes.a.interfaces.eth1.address', 'expected an IPv4 address with its prefix length', '10.3.0.300/24');
+    expectError(
+      text,
+      errs,
+      'nodes.a.interfaces.eth1.address',
+      'expected an IPv4 address with its prefix length',
+      '10.3.0.300/24',
+    );
     expectError(text, errs, 'nodes.a.interfaces.eth2.address', 'got "10.3.0.7"', '10.3.0.7');
     const bits = `name: t
 networks:
   n2: { mode: nat, subnet: 10.2.0.1/24 }
 nodes: { a: { interfaces: { eth1: n2 } } }
 `;
-    expectError(bits, errorsOf(bits), 'networks.n2.subnet', 'has host bits set; the network is 10.2.0.0/24', '10.2.0.1/24');
+    expectError(
+      bits,
+      errorsOf(bits),
+      'networks.n2.subnet',
+      'has host bits set; the network is 10.2.0.0/24',
+      '10.2.0.1/24',
+    );
   });
 
   it('addresses outside the subnet, of another length, the gateway, network or broadcast, twice on a network', () => {
@@ -214,12 +256,25 @@ nodes:
       eth2: { network: flat, address: 10.0.0.9/24 }
 `;
     const errs = errorsOf(text);
-    expectError(text, errs, 'nodes.a.interfaces.eth1.address', "is outside network up's subnet 192.168.101.0/24", '192.168.102.2/24');
+    expectError(
+      text,
+      errs,
+      'nodes.a.interfaces.eth1.address',
+      "is outside network up's subnet 192.168.101.0/24",
+      '192.168.102.2/24',
+    );
     expectError(text, errs, 'nodes.a.interfaces.eth2.address', 'is the network address', '10.0.0.0/24', 1);
     expectError(text, errs, 'nodes.b.interfaces.eth1.address', "is network up's gateway", '192.168.101.1/24');
     expectError(text, errs, 'nodes.b.interfaces.eth2.address', 'has prefix length /16', '10.0.0.5/16');
     expectError(text, errs, 'nodes.c.interfaces.eth1.address', 'is the broadcast address', '192.168.101.255/24');
-    expectError(text, errs, 'nodes.d.interfaces.eth2.address', "address 10.0.0.9/24 is also c:eth2's on flat", '10.0.0.9/24', 1);
+    expectError(
+      text,
+      errs,
+      'nodes.d.interfaces.eth2.address',
+      "address 10.0.0.9/24 is also c:eth2's on flat",
+      '10.0.0.9/24',
+      1,
+    );
   });
 
   it('unknown networks, nodes and groups, with suggestions', () => {
@@ -309,13 +364,33 @@ nodes:
     assert.equal(errs.length, 2);
     const fixed = text.replace('aeth8', 'a:eth8').replace('[a:eth9]', '[a:eth9, c:eth9]');
     const more = errorsOf(fixed);
-    expectError(fixed, more, 'links[0].addresses[1]', 'are not in one subnet: 10.0.0.1/30 and 10.0.1.2/30', '10.0.1.2/30');
+    expectError(
+      fixed,
+      more,
+      'links[0].addresses[1]',
+      'are not in one subnet: 10.0.0.1/30 and 10.0.1.2/30',
+      '10.0.1.2/30',
+    );
     expectError(fixed, more, 'links[1].endpoints[0]', 'a:eth1 is already an end of link a-eth1-b-eth1', 'a:eth1', 1);
     expectError(fixed, more, 'links[2].endpoints[1]', 'a link joins two different nodes', 'a:eth6');
     expectError(fixed, more, 'links[3].endpoints[1]', 'unknown node "x"', 'x:eth1');
     expectError(fixed, more, 'links[4].endpoints[0]', 'an interface name is', 'a:lo');
-    expectError(fixed, more, 'links[7].addresses[1]', 'both ends of link a-eth10-b-eth10 have the address 10.0.2.1/30', '10.0.2.1/30', 1);
-    expectError(fixed, more, 'nodes.a.interfaces.eth10.address', 'already gives a:eth10 the address 10.0.2.1/30 in its addresses:', '10.0.2.1/30', 2);
+    expectError(
+      fixed,
+      more,
+      'links[7].addresses[1]',
+      'both ends of link a-eth10-b-eth10 have the address 10.0.2.1/30',
+      '10.0.2.1/30',
+      1,
+    );
+    expectError(
+      fixed,
+      more,
+      'nodes.a.interfaces.eth10.address',
+      'already gives a:eth10 the address 10.0.2.1/30 in its addresses:',
+      '10.0.2.1/30',
+      2,
+    );
     expectError(fixed, more, 'links[8].addresses[0]', 'is the network address', '10.0.3.0/24');
   });
 
@@ -368,9 +443,21 @@ nodes:
     expectError(text, errs, 'networks.flat.host_routes', 'needs mode nat or routed', 'host_routes');
     expectError(text, errs, 'networks.up.host_routes[0]', "overlaps network up's own subnet", '192.168.101.128/25');
     expectError(text, errs, 'networks.up.host_routes[1].via', 'node b has no static address on network up', 'b }');
-    expectError(text, errs, 'networks.up.host_routes[2]', "192.168.102.1 is outside network up's subnet", '10.2.0.0/16');
+    expectError(
+      text,
+      errs,
+      'networks.up.host_routes[2]',
+      "192.168.102.1 is outside network up's subnet",
+      '10.2.0.0/16',
+    );
     expectError(text, errs, 'networks.up.host_routes[3]', 'is not "PREFIX via NODE-or-IPv4"', '10.3.0.0/16');
-    expectError(text, errs, 'networks.up.host_routes[4]', 'has host bits set; the prefix is 10.4.0.0/16', '10.4.0.1/16');
+    expectError(
+      text,
+      errs,
+      'networks.up.host_routes[4]',
+      'has host bits set; the prefix is 10.4.0.0/16',
+      '10.4.0.1/16',
+    );
     expectError(text, errs, 'networks.up.host_routes[5]', '"zz" is neither an IPv4 address nor a node', '10.5.0.0/16');
     assert.equal(errs.length, 7);
   });
@@ -394,7 +481,7 @@ nodes: { x: {} }
     assert.equal(errs.length, 5);
   });
 
-  it('antispoof: only where the daemon knows the ports\' addresses (nat, routed, DHCP), and no mac: there', () => {
+  it("antispoof: only where the daemon knows the ports' addresses (nat, routed, DHCP), and no mac: there", () => {
     const text = `name: t
 networks:
   flat: { subnet: 10.0.1.0/24, antispoof: true }
@@ -411,8 +498,14 @@ nodes:
 `;
     const errs = errorsOf(text);
     expectError(text, errs, 'networks.flat.antispoof', 'antispoof: needs mode nat or routed, or dhcp: true', 'true');
-    expectError(text, errs, 'networks.bare.antispoof', 'it would drop all of the nodes\' IPv4 and ARP', 'true', 1);
-    expectError(text, errs, 'nodes.x.interfaces.eth1.mac', 'network nat has antispoof: true, which pins each port to the MAC Docker gave it', '"0e:00:00:00:00:01"');
+    expectError(text, errs, 'networks.bare.antispoof', "it would drop all of the nodes' IPv4 and ARP", 'true', 1);
+    expectError(
+      text,
+      errs,
+      'nodes.x.interfaces.eth1.mac',
+      'network nat has antispoof: true, which pins each port to the MAC Docker gave it',
+      '"0e:00:00:00:00:01"',
+    );
     assert.equal(errs.length, 3);
   });
 
@@ -431,13 +524,19 @@ nodes:
     const errs = errorsOf(text);
     expectError(text, errs, 'name', 'a lab name is 1-20 characters', '-lab');
     expectError(text, errs, 'groups.G', 'a group name is 1-20 characters', 'G:');
-    expectError(text, errs, 'networks.a-network-name-of-21c', 'a network name is 1-20 characters', 'a-network-name-of-21c');
+    expectError(
+      text,
+      errs,
+      'networks.a-network-name-of-21c',
+      'a network name is 1-20 characters',
+      'a-network-name-of-21c',
+    );
     expectError(text, errs, 'nodes.R1', 'a node name is 1-20 characters', 'R1');
     expectError(text, errs, 'nodes.ok.interfaces.lo', 'an interface name is', 'lo:');
     expectError(text, errs, 'nodes.ok.interfaces.1eth', 'an interface name is', '1eth');
   });
 
-  it('routes: the next hop on one of the node\'s subnets, destinations without host bits, one per destination', () => {
+  it("routes: the next hop on one of the node's subnets, destinations without host bits, one per destination", () => {
     const text = `name: t
 networks:
   n1: { subnet: 10.0.0.0/24 }
@@ -452,7 +551,13 @@ nodes:
       - { dst: 10.7.0.0/16, via: 10.0.0.3 }
 `;
     const errs = errorsOf(text);
-    expectError(text, errs, 'nodes.a.routes[0]', "next hop 10.0.1.1 is on none of a's subnets (10.0.0.0/24)", 'default');
+    expectError(
+      text,
+      errs,
+      'nodes.a.routes[0]',
+      "next hop 10.0.1.1 is on none of a's subnets (10.0.0.0/24)",
+      'default',
+    );
     expectError(text, errs, 'nodes.a.routes[1]', 'has host bits set; the prefix is 10.5.0.0/16', '10.5.0.1/16');
     expectError(text, errs, 'nodes.a.routes[2]', 'is not "DST via IPv4"', '10.6.0.0/16');
     expectError(text, errs, 'nodes.a.routes[4].dst', 'a has two routes to 10.7.0.0/16', '10.7.0.0/16', 1);
@@ -548,7 +653,13 @@ nodes: { x: {} }
     expectError(text, errs, 'networks.e.dpid', "DPID 0xd5a000092715900 is also network d's", '"0x0d5a');
     assert.equal(errs.length, 3);
     const quoted = `name: t\nnetworks:\n  a: { dpid: "0xg" }\nnodes: { x: {} }\n`;
-    expectError(quoted, errorsOf(quoted), 'networks.a.dpid', 'expected a datapath ID in hex (0x1) or decimal (1), got "0xg"', '"0xg"');
+    expectError(
+      quoted,
+      errorsOf(quoted),
+      'networks.a.dpid',
+      'expected a datapath ID in hex (0x1) or decimal (1), got "0xg"',
+      '"0xg"',
+    );
     const big = `name: t\nnetworks:\n  a: { dpid: 0x0d5a0000a1b2c3d5 }\nnodes: { x: {} }\n`;
     assert.equal(parse(big).networks[0]?.options['ovs.bridge.dpid'], '0xd5a0000a1b2c3d5');
   });
@@ -570,12 +681,18 @@ nodes: { x: {}, y: {} }
     assert.equal(errs.length, 1);
     const fixed = text.replace('      bridge.name: x\n', '');
     const more = errorsOf(fixed);
-    expectError(fixed, more, 'networks.a.options.ovs.bridge.vlan', 'has a key of its own: write vlan: instead', 'ovs.bridge.vlan');
+    expectError(
+      fixed,
+      more,
+      'networks.a.options.ovs.bridge.vlan',
+      'has a key of its own: write vlan: instead',
+      'ovs.bridge.vlan',
+    );
     expectError(fixed, more, 'links[0].options.ovs.bridge.nat_acl', 'cannot be set on a link', 'ovs.bridge.nat_acl');
     assert.equal(more.length, 2);
   });
 
-  it('labels: dovesnap.lab* is the lab\'s own; a short name and its long form not both', () => {
+  it("labels: dovesnap.lab* is the lab's own; a short name and its long form not both", () => {
     const text = `name: t
 nodes:
   a:
@@ -586,7 +703,13 @@ nodes:
 `;
     const errs = errorsOf(text);
     expectError(text, errs, 'nodes.a.labels.dovesnap.lab.owner', "the lab's own", 'dovesnap.lab.owner');
-    expectError(text, errs, 'nodes.a.labels.dovesnap.faucet.portacl', 'both portacl and dovesnap.faucet.portacl', 'dovesnap.faucet.portacl');
+    expectError(
+      text,
+      errs,
+      'nodes.a.labels.dovesnap.faucet.portacl',
+      'both portacl and dovesnap.faucet.portacl',
+      'dovesnap.faucet.portacl',
+    );
   });
 
   it('the base lab of these tests is valid', () => {
@@ -600,7 +723,10 @@ describe('loadLabFile', () => {
     const dir = await mkdtemp(join(tmpdir(), 'dovesnap-lab-'));
     try {
       await writeFile(join(dir, 'motd'), 'hello\n');
-      await writeFile(join(dir, 'lab.yaml'), 'name: t\nnodes:\n  a: { files: { /etc/motd: motd }, binds: ["data:/data:ro"] }\n');
+      await writeFile(
+        join(dir, 'lab.yaml'),
+        'name: t\nnodes:\n  a: { files: { /etc/motd: motd }, binds: ["data:/data:ro"] }\n',
+      );
       const lab = await loadLabFile(join(dir, 'lab.yaml'));
       assert.equal(lab.file, join(dir, 'lab.yaml'));
       assert.deepEqual(lab.nodes[0]?.files, [{ path: '/etc/motd', content: 'hello\n', mode: 0o644 }]);

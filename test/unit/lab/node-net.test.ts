@@ -34,18 +34,30 @@ describe('interface names', () => {
   });
 
   it('already right: nothing to do; MACs compare without case', () => {
-    assert.deepEqual(renameSteps([{ name: 'eth1', mac: '02:AA:00:00:00:01' }], [{ name: 'eth1', macs: ['02:aa:00:00:00:01'] }]), []);
+    assert.deepEqual(
+      renameSteps([{ name: 'eth1', mac: '02:AA:00:00:00:01' }], [{ name: 'eth1', macs: ['02:aa:00:00:00:01'] }]),
+      [],
+    );
   });
 
   it("an interface whose MAC the daemon's mac_prefix already changed is found by the prefixed MAC", () => {
-    assert.deepEqual(renameSteps([{ name: 'eth0', mac: '0e:99:00:00:00:01' }], [{ name: 'eth1', macs: ['02:42:00:00:00:01', '0e:99:00:00:00:01'] }]), [
-      ['eth0', 'dslab0'],
-      ['dslab0', 'eth1'],
-    ]);
+    assert.deepEqual(
+      renameSteps(
+        [{ name: 'eth0', mac: '0e:99:00:00:00:01' }],
+        [{ name: 'eth1', macs: ['02:42:00:00:00:01', '0e:99:00:00:00:01'] }],
+      ),
+      [
+        ['eth0', 'dslab0'],
+        ['dslab0', 'eth1'],
+      ],
+    );
   });
 
   it('a MAC the node lacks, or a name taken by an interface the lab did not make, is an error', () => {
-    assert.throws(() => renameSteps([{ name: 'eth0', mac: '02:00:00:00:00:01' }], [{ name: 'eth1', macs: ['02:00:00:00:00:09'] }]), /no interface with MAC 02:00:00:00:00:09 \(for eth1\)/);
+    assert.throws(
+      () => renameSteps([{ name: 'eth0', mac: '02:00:00:00:00:01' }], [{ name: 'eth1', macs: ['02:00:00:00:00:09'] }]),
+      /no interface with MAC 02:00:00:00:00:09 \(for eth1\)/,
+    );
     assert.throws(
       () =>
         renameSteps(
@@ -69,8 +81,14 @@ describe("Docker's exec stream", () => {
       h.writeUInt32BE(body.length, 4);
       return Buffer.concat([h, body]);
     };
-    assert.deepEqual(demultiplex(Buffer.concat([frame(1, 'out1 '), frame(2, 'err'), frame(1, 'out2')])), { stdout: 'out1 out2', stderr: 'err' });
-    assert.deepEqual(demultiplex(Buffer.from('plain text, no frames')), { stdout: 'plain text, no frames', stderr: '' });
+    assert.deepEqual(demultiplex(Buffer.concat([frame(1, 'out1 '), frame(2, 'err'), frame(1, 'out2')])), {
+      stdout: 'out1 out2',
+      stderr: 'err',
+    });
+    assert.deepEqual(demultiplex(Buffer.from('plain text, no frames')), {
+      stdout: 'plain text, no frames',
+      stderr: '',
+    });
   });
 });
 
@@ -85,17 +103,44 @@ const STATUS: LabStatus = {
       container: 'ospf-r1',
       id: 'c1',
       state: 'running',
-      interfaces: [{ name: 'eth1', mac: '02:00:00:00:00:01', state: 'up', addresses: ['192.168.101.2/24'], network: 'uplink' }],
+      interfaces: [
+        { name: 'eth1', mac: '02:00:00:00:00:01', state: 'up', addresses: ['192.168.101.2/24'], network: 'uplink' },
+      ],
       ospfNeighbours: [{ routerId: '192.168.102.2', state: 'Full/-', address: '192.168.102.2', interface: 'eth2' }],
     },
   ],
-  networks: [{ name: 'uplink', kind: 'segment', dockerName: 'ospf-uplink', id: 'n1', mode: 'nat', subnet: '192.168.101.0/24', bridge: 'ovsbr-n1', dpid: '0x1' }],
+  networks: [
+    {
+      name: 'uplink',
+      kind: 'segment',
+      dockerName: 'ospf-uplink',
+      id: 'n1',
+      mode: 'nat',
+      subnet: '192.168.101.0/24',
+      bridge: 'ovsbr-n1',
+      dpid: '0x1',
+    },
+  ],
 };
 
 describe('lab status', () => {
   it("reads FRR's OSPF neighbour JSON", () => {
-    const json = JSON.stringify({ neighbors: { '192.168.102.2': [{ priority: 1, state: 'Full/-', deadTimeMsecs: 3500, address: '192.168.102.2', ifaceName: 'eth2:192.168.102.1' }] } });
-    assert.deepEqual(parseOspfNeighbours(json), [{ routerId: '192.168.102.2', state: 'Full/-', address: '192.168.102.2', interface: 'eth2' }]);
+    const json = JSON.stringify({
+      neighbors: {
+        '192.168.102.2': [
+          {
+            priority: 1,
+            state: 'Full/-',
+            deadTimeMsecs: 3500,
+            address: '192.168.102.2',
+            ifaceName: 'eth2:192.168.102.1',
+          },
+        ],
+      },
+    });
+    assert.deepEqual(parseOspfNeighbours(json), [
+      { routerId: '192.168.102.2', state: 'Full/-', address: '192.168.102.2', interface: 'eth2' },
+    ]);
     assert.deepEqual(parseOspfNeighbours('{}'), []);
   });
 
@@ -112,12 +157,23 @@ nodes:
   b: {}
 `);
     const a = lab.nodes.find((n) => n.key === 'a')!;
-    const spec = containerSpec({ lab, node: a, image: 'x', workload: ['sleep', '1'], hash: 'h', networkIds: new Map(), progress: () => undefined });
+    const spec = containerSpec({
+      lab,
+      node: a,
+      image: 'x',
+      workload: ['sleep', '1'],
+      hash: 'h',
+      networkIds: new Map(),
+      progress: () => undefined,
+    });
     const label = spec.Labels['dovesnap.lab.interfaces'];
     assert.equal(label, 'eth1=lan,eth2=p2p');
     // Docker still reports the MAC it chose for t-lan; the interface now has the declared one.
     const endpoints = { 't-lan': { MacAddress: '0e:aa:bb:cc:dd:01' }, 't-p2p': { MacAddress: '0e:aa:bb:cc:dd:02' } };
-    const names = new Map([['t-lan', 'lan'], ['t-p2p', 'p2p']]);
+    const names = new Map([
+      ['t-lan', 'lan'],
+      ['t-p2p', 'p2p'],
+    ]);
     const of = interfaceNetworks(label, endpoints, names);
     assert.equal(of('eth1', '0e:37:00:00:00:01'), 'lan');
     assert.equal(of('eth2', '0e:aa:bb:cc:dd:02'), 'p2p');
@@ -141,7 +197,11 @@ nodes:
     assert.match(dot, /"node:r1" \[shape=component/);
     assert.match(dot, /"net:uplink" \[shape=box/);
     assert.match(dot, /"gw:uplink" \[shape=house/);
-    assert.match(dot, /"net:uplink" -- "node:r1" \[label="eth1 192\.168\.101\.2\/24"\]/, "oriented from the host outward");
+    assert.match(
+      dot,
+      /"net:uplink" -- "node:r1" \[label="eth1 192\.168\.101\.2\/24"\]/,
+      'oriented from the host outward',
+    );
     assert.match(dot, /OSPF: 1\/1 Full/);
   });
 });

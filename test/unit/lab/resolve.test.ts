@@ -102,7 +102,10 @@ describe('the resolved lab', () => {
     );
     assert.equal(r1.image, undefined, 'a recipe, no image');
     assert.match(r1.files[0]!.content, /default-information originate/);
-    assert.match(r1.files[0]!.content, /ip ospf network point-to-point\n ip ospf hello-interval 1\n ip ospf dead-interval 4\n/);
+    assert.match(
+      r1.files[0]!.content,
+      /ip ospf network point-to-point\n ip ospf hello-interval 1\n ip ospf dead-interval 4\n/,
+    );
     const r2 = node(lab.nodes, 'r2');
     assert.deepEqual(r2.interfaces, [
       { name: 'eth1', network: 'r1-eth2-r2-eth1', address: '192.168.102.2/24' },
@@ -113,7 +116,16 @@ describe('the resolved lab', () => {
     assert.doesNotMatch(r2.files[0]!.content, /default-information/);
     const h1 = node(lab.nodes, 'h1');
     assert.deepEqual(
-      { kind: h1.kind, recipe: h1.recipe, interfaces: h1.interfaces, routes: h1.routes, capAdd: h1.capAdd, sysctls: h1.sysctls, files: h1.files, waitFor: h1.waitFor },
+      {
+        kind: h1.kind,
+        recipe: h1.recipe,
+        interfaces: h1.interfaces,
+        routes: h1.routes,
+        capAdd: h1.capAdd,
+        sysctls: h1.sysctls,
+        files: h1.files,
+        waitFor: h1.waitFor,
+      },
       {
         kind: 'host',
         recipe: 'host',
@@ -161,7 +173,11 @@ describe('the resolved lab', () => {
     assert.equal(guests.options['ovs.bridge.dhcp'], 'true');
     assert.equal(guests.options['ovs.bridge.dhcp_subnet'], '10.99.3.0/24');
     const link = net(lab.networks, 'core-edge');
-    assert.deepEqual(link.options, { 'ovs.bridge.dpid': '0x1092', 'ovs.bridge.mode': 'flat', 'ovs.bridge.vlan': '300' });
+    assert.deepEqual(link.options, {
+      'ovs.bridge.dpid': '0x1092',
+      'ovs.bridge.mode': 'flat',
+      'ovs.bridge.vlan': '300',
+    });
     assert.equal(link.dockerName, 'campus-core-edge');
 
     const core = node(lab.nodes, 'core');
@@ -169,11 +185,18 @@ describe('the resolved lab', () => {
       { name: 'eth1', network: 'lan', address: '10.99.1.1/24' },
       { name: 'eth9', network: 'core-edge', address: '10.99.2.1/30', mac: '0e:99:00:00:00:01' },
     ]);
-    assert.deepEqual(core.sysctls, { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '2' }, 'the node over the kind');
-    assert.deepEqual(core.files.map((f) => [f.path, f.content.split('\n')[1], f.mode]), [
-      ['/etc/frr/frr.conf', 'hostname core', 0o644],
-      ['/etc/motd', '', 0o644],
-    ]);
+    assert.deepEqual(
+      core.sysctls,
+      { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '2' },
+      'the node over the kind',
+    );
+    assert.deepEqual(
+      core.files.map((f) => [f.path, f.content.split('\n')[1], f.mode]),
+      [
+        ['/etc/frr/frr.conf', 'hostname core', 0o644],
+        ['/etc/motd', '', 0o644],
+      ],
+    );
     assert.deepEqual(core.exec, ['ip link set eth1 mtu 1400']);
     assert.deepEqual(core.labels, { team: 'netops', 'dovesnap.faucet.mirror': 'campus-core-edge:true' });
 
@@ -192,7 +215,11 @@ describe('the resolved lab', () => {
     ]);
     assert.deepEqual(pc1.cmd, ['/bin/sh', '-c', 'sleep infinity']);
     assert.deepEqual(pc1.waitFor, ['core']);
-    assert.deepEqual(pc1.interfaces.map((i) => i.name), ['eth2', 'uplink0'], 'sorted by name');
+    assert.deepEqual(
+      pc1.interfaces.map((i) => i.name),
+      ['eth2', 'uplink0'],
+      'sorted by name',
+    );
 
     const tap = node(lab.nodes, 'tap');
     assert.equal(tap.recipe, 'capture');
@@ -250,7 +277,11 @@ networks:
     const plain = node(lab.nodes, 'plain');
     assert.equal(plain.kind, 'router');
     assert.deepEqual(plain.labels, { a: 'd', b: 'd' });
-    assert.deepEqual(plain.sysctls, { 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.all.rp_filter': '0', 'kernel.x': 'd' }, 'defaults over the kind');
+    assert.deepEqual(
+      plain.sysctls,
+      { 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.all.rp_filter': '0', 'kernel.x': 'd' },
+      'defaults over the kind',
+    );
     assert.deepEqual(plain.capAdd, [...ROUTER_CAPS, 'NET_BIND_SERVICE']);
     assert.deepEqual(plain.routes, [{ dst: 'default', via: '10.0.0.1' }]);
     assert.deepEqual(plain.exec, ['from-defaults']);
@@ -261,19 +292,30 @@ networks:
     assert.equal(grouped.kind, 'host', 'the group over defaults');
     assert.deepEqual(grouped.labels, { a: 'd', b: 'g', c: 'g' });
     assert.deepEqual(grouped.env, { A: 'd', B: 'g' });
-    assert.deepEqual(grouped.sysctls, { 'net.ipv4.ip_forward': '0', 'kernel.x': 'd' }, "a host's kind brings no sysctls");
+    assert.deepEqual(
+      grouped.sysctls,
+      { 'net.ipv4.ip_forward': '0', 'kernel.x': 'd' },
+      "a host's kind brings no sysctls",
+    );
     assert.deepEqual(grouped.capAdd, ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_TIME']);
     assert.deepEqual(grouped.exec, ['from-group'], 'a list replaces the lower one');
     assert.deepEqual(grouped.waitFor, ['other']);
-    assert.deepEqual(grouped.files.map((f) => [f.path, f.content]), [
-      ['/etc/a', 'd'],
-      ['/etc/b', 'g'],
-    ]);
+    assert.deepEqual(
+      grouped.files.map((f) => [f.path, f.content]),
+      [
+        ['/etc/a', 'd'],
+        ['/etc/b', 'g'],
+      ],
+    );
 
     const own = node(lab.nodes, 'own');
     assert.equal(own.kind, 'capture');
     assert.equal(own.recipe, 'capture');
-    assert.deepEqual(own.labels, { a: 'd', b: 'g', c: 'n', 'dovesnap.faucet.capture': 't-n1:true/t-n1b:true' }, 'a capture node captures on its networks');
+    assert.deepEqual(
+      own.labels,
+      { a: 'd', b: 'g', c: 'n', 'dovesnap.faucet.capture': 't-n1:true/t-n1b:true' },
+      'a capture node captures on its networks',
+    );
     assert.deepEqual(own.capAdd, ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE', 'SYS_TIME', 'IPC_LOCK']);
     assert.deepEqual(own.routes, [], 'an empty list replaces too');
     assert.deepEqual(own.waitFor, []);
@@ -320,7 +362,8 @@ nodes:
 `,
       { 'conf/b.conf': 'hostname b\n' },
     );
-    const content = (k: string): string | undefined => node(lab.nodes, k).files.find((f) => f.path === '/etc/frr/frr.conf')?.content;
+    const content = (k: string): string | undefined =>
+      node(lab.nodes, k).files.find((f) => f.path === '/etc/frr/frr.conf')?.content;
     assert.equal(content('a'), 'hostname a\n');
     assert.equal(content('b'), 'hostname b\n');
     assert.equal(content('c'), 'from group\n');
@@ -361,7 +404,7 @@ nodes:
     ]);
   });
 
-  it('mirror: a network mirrors its nodes\' ports unless a node says otherwise; short label names', () => {
+  it("mirror: a network mirrors its nodes' ports unless a node says otherwise; short label names", () => {
     const lab = parse(`name: t
 networks:
   m: { mirror: true }
@@ -372,7 +415,11 @@ nodes:
   c: { interfaces: { eth1: n } }
 `);
     assert.deepEqual(node(lab.nodes, 'a').labels, { 'dovesnap.faucet.mirror': 't-m:true' });
-    assert.deepEqual(node(lab.nodes, 'b').labels, { 'dovesnap.faucet.mirror': 'false', 'dovesnap.faucet.mac_prefix': '0e:99', 'custom.label': '1' });
+    assert.deepEqual(node(lab.nodes, 'b').labels, {
+      'dovesnap.faucet.mirror': 'false',
+      'dovesnap.faucet.mac_prefix': '0e:99',
+      'custom.label': '1',
+    });
     assert.deepEqual(node(lab.nodes, 'c').labels, {});
   });
 });

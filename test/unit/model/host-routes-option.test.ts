@@ -8,7 +8,8 @@ const OPT = 'ovs.bridge.host_routes';
 function rejects(fn: () => unknown, ...fragments: string[]): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(isDovesnapError(err, ErrorCode.BadOption), `expected BadOption, got ${String(err)}`);
-    for (const f of fragments) assert.ok(err.message.includes(f), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(f)}`);
+    for (const f of fragments)
+      assert.ok(err.message.includes(f), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(f)}`);
     return true;
   });
 }
@@ -34,8 +35,17 @@ describe('ovs.bridge.host_routes', () => {
   });
 
   it('needs mode nat or routed, naming the option, the value and the mode option', () => {
-    rejects(() => nat('192.168.102.0/24@192.168.101.2', 'flat'), OPT, '"192.168.102.0/24@192.168.101.2"', 'ovs.bridge.mode=nat or routed');
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', [OPT]: '192.168.102.0/24@192.168.101.2' }), OPT, 'flat network');
+    rejects(
+      () => nat('192.168.102.0/24@192.168.101.2', 'flat'),
+      OPT,
+      '"192.168.102.0/24@192.168.101.2"',
+      'ovs.bridge.mode=nat or routed',
+    );
+    rejects(
+      () => parseNetworkOptions({ 'ovs.bridge.dpid': '1', [OPT]: '192.168.102.0/24@192.168.101.2' }),
+      OPT,
+      'flat network',
+    );
   });
 
   it('refuses malformed items, naming the option, the value and the item', () => {
@@ -52,10 +62,13 @@ describe('ovs.bridge.host_routes', () => {
   });
 
   it('refuses host bits, naming the network meant', () => {
-    rejects(() => nat('192.168.102.7/24@192.168.101.2'), 'host bits are set in 192.168.102.7/24; the network is 192.168.102.0/24');
+    rejects(
+      () => nat('192.168.102.7/24@192.168.101.2'),
+      'host bits are set in 192.168.102.7/24; the network is 192.168.102.0/24',
+    );
   });
 
-  it('refuses the default route and prefixes that are never a container\'s', () => {
+  it("refuses the default route and prefixes that are never a container's", () => {
     rejects(() => nat('0.0.0.0/0@192.168.101.2'), "would replace the host's default route");
     rejects(() => nat('127.0.0.0/16@192.168.101.2'), 'loopback');
     rejects(() => nat('224.0.0.0/4@192.168.101.2'), 'multicast');
@@ -66,7 +79,10 @@ describe('ovs.bridge.host_routes', () => {
   });
 
   it('refuses a prefix given twice, even with another next hop', () => {
-    rejects(() => nat('192.168.102.0/24@192.168.101.2,192.168.102.0/24@192.168.101.3'), '192.168.102.0/24 is given twice');
+    rejects(
+      () => nat('192.168.102.0/24@192.168.101.2,192.168.102.0/24@192.168.101.3'),
+      '192.168.102.0/24 is given twice',
+    );
   });
 
   it('parseHostRoutes names the option it is given', () => {

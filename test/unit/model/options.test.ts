@@ -1,12 +1,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseNetworkOptions, parseDpid, parseControllers, defaultBridgeName, formatDpid } from '../../../src/model/options.js';
+import {
+  parseNetworkOptions,
+  parseDpid,
+  parseControllers,
+  defaultBridgeName,
+  formatDpid,
+} from '../../../src/model/options.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 
 function rejects(fn: () => unknown, ...fragments: string[]): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(isDovesnapError(err, ErrorCode.BadOption), `expected BadOption, got ${String(err)}`);
-    for (const f of fragments) assert.ok(err.message.includes(f), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(f)}`);
+    for (const f of fragments)
+      assert.ok(err.message.includes(f), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(f)}`);
     return true;
   });
 }
@@ -66,8 +73,15 @@ describe('network options', () => {
   });
 
   it('rejects unknown keys, naming them', () => {
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.vlna': '3' }), 'unknown option ovs.bridge.vlna');
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', foo: 'bar' }), 'unknown option foo', 'start with ovs.bridge.');
+    rejects(
+      () => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.vlna': '3' }),
+      'unknown option ovs.bridge.vlna',
+    );
+    rejects(
+      () => parseNetworkOptions({ 'ovs.bridge.dpid': '1', foo: 'bar' }),
+      'unknown option foo',
+      'start with ovs.bridge.',
+    );
   });
 
   const badValues: [string, string, string][] = [
@@ -105,26 +119,72 @@ describe('network options', () => {
   }
 
   it('rejects DHCP on a routed network and a mirror VLAN equal to the network VLAN', () => {
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'nat' }), 'ovs.bridge.dhcp');
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.vlan': '5', 'ovs.bridge.mirror_tunnel_vid': '5' }), 'ovs.bridge.mirror_tunnel_vid');
+    rejects(
+      () => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true', 'ovs.bridge.mode': 'nat' }),
+      'ovs.bridge.dhcp',
+    );
+    rejects(
+      () =>
+        parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.vlan': '5', 'ovs.bridge.mirror_tunnel_vid': '5' }),
+      'ovs.bridge.mirror_tunnel_vid',
+    );
   });
 
   it('takes the DHCP servers and subnet of a DHCP network, and refuses them elsewhere or malformed, naming option and value', () => {
     const dhcp = { 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp': 'true' };
-    const o = parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_server': '192.168.50.1, 192.168.50.2', 'ovs.bridge.dhcp_subnet': '192.168.50.0/24' });
+    const o = parseNetworkOptions({
+      ...dhcp,
+      'ovs.bridge.dhcp_server': '192.168.50.1, 192.168.50.2',
+      'ovs.bridge.dhcp_subnet': '192.168.50.0/24',
+    });
     assert.deepEqual([o.dhcpServers, o.dhcpSubnet], [['192.168.50.1', '192.168.50.2'], '192.168.50.0/24']);
     assert.deepEqual([parseNetworkOptions(dhcp).dhcpServers, parseNetworkOptions(dhcp).dhcpSubnet], [[], undefined]);
-    rejects(() => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_server': '192.168.50.300' }), 'ovs.bridge.dhcp_server', '"192.168.50.300"', 'not an IPv4 address');
-    rejects(() => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_server': ',' }), 'ovs.bridge.dhcp_server', 'IPv4 addresses');
-    rejects(() => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_subnet': '192.168.50.0' }), 'ovs.bridge.dhcp_subnet', '"192.168.50.0"', 'IPv4 subnet');
-    rejects(() => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_subnet': '192.168.50.0/33' }), 'ovs.bridge.dhcp_subnet', 'IPv4 subnet');
-    rejects(() => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_subnet': '192.168.50.7/24' }), 'ovs.bridge.dhcp_subnet', '"192.168.50.7/24"', 'the network is 192.168.50.0/24');
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp_server': '192.168.50.1' }), 'ovs.bridge.dhcp_server', '"192.168.50.1"', 'ovs.bridge.dhcp=true');
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp_subnet': '10.0.0.0/8' }), 'ovs.bridge.dhcp_subnet', 'ovs.bridge.dhcp=true');
+    rejects(
+      () => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_server': '192.168.50.300' }),
+      'ovs.bridge.dhcp_server',
+      '"192.168.50.300"',
+      'not an IPv4 address',
+    );
+    rejects(
+      () => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_server': ',' }),
+      'ovs.bridge.dhcp_server',
+      'IPv4 addresses',
+    );
+    rejects(
+      () => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_subnet': '192.168.50.0' }),
+      'ovs.bridge.dhcp_subnet',
+      '"192.168.50.0"',
+      'IPv4 subnet',
+    );
+    rejects(
+      () => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_subnet': '192.168.50.0/33' }),
+      'ovs.bridge.dhcp_subnet',
+      'IPv4 subnet',
+    );
+    rejects(
+      () => parseNetworkOptions({ ...dhcp, 'ovs.bridge.dhcp_subnet': '192.168.50.7/24' }),
+      'ovs.bridge.dhcp_subnet',
+      '"192.168.50.7/24"',
+      'the network is 192.168.50.0/24',
+    );
+    rejects(
+      () => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp_server': '192.168.50.1' }),
+      'ovs.bridge.dhcp_server',
+      '"192.168.50.1"',
+      'ovs.bridge.dhcp=true',
+    );
+    rejects(
+      () => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.dhcp_subnet': '10.0.0.0/8' }),
+      'ovs.bridge.dhcp_subnet',
+      'ovs.bridge.dhcp=true',
+    );
   });
 
   it("parses add_ports' fourth field: an untagged VLAN, tagged ones, or both; empty fields keep their defaults", () => {
-    const o = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'a///20,b/7//t20+t30,c//allowall/100+t40' });
+    const o = parseNetworkOptions({
+      'ovs.bridge.dpid': '1',
+      'ovs.bridge.add_ports': 'a///20,b/7//t20+t30,c//allowall/100+t40',
+    });
     assert.deepEqual(o.addPorts, [
       { interface: 'a', ofport: undefined, acl: undefined, vlans: { native: 20, tagged: [] } },
       { interface: 'b', ofport: 7, acl: undefined, vlans: { native: undefined, tagged: [20, 30] } },
@@ -133,17 +193,47 @@ describe('network options', () => {
   });
 
   it('refuses two options asking for one OpenFlow port, the lbport included', () => {
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'a/5', 'ovs.bridge.add_copro_ports': 'b/5' }), 'ovs.bridge.add_copro_ports', 'b/5', 'already taken');
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.lbport': '7', 'ovs.bridge.add_ports': 'a/7' }), 'ovs.bridge.add_ports', 'a/7', 'ovs.bridge.lbport');
-    assert.equal(parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.lbport': '7', 'ovs.bridge.add_ports': 'a/99' }).lbport, 7);
+    rejects(
+      () =>
+        parseNetworkOptions({
+          'ovs.bridge.dpid': '1',
+          'ovs.bridge.add_ports': 'a/5',
+          'ovs.bridge.add_copro_ports': 'b/5',
+        }),
+      'ovs.bridge.add_copro_ports',
+      'b/5',
+      'already taken',
+    );
+    rejects(
+      () => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.lbport': '7', 'ovs.bridge.add_ports': 'a/7' }),
+      'ovs.bridge.add_ports',
+      'a/7',
+      'ovs.bridge.lbport',
+    );
+    assert.equal(
+      parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.lbport': '7', 'ovs.bridge.add_ports': 'a/99' }).lbport,
+      7,
+    );
   });
 
   it("refuses a port VLAN equal to the network's mirror tunnel VLAN", () => {
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'a///t356' }), 'ovs.bridge.add_ports', 'mirror tunnel');
+    rejects(
+      () => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'a///t356' }),
+      'ovs.bridge.add_ports',
+      'mirror tunnel',
+    );
   });
 
   it('rejects the same interface as normal and coprocessor port', () => {
-    rejects(() => parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.add_ports': 'eno1', 'ovs.bridge.add_copro_ports': 'eno1' }), 'eno1');
+    rejects(
+      () =>
+        parseNetworkOptions({
+          'ovs.bridge.dpid': '1',
+          'ovs.bridge.add_ports': 'eno1',
+          'ovs.bridge.add_copro_ports': 'eno1',
+        }),
+      'eno1',
+    );
   });
 
   it('formats and parses DPIDs both ways', () => {
@@ -159,7 +249,10 @@ describe('mirror tunnel VLAN default (issue 6, defect 4)', () => {
   it('every network VLAN has a valid default, including 3839-4094', () => {
     for (const vlan of [1, 100, 3838, 3839, 4000, 4094]) {
       const o = parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.vlan': String(vlan) });
-      assert.ok(o.mirrorTunnelVid >= 1 && o.mirrorTunnelVid <= 4094 && o.mirrorTunnelVid !== vlan, `vlan ${vlan} -> ${o.mirrorTunnelVid}`);
+      assert.ok(
+        o.mirrorTunnelVid >= 1 && o.mirrorTunnelVid <= 4094 && o.mirrorTunnelVid !== vlan,
+        `vlan ${vlan} -> ${o.mirrorTunnelVid}`,
+      );
     }
     assert.equal(parseNetworkOptions({ 'ovs.bridge.dpid': '1', 'ovs.bridge.vlan': '4000' }).mirrorTunnelVid, 3744);
   });

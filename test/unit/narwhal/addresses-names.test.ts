@@ -2,8 +2,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cidrContains, linkLocalFromMac, parseCidr, parseLinkAddress } from '../../../src/narwhal/addresses.js';
 import {
-  chainOwner, commandLinkName, driverLinkNames, escapeChainPart, ingressChain, isDriverLinkName, linkForwardChain, natChain, networkChain,
-  networkLinkPrefix, ruleTagOwner, unescapeChainPart,
+  chainOwner,
+  commandLinkName,
+  driverLinkNames,
+  escapeChainPart,
+  ingressChain,
+  isDriverLinkName,
+  linkForwardChain,
+  natChain,
+  networkChain,
+  networkLinkPrefix,
+  ruleTagOwner,
+  unescapeChainPart,
 } from '../../../src/narwhal/names.js';
 import { isDovesnapError, ErrorCode } from '../../../src/util/errors.js';
 
@@ -20,12 +30,24 @@ describe('narwhal addresses', () => {
   it('a link address is one address: /32 and /128 pass, other prefixes and other families are refused naming the flag', () => {
     assert.equal(parseLinkAddress('192.0.2.1/32', 4, '-4/--ipv4'), '192.0.2.1');
     assert.equal(parseLinkAddress('2001:db8::1', 6, '-6/--ipv6'), '2001:db8::1');
-    for (const [text, family] of [['192.0.2.1/24', 4], ['2001:db8::1', 4], ['192.0.2.1', 6], ['300.1.1.1', 4], ['2001:db8::1/129', 6]] as const) {
-      assert.throws(() => parseLinkAddress(text, family, '-4/--ipv4'), (e: unknown) => isDovesnapError(e, ErrorCode.BadOption) && e.message.includes(JSON.stringify(text)) && e.message.includes('-4/--ipv4'));
+    for (const [text, family] of [
+      ['192.0.2.1/24', 4],
+      ['2001:db8::1', 4],
+      ['192.0.2.1', 6],
+      ['300.1.1.1', 4],
+      ['2001:db8::1/129', 6],
+    ] as const) {
+      assert.throws(
+        () => parseLinkAddress(text, family, '-4/--ipv4'),
+        (e: unknown) =>
+          isDovesnapError(e, ErrorCode.BadOption) &&
+          e.message.includes(JSON.stringify(text)) &&
+          e.message.includes('-4/--ipv4'),
+      );
     }
   });
 
-  it('derives the kernel\'s EUI-64 link-local address from a MAC (values seen on this kernel)', () => {
+  it("derives the kernel's EUI-64 link-local address from a MAC (values seen on this kernel)", () => {
     assert.equal(linkLocalFromMac('b2:ba:09:e6:b5:52'), 'fe80::b0ba:9ff:fee6:b552');
     assert.equal(linkLocalFromMac('0e:29:d2:ef:61:cf'), 'fe80::c29:d2ff:feef:61cf');
   });
@@ -42,13 +64,13 @@ describe('narwhal addresses', () => {
 });
 
 describe('narwhal names', () => {
-  it('driver links: nw + 6 hex of the network + 7 of the endpoint, 15 bytes; the network\'s links share a prefix', () => {
+  it("driver links: nw + 6 hex of the network + 7 of the endpoint, 15 bytes; the network's links share a prefix", () => {
     const n = driverLinkNames(NET, EP);
     assert.deepEqual(n, { host: 'nw905de9f481f81', container: 'nx905de9f481f81' });
     assert.equal(n.host.length, 15);
     assert.ok(n.host.startsWith(networkLinkPrefix(NET)));
     assert.equal(isDriverLinkName(n.host), true);
-    assert.equal(isDriverLinkName(commandLinkName(EP)), false, 'the command\'s nw-… names are not the driver\'s');
+    assert.equal(isDriverLinkName(commandLinkName(EP)), false, "the command's nw-… names are not the driver's");
     assert.equal(commandLinkName(EP), 'nw-f481f81674fc');
     assert.throws(() => driverLinkNames('not-hex', EP), /not a hex ID/);
   });
@@ -67,7 +89,7 @@ describe('narwhal names', () => {
     assert.equal(chainOwner('in_bad_x'), undefined, 'not an escape narwhal writes');
   });
 
-  it('DOCKER-USER comments say whose a rule is; dovesnap\'s own are not narwhal\'s', () => {
+  it("DOCKER-USER comments say whose a rule is; dovesnap's own are not narwhal's", () => {
     assert.deepEqual(ruleTagOwner('narwhal link nw-f481f81674fc'), { kind: 'link', ifname: 'nw-f481f81674fc' });
     assert.deepEqual(ruleTagOwner(`narwhal net ${NET.slice(0, 12)}`), { kind: 'network', id12: NET.slice(0, 12) });
     assert.equal(ruleTagOwner(`dovesnap ${NET.slice(0, 12)}`), undefined);

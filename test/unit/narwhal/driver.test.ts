@@ -17,7 +17,9 @@ const EP = 'f481f81674fc0ade38e3de3571b44ecdc7f0a2b082ff1146644da69b696435ed';
 const EP2 = '7d39ef7dae4dd25c4dbd7ca7ead80d77b41f616983640b1dd6da0e27f53d6843';
 
 const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 function tempDir(): string {
   const d = mkdtempSync(path.join(tmpdir(), 'narwhal-unit-'));
   dirs.push(d);
@@ -36,29 +38,59 @@ function createReq(opts: Record<string, string> = {}, extra: Partial<CreateNetwo
 
 const silent = silentLogger();
 
-function driver(host = new FakeHost(), dir = tempDir()): { d: NarwhalDriver; host: FakeHost; store: NarwhalStore; dir: string } {
+function driver(
+  host = new FakeHost(),
+  dir = tempDir(),
+): { d: NarwhalDriver; host: FakeHost; store: NarwhalStore; dir: string } {
   const store = new NarwhalStore(dir);
   let n = 0;
-  const d = new NarwhalDriver({ host, store, logger: silent, random: (k) => Uint8Array.from({ length: k }, () => ++n), settleTimeoutMs: 50 });
+  const d = new NarwhalDriver({
+    host,
+    store,
+    logger: silent,
+    random: (k) => Uint8Array.from({ length: k }, () => ++n),
+    settleTimeoutMs: 50,
+  });
   return { d, host, store, dir };
 }
 
 describe('narwhal driver: creating a network refuses what it cannot do, naming the option', () => {
   const refused = (req: CreateNetworkRequest, re: RegExp): void => {
-    assert.throws(() => networkRecordFor(req), (e: unknown) => isDovesnapError(e, ErrorCode.BadOption) && re.test(e.message), String(re));
+    assert.throws(
+      () => networkRecordFor(req),
+      (e: unknown) => isDovesnapError(e, ErrorCode.BadOption) && re.test(e.message),
+      String(re),
+    );
   };
 
   it('no addresses (--ipam-driver null), two subnets, --internal with forwarding or nat', () => {
     refused(createReq({}, { IPv4Data: [{ Pool: '0.0.0.0/0' }] }), /needs IPv4 addresses from Docker's IPAM/);
-    refused(createReq({}, { IPv4Data: [{ Pool: '10.1.0.0/24' }, { Pool: '10.2.0.0/24' }] }), /takes one IPv4 subnet \(got 10\.1\.0\.0\/24, 10\.2\.0\.0\/24\)/);
-    refused(createReq({ 'narwhal.nat': 'true' }, { Options: { 'com.docker.network.generic': { 'narwhal.nat': 'true' }, 'com.docker.network.internal': true } }),
-      /invalid value "true" for option narwhal\.nat: an --internal network/);
+    refused(
+      createReq({}, { IPv4Data: [{ Pool: '10.1.0.0/24' }, { Pool: '10.2.0.0/24' }] }),
+      /takes one IPv4 subnet \(got 10\.1\.0\.0\/24, 10\.2\.0\.0\/24\)/,
+    );
+    refused(
+      createReq(
+        { 'narwhal.nat': 'true' },
+        { Options: { 'com.docker.network.generic': { 'narwhal.nat': 'true' }, 'com.docker.network.internal': true } },
+      ),
+      /invalid value "true" for option narwhal\.nat: an --internal network/,
+    );
   });
 
   it('a host address inside the subnet, a small MTU with IPv6, an unknown option', () => {
-    refused(createReq({ 'narwhal.host_ipv4': '10.97.0.1' }), /invalid value "10\.97\.0\.1" for option narwhal\.host_ipv4: the host address must lie outside the network's subnet 10\.97\.0\.0\/24/);
-    refused(createReq({ 'narwhal.host_ipv6': 'fd97::1' }, { IPv6Data: [{ Pool: 'fd97::/64' }] }), /option narwhal\.host_ipv6: the host address must lie outside/);
-    refused(createReq({ 'narwhal.mtu': '1000' }, { IPv6Data: [{ Pool: 'fd97::/64' }] }), /invalid value "1000" for option narwhal\.mtu: IPv6 \(--ipv6\) needs an MTU of at least 1280/);
+    refused(
+      createReq({ 'narwhal.host_ipv4': '10.97.0.1' }),
+      /invalid value "10\.97\.0\.1" for option narwhal\.host_ipv4: the host address must lie outside the network's subnet 10\.97\.0\.0\/24/,
+    );
+    refused(
+      createReq({ 'narwhal.host_ipv6': 'fd97::1' }, { IPv6Data: [{ Pool: 'fd97::/64' }] }),
+      /option narwhal\.host_ipv6: the host address must lie outside/,
+    );
+    refused(
+      createReq({ 'narwhal.mtu': '1000' }, { IPv6Data: [{ Pool: 'fd97::/64' }] }),
+      /invalid value "1000" for option narwhal\.mtu: IPv6 \(--ipv6\) needs an MTU of at least 1280/,
+    );
     refused(createReq({ 'narwhal.bogus': '1' }), /unknown option narwhal\.bogus/);
   });
 
@@ -82,13 +114,23 @@ describe('narwhal driver: lifecycle against a fake host', () => {
     assert.equal(host.chains.size, 2, 'nothing of the refused network');
   });
 
-  it('an endpoint: one veth with the container\'s MAC at both ends, ARP off on the container end before Docker moves it, host end configured', async () => {
+  it("an endpoint: one veth with the container's MAC at both ends, ARP off on the container end before Docker moves it, host end configured", async () => {
     const { d, host, store } = driver();
     await d.createNetwork(createReq({ 'narwhal.paranoid': 'true' }));
-    const res = await d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { Address: '10.97.0.2/24' }, Options: {} });
+    const res = await d.createEndpoint({
+      NetworkID: NET,
+      EndpointID: EP,
+      Interface: { Address: '10.97.0.2/24' },
+      Options: {},
+    });
     const mac = res.Interface?.MacAddress ?? '';
     assert.match(mac, /^0e:/);
-    assert.ok(host.calls.includes(`ip link add nw905de9f481f81 address ${mac} type veth peer name nx905de9f481f81 address ${mac}`), host.calls.join('\n'));
+    assert.ok(
+      host.calls.includes(
+        `ip link add nw905de9f481f81 address ${mac} type veth peer name nx905de9f481f81 address ${mac}`,
+      ),
+      host.calls.join('\n'),
+    );
     assert.ok(host.calls.includes('ip link set dev nx905de9f481f81 arp off'));
     assert.ok(host.calls.includes('ip -4 addr replace 169.254.0.1 peer 10.97.0.2/32 dev nw905de9f481f81'));
     assert.ok(host.chains.has('in_nw905de9f481f81'), 'the paranoid filter');
@@ -98,9 +140,18 @@ describe('narwhal driver: lifecycle against a fake host', () => {
     assert.equal(store.endpoint(EP)?.ipv4?.prefixLength, 24);
 
     const join = await d.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/x', Options: {} });
-    assert.deepEqual(join, { InterfaceName: { SrcName: 'nx905de9f481f81', DstPrefix: 'eth' }, Gateway: '169.254.0.1', StaticRoutes: [{ Destination: '169.254.0.1/32', RouteType: 1 }] });
+    assert.deepEqual(join, {
+      InterfaceName: { SrcName: 'nx905de9f481f81', DstPrefix: 'eth' },
+      Gateway: '169.254.0.1',
+      StaticRoutes: [{ Destination: '169.254.0.1/32', RouteType: 1 }],
+    });
     await assert.rejects(
-      d.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/x', Options: { 'com.docker.network.portmap': [{ Proto: 6, Port: 80, HostPort: 8080 }] } }),
+      d.join({
+        NetworkID: NET,
+        EndpointID: EP,
+        SandboxKey: '/x',
+        Options: { 'com.docker.network.portmap': [{ Proto: 6, Port: 80, HostPort: 8080 }] },
+      }),
       /publishes no ports/,
     );
     await d.leave({ NetworkID: NET, EndpointID: EP });
@@ -115,7 +166,10 @@ describe('narwhal driver: lifecycle against a fake host', () => {
     const { d, host, store } = driver();
     await d.createNetwork(createReq({ 'narwhal.paranoid': 'true' }));
     host.failOn = 'neigh replace';
-    await assert.rejects(d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { Address: '10.97.0.2/24' }, Options: {} }), /failed/);
+    await assert.rejects(
+      d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { Address: '10.97.0.2/24' }, Options: {} }),
+      /failed/,
+    );
     assert.equal(host.links.size, 0);
     assert.ok(!host.chains.has('in_nw905de9f481f81'));
     assert.equal(store.endpoint(EP), undefined);
@@ -135,7 +189,17 @@ describe('narwhal driver: lifecycle against a fake host', () => {
     const { d } = driver();
     await d.createNetwork(createReq({}, { IPv6Data: [{ Pool: 'fd97::/64' }] }));
     const n = networkRecordFor(createReq({}, { IPv6Data: [{ Pool: 'fd97::/64' }] }));
-    const j = joinResponse(n, { id: EP, networkId: NET, hostIf: 'h', containerIf: 'c', hostMac: 'm', containerMac: 'm', ipv4: { address: '10.97.0.2', prefixLength: 24 }, ipv6: { address: 'fd97::2', prefixLength: 64 }, sandboxKey: undefined });
+    const j = joinResponse(n, {
+      id: EP,
+      networkId: NET,
+      hostIf: 'h',
+      containerIf: 'c',
+      hostMac: 'm',
+      containerMac: 'm',
+      ipv4: { address: '10.97.0.2', prefixLength: 24 },
+      ipv6: { address: 'fd97::2', prefixLength: 64 },
+      sandboxKey: undefined,
+    });
     assert.equal(j.GatewayIPv6, 'fe80::1');
     assert.equal(j.Gateway, '169.254.0.1');
   });
@@ -146,8 +210,18 @@ describe('narwhal driver: restart and leftovers', () => {
     const host = new FakeHost();
     const first = driver(host);
     await first.d.createNetwork(createReq());
-    await first.d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { Address: '10.97.0.2/24' }, Options: {} });
-    await first.d.createEndpoint({ NetworkID: NET, EndpointID: EP2, Interface: { Address: '10.97.0.3/24' }, Options: {} });
+    await first.d.createEndpoint({
+      NetworkID: NET,
+      EndpointID: EP,
+      Interface: { Address: '10.97.0.2/24' },
+      Options: {},
+    });
+    await first.d.createEndpoint({
+      NetworkID: NET,
+      EndpointID: EP2,
+      Interface: { Address: '10.97.0.3/24' },
+      Options: {},
+    });
     host.links.delete('nw905de97d39ef7'); // that container died while the daemon was down
     host.chains.clear(); // a reboot-like loss of the rules
     const second = driver(host, first.dir);
@@ -175,7 +249,10 @@ describe('narwhal driver: restart and leftovers', () => {
     host.links.add('eth0');
     host.chains.set('in_nw_dgone', 'netdev'); // a command link whose container died
     host.chains.set('net_aaaaaaaaaaaa', 'inet');
-    host.rules.push({ tool: 'iptables', comment: 'narwhal net aaaaaaaaaaaa', spec: ['-j', 'ACCEPT'] }, { tool: 'iptables', comment: 'narwhal link nw-gone', spec: ['-o', 'nw-gone'] });
+    host.rules.push(
+      { tool: 'iptables', comment: 'narwhal net aaaaaaaaaaaa', spec: ['-j', 'ACCEPT'] },
+      { tool: 'iptables', comment: 'narwhal link nw-gone', spec: ['-o', 'nw-gone'] },
+    );
     const found = await d.collectGarbage();
     assert.deepEqual(found.links, ['nw905de9deadbee']);
     assert.deepEqual(found.chains.sort(), ['inet net_aaaaaaaaaaaa', 'netdev in_nw_dgone']);

@@ -30,11 +30,18 @@ export class FakeHost implements NarwhalHost {
 
   async sysctls(settings: readonly Sysctl[], netns?: string): Promise<void> {
     this.sysctlLog.push({ settings, netns });
-    this.calls.push(`${netns === undefined ? '' : `[${netns}] `}sysctl ${settings.map((s) => `${s.key}=${s.value}`).join(' ')}`);
+    this.calls.push(
+      `${netns === undefined ? '' : `[${netns}] `}sysctl ${settings.map((s) => `${s.key}=${s.value}`).join(' ')}`,
+    );
   }
 
   async nft(script: string): Promise<void> {
-    this.calls.push(`nft ${script.split('\n').filter((l) => l.startsWith('add chain') || l.startsWith('delete chain')).join(' | ')}`);
+    this.calls.push(
+      `nft ${script
+        .split('\n')
+        .filter((l) => l.startsWith('add chain') || l.startsWith('delete chain'))
+        .join(' | ')}`,
+    );
     if (this.failOn !== undefined && script.includes(this.failOn)) throw new Error('nft failed');
     for (const line of script.split('\n')) {
       const add = /^add chain (netdev|inet) narwhal (\S+) \{/.exec(line);
@@ -51,7 +58,8 @@ export class FakeHost implements NarwhalHost {
   async insertDockerUserRules(rules: readonly (readonly string[])[]): Promise<void> {
     for (const spec of rules) {
       const comment = spec[spec.indexOf('--comment') + 1] ?? '';
-      if (!this.rules.some((r) => r.spec.join(' ') === spec.join(' '))) this.rules.push({ tool: 'iptables', comment, spec });
+      if (!this.rules.some((r) => r.spec.join(' ') === spec.join(' ')))
+        this.rules.push({ tool: 'iptables', comment, spec });
     }
     this.calls.push(`docker-user insert ${rules.length}`);
   }

@@ -1,7 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  deleteChainScript, ingressChainScript, ingressRules, linkDockerUserRules, linkForwardScript, networkDockerUserRules, networkForwardScript, networkNatScript,
+  deleteChainScript,
+  ingressChainScript,
+  ingressRules,
+  linkDockerUserRules,
+  linkForwardScript,
+  networkDockerUserRules,
+  networkForwardScript,
+  networkNatScript,
 } from '../../../src/narwhal/rules.js';
 import { parseNarwhalOptions } from '../../../src/narwhal/options.js';
 import { parseTaggedRules } from '../../../src/narwhal/docker-user.js';
@@ -9,8 +16,16 @@ import type { RoutedLink } from '../../../src/narwhal/spec.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 
 const link: RoutedLink = {
-  hostIf: 'nw-abc', hostMac: '0e:00:00:00:00:01', containerMac: '0e:00:00:00:00:02', ipv4: '192.0.2.10', ipv6: '2001:db8::10',
-  hostIpv4: '169.254.0.1', hostIpv6: 'fe80::1', mtu: undefined, forwarding: false, paranoid: true,
+  hostIf: 'nw-abc',
+  hostMac: '0e:00:00:00:00:01',
+  containerMac: '0e:00:00:00:00:02',
+  ipv4: '192.0.2.10',
+  ipv6: '2001:db8::10',
+  hostIpv4: '169.254.0.1',
+  hostIpv6: 'fe80::1',
+  mtu: undefined,
+  forwarding: false,
+  paranoid: true,
 };
 const NET = '905de9a1e9ca6d0975c81bbf38ba60d13dc6d7c8769cb1de6273a51ec2e5d225';
 
@@ -21,7 +36,10 @@ describe('narwhal --paranoid ingress rules', () => {
     assert.match(r[1] ?? '', /^ether type arp counter drop/);
     assert.match(r[2] ?? '', /^icmpv6 type \{ nd-router-advert, nd-redirect \} counter drop/);
     const firstAccept = r.findIndex((x) => x.includes('accept'));
-    assert.ok(firstAccept > 2, 'a router advertisement from a link-local source must not be let in by the link-local accept');
+    assert.ok(
+      firstAccept > 2,
+      'a router advertisement from a link-local source must not be let in by the link-local accept',
+    );
     assert.ok(r.includes('ip saddr != 192.0.2.10 counter drop comment "spoofed source IPv4"'));
     assert.ok(r.includes('ip6 saddr != 2001:db8::10 counter drop comment "spoofed source IPv6"'));
     assert.equal(r.at(-1), 'counter drop comment "other protocol"');
@@ -35,10 +53,16 @@ describe('narwhal --paranoid ingress rules', () => {
     assert.ok(r4.some((x) => x.startsWith('ether type ip counter drop')));
   });
 
-  it('is one netdev chain on the host end\'s ingress, replaced whole; deleting succeeds whether or not it exists', () => {
+  it("is one netdev chain on the host end's ingress, replaced whole; deleting succeeds whether or not it exists", () => {
     const s = ingressChainScript(link);
-    assert.match(s, /^add table netdev narwhal\nadd chain netdev narwhal in_nw_dabc \{ type filter hook ingress device "nw-abc" priority filter; policy accept; \}\nflush chain netdev narwhal in_nw_dabc\n/);
-    assert.equal(deleteChainScript('netdev', 'in_x'), 'add table netdev narwhal\nadd chain netdev narwhal in_x\nflush chain netdev narwhal in_x\ndelete chain netdev narwhal in_x\n');
+    assert.match(
+      s,
+      /^add table netdev narwhal\nadd chain netdev narwhal in_nw_dabc \{ type filter hook ingress device "nw-abc" priority filter; policy accept; \}\nflush chain netdev narwhal in_nw_dabc\n/,
+    );
+    assert.equal(
+      deleteChainScript('netdev', 'in_x'),
+      'add table netdev narwhal\nadd chain netdev narwhal in_x\nflush chain netdev narwhal in_x\ndelete chain netdev narwhal in_x\n',
+    );
   });
 });
 
@@ -65,7 +89,10 @@ describe('narwhal forwarding rules', () => {
     const fwd = networkForwardScript({ ...base, forwarding: true });
     assert.doesNotMatch(fwd, /drop/);
     assert.equal(networkNatScript(base), undefined);
-    assert.match(networkNatScript({ ...base, nat: true }) ?? '', /type nat hook postrouting priority srcnat; .*\n.*ip saddr 10\.97\.0\.0\/24 oifname != "nw905de9\*" masquerade/s);
+    assert.match(
+      networkNatScript({ ...base, nat: true }) ?? '',
+      /type nat hook postrouting priority srcnat; .*\n.*ip saddr 10\.97\.0\.0\/24 oifname != "nw905de9\*" masquerade/s,
+    );
 
     const tag = ['-m', 'comment', '--comment', 'narwhal net 905de9a1e9ca'];
     assert.deepEqual(networkDockerUserRules(base), [['-i', 'nw905de9+', '-o', 'nw905de9+', ...tag, '-j', 'ACCEPT']]);
@@ -79,37 +106,79 @@ describe('narwhal forwarding rules', () => {
     ]);
   });
 
-  it('finds its own DOCKER-USER rules in `iptables -S`, comment and all, and nobody else\'s', () => {
+  it("finds its own DOCKER-USER rules in `iptables -S`, comment and all, and nobody else's", () => {
     const out = [
       '-N DOCKER-USER',
       '-A DOCKER-USER -i nw905de9+ -o nw905de9+ -m comment --comment "narwhal net 905de9a1e9ca" -j ACCEPT',
       '-A DOCKER-USER -i ovsbr-1 -m comment --comment "dovesnap 0123456789ab" -j ACCEPT',
       '-A DOCKER-USER -j RETURN',
     ].join('\n');
-    assert.deepEqual(parseTaggedRules('iptables', out, 'narwhal '), [{
-      tool: 'iptables',
-      comment: 'narwhal net 905de9a1e9ca',
-      spec: ['-i', 'nw905de9+', '-o', 'nw905de9+', '-m', 'comment', '--comment', 'narwhal net 905de9a1e9ca', '-j', 'ACCEPT'],
-    }]);
+    assert.deepEqual(parseTaggedRules('iptables', out, 'narwhal '), [
+      {
+        tool: 'iptables',
+        comment: 'narwhal net 905de9a1e9ca',
+        spec: [
+          '-i',
+          'nw905de9+',
+          '-o',
+          'nw905de9+',
+          '-m',
+          'comment',
+          '--comment',
+          'narwhal net 905de9a1e9ca',
+          '-j',
+          'ACCEPT',
+        ],
+      },
+    ]);
   });
 });
 
 describe('narwhal network options', () => {
-  it('defaults: isolated, not paranoid, the kernel\'s MTU, 169.254.0.1 and fe80::1', () => {
-    assert.deepEqual(parseNarwhalOptions({}), { forwarding: false, nat: false, paranoid: false, mtu: undefined, hostIpv4: '169.254.0.1', hostIpv6: 'fe80::1' });
-    assert.deepEqual(parseNarwhalOptions({ 'narwhal.forwarding': 'true', 'narwhal.nat': 'yes', 'narwhal.paranoid': '1', 'narwhal.mtu': '1400', 'narwhal.host_ipv4': '169.254.1.1', 'narwhal.host_ipv6': 'fe80::2' }),
-      { forwarding: true, nat: true, paranoid: true, mtu: 1400, hostIpv4: '169.254.1.1', hostIpv6: 'fe80::2' });
+  it("defaults: isolated, not paranoid, the kernel's MTU, 169.254.0.1 and fe80::1", () => {
+    assert.deepEqual(parseNarwhalOptions({}), {
+      forwarding: false,
+      nat: false,
+      paranoid: false,
+      mtu: undefined,
+      hostIpv4: '169.254.0.1',
+      hostIpv6: 'fe80::1',
+    });
+    assert.deepEqual(
+      parseNarwhalOptions({
+        'narwhal.forwarding': 'true',
+        'narwhal.nat': 'yes',
+        'narwhal.paranoid': '1',
+        'narwhal.mtu': '1400',
+        'narwhal.host_ipv4': '169.254.1.1',
+        'narwhal.host_ipv6': 'fe80::2',
+      }),
+      { forwarding: true, nat: true, paranoid: true, mtu: 1400, hostIpv4: '169.254.1.1', hostIpv6: 'fe80::2' },
+    );
     assert.equal(parseNarwhalOptions({ 'com.docker.network.driver.mtu': '9000' }).mtu, 9000);
   });
 
   it('refuses unknown options and bad values, naming the option and the value', () => {
     const cases: [Record<string, string>, RegExp][] = [
-      [{ 'ovs.bridge.dpid': '0x1' }, /unknown option ovs\.bridge\.dpid for a narwhal network; known options: .*narwhal\.forwarding/],
-      [{ 'narwhal.forwarding': 'maybe' }, /invalid value "maybe" for option narwhal\.forwarding: expected true or false/],
+      [
+        { 'ovs.bridge.dpid': '0x1' },
+        /unknown option ovs\.bridge\.dpid for a narwhal network; known options: .*narwhal\.forwarding/,
+      ],
+      [
+        { 'narwhal.forwarding': 'maybe' },
+        /invalid value "maybe" for option narwhal\.forwarding: expected true or false/,
+      ],
       [{ 'narwhal.mtu': '20' }, /invalid value "20" for option narwhal\.mtu: expected a whole number from 68 to 65535/],
-      [{ 'narwhal.host_ipv4': 'fe80::1' }, /invalid value "fe80::1" for option narwhal\.host_ipv4: expected an IPv4 address/],
+      [
+        { 'narwhal.host_ipv4': 'fe80::1' },
+        /invalid value "fe80::1" for option narwhal\.host_ipv4: expected an IPv4 address/,
+      ],
       [{ 'narwhal.host_ipv6': '169.254.0.1/16' }, /invalid value "169\.254\.0\.1\/16" for option narwhal\.host_ipv6/],
     ];
-    for (const [raw, re] of cases) assert.throws(() => parseNarwhalOptions(raw), (e: unknown) => isDovesnapError(e, ErrorCode.BadOption) && re.test(e.message));
+    for (const [raw, re] of cases)
+      assert.throws(
+        () => parseNarwhalOptions(raw),
+        (e: unknown) => isDovesnapError(e, ErrorCode.BadOption) && re.test(e.message),
+      );
   });
 });

@@ -2,7 +2,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { peerSettled, type LinkInfo } from '../../../src/net/links.js';
 
-const link = (ifname: string, up: boolean): LinkInfo => ({ ifindex: 5, ifname, address: '0e:00:00:00:00:01', mtu: 1500, linkIndex: 4, operstate: up ? 'LOWERLAYERDOWN' : 'DOWN', up });
+const link = (ifname: string, up: boolean): LinkInfo => ({
+  ifindex: 5,
+  ifname,
+  address: '0e:00:00:00:00:01',
+  mtu: 1500,
+  linkIndex: 4,
+  operstate: up ? 'LOWERLAYERDOWN' : 'DOWN',
+  up,
+});
 
 describe('peerSettled: Docker has finished with the container end of a veth', () => {
   it('not while it still has our name, nor renamed but down (Docker sets the MAC after the rename and raises it last)', () => {

@@ -40,6 +40,15 @@ describe('DOCKER-USER rule tags', () => {
 -A DOCKER-USER -j RETURN
 `;
     assert.deepEqual(parseForwardingTags(out), ['a1b2c3d4e5f6']);
-    assert.deepEqual(splitRuleSpec('-i ovsbr-a1b2c -m comment --comment "dovesnap a1b2c3d4e5f6" -j ACCEPT'), ['-i', 'ovsbr-a1b2c', '-m', 'comment', '--comment', 'dovesnap a1b2c3d4e5f6', '-j', 'ACCEPT']);
+    assert.deepEqual(splitRuleSpec('-i ovsbr-a1b2c -m comment --comment "dovesnap a1b2c3d4e5f6" -j ACCEPT'), [
+      '-i',
+      'ovsbr-a1b2c',
+      '-m',
+      'comment',
+      '--comment',
+      'dovesnap a1b2c3d4e5f6',
+      '-j',
+      'ACCEPT',
+    ]);
   });
 });

@@ -7,7 +7,18 @@ const NET = 'a1b2c3d4e5f60718293a';
 
 /** A mapping on NET (10.1.0.0/24 on br1) to 10.1.0.2; `m` overrides any field. */
 function mapping(hostIp: string, hostPort: number, m: Partial<PortMapping> = {}): PortMapping {
-  return { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp, hostPort, containerIp: '10.1.0.2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1', ...m };
+  return {
+    networkId: NET,
+    bridge: 'br1',
+    subnet: '10.1.0.0/24',
+    protocol: 'tcp',
+    hostIp,
+    hostPort,
+    containerIp: '10.1.0.2',
+    containerPort: 80,
+    endpointId: 'e1e1e1e1e1e1e1',
+    ...m,
+  };
 }
 
 describe('NAT rules', () => {
@@ -16,37 +27,77 @@ describe('NAT rules', () => {
   });
 
   it('masquerades a nat network leaving by another interface, and hairpins published ports', () => {
-    const s = renderNatScript({ networks: [{ id: NET, bridge: 'ovsbr-a1b2c', subnet: '10.1.0.0/24', mode: 'nat' }], mappings: [] });
+    const s = renderNatScript({
+      networks: [{ id: NET, bridge: 'ovsbr-a1b2c', subnet: '10.1.0.0/24', mode: 'nat' }],
+      mappings: [],
+    });
     assert.match(s, /^table ip dovesnap\ndelete table ip dovesnap\ntable ip dovesnap \{/);
     assert.match(s, /ip saddr 10\.1\.0\.0\/24 oifname != "ovsbr-a1b2c" masquerade comment "dovesnap a1b2c3d4e5f6"/);
     assert.match(s, /ip saddr 10\.1\.0\.0\/24 oifname "ovsbr-a1b2c" ct status dnat masquerade/);
     assert.match(s, /type nat hook postrouting priority srcnat; policy accept;/);
   });
 
-  it('masquerades the prefixes behind a nat network\'s routers like its subnet (ovs.bridge.host_routes)', () => {
-    const s = renderNatScript({ networks: [{ id: NET, bridge: 'ovsbr-a1b2c', subnet: '192.168.101.0/24', mode: 'nat', hostRoutePrefixes: ['192.168.102.0/24', '192.168.103.0/24'] }], mappings: [] });
+  it("masquerades the prefixes behind a nat network's routers like its subnet (ovs.bridge.host_routes)", () => {
+    const s = renderNatScript({
+      networks: [
+        {
+          id: NET,
+          bridge: 'ovsbr-a1b2c',
+          subnet: '192.168.101.0/24',
+          mode: 'nat',
+          hostRoutePrefixes: ['192.168.102.0/24', '192.168.103.0/24'],
+        },
+      ],
+      mappings: [],
+    });
     const post = s.slice(s.indexOf('chain postrouting'));
     for (const p of ['192\\.168\\.101\\.0\\/24', '192\\.168\\.102\\.0\\/24', '192\\.168\\.103\\.0\\/24']) {
-      assert.match(post, new RegExp(`ip saddr ${p} oifname != "ovsbr-a1b2c" masquerade comment "dovesnap a1b2c3d4e5f6"`));
-      assert.match(post, new RegExp(`ip saddr ${p} oifname "ovsbr-a1b2c" ct status dnat masquerade comment "dovesnap a1b2c3d4e5f6"`));
+      assert.match(
+        post,
+        new RegExp(`ip saddr ${p} oifname != "ovsbr-a1b2c" masquerade comment "dovesnap a1b2c3d4e5f6"`),
+      );
+      assert.match(
+        post,
+        new RegExp(`ip saddr ${p} oifname "ovsbr-a1b2c" ct status dnat masquerade comment "dovesnap a1b2c3d4e5f6"`),
+      );
     }
-    assert.ok(post.indexOf('192.168.101.0/24') < post.indexOf('192.168.102.0/24'), 'the subnet first, then the prefixes in order');
+    assert.ok(
+      post.indexOf('192.168.101.0/24') < post.indexOf('192.168.102.0/24'),
+      'the subnet first, then the prefixes in order',
+    );
   });
 
-  it('leaves the prefixes behind a routed network\'s routers unmasqueraded', () => {
-    const s = renderNatScript({ networks: [{ id: NET, bridge: 'br1', subnet: '10.2.0.0/24', mode: 'routed', hostRoutePrefixes: ['10.3.0.0/24'] }], mappings: [] });
+  it("leaves the prefixes behind a routed network's routers unmasqueraded", () => {
+    const s = renderNatScript({
+      networks: [{ id: NET, bridge: 'br1', subnet: '10.2.0.0/24', mode: 'routed', hostRoutePrefixes: ['10.3.0.0/24'] }],
+      mappings: [],
+    });
     assert.doesNotMatch(s, /oifname != "br1" masquerade/);
     assert.match(s, /ip saddr 10\.3\.0\.0\/24 oifname "br1" ct status dnat masquerade/);
   });
 
   it('keeps a prefix nft would refuse out of the table, which would otherwise fail as a whole', () => {
-    const s = renderNatScript({ networks: [{ id: NET, bridge: 'br1', subnet: '10.2.0.0/24', mode: 'nat', hostRoutePrefixes: ['10.3.0.7/24', 'bogus"; flush ruleset', '10.4.0.0/24', '10.4.0.0/24'] }], mappings: [] });
+    const s = renderNatScript({
+      networks: [
+        {
+          id: NET,
+          bridge: 'br1',
+          subnet: '10.2.0.0/24',
+          mode: 'nat',
+          hostRoutePrefixes: ['10.3.0.7/24', 'bogus"; flush ruleset', '10.4.0.0/24', '10.4.0.0/24'],
+        },
+      ],
+      mappings: [],
+    });
     assert.doesNotMatch(s, /10\.3\.0|bogus/);
     assert.equal(s.match(/ip saddr 10\.4\.0\.0\/24 oifname != "br1" masquerade/g)?.length, 1);
   });
 
   it('does not masquerade a routed network', () => {
-    const s = renderNatScript({ networks: [{ id: NET, bridge: 'br1', subnet: '10.2.0.0/24', mode: 'routed' }], mappings: [] });
+    const s = renderNatScript({
+      networks: [{ id: NET, bridge: 'br1', subnet: '10.2.0.0/24', mode: 'routed' }],
+      mappings: [],
+    });
     assert.doesNotMatch(s, /oifname != "br1" masquerade/);
   });
 
@@ -54,8 +105,28 @@ describe('NAT rules', () => {
     const state: NatState = {
       networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }],
       mappings: [
-        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'udp', hostIp: '', hostPort: 5353, containerIp: '10.1.0.3', containerPort: 53, endpointId: 'e2e2e2e2e2e2e2' },
-        { networkId: NET, bridge: 'br1', subnet: '10.1.0.0/24', protocol: 'tcp', hostIp: '192.0.2.9', hostPort: 8080, containerIp: '10.1.0.2', containerPort: 80, endpointId: 'e1e1e1e1e1e1e1' },
+        {
+          networkId: NET,
+          bridge: 'br1',
+          subnet: '10.1.0.0/24',
+          protocol: 'udp',
+          hostIp: '',
+          hostPort: 5353,
+          containerIp: '10.1.0.3',
+          containerPort: 53,
+          endpointId: 'e2e2e2e2e2e2e2',
+        },
+        {
+          networkId: NET,
+          bridge: 'br1',
+          subnet: '10.1.0.0/24',
+          protocol: 'tcp',
+          hostIp: '192.0.2.9',
+          hostPort: 8080,
+          containerIp: '10.1.0.2',
+          containerPort: 80,
+          endpointId: 'e1e1e1e1e1e1e1',
+        },
       ],
     };
     const s = renderNatScript(state);
@@ -77,7 +148,7 @@ describe('NAT rules', () => {
     assert.doesNotMatch(s, /127\.0\.0\.2|127\.255\.0\.9/);
   });
 
-  it('writes no IPv6 address into the ip table: IPv6 host addresses are the port proxy\'s', () => {
+  it("writes no IPv6 address into the ip table: IPv6 host addresses are the port proxy's", () => {
     const s = renderNatScript({
       networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }],
       mappings: [mapping('::1', 8081), mapping('2001:db8::5', 8082)],
@@ -86,14 +157,24 @@ describe('NAT rules', () => {
     assert.match(s, /ip saddr 10\.1\.0\.0\/24 oifname != "br1" masquerade/);
   });
 
-  it('leaves out a mapping it cannot render, and renders every other network\'s rules', () => {
+  it("leaves out a mapping it cannot render, and renders every other network's rules", () => {
     const OTHER = 'f0f1f2f3f4f5f6f7f8f9';
     const s = renderNatScript({
-      networks: [{ id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' }, { id: OTHER, bridge: 'br2', subnet: '10.2.0.0/24', mode: 'nat' }],
+      networks: [
+        { id: NET, bridge: 'br1', subnet: '10.1.0.0/24', mode: 'nat' },
+        { id: OTHER, bridge: 'br2', subnet: '10.2.0.0/24', mode: 'nat' },
+      ],
       mappings: [
         mapping('10.0.0.1; flush ruleset', 8080),
         mapping('', 8081, { containerIp: 'fd00::2' }),
-        mapping('', 9090, { networkId: OTHER, bridge: 'br2', subnet: '10.2.0.0/24', containerIp: '10.2.0.2', containerPort: 90, endpointId: 'e3e3e3e3e3e3e3' }),
+        mapping('', 9090, {
+          networkId: OTHER,
+          bridge: 'br2',
+          subnet: '10.2.0.0/24',
+          containerIp: '10.2.0.2',
+          containerPort: 90,
+          endpointId: 'e3e3e3e3e3e3e3',
+        }),
       ],
     });
     assert.doesNotMatch(s, /flush|fd00|dport 808[01]/);

@@ -32,7 +32,10 @@ function ask(host: string, port: number): Promise<string> {
 function askUdp(host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    const timer = setTimeout(() => (s.close(), reject(new Error('no UDP answer'))), 2000);
+    const timer = setTimeout(() => {
+      s.close();
+      reject(new Error('no UDP answer'));
+    }, 2000);
     s.on('message', (m) => {
       clearTimeout(timer);
       s.close();
@@ -44,7 +47,9 @@ function askUdp(host: string, port: number): Promise<string> {
 
 describe('port proxies', () => {
   const proxies = new PortProxies(silentLogger());
-  const service = net.createServer((c) => c.on('data', (d) => c.write(`tcp ${String(d)} from ${c.remoteAddress ?? ''}`)).on('error', () => undefined));
+  const service = net.createServer((c) =>
+    c.on('data', (d) => c.write(`tcp ${String(d)} from ${c.remoteAddress ?? ''}`)).on('error', () => undefined),
+  );
   const udpService = dgram.createSocket('udp4');
   after(async () => {
     await proxies.closeAll();
@@ -71,7 +76,13 @@ describe('port proxies', () => {
   });
 
   it('reports a proxy that cannot listen (no such host address)', async () => {
-    const t: ProxyTarget = { protocol: 'tcp', address: '2001:db8::99', hostPort: await freePort(), containerIp: '127.0.0.1', containerPort: 9 };
+    const t: ProxyTarget = {
+      protocol: 'tcp',
+      address: '2001:db8::99',
+      hostPort: await freePort(),
+      containerIp: '127.0.0.1',
+      containerPort: 9,
+    };
     const failed = await proxies.reconcile([t]);
     assert.match(failed.get(targetKey(t)) ?? '', /EADDRNOTAVAIL/);
   });

@@ -27,13 +27,10 @@ describe('OvsdbClient.transact', () => {
     client.close();
   });
 
-  it('names the failing operation and carries OVSDB\'s error and details', async () => {
+  it("names the failing operation and carries OVSDB's error and details", async () => {
     const [stream, peer] = connectedPeer();
     const client = OvsdbClient.over(stream);
-    const pending = client.transact('Open_vSwitch', [
-      Op.comment('x'),
-      Op.insert('Port', { name: 'p' }),
-    ]);
+    const pending = client.transact('Open_vSwitch', [Op.comment('x'), Op.insert('Port', { name: 'p' })]);
     peer.reply(await peer.next(), [{}, { error: 'constraint violation', details: 'duplicate name "p"' }]);
     await assert.rejects(pending, (err: unknown) => {
       assert.ok(err instanceof OvsdbTransactionError);
@@ -50,9 +47,17 @@ describe('OvsdbClient.transact', () => {
     const [stream, peer] = connectedPeer();
     const client = OvsdbClient.over(stream);
     const pending = client.transact('Open_vSwitch', [Op.insert('Port', { name: 'p' })]);
-    peer.reply(await peer.next(), [{ uuid: ['uuid', 'p'] }, { error: 'referential integrity violation', details: 'Port p has no interfaces' }]);
-    await assert.rejects(pending, (err: unknown) =>
-      err instanceof OvsdbTransactionError && err.operation === undefined && /failed at commit: referential integrity violation/.test(err.message));
+    peer.reply(await peer.next(), [
+      { uuid: ['uuid', 'p'] },
+      { error: 'referential integrity violation', details: 'Port p has no interfaces' },
+    ]);
+    await assert.rejects(
+      pending,
+      (err: unknown) =>
+        err instanceof OvsdbTransactionError &&
+        err.operation === undefined &&
+        /failed at commit: referential integrity violation/.test(err.message),
+    );
     client.close();
   });
 
@@ -79,8 +84,16 @@ describe('OvsdbClient.monitor', () => {
     assert.deepEqual(requests, { Interface: { columns: ['name', 'ofport'] } });
     // Reply and first update in one write: the update must not overtake the initial contents.
     peer.sendRaw(
-      JSON.stringify({ id: request['id'], result: { Interface: { u1: { new: { name: 'p', ofport: ['set', []] } } } }, error: null }) +
-        JSON.stringify({ method: 'update', params: [monitorId, { Interface: { u1: { new: { name: 'p', ofport: 4 } } } }], id: null }),
+      JSON.stringify({
+        id: request['id'],
+        result: { Interface: { u1: { new: { name: 'p', ofport: ['set', []] } } } },
+        error: null,
+      }) +
+        JSON.stringify({
+          method: 'update',
+          params: [monitorId, { Interface: { u1: { new: { name: 'p', ofport: 4 } } } }],
+          id: null,
+        }),
     );
     const handle = await pending;
     peer.send({ method: 'update', params: ['someone-else', { Interface: {} }], id: null });

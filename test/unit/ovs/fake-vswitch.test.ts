@@ -4,7 +4,14 @@ import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { formatDatapathId, mergeChanges, type BridgeSpec } from '../../../src/ovs/vswitch.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 
-const bridge: BridgeSpec = { name: 'br0', datapathType: 'netdev', dpid: 1n, controllers: [], failMode: 'secure', externalIds: {} };
+const bridge: BridgeSpec = {
+  name: 'br0',
+  datapathType: 'netdev',
+  dpid: 1n,
+  controllers: [],
+  failMode: 'secure',
+  externalIds: {},
+};
 
 describe('FakeVSwitch', () => {
   it('assigns ofportRequest when free, else the lowest free number, as ovs-vswitchd does', async () => {
@@ -13,7 +20,10 @@ describe('FakeVSwitch', () => {
     await vs.addPort({ bridge: 'br0', name: 'a', ofportRequest: 2, externalIds: {} });
     await vs.addPort({ bridge: 'br0', name: 'b', ofportRequest: 2, externalIds: {} });
     await vs.addPort({ bridge: 'br0', name: 'c', externalIds: {} });
-    assert.deepEqual([await vs.waitOfport('a', 10), await vs.waitOfport('b', 10), await vs.waitOfport('c', 10)], [2, 1, 3]);
+    assert.deepEqual(
+      [await vs.waitOfport('a', 10), await vs.waitOfport('b', 10), await vs.waitOfport('c', 10)],
+      [2, 1, 3],
+    );
     // Renumbered when the request changes to a free number.
     await vs.addPort({ bridge: 'br0', name: 'c', ofportRequest: 7, externalIds: {} });
     assert.equal(await vs.waitOfport('c', 10), 7);
@@ -32,7 +42,9 @@ describe('FakeVSwitch', () => {
     const vs = new FakeVSwitch();
     await vs.ensureBridge(bridge);
     vs.failNext('addPort');
-    await assert.rejects(vs.addPort({ bridge: 'br0', name: 'a', externalIds: {} }), (err: unknown) => isDovesnapError(err, ErrorCode.Ovsdb));
+    await assert.rejects(vs.addPort({ bridge: 'br0', name: 'a', externalIds: {} }), (err: unknown) =>
+      isDovesnapError(err, ErrorCode.Ovsdb),
+    );
     assert.deepEqual((await vs.getBridge('br0'))?.ports, []);
     await vs.addPort({ bridge: 'br0', name: 'a', externalIds: {} });
     assert.equal((await vs.getBridge('br0'))?.ports.length, 1);
@@ -47,7 +59,11 @@ describe('FakeVSwitch', () => {
     await vs.ensureBridge(bridge);
     await vs.addPort({ bridge: 'br0', name: 'a', externalIds: { x: '1' } });
     await vs.setPortExternalIds('a', { y: '2' });
-    assert.deepEqual(vs.inspectPort('a'), { externalIds: { x: '1', y: '2' }, interfaceExternalIds: { x: '1', y: '2' }, mtu: undefined });
+    assert.deepEqual(vs.inspectPort('a'), {
+      externalIds: { x: '1', y: '2' },
+      interfaceExternalIds: { x: '1', y: '2' },
+      mtu: undefined,
+    });
   });
 
   it('rejects everything after close() with Disposed', async () => {
@@ -91,8 +107,14 @@ describe('FakeVSwitch connection', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     vs.simulateReconnect();
     await adding;
-    assert.deepEqual((await reading).map((b) => b.name), ['br0']);
-    assert.deepEqual(seen, [[false, 0], [true, 1]]);
+    assert.deepEqual(
+      (await reading).map((b) => b.name),
+      ['br0'],
+    );
+    assert.deepEqual(seen, [
+      [false, 0],
+      [true, 1],
+    ]);
   });
 
   it('fails calls with Ovsdb after the bound, and keeps waitOfport waiting across the outage', async () => {
@@ -101,7 +123,10 @@ describe('FakeVSwitch connection', () => {
     await vs.addPort({ bridge: 'br0', name: 'a', externalIds: {} });
     const waiting = vs.waitOfport('a', 1000);
     vs.simulateDisconnect();
-    await assert.rejects(vs.getBridge('br0'), (err: unknown) => isOvsdb(err) && /OVSDB is unavailable at/.test((err as Error).message));
+    await assert.rejects(
+      vs.getBridge('br0'),
+      (err: unknown) => isOvsdb(err) && /OVSDB is unavailable at/.test((err as Error).message),
+    );
     vs.simulateVswitchd('a', 5);
     vs.simulateReconnect();
     assert.equal(await waiting, 5);

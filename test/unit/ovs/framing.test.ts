@@ -5,7 +5,9 @@ import { isDovesnapError, ErrorCode } from '../../../src/util/errors.js';
 
 /** Feeds `chunks` and returns the parsed values of every completed text. */
 function feed(splitter: JsonTextSplitter, chunks: readonly (Buffer | string)[]): unknown[] {
-  return chunks.flatMap((chunk) => splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)).map((t) => JSON.parse(t));
+  return chunks
+    .flatMap((chunk) => splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk))
+    .map((t) => JSON.parse(t));
 }
 
 describe('JsonTextSplitter', () => {
@@ -43,7 +45,7 @@ describe('JsonTextSplitter', () => {
 
   it('handles a string ending in an escaped backslash', () => {
     const value = { path: 'C:\\', next: '}' };
-    assert.deepEqual(feed(new JsonTextSplitter(), [JSON.stringify(value) + '{"z":0}']), [value, { z: 0 }]);
+    assert.deepEqual(feed(new JsonTextSplitter(), [`${JSON.stringify(value)}{"z":0}`]), [value, { z: 0 }]);
   });
 
   it('reassembles multi-byte UTF-8 split in the middle of a character', () => {

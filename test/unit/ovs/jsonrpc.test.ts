@@ -31,12 +31,16 @@ describe('JsonRpcConnection', () => {
     const pending = rpc.request('transact', ['nope']);
     const request = await peer.next();
     peer.send({ id: request['id'], result: null, error: { error: 'unknown database', details: 'no database nope' } });
-    await assert.rejects(pending, (err: unknown) =>
-      isDovesnapError(err, ErrorCode.Ovsdb) && /transact failed: unknown database \(no database nope\)/.test(err.message));
+    await assert.rejects(
+      pending,
+      (err: unknown) =>
+        isDovesnapError(err, ErrorCode.Ovsdb) &&
+        /transact failed: unknown database \(no database nope\)/.test(err.message),
+    );
     rpc.dispose();
   });
 
-  it('answers the server\'s echo with the same params and id', async () => {
+  it("answers the server's echo with the same params and id", async () => {
     const [stream, peer] = connectedPeer();
     const rpc = new JsonRpcConnection(stream);
     peer.send({ method: 'echo', params: ['ping', 1], id: 'echo' });
@@ -58,7 +62,12 @@ describe('JsonRpcConnection', () => {
     const [stream, peer] = connectedPeer();
     const rpc = new JsonRpcConnection(stream);
     const seen: unknown[] = [];
-    const delivered = new Promise<void>((resolve) => rpc.onNotification('update', (params) => { seen.push(params); resolve(); }));
+    const delivered = new Promise<void>((resolve) =>
+      rpc.onNotification('update', (params) => {
+        seen.push(params);
+        resolve();
+      }),
+    );
     peer.send({ method: 'other', params: [0], id: null });
     peer.send({ method: 'update', params: ['m1', {}], id: null });
     await delivered;

@@ -54,7 +54,9 @@ export class MiniOvsdbServer {
   }
 
   /** An update notification on the current connection's monitor. */
-  notify(updates: Record<string, Record<string, { old?: Record<string, unknown>; new?: Record<string, unknown> }>>): void {
+  notify(
+    updates: Record<string, Record<string, { old?: Record<string, unknown>; new?: Record<string, unknown> }>>,
+  ): void {
     const peer = this.current;
     if (peer === undefined) throw new Error('no connection');
     peer.send({ id: null, method: 'update', params: [this.monitors.get(peer), updates] });

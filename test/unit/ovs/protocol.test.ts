@@ -21,7 +21,8 @@ import {
 } from '../../../src/ovs/protocol.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 
-const malformed = (err: unknown): boolean => isDovesnapError(err, ErrorCode.Ovsdb) && /malformed OVSDB data/.test((err as Error).message);
+const malformed = (err: unknown): boolean =>
+  isDovesnapError(err, ErrorCode.Ovsdb) && /malformed OVSDB data/.test((err as Error).message);
 
 describe('OVSDB value encoding', () => {
   it('builds the RFC 7047 JSON forms', () => {
@@ -29,31 +30,55 @@ describe('OVSDB value encoding', () => {
     assert.deepEqual(namedUuid('br'), ['named-uuid', 'br']);
     assert.deepEqual(setOf(['OpenFlow13', 'OpenFlow14']), ['set', ['OpenFlow13', 'OpenFlow14']]);
     assert.deepEqual(setOf([]), ['set', []]);
-    assert.deepEqual(mapOf({ 'datapath-id': '0000000000000099', a: '' }), ['map', [['datapath-id', '0000000000000099'], ['a', '']]]);
+    assert.deepEqual(mapOf({ 'datapath-id': '0000000000000099', a: '' }), [
+      'map',
+      [
+        ['datapath-id', '0000000000000099'],
+        ['a', ''],
+      ],
+    ]);
     assert.deepEqual(optional(undefined), ['set', []]);
     assert.deepEqual(optional(5), 5);
   });
 
   it('builds operations as plain JSON objects', () => {
-    assert.deepEqual(JSON.parse(JSON.stringify([
-      Op.insert('Port', { name: 'p', interfaces: namedUuid('i') }, 'port'),
-      Op.insert('Controller', { target: 'tcp:127.0.0.1:6653' }),
-      Op.select('Bridge', [eq('name', 'br0')], ['_uuid']),
-      Op.wait('Bridge', [eq('name', 'br0')], ['name'], '==', []),
-      Op.mutate('Open_vSwitch', [], [['bridges', 'delete', setOf([uuid('u')])]]),
-      Op.delete('Controller', []),
-      Op.comment('why'),
-      Op.abort(),
-    ])), [
-      { op: 'insert', table: 'Port', row: { name: 'p', interfaces: ['named-uuid', 'i'] }, 'uuid-name': 'port' },
-      { op: 'insert', table: 'Controller', row: { target: 'tcp:127.0.0.1:6653' } },
-      { op: 'select', table: 'Bridge', where: [['name', '==', 'br0']], columns: ['_uuid'] },
-      { op: 'wait', table: 'Bridge', where: [['name', '==', 'br0']], columns: ['name'], until: '==', rows: [], timeout: 0 },
-      { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['bridges', 'delete', ['set', [['uuid', 'u']]]]] },
-      { op: 'delete', table: 'Controller', where: [] },
-      { op: 'comment', comment: 'why' },
-      { op: 'abort' },
-    ]);
+    assert.deepEqual(
+      JSON.parse(
+        JSON.stringify([
+          Op.insert('Port', { name: 'p', interfaces: namedUuid('i') }, 'port'),
+          Op.insert('Controller', { target: 'tcp:127.0.0.1:6653' }),
+          Op.select('Bridge', [eq('name', 'br0')], ['_uuid']),
+          Op.wait('Bridge', [eq('name', 'br0')], ['name'], '==', []),
+          Op.mutate('Open_vSwitch', [], [['bridges', 'delete', setOf([uuid('u')])]]),
+          Op.delete('Controller', []),
+          Op.comment('why'),
+          Op.abort(),
+        ]),
+      ),
+      [
+        { op: 'insert', table: 'Port', row: { name: 'p', interfaces: ['named-uuid', 'i'] }, 'uuid-name': 'port' },
+        { op: 'insert', table: 'Controller', row: { target: 'tcp:127.0.0.1:6653' } },
+        { op: 'select', table: 'Bridge', where: [['name', '==', 'br0']], columns: ['_uuid'] },
+        {
+          op: 'wait',
+          table: 'Bridge',
+          where: [['name', '==', 'br0']],
+          columns: ['name'],
+          until: '==',
+          rows: [],
+          timeout: 0,
+        },
+        {
+          op: 'mutate',
+          table: 'Open_vSwitch',
+          where: [],
+          mutations: [['bridges', 'delete', ['set', [['uuid', 'u']]]]],
+        },
+        { op: 'delete', table: 'Controller', where: [] },
+        { op: 'comment', comment: 'why' },
+        { op: 'abort' },
+      ],
+    );
   });
 });
 
@@ -73,10 +98,37 @@ describe('OVSDB value decoding', () => {
   });
 
   it('reads sets and maps', () => {
-    assert.deepEqual(decodeUuidSet(['set', [['uuid', 'a'], ['uuid', 'b']]]), ['a', 'b']);
-    assert.deepEqual(decodeStringMap(['map', [['k', 'v'], ['x', '']]]), { k: 'v', x: '' });
+    assert.deepEqual(
+      decodeUuidSet([
+        'set',
+        [
+          ['uuid', 'a'],
+          ['uuid', 'b'],
+        ],
+      ]),
+      ['a', 'b'],
+    );
+    assert.deepEqual(
+      decodeStringMap([
+        'map',
+        [
+          ['k', 'v'],
+          ['x', ''],
+        ],
+      ]),
+      { k: 'v', x: '' },
+    );
     assert.deepEqual(decodeStringMap(['map', []]), {});
-    assert.deepEqual(decodeIntegerMap(['map', [['rx_bytes', 1500], ['tx_dropped', 0]]]), { rx_bytes: 1500, tx_dropped: 0 });
+    assert.deepEqual(
+      decodeIntegerMap([
+        'map',
+        [
+          ['rx_bytes', 1500],
+          ['tx_dropped', 0],
+        ],
+      ]),
+      { rx_bytes: 1500, tx_dropped: 0 },
+    );
     assert.throws(() => decodeIntegerMap(['map', [['rx_bytes', '1500']]]), /string:integer map entry/);
     assert.throws(() => decodeIntegerMap(['map', [['rx_bytes', 1.5]]]), /string:integer map entry/);
     assert.equal(decodeUuid(['uuid', '36bd']), '36bd');
@@ -92,7 +144,9 @@ describe('OVSDB value decoding', () => {
   });
 
   it('reads monitor table updates', () => {
-    const updates = decodeTableUpdates({ Interface: { u1: { new: { name: 'p', ofport: 3 } }, u2: { old: { name: 'q' } } } });
+    const updates = decodeTableUpdates({
+      Interface: { u1: { new: { name: 'p', ofport: 3 } }, u2: { old: { name: 'q' } } },
+    });
     assert.deepEqual(updates, { Interface: { u1: { new: { name: 'p', ofport: 3 } }, u2: { old: { name: 'q' } } } });
     assert.throws(() => decodeTableUpdates({ Interface: { u1: { new: 3 } } }), malformed);
   });
@@ -107,18 +161,40 @@ describe('decodeTransactResults', () => {
   ] as const;
 
   it('decodes each result by the kind of its operation', () => {
-    const outcome = decodeTransactResults(ops, [{ uuid: ['uuid', 'u'] }, { rows: [{ name: 'br0' }] }, { count: 1 }, {}]);
+    const outcome = decodeTransactResults(ops, [
+      { uuid: ['uuid', 'u'] },
+      { rows: [{ name: 'br0' }] },
+      { count: 1 },
+      {},
+    ]);
     assert.deepEqual(outcome, { ok: true, results: [{ uuid: 'u' }, { rows: [{ name: 'br0' }] }, { count: 1 }, {}] });
   });
 
-  it('reports the failing operation, with OVSDB\'s error and details', () => {
-    const outcome = decodeTransactResults(ops, [{ uuid: ['uuid', 'u'] }, { error: 'timed out', details: 'where clause test failed' }, null, null]);
-    assert.deepEqual(outcome, { ok: false, failure: { index: 1, error: 'timed out', details: 'where clause test failed' } });
+  it("reports the failing operation, with OVSDB's error and details", () => {
+    const outcome = decodeTransactResults(ops, [
+      { uuid: ['uuid', 'u'] },
+      { error: 'timed out', details: 'where clause test failed' },
+      null,
+      null,
+    ]);
+    assert.deepEqual(outcome, {
+      ok: false,
+      failure: { index: 1, error: 'timed out', details: 'where clause test failed' },
+    });
   });
 
   it('reports a commit failure as the entry after the last operation', () => {
-    const outcome = decodeTransactResults(ops, [{ uuid: ['uuid', 'u'] }, { rows: [] }, { count: 0 }, {}, { error: 'referential integrity violation' }]);
-    assert.deepEqual(outcome, { ok: false, failure: { index: 4, error: 'referential integrity violation', details: undefined } });
+    const outcome = decodeTransactResults(ops, [
+      { uuid: ['uuid', 'u'] },
+      { rows: [] },
+      { count: 0 },
+      {},
+      { error: 'referential integrity violation' },
+    ]);
+    assert.deepEqual(outcome, {
+      ok: false,
+      failure: { index: 4, error: 'referential integrity violation', details: undefined },
+    });
   });
 
   it('rejects results that do not match their operations', () => {

@@ -5,8 +5,22 @@ import { bridgeSnapshot, rows, snapshotUuids } from './mini-server.js';
 
 describe('OvsdbReplica', () => {
   it('monitors only the tables and columns the VSwitch reads', () => {
-    assert.deepEqual(Object.keys(REPLICA_MONITOR).sort(), ['Bridge', 'Controller', 'Interface', 'Open_vSwitch', 'Port']);
-    assert.deepEqual(REPLICA_MONITOR['Interface']?.columns, ['name', 'type', 'ofport', 'ofport_request', 'mtu_request', 'error', 'external_ids']);
+    assert.deepEqual(Object.keys(REPLICA_MONITOR).sort(), [
+      'Bridge',
+      'Controller',
+      'Interface',
+      'Open_vSwitch',
+      'Port',
+    ]);
+    assert.deepEqual(REPLICA_MONITOR['Interface']?.columns, [
+      'name',
+      'type',
+      'ofport',
+      'ofport_request',
+      'mtu_request',
+      'error',
+      'external_ids',
+    ]);
   });
 
   it('finds a name after one update deletes a row and inserts another of that name, in either order', () => {
@@ -15,9 +29,10 @@ describe('OvsdbReplica', () => {
       replica.reset(bridgeSnapshot([{ name: 'p1', ofport: 1 }]));
       const old = snapshotUuids(0).iface;
       const fresh = '00000000-0000-0000-0000-00000000ffff';
-      const changes = order === 'delete-first'
-        ? { [old]: {}, [fresh]: { new: rows.iface('p1', 7) } }
-        : { [fresh]: { new: rows.iface('p1', 7) }, [old]: {} };
+      const changes =
+        order === 'delete-first'
+          ? { [old]: {}, [fresh]: { new: rows.iface('p1', 7) } }
+          : { [fresh]: { new: rows.iface('p1', 7) }, [old]: {} };
       replica.apply({ Interface: changes });
       assert.equal(replica.iface('p1')?.uuid, fresh, order);
       assert.equal(replica.iface('p1')?.ofport, 7, order);
@@ -30,9 +45,11 @@ describe('OvsdbReplica', () => {
     let notified = 0;
     replica.onChange(() => notified++);
     const { iface } = snapshotUuids(0);
-    assert.throws(() => replica.apply({
-      Interface: { [iface]: { new: rows.iface('p1', 5) }, other: { new: { name: 'x', ofport: 'not a number' } } },
-    }));
+    assert.throws(() =>
+      replica.apply({
+        Interface: { [iface]: { new: rows.iface('p1', 5) }, other: { new: { name: 'x', ofport: 'not a number' } } },
+      }),
+    );
     assert.equal(replica.iface('p1')?.ofport, 1);
     assert.equal(notified, 0);
   });

@@ -8,7 +8,10 @@ import { eventually, MiniOvsdbServer } from './mini-server.js';
 const TARGET = 'mem.sock';
 
 /** A session whose hook opens one monitor, as the VSwitch's does; counts the hooks run. */
-function session(server: MiniOvsdbServer, options: ReconnectOptions = {}): { s: ReconnectingOvsdb; hooks: OvsdbClient[] } {
+function session(
+  server: MiniOvsdbServer,
+  options: ReconnectOptions = {},
+): { s: ReconnectingOvsdb; hooks: OvsdbClient[] } {
   const hooks: OvsdbClient[] = [];
   const s = new ReconnectingOvsdb(
     server.connect,
@@ -25,9 +28,10 @@ function session(server: MiniOvsdbServer, options: ReconnectOptions = {}): { s: 
 
 describe('ReconnectingOvsdb', () => {
   it('doubles the backoff up to its ceiling', () => {
-    assert.deepEqual([100, 200, 400, 800, 1600, 3200, 5000].map((d) => nextBackoff(d, { maxBackoffMs: 5000 })), [
-      200, 400, 800, 1600, 3200, 5000, 5000,
-    ]);
+    assert.deepEqual(
+      [100, 200, 400, 800, 1600, 3200, 5000].map((d) => nextBackoff(d, { maxBackoffMs: 5000 })),
+      [200, 400, 800, 1600, 3200, 5000, 5000],
+    );
   });
 
   it('reconnects with exponential backoff after the stream closes, and re-creates its monitors', async () => {
@@ -43,7 +47,8 @@ describe('ReconnectingOvsdb', () => {
     const [, ...retries] = server.attempts;
     const gaps = retries.slice(1).map((t, i) => t - (retries[i] ?? t));
     // 10 → 20 → 40 → 40 (the ceiling); a timer never fires early, only late.
-    for (const [i, want] of [20, 40, 40, 40].entries()) assert.ok((gaps[i] ?? 0) >= want - 1, `gap ${i} was ${gaps[i]} ms, want ≥ ${want}`);
+    for (const [i, want] of [20, 40, 40, 40].entries())
+      assert.ok((gaps[i] ?? 0) >= want - 1, `gap ${i} was ${gaps[i]} ms, want ≥ ${want}`);
 
     server.refuse = false;
     await eventually(() => s.health().connected, 'the reconnect');
@@ -74,7 +79,15 @@ describe('ReconnectingOvsdb', () => {
     await eventually(() => s.health().reconnects === 2, 'the second reconnect');
 
     // Listeners hear transitions only, not every failed attempt in between.
-    assert.deepEqual(seen.map((h) => [h.connected, h.reconnects]), [[false, 0], [true, 1], [false, 1], [true, 2]]);
+    assert.deepEqual(
+      seen.map((h) => [h.connected, h.reconnects]),
+      [
+        [false, 0],
+        [true, 1],
+        [false, 1],
+        [true, 2],
+      ],
+    );
     assert.ok(seen.every((h, i) => h.since >= (seen[i - 1]?.since ?? start.since)));
     assert.match(s.health().lastError ?? '', /closed/);
     s.close();
@@ -105,8 +118,12 @@ describe('ReconnectingOvsdb', () => {
     server.drop();
     await eventually(() => !s.health().connected, 'the loss to be noticed');
     const started = Date.now();
-    await assert.rejects(s.ready(), (err: unknown) =>
-      isDovesnapError(err, ErrorCode.Ovsdb) && /^OVSDB is unavailable at mem\.sock: not connected within 60 ms \(last error: .*\)$/.test(err.message));
+    await assert.rejects(
+      s.ready(),
+      (err: unknown) =>
+        isDovesnapError(err, ErrorCode.Ovsdb) &&
+        /^OVSDB is unavailable at mem\.sock: not connected within 60 ms \(last error: .*\)$/.test(err.message),
+    );
     assert.ok(Date.now() - started >= 59);
     s.close();
   });

@@ -7,7 +7,12 @@ import { bridgeSnapshot, eventually, MiniOvsdbServer, rows, snapshotUuids } from
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 async function open(server: MiniOvsdbServer, unavailableAfterMs = 2000): Promise<VSwitch> {
-  return openVSwitch('mem.sock', undefined, { connect: server.connect, initialBackoffMs: 5, maxBackoffMs: 20, unavailableAfterMs });
+  return openVSwitch('mem.sock', undefined, {
+    connect: server.connect,
+    initialBackoffMs: 5,
+    maxBackoffMs: 20,
+    unavailableAfterMs,
+  });
 }
 
 /** The ops of a transact request, for assertions. */
@@ -22,7 +27,10 @@ describe('OvsdbVSwitch over its replica', () => {
     server.snapshot = bridgeSnapshot([{ name: 'p1', ofport: 3 }]);
     const vs = await open(server);
     const bridges = await vs.listBridges();
-    assert.deepEqual(bridges.map((b) => [b.name, b.ports.map((p) => [p.name, p.ofport])]), [['br0', [['p1', 3]]]]);
+    assert.deepEqual(
+      bridges.map((b) => [b.name, b.ports.map((p) => [p.name, p.ofport])]),
+      [['br0', [['p1', 3]]]],
+    );
     assert.equal((await vs.getBridge('br0'))?.dpid, '0000000000000001');
     assert.equal(await vs.getBridge('nope'), undefined);
     await tick();
@@ -56,7 +64,10 @@ describe('OvsdbVSwitch over its replica', () => {
     const reading = vs.getBridge('br0');
     server.snapshot = bridgeSnapshot([{ name: 'p2' }]);
     server.refuse = false;
-    assert.deepEqual((await reading)?.ports.map((p) => p.name), ['p2']);
+    assert.deepEqual(
+      (await reading)?.ports.map((p) => p.name),
+      ['p2'],
+    );
     assert.equal(vs.health().reconnects, 1);
     vs.close();
   });
@@ -80,8 +91,10 @@ describe('OvsdbVSwitch over its replica', () => {
     const server = new MiniOvsdbServer();
     server.snapshot = bridgeSnapshot([{ name: 'p1' }]);
     const vs = await open(server);
-    const waiting = assert.rejects(vs.waitOfport('p1', 2000), (err: unknown) =>
-      isDovesnapError(err, ErrorCode.Ovsdb) && /was removed/.test(err.message));
+    const waiting = assert.rejects(
+      vs.waitOfport('p1', 2000),
+      (err: unknown) => isDovesnapError(err, ErrorCode.Ovsdb) && /was removed/.test(err.message),
+    );
     server.snapshot = bridgeSnapshot([]);
     server.drop();
     await waiting;
@@ -96,7 +109,10 @@ describe('OvsdbVSwitch over its replica', () => {
     // The delete was committed but its reply was lost: the re-run finds nothing to do.
     const deleting = vs.deletePort('br0', 'p1');
     const first = await server.next();
-    assert.deepEqual(opsOf(first.message).map((o) => o.op), ['comment', 'mutate']);
+    assert.deepEqual(
+      opsOf(first.message).map((o) => o.op),
+      ['comment', 'mutate'],
+    );
     server.snapshot = bridgeSnapshot([{ name: 'p2' }]);
     server.drop();
     await deleting;
@@ -112,7 +128,9 @@ describe('OvsdbVSwitch over its replica', () => {
     assert.deepEqual(opsOf(resent.message), opsOf(lost.message));
     const { port, iface } = snapshotUuids(0);
     server.notify({
-      Bridge: { '00000000-0000-0000-0000-000000000400': { new: rows.bridge('br0', ['00000000-0000-0000-0000-000000000300']) } },
+      Bridge: {
+        '00000000-0000-0000-0000-000000000400': { new: rows.bridge('br0', ['00000000-0000-0000-0000-000000000300']) },
+      },
       Port: { [port]: {} },
       Interface: { [iface]: {} },
     });
@@ -128,8 +146,11 @@ describe('OvsdbVSwitch over its replica', () => {
     const vs = await open(server, 50);
     server.refuse = true;
     server.drop();
-    await assert.rejects(vs.addPort({ bridge: 'br0', name: 'p1', externalIds: {} }), (err: unknown) =>
-      isDovesnapError(err, ErrorCode.Ovsdb) && err.message.startsWith('OVSDB is unavailable at mem.sock'));
+    await assert.rejects(
+      vs.addPort({ bridge: 'br0', name: 'p1', externalIds: {} }),
+      (err: unknown) =>
+        isDovesnapError(err, ErrorCode.Ovsdb) && err.message.startsWith('OVSDB is unavailable at mem.sock'),
+    );
     await assert.rejects(vs.listBridges(), (err: unknown) => isDovesnapError(err, ErrorCode.Ovsdb));
     vs.close();
   });

@@ -12,7 +12,8 @@ function recordingDriver(calls: [string, unknown][]): NetworkDriver {
   return {
     createNetwork: async (req) => {
       calls.push(['createNetwork', req]);
-      if (req.Options['com.docker.network.generic'] === undefined) throw new DovesnapError(ErrorCode.BadOption, 'option ovs.bridge.dpid is required');
+      if (req.Options['com.docker.network.generic'] === undefined)
+        throw new DovesnapError(ErrorCode.BadOption, 'option ovs.bridge.dpid is required');
     },
     deleteNetwork: rec('deleteNetwork'),
     createEndpoint: async (req) => {
@@ -46,25 +47,56 @@ describe('plugin HTTP API', () => {
   it("decodes Docker's vendor content type and passes typed requests on", async () => {
     const calls: [string, unknown][] = [];
     const app = buildPluginApp(recordingDriver(calls), silentLogger());
-    const body = { NetworkID: 'n1', EndpointID: 'e1', Interface: { Address: '10.0.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} };
-    const res = await app.inject({ method: 'POST', url: '/NetworkDriver.CreateEndpoint', headers: { 'content-type': 'application/vnd.docker.plugins.v1.2+json' }, payload: JSON.stringify(body) });
+    const body = {
+      NetworkID: 'n1',
+      EndpointID: 'e1',
+      Interface: { Address: '10.0.0.2/24', AddressIPv6: '', MacAddress: '' },
+      Options: {},
+    };
+    const res = await app.inject({
+      method: 'POST',
+      url: '/NetworkDriver.CreateEndpoint',
+      headers: { 'content-type': 'application/vnd.docker.plugins.v1.2+json' },
+      payload: JSON.stringify(body),
+    });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { Interface: { MacAddress: '0e:00:00:00:00:01' } });
-    assert.deepEqual(calls[0], ['createEndpoint', { NetworkID: 'n1', EndpointID: 'e1', Interface: { Address: '10.0.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} }]);
+    assert.deepEqual(calls[0], [
+      'createEndpoint',
+      {
+        NetworkID: 'n1',
+        EndpointID: 'e1',
+        Interface: { Address: '10.0.0.2/24', AddressIPv6: '', MacAddress: '' },
+        Options: {},
+      },
+    ]);
   });
 
   it('answers a driver error as {"Err": ...} with the message a person can act on', async () => {
     const app = buildPluginApp(recordingDriver([]), silentLogger());
-    const res = await app.inject({ method: 'POST', url: '/NetworkDriver.CreateNetwork', payload: JSON.stringify({ NetworkID: 'n1', Options: {} }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/NetworkDriver.CreateNetwork',
+      payload: JSON.stringify({ NetworkID: 'n1', Options: {} }),
+    });
     assert.equal(res.statusCode, 500);
     assert.deepEqual(res.json(), { Err: 'option ovs.bridge.dpid is required' });
   });
 
   it('answers a malformed request as an error, not a crash', async () => {
     const app = buildPluginApp(recordingDriver([]), silentLogger());
-    const missing = await app.inject({ method: 'POST', url: '/NetworkDriver.Join', payload: JSON.stringify({ NetworkID: 'n1' }) });
+    const missing = await app.inject({
+      method: 'POST',
+      url: '/NetworkDriver.Join',
+      payload: JSON.stringify({ NetworkID: 'n1' }),
+    });
     assert.match(missing.json<{ Err: string }>().Err, /Join has no EndpointID/);
-    const notJson = await app.inject({ method: 'POST', url: '/NetworkDriver.Leave', headers: { 'content-type': 'application/json' }, payload: '{nope' });
+    const notJson = await app.inject({
+      method: 'POST',
+      url: '/NetworkDriver.Leave',
+      headers: { 'content-type': 'application/json' },
+      payload: '{nope',
+    });
     assert.equal(notJson.statusCode >= 400, true);
   });
 
@@ -79,11 +111,26 @@ describe('plugin HTTP API', () => {
     assert.deepEqual(alloc.json(), { Options: {} });
   });
 
-  it("answers a call Docker resent without its body (moby/moby#39331) with why, and does nothing", async () => {
+  it('answers a call Docker resent without its body (moby/moby#39331) with why, and does nothing', async () => {
     const calls: [string, unknown][] = [];
     const app = buildPluginApp(recordingDriver(calls), silentLogger());
-    for (const call of ['CreateNetwork', 'DeleteNetwork', 'CreateEndpoint', 'EndpointOperInfo', 'DeleteEndpoint', 'Join', 'Leave', 'ProgramExternalConnectivity', 'RevokeExternalConnectivity']) {
-      const res = await app.inject({ method: 'POST', url: `/NetworkDriver.${call}`, headers: { 'content-type': PLUGIN_CONTENT_TYPE }, payload: '' });
+    for (const call of [
+      'CreateNetwork',
+      'DeleteNetwork',
+      'CreateEndpoint',
+      'EndpointOperInfo',
+      'DeleteEndpoint',
+      'Join',
+      'Leave',
+      'ProgramExternalConnectivity',
+      'RevokeExternalConnectivity',
+    ]) {
+      const res = await app.inject({
+        method: 'POST',
+        url: `/NetworkDriver.${call}`,
+        headers: { 'content-type': PLUGIN_CONTENT_TYPE },
+        payload: '',
+      });
       assert.equal(res.statusCode, 500, call);
       const err = res.json<{ Err: string }>().Err;
       assert.match(err, new RegExp(`^${call}: Docker sent this call without its request body`), call);

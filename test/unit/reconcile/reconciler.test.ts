@@ -89,7 +89,12 @@ function rig(): Rig {
     state,
     faucet,
     nat: createNatView(state, host, silentLogger()),
-    settings: { defaultControllers: [], localFaucetControllers: ['tcp:127.0.0.1:6653'], hostDatapath: 'netdev', ofportTimeoutMs: 1000 },
+    settings: {
+      defaultControllers: [],
+      localFaucetControllers: ['tcp:127.0.0.1:6653'],
+      hostDatapath: 'netdev',
+      ofportTimeoutMs: 1000,
+    },
     logger: silentLogger(),
   });
   const reconciler = new Reconciler({
@@ -142,13 +147,25 @@ async function addNetwork(r: Rig, id: string, name: string | undefined, dpid: st
     internal: false,
     localFaucet: true,
   };
-  await r.vs.ensureBridge({ name: n.bridgeName, datapathType: 'netdev', dpid: n.options.dpid, controllers: n.controllers, failMode: 'secure', externalIds: bridgeExternalIds(n) });
+  await r.vs.ensureBridge({
+    name: n.bridgeName,
+    datapathType: 'netdev',
+    dpid: n.options.dpid,
+    controllers: n.controllers,
+    failMode: 'secure',
+    externalIds: bridgeExternalIds(n),
+  });
   r.state.putNetwork(n);
   return n;
 }
 
 /** An endpoint as the driver leaves it after Join: veth, OVS port, record; no container yet. */
-async function addEndpoint(r: Rig, net: NetworkRecord, id: string, opts: { mac?: string; sandboxKey?: string } = {}): Promise<EndpointRecord> {
+async function addEndpoint(
+  r: Rig,
+  net: NetworkRecord,
+  id: string,
+  opts: { mac?: string; sandboxKey?: string } = {},
+): Promise<EndpointRecord> {
   const names = vethNamesFor(id);
   const mac = opts.mac ?? '0e:07:07:07:07:07';
   await r.host.createVeth({ names, containerMac: mac, mtu: undefined, disableContainerTxOffload: false });
@@ -169,7 +186,14 @@ async function addEndpoint(r: Rig, net: NetworkRecord, id: string, opts: { mac?:
 }
 
 /** What Docker reports for a network of ours: containerId → endpointId. */
-function dockerNetwork(r: Rig, net: NetworkRecord, name: string, containers: Record<string, string> = {}, driver = 'dovesnap', labels: Record<string, string> = {}): void {
+function dockerNetwork(
+  r: Rig,
+  net: NetworkRecord,
+  name: string,
+  containers: Record<string, string> = {},
+  driver = 'dovesnap',
+  labels: Record<string, string> = {},
+): void {
   r.engine.networks.set(net.id, {
     Id: net.id,
     Name: name,
@@ -179,8 +203,20 @@ function dockerNetwork(r: Rig, net: NetworkRecord, name: string, containers: Rec
   });
 }
 
-function dockerContainer(r: Rig, id: string, name: string, labels: Record<string, string>, networks: Record<string, EngineContainerNetwork>): void {
-  r.engine.containers.set(id, { Id: id, Name: name, State: { Running: true, Pid: 42 }, Config: { Labels: labels }, NetworkSettings: { SandboxKey: '/var/run/docker/netns/x', Networks: networks } });
+function dockerContainer(
+  r: Rig,
+  id: string,
+  name: string,
+  labels: Record<string, string>,
+  networks: Record<string, EngineContainerNetwork>,
+): void {
+  r.engine.containers.set(id, {
+    Id: id,
+    Name: name,
+    State: { Running: true, Pid: 42 },
+    Config: { Labels: labels },
+    NetworkSettings: { SandboxKey: '/var/run/docker/netns/x', Networks: networks },
+  });
 }
 
 function connect(r: Rig, networkId: string, networkName: string, containerId: string, driver = 'dovesnap'): void {
@@ -245,12 +281,20 @@ describe('reconciler: events', () => {
     dockerNetwork(r, net, 'net1');
     await startAndPass(r);
     await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/x' });
-    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'fast', 'dovesnap.faucet.portacl': 'allow' } } });
+    r.engine.emit({
+      Type: 'container',
+      Action: 'create',
+      Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'fast', 'dovesnap.faucet.portacl': 'allow' } },
+    });
     const before = r.engine.calls.inspectContainer;
     connect(r, NET1, 'net1', CTR);
     await waitFor(() => r.faucet.syncs.includes('container /fast joined net1'), 'the container sync');
     assert.equal(r.engine.calls.inspectContainer, before, 'no inspect');
-    assert.deepEqual(r.state.endpoint(EP1)?.container, { id: CTR, name: '/fast', labels: { 'dovesnap.faucet.portacl': 'allow' } });
+    assert.deepEqual(r.state.endpoint(EP1)?.container, {
+      id: CTR,
+      name: '/fast',
+      labels: { 'dovesnap.faucet.portacl': 'allow' },
+    });
     assert.deepEqual(r.state.endpoint(EP1)?.labels?.portAcls, ['allow']);
   });
 
@@ -261,7 +305,11 @@ describe('reconciler: events', () => {
     await startAndPass(r);
     await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/x' });
     await addEndpoint(r, net, EP2, { sandboxKey: '/var/run/docker/netns/y' });
-    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'web' } } });
+    r.engine.emit({
+      Type: 'container',
+      Action: 'create',
+      Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'web' } },
+    });
     dockerContainer(r, CTR, '/web', {}, { net1: { NetworkID: NET1, EndpointID: EP2 } });
     connect(r, NET1, 'net1', CTR);
     await waitFor(() => r.faucet.syncs.includes('container /web joined net1'), 'the container sync');
@@ -298,7 +346,13 @@ describe('reconciler: events', () => {
     dockerNetwork(r, net, 'net1');
     await startAndPass(r);
     const ep = await addEndpoint(r, net, EP1, { mac: '0e:07:07:07:07:07', sandboxKey: '/var/run/docker/netns/abc' });
-    dockerContainer(r, CTR, '/web', { 'dovesnap.faucet.mac_prefix': '0e:99' }, { net1: { NetworkID: NET1, EndpointID: EP1 } });
+    dockerContainer(
+      r,
+      CTR,
+      '/web',
+      { 'dovesnap.faucet.mac_prefix': '0e:99' },
+      { net1: { NetworkID: NET1, EndpointID: EP1 } },
+    );
     connect(r, NET1, 'net1', CTR);
     await waitFor(() => r.faucet.syncs.includes('container /web joined net1'), 'the container sync');
     assert.deepEqual(r.host.macCalls, [[ep.hostIf, '/var/run/docker/netns/abc', '0e:99:07:07:07:07']]);
@@ -307,7 +361,10 @@ describe('reconciler: events', () => {
 
     // A repeated connect (e.g. the full pass racing the event) must not set it again.
     connect(r, NET1, 'net1', CTR);
-    await waitFor(() => r.faucet.syncs.filter((s) => s === 'container /web joined net1').length === 2, 'the second sync');
+    await waitFor(
+      () => r.faucet.syncs.filter((s) => s === 'container /web joined net1').length === 2,
+      'the second sync',
+    );
     assert.equal(r.host.macCalls.length, 1);
   });
 
@@ -424,7 +481,11 @@ describe('reconciler: full pass', () => {
 });
 
 describe('reconciler: networks of a Docker Compose project', () => {
-  const COMPOSE_NET = { 'com.docker.compose.project': 'proj', 'com.docker.compose.network': 'labnet', 'com.docker.compose.version': '1.29.2' };
+  const COMPOSE_NET = {
+    'com.docker.compose.project': 'proj',
+    'com.docker.compose.network': 'labnet',
+    'com.docker.compose.version': '1.29.2',
+  };
   const OF_PROJECT = { 'com.docker.compose.project': 'proj', 'com.docker.compose.service': 'web' };
 
   /** Compose made the network `labnet` of project `proj` after the daemon started, and it is named. */
@@ -441,13 +502,29 @@ describe('reconciler: networks of a Docker Compose project', () => {
   it("a create event learns the network's compose-file name from its labels and persists it with the name", async () => {
     const { r, net } = await composeNetworkCreated();
     assert.deepEqual(r.state.network(NET1)?.compose, { project: 'proj', network: 'labnet' });
-    assert.deepEqual(JSON.parse((await r.vs.getBridge(net.bridgeName))?.externalIds[ExtId.compose] ?? ''), { project: 'proj', network: 'labnet' });
+    assert.deepEqual(JSON.parse((await r.vs.getBridge(net.bridgeName))?.externalIds[ExtId.compose] ?? ''), {
+      project: 'proj',
+      network: 'labnet',
+    });
   });
 
   it('a container of the project that names the network as in the compose file gets its labels on it (fast path)', async () => {
     const { r, net } = await composeNetworkCreated();
     await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/x' });
-    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'proj_web_1', ...OF_PROJECT, 'dovesnap.faucet.portacl': 'labnet:allow', 'dovesnap.faucet.mirror': 'labnet:true' } } });
+    r.engine.emit({
+      Type: 'container',
+      Action: 'create',
+      Actor: {
+        ID: CTR,
+        Attributes: {
+          image: 'busybox',
+          name: 'proj_web_1',
+          ...OF_PROJECT,
+          'dovesnap.faucet.portacl': 'labnet:allow',
+          'dovesnap.faucet.mirror': 'labnet:true',
+        },
+      },
+    });
     const inspects = r.engine.calls.inspectContainer + r.engine.calls.inspectNetwork;
     connect(r, NET1, 'proj_labnet', CTR);
     await waitFor(() => r.faucet.syncs.includes('container /proj_web_1 joined proj_labnet'), 'the container sync');
@@ -463,7 +540,13 @@ describe('reconciler: networks of a Docker Compose project', () => {
     const net = await addNetwork(r, NET1, 'proj_labnet', '0x1');
     dockerNetwork(r, net, 'proj_labnet', {}, 'dovesnap', COMPOSE_NET);
     await addEndpoint(r, net, EP1);
-    dockerContainer(r, CTR, '/proj_web_1', { ...OF_PROJECT, 'dovesnap.faucet.portacl': 'labnet:allow' }, { proj_labnet: { NetworkID: NET1, EndpointID: EP1 } });
+    dockerContainer(
+      r,
+      CTR,
+      '/proj_web_1',
+      { ...OF_PROJECT, 'dovesnap.faucet.portacl': 'labnet:allow' },
+      { proj_labnet: { NetworkID: NET1, EndpointID: EP1 } },
+    );
     connect(r, NET1, 'proj_labnet', CTR);
     await waitFor(() => r.faucet.syncs.includes('container /proj_web_1 joined proj_labnet'), 'the container sync');
     assert.deepEqual(r.state.endpoint(EP1)?.labels?.portAcls, ['allow']);
@@ -478,7 +561,13 @@ describe('reconciler: networks of a Docker Compose project', () => {
     r.restored.add(EP1);
     dockerNetwork(r, net, 'proj_labnet', { [CTR]: EP1 }, 'dovesnap', COMPOSE_NET);
     dockerNetwork(r, other, 'plain');
-    dockerContainer(r, CTR, '/proj_web_1', { ...OF_PROJECT, 'dovesnap.faucet.mirror': 'labnet:true' }, { proj_labnet: { NetworkID: NET1, EndpointID: EP1 } });
+    dockerContainer(
+      r,
+      CTR,
+      '/proj_web_1',
+      { ...OF_PROJECT, 'dovesnap.faucet.mirror': 'labnet:true' },
+      { proj_labnet: { NetworkID: NET1, EndpointID: EP1 } },
+    );
     await startAndPass(r);
     assert.deepEqual(r.state.network(NET1)?.compose, { project: 'proj', network: 'labnet' });
     assert.equal(r.state.network(NET2)?.compose, null);
@@ -490,7 +579,10 @@ describe('reconciler: event loop', () => {
   it('resubscribes after dockerd ends the stream, runs a new full pass, and handles events on the new stream', async () => {
     const r = rig();
     await startAndPass(r);
-    assert.deepEqual(r.engine.subscriptions[0]?.filters, { type: ['network', 'container'], event: ['create', 'connect', 'destroy'] });
+    assert.deepEqual(r.engine.subscriptions[0]?.filters, {
+      type: ['network', 'container'],
+      event: ['create', 'connect', 'destroy'],
+    });
     r.engine.endStreams();
     await r.engine.subscribed(2);
     await waitFor(() => r.faucet.syncs.filter((s) => s === FULL_PASS).length === 2, 'the second full pass');
@@ -562,7 +654,11 @@ describe('reconciler: foundations (issue 6 regressions)', () => {
   it('a routed network Docker deleted while dovesnap was down loses its DOCKER-USER rules (defect 3)', async () => {
     const r = rig();
     const raw = { 'ovs.bridge.dpid': '0x3', 'ovs.bridge.mode': 'routed' };
-    const gone: NetworkRecord = { ...(await addNetwork(r, NET_GONE, 'old', '0x3')), options: parseNetworkOptions(raw), rawOptions: raw };
+    const gone: NetworkRecord = {
+      ...(await addNetwork(r, NET_GONE, 'old', '0x3')),
+      options: parseNetworkOptions(raw),
+      rawOptions: raw,
+    };
     r.state.putNetwork(gone);
     // What the start-up's gateway restore re-adds for every known network.
     await r.host.allowForwarding(NET_GONE, gone.bridgeName, 'routed');
@@ -577,7 +673,11 @@ describe('reconciler: foundations (issue 6 regressions)', () => {
     dockerNetwork(r, net, 'net1');
     await startAndPass(r);
     // Container A joins (its connect event is sent now), dies at once; then B joins.
-    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'a', 'dovesnap.faucet.portacl': 'allow' } } });
+    r.engine.emit({
+      Type: 'container',
+      Action: 'create',
+      Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'a', 'dovesnap.faucet.portacl': 'allow' } },
+    });
     const a = await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/a' });
     r.state.updateEndpoint(a.id, { joinedAt: Date.now() - 50 });
     const aConnectAt = Date.now() - 40;
@@ -586,13 +686,27 @@ describe('reconciler: foundations (issue 6 regressions)', () => {
     r.state.updateEndpoint(EP2, { joinedAt: Date.now() - 30 });
     dockerContainer(r, CTR2, '/b', {}, { net1: { NetworkID: NET1, EndpointID: EP2 } });
     // A's connect event, handled only now.
-    r.engine.emit({ Type: 'network', Action: 'connect', Actor: { ID: NET1, Attributes: { container: CTR, name: 'net1', type: 'dovesnap' } }, timeNano: aConnectAt * 1e6 });
+    r.engine.emit({
+      Type: 'network',
+      Action: 'connect',
+      Actor: { ID: NET1, Attributes: { container: CTR, name: 'net1', type: 'dovesnap' } },
+      timeNano: aConnectAt * 1e6,
+    });
     await settle();
     await new Promise((res) => setTimeout(res, 20));
     assert.equal(r.state.endpoint(EP2)?.container, undefined, "B's endpoint did not get A's identity");
     // Even with A gone for good from the candidates' view, B's own event resolves B.
-    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR2, Attributes: { image: 'busybox', name: 'b' } } });
-    r.engine.emit({ Type: 'network', Action: 'connect', Actor: { ID: NET1, Attributes: { container: CTR2, name: 'net1', type: 'dovesnap' } }, timeNano: Date.now() * 1e6 });
+    r.engine.emit({
+      Type: 'container',
+      Action: 'create',
+      Actor: { ID: CTR2, Attributes: { image: 'busybox', name: 'b' } },
+    });
+    r.engine.emit({
+      Type: 'network',
+      Action: 'connect',
+      Actor: { ID: NET1, Attributes: { container: CTR2, name: 'net1', type: 'dovesnap' } },
+      timeNano: Date.now() * 1e6,
+    });
     await waitFor(() => r.state.endpoint(EP2)?.container?.name === '/b', "B's own resolution");
     assert.deepEqual(r.state.endpoint(EP2)?.labels?.portAcls, []);
   });
@@ -602,14 +716,23 @@ describe('reconciler: foundations (issue 6 regressions)', () => {
     const net = await addNetwork(r, NET1, 'net1', '0x1');
     dockerNetwork(r, net, 'net1');
     await startAndPass(r);
-    r.engine.emit({ Type: 'container', Action: 'create', Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'a' } } });
+    r.engine.emit({
+      Type: 'container',
+      Action: 'create',
+      Actor: { ID: CTR, Attributes: { image: 'busybox', name: 'a' } },
+    });
     await addEndpoint(r, net, EP1, { sandboxKey: '/var/run/docker/netns/a' });
     r.state.updateEndpoint(EP1, { joinedAt: Date.now() - 50 });
     const aConnectAt = Date.now() - 40;
     await addEndpoint(r, net, EP2, { sandboxKey: '/var/run/docker/netns/b' });
     r.state.updateEndpoint(EP2, { joinedAt: Date.now() });
     const before = r.engine.calls.inspectContainer;
-    r.engine.emit({ Type: 'network', Action: 'connect', Actor: { ID: NET1, Attributes: { container: CTR, name: 'net1', type: 'dovesnap' } }, timeNano: aConnectAt * 1e6 });
+    r.engine.emit({
+      Type: 'network',
+      Action: 'connect',
+      Actor: { ID: NET1, Attributes: { container: CTR, name: 'net1', type: 'dovesnap' } },
+      timeNano: aConnectAt * 1e6,
+    });
     await waitFor(() => r.state.endpoint(EP1)?.container?.name === '/a', 'A resolved');
     assert.equal(r.engine.calls.inspectContainer, before, 'no inspect');
     assert.equal(r.state.endpoint(EP2)?.container, undefined);
@@ -633,8 +756,20 @@ describe('reconciler: foundations (issue 6 regressions)', () => {
     const sub = r.engine.openSubscriptions()[0];
     assert.ok(sub);
     // A connect whose attributes make the handler throw (a getter that fails).
-    const attrs = Object.defineProperty({}, 'type', { get: () => { throw new Error('boom'); }, enumerable: true });
-    assert.equal(r.engine.emit({ Type: 'network', Action: 'connect', Actor: { ID: NET1, Attributes: attrs as Record<string, string> } }), 1);
+    const attrs = Object.defineProperty({}, 'type', {
+      get: () => {
+        throw new Error('boom');
+      },
+      enumerable: true,
+    });
+    assert.equal(
+      r.engine.emit({
+        Type: 'network',
+        Action: 'connect',
+        Actor: { ID: NET1, Attributes: attrs as Record<string, string> },
+      }),
+      1,
+    );
     const net = await addNetwork(r, NET1, undefined, '0x1');
     dockerNetwork(r, net, 'net1');
     r.engine.emit(networkEvent('create', NET1, { name: 'net1', type: 'dovesnap' }));

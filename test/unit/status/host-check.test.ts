@@ -23,7 +23,18 @@ describe('hostOfHeader', () => {
   });
 
   it('finds nothing in a malformed header', () => {
-    for (const bad of ['', '::1', '[::1', '[evil.example]:80', 'a b', 'host:port', 'host:123456', 'a..b', '-a.example', 'user@host']) {
+    for (const bad of [
+      '',
+      '::1',
+      '[::1',
+      '[evil.example]:80',
+      'a b',
+      'host:port',
+      'host:123456',
+      'a..b',
+      '-a.example',
+      'user@host',
+    ]) {
       assert.equal(hostOfHeader(bad), undefined, bad);
     }
   });
@@ -32,14 +43,26 @@ describe('hostOfHeader', () => {
 describe('hostCheck', () => {
   it('on 127.0.0.1: localhost, any loopback address, nothing else', () => {
     const c = hostCheck({ listenHost: '127.0.0.1', ownAddresses: () => ['192.0.2.5'] });
-    for (const ok of ['localhost', 'localhost:9401', '127.0.0.1:9401', '127.1.2.3', '[::1]:9401']) assert.equal(c.allows(ok), true, ok);
-    for (const no of [undefined, '', 'evil.example', 'evil.example:9401', 'localhost.evil.example', '192.0.2.5:9401', '0.0.0.0:9401', '[::]:9401']) assert.equal(c.allows(no), false, String(no));
+    for (const ok of ['localhost', 'localhost:9401', '127.0.0.1:9401', '127.1.2.3', '[::1]:9401'])
+      assert.equal(c.allows(ok), true, ok);
+    for (const no of [
+      undefined,
+      '',
+      'evil.example',
+      'evil.example:9401',
+      'localhost.evil.example',
+      '192.0.2.5:9401',
+      '0.0.0.0:9401',
+      '[::]:9401',
+    ])
+      assert.equal(c.allows(no), false, String(no));
   });
 
-  it('on 0.0.0.0: also the host\'s own addresses, asked at request time, and the listen address as written', () => {
+  it("on 0.0.0.0: also the host's own addresses, asked at request time, and the listen address as written", () => {
     let own = ['127.0.0.1', '192.0.2.5', 'fe80::1'];
     const c = hostCheck({ listenHost: '0.0.0.0', ownAddresses: () => own });
-    for (const ok of ['192.0.2.5:9401', '[fe80:0::1]:9401', '0.0.0.0:9401', 'localhost']) assert.equal(c.allows(ok), true, ok);
+    for (const ok of ['192.0.2.5:9401', '[fe80:0::1]:9401', '0.0.0.0:9401', 'localhost'])
+      assert.equal(c.allows(ok), true, ok);
     assert.equal(c.allows('192.0.2.6:9401'), false);
     assert.equal(c.allows('evil.example'), false);
     own = ['192.0.2.6'];
@@ -51,8 +74,12 @@ describe('hostCheck', () => {
     const named = hostCheck({ listenHost: 'Status.Example.org', ownAddresses: () => ['192.0.2.5'] });
     assert.equal(named.allows('status.example.org:9401'), true);
     assert.equal(named.allows('192.0.2.5'), false, 'own addresses only on a wildcard listen address');
-    const v6 = hostCheck({ listenHost: '2001:db8::7', names: parseStatusHosts('dovesnap.lab, [2001:db8::8], 198.51.100.1') });
-    for (const ok of ['[2001:db8:0::7]:9401', 'DOVESNAP.lab', '[2001:db8::8]', '198.51.100.1:1']) assert.equal(v6.allows(ok), true, ok);
+    const v6 = hostCheck({
+      listenHost: '2001:db8::7',
+      names: parseStatusHosts('dovesnap.lab, [2001:db8::8], 198.51.100.1'),
+    });
+    for (const ok of ['[2001:db8:0::7]:9401', 'DOVESNAP.lab', '[2001:db8::8]', '198.51.100.1:1'])
+      assert.equal(v6.allows(ok), true, ok);
     assert.equal(v6.allows('lab'), false);
   });
 });
@@ -60,9 +87,18 @@ describe('hostCheck', () => {
 describe('parseStatusHosts', () => {
   it('reads names and addresses, and refuses anything else naming the entry', () => {
     assert.deepEqual(parseStatusHosts(''), []);
-    assert.deepEqual(parseStatusHosts(' a.example ,B.example,[::1],10.0.0.1'), ['a.example', 'b.example', '::1', '10.0.0.1']);
+    assert.deepEqual(parseStatusHosts(' a.example ,B.example,[::1],10.0.0.1'), [
+      'a.example',
+      'b.example',
+      '::1',
+      '10.0.0.1',
+    ]);
     for (const bad of ['a.example:80', '*.example', 'http://a.example', 'a_b']) {
-      assert.throws(() => parseStatusHosts(`ok.example,${bad}`), new RegExp(`'${bad.replace(/[.*]/g, '\\$&')}' is not a host name or an address`), bad);
+      assert.throws(
+        () => parseStatusHosts(`ok.example,${bad}`),
+        new RegExp(`'${bad.replace(/[.*]/g, '\\$&')}' is not a host name or an address`),
+        bad,
+      );
     }
   });
 });
@@ -84,19 +120,43 @@ function emptyLive(): LiveFeed {
 
 /** Every route of a status app with a live feed and metrics, on 127.0.0.1. */
 function fullApp(): HttpApp {
-  return buildStatusApp({ state: new StateStore(), logger: silentLogger(), health: () => ({ status: 'ok' }), metrics: new Registry(), live: emptyLive() });
+  return buildStatusApp({
+    state: new StateStore(),
+    logger: silentLogger(),
+    health: () => ({ status: 'ok' }),
+    metrics: new Registry(),
+    live: emptyLive(),
+  });
 }
 
-const PATHS = ['/', '/networks', '/host', '/healthz', '/metrics', '/live/snapshot', '/live/traffic', '/live/events', '/favicon.ico', '/no-such-route'];
+const PATHS = [
+  '/',
+  '/networks',
+  '/host',
+  '/healthz',
+  '/metrics',
+  '/live/snapshot',
+  '/live/traffic',
+  '/live/events',
+  '/favicon.ico',
+  '/no-such-route',
+];
 
 /** A GET over a real connection with this Host header (or none, in HTTP/1.0): the status and the start of the body. */
-async function getWithHost(port: number, path: string, host: string | undefined): Promise<{ status: number; body: string }> {
+async function getWithHost(
+  port: number,
+  path: string,
+  host: string | undefined,
+): Promise<{ status: number; body: string }> {
   if (host === undefined) {
     const socket = net.connect(port, '127.0.0.1');
     socket.write(`GET ${path} HTTP/1.0\r\n\r\n`);
     let text = '';
     for await (const chunk of socket) text += String(chunk);
-    return { status: Number(/^HTTP\/1\.\d (\d+)/.exec(text)?.[1] ?? 0), body: text.slice(text.indexOf('\r\n\r\n') + 4) };
+    return {
+      status: Number(/^HTTP\/1\.\d (\d+)/.exec(text)?.[1] ?? 0),
+      body: text.slice(text.indexOf('\r\n\r\n') + 4),
+    };
   }
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
@@ -119,7 +179,11 @@ describe('status API Host check (DNS rebinding)', () => {
       for (const path of PATHS) {
         const res = await app.inject({ method: 'GET', url: path, headers: { host: 'rebound.evil.example:9401' } });
         assert.equal(res.statusCode, 421, path);
-        assert.match(res.body, /^421 Misdirected Request: Host "rebound\.evil\.example:9401" is not a name of this dovesnap status API.*DOVESNAP_STATUS_HOSTS/, path);
+        assert.match(
+          res.body,
+          /^421 Misdirected Request: Host "rebound\.evil\.example:9401" is not a name of this dovesnap status API.*DOVESNAP_STATUS_HOSTS/,
+          path,
+        );
       }
       await app.listen({ host: '127.0.0.1', port: 0 });
       const { port } = app.address() as AddressInfo;
@@ -140,12 +204,20 @@ describe('status API Host check (DNS rebinding)', () => {
   });
 
   it('answers the names it is given', async () => {
-    const app = buildStatusApp({ state: new StateStore(), logger: silentLogger(), health: () => ({ status: 'ok' }), hosts: hostCheck({ listenHost: '0.0.0.0', names: ['dovesnap.lab'], ownAddresses: () => ['192.0.2.5'] }) });
+    const app = buildStatusApp({
+      state: new StateStore(),
+      logger: silentLogger(),
+      health: () => ({ status: 'ok' }),
+      hosts: hostCheck({ listenHost: '0.0.0.0', names: ['dovesnap.lab'], ownAddresses: () => ['192.0.2.5'] }),
+    });
     try {
       for (const host of ['dovesnap.lab:9401', '192.0.2.5:9401', 'localhost', '0.0.0.0:9401']) {
         assert.equal((await app.inject({ method: 'GET', url: '/networks', headers: { host } })).statusCode, 200, host);
       }
-      assert.equal((await app.inject({ method: 'GET', url: '/networks', headers: { host: 'other.lab' } })).statusCode, 421);
+      assert.equal(
+        (await app.inject({ method: 'GET', url: '/networks', headers: { host: 'other.lab' } })).statusCode,
+        421,
+      );
     } finally {
       await app.close();
     }

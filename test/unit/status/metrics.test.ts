@@ -19,9 +19,31 @@ function sample(text: string, series: string): number | undefined {
 describe('metrics', () => {
   it('counts plugin calls by endpoint and outcome with latencies, passes, repairs and FAUCET writes; gauges come from the state', async () => {
     const state = new StateStore();
-    state.putNetwork({ id: NET, name: 'n', options: parseNetworkOptions({ 'ovs.bridge.dpid': '1' }), rawOptions: {}, bridgeName: 'b', datapathType: 'netdev', controllers: [], ipv4: [], internal: false, localFaucet: true });
-    state.putEndpoint(endpointRecord({ id: 'e1', networkId: NET, hostIf: 'dsp1', containerIf: 'dsc1', mac: '0e:00:00:00:00:01', sandboxKey: '/x' }));
-    state.putEndpoint(endpointRecord({ id: 'e2', networkId: NET, hostIf: 'dsp2', containerIf: 'dsc2', mac: '0e:00:00:00:00:02' }));
+    state.putNetwork({
+      id: NET,
+      name: 'n',
+      options: parseNetworkOptions({ 'ovs.bridge.dpid': '1' }),
+      rawOptions: {},
+      bridgeName: 'b',
+      datapathType: 'netdev',
+      controllers: [],
+      ipv4: [],
+      internal: false,
+      localFaucet: true,
+    });
+    state.putEndpoint(
+      endpointRecord({
+        id: 'e1',
+        networkId: NET,
+        hostIf: 'dsp1',
+        containerIf: 'dsc1',
+        mac: '0e:00:00:00:00:01',
+        sandboxKey: '/x',
+      }),
+    );
+    state.putEndpoint(
+      endpointRecord({ id: 'e2', networkId: NET, hostIf: 'dsp2', containerIf: 'dsc2', mac: '0e:00:00:00:00:02' }),
+    );
     const m = createMetrics(state, () => ['bound', 'bound', 'no lease']);
     m.driverCall('CreateEndpoint', true, 0.03);
     m.driverCall('CreateEndpoint', false, 0.2);
@@ -36,10 +58,17 @@ describe('metrics', () => {
     assert.equal(sample(text, 'dovesnap_driver_operations_total{endpoint="CreateEndpoint",outcome="ok"}'), 1);
     assert.equal(sample(text, 'dovesnap_driver_operations_total{endpoint="CreateEndpoint",outcome="error"}'), 1);
     assert.equal(sample(text, 'dovesnap_driver_operation_duration_seconds_count{endpoint="CreateEndpoint"}'), 2);
-    assert.equal(sample(text, 'dovesnap_driver_operation_duration_seconds_bucket{le="0.05",endpoint="CreateEndpoint"}'), 1);
+    assert.equal(
+      sample(text, 'dovesnap_driver_operation_duration_seconds_bucket{le="0.05",endpoint="CreateEndpoint"}'),
+      1,
+    );
     assert.equal(sample(text, 'dovesnap_reconcile_passes_total'), 1);
     assert.equal(sample(text, 'dovesnap_reconcile_repairs_total{kind="endpoint_gone"}'), 1);
-    assert.equal(sample(text, 'dovesnap_reconcile_repairs_total{kind="leftover_link"}'), undefined, 'nothing repaired: no series');
+    assert.equal(
+      sample(text, 'dovesnap_reconcile_repairs_total{kind="leftover_link"}'),
+      undefined,
+      'nothing repaired: no series',
+    );
     assert.equal(sample(text, 'dovesnap_faucet_config_writes_total{outcome="confirmed"}'), 2);
     assert.equal(sample(text, 'dovesnap_faucet_config_writes_total{outcome="rejected"}'), 1);
     assert.equal(sample(text, 'dovesnap_faucet_config_writes_total{outcome="timeout"}'), 0);
@@ -56,10 +85,19 @@ describe('metrics', () => {
     const m = createMetrics(state);
     const failing = { createNetwork: async () => Promise.reject(new Error('no')) } as unknown as NetworkDriver;
     const plugin = buildPluginApp(failing, silentLogger(), (e, ok, s) => m.driverCall(e, ok, s));
-    const r = await plugin.inject({ method: 'POST', url: '/NetworkDriver.CreateNetwork', payload: '{"NetworkID":"x","Options":{},"IPv4Data":[],"IPv6Data":[]}' });
+    const r = await plugin.inject({
+      method: 'POST',
+      url: '/NetworkDriver.CreateNetwork',
+      payload: '{"NetworkID":"x","Options":{},"IPv4Data":[],"IPv6Data":[]}',
+    });
     assert.equal(r.statusCode, 500);
     await plugin.inject({ method: 'POST', url: '/NetworkDriver.GetCapabilities', payload: '' });
-    const app = buildStatusApp({ state, logger: silentLogger(), health: () => ({ status: 'ok' }), metrics: m.registry });
+    const app = buildStatusApp({
+      state,
+      logger: silentLogger(),
+      health: () => ({ status: 'ok' }),
+      metrics: m.registry,
+    });
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     assert.equal(res.statusCode, 200);
     assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);

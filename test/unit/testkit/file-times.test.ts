@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { FileTimes, formatFileTimes, type RunnerEvent } from '../../support/file-times.js';
 
 const dequeueFile = (file: string): RunnerEvent => ({ type: 'test:dequeue', data: { name: file, file, nesting: 0 } });
-const result = (type: 'test:pass' | 'test:fail', file: string, extra: Partial<NonNullable<RunnerEvent['data']>> = {}): RunnerEvent => ({
+const result = (
+  type: 'test:pass' | 'test:fail',
+  file: string,
+  extra: Partial<NonNullable<RunnerEvent['data']>> = {},
+): RunnerEvent => ({
   type,
   data: { name: 't', file, nesting: 1, details: {}, ...extra },
 });
@@ -27,8 +31,8 @@ describe('time per test file', () => {
     const table = formatFileTimes(times, '/r/');
     const lines = table.trimEnd().split('\n');
     assert.match(lines[0] ?? '', /2 files, 63 s in all/);
-    assert.match(lines[1] ?? '', /^# dist\/test\/e2e\/b\.test\.js\s+60\.0 s  1 passed$/);
-    assert.match(lines[2] ?? '', /^# dist\/test\/e2e\/a\.test\.js\s+3\.0 s  1 passed, 1 FAILED, 1 skipped$/);
+    assert.match(lines[1] ?? '', /^# dist\/test\/e2e\/b\.test\.js\s+60\.0 s {2}1 passed$/);
+    assert.match(lines[2] ?? '', /^# dist\/test\/e2e\/a\.test\.js\s+3\.0 s {2}1 passed, 1 FAILED, 1 skipped$/);
   });
 
   it('a top-level test named like its file is not taken for a new file unless dequeued at nesting 0', () => {

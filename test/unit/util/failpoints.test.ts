@@ -20,8 +20,14 @@ describe('failpoints', () => {
   });
 
   it('refuses unknown names and actions, naming the variable and the value (a typo must not silently inject nothing)', () => {
-    assert.throws(() => parseFailpoints('createEndpoint.aftrVeth=kill'), /DOVESNAP_FAILPOINTS.*"createEndpoint\.aftrVeth".*known: createNetwork\.beforeBridge/);
-    assert.throws(() => parseFailpoints('join.done=explode'), /invalid value "explode" for failpoint join\.done in DOVESNAP_FAILPOINTS/);
+    assert.throws(
+      () => parseFailpoints('createEndpoint.aftrVeth=kill'),
+      /DOVESNAP_FAILPOINTS.*"createEndpoint\.aftrVeth".*known: createNetwork\.beforeBridge/,
+    );
+    assert.throws(
+      () => parseFailpoints('join.done=explode'),
+      /invalid value "explode" for failpoint join\.done in DOVESNAP_FAILPOINTS/,
+    );
     assert.throws(() => parseFailpoints('join.done'), /expected join\.done=kill/);
     assert.throws(() => parseFailpoints('join.done=delay(-1)'), /delay\(MS\)/);
     assert.throws(() => loadSettings({ DOVESNAP_FAILPOINTS: 'nope=kill' }), /DOVESNAP_FAILPOINTS/);
@@ -31,7 +37,10 @@ describe('failpoints', () => {
   it('does nothing unless armed; armed, "error" throws a coded error naming the point and "delay" waits', async () => {
     for (const name of Object.keys(FAILPOINTS) as (keyof typeof FAILPOINTS)[]) await failpoint(name);
     armFailpoints(parseFailpoints('join.done=error,leave.start=delay(30)'));
-    await assert.rejects(failpoint('join.done'), (err: unknown) => isDovesnapError(err, ErrorCode.Internal) && /failpoint join\.done/.test(err.message));
+    await assert.rejects(
+      failpoint('join.done'),
+      (err: unknown) => isDovesnapError(err, ErrorCode.Internal) && /failpoint join\.done/.test(err.message),
+    );
     const t0 = Date.now();
     await failpoint('leave.start');
     assert.ok(Date.now() - t0 >= 25);
@@ -44,7 +53,9 @@ describe('failpoints', () => {
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, sig) => resolve(sig)),
+    );
     assert.equal(signal, 'SIGKILL');
     assert.doesNotMatch(out, /survived/);
     const line = JSON.parse(out.trim()) as { failpoint: string; action: string };

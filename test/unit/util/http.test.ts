@@ -76,7 +76,11 @@ describe('HttpApp over a real socket', () => {
     app.post('/p', () => ({ body: {} }));
     const port = await listening(app);
     try {
-      const r = await request(port, 'POST', '/p', 'x'.repeat((1 << 20) + 10)).catch(() => ({ status: 413, headers: {}, body: '' }));
+      const r = await request(port, 'POST', '/p', 'x'.repeat((1 << 20) + 10)).catch(() => ({
+        status: 413,
+        headers: {},
+        body: '',
+      }));
       assert.equal(r.status, 413);
     } finally {
       await app.close();
@@ -101,10 +105,12 @@ describe('HttpApp over a real socket', () => {
     });
     const port = await listening(app);
     const first = await new Promise<string>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port, path: '/events', agent: false }, (res) => {
-        res.setEncoding('utf8');
-        res.once('data', (c: string) => resolve(c));
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port, path: '/events', agent: false }, (res) => {
+          res.setEncoding('utf8');
+          res.once('data', (c: string) => resolve(c));
+        })
+        .on('error', reject);
     });
     assert.equal(first, 'event: hello\n\n');
     allowed = false;
@@ -126,7 +132,9 @@ describe('HttpApp over a real socket', () => {
 
   it('closes idle keep-alive connections after idleTimeoutMs, and never with 0', async () => {
     /** One keep-alive connection: sends a request, then reports whether the server has closed it. */
-    async function idleConnection(idleTimeoutMs: number): Promise<{ app: HttpApp; socket: net.Socket; closed: () => boolean; answers: () => number }> {
+    async function idleConnection(
+      idleTimeoutMs: number,
+    ): Promise<{ app: HttpApp; socket: net.Socket; closed: () => boolean; answers: () => number }> {
       const app = new HttpApp(silentLogger());
       app.get('/x', () => ({ body: 'x' }));
       await app.listen({ host: '127.0.0.1', port: 0 }, { idleTimeoutMs });

@@ -42,10 +42,15 @@ describe('acquireLockFile', () => {
     await assert.rejects(stat(lock), /ENOENT/);
   });
 
-  it('times out with Conflict naming the holder; a dead holder\'s lock is taken over; release leaves another\'s lock alone', async () => {
+  it("times out with Conflict naming the holder; a dead holder's lock is taken over; release leaves another's lock alone", async () => {
     const lock = join(dir, 'x.lock');
     const release = await acquireLockFile(lock);
-    await assert.rejects(acquireLockFile(lock, { timeoutMs: 100, what: 'the thing' }), (err: unknown) => isDovesnapError(err, ErrorCode.Conflict) && err.message.startsWith(`the thing stayed locked by process ${process.pid}`));
+    await assert.rejects(
+      acquireLockFile(lock, { timeoutMs: 100, what: 'the thing' }),
+      (err: unknown) =>
+        isDovesnapError(err, ErrorCode.Conflict) &&
+        err.message.startsWith(`the thing stayed locked by process ${process.pid}`),
+    );
     await release();
     const { stdout } = await run(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
     await writeFile(lock, `${stdout}\n`); // its owner has exited

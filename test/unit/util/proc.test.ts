@@ -14,7 +14,9 @@ describe('processRunning', () => {
     // (the short one ends after the exec, so sh itself cannot reap it first).
     const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
-      const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+      const pid = await new Promise<number>((resolve) =>
+        parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+      );
       const deadline = Date.now() + 5000;
       while (processRunning(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       assert.doesNotThrow(() => process.kill(pid, 0), 'the zombie is still there for kill(pid, 0)');
