@@ -22,8 +22,8 @@ import { ExtId } from './persist.js';
  * The order matters, and FAUCET's code sets it: an `opstatus_reconf: false` entry is programmed
  * only if FAUCET has already seen its port up when the entry appears (any later event is
  * ignored). So a ready port joins the bridge with both ends up, and its entry is written only
- * once the port has a number; the FAUCET view then checks the switch's flows before the port is
- * handed out (a port FAUCET did not program is removed and replaced).
+ * once the port has a number; ReadyFlowWatch (below) then checks the switch's flows before the
+ * port is handed out (a port FAUCET did not program is removed and replaced).
  *
  * Only a container whose entry is exactly the ready port's (the network's VLAN and default ACL)
  * may take one, under the same rule as a port opened at CreateEndpoint (core/early-open.ts).

@@ -21,13 +21,13 @@ import {
 import { SPARE_DESCRIPTION } from '../../../src/core/faucet-plan.js';
 import { ExtId } from '../../../src/core/persist.js';
 import { READY_DESCRIPTION } from '../../../src/core/port-pool.js';
-import { endpointRecord, type NetworkRecord, StateStore } from '../../../src/core/state.js';
+import { endpointRecord, StateStore } from '../../../src/core/state.js';
 import { FaucetConfigReader } from '../../../src/faucet/config-facts.js';
 import type { FaucetDpSpec } from '../../../src/faucet/types.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
-import { defaultBridgeName, parseNetworkOptions } from '../../../src/model/options.js';
 import { vethNamesFor } from '../../../src/net/links.js';
 import type { PortState } from '../../../src/ovs/vswitch.js';
+import { localNetwork } from '../../fakes/network-record.js';
 
 /**
  * planFaucet and its parts are pure: each case builds the model, the facts and what FAUCET
@@ -35,7 +35,6 @@ import type { PortState } from '../../../src/ovs/vswitch.js';
  */
 
 const NET = 'a1'.repeat(32);
-const BRIDGE = defaultBridgeName(NET);
 const OPERATOR = `acls:
   allow:
     - rule:
@@ -79,18 +78,7 @@ function world(
   opts: { raw?: Record<string, string>; text?: string; ports?: readonly PortState[] } = {},
 ): World {
   const rawOptions = { 'ovs.bridge.dpid': '0x10', ...opts.raw };
-  const net: NetworkRecord = {
-    id: NET,
-    name: 'net1',
-    options: parseNetworkOptions(rawOptions),
-    rawOptions,
-    bridgeName: BRIDGE,
-    datapathType: 'netdev',
-    controllers: [],
-    ipv4: [],
-    internal: false,
-    localFaucet: true,
-  };
+  const net = localNetwork(NET, 'net1', rawOptions);
   const state = new StateStore();
   state.putNetwork(net);
   const ports: PortState[] = [...(opts.ports ?? [])];

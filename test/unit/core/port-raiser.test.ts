@@ -4,11 +4,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Clock, PortRaiser } from '../../../src/core/port-raiser.js';
-import { endpointRecord, type NetworkRecord, StateStore } from '../../../src/core/state.js';
+import { endpointRecord, StateStore } from '../../../src/core/state.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
-import { defaultBridgeName, parseNetworkOptions } from '../../../src/model/options.js';
 import { vethNamesFor } from '../../../src/net/links.js';
 import { silentLogger } from '../../../src/util/log.js';
+import { localNetwork } from '../../fakes/network-record.js';
 import { FakeFaucet } from '../../fakes/fake-faucet.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
@@ -57,18 +57,7 @@ async function rig(portUp: (host: FakeHostNet, hostIf: string) => boolean) {
   const fake = await FakeFaucet.start({ configPath });
   cleanups.push(() => fake.close());
   const rawOptions = { 'ovs.bridge.dpid': '0x10' };
-  const net: NetworkRecord = {
-    id: NET,
-    name: 'net1',
-    options: parseNetworkOptions(rawOptions),
-    rawOptions,
-    bridgeName: defaultBridgeName(NET),
-    datapathType: 'netdev',
-    controllers: [],
-    ipv4: [],
-    internal: false,
-    localFaucet: true,
-  };
+  const net = localNetwork(NET, 'net1', rawOptions);
   const state = new StateStore();
   state.putNetwork(net);
   const host = new FakeHostNet();
