@@ -50,7 +50,7 @@ export interface FaucetPortSpec {
    * dovesnap's own mark, never written to FAUCET: a capture port (label dovesnap.faucet.capture),
    * whose `mirror` lists every VLAN port of its DP. What it copies is the network's, not one
    * container's choice, so a port number in its list is not "mirrored" in the sense that keeps
-   * a number from being handed out (core/faucet-view.ts, mirroredIn).
+   * a number from being handed out (core/faucet-planner.ts, mirroredIn).
    */
   readonly capture?: true;
 }
