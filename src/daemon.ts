@@ -26,14 +26,8 @@ import { createNatView } from './core/nat-view.js';
 import { PortProxies } from './net/port-proxy.js';
 import { buildPluginApp, listenOnSocket } from './plugin/server.js';
 import { hostCheck } from './status/host-check.js';
-import {
-  buildStatusApp,
-  hostPortsStatus,
-  networksStatus,
-  type Health,
-  type HostPortStatus,
-  type HostStatus,
-} from './status/server.js';
+import { buildStatusApp, hostPortsStatus, networksStatus } from './status/server.js';
+import type { Health, HostPortStatus, HostStatus } from './status/documents.js';
 import { LiveFeed } from './status/live.js';
 import { FaucetLoadTracker } from './status/faucet-load.js';
 import { AttachWatcher } from './attach/watch.js';

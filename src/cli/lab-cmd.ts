@@ -12,7 +12,7 @@ import { labDown } from '../lab/down.js';
 import { labUp } from '../lab/up.js';
 import type { LabContext, LabImages } from '../lab/context.js';
 import { renderDot } from '../graph/render.js';
-import type { NetworksStatus } from '../status/server.js';
+import type { NetworksStatus } from '../status/documents.js';
 import { fetchJson } from './status-cmd.js';
 
 /**

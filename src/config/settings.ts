@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from '../status/allow.js';
-import { parseStatusHosts } from '../status/host-check.js';
+import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from './status-allow.js';
+import { parseStatusHosts } from './status-hosts.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { isValidInterfaceName, parseControllers } from '../model/options.js';
 import { parseFailpoints, type FailAction, type FailpointName } from '../util/failpoints.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../util/log.js';
-import type { FaucetConfigOutcome } from '../status/metrics.js';
+import type { FaucetConfigOutcome } from '../faucet/types.js';
 import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import type { DaemonSettings } from '../config/settings.js';
 import { FaucetConfigStore, pidfileReloader, sha256Hex } from '../faucet/store.js';
