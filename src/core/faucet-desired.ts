@@ -18,7 +18,7 @@ import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
 import { ExtId, HostPortKind } from './persist.js';
 import { antispoofAclName, antispoofRules, type AclRule } from './antispoof.js';
 import { withVlanCapacity } from './vlan-capacity.js';
-import { parseManagedVlanName, parseSharedVlanName } from '../faucet/render.js';
+import { parseManagedVlanName, parseSharedVlanName } from '../faucet/entries.js';
 
 /**
  * FAUCET's view of dovesnap's state, as a pure function: one DP per named network, from the

@@ -151,6 +151,13 @@ describe('architecture of src/', () => {
     assert.deepEqual(upwardImports(graph), []);
   });
 
+  it('reads environment variables only in src/config/ (config/environment.ts names each one)', () => {
+    const readers = [...graph.keys()].filter(
+      (p) => !p.startsWith('config/') && /\bprocess\.env\b/.test(readFileSync(join(SRC, p), 'utf8')),
+    );
+    assert.deepEqual(readers, []);
+  });
+
   it('finds a circle and an upward import when there is one (the checks can fail)', () => {
     const bad = new Map<string, string[]>([
       ['util/a.ts', ['core/b.ts']],
