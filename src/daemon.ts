@@ -40,7 +40,7 @@ import { settledPeerInNetns, waitNeighbourSettled } from './net/links.js';
 import { armFailpoints } from './util/failpoints.js';
 import { hostStatus, daemonHealth } from './status/daemon-status.js';
 import { connectOvsdbWithRetry, ensureGaugeWatchers, restoreState } from './daemon/start-up.js';
-import { startLoops } from './daemon/loops.js';
+import { leftoverCollector, startLoops } from './daemon/loops.js';
 
 /**
  * The daemon's lifecycle: connect, rebuild the model from OVSDB, serve, and shut down in
@@ -165,17 +165,7 @@ export async function startDaemon(
   await runCommand('nft', ['-f', '-'], { input: narwhalTablesScript() }).catch((err: unknown) =>
     log.warn({ err: errorMessage(err) }, "could not create narwhal's nftables tables"),
   );
-  const collect = async (): Promise<void> => {
-    const leftovers = await narwhal
-      .collectGarbage()
-      .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'narwhal leftover collection failed'));
-    metrics.repaired('leftover_link', leftovers?.links.length ?? 0);
-    metrics.repaired('forwarding_rule', leftovers?.rules.length ?? 0);
-    const found = await driver.collectGarbage();
-    metrics.repaired('leftover_link', found.links.length);
-    metrics.repaired('leftover_port', found.ports.length);
-    metrics.repaired('forwarding_rule', found.forwardingTags.length);
-  };
+  const collect = leftoverCollector({ narwhal, driver, metrics, logger: log });
   await collect().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not look for leftovers'));
 
   await ensureGaugeWatchers(settings, log);
@@ -190,7 +180,7 @@ export async function startDaemon(
   await listenOnSocket(narwhalApp, path.join(settings.pluginDir, `${NARWHAL}.sock`));
   pluginApps.push(narwhalApp);
   let mirror: MirrorBridge | undefined;
-  const hostStatusNow = (): Promise<HostStatus> =>
+  const describeHost = (): Promise<HostStatus> =>
     hostStatus({ mirror, stack, stacking: settings.stacking, foreignDps: () => faucet.foreignDps() });
   const health = (): Health => daemonHealth(ready, vswitch.health(), faucet.unhealthy());
   const hostPorts = async (): Promise<Map<string, HostPortStatus[]>> => {
@@ -204,7 +194,7 @@ export async function startDaemon(
   const live = new LiveFeed({
     source: `${os.hostname()} (${settings.statusHost}:${settings.statusPort})`,
     networks: async () => networksStatus(state, dhcpStatus, await hostPorts().catch(() => new Map())),
-    host: async () => hostStatusNow(),
+    host: async () => describeHost(),
     faucet: () => faucetLoad.status(),
     statistics: () => vswitch.interfaceStatistics(),
     renderSvg: async (dot) => (await renderDot(dot, 'svg')).toString('utf8'),
@@ -223,7 +213,7 @@ export async function startDaemon(
     state,
     logger: log,
     health,
-    host: hostStatusNow,
+    host: describeHost,
     dhcp: dhcpStatus,
     metrics: metrics.registry,
     allow: settings.statusAllow,

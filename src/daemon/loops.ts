@@ -5,6 +5,9 @@ import { errorMessage } from '../util/errors.js';
 import type { StateStore } from '../core/state.js';
 import type { VSwitch } from '../ovs/vswitch.js';
 import { watchBridgePorts } from '../core/bridge-watch.js';
+import type { Driver } from '../core/driver.js';
+import type { NarwhalDriver } from '../narwhal/driver.js';
+import type { DaemonMetrics } from '../status/metrics.js';
 
 /** How often faucet.yaml is rendered again and dead ports looked for, even if nothing seemed to change. */
 export const RESYNC_MS = 30_000;
@@ -124,6 +127,31 @@ export function startLoops(t: LoopTargets): Periodic {
     t.replenish();
   });
   return loops;
+}
+
+/**
+ * Looks for what failed half-way and belongs to nothing (narwhal's and the OVS driver's leftover
+ * links, ports and forwarding rules), removes it and counts it: at start, when OVSDB is back,
+ * and every GC_MS.
+ */
+export function leftoverCollector(deps: {
+  readonly narwhal: Pick<NarwhalDriver, 'collectGarbage'>;
+  readonly driver: Pick<Driver, 'collectGarbage'>;
+  readonly metrics: Pick<DaemonMetrics, 'repaired'>;
+  readonly logger: Logger;
+}): () => Promise<void> {
+  const { narwhal, driver, metrics, logger: log } = deps;
+  return async () => {
+    const leftovers = await narwhal
+      .collectGarbage()
+      .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'narwhal leftover collection failed'));
+    metrics.repaired('leftover_link', leftovers?.links.length ?? 0);
+    metrics.repaired('forwarding_rule', leftovers?.rules.length ?? 0);
+    const found = await driver.collectGarbage();
+    metrics.repaired('leftover_link', found.links.length);
+    metrics.repaired('leftover_port', found.ports.length);
+    metrics.repaired('forwarding_rule', found.forwardingTags.length);
+  };
 }
 
 /**

@@ -13,6 +13,7 @@ import {
  * dovesnap's entries of faucet.yaml as YAML nodes, in a deterministic key order, and the names
  * of its `vlans:` keys.
  */
+
 /** The `vlans:` key of a VLAN that DP `dpName` defines; see FaucetVlanSpec. */
 export function managedVlanName(dpName: string, vid: number): string {
   return `${dpName}-vlan${vid}`;
@@ -50,7 +51,7 @@ function str(value: string): Scalar {
   return node;
 }
 
-export function hex(value: bigint): Scalar {
+function hex(value: bigint): Scalar {
   const node = new Scalar(value);
   node.format = 'HEX';
   return node;

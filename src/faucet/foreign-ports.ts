@@ -19,6 +19,10 @@ import {
 } from './splice.js';
 import { TO_STRING_OPTIONS, YAML_OPTIONS, faucetDocumentToJs, jsMap, parseFaucetDocument } from './yaml.js';
 
+/**
+ * Stack links inside DPs dovesnap does not own: the interface entries carrying FOREIGN_PORT_MARK,
+ * spliced into the operator's DP and checked like dovesnap's own sections.
+ */
 function isForeignMarked(value: unknown): boolean {
   const description = jsMap(value)?.get('description');
   return typeof description === 'string' && description.startsWith(FOREIGN_PORT_MARK);

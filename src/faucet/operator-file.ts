@@ -6,6 +6,7 @@ import { jsMap, section } from './yaml.js';
  * What the operator's faucet.yaml defines (DPs, ACLs, VLANs), and whether a new network may take
  * a DP name there. Each reader throws FaucetInvalid if the text is not valid YAML.
  */
+
 /** DP name → dp_id for every DP in the file with an integer dp_id (decimal, hex, ...). */
 export function definedDps(text: string): Map<string, bigint> {
   const result = new Map<string, bigint>();

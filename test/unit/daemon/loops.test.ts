@@ -1,6 +1,7 @@
 import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { GC_MS, MIRROR_CHECK_MS, Periodic, RESYNC_MS } from '../../../src/daemon/loops.js';
+import { GC_MS, leftoverCollector, MIRROR_CHECK_MS, Periodic, RESYNC_MS } from '../../../src/daemon/loops.js';
+import { silentLogger } from '../../../src/util/log.js';
 import { daemonHealth } from '../../../src/status/daemon-status.js';
 
 describe('daemon loops (Periodic)', () => {
@@ -46,5 +47,40 @@ describe('daemonHealth', () => {
         reason: 'OVSDB unreachable since 1970-01-01T00:00:00.000Z: ECONNREFUSED',
       },
     );
+  });
+});
+
+describe('leftoverCollector', () => {
+  it("counts narwhal's and the OVS driver's leftovers, and still collects the driver's when narwhal's collection fails", async () => {
+    const counted: [string, number | undefined][] = [];
+    const metrics = { repaired: (kind: string, count?: number) => void counted.push([kind, count]) };
+    const driver = { collectGarbage: async () => ({ links: ['dsp1'], ports: ['p1', 'p2'], forwardingTags: [] }) };
+    const ok = leftoverCollector({
+      narwhal: { collectGarbage: async () => ({ links: ['nw1'], rules: ['r1', 'r2'] }) },
+      driver,
+      metrics,
+      logger: silentLogger(),
+    } as unknown as Parameters<typeof leftoverCollector>[0]);
+    await ok();
+    assert.deepEqual(counted, [
+      ['leftover_link', 1],
+      ['forwarding_rule', 2],
+      ['leftover_link', 1],
+      ['leftover_port', 2],
+      ['forwarding_rule', 0],
+    ]);
+    counted.length = 0;
+    const failing = leftoverCollector({
+      narwhal: { collectGarbage: async () => Promise.reject(new Error('nft gone')) },
+      driver,
+      metrics,
+      logger: silentLogger(),
+    } as unknown as Parameters<typeof leftoverCollector>[0]);
+    await failing();
+    assert.deepEqual(counted.slice(2), [
+      ['leftover_link', 1],
+      ['leftover_port', 2],
+      ['forwarding_rule', 0],
+    ]);
   });
 });
