@@ -3,7 +3,6 @@ import { DockerEngine } from '../engine/client.js';
 import { runNarwhalCommand, type CommandResult, type NarwhalFlags } from '../narwhal/command.js';
 import { realNarwhalHost } from '../narwhal/host.js';
 import { DEFAULT_HOST_IPV4, DEFAULT_HOST_IPV6 } from '../narwhal/spec.js';
-import { dockerSocketPath } from '../config/environment.js';
 
 /**
  * `dovesnap narwhal`: narwhal's command line (seed: narwhal.sh), on dovesnap's host library.
@@ -45,7 +44,7 @@ export async function runNarwhal(container: string, flags: Flags): Promise<void>
       'dovesnap narwhal: --temp-interface and --temp-namespace are not needed (the container end is made inside the container) and are ignored\n',
     );
   }
-  const engine = new DockerEngine(dockerSocketPath());
+  const engine = new DockerEngine();
   const result = await runNarwhalCommand(container, flags, {
     host: realNarwhalHost(trace === undefined ? {} : { trace }),
     inspectContainer: (ref) => engine.inspectContainer(ref),
