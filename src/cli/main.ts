@@ -10,6 +10,7 @@ import { registerLabCommands } from './lab-cmd.js';
 import { labImages } from '../lab/image-source.js';
 import { registerLabImageCommands } from './lab-image-cmd.js';
 import { errorMessage, isDovesnapError } from '../util/errors.js';
+import { statusUrl } from '../config/environment.js';
 
 /** `dovesnap`: the daemon and the operator's tools. Each verb lives in its own module. */
 const program = new Command();
@@ -45,7 +46,7 @@ program
   .command('status')
   .description('show dovesnap networks and their containers')
   .option('--json', 'print the status API document as JSON')
-  .option('--url <url>', 'status API base URL', process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401')
+  .option('--url <url>', 'status API base URL', statusUrl())
   .action(runStatus);
 
 program
@@ -55,7 +56,7 @@ program
   .option(
     '--status <list>',
     'status API addresses to merge into one picture, HOST:PORT[,HOST:PORT…]',
-    process.env['DOVESNAP_STATUS_URL'] ?? '127.0.0.1:9401',
+    statusUrl('127.0.0.1:9401'),
   )
   .action(runGraph);
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../util/log.js';
-import type { FaucetConfigOutcome } from '../status/metrics.js';
+import type { FaucetConfigOutcome } from '../faucet/types.js';
 import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import { coalesce, type Coalescer } from '../util/one-at-a-time.js';
 import type { DaemonSettings } from '../config/settings.js';

@@ -7,6 +7,9 @@
  * which runs on the rendered file as a whole.
  */
 
+/** How one write of faucet.yaml ended, as the daemon counts it (status/metrics.ts) and shows it (status/live.ts). */
+export type FaucetConfigOutcome = 'confirmed' | 'rejected' | 'timeout' | 'invalid' | 'failed';
+
 /** OpenFlow's LOCAL port: the bridge's own interface. FAUCET accepts it as a port number. */
 export const OFPP_LOCAL = 0xfffffffe;
 
