@@ -1,3 +1,4 @@
+import type { VethAdd } from '../net/links.js';
 import type { NarwhalHost } from './host.js';
 import { ingressChain, linkForwardChain } from './names.js';
 import {
@@ -33,26 +34,16 @@ export function ipv6ForwardingProblem(host: NarwhalHost): string | undefined {
   return 'this kernel has no per-interface IPv6 forwarding (force_forwarding, Linux 6.17) and net.ipv6.conf.all.forwarding is 0: IPv6 will not be routed to or from other interfaces until you set it to 1';
 }
 
-/** The veth pair, both ends with their MACs (and MTU); the container end goes into `peerNetns` (a PID) if given. */
-export function vethAddArgs(link: RoutedLink, containerIf: string, peerNetns?: number): string[] {
-  const mtu = link.mtu === undefined ? [] : ['mtu', String(link.mtu)];
-  return [
-    'link',
-    'add',
-    link.hostIf,
-    'address',
-    link.hostMac,
-    ...mtu,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    containerIf,
-    'address',
-    link.containerMac,
-    ...mtu,
-    ...(peerNetns === undefined ? [] : ['netns', String(peerNetns)]),
-  ];
+/** The veth pair, both ends with their MACs (and MTU); the container end goes into `peerNetnsPid`'s namespace if given. */
+export function routedVeth(link: RoutedLink, containerIf: string, peerNetnsPid?: number): VethAdd {
+  return {
+    host: link.hostIf,
+    hostMac: link.hostMac,
+    peer: containerIf,
+    peerMac: link.containerMac,
+    mtu: link.mtu,
+    peerNetnsPid,
+  };
 }
 
 export async function configureHostSide(host: NarwhalHost, link: RoutedLink): Promise<void> {
@@ -115,14 +106,6 @@ export async function removeLinkFilters(host: NarwhalHost, ifname: string, perLi
   if (!perLinkForwarding) return;
   await host.nft(deleteChainScript('inet', linkForwardChain(ifname)));
   await host.deleteDockerUserRules(linkDockerUserRules(ifname));
-}
-
-/** Deletes the link (both ends go) if it exists. */
-export async function deleteLink(host: NarwhalHost, ifname: string): Promise<void> {
-  if (!host.linkExists(ifname)) return;
-  await host.ip(['link', 'del', 'dev', ifname]).catch((err: unknown) => {
-    if (host.linkExists(ifname)) throw err;
-  });
 }
 
 export interface PeerInside {
