@@ -344,15 +344,17 @@ export class FakeVSwitch implements VSwitch {
     if (this.state.connected) this.setHealth({ ...this.state, connected: false, since: Date.now() });
   }
 
-  /** Port and Interface external_ids, MTU and tag of any port, bridges' own included: for assertions. */
-  inspectPort(name: string): Pick<FakePort, 'externalIds' | 'interfaceExternalIds' | 'mtu' | 'tag'> | undefined {
+  /** Port and Interface external_ids, MTU and tag (where set) of any port, bridges' own included: for assertions. */
+  inspectPort(
+    name: string,
+  ): (Pick<FakePort, 'externalIds' | 'interfaceExternalIds' | 'mtu'> & { readonly tag?: number }) | undefined {
     const port = this.findPort(name);
     return (
       port && {
         externalIds: { ...port.externalIds },
         interfaceExternalIds: { ...port.interfaceExternalIds },
         mtu: port.mtu,
-        tag: port.tag,
+        ...(port.tag === undefined ? {} : { tag: port.tag }),
       }
     );
   }
