@@ -3,9 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { attach } from '../../../src/attach/apply.js';
+import { attach, removeResources } from '../../../src/attach/apply.js';
 import type { HostIfPlan } from '../../../src/attach/host-if.js';
-import { AttachmentStore, type AttachGuest } from '../../../src/attach/record.js';
+import {
+  AttachmentStore,
+  type AttachGuest,
+  type AttachmentRecord,
+  type AttachResource,
+} from '../../../src/attach/record.js';
 import { parseAttachArgs, type AttachSpec } from '../../../src/attach/spec.js';
 import { attachSteps, BRIDGE_MARK, runAttachSteps, type AttachStep } from '../../../src/attach/steps.js';
 import { ExtId } from '../../../src/core/persist.js';
@@ -268,38 +273,46 @@ describe('attach runs its steps against the host: the happy path, and every fail
     });
   }
 
-  it('a physical interface: a failed macvlan step leaves no VLAN sub-interface; a NIC moved in is recorded to be brought home', async () => {
-    for (let n = 1; n <= 4; n++) {
-      const w = await world();
-      w.host.hostInterfaces.add('eno9');
-      const steps = attachSteps({
-        spec: specOf('eno9', 'web', '0/0', '@5'),
-        plan: { kind: 'physical', name: 'eno9' },
-        guest,
-        key: KEY,
-        leaseWaitMs: 0,
-      });
-      const resources: Parameters<typeof runAttachSteps>[1]['resources'] = [];
-      w.host.failAtCall(n);
-      await assert.rejects(runAttachSteps(steps, { host: w.host, dhcpDir: base, resources, save: () => undefined }));
-      // What the record holds is what the removal gets: only links made, newest first.
-      for (const r of [...resources].reverse()) {
-        assert.ok(r.kind === 'vlan-link' || r.kind === 'host-link', `${n}: ${r.kind}`);
-        await w.host.deleteLink(r.name);
-      }
-      assert.deepEqual([...w.host.links.keys()], [], `change ${n} failed`);
-    }
+  /** A physical interface's steps run on their own (attach() would look for `eno9` in sysfs). */
+  async function physical(n: number | undefined, ...argv: string[]) {
     const w = await world();
     w.host.hostInterfaces.add('eno9');
-    const resources: Parameters<typeof runAttachSteps>[1]['resources'] = [];
-    const steps = attachSteps({
-      spec: specOf('--direct-phys', 'eno9', 'web', '0/0'),
-      plan: { kind: 'physical', name: 'eno9' },
-      guest,
+    const spec = specOf(...argv);
+    const steps = attachSteps({ spec, plan: { kind: 'physical', name: 'eno9' }, guest, key: KEY, leaseWaitMs: 0 });
+    const resources: AttachResource[] = [];
+    if (n !== undefined) w.host.failAtCall(n);
+    const done = await runAttachSteps(steps, { host: w.host, dhcpDir: base, resources, save: () => undefined }).then(
+      () => true,
+      () => false,
+    );
+    const record: AttachmentRecord = {
+      version: 1,
       key: KEY,
-      leaseWaitMs: 0,
-    });
-    await runAttachSteps(steps, { host: w.host, dhcpDir: base, resources, save: () => undefined });
+      guest,
+      argv,
+      spec,
+      hostIf: 'eno9',
+      hostKind: spec.directPhys ? 'direct-physical' : 'physical',
+      resources,
+      createdAt: '',
+    };
+    return { w, done, resources, record };
+  }
+
+  it('a physical interface: whichever change fails, the removal leaves no VLAN sub-interface or macvlan', async () => {
+    for (let n = 1; ; n++) {
+      const { w, done, record } = await physical(n, 'eno9', 'web', '0/0', '@5');
+      if (done) break;
+      const deps = { dhcpDir: base, store: w.store, vswitch: w.host.vswitch, host: w.host };
+      assert.deepEqual((await removeResources(deps, record, { guestGone: false })).problems, []);
+      assert.deepEqual([...w.host.links.keys()], [], `change ${n} (${w.host.log[n - 1]}) failed`);
+      assert.deepEqual([...(w.host.guests.get(NETNS)?.keys() ?? [])], [], `change ${n}: in the container`);
+    }
+  });
+
+  it('--direct-phys: the NIC moved in is recorded, to be brought home', async () => {
+    const { w, done, resources } = await physical(undefined, '--direct-phys', 'eno9', 'web', '0/0');
+    assert.ok(done);
     assert.deepEqual(resources, [
       { kind: 'moved-link', hostName: 'eno9', containerIf: 'eth1', nic: await w.host.nicIdentity('eno9') },
     ]);
