@@ -288,16 +288,39 @@ export async function setPeerMacInNetns(hostIf: string, netns: string, mac: stri
   return inside.ifname;
 }
 
+export interface SettledPeerOptions {
+  /** Default the real host; narwhal passes its own. */
+  readonly host?: LinkHost;
+  /** When Docker is done with the link inside (default peerSettled: renamed from our names, and up). */
+  readonly settled?: (inside: LinkInfo) => boolean;
+  /** Told what was seen while it is not (yet) settled, for error messages. */
+  readonly why?: (seen: string) => void;
+}
+
 /**
- * The container end of a veth inside the container's namespace, once Docker has finished
- * putting it there: moved, renamed from our `dsc…` name to its own (eth0, …) and brought up.
- * Undefined while Docker is still at it (or if it never will be).
+ * The container end of a veth inside the container's namespace, found by the host end's peer
+ * index, once Docker has finished putting it there: moved, renamed from our name to its own
+ * (eth0, …) and brought up. Undefined while Docker is still at it (or if it never will be).
  */
-export async function settledPeerInNetns(hostIf: string, netns: string): Promise<LinkInfo | undefined> {
-  const host = await getLink(hostIf);
-  if (host?.linkIndex === undefined) return undefined;
-  const inside = (await listLinks(netns)).find((l) => l.ifindex === host.linkIndex);
-  return inside !== undefined && peerSettled(inside) ? inside : undefined;
+export async function settledPeerInNetns(
+  hostIf: string,
+  netns: string,
+  opts: SettledPeerOptions = {},
+): Promise<LinkInfo | undefined> {
+  const { host = realLinkHost, settled = peerSettled, why = () => undefined } = opts;
+  if (!host.linkExists(hostIf)) return void why(`${hostIf} does not exist`);
+  const shown = await host.ip(['-json', 'link', 'show', 'dev', hostIf]).catch((err: unknown) => {
+    // Gone between the check and the command.
+    if (!host.linkExists(hostIf)) return '';
+    throw err;
+  });
+  const peerIndex = parseLinks(shown)[0]?.linkIndex;
+  if (peerIndex === undefined) return void why(`the peer of ${hostIf} is still on the host`);
+  const all = parseLinks(await host.ip(['-json', 'link', 'show'], netns));
+  const inside = all.find((l) => l.ifindex === peerIndex);
+  if (inside !== undefined && settled(inside)) return inside;
+  const seen = all.map((l) => `${l.ifname}#${l.ifindex}${l.up ? ' up' : ''}`).join(', ');
+  return void why(`no settled (renamed and up) interface #${peerIndex} in ${netns} (${seen})`);
 }
 
 /**
