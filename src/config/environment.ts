@@ -130,3 +130,8 @@ export function gaugePrometheus(env: Environment = process.env): { readonly port
     throw badEnv('GAUGE_PROMETHEUS_PORT', portRaw, 'expected a port number 1..65535');
   return { port, addr: nonEmpty(env, 'GAUGE_PROMETHEUS_ADDR') ?? '127.0.0.1' };
 }
+
+/** DOVESNAP_OVSDB: Open vSwitch's database socket, for the daemon and the commands that change bridges (attach). */
+export function ovsdbSocket(env: Environment = process.env): string {
+  return nonEmpty(env, 'DOVESNAP_OVSDB') ?? '/var/run/openvswitch/db.sock';
+}

@@ -13,6 +13,7 @@ import {
   faucetTimeoutMs,
   gaugePrometheus,
   nonEmpty,
+  ovsdbSocket,
 } from './environment.js';
 import { parseFailpoints, type FailAction, type FailpointName } from '../util/failpoints.js';
 
@@ -256,7 +257,7 @@ export function loadSettings(env: Environment = process.env): DaemonSettings {
     statusPort,
     statusAllow,
     statusHosts,
-    ovsdbSocket: nonEmpty(env, 'DOVESNAP_OVSDB') ?? '/var/run/openvswitch/db.sock',
+    ovsdbSocket: ovsdbSocket(env),
     dockerSocket: dockerSocketPath(env),
     faucetPidfile: faucetPidfile(env),
     gaugePidfile: nonEmpty(env, 'DOVESNAP_GAUGE_PIDFILE'),
