@@ -363,22 +363,23 @@ faucet_health() {
   dovesnap_cli faucet health --metrics "${FAUCET_METRICS_URL}"
 }
 
+# Keeps the last answer in FAUCET_HEALTH (wait_until runs it in this shell), so that
+# wait_faucet_ready need not ask again.
+FAUCET_HEALTH=3
 faucet_metrics_ready() {
-  local rc=0
   pidfile_alive "${FAUCET_PIDFILE}" || return 3
-  faucet_health >/dev/null 2>&1 || rc=$?
-  [[ "${rc}" -eq 0 || "${rc}" -eq 4 ]]
+  FAUCET_HEALTH=0
+  faucet_health >/dev/null 2>&1 || FAUCET_HEALTH=$?
+  [[ "${FAUCET_HEALTH}" -eq 0 || "${FAUCET_HEALTH}" -eq 4 ]]
 }
 
 wait_faucet_ready() {
-  local rc=0
   if ! wait_until 60 "FAUCET metrics on :${FAUCET_PROM_PORT}" faucet_metrics_ready; then
     log_tail "${DOVESNAP_LOG_DIR}/faucet.log"
     log_tail "${DOVESNAP_LOG_DIR}/faucet.stdout.log"
     die "faucet: no FAUCET metrics at ${FAUCET_METRICS_URL} ($(faucet_health 2>&1))"
   fi
-  faucet_health >/dev/null 2>&1 || rc=$?
-  if [[ "${rc}" -eq 4 ]]; then
+  if [[ "${FAUCET_HEALTH}" -eq 4 ]]; then
     # FAUCET keeps running on its last good configuration. The plugin daemon, started below,
     # re-renders its own DPs into the file; what it cannot mend is the operator's to fix.
     log_tail "${DOVESNAP_LOG_DIR}/faucet.log"

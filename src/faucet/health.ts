@@ -70,11 +70,13 @@ async function cpuTicks(pid: number): Promise<number> {
 }
 
 /**
- * CPU a FAUCET may use while not handling a reload and still count as idle: most of a core over
- * the wait is busy (a cold start or a storm of port events on a large switch: slow, not hung),
- * while a hung FAUCET still serves /metrics, which costs a little. In clock ticks (100 a second).
+ * The share of a core above which a FAUCET that has not handled a reload counts as busy (a cold
+ * start or a storm of port events on a large switch: slow, not hung) rather than idle: a hung
+ * FAUCET still serves /metrics, which costs a little. 6 s of CPU over the 15 s make up waits.
  */
-export const BUSY_TICKS = 600;
+export const BUSY_SHARE = 0.4;
+/** Clock ticks a second in /proc/PID/stat (USER_HZ, 100 on Linux). */
+const TICKS_PER_S = 100;
 
 export type ReloadOutcome = 'reloaded' | 'busy' | 'hung';
 
@@ -102,11 +104,11 @@ export function judgeReload(r: {
       pid: r.pid,
       detail: `pid ${r.pid} handled the reload request (reload requests ${r.before} -> ${after})`,
     };
-  if (r.ticksUsed > BUSY_TICKS)
+  if (r.ticksUsed > BUSY_SHARE * r.waitedS * TICKS_PER_S)
     return {
       outcome: 'busy',
       pid: r.pid,
-      detail: `pid ${r.pid} is busy (no reload handled within ${r.waitedS} s, ${Math.floor(r.ticksUsed / 100)} s of CPU meanwhile)`,
+      detail: `pid ${r.pid} is busy (no reload handled within ${r.waitedS} s, ${Math.floor(r.ticksUsed / TICKS_PER_S)} s of CPU meanwhile)`,
     };
   return {
     outcome: 'hung',

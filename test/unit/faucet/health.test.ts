@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BUSY_TICKS,
   cpuTicksFromStat,
   judgeFaucetHealth,
   judgeReload,
@@ -59,12 +58,12 @@ describe('dovesnap faucet reload', () => {
   it('judges a reload handled, a busy FAUCET and a hung one', () => {
     const base = { pid: 9, before: 3, waitedS: 15 };
     assert.equal(judgeReload({ ...base, after: 4, ticksUsed: 0 }).outcome, 'reloaded');
-    assert.deepEqual(judgeReload({ ...base, after: 3, ticksUsed: BUSY_TICKS + 100 }), {
+    assert.deepEqual(judgeReload({ ...base, after: 3, ticksUsed: 700 }), {
       outcome: 'busy',
       pid: 9,
       detail: 'pid 9 is busy (no reload handled within 15 s, 7 s of CPU meanwhile)',
     });
-    assert.deepEqual(judgeReload({ ...base, after: undefined, ticksUsed: BUSY_TICKS }), {
+    assert.deepEqual(judgeReload({ ...base, after: undefined, ticksUsed: 600 }), {
       outcome: 'hung',
       pid: 9,
       detail: 'pid 9 answers metrics but handles no events (reload requests 3 -> ?, idle)',
@@ -113,9 +112,10 @@ describe('dovesnap faucet reload', () => {
     assert.equal(polls.at(-1), 15_000);
   });
 
-  it('leaves a FAUCET that works hard meanwhile: busy', async () => {
-    const { deps } = fakeFaucet(undefined, 30);
-    assert.equal((await reloadFaucet(deps, 15_000)).outcome, 'busy');
+  it('leaves a FAUCET that works hard meanwhile (60% of a core): busy; 30% is not', async () => {
+    assert.equal((await reloadFaucet(fakeFaucet(undefined, 30).deps, 15_000)).outcome, 'busy');
+    assert.equal((await reloadFaucet(fakeFaucet(undefined, 30).deps, 5_000)).outcome, 'busy');
+    assert.equal((await reloadFaucet(fakeFaucet(undefined, 15).deps, 15_000)).outcome, 'hung');
   });
 
   it('refuses when the metrics have no reload counter (not FAUCET)', async () => {
