@@ -9,8 +9,10 @@
 # Prometheus (MONITORING=1 only) -> the local example image (dovesnap-busybox) -> summary.
 #
 # Environment: FAUCET_PREFIX (config dir ${FAUCET_PREFIX}/etc/faucet), and MIRROR_BRIDGE_OUT,
-# MIRROR_BRIDGE_IN and any DOVESNAP_* variable, which are passed to the plugin daemon
-# (a change in them restarts it). SKIP_DAEMON=1 leaves the plugin daemon alone (for a developer
+# MIRROR_BRIDGE_IN, STACK* and any DOVESNAP_* variable, which are passed to the plugin daemon
+# (a change in them restarts it; `dovesnap settings --env` prints what it is started with).
+# What the daemon also knows (the datapath, FAUCET's health, its environment) is asked of the
+# dovesnap CLI this run builds first, not worked out again here. SKIP_DAEMON=1 leaves the plugin daemon alone (for a developer
 # who runs `node dist/src/cli/main.js daemon` from the work tree against this stack).
 # MONITORING=1 also installs and runs Prometheus with dovesnap's rules (scripts/monitoring.sh,
 # PROMETHEUS_RETENTION, default 15d); without it a running Prometheus is left as it is.
