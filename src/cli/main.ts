@@ -3,6 +3,9 @@ import { Command } from 'commander';
 import { runDaemon } from './daemon-cmd.js';
 import { runStatus } from './status-cmd.js';
 import { runSetupConfig } from './setup-config-cmd.js';
+import { addSettingsCommand } from './settings-cmd.js';
+import { addHostCommand } from './host-cmd.js';
+import { addFaucetCommand } from './faucet-cmd.js';
 import { runGraph } from './graph-cmd.js';
 import { addNarwhalCommand } from './narwhal-cmd.js';
 import { runAttach, runDetach } from './attach-cmd.js';
@@ -67,6 +70,11 @@ program
   )
   .option('--faucet-dir <dir>', 'directory for FAUCET and Gauge configuration')
   .action(runSetupConfig);
+
+// What scripts/up.sh and scripts/status.sh ask, answered by the daemon's own code (one source).
+addSettingsCommand(program);
+addHostCommand(program);
+addFaucetCommand(program);
 
 addNarwhalCommand(program);
 registerLabImageCommands(registerLabCommands(program, labImages));
