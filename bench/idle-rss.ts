@@ -33,6 +33,8 @@ interface Sample {
   readonly rss: number;
   readonly anon: number;
   readonly file: number;
+  /** The anonymous part that is glibc malloc's main arena (`[heap]` in smaps): Node's own allocations, Buffers. */
+  readonly brk?: number;
   readonly heapTotal?: number;
   readonly heapUsed?: number;
 }
@@ -61,15 +63,23 @@ function procSample(pid: number): Sample {
   return { pid, rss: mb(kb('VmRSS')), anon: mb(kb('RssAnon')), file: mb(kb('RssFile')) };
 }
 
+/** The resident part of malloc's main arena, in kB. */
+function brkKb(pid: number): number {
+  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const at = smaps.indexOf(' [heap]\n');
+  return at < 0 ? 0 : Number(/^Rss:\s+(\d+) kB/m.exec(smaps.slice(at))?.[1] ?? 0);
+}
+
 /** A sample with the heap: the metrics request itself costs the daemon a little, so only at the named moments. */
 async function fullSample(): Promise<Sample> {
-  const s = procSample(daemonPid());
-  return { ...s, ...(await heapMb()) };
+  const pid = daemonPid();
+  return { ...procSample(pid), brk: mb(brkKb(pid)), ...(await heapMb()) };
 }
 
 function describe(s: Sample): string {
+  const brk = s.brk === undefined ? '' : ` of which malloc's main arena ${s.brk}`;
   const heap = s.heapTotal === undefined ? '' : `; V8 heap ${s.heapUsed} used of ${s.heapTotal}`;
-  return `RSS ${s.rss} MB (anonymous ${s.anon}, file-backed ${s.file})${heap}`;
+  return `RSS ${s.rss} MB (anonymous ${s.anon}${brk}, file-backed ${s.file})${heap}`;
 }
 
 const median = (xs: readonly number[]): number => {
