@@ -17,13 +17,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { exec, must, waitFor } from './proc.js';
 
-const DOCKER = process.env['DOCKER'] ?? (existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker');
-const IMAGE = process.env['DOVESNAP_TEST_IMAGE'] ?? 'dovesnap-busybox:latest';
+/** The daemon: where its pid is written, and its status API (for its metrics). */
 const PIDFILE = process.env['DOVESNAP_PIDFILE'] ?? '/run/dovesnap/dovesnap.pid';
 const STATUS = process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401';
+/** This checkout, whose scripts/up.sh --restart runs. */
 const REPO = new URL('../..', import.meta.url).pathname;
-const LABEL = 'org.dovesnap.bench.run';
+const DOCKER = process.env['DOCKER'] ?? (existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker');
+const IMAGE = process.env['DOVESNAP_TEST_IMAGE'] ?? 'dovesnap-busybox:latest';
 const runId = randomBytes(3).toString('hex');
+const LABEL = 'org.dovesnap.bench.run';
 const log = (msg: string): void =>
   void process.stderr.write(`[idle-rss ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 
@@ -131,17 +133,8 @@ async function main(): Promise<void> {
   const names = [`${net}-web`, `${net}-db`];
   try {
     // The README's quick start, with a DPID and subnet of the benchmark's own.
-    await must(DOCKER, [
-      'network',
-      'create',
-      '-d',
-      'dovesnap',
-      '-o',
-      `ovs.bridge.dpid=${dpid}`,
-      '--subnet',
-      subnet,
-      net,
-    ]);
+    const quickStart = ['-d', 'dovesnap', '-o', `ovs.bridge.dpid=${dpid}`, '--subnet', subnet];
+    await must(DOCKER, ['network', 'create', ...quickStart, net]);
     for (const name of names) {
       await must(DOCKER, [
         'run',
