@@ -10,7 +10,7 @@ import { runInNetns } from '../net/exec.js';
 import { detectDatapath } from '../core/host.js';
 import { attach, NIC_RETURN_WAIT_MS, removeResources } from '../attach/apply.js';
 import { AttachmentStore } from '../attach/record.js';
-import { attachPaths } from '../attach/paths.js';
+import { attachPaths } from '../config/environment.js';
 import { netnsOf, resolveGuest } from '../attach/guest.js';
 import { DEFAULT_CONTAINER_IF, parseAttachArgs, type AttachSpec } from '../attach/spec.js';
 import { DhcpSupervisor } from '../dhcp/supervisor.js';

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import type { DaemonFlags } from './daemon-cmd.js';
 import { errorMessage, isDovesnapError } from '../util/errors.js';
+import { statusUrl } from '../config/environment.js';
 
 /**
  * `dovesnap`: the daemon and the operator's tools. Each verb lives in its own module, imported
@@ -44,7 +45,7 @@ program
   .command('status')
   .description('show dovesnap networks and their containers')
   .option('--json', 'print the status API document as JSON')
-  .option('--url <url>', 'status API base URL', process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401')
+  .option('--url <url>', 'status API base URL', statusUrl())
   .action(async (opts: { json?: boolean; url: string }) => (await import('./status-cmd.js')).runStatus(opts));
 
 program
@@ -54,7 +55,7 @@ program
   .option(
     '--status <list>',
     'status API addresses to merge into one picture, HOST:PORT[,HOST:PORT…]',
-    process.env['DOVESNAP_STATUS_URL'] ?? '127.0.0.1:9401',
+    statusUrl('127.0.0.1:9401'),
   )
   .action(async (opts: { output: string; status: string }) => (await import('./graph-cmd.js')).runGraph(opts));
 

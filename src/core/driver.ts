@@ -23,13 +23,13 @@ import type {
   JoinResponse,
   NetworkDriver,
   NetworkRequest,
-} from '../plugin/protocol.js';
-import { portBindingsFrom } from '../plugin/protocol.js';
+} from '../model/plugin-protocol.js';
+import { portBindingsFrom } from '../model/plugin-protocol.js';
 import type { HostNet } from './host.js';
-import { bridgeExternalIds, ExtId, portExternalIds } from './persist.js';
+import { bridgeExternalIds, ExtId, HostPortKind, portExternalIds } from './persist.js';
 import { endpointRecord, type NetworkRecord, type StateStore } from './state.js';
 import { ipv4Of, type NatView } from './nat-view.js';
-import { HostPortKind, ONE_WAY, type AclUsage } from './faucet-desired.js';
+import { ONE_WAY, type AclUsage } from './faucet-desired.js';
 import type { ListeningSocket } from '../net/listeners.js';
 import type { EndpointRecord, PublishedPort } from './state.js';
 import { allocateHostPorts, type TakenPort } from './port-mappings.js';

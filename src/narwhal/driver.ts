@@ -13,8 +13,8 @@ import type {
   JoinResponse,
   NetworkDriver,
   NetworkRequest,
-} from '../plugin/protocol.js';
-import { portBindingsFrom } from '../plugin/protocol.js';
+} from '../model/plugin-protocol.js';
+import { portBindingsFrom } from '../model/plugin-protocol.js';
 import { stringOptions } from '../core/driver.js';
 import { cidrContains, parseCidr, type Cidr } from './addresses.js';
 import { collectLeftovers, type Collected } from './collect.js';

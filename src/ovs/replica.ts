@@ -27,7 +27,7 @@ import {
   type WireRow,
 } from './protocol.js';
 import type { Logger } from '../util/log.js';
-import type { BridgeState, PortState } from './vswitch.js';
+import type { BridgeState, PortState } from './bridge-state.js';
 
 export const REPLICA_COLUMNS = {
   Open_vSwitch: ['bridges'],

@@ -48,7 +48,10 @@ import {
 } from './replica.js';
 import { ReconnectingOvsdb, type HealthListener, type OvsdbHealth, type ReconnectOptions } from './session.js';
 
+import type { BridgeState } from './bridge-state.js';
+
 export { usableOfport } from './replica.js';
+export type { BridgeState, PortState } from './bridge-state.js';
 export type { OvsdbHealth } from './session.js';
 
 export type DatapathType = 'system' | 'netdev';
@@ -82,31 +85,6 @@ export interface PortSpec {
   readonly options?: Readonly<Record<string, string>>;
   /** Written on the Port row AND the Interface row. */
   readonly externalIds: Readonly<Record<string, string>>;
-}
-
-export interface PortState {
-  readonly name: string;
-  readonly uuid: string;
-  /** Undefined while unassigned or -1. */
-  readonly ofport: number | undefined;
-  readonly ofportRequest: number | undefined;
-  readonly type: string;
-  readonly error: string | undefined;
-  readonly externalIds: Readonly<Record<string, string>>;
-}
-
-export interface BridgeState {
-  readonly name: string;
-  readonly uuid: string;
-  readonly datapathType: string;
-  /** other_config:datapath-id as we wrote it. */
-  readonly dpid: string | undefined;
-  /** Sorted. */
-  readonly controllers: readonly string[];
-  readonly failMode: string | undefined;
-  readonly externalIds: Readonly<Record<string, string>>;
-  /** Sorted by name; excludes the bridge's own internal port. */
-  readonly ports: readonly PortState[];
 }
 
 export interface VSwitch {
