@@ -1,21 +1,17 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { runDaemon } from './daemon-cmd.js';
-import { runStatus } from './status-cmd.js';
-import { runSetupConfig } from './setup-config-cmd.js';
-import { addSettingsCommand } from './settings-cmd.js';
-import { addHostCommand } from './host-cmd.js';
-import { addFaucetCommand } from './faucet-cmd.js';
-import { runGraph } from './graph-cmd.js';
-import { addNarwhalCommand } from './narwhal-cmd.js';
-import { runAttach, runDetach } from './attach-cmd.js';
-import { registerLabCommands } from './lab-cmd.js';
-import { labImages } from '../lab/image-source.js';
-import { registerLabImageCommands } from './lab-image-cmd.js';
+import type { DaemonFlags } from './daemon-cmd.js';
 import { errorMessage, isDovesnapError } from '../util/errors.js';
 import { statusUrl } from '../config/environment.js';
 
-/** `dovesnap`: the daemon and the operator's tools. Each verb lives in its own module. */
+/**
+ * `dovesnap`: the daemon and the operator's tools. Each verb lives in its own module, imported
+ * only when that verb runs: the daemon then holds none of the other commands' code (the lab,
+ * zod, the graph, narwhal), which is several MB of its idle memory (docs/benchmarks.md, "Daemon
+ * memory, idle"). So no module here imports a command module statically: an action imports its
+ * own with `await import()`, and a command whose module declares its options is listed in
+ * MODULE_COMMANDS below.
+ */
 const program = new Command();
 program.name('dovesnap').description('Docker networks on Open vSwitch, controlled by FAUCET').version('0.1.0');
 
@@ -43,14 +39,14 @@ program
     '--default_ofcontrollers <list>',
     'OpenFlow controllers of networks created without ovs.bridge.controller (env STACK_OFCONTROLLERS)',
   )
-  .action(runDaemon);
+  .action(async (flags: DaemonFlags) => (await import('./daemon-cmd.js')).runDaemon(flags));
 
 program
   .command('status')
   .description('show dovesnap networks and their containers')
   .option('--json', 'print the status API document as JSON')
   .option('--url <url>', 'status API base URL', statusUrl())
-  .action(runStatus);
+  .action(async (opts: { json?: boolean; url: string }) => (await import('./status-cmd.js')).runStatus(opts));
 
 program
   .command('graph')
@@ -61,7 +57,7 @@ program
     'status API addresses to merge into one picture, HOST:PORT[,HOST:PORT…]',
     statusUrl('127.0.0.1:9401'),
   )
-  .action(runGraph);
+  .action(async (opts: { output: string; status: string }) => (await import('./graph-cmd.js')).runGraph(opts));
 
 program
   .command('setup-config')
@@ -69,15 +65,44 @@ program
     'create faucet.yaml and gauge.yaml in $FAUCET_PREFIX/etc/faucet if they are missing (existing files are kept)',
   )
   .option('--faucet-dir <dir>', 'directory for FAUCET and Gauge configuration')
-  .action(runSetupConfig);
+  .action(async (opts: { faucetDir?: string }) => (await import('./setup-config-cmd.js')).runSetupConfig(opts));
 
-// What scripts/up.sh and scripts/status.sh ask, answered by the daemon's own code (one source).
-addSettingsCommand(program);
-addHostCommand(program);
-addFaucetCommand(program);
+/**
+ * Commands whose modules declare their own options and subcommands, by verb. A module is loaded
+ * when the command line names its verb, or names none of the known verbs (help, `--help`, a
+ * typo), so that help lists every command. A new command of this kind is one entry here.
+ */
+const MODULE_COMMANDS = new Map<string, (program: Command) => Promise<unknown>>([
+  // What scripts/up.sh and scripts/status.sh ask, answered by the daemon's own code (one source).
+  ['settings', async (p) => (await import('./settings-cmd.js')).addSettingsCommand(p)],
+  ['host', async (p) => (await import('./host-cmd.js')).addHostCommand(p)],
+  ['faucet', async (p) => (await import('./faucet-cmd.js')).addFaucetCommand(p)],
+  ['narwhal', async (p) => (await import('./narwhal-cmd.js')).addNarwhalCommand(p)],
+  [
+    'lab',
+    async (p) => {
+      const [lab, images, labImage] = await Promise.all([
+        import('./lab-cmd.js'),
+        import('../lab/image-source.js'),
+        import('./lab-image-cmd.js'),
+      ]);
+      labImage.registerLabImageCommands(lab.registerLabCommands(p, images.labImages));
+    },
+  ],
+]);
+/** attach and detach: pipework's command line, run without commander (below). */
+const PIPEWORK_VERBS = ['attach', 'detach'];
 
-addNarwhalCommand(program);
-registerLabImageCommands(registerLabCommands(program, labImages));
+const [verb, ...rest] = process.argv.slice(2);
+
+/** The module commands this command line needs: the one it names, none for another verb, all for help or a typo. */
+function neededModuleCommands(): string[] {
+  if (verb !== undefined && MODULE_COMMANDS.has(verb)) return [verb];
+  if (verb !== undefined && (PIPEWORK_VERBS.includes(verb) || program.commands.some((c) => c.name() === verb)))
+    return [];
+  return [...MODULE_COMMANDS.keys()];
+}
+for (const name of neededModuleCommands()) await MODULE_COMMANDS.get(name)?.(program);
 
 program
   .command('attach')
@@ -93,7 +118,6 @@ const fail = (err: unknown): void => {
 
 // attach and detach take pipework's command line, whose options come after the first operand
 // and whose MACs and addresses may look like options: commander does not parse them.
-const [verb, ...rest] = process.argv.slice(2);
-if (verb === 'attach') runAttach(rest).catch(fail);
-else if (verb === 'detach') runDetach(rest).catch(fail);
+if (verb === 'attach') (await import('./attach-cmd.js')).runAttach(rest).catch(fail);
+else if (verb === 'detach') (await import('./attach-cmd.js')).runDetach(rest).catch(fail);
 else program.parseAsync(process.argv).catch(fail);

@@ -3,6 +3,7 @@
  * confirmation FAUCET gives that a reload happened and what it loaded.
  */
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
+import { httpGetText, type TextResponse } from '../util/http-get.js';
 
 /**
  * The metric names as exposed (faucet_metrics.py through prometheus_client): the Info
@@ -172,10 +173,8 @@ export function onlyMetrics(metricsUrl: string, names: readonly string[]): strin
   return url.toString();
 }
 
-export type FetchLike = (
-  url: string,
-  init?: { signal?: AbortSignal },
-) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
+/** How the metrics are fetched: httpGetText, not the global fetch() (see there why), or a test's fake. */
+export type FetchLike = (url: string, init?: { signal?: AbortSignal }) => Promise<TextResponse>;
 
 /**
  * Reads FAUCET's configuration metrics. Throws DovesnapError(FaucetTimeout) if FAUCET cannot be
@@ -184,7 +183,7 @@ export type FetchLike = (
  */
 export async function readFaucetConfigState(
   metricsUrl: string,
-  fetchImpl: FetchLike = fetch,
+  fetchImpl: FetchLike = httpGetText,
   timeoutMs = 5000,
 ): Promise<FaucetConfigState> {
   let body: string;
@@ -195,7 +194,7 @@ export async function readFaucetConfigState(
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     body = await response.text();
   } catch (err) {
-    // fetch() reports "fetch failed" and keeps the useful part (ECONNREFUSED, ...) in `cause`.
+    // A fetch()-like client may report "fetch failed" and keep the useful part (ECONNREFUSED, ...) in `cause`.
     const cause = err instanceof Error && err.cause !== undefined ? ` (${errorMessage(err.cause)})` : '';
     throw new DovesnapError(
       ErrorCode.FaucetTimeout,
@@ -221,7 +220,7 @@ export async function readFaucetConfigState(
  */
 export async function readRunningDps(
   metricsUrl: string,
-  fetchImpl: FetchLike = fetch,
+  fetchImpl: FetchLike = httpGetText,
   timeoutMs = 5000,
 ): Promise<Set<bigint>> {
   const response = await fetchImpl(onlyMetrics(metricsUrl, ['dp_status']), { signal: AbortSignal.timeout(timeoutMs) });
@@ -247,7 +246,7 @@ export type PortStatusReport = ReadonlyMap<bigint, ReadonlyMap<number, readonly 
 /** FAUCET's `port_status`, every series kept with its labels (see portReportedUp). */
 export async function readPortStatus(
   metricsUrl: string,
-  fetchImpl: FetchLike = fetch,
+  fetchImpl: FetchLike = httpGetText,
   timeoutMs = 5000,
 ): Promise<PortStatusReport> {
   const response = await fetchImpl(onlyMetrics(metricsUrl, ['port_status']), {
