@@ -50,61 +50,41 @@ const facts = (patch: Partial<EndpointFacts> = {}): EndpointFacts => ({
 });
 
 describe('endpoint plan: CreateEndpoint', () => {
-  const cases: {
-    name: string;
-    facts: EndpointFacts;
-    net?: NetworkRecord;
-    ready: boolean;
-    own: 'closed' | 'open' | 'refused';
-  }[] = [
-    { name: 'no ready port, no spare: a port of its own, down', facts: facts(), ready: false, own: 'closed' },
-    {
-      name: 'a spare runs for the number and nothing could be joining with port labels: raised first',
-      facts: facts({ spareRuns: true, mayOpenEarly: true }),
-      ready: false,
-      own: 'open',
-    },
-    {
-      name: 'a spare runs but a labelled container could be joining: down',
-      facts: facts({ spareRuns: true, mayOpenEarly: false }),
-      ready: false,
-      own: 'closed',
-    },
-    {
-      name: 'a ready port FAUCET runs, and the default entry may carry traffic: take it',
-      facts: facts({ ready: READY, mayOpenEarly: true }),
-      ready: true,
-      own: 'closed',
-    },
-    {
-      name: 'a ready port, but a labelled container could be joining: not taken',
-      facts: facts({ ready: READY, mayOpenEarly: false }),
-      ready: false,
-      own: 'closed',
-    },
-    {
-      name: 'a ready port and no free number: taken; an own port would be refused',
-      facts: facts({ ready: READY, mayOpenEarly: true, freeNumber: undefined }),
-      ready: true,
-      own: 'refused',
-    },
-    {
-      name: 'no free number and no ready port: refused',
-      facts: facts({ freeNumber: undefined }),
-      ready: false,
-      own: 'refused',
-    },
+  // [case, facts, a ready port taken, the own port it falls back to]
+  const cases: [string, EndpointFacts, boolean, 'closed' | 'open' | 'refused'][] = [
+    ['no ready port, no spare: a port of its own, down', facts(), false, 'closed'],
+    [
+      'a spare runs for the number and nothing could be joining with port labels: raised first',
+      facts({ spareRuns: true, mayOpenEarly: true }),
+      false,
+      'open',
+    ],
+    ['a spare runs but a labelled container could be joining: down', facts({ spareRuns: true }), false, 'closed'],
+    [
+      'a ready port FAUCET runs, and the default entry may carry traffic: take it',
+      facts({ ready: READY, mayOpenEarly: true }),
+      true,
+      'closed',
+    ],
+    ['a ready port, but a labelled container could be joining: not taken', facts({ ready: READY }), false, 'closed'],
+    [
+      'a ready port and no free number: taken; an own port would be refused',
+      facts({ ready: READY, mayOpenEarly: true, freeNumber: undefined }),
+      true,
+      'refused',
+    ],
+    ['no free number and no ready port: refused', facts({ freeNumber: undefined }), false, 'refused'],
   ];
-  for (const c of cases) {
-    it(c.name, () => {
-      const plan = planCreateEndpoint(request(), c.net ?? network(), c.facts, MAC);
-      assert.equal(plan.readyPort !== undefined, c.ready);
-      if (c.own === 'refused') {
+  for (const [name, given, ready, own] of cases) {
+    it(name, () => {
+      const plan = planCreateEndpoint(request(), network(), given, MAC);
+      assert.equal(plan.readyPort !== undefined, ready);
+      if (own === 'refused') {
         assert.deepEqual(plan.ownPort, { refused: 'bridge ovsbr-a1a1a has no free port number' });
         return;
       }
       assert.ok(!('refused' in plan.ownPort));
-      assert.equal(plan.ownPort.openEarly, c.own === 'open');
+      assert.equal(plan.ownPort.openEarly, own === 'open');
     });
   }
 

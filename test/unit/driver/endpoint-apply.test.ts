@@ -1,13 +1,9 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Driver } from '../../../src/core/driver.js';
-import { StateStore } from '../../../src/core/state.js';
 import { armFailpoints, parseFailpoints } from '../../../src/util/failpoints.js';
-import { FakeFaucetView } from '../../fakes/fake-faucet-view.js';
-import { FakeHostNet } from '../../fakes/fake-host.js';
-import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../fakes/driver-requests.js';
-import { testDriver } from '../../fakes/test-driver.js';
+import { freshFakes, testDriver, type DriverFakes } from '../../fakes/test-driver.js';
 
 const NET = TEST_NETWORK_ID;
 const EP = TEST_ENDPOINT_ID;
@@ -18,36 +14,27 @@ const EP = TEST_ENDPOINT_ID;
  * (Docker sends no DeleteEndpoint for a CreateEndpoint it was refused), and a retry succeeds.
  */
 describe('driver: a CreateEndpoint that fails leaves nothing', () => {
-  let vs: FakeVSwitch;
-  let host: FakeHostNet;
-  let faucet: FakeFaucetView;
-  let state: StateStore;
+  let fakes: DriverFakes;
   let counter: number;
 
   const driver = (readyPorts: number): Driver =>
-    testDriver(
-      { vswitch: vs, host, state, faucet },
-      {
-        labelledContainers: async () => [],
-        readyPorts,
-        readyPortsSettleMs: 0,
-        random: (n) => Uint8Array.from({ length: n }, (_, i) => (counter * 31 + i) & 0xff, counter++),
-      },
-    );
+    testDriver(fakes, {
+      labelledContainers: async () => [],
+      readyPorts,
+      readyPortsSettleMs: 0,
+      random: (n) => Uint8Array.from({ length: n }, (_, i) => (counter * 31 + i) & 0xff, counter++),
+    });
 
   beforeEach(() => {
-    vs = new FakeVSwitch();
-    host = new FakeHostNet();
-    faucet = new FakeFaucetView();
-    state = new StateStore();
+    fakes = freshFakes();
     counter = 1;
   });
   afterEach(() => armFailpoints(new Map()));
 
   const bridgePorts = async (): Promise<string[]> => {
-    const n = state.network(NET);
+    const n = fakes.state.network(NET);
     assert.ok(n);
-    return ((await vs.getBridge(n.bridgeName))?.ports ?? []).map((p) => p.name);
+    return ((await fakes.vswitch.getBridge(n.bridgeName))?.ports ?? []).map((p) => p.name);
   };
 
   const paths = [
@@ -66,6 +53,7 @@ describe('driver: a CreateEndpoint that fails leaves nothing', () => {
       // A ready port is taken without a veth or port of its own: only the last point is on its way.
       if (path.readyPorts > 0 && !failure.ready) continue;
       it(`${path.name}: ${failure.name}`, async () => {
+        const { vswitch: vs, host, state, faucet } = fakes;
         const d = driver(path.readyPorts);
         await d.createNetwork(createNetworkRequest({ 'ovs.bridge.dpid': '1' }));
         const n = state.network(NET);
