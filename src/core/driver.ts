@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { KeyedMutex } from '../util/mutex.js';
-import { defaultBridgeName, formatDpid, Opt, parseNetworkOptions } from '../model/options.js';
+import { formatDpid, parseNetworkOptions } from '../model/options.js';
 import { HOST_VETH_PREFIX, randomMac, vethNamesFor } from '../net/links.js';
 import { applyCreateEndpoint, type EndpointApplyDeps } from './endpoint-apply.js';
 import {
@@ -30,32 +30,20 @@ import type {
 } from '../plugin/protocol.js';
 import { portBindingsFrom } from '../plugin/protocol.js';
 import type { HostNet } from './host.js';
-import { bridgeExternalIds, ExtId, portExternalIds } from './persist.js';
+import { ExtId, portExternalIds } from './persist.js';
 import type { NetworkRecord, StateStore } from './state.js';
 import { ipv4Of, type NatView } from './nat-view.js';
-import { HostPortKind } from './faucet-desired.js';
 import type { ListeningSocket } from '../net/listeners.js';
 import type { EndpointRecord, PublishedPort } from './state.js';
 import { allocateHostPorts, type TakenPort } from './port-mappings.js';
 import { publishPaths, sameAddress } from '../net/publish-paths.js';
-import { isLocalFaucet } from '../config/settings.js';
 import { failpoint } from '../util/failpoints.js';
 import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-open.js';
 import { PortPool, READY_HOST_PREFIX, readyLinksOf } from './port-pool.js';
-import { subnetRoutedProblem } from './host-routes.js';
 
 import type { FaucetView } from './faucet-api.js';
-import {
-  checkAcls,
-  checkHostInterfaces,
-  checkHostRoutes,
-  checkUnique,
-  checkVlanSharing,
-  dhcpProblem,
-  routedNetworks,
-  stringOptions,
-  unsupportedOption,
-} from './network-checks.js';
+import { checkNetwork, dhcpProblem, stringOptions, unsupportedOption } from './network-checks.js';
+import { planNetwork, type NetworkPlan } from './network-plan.js';
 
 export type { FaucetView };
 /** Also used by the narwhal driver. */
@@ -168,7 +156,7 @@ export class Driver implements NetworkDriver {
   }
 
   async createNetwork(req: CreateNetworkRequest): Promise<void> {
-    const { state, vswitch, settings } = this.deps;
+    const { state, settings } = this.deps;
     const rawOptions = stringOptions(req.Options['com.docker.network.generic']);
     const options = parseNetworkOptions(rawOptions);
     const why = unsupportedOption(options);
@@ -179,107 +167,46 @@ export class Driver implements NetworkDriver {
     // One lock for all creates: uniqueness of DPIDs and bridge names is a property of the set.
     await this.lock.run('networks', async () => {
       if (state.network(req.NetworkID) !== undefined) return;
-      const bridgeName = options.bridgeName ?? defaultBridgeName(req.NetworkID);
-      await checkUnique(this.deps, req.NetworkID, options, bridgeName);
-      await checkAcls(this.deps, options);
-
-      let datapathType: DatapathType = settings.hostDatapath;
-      if (options.userspace === true) datapathType = 'netdev';
-      if (options.userspace === false) {
-        if (settings.hostDatapath !== 'system') {
-          throw new DovesnapError(
-            ErrorCode.BadOption,
-            `invalid value "false" for option ${Opt.userspace}: this host has no openvswitch kernel module, so only the userspace datapath works`,
-          );
-        }
-        datapathType = 'system';
-      }
-      await checkHostInterfaces(this.deps, req.NetworkID, options, bridgeName);
-
-      const controllers = options.controllers ?? settings.defaultControllers;
-      const gatewayAddress = ipv4Of({ ipv4: req.IPv4Data } as NetworkRecord);
-      if (options.mode !== 'flat' && gatewayAddress === undefined) {
-        throw new DovesnapError(
-          ErrorCode.BadOption,
-          `${Opt.mode}=${options.mode} needs an IPv4 subnet with a gateway (Docker's IPAM, e.g. --subnet 10.1.0.0/24)`,
-        );
-      }
-      if (gatewayAddress !== undefined)
-        await checkHostRoutes(this.deps, req.NetworkID, options, rawOptions, bridgeName, gatewayAddress);
-      if (options.mode !== 'flat' && gatewayAddress !== undefined) {
-        const problem = subnetRoutedProblem(gatewayAddress.subnet, routedNetworks(state, req.NetworkID));
-        if (problem !== undefined) throw new DovesnapError(ErrorCode.Conflict, problem);
-      }
-      const record: NetworkRecord = {
-        id: req.NetworkID,
-        name: undefined,
-        options,
-        rawOptions,
-        bridgeName,
-        datapathType,
-        controllers,
-        ipv4: req.IPv4Data,
-        internal: req.Options['com.docker.network.internal'] === true,
-        localFaucet: isLocalFaucet(controllers, settings.localFaucetControllers),
-      };
-      if (options.antispoof && !record.localFaucet) {
-        throw new DovesnapError(
-          ErrorCode.BadOption,
-          `invalid value "true" for option ${Opt.antispoof}: anti-spoofing is enforced by this host's FAUCET, and the network's controllers (${controllers.join(', ') || 'none: standalone'}) do not include it`,
-        );
-      }
-      if (record.localFaucet) await checkVlanSharing(this.deps, options);
-      try {
-        await failpoint('createNetwork.beforeBridge');
-        await vswitch.ensureBridge({
-          name: bridgeName,
-          datapathType,
-          dpid: options.dpid,
-          controllers,
-          failMode: controllers.length > 0 ? 'secure' : 'standalone',
-          mtu: options.mtu,
-          localMac: options.ovsLocalMac,
-          externalIds: bridgeExternalIds(record),
-        });
-        const hostPorts = [
-          ...options.addPorts.map((p) => [p, HostPortKind.added] as const),
-          ...options.addCoproPorts.map((p) => [p, HostPortKind.copro] as const),
-        ];
-        for (const [p, kind] of hostPorts) {
-          await vswitch.addPort({
-            bridge: bridgeName,
-            name: p.interface,
-            ofportRequest: p.ofport,
-            externalIds: { [ExtId.networkId]: record.id, [ExtId.hostPort]: kind },
-          });
-        }
-        // FAUCET's configuration lists an added port by its number: the create is done only
-        // once ovs-vswitchd has numbered every one (or said why it cannot).
-        for (const [p] of hostPorts) await vswitch.waitOfport(p.interface, settings.ofportTimeoutMs);
-        await failpoint('createNetwork.afterBridge');
-        if (options.mode !== 'flat') await this.setUpGateway(record);
-        state.putNetwork(record);
-        if (options.mode !== 'flat') await failpoint('createNetwork.beforeNat');
-        if (options.mode !== 'flat') await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
-      } catch (err) {
-        this.log.warn({ network: record.id, err: errorMessage(err) }, 'network creation failed; rolling back');
-        await this.teardownNetwork(record, 'creation failed').catch((e: unknown) =>
-          this.log.error({ network: record.id, err: errorMessage(e) }, 'rollback incomplete'),
-        );
-        throw err;
-      }
-      this.log.info(
-        {
-          network: req.NetworkID,
-          bridge: bridgeName,
-          dpid: formatDpid(options.dpid),
-          datapathType,
-          controllers,
-          localFaucet: record.localFaucet,
-        },
-        'network created',
-      );
+      const plan = planNetwork(req, options, rawOptions, settings);
+      await checkNetwork(this.deps, plan.record, settings.hostDatapath);
+      await this.applyCreateNetwork(plan);
     });
+  }
+
+  /** Makes the network `plan` describes; a failure removes all of it again (the one teardown). */
+  private async applyCreateNetwork(plan: NetworkPlan): Promise<void> {
+    const { state, vswitch, settings } = this.deps;
+    const { record, bridge, hostPorts } = plan;
+    try {
+      await failpoint('createNetwork.beforeBridge');
+      await vswitch.ensureBridge(bridge);
+      for (const p of hostPorts) await vswitch.addPort(p);
+      // FAUCET's configuration lists an added port by its number: the create is done only
+      // once ovs-vswitchd has numbered every one (or said why it cannot).
+      for (const p of hostPorts) await vswitch.waitOfport(p.name, settings.ofportTimeoutMs);
+      await failpoint('createNetwork.afterBridge');
+      if (plan.gateway) await this.setUpGateway(record);
+      state.putNetwork(record);
+      if (plan.gateway) await failpoint('createNetwork.beforeNat');
+      if (plan.gateway) await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
+    } catch (err) {
+      this.log.warn({ network: record.id, err: errorMessage(err) }, 'network creation failed; rolling back');
+      await this.teardownNetwork(record, 'creation failed').catch((e: unknown) =>
+        this.log.error({ network: record.id, err: errorMessage(e) }, 'rollback incomplete'),
+      );
+      throw err;
+    }
+    this.log.info(
+      {
+        network: record.id,
+        bridge: record.bridgeName,
+        dpid: formatDpid(bridge.dpid),
+        datapathType: record.datapathType,
+        controllers: record.controllers,
+        localFaucet: record.localFaucet,
+      },
+      'network created',
+    );
   }
 
   /**

@@ -1,14 +1,14 @@
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { formatDpid, Opt, type NetworkOptions, type OptionName } from '../model/options.js';
-import type { VSwitch } from '../ovs/vswitch.js';
+import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
 import type { CreateNetworkRequest, IpamData } from '../plugin/protocol.js';
 import type { FaucetView } from './faucet-api.js';
 import { ONE_WAY } from './faucet-desired.js';
 import type { HostNet } from './host.js';
-import { hostRoutesProblem, type RoutedNetwork } from './host-routes.js';
+import { hostRoutesProblem, subnetRoutedProblem, type RoutedNetwork } from './host-routes.js';
 import { ipv4Of } from './nat-view.js';
 import { ExtId } from './persist.js';
-import type { StateStore } from './state.js';
+import type { NetworkRecord, StateStore } from './state.js';
 import { vlanSharingProblem } from './vlan-sharing.js';
 
 /**
@@ -74,7 +74,7 @@ export function stringOptions(generic: unknown): Record<string, string> {
 }
 
 /** `ovs.bridge.host_routes` against the network's subnet, the other networks and the host's routes (core/host-routes.ts). */
-export async function checkHostRoutes(
+async function checkHostRoutes(
   deps: NetworkCheckDeps,
   networkId: string,
   options: NetworkOptions,
@@ -97,7 +97,7 @@ export async function checkHostRoutes(
 }
 
 /** The other networks, as far as their subnets and host routes go. */
-export function routedNetworks(state: Pick<StateStore, 'allNetworks'>, networkId: string): RoutedNetwork[] {
+function routedNetworks(state: Pick<StateStore, 'allNetworks'>, networkId: string): RoutedNetwork[] {
   return state
     .allNetworks()
     .filter((n) => n.id !== networkId)
@@ -109,7 +109,7 @@ export function routedNetworks(state: Pick<StateStore, 'allNetworks'>, networkId
     }));
 }
 
-export async function checkUnique(
+async function checkUnique(
   deps: NetworkCheckDeps,
   networkId: string,
   options: NetworkOptions,
@@ -151,7 +151,7 @@ export async function checkUnique(
  * Interfaces the options put on the bridge must exist, and must not be on another bridge:
  * moving an interface away from another switch (or network) is not something to do silently.
  */
-export async function checkHostInterfaces(
+async function checkHostInterfaces(
   deps: NetworkCheckDeps,
   networkId: string,
   options: NetworkOptions,
@@ -184,7 +184,7 @@ export async function checkHostInterfaces(
   }
 }
 
-export async function checkAcls(deps: NetworkCheckDeps, options: NetworkOptions): Promise<void> {
+async function checkAcls(deps: NetworkCheckDeps, options: NetworkOptions): Promise<void> {
   const wanted: [string, string][] = [];
   if (options.defaultAcl !== undefined) wanted.push([Opt.defaultAcl, options.defaultAcl]);
   if (options.natAcl !== undefined) wanted.push([Opt.natAcl, options.natAcl]);
@@ -215,7 +215,7 @@ export async function checkAcls(deps: NetworkCheckDeps, options: NetworkOptions)
 }
 
 /** A VLAN with an output ACL is one network's alone (core/vlan-sharing.ts). */
-export async function checkVlanSharing(deps: NetworkCheckDeps, options: NetworkOptions): Promise<void> {
+async function checkVlanSharing(deps: NetworkCheckDeps, options: NetworkOptions): Promise<void> {
   const others = deps.state
     .allNetworks()
     .filter((n) => n.localFaucet)
@@ -227,4 +227,46 @@ export async function checkVlanSharing(deps: NetworkCheckDeps, options: NetworkO
     options.vlanOutAcl === undefined ? new Set() : ((await deps.faucet.operatorVlans?.()) ?? new Set()),
   );
   if (problem !== undefined) throw new DovesnapError(ErrorCode.BadOption, problem);
+}
+
+/**
+ * Whether the network `n` (core/network-plan.ts) may be made, in the order the problems are
+ * reported: uniqueness, ACLs, the datapath, host interfaces, the gateway and routes,
+ * anti-spoofing, VLAN sharing. Throws the first problem found.
+ */
+export async function checkNetwork(
+  deps: NetworkCheckDeps,
+  n: NetworkRecord,
+  hostDatapath: DatapathType,
+): Promise<void> {
+  const { options } = n;
+  await checkUnique(deps, n.id, options, n.bridgeName);
+  await checkAcls(deps, options);
+  if (options.userspace === false && hostDatapath !== 'system') {
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value "false" for option ${Opt.userspace}: this host has no openvswitch kernel module, so only the userspace datapath works`,
+    );
+  }
+  await checkHostInterfaces(deps, n.id, options, n.bridgeName);
+  const gatewayAddress = ipv4Of(n);
+  if (options.mode !== 'flat' && gatewayAddress === undefined) {
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `${Opt.mode}=${options.mode} needs an IPv4 subnet with a gateway (Docker's IPAM, e.g. --subnet 10.1.0.0/24)`,
+    );
+  }
+  if (gatewayAddress !== undefined)
+    await checkHostRoutes(deps, n.id, options, n.rawOptions, n.bridgeName, gatewayAddress);
+  if (options.mode !== 'flat' && gatewayAddress !== undefined) {
+    const problem = subnetRoutedProblem(gatewayAddress.subnet, routedNetworks(deps.state, n.id));
+    if (problem !== undefined) throw new DovesnapError(ErrorCode.Conflict, problem);
+  }
+  if (options.antispoof && !n.localFaucet) {
+    throw new DovesnapError(
+      ErrorCode.BadOption,
+      `invalid value "true" for option ${Opt.antispoof}: anti-spoofing is enforced by this host's FAUCET, and the network's controllers (${n.controllers.join(', ') || 'none: standalone'}) do not include it`,
+    );
+  }
+  if (n.localFaucet) await checkVlanSharing(deps, options);
 }
