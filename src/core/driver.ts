@@ -16,7 +16,7 @@ import {
   planRemoveEndpoint,
   type EndpointFacts,
 } from './endpoint-plan.js';
-import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
+import type { VSwitch } from '../ovs/vswitch.js';
 import type {
   CreateEndpointRequest,
   CreateEndpointResponse,
@@ -40,21 +40,16 @@ import { publishPaths, sameAddress } from '../net/publish-paths.js';
 import { failpoint } from '../util/failpoints.js';
 import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-open.js';
 import { PortPool, READY_HOST_PREFIX, readyLinksOf } from './port-pool.js';
-
 import type { FaucetView } from './faucet-api.js';
 import { checkNetwork, dhcpProblem, stringOptions, unsupportedOption } from './network-checks.js';
-import { planNetwork, type NetworkPlan } from './network-plan.js';
+import { planNetwork, type NetworkDefaults, type NetworkPlan } from './network-plan.js';
 
+// FaucetView's declaration is in faucet-api.ts; this path keeps serving its importers.
 export type { FaucetView };
 /** Also used by the narwhal driver. */
 export { stringOptions };
 
-export interface DriverSettings {
-  /** Controllers for networks created without ovs.bridge.controller. Empty: standalone (OVS learns). */
-  readonly defaultControllers: readonly string[];
-  /** OpenFlow addresses of this host's FAUCET: networks controlled by it go into faucet.yaml. */
-  readonly localFaucetControllers: readonly string[];
-  readonly hostDatapath: DatapathType;
+export interface DriverSettings extends NetworkDefaults {
   readonly ofportTimeoutMs: number;
 }
 

@@ -14,9 +14,9 @@ import type { NetworkRecord } from './state.js';
 
 /** The daemon's settings a network's plan depends on (DriverSettings). */
 export interface NetworkDefaults {
-  /** Controllers for networks created without ovs.bridge.controller. Empty: standalone. */
+  /** Controllers for networks created without ovs.bridge.controller. Empty: standalone (OVS learns). */
   readonly defaultControllers: readonly string[];
-  /** OpenFlow addresses of this host's FAUCET. */
+  /** OpenFlow addresses of this host's FAUCET: networks controlled by it go into faucet.yaml. */
   readonly localFaucetControllers: readonly string[];
   readonly hostDatapath: DatapathType;
 }
