@@ -4,7 +4,8 @@
 
 : "${LOG_TAG:=dovesnap}"
 
-# ---- layout (one place; the systemd units in deploy/systemd repeat these values) ----
+# ---- layout (one place; the systemd units in deploy/systemd and the daemon's environment in
+# src/config/daemon-env.ts repeat these values: test/contract/systemd-units.test.ts holds them equal) ----
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DOVESNAP_OPT=/opt/dovesnap
 DOVESNAP_VENV="${DOVESNAP_OPT}/venv"
@@ -25,6 +26,7 @@ FAUCET_OF_PORT=6653
 GAUGE_OF_PORT=6654
 FAUCET_PROM_PORT=9302
 GAUGE_PROM_PORT=9303
+FAUCET_METRICS_URL="http://127.0.0.1:${FAUCET_PROM_PORT}/metrics"
 FAUCET_PIDFILE="${DOVESNAP_RUN_DIR}/faucet.pid"
 GAUGE_PIDFILE="${DOVESNAP_RUN_DIR}/gauge.pid"
 DAEMON_PIDFILE="${DOVESNAP_RUN_DIR}/dovesnap.pid"
@@ -207,6 +209,21 @@ unit_active() { systemd_pid1 && systemctl is-active --quiet "$1"; }
 
 # ---- misc ----
 http_ok() { curl -sf -o /dev/null --max-time 3 "$1"; }
+
+# dovesnap_cli ARGS...: the dovesnap command this checkout built (scripts/build.sh), else the
+# installed app's. What the scripts share with the daemon (the datapath it picks, FAUCET's health,
+# its environment) they ask it, so that the answer has one source.
+dovesnap_cli() {
+  local cli
+  for cli in "${REPO_ROOT}/dist/src/cli/main.js" "${DOVESNAP_APP}/dist/src/cli/main.js"; do
+    if [[ -f "${cli}" ]]; then
+      node "${cli}" "$@"
+      return
+    fi
+  done
+  warn "dovesnap is not built (${REPO_ROOT}/dist/src/cli/main.js missing: scripts/build.sh builds it)"
+  return 127
+}
 
 # sha256 of stdin, hex only.
 sha256_stdin() { sha256sum | cut -d' ' -f1; }

@@ -34,15 +34,21 @@ show_docker() {
   fi
 }
 
-metrics_detail() {
-  local url="$1" body
-  if ! body="$(curl -sf --max-time 3 "${url}" 2>/dev/null)"; then
-    printf '%s not answering' "${url}"
-  elif grep -q '^faucet_config_load_error 1' <<<"${body}"; then
-    printf '%s CONFIG LOAD ERROR' "${url}"
-  else
-    printf '%s ok' "${url}"
-  fi
+# FAUCET's metrics as the daemon reads them (`dovesnap faucet health`: 0 ok, 4 load error).
+faucet_detail() {
+  local rc=0
+  dovesnap_cli faucet health --metrics "${FAUCET_METRICS_URL}" >/dev/null 2>&1 || rc=$?
+  case "${rc}" in
+    0) printf '%s ok' "${FAUCET_METRICS_URL}" ;;
+    4) printf '%s CONFIG LOAD ERROR' "${FAUCET_METRICS_URL}" ;;
+    *) printf '%s not answering' "${FAUCET_METRICS_URL}" ;;
+  esac
+}
+
+# Gauge exposes nothing about its configuration: answering is all there is to say.
+gauge_detail() {
+  local url="http://127.0.0.1:${GAUGE_PROM_PORT}/metrics"
+  if http_ok "${url}"; then printf '%s ok' "${url}"; else printf '%s not answering' "${url}"; fi
 }
 
 show_daemon() {
@@ -97,9 +103,9 @@ main() {
   show_pidfile_component ovsdb-server "${OVSDB_PIDFILE}" ovsdb-server "${OVS_RUN_DIR}/db.sock"
   show_pidfile_component ovs-vswitchd "${VSWITCHD_PIDFILE}" ovs-vswitchd "datapath ${datapath}"
   show_pidfile_component faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" \
-    "of :${FAUCET_OF_PORT}, $(metrics_detail "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics")"
+    "of :${FAUCET_OF_PORT}, $(faucet_detail)"
   show_pidfile_component gauge "${GAUGE_PIDFILE}" "${GAUGE_MATCH}" \
-    "of :${GAUGE_OF_PORT}, $(metrics_detail "http://127.0.0.1:${GAUGE_PROM_PORT}/metrics")"
+    "of :${GAUGE_OF_PORT}, $(gauge_detail)"
   show_daemon
   show_prometheus
   log "config: ${FAUCET_CONF_DIR}/{faucet,gauge}.yaml; app: ${DOVESNAP_APP} -> ${app}"

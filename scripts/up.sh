@@ -9,8 +9,10 @@
 # Prometheus (MONITORING=1 only) -> the local example image (dovesnap-busybox) -> summary.
 #
 # Environment: FAUCET_PREFIX (config dir ${FAUCET_PREFIX}/etc/faucet), and MIRROR_BRIDGE_OUT,
-# MIRROR_BRIDGE_IN and any DOVESNAP_* variable, which are passed to the plugin daemon
-# (a change in them restarts it). SKIP_DAEMON=1 leaves the plugin daemon alone (for a developer
+# MIRROR_BRIDGE_IN, STACK* and any DOVESNAP_* variable, which are passed to the plugin daemon
+# (a change in them restarts it; `dovesnap settings --env` prints what it is started with).
+# What the daemon also knows (the datapath, FAUCET's health, its environment) is asked of the
+# dovesnap CLI this run builds first, not worked out again here. SKIP_DAEMON=1 leaves the plugin daemon alone (for a developer
 # who runs `node dist/src/cli/main.js daemon` from the work tree against this stack).
 # MONITORING=1 also installs and runs Prometheus with dovesnap's rules (scripts/monitoring.sh,
 # PROMETHEUS_RETENTION, default 15d); without it a running Prometheus is left as it is.
@@ -30,7 +32,6 @@ CHANGES=()          # what this run changed, for the final line
 APP_CHANGED=0       # the installed app was replaced in this run -> restart the daemon
 FAUCET_CHANGED=0    # the faucet package was (re)installed -> restart FAUCET and Gauge
 DAEMON_NOTE=""      # why the daemon was not started, if it was not
-REPO_CLI="${REPO_ROOT}/dist/src/cli/main.js"
 
 changed() { CHANGES+=("$1"); }
 
@@ -147,15 +148,19 @@ start_ovs_vswitchd() {
   changed "ovs-vswitchd"
 }
 
+# The datapath the daemon's bridges use (its own detection, DOVESNAP_DATAPATH included), recorded
+# for `make status` and the tests.
 record_datapath() {
-  local dp=netdev old=""
-  [[ -d /sys/module/openvswitch ]] && dp=system
+  local dp old=""
+  dp="$(dovesnap_cli host datapath)" || die "ovs: 'dovesnap host datapath' failed"
   [[ -r "${DOVESNAP_RUN_DIR}/datapath" ]] && old="$(cat "${DOVESNAP_RUN_DIR}/datapath")"
   if [[ "${old}" != "${dp}" ]]; then
     printf '%s\n' "${dp}" >"${DOVESNAP_RUN_DIR}/datapath"
     changed "datapath=${dp}"
   fi
-  if [[ "${dp}" == system ]]; then
+  if [[ -n "${DOVESNAP_DATAPATH:-}" ]]; then
+    log "ovs: datapath '${dp}' (DOVESNAP_DATAPATH=${DOVESNAP_DATAPATH})"
+  elif [[ "${dp}" == system ]]; then
     log "ovs: datapath 'system' (kernel openvswitch module loaded)"
   else
     log "ovs: datapath 'netdev' (no kernel openvswitch module: userspace datapath)"
@@ -267,9 +272,8 @@ ensure_faucet_config() {
   fi
   # One source for the placeholder DP and the Gauge watchers: the CLI (src/faucet/), built by
   # the build step before this one.
-  [[ -f "${REPO_CLI}" ]] || die "faucet: ${REPO_CLI} is not built (the build step failed?)"
   log "faucet: writing missing faucet.yaml/gauge.yaml: dovesnap setup-config"
-  FAUCET_PREFIX="${FAUCET_PREFIX}" node "${REPO_CLI}" setup-config ||
+  FAUCET_PREFIX="${FAUCET_PREFIX}" dovesnap_cli setup-config ||
     die "faucet: 'dovesnap setup-config' failed"
   [[ -f "${FAUCET_CONF_DIR}/faucet.yaml" && -f "${FAUCET_CONF_DIR}/gauge.yaml" ]] ||
     die "faucet: ${FAUCET_CONF_DIR}/faucet.yaml or gauge.yaml still missing after setup-config"
@@ -355,24 +359,29 @@ ensure_controller() {
   changed "${name}"
 }
 
+# faucet_health: FAUCET's state as the daemon reads it (`dovesnap faucet health`): exit status 0
+# ok, 4 a configuration load error (FAUCET runs its last good one), 3 unreachable.
+faucet_health() {
+  dovesnap_cli faucet health --metrics "${FAUCET_METRICS_URL}"
+}
+
+# Keeps the last answer in FAUCET_HEALTH (wait_until runs it in this shell), so that
+# wait_faucet_ready need not ask again.
+FAUCET_HEALTH=3
 faucet_metrics_ready() {
-  local body
   pidfile_alive "${FAUCET_PIDFILE}" || return 3
-  # Into a variable first: `curl | grep -q` fails under pipefail once the page outgrows the
-  # pipe buffer (grep exits at the first match, curl gets SIGPIPE).
-  body="$(curl -sf --max-time 5 "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics" 2>/dev/null)" || return 1
-  grep -q '^faucet_config_hash_info' <<<"${body}"
+  FAUCET_HEALTH=0
+  faucet_health >/dev/null 2>&1 || FAUCET_HEALTH=$?
+  [[ "${FAUCET_HEALTH}" -eq 0 || "${FAUCET_HEALTH}" -eq 4 ]]
 }
 
 wait_faucet_ready() {
-  local metrics
   if ! wait_until 60 "FAUCET metrics on :${FAUCET_PROM_PORT}" faucet_metrics_ready; then
     log_tail "${DOVESNAP_LOG_DIR}/faucet.log"
     log_tail "${DOVESNAP_LOG_DIR}/faucet.stdout.log"
-    die "faucet: no faucet_config_hash_info at http://127.0.0.1:${FAUCET_PROM_PORT}/metrics"
+    die "faucet: no FAUCET metrics at ${FAUCET_METRICS_URL} ($(faucet_health 2>&1))"
   fi
-  metrics="$(curl -sf --max-time 5 "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics")"
-  if grep -q '^faucet_config_load_error 1' <<<"${metrics}"; then
+  if [[ "${FAUCET_HEALTH}" -eq 4 ]]; then
     # FAUCET keeps running on its last good configuration. The plugin daemon, started below,
     # re-renders its own DPs into the file; what it cannot mend is the operator's to fix.
     log_tail "${DOVESNAP_LOG_DIR}/faucet.log"
@@ -402,46 +411,25 @@ wait_gauge_ready() {
   warn "gauge: running, but http://127.0.0.1:${GAUGE_PROM_PORT}/metrics does not answer (check the prometheus db in ${FAUCET_CONF_DIR}/gauge.yaml)"
 }
 
-faucet_reload_count() {
-  local body
-  body="$(curl -sf --max-time 5 "http://127.0.0.1:${FAUCET_PROM_PORT}/metrics?name%5B%5D=faucet_config_reload_requests_total" 2>/dev/null)" || return 1
-  awk '/^faucet_config_reload_requests_total/ {printf "%d\n", $2}' <<<"${body}"
-}
-
-faucet_reloaded_since() {
-  local now
-  now="$(faucet_reload_count)" || return 1
-  [[ "${now}" -gt "$1" ]]
-}
-
-# A FAUCET that answers its metrics but no longer handles events (its event loop blocked for
-# good; the known cause, a SIGHUP during a storm of port events, is removed by
-# ${SIGHUP_FIX_MODULE}, but a FAUCET started by someone else may lack it) would be left alone by
-# a pidfile check. Ask it to reload: if the reload counter does not move within 15 s, restart it.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-
+# A FAUCET that answers its metrics but no longer handles events would be left alone by a pidfile
+# check. `dovesnap faucet reload` asks it to reload and says whether it did (exit 0), is busy and
+# slow (4: left alone) or idle and hung (3: restarted here); src/faucet/health.ts says why.
 ensure_faucet_responsive() {
-  local before after pid ticks_before ticks_after
-  pid="$(pidfile_pid "${FAUCET_PIDFILE}" "${FAUCET_MATCH}")" || return 0
-  before="$(faucet_reload_count)" || return 0
-  ticks_before="$(cpu_ticks "${pid}")"
-  kill -HUP "${pid}" 2>/dev/null || return 0
-  if wait_until 15 "FAUCET to handle a reload request" faucet_reloaded_since "${before}"; then
-    return 0
-  fi
-  # A FAUCET busy with a large switch (cold start, a storm of port events) is slow, not hung:
-  # it uses CPU. Only a nearly idle one that ignores its reload request is restarted.
-  ticks_after="$(cpu_ticks "${pid}")"
-  # Busy means most of a core (a hung one still serves /metrics, which costs a little).
-  if ((ticks_after - ticks_before > 600)); then
-    warn "faucet: pid ${pid} is busy (no reload handled within 15 s, $(((ticks_after - ticks_before) / 100)) s of CPU meanwhile); left alone"
-    return 0
-  fi
-  after="$(faucet_reload_count || echo '?')"
-  warn "faucet: pid ${pid} answers metrics but handles no events (reload requests ${before} -> ${after}, idle); restarting it"
-  stop_pidfile faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" 15
-  start_faucet
-  changed "faucet (was unresponsive)"
+  local out rc=0
+  pidfile_pid "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" >/dev/null || return 0
+  out="$(dovesnap_cli faucet reload --metrics "${FAUCET_METRICS_URL}" --pidfile "${FAUCET_PIDFILE}" --timeout 15 2>&1)" ||
+    rc=$?
+  case "${rc}" in
+    0) return 0 ;;
+    4) warn "faucet: ${out#busy: }; left alone" ;;
+    3)
+      warn "faucet: ${out#hung: }; restarting it"
+      stop_pidfile faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" 15
+      start_faucet
+      changed "faucet (was unresponsive)"
+      ;;
+    *) warn "faucet: could not ask FAUCET to reload: ${out}" ;;
+  esac
 }
 
 ensure_faucet_and_gauge() {
@@ -543,36 +531,19 @@ install_app() {
 }
 
 # ---------------------------------------------------------------- 7. the plugin daemon
-# The daemon's environment: fixed defaults, then the caller's MIRROR_BRIDGE_*, STACK*, DOVESNAP_*
-# (which win). Printed one per line, sorted, so that a change can be detected.
-daemon_env() {
-  local name
-  declare -A vars=(
-    [PATH]="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    [HOME]="/root"
-    [LANG]="C.UTF-8"
-    [FAUCET_PREFIX]="${FAUCET_PREFIX}"
-    [DOVESNAP_DEFAULT_CONTROLLERS]="tcp:127.0.0.1:${FAUCET_OF_PORT},tcp:127.0.0.1:${GAUGE_OF_PORT}"
-    [DOVESNAP_FAUCET_PIDFILE]="${FAUCET_PIDFILE}"
-    [DOVESNAP_GAUGE_PIDFILE]="${GAUGE_PIDFILE}"
-    [DOVESNAP_FAUCET_METRICS]="http://127.0.0.1:${FAUCET_PROM_PORT}/metrics"
-    [DOVESNAP_STATUS_ADDR]="${DOVESNAP_STATUS_ADDR}"
-    # glibc's default of up to 8 malloc arenas per core, one per busy thread, holds memory
-    # the daemon's few threads never need together (docs/benchmarks.md).
-    [MALLOC_ARENA_MAX]="2"
-  )
-  while IFS= read -r name; do
-    case "${name}" in
-      MIRROR_BRIDGE_OUT | MIRROR_BRIDGE_IN | STACKING_INTERFACES | STACK_PRIORITY1 | STACK_MIRROR_INTERFACE | \
-        STACK_OFCONTROLLERS | DOVESNAP_*) vars["${name}"]="${!name}" ;;
-    esac
-  done < <(compgen -e)
-  for name in "${!vars[@]}"; do printf '%s=%s\n' "${name}" "${vars[${name}]}"; done | LC_ALL=C sort
+# The daemon's environment (`dovesnap settings --env`: make up's defaults, then the caller's
+# MIRROR_BRIDGE_*, STACK*, FAUCET_PREFIX and DOVESNAP_*, which win), one per line, sorted, so that
+# a change can be detected. Read once, by ensure_daemon, so that a failure stops make up.
+DAEMON_ENV=()
+load_daemon_env() {
+  local out
+  out="$(dovesnap_cli settings --env)" || die "dovesnap: 'dovesnap settings --env' failed"
+  mapfile -t DAEMON_ENV <<<"${out}"
 }
 
 # What the running daemon was started with: its environment and the release it runs.
 daemon_state() {
-  daemon_env
+  printf '%s\n' "${DAEMON_ENV[@]}"
   printf '# release=%s\n' "$(readlink "${DOVESNAP_APP}" 2>/dev/null || true)"
 }
 
@@ -582,14 +553,12 @@ daemon_ready() {
 }
 
 start_daemon() {
-  local env=()
-  mapfile -t env < <(daemon_env)
   # No daemon runs (checked by the caller), so a socket file left behind is stale.
   rm -f "${DOVESNAP_PLUGIN_SOCK}"
   log "dovesnap: starting the plugin daemon (log ${DOVESNAP_LOG_DIR}/dovesnap.log)"
   # shellcheck disable=SC2086 # DOVESNAP_NODE_FLAGS is a list of flags
   start_detached "${DAEMON_PIDFILE}" "${DOVESNAP_LOG_DIR}/dovesnap.log" \
-    env -i "${env[@]}" node ${DOVESNAP_NODE_FLAGS} "${DOVESNAP_APP}/dist/src/cli/main.js" daemon ||
+    env -i "${DAEMON_ENV[@]}" node ${DOVESNAP_NODE_FLAGS} "${DOVESNAP_APP}/dist/src/cli/main.js" daemon ||
     die "dovesnap: could not launch the daemon"
   daemon_state >"${DOVESNAP_RUN_DIR}/dovesnap.state"
   if ! wait_until 30 "healthz at ${DOVESNAP_STATUS_ADDR} and ${DOVESNAP_PLUGIN_SOCK}" daemon_ready; then
@@ -671,6 +640,7 @@ ensure_daemon() {
     ensure_daemon_systemd
     return 0
   fi
+  load_daemon_env
   pid="$(pidfile_pid "${DAEMON_PIDFILE}" "${DAEMON_MATCH}")" ||
     { adopt_or_refuse_socket_owner && pid="$(cat "${DAEMON_PIDFILE}")"; } || pid=""
   if [[ -n "${pid}" ]]; then

@@ -6,7 +6,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
-import { runCommand } from '../net/exec.js';
+import { ExtId } from '../core/persist.js';
+import type { VSwitch } from '../ovs/vswitch.js';
 import type { HostIfRef } from './spec.js';
 
 export type HostIfPlan =
@@ -54,37 +55,20 @@ export function interfaceMtu(name: string): number | undefined {
   return Number.isInteger(mtu) && mtu > 0 ? mtu : undefined;
 }
 
-async function ovsBridgeExists(name: string): Promise<boolean> {
-  try {
-    await runCommand('ovs-vsctl', ['br-exists', name]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function ovsBridgeFacts(name: string): Promise<{ userspace: boolean; dovesnapNetwork: string | undefined }> {
-  const { stdout } = await runCommand('ovs-vsctl', [
-    '--format=json',
-    '--columns=datapath_type,external_ids',
-    'list',
-    'Bridge',
-    name,
-  ]);
-  const parsed = JSON.parse(stdout) as { data?: unknown[][] };
-  const [dp, ids] = parsed.data?.[0] ?? [];
-  const pairs = Array.isArray(ids) && Array.isArray(ids[1]) ? (ids[1] as unknown[]) : [];
-  const network = pairs.find(
-    (p): p is [string, string] => Array.isArray(p) && p[0] === 'dovesnap-network-id' && typeof p[1] === 'string',
-  );
-  return { userspace: dp === 'netdev', dovesnapNetwork: network?.[1] };
-}
-
-export async function planHostIf(ref: HostIfRef, userspaceDefault: boolean): Promise<HostIfPlan> {
+/** `vswitch` undefined: Open vSwitch is not reachable, so no name is an OVS bridge. */
+export async function planHostIf(
+  ref: HostIfRef,
+  userspaceDefault: boolean,
+  vswitch: Pick<VSwitch, 'getBridge'> | undefined,
+): Promise<HostIfPlan> {
   const name = 'mac' in ref ? interfaceByMac(ref.mac) : ref.name;
   const exists = existsSync(`${SYS}/${name}`);
   if (exists && existsSync(`${SYS}/${name}/bridge`)) return { kind: 'linux-bridge', name, create: false };
-  if (await ovsBridgeExists(name)) return { kind: 'ovs-bridge', name, create: false, ...(await ovsBridgeFacts(name)) };
+  const ovs = await vswitch?.getBridge(name);
+  if (ovs !== undefined) {
+    const dovesnapNetwork = ovs.externalIds[ExtId.networkId];
+    return { kind: 'ovs-bridge', name, create: false, userspace: ovs.datapathType === 'netdev', dovesnapNetwork };
+  }
   if (exists) return { kind: 'physical', name };
   if (name.startsWith('br')) return { kind: 'linux-bridge', name, create: true };
   if (name.startsWith('ovs'))

@@ -13,12 +13,13 @@ import { deleteLink } from '../net/links.js';
 import type { VSwitch } from '../ovs/vswitch.js';
 import { attach, NIC_RETURN_WAIT_MS, removeResources, type AttachDeps } from './apply.js';
 import { ATTACH_EXT_ID, type AttachmentRecord } from './record.js';
+import type { AttachVSwitch } from './host.js';
 import { dhcpcdKeys, stopDhcpcd } from './dhcpcd.js';
 
 export interface AttachWatchDeps extends AttachDeps {
   readonly engine: Pick<Engine, 'inspectContainer' | 'streamEvents'>;
-  /** The daemon's OVSDB (its local replica): finds attach's marked ports without a process. */
-  readonly vswitch: Pick<VSwitch, 'listBridges' | 'deletePort'>;
+  /** The daemon's OVSDB (its local replica): attach's steps, and finding attach's marked ports without a process. */
+  readonly vswitch: AttachVSwitch & Pick<VSwitch, 'listBridges'>;
   readonly logger: Logger;
   readonly sweepMs?: number;
 }

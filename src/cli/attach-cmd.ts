@@ -9,8 +9,9 @@ import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { runInNetns } from '../net/exec.js';
 import { detectDatapath } from '../core/host.js';
 import { attach, NIC_RETURN_WAIT_MS, removeResources } from '../attach/apply.js';
-import { AttachmentStore } from '../attach/record.js';
-import { attachPaths } from '../attach/paths.js';
+import { AttachmentStore, type AttachGuest, type AttachmentRecord } from '../attach/record.js';
+import { openVSwitch, type VSwitch } from '../ovs/vswitch.js';
+import { attachPaths, ovsdbSocket } from '../config/environment.js';
 import { netnsOf, resolveGuest } from '../attach/guest.js';
 import { DEFAULT_CONTAINER_IF, parseAttachArgs, type AttachSpec } from '../attach/spec.js';
 import { DhcpSupervisor } from '../dhcp/supervisor.js';
@@ -79,6 +80,19 @@ function store(): AttachmentStore {
   return new AttachmentStore(attachPaths().dir);
 }
 
+/**
+ * Runs `fn` with a connection to Open vSwitch's database (where ovs-vsctl finds it), closed
+ * afterwards; with none where Open vSwitch is not running (then no name is an OVS bridge).
+ */
+async function withOvsdb<T>(fn: (vswitch: VSwitch | undefined) => Promise<T>): Promise<T> {
+  const vswitch = await openVSwitch(ovsdbSocket()).catch(() => undefined);
+  try {
+    return await fn(vswitch);
+  } finally {
+    vswitch?.close();
+  }
+}
+
 async function waitForCarrier(cif: string): Promise<void> {
   for (;;) {
     try {
@@ -119,7 +133,7 @@ export async function runAttach(argv: readonly string[]): Promise<void> {
   }
   const paths = attachPaths();
   const deps = { engine, store: store(), dhcpDir: paths.dhcpDir, userspace: detectDatapath() === 'netdev' };
-  const outcome = await attach(deps, cmd.spec, argv);
+  const outcome = await withOvsdb((vswitch) => attach({ ...deps, vswitch }, cmd.spec, argv));
   const r = outcome.record;
   const where = `${r.guest.name} ${cmd.spec.containerIf}`;
   if (outcome.already) {
@@ -217,27 +231,37 @@ export async function runDetach(argv: readonly string[]): Promise<void> {
       `nothing attached to ${guestArg}${cif === undefined ? '' : ` as ${cif}`} by dovesnap attach`,
     );
   const problems: string[] = [];
-  for (const r of records) {
-    const gone = guest === undefined || guest.pid !== r.guest.pid || !existsSync(netnsOf(r.guest));
-    const removal = await removeResources({ dhcpDir: attachPaths().dhcpDir, store: s }, r, {
-      guestGone: gone,
-      nicWaitMs: NIC_RETURN_WAIT_MS,
-    });
-    problems.push(...removal.problems);
-    if (removal.pending.length > 0) {
-      // Kept (not to be made again) for the daemon, which renames the NIC back when it returns.
-      s.put({ ...r, spec: { ...r.spec, persist: false }, resources: removal.pending });
-      problems.push(
-        `${r.hostIf} is not back on the host from ${r.guest.name}'s network namespace yet: the dovesnap daemon renames it back to ${r.hostIf} when the kernel returns it`,
-      );
-    } else {
-      s.remove(r.key);
-    }
-    process.stdout.write(`${r.guest.name} ${r.spec.containerIf}: detached from ${r.hostIf}\n`);
-  }
+  await withOvsdb(async (vswitch) => {
+    for (const r of records) await detachOne(s, r, guest, vswitch, problems);
+  });
   if (problems.length > 0)
     throw new DovesnapError(
       ErrorCode.HostCommand,
       `detached, but some of it could not be removed: ${problems.join('; ')}`,
     );
+}
+
+async function detachOne(
+  s: AttachmentStore,
+  r: AttachmentRecord,
+  guest: AttachGuest | undefined,
+  vswitch: VSwitch | undefined,
+  problems: string[],
+): Promise<void> {
+  const gone = guest === undefined || guest.pid !== r.guest.pid || !existsSync(netnsOf(r.guest));
+  const removal = await removeResources({ dhcpDir: attachPaths().dhcpDir, store: s, vswitch }, r, {
+    guestGone: gone,
+    nicWaitMs: NIC_RETURN_WAIT_MS,
+  });
+  problems.push(...removal.problems);
+  if (removal.pending.length > 0) {
+    // Kept (not to be made again) for the daemon, which renames the NIC back when it returns.
+    s.put({ ...r, spec: { ...r.spec, persist: false }, resources: removal.pending });
+    problems.push(
+      `${r.hostIf} is not back on the host from ${r.guest.name}'s network namespace yet: the dovesnap daemon renames it back to ${r.hostIf} when the kernel returns it`,
+    );
+  } else {
+    s.remove(r.key);
+  }
+  process.stdout.write(`${r.guest.name} ${r.spec.containerIf}: detached from ${r.hostIf}\n`);
 }

@@ -1,4 +1,5 @@
 import { loadSettings } from '../config/settings.js';
+import { logLevel, processEnvironment, type Environment } from '../config/environment.js';
 import { startDaemon } from '../daemon.js';
 import { createLogger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
@@ -23,8 +24,8 @@ const FLAG_ENV: Readonly<Record<keyof DaemonFlags, string>> = {
 };
 
 /** The environment the settings are read from: the process's, with the flags given on top. */
-export function environmentWithFlags(env: NodeJS.ProcessEnv, flags: DaemonFlags): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env };
+export function environmentWithFlags(env: Environment, flags: DaemonFlags): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { ...env };
   for (const [flag, name] of Object.entries(FLAG_ENV) as [keyof DaemonFlags, string][]) {
     const v = flags[flag];
     if (v !== undefined) out[name] = v;
@@ -34,8 +35,8 @@ export function environmentWithFlags(env: NodeJS.ProcessEnv, flags: DaemonFlags)
 
 /** The only place that owns the process: signals and exit codes. */
 export async function runDaemon(flags: DaemonFlags = {}): Promise<void> {
-  const log = createLogger('dovesnap');
-  const settings = loadSettings(environmentWithFlags(process.env, flags));
+  const log = createLogger('dovesnap', logLevel());
+  const settings = loadSettings(environmentWithFlags(processEnvironment(), flags));
   const daemon = await startDaemon(settings, log);
   let stopping = false;
   const shutdown = (signal: string): void => {

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import type { HostStatus, NetworksStatus } from '../status/server.js';
+import type { HostStatus, NetworksStatus } from '../status/documents.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { toDot, type HostGraphInput } from '../graph/dot.js';
 import { renderDot } from '../graph/render.js';

@@ -12,8 +12,9 @@ import { labDown } from '../lab/down.js';
 import { labUp } from '../lab/up.js';
 import type { LabContext, LabImages } from '../lab/context.js';
 import { renderDot } from '../graph/render.js';
-import type { NetworksStatus } from '../status/server.js';
+import type { NetworksStatus } from '../status/documents.js';
 import { fetchJson } from './status-cmd.js';
+import { statusUrl } from '../config/environment.js';
 
 /**
  * `dovesnap lab`: a network-defence lab from one file. `up` converges what runs to the file,
@@ -110,11 +111,7 @@ export function registerLabCommands(program: Command, images: () => Promise<LabI
       "draw the lab: its nodes, segments, links, the host's gateway, addresses and OpenFlow ports (Graphviz)",
     )
     .option('-o, --output <file>', 'output file: .svg, .png or .dot', 'lab.svg')
-    .option(
-      '--status <url>',
-      'status API of the dovesnap daemon, for bridges, DPIDs, VLANs and ports',
-      process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401',
-    )
+    .option('--status <url>', 'status API of the dovesnap daemon, for bridges, DPIDs, VLANs and ports', statusUrl())
     .action(async (arg: string, opts: { output: string; status: string }) => {
       const format = extname(opts.output).slice(1).toLowerCase();
       if (!['svg', 'png', 'dot'].includes(format))

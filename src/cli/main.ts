@@ -3,6 +3,9 @@ import { Command } from 'commander';
 import { runDaemon } from './daemon-cmd.js';
 import { runStatus } from './status-cmd.js';
 import { runSetupConfig } from './setup-config-cmd.js';
+import { addSettingsCommand } from './settings-cmd.js';
+import { addHostCommand } from './host-cmd.js';
+import { addFaucetCommand } from './faucet-cmd.js';
 import { runGraph } from './graph-cmd.js';
 import { addNarwhalCommand } from './narwhal-cmd.js';
 import { runAttach, runDetach } from './attach-cmd.js';
@@ -10,6 +13,7 @@ import { registerLabCommands } from './lab-cmd.js';
 import { labImages } from '../lab/image-source.js';
 import { registerLabImageCommands } from './lab-image-cmd.js';
 import { errorMessage, isDovesnapError } from '../util/errors.js';
+import { statusUrl } from '../config/environment.js';
 
 /** `dovesnap`: the daemon and the operator's tools. Each verb lives in its own module. */
 const program = new Command();
@@ -45,7 +49,7 @@ program
   .command('status')
   .description('show dovesnap networks and their containers')
   .option('--json', 'print the status API document as JSON')
-  .option('--url <url>', 'status API base URL', process.env['DOVESNAP_STATUS_URL'] ?? 'http://127.0.0.1:9401')
+  .option('--url <url>', 'status API base URL', statusUrl())
   .action(runStatus);
 
 program
@@ -55,7 +59,7 @@ program
   .option(
     '--status <list>',
     'status API addresses to merge into one picture, HOST:PORT[,HOST:PORT…]',
-    process.env['DOVESNAP_STATUS_URL'] ?? '127.0.0.1:9401',
+    statusUrl('127.0.0.1:9401'),
   )
   .action(runGraph);
 
@@ -66,6 +70,11 @@ program
   )
   .option('--faucet-dir <dir>', 'directory for FAUCET and Gauge configuration')
   .action(runSetupConfig);
+
+// What scripts/up.sh and scripts/status.sh ask, answered by the daemon's own code (one source).
+addSettingsCommand(program);
+addHostCommand(program);
+addFaucetCommand(program);
 
 addNarwhalCommand(program);
 registerLabImageCommands(registerLabCommands(program, labImages));

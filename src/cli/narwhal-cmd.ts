@@ -44,7 +44,7 @@ export async function runNarwhal(container: string, flags: Flags): Promise<void>
       'dovesnap narwhal: --temp-interface and --temp-namespace are not needed (the container end is made inside the container) and are ignored\n',
     );
   }
-  const engine = new DockerEngine(process.env['DOVESNAP_DOCKER_SOCK'] ?? '/var/run/docker.sock');
+  const engine = new DockerEngine();
   const result = await runNarwhalCommand(container, flags, {
     host: realNarwhalHost(trace === undefined ? {} : { trace }),
     inspectContainer: (ref) => engine.inspectContainer(ref),

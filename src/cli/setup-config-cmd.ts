@@ -1,7 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { faucetDirFor } from '../config/settings.js';
-import { gaugeConfig, initialFaucetConfig } from '../faucet/render.js';
+import { gaugePrometheus } from '../config/environment.js';
+import { gaugeConfig, initialFaucetConfig } from '../faucet/initial-files.js';
 
 /**
  * First-run configuration for FAUCET and Gauge. An existing file is the operator's and is
@@ -18,12 +19,11 @@ export async function writeIfMissing(file: string, content: string): Promise<boo
 }
 
 export async function runSetupConfig(opts: { faucetDir?: string }): Promise<void> {
-  const dir = opts.faucetDir ?? faucetDirFor(process.env);
+  const dir = opts.faucetDir ?? faucetDirFor();
   await fs.mkdir(dir, { recursive: true });
   const faucetPath = path.join(dir, 'faucet.yaml');
   const gaugePath = path.join(dir, 'gauge.yaml');
-  const port = Number(process.env['GAUGE_PROMETHEUS_PORT'] ?? '9303');
-  const addr = process.env['GAUGE_PROMETHEUS_ADDR'] ?? '127.0.0.1';
+  const { port, addr } = gaugePrometheus();
   const made = {
     [faucetPath]: await writeIfMissing(faucetPath, initialFaucetConfig()),
     [gaugePath]: await writeIfMissing(

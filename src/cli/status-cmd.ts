@@ -1,4 +1,4 @@
-import type { ContainerStatus, HostStatus, NetworksStatus } from '../status/server.js';
+import type { ContainerStatus, HostStatus, NetworksStatus } from '../status/documents.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 
 export async function fetchStatus(baseUrl: string, path = '/networks'): Promise<NetworksStatus> {

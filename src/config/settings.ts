@@ -1,8 +1,20 @@
 import path from 'node:path';
-import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from '../status/allow.js';
-import { parseStatusHosts } from '../status/host-check.js';
+import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from './status-allow.js';
+import { parseStatusHosts } from './status-hosts.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { isValidInterfaceName, parseControllers } from '../model/options.js';
+import {
+  badEnv,
+  type Environment,
+  dhcpDirFrom,
+  dockerSocketPath,
+  faucetMetricsUrl,
+  faucetPidfile,
+  faucetTimeoutMs,
+  gaugePrometheus,
+  nonEmpty,
+  ovsdbSocket,
+} from './environment.js';
 import { parseFailpoints, type FailAction, type FailpointName } from '../util/failpoints.js';
 
 /**
@@ -88,26 +100,15 @@ export function isLocalFaucet(controllers: readonly string[], localFaucetControl
   return controllers.some((c) => localFaucetControllers.includes(c));
 }
 
-function badEnv(name: string, value: string, expected: string): DovesnapError {
-  return new DovesnapError(
-    ErrorCode.BadOption,
-    `invalid value ${JSON.stringify(value)} for environment variable ${name}: ${expected}`,
-  );
-}
-
-function nonEmpty(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-export function faucetDirFor(env: NodeJS.ProcessEnv): string {
+/** FAUCET_PREFIX: FAUCET's files are in $FAUCET_PREFIX/etc/faucet. */
+export function faucetDirFor(env: Environment = process.env): string {
   return path.join(env['FAUCET_PREFIX'] ?? '', '/etc/faucet');
 }
 
 const DP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 function stackingSettings(
-  env: NodeJS.ProcessEnv,
+  env: Environment,
   mirrorBridgeOut: string | undefined,
   defaultControllers: readonly string[],
 ): StackingSettings | undefined {
@@ -173,7 +174,7 @@ function stackingSettings(
   return { interfaces, priority1, mirrorInterface };
 }
 
-function mirrorSettings(env: NodeJS.ProcessEnv): {
+function mirrorSettings(env: Environment): {
   mirrorBridgeOut: string | undefined;
   mirrorBridgeIn: string | undefined;
 } {
@@ -192,7 +193,7 @@ function mirrorSettings(env: NodeJS.ProcessEnv): {
   return { mirrorBridgeOut: out, mirrorBridgeIn: inn };
 }
 
-export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettings {
+export function loadSettings(env: Environment = process.env): DaemonSettings {
   const faucetDir = faucetDirFor(env);
   // The original's STACK_OFCONTROLLERS (--default_ofcontrollers) wins: `make up` always sets ours.
   const controllersVar =
@@ -210,10 +211,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
   if (!m || statusPort < 1 || statusPort > 65535 || m[1] === '')
     throw badEnv('DOVESNAP_STATUS_ADDR', statusAddr, 'expected HOST:PORT such as 127.0.0.1:9401');
 
-  const timeoutRaw = nonEmpty(env, 'DOVESNAP_FAUCET_TIMEOUT_MS') ?? '15000';
-  const faucetConfirmTimeoutMs = Number(timeoutRaw);
-  if (!Number.isInteger(faucetConfirmTimeoutMs) || faucetConfirmTimeoutMs < 100)
-    throw badEnv('DOVESNAP_FAUCET_TIMEOUT_MS', timeoutRaw, 'expected milliseconds, at least 100');
+  const faucetConfirmTimeoutMs = faucetTimeoutMs(env) ?? 15_000;
 
   const sparesRaw = nonEmpty(env, 'DOVESNAP_SPARE_PORTS') ?? String(DEFAULT_SPARE_PORTS);
   const sparePorts = Number(sparesRaw);
@@ -225,9 +223,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
   if (!/^[0-9]+$/.test(readyRaw) || readyPorts > 1024)
     throw badEnv('DOVESNAP_READY_PORTS', readyRaw, 'expected a whole number from 0 to 1024');
 
-  const metrics = nonEmpty(env, 'DOVESNAP_FAUCET_METRICS');
-  if (metrics !== undefined && !/^https?:\/\//.test(metrics))
-    throw badEnv('DOVESNAP_FAUCET_METRICS', metrics, 'expected a URL such as http://127.0.0.1:9302/metrics');
+  const metrics = faucetMetricsUrl(env);
 
   const allowRaw = nonEmpty(env, 'DOVESNAP_STATUS_ALLOW') ?? DEFAULT_STATUS_ALLOW;
   let statusAllow: AllowList;
@@ -245,10 +241,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     throw badEnv('DOVESNAP_STATUS_HOSTS', hostsRaw, err instanceof Error ? err.message : String(err));
   }
 
-  const gaugePortRaw = nonEmpty(env, 'GAUGE_PROMETHEUS_PORT') ?? '9303';
-  const gaugePrometheusPort = Number(gaugePortRaw);
-  if (!/^[0-9]+$/.test(gaugePortRaw) || gaugePrometheusPort < 1 || gaugePrometheusPort > 65535)
-    throw badEnv('GAUGE_PROMETHEUS_PORT', gaugePortRaw, 'expected a port number 1..65535');
+  const gauge = gaugePrometheus(env);
 
   const mirror = mirrorSettings(env);
   return Object.freeze({
@@ -264,17 +257,17 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): DaemonSettin
     statusPort,
     statusAllow,
     statusHosts,
-    ovsdbSocket: nonEmpty(env, 'DOVESNAP_OVSDB') ?? '/var/run/openvswitch/db.sock',
-    dockerSocket: nonEmpty(env, 'DOVESNAP_DOCKER_SOCK') ?? '/var/run/docker.sock',
-    faucetPidfile: nonEmpty(env, 'DOVESNAP_FAUCET_PIDFILE'),
+    ovsdbSocket: ovsdbSocket(env),
+    dockerSocket: dockerSocketPath(env),
+    faucetPidfile: faucetPidfile(env),
     gaugePidfile: nonEmpty(env, 'DOVESNAP_GAUGE_PIDFILE'),
     faucetMetricsUrl: metrics,
     faucetConfirmTimeoutMs,
     sparePorts,
     readyPorts,
-    dhcpDir: nonEmpty(env, 'DOVESNAP_DHCP_DIR') ?? '/run/dovesnap/dhcp',
-    gaugePrometheusPort,
-    gaugePrometheusAddr: nonEmpty(env, 'GAUGE_PROMETHEUS_ADDR') ?? '127.0.0.1',
+    dhcpDir: dhcpDirFrom(env),
+    gaugePrometheusPort: gauge.port,
+    gaugePrometheusAddr: gauge.addr,
     ...mirror,
     stacking: stackingSettings(env, mirror.mirrorBridgeOut, defaultControllers),
     failpoints: parseFailpoints(nonEmpty(env, 'DOVESNAP_FAILPOINTS') ?? ''),

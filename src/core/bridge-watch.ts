@@ -1,7 +1,7 @@
 import type { Logger } from '../util/log.js';
 import type { VSwitch } from '../ovs/vswitch.js';
-import { handAddedPorts, HostPortKind } from './faucet-desired.js';
-import { ExtId } from './persist.js';
+import { handAddedPorts } from './faucet-desired.js';
+import { ExtId, HostPortKind } from './persist.js';
 import type { StateStore } from './state.js';
 
 /**

@@ -27,8 +27,8 @@ import type {
   JoinResponse,
   NetworkDriver,
   NetworkRequest,
-} from '../plugin/protocol.js';
-import { portBindingsFrom } from '../plugin/protocol.js';
+} from '../model/plugin-protocol.js';
+import { portBindingsFrom } from '../model/plugin-protocol.js';
 import type { HostNet } from './host.js';
 import { ExtId, portExternalIds } from './persist.js';
 import type { NetworkRecord, StateStore } from './state.js';
@@ -195,7 +195,7 @@ export class Driver implements NetworkDriver {
       {
         network: record.id,
         bridge: record.bridgeName,
-        dpid: formatDpid(bridge.dpid),
+        dpid: formatDpid(record.options.dpid),
         datapathType: record.datapathType,
         controllers: record.controllers,
         localFaucet: record.localFaucet,

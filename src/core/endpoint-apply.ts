@@ -2,7 +2,7 @@ import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { failpoint } from '../util/failpoints.js';
 import type { VSwitch } from '../ovs/vswitch.js';
-import type { CreateEndpointResponse } from '../plugin/protocol.js';
+import type { CreateEndpointResponse } from '../model/plugin-protocol.js';
 import type { HostNet } from './host.js';
 import type { NetworkRecord, StateStore } from './state.js';
 import { staysOpen, type EndpointPlan, type OwnPortPlan, type ReadyPortPlan } from './endpoint-plan.js';

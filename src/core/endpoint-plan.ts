@@ -1,7 +1,12 @@
 import type { NetworkOptions } from '../model/options.js';
 import { vethNamesFor, type VethNames, type VethSpec } from '../net/links.js';
 import type { PortSpec, PortState } from '../ovs/vswitch.js';
-import type { CreateEndpointRequest, CreateEndpointResponse, JoinResponse, PortBinding } from '../plugin/protocol.js';
+import type {
+  CreateEndpointRequest,
+  CreateEndpointResponse,
+  JoinResponse,
+  PortBinding,
+} from '../model/plugin-protocol.js';
 import { ipv4Of } from './nat-view.js';
 import { portExternalIds } from './persist.js';
 import { heldPortNumbers, lowestFreePortNumber } from './port-numbers.js';

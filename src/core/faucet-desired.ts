@@ -15,10 +15,10 @@ import { OFPP_LOCAL } from '../faucet/types.js';
 import { SPARE_DESCRIPTION } from './faucet-plan.js';
 import { READY_DESCRIPTION, readyPortsOf } from './port-pool.js';
 import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
-import { ExtId } from './persist.js';
+import { ExtId, HostPortKind } from './persist.js';
 import { antispoofAclName, antispoofRules, type AclRule } from './antispoof.js';
 import { withVlanCapacity } from './vlan-capacity.js';
-import { parseManagedVlanName, parseSharedVlanName } from '../faucet/render.js';
+import { parseManagedVlanName, parseSharedVlanName } from '../faucet/entries.js';
 
 /**
  * FAUCET's view of dovesnap's state, as a pure function: one DP per named network, from the
@@ -138,15 +138,6 @@ export interface BridgePort {
   readonly ofport: number | undefined;
   readonly externalIds: Readonly<Record<string, string>>;
 }
-
-/** The OVSDB mark of the ports dovesnap puts on a bridge for the options and the mirror bridge. */
-export const HostPortKind = {
-  added: 'true',
-  copro: 'copro',
-  mirror: 'mirror',
-  stack: 'stack',
-  loopback: 'loopback',
-} as const;
 
 /** FAUCET's coprocessor VID base: a frame tagged with a port's number goes to that port. */
 export const COPRO_VLAN_VID_BASE = 0;

@@ -25,6 +25,7 @@ import {
 import { applyNftScript } from '../net/nft.js';
 import { hostListeners, type ListeningSocket } from '../net/listeners.js';
 import { deleteRoute, listIpv4Routes, replaceRoute, type RouteEntry } from '../net/routes.js';
+import { forcedDatapath, type Environment } from '../config/environment.js';
 
 /** The host operations the driver needs, as an interface so that unit tests can use a fake. */
 export interface HostNet {
@@ -88,8 +89,6 @@ export const realHostNet: HostNet = {
  * The kernel datapath needs the openvswitch module; where it is missing (containers, some
  * VMs) only the userspace "netdev" datapath works. DOVESNAP_DATAPATH overrides the guess.
  */
-export function detectDatapath(env: NodeJS.ProcessEnv = process.env): DatapathType {
-  const forced = env['DOVESNAP_DATAPATH'];
-  if (forced === 'netdev' || forced === 'system') return forced;
-  return fs.existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
+export function detectDatapath(env?: Environment): DatapathType {
+  return (forcedDatapath(env) ?? fs.existsSync('/sys/module/openvswitch')) ? 'system' : 'netdev';
 }

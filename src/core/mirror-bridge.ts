@@ -3,8 +3,7 @@ import { errorMessage } from '../util/errors.js';
 import { oneAtATime } from '../util/one-at-a-time.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
 import { replaceFlows as replaceFlowsWithOfctl } from '../ovs/ofctl.js';
-import { HostPortKind } from './faucet-desired.js';
-import { ExtId } from './persist.js';
+import { ExtId, HostPortKind } from './persist.js';
 import type { NetworkRecord, StateStore } from './state.js';
 
 /**

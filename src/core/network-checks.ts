@@ -1,7 +1,7 @@
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { formatDpid, Opt, type NetworkOptions, type OptionName } from '../model/options.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
-import type { CreateNetworkRequest, IpamData } from '../plugin/protocol.js';
+import type { CreateNetworkRequest, IpamData } from '../model/plugin-protocol.js';
 import type { FaucetView } from './faucet-api.js';
 import { ONE_WAY } from './faucet-desired.js';
 import type { HostNet } from './host.js';

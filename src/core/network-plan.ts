@@ -1,9 +1,8 @@
 import { isLocalFaucet } from '../config/settings.js';
 import { defaultBridgeName, type HostPortOption, type NetworkOptions } from '../model/options.js';
 import type { BridgeSpec, DatapathType, PortSpec } from '../ovs/vswitch.js';
-import type { CreateNetworkRequest } from '../plugin/protocol.js';
-import { HostPortKind } from './faucet-desired.js';
-import { bridgeExternalIds, ExtId } from './persist.js';
+import type { CreateNetworkRequest } from '../model/plugin-protocol.js';
+import { bridgeExternalIds, ExtId, HostPortKind } from './persist.js';
 import type { NetworkRecord } from './state.js';
 
 /**

@@ -2,7 +2,7 @@ import { endpointRecord, type NetworkRecord, type EndpointRecord } from './state
 import type { BridgeState, PortState } from '../ovs/vswitch.js';
 import { parseNetworkOptions } from '../model/options.js';
 import type { ComposeNetwork } from '../model/labels.js';
-import type { IpamData } from '../plugin/protocol.js';
+import type { IpamData } from '../model/plugin-protocol.js';
 import type { PublishedPort } from './state.js';
 
 /**
@@ -44,6 +44,15 @@ export const ExtId = {
   attachVlan: 'dovesnap-attach-vlan',
   /** On OVS bridges `dovesnap attach` created (an `ovs…` name): removed with their last port. */
   attachBridge: 'dovesnap-attach-bridge',
+} as const;
+
+/** The values of ExtId.hostPort: the ports dovesnap puts on a bridge for the options, the mirror bridge and stacking. */
+export const HostPortKind = {
+  added: 'true',
+  copro: 'copro',
+  mirror: 'mirror',
+  stack: 'stack',
+  loopback: 'loopback',
 } as const;
 
 export function bridgeExternalIds(n: NetworkRecord): Record<string, string> {

@@ -1,5 +1,5 @@
 import { DovesnapError, ErrorCode } from '../util/errors.js';
-import type { PortBinding } from '../plugin/protocol.js';
+import type { PortBinding } from '../model/plugin-protocol.js';
 import type { PublishedPort } from './state.js';
 import { listenerCovers, type ListeningSocket, type Protocol } from '../net/listeners.js';
 import { publishPaths, sameAddress, showHostAddress } from '../net/publish-paths.js';

@@ -22,8 +22,8 @@ import { ExtId } from './persist.js';
  * The order matters, and FAUCET's code sets it: an `opstatus_reconf: false` entry is programmed
  * only if FAUCET has already seen its port up when the entry appears (any later event is
  * ignored). So a ready port joins the bridge with both ends up, and its entry is written only
- * once the port has a number; the FAUCET view then checks the switch's flows before the port is
- * handed out (a port FAUCET did not program is removed and replaced).
+ * once the port has a number; ReadyFlowWatch (below) then checks the switch's flows before the
+ * port is handed out (a port FAUCET did not program is removed and replaced).
  *
  * Only a container whose entry is exactly the ready port's (the network's VLAN and default ACL)
  * may take one, under the same rule as a port opened at CreateEndpoint (core/early-open.ts).
@@ -119,10 +119,14 @@ export function readyShortfall(have: number, target: number): number {
   return have * 2 >= target ? 0 : target - have;
 }
 
-export interface PortPoolDeps {
+/** What the ready ports and the FAUCET path's port work act on: the switch, the host, the log. */
+export interface SwitchHostDeps {
   readonly vswitch: VSwitch;
   readonly host: HostNet;
   readonly logger: Logger;
+}
+
+export interface PortPoolDeps extends SwitchHostDeps {
   readonly random: (n: number) => Uint8Array;
   /** Most ready ports per network (DOVESNAP_READY_PORTS); 0: none. */
   readonly ceiling: number;
@@ -270,5 +274,101 @@ export class PortPool {
   /** Whether a ready-port link is one this process is making right now. */
   isBeingMade(hostIf: string): boolean {
     return this.making.has(hostIf);
+  }
+}
+
+/** How often, and how many times, the switch's flows are read for new ready ports. */
+const READY_CHECK_ATTEMPTS = 30;
+const READY_CHECK_MS = 1_000;
+
+export interface ReadyFlowWatchDeps extends SwitchHostDeps {
+  /** The network as it is now (undefined once removed). */
+  network(networkId: string): NetworkRecord | undefined;
+  /** The input ports the bridge has flows for (`ovs-ofctl dump-flows`). */
+  programmedPorts(bridge: string): Promise<Set<number>>;
+  /** Asks for a FAUCET render (a port FAUCET never programmed was removed). */
+  requestSync(reason: string): void;
+  /** Background work the owner waits for when it closes. */
+  track(work: Promise<void>): void;
+  sleep(ms: number): Promise<void>;
+  /** How often the flows are read (default 1 s), and how many times (default 30). */
+  readonly checkMs?: number;
+  readonly attempts?: number;
+}
+
+/**
+ * Ready ports are handed out only once the switch has their flows. FAUCET programs an
+ * `opstatus_reconf: false` entry only if it saw the port up before the entry appeared (see
+ * above); should the port's ADD have reached it late, the port is never programmed. A busy
+ * FAUCET can take several seconds after it confirmed a file to send the flows of a few hundred
+ * ports, so the switch is looked at for a while (in the background: the next sync need not
+ * wait) before a port counts as never programmed; such a port, if still not taken, is removed
+ * (its entry goes with the next render) and the pool makes another.
+ */
+export class ReadyFlowWatch {
+  /** Ready ports (by host end) whose flows the switch was seen to have under the confirmed configuration. */
+  private readonly programmed = new Set<string>();
+  /** Networks whose flows are being watched now. */
+  private readonly checking = new Set<string>();
+  private closing = false;
+
+  constructor(private readonly deps: ReadyFlowWatchDeps) {}
+
+  /** Whether the switch was seen to have this ready port's flows. */
+  has(hostIf: string): boolean {
+    return this.programmed.has(hostIf);
+  }
+
+  /**
+   * FAUCET confirmed a configuration with these ready entries (by network); `onBridge` are the
+   * names of every port on dovesnap's bridges (a port gone is forgotten).
+   */
+  check(entries: ReadonlyMap<string, readonly ReadyPort[]>, onBridge: ReadonlySet<string>): void {
+    for (const name of [...this.programmed]) if (!onBridge.has(name)) this.programmed.delete(name);
+    for (const [networkId, ready] of entries) {
+      const pending = ready.filter((r) => !this.programmed.has(r.hostIf));
+      if (pending.length === 0 || this.checking.has(networkId)) continue;
+      this.checking.add(networkId);
+      this.deps.track(this.watch(networkId, pending).finally(() => this.checking.delete(networkId)));
+    }
+  }
+
+  close(): void {
+    this.closing = true;
+  }
+
+  private async watch(networkId: string, ready: readonly ReadyPort[]): Promise<void> {
+    const { logger: log } = this.deps;
+    let pending = [...ready];
+    const attempts = this.deps.attempts ?? READY_CHECK_ATTEMPTS;
+    for (let attempt = 1; attempt <= attempts && pending.length > 0 && !this.closing; attempt++) {
+      if (attempt > 1) await this.deps.sleep(this.deps.checkMs ?? READY_CHECK_MS);
+      const n = this.deps.network(networkId);
+      if (n === undefined) return;
+      try {
+        const seen = await this.deps.programmedPorts(n.bridgeName);
+        const now = pending.filter((r) => seen.has(r.ofport));
+        for (const r of now) this.programmed.add(r.hostIf);
+        if (now.length > 0) log.info({ network: n.name, ports: now.length }, 'ready ports programmed');
+      } catch (err) {
+        log.debug({ bridge: n.bridgeName, err: errorMessage(err) }, 'could not read the flows of the ready ports');
+      }
+      pending = pending.filter((r) => !this.programmed.has(r.hostIf));
+    }
+    const n = this.deps.network(networkId);
+    if (pending.length === 0 || n === undefined || this.closing) return;
+    const stillReady = new Set(
+      readyPortsOf(networkId, (await this.deps.vswitch.getBridge(n.bridgeName))?.ports ?? []).map((r) => r.hostIf),
+    );
+    const gone = pending.filter((r) => stillReady.has(r.hostIf));
+    for (const r of gone) {
+      log.warn(
+        { network: n.name, port: r.hostIf, ofport: r.ofport },
+        'FAUCET did not program a ready port: removed, another replaces it',
+      );
+      await this.deps.vswitch.deletePort(n.bridgeName, r.hostIf).catch(() => undefined);
+      await this.deps.host.deleteLink(r.hostIf).catch(() => undefined);
+    }
+    if (gone.length > 0) this.deps.requestSync('ready ports FAUCET did not program removed');
   }
 }

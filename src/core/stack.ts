@@ -6,10 +6,9 @@ import { oneAtATime } from '../util/one-at-a-time.js';
 import type { StackingSettings } from '../config/settings.js';
 import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
 import { replaceFlows as replaceFlowsWithOfctl } from '../ovs/ofctl.js';
-import { HostPortKind } from './faucet-desired.js';
 import { linkable } from './mirror-bridge.js';
 import { STACK_LINK_OFPORT } from '../model/options.js';
-import { ExtId } from './persist.js';
+import { ExtId, HostPortKind } from './persist.js';
 import type { StateStore } from './state.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { DatapathType } from '../ovs/vswitch.js';
 import type { NetworkOptions } from '../model/options.js';
 import type { ComposeNetwork, ContainerNetworkLabels } from '../model/labels.js';
-import type { IpamData } from '../plugin/protocol.js';
+import type { IpamData } from '../model/plugin-protocol.js';
 
 /**
  * The daemon's in-memory model: a cache of what lives in OVSDB external_ids and in Docker,

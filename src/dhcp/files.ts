@@ -20,14 +20,6 @@ export const DHCP_FILE_KINDS: readonly DhcpFileKind[] = ['pid', 'report', 'log',
 
 export const ENDPOINT_ID = /^[0-9a-f]{64}$/;
 
-export const DEFAULT_DHCP_DIR = '/run/dovesnap/dhcp';
-
-/** The daemon's DHCP directory as the daemon reads it from its environment (settings.ts). */
-export function dhcpDirFrom(env: NodeJS.ProcessEnv = process.env): string {
-  const v = env['DOVESNAP_DHCP_DIR'];
-  return v === undefined || v.trim() === '' ? DEFAULT_DHCP_DIR : v.trim();
-}
-
 export function dhcpFile(dir: string, endpointId: string, kind: DhcpFileKind): string {
   return path.join(dir, `${endpointId}.${kind}`);
 }

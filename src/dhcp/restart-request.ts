@@ -1,6 +1,7 @@
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
-import { DHCP_FILE_KINDS, dhcpDirFrom, dhcpFile, ENDPOINT_ID, runningDhcpClient } from './files.js';
+import { dhcpDirFrom } from '../config/environment.js';
+import { DHCP_FILE_KINDS, dhcpFile, ENDPOINT_ID, runningDhcpClient } from './files.js';
 
 /**
  * For a process that is not the daemon (the lab, right after it renamed a container's

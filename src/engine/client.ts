@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { engineRequest, type EngineReply } from './request.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { dockerSocketPath } from '../config/environment.js';
 
 /**
  * The few Docker Engine API calls dovesnap needs, over the engine's unix socket with node's own
@@ -99,7 +100,7 @@ export interface Engine {
 
 export class DockerEngine implements Engine {
   constructor(
-    private readonly socketPath = '/var/run/docker.sock',
+    private readonly socketPath = dockerSocketPath(),
     private readonly timeoutMs = 10_000,
   ) {}
 

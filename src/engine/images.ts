@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { engineRequest } from './request.js';
+import { dockerSocketPath } from '../config/environment.js';
 
 /**
  * Docker Engine image calls for `dovesnap lab image`: inspect, list by label, remove, and import
@@ -80,7 +81,7 @@ export function importResult(body: string): string {
 
 export class DockerImages {
   constructor(
-    private readonly socketPath = process.env['DOVESNAP_DOCKER_SOCK'] ?? '/var/run/docker.sock',
+    private readonly socketPath = dockerSocketPath(),
     private readonly timeoutMs = 30_000,
   ) {}
 

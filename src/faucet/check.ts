@@ -9,14 +9,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { childEnvironment, faucetVenv, type Environment } from '../config/environment.js';
 
 /** Resolves to undefined if FAUCET would load `text`, else to FAUCET's message. */
 export type FaucetChecker = (text: string, configPath: string) => Promise<string | undefined>;
 
 /** Where the checker is: $FAUCET_VENV/bin (default /opt/dovesnap/venv/bin), else undefined. */
-export function findFaucetChecker(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const venv = env['FAUCET_VENV'] ?? '/opt/dovesnap/venv';
-  const path = join(venv, 'bin', 'check_faucet_config');
+export function findFaucetChecker(env?: Environment): string | undefined {
+  const path = join(faucetVenv(env), 'bin', 'check_faucet_config');
   return existsSync(path) ? path : undefined;
 }
 
@@ -55,7 +55,7 @@ export function faucetChecker(binary: string, timeoutMs = 60_000): FaucetChecker
         execFile(
           binary,
           [temp],
-          { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, PYTHONWARNINGS: 'ignore' } },
+          { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: childEnvironment({ PYTHONWARNINGS: 'ignore' }) },
           (err, stdout, stderr) => {
             if (err === null) return resolve(undefined);
             // A non-zero exit is FAUCET's verdict; anything else (not found, killed by the timeout) is ours.

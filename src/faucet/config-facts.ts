@@ -1,4 +1,4 @@
-import { faucetDocumentToJs, parseFaucetDocument } from './render.js';
+import { faucetDocumentToJs, parseFaucetDocument } from './yaml.js';
 import { ErrorCode, isDovesnapError } from '../util/errors.js';
 
 /**

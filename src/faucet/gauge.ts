@@ -3,15 +3,9 @@ import { readFile, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { writeFileAtomic } from './store.js';
-import {
-  PORT_STATS_INTERVAL_S,
-  TO_STRING_OPTIONS,
-  flowSeq,
-  gaugeConfig,
-  parseFaucetDocument,
-  yamlMap,
-  type GaugeConfigOptions,
-} from './render.js';
+import { flowSeq, yamlMap } from './entries.js';
+import { PORT_STATS_INTERVAL_S, gaugeConfig, type GaugeConfigOptions } from './initial-files.js';
+import { TO_STRING_OPTIONS, parseFaucetDocument } from './yaml.js';
 
 /**
  * gauge.yaml is the operator's, like faucet.yaml. dovesnap makes sure of three things in it, so

@@ -7,6 +7,9 @@
  * which runs on the rendered file as a whole.
  */
 
+/** How one write of faucet.yaml ended, as the daemon counts it (status/metrics.ts) and shows it (status/live.ts). */
+export type FaucetConfigOutcome = 'confirmed' | 'rejected' | 'timeout' | 'invalid' | 'failed';
+
 /** OpenFlow's LOCAL port: the bridge's own interface. FAUCET accepts it as a port number. */
 export const OFPP_LOCAL = 0xfffffffe;
 
@@ -50,7 +53,7 @@ export interface FaucetPortSpec {
    * dovesnap's own mark, never written to FAUCET: a capture port (label dovesnap.faucet.capture),
    * whose `mirror` lists every VLAN port of its DP. What it copies is the network's, not one
    * container's choice, so a port number in its list is not "mirrored" in the sense that keeps
-   * a number from being handed out (core/faucet-view.ts, mirroredIn).
+   * a number from being handed out (core/faucet-planner.ts, mirroredIn).
    */
   readonly capture?: true;
 }

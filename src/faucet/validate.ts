@@ -9,7 +9,7 @@
  * satisfied there become warnings), and ACL rule contents, meters and routers are not checked.
  */
 import { DovesnapError, ErrorCode } from '../util/errors.js';
-import { faucetDocumentToJs, parseFaucetDocument } from './render.js';
+import { faucetDocumentToJs, parseFaucetDocument } from './yaml.js';
 import { OFPP_LOCAL } from './types.js';
 
 export type ProblemSeverity = 'error' | 'warning';

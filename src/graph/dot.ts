@@ -1,4 +1,4 @@
-import type { ContainerStatus, HostStatus, NetworkStatus, NetworksStatus } from '../status/server.js';
+import type { ContainerStatus, HostStatus, NetworkStatus, NetworksStatus } from '../status/documents.js';
 import { parseNetworkOptions, STACK_LINK_OFPORT, type HostPortOption } from '../model/options.js';
 
 /**

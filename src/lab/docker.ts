@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { engineRequest } from '../engine/request.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { dockerSocketPath } from '../config/environment.js';
 
 /**
  * The Docker Engine API calls `dovesnap lab` makes: networks and containers it creates, finds
@@ -95,7 +96,7 @@ export interface ExecResult {
 const q = encodeURIComponent;
 
 export class LabDocker {
-  constructor(readonly socketPath = process.env['DOVESNAP_DOCKER_SOCK'] ?? '/var/run/docker.sock') {}
+  constructor(readonly socketPath = dockerSocketPath()) {}
 
   private async json<T>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<T | undefined> {
     const r = await engineRequest(this.socketPath, method, path, { json: body, accept: [404], timeoutMs });

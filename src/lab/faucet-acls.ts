@@ -24,10 +24,13 @@ import { Document, Scalar, YAMLSeq, type Node } from 'yaml';
 
 import { faucetChecker, findFaucetChecker, withoutKnownTypes, type FaucetChecker } from '../faucet/check.js';
 import { readFaucetConfigState, type FaucetConfigState } from '../faucet/metrics.js';
-import { faucetDocumentToJs, parseFaucetDocument, syncAclEntries, yamlMap } from '../faucet/render.js';
+import { yamlMap } from '../faucet/entries.js';
+import { syncAclEntries } from '../faucet/render.js';
+import { faucetDocumentToJs, parseFaucetDocument } from '../faucet/yaml.js';
 import { FaucetConfigStore, signalFromPidfile } from '../faucet/store.js';
 import { validateFaucetConfig, type ConfigProblem } from '../faucet/validate.js';
 import { faucetDirFor } from '../config/settings.js';
+import { faucetMetricsUrl, faucetPidfile, faucetTimeoutMs, type Environment } from '../config/environment.js';
 import { DovesnapError, ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import { withLockFile } from '../util/lock-file.js';
 import type { Logger } from '../util/log.js';
@@ -364,7 +367,7 @@ export interface LabAclOptions {
    * daemon drops a deleted network's DP from the file a moment after `docker network rm` returns.
    */
   readonly referenceWaitMs?: number;
-  readonly env?: NodeJS.ProcessEnv;
+  readonly env?: Environment;
   readonly logger?: Logger;
 }
 
@@ -378,31 +381,17 @@ export interface LabAclSettings {
 export const DEFAULT_FAUCET_PIDFILE = '/run/dovesnap/faucet.pid';
 export const DEFAULT_FAUCET_METRICS = 'http://127.0.0.1:9302/metrics';
 
-function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const v = env[name]?.trim();
-  return v === undefined || v === '' ? undefined : v;
-}
-
 /** Where faucet.yaml, FAUCET's pidfile and metrics are, from `opts` and the environment. */
 export function labAclSettings(opts: LabAclOptions = {}): LabAclSettings {
-  const env = opts.env ?? process.env;
-  const timeoutRaw = envValue(env, 'DOVESNAP_FAUCET_TIMEOUT_MS');
-  const fromEnv = timeoutRaw === undefined ? undefined : Number(timeoutRaw);
-  if (fromEnv !== undefined && !(Number.isInteger(fromEnv) && fromEnv >= 100)) {
-    throw new DovesnapError(
-      ErrorCode.BadOption,
-      `invalid value ${JSON.stringify(timeoutRaw)} for environment variable DOVESNAP_FAUCET_TIMEOUT_MS: expected milliseconds, at least 100`,
-    );
-  }
-  const metricsUrl =
-    opts.metricsUrl === null
-      ? undefined
-      : (opts.metricsUrl ?? envValue(env, 'DOVESNAP_FAUCET_METRICS') ?? DEFAULT_FAUCET_METRICS);
+  const env = opts.env;
+  // A bad timeout is reported before a bad metrics URL.
+  const timeoutMs = faucetTimeoutMs(env);
   return {
     configPath: opts.configPath ?? join(faucetDirFor(env), 'faucet.yaml'),
-    faucetPidfile: envValue(env, 'DOVESNAP_FAUCET_PIDFILE') ?? DEFAULT_FAUCET_PIDFILE,
-    metricsUrl,
-    confirmTimeoutMs: opts.confirmTimeoutMs ?? fromEnv ?? 30_000,
+    faucetPidfile: faucetPidfile(env) ?? DEFAULT_FAUCET_PIDFILE,
+    metricsUrl:
+      opts.metricsUrl === null ? undefined : (opts.metricsUrl ?? faucetMetricsUrl(env) ?? DEFAULT_FAUCET_METRICS),
+    confirmTimeoutMs: opts.confirmTimeoutMs ?? timeoutMs ?? 30_000,
   };
 }
 
@@ -480,7 +469,7 @@ async function syncOnce(
         ? undefined
         : (opts.check ??
           (() => {
-            const binary = findFaucetChecker(opts.env ?? process.env);
+            const binary = findFaucetChecker(opts.env);
             return binary === undefined ? undefined : faucetChecker(binary);
           })());
     const metricsUrl = settings.metricsUrl;

@@ -1,4 +1,4 @@
-import type { NetworksStatus } from '../status/server.js';
+import type { NetworksStatus } from '../status/documents.js';
 import type { LabStatus } from './status.js';
 
 /**

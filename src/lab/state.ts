@@ -2,6 +2,7 @@ import { open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { makePrivateDirAsync } from '../util/private-dir.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { labStateDir } from '../config/environment.js';
 
 /**
  * What a lab has made, kept beside Docker's labels: the state file is written after every
@@ -23,10 +24,6 @@ export interface LabState {
   readonly updated: string;
   readonly networks: Readonly<Record<string, LabObjectState>>;
   readonly nodes: Readonly<Record<string, LabObjectState>>;
-}
-
-export function labStateDir(): string {
-  return process.env['DOVESNAP_LAB_DIR'] ?? '/var/lib/dovesnap/lab';
 }
 
 function statePath(name: string): string {

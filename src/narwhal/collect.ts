@@ -1,5 +1,5 @@
 import type { NarwhalHost } from './host.js';
-import { deleteLink } from './link.js';
+import { deleteLink } from '../net/links.js';
 import { chainOwner, isDriverLinkName, ruleTagOwner, type ChainOwner } from './names.js';
 import { deleteChainScript } from './rules.js';
 
@@ -37,7 +37,7 @@ export async function collectLeftovers(host: NarwhalHost, known: Known): Promise
   if (known.driverLink !== undefined) {
     for (const name of (await host.linkNames('nw')).filter(isDriverLinkName)) {
       if (known.driverLink(name)) continue;
-      await deleteLink(host, name);
+      await deleteLink(name, host);
       links.push(name);
     }
   }

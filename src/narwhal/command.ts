@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { isValidInterfaceName, parseIntInRange } from '../model/options.js';
-import { randomMac } from '../net/links.js';
+import { deleteLink, randomMac, vethAddArgs } from '../net/links.js';
 import type { EngineContainer } from '../engine/client.js';
 import { parseLinkAddress } from './addresses.js';
 import { collectLeftovers } from './collect.js';
@@ -10,10 +10,9 @@ import {
   applyLinkFilters,
   configureContainerSide,
   configureHostSide,
-  deleteLink,
   ipv6ForwardingProblem,
   removeLinkFilters,
-  vethAddArgs,
+  routedVeth,
 } from './link.js';
 import { commandLinkName, isDriverLinkName } from './names.js';
 import { MIN_IPV6_MTU, MIN_MTU } from './options.js';
@@ -184,8 +183,8 @@ export async function runNarwhalCommand(
   try {
     // Both ends at once, the container's straight into its namespace: nothing of it is ever
     // on the host to be left behind, and an interface of that name there makes this fail whole.
-    await host.ip(vethAddArgs(link, spec.interface, pid));
-    rollback.push(`the link ${hostIf}`, () => deleteLink(host, hostIf));
+    await host.ip(vethAddArgs(routedVeth(link, spec.interface, pid)));
+    rollback.push(`the link ${hostIf}`, () => deleteLink(hostIf, host));
     rollback.push(`the filters of ${hostIf}`, () => removeLinkFilters(host, hostIf, true));
     // Filters before either end is up: the link carries nothing they have not seen.
     await applyLinkFilters(host, link, true);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { KeyedMutex } from '../util/mutex.js';
-import { randomMac } from '../net/links.js';
+import { deleteLink, randomMac, vethAddArgs } from '../net/links.js';
 import type {
   CreateEndpointRequest,
   CreateEndpointResponse,
@@ -13,8 +13,8 @@ import type {
   JoinResponse,
   NetworkDriver,
   NetworkRequest,
-} from '../plugin/protocol.js';
-import { portBindingsFrom } from '../plugin/protocol.js';
+} from '../model/plugin-protocol.js';
+import { portBindingsFrom } from '../model/plugin-protocol.js';
 import { stringOptions } from '../core/driver.js';
 import { cidrContains, parseCidr, type Cidr } from './addresses.js';
 import { collectLeftovers, type Collected } from './collect.js';
@@ -23,11 +23,10 @@ import {
   applyLinkFilters,
   configureContainerSide,
   configureHostSide,
-  deleteLink,
   ipv6ForwardingProblem,
   removeLinkFilters,
   settledPeer,
-  vethAddArgs,
+  routedVeth,
 } from './link.js';
 import { driverLinkNames, natChain, networkChain, networkLinkPrefix, networkRuleTag } from './names.js';
 import { MIN_IPV6_MTU, NarwhalOpt, parseNarwhalOptions } from './options.js';
@@ -314,7 +313,7 @@ export class NarwhalDriver implements NetworkDriver {
     await this.lock.run(`net:${n.id}`, async () => {
       this.creating.add(names.host);
       try {
-        await host.ip(vethAddArgs(link, names.container));
+        await host.ip(vethAddArgs(routedVeth(link, names.container)));
         // ARP off on the container end too, before Docker moves it: the flag moves with it.
         await host.ip(['link', 'set', 'dev', names.container, 'arp', 'off']);
         await applyLinkFilters(host, link, false);
@@ -360,7 +359,7 @@ export class NarwhalDriver implements NetworkDriver {
   private async removeEndpointObjects(e: NarwhalEndpointRecord): Promise<void> {
     this.stopWatch(e.id);
     await removeLinkFilters(this.deps.host, e.hostIf, false);
-    await deleteLink(this.deps.host, e.hostIf);
+    await deleteLink(e.hostIf, this.deps.host);
     await this.deps.store.removeEndpoint(e.id);
   }
 

@@ -1,3 +1,4 @@
+import { settledPeerInNetns, type LinkInfo, type VethAdd } from '../net/links.js';
 import type { NarwhalHost } from './host.js';
 import { ingressChain, linkForwardChain } from './names.js';
 import {
@@ -33,26 +34,16 @@ export function ipv6ForwardingProblem(host: NarwhalHost): string | undefined {
   return 'this kernel has no per-interface IPv6 forwarding (force_forwarding, Linux 6.17) and net.ipv6.conf.all.forwarding is 0: IPv6 will not be routed to or from other interfaces until you set it to 1';
 }
 
-/** The veth pair, both ends with their MACs (and MTU); the container end goes into `peerNetns` (a PID) if given. */
-export function vethAddArgs(link: RoutedLink, containerIf: string, peerNetns?: number): string[] {
-  const mtu = link.mtu === undefined ? [] : ['mtu', String(link.mtu)];
-  return [
-    'link',
-    'add',
-    link.hostIf,
-    'address',
-    link.hostMac,
-    ...mtu,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    containerIf,
-    'address',
-    link.containerMac,
-    ...mtu,
-    ...(peerNetns === undefined ? [] : ['netns', String(peerNetns)]),
-  ];
+/** The veth pair, both ends with their MACs (and MTU); the container end goes into `peerNetnsPid`'s namespace if given. */
+export function routedVeth(link: RoutedLink, containerIf: string, peerNetnsPid?: number): VethAdd {
+  return {
+    host: link.hostIf,
+    hostMac: link.hostMac,
+    peer: containerIf,
+    peerMac: link.containerMac,
+    mtu: link.mtu,
+    peerNetnsPid,
+  };
 }
 
 export async function configureHostSide(host: NarwhalHost, link: RoutedLink): Promise<void> {
@@ -117,47 +108,18 @@ export async function removeLinkFilters(host: NarwhalHost, ifname: string, perLi
   await host.deleteDockerUserRules(linkDockerUserRules(ifname));
 }
 
-/** Deletes the link (both ends go) if it exists. */
-export async function deleteLink(host: NarwhalHost, ifname: string): Promise<void> {
-  if (!host.linkExists(ifname)) return;
-  await host.ip(['link', 'del', 'dev', ifname]).catch((err: unknown) => {
-    if (host.linkExists(ifname)) throw err;
-  });
-}
-
-export interface PeerInside {
-  readonly ifname: string;
-  readonly up: boolean;
-}
-
-function linksOf(json: string): { ifindex?: number; ifname?: string; link_index?: number; flags?: string[] }[] {
-  return json.trim() === ''
-    ? []
-    : (JSON.parse(json) as { ifindex?: number; ifname?: string; link_index?: number; flags?: string[] }[]);
-}
-
 /**
- * The container end of `hostIf` inside `netns`, found by the host end's peer index, once Docker
- * has finished placing it: renamed from `tempName` and up (libnetwork brings it up last).
- * Undefined while Docker is still at it; `why` says what was seen.
+ * The container end of `hostIf` inside `netns`, once Docker has finished placing it: renamed
+ * from `tempName` and up (libnetwork brings it up last). Undefined while Docker is still at it;
+ * `why` says what was seen.
  */
-export async function settledPeer(
+export function settledPeer(
   host: NarwhalHost,
   hostIf: string,
   tempName: string,
   netns: string,
-  why: (s: string) => void = () => undefined,
-): Promise<PeerInside | undefined> {
-  if (!host.linkExists(hostIf)) return void why(`${hostIf} does not exist`);
-  const peerIndex = linksOf(await host.ip(['-json', 'link', 'show', 'dev', hostIf]))[0]?.link_index;
-  if (peerIndex === undefined) return void why(`the peer of ${hostIf} is still on the host`);
-  const all = linksOf(await host.ip(['-json', 'link', 'show'], netns));
-  const inside = all.find((l) => l.ifindex === peerIndex);
-  const seen = all
-    .map((l) => `${l.ifname ?? '?'}#${l.ifindex ?? '?'}${l.flags?.includes('UP') === true ? ' up' : ''}`)
-    .join(', ');
-  if (inside?.ifname === undefined || inside.ifname === tempName)
-    return void why(`no settled interface #${peerIndex} in ${netns} (${seen})`);
-  const up = inside.flags?.includes('UP') === true;
-  return up ? { ifname: inside.ifname, up } : void why(`${inside.ifname} is not up yet in ${netns}`);
+  why?: (s: string) => void,
+): Promise<LinkInfo | undefined> {
+  const settled = (inside: LinkInfo): boolean => inside.ifname !== tempName && inside.up;
+  return settledPeerInNetns(hostIf, netns, { host, settled, ...(why === undefined ? {} : { why }) });
 }

@@ -169,7 +169,3 @@ function isEndpointRecord(v: unknown): v is NarwhalEndpointRecord {
     optStr(v['sandboxKey'])
   );
 }
-
-export function narwhalStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env['DOVESNAP_NARWHAL_DIR'] ?? '/var/lib/dovesnap/narwhal';
-}

@@ -96,9 +96,54 @@ export async function getLink(name: string, netns?: string): Promise<LinkInfo | 
   }
 }
 
+/**
+ * `ip` on the host, or inside a network namespace given by path (`/proc/PID/ns/net`, Docker's
+ * SandboxKey); resolves to its standard output. Narwhal passes its own (traced, faked in tests).
+ */
+export type IpRunner = (args: readonly string[], netns?: string) => Promise<string>;
+
+export const runIp: IpRunner = async (args, netns) => {
+  const [cmd, full] = ipArgs(netns, args);
+  return (await runCommand(cmd, full)).stdout;
+};
+
+/** A veth pair as `ip link add` makes it: every veth dovesnap, attach and narwhal create. */
+export interface VethAdd {
+  readonly host: string;
+  readonly peer: string;
+  /** Unset: the kernel picks a random MAC. */
+  readonly hostMac?: string | undefined;
+  readonly peerMac?: string | undefined;
+  /** Both ends. */
+  readonly mtu?: number | undefined;
+  /** The peer is made straight inside this process's network namespace (under `peer`). */
+  readonly peerNetnsPid?: number | undefined;
+}
+
+export function vethAddArgs(v: VethAdd): string[] {
+  const mtu = v.mtu === undefined ? [] : ['mtu', String(v.mtu)];
+  const mac = (m: string | undefined): string[] => (m === undefined ? [] : ['address', m]);
+  return [
+    'link',
+    'add',
+    v.host,
+    ...mac(v.hostMac),
+    ...mtu,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    v.peer,
+    ...mac(v.peerMac),
+    ...mtu,
+    ...(v.peerNetnsPid === undefined ? [] : ['netns', String(v.peerNetnsPid)]),
+  ];
+}
+
 export interface VethSpec {
   readonly names: VethNames;
-  readonly containerMac: string;
+  /** Unset: the kernel picks one (`dovesnap attach`, as pipework). */
+  readonly containerMac?: string | undefined;
   readonly mtu: number | undefined;
   /**
    * On OVS's userspace datapath the kernel never fills in checksums that a veth left to
@@ -111,6 +156,11 @@ export interface VethSpec {
    * keep it out of the host's stack too, so that it sends nothing of its own.
    */
   readonly quietContainerEnd?: boolean;
+  /**
+   * Leave the host end in the host's stack as the kernel made it (`dovesnap attach`, whose host
+   * ends are pipework's); by default it is a switch port and kept out (see keepOutOfHostStack).
+   */
+  readonly hostEndInHostStack?: boolean;
 }
 
 /**
@@ -119,29 +169,39 @@ export interface VethSpec {
  */
 export async function createVeth(spec: VethSpec): Promise<void> {
   const { host, container } = spec.names;
-  const mtu = spec.mtu === undefined ? [] : ['mtu', String(spec.mtu)];
-  await runCommand('ip', [
-    'link',
-    'add',
-    host,
-    ...mtu,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    container,
-    'address',
-    spec.containerMac,
-    ...mtu,
-  ]);
+  await runIp(vethAddArgs({ host, peer: container, peerMac: spec.containerMac, mtu: spec.mtu }));
   try {
-    await keepOutOfHostStack(host);
+    if (spec.hostEndInHostStack !== true) await keepOutOfHostStack(host);
     if (spec.quietContainerEnd === true) await keepOutOfHostStack(container);
     if (spec.disableContainerTxOffload) await runCommand('ethtool', ['-K', container, 'tx', 'off']);
   } catch (err) {
     await deleteLink(host).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Moves a host link into the network namespace of process `pid` and names it `name` there. A
+ * link that cannot be named is moved back out under its old name: it ends where it was or
+ * where it was asked to be, never half-way (left behind under a name nobody records).
+ */
+export async function moveLinkInto(link: string, pid: number, name: string, ip: IpRunner = runIp): Promise<void> {
+  await ip(['link', 'set', 'dev', link, 'netns', String(pid)]);
+  if (name === link) return;
+  const netns = `/proc/${pid}/ns/net`;
+  try {
+    await ip(['link', 'set', 'dev', link, 'name', name], netns);
+  } catch (err) {
+    await ip(['link', 'set', 'dev', link, 'netns', '1'], netns).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Moves a link out of a namespace back to the host under `hostName` (down first: a link is renamed only while down). */
+export async function moveLinkHome(netns: string, name: string, hostName: string, ip: IpRunner = runIp): Promise<void> {
+  await ip(['link', 'set', 'dev', name, 'down'], netns);
+  if (hostName !== name) await ip(['link', 'set', 'dev', name, 'name', hostName], netns);
+  await ip(['link', 'set', 'dev', hostName, 'netns', '1'], netns);
 }
 
 /**
@@ -195,14 +255,22 @@ export async function setLinkDown(name: string): Promise<void> {
   await runCommand('ip', ['link', 'set', 'dev', name, 'down']);
 }
 
+/** What deleteLink needs of a host: the real one, or narwhal's (traced, faked in its tests). */
+export interface LinkHost {
+  readonly ip: IpRunner;
+  linkExists(name: string): boolean;
+}
+
+const realLinkHost: LinkHost = { ip: runIp, linkExists: (name) => hostLinkExists(name) };
+
 /** Deleting either end of a veth removes both. Succeeds if the link is already gone. */
-export async function deleteLink(name: string): Promise<void> {
-  if (!hostLinkExists(name)) return;
+export async function deleteLink(name: string, host: LinkHost = realLinkHost): Promise<void> {
+  if (!host.linkExists(name)) return;
   try {
-    await runCommand('ip', ['link', 'del', 'dev', name]);
+    await host.ip(['link', 'del', 'dev', name]);
   } catch (err) {
     // Deleting one end of a veth removes the other: a concurrent delete is not a failure.
-    if (!hostLinkExists(name)) return;
+    if (!host.linkExists(name)) return;
     throw err;
   }
 }
@@ -220,16 +288,39 @@ export async function setPeerMacInNetns(hostIf: string, netns: string, mac: stri
   return inside.ifname;
 }
 
+export interface SettledPeerOptions {
+  /** Default the real host; narwhal passes its own. */
+  readonly host?: LinkHost;
+  /** When Docker is done with the link inside (default peerSettled: renamed from our names, and up). */
+  readonly settled?: (inside: LinkInfo) => boolean;
+  /** Told what was seen while it is not (yet) settled, for error messages. */
+  readonly why?: (seen: string) => void;
+}
+
 /**
- * The container end of a veth inside the container's namespace, once Docker has finished
- * putting it there: moved, renamed from our `dsc…` name to its own (eth0, …) and brought up.
- * Undefined while Docker is still at it (or if it never will be).
+ * The container end of a veth inside the container's namespace, found by the host end's peer
+ * index, once Docker has finished putting it there: moved, renamed from our name to its own
+ * (eth0, …) and brought up. Undefined while Docker is still at it (or if it never will be).
  */
-export async function settledPeerInNetns(hostIf: string, netns: string): Promise<LinkInfo | undefined> {
-  const host = await getLink(hostIf);
-  if (host?.linkIndex === undefined) return undefined;
-  const inside = (await listLinks(netns)).find((l) => l.ifindex === host.linkIndex);
-  return inside !== undefined && peerSettled(inside) ? inside : undefined;
+export async function settledPeerInNetns(
+  hostIf: string,
+  netns: string,
+  opts: SettledPeerOptions = {},
+): Promise<LinkInfo | undefined> {
+  const { host = realLinkHost, settled = peerSettled, why = () => undefined } = opts;
+  if (!host.linkExists(hostIf)) return void why(`${hostIf} does not exist`);
+  const shown = await host.ip(['-json', 'link', 'show', 'dev', hostIf]).catch((err: unknown) => {
+    // Gone between the check and the command.
+    if (!host.linkExists(hostIf)) return '';
+    throw err;
+  });
+  const peerIndex = parseLinks(shown)[0]?.linkIndex;
+  if (peerIndex === undefined) return void why(`the peer of ${hostIf} is still on the host`);
+  const all = parseLinks(await host.ip(['-json', 'link', 'show'], netns));
+  const inside = all.find((l) => l.ifindex === peerIndex);
+  if (inside !== undefined && settled(inside)) return inside;
+  const seen = all.map((l) => `${l.ifname}#${l.ifindex}${l.up ? ' up' : ''}`).join(', ');
+  return void why(`no settled (renamed and up) interface #${peerIndex} in ${netns} (${seen})`);
 }
 
 /**

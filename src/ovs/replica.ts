@@ -27,12 +27,12 @@ import {
   type WireRow,
 } from './protocol.js';
 import type { Logger } from '../util/log.js';
-import type { BridgeState, PortState } from './vswitch.js';
+import type { BridgeState, PortState } from './bridge-state.js';
 
 export const REPLICA_COLUMNS = {
   Open_vSwitch: ['bridges'],
   Bridge: ['name', 'datapath_type', 'fail_mode', 'protocols', 'other_config', 'external_ids', 'controller', 'ports'],
-  Port: ['name', 'interfaces', 'external_ids'],
+  Port: ['name', 'interfaces', 'tag', 'external_ids'],
   Interface: ['name', 'type', 'ofport', 'ofport_request', 'mtu_request', 'error', 'external_ids'],
   Controller: ['target'],
 } as const;
@@ -56,6 +56,8 @@ export interface PortRow {
   readonly uuid: string;
   readonly name: string;
   readonly interfaceUuids: readonly string[];
+  /** The access VLAN (OVS's own VLANs, on a bridge not run by FAUCET). */
+  readonly tag: number | undefined;
   readonly externalIds: Readonly<Record<string, string>>;
 }
 export interface InterfaceRow {
@@ -96,6 +98,7 @@ function portRow(uuid: string, row: WireRow): PortRow {
     uuid,
     name: decodeString(row['name']),
     interfaceUuids: decodeUuidSet(row['interfaces']),
+    tag: decodeOptionalInteger(row['tag']),
     externalIds: decodeStringMap(row['external_ids']),
   };
 }

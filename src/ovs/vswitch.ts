@@ -48,7 +48,10 @@ import {
 } from './replica.js';
 import { ReconnectingOvsdb, type HealthListener, type OvsdbHealth, type ReconnectOptions } from './session.js';
 
+import type { BridgeState } from './bridge-state.js';
+
 export { usableOfport } from './replica.js';
+export type { BridgeState, PortState } from './bridge-state.js';
 export type { OvsdbHealth } from './session.js';
 
 export type DatapathType = 'system' | 'netdev';
@@ -57,12 +60,17 @@ export type FailMode = 'secure' | 'standalone';
 export interface BridgeSpec {
   readonly name: string;
   readonly datapathType: DatapathType;
-  /** Written as other_config:datapath-id, 16 lower-case hex digits. */
-  readonly dpid: bigint;
+  /**
+   * Written as other_config:datapath-id, 16 lower-case hex digits. Unset (with no controllers,
+   * no fail mode and `protocols: []`): a bridge as `ovs-vsctl add-br` makes it, whose datapath
+   * ID ovs-vswitchd derives from a MAC (`dovesnap attach`'s `ovs…` bridges).
+   */
+  readonly dpid?: bigint;
   /** Controller rows with these targets, e.g. 'tcp:127.0.0.1:6653'. */
   readonly controllers: readonly string[];
-  readonly failMode: FailMode;
-  /** Default ['OpenFlow13'] (FAUCET speaks OF1.3). */
+  /** Unset: none written (Open vSwitch then behaves as standalone). */
+  readonly failMode?: FailMode;
+  /** Default ['OpenFlow13'] (FAUCET speaks OF1.3); [] writes none (Open vSwitch's default versions). */
   readonly protocols?: readonly string[];
   /** mtu_request on the bridge's internal interface. */
   readonly mtu?: number;
@@ -78,35 +86,12 @@ export interface PortSpec {
   readonly type?: '' | 'internal' | 'patch';
   readonly ofportRequest?: number;
   readonly mtu?: number;
+  /** The port's access VLAN (`ovs-vsctl add-port … tag=N`): OVS's own VLANs, on a bridge FAUCET does not run. */
+  readonly tag?: number;
   /** e.g. the patch peer. */
   readonly options?: Readonly<Record<string, string>>;
   /** Written on the Port row AND the Interface row. */
   readonly externalIds: Readonly<Record<string, string>>;
-}
-
-export interface PortState {
-  readonly name: string;
-  readonly uuid: string;
-  /** Undefined while unassigned or -1. */
-  readonly ofport: number | undefined;
-  readonly ofportRequest: number | undefined;
-  readonly type: string;
-  readonly error: string | undefined;
-  readonly externalIds: Readonly<Record<string, string>>;
-}
-
-export interface BridgeState {
-  readonly name: string;
-  readonly uuid: string;
-  readonly datapathType: string;
-  /** other_config:datapath-id as we wrote it. */
-  readonly dpid: string | undefined;
-  /** Sorted. */
-  readonly controllers: readonly string[];
-  readonly failMode: string | undefined;
-  readonly externalIds: Readonly<Record<string, string>>;
-  /** Sorted by name; excludes the bridge's own internal port. */
-  readonly ports: readonly PortState[];
 }
 
 export interface VSwitch {
@@ -120,7 +105,7 @@ export interface VSwitch {
   ensureBridge(spec: BridgeSpec): Promise<void>;
   /** Deletes the bridge and its ports/controllers. Succeeds if already gone. */
   deleteBridge(name: string): Promise<void>;
-  /** Idempotent: adds the port, or repairs external_ids/ofport_request/mtu of an existing one of that name on that bridge. */
+  /** Idempotent: adds the port, or repairs external_ids/ofport_request/mtu/tag of an existing one of that name on that bridge. */
   addPort(spec: PortSpec): Promise<void>;
   /** Removes the port from the bridge. Succeeds if already gone. */
   deletePort(bridge: string, name: string): Promise<void>;
@@ -167,9 +152,12 @@ function controllerRow(target: string): { target: string; max_backoff: number } 
  * ovs-vswitchd accepts other_config:datapath-id only as exactly 16 hex digits and ignores
  * zero (it then derives a dpid from a MAC address), so both are checked here.
  */
-/** The datapath ID, and `hwaddr` (the LOCAL interface's MAC) when the spec sets one. */
-function bridgeOtherConfig(spec: BridgeSpec, dpid: string): Record<string, string> {
-  return spec.localMac === undefined ? { 'datapath-id': dpid } : { 'datapath-id': dpid, hwaddr: spec.localMac };
+/** The datapath ID and `hwaddr` (the LOCAL interface's MAC), each where the spec sets one. */
+function bridgeOtherConfig(spec: BridgeSpec, dpid: string | undefined): Record<string, string> {
+  return {
+    ...(dpid === undefined ? {} : { 'datapath-id': dpid }),
+    ...(spec.localMac === undefined ? {} : { hwaddr: spec.localMac }),
+  };
 }
 
 export function formatDatapathId(dpid: bigint): string {
@@ -338,7 +326,7 @@ export class OvsdbVSwitch implements VSwitch {
    * the bridge and has nothing left to do.
    */
   ensureBridge(spec: BridgeSpec): Promise<void> {
-    const dpid = formatDatapathId(spec.dpid);
+    const dpid = spec.dpid === undefined ? undefined : formatDatapathId(spec.dpid);
     return this.write(`ensureBridge ${spec.name}`, (client) => {
       const existing = this.replica.bridge(spec.name);
       if (existing === undefined) return this.createBridge(client, spec, dpid);
@@ -514,7 +502,7 @@ export class OvsdbVSwitch implements VSwitch {
     return isDovesnapError(err, ErrorCode.Disposed) && !client.isOpen && !this.session.isClosed;
   }
 
-  private async createBridge(client: OvsdbClient, spec: BridgeSpec, dpid: string): Promise<void> {
+  private async createBridge(client: OvsdbClient, spec: BridgeSpec, dpid: string | undefined): Promise<void> {
     const rootMissing = (): DovesnapError =>
       new DovesnapError(
         ErrorCode.Ovsdb,
@@ -533,7 +521,7 @@ export class OvsdbVSwitch implements VSwitch {
         {
           name: spec.name,
           datapath_type: spec.datapathType,
-          fail_mode: spec.failMode,
+          fail_mode: optional(spec.failMode),
           protocols: setOf(spec.protocols ?? DEFAULT_PROTOCOLS),
           other_config: mapOf(bridgeOtherConfig(spec, dpid)),
           external_ids: mapOf(nonEmpty(spec.externalIds)),
@@ -553,7 +541,7 @@ export class OvsdbVSwitch implements VSwitch {
   private async repairBridge(
     client: OvsdbClient,
     spec: BridgeSpec,
-    dpid: string,
+    dpid: string | undefined,
     bridge: BridgeRow,
     iface: InterfaceRow | undefined,
   ): Promise<void> {
@@ -561,7 +549,7 @@ export class OvsdbVSwitch implements VSwitch {
     const mutations: Mutation[] = [];
     const ops: Operation[] = [];
 
-    if (bridge.failMode !== spec.failMode) changes['fail_mode'] = spec.failMode;
+    if (spec.failMode !== undefined && bridge.failMode !== spec.failMode) changes['fail_mode'] = spec.failMode;
     const protocols = spec.protocols ?? DEFAULT_PROTOCOLS;
     if (!sameMembers(bridge.protocols, protocols)) changes['protocols'] = setOf(protocols);
     const otherConfig = bridgeOtherConfig(spec, dpid);
@@ -630,7 +618,11 @@ export class OvsdbVSwitch implements VSwitch {
       Op.wait('Port', [eq('name', spec.name)], ['name'], '==', []),
       Op.wait('Bridge', byUuid(bridgeUuid), ['name'], '==', [{ name: spec.bridge }]),
       Op.insert('Interface', iface, 'iface'),
-      Op.insert('Port', { name: spec.name, interfaces: namedUuid('iface'), external_ids: externalIds }, 'port'),
+      Op.insert(
+        'Port',
+        { name: spec.name, interfaces: namedUuid('iface'), tag: optional(spec.tag), external_ids: externalIds },
+        'port',
+      ),
       Op.mutate('Bridge', byUuid(bridgeUuid), [['ports', 'insert', setOf([namedUuid('port')])]]),
     ]);
   }
@@ -642,6 +634,8 @@ export class OvsdbVSwitch implements VSwitch {
     iface: InterfaceRow | undefined,
   ): Promise<void> {
     const ops: Operation[] = [];
+    if (spec.tag !== undefined && port.tag !== spec.tag)
+      ops.push(Op.update('Port', byUuid(port.uuid), { tag: spec.tag }));
     if (mergeChanges(port.externalIds, spec.externalIds)) {
       ops.push(Op.mutate('Port', byUuid(port.uuid), mergeMutations('external_ids', spec.externalIds)));
     }

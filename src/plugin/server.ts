@@ -3,7 +3,7 @@ import path from 'node:path';
 import { HttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
-import { decode, type NetworkDriver } from './protocol.js';
+import { decode, type NetworkDriver } from '../model/plugin-protocol.js';
 import { makePrivateDirAsync } from '../util/private-dir.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { FaucetLoadStatus } from './live.js';
-import type { FaucetConfigOutcome } from './metrics.js';
+import type { FaucetConfigOutcome } from '../faucet/types.js';
 
 /** Remembers what FAUCET made of dovesnap's last configuration write, for the live view. */
 export class FaucetLoadTracker {

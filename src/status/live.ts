@@ -5,8 +5,8 @@
  * port's counters every few seconds. Nothing is computed while no page is open.
  */
 import { createHash } from 'node:crypto';
-import type { FaucetConfigOutcome } from './metrics.js';
-import type { HostStatus, NetworksStatus } from './server.js';
+import type { FaucetConfigOutcome } from '../faucet/types.js';
+import type { HostStatus, NetworksStatus } from './documents.js';
 import { toDot } from '../graph/dot.js';
 import { errorMessage } from '../util/errors.js';
 

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StateStore } from '../core/state.js';
+import type { FaucetConfigOutcome } from '../faucet/types.js';
 import { PORT_INFO_LABELS, portInfo, type LeasedAddress } from './port-info.js';
 
 /**
@@ -7,8 +8,6 @@ import { PORT_INFO_LABELS, portInfo, type LeasedAddress } from './port-info.js';
  * `dovesnap_…`. The modules that do the work report through the small observer functions
  * here; only this file knows prom-client.
  */
-
-export type FaucetConfigOutcome = 'confirmed' | 'rejected' | 'timeout' | 'invalid' | 'failed';
 
 export interface DaemonMetrics {
   readonly registry: Registry;

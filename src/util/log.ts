@@ -4,9 +4,9 @@ export type { Logger };
 
 /**
  * The daemon logs JSON lines to stdout; `make up` and the systemd unit send stdout to the one
- * documented log place. Level from DOVESNAP_LOG_LEVEL (default info).
+ * documented log place. The level is the caller's (config/environment.ts logLevel).
  */
-export function createLogger(name: string, level = process.env['DOVESNAP_LOG_LEVEL'] ?? 'info'): Logger {
+export function createLogger(name: string, level: string): Logger {
   return pino({ name, level, base: { pid: process.pid } });
 }
 

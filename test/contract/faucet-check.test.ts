@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 
-import { gaugeConfig, initialFaucetConfig, renderFaucetConfig } from '../../src/faucet/render.js';
+import { gaugeConfig, initialFaucetConfig } from '../../src/faucet/initial-files.js';
+import { renderFaucetConfig } from '../../src/faucet/render.js';
 import type { FaucetDpSpec } from '../../src/faucet/types.js';
 import { validateFaucetConfig } from '../../src/faucet/validate.js';
 import { readFaucetConfigFacts } from '../../src/faucet/config-facts.js';

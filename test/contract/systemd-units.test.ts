@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { daemonEnvironment, MAKE_UP_DAEMON_ENV } from '../../src/config/daemon-env.js';
 
 /**
  * The shipped systemd units keep their least-privilege settings (docs/security.md): systemd's
@@ -45,14 +46,47 @@ describe('systemd units (systemd-analyze, offline)', () => {
   }
 });
 
+/** NAME=VALUE of a unit's Environment= lines, in order. */
+function unitEnvironment(unit: string): string[] {
+  return [...unit.matchAll(/^Environment=(\S+=\S*)$/gm)].map((m) => m[1] ?? '');
+}
+
+/** Variables of scripts/lib.sh, as bash sets them. */
+function libShValues(names: readonly string[]): Promise<string[]> {
+  const lib = fileURLToPath(new URL('../../../scripts/lib.sh', import.meta.url));
+  const script = `source "$1"; shift; for n in "$@"; do printf '%s\\n' "\${!n}"; done`;
+  return new Promise((resolve, reject) => {
+    execFile('bash', ['-c', script, 'lib', lib, ...names], { encoding: 'utf8', env: {} }, (err, stdout) =>
+      err === null ? resolve(stdout.split('\n').slice(0, names.length)) : reject(err),
+    );
+  });
+}
+
 describe('the daemon under systemd and under make up', () => {
-  it('gets the same memory settings (MALLOC_ARENA_MAX, docs/benchmarks.md)', async () => {
+  it("dovesnap.service sets what make up does (dovesnap settings --env), but systemd's own PATH, HOME and LANG", async () => {
     const { readFile } = await import('node:fs/promises');
     const unit = await readFile(`${UNITS}dovesnap.service`, 'utf8');
-    const up = await readFile(fileURLToPath(new URL('../../../scripts/up.sh', import.meta.url)), 'utf8');
-    const inUnit = /^Environment=MALLOC_ARENA_MAX=(\S+)$/m.exec(unit)?.[1];
-    const inUp = /^\s*\[MALLOC_ARENA_MAX\]="([^"]*)"$/m.exec(up)?.[1];
-    assert.equal(inUnit, '2', 'dovesnap.service sets MALLOC_ARENA_MAX=2');
-    assert.equal(inUp, inUnit, "scripts/up.sh's daemon_env sets the same");
+    const fromMakeUp = daemonEnvironment({}).filter((line) => !/^(PATH|HOME|LANG)=/.test(line));
+    assert.deepEqual([...unitEnvironment(unit)].sort(), fromMakeUp);
+    assert.ok(fromMakeUp.includes('MALLOC_ARENA_MAX=2'), 'fewer malloc arenas (docs/benchmarks.md)');
+  });
+
+  it("starts FAUCET and Gauge where the daemon's environment says they are (scripts/lib.sh)", async () => {
+    const [faucetOf, gaugeOf, metrics, faucetPid, gaugePid, status] = await libShValues([
+      'FAUCET_OF_PORT',
+      'GAUGE_OF_PORT',
+      'FAUCET_METRICS_URL',
+      'FAUCET_PIDFILE',
+      'GAUGE_PIDFILE',
+      'DOVESNAP_STATUS_ADDR',
+    ]);
+    assert.equal(
+      MAKE_UP_DAEMON_ENV['DOVESNAP_DEFAULT_CONTROLLERS'],
+      `tcp:127.0.0.1:${faucetOf},tcp:127.0.0.1:${gaugeOf}`,
+    );
+    assert.equal(MAKE_UP_DAEMON_ENV['DOVESNAP_FAUCET_METRICS'], metrics);
+    assert.equal(MAKE_UP_DAEMON_ENV['DOVESNAP_FAUCET_PIDFILE'], faucetPid);
+    assert.equal(MAKE_UP_DAEMON_ENV['DOVESNAP_GAUGE_PIDFILE'], gaugePid);
+    assert.equal(MAKE_UP_DAEMON_ENV['DOVESNAP_STATUS_ADDR'], status);
   });
 });

@@ -224,6 +224,26 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       );
     });
 
+    it('ensureBridge with no datapath ID, fail mode, controllers or protocols makes what `ovs-vsctl add-br` makes, and leaves it so', async () => {
+      const plain = {
+        name: 'ovs-a',
+        datapathType: 'netdev',
+        controllers: [],
+        protocols: [],
+        externalIds: { a: 'b' },
+      } as const;
+      await h.vs.ensureBridge(plain);
+      const bridge = await h.vs.getBridge('ovs-a');
+      assert.ok(bridge);
+      assert.deepEqual(
+        { dpid: bridge.dpid, failMode: bridge.failMode, controllers: bridge.controllers, ids: bridge.externalIds },
+        { dpid: undefined, failMode: undefined, controllers: [], ids: { a: 'b' } },
+      );
+      // A re-run repairs nothing it has no opinion on.
+      await h.vs.ensureBridge(plain);
+      assert.deepEqual(await h.vs.getBridge('ovs-a'), bridge);
+    });
+
     it('ensureBridge is idempotent', async () => {
       await h.vs.ensureBridge(bridgeSpec('br-a'));
       const first = await h.vs.getBridge('br-a');

@@ -223,4 +223,17 @@ describe('FAUCET and Gauge as `make up` runs them', () => {
     hupFaucet();
     await waitFor('FAUCET to handle the SIGHUP', async () => ((await reloads()) > before ? true : undefined), 15_000);
   });
+
+  it("answer `dovesnap faucet health` and `faucet reload` (make up's checks), and `host datapath` is what make up recorded", async () => {
+    const cli = new URL('../../src/cli/main.js', import.meta.url).pathname;
+    assert.match(await must(process.execPath, [cli, 'faucet', 'health']), /^ok: FAUCET runs its configuration/);
+    assert.match(
+      await must(process.execPath, [cli, 'faucet', 'reload', '--timeout', '15']),
+      /^reloaded: pid \d+ handled the reload request/,
+    );
+    assert.equal(
+      (await must(process.execPath, [cli, 'host', 'datapath'])).trim(),
+      readFileSync('/run/dovesnap/datapath', 'utf8').trim(),
+    );
+  });
 });

@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { validateFaucetConfig } from '../../src/faucet/validate.js';
-import { definedDps } from '../../src/faucet/render.js';
+import { definedDps } from '../../src/faucet/operator-file.js';
 
 /** undefined: FAUCET loads `text`; a string: FAUCET's error message. */
 export type FaucetJudge = (text: string) => string | undefined;

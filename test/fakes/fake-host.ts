@@ -22,7 +22,7 @@ export class FakeHostNet implements HostNet {
       throw e;
     }
     if (this.links.has(spec.names.host)) throw new DovesnapError(ErrorCode.HostCommand, `${spec.names.host} exists`);
-    this.links.set(spec.names.host, { peer: spec.names.container, mac: spec.containerMac, up: false });
+    this.links.set(spec.names.host, { peer: spec.names.container, mac: spec.containerMac ?? '', up: false });
   }
 
   async deleteLink(name: string): Promise<void> {

@@ -34,6 +34,7 @@ interface FakePort {
   ofport: number | undefined;
   ofportRequest: number | undefined;
   mtu: number | undefined;
+  tag: number | undefined;
   error: string | undefined;
   readonly options: Record<string, string>;
   readonly externalIds: Record<string, string>;
@@ -44,9 +45,9 @@ interface FakeBridge {
   readonly uuid: string;
   readonly name: string;
   readonly datapathType: string;
-  dpid: string;
+  dpid: string | undefined;
   controllers: string[];
-  failMode: string;
+  failMode: string | undefined;
   protocols: string[];
   readonly externalIds: Record<string, string>;
   readonly ports: Map<string, FakePort>;
@@ -180,13 +181,14 @@ export class FakeVSwitch implements VSwitch {
   async ensureBridge(spec: BridgeSpec): Promise<void> {
     const gate = this.enter('ensureBridge');
     if (gate !== undefined) await gate;
-    const dpid = formatDatapathId(spec.dpid);
+    const dpid = spec.dpid === undefined ? undefined : formatDatapathId(spec.dpid);
     const protocols = [...(spec.protocols ?? DEFAULT_PROTOCOLS)];
     const existing = this.bridges.get(spec.name);
     if (existing !== undefined) {
-      existing.dpid = dpid;
+      // Unset means "no opinion", as for the real one.
+      if (dpid !== undefined) existing.dpid = dpid;
       existing.controllers = [...new Set(spec.controllers)];
-      existing.failMode = spec.failMode;
+      if (spec.failMode !== undefined) existing.failMode = spec.failMode;
       existing.protocols = protocols;
       mergeInto(existing.externalIds, spec.externalIds);
       const local = existing.ports.get(spec.name);
@@ -212,6 +214,7 @@ export class FakeVSwitch implements VSwitch {
       ofport: this.assignOfports ? LOCAL_OFPORT : undefined,
       ofportRequest: undefined,
       mtu: spec.mtu,
+      tag: undefined,
       error: undefined,
       options: {},
       externalIds: {},
@@ -239,6 +242,7 @@ export class FakeVSwitch implements VSwitch {
       mergeInto(existing.externalIds, spec.externalIds);
       mergeInto(existing.interfaceExternalIds, spec.externalIds);
       if (spec.mtu !== undefined) existing.mtu = spec.mtu;
+      if (spec.tag !== undefined) existing.tag = spec.tag;
       if (spec.ofportRequest !== undefined && spec.ofportRequest !== existing.ofportRequest) {
         existing.ofportRequest = spec.ofportRequest;
         // vswitchd renumbers a port whose request changed, if the number is free.
@@ -260,6 +264,7 @@ export class FakeVSwitch implements VSwitch {
       ofport: undefined,
       ofportRequest: spec.ofportRequest,
       mtu: spec.mtu,
+      tag: spec.tag,
       error: undefined,
       options: { ...spec.options },
       externalIds: mergeInto({}, spec.externalIds),
@@ -339,14 +344,17 @@ export class FakeVSwitch implements VSwitch {
     if (this.state.connected) this.setHealth({ ...this.state, connected: false, since: Date.now() });
   }
 
-  /** Port and Interface external_ids and MTU of any port, bridges' own included: for assertions. */
-  inspectPort(name: string): Pick<FakePort, 'externalIds' | 'interfaceExternalIds' | 'mtu'> | undefined {
+  /** Port and Interface external_ids, MTU and tag (where set) of any port, bridges' own included: for assertions. */
+  inspectPort(
+    name: string,
+  ): (Pick<FakePort, 'externalIds' | 'interfaceExternalIds' | 'mtu'> & { readonly tag?: number }) | undefined {
     const port = this.findPort(name);
     return (
       port && {
         externalIds: { ...port.externalIds },
         interfaceExternalIds: { ...port.interfaceExternalIds },
         mtu: port.mtu,
+        ...(port.tag === undefined ? {} : { tag: port.tag }),
       }
     );
   }

@@ -1,26 +1,24 @@
 import type { NetworkRecord } from '../../src/core/state.js';
-import { parseNetworkOptions } from '../../src/model/options.js';
+import { defaultBridgeName, parseNetworkOptions } from '../../src/model/options.js';
 
-/**
- * A network's record as the driver keeps it, for tests of pure code: a named, internal network
- * of the local FAUCET on the userspace datapath, 10.9.0.0/24, with the given `-o` options.
- */
-export function networkRecord(
+/** A network the local FAUCET configures (netdev bridge, no subnet; no controllers of its own unless `more` says). */
+export function localNetwork(
   id: string,
-  rawOptions: Readonly<Record<string, string>>,
-  patch: Partial<NetworkRecord> = {},
+  name: string | undefined,
+  rawOptions: Record<string, string>,
+  more: Partial<NetworkRecord> = {},
 ): NetworkRecord {
   return {
     id,
-    name: 'net1',
+    name,
     options: parseNetworkOptions(rawOptions),
     rawOptions,
-    bridgeName: `ovsbr-${id.slice(0, 5)}`,
+    bridgeName: defaultBridgeName(id),
     datapathType: 'netdev',
-    controllers: ['tcp:127.0.0.1:6653'],
-    ipv4: [{ AddressSpace: 'LocalDefault', Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
-    internal: true,
+    controllers: [],
+    ipv4: [],
+    internal: false,
     localFaucet: true,
-    ...patch,
+    ...more,
   };
 }

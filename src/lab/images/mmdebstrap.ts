@@ -3,6 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { DovesnapError, ErrorCode } from '../../util/errors.js';
 import type { DebianRecipe } from './recipes.js';
+import { childEnvironment, executablePath, type Environment } from '../../config/environment.js';
 
 /** Where Debian's mmdebstrap package keeps its hook directories. */
 export const MMDEBSTRAP_HOOKS = '/usr/share/mmdebstrap/hooks';
@@ -23,8 +24,8 @@ export function findExecutable(name: string, pathEnv: string | undefined): strin
 }
 
 /** mmdebstrap's path, or an error that says how to get it. */
-export function requireMmdebstrap(env: Readonly<Record<string, string | undefined>> = process.env): string {
-  const found = findExecutable('mmdebstrap', env['PATH']);
+export function requireMmdebstrap(env?: Environment): string {
+  const found = findExecutable('mmdebstrap', executablePath(env));
   if (found === undefined) {
     throw new DovesnapError(
       ErrorCode.NotFound,
@@ -90,7 +91,7 @@ export function runMmdebstrap(file: string, args: readonly string[], opts: RunOp
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TMPDIR: opts.tmpDir, LC_ALL: 'C.UTF-8' },
+      env: childEnvironment({ TMPDIR: opts.tmpDir, LC_ALL: 'C.UTF-8' }),
       ...(opts.signal === undefined ? {} : { signal: opts.signal, killSignal: 'SIGTERM' }),
     });
     const tail: string[] = [];

@@ -11,6 +11,8 @@ import { silentLogger } from '../../../src/util/log.js';
 import type { EngineEvent } from '../../../src/engine/client.js';
 import { deferred, FakeEngine } from '../../fakes/fake-engine.js';
 import { FakeHostNics } from '../../fakes/fake-host-nics.js';
+import { FakeAttachHost } from '../../fakes/fake-attach-host.js';
+import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 
 /** A running container's dhcpcd attachment on br1, as attach records it. */
 function dhcpcdRecord(containerId: string): AttachmentRecord {
@@ -62,7 +64,7 @@ describe('attach watcher: dhcpcd clients whose record is gone', () => {
       store,
       dhcpDir,
       userspace: true,
-      vswitch: { listBridges: async () => [], deletePort: async () => undefined },
+      vswitch: new FakeVSwitch(),
       logger: silentLogger(),
     });
     await (watcher as unknown as { sweep(why: string): Promise<void> }).sweep('test');
@@ -110,15 +112,15 @@ describe('attach watcher: OVS ports whose record is gone', () => {
       store,
       dhcpDir: path.join(base, 'dhcp'),
       userspace: true,
-      vswitch: {
+      vswitch: Object.assign(new FakeVSwitch(), {
         listBridges: () => {
           listingAsked.resolve();
           return listing.promise;
         },
-        deletePort: async (_bridge, name) => {
+        deletePort: async (_bridge: string, name: string) => {
           deleted.push(name);
         },
-      },
+      }),
       logger: silentLogger(),
     });
     const sweep = (watcher as unknown as { sweep(why: string): Promise<void> }).sweep('test');
@@ -165,8 +167,8 @@ describe('attach watcher: a --direct-phys NIC of a dead container', () => {
       store,
       dhcpDir: path.join(base, 'dhcp'),
       userspace: true,
-      nics,
-      vswitch: { listBridges: async () => [], deletePort: async () => undefined },
+      host: new FakeAttachHost(undefined, nics),
+      vswitch: new FakeVSwitch(),
       logger: silentLogger(),
     });
   const returned = { ifname: 'eth1', ifindex: 3, address: '52:54:00:aa:bb:02', permAddr: undefined, kind: undefined };

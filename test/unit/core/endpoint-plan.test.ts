@@ -14,15 +14,24 @@ import {
 import { ExtId } from '../../../src/core/persist.js';
 import { endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
-import type { CreateEndpointRequest, PortBinding } from '../../../src/plugin/protocol.js';
-import { networkRecord } from '../../fakes/network-record.js';
+import type { CreateEndpointRequest, PortBinding } from '../../../src/model/plugin-protocol.js';
+import { localNetwork } from '../../fakes/network-record.js';
 
 const NET = 'a1'.repeat(32);
 const EP = 'e1e2e3e4e5e6'.padEnd(64, '0');
 const MAC = '0e:07:07:07:07:07';
 
 function network(patch: Partial<NetworkRecord> = {}, raw: Record<string, string> = {}): NetworkRecord {
-  return networkRecord(NET, { 'ovs.bridge.dpid': '0x71', ...raw }, { name: 'web', internal: false, ...patch });
+  return localNetwork(
+    NET,
+    'web',
+    { 'ovs.bridge.dpid': '0x71', ...raw },
+    {
+      controllers: ['tcp:127.0.0.1:6653'],
+      ipv4: [{ AddressSpace: 'LocalDefault', Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
+      ...patch,
+    },
+  );
 }
 
 function request(iface: CreateEndpointRequest['Interface'] = { Address: '10.9.0.2/24' }): CreateEndpointRequest {

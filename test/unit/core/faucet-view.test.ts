@@ -11,17 +11,18 @@ import { SPARE_DESCRIPTION } from '../../../src/core/faucet-plan.js';
 import { managedState } from '../../../src/core/faucet-desired.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { loadSettings } from '../../../src/config/settings.js';
-import { definedAcls, renderFaucetConfig } from '../../../src/faucet/render.js';
+import { definedAcls } from '../../../src/faucet/operator-file.js';
+import { renderFaucetConfig } from '../../../src/faucet/render.js';
 import { PLACEHOLDER_DP_ID, PLACEHOLDER_DP_NAME } from '../../../src/faucet/placeholder.js';
 import { OFPP_LOCAL } from '../../../src/faucet/types.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
-import { defaultBridgeName, parseNetworkOptions } from '../../../src/model/options.js';
 import { vethNamesFor } from '../../../src/net/links.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { FakeFaucet, validatorJudge, type FaucetJudge } from '../../fakes/fake-faucet.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
+import { localNetwork } from '../../fakes/network-record.js';
 
 const NET1 = 'a1'.repeat(32);
 const EP_WEB = 'e1'.repeat(32);
@@ -148,18 +149,7 @@ function dpPorts(text: string, dp: string): number[] {
 
 async function addNetwork(r: Rig, raw: Record<string, string> = {}): Promise<NetworkRecord> {
   const rawOptions = { 'ovs.bridge.dpid': '0x10', ...raw };
-  const n: NetworkRecord = {
-    id: NET1,
-    name: 'net1',
-    options: parseNetworkOptions(rawOptions),
-    rawOptions,
-    bridgeName: defaultBridgeName(NET1),
-    datapathType: 'netdev',
-    controllers: [],
-    ipv4: [],
-    internal: false,
-    localFaucet: true,
-  };
+  const n = localNetwork(NET1, 'net1', rawOptions);
   await r.vs.ensureBridge({
     name: n.bridgeName,
     datapathType: 'netdev',

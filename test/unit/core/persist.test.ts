@@ -2,17 +2,26 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { bridgeExternalIds, ExtId, portExternalIds, restoreFromBridge } from '../../../src/core/persist.js';
 import type { EndpointRecord, NetworkRecord } from '../../../src/core/state.js';
+import { parseNetworkOptions } from '../../../src/model/options.js';
 import type { BridgeState, PortState } from '../../../src/ovs/vswitch.js';
-import { networkRecord } from '../../fakes/network-record.js';
 
 const NET = 'a1'.repeat(32);
 
 function network(patch: Partial<NetworkRecord> = {}): NetworkRecord {
-  return networkRecord(
-    NET,
-    { 'ovs.bridge.dpid': '0x5', 'ovs.bridge.vlan': '200', 'ovs.bridge.default_acl': 'allow' },
-    patch,
-  );
+  const rawOptions = { 'ovs.bridge.dpid': '0x5', 'ovs.bridge.vlan': '200', 'ovs.bridge.default_acl': 'allow' };
+  return {
+    id: NET,
+    name: 'net1',
+    options: parseNetworkOptions(rawOptions),
+    rawOptions,
+    bridgeName: 'ovsbr-a1a1a',
+    datapathType: 'netdev',
+    controllers: ['tcp:127.0.0.1:6653'],
+    ipv4: [{ AddressSpace: 'LocalDefault', Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
+    internal: true,
+    localFaucet: true,
+    ...patch,
+  };
 }
 
 function endpoint(id: string, patch: Partial<EndpointRecord> = {}): EndpointRecord {

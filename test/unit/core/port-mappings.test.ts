@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { allocateHostPorts } from '../../../src/core/port-mappings.js';
 import type { ListeningSocket } from '../../../src/net/listeners.js';
-import type { PortBinding } from '../../../src/plugin/protocol.js';
+import type { PortBinding } from '../../../src/model/plugin-protocol.js';
 import { DovesnapError, ErrorCode } from '../../../src/util/errors.js';
 
 function tcp(hostIp: string, hostPort: number, port = 80): PortBinding {

@@ -12,7 +12,7 @@ import { PortProxies } from '../../../src/net/port-proxy.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { DovesnapError, ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 import { vethNamesFor } from '../../../src/net/links.js';
-import type { CreateNetworkRequest, JoinRequest } from '../../../src/plugin/protocol.js';
+import type { CreateNetworkRequest, JoinRequest } from '../../../src/model/plugin-protocol.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
 

@@ -13,7 +13,7 @@ import { ExtId } from '../../../src/core/persist.js';
 import { READY_HOST_PREFIX, readyPortsOf, readyShortfall, readyTarget } from '../../../src/core/port-pool.js';
 import { desiredDps } from '../../../src/core/faucet-desired.js';
 import { parseInPorts } from '../../../src/ovs/ofctl.js';
-import { mirroredIn } from '../../../src/core/faucet-view.js';
+import { mirroredIn } from '../../../src/core/faucet-planner.js';
 import { hostPortsStatus, networksStatus } from '../../../src/status/server.js';
 import { armFailpoints, parseFailpoints } from '../../../src/util/failpoints.js';
 import { restoreFromBridge } from '../../../src/core/persist.js';

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { ensureGaugeWatchers } from '../../../src/faucet/gauge.js';
-import { gaugeConfig } from '../../../src/faucet/render.js';
+import { gaugeConfig } from '../../../src/faucet/initial-files.js';
 
 const OPTS = { faucetConfigPath: '/etc/faucet/faucet.yaml', prometheusPort: 9303, prometheusAddr: '127.0.0.1' };
 

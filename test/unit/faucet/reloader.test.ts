@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GAUGE_RELOAD_SPACING_MS, pidfileReloader } from '../../../src/faucet/store.js';
-import { PORT_STATS_INTERVAL_S } from '../../../src/faucet/render.js';
+import { PORT_STATS_INTERVAL_S } from '../../../src/faucet/initial-files.js';
 
 describe('pidfileReloader', () => {
   it('signals FAUCET every time, and Gauge at most once per interval with the last change always delivered', async () => {

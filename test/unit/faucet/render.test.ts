@@ -2,18 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { PLACEHOLDER_DP_ID, PLACEHOLDER_DP_NAME } from '../../../src/faucet/placeholder.js';
-import {
-  checkDpClaim,
-  definedAcls,
-  definedDps,
-  definedVlans,
-  gaugeConfig,
-  initialFaucetConfig,
-  managedVlanName,
-  parseFaucetDocument,
-  parseManagedVlanName,
-  renderFaucetConfig,
-} from '../../../src/faucet/render.js';
+import { managedVlanName, parseManagedVlanName } from '../../../src/faucet/entries.js';
+import { gaugeConfig, initialFaucetConfig } from '../../../src/faucet/initial-files.js';
+import { checkDpClaim, definedAcls, definedDps, definedVlans } from '../../../src/faucet/operator-file.js';
+import { renderFaucetConfig } from '../../../src/faucet/render.js';
+import { parseFaucetDocument } from '../../../src/faucet/yaml.js';
 import type { FaucetDpSpec } from '../../../src/faucet/types.js';
 import { validateFaucetConfig } from '../../../src/faucet/validate.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFaucetConfigFacts } from '../../../src/faucet/config-facts.js';
-import { faucetDocumentToJs, parseFaucetDocument } from '../../../src/faucet/render.js';
+import { faucetDocumentToJs, parseFaucetDocument } from '../../../src/faucet/yaml.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 
 // Found by the fuzz tests (test/unit/fuzz): the yaml library parses an alias whose anchor is

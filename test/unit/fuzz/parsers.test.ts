@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseNetworkOptions, Opt } from '../../../src/model/options.js';
 import { ComposeLabel, parseContainerLabels, Label } from '../../../src/model/labels.js';
-import { decode, portBindingsFrom } from '../../../src/plugin/protocol.js';
+import { decode, portBindingsFrom } from '../../../src/model/plugin-protocol.js';
 import { readFaucetConfigFacts } from '../../../src/faucet/config-facts.js';
 import { parseAttachArgs } from '../../../src/attach/spec.js';
 import { buildPluginApp } from '../../../src/plugin/server.js';

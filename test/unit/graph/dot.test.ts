@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { toDot } from '../../../src/graph/dot.js';
-import type { ContainerStatus, HostStatus, NetworkStatus } from '../../../src/status/server.js';
+import type { ContainerStatus, HostStatus, NetworkStatus } from '../../../src/status/documents.js';
 
 const NET = 'a'.repeat(64);
 const NAT = 'b'.repeat(64);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { NarwhalDriver, joinResponse, networkRecordFor } from '../../../src/narwhal/driver.js';
 import { NarwhalStore } from '../../../src/narwhal/store.js';
-import type { CreateNetworkRequest } from '../../../src/plugin/protocol.js';
+import type { CreateNetworkRequest } from '../../../src/model/plugin-protocol.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 import { FakeHost } from './fake-host.js';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildPluginApp, PLUGIN_CONTENT_TYPE } from '../../../src/plugin/server.js';
-import type { NetworkDriver } from '../../../src/plugin/protocol.js';
+import type { NetworkDriver } from '../../../src/model/plugin-protocol.js';
 import { DovesnapError, ErrorCode } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildPluginApp, listenOnSocket } from '../../../src/plugin/server.js';
-import type { NetworkDriver } from '../../../src/plugin/protocol.js';
+import type { NetworkDriver } from '../../../src/model/plugin-protocol.js';
 import { silentLogger } from '../../../src/util/log.js';
 
 const idle = async (): Promise<void> => undefined;

@@ -6,13 +6,14 @@ import { Reconciler } from '../../../src/reconcile/reconciler.js';
 import type { FaucetView } from '../../../src/core/driver.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
 import { bridgeExternalIds, ExtId, portExternalIds } from '../../../src/core/persist.js';
-import { defaultBridgeName, parseNetworkOptions } from '../../../src/model/options.js';
+import { parseNetworkOptions } from '../../../src/model/options.js';
 import { vethNamesFor } from '../../../src/net/links.js';
 import { DovesnapError, ErrorCode } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 import type { EngineContainerNetwork } from '../../../src/engine/client.js';
 import { FakeEngine, networkEvent } from '../../fakes/fake-engine.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
+import { localNetwork } from '../../fakes/network-record.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
 
 const NET1 = 'a1'.repeat(32);
@@ -135,18 +136,7 @@ async function startAndPass(r: Rig, passes = 1): Promise<void> {
 /** A network as the driver leaves it: bridge in the fake OVSDB, record in the state. */
 async function addNetwork(r: Rig, id: string, name: string | undefined, dpid: string): Promise<NetworkRecord> {
   const rawOptions = { 'ovs.bridge.dpid': dpid };
-  const n: NetworkRecord = {
-    id,
-    name,
-    options: parseNetworkOptions(rawOptions),
-    rawOptions,
-    bridgeName: defaultBridgeName(id),
-    datapathType: 'netdev',
-    controllers: ['tcp:127.0.0.1:6653'],
-    ipv4: [],
-    internal: false,
-    localFaucet: true,
-  };
+  const n = localNetwork(id, name, rawOptions, { controllers: ['tcp:127.0.0.1:6653'] });
   await r.vs.ensureBridge({
     name: n.bridgeName,
     datapathType: 'netdev',

@@ -3,15 +3,11 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LiveFeed, portTraffic, shownInterfaces, type LiveSources } from '../../../src/status/live.js';
 import { FaucetLoadTracker } from '../../../src/status/faucet-load.js';
-import {
-  buildStatusApp,
-  type HostStatus,
-  type NetworksStatus,
-  type NetworkStatus,
-} from '../../../src/status/server.js';
+import { buildStatusApp } from '../../../src/status/server.js';
+import type { HostStatus, NetworksStatus, NetworkStatus } from '../../../src/status/documents.js';
 import { StateStore } from '../../../src/core/state.js';
 import { silentLogger } from '../../../src/util/log.js';
-import { parseAllowList } from '../../../src/status/allow.js';
+import { parseAllowList } from '../../../src/config/status-allow.js';
 
 const HOST: HostStatus = { MirrorBridge: null, Stack: null };
 

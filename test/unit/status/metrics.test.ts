@@ -6,7 +6,7 @@ import { buildPluginApp } from '../../../src/plugin/server.js';
 import { StateStore, endpointRecord } from '../../../src/core/state.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 import { silentLogger } from '../../../src/util/log.js';
-import type { NetworkDriver } from '../../../src/plugin/protocol.js';
+import type { NetworkDriver } from '../../../src/model/plugin-protocol.js';
 
 const NET = 'a'.repeat(64);
 
