@@ -2,22 +2,26 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { KeyedMutex } from '../util/mutex.js';
-import {
-  defaultBridgeName,
-  formatDpid,
-  Opt,
-  parseNetworkOptions,
-  type NetworkOptions,
-  type OptionName,
-} from '../model/options.js';
+import { formatDpid, parseNetworkOptions } from '../model/options.js';
 import { HOST_VETH_PREFIX, randomMac, vethNamesFor } from '../net/links.js';
-import type { DatapathType, VSwitch } from '../ovs/vswitch.js';
+import { applyCreateEndpoint, type EndpointApplyDeps } from './endpoint-apply.js';
+import {
+  createEndpointResponse,
+  endpointMac,
+  freePortNumber,
+  noFreePortNumber,
+  planCreateEndpoint,
+  planJoin,
+  planLeave,
+  planRemoveEndpoint,
+  type EndpointFacts,
+} from './endpoint-plan.js';
+import type { VSwitch } from '../ovs/vswitch.js';
 import type {
   CreateEndpointRequest,
   CreateEndpointResponse,
   CreateNetworkRequest,
   EndpointOperInfoResponse,
-  IpamData,
   EndpointRequest,
   JoinRequest,
   JoinResponse,
@@ -26,59 +30,26 @@ import type {
 } from '../model/plugin-protocol.js';
 import { portBindingsFrom } from '../model/plugin-protocol.js';
 import type { HostNet } from './host.js';
-import { bridgeExternalIds, ExtId, HostPortKind, portExternalIds } from './persist.js';
-import { endpointRecord, type NetworkRecord, type StateStore } from './state.js';
+import { ExtId, portExternalIds } from './persist.js';
+import type { NetworkRecord, StateStore } from './state.js';
 import { ipv4Of, type NatView } from './nat-view.js';
-import { ONE_WAY, type AclUsage } from './faucet-desired.js';
 import type { ListeningSocket } from '../net/listeners.js';
 import type { EndpointRecord, PublishedPort } from './state.js';
 import { allocateHostPorts, type TakenPort } from './port-mappings.js';
 import { publishPaths, sameAddress } from '../net/publish-paths.js';
-import { isLocalFaucet } from '../config/settings.js';
 import { failpoint } from '../util/failpoints.js';
 import { policyHolder, POLICY_LABELS, type LabelledContainer } from './early-open.js';
-import { heldPortNumbers, lowestFreePortNumber } from './port-numbers.js';
-import { vlanSharingProblem } from './vlan-sharing.js';
-import { PortPool, READY_HOST_PREFIX, readyLinksOf, type ReadyPort } from './port-pool.js';
-import { hostRoutesProblem, subnetRoutedProblem, type RoutedNetwork } from './host-routes.js';
+import { PortPool, READY_HOST_PREFIX, readyLinksOf } from './port-pool.js';
+import type { FaucetView } from './faucet-api.js';
+import { checkNetwork, dhcpProblem, stringOptions, unsupportedOption } from './network-checks.js';
+import { planNetwork, type NetworkDefaults, type NetworkPlan } from './network-plan.js';
 
-/** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
-export interface FaucetView {
-  /** DPs defined in faucet.yaml that dovesnap does not manage: name → dp_id. */
-  foreignDps(): Promise<Map<string, bigint>>;
-  /** Why a network may not be called `name` in FAUCET's configuration; undefined if it may. */
-  dpNameConflict(name: string): Promise<string | undefined>;
-  /** ACL names faucet.yaml defines. */
-  definedAcls(): Promise<Set<string>>;
-  /** Which ACLs faucet.yaml uses on input and on output. */
-  aclUsage(): Promise<AclUsage>;
-  /** The VIDs the operator's own `vlans:` entries and DPs use (core/vlan-sharing.ts). Absent: none. */
-  operatorVlans?(): Promise<ReadonlySet<number>>;
-  /** Re-render and apply FAUCET's config from the current state; the promise settles when FAUCET confirmed it. */
-  sync(reason: string): Promise<void>;
-  /**
-   * Whether FAUCET runs, right now, the network's spare entry for this port number (its VLAN
-   * and default ACL), on a switch it has finished starting. Absent: never.
-   */
-  runsSpare?(networkId: string, ofport: number): boolean;
-  /** The endpoint's port was opened at CreateEndpoint on a spare entry (see core/early-open.ts). */
-  openedEarly?(endpointId: string): void;
-  /** Whether FAUCET runs this ready port's entry and the switch has its flows (core/port-pool.ts). Absent: never. */
-  runsReady?(networkId: string, port: ReadyPort): boolean;
-  /** Settles when no FAUCET reload of dovesnap's is running or queued. */
-  idle?(): Promise<void>;
-  /** Port numbers of the network that FAUCET runs, or was last given, in a `mirror:` list. */
-  mirroredNumbers?(networkId: string): ReadonlySet<number>;
-  /** The numbers of the network's spare entries in the last plan (core/faucet-plan.ts). */
-  spareNumbers?(networkId: string): ReadonlySet<number>;
-}
+// FaucetView's declaration is in faucet-api.ts; this path keeps serving its importers.
+export type { FaucetView };
+/** Also used by the narwhal driver. */
+export { stringOptions };
 
-export interface DriverSettings {
-  /** Controllers for networks created without ovs.bridge.controller. Empty: standalone (OVS learns). */
-  readonly defaultControllers: readonly string[];
-  /** OpenFlow addresses of this host's FAUCET: networks controlled by it go into faucet.yaml. */
-  readonly localFaucetControllers: readonly string[];
-  readonly hostDatapath: DatapathType;
+export interface DriverSettings extends NetworkDefaults {
   readonly ofportTimeoutMs: number;
 }
 
@@ -117,72 +88,6 @@ export interface DhcpLifecycle {
   stop(ep: EndpointRecord, why: string, release: boolean): Promise<void>;
 }
 
-/**
- * Options this version parses and validates but does not act on yet, as a table. Creating a
- * network that sets one fails loudly rather than pretending: a user of the original must never
- * get less than they asked for without being told. (Empty now; kept for the next one.)
- */
-const NOT_YET: readonly { readonly option: OptionName; readonly note?: string }[] = [];
-
-function refused(o: NetworkOptions): string | undefined {
-  const notYet = NOT_YET.find((f) => o.given.has(f.option));
-  if (notYet !== undefined) return `${notYet.option} is not supported by this version yet${notYet.note ?? ''}`;
-  if (o.natAcl !== undefined && o.mode === 'flat')
-    return `${Opt.natAcl} needs ${Opt.mode}=nat or routed: a flat network has no gateway port`;
-  return undefined;
-}
-
-/** Docker's null IPAM driver hands out one pool, 0.0.0.0/0, and no addresses. */
-function isNullIpam(ipv4: readonly IpamData[]): boolean {
-  return ipv4.every((d) => d.Pool === '0.0.0.0/0');
-}
-
-/**
- * A DHCP network leaves addressing to the network's own DHCP server: Docker must neither
- * assign addresses (its IPAM) nor give containers a gateway of its own (a non-internal network).
- */
-export function dhcpProblem(o: NetworkOptions, req: CreateNetworkRequest): string | undefined {
-  if (!o.dhcp) return undefined;
-  const prefix = `invalid value "true" for option ${Opt.dhcp}`;
-  if (!isNullIpam(req.IPv4Data)) {
-    const pools = req.IPv4Data.map((d) => d.Pool).join(', ');
-    return `${prefix}: needs --ipam-driver null, so that Docker assigns no addresses of its own (Docker's IPAM gave ${pools})`;
-  }
-  if (req.IPv6Data.length > 0) return `${prefix}: the DHCP client leases IPv4 only; create the network without --ipv6`;
-  if (req.Options['com.docker.network.internal'] !== true)
-    return `${prefix}: needs --internal, so that Docker gives the containers no gateway of its own (the DHCP server's router is their gateway)`;
-  return undefined;
-}
-
-/** The `-o` options Docker passes in `com.docker.network.generic`, as strings. */
-export function stringOptions(generic: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (typeof generic !== 'object' || generic === null) return out;
-  for (const [k, v] of Object.entries(generic as Record<string, unknown>)) {
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = String(v);
-    else throw new DovesnapError(ErrorCode.BadOption, `invalid value for option ${k}: expected a string`);
-  }
-  return out;
-}
-
-/** The record of an endpoint Docker asks for, on the veth pair `names`. */
-function newEndpointRecord(
-  req: CreateEndpointRequest,
-  net: NetworkRecord,
-  names: { readonly host: string; readonly container: string },
-  mac: string,
-): EndpointRecord {
-  return endpointRecord({
-    id: req.EndpointID,
-    networkId: net.id,
-    hostIf: names.host,
-    containerIf: names.container,
-    mac,
-    ipv4: req.Interface.Address || undefined,
-    ipv6: req.Interface.AddressIPv6 || undefined,
-  });
-}
-
 export class Driver implements NetworkDriver {
   private readonly lock = new KeyedMutex();
   /** Host ends of veths being made right now: not garbage, though not yet recorded. */
@@ -192,10 +97,21 @@ export class Driver implements NetworkDriver {
 
   /** Ready ports, for networks that keep them (core/port-pool.ts). */
   readonly pool: PortPool | undefined;
+  /** What CreateEndpoint's plans are carried out with (core/endpoint-apply.ts). */
+  private readonly applyDeps: EndpointApplyDeps;
 
   constructor(private readonly deps: DriverDeps) {
     this.random = deps.random ?? ((n) => randomBytes(n));
     this.log = deps.logger.child({ component: 'driver' });
+    this.applyDeps = {
+      vswitch: deps.vswitch,
+      host: deps.host,
+      state: deps.state,
+      log: this.log,
+      ofportTimeoutMs: deps.settings.ofportTimeoutMs,
+      creating: this.creating,
+      openedEarly: (id) => deps.faucet.openedEarly?.(id),
+    };
     const ceiling = deps.readyPorts ?? 0;
     this.pool =
       ceiling > 0 && deps.labelledContainers !== undefined && deps.faucet.runsReady !== undefined
@@ -209,7 +125,7 @@ export class Driver implements NetworkDriver {
             // Not a spare's number: FAUCET programs a spare's port on its ADD, which costs it a
             // rebuild of the VLAN's flooding per port (seconds at 500), and the spares then move
             // (a reload); seen at N = 500 when a top-up's ports landed on 50 spares.
-            freeOfport: (net) => this.freeOfport(net, deps.faucet.spareNumbers?.(net.id)),
+            freeOfport: (net) => this.freeOfport(net, deps.faucet.spareNumbers?.(net.id) ?? []),
             endpointCount: (id) => deps.state.endpointsOf(id).length,
             network: (id) => deps.state.network(id),
             programmed: (id, port) => deps.faucet.runsReady?.(id, port) === true,
@@ -235,10 +151,10 @@ export class Driver implements NetworkDriver {
   }
 
   async createNetwork(req: CreateNetworkRequest): Promise<void> {
-    const { state, vswitch, settings } = this.deps;
+    const { state, settings } = this.deps;
     const rawOptions = stringOptions(req.Options['com.docker.network.generic']);
     const options = parseNetworkOptions(rawOptions);
-    const why = refused(options);
+    const why = unsupportedOption(options);
     if (why !== undefined) throw new DovesnapError(ErrorCode.BadOption, why);
     const dhcpWhy = dhcpProblem(options, req);
     if (dhcpWhy !== undefined) throw new DovesnapError(ErrorCode.BadOption, dhcpWhy);
@@ -246,107 +162,46 @@ export class Driver implements NetworkDriver {
     // One lock for all creates: uniqueness of DPIDs and bridge names is a property of the set.
     await this.lock.run('networks', async () => {
       if (state.network(req.NetworkID) !== undefined) return;
-      const bridgeName = options.bridgeName ?? defaultBridgeName(req.NetworkID);
-      await this.checkUnique(req.NetworkID, options, bridgeName);
-      await this.checkAcls(options);
-
-      let datapathType: DatapathType = settings.hostDatapath;
-      if (options.userspace === true) datapathType = 'netdev';
-      if (options.userspace === false) {
-        if (settings.hostDatapath !== 'system') {
-          throw new DovesnapError(
-            ErrorCode.BadOption,
-            `invalid value "false" for option ${Opt.userspace}: this host has no openvswitch kernel module, so only the userspace datapath works`,
-          );
-        }
-        datapathType = 'system';
-      }
-      await this.checkHostInterfaces(req.NetworkID, options, bridgeName);
-
-      const controllers = options.controllers ?? settings.defaultControllers;
-      const gatewayAddress = ipv4Of({ ipv4: req.IPv4Data } as NetworkRecord);
-      if (options.mode !== 'flat' && gatewayAddress === undefined) {
-        throw new DovesnapError(
-          ErrorCode.BadOption,
-          `${Opt.mode}=${options.mode} needs an IPv4 subnet with a gateway (Docker's IPAM, e.g. --subnet 10.1.0.0/24)`,
-        );
-      }
-      if (gatewayAddress !== undefined)
-        await this.checkHostRoutes(req.NetworkID, options, rawOptions, bridgeName, gatewayAddress);
-      if (options.mode !== 'flat' && gatewayAddress !== undefined) {
-        const problem = subnetRoutedProblem(gatewayAddress.subnet, this.routedNetworks(req.NetworkID));
-        if (problem !== undefined) throw new DovesnapError(ErrorCode.Conflict, problem);
-      }
-      const record: NetworkRecord = {
-        id: req.NetworkID,
-        name: undefined,
-        options,
-        rawOptions,
-        bridgeName,
-        datapathType,
-        controllers,
-        ipv4: req.IPv4Data,
-        internal: req.Options['com.docker.network.internal'] === true,
-        localFaucet: isLocalFaucet(controllers, settings.localFaucetControllers),
-      };
-      if (options.antispoof && !record.localFaucet) {
-        throw new DovesnapError(
-          ErrorCode.BadOption,
-          `invalid value "true" for option ${Opt.antispoof}: anti-spoofing is enforced by this host's FAUCET, and the network's controllers (${controllers.join(', ') || 'none: standalone'}) do not include it`,
-        );
-      }
-      if (record.localFaucet) await this.checkVlanSharing(options);
-      try {
-        await failpoint('createNetwork.beforeBridge');
-        await vswitch.ensureBridge({
-          name: bridgeName,
-          datapathType,
-          dpid: options.dpid,
-          controllers,
-          failMode: controllers.length > 0 ? 'secure' : 'standalone',
-          mtu: options.mtu,
-          localMac: options.ovsLocalMac,
-          externalIds: bridgeExternalIds(record),
-        });
-        const hostPorts = [
-          ...options.addPorts.map((p) => [p, HostPortKind.added] as const),
-          ...options.addCoproPorts.map((p) => [p, HostPortKind.copro] as const),
-        ];
-        for (const [p, kind] of hostPorts) {
-          await vswitch.addPort({
-            bridge: bridgeName,
-            name: p.interface,
-            ofportRequest: p.ofport,
-            externalIds: { [ExtId.networkId]: record.id, [ExtId.hostPort]: kind },
-          });
-        }
-        // FAUCET's configuration lists an added port by its number: the create is done only
-        // once ovs-vswitchd has numbered every one (or said why it cannot).
-        for (const [p] of hostPorts) await vswitch.waitOfport(p.interface, settings.ofportTimeoutMs);
-        await failpoint('createNetwork.afterBridge');
-        if (options.mode !== 'flat') await this.setUpGateway(record);
-        state.putNetwork(record);
-        if (options.mode !== 'flat') await failpoint('createNetwork.beforeNat');
-        if (options.mode !== 'flat') await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
-      } catch (err) {
-        this.log.warn({ network: record.id, err: errorMessage(err) }, 'network creation failed; rolling back');
-        await this.teardownNetwork(record, 'creation failed').catch((e: unknown) =>
-          this.log.error({ network: record.id, err: errorMessage(e) }, 'rollback incomplete'),
-        );
-        throw err;
-      }
-      this.log.info(
-        {
-          network: req.NetworkID,
-          bridge: bridgeName,
-          dpid: formatDpid(options.dpid),
-          datapathType,
-          controllers,
-          localFaucet: record.localFaucet,
-        },
-        'network created',
-      );
+      const plan = planNetwork(req, options, rawOptions, settings);
+      await checkNetwork(this.deps, plan.record, settings.hostDatapath);
+      await this.applyCreateNetwork(plan);
     });
+  }
+
+  /** Makes the network `plan` describes; a failure removes all of it again (the one teardown). */
+  private async applyCreateNetwork(plan: NetworkPlan): Promise<void> {
+    const { state, vswitch, settings } = this.deps;
+    const { record, bridge, hostPorts } = plan;
+    try {
+      await failpoint('createNetwork.beforeBridge');
+      await vswitch.ensureBridge(bridge);
+      for (const p of hostPorts) await vswitch.addPort(p);
+      // FAUCET's configuration lists an added port by its number: the create is done only
+      // once ovs-vswitchd has numbered every one (or said why it cannot).
+      for (const p of hostPorts) await vswitch.waitOfport(p.name, settings.ofportTimeoutMs);
+      await failpoint('createNetwork.afterBridge');
+      if (plan.gateway) await this.setUpGateway(record);
+      state.putNetwork(record);
+      if (plan.gateway) await failpoint('createNetwork.beforeNat');
+      if (plan.gateway) await this.deps.nat.sync(`network ${record.id.slice(0, 12)} created`);
+    } catch (err) {
+      this.log.warn({ network: record.id, err: errorMessage(err) }, 'network creation failed; rolling back');
+      await this.teardownNetwork(record, 'creation failed').catch((e: unknown) =>
+        this.log.error({ network: record.id, err: errorMessage(e) }, 'rollback incomplete'),
+      );
+      throw err;
+    }
+    this.log.info(
+      {
+        network: record.id,
+        bridge: record.bridgeName,
+        dpid: formatDpid(record.options.dpid),
+        datapathType: record.datapathType,
+        controllers: record.controllers,
+        localFaucet: record.localFaucet,
+      },
+      'network created',
+    );
   }
 
   /**
@@ -377,151 +232,6 @@ export class Driver implements NetworkDriver {
       },
       'gateway ready',
     );
-  }
-
-  /** `ovs.bridge.host_routes` against the network's subnet, the other networks and the host's routes (core/host-routes.ts). */
-  private async checkHostRoutes(
-    networkId: string,
-    options: NetworkOptions,
-    rawOptions: Readonly<Record<string, string>>,
-    bridgeName: string,
-    ip: { subnet: string; gateway: string },
-  ): Promise<void> {
-    if (options.hostRoutes.length === 0) return;
-    const others = this.routedNetworks(networkId);
-    const problem = hostRoutesProblem({
-      value: rawOptions[Opt.hostRoutes] ?? '',
-      routes: options.hostRoutes,
-      subnet: ip.subnet,
-      gateway: ip.gateway,
-      bridge: bridgeName,
-      others,
-      table: await this.deps.host.ipv4Routes(),
-    });
-    if (problem !== undefined) throw new DovesnapError(ErrorCode.BadOption, problem);
-  }
-
-  /** The other networks, as far as their subnets and host routes go. */
-  private routedNetworks(networkId: string): RoutedNetwork[] {
-    return this.deps.state
-      .allNetworks()
-      .filter((n) => n.id !== networkId)
-      .map((n) => ({
-        label: n.name ?? n.id.slice(0, 12),
-        bridge: n.bridgeName,
-        subnet: ipv4Of(n)?.subnet,
-        hostRoutes: n.options.hostRoutes,
-      }));
-  }
-
-  private async checkUnique(networkId: string, options: NetworkOptions, bridgeName: string): Promise<void> {
-    for (const n of this.deps.state.allNetworks()) {
-      if (n.id === networkId) continue;
-      if (n.options.dpid === options.dpid) {
-        throw new DovesnapError(
-          ErrorCode.Conflict,
-          `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: already used by network ${n.name ?? n.id.slice(0, 12)}`,
-        );
-      }
-      if (n.bridgeName === bridgeName) {
-        throw new DovesnapError(
-          ErrorCode.Conflict,
-          `invalid value ${JSON.stringify(bridgeName)} for option ${Opt.name}: already used by network ${n.name ?? n.id.slice(0, 12)}`,
-        );
-      }
-    }
-    for (const [dpName, dpId] of await this.deps.faucet.foreignDps()) {
-      if (dpId === options.dpid) {
-        throw new DovesnapError(
-          ErrorCode.Conflict,
-          `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: FAUCET's configuration already has DP ${dpName} with that dp_id`,
-        );
-      }
-    }
-    const existing = await this.deps.vswitch.getBridge(bridgeName);
-    if (existing !== undefined && existing.externalIds[ExtId.networkId] !== networkId) {
-      throw new DovesnapError(
-        ErrorCode.Conflict,
-        `invalid value ${JSON.stringify(bridgeName)} for option ${Opt.name}: an Open vSwitch bridge of that name exists and is not this network's`,
-      );
-    }
-  }
-
-  /**
-   * Interfaces the options put on the bridge must exist, and must not be on another bridge:
-   * moving an interface away from another switch (or network) is not something to do silently.
-   */
-  private async checkHostInterfaces(networkId: string, options: NetworkOptions, bridgeName: string): Promise<void> {
-    const wanted = [
-      ...options.addPorts.map((p) => [Opt.addPorts, p] as const),
-      ...options.addCoproPorts.map((p) => [Opt.addCoproPorts, p] as const),
-    ];
-    if (wanted.length === 0) return;
-    const owner = new Map<string, string>();
-    for (const b of await this.deps.vswitch.listBridges()) {
-      if (b.name === bridgeName && b.externalIds[ExtId.networkId] === networkId) continue;
-      for (const p of b.ports) owner.set(p.name, b.name);
-    }
-    for (const [option, p] of wanted) {
-      if (!(await this.deps.host.linkExists(p.interface))) {
-        throw new DovesnapError(
-          ErrorCode.BadOption,
-          `invalid value ${JSON.stringify(p.interface)} for option ${option}: interface ${p.interface} does not exist on this host`,
-        );
-      }
-      const other = owner.get(p.interface);
-      if (other !== undefined) {
-        throw new DovesnapError(
-          ErrorCode.BadOption,
-          `invalid value ${JSON.stringify(p.interface)} for option ${option}: interface ${p.interface} is already a port of Open vSwitch bridge ${other}`,
-        );
-      }
-    }
-  }
-
-  private async checkAcls(options: NetworkOptions): Promise<void> {
-    const wanted: [string, string][] = [];
-    if (options.defaultAcl !== undefined) wanted.push([Opt.defaultAcl, options.defaultAcl]);
-    if (options.natAcl !== undefined) wanted.push([Opt.natAcl, options.natAcl]);
-    if (options.vlanOutAcl !== undefined) wanted.push([Opt.vlanOutAcl, options.vlanOutAcl]);
-    for (const p of options.addPorts) if (p.acl !== undefined) wanted.push([Opt.addPorts, p.acl]);
-    for (const p of options.addCoproPorts) if (p.acl !== undefined) wanted.push([Opt.addCoproPorts, p.acl]);
-    if (wanted.length === 0) return;
-    const defined = await this.deps.faucet.definedAcls();
-    for (const [opt, acl] of wanted) {
-      if (!defined.has(acl))
-        throw new DovesnapError(
-          ErrorCode.BadOption,
-          `invalid value ${JSON.stringify(acl)} for option ${opt}: FAUCET's configuration defines no ACL of that name`,
-        );
-    }
-    const usage = await this.deps.faucet.aclUsage();
-    for (const n of this.deps.state.allNetworks())
-      if (n.options.vlanOutAcl !== undefined) usage.output.add(n.options.vlanOutAcl);
-    for (const [opt, acl] of wanted) {
-      const conflict = opt === Opt.vlanOutAcl ? usage.input.has(acl) : usage.output.has(acl);
-      if (conflict) {
-        throw new DovesnapError(
-          ErrorCode.BadOption,
-          `invalid value ${JSON.stringify(acl)} for option ${opt}: that ACL is already used as ${opt === Opt.vlanOutAcl ? 'an input' : 'an output'} ACL; ${ONE_WAY}`,
-        );
-      }
-    }
-  }
-
-  /** A VLAN with an output ACL is one network's alone (core/vlan-sharing.ts). */
-  private async checkVlanSharing(options: NetworkOptions): Promise<void> {
-    const others = this.deps.state
-      .allNetworks()
-      .filter((n) => n.localFaucet)
-      .map((n) => ({ label: n.name ?? n.id.slice(0, 12), options: n.options }));
-    if (options.vlanOutAcl === undefined && !others.some((n) => n.options.vlanOutAcl !== undefined)) return;
-    const problem = vlanSharingProblem(
-      options,
-      others,
-      options.vlanOutAcl === undefined ? new Set() : ((await this.deps.faucet.operatorVlans?.()) ?? new Set()),
-    );
-    if (problem !== undefined) throw new DovesnapError(ErrorCode.BadOption, problem);
   }
 
   async deleteNetwork(req: NetworkRequest): Promise<void> {
@@ -580,142 +290,33 @@ export class Driver implements NetworkDriver {
   }
 
   async createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
-    const { state } = this.deps;
     const net = this.requireNetwork(req.NetworkID);
-    const known = state.endpoint(req.EndpointID);
-    if (known !== undefined) return req.Interface.MacAddress ? {} : { Interface: { MacAddress: known.mac } };
-
-    const givenMac = req.Interface.MacAddress ?? '';
-    const mac = givenMac !== '' ? givenMac.toLowerCase() : randomMac(this.random);
-    const names = vethNamesFor(req.EndpointID);
+    const known = this.deps.state.endpoint(req.EndpointID);
+    if (known !== undefined) return createEndpointResponse(req, known.mac);
+    const mac = endpointMac(req, () => randomMac(this.random));
+    const { host } = vethNamesFor(req.EndpointID);
 
     return this.lock.run(`net:${net.id}`, async () => {
-      this.creating.add(names.host);
+      this.creating.add(host);
       try {
-        return await this.createEndpointLocked(req, net, names, mac, givenMac);
+        const plan = planCreateEndpoint(req, net, await this.endpointFacts(net), mac);
+        return await applyCreateEndpoint(this.applyDeps, net, plan);
       } finally {
-        this.creating.delete(names.host);
+        this.creating.delete(host);
       }
     });
   }
 
-  private async createEndpointLocked(
-    req: CreateEndpointRequest,
-    net: NetworkRecord,
-    names: ReturnType<typeof vethNamesFor>,
-    mac: string,
-    givenMac: string,
-  ): Promise<CreateEndpointResponse> {
-    const { state, vswitch, host, settings } = this.deps;
-    const ready = await this.pool?.pick(net);
-    if (ready !== undefined && (await this.mayOpenEarly(net))) {
-      const taken = await this.takeReadyPort(req, net, ready, mac);
-      if (taken) return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
-    }
-    const ofportRequest = await this.freeOfport(net);
-    const record = newEndpointRecord(req, net, names, mac);
-    await host.createVeth({
-      names,
-      containerMac: mac,
-      mtu: net.options.mtu,
-      disableContainerTxOffload: net.datapathType === 'netdev',
-    });
-    try {
-      await failpoint('createEndpoint.afterVeth');
-      // Raised before it joins the bridge, so that FAUCET sees one port event, not three.
-      let early = await this.opensAtCreate(net, ofportRequest);
-      if (early) await host.setLinkUp(names.host);
-      await vswitch.addPort({
-        bridge: net.bridgeName,
-        name: names.host,
-        ofportRequest,
-        mtu: net.options.mtu,
-        externalIds: portExternalIds(record),
-      });
-      await failpoint('createEndpoint.afterPort');
-      const ofport = await vswitch.waitOfport(names.host, settings.ofportTimeoutMs);
-      if (early && ofport !== ofportRequest) {
-        // Not the spare's number after all: FAUCET has no entry to run it under yet.
-        await host.setLinkDown(names.host);
-        early = false;
-      }
-      state.putEndpoint({ ...record, ofport });
-      if (early) this.deps.faucet.openedEarly?.(record.id);
-      this.log.info(
-        { network: net.id, endpoint: req.EndpointID, port: names.host, ofport, mac, openedEarly: early },
-        'endpoint created',
-      );
-      await failpoint('createEndpoint.done');
-    } catch (err) {
-      await this.rollBackEndpoint(net, names.host, req.EndpointID, err);
-      throw err;
-    }
-    return givenMac !== '' ? {} : { Interface: { MacAddress: mac } };
-  }
-
-  /**
-   * The endpoint takes a ready port (core/port-pool.ts): FAUCET already forwards its traffic, so
-   * nothing is asked of FAUCET now. False if it could not (the port is left as it was, and the
-   * endpoint gets a port of its own).
-   */
-  private async takeReadyPort(
-    req: CreateEndpointRequest,
-    net: NetworkRecord,
-    ready: ReadyPort,
-    mac: string,
-  ): Promise<boolean> {
-    const { state, vswitch, host } = this.deps;
-    const record = {
-      ...newEndpointRecord(req, net, { host: ready.hostIf, container: ready.containerIf }, mac),
-      ofport: ready.ofport,
-      pooled: true,
-    };
-    // Between the write below and the model's record, the collector must not take it for an orphan.
-    this.creating.add(ready.hostIf);
-    try {
-      await host.setLinkMac(ready.containerIf, mac);
-      // One write: the port stops being a ready port and becomes this endpoint's.
-      await vswitch.setPortExternalIds(ready.hostIf, portExternalIds(record));
-      state.putEndpoint(record);
-    } catch (err) {
-      this.log.warn(
-        { endpoint: req.EndpointID, port: ready.hostIf, err: errorMessage(err) },
-        'could not take a ready port; making one',
-      );
-      return false;
-    } finally {
-      this.creating.delete(ready.hostIf);
-    }
-    this.deps.faucet.openedEarly?.(record.id);
-    this.log.info(
-      { network: net.id, endpoint: req.EndpointID, port: ready.hostIf, ofport: ready.ofport, mac, readyPort: true },
-      'endpoint created',
-    );
-    try {
-      await failpoint('createEndpoint.done');
-    } catch (err) {
-      // The port was this endpoint's now, so it goes with it.
-      await this.rollBackEndpoint(net, ready.hostIf, req.EndpointID, err);
-      throw err;
-    }
-    return true;
-  }
-
-  /** Docker sends no DeleteEndpoint for a failed CreateEndpoint: its port, veth and record go here. */
-  private async rollBackEndpoint(net: NetworkRecord, hostIf: string, endpointId: string, err: unknown): Promise<void> {
-    this.log.warn({ endpoint: endpointId, err: errorMessage(err) }, 'endpoint creation failed; rolling back');
-    await this.deps.vswitch.deletePort(net.bridgeName, hostIf).catch(() => undefined);
-    await this.deps.host.deleteLink(hostIf).catch(() => undefined);
-    this.deps.state.removeEndpoint(endpointId);
-  }
-
-  /**
-   * Whether a new port numbered `ofport` may be opened before its container is known: only on a
-   * spare entry FAUCET runs, under the rule of mayOpenEarly.
-   */
-  private async opensAtCreate(net: NetworkRecord, ofport: number): Promise<boolean> {
-    if (this.deps.faucet.runsSpare?.(net.id, ofport) !== true) return false;
-    return this.mayOpenEarly(net);
+  /** What CreateEndpoint decides on (core/endpoint-plan.ts), read once under the network's lock. */
+  private async endpointFacts(net: NetworkRecord): Promise<EndpointFacts> {
+    const { vswitch, faucet } = this.deps;
+    const ports = (await vswitch.getBridge(net.bridgeName))?.ports ?? [];
+    const ready = this.pool?.pick(net, ports);
+    const freeNumber = freePortNumber(ports, net.options, faucet.mirroredNumbers?.(net.id) ?? []);
+    const spareRuns = freeNumber !== undefined && faucet.runsSpare?.(net.id, freeNumber) === true;
+    // Docker is asked only where its answer can change what is done.
+    const mayOpenEarly = (ready !== undefined || spareRuns) && (await this.mayOpenEarly(net));
+    return { ready, freeNumber, spareRuns, mayOpenEarly };
   }
 
   /**
@@ -748,13 +349,11 @@ export class Driver implements NetworkDriver {
     }
   }
 
-  /** The lowest port number free on the bridge, leaving room for ports the options ask for by number, and not in `avoid`. */
-  private async freeOfport(net: NetworkRecord, avoid: ReadonlySet<number> = new Set()): Promise<number> {
+  /** The lowest port number free on the bridge for a ready port (core/endpoint-plan.ts), and not in `avoid`. */
+  private async freeOfport(net: NetworkRecord, avoid: Iterable<number>): Promise<number> {
     const ports = (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? [];
-    const held = heldPortNumbers(ports, net.options, [...avoid, ...(this.deps.faucet.mirroredNumbers?.(net.id) ?? [])]);
-    const n = lowestFreePortNumber(held);
-    if (n === undefined)
-      throw new DovesnapError(ErrorCode.Conflict, `bridge ${net.bridgeName} has no free port number`);
+    const n = freePortNumber(ports, net.options, [...avoid, ...(this.deps.faucet.mirroredNumbers?.(net.id) ?? [])]);
+    if (n === undefined) throw new DovesnapError(ErrorCode.Conflict, noFreePortNumber(net.bridgeName));
     return n;
   }
 
@@ -774,16 +373,15 @@ export class Driver implements NetworkDriver {
    * DeleteEndpoint, and the reconciler for endpoints Docker forgot. Succeeds if already gone.
    */
   async removeEndpoint(networkId: string, endpointId: string, why: string): Promise<void> {
-    const { state, vswitch, host } = this.deps;
+    const { state, vswitch, host, dhcp } = this.deps;
     const net = state.network(networkId);
     const ep = state.endpoint(endpointId);
-    const hostIf = ep?.hostIf ?? vethNamesFor(endpointId).host;
+    const plan = planRemoveEndpoint(net, ep, endpointId, ep !== undefined && dhcp?.wants(ep) === true);
+    const { hostIf, bridge } = plan;
     const work = async (): Promise<void> => {
-      // Normally stopped at Leave already; not if Docker left while dovesnap was down.
-      if (ep !== undefined && this.deps.dhcp?.wants(ep) === true)
-        await this.deps.dhcp.stop(ep, `endpoint ${why}`, true);
-      if (net !== undefined) {
-        await vswitch.deletePort(net.bridgeName, hostIf).catch((err: unknown) => {
+      if (plan.stopDhcp && ep !== undefined) await dhcp?.stop(ep, `endpoint ${why}`, true);
+      if (bridge !== undefined) {
+        await vswitch.deletePort(bridge, hostIf).catch((err: unknown) => {
           // Docker never retries a DeleteEndpoint it was refused: its endpoint would stay here
           // for good. The port, marked with this endpoint's id, is the collector's once OVSDB answers.
           this.log.warn(
@@ -799,8 +397,8 @@ export class Driver implements NetworkDriver {
     if (net === undefined) await work();
     else await this.lock.run(`net:${net.id}`, work);
     this.log.info({ network: networkId, endpoint: endpointId, port: hostIf, why }, 'endpoint removed');
-    if (ep?.container !== undefined && net?.localFaucet === true) this.requestSync(`port ${hostIf} removed`);
-    if ((ep?.published.length ?? 0) > 0) await this.deps.nat.sync(`port mappings of ${hostIf} removed`);
+    if (plan.faucetSync !== undefined) this.requestSync(plan.faucetSync);
+    if (plan.natSync !== undefined) await this.deps.nat.sync(plan.natSync);
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
@@ -812,18 +410,19 @@ export class Driver implements NetworkDriver {
         ErrorCode.NotFound,
         `endpoint ${req.EndpointID} is not known to dovesnap (was it created before a restart that lost it?)`,
       );
-    const bindings = portBindingsFrom(req.Options);
-    let published: PublishedPort[] = [];
-    if (bindings.length > 0 && net.options.mode === 'flat') {
+    const plan = planJoin(net, ep, portBindingsFrom(req.Options));
+    if (plan.unpublishable) {
       this.log.warn(
         { endpoint: ep.id, network: net.id },
         'port mappings need ovs.bridge.mode=nat or routed: a flat network has no gateway; they are not published',
       );
-    } else if (bindings.length > 0) {
+    }
+    let published: PublishedPort[] = [];
+    if (plan.bindings.length > 0) {
       // Under one lock, so that two containers asking for the same port cannot both get it.
       published = await this.lock.run('ports', async () => {
         const listeners = this.withoutOwnProxies(await this.deps.host.listeners());
-        const chosen = allocateHostPorts(bindings, this.publishedPorts(ep.id), listeners);
+        const chosen = allocateHostPorts(plan.bindings, this.publishedPorts(ep.id), listeners);
         this.deps.state.updateEndpoint(ep.id, { published: chosen });
         return chosen;
       });
@@ -832,18 +431,9 @@ export class Driver implements NetworkDriver {
     const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: req.SandboxKey, published, joinedAt });
     if (updated !== undefined) await this.persist(updated);
     await failpoint('join.done');
-    // No local FAUCET will configure the port, so there is nothing to wait for.
-    if (!net.localFaucet) await this.deps.host.setLinkUp(ep.hostIf);
-    if (net.options.mode !== 'flat') {
-      if (published.length > 0) await this.publishOrWithdraw(ep.id, ep.hostIf);
-      return { InterfaceName: { SrcName: ep.containerIf, DstPrefix: 'eth' }, Gateway: ipv4Of(net)?.gateway ?? '' };
-    }
-    return {
-      InterfaceName: { SrcName: ep.containerIf, DstPrefix: 'eth' },
-      // Flat networks have no gateway; without this Docker would add a default-gateway
-      // network of its own to containers on non-internal flat networks.
-      DisableGatewayService: true,
-    };
+    if (plan.raiseNow) await this.deps.host.setLinkUp(ep.hostIf);
+    if (published.length > 0) await this.publishOrWithdraw(ep.id, ep.hostIf);
+    return plan.response;
   }
 
   /**
@@ -894,14 +484,16 @@ export class Driver implements NetworkDriver {
   }
 
   async leave(req: EndpointRequest): Promise<void> {
-    const ep = this.deps.state.endpoint(req.EndpointID);
+    const { state, dhcp } = this.deps;
+    const ep = state.endpoint(req.EndpointID);
     if (ep === undefined) return;
+    const plan = planLeave(ep, dhcp?.wants(ep) === true);
     await failpoint('leave.start');
     // Before Docker deletes the veth (DeleteEndpoint follows), while the lease can still be released through it.
-    if (this.deps.dhcp?.wants(ep) === true) await this.deps.dhcp.stop(ep, 'container left the network', true);
-    const updated = this.deps.state.updateEndpoint(ep.id, { sandboxKey: undefined });
+    if (plan.stopDhcp) await dhcp?.stop(ep, 'container left the network', true);
+    const updated = state.updateEndpoint(ep.id, { sandboxKey: undefined });
     if (updated !== undefined) await this.persist(updated);
-    if (ep.published.length > 0) await this.deps.nat.sync(`container left: port mappings of ${ep.hostIf} removed`);
+    if (plan.natSync !== undefined) await this.deps.nat.sync(plan.natSync);
   }
 
   /** Port mappings came with Join and are in place by now; this only makes sure. */

@@ -162,15 +162,10 @@ export class PortPool {
     return keepsReadyPorts(net, this.deps.ceiling);
   }
 
-  /** Ready ports on the bridge, programmed or not. */
-  private async onBridge(net: NetworkRecord): Promise<ReadyPort[]> {
-    return readyPortsOf(net.id, (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? []);
-  }
-
-  /** A programmed ready port for a new endpoint, lowest number first; the caller holds the network's lock. */
-  async pick(net: NetworkRecord): Promise<ReadyPort | undefined> {
+  /** A programmed ready port among the bridge's `ports` for a new endpoint, lowest number first; the caller holds the network's lock. */
+  pick(net: NetworkRecord, ports: readonly PortState[]): ReadyPort | undefined {
     if (!this.eligible(net)) return undefined;
-    return (await this.onBridge(net)).find((p) => this.deps.programmed(net.id, p));
+    return readyPortsOf(net.id, ports).find((p) => this.deps.programmed(net.id, p));
   }
 
   /** Tops the network's ready ports up in the background (one run per network at a time). */

@@ -1,10 +1,10 @@
 import { Driver, type DriverDeps } from '../../src/core/driver.js';
 import { createNatView } from '../../src/core/nat-view.js';
-import type { StateStore } from '../../src/core/state.js';
+import { StateStore } from '../../src/core/state.js';
 import { silentLogger } from '../../src/util/log.js';
-import type { FakeFaucetView } from './fake-faucet-view.js';
-import type { FakeHostNet } from './fake-host.js';
-import type { FakeVSwitch } from './fake-vswitch.js';
+import { FakeFaucetView } from './fake-faucet-view.js';
+import { FakeHostNet } from './fake-host.js';
+import { FakeVSwitch } from './fake-vswitch.js';
 
 /** The fakes a unit-tested Driver runs on. */
 export interface DriverFakes {
@@ -33,4 +33,14 @@ export function testDriver(fakes: DriverFakes, extra: Partial<DriverDeps> = {}):
     random: (n) => new Uint8Array(n).fill(7),
     ...extra,
   });
+}
+
+/** A new set of fakes: no bridges, links, networks, or FAUCET spares. */
+export function freshFakes(): DriverFakes {
+  return {
+    vswitch: new FakeVSwitch(),
+    host: new FakeHostNet(),
+    state: new StateStore(),
+    faucet: new FakeFaucetView(),
+  };
 }
