@@ -5,7 +5,7 @@
  */
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import type { Engine } from '../engine/client.js';
-import { ExtId } from '../core/persist.js';
+import { ExtId } from '../driver/persist.js';
 import { planHostIf, type HostIfPlan } from './host-if.js';
 import { netnsOf, resolveGuest } from './guest.js';
 import { realAttachHost, type AttachHost, type AttachVSwitch } from './host.js';

@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
-import { ExtId } from '../core/persist.js';
+import { ExtId } from '../driver/persist.js';
 import type { VSwitch } from '../ovs/vswitch.js';
 import type { HostIfRef } from './spec.js';
 

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'no
 import path from 'node:path';
 import type { AttachSpec } from './spec.js';
 import type { NicIdentity } from './nic.js';
-import { ExtId } from '../core/persist.js';
+import { ExtId } from '../driver/persist.js';
 import { makePrivateDir } from '../util/private-dir.js';
 
 export const ATTACH_EXT_ID = ExtId.attach;

@@ -4,7 +4,7 @@
  * exists, so that a failure (or a crash) leaves a record of exactly what to remove.
  */
 import { DovesnapError, ErrorCode } from '../util/errors.js';
-import { ExtId } from '../core/persist.js';
+import { ExtId } from '../driver/persist.js';
 import type { AttachHost, DhcpStart } from './host.js';
 import type { HostIfPlan } from './host-if.js';
 import type { AttachGuest, AttachResource } from './record.js';

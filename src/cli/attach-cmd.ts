@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { DockerEngine } from '../engine/client.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { runInNetns } from '../net/exec.js';
-import { detectDatapath } from '../core/host.js';
+import { detectDatapath } from '../driver/host.js';
 import { attach, NIC_RETURN_WAIT_MS, removeResources } from '../attach/apply.js';
 import { AttachmentStore, type AttachGuest, type AttachmentRecord } from '../attach/record.js';
 import { openVSwitch, type VSwitch } from '../ovs/vswitch.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { detectDatapath } from '../core/host.js';
+import { detectDatapath } from '../driver/host.js';
 
 /**
  * `dovesnap host …`: what the daemon finds out about this host, for scripts/up.sh to use the same

@@ -51,12 +51,12 @@ export interface DaemonSettings {
   readonly faucetConfirmTimeoutMs: number;
   /**
    * Most spare FAUCET interface entries a network keeps for the ports it will hand out next
-   * (see core/faucet-plan.ts); 0 turns spares off.
+   * (see driver/faucet-plan.ts); 0 turns spares off.
    */
   readonly sparePorts: number;
   /**
    * Most ready ports a network keeps: veth pairs already on its bridge and programmed by FAUCET,
-   * which a container without port labels takes at CreateEndpoint (see core/port-pool.ts); 0
+   * which a container without port labels takes at CreateEndpoint (see driver/port-pool.ts); 0
    * turns them off.
    */
   readonly readyPorts: number;

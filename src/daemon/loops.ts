@@ -2,10 +2,10 @@ import { watch } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
-import type { StateStore } from '../core/state.js';
+import type { StateStore } from '../driver/state.js';
 import type { VSwitch } from '../ovs/vswitch.js';
-import { watchBridgePorts } from '../core/bridge-watch.js';
-import type { Driver } from '../core/driver.js';
+import { watchBridgePorts } from '../driver/bridge-watch.js';
+import type { Driver } from '../driver/driver.js';
 import type { NarwhalDriver } from '../narwhal/driver.js';
 import type { DaemonMetrics } from '../status/metrics.js';
 

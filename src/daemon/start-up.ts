@@ -3,8 +3,8 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { isLocalFaucet, type DaemonSettings } from '../config/settings.js';
 import { openVSwitch, type VSwitch } from '../ovs/vswitch.js';
-import type { StateStore } from '../core/state.js';
-import { restoreFromBridge, bridgeExternalIds } from '../core/persist.js';
+import type { StateStore } from '../driver/state.js';
+import { restoreFromBridge, bridgeExternalIds } from '../driver/persist.js';
 import { syncGaugeFile } from '../faucet/gauge.js';
 import { signalFromPidfile } from '../faucet/store.js';
 

@@ -30,7 +30,7 @@ export interface FaucetConfigFacts {
   readonly acls: ReadonlySet<string>;
   /**
    * Each ACL's rules (what is under `rule:`), as plain objects with numbers where they fit:
-   * what dovesnap's anti-spoofing ACLs copy (core/antispoof.ts). An entry that is not a rule is left out.
+   * what dovesnap's anti-spoofing ACLs copy (driver/antispoof.ts). An entry that is not a rule is left out.
    */
   readonly aclRules: ReadonlyMap<string, readonly Readonly<Record<string, unknown>>[]>;
   readonly aclUsage: AclUsage;

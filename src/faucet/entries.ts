@@ -19,7 +19,7 @@ export function managedVlanName(dpName: string, vid: number): string {
   return `${dpName}-vlan${vid}`;
 }
 
-/** The `vlans:` key of a VLAN entry of dovesnap's that belongs to no one DP (core/vlan-capacity.ts). */
+/** The `vlans:` key of a VLAN entry of dovesnap's that belongs to no one DP (driver/vlan-capacity.ts). */
 export function sharedVlanName(vid: number): string {
   return `${OWNED_ACL_PREFIX}vid${vid}`;
 }

@@ -53,7 +53,7 @@ export interface FaucetPortSpec {
    * dovesnap's own mark, never written to FAUCET: a capture port (label dovesnap.faucet.capture),
    * whose `mirror` lists every VLAN port of its DP. What it copies is the network's, not one
    * container's choice, so a port number in its list is not "mirrored" in the sense that keeps
-   * a number from being handed out (core/faucet-planner.ts, mirroredIn).
+   * a number from being handed out (driver/faucet-planner.ts, mirroredIn).
    */
   readonly capture?: true;
 }
@@ -73,7 +73,7 @@ export interface FaucetVlanSpec {
   readonly aclsIn?: readonly string[];
   /** Output ACLs; FAUCET applies them only on DPs with `egress_pipeline: true`. */
   readonly aclsOut?: readonly string[];
-  /** How many hosts FAUCET may learn on the VLAN, per DP (its default 256; core/vlan-capacity.ts). */
+  /** How many hosts FAUCET may learn on the VLAN, per DP (its default 256; driver/vlan-capacity.ts). */
   readonly maxHosts?: number;
 }
 
@@ -130,6 +130,6 @@ export interface ManagedFaucetState {
   readonly owned: ReadonlySet<string>;
   readonly acls?: readonly FaucetAclSpec[];
   readonly foreignPorts?: readonly FaucetForeignPortSpec[];
-  /** VLAN entries of dovesnap's not tied to one DP (keyed `sharedVlanName(vid)`, render.ts): see core/vlan-capacity.ts. */
+  /** VLAN entries of dovesnap's not tied to one DP (keyed `sharedVlanName(vid)`, render.ts): see driver/vlan-capacity.ts. */
   readonly vlans?: readonly FaucetVlanSpec[];
 }

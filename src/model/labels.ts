@@ -58,7 +58,7 @@ export interface ContainerNetworkLabels {
   readonly antispoof?: boolean | undefined;
   /**
    * The port is a capture port: output-only, and FAUCET's mirror destination for every other
-   * port of the network (core/faucet-desired.ts). Present only when true.
+   * port of the network (driver/faucet-desired.ts). Present only when true.
    */
   readonly capture?: true;
 }

@@ -52,7 +52,7 @@ export interface HostPortOption {
 
 /**
  * A route on the host to a prefix behind a container that routes for it:
- * `ovs.bridge.host_routes=192.168.102.0/24@192.168.101.2` (core/host-routes.ts).
+ * `ovs.bridge.host_routes=192.168.102.0/24@192.168.101.2` (driver/host-routes.ts).
  */
 export interface HostRoute {
   /** `a.b.c.d/len`, no host bits set. */
@@ -95,7 +95,7 @@ export interface NetworkOptions {
   readonly dhcpServers: readonly string[];
   /** The network's IPv4 subnet, `a.b.c.d/len`: a lease outside it is refused. undefined: any. */
   readonly dhcpSubnet: string | undefined;
-  /** Each container port gets an input ACL that admits only its own MAC and addresses (core/antispoof.ts). */
+  /** Each container port gets an input ACL that admits only its own MAC and addresses (driver/antispoof.ts). */
   readonly antispoof: boolean;
   /** Routes on the host to prefixes behind containers of the network (nat and routed only). */
   readonly hostRoutes: readonly HostRoute[];
@@ -196,7 +196,7 @@ const NOT_ROUTABLE: readonly { readonly prefix: Ipv4Prefix; readonly what: strin
 /**
  * `PREFIX@VIA[,PREFIX@VIA…]`, IPv4: each PREFIX a network address with its length (host bits
  * are refused, naming the network meant), at most once. That VIA lies in the network's subnet
- * is checked at create, where Docker's IPAM data is (core/host-routes.ts).
+ * is checked at create, where Docker's IPAM data is (driver/host-routes.ts).
  */
 export function parseHostRoutes(value: string, option: string = Opt.hostRoutes): HostRoute[] {
   const items = value

@@ -15,7 +15,7 @@ import type {
   NetworkRequest,
 } from '../model/plugin-protocol.js';
 import { portBindingsFrom } from '../model/plugin-protocol.js';
-import { stringOptions } from '../core/driver.js';
+import { stringOptions } from '../driver/driver.js';
 import { cidrContains, parseCidr, type Cidr } from './addresses.js';
 import { collectLeftovers, type Collected } from './collect.js';
 import type { NarwhalHost } from './host.js';

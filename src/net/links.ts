@@ -11,7 +11,7 @@ import { runCommand, runInNetns } from './exec.js';
 
 export const HOST_VETH_PREFIX = 'dsp';
 export const CONTAINER_VETH_PREFIX = 'dsc';
-/** The host and container ends of ready ports (core/port-pool.ts). */
+/** The host and container ends of ready ports (driver/port-pool.ts). */
 export const READY_HOST_PREFIX = 'dsq';
 export const READY_CONTAINER_PREFIX = 'dsr';
 
@@ -152,7 +152,7 @@ export interface VethSpec {
    */
   readonly disableContainerTxOffload: boolean;
   /**
-   * The container end will stay up in the host for a while (a ready port, core/port-pool.ts):
+   * The container end will stay up in the host for a while (a ready port, driver/port-pool.ts):
    * keep it out of the host's stack too, so that it sends nothing of its own.
    */
   readonly quietContainerEnd?: boolean;

@@ -3,7 +3,7 @@ import { runCommand } from './exec.js';
 
 /**
  * IPv4 routes in the host's main table, through iproute2's JSON output: what
- * `ovs.bridge.host_routes` adds (core/host-routes.ts), and what it must not clobber.
+ * `ovs.bridge.host_routes` adds (driver/host-routes.ts), and what it must not clobber.
  */
 
 /** One route of the main table as `ip -json route` reports it. */

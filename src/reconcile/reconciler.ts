@@ -2,10 +2,10 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import type { Engine, EngineEvent, EngineNetwork } from '../engine/client.js';
 import type { VSwitch } from '../ovs/vswitch.js';
-import type { HostNet } from '../core/host.js';
-import type { FaucetView } from '../core/driver.js';
-import { bridgeExternalIds, portExternalIds } from '../core/persist.js';
-import type { ContainerInfo, StateStore } from '../core/state.js';
+import type { HostNet } from '../driver/host.js';
+import type { FaucetView } from '../driver/faucet-api.js';
+import { bridgeExternalIds, portExternalIds } from '../driver/persist.js';
+import type { ContainerInfo, StateStore } from '../driver/state.js';
 import {
   applyMacPrefix,
   ComposeLabel,
@@ -53,7 +53,7 @@ export interface ReconcilerDeps {
 
 /**
  * What needs Docker happens here, not in a driver handler (the one exception: CreateEndpoint's
- * label query, core/early-open.ts): learning network names (Docker does not send them with CreateNetwork), learning which container an endpoint
+ * label query, driver/early-open.ts): learning network names (Docker does not send them with CreateNetwork), learning which container an endpoint
  * belongs to (its name and labels), and clearing away what Docker forgot while we were down.
  * Driven by Docker's event stream; a full pass runs whenever the stream (re)connects.
  */

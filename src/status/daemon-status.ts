@@ -1,6 +1,6 @@
 import type { StackingSettings } from '../config/settings.js';
-import type { MirrorBridge } from '../core/mirror-bridge.js';
-import type { Stack } from '../core/stack.js';
+import type { MirrorBridge } from '../driver/mirror-bridge.js';
+import type { Stack } from '../driver/stack.js';
 import type { OvsdbHealth } from '../ovs/vswitch.js';
 import type { Health, HostStatus } from './documents.js';
 

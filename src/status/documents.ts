@@ -1,4 +1,4 @@
-import type { DhcpStatus } from '../core/dhcp-clients.js';
+import type { DhcpStatus } from '../driver/dhcp-clients.js';
 
 /**
  * The status API's documents: what `GET /networks`, `GET /host` and `GET /health` answer, and
@@ -58,7 +58,7 @@ export interface NetworkStatus {
   readonly PreallocatedPorts: number;
   /** The bridge's other ports: added, coprocessor, hand-added, mirror and stack links. */
   readonly HostPorts: readonly HostPortStatus[];
-  /** Ready ports on the bridge, not yet taken by a container (core/port-pool.ts). */
+  /** Ready ports on the bridge, not yet taken by a container (driver/port-pool.ts). */
   readonly ReadyPorts: number;
   /**
    * The host's routes to prefixes behind containers of the network (ovs.bridge.host_routes).

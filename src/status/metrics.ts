@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { StateStore } from '../core/state.js';
+import type { StateStore } from '../driver/state.js';
 import type { FaucetConfigOutcome } from '../faucet/types.js';
 import { PORT_INFO_LABELS, portInfo, type LeasedAddress } from './port-info.js';
 

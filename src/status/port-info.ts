@@ -1,4 +1,4 @@
-import type { EndpointRecord, StateStore } from '../core/state.js';
+import type { EndpointRecord, StateStore } from '../driver/state.js';
 import { formatDpid } from '../model/options.js';
 
 /**

@@ -6,9 +6,9 @@ import { hostCheck, type HostCheck } from './host-check.js';
 import { HttpApp } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import { formatDpid } from '../model/options.js';
-import type { EndpointRecord, StateStore } from '../core/state.js';
-import type { DhcpStatus } from '../core/dhcp-clients.js';
-import { ExtId } from '../core/persist.js';
+import type { EndpointRecord, StateStore } from '../driver/state.js';
+import type { DhcpStatus } from '../driver/dhcp-clients.js';
+import { ExtId } from '../driver/persist.js';
 import type { LiveFeed } from './live.js';
 import type {
   ContainerStatus,
@@ -24,7 +24,7 @@ const NETWORK_EXT_ID = ExtId.networkId;
 
 /** The status API's server; the documents it serves are in ./documents.ts. */
 
-/** A ready port (core/port-pool.ts): counted in ReadyPorts, not listed in HostPorts. */
+/** A ready port (driver/port-pool.ts): counted in ReadyPorts, not listed in HostPorts. */
 const READY_KIND = 'ready';
 
 const HOST_PORT_KINDS: Readonly<Record<string, string>> = {

@@ -66,7 +66,7 @@ export async function disagreements(): Promise<string[]> {
   const netIds = new Set(networks.keys());
   const endpointIds = new Set([...networks.values()].flatMap((n) => [...n.endpoints.keys()]));
   const portRows = await ovsRows('Port');
-  // An endpoint's host end: its own pair (dsp…), or the ready port it took (dsq…; see core/port-pool.ts).
+  // An endpoint's host end: its own pair (dsp…), or the ready port it took (dsq…; see driver/port-pool.ts).
   const portOfEndpoint = new Map(
     portRows.flatMap((p) =>
       p.ids['dovesnap-endpoint-id'] === undefined ? [] : [[p.ids['dovesnap-endpoint-id'], p.name] as const],

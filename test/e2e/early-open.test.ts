@@ -22,7 +22,7 @@ import {
 } from './harness.js';
 
 /**
- * A container port raised before it joins the bridge (core/early-open.ts): FAUCET sees one
+ * A container port raised before it joins the bridge (driver/early-open.ts): FAUCET sees one
  * port event per container start instead of three, and a container whose labels give its port
  * an ACL still never carries a packet under the spare entry's.
  */

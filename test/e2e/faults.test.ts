@@ -47,7 +47,7 @@ function daemonPid(): number {
 /** Restarts the daemon (through make up) with exactly these failpoints armed. */
 async function arm(spec: string): Promise<number> {
   // Points of the path that makes a container its own veth pair are reached only when it finds
-  // no ready port (core/port-pool.ts). A FAUCET write point fires in whichever sync comes first,
+  // no ready port (driver/port-pool.ts). A FAUCET write point fires in whichever sync comes first,
   // and the ready ports' top-ups sync in the background (after a restart, once a pool is below
   // half): the write the test means is the new network's, so these run without ready ports.
   // Every other point is reached on both paths, and runs with ready ports.

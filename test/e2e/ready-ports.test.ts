@@ -23,7 +23,7 @@ import {
 } from './harness.js';
 
 /**
- * Ready ports (DOVESNAP_READY_PORTS, core/port-pool.ts): a network keeps veth pairs on its
+ * Ready ports (DOVESNAP_READY_PORTS, driver/port-pool.ts): a network keeps veth pairs on its
  * bridge that FAUCET programmed before any container needed one. A container without port
  * labels takes one: FAUCET sees no port event for its start, and its traffic flows at once.
  */

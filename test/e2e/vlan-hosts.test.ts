@@ -16,7 +16,7 @@ import {
 /**
  * A network with more hosts than FAUCET's default `max_hosts` (256 per VLAN): past it FAUCET
  * drops every frame from a host it has not learned, for about a minute at a time, so a
- * network's 257th container was cut off (core/vlan-capacity.ts). Two test hosts on host ports
+ * network's 257th container was cut off (driver/vlan-capacity.ts). Two test hosts on host ports
  * each send from 150 source MACs (a port may learn at most 255: FAUCET's port default).
  */
 

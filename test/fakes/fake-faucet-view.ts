@@ -2,8 +2,8 @@
  * The driver's view of FAUCET for unit tests: the operator's DPs and ACLs as plain sets, the
  * sync requests it got, and the spare entries it says FAUCET runs (none unless a test adds some).
  */
-import type { FaucetView } from '../../src/core/driver.js';
-import type { ReadyPort } from '../../src/core/port-pool.js';
+import type { FaucetView } from '../../src/driver/faucet-api.js';
+import type { ReadyPort } from '../../src/driver/port-pool.js';
 
 export class FakeFaucetView implements FaucetView {
   foreign = new Map<string, bigint>();

@@ -1,4 +1,4 @@
-import type { HostNet } from '../../src/core/host.js';
+import type { HostNet } from '../../src/driver/host.js';
 import type { VethSpec } from '../../src/net/links.js';
 import type { ListeningSocket } from '../../src/net/listeners.js';
 import type { RouteEntry } from '../../src/net/routes.js';

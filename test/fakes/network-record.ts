@@ -1,4 +1,4 @@
-import type { NetworkRecord } from '../../src/core/state.js';
+import type { NetworkRecord } from '../../src/driver/state.js';
 import { defaultBridgeName, parseNetworkOptions } from '../../src/model/options.js';
 
 /** A network the local FAUCET configures (netdev bridge, no subnet; no controllers of its own unless `more` says). */

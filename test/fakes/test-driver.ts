@@ -1,6 +1,6 @@
-import { Driver, type DriverDeps } from '../../src/core/driver.js';
-import { createNatView } from '../../src/core/nat-view.js';
-import { StateStore } from '../../src/core/state.js';
+import { Driver, type DriverDeps } from '../../src/driver/driver.js';
+import { createNatView } from '../../src/driver/nat-view.js';
+import { StateStore } from '../../src/driver/state.js';
 import { silentLogger } from '../../src/util/log.js';
 import { FakeFaucetView } from './fake-faucet-view.js';
 import { FakeHostNet } from './fake-host.js';

@@ -13,7 +13,7 @@ import {
 } from '../../../src/attach/record.js';
 import { parseAttachArgs, type AttachSpec } from '../../../src/attach/spec.js';
 import { attachSteps, BRIDGE_MARK, runAttachSteps, type AttachStep } from '../../../src/attach/steps.js';
-import { ExtId } from '../../../src/core/persist.js';
+import { ExtId } from '../../../src/driver/persist.js';
 import { FakeAttachHost } from '../../fakes/fake-attach-host.js';
 import { FakeEngine } from '../../fakes/fake-engine.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { buildStatusApp, hostPortsStatus, networksStatus } from '../../../src/status/server.js';
 import type { Health, ContainerStatus, NetworksStatus, NetworkStatus } from '../../../src/status/documents.js';
 import { formatHost, formatStatus } from '../../../src/cli/status-cmd.js';
-import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
+import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/driver/state.js';
 import { parseContainerLabels } from '../../../src/model/labels.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { parseAllowList } from '../../../src/config/status-allow.js';
-import type { DhcpStatus } from '../../../src/core/dhcp-clients.js';
+import type { DhcpStatus } from '../../../src/driver/dhcp-clients.js';
 
 const NET1 = 'a1'.repeat(32);
 const NET2 = 'b2'.repeat(32);

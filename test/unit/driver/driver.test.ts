@@ -1,15 +1,15 @@
 import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Driver, type DriverDeps } from '../../../src/core/driver.js';
+import { Driver, type DriverDeps } from '../../../src/driver/driver.js';
 import { FakeFaucetView } from '../../fakes/fake-faucet-view.js';
-import { StateStore } from '../../../src/core/state.js';
-import { ExtId } from '../../../src/core/persist.js';
+import { StateStore } from '../../../src/driver/state.js';
+import { ExtId } from '../../../src/driver/persist.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
 import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../fakes/driver-requests.js';
-import { createNatView } from '../../../src/core/nat-view.js';
+import { createNatView } from '../../../src/driver/nat-view.js';
 import { testDriver } from '../../fakes/test-driver.js';
 
 const NET = TEST_NETWORK_ID;

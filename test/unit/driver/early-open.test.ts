@@ -1,13 +1,13 @@
 import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Driver, DriverDeps } from '../../../src/core/driver.js';
+import type { Driver, DriverDeps } from '../../../src/driver/driver.js';
 import { FakeFaucetView } from '../../fakes/fake-faucet-view.js';
-import { StateStore } from '../../../src/core/state.js';
+import { StateStore } from '../../../src/driver/state.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { FakeHostNet } from '../../fakes/fake-host.js';
 import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../fakes/driver-requests.js';
 import { testDriver } from '../../fakes/test-driver.js';
-import type { LabelledContainer } from '../../../src/core/early-open.js';
+import type { LabelledContainer } from '../../../src/driver/early-open.js';
 import { Label } from '../../../src/model/labels.js';
 
 const NET = TEST_NETWORK_ID;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Driver } from '../../../src/core/driver.js';
+import type { Driver } from '../../../src/driver/driver.js';
 import { armFailpoints, parseFailpoints } from '../../../src/util/failpoints.js';
 import { createNetworkRequest, TEST_ENDPOINT_ID, TEST_NETWORK_ID } from '../../fakes/driver-requests.js';
 import { freshFakes, testDriver, type DriverFakes } from '../../fakes/test-driver.js';
@@ -9,7 +9,7 @@ const NET = TEST_NETWORK_ID;
 const EP = TEST_ENDPOINT_ID;
 
 /**
- * CreateEndpoint's applier (core/endpoint-apply.ts): whichever step fails, on whichever path
+ * CreateEndpoint's applier (driver/endpoint-apply.ts): whichever step fails, on whichever path
  * (a port of its own, opened early or not; a ready port taken), nothing of the endpoint is left
  * (Docker sends no DeleteEndpoint for a CreateEndpoint it was refused), and a retry succeeds.
  */

@@ -4,10 +4,11 @@
  */
 import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Driver, type FaucetView } from '../../../src/core/driver.js';
-import { StateStore } from '../../../src/core/state.js';
-import { ExtId } from '../../../src/core/persist.js';
-import { createNatView, type NatView } from '../../../src/core/nat-view.js';
+import { Driver } from '../../../src/driver/driver.js';
+import type { FaucetView } from '../../../src/driver/faucet-api.js';
+import { StateStore } from '../../../src/driver/state.js';
+import { ExtId } from '../../../src/driver/persist.js';
+import { createNatView, type NatView } from '../../../src/driver/nat-view.js';
 import { PortProxies } from '../../../src/net/port-proxy.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { DovesnapError, ErrorCode, isDovesnapError } from '../../../src/util/errors.js';

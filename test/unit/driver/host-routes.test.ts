@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { StateStore } from '../../../src/core/state.js';
-import { restoreFromBridge } from '../../../src/core/persist.js';
+import { StateStore } from '../../../src/driver/state.js';
+import { restoreFromBridge } from '../../../src/driver/persist.js';
 import { networksStatus } from '../../../src/status/server.js';
 import { formatStatus } from '../../../src/cli/status-cmd.js';
 import { DovesnapError, ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
@@ -10,7 +10,7 @@ import { FakeHostNet } from '../../fakes/fake-host.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';
 import { createNetworkRequest, TEST_NETWORK_ID } from '../../fakes/driver-requests.js';
 import { testDriver } from '../../fakes/test-driver.js';
-import type { Driver } from '../../../src/core/driver.js';
+import type { Driver } from '../../../src/driver/driver.js';
 
 /**
  * `ovs.bridge.host_routes` in the driver, over fakes: the routes come with the gateway, come

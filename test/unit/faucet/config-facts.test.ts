@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FaucetConfigReader, readFaucetConfigFacts } from '../../../src/faucet/config-facts.js';
-import { aclUsage, dpNameConflict, markedDps, operatorDps } from '../../../src/core/faucet-desired.js';
+import { aclUsage, dpNameConflict, markedDps, operatorDps } from '../../../src/driver/faucet-desired.js';
 
 /** An operator's file that uses YAML merge keys, as FAUCET (ruamel) reads them. */
 const MERGED = `acls:

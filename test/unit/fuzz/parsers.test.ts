@@ -13,10 +13,10 @@ import { decode, portBindingsFrom } from '../../../src/model/plugin-protocol.js'
 import { readFaucetConfigFacts } from '../../../src/faucet/config-facts.js';
 import { parseAttachArgs } from '../../../src/attach/spec.js';
 import { buildPluginApp } from '../../../src/plugin/server.js';
-import { Driver } from '../../../src/core/driver.js';
+import { Driver } from '../../../src/driver/driver.js';
 import { FakeFaucetView } from '../../fakes/fake-faucet-view.js';
-import { StateStore } from '../../../src/core/state.js';
-import { createNatView } from '../../../src/core/nat-view.js';
+import { StateStore } from '../../../src/driver/state.js';
+import { createNatView } from '../../../src/driver/nat-view.js';
 import { isDovesnapError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { FakeVSwitch } from '../../fakes/fake-vswitch.js';

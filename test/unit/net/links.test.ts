@@ -16,7 +16,7 @@ describe('peerSettled: Docker has finished with the container end of a veth', ()
   it('not while it still has our name, nor renamed but down (Docker sets the MAC after the rename and raises it last)', () => {
     assert.equal(peerSettled(link('dsc0123456789ab', false)), false, 'just moved');
     assert.equal(peerSettled(link('dsc0123456789ab', true)), false);
-    // A ready port's container end is up in the host before Docker moves it (core/port-pool.ts).
+    // A ready port's container end is up in the host before Docker moves it (driver/port-pool.ts).
     assert.equal(peerSettled(link('dsr0123456789ab', true)), false, 'a ready port, not renamed yet');
     assert.equal(peerSettled(link('eth0', false)), false, 'renamed, MAC and addresses maybe not yet');
   });

@@ -1,11 +1,11 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Driver } from '../../../src/core/driver.js';
-import { createNatView } from '../../../src/core/nat-view.js';
+import { Driver } from '../../../src/driver/driver.js';
+import { createNatView } from '../../../src/driver/nat-view.js';
 import { Reconciler } from '../../../src/reconcile/reconciler.js';
-import type { FaucetView } from '../../../src/core/driver.js';
-import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/core/state.js';
-import { bridgeExternalIds, ExtId, portExternalIds } from '../../../src/core/persist.js';
+import type { FaucetView } from '../../../src/driver/faucet-api.js';
+import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/driver/state.js';
+import { bridgeExternalIds, ExtId, portExternalIds } from '../../../src/driver/persist.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 import { vethNamesFor } from '../../../src/net/links.js';
 import { DovesnapError, ErrorCode } from '../../../src/util/errors.js';

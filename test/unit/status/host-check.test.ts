@@ -9,7 +9,7 @@ import { parseStatusHosts } from '../../../src/config/status-hosts.js';
 import { LiveFeed, type LiveSources } from '../../../src/status/live.js';
 import { FaucetLoadTracker } from '../../../src/status/faucet-load.js';
 import { buildStatusApp } from '../../../src/status/server.js';
-import { StateStore } from '../../../src/core/state.js';
+import { StateStore } from '../../../src/driver/state.js';
 import { silentLogger } from '../../../src/util/log.js';
 import type { HttpApp } from '../../../src/util/http.js';
 

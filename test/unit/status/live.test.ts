@@ -5,7 +5,7 @@ import { LiveFeed, portTraffic, shownInterfaces, type LiveSources } from '../../
 import { FaucetLoadTracker } from '../../../src/status/faucet-load.js';
 import { buildStatusApp } from '../../../src/status/server.js';
 import type { HostStatus, NetworksStatus, NetworkStatus } from '../../../src/status/documents.js';
-import { StateStore } from '../../../src/core/state.js';
+import { StateStore } from '../../../src/driver/state.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { parseAllowList } from '../../../src/config/status-allow.js';
 

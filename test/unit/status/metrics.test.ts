@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createMetrics } from '../../../src/status/metrics.js';
 import { buildStatusApp } from '../../../src/status/server.js';
 import { buildPluginApp } from '../../../src/plugin/server.js';
-import { StateStore, endpointRecord } from '../../../src/core/state.js';
+import { StateStore, endpointRecord } from '../../../src/driver/state.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 import { silentLogger } from '../../../src/util/log.js';
 import type { NetworkDriver } from '../../../src/model/plugin-protocol.js';

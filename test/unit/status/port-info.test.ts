@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMetrics } from '../../../src/status/metrics.js';
 import { portInfo } from '../../../src/status/port-info.js';
-import { StateStore, endpointRecord, type NetworkRecord } from '../../../src/core/state.js';
+import { StateStore, endpointRecord, type NetworkRecord } from '../../../src/driver/state.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 
 const LOCAL = 'a'.repeat(64);
