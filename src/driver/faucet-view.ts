@@ -251,9 +251,12 @@ class FaucetApplier implements ClosableFaucetView {
     };
     try {
       const result = await store.apply(render);
+      const before = this.confirmed;
       this.unconfirmed = undefined;
       // The write carried every description: nothing is left to defer.
       if (this.confirmRender()) this.setDeferred(undefined);
+      // Before raising: raise waits for FAUCET to run the switches of the ports it raises.
+      await this.raiser.connectNew(this.newSwitches(before));
       await this.raiser.raise(this.opened);
       if (this.confirmed !== undefined) {
         const onBridge = new Set([...facts.ports.values()].flatMap((list) => list.map((p) => p.name)));
@@ -313,6 +316,21 @@ class FaucetApplier implements ClosableFaucetView {
       );
     this.confirmRender();
     await this.raiser.raise(this.opened);
+  }
+
+  /**
+   * The bridges of local networks whose DPs FAUCET confirmed now for the first time. None after
+   * a restart (nothing confirmed before): those switches are FAUCET's already, or reconnecting.
+   */
+  private newSwitches(before: Confirmed | undefined): { dpId: bigint; bridge: string }[] {
+    const now = this.confirmed;
+    if (before === undefined || now === undefined) return [];
+    const had = new Set(before.plan.managed.dps.map((d) => d.dpId));
+    const fresh = new Set(now.plan.managed.dps.map((d) => d.dpId).filter((id) => !had.has(id)));
+    return this.deps.state
+      .allNetworks()
+      .filter((n) => n.localFaucet && fresh.has(n.options.dpid))
+      .map((n) => ({ dpId: n.options.dpid, bridge: n.bridgeName }));
   }
 
   /** The newest render is what FAUCET now runs; false if nothing was rendered yet. */

@@ -75,6 +75,28 @@ export class PortRaiser {
     return since !== undefined && this.deps.clock.now() - since >= this.deps.coldStartWindowMs;
   }
 
+  /**
+   * FAUCET refuses a switch whose DP it does not know, and OVS tries again only after its
+   * backoff (1 s). A new network's bridge connects a moment before its DP is written, so its
+   * switch, and the first containers' ports (raise waits for the switch), would wait that long.
+   * Once FAUCET confirmed new DPs, the switches of those it does not run yet connect at once.
+   */
+  async connectNew(switches: readonly { readonly dpId: bigint; readonly bridge: string }[]): Promise<void> {
+    const { metricsUrl: url, vswitch, logger: log } = this.deps;
+    if (url === undefined || switches.length === 0) return;
+    const running = await readRunningDps(url).catch(() => undefined);
+    if (running === undefined) return;
+    for (const { dpId, bridge } of switches) {
+      if (running.has(dpId)) continue;
+      try {
+        await vswitch.reconnectControllers(bridge);
+        log.info({ bridge, dpid: `0x${dpId.toString(16)}` }, 'new switch connects to FAUCET now');
+      } catch (err) {
+        log.debug({ bridge, err: errorMessage(err) }, 'could not reconnect the switch; OVS retries by itself');
+      }
+    }
+  }
+
   /** Takes a port down again (opened early under an entry that turned out not to be its own). */
   async lower(hostIf: string): Promise<void> {
     await this.deps.host.setLinkDown(hostIf);

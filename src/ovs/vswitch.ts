@@ -23,6 +23,7 @@ import { connectSocket, DEFAULT_OVSDB_SOCKET, OvsdbTransactionError, type OvsdbC
 import {
   byUuid,
   decodeIntegerMap,
+  decodeOptionalInteger,
   decodeString,
   eq,
   mapOf,
@@ -115,6 +116,12 @@ export interface VSwitch {
    * or Timeout after timeoutMs.
    */
   waitOfport(ifname: string, timeoutMs: number): Promise<number>;
+  /**
+   * Drops the bridge's controller connections and opens them again at once. A switch FAUCET
+   * refused (its DP was not configured yet) is retried only after OVS's backoff (1 s, see
+   * CONTROLLER_MAX_BACKOFF_MS), which a new network's first containers would wait out.
+   */
+  reconnectControllers(name: string): Promise<void>;
   /** Merge; a value of '' removes the key. */
   setBridgeExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void>;
   /** Merge on Port and Interface; '' removes. */
@@ -143,6 +150,9 @@ export const DEFAULT_PROTOCOLS: readonly string[] = ['OpenFlow13'];
  * uncontrolled that long. A 1 s ceiling keeps that wait short for a local controller.
  */
 export const CONTROLLER_MAX_BACKOFF_MS = 1000;
+
+/** How long reconnectControllers waits for ovs-vswitchd to drop the connections before it re-adds them. */
+const RECONNECT_APPLY_TIMEOUT_MS = 1000;
 
 function controllerRow(target: string): { target: string; max_backoff: number } {
   return { target, max_backoff: CONTROLLER_MAX_BACKOFF_MS };
@@ -429,6 +439,47 @@ export class OvsdbVSwitch implements VSwitch {
         Op.mutate('Bridge', [eq('name', name)], mutations),
       ]);
       if (changed.count === 0) throw notFound('bridge', name);
+    });
+  }
+
+  /**
+   * Two transactions: the Controller rows go, and once ovs-vswitchd has applied that (its
+   * cur_cfg reaches the next_cfg of the first), rows with the same targets come back. OVS
+   * matches controllers by target, so one transaction would keep the connection in its backoff;
+   * a new row connects at once. Re-runnable: the targets are read once, before either write.
+   */
+  reconnectControllers(name: string): Promise<void> {
+    const bridge = this.replica.bridge(name);
+    const targets = [
+      ...new Set(
+        (bridge?.controllerUuids ?? []).flatMap((id) => {
+          const target = this.replica.controllerTarget(id);
+          return target === undefined ? [] : [target];
+        }),
+      ),
+    ];
+    if (bridge === undefined || targets.length === 0) return Promise.resolve();
+    return this.write(`reconnectControllers ${name}`, async (client) => {
+      const [, , , selected] = await client.transact(DB, [
+        Op.comment(`dovesnap: drop the controller connections of bridge ${name}`),
+        Op.update('Bridge', byUuid(bridge.uuid), { controller: setOf([]) }),
+        Op.mutate('Open_vSwitch', [], [['next_cfg', '+=', 1]]),
+        Op.select('Open_vSwitch', [], ['next_cfg']),
+      ]);
+      const want = decodeOptionalInteger(selected.rows[0]?.['next_cfg']);
+      const deadline = Date.now() + RECONNECT_APPLY_TIMEOUT_MS;
+      while (want !== undefined && Date.now() < deadline) {
+        const [cur] = await client.transact(DB, [Op.select('Open_vSwitch', [], ['cur_cfg'])]);
+        if ((decodeOptionalInteger(cur.rows[0]?.['cur_cfg']) ?? want) >= want) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await client.transact(DB, [
+        Op.comment(`dovesnap: connect bridge ${name} to its controllers again`),
+        ...targets.map((target, i) => Op.insert('Controller', controllerRow(target), `controller${i}`)),
+        Op.update('Bridge', byUuid(bridge.uuid), {
+          controller: setOf(targets.map((_, i) => namedUuid(`controller${i}`))),
+        }),
+      ]);
     });
   }
 

@@ -244,6 +244,17 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
       assert.deepEqual(await h.vs.getBridge('ovs-a'), bridge);
     });
 
+    it('reconnectControllers leaves the bridge with the controllers it had; an unknown bridge is no error', async () => {
+      await h.vs.ensureBridge(bridgeSpec('br-a', { controllers: ['tcp:127.0.0.1:6653', 'tcp:127.0.0.1:6654'] }));
+      const before = await h.vs.getBridge('br-a');
+      // Against ovsdb-server without ovs-vswitchd, cur_cfg never moves: this waits out its 1 s limit.
+      await h.vs.reconnectControllers('br-a');
+      const after = await h.vs.getBridge('br-a');
+      assert.ok(before && after);
+      assert.deepEqual(after, before);
+      await h.vs.reconnectControllers('no-such-bridge');
+    });
+
     it('ensureBridge is idempotent', async () => {
       await h.vs.ensureBridge(bridgeSpec('br-a'));
       const first = await h.vs.getBridge('br-a');

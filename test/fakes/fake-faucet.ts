@@ -59,6 +59,8 @@ export class FakeFaucet {
   hung = false;
   /** The port_status series to serve (none by default). */
   portStatus: () => Iterable<FakePortStatus> = () => [];
+  /** Whether the switch of a DP is connected (default: all are); a DP not connected is not running. */
+  switchConnected: (dpId: bigint) => boolean = () => true;
   /** reload() calls, i.e. SIGHUPs received. */
   reloadCalls = 0;
   /** Metric-visible count of processed reload requests. */
@@ -172,10 +174,11 @@ export class FakeFaucet {
         `faucet_config_hash_info{config_files="${escapeLabel(configFiles)}",error="${escapeLabel(error)}",hashes="${escapeLabel(hashes)}"} 1.0`,
       );
     }
-    // Every DP of the running configuration counts as connected and running.
+    // Every DP of the running configuration whose switch is connected counts as running.
     lines.push('# HELP dp_status status of datapaths', '# TYPE dp_status gauge');
     for (const [name, id] of definedDps(this.runningText))
-      lines.push(`dp_status{dp_id="0x${id.toString(16)}",dp_name="${escapeLabel(name)}"} 1.0`);
+      if (this.switchConnected(id))
+        lines.push(`dp_status{dp_id="0x${id.toString(16)}",dp_name="${escapeLabel(name)}"} 1.0`);
     lines.push('# HELP port_status status of switch ports', '# TYPE port_status gauge');
     const runningNames = new Map([...definedDps(this.runningText)].map(([name, id]) => [id, name]));
     for (const p of this.portStatus()) {

@@ -320,6 +320,19 @@ export class FakeVSwitch implements VSwitch {
     mergeInto(bridge.externalIds, ids);
   }
 
+  /** Bridges whose controller connections were dropped and opened again, in order. */
+  readonly reconnected: string[] = [];
+  /** Called on each reconnectControllers (a test's fake FAUCET sees the switch connect). */
+  onReconnect: (bridge: string) => void = () => undefined;
+
+  async reconnectControllers(name: string): Promise<void> {
+    const gate = this.enter('reconnectControllers');
+    if (gate !== undefined) await gate;
+    if (!this.bridges.has(name)) return;
+    this.reconnected.push(name);
+    this.onReconnect(name);
+  }
+
   async setPortExternalIds(name: string, ids: Readonly<Record<string, string>>): Promise<void> {
     const gate = this.enter('setPortExternalIds');
     if (gate !== undefined) await gate;

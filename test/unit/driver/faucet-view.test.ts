@@ -276,6 +276,36 @@ describe('createFaucetView', () => {
     assert.equal(isUp(r, pending), false);
   });
 
+  it("connects a new network's switch again once FAUCET runs its DP, before raising its first port; not a switch FAUCET runs", async () => {
+    const r = await rig(OPERATOR, undefined, 2, '0', {}, '3000');
+    await r.view.sync('daemon started');
+    const net = await addNetwork(r);
+    // FAUCET refused the bridge's first connection (its DP was not written yet), and OVS tries
+    // again only after its backoff: until then the switch is not running.
+    let connected = false;
+    const atReconnect: boolean[] = [];
+    r.fake.switchConnected = (id) => id !== net.options.dpid || connected;
+    r.vs.onReconnect = (bridge) => {
+      const text = readFileSync(r.path, 'utf8');
+      const loaded = /hashes="([0-9a-f]*)"/.exec(r.fake.metricsText())?.[1];
+      atReconnect.push(loaded === sha256(text) && dpPorts(text, 'net1').length > 0);
+      if (bridge === net.bridgeName) connected = true;
+    };
+    const web = await addEndpoint(r, EP_WEB, 1, { name: '/web' });
+    const started = Date.now();
+    await r.view.sync('web joined');
+    assert.deepEqual(r.vs.reconnected, [net.bridgeName]);
+    assert.deepEqual(atReconnect, [true], 'reconnected once FAUCET ran the file with the DP');
+    assert.equal(isUp(r, web), true);
+    assert.ok(Date.now() - started < 1000, 'the port was raised without waiting for the switch (3 s limit)');
+
+    // The switch runs now: the next container's sync leaves its connection alone.
+    const db = await addEndpoint(r, EP_GOOD, 2, { name: '/db' });
+    await r.view.sync('db joined');
+    assert.deepEqual(r.vs.reconnected, [net.bridgeName]);
+    assert.equal(isUp(r, db), true);
+  });
+
   it('raises again a port whose link-up FAUCET missed (its port_status stays down), and leaves a seen one alone', async () => {
     const r = await rig(OPERATOR, undefined, 2, '0', { verifyAfterMs: 50 });
     await addNetwork(r);
