@@ -158,12 +158,15 @@ export class Driver implements NetworkDriver {
     if (dhcpWhy !== undefined) throw new DovesnapError(ErrorCode.BadOption, dhcpWhy);
 
     // One lock for all creates: uniqueness of DPIDs and bridge names is a property of the set.
-    await this.lock.run('networks', async () => {
-      if (state.network(req.NetworkID) !== undefined) return;
+    const created = await this.lock.run('networks', async () => {
+      if (state.network(req.NetworkID) !== undefined) return undefined;
       const plan = planNetwork(req, options, rawOptions, settings);
       await checkNetwork(this.deps, plan.record, settings.hostDatapath);
       await this.applyCreateNetwork(plan);
+      return plan.record;
     });
+    // Before the create returns, so before Docker names the network and its DP is written.
+    if (created !== undefined) await this.pool?.makeFirst(created);
   }
 
   /** Makes the network `plan` describes; a failure removes all of it again (the one teardown). */

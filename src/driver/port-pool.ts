@@ -103,12 +103,17 @@ export function readyTarget(endpoints: number, ceiling: number, preallocated = 0
   return Math.min(ceiling, Math.max(floor, Math.ceil(endpoints / 2)));
 }
 
-/** Whether a network keeps ready ports: its local FAUCET configures it, and no anti-spoofing. */
+/** Whether a network will keep ready ports once named: its local FAUCET configures it, and no anti-spoofing. */
+export function willKeepReadyPorts(net: Pick<NetworkRecord, 'localFaucet' | 'options'>, ceiling: number): boolean {
+  return ceiling > 0 && net.localFaucet && !net.options.antispoof;
+}
+
+/** Whether a network keeps ready ports now: as willKeepReadyPorts, and named (FAUCET's DP needs the name). */
 export function keepsReadyPorts(
   net: Pick<NetworkRecord, 'localFaucet' | 'name' | 'options'>,
   ceiling: number,
 ): boolean {
-  return ceiling > 0 && net.localFaucet && net.name !== undefined && !net.options.antispoof;
+  return willKeepReadyPorts(net, ceiling) && net.name !== undefined;
 }
 
 /**
@@ -179,6 +184,41 @@ export class PortPool {
     this.filling.set(net.id, run);
   }
 
+  /**
+   * A new network's first ready ports, made at CreateNetwork, before Docker names the network:
+   * FAUCET's first configuration of the DP then lists them, and the switch's first connection
+   * (a cold start) programs them. Announced at once: FAUCET learns of ports on a switch from the
+   * switch's port list when it connects, so no reload can have missed their ADD (see fill).
+   * Made later, they would come as a reload of a DP FAUCET already runs, a warm start that
+   * deletes and re-adds the network's VLAN with every host FAUCET learnt on it (valve.py,
+   * `_apply_config_changes`), while the network's first containers and host ports talk.
+   * A failure is logged and leaves the ports made so far: the usual top-up makes the rest.
+   */
+  async makeFirst(net: NetworkRecord): Promise<void> {
+    if (!willKeepReadyPorts(net, this.deps.ceiling) || this.filling.has(net.id)) return;
+    const run = (async () => {
+      const target = readyTarget(0, this.deps.ceiling);
+      let added = 0;
+      for (; added < target; added++) {
+        const ok = await this.deps.underLock(
+          net,
+          async () => this.deps.network(net.id) !== undefined && (await this.addOne(net, true)),
+        );
+        if (!ok) break;
+      }
+      this.log.info({ network: net.id, added }, 'first ready ports added');
+    })()
+      .catch((err: unknown) =>
+        this.log.warn({ network: net.id, err: errorMessage(err) }, 'first ready ports not all made'),
+      )
+      .finally(() => this.filling.delete(net.id));
+    this.filling.set(net.id, run);
+    await run;
+    // Named meanwhile (Docker names it once the create returned): any top-up is the usual one.
+    const now = this.deps.network(net.id);
+    if (now?.name !== undefined) this.replenish(now);
+  }
+
   /** Waits for a top-up in progress (tests, shutdown). */
   async settled(): Promise<void> {
     await Promise.all([...this.filling.values()]);
@@ -203,7 +243,7 @@ export class PortPool {
       // One port per turn of the lock: CreateEndpoints of the network wait for one port, not all.
       const ok = await this.deps.underLock(
         net,
-        async () => this.deps.network(net.id) !== undefined && (await this.addOne(net)),
+        async () => this.deps.network(net.id) !== undefined && (await this.addOne(net, false)),
       );
       if (!ok) break;
       added++;
@@ -235,8 +275,11 @@ export class PortPool {
     );
   }
 
-  /** One ready port: both ends up before it joins the bridge, so that FAUCET sees it up (see above). */
-  private async addOne(net: NetworkRecord): Promise<boolean> {
+  /**
+   * One ready port: both ends up before it joins the bridge, so that FAUCET sees it up (see
+   * above); `announced`: marked ready at once (makeFirst), else pending until fill announces it.
+   */
+  private async addOne(net: NetworkRecord, announced: boolean): Promise<boolean> {
     const { host, vswitch } = this.deps;
     const names = readyPortNames(this.deps.random);
     this.making.add(names.host);
@@ -257,7 +300,10 @@ export class PortPool {
           name: names.host,
           ofportRequest,
           mtu: net.options.mtu,
-          externalIds: { [ExtId.networkId]: net.id, [ExtId.readyPending]: names.container },
+          externalIds: {
+            [ExtId.networkId]: net.id,
+            ...(announced ? { [ExtId.readyPort]: names.container } : { [ExtId.readyPending]: names.container }),
+          },
         });
         await vswitch.waitOfport(names.host, this.deps.ofportTimeoutMs);
         return true;
