@@ -1,8 +1,14 @@
+import { type Environment, faucetMetricsUrl, faucetPidfile } from './environment.js';
+
 /**
  * The environment the daemon is started with, by `make up` (scripts/up.sh runs `dovesnap settings --env`)
  * and by deploy/systemd/dovesnap.service (its Environment= lines, checked against this by a contract test).
  * One list, so that what the shell starts and what loadSettings reads cannot drift apart.
  */
+
+/** Where `make up` has FAUCET write its pid and serve its metrics (scripts/lib.sh starts it so). */
+export const MAKE_UP_FAUCET_PIDFILE = '/run/dovesnap/faucet.pid';
+export const MAKE_UP_FAUCET_METRICS = 'http://127.0.0.1:9302/metrics';
 
 /** `make up`'s layout, as the daemon needs to know it (scripts/lib.sh starts FAUCET and Gauge on these). */
 export const MAKE_UP_DAEMON_ENV: Readonly<Record<string, string>> = Object.freeze({
@@ -11,9 +17,9 @@ export const MAKE_UP_DAEMON_ENV: Readonly<Record<string, string>> = Object.freez
   LANG: 'C.UTF-8',
   FAUCET_PREFIX: '',
   DOVESNAP_DEFAULT_CONTROLLERS: 'tcp:127.0.0.1:6653,tcp:127.0.0.1:6654',
-  DOVESNAP_FAUCET_PIDFILE: '/run/dovesnap/faucet.pid',
+  DOVESNAP_FAUCET_PIDFILE: MAKE_UP_FAUCET_PIDFILE,
   DOVESNAP_GAUGE_PIDFILE: '/run/dovesnap/gauge.pid',
-  DOVESNAP_FAUCET_METRICS: 'http://127.0.0.1:9302/metrics',
+  DOVESNAP_FAUCET_METRICS: MAKE_UP_FAUCET_METRICS,
   DOVESNAP_STATUS_ADDR: '127.0.0.1:9401',
   // glibc's default of up to 8 malloc arenas per core, one per busy thread, holds memory the
   // daemon's few threads never need together (docs/benchmarks.md).
@@ -56,10 +62,9 @@ export function daemonEnvironment(env: NodeJS.ProcessEnv = process.env): string[
 }
 
 /** Where the operator's commands find FAUCET when not told: the daemon's variables, else `make up`'s. */
-export function faucetEndpoints(env: NodeJS.ProcessEnv = process.env): { metricsUrl: string; pidfile: string } {
-  const given = (name: string): string => {
-    const v = env[name]?.trim();
-    return v === undefined || v === '' ? (MAKE_UP_DAEMON_ENV[name] ?? '') : v;
+export function faucetEndpoints(env: Environment = process.env): { metricsUrl: string; pidfile: string } {
+  return {
+    metricsUrl: faucetMetricsUrl(env) ?? MAKE_UP_FAUCET_METRICS,
+    pidfile: faucetPidfile(env) ?? MAKE_UP_FAUCET_PIDFILE,
   };
-  return { metricsUrl: given('DOVESNAP_FAUCET_METRICS'), pidfile: given('DOVESNAP_FAUCET_PIDFILE') };
 }

@@ -30,7 +30,8 @@ import { faucetDocumentToJs, parseFaucetDocument } from '../faucet/yaml.js';
 import { FaucetConfigStore, signalFromPidfile } from '../faucet/store.js';
 import { validateFaucetConfig, type ConfigProblem } from '../faucet/validate.js';
 import { faucetDirFor } from '../config/settings.js';
-import { faucetMetricsUrl, faucetPidfile, faucetTimeoutMs, type Environment } from '../config/environment.js';
+import { faucetTimeoutMs, type Environment } from '../config/environment.js';
+import { faucetEndpoints } from '../config/daemon-env.js';
 import { DovesnapError, ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import { withLockFile } from '../util/lock-file.js';
 import type { Logger } from '../util/log.js';
@@ -378,19 +379,16 @@ export interface LabAclSettings {
   readonly confirmTimeoutMs: number;
 }
 
-export const DEFAULT_FAUCET_PIDFILE = '/run/dovesnap/faucet.pid';
-export const DEFAULT_FAUCET_METRICS = 'http://127.0.0.1:9302/metrics';
-
 /** Where faucet.yaml, FAUCET's pidfile and metrics are, from `opts` and the environment. */
 export function labAclSettings(opts: LabAclOptions = {}): LabAclSettings {
   const env = opts.env;
   // A bad timeout is reported before a bad metrics URL.
   const timeoutMs = faucetTimeoutMs(env);
+  const faucet = faucetEndpoints(env);
   return {
     configPath: opts.configPath ?? join(faucetDirFor(env), 'faucet.yaml'),
-    faucetPidfile: faucetPidfile(env) ?? DEFAULT_FAUCET_PIDFILE,
-    metricsUrl:
-      opts.metricsUrl === null ? undefined : (opts.metricsUrl ?? faucetMetricsUrl(env) ?? DEFAULT_FAUCET_METRICS),
+    faucetPidfile: faucet.pidfile,
+    metricsUrl: opts.metricsUrl === null ? undefined : (opts.metricsUrl ?? faucet.metricsUrl),
     confirmTimeoutMs: opts.confirmTimeoutMs ?? timeoutMs ?? 30_000,
   };
 }

@@ -1,4 +1,4 @@
-import { runCommand } from '../net/exec.js';
+import { netnsOfPid, renameLink, runIp } from '../net/links.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import type { LabRoute } from './model.js';
 
@@ -56,8 +56,8 @@ export function renameSteps(seen: readonly LinkSeen[], wanted: readonly WantedNa
   return steps;
 }
 
-function ipIn(pid: number, args: readonly string[]): Promise<{ stdout: string }> {
-  return runCommand('nsenter', ['-t', String(pid), '-n', 'ip', ...args]);
+async function ipIn(pid: number, args: readonly string[]): Promise<{ stdout: string }> {
+  return { stdout: await runIp(args, netnsOfPid(pid)) };
 }
 
 export async function linksOf(pid: number): Promise<LinkSeen[]> {
@@ -71,10 +71,7 @@ export async function linksOf(pid: number): Promise<LinkSeen[]> {
 export async function renameInterfaces(pid: number, wanted: readonly WantedName[]): Promise<void> {
   const steps = renameSteps(await linksOf(pid), wanted);
   const renamed = new Set(steps.map(([, to]) => to));
-  for (const [from, to] of steps) {
-    await ipIn(pid, ['link', 'set', 'dev', from, 'down']);
-    await ipIn(pid, ['link', 'set', 'dev', from, 'name', to]);
-  }
+  for (const [from, to] of steps) await renameLink(netnsOfPid(pid), from, to);
   // Renaming needs the link down; Docker had them up, and so must the node.
   for (const name of renamed)
     if (wanted.some((w) => w.name === name)) await ipIn(pid, ['link', 'set', 'dev', name, 'up']);

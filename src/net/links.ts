@@ -188,7 +188,7 @@ export async function createVeth(spec: VethSpec): Promise<void> {
 export async function moveLinkInto(link: string, pid: number, name: string, ip: IpRunner = runIp): Promise<void> {
   await ip(['link', 'set', 'dev', link, 'netns', String(pid)]);
   if (name === link) return;
-  const netns = `/proc/${pid}/ns/net`;
+  const netns = netnsOfPid(pid);
   try {
     await ip(['link', 'set', 'dev', link, 'name', name], netns);
   } catch (err) {
@@ -197,10 +197,25 @@ export async function moveLinkInto(link: string, pid: number, name: string, ip: 
   }
 }
 
-/** Moves a link out of a namespace back to the host under `hostName` (down first: a link is renamed only while down). */
+/** Renames a link in `netns` (undefined: the host's), taking it down first: Linux renames only links that are down. */
+export async function renameLink(
+  netns: string | undefined,
+  from: string,
+  to: string,
+  ip: IpRunner = runIp,
+): Promise<void> {
+  await ip(['link', 'set', 'dev', from, 'down'], netns);
+  if (to !== from) await ip(['link', 'set', 'dev', from, 'name', to], netns);
+}
+
+/** The namespace path of a process's network namespace, as IpRunner takes it. */
+export function netnsOfPid(pid: number): string {
+  return `/proc/${pid}/ns/net`;
+}
+
+/** Moves a link out of a namespace back to the host under `hostName`. */
 export async function moveLinkHome(netns: string, name: string, hostName: string, ip: IpRunner = runIp): Promise<void> {
-  await ip(['link', 'set', 'dev', name, 'down'], netns);
-  if (hostName !== name) await ip(['link', 'set', 'dev', name, 'name', hostName], netns);
+  await renameLink(netns, name, hostName, ip);
   await ip(['link', 'set', 'dev', hostName, 'netns', '1'], netns);
 }
 
