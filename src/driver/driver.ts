@@ -300,7 +300,12 @@ export class Driver implements NetworkDriver {
     return this.lock.run(`net:${net.id}`, async () => {
       this.creating.add(host);
       try {
-        const plan = planCreateEndpoint(req, net, await this.endpointFacts(net), mac);
+        const plan = planCreateEndpoint(
+          req,
+          net,
+          await this.endpointFacts(net, (req.Interface.MacAddress ?? '') !== ''),
+          mac,
+        );
         return await applyCreateEndpoint(this.applyDeps, net, plan);
       } finally {
         this.creating.delete(host);
@@ -309,7 +314,7 @@ export class Driver implements NetworkDriver {
   }
 
   /** What CreateEndpoint decides on (driver/endpoint-plan.ts), read once under the network's lock. */
-  private async endpointFacts(net: NetworkRecord): Promise<EndpointFacts> {
+  private async endpointFacts(net: NetworkRecord, dockerMac: boolean): Promise<EndpointFacts> {
     const { vswitch, faucet } = this.deps;
     const ports = (await vswitch.getBridge(net.bridgeName))?.ports ?? [];
     const ready = this.pool?.pick(net, ports);
@@ -317,7 +322,8 @@ export class Driver implements NetworkDriver {
     const spareRuns = freeNumber !== undefined && faucet.runsSpare?.(net.id, freeNumber) === true;
     // Docker is asked only where its answer can change what is done.
     const mayOpenEarly = (ready !== undefined || spareRuns) && (await this.mayOpenEarly(net));
-    return { ready, freeNumber, spareRuns, mayOpenEarly };
+    const readyMac = ready !== undefined && !dockerMac ? await this.deps.host.linkMac(ready.containerIf) : undefined;
+    return { ready, freeNumber, spareRuns, mayOpenEarly, readyMac };
   }
 
   /**

@@ -30,7 +30,7 @@ export async function applyCreateEndpoint(
   net: NetworkRecord,
   plan: EndpointPlan,
 ): Promise<CreateEndpointResponse> {
-  if (plan.readyPort !== undefined && (await takeReadyPort(deps, net, plan.readyPort))) return plan.response;
+  if (plan.readyPort !== undefined && (await takeReadyPort(deps, net, plan.readyPort))) return plan.readyPort.response;
   if ('refused' in plan.ownPort) throw new DovesnapError(ErrorCode.Conflict, plan.ownPort.refused);
   await makeOwnPort(deps, net, plan.ownPort);
   return plan.response;
@@ -46,7 +46,7 @@ async function takeReadyPort(deps: EndpointApplyDeps, net: NetworkRecord, plan: 
   // Between the write below and the model's record, the collector must not take it for an orphan.
   deps.creating.add(port.hostIf);
   try {
-    await deps.host.setLinkMac(port.containerIf, record.mac);
+    if (plan.setMac) await deps.host.setLinkMac(port.containerIf, record.mac);
     // One write: the port stops being a ready port and becomes this endpoint's.
     await deps.vswitch.setPortExternalIds(port.hostIf, plan.externalIds);
     deps.state.putEndpoint(record);

@@ -49,6 +49,8 @@ export interface EndpointFacts {
    * is known (driver/early-open.ts). Read only where it matters (a ready port or a running spare).
    */
   readonly mayOpenEarly: boolean;
+  /** The MAC `ready`'s container end has now (read only when Docker chose none). */
+  readonly readyMac?: string | undefined;
 }
 
 /** Take a ready port: its container end gets the MAC, its OVS records become the endpoint's. */
@@ -56,6 +58,9 @@ export interface ReadyPortPlan {
   readonly port: ReadyPort;
   readonly record: EndpointRecord;
   readonly externalIds: Readonly<Record<string, string>>;
+  /** Set the container end's MAC: Docker chose one (else the port keeps its own, and no `ip` runs). */
+  readonly setMac: boolean;
+  readonly response: CreateEndpointResponse;
 }
 
 /** Make a veth pair and an OVS port of the endpoint's own. */
@@ -120,12 +125,20 @@ export function planCreateEndpoint(
   let readyPort: ReadyPortPlan | undefined;
   if (facts.ready !== undefined && facts.mayOpenEarly) {
     const { hostIf, containerIf, ofport } = facts.ready;
+    // Docker chose no MAC: the port's own random one serves as well as a new random one.
+    const readyMac = (req.Interface.MacAddress ?? '') === '' ? facts.readyMac : undefined;
     const record = {
-      ...newEndpointRecord(req, net, { host: hostIf, container: containerIf }, mac),
+      ...newEndpointRecord(req, net, { host: hostIf, container: containerIf }, readyMac ?? mac),
       ofport,
       pooled: true,
     };
-    readyPort = { port: facts.ready, record, externalIds: portExternalIds(record) };
+    readyPort = {
+      port: facts.ready,
+      record,
+      externalIds: portExternalIds(record),
+      setMac: readyMac === undefined,
+      response: createEndpointResponse(req, record.mac),
+    };
   }
   const record = newEndpointRecord(req, net, names, mac);
   const ownPort: EndpointPlan['ownPort'] =

@@ -41,6 +41,8 @@ export interface HostNet {
   setLinkDown(name: string): Promise<void>;
   /** Sets a host link's MAC (a ready port's container end, which is up). */
   setLinkMac(name: string, mac: string): Promise<void>;
+  /** A host link's MAC, lower case (undefined: no such link); read from sysfs, no `ip` spawned. */
+  linkMac(name: string): Promise<string | undefined>;
   configureGateway(bridge: string, cidr: string, opts: { disableTxOffload: boolean }): Promise<void>;
   enableIpv4Forwarding(): Promise<boolean>;
   allowForwarding(networkId: string, bridge: string, mode: GatewayMode): Promise<boolean>;
@@ -72,6 +74,11 @@ export const realHostNet: HostNet = {
   setLinkUp,
   setLinkDown,
   setLinkMac,
+  linkMac: async (name) => {
+    if (!/^[\w.-]+$/.test(name)) return undefined;
+    const mac = (await readFile(`/sys/class/net/${name}/address`, 'utf8').catch(() => '')).trim().toLowerCase();
+    return mac === '' ? undefined : mac;
+  },
   configureGateway,
   enableIpv4Forwarding: () => enableIpv4Forwarding(),
   allowForwarding,

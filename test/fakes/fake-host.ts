@@ -87,6 +87,10 @@ export class FakeHostNet implements HostNet {
     l.up = true;
   }
 
+  async linkMac(name: string): Promise<string | undefined> {
+    return [...this.links.values()].find((x) => x.peer === name)?.mac;
+  }
+
   async setLinkMac(name: string, mac: string): Promise<void> {
     const l = [...this.links.values()].find((x) => x.peer === name);
     if (l === undefined) throw new DovesnapError(ErrorCode.HostCommand, `no ${name}`);

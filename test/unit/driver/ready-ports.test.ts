@@ -231,6 +231,27 @@ describe('driver: ready ports', () => {
     assert.equal(join.InterfaceName.SrcName, ep.containerIf);
   });
 
+  it('Docker choosing no MAC, the ready port keeps its own: no `ip` runs for it, and Docker is told that MAC', async () => {
+    const d = driver();
+    await namedNetwork(d);
+    faucet.allReady = true;
+    const first = (await readyNow())[0];
+    assert.ok(first);
+    const own = await host.linkMac(first.containerIf);
+    assert.ok(own !== undefined && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(own));
+    let macSets = 0;
+    const setLinkMac = host.setLinkMac.bind(host);
+    host.setLinkMac = async (name, mac) => {
+      macSets++;
+      await setLinkMac(name, mac);
+    };
+    const res = await d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} });
+    assert.deepEqual(res, { Interface: { MacAddress: own } });
+    assert.equal(state.endpoint(EP)?.hostIf, first.hostIf);
+    assert.equal(state.endpoint(EP)?.mac, own);
+    assert.equal(macSets, 0);
+  });
+
   it('a CreateEndpoint that fails after taking a ready port leaves neither the port nor the endpoint (Docker sends no DeleteEndpoint)', async () => {
     const d = driver();
     await namedNetwork(d);
