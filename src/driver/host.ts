@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import {
   configureGateway,
   createVeth,
+  createVethsUp,
   deleteLink,
   getLink,
   hostLinkExists,
@@ -30,6 +31,8 @@ import { forcedDatapath, type Environment } from '../config/environment.js';
 /** The host operations the driver needs, as an interface so that unit tests can use a fake. */
 export interface HostNet {
   createVeth(spec: VethSpec): Promise<void>;
+  /** Several pairs with both ends up (ready ports), all or none (net/links.ts createVethsUp). */
+  createVethsUp(specs: readonly VethSpec[]): Promise<void>;
   deleteLink(name: string): Promise<void>;
   linkExists(name: string): Promise<boolean>;
   /** Whether the host's link is up with carrier (false also when it does not exist). */
@@ -64,6 +67,7 @@ export interface HostNet {
 
 export const realHostNet: HostNet = {
   createVeth,
+  createVethsUp,
   deleteLink,
   linkExists: async (name) => (await getLink(name)) !== undefined,
   linkIsUp: async (name) =>

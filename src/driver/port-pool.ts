@@ -197,15 +197,7 @@ export class PortPool {
   async makeFirst(net: NetworkRecord): Promise<void> {
     if (!willKeepReadyPorts(net, this.deps.ceiling) || this.filling.has(net.id)) return;
     const run = (async () => {
-      const target = readyTarget(0, this.deps.ceiling);
-      let added = 0;
-      for (; added < target; added++) {
-        const ok = await this.deps.underLock(
-          net,
-          async () => this.deps.network(net.id) !== undefined && (await this.addOne(net, true)),
-        );
-        if (!ok) break;
-      }
+      const added = await this.addPorts(net, readyTarget(0, this.deps.ceiling), true);
       this.log.info({ network: net.id, added }, 'first ready ports added');
     })()
       .catch((err: unknown) =>
@@ -238,16 +230,7 @@ export class PortPool {
       (await this.deps.vswitch.getBridge(net.bridgeName))?.ports ?? [];
     const have = readyLinksOf(net.id, await bridgePorts()).length;
     const missing = readyShortfall(have, target);
-    let added = 0;
-    for (let i = 0; i < missing; i++) {
-      // One port per turn of the lock: CreateEndpoints of the network wait for one port, not all.
-      const ok = await this.deps.underLock(
-        net,
-        async () => this.deps.network(net.id) !== undefined && (await this.addOne(net, false)),
-      );
-      if (!ok) break;
-      added++;
-    }
+    const added = await this.addPorts(net, missing, false);
     // Not one whose veth is gone (a top-up rolled back while OVSDB was away): the collector
     // removes its port, and announced it would be handed to a container with nothing behind it.
     const onBridge = pendingOf(net.id, await bridgePorts());
@@ -276,44 +259,58 @@ export class PortPool {
   }
 
   /**
-   * One ready port: both ends up before it joins the bridge, so that FAUCET sees it up (see
-   * above); `announced`: marked ready at once (makeFirst), else pending until fill announces it.
+   * `count` ready ports: the veth pairs made together with both ends up (net/links.ts
+   * createVethsUp), then each joins the bridge under the network's lock, one per turn of it, so
+   * that the network's CreateEndpoints wait for one port, not all. Both ends are up before a
+   * port joins the bridge, so that FAUCET sees it up (see above). `announced`: marked ready at
+   * once (makeFirst), else pending until fill announces it. Returns how many joined; the pairs
+   * that did not (the network went, or a port failed) are deleted.
    */
-  private async addOne(net: NetworkRecord, announced: boolean): Promise<boolean> {
+  private async addPorts(net: NetworkRecord, count: number, announced: boolean): Promise<number> {
+    if (count <= 0) return 0;
     const { host, vswitch } = this.deps;
-    const names = readyPortNames(this.deps.random);
-    this.making.add(names.host);
+    const pairs = Array.from({ length: count }, () => readyPortNames(this.deps.random));
+    for (const p of pairs) this.making.add(p.host);
+    let joined = 0;
     try {
-      const ofportRequest = await this.deps.freeOfport(net);
-      await host.createVeth({
-        names,
-        containerMac: randomMac(this.deps.random),
-        mtu: net.options.mtu,
-        disableContainerTxOffload: net.datapathType === 'netdev',
-        quietContainerEnd: true,
-      });
-      try {
-        await host.setLinkUp(names.container);
-        await host.setLinkUp(names.host);
-        await vswitch.addPort({
-          bridge: net.bridgeName,
-          name: names.host,
-          ofportRequest,
+      await host.createVethsUp(
+        pairs.map((names) => ({
+          names,
+          containerMac: randomMac(this.deps.random),
           mtu: net.options.mtu,
-          externalIds: {
-            [ExtId.networkId]: net.id,
-            ...(announced ? { [ExtId.readyPort]: names.container } : { [ExtId.readyPending]: names.container }),
-          },
+          disableContainerTxOffload: net.datapathType === 'netdev',
+          quietContainerEnd: true,
+        })),
+      );
+      for (const names of pairs) {
+        const ok = await this.deps.underLock(net, async () => {
+          if (this.deps.network(net.id) === undefined) return false;
+          const ofportRequest = await this.deps.freeOfport(net);
+          try {
+            await vswitch.addPort({
+              bridge: net.bridgeName,
+              name: names.host,
+              ofportRequest,
+              mtu: net.options.mtu,
+              externalIds: {
+                [ExtId.networkId]: net.id,
+                ...(announced ? { [ExtId.readyPort]: names.container } : { [ExtId.readyPending]: names.container }),
+              },
+            });
+            await vswitch.waitOfport(names.host, this.deps.ofportTimeoutMs);
+          } catch (err) {
+            await vswitch.deletePort(net.bridgeName, names.host).catch(() => undefined);
+            throw err;
+          }
+          return true;
         });
-        await vswitch.waitOfport(names.host, this.deps.ofportTimeoutMs);
-        return true;
-      } catch (err) {
-        await vswitch.deletePort(net.bridgeName, names.host).catch(() => undefined);
-        await host.deleteLink(names.host).catch(() => undefined);
-        throw err;
+        if (!ok) break;
+        joined++;
       }
+      return joined;
     } finally {
-      this.making.delete(names.host);
+      for (const names of pairs.slice(joined)) await host.deleteLink(names.host).catch(() => undefined);
+      for (const p of pairs) this.making.delete(p.host);
     }
   }
 

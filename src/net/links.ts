@@ -181,6 +181,42 @@ export async function createVeth(spec: VethSpec): Promise<void> {
 }
 
 /**
+ * Several pairs, each with both ends up, in two `ip` runs (its batch mode) and one `ethtool` per
+ * pair where tx offload goes off: ready ports are made several at a time, and four processes
+ * per pair were most of the daemon's CPU in a burst of container starts (docs/benchmarks.md).
+ * The ends are kept out of the host's stack before they go up, as createVeth does. All or
+ * nothing: on any failure every pair of `specs` is deleted again.
+ */
+export async function createVethsUp(specs: readonly VethSpec[]): Promise<void> {
+  if (specs.length === 0) return;
+  // Only what this call made is deleted on failure, never a link of that name that was there.
+  const ours = specs.filter((s) => !hostLinkExists(s.names.host));
+  const batch = (lines: readonly string[][]): Promise<unknown> =>
+    runCommand('ip', ['-batch', '-'], { input: `${lines.map((l) => l.join(' ')).join('\n')}\n` });
+  try {
+    await batch(
+      specs.map((s) =>
+        vethAddArgs({ host: s.names.host, peer: s.names.container, peerMac: s.containerMac, mtu: s.mtu }),
+      ),
+    );
+    for (const s of specs) {
+      if (s.hostEndInHostStack !== true) await keepOutOfHostStack(s.names.host);
+      if (s.quietContainerEnd === true) await keepOutOfHostStack(s.names.container);
+      if (s.disableContainerTxOffload) await runCommand('ethtool', ['-K', s.names.container, 'tx', 'off']);
+    }
+    await batch(
+      specs.flatMap((s) => [
+        ['link', 'set', 'dev', s.names.container, 'up'],
+        ['link', 'set', 'dev', s.names.host, 'up'],
+      ]),
+    );
+  } catch (err) {
+    for (const s of ours) if (hostLinkExists(s.names.host)) await deleteLink(s.names.host).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
  * Moves a host link into the network namespace of process `pid` and names it `name` there. A
  * link that cannot be named is moved back out under its old name: it ends where it was or
  * where it was asked to be, never half-way (left behind under a name nobody records).

@@ -25,6 +25,23 @@ export class FakeHostNet implements HostNet {
     this.links.set(spec.names.host, { peer: spec.names.container, mac: spec.containerMac ?? '', up: false });
   }
 
+  /** createVethsUp calls, by how many pairs each made. */
+  readonly batches: number[] = [];
+
+  async createVethsUp(specs: readonly VethSpec[]): Promise<void> {
+    try {
+      for (const spec of specs) {
+        await this.createVeth(spec);
+        await this.setLinkUp(spec.names.container);
+        await this.setLinkUp(spec.names.host);
+      }
+    } catch (err) {
+      for (const spec of specs) this.links.delete(spec.names.host);
+      throw err;
+    }
+    this.batches.push(specs.length);
+  }
+
   async deleteLink(name: string): Promise<void> {
     this.links.delete(name);
   }

@@ -137,6 +137,7 @@ describe('driver: ready ports', () => {
       ready.every((p) => p.hostIf.startsWith(READY_HOST_PREFIX) && host.links.get(p.hostIf)?.peer === p.containerIf),
     );
     assert.deepEqual(upWhenAdded, new Array<boolean>(8).fill(true));
+    assert.deepEqual(host.batches, [8], 'the eight pairs made in one batch');
     assert.deepEqual(
       faucet.syncs.filter((s) => s.includes('ready port')),
       [],
@@ -342,6 +343,7 @@ describe('driver: ready ports', () => {
       await d.pool?.settled();
     }
     assert.equal((await readyNow()).length, 8, 'three left after the fifth: topped up to the target');
+    assert.deepEqual(host.batches, [8, 5], 'the top-up’s five pairs made in one batch');
   });
 
   it('network removal removes the ready ports’ veths; the collector removes ready links on no bridge and keeps the rest', async () => {
