@@ -105,6 +105,24 @@ describe('driver: ready ports', () => {
     await d.pool?.settled();
   };
 
+  /** A named network whose ready ports FAUCET has all programmed, and the lowest of them. */
+  const programmedNetwork = async (): Promise<{ d: Driver; first: ReturnType<typeof readyPortsOf>[number] }> => {
+    const d = driver();
+    await namedNetwork(d);
+    faucet.allReady = true;
+    const first = (await readyNow())[0];
+    assert.ok(first);
+    return { d, first };
+  };
+
+  /** CreateEndpoint for `count` endpoints ('000…', '111…', …), each once the pool is `settled` if asked. */
+  const createEndpoints = async (d: Driver, count: number, settled = false): Promise<void> => {
+    for (let i = 0; i < count; i++) {
+      await d.createEndpoint({ NetworkID: NET, EndpointID: `${i}`.repeat(64), Interface: {}, Options: {} });
+      if (settled) await d.pool?.settled();
+    }
+  };
+
   const readyNow = async (): Promise<ReturnType<typeof readyPortsOf>> => {
     const n = state.network(NET);
     assert.ok(n);
@@ -160,8 +178,7 @@ describe('driver: ready ports', () => {
     let release!: () => void;
     faucet.busy = new Promise<void>((r) => (release = r));
     // The fifth leaves three of eight: below half, a top-up.
-    for (let i = 0; i < 5; i++)
-      await d.createEndpoint({ NetworkID: NET, EndpointID: `${i}`.repeat(64), Interface: {}, Options: {} });
+    await createEndpoints(d, 5);
     await new Promise((r) => setTimeout(r, 50));
     const n = state.network(NET);
     assert.ok(n);
@@ -233,11 +250,7 @@ describe('driver: ready ports', () => {
   });
 
   it('Docker choosing no MAC, the ready port keeps its own: no `ip` runs for it, and Docker is told that MAC', async () => {
-    const d = driver();
-    await namedNetwork(d);
-    faucet.allReady = true;
-    const first = (await readyNow())[0];
-    assert.ok(first);
+    const { d, first } = await programmedNetwork();
     const own = await host.linkMac(first.containerIf);
     assert.ok(own !== undefined && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(own));
     let macSets = 0;
@@ -254,11 +267,7 @@ describe('driver: ready ports', () => {
   });
 
   it('a CreateEndpoint that fails after taking a ready port leaves neither the port nor the endpoint (Docker sends no DeleteEndpoint)', async () => {
-    const d = driver();
-    await namedNetwork(d);
-    faucet.allReady = true;
-    const first = (await readyNow())[0];
-    assert.ok(first);
+    const { d, first } = await programmedNetwork();
     armFailpoints(parseFailpoints('createEndpoint.done=error'));
     try {
       await assert.rejects(d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: {}, Options: {} }));
@@ -338,10 +347,7 @@ describe('driver: ready ports', () => {
     const d = driver();
     await namedNetwork(d);
     faucet.allReady = true;
-    for (let i = 0; i < 5; i++) {
-      await d.createEndpoint({ NetworkID: NET, EndpointID: `${i}`.repeat(64), Interface: {}, Options: {} });
-      await d.pool?.settled();
-    }
+    await createEndpoints(d, 5, true);
     assert.equal((await readyNow()).length, 8, 'three left after the fifth: topped up to the target');
     assert.deepEqual(host.batches, [8, 5], 'the top-up’s five pairs made in one batch');
   });
@@ -412,8 +418,7 @@ describe('driver: ready ports', () => {
     await namedNetwork(d);
     faucet.allReady = true;
     // The fifth leaves three of eight: a top-up, whose ports are announced.
-    for (let i = 0; i < 5; i++)
-      await d.createEndpoint({ NetworkID: NET, EndpointID: `${i}`.repeat(64), Interface: {}, Options: {} });
+    await createEndpoints(d, 5);
     await announcing;
     const deleting = d.deleteNetwork({ NetworkID: NET });
     await new Promise((r) => setTimeout(r, 20));
