@@ -8,7 +8,7 @@ import type { Logger } from '../util/log.js';
 import { formatDpid } from '../model/options.js';
 import type { EndpointRecord, StateStore } from '../driver/state.js';
 import type { DhcpStatus } from '../driver/dhcp-clients.js';
-import { ExtId } from '../driver/persist.js';
+import { ExtId, HostPortKind } from '../driver/persist.js';
 import type { LiveFeed } from './live.js';
 import type {
   ContainerStatus,
@@ -27,13 +27,18 @@ const NETWORK_EXT_ID = ExtId.networkId;
 /** A ready port (driver/port-pool.ts): counted in ReadyPorts, not listed in HostPorts. */
 const READY_KIND = 'ready';
 
-const HOST_PORT_KINDS: Readonly<Record<string, string>> = {
-  true: 'added',
-  copro: 'coprocessor',
-  mirror: 'mirror link',
-  stack: 'stack link',
-  loopback: 'loopback link',
+/** How the status API names each kind of host port dovesnap marks (HostPortKind). */
+const HOST_PORT_KINDS: Readonly<Record<(typeof HostPortKind)[keyof typeof HostPortKind], string>> = {
+  [HostPortKind.added]: 'added',
+  [HostPortKind.copro]: 'coprocessor',
+  [HostPortKind.mirror]: 'mirror link',
+  [HostPortKind.stack]: 'stack link',
+  [HostPortKind.loopback]: 'loopback link',
 };
+
+function hostPortKindName(kind: string): string {
+  return Object.hasOwn(HOST_PORT_KINDS, kind) ? HOST_PORT_KINDS[kind as keyof typeof HOST_PORT_KINDS] : kind;
+}
 
 /**
  * The bridge's ports other than containers', from OVSDB rows: dovesnap marks the ports it
@@ -62,7 +67,7 @@ export function hostPortsStatus(
     out.push({
       Interface: p.name,
       OFPort: p.ofport ?? null,
-      Kind: marked ? (HOST_PORT_KINDS[kind ?? ''] ?? kind ?? 'added') : unmarkedKind,
+      Kind: marked ? hostPortKindName(kind ?? HostPortKind.added) : unmarkedKind,
     });
   }
   return out.sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0));
