@@ -386,6 +386,20 @@ export function deferral(waiting: Deferral | undefined, full: string, now: numbe
   return { at: Math.min(now + policy.quietMs, firstAt + policy.maxDeferMs), firstAt, full };
 }
 
+/**
+ * How many times its own duration a write of port descriptions alone may be held back at most.
+ * Names only label FAUCET's series; a reload costs FAUCET the same for them as for anything else
+ * (15–20 s of CPU past 900 ports here), and with containers starting all the time the quiet
+ * period never comes, so only the ceiling keeps FAUCET from spending a third of its time on names.
+ */
+export const DESCRIPTION_RELOAD_SHARE = 10;
+
+/** The defer policy for a FAUCET whose last write took `lastWriteMs`: the ceiling grows with it. */
+export function scaledDeferPolicy(base: DeferPolicy, lastWriteMs: number | undefined): DeferPolicy {
+  const scaled = (lastWriteMs ?? 0) * DESCRIPTION_RELOAD_SHARE;
+  return scaled > base.maxDeferMs ? { ...base, maxDeferMs: scaled } : base;
+}
+
 /** The ready ports whose entry `plan` gives FAUCET, by network. */
 export function readyEntries(
   state: StateStore,

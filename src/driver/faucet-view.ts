@@ -25,6 +25,7 @@ import {
   type RenderMemory,
   renderPlan,
   runsEntry,
+  scaledDeferPolicy,
 } from './faucet-planner.js';
 import type { EndpointRecord, StateStore } from './state.js';
 import type { StackFacts } from './stack.js';
@@ -141,6 +142,8 @@ class FaucetApplier implements ClosableFaucetView {
   private deferred: { readonly deferral: Deferral; readonly cancel: () => void } | undefined;
   /** Set while FAUCET does not confirm what dovesnap writes (down, or not handling events). */
   private unconfirmed: { readonly since: number; readonly message: string } | undefined;
+  /** How long the last confirmed write took, render to confirmation (scaledDeferPolicy). */
+  private lastWriteMs: number | undefined;
 
   constructor(
     private readonly deps: FaucetApplierDeps,
@@ -208,7 +211,7 @@ class FaucetApplier implements ClosableFaucetView {
         memory: this.memory,
         openedEarly: this.earlyOpened,
         deferred: this.deferred?.deferral,
-        defer: this.deps.defer,
+        defer: scaledDeferPolicy(this.deps.defer, this.lastWriteMs),
         force: req.force,
       },
       this.confirmed,
@@ -263,6 +266,7 @@ class FaucetApplier implements ClosableFaucetView {
         this.readyWatch.check(readyEntries(state, this.confirmed.plan, facts.ports), onBridge);
       }
       if (result.written) {
+        if (result.confirmed) this.lastWriteMs = clock.now() - started;
         log.info(
           { reason, ms: clock.now() - started, confirmed: result.confirmed, callers: result.callers },
           'FAUCET configuration applied',
@@ -435,6 +439,11 @@ class FaucetApplier implements ClosableFaucetView {
     return new Set(this.memory.spares.get(networkId) ?? []);
   }
 
+  /** Whether dovesnap is writing FAUCET's configuration now, or FAUCET has not confirmed the last write. */
+  busy(): boolean {
+    return this.passes.busy() || this.unconfirmed !== undefined;
+  }
+
   idle(): Promise<void> {
     return this.passes.idle();
   }
@@ -541,6 +550,7 @@ export function createFaucetView(
         programmedPorts: extras.programmedPorts ?? inPortsWithFlows,
         requestSync: (reason) => void applier.track(applier.request(reason)).catch(() => undefined),
         track: (work) => void applier.track(work),
+        faucetBusy: () => applier.busy(),
         sleep: (ms) => clock.sleep(ms),
         ...(control?.readyCheckMs === undefined ? {} : { checkMs: control.readyCheckMs }),
         ...(control?.readyCheckAttempts === undefined ? {} : { attempts: control.readyCheckAttempts }),

@@ -333,6 +333,8 @@ export interface ReadyFlowWatchDeps extends SwitchHostDeps {
   requestSync(reason: string): void;
   /** Background work the owner waits for when it closes. */
   track(work: Promise<void>): void;
+  /** Whether dovesnap's FAUCET write is in progress or unconfirmed: such a check does not count. */
+  faucetBusy?(): boolean;
   sleep(ms: number): Promise<void>;
   /** How often the flows are read (default 1 s), and how many times (default 30). */
   readonly checkMs?: number;
@@ -384,8 +386,18 @@ export class ReadyFlowWatch {
     const { logger: log } = this.deps;
     let pending = [...ready];
     const attempts = this.deps.attempts ?? READY_CHECK_ATTEMPTS;
-    for (let attempt = 1; attempt <= attempts && pending.length > 0 && !this.closing; attempt++) {
+    // Only checks made while FAUCET is not busy with a write of dovesnap's count: past ~900
+    // ports a reload takes FAUCET longer than all the attempts, and removing its ports meanwhile
+    // cost another reload, and the pool ran dry (seen at N = 1,000). Never more than ten times
+    // as many checks in all, so that a FAUCET that never gets quiet cannot hold them for ever.
+    let quiet = 0;
+    for (
+      let attempt = 1;
+      quiet < attempts && attempt <= attempts * 10 && pending.length > 0 && !this.closing;
+      attempt++
+    ) {
       if (attempt > 1) await this.deps.sleep(this.deps.checkMs ?? READY_CHECK_MS);
+      if (this.deps.faucetBusy?.() !== true) quiet++;
       const n = this.deps.network(networkId);
       if (n === undefined) return;
       try {

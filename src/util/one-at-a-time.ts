@@ -9,6 +9,8 @@ export interface Coalescer<R> {
   request(req: R): Promise<void>;
   /** Settles when no pass runs and none is queued. */
   idle(): Promise<void>;
+  /** Whether a pass runs now. */
+  busy(): boolean;
 }
 
 export function coalesce<R>(pass: (req: R) => Promise<void>, merge: (queued: R, more: R) => R): Coalescer<R> {
@@ -44,6 +46,7 @@ export function coalesce<R>(pass: (req: R) => Promise<void>, merge: (queued: R, 
     async idle(): Promise<void> {
       while (running !== undefined) await running.catch(() => undefined);
     },
+    busy: () => running !== undefined,
   };
 }
 

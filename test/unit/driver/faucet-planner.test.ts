@@ -17,6 +17,7 @@ import {
   rememberRender,
   renderPlan,
   runsEntry,
+  scaledDeferPolicy,
 } from '../../../src/driver/faucet-planner.js';
 import { SPARE_DESCRIPTION } from '../../../src/driver/faucet-plan.js';
 import { ExtId } from '../../../src/driver/persist.js';
@@ -355,6 +356,15 @@ describe('deferral: the quiet period and its cap', () => {
       assert.deepEqual(got, c.want);
       if (c.waiting?.full === c.full) assert.equal(got, c.waiting, 'the very same deferral: its timer stays');
     });
+});
+
+describe('scaledDeferPolicy: names wait longer when a reload costs FAUCET more', () => {
+  it('the base ceiling until a write took a tenth of it; ten times the write beyond', () => {
+    assert.equal(scaledDeferPolicy(DEFER, undefined), DEFER);
+    assert.equal(scaledDeferPolicy(DEFER, 150), DEFER);
+    assert.deepEqual(scaledDeferPolicy(DEFER, 15_000), { ...DEFER, maxDeferMs: 150_000 });
+    assert.equal(scaledDeferPolicy(DEFER, 15_000).quietMs, DEFER.quietMs);
+  });
 });
 
 describe('planFaucet: blocked reasons', () => {

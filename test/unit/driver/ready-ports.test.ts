@@ -10,7 +10,14 @@ import { testDriver } from '../../fakes/test-driver.js';
 import type { LabelledContainer } from '../../../src/driver/early-open.js';
 import { Label } from '../../../src/model/labels.js';
 import { ExtId } from '../../../src/driver/persist.js';
-import { READY_HOST_PREFIX, readyPortsOf, readyShortfall, readyTarget } from '../../../src/driver/port-pool.js';
+import {
+  READY_HOST_PREFIX,
+  ReadyFlowWatch,
+  readyPortsOf,
+  readyShortfall,
+  readyTarget,
+} from '../../../src/driver/port-pool.js';
+import { silentLogger } from '../../../src/util/log.js';
 import { desiredDps } from '../../../src/driver/faucet-desired.js';
 import { parseInPorts } from '../../../src/ovs/ofctl.js';
 import { mirroredIn } from '../../../src/driver/faucet-planner.js';
@@ -495,5 +502,67 @@ describe('driver: ready ports', () => {
     state.updateEndpoint(EP, { labels: { portAcls: ['allowall'], mirror: false, macPrefix: undefined } });
     const again = desiredDps(state, new Set(['allowall']), ports)[0];
     assert.equal(again?.ports.find((p) => p.number === ep.ofport)?.opstatusReconf, undefined);
+  });
+});
+
+describe('ReadyFlowWatch: a busy FAUCET', () => {
+  const PORT = { hostIf: 'dsqaaaaaaaaaaaa', containerIf: 'dsraaaaaaaaaaaa', ofport: 3 };
+
+  /** A network with one ready port, whose flows appear at the `programmedAt`-th read; FAUCET busy for the first `busyFor` checks. */
+  const watchWith = async (busyFor: number, programmedAt: number) => {
+    const vs = new FakeVSwitch();
+    const host = new FakeHostNet();
+    const state = new StateStore();
+    const d = testDriver({ vswitch: vs, host, state, faucet: new FakeFaucetView() }, { readyPorts: 0 });
+    await d.createNetwork(createNetworkRequest({ 'ovs.bridge.dpid': '1' }));
+    const net = state.network(NET);
+    assert.ok(net);
+    await host.createVeth({
+      names: { host: PORT.hostIf, container: PORT.containerIf },
+      mtu: undefined,
+      disableContainerTxOffload: false,
+    });
+    await vs.addPort({
+      bridge: net.bridgeName,
+      name: PORT.hostIf,
+      ofportRequest: PORT.ofport,
+      externalIds: { [ExtId.networkId]: NET, [ExtId.readyPort]: PORT.containerIf },
+    });
+    let reads = 0;
+    let checks = 0;
+    const work: Promise<void>[] = [];
+    const watch = new ReadyFlowWatch({
+      vswitch: vs,
+      host,
+      logger: silentLogger(),
+      network: (id) => state.network(id),
+      programmedPorts: async () => (++reads >= programmedAt ? new Set([PORT.ofport]) : new Set()),
+      requestSync: () => undefined,
+      track: (w) => void work.push(w),
+      faucetBusy: () => ++checks <= busyFor,
+      sleep: async () => undefined,
+      attempts: 3,
+    });
+    watch.check(new Map([[NET, [PORT]]]), new Set([PORT.hostIf]));
+    await Promise.all(work);
+    return { watch, reads, kept: host.links.has(PORT.hostIf) };
+  };
+
+  it('checks made while dovesnap’s FAUCET write runs or is unconfirmed do not count (N = 1,000: FAUCET’s reload outlasted them all, and removing its ports cost another)', async () => {
+    const r = await watchWith(5, 7);
+    assert.equal(r.watch.has(PORT.hostIf), true, 'programmed at the 7th read, after 5 busy checks');
+    assert.equal(r.kept, true);
+  });
+
+  it('a quiet FAUCET that never programs the port: removed after the attempts', async () => {
+    const r = await watchWith(0, 100);
+    assert.equal(r.reads, 3);
+    assert.equal(r.kept, false);
+  });
+
+  it('a FAUCET that never gets quiet: removed after ten times the attempts', async () => {
+    const r = await watchWith(1_000, 1_000);
+    assert.equal(r.reads, 30);
+    assert.equal(r.kept, false);
   });
 });
