@@ -78,6 +78,8 @@ const MODULE_COMMANDS = new Map<string, (program: Command) => Promise<unknown>>(
   ['host', async (p) => (await import('./host-cmd.js')).addHostCommand(p)],
   ['faucet', async (p) => (await import('./faucet-cmd.js')).addFaucetCommand(p)],
   ['narwhal', async (p) => (await import('./narwhal-cmd.js')).addNarwhalCommand(p)],
+  // scripts/up.sh (CONFRPC=1) makes the server's keys with it when they are missing.
+  ['confrpc', async (p) => (await import('./confrpc-cmd.js')).addConfrpcCommand(p)],
   [
     'lab',
     async (p) => {

@@ -1,0 +1,72 @@
+import type { Command } from 'commander';
+import { DEFAULT_CLIENT, DEFAULT_DAYS, makeKeys, parseDays } from '../confrpc/keys.js';
+import { runCommand } from '../net/exec.js';
+import { DovesnapError, ErrorCode } from '../util/errors.js';
+
+/**
+ * `dovesnap confrpc …`: faucetconfrpc, the gRPC service (mutual TLS) through which dovesnap on
+ * other hosts writes this host's FAUCET configuration. `make up CONFRPC=1` runs its server.
+ */
+
+interface KeysFlags {
+  readonly dir: string;
+  readonly server: string;
+  readonly client: readonly string[];
+  readonly days: string;
+  readonly force?: boolean;
+}
+
+async function openssl(args: readonly string[]): Promise<void> {
+  try {
+    await runCommand('openssl', args, { timeoutMs: 60_000 });
+  } catch (err) {
+    if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') {
+      throw new DovesnapError(ErrorCode.HostCommand, 'the openssl command was not found (Debian package openssl)');
+    }
+    throw err;
+  }
+}
+
+export async function runKeys(flags: KeysFlags): Promise<void> {
+  const clients = flags.client.length > 0 ? flags.client : [DEFAULT_CLIENT];
+  const result = await makeKeys(
+    { dir: flags.dir, server: flags.server, clients, days: parseDays(flags.days), force: flags.force === true },
+    openssl,
+  );
+  const out: string[] = [];
+  for (const f of result.made) out.push(`made ${f}`);
+  for (const f of result.kept) out.push(`kept ${f}`);
+  if (result.newCa && flags.force === true)
+    out.push('a new CA: certificates the old one signed (other clients in the directory) are no longer trusted');
+  for (const [name, files] of result.forClients)
+    out.push(`a host whose dovesnap connects as ${name} needs: ${files.join(' ')}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+export function addConfrpcCommand(program: Command): void {
+  const confrpc = program
+    .command('confrpc')
+    .description("faucetconfrpc: FAUCET's configuration over gRPC with mutual TLS, for dovesnap on other hosts");
+  confrpc
+    .command('keys')
+    .description(
+      "make the CA, the server's and the clients' certificates and keys (openssl) in DIR: ADDR-ca.crt/.key, ADDR.crt/.key, NAME.crt/.key; existing ones are kept, missing clients added",
+    )
+    .requiredOption('--dir <dir>', 'where the files go (make up CONFRPC=1 uses /etc/dovesnap/confrpc)')
+    .requiredOption(
+      '--server <addr>',
+      "the server's IP address or DNS name, as clients dial it (the certificate's subjectAltName)",
+    )
+    .option(
+      '--client <name>',
+      `a client certificate's name; repeat for several (default ${DEFAULT_CLIENT}, the daemon's FAUCETCONFRPC_CLIENT)`,
+      (value: string, prev: string[]) => [...prev, value],
+      [] as string[],
+    )
+    .option('--days <n>', 'how long the certificates are valid', String(DEFAULT_DAYS))
+    .option(
+      '--force',
+      "make every named file anew, overwriting them (a new CA: the old one's certificates stop working)",
+    )
+    .action(async (flags: KeysFlags) => runKeys(flags));
+}

@@ -1,0 +1,226 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import {
+  checkClientName,
+  makeKeys,
+  opensslConfig,
+  parseDays,
+  parseServerName,
+  planKeys,
+  type KeysRequest,
+} from '../../../src/confrpc/keys.js';
+import { isDovesnapError } from '../../../src/util/errors.js';
+
+const DIR = '/etc/dovesnap/confrpc';
+const WORK = `${DIR}/.keys-w`;
+const req = (over: Partial<KeysRequest> = {}): KeysRequest => ({
+  dir: DIR,
+  server: '10.0.0.1',
+  clients: ['faucetconfrpc'],
+  days: 3650,
+  force: false,
+  ...over,
+});
+const ALL = [
+  '10.0.0.1-ca.crt',
+  '10.0.0.1-ca.key',
+  '10.0.0.1.crt',
+  '10.0.0.1.key',
+  'faucetconfrpc.crt',
+  'faucetconfrpc.key',
+];
+
+/** The openssl subcommand and the output file (or the verified file) of each step. */
+const outline = (steps: readonly (readonly string[])[]): string[] =>
+  steps.map((s) => {
+    const out = s.indexOf('-out');
+    return `${s[0]} ${out >= 0 ? s[out + 1] : s[s.length - 1]}`;
+  });
+
+describe('dovesnap confrpc keys: the options', () => {
+  it('--server: an IP address is named by IP:, a DNS name by DNS:', () => {
+    assert.deepEqual(parseServerName('192.0.2.7'), { value: '192.0.2.7', kind: 'IP' });
+    assert.deepEqual(parseServerName('fd00::7'), { value: 'fd00::7', kind: 'IP' });
+    assert.deepEqual(parseServerName('controller.lab.example'), { value: 'controller.lab.example', kind: 'DNS' });
+    assert.deepEqual(parseServerName(' localhost '), { value: 'localhost', kind: 'DNS' });
+  });
+
+  it('--server: wildcards, paths, bad names and dotted numbers that are no address are refused, naming the option and value', () => {
+    for (const bad of ['0.0.0.0', '::', '', 'a/b', '../etc', '-x.example', 'host_name', '10.0.0.256', 'a..b']) {
+      assert.throws(
+        () => parseServerName(bad),
+        (err: unknown) =>
+          isDovesnapError(err) && err.message.includes('--server') && err.message.includes(JSON.stringify(bad)),
+        bad,
+      );
+    }
+    assert.throws(() => parseServerName('0.0.0.0'), /wildcard/);
+  });
+
+  it("--client: a file-name-safe name, not the server's own", () => {
+    const server = parseServerName('10.0.0.1');
+    assert.equal(checkClientName('host-2.lab_a', server), 'host-2.lab_a');
+    for (const bad of ['', '.hidden', 'a/b', 'a b', 'x'.repeat(65), '10.0.0.1', '10.0.0.1-ca']) {
+      assert.throws(
+        () => checkClientName(bad, server),
+        (err: unknown) =>
+          isDovesnapError(err) && err.message.includes(`--client`) && err.message.includes(JSON.stringify(bad)),
+        bad,
+      );
+    }
+  });
+
+  it('--days: a whole number from 1 to 36500', () => {
+    assert.equal(parseDays('365'), 365);
+    for (const bad of ['0', '-1', '1.5', 'ten', '36501', ''])
+      assert.throws(
+        () => parseDays(bad),
+        new RegExp(`invalid value ${JSON.stringify(bad).replace(/\./g, '\\.')} for option --days`),
+      );
+  });
+});
+
+describe('dovesnap confrpc keys: the plan', () => {
+  it('in an empty directory: a CA, then the server and each client signed by it, each checked', () => {
+    const plan = planKeys(req({ clients: ['faucetconfrpc', 'host2'] }), new Set(), WORK);
+    assert.deepEqual(outline(plan.steps), [
+      `genpkey ${WORK}/10.0.0.1-ca.key`,
+      `req ${WORK}/10.0.0.1-ca.crt`,
+      `genpkey ${WORK}/10.0.0.1.key`,
+      `req ${WORK}/10.0.0.1.csr`,
+      `x509 ${WORK}/10.0.0.1.crt`,
+      `verify ${WORK}/10.0.0.1.crt`,
+      `genpkey ${WORK}/faucetconfrpc.key`,
+      `req ${WORK}/faucetconfrpc.csr`,
+      `x509 ${WORK}/faucetconfrpc.crt`,
+      `verify ${WORK}/faucetconfrpc.crt`,
+      `genpkey ${WORK}/host2.key`,
+      `req ${WORK}/host2.csr`,
+      `x509 ${WORK}/host2.crt`,
+      `verify ${WORK}/host2.crt`,
+    ]);
+    assert.deepEqual(plan.install, [...ALL, 'host2.crt', 'host2.key']);
+    assert.deepEqual(plan.kept, []);
+    assert.equal(plan.newCa, true);
+    // The server's certificate is signed with the server extensions, the clients' with the client ones.
+    const x509 = plan.steps.filter((s) => s[0] === 'x509');
+    assert.deepEqual(
+      x509.map((s) => s[s.indexOf('-extensions') + 1]),
+      ['server_ext', 'client_ext', 'client_ext'],
+    );
+    for (const s of x509) {
+      assert.equal(s[s.indexOf('-CA') + 1], `${WORK}/10.0.0.1-ca.crt`);
+      assert.equal(s[s.indexOf('-days') + 1], '3650');
+    }
+    assert.ok(plan.steps.filter((s) => s[0] === 'genpkey').every((s) => s.includes('ec_paramgen_curve:P-256')));
+  });
+
+  it("the server's subjectAltName is IP: or DNS: after --server, and only the server's extensions carry it", () => {
+    const ip = opensslConfig(parseServerName('192.0.2.7'));
+    assert.match(ip, /^\[server_ext\][^[]*^subjectAltName = IP:192\.0\.2\.7$/m);
+    assert.match(ip, /^\[server_ext\][^[]*^extendedKeyUsage = serverAuth$/m);
+    assert.match(ip, /^\[client_ext\][^[]*^extendedKeyUsage = clientAuth$/m);
+    assert.doesNotMatch(ip.slice(ip.indexOf('[client_ext]')), /subjectAltName/);
+    assert.match(ip, /^\[ca_ext\][^[]*^basicConstraints = critical, CA:TRUE, pathlen:0$/m);
+    assert.match(opensslConfig(parseServerName('ctl.example')), /^subjectAltName = DNS:ctl\.example$/m);
+  });
+
+  it('a second run keeps everything there, checks it against the CA, and adds only the missing client with the existing CA', () => {
+    const plan = planKeys(req({ clients: ['faucetconfrpc', 'host3'] }), new Set(ALL), WORK);
+    assert.deepEqual(outline(plan.steps), [
+      `verify ${DIR}/10.0.0.1.crt`,
+      `verify ${DIR}/faucetconfrpc.crt`,
+      `genpkey ${WORK}/host3.key`,
+      `req ${WORK}/host3.csr`,
+      `x509 ${WORK}/host3.crt`,
+      `verify ${WORK}/host3.crt`,
+    ]);
+    const sign = plan.steps.find((s) => s[0] === 'x509') ?? [];
+    assert.equal(sign[sign.indexOf('-CA') + 1], `${DIR}/10.0.0.1-ca.crt`);
+    assert.equal(sign[sign.indexOf('-CAkey') + 1], `${DIR}/10.0.0.1-ca.key`);
+    assert.deepEqual(plan.install, ['host3.crt', 'host3.key']);
+    assert.deepEqual(plan.kept, ALL);
+    assert.equal(plan.newCa, false);
+  });
+
+  it('refuses a half pair, naming both files, and certificates whose CA is gone', () => {
+    assert.throws(
+      () => planKeys(req(), new Set(ALL.filter((f) => f !== 'faucetconfrpc.key')), WORK),
+      new RegExp(`${DIR}/faucetconfrpc\\.crt exists but ${DIR}/faucetconfrpc\\.key does not.*--force`),
+    );
+    assert.throws(
+      () => planKeys(req(), new Set(['10.0.0.1.crt', '10.0.0.1.key']), WORK),
+      new RegExp(`${DIR}/10\\.0\\.0\\.1-ca\\.crt does not exist, but ${DIR}/10\\.0\\.0\\.1\\.crt do`),
+    );
+  });
+
+  it("an operator's CA certificate without its key does while nothing needs signing, and is named when something does", () => {
+    const noCaKey = new Set(ALL.filter((f) => f !== '10.0.0.1-ca.key'));
+    assert.deepEqual(planKeys(req(), noCaKey, WORK).install, []);
+    assert.throws(
+      () => planKeys(req({ clients: ['host4'] }), noCaKey, WORK),
+      /10\.0\.0\.1-ca\.key does not exist: host4\.crt cannot be signed/,
+    );
+  });
+
+  it('--force makes every named file anew, the CA included', () => {
+    const plan = planKeys(req({ force: true }), new Set(ALL), WORK);
+    assert.deepEqual(plan.install, ALL);
+    assert.deepEqual(plan.kept, []);
+    assert.equal(plan.newCa, true);
+    assert.equal(plan.steps.filter((s) => s[0] === 'verify' && !(s[3] ?? '').startsWith(WORK)).length, 0);
+  });
+
+  it('a client named twice is made once', () => {
+    assert.deepEqual(
+      planKeys(req({ clients: ['a', 'a'] }), new Set(), WORK).install.filter((f) => f.startsWith('a.')),
+      ['a.crt', 'a.key'],
+    );
+  });
+});
+
+describe('dovesnap confrpc keys: a failing openssl leaves nothing behind', () => {
+  it('removes its work directory and installs no file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dovesnap-keys-'));
+    try {
+      let calls = 0;
+      await assert.rejects(
+        makeKeys(req({ dir }), async () => {
+          calls += 1;
+          if (calls === 3) throw new Error('openssl genpkey failed: no entropy');
+        }),
+        /no entropy/,
+      );
+      assert.deepEqual(await readdir(dir), []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('dovesnap confrpc keys (the command line)', () => {
+  const MAIN = new URL('../../../src/cli/main.js', import.meta.url).pathname;
+  const cli = (args: readonly string[]): Promise<{ code: number; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [MAIN, ...args], { encoding: 'utf8' }, (err, _out, stderr) =>
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stderr }),
+      );
+    });
+
+  it('names a missing required option, and a bad value with its option', async () => {
+    const noServer = await cli(['confrpc', 'keys', '--dir', '/nonexistent/x']);
+    assert.equal(noServer.code, 1);
+    assert.match(noServer.stderr, /required option '--server <addr>' not specified/);
+    const wildcard = await cli(['confrpc', 'keys', '--dir', '/nonexistent/x', '--server', '0.0.0.0']);
+    assert.equal(wildcard.code, 2);
+    assert.match(wildcard.stderr, /invalid value "0\.0\.0\.0" for option --server/);
+    const days = await cli(['confrpc', 'keys', '--dir', '/nonexistent/x', '--server', '10.0.0.1', '--days', '0']);
+    assert.equal(days.code, 2);
+    assert.match(days.stderr, /invalid value "0" for option --days/);
+  });
+});
