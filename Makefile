@@ -2,23 +2,24 @@
 #
 #   make up          install + start everything on a Debian 12 host (root; idempotent)
 #   make up MONITORING=1   ... and Prometheus with dovesnap's rules on 127.0.0.1:9090
-#   make down        stop the plugin daemon, Gauge, FAUCET, Prometheus (Docker and OVS keep running)
+#   make up CONFRPC=1      ... and the faucetconfrpc server on CONFRPC_HOST:59999 (default 127.0.0.1), for other hosts
+#   make down        stop the plugin daemon, Gauge, FAUCET, Prometheus, faucetconfrpc (Docker and OVS keep running)
 #   make down-all    ... and also Open vSwitch, and a dockerd that `make up` started
-#   make test        what CI runs: build, lint, make up MONITORING=1, test image, test packages (chromium), every test in one node --test run
+#   make test        what CI runs: build, lint, make up MONITORING=1 CONFRPC=1, test image, test packages (chromium), every test in one node --test run
 #   make unit        build + lint + unit and contract tests only (no root needed)
 #   make lint        formatting and lint rules (Biome, biome.json); make fmt applies them
-#   make e2e         make up MONITORING=1 + test image + the end-to-end tests only
+#   make e2e         make up MONITORING=1 CONFRPC=1 + test image + the end-to-end tests only
 #   make build       npm ci (when the lock changed) + tsc -> dist/ (when sources changed)
 #   make status      one line per component; make logs / make logs-follow: the logs
 #   make clean       remove dist/ (make distclean: node_modules/ too)
-#   make install-systemd   copy deploy/systemd/*.service to /etc/systemd/system (systemd hosts)
+#   make install-systemd   copy deploy/systemd/*.service to /etc/systemd/system (systemd hosts; CONFRPC=1: faucetconfrpc's too)
 #   make engine-current    build Docker 29 (+ its CLI, containerd 2, runc) from the Go module proxy; try it aside
 #   make test-engine-current   the engine-dependent e2e files (test/e2e/engine-suite.txt) on Docker 29
 #   make test-load   the load suite at the issue's sizes (100 parallel, 1,000 run/rm cycles, ...; ~25 min)
 #
 # Environment passed through to `make up`: FAUCET_PREFIX, MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN,
-# DOVESNAP_*, MONITORING, PROMETHEUS_RETENTION (see scripts/up.sh); `make up SKIP_DAEMON=1`
-# leaves the plugin daemon alone.
+# DOVESNAP_*, MONITORING, PROMETHEUS_RETENTION, CONFRPC, CONFRPC_HOST, FAUCETCONFRPC_KEYDIR (see
+# scripts/up.sh); `make up SKIP_DAEMON=1` leaves the plugin daemon alone.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -29,7 +30,7 @@ LOG_DIR := /var/log/dovesnap
 	clean distclean install-systemd engine-current test-engine-current test-load
 
 help:
-	@sed -n '3,22p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,23p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	scripts/build.sh
@@ -62,17 +63,19 @@ test-image:
 # One node --test run over all of dist/test: one summary line for CI.
 # (Sequential recipes rather than prerequisites, so that `make -j` keeps the order.)
 # MONITORING=1: the monitoring tests need the Prometheus it runs, and promtool to check rules.
+# CONFRPC=1: the faucetconfrpc tests need its venv and server (on a fresh machine its pip install
+# costs about a minute, which make up logs; on 127.0.0.1, FAUCET is started as without it).
 test:
 	scripts/build.sh
 	scripts/lint.sh
-	MONITORING=1 scripts/up.sh
+	MONITORING=1 CONFRPC=1 scripts/up.sh
 	scripts/build-test-image.sh
 	scripts/install-test-deps.sh
 	scripts/run-tests.sh
 
 e2e:
 	scripts/build.sh
-	MONITORING=1 scripts/up.sh
+	MONITORING=1 CONFRPC=1 scripts/up.sh
 	scripts/build-test-image.sh
 	scripts/install-test-deps.sh
 	scripts/run-tests.sh e2e

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make down`: stop what `make up` started, in order: Prometheus (if `make up MONITORING=1`
-# started it), the plugin daemon, Gauge, FAUCET (SIGTERM, wait, SIGKILL after a timeout).
+# started it), the faucetconfrpc server (if `make up CONFRPC=1` started it; the next `make up`
+# starts it again), the plugin daemon, Gauge, FAUCET (SIGTERM, wait, SIGKILL after a timeout).
 # Docker and Open vSwitch keep running, so bridges and Docker networks survive and the next
 # `make up` brings everything back.
 #
@@ -15,6 +16,8 @@ LOG_TAG=dovesnap-down
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/monitoring.sh
 source "$(dirname "${BASH_SOURCE[0]}")/monitoring.sh"
+# shellcheck source=scripts/confrpc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/confrpc.sh"
 # shellcheck source=scripts/engine/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/engine/lib.sh"
 
@@ -31,6 +34,8 @@ stop_units_if_active() {
 
 stop_controllers() {
   stop_prometheus
+  # Before FAUCET: no write of another host's daemon lands while FAUCET is going away.
+  stop_confrpc
   stop_units_if_active
   stop_pidfile dovesnap "${DAEMON_PIDFILE}" "${DAEMON_MATCH}" 30
   stop_pidfile gauge "${GAUGE_PIDFILE}" "${GAUGE_MATCH}" 15

@@ -57,6 +57,17 @@ PROMETHEUS_MATCH="--config.file=${PROMETHEUS_CONF_DIR}/prometheus.yml"
 # On a systemd host, Debian's prometheus.service runs it, pointed at our files by this drop-in.
 PROMETHEUS_DROPIN=/etc/systemd/system/prometheus.service.d/dovesnap.conf
 : "${PROMETHEUS_RETENTION:=15d}"
+# faucetconfrpc (`make up CONFRPC=1`, scripts/confrpc.sh): PyPI faucetconfrpc in a venv of its
+# own (it depends on c65faucet, a FAUCET fork, which must not meet FAUCET's venv).
+CONFRPC_VERSION=0.55.79
+CONFRPC_VENV="${DOVESNAP_OPT}/confrpc-venv"
+CONFRPC_PORT=59999
+CONFRPC_PROM_PORT=59998
+CONFRPC_PIDFILE="${DOVESNAP_RUN_DIR}/faucetconfrpc.pid"
+CONFRPC_MATCH='bin/faucetconfrpc_server'
+# The client certificate make up makes beside the server's (the daemon's default FAUCETCONFRPC_CLIENT).
+CONFRPC_DEFAULT_CLIENT=faucetconfrpc
+: "${FAUCETCONFRPC_KEYDIR:=/etc/dovesnap/confrpc}"
 
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
 

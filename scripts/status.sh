@@ -7,6 +7,8 @@ LOG_TAG=dovesnap-status
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/monitoring.sh
 source "$(dirname "${BASH_SOURCE[0]}")/monitoring.sh"
+# shellcheck source=scripts/confrpc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/confrpc.sh"
 
 DOWN=0
 
@@ -88,6 +90,26 @@ show_prometheus() {
   fi
 }
 
+# Shown once `make up CONFRPC=1` has started it (its state file, or its unit on systemd).
+show_confrpc() {
+  local detail
+  if unit_known "${CONFRPC_UNIT}"; then
+    # The unit's address is in its defaults file.
+    CONFRPC_HOST="$(sed -n 's/^CONFRPC_HOST=//p' "${CONFRPC_DEFAULTS_FILE}" 2>/dev/null | tail -n 1)"
+    : "${CONFRPC_HOST:=127.0.0.1}"
+    detail="$(confrpc_health)"
+    if unit_active "${CONFRPC_UNIT}"; then
+      row faucetconfrpc running "$(systemctl show -p MainPID --value "${CONFRPC_UNIT}")" "${detail} (systemd)"
+    else
+      row faucetconfrpc DOWN - "${detail} (systemd)"
+      DOWN=1
+    fi
+  elif [[ -e "${CONFRPC_STATE}" ]]; then
+    CONFRPC_HOST="$(confrpc_recorded_host)"
+    show_pidfile_component faucetconfrpc "${CONFRPC_PIDFILE}" "${CONFRPC_MATCH}" "$(confrpc_health)"
+  fi
+}
+
 log_names() {
   local f names=()
   for f in "${DOVESNAP_LOG_DIR}"/*.log; do [[ -e "${f}" ]] && names+=("${f##*/}"); done
@@ -108,6 +130,7 @@ main() {
     "of :${GAUGE_OF_PORT}, $(gauge_detail)"
   show_daemon
   show_prometheus
+  show_confrpc
   log "config: ${FAUCET_CONF_DIR}/{faucet,gauge}.yaml; app: ${DOVESNAP_APP} -> ${app}"
   log "logs: ${DOVESNAP_LOG_DIR}/ ($(log_names))"
   [[ "${DOWN}" -eq 0 ]] || exit 3

@@ -5,8 +5,8 @@
 # hand, by systemd or by an earlier run) are detected and left alone.
 #
 # Steps: Debian packages -> npm ci + tsc -> Docker Engine -> Open vSwitch -> FAUCET venv ->
-# FAUCET/Gauge config -> FAUCET -> Gauge -> app in /opt/dovesnap/app -> plugin daemon ->
-# Prometheus (MONITORING=1 only) -> the local example image (dovesnap-busybox) -> summary.
+# FAUCET/Gauge config -> FAUCET -> Gauge -> faucetconfrpc (CONFRPC=1) -> app in /opt/dovesnap/app ->
+# plugin daemon -> Prometheus (MONITORING=1 only) -> the local example image (dovesnap-busybox) -> summary.
 #
 # Environment: FAUCET_PREFIX (config dir ${FAUCET_PREFIX}/etc/faucet), and MIRROR_BRIDGE_OUT,
 # MIRROR_BRIDGE_IN, STACK* and any DOVESNAP_* variable, which are passed to the plugin daemon
@@ -16,18 +16,24 @@
 # who runs `node dist/src/cli/main.js daemon` from the work tree against this stack).
 # MONITORING=1 also installs and runs Prometheus with dovesnap's rules (scripts/monitoring.sh,
 # PROMETHEUS_RETENTION, default 15d); without it a running Prometheus is left as it is.
+# CONFRPC=1 also runs the faucetconfrpc server on CONFRPC_HOST (default 127.0.0.1), for dovesnap
+# on other hosts (scripts/confrpc.sh; keys in FAUCETCONFRPC_KEYDIR, default /etc/dovesnap/confrpc);
+# without CONFRPC a server an earlier CONFRPC=1 started is kept, CONFRPC=0 stops it.
 set -euo pipefail
 LOG_TAG=dovesnap-up
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/monitoring.sh
 source "$(dirname "${BASH_SOURCE[0]}")/monitoring.sh"
+# shellcheck source=scripts/confrpc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/confrpc.sh"
 # shellcheck source=scripts/engine/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/engine/lib.sh"
 
 # mmdebstrap: `dovesnap lab image build` makes the lab's Debian images (frr, capture) with it.
+# openssl: `dovesnap confrpc keys` makes faucetconfrpc's certificates with it.
 PACKAGES=(docker.io openvswitch-switch nftables iproute2 ethtool busybox-static python3-venv
-  python3-pip graphviz curl procps util-linux tcpdump mmdebstrap)
+  python3-pip graphviz curl procps util-linux tcpdump mmdebstrap openssl)
 CHANGES=()          # what this run changed, for the final line
 APP_CHANGED=0       # the installed app was replaced in this run -> restart the daemon
 FAUCET_CHANGED=0    # the faucet package was (re)installed -> restart FAUCET and Gauge
@@ -195,39 +201,43 @@ ensure_ovs() {
 
 # ---------------------------------------------------------------- 5. FAUCET and Gauge
 venv_is_debian() {
-  [[ -x "${DOVESNAP_VENV}/bin/python3" ]] &&
-    grep -qx 'home = /usr/bin' "${DOVESNAP_VENV}/pyvenv.cfg" 2>/dev/null
+  [[ -x "$1/bin/python3" ]] && grep -qx 'home = /usr/bin' "$1/pyvenv.cfg" 2>/dev/null
 }
 
-faucet_installed_version() {
-  "${DOVESNAP_VENV}/bin/python3" -c \
-    'import importlib.metadata as m; print(m.version("faucet"))' 2>/dev/null || true
+# venv_package_version VENV PACKAGE: the version installed there, or nothing.
+venv_package_version() {
+  "$1/bin/python3" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$2" 2>/dev/null || true
 }
 
+# ensure_venv TAG VENV PACKAGE VERSION: VENV is a venv of Debian's /usr/bin/python3 with
+# PACKAGE==VERSION installed. Sets VENV_INSTALLED=1 when this call (re)installed the package.
+VENV_INSTALLED=0
 ensure_venv() {
-  if ! venv_is_debian; then
-    if [[ -e "${DOVESNAP_VENV}" ]]; then
-      log "faucet: ${DOVESNAP_VENV} is not a venv of Debian's /usr/bin/python3; recreating it"
-      rm -rf "${DOVESNAP_VENV}"
+  local tag="$1" venv="$2" package="$3" version="$4" start=${SECONDS}
+  VENV_INSTALLED=0
+  if ! venv_is_debian "${venv}"; then
+    if [[ -e "${venv}" ]]; then
+      log "${tag}: ${venv} is not a venv of Debian's /usr/bin/python3; recreating it"
+      rm -rf "${venv}"
     fi
-    log "faucet: creating virtualenv ${DOVESNAP_VENV}"
+    log "${tag}: creating virtualenv ${venv}"
     mkdir -p "${DOVESNAP_OPT}"
-    /usr/bin/python3 -m venv "${DOVESNAP_VENV}"
-    changed "venv"
+    /usr/bin/python3 -m venv "${venv}"
+    changed "${tag}-venv"
   fi
-  if [[ "$(faucet_installed_version)" == "${FAUCET_VERSION}" ]]; then
-    log "faucet: faucet ${FAUCET_VERSION} installed in ${DOVESNAP_VENV}"
+  if [[ "$(venv_package_version "${venv}" "${package}")" == "${version}" ]]; then
+    log "${tag}: ${package} ${version} installed in ${venv}"
     return 0
   fi
-  log "faucet: pip install faucet==${FAUCET_VERSION} (a minute or so)"
-  # DEBINSTALL=1: faucet's setup.py otherwise copies its *sample* faucet.yaml/gauge.yaml (with
-  # example DPs and routers) into /etc/faucet when built as root, which would then be taken
-  # for the operator's config.
-  DEBINSTALL=1 "${DOVESNAP_VENV}/bin/pip" install -q --disable-pip-version-check \
-    "faucet==${FAUCET_VERSION}"
-  [[ "$(faucet_installed_version)" == "${FAUCET_VERSION}" ]] || die "faucet: install failed"
-  FAUCET_CHANGED=1
-  changed "faucet-package"
+  log "${tag}: pip install ${package}==${version} (a minute or so)"
+  # DEBINSTALL=1: faucet's setup.py (and that of c65faucet, the fork faucetconfrpc depends on)
+  # otherwise copies its *sample* faucet.yaml/gauge.yaml (with example DPs and routers) into
+  # /etc/faucet when built as root, which would then be taken for the operator's config.
+  DEBINSTALL=1 "${venv}/bin/pip" install -q --disable-pip-version-check "${package}==${version}"
+  [[ "$(venv_package_version "${venv}" "${package}")" == "${version}" ]] || die "${tag}: install failed"
+  log "${tag}: ${package} ${version} installed in $((SECONDS - start))s"
+  VENV_INSTALLED=1
+  changed "${tag}-package"
 }
 
 # deploy/faucet/dovesnap_faucet_sighup.py: FAUCET's and Gauge's SIGHUP handler made non-blocking
@@ -294,7 +304,7 @@ start_faucet() {
     "FAUCET_LOG=${DOVESNAP_LOG_DIR}/faucet.log"
     "FAUCET_EXCEPTION_LOG=${DOVESNAP_LOG_DIR}/faucet_exception.log"
     "FAUCET_PROMETHEUS_PORT=${FAUCET_PROM_PORT}"
-    "FAUCET_PROMETHEUS_ADDR=127.0.0.1"
+    "$(controller_pinned_env faucet)"
     "FAUCET_CONFIG_STAT_RELOAD=1")
   # faucet is a thin wrapper that execs os-ken's `osken-manager` (found on PATH, hence the venv
   # first in PATH); its os-ken options carry a --ryu- prefix.
@@ -310,7 +320,7 @@ start_gauge() {
   env+=("GAUGE_CONFIG=${FAUCET_CONF_DIR}/gauge.yaml"
     "GAUGE_LOG=${DOVESNAP_LOG_DIR}/gauge.log"
     "GAUGE_EXCEPTION_LOG=${DOVESNAP_LOG_DIR}/gauge_exception.log"
-    "GAUGE_PROMETHEUS_ADDR=127.0.0.1"
+    "$(controller_pinned_env gauge)"
     "GAUGE_CONFIG_STAT_RELOAD=1")
   start_detached "${GAUGE_PIDFILE}" "${DOVESNAP_LOG_DIR}/gauge.stdout.log" \
     env -i "${env[@]}" "${DOVESNAP_VENV}/bin/gauge" "--ryu-ofp-tcp-listen-port=${GAUGE_OF_PORT}" \
@@ -318,10 +328,26 @@ start_gauge() {
     die "gauge: could not launch"
 }
 
+# controller_pinned_env NAME: the part of a controller's environment that a running one must
+# have been started with (else it is restarted): where its Prometheus exporter listens, which
+# for FAUCET depends on CONFRPC (scripts/confrpc.sh, faucet_prometheus_addr).
+controller_pinned_env() {
+  case "$1" in
+    faucet) printf 'FAUCET_PROMETHEUS_ADDR=%s\n' "$(faucet_prometheus_addr)" ;;
+    gauge) printf 'GAUGE_PROMETHEUS_ADDR=127.0.0.1\n' ;;
+  esac
+}
+
+# env_has PID VAR=VALUE: the process was started with exactly that in its environment.
+env_has() {
+  tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "$2"
+}
+
 # ensure_controller NAME PIDFILE MATCH OFPORT: running -> keep (or restart when the faucet
-# package changed); an untracked instance on OFPORT -> adopt it; anything else on OFPORT -> fail.
+# package or its pinned environment changed); an untracked instance on OFPORT -> adopt it;
+# anything else on OFPORT -> fail.
 ensure_controller() {
-  local name="$1" pidfile="$2" match="$3" port="$4" pid
+  local name="$1" pidfile="$2" match="$3" port="$4" pid reason
   if unit_active "dovesnap-${name}.service"; then
     if [[ "${FAUCET_CHANGED}" -eq 1 ]]; then
       log "${name}: systemctl restart dovesnap-${name}.service (faucet package changed)"
@@ -333,15 +359,17 @@ ensure_controller() {
     return 0
   fi
   if pid="$(pidfile_pid "${pidfile}" "${match}")"; then
-    if [[ "${FAUCET_CHANGED}" -eq 0 && "$(cmdline_of "${pid}")" == *"${SIGHUP_FIX_MODULE}"* ]]; then
+    if [[ "${FAUCET_CHANGED}" -eq 1 ]]; then
+      reason="faucet package or ${SIGHUP_FIX_MODULE} changed"
+    elif [[ "$(cmdline_of "${pid}")" != *"${SIGHUP_FIX_MODULE}"* ]]; then
+      reason="started without ${SIGHUP_FIX_MODULE}"
+    elif ! env_has "${pid}" "$(controller_pinned_env "${name}")"; then
+      reason="not started with $(controller_pinned_env "${name}")"
+    else
       log "${name}: running (pid ${pid})"
       return 0
     fi
-    if [[ "${FAUCET_CHANGED}" -eq 1 ]]; then
-      log "${name}: restarting (faucet package or ${SIGHUP_FIX_MODULE} changed)"
-    else
-      log "${name}: restarting (started without ${SIGHUP_FIX_MODULE})"
-    fi
+    log "${name}: restarting (${reason})"
     stop_pidfile "${name}" "${pidfile}" "${match}" 15
   else
     pid="$(listener_pid "${port}")"
@@ -433,7 +461,8 @@ ensure_faucet_responsive() {
 }
 
 ensure_faucet_and_gauge() {
-  ensure_venv
+  ensure_venv faucet "${DOVESNAP_VENV}" faucet "${FAUCET_VERSION}"
+  [[ "${VENV_INSTALLED}" -eq 0 ]] || FAUCET_CHANGED=1
   ensure_sighup_fix
   ensure_faucet_config
   ensure_controller faucet "${FAUCET_PIDFILE}" "${FAUCET_MATCH}" "${FAUCET_OF_PORT}"
@@ -671,11 +700,13 @@ main() {
   require_root up
   mkdir -p "${DOVESNAP_LOG_DIR}" "${DOVESNAP_RUN_DIR}" "${DOVESNAP_OPT}"
   take_lock
+  confrpc_resolve
 
   ensure_packages
   ensure_build
   ensure_ovs
   ensure_faucet_and_gauge
+  ensure_confrpc
   install_app
   ensure_daemon
   # Docker after the plugin, as the systemd units order it (Before=docker.service): a starting

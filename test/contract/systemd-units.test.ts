@@ -27,6 +27,7 @@ const LIMITS: Record<string, number> = {
   'dovesnap.service': 55,
   'dovesnap-faucet.service': 20,
   'dovesnap-gauge.service': 20,
+  'dovesnap-faucetconfrpc.service': 20,
 };
 
 describe('systemd units (systemd-analyze, offline)', () => {
