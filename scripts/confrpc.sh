@@ -21,6 +21,7 @@ CONFRPC_ON=0
 
 # The address the server make up started last was given (its state file); empty if none.
 confrpc_recorded_host() {
+  [[ -r "${CONFRPC_STATE}" ]] || return 0
   sed -n 's/^--host=\[\{0,1\}\([^]]*\)\]\{0,1\}$/\1/p' "${CONFRPC_STATE}" 2>/dev/null | head -n 1
 }
 
@@ -119,32 +120,35 @@ confrpc_state() {
 }
 
 ensure_confrpc_keys() {
-  local name missing=()
+  local dir="${FAUCETCONFRPC_KEYDIR}" name missing=() force=()
+  local ca="${dir}/${CONFRPC_HOST}-ca.crt" client="${dir}/${CONFRPC_DEFAULT_CLIENT}.crt"
   for name in "${CONFRPC_HOST}-ca.crt" "${CONFRPC_HOST}.crt" "${CONFRPC_HOST}.key" \
     "${CONFRPC_DEFAULT_CLIENT}.crt" "${CONFRPC_DEFAULT_CLIENT}.key"; do
-    [[ -e "${FAUCETCONFRPC_KEYDIR}/${name}" ]] || missing+=("${name}")
+    [[ -e "${dir}/${name}" ]] || missing+=("${name}")
   done
+  # The client pair is one for all addresses: after a change of CONFRPC_HOST it was signed by the
+  # CA of the address before, and is made anew (--force) with this address's CA.
+  if [[ -e "${client}" ]] && { [[ ! -e "${ca}" ]] || ! openssl verify -CAfile "${ca}" "${client}" >/dev/null 2>&1; }; then
+    force=(--force)
+    missing+=("${CONFRPC_DEFAULT_CLIENT}.crt signed by the CA of ${CONFRPC_HOST}")
+  fi
   if [[ ${#missing[@]} -eq 0 ]]; then
-    log "faucetconfrpc: keys for ${CONFRPC_HOST} in ${FAUCETCONFRPC_KEYDIR} (kept)"
+    log "faucetconfrpc: keys for ${CONFRPC_HOST} in ${dir} (kept)"
     return 0
   fi
-  log "faucetconfrpc: ${missing[*]} missing: dovesnap confrpc keys --dir ${FAUCETCONFRPC_KEYDIR} --server ${CONFRPC_HOST} --client ${CONFRPC_DEFAULT_CLIENT}"
-  dovesnap_cli confrpc keys --dir "${FAUCETCONFRPC_KEYDIR}" --server "${CONFRPC_HOST}" \
-    --client "${CONFRPC_DEFAULT_CLIENT}" || die "faucetconfrpc: 'dovesnap confrpc keys' failed (above)"
+  log "faucetconfrpc: missing ${missing[*]}: dovesnap confrpc keys --dir ${dir} --server ${CONFRPC_HOST} --client ${CONFRPC_DEFAULT_CLIENT} ${force[*]}"
+  dovesnap_cli confrpc keys --dir "${dir}" --server "${CONFRPC_HOST}" --client "${CONFRPC_DEFAULT_CLIENT}" "${force[@]}" ||
+    die "faucetconfrpc: 'dovesnap confrpc keys' failed (above)"
   changed "faucetconfrpc-keys"
 }
 
 start_confrpc() {
-  local args=()
-  mapfile -t args < <(confrpc_args)
-  log "faucetconfrpc: starting on ${CONFRPC_HOST}:${CONFRPC_PORT} (log ${DOVESNAP_LOG_DIR}/faucetconfrpc.log)"
+  log "faucetconfrpc: starting on ${CONFRPC_HOST}:${CONFRPC_PORT}"
   # Started in the configuration directory: the server looks for --default_config relative to
   # its working directory before it changes into --config_dir (and would create one there).
-  start_detached "${CONFRPC_PIDFILE}" "${DOVESNAP_LOG_DIR}/faucetconfrpc.log" \
-    env -i -C "${FAUCET_CONF_DIR}" "PATH=${CONFRPC_VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root \
-    LANG=C.UTF-8 PYTHONUNBUFFERED=1 "${CONFRPC_VENV}/bin/faucetconfrpc_server" "${args[@]}" ||
-    die "faucetconfrpc: could not launch"
-  confrpc_state >"${CONFRPC_STATE}"
+  start_recorded faucetconfrpc "${CONFRPC_PIDFILE}" "${DOVESNAP_LOG_DIR}/faucetconfrpc.log" "${CONFRPC_STATE}" \
+    confrpc_state confrpc_args env -i -C "${FAUCET_CONF_DIR}" "PATH=${CONFRPC_VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    HOME=/root LANG=C.UTF-8 PYTHONUNBUFFERED=1 "${CONFRPC_VENV}/bin/faucetconfrpc_server"
   changed "faucetconfrpc"
 }
 
@@ -152,15 +156,8 @@ start_confrpc() {
 # restart it otherwise, adopt an untracked one of ours, refuse a stranger on the port.
 ensure_confrpc_process() {
   local pid
-  pid="$(pidfile_pid "${CONFRPC_PIDFILE}" "${CONFRPC_MATCH}")" || pid="$(listener_pid "${CONFRPC_PORT}")"
-  if [[ -n "${pid}" && "$(cmdline_of "${pid}")" != *"${CONFRPC_MATCH}"* ]]; then
-    die "faucetconfrpc: TCP port ${CONFRPC_PORT} is taken by pid ${pid}: $(cmdline_of "${pid}")"
-  fi
+  pid="$(tracked_pid faucetconfrpc "${CONFRPC_PIDFILE}" "${CONFRPC_MATCH}" "${CONFRPC_PORT}")"
   if [[ -n "${pid}" ]]; then
-    if ! pidfile_pid "${CONFRPC_PIDFILE}" "${CONFRPC_MATCH}" >/dev/null; then
-      log "faucetconfrpc: adopting running instance pid ${pid} (listening on ${CONFRPC_PORT}, no pidfile)"
-      printf '%s\n' "${pid}" >"${CONFRPC_PIDFILE}"
-    fi
     if cmp -s <(confrpc_state) "${CONFRPC_STATE}"; then
       log "faucetconfrpc: running (pid ${pid})"
       return 0

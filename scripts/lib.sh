@@ -119,6 +119,25 @@ listener_pid() {
   { ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2; } || true
 }
 
+# tracked_pid NAME PIDFILE MATCH PORT [HINT]: the pid of our NAME: its pidfile's, else that of the
+# process on TCP PORT whose command line has MATCH, adopted (its pid written to PIDFILE). Nothing
+# when none runs; exits the script when another program holds PORT (HINT ends the message).
+tracked_pid() {
+  local name="$1" pidfile="$2" match="$3" port="$4" hint="${5:-}" pid
+  if pid="$(pidfile_pid "${pidfile}" "${match}")"; then
+    printf '%s\n' "${pid}"
+    return 0
+  fi
+  pid="$(listener_pid "${port}")"
+  [[ -n "${pid}" ]] || return 0
+  if [[ "$(cmdline_of "${pid}")" != *"${match}"* ]]; then
+    die "${name}: TCP port ${port} is taken by pid ${pid}: $(cmdline_of "${pid}")${hint}"
+  fi
+  log "${name}: adopting running instance pid ${pid} (listening on ${port}, no pidfile)" >&2
+  printf '%s\n' "${pid}" >"${pidfile}"
+  printf '%s\n' "${pid}"
+}
+
 # wait_until SECONDS DESCRIPTION CMD...: run CMD every half second until it succeeds (0).
 # CMD returning 3 means "will never succeed" (e.g. the process died): stop waiting at once.
 wait_until() {
@@ -177,6 +196,19 @@ start_detached() {
   (close_inherited_fds && exec setsid bash -c 'printf "%s\n" "$$" >"$1"; shift; exec "$@"' start_detached \
     "${pidfile}" "$@") </dev/null >>"${logfile}" 2>&1 &
   wait_until 5 "pidfile ${pidfile}" test -s "${pidfile}" || return 1
+}
+
+# start_recorded NAME PIDFILE LOGFILE STATEFILE STATE_FN ARGS_FN CMD...: start_detached CMD with
+# ARGS_FN's lines as further arguments, exiting the script if it cannot be launched, then record
+# what it was started with (STATE_FN's output) in STATEFILE, which a later run compares to
+# decide on a restart.
+start_recorded() {
+  local name="$1" pidfile="$2" logfile="$3" statefile="$4" state_fn="$5" args_fn="$6" args=()
+  shift 6
+  mapfile -t args < <("${args_fn}")
+  log "${name}: log ${logfile}"
+  start_detached "${pidfile}" "${logfile}" "$@" "${args[@]}" || die "${name}: could not launch"
+  "${state_fn}" >"${statefile}"
 }
 
 # stop_pidfile NAME PIDFILE MATCH [GRACE_SECONDS]: SIGTERM, wait, then SIGKILL. Idempotent.

@@ -104,30 +104,21 @@ reload_prometheus() {
 }
 
 start_prometheus() {
-  local args=()
-  mapfile -t args < <(prometheus_args)
-  log "prometheus: starting on ${PROMETHEUS_ADDR} (log ${DOVESNAP_LOG_DIR}/prometheus.log, data ${PROMETHEUS_DATA_DIR})"
-  start_detached "${PROMETHEUS_PIDFILE}" "${DOVESNAP_LOG_DIR}/prometheus.log" \
+  log "prometheus: starting on ${PROMETHEUS_ADDR} (data ${PROMETHEUS_DATA_DIR})"
+  start_recorded prometheus "${PROMETHEUS_PIDFILE}" "${DOVESNAP_LOG_DIR}/prometheus.log" \
+    "${DOVESNAP_RUN_DIR}/prometheus.state" prometheus_state prometheus_args \
     env -i -C / PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-    setpriv --reuid=prometheus --regid=prometheus --init-groups /usr/bin/prometheus "${args[@]}" ||
-    die "prometheus: could not launch"
-  prometheus_state >"${DOVESNAP_RUN_DIR}/prometheus.state"
+    setpriv --reuid=prometheus --regid=prometheus --init-groups /usr/bin/prometheus
   changed "prometheus"
 }
 
 # Without systemd: keep a running Prometheus (reload it when its files changed, restart it when
 # its command line or package did), adopt an untracked one of ours, refuse a stranger on the port.
 ensure_prometheus_process() {
-  local pid port="${PROMETHEUS_ADDR##*:}"
-  pid="$(pidfile_pid "${PROMETHEUS_PIDFILE}" "${PROMETHEUS_MATCH}")" || pid="$(listener_pid "${port}")"
-  if [[ -n "${pid}" && "$(cmdline_of "${pid}")" != *"${PROMETHEUS_MATCH}"* ]]; then
-    die "prometheus: TCP port ${port} is taken by pid ${pid}: $(cmdline_of "${pid}") (a Prometheus of your own can load dovesnap's rules instead: docs/monitoring.md)"
-  fi
+  local pid
+  pid="$(tracked_pid prometheus "${PROMETHEUS_PIDFILE}" "${PROMETHEUS_MATCH}" "${PROMETHEUS_ADDR##*:}" \
+    " (a Prometheus of your own can load dovesnap's rules instead: docs/monitoring.md)")"
   if [[ -n "${pid}" ]]; then
-    if ! pidfile_pid "${PROMETHEUS_PIDFILE}" "${PROMETHEUS_MATCH}" >/dev/null; then
-      log "prometheus: adopting running instance pid ${pid} (listening on ${port}, no pidfile)"
-      printf '%s\n' "${pid}" >"${PROMETHEUS_PIDFILE}"
-    fi
     if ! cmp -s <(prometheus_state) "${DOVESNAP_RUN_DIR}/prometheus.state"; then
       log "prometheus: restarting (its command line or package changed)"
       stop_pidfile prometheus "${PROMETHEUS_PIDFILE}" "${PROMETHEUS_MATCH}" 60

@@ -95,7 +95,7 @@ show_confrpc() {
   local detail
   if unit_known "${CONFRPC_UNIT}"; then
     # The unit's address is in its defaults file.
-    CONFRPC_HOST="$(sed -n 's/^CONFRPC_HOST=//p' "${CONFRPC_DEFAULTS_FILE}" 2>/dev/null | tail -n 1)"
+    CONFRPC_HOST="$(sed -n 's/^CONFRPC_HOST=//p' "${CONFRPC_DEFAULTS_FILE}" 2>/dev/null | tail -n 1 || true)"
     : "${CONFRPC_HOST:=127.0.0.1}"
     detail="$(confrpc_health)"
     if unit_active "${CONFRPC_UNIT}"; then

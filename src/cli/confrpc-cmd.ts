@@ -14,6 +14,7 @@ interface KeysFlags {
   readonly client: readonly string[];
   readonly days: string;
   readonly force?: boolean;
+  readonly newCa?: boolean;
 }
 
 async function openssl(args: readonly string[]): Promise<void> {
@@ -30,13 +31,20 @@ async function openssl(args: readonly string[]): Promise<void> {
 export async function runKeys(flags: KeysFlags): Promise<void> {
   const clients = flags.client.length > 0 ? flags.client : [DEFAULT_CLIENT];
   const result = await makeKeys(
-    { dir: flags.dir, server: flags.server, clients, days: parseDays(flags.days), force: flags.force === true },
+    {
+      dir: flags.dir,
+      server: flags.server,
+      clients,
+      days: parseDays(flags.days),
+      force: flags.force === true || flags.newCa === true,
+      newCa: flags.newCa === true,
+    },
     openssl,
   );
   const out: string[] = [];
   for (const f of result.made) out.push(`made ${f}`);
   for (const f of result.kept) out.push(`kept ${f}`);
-  if (result.newCa && flags.force === true)
+  if (result.newCa && flags.newCa === true)
     out.push('a new CA: certificates the old one signed (other clients in the directory) are no longer trusted');
   for (const [name, files] of result.forClients)
     out.push(`a host whose dovesnap connects as ${name} needs: ${files.join(' ')}`);
@@ -50,7 +58,7 @@ export function addConfrpcCommand(program: Command): void {
   confrpc
     .command('keys')
     .description(
-      "make the CA, the server's and the clients' certificates and keys (openssl) in DIR: ADDR-ca.crt/.key, ADDR.crt/.key, NAME.crt/.key; existing ones are kept, missing clients added",
+      "make the CA, the server's and the clients' certificates and keys (openssl) in DIR: ADDR-ca.crt/.key, ADDR.crt/.key, NAME.crt/.key; existing ones are kept, missing clients added with the same CA",
     )
     .requiredOption('--dir <dir>', 'where the files go (make up CONFRPC=1 uses /etc/dovesnap/confrpc)')
     .requiredOption(
@@ -64,9 +72,7 @@ export function addConfrpcCommand(program: Command): void {
       [] as string[],
     )
     .option('--days <n>', 'how long the certificates are valid', String(DEFAULT_DAYS))
-    .option(
-      '--force',
-      "make every named file anew, overwriting them (a new CA: the old one's certificates stop working)",
-    )
+    .option('--force', "make the server's and the named clients' pairs anew, overwriting them, signed by the CA there")
+    .option('--new-ca', 'with them a new CA too (certificates of the old one stop working); implies --force')
     .action(async (flags: KeysFlags) => runKeys(flags));
 }

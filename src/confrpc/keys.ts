@@ -9,8 +9,9 @@
  *   NAME.crt     NAME.key        each client's (a client host needs ADDR-ca.crt, NAME.crt, NAME.key)
  *
  * What exists is kept: a second run adds the clients that are missing, signed by the CA already
- * there. Nothing is overwritten without `force`, which makes every named file anew (a new CA:
- * certificates of the old one stop working).
+ * there. Nothing is overwritten without `force`, which makes the server's and the named clients'
+ * pairs anew, signed by the CA there (a new one where there is none); `newCa` makes the CA anew
+ * too (certificates of the old one then stop working).
  *
  * The plan (which openssl commands, which files) is pure and unit-tested; `makeKeys` runs it in a
  * private work directory inside DIR and moves the results into place only when all succeeded.
@@ -34,6 +35,8 @@ export interface KeysRequest {
   readonly clients: readonly string[];
   readonly days: number;
   readonly force: boolean;
+  /** With `force`: a new CA too. */
+  readonly newCa?: boolean;
 }
 
 export interface ServerName {
@@ -178,9 +181,10 @@ function newKey(path: string): OpensslStep {
  */
 function pairsToMake(req: KeysRequest, pairs: readonly KeyPair[], existing: ReadonlySet<string>): Set<KeyPair> {
   const [ca, ...leaves] = pairs as [KeyPair, ...KeyPair[]];
-  if (req.force) return new Set(pairs);
-  const make = new Set<KeyPair>();
+  const make = new Set<KeyPair>(req.force ? leaves : []);
+  if (req.force && req.newCa === true) make.add(ca);
   for (const p of pairs) {
+    if (make.has(p)) continue;
     const n = Number(existing.has(p.crt)) + Number(existing.has(p.key));
     if (n === 0) make.add(p);
     // A CA certificate without its key (an operator's own CA) is enough while nothing is to be signed.
@@ -188,14 +192,14 @@ function pairsToMake(req: KeysRequest, pairs: readonly KeyPair[], existing: Read
     const [there, missing] = existing.has(p.crt) ? [p.crt, p.key] : [p.key, p.crt];
     throw new DovesnapError(
       ErrorCode.Conflict,
-      `${join(req.dir, there)} exists but ${join(req.dir, missing)} does not: remove it, or use --force to make every named file anew`,
+      `${join(req.dir, there)} exists but ${join(req.dir, missing)} does not: remove it, or use --force to make the pair anew`,
     );
   }
   const kept = leaves.filter((p) => !make.has(p));
   if (make.has(ca) && kept.length > 0) {
     throw new DovesnapError(
       ErrorCode.Conflict,
-      `${join(req.dir, ca.crt)} does not exist, but ${kept.map((p) => join(req.dir, p.crt)).join(', ')} do: a new CA would not have signed them; use --force to make every named file anew`,
+      `${join(req.dir, ca.crt)} does not exist, but ${kept.map((p) => join(req.dir, p.crt)).join(', ')} do: a new CA would not have signed them; use --force to make them anew with it`,
     );
   }
   const toSign = leaves.filter((p) => make.has(p));

@@ -42,6 +42,14 @@ const outline = (steps: readonly (readonly string[])[]): string[] =>
     return `${s[0]} ${out >= 0 ? s[out + 1] : s[s.length - 1]}`;
   });
 
+/** The steps that make and check one pair in the work directory: key, request, signature, check. */
+const signed = (name: string): string[] => [
+  `genpkey ${WORK}/${name}.key`,
+  `req ${WORK}/${name}.csr`,
+  `x509 ${WORK}/${name}.crt`,
+  `verify ${WORK}/${name}.crt`,
+];
+
 describe('dovesnap confrpc keys: the options', () => {
   it('--server: an IP address is named by IP:, a DNS name by DNS:', () => {
     assert.deepEqual(parseServerName('192.0.2.7'), { value: '192.0.2.7', kind: 'IP' });
@@ -91,18 +99,9 @@ describe('dovesnap confrpc keys: the plan', () => {
     assert.deepEqual(outline(plan.steps), [
       `genpkey ${WORK}/10.0.0.1-ca.key`,
       `req ${WORK}/10.0.0.1-ca.crt`,
-      `genpkey ${WORK}/10.0.0.1.key`,
-      `req ${WORK}/10.0.0.1.csr`,
-      `x509 ${WORK}/10.0.0.1.crt`,
-      `verify ${WORK}/10.0.0.1.crt`,
-      `genpkey ${WORK}/faucetconfrpc.key`,
-      `req ${WORK}/faucetconfrpc.csr`,
-      `x509 ${WORK}/faucetconfrpc.crt`,
-      `verify ${WORK}/faucetconfrpc.crt`,
-      `genpkey ${WORK}/host2.key`,
-      `req ${WORK}/host2.csr`,
-      `x509 ${WORK}/host2.crt`,
-      `verify ${WORK}/host2.crt`,
+      ...signed('10.0.0.1'),
+      ...signed('faucetconfrpc'),
+      ...signed('host2'),
     ]);
     assert.deepEqual(plan.install, [...ALL, 'host2.crt', 'host2.key']);
     assert.deepEqual(plan.kept, []);
@@ -135,10 +134,7 @@ describe('dovesnap confrpc keys: the plan', () => {
     assert.deepEqual(outline(plan.steps), [
       `verify ${DIR}/10.0.0.1.crt`,
       `verify ${DIR}/faucetconfrpc.crt`,
-      `genpkey ${WORK}/host3.key`,
-      `req ${WORK}/host3.csr`,
-      `x509 ${WORK}/host3.crt`,
-      `verify ${WORK}/host3.crt`,
+      ...signed('host3'),
     ]);
     const sign = plan.steps.find((s) => s[0] === 'x509') ?? [];
     assert.equal(sign[sign.indexOf('-CA') + 1], `${DIR}/10.0.0.1-ca.crt`);
@@ -168,12 +164,21 @@ describe('dovesnap confrpc keys: the plan', () => {
     );
   });
 
-  it('--force makes every named file anew, the CA included', () => {
-    const plan = planKeys(req({ force: true }), new Set(ALL), WORK);
-    assert.deepEqual(plan.install, ALL);
-    assert.deepEqual(plan.kept, []);
-    assert.equal(plan.newCa, true);
-    assert.equal(plan.steps.filter((s) => s[0] === 'verify' && !(s[3] ?? '').startsWith(WORK)).length, 0);
+  it('--force makes the server and the named clients anew, signed by the CA there; --new-ca the CA too', () => {
+    const force = planKeys(req({ force: true }), new Set(ALL), WORK);
+    assert.deepEqual(force.install, ALL.slice(2));
+    assert.deepEqual(force.kept, ALL.slice(0, 2));
+    assert.equal(force.newCa, false);
+    const sign = force.steps.find((s) => s[0] === 'x509') ?? [];
+    assert.equal(sign[sign.indexOf('-CAkey') + 1], `${DIR}/10.0.0.1-ca.key`);
+    // A client signed by another address's CA is so made anew with this one (make up does that).
+    const other = planKeys(req({ force: true }), new Set(['faucetconfrpc.crt', 'faucetconfrpc.key']), WORK);
+    assert.deepEqual(other.install, ALL);
+    const fresh = planKeys(req({ force: true, newCa: true }), new Set(ALL), WORK);
+    assert.deepEqual(fresh.install, ALL);
+    assert.deepEqual(fresh.kept, []);
+    assert.equal(fresh.newCa, true);
+    assert.equal(fresh.steps.filter((s) => s[0] === 'verify' && !(s[3] ?? '').startsWith(WORK)).length, 0);
   });
 
   it('a client named twice is made once', () => {
