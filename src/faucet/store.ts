@@ -52,7 +52,13 @@ export interface FaucetConfigStoreOptions<D extends object = ManagedFaucetState>
   /** Overrides how the state is read (tests); defaults to readFaucetConfigState(metricsUrl).
    * With neither this nor metricsUrl, writes are not confirmed. */
   readonly readState?: () => Promise<FaucetConfigState>;
-  /** How long FAUCET has to confirm a write (default 30 s: a cold start of a big DP is slow). */
+  /**
+   * How long FAUCET has at least to confirm a write (default 30 s: a cold start of a big DP is
+   * slow). The window grows to CONFIRM_WINDOW_FACTOR times the last confirmed load's duration
+   * when that is longer (up to MAX_CONFIRM_WINDOW_MS): FAUCET's reload of a DP grows with its
+   * ports, and a write reported as failed while FAUCET is still loading it lets the next one land
+   * on a busy FAUCET (whose port events it then reads late).
+   */
   readonly confirmTimeoutMs?: number;
   readonly pollIntervalMs?: number;
   readonly clock?: Clock;
@@ -115,6 +121,11 @@ interface CurrentFile {
 
 /** How many times one apply renders when the file keeps changing under it, before it gives up. */
 const MAX_RENDERS = 5;
+
+/** The confirmation window is at least this many times the last confirmed load's duration... */
+export const CONFIRM_WINDOW_FACTOR = 3;
+/** ...but never longer than this: a FAUCET that is down is still reported within ten minutes. */
+export const MAX_CONFIRM_WINDOW_MS = 600_000;
 
 type Confirmation =
   | { readonly kind: 'loaded' }
@@ -229,6 +240,8 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
   /** sha256 FAUCET was last seen to load, so that unchanged applies need no round trip. */
   private confirmedSha: string | undefined;
   private writtenSha: string | undefined;
+  /** How long FAUCET took, from the reload request, to show the last text it confirmed. */
+  private lastLoadMs: number | undefined;
 
   /** sha256 of the text this store last wrote: a change of the file to it is our own. */
   get lastWrittenSha(): string | undefined {
@@ -249,6 +262,12 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
   /** Whether writes wait for FAUCET's confirmation. */
   get confirms(): boolean {
     return this.readState !== undefined;
+  }
+
+  /** How long the next write waits for FAUCET's confirmation (see `confirmTimeoutMs`). */
+  get confirmWindowMs(): number {
+    const scaled = CONFIRM_WINDOW_FACTOR * (this.lastLoadMs ?? 0);
+    return Math.max(this.timeoutMs, Math.min(MAX_CONFIRM_WINDOW_MS, Math.round(scaled)));
   }
 
   /** The file's current text; '' if it does not exist. */
@@ -441,18 +460,21 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
     restore: { before: CurrentFile; baseline: FaucetConfigState | undefined } | undefined,
   ): Promise<'loaded' | 'lost'> {
     const baseline = restore === undefined ? await this.readState?.().catch(() => undefined) : restore.baseline;
+    const window = this.confirmWindowMs;
+    const requested = this.clock.now();
     await this.requestReload(target);
     await failpoint('faucet.confirm');
-    const outcome = await this.waitForLoad(target, text, sha, desired, baseline);
+    const outcome = await this.waitForLoad(target, text, sha, desired, baseline, requested + window);
     if (outcome.kind === 'loaded') {
-      this.opts.logger?.info({ path: target, sha256: sha }, 'FAUCET confirmed the configuration');
+      this.lastLoadMs = this.clock.now() - requested;
+      this.opts.logger?.info({ path: target, sha256: sha, ms: this.lastLoadMs }, 'FAUCET confirmed the configuration');
       return 'loaded';
     }
     if (outcome.kind === 'lost') return 'lost';
     if (outcome.kind === 'timeout') {
       throw new DovesnapError(
         ErrorCode.FaucetTimeout,
-        `FAUCET did not confirm loading ${target} (sha256 ${sha.slice(0, 12)}) within ${this.timeoutMs} ms; the new file stays in place (FAUCET may be down or slow, and loads it when it starts); last seen: ${outcome.last}`,
+        `FAUCET did not confirm loading ${target} (sha256 ${sha.slice(0, 12)}) within ${window} ms; the new file stays in place (FAUCET may be down or slow, and loads it when it starts); last seen: ${outcome.last}`,
       );
     }
     const restored =
@@ -468,10 +490,10 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
     sha: string,
     desired: D,
     baseline: FaucetConfigState | undefined,
+    deadline: number,
   ): Promise<Confirmation> {
     const readState = this.readState;
     if (readState === undefined) return { kind: 'loaded' };
-    const deadline = this.clock.now() + this.timeoutMs;
     let last = 'no answer from FAUCET yet';
     /** A text without our change, seen once: it counts as lost only when seen again at the next poll (not a torn read of a save in progress). */
     let without: string | undefined;
