@@ -16,6 +16,7 @@ import {
   ovsdbSocket,
 } from './environment.js';
 import { parseFailpoints, type FailAction, type FailpointName } from '../util/failpoints.js';
+import { type ConfrpcSettings, confrpcProtoPath, confrpcSettings } from './confrpc.js';
 
 /**
  * The daemon's settings, from the environment (the original dovesnap's variables where they
@@ -69,6 +70,12 @@ export interface DaemonSettings {
   readonly mirrorBridgeIn: string | undefined;
   /** FAUCET stacking (STACKING_INTERFACES and friends); undefined when off. */
   readonly stacking: StackingSettings | undefined;
+  /**
+   * FAUCET's configuration on another host, written through faucetconfrpc (FAUCETCONFRPC_*);
+   * undefined: the local faucet.yaml. `proto`: faucetconfrpc's service definition, from the
+   * installed package (DOVESNAP_CONFRPC_PROTO overrides); undefined if it was not found.
+   */
+  readonly confrpc: (ConfrpcSettings & { readonly proto: string | undefined }) | undefined;
   /** Faults to inject, for the fault-matrix tests (DOVESNAP_FAILPOINTS; util/failpoints.ts). Empty normally. */
   readonly failpoints: ReadonlyMap<FailpointName, FailAction>;
 }
@@ -244,6 +251,7 @@ export function loadSettings(env: Environment = process.env): DaemonSettings {
   const gauge = gaugePrometheus(env);
 
   const mirror = mirrorSettings(env);
+  const confrpc = confrpcSettings(env);
   return Object.freeze({
     faucetDir,
     faucetConfigPath: path.join(faucetDir, 'faucet.yaml'),
@@ -271,5 +279,6 @@ export function loadSettings(env: Environment = process.env): DaemonSettings {
     ...mirror,
     stacking: stackingSettings(env, mirror.mirrorBridgeOut, defaultControllers),
     failpoints: parseFailpoints(nonEmpty(env, 'DOVESNAP_FAILPOINTS') ?? ''),
+    confrpc: confrpc === undefined ? undefined : Object.freeze({ ...confrpc, proto: confrpcProtoPath(env) }),
   });
 }

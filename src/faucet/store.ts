@@ -2,11 +2,7 @@
  * faucet.yaml on disk: render against the file as it is now, validate, write atomically, ask
  * FAUCET to reload, and report success only once FAUCET's metrics show the new file's hash.
  *
- * Writes are serialised and bursts coalesced: while one write is in flight, every further
- * `apply` joins a single following write, which renders the NEWEST desired state submitted
- * (latest wins) and whose result all of them share. That is correct because each desired state
- * is a full snapshot of everything dovesnap wants, never a delta: the newest one includes what
- * the older ones asked for.
+ * Writes are serialised and bursts coalesced, the newest desired state winning (LatestWins).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
@@ -22,6 +18,7 @@ import type { ManagedFaucetState } from './types.js';
 import { FaucetConfigInvalidError, validateFaucetConfig, type ConfigProblem } from './validate.js';
 import { withLockFile } from '../util/lock-file.js';
 import { failpoint } from '../util/failpoints.js';
+import { LatestWins } from './latest-wins.js';
 import { constants as osConstants } from 'node:os';
 
 export interface Clock {
@@ -101,15 +98,13 @@ export interface ApplyResult {
   readonly callers: number;
 }
 
-/** What the rest of dovesnap needs from faucet.yaml; FaucetConfigStore is the real one. */
+/**
+ * What the rest of dovesnap needs from FAUCET's configuration: FaucetConfigStore (the local
+ * file) and RemoteFaucetStore (faucetconfrpc, remote-store.ts) are the real ones.
+ */
 export interface FaucetStore<D extends object = ManagedFaucetState> {
   read(): Promise<string>;
   apply(desired: DesiredFaucetState<D>): Promise<ApplyResult>;
-}
-
-interface Waiter {
-  resolve(result: ApplyResult): void;
-  reject(err: unknown): void;
 }
 
 interface CurrentFile {
@@ -149,7 +144,7 @@ function isEnoent(err: unknown): boolean {
 
 /** True if FAUCET reports `sha` for `target`, or (FAUCET elsewhere, e.g. in a container with
  * other mount paths) for any file it loaded. */
-function isLoaded(state: FaucetConfigState, target: string, sha: string): boolean {
+export function isLoaded(state: FaucetConfigState, target: string, sha: string): boolean {
   const index = state.files.indexOf(target);
   return index >= 0 ? state.hashes[index] === sha : state.hashes.includes(sha);
 }
@@ -159,14 +154,14 @@ function isLoaded(state: FaucetConfigState, target: string, sha: string): boolea
  * after updating the hash metrics, so a higher count proves it. Without the counter, an error
  * counts only if it differs from the one already showing before.
  */
-function isFresh(state: FaucetConfigState, baseline: FaucetConfigState | undefined): boolean {
+export function isFresh(state: FaucetConfigState, baseline: FaucetConfigState | undefined): boolean {
   if (baseline?.reloadRequests !== undefined && state.reloadRequests !== undefined) {
     return state.reloadRequests > baseline.reloadRequests;
   }
   return baseline === undefined || !baseline.loadError || baseline.error !== state.error;
 }
 
-function describeState(state: FaucetConfigState): string {
+export function describeState(state: FaucetConfigState): string {
   if (state.loadError) return `load error '${state.error}'`;
   const loaded = state.files.map((file, i) => `${file} (sha256 ${(state.hashes[i] ?? '').slice(0, 12)})`);
   return loaded.length > 0 ? `loaded ${loaded.join(', ')}` : 'no configuration loaded yet';
@@ -235,8 +230,9 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
   private readonly pollMs: number;
   private readonly validate: (text: string) => readonly ConfigProblem[] | Promise<readonly ConfigProblem[]>;
   private readonly render: (currentText: string, desired: D) => string;
-  private pending: { desired: DesiredFaucetState<D>; waiters: Waiter[] } | undefined;
-  private running = false;
+  private readonly writes = new LatestWins<DesiredFaucetState<D>, ApplyResult>((desired, callers) =>
+    this.applyOnce(desired, callers),
+  );
   /** sha256 FAUCET was last seen to load, so that unchanged applies need no round trip. */
   private confirmedSha: string | undefined;
   private writtenSha: string | undefined;
@@ -282,34 +278,7 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
    * previous file was restored) or FaucetTimeout (no confirmation; the new file stays).
    */
   apply(desired: DesiredFaucetState<D>): Promise<ApplyResult> {
-    return new Promise<ApplyResult>((resolve, reject) => {
-      if (this.pending === undefined) this.pending = { desired, waiters: [] };
-      this.pending.desired = desired;
-      this.pending.waiters.push({ resolve, reject });
-      // Deferred so that applies made in the same tick share the first write too.
-      queueMicrotask(() => this.drain());
-    });
-  }
-
-  private drain(): void {
-    const batch = this.pending;
-    if (this.running || batch === undefined) return;
-    this.pending = undefined;
-    this.running = true;
-    const callers = batch.waiters.length;
-    this.applyOnce(batch.desired, callers)
-      .then(
-        (result) => {
-          for (const waiter of batch.waiters) waiter.resolve(result);
-        },
-        (err: unknown) => {
-          for (const waiter of batch.waiters) waiter.reject(err);
-        },
-      )
-      .finally(() => {
-        this.running = false;
-        this.drain();
-      });
+    return this.writes.submit(desired);
   }
 
   private async current(): Promise<CurrentFile> {

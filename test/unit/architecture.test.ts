@@ -16,13 +16,14 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src');
 /**
  * Low to high; a module may import from its own layer and the layers below. The names are the
  * folders under src/ (`daemon` is src/daemon.ts and src/daemon/). dhcp (the DHCP clients the
- * OVS driver and attach run) sits with the host libraries it builds on.
+ * OVS driver and attach run) sits with the host libraries it builds on; confrpc (the faucetconfrpc
+ * client) with the FAUCET store that uses it.
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['util'],
   ['model'],
   ['config'],
-  ['ovs', 'net', 'engine', 'faucet', 'dhcp'],
+  ['ovs', 'net', 'engine', 'faucet', 'dhcp', 'confrpc'],
   ['driver'],
   ['status', 'graph', 'monitoring'],
   ['reconcile'],
