@@ -39,23 +39,16 @@ async function remoteView(api: FakeConfrpc): Promise<{ view: ClosableFaucetView;
     FAUCETCONFRPC_ADDR: 'controller',
     DOVESNAP_LOCAL_FAUCET: 'tcp:192.0.2.1:6653',
   });
-  const state = new StateStore();
-  const vs = new FakeVSwitch();
-  const view = createFaucetView(
-    settings,
-    state,
-    vs,
-    new FakeHostNet(),
-    silentLogger(),
-    { reload: async () => assert.fail('no local FAUCET is signalled') },
-    { confrpc: connection(api) },
-  );
+  const [state, vs, host] = [new StateStore(), new FakeVSwitch(), new FakeHostNet()];
+  const noLocalFaucet = { reload: async () => assert.fail('no local FAUCET is signalled') };
+  const view = createFaucetView(settings, state, vs, host, silentLogger(), noLocalFaucet, { confrpc: connection(api) });
   views.push(view);
   const n = localNetwork(NET1, 'net1', { 'ovs.bridge.dpid': '0x10', 'ovs.bridge.controller': 'tcp:192.0.2.1:6653' });
+  const { bridgeName: name, options } = n;
   await vs.ensureBridge({
-    name: n.bridgeName,
+    name,
     datapathType: 'netdev',
-    dpid: n.options.dpid,
+    dpid: options.dpid,
     controllers: [],
     failMode: 'standalone',
     externalIds: {},
