@@ -2,10 +2,12 @@
  * The remote FAUCET configuration store against a REAL faucetconfrpc server (the PyPI package,
  * in its own venv: /opt/dovesnap/confrpc-venv, or $DOVESNAP_CONFRPC_VENV), on 127.0.0.1 with
  * mutual TLS, over a temp config dir whose faucet.yaml holds an operator's DP, ACL and VLAN.
- * Two stores play two hosts. Without the venv the test fails (never skips): `make up` installs it.
+ * Two stores play two hosts; a real FAUCET (`make up`'s venv) confirms one write by its metrics.
+ * Without either venv the test fails (never skips): `make up` installs them.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,12 +17,15 @@ import { parseDocument } from 'yaml';
 
 import { CONFRPC_VENV, confrpcProtoPath } from '../../src/config/confrpc.js';
 import { ConfrpcClient } from '../../src/confrpc/client.js';
+import { readFaucetConfigState } from '../../src/faucet/metrics.js';
 import { PENDING, RemoteFaucetStore } from '../../src/faucet/remote-store.js';
 import type { FaucetDpSpec, ManagedFaucetState } from '../../src/faucet/types.js';
 import { ErrorCode, isDovesnapError } from '../../src/util/errors.js';
 import { makeConfrpcKeys } from '../helpers/confrpc-keys.js';
 
 const VENV = process.env['DOVESNAP_CONFRPC_VENV'] ?? CONFRPC_VENV;
+/** FAUCET itself (`make up`'s venv), to confirm through its metrics what the server wrote. */
+const FAUCET_VENV = process.env['FAUCET_VENV'] ?? '/opt/dovesnap/venv';
 const SERVER = join(VENV, 'bin', 'faucetconfrpc_server');
 const ADDR = '127.0.0.1';
 
@@ -231,6 +236,52 @@ describe('remote FAUCET configuration store, against a real faucetconfrpc server
     operatorKept();
   });
 
+  it("with FAUCET's metrics: confirmed once FAUCET (stat reload) runs the file the server wrote", async () => {
+    const faucetBin = join(FAUCET_VENV, 'bin', 'faucet');
+    assert.ok(
+      existsSync(faucetBin),
+      `${faucetBin} is missing: run \`make up\` (it creates the FAUCET venv), or set FAUCET_VENV`,
+    );
+    const [ofPort, metricsPort] = [await freePort(), await freePort()];
+    const faucet = spawn(faucetBin, [`--ryu-ofp-tcp-listen-port=${ofPort}`], {
+      cwd: dir,
+      stdio: 'ignore',
+      env: {
+        PATH: `${join(FAUCET_VENV, 'bin')}:/usr/bin:/bin`,
+        FAUCET_CONFIG: join(dir, 'config', 'faucet.yaml'),
+        FAUCET_LOG: join(dir, 'faucet.log'),
+        FAUCET_EXCEPTION_LOG: join(dir, 'faucet_exception.log'),
+        FAUCET_PROMETHEUS_PORT: String(metricsPort),
+        FAUCET_PROMETHEUS_ADDR: ADDR,
+        FAUCET_CONFIG_STAT_RELOAD: '1',
+      },
+    });
+    try {
+      const metricsUrl = `http://${ADDR}:${metricsPort}/metrics`;
+      const up = Date.now() + 30_000;
+      while (
+        !(await readFaucetConfigState(metricsUrl).then(
+          (s) => s.hashes.length > 0,
+          () => false,
+        ))
+      ) {
+        assert.ok(Date.now() < up, 'FAUCET did not serve its metrics within 30 s');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const c = host('host1').client;
+      const store = new RemoteFaucetStore({ api: c, target: c.target, metricsUrl, confirmTimeoutMs: 30_000 });
+      const r = await store.apply(state([dp('h1-seen', 0x105n, [1], 206)]));
+      assert.deepEqual([r.written, r.confirmed], [true, true]);
+      const loaded = await readFaucetConfigState(metricsUrl);
+      assert.ok(
+        loaded.hashes.includes(createHash('sha256').update(file()).digest('hex')),
+        'FAUCET runs the file as the server wrote it',
+      );
+    } finally {
+      faucet.kill('SIGKILL');
+    }
+  });
+
   it('the server stopped: apply reports FAUCET configuration pending and retries; after a restart the state converges', async () => {
     let retries = 0;
     const a = host('host1', () => {
@@ -256,7 +307,7 @@ describe('remote FAUCET configuration store, against a real faucetconfrpc server
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    assert.deepEqual(dpsInFile(), ['core', 'h1-late', 'h1-net', 'h2-net']);
+    assert.deepEqual(dpsInFile(), ['core', 'h1-late', 'h1-net', 'h1-seen', 'h2-net']);
     operatorKept();
   });
 });
