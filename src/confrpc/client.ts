@@ -30,7 +30,7 @@ function readKeyFile(file: string, what: string, setting: string): Buffer {
   } catch (err) {
     throw new DovesnapError(
       ErrorCode.BadOption,
-      `cannot read ${what} ${file} (${setting}): ${errorMessage(err)}; make the keys with \`dovesnap confrpc keys\` on the controller's host and copy them here`,
+      `cannot read ${what} ${file} (${setting}): ${errorMessage(err)}; the keys are made on the controller's host and copied here (README, FAUCET on another host)`,
     );
   }
 }

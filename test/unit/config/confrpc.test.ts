@@ -9,6 +9,8 @@ import { confrpcProtoPath, confrpcSettings } from '../../../src/config/confrpc.j
 import { daemonEnvironment } from '../../../src/config/daemon-env.js';
 import { loadSettings } from '../../../src/config/settings.js';
 import { confrpcKeyFiles, serverMessage } from '../../../src/confrpc/api.js';
+import { ConfrpcClient } from '../../../src/confrpc/client.js';
+import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
 
 describe('FAUCETCONFRPC_* settings', () => {
   it('unset FAUCETCONFRPC_ADDR (or empty, as make up and the unit set it): the local file', () => {
@@ -109,5 +111,34 @@ describe('FAUCETCONFRPC_* settings', () => {
       'Cannot set FAUCET config: Invalid config: ACL x not found',
     );
     assert.equal(serverMessage('Exception calling application: KeyError'), 'Exception calling application: KeyError');
+  });
+});
+
+describe('the faucetconfrpc client at start-up', () => {
+  const settings = { addr: 'faucet.lab', port: 59999, keyDir: '/nonexistent/keys', client: 'host2', connRetries: 1 };
+
+  it('without the service definition: an error naming DOVESNAP_CONFRPC_PROTO', () => {
+    assert.throws(
+      () => new ConfrpcClient({ settings, proto: undefined }),
+      (err: unknown) => isDovesnapError(err, ErrorCode.BadOption) && /DOVESNAP_CONFRPC_PROTO/.test(err.message),
+    );
+  });
+
+  it('without its key files: an error naming the file and FAUCETCONFRPC_KEYDIR', () => {
+    // A stand-in for the package's definition: the keys are read after it is loaded.
+    const dir = mkdtempSync(join(tmpdir(), 'dovesnap-proto-'));
+    try {
+      const proto = join(dir, 'faucetconfrpc.proto');
+      writeFileSync(proto, 'syntax = "proto3";\npackage faucetconfserver;\nservice FaucetConfServer {}\n');
+      assert.throws(
+        () => new ConfrpcClient({ settings, proto }),
+        (err: unknown) =>
+          isDovesnapError(err, ErrorCode.BadOption) &&
+          err.message.includes('/nonexistent/keys/host2.crt') &&
+          err.message.includes('FAUCETCONFRPC_KEYDIR'),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
