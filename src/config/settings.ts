@@ -209,8 +209,15 @@ export function loadSettings(env: Environment = process.env): DaemonSettings {
   const defaultControllers = controllersRaw === undefined ? [] : parseControllers(controllersRaw, controllersVar);
 
   const localRaw = nonEmpty(env, 'DOVESNAP_LOCAL_FAUCET');
+  const confrpc = confrpcSettings(env);
+  // With FAUCET on another host, the FAUCET whose configuration dovesnap writes is the one its
+  // switches are given by default (STACK_OFCONTROLLERS), unless told otherwise.
   const localFaucetControllers =
-    localRaw === undefined ? [DEFAULT_LOCAL_FAUCET] : parseControllers(localRaw, 'DOVESNAP_LOCAL_FAUCET');
+    localRaw !== undefined
+      ? parseControllers(localRaw, 'DOVESNAP_LOCAL_FAUCET')
+      : confrpc !== undefined && defaultControllers.length > 0
+        ? [...defaultControllers]
+        : [DEFAULT_LOCAL_FAUCET];
 
   const statusAddr = nonEmpty(env, 'DOVESNAP_STATUS_ADDR') ?? '127.0.0.1:9401';
   const m = /^(.*):([0-9]{1,5})$/.exec(statusAddr);
@@ -251,7 +258,6 @@ export function loadSettings(env: Environment = process.env): DaemonSettings {
   const gauge = gaugePrometheus(env);
 
   const mirror = mirrorSettings(env);
-  const confrpc = confrpcSettings(env);
   return Object.freeze({
     faucetDir,
     faucetConfigPath: path.join(faucetDir, 'faucet.yaml'),

@@ -142,3 +142,16 @@ describe('the faucetconfrpc client at start-up', () => {
     }
   });
 });
+
+describe('which networks go to the faucetconfrpc server', () => {
+  it("by default those of the default controllers (the remote FAUCET's); DOVESNAP_LOCAL_FAUCET wins", () => {
+    const remote = { FAUCETCONFRPC_ADDR: '192.0.2.1', STACK_OFCONTROLLERS: 'tcp:192.0.2.1:6653' };
+    assert.deepEqual(loadSettings(remote).localFaucetControllers, ['tcp:192.0.2.1:6653']);
+    assert.deepEqual(loadSettings({ ...remote, DOVESNAP_LOCAL_FAUCET: 'tcp:192.0.2.9:6653' }).localFaucetControllers, [
+      'tcp:192.0.2.9:6653',
+    ]);
+    assert.deepEqual(loadSettings({ STACK_OFCONTROLLERS: 'tcp:192.0.2.1:6653' }).localFaucetControllers, [
+      'tcp:127.0.0.1:6653',
+    ]);
+  });
+});
