@@ -19,7 +19,7 @@ import { CONFRPC_VENV, confrpcProtoPath } from '../../src/config/confrpc.js';
 import { ConfrpcClient } from '../../src/confrpc/client.js';
 import { readFaucetConfigState } from '../../src/faucet/metrics.js';
 import { PENDING, RemoteFaucetStore } from '../../src/faucet/remote-store.js';
-import type { FaucetDpSpec, ManagedFaucetState } from '../../src/faucet/types.js';
+import { FOREIGN_PORT_MARK, type FaucetDpSpec, type ManagedFaucetState } from '../../src/faucet/types.js';
 import { ErrorCode, isDovesnapError } from '../../src/util/errors.js';
 import { makeConfrpcKeys } from '../helpers/confrpc-keys.js';
 
@@ -233,6 +233,28 @@ describe('remote FAUCET configuration store, against a real faucetconfrpc server
         /no-such-acl|Invalid config|Cannot set/.test(err.message),
     );
     assert.ok(!dpsInFile().includes('h1-bad'));
+    operatorKept();
+  });
+
+  it("a stack link into the operator's DP: both ends arrive in one write and leave in one", async () => {
+    const a = host('host1').store;
+    const stack = dp('h1-stack', 0x106n, [1], 207, { stackPriority: 1 });
+    const link = { number: 5, description: 'stack link to core', stack: { dp: 'core', port: 7 } };
+    const far = {
+      dp: 'core',
+      port: { number: 7, description: `${FOREIGN_PORT_MARK} to h1-stack`, stack: { dp: 'h1-stack', port: 5 } },
+    };
+    await a.apply(state([stack]));
+    await a.apply({ ...state([{ ...stack, ports: [...stack.ports, link] }]), foreignPorts: [far] });
+    const doc = parseDocument(file(), { intAsBigInt: true });
+    assert.equal(doc.getIn(['dps', 'core', 'interfaces', 7n, 'stack', 'dp']), 'h1-stack');
+    assert.equal(doc.getIn(['dps', 'h1-stack', 'interfaces', 5n, 'stack', 'dp']), 'core');
+    await a.apply(state([stack]));
+    const after = parseDocument(file(), { intAsBigInt: true });
+    assert.equal(after.getIn(['dps', 'core', 'interfaces', 7n]), undefined);
+    assert.equal(after.getIn(['dps', 'h1-stack', 'interfaces', 5n]), undefined);
+    await a.apply(state([], ['h1-stack']));
+    assert.ok(!dpsInFile().includes('h1-stack'));
     operatorKept();
   });
 
