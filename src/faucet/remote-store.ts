@@ -9,6 +9,7 @@ import {
   type Clock,
   type DesiredFaucetState,
   type FaucetStore,
+  confirmWindow,
   describeState,
   isFresh,
   sha256Hex,
@@ -70,6 +71,8 @@ export class RemoteFaucetStore implements FaucetStore<ManagedFaucetState> {
   private text = '';
   private retryDelay: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** How long FAUCET took to show the last write it confirmed: the window grows after a slow load (store.ts). */
+  private lastLoadMs: number | undefined;
 
   constructor(private readonly opts: RemoteFaucetStoreOptions) {
     const { metricsUrl } = opts;
@@ -225,7 +228,13 @@ export class RemoteFaucetStore implements FaucetStore<ManagedFaucetState> {
   ): Promise<boolean> {
     const readState = this.readState;
     if (readState === undefined) return false;
-    const deadline = this.clock.now() + this.timeoutMs;
+    const started = this.clock.now();
+    const window = confirmWindow(this.timeoutMs, this.lastLoadMs);
+    const deadline = started + window;
+    const loaded = (): true => {
+      this.lastLoadMs = this.clock.now() - started;
+      return true;
+    };
     let text = written;
     let last = 'no answer from FAUCET yet';
     for (;;) {
@@ -236,12 +245,12 @@ export class RemoteFaucetStore implements FaucetStore<ManagedFaucetState> {
             ErrorCode.FaucetRejected,
             `FAUCET refused the configuration the faucetconfrpc server ${this.opts.target} wrote: ${state.error}`,
           );
-        if (!state.loadError && state.hashes.includes(sha256Hex(text))) return true;
+        if (!state.loadError && state.hashes.includes(sha256Hex(text))) return loaded();
         if (!state.loadError && state.hashes.some((h) => !(baseline?.hashes ?? []).includes(h))) {
           // FAUCET loaded a text other than before: maybe another writer's, which must still hold ours.
           text = await this.fetch();
           const plan = planRemote(text, typeof desired === 'function' ? desired() : desired, this.claims);
-          if (plan.calls.length === 0 && state.hashes.includes(sha256Hex(text))) return true;
+          if (plan.calls.length === 0 && state.hashes.includes(sha256Hex(text))) return loaded();
         }
         last = describeState(state);
       } catch (err) {
@@ -252,7 +261,7 @@ export class RemoteFaucetStore implements FaucetStore<ManagedFaucetState> {
       if (left <= 0)
         throw new DovesnapError(
           ErrorCode.FaucetTimeout,
-          `FAUCET did not confirm loading the configuration the faucetconfrpc server ${this.opts.target} wrote (sha256 ${sha256Hex(text).slice(0, 12)}) within ${this.timeoutMs} ms (FAUCET must run with FAUCET_CONFIG_STAT_RELOAD=1 to see the server's writes); last seen: ${last}`,
+          `FAUCET did not confirm loading the configuration the faucetconfrpc server ${this.opts.target} wrote (sha256 ${sha256Hex(text).slice(0, 12)}) within ${window} ms (FAUCET must run with FAUCET_CONFIG_STAT_RELOAD=1 to see the server's writes); last seen: ${last}`,
         );
       await this.clock.sleep(Math.min(this.pollMs, left));
     }

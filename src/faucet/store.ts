@@ -122,6 +122,12 @@ export const CONFIRM_WINDOW_FACTOR = 3;
 /** ...but never longer than this: a FAUCET that is down is still reported within ten minutes. */
 export const MAX_CONFIRM_WINDOW_MS = 600_000;
 
+/** How long FAUCET has to confirm a write: at least `minMs`, more after a slow load (see `confirmTimeoutMs`). */
+export function confirmWindow(minMs: number, lastLoadMs: number | undefined): number {
+  const scaled = CONFIRM_WINDOW_FACTOR * (lastLoadMs ?? 0);
+  return Math.max(minMs, Math.min(MAX_CONFIRM_WINDOW_MS, Math.round(scaled)));
+}
+
 type Confirmation =
   | { readonly kind: 'loaded' }
   | { readonly kind: 'rejected'; readonly error: string }
@@ -262,8 +268,7 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
 
   /** How long the next write waits for FAUCET's confirmation (see `confirmTimeoutMs`). */
   get confirmWindowMs(): number {
-    const scaled = CONFIRM_WINDOW_FACTOR * (this.lastLoadMs ?? 0);
-    return Math.max(this.timeoutMs, Math.min(MAX_CONFIRM_WINDOW_MS, Math.round(scaled)));
+    return confirmWindow(this.timeoutMs, this.lastLoadMs);
   }
 
   /** The file's current text; '' if it does not exist. */

@@ -135,4 +135,31 @@ describe('RemoteFaucetStore', () => {
       (err: unknown) => isDovesnapError(err, ErrorCode.FaucetTimeout) && /FAUCET_CONFIG_STAT_RELOAD/.test(err.message),
     );
   });
+
+  it("FAUCET's window to confirm grows to three times its last load, as the local store's", async () => {
+    const api = new FakeConfrpc(OPERATOR);
+    let reloadAt = 0;
+    let answer = true;
+    let shown = 'old';
+    const readState = async (): Promise<FaucetConfigState> => {
+      // FAUCET shows a new text 25 ms after it was written (the window is 30 ms), then no more.
+      if (reloadAt === 0) reloadAt = Date.now();
+      if (answer && Date.now() - reloadAt >= 25) shown = sha256Hex(api.text);
+      return { files: [], hashes: [shown], loadError: false, error: '' } as unknown as FaucetConfigState;
+    };
+    const store = new RemoteFaucetStore({
+      api,
+      target: 'fake:1',
+      readState,
+      pollIntervalMs: 5,
+      confirmTimeoutMs: 30,
+      clock,
+    });
+    assert.equal((await store.apply(want([1]))).confirmed, true);
+    answer = false;
+    await assert.rejects(store.apply(want([1, 2])), (err: unknown) => {
+      const ms = Number(/within (\d+) ms/.exec(err instanceof Error ? err.message : '')?.[1]);
+      return isDovesnapError(err, ErrorCode.FaucetTimeout) && ms >= 60;
+    });
+  });
 });
