@@ -381,8 +381,9 @@ ensure_host_image() {
   "${DOCKER_CLI}" save "${IMAGE}" | "${DOCKER_CLI}" -H "unix://$(host_sock "${k}")" load >&2
 }
 
-host_up() {
-  local k="$1" n="$2"
+# host_namespaces K: host K's namespaces and its links to the management network and to host K-1.
+host_namespaces() {
+  local k="$1"
   if ! holder_pid "${k}" >/dev/null; then
     # Whatever is left of an earlier host K (a crash, an interrupted run) goes first.
     host_down "${k}"
@@ -390,6 +391,12 @@ host_up() {
     start_holder "${k}"
   fi
   ensure_host_links "${k}"
+}
+
+# host_up K N: host K's daemons, once every host's namespaces and links exist (a daemon started
+# with stacking finds all its stacking interfaces).
+host_up() {
+  local k="$1" n="$2"
   stacking_interfaces "${k}" "${n}" >"$(host_run "${k}")/stacking-interfaces"
   ensure_host_ovs "${k}"
   # The plugin before Docker, as on a real host (make up): dockerd finds its socket at once.
@@ -486,6 +493,7 @@ hosts_up() {
   daemon_env 1 "${n}" >/dev/null # HOSTS_DAEMON_ENV checked here: below, a process substitution reads it
   check_controller_reachable
   ensure_mgmt
+  for ((k = 1; k <= n; k++)); do host_namespaces "${k}"; done
   for ((k = 1; k <= n; k++)); do host_up "${k}" "${n}"; done
   for ((k = 1; k <= n; k++)); do
     host_line "${k}" >&3
