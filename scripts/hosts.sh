@@ -16,7 +16,8 @@
 # Environment: HOSTS_DAEMON_ENV ("NAME=VALUE NAME=VALUE", added to every host's daemon environment,
 # last wins; a change restarts the daemons), HOSTS_STACKING=1 (pass each host the STACKING_INTERFACES
 # of its veth links and STACK_PRIORITY1=dovesnap-dsh-h1: off by default, FAUCET does not learn the
-# hosts' DPs yet), HOSTS_KEEP_LOGS=1 (`down` keeps /var/log/dovesnap-hosts).
+# hosts' DPs yet), HOSTS_CONFRPC=auto|1|0 (the faucetconfrpc client settings, see use_confrpc),
+# HOSTS_KEEP_LOGS=1 (`down` keeps /var/log/dovesnap-hosts).
 set -euo pipefail
 LOG_TAG=dovesnap-hosts
 # shellcheck source=scripts/lib.sh
@@ -45,6 +46,7 @@ CGROUP_NAME=dovesnap-hosts
 IMAGE="${DOVESNAP_TEST_IMAGE:-dovesnap-busybox:latest}"
 DOCKER_CLI=/usr/bin/docker
 CONFRPC_PORT=59999
+CONFRPC_KEYDIR=/etc/dovesnap/confrpc
 
 # ---- names and places of host K ----
 host_ns() { printf 'dsh-h%s\n' "$1"; }
@@ -290,6 +292,19 @@ ensure_host_ovs() {
   fi
 }
 
+# HOSTS_CONFRPC: 1 the hosts write FAUCET's configuration here through faucetconfrpc, 0 they do
+# not (each its own faucet.yaml, which no FAUCET reads), auto (the default) 1 when the key
+# directory has the CA of a server named by the management address (the daemon refuses to start
+# without it).
+use_confrpc() {
+  case "${HOSTS_CONFRPC:-auto}" in
+    1) return 0 ;;
+    0) return 1 ;;
+    auto) [[ -f "${CONFRPC_KEYDIR}/${CONTROLLER_ADDR}-ca.crt" ]] ;;
+    *) die "HOSTS_CONFRPC=${HOSTS_CONFRPC}: expected 1, 0 or auto" ;;
+  esac
+}
+
 # The environment of host K's dovesnap daemon, NAME=VALUE lines: its own Open vSwitch, Docker,
 # plugin directory, FAUCET files and status address; this machine's FAUCET as its controller,
 # and this machine's faucetconfrpc server.
@@ -311,9 +326,11 @@ daemon_env() {
     "DOVESNAP_ATTACH_DIR=${lib}/dovesnap/attach" \
     "DOVESNAP_ATTACH_DHCP_DIR=${run}/dovesnap/attach-dhcp" \
     "DOVESNAP_NARWHAL_DIR=${lib}/dovesnap/narwhal" \
-    "DOVESNAP_LAB_DIR=${lib}/dovesnap/lab" \
-    "FAUCETCONFRPC_ADDR=${CONTROLLER_ADDR}" \
-    "FAUCETCONFRPC_PORT=${CONFRPC_PORT}"
+    "DOVESNAP_LAB_DIR=${lib}/dovesnap/lab"
+  if use_confrpc; then
+    printf '%s\n' "FAUCETCONFRPC_ADDR=${CONTROLLER_ADDR}" "FAUCETCONFRPC_PORT=${CONFRPC_PORT}" \
+      "FAUCETCONFRPC_KEYDIR=${CONFRPC_KEYDIR}"
+  fi
   if [[ "${HOSTS_STACKING:-0}" == 1 ]] && ((n > 1)); then
     printf '%s\n' "STACKING_INTERFACES=$(stacking_interfaces "${k}" "${n}")" "STACK_PRIORITY1=$(dovesnap_dp_name 1)"
   fi
@@ -490,7 +507,8 @@ host_line() {
 hosts_up() {
   local n="$1" k
   [[ -x "${DEBIAN_DOCKERD}" && -x "${DOCKER_CLI}" ]] || die "${DEBIAN_DOCKERD} or ${DOCKER_CLI} missing (make up installs docker.io)"
-  daemon_env 1 "${n}" >/dev/null # HOSTS_DAEMON_ENV checked here: below, a process substitution reads it
+  daemon_env 1 "${n}" >/dev/null # HOSTS_* checked here: below, a process substitution reads it
+  use_confrpc || log "faucetconfrpc: not used (HOSTS_CONFRPC=${HOSTS_CONFRPC:-auto}; no ${CONFRPC_KEYDIR}/${CONTROLLER_ADDR}-ca.crt): each host writes a faucet.yaml of its own, which no FAUCET reads"
   check_controller_reachable
   ensure_mgmt
   for ((k = 1; k <= n; k++)); do host_namespaces "${k}"; done

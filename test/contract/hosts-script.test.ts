@@ -16,7 +16,7 @@ const exec = promisify(execFile);
 async function sh(script: string, env: Record<string, string> = {}): Promise<string> {
   const r = await exec('bash', ['-c', `source "${HOSTS}"; ${script}`], {
     timeout: 20_000,
-    env: { ...process.env, HOSTS_DAEMON_ENV: '', HOSTS_STACKING: '', ...env },
+    env: { ...process.env, HOSTS_DAEMON_ENV: '', HOSTS_STACKING: '', HOSTS_CONFRPC: '1', ...env },
   });
   return r.stdout;
 }
@@ -78,9 +78,12 @@ describe('scripts/hosts.sh (sourced)', () => {
       'FAUCET_PREFIX=/var/lib/dovesnap-hosts/h2/faucet',
       'FAUCETCONFRPC_ADDR=10.239.0.1',
       'FAUCETCONFRPC_PORT=59999',
+      'FAUCETCONFRPC_KEYDIR=/etc/dovesnap/confrpc',
     ])
       assert.ok(env.includes(line), `${line} in ${env.join(' ')}`);
     assert.ok(!env.some((l) => l.startsWith('STACKING_INTERFACES=')), 'stacking is off by default');
+    const local = await sh('daemon_env 2 3', { HOSTS_CONFRPC: '0' });
+    assert.ok(!local.includes('FAUCETCONFRPC_'), 'HOSTS_CONFRPC=0: the hosts write no FAUCET here');
 
     const stacked = (await sh('daemon_env 2 3', { HOSTS_STACKING: '1', HOSTS_DAEMON_ENV: 'DOVESNAP_LOG_LEVEL=debug' }))
       .trim()
@@ -97,5 +100,6 @@ describe('scripts/hosts.sh (sourced)', () => {
       sh('daemon_env 1 1', { HOSTS_DAEMON_ENV: 'oops' }),
       /HOSTS_DAEMON_ENV: 'oops' is not NAME=VALUE/,
     );
+    await assert.rejects(sh('daemon_env 1 1', { HOSTS_CONFRPC: 'yes' }), /HOSTS_CONFRPC=yes: expected 1, 0 or auto/);
   });
 });
