@@ -16,6 +16,8 @@
 #   make engine-current    build Docker 29 (+ its CLI, containerd 2, runc) from the Go module proxy; try it aside
 #   make test-engine-current   the engine-dependent e2e files (test/e2e/engine-suite.txt) on Docker 29
 #   make test-load   the load suite at the issue's sizes (100 parallel, 1,000 run/rm cycles, ...; ~25 min)
+#   make hosts N=3   N simulated Docker hosts on this machine (Docker, OVS, dovesnap each), one line each on stdout
+#   make hosts-down  stop them all and remove everything the harness made (docs/hosts-harness.md)
 #
 # Environment passed through to `make up`: FAUCET_PREFIX, MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN,
 # DOVESNAP_*, MONITORING, PROMETHEUS_RETENTION, CONFRPC, CONFRPC_HOST, FAUCETCONFRPC_KEYDIR (see
@@ -27,10 +29,10 @@ SHELL := /bin/bash
 LOG_DIR := /var/log/dovesnap
 
 .PHONY: help build lint fmt unit up down down-all test e2e test-image status logs logs-follow \
-	clean distclean install-systemd engine-current test-engine-current test-load
+	clean distclean install-systemd engine-current test-engine-current test-load hosts hosts-down
 
 help:
-	@sed -n '3,23p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,24p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	scripts/build.sh
@@ -117,3 +119,12 @@ test-load:
 	MONITORING=1 scripts/up.sh
 	scripts/build-test-image.sh
 	DOVESNAP_LOAD=full node --test --test-concurrency=1 dist/test/e2e/load.test.js
+
+# Simulated hosts (scripts/hosts.sh, docs/hosts-harness.md). Silent recipes: stdout carries only
+# the hosts' lines, for `eval`-style use.
+N ?= 3
+hosts:
+	@scripts/hosts.sh up "$(N)"
+
+hosts-down:
+	@scripts/hosts.sh down

@@ -235,9 +235,10 @@ stop_pidfile() {
 # the descriptor (or the daemon would hold the lock for its whole life): start_detached and
 # the OVS starts close it, with every other descriptor the caller gave them.
 LOCK_FD=9
+# take_lock [LOCKFILE]: make up/down's by default (scripts/hosts.sh has one of its own).
 take_lock() {
-  local lockfile="${DOVESNAP_RUN_DIR}/up.lock"
-  mkdir -p "${DOVESNAP_RUN_DIR}"
+  local lockfile="${1:-${DOVESNAP_RUN_DIR}/up.lock}"
+  mkdir -p "$(dirname "${lockfile}")"
   exec 9>"${lockfile}"
   if ! flock -n 9; then
     log "waiting for another make up/down to finish (${lockfile}, up to 10 min)"
@@ -258,10 +259,17 @@ http_ok() { curl -sf -o /dev/null --max-time 3 "$1"; }
 # its environment) they ask it, so that the answer has one source.
 dovesnap_cli() {
   local cli
+  cli="$(dovesnap_cli_path)" || return 127
+  node "${cli}" "$@"
+}
+
+# dovesnap_cli_path: the main.js dovesnap_cli runs (scripts/hosts.sh starts the hosts' daemons with it).
+dovesnap_cli_path() {
+  local cli
   for cli in "${REPO_ROOT}/dist/src/cli/main.js" "${DOVESNAP_APP}/dist/src/cli/main.js"; do
     if [[ -f "${cli}" ]]; then
-      node "${cli}" "$@"
-      return
+      printf '%s\n' "${cli}"
+      return 0
     fi
   done
   warn "dovesnap is not built (${REPO_ROOT}/dist/src/cli/main.js missing: scripts/build.sh builds it)"

@@ -77,17 +77,28 @@ export async function startDaemon(
     (e) => dhcp?.status(e)?.Address,
   );
   const faucetLoad = new FaucetLoadTracker();
+  // gRPC is loaded only for FAUCET on another host; bad keys stop the start here, naming the setting.
+  const confrpcClient =
+    settings.confrpc === undefined ? undefined : (await import('./confrpc/client.js')).openConfrpc(settings.confrpc);
   const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl, {
+    ...(confrpcClient === undefined ? {} : { confrpc: confrpcClient }),
     stackFacts: () => stack?.facts(),
     onConfigOutcome: (outcome, detail) => {
       metrics.faucetConfig(outcome);
       faucetLoad.record(outcome, detail);
     },
   });
+  // A faucetconfrpc server away does not hold the start up: writes stay pending and are retried.
+  void faucet.connect();
   const engine = new DockerEngine(settings.dockerSocket);
   const hostDatapath = detectDatapath();
+  const confrpc = settings.confrpc;
   log.info(
-    { hostDatapath, defaultControllers: settings.defaultControllers, faucetConfig: settings.faucetConfigPath },
+    {
+      hostDatapath,
+      defaultControllers: settings.defaultControllers,
+      faucetConfig: confrpc === undefined ? settings.faucetConfigPath : `faucetconfrpc ${confrpc.addr}:${confrpc.port}`,
+    },
     'starting',
   );
 
@@ -168,7 +179,8 @@ export async function startDaemon(
   const collect = leftoverCollector({ narwhal, driver, metrics, logger: log });
   await collect().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not look for leftovers'));
 
-  await ensureGaugeWatchers(settings, log);
+  // With FAUCET on another host, its Gauge is that host's business.
+  if (confrpc === undefined) await ensureGaugeWatchers(settings, log);
 
   const pluginApps: HttpApp[] = [];
   for (const name of settings.driverNames) {
@@ -282,7 +294,7 @@ export async function startDaemon(
     state,
     vswitch,
     faucet,
-    faucetConfigPath: settings.faucetConfigPath,
+    faucetConfigPath: confrpc === undefined ? settings.faucetConfigPath : undefined,
     hostWide: [mirrorNow, stackNow],
     collect,
     replenish,

@@ -12,6 +12,11 @@ export interface DaemonFlags {
   readonly stack_priority1?: string;
   readonly stack_mirror_interface?: string;
   readonly default_ofcontrollers?: string;
+  readonly faucetconfrpc_addr?: string;
+  readonly faucetconfrpc_port?: string;
+  readonly faucetconfrpc_keydir?: string;
+  readonly faucetconfrpc_client?: string;
+  readonly faucetconfrpc_connretries?: string;
 }
 
 const FLAG_ENV: Readonly<Record<keyof DaemonFlags, string>> = {
@@ -21,6 +26,11 @@ const FLAG_ENV: Readonly<Record<keyof DaemonFlags, string>> = {
   stack_priority1: 'STACK_PRIORITY1',
   stack_mirror_interface: 'STACK_MIRROR_INTERFACE',
   default_ofcontrollers: 'STACK_OFCONTROLLERS',
+  faucetconfrpc_addr: 'FAUCETCONFRPC_ADDR',
+  faucetconfrpc_port: 'FAUCETCONFRPC_PORT',
+  faucetconfrpc_keydir: 'FAUCETCONFRPC_KEYDIR',
+  faucetconfrpc_client: 'FAUCETCONFRPC_CLIENT',
+  faucetconfrpc_connretries: 'FAUCETCONFRPC_CONNRETRIES',
 };
 
 /** The environment the settings are read from: the process's, with the flags given on top. */

@@ -39,6 +39,23 @@ program
     '--default_ofcontrollers <list>',
     'OpenFlow controllers of networks created without ovs.bridge.controller (env STACK_OFCONTROLLERS)',
   )
+  .option(
+    '--faucetconfrpc_addr <host>',
+    "write FAUCET's configuration through the faucetconfrpc server on this host (env FAUCETCONFRPC_ADDR; unset: the local faucet.yaml)",
+  )
+  .option('--faucetconfrpc_port <port>', 'the faucetconfrpc server port (env FAUCETCONFRPC_PORT, 59999)')
+  .option(
+    '--faucetconfrpc_keydir <dir>',
+    'directory of the client key, certificate and the CA (env FAUCETCONFRPC_KEYDIR, /etc/dovesnap/confrpc)',
+  )
+  .option(
+    '--faucetconfrpc_client <name>',
+    'file name of the client certificate and key, without .crt/.key (env FAUCETCONFRPC_CLIENT, faucetconfrpc)',
+  )
+  .option(
+    '--faucetconfrpc_connretries <n>',
+    'connection attempts to the faucetconfrpc server at start-up before reporting it away (env FAUCETCONFRPC_CONNRETRIES, 5)',
+  )
   .action(async (flags: DaemonFlags) => (await import('./daemon-cmd.js')).runDaemon(flags));
 
 program

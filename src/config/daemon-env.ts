@@ -1,3 +1,4 @@
+import { CONFRPC_ENV_DEFAULTS } from './confrpc.js';
 import { type Environment, faucetMetricsUrl, faucetPidfile } from './environment.js';
 
 /**
@@ -24,6 +25,8 @@ export const MAKE_UP_DAEMON_ENV: Readonly<Record<string, string>> = Object.freez
   // glibc's default of up to 8 malloc arenas per core, one per busy thread, holds memory the
   // daemon's few threads never need together (docs/benchmarks.md).
   MALLOC_ARENA_MAX: '2',
+  // FAUCET's configuration on another host (config/confrpc.ts): off while FAUCETCONFRPC_ADDR is empty.
+  ...CONFRPC_ENV_DEFAULTS,
 });
 
 /**
@@ -39,6 +42,7 @@ export const PASSED_THROUGH_ENV: readonly string[] = Object.freeze([
   'STACK_PRIORITY1',
   'STACK_MIRROR_INTERFACE',
   'STACK_OFCONTROLLERS',
+  ...Object.keys(CONFRPC_ENV_DEFAULTS),
 ]);
 
 /** Whether the caller's variable `name` is handed to the daemon. */

@@ -16,6 +16,7 @@ import {
   ovsdbSocket,
 } from './environment.js';
 import { parseFailpoints, type FailAction, type FailpointName } from '../util/failpoints.js';
+import { type ConfrpcSettings, confrpcProtoPath, confrpcSettings } from './confrpc.js';
 
 /**
  * The daemon's settings, from the environment (the original dovesnap's variables where they
@@ -69,6 +70,12 @@ export interface DaemonSettings {
   readonly mirrorBridgeIn: string | undefined;
   /** FAUCET stacking (STACKING_INTERFACES and friends); undefined when off. */
   readonly stacking: StackingSettings | undefined;
+  /**
+   * FAUCET's configuration on another host, written through faucetconfrpc (FAUCETCONFRPC_*);
+   * undefined: the local faucet.yaml. `proto`: faucetconfrpc's service definition, from the
+   * installed package (DOVESNAP_CONFRPC_PROTO overrides); undefined if it was not found.
+   */
+  readonly confrpc: (ConfrpcSettings & { readonly proto: string | undefined }) | undefined;
   /** Faults to inject, for the fault-matrix tests (DOVESNAP_FAILPOINTS; util/failpoints.ts). Empty normally. */
   readonly failpoints: ReadonlyMap<FailpointName, FailAction>;
 }
@@ -202,8 +209,15 @@ export function loadSettings(env: Environment = process.env): DaemonSettings {
   const defaultControllers = controllersRaw === undefined ? [] : parseControllers(controllersRaw, controllersVar);
 
   const localRaw = nonEmpty(env, 'DOVESNAP_LOCAL_FAUCET');
+  const confrpc = confrpcSettings(env);
+  // With FAUCET on another host, the FAUCET whose configuration dovesnap writes is the one its
+  // switches are given by default (STACK_OFCONTROLLERS), unless told otherwise.
   const localFaucetControllers =
-    localRaw === undefined ? [DEFAULT_LOCAL_FAUCET] : parseControllers(localRaw, 'DOVESNAP_LOCAL_FAUCET');
+    localRaw !== undefined
+      ? parseControllers(localRaw, 'DOVESNAP_LOCAL_FAUCET')
+      : confrpc !== undefined && defaultControllers.length > 0
+        ? [...defaultControllers]
+        : [DEFAULT_LOCAL_FAUCET];
 
   const statusAddr = nonEmpty(env, 'DOVESNAP_STATUS_ADDR') ?? '127.0.0.1:9401';
   const m = /^(.*):([0-9]{1,5})$/.exec(statusAddr);
@@ -271,5 +285,6 @@ export function loadSettings(env: Environment = process.env): DaemonSettings {
     ...mirror,
     stacking: stackingSettings(env, mirror.mirrorBridgeOut, defaultControllers),
     failpoints: parseFailpoints(nonEmpty(env, 'DOVESNAP_FAILPOINTS') ?? ''),
+    confrpc: confrpc === undefined ? undefined : Object.freeze({ ...confrpc, proto: confrpcProtoPath(env) }),
   });
 }

@@ -69,7 +69,8 @@ export interface LoopTargets {
     recheckPorts(reason: string, opts?: { hostPorts?: boolean }): void;
     fileChanged(): Promise<void>;
   };
-  readonly faucetConfigPath: string;
+  /** The local faucet.yaml, watched for edits; undefined when FAUCET's configuration is another host's. */
+  readonly faucetConfigPath: string | undefined;
   /** The host-wide switches (mirror bridge, stack): owned state, reconciled again and again. */
   readonly hostWide: readonly { ensure(why: string): Promise<void> }[];
   /** Looks for leftovers and tops ready ports up (see startDaemon). */
@@ -94,15 +95,16 @@ export function startLoops(t: LoopTargets): Periodic {
     // A link-up FAUCET missed leaves a port dead until someone looks: look, now and then.
     t.faucet.recheckPorts('periodic check', { hostPorts: false });
   });
-  loops.own(
-    watchFaucetConfig(
-      t.faucetConfigPath,
-      () => {
-        t.faucet.fileChanged().catch(() => undefined);
-      },
-      log,
-    ),
-  );
+  if (t.faucetConfigPath !== undefined)
+    loops.own(
+      watchFaucetConfig(
+        t.faucetConfigPath,
+        () => {
+          t.faucet.fileChanged().catch(() => undefined);
+        },
+        log,
+      ),
+    );
   loops.own(
     watchBridgePorts({ state: t.state, vswitch: t.vswitch, sync: (reason) => t.faucet.sync(reason), logger: log }),
   );

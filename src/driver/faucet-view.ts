@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../util/log.js';
 import type { FaucetConfigOutcome } from '../faucet/types.js';
-import { ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
+import { DovesnapError, ErrorCode, errorMessage, isDovesnapError } from '../util/errors.js';
 import { coalesce, type Coalescer } from '../util/one-at-a-time.js';
 import type { DaemonSettings } from '../config/settings.js';
-import { FaucetConfigStore, pidfileReloader, sha256Hex } from '../faucet/store.js';
+import { type FaucetStore, FaucetConfigStore, pidfileReloader, sha256Hex } from '../faucet/store.js';
+import { PENDING, RemoteFaucetStore } from '../faucet/remote-store.js';
+import type { ConfrpcConnection } from '../confrpc/api.js';
 import { FaucetConfigReader } from '../faucet/config-facts.js';
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './faucet-api.js';
@@ -74,7 +76,21 @@ export interface ClosableFaucetView extends FaucetView {
    * episode, not on every periodic check).
    */
   recheckPorts(reason: string, opts?: { readonly hostPorts?: boolean }): void;
+  /** Connects to where FAUCET's configuration lives, if that is a server (reports, never throws). */
+  connect(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Where FAUCET's configuration is: the local faucet.yaml (FaucetConfigStore) or a faucetconfrpc
+ * server (RemoteFaucetStore), behind one store.
+ */
+export interface FaucetBackend {
+  readonly store: FaucetStore & { readonly lastWrittenSha?: string | undefined };
+  /** The configuration's text as now known, without waiting (the file, or the server's last answer). */
+  readNow(): string;
+  connect(): Promise<void>;
+  close(): void;
 }
 
 /** Parts of FAUCET's configuration that come from elsewhere than the model: the stack switch. */
@@ -84,6 +100,8 @@ export interface FaucetExtras {
   readonly onConfigOutcome?: (outcome: FaucetConfigOutcome, detail?: string) => void;
   /** The input ports the bridge has flows for (default: `ovs-ofctl dump-flows`); see ReadyFlowWatch. */
   readonly programmedPorts?: (bridge: string) => Promise<Set<number>>;
+  /** The faucetconfrpc client, when FAUCETCONFRPC_ADDR is set (confrpc/client.ts openConfrpc). */
+  readonly confrpc?: ConfrpcConnection;
 }
 
 /** A sync asked for: why (several, when coalesced), and whether deferred descriptions are due. */
@@ -104,12 +122,12 @@ function outcomeOf(err: unknown): FaucetConfigOutcome {
 }
 
 interface FaucetApplierDeps {
-  readonly configPath: string;
+  readonly backend: FaucetBackend;
   readonly planner: PlannerSettings;
   readonly defer: DeferPolicy;
   readonly state: StateStore;
   readonly vswitch: VSwitch;
-  readonly store: FaucetConfigStore;
+  readonly store: FaucetBackend['store'];
   readonly log: Logger;
   readonly clock: Clock;
   readonly extras: FaucetExtras;
@@ -174,11 +192,7 @@ class FaucetApplier implements ClosableFaucetView {
   }
 
   private readNow(): string {
-    try {
-      return readFileSync(this.deps.configPath, 'utf8');
-    } catch {
-      return '';
-    }
+    return this.deps.backend.readNow();
   }
 
   /** faucet.yaml, and each local network's bridge ports (from the OVSDB replica), read once per sync. */
@@ -462,9 +476,15 @@ class FaucetApplier implements ClosableFaucetView {
 
   unhealthy(): string | undefined {
     const u = this.unconfirmed;
-    return u === undefined
-      ? undefined
-      : `FAUCET has not confirmed a configuration since ${new Date(u.since).toISOString()}: ${u.message}`;
+    if (u === undefined) return undefined;
+    const since = new Date(u.since).toISOString();
+    // The faucetconfrpc server away: say so first (remote-store.ts).
+    if (u.message.startsWith(PENDING)) return `${u.message} (since ${since})`;
+    return `FAUCET has not confirmed a configuration since ${since}: ${u.message}`;
+  }
+
+  connect(): Promise<void> {
+    return this.deps.backend.connect();
   }
 
   async fileChanged(): Promise<void> {
@@ -485,7 +505,82 @@ class FaucetApplier implements ClosableFaucetView {
     // Let every write in flight finish and be confirmed (or fail): a daemon stopped in the
     // middle would leave FAUCET's file and FAUCET's running state for the next start to sort out.
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    this.deps.backend.close();
   }
+}
+
+/** The local faucet.yaml: written, FAUCET signalled, its metrics read for confirmation. */
+function localBackend(settings: DaemonSettings, log: Logger, control: FaucetControl | undefined): FaucetBackend {
+  const reload =
+    control?.reload ??
+    (settings.faucetPidfile === undefined
+      ? async () => log.debug('no FAUCET pidfile configured: relying on FAUCET_CONFIG_STAT_RELOAD')
+      : pidfileReloader({ faucetPidfile: settings.faucetPidfile, gaugePidfile: settings.gaugePidfile, logger: log }));
+  const store = new FaucetConfigStore({
+    configPath: settings.faucetConfigPath,
+    reload,
+    metricsUrl: settings.faucetMetricsUrl,
+    confirmTimeoutMs: settings.faucetConfirmTimeoutMs,
+    pollIntervalMs: POLL_MS,
+    logger: log,
+    // `dovesnap lab` writes the file too (its ACLs): neither renames inside the other's re-check.
+    lockRenames: true,
+  });
+  return {
+    store,
+    readNow: () => {
+      try {
+        return readFileSync(settings.faucetConfigPath, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    connect: async () => undefined,
+    close: () => undefined,
+  };
+}
+
+/**
+ * FAUCET's configuration on another host, through faucetconfrpc (FAUCETCONFRPC_*). `retry` is
+ * asked for a sync while the server cannot be reached, with a growing delay.
+ */
+function remoteBackend(
+  settings: DaemonSettings,
+  server: ConfrpcConnection,
+  log: Logger,
+  retry: () => void,
+): FaucetBackend {
+  const store = new RemoteFaucetStore({
+    api: server.api,
+    target: server.target,
+    metricsUrl: settings.faucetMetricsUrl,
+    confirmTimeoutMs: settings.faucetConfirmTimeoutMs,
+    pollIntervalMs: POLL_MS,
+    retry,
+    logger: log,
+  });
+  return {
+    store,
+    readNow: () => store.cachedText(),
+    connect: async () => {
+      const ok = await server.connect((attempt, err) =>
+        log.warn(
+          { attempt, of: server.attempts, server: server.target, err: errorMessage(err) },
+          'faucetconfrpc server not reached yet',
+        ),
+      );
+      if (ok) log.info({ server: server.target }, 'connected to the faucetconfrpc server');
+      else
+        log.error(
+          { server: server.target, attempts: server.attempts },
+          `faucetconfrpc server not reached (FAUCETCONFRPC_CONNRETRIES attempts): ${PENDING} until it answers; dovesnap keeps trying`,
+        );
+    },
+    close: () => {
+      store.close();
+      server.close();
+    },
+  };
 }
 
 export function createFaucetView(
@@ -499,24 +594,24 @@ export function createFaucetView(
 ): ClosableFaucetView {
   const flog = log.child({ component: 'faucet' });
   const clock = control?.clock ?? systemClock;
-  const reload =
-    control?.reload ??
-    (settings.faucetPidfile === undefined
-      ? async () => flog.debug('no FAUCET pidfile configured: relying on FAUCET_CONFIG_STAT_RELOAD')
-      : pidfileReloader({ faucetPidfile: settings.faucetPidfile, gaugePidfile: settings.gaugePidfile, logger: flog }));
-  const store = new FaucetConfigStore({
-    configPath: settings.faucetConfigPath,
-    reload,
-    metricsUrl: settings.faucetMetricsUrl,
-    confirmTimeoutMs: settings.faucetConfirmTimeoutMs,
-    pollIntervalMs: POLL_MS,
-    logger: flog,
-    // `dovesnap lab` writes the file too (its ACLs): neither renames inside the other's re-check.
-    lockRenames: true,
-  });
-  return new FaucetApplier(
+  let applier: FaucetApplier | undefined;
+  if (settings.confrpc !== undefined && extras.confrpc === undefined)
+    throw new DovesnapError(
+      ErrorCode.Internal,
+      'bug: FAUCETCONFRPC_ADDR is set but no faucetconfrpc client was opened',
+    );
+  const backend =
+    extras.confrpc === undefined
+      ? localBackend(settings, flog, control)
+      : remoteBackend(settings, extras.confrpc, flog, () => {
+          const a = applier;
+          if (a !== undefined)
+            void a.track(a.request(`${PENDING}: trying the faucetconfrpc server again`)).catch(() => undefined);
+        });
+  const store = backend.store;
+  applier = new FaucetApplier(
     {
-      configPath: settings.faucetConfigPath,
+      backend,
       planner: { readyPorts: settings.readyPorts, sparePorts: settings.sparePorts },
       defer: { quietMs: control?.quietMs ?? QUIET_MS, maxDeferMs: control?.maxDeferMs ?? MAX_DEFER_MS },
       state,
@@ -556,4 +651,5 @@ export function createFaucetView(
         ...(control?.readyCheckAttempts === undefined ? {} : { attempts: control.readyCheckAttempts }),
       }),
   );
+  return applier;
 }

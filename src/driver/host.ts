@@ -101,5 +101,5 @@ export const realHostNet: HostNet = {
  * VMs) only the userspace "netdev" datapath works. DOVESNAP_DATAPATH overrides the guess.
  */
 export function detectDatapath(env?: Environment): DatapathType {
-  return (forcedDatapath(env) ?? fs.existsSync('/sys/module/openvswitch')) ? 'system' : 'netdev';
+  return forcedDatapath(env) ?? (fs.existsSync('/sys/module/openvswitch') ? 'system' : 'netdev');
 }

@@ -32,7 +32,7 @@ import { syncForeignPorts } from './foreign-ports.js';
 import { keyName, syncSectionChecked } from './splice.js';
 import { loadFaucetYaml } from './yaml.js';
 
-function checkManagedState(managed: ManagedFaucetState): void {
+export function checkManagedState(managed: ManagedFaucetState): void {
   const bug = (why: string): never => {
     throw new DovesnapError(ErrorCode.Internal, `bug: invalid managed FAUCET state: ${why}`);
   };

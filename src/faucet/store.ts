@@ -2,11 +2,7 @@
  * faucet.yaml on disk: render against the file as it is now, validate, write atomically, ask
  * FAUCET to reload, and report success only once FAUCET's metrics show the new file's hash.
  *
- * Writes are serialised and bursts coalesced: while one write is in flight, every further
- * `apply` joins a single following write, which renders the NEWEST desired state submitted
- * (latest wins) and whose result all of them share. That is correct because each desired state
- * is a full snapshot of everything dovesnap wants, never a delta: the newest one includes what
- * the older ones asked for.
+ * Writes are serialised and bursts coalesced, the newest desired state winning (LatestWins).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
@@ -22,6 +18,7 @@ import type { ManagedFaucetState } from './types.js';
 import { FaucetConfigInvalidError, validateFaucetConfig, type ConfigProblem } from './validate.js';
 import { withLockFile } from '../util/lock-file.js';
 import { failpoint } from '../util/failpoints.js';
+import { LatestWins } from './latest-wins.js';
 import { constants as osConstants } from 'node:os';
 
 export interface Clock {
@@ -52,7 +49,13 @@ export interface FaucetConfigStoreOptions<D extends object = ManagedFaucetState>
   /** Overrides how the state is read (tests); defaults to readFaucetConfigState(metricsUrl).
    * With neither this nor metricsUrl, writes are not confirmed. */
   readonly readState?: () => Promise<FaucetConfigState>;
-  /** How long FAUCET has to confirm a write (default 30 s: a cold start of a big DP is slow). */
+  /**
+   * How long FAUCET has at least to confirm a write (default 30 s: a cold start of a big DP is
+   * slow). The window grows to CONFIRM_WINDOW_FACTOR times the last confirmed load's duration
+   * when that is longer (up to MAX_CONFIRM_WINDOW_MS): FAUCET's reload of a DP grows with its
+   * ports, and a write reported as failed while FAUCET is still loading it lets the next one land
+   * on a busy FAUCET (whose port events it then reads late).
+   */
   readonly confirmTimeoutMs?: number;
   readonly pollIntervalMs?: number;
   readonly clock?: Clock;
@@ -95,15 +98,13 @@ export interface ApplyResult {
   readonly callers: number;
 }
 
-/** What the rest of dovesnap needs from faucet.yaml; FaucetConfigStore is the real one. */
+/**
+ * What the rest of dovesnap needs from FAUCET's configuration: FaucetConfigStore (the local
+ * file) and RemoteFaucetStore (faucetconfrpc, remote-store.ts) are the real ones.
+ */
 export interface FaucetStore<D extends object = ManagedFaucetState> {
   read(): Promise<string>;
   apply(desired: DesiredFaucetState<D>): Promise<ApplyResult>;
-}
-
-interface Waiter {
-  resolve(result: ApplyResult): void;
-  reject(err: unknown): void;
 }
 
 interface CurrentFile {
@@ -115,6 +116,17 @@ interface CurrentFile {
 
 /** How many times one apply renders when the file keeps changing under it, before it gives up. */
 const MAX_RENDERS = 5;
+
+/** The confirmation window is at least this many times the last confirmed load's duration... */
+export const CONFIRM_WINDOW_FACTOR = 3;
+/** ...but never longer than this: a FAUCET that is down is still reported within ten minutes. */
+export const MAX_CONFIRM_WINDOW_MS = 600_000;
+
+/** How long FAUCET has to confirm a write: at least `minMs`, more after a slow load (see `confirmTimeoutMs`). */
+export function confirmWindow(minMs: number, lastLoadMs: number | undefined): number {
+  const scaled = CONFIRM_WINDOW_FACTOR * (lastLoadMs ?? 0);
+  return Math.max(minMs, Math.min(MAX_CONFIRM_WINDOW_MS, Math.round(scaled)));
+}
 
 type Confirmation =
   | { readonly kind: 'loaded' }
@@ -138,7 +150,7 @@ function isEnoent(err: unknown): boolean {
 
 /** True if FAUCET reports `sha` for `target`, or (FAUCET elsewhere, e.g. in a container with
  * other mount paths) for any file it loaded. */
-function isLoaded(state: FaucetConfigState, target: string, sha: string): boolean {
+export function isLoaded(state: FaucetConfigState, target: string, sha: string): boolean {
   const index = state.files.indexOf(target);
   return index >= 0 ? state.hashes[index] === sha : state.hashes.includes(sha);
 }
@@ -148,14 +160,14 @@ function isLoaded(state: FaucetConfigState, target: string, sha: string): boolea
  * after updating the hash metrics, so a higher count proves it. Without the counter, an error
  * counts only if it differs from the one already showing before.
  */
-function isFresh(state: FaucetConfigState, baseline: FaucetConfigState | undefined): boolean {
+export function isFresh(state: FaucetConfigState, baseline: FaucetConfigState | undefined): boolean {
   if (baseline?.reloadRequests !== undefined && state.reloadRequests !== undefined) {
     return state.reloadRequests > baseline.reloadRequests;
   }
   return baseline === undefined || !baseline.loadError || baseline.error !== state.error;
 }
 
-function describeState(state: FaucetConfigState): string {
+export function describeState(state: FaucetConfigState): string {
   if (state.loadError) return `load error '${state.error}'`;
   const loaded = state.files.map((file, i) => `${file} (sha256 ${(state.hashes[i] ?? '').slice(0, 12)})`);
   return loaded.length > 0 ? `loaded ${loaded.join(', ')}` : 'no configuration loaded yet';
@@ -224,11 +236,14 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
   private readonly pollMs: number;
   private readonly validate: (text: string) => readonly ConfigProblem[] | Promise<readonly ConfigProblem[]>;
   private readonly render: (currentText: string, desired: D) => string;
-  private pending: { desired: DesiredFaucetState<D>; waiters: Waiter[] } | undefined;
-  private running = false;
+  private readonly writes = new LatestWins<DesiredFaucetState<D>, ApplyResult>((desired, callers) =>
+    this.applyOnce(desired, callers),
+  );
   /** sha256 FAUCET was last seen to load, so that unchanged applies need no round trip. */
   private confirmedSha: string | undefined;
   private writtenSha: string | undefined;
+  /** How long FAUCET took, from the reload request, to show the last text it confirmed. */
+  private lastLoadMs: number | undefined;
 
   /** sha256 of the text this store last wrote: a change of the file to it is our own. */
   get lastWrittenSha(): string | undefined {
@@ -251,6 +266,11 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
     return this.readState !== undefined;
   }
 
+  /** How long the next write waits for FAUCET's confirmation (see `confirmTimeoutMs`). */
+  get confirmWindowMs(): number {
+    return confirmWindow(this.timeoutMs, this.lastLoadMs);
+  }
+
   /** The file's current text; '' if it does not exist. */
   async read(): Promise<string> {
     return (await this.current()).text;
@@ -263,34 +283,7 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
    * previous file was restored) or FaucetTimeout (no confirmation; the new file stays).
    */
   apply(desired: DesiredFaucetState<D>): Promise<ApplyResult> {
-    return new Promise<ApplyResult>((resolve, reject) => {
-      if (this.pending === undefined) this.pending = { desired, waiters: [] };
-      this.pending.desired = desired;
-      this.pending.waiters.push({ resolve, reject });
-      // Deferred so that applies made in the same tick share the first write too.
-      queueMicrotask(() => this.drain());
-    });
-  }
-
-  private drain(): void {
-    const batch = this.pending;
-    if (this.running || batch === undefined) return;
-    this.pending = undefined;
-    this.running = true;
-    const callers = batch.waiters.length;
-    this.applyOnce(batch.desired, callers)
-      .then(
-        (result) => {
-          for (const waiter of batch.waiters) waiter.resolve(result);
-        },
-        (err: unknown) => {
-          for (const waiter of batch.waiters) waiter.reject(err);
-        },
-      )
-      .finally(() => {
-        this.running = false;
-        this.drain();
-      });
+    return this.writes.submit(desired);
   }
 
   private async current(): Promise<CurrentFile> {
@@ -441,18 +434,21 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
     restore: { before: CurrentFile; baseline: FaucetConfigState | undefined } | undefined,
   ): Promise<'loaded' | 'lost'> {
     const baseline = restore === undefined ? await this.readState?.().catch(() => undefined) : restore.baseline;
+    const window = this.confirmWindowMs;
+    const requested = this.clock.now();
     await this.requestReload(target);
     await failpoint('faucet.confirm');
-    const outcome = await this.waitForLoad(target, text, sha, desired, baseline);
+    const outcome = await this.waitForLoad(target, text, sha, desired, baseline, requested + window);
     if (outcome.kind === 'loaded') {
-      this.opts.logger?.info({ path: target, sha256: sha }, 'FAUCET confirmed the configuration');
+      this.lastLoadMs = this.clock.now() - requested;
+      this.opts.logger?.info({ path: target, sha256: sha, ms: this.lastLoadMs }, 'FAUCET confirmed the configuration');
       return 'loaded';
     }
     if (outcome.kind === 'lost') return 'lost';
     if (outcome.kind === 'timeout') {
       throw new DovesnapError(
         ErrorCode.FaucetTimeout,
-        `FAUCET did not confirm loading ${target} (sha256 ${sha.slice(0, 12)}) within ${this.timeoutMs} ms; the new file stays in place (FAUCET may be down or slow, and loads it when it starts); last seen: ${outcome.last}`,
+        `FAUCET did not confirm loading ${target} (sha256 ${sha.slice(0, 12)}) within ${window} ms; the new file stays in place (FAUCET may be down or slow, and loads it when it starts); last seen: ${outcome.last}`,
       );
     }
     const restored =
@@ -468,10 +464,10 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
     sha: string,
     desired: D,
     baseline: FaucetConfigState | undefined,
+    deadline: number,
   ): Promise<Confirmation> {
     const readState = this.readState;
     if (readState === undefined) return { kind: 'loaded' };
-    const deadline = this.clock.now() + this.timeoutMs;
     let last = 'no answer from FAUCET yet';
     /** A text without our change, seen once: it counts as lost only when seen again at the next poll (not a torn read of a save in progress). */
     let without: string | undefined;

@@ -17,7 +17,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src');
  * Low to high; a module may import from its own layer and the layers below. The names are the
  * folders under src/ (`daemon` is src/daemon.ts and src/daemon/). dhcp (the DHCP clients the
  * OVS driver and attach run) sits with the host libraries it builds on; confrpc (faucetconfrpc's
- * keys, and its client for a FAUCET on another host) beside faucet, whose configuration it carries.
+ * keys, and the client the FAUCET store uses) beside faucet, whose configuration it carries.
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['util'],

@@ -34,6 +34,7 @@ describe('loadSettings', () => {
       mirrorBridgeIn: undefined,
       stacking: undefined,
       failpoints: new Map(),
+      confrpc: undefined,
     });
     assert.ok(Object.isFrozen(s));
   });

@@ -358,6 +358,44 @@ describe('FaucetConfigStore.apply', () => {
     assert.deepEqual([again.written, again.confirmed, fake.reloadCalls], [false, true, 2]);
   });
 
+  it('gives FAUCET three times its last load to confirm, when that is longer than the timeout', async () => {
+    // FAUCET's reload of a DP grows with its ports (15-50 s at 1,000): a write reported as failed
+    // while FAUCET still loads it let the next write land on a busy FAUCET.
+    const clock = new FakeClock();
+    const dir = await mkdtemp(join(tmpdir(), 'dovesnap-store-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'faucet.yaml');
+    await writeFile(path, OPERATOR);
+    let loadMs = 900;
+    let reloadAt = 0;
+    let loaded = { file: '', sha: '' };
+    let reloads = 0;
+    const store = new FaucetConfigStore({
+      configPath: path,
+      clock,
+      confirmTimeoutMs: 1000,
+      pollIntervalMs: 100,
+      reload: async () => {
+        reloadAt = clock.now();
+        reloads += 1;
+      },
+      readState: async () => {
+        if (reloads > 0 && clock.now() - reloadAt >= loadMs) {
+          loaded = { file: path, sha: sha256Hex(await readFile(path, 'utf8')) };
+        }
+        return { files: [loaded.file], hashes: [loaded.sha], error: '', loadError: false, reloadRequests: undefined };
+      },
+    });
+    assert.equal(store.confirmWindowMs, 1000);
+    assert.equal((await store.apply(state([NET1]))).confirmed, true);
+    assert.equal(store.confirmWindowMs, 2700);
+    loadMs = 2500;
+    assert.equal((await store.apply(state([NET1, NET2]))).confirmed, true);
+    assert.equal(store.confirmWindowMs, 7500);
+    loadMs = Number.POSITIVE_INFINITY;
+    await assert.rejects(store.apply(state([NET2])), isCode(ErrorCode.FaucetTimeout, /within 7500 ms/));
+  });
+
   it('times out when the metrics cannot be read at all', async () => {
     const { fake, store } = await rig({ store: { clock: new FakeClock(), metricsUrl: 'http://127.0.0.1:1/metrics' } });
     await assert.rejects(
