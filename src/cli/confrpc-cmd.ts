@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_CLIENT, DEFAULT_DAYS, makeKeys, parseDays } from '../confrpc/keys.js';
-import { runCommand } from '../net/exec.js';
-import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { DEFAULT_CLIENT, DEFAULT_DAYS, makeKeys, parseDays, runOpenssl } from '../confrpc/keys.js';
 
 /**
  * `dovesnap confrpc …`: faucetconfrpc, the gRPC service (mutual TLS) through which dovesnap on
@@ -17,17 +15,6 @@ interface KeysFlags {
   readonly newCa?: boolean;
 }
 
-async function openssl(args: readonly string[]): Promise<void> {
-  try {
-    await runCommand('openssl', args, { timeoutMs: 60_000 });
-  } catch (err) {
-    if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') {
-      throw new DovesnapError(ErrorCode.HostCommand, 'the openssl command was not found (Debian package openssl)');
-    }
-    throw err;
-  }
-}
-
 export async function runKeys(flags: KeysFlags): Promise<void> {
   const clients = flags.client.length > 0 ? flags.client : [DEFAULT_CLIENT];
   const result = await makeKeys(
@@ -39,7 +26,7 @@ export async function runKeys(flags: KeysFlags): Promise<void> {
       force: flags.force === true || flags.newCa === true,
       newCa: flags.newCa === true,
     },
-    openssl,
+    runOpenssl,
   );
   const out: string[] = [];
   for (const f of result.made) out.push(`made ${f}`);

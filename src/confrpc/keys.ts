@@ -22,6 +22,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 import { DovesnapError, ErrorCode } from '../util/errors.js';
+import { runCommand } from '../net/exec.js';
 
 /** The client name `make up CONFRPC=1` makes, and the daemon's default FAUCETCONFRPC_CLIENT. */
 export const DEFAULT_CLIENT = 'faucetconfrpc';
@@ -271,6 +272,18 @@ export function planKeys(req: KeysRequest, existing: ReadonlySet<string>, work: 
 
 /** Runs openssl with these arguments; rejects (naming the command) when it fails. */
 export type OpensslRunner = (args: readonly string[]) => Promise<void>;
+
+/** The `openssl` command of this host. */
+export async function runOpenssl(args: readonly string[]): Promise<void> {
+  try {
+    await runCommand('openssl', args, { timeoutMs: 60_000 });
+  } catch (err) {
+    if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') {
+      throw new DovesnapError(ErrorCode.HostCommand, 'the openssl command was not found (Debian package openssl)');
+    }
+    throw err;
+  }
+}
 
 export interface KeysResult {
   readonly made: readonly string[];

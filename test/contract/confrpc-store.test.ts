@@ -17,11 +17,11 @@ import { parseDocument } from 'yaml';
 
 import { CONFRPC_VENV, confrpcProtoPath } from '../../src/config/confrpc.js';
 import { ConfrpcClient } from '../../src/confrpc/client.js';
+import { makeKeys, runOpenssl } from '../../src/confrpc/keys.js';
 import { readFaucetConfigState } from '../../src/faucet/metrics.js';
 import { PENDING, RemoteFaucetStore } from '../../src/faucet/remote-store.js';
 import { FOREIGN_PORT_MARK, type FaucetDpSpec, type ManagedFaucetState } from '../../src/faucet/types.js';
 import { ErrorCode, isDovesnapError } from '../../src/util/errors.js';
-import { makeConfrpcKeys } from '../helpers/confrpc-keys.js';
 
 const VENV = process.env['DOVESNAP_CONFRPC_VENV'] ?? CONFRPC_VENV;
 /** FAUCET itself (`make up`'s venv), to confirm through its metrics what the server wrote. */
@@ -96,7 +96,7 @@ describe('remote FAUCET configuration store, against a real faucetconfrpc server
         '--cert',
         join(dir, 'keys', `${ADDR}.crt`),
         '--cacert',
-        join(dir, 'keys', 'ca.crt'),
+        join(dir, 'keys', `${ADDR}-ca.crt`),
         '--host',
         ADDR,
         '--port',
@@ -156,7 +156,10 @@ describe('remote FAUCET configuration store, against a real faucetconfrpc server
     dir = mkdtempSync(join(tmpdir(), 'dovesnap-confrpc-'));
     mkdirSync(join(dir, 'keys'));
     mkdirSync(join(dir, 'config'));
-    makeConfrpcKeys(join(dir, 'keys'), ADDR, ['host1', 'host2']);
+    await makeKeys(
+      { dir: join(dir, 'keys'), server: ADDR, clients: ['host1', 'host2'], days: 2, force: false },
+      runOpenssl,
+    );
     writeFileSync(join(dir, 'config', 'faucet.yaml'), OPERATOR);
     port = await freePort();
     promPort = await freePort();

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { makeKeys } from '../../src/confrpc/keys.js';
+import { makeKeys, runOpenssl } from '../../src/confrpc/keys.js';
 import { runCommand } from '../../src/net/exec.js';
 
 const VENV = process.env['CONFRPC_VENV'] ?? '/opt/dovesnap/confrpc-venv';
@@ -41,9 +41,7 @@ dps:
         native_vlan: office
 `;
 
-const openssl = async (args: readonly string[]): Promise<void> => {
-  await runCommand('openssl', args, { timeoutMs: 60_000 });
-};
+const openssl = runOpenssl;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
