@@ -194,6 +194,11 @@ ensure_confrpc() {
       rm -f "${CONFRPC_STATE}"
       changed "faucetconfrpc (stopped)"
     fi
+    # A host whose dovesnap writes another host's FAUCET configuration needs the package too:
+    # its service definition (faucetconfrpc.proto) is what the daemon's gRPC client loads.
+    if [[ -n "${FAUCETCONFRPC_ADDR:-}" && -z "${DOVESNAP_CONFRPC_PROTO:-}" ]]; then
+      ensure_venv faucetconfrpc "${CONFRPC_VENV}" faucetconfrpc "${CONFRPC_VERSION}"
+    fi
     return 0
   fi
   ensure_venv faucetconfrpc "${CONFRPC_VENV}" faucetconfrpc "${CONFRPC_VERSION}"
