@@ -188,14 +188,16 @@ describe('dovesnap lab image', () => {
       15_000,
       200,
     );
-    await docker('exec', '-d', h, 'sh', '-c', 'nc -l -p 8080 > /tmp/got');
+    // A listener that comes back after each connection, and a client that cannot hang: on a loaded
+    // machine (CI, 2026-12-07) one attempt could take the only listener and the rest found none.
+    await docker('exec', '-d', h, 'sh', '-c', 'while :; do nc -l -p 8080 >> /tmp/got; done');
     await waitFor(
       'TCP to the host container on its loopback',
       async () => {
-        await dockerRaw('exec', h, 'sh', '-c', 'echo lab-images-hello | nc 127.0.0.1 8080');
+        await dockerRaw('exec', h, 'sh', '-c', 'echo lab-images-hello | timeout 5 nc 127.0.0.1 8080');
         return /lab-images-hello/.test((await dockerRaw('exec', h, 'cat', '/tmp/got')).stdout);
       },
-      15_000,
+      30_000,
       300,
     );
     await docker('wait', c);
