@@ -19,6 +19,7 @@ import { ExtId, HostPortKind } from './persist.js';
 import { antispoofAclName, antispoofRules, type AclRule } from './antispoof.js';
 import { withVlanCapacity } from './vlan-capacity.js';
 import { parseManagedVlanName, parseSharedVlanName } from '../faucet/entries.js';
+import { faucetDpName } from './dp-naming.js';
 
 /**
  * FAUCET's view of dovesnap's state, as a pure function: one DP per named network, from the
@@ -217,7 +218,8 @@ export function desiredDps(
   for (const n of state.allNetworks()) {
     // Unnamed: not yet known to FAUCET. Not local: another controller's (or none). Named like
     // an operator's DP: refused, never written.
-    if (n.name === undefined || !n.localFaucet || operatorDpNames.has(n.name)) continue;
+    const dpName = faucetDpName(n);
+    if (dpName === undefined || !n.localFaucet || operatorDpNames.has(dpName)) continue;
     const ports: FaucetPortSpec[] = [];
     const mirrored: number[] = [];
     const acl = n.options.defaultAcl;
@@ -339,7 +341,7 @@ export function desiredDps(
     all.sort((a, b) => a.number - b.number);
     const vlanOut = n.options.vlanOutAcl;
     dps.push({
-      name: n.name,
+      name: dpName,
       dpId: n.options.dpid,
       description: dpDescription(n),
       ports: withCoproNames(all, new Set(n.options.addCoproPorts.map((p) => p.interface))),
@@ -459,7 +461,7 @@ export function withAntispoof(
     state
       .allNetworks()
       .filter((n) => n.localFaucet)
-      .map((n) => [n.name, n]),
+      .map((n) => [faucetDpName(n), n]),
   );
   const out = dps.map((dp) => {
     const n = networks.get(dp.name);
@@ -504,30 +506,62 @@ export function stackMirrorTarget(stack: StackFacts, operatorDpNames: ReadonlySe
 
 export const STACK_DP_DESCRIPTION_PREFIX = 'dovesnap stack switch';
 
-/** The stack switch's DP, the tunnel ACLs and the far ends of the stack links, from the stack's facts. */
+/**
+ * The other hosts' dovesnap stack switches in the configuration (DPs marked as a stack switch,
+ * not named `own`), each with the port numbers it declares: a host links its stacking
+ * interface to one of them (STACKING_INTERFACES=DP:PORT:IFACE) when that DP declares PORT.
+ */
+export function peerStackDps(facts: FaucetConfigFacts, own: string): Map<string, ReadonlySet<number>> {
+  const out = new Map<string, ReadonlySet<number>>();
+  for (const [name, dp] of facts.dps)
+    if (name !== own && dp.description?.startsWith(STACK_DP_DESCRIPTION_PREFIX) === true)
+      out.set(name, new Set(dp.interfaceDescriptions.keys()));
+  return out;
+}
+
+/** The description of a stacking interface's port while its far end (another host's stack switch) lacks the port. */
+export function waitingDescription(i: { interface: string; remoteDp: string; remotePort: number }): string {
+  return `stacking interface ${i.interface}, waiting for ${i.remoteDp} port ${i.remotePort}`;
+}
+
+/**
+ * The stack switch's DP, the tunnel ACLs and the far ends of the stack links, from the stack's
+ * facts. A link to an operator's switch carries both ends (the far one as a foreign port). A
+ * link to another host's dovesnap stack switch (`peers`) carries this host's end only: that
+ * host's dovesnap writes its own; until its DP declares the far port (FAUCET refuses a stack
+ * link to an undeclared port), this end is an output-only port with no VLAN, which the peer's
+ * link may name, and which becomes the stack port at this host's next write.
+ */
 export function stackParts(
   state: StateStore,
   stack: StackFacts,
   operatorDpNames: ReadonlySet<string>,
+  peers: ReadonlyMap<string, ReadonlySet<number>> = new Map(),
 ): { dp: FaucetDpSpec; acls: FaucetAclSpec[]; foreignPorts: FaucetForeignPortSpec[] } {
   const ports: FaucetPortSpec[] = [];
   for (const [networkId, link] of stack.links) {
     const n = state.network(networkId);
-    if (n?.name === undefined || operatorDpNames.has(n.name)) continue;
+    const dpName = n === undefined ? undefined : faucetDpName(n);
+    if (dpName === undefined || operatorDpNames.has(dpName)) continue;
     ports.push({
       number: link.stackPort,
-      description: `stack link to ${n.name}`,
-      stack: { dp: n.name, port: link.networkPort },
+      description: `stack link to ${dpName}`,
+      stack: { dp: dpName, port: link.networkPort },
     });
   }
   // A link to a switch this FAUCET does not know would make it refuse the whole file.
   const reachable = stack.interfaces.filter((i) => operatorDpNames.has(i.remoteDp));
-  for (const i of reachable)
-    ports.push({
-      number: i.ofport,
-      description: `stack link to ${i.remoteDp} via ${i.interface}`,
-      stack: { dp: i.remoteDp, port: i.remotePort },
-    });
+  for (const i of stack.interfaces) {
+    const peerPorts = peers.get(i.remoteDp);
+    if (operatorDpNames.has(i.remoteDp) || peerPorts?.has(i.remotePort) === true)
+      ports.push({
+        number: i.ofport,
+        description: `stack link to ${i.remoteDp} via ${i.interface}`,
+        stack: { dp: i.remoteDp, port: i.remotePort },
+      });
+    else if (peerPorts !== undefined)
+      ports.push({ number: i.ofport, description: waitingDescription(i), outputOnly: true });
+  }
   ports.sort((a, b) => a.number - b.number);
   const acls = new Map<string, FaucetAclSpec>();
   const mirror = stackMirrorTarget(stack, operatorDpNames);
@@ -584,15 +618,18 @@ export function managedState(
   const operators = new Set(operatorDps(facts).keys());
   const owned = markedDps(facts);
   // A network whose name is an operator's DP is never rendered (and never claims the DP).
-  for (const n of state.allNetworks())
-    if (n.name !== undefined && n.localFaucet && !operators.has(n.name)) owned.add(n.name);
+  for (const n of state.allNetworks()) {
+    const dpName = faucetDpName(n);
+    if (dpName !== undefined && n.localFaucet && !operators.has(dpName)) owned.add(dpName);
+  }
   owned.delete(PLACEHOLDER_DP_NAME);
   // FAUCET refuses a whole file whose stack has no root it knows: without one, stacking stays
   // out of the configuration (GET /host says why) and the networks work on their own.
+  const peers = stack === undefined ? new Map<string, ReadonlySet<number>>() : peerStackDps(facts, stack.dpName);
   const stackOn =
     stack !== undefined &&
     !operators.has(stack.dpName) &&
-    (stack.priority1 === stack.dpName || operators.has(stack.priority1));
+    (stack.priority1 === stack.dpName || operators.has(stack.priority1) || peers.has(stack.priority1));
   const guarded = withAntispoof(
     state,
     desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined),
@@ -603,7 +640,7 @@ export function managedState(
   const vlans = sized.shared;
   if (stack !== undefined && !operators.has(stack.dpName)) owned.add(stack.dpName);
   if (!stackOn) return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans };
-  const parts = stackParts(state, stack, operators);
+  const parts = stackParts(state, stack, operators, peers);
   // Until a network is linked, the stack switch carries no VLAN, and FAUCET refuses such a DP
   // (and with it the whole file): it joins the configuration with the first network.
   const rendered = new Set(dps.map((d) => d.name));

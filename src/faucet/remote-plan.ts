@@ -172,6 +172,42 @@ function withOthersLinks(want: Js, have: Js, ours: ReadonlySet<string>): Js {
   return out;
 }
 
+/**
+ * Stack ports in DPs that are not this host's which point at a DP this host removes, and that
+ * the server's DelDps would leave behind: it deletes only the far ends of the removed DP's own
+ * stack ports. Another host's dovesnap stack switch links to this host's as soon as this host
+ * declares the port, which may still be its waiting, non-stack entry (driver/faucet-desired.ts
+ * stackParts): such a link would point at nothing, and FAUCET (so the server) would refuse the
+ * removal. They go first, in one call; their host writes them again (waiting) at its next sync.
+ */
+function danglingLinks(
+  curDps: Map<unknown, unknown>,
+  gone: readonly string[],
+  ours: ReadonlySet<string>,
+): InterfaceNumbers[] {
+  const removedEnds = new Set<string>();
+  for (const name of gone)
+    for (const port of interfacesOf(curDps.get(name)).values()) {
+      const stack = jsMap(jsMap(port)?.get('stack'));
+      const number = portNumber(stack?.get('port'));
+      if (stack !== undefined && number !== undefined) removedEnds.add(`${String(stack.get('dp'))}:${number}`);
+    }
+  const out: InterfaceNumbers[] = [];
+  for (const [key, dp] of curDps) {
+    const dpName = String(key);
+    if (ours.has(dpName)) continue;
+    const ports: number[] = [];
+    for (const [portKey, port] of interfacesOf(dp)) {
+      const number = portNumber(portKey);
+      const peer = stackDpOf(port);
+      if (number !== undefined && peer !== undefined && gone.includes(peer) && !removedEnds.has(`${dpName}:${number}`))
+        ports.push(number);
+    }
+    if (ports.length > 0) out.push({ dp: dpName, ports });
+  }
+  return out;
+}
+
 /** The server's text as plain values; '' or a document without a mapping is an empty one. */
 export function parseServerText(text: string): Map<unknown, unknown> {
   return jsMap(faucetDocumentToJs(loadFaucetYaml(text))) ?? new Map();
@@ -351,6 +387,8 @@ export function planRemote(currentText: string, desired: ManagedFaucetState, cla
 
   const calls: RemoteCall[] = [];
   if (mergeWhat.length > 0) calls.push({ kind: 'merge', yaml: yamlText(merge), what: mergeWhat });
+  const dangling = danglingLinks(curDps, gone, ours);
+  if (dangling.length > 0) calls.push({ kind: 'delInterfaces', dps: dangling });
   if (gone.length > 0) calls.push({ kind: 'delDps', names: gone });
   if (delInterfaces.size > 0)
     calls.push({ kind: 'delInterfaces', dps: [...delInterfaces].map(([dp, ports]) => ({ dp, ports })) });
