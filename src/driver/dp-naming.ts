@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FaucetConfigFacts } from '../faucet/config-facts.js';
 import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
 import { formatDpid, Opt } from '../model/options.js';
+import { HOST_PART } from '../config/host-name.js';
 
 /**
  * How a network's FAUCET DP is named and numbered when several hosts' dovesnap daemons write
@@ -21,9 +22,6 @@ import { formatDpid, Opt } from '../model/options.js';
 
 /** Between the network's and the host's part of a DP name. */
 export const DP_HOST_SEPARATOR = '@';
-
-/** A host part: what a host name may be (letters, digits, `-`, `_`, `.`), at most 63 characters. */
-export const HOST_PART = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** The top 16 bits of a derived network DPID. */
 export const DERIVED_DPID_PREFIX = 0x0d5en;
