@@ -32,6 +32,11 @@ export function faucetDpName(n: { readonly name: string | undefined; readonly dp
   return n.dpHost === undefined ? n.name : `${n.name}${DP_HOST_SEPARATOR}${n.dpHost}`;
 }
 
+/** Whether a DP is the host's, by its name alone: one of its networks' (`<network>@<host>`) or its stack switch (`dovesnap-<host>`). */
+export function ownedByHost(host: string): (dpName: string) => boolean {
+  return (dpName) => dpName === `dovesnap-${host}` || parseHostDpName(dpName)?.host === host;
+}
+
 /** The parts of a `<network>@<host>` DP name; undefined for any other name. */
 export function parseHostDpName(dpName: string): { network: string; host: string } | undefined {
   const at = dpName.lastIndexOf(DP_HOST_SEPARATOR);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
-import { derivedDpid } from '../../../src/driver/dp-naming.js';
+import { derivedDpid, ownedByHost } from '../../../src/driver/dp-naming.js';
 import { managedState } from '../../../src/driver/faucet-desired.js';
 import { StateStore, type NetworkRecord } from '../../../src/driver/state.js';
 import { type StackFacts, stackIdentity } from '../../../src/driver/stack.js';
-import { type Claims, NO_CLAIMS, type RemoteCall, planRemote } from '../../../src/faucet/remote-plan.js';
+import { type Claims, NO_CLAIMS, type RemoteCall, planLeave, planRemote } from '../../../src/faucet/remote-plan.js';
 import { parseNetworkOptions } from '../../../src/model/options.js';
 import { serve } from '../../fakes/fake-confrpc.js';
 
@@ -264,6 +264,30 @@ describe('several hosts, one FAUCET: DPs and stack links written by each host fo
       stackLinks(left).filter((l) => l.includes('h2')),
       [],
     );
+  });
+
+  it('a host that leaves with its daemon stopped (make down-all): its DPs by name, nothing of the others', () => {
+    const hosts = [1, 2, 3].map((k) => host(k, 3, 'dovesnap-h1'));
+    const before = settle(hosts, OPERATOR).text;
+    for (const leaving of ['h2', 'h3']) {
+      let text = before;
+      for (const call of planLeave(before, ownedByHost(leaving))) {
+        text = serve(text, [call]);
+        assert.deepEqual(stackProblems(text), [], `valid after ${call.kind}`);
+      }
+      const left = [...dpsOf(text).keys()].sort();
+      const kept = [...dpsOf(before).keys()].filter((n) => !n.endsWith(`@${leaving}`) && n !== `dovesnap-${leaving}`);
+      assert.deepEqual(left, kept.sort());
+      assert.ok(symmetric(stackLinks(text)), stackLinks(text).join(' '));
+      assert.deepEqual(
+        stackLinks(text).filter((l) => l.includes(leaving)),
+        [],
+      );
+      // The others' networks and their links to their own stack switches are untouched.
+      for (const h of hosts.filter((x) => x.name !== leaving))
+        assert.deepEqual(dpsOf(text).get(`web@${h.name}`), dpsOf(before).get(`web@${h.name}`));
+      assert.deepEqual(planLeave(text, ownedByHost(leaving)), [], 'nothing left to remove');
+    }
   });
 
   it('the same network name on every host: one DP per host, each with its own derived dp_id', () => {
