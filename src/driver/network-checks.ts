@@ -120,9 +120,12 @@ async function checkUnique(
   for (const n of deps.state.allNetworks()) {
     if (n.id === networkId) continue;
     if (n.options.dpid === options.dpid) {
+      const other = n.name ?? n.id.slice(0, 12);
       throw new DovesnapError(
         ErrorCode.Conflict,
-        `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: already used by network ${n.name ?? n.id.slice(0, 12)}`,
+        options.given.has(Opt.dpid)
+          ? `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: already used by network ${other}`
+          : `the DPID dovesnap derived for this network on host ${dpHost ?? ''} (${formatDpid(options.dpid)}) is already used by network ${other}; set ${Opt.dpid} to choose one`,
       );
     }
     if (n.bridgeName === bridgeName) {

@@ -170,6 +170,21 @@ describe('docker network create: DPID collisions in the shared configuration', (
       undefined,
     );
   });
+  it('remote: a derived DPID another network of this host has (the first 6 hex digits of both IDs alike)', async () => {
+    const d = deps(SHARED, true);
+    const mine = {
+      ...plan({}, 'h1'),
+      id: ID.replace(/1+$/, (m) => '2'.repeat(m.length)),
+      bridgeName: 'ovsbr-other',
+      name: 'db',
+    };
+    (d as { state: unknown }).state = { allNetworks: () => [mine] };
+    const why = await refusal(checkNetwork(d, plan({}, 'h1'), 'netdev'));
+    assert.match(
+      why ?? '',
+      /^the DPID dovesnap derived for this network on host h1 \(0xd5e[0-9a-f]{12}\) is already used by network db; set ovs\.bridge\.dpid to choose one$/,
+    );
+  });
   it("local file: the operator's DPs only, with the message as before", async () => {
     const why = await refusal(
       checkNetwork(deps(SHARED, false), plan({ 'ovs.bridge.dpid': '0x10' }, undefined), 'netdev'),
