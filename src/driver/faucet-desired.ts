@@ -508,35 +508,31 @@ export const STACK_DP_DESCRIPTION_PREFIX = 'dovesnap stack switch';
 
 /**
  * The other hosts' dovesnap stack switches in the configuration (DPs marked as a stack switch,
- * not named `own`), each with the port numbers it declares: a host links its stacking
- * interface to one of them (STACKING_INTERFACES=DP:PORT:IFACE) when that DP declares PORT.
+ * not named `own`): a host's stacking interface (STACKING_INTERFACES=DP:PORT:IFACE) may link to
+ * one as to an operator's switch. One is in the configuration only while connected to the
+ * stack's root (see managedState), so a link to it connects this host's switch too.
  */
-export function peerStackDps(facts: FaucetConfigFacts, own: string): Map<string, ReadonlySet<number>> {
-  const out = new Map<string, ReadonlySet<number>>();
+export function peerStackDps(facts: FaucetConfigFacts, own: string): Set<string> {
+  const out = new Set<string>();
   for (const [name, dp] of facts.dps)
-    if (name !== own && dp.description?.startsWith(STACK_DP_DESCRIPTION_PREFIX) === true)
-      out.set(name, new Set(dp.interfaceDescriptions.keys()));
+    if (name !== own && dp.description?.startsWith(STACK_DP_DESCRIPTION_PREFIX) === true) out.add(name);
   return out;
-}
-
-/** The description of a stacking interface's port while its far end (another host's stack switch) lacks the port. */
-export function waitingDescription(i: { interface: string; remoteDp: string; remotePort: number }): string {
-  return `stacking interface ${i.interface}, waiting for ${i.remoteDp} port ${i.remotePort}`;
 }
 
 /**
  * The stack switch's DP, the tunnel ACLs and the far ends of the stack links, from the stack's
- * facts. A link to an operator's switch carries both ends (the far one as a foreign port). A
- * link to another host's dovesnap stack switch (`peers`) carries this host's end only: that
- * host's dovesnap writes its own; until its DP declares the far port (FAUCET refuses a stack
- * link to an undeclared port), this end is an output-only port with no VLAN, which the peer's
- * link may name, and which becomes the stack port at this host's next write.
+ * facts. `linkable`: the DPs a stacking interface may link to (the operator's, and other hosts'
+ * dovesnap stack switches). FAUCET takes a stack link only when both its ends are declared
+ * (stack.py: "defined only in one direction"), and validates every write: so both ends come in
+ * this host's one write, the far one as an entry marked FOREIGN_PORT_MARK in the other switch's
+ * DP — for another host's switch too, whose dovesnap then takes that entry over as its own end
+ * (remote-plan.ts leaves an unmarked entry alone and keeps a marked one of another host's).
  */
 export function stackParts(
   state: StateStore,
   stack: StackFacts,
   operatorDpNames: ReadonlySet<string>,
-  peers: ReadonlyMap<string, ReadonlySet<number>> = new Map(),
+  linkable: ReadonlySet<string> = operatorDpNames,
 ): { dp: FaucetDpSpec; acls: FaucetAclSpec[]; foreignPorts: FaucetForeignPortSpec[] } {
   const ports: FaucetPortSpec[] = [];
   for (const [networkId, link] of stack.links) {
@@ -550,18 +546,13 @@ export function stackParts(
     });
   }
   // A link to a switch this FAUCET does not know would make it refuse the whole file.
-  const reachable = stack.interfaces.filter((i) => operatorDpNames.has(i.remoteDp));
-  for (const i of stack.interfaces) {
-    const peerPorts = peers.get(i.remoteDp);
-    if (operatorDpNames.has(i.remoteDp) || peerPorts?.has(i.remotePort) === true)
-      ports.push({
-        number: i.ofport,
-        description: `stack link to ${i.remoteDp} via ${i.interface}`,
-        stack: { dp: i.remoteDp, port: i.remotePort },
-      });
-    else if (peerPorts !== undefined)
-      ports.push({ number: i.ofport, description: waitingDescription(i), outputOnly: true });
-  }
+  const reachable = stack.interfaces.filter((i) => linkable.has(i.remoteDp));
+  for (const i of reachable)
+    ports.push({
+      number: i.ofport,
+      description: `stack link to ${i.remoteDp} via ${i.interface}`,
+      stack: { dp: i.remoteDp, port: i.remotePort },
+    });
   ports.sort((a, b) => a.number - b.number);
   const acls = new Map<string, FaucetAclSpec>();
   const mirror = stackMirrorTarget(stack, operatorDpNames);
@@ -625,11 +616,15 @@ export function managedState(
   owned.delete(PLACEHOLDER_DP_NAME);
   // FAUCET refuses a whole file whose stack has no root it knows: without one, stacking stays
   // out of the configuration (GET /host says why) and the networks work on their own.
-  const peers = stack === undefined ? new Map<string, ReadonlySet<number>>() : peerStackDps(facts, stack.dpName);
+  const linkable = new Set([...operators, ...(stack === undefined ? [] : peerStackDps(facts, stack.dpName))]);
+  // FAUCET also refuses a stack switch with no path to the root (stack.py "not connected to
+  // stack"): unless it is the root, it joins once one of its links reaches a switch that is
+  // there (another host's is there only while connected itself).
   const stackOn =
     stack !== undefined &&
     !operators.has(stack.dpName) &&
-    (stack.priority1 === stack.dpName || operators.has(stack.priority1) || peers.has(stack.priority1));
+    (stack.priority1 === stack.dpName ||
+      (linkable.has(stack.priority1) && stack.interfaces.some((i) => linkable.has(i.remoteDp))));
   const guarded = withAntispoof(
     state,
     desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined),
@@ -640,7 +635,7 @@ export function managedState(
   const vlans = sized.shared;
   if (stack !== undefined && !operators.has(stack.dpName)) owned.add(stack.dpName);
   if (!stackOn) return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans };
-  const parts = stackParts(state, stack, operators, peers);
+  const parts = stackParts(state, stack, operators, linkable);
   // Until a network is linked, the stack switch carries no VLAN, and FAUCET refuses such a DP
   // (and with it the whole file): it joins the configuration with the first network.
   const rendered = new Set(dps.map((d) => d.name));

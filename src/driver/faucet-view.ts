@@ -432,7 +432,7 @@ class FaucetApplier implements ClosableFaucetView {
   async stackableDps(): Promise<Set<string>> {
     const facts = await this.facts();
     const own = this.deps.extras.stackFacts?.()?.dpName ?? '';
-    return new Set([...operatorDps(facts).keys(), ...peerStackDps(facts, own).keys()]);
+    return new Set([...operatorDps(facts).keys(), ...peerStackDps(facts, own)]);
   }
 
   async definedAcls(): Promise<Set<string>> {

@@ -172,42 +172,6 @@ function withOthersLinks(want: Js, have: Js, ours: ReadonlySet<string>): Js {
   return out;
 }
 
-/**
- * Stack ports in DPs that are not this host's which point at a DP this host removes, and that
- * the server's DelDps would leave behind: it deletes only the far ends of the removed DP's own
- * stack ports. Another host's dovesnap stack switch links to this host's as soon as this host
- * declares the port, which may still be its waiting, non-stack entry (driver/faucet-desired.ts
- * stackParts): such a link would point at nothing, and FAUCET (so the server) would refuse the
- * removal. They go first, in one call; their host writes them again (waiting) at its next sync.
- */
-function danglingLinks(
-  curDps: Map<unknown, unknown>,
-  gone: readonly string[],
-  ours: ReadonlySet<string>,
-): InterfaceNumbers[] {
-  const removedEnds = new Set<string>();
-  for (const name of gone)
-    for (const port of interfacesOf(curDps.get(name)).values()) {
-      const stack = jsMap(jsMap(port)?.get('stack'));
-      const number = portNumber(stack?.get('port'));
-      if (stack !== undefined && number !== undefined) removedEnds.add(`${String(stack.get('dp'))}:${number}`);
-    }
-  const out: InterfaceNumbers[] = [];
-  for (const [key, dp] of curDps) {
-    const dpName = String(key);
-    if (ours.has(dpName)) continue;
-    const ports: number[] = [];
-    for (const [portKey, port] of interfacesOf(dp)) {
-      const number = portNumber(portKey);
-      const peer = stackDpOf(port);
-      if (number !== undefined && peer !== undefined && gone.includes(peer) && !removedEnds.has(`${dpName}:${number}`))
-        ports.push(number);
-    }
-    if (ports.length > 0) out.push({ dp: dpName, ports });
-  }
-  return out;
-}
-
 /** The server's text as plain values; '' or a document without a mapping is an empty one. */
 export function parseServerText(text: string): Map<unknown, unknown> {
   return jsMap(faucetDocumentToJs(loadFaucetYaml(text))) ?? new Map();
@@ -387,8 +351,6 @@ export function planRemote(currentText: string, desired: ManagedFaucetState, cla
 
   const calls: RemoteCall[] = [];
   if (mergeWhat.length > 0) calls.push({ kind: 'merge', yaml: yamlText(merge), what: mergeWhat });
-  const dangling = danglingLinks(curDps, gone, ours);
-  if (dangling.length > 0) calls.push({ kind: 'delInterfaces', dps: dangling });
   if (gone.length > 0) calls.push({ kind: 'delDps', names: gone });
   if (delInterfaces.size > 0)
     calls.push({ kind: 'delInterfaces', dps: [...delInterfaces].map(([dp, ports]) => ({ dp, ports })) });
@@ -410,9 +372,8 @@ export function planRemote(currentText: string, desired: ManagedFaucetState, cla
  * The calls that take a host out of the shared configuration (`dovesnap confrpc leave`, run by
  * `make down-all` with FAUCETCONFRPC_ADDR): its DPs, told by their names alone (`isOwn`: the
  * `<network>@<host>` DPs and its stack switch, driver/dp-naming.ts), so that it works with the
- * daemon stopped and after a restart; first the other DPs' stack ports that point at them and
- * that DelDps would leave behind, then the DPs (the server removes the far ends of their own
- * stack ports). VLAN entries named after a removed DP (`<dp>-vlan<vid>`) go last; shared
+ * daemon stopped and after a restart. DelDps removes the far ends of their stack links with
+ * them (FAUCET holds every link in both directions). VLAN entries named after a removed DP (`<dp>-vlan<vid>`) go last; shared
  * `dovesnap-` entries stay (another host's network may use them).
  */
 export function planLeave(currentText: string, isOwn: (dpName: string) => boolean): RemoteCall[] {
@@ -420,10 +381,7 @@ export function planLeave(currentText: string, isOwn: (dpName: string) => boolea
   const curDps = jsMap(root.get('dps')) ?? new Map<unknown, unknown>();
   const gone = [...curDps.keys()].map(String).filter((n) => n !== PLACEHOLDER_DP_NAME && isOwn(n));
   if (gone.length === 0) return [];
-  const calls: RemoteCall[] = [];
-  const dangling = danglingLinks(curDps, gone, new Set(gone));
-  if (dangling.length > 0) calls.push({ kind: 'delInterfaces', dps: dangling });
-  calls.push({ kind: 'delDps', names: gone });
+  const calls: RemoteCall[] = [{ kind: 'delDps', names: gone }];
   for (const key of (jsMap(root.get('vlans')) ?? new Map()).keys()) {
     const dp = parseManagedVlanName(String(key))?.dpName;
     if (dp !== undefined && gone.includes(dp)) calls.push({ kind: 'remove', section: 'vlans', key: String(key) });
