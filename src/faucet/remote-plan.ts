@@ -373,8 +373,9 @@ export function planRemote(currentText: string, desired: ManagedFaucetState, cla
  * `make down-all` with FAUCETCONFRPC_ADDR): its DPs, told by their names alone (`isOwn`: the
  * `<network>@<host>` DPs and its stack switch, driver/dp-naming.ts), so that it works with the
  * daemon stopped and after a restart. DelDps removes the far ends of their stack links with
- * them (FAUCET holds every link in both directions). VLAN entries named after a removed DP (`<dp>-vlan<vid>`) go last; shared
- * `dovesnap-` entries stay (another host's network may use them).
+ * them (FAUCET holds every link in both directions). VLAN entries named after a removed DP
+ * (`<dp>-vlan<vid>`) and its anti-spoofing ACLs go last; shared `dovesnap-` entries stay
+ * (another host's network may use them).
  */
 export function planLeave(currentText: string, isOwn: (dpName: string) => boolean): RemoteCall[] {
   const root = parseServerText(currentText);
