@@ -5,7 +5,8 @@
 # Docker and Open vSwitch keep running, so bridges and Docker networks survive and the next
 # `make up` brings everything back.
 #
-# `make down-all` (scripts/down.sh --all) also stops ovs-vswitchd and ovsdb-server (the
+# `make down-all` (scripts/down.sh --all) also takes the host out of a shared FAUCET configuration
+# (FAUCETCONFRPC_ADDR: leave_shared_faucet), and stops ovs-vswitchd and ovsdb-server (the
 # database file, and so the bridges' configuration, is kept) and dockerd, but dockerd only
 # if `make up` started it (its marker file names the pid in /var/run/docker.pid), with the
 # containerd of the current engine if that is the one running (scripts/engine/use.sh).
@@ -72,6 +73,22 @@ stop_dockerd_if_ours() {
   rm -f "${DOCKERD_MARKER}"
 }
 
+# With FAUCET's configuration on another host (the daemon ran with FAUCETCONFRPC_ADDR), `make
+# down-all` takes this host out of it: its DPs and the stack ports pointing at them go
+# (`dovesnap confrpc leave`, with the daemon's own environment, once the daemon is stopped). A
+# controller away is a warning: the DPs stay there, `dovesnap confrpc leave` removes them later.
+leave_shared_faucet() {
+  local state="${DOVESNAP_RUN_DIR}/dovesnap.state" cli env=()
+  [[ -f "${state}" ]] || return 0
+  mapfile -t env < <(grep -v '^#' "${state}")
+  printf '%s\n' "${env[@]}" | grep -q '^FAUCETCONFRPC_ADDR=.' || return 0
+  cli="$(dovesnap_cli_path)" || return 0
+  log "leaving the shared FAUCET configuration (dovesnap confrpc leave)"
+  # shellcheck disable=SC2086 # DOVESNAP_NODE_FLAGS is a list of flags
+  env -i "${env[@]}" node ${DOVESNAP_NODE_FLAGS:-} "${cli}" confrpc leave 2>&1 | while read -r line; do log "${line}"; done ||
+    warn "could not leave the shared FAUCET configuration: run dovesnap confrpc leave when the controller answers"
+}
+
 main() {
   local all=0
   [[ "${1:-}" == "--all" ]] && all=1
@@ -81,6 +98,7 @@ main() {
 
   stop_controllers
   if [[ "${all}" -eq 1 ]]; then
+    leave_shared_faucet
     stop_ovs_daemon ovs-vswitchd "${VSWITCHD_PIDFILE}"
     stop_ovs_daemon ovsdb-server "${OVSDB_PIDFILE}"
     stop_dockerd_if_ours

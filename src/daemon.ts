@@ -16,7 +16,7 @@ import { runCommand } from './net/exec.js';
 import { detectDatapath, realHostNet } from './driver/host.js';
 import { createFaucetView, type FaucetControl } from './driver/faucet-view.js';
 import { createMirrorBridge, type MirrorBridge } from './driver/mirror-bridge.js';
-import { createStack, type Stack } from './driver/stack.js';
+import { createStack, type Stack, stackIdentity } from './driver/stack.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { createNatView } from './driver/nat-view.js';
 import { PortProxies } from './net/port-proxy.js';
@@ -138,6 +138,7 @@ export async function startDaemon(
       defaultControllers: settings.defaultControllers,
       localFaucetControllers: settings.localFaucetControllers,
       hostDatapath,
+      dpHost: settings.dpHost,
       ofportTimeoutMs: 10_000,
     },
     logger: log,
@@ -193,7 +194,12 @@ export async function startDaemon(
   pluginApps.push(narwhalApp);
   let mirror: MirrorBridge | undefined;
   const describeHost = (): Promise<HostStatus> =>
-    hostStatus({ mirror, stack, stacking: settings.stacking, foreignDps: () => faucet.foreignDps() });
+    hostStatus({
+      mirror,
+      stack,
+      stacking: settings.stacking,
+      foreignDps: () => faucet.stackableDps?.() ?? faucet.foreignDps(),
+    });
   const health = (): Health => daemonHealth(ready, vswitch.health(), faucet.unhealthy());
   const hostPorts = async (): Promise<Map<string, HostPortStatus[]>> => {
     // From the local OVSDB replica: no round trip.
@@ -280,6 +286,8 @@ export async function startDaemon(
   await mirrorNow.ensure('start');
   stack = createStack({
     settings: settings.stacking,
+    // Several hosts sharing one FAUCET: the stack switch is named after DOVESNAP_HOST_NAME too.
+    ...(settings.dpHost === undefined ? {} : { identity: stackIdentity(settings.dpHost) }),
     controllers: settings.defaultControllers,
     hostDatapath,
     state,

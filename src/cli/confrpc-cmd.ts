@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
+import { loadSettings } from '../config/settings.js';
 import { DEFAULT_CLIENT, DEFAULT_DAYS, makeKeys, parseDays, runOpenssl } from '../confrpc/keys.js';
+import { ownedByHost } from '../driver/dp-naming.js';
+import { describeCalls, planLeave } from '../faucet/remote-plan.js';
+import { sendRemoteCall } from '../faucet/remote-store.js';
 
 /**
  * `dovesnap confrpc …`: faucetconfrpc, the gRPC service (mutual TLS) through which dovesnap on
@@ -38,6 +42,36 @@ export async function runKeys(flags: KeysFlags): Promise<void> {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
+/**
+ * `dovesnap confrpc leave`: takes this host out of the shared FAUCET configuration, with its
+ * daemon stopped (`make down-all` runs it): every DP its name says is this host's
+ * (`<network>@<host>`, `dovesnap-<host>`; driver/dp-naming.ts) and the stack ports pointing at
+ * them (faucet/remote-plan.ts planLeave). Settings as the daemon's (FAUCETCONFRPC_*, DOVESNAP_HOST_NAME).
+ */
+export async function runLeave(flags: { readonly dryRun?: boolean }): Promise<void> {
+  const settings = loadSettings();
+  const host = settings.dpHost;
+  if (settings.confrpc === undefined || host === undefined) {
+    process.stdout.write('FAUCETCONFRPC_ADDR is not set: this host writes no shared FAUCET configuration\n');
+    return;
+  }
+  const { openConfrpc } = await import('../confrpc/client.js');
+  const connection = openConfrpc(settings.confrpc);
+  try {
+    const calls = planLeave(await connection.api.getConfigFile(), ownedByHost(host));
+    const words = describeCalls(calls);
+    if (flags.dryRun !== true) for (const call of calls) await sendRemoteCall(connection.api, call);
+    const lead = flags.dryRun === true ? 'would send' : 'sent';
+    process.stdout.write(
+      words.length === 0
+        ? `no DP of host ${host} in FAUCET's configuration\n`
+        : `${words.map((w) => `${lead} ${w}`).join('\n')}\n`,
+    );
+  } finally {
+    connection.close();
+  }
+}
+
 export function addConfrpcCommand(program: Command): void {
   const confrpc = program
     .command('confrpc')
@@ -62,4 +96,11 @@ export function addConfrpcCommand(program: Command): void {
     .option('--force', "make the server's and the named clients' pairs anew, overwriting them, signed by the CA there")
     .option('--new-ca', 'with them a new CA too (certificates of the old one stop working); implies --force')
     .action(async (flags: KeysFlags) => runKeys(flags));
+  confrpc
+    .command('leave')
+    .description(
+      "remove this host's DPs (<network>@<host>, dovesnap-<host>) and the stack ports pointing at them from the FAUCET configuration on the faucetconfrpc server; run with the daemon stopped (make down-all does)",
+    )
+    .option('--dry-run', 'print the calls without sending them')
+    .action(async (flags: { dryRun?: boolean }) => runLeave(flags));
 }

@@ -17,6 +17,7 @@ import {
 } from './environment.js';
 import { parseFailpoints, type FailAction, type FailpointName } from '../util/failpoints.js';
 import { type ConfrpcSettings, confrpcProtoPath, confrpcSettings } from './confrpc.js';
+import { dpHostSetting } from './host-name.js';
 
 /**
  * The daemon's settings, from the environment (the original dovesnap's variables where they
@@ -76,6 +77,11 @@ export interface DaemonSettings {
    * installed package (DOVESNAP_CONFRPC_PROTO overrides); undefined if it was not found.
    */
   readonly confrpc: (ConfrpcSettings & { readonly proto: string | undefined }) | undefined;
+  /**
+   * With the remote backend: this host's part of its DP names (DOVESNAP_HOST_NAME, default the
+   * host name; driver/dp-naming.ts). Undefined with the local file.
+   */
+  readonly dpHost: string | undefined;
   /** Faults to inject, for the fault-matrix tests (DOVESNAP_FAILPOINTS; util/failpoints.ts). Empty normally. */
   readonly failpoints: ReadonlyMap<FailpointName, FailAction>;
 }
@@ -286,5 +292,6 @@ export function loadSettings(env: Environment = process.env): DaemonSettings {
     stacking: stackingSettings(env, mirror.mirrorBridgeOut, defaultControllers),
     failpoints: parseFailpoints(nonEmpty(env, 'DOVESNAP_FAILPOINTS') ?? ''),
     confrpc: confrpc === undefined ? undefined : Object.freeze({ ...confrpc, proto: confrpcProtoPath(env) }),
+    dpHost: dpHostSetting(env, confrpc !== undefined),
   });
 }

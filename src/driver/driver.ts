@@ -43,6 +43,7 @@ import { PortPool, READY_HOST_PREFIX, readyLinksOf } from './port-pool.js';
 import type { FaucetView } from './faucet-api.js';
 import { checkNetwork, dhcpProblem, stringOptions, unsupportedOption } from './network-checks.js';
 import { planNetwork, type NetworkDefaults, type NetworkPlan } from './network-plan.js';
+import { derivedDpid } from './dp-naming.js';
 
 /** Also used by the narwhal driver. */
 export { stringOptions };
@@ -151,7 +152,12 @@ export class Driver implements NetworkDriver {
   async createNetwork(req: CreateNetworkRequest): Promise<void> {
     const { state, settings } = this.deps;
     const rawOptions = stringOptions(req.Options['com.docker.network.generic']);
-    const options = parseNetworkOptions(rawOptions);
+    // Several hosts sharing one FAUCET: a network without ovs.bridge.dpid gets one from the host and its ID.
+    const dpHost = settings.dpHost;
+    const options = parseNetworkOptions(
+      rawOptions,
+      dpHost === undefined ? undefined : derivedDpid(dpHost, req.NetworkID),
+    );
     const why = unsupportedOption(options);
     if (why !== undefined) throw new DovesnapError(ErrorCode.BadOption, why);
     const dhcpWhy = dhcpProblem(options, req);

@@ -1,12 +1,24 @@
 import type { AclUsage } from './faucet-desired.js';
 import type { ReadyPort } from './port-pool.js';
+import type { DpHolder } from './dp-naming.js';
 
 /** What the driver needs to know of FAUCET's configuration, and how it asks for a re-render. */
 export interface FaucetView {
   /** DPs defined in faucet.yaml that dovesnap does not manage: name → dp_id. */
   foreignDps(): Promise<Map<string, bigint>>;
-  /** Why a network may not be called `name` in FAUCET's configuration; undefined if it may. */
-  dpNameConflict(name: string): Promise<string | undefined>;
+  /**
+   * Why a network may not be called `name` in FAUCET's configuration; undefined if it may.
+   * `network`: the network being named (with its `dpHost`, several hosts: its DP is
+   * `<name>@<dpHost>`, which must not be another host's or the operator's; driver/dp-naming.ts).
+   */
+  dpNameConflict(
+    name: string,
+    network?: { readonly id: string; readonly dpHost?: string },
+  ): Promise<string | undefined>;
+  /** Every DP of the configuration with whose it is (several hosts: driver/dp-naming.ts). Absent: foreignDps only. */
+  dpHolders?(): Promise<DpHolder[]>;
+  /** The DPs a stacking interface may link to: the operator's and other hosts' dovesnap stack switches. Absent: foreignDps. */
+  stackableDps?(): Promise<Set<string>>;
   /** ACL names faucet.yaml defines. */
   definedAcls(): Promise<Set<string>>;
   /** Which ACLs faucet.yaml uses on input and on output. */

@@ -19,6 +19,7 @@ import { ExtId, HostPortKind } from './persist.js';
 import { antispoofAclName, antispoofRules, type AclRule } from './antispoof.js';
 import { withVlanCapacity } from './vlan-capacity.js';
 import { parseManagedVlanName, parseSharedVlanName } from '../faucet/entries.js';
+import { faucetDpName } from './dp-naming.js';
 
 /**
  * FAUCET's view of dovesnap's state, as a pure function: one DP per named network, from the
@@ -217,7 +218,8 @@ export function desiredDps(
   for (const n of state.allNetworks()) {
     // Unnamed: not yet known to FAUCET. Not local: another controller's (or none). Named like
     // an operator's DP: refused, never written.
-    if (n.name === undefined || !n.localFaucet || operatorDpNames.has(n.name)) continue;
+    const dpName = faucetDpName(n);
+    if (dpName === undefined || !n.localFaucet || operatorDpNames.has(dpName)) continue;
     const ports: FaucetPortSpec[] = [];
     const mirrored: number[] = [];
     const acl = n.options.defaultAcl;
@@ -339,7 +341,7 @@ export function desiredDps(
     all.sort((a, b) => a.number - b.number);
     const vlanOut = n.options.vlanOutAcl;
     dps.push({
-      name: n.name,
+      name: dpName,
       dpId: n.options.dpid,
       description: dpDescription(n),
       ports: withCoproNames(all, new Set(n.options.addCoproPorts.map((p) => p.interface))),
@@ -459,7 +461,7 @@ export function withAntispoof(
     state
       .allNetworks()
       .filter((n) => n.localFaucet)
-      .map((n) => [n.name, n]),
+      .map((n) => [faucetDpName(n), n]),
   );
   const out = dps.map((dp) => {
     const n = networks.get(dp.name);
@@ -504,24 +506,47 @@ export function stackMirrorTarget(stack: StackFacts, operatorDpNames: ReadonlySe
 
 export const STACK_DP_DESCRIPTION_PREFIX = 'dovesnap stack switch';
 
-/** The stack switch's DP, the tunnel ACLs and the far ends of the stack links, from the stack's facts. */
+/**
+ * The other hosts' dovesnap stack switches in the configuration (DPs marked as a stack switch,
+ * not named `own`): a host's stacking interface (STACKING_INTERFACES=DP:PORT:IFACE) may link to
+ * one as to an operator's switch. One is in the configuration only while connected to the
+ * stack's root (see managedState), so a link to it connects this host's switch too.
+ */
+export function peerStackDps(facts: FaucetConfigFacts, own: string): Set<string> {
+  const out = new Set<string>();
+  for (const [name, dp] of facts.dps)
+    if (name !== own && dp.description?.startsWith(STACK_DP_DESCRIPTION_PREFIX) === true) out.add(name);
+  return out;
+}
+
+/**
+ * The stack switch's DP, the tunnel ACLs and the far ends of the stack links, from the stack's
+ * facts. `linkable`: the DPs a stacking interface may link to (the operator's, and other hosts'
+ * dovesnap stack switches). FAUCET takes a stack link only when both its ends are declared
+ * (stack.py: "defined only in one direction"), and validates every write: so both ends come in
+ * this host's one write, the far one as an entry marked FOREIGN_PORT_MARK in the other switch's
+ * DP — for another host's switch too, whose dovesnap then takes that entry over as its own end
+ * (remote-plan.ts leaves an unmarked entry alone and keeps a marked one of another host's).
+ */
 export function stackParts(
   state: StateStore,
   stack: StackFacts,
   operatorDpNames: ReadonlySet<string>,
+  linkable: ReadonlySet<string> = operatorDpNames,
 ): { dp: FaucetDpSpec; acls: FaucetAclSpec[]; foreignPorts: FaucetForeignPortSpec[] } {
   const ports: FaucetPortSpec[] = [];
   for (const [networkId, link] of stack.links) {
     const n = state.network(networkId);
-    if (n?.name === undefined || operatorDpNames.has(n.name)) continue;
+    const dpName = n === undefined ? undefined : faucetDpName(n);
+    if (dpName === undefined || operatorDpNames.has(dpName)) continue;
     ports.push({
       number: link.stackPort,
-      description: `stack link to ${n.name}`,
-      stack: { dp: n.name, port: link.networkPort },
+      description: `stack link to ${dpName}`,
+      stack: { dp: dpName, port: link.networkPort },
     });
   }
   // A link to a switch this FAUCET does not know would make it refuse the whole file.
-  const reachable = stack.interfaces.filter((i) => operatorDpNames.has(i.remoteDp));
+  const reachable = stack.interfaces.filter((i) => linkable.has(i.remoteDp));
   for (const i of reachable)
     ports.push({
       number: i.ofport,
@@ -584,15 +609,22 @@ export function managedState(
   const operators = new Set(operatorDps(facts).keys());
   const owned = markedDps(facts);
   // A network whose name is an operator's DP is never rendered (and never claims the DP).
-  for (const n of state.allNetworks())
-    if (n.name !== undefined && n.localFaucet && !operators.has(n.name)) owned.add(n.name);
+  for (const n of state.allNetworks()) {
+    const dpName = faucetDpName(n);
+    if (dpName !== undefined && n.localFaucet && !operators.has(dpName)) owned.add(dpName);
+  }
   owned.delete(PLACEHOLDER_DP_NAME);
   // FAUCET refuses a whole file whose stack has no root it knows: without one, stacking stays
   // out of the configuration (GET /host says why) and the networks work on their own.
+  const linkable = new Set([...operators, ...(stack === undefined ? [] : peerStackDps(facts, stack.dpName))]);
+  // FAUCET also refuses a stack switch with no path to the root (stack.py "not connected to
+  // stack"): unless it is the root, it joins once one of its links reaches a switch that is
+  // there (another host's is there only while connected itself).
   const stackOn =
     stack !== undefined &&
     !operators.has(stack.dpName) &&
-    (stack.priority1 === stack.dpName || operators.has(stack.priority1));
+    (stack.priority1 === stack.dpName ||
+      (linkable.has(stack.priority1) && stack.interfaces.some((i) => linkable.has(i.remoteDp))));
   const guarded = withAntispoof(
     state,
     desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined),
@@ -603,7 +635,7 @@ export function managedState(
   const vlans = sized.shared;
   if (stack !== undefined && !operators.has(stack.dpName)) owned.add(stack.dpName);
   if (!stackOn) return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans };
-  const parts = stackParts(state, stack, operators);
+  const parts = stackParts(state, stack, operators, linkable);
   // Until a network is linked, the stack switch carries no VLAN, and FAUCET refuses such a DP
   // (and with it the whole file): it joins the configuration with the first network.
   const rendered = new Set(dps.map((d) => d.name));

@@ -15,6 +15,7 @@ import { heldPortNumbers } from './port-numbers.js';
 import { keepsReadyPorts, READY_DESCRIPTION, type ReadyPort, readyPortsOf } from './port-pool.js';
 import type { StackFacts } from './stack.js';
 import type { StateStore } from './state.js';
+import { faucetDpName } from './dp-naming.js';
 
 /**
  * The FAUCET path's decisions, as pure functions (FAUCET's valve.py is the model): given the
@@ -179,7 +180,7 @@ export function renderPlan(
 export function rememberRender(state: StateStore, plan: Plan, last: Plan | undefined = plan): RenderMemory {
   const numbers = new Map<string, Set<number>>();
   for (const n of state.allNetworks()) {
-    const dp = plan.managed.dps.find((d) => d.name === n.name);
+    const dp = plan.managed.dps.find((d) => d.name === faucetDpName(n));
     if (dp !== undefined) numbers.set(n.id, new Set(dp.ports.map((x) => x.number).filter((x) => x !== OFPP_LOCAL)));
   }
   return { spares: plan.spares, numbers, last };
@@ -220,7 +221,7 @@ export function planSpares(
     // After a restart, the spares FAUCET runs now: a restarted daemon does not rewrite
     // FAUCET's file (a reload of a big DP costs seconds) only to pick other numbers.
     const inFile = (): number[] =>
-      [...(facts.config.dps.get(n.name ?? '')?.interfaceDescriptions ?? new Map<number, string>())]
+      [...(facts.config.dps.get(faucetDpName(n) ?? '')?.interfaceDescriptions ?? new Map<number, string>())]
         .filter(([, d]) => d === SPARE_DESCRIPTION)
         .map(([x]) => x);
     const previous = [...(memory.spares.get(n.id) ?? inFile()), ...(memory.numbers.get(n.id) ?? [])];
@@ -408,7 +409,7 @@ export function readyEntries(
 ): Map<string, ReadyPort[]> {
   const out = new Map<string, ReadyPort[]>();
   for (const n of state.allNetworks()) {
-    const dp = plan.managed.dps.find((d) => d.name === n.name);
+    const dp = plan.managed.dps.find((d) => d.name === faucetDpName(n));
     if (dp === undefined) continue;
     const ready = readyPortsOf(n.id, ports.get(n.id) ?? []).filter((r) =>
       dp.ports.some((x) => x.number === r.ofport && x.description === READY_DESCRIPTION),

@@ -11,7 +11,15 @@ import { FaucetConfigReader } from '../faucet/config-facts.js';
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './faucet-api.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
-import { antispoofOn, captureOn, dpNameConflict, operatorDps, operatorVlanIds } from './faucet-desired.js';
+import {
+  antispoofOn,
+  captureOn,
+  dpNameConflict,
+  operatorDps,
+  operatorVlanIds,
+  peerStackDps,
+} from './faucet-desired.js';
+import { type DpHolder, dpHolders, dpNameHeld, faucetDpName } from './dp-naming.js';
 import { SPARE_DESCRIPTION } from './faucet-plan.js';
 import {
   type Confirmed,
@@ -408,8 +416,23 @@ class FaucetApplier implements ClosableFaucetView {
     return out;
   }
 
-  async dpNameConflict(name: string): Promise<string | undefined> {
-    return dpNameConflict(name, await this.facts());
+  async dpNameConflict(
+    name: string,
+    network?: { readonly id: string; readonly dpHost?: string },
+  ): Promise<string | undefined> {
+    const facts = await this.facts();
+    if (network?.dpHost === undefined) return dpNameConflict(name, facts);
+    return dpNameHeld(faucetDpName({ name, dpHost: network.dpHost }) ?? name, network.id, facts);
+  }
+
+  async dpHolders(): Promise<DpHolder[]> {
+    return dpHolders(await this.facts());
+  }
+
+  async stackableDps(): Promise<Set<string>> {
+    const facts = await this.facts();
+    const own = this.deps.extras.stackFacts?.()?.dpName ?? '';
+    return new Set([...operatorDps(facts).keys(), ...peerStackDps(facts, own)]);
   }
 
   async definedAcls(): Promise<Set<string>> {
@@ -434,7 +457,7 @@ class FaucetApplier implements ClosableFaucetView {
     if (n === undefined || this.unconfirmed !== undefined) return false;
     // A switch FAUCET is still starting can lose the port's ADD (see PortRaiser.raise).
     if (!this.raiser.warm(n.options.dpid)) return false;
-    return runsEntry(this.confirmed?.plan, n.name, ofport, SPARE_DESCRIPTION);
+    return runsEntry(this.confirmed?.plan, faucetDpName(n), ofport, SPARE_DESCRIPTION);
   }
 
   runsReady(networkId: string, port: ReadyPort): boolean {
@@ -442,7 +465,7 @@ class FaucetApplier implements ClosableFaucetView {
     // ready ports matter most.
     const n = this.deps.state.network(networkId);
     if (n === undefined || !this.readyWatch.has(port.hostIf)) return false;
-    return runsEntry(this.confirmed?.plan, n.name, port.ofport, READY_DESCRIPTION);
+    return runsEntry(this.confirmed?.plan, faucetDpName(n), port.ofport, READY_DESCRIPTION);
   }
 
   mirroredNumbers(networkId: string): ReadonlySet<number> {

@@ -8,6 +8,7 @@ import type { HostNet } from './host.js';
 import { hostRoutesProblem, subnetRoutedProblem, type RoutedNetwork } from './host-routes.js';
 import { ipv4Of } from './nat-view.js';
 import { ExtId } from './persist.js';
+import { dpidConflict } from './dp-naming.js';
 import type { NetworkRecord, StateStore } from './state.js';
 import { vlanSharingProblem } from './vlan-sharing.js';
 
@@ -22,7 +23,7 @@ export type NetworkCheckDeps = {
   readonly state: Pick<StateStore, 'allNetworks'>;
   readonly vswitch: Pick<VSwitch, 'getBridge' | 'listBridges'>;
   readonly host: Pick<HostNet, 'linkExists' | 'ipv4Routes'>;
-  readonly faucet: Pick<FaucetView, 'foreignDps' | 'definedAcls' | 'aclUsage' | 'operatorVlans'>;
+  readonly faucet: Pick<FaucetView, 'foreignDps' | 'definedAcls' | 'aclUsage' | 'operatorVlans' | 'dpHolders'>;
 };
 
 /**
@@ -114,13 +115,17 @@ async function checkUnique(
   networkId: string,
   options: NetworkOptions,
   bridgeName: string,
+  dpHost?: string,
 ): Promise<void> {
   for (const n of deps.state.allNetworks()) {
     if (n.id === networkId) continue;
     if (n.options.dpid === options.dpid) {
+      const other = n.name ?? n.id.slice(0, 12);
       throw new DovesnapError(
         ErrorCode.Conflict,
-        `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: already used by network ${n.name ?? n.id.slice(0, 12)}`,
+        options.given.has(Opt.dpid)
+          ? `invalid value ${JSON.stringify(formatDpid(options.dpid))} for option ${Opt.dpid}: already used by network ${other}`
+          : `the DPID dovesnap derived for this network on host ${dpHost ?? ''} (${formatDpid(options.dpid)}) is already used by network ${other}; set ${Opt.dpid} to choose one`,
       );
     }
     if (n.bridgeName === bridgeName) {
@@ -130,7 +135,13 @@ async function checkUnique(
       );
     }
   }
-  for (const [dpName, dpId] of await deps.faucet.foreignDps()) {
+  // Several hosts sharing one FAUCET: every DP there counts, whoever holds it (driver/dp-naming.ts).
+  const holders = dpHost === undefined ? undefined : await deps.faucet.dpHolders?.();
+  if (dpHost !== undefined && holders !== undefined) {
+    const problem = dpidConflict(options.dpid, options.given.has(Opt.dpid), dpHost, holders);
+    if (problem !== undefined) throw new DovesnapError(ErrorCode.Conflict, problem);
+  }
+  for (const [dpName, dpId] of holders !== undefined ? [] : await deps.faucet.foreignDps()) {
     if (dpId === options.dpid) {
       throw new DovesnapError(
         ErrorCode.Conflict,
@@ -240,7 +251,7 @@ export async function checkNetwork(
   hostDatapath: DatapathType,
 ): Promise<void> {
   const { options } = n;
-  await checkUnique(deps, n.id, options, n.bridgeName);
+  await checkUnique(deps, n.id, options, n.bridgeName, n.dpHost);
   await checkAcls(deps, options);
   if (options.userspace === false && hostDatapath !== 'system') {
     throw new DovesnapError(

@@ -18,6 +18,8 @@ export interface NetworkDefaults {
   /** OpenFlow addresses of this host's FAUCET: networks controlled by it go into faucet.yaml. */
   readonly localFaucetControllers: readonly string[];
   readonly hostDatapath: DatapathType;
+  /** With FAUCET's configuration shared by several hosts: this host's part of DP names (driver/dp-naming.ts). */
+  readonly dpHost?: string | undefined;
 }
 
 export interface NetworkPlan {
@@ -53,6 +55,7 @@ export function planNetwork(
     ipv4: req.IPv4Data,
     internal: req.Options['com.docker.network.internal'] === true,
     localFaucet: isLocalFaucet(controllers, defaults.localFaucetControllers),
+    ...(defaults.dpHost === undefined ? {} : { dpHost: defaults.dpHost }),
   };
   const hostPort = (p: HostPortOption, kind: string): PortSpec => ({
     bridge: record.bridgeName,

@@ -1,6 +1,7 @@
 import { endpointRecord, type NetworkRecord, type EndpointRecord } from './state.js';
 import type { BridgeState, PortState } from '../ovs/vswitch.js';
 import { parseNetworkOptions } from '../model/options.js';
+import { derivedDpid } from './dp-naming.js';
 import type { ComposeNetwork } from '../model/labels.js';
 import type { IpamData } from '../model/plugin-protocol.js';
 import type { PublishedPort } from './state.js';
@@ -18,6 +19,8 @@ export const ExtId = {
   options: 'dovesnap-options',
   ipv4: 'dovesnap-ipv4',
   internal: 'dovesnap-internal',
+  /** With FAUCET's configuration shared by several hosts: the host part of the network's DP name (driver/dp-naming.ts). */
+  dpHost: 'dovesnap-dp-host',
   endpointId: 'dovesnap-endpoint-id',
   containerIf: 'dovesnap-container-if',
   mac: 'dovesnap-mac',
@@ -63,6 +66,7 @@ export function bridgeExternalIds(n: NetworkRecord): Record<string, string> {
     [ExtId.options]: JSON.stringify(n.rawOptions),
     [ExtId.ipv4]: JSON.stringify(n.ipv4),
     [ExtId.internal]: String(n.internal),
+    ...(n.dpHost === undefined ? {} : { [ExtId.dpHost]: n.dpHost }),
   };
 }
 
@@ -104,9 +108,10 @@ export function restoreFromBridge(
   const id = b.externalIds[ExtId.networkId];
   if (id === undefined || id === '') return undefined;
   const rawOptions = jsonOr<Record<string, string>>(b.externalIds[ExtId.options], {});
+  const dpHost = b.externalIds[ExtId.dpHost] || undefined;
   let options: ReturnType<typeof parseNetworkOptions>;
   try {
-    options = parseNetworkOptions(rawOptions);
+    options = parseNetworkOptions(rawOptions, dpHost === undefined ? undefined : derivedDpid(dpHost, id));
   } catch (err) {
     return {
       error: `bridge ${b.name} (network ${id}) has options this version cannot read: ${(err as Error).message}`,
@@ -126,6 +131,7 @@ export function restoreFromBridge(
     ipv4: jsonOr<IpamData[]>(b.externalIds[ExtId.ipv4], []),
     internal: b.externalIds[ExtId.internal] === 'true',
     localFaucet: isLocalFaucet(b.controllers),
+    ...(dpHost === undefined ? {} : { dpHost }),
   };
   const endpoints = b.ports.map((p) => endpointFromPort(p, id)).filter((e): e is EndpointRecord => e !== undefined);
   return { network, endpoints };

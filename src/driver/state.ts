@@ -33,6 +33,12 @@ export interface NetworkRecord {
    * local faucet.yaml, and their ports carry traffic as soon as the container joins.
    */
   readonly localFaucet: boolean;
+  /**
+   * With FAUCET's configuration shared by several hosts (FAUCETCONFRPC_ADDR): this host's part
+   * of the network's DP name, `<name>@<dpHost>` (driver/dp-naming.ts), fixed when the network is
+   * created. Unset with the local file: the DP is named after the network.
+   */
+  readonly dpHost?: string;
 }
 
 /** One published port: the host's `hostIp:hostPort` ('' = every address) to the container's port. */

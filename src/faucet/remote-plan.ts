@@ -368,6 +368,32 @@ export function planRemote(currentText: string, desired: ManagedFaucetState, cla
   };
 }
 
+/**
+ * The calls that take a host out of the shared configuration (`dovesnap confrpc leave`, run by
+ * `make down-all` with FAUCETCONFRPC_ADDR): its DPs, told by their names alone (`isOwn`: the
+ * `<network>@<host>` DPs and its stack switch, driver/dp-naming.ts), so that it works with the
+ * daemon stopped and after a restart. DelDps removes the far ends of their stack links with
+ * them (FAUCET holds every link in both directions). VLAN entries named after a removed DP
+ * (`<dp>-vlan<vid>`) and its anti-spoofing ACLs go last; shared `dovesnap-` entries stay
+ * (another host's network may use them).
+ */
+export function planLeave(currentText: string, isOwn: (dpName: string) => boolean): RemoteCall[] {
+  const root = parseServerText(currentText);
+  const curDps = jsMap(root.get('dps')) ?? new Map<unknown, unknown>();
+  const gone = [...curDps.keys()].map(String).filter((n) => n !== PLACEHOLDER_DP_NAME && isOwn(n));
+  if (gone.length === 0) return [];
+  const calls: RemoteCall[] = [{ kind: 'delDps', names: gone }];
+  for (const key of (jsMap(root.get('vlans')) ?? new Map()).keys()) {
+    const dp = parseManagedVlanName(String(key))?.dpName;
+    if (dp !== undefined && gone.includes(dp)) calls.push({ kind: 'remove', section: 'vlans', key: String(key) });
+  }
+  const antispoof = gone.map((dp) => `${OWNED_ACL_PREFIX}antispoof-${dp}-`);
+  for (const key of (jsMap(root.get('acls')) ?? new Map()).keys())
+    if (antispoof.some((prefix) => String(key).startsWith(prefix)))
+      calls.push({ kind: 'remove', section: 'acls', key: String(key) });
+  return calls;
+}
+
 /** Short words for a log line: what a call does. */
 function describeCall(c: RemoteCall): string {
   switch (c.kind) {

@@ -59,6 +59,26 @@ function union(a: Claims, b: Claims): Claims {
   };
 }
 
+/** One planned call (remote-plan.ts), as faucetconfrpc's RPC. */
+export async function sendRemoteCall(api: ConfrpcApi, call: RemoteCall): Promise<void> {
+  switch (call.kind) {
+    case 'merge':
+      return api.setConfigFile(call.yaml, { merge: true });
+    case 'delDps':
+      return api.delDps(call.names);
+    case 'delInterfaces':
+      return api.delDpInterfaces(call.dps);
+    case 'setDps':
+      return api.setDps(call.dps);
+    case 'setInterfaces':
+      return api.setDpInterfaces(call.dps);
+    case 'replace':
+      return api.setConfigFile(call.yaml, { merge: true, delKeys: [call.section, call.key] });
+    case 'remove':
+      return api.setConfigFile('{}', { merge: true, delKeys: [call.section, call.key] });
+  }
+}
+
 export class RemoteFaucetStore implements FaucetStore<ManagedFaucetState> {
   private readonly writes = new LatestWins<DesiredFaucetState, ApplyResult>((desired, callers) =>
     this.applyOnce(desired, callers),
@@ -190,24 +210,8 @@ export class RemoteFaucetStore implements FaucetStore<ManagedFaucetState> {
     );
   }
 
-  private async send(call: RemoteCall): Promise<void> {
-    const api = this.opts.api;
-    switch (call.kind) {
-      case 'merge':
-        return api.setConfigFile(call.yaml, { merge: true });
-      case 'delDps':
-        return api.delDps(call.names);
-      case 'delInterfaces':
-        return api.delDpInterfaces(call.dps);
-      case 'setDps':
-        return api.setDps(call.dps);
-      case 'setInterfaces':
-        return api.setDpInterfaces(call.dps);
-      case 'replace':
-        return api.setConfigFile(call.yaml, { merge: true, delKeys: [call.section, call.key] });
-      case 'remove':
-        return api.setConfigFile('{}', { merge: true, delKeys: [call.section, call.key] });
-    }
+  private send(call: RemoteCall): Promise<void> {
+    return sendRemoteCall(this.opts.api, call);
   }
 
   /** FAUCET answers and reports no load error (nothing was written: no reload to wait for). */

@@ -347,7 +347,11 @@ export function parseHostPorts(value: string, option: string, withVlans = true):
  * Unknown `ovs.bridge.*` keys are errors; keys outside our prefix belong to someone else
  * (Docker passes every `-o`), so they are rejected too: a typo must not be silently ignored.
  */
-export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): NetworkOptions {
+/**
+ * `derivedDpid`: the network's DPID when `ovs.bridge.dpid` is not given (several hosts sharing
+ * one FAUCET: driver/dp-naming.ts); without it the option is required, as in the original.
+ */
+export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>, derivedDpid?: bigint): NetworkOptions {
   const str: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) {
     if (!KNOWN_OPTIONS.has(k)) {
@@ -364,10 +368,11 @@ export function parseNetworkOptions(raw: Readonly<Record<string, unknown>>): Net
   }
 
   const dpidRaw = str[Opt.dpid];
-  if (dpidRaw === undefined || dpidRaw.trim() === '') {
+  const dpidGiven = dpidRaw !== undefined && dpidRaw.trim() !== '';
+  if (!dpidGiven && derivedDpid === undefined) {
     throw new DovesnapError(ErrorCode.BadOption, `option ${Opt.dpid} is required (for example -o ${Opt.dpid}=0x1)`);
   }
-  const dpid = parseDpid(dpidRaw);
+  const dpid = dpidGiven ? parseDpid(dpidRaw) : (derivedDpid ?? 0n);
 
   const modeRaw = str[Opt.mode]?.trim() ?? 'flat';
   if (!(MODES as readonly string[]).includes(modeRaw))

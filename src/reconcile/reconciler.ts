@@ -207,7 +207,7 @@ export class Reconciler {
     if (net === undefined || (net.name === name && net.compose !== undefined)) return;
     const renamed = net.name !== name;
     if (renamed && net.localFaucet) {
-      const conflict = await this.deps.faucet.dpNameConflict(name);
+      const conflict = await this.deps.faucet.dpNameConflict(name, net);
       if (conflict !== undefined) {
         await this.refuseNetwork(networkId, name, conflict);
         return;

@@ -1,5 +1,6 @@
 import type { EndpointRecord, StateStore } from '../driver/state.js';
 import { formatDpid } from '../model/options.js';
+import { faucetDpName } from '../driver/dp-naming.js';
 
 /**
  * `dovesnap_port_info`: one series (value 1) per container port on a switch of the local
@@ -39,7 +40,7 @@ export function portInfo(state: StateStore, leased: LeasedAddress = () => undefi
       if (e.ofport === undefined || e.container === undefined) continue;
       out.push({
         dp_id: formatDpid(n.options.dpid),
-        dp_name: n.name,
+        dp_name: faucetDpName(n) ?? n.name,
         port: String(e.ofport),
         network: n.name,
         network_id: n.id,

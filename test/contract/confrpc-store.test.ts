@@ -19,9 +19,12 @@ import { CONFRPC_VENV, confrpcProtoPath } from '../../src/config/confrpc.js';
 import { ConfrpcClient } from '../../src/confrpc/client.js';
 import { makeKeys, runOpenssl } from '../../src/confrpc/keys.js';
 import { readFaucetConfigState } from '../../src/faucet/metrics.js';
-import { PENDING, RemoteFaucetStore } from '../../src/faucet/remote-store.js';
+import { ownedByHost } from '../../src/driver/dp-naming.js';
+import { planLeave, planRemote } from '../../src/faucet/remote-plan.js';
+import { PENDING, RemoteFaucetStore, sendRemoteCall } from '../../src/faucet/remote-store.js';
 import { FOREIGN_PORT_MARK, type FaucetDpSpec, type ManagedFaucetState } from '../../src/faucet/types.js';
 import { ErrorCode, isDovesnapError } from '../../src/util/errors.js';
+import { desiredOf, type StackedHost, stackedHost } from '../fakes/stacked-hosts.js';
 
 const VENV = process.env['DOVESNAP_CONFRPC_VENV'] ?? CONFRPC_VENV;
 /** FAUCET itself (`make up`'s venv), to confirm through its metrics what the server wrote. */
@@ -258,6 +261,63 @@ describe('remote FAUCET configuration store, against a real faucetconfrpc server
     assert.equal(after.getIn(['dps', 'h1-stack', 'interfaces', 5n]), undefined);
     await a.apply(state([], ['h1-stack']));
     assert.ok(!dpsInFile().includes('h1-stack'));
+    operatorKept();
+  });
+
+  it('three hosts stacked in a line (docs/multi-host.md): each writes its own DPs, FAUCET validates every step, a host leaves', async () => {
+    const hosts = [1, 2, 3].map((k) => stackedHost(k, 3, 'dovesnap-h1'));
+    const api = host('host1').client;
+    const sync = async (h: StackedHost): Promise<number> => {
+      const text = await api.getConfigFile();
+      const plan = planRemote(text, desiredOf(h, text), h.claims);
+      // The server validates the whole configuration with FAUCET's parser after every call.
+      for (const call of plan.calls) await sendRemoteCall(api, call);
+      h.claims = plan.claims;
+      return plan.calls.length;
+    };
+    let settled = false;
+    for (let round = 0; round < 6 && !settled; round += 1) {
+      let calls = 0;
+      for (const h of hosts) calls += await sync(h);
+      settled = calls === 0;
+    }
+    assert.ok(settled, 'the three hosts settled');
+    const doc = parseDocument(file(), { intAsBigInt: true });
+    for (const k of [1, 2, 3]) {
+      assert.equal(doc.getIn(['dps', `web@h${k}`, 'interfaces', 65000n, 'stack', 'dp']), `dovesnap-h${k}`);
+      assert.equal(doc.getIn(['dps', `dovesnap-h${k}`, 'interfaces', 2n, 'stack', 'dp']), `web@h${k}`);
+    }
+    for (const [a, b] of [
+      [1, 2],
+      [2, 3],
+    ] as const) {
+      assert.equal(doc.getIn(['dps', `dovesnap-h${a}`, 'interfaces', BigInt(10 + b), 'stack', 'dp']), `dovesnap-h${b}`);
+      assert.equal(doc.getIn(['dps', `dovesnap-h${b}`, 'interfaces', BigInt(10 + a), 'stack', 'dp']), `dovesnap-h${a}`);
+    }
+    assert.equal(doc.getIn(['dps', 'dovesnap-h1', 'stack', 'priority']), 1n);
+    operatorKept();
+    // Host 3 leaves with its daemon stopped (make down-all): its DPs by name, the link's far end with them.
+    for (const call of planLeave(file(), ownedByHost('h3'))) await sendRemoteCall(api, call);
+    const left = dpsInFile();
+    assert.ok(!left.some((n) => n.endsWith('@h3') || n === 'dovesnap-h3'), left.join(' '));
+    assert.ok(
+      ['web@h1', 'web@h2', 'dovesnap-h1', 'dovesnap-h2'].every((n) => left.includes(n)),
+      left.join(' '),
+    );
+    const after3 = parseDocument(file(), { intAsBigInt: true });
+    assert.equal(
+      after3.getIn(['dps', 'dovesnap-h2', 'interfaces', 13n]),
+      undefined,
+      "host 2's port to host 3 went with it",
+    );
+    // The others: nothing left to do but drop the link to host 3 from their desired state; then host 1 and 2 leave.
+    for (const h of hosts.slice(0, 2)) await sync(h);
+    // From the end of the line to the root: a host in the middle would cut the far one off (FAUCET refuses).
+    for (const h of ['h2', 'h1']) for (const call of planLeave(file(), ownedByHost(h))) await sendRemoteCall(api, call);
+    assert.deepEqual(
+      dpsInFile().filter((n) => n.includes('@') || /^dovesnap-h[123]$/.test(n)),
+      [],
+    );
     operatorKept();
   });
 

@@ -35,6 +35,7 @@ describe('loadSettings', () => {
       stacking: undefined,
       failpoints: new Map(),
       confrpc: undefined,
+      dpHost: undefined,
     });
     assert.ok(Object.isFrozen(s));
   });
