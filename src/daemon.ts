@@ -185,7 +185,12 @@ export async function startDaemon(
 
   const pluginApps: HttpApp[] = [];
   for (const name of settings.driverNames) {
-    const app = buildPluginApp(driver, log, (endpoint, ok, seconds) => metrics.driverCall(endpoint, ok, seconds));
+    const app = buildPluginApp(
+      driver,
+      log,
+      (endpoint, ok, seconds) => metrics.driverCall(endpoint, ok, seconds),
+      settings.capabilities,
+    );
     await listenOnSocket(app, path.join(settings.pluginDir, `${name}.sock`));
     pluginApps.push(app);
   }

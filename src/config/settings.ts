@@ -18,6 +18,7 @@ import {
 import { parseFailpoints, type FailAction, type FailpointName } from '../util/failpoints.js';
 import { type ConfrpcSettings, confrpcProtoPath, confrpcSettings } from './confrpc.js';
 import { dpHostSetting } from './host-name.js';
+import { type DriverCapabilities, driverCapabilities } from './capabilities.js';
 
 /**
  * The daemon's settings, from the environment (the original dovesnap's variables where they
@@ -38,6 +39,8 @@ export interface DaemonSettings {
   readonly pluginDir: string;
   /** Socket names Docker finds the driver by: `-d dovesnap` and the original's older `-d ovs`. */
   readonly driverNames: readonly string[];
+  /** The answer to Docker's GetCapabilities on those sockets (DOVESNAP_SCOPE, DOVESNAP_CONNECTIVITY_SCOPE). */
+  readonly capabilities: DriverCapabilities;
   readonly statusHost: string;
   readonly statusPort: number;
   /** Networks whose hosts may read the status API (DOVESNAP_STATUS_ALLOW). */
@@ -272,6 +275,7 @@ export function loadSettings(env: Environment = process.env): DaemonSettings {
     localFaucetControllers,
     pluginDir: nonEmpty(env, 'DOVESNAP_PLUGIN_DIR') ?? '/run/docker/plugins',
     driverNames: ['dovesnap', 'ovs'],
+    capabilities: driverCapabilities(env),
     // "[::1]:9401": the brackets belong to the address notation, not to the host name.
     statusHost: (m[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1'),
     statusPort,

@@ -23,6 +23,15 @@ export interface NetworkRequest {
   readonly NetworkID: string;
 }
 
+/**
+ * A swarm manager's AllocateNetwork: the `-o` options of a swarm-scoped network, sent only to a
+ * driver whose Scope is `global` (libnetwork/cnmallocator, allocateDriverState).
+ */
+export interface AllocateNetworkRequest {
+  readonly NetworkID: string;
+  readonly Options: Readonly<Record<string, string>>;
+}
+
 export interface EndpointInterface {
   readonly Address?: string;
   readonly AddressIPv6?: string;
@@ -140,6 +149,17 @@ export const decode = {
       IPv4Data: ipamList(o, 'IPv4Data'),
       IPv6Data: ipamList(o, 'IPv6Data'),
     };
+  },
+  allocateNetwork(body: unknown): AllocateNetworkRequest {
+    const o = obj(body, 'AllocateNetwork request');
+    const options: Record<string, string> = {};
+    // Docker's type for these is map[string]string; anything else did not come from Docker.
+    for (const [k, v] of Object.entries(optObj(o, 'Options'))) {
+      if (typeof v !== 'string')
+        throw new DovesnapError(ErrorCode.BadRequest, `AllocateNetwork.Options.${k} must be a string`);
+      options[k] = v;
+    }
+    return { NetworkID: str(o, 'NetworkID', 'AllocateNetwork', false), Options: options };
   },
   network(body: unknown, what: string): NetworkRequest {
     const o = obj(body, `${what} request`);

@@ -104,7 +104,8 @@ export async function forwardingTags(): Promise<string[]> {
 /** Pure part of forwardingTags, for tests: the tags in `iptables -S` output. */
 export function parseForwardingTags(iptablesS: string): string[] {
   const tags = new Set<string>();
-  for (const m of iptablesS.matchAll(/--comment "?dovesnap ([0-9a-f]{12})"?/g)) if (m[1] !== undefined) tags.add(m[1]);
+  // Docker's own network IDs are hex; a swarm-scoped network's is the manager's, in base 36.
+  for (const m of iptablesS.matchAll(/--comment "?dovesnap ([0-9a-z]{12})"?/g)) if (m[1] !== undefined) tags.add(m[1]);
   return [...tags];
 }
 

@@ -5,6 +5,7 @@ import type { Logger } from '../util/log.js';
 import { DovesnapError, ErrorCode, errorMessage } from '../util/errors.js';
 import { decode, type NetworkDriver } from '../model/plugin-protocol.js';
 import { makePrivateDirAsync } from '../util/private-dir.js';
+import { type DriverCapabilities, LOCAL_CAPABILITIES } from '../config/capabilities.js';
 
 /**
  * The HTTP face of the driver on Docker's plugin socket. Docker posts JSON with its own
@@ -36,13 +37,14 @@ export function buildPluginApp(
   driver: NetworkDriver,
   logger: Logger,
   observe: CallObserver = () => undefined,
+  capabilities: DriverCapabilities = LOCAL_CAPABILITIES,
 ): HttpApp {
   const log = logger.child({ component: 'plugin-api' });
   const app = new HttpApp(log);
 
   const routes: Record<string, Handler> = {
     '/Plugin.Activate': async () => ({ Implements: ['NetworkDriver'] }),
-    '/NetworkDriver.GetCapabilities': async () => ({ Scope: 'local', ConnectivityScope: 'local' }),
+    '/NetworkDriver.GetCapabilities': async () => ({ ...capabilities }),
     '/NetworkDriver.CreateNetwork': async (b) => {
       await driver.createNetwork(decode.createNetwork(b));
       return {};
@@ -51,7 +53,10 @@ export function buildPluginApp(
       await driver.deleteNetwork(decode.network(b, 'DeleteNetwork'));
       return {};
     },
-    '/NetworkDriver.AllocateNetwork': async () => ({ Options: {} }),
+    // A swarm manager stores the answer as the network's driver state and hands exactly that to
+    // every host's CreateNetwork (daemon/cluster/executor/container/container.go): the options
+    // go back as they came, or each host would create the network without its `-o` options.
+    '/NetworkDriver.AllocateNetwork': async (b) => ({ Options: { ...decode.allocateNetwork(b).Options } }),
     '/NetworkDriver.FreeNetwork': async () => ({}),
     '/NetworkDriver.CreateEndpoint': async (b) => driver.createEndpoint(decode.createEndpoint(b)),
     '/NetworkDriver.EndpointOperInfo': async (b) => driver.endpointOperInfo(decode.endpoint(b, 'EndpointOperInfo')),

@@ -21,6 +21,7 @@ describe('loadSettings', () => {
       gaugePrometheusAddr: '127.0.0.1',
       pluginDir: '/run/docker/plugins',
       driverNames: ['dovesnap', 'ovs'],
+      capabilities: { Scope: 'local', ConnectivityScope: 'local' },
       statusHost: '127.0.0.1',
       statusPort: 9401,
       statusHosts: [],

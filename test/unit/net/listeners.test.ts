@@ -40,6 +40,10 @@ describe('DOCKER-USER rule tags', () => {
 -A DOCKER-USER -j RETURN
 `;
     assert.deepEqual(parseForwardingTags(out), ['a1b2c3d4e5f6']);
+    // A swarm-scoped network's ID is the swarm manager's (base 36), not Docker's hex.
+    const swarm = '-A DOCKER-USER -i ovsbr-wn08d -m comment --comment "dovesnap wn08da18g7gn" -j ACCEPT\n';
+    assert.deepEqual(parseForwardingTags(swarm), ['wn08da18g7gn']);
+    assert.deepEqual(parseForwardingTags('-A DOCKER-USER -m comment --comment "dovesnap WN08DA18G7GN" -j ACCEPT'), []);
     assert.deepEqual(splitRuleSpec('-i ovsbr-a1b2c -m comment --comment "dovesnap a1b2c3d4e5f6" -j ACCEPT'), [
       '-i',
       'ovsbr-a1b2c',

@@ -44,6 +44,42 @@ describe('plugin HTTP API', () => {
     assert.deepEqual(res.json(), { Scope: 'local', ConnectivityScope: 'local' });
   });
 
+  it('reports the capabilities it is given (DOVESNAP_CONNECTIVITY_SCOPE=global for Swarm)', async () => {
+    const app = buildPluginApp(recordingDriver([]), silentLogger(), undefined, {
+      Scope: 'local',
+      ConnectivityScope: 'global',
+    });
+    const res = await app.inject({ method: 'POST', url: '/NetworkDriver.GetCapabilities', payload: '' });
+    assert.deepEqual(res.json(), { Scope: 'local', ConnectivityScope: 'global' });
+  });
+
+  it("gives a swarm manager's AllocateNetwork its options back, for every host's CreateNetwork", async () => {
+    const app = buildPluginApp(recordingDriver([]), silentLogger());
+    const body = {
+      NetworkID: 'wn08da18g7gnq0b3e8nxz3k2a',
+      Options: { 'ovs.bridge.vlan': '200', 'com.docker.network.driver.mtu': '9000' },
+      IPv4Data: [{ AddressSpace: '', Pool: '10.231.240.0/24', Gateway: '10.231.240.1/24' }],
+      IPv6Data: [],
+    };
+    const res = await app.inject({
+      method: 'POST',
+      url: '/NetworkDriver.AllocateNetwork',
+      payload: JSON.stringify(body),
+    });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { Options: body.Options });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/NetworkDriver.AllocateNetwork',
+      payload: JSON.stringify({ NetworkID: 'x', Options: { 'ovs.bridge.vlan': 200 } }),
+    });
+    assert.equal(bad.statusCode, 500);
+    assert.match(
+      String((bad.json() as { Err?: unknown }).Err),
+      /AllocateNetwork\.Options\.ovs\.bridge\.vlan must be a string/,
+    );
+  });
+
   it("decodes Docker's vendor content type and passes typed requests on", async () => {
     const calls: [string, unknown][] = [];
     const app = buildPluginApp(recordingDriver(calls), silentLogger());
