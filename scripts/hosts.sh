@@ -15,8 +15,8 @@
 #
 # Environment: HOSTS_DAEMON_ENV ("NAME=VALUE NAME=VALUE", added to every host's daemon environment,
 # last wins; a change restarts the daemons), HOSTS_STACKING=1 (pass each host the STACKING_INTERFACES
-# of its veth links and STACK_PRIORITY1=dovesnap-dsh-h1: off by default, FAUCET does not learn the
-# hosts' DPs yet), HOSTS_CONFRPC=auto|1|0 (the faucetconfrpc client settings, see use_confrpc),
+# of its veth links and STACK_PRIORITY1=dovesnap-dsh-h1: off by default), HOSTS_CONFRPC=auto|1|0
+# (the hosts write this machine's FAUCET configuration through faucetconfrpc, see use_confrpc),
 # HOSTS_KEEP_LOGS=1 (`down` keeps /var/log/dovesnap-hosts).
 set -euo pipefail
 LOG_TAG=dovesnap-hosts
@@ -24,6 +24,8 @@ LOG_TAG=dovesnap-hosts
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/engine/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/engine/lib.sh"
+# shellcheck source=scripts/confrpc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/confrpc.sh"
 
 HOSTS_MAX=8
 HOSTS_RUN=/run/dovesnap-hosts
@@ -45,8 +47,6 @@ HOST_STATUS_PORT=9401
 CGROUP_NAME=dovesnap-hosts
 IMAGE="${DOVESNAP_TEST_IMAGE:-dovesnap-busybox:latest}"
 DOCKER_CLI=/usr/bin/docker
-CONFRPC_PORT=59999
-CONFRPC_KEYDIR=/etc/dovesnap/confrpc
 
 # ---- names and places of host K ----
 host_ns() { printf 'dsh-h%s\n' "$1"; }
@@ -292,17 +292,71 @@ ensure_host_ovs() {
   fi
 }
 
-# HOSTS_CONFRPC: 1 the hosts write FAUCET's configuration here through faucetconfrpc, 0 they do
-# not (each its own faucet.yaml, which no FAUCET reads), auto (the default) 1 when the key
-# directory has the CA of a server named by the management address (the daemon refuses to start
-# without it).
+# HOSTS_CONFRPC: 1 the hosts write FAUCET's configuration here through faucetconfrpc (this
+# machine's server, moved to the management address: ensure_controller_confrpc), 0 they do not
+# (each its own faucet.yaml, which no FAUCET reads), auto (the default) 1 when this machine's
+# server was last started on the management address (an earlier make hosts HOSTS_CONFRPC=1, or
+# make up CONFRPC_HOST=10.239.0.1), else 0.
 use_confrpc() {
   case "${HOSTS_CONFRPC:-auto}" in
     1) return 0 ;;
     0) return 1 ;;
-    auto) [[ -f "${CONFRPC_KEYDIR}/${CONTROLLER_ADDR}-ca.crt" ]] ;;
+    auto) [[ "$(confrpc_recorded_host)" == "${CONTROLLER_ADDR}" ]] ;;
     *) die "HOSTS_CONFRPC=${HOSTS_CONFRPC}: expected 1, 0 or auto" ;;
   esac
+}
+
+# With faucetconfrpc, the hosts write through this machine's server (make up CONFRPC=1), which
+# must then listen on the management address, and that address exists only once ensure_mgmt has
+# made it: so the harness moves the server there (make up CONFRPC_HOST=...), before any host's
+# daemon starts (a daemon refuses to start without the server's CA certificate), and
+# make hosts-down gives the server back the address it had, recorded here.
+CONTROLLER_CONFRPC_BEFORE="${HOSTS_RUN}/confrpc-host.before"
+
+ensure_controller_confrpc() {
+  use_confrpc || return 0
+  local recorded
+  recorded="$(confrpc_recorded_host)"
+  if [[ "${recorded}" == "${CONTROLLER_ADDR}" ]] &&
+    ss -Hltn "src ${CONTROLLER_ADDR} and sport = :${CONFRPC_PORT}" 2>/dev/null | grep -q .; then
+    log "faucetconfrpc: this machine's server listens on ${CONTROLLER_ADDR}:${CONFRPC_PORT}"
+    return 0
+  fi
+  mkdir -p "${HOSTS_RUN}" "${HOSTS_LOG}"
+  [[ -e "${CONTROLLER_CONFRPC_BEFORE}" ]] || printf '%s\n' "${recorded}" >"${CONTROLLER_CONFRPC_BEFORE}"
+  log "faucetconfrpc: make up CONFRPC=1 CONFRPC_HOST=${CONTROLLER_ADDR} (this machine's server on the management address; make hosts-down gives it back ${recorded:-none})"
+  CONFRPC=1 CONFRPC_HOST="${CONTROLLER_ADDR}" "${REPO_ROOT}/scripts/up.sh" >"${HOSTS_LOG}/controller-up.log" 2>&1 ||
+    { log_tail "${HOSTS_LOG}/controller-up.log"; die "faucetconfrpc: make up CONFRPC_HOST=${CONTROLLER_ADDR} failed"; }
+}
+
+# After hosts-down: the server back where it was before the harness moved it (none: stopped).
+restore_controller_confrpc() {
+  [[ -f "${CONTROLLER_CONFRPC_BEFORE}" ]] || return 0
+  local before
+  before="$(head -n 1 "${CONTROLLER_CONFRPC_BEFORE}")"
+  mkdir -p "${HOSTS_LOG}"
+  log "faucetconfrpc: giving this machine's server back its address (${before:-stopped, as before make hosts})"
+  if [[ -n "${before}" ]]; then
+    CONFRPC=1 CONFRPC_HOST="${before}" "${REPO_ROOT}/scripts/up.sh" >"${HOSTS_LOG}/controller-up.log" 2>&1
+  else
+    CONFRPC=0 "${REPO_ROOT}/scripts/up.sh" >"${HOSTS_LOG}/controller-up.log" 2>&1
+  fi || { log_tail "${HOSTS_LOG}/controller-up.log"; die "faucetconfrpc: make up to give the server back its address failed"; }
+  rm -f "${CONTROLLER_CONFRPC_BEFORE}"
+}
+
+# A host that wrote the shared configuration takes its DPs out of it (dovesnap confrpc leave, as
+# make down-all does on a real host), once its daemon is stopped: hosts leave from the end of the
+# stack towards host 1, the root, which FAUCET requires.
+leave_controller() {
+  local k="$1" env_file cli env=()
+  env_file="$(host_run "${k}")/dovesnap.env"
+  [[ -f "${env_file}" ]] && grep -q '^FAUCETCONFRPC_ADDR=.' "${env_file}" || return 0
+  cli="$(dovesnap_cli_path)" || return 0
+  mapfile -t env <"${env_file}"
+  # shellcheck disable=SC2086 # DOVESNAP_NODE_FLAGS is a list of flags
+  env -i "${env[@]}" "DOVESNAP_HOST_NAME=$(host_name "${k}")" node ${DOVESNAP_NODE_FLAGS:-} "${cli}" confrpc leave 2>&1 |
+    while read -r line; do log "host ${k}: ${line}"; done ||
+    warn "host ${k}: could not leave the shared FAUCET configuration (its DPs stay: DOVESNAP_HOST_NAME=$(host_name "${k}") dovesnap confrpc leave)"
 }
 
 # The environment of host K's dovesnap daemon, NAME=VALUE lines: its own Open vSwitch, Docker,
@@ -329,7 +383,7 @@ daemon_env() {
     "DOVESNAP_LAB_DIR=${lib}/dovesnap/lab"
   if use_confrpc; then
     printf '%s\n' "FAUCETCONFRPC_ADDR=${CONTROLLER_ADDR}" "FAUCETCONFRPC_PORT=${CONFRPC_PORT}" \
-      "FAUCETCONFRPC_KEYDIR=${CONFRPC_KEYDIR}"
+      "FAUCETCONFRPC_KEYDIR=${FAUCETCONFRPC_KEYDIR}"
   fi
   if [[ "${HOSTS_STACKING:-0}" == 1 ]] && ((n > 1)); then
     printf '%s\n' "STACKING_INTERFACES=$(stacking_interfaces "${k}" "${n}")" "STACK_PRIORITY1=$(dovesnap_dp_name 1)"
@@ -456,6 +510,7 @@ kill_host_processes() {
 host_down() {
   local k="$1" d mnt
   kill_host_processes "${k}" || die "host ${k}: could not stop its processes"
+  leave_controller "${k}"
   if ip netns list | grep -q "^$(host_ns "${k}")\( \|$\)"; then
     log "host ${k}: removing netns $(host_ns "${k}")"
     ip netns del "$(host_ns "${k}")"
@@ -477,10 +532,11 @@ host_down() {
 
 hosts_down() {
   local k
-  for k in $(existing_hosts); do
+  for k in $(existing_hosts | sort -rn); do
     log "host ${k}: stopping"
     host_down "${k}"
   done
+  restore_controller_confrpc
   if ip netns list | grep -q "^${MGMT_NS}\( \|$\)"; then
     log "management network: removing netns ${MGMT_NS} (and ${MGMT_ROOT_IF})"
     ip netns del "${MGMT_NS}"
@@ -508,9 +564,10 @@ hosts_up() {
   local n="$1" k
   [[ -x "${DEBIAN_DOCKERD}" && -x "${DOCKER_CLI}" ]] || die "${DEBIAN_DOCKERD} or ${DOCKER_CLI} missing (make up installs docker.io)"
   daemon_env 1 "${n}" >/dev/null # HOSTS_* checked here: below, a process substitution reads it
-  use_confrpc || log "faucetconfrpc: not used (HOSTS_CONFRPC=${HOSTS_CONFRPC:-auto}; no ${CONFRPC_KEYDIR}/${CONTROLLER_ADDR}-ca.crt): each host writes a faucet.yaml of its own, which no FAUCET reads"
+  use_confrpc || log "faucetconfrpc: not used (HOSTS_CONFRPC=${HOSTS_CONFRPC:-auto}; this machine's server is not on ${CONTROLLER_ADDR}): each host writes a faucet.yaml of its own, which no FAUCET reads"
   check_controller_reachable
   ensure_mgmt
+  ensure_controller_confrpc
   for ((k = 1; k <= n; k++)); do host_namespaces "${k}"; done
   for ((k = 1; k <= n; k++)); do host_up "${k}" "${n}"; done
   for ((k = 1; k <= n; k++)); do

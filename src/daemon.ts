@@ -83,6 +83,8 @@ export async function startDaemon(
   const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl, {
     ...(confrpcClient === undefined ? {} : { confrpc: confrpcClient }),
     stackFacts: () => stack?.facts(),
+    // Other hosts' DPs in the same configuration are told from this host's by these names.
+    owner: { dpHost: settings.dpHost, stackDp: stackIdentity(settings.dpHost).dpName },
     onConfigOutcome: (outcome, detail) => {
       metrics.faucetConfig(outcome);
       faucetLoad.record(outcome, detail);

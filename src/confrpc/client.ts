@@ -47,6 +47,24 @@ export interface ConfrpcClientOptions {
   readonly deadlineMs?: number;
 }
 
+/**
+ * grpc-js gives TLS the target's host as the server name even when it is an IP address
+ * (channel-credentials.js), which Node reports as DEP0123 on every connection to
+ * FAUCETCONFRPC_ADDR given as an address; the certificate is still checked against that
+ * address. Only this one warning is dropped, every other still reaches Node's own printer.
+ */
+let ipServernameWarningDropped = false;
+function dropIpServernameWarning(): void {
+  if (ipServernameWarningDropped) return;
+  ipServernameWarningDropped = true;
+  const printers = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (warning: Error & { code?: string }) => {
+    if (warning.code === 'DEP0123') return;
+    for (const print of printers) print(warning);
+  });
+}
+
 export class ConfrpcClient implements ConfrpcApi {
   private readonly client: grpc.Client;
   private readonly deadlineMs: number;
@@ -94,6 +112,7 @@ export class ConfrpcClient implements ConfrpcApi {
       );
     }
     this.target = `${s.addr.includes(':') ? `[${s.addr}]` : s.addr}:${s.port}`;
+    dropIpServernameWarning();
     this.deadlineMs = opts.deadlineMs ?? CALL_DEADLINE_MS;
     // The target is ADDR itself, so the certificate is checked against ADDR (DNS or IP SAN).
     this.client = new Service(this.target, credentials, {

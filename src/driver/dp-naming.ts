@@ -68,6 +68,32 @@ export interface DpHolder {
 const NETWORK_DESCRIPTION = 'dovesnap network ';
 const STACK_DESCRIPTION = 'dovesnap stack switch';
 
+/** Who this daemon is among the hosts whose dovesnap writes one FAUCET's configuration. */
+export interface DpOwner {
+  /** Its DP names' host part; undefined with the local file, whose DPs have none. */
+  readonly dpHost: string | undefined;
+  /** Its stack switch's DP name (driver/stack.ts stackIdentity), whether stacking is on or not. */
+  readonly stackDp: string;
+}
+
+/**
+ * The dovesnap DPs of the configuration that are other hosts' (a network DP named for another
+ * host, or a stack switch not this host's): on the controller's host, whose dovesnap writes the
+ * local file while other hosts write through faucetconfrpc, they must be left alone.
+ */
+export function otherHostsDps(facts: FaucetConfigFacts, self: DpOwner): Set<string> {
+  const out = new Set<string>();
+  for (const [name, dp] of facts.dps) {
+    if (dp.description?.startsWith(STACK_DESCRIPTION) === true) {
+      if (name !== self.stackDp) out.add(name);
+    } else if (dp.description?.startsWith(NETWORK_DESCRIPTION) === true) {
+      const host = parseHostDpName(name)?.host;
+      if (host !== undefined && host !== self.dpHost) out.add(name);
+    }
+  }
+  return out;
+}
+
 /** Whose a DP is, in words, from its name and description. */
 export function describeHolder(name: string, description: string | undefined): string {
   if (description?.startsWith(STACK_DESCRIPTION) === true)

@@ -11,15 +11,15 @@ import {
 } from '../faucet/types.js';
 import type { StackFacts } from './stack.js';
 import { PLACEHOLDER_DP_NAME } from '../faucet/placeholder.js';
-import { OFPP_LOCAL } from '../faucet/types.js';
+import { OFPP_LOCAL, type KeptEntries } from '../faucet/types.js';
 import { SPARE_DESCRIPTION } from './faucet-plan.js';
 import { READY_DESCRIPTION, readyPortsOf } from './port-pool.js';
 import type { EndpointRecord, NetworkRecord, StateStore } from './state.js';
 import { ExtId, HostPortKind } from './persist.js';
-import { antispoofAclName, antispoofRules, type AclRule } from './antispoof.js';
+import { ANTISPOOF_ACL_PREFIX, antispoofAclName, antispoofRules, type AclRule } from './antispoof.js';
 import { withVlanCapacity } from './vlan-capacity.js';
 import { parseManagedVlanName, parseSharedVlanName } from '../faucet/entries.js';
-import { faucetDpName } from './dp-naming.js';
+import { type DpOwner, faucetDpName, otherHostsDps } from './dp-naming.js';
 
 /**
  * FAUCET's view of dovesnap's state, as a pure function: one DP per named network, from the
@@ -597,6 +597,30 @@ export function stackParts(
   };
 }
 
+/**
+ * What other hosts' DPs (`others`) use of the entries named like dovesnap's: the shared VLAN
+ * entries they name (by key or by VID) and the ACLs they apply or are named after.
+ */
+export function keptEntries(facts: FaucetConfigFacts, others: ReadonlySet<string>): KeptEntries {
+  const vlans = new Set<string>();
+  const acls = new Set<string>();
+  for (const name of others) {
+    const dp = facts.dps.get(name);
+    if (dp === undefined) continue;
+    for (const ref of dp.vlanRefs)
+      if (typeof ref === 'string') vlans.add(ref);
+      else for (const [key, vid] of facts.vlans) if (vid === ref) vlans.add(key);
+    for (const acl of dp.aclRefs) acls.add(acl);
+    for (const acl of facts.acls) if (acl.startsWith(`${ANTISPOOF_ACL_PREFIX}${name}-`)) acls.add(acl);
+  }
+  return { dps: others, vlans, acls };
+}
+
+/**
+ * `owner`: who this daemon is, when other hosts' dovesnap may write the same configuration:
+ * their DPs, and what those use, are then neither owned nor removed (`kept`). Without it every
+ * DP marked as dovesnap's is this daemon's, as on a host that is alone.
+ */
 export function managedState(
   state: StateStore,
   current: string | FaucetConfigFacts,
@@ -604,10 +628,14 @@ export function managedState(
   bridgePorts: ReadonlyMap<string, readonly BridgePort[]>,
   spares: ReadonlyMap<string, readonly number[]> = new Map(),
   stack: StackFacts | undefined = undefined,
+  owner: DpOwner | undefined = undefined,
 ): ManagedFaucetState {
   const facts = factsOf(current);
   const operators = new Set(operatorDps(facts).keys());
+  const others = owner === undefined ? new Set<string>() : otherHostsDps(facts, owner);
+  const kept = others.size === 0 ? undefined : keptEntries(facts, others);
   const owned = markedDps(facts);
+  for (const name of others) owned.delete(name);
   // A network whose name is an operator's DP is never rendered (and never claims the DP).
   for (const n of state.allNetworks()) {
     const dpName = faucetDpName(n);
@@ -634,18 +662,19 @@ export function managedState(
   const dps = sized.dps;
   const vlans = sized.shared;
   if (stack !== undefined && !operators.has(stack.dpName)) owned.add(stack.dpName);
-  if (!stackOn) return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans };
+  if (!stackOn) return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans, ...(kept && { kept }) };
   const parts = stackParts(state, stack, operators, linkable);
   // Until a network is linked, the stack switch carries no VLAN, and FAUCET refuses such a DP
   // (and with it the whole file): it joins the configuration with the first network.
   const rendered = new Set(dps.map((d) => d.name));
   if (!parts.dp.ports.some((p) => p.stack !== undefined && rendered.has(p.stack.dp)))
-    return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans };
+    return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans, ...(kept && { kept }) };
   return {
     dps: [...dps, parts.dp],
     owned,
     acls: [...guarded.acls, ...parts.acls],
     foreignPorts: parts.foreignPorts,
     vlans,
+    ...(kept && { kept }),
   };
 }

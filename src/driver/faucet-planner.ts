@@ -15,7 +15,7 @@ import { heldPortNumbers } from './port-numbers.js';
 import { keepsReadyPorts, READY_DESCRIPTION, type ReadyPort, readyPortsOf } from './port-pool.js';
 import type { StackFacts } from './stack.js';
 import type { StateStore } from './state.js';
-import { faucetDpName } from './dp-naming.js';
+import { type DpOwner, faucetDpName } from './dp-naming.js';
 
 /**
  * The FAUCET path's decisions, as pure functions (FAUCET's valve.py is the model): given the
@@ -51,6 +51,7 @@ export interface FaucetFacts {
   /** Each local network's bridge ports (from the OVSDB replica), by network ID. */
   readonly ports: ReadonlyMap<string, readonly PortState[]>;
   readonly stack?: StackFacts | undefined;
+  readonly owner?: DpOwner | undefined;
 }
 
 /** What FAUCET last confirmed running, and the file's text right after it. */
@@ -161,11 +162,11 @@ export function blockedChanges(state: StateStore, config: FaucetConfigFacts): Bl
 /** Renders the model against `facts` with these spare numbers. */
 export function renderPlan(
   state: StateStore,
-  facts: Pick<FaucetFacts, 'config' | 'ports' | 'stack'>,
+  facts: Pick<FaucetFacts, 'config' | 'ports' | 'stack' | 'owner'>,
   spares: ReadonlyMap<string, readonly number[]>,
 ): Plan {
   const { config } = facts;
-  const managed = managedState(state, config, config.acls, facts.ports, spares, facts.stack);
+  const managed = managedState(state, config, config.acls, facts.ports, spares, facts.stack, facts.owner);
   return {
     managed,
     opened: openPorts(state, config),

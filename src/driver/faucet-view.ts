@@ -19,7 +19,7 @@ import {
   operatorVlanIds,
   peerStackDps,
 } from './faucet-desired.js';
-import { type DpHolder, dpHolders, dpNameHeld, faucetDpName } from './dp-naming.js';
+import { type DpHolder, type DpOwner, dpHolders, dpNameHeld, faucetDpName } from './dp-naming.js';
 import { SPARE_DESCRIPTION } from './faucet-plan.js';
 import {
   type Confirmed,
@@ -104,6 +104,8 @@ export interface FaucetBackend {
 /** Parts of FAUCET's configuration that come from elsewhere than the model: the stack switch. */
 export interface FaucetExtras {
   readonly stackFacts?: () => StackFacts | undefined;
+  /** Who this daemon is among several hosts writing one configuration (faucet-desired managedState). */
+  readonly owner?: DpOwner;
   /** Told of each configuration write and what FAUCET made of it (for metrics). */
   readonly onConfigOutcome?: (outcome: FaucetConfigOutcome, detail?: string) => void;
   /** The input ports the bridge has flows for (default: `ovs-ofctl dump-flows`); see ReadyFlowWatch. */
@@ -210,7 +212,8 @@ class FaucetApplier implements ClosableFaucetView {
     for (const n of state.allNetworks())
       if (n.localFaucet) ports.set(n.id, (await vswitch.getBridge(n.bridgeName))?.ports ?? []);
     const text = this.readNow();
-    return { text, config: this.reader.facts(text), ports, stack: this.deps.extras.stackFacts?.() };
+    const { extras } = this.deps;
+    return { text, config: this.reader.facts(text), ports, stack: extras.stackFacts?.(), owner: extras.owner };
   }
 
   /** The DP name and port description FAUCET runs for a port: how it labels the port's live series. */
@@ -270,7 +273,11 @@ class FaucetApplier implements ClosableFaucetView {
     const { state, store, log, clock, extras } = this.deps;
     const render = (): ManagedFaucetState => {
       const config = this.reader.facts(this.readNow());
-      const plan = renderPlan(state, { config, ports: facts.ports, stack: extras.stackFacts?.() }, spares);
+      const plan = renderPlan(
+        state,
+        { config, ports: facts.ports, stack: extras.stackFacts?.(), owner: extras.owner },
+        spares,
+      );
       this.memory = rememberRender(state, plan);
       return plan.managed;
     };

@@ -21,6 +21,8 @@ export interface DpFacts {
   readonly interfaceDescriptions: ReadonlyMap<number, string>;
   /** The VLANs its interfaces name (`native_vlan`, `tagged_vlans`): VIDs, or keys of `vlans:`. */
   readonly vlanRefs: ReadonlySet<number | string>;
+  /** The ACLs it names (`dp_acls`, its interfaces' `acls_in`). */
+  readonly aclRefs: ReadonlySet<string>;
 }
 
 export interface FaucetConfigFacts {
@@ -116,15 +118,17 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
       if ((typeof key === 'bigint' || typeof key === 'number') && typeof d === 'string')
         interfaceDescriptions.set(Number(key), d);
     }
+    const aclRefs = new Set(names(dp?.get('dp_acls')));
+    for (const port of mapValues(dp?.get('interfaces')))
+      for (const a of [...names(port.get('acls_in')), ...names(port.get('acl_in'))]) aclRefs.add(a);
     dps.set(String(name), {
       dpId: typeof dpId === 'bigint' ? dpId : undefined,
       description: typeof description === 'string' ? description : undefined,
       interfaceDescriptions,
       vlanRefs,
+      aclRefs,
     });
-    for (const a of names(dp?.get('dp_acls'))) input.add(a);
-    for (const port of mapValues(dp?.get('interfaces')))
-      for (const a of [...names(port.get('acls_in')), ...names(port.get('acl_in'))]) input.add(a);
+    for (const a of aclRefs) input.add(a);
   }
   return { parsed: true, dps, acls, aclRules, aclUsage: { input, output }, vlans };
 }

@@ -32,12 +32,14 @@ function isForeignMarked(value: unknown): boolean {
  * Interface entries dovesnap keeps inside DPs it does not own (see FaucetForeignPortSpec): in
  * each operator DP, exactly the desired ones among those carrying the mark, inserted after the
  * DP's last interface; every other byte stays. A DP that is not in the file gets nothing (its
- * switch is another FAUCET's); one whose interfaces are not a block mapping is refused.
+ * switch is another FAUCET's); one whose interfaces are not a block mapping is refused. Other
+ * hosts' DPs (`othersDps`) are left as they are unless a stack link of this host's goes there.
  */
 export function syncForeignPorts(
   current: Rendered,
   wanted: readonly FaucetForeignPortSpec[],
   owned: ReadonlySet<string>,
+  othersDps: ReadonlySet<string> = new Set(),
 ): Rendered {
   let rendered = current;
   const dpsNode = rendered.doc.get('dps', true);
@@ -46,7 +48,8 @@ export function syncForeignPorts(
   for (const w of wanted) byDp.set(w.dp, [...(byDp.get(w.dp) ?? []), w]);
   const names = dpsNode.items
     .map((pair) => keyName(pair))
-    .filter((n): n is string => n !== undefined && !owned.has(n) && n !== PLACEHOLDER_DP_NAME);
+    .filter((n): n is string => n !== undefined && !owned.has(n) && n !== PLACEHOLDER_DP_NAME)
+    .filter((n) => !othersDps.has(n) || byDp.has(n));
   for (const dpName of names) {
     const desired = new Map<number, YAMLMap>();
     for (const w of byDp.get(dpName) ?? []) desired.set(w.port.number, portNode(w.port));

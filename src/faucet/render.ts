@@ -70,8 +70,9 @@ export function renderFaucetConfig(currentText: string, managed: ManagedFaucetSt
     ),
     ...(managed.vlans ?? []).map((vlan) => [sharedVlanName(vlan.vid), vlanNode(vlan)] as const),
   ]);
+  const kept = managed.kept;
   const ownsVlan = (key: string): boolean => {
-    if (parseSharedVlanName(key) !== undefined) return true;
+    if (parseSharedVlanName(key) !== undefined) return vlans.has(key) || kept?.vlans.has(key) !== true;
     const parsed = parseManagedVlanName(key);
     return parsed !== undefined && managed.owned.has(parsed.dpName);
   };
@@ -89,8 +90,13 @@ export function renderFaucetConfig(currentText: string, managed: ManagedFaucetSt
   if (dps.size === 0 && existing.every(ownsDp)) dps.set(PLACEHOLDER_DP_NAME, dpNode(PLACEHOLDER_SPEC));
   const withDps = syncSectionChecked(withVlans, 'dps', dps, ownsDp);
   const acls = sortedByName((managed.acls ?? []).map((acl) => [acl.name, aclNode(acl)] as const));
-  const withAcls = syncSectionChecked(withDps, 'acls', acls, (name) => name.startsWith(OWNED_ACL_PREFIX));
-  return syncForeignPorts(withAcls, managed.foreignPorts ?? [], managed.owned).text;
+  const withAcls = syncSectionChecked(
+    withDps,
+    'acls',
+    acls,
+    (name) => name.startsWith(OWNED_ACL_PREFIX) && (acls.has(name) || kept?.acls.has(name) !== true),
+  );
+  return syncForeignPorts(withAcls, managed.foreignPorts ?? [], managed.owned, kept?.dps).text;
 }
 
 /**

@@ -132,4 +132,17 @@ export interface ManagedFaucetState {
   readonly foreignPorts?: readonly FaucetForeignPortSpec[];
   /** VLAN entries of dovesnap's not tied to one DP (keyed `sharedVlanName(vid)`, render.ts): see driver/vlan-capacity.ts. */
   readonly vlans?: readonly FaucetVlanSpec[];
+  /**
+   * Entries with dovesnap's names that are other hosts' (several hosts writing one FAUCET's
+   * configuration, this host through the local file: driver/dp-naming.ts otherHostsDps): their
+   * DPs, and the shared VLAN entries and ACLs those DPs use. The renderer leaves them as they are,
+   * unless this host wants the same shared entry.
+   */
+  readonly kept?: KeptEntries;
+}
+
+export interface KeptEntries {
+  readonly dps: ReadonlySet<string>;
+  readonly vlans: ReadonlySet<string>;
+  readonly acls: ReadonlySet<string>;
 }
