@@ -1,0 +1,198 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { parse } from 'yaml';
+import {
+  addFaucetEntries,
+  FAUCET_CONFIG,
+  hupFaucet,
+  IMAGE,
+  must,
+  onCleanup,
+  run,
+  testSubnet,
+  waitFaucetSettled,
+  waitFor,
+} from './harness.js';
+
+/**
+ * Issue 24, the proof on one machine: three simulated hosts (`make hosts N=3` with stacking and
+ * faucetconfrpc), each with its own Docker Engine, Open vSwitch and dovesnap, all writing this
+ * machine's FAUCET configuration through this machine's faucetconfrpc server. One network of the
+ * same name on each host; containers on host 1 and host 3 talk (ping and TCP) through host 2's
+ * stack switch; each host's DP is in FAUCET's configuration once; the operator's entries stay;
+ * a host's dovesnap SIGKILLed does not stop the others' traffic; leaving takes every host's
+ * entries out again. faucetconfrpc's server writes faucet.yaml as a YAML dump (the operator's
+ * comments and layout go), so the test compares entries, not bytes, and gives the operator's
+ * file back byte for byte at the end.
+ */
+
+const REPO = new URL('../../../', import.meta.url).pathname;
+const DOCKER_CLI = '/usr/bin/docker';
+const HOSTS = [1, 2, 3] as const;
+const sock = (k: number): string => `unix:///run/dovesnap-hosts/h${k}/docker.sock`;
+const on = (k: number, ...args: string[]): Promise<string> => must(DOCKER_CLI, ['-H', sock(k), ...args], 120_000);
+const make = (env: Record<string, string>, ...args: string[]) =>
+  run(
+    'env',
+    [...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'make', '-s', '--no-print-directory', '-C', REPO, ...args],
+    900_000,
+  );
+
+type Doc = Record<string, Record<string, Record<string, unknown>> | undefined>;
+const faucetDoc = (): Doc => (parse(readFileSync(FAUCET_CONFIG, 'utf8')) ?? {}) as Doc;
+
+/** The top-level entries that are not dovesnap's: the operator's, which nobody may change. */
+function operatorEntries(doc: Doc): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [section, entries] of Object.entries(doc)) {
+    for (const [key, value] of Object.entries(entries ?? {})) {
+      const description = (value as { description?: unknown } | null)?.description;
+      const ours =
+        key.startsWith('dovesnap-') ||
+        /-vlan[0-9]+$/.test(key) ||
+        (typeof description === 'string' && description.startsWith('dovesnap '));
+      if (!ours) out[section] = { ...(out[section] ?? {}), [key]: value };
+    }
+  }
+  return out;
+}
+
+const recordedServerHost = (): string =>
+  /^--host=\[?([^\]\n]*)\]?$/m.exec(readFileSync('/run/dovesnap/faucetconfrpc.state', 'utf8'))?.[1] ?? '';
+
+async function reaches(from: number, ctr: string, ip: string, port: number, body: string): Promise<void> {
+  await waitFor(
+    `${ctr} on host ${from} to ping ${ip}`,
+    async () =>
+      (await run(DOCKER_CLI, ['-H', sock(from), 'exec', ctr, 'ping', '-c', '1', '-W', '1', ip])).code === 0
+        ? true
+        : undefined,
+    60_000,
+  );
+  assert.equal(await on(from, 'exec', ctr, 'timeout', '5', 'wget', '-q', '-O', '-', `http://${ip}:${port}/`), body);
+}
+
+describe('three hosts, one FAUCET: a network on each, stacked through host 2', () => {
+  const tag = randomBytes(3).toString('hex');
+  const net = `dst-mh-${tag}`;
+  const sub = testSubnet();
+  const operatorAcl = `e2e-operator-${tag}`;
+  let operatorBefore: Record<string, Record<string, unknown>> = {};
+  let serverBefore = '';
+  let original: string | undefined;
+  const env = { HOSTS_STACKING: '1', HOSTS_CONFRPC: '1' };
+  onCleanup(async () => {
+    for (const k of [3, 1]) await run(DOCKER_CLI, ['-H', sock(k), 'rm', '-f', `${net}-h${k}`]);
+    await make({}, 'hosts-down');
+    if (original !== undefined) {
+      writeFileSync(FAUCET_CONFIG, original);
+      hupFaucet();
+      await waitFaucetSettled();
+    }
+  });
+
+  it('make hosts N=3 (stacking, faucetconfrpc): the hosts write this machine’s FAUCET configuration', async () => {
+    serverBefore = recordedServerHost();
+    await waitFaucetSettled();
+    original = readFileSync(FAUCET_CONFIG, 'utf8');
+    // An operator's ACL, as an operator would add it: nobody's writes may touch it.
+    addFaucetEntries('acls', `  ${operatorAcl}:\n  - rule:\n      dl_type: 0x800\n      actions:\n        allow: 1\n`);
+    hupFaucet();
+    await waitFaucetSettled();
+    operatorBefore = operatorEntries(faucetDoc());
+    assert.ok(operatorBefore['acls']?.[operatorAcl], 'the operator ACL is in the file');
+    const r = await make(env, 'hosts', 'N=3');
+    assert.equal(r.code, 0, `make hosts N=3 failed: ${r.stderr}`);
+    assert.equal(r.stdout.trim().split('\n').length, 3, r.stdout);
+    assert.equal(recordedServerHost(), '10.239.0.1', 'the server listens on the management address');
+    for (const k of HOSTS) {
+      const hostEnv = await must(`${REPO}scripts/hosts.sh`, ['env', String(k)]);
+      assert.match(hostEnv, /^FAUCETCONFRPC_ADDR=10\.239\.0\.1$/m);
+    }
+  });
+
+  it('containers on host 1 and host 3 reach each other (ping, TCP) through host 2’s stack switch', async () => {
+    for (const k of HOSTS)
+      await on(
+        k,
+        'network',
+        'create',
+        '-d',
+        'dovesnap',
+        '--subnet',
+        sub.subnet,
+        '--ip-range',
+        `${sub.prefix}.${k * 32}/27`,
+        '-o',
+        'ovs.bridge.vlan=241',
+        net,
+      );
+    const ip1 = `${sub.prefix}.40`;
+    const ip3 = `${sub.prefix}.100`;
+    await on(1, 'run', '-d', '--name', `${net}-h1`, '--net', net, '--ip', ip1, IMAGE, 'sleep', '3600');
+    await on(3, 'run', '-d', '--name', `${net}-h3`, '--net', net, '--ip', ip3, IMAGE, 'sleep', '3600');
+    for (const [k, body] of [
+      [1, 'from-h1'],
+      [3, 'from-h3'],
+    ] as const)
+      await on(
+        k,
+        'exec',
+        `${net}-h${k}`,
+        'sh',
+        '-c',
+        `mkdir -p /tmp/w && echo ${body} > /tmp/w/index.html && httpd -p 8080 -h /tmp/w`,
+      );
+    await reaches(1, `${net}-h1`, ip3, 8080, 'from-h3');
+    await reaches(3, `${net}-h3`, ip1, 8080, 'from-h1');
+
+    // One DP per host for the network, one stack switch per host, each once, DPIDs all different.
+    const dps = faucetDoc()['dps'] ?? {};
+    const names = Object.keys(dps);
+    for (const k of HOSTS) {
+      assert.equal(
+        names.filter((n) => n === `${net}@dsh-h${k}`).length,
+        1,
+        `${net}@dsh-h${k} once: ${names.join(' ')}`,
+      );
+      assert.ok(names.includes(`dovesnap-dsh-h${k}`), `dovesnap-dsh-h${k}: ${names.join(' ')}`);
+    }
+    const ids = names.map((n) => String(dps[n]?.['dp_id']));
+    assert.equal(new Set(ids).size, ids.length, `every DP has its own dp_id: ${ids.join(' ')}`);
+    assert.deepEqual(operatorEntries(faucetDoc()), operatorBefore, 'the operator’s entries are untouched');
+  });
+
+  it('host 2’s dovesnap SIGKILLed: hosts 1 and 3 keep talking through its switch', async () => {
+    const pid = Number(readFileSync('/run/dovesnap-hosts/h2/pids/dovesnap.pid', 'utf8').trim());
+    process.kill(pid, 'SIGKILL');
+    await waitFor('host 2’s dovesnap gone', async () =>
+      (await run('kill', ['-0', String(pid)])).code !== 0 ? true : undefined,
+    );
+    await reaches(1, `${net}-h1`, `${sub.prefix}.100`, 8080, 'from-h3');
+    assert.ok(
+      Object.keys(faucetDoc()['dps'] ?? {}).includes(`${net}@dsh-h2`),
+      'its DP stays in FAUCET’s configuration',
+    );
+  });
+
+  it('make hosts-down: every host leaves FAUCET’s configuration, the server gets its address back', async () => {
+    for (const k of [3, 1]) await on(k, 'rm', '-f', `${net}-h${k}`);
+    const r = await make({}, 'hosts-down');
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /DeprecationWarning/);
+    const names = Object.keys(faucetDoc()['dps'] ?? {});
+    assert.deepEqual(
+      names.filter((n) => n.includes('@dsh-h') || n.startsWith('dovesnap-dsh-h')),
+      [],
+      names.join(' '),
+    );
+    assert.deepEqual(operatorEntries(faucetDoc()), operatorBefore, 'the operator’s entries are untouched');
+    assert.equal(recordedServerHost(), serverBefore);
+    if (original !== undefined) writeFileSync(FAUCET_CONFIG, original);
+    original = undefined;
+    hupFaucet();
+    await waitFaucetSettled();
+  });
+});
