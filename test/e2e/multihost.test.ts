@@ -84,7 +84,7 @@ describe('three hosts, one FAUCET: a network on each, stacked through host 2', (
   let original: string | undefined;
   const env = { HOSTS_STACKING: '1', HOSTS_CONFRPC: '1' };
   onCleanup(async () => {
-    for (const k of [3, 1]) await run(DOCKER_CLI, ['-H', sock(k), 'rm', '-f', `${net}-h${k}`]);
+    for (const k of [3, 1]) await run(DOCKER_CLI, ['-H', sock(k), 'rm', '-f', `${net}-h${k}`, `${net}-h${k}b`]);
     await make({}, 'hosts-down');
     if (original !== undefined) {
       writeFileSync(FAUCET_CONFIG, original);
@@ -164,6 +164,47 @@ describe('three hosts, one FAUCET: a network on each, stacked through host 2', (
     assert.deepEqual(operatorEntries(faucetDoc()), operatorBefore, 'the operator’s entries are untouched');
   });
 
+  it('the faucetconfrpc server stopped while containers start on hosts 1 and 3: they start, and talk once it is back', async () => {
+    const pid = Number(readFileSync('/run/dovesnap/faucetconfrpc.pid', 'utf8').trim());
+    process.kill(pid, 'SIGTERM');
+    await waitFor('the faucetconfrpc server gone', async () =>
+      (await run('kill', ['-0', String(pid)])).code !== 0 ? true : undefined,
+    );
+    const ip1 = `${sub.prefix}.41`;
+    const ip3 = `${sub.prefix}.101`;
+    await on(1, 'run', '-d', '--name', `${net}-h1b`, '--net', net, '--ip', ip1, IMAGE, 'sleep', '3600');
+    await on(3, 'run', '-d', '--name', `${net}-h3b`, '--net', net, '--ip', ip3, IMAGE, 'sleep', '3600');
+    for (const k of [1, 3])
+      await waitFor(`host ${k}'s /healthz to say the configuration is pending`, async () => {
+        const body = (await (await fetch(`http://10.239.0.1${k}:9401/healthz`)).json()) as { reason?: string };
+        return body.reason?.startsWith('FAUCET configuration pending') === true ? true : undefined;
+      });
+    // Back as an operator brings it back: make up keeps the server on the address it was given.
+    const up = await make({}, 'up');
+    assert.equal(up.code, 0, up.stderr);
+    assert.equal(recordedServerHost(), '10.239.0.1');
+    await on(
+      3,
+      'exec',
+      `${net}-h3b`,
+      'sh',
+      '-c',
+      'mkdir -p /tmp/w && echo from-h3b > /tmp/w/index.html && httpd -p 8080 -h /tmp/w',
+    );
+    await reaches(1, `${net}-h1b`, ip3, 8080, 'from-h3b');
+    const names = Object.keys(faucetDoc()['dps'] ?? {});
+    for (const k of HOSTS)
+      assert.equal(
+        names.filter((n) => n === `${net}@dsh-h${k}`).length,
+        1,
+        `${net}@dsh-h${k} once: ${names.join(' ')}`,
+      );
+    for (const k of [1, 3])
+      await waitFor(`host ${k}'s /healthz ok again`, async () =>
+        (await fetch(`http://10.239.0.1${k}:9401/healthz`)).status === 200 ? true : undefined,
+      );
+  });
+
   it('host 2’s dovesnap SIGKILLed: hosts 1 and 3 keep talking through its switch', async () => {
     const pid = Number(readFileSync('/run/dovesnap-hosts/h2/pids/dovesnap.pid', 'utf8').trim());
     process.kill(pid, 'SIGKILL');
@@ -178,7 +219,7 @@ describe('three hosts, one FAUCET: a network on each, stacked through host 2', (
   });
 
   it('make hosts-down: every host leaves FAUCET’s configuration, the server gets its address back', async () => {
-    for (const k of [3, 1]) await on(k, 'rm', '-f', `${net}-h${k}`);
+    for (const k of [3, 1]) await on(k, 'rm', '-f', `${net}-h${k}`, `${net}-h${k}b`);
     const r = await make({}, 'hosts-down');
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /DeprecationWarning/);
