@@ -17,7 +17,9 @@
 # last wins; a change restarts the daemons), HOSTS_STACKING=1 (pass each host the STACKING_INTERFACES
 # of its veth links and STACK_PRIORITY1=dovesnap-dsh-h1: off by default), HOSTS_CONFRPC=auto|1|0
 # (the hosts write this machine's FAUCET configuration through faucetconfrpc, see use_confrpc),
-# HOSTS_KEEP_LOGS=1 (`down` keeps /var/log/dovesnap-hosts).
+# HOSTS_STACK_MIRROR=1 (with HOSTS_STACKING=1: every host's mirrored traffic to host 1's stack
+# switch, interface dsh-mirror, tcpdump on dsh-mirror-cap in host 1), HOSTS_KEEP_LOGS=1 (`down`
+# keeps /var/log/dovesnap-hosts).
 set -euo pipefail
 LOG_TAG=dovesnap-hosts
 # shellcheck source=scripts/lib.sh
@@ -60,6 +62,11 @@ host_status_url() { printf 'http://%s:%s\n' "$(host_addr "$1")" "${HOST_STATUS_P
 host_pidfile() { printf '%s/pids/%s.pid\n' "$(host_run "$1")" "$2"; }
 # The veth between hosts K and J, as host K names its end.
 stack_if() { printf 'dsh-to-h%s\n' "$2"; }
+# HOSTS_STACK_MIRROR=1: every host's mirrored traffic ends up on host 1's stack switch, port
+# MIRROR_SINK_PORT, the interface MIRROR_SINK_IF (its veth peer MIRROR_CAPTURE_IF is for tcpdump).
+MIRROR_SINK_IF=dsh-mirror
+MIRROR_CAPTURE_IF=dsh-mirror-cap
+MIRROR_SINK_PORT=4000
 
 # cgroup v2 has one hierarchy; under v1 the pids hierarchy tracks the processes (dockerd makes its
 # containers' cgroups in every hierarchy, which `down` removes too).
@@ -235,6 +242,13 @@ ensure_host_links() {
     ip -n "${ns}" link set "$(stack_if "${k}" "${j}")" up
     ip -n "${peer}" link set "$(stack_if "${j}" "${k}")" up
   fi
+  # Host 1's stack mirror port (HOSTS_STACK_MIRROR=1): a veth pair inside host 1, one end on its
+  # stack switch, the other for tcpdump (`scripts/hosts.sh exec 1 tcpdump -i dsh-mirror-cap`).
+  if ((k == 1)) && [[ "${HOSTS_STACK_MIRROR:-0}" == 1 ]] && ! ip -n "${ns}" link show "${MIRROR_SINK_IF}" >/dev/null 2>&1; then
+    ip -n "${ns}" link add "${MIRROR_SINK_IF}" type veth peer name "${MIRROR_CAPTURE_IF}"
+    ip -n "${ns}" link set "${MIRROR_SINK_IF}" up
+    ip -n "${ns}" link set "${MIRROR_CAPTURE_IF}" up
+  fi
 }
 
 # The OpenFlow port of host J's stacking interface towards host K on J's stack switch: J's
@@ -387,6 +401,12 @@ daemon_env() {
   fi
   if [[ "${HOSTS_STACKING:-0}" == 1 ]] && ((n > 1)); then
     printf '%s\n' "STACKING_INTERFACES=$(stacking_interfaces "${k}" "${n}")" "STACK_PRIORITY1=$(dovesnap_dp_name 1)"
+    if [[ "${HOSTS_STACK_MIRROR:-0}" == 1 ]]; then
+      local sink
+      sink="$(dovesnap_dp_name 1):${MIRROR_SINK_PORT}"
+      ((k == 1)) && sink+=":${MIRROR_SINK_IF}"
+      printf '%s\n' "STACK_MIRROR_INTERFACE=${sink}"
+    fi
   fi
   for pair in ${HOSTS_DAEMON_ENV:-}; do
     [[ "${pair}" == *=* ]] || die "HOSTS_DAEMON_ENV: '${pair}' is not NAME=VALUE"

@@ -100,8 +100,13 @@ export interface StackingSettings {
   readonly interfaces: readonly StackingInterface[];
   /** The DP that is the stack root (STACK_PRIORITY1). */
   readonly priority1: string;
-  /** Where mirrored traffic of every host ends up (STACK_MIRROR_INTERFACE=DP:PORT). */
-  readonly mirrorInterface: { readonly dp: string; readonly port: number } | undefined;
+  /**
+   * Where mirrored traffic of every host ends up (STACK_MIRROR_INTERFACE=DP:PORT[:IFACE]); IFACE
+   * only for this host's own stack switch, whose port PORT dovesnap then makes of that interface.
+   */
+  readonly mirrorInterface:
+    | { readonly dp: string; readonly port: number; readonly interface?: string | undefined }
+    | undefined;
 }
 
 export const DEFAULT_SPARE_PORTS = 64;
@@ -165,15 +170,15 @@ function stackingSettings(
   }
   let mirrorInterface: StackingSettings['mirrorInterface'];
   if (mirrorRaw !== undefined) {
-    const m = /^([^:]+):([0-9]{1,10})$/.exec(mirrorRaw);
+    const m = /^([^:]+):([0-9]{1,10})(?::([A-Za-z0-9_.-]{1,15}))?$/.exec(mirrorRaw);
     const port = Number(m?.[2]);
     if (!m || !DP_NAME.test(m[1] ?? '') || !(port >= 1 && port <= 0xfeff))
       throw badEnv(
         'STACK_MIRROR_INTERFACE',
         mirrorRaw,
-        'expected DP:PORT, the switch and port where mirrored traffic of every host ends up',
+        "expected DP:PORT, the switch and port where mirrored traffic of every host ends up (DP:PORT:IFACE for this host's own stack switch)",
       );
-    mirrorInterface = { dp: m[1] ?? '', port };
+    mirrorInterface = { dp: m[1] ?? '', port, ...(m[3] === undefined ? {} : { interface: m[3] }) };
   }
   if (mirrorBridgeOut !== undefined)
     throw badEnv(

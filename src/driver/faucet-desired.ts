@@ -213,6 +213,7 @@ export function desiredDps(
   operatorDpNames: ReadonlySet<string> = new Set(),
   spares: ReadonlyMap<string, readonly number[]> = new Map(),
   stack: StackFacts | undefined = undefined,
+  tunnelTargets: ReadonlySet<string> = operatorDpNames,
 ): FaucetDpSpec[] {
   const dps: FaucetDpSpec[] = [];
   for (const n of state.allNetworks()) {
@@ -303,7 +304,7 @@ export function desiredDps(
       });
     }
     const loopback = stack?.loopbacks.get(n.id);
-    const tunnelTo = stack === undefined ? undefined : stackMirrorTarget(stack, operatorDpNames);
+    const tunnelTo = stack === undefined ? undefined : stackMirrorTarget(stack, tunnelTargets);
     if (stack !== undefined && tunnelTo !== undefined && loopback !== undefined) {
       // FAUCET copies the labelled ports here, the loopback bridge sends each copy straight
       // back, and the port's ACL tunnels it across the stack (see driver/stack.ts).
@@ -498,11 +499,35 @@ export function mirrorTunnelAclName(vid: number): string {
   return `${OWNED_ACL_PREFIX}mirror-tunnel-${vid}`;
 }
 
-/** Where mirrored traffic is tunnelled to, if that switch is in this FAUCET's configuration. */
-export function stackMirrorTarget(stack: StackFacts, operatorDpNames: ReadonlySet<string>): StackFacts['mirror'] {
+/**
+ * Where mirrored traffic is tunnelled to, if that switch is in this FAUCET's configuration with
+ * that port: this host's stack switch, one in `targets` (mirrorTargets).
+ */
+export function stackMirrorTarget(stack: StackFacts, targets: ReadonlySet<string>): StackFacts['mirror'] {
   const m = stack.mirror;
-  return m !== undefined && (operatorDpNames.has(m.dp) || m.dp === stack.dpName) ? m : undefined;
+  return m !== undefined && (targets.has(m.dp) || m.dp === stack.dpName) ? m : undefined;
 }
+
+/**
+ * The switches other than this host's that STACK_MIRROR_INTERFACE may name: the operator's (the
+ * port is theirs to declare), and another host's stack switch once its dovesnap has declared
+ * the port (FAUCET refuses a tunnel to a port it does not know).
+ */
+export function mirrorTargets(
+  facts: FaucetConfigFacts,
+  stack: StackFacts | undefined,
+  operators: ReadonlySet<string>,
+): Set<string> {
+  const out = new Set(operators);
+  const m = stack?.mirror;
+  if (stack !== undefined && m !== undefined && peerStackDps(facts, stack.dpName).has(m.dp)) {
+    if (facts.dps.get(m.dp)?.interfaceDescriptions.has(m.port) === true) out.add(m.dp);
+  }
+  return out;
+}
+
+/** The description of a stack switch's port that takes every host's mirrored traffic. */
+export const MIRROR_SINK_DESCRIPTION = 'where mirrored traffic of every host ends up';
 
 export const STACK_DP_DESCRIPTION_PREFIX = 'dovesnap stack switch';
 
@@ -533,6 +558,7 @@ export function stackParts(
   stack: StackFacts,
   operatorDpNames: ReadonlySet<string>,
   linkable: ReadonlySet<string> = operatorDpNames,
+  tunnelTargets: ReadonlySet<string> = operatorDpNames,
 ): { dp: FaucetDpSpec; acls: FaucetAclSpec[]; foreignPorts: FaucetForeignPortSpec[] } {
   const ports: FaucetPortSpec[] = [];
   for (const [networkId, link] of stack.links) {
@@ -553,9 +579,12 @@ export function stackParts(
       description: `stack link to ${i.remoteDp} via ${i.interface}`,
       stack: { dp: i.remoteDp, port: i.remotePort },
     });
+  const sink = stack.mirror;
+  if (sink?.interface !== undefined && sink.dp === stack.dpName)
+    ports.push({ number: sink.port, description: `${MIRROR_SINK_DESCRIPTION} (${sink.interface})`, outputOnly: true });
   ports.sort((a, b) => a.number - b.number);
   const acls = new Map<string, FaucetAclSpec>();
-  const mirror = stackMirrorTarget(stack, operatorDpNames);
+  const mirror = stackMirrorTarget(stack, tunnelTargets);
   if (mirror !== undefined) {
     for (const networkId of stack.loopbacks.keys()) {
       const vid = state.network(networkId)?.options.mirrorTunnelVid;
@@ -653,9 +682,19 @@ export function managedState(
     !operators.has(stack.dpName) &&
     (stack.priority1 === stack.dpName ||
       (linkable.has(stack.priority1) && stack.interfaces.some((i) => linkable.has(i.remoteDp))));
+  const tunnelTargets = mirrorTargets(facts, stack, operators);
   const guarded = withAntispoof(
     state,
-    desiredDps(state, definedAcls, bridgePorts, facts.aclUsage.output, operators, spares, stackOn ? stack : undefined),
+    desiredDps(
+      state,
+      definedAcls,
+      bridgePorts,
+      facts.aclUsage.output,
+      operators,
+      spares,
+      stackOn ? stack : undefined,
+      tunnelTargets,
+    ),
     facts.aclRules,
   );
   const sized = withVlanCapacity(guarded.dps, operatorVids(facts, owned, operators));
@@ -663,7 +702,7 @@ export function managedState(
   const vlans = sized.shared;
   if (stack !== undefined && !operators.has(stack.dpName)) owned.add(stack.dpName);
   if (!stackOn) return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans, ...(kept && { kept }) };
-  const parts = stackParts(state, stack, operators, linkable);
+  const parts = stackParts(state, stack, operators, linkable, tunnelTargets);
   // Until a network is linked, the stack switch carries no VLAN, and FAUCET refuses such a DP
   // (and with it the whole file): it joins the configuration with the first network.
   const rendered = new Set(dps.map((d) => d.name));

@@ -33,6 +33,7 @@ export const StackRole = {
   iface: 'stack-interface',
   link: 'stack-link',
   loopback: 'loopback-link',
+  mirrorSink: 'stack-mirror-interface',
 } as const;
 const LOOPBACK_COOKIE = 0xd0e6;
 
@@ -50,7 +51,8 @@ export interface StackFacts {
   readonly links: ReadonlyMap<string, { readonly networkPort: number; readonly stackPort: number }>;
   /** Network ID → its loopback port (the lbport) when stack mirroring is on. */
   readonly loopbacks: ReadonlyMap<string, number>;
-  readonly mirror: { readonly dp: string; readonly port: number } | undefined;
+  /** STACK_MIRROR_INTERFACE; `interface` set when it is this stack switch's own port. */
+  readonly mirror: { readonly dp: string; readonly port: number; readonly interface?: string | undefined } | undefined;
 }
 
 export function stackLinkNames(networkId: string): {
@@ -165,6 +167,32 @@ export function createStack(deps: StackDeps): Stack {
     if (existing === undefined) log.info({ bridge: name }, 'created');
   };
 
+  /**
+   * STACK_MIRROR_INTERFACE=DP:PORT:IFACE on the host whose stack switch DP is: IFACE becomes that
+   * switch's port PORT (FAUCET tunnels every host's mirrored traffic there). Its name, if any.
+   */
+  const ensureMirrorSink = async (m: StackingSettings['mirrorInterface']): Promise<string | undefined> => {
+    if (m?.interface === undefined) return undefined;
+    if (m.dp !== identity.dpName)
+      throw new Error(
+        `STACK_MIRROR_INTERFACE=${m.dp}:${m.port}:${m.interface}: an interface is given only for this host's own stack switch (${identity.dpName}); for another switch give DP:PORT`,
+      );
+    if (!(await deps.linkExists(m.interface)))
+      throw new Error(`stack mirror interface ${m.interface} (STACK_MIRROR_INTERFACE) does not exist on this host`);
+    await vswitch.addPort({
+      bridge: STACK_BRIDGE_NAME,
+      name: m.interface,
+      ofportRequest: m.port,
+      externalIds: { [ExtId.role]: StackRole.mirrorSink },
+    });
+    const got = await vswitch.waitOfport(m.interface, timeout);
+    if (got !== m.port)
+      throw new Error(
+        `stack mirror interface ${m.interface} got OpenFlow port ${got} on ${STACK_BRIDGE_NAME}, not ${m.port} (STACK_MIRROR_INTERFACE): another port has that number`,
+      );
+    return m.interface;
+  };
+
   const once = async (): Promise<StackFacts | undefined> => {
     if (settings === undefined) {
       await removeOwnedBridge(STACK_BRIDGE_NAME, StackRole.bridge);
@@ -192,9 +220,14 @@ export function createStack(deps: StackDeps): Stack {
       settings.mirrorInterface === undefined ? [] : networks.map((n) => stackLinkNames(n.id).loop),
     );
     const ifaces = new Set(settings.interfaces.map((i) => i.interface));
+    const sink = await ensureMirrorSink(settings.mirrorInterface);
     for (const p of (await vswitch.getBridge(STACK_BRIDGE_NAME))?.ports ?? []) {
       const role = p.externalIds[ExtId.role];
-      if ((role === StackRole.link && !wanted.has(p.name)) || (role === StackRole.iface && !ifaces.has(p.name)))
+      if (
+        (role === StackRole.link && !wanted.has(p.name)) ||
+        (role === StackRole.iface && !ifaces.has(p.name)) ||
+        (role === StackRole.mirrorSink && p.name !== sink)
+      )
         await vswitch.deletePort(STACK_BRIDGE_NAME, p.name);
     }
     const links = new Map<string, { networkPort: number; stackPort: number }>();

@@ -9,6 +9,7 @@ import {
   hupFaucet,
   IMAGE,
   must,
+  startCapture,
   onCleanup,
   run,
   testSubnet,
@@ -82,9 +83,10 @@ describe('three hosts, one FAUCET: a network on each, stacked through host 2', (
   let operatorBefore: Record<string, Record<string, unknown>> = {};
   let serverBefore = '';
   let original: string | undefined;
-  const env = { HOSTS_STACKING: '1', HOSTS_CONFRPC: '1' };
+  const env = { HOSTS_STACKING: '1', HOSTS_CONFRPC: '1', HOSTS_STACK_MIRROR: '1' };
   onCleanup(async () => {
     for (const k of [3, 1]) await run(DOCKER_CLI, ['-H', sock(k), 'rm', '-f', `${net}-h${k}`, `${net}-h${k}b`]);
+    for (const k of HOSTS) await run(DOCKER_CLI, ['-H', sock(k), 'rm', '-f', `${net}-m${k}`]);
     await make({}, 'hosts-down');
     if (original !== undefined) {
       writeFileSync(FAUCET_CONFIG, original);
@@ -164,6 +166,57 @@ describe('three hosts, one FAUCET: a network on each, stacked through host 2', (
     assert.deepEqual(operatorEntries(faucetDoc()), operatorBefore, 'the operator’s entries are untouched');
   });
 
+  it('a mirror-labelled container on each host: its traffic reaches host 1’s stack mirror port, nothing of unlabelled unicast', async () => {
+    const holder = readFileSync('/run/dovesnap-hosts/h1/pids/holder.pid', 'utf8').trim();
+    const cap = await startCapture('dsh-mirror-cap', { netnsPid: holder });
+    const ip1 = `${sub.prefix}.40`;
+    const ip3 = `${sub.prefix}.100`;
+    const mirrored = HOSTS.map((k) => ({ k, name: `${net}-m${k}`, ip: `${sub.prefix}.${k * 32 + 12}` }));
+    for (const m of mirrored)
+      await on(
+        m.k,
+        'run',
+        '-d',
+        '--name',
+        m.name,
+        '--net',
+        net,
+        '--ip',
+        m.ip,
+        '--label',
+        'dovesnap.faucet.mirror=true',
+        IMAGE,
+        'sleep',
+        '3600',
+      );
+    // The unlabelled pair (host 1 and host 3), learnt first: until then FAUCET floods, to the mirrored ports too.
+    await run(DOCKER_CLI, ['-H', sock(1), 'exec', `${net}-h1`, 'ping', '-c', '3', '-i', '0.2', ip3]);
+    const learnt = cap.lines.length;
+    await run(DOCKER_CLI, ['-H', sock(1), 'exec', `${net}-h1`, 'ping', '-c', '5', '-i', '0.2', ip3]);
+    for (const m of mirrored) {
+      const start = cap.lines.length;
+      await waitFor(
+        `host ${m.k}'s mirrored echo requests at host 1's stack mirror port`,
+        async () => {
+          await run(DOCKER_CLI, ['-H', sock(m.k), 'exec', m.name, 'ping', '-c', '1', '-W', '1', ip1]);
+          return cap.lines.slice(start).some((l) => l.includes(`${m.ip} > ${ip1}: ICMP echo request`))
+            ? true
+            : undefined;
+        },
+        60_000,
+      );
+    }
+    const pair = new RegExp(
+      `${ip1.replaceAll('.', '\\.')} > ${ip3.replaceAll('.', '\\.')}:|${ip3.replaceAll('.', '\\.')} > ${ip1.replaceAll('.', '\\.')}:`,
+    );
+    assert.deepEqual(
+      cap.lines.slice(learnt).filter((l) => pair.test(l)),
+      [],
+      'no unicast frame of the unlabelled pair',
+    );
+    cap.stop();
+  });
+
   it('the faucetconfrpc server stopped while containers start on hosts 1 and 3: they start, and talk once it is back', async () => {
     const pid = Number(readFileSync('/run/dovesnap/faucetconfrpc.pid', 'utf8').trim());
     process.kill(pid, 'SIGTERM');
@@ -220,6 +273,7 @@ describe('three hosts, one FAUCET: a network on each, stacked through host 2', (
 
   it('make hosts-down: every host leaves FAUCET’s configuration, the server gets its address back', async () => {
     for (const k of [3, 1]) await on(k, 'rm', '-f', `${net}-h${k}`, `${net}-h${k}b`);
+    for (const k of HOSTS) await on(k, 'rm', '-f', `${net}-m${k}`);
     const r = await make({}, 'hosts-down');
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /DeprecationWarning/);

@@ -92,6 +92,15 @@ describe('loadSettings', () => {
       priority1: 'root',
       mirrorInterface: { dp: 'root', port: 2 },
     });
+    assert.deepEqual(
+      loadSettings({
+        ...base,
+        STACKING_INTERFACES: 'root:3:eth7',
+        STACK_PRIORITY1: 'root',
+        STACK_MIRROR_INTERFACE: 'dovesnap-h1:99:sink0',
+      }).stacking?.mirrorInterface,
+      { dp: 'dovesnap-h1', port: 99, interface: 'sink0' },
+    );
     const bad: [Record<string, string>, string][] = [
       [{ STACKING_INTERFACES: 'root:3' }, 'STACKING_INTERFACES'],
       [{ STACKING_INTERFACES: 'root:x:eth7' }, 'DP:PORT:INTERFACE'],
@@ -106,6 +115,10 @@ describe('loadSettings', () => {
         'STACK_MIRROR_INTERFACE',
       ],
       [{ MIRROR_BRIDGE_IN: 'eth9' }, 'needs MIRROR_BRIDGE_OUT'],
+      [
+        { STACKING_INTERFACES: 'root:3:eth7', STACK_PRIORITY1: 'root', STACK_MIRROR_INTERFACE: 'root:2:bad/name' },
+        'DP:PORT:IFACE',
+      ],
     ];
     for (const [env, hint] of bad) {
       assert.throws(

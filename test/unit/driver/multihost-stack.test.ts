@@ -183,6 +183,36 @@ describe('several hosts, one FAUCET: DPs and stack links written by each host fo
     }
   }
 
+  it('stack mirroring across hosts: host 1 declares the sink port, every host tunnels its mirrored traffic there', () => {
+    const sink = { dp: 'dovesnap-h1', port: 99 };
+    const hosts = [1, 2, 3].map((k) => {
+      const h = host(k, 3, 'dovesnap-h1');
+      const id = h.state.allNetworks()[0]?.id ?? '';
+      const mirror = k === 1 ? { ...sink, interface: 'sink0' } : sink;
+      return { ...h, stack: { ...h.stack, mirror, loopbacks: new Map([[id, 70]]) } };
+    });
+    // Hosts 2 and 3 first: no tunnel until host 1 has declared the port (FAUCET would refuse it).
+    const early = settle(hosts.slice(1), OPERATOR).text;
+    assert.ok(!early.includes('tunnel'), early);
+    const { text } = settle(hosts, early);
+    assert.deepEqual(stackProblems(text), []);
+    const port = interfaces(dpsOf(text).get('dovesnap-h1') ?? new Map()).get(99n);
+    assert.equal(port?.get('output_only'), true);
+    assert.match(String(port?.get('description')), /where mirrored traffic of every host ends up \(sink0\)/);
+    const acls = parse(text).get('acls') as Map<string, Doc[]> | undefined;
+    const vid = hosts[0]?.state.allNetworks()[0]?.options.mirrorTunnelVid;
+    const rules = acls?.get(`dovesnap-mirror-tunnel-${vid}`) ?? [];
+    const tunnel = ((rules[1]?.get('rule') as Doc | undefined)?.get('actions') as Doc | undefined)?.get('output') as
+      | Doc
+      | undefined;
+    assert.equal(String((tunnel?.get('tunnel') as Doc | undefined)?.get('dp')), 'dovesnap-h1');
+    assert.equal((tunnel?.get('tunnel') as Doc | undefined)?.get('port'), 99n);
+    for (const h of hosts) {
+      const loop = interfaces(dpsOf(text).get(`web@${h.name}`) ?? new Map()).get(70n);
+      assert.deepEqual(loop?.get('acls_in'), [`dovesnap-mirror-tunnel-${vid}`], `${h.name}'s loopback tunnels`);
+    }
+  });
+
   it('a host that leaves removes exactly its DPs; its neighbour drops the link, the others keep theirs', () => {
     const hosts = [1, 2, 3].map((k) => host(k, 3, 'dovesnap-h1'));
     const [h1, h2, h3] = hosts as [Host, Host, Host];
