@@ -16,6 +16,7 @@ import {
   systemClock,
 } from './store.js';
 import type { ManagedFaucetState } from './types.js';
+import { type PollStep, pollUntil } from './poll.js';
 
 /**
  * FAUCET's configuration on another host, written through faucetconfrpc: the second backend of
@@ -240,8 +241,7 @@ export class RemoteFaucetStore implements FaucetStore<ManagedFaucetState> {
       return true;
     };
     let text = written;
-    let last = 'no answer from FAUCET yet';
-    for (;;) {
+    const r = await pollUntil(this.clock, this.pollMs, deadline, async (): Promise<PollStep<true>> => {
       try {
         const state = await readState();
         if (state.loadError && state.error !== '' && isFresh(state, baseline))
@@ -249,25 +249,23 @@ export class RemoteFaucetStore implements FaucetStore<ManagedFaucetState> {
             ErrorCode.FaucetRejected,
             `FAUCET refused the configuration the faucetconfrpc server ${this.opts.target} wrote: ${state.error}`,
           );
-        if (!state.loadError && state.hashes.includes(sha256Hex(text))) return loaded();
+        if (!state.loadError && state.hashes.includes(sha256Hex(text))) return { done: loaded() };
         if (!state.loadError && state.hashes.some((h) => !(baseline?.hashes ?? []).includes(h))) {
           // FAUCET loaded a text other than before: maybe another writer's, which must still hold ours.
           text = await this.fetch();
           const plan = planRemote(text, typeof desired === 'function' ? desired() : desired, this.claims);
-          if (plan.calls.length === 0 && state.hashes.includes(sha256Hex(text))) return loaded();
+          if (plan.calls.length === 0 && state.hashes.includes(sha256Hex(text))) return { done: loaded() };
         }
-        last = describeState(state);
+        return { last: describeState(state) };
       } catch (err) {
         if (isDovesnapError(err)) throw err;
-        last = errorMessage(err);
+        return { last: errorMessage(err) };
       }
-      const left = deadline - this.clock.now();
-      if (left <= 0)
-        throw new DovesnapError(
-          ErrorCode.FaucetTimeout,
-          `FAUCET did not confirm loading the configuration the faucetconfrpc server ${this.opts.target} wrote (sha256 ${sha256Hex(text).slice(0, 12)}) within ${window} ms (FAUCET must run with FAUCET_CONFIG_STAT_RELOAD=1 to see the server's writes); last seen: ${last}`,
-        );
-      await this.clock.sleep(Math.min(this.pollMs, left));
-    }
+    });
+    if ('done' in r) return r.done;
+    throw new DovesnapError(
+      ErrorCode.FaucetTimeout,
+      `FAUCET did not confirm loading the configuration the faucetconfrpc server ${this.opts.target} wrote (sha256 ${sha256Hex(text).slice(0, 12)}) within ${window} ms (FAUCET must run with FAUCET_CONFIG_STAT_RELOAD=1 to see the server's writes); last seen: ${r.timedOut}`,
+    );
   }
 }

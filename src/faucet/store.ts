@@ -19,6 +19,7 @@ import { FaucetConfigInvalidError, validateFaucetConfig, type ConfigProblem } fr
 import { withLockFile } from '../util/lock-file.js';
 import { failpoint } from '../util/failpoints.js';
 import { LatestWins } from './latest-wins.js';
+import { type PollStep, pollUntil } from './poll.js';
 import { constants as osConstants } from 'node:os';
 
 export interface Clock {
@@ -468,27 +469,24 @@ export class FaucetConfigStore<D extends object = ManagedFaucetState> implements
   ): Promise<Confirmation> {
     const readState = this.readState;
     if (readState === undefined) return { kind: 'loaded' };
-    let last = 'no answer from FAUCET yet';
     /** A text without our change, seen once: it counts as lost only when seen again at the next poll (not a torn read of a save in progress). */
     let without: string | undefined;
-    for (;;) {
+    const r = await pollUntil(this.clock, this.pollMs, deadline, async (): Promise<PollStep<Confirmation>> => {
       try {
         const state = await readState();
-        if (isLoaded(state, target, sha)) return { kind: 'loaded' };
+        if (isLoaded(state, target, sha)) return { done: { kind: 'loaded' } };
         const successor = await this.successor(state, target, text, desired);
-        if (successor?.kind === 'loaded') return { kind: 'loaded' };
-        if (successor?.kind === 'without' && successor.text === without) return { kind: 'lost' };
+        if (successor?.kind === 'loaded') return { done: { kind: 'loaded' } };
+        if (successor?.kind === 'without' && successor.text === without) return { done: { kind: 'lost' } };
         without = successor?.kind === 'without' ? successor.text : undefined;
         if (state.loadError && state.error !== '' && isFresh(state, baseline))
-          return { kind: 'rejected', error: state.error };
-        last = describeState(state);
+          return { done: { kind: 'rejected', error: state.error } };
+        return { last: describeState(state) };
       } catch (err) {
-        last = errorMessage(err);
+        return { last: errorMessage(err) };
       }
-      const left = deadline - this.clock.now();
-      if (left <= 0) return { kind: 'timeout', last };
-      await this.clock.sleep(Math.min(this.pollMs, left));
-    }
+    });
+    return 'done' in r ? r.done : { kind: 'timeout', last: r.timedOut };
   }
 
   /**
