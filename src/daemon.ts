@@ -206,6 +206,8 @@ export async function startDaemon(
       stack,
       stacking: settings.stacking,
       foreignDps: () => faucet.stackableDps?.() ?? faucet.foreignDps(),
+      hostName: settings.dpHost ?? os.hostname(),
+      stackControllers: settings.defaultControllers,
     });
   const health = (): Health => daemonHealth(ready, vswitch.health(), faucet.unhealthy());
   const hostPorts = async (): Promise<Map<string, HostPortStatus[]>> => {
