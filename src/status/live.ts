@@ -70,6 +70,8 @@ export interface LiveSources {
   readonly peers?: {
     current(): readonly PeerView[];
     watch(listener: () => void): () => void;
+    /** Asks every peer once (bounded by its timeout). */
+    poll(): Promise<void>;
   };
 }
 
@@ -160,7 +162,9 @@ export class LiveFeed {
   /** The snapshot as a page would get it now (also `GET /live/snapshot`). */
   async snapshot(): Promise<LiveSnapshot> {
     const [networks, host] = await Promise.all([this.sources.networks(), this.sources.host()]);
-    // The peers' last answers: a peer that does not answer never holds up this host's view.
+    // No page open (`GET /live/snapshot`): nobody polls the peers, so ask them now, at most
+    // for the poll's timeout. With pages, their last answers: a peer never holds up the view.
+    if (this.clients.size === 0) await this.sources.peers?.poll();
     const peers = this.sources.peers?.current() ?? [];
     const { Hosts, Merged } = mergeHosts({ source: this.sources.source, networks, host }, peers);
     const graphed: HostGraphInput[] = [{ source: this.sources.source, networks, host }];

@@ -284,4 +284,18 @@ describe('LiveFeed with peers', () => {
     stop();
     feed.close();
   });
+
+  it('GET /live/snapshot with no page open asks the peers first', async () => {
+    const peers = new PeerPoller(['http://10.239.0.12:9401'], {
+      fetchJson: async (_base, path) => (path === '/networks' ? nets(network('b1', 'lab', ['w2'])) : hostDoc('h2')),
+    });
+    const snap = await new LiveFeed(new Sources(peers)).snapshot();
+    assert.deepEqual(
+      snap.Hosts.map((h) => [h.Name, h.State]),
+      [
+        ['h1', 'ok'],
+        ['h2', 'ok'],
+      ],
+    );
+  });
 });
