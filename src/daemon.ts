@@ -24,6 +24,7 @@ import { buildPluginApp, listenOnSocket } from './plugin/server.js';
 import { hostCheck } from './status/host-check.js';
 import { buildStatusApp, hostPortsStatus, networksStatus } from './status/server.js';
 import type { Health, HostPortStatus, HostStatus } from './status/documents.js';
+import { PeerPoller } from './status/peers.js';
 import { LiveFeed } from './status/live.js';
 import { FaucetLoadTracker } from './status/faucet-load.js';
 import { AttachWatcher } from './attach/watch.js';
@@ -206,6 +207,8 @@ export async function startDaemon(
       stack,
       stacking: settings.stacking,
       foreignDps: () => faucet.stackableDps?.() ?? faucet.foreignDps(),
+      hostName: settings.dpHost ?? os.hostname(),
+      stackControllers: settings.defaultControllers,
     });
   const health = (): Health => daemonHealth(ready, vswitch.health(), faucet.unhealthy());
   const hostPorts = async (): Promise<Map<string, HostPortStatus[]>> => {
@@ -217,7 +220,8 @@ export async function startDaemon(
   };
   const dhcpStatus = (ep: EndpointRecord): DhcpStatus | undefined => dhcpNow.status(ep);
   const live = new LiveFeed({
-    source: `${os.hostname()} (${settings.statusHost}:${settings.statusPort})`,
+    source: `http://${settings.statusHost.includes(':') ? `[${settings.statusHost}]` : settings.statusHost}:${settings.statusPort}`,
+    ...(settings.statusPeers.length === 0 ? {} : { peers: new PeerPoller(settings.statusPeers) }),
     networks: async () => networksStatus(state, dhcpStatus, await hostPorts().catch(() => new Map())),
     host: async () => describeHost(),
     faucet: () => faucetLoad.status(),

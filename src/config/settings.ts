@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { statusPeersSetting } from './status-peers.js';
 import { DEFAULT_STATUS_ALLOW, parseAllowList, type AllowList } from './status-allow.js';
 import { parseStatusHosts } from './status-hosts.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
@@ -47,6 +48,8 @@ export interface DaemonSettings {
   readonly statusAllow: AllowList;
   /** Names (and addresses) besides its own that the status API may be called by (DOVESNAP_STATUS_HOSTS). */
   readonly statusHosts: readonly string[];
+  /** Other hosts' status APIs, shown in the live view beside this host's (DOVESNAP_STATUS_PEERS). */
+  readonly statusPeers: readonly string[];
   readonly ovsdbSocket: string;
   readonly dockerSocket: string;
   readonly faucetPidfile: string | undefined;
@@ -286,6 +289,7 @@ export function loadSettings(env: Environment = process.env): DaemonSettings {
     statusPort,
     statusAllow,
     statusHosts,
+    statusPeers: statusPeersSetting(env),
     ovsdbSocket: ovsdbSocket(env),
     dockerSocket: dockerSocketPath(env),
     faucetPidfile: faucetPidfile(env),

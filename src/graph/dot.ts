@@ -63,6 +63,77 @@ function hostPorts(n: NetworkStatus): { added: readonly HostPortOption[]; copro:
   }
 }
 
+/** A target FAUCET is reached at only from its own host: the same text on two hosts is two controllers. */
+function hostLocalTarget(target: string): boolean {
+  if (/^p?unix:/.test(target)) return true;
+  const hostPart = /^p?(?:tcp|ssl):(.*):[0-9]+$/.exec(target)?.[1] ?? '';
+  const bare = hostPart.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return /^127\./.test(bare) || bare === '::1' || bare === 'localhost' || bare === '0.0.0.0' || bare === '::';
+}
+
+/** The controller node's id: one per target, except a host-local one, which is per host. */
+function controllerId(hk: string, target: string): string {
+  return hostLocalTarget(target) ? id('faucet', hk, target) : id('faucet', target);
+}
+
+type StackInfo = NonNullable<HostStatus['Stack']>;
+type StackInterface = StackInfo['Interfaces'][number];
+
+/** `eth5 1`: the interface and its OpenFlow port on its own stack switch. */
+function stackEnd(i: StackInterface): string {
+  return `${i.Interface} ${i.OFPort ?? '?'}`;
+}
+
+/**
+ * The stack links as edges: a link between two of the given hosts' stack switches is one edge,
+ * found from both ends (host A's interface names B's switch and B's port; B's names A's switch
+ * and A's port), labelled with both ends' interface and port; a link to a DP none of the given
+ * hosts is goes to that DP's own node, as a single host's diagram draws it.
+ */
+function stackEdges(
+  stacks: readonly { readonly hk: string; readonly stack: StackInfo | undefined }[],
+  out: string[],
+): void {
+  const sid = (hk: string, st: StackInfo): string => id(hk, 'stack', st.DpName ?? 'stack');
+  const byName = new Map<string, { hk: string; stack: StackInfo }>();
+  for (const s of stacks)
+    if (s.stack?.DpName !== null && s.stack?.DpName !== undefined && !byName.has(s.stack.DpName))
+      byName.set(s.stack.DpName, { hk: s.hk, stack: s.stack });
+  const drawn = new Set<string>();
+  const farDps = new Set<string>();
+  for (const { hk, stack } of stacks) {
+    if (stack === undefined) continue;
+    for (const i of stack.Interfaces) {
+      const far = byName.get(i.RemoteDp);
+      if (far === undefined || stack.DpName === null || far.hk === hk) {
+        const rid = q(`dp:${i.RemoteDp}`);
+        if (!farDps.has(i.RemoteDp)) out.push(`  ${rid} [shape=box3d, label=${q(`FAUCET DP ${i.RemoteDp}`)}];`);
+        farDps.add(i.RemoteDp);
+        out.push(
+          `  ${sid(hk, stack)} -> ${rid} [taillabel=${q(stackEnd(i))}, headlabel=${q(String(i.RemotePort))}, style=bold];`,
+        );
+        continue;
+      }
+      // The far end's own interface for this link: it names this switch, and one of them names the other's port.
+      const back = far.stack.Interfaces.filter((j) => j.RemoteDp === stack.DpName);
+      const partner =
+        back.find((j) => j.OFPort === i.RemotePort || (i.OFPort !== null && j.RemotePort === i.OFPort)) ??
+        (back.length === 1 && stack.Interfaces.filter((x) => x.RemoteDp === i.RemoteDp).length === 1
+          ? back[0]
+          : undefined);
+      const key =
+        partner === undefined
+          ? `${hk}/${i.Interface}`
+          : [`${hk}/${i.Interface}`, `${far.hk}/${partner.Interface}`].sort().join(' ');
+      if (drawn.has(key)) continue;
+      drawn.add(key);
+      out.push(
+        `  ${sid(hk, stack)} -> ${sid(far.hk, far.stack)} [taillabel=${q(stackEnd(i))}, headlabel=${q(partner === undefined ? String(i.RemotePort) : stackEnd(partner))}, style=bold];`,
+      );
+    }
+  }
+}
+
 export function toDot(inputs: readonly HostGraphInput[]): string {
   const out: string[] = [
     'digraph dovesnap {',
@@ -70,17 +141,32 @@ export function toDot(inputs: readonly HostGraphInput[]): string {
     '  node [fontname="Helvetica", fontsize=10];',
     '  edge [fontname="Helvetica", fontsize=9, dir=none];',
   ];
+  // Edges between hosts, and the nodes outside every host (controllers, far DPs): after the
+  // clusters, so that Graphviz puts no node of one host inside another's box.
+  const between: string[] = [];
+  const controllers = new Map<string, string>();
+  const controlled = (hk: string, shown: string, from: string, targets: readonly string[]): void => {
+    for (const t of targets) {
+      const cid = controllerId(hk, t);
+      if (!controllers.has(cid)) controllers.set(cid, `FAUCET\n${t}${hostLocalTarget(t) ? `\non ${shown}` : ''}`);
+      between.push(`  ${from} -> ${cid} [style=dashed, color="#7a7a7a"];`);
+    }
+  };
+  const stacks: { hk: string; stack: StackInfo | undefined }[] = [];
   inputs.forEach((input, h) => {
     const hk = `h${h}`;
+    const hostName = input.host?.HostName;
+    const shownAs = hostName === undefined || hostName === '' ? input.source : hostName;
     out.push(
       `  subgraph ${q(`cluster_${hk}`)} {`,
-      `    label=${q(`dovesnap at ${input.source}`)};`,
+      `    label=${q(hostName === undefined || hostName === '' ? `dovesnap at ${input.source}` : `host ${hostName}\ndovesnap at ${input.source}`)};`,
       '    style=dashed;',
     );
     const nets = Object.values(input.networks).sort((a, b) => (a.NetworkName < b.NetworkName ? -1 : 1));
     for (const n of nets) {
       const nid = id(hk, 'net', n.NetworkID);
       out.push(`    ${nid} [shape=box, style="rounded,filled", fillcolor="#dde8f6", label=${q(networkLabel(n))}];`);
+      controlled(hk, shownAs, nid, n.Controllers);
       for (const c of Object.values(n.Containers).sort((a, b) => (a.OFPort ?? 0) - (b.OFPort ?? 0))) {
         const cid = id(hk, 'ctr', c.EndpointID);
         out.push(
@@ -152,20 +238,19 @@ export function toDot(inputs: readonly HostGraphInput[]): string {
       out.push(
         `    ${sid} [shape=box, style="rounded,filled", fillcolor="#e5ddf6", label=${q(`stack switch ${st.DpName ?? '(not up)'}${st.DpId === null ? '' : `\n${st.DpId}`}\nroot ${st.Root}${st.Problem === null ? '' : `\nPROBLEM: ${st.Problem}`}`)}];`,
       );
-      for (const i of st.Interfaces) {
-        const rid = q(`dp:${i.RemoteDp}`);
-        out.push(`    ${rid} [shape=box3d, label=${q(`FAUCET DP ${i.RemoteDp}`)}];`);
-        out.push(
-          `    ${sid} -> ${rid} [taillabel=${q(`${i.Interface} ${i.OFPort ?? '?'}`)}, headlabel=${q(String(i.RemotePort))}, style=bold];`,
-        );
-      }
+      // The stack switch's controllers (an older daemon does not say: no edge then).
+      controlled(hk, shownAs, sid, st.Controllers ?? []);
       for (const n of nets)
         out.push(
           `    ${id(hk, 'net', n.NetworkID)} -> ${sid} [taillabel=${q(String(STACK_LINK_OFPORT))}, style=bold];`,
         );
     }
+    stacks.push({ hk, stack: st ?? undefined });
     out.push('  }');
   });
-  out.push('}', '');
+  stackEdges(stacks, between);
+  for (const [cid, label] of controllers)
+    out.push(`  ${cid} [shape=doubleoctagon, style=filled, fillcolor="#fff3c4", label=${q(label)}];`);
+  out.push(...between, '}', '');
   return out.join('\n');
 }

@@ -11,6 +11,10 @@ export interface HostStatusSources {
   readonly stacking: StackingSettings | undefined;
   /** The DPs of FAUCET's configuration that are not dovesnap's. */
   readonly foreignDps: () => Promise<{ has(name: string): boolean }>;
+  /** HostName: DOVESNAP_HOST_NAME (with the remote backend) or the host name. */
+  readonly hostName: string;
+  /** The stack switch's controllers (STACK_OFCONTROLLERS or the default ones). */
+  readonly stackControllers: readonly string[];
 }
 
 /** `GET /host`: the mirror bridge and the stack switch, each with what keeps it from being whole. */
@@ -31,6 +35,7 @@ export async function hostStatus(src: HostStatusSources): Promise<HostStatus> {
     }
   }
   return {
+    HostName: src.hostName,
     MirrorBridge:
       m?.bridge === undefined || m.out === undefined
         ? null
@@ -51,6 +56,7 @@ export async function hostStatus(src: HostStatusSources): Promise<HostStatus> {
             MirrorInterface:
               st.mirrorInterface === undefined ? null : `${st.mirrorInterface.dp}:${st.mirrorInterface.port}`,
             Problem: stackProblem ?? null,
+            Controllers: src.stackControllers,
           },
   };
 }

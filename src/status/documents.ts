@@ -83,6 +83,11 @@ export type Health = { readonly status: 'ok' | 'starting' } | { readonly status:
 
 /** `GET /host`: this host's shared switches, beside the per-network document. */
 export interface HostStatus {
+  /**
+   * The host's name: DOVESNAP_HOST_NAME with FAUCETCONFRPC_ADDR, else the host name. Always
+   * given by this version; optional for clients of older daemons, which do not say.
+   */
+  readonly HostName?: string;
   /** The mirror bridge (MIRROR_BRIDGE_OUT), or null when there is none. */
   readonly MirrorBridge: {
     readonly Bridge: string;
@@ -106,5 +111,7 @@ export interface HostStatus {
     }[];
     readonly MirrorInterface: string | null;
     readonly Problem: string | null;
+    /** The stack switch's OpenFlow controllers. Always given by this version (optional as HostName). */
+    readonly Controllers?: readonly string[];
   } | null;
 }

@@ -2,12 +2,16 @@
  * The live view's feed: what the page at `/` draws, pushed to every open page as server-sent
  * events. A `snapshot` event carries the topology (the status API's documents, the diagram as
  * SVG, FAUCET's last configuration load) whenever it changes; a `traffic` event carries every
- * port's counters every few seconds. Nothing is computed while no page is open.
+ * port's counters every few seconds. Nothing is computed while no page is open. With other hosts'
+ * status APIs (DOVESNAP_STATUS_PEERS; peers.ts), the snapshot holds their networks too
+ * (live-hosts.ts) and the diagram is theirs and this host's in one picture.
  */
 import { createHash } from 'node:crypto';
 import type { FaucetConfigOutcome } from '../faucet/types.js';
 import type { HostStatus, NetworksStatus } from './documents.js';
-import { toDot } from '../graph/dot.js';
+import { toDot, type HostGraphInput } from '../graph/dot.js';
+import { mergeHosts, type LiveHost, type LiveNetwork } from './live-hosts.js';
+import type { PeerView } from './peers.js';
 import { errorMessage } from '../util/errors.js';
 
 /** Counters of one interface, as Open vSwitch keeps them. */
@@ -33,8 +37,13 @@ export interface FaucetLoadStatus {
 
 export interface LiveSnapshot {
   readonly At: string;
+  /** This host's documents, as `/networks` and `/host` answer them. */
   readonly Networks: NetworksStatus;
   readonly Host: HostStatus;
+  /** This host, then each peer, with whether it answered. */
+  readonly Hosts: readonly LiveHost[];
+  /** Every host's networks, a network of the same name on several hosts as one (what the page draws). */
+  readonly Merged: readonly LiveNetwork[];
   readonly Faucet: FaucetLoadStatus;
   /** The wiring diagram (as `dovesnap graph` draws it), or null with SvgError saying why. */
   readonly Svg: string | null;
@@ -55,8 +64,15 @@ export interface LiveSources {
   renderSvg(dot: string): Promise<string>;
   /** Called when something the view shows may have changed; returns the unsubscribe. */
   onChange(listener: () => void): () => void;
-  /** Where the diagram says the host is. */
+  /** Where the diagram says the host is: its status address. */
   readonly source: string;
+  /** Other hosts' status APIs (status/peers.ts PeerPoller); none when absent. */
+  readonly peers?: {
+    current(): readonly PeerView[];
+    watch(listener: () => void): () => void;
+    /** Asks every peer once (bounded by its timeout). */
+    poll(): Promise<void>;
+  };
 }
 
 export interface LiveFeedOptions {
@@ -146,12 +162,22 @@ export class LiveFeed {
   /** The snapshot as a page would get it now (also `GET /live/snapshot`). */
   async snapshot(): Promise<LiveSnapshot> {
     const [networks, host] = await Promise.all([this.sources.networks(), this.sources.host()]);
-    const dot = toDot([{ source: this.sources.source, networks, host }]);
+    // No page open (`GET /live/snapshot`): nobody polls the peers, so ask them now, at most
+    // for the poll's timeout. With pages, their last answers: a peer never holds up the view.
+    if (this.clients.size === 0) await this.sources.peers?.poll();
+    const peers = this.sources.peers?.current() ?? [];
+    const { Hosts, Merged } = mergeHosts({ source: this.sources.source, networks, host }, peers);
+    const graphed: HostGraphInput[] = [{ source: this.sources.source, networks, host }];
+    for (const p of peers)
+      if (p.State === 'ok') graphed.push({ source: p.Source, networks: p.Networks, host: p.Host ?? undefined });
+    const dot = toDot(graphed);
     const drawn = await this.diagram(dot);
     return {
       At: new Date().toISOString(),
       Networks: networks,
       Host: host,
+      Hosts,
+      Merged,
       Faucet: this.sources.faucet(),
       Svg: drawn.svg,
       SvgError: drawn.error,
@@ -171,7 +197,12 @@ export class LiveFeed {
   }
 
   private start(): void {
-    this.unsubscribe = this.sources.onChange(() => this.changed(this.settleMs));
+    const unsubscribeLocal = this.sources.onChange(() => this.changed(this.settleMs));
+    const unwatchPeers = this.sources.peers?.watch(() => this.changed(0));
+    this.unsubscribe = () => {
+      unsubscribeLocal();
+      unwatchPeers?.();
+    };
     const check = setInterval(() => this.changed(0), this.checkMs);
     const traffic = setInterval(() => void this.sendTraffic(), this.trafficMs);
     check.unref();

@@ -9,6 +9,7 @@ import { parseNetworkOptions } from '../../../src/model/options.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { parseAllowList } from '../../../src/config/status-allow.js';
 import type { DhcpStatus } from '../../../src/driver/dhcp-clients.js';
+import { statusContainer, statusNetwork } from '../../fixtures/status-docs.js';
 
 const NET1 = 'a1'.repeat(32);
 const NET2 = 'b2'.repeat(32);
@@ -192,46 +193,18 @@ describe('buildStatusApp', () => {
 });
 
 function container(patch: Partial<ContainerStatus>): ContainerStatus {
-  return {
-    Name: '',
-    Id: '',
-    EndpointID: 'ep',
-    MacAddress: '0e:00:00:00:00:01',
-    HostIP: '',
-    OFPort: null,
-    Interface: 'dspx',
-    Labels: {},
-    PortACLs: [],
-    Mirrored: false,
-    Capture: false,
-    Blocked: null,
-    Ports: [],
-    Dhcp: null,
-    ...patch,
-  };
+  return statusContainer({ Name: '', Id: '', EndpointID: 'ep', HostIP: '', OFPort: null, Interface: 'dspx', ...patch });
 }
 
 function net(patch: Partial<NetworkStatus>): NetworkStatus {
-  return {
+  return statusNetwork({
     NetworkID: NET1,
     NetworkName: 'net1',
     BridgeName: 'ovsbr-a1a1a',
     BridgeDpid: '0x10',
-    BridgeVLAN: 100,
-    Mode: 'flat',
-    MTU: null,
     Userspace: false,
-    Controllers: [],
-    Options: {},
-    OvsLocalMac: null,
-    LbPort: 99,
-    MirrorTunnelVid: 356,
-    PreallocatedPorts: 0,
-    HostPorts: [],
-    ReadyPorts: 0,
-    Containers: {},
     ...patch,
-  };
+  });
 }
 
 describe('status API access', () => {

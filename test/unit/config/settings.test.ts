@@ -25,6 +25,7 @@ describe('loadSettings', () => {
       statusHost: '127.0.0.1',
       statusPort: 9401,
       statusHosts: [],
+      statusPeers: [],
       ovsdbSocket: '/var/run/openvswitch/db.sock',
       dockerSocket: '/var/run/docker.sock',
       faucetPidfile: undefined,

@@ -3,47 +3,21 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { toDot } from '../../../src/graph/dot.js';
 import type { ContainerStatus, HostStatus, NetworkStatus } from '../../../src/status/documents.js';
+import { statusContainer, statusNetwork } from '../../fixtures/status-docs.js';
 
 const NET = 'a'.repeat(64);
 const NAT = 'b'.repeat(64);
 
-const container = (p: Partial<ContainerStatus>): ContainerStatus => ({
-  Name: '/web',
-  Id: 'c'.repeat(64),
-  EndpointID: 'e'.repeat(64),
-  MacAddress: '0e:00:00:00:00:01',
-  HostIP: '10.0.0.2',
-  OFPort: 1,
-  Interface: 'dspeeeeeeeeeeee',
-  Labels: {},
-  PortACLs: [],
-  Mirrored: false,
-  Capture: false,
-  Blocked: null,
-  Ports: [],
-  Dhcp: null,
-  ...p,
-});
-const network = (p: Partial<NetworkStatus>): NetworkStatus => ({
-  NetworkID: NET,
-  NetworkName: 'lab',
-  BridgeName: 'ovsbr-aaaaa',
-  BridgeDpid: '0x10',
-  BridgeVLAN: 100,
-  Mode: 'flat',
-  MTU: null,
-  Userspace: true,
-  Controllers: ['tcp:127.0.0.1:6653'],
-  Options: {},
-  OvsLocalMac: null,
-  LbPort: 99,
-  MirrorTunnelVid: 356,
-  PreallocatedPorts: 0,
-  HostPorts: [],
-  ReadyPorts: 0,
-  Containers: {},
-  ...p,
-});
+const container = (p: Partial<ContainerStatus>): ContainerStatus =>
+  statusContainer({ Id: 'c'.repeat(64), EndpointID: 'e'.repeat(64), Interface: 'dspeeeeeeeeeeee', ...p });
+const network = (p: Partial<NetworkStatus>): NetworkStatus =>
+  statusNetwork({
+    NetworkID: NET,
+    BridgeName: 'ovsbr-aaaaa',
+    BridgeDpid: '0x10',
+    Controllers: ['tcp:127.0.0.1:6653'],
+    ...p,
+  });
 
 const HOST: HostStatus = {
   MirrorBridge: { Bridge: 'mirrorbr', Out: 'odsmirrori', In: 'eth77', Links: { [NET]: 10 }, Problem: null },

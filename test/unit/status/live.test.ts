@@ -8,49 +8,20 @@ import type { HostStatus, NetworksStatus, NetworkStatus } from '../../../src/sta
 import { StateStore } from '../../../src/driver/state.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { parseAllowList } from '../../../src/config/status-allow.js';
+import { statusContainer, statusNetwork } from '../../fixtures/status-docs.js';
 
 const HOST: HostStatus = { MirrorBridge: null, Stack: null };
 
 function network(containers: Record<string, { name: string; iface: string }>): NetworkStatus {
-  return {
-    NetworkID: 'n1',
-    NetworkName: 'lab',
-    BridgeName: 'ovsbr-n1',
-    BridgeDpid: '0x1',
-    BridgeVLAN: 100,
-    Mode: 'flat',
-    MTU: null,
-    Userspace: true,
-    Controllers: [],
-    Options: {},
-    OvsLocalMac: null,
-    LbPort: 99,
-    MirrorTunnelVid: 356,
-    PreallocatedPorts: 0,
+  return statusNetwork({
     HostPorts: [{ Interface: 'uplink0', OFPort: 5, Kind: 'added' }],
-    ReadyPorts: 0,
     Containers: Object.fromEntries(
       Object.entries(containers).map(([id, c]) => [
         id,
-        {
-          Name: `/${c.name}`,
-          Id: id,
-          EndpointID: `ep-${id}`,
-          MacAddress: '0e:00:00:00:00:01',
-          HostIP: '10.0.0.2',
-          OFPort: 1,
-          Interface: c.iface,
-          Labels: {},
-          PortACLs: [],
-          Mirrored: false,
-          Capture: false,
-          Blocked: null,
-          Ports: [],
-          Dhcp: null,
-        },
+        statusContainer({ Name: `/${c.name}`, Id: id, EndpointID: `ep-${id}`, Interface: c.iface }),
       ]),
     ),
-  };
+  });
 }
 
 class Sources implements LiveSources {
