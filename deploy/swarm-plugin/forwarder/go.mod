@@ -1,3 +1,3 @@
 module dovesnap/swarm-plugin/forwarder
 
-go 1.26
+go 1.22
