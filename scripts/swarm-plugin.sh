@@ -7,7 +7,7 @@
 #   scripts/swarm-plugin.sh install       build, then `docker plugin create` + `enable` on DOCKER_HOST
 #   scripts/swarm-plugin.sh remove        `docker plugin disable -f` + `rm -f` on DOCKER_HOST
 # env: DOCKER_HOST (the engine to install on; unset: the local one), DOVESNAP_PLUGIN_NAME
-# (default dovesnap), DOCKER (the client, default docker), GO (default go, 1.22 or newer).
+# (default dovesnap), DOCKER (the client, default docker), GO (default: go on PATH, else /usr/local/go/bin/go; 1.22 or newer).
 set -euo pipefail
 LOG_TAG=dovesnap-swarm-plugin
 # shellcheck source=scripts/lib.sh
@@ -15,7 +15,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PLUGIN_NAME="${DOVESNAP_PLUGIN_NAME:-dovesnap}"
 DOCKER="${DOCKER:-docker}"
-GO="${GO:-go}"
+# The official tarball's place when `go` is not on PATH (a service manager's or CI's PATH).
+GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
 SRC="${REPO_ROOT}/deploy/swarm-plugin"
 WORK=""
 
