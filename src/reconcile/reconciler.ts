@@ -28,6 +28,17 @@ export interface Teardown {
 /** Docker's names for this driver: the current one and the original's older one. */
 export const DRIVER_NAMES: readonly string[] = ['dovesnap', 'ovs'];
 
+/**
+ * Whether Docker's driver name for a network is this driver's. Behind the managed (v2) plugin that
+ * Docker Swarm needs (deploy/swarm-plugin), Docker names the driver with the plugin's tag,
+ * `dovesnap:latest`; without the tag such a network would look foreign, and the full pass would
+ * take it for one deleted behind our back and remove its bridge.
+ */
+export function isOurDriver(driver: string): boolean {
+  const tagged = /^([^:/]+):[\w][\w.-]{0,127}$/.exec(driver);
+  return DRIVER_NAMES.includes(tagged?.[1] ?? driver);
+}
+
 export interface ReconcilerDeps {
   readonly engine: Engine;
   readonly state: StateStore;
@@ -153,7 +164,7 @@ export class Reconciler {
     if (e.Type !== 'network') return;
     const attrs = e.Actor.Attributes ?? {};
     const type = attrs['type'] ?? '';
-    if (!DRIVER_NAMES.includes(type)) return;
+    if (!isOurDriver(type)) return;
     const networkId = e.Actor.ID;
     if (e.Action === 'create') {
       const name = attrs['name'];
@@ -434,7 +445,7 @@ export class Reconciler {
     const started = Date.now();
     const { state, engine, teardown } = this.deps;
     const dockerNets = new Map<string, EngineNetwork>();
-    for (const n of await engine.listNetworks()) if (DRIVER_NAMES.includes(n.Driver)) dockerNets.set(n.Id, n);
+    for (const n of await engine.listNetworks()) if (isOurDriver(n.Driver)) dockerNets.set(n.Id, n);
     const dhcpStarts: string[] = [];
 
     for (const net of state.allNetworks()) {

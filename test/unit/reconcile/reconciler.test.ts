@@ -2,7 +2,7 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Driver } from '../../../src/driver/driver.js';
 import { createNatView } from '../../../src/driver/nat-view.js';
-import { Reconciler } from '../../../src/reconcile/reconciler.js';
+import { isOurDriver, Reconciler } from '../../../src/reconcile/reconciler.js';
 import type { FaucetView } from '../../../src/driver/faucet-api.js';
 import { StateStore, endpointRecord, type EndpointRecord, type NetworkRecord } from '../../../src/driver/state.js';
 import { bridgeExternalIds, ExtId, portExternalIds } from '../../../src/driver/persist.js';
@@ -467,6 +467,42 @@ describe('reconciler: full pass', () => {
     assert.ok(r.state.endpoint(EP3));
     assert.ok(r.vs.inspectPort(fresh.hostIf));
     assert.ok(r.host.links.has(fresh.hostIf));
+  });
+});
+
+describe('reconciler: the managed plugin for Docker Swarm (driver dovesnap:latest)', () => {
+  it('takes dovesnap and ovs with or without a plugin tag, nothing else', () => {
+    for (const d of ['dovesnap', 'ovs', 'dovesnap:latest', 'dovesnap:1.2.3', 'ovs:latest'])
+      assert.ok(isOurDriver(d), d);
+    for (const d of [
+      'bridge',
+      'overlay',
+      'dovesnapx:latest',
+      'other/dovesnap:latest',
+      'dovesnap:',
+      'latest:dovesnap',
+      '',
+    ])
+      assert.equal(isOurDriver(d), false, d);
+  });
+
+  it('the full pass names a network whose driver Docker reports as dovesnap:latest and keeps its bridge', async () => {
+    const r = rig();
+    const net = await addNetwork(r, NET1, undefined, '0x1');
+    dockerNetwork(r, net, 'swnet', {}, 'dovesnap:latest');
+    await startAndPass(r);
+    assert.ok(await r.vs.getBridge(net.bridgeName), 'the bridge stays');
+    assert.equal(r.state.network(NET1)?.name, 'swnet');
+  });
+
+  it('a create event of type dovesnap:latest names the network', async () => {
+    const r = rig();
+    await startAndPass(r);
+    const net = await addNetwork(r, NET1, undefined, '0x1');
+    dockerNetwork(r, net, 'swnet', {}, 'dovesnap:latest');
+    r.engine.emit(networkEvent('create', NET1, { name: 'swnet', type: 'dovesnap:latest' }));
+    await waitFor(() => r.faucet.syncs.includes('network swnet named'), 'the naming sync');
+    assert.equal(r.state.network(NET1)?.name, 'swnet');
   });
 });
 

@@ -1,0 +1,3 @@
+module dovesnap/swarm-plugin/forwarder
+
+go 1.22
