@@ -396,8 +396,11 @@ daemon_env() {
     "DOVESNAP_NARWHAL_DIR=${lib}/dovesnap/narwhal" \
     "DOVESNAP_LAB_DIR=${lib}/dovesnap/lab"
   if use_confrpc; then
+    # FAUCET's metrics, to confirm each write loaded: this machine's, on every address while the
+    # server is on the management network (the host's own loopback has none).
     printf '%s\n' "FAUCETCONFRPC_ADDR=${CONTROLLER_ADDR}" "FAUCETCONFRPC_PORT=${CONFRPC_PORT}" \
-      "FAUCETCONFRPC_KEYDIR=${FAUCETCONFRPC_KEYDIR}"
+      "FAUCETCONFRPC_KEYDIR=${FAUCETCONFRPC_KEYDIR}" \
+      "DOVESNAP_FAUCET_METRICS=http://${CONTROLLER_ADDR}:${FAUCET_PROM_PORT}/metrics"
   fi
   if [[ "${HOSTS_STACKING:-0}" == 1 ]] && ((n > 1)); then
     printf '%s\n' "STACKING_INTERFACES=$(stacking_interfaces "${k}" "${n}")" "STACK_PRIORITY1=$(dovesnap_dp_name 1)"

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
 import {
@@ -30,6 +32,9 @@ import {
  */
 
 const REPO = new URL('../../../', import.meta.url).pathname;
+const CLI = path.join(REPO, 'dist/src/cli/main.js');
+const STATUS = (k: number): string => `http://10.239.0.1${k}:9401`;
+const CONTROLLER = 'tcp:10.239.0.1:6653';
 const DOCKER_CLI = '/usr/bin/docker';
 const HOSTS = [1, 2, 3] as const;
 const sock = (k: number): string => `unix:///run/dovesnap-hosts/h${k}/docker.sock`;
@@ -83,11 +88,19 @@ describe('three hosts, one FAUCET: a network on each, stacked through host 2', (
   let operatorBefore: Record<string, Record<string, unknown>> = {};
   let serverBefore = '';
   let original: string | undefined;
-  const env = { HOSTS_STACKING: '1', HOSTS_CONFRPC: '1', HOSTS_STACK_MIRROR: '1' };
+  const env = {
+    HOSTS_STACKING: '1',
+    HOSTS_CONFRPC: '1',
+    HOSTS_STACK_MIRROR: '1',
+    // Host 1's live view shows the other two (the others list themselves too, harmlessly).
+    HOSTS_DAEMON_ENV: `DOVESNAP_STATUS_PEERS=${STATUS(2)},${STATUS(3)}`,
+  };
+  const dir = mkdtempSync(path.join(tmpdir(), 'dovesnap-multihost-'));
   onCleanup(async () => {
     for (const k of [3, 1]) await run(DOCKER_CLI, ['-H', sock(k), 'rm', '-f', `${net}-h${k}`, `${net}-h${k}b`]);
     for (const k of HOSTS) await run(DOCKER_CLI, ['-H', sock(k), 'rm', '-f', `${net}-m${k}`]);
     await make({}, 'hosts-down');
+    rmSync(dir, { recursive: true, force: true });
     if (original !== undefined) {
       writeFileSync(FAUCET_CONFIG, original);
       hupFaucet();
@@ -112,6 +125,8 @@ describe('three hosts, one FAUCET: a network on each, stacked through host 2', (
     for (const k of HOSTS) {
       const hostEnv = await must(`${REPO}scripts/hosts.sh`, ['env', String(k)]);
       assert.match(hostEnv, /^FAUCETCONFRPC_ADDR=10\.239\.0\.1$/m);
+      // FAUCET's metrics as the hosts reach them: without, no write of theirs is ever confirmed.
+      assert.match(hostEnv, /^DOVESNAP_FAUCET_METRICS=http:\/\/10\.239\.0\.1:9302\/metrics$/m);
     }
   });
 
@@ -149,6 +164,15 @@ describe('three hosts, one FAUCET: a network on each, stacked through host 2', (
       );
     await reaches(1, `${net}-h1`, ip3, 8080, 'from-h3');
     await reaches(3, `${net}-h3`, ip1, 8080, 'from-h1');
+    for (const k of HOSTS) {
+      const applied = readFileSync(`/var/log/dovesnap-hosts/h${k}/dovesnap.log`, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"msg":"FAUCET configuration applied"'));
+      assert.ok(
+        applied.some((l) => l.includes('"confirmed":true')),
+        `host ${k}'s writes confirmed by FAUCET: ${applied.slice(-3).join(' ')}`,
+      );
+    }
 
     // One DP per host for the network, one stack switch per host, each once, DPIDs all different.
     const dps = faucetDoc()['dps'] ?? {};
@@ -164,6 +188,59 @@ describe('three hosts, one FAUCET: a network on each, stacked through host 2', (
     const ids = names.map((n) => String(dps[n]?.['dp_id']));
     assert.equal(new Set(ids).size, ids.length, `every DP has its own dp_id: ${ids.join(' ')}`);
     assert.deepEqual(operatorEntries(faucetDoc()), operatorBefore, 'the operator’s entries are untouched');
+  });
+
+  it('dovesnap graph of the three hosts: their two stack links as edges between stack switches, one FAUCET', async () => {
+    const out = path.join(dir, 'hosts.dot');
+    const r = await run('node', [CLI, 'graph', '-o', out, '--status', HOSTS.map(STATUS).join(',')]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = readFileSync(out, 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
+    assert.deepEqual(
+      lines.filter((l) => /^"h[0-9]:stack:dovesnap-dsh-h[0-9]" -> "(h[0-9]:stack|dp):/.test(l)),
+      [
+        '"h0:stack:dovesnap-dsh-h1" -> "h1:stack:dovesnap-dsh-h2" [taillabel="dsh-to-h2 1", headlabel="dsh-to-h1 1", style=bold];',
+        '"h1:stack:dovesnap-dsh-h2" -> "h2:stack:dovesnap-dsh-h3" [taillabel="dsh-to-h3 2", headlabel="dsh-to-h2 1", style=bold];',
+      ],
+      'each link once, with each end’s interface and OpenFlow port',
+    );
+    assert.equal(lines.filter((l) => l.startsWith('"dp:')).length, 0, 'no far-DP node for a host that is drawn');
+    const faucet = `"faucet:${CONTROLLER}"`;
+    assert.equal(lines.filter((l) => l.startsWith(`${faucet} [shape=doubleoctagon`)).length, 1, 'one FAUCET node');
+    assert.equal(
+      lines.filter((l) => l.endsWith(`-> ${faucet} [style=dashed, color="#7a7a7a"];`)).length,
+      6,
+      'a dashed edge from each host’s network and stack switch',
+    );
+    for (const k of HOSTS)
+      assert.ok(lines.includes(`label="host dsh-h${k}\\ndovesnap at ${STATUS(k)}";`), `host ${k}'s box`);
+  });
+
+  it('host 1’s live view: every host’s part of the network, each container as its host’s', async () => {
+    const res = await fetch(`${STATUS(1)}/live/snapshot`, { signal: AbortSignal.timeout(15_000) });
+    assert.equal(res.status, 200);
+    const snap = (await res.json()) as {
+      Hosts: { Name: string; State: string }[];
+      Merged: { Name: string; Parts: { Host: string; Network: { Containers: Record<string, { Name: string }> } }[] }[];
+      SvgError: string | null;
+    };
+    assert.deepEqual(
+      snap.Hosts.map((h) => [h.Name, h.State]),
+      HOSTS.map((k) => [`dsh-h${k}`, 'ok']),
+    );
+    assert.deepEqual(
+      snap.Merged.find((m) => m.Name === net)?.Parts.map((p) => [
+        p.Host,
+        Object.values(p.Network.Containers).map((c) => c.Name),
+      ]),
+      [
+        ['dsh-h1', [`/${net}-h1`]],
+        ['dsh-h2', []],
+        ['dsh-h3', [`/${net}-h3`]],
+      ],
+    );
+    assert.equal(snap.SvgError, null);
   });
 
   it('a mirror-labelled container on each host: its traffic reaches host 1’s stack mirror port, nothing of unlabelled unicast', async () => {
