@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { parseArgs } from 'node:util';
+import { parseReply } from './ping.js';
 import { ratio, summarize, type Summary } from './stats.js';
 import { benchSubnet } from './subnets.js';
 
@@ -340,15 +341,6 @@ async function firstReply(container: string, ip: string, opts: Options): Promise
       resolve(at === null ? null : { at, ...parseReply(seen) });
     });
   });
-}
-
-/** "64 bytes from 10.232.1.2: seq=0 ttl=64 time=1002.890 ms" -> seq and RTT. */
-function parseReply(text: string): { seq: number | undefined; rttMs: number | undefined } {
-  const m = /bytes from .*?seq=(\d+) .*?time=([\d.]+) ms/.exec(text);
-  return {
-    seq: m?.[1] === undefined ? undefined : Number(m[1]),
-    rttMs: m?.[2] === undefined ? undefined : Number(m[2]),
-  };
 }
 
 // ------------------------------------------------------------------------------ measurements

@@ -1,0 +1,98 @@
+/**
+ * The pure half of bench/multihost.ts: the daemons' "FAUCET configuration applied" log lines,
+ * sorted by what caused the write, and the order statistics the benchmark reports (median and
+ * p90). No I/O.
+ */
+import { percentile } from './stats.js';
+
+/** One FAUCET configuration write, as the daemon logged it when FAUCET had it (or gave up confirming). */
+export interface AppliedWrite {
+  /** Epoch ms of the log line: when the write was over. */
+  readonly time: number;
+  readonly reason: string;
+  /** What caused it, with the names taken out (classifyReason). */
+  readonly kind: string;
+  /** The daemon's own clock from the start of the sync to FAUCET confirming: render, send or write, confirm. */
+  readonly ms: number;
+  /** FAUCET was seen running the written configuration (its metrics' hash) within the confirm window. */
+  readonly confirmed: boolean;
+}
+
+/**
+ * What caused a write, without the names in it, so that writes of the same kind from different
+ * containers and hosts group together: "container /x joined net" -> "container joined".
+ */
+export function classifyReason(reason: string): string {
+  if (/^container \S+ joined \S+$/.test(reason)) return 'container joined';
+  if (/^port \S+ removed(; port \S+ removed)*$/.test(reason)) return 'port removed';
+  if (reason.startsWith('port descriptions')) return 'port descriptions';
+  const net = /^network \S+ (named|deleted)$/.exec(reason);
+  if (net !== null) return `network ${net[1]}`;
+  if (/^\d+ ready ports? added to \S+$/.test(reason)) return 'ready ports added';
+  // Anything else keeps its words; numbers and hex ids would make every line a kind of its own.
+  return reason.replace(/\b[0-9a-f]{6,}\b/g, 'X').replace(/\b\d+\b/g, 'N');
+}
+
+/**
+ * The "FAUCET configuration applied" lines of a dovesnap log (pino's JSON, one object a line)
+ * logged at or after `since` (epoch ms) and before `until`; lines of any other kind, and lines
+ * that are not JSON (a torn last line), are skipped.
+ */
+export function parseAppliedWrites(text: string, since = 0, until = Number.POSITIVE_INFINITY): AppliedWrite[] {
+  const out: AppliedWrite[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes('"FAUCET configuration applied"')) continue;
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    const { time, reason, ms, confirmed, msg } = e;
+    if (msg !== 'FAUCET configuration applied') continue;
+    if (typeof time !== 'number' || typeof reason !== 'string' || typeof ms !== 'number') continue;
+    if (time < since || time >= until) continue;
+    out.push({ time, reason, kind: classifyReason(reason), ms, confirmed: confirmed === true });
+  }
+  return out;
+}
+
+export interface Spread {
+  readonly count: number;
+  readonly median: number;
+  readonly p90: number;
+  readonly max: number;
+}
+
+/** Count, median, p90 and max; NaN statistics for no values. */
+export function spread(values: readonly number[]): Spread {
+  return {
+    count: values.length,
+    median: percentile(values, 50),
+    p90: percentile(values, 90),
+    max: values.length === 0 ? Number.NaN : Math.max(...values),
+  };
+}
+
+export interface WriteGroup extends Spread {
+  readonly kind: string;
+  readonly unconfirmed: number;
+}
+
+/** The writes grouped by kind (most frequent first, then by name), with their spread of `ms`. */
+export function groupWrites(writes: readonly AppliedWrite[]): WriteGroup[] {
+  const byKind = new Map<string, AppliedWrite[]>();
+  for (const w of writes) byKind.set(w.kind, [...(byKind.get(w.kind) ?? []), w]);
+  return [...byKind.entries()]
+    .map(([kind, ws]) => ({
+      kind,
+      ...spread(ws.map((w) => w.ms)),
+      unconfirmed: ws.filter((w) => !w.confirmed).length,
+    }))
+    .sort((a, b) => b.count - a.count || a.kind.localeCompare(b.kind));
+}
+
+/** A number for a table: rounded, or "–" when there is none. */
+export function fmt(v: number, digits = 0): string {
+  return Number.isFinite(v) ? v.toFixed(digits) : '–';
+}
