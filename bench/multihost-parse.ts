@@ -3,6 +3,8 @@
  * sorted by what caused the write, and the order statistics the benchmark reports (median and
  * p90). No I/O.
  */
+import { isDeepStrictEqual } from 'node:util';
+import { parse } from 'yaml';
 import { percentile } from './stats.js';
 
 /** One FAUCET configuration write, as the daemon logged it when FAUCET had it (or gave up confirming). */
@@ -95,4 +97,21 @@ export function groupWrites(writes: readonly AppliedWrite[]): WriteGroup[] {
 /** A number for a table: rounded, or "–" when there is none. */
 export function fmt(v: number, digits = 0): string {
   return Number.isFinite(v) ? v.toFixed(digits) : '–';
+}
+
+/**
+ * Whether two faucet.yaml texts hold the same entries: comments, layout and key order aside, and
+ * an empty top-level section (`vlans: {}`, `acls:`) the same as none (the daemons write
+ * `vlans: {}` once their last VLAN has gone; the operator's file may have had no `vlans` at all).
+ */
+export function sameFaucetEntries(a: string, b: string): boolean {
+  const entries = (text: string): Record<string, unknown> => {
+    const doc = (parse(text) ?? {}) as Record<string, unknown>;
+    return Object.fromEntries(
+      Object.entries(doc).filter(
+        ([, v]) => !(v === null || (typeof v === 'object' && Object.keys(v as object).length === 0)),
+      ),
+    );
+  };
+  return isDeepStrictEqual(entries(a), entries(b));
 }

@@ -24,9 +24,15 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { isDeepStrictEqual, parseArgs } from 'node:util';
-import { parse } from 'yaml';
-import { type AppliedWrite, fmt, groupWrites, parseAppliedWrites, spread } from './multihost-parse.js';
+import { parseArgs } from 'node:util';
+import {
+  type AppliedWrite,
+  fmt,
+  groupWrites,
+  parseAppliedWrites,
+  sameFaucetEntries,
+  spread,
+} from './multihost-parse.js';
 import { parseReply } from './ping.js';
 
 const DOCKER = process.env['DOCKER'] ?? '/usr/bin/docker';
@@ -207,7 +213,7 @@ async function restoreFaucetFile(original: string): Promise<void> {
   await waitFaucetSettled();
   const now = readFileSync(FAUCET_CONFIG, 'utf8');
   if (now === original) return;
-  if (!isDeepStrictEqual(parse(now), parse(original))) {
+  if (!sameFaucetEntries(now, original)) {
     log(`WARNING: ${FAUCET_CONFIG} holds other entries than before the run: left as it is`);
     return;
   }
@@ -223,11 +229,43 @@ async function restoreFaucetFile(original: string): Promise<void> {
 
 // ------------------------------------------------------------------------------------- the hosts
 
-const makeHosts = (target: 'hosts' | 'hosts-down', interruptible: boolean): Promise<Result> =>
+/**
+ * On a failure, before hosts-down deletes the hosts' logs: a copy of them, of faucet.yaml and of
+ * FAUCET's stack port states, in /tmp/dovesnap-bench-multihost-<run id>/, for the diagnosis.
+ */
+async function keepDiagnostics(): Promise<void> {
+  const dir = `/tmp/dovesnap-bench-multihost-${runId}`;
+  await exec('mkdir', ['-p', dir], { interruptible: false });
+  if (existsSync('/var/log/dovesnap-hosts'))
+    await exec('cp', ['-r', '/var/log/dovesnap-hosts', `${dir}/hosts-logs`], { interruptible: false });
+  await exec('cp', [FAUCET_CONFIG, `${dir}/faucet.yaml`], { interruptible: false });
+  const url = new URL(FAUCET_METRICS);
+  for (const name of ['port_stack_state', 'dp_status']) url.searchParams.append('name[]', name);
+  const metrics = await fetch(url, { signal: AbortSignal.timeout(5000) })
+    .then((r) => r.text())
+    .catch((err: unknown) => String(err));
+  writeFileSync(`${dir}/faucet-metrics.txt`, metrics);
+  log(`the hosts' logs, faucet.yaml and FAUCET's stack states are kept in ${dir}`);
+}
+
+/**
+ * FAUCET's metrics as the hosts reach them (make up CONFRPC_HOST=10.239.0.1 has FAUCET's exporter
+ * listen on every address). The harness leaves DOVESNAP_FAUCET_METRICS unset, so a host's daemon
+ * would ask its own loopback, find nothing, and never confirm a write; README's "FAUCET on
+ * another host" has a real host set it to the controller's, and so does this benchmark.
+ */
+const HOSTS_METRICS = 'DOVESNAP_FAUCET_METRICS=http://10.239.0.1:9302/metrics';
+
+const makeHosts = (target: 'hosts' | 'hosts-down', interruptible: boolean, confirm = true): Promise<Result> =>
   exec('make', ['-s', '--no-print-directory', '-C', REPO, target, ...(target === 'hosts' ? ['N=3'] : [])], {
     timeoutMs: 600_000,
     interruptible,
-    env: { ...process.env, HOSTS_STACKING: '1', HOSTS_CONFRPC: '1' },
+    env: {
+      ...process.env,
+      HOSTS_STACKING: '1',
+      HOSTS_CONFRPC: '1',
+      ...(confirm ? { HOSTS_DAEMON_ENV: [process.env['HOSTS_DAEMON_ENV'] ?? '', HOSTS_METRICS].join(' ').trim() } : {}),
+    },
   });
 
 // ------------------------------------------------------------------------------------------ main
@@ -238,6 +276,8 @@ interface Options {
   readonly settleMs: number;
   readonly pingTimeoutS: number;
   readonly vlan: number;
+  /** `--unconfirmed`: the hosts as the harness makes them, without FAUCET's metrics (writes never confirmed). */
+  readonly unconfirmed: boolean;
   readonly json: string | undefined;
 }
 
@@ -250,13 +290,14 @@ function parseOptions(argv: string[]): Options {
       settle: { type: 'string', default: '2' },
       'ping-timeout': { type: 'string', default: '30' },
       vlan: { type: 'string', default: '324' },
+      unconfirmed: { type: 'boolean', default: false },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'usage: node dist/bench/multihost.js [--rounds 10] [--hosts-up] [--settle 2] [--ping-timeout 30] [--vlan 324] [--json FILE]\nSee bench/README.md.\n',
+      'usage: node dist/bench/multihost.js [--rounds 10] [--hosts-up] [--settle 2] [--ping-timeout 30] [--vlan 324] [--unconfirmed] [--json FILE]\nSee bench/README.md.\n',
     );
     process.exit(0);
   }
@@ -272,7 +313,15 @@ function parseOptions(argv: string[]): Options {
   const vlan = Number(values.vlan);
   if (!Number.isInteger(vlan) || vlan < 2 || vlan > 4094)
     throw new Error(`--vlan: expected a VLAN id from 2 to 4094, got "${values.vlan}"`);
-  return { rounds, hostsUp: values['hosts-up'], settleMs: settle * 1000, pingTimeoutS, vlan, json: values.json };
+  return {
+    rounds,
+    hostsUp: values['hosts-up'],
+    settleMs: settle * 1000,
+    pingTimeoutS,
+    vlan,
+    unconfirmed: values.unconfirmed,
+    json: values.json,
+  };
 }
 
 interface Sample {
@@ -372,7 +421,7 @@ async function main(): Promise<number> {
       log('make hosts N=3 HOSTS_STACKING=1 HOSTS_CONFRPC=1');
       hostsStarted = true;
       const t0 = performance.now();
-      const r = await makeHosts('hosts', true);
+      const r = await makeHosts('hosts', true, !opts.unconfirmed);
       checkAborted();
       if (r.code !== 0)
         throw new Error(`make hosts N=3 failed (${r.code}): ${r.stderr.split('\n').slice(-5).join(' / ')}`);
@@ -402,6 +451,19 @@ async function main(): Promise<number> {
         net,
       );
     }
+    // The fixed peers (the ping targets), then the warm-up: nothing is timed before every path
+    // works. This machine's network comes once the hosts' path works, so that its set-up writes
+    // do not overlap the hosts' first ones.
+    const peer = (w: string): string => `${net}-peer-${w}`;
+    const startPeer = async (e: Engine, name: string, n: string, ip: string): Promise<void> => {
+      const r = await startContainer(e, name, n, ['--ip', ip]);
+      checkAborted();
+      if (r.code !== 0) throw new Error(`docker run ${name} on ${e.where} failed: ${r.stderr}`);
+    };
+    await startPeer(h1, peer('h1'), net, targets.host3.peerIp);
+    await startPeer(h3, peer('h3'), net, targets.host1.peerIp);
+    const w1 = await warmUp(h1, peer('h1'), targets.host1.peerIp, 90_000);
+    const w3 = await warmUp(h3, peer('h3'), targets.host3.peerIp, 90_000);
     made.networks.set(localNet, [LOCAL]);
     // A DPID of its own, in a range nothing else uses (startup.js: 0xd5b…, restart.js: 0xd5c…).
     const dpid = `0xd5f${randomBytes(2).toString('hex')}`;
@@ -417,23 +479,9 @@ async function main(): Promise<number> {
       `ovs.bridge.dpid=${dpid}`,
       localNet,
     );
-
-    // The fixed peers (the ping targets), then the warm-up: nothing is timed before every path works.
-    const peer = (w: string): string => `${net}-peer-${w}`;
-    const peers: [Engine, string, string, string][] = [
-      [h1, peer('h1'), net, targets.host3.peerIp],
-      [h3, peer('h3'), net, targets.host1.peerIp],
-      [LOCAL, peer('local'), localNet, targets.local.peerIp],
-    ];
-    for (const [e, name, n, ip] of peers) {
-      const r = await startContainer(e, name, n, ['--ip', ip]);
-      checkAborted();
-      if (r.code !== 0) throw new Error(`docker run ${name} on ${e.where} failed: ${r.stderr}`);
-    }
+    await startPeer(LOCAL, peer('local'), localNet, targets.local.peerIp);
     const warm = `${net}-warm-local`;
     if ((await startContainer(LOCAL, warm, localNet)).code !== 0) throw new Error(`docker run ${warm} failed`);
-    const w1 = await warmUp(h1, peer('h1'), targets.host1.peerIp, 90_000);
-    const w3 = await warmUp(h3, peer('h3'), targets.host3.peerIp, 90_000);
     const wl = await warmUp(LOCAL, warm, targets.local.peerIp, 90_000);
     log(`warm: host 1 -> host 3 after ${fmt(w1)} ms, host 3 -> host 1 after ${fmt(w3)} ms, here after ${fmt(wl)} ms`);
     await sleep(opts.settleMs);
@@ -480,6 +528,7 @@ async function main(): Promise<number> {
   } catch (err) {
     failed = err;
   } finally {
+    if (failed !== undefined && !(failed instanceof Interrupted)) await keepDiagnostics();
     log('cleaning up');
     for (const [name, e] of [...made.containers])
       if ((await exec(DOCKER, [...e.args, 'rm', '-f', name], { interruptible: false })).code === 0)

@@ -1,6 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyReason, fmt, groupWrites, parseAppliedWrites, spread } from '../../../bench/multihost-parse.js';
+import {
+  classifyReason,
+  fmt,
+  groupWrites,
+  parseAppliedWrites,
+  sameFaucetEntries,
+  spread,
+} from '../../../bench/multihost-parse.js';
 import { parseReply } from '../../../bench/ping.js';
 
 const applied = (time: number, reason: string, ms: number, confirmed = true): string =>
@@ -89,5 +96,15 @@ describe('bench multihost: the daemons’ FAUCET writes', () => {
       },
     );
     assert.deepEqual(parseReply('PING 10.232.1.2 (10.232.1.2): 56 data bytes\n'), { seq: undefined, rttMs: undefined });
+  });
+
+  it('faucet.yaml: the same entries whatever the layout, comments and empty sections; not with a change', () => {
+    const operator = '# the operator\ndps:\n  sw1:\n    dp_id: 0x1\n    interfaces:\n      1: {native_vlan: 100}\n';
+    const dumped =
+      'dps:\n  sw1:\n    interfaces:\n      1:\n        native_vlan: 100\n    dp_id: 1\nvlans: {}\nacls:\n';
+    assert.equal(sameFaucetEntries(dumped, operator), true);
+    assert.equal(sameFaucetEntries(dumped.replace('100', '101'), operator), false);
+    assert.equal(sameFaucetEntries(`${dumped}meters:\n  m1: {}\n`, operator), false);
+    assert.equal(sameFaucetEntries('', '{}\n'), true);
   });
 });
