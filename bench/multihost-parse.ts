@@ -20,19 +20,29 @@ export interface AppliedWrite {
   readonly confirmed: boolean;
 }
 
-/**
- * What caused a write, without the names in it, so that writes of the same kind from different
- * containers and hosts group together: "container /x joined net" -> "container joined".
- */
-export function classifyReason(reason: string): string {
+/** One cause, without the names in it: "container /x joined net" -> "container joined". */
+function classifyOne(reason: string): string {
   if (/^container \S+ joined \S+$/.test(reason)) return 'container joined';
-  if (/^port \S+ removed(; port \S+ removed)*$/.test(reason)) return 'port removed';
+  if (/^port \S+ removed$/.test(reason)) return 'port removed';
   if (reason.startsWith('port descriptions')) return 'port descriptions';
   const net = /^network \S+ (named|deleted)$/.exec(reason);
   if (net !== null) return `network ${net[1]}`;
   if (/^\d+ ready ports? added to \S+$/.test(reason)) return 'ready ports added';
   // Anything else keeps its words; numbers and hex ids would make every line a kind of its own.
   return reason.replace(/\b[0-9a-f]{6,}\b/g, 'X').replace(/\b\d+\b/g, 'N');
+}
+
+/**
+ * What caused a write, without the names in it, so that writes of the same kind from different
+ * containers and hosts group together. One write can carry several causes (the daemon coalesces
+ * what arrives while a write is in flight: "a; b; c and 2 more"): their kinds, each once, in
+ * order, joined by " + ", and "…" for the ones the log line left out.
+ */
+export function classifyReason(reason: string): string {
+  const more = / and \d+ more$/.exec(reason);
+  const parts = (more === null ? reason : reason.slice(0, more.index)).split('; ');
+  const kinds = [...new Set(parts.map(classifyOne))];
+  return `${kinds.join(' + ')}${more === null ? '' : ' + …'}`;
 }
 
 /**

@@ -34,6 +34,7 @@ import {
   spread,
 } from './multihost-parse.js';
 import { parseReply } from './ping.js';
+import { openWriteProbe, type WriteTiming } from './config-write.js';
 
 const DOCKER = process.env['DOCKER'] ?? '/usr/bin/docker';
 const IMAGE = process.env['DOVESNAP_TEST_IMAGE'] ?? 'dovesnap-busybox:latest';
@@ -278,6 +279,8 @@ interface Options {
   readonly vlan: number;
   /** `--unconfirmed`: the hosts as the harness makes them, without FAUCET's metrics (writes never confirmed). */
   readonly unconfirmed: boolean;
+  /** `--writes W`: timed writes of the probe ACL through each backend (0: none). */
+  readonly writes: number;
   readonly json: string | undefined;
 }
 
@@ -291,13 +294,14 @@ function parseOptions(argv: string[]): Options {
       'ping-timeout': { type: 'string', default: '30' },
       vlan: { type: 'string', default: '324' },
       unconfirmed: { type: 'boolean', default: false },
+      writes: { type: 'string', default: '10' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'usage: node dist/bench/multihost.js [--rounds 10] [--hosts-up] [--settle 2] [--ping-timeout 30] [--vlan 324] [--unconfirmed] [--json FILE]\nSee bench/README.md.\n',
+      'usage: node dist/bench/multihost.js [--rounds 10] [--hosts-up] [--settle 2] [--ping-timeout 30] [--vlan 324] [--unconfirmed] [--writes 10] [--json FILE]\nSee bench/README.md.\n',
     );
     process.exit(0);
   }
@@ -313,7 +317,11 @@ function parseOptions(argv: string[]): Options {
   const vlan = Number(values.vlan);
   if (!Number.isInteger(vlan) || vlan < 2 || vlan > 4094)
     throw new Error(`--vlan: expected a VLAN id from 2 to 4094, got "${values.vlan}"`);
+  const writes = Number(values.writes);
+  if (!Number.isInteger(writes) || writes < 0 || writes > 100)
+    throw new Error(`--writes: expected a whole number from 0 to 100, got "${values.writes}"`);
   return {
+    writes,
     rounds,
     hostsUp: values['hosts-up'],
     settleMs: settle * 1000,
@@ -342,7 +350,42 @@ const WHERE_LABEL: Record<Where, string> = {
   local: 'this machine (local file, one switch), peer beside it',
 };
 
-function report(samples: readonly Sample[], writes: Record<string, readonly AppliedWrite[]>): string {
+/**
+ * `--writes W` timed writes of a probe ACL through faucetconfrpc and into the local file,
+ * alternating (bench/config-write.ts), `--settle` apart so that this machine's dovesnap has
+ * answered one before the next begins.
+ */
+async function timeWrites(opts: Options): Promise<WriteTiming[]> {
+  const probe = await openWriteProbe({
+    file: FAUCET_CONFIG,
+    addr: '10.239.0.1',
+    metricsUrl: FAUCET_METRICS,
+    faucetPidfile: '/run/dovesnap/faucet.pid',
+    acl: `dsb-mh-${runId}-probe`,
+    timeoutMs: 30_000,
+  });
+  const out: WriteTiming[] = [];
+  try {
+    for (let i = 0; i < 2 * opts.writes; i++) {
+      const t = await probe.write(i % 4 === 0 || i % 4 === 3 ? 'faucetconfrpc' : 'local file');
+      out.push(t);
+      log(
+        `write ${i + 1}/${2 * opts.writes} ${t.backend}: written ${fmt(t.writtenMs)} ms, FAUCET runs it ${t.loadedMs === null ? 'never' : `${fmt(t.loadedMs)} ms`}`,
+      );
+      checkAborted();
+      await sleep(opts.settleMs);
+    }
+  } finally {
+    await probe.close();
+  }
+  return out;
+}
+
+function report(
+  samples: readonly Sample[],
+  writes: Record<string, readonly AppliedWrite[]>,
+  timings: readonly WriteTiming[],
+): string {
   const out: string[] = [];
   out.push(
     '| where the container starts | runs | (a) median | (a) p90 | (a) max | (b) median | (b) p90 | (b) max | (b) failed | 1st reply RTT med |',
@@ -355,6 +398,19 @@ function report(samples: readonly Sample[], writes: Record<string, readonly Appl
     const rtt = spread(ss.flatMap((s) => (s.replyRttMs === undefined ? [] : [s.replyRttMs])));
     out.push(
       `| ${WHERE_LABEL[where]} | ${ss.length} | ${fmt(a.median)} | ${fmt(a.p90)} | ${fmt(a.max)} | ${fmt(b.median)} | ${fmt(b.p90)} | ${fmt(b.max)} | ${ss.length - b.count} | ${fmt(rtt.median, 1)} |`,
+    );
+  }
+  out.push(
+    '',
+    '| one write (probe ACL) | writes | written median | written p90 | FAUCET runs it median | p90 | max | never |',
+    '|:--|--:|--:|--:|--:|--:|--:|--:|',
+  );
+  for (const backend of ['faucetconfrpc', 'local file'] as const) {
+    const ts = timings.filter((t) => t.backend === backend);
+    const w = spread(ts.map((t) => t.writtenMs));
+    const l = spread(ts.flatMap((t) => (t.loadedMs === null ? [] : [t.loadedMs])));
+    out.push(
+      `| ${backend} | ${ts.length} | ${fmt(w.median)} | ${fmt(w.p90)} | ${fmt(l.median)} | ${fmt(l.p90)} | ${fmt(l.max)} | ${ts.length - l.count} |`,
     );
   }
   out.push(
@@ -411,6 +467,7 @@ async function main(): Promise<number> {
   let failed: unknown;
   const samples: Sample[] = [];
   const writes: Record<string, AppliedWrite[]> = {};
+  const timings: WriteTiming[] = [];
   const since = Date.now();
   try {
     if (opts.hostsUp) {
@@ -525,6 +582,7 @@ async function main(): Promise<number> {
       await sleep(opts.settleMs);
       checkAborted();
     }
+    if (opts.writes > 0) timings.push(...(await timeWrites(opts)));
   } catch (err) {
     failed = err;
   } finally {
@@ -562,12 +620,12 @@ async function main(): Promise<number> {
     return 1;
   }
   process.stdout.write(
-    `\nrun ${runId}, commit ${meta.commit}, ${opts.rounds} rounds${hostsUpMs === undefined ? '' : `, make hosts N=3 took ${fmt(hostsUpMs / 1000, 1)} s`}\n\n${report(samples, writes)}\n`,
+    `\nrun ${runId}, commit ${meta.commit}, ${opts.rounds} rounds${hostsUpMs === undefined ? '' : `, make hosts N=3 took ${fmt(hostsUpMs / 1000, 1)} s`}\n\n${report(samples, writes, timings)}\n`,
   );
   if (opts.json !== undefined) {
     writeFileSync(
       opts.json,
-      `${JSON.stringify({ runId, startedAt: new Date(since).toISOString(), meta, options: opts, hostsUpMs, samples, writes }, null, 2)}\n`,
+      `${JSON.stringify({ runId, startedAt: new Date(since).toISOString(), meta, options: opts, hostsUpMs, samples, writes, timings }, null, 2)}\n`,
     );
     log(`wrote ${opts.json}`);
   }

@@ -36,8 +36,12 @@ describe('bench multihost: the daemons’ FAUCET writes', () => {
     assert.equal(classifyReason('5 ready ports added to dsb-mh-abc123'), 'ready ports added');
     assert.equal(classifyReason('faucet.yaml changed'), 'faucet.yaml changed');
     assert.equal(classifyReason('DHCP lease of endpoint 0123abcdef99'), 'DHCP lease of endpoint X');
-    // Two causes in one write are not one removal.
-    assert.equal(classifyReason('port dsq1 removed; network n deleted'), 'port dsq1 removed; network n deleted');
+    // One write for several causes: each kind once, in order; the ones the line left out as "…".
+    assert.equal(classifyReason('port dsq1 removed; network n deleted'), 'port removed + network deleted');
+    assert.equal(
+      classifyReason('container /a-r2 joined n; container /a-r3 joined n; periodic check and 2 more'),
+      'container joined + periodic check + …',
+    );
   });
 
   it('reads only the applied lines of the window, skipping other lines and torn ones', () => {
