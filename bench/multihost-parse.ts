@@ -5,7 +5,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'yaml';
-import { percentile } from './stats.js';
+import { percentile, summarize } from './stats.js';
 
 /** One FAUCET configuration write, as the daemon logged it when FAUCET had it (or gave up confirming). */
 export interface AppliedWrite {
@@ -76,14 +76,10 @@ export interface Spread {
   readonly max: number;
 }
 
-/** Count, median, p90 and max; NaN statistics for no values. */
+/** Count, median, p90 and max (stats.ts's summary, p90 for p95: ten samples have no p95 worth the name). */
 export function spread(values: readonly number[]): Spread {
-  return {
-    count: values.length,
-    median: percentile(values, 50),
-    p90: percentile(values, 90),
-    max: values.length === 0 ? Number.NaN : Math.max(...values),
-  };
+  const { count, median, max } = summarize(values);
+  return { count, median, p90: percentile(values, 90), max };
 }
 
 export interface WriteGroup extends Spread {
@@ -124,4 +120,12 @@ export function sameFaucetEntries(a: string, b: string): boolean {
     );
   };
   return isDeepStrictEqual(entries(a), entries(b));
+}
+
+/** A whole-number command-line option within min..max; the error names the option and the value. */
+export function wholeOption(flag: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`--${flag}: expected a whole number from ${min} to ${max}, got "${raw}"`);
+  return n;
 }

@@ -20,7 +20,6 @@
  * Everything made is removed at the end (hosts included, unless --hosts-up), also on failure and
  * on the first Ctrl-C / SIGTERM. See bench/README.md and docs/benchmarks.md.
  */
-import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -32,8 +31,11 @@ import {
   parseAppliedWrites,
   sameFaucetEntries,
   spread,
+  wholeOption,
 } from './multihost-parse.js';
-import { parseReply } from './ping.js';
+import { streamFirstReply } from './ping.js';
+import { Interrupted, progressLog, throwIfAborted } from './interrupt.js';
+import { execAbortable, type Result, sleeperRunArgs } from './proc.js';
 import { openWriteProbe, type WriteTiming } from './config-write.js';
 
 const DOCKER = process.env['DOCKER'] ?? '/usr/bin/docker';
@@ -49,23 +51,12 @@ const hostLog = (k: number): string => `/var/log/dovesnap-hosts/h${k}/dovesnap.l
 
 const abort = new AbortController();
 const runId = randomBytes(3).toString('hex');
-const log = (msg: string): void =>
-  void process.stderr.write(`[multihost ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
-
-class Interrupted extends Error {}
-function checkAborted(): void {
-  if (abort.signal.aborted) throw new Interrupted('interrupted');
-}
+const log = progressLog('multihost');
+const checkAborted = (): void => throwIfAborted(abort.signal);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs a command; never rejects. Interruptible ones are killed on the first Ctrl-C. */
-function exec(
+const exec = (
   file: string,
   args: readonly string[],
   {
@@ -73,26 +64,12 @@ function exec(
     interruptible = true,
     env,
   }: { timeoutMs?: number; interruptible?: boolean; env?: NodeJS.ProcessEnv } = {},
-): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      file,
-      args as string[],
-      {
-        timeout: timeoutMs,
-        maxBuffer: 16 << 20,
-        encoding: 'utf8',
-        ...(env === undefined ? {} : { env }),
-        ...(interruptible ? { signal: abort.signal } : {}),
-      },
-      (err, stdout, stderr) => {
-        const code =
-          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-        resolve({ code, stdout: stdout.trim(), stderr: String(stderr).trim() || (err?.message ?? '') });
-      },
-    );
+): Promise<Result> =>
+  execAbortable(file, args, {
+    timeoutMs,
+    ...(env === undefined ? {} : { env }),
+    ...(interruptible ? { signal: abort.signal } : {}),
   });
-}
 
 // ------------------------------------------------------------------------------ where things run
 
@@ -119,51 +96,7 @@ const made = { containers: new Map<string, Engine>(), networks: new Map<string, 
 
 async function startContainer(e: Engine, name: string, net: string, extra: readonly string[] = []): Promise<Result> {
   made.containers.set(name, e);
-  return docker(
-    e,
-    'run',
-    '-d',
-    '--name',
-    name,
-    '--net',
-    net,
-    '--label',
-    `${LABEL}=${runId}`,
-    ...extra,
-    IMAGE,
-    'sleep',
-    '86400',
-  );
-}
-
-/** The first echo reply `container` gets from `ip`: one `docker exec` streaming ping's output (50 ms interval). */
-function firstReply(
-  e: Engine,
-  container: string,
-  ip: string,
-  capS: number,
-): Promise<{ at: number; seq: number | undefined; rttMs: number | undefined } | null> {
-  return new Promise((resolve) => {
-    let at: number | null = null;
-    let seen = '';
-    const child = spawn(
-      DOCKER,
-      [...e.args, 'exec', container, 'sh', '-c', `ping -i 0.05 -w ${capS} ${ip} | head -n 2`],
-      { stdio: ['ignore', 'pipe', 'ignore'], signal: abort.signal },
-    );
-    const killer = setTimeout(() => child.kill('SIGKILL'), (capS + 10) * 1000);
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      if (at !== null) return;
-      seen += chunk;
-      if (seen.includes('bytes from')) at = performance.now();
-    });
-    child.on('error', () => undefined);
-    child.on('close', () => {
-      clearTimeout(killer);
-      resolve(at === null ? null : { at, ...parseReply(seen) });
-    });
-  });
+  return docker(e, ...sleeperRunArgs(name, net, `${LABEL}=${runId}`, IMAGE, extra));
 }
 
 /** Waits until `container` gets a reply from `ip` (the warm-up: nothing is timed before the path works). */
@@ -305,21 +238,13 @@ function parseOptions(argv: string[]): Options {
     );
     process.exit(0);
   }
-  const rounds = Number(values.rounds);
   // Each host's addresses are a /27 of the shared /24 (30 of them): the peer and the rounds' containers.
-  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 25)
-    throw new Error(`--rounds: expected a whole number from 1 to 25, got "${values.rounds}"`);
+  const rounds = wholeOption('rounds', values.rounds, 1, 25);
   const settle = Number(values.settle);
   if (!(settle >= 0)) throw new Error(`--settle: expected seconds, at least 0, got "${values.settle}"`);
-  const pingTimeoutS = Number(values['ping-timeout']);
-  if (!Number.isInteger(pingTimeoutS) || pingTimeoutS < 1)
-    throw new Error(`--ping-timeout: expected whole seconds, at least 1, got "${values['ping-timeout']}"`);
-  const vlan = Number(values.vlan);
-  if (!Number.isInteger(vlan) || vlan < 2 || vlan > 4094)
-    throw new Error(`--vlan: expected a VLAN id from 2 to 4094, got "${values.vlan}"`);
-  const writes = Number(values.writes);
-  if (!Number.isInteger(writes) || writes < 0 || writes > 100)
-    throw new Error(`--writes: expected a whole number from 0 to 100, got "${values.writes}"`);
+  const pingTimeoutS = wholeOption('ping-timeout', values['ping-timeout'], 1, 600);
+  const vlan = wholeOption('vlan', values.vlan, 2, 4094);
+  const writes = wholeOption('writes', values.writes, 0, 100);
   return {
     writes,
     rounds,
@@ -555,7 +480,7 @@ async function main(): Promise<number> {
         const t1 = performance.now();
         checkAborted();
         if (r.code !== 0) throw new Error(`docker run ${name} on ${where} failed: ${r.stderr}`);
-        const reply = await firstReply(t.engine, name, t.peerIp, opts.pingTimeoutS);
+        const reply = await streamFirstReply(DOCKER, t.engine.args, name, t.peerIp, opts.pingTimeoutS, abort.signal);
         checkAborted();
         samples.push({
           where,
