@@ -24,6 +24,36 @@ export function exec(file: string, args: readonly string[], timeoutMs = 600_000)
   });
 }
 
+/**
+ * `exec` that never rejects either, for the benchmarks that stop on Ctrl-C: killed when `signal`
+ * aborts (leave it out for clean-up commands, which must run to the end); stderr falls back to
+ * the error's message (a timeout, a missing binary).
+ */
+export function execAbortable(
+  file: string,
+  args: readonly string[],
+  { timeoutMs = 120_000, signal, env }: { timeoutMs?: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {},
+): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      file,
+      args as string[],
+      {
+        timeout: timeoutMs,
+        maxBuffer: 16 << 20,
+        encoding: 'utf8',
+        ...(env === undefined ? {} : { env }),
+        ...(signal === undefined ? {} : { signal }),
+      },
+      (err, stdout, stderr) => {
+        const code =
+          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+        resolve({ code, stdout: stdout.trim(), stderr: String(stderr).trim() || (err?.message ?? '') });
+      },
+    );
+  });
+}
+
 export async function must(file: string, args: readonly string[]): Promise<string> {
   const r = await exec(file, args);
   if (r.code !== 0) throw new Error(`${file} ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
@@ -73,4 +103,15 @@ export function memoryKb(pid: number): { rss: number; pss: number } | undefined 
   } catch {
     return undefined;
   }
+}
+
+/** `docker run` arguments for a benchmark's container: detached, named, labelled with the run, sleeping a day. */
+export function sleeperRunArgs(
+  name: string,
+  network: string,
+  label: string,
+  image: string,
+  extra: readonly string[] = [],
+): string[] {
+  return ['run', '-d', '--name', name, '--net', network, '--label', label, ...extra, image, 'sleep', '86400'];
 }

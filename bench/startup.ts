@@ -15,11 +15,13 @@
  * for the same containers to show where dovesnap's time went. Everything made is removed at the
  * end, also on failure and on Ctrl-C. See bench/README.md.
  */
-import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { parseArgs } from 'node:util';
+import { parseReply, type Reply, streamFirstReply } from './ping.js';
+import { Interrupted, progressLog, throwIfAborted } from './interrupt.js';
+import { execAbortable, type Result, sleeperRunArgs } from './proc.js';
 import { ratio, summarize, type Summary } from './stats.js';
 import { benchSubnet } from './subnets.js';
 
@@ -90,19 +92,8 @@ interface RssSample {
 
 const abort = new AbortController();
 const runId = randomBytes(3).toString('hex');
-const log = (msg: string): void =>
-  void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
-
-class Interrupted extends Error {}
-function checkAborted(): void {
-  if (abort.signal.aborted) throw new Interrupted('interrupted');
-}
-
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+const log = progressLog('bench');
+const checkAborted = (): void => throwIfAborted(abort.signal);
 
 /** Runs docker (or another command); never rejects. `interruptible` ones are killed on Ctrl-C. */
 function exec(
@@ -110,18 +101,7 @@ function exec(
   args: readonly string[],
   { timeoutMs = 120_000, interruptible = true } = {},
 ): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      file,
-      args as string[],
-      { timeout: timeoutMs, maxBuffer: 16 << 20, encoding: 'utf8', ...(interruptible ? { signal: abort.signal } : {}) },
-      (err, stdout, stderr) => {
-        const code =
-          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-        resolve({ code, stdout: stdout.trim(), stderr: String(stderr).trim() || (err?.message ?? '') });
-      },
-    );
-  });
+  return execAbortable(file, args, { timeoutMs, ...(interruptible ? { signal: abort.signal } : {}) });
 }
 const docker = (...args: string[]): Promise<Result> => exec(DOCKER, args);
 
@@ -267,20 +247,7 @@ async function waitPreallocated(network: string, want: number, timeoutMs: number
 
 async function startContainer(name: string, network: string, extra: readonly string[] = []): Promise<Result> {
   madeContainers.add(name);
-  return docker(
-    'run',
-    '-d',
-    '--name',
-    name,
-    '--net',
-    network,
-    '--label',
-    `${LABEL}=${runId}`,
-    ...extra,
-    IMAGE,
-    'sleep',
-    '86400',
-  );
+  return docker(...sleeperRunArgs(name, network, `${LABEL}=${runId}`, IMAGE, extra));
 }
 
 async function containerIp(name: string, network: string): Promise<string> {
@@ -288,13 +255,6 @@ async function containerIp(name: string, network: string): Promise<string> {
   if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip))
     throw new Error(`container ${name} has no IPv4 address on ${network} (got "${ip}")`);
   return ip;
-}
-
-interface Reply {
-  /** performance.now() when the reply was seen. */
-  readonly at: number;
-  readonly seq: number | undefined;
-  readonly rttMs: number | undefined;
 }
 
 /**
@@ -316,39 +276,7 @@ async function firstReply(container: string, ip: string, opts: Options): Promise
     }
     return null;
   }
-  return new Promise((resolve) => {
-    let at: number | null = null;
-    let seen = '';
-    const child = spawn(
-      DOCKER,
-      ['exec', container, 'sh', '-c', `ping -i 0.05 -w ${opts.pingTimeoutS} ${ip} | head -n 2`],
-      {
-        stdio: ['ignore', 'pipe', 'ignore'],
-        signal: abort.signal,
-      },
-    );
-    const killer = setTimeout(() => child.kill('SIGKILL'), (opts.pingTimeoutS + 10) * 1000);
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      if (at !== null) return;
-      seen += chunk;
-      if (seen.includes('bytes from')) at = performance.now();
-    });
-    child.on('error', () => undefined);
-    child.on('close', () => {
-      clearTimeout(killer);
-      resolve(at === null ? null : { at, ...parseReply(seen) });
-    });
-  });
-}
-
-/** "64 bytes from 10.232.1.2: seq=0 ttl=64 time=1002.890 ms" -> seq and RTT. */
-function parseReply(text: string): { seq: number | undefined; rttMs: number | undefined } {
-  const m = /bytes from .*?seq=(\d+) .*?time=([\d.]+) ms/.exec(text);
-  return {
-    seq: m?.[1] === undefined ? undefined : Number(m[1]),
-    rttMs: m?.[2] === undefined ? undefined : Number(m[2]),
-  };
+  return streamFirstReply(DOCKER, [], container, ip, opts.pingTimeoutS, abort.signal);
 }
 
 // ------------------------------------------------------------------------------ measurements
