@@ -182,15 +182,8 @@ async function keepDiagnostics(): Promise<void> {
   log(`the hosts' logs, faucet.yaml and FAUCET's stack states are kept in ${dir}`);
 }
 
-/**
- * FAUCET's metrics as the hosts reach them (make up CONFRPC_HOST=10.239.0.1 has FAUCET's exporter
- * listen on every address). The harness leaves DOVESNAP_FAUCET_METRICS unset, so a host's daemon
- * would ask its own loopback, find nothing, and never confirm a write; README's "FAUCET on
- * another host" has a real host set it to the controller's, and so does this benchmark.
- */
-const HOSTS_METRICS = 'DOVESNAP_FAUCET_METRICS=http://10.239.0.1:9302/metrics';
-
-const makeHosts = (target: 'hosts' | 'hosts-down', interruptible: boolean, confirm = true): Promise<Result> =>
+/** The harness gives the hosts FAUCET's metrics at the management address, so their writes are confirmed. */
+const makeHosts = (target: 'hosts' | 'hosts-down', interruptible: boolean): Promise<Result> =>
   exec('make', ['-s', '--no-print-directory', '-C', REPO, target, ...(target === 'hosts' ? ['N=3'] : [])], {
     timeoutMs: 600_000,
     interruptible,
@@ -198,7 +191,6 @@ const makeHosts = (target: 'hosts' | 'hosts-down', interruptible: boolean, confi
       ...process.env,
       HOSTS_STACKING: '1',
       HOSTS_CONFRPC: '1',
-      ...(confirm ? { HOSTS_DAEMON_ENV: [process.env['HOSTS_DAEMON_ENV'] ?? '', HOSTS_METRICS].join(' ').trim() } : {}),
     },
   });
 
@@ -210,8 +202,6 @@ interface Options {
   readonly settleMs: number;
   readonly pingTimeoutS: number;
   readonly vlan: number;
-  /** `--unconfirmed`: the hosts as the harness makes them, without FAUCET's metrics (writes never confirmed). */
-  readonly unconfirmed: boolean;
   /** `--writes W`: timed writes of the probe ACL through each backend (0: none). */
   readonly writes: number;
   readonly json: string | undefined;
@@ -226,7 +216,6 @@ function parseOptions(argv: string[]): Options {
       settle: { type: 'string', default: '2' },
       'ping-timeout': { type: 'string', default: '30' },
       vlan: { type: 'string', default: '324' },
-      unconfirmed: { type: 'boolean', default: false },
       writes: { type: 'string', default: '10' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -234,7 +223,7 @@ function parseOptions(argv: string[]): Options {
   });
   if (values.help) {
     process.stdout.write(
-      'usage: node dist/bench/multihost.js [--rounds 10] [--hosts-up] [--settle 2] [--ping-timeout 30] [--vlan 324] [--unconfirmed] [--writes 10] [--json FILE]\nSee bench/README.md.\n',
+      'usage: node dist/bench/multihost.js [--rounds 10] [--hosts-up] [--settle 2] [--ping-timeout 30] [--vlan 324] [--writes 10] [--json FILE]\nSee bench/README.md.\n',
     );
     process.exit(0);
   }
@@ -252,7 +241,6 @@ function parseOptions(argv: string[]): Options {
     settleMs: settle * 1000,
     pingTimeoutS,
     vlan,
-    unconfirmed: values.unconfirmed,
     json: values.json,
   };
 }
@@ -403,7 +391,7 @@ async function main(): Promise<number> {
       log('make hosts N=3 HOSTS_STACKING=1 HOSTS_CONFRPC=1');
       hostsStarted = true;
       const t0 = performance.now();
-      const r = await makeHosts('hosts', true, !opts.unconfirmed);
+      const r = await makeHosts('hosts', true);
       checkAborted();
       if (r.code !== 0)
         throw new Error(`make hosts N=3 failed (${r.code}): ${r.stderr.split('\n').slice(-5).join(' / ')}`);
