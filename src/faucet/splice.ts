@@ -177,7 +177,11 @@ function syncSection(
     const edits: Edit[] = [];
     let after = afterColon(text, pair, `'${sectionName}:'`);
     if (isNode(value) && value.range) {
-      edits.push({ start: value.range[0], end: value.range[1], text: '' });
+      // The blanks before `{}` or `~` go with it: `dps: {}` becomes `dps:`, not `dps: `.
+      let start = value.range[0];
+      if (value.range[1] > start)
+        while (start > after && (text[start - 1] === ' ' || text[start - 1] === '\t')) start -= 1;
+      edits.push({ start, end: value.range[1], text: '' });
       after = Math.max(after, value.range[1]);
     }
     const at = endOfLine(text, after, `'${sectionName}:'`);

@@ -147,6 +147,9 @@ describe('renderFaucetConfig edge cases', () => {
       assert.equal(renderFaucetConfig(out, state([NET1])), out, text);
     }
     assert.match(renderFaucetConfig('dps:   # mine\n', state([NET1])), /^dps: {3}# mine\n {2}dovesnet1:\n/);
+    // No blank left behind the key (faucetconfrpc's dump writes `dps: {}` once every DP is gone).
+    for (const text of ['dps: {}\n', 'dps: ~\n', 'dps:\t{}\n'])
+      assert.match(renderFaucetConfig(text, state([NET1])), /^dps:\n {2}dovesnet1:\n/, JSON.stringify(text));
   });
 
   it('keeps comments next to a managed DP and replaces only its lines', () => {
