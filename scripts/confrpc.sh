@@ -244,3 +244,17 @@ confrpc_health() {
       "$({ grep -c '^dp_name:' <<<"${out}" || true; })"
   fi
 }
+
+# confrpc_leave TAG NAME=VALUE...: `dovesnap confrpc leave` with a daemon's environment (its
+# FAUCETCONFRPC_* and DOVESNAP_HOST_NAME), once that daemon is stopped; nothing without
+# FAUCETCONFRPC_ADDR. Its lines are logged with TAG; a controller away is a warning (the DPs
+# stay there, a later `dovesnap confrpc leave` removes them).
+confrpc_leave() {
+  local tag="$1" cli line
+  shift
+  printf '%s\n' "$@" | grep -q '^FAUCETCONFRPC_ADDR=.' || return 0
+  cli="$(dovesnap_cli_path)" || return 0
+  # shellcheck disable=SC2086 # DOVESNAP_NODE_FLAGS is a list of flags
+  env -i "$@" node ${DOVESNAP_NODE_FLAGS:-} "${cli}" confrpc leave 2>&1 | while read -r line; do log "${tag}${line}"; done ||
+    warn "${tag}could not leave the shared FAUCET configuration (its DPs stay: run dovesnap confrpc leave when the controller answers)"
+}

@@ -78,15 +78,11 @@ stop_dockerd_if_ours() {
 # (`dovesnap confrpc leave`, with the daemon's own environment, once the daemon is stopped). A
 # controller away is a warning: the DPs stay there, `dovesnap confrpc leave` removes them later.
 leave_shared_faucet() {
-  local state="${DOVESNAP_RUN_DIR}/dovesnap.state" cli env=()
+  local state="${DOVESNAP_RUN_DIR}/dovesnap.state" env=()
   [[ -f "${state}" ]] || return 0
   mapfile -t env < <(grep -v '^#' "${state}")
-  printf '%s\n' "${env[@]}" | grep -q '^FAUCETCONFRPC_ADDR=.' || return 0
-  cli="$(dovesnap_cli_path)" || return 0
-  log "leaving the shared FAUCET configuration (dovesnap confrpc leave)"
-  # shellcheck disable=SC2086 # DOVESNAP_NODE_FLAGS is a list of flags
-  env -i "${env[@]}" node ${DOVESNAP_NODE_FLAGS:-} "${cli}" confrpc leave 2>&1 | while read -r line; do log "${line}"; done ||
-    warn "could not leave the shared FAUCET configuration: run dovesnap confrpc leave when the controller answers"
+  printf '%s\n' "${env[@]}" | grep -q '^FAUCETCONFRPC_ADDR=.' && log "leaving the shared FAUCET configuration (dovesnap confrpc leave)"
+  confrpc_leave '' "${env[@]}"
 }
 
 main() {

@@ -362,15 +362,11 @@ restore_controller_confrpc() {
 # make down-all does on a real host), once its daemon is stopped: hosts leave from the end of the
 # stack towards host 1, the root, which FAUCET requires.
 leave_controller() {
-  local k="$1" env_file cli env=()
+  local k="$1" env_file env=()
   env_file="$(host_run "${k}")/dovesnap.env"
-  [[ -f "${env_file}" ]] && grep -q '^FAUCETCONFRPC_ADDR=.' "${env_file}" || return 0
-  cli="$(dovesnap_cli_path)" || return 0
+  [[ -f "${env_file}" ]] || return 0
   mapfile -t env <"${env_file}"
-  # shellcheck disable=SC2086 # DOVESNAP_NODE_FLAGS is a list of flags
-  env -i "${env[@]}" "DOVESNAP_HOST_NAME=$(host_name "${k}")" node ${DOVESNAP_NODE_FLAGS:-} "${cli}" confrpc leave 2>&1 |
-    while read -r line; do log "host ${k}: ${line}"; done ||
-    warn "host ${k}: could not leave the shared FAUCET configuration (its DPs stay: DOVESNAP_HOST_NAME=$(host_name "${k}") dovesnap confrpc leave)"
+  confrpc_leave "host ${k}: " "${env[@]}" "DOVESNAP_HOST_NAME=$(host_name "${k}")"
 }
 
 # The environment of host K's dovesnap daemon, NAME=VALUE lines: its own Open vSwitch, Docker,

@@ -16,7 +16,7 @@ import { runCommand } from './net/exec.js';
 import { detectDatapath, realHostNet } from './driver/host.js';
 import { createFaucetView, type FaucetControl } from './driver/faucet-view.js';
 import { createMirrorBridge, type MirrorBridge } from './driver/mirror-bridge.js';
-import { createStack, type Stack, stackIdentity } from './driver/stack.js';
+import { createStack, type Stack, stackDpName, stackIdentity } from './driver/stack.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { createNatView } from './driver/nat-view.js';
 import { PortProxies } from './net/port-proxy.js';
@@ -85,7 +85,7 @@ export async function startDaemon(
     ...(confrpcClient === undefined ? {} : { confrpc: confrpcClient }),
     stackFacts: () => stack?.facts(),
     // Other hosts' DPs in the same configuration are told from this host's by these names.
-    owner: { dpHost: settings.dpHost, stackDp: stackIdentity(settings.dpHost).dpName },
+    owner: { dpHost: settings.dpHost, stackDp: stackDpName(settings.dpHost) },
     onConfigOutcome: (outcome, detail) => {
       metrics.faucetConfig(outcome);
       faucetLoad.record(outcome, detail);

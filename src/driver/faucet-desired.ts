@@ -517,10 +517,11 @@ export function mirrorTargets(
   facts: FaucetConfigFacts,
   stack: StackFacts | undefined,
   operators: ReadonlySet<string>,
+  peers: ReadonlySet<string>,
 ): Set<string> {
   const out = new Set(operators);
   const m = stack?.mirror;
-  if (stack !== undefined && m !== undefined && peerStackDps(facts, stack.dpName).has(m.dp)) {
+  if (stack !== undefined && m !== undefined && peers.has(m.dp)) {
     if (facts.dps.get(m.dp)?.interfaceDescriptions.has(m.port) === true) out.add(m.dp);
   }
   return out;
@@ -673,7 +674,8 @@ export function managedState(
   owned.delete(PLACEHOLDER_DP_NAME);
   // FAUCET refuses a whole file whose stack has no root it knows: without one, stacking stays
   // out of the configuration (GET /host says why) and the networks work on their own.
-  const linkable = new Set([...operators, ...(stack === undefined ? [] : peerStackDps(facts, stack.dpName))]);
+  const peers = stack === undefined ? new Set<string>() : peerStackDps(facts, stack.dpName);
+  const linkable = new Set([...operators, ...peers]);
   // FAUCET also refuses a stack switch with no path to the root (stack.py "not connected to
   // stack"): unless it is the root, it joins once one of its links reaches a switch that is
   // there (another host's is there only while connected itself).
@@ -682,7 +684,7 @@ export function managedState(
     !operators.has(stack.dpName) &&
     (stack.priority1 === stack.dpName ||
       (linkable.has(stack.priority1) && stack.interfaces.some((i) => linkable.has(i.remoteDp))));
-  const tunnelTargets = mirrorTargets(facts, stack, operators);
+  const tunnelTargets = mirrorTargets(facts, stack, operators, peers);
   const guarded = withAntispoof(
     state,
     desiredDps(

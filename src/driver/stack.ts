@@ -65,9 +65,14 @@ export function stackLinkNames(networkId: string): {
   return { network: `dssn${short}`, stack: `dsss${short}`, loopNetwork: `dsln${short}`, loop: `dslo${short}` };
 }
 
+/** The name of a host's stack DP: `dovesnap-<host>`. */
+export function stackDpName(host = hostname()): string {
+  return `dovesnap-${host.replace(/[^A-Za-z0-9_.-]/g, '-')}`.slice(0, 64);
+}
+
 /** This host's stack DP: named after the host, numbered from its machine ID (as the original, 0x0e0f00 then 40 bits). */
 export function stackIdentity(host = hostname(), machineId = readMachineId()): { dpName: string; dpId: bigint } {
-  const name = `dovesnap-${host.replace(/[^A-Za-z0-9_.-]/g, '-')}`.slice(0, 64);
+  const name = stackDpName(host);
   const bits = BigInt(`0x${(machineId.replace(/[^0-9a-f]/gi, '') + '0'.repeat(10)).slice(0, 10)}`);
   return { dpName: name, dpId: (0x0e0f00n << 40n) | bits };
 }
