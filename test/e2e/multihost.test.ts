@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -65,8 +65,11 @@ function operatorEntries(doc: Doc): Record<string, Record<string, unknown>> {
   return out;
 }
 
-const recordedServerHost = (): string =>
-  /^--host=\[?([^\]\n]*)\]?$/m.exec(readFileSync('/run/dovesnap/faucetconfrpc.state', 'utf8'))?.[1] ?? '';
+/** Where this machine's faucetconfrpc server was last started; '' when none runs (no state file). */
+const recordedServerHost = (): string => {
+  const state = '/run/dovesnap/faucetconfrpc.state';
+  return existsSync(state) ? (/^--host=\[?([^\]\n]*)\]?$/m.exec(readFileSync(state, 'utf8'))?.[1] ?? '') : '';
+};
 
 async function reaches(from: number, ctr: string, ip: string, port: number, body: string): Promise<void> {
   await waitFor(
