@@ -162,11 +162,13 @@ ensure_prometheus_systemd() {
   fi
 }
 
-# The storage directory, reachable by the prometheus user whatever the modes of dovesnap's own
+# The storage and configuration directories, reachable by the prometheus user whatever the modes of dovesnap's own
 # state directories; history kept where an older release left it is moved (while Prometheus is
 # stopped: a running one would go on writing into the old place).
 ensure_prometheus_data_dir() {
   install -d -m 755 "$(dirname "${PROMETHEUS_DATA_DIR}")"
+  # The configuration too: an earlier `dovesnap confrpc keys` made /etc/dovesnap root's alone.
+  install -d -m 755 "$(dirname "${PROMETHEUS_CONF_DIR}")" "${PROMETHEUS_CONF_DIR}"
   if [[ -d "${PROMETHEUS_OLD_DATA_DIR}" && ! -e "${PROMETHEUS_DATA_DIR}" ]]; then
     stop_prometheus
     log "prometheus: moving its storage from ${PROMETHEUS_OLD_DATA_DIR} to ${PROMETHEUS_DATA_DIR}"

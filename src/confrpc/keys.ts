@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { runCommand } from '../net/exec.js';
@@ -325,7 +325,10 @@ export async function makeKeys(req: KeysRequest, openssl: OpensslRunner): Promis
   // Options first: a bad one must not leave a directory behind.
   const server = parseServerName(req.server);
   const clients = [...new Set(req.clients)].map((c) => checkClientName(c, server));
-  // The directory holds private keys: a new one is root's alone.
+  // The directory holds private keys: a new one is root's alone. Only it: a recursive mkdir
+  // would give the same mode to the parents it makes (/etc/dovesnap, where Prometheus's
+  // configuration lives too).
+  await mkdir(dirname(req.dir), { recursive: true });
   await mkdir(req.dir, { recursive: true, mode: 0o700 });
   const work = join(req.dir, `.keys-${randomBytes(6).toString('hex')}`);
   const plan = planKeys(req, await listNames(req.dir), work);

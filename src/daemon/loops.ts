@@ -13,6 +13,11 @@ import type { DaemonMetrics } from '../status/metrics.js';
 export const RESYNC_MS = 30_000;
 /** How often the mirror bridge's flows are rewritten even if nothing seemed to change (ovs-vswitchd forgets them on restart). */
 export const MIRROR_CHECK_MS = 10_000;
+/**
+ * How often another host's faucetconfrpc server is asked for FAUCET's configuration: other
+ * hosts' writes (a stack switch joining, a mirror sink port declared) reach this host only so.
+ */
+export const REMOTE_CONFIG_CHECK_MS = 5_000;
 /** How often leftovers (see Driver.collectGarbage) are looked for after the start. */
 export const GC_MS = 60_000;
 /** How long OVSDB must be quiet before the host-wide switches are looked at after a change. */
@@ -67,6 +72,7 @@ export interface LoopTargets {
   readonly faucet: {
     sync(reason: string): Promise<void>;
     recheckPorts(reason: string, opts?: { hostPorts?: boolean }): void;
+    /** The configuration (faucet.yaml, or the faucetconfrpc server's) may have changed. */
     fileChanged(): Promise<void>;
   };
   /** The local faucet.yaml, watched for edits; undefined when FAUCET's configuration is another host's. */
@@ -95,7 +101,13 @@ export function startLoops(t: LoopTargets): Periodic {
     // A link-up FAUCET missed leaves a port dead until someone looks: look, now and then.
     t.faucet.recheckPorts('periodic check', { hostPorts: false });
   });
-  if (t.faucetConfigPath !== undefined)
+  // No file to watch when the configuration is on a faucetconfrpc server: read it now and then,
+  // and re-render when someone else changed it (fileChanged ignores this host's own writes).
+  if (t.faucetConfigPath === undefined)
+    loops.every(REMOTE_CONFIG_CHECK_MS, () => {
+      t.faucet.fileChanged().catch(() => undefined);
+    });
+  else
     loops.own(
       watchFaucetConfig(
         t.faucetConfigPath,

@@ -72,7 +72,10 @@ export interface FaucetControl {
 }
 
 export interface ClosableFaucetView extends FaucetView {
-  /** faucet.yaml changed on disk: re-render unless the change is dovesnap's own write. */
+  /**
+   * faucet.yaml changed on disk, or the faucetconfrpc server's text may have (read afresh):
+   * re-render unless the change is dovesnap's own write.
+   */
   fileChanged(): Promise<void>;
   /** Why FAUCET is not keeping up, if it is not: its last change was not confirmed in time. */
   unhealthy(): string | undefined;
@@ -97,6 +100,11 @@ export interface FaucetBackend {
   readonly store: FaucetStore & { readonly lastWrittenSha?: string | undefined };
   /** The configuration's text as now known, without waiting (the file, or the server's last answer). */
   readNow(): string;
+  /**
+   * The configuration's text read afresh: the file, or the server asked again (its last answer
+   * while it cannot be reached). Other hosts' writes are seen only this way.
+   */
+  refresh(): Promise<string>;
   connect(): Promise<void>;
   close(): void;
 }
@@ -518,7 +526,7 @@ class FaucetApplier implements ClosableFaucetView {
   }
 
   async fileChanged(): Promise<void> {
-    const text = this.readNow();
+    const text = await this.deps.backend.refresh();
     if (text === this.confirmed?.text || sha256Hex(text) === this.deps.store.lastWrittenSha) return;
     await this.track(this.request('faucet.yaml changed'));
   }
@@ -556,7 +564,7 @@ function localBackend(settings: DaemonSettings, log: Logger, control: FaucetCont
     // `dovesnap lab` writes the file too (its ACLs): neither renames inside the other's re-check.
     lockRenames: true,
   });
-  return {
+  const backend: FaucetBackend = {
     store,
     readNow: () => {
       try {
@@ -565,9 +573,11 @@ function localBackend(settings: DaemonSettings, log: Logger, control: FaucetCont
         return '';
       }
     },
+    refresh: async () => backend.readNow(),
     connect: async () => undefined,
     close: () => undefined,
   };
+  return backend;
 }
 
 /**
@@ -592,6 +602,7 @@ function remoteBackend(
   return {
     store,
     readNow: () => store.cachedText(),
+    refresh: () => store.read(),
     connect: async () => {
       const ok = await server.connect((attempt, err) =>
         log.warn(

@@ -90,6 +90,7 @@ export class RemoteFaucetStore implements FaucetStore<ManagedFaucetState> {
   private readonly pollMs: number;
   private claims: Claims = NO_CLAIMS;
   private text = '';
+  private readFailing = false;
   private retryDelay: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   /** How long FAUCET took to show the last write it confirmed: the window grows after a slow load (store.ts). */
@@ -116,9 +117,14 @@ export class RemoteFaucetStore implements FaucetStore<ManagedFaucetState> {
   /** The server's text; the last one read while the server cannot be reached. */
   async read(): Promise<string> {
     try {
-      return await this.fetch();
+      const text = await this.fetch();
+      this.readFailing = false;
+      return text;
     } catch (err) {
-      this.opts.logger?.warn({ err: errorMessage(err) }, 'faucetconfrpc server not reached: using its last text');
+      // Said once per outage: the daemon reads again every few seconds (loops.ts).
+      if (!this.readFailing)
+        this.opts.logger?.warn({ err: errorMessage(err) }, 'faucetconfrpc server not reached: using its last text');
+      this.readFailing = true;
       return this.text;
     }
   }

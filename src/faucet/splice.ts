@@ -128,6 +128,22 @@ function indentStep(text: string, root: YAMLMap, rootColumn: number, preferred: 
   return 2;
 }
 
+/** The section's entries as JS values, by key name. */
+function currentEntries(doc: Document.Parsed, sectionName: string): Map<string, unknown> {
+  const section = jsMap(jsMap(faucetDocumentToJs(doc))?.get(sectionName));
+  return new Map([...(section ?? new Map<unknown, unknown>())].map(([key, value]) => [String(key), value]));
+}
+
+/** Whether an entry's parsed value equals what the desired node renders to. */
+function sameValue(current: unknown, desired: Node): boolean {
+  // Integers are built as bigints, so the nodes' JS equals what parsing gives back.
+  return current !== undefined && isDeepStrictEqual(current, desiredJs(desired));
+}
+
+function desiredJs(node: Node): unknown {
+  return new Document(node, YAML_OPTIONS).toJS({ mapAsMap: true });
+}
+
 /**
  * Make the block mapping `sectionName` (a top-level key) hold exactly `desired` among the keys
  * `isOwned` accepts, leaving every other key and byte alone. Owned entries are replaced in
@@ -196,6 +212,7 @@ function syncSection(
 
   const edits: Edit[] = [];
   const missing = new Map(desired);
+  const current = currentEntries(doc, sectionName);
   let kept = 0;
   const [firstEntry] = value.items;
   const indent = firstEntry === undefined ? entryIndent : column(text, keyOffset(firstEntry));
@@ -209,6 +226,10 @@ function syncSection(
     const node = missing.get(name);
     missing.delete(name);
     if (node !== undefined) kept += 1;
+    // An entry that already says what is wanted keeps its bytes, whatever its spelling
+    // (`dp_id: 7` for `0x7`, another key order), so a file another writer (faucetconfrpc)
+    // dumped is not rewritten for nothing.
+    if (node !== undefined && sameValue(current.get(name), node)) continue;
     edits.push({ ...region, text: node === undefined ? '' : renderEntries(new Map([[name, node]]), indent, step) });
   }
   if (missing.size > 0) {
@@ -265,9 +286,7 @@ function verifySection(
     }
   }
   for (const [name, node] of desired) {
-    // Integers are built as bigints, so the nodes' JS equals what parsing gives back.
-    const expected = new Document(node, YAML_OPTIONS).toJS({ mapAsMap: true });
-    if (!isDeepStrictEqual(newSection.get(name), expected)) fail(`did not write entry '${name}' as rendered`);
+    if (!isDeepStrictEqual(newSection.get(name), desiredJs(node))) fail(`did not write entry '${name}' as rendered`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -227,5 +227,21 @@ describe('dovesnap confrpc keys (the command line)', () => {
     const days = await cli(['confrpc', 'keys', '--dir', '/nonexistent/x', '--server', '10.0.0.1', '--days', '0']);
     assert.equal(days.code, 2);
     assert.match(days.stderr, /invalid value "0" for option --days/);
+  });
+});
+
+describe('dovesnap confrpc keys: the directory', () => {
+  it("a new key directory is root's alone, the directories made above it are not", async () => {
+    // /etc/dovesnap/confrpc made with its parent: the parent also holds Prometheus's
+    // configuration, which Prometheus (not root) must reach.
+    const top = await mkdtemp(join(tmpdir(), 'dovesnap-keys-'));
+    try {
+      const dir = join(top, 'etc-dovesnap', 'confrpc');
+      await makeKeys(req({ dir }), async () => undefined).catch(() => undefined);
+      assert.equal((await stat(dir)).mode & 0o777, 0o700);
+      assert.equal((await stat(join(top, 'etc-dovesnap'))).mode & 0o777, 0o755);
+    } finally {
+      await rm(top, { recursive: true, force: true });
+    }
   });
 });

@@ -72,6 +72,22 @@ describe('createFaucetView with FAUCETCONFRPC_ADDR', () => {
     assert.deepEqual(await view.foreignDps(), new Map([['core', 1n]]));
   });
 
+  it("another writer's change on the server is seen by fileChanged, and this host's entries put back", async () => {
+    const api = new FakeConfrpc(OPERATOR);
+    const { view } = await remoteView(api);
+    await view.connect();
+    await view.sync('test');
+    // Another host (or an operator's whole-file write) drops this host's DP behind its back.
+    api.apply({ kind: 'delDps', names: ['net1'] });
+    assert.deepEqual(dpNames(api), ['core']);
+    await view.fileChanged();
+    assert.deepEqual(dpNames(api), ['core', 'net1']);
+    // Nothing changed since: no write, and no sync beyond one read.
+    const calls = api.calls.length;
+    await view.fileChanged();
+    assert.deepEqual(api.calls.slice(calls), ['GetConfigFile']);
+  });
+
   it('server away: pending in the health reason, then converged and healthy once it is back', async () => {
     const api = new FakeConfrpc(OPERATOR);
     api.down = true;

@@ -70,6 +70,17 @@ describe('renderFaucetConfig into an operator file', () => {
     assert.equal(renderFaucetConfig(added, state([NET2, NET1])), added);
   });
 
+  it('keeps the bytes of an owned entry another writer spelled differently but equally', () => {
+    // faucetconfrpc dumps the file with decimal dp_ids and its own quoting; rewriting that after
+    // every write of the server would make two writers fight over the same bytes.
+    const respelled = added
+      .replace('dp_id: 0x10\n', 'dp_id: 16\n')
+      .replace('mirror: [1, 2]', 'mirror:\n                - 1\n                - 2');
+    assert.notEqual(respelled, added);
+    assert.equal(renderFaucetConfig(respelled, state([NET1, NET2])), respelled);
+    assert.match(renderFaucetConfig(respelled, state([NET1_UPDATED, NET2])), /dp_id: 0x10\n/);
+  });
+
   it('updates a DP in place and touches nothing else', () => {
     const updated = renderFaucetConfig(added, state([NET1_UPDATED, NET2]));
     assertGolden('operator.update.golden.yaml', updated);
