@@ -105,6 +105,8 @@ export interface FaucetBackend {
    * while it cannot be reached). Other hosts' writes are seen only this way.
    */
   refresh(): Promise<string>;
+  /** Why a sync runs when refresh() found someone else's change (a log line's reason). */
+  readonly changedReason: string;
   connect(): Promise<void>;
   close(): void;
 }
@@ -528,7 +530,7 @@ class FaucetApplier implements ClosableFaucetView {
   async fileChanged(): Promise<void> {
     const text = await this.deps.backend.refresh();
     if (text === this.confirmed?.text || sha256Hex(text) === this.deps.store.lastWrittenSha) return;
-    await this.track(this.request('faucet.yaml changed'));
+    await this.track(this.request(this.deps.backend.changedReason));
   }
 
   async close(): Promise<void> {
@@ -574,6 +576,7 @@ function localBackend(settings: DaemonSettings, log: Logger, control: FaucetCont
       }
     },
     refresh: async () => backend.readNow(),
+    changedReason: 'faucet.yaml changed',
     connect: async () => undefined,
     close: () => undefined,
   };
@@ -603,6 +606,7 @@ function remoteBackend(
     store,
     readNow: () => store.cachedText(),
     refresh: () => store.read(),
+    changedReason: 'FAUCET configuration changed on the faucetconfrpc server',
     connect: async () => {
       const ok = await server.connect((attempt, err) =>
         log.warn(
