@@ -14,6 +14,8 @@ import { DRIVER_NAME as NARWHAL } from './narwhal/names.js';
 import { tablesScript as narwhalTablesScript } from './narwhal/rules.js';
 import { runCommand } from './net/exec.js';
 import { detectDatapath, realHostNet } from './driver/host.js';
+import { StackSettler } from './driver/stack-settle.js';
+import type { FaucetConfigFacts } from './faucet/config-facts.js';
 import { createFaucetView, type FaucetControl } from './driver/faucet-view.js';
 import { createMirrorBridge, type MirrorBridge } from './driver/mirror-bridge.js';
 import { createStack, type Stack, stackDpName, stackIdentity } from './driver/stack.js';
@@ -81,9 +83,22 @@ export async function startDaemon(
   // gRPC is loaded only for FAUCET on another host; bad keys stop the start here, naming the setting.
   const confrpcClient =
     settings.confrpc === undefined ? undefined : (await import('./confrpc/client.js')).openConfrpc(settings.confrpc);
+  // With stacking, FAUCET rebuilds its stack graphs once the stack's links have settled (stack-settle.ts).
+  const settler =
+    settings.stacking === undefined
+      ? undefined
+      : new StackSettler({
+          metricsUrl: settings.faucetMetricsUrl,
+          sync: (reason) => void faucet.rewrite(reason).catch(() => undefined),
+          logger: log.child({ component: 'stack' }),
+        });
   const faucet = createFaucetView(settings, state, vswitch, realHostNet, log, faucetControl, {
     ...(confrpcClient === undefined ? {} : { confrpc: confrpcClient }),
-    stackFacts: () => stack?.facts(),
+    stackFacts: () => {
+      const facts = stack?.facts();
+      return facts === undefined || settler?.mark === undefined ? facts : { ...facts, settled: settler.mark };
+    },
+    ...(settler === undefined ? {} : { onRunning: (facts: FaucetConfigFacts) => settler.observe(facts) }),
     // Other hosts' DPs in the same configuration are told from this host's by these names.
     owner: { dpHost: settings.dpHost, stackDp: stackDpName(settings.dpHost) },
     onConfigOutcome: (outcome, detail) => {
@@ -346,6 +361,7 @@ export async function startDaemon(
       await attachWatch.stop();
       // The DHCP clients keep running: the next daemon adopts them.
       dhcpSupervisor.close();
+      settler?.close();
       await faucet.close();
       await nat.close();
       await status.close();

@@ -19,6 +19,7 @@ import { ExtId, HostPortKind } from './persist.js';
 import { ANTISPOOF_ACL_PREFIX, antispoofAclName, antispoofRules, type AclRule } from './antispoof.js';
 import { withVlanCapacity } from './vlan-capacity.js';
 import { parseManagedVlanName, parseSharedVlanName } from '../faucet/entries.js';
+import { stackSettleAcl, stackSettleAclName } from './stack-settle.js';
 import { type DpOwner, faucetDpName, otherHostsDps } from './dp-naming.js';
 
 /**
@@ -641,7 +642,8 @@ export function keptEntries(facts: FaucetConfigFacts, others: ReadonlySet<string
       if (typeof ref === 'string') vlans.add(ref);
       else for (const [key, vid] of facts.vlans) if (vid === ref) vlans.add(key);
     for (const acl of dp.aclRefs) acls.add(acl);
-    for (const acl of facts.acls) if (acl.startsWith(`${ANTISPOOF_ACL_PREFIX}${name}-`)) acls.add(acl);
+    for (const acl of facts.acls)
+      if (acl.startsWith(`${ANTISPOOF_ACL_PREFIX}${name}-`) || acl === stackSettleAclName(name)) acls.add(acl);
   }
   return { dps: others, vlans, acls };
 }
@@ -710,10 +712,11 @@ export function managedState(
   const rendered = new Set(dps.map((d) => d.name));
   if (!parts.dp.ports.some((p) => p.stack !== undefined && rendered.has(p.stack.dp)))
     return { dps, owned, acls: guarded.acls, foreignPorts: [], vlans, ...(kept && { kept }) };
+  const settle = stack.settled === undefined ? [] : [stackSettleAcl(stack.dpName, stack.settled)];
   return {
     dps: [...dps, parts.dp],
     owned,
-    acls: [...guarded.acls, ...parts.acls],
+    acls: [...guarded.acls, ...parts.acls, ...settle],
     foreignPorts: parts.foreignPorts,
     vlans,
     ...(kept && { kept }),

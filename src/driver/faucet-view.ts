@@ -7,7 +7,7 @@ import type { DaemonSettings } from '../config/settings.js';
 import { type FaucetStore, FaucetConfigStore, pidfileReloader, sha256Hex } from '../faucet/store.js';
 import { PENDING, RemoteFaucetStore } from '../faucet/remote-store.js';
 import type { ConfrpcConnection } from '../confrpc/api.js';
-import { FaucetConfigReader } from '../faucet/config-facts.js';
+import { FaucetConfigReader, type FaucetConfigFacts } from '../faucet/config-facts.js';
 import type { PortState, VSwitch } from '../ovs/vswitch.js';
 import type { FaucetView } from './faucet-api.js';
 import type { ManagedFaucetState } from '../faucet/types.js';
@@ -73,6 +73,11 @@ export interface FaucetControl {
 
 export interface ClosableFaucetView extends FaucetView {
   /**
+   * Renders and writes even if FAUCET's policy looks unchanged to the planner: for what its
+   * keys leave out (the stack settle ACL, stack-settle.ts).
+   */
+  rewrite(reason: string): Promise<void>;
+  /**
    * faucet.yaml changed on disk, or the faucetconfrpc server's text may have (read afresh):
    * re-render unless the change is dovesnap's own write.
    */
@@ -120,6 +125,8 @@ export interface FaucetExtras {
   readonly onConfigOutcome?: (outcome: FaucetConfigOutcome, detail?: string) => void;
   /** The input ports the bridge has flows for (default: `ovs-ofctl dump-flows`); see ReadyFlowWatch. */
   readonly programmedPorts?: (bridge: string) => Promise<Set<number>>;
+  /** Told of each configuration FAUCET confirmed running (the stack settler watches its stack links). */
+  readonly onRunning?: (facts: FaucetConfigFacts) => void;
   /** The faucetconfrpc client, when FAUCETCONFRPC_ADDR is set (confrpc/client.ts openConfrpc). */
   readonly confrpc?: ConfrpcConnection;
 }
@@ -382,6 +389,7 @@ class FaucetApplier implements ClosableFaucetView {
     if (last === undefined) return false;
     this.confirmed = { plan: last, text: this.readNow() };
     this.opened = last.opened;
+    this.deps.extras.onRunning?.(this.reader.facts(this.confirmed.text));
     return true;
   }
 
@@ -467,6 +475,10 @@ class FaucetApplier implements ClosableFaucetView {
 
   sync(reason: string): Promise<void> {
     return this.track(this.request(reason));
+  }
+
+  rewrite(reason: string): Promise<void> {
+    return this.track(this.request(reason, true));
   }
 
   runsSpare(networkId: string, ofport: number): boolean {

@@ -53,6 +53,8 @@ export interface StackFacts {
   readonly loopbacks: ReadonlyMap<string, number>;
   /** STACK_MIRROR_INTERFACE; `interface` set when it is this stack switch's own port. */
   readonly mirror: { readonly dp: string; readonly port: number; readonly interface?: string | undefined } | undefined;
+  /** When the stack's links last settled (stack-settle.ts): written as an ACL no port uses. */
+  readonly settled?: string | undefined;
 }
 
 export function stackLinkNames(networkId: string): {

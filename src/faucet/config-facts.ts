@@ -23,6 +23,8 @@ export interface DpFacts {
   readonly vlanRefs: ReadonlySet<number | string>;
   /** The ACLs it names (`dp_acls`, its interfaces' `acls_in`). */
   readonly aclRefs: ReadonlySet<string>;
+  /** Its stack ports' far ends (`stack: {dp, port}`), by port number. */
+  readonly stackLinks: ReadonlyMap<number, { readonly dp: string; readonly port: number }>;
 }
 
 export interface FaucetConfigFacts {
@@ -107,6 +109,7 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
     const description = dp?.get('description');
     const interfaceDescriptions = new Map<number, string>();
     const vlanRefs = new Set<number | string>();
+    const stackLinks = new Map<number, { dp: string; port: number }>();
     for (const [key, port] of asMap(dp?.get('interfaces')) ?? []) {
       const native = asMap(port)?.get('native_vlan');
       const tagged = asMap(port)?.get('tagged_vlans');
@@ -117,6 +120,14 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
       const d = asMap(port)?.get('description');
       if ((typeof key === 'bigint' || typeof key === 'number') && typeof d === 'string')
         interfaceDescriptions.set(Number(key), d);
+      const stack = asMap(asMap(port)?.get('stack'));
+      const far = { dp: stack?.get('dp'), port: stack?.get('port') };
+      if (
+        (typeof key === 'bigint' || typeof key === 'number') &&
+        typeof far.dp === 'string' &&
+        (typeof far.port === 'bigint' || typeof far.port === 'number')
+      )
+        stackLinks.set(Number(key), { dp: far.dp, port: Number(far.port) });
     }
     const aclRefs = new Set(names(dp?.get('dp_acls')));
     for (const port of mapValues(dp?.get('interfaces')))
@@ -127,6 +138,7 @@ export function readFaucetConfigFacts(text: string): FaucetConfigFacts {
       interfaceDescriptions,
       vlanRefs,
       aclRefs,
+      stackLinks,
     });
     for (const a of aclRefs) input.add(a);
   }

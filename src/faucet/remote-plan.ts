@@ -388,8 +388,10 @@ export function planLeave(currentText: string, isOwn: (dpName: string) => boolea
     if (dp !== undefined && gone.includes(dp)) calls.push({ kind: 'remove', section: 'vlans', key: String(key) });
   }
   const antispoof = gone.map((dp) => `${OWNED_ACL_PREFIX}antispoof-${dp}-`);
+  // A stack switch's settle ACL (driver/stack-settle.ts; named here too, this module being a leaf).
+  const settle = new Set(gone.map((dp) => `${OWNED_ACL_PREFIX}stack-settled-${dp}`));
   for (const key of (jsMap(root.get('acls')) ?? new Map()).keys())
-    if (antispoof.some((prefix) => String(key).startsWith(prefix)))
+    if (settle.has(String(key)) || antispoof.some((prefix) => String(key).startsWith(prefix)))
       calls.push({ kind: 'remove', section: 'acls', key: String(key) });
   return calls;
 }
