@@ -54,7 +54,12 @@ export type RemoteCall =
   /** SetConfigFile, merge after deleting the entry: a change a merge cannot make (a key dropped). */
   | { readonly kind: 'replace'; readonly section: Section; readonly key: string; readonly yaml: string }
   /** SetConfigFile deleting the entry, merging nothing. */
-  | { readonly kind: 'remove'; readonly section: Section; readonly key: string };
+  | { readonly kind: 'remove'; readonly section: Section; readonly key: string }
+  /**
+   * SetConfigFile deleting a whole section whose every entry is to go: removing them one by one
+   * leaves `acls: {}` behind in the server's dump, where the operator's file had no such line.
+   */
+  | { readonly kind: 'removeSection'; readonly section: Section };
 
 export interface RemotePlan {
   readonly calls: readonly RemoteCall[];
@@ -212,7 +217,7 @@ export function planRemote(currentText: string, desired: ManagedFaucetState, cla
   const setDps: DpYaml[] = [];
   const setInterfaces = new Map<string, { number: number; yaml: string }[]>();
   const replaces: RemoteCall[] = [];
-  const removes: RemoteCall[] = [];
+  const removes: Extract<RemoteCall, { kind: 'remove' }>[] = [];
 
   // This host's DPs.
   for (const [name, own] of wantDps) {
@@ -357,7 +362,7 @@ export function planRemote(currentText: string, desired: ManagedFaucetState, cla
   if (setDps.length > 0) calls.push({ kind: 'setDps', dps: setDps });
   if (setInterfaces.size > 0)
     calls.push({ kind: 'setInterfaces', dps: [...setInterfaces].map(([dp, ports]) => ({ dp, ports })) });
-  calls.push(...replaces, ...removes);
+  calls.push(...replaces, ...wholeSections(removes, { vlans: curVlans, acls: curAcls }));
   return {
     calls,
     claims: {
@@ -366,6 +371,22 @@ export function planRemote(currentText: string, desired: ManagedFaucetState, cla
       acls: new Set([...wantAcls.keys(), ...keptClaims.acls]),
     },
   };
+}
+
+/** `removes`, with those that empty a section (every key of it in `current`) made one removeSection. */
+function wholeSections(
+  removes: readonly Extract<RemoteCall, { kind: 'remove' }>[],
+  current: Readonly<Record<Section, Map<unknown, unknown>>>,
+): RemoteCall[] {
+  const out: RemoteCall[] = [];
+  for (const section of ['vlans', 'acls'] as const) {
+    const mine = removes.filter((r) => r.section === section);
+    const all = [...current[section].keys()].map(String);
+    if (mine.length > 0 && all.every((k) => mine.some((r) => r.key === k)))
+      out.push({ kind: 'removeSection', section });
+    else out.push(...mine);
+  }
+  return out;
 }
 
 /**
@@ -382,18 +403,20 @@ export function planLeave(currentText: string, isOwn: (dpName: string) => boolea
   const curDps = jsMap(root.get('dps')) ?? new Map<unknown, unknown>();
   const gone = [...curDps.keys()].map(String).filter((n) => n !== PLACEHOLDER_DP_NAME && isOwn(n));
   if (gone.length === 0) return [];
-  const calls: RemoteCall[] = [{ kind: 'delDps', names: gone }];
-  for (const key of (jsMap(root.get('vlans')) ?? new Map()).keys()) {
+  const removes: Extract<RemoteCall, { kind: 'remove' }>[] = [];
+  const vlans = jsMap(root.get('vlans')) ?? new Map<unknown, unknown>();
+  const acls = jsMap(root.get('acls')) ?? new Map<unknown, unknown>();
+  for (const key of vlans.keys()) {
     const dp = parseManagedVlanName(String(key))?.dpName;
-    if (dp !== undefined && gone.includes(dp)) calls.push({ kind: 'remove', section: 'vlans', key: String(key) });
+    if (dp !== undefined && gone.includes(dp)) removes.push({ kind: 'remove', section: 'vlans', key: String(key) });
   }
   const antispoof = gone.map((dp) => `${OWNED_ACL_PREFIX}antispoof-${dp}-`);
   // A stack switch's settle ACL (driver/stack-settle.ts; named here too, this module being a leaf).
   const settle = new Set(gone.map((dp) => `${OWNED_ACL_PREFIX}stack-settled-${dp}`));
-  for (const key of (jsMap(root.get('acls')) ?? new Map()).keys())
+  for (const key of acls.keys())
     if (settle.has(String(key)) || antispoof.some((prefix) => String(key).startsWith(prefix)))
-      calls.push({ kind: 'remove', section: 'acls', key: String(key) });
-  return calls;
+      removes.push({ kind: 'remove', section: 'acls', key: String(key) });
+  return [{ kind: 'delDps', names: gone }, ...wholeSections(removes, { vlans, acls })];
 }
 
 /** Short words for a log line: what a call does. */
@@ -413,6 +436,8 @@ function describeCall(c: RemoteCall): string {
       return `replace ${c.section} ${c.key}`;
     case 'remove':
       return `remove ${c.section} ${c.key}`;
+    case 'removeSection':
+      return `remove ${c.section} (its last entries)`;
   }
 }
 

@@ -77,6 +77,8 @@ export async function sendRemoteCall(api: ConfrpcApi, call: RemoteCall): Promise
       return api.setConfigFile(call.yaml, { merge: true, delKeys: [call.section, call.key] });
     case 'remove':
       return api.setConfigFile('{}', { merge: true, delKeys: [call.section, call.key] });
+    case 'removeSection':
+      return api.setConfigFile('{}', { merge: true, delKeys: [call.section] });
   }
 }
 

@@ -428,7 +428,11 @@ export interface FaucetEdit {
  * (which FAUCET refuses); else as a new map. Every other byte stays as it was.
  */
 export function addFaucetEntries(section: string, entries: string): FaucetEdit {
-  const text = readFileSync(FAUCET_CONFIG, 'utf8');
+  const original = readFileSync(FAUCET_CONFIG, 'utf8');
+  // An empty flow map (`acls: {}`, as faucetconfrpc dumps a section it emptied) is no map to
+  // add to: its line becomes the block map's, and comes back when the entries go.
+  const emptyFlow = new RegExp(`^${section}:[ \\t]*\\{\\}[ \\t]*\\n`, 'm').exec(original);
+  const text = emptyFlow === null ? original : original.replace(emptyFlow[0], '');
   const block = new RegExp(`^${section}:[ \\t]*(#[^\\n]*)?\\n`, 'm').exec(text);
   if (block === null && new RegExp(`^${section}:`, 'm').test(text)) {
     throw new Error(
@@ -436,7 +440,7 @@ export function addFaucetEntries(section: string, entries: string): FaucetEdit {
     );
   }
   const added = block === null ? `${section}:\n${entries}` : entries;
-  const at = block === null ? 0 : block.index + block[0].length;
+  const at = block === null ? (emptyFlow?.index ?? 0) : block.index + block[0].length;
   writeFileSync(FAUCET_CONFIG, text.slice(0, at) + added + text.slice(at));
   return {
     remove() {
@@ -447,7 +451,8 @@ export function addFaucetEntries(section: string, entries: string): FaucetEdit {
       // A map this edit made goes too, but only if nothing else is in it now: dovesnap puts
       // entries of its own (e.g. its mirror-tunnel ACLs) into the file's `acls:` map, and
       // taking the key from under them would leave a file neither FAUCET nor dovesnap can read.
-      if (block === null) text = text.replace(new RegExp(`^${section}:[ \\t]*\\n(?![ \\t])`, 'm'), '');
+      if (block === null)
+        text = text.replace(new RegExp(`^${section}:[ \\t]*\\n(?![ \\t])`, 'm'), emptyFlow?.[0] ?? '');
       writeFileSync(FAUCET_CONFIG, text);
     },
   };

@@ -81,6 +81,9 @@ export class FakeConfrpc implements ConfrpcApi {
       case 'remove':
         (this.doc.get(call.section) as Doc).delete(call.key);
         return;
+      case 'removeSection':
+        this.doc.delete(call.section);
+        return;
     }
   }
 
@@ -105,7 +108,8 @@ export class FakeConfrpc implements ConfrpcApi {
   setConfigFile(yaml: string, opts: { merge: boolean; delKeys?: readonly (string | number)[] }): Promise<void> {
     const keys = opts.delKeys;
     if (keys === undefined) return this.write('SetConfigFile', { kind: 'merge', yaml, what: [] });
-    const [section, key] = keys as ['vlans' | 'acls', string];
+    const [section, key] = keys as ['vlans' | 'acls', string | undefined];
+    if (key === undefined) return this.write('SetConfigFile', { kind: 'removeSection', section });
     return this.write(
       'SetConfigFile',
       yaml === '{}' ? { kind: 'remove', section, key } : { kind: 'replace', section, key, yaml },

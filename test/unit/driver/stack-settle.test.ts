@@ -218,9 +218,11 @@ describe('stack settling: the ACL in FAUCET’s configuration', () => {
     });
     assert.ok(local.kept?.acls.has(stackSettleAclName('dovesnap-h2')));
     const leave = planLeave(text, (dp) => dp === 'dovesnap-h2' || dp.endsWith('@h2'));
+    // Its settle ACL was the only one: the whole section goes, not leaving `acls: {}` behind.
     assert.ok(
-      leave.some((c) => c.kind === 'remove' && c.section === 'acls' && c.key === stackSettleAclName('dovesnap-h2')),
+      leave.some((c) => c.kind === 'removeSection' && c.section === 'acls'),
       JSON.stringify(leave),
     );
+    assert.equal(serve(text, leave), serve(OPERATOR, []));
   });
 });

@@ -130,6 +130,22 @@ describe('planRemote: which calls for which change', () => {
     assert.deepEqual(describeCalls(planRemote(first.after, removal, NO_CLAIMS).calls), []);
   });
 
+  it('the last entries of a section removed: the section goes with them, not `acls: {}` left behind', () => {
+    // No ACL of the operator's here: this host's ACL is the only one.
+    const bare = 'dps:\n  core:\n    dp_id: 1\n    interfaces:\n      1: {native_vlan: 100}\n';
+    const acl = { name: 'dovesnap-stack-settled-dovesnap-h1', rules: [{ actions: { allow: true } }] };
+    const first = converge(bare, managed([dp('net1', 0x10n, [1])], { acls: [acl] }));
+    assert.ok(section(first.after, 'acls', acl.name) !== undefined);
+    const gone = converge(first.after, managed([], { owned: new Set(['net1']) }), first.plan.claims);
+    assert.deepEqual(gone.words, ['DelDps net1', 'remove acls (its last entries)']);
+    assert.equal(gone.after, serve(bare, []));
+    // With the operator's ACL beside it, only this host's entry goes.
+    const beside = converge(OPERATOR, managed([dp('net1', 0x10n, [1])], { acls: [acl] }));
+    const left = converge(beside.after, managed([], { owned: new Set(['net1']) }), beside.plan.claims);
+    assert.deepEqual(left.words, ['DelDps net1', `remove acls ${acl.name}`]);
+    assert.ok(section(left.after, 'acls', 'office-acl') !== undefined);
+  });
+
   it("another host's DP and its shared VLAN entry survive this host's changes", () => {
     const hostA = managed([dp('a-net', 0x20n, [1])], { vlans: [{ vid: 200, maxHosts: 65536 }] });
     const hostB = managed([dp('b-net', 0x30n, [1])], { vlans: [{ vid: 200, maxHosts: 65536 }] });
