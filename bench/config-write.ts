@@ -32,6 +32,15 @@ const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8
 /** The probe ACL's one rule: `allow` alternates, so that every write is a change. */
 const aclRules = (allow: 0 | 1): unknown[] => [{ rule: { dl_type: 0x800, actions: { allow } } }];
 
+/** The file with the probe ACL set, as an operator's YAML tool would write it. */
+export function withProbeAcl(text: string, acl: string, allow: 0 | 1): string {
+  // Integers as bigints: a dp_id is 64 bits, and a JS number would write back a rounded one
+  // (seen: every host's DP renumbered for a moment, and each host writing its DPs again).
+  const doc = parseDocument(text, { intAsBigInt: true });
+  doc.setIn(['acls', acl], doc.createNode(aclRules(allow)));
+  return doc.toString();
+}
+
 function holdsEdit(text: string, acl: string, allow: 0 | 1): boolean {
   const doc = (parse(text) ?? {}) as { acls?: Record<string, { rule?: { actions?: { allow?: unknown } } }[]> };
   const a = doc.acls?.[acl]?.[0]?.rule?.actions?.allow;
@@ -101,10 +110,8 @@ export async function openWriteProbe(opts: {
       if (backend === 'faucetconfrpc') {
         await conn.api.setConfigFile(JSON.stringify({ acls: { [opts.acl]: aclRules(allow) } }), { merge: true });
       } else {
-        const doc = parseDocument(readFileSync(opts.file, 'utf8'));
-        doc.setIn(['acls', opts.acl], doc.createNode(aclRules(allow)));
         const tmp = `${opts.file}.dsb-tmp`;
-        writeFileSync(tmp, doc.toString(), { mode: 0o600 });
+        writeFileSync(tmp, withProbeAcl(readFileSync(opts.file, 'utf8'), opts.acl, allow), { mode: 0o600 });
         renameSync(tmp, opts.file);
         process.kill(Number(readFileSync(opts.faucetPidfile, 'utf8').trim()), 'SIGHUP');
       }
