@@ -62,7 +62,16 @@ describe('flat network on the real stack', () => {
       unquote(await ovsVsctl('get', 'Bridge', bridge, 'other_config:datapath-id')),
       dpidNum(dpid).toString(16).padStart(16, '0'),
     );
-    const controllers = await ovsVsctl('get-controller', bridge);
+    // Once FAUCET runs the new DP, dovesnap reconnects the switch (vswitch.ts
+    // reconnectControllers): its Controller rows go and come back, so a read in between is empty.
+    const controllers = await waitFor(
+      `bridge ${bridge} has its controllers`,
+      async () => {
+        const c = await ovsVsctl('get-controller', bridge);
+        return c === '' ? undefined : c;
+      },
+      10_000,
+    );
     assert.match(controllers, /tcp:127\.0\.0\.1:6653/);
     assert.equal(unquote(await ovsVsctl('get', 'Bridge', bridge, 'external_ids:dovesnap-network-id')), netId);
   });

@@ -143,7 +143,12 @@ describe('simulated hosts: make hosts N=2 / make hosts-down', () => {
       return n !== undefined && Object.keys(n.Containers).length === 1 ? n.BridgeName : undefined;
     });
     assert.ok((await ovsOn(h1, 'list-br')).split('\n').includes(bridge));
-    assert.equal(await ovsOn(h1, 'get-controller', bridge), 'tcp:10.239.0.1:6653');
+    // Empty for a moment while dovesnap reconnects a new switch (vswitch.ts reconnectControllers).
+    const controller = await waitFor(`bridge ${bridge} in host 1 has its controller`, async () => {
+      const c = await ovsOn(h1, 'get-controller', bridge);
+      return c === '' ? undefined : c;
+    });
+    assert.equal(controller, 'tcp:10.239.0.1:6653');
     assert.ok(!(await ovsOn(h2, 'list-br')).split('\n').includes(bridge));
     assert.notEqual((await run('ovs-vsctl', ['--timeout=10', 'br-exists', bridge])).code, 0);
     assert.ok(!(await on(h2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes(net));
