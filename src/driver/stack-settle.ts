@@ -1,6 +1,8 @@
 import type { FaucetConfigFacts } from '../faucet/config-facts.js';
 import { type FetchLike, onlyMetrics, parsePrometheusText } from '../faucet/metrics.js';
-import { OWNED_ACL_PREFIX, type FaucetAclSpec } from '../faucet/types.js';
+import { type FaucetAclSpec, stackSettleAclName } from '../faucet/types.js';
+
+export { stackSettleAclName };
 import { httpGetText } from '../util/http-get.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
@@ -23,11 +25,6 @@ import { type Clock, systemClock } from './port-raiser.js';
  * every stack port up, dovesnap changes an ACL that no port uses (its one rule's description
  * says when): FAUCET reloads, restarts nothing, and learns from then on along the whole stack.
  */
-
-/** The ACL whose change makes FAUCET rebuild its stack graphs: one per stack switch. */
-export function stackSettleAclName(stackDp: string): string {
-  return `${OWNED_ACL_PREFIX}stack-settled-${stackDp}`;
-}
 
 export function stackSettleAcl(stackDp: string, mark: string): FaucetAclSpec {
   return {

@@ -13,7 +13,7 @@ import {
 } from './entries.js';
 import { PLACEHOLDER_DP_NAME } from './placeholder.js';
 import { checkManagedState } from './render.js';
-import { FOREIGN_PORT_MARK, OWNED_ACL_PREFIX, type ManagedFaucetState } from './types.js';
+import { FOREIGN_PORT_MARK, OWNED_ACL_PREFIX, type ManagedFaucetState, stackSettleAclName } from './types.js';
 import { YAML_OPTIONS, faucetDocumentToJs, jsMap, loadFaucetYaml } from './yaml.js';
 
 /**
@@ -411,8 +411,7 @@ export function planLeave(currentText: string, isOwn: (dpName: string) => boolea
     if (dp !== undefined && gone.includes(dp)) removes.push({ kind: 'remove', section: 'vlans', key: String(key) });
   }
   const antispoof = gone.map((dp) => `${OWNED_ACL_PREFIX}antispoof-${dp}-`);
-  // A stack switch's settle ACL (driver/stack-settle.ts; named here too, this module being a leaf).
-  const settle = new Set(gone.map((dp) => `${OWNED_ACL_PREFIX}stack-settled-${dp}`));
+  const settle = new Set(gone.map(stackSettleAclName));
   for (const key of acls.keys())
     if (settle.has(String(key)) || antispoof.some((prefix) => String(key).startsWith(prefix)))
       removes.push({ kind: 'remove', section: 'acls', key: String(key) });

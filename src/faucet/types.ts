@@ -104,6 +104,11 @@ export interface FaucetAclSpec {
 
 export const OWNED_ACL_PREFIX = 'dovesnap-';
 
+/** A stack switch's settle ACL, used by no port (driver/stack-settle.ts says why). */
+export function stackSettleAclName(stackDp: string): string {
+  return `${OWNED_ACL_PREFIX}stack-settled-${stackDp}`;
+}
+
 /**
  * An interface entry dovesnap keeps inside a DP it does not own (the far end of a stack link
  * on the operator's switch). Its description starts with FOREIGN_PORT_MARK, which is how
