@@ -107,7 +107,7 @@ pidfile_pid() {
   [[ -r "${pidfile}" ]] || return 1
   pid="$(tr -dc '0-9' <"${pidfile}")"
   [[ -n "${pid}" ]] || return 1
-  kill -0 "${pid}" 2>/dev/null || return 1
+  pid_running "${pid}" || return 1
   if [[ -n "${match}" ]] && [[ "$(cmdline_of "${pid}")" != *"${match}"* ]]; then
     return 1
   fi
@@ -138,7 +138,7 @@ tracked_pid() {
   printf '%s\n' "${pid}"
 }
 
-# wait_until SECONDS DESCRIPTION CMD...: run CMD every half second until it succeeds (0).
+# wait_until SECONDS DESCRIPTION CMD...: run CMD five times a second until it succeeds (0).
 # CMD returning 3 means "will never succeed" (e.g. the process died): stop waiting at once.
 wait_until() {
   local timeout="$1" what="$2" deadline rc
@@ -156,7 +156,7 @@ wait_until() {
       warn "gave up after ${timeout}s waiting for ${what}"
       return 1
     fi
-    sleep 0.5
+    sleep 0.2
   done
 }
 
@@ -164,10 +164,23 @@ wait_until() {
 pidfile_alive() {
   local pid
   pid="$(tr -dc '0-9' <"$1" 2>/dev/null)" || return 1
-  [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null
+  [[ -n "${pid}" ]] && pid_running "${pid}"
 }
 
-pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+# pid_running PID: the process runs. `kill -0` alone also succeeds on a zombie, which stays until
+# its parent reaps it: a daemon started detached is a child of PID 1, and a PID 1 that is no init
+# (a container's, a micro-VM's agent) reaps late or never. Counting a zombie as running cost every
+# daemon restart seconds of waiting for it "to exit".
+pid_running() {
+  local stat
+  kill -0 "$1" 2>/dev/null || return 1
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  # The state follows the command name, which is in parentheses and may itself hold ") ".
+  stat="${stat##*) }"
+  [[ "${stat:0:1}" != [ZX] ]]
+}
+
+pid_gone() { ! pid_running "$1"; }
 
 # close_inherited_fds: closes every descriptor above 2 of the calling subshell, before it execs a
 # daemon that detaches by itself (OVS's --detach keeps what it was given).

@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import {
   containerIp,
   createNetwork,
@@ -31,7 +32,9 @@ import { errorMessage } from '../../src/util/errors.js';
  * The fault matrix (issue 11): for every failure point inside the handlers and apply steps,
  * the daemon is made to SIGKILL itself there (and, separately, to fail the step), the
  * operation that reached it is seen failing (or not) from Docker's side, the stack is brought
- * back with `make up`, and then Docker's view and the host must agree (test/e2e/agreement.ts:
+ * back with `make up` (while a killed daemon is down, Docker's calls are refused for it, so that
+ * they fail at once instead of after half a minute of resends), and then Docker's view and the
+ * host must agree (test/e2e/agreement.ts:
  * no veth, OVS port, FAUCET entry, nftables or DOCKER-USER rule, DHCP client of anything Docker
  * does not have; nothing Docker has missing), running containers must still talk (ping and
  * TCP), and the operation retried must succeed.
@@ -39,6 +42,7 @@ import { errorMessage } from '../../src/util/errors.js';
 
 const DAEMON_PIDFILE = '/run/dovesnap/dovesnap.pid';
 const DAEMON_LOG = '/var/log/dovesnap/dovesnap.log';
+const PLUGIN_SOCKET = '/run/docker/plugins/dovesnap.sock';
 
 function daemonPid(): number {
   return Number(readFileSync(DAEMON_PIDFILE, 'utf8').trim());
@@ -77,24 +81,80 @@ function daemonLogTail(pid: number, lines = 25): string {
 }
 
 /**
- * The armed daemon reached the point, and for `kill` died there. `answer` is what Docker said
- * to the operation that was to reach it: when the point never fires, the failure shows it and
- * the daemon's last lines, since the operation failed for some other reason.
+ * The armed daemon reached the point, and for `kill` died there. `answer` gives what Docker said
+ * to the operation that was to reach it, once it has: when the point never fires, the failure
+ * shows it and the daemon's last lines, since the operation failed for some other reason.
  */
 async function assertFired(
   point: FailpointName,
   action: 'kill' | 'error',
   pid: number,
-  answer?: RunResult,
+  answer: () => RunResult | undefined = () => undefined,
 ): Promise<void> {
   try {
     await waitFor(`failpoint ${point} to fire in daemon ${pid}`, async () => failpointLogged(point, pid), 20_000);
   } catch (err) {
-    const said =
-      answer === undefined ? '' : `\nDocker answered (${answer.code}): ${answer.stderr.trim()}${answer.stdout.trim()}`;
+    const r = answer();
+    const said = r === undefined ? '' : `\nDocker answered (${r.code}): ${r.stderr.trim()}${r.stdout.trim()}`;
     throw new Error(`${errorMessage(err)}${said}\nthe daemon's last lines:\n${daemonLogTail(pid)}`);
   }
   if (action === 'kill') await waitFor(`daemon ${pid} to be dead`, async () => !processAlive(pid), 10_000);
+}
+
+/**
+ * Takes the dead daemon's plugin socket and refuses every call Docker makes on it, until the
+ * returned function is called. Docker resends a call it could not deliver for 15 s (1, 2, 4 and
+ * 8 s apart), and then each of its clean-up calls for as long: half a minute of waiting in every
+ * case that kills the daemon. Refused, each call fails at once, as it would have failed at the
+ * end of its resends. (Whether a daemon back within the resends serves them is the restart case's.)
+ */
+async function refuseDockerCalls(): Promise<() => Promise<void>> {
+  rmSync(PLUGIN_SOCKET, { force: true });
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(500, { 'Content-Type': 'application/vnd.docker.plugins.v1+json', Connection: 'close' });
+    res.end(JSON.stringify({ Err: 'dovesnap is down: the fault matrix killed it' }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(PLUGIN_SOCKET, resolve);
+  });
+  return async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    rmSync(PLUGIN_SOCKET, { force: true });
+  };
+}
+
+/**
+ * Runs the docker command that is to reach the armed point, and returns Docker's answer once the
+ * point fired: for `kill`, with Docker's calls refused while the daemon is dead.
+ */
+async function dockerThroughPoint(
+  point: FailpointName,
+  action: 'kill' | 'error',
+  pid: number,
+  args: string[],
+): Promise<RunResult> {
+  const pending = dockerRaw(...args);
+  let answer: RunResult | undefined;
+  void pending.then((r) => {
+    answer = r;
+  });
+  if (action === 'error') {
+    const r = await pending;
+    await assertFired(point, action, pid, () => r);
+    return r;
+  }
+  await assertFired(point, action, pid, () => answer);
+  const stopRefusing = await refuseDockerCalls();
+  try {
+    return await pending;
+  } finally {
+    await stopRefusing();
+  }
 }
 
 /** Two containers on a network reach each other by ping and by TCP. */
@@ -176,9 +236,8 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
         ];
         const pid = await arm(`${point}=${action}`);
         try {
-          const r = await dockerRaw(...args);
+          const r = await dockerThroughPoint(point, action, pid, args);
           assert.notEqual(r.code, 0, `the create should have failed at ${point}: ${r.stdout}`);
-          await assertFired(point, action, pid, r);
         } finally {
           await recover();
         }
@@ -243,9 +302,18 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
         const victim = fresh('v');
         const pid = await arm(`${point}=${action}`);
         try {
-          const r = await dockerRaw('run', '-d', '--name', victim, '--net', net, IMAGE, 'sleep', '3600');
+          const r = await dockerThroughPoint(point, action, pid, [
+            'run',
+            '-d',
+            '--name',
+            victim,
+            '--net',
+            net,
+            IMAGE,
+            'sleep',
+            '3600',
+          ]);
           assert.notEqual(r.code, 0, `docker run should have failed at ${point}`);
-          await assertFired(point, action, pid, r);
         } finally {
           await recover();
           await run(DOCKER, ['rm', '-f', victim]);
@@ -262,9 +330,20 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
       const pid = await arm(`nat.beforeApply=${action}`);
       try {
         // On every address: NAT rules in nftables (a 127.0.0.1-only mapping is the loopback proxy's alone).
-        const r = await dockerRaw('run', '-d', '--name', victim, '--net', net, '-p', '8080', IMAGE, 'sleep', '3600');
+        const r = await dockerThroughPoint('nat.beforeApply', action, pid, [
+          'run',
+          '-d',
+          '--name',
+          victim,
+          '--net',
+          net,
+          '-p',
+          '8080',
+          IMAGE,
+          'sleep',
+          '3600',
+        ]);
         assert.notEqual(r.code, 0, 'docker run -p should have failed at nat.beforeApply');
-        await assertFired('nat.beforeApply', action, pid, r);
       } finally {
         await recover();
         await run(DOCKER, ['rm', '-f', victim]);
@@ -305,8 +384,7 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
         await assertTalk(server, victim, net);
         const pid = await arm(`${point}=${action}`);
         try {
-          const r = await dockerRaw('rm', '-f', victim);
-          await assertFired(point, action, pid, r);
+          await dockerThroughPoint(point, action, pid, ['rm', '-f', victim]);
         } finally {
           await recover();
         }
@@ -357,8 +435,7 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
       ]);
       const pid = await arm(`deleteNetwork.afterBridge=${action}`);
       try {
-        const r = await dockerRaw('network', 'rm', name);
-        await assertFired('deleteNetwork.afterBridge', action, pid, r);
+        await dockerThroughPoint('deleteNetwork.afterBridge', action, pid, ['network', 'rm', name]);
       } finally {
         await recover();
       }
