@@ -13,6 +13,8 @@ export interface HostGraphInput {
   readonly source: string;
   readonly networks: NetworksStatus;
   readonly host: HostStatus | undefined;
+  /** Why its status API could not be read: drawn as an empty box that says so. */
+  readonly unreachable?: string;
 }
 
 const OFPP_LOCAL = 4294967294;
@@ -162,6 +164,10 @@ export function toDot(inputs: readonly HostGraphInput[]): string {
       `    label=${q(hostName === undefined || hostName === '' ? `dovesnap at ${input.source}` : `host ${hostName}\ndovesnap at ${input.source}`)};`,
       '    style=dashed;',
     );
+    if (input.unreachable !== undefined)
+      out.push(
+        `    ${id(hk, 'down', input.source)} [shape=note, style=filled, fillcolor="#f6d5d5", label=${q(`not drawn: ${input.unreachable}`)}];`,
+      );
     const nets = Object.values(input.networks).sort((a, b) => (a.NetworkName < b.NetworkName ? -1 : 1));
     for (const n of nets) {
       const nid = id(hk, 'net', n.NetworkID);

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -54,6 +54,29 @@ describe('dovesnap graph', () => {
     const r0 = await run('sh', ['-c', `cd ${dir} && ${process.execPath} ${CLI} graph`]);
     assert.equal(r0.code, 0, r0.stderr);
     assert.deepEqual([...readFileSync(path.join(dir, 'dovesnapviz.png')).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+    // A host that cannot be read is drawn as such, beside the ones that can; none readable fails.
+    // (Port 1 on loopback: nothing listens there.)
+    const partial = await run(process.execPath, [CLI, 'graph', '-o', dot, '--status', '127.0.0.1:9401,127.0.0.1:1']);
+    assert.equal(partial.code, 0, partial.stderr);
+    assert.match(
+      partial.stdout,
+      /wrote .*wiring\.dot: \d+ networks? from 127\.0\.0\.1:9401 \(127\.0\.0\.1:1 not reachable\)/,
+    );
+    assert.match(partial.stderr, /127\.0\.0\.1:1 drawn as not reachable: cannot reach the dovesnap status API/);
+    const partialDot = readFileSync(dot, 'utf8');
+    assert.ok(partialDot.includes(`${c}\\n`), 'the reachable host is drawn');
+    assert.match(partialDot, /"h1:down:127\.0\.0\.1:1" \[shape=note.*label="not drawn: cannot reach/);
+    const none = await run(process.execPath, [
+      CLI,
+      'graph',
+      '-o',
+      path.join(dir, 'none.dot'),
+      '--status',
+      '127.0.0.1:1',
+    ]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /cannot reach the dovesnap status API at http:\/\/127\.0\.0\.1:1/);
+    assert.equal(existsSync(path.join(dir, 'none.dot')), false, 'no picture of nothing');
     const bad = await run(process.execPath, [CLI, 'graph', '-o', path.join(dir, 'wiring.jpg')]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /invalid value ".*wiring\.jpg" for option -o\/--output/);

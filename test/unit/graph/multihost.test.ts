@@ -180,3 +180,34 @@ describe('the wiring diagram of several hosts', () => {
     });
   }
 });
+
+describe('a host whose status API cannot be read', () => {
+  it('is a box that says why, beside the hosts that are drawn; their stack links go to its switch as a far DP', () => {
+    const down: HostGraphInput = {
+      source: 'http://10.239.0.12:9401',
+      networks: {},
+      host: undefined,
+      unreachable:
+        'cannot reach the dovesnap status API at http://10.239.0.12:9401 (is the daemon running? try: make up): fetch failed',
+    };
+    const dot = toDot([H1, down]);
+    const lines = dot.split('\n').map((l) => l.trim());
+    assert.deepEqual(
+      lines.filter((l) => l.includes('[shape=note')),
+      [
+        '"h1:down:http://10.239.0.12:9401" [shape=note, style=filled, fillcolor="#f6d5d5", label="not drawn: cannot reach the dovesnap status API at http://10.239.0.12:9401 (is the daemon running? try: make up): fetch failed"];',
+      ],
+    );
+    assert.ok(lines.includes('label="dovesnap at http://10.239.0.12:9401";'), 'its box is labelled with its address');
+    assert.ok(
+      lines.some((l) => l.startsWith('"h0:net:')),
+      'the reachable host is drawn whole',
+    );
+    assert.deepEqual(
+      stackEdges(dot).map((l) => l.split(' [')[0]),
+      ['"h0:stack:dovesnap-dsh-h1" -> "dp:dovesnap-dsh-h2"'],
+    );
+    const r = spawnSync('dot', ['-Tsvg'], { input: dot, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  });
+});
