@@ -1,9 +1,8 @@
 import type { FaucetConfigFacts } from '../faucet/config-facts.js';
-import { type FetchLike, onlyMetrics, parsePrometheusText } from '../faucet/metrics.js';
+import { type FetchLike, readStackPortState, type StackPortStateReport } from '../faucet/metrics.js';
 import { type FaucetAclSpec, stackSettleAclName } from '../faucet/types.js';
 
 export { stackSettleAclName };
-import { httpGetText } from '../util/http-get.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { type Clock, systemClock } from './port-raiser.js';
@@ -49,18 +48,12 @@ const STACK_STATE_UP = 3;
  * port's series of earlier descriptions at their last value, so the one of the configured
  * description decides where there is one (as metrics.ts portReportedUp).
  */
-export function everyStackPortUp(facts: FaucetConfigFacts, metricsBody: string): boolean {
-  const series = new Map<string, { description: string | undefined; value: number }[]>();
-  for (const s of parsePrometheusText(metricsBody)) {
-    if (s.name !== 'port_stack_state') continue;
-    const key = `${s.labels.get('dp_name') ?? ''}:${s.labels.get('port') ?? ''}`;
-    series.set(key, [...(series.get(key) ?? []), { description: s.labels.get('port_description'), value: s.value }]);
-  }
+export function everyStackPortUp(facts: FaucetConfigFacts, report: StackPortStateReport): boolean {
   for (const [dp, d] of facts.dps) {
     for (const port of d.stackLinks.keys()) {
-      const all = series.get(`${dp}:${port}`) ?? [];
+      const all = report.get(`${dp}:${port}`) ?? [];
       const live = all.filter((s) => s.description === d.interfaceDescriptions.get(port));
-      if (!(live.length > 0 ? live : all).some((s) => s.value === STACK_STATE_UP)) return false;
+      if (!(live.length > 0 ? live : all).some((s) => s.state === STACK_STATE_UP)) return false;
     }
   }
   return true;
@@ -140,13 +133,11 @@ export class StackSettler {
   private async waitForStackPorts(pending: { readonly key: string }, facts: FaucetConfigFacts): Promise<boolean> {
     const url = this.opts.metricsUrl;
     if (url === undefined) return false;
-    const fetchImpl = this.opts.fetch ?? httpGetText;
     const deadline = this.clock.now() + (this.opts.maxWaitMs ?? 60_000);
     for (;;) {
       if (this.pending !== pending || this.closed) return false;
       try {
-        const r = await fetchImpl(onlyMetrics(url, ['port_stack_state']), { signal: AbortSignal.timeout(5_000) });
-        if (r.ok && everyStackPortUp(facts, await r.text())) return true;
+        if (everyStackPortUp(facts, await readStackPortState(url, this.opts.fetch))) return true;
       } catch (err) {
         this.opts.logger?.debug({ err: errorMessage(err) }, 'FAUCET metrics not read while the stack settles');
       }

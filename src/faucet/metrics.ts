@@ -233,6 +233,37 @@ export async function readRunningDps(
   return running;
 }
 
+/** One `port_stack_state` series: FAUCET labels it with the DP's name, the port and its description. */
+export interface StackPortStateSeries {
+  readonly description: string | undefined;
+  readonly state: number;
+}
+
+/** FAUCET's `port_stack_state` by `DP name:port`, every series kept (see stack-settle.ts everyStackPortUp). */
+export type StackPortStateReport = ReadonlyMap<string, readonly StackPortStateSeries[]>;
+
+export async function readStackPortState(
+  metricsUrl: string,
+  fetchImpl: FetchLike = httpGetText,
+  timeoutMs = 5000,
+): Promise<StackPortStateReport> {
+  const response = await fetchImpl(onlyMetrics(metricsUrl, ['port_stack_state']), {
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  if (!response.ok) throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics answered HTTP ${response.status}`);
+  return stackPortStateFromMetrics(await response.text());
+}
+
+export function stackPortStateFromMetrics(body: string): StackPortStateReport {
+  const out = new Map<string, StackPortStateSeries[]>();
+  for (const s of parsePrometheusText(body)) {
+    if (s.name !== 'port_stack_state') continue;
+    const key = `${s.labels.get('dp_name') ?? ''}:${s.labels.get('port') ?? ''}`;
+    out.set(key, [...(out.get(key) ?? []), { description: s.labels.get('port_description'), state: s.value }]);
+  }
+  return out;
+}
+
 /** One `port_status` series of a port: FAUCET labels it with the DP's name and the port's description. */
 export interface PortStatusSeries {
   readonly dpName: string | undefined;

@@ -12,7 +12,7 @@ import {
   stackTopologyKey,
 } from '../../../src/driver/stack-settle.js';
 import { readFaucetConfigFacts } from '../../../src/faucet/config-facts.js';
-import type { FetchLike } from '../../../src/faucet/metrics.js';
+import { type FetchLike, stackPortStateFromMetrics } from '../../../src/faucet/metrics.js';
 import { serve } from '../../fakes/fake-confrpc.js';
 import { desiredOf, stackedHost } from '../../fakes/stacked-hosts.js';
 import { NO_CLAIMS, planLeave, planRemote } from '../../../src/faucet/remote-plan.js';
@@ -94,14 +94,18 @@ describe('stack settling: what is read', () => {
 
   it("every stack port up: the series of the port's configured description decides, stale ones do not", () => {
     const up = [stackState('a', 1, 'to b', 3), stackState('b', 2, 'to a', 3)];
-    assert.equal(everyStackPortUp(facts, up.join('\n')), true);
-    assert.equal(everyStackPortUp(facts, up[0] ?? ''), false, 'a port FAUCET says nothing of is not up');
+    assert.equal(everyStackPortUp(facts, stackPortStateFromMetrics(up.join('\n'))), true);
+    assert.equal(
+      everyStackPortUp(facts, stackPortStateFromMetrics(up[0] ?? '')),
+      false,
+      'a port FAUCET says nothing of is not up',
+    );
     // An older description's series still says up; the live one says initializing.
     const stale = [stackState('a', 1, 'to b', 1), stackState('a', 1, 'old name', 3), stackState('b', 2, 'to a', 3)];
-    assert.equal(everyStackPortUp(facts, stale.join('\n')), false);
+    assert.equal(everyStackPortUp(facts, stackPortStateFromMetrics(stale.join('\n'))), false);
     // Only a series of another description: that one decides.
     const renamed = [stackState('a', 1, 'old name', 3), stackState('b', 2, 'to a', 3)];
-    assert.equal(everyStackPortUp(facts, renamed.join('\n')), true);
+    assert.equal(everyStackPortUp(facts, stackPortStateFromMetrics(renamed.join('\n'))), true);
   });
 });
 
