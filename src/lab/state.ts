@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { makePrivateDirAsync } from '../util/private-dir.js';
 import { DovesnapError, ErrorCode } from '../util/errors.js';
 import { labStateDir } from '../config/environment.js';
+import { processRunning } from '../util/proc.js';
 
 /**
  * What a lab has made, kept beside Docker's labels: the state file is written after every
@@ -77,15 +78,6 @@ export async function labNamesWithState(): Promise<string[]> {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * One `up` or `down` of a lab at a time: a lock file holding the owner's PID. A lock whose
  * owner is gone (a killed `up`) is taken over.
@@ -104,7 +96,7 @@ export async function lockLab(name: string): Promise<() => Promise<void>> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(owner) && owner > 0 && pidAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && processRunning(owner)) {
         throw new DovesnapError(
           ErrorCode.Conflict,
           `lab ${name} is being changed by another dovesnap lab (pid ${owner}); wait for it, or remove ${path} if that process is not dovesnap`,

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 
 import { DovesnapError, ErrorCode, errorMessage } from './errors.js';
+import { processRunning } from './proc.js';
 
 export interface LockFileOptions {
   /** How long to wait for another holder (default 120 s). */
@@ -28,16 +29,6 @@ export type ReleaseLock = () => Promise<void>;
 
 function isCode(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === code;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, under another user.
-    return isCode(err, 'EPERM');
-  }
 }
 
 interface Holder {
@@ -114,7 +105,9 @@ export async function acquireLockFile(path: string, opts: LockFileOptions = {}):
     const holder = await readHolder(path);
     if (holder === undefined) continue;
     const stale =
-      holder.pid === undefined ? holder.ageMs > emptyStaleMs : holder.pid !== process.pid && !pidAlive(holder.pid);
+      holder.pid === undefined
+        ? holder.ageMs > emptyStaleMs
+        : holder.pid !== process.pid && !processRunning(holder.pid);
     if (stale) {
       await breakStale(path, holder);
       continue;

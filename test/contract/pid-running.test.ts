@@ -38,7 +38,7 @@ function state(pid: number): string {
 describe('pid_running, pid_gone, pidfile_pid (scripts/lib.sh)', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'dovesnap-pid-running-'));
   // `exec sleep` replaces the shell, so the short sleep is the child of a process that never reaps it.
-  const parent = spawn('bash', ['-c', 'sleep 0.05 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const parent = spawn('bash', ['-c', 'sleep 0.3 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
   after(() => {
     parent.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
