@@ -34,7 +34,7 @@ export const REPLICA_COLUMNS = {
   Bridge: ['name', 'datapath_type', 'fail_mode', 'protocols', 'other_config', 'external_ids', 'controller', 'ports'],
   Port: ['name', 'interfaces', 'tag', 'external_ids'],
   Interface: ['name', 'type', 'ofport', 'ofport_request', 'mtu_request', 'error', 'external_ids'],
-  Controller: ['target'],
+  Controller: ['target', 'max_backoff', 'inactivity_probe'],
 } as const;
 
 export const REPLICA_MONITOR: MonitorRequests = Object.fromEntries(
@@ -73,6 +73,8 @@ export interface InterfaceRow {
 export interface ControllerRow {
   readonly uuid: string;
   readonly target: string;
+  readonly maxBackoff: number | undefined;
+  readonly inactivityProbe: number | undefined;
 }
 interface RootRow {
   readonly uuid: string;
@@ -115,7 +117,12 @@ function interfaceRow(uuid: string, row: WireRow): InterfaceRow {
   };
 }
 function controllerRow(uuid: string, row: WireRow): ControllerRow {
-  return { uuid, target: decodeString(row['target']) };
+  return {
+    uuid,
+    target: decodeString(row['target']),
+    maxBackoff: decodeOptionalInteger(row['max_backoff']),
+    inactivityProbe: decodeOptionalInteger(row['inactivity_probe']),
+  };
 }
 function rootRow(uuid: string, row: WireRow): RootRow {
   return { uuid, bridgeUuids: decodeUuidSet(row['bridges']) };
@@ -257,6 +264,10 @@ export class OvsdbReplica {
 
   controllerTarget(uuid: string): string | undefined {
     return this.tables.controllers.get(uuid)?.target;
+  }
+
+  controller(uuid: string): ControllerRow | undefined {
+    return this.tables.controllers.get(uuid);
   }
 
   bridgeStates(): BridgeState[] {

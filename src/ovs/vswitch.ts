@@ -154,8 +154,20 @@ export const CONTROLLER_MAX_BACKOFF_MS = 1000;
 /** How long reconnectControllers waits for ovs-vswitchd to drop the connections before it re-adds them. */
 const RECONNECT_APPLY_TIMEOUT_MS = 1000;
 
-function controllerRow(target: string): { target: string; max_backoff: number } {
-  return { target, max_backoff: CONTROLLER_MAX_BACKOFF_MS };
+/**
+ * How long a controller connection may stay silent before ovs-vswitchd probes it, and as long
+ * again for the answer before it drops the connection (OVS's default is 5 s). FAUCET handles one
+ * event at a time, and its reload of a DP with about a thousand ports on two cores held it for
+ * longer than 10 s: every switch dropped it, FAUCET cold-started the switch on the reconnect,
+ * which held it again, and from then on no new port was ever programmed (seen at 952 containers
+ * on one network). A dead FAUCET closes its connections, which the switch sees at once; the
+ * probe only decides how long a silent one is trusted, and a `secure` bridge keeps its flows
+ * meanwhile.
+ */
+export const CONTROLLER_INACTIVITY_PROBE_MS = 30_000;
+
+function controllerRow(target: string): { target: string; max_backoff: number; inactivity_probe: number } {
+  return { target, max_backoff: CONTROLLER_MAX_BACKOFF_MS, inactivity_probe: CONTROLLER_INACTIVITY_PROBE_MS };
 }
 
 /**
@@ -624,6 +636,18 @@ export class OvsdbVSwitch implements VSwitch {
         refs.set(target, namedUuid(`controller${i}`));
       }
       changes['controller'] = setOf([...refs.values()]);
+    }
+    // Rows kept from before (a bridge of an older dovesnap) get today's timers.
+    for (const id of bridge.controllerUuids) {
+      const row = this.replica.controller(id);
+      if (row === undefined || !wanted.includes(row.target)) continue;
+      if (row.maxBackoff !== CONTROLLER_MAX_BACKOFF_MS || row.inactivityProbe !== CONTROLLER_INACTIVITY_PROBE_MS)
+        ops.push(
+          Op.update('Controller', byUuid(id), {
+            max_backoff: CONTROLLER_MAX_BACKOFF_MS,
+            inactivity_probe: CONTROLLER_INACTIVITY_PROBE_MS,
+          }),
+        );
     }
 
     if (spec.datapathType !== bridge.datapathType) {

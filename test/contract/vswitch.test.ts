@@ -35,6 +35,8 @@ interface Harness {
   kill(): Promise<void>;
   /** A new server on the same socket and database file. */
   restart(): Promise<void>;
+  /** A connection of its own to the server (the real one only). */
+  readonly raw?: () => OvsdbClient;
 }
 
 interface Backend {
@@ -142,6 +144,10 @@ function ovsdbServerBackend(): Backend {
         async restart() {
           startServer();
           vswitchd = await connectWithRetry(socket);
+        },
+        raw() {
+          assert.ok(vswitchd, 'the raw connection is not open');
+          return vswitchd;
         },
       };
     },
@@ -593,3 +599,60 @@ for (const backend of [fakeBackend(), ovsdbServerBackend()]) {
     });
   });
 }
+
+/** What ovs-vswitchd is told about each controller of a bridge: its target and its two timers. */
+async function controllerTimers(
+  client: OvsdbClient,
+  bridge: string,
+): Promise<{ uuid: string; target: string; maxBackoff: unknown; inactivityProbe: unknown }[]> {
+  const [b] = await client.transact('Open_vSwitch', [Op.select('Bridge', [eq('name', bridge)], ['controller'])]);
+  const ref = b?.rows?.[0]?.['controller'] as unknown[];
+  // A set of one is sent as the bare ["uuid", id]; a larger one as ["set", [...]].
+  const ids = (ref[0] === 'set' ? (ref[1] as [string, string][]) : [ref as [string, string]]).map((u) => u[1]);
+  const [c] = await client.transact('Open_vSwitch', [
+    Op.select('Controller', [], ['_uuid', 'target', 'max_backoff', 'inactivity_probe']),
+  ]);
+  return (c?.rows ?? [])
+    .filter((r) => ids.includes((r['_uuid'] as [string, string])[1]))
+    .map((r) => ({
+      uuid: (r['_uuid'] as [string, string])[1],
+      target: r['target'] as string,
+      maxBackoff: r['max_backoff'],
+      inactivityProbe: r['inactivity_probe'],
+    }))
+    .sort((x, y) => (x.target < y.target ? -1 : 1));
+}
+
+describe('VSwitch against ovsdb-server: the controllers’ timers', () => {
+  const backend = ovsdbServerBackend();
+  let h: Harness;
+  before(async () => {
+    h = await backend.start();
+  });
+  after(() => backend.stop());
+
+  it('a new bridge’s controllers are probed after 30 s of silence; an older bridge’s rows are brought to it in place', async () => {
+    const raw = (): OvsdbClient => {
+      assert.ok(h.raw, 'the real backend has a raw connection');
+      return h.raw();
+    };
+    const targets = ['tcp:127.0.0.1:6653', 'tcp:127.0.0.1:6654'];
+    await h.vs.ensureBridge(bridgeSpec('br-t', { controllers: targets }));
+    const made = await controllerTimers(raw(), 'br-t');
+    assert.deepEqual(
+      made.map(({ target, maxBackoff, inactivityProbe }) => ({ target, maxBackoff, inactivityProbe })),
+      targets.map((target) => ({ target, maxBackoff: 1000, inactivityProbe: 30_000 })),
+    );
+    // As an older dovesnap left them: OVS's default probe (the column empty), another backoff.
+    await raw().transact('Open_vSwitch', [
+      Op.update('Controller', [eq('target', targets[0] ?? '')], { inactivity_probe: setOf([]), max_backoff: 8000 }),
+      Op.update('Controller', [eq('target', targets[1] ?? '')], { inactivity_probe: 5000 }),
+    ]);
+    // A write of its own: its answer comes after the update of the rows above on the same connection.
+    await h.vs.setBridgeExternalIds('br-t', { 'test-sync': '1' });
+    await h.vs.ensureBridge(bridgeSpec('br-t', { controllers: targets }));
+    const repaired = await controllerTimers(raw(), 'br-t');
+    assert.deepEqual(repaired, made, 'the same rows (the connections stay up), with the timers dovesnap sets');
+    await h.vs.deleteBridge('br-t');
+  });
+});
