@@ -638,6 +638,7 @@ export class OvsdbVSwitch implements VSwitch {
       changes['controller'] = setOf([...refs.values()]);
     }
     // Rows kept from before (a bridge of an older dovesnap) get today's timers.
+    const opsBeforeTimers = ops.length;
     for (const id of bridge.controllerUuids) {
       const row = this.replica.controller(id);
       if (row === undefined || !wanted.includes(row.target)) continue;
@@ -649,6 +650,7 @@ export class OvsdbVSwitch implements VSwitch {
           }),
         );
     }
+    const timersRepaired = ops.length > opsBeforeTimers;
 
     if (spec.datapathType !== bridge.datapathType) {
       // Switching datapath type recreates the datapath and drops every port's traffic:
@@ -666,7 +668,11 @@ export class OvsdbVSwitch implements VSwitch {
     }
     if (ops.length === 0) return;
 
-    const columns = [...Object.keys(changes), ...mutations.map(([column]) => column)];
+    const columns = [
+      ...Object.keys(changes),
+      ...mutations.map(([column]) => column),
+      ...(timersRepaired ? ['Controller timers'] : []),
+    ];
     this.logger?.info({ bridge: spec.name, columns }, 'repairing OVS bridge');
     await client.transact(DB, [
       Op.comment(`dovesnap: repair bridge ${spec.name}`),
