@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +11,9 @@ import {
   serveHttp,
   testDpid,
   testSubnet,
+  processAlive,
   uniqueName,
+  upWithEnv,
   waitFor,
   waitPing,
 } from './harness.js';
@@ -84,5 +86,20 @@ describe('FAUCET busy for longer than OVS’s default inactivity probe', () => {
     assert.equal(await connected(bridge, target), true);
     await waitPing(cli, ip, 30_000);
     assert.equal(await httpGet(cli, `http://${ip}:8080/`), `hello from ${srv}`);
+  });
+
+  // A FAUCET stopped and continued is not the one it was: every timer of its green threads fired
+  // 14 s late at once, and the stacked hosts of multihost.test.ts, run after this file, then failed
+  // (cross-host TCP and stack mirroring, in CI and in every local run after this one, never on a
+  // FAUCET started afresh). So the file leaves a FAUCET started afresh by make up.
+  after(async () => {
+    const pid = Number(readFileSync(FAUCET_PIDFILE, 'utf8').trim());
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // not running: make up starts it
+    }
+    await waitFor('FAUCET to exit', async () => !processAlive(pid), 20_000);
+    await upWithEnv({ MONITORING: '1' });
   });
 });
