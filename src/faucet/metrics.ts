@@ -213,6 +213,18 @@ export async function readFaucetConfigState(
   }
 }
 
+/** The text of these metrics only; DovesnapError(FaucetTimeout) when FAUCET answers anything but 200. */
+async function fetchMetrics(
+  metricsUrl: string,
+  names: readonly string[],
+  fetchImpl: FetchLike,
+  timeoutMs: number,
+): Promise<string> {
+  const response = await fetchImpl(onlyMetrics(metricsUrl, names), { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics answered HTTP ${response.status}`);
+  return response.text();
+}
+
 /**
  * Which DPs FAUCET is running (connected and configured), by dp_id, from `dp_status`. A switch
  * FAUCET is not running yet ignores port events, so dovesnap waits for this before it raises a
@@ -223,10 +235,8 @@ export async function readRunningDps(
   fetchImpl: FetchLike = httpGetText,
   timeoutMs = 5000,
 ): Promise<Set<bigint>> {
-  const response = await fetchImpl(onlyMetrics(metricsUrl, ['dp_status']), { signal: AbortSignal.timeout(timeoutMs) });
-  if (!response.ok) throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics answered HTTP ${response.status}`);
   const running = new Set<bigint>();
-  for (const s of parsePrometheusText(await response.text())) {
+  for (const s of parsePrometheusText(await fetchMetrics(metricsUrl, ['dp_status'], fetchImpl, timeoutMs))) {
     const id = s.labels.get('dp_id');
     if (s.name === 'dp_status' && s.value === 1 && id !== undefined) running.add(BigInt(id));
   }
@@ -247,11 +257,7 @@ export async function readStackPortState(
   fetchImpl: FetchLike = httpGetText,
   timeoutMs = 5000,
 ): Promise<StackPortStateReport> {
-  const response = await fetchImpl(onlyMetrics(metricsUrl, ['port_stack_state']), {
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  if (!response.ok) throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics answered HTTP ${response.status}`);
-  return stackPortStateFromMetrics(await response.text());
+  return stackPortStateFromMetrics(await fetchMetrics(metricsUrl, ['port_stack_state'], fetchImpl, timeoutMs));
 }
 
 export function stackPortStateFromMetrics(body: string): StackPortStateReport {
@@ -280,11 +286,7 @@ export async function readPortStatus(
   fetchImpl: FetchLike = httpGetText,
   timeoutMs = 5000,
 ): Promise<PortStatusReport> {
-  const response = await fetchImpl(onlyMetrics(metricsUrl, ['port_status']), {
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  if (!response.ok) throw new DovesnapError(ErrorCode.FaucetTimeout, `FAUCET metrics answered HTTP ${response.status}`);
-  return portStatusFromMetrics(await response.text());
+  return portStatusFromMetrics(await fetchMetrics(metricsUrl, ['port_status'], fetchImpl, timeoutMs));
 }
 
 export function portStatusFromMetrics(body: string): PortStatusReport {

@@ -1,10 +1,11 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { withZombie } from '../support/zombie.js';
 
 /**
  * scripts/lib.sh's process checks, which `make up` and `make down` wait on: a zombie (exited, not
@@ -37,36 +38,25 @@ function state(pid: number): string {
 
 describe('pid_running, pid_gone, pidfile_pid (scripts/lib.sh)', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'dovesnap-pid-running-'));
-  // `exec sleep` replaces the shell, so the short sleep is the child of a process that never reaps it.
-  const parent = spawn('bash', ['-c', 'sleep 0.3 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
   after(() => {
-    parent.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function zombie(): Promise<number> {
-    const pid = await new Promise<number>((resolve) =>
-      parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
-    );
-    for (let i = 0; i < 100 && state(pid) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(state(pid), 'Z', `pid ${pid} is a zombie`);
-    return pid;
-  }
-
   it('count an unreaped child as gone, and a live process as running', async () => {
-    const pid = await zombie();
-    assert.equal(await libCall('pid_gone', String(pid)), 0, 'pid_gone: a zombie is gone');
-    assert.equal(await libCall('pid_running', String(pid)), 1, 'pid_running: a zombie does not run');
-    const pidfile = path.join(dir, 'z.pid');
-    writeFileSync(pidfile, `${pid}\n`);
-    assert.equal(await libCall('pidfile_pid', pidfile), 1, "pidfile_pid: a zombie's pidfile names no live process");
-    assert.equal(await libCall('pidfile_alive', pidfile), 1, 'pidfile_alive: the same');
+    await withZombie(async (pid, live) => {
+      assert.equal(state(pid), 'Z', `pid ${pid} is a zombie`);
+      assert.equal(await libCall('pid_gone', String(pid)), 0, 'pid_gone: a zombie is gone');
+      assert.equal(await libCall('pid_running', String(pid)), 1, 'pid_running: a zombie does not run');
+      const pidfile = path.join(dir, 'z.pid');
+      writeFileSync(pidfile, `${pid}\n`);
+      assert.equal(await libCall('pidfile_pid', pidfile), 1, "pidfile_pid: a zombie's pidfile names no live process");
+      assert.equal(await libCall('pidfile_alive', pidfile), 1, 'pidfile_alive: the same');
 
-    const live = parent.pid ?? 0;
-    assert.equal(await libCall('pid_running', String(live)), 0, 'pid_running: the sleeping parent runs');
-    assert.equal(await libCall('pid_gone', String(live)), 1);
-    writeFileSync(pidfile, `${live}\n`);
-    assert.equal(await libCall('pidfile_pid', pidfile, 'sleep 60'), 0);
-    assert.equal(await libCall('pid_running', '999999999'), 1, 'no such process');
+      assert.equal(await libCall('pid_running', String(live)), 0, 'pid_running: the sleeping parent runs');
+      assert.equal(await libCall('pid_gone', String(live)), 1);
+      writeFileSync(pidfile, `${live}\n`);
+      assert.equal(await libCall('pidfile_pid', pidfile, 'sleep 30'), 0);
+      assert.equal(await libCall('pid_running', '999999999'), 1, 'no such process');
+    });
   });
 });

@@ -171,6 +171,19 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
   let netId = '';
   let count = 0;
   const fresh = (what: string): string => `${tag}-${what}${++count}`;
+  /** `docker run` of a long sleeper on the test network, with these options. */
+  const runArgs = (name: string, ...opts: string[]): string[] => [
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--net',
+    net,
+    ...opts,
+    IMAGE,
+    'sleep',
+    '3600',
+  ];
 
   before(async () => {
     await recover();
@@ -302,17 +315,7 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
         const victim = fresh('v');
         const pid = await arm(`${point}=${action}`);
         try {
-          const r = await dockerThroughPoint(point, action, pid, [
-            'run',
-            '-d',
-            '--name',
-            victim,
-            '--net',
-            net,
-            IMAGE,
-            'sleep',
-            '3600',
-          ]);
+          const r = await dockerThroughPoint(point, action, pid, runArgs(victim));
           assert.notEqual(r.code, 0, `docker run should have failed at ${point}`);
         } finally {
           await recover();
@@ -330,19 +333,7 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
       const pid = await arm(`nat.beforeApply=${action}`);
       try {
         // On every address: NAT rules in nftables (a 127.0.0.1-only mapping is the loopback proxy's alone).
-        const r = await dockerThroughPoint('nat.beforeApply', action, pid, [
-          'run',
-          '-d',
-          '--name',
-          victim,
-          '--net',
-          net,
-          '-p',
-          '8080',
-          IMAGE,
-          'sleep',
-          '3600',
-        ]);
+        const r = await dockerThroughPoint('nat.beforeApply', action, pid, runArgs(victim, '-p', '8080'));
         assert.notEqual(r.code, 0, 'docker run -p should have failed at nat.beforeApply');
       } finally {
         await recover();
@@ -403,7 +394,7 @@ describe('fault matrix: every failure point, killed and failed, then make up', (
     const spec = 'join.beforePersist=delay(3000)';
     const pid = await arm(spec);
     try {
-      const started = dockerRaw('run', '-d', '--name', victim, '--net', net, IMAGE, 'sleep', '3600');
+      const started = dockerRaw(...runArgs(victim));
       await waitFor(
         'Join to reach join.beforePersist',
         async () => failpointLogged('join.beforePersist', pid),

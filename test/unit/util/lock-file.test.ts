@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { acquireLockFile, withLockFile } from '../../../src/util/lock-file.js';
 import { ErrorCode, isDovesnapError } from '../../../src/util/errors.js';
-import { processRunning } from '../../../src/util/proc.js';
+import { withZombie } from '../../support/zombie.js';
 
 const run = promisify(execFile);
 const LOCK_MODULE = fileURLToPath(new URL('../../../src/util/lock-file.js', import.meta.url));
@@ -67,22 +67,13 @@ describe('acquireLockFile', () => {
   });
 
   it('takes over the lock of a holder that exited and was not reaped yet (a zombie)', async () => {
-    // The short sleep ends after sh became the long one, which never reaps it.
-    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    try {
-      const pid = await new Promise<number>((resolve) =>
-        parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
-      );
-      const deadline = Date.now() + 5000;
-      while (processRunning(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await withZombie(async (pid) => {
       assert.doesNotThrow(() => process.kill(pid, 0), 'the holder is a zombie, there for kill(pid, 0)');
       const lock = join(dir, 'zombie.lock');
       await writeFile(lock, `${pid}\n`);
       const release = await acquireLockFile(lock, { timeoutMs: 1000 });
       assert.equal((await readFile(lock, 'utf8')).trim(), String(process.pid));
       await release();
-    } finally {
-      parent.kill('SIGKILL');
-    }
+    });
   });
 });
